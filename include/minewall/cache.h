@@ -1,0 +1,72 @@
+/* The answer cache of one worker: prepared responses (wire form, OPT removed) keyed by
+ * (qname, qtype, qclass, DO). Bounded by entry count with LRU eviction; TTLs clamped to
+ * [min_ttl, max_ttl] at insert and counted down at render; negative answers (RFC 2308) live
+ * min(SOA TTL, SOA MINIMUM); expired entries stay serve_stale seconds for RFC 8767. Time is
+ * passed in (now_ms, monotonic). Not thread-safe: each worker owns one. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_dns_question;
+struct mw_dns_stored;
+struct mw_dns_response;
+
+struct mw_cache_key {
+    uint16_t len;
+    uint8_t data[256 + 5]; /* lowercase qname wire, qtype, qclass, DO */
+};
+
+void mw_cache_key_make(const struct mw_dns_question *q, bool do_bit, struct mw_cache_key *k);
+uint64_t mw_cache_key_hash(const struct mw_cache_key *k);
+bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key *b);
+
+struct mw_cache_stats {
+    uint64_t hits, misses, stale_hits, inserts, evictions, expired;
+    size_t entries;
+};
+
+struct mw_cache;
+struct mw_cache_entry;
+
+struct mw_cache_params {
+    size_t max_entries;   /* 0: nothing is ever stored */
+    uint32_t min_ttl;     /* seconds */
+    uint32_t max_ttl;     /* seconds */
+    uint32_t serve_stale; /* seconds past expiry an entry is kept for stale answers; 0 off */
+};
+
+/* Returns a new cache or NULL on ENOMEM. */
+struct mw_cache *mw_cache_new(const struct mw_cache_params *p);
+void mw_cache_free(struct mw_cache *c);
+
+/* Change limits in place (reload); shrinking evicts LRU entries now. */
+void mw_cache_set_params(struct mw_cache *c, const struct mw_cache_params *p);
+
+/* Store a prepared response (from mw_dns_prepare_response) under key. Positive answers
+ * (NOERROR with answers) live for the smallest clamped TTL; NXDOMAIN and NODATA live for the
+ * clamped negative TTL and are not stored without an SOA; other rcodes, TC and responses whose
+ * TTL table overflowed are not stored. Replaces an existing entry. Returns 0 if stored,
+ * -EINVAL if not cacheable, -ENOMEM. */
+int mw_cache_insert(struct mw_cache *c, const struct mw_cache_key *k, const uint8_t *pkt,
+                    size_t len, const struct mw_dns_response *info, const uint16_t *ttl_off,
+                    const uint32_t *ttl, uint64_t now_ms);
+
+enum mw_cache_result {
+    MW_CACHE_MISS = 0,
+    MW_CACHE_HIT,   /* fresh */
+    MW_CACHE_STALE, /* expired but within serve_stale; only when allow_stale */
+};
+
+/* Look up key. On HIT or STALE fills *s (pointing into the cache: valid until the next
+ * insert, eviction or free) and *elapsed (whole seconds since insert). A hit moves the entry
+ * to the LRU front. An entry past its stale window is removed. */
+enum mw_cache_result mw_cache_lookup(struct mw_cache *c, const struct mw_cache_key *k,
+                                     uint64_t now_ms, bool allow_stale, struct mw_dns_stored *s,
+                                     uint32_t *elapsed);
+
+/* Drop everything (e.g. forward zones changed on reload). */
+void mw_cache_clear(struct mw_cache *c);
+
+void mw_cache_get_stats(const struct mw_cache *c, struct mw_cache_stats *out);

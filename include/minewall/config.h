@@ -1,0 +1,97 @@
+/* The YAML configuration as an immutable value. mw_config_load() parses and validates a whole
+ * file, collecting every error as "FILE:LINE: message" instead of stopping at the first; a
+ * config that loaded is never edited again (reload builds a new one). Pure: libyaml only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minewall/netaddr.h"
+
+struct mw_errlist;
+
+#define MW_DEFAULT_CONFIG "/etc/minewall/minewall.yaml"
+#define MW_DNS_PORT 53
+
+struct mw_forward_zone {
+    char *name;         /* owned; lowercase text without trailing dot, "" for the root */
+    uint8_t wire[256];  /* lowercase wire form of name */
+    uint16_t wire_len;
+    struct mw_addr *upstreams; /* owned array */
+    size_t n_upstreams;
+    int line; /* where it was defined, for messages */
+};
+
+struct mw_config {
+    char *path; /* owned; file it came from, or "<string>" */
+
+    struct mw_addr *listen; /* owned array */
+    size_t n_listen;
+
+    /* Upstreams as configured. When there are none after command-line overrides, the server
+     * fills them with mw_config_read_resolv() and sets upstreams_from_resolv. */
+    struct mw_addr *upstreams;
+    size_t n_upstreams;
+    bool upstreams_from_resolv;
+
+    struct mw_forward_zone *zones; /* owned array, sorted by descending wire_len */
+    size_t n_zones;
+
+    unsigned threads; /* worker loops, 1..64; default 1 */
+
+    struct mw_cidr *access; /* owned array; default: loopback, RFC 1918, ULA, link-local */
+    size_t n_access;
+
+    struct {
+        size_t size;          /* max entries per worker; default 100000; 0 disables */
+        uint32_t min_ttl;     /* seconds; default 0 */
+        uint32_t max_ttl;     /* seconds; default 86400 */
+        uint32_t serve_stale; /* seconds an expired answer may still serve; default 86400; 0 off */
+    } cache;
+
+    struct {
+        uint32_t timeout_ms;  /* one attempt's cap; default 1500 */
+        uint32_t total_ms;    /* whole resolution budget before SERVFAIL; default 4000 */
+    } upstream;
+
+    struct {
+        uint32_t idle_timeout_ms; /* default 10000 */
+        uint32_t max_connections; /* per worker; default 1024 */
+        uint32_t max_pipeline;    /* in-flight queries per connection; default 64 */
+    } tcp;
+
+    int log_level; /* enum mw_log_level; default MW_LOG_INFO */
+};
+
+/* Load and validate FILE. Every error is appended to errs as "FILE:LINE: message" (an
+ * unreadable file as "FILE: message"). Returns a new config (caller frees) or NULL when any
+ * error was found. */
+struct mw_config *mw_config_load(const char *path, struct mw_errlist *errs);
+
+/* Same from a buffer; name is used in messages. */
+struct mw_config *mw_config_parse(const char *text, size_t len, const char *name,
+                                  struct mw_errlist *errs);
+
+/* A config with every default (listen 127.0.0.1:53 and [::1]:53, no upstreams). */
+struct mw_config *mw_config_new_default(void);
+
+void mw_config_free(struct mw_config *cfg);
+
+/* Read nameserver lines of a resolv.conf into a new array (port 53), skipping any address
+ * equal to one of skip[] (minewall's own listen addresses, so it never forwards to itself;
+ * compared by address and port, and a wildcard listener 0.0.0.0/:: on port 53 skips every
+ * loopback nameserver).
+ * Returns the count (>= 0) with *out owned by the caller, or a negative errno. */
+int mw_config_read_resolv(const char *path, const struct mw_addr *skip, size_t n_skip,
+                          struct mw_addr **out);
+
+/* Replace listen or upstream lists (command line overrides). Copies the array. Returns 0 or
+ * -ENOMEM. */
+int mw_config_set_listen(struct mw_config *cfg, const struct mw_addr *a, size_t n);
+int mw_config_set_upstreams(struct mw_config *cfg, const struct mw_addr *a, size_t n);
+
+/* The forward zone for a lowercase wire qname (longest suffix), or NULL for the default
+ * upstreams. */
+const struct mw_forward_zone *mw_config_zone_for(const struct mw_config *cfg,
+                                                 const uint8_t *qname, size_t qname_len);

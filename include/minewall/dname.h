@@ -1,0 +1,39 @@
+/* Domain names in wire form (RFC 1035 3.1): conversion from and to text, lowercasing and
+ * suffix tests. Wire names here are always uncompressed and end with the root label; their
+ * length includes it ("\0" alone is the root, length 1). Max 255 octets. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_DNAME_MAX 255
+
+/* Text ("Example.COM", "example.com.", "." or "") to lowercase wire. Accepts \DDD and \X
+ * escapes. Returns the wire length, or -EINVAL for an empty label, a label over 63 octets or
+ * a name over 255 octets. cap must be at least MW_DNAME_MAX + 1 to take any name. */
+int mw_dname_from_text(const char *text, uint8_t *wire, size_t cap);
+
+/* Wire to text without the trailing dot ("example.com", "." for the root); bytes outside
+ * [a-z0-9-_*] and the dot inside a label are escaped as \DDD. Returns the text length or
+ * -ENOSPC/-EINVAL. */
+int mw_dname_to_text(const uint8_t *wire, size_t wire_len, char *buf, size_t cap);
+
+/* Lowercase ASCII letters in place. */
+void mw_dname_lower(uint8_t *wire, size_t len);
+
+/* Is name equal to or below zone (both lowercase wire)? */
+bool mw_dname_is_subdomain(const uint8_t *name, size_t name_len, const uint8_t *zone,
+                           size_t zone_len);
+
+/* Number of labels, not counting the root. */
+int mw_dname_labels(const uint8_t *wire, size_t len);
+
+/* Read a possibly compressed name at *off from a packet into wire (lowercased), advancing *off
+ * past the name as it appears at that position. Bounded: at most 127 pointer jumps, pointers
+ * must point backwards. Returns the wire length or -EBADMSG. */
+int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire,
+                    size_t cap);
+
+/* Skip a possibly compressed name at *off without decoding. Returns 0 or -EBADMSG. */
+int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off);

@@ -1,0 +1,181 @@
+/* DNS messages on the hot path: parse a client query, write an upstream query, check and
+ * prepare an upstream response, and render a reply for a client from a prepared response.
+ * Wire data stays in wire form (answers are patched, not rebuilt). Pure and allocation-free:
+ * every function works in caller buffers. Structural work that is not per packet (zone files,
+ * synthesized records) goes through ldns elsewhere. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MW_DNS_HDR 12
+#define MW_DNS_MAXMSG 65535
+#define MW_DNS_UDP_MIN 512
+#define MW_EDNS_UPSTREAM_BUF 1232 /* DNS flag day 2020 */
+#define MW_EDNS_CLIENT_BUF 1232   /* what we advertise to clients */
+
+/* Header flag bits in the 16-bit flags word (host order). */
+#define MW_DNS_QR 0x8000
+#define MW_DNS_AA 0x0400
+#define MW_DNS_TC 0x0200
+#define MW_DNS_RD 0x0100
+#define MW_DNS_RA 0x0080
+#define MW_DNS_AD 0x0020
+#define MW_DNS_CD 0x0010
+
+enum mw_dns_rcode {
+    MW_RCODE_NOERROR = 0,
+    MW_RCODE_FORMERR = 1,
+    MW_RCODE_SERVFAIL = 2,
+    MW_RCODE_NXDOMAIN = 3,
+    MW_RCODE_NOTIMP = 4,
+    MW_RCODE_REFUSED = 5,
+    MW_RCODE_BADVERS = 16, /* extended: needs OPT */
+};
+
+enum mw_dns_type {
+    MW_TYPE_A = 1,
+    MW_TYPE_NS = 2,
+    MW_TYPE_CNAME = 5,
+    MW_TYPE_SOA = 6,
+    MW_TYPE_PTR = 12,
+    MW_TYPE_MX = 15,
+    MW_TYPE_TXT = 16,
+    MW_TYPE_AAAA = 28,
+    MW_TYPE_SRV = 33,
+    MW_TYPE_DNAME = 39,
+    MW_TYPE_OPT = 41,
+    MW_TYPE_IXFR = 251,
+    MW_TYPE_AXFR = 252,
+    MW_TYPE_ANY = 255,
+};
+
+struct mw_dns_question {
+    uint8_t qname[256]; /* lowercase wire form */
+    uint16_t qname_len; /* including the root label */
+    uint16_t qtype;
+    uint16_t qclass;
+};
+
+/* A client query as parsed. qsec/qsec_len point into the caller's packet: the question exactly
+ * as the client wrote it (case kept, so a reply echoes it, which 0x20-randomising clients
+ * check). */
+struct mw_dns_query {
+    uint16_t id;
+    uint16_t flags; /* host order, as received */
+    uint8_t opcode;
+    struct mw_dns_question q;
+    const uint8_t *qsec; /* borrowed from the packet */
+    uint16_t qsec_len;
+    bool edns;        /* client sent an OPT record */
+    bool do_bit;      /* DNSSEC OK */
+    uint8_t edns_version;
+    uint16_t udp_size; /* client's advertised buffer, at least 512; 512 without EDNS */
+};
+
+enum mw_dns_parse {
+    MW_PARSE_OK = 0,
+    MW_PARSE_DROP,    /* too short to answer, or QR set: drop and count */
+    MW_PARSE_FORMERR, /* answer FORMERR (qsec may be empty) */
+    MW_PARSE_NOTIMP,  /* opcode other than QUERY */
+    MW_PARSE_BADVERS, /* EDNS version > 0 */
+    MW_PARSE_REFUSED, /* AXFR/IXFR and other meta queries we do not forward */
+};
+
+/* Parse a client query. Fills what it could read even when the result is not OK, so the
+ * caller can build an error reply. */
+enum mw_dns_parse mw_dns_parse_query(const uint8_t *pkt, size_t len, struct mw_dns_query *out);
+
+/* The client side of a reply: what the reply must echo and obey. */
+struct mw_dns_client {
+    uint16_t id;
+    uint16_t qflags;     /* client's flags word; RD and CD are copied from it */
+    const uint8_t *qsec; /* client's question section (borrowed); may be NULL with qsec_len 0 */
+    uint16_t qsec_len;
+    bool edns;
+    bool do_bit;
+    uint16_t max_size; /* the most we may send: udp_size for UDP, 65535 for TCP */
+};
+
+/* Fill a client description from a parsed query. tcp lifts the size limit. */
+void mw_dns_client_from_query(const struct mw_dns_query *q, bool tcp, struct mw_dns_client *c);
+
+/* Write a reply with no records beyond the question and, when the client used EDNS, our OPT:
+ * QR=1, RA=1, the client's ID, RD and CD, and rcode (BADVERS sets the extended rcode).
+ * ede >= 0 adds an Extended DNS Error option (RFC 8914) with info code ede and extra_text
+ * (may be NULL) when the client used EDNS. Returns the length or -ENOSPC. */
+int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
+                       const char *extra_text, uint8_t *out, size_t cap);
+
+/* Write an upstream query: random id, RD=1, CD as given, one question, and an OPT record
+ * advertising MW_EDNS_UPSTREAM_BUF with DO as given. Returns the length or -ENOSPC. */
+int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bool do_bit,
+                       uint8_t *out, size_t cap);
+
+/* Where the TTLs of a prepared response live, so they can count down without reparsing. */
+#define MW_DNS_MAX_TTLS 512
+
+/* What mw_dns_prepare_response() learned of an upstream response. */
+struct mw_dns_response {
+    uint16_t id;
+    uint16_t flags;
+    uint8_t rcode;      /* 4-bit header rcode (extended bits from OPT are folded in) */
+    uint16_t ancount, nscount, arcount;
+    struct mw_dns_question q; /* lowercased */
+    bool has_soa;       /* SOA in authority */
+    uint32_t neg_ttl;   /* min(SOA TTL, SOA MINIMUM) when has_soa */
+    uint32_t min_ttl;   /* smallest TTL of all records (OPT excluded); UINT32_MAX if none */
+    uint16_t n_ttls;    /* entries written to ttl_off/ttl */
+    bool ttls_overflow; /* more records than MW_DNS_MAX_TTLS: not cacheable */
+};
+
+/* Check an upstream response and copy it to out with the OPT record removed (ARCOUNT fixed),
+ * recording the offset (in out) and value of every record's TTL. The question must be
+ * exactly one entry. Returns the length written to out, or -EBADMSG for a malformed message,
+ * -ENOSPC when out is too small. ttl_off and ttl need room for MW_DNS_MAX_TTLS entries. */
+int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
+                            struct mw_dns_response *info, uint16_t *ttl_off, uint32_t *ttl);
+
+/* Does a response's question match what we asked (name case-insensitively, type, class)? */
+bool mw_dns_question_equal(const struct mw_dns_question *a, const struct mw_dns_question *b);
+
+/* A prepared response (OPT removed) and its TTL table. */
+struct mw_dns_stored {
+    const uint8_t *pkt;
+    size_t len;
+    const uint16_t *ttl_off;
+    const uint32_t *ttl;
+    uint16_t n_ttls;
+};
+
+/* Render a reply for client c from a stored response: copy, set the client's ID and RD/CD,
+ * overwrite the question with the client's bytes (same length, so compression pointers stay
+ * valid), write TTLs as ttl - elapsed (floored at 0), or fixed_ttl for every record when
+ * fixed_ttl >= 0 (serve-stale uses 30), and append our OPT when the client used EDNS. When the
+ * result exceeds c->max_size, writes a TC=1 reply with the question only. Returns the length,
+ * or -ENOSPC. out should hold MW_DNS_MAXMSG + 64 bytes. */
+int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
+                  uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
+
+/* Read the 16-bit id/flags of a packet (len >= 12 is the caller's check). */
+static inline uint16_t mw_dns_get16(const uint8_t *p)
+{
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
+static inline void mw_dns_put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline uint32_t mw_dns_get32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+static inline void mw_dns_put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
