@@ -31,7 +31,8 @@ int mw_dname_labels(const uint8_t *wire, size_t len);
 
 /* Read a possibly compressed name at *off from a packet into wire (lowercased), advancing *off
  * past the name as it appears at that position. Bounded: at most 127 pointer jumps, pointers
- * must point backwards. Returns the wire length or -EBADMSG. */
+ * must point backwards. Returns the wire length, -EBADMSG, or -ENOSPC when cap is too small
+ * (MW_DNAME_MAX + 1 always suffices). */
 int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire,
                     size_t cap);
 

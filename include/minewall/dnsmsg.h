@@ -95,21 +95,25 @@ struct mw_dns_client {
     uint16_t qsec_len;
     bool edns;
     bool do_bit;
-    uint16_t max_size; /* the most we may send: udp_size for UDP, 65535 for TCP */
+    uint16_t max_size; /* the most we may send: udp_size capped at MW_EDNS_CLIENT_BUF for UDP,
+                          65535 for TCP */
 };
 
 /* Fill a client description from a parsed query. tcp lifts the size limit. */
 void mw_dns_client_from_query(const struct mw_dns_query *q, bool tcp, struct mw_dns_client *c);
 
 /* Write a reply with no records beyond the question and, when the client used EDNS, our OPT:
- * QR=1, RA=1, the client's ID, RD and CD, and rcode (BADVERS sets the extended rcode).
- * ede >= 0 adds an Extended DNS Error option (RFC 8914) with info code ede and extra_text
- * (may be NULL) when the client used EDNS. Returns the length or -ENOSPC. */
+ * QR=1, RA=1, the client's ID, RD and CD, and rcode (BADVERS sets the extended rcode; an
+ * extended rcode for a client without EDNS becomes SERVFAIL). ede in 0..65535 adds an
+ * Extended DNS Error option (RFC 8914) with info code ede and extra_text (may be NULL) when
+ * the client used EDNS; the text is shortened (at a UTF-8 boundary) and then the option
+ * dropped to keep the reply within c->max_size. Returns the length or -ENOSPC. */
 int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
                        const char *extra_text, uint8_t *out, size_t cap);
 
 /* Write an upstream query: random id, RD=1, CD as given, one question, and an OPT record
- * advertising MW_EDNS_UPSTREAM_BUF with DO as given. Returns the length or -ENOSPC. */
+ * advertising MW_EDNS_UPSTREAM_BUF with DO as given. Returns the length, -ENOSPC, or -EINVAL
+ * for a qname_len of 0 or over 255. */
 int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bool do_bit,
                        uint8_t *out, size_t cap);
 
@@ -121,19 +125,26 @@ struct mw_dns_response {
     uint16_t id;
     uint16_t flags;
     uint8_t rcode;      /* 4-bit header rcode (extended bits from OPT are folded in) */
-    uint16_t ancount, nscount, arcount;
+    uint16_t ancount, nscount, arcount; /* arcount as written to out (OPT removed) */
     struct mw_dns_question q; /* lowercased */
     bool has_soa;       /* SOA in authority */
     uint32_t neg_ttl;   /* min(SOA TTL, SOA MINIMUM) when has_soa */
     uint32_t min_ttl;   /* smallest TTL of all records (OPT excluded); UINT32_MAX if none */
     uint16_t n_ttls;    /* entries written to ttl_off/ttl */
-    bool ttls_overflow; /* more records than MW_DNS_MAX_TTLS: not cacheable */
+    bool ttls_overflow; /* more records than MW_DNS_MAX_TTLS: not cacheable; n_ttls is then
+                           MW_DNS_MAX_TTLS and covers the first records only */
 };
 
 /* Check an upstream response and copy it to out with the OPT record removed (ARCOUNT fixed),
- * recording the offset (in out) and value of every record's TTL. The question must be
- * exactly one entry. Returns the length written to out, or -EBADMSG for a malformed message,
- * -ENOSPC when out is too small. ttl_off and ttl need room for MW_DNS_MAX_TTLS entries. */
+ * recording the offset (in out) and value of every record's TTL (values with the top bit set
+ * count as 0, RFC 2181). The question must be exactly one uncompressed entry. The message is
+ * cut at the OPT record: records that follow it in the additional section (TSIG, or unusual
+ * ordering) are validated but dropped with it, so no offset moves and every compression
+ * pointer stays valid. Bytes after the last counted record are dropped too. Returns the
+ * length written to out, or -EBADMSG for a malformed message (also: not a response, QDCOUNT
+ * != 1, OPT outside the additional section, two OPTs, SOA rdata of the wrong shape, len over
+ * MW_DNS_MAXMSG), -ENOSPC when out is too small. out may be pkt (in-place). ttl_off and ttl
+ * need room for MW_DNS_MAX_TTLS entries. */
 int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
                             struct mw_dns_response *info, uint16_t *ttl_off, uint32_t *ttl);
 
@@ -149,12 +160,16 @@ struct mw_dns_stored {
     uint16_t n_ttls;
 };
 
-/* Render a reply for client c from a stored response: copy, set the client's ID and RD/CD,
+/* Render a reply for client c from a stored response: copy, set the client's ID and RD/CD
+ * (other upstream flags are kept, QR and RA set, AD cleared unless the client sent DO or AD,
+ * RFC 6840 5.8),
  * overwrite the question with the client's bytes (same length, so compression pointers stay
  * valid), write TTLs as ttl - elapsed (floored at 0), or fixed_ttl for every record when
  * fixed_ttl >= 0 (serve-stale uses 30), and append our OPT when the client used EDNS. When the
  * result exceeds c->max_size, writes a TC=1 reply with the question only. Returns the length,
- * or -ENOSPC. out should hold MW_DNS_MAXMSG + 64 bytes. */
+ * -ENOSPC, or -EINVAL when the client's question length differs from the stored one (or
+ * c->qsec is NULL) or a TTL offset lies outside the packet. out should hold MW_DNS_MAXMSG + 64
+ * bytes and must not overlap s->pkt. */
 int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
                   uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
 

@@ -27,6 +27,10 @@ struct mw_cidr {
  * default_port; a scope id ("fe80::1%eth0") is accepted. Returns 0 or -EINVAL. */
 int mw_addr_parse(const char *s, uint16_t default_port, struct mw_addr *out);
 
+/* Parse a bare address only ("1.2.3.4", "::1", "fe80::1%eth0"; no brackets, no port) as
+ * resolv.conf and hosts files write it, with the given port. Returns 0 or -EINVAL. */
+int mw_addr_parse_ip(const char *s, uint16_t port, struct mw_addr *out);
+
 /* Format as "1.2.3.4:53" or "[::1]:53". Returns 0, or -ENOSPC when buf is too small. */
 int mw_addr_format(const struct mw_addr *a, char *buf, size_t len);
 

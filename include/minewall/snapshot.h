@@ -1,0 +1,21 @@
+/* The immutable state every worker reads: the config (and, with later work, the lists).
+ * Built whole on the control loop, published to workers, never edited; each holder keeps a
+ * reference and the last unref frees it. Atomic refcount, so workers on other threads may
+ * drop their references freely. */
+#pragma once
+
+#include <stdint.h>
+
+struct mw_config;
+
+struct mw_snapshot {
+    int refs;                /* atomic */
+    uint64_t generation;     /* 1 for the first load, +1 per successful reload */
+    struct mw_config *cfg;   /* owned */
+};
+
+/* Takes ownership of cfg (also on failure). Returns NULL on ENOMEM. refs starts at 1. */
+struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, uint64_t generation);
+struct mw_snapshot *mw_snapshot_ref(struct mw_snapshot *s);
+/* NULL is a no-op. */
+void mw_snapshot_unref(struct mw_snapshot *s);

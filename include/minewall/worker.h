@@ -1,0 +1,112 @@
+/* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
+ * (SO_REUSEPORT, so every worker binds the same addresses), TCP client connections, the
+ * upstream sockets, the answer cache, the query pools and the counters. Nothing here is shared
+ * with another worker except the snapshot (immutable, refcounted). The control loop in
+ * server.c talks to a worker only through mw_worker_post_snapshot() and mw_worker_stop(). */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "minewall/cache.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/netaddr.h"
+
+struct mw_snapshot;
+struct mw_listener;
+struct mw_upstreams;
+struct mw_fetch;
+struct mw_waiter;
+struct mw_tcp_conn;
+
+/* Counters of one worker; written only by its thread, summed by readers at scrape time. */
+struct mw_worker_stats {
+    uint64_t queries_udp, queries_tcp;
+    uint64_t answers_noerror, answers_nxdomain, answers_servfail, answers_other;
+    uint64_t cache_hits, cache_misses, stale_served, coalesced;
+    uint64_t drop_malformed;  /* unparseable client packets dropped */
+    uint64_t formerr, notimp, refused_access;
+    uint64_t upstream_spoofed; /* responses that failed address/port/id/question checks */
+    uint64_t upstream_stray;   /* responses for no pending query */
+    uint64_t upstream_malformed;
+    uint64_t upstream_tcp_fallback;
+    uint64_t send_errors;
+    uint64_t tcp_conns, tcp_rejected, tcp_idle_closed;
+    uint64_t usock_rotations;
+};
+
+struct mw_worker {
+    unsigned index;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    bool thread_started;
+    uv_async_t wakeup; /* snapshot posted or stop requested */
+    uv_timer_t grace;  /* shutdown: how long in-flight queries may finish */
+    uv_mutex_t lock;   /* guards the posted fields below only */
+    struct mw_snapshot *posted; /* owned ref, taken under lock */
+    bool stop_requested;        /* under lock */
+
+    struct mw_snapshot *snap; /* owned ref; the config this worker serves */
+    bool stopping;
+
+    struct mw_listener *listeners; /* owned list */
+    struct mw_tcp_conn *conns;     /* owned list of client connections */
+    unsigned n_conns;
+
+    struct mw_cache *cache;        /* owned */
+    struct mw_upstreams *ups;      /* owned */
+
+    /* Pools: objects come back to these lists instead of being freed per query. */
+    struct mw_waiter *free_waiters;
+    struct mw_fetch *free_fetches;
+    struct mw_fetch *all_fetches;   /* every fetch object, linked by all_next */
+    struct mw_fetch **fetch_by_key; /* coalescing table: buckets of pending fetches */
+    unsigned fetch_buckets;         /* power of two */
+    unsigned n_fetches;             /* pending */
+
+    unsigned open_handles; /* handles not yet closed, for a clean loop close */
+
+    struct mw_worker_stats stats;
+
+    /* Scratch for rendering one reply; the loop runs one callback at a time. */
+    uint8_t out[MW_DNS_MAXMSG + 512];
+    /* Scratch for preparing one upstream response. */
+    uint8_t prep[MW_DNS_MAXMSG + 512];
+    uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
+    uint32_t prep_ttl[MW_DNS_MAX_TTLS];
+};
+
+/* Set up a worker's loop, cache, upstreams and listeners for snap (takes a new reference).
+ * Binding errors are returned (negative errno) with *bad_listen set to the address that
+ * failed; nothing is left open then. Runs on the calling thread; the loop does not run yet. */
+int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap,
+                   const struct mw_addr **bad_listen);
+
+/* Run the loop on a new thread. */
+int mw_worker_start(struct mw_worker *w);
+
+/* Thread-safe: hand a new snapshot to the worker (takes a reference). */
+void mw_worker_post_snapshot(struct mw_worker *w, struct mw_snapshot *snap);
+
+/* Thread-safe: stop accepting, let in-flight queries finish for up to grace_ms, then close
+ * everything; the thread ends and mw_worker_join() returns. */
+void mw_worker_stop(struct mw_worker *w);
+
+/* Wait for the thread and release the loop. */
+void mw_worker_join(struct mw_worker *w);
+
+/* Sum of counters (reads another thread's plain counters: values may be slightly stale). */
+void mw_worker_stats_add(const struct mw_worker *w, struct mw_worker_stats *sum);
+
+/* Close callback used by every handle a worker owns that has no other owner to free. */
+void mw_worker_handle_closed(uv_handle_t *h);
+
+/* Milliseconds of the loop clock, read once per callback by callers. */
+static inline uint64_t mw_worker_now(struct mw_worker *w)
+{
+    return uv_now(&w->loop);
+}
+
+/* Called when the last pending work may have finished during shutdown. */
+void mw_worker_maybe_done(struct mw_worker *w);

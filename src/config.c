@@ -1,0 +1,873 @@
+/* The YAML configuration: file text to an immutable struct mw_config. The file is loaded with
+ * libyaml's document API and walked with tables of keys (struct key): each entry names a key
+ * path, the handler that checks its value, and for integers the range and the field that
+ * receives it, so a new option is one line in a table. Every problem is reported as
+ * "FILE:LINE: message" quoting the offending text, and the walk goes on so one run shows all
+ * of them; a config with any error is freed and never returned. Defaults come from
+ * mw_config_new_default() and are overwritten only by values that validated. Cross-key rules
+ * (min-ttl <= max-ttl, resolve-timeout >= upstream-timeout) are checked after the walk.
+ * This module does no I/O beyond reading the file it is given (and resolv.conf on request);
+ * the server decides what to do with the result. */
+#include "minewall/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "minewall/dname.h"
+#include "minewall/error.h"
+#include "minewall/log.h"
+
+#define MAX_THREADS 64
+#define MAX_FILE_SIZE (16u << 20)
+#define TTL_MAX 2147483647LL /* RFC 2181 section 8 */
+#define SHOWN_MAX 64         /* longest value quoted in a message */
+
+/* Keys whose values are checked against each other after the walk remember their line. */
+enum { SLOT_MIN_TTL = 1, SLOT_MAX_TTL, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT, SLOT_COUNT };
+
+struct ctx {
+    const char *name;        /* borrowed; file name for messages */
+    struct mw_errlist *errs; /* borrowed; may be NULL */
+    size_t n_errors;
+    yaml_document_t *doc;  /* borrowed */
+    struct mw_config *cfg; /* borrowed; being filled */
+    int lines[SLOT_COUNT]; /* line where a cross-checked key was set, 0 if defaulted */
+};
+
+struct key;
+typedef void key_fn(struct ctx *c, const struct key *k, yaml_node_t *val);
+
+struct key {
+    const char *path;      /* "threads", "cache.min-ttl": the last part is the key */
+    key_fn *fn;            /* checks and stores the value */
+    const struct key *sub; /* map keys: nested table, ended by a NULL path */
+    long long min, max;    /* integer keys: accepted range */
+    size_t off, width;     /* integer keys: the field in struct mw_config */
+    uint32_t scale;        /* integer keys: the field receives value * scale */
+    int slot;              /* SLOT_* for cross-checked keys, else 0 */
+};
+
+/* ---- messages and node helpers ---- */
+
+static void err(struct ctx *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void err(struct ctx *c, int line, const char *fmt, ...)
+{
+    c->n_errors++;
+    if (!c->errs)
+        return;
+    char *msg = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int r = vasprintf(&msg, fmt, ap);
+    va_end(ap);
+    if (r < 0)
+        msg = NULL;
+    if (line > 0)
+        mw_errlist_add(c->errs, "%s:%d: %s", c->name, line, msg ? msg : "(out of memory)");
+    else
+        mw_errlist_add(c->errs, "%s: %s", c->name, msg ? msg : "(out of memory)");
+    free(msg);
+}
+
+/* Copy s for a message: control bytes become '?', long values are cut with "...". */
+static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
+{
+    size_t i = 0;
+    for (; s[i] && i < SHOWN_MAX; i++)
+        buf[i] = iscntrl((unsigned char)s[i]) ? '?' : s[i];
+    if (s[i]) {
+        memcpy(buf + i, "...", 3);
+        i += 3;
+    }
+    buf[i] = '\0';
+    return buf;
+}
+
+static int line_of(const yaml_node_t *n)
+{
+    return (int)n->start_mark.line + 1;
+}
+
+static const char *leaf(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : path;
+}
+
+static const char *kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a map";
+    default:
+        return "a single value";
+    }
+}
+
+static const char *text_of(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+/* "key:" with nothing after it, "~", "null", or an explicit !!null tag. */
+static bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return false;
+    if (n->tag && strcmp((const char *)n->tag, YAML_NULL_TAG) == 0)
+        return true;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = text_of(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+/* The text of a scalar that must carry a value, or NULL after reporting why not. */
+static const char *scalar(struct ctx *c, const char *path, yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE) {
+        err(c, line_of(n), "%s: expected a single value, found %s", path, kind(n));
+        return NULL;
+    }
+    if (is_null(n)) {
+        err(c, line_of(n), "%s: value missing", path);
+        return NULL;
+    }
+    if (strlen(text_of(n)) != n->data.scalar.length) {
+        err(c, line_of(n), "%s: value contains a NUL byte", path);
+        return NULL;
+    }
+    return text_of(n);
+}
+
+static yaml_node_t *node(struct ctx *c, int id)
+{
+    return yaml_document_get_node(c->doc, id);
+}
+
+/* ---- generic handlers ---- */
+
+static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, const char *section)
+{
+    if (is_null(map))
+        return;
+    if (map->type != YAML_MAPPING_NODE) {
+        err(c, line_of(map), "%s: expected a map, found %s", section, kind(map));
+        return;
+    }
+    char b[SHOWN_MAX + 4];
+    yaml_node_pair_t *start = map->data.mapping.pairs.start;
+    for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        if (k->type != YAML_SCALAR_NODE) {
+            err(c, line_of(k), "expected a key, found %s", kind(k));
+            continue;
+        }
+        const char *name = text_of(k);
+        bool dup = false;
+        for (yaml_node_pair_t *q = start; q < p && !dup; q++) {
+            yaml_node_t *qk = node(c, q->key);
+            if (qk->type == YAML_SCALAR_NODE && strcmp(text_of(qk), name) == 0) {
+                err(c, line_of(k), "duplicate key '%s' (first on line %d)", shown(name, b),
+                    line_of(qk));
+                dup = true;
+            }
+        }
+        if (dup)
+            continue;
+        const struct key *e = table;
+        while (e->path && strcmp(leaf(e->path), name) != 0)
+            e++;
+        if (!e->path) {
+            if (section)
+                err(c, line_of(k), "unknown key '%s' in '%s'", shown(name, b), section);
+            else
+                err(c, line_of(k), "unknown key '%s'", shown(name, b));
+            continue;
+        }
+        e->fn(c, e, v);
+    }
+}
+
+static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    walk_map(c, val, k->sub, k->path);
+}
+
+/* Strict decimal: optional '-', digits only, no spaces, signs, hex or exponents. */
+static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long long *out)
+{
+    const char *s = scalar(c, k->path, val);
+    if (!s)
+        return false;
+    char b[SHOWN_MAX + 4];
+    const char *d = s[0] == '-' ? s + 1 : s;
+    bool ok = *d && strlen(d) <= 18;
+    for (const char *p = d; ok && *p; p++)
+        ok = *p >= '0' && *p <= '9';
+    if (!ok) {
+        err(c, line_of(val), "%s: invalid number '%s'", k->path, shown(s, b));
+        return false;
+    }
+    long long v = strtoll(s, NULL, 10);
+    if (v < k->min || v > k->max) {
+        err(c, line_of(val), "%s: '%s' is out of range %lld..%lld", k->path, shown(s, b), k->min,
+            k->max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+static void on_uint(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    long long v;
+    if (!parse_int(c, k, val, &v))
+        return;
+    uint64_t stored = (uint64_t)v * k->scale;
+    char *field = (char *)c->cfg + k->off;
+    if (k->width == sizeof(uint64_t)) {
+        memcpy(field, &stored, sizeof(uint64_t));
+    } else {
+        mw_require(k->width == sizeof(uint32_t) && stored <= UINT32_MAX);
+        uint32_t v32 = (uint32_t)stored;
+        memcpy(field, &v32, sizeof(v32));
+    }
+    if (k->slot)
+        c->lines[k->slot] = line_of(val);
+}
+
+static void on_threads(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    if (val->type == YAML_SCALAR_NODE && strcmp(text_of(val), "auto") == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->cfg->threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
+        return;
+    }
+    on_uint(c, k, val);
+}
+
+static void on_log_level(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = scalar(c, k->path, val);
+    if (!s)
+        return;
+    int level = mw_log_level_parse(s);
+    if (level < 0) {
+        char b[SHOWN_MAX + 4];
+        err(c, line_of(val), "%s: unknown level '%s' (expected error, warn, info or debug)",
+            k->path, shown(s, b));
+        return;
+    }
+    c->cfg->log_level = level;
+}
+
+/* ---- lists of addresses and prefixes ---- */
+
+typedef int item_parse_fn(const char *text, void *out);
+
+static int parse_addr_item(const char *text, void *out)
+{
+    return mw_addr_parse(text, MW_DNS_PORT, out);
+}
+
+static int parse_cidr_item(const char *text, void *out)
+{
+    return mw_cidr_parse(text, out);
+}
+
+/* A list of scalars, each converted by fn into an array of size-byte items. A null value is
+ * an empty list. Returns true with *arr (NULL when empty, caller frees) and *n when every
+ * item was good. */
+static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const char *what,
+                       item_parse_fn *fn, size_t size, void **arr, size_t *n)
+{
+    *arr = NULL;
+    *n = 0;
+    if (is_null(val))
+        return true;
+    if (val->type != YAML_SEQUENCE_NODE) {
+        err(c, line_of(val), "%s: expected a list, found %s", path, kind(val));
+        return false;
+    }
+    size_t count = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (count == 0)
+        return true;
+    uint8_t *out = calloc(count, size);
+    if (!out) {
+        err(c, line_of(val), "%s: out of memory", path);
+        return false;
+    }
+    bool ok = true;
+    char b[SHOWN_MAX + 4];
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, val->data.sequence.items.start[i]);
+        const char *s = scalar(c, path, item);
+        if (!s) {
+            ok = false;
+        } else if (fn(s, out + i * size) < 0) {
+            err(c, line_of(item), "%s: invalid %s '%s'", path, what, shown(s, b));
+            ok = false;
+        }
+    }
+    if (!ok) {
+        free(out);
+        return false;
+    }
+    *arr = out;
+    *n = count;
+    return true;
+}
+
+static bool parse_addrs(struct ctx *c, const char *path, yaml_node_t *val, struct mw_addr **arr,
+                        size_t *n)
+{
+    void *p;
+    bool ok = parse_list(c, path, val, "address", parse_addr_item, sizeof(**arr), &p, n);
+    *arr = p;
+    return ok;
+}
+
+static void on_listen(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    struct mw_addr *a;
+    size_t n;
+    if (!parse_addrs(c, k->path, val, &a, &n))
+        return;
+    if (n == 0) {
+        err(c, line_of(val), "%s: no addresses; minewall would not answer anyone", k->path);
+        return;
+    }
+    free(c->cfg->listen);
+    c->cfg->listen = a;
+    c->cfg->n_listen = n;
+}
+
+static void on_upstreams(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    struct mw_addr *a;
+    size_t n;
+    if (!parse_addrs(c, k->path, val, &a, &n))
+        return;
+    free(c->cfg->upstreams);
+    c->cfg->upstreams = a;
+    c->cfg->n_upstreams = n;
+}
+
+static void on_allow(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    void *p;
+    size_t n;
+    if (!parse_list(c, k->path, val, "prefix", parse_cidr_item, sizeof(struct mw_cidr), &p, &n))
+        return;
+    if (n == 0) {
+        err(c, line_of(val), "%s: empty list; every client would be refused", k->path);
+        return;
+    }
+    free(c->cfg->access);
+    c->cfg->access = p;
+    c->cfg->n_access = n;
+}
+
+/* ---- forward zones ---- */
+
+/* One "zone: [upstreams]" pair into z. Returns false after reporting a problem. */
+static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_node_t *v,
+                       struct mw_forward_zone *z)
+{
+    char b[SHOWN_MAX + 4];
+    if (k->type != YAML_SCALAR_NODE) {
+        err(c, line_of(k), "%s: expected a zone name, found %s", path, kind(k));
+        return false;
+    }
+    const char *text = text_of(k);
+    int wl = -EINVAL;
+    if (strlen(text) == k->data.scalar.length)
+        wl = mw_dname_from_text(text, z->wire, sizeof(z->wire));
+    if (wl < 0) {
+        err(c, line_of(k), "%s: invalid zone name '%s'", path, shown(text, b));
+        return false;
+    }
+    z->wire_len = (uint16_t)wl;
+    z->line = line_of(k);
+    for (const struct mw_forward_zone *o = c->cfg->zones; o < c->cfg->zones + c->cfg->n_zones;
+         o++) {
+        if (o->wire_len == z->wire_len && memcmp(o->wire, z->wire, z->wire_len) == 0) {
+            err(c, line_of(k), "%s: duplicate zone '%s' (first on line %d)", path, shown(text, b),
+                o->line);
+            return false;
+        }
+    }
+    if (!parse_addrs(c, path, v, &z->upstreams, &z->n_upstreams))
+        return false;
+    if (z->n_upstreams == 0) {
+        err(c, line_of(v), "%s: zone '%s' has no upstreams", path, shown(text, b));
+        return false;
+    }
+    char name[4 * MW_DNAME_MAX + 1];
+    int nl = mw_dname_to_text(z->wire, z->wire_len, name, sizeof(name));
+    z->name = strdup(nl < 0 || z->wire_len == 1 ? "" : name);
+    if (!z->name) {
+        err(c, line_of(k), "%s: out of memory", path);
+        free(z->upstreams);
+        return false;
+    }
+    return true;
+}
+
+static void on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    if (is_null(val))
+        return;
+    if (val->type != YAML_MAPPING_NODE) {
+        err(c, line_of(val), "%s: expected a map of zone names, found %s", k->path, kind(val));
+        return;
+    }
+    yaml_node_pair_t *start = val->data.mapping.pairs.start;
+    size_t count = (size_t)(val->data.mapping.pairs.top - start);
+    if (count == 0)
+        return;
+    c->cfg->zones = calloc(count, sizeof(*c->cfg->zones));
+    if (!c->cfg->zones) {
+        err(c, line_of(val), "%s: out of memory", k->path);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct mw_forward_zone *z = &c->cfg->zones[c->cfg->n_zones];
+        memset(z, 0, sizeof(*z));
+        if (parse_zone(c, k->path, node(c, start[i].key), node(c, start[i].value), z))
+            c->cfg->n_zones++;
+    }
+}
+
+/* Longest name first, so the first suffix match in mw_config_zone_for() is the longest. */
+static int zone_cmp(const void *a, const void *b)
+{
+    const struct mw_forward_zone *x = a, *y = b;
+    if (x->wire_len != y->wire_len)
+        return x->wire_len > y->wire_len ? -1 : 1;
+    return memcmp(x->wire, y->wire, x->wire_len);
+}
+
+/* ---- key tables ---- */
+
+/* An integer key: handler, field, accepted range, scale to the stored unit, cross-check slot. */
+#define NUM(p, handler, f, lo, hi, mul, sl)                                                        \
+    {                                                                                              \
+        .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                            \
+        .width = sizeof(((struct mw_config *)0)->f), .min = lo, .max = hi, .scale = mul,           \
+        .slot = sl                                                                                 \
+    }
+
+static const struct key cache_keys[] = {
+    NUM("cache.size", on_uint, cache.size, 0, 1000000000, 1, 0),
+    NUM("cache.min-ttl", on_uint, cache.min_ttl, 0, TTL_MAX, 1, SLOT_MIN_TTL),
+    NUM("cache.max-ttl", on_uint, cache.max_ttl, 0, TTL_MAX, 1, SLOT_MAX_TTL),
+    NUM("cache.serve-stale", on_uint, cache.serve_stale, 0, TTL_MAX, 1, 0),
+    {.path = NULL},
+};
+
+static const struct key tcp_keys[] = {
+    NUM("tcp.idle-timeout", on_uint, tcp.idle_timeout_ms, 1, 3600, 1000, 0),
+    NUM("tcp.max-connections", on_uint, tcp.max_connections, 1, 1000000, 1, 0),
+    NUM("tcp.max-pipeline", on_uint, tcp.max_pipeline, 1, 65535, 1, 0),
+    {.path = NULL},
+};
+
+static const struct key log_keys[] = {
+    {.path = "log.level", .fn = on_log_level},
+    {.path = NULL},
+};
+
+static const struct key access_keys[] = {
+    {.path = "access.allow", .fn = on_allow},
+    {.path = NULL},
+};
+
+static const struct key top_keys[] = {
+    {.path = "listen", .fn = on_listen},
+    {.path = "upstreams", .fn = on_upstreams},
+    {.path = "forward-zones", .fn = on_zones},
+    NUM("threads", on_threads, threads, 1, MAX_THREADS, 1, 0),
+    {.path = "access", .fn = on_map, .sub = access_keys},
+    {.path = "cache", .fn = on_map, .sub = cache_keys},
+    NUM("upstream-timeout", on_uint, upstream.timeout_ms, 50, 60000, 1, SLOT_UP_TIMEOUT),
+    NUM("resolve-timeout", on_uint, upstream.total_ms, 100, 120000, 1, SLOT_TOTAL_TIMEOUT),
+    {.path = "tcp", .fn = on_map, .sub = tcp_keys},
+    {.path = "log", .fn = on_map, .sub = log_keys},
+    {.path = NULL},
+};
+
+/* ---- whole file ---- */
+
+static void yaml_error(struct ctx *c, const yaml_parser_t *p, const char *text, size_t len)
+{
+    const char *problem = p->problem ? p->problem : "unknown error";
+    if (p->error == YAML_MEMORY_ERROR) {
+        err(c, 0, "out of memory while reading YAML");
+        return;
+    }
+    if (p->error == YAML_READER_ERROR) {
+        /* The reader reports a byte offset (bad encoding), not a mark: count lines. */
+        int line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++)
+            line += text[i] == '\n';
+        err(c, line, "YAML error: %s", problem);
+        return;
+    }
+    int line = (int)p->problem_mark.line + 1;
+    if (p->context)
+        err(c, line, "YAML syntax error: %s (%s on line %d)", problem, p->context,
+            (int)p->context_mark.line + 1);
+    else
+        err(c, line, "YAML syntax error: %s", problem);
+}
+
+/* The later of two cross-checked keys' lines (at least one was set, or the defaults hold). */
+static int later(const struct ctx *c, int a, int b)
+{
+    return c->lines[a] > c->lines[b] ? c->lines[a] : c->lines[b];
+}
+
+static void cross_check(struct ctx *c)
+{
+    struct mw_config *cfg = c->cfg;
+    if (cfg->cache.min_ttl > cfg->cache.max_ttl)
+        err(c, later(c, SLOT_MIN_TTL, SLOT_MAX_TTL),
+            "cache.min-ttl (%u) is greater than cache.max-ttl (%u)", (unsigned)cfg->cache.min_ttl,
+            (unsigned)cfg->cache.max_ttl);
+    if (cfg->upstream.total_ms < cfg->upstream.timeout_ms)
+        err(c, later(c, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT),
+            "resolve-timeout (%u ms) is shorter than upstream-timeout (%u ms)",
+            (unsigned)cfg->upstream.total_ms, (unsigned)cfg->upstream.timeout_ms);
+}
+
+static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, size_t len)
+{
+    yaml_document_t doc;
+    if (!yaml_parser_load(p, &doc)) {
+        yaml_error(c, p, text, len);
+        return;
+    }
+    c->doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && !is_null(root)) {
+        if (root->type == YAML_MAPPING_NODE)
+            walk_map(c, root, top_keys, NULL);
+        else
+            err(c, line_of(root), "the top level must be a map of options, found %s", kind(root));
+    }
+    yaml_document_delete(&doc);
+    c->doc = NULL;
+
+    /* Reject a second document rather than silently ignoring it. */
+    if (!yaml_parser_load(p, &doc)) {
+        yaml_error(c, p, text, len);
+        return;
+    }
+    root = yaml_document_get_root_node(&doc);
+    if (root)
+        err(c, line_of(root), "only one YAML document is allowed");
+    yaml_document_delete(&doc);
+}
+
+static struct mw_config *parse_named(const char *text, size_t len, const char *name,
+                                     const char *path, struct mw_errlist *errs)
+{
+    struct ctx c = {.name = name, .errs = errs};
+    c.cfg = mw_config_new_default();
+    if (c.cfg) {
+        free(c.cfg->path);
+        c.cfg->path = strdup(path);
+    }
+    if (!c.cfg || !c.cfg->path) {
+        err(&c, 0, "out of memory");
+        mw_config_free(c.cfg);
+        return NULL;
+    }
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p)) {
+        err(&c, 0, "out of memory");
+        mw_config_free(c.cfg);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+    walk_document(&c, &p, text, len);
+    yaml_parser_delete(&p);
+
+    cross_check(&c);
+    if (c.n_errors) {
+        mw_config_free(c.cfg);
+        return NULL;
+    }
+    if (c.cfg->n_zones > 1)
+        qsort(c.cfg->zones, c.cfg->n_zones, sizeof(*c.cfg->zones), zone_cmp);
+    return c.cfg;
+}
+
+struct mw_config *mw_config_parse(const char *text, size_t len, const char *name,
+                                  struct mw_errlist *errs)
+{
+    return parse_named(text, len, name, "<string>", errs);
+}
+
+/* Whole file into a new buffer. Returns 0 or a negative errno. */
+static int read_file(const char *path, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    int e = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
+    if (e < 0) {
+        close(fd);
+        return e;
+    }
+    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
+    char *buf = NULL;
+    int r = 0;
+    for (;;) {
+        if (cap > MAX_FILE_SIZE + 1) {
+            r = -EFBIG;
+            break;
+        }
+        char *nb = realloc(buf, cap);
+        if (!nb) {
+            r = -ENOMEM;
+            break;
+        }
+        buf = nb;
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            r = -errno;
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+        if (n == cap)
+            cap *= 2;
+    }
+    close(fd);
+    if (r < 0) {
+        free(buf);
+        return r;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+struct mw_config *mw_config_load(const char *path, struct mw_errlist *errs)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int r = read_file(path, &text, &len);
+    if (r < 0) {
+        if (errs)
+            mw_errlist_add(errs, "%s: cannot read: %s", path, strerror(-r));
+        return NULL;
+    }
+    struct mw_config *cfg = parse_named(text, len, path, path, errs);
+    free(text);
+    return cfg;
+}
+
+/* ---- defaults, lifetime, overrides ---- */
+
+static const char *const default_listen[] = {"127.0.0.1", "::1"};
+static const char *const default_access[] = {
+    "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7",
+};
+
+struct mw_config *mw_config_new_default(void)
+{
+    struct mw_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    const size_t nl = sizeof(default_listen) / sizeof(default_listen[0]);
+    const size_t na = sizeof(default_access) / sizeof(default_access[0]);
+    cfg->path = strdup("<default>");
+    cfg->listen = calloc(nl, sizeof(*cfg->listen));
+    cfg->access = calloc(na, sizeof(*cfg->access));
+    if (!cfg->path || !cfg->listen || !cfg->access) {
+        mw_config_free(cfg);
+        return NULL;
+    }
+    for (size_t i = 0; i < nl; i++)
+        mw_require(mw_addr_parse(default_listen[i], MW_DNS_PORT, &cfg->listen[i]) == 0);
+    cfg->n_listen = nl;
+    for (size_t i = 0; i < na; i++)
+        mw_require(mw_cidr_parse(default_access[i], &cfg->access[i]) == 0);
+    cfg->n_access = na;
+
+    cfg->threads = 1;
+    cfg->cache.size = 100000;
+    cfg->cache.min_ttl = 0;
+    cfg->cache.max_ttl = 86400;
+    cfg->cache.serve_stale = 86400;
+    cfg->upstream.timeout_ms = 1500;
+    cfg->upstream.total_ms = 4000;
+    cfg->tcp.idle_timeout_ms = 10000;
+    cfg->tcp.max_connections = 1024;
+    cfg->tcp.max_pipeline = 64;
+    cfg->log_level = MW_LOG_INFO;
+    return cfg;
+}
+
+void mw_config_free(struct mw_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_zones; i++) {
+        free(cfg->zones[i].name);
+        free(cfg->zones[i].upstreams);
+    }
+    free(cfg->zones);
+    free(cfg->listen);
+    free(cfg->upstreams);
+    free(cfg->access);
+    free(cfg->path);
+    free(cfg);
+}
+
+static int copy_addrs(const struct mw_addr *a, size_t n, struct mw_addr **arr, size_t *count)
+{
+    if (n && !a)
+        return -EINVAL;
+    struct mw_addr *copy = NULL;
+    if (n) {
+        copy = malloc(n * sizeof(*copy));
+        if (!copy)
+            return -ENOMEM;
+        memcpy(copy, a, n * sizeof(*copy));
+    }
+    free(*arr);
+    *arr = copy;
+    *count = n;
+    return 0;
+}
+
+int mw_config_set_listen(struct mw_config *cfg, const struct mw_addr *a, size_t n)
+{
+    return copy_addrs(a, n, &cfg->listen, &cfg->n_listen);
+}
+
+int mw_config_set_upstreams(struct mw_config *cfg, const struct mw_addr *a, size_t n)
+{
+    int r = copy_addrs(a, n, &cfg->upstreams, &cfg->n_upstreams);
+    if (r == 0)
+        cfg->upstreams_from_resolv = false;
+    return r;
+}
+
+const struct mw_forward_zone *mw_config_zone_for(const struct mw_config *cfg, const uint8_t *qname,
+                                                 size_t qname_len)
+{
+    for (size_t i = 0; i < cfg->n_zones; i++) {
+        const struct mw_forward_zone *z = &cfg->zones[i];
+        if (mw_dname_is_subdomain(qname, qname_len, z->wire, z->wire_len))
+            return z;
+    }
+    return NULL;
+}
+
+/* ---- resolv.conf ---- */
+
+static bool is_loopback(const struct mw_addr *a)
+{
+    if (a->u.sa.sa_family == AF_INET)
+        return (ntohl(a->u.in4.sin_addr.s_addr) >> 24) == 127;
+    if (a->u.sa.sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *in6 = &a->u.in6.sin6_addr;
+    return IN6_IS_ADDR_LOOPBACK(in6) || (IN6_IS_ADDR_V4MAPPED(in6) && in6->s6_addr[12] == 127);
+}
+
+static bool is_wildcard(const struct mw_addr *a)
+{
+    if (a->u.sa.sa_family == AF_INET)
+        return a->u.in4.sin_addr.s_addr == htonl(INADDR_ANY);
+    return a->u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
+}
+
+/* Would forwarding to ns reach one of minewall's own listeners? A wildcard listener on port 53
+ * answers on every loopback address, so those count as our own. */
+static bool is_own(const struct mw_addr *ns, const struct mw_addr *skip, size_t n_skip)
+{
+    for (size_t i = 0; i < n_skip; i++) {
+        if (mw_addr_equal(ns, &skip[i]))
+            return true;
+        if (is_wildcard(&skip[i]) && mw_addr_port(&skip[i]) == MW_DNS_PORT && is_loopback(ns))
+            return true;
+    }
+    return false;
+}
+
+/* The address of a "nameserver ADDR" line, or NULL (line modified in place). */
+static char *nameserver_of(char *line)
+{
+    char *p = line + strspn(line, " \t");
+    if (strncmp(p, "nameserver", 10) != 0 || (p[10] != ' ' && p[10] != '\t'))
+        return NULL;
+    p += 10;
+    p += strspn(p, " \t");
+    p[strcspn(p, " \t\r\n#;")] = '\0';
+    return *p ? p : NULL;
+}
+
+int mw_config_read_resolv(const char *path, const struct mw_addr *skip, size_t n_skip,
+                          struct mw_addr **out)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    struct mw_addr *arr = NULL;
+    size_t n = 0, cap = 0;
+    char *line = NULL;
+    size_t line_cap = 0;
+    int r = 0;
+    while (getline(&line, &line_cap, f) >= 0) {
+        char *text = nameserver_of(line);
+        struct mw_addr a;
+        /* Like the libc resolver, ignore lines that do not parse. */
+        if (!text || mw_addr_parse_ip(text, MW_DNS_PORT, &a) < 0 || is_own(&a, skip, n_skip))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 4;
+            struct mw_addr *na = realloc(arr, nc * sizeof(*na));
+            if (!na) {
+                r = -ENOMEM;
+                break;
+            }
+            arr = na;
+            cap = nc;
+        }
+        arr[n++] = a;
+    }
+    if (r == 0 && ferror(f))
+        r = -EIO;
+    free(line);
+    fclose(f);
+    if (r < 0 || n == 0) {
+        free(arr);
+        return r < 0 ? r : 0;
+    }
+    *out = arr;
+    return (int)n;
+}

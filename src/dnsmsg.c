@@ -1,0 +1,453 @@
+/* DNS messages on the hot path, in wire form. Parses client queries, writes upstream queries
+ * and error replies, validates upstream responses into a "prepared" copy (OPT removed, TTL
+ * offsets recorded) and renders client replies from a prepared copy by patching ID, flags,
+ * question case and TTLs. Nothing here allocates or logs; every read is bounds-checked
+ * against the packet length first, and names go through the bounded walker of dname.c, so a
+ * hostile packet can neither read out of bounds nor loop. Record data (rdata) is not
+ * interpreted except for the SOA MINIMUM and EDNS options; building records is ldns's job
+ * elsewhere. */
+#include "minewall/dnsmsg.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "minewall/dname.h"
+
+#define OPT_LEN 11 /* root owner, type, class, TTL, rdlength */
+#define EDE_CODE 15 /* RFC 8914 */
+#define RR_FIXED 10 /* type, class, TTL, rdlength after the owner */
+#define TTL_MAX 0x7fffffffu /* RFC 2181 8 */
+
+static inline uint8_t lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
+}
+
+/* Read an uncompressed question name at off into wire, lowercased. Questions are the first
+ * thing after the header, so a pointer there can only reach the header: we refuse it. Returns
+ * the wire length or -1. */
+static int read_qname(const uint8_t *pkt, size_t len, size_t off, uint8_t *wire)
+{
+    size_t n = 0;
+
+    for (;;) {
+        if (off >= len)
+            return -1;
+        uint8_t l = pkt[off];
+        if (l > 63)
+            return -1; /* pointer or 0x40/0x80 label type */
+        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || off + 1 + l > len)
+            return -1;
+        wire[n] = l;
+        for (size_t i = 1; i <= l; i++)
+            wire[n + i] = lower(pkt[off + i]);
+        n += 1 + (size_t)l;
+        off += 1 + (size_t)l;
+        if (l == 0)
+            return (int)n;
+    }
+}
+
+/* Read the question at offset 12 into q. Returns the offset after it, or 0. */
+static size_t read_question(const uint8_t *pkt, size_t len, struct mw_dns_question *q)
+{
+    int n = read_qname(pkt, len, MW_DNS_HDR, q->qname);
+    if (n < 0)
+        return 0;
+    size_t off = MW_DNS_HDR + (size_t)n;
+    if (len - off < 4)
+        return 0;
+    q->qname_len = (uint16_t)n;
+    q->qtype = mw_dns_get16(pkt + off);
+    q->qclass = mw_dns_get16(pkt + off + 2);
+    return off + 4;
+}
+
+/* Are the EDNS options of an OPT rdata well-formed TLVs (RFC 6891 6.1.2)? */
+static bool opt_options_ok(const uint8_t *rd, size_t rdlen)
+{
+    size_t pos = 0;
+    while (pos < rdlen) {
+        if (rdlen - pos < 4)
+            return false;
+        size_t olen = mw_dns_get16(rd + pos + 2);
+        if (olen > rdlen - pos - 4)
+            return false;
+        pos += 4 + olen;
+    }
+    return true;
+}
+
+/* Scan the additional section of a query for its OPT record. */
+static enum mw_dns_parse scan_additional(const uint8_t *pkt, size_t len, size_t off,
+                                         unsigned arcount, struct mw_dns_query *out)
+{
+    for (unsigned i = 0; i < arcount; i++) {
+        size_t owner = off;
+        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
+            return MW_PARSE_FORMERR;
+        const uint8_t *f = pkt + off;
+        size_t rdlen = mw_dns_get16(f + 8);
+        if (rdlen > len - off - RR_FIXED)
+            return MW_PARSE_FORMERR;
+        off += RR_FIXED + rdlen;
+        if (mw_dns_get16(f) != MW_TYPE_OPT)
+            continue; /* TSIG, SIG(0), stray records: skipped */
+        /* RFC 6891 6.1.1: one OPT, owned by the root. */
+        if (out->edns || f != pkt + owner + 1 || pkt[owner] != 0)
+            return MW_PARSE_FORMERR;
+        if (!opt_options_ok(f + RR_FIXED, rdlen))
+            return MW_PARSE_FORMERR;
+        out->edns = true;
+        uint16_t udp = mw_dns_get16(f + 2);
+        out->udp_size = udp < MW_DNS_UDP_MIN ? MW_DNS_UDP_MIN : udp;
+        out->edns_version = f[5];
+        out->do_bit = (f[6] & 0x80) != 0;
+    }
+    return MW_PARSE_OK;
+}
+
+enum mw_dns_parse mw_dns_parse_query(const uint8_t *pkt, size_t len, struct mw_dns_query *out)
+{
+    out->id = 0;
+    out->flags = 0;
+    out->opcode = 0;
+    out->q.qname_len = 0;
+    out->q.qtype = 0;
+    out->q.qclass = 0;
+    out->qsec = NULL;
+    out->qsec_len = 0;
+    out->edns = false;
+    out->do_bit = false;
+    out->edns_version = 0;
+    out->udp_size = MW_DNS_UDP_MIN;
+
+    if (len < MW_DNS_HDR)
+        return MW_PARSE_DROP;
+    out->id = mw_dns_get16(pkt);
+    out->flags = mw_dns_get16(pkt + 2);
+    out->opcode = (uint8_t)((out->flags >> 11) & 0xf);
+    if (out->flags & MW_DNS_QR)
+        return MW_PARSE_DROP; /* never answer a response: reflection loops */
+    if (out->opcode != 0)
+        return MW_PARSE_NOTIMP;
+    if (mw_dns_get16(pkt + 4) != 1)
+        return MW_PARSE_FORMERR;
+
+    size_t off = read_question(pkt, len, &out->q);
+    if (off == 0)
+        return MW_PARSE_FORMERR;
+    out->qsec = pkt + MW_DNS_HDR;
+    out->qsec_len = (uint16_t)(off - MW_DNS_HDR);
+
+    if (mw_dns_get16(pkt + 6) != 0 || mw_dns_get16(pkt + 8) != 0)
+        return MW_PARSE_FORMERR;
+    enum mw_dns_parse r = scan_additional(pkt, len, off, mw_dns_get16(pkt + 10), out);
+    if (r != MW_PARSE_OK)
+        return r;
+    if (out->edns && out->edns_version > 0)
+        return MW_PARSE_BADVERS;
+    if (out->q.qtype == MW_TYPE_AXFR || out->q.qtype == MW_TYPE_IXFR)
+        return MW_PARSE_REFUSED;
+    return MW_PARSE_OK;
+}
+
+void mw_dns_client_from_query(const struct mw_dns_query *q, bool tcp, struct mw_dns_client *c)
+{
+    c->id = q->id;
+    c->qflags = q->flags;
+    c->qsec = q->qsec;
+    c->qsec_len = q->qsec ? q->qsec_len : 0;
+    c->edns = q->edns;
+    c->do_bit = q->do_bit;
+    if (tcp)
+        c->max_size = MW_DNS_MAXMSG;
+    else if (q->udp_size > MW_EDNS_CLIENT_BUF)
+        c->max_size = MW_EDNS_CLIENT_BUF; /* avoid fragmentation, DNS flag day 2020 */
+    else
+        c->max_size = q->udp_size < MW_DNS_UDP_MIN ? MW_DNS_UDP_MIN : q->udp_size;
+}
+
+/* Write an OPT record with no options yet; rdlength is patched by the caller if needed. */
+static void put_opt(uint8_t *p, uint16_t udp, uint8_t ext_rcode, bool do_bit, uint16_t rdlen)
+{
+    p[0] = 0;
+    mw_dns_put16(p + 1, MW_TYPE_OPT);
+    mw_dns_put16(p + 3, udp);
+    p[5] = ext_rcode;
+    p[6] = 0; /* version */
+    p[7] = do_bit ? 0x80 : 0;
+    p[8] = 0;
+    mw_dns_put16(p + 9, rdlen);
+}
+
+/* Reply flags for a client: the client's RD and CD, QR and RA, opcode QUERY. */
+static inline uint16_t reply_flags(const struct mw_dns_client *c, uint16_t keep)
+{
+    return (uint16_t)((keep & ~(MW_DNS_RD | MW_DNS_CD | 0x7800)) |
+                      (c->qflags & (MW_DNS_RD | MW_DNS_CD)) | MW_DNS_QR | MW_DNS_RA);
+}
+
+/* Header + question (+ OPT) into out; the caller checked the room. */
+static size_t put_head(const struct mw_dns_client *c, uint16_t flags, uint8_t ext_rcode,
+                       uint8_t *out)
+{
+    size_t qlen = c->qsec ? c->qsec_len : 0;
+    mw_dns_put16(out, c->id);
+    mw_dns_put16(out + 2, flags);
+    mw_dns_put16(out + 4, qlen ? 1 : 0);
+    mw_dns_put16(out + 6, 0);
+    mw_dns_put16(out + 8, 0);
+    mw_dns_put16(out + 10, c->edns ? 1 : 0);
+    if (qlen)
+        memcpy(out + MW_DNS_HDR, c->qsec, qlen);
+    size_t n = MW_DNS_HDR + qlen;
+    if (c->edns) {
+        put_opt(out + n, MW_EDNS_CLIENT_BUF, ext_rcode, c->do_bit, 0);
+        n += OPT_LEN;
+    }
+    return n;
+}
+
+int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
+                       const char *extra_text, uint8_t *out, size_t cap)
+{
+    uint8_t hdr_rcode = rcode & 0xf, ext = (uint8_t)(rcode >> 4);
+    if (ext && !c->edns) {
+        hdr_rcode = MW_RCODE_SERVFAIL; /* an extended rcode cannot be said without OPT */
+        ext = 0;
+    }
+    size_t base = MW_DNS_HDR + (c->qsec ? c->qsec_len : 0) + (c->edns ? OPT_LEN : 0);
+    if (base > cap)
+        return -ENOSPC;
+
+    /* The EDE option and its text are shortened, then dropped, to fit the client's limit. */
+    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
+    if (budget > cap)
+        budget = cap;
+    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
+    size_t text_len = 0;
+    if (with_ede && extra_text) {
+        text_len = strlen(extra_text);
+        if (text_len > budget - base - 6) {
+            text_len = budget - base - 6;
+            while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
+                text_len--; /* do not cut a UTF-8 sequence */
+        }
+    }
+
+    uint16_t flags = reply_flags(c, hdr_rcode);
+    size_t n = put_head(c, flags, ext, out);
+    if (with_ede) {
+        uint8_t *opt = out + n - OPT_LEN;
+        mw_dns_put16(opt + 9, (uint16_t)(6 + text_len));
+        mw_dns_put16(out + n, EDE_CODE);
+        mw_dns_put16(out + n + 2, (uint16_t)(2 + text_len));
+        mw_dns_put16(out + n + 4, (uint16_t)ede);
+        memcpy(out + n + 6, extra_text, text_len);
+        n += 6 + text_len;
+    }
+    return (int)n;
+}
+
+int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bool do_bit,
+                       uint8_t *out, size_t cap)
+{
+    if (q->qname_len == 0 || q->qname_len > MW_DNAME_MAX)
+        return -EINVAL;
+    size_t n = MW_DNS_HDR + q->qname_len + 4 + OPT_LEN;
+    if (n > cap)
+        return -ENOSPC;
+    mw_dns_put16(out, id);
+    mw_dns_put16(out + 2, (uint16_t)(MW_DNS_RD | (cd ? MW_DNS_CD : 0)));
+    mw_dns_put16(out + 4, 1);
+    mw_dns_put16(out + 6, 0);
+    mw_dns_put16(out + 8, 0);
+    mw_dns_put16(out + 10, 1);
+    memcpy(out + MW_DNS_HDR, q->qname, q->qname_len);
+    uint8_t *p = out + MW_DNS_HDR + q->qname_len;
+    mw_dns_put16(p, q->qtype);
+    mw_dns_put16(p + 2, q->qclass);
+    put_opt(p + 4, MW_EDNS_UPSTREAM_BUF, 0, do_bit, 0);
+    return (int)n;
+}
+
+/* SOA rdata is MNAME, RNAME (either may be compressed) and five 32-bit fields; the last is
+ * MINIMUM (RFC 1035 3.3.13). Returns MINIMUM, or -1 when the rdata does not have that shape. */
+static int64_t soa_minimum(const uint8_t *pkt, size_t len, size_t rd, size_t rdlen)
+{
+    if (rdlen < 22)
+        return -1;
+    size_t end = rd + rdlen, pos = rd;
+    if (mw_dname_skip(pkt, len, &pos) < 0 || mw_dname_skip(pkt, len, &pos) < 0)
+        return -1;
+    if (pos + 20 != end)
+        return -1;
+    return mw_dns_get32(pkt + end - 4);
+}
+
+/* Removing the OPT record: it is normally the last record, and then cutting the message at
+ * its first octet removes it without moving anything. When records follow it (TSIG, or a
+ * server that orders the additional section differently) we cut there too and drop them with
+ * it: the additional section is optional data (RFC 2181 9), TSIG was not ours to forward, and
+ * a cut never invalidates a compression pointer because every accepted pointer points
+ * backwards. Moving the later records instead would mean rewriting pointers inside rdata of
+ * arbitrary types. */
+int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
+                            struct mw_dns_response *info, uint16_t *ttl_off, uint32_t *ttl)
+{
+    memset(info, 0, sizeof(*info));
+    info->min_ttl = UINT32_MAX;
+    if (len < MW_DNS_HDR || len > MW_DNS_MAXMSG)
+        return -EBADMSG; /* TTL offsets are 16 bits */
+    info->id = mw_dns_get16(pkt);
+    info->flags = mw_dns_get16(pkt + 2);
+    if (!(info->flags & MW_DNS_QR) || mw_dns_get16(pkt + 4) != 1)
+        return -EBADMSG;
+    info->ancount = mw_dns_get16(pkt + 6);
+    info->nscount = mw_dns_get16(pkt + 8);
+    unsigned arcount = mw_dns_get16(pkt + 10);
+    size_t off = read_question(pkt, len, &info->q);
+    if (off == 0)
+        return -EBADMSG;
+
+    unsigned an = info->ancount, an_ns = an + info->nscount, total = an_ns + arcount;
+    unsigned ar_kept = 0, ext_rcode = 0, n = 0;
+    size_t cut = 0;
+    for (unsigned i = 0; i < total; i++) {
+        size_t owner = off;
+        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
+            return -EBADMSG;
+        size_t fix = off, rd = off + RR_FIXED;
+        size_t rdlen = mw_dns_get16(pkt + fix + 8);
+        if (rdlen > len - rd)
+            return -EBADMSG;
+        off = rd + rdlen;
+        uint16_t type = mw_dns_get16(pkt + fix);
+
+        if (type == MW_TYPE_OPT) {
+            if (i < an_ns || cut || fix != owner + 1 || pkt[owner] != 0)
+                return -EBADMSG; /* RFC 6891 6.1.1: one, in additional, owned by root */
+            cut = owner;
+            ext_rcode = pkt[fix + 4];
+            continue;
+        }
+        if (cut)
+            continue; /* validated, but dropped with the OPT */
+        if (i >= an_ns)
+            ar_kept++;
+        uint32_t t = mw_dns_get32(pkt + fix + 4);
+        if (t > TTL_MAX)
+            t = 0; /* RFC 2181 8: treat as zero */
+        if (t < info->min_ttl)
+            info->min_ttl = t;
+        if (n < MW_DNS_MAX_TTLS) {
+            ttl_off[n] = (uint16_t)(fix + 4);
+            ttl[n] = t;
+            n++;
+        } else {
+            info->ttls_overflow = true;
+        }
+        if (type == MW_TYPE_SOA && i >= an && i < an_ns) {
+            int64_t min = soa_minimum(pkt, len, rd, rdlen);
+            if (min < 0)
+                return -EBADMSG;
+            uint32_t neg = (uint32_t)min < t ? (uint32_t)min : t;
+            if (!info->has_soa || neg < info->neg_ttl)
+                info->neg_ttl = neg;
+            info->has_soa = true;
+        }
+    }
+    if (!cut)
+        cut = off; /* bytes after the last counted record are dropped */
+
+    unsigned full = (info->flags & 0xf) | (ext_rcode << 4);
+    info->rcode = full > 0xff ? 0xff : (uint8_t)full;
+    info->arcount = (uint16_t)ar_kept;
+    info->n_ttls = (uint16_t)n;
+    if (cut > cap)
+        return -ENOSPC;
+    memmove(out, pkt, cut);
+    mw_dns_put16(out + 10, (uint16_t)ar_kept);
+    return (int)cut;
+}
+
+bool mw_dns_question_equal(const struct mw_dns_question *a, const struct mw_dns_question *b)
+{
+    if (a->qtype != b->qtype || a->qclass != b->qclass || a->qname_len != b->qname_len)
+        return false;
+    for (size_t i = 0; i < a->qname_len && i < sizeof(a->qname); i++) {
+        if (lower(a->qname[i]) != lower(b->qname[i]))
+            return false;
+    }
+    return true;
+}
+
+/* Length of the (uncompressed) question section of a prepared response, or -1. */
+static int stored_qlen(const uint8_t *p, size_t len)
+{
+    size_t off = MW_DNS_HDR;
+    while (off < len) {
+        uint8_t l = p[off];
+        if (l == 0)
+            return off + 5 <= len ? (int)(off + 5 - MW_DNS_HDR) : -1;
+        if (l > 63)
+            return -1;
+        off += 1 + (size_t)l;
+    }
+    return -1;
+}
+
+int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
+                  uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap)
+{
+    if (s->len < MW_DNS_HDR || !c->qsec)
+        return -EINVAL;
+    int qlen = stored_qlen(s->pkt, s->len);
+    if (qlen < 0 || (size_t)qlen != c->qsec_len)
+        return -EINVAL;
+
+    uint16_t flags = reply_flags(c, mw_dns_get16(s->pkt + 2));
+    /* RFC 6840 5.8: AD only for clients that asked with DO or AD. */
+    if (!c->do_bit && !(c->qflags & MW_DNS_AD))
+        flags &= (uint16_t)~MW_DNS_AD;
+    size_t total = s->len + (c->edns ? OPT_LEN : 0);
+
+    if (total > c->max_size) {
+        size_t n = MW_DNS_HDR + (size_t)qlen + (c->edns ? OPT_LEN : 0);
+        if (n > cap)
+            return -ENOSPC;
+        return (int)put_head(c, flags | MW_DNS_TC, 0, out);
+    }
+    if (total > cap)
+        return -ENOSPC;
+
+    memcpy(out, s->pkt, s->len);
+    mw_dns_put16(out, c->id);
+    mw_dns_put16(out + 2, flags);
+    memcpy(out + MW_DNS_HDR, c->qsec, (size_t)qlen);
+
+    const uint16_t *offs = s->ttl_off;
+    const uint32_t *vals = s->ttl;
+    size_t limit = s->len - 4;
+    if (fixed_ttl >= 0) {
+        uint32_t v = fixed_ttl > TTL_MAX ? TTL_MAX : (uint32_t)fixed_ttl;
+        for (unsigned i = 0; i < s->n_ttls; i++) {
+            if (offs[i] > limit)
+                return -EINVAL;
+            mw_dns_put32(out + offs[i], v);
+        }
+    } else {
+        for (unsigned i = 0; i < s->n_ttls; i++) {
+            if (offs[i] > limit)
+                return -EINVAL;
+            mw_dns_put32(out + offs[i], vals[i] > elapsed ? vals[i] - elapsed : 0);
+        }
+    }
+
+    if (c->edns) {
+        put_opt(out + s->len, MW_EDNS_CLIENT_BUF, 0, c->do_bit, 0);
+        mw_dns_put16(out + 10, (uint16_t)(mw_dns_get16(out + 10) + 1));
+    }
+    return (int)total;
+}

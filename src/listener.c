@@ -1,0 +1,406 @@
+/* Client sockets of one worker. The UDP socket receives in recvmmsg batches into one buffer
+ * owned by the listener and answers with a direct send from inside the receive callback, so
+ * a cache hit costs one receive share and one send and no allocation. TCP connections carry
+ * length-prefixed messages; each connection counts its queries in flight and pauses reading
+ * at the pipeline cap. A connection is freed only when its handles are closed and no query
+ * still refers to it. */
+#include "minewall/listener.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "minewall/config.h"
+#include "minewall/log.h"
+#include "minewall/query.h"
+#include "minewall/snapshot.h"
+#include "minewall/worker.h"
+
+/* libuv hands recvmmsg a buffer of this many 64 KiB slots (it caps the batch at 20). */
+#define UDP_BATCH 16
+#define UDP_SLOT 65536
+
+/* Socket with SO_REUSEPORT set before bind, so every worker can bind the same address. */
+static int bound_socket(const struct mw_addr *a, int type)
+{
+    int fd = socket(a->u.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+        goto fail;
+    if (a->u.sa.sa_family == AF_INET6 &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
+        goto fail;
+    if (bind(fd, &a->u.sa, a->len) < 0)
+        goto fail;
+    return fd;
+fail:;
+    int err = -errno;
+    close(fd);
+    return err;
+}
+
+static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct mw_listener *l = h->data;
+    (void)suggested;
+    buf->base = (char *)l->rbuf;
+    buf->len = l->rbuf_len;
+}
+
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                     const struct sockaddr *addr, unsigned flags)
+{
+    struct mw_listener *l = h->data;
+    (void)flags;
+    if (nread <= 0 || !addr) /* end of a batch, EAGAIN, or an error: nothing to answer */
+        return;
+    mw_query_from_udp(l->w, l, (const uint8_t *)buf->base, (size_t)nread, addr);
+}
+
+struct udp_send_req {
+    uv_udp_send_t req;
+    uint8_t data[];
+};
+
+static void udp_sent(uv_udp_send_t *req, int status)
+{
+    struct udp_send_req *r = (struct udp_send_req *)req;
+    (void)status;
+    free(r);
+}
+
+void mw_listener_send_udp(struct mw_listener *l, const struct sockaddr *to, const uint8_t *buf,
+                          size_t len)
+{
+    if (l->closing)
+        return;
+    uv_buf_t b = uv_buf_init((char *)buf, (unsigned)len);
+    int rc = uv_udp_try_send(&l->udp, &b, 1, to);
+    if (rc >= 0)
+        return;
+    if (rc != UV_EAGAIN) {
+        l->w->stats.send_errors++;
+        return;
+    }
+    /* Socket buffer full: queue a copy rather than lose the answer. */
+    struct udp_send_req *r = malloc(sizeof(*r) + len);
+    if (!r) {
+        l->w->stats.send_errors++;
+        return;
+    }
+    memcpy(r->data, buf, len);
+    b = uv_buf_init((char *)r->data, (unsigned)len);
+    if (uv_udp_send(&r->req, &l->udp, &b, 1, to, udp_sent) < 0) {
+        l->w->stats.send_errors++;
+        free(r);
+    }
+}
+
+/* ---- TCP client connections ---- */
+
+static void conn_free_if_done(struct mw_tcp_conn *c)
+{
+    if (c->open || c->refs)
+        return;
+    free(c->rbuf);
+    free(c);
+}
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    struct mw_tcp_conn *c = h->data;
+    c->w->open_handles--;
+    c->open--;
+    if (c->open == 0) {
+        struct mw_worker *w = c->w;
+        c->refs--; /* the reference of the open connection */
+        conn_free_if_done(c);
+        mw_worker_maybe_done(w);
+    }
+}
+
+void mw_tcp_conn_close(struct mw_tcp_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct mw_worker *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    uv_close((uv_handle_t *)&c->h, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
+}
+
+struct mw_tcp_conn *mw_tcp_conn_ref(struct mw_tcp_conn *c)
+{
+    c->refs++;
+    return c;
+}
+
+void mw_tcp_conn_unref(struct mw_tcp_conn *c)
+{
+    c->refs--;
+    conn_free_if_done(c);
+}
+
+static void conn_idle(uv_timer_t *t)
+{
+    struct mw_tcp_conn *c = t->data;
+    if (c->inflight) /* still working for the client: not idle */
+        return;
+    c->w->stats.tcp_idle_closed++;
+    mw_tcp_conn_close(c);
+}
+
+static void conn_touch(struct mw_tcp_conn *c)
+{
+    const struct mw_config *cfg = c->w->snap->cfg;
+    uv_timer_start(&c->idle, conn_idle, cfg->tcp.idle_timeout_ms, cfg->tcp.idle_timeout_ms);
+}
+
+static void conn_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct mw_tcp_conn *c = h->data;
+    (void)suggested;
+    if (c->rcap - c->rlen < 4096 && c->rcap < 2 + 65535 + 4096) {
+        size_t ncap = c->rcap ? c->rcap * 2 : 4096;
+        if (ncap > 2 + 65535 + 4096)
+            ncap = 2 + 65535 + 4096;
+        uint8_t *n = realloc(c->rbuf, ncap);
+        if (n) {
+            c->rbuf = n;
+            c->rcap = ncap;
+        }
+    }
+    buf->base = (char *)c->rbuf + c->rlen;
+    buf->len = c->rcap - c->rlen;
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
+
+static void conn_pause(struct mw_tcp_conn *c, bool pause)
+{
+    if (pause && c->reading) {
+        uv_read_stop((uv_stream_t *)&c->h);
+        c->reading = false;
+    } else if (!pause && !c->reading && !c->closing) {
+        if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) == 0)
+            c->reading = true;
+    }
+}
+
+/* Hand every complete message in the buffer to query.c, up to the pipeline cap. */
+static void conn_drain(struct mw_tcp_conn *c)
+{
+    const struct mw_config *cfg = c->w->snap->cfg;
+    size_t off = 0;
+    c->draining = true;
+    while (!c->closing && c->rlen - off >= 2 && c->inflight < cfg->tcp.max_pipeline) {
+        size_t mlen = mw_dns_get16(c->rbuf + off);
+        if (c->rlen - off < 2 + mlen)
+            break;
+        c->inflight++;
+        mw_query_from_tcp(c->w, c, c->rbuf + off + 2, mlen);
+        off += 2 + mlen;
+    }
+    if (off) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    c->draining = false;
+    conn_pause(c, c->inflight >= cfg->tcp.max_pipeline);
+}
+
+static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct mw_tcp_conn *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        mw_tcp_conn_close(c); /* EOF or error; answers still in flight are dropped */
+        return;
+    }
+    c->rlen += (size_t)nread;
+    conn_touch(c);
+    mw_tcp_conn_ref(c);
+    conn_drain(c);
+    mw_tcp_conn_unref(c);
+}
+
+void mw_tcp_conn_query_done(struct mw_tcp_conn *c)
+{
+    c->inflight--;
+    if (c->closing || c->draining) /* answered synchronously: the running drain goes on */
+        return;
+    conn_touch(c);
+    conn_drain(c); /* messages may be waiting behind the pipeline cap */
+}
+
+struct tcp_write_req {
+    uv_write_t req;
+    uint8_t data[];
+};
+
+static void conn_written(uv_write_t *req, int status)
+{
+    (void)status;
+    free(req);
+}
+
+void mw_tcp_conn_send(struct mw_tcp_conn *c, const uint8_t *buf, size_t len)
+{
+    if (c->closing || len > 65535)
+        return;
+    struct tcp_write_req *r = malloc(sizeof(*r) + 2 + len);
+    if (!r) {
+        c->w->stats.send_errors++;
+        return;
+    }
+    mw_dns_put16(r->data, (uint16_t)len);
+    memcpy(r->data + 2, buf, len);
+    uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)(2 + len));
+    if (uv_write(&r->req, (uv_stream_t *)&c->h, &b, 1, conn_written) < 0) {
+        free(r);
+        c->w->stats.send_errors++;
+        mw_tcp_conn_close(c);
+    }
+}
+
+static void tcp_accept(uv_stream_t *server, int status)
+{
+    struct mw_listener *l = server->data;
+    struct mw_worker *w = l->w;
+    if (status < 0)
+        return;
+    struct mw_tcp_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->w = w;
+    uv_tcp_init(&w->loop, &c->h);
+    uv_timer_init(&w->loop, &c->idle);
+    c->h.data = c;
+    c->idle.data = c;
+    c->open = 2;
+    c->refs = 1;
+    w->open_handles += 2;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->n_conns++;
+    if (uv_accept(server, (uv_stream_t *)&c->h) < 0) {
+        mw_tcp_conn_close(c);
+        return;
+    }
+    if (w->n_conns > w->snap->cfg->tcp.max_connections || w->stopping) {
+        w->stats.tcp_rejected++;
+        mw_tcp_conn_close(c);
+        return;
+    }
+    w->stats.tcp_conns++;
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0)
+        mw_addr_from_sa((struct sockaddr *)&ss, &c->peer);
+    uv_tcp_nodelay(&c->h, 1);
+    conn_touch(c);
+    conn_pause(c, false);
+}
+
+/* ---- listeners ---- */
+
+static void listener_handle_closed(uv_handle_t *h)
+{
+    struct mw_listener *l = h->data;
+    struct mw_worker *w = l->w;
+    w->open_handles--;
+    if (--l->open == 0 && l->refs == 0) {
+        free(l->rbuf);
+        free(l);
+    }
+    mw_worker_maybe_done(w);
+}
+
+void mw_listener_ref(struct mw_listener *l)
+{
+    l->refs++;
+}
+
+void mw_listener_unref(struct mw_listener *l)
+{
+    if (--l->refs == 0 && l->open == 0) {
+        free(l->rbuf);
+        free(l);
+    }
+}
+
+void mw_listener_close(struct mw_listener *l)
+{
+    if (l->closing)
+        return;
+    l->closing = true;
+    uv_close((uv_handle_t *)&l->udp, listener_handle_closed);
+    uv_close((uv_handle_t *)&l->tcp, listener_handle_closed);
+}
+
+int mw_listener_open(struct mw_worker *w, const struct mw_addr *addr, struct mw_listener **out)
+{
+    int ufd = bound_socket(addr, SOCK_DGRAM);
+    if (ufd < 0)
+        return ufd;
+    int tfd = bound_socket(addr, SOCK_STREAM);
+    if (tfd < 0) {
+        close(ufd);
+        return tfd;
+    }
+    struct mw_listener *l = calloc(1, sizeof(*l));
+    uint8_t *rbuf = malloc((size_t)UDP_BATCH * UDP_SLOT);
+    if (!l || !rbuf) {
+        free(l);
+        free(rbuf);
+        close(ufd);
+        close(tfd);
+        return -ENOMEM;
+    }
+    l->w = w;
+    l->addr = *addr;
+    l->rbuf = rbuf;
+    l->rbuf_len = (size_t)UDP_BATCH * UDP_SLOT;
+    /* Both handles exist from here on, so every failure below closes through the callbacks. */
+    uv_udp_init_ex(&w->loop, &l->udp, AF_UNSPEC | UV_UDP_RECVMMSG);
+    uv_tcp_init(&w->loop, &l->tcp);
+    l->udp.data = l;
+    l->tcp.data = l;
+    l->open = 2;
+    w->open_handles += 2;
+    int rc = uv_udp_open(&l->udp, ufd);
+    if (rc < 0) {
+        close(ufd);
+        close(tfd);
+        goto fail;
+    }
+    rc = uv_tcp_open(&l->tcp, tfd);
+    if (rc < 0) {
+        close(tfd);
+        goto fail;
+    }
+    rc = uv_listen((uv_stream_t *)&l->tcp, 1024, tcp_accept);
+    if (rc < 0)
+        goto fail;
+    rc = uv_udp_recv_start(&l->udp, udp_alloc, udp_recv);
+    if (rc < 0)
+        goto fail;
+    *out = l;
+    return 0;
+fail:
+    mw_listener_close(l);
+    return rc;
+}

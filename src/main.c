@@ -1,0 +1,121 @@
+/* Command line of minewall: options, --check-config, --version, --help, exit codes.
+ * Exit codes: 0 clean stop or valid config; 1 config errors; 2 usage; 3 could not start. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "minewall/config.h"
+#include "minewall/error.h"
+#include "minewall/log.h"
+#include "minewall/server.h"
+
+#define MAX_CLI_ADDRS 32
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: minewall [-c FILE] [--listen ADDR:PORT]... [--upstream ADDR[:PORT]]...\n"
+            "                [--check-config] [--version] [--help]\n"
+            "\n"
+            "  -c, --config FILE     YAML configuration (default %s if it exists,\n"
+            "                        else built-in defaults)\n"
+            "  --listen ADDR:PORT    listen here instead of the config's listen list\n"
+            "                        (repeatable; IPv6 as [::1]:5353)\n"
+            "  --upstream ADDR[:PORT] forward here instead of the config's upstreams\n"
+            "                        (repeatable)\n"
+            "  --check-config        validate the configuration, print each error as\n"
+            "                        FILE:LINE: message, exit 0 (valid) or 1\n"
+            "  --version             print the version\n"
+            "  --help                this text\n"
+            "\n"
+            "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop.\n",
+            MW_DEFAULT_CONFIG);
+}
+
+enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION };
+
+static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port,
+                    const char *what)
+{
+    if (*n >= MAX_CLI_ADDRS) {
+        fprintf(stderr, "minewall: too many --%s options (max %d)\n", what, MAX_CLI_ADDRS);
+        return -1;
+    }
+    if (mw_addr_parse(s, port, &arr[*n]) < 0) {
+        fprintf(stderr, "minewall: --%s: invalid address '%s'\n", what, s);
+        return -1;
+    }
+    (*n)++;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"upstream", required_argument, NULL, OPT_UPSTREAM},
+        {"check-config", no_argument, NULL, OPT_CHECK},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
+    struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
+    bool check = false;
+    int c;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o.config_path = optarg;
+            break;
+        case OPT_LISTEN:
+            if (add_addr(listen, &o.n_listen, optarg, MW_DNS_PORT, "listen") < 0)
+                return 2;
+            break;
+        case OPT_UPSTREAM:
+            if (add_addr(upstreams, &o.n_upstreams, optarg, MW_DNS_PORT, "upstream") < 0)
+                return 2;
+            break;
+        case OPT_CHECK:
+            check = true;
+            break;
+        case OPT_VERSION:
+            printf("minewall %s\n", MW_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "minewall: unexpected argument '%s'\n", argv[optind]);
+        usage(stderr);
+        return 2;
+    }
+    if (!o.config_path && access(MW_DEFAULT_CONFIG, F_OK) == 0)
+        o.config_path = MW_DEFAULT_CONFIG;
+    o.resolv_conf = getenv("MINEWALL_RESOLV_CONF");
+    if (!o.resolv_conf || !*o.resolv_conf)
+        o.resolv_conf = "/etc/resolv.conf";
+
+    if (check) {
+        struct mw_errlist errs;
+        mw_errlist_init(&errs);
+        struct mw_config *cfg = mw_server_load_config(&o, &errs);
+        for (size_t i = 0; i < errs.n; i++)
+            printf("%s\n", errs.msgs[i]);
+        int rc = cfg ? 0 : 1;
+        if (cfg)
+            printf("%s: configuration is valid\n", o.config_path ? o.config_path : "<defaults>");
+        mw_config_free(cfg);
+        mw_errlist_deinit(&errs);
+        return rc;
+    }
+    return mw_server_run(&o);
+}

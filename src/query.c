@@ -1,0 +1,425 @@
+/* Client queries of one worker. The hit path is parse -> access check -> cache lookup ->
+ * render into the worker's scratch buffer -> send, with no allocation. A miss attaches a
+ * waiter (a copy of what the reply must echo, plus where to send it) to the fetch for the same
+ * question, starting one if none is pending: identical concurrent questions reach the upstream
+ * once. When the fetch ends, every waiter is answered from its response, or on failure from a
+ * stale cache entry (RFC 8767, TTL 30), or with SERVFAIL. */
+#include "minewall/query.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/cache.h"
+#include "minewall/config.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/listener.h"
+#include "minewall/log.h"
+#include "minewall/snapshot.h"
+#include "minewall/upstream.h"
+#include "minewall/worker.h"
+
+#define STALE_TTL 30 /* RFC 8767 section 4 recommends 30 seconds */
+#define FETCH_BUCKETS 4096
+#define POOL_CHUNK 64
+
+/* Where a reply goes: a UDP listener and the client's address, or a TCP connection. */
+struct reply_to {
+    struct mw_listener *l;
+    const struct sockaddr *addr;
+    struct mw_tcp_conn *conn;
+};
+
+struct mw_waiter {
+    struct mw_waiter *next;
+    struct mw_dns_client c; /* c.qsec points at qsec below */
+    uint8_t qsec[MW_DNS_HDR + 256 + 4];
+    struct mw_listener *l; /* ref held (UDP) */
+    struct mw_addr from;
+    struct mw_tcp_conn *conn; /* ref held (TCP) */
+};
+
+static void send_reply(struct mw_worker *w, const struct reply_to *to, const uint8_t *buf,
+                       int len)
+{
+    if (len <= 0) {
+        w->stats.send_errors++;
+        return;
+    }
+    uint8_t rcode = buf[3] & 0x0f;
+    if (rcode == MW_RCODE_NOERROR)
+        w->stats.answers_noerror++;
+    else if (rcode == MW_RCODE_NXDOMAIN)
+        w->stats.answers_nxdomain++;
+    else if (rcode == MW_RCODE_SERVFAIL)
+        w->stats.answers_servfail++;
+    else
+        w->stats.answers_other++;
+    if (to->conn)
+        mw_tcp_conn_send(to->conn, buf, (size_t)len);
+    else
+        mw_listener_send_udp(to->l, to->addr, buf, (size_t)len);
+}
+
+static void send_error(struct mw_worker *w, const struct reply_to *to,
+                       const struct mw_dns_client *c, uint8_t rcode)
+{
+    int n = mw_dns_build_error(c, rcode, -1, NULL, w->out, sizeof(w->out));
+    send_reply(w, to, w->out, n);
+}
+
+/* ---- pools ---- */
+
+/* Waiters are malloc'ed on first need and recycled through the free list: the pool grows to
+ * the peak number in flight and never shrinks until the worker ends. */
+static struct mw_waiter *waiter_get(struct mw_worker *w)
+{
+    struct mw_waiter *wt = w->free_waiters;
+    if (wt) {
+        w->free_waiters = wt->next;
+        wt->next = NULL;
+        return wt;
+    }
+    return calloc(1, sizeof(*wt));
+}
+
+static void waiter_put(struct mw_worker *w, struct mw_waiter *wt)
+{
+    if (wt->conn) {
+        struct mw_tcp_conn *c = wt->conn;
+        wt->conn = NULL;
+        mw_tcp_conn_query_done(c);
+        mw_tcp_conn_unref(c);
+    }
+    if (wt->l) {
+        mw_listener_unref(wt->l);
+        wt->l = NULL;
+    }
+    wt->next = w->free_waiters;
+    w->free_waiters = wt;
+}
+
+static void fetch_closed(uv_handle_t *h)
+{
+    struct mw_fetch *f = h->data;
+    f->w->open_handles--;
+    free(f);
+}
+
+static struct mw_fetch *fetch_get(struct mw_worker *w)
+{
+    struct mw_fetch *f = w->free_fetches;
+    if (f) {
+        w->free_fetches = f->next;
+        f->next = NULL;
+        return f;
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f)
+        return NULL;
+    if (mw_fetch_init(w, f) < 0) {
+        free(f);
+        return NULL;
+    }
+    w->open_handles++;
+    f->all_next = w->all_fetches;
+    w->all_fetches = f;
+    return f;
+}
+
+static void fetch_put(struct mw_worker *w, struct mw_fetch *f)
+{
+    f->next = w->free_fetches;
+    w->free_fetches = f;
+}
+
+/* ---- coalescing table ---- */
+
+static struct mw_fetch **bucket_of(struct mw_worker *w, uint64_t hash)
+{
+    return &w->fetch_by_key[hash & (w->fetch_buckets - 1)];
+}
+
+static struct mw_fetch *pending_find(struct mw_worker *w, const struct mw_cache_key *k,
+                                     uint64_t hash, bool cd)
+{
+    for (struct mw_fetch *f = *bucket_of(w, hash); f; f = f->next)
+        if (f->key_hash == hash && f->cd == cd && mw_cache_key_equal(&f->key, k))
+            return f;
+    return NULL;
+}
+
+static void pending_remove(struct mw_worker *w, struct mw_fetch *f)
+{
+    for (struct mw_fetch **pp = bucket_of(w, f->key_hash); *pp; pp = &(*pp)->next) {
+        if (*pp == f) {
+            *pp = f->next;
+            f->next = NULL;
+            w->n_fetches--;
+            return;
+        }
+    }
+}
+
+int mw_query_init(struct mw_worker *w)
+{
+    w->fetch_buckets = FETCH_BUCKETS;
+    w->fetch_by_key = calloc(FETCH_BUCKETS, sizeof(*w->fetch_by_key));
+    return w->fetch_by_key ? 0 : -ENOMEM;
+}
+
+/* ---- the query path ---- */
+
+static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct mw_dns_client *c,
+                          const struct reply_to *to)
+{
+    struct mw_waiter *wt = waiter_get(w);
+    if (!wt) {
+        send_error(w, to, c, MW_RCODE_SERVFAIL);
+        if (to->conn)
+            mw_tcp_conn_query_done(to->conn);
+        return;
+    }
+    wt->c = *c;
+    memcpy(wt->qsec, c->qsec, c->qsec_len);
+    wt->c.qsec = wt->qsec;
+    if (to->conn) {
+        wt->conn = mw_tcp_conn_ref(to->conn);
+    } else {
+        mw_listener_ref(to->l);
+        wt->l = to->l;
+        mw_addr_from_sa(to->addr, &wt->from);
+    }
+    wt->next = f->waiters;
+    f->waiters = wt;
+    f->n_waiters++;
+}
+
+/* A miss: join the pending fetch for this question or start one. */
+static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
+                    const struct mw_dns_client *c, const struct reply_to *to,
+                    const struct mw_cache_key *k, uint64_t hash, uint64_t now)
+{
+    bool cd = (q->flags & MW_DNS_CD) != 0;
+    struct mw_fetch *f = pending_find(w, k, hash, cd);
+    if (f) {
+        w->stats.coalesced++;
+        attach_waiter(w, f, c, to);
+        return;
+    }
+    f = fetch_get(w);
+    if (!f)
+        goto fail;
+    f->key = *k;
+    f->key_hash = hash;
+    f->q = q->q;
+    f->cd = cd;
+    f->do_bit = q->do_bit;
+    f->probe_up = -1;
+    f->waiters = NULL;
+    f->n_waiters = 0;
+    if (mw_fetch_start(w->ups, f, w->snap->cfg, now) < 0) {
+        fetch_put(w, f);
+        goto fail;
+    }
+    f->next = *bucket_of(w, hash);
+    *bucket_of(w, hash) = f;
+    w->n_fetches++;
+    attach_waiter(w, f, c, to);
+    return;
+fail:
+    send_error(w, to, c, MW_RCODE_SERVFAIL);
+    if (to->conn)
+        mw_tcp_conn_query_done(to->conn);
+}
+
+static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct reply_to *to,
+                   const struct sockaddr *from, bool tcp)
+{
+    struct mw_dns_query q;
+    enum mw_dns_parse pr = mw_dns_parse_query(pkt, len, &q);
+    if (pr == MW_PARSE_DROP) {
+        w->stats.drop_malformed++;
+        goto done;
+    }
+    struct mw_dns_client c;
+    mw_dns_client_from_query(&q, tcp, &c);
+    const struct mw_config *cfg = w->snap->cfg;
+    if (!mw_cidr_match_any(cfg->access, cfg->n_access, from)) {
+        w->stats.refused_access++;
+        send_error(w, to, &c, MW_RCODE_REFUSED);
+        goto done;
+    }
+    switch (pr) {
+    case MW_PARSE_OK:
+        break;
+    case MW_PARSE_FORMERR:
+        w->stats.formerr++;
+        send_error(w, to, &c, MW_RCODE_FORMERR);
+        goto done;
+    case MW_PARSE_NOTIMP:
+        w->stats.notimp++;
+        send_error(w, to, &c, MW_RCODE_NOTIMP);
+        goto done;
+    case MW_PARSE_BADVERS:
+        send_error(w, to, &c, MW_RCODE_BADVERS);
+        goto done;
+    default:
+        send_error(w, to, &c, MW_RCODE_REFUSED);
+        goto done;
+    }
+
+    uint64_t now = mw_worker_now(w);
+    struct mw_cache_key k;
+    mw_cache_key_make(&q.q, q.do_bit, &k);
+    struct mw_dns_stored st;
+    uint32_t elapsed;
+    if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
+        w->stats.cache_hits++;
+        int n = mw_dns_render(&st, &c, elapsed, -1, w->out, sizeof(w->out));
+        send_reply(w, to, w->out, n);
+        goto done;
+    }
+    w->stats.cache_misses++;
+    /* resolve() owns the completion of a TCP query from here on. */
+    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now);
+    return;
+done:
+    if (to->conn)
+        mw_tcp_conn_query_done(to->conn);
+}
+
+void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt,
+                       size_t len, const struct sockaddr *from)
+{
+    w->stats.queries_udp++;
+    struct reply_to to = {.l = l, .addr = from};
+    handle(w, pkt, len, &to, from, false);
+}
+
+void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt,
+                       size_t len)
+{
+    w->stats.queries_tcp++;
+    struct reply_to to = {.conn = c};
+    handle(w, pkt, len, &to, &c->peer.u.sa, true);
+}
+
+/* ---- completion ---- */
+
+static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
+                           const struct mw_dns_stored *st, uint32_t elapsed, int64_t fixed_ttl)
+{
+    struct mw_waiter *wt = f->waiters;
+    f->waiters = NULL;
+    while (wt) {
+        struct mw_waiter *next = wt->next;
+        struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
+        if (st) {
+            int n = mw_dns_render(st, &wt->c, elapsed, fixed_ttl, w->out, sizeof(w->out));
+            send_reply(w, &to, w->out, n);
+        } else {
+            send_error(w, &to, &wt->c, MW_RCODE_SERVFAIL);
+        }
+        waiter_put(w, wt);
+        wt = next;
+    }
+    f->n_waiters = 0;
+}
+
+void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_result res,
+                         const struct mw_dns_response *resp, size_t resp_len)
+{
+    if (f->probe_up >= 0) { /* health probe: nobody waits */
+        fetch_put(w, f);
+        mw_worker_maybe_done(w);
+        return;
+    }
+    pending_remove(w, f);
+    uint64_t now = mw_worker_now(w);
+    if (res == MW_FETCH_ANSWER) {
+        struct mw_dns_stored st = {.pkt = w->prep,
+                                   .len = resp_len,
+                                   .ttl_off = w->prep_ttl_off,
+                                   .ttl = w->prep_ttl,
+                                   .n_ttls = resp->n_ttls};
+        uint32_t elapsed = 0;
+        /* Answer from the cached copy when there is one, so the first client sees the same
+         * clamped TTLs (and RFC 2308 negative TTL) as the ones after it. */
+        if (mw_cache_insert(w->cache, &f->key, w->prep, resp_len, resp, w->prep_ttl_off,
+                            w->prep_ttl, now) == 0)
+            mw_cache_lookup(w->cache, &f->key, now, false, &st, &elapsed);
+        answer_waiters(w, f, &st, elapsed, -1);
+    } else {
+        struct mw_dns_stored st;
+        uint32_t elapsed;
+        enum mw_cache_result cr = mw_cache_lookup(w->cache, &f->key, now, true, &st, &elapsed);
+        if (cr == MW_CACHE_STALE) {
+            w->stats.stale_served += f->n_waiters;
+            answer_waiters(w, f, &st, elapsed, STALE_TTL);
+        } else if (cr == MW_CACHE_HIT) {
+            answer_waiters(w, f, &st, elapsed, -1);
+        } else {
+            answer_waiters(w, f, NULL, 0, -1);
+        }
+    }
+    fetch_put(w, f);
+    mw_worker_maybe_done(w);
+}
+
+void mw_query_abort_all(struct mw_worker *w)
+{
+    for (unsigned b = 0; b < w->fetch_buckets; b++) {
+        while (w->fetch_by_key[b]) {
+            struct mw_fetch *f = w->fetch_by_key[b];
+            w->fetch_by_key[b] = f->next;
+            w->n_fetches--;
+            mw_fetch_abort(f);
+            struct mw_waiter *wt = f->waiters;
+            f->waiters = NULL;
+            while (wt) {
+                struct mw_waiter *next = wt->next;
+                waiter_put(w, wt);
+                wt = next;
+            }
+            f->n_waiters = 0;
+            fetch_put(w, f);
+        }
+    }
+    /* Health probes are not in the table; they are the only other active fetches. */
+    for (struct mw_fetch *f = w->all_fetches; f; f = f->all_next) {
+        if (f->active) {
+            mw_fetch_abort(f);
+            fetch_put(w, f);
+        }
+    }
+}
+
+void mw_query_deinit(struct mw_worker *w)
+{
+    /* Fetch timers close through the loop; the objects free themselves in fetch_closed. */
+    struct mw_fetch *f = w->all_fetches;
+    w->all_fetches = NULL;
+    w->free_fetches = NULL;
+    while (f) {
+        struct mw_fetch *next = f->all_next;
+        f->timer.data = f;
+        uv_close((uv_handle_t *)&f->timer, fetch_closed);
+        f = next;
+    }
+    struct mw_waiter *wt = w->free_waiters;
+    w->free_waiters = NULL;
+    while (wt) {
+        struct mw_waiter *next = wt->next;
+        free(wt);
+        wt = next;
+    }
+    free(w->fetch_by_key);
+    w->fetch_by_key = NULL;
+}
+
+/* Probe fetches come from the same pool; upstream.c takes and returns them through these. */
+struct mw_fetch *mw_query_fetch_get(struct mw_worker *w)
+{
+    return fetch_get(w);
+}

@@ -1,0 +1,214 @@
+/* The control loop: signals, config (re)loads and the workers; see server.h. */
+#include "minewall/server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "minewall/config.h"
+#include "minewall/error.h"
+#include "minewall/log.h"
+#include "minewall/snapshot.h"
+#include "minewall/worker.h"
+
+struct mw_server {
+    uv_loop_t *loop;
+    uv_signal_t sig_term, sig_int, sig_hup;
+    const struct mw_overrides *o; /* borrowed */
+    struct mw_snapshot *snap;     /* owned ref */
+    uint64_t generation;
+    struct mw_worker **workers; /* owned */
+    unsigned n_workers;
+    bool stopping;
+};
+
+struct mw_config *mw_server_load_config(const struct mw_overrides *o, struct mw_errlist *errs)
+{
+    struct mw_config *cfg =
+        o->config_path ? mw_config_load(o->config_path, errs) : mw_config_new_default();
+    if (!cfg)
+        return NULL;
+    if ((o->n_listen && mw_config_set_listen(cfg, o->listen, o->n_listen) < 0) ||
+        (o->n_upstreams && mw_config_set_upstreams(cfg, o->upstreams, o->n_upstreams) < 0)) {
+        mw_errlist_add(errs, "out of memory");
+        mw_config_free(cfg);
+        return NULL;
+    }
+    if (cfg->n_upstreams == 0) {
+        struct mw_addr *ups = NULL;
+        int n = mw_config_read_resolv(o->resolv_conf, cfg->listen, cfg->n_listen, &ups);
+        if (n > 0 && mw_config_set_upstreams(cfg, ups, (size_t)n) == 0)
+            cfg->upstreams_from_resolv = true;
+        free(ups);
+        if (!cfg->upstreams_from_resolv) {
+            mw_errlist_add(errs,
+                           "%s: no upstreams configured and no usable nameserver in %s%s%s",
+                           o->config_path ? o->config_path : "<defaults>", o->resolv_conf,
+                           n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
+            mw_config_free(cfg);
+            return NULL;
+        }
+    }
+    return cfg;
+}
+
+static void log_errors(const struct mw_errlist *errs)
+{
+    for (size_t i = 0; i < errs->n; i++)
+        mw_log_error("config", "%s", errs->msgs[i]);
+}
+
+static void log_ready(const struct mw_server *s)
+{
+    const struct mw_config *cfg = s->snap->cfg;
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        char a[64];
+        mw_addr_format(&cfg->listen[i], a, sizeof(a));
+        mw_log_info("server", "listening on %s (udp, tcp)", a);
+    }
+    for (size_t i = 0; i < cfg->n_upstreams; i++) {
+        char a[64];
+        mw_addr_format(&cfg->upstreams[i], a, sizeof(a));
+        mw_log_info("server", "upstream %s%s", a,
+                    cfg->upstreams_from_resolv ? " (from resolv.conf)" : "");
+    }
+}
+
+static void reload(struct mw_server *s)
+{
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_config *cfg = mw_server_load_config(s->o, &errs);
+    if (!cfg) {
+        log_errors(&errs);
+        mw_log_error("server", "reload failed (%zu errors); keeping the running configuration",
+                     errs.n);
+        mw_errlist_deinit(&errs);
+        return;
+    }
+    mw_errlist_deinit(&errs);
+    if (cfg->threads != s->snap->cfg->threads)
+        mw_log_warn("server", "threads changed from %u to %u: takes effect on restart",
+                    s->snap->cfg->threads, cfg->threads);
+    mw_log_set_level(cfg->log_level);
+    struct mw_snapshot *snap = mw_snapshot_new(cfg, ++s->generation);
+    if (!snap) {
+        mw_log_error("server", "reload failed: out of memory");
+        return;
+    }
+    for (unsigned i = 0; i < s->n_workers; i++)
+        mw_worker_post_snapshot(s->workers[i], snap);
+    mw_snapshot_unref(s->snap);
+    s->snap = snap;
+    mw_log_info("server", "configuration reloaded (generation %llu)",
+                (unsigned long long)s->generation);
+}
+
+static void stop(struct mw_server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = true;
+    mw_log_info("server", "stopping");
+    for (unsigned i = 0; i < s->n_workers; i++)
+        mw_worker_stop(s->workers[i]);
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    struct mw_server *s = h->data;
+    if (signum == SIGHUP)
+        reload(s);
+    else
+        stop(s);
+}
+
+static void stop_workers(struct mw_server *s)
+{
+    for (unsigned i = 0; i < s->n_workers; i++)
+        mw_worker_stop(s->workers[i]);
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        mw_worker_join(s->workers[i]);
+        free(s->workers[i]);
+    }
+    free(s->workers);
+    s->workers = NULL;
+    s->n_workers = 0;
+}
+
+static int start_workers(struct mw_server *s)
+{
+    unsigned n = s->snap->cfg->threads ? s->snap->cfg->threads : 1;
+    s->workers = calloc(n, sizeof(*s->workers));
+    if (!s->workers)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        /* Workers are large (scratch buffers) and must not move: one allocation each. */
+        struct mw_worker *w = calloc(1, sizeof(*w));
+        if (!w)
+            return -ENOMEM;
+        const struct mw_addr *bad = NULL;
+        int rc = mw_worker_init(w, i, s->snap, &bad);
+        if (rc < 0) {
+            char a[64] = "?";
+            if (bad)
+                mw_addr_format(bad, a, sizeof(a));
+            mw_log_error("server", "cannot listen on %s: %s", a, uv_strerror(rc));
+            free(w);
+            return rc;
+        }
+        s->workers[s->n_workers++] = w;
+    }
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        int rc = mw_worker_start(s->workers[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int mw_server_run(const struct mw_overrides *o)
+{
+    struct mw_server s = {.loop = uv_default_loop(), .o = o};
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_config *cfg = mw_server_load_config(o, &errs);
+    if (!cfg) {
+        log_errors(&errs);
+        mw_errlist_deinit(&errs);
+        return 1;
+    }
+    mw_errlist_deinit(&errs);
+    mw_log_set_level(cfg->log_level);
+    s.snap = mw_snapshot_new(cfg, ++s.generation);
+    if (!s.snap)
+        return 3;
+    signal(SIGPIPE, SIG_IGN);
+    int rc = start_workers(&s);
+    if (rc < 0) {
+        stop_workers(&s);
+        mw_snapshot_unref(s.snap);
+        return 3;
+    }
+    uv_signal_init(s.loop, &s.sig_term);
+    uv_signal_init(s.loop, &s.sig_int);
+    uv_signal_init(s.loop, &s.sig_hup);
+    s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
+    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s.sig_int, on_signal, SIGINT);
+    uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+    log_ready(&s);
+    mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
+                s.n_workers == 1 ? "" : "s");
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    stop_workers(&s);
+    mw_snapshot_unref(s.snap);
+    rc = uv_loop_close(s.loop) == 0 ? 0 : 3;
+    mw_log_info("server", "stopped");
+    return rc;
+}

@@ -1,0 +1,36 @@
+/* Reference-counted immutable snapshot of config (and later lists); see snapshot.h. */
+#include "minewall/snapshot.h"
+
+#include <stdlib.h>
+
+#include "minewall/config.h"
+
+struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, uint64_t generation)
+{
+    struct mw_snapshot *s = calloc(1, sizeof(*s));
+    if (!s) {
+        mw_config_free(cfg);
+        return NULL;
+    }
+    s->refs = 1;
+    s->generation = generation;
+    s->cfg = cfg;
+    return s;
+}
+
+struct mw_snapshot *mw_snapshot_ref(struct mw_snapshot *s)
+{
+    __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+void mw_snapshot_unref(struct mw_snapshot *s)
+{
+    if (!s)
+        return;
+    /* Release pairs with the acquire so the freeing thread sees every write of the others. */
+    if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    mw_config_free(s->cfg);
+    free(s);
+}

@@ -1,0 +1,898 @@
+/* Upstream resolution of one worker; see upstream.h for the model.
+ *
+ * Spoofing defences (RFC 5452): every query carries an ID from arc4random (the kernel's
+ * CSPRNG behind glibc) and leaves from one of a pool of sockets bound to random ports; a
+ * socket is replaced after MW_USOCK_ROTATE queries so its port does not stay guessable. A
+ * response is accepted only when its (socket, ID) names a pending attempt, it comes from that
+ * attempt's upstream address and port, and its question is ours. Earlier attempts of a fetch
+ * stay registered after a retry, so a late but genuine answer still completes the fetch.
+ *
+ * Health: three consecutive failures mark an upstream down; a down upstream gets no client
+ * traffic and is probed with ". NS" on a backoff (1 s doubling to 8 s) until it answers.
+ * Among healthy upstreams the lowest smoothed RTT wins, with one query in 32 sent to another
+ * so RTTs stay fresh. */
+#include "minewall/upstream.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/log.h"
+#include "minewall/query.h"
+#include "minewall/snapshot.h"
+#include "minewall/worker.h"
+
+#define POOL_SIZE 16         /* sockets per address family */
+#define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
+#define PENDING_BUCKETS 8192
+#define FAILS_TO_DOWN 3
+#define PROBE_FIRST_MS 1000
+#define PROBE_MAX_MS 8000
+#define PROBE_TICK_MS 250
+#define RECV_SLOTS 8
+
+struct mw_usock {
+    uv_udp_t h;
+    struct mw_upstreams *ups;
+    int family;
+    uint32_t uses;
+    uint32_t inflight;
+    bool retired;
+    bool closing;
+};
+
+struct mw_utcp {
+    uv_tcp_t h;
+    uv_connect_t connect;
+    uv_write_t write;
+    struct mw_fetch *f; /* NULL once the fetch gave up on it */
+    struct mw_upstreams *ups;
+    uint16_t id;
+    uint8_t out[2 + 512];
+    size_t out_len;
+    uint8_t *in;
+    size_t in_len, in_cap;
+    bool closing;
+};
+
+struct mw_upstreams {
+    struct mw_worker *w;
+    struct mw_upset *cur; /* ref held */
+    struct mw_usock *pool4[POOL_SIZE];
+    struct mw_usock *pool6[POOL_SIZE];
+    struct mw_attempt *pending[PENDING_BUCKETS];
+    uv_timer_t probe;
+    bool closing;
+    uint8_t qbuf[512];
+    uint8_t *rbuf; /* shared receive buffer: callbacks run one at a time */
+    size_t rbuf_len;
+};
+
+static void fetch_next(struct mw_fetch *f, uint64_t now);
+static void fetch_complete(struct mw_fetch *f, enum mw_fetch_result res,
+                           const struct mw_dns_response *info, size_t len);
+
+/* ---- sets of upstreams ---- */
+
+static void set_unref(struct mw_upset *s)
+{
+    if (!s || --s->refs)
+        return;
+    free(s->def.idx);
+    for (uint16_t i = 0; i < s->n_zones; i++)
+        free(s->zones[i].idx);
+    free(s->zones);
+    free(s->u);
+    free(s);
+}
+
+static int set_index(struct mw_upset *s, const struct mw_addr *a, size_t cap)
+{
+    for (uint16_t i = 0; i < s->n; i++)
+        if (mw_addr_equal(&s->u[i].addr, a))
+            return i;
+    if (s->n >= cap)
+        return -ENOSPC;
+    struct mw_upstream *u = &s->u[s->n];
+    memset(u, 0, sizeof(*u));
+    u->addr = *a;
+    mw_addr_format(a, u->label, sizeof(u->label));
+    return s->n++;
+}
+
+static int group_fill(struct mw_upset *s, struct mw_upgroup *g, const struct mw_addr *a, size_t n,
+                      size_t cap)
+{
+    g->idx = calloc(n ? n : 1, sizeof(*g->idx));
+    if (!g->idx)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        int ix = set_index(s, &a[i], cap);
+        if (ix < 0)
+            return ix;
+        g->idx[g->n++] = (uint16_t)ix;
+    }
+    return 0;
+}
+
+/* Build the set for cfg, keeping health and RTT of addresses that old already knew. */
+static struct mw_upset *set_build(const struct mw_config *cfg, const struct mw_upset *old)
+{
+    size_t cap = cfg->n_upstreams;
+    for (size_t z = 0; z < cfg->n_zones; z++)
+        cap += cfg->zones[z].n_upstreams;
+    if (cap > 65535)
+        return NULL;
+    struct mw_upset *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->refs = 1;
+    s->u = calloc(cap ? cap : 1, sizeof(*s->u));
+    s->zones = calloc(cfg->n_zones ? cfg->n_zones : 1, sizeof(*s->zones));
+    if (!s->u || !s->zones)
+        goto fail;
+    s->n_zones = (uint16_t)cfg->n_zones;
+    if (group_fill(s, &s->def, cfg->upstreams, cfg->n_upstreams, cap) < 0)
+        goto fail;
+    for (size_t z = 0; z < cfg->n_zones; z++)
+        if (group_fill(s, &s->zones[z], cfg->zones[z].upstreams, cfg->zones[z].n_upstreams,
+                       cap) < 0)
+            goto fail;
+    for (uint16_t i = 0; old && i < s->n; i++) {
+        for (uint16_t j = 0; j < old->n; j++) {
+            if (mw_addr_equal(&s->u[i].addr, &old->u[j].addr)) {
+                s->u[i] = old->u[j];
+                s->u[i].probe_in_flight = false;
+                break;
+            }
+        }
+    }
+    return s;
+fail:
+    set_unref(s);
+    return NULL;
+}
+
+/* ---- sockets ---- */
+
+static void rbuf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct mw_usock *s = h->data;
+    (void)suggested;
+    buf->base = (char *)s->ups->rbuf;
+    buf->len = s->ups->rbuf_len;
+}
+
+static void usock_closed(uv_handle_t *h)
+{
+    struct mw_usock *s = h->data;
+    struct mw_worker *w = s->ups->w;
+    w->open_handles--;
+    free(s);
+    mw_worker_maybe_done(w);
+}
+
+static void usock_close(struct mw_usock *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    uv_close((uv_handle_t *)&s->h, usock_closed);
+}
+
+static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                       const struct sockaddr *addr, unsigned flags);
+
+/* A socket bound to a random port: the kernel's choice of ephemeral port is sequential on
+ * some configurations, so pick one from the CSPRNG and retry on collisions. */
+static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
+{
+    struct mw_worker *w = ups->w;
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct mw_addr a;
+    memset(&a, 0, sizeof(a));
+    a.u.sa.sa_family = (sa_family_t)family;
+    a.len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    int rc = -1;
+    for (int tries = 0; tries < 16 && rc < 0; tries++) {
+        uint16_t port = (uint16_t)(1024 + arc4random_uniform(65536 - 1024));
+        if (family == AF_INET)
+            a.u.in4.sin_port = htons(port);
+        else
+            a.u.in6.sin6_port = htons(port);
+        rc = bind(fd, &a.u.sa, a.len);
+    }
+    if (rc < 0) {
+        close(fd);
+        return NULL;
+    }
+    struct mw_usock *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->ups = ups;
+    s->family = family;
+    uv_udp_init_ex(&w->loop, &s->h, AF_UNSPEC | UV_UDP_RECVMMSG);
+    s->h.data = s;
+    w->open_handles++;
+    if (uv_udp_open(&s->h, fd) < 0) {
+        close(fd);
+        usock_close(s);
+        return NULL;
+    }
+    if (uv_udp_recv_start(&s->h, rbuf_alloc, usock_recv) < 0) {
+        usock_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* A socket for the next query to an upstream of this family, rotating worn-out ones. */
+static struct mw_usock *usock_pick(struct mw_upstreams *ups, int family)
+{
+    struct mw_usock **pool = family == AF_INET ? ups->pool4 : ups->pool6;
+    unsigned i = arc4random_uniform(POOL_SIZE);
+    struct mw_usock *s = pool[i];
+    if (s && s->uses >= MW_USOCK_ROTATE) {
+        s->retired = true;
+        if (s->inflight == 0)
+            usock_close(s);
+        pool[i] = s = NULL;
+        ups->w->stats.usock_rotations++;
+    }
+    if (!s)
+        s = pool[i] = usock_new(ups, family);
+    return s;
+}
+
+static void usock_release(struct mw_usock *s)
+{
+    s->inflight--;
+    if (s->retired && s->inflight == 0)
+        usock_close(s);
+}
+
+/* ---- pending table ---- */
+
+static unsigned pending_bucket(const struct mw_usock *s, uint16_t id)
+{
+    uint64_t h = ((uint64_t)(uintptr_t)s >> 4) * 0x9E3779B97F4A7C15ULL ^ id;
+    return (unsigned)(h ^ (h >> 29)) & (PENDING_BUCKETS - 1);
+}
+
+static struct mw_attempt *pending_find(struct mw_upstreams *ups, const struct mw_usock *s,
+                                       uint16_t id)
+{
+    for (struct mw_attempt *a = ups->pending[pending_bucket(s, id)]; a; a = a->hnext)
+        if (a->s == s && a->id == id)
+            return a;
+    return NULL;
+}
+
+static void attempt_kill(struct mw_upstreams *ups, struct mw_attempt *a)
+{
+    if (!a->live)
+        return;
+    for (struct mw_attempt **pp = &ups->pending[pending_bucket(a->s, a->id)]; *pp;
+         pp = &(*pp)->hnext) {
+        if (*pp == a) {
+            *pp = a->hnext;
+            break;
+        }
+    }
+    a->live = false;
+    usock_release(a->s);
+    a->s = NULL;
+}
+
+static unsigned live_attempts(const struct mw_fetch *f)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < f->n_att; i++)
+        n += f->att[i].live;
+    return n;
+}
+
+/* ---- health ---- */
+
+static void up_failed(struct mw_worker *w, struct mw_upstream *u, uint64_t now)
+{
+    u->fails++;
+    if (!u->down && u->fails >= FAILS_TO_DOWN) {
+        u->down = true;
+        u->probe_backoff_ms = PROBE_FIRST_MS;
+        u->next_probe_ms = now + PROBE_FIRST_MS;
+        mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index,
+                    u->label, u->fails);
+    }
+}
+
+static void up_answered(struct mw_worker *w, struct mw_upstream *u, uint64_t rtt)
+{
+    u->answers++;
+    u->fails = 0;
+    u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
+    if (u->down) {
+        u->down = false;
+        mw_log_info("upstr", "worker %u: upstream %s is back up", w->index, u->label);
+    }
+}
+
+static uint64_t attempt_timeout(const struct mw_config *cfg, const struct mw_upstream *u)
+{
+    /* Unknown RTT: the configured cap. Known: a margin over it, so a slow moment does not
+     * send a duplicate at once, yet a dead upstream is left quickly. */
+    uint64_t t = cfg->upstream.timeout_ms;
+    if (u->srtt_ms > 0) {
+        uint64_t adaptive = (uint64_t)(u->srtt_ms * 4) + 250;
+        if (adaptive < t)
+            t = adaptive;
+    }
+    return t;
+}
+
+/* The group member to ask next, or -1. Untried healthy members first (lowest RTT, unknown
+ * counts as 0 so new upstreams get measured), then untried down ones, then, when retry is
+ * set, any member again. */
+static int select_member(struct mw_fetch *f, bool retry)
+{
+    const struct mw_upgroup *g = f->group;
+    int best = -1, fallback = -1;
+    double best_rtt = 0;
+    for (int i = 0; i < g->n; i++) {
+        if (i < 32 && (f->tried & (1u << i)))
+            continue;
+        const struct mw_upstream *u = &f->set->u[g->idx[i]];
+        if (u->down) {
+            if (fallback < 0)
+                fallback = i;
+            continue;
+        }
+        if (best < 0 || u->srtt_ms < best_rtt) {
+            best = i;
+            best_rtt = u->srtt_ms;
+        }
+    }
+    if (best >= 0 && g->n > 1 && f->n_tries == 0 && arc4random_uniform(32) == 0) {
+        int other = (int)arc4random_uniform(g->n);
+        if (!f->set->u[g->idx[other]].down)
+            best = other;
+    }
+    if (best < 0)
+        best = fallback;
+    if (best < 0 && retry && g->n > 0) {
+        f->tried = 0;
+        return select_member(f, false);
+    }
+    return best;
+}
+
+/* ---- sending ---- */
+
+static void fetch_timer(uv_timer_t *t);
+
+static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
+{
+    struct mw_upstreams *ups = f->w->ups;
+    struct mw_upstream *u = &f->set->u[up];
+    if (f->n_att >= MW_FETCH_MAX_ATTEMPTS)
+        return -ENOSPC;
+    struct mw_usock *s = usock_pick(ups, u->addr.u.sa.sa_family);
+    if (!s)
+        return -ENOMEM;
+    uint16_t id;
+    do
+        id = (uint16_t)arc4random();
+    while (pending_find(ups, s, id));
+    int n = mw_dns_build_query(&f->q, id, f->cd, f->do_bit, ups->qbuf, sizeof(ups->qbuf));
+    if (n < 0)
+        return n;
+    uv_buf_t b = uv_buf_init((char *)ups->qbuf, (unsigned)n);
+    int rc = uv_udp_try_send(&s->h, &b, 1, &u->addr.u.sa);
+    u->queries++;
+    if (rc < 0) {
+        u->errors++;
+        return rc;
+    }
+    s->uses++;
+    s->inflight++;
+    struct mw_attempt *a = &f->att[f->n_att++];
+    a->f = f;
+    a->s = s;
+    a->id = id;
+    a->up = up;
+    a->live = true;
+    a->sent_ms = now;
+    unsigned b_ix = pending_bucket(s, id);
+    a->hnext = ups->pending[b_ix];
+    ups->pending[b_ix] = a;
+    uint64_t to = attempt_timeout(f->w->snap->cfg, u);
+    if (now + to > f->deadline_ms)
+        to = f->deadline_ms > now ? f->deadline_ms - now : 1;
+    uv_timer_start(&f->timer, fetch_timer, to, 0);
+    return 0;
+}
+
+/* Ask the next upstream; fail the fetch when nothing is left to try. */
+static void fetch_next(struct mw_fetch *f, uint64_t now)
+{
+    while (now < f->deadline_ms && f->n_att < MW_FETCH_MAX_ATTEMPTS) {
+        int m;
+        uint16_t up;
+        if (f->probe_up >= 0) {
+            if (f->n_tries > 0)
+                break;
+            up = (uint16_t)f->probe_up;
+            m = 0;
+        } else {
+            /* Retrying a member already asked only makes sense after timeouts (loss); an
+             * upstream that answered SERVFAIL or REFUSED gets no second chance. */
+            m = select_member(f, f->last_rcode == 0);
+            if (m < 0)
+                break;
+            up = f->group->idx[m];
+        }
+        if (m < 32)
+            f->tried |= 1u << m;
+        f->n_tries++;
+        if (send_udp(f, up, now) == 0)
+            return;
+    }
+    if (live_attempts(f) == 0 && !f->tcp)
+        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+}
+
+/* ---- TCP fallback ---- */
+
+static void utcp_closed(uv_handle_t *h)
+{
+    struct mw_utcp *t = h->data;
+    struct mw_worker *w = t->ups->w;
+    w->open_handles--;
+    free(t->in);
+    free(t);
+    mw_worker_maybe_done(w);
+}
+
+static void utcp_close(struct mw_utcp *t)
+{
+    if (t->f) {
+        t->f->tcp = NULL;
+        t->f = NULL;
+    }
+    if (t->closing)
+        return;
+    t->closing = true;
+    uv_close((uv_handle_t *)&t->h, utcp_closed);
+}
+
+static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
+                        uint64_t sent_ms, bool tcp);
+
+static void utcp_failed(struct mw_utcp *t)
+{
+    struct mw_fetch *f = t->f;
+    utcp_close(t);
+    if (!f)
+        return;
+    uint64_t now = mw_worker_now(f->w);
+    struct mw_upstream *u = &f->set->u[f->tcp_up];
+    u->errors++;
+    up_failed(f->w, u, now);
+    fetch_next(f, now);
+}
+
+static void utcp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct mw_utcp *t = h->data;
+    (void)suggested;
+    if (t->in_cap - t->in_len < 4096 && t->in_cap < 2 + 65535) {
+        size_t ncap = t->in_cap ? t->in_cap * 2 : 4096;
+        if (ncap > 2 + 65535)
+            ncap = 2 + 65535;
+        uint8_t *n = realloc(t->in, ncap);
+        if (n) {
+            t->in = n;
+            t->in_cap = ncap;
+        }
+    }
+    buf->base = (char *)t->in + t->in_len;
+    buf->len = t->in_cap - t->in_len;
+}
+
+static void utcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    struct mw_utcp *t = st->data;
+    (void)buf;
+    if (nread < 0 || !t->f) {
+        utcp_failed(t);
+        return;
+    }
+    t->in_len += (size_t)nread;
+    if (t->in_len < 2 || t->in_len < 2 + (size_t)mw_dns_get16(t->in))
+        return;
+    size_t mlen = mw_dns_get16(t->in);
+    struct mw_fetch *f = t->f;
+    if (mlen < MW_DNS_HDR || mw_dns_get16(t->in + 2) != t->id) {
+        f->w->stats.upstream_spoofed++;
+        utcp_failed(t);
+        return;
+    }
+    uint16_t up = (uint16_t)f->tcp_up;
+    utcp_close(t);
+    on_response(f, up, t->in + 2, mlen, 0, true);
+}
+
+static void utcp_written(uv_write_t *req, int status)
+{
+    struct mw_utcp *t = req->data;
+    if (status < 0)
+        utcp_failed(t);
+}
+
+static void utcp_connected(uv_connect_t *req, int status)
+{
+    struct mw_utcp *t = req->data;
+    if (status < 0 || !t->f) {
+        utcp_failed(t);
+        return;
+    }
+    uv_buf_t b = uv_buf_init((char *)t->out, (unsigned)t->out_len);
+    t->write.data = t;
+    if (uv_write(&t->write, (uv_stream_t *)&t->h, &b, 1, utcp_written) < 0 ||
+        uv_read_start((uv_stream_t *)&t->h, utcp_alloc, utcp_read) < 0)
+        utcp_failed(t);
+}
+
+/* The upstream said TC: ask it again over TCP (RFC 7766), dropping the UDP attempts. */
+static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
+{
+    struct mw_worker *w = f->w;
+    for (unsigned i = 0; i < f->n_att; i++)
+        attempt_kill(w->ups, &f->att[i]);
+    w->stats.upstream_tcp_fallback++;
+    struct mw_utcp *t = calloc(1, sizeof(*t));
+    if (!t)
+        goto fail;
+    t->ups = w->ups;
+    t->id = (uint16_t)arc4random();
+    int n = mw_dns_build_query(&f->q, t->id, f->cd, f->do_bit, t->out + 2, sizeof(t->out) - 2);
+    if (n < 0) {
+        free(t);
+        goto fail;
+    }
+    mw_dns_put16(t->out, (uint16_t)n);
+    t->out_len = (size_t)n + 2;
+    uv_tcp_init(&w->loop, &t->h);
+    t->h.data = t;
+    w->open_handles++;
+    t->f = f;
+    f->tcp = t;
+    f->tcp_up = up;
+    t->connect.data = t;
+    if (uv_tcp_connect(&t->connect, &t->h, &f->set->u[up].addr.u.sa, utcp_connected) < 0) {
+        utcp_close(t);
+        goto fail;
+    }
+    uint64_t to = f->w->snap->cfg->upstream.timeout_ms;
+    if (now + to > f->deadline_ms)
+        to = f->deadline_ms > now ? f->deadline_ms - now : 1;
+    uv_timer_start(&f->timer, fetch_timer, to, 0);
+    return;
+fail:
+    fetch_next(f, now);
+}
+
+/* ---- responses ---- */
+
+/* An answer that passed the address and ID checks (or came over our TCP connection). */
+static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
+                        uint64_t sent_ms, bool tcp)
+{
+    struct mw_worker *w = f->w;
+    uint64_t now = mw_worker_now(w);
+    struct mw_dns_response info;
+    int n = mw_dns_prepare_response(pkt, len, w->prep, sizeof(w->prep), &info, w->prep_ttl_off,
+                                    w->prep_ttl);
+    struct mw_upstream *u = &f->set->u[up];
+    if (n < 0) {
+        w->stats.upstream_malformed++;
+        u->errors++;
+        up_failed(w, u, now);
+        if (live_attempts(f) == 0 && !f->tcp)
+            fetch_next(f, now);
+        return;
+    }
+    if (!mw_dns_question_equal(&info.q, &f->q)) {
+        w->stats.upstream_spoofed++;
+        if (tcp)
+            fetch_next(f, now);
+        return;
+    }
+    up_answered(w, u, tcp || now < sent_ms ? 0 : now - sent_ms);
+    if (f->probe_up >= 0) {
+        fetch_complete(f, MW_FETCH_ANSWER, &info, (size_t)n);
+        return;
+    }
+    if ((info.flags & MW_DNS_TC) && !tcp) {
+        start_tcp(f, up, now);
+        return;
+    }
+    if (info.rcode == MW_RCODE_NOERROR || info.rcode == MW_RCODE_NXDOMAIN) {
+        fetch_complete(f, MW_FETCH_ANSWER, &info, (size_t)n);
+        return;
+    }
+    /* SERVFAIL, REFUSED, ...: another upstream may do better. REFUSED means the upstream
+     * will not serve us at all, which counts against its health; SERVFAIL does not. */
+    u->errors++;
+    if (info.rcode != MW_RCODE_SERVFAIL)
+        up_failed(w, u, now);
+    f->last_rcode = info.rcode;
+    for (unsigned i = 0; i < f->n_att; i++)
+        attempt_kill(w->ups, &f->att[i]);
+    uv_timer_stop(&f->timer);
+    fetch_next(f, now);
+}
+
+static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
+                       const struct sockaddr *addr, unsigned flags)
+{
+    struct mw_usock *s = h->data;
+    struct mw_upstreams *ups = s->ups;
+    struct mw_worker *w = ups->w;
+    (void)flags;
+    if (nread <= 0 || !addr)
+        return;
+    const uint8_t *pkt = (const uint8_t *)buf->base;
+    if (nread < MW_DNS_HDR) {
+        w->stats.upstream_malformed++;
+        return;
+    }
+    struct mw_attempt *a = pending_find(ups, s, mw_dns_get16(pkt));
+    if (!a) {
+        w->stats.upstream_stray++;
+        return;
+    }
+    struct mw_fetch *f = a->f;
+    struct mw_addr from;
+    if (mw_addr_from_sa(addr, &from) < 0 || !mw_addr_equal(&from, &f->set->u[a->up].addr)) {
+        w->stats.upstream_spoofed++;
+        return;
+    }
+    uint16_t up = a->up;
+    uint64_t sent = a->sent_ms;
+    attempt_kill(ups, a);
+    on_response(f, up, pkt, (size_t)nread, sent, false);
+}
+
+static void fetch_timer(uv_timer_t *t)
+{
+    struct mw_fetch *f = t->data;
+    struct mw_worker *w = f->w;
+    uint64_t now = mw_worker_now(w);
+    if (f->tcp) {
+        struct mw_utcp *tc = f->tcp;
+        f->set->u[f->tcp_up].timeouts++;
+        utcp_failed(tc);
+        return;
+    }
+    /* The newest attempt timed out; older ones stay live for a late answer. */
+    if (f->n_att > 0) {
+        struct mw_upstream *u = &f->set->u[f->att[f->n_att - 1].up];
+        u->timeouts++;
+        up_failed(w, u, now);
+    }
+    if (now >= f->deadline_ms || f->n_att >= MW_FETCH_MAX_ATTEMPTS) {
+        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+        return;
+    }
+    fetch_next(f, now);
+}
+
+/* ---- fetch lifecycle ---- */
+
+static void fetch_release(struct mw_fetch *f)
+{
+    struct mw_upstreams *ups = f->w->ups;
+    for (unsigned i = 0; i < f->n_att; i++)
+        attempt_kill(ups, &f->att[i]);
+    f->n_att = 0;
+    uv_timer_stop(&f->timer);
+    if (f->tcp)
+        utcp_close(f->tcp);
+    if (f->probe_up >= 0 && f->probe_up < f->set->n)
+        f->set->u[f->probe_up].probe_in_flight = false;
+    set_unref(f->set);
+    f->set = NULL;
+    f->active = false;
+}
+
+static void fetch_complete(struct mw_fetch *f, enum mw_fetch_result res,
+                           const struct mw_dns_response *info, size_t len)
+{
+    if (f->probe_up >= 0 && res == MW_FETCH_FAILED && f->probe_up < f->set->n) {
+        struct mw_upstream *u = &f->set->u[f->probe_up];
+        uint64_t now = mw_worker_now(f->w);
+        u->probe_backoff_ms = u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS
+                                                                      : u->probe_backoff_ms * 2;
+        u->next_probe_ms = now + u->probe_backoff_ms;
+    }
+    fetch_release(f);
+    mw_query_fetch_done(f->w, f, res, info, len);
+}
+
+int mw_fetch_init(struct mw_worker *w, struct mw_fetch *f)
+{
+    f->w = w;
+    int rc = uv_timer_init(&w->loop, &f->timer);
+    f->timer.data = f;
+    return rc;
+}
+
+static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
+                       uint64_t now)
+{
+    f->set = ups->cur;
+    f->set->refs++;
+    f->active = true;
+    f->start_ms = now;
+    f->deadline_ms = now + cfg->upstream.total_ms;
+    f->tried = 0;
+    f->n_tries = 0;
+    f->n_att = 0;
+    f->tcp = NULL;
+    f->last_rcode = 0;
+    /* Send now; a fetch must never complete inside mw_fetch_start(), so when nothing could be
+     * sent the fetch is released and the caller answers. */
+    while (f->n_att == 0 && f->n_tries < MW_FETCH_MAX_ATTEMPTS) {
+        int m = 0;
+        uint16_t up;
+        if (f->probe_up >= 0) {
+            if (f->n_tries > 0)
+                break;
+            up = (uint16_t)f->probe_up;
+        } else {
+            m = select_member(f, false);
+            if (m < 0)
+                break;
+            up = f->group->idx[m];
+        }
+        if (m < 32)
+            f->tried |= 1u << m;
+        f->n_tries++;
+        if (send_udp(f, up, now) == 0)
+            return 0;
+    }
+    fetch_release(f);
+    return -EIO;
+}
+
+int mw_fetch_start(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
+                   uint64_t now)
+{
+    const struct mw_forward_zone *z = mw_config_zone_for(cfg, f->q.qname, f->q.qname_len);
+    const struct mw_upgroup *g =
+        z ? &ups->cur->zones[z - cfg->zones] : &ups->cur->def;
+    if (g->n == 0)
+        return -ENOENT;
+    f->group = g;
+    return fetch_begin(ups, f, cfg, now);
+}
+
+void mw_fetch_abort(struct mw_fetch *f)
+{
+    if (f->active)
+        fetch_release(f);
+}
+
+/* ---- probes ---- */
+
+static void probe_tick(uv_timer_t *t)
+{
+    struct mw_upstreams *ups = t->data;
+    struct mw_worker *w = ups->w;
+    if (w->stopping)
+        return;
+    uint64_t now = mw_worker_now(w);
+    struct mw_upset *set = ups->cur;
+    for (uint16_t i = 0; i < set->n; i++) {
+        struct mw_upstream *u = &set->u[i];
+        if (!u->down || u->probe_in_flight || now < u->next_probe_ms)
+            continue;
+        struct mw_fetch *f = mw_query_fetch_get(w);
+        if (!f)
+            return;
+        memset(&f->q, 0, sizeof(f->q));
+        f->q.qname[0] = 0; /* ". IN NS": every recursive resolver can answer it */
+        f->q.qname_len = 1;
+        f->q.qtype = MW_TYPE_NS;
+        f->q.qclass = 1;
+        f->cd = false;
+        f->do_bit = false;
+        f->probe_up = i;
+        f->group = NULL;
+        f->waiters = NULL;
+        f->n_waiters = 0;
+        u->probe_in_flight = true;
+        if (fetch_begin(ups, f, w->snap->cfg, now) < 0) {
+            u->probe_in_flight = false;
+            u->next_probe_ms = now + u->probe_backoff_ms;
+            mw_query_fetch_done(w, f, MW_FETCH_FAILED, NULL, 0);
+        }
+    }
+}
+
+int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_upstreams **out)
+{
+    struct mw_upstreams *ups = calloc(1, sizeof(*ups));
+    if (!ups)
+        return -ENOMEM;
+    ups->w = w;
+    ups->rbuf_len = (size_t)RECV_SLOTS * 65536;
+    ups->rbuf = malloc(ups->rbuf_len);
+    ups->cur = set_build(cfg, NULL);
+    if (!ups->rbuf || !ups->cur) {
+        free(ups->rbuf);
+        set_unref(ups->cur);
+        free(ups);
+        return -ENOMEM;
+    }
+    uv_timer_init(&w->loop, &ups->probe);
+    ups->probe.data = ups;
+    w->open_handles++;
+    uv_timer_start(&ups->probe, probe_tick, PROBE_TICK_MS, PROBE_TICK_MS);
+    *out = ups;
+    return 0;
+}
+
+int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg)
+{
+    struct mw_upset *s = set_build(cfg, ups->cur);
+    if (!s)
+        return -ENOMEM;
+    set_unref(ups->cur);
+    ups->cur = s;
+    return 0;
+}
+
+const struct mw_upset *mw_upstreams_current(const struct mw_upstreams *ups)
+{
+    return ups->cur;
+}
+
+static void probe_closed(uv_handle_t *h)
+{
+    struct mw_upstreams *ups = h->data;
+    ups->w->open_handles--;
+    mw_worker_maybe_done(ups->w);
+}
+
+void mw_upstreams_close(struct mw_upstreams *ups)
+{
+    if (ups->closing)
+        return;
+    ups->closing = true;
+    uv_close((uv_handle_t *)&ups->probe, probe_closed);
+    for (int i = 0; i < POOL_SIZE; i++) {
+        if (ups->pool4[i])
+            usock_close(ups->pool4[i]);
+        if (ups->pool6[i])
+            usock_close(ups->pool6[i]);
+        ups->pool4[i] = ups->pool6[i] = NULL;
+    }
+}
+
+void mw_upstreams_free(struct mw_upstreams *ups)
+{
+    if (!ups)
+        return;
+    set_unref(ups->cur);
+    free(ups->rbuf);
+    free(ups);
+}
