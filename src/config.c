@@ -206,7 +206,8 @@ static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
     walk_map(c, val, k->sub, k->path);
 }
 
-/* Strict decimal: optional '-', digits only, no spaces, signs, hex or exponents. */
+/* Strict decimal: optional '-', digits only, no spaces, '+', hex, exponents or leading zeros
+ * (YAML 1.1 reads "010" as octal; refusing it avoids a silent disagreement). */
 static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long long *out)
 {
     const char *s = scalar(c, k->path, val);
@@ -214,7 +215,7 @@ static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long
         return false;
     char b[SHOWN_MAX + 4];
     const char *d = s[0] == '-' ? s + 1 : s;
-    bool ok = *d && strlen(d) <= 18;
+    bool ok = *d && strlen(d) <= 18 && (d[0] != '0' || d[1] == '\0');
     for (const char *p = d; ok && *p; p++)
         ok = *p >= '0' && *p <= '9';
     if (!ok) {

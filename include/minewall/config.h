@@ -40,7 +40,7 @@ struct mw_config {
 
     unsigned threads; /* worker loops, 1..64; default 1 */
 
-    struct mw_cidr *access; /* owned array; default: loopback, RFC 1918, ULA, link-local */
+    struct mw_cidr *access; /* owned array; default: loopback, RFC 1918, ULA */
     size_t n_access;
 
     struct {

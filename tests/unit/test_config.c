@@ -1,0 +1,784 @@
+/* Unit tests for config.c: defaults, every key's good values, every kind of error with its
+ * exact line, several errors reported from one file, forward-zone selection, resolv.conf
+ * reading, and the shipped conf/minewall.yaml loading cleanly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/error.h"
+#include "minewall/log.h"
+
+#ifndef MW_TEST_SRCDIR
+#define MW_TEST_SRCDIR "tests"
+#endif
+
+#define NAME "t.yaml"
+
+static struct mw_config *parse(const char *text, struct mw_errlist *e)
+{
+    return mw_config_parse(text, strlen(text), NAME, e);
+}
+
+/* text must parse without errors. */
+static struct mw_config *parse_ok(const char *text)
+{
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_config *cfg = parse(text, &e);
+    if (!cfg || e.n)
+        fail_msg("unexpected error for <<%s>>: %s", text, e.n ? e.msgs[0] : "(none)");
+    mw_errlist_deinit(&e);
+    return cfg;
+}
+
+/* text must fail with exactly n errors, the i-th starting with want[i]. */
+static void parse_errors(const char *text, size_t n, const char *const *want)
+{
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_config *cfg = parse(text, &e);
+    assert_null(cfg);
+    bool ok = e.n == n;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strncmp(e.msgs[i], want[i], strlen(want[i])) == 0;
+    if (!ok) {
+        for (size_t i = 0; i < e.n; i++)
+            print_error("  got: %s\n", e.msgs[i]);
+        for (size_t i = 0; i < n; i++)
+            print_error("  want: %s...\n", want[i]);
+        fail_msg("errors differ for <<%s>>", text);
+    }
+    mw_errlist_deinit(&e);
+}
+
+/* text must fail with one error that starts with want. */
+static void parse_error(const char *text, const char *want)
+{
+    parse_errors(text, 1, &want);
+}
+
+static void assert_addr(const struct mw_addr *a, const char *want)
+{
+    char buf[128];
+    assert_int_equal(mw_addr_format(a, buf, sizeof(buf)), 0);
+    assert_string_equal(buf, want);
+}
+
+static void assert_defaults(const struct mw_config *c)
+{
+    assert_int_equal(c->n_listen, 2);
+    assert_addr(&c->listen[0], "127.0.0.1:53");
+    assert_addr(&c->listen[1], "[::1]:53");
+    assert_int_equal(c->n_upstreams, 0);
+    assert_null(c->upstreams);
+    assert_false(c->upstreams_from_resolv);
+    assert_int_equal(c->n_zones, 0);
+    assert_int_equal(c->threads, 1);
+    static const char *const access[] = {"127.0.0.0/8",   "::1/128",        "10.0.0.0/8",
+                                         "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"};
+    assert_int_equal(c->n_access, 6);
+    for (size_t i = 0; i < 6; i++) {
+        char buf[64];
+        assert_int_equal(mw_cidr_format(&c->access[i], buf, sizeof(buf)), 0);
+        assert_string_equal(buf, access[i]);
+    }
+    assert_int_equal(c->cache.size, 100000);
+    assert_int_equal(c->cache.min_ttl, 0);
+    assert_int_equal(c->cache.max_ttl, 86400);
+    assert_int_equal(c->cache.serve_stale, 86400);
+    assert_int_equal(c->upstream.timeout_ms, 1500);
+    assert_int_equal(c->upstream.total_ms, 4000);
+    assert_int_equal(c->tcp.idle_timeout_ms, 10000);
+    assert_int_equal(c->tcp.max_connections, 1024);
+    assert_int_equal(c->tcp.max_pipeline, 64);
+    assert_int_equal(c->log_level, MW_LOG_INFO);
+}
+
+static void test_defaults(void **state)
+{
+    (void)state;
+    struct mw_config *c = mw_config_new_default();
+    assert_non_null(c);
+    assert_defaults(c);
+    mw_config_free(c);
+    mw_config_free(NULL);
+
+    static const char *const empty[] = {"",
+                                        "\n",
+                                        "# only a comment\n",
+                                        "---\n",
+                                        "---\n...\n",
+                                        "{}\n",
+                                        "access: {}\ncache:\ntcp: {}\nlog:\n"};
+    for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
+        c = parse_ok(empty[i]);
+        assert_defaults(c);
+        assert_string_equal(c->path, "<string>");
+        mw_config_free(c);
+    }
+}
+
+static void test_listen(void **state)
+{
+    (void)state;
+    struct mw_config *c =
+        parse_ok("listen:\n  - 0.0.0.0\n  - 192.0.2.1:5353\n  - \"[::]:53\"\n  - '[::1]:5300'\n"
+                 "  - fe80::1%lo\n");
+    assert_int_equal(c->n_listen, 5);
+    assert_addr(&c->listen[0], "0.0.0.0:53");
+    assert_addr(&c->listen[1], "192.0.2.1:5353");
+    assert_addr(&c->listen[2], "[::]:53");
+    assert_addr(&c->listen[3], "[::1]:5300");
+    assert_int_equal(mw_addr_port(&c->listen[4]), 53);
+    mw_config_free(c);
+
+    c = parse_ok("listen: [127.0.0.1:5353]\n");
+    assert_int_equal(c->n_listen, 1);
+    assert_addr(&c->listen[0], "127.0.0.1:5353");
+    mw_config_free(c);
+
+    parse_error("threads: 1\nlisten: []\n", NAME ":2: listen: no addresses");
+    parse_error("listen:\n", NAME ":1: listen: no addresses");
+    parse_error("listen: 127.0.0.1\n", NAME ":1: listen: expected a list, found a single value");
+    parse_error("listen:\n  - 127.0.0.1\n  - \":53\"\n", NAME ":3: listen: invalid address ':53'");
+    parse_error("listen:\n  - 1.2.3.4:99999\n", NAME ":2: listen: invalid address '1.2.3.4:99999'");
+    parse_error("listen:\n  - \"[::1\"\n", NAME ":2: listen: invalid address '[::1'");
+    parse_error("listen:\n  - 1.2.3.256\n", NAME ":2: listen: invalid address '1.2.3.256'");
+    parse_error("listen:\n  - [1.2.3.4]\n",
+                NAME ":2: listen: expected a single value, found a list");
+    parse_error("listen:\n  -\n", NAME ":2: listen: value missing");
+}
+
+static void test_upstreams(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("upstreams:\n  - 9.9.9.9\n  - \"[2620:fe::fe]:5353\"\n");
+    assert_int_equal(c->n_upstreams, 2);
+    assert_addr(&c->upstreams[0], "9.9.9.9:53");
+    assert_addr(&c->upstreams[1], "[2620:fe::fe]:5353");
+    mw_config_free(c);
+
+    static const char *const none[] = {"upstreams: []\n", "upstreams:\n", "upstreams: ~\n"};
+    for (size_t i = 0; i < 3; i++) {
+        c = parse_ok(none[i]);
+        assert_int_equal(c->n_upstreams, 0);
+        assert_null(c->upstreams);
+        mw_config_free(c);
+    }
+    parse_error("upstreams:\n  x: 1\n", NAME ":2: upstreams: expected a list, found a map");
+    parse_error("upstreams: [9.9.9.9, dns.example]\n",
+                NAME ":1: upstreams: invalid address 'dns.example'");
+}
+
+static void test_forward_zones(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("forward-zones:\n"
+                                   "  Example.COM.:\n"
+                                   "    - 192.0.2.1\n"
+                                   "  corp.internal: [10.0.0.53, 10.0.0.54:5353]\n"
+                                   "  lab.corp.internal: [10.1.0.53]\n"
+                                   "  .: [192.0.2.99]\n");
+    assert_int_equal(c->n_zones, 4);
+    /* Sorted by descending wire length. */
+    assert_string_equal(c->zones[0].name, "lab.corp.internal");
+    assert_int_equal(c->zones[0].wire_len, 19);
+    assert_string_equal(c->zones[1].name, "corp.internal");
+    assert_int_equal(c->zones[1].n_upstreams, 2);
+    assert_addr(&c->zones[1].upstreams[1], "10.0.0.54:5353");
+    assert_int_equal(c->zones[1].line, 4);
+    assert_string_equal(c->zones[2].name, "example.com");
+    assert_memory_equal(c->zones[2].wire, "\7example\3com", 13);
+    assert_int_equal(c->zones[2].wire_len, 13);
+    assert_int_equal(c->zones[2].line, 2);
+    assert_string_equal(c->zones[3].name, "");
+    assert_int_equal(c->zones[3].wire_len, 1);
+    for (size_t i = 1; i < c->n_zones; i++)
+        assert_true(c->zones[i - 1].wire_len >= c->zones[i].wire_len);
+    mw_config_free(c);
+
+    c = parse_ok("forward-zones:\n");
+    assert_int_equal(c->n_zones, 0);
+    mw_config_free(c);
+
+    parse_error("forward-zones:\n  a.example: [192.0.2.1]\n  A.Example.: [192.0.2.2]\n",
+                NAME ":3: forward-zones: duplicate zone 'A.Example.' (first on line 2)");
+    parse_error("forward-zones:\n  a.example: []\n",
+                NAME ":2: forward-zones: zone 'a.example' has no upstreams");
+    parse_error("forward-zones:\n  a.example:\n",
+                NAME ":2: forward-zones: zone 'a.example' has no upstreams");
+    parse_error("forward-zones:\n  a..example: [192.0.2.1]\n",
+                NAME ":2: forward-zones: invalid zone name 'a..example'");
+    parse_error("forward-zones:\n  a.example: 192.0.2.1\n",
+                NAME ":2: forward-zones: expected a list, found a single value");
+    parse_error("forward-zones:\n  - a.example\n",
+                NAME ":2: forward-zones: expected a map of zone names, found a list");
+    parse_error("forward-zones:\n  a.example: [192.0.2.1, nope]\n",
+                NAME ":2: forward-zones: invalid address 'nope'");
+}
+
+static const char *zone_of(const struct mw_config *c, const char *qname)
+{
+    uint8_t wire[MW_DNAME_MAX + 1];
+    int len = mw_dname_from_text(qname, wire, sizeof(wire));
+    assert_true(len > 0);
+    const struct mw_forward_zone *z = mw_config_zone_for(c, wire, (size_t)len);
+    return z ? z->name : NULL;
+}
+
+static void test_zone_for(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("forward-zones:\n"
+                                   "  corp.internal: [10.0.0.53]\n"
+                                   "  lab.corp.internal: [10.1.0.53]\n"
+                                   "  example: [10.2.0.53]\n");
+    assert_string_equal(zone_of(c, "corp.internal"), "corp.internal");
+    assert_string_equal(zone_of(c, "a.corp.internal"), "corp.internal");
+    assert_string_equal(zone_of(c, "a.b.corp.internal"), "corp.internal");
+    assert_string_equal(zone_of(c, "lab.corp.internal"), "lab.corp.internal");
+    assert_string_equal(zone_of(c, "x.lab.corp.internal"), "lab.corp.internal");
+    assert_string_equal(zone_of(c, "xlab.corp.internal"), "corp.internal");
+    assert_null(zone_of(c, "xcorp.internal"));
+    assert_null(zone_of(c, "internal"));
+    assert_null(zone_of(c, "example.com"));
+    assert_string_equal(zone_of(c, "www.example"), "example");
+    assert_null(zone_of(c, "."));
+    mw_config_free(c);
+
+    c = parse_ok("forward-zones:\n  .: [192.0.2.1]\n  corp.internal: [10.0.0.53]\n");
+    assert_string_equal(zone_of(c, "example.com"), "");
+    assert_string_equal(zone_of(c, "."), "");
+    assert_string_equal(zone_of(c, "a.corp.internal"), "corp.internal");
+    mw_config_free(c);
+
+    c = mw_config_new_default();
+    assert_null(zone_of(c, "example.com"));
+    mw_config_free(c);
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("threads: 4\n");
+    assert_int_equal(c->threads, 4);
+    mw_config_free(c);
+    c = parse_ok("threads: '64'\n");
+    assert_int_equal(c->threads, 64);
+    mw_config_free(c);
+    c = parse_ok("threads: auto\n");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(c->threads, cpus > 64 ? 64 : cpus < 1 ? 1 : cpus);
+    mw_config_free(c);
+
+    parse_error("threads: 0\n", NAME ":1: threads: '0' is out of range 1..64");
+    parse_error("log: {}\nthreads: 65\n", NAME ":2: threads: '65' is out of range 1..64");
+    parse_error("threads: -1\n", NAME ":1: threads: '-1' is out of range 1..64");
+    parse_error("threads: many\n", NAME ":1: threads: invalid number 'many'");
+    parse_error("threads: [1]\n", NAME ":1: threads: expected a single value, found a list");
+    parse_error("threads:\n", NAME ":1: threads: value missing");
+}
+
+static void test_access(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("access:\n  allow:\n    - 192.0.2.0/24\n    - 2001:db8::1\n");
+    assert_int_equal(c->n_access, 2);
+    char buf[64];
+    assert_int_equal(mw_cidr_format(&c->access[1], buf, sizeof(buf)), 0);
+    assert_string_equal(buf, "2001:db8::1/128");
+    mw_config_free(c);
+
+    parse_error("access:\n  allow: []\n", NAME ":2: access.allow: empty list");
+    parse_error("access:\n  allow:\n", NAME ":2: access.allow: empty list");
+    parse_error("access:\n  allow:\n    - 10.0.0.1/8\n",
+                NAME ":3: access.allow: invalid prefix '10.0.0.1/8'");
+    parse_error("access:\n  allow: [10.0.0.0/33]\n",
+                NAME ":2: access.allow: invalid prefix '10.0.0.0/33'");
+    parse_error("access:\n  allow: 10.0.0.0/8\n",
+                NAME ":2: access.allow: expected a list, found a single value");
+    parse_error("access:\n  - 10.0.0.0/8\n", NAME ":2: access: expected a map, found a list");
+    parse_error("access:\n  deny: [10.0.0.0/8]\n", NAME ":2: unknown key 'deny' in 'access'");
+}
+
+static void test_cache(void **state)
+{
+    (void)state;
+    struct mw_config *c =
+        parse_ok("cache:\n  size: 0\n  min-ttl: 30\n  max-ttl: 3600\n  serve-stale: 0\n");
+    assert_int_equal(c->cache.size, 0);
+    assert_int_equal(c->cache.min_ttl, 30);
+    assert_int_equal(c->cache.max_ttl, 3600);
+    assert_int_equal(c->cache.serve_stale, 0);
+    mw_config_free(c);
+    c = parse_ok("cache: {size: 5000000, min-ttl: 60, max-ttl: 60}\n");
+    assert_int_equal(c->cache.size, 5000000);
+    assert_int_equal(c->cache.min_ttl, 60);
+    assert_int_equal(c->cache.max_ttl, 60);
+    mw_config_free(c);
+
+    parse_error("cache:\n  size: -1\n", NAME ":2: cache.size: '-1' is out of range");
+    parse_error("cache:\n  size: 10x\n", NAME ":2: cache.size: invalid number '10x'");
+    parse_error("cache:\n  size: 0x10\n", NAME ":2: cache.size: invalid number '0x10'");
+    parse_error("cache:\n  size: 1e3\n", NAME ":2: cache.size: invalid number '1e3'");
+    parse_error("cache:\n  size: +5\n", NAME ":2: cache.size: invalid number '+5'");
+    parse_error("cache:\n  size: 010\n", NAME ":2: cache.size: invalid number '010'");
+    parse_error("cache:\n  size: 1_000\n", NAME ":2: cache.size: invalid number '1_000'");
+    parse_error("cache:\n  size: 99999999999999999999999\n", NAME ":2: cache.size: invalid number");
+    parse_error("cache:\n  min-ttl: 2147483648\n", NAME ":2: cache.min-ttl: '2147483648' is out");
+    /* min-ttl above max-ttl: reported on the later of the two keys. */
+    parse_error("cache:\n  min-ttl: 600\n  max-ttl: 300\n",
+                NAME ":3: cache.min-ttl (600) is greater than cache.max-ttl (300)");
+    parse_error("cache:\n  max-ttl: 300\n  min-ttl: 600\n",
+                NAME ":3: cache.min-ttl (600) is greater than cache.max-ttl (300)");
+    parse_error("threads: 1\ncache:\n  min-ttl: 100000\n",
+                NAME ":3: cache.min-ttl (100000) is greater than cache.max-ttl (86400)");
+    parse_error("cache: 100\n", NAME ":1: cache: expected a map, found a single value");
+    parse_error("cache:\n  ttl: 5\n", NAME ":2: unknown key 'ttl' in 'cache'");
+}
+
+static void test_timeouts(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("upstream-timeout: 50\nresolve-timeout: 120000\n");
+    assert_int_equal(c->upstream.timeout_ms, 50);
+    assert_int_equal(c->upstream.total_ms, 120000);
+    mw_config_free(c);
+    c = parse_ok("upstream-timeout: 4000\n");
+    assert_int_equal(c->upstream.timeout_ms, 4000);
+    assert_int_equal(c->upstream.total_ms, 4000);
+    mw_config_free(c);
+
+    parse_error("upstream-timeout: 49\n",
+                NAME ":1: upstream-timeout: '49' is out of range 50..60000");
+    parse_error("upstream-timeout: 60001\n", NAME ":1: upstream-timeout: '60001' is out of range");
+    parse_error("resolve-timeout: 99\n",
+                NAME ":1: resolve-timeout: '99' is out of range 100..120000");
+    parse_error("resolve-timeout: 1000\n",
+                NAME ":1: resolve-timeout (1000 ms) is shorter than upstream-timeout (1500 ms)");
+    parse_error("resolve-timeout: 1000\nthreads: 1\nupstream-timeout: 2000\n",
+                NAME ":3: resolve-timeout (1000 ms) is shorter than upstream-timeout (2000 ms)");
+}
+
+static void test_tcp(void **state)
+{
+    (void)state;
+    struct mw_config *c =
+        parse_ok("tcp:\n  idle-timeout: 3600\n  max-connections: 1000000\n  max-pipeline: 1\n");
+    assert_int_equal(c->tcp.idle_timeout_ms, 3600000);
+    assert_int_equal(c->tcp.max_connections, 1000000);
+    assert_int_equal(c->tcp.max_pipeline, 1);
+    mw_config_free(c);
+
+    parse_error("tcp:\n  idle-timeout: 0\n",
+                NAME ":2: tcp.idle-timeout: '0' is out of range 1..3600");
+    parse_error("tcp:\n  max-connections: 1000001\n", NAME ":2: tcp.max-connections: '1000001'");
+    parse_error("tcp:\n  max-pipeline: 65536\n", NAME ":2: tcp.max-pipeline: '65536'");
+    parse_error("tcp:\n  keepalive: 1\n", NAME ":2: unknown key 'keepalive' in 'tcp'");
+}
+
+static void test_log(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        int level;
+    } good[] = {{"log:\n  level: error\n", MW_LOG_ERROR},
+                {"log:\n  level: warn\n", MW_LOG_WARN},
+                {"log:\n  level: warning\n", MW_LOG_WARN},
+                {"log: {level: info}\n", MW_LOG_INFO},
+                {"log:\n  level: debug\n", MW_LOG_DEBUG}};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct mw_config *c = parse_ok(good[i].text);
+        assert_int_equal(c->log_level, good[i].level);
+        mw_config_free(c);
+    }
+    parse_error("log:\n  level: loud\n", NAME ":2: log.level: unknown level 'loud'");
+    parse_error("log:\n  level: [info]\n", NAME ":2: log.level: expected a single value");
+    parse_error("log:\n  blocks: x\n", NAME ":2: unknown key 'blocks' in 'log'");
+
+    assert_int_equal(mw_log_level_parse("DEBUG"), MW_LOG_DEBUG);
+    assert_int_equal(mw_log_level_parse("verbose"), -EINVAL);
+    assert_int_equal(mw_log_level_parse(NULL), -EINVAL);
+}
+
+static void test_unknown_keys(void **state)
+{
+    (void)state;
+    parse_error("threads: 1\nlog:\n  level: info\nbogus: 1\n", NAME ":4: unknown key 'bogus'");
+    parse_error("threads: 1\n\n# comment\nlisten : [1.2.3.4]\nbogus:\n  - x\n",
+                NAME ":5: unknown key 'bogus'");
+    /* Keys reserved for later work are not accepted yet. */
+    static const char *const reserved[] = {"lists",   "sinkhole", "redis",      "journal",
+                                           "metrics", "geoip",    "rate-limit", "user"};
+    for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
+        char text[64], want[64];
+        snprintf(text, sizeof(text), "threads: 2\n%s: 1\n", reserved[i]);
+        snprintf(want, sizeof(want), NAME ":2: unknown key '%s'", reserved[i]);
+        parse_error(text, want);
+    }
+    parse_error("Threads: 1\n", NAME ":1: unknown key 'Threads'");
+    parse_error("? [a]\n: 1\n", NAME ":1: expected a key, found a list");
+    /* Control bytes in a quoted value are not copied into the message. */
+    parse_error("\"bad\\tkey\": 1\n", NAME ":1: unknown key 'bad?key'");
+}
+
+static void test_duplicates(void **state)
+{
+    (void)state;
+    parse_error("threads: 1\nlog: {}\nthreads: 2\n",
+                NAME ":3: duplicate key 'threads' (first on line 1)");
+    parse_error("cache:\n  size: 1\n  size: 2\n",
+                NAME ":3: duplicate key 'size' (first on line 2)");
+}
+
+static void test_structure(void **state)
+{
+    (void)state;
+    parse_error("- threads\n- 1\n",
+                NAME ":1: the top level must be a map of options, found a list");
+    parse_error("# hello\nthreads\n", NAME ":2: the top level must be a map of options");
+    parse_error("threads: 1\n---\nthreads: 2\n", NAME ":3: only one YAML document is allowed");
+    parse_error("threads: \"1\\x002\"\n", NAME ":1: threads: value contains a NUL byte");
+}
+
+static void test_yaml_syntax(void **state)
+{
+    (void)state;
+    parse_error("threads: 1\nlog:\n  level: info\n a: b: c\n", NAME ":4: YAML syntax error: ");
+    parse_error("threads: 1\nx: a: b\n",
+                NAME ":2: YAML syntax error: mapping values are not allowed in this context");
+    parse_error("threads: 1\n\tlog: 2\n", NAME ":2: YAML syntax error: found a tab character");
+    parse_error("threads: 1\nlog:\n  level: \"info\n", NAME ":4: YAML syntax error: ");
+    parse_error("threads: 1\nlog: *nowhere\n", NAME ":2: YAML syntax error: found undefined alias");
+    const char bad_utf8[] = "threads: 1\nx: \xff\n";
+    parse_error(bad_utf8, NAME ":2: YAML error: invalid leading UTF-8 octet");
+}
+
+static void test_many_errors(void **state)
+{
+    (void)state;
+    static const char text[] = "listen:\n"               /* 1 */
+                               "  - 1.2.3.4:0\n"         /* 2 */
+                               "threads: 10x\n"          /* 3 */
+                               "bogus: true\n"           /* 4 */
+                               "cache:\n"                /* 5 */
+                               "  size: -5\n"            /* 6 */
+                               "  max-ttl: 10\n"         /* 7 */
+                               "  min-ttl: 20\n"         /* 8 */
+                               "access:\n"               /* 9 */
+                               "  allow: []\n"           /* 10 */
+                               "forward-zones:\n"        /* 11 */
+                               "  a.example: []\n"       /* 12 */
+                               "  b.example: [x]\n"      /* 13 */
+                               "log:\n"                  /* 14 */
+                               "  level: shout\n"        /* 15 */
+                               "  level: info\n"         /* 16 */
+                               "tcp: [1]\n"              /* 17 */
+                               "resolve-timeout: 200\n"; /* 18 */
+    static const char *const want[] = {
+        NAME ":2: listen: invalid address '1.2.3.4:0'",
+        NAME ":3: threads: invalid number '10x'",
+        NAME ":4: unknown key 'bogus'",
+        NAME ":6: cache.size: '-5' is out of range",
+        NAME ":10: access.allow: empty list",
+        NAME ":12: forward-zones: zone 'a.example' has no upstreams",
+        NAME ":13: forward-zones: invalid address 'x'",
+        NAME ":15: log.level: unknown level 'shout'",
+        NAME ":16: duplicate key 'level' (first on line 15)",
+        NAME ":17: tcp: expected a map, found a list",
+        NAME ":8: cache.min-ttl (20) is greater than cache.max-ttl (10)",
+        NAME ":18: resolve-timeout (200 ms) is shorter than upstream-timeout (1500 ms)",
+    };
+    parse_errors(text, sizeof(want) / sizeof(want[0]), want);
+}
+
+static char *write_temp(const char *text)
+{
+    char *path = strdup("/tmp/mwtest-XXXXXX");
+    assert_non_null(path);
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    size_t len = strlen(text);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+    return path;
+}
+
+static void test_load(void **state)
+{
+    (void)state;
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_config *c = mw_config_load(MW_TEST_SRCDIR "/../conf/minewall.yaml", &e);
+    if (!c || e.n)
+        fail_msg("shipped config: %s", e.n ? e.msgs[0] : "(no message)");
+    assert_defaults(c);
+    assert_string_equal(c->path, MW_TEST_SRCDIR "/../conf/minewall.yaml");
+    mw_config_free(c);
+
+    assert_null(mw_config_load("/nonexistent/minewall.yaml", &e));
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.msgs[0],
+                        "/nonexistent/minewall.yaml: cannot read: No such file or directory");
+    assert_null(mw_config_load("/tmp", &e));
+    assert_int_equal(e.n, 2);
+    assert_string_equal(e.msgs[1], "/tmp: cannot read: Is a directory");
+    mw_errlist_deinit(&e);
+
+    char *path = write_temp("threads: 3\n\nwhat: 1\n");
+    mw_errlist_init(&e);
+    assert_null(mw_config_load(path, &e));
+    assert_int_equal(e.n, 1);
+    char want[128];
+    snprintf(want, sizeof(want), "%s:3: unknown key 'what'", path);
+    assert_string_equal(e.msgs[0], want);
+    mw_errlist_deinit(&e);
+    unlink(path);
+    free(path);
+
+    path = write_temp("threads: 3\n");
+    c = mw_config_load(path, NULL);
+    assert_non_null(c);
+    assert_int_equal(c->threads, 3);
+    assert_string_equal(c->path, path);
+    mw_config_free(c);
+    unlink(path);
+    free(path);
+}
+
+static const char resolv_text[] = "# generated\n"
+                                  "; also a comment\n"
+                                  "search example.com\n"
+                                  "nameserver 192.0.2.1\n"
+                                  "nameserver 2001:db8::1\n"
+                                  "nameserver   127.0.0.1   # local stub\n"
+                                  "nameserver\t127.0.0.53\n"
+                                  "nameserver ::1\n"
+                                  "nameserver fe80::1%lo\n"
+                                  "nameserver bogus\n"
+                                  "nameserver 192.0.2.9:5353\n"
+                                  "nameserver\n"
+                                  "nameservers 192.0.2.77\n"
+                                  "#nameserver 192.0.2.88\n"
+                                  "options edns0 trust-ad\n"
+                                  "  nameserver 198.51.100.1";
+
+static void expect_resolv(const char *path, const char *skip_text, const char *const *want,
+                          size_t n_want)
+{
+    struct mw_addr skip;
+    size_t n_skip = 0;
+    if (skip_text) {
+        assert_int_equal(mw_addr_parse(skip_text, 53, &skip), 0);
+        n_skip = 1;
+    }
+    struct mw_addr *out = (void *)1;
+    int n = mw_config_read_resolv(path, &skip, n_skip, &out);
+    assert_int_equal(n, (int)n_want);
+    for (size_t i = 0; i < n_want; i++) {
+        char buf[128];
+        assert_int_equal(mw_addr_format_ip(&out[i], buf, sizeof(buf)), 0);
+        if (strncmp(buf, want[i], strlen(want[i])) != 0)
+            fail_msg("skip %s: entry %zu is %s, want %s", skip_text, i, buf, want[i]);
+        assert_int_equal(mw_addr_port(&out[i]), 53);
+    }
+    if (n_want == 0)
+        assert_null(out);
+    free(out);
+}
+
+static void test_resolv(void **state)
+{
+    (void)state;
+    char *path = write_temp(resolv_text);
+    static const char *const all[] = {"192.0.2.1", "2001:db8::1", "127.0.0.1",   "127.0.0.53",
+                                      "::1",       "fe80::1%",    "198.51.100.1"};
+    static const char *const no_own[] = {"192.0.2.1", "2001:db8::1", "127.0.0.53",
+                                         "::1",       "fe80::1%",    "198.51.100.1"};
+    static const char *const no_loop[] = {"192.0.2.1", "2001:db8::1", "fe80::1%", "198.51.100.1"};
+    expect_resolv(path, NULL, all, 7);
+    expect_resolv(path, "127.0.0.1:53", no_own, 6);
+    expect_resolv(path, "127.0.0.1:5353", all, 7); /* another port is not us */
+    expect_resolv(path, "0.0.0.0:53", no_loop, 4);
+    expect_resolv(path, "[::]:53", no_loop, 4);
+    expect_resolv(path, "0.0.0.0:5353", all, 7);
+    static const char *const no_v4[] = {"2001:db8::1", "127.0.0.1", "127.0.0.53",
+                                        "::1",         "fe80::1%",  "198.51.100.1"};
+    expect_resolv(path, "192.0.2.1", no_v4, 6);
+    unlink(path);
+    free(path);
+
+    path = write_temp("# nothing here\nsearch lan\n");
+    expect_resolv(path, NULL, NULL, 0);
+    unlink(path);
+    free(path);
+
+    struct mw_addr *out = NULL;
+    assert_int_equal(mw_config_read_resolv("/nonexistent/resolv.conf", NULL, 0, &out), -ENOENT);
+    assert_null(out);
+}
+
+static void test_overrides(void **state)
+{
+    (void)state;
+    struct mw_config *c = mw_config_new_default();
+    struct mw_addr a[3];
+    assert_int_equal(mw_addr_parse("192.0.2.1", 53, &a[0]), 0);
+    assert_int_equal(mw_addr_parse("[::1]:5353", 53, &a[1]), 0);
+    assert_int_equal(mw_addr_parse("10.0.0.1:5300", 53, &a[2]), 0);
+
+    assert_int_equal(mw_config_set_listen(c, a, 1), 0);
+    assert_int_equal(c->n_listen, 1);
+    assert_true(c->listen != a);
+    assert_addr(&c->listen[0], "192.0.2.1:53");
+
+    c->upstreams_from_resolv = true;
+    assert_int_equal(mw_config_set_upstreams(c, a, 3), 0);
+    assert_int_equal(c->n_upstreams, 3);
+    assert_false(c->upstreams_from_resolv);
+    a[2].u.in4.sin_port = 0; /* the config holds a copy */
+    assert_addr(&c->upstreams[2], "10.0.0.1:5300");
+
+    assert_int_equal(mw_config_set_upstreams(c, NULL, 0), 0);
+    assert_int_equal(c->n_upstreams, 0);
+    assert_null(c->upstreams);
+    assert_int_equal(mw_config_set_listen(c, NULL, 2), -EINVAL);
+    assert_int_equal(c->n_listen, 1);
+    mw_config_free(c);
+}
+
+static void test_errlist(void **state)
+{
+    (void)state;
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    for (int i = 0; i < 100; i++)
+        mw_errlist_add(&e, "message %d", i);
+    assert_int_equal(e.n, 100);
+    assert_string_equal(e.msgs[0], "message 0");
+    assert_string_equal(e.msgs[99], "message 99");
+    mw_errlist_deinit(&e);
+    assert_int_equal(e.n, 0);
+    assert_null(e.msgs);
+    mw_errlist_deinit(&e);
+}
+
+/* Run fn with stderr sent to a file; returns what it wrote (caller frees). */
+static char *capture_stderr(void (*fn)(void))
+{
+    char *path = write_temp("");
+    FILE *f = fopen(path, "r+");
+    assert_non_null(f);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0);
+    assert_true(dup2(fileno(f), 2) >= 0);
+    fn();
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char *buf = calloc(1, 8192);
+    assert_non_null(buf);
+    rewind(f);
+    size_t n = fread(buf, 1, 8191, f);
+    buf[n] = '\0';
+    fclose(f);
+    unlink(path);
+    free(path);
+    return buf;
+}
+
+static void log_some(void)
+{
+    mw_log_set_level(MW_LOG_WARN);
+    mw_log_info("test", "hidden %d", 1);
+    mw_log_warn("test", "shown %d", 2);
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    mw_log_error("upstr", "%s!", big);
+    bool failed = mw_assert(1 + 1 == 3);
+    assert_true(failed);
+    assert_false(mw_assert(1 + 1 == 2));
+    mw_log_set_level(MW_LOG_INFO);
+}
+
+static void test_log_output(void **state)
+{
+    (void)state;
+    char *out = capture_stderr(log_some);
+    /* "2026-11-23T12:00:00Z WARN [test] shown 2" */
+    char *line = out;
+    assert_int_equal(strlen(line) > 21, 1);
+    assert_true(line[4] == '-' && line[7] == '-' && line[10] == 'T' && line[13] == ':' &&
+                line[19] == 'Z' && line[20] == ' ');
+    assert_int_equal(strncmp(line + 21, "WARN [test] shown 2\n", 20), 0);
+    line = strchr(line, '\n') + 1;
+    assert_int_equal(strncmp(line + 21, "ERROR [upstr] xxx", 17), 0);
+    char *end = strchr(line, '\n');
+    assert_non_null(end);
+    assert_int_equal(end - (line + 21), strlen("ERROR [upstr] ") + 2999 + 1);
+    assert_int_equal(end[-1], '!');
+    line = end + 1;
+    assert_non_null(strstr(line, "ERROR [assert] "));
+    assert_non_null(strstr(line, ": assertion failed: 1 + 1 == 3\n"));
+    assert_null(strstr(out, "hidden"));
+    assert_null(strstr(out, "1 + 1 == 2"));
+    free(out);
+}
+
+static void require_fails(void)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int three = 3;
+        mw_require(three == 4);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+static void test_require(void **state)
+{
+    (void)state;
+    char *out = capture_stderr(require_fails);
+    assert_non_null(strstr(out, "test_config.c:"));
+    assert_non_null(strstr(out, ": requirement failed: three == 4\n"));
+    free(out);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_upstreams),   cmocka_unit_test(test_forward_zones),
+        cmocka_unit_test(test_zone_for),    cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_access),      cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_timeouts),    cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_log),         cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_duplicates),  cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_yaml_syntax), cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_load),        cmocka_unit_test(test_resolv),
+        cmocka_unit_test(test_overrides),   cmocka_unit_test(test_errlist),
+        cmocka_unit_test(test_log_output),  cmocka_unit_test(test_require),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
