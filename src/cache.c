@@ -20,7 +20,7 @@
 #define MAX_BUCKETS ((size_t)1 << 30)
 
 struct mw_cache_entry {
-    struct mw_cache_entry *hnext;      /* bucket chain */
+    struct mw_cache_entry *hnext;       /* bucket chain */
     struct mw_cache_entry *prev, *next; /* LRU: head is the most recently used */
     uint64_t hash;
     uint64_t inserted_ms, expire_ms;
@@ -257,13 +257,13 @@ int mw_cache_insert(struct mw_cache *c, const struct mw_cache_key *k, const uint
 {
     if (c->p.max_entries == 0 || (info->flags & MW_DNS_TC) || info->ttls_overflow)
         return -EINVAL;
-    if (len < MW_DNS_HDR || len > MW_DNS_MAXMSG || info->n_ttls > MW_DNS_MAX_TTLS ||
-        k->len == 0 || k->len > sizeof(k->data))
+    if (len < MW_DNS_HDR || len > MW_DNS_MAXMSG || info->n_ttls > MW_DNS_MAX_TTLS || k->len == 0 ||
+        k->len > sizeof(k->data))
         return -EINVAL;
 
     bool positive = info->rcode == MW_RCODE_NOERROR && info->ancount > 0;
-    bool negative = info->rcode == MW_RCODE_NXDOMAIN ||
-                    (info->rcode == MW_RCODE_NOERROR && info->ancount == 0);
+    bool negative =
+        info->rcode == MW_RCODE_NXDOMAIN || (info->rcode == MW_RCODE_NOERROR && info->ancount == 0);
     uint32_t life;
     if (positive) {
         life = UINT32_MAX;

@@ -13,9 +13,9 @@
 
 #include "minewall/dname.h"
 
-#define OPT_LEN 11 /* root owner, type, class, TTL, rdlength */
-#define EDE_CODE 15 /* RFC 8914 */
-#define RR_FIXED 10 /* type, class, TTL, rdlength after the owner */
+#define OPT_LEN 11          /* root owner, type, class, TTL, rdlength */
+#define EDE_CODE 15         /* RFC 8914 */
+#define RR_FIXED 10         /* type, class, TTL, rdlength after the owner */
 #define TTL_MAX 0x7fffffffu /* RFC 2181 8 */
 
 static inline uint8_t lower(uint8_t c)
@@ -244,7 +244,8 @@ int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
         mw_dns_put16(out + n, EDE_CODE);
         mw_dns_put16(out + n + 2, (uint16_t)(2 + text_len));
         mw_dns_put16(out + n + 4, (uint16_t)ede);
-        memcpy(out + n + 6, extra_text, text_len);
+        if (text_len)
+            memcpy(out + n + 6, extra_text, text_len);
         n += 6 + text_len;
     }
     return (int)n;
@@ -398,8 +399,8 @@ static int stored_qlen(const uint8_t *p, size_t len)
     return -1;
 }
 
-int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
-                  uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap)
+int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c, uint32_t elapsed,
+                  int64_t fixed_ttl, uint8_t *out, size_t cap)
 {
     if (s->len < MW_DNS_HDR || !c->qsec)
         return -EINVAL;

@@ -187,9 +187,9 @@ static void test_labels(void **state)
 
 /* A packet: header (12 zero octets), "Example.COM" at 12, a pointer to it at 25, and
  * "www" + pointer at 27. */
-static const uint8_t pkt1[] = {0,   0,   0,   0,   0,   0,   0,   0,    0,   0,   0,
-                               0,   7,   'E', 'x', 'a', 'm', 'p', 'l',  'e', 3,   'C',
-                               'O', 'M', 0,   0xc0, 12, 3,   'W', 'w', 'W', 0xc0, 12};
+static const uint8_t pkt1[] = {0,   0,   0,   0,    0,   0,   0,   0,   0,   0,    0,
+                               0,   7,   'E', 'x',  'a', 'm', 'p', 'l', 'e', 3,    'C',
+                               'O', 'M', 0,   0xc0, 12,  3,   'W', 'w', 'W', 0xc0, 12};
 
 static void test_unpack(void **state)
 {
@@ -256,13 +256,19 @@ static void test_unpack_bad_pointers(void **state)
     off = 14;
     assert_int_equal(mw_dname_skip(loop, sizeof(loop), &off), -EBADMSG);
 
-    /* 0x40 and 0x80 label types. */
-    uint8_t ext[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x41, 'a', 0};
+    /* 0x40 and 0x80 label types, with enough octets after them to pass as long labels. */
+    uint8_t ext[12 + 1 + 0x81 + 1] = {0};
+    memset(ext + 13, 'a', 0x81);
+    ext[12] = 0x41;
     off = 12;
     assert_int_equal(mw_dname_unpack(ext, sizeof(ext), &off, w, sizeof(w)), -EBADMSG);
     ext[12] = 0x81;
     off = 12;
     assert_int_equal(mw_dname_skip(ext, sizeof(ext), &off), -EBADMSG);
+    ext[12] = 0x3f;
+    ext[12 + 64] = 0;
+    off = 12;
+    assert_int_equal(mw_dname_unpack(ext, sizeof(ext), &off, w, sizeof(w)), 65);
 }
 
 /* A chain of n pointers, each to the previous one, the first to a root name at 12. */
@@ -340,18 +346,12 @@ static void test_unpack_length_limit(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_from_text_basic),
-        cmocka_unit_test(test_from_text_escapes),
-        cmocka_unit_test(test_from_text_errors),
-        cmocka_unit_test(test_label_limits),
-        cmocka_unit_test(test_to_text),
-        cmocka_unit_test(test_lower),
-        cmocka_unit_test(test_subdomain),
-        cmocka_unit_test(test_labels),
-        cmocka_unit_test(test_unpack),
-        cmocka_unit_test(test_unpack_bad_pointers),
-        cmocka_unit_test(test_jump_limit),
-        cmocka_unit_test(test_unpack_length_limit),
+        cmocka_unit_test(test_from_text_basic),  cmocka_unit_test(test_from_text_escapes),
+        cmocka_unit_test(test_from_text_errors), cmocka_unit_test(test_label_limits),
+        cmocka_unit_test(test_to_text),          cmocka_unit_test(test_lower),
+        cmocka_unit_test(test_subdomain),        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_unpack),           cmocka_unit_test(test_unpack_bad_pointers),
+        cmocka_unit_test(test_jump_limit),       cmocka_unit_test(test_unpack_length_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,7 +42,8 @@ static void put32(struct wb *w, uint32_t v)
 
 static void putn(struct wb *w, const void *p, size_t n)
 {
-    memcpy(w->b + w->n, p, n);
+    if (n)
+        memcpy(w->b + w->n, p, n);
     w->n += n;
 }
 
@@ -170,6 +171,14 @@ static void test_parse_formerr(void **state)
     /* A compression pointer in the question (to the header, the only thing before it). */
     hdr(&w, 1, 0, 1, 0, 0, 0);
     question(&w, "\3www\300\4", 6, MW_TYPE_A);
+    assert_int_equal(mw_dns_parse_query(w.b, w.n, &q), MW_PARSE_FORMERR);
+
+    /* The same with enough octets after it to pass for a 192-octet label. */
+    hdr(&w, 1, 0, 1, 0, 0, 0);
+    put8(&w, 0xc0);
+    for (int k = 0; k < 0xc0; k++)
+        put8(&w, 'a');
+    question(&w, "", 1, MW_TYPE_A);
     assert_int_equal(mw_dns_parse_query(w.b, w.n, &q), MW_PARSE_FORMERR);
 
     /* Extended label type in the question. */
@@ -307,8 +316,8 @@ static void test_parse_refused_case(void **state)
 static void test_parse_ldns_query(void **state)
 {
     (void)state;
-    ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str("WWW.Example.org."),
-                                     LDNS_RR_TYPE_MX, LDNS_RR_CLASS_IN, LDNS_RD | LDNS_CD);
+    ldns_pkt *p = ldns_pkt_query_new(ldns_dname_new_frm_str("WWW.Example.org."), LDNS_RR_TYPE_MX,
+                                     LDNS_RR_CLASS_IN, LDNS_RD | LDNS_CD);
     ldns_pkt_set_id(p, 4321);
     ldns_pkt_set_edns_udp_size(p, 1400);
     ldns_pkt_set_edns_do(p, true);
@@ -595,8 +604,7 @@ struct prep {
 
 static int prepare(const struct wb *w, struct prep *r)
 {
-    r->len = mw_dns_prepare_response(w->b, w->n, r->out, sizeof(r->out), &r->info, r->off,
-                                     r->ttl);
+    r->len = mw_dns_prepare_response(w->b, w->n, r->out, sizeof(r->out), &r->info, r->off, r->ttl);
     return r->len;
 }
 
@@ -640,8 +648,7 @@ static void test_prepare_positive(void **state)
     len = positive(&w, false);
     assert_int_equal(prepare(&w, &R), (int)len);
     assert_memory_equal(R.out, w.b, len);
-    assert_int_equal(mw_dns_prepare_response(w.b, w.n, w.b, w.n, &R.info, R.off, R.ttl),
-                     (int)len);
+    assert_int_equal(mw_dns_prepare_response(w.b, w.n, w.b, w.n, &R.info, R.off, R.ttl), (int)len);
     assert_int_equal(mw_dns_prepare_response(w.b, w.n, R.out, len - 1, &R.info, R.off, R.ttl),
                      -ENOSPC);
 
@@ -799,7 +806,7 @@ static void test_prepare_malformed(void **state)
     /* rdlength of the first answer one too large. */
     memcpy(&m, &w, sizeof(m));
     prepare(&w, &R);
-    mw_dns_put16(m.b + R.off[0] + 4, 5);
+    mw_dns_put16(m.b + R.off[0] + 4, 0x1000);
     assert_int_equal(prepare(&m, &R), -EBADMSG);
 
     /* Not a response; QDCOUNT 0 or 2; compressed question. */
@@ -1034,8 +1041,11 @@ static void run_all(const uint8_t *pkt, size_t len)
     for (unsigned k = 0; k < R.info.n_ttls; k++)
         assert_true(R.off[k] + 4u <= (unsigned)n);
     struct mw_dns_stored s = stored_of(&R);
-    struct mw_dns_client c = {.id = 1, .qsec = R.out + 12, .qsec_len = R.info.q.qname_len + 4,
-                              .edns = rnd() & 1, .max_size = (uint16_t)(512 + rnd() % 2000)};
+    struct mw_dns_client c = {.id = 1,
+                              .qsec = R.out + 12,
+                              .qsec_len = R.info.q.qname_len + 4,
+                              .edns = rnd() & 1,
+                              .max_size = (uint16_t)(512 + rnd() % 2000)};
     int m = mw_dns_render(&s, &c, rnd() % 100, -1, OUT, sizeof(OUT));
     assert_true(m >= 12);
     ldns_pkt *p = NULL;

@@ -1,0 +1,469 @@
+/* Unit tests for cache.c: positive and negative lifetimes with clamps, what is not stored,
+ * LRU order, the serve-stale window, key separation, clear, resize and the counters. Entries
+ * are real prepared responses, and a hit is rendered once to check the whole path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "minewall/cache.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+
+struct resp {
+    uint8_t wire[4096];
+    size_t wlen;
+    uint8_t out[4096];
+    int len;
+    struct mw_dns_response info;
+    uint16_t off[MW_DNS_MAX_TTLS];
+    uint32_t ttl[MW_DNS_MAX_TTLS];
+    struct mw_cache_key key;
+};
+
+/* A response for name/A: one A record per entry of ttls, and an SOA in authority (owner
+ * pointer to the question, TTL soa_ttl, MINIMUM soa_min) when soa_ttl >= 0. Prepared, with
+ * its key (DO as given). */
+static void make(struct resp *r, const char *name, uint8_t rcode, const uint32_t *ttls, int n,
+                 int64_t soa_ttl, uint32_t soa_min, bool do_bit)
+{
+    uint8_t *p = r->wire;
+    mw_dns_put16(p, 99);
+    mw_dns_put16(p + 2, MW_DNS_QR | MW_DNS_RD | MW_DNS_RA | rcode);
+    mw_dns_put16(p + 4, 1);
+    mw_dns_put16(p + 6, (uint16_t)n);
+    mw_dns_put16(p + 8, soa_ttl >= 0 ? 1 : 0);
+    mw_dns_put16(p + 10, 0);
+    size_t off = 12;
+    int ql = mw_dname_from_text(name, p + off, 256);
+    assert_true(ql > 0);
+    off += (size_t)ql;
+    mw_dns_put16(p + off, MW_TYPE_A);
+    mw_dns_put16(p + off + 2, 1);
+    off += 4;
+    for (int i = 0; i < n; i++) {
+        memcpy(p + off, "\300\14\0\1\0\1", 6);
+        mw_dns_put32(p + off + 6, ttls[i]);
+        mw_dns_put16(p + off + 10, 4);
+        mw_dns_put32(p + off + 12, 0xc0000200u + (uint32_t)i);
+        off += 16;
+    }
+    if (soa_ttl >= 0) {
+        memcpy(p + off, "\300\14\0\6\0\1", 6);
+        mw_dns_put32(p + off + 6, (uint32_t)soa_ttl);
+        mw_dns_put16(p + off + 10, 22);
+        memset(p + off + 12, 0, 18);
+        mw_dns_put32(p + off + 30, soa_min);
+        off += 34;
+    }
+    r->wlen = off;
+    r->len =
+        mw_dns_prepare_response(r->wire, r->wlen, r->out, sizeof(r->out), &r->info, r->off, r->ttl);
+    assert_int_equal(r->len, (int)off);
+    mw_cache_key_make(&r->info.q, do_bit, &r->key);
+}
+
+static int insert(struct mw_cache *c, const struct resp *r, uint64_t now)
+{
+    return mw_cache_insert(c, &r->key, r->out, (size_t)r->len, &r->info, r->off, r->ttl, now);
+}
+
+static enum mw_cache_result look(struct mw_cache *c, const struct resp *r, uint64_t now, bool stale,
+                                 struct mw_dns_stored *s, uint32_t *elapsed)
+{
+    return mw_cache_lookup(c, &r->key, now, stale, s, elapsed);
+}
+
+static struct mw_cache *cache(size_t n, uint32_t min, uint32_t max, uint32_t stale)
+{
+    struct mw_cache_params p = {
+        .max_entries = n, .min_ttl = min, .max_ttl = max, .serve_stale = stale};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    return c;
+}
+
+static struct resp A, B, C, D;
+
+static void test_hit(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(100, 0, 86400, 0);
+    uint32_t ttls[] = {300, 200};
+    make(&A, "Example.COM", MW_RCODE_NOERROR, ttls, 2, -1, 0, false);
+    assert_int_equal(insert(c, &A, 1000), 0);
+
+    struct mw_dns_stored s;
+    uint32_t el = 99;
+    assert_int_equal(look(c, &A, 1000, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(el, 0);
+    assert_int_equal(s.len, (size_t)A.len);
+    assert_memory_equal(s.pkt, A.out, s.len);
+    assert_int_equal(s.n_ttls, 2);
+    assert_int_equal(s.ttl[0], 300);
+    assert_int_equal(s.ttl[1], 200);
+    assert_int_equal(s.ttl_off[0], A.off[0]);
+
+    assert_int_equal(look(c, &A, 1000 + 150999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(el, 150);
+
+    /* The hit renders with counted-down TTLs and the client's case. */
+    uint8_t q[64] = {0};
+    mw_dns_put16(q, 4242);
+    mw_dns_put16(q + 4, 1);
+    memcpy(q + 12, "\7EXAMPLE\3com\0\0\1\0\1", 17);
+    struct mw_dns_query pq;
+    assert_int_equal(mw_dns_parse_query(q, 29, &pq), MW_PARSE_OK);
+    struct mw_dns_client cl;
+    mw_dns_client_from_query(&pq, false, &cl);
+    static uint8_t out[MW_DNS_MAXMSG + 64];
+    int n = mw_dns_render(&s, &cl, el, -1, out, sizeof(out));
+    assert_int_equal(n, A.len);
+    assert_int_equal(mw_dns_get16(out), 4242);
+    assert_memory_equal(out + 12, "\7EXAMPLE", 8);
+    assert_int_equal(mw_dns_get32(out + A.off[0]), 150);
+    assert_int_equal(mw_dns_get32(out + A.off[1]), 50);
+
+    /* Lifetime is the smallest TTL: 200 s. */
+    assert_int_equal(look(c, &A, 1000 + 199999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &A, 1000 + 200000, false, &s, &el), MW_CACHE_MISS);
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.hits, 3);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.inserts, 1);
+    mw_cache_free(c);
+    mw_cache_free(NULL);
+}
+
+static void test_clamps(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(100, 60, 3600, 0);
+    uint32_t ttls[] = {10, 86400};
+    make(&A, "a.example", MW_RCODE_NOERROR, ttls, 2, -1, 0, false);
+    assert_int_equal(insert(c, &A, 0), 0);
+    struct mw_dns_stored s;
+    uint32_t el;
+    assert_int_equal(look(c, &A, 59999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 60);
+    assert_int_equal(s.ttl[1], 3600);
+    assert_int_equal(look(c, &A, 60000, false, &s, &el), MW_CACHE_MISS);
+
+    /* Both TTLs above max: lifetime max. */
+    uint32_t big[] = {100000, 90000};
+    make(&B, "b.example", MW_RCODE_NOERROR, big, 2, -1, 0, false);
+    assert_int_equal(insert(c, &B, 0), 0);
+    assert_int_equal(look(c, &B, 3599999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &B, 3600000, false, &s, &el), MW_CACHE_MISS);
+
+    /* Lifetime 0 is not stored (no min_ttl to lift it). */
+    mw_cache_free(c);
+    c = cache(100, 0, 3600, 0);
+    uint32_t zero[] = {0, 300};
+    make(&A, "a.example", MW_RCODE_NOERROR, zero, 2, -1, 0, false);
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_MISS);
+    mw_cache_free(c);
+}
+
+static void test_negative(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(100, 0, 86400, 0);
+    struct mw_dns_stored s;
+    uint32_t el;
+
+    /* NXDOMAIN: lifetime min(SOA TTL 3600, MINIMUM 300); the SOA's TTL is served as 300. */
+    make(&A, "nx.example", MW_RCODE_NXDOMAIN, NULL, 0, 3600, 300, false);
+    assert_true(A.info.has_soa);
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(look(c, &A, 299999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.n_ttls, 1);
+    assert_int_equal(s.ttl[0], 300);
+    assert_int_equal(look(c, &A, 300000, false, &s, &el), MW_CACHE_MISS);
+
+    /* NODATA (NOERROR, no answers) with an SOA. */
+    make(&B, "nodata.example", MW_RCODE_NOERROR, NULL, 0, 120, 900, false);
+    assert_int_equal(insert(c, &B, 0), 0);
+    assert_int_equal(look(c, &B, 119000, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 120);
+    assert_int_equal(look(c, &B, 120000, false, &s, &el), MW_CACHE_MISS);
+
+    /* Without an SOA neither is stored. */
+    make(&C, "nosoa.example", MW_RCODE_NXDOMAIN, NULL, 0, -1, 0, false);
+    assert_int_equal(insert(c, &C, 0), -EINVAL);
+    make(&C, "nosoa.example", MW_RCODE_NOERROR, NULL, 0, -1, 0, false);
+    assert_int_equal(insert(c, &C, 0), -EINVAL);
+    assert_int_equal(look(c, &C, 0, false, &s, &el), MW_CACHE_MISS);
+
+    /* NXDOMAIN with a CNAME answer: answer TTLs are capped to the negative lifetime. */
+    uint32_t ttls[] = {5000};
+    make(&D, "cname.example", MW_RCODE_NXDOMAIN, ttls, 1, 600, 60, false);
+    assert_int_equal(insert(c, &D, 0), 0);
+    assert_int_equal(look(c, &D, 0, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 60);
+    assert_int_equal(s.ttl[1], 60);
+    mw_cache_free(c);
+
+    /* Negative lifetime clamped to max_ttl, and lifted to min_ttl. */
+    c = cache(100, 30, 100, 0);
+    make(&A, "nx.example", MW_RCODE_NXDOMAIN, NULL, 0, 3600, 300, false);
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(look(c, &A, 99999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 100);
+    assert_int_equal(look(c, &A, 100000, false, &s, &el), MW_CACHE_MISS);
+    /* min_ttl would give it a lifetime, but without an SOA it is still not stored. */
+    make(&C, "nosoa.example", MW_RCODE_NXDOMAIN, NULL, 0, -1, 0, false);
+    assert_int_equal(insert(c, &C, 0), -EINVAL);
+    make(&B, "nx2.example", MW_RCODE_NXDOMAIN, NULL, 0, 0, 0, false);
+    assert_int_equal(insert(c, &B, 0), 0);
+    assert_int_equal(look(c, &B, 29999, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 30);
+    mw_cache_free(c);
+}
+
+static void test_not_stored(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(100, 0, 86400, 0);
+    uint32_t ttls[] = {300};
+    make(&A, "x.example", MW_RCODE_SERVFAIL, NULL, 0, 300, 300, false);
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    make(&A, "x.example", MW_RCODE_REFUSED, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    make(&A, "x.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    A.info.flags |= MW_DNS_TC;
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    make(&A, "x.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    A.info.ttls_overflow = true;
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    /* Answers counted but no TTL table: nothing to take a lifetime from. */
+    make(&A, "x.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    A.info.n_ttls = 0;
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    /* An extended rcode (BADVERS folded in) is not NOERROR. */
+    make(&A, "x.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    A.info.rcode = 16;
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.inserts, 0);
+    assert_int_equal(st.entries, 0);
+    mw_cache_free(c);
+
+    /* max_entries 0: never store. */
+    c = cache(0, 0, 86400, 0);
+    make(&A, "x.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &A, 0), -EINVAL);
+    struct mw_dns_stored s;
+    uint32_t el;
+    assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_MISS);
+    mw_cache_free(c);
+}
+
+static void test_lru(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(3, 0, 86400, 0);
+    uint32_t ttls[] = {300};
+    make(&A, "a.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&B, "b.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&C, "c.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&D, "d.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(insert(c, &B, 0), 0);
+    assert_int_equal(insert(c, &C, 0), 0);
+    struct mw_dns_stored s;
+    uint32_t el;
+    /* Use A: B becomes the least recently used. */
+    assert_int_equal(look(c, &A, 1, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(insert(c, &D, 2), 0);
+    assert_int_equal(look(c, &B, 3, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &C, 3, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &D, 3, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &A, 3, false, &s, &el), MW_CACHE_HIT);
+    /* Order now A, D, C (front to back): inserting B evicts C. */
+    assert_int_equal(insert(c, &B, 4), 0);
+    assert_int_equal(look(c, &C, 5, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &A, 5, false, &s, &el), MW_CACHE_HIT);
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 3);
+    assert_int_equal(st.evictions, 2);
+    assert_int_equal(st.inserts, 5);
+
+    /* Replacing an entry neither evicts nor grows. */
+    uint32_t other[] = {77};
+    make(&D, "d.example", MW_RCODE_NOERROR, other, 1, -1, 0, false);
+    assert_int_equal(insert(c, &D, 6), 0);
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 3);
+    assert_int_equal(st.evictions, 2);
+    assert_int_equal(look(c, &D, 6, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(s.ttl[0], 77);
+    assert_int_equal(look(c, &A, 6, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &B, 6, false, &s, &el), MW_CACHE_HIT);
+
+    /* Shrinking evicts now, from the LRU end (D was used least recently). */
+    struct mw_cache_params p = {.max_entries = 2, .max_ttl = 86400};
+    mw_cache_set_params(c, &p);
+    assert_int_equal(look(c, &D, 7, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &A, 7, false, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &B, 7, false, &s, &el), MW_CACHE_HIT);
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.evictions, 3);
+    mw_cache_free(c);
+}
+
+static void test_stale(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(10, 0, 86400, 60);
+    uint32_t ttls[] = {10};
+    make(&A, "s.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &A, 1000), 0);
+    struct mw_dns_stored s;
+    uint32_t el;
+    assert_int_equal(look(c, &A, 10999, true, &s, &el), MW_CACHE_HIT);
+    assert_int_equal(look(c, &A, 11000, true, &s, &el), MW_CACHE_STALE);
+    assert_int_equal(el, 10);
+    assert_int_equal(s.len, (size_t)A.len);
+    /* Within the window but stale not allowed: a miss that keeps the entry. */
+    assert_int_equal(look(c, &A, 16000, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &A, 70999, true, &s, &el), MW_CACHE_STALE);
+    assert_int_equal(el, 69);
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(st.stale_hits, 2);
+    assert_int_equal(st.hits, 1);
+    assert_int_equal(st.misses, 1);
+    /* Past the window: removed. */
+    assert_int_equal(look(c, &A, 71000, true, &s, &el), MW_CACHE_MISS);
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(look(c, &A, 71000, true, &s, &el), MW_CACHE_MISS);
+    mw_cache_free(c);
+
+    /* Without serve_stale an expired entry goes at once. */
+    c = cache(10, 0, 86400, 0);
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(look(c, &A, 10000, true, &s, &el), MW_CACHE_MISS);
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.expired, 1);
+    assert_int_equal(st.entries, 0);
+    mw_cache_free(c);
+}
+
+static void test_keys(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(10, 0, 86400, 0);
+    uint32_t ttls[] = {300};
+    make(&A, "k.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&B, "k.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, true);
+    assert_false(mw_cache_key_equal(&A.key, &B.key));
+    assert_int_equal(A.key.len, B.key.len);
+    assert_int_equal(insert(c, &A, 0), 0);
+    struct mw_dns_stored s;
+    uint32_t el;
+    assert_int_equal(look(c, &B, 0, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_HIT);
+
+    /* Names compare case-insensitively; type and class are part of the key. */
+    struct mw_dns_question q = A.info.q;
+    q.qname[1] = 'K';
+    struct mw_cache_key k;
+    mw_cache_key_make(&q, false, &k);
+    assert_true(mw_cache_key_equal(&k, &A.key));
+    assert_true(mw_cache_key_hash(&k) == mw_cache_key_hash(&A.key));
+    assert_int_equal(mw_cache_lookup(c, &k, 0, false, &s, &el), MW_CACHE_HIT);
+    q.qtype = MW_TYPE_AAAA;
+    mw_cache_key_make(&q, false, &k);
+    assert_false(mw_cache_key_equal(&k, &A.key));
+    assert_int_equal(mw_cache_lookup(c, &k, 0, false, &s, &el), MW_CACHE_MISS);
+    q.qtype = MW_TYPE_A;
+    q.qclass = 3;
+    mw_cache_key_make(&q, false, &k);
+    assert_int_equal(mw_cache_lookup(c, &k, 0, false, &s, &el), MW_CACHE_MISS);
+
+    /* Clear drops everything but the counters. */
+    assert_int_equal(insert(c, &B, 0), 0);
+    mw_cache_clear(c);
+    assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &B, 0, false, &s, &el), MW_CACHE_MISS);
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.inserts, 2);
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_HIT);
+    mw_cache_free(c);
+}
+
+/* Many names: the table spreads them, evicts the oldest, and survives growing. */
+static void test_many(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(1000, 0, 86400, 0);
+    uint32_t ttls[] = {300};
+    static struct resp r;
+    char name[64];
+    struct mw_dns_stored s;
+    uint32_t el;
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "host%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(insert(c, &r, 0), 0);
+    }
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 1000);
+    assert_int_equal(st.evictions, 2000);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "host%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(look(c, &r, 1, false, &s, &el), i >= 2000 ? MW_CACHE_HIT : MW_CACHE_MISS);
+        if (i >= 2000)
+            assert_memory_equal(s.pkt, r.out, s.len);
+    }
+
+    /* Grow: everything stays reachable after the rehash, and more fits. */
+    struct mw_cache_params p = {.max_entries = 5000, .max_ttl = 86400};
+    mw_cache_set_params(c, &p);
+    for (int i = 3000; i < 7000; i++) {
+        snprintf(name, sizeof(name), "host%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(insert(c, &r, 2), 0);
+    }
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 5000);
+    for (int i = 2000; i < 7000; i++) {
+        snprintf(name, sizeof(name), "host%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(look(c, &r, 3, false, &s, &el), MW_CACHE_HIT);
+    }
+    mw_cache_free(c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hit),      cmocka_unit_test(test_clamps),
+        cmocka_unit_test(test_negative), cmocka_unit_test(test_not_stored),
+        cmocka_unit_test(test_lru),      cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_keys),     cmocka_unit_test(test_many),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
