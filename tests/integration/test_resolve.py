@@ -1,0 +1,75 @@
+"""Forwarded answers are the upstream's: records, rcodes, authority, case of the question."""
+
+import dns.flags
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from conftest import assert_same_answer, make_query
+
+
+@pytest.mark.parametrize("name,rdtype", [
+    ("example.test", "A"),
+    ("example.test", "AAAA"),
+    ("example.test", "MX"),
+    ("example.test", "TXT"),
+    ("www.example.test", "A"),  # CNAME -> CNAME -> A
+    ("www.example.test", "CNAME"),
+    ("x1.bulk.test", "A"),  # wildcard at the upstream
+])
+def test_answer_equals_upstream(mw, upstream, name, rdtype):
+    r = mw.query(name, rdtype)
+    assert r.rcode() == dns.rcode.NOERROR
+    assert r.answer, "empty answer for %s/%s" % (name, rdtype)
+    assert_same_answer(r, upstream.lookup(name, rdtype))
+    assert r.flags & dns.flags.RA
+    assert upstream.count(name, rdtype) == 1
+
+
+def test_cname_chain_complete(mw):
+    r = mw.query("www.example.test", "A")
+    types = [(rr.name.to_text(), dns.rdatatype.to_text(rr.rdtype)) for rr in r.answer]
+    assert ("www.example.test.", "CNAME") in types
+    assert ("alias.example.test.", "CNAME") in types
+    assert ("host.example.test.", "A") in types
+
+
+def test_nxdomain_with_soa(mw, upstream):
+    r = mw.query("no-such-name.test", "A")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    assert not r.answer
+    assert [rr.rdtype for rr in r.authority] == [dns.rdatatype.SOA]
+    assert_same_answer(r, upstream.lookup("no-such-name.test", "A"))
+
+
+def test_nodata_with_soa(mw, upstream):
+    r = mw.query("nodata.test", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR
+    assert not r.answer
+    assert [rr.rdtype for rr in r.authority] == [dns.rdatatype.SOA]
+    assert_same_answer(r, upstream.lookup("nodata.test", "AAAA"))
+
+
+def test_upstream_servfail_passed_on(mw, upstream):
+    upstream.set_mode("servfail", "sf.test")
+    r = mw.query("sf.test", "A", timeout=6)
+    assert r.rcode() == dns.rcode.SERVFAIL
+    assert not r.answer
+
+
+@pytest.mark.parametrize("tcp", [False, True])
+def test_0x20_question_case_echoed(mw, tcp):
+    r = mw.query("ExAmPle.test", "A", tcp=tcp)
+    assert r.question[0].name.to_text() == "ExAmPle.test."
+    # The second answer comes from the cache and still echoes this client's spelling.
+    r = mw.query("eXaMpLE.TeSt", "A", tcp=tcp)
+    assert r.question[0].name.to_text() == "eXaMpLE.TeSt."
+    assert r.rcode() == dns.rcode.NOERROR and r.answer
+
+
+def test_rd_copied_and_id_echoed(mw):
+    q = make_query("example.test", "A")
+    q.flags &= ~dns.flags.RD
+    r = mw.query("example.test", q=q)
+    assert r.id == q.id
+    assert not r.flags & dns.flags.RD
