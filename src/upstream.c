@@ -26,7 +26,9 @@
 #include "minewall/worker.h"
 
 #define POOL_SIZE 16         /* sockets per address family */
+#ifndef MW_USOCK_ROTATE
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
+#endif
 #define PENDING_BUCKETS 8192
 #define FAILS_TO_DOWN 3
 #define PROBE_FIRST_MS 1000
