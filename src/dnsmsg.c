@@ -182,10 +182,11 @@ static void put_opt(uint8_t *p, uint16_t udp, uint8_t ext_rcode, bool do_bit, ui
 }
 
 /* Reply flags for a client: the client's opcode (RFC 1035 4.1.1 copies it, also into a
- * NOTIMP), RD and CD, QR and RA. */
+ * NOTIMP), RD and CD, QR and RA. AA is cleared: a forwarder is not the authority for what it
+ * relays (as Unbound does). */
 static inline uint16_t reply_flags(const struct mw_dns_client *c, uint16_t keep)
 {
-    return (uint16_t)((keep & ~(MW_DNS_RD | MW_DNS_CD | 0x7800)) |
+    return (uint16_t)((keep & ~(MW_DNS_RD | MW_DNS_CD | MW_DNS_AA | 0x7800)) |
                       (c->qflags & (MW_DNS_RD | MW_DNS_CD | 0x7800)) | MW_DNS_QR | MW_DNS_RA);
 }
 

@@ -20,6 +20,7 @@
 
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/listener.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
 #include "minewall/snapshot.h"
@@ -196,6 +197,7 @@ static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
     int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return NULL;
+    mw_socket_buffers(fd);
     struct mw_addr a;
     memset(&a, 0, sizeof(a));
     a.u.sa.sa_family = (sa_family_t)family;

@@ -43,6 +43,9 @@ struct mw_tcp_conn {
     size_t rlen, rcap;
 };
 
+/* Ask for 4 MiB socket buffers on a UDP socket (capped by the kernel's rmem_max/wmem_max). */
+void mw_socket_buffers(int fd);
+
 /* Bind UDP and TCP on addr and start receiving. Returns 0 or a negative errno (nothing is
  * left open). */
 int mw_listener_open(struct mw_worker *w, const struct mw_addr *addr, struct mw_listener **out);
