@@ -111,7 +111,8 @@ static void stop(struct mw_server *s)
     if (s->stopping)
         return;
     s->stopping = true;
-    mw_log_info("server", "stopping");
+    if (s->n_workers)
+        mw_log_info("server", "stopping");
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_stop(s->workers[i]);
     uv_close((uv_handle_t *)&s->sig_term, NULL);
@@ -189,12 +190,8 @@ int mw_server_run(const struct mw_overrides *o)
     if (!s.snap)
         return 3;
     signal(SIGPIPE, SIG_IGN);
-    int rc = start_workers(&s);
-    if (rc < 0) {
-        stop_workers(&s);
-        mw_snapshot_unref(s.snap);
-        return 3;
-    }
+    /* Handlers first: a signal that arrives once the workers answer must find them. libuv
+     * queues it until the loop runs. */
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
     uv_signal_init(s.loop, &s.sig_hup);
@@ -202,6 +199,15 @@ int mw_server_run(const struct mw_overrides *o)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+    int rc = start_workers(&s);
+    if (rc < 0) {
+        stop(&s);
+        uv_run(s.loop, UV_RUN_DEFAULT);
+        stop_workers(&s);
+        mw_snapshot_unref(s.snap);
+        uv_loop_close(s.loop);
+        return 3;
+    }
     log_ready(&s);
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");

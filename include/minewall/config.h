@@ -23,6 +23,37 @@ struct mw_forward_zone {
     int line; /* where it was defined, for messages */
 };
 
+/* What happens to a query that a list matches (filtering). */
+enum mw_action {
+    MW_ACTION_DEFAULT = 0, /* a list's action when not set: sinkhole.action */
+    MW_ACTION_SINKHOLE,    /* A -> sinkhole.ipv4, AAAA -> sinkhole.ipv6, other types NODATA */
+    MW_ACTION_NXDOMAIN,
+    MW_ACTION_NODATA,
+    MW_ACTION_REFUSED,
+    MW_ACTION_DROP,        /* no answer at all */
+    MW_ACTION_LOG,         /* monitor mode: resolve normally, record the hit */
+};
+
+enum mw_list_type {
+    MW_LIST_DOMAIN = 0,
+    MW_LIST_IP,
+    MW_LIST_ASN,
+    MW_LIST_PATTERN,
+};
+
+/* One entry of `lists:`. */
+struct mw_list_conf {
+    char *name;     /* owned; unique among lists */
+    char *category; /* owned; free text: mining, c2, malware, doh, allow, ... */
+    char *path;     /* owned; absolute, or made absolute against the config file's directory */
+    enum mw_action action; /* MW_ACTION_DEFAULT unless `action:` given */
+    enum mw_list_type type; /* default MW_LIST_DOMAIN */
+    int format;     /* enum mw_listfile_format; 0 = detect */
+    bool allow;     /* category "allow": matches are never blocked */
+    bool enabled;   /* `enabled: false` keeps a list configured but unloaded; default true */
+    int line;       /* where it was defined */
+};
+
 struct mw_config {
     char *path; /* owned; file it came from, or "<string>" */
 
@@ -62,7 +93,28 @@ struct mw_config {
     } tcp;
 
     int log_level; /* enum mw_log_level; default MW_LOG_INFO */
+    char *blocks_log; /* owned; `log: {blocks: PATH}`; NULL: no block log */
+
+    struct mw_list_conf *lists; /* owned array, in file order */
+    size_t n_lists;
+
+    struct {
+        enum mw_action action; /* default MW_ACTION_SINKHOLE; never DEFAULT */
+        uint8_t ipv4[4];       /* default 0.0.0.0 */
+        uint8_t ipv6[16];      /* default :: */
+        uint32_t ttl;          /* default 60 */
+    } sinkhole;
+
+    struct {
+        char *asn;     /* owned; MaxMind-format ASN database (GeoLite2-ASN / DB-IP ASN) */
+        char *country; /* owned; MaxMind-format country database */
+    } geoip;
 };
+
+/* "sinkhole", "nxdomain", ... -> enum, or -EINVAL. */
+int mw_action_parse(const char *s, enum mw_action *out);
+const char *mw_action_name(enum mw_action a);
+const char *mw_list_type_name(enum mw_list_type t);
 
 /* Load and validate FILE. Every error is appended to errs as "FILE:LINE: message" (an
  * unreadable file as "FILE: message"). Returns a new config (caller frees) or NULL when any

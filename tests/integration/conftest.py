@@ -6,6 +6,7 @@ suite. Every minewall a test started is checked at teardown: it must still be al
 within 5 s of SIGTERM. The log of each minewall is attached to the report of a failed test.
 """
 
+import glob
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ import dns.rcode
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from fakedns import FORGED_A, FakeDNS  # noqa: E402
+from fakedns import FORGED_A, FakeDNS, family  # noqa: E402
 
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -62,8 +63,8 @@ ZONE = {
 def free_port(host="127.0.0.1"):
     """A port free on host for both UDP and TCP at the time of the call."""
     for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t, \
-                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        with socket.socket(family(host), socket.SOCK_STREAM) as t, \
+                socket.socket(family(host), socket.SOCK_DGRAM) as u:
             t.bind((host, 0))
             port = t.getsockname()[1]
             try:
@@ -121,8 +122,7 @@ def exchange(addr, wire, tcp=False, timeout=2.0):
                 return tcp_read_msg(s, deadline) or None
         except (TimeoutError, socket.timeout, ConnectionError):
             return None
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
+    with socket.socket(family(addr[0]), socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
         s.sendto(wire, addr)
         try:
@@ -147,8 +147,7 @@ def ask(addr, name, rdtype="A", tcp=False, edns=True, do=False, payload=1232, ti
 
 def udp_send(addr, q):
     """Send query q from a new UDP socket without waiting; pair with udp_recv."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
+    s = socket.socket(family(addr[0]), socket.SOCK_DGRAM)
     s.sendto(q.to_wire(), addr)
     return s
 
@@ -256,7 +255,7 @@ class Minewall:
         self.host, self.port = listen or ("127.0.0.1", free_port())
         self.conf_path = str(tmp_path / ("%s.yaml" % name))
         self.log_path = str(tmp_path / ("%s.log" % name))
-        cfg = {"listen": ["%s:%d" % (self.host, self.port)],
+        cfg = {"listen": [("[%s]:%d" if ":" in self.host else "%s:%d") % self.addr],
                "upstreams": [_addr(u) for u in upstreams],
                "log": {"level": "debug"}}
         cfg.update(config or {})
@@ -295,26 +294,50 @@ class Minewall:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def wait_ready(self, addr=None, timeout=READY_TIMEOUT_S, poll=0.05):
+    def wait_ready(self, addr=None, timeout=READY_TIMEOUT_S, poll=0.05, handlers=True):
         """Wait until minewall answers a NOTIFY (answered locally with NOTIMP, so no upstream
         sees the probe) over UDP and accepts TCP connections; poll is the pause between
-        probes."""
+        probes. With handlers, also wait until SIGHUP and SIGTERM are caught: answering does
+        not prove that yet, a race with its own test (test_signal_right_after_first_answer),
+        so the other tests are not failed by it."""
         addr = addr or self.addr
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            assert self.alive, "minewall exited with %s before it answered:\n%s" % (
-                self.proc.returncode, self.log())
-            q = make_query("ready.invalid", "SOA")
-            q.set_opcode(dns.opcode.NOTIFY)
-            if exchange(addr, q.to_wire(), timeout=0.2) is not None:
-                try:
-                    tcp_connect(addr, 0.5).close()
-                    return
-                except OSError:
-                    pass
+        while not self._answers(addr):
+            assert time.monotonic() < deadline, "minewall did not answer on %s:%d within " \
+                "%.0fs:\n%s" % (addr[0], addr[1], timeout, self.log())
             time.sleep(poll)
-        raise AssertionError("minewall did not answer on %s:%d within %.0fs:\n%s"
-                             % (addr[0], addr[1], timeout, self.log()))
+        if handlers:
+            wait_until(lambda: self.handles(signal.SIGHUP) and self.handles(signal.SIGTERM),
+                       timeout, what="signal handlers installed")
+
+    def _answers(self, addr):
+        assert self.alive, "minewall exited with %s before it answered:\n%s" % (
+            self.proc.returncode, self.log())
+        q = make_query("ready.invalid", "SOA")
+        q.set_opcode(dns.opcode.NOTIFY)
+        if exchange(addr, q.to_wire(), timeout=0.2) is None:
+            return False
+        try:
+            tcp_connect(addr, 0.5).close()
+            return True
+        except OSError:
+            return False
+
+    def handles(self, sig):
+        """Would sig reach minewall's code rather than kill it: caught by a handler, or
+        blocked in every thread (signalfd, sigwait)? Read from Linux /proc."""
+        def mask(path, field):
+            with open(path) as f:
+                return next(int(ln.split()[1], 16) for ln in f if ln.startswith(field))
+
+        bit = 1 << (sig - 1)
+        try:
+            if mask("/proc/%d/status" % self.proc.pid, "SigCgt:") & bit:
+                return True
+            tasks = glob.glob("/proc/%d/task/*/status" % self.proc.pid)
+            return bool(tasks) and all(mask(t, "SigBlk:") & bit for t in tasks)
+        except OSError:  # a thread or the process went away while we looked
+            return False
 
     def query(self, name, rdtype="A", tcp=False, edns=True, do=False, payload=1232,
               timeout=2.0, q=None):

@@ -62,6 +62,7 @@ class Query:
     do: bool
     payload: int  # EDNS UDP payload size; 512 without EDNS
     opcode: int
+    time: float  # time.monotonic() at arrival
 
 
 def forge_response(qname, qtype="A", qid=0, address=FORGED_A, ttl=300):
@@ -77,7 +78,7 @@ def forge_response(qname, qtype="A", qid=0, address=FORGED_A, ttl=300):
 def send_spoofed(dest, wire, src_host="127.0.0.1", src_port=0):
     """Send `wire` as one UDP datagram to dest (host, port) from src_host:src_port (0: any
     free port, i.e. not the real upstream's). Returns the source port used."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+    with socket.socket(family(src_host), socket.SOCK_DGRAM) as s:
         s.bind((src_host, src_port))
         s.sendto(wire, dest)
         return s.getsockname()[1]
@@ -91,11 +92,15 @@ def _name(n):
     return n if isinstance(n, dns.name.Name) else dns.name.from_text(n)
 
 
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _bind_pair(host, port):
     """A UDP and a TCP socket bound to the same host:port; port 0 picks one free for both."""
     for _ in range(50):
-        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        udp = socket.socket(family(host), socket.SOCK_DGRAM)
+        tcp = socket.socket(family(host), socket.SOCK_STREAM)
         tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             udp.bind((host, port))
@@ -161,6 +166,9 @@ class FakeDNS:
 
     @property
     def addr(self):
+        """host:port as minewall's config and command line write it."""
+        if ":" in self.host:
+            return "[%s]:%d" % (self.host, self.port)
         return "%s:%d" % (self.host, self.port)
 
     # --- what was received -------------------------------------------------------------
@@ -318,7 +326,7 @@ class FakeDNS:
                 name=qname.to_text(), qtype=dns.rdatatype.to_text(q.question[0].rdtype),
                 id=q.id, sport=peer[1], tcp=tcp, edns=q.edns >= 0,
                 do=bool(q.ednsflags & dns.flags.DO), payload=q.payload if q.edns >= 0 else 512,
-                opcode=q.opcode()))
+                opcode=q.opcode(), time=time.monotonic()))
         mode = self.name_modes.get(qname.to_text().lower(), self.mode)
         delay = 0.0
         if mode.startswith("delay:"):

@@ -64,7 +64,7 @@ def test_signal_right_after_first_answer(make_minewall, upstream, sig):
     # Once minewall answers it must also handle its signals: SIGHUP reloads, SIGTERM exits 0.
     for _ in range(3):
         m = make_minewall([upstream], ready=False)
-        m.wait_ready(poll=0)
+        m.wait_ready(poll=0, handlers=False)
         m.signal(sig)
         if sig == signal.SIGTERM:
             rc, _ = m.terminate()

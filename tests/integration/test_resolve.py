@@ -5,7 +5,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from conftest import assert_same_answer, make_query
+from conftest import addresses, ask, assert_same_answer, free_port, make_query
 
 
 @pytest.mark.parametrize("name,rdtype", [
@@ -73,3 +73,16 @@ def test_rd_copied_and_id_echoed(mw):
     r = mw.query("example.test", q=q)
     assert r.id == q.id
     assert not r.flags & dns.flags.RD
+
+
+def test_ipv6_listener_and_upstream(make_upstream, make_minewall):
+    up6 = make_upstream(host="::1")
+    v4, v6 = free_port(), free_port("::1")
+    m = make_minewall([up6], listen=("127.0.0.1", v4),
+                      config={"listen": ["127.0.0.1:%d" % v4, "[::1]:%d" % v6]})
+    for addr in (("127.0.0.1", v4), ("::1", v6)):
+        for tcp in (False, True):
+            r = ask(addr, "host.example.test", "A", tcp=tcp)
+            assert addresses(r) == ["192.0.2.10", "192.0.2.11"]
+    assert up6.count("host.example.test") == 1
+    assert addresses(m.query("mail.example.test")) == ["192.0.2.25"]

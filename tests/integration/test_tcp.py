@@ -128,3 +128,46 @@ def test_client_closes_with_query_in_flight(mw, upstream):
     time.sleep(0.5)  # the answer arrives for a connection that is gone
     assert addresses(mw.query("b.slow.test", tcp=True)) == ["192.0.2.77"]
     assert addresses(mw.query("example.test")) == ["192.0.2.1"]
+
+
+def test_max_pipeline_limits_without_losing_queries(make_minewall, upstream):
+    m = make_minewall([upstream], config={"tcp": {"max-pipeline": 2}})
+    for i in range(6):
+        upstream.set_mode("delay:200", "p%d.slow.test" % i)
+    queries = [make_query("p%d.slow.test" % i) for i in range(6)]
+    with tcp_connect(m.addr) as s:
+        s.sendall(b"".join(frame(q) for q in queries))
+        replies = read_replies(s, len(queries), timeout=5)
+    assert sorted(r.id for r in replies) == sorted(q.id for q in queries)
+    # Never more than two of this connection's queries at the upstream at once: with a 200 ms
+    # delay each, six need three rounds, so the last is sent some 400 ms after the first.
+    sent = sorted(uq.time for i in range(6) for uq in upstream.received("p%d.slow.test" % i))
+    assert len(sent) == 6
+    assert sent[-1] - sent[0] >= 0.3, "max-pipeline 2 not enforced: %s" % [
+        round(t - sent[0], 3) for t in sent]
+
+
+def test_connection_slots_released(make_minewall, upstream):
+    m = make_minewall([upstream], config={"tcp": {"max-connections": 2}})
+    for i in range(8):  # more connections in sequence than there are slots
+        q = make_query("example.test")
+        with tcp_connect(m.addr) as s:
+            s.sendall(frame(q))
+            (r,) = read_replies(s, 1, timeout=2)
+        assert r.id == q.id and addresses(r) == ["192.0.2.1"]
+
+
+def test_many_concurrent_connections(mw):
+    conns = []
+    try:
+        for i in range(50):
+            q = make_query("k%d.bulk.test" % i)
+            s = tcp_connect(mw.addr)
+            conns.append((s, q))
+            s.sendall(frame(q))
+        for s, q in conns:
+            (r,) = read_replies(s, 1, timeout=5)
+            assert r.id == q.id and addresses(r) == ["192.0.2.99"]
+    finally:
+        for s, _ in conns:
+            s.close()

@@ -41,10 +41,11 @@ def test_servfail_when_all_upstreams_dead(make_upstream, make_minewall, dead):
     assert took < 1.5, "SERVFAIL after %.2fs with resolve-timeout 1000" % took
 
 
-def test_dead_upstream_avoided_then_probed_back(make_upstream, make_minewall):
+@pytest.mark.parametrize("dead", ["stopped", "drop"])
+def test_dead_upstream_avoided_then_probed_back(make_upstream, make_minewall, dead):
     a, b = make_upstream(), make_upstream()
     m = make_minewall([a, b], config={"upstream-timeout": 400, "resolve-timeout": 2000})
-    a.set_mode("drop")
+    make_dead(a, dead)
     # B is the slower one, so a resolver that prefers low RTT moves back to A once A answers.
     b.set_mode("delay:20")
     times = []
@@ -56,6 +57,8 @@ def test_dead_upstream_avoided_then_probed_back(make_upstream, make_minewall):
     # Once A is known dead, queries go to B without waiting out A's timeout first.
     assert max(times[-3:]) < 0.3, times
     a.set_mode("normal")
+    if not a.running:
+        a.restart()  # the same port again
     a.clear()
     deadline = time.monotonic() + 15
     i = 0
