@@ -24,6 +24,7 @@ struct mw_cache_entry {
     struct mw_cache_entry *prev, *next; /* LRU: head is the most recently used */
     uint64_t hash;
     uint64_t inserted_ms, expire_ms;
+    uint64_t stamp; /* caller's mark (lists generation the answer was checked against) */
     uint32_t len;
     uint16_t n_ttls;
     uint16_t key_len;
@@ -356,6 +357,7 @@ enum mw_cache_result mw_cache_lookup(struct mw_cache *c, const struct mw_cache_k
     s->ttl_off = e->ttl_off;
     s->ttl = e->ttl;
     s->n_ttls = e->n_ttls;
+    s->stamp = &e->stamp;
     uint64_t age = now_ms > e->inserted_ms ? (now_ms - e->inserted_ms) / 1000 : 0;
     *elapsed = age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
     return r;

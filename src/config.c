@@ -6,6 +6,8 @@
  * of them; a config with any error is freed and never returned. Defaults come from
  * mw_config_new_default() and are overwritten only by values that validated. Cross-key rules
  * (min-ttl <= max-ttl, resolve-timeout >= upstream-timeout) are checked after the walk.
+ * The filtering keys (lists, sinkhole, geoip, log.blocks) live in config_lists.c and share the
+ * walk through config_internal.h.
  * This module does no I/O beyond reading the file it is given (and resolv.conf on request);
  * the server decides what to do with the result. */
 #include "minewall/config.h"
@@ -21,6 +23,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "config_internal.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/log.h"
@@ -28,39 +31,10 @@
 #define MAX_THREADS 64
 #define MAX_FILE_SIZE (16u << 20)
 #define TTL_MAX 2147483647LL /* RFC 2181 section 8 */
-#define SHOWN_MAX 64         /* longest value quoted in a message */
-
-/* Keys whose values are checked against each other after the walk remember their line. */
-enum { SLOT_MIN_TTL = 1, SLOT_MAX_TTL, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT, SLOT_COUNT };
-
-struct ctx {
-    const char *name;        /* borrowed; file name for messages */
-    struct mw_errlist *errs; /* borrowed; may be NULL */
-    size_t n_errors;
-    yaml_document_t *doc;  /* borrowed */
-    struct mw_config *cfg; /* borrowed; being filled */
-    int lines[SLOT_COUNT]; /* line where a cross-checked key was set, 0 if defaulted */
-};
-
-struct key;
-typedef void key_fn(struct ctx *c, const struct key *k, yaml_node_t *val);
-
-struct key {
-    const char *path;      /* "threads", "cache.min-ttl": the last part is the key */
-    key_fn *fn;            /* checks and stores the value */
-    const struct key *sub; /* map keys: nested table, ended by a NULL path */
-    long long min, max;    /* integer keys: accepted range */
-    size_t off, width;     /* integer keys: the field in struct mw_config */
-    uint32_t scale;        /* integer keys: the field receives value * scale */
-    int slot;              /* SLOT_* for cross-checked keys, else 0 */
-};
 
 /* ---- messages and node helpers ---- */
 
-static void err(struct ctx *c, int line, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void err(struct ctx *c, int line, const char *fmt, ...)
+void mw_config__err(struct ctx *c, int line, const char *fmt, ...)
 {
     c->n_errors++;
     if (!c->errs)
@@ -79,8 +53,7 @@ static void err(struct ctx *c, int line, const char *fmt, ...)
     free(msg);
 }
 
-/* Copy s for a message: control bytes become '?', long values are cut with "...". */
-static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
+const char *mw_config__shown(const char *s, char buf[SHOWN_MAX + 4])
 {
     size_t i = 0;
     for (; s[i] && i < SHOWN_MAX; i++)
@@ -93,78 +66,38 @@ static const char *shown(const char *s, char buf[SHOWN_MAX + 4])
     return buf;
 }
 
-static int line_of(const yaml_node_t *n)
-{
-    return (int)n->start_mark.line + 1;
-}
-
 static const char *leaf(const char *path)
 {
     const char *dot = strrchr(path, '.');
     return dot ? dot + 1 : path;
 }
 
-static const char *kind(const yaml_node_t *n)
-{
-    switch (n->type) {
-    case YAML_SEQUENCE_NODE:
-        return "a list";
-    case YAML_MAPPING_NODE:
-        return "a map";
-    default:
-        return "a single value";
-    }
-}
-
-static const char *text_of(const yaml_node_t *n)
-{
-    return (const char *)n->data.scalar.value;
-}
-
-/* "key:" with nothing after it, "~", "null", or an explicit !!null tag. */
-static bool is_null(const yaml_node_t *n)
-{
-    if (n->type != YAML_SCALAR_NODE)
-        return false;
-    if (n->tag && strcmp((const char *)n->tag, YAML_NULL_TAG) == 0)
-        return true;
-    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    const char *s = text_of(n);
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
-}
-
-/* The text of a scalar that must carry a value, or NULL after reporting why not. */
-static const char *scalar(struct ctx *c, const char *path, yaml_node_t *n)
+const char *mw_config__scalar(struct ctx *c, const char *path, yaml_node_t *n)
 {
     if (n->type != YAML_SCALAR_NODE) {
-        err(c, line_of(n), "%s: expected a single value, found %s", path, kind(n));
+        mw_config__err(c, line_of(n), "%s: expected a single value, found %s", path, kind(n));
         return NULL;
     }
     if (is_null(n)) {
-        err(c, line_of(n), "%s: value missing", path);
+        mw_config__err(c, line_of(n), "%s: value missing", path);
         return NULL;
     }
     if (strlen(text_of(n)) != n->data.scalar.length) {
-        err(c, line_of(n), "%s: value contains a NUL byte", path);
+        mw_config__err(c, line_of(n), "%s: value contains a NUL byte", path);
         return NULL;
     }
     return text_of(n);
 }
 
-static yaml_node_t *node(struct ctx *c, int id)
-{
-    return yaml_document_get_node(c->doc, id);
-}
-
 /* ---- generic handlers ---- */
 
-static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, const char *section)
+void mw_config__walk_map(struct ctx *c, yaml_node_t *map, const struct key *table,
+                         const char *section)
 {
     if (is_null(map))
         return;
     if (map->type != YAML_MAPPING_NODE) {
-        err(c, line_of(map), "%s: expected a map, found %s", section, kind(map));
+        mw_config__err(c, line_of(map), "%s: expected a map, found %s", section, kind(map));
         return;
     }
     char b[SHOWN_MAX + 4];
@@ -172,7 +105,7 @@ static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, c
     for (yaml_node_pair_t *p = start; p < map->data.mapping.pairs.top; p++) {
         yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
         if (k->type != YAML_SCALAR_NODE) {
-            err(c, line_of(k), "expected a key, found %s", kind(k));
+            mw_config__err(c, line_of(k), "expected a key, found %s", kind(k));
             continue;
         }
         const char *name = text_of(k);
@@ -180,8 +113,8 @@ static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, c
         for (yaml_node_pair_t *q = start; q < p && !dup; q++) {
             yaml_node_t *qk = node(c, q->key);
             if (qk->type == YAML_SCALAR_NODE && strcmp(text_of(qk), name) == 0) {
-                err(c, line_of(k), "duplicate key '%s' (first on line %d)", shown(name, b),
-                    line_of(qk));
+                mw_config__err(c, line_of(k), "duplicate key '%s' (first on line %d)",
+                               mw_config__shown(name, b), line_of(qk));
                 dup = true;
             }
         }
@@ -192,9 +125,10 @@ static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, c
             e++;
         if (!e->path) {
             if (section)
-                err(c, line_of(k), "unknown key '%s' in '%s'", shown(name, b), section);
+                mw_config__err(c, line_of(k), "unknown key '%s' in '%s'", mw_config__shown(name, b),
+                               section);
             else
-                err(c, line_of(k), "unknown key '%s'", shown(name, b));
+                mw_config__err(c, line_of(k), "unknown key '%s'", mw_config__shown(name, b));
             continue;
         }
         e->fn(c, e, v);
@@ -203,14 +137,14 @@ static void walk_map(struct ctx *c, yaml_node_t *map, const struct key *table, c
 
 static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    walk_map(c, val, k->sub, k->path);
+    mw_config__walk_map(c, val, k->sub, k->path);
 }
 
 /* Strict decimal: optional '-', digits only, no spaces, '+', hex, exponents or leading zeros
  * (YAML 1.1 reads "010" as octal; refusing it avoids a silent disagreement). */
 static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long long *out)
 {
-    const char *s = scalar(c, k->path, val);
+    const char *s = mw_config__scalar(c, k->path, val);
     if (!s)
         return false;
     char b[SHOWN_MAX + 4];
@@ -219,20 +153,20 @@ static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long
     for (const char *p = d; ok && *p; p++)
         ok = *p >= '0' && *p <= '9';
     if (!ok) {
-        err(c, line_of(val), "%s: invalid number '%s'", k->path, shown(s, b));
+        mw_config__err(c, line_of(val), "%s: invalid number '%s'", k->path, mw_config__shown(s, b));
         return false;
     }
     long long v = strtoll(s, NULL, 10);
     if (v < k->min || v > k->max) {
-        err(c, line_of(val), "%s: '%s' is out of range %lld..%lld", k->path, shown(s, b), k->min,
-            k->max);
+        mw_config__err(c, line_of(val), "%s: '%s' is out of range %lld..%lld", k->path,
+                       mw_config__shown(s, b), k->min, k->max);
         return false;
     }
     *out = v;
     return true;
 }
 
-static void on_uint(struct ctx *c, const struct key *k, yaml_node_t *val)
+void mw_config__on_uint(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     long long v;
     if (!parse_int(c, k, val, &v))
@@ -257,19 +191,20 @@ static void on_threads(struct ctx *c, const struct key *k, yaml_node_t *val)
         c->cfg->threads = n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (unsigned)n;
         return;
     }
-    on_uint(c, k, val);
+    mw_config__on_uint(c, k, val);
 }
 
 static void on_log_level(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    const char *s = scalar(c, k->path, val);
+    const char *s = mw_config__scalar(c, k->path, val);
     if (!s)
         return;
     int level = mw_log_level_parse(s);
     if (level < 0) {
         char b[SHOWN_MAX + 4];
-        err(c, line_of(val), "%s: unknown level '%s' (expected error, warn, info or debug)",
-            k->path, shown(s, b));
+        mw_config__err(c, line_of(val),
+                       "%s: unknown level '%s' (expected error, warn, info or debug)", k->path,
+                       mw_config__shown(s, b));
         return;
     }
     c->cfg->log_level = level;
@@ -300,7 +235,7 @@ static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const 
     if (is_null(val))
         return true;
     if (val->type != YAML_SEQUENCE_NODE) {
-        err(c, line_of(val), "%s: expected a list, found %s", path, kind(val));
+        mw_config__err(c, line_of(val), "%s: expected a list, found %s", path, kind(val));
         return false;
     }
     size_t count = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
@@ -308,18 +243,19 @@ static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const 
         return true;
     uint8_t *out = calloc(count, size);
     if (!out) {
-        err(c, line_of(val), "%s: out of memory", path);
+        mw_config__err(c, line_of(val), "%s: out of memory", path);
         return false;
     }
     bool ok = true;
     char b[SHOWN_MAX + 4];
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = node(c, val->data.sequence.items.start[i]);
-        const char *s = scalar(c, path, item);
+        const char *s = mw_config__scalar(c, path, item);
         if (!s) {
             ok = false;
         } else if (fn(s, out + i * size) < 0) {
-            err(c, line_of(item), "%s: invalid %s '%s'", path, what, shown(s, b));
+            mw_config__err(c, line_of(item), "%s: invalid %s '%s'", path, what,
+                           mw_config__shown(s, b));
             ok = false;
         }
     }
@@ -348,7 +284,8 @@ static void on_listen(struct ctx *c, const struct key *k, yaml_node_t *val)
     if (!parse_addrs(c, k->path, val, &a, &n))
         return;
     if (n == 0) {
-        err(c, line_of(val), "%s: no addresses; minewall would not answer anyone", k->path);
+        mw_config__err(c, line_of(val), "%s: no addresses; minewall would not answer anyone",
+                       k->path);
         return;
     }
     free(c->cfg->listen);
@@ -374,7 +311,7 @@ static void on_allow(struct ctx *c, const struct key *k, yaml_node_t *val)
     if (!parse_list(c, k->path, val, "prefix", parse_cidr_item, sizeof(struct mw_cidr), &p, &n))
         return;
     if (n == 0) {
-        err(c, line_of(val), "%s: empty list; every client would be refused", k->path);
+        mw_config__err(c, line_of(val), "%s: empty list; every client would be refused", k->path);
         return;
     }
     free(c->cfg->access);
@@ -390,7 +327,7 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
 {
     char b[SHOWN_MAX + 4];
     if (k->type != YAML_SCALAR_NODE) {
-        err(c, line_of(k), "%s: expected a zone name, found %s", path, kind(k));
+        mw_config__err(c, line_of(k), "%s: expected a zone name, found %s", path, kind(k));
         return false;
     }
     const char *text = text_of(k);
@@ -398,7 +335,8 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
     if (strlen(text) == k->data.scalar.length)
         wl = mw_dname_from_text(text, z->wire, sizeof(z->wire));
     if (wl < 0) {
-        err(c, line_of(k), "%s: invalid zone name '%s'", path, shown(text, b));
+        mw_config__err(c, line_of(k), "%s: invalid zone name '%s'", path,
+                       mw_config__shown(text, b));
         return false;
     }
     z->wire_len = (uint16_t)wl;
@@ -406,22 +344,23 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
     for (const struct mw_forward_zone *o = c->cfg->zones; o < c->cfg->zones + c->cfg->n_zones;
          o++) {
         if (o->wire_len == z->wire_len && memcmp(o->wire, z->wire, z->wire_len) == 0) {
-            err(c, line_of(k), "%s: duplicate zone '%s' (first on line %d)", path, shown(text, b),
-                o->line);
+            mw_config__err(c, line_of(k), "%s: duplicate zone '%s' (first on line %d)", path,
+                           mw_config__shown(text, b), o->line);
             return false;
         }
     }
     if (!parse_addrs(c, path, v, &z->upstreams, &z->n_upstreams))
         return false;
     if (z->n_upstreams == 0) {
-        err(c, line_of(v), "%s: zone '%s' has no upstreams", path, shown(text, b));
+        mw_config__err(c, line_of(v), "%s: zone '%s' has no upstreams", path,
+                       mw_config__shown(text, b));
         return false;
     }
     char name[4 * MW_DNAME_MAX + 1];
     int nl = mw_dname_to_text(z->wire, z->wire_len, name, sizeof(name));
     z->name = strdup(nl < 0 || z->wire_len == 1 ? "" : name);
     if (!z->name) {
-        err(c, line_of(k), "%s: out of memory", path);
+        mw_config__err(c, line_of(k), "%s: out of memory", path);
         free(z->upstreams);
         return false;
     }
@@ -433,7 +372,8 @@ static void on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
     if (is_null(val))
         return;
     if (val->type != YAML_MAPPING_NODE) {
-        err(c, line_of(val), "%s: expected a map of zone names, found %s", k->path, kind(val));
+        mw_config__err(c, line_of(val), "%s: expected a map of zone names, found %s", k->path,
+                       kind(val));
         return;
     }
     yaml_node_pair_t *start = val->data.mapping.pairs.start;
@@ -442,7 +382,7 @@ static void on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
         return;
     c->cfg->zones = calloc(count, sizeof(*c->cfg->zones));
     if (!c->cfg->zones) {
-        err(c, line_of(val), "%s: out of memory", k->path);
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
         return;
     }
     for (size_t i = 0; i < count; i++) {
@@ -464,31 +404,24 @@ static int zone_cmp(const void *a, const void *b)
 
 /* ---- key tables ---- */
 
-/* An integer key: handler, field, accepted range, scale to the stored unit, cross-check slot. */
-#define NUM(p, handler, f, lo, hi, mul, sl)                                                        \
-    {                                                                                              \
-        .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                            \
-        .width = sizeof(((struct mw_config *)0)->f), .min = lo, .max = hi, .scale = mul,           \
-        .slot = sl                                                                                 \
-    }
-
 static const struct key cache_keys[] = {
-    NUM("cache.size", on_uint, cache.size, 0, 1000000000, 1, 0),
-    NUM("cache.min-ttl", on_uint, cache.min_ttl, 0, TTL_MAX, 1, SLOT_MIN_TTL),
-    NUM("cache.max-ttl", on_uint, cache.max_ttl, 0, TTL_MAX, 1, SLOT_MAX_TTL),
-    NUM("cache.serve-stale", on_uint, cache.serve_stale, 0, TTL_MAX, 1, 0),
+    NUM("cache.size", mw_config__on_uint, cache.size, 0, 1000000000, 1, 0),
+    NUM("cache.min-ttl", mw_config__on_uint, cache.min_ttl, 0, TTL_MAX, 1, SLOT_MIN_TTL),
+    NUM("cache.max-ttl", mw_config__on_uint, cache.max_ttl, 0, TTL_MAX, 1, SLOT_MAX_TTL),
+    NUM("cache.serve-stale", mw_config__on_uint, cache.serve_stale, 0, TTL_MAX, 1, 0),
     {.path = NULL},
 };
 
 static const struct key tcp_keys[] = {
-    NUM("tcp.idle-timeout", on_uint, tcp.idle_timeout_ms, 1, 3600, 1000, 0),
-    NUM("tcp.max-connections", on_uint, tcp.max_connections, 1, 1000000, 1, 0),
-    NUM("tcp.max-pipeline", on_uint, tcp.max_pipeline, 1, 65535, 1, 0),
+    NUM("tcp.idle-timeout", mw_config__on_uint, tcp.idle_timeout_ms, 1, 3600, 1000, 0),
+    NUM("tcp.max-connections", mw_config__on_uint, tcp.max_connections, 1, 1000000, 1, 0),
+    NUM("tcp.max-pipeline", mw_config__on_uint, tcp.max_pipeline, 1, 65535, 1, 0),
     {.path = NULL},
 };
 
 static const struct key log_keys[] = {
     {.path = "log.level", .fn = on_log_level},
+    PATH("log.blocks", blocks_log),
     {.path = NULL},
 };
 
@@ -504,10 +437,14 @@ static const struct key top_keys[] = {
     NUM("threads", on_threads, threads, 1, MAX_THREADS, 1, 0),
     {.path = "access", .fn = on_map, .sub = access_keys},
     {.path = "cache", .fn = on_map, .sub = cache_keys},
-    NUM("upstream-timeout", on_uint, upstream.timeout_ms, 50, 60000, 1, SLOT_UP_TIMEOUT),
-    NUM("resolve-timeout", on_uint, upstream.total_ms, 100, 120000, 1, SLOT_TOTAL_TIMEOUT),
+    NUM("upstream-timeout", mw_config__on_uint, upstream.timeout_ms, 50, 60000, 1, SLOT_UP_TIMEOUT),
+    NUM("resolve-timeout", mw_config__on_uint, upstream.total_ms, 100, 120000, 1,
+        SLOT_TOTAL_TIMEOUT),
     {.path = "tcp", .fn = on_map, .sub = tcp_keys},
     {.path = "log", .fn = on_map, .sub = log_keys},
+    {.path = "lists", .fn = mw_config__on_lists},
+    {.path = "sinkhole", .fn = on_map, .sub = mw_config__sinkhole_keys},
+    {.path = "geoip", .fn = on_map, .sub = mw_config__geoip_keys},
     {.path = NULL},
 };
 
@@ -517,7 +454,7 @@ static void yaml_error(struct ctx *c, const yaml_parser_t *p, const char *text, 
 {
     const char *problem = p->problem ? p->problem : "unknown error";
     if (p->error == YAML_MEMORY_ERROR) {
-        err(c, 0, "out of memory while reading YAML");
+        mw_config__err(c, 0, "out of memory while reading YAML");
         return;
     }
     if (p->error == YAML_READER_ERROR) {
@@ -525,15 +462,15 @@ static void yaml_error(struct ctx *c, const yaml_parser_t *p, const char *text, 
         int line = 1;
         for (size_t i = 0; i < p->problem_offset && i < len; i++)
             line += text[i] == '\n';
-        err(c, line, "YAML error: %s", problem);
+        mw_config__err(c, line, "YAML error: %s", problem);
         return;
     }
     int line = (int)p->problem_mark.line + 1;
     if (p->context)
-        err(c, line, "YAML syntax error: %s (%s on line %d)", problem, p->context,
-            (int)p->context_mark.line + 1);
+        mw_config__err(c, line, "YAML syntax error: %s (%s on line %d)", problem, p->context,
+                       (int)p->context_mark.line + 1);
     else
-        err(c, line, "YAML syntax error: %s", problem);
+        mw_config__err(c, line, "YAML syntax error: %s", problem);
 }
 
 /* The later of two cross-checked keys' lines (at least one was set, or the defaults hold). */
@@ -546,13 +483,13 @@ static void cross_check(struct ctx *c)
 {
     struct mw_config *cfg = c->cfg;
     if (cfg->cache.min_ttl > cfg->cache.max_ttl)
-        err(c, later(c, SLOT_MIN_TTL, SLOT_MAX_TTL),
-            "cache.min-ttl (%u) is greater than cache.max-ttl (%u)", (unsigned)cfg->cache.min_ttl,
-            (unsigned)cfg->cache.max_ttl);
+        mw_config__err(c, later(c, SLOT_MIN_TTL, SLOT_MAX_TTL),
+                       "cache.min-ttl (%u) is greater than cache.max-ttl (%u)",
+                       (unsigned)cfg->cache.min_ttl, (unsigned)cfg->cache.max_ttl);
     if (cfg->upstream.total_ms < cfg->upstream.timeout_ms)
-        err(c, later(c, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT),
-            "resolve-timeout (%u ms) is shorter than upstream-timeout (%u ms)",
-            (unsigned)cfg->upstream.total_ms, (unsigned)cfg->upstream.timeout_ms);
+        mw_config__err(c, later(c, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT),
+                       "resolve-timeout (%u ms) is shorter than upstream-timeout (%u ms)",
+                       (unsigned)cfg->upstream.total_ms, (unsigned)cfg->upstream.timeout_ms);
 }
 
 static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, size_t len)
@@ -566,9 +503,10 @@ static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, siz
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root && !is_null(root)) {
         if (root->type == YAML_MAPPING_NODE)
-            walk_map(c, root, top_keys, NULL);
+            mw_config__walk_map(c, root, top_keys, NULL);
         else
-            err(c, line_of(root), "the top level must be a map of options, found %s", kind(root));
+            mw_config__err(c, line_of(root), "the top level must be a map of options, found %s",
+                           kind(root));
     }
     yaml_document_delete(&doc);
     c->doc = NULL;
@@ -580,33 +518,35 @@ static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, siz
     }
     root = yaml_document_get_root_node(&doc);
     if (root)
-        err(c, line_of(root), "only one YAML document is allowed");
+        mw_config__err(c, line_of(root), "only one YAML document is allowed");
     yaml_document_delete(&doc);
 }
 
+/* file is the config file's path, or NULL for a buffer. */
 static struct mw_config *parse_named(const char *text, size_t len, const char *name,
-                                     const char *path, struct mw_errlist *errs)
+                                     const char *file, struct mw_errlist *errs)
 {
-    struct ctx c = {.name = name, .errs = errs};
+    struct ctx c = {.name = name, .file = file, .errs = errs};
     c.cfg = mw_config_new_default();
     if (c.cfg) {
         free(c.cfg->path);
-        c.cfg->path = strdup(path);
+        c.cfg->path = strdup(file ? file : "<string>");
     }
     if (!c.cfg || !c.cfg->path) {
-        err(&c, 0, "out of memory");
+        mw_config__err(&c, 0, "out of memory");
         mw_config_free(c.cfg);
         return NULL;
     }
     yaml_parser_t p;
     if (!yaml_parser_initialize(&p)) {
-        err(&c, 0, "out of memory");
+        mw_config__err(&c, 0, "out of memory");
         mw_config_free(c.cfg);
         return NULL;
     }
     yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
     walk_document(&c, &p, text, len);
     yaml_parser_delete(&p);
+    free(c.dir);
 
     cross_check(&c);
     if (c.n_errors) {
@@ -621,7 +561,7 @@ static struct mw_config *parse_named(const char *text, size_t len, const char *n
 struct mw_config *mw_config_parse(const char *text, size_t len, const char *name,
                                   struct mw_errlist *errs)
 {
-    return parse_named(text, len, name, "<string>", errs);
+    return parse_named(text, len, name, NULL, errs);
 }
 
 /* Whole file into a new buffer. Returns 0 or a negative errno. */
@@ -727,6 +667,8 @@ struct mw_config *mw_config_new_default(void)
     cfg->tcp.max_connections = 1024;
     cfg->tcp.max_pipeline = 64;
     cfg->log_level = MW_LOG_INFO;
+    cfg->sinkhole.action = MW_ACTION_SINKHOLE; /* ipv4 0.0.0.0 and ipv6 :: by calloc */
+    cfg->sinkhole.ttl = 60;
     return cfg;
 }
 
@@ -739,6 +681,15 @@ void mw_config_free(struct mw_config *cfg)
         free(cfg->zones[i].upstreams);
     }
     free(cfg->zones);
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        free(cfg->lists[i].name);
+        free(cfg->lists[i].category);
+        free(cfg->lists[i].path);
+    }
+    free(cfg->lists);
+    free(cfg->blocks_log);
+    free(cfg->geoip.asn);
+    free(cfg->geoip.country);
     free(cfg->listen);
     free(cfg->upstreams);
     free(cfg->access);

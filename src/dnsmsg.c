@@ -253,6 +253,79 @@ int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
     return (int)n;
 }
 
+/* The synthetic SOA of negative filtering answers: "minewall. blocked.minewall." */
+static const uint8_t SYNTH_MNAME[] = "\x08" "minewall";
+static const uint8_t SYNTH_RNAME[] = "\x07" "blocked" "\x08" "minewall";
+
+int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_question *q,
+                       uint8_t rcode, const uint8_t *addr, size_t addr_len, uint32_t ttl, int ede,
+                       const char *extra_text, uint8_t *out, size_t cap)
+{
+    if (!c->qsec || c->qsec_len < 5)
+        return mw_dns_build_error(c, rcode, ede, extra_text, out, cap);
+    size_t text_len = extra_text ? strlen(extra_text) : 0;
+    if (text_len > 200)
+        text_len = 200;
+    /* Name compression: every owner is a pointer to the question name at offset 12. */
+    size_t rr_len = 0;
+    bool answer = rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16);
+    if (answer)
+        rr_len = 2 + 10 + addr_len;
+    else
+        rr_len = 2 + 10 + (sizeof(SYNTH_MNAME)) + (sizeof(SYNTH_RNAME)) + 20;
+    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff;
+    size_t n = MW_DNS_HDR + c->qsec_len + rr_len + (c->edns ? OPT_LEN : 0) +
+               (with_ede ? 6 + text_len : 0);
+    if (n > cap)
+        return -ENOSPC;
+    mw_dns_put16(out, c->id);
+    mw_dns_put16(out + 2, reply_flags(c, rcode & 0xf));
+    mw_dns_put16(out + 4, 1);
+    mw_dns_put16(out + 6, answer ? 1 : 0);
+    mw_dns_put16(out + 8, answer ? 0 : 1);
+    mw_dns_put16(out + 10, c->edns ? 1 : 0);
+    memcpy(out + MW_DNS_HDR, c->qsec, c->qsec_len);
+    uint8_t *p = out + MW_DNS_HDR + c->qsec_len;
+    p[0] = 0xc0;
+    p[1] = MW_DNS_HDR;
+    if (answer) {
+        mw_dns_put16(p + 2, addr_len == 4 ? MW_TYPE_A : MW_TYPE_AAAA);
+        mw_dns_put16(p + 4, q->qclass);
+        mw_dns_put32(p + 6, ttl);
+        mw_dns_put16(p + 10, (uint16_t)addr_len);
+        memcpy(p + 12, addr, addr_len);
+        p += 12 + addr_len;
+    } else {
+        mw_dns_put16(p + 2, MW_TYPE_SOA);
+        mw_dns_put16(p + 4, q->qclass);
+        mw_dns_put32(p + 6, ttl);
+        mw_dns_put16(p + 10, (uint16_t)(sizeof(SYNTH_MNAME) + sizeof(SYNTH_RNAME) + 20));
+        p += 12;
+        memcpy(p, SYNTH_MNAME, sizeof(SYNTH_MNAME));
+        p += sizeof(SYNTH_MNAME);
+        memcpy(p, SYNTH_RNAME, sizeof(SYNTH_RNAME));
+        p += sizeof(SYNTH_RNAME);
+        mw_dns_put32(p, 1);         /* serial */
+        mw_dns_put32(p + 4, 3600);  /* refresh */
+        mw_dns_put32(p + 8, 600);   /* retry */
+        mw_dns_put32(p + 12, 86400); /* expire */
+        mw_dns_put32(p + 16, ttl);  /* minimum: the negative TTL */
+        p += 20;
+    }
+    if (c->edns) {
+        put_opt(p, MW_EDNS_CLIENT_BUF, 0, c->do_bit, with_ede ? (uint16_t)(6 + text_len) : 0);
+        p += OPT_LEN;
+        if (with_ede) {
+            mw_dns_put16(p, EDE_CODE);
+            mw_dns_put16(p + 2, (uint16_t)(2 + text_len));
+            mw_dns_put16(p + 4, (uint16_t)ede);
+            memcpy(p + 6, extra_text, text_len);
+            p += 6 + text_len;
+        }
+    }
+    return (int)(p - out);
+}
+
 int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bool do_bit,
                        uint8_t *out, size_t cap)
 {

@@ -10,8 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+
+#include "minewall/blocklog.h"
 #include "minewall/cache.h"
 #include "minewall/config.h"
+#include "minewall/filter.h"
+#include "minewall/lists.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
@@ -65,6 +70,77 @@ static void send_error(struct mw_worker *w, const struct reply_to *to,
                        const struct mw_dns_client *c, uint8_t rcode)
 {
     int n = mw_dns_build_error(c, rcode, -1, NULL, w->out, sizeof(w->out));
+    send_reply(w, to, w->out, n);
+}
+
+/* ---- filtering ---- */
+
+#define EDE_BLOCKED 15  /* RFC 8914: the query name is on a blocklist */
+#define EDE_FILTERED 17 /* RFC 8914: the answer was filtered */
+
+static void record_hit(struct mw_worker *w, const struct mw_verdict *v,
+                       const struct sockaddr *client, const struct mw_dns_question *q)
+{
+    struct mw_blocklog *bl = w->snap->blocklog;
+    if (!bl)
+        return;
+    const struct mw_list_info *li = &w->snap->lists->lists[v->rule.list];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct mw_block_event e = {
+        .wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+        .client = client,
+        .qname = q->qname,
+        .qname_len = q->qname_len,
+        .qtype = q->qtype,
+        .list = li->name,
+        .category = li->category,
+        .action = mw_action_name(v->action),
+        .rule = v->rule_text,
+        .where = mw_where_name(v->where),
+        .matched = v->matched,
+    };
+    mw_blocklog_hit(bl, w->fold, &e, mw_worker_now(w));
+}
+
+/* Answer a blocked query as its verdict says. Synthesized answers are never cached. */
+static void reply_blocked(struct mw_worker *w, const struct reply_to *to,
+                          const struct mw_dns_client *c, const struct mw_dns_question *q,
+                          const struct mw_verdict *v, bool answer_side)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    const struct mw_list_info *li = &w->snap->lists->lists[v->rule.list];
+    char text[300];
+    snprintf(text, sizeof(text), "minewall: %s/%s", li->category, li->name);
+    int ede = answer_side ? EDE_FILTERED : EDE_BLOCKED;
+    uint32_t ttl = cfg->sinkhole.ttl;
+    const uint8_t *addr = NULL;
+    size_t alen = 0;
+    uint8_t rcode = MW_RCODE_NOERROR;
+    switch (v->action) {
+    case MW_ACTION_DROP:
+        return;
+    case MW_ACTION_REFUSED: {
+        int n = mw_dns_build_error(c, MW_RCODE_REFUSED, ede, text, w->out, sizeof(w->out));
+        send_reply(w, to, w->out, n);
+        return;
+    }
+    case MW_ACTION_NXDOMAIN:
+        rcode = MW_RCODE_NXDOMAIN;
+        break;
+    case MW_ACTION_NODATA:
+        break;
+    default: /* sinkhole: A and AAAA get the sinkhole address, other types NODATA */
+        if (q->qtype == MW_TYPE_A) {
+            addr = v->sink4 ? v->sink4 : cfg->sinkhole.ipv4;
+            alen = 4;
+        } else if (q->qtype == MW_TYPE_AAAA) {
+            addr = v->sink6 ? v->sink6 : cfg->sinkhole.ipv6;
+            alen = 16;
+        }
+        break;
+    }
+    int n = mw_dns_build_synth(c, q, rcode, addr, alen, ttl, ede, text, w->out, sizeof(w->out));
     send_reply(w, to, w->out, n);
 }
 
@@ -198,7 +274,7 @@ static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct 
 /* A miss: join the pending fetch for this question or start one. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct reply_to *to,
-                    const struct mw_cache_key *k, uint64_t hash, uint64_t now)
+                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool allowed)
 {
     bool cd = (q->flags & MW_DNS_CD) != 0;
     struct mw_fetch *f = pending_find(w, k, hash, cd);
@@ -215,6 +291,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     f->q = q->q;
     f->cd = cd;
     f->do_bit = q->do_bit;
+    f->allowed = allowed;
     f->probe_up = -1;
     f->waiters = NULL;
     f->n_waiters = 0;
@@ -269,6 +346,21 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         goto done;
     }
 
+    const struct mw_lists *lists = w->snap->lists;
+    struct mw_verdict v;
+    enum mw_filter_result fr = mw_filter_qname(lists, cfg, &q.q, &v);
+    if (fr == MW_FILTER_BLOCK) {
+        record_hit(w, &v, from, &q.q);
+        if (v.action != MW_ACTION_LOG) {
+            w->stats.blocked_qname++;
+            reply_blocked(w, to, &c, &q.q, &v, false);
+            goto done;
+        }
+        w->stats.monitor_hits++;
+    } else if (fr == MW_FILTER_ALLOW) {
+        w->stats.allowed++;
+    }
+
     uint64_t now = mw_worker_now(w);
     struct mw_cache_key k;
     mw_cache_key_make(&q.q, q.do_bit, &k);
@@ -276,13 +368,29 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     uint32_t elapsed;
     if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
+        /* Lists changed since this answer was checked: check it again, once. */
+        if (fr != MW_FILTER_ALLOW && *st.stamp != lists->generation) {
+            if (mw_filter_answer(lists, cfg, st.pkt, st.len, &v) == MW_FILTER_BLOCK) {
+                record_hit(w, &v, from, &q.q);
+                if (v.action != MW_ACTION_LOG) {
+                    w->stats.blocked_answer++;
+                    reply_blocked(w, to, &c, &q.q, &v, true);
+                    goto done;
+                }
+                w->stats.monitor_hits++;
+            } else {
+                *st.stamp = lists->generation;
+            }
+        }
         int n = mw_dns_render(&st, &c, elapsed, -1, w->out, sizeof(w->out));
+        if (n < 0)
+            n = mw_dns_build_error(&c, MW_RCODE_SERVFAIL, -1, NULL, w->out, sizeof(w->out));
         send_reply(w, to, w->out, n);
         goto done;
     }
     w->stats.cache_misses++;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now);
+    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, fr == MW_FILTER_ALLOW);
     return;
 done:
     if (to->conn)
@@ -327,6 +435,35 @@ static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
     f->n_waiters = 0;
 }
 
+/* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
+ * only monitors, answer each with the blocked reply instead. */
+static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, const struct mw_verdict *v)
+{
+    bool block = v->action != MW_ACTION_LOG;
+    struct mw_waiter *wt = f->waiters;
+    for (; wt; wt = wt->next) {
+        const struct sockaddr *client = wt->conn ? &wt->conn->peer.u.sa : &wt->from.u.sa;
+        record_hit(w, v, client, &f->q);
+        if (block) {
+            w->stats.blocked_answer++;
+            struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
+            reply_blocked(w, &to, &wt->c, &f->q, v, true);
+        } else {
+            w->stats.monitor_hits++;
+        }
+    }
+    if (!block)
+        return;
+    wt = f->waiters;
+    f->waiters = NULL;
+    f->n_waiters = 0;
+    while (wt) {
+        struct mw_waiter *next = wt->next;
+        waiter_put(w, wt);
+        wt = next;
+    }
+}
+
 void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_result res,
                          const struct mw_dns_response *resp, size_t resp_len)
 {
@@ -338,6 +475,19 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
     pending_remove(w, f);
     uint64_t now = mw_worker_now(w);
     if (res == MW_FETCH_ANSWER) {
+        const struct mw_lists *lists = w->snap->lists;
+        struct mw_verdict v;
+        bool monitor = false;
+        if (!f->allowed &&
+            mw_filter_answer(lists, w->snap->cfg, w->prep, resp_len, &v) == MW_FILTER_BLOCK) {
+            answer_filtered(w, f, &v);
+            if (v.action != MW_ACTION_LOG) {
+                fetch_put(w, f);
+                mw_worker_maybe_done(w);
+                return;
+            }
+            monitor = true;
+        }
         struct mw_dns_stored st = {.pkt = w->prep,
                                    .len = resp_len,
                                    .ttl_off = w->prep_ttl_off,
@@ -345,10 +495,13 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
                                    .n_ttls = resp->n_ttls};
         uint32_t elapsed = 0;
         /* Answer from the cached copy when there is one, so the first client sees the same
-         * clamped TTLs (and RFC 2308 negative TTL) as the ones after it. */
+         * clamped TTLs (and RFC 2308 negative TTL) as the ones after it. A monitored hit is
+         * left unstamped so every later cache hit is recorded too. */
         if (mw_cache_insert(w->cache, &f->key, w->prep, resp_len, resp, w->prep_ttl_off,
-                            w->prep_ttl, now) == 0)
-            mw_cache_lookup(w->cache, &f->key, now, false, &st, &elapsed);
+                            w->prep_ttl, now) == 0 &&
+            mw_cache_lookup(w->cache, &f->key, now, false, &st, &elapsed) != MW_CACHE_MISS &&
+            !monitor)
+            *st.stamp = lists->generation;
         answer_waiters(w, f, &st, elapsed, -1);
     } else {
         struct mw_dns_stored st;

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/error.h"
+#include "minewall/lists.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
@@ -22,6 +24,14 @@ struct mw_server {
     struct mw_worker **workers; /* owned */
     unsigned n_workers;
     bool stopping;
+    /* Reload: lists are built on the libuv thread pool so the control loop stays free. */
+    uv_work_t reload_work;
+    bool reloading;
+    bool reload_again; /* another SIGHUP arrived while building */
+    struct mw_config *pending_cfg;  /* owned while reloading */
+    struct mw_lists *pending_lists; /* result of the work */
+    struct mw_errlist pending_errs;
+    size_t pending_warnings;
 };
 
 struct mw_config *mw_server_load_config(const struct mw_overrides *o, struct mw_errlist *errs)
@@ -76,34 +86,116 @@ static void log_ready(const struct mw_server *s)
     }
 }
 
-static void reload(struct mw_server *s)
+static void log_list_warnings(const struct mw_errlist *errs)
 {
-    struct mw_errlist errs;
-    mw_errlist_init(&errs);
-    struct mw_config *cfg = mw_server_load_config(s->o, &errs);
-    if (!cfg) {
-        log_errors(&errs);
-        mw_log_error("server", "reload failed (%zu errors); keeping the running configuration",
-                     errs.n);
-        mw_errlist_deinit(&errs);
-        return;
+    for (size_t i = 0; i < errs->n; i++)
+        mw_log_warn("lists", "%s", errs->msgs[i]);
+}
+
+/* The block log of a new config: the running one when the path is the same (reopened, for
+ * rotation), else a new file. Returns 0, or a negative errno with the reason logged. */
+static int blocklog_for(const struct mw_config *cfg, struct mw_blocklog *cur,
+                        struct mw_blocklog **out)
+{
+    *out = NULL;
+    if (!cfg->blocks_log)
+        return 0;
+    if (cur && strcmp(mw_blocklog_path(cur), cfg->blocks_log) == 0) {
+        int rc = mw_blocklog_reopen(cur);
+        if (rc < 0)
+            mw_log_error("server", "%s: cannot reopen block log: %s", cfg->blocks_log,
+                         strerror(-rc));
+        *out = mw_blocklog_ref(cur);
+        return 0;
     }
-    mw_errlist_deinit(&errs);
-    if (cfg->threads != s->snap->cfg->threads)
-        mw_log_warn("server", "threads changed from %u to %u: takes effect on restart",
-                    s->snap->cfg->threads, cfg->threads);
-    mw_log_set_level(cfg->log_level);
-    struct mw_snapshot *snap = mw_snapshot_new(cfg, ++s->generation);
-    if (!snap) {
-        mw_log_error("server", "reload failed: out of memory");
-        return;
-    }
+    int rc = mw_blocklog_open(cfg->blocks_log, out);
+    if (rc < 0)
+        mw_log_error("server", "%s: cannot open block log: %s", cfg->blocks_log, strerror(-rc));
+    return rc;
+}
+
+static void publish(struct mw_server *s, struct mw_snapshot *snap)
+{
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
     s->snap = snap;
-    mw_log_info("server", "configuration reloaded (generation %llu)",
-                (unsigned long long)s->generation);
+}
+
+static void reload_work(uv_work_t *req)
+{
+    struct mw_server *s = req->data;
+    s->pending_lists = mw_lists_build(s->pending_cfg, s->generation + 1, &s->pending_errs,
+                                      &s->pending_warnings);
+}
+
+static void reload(struct mw_server *s);
+
+static void reload_done(uv_work_t *req, int status)
+{
+    struct mw_server *s = req->data;
+    struct mw_config *cfg = s->pending_cfg;
+    struct mw_lists *lists = s->pending_lists;
+    s->pending_cfg = NULL;
+    s->pending_lists = NULL;
+    s->reloading = false;
+    struct mw_blocklog *bl = NULL;
+    if (status < 0 || !lists || s->stopping || blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
+        if (!lists)
+            log_errors(&s->pending_errs);
+        if (!s->stopping)
+            mw_log_error("server", "reload failed; keeping the running configuration and lists");
+        mw_config_free(cfg);
+        mw_lists_unref(lists);
+    } else {
+        log_list_warnings(&s->pending_errs);
+        if (cfg->threads != s->snap->cfg->threads)
+            mw_log_warn("server", "threads changed from %u to %u: takes effect on restart",
+                        s->snap->cfg->threads, cfg->threads);
+        mw_log_set_level(cfg->log_level);
+        size_t entries = lists->total_entries;
+        struct mw_snapshot *snap = mw_snapshot_new(cfg, lists, bl, ++s->generation);
+        if (!snap) {
+            mw_log_error("server", "reload failed: out of memory");
+        } else {
+            publish(s, snap);
+            mw_log_info("server", "configuration reloaded (generation %llu, %zu list entries)",
+                        (unsigned long long)s->generation, entries);
+        }
+    }
+    mw_errlist_deinit(&s->pending_errs);
+    if (s->reload_again && !s->stopping) {
+        s->reload_again = false;
+        reload(s);
+    }
+}
+
+static void reload(struct mw_server *s)
+{
+    if (s->reloading) {
+        s->reload_again = true;
+        return;
+    }
+    mw_errlist_init(&s->pending_errs);
+    struct mw_config *cfg = mw_server_load_config(s->o, &s->pending_errs);
+    if (!cfg) {
+        log_errors(&s->pending_errs);
+        mw_log_error("server", "reload failed (%zu errors); keeping the running configuration",
+                     s->pending_errs.n);
+        mw_errlist_deinit(&s->pending_errs);
+        return;
+    }
+    s->pending_cfg = cfg;
+    s->pending_warnings = 0;
+    s->reloading = true;
+    s->reload_work.data = s;
+    if (uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done) < 0) {
+        s->reloading = false;
+        s->pending_cfg = NULL;
+        mw_config_free(cfg);
+        mw_errlist_deinit(&s->pending_errs);
+        mw_log_error("server", "reload failed: cannot queue the list build");
+    }
 }
 
 static void stop(struct mw_server *s)
@@ -184,9 +276,31 @@ int mw_server_run(const struct mw_overrides *o)
         mw_errlist_deinit(&errs);
         return 1;
     }
-    mw_errlist_deinit(&errs);
     mw_log_set_level(cfg->log_level);
-    s.snap = mw_snapshot_new(cfg, ++s.generation);
+    mw_errlist_deinit(&errs);
+    mw_errlist_init(&errs);
+    size_t warnings = 0;
+    struct mw_lists *lists = mw_lists_build(cfg, s.generation + 1, &errs, &warnings);
+    if (!lists) {
+        log_errors(&errs);
+        mw_log_error("server", "cannot load the lists; not starting");
+        mw_errlist_deinit(&errs);
+        mw_config_free(cfg);
+        return 1;
+    }
+    log_list_warnings(&errs);
+    mw_errlist_deinit(&errs);
+    struct mw_blocklog *bl = NULL;
+    if (blocklog_for(cfg, NULL, &bl) < 0) {
+        mw_lists_unref(lists);
+        mw_config_free(cfg);
+        return 1;
+    }
+    for (uint16_t i = 0; i < lists->n_lists; i++)
+        mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
+                    lists->lists[i].category, mw_action_name(lists->lists[i].action),
+                    lists->lists[i].entries, lists->lists[i].path);
+    s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;
     signal(SIGPIPE, SIG_IGN);

@@ -3,18 +3,25 @@
 
 #include <stdlib.h>
 
+#include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/lists.h"
 
-struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, uint64_t generation)
+struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, struct mw_lists *lists,
+                                    struct mw_blocklog *blocklog, uint64_t generation)
 {
     struct mw_snapshot *s = calloc(1, sizeof(*s));
     if (!s) {
         mw_config_free(cfg);
+        mw_lists_unref(lists);
+        mw_blocklog_unref(blocklog);
         return NULL;
     }
     s->refs = 1;
     s->generation = generation;
     s->cfg = cfg;
+    s->lists = lists;
+    s->blocklog = blocklog;
     return s;
 }
 
@@ -32,5 +39,7 @@ void mw_snapshot_unref(struct mw_snapshot *s)
     if (__atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
     mw_config_free(s->cfg);
+    mw_lists_unref(s->lists);
+    mw_blocklog_unref(s->blocklog);
     free(s);
 }

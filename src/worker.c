@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
@@ -73,6 +74,9 @@ static void finish(struct mw_worker *w)
     if (w->ups)
         mw_upstreams_close(w->ups);
     mw_query_deinit(w);
+    if (w->snap && w->snap->blocklog && w->fold)
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
+    uv_close((uv_handle_t *)&w->fold_timer, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->grace, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->wakeup, mw_worker_handle_closed);
 }
@@ -150,6 +154,8 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
                          uv_strerror(rc));
         }
     }
+    if (w->snap->blocklog && w->snap->blocklog != snap->blocklog)
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
     mw_snapshot_unref(w->snap);
     w->snap = snap;
 }
@@ -170,8 +176,17 @@ static void wakeup(uv_async_t *a)
         begin_stop(w);
 }
 
+static void fold_tick(uv_timer_t *t)
+{
+    struct mw_worker *w = t->data;
+    if (w->snap->blocklog)
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), false);
+}
+
 static void release(struct mw_worker *w)
 {
+    mw_blockfold_free(w->fold);
+    w->fold = NULL;
     mw_upstreams_free(w->ups);
     w->ups = NULL;
     mw_cache_free(w->cache);
@@ -198,13 +213,18 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     w->snap = mw_snapshot_ref(snap);
     uv_async_init(&w->loop, &w->wakeup, wakeup);
     uv_timer_init(&w->loop, &w->grace);
+    uv_timer_init(&w->loop, &w->fold_timer);
     w->wakeup.data = w;
     w->grace.data = w;
-    w->open_handles = 2;
+    w->fold_timer.data = w;
+    w->open_handles = 3;
+    w->fold = mw_blockfold_new();
+    if (w->fold)
+        uv_timer_start(&w->fold_timer, fold_tick, 1000, 1000);
     struct mw_cache_params cp;
     cache_params(snap->cfg, &cp);
     w->cache = mw_cache_new(&cp);
-    rc = w->cache ? mw_query_init(w) : -ENOMEM;
+    rc = w->cache && w->fold ? mw_query_init(w) : -ENOMEM;
     if (rc == 0)
         rc = mw_upstreams_new(w, snap->cfg, &w->ups);
     if (rc == 0)

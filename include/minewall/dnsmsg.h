@@ -158,6 +158,7 @@ struct mw_dns_stored {
     const uint16_t *ttl_off;
     const uint32_t *ttl;
     uint16_t n_ttls;
+    uint64_t *stamp; /* cache entries: a word the owner may mark (0 when new); else NULL */
 };
 
 /* Render a reply for client c from a stored response: copy, set the client's ID and RD/CD
@@ -172,6 +173,16 @@ struct mw_dns_stored {
  * bytes and must not overlap s->pkt. */
 int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
                   uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
+
+/* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL, one answer
+ * record of type qtype (A with 4 bytes, AAAA with 16) for the question name; for NXDOMAIN and
+ * for NOERROR without addr (NODATA), a synthetic SOA in the authority section whose MINIMUM
+ * and TTL are ttl, so clients cache the negative answer no longer than that. When the client
+ * used EDNS, an Extended DNS Error (RFC 8914) ede with extra_text. Returns the length or
+ * -ENOSPC. */
+int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_question *q,
+                       uint8_t rcode, const uint8_t *addr, size_t addr_len, uint32_t ttl, int ede,
+                       const char *extra_text, uint8_t *out, size_t cap);
 
 /* Read the 16-bit id/flags of a packet (len >= 12 is the caller's check). */
 static inline uint16_t mw_dns_get16(const uint8_t *p)

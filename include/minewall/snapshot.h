@@ -7,15 +7,21 @@
 #include <stdint.h>
 
 struct mw_config;
+struct mw_lists;
+struct mw_blocklog;
 
 struct mw_snapshot {
-    int refs;                /* atomic */
-    uint64_t generation;     /* 1 for the first load, +1 per successful reload */
-    struct mw_config *cfg;   /* owned */
+    int refs;                 /* atomic */
+    uint64_t generation;      /* 1 for the first load, +1 per successful reload */
+    struct mw_config *cfg;    /* owned */
+    struct mw_lists *lists;   /* owned reference; never NULL */
+    struct mw_blocklog *blocklog; /* owned reference; NULL without log.blocks */
 };
 
-/* Takes ownership of cfg (also on failure). Returns NULL on ENOMEM. refs starts at 1. */
-struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, uint64_t generation);
+/* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).
+ * Returns NULL on ENOMEM. refs starts at 1. */
+struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, struct mw_lists *lists,
+                                    struct mw_blocklog *blocklog, uint64_t generation);
 struct mw_snapshot *mw_snapshot_ref(struct mw_snapshot *s);
 /* NULL is a no-op. */
 void mw_snapshot_unref(struct mw_snapshot *s);

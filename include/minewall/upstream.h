@@ -74,6 +74,7 @@ struct mw_fetch {
     uint64_t key_hash;
     struct mw_dns_question q;
     bool cd, do_bit;
+    bool allowed;             /* an allow rule matched the qname: skip the answer check */
     struct mw_upset *set;     /* ref held while active */
     const struct mw_upgroup *group;
     int probe_up;             /* >= 0: a health probe pinned to this upstream; no waiters */

@@ -34,6 +34,7 @@ struct mw_worker_stats {
     uint64_t send_errors;
     uint64_t tcp_conns, tcp_rejected, tcp_idle_closed;
     uint64_t usock_rotations;
+    uint64_t blocked_qname, blocked_answer, monitor_hits, allowed;
 };
 
 struct mw_worker {
@@ -66,6 +67,9 @@ struct mw_worker {
     unsigned n_fetches;             /* pending */
 
     unsigned open_handles; /* handles not yet closed, for a clean loop close */
+
+    struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
+    uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
 
     struct mw_worker_stats stats;
 

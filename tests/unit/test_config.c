@@ -1,6 +1,7 @@
-/* Unit tests for config.c: defaults, every key's good values, every kind of error with its
- * exact line, several errors reported from one file, forward-zone selection, resolv.conf
- * reading, and the shipped conf/minewall.yaml loading cleanly. */
+/* Unit tests for config.c and config_lists.c: defaults, every key's good values, every kind of
+ * error with its exact line, several errors reported from one file, forward-zone selection,
+ * relative paths made absolute against the config file's directory, resolv.conf reading, and
+ * the shipped conf/minewall.yaml loading cleanly. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
+#include "minewall/listfile.h"
 #include "minewall/log.h"
 
 #ifndef MW_TEST_SRCDIR
@@ -107,12 +109,28 @@ static void assert_defaults(const struct mw_config *c)
     assert_int_equal(c->log_level, MW_LOG_INFO);
 }
 
+static const uint8_t zero16[16];
+
+static void assert_filter_defaults(const struct mw_config *c)
+{
+    assert_null(c->blocks_log);
+    assert_int_equal(c->n_lists, 0);
+    assert_null(c->lists);
+    assert_int_equal(c->sinkhole.action, MW_ACTION_SINKHOLE);
+    assert_memory_equal(c->sinkhole.ipv4, zero16, 4);
+    assert_memory_equal(c->sinkhole.ipv6, zero16, 16);
+    assert_int_equal(c->sinkhole.ttl, 60);
+    assert_null(c->geoip.asn);
+    assert_null(c->geoip.country);
+}
+
 static void test_defaults(void **state)
 {
     (void)state;
     struct mw_config *c = mw_config_new_default();
     assert_non_null(c);
     assert_defaults(c);
+    assert_filter_defaults(c);
     mw_config_free(c);
     mw_config_free(NULL);
 
@@ -122,10 +140,13 @@ static void test_defaults(void **state)
                                         "---\n",
                                         "---\n...\n",
                                         "{}\n",
-                                        "access: {}\ncache:\ntcp: {}\nlog:\n"};
+                                        "access: {}\ncache:\ntcp: {}\nlog:\n",
+                                        "lists:\nsinkhole:\ngeoip:\n",
+                                        "lists: []\nsinkhole: {}\ngeoip: {}\n"};
     for (size_t i = 0; i < sizeof(empty) / sizeof(empty[0]); i++) {
         c = parse_ok(empty[i]);
         assert_defaults(c);
+        assert_filter_defaults(c);
         assert_string_equal(c->path, "<string>");
         mw_config_free(c);
     }
@@ -408,11 +429,352 @@ static void test_log(void **state)
     }
     parse_error("log:\n  level: loud\n", NAME ":2: log.level: unknown level 'loud'");
     parse_error("log:\n  level: [info]\n", NAME ":2: log.level: expected a single value");
-    parse_error("log:\n  blocks: x\n", NAME ":2: unknown key 'blocks' in 'log'");
+    parse_error("log:\n  blocks:\n", NAME ":2: log.blocks: value missing");
+    parse_error("log:\n  level: info\n  blocks: ''\n", NAME ":3: log.blocks: empty path");
+    parse_error("log:\n  blocks: [a, b]\n", NAME ":2: log.blocks: expected a single value");
+    parse_error("log:\n  file: x\n", NAME ":2: unknown key 'file' in 'log'");
+    struct mw_config *c = parse_ok("log:\n  blocks: /var/log/minewall/blocks.log\n");
+    assert_string_equal(c->blocks_log, "/var/log/minewall/blocks.log");
+    assert_int_equal(c->log_level, MW_LOG_INFO);
+    mw_config_free(c);
 
     assert_int_equal(mw_log_level_parse("DEBUG"), MW_LOG_DEBUG);
     assert_int_equal(mw_log_level_parse("verbose"), -EINVAL);
     assert_int_equal(mw_log_level_parse(NULL), -EINVAL);
+}
+
+static void test_lists(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("lists:\n"
+                                   "  - name: mining-pools\n" /* 2 */
+                                   "    category: mining\n"
+                                   "    path: /etc/minewall/mining.txt\n"
+                                   "  - name: C2_feed.v-2\n" /* 5 */
+                                   "    category: c2\n"
+                                   "    path: /lists/c2.rpz\n"
+                                   "    action: nxdomain\n"
+                                   "    type: ip\n"
+                                   "    format: rpz\n"
+                                   "    enabled: false\n"
+                                   "  - {name: ok, category: allow, path: /a, enabled: true}\n"
+                                   "  - name: asn\n" /* 13 */
+                                   "    category: bad_asn-2\n"
+                                   "    type: ASN\n"
+                                   "    action: LOG\n"
+                                   "    path: /asn.txt\n"
+                                   "    format: domains\n"
+                                   "  -\n" /* 19 */
+                                   "    name: p\n"
+                                   "    category: x\n"
+                                   "    path: /p\n"
+                                   "    type: pattern\n"
+                                   "    action: drop\n"
+                                   "    format: auto\n");
+    assert_int_equal(c->n_lists, 5);
+    const struct mw_list_conf *l = &c->lists[0];
+    assert_string_equal(l->name, "mining-pools");
+    assert_string_equal(l->category, "mining");
+    assert_string_equal(l->path, "/etc/minewall/mining.txt");
+    assert_int_equal(l->action, MW_ACTION_DEFAULT);
+    assert_int_equal(l->type, MW_LIST_DOMAIN);
+    assert_int_equal(l->format, MW_LISTFILE_FMT_AUTO);
+    assert_false(l->allow);
+    assert_true(l->enabled);
+    assert_int_equal(l->line, 2);
+    l = &c->lists[1];
+    assert_string_equal(l->name, "C2_feed.v-2");
+    assert_string_equal(l->path, "/lists/c2.rpz");
+    assert_int_equal(l->action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(l->type, MW_LIST_IP);
+    assert_int_equal(l->format, MW_LISTFILE_FMT_RPZ);
+    assert_false(l->enabled);
+    assert_int_equal(l->line, 5);
+    l = &c->lists[2];
+    assert_string_equal(l->category, "allow");
+    assert_true(l->allow);
+    assert_true(l->enabled);
+    assert_int_equal(l->action, MW_ACTION_DEFAULT);
+    assert_int_equal(l->line, 12);
+    l = &c->lists[3];
+    assert_string_equal(l->category, "bad_asn-2");
+    assert_int_equal(l->type, MW_LIST_ASN);
+    assert_int_equal(l->action, MW_ACTION_LOG);
+    assert_int_equal(l->format, MW_LISTFILE_FMT_PLAIN);
+    assert_int_equal(l->line, 13);
+    l = &c->lists[4];
+    assert_int_equal(l->type, MW_LIST_PATTERN);
+    assert_int_equal(l->action, MW_ACTION_DROP);
+    assert_int_equal(l->format, MW_LISTFILE_FMT_AUTO);
+    assert_int_equal(l->line, 20);
+    /* The rest of the config keeps its defaults. */
+    assert_defaults(c);
+    assert_int_equal(c->sinkhole.action, MW_ACTION_SINKHOLE);
+    mw_config_free(c);
+
+    static const struct {
+        const char *text;
+        int format;
+    } formats[] = {
+        {"auto", MW_LISTFILE_FMT_AUTO},       {"plain", MW_LISTFILE_FMT_PLAIN},
+        {"hosts", MW_LISTFILE_FMT_HOSTS},     {"adblock", MW_LISTFILE_FMT_ADBLOCK},
+        {"dnsmasq", MW_LISTFILE_FMT_DNSMASQ}, {"rpz", MW_LISTFILE_FMT_RPZ},
+        {"ip", MW_LISTFILE_FMT_IP},           {"asn", MW_LISTFILE_FMT_ASN},
+        {"pattern", MW_LISTFILE_FMT_PATTERN}, {"csv", MW_LISTFILE_FMT_CSV},
+    };
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "lists:\n  - {name: a, category: b, path: /a, format: %s}\n",
+                 formats[i].text);
+        c = parse_ok(text);
+        assert_int_equal(c->lists[0].format, formats[i].format);
+        mw_config_free(c);
+    }
+    static const char *const actions[] = {"sinkhole", "nxdomain", "nodata",
+                                          "refused",  "drop",     "log"};
+    for (size_t i = 0; i < 6; i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "lists:\n  - {name: a, category: b, path: /a, action: %s}\n",
+                 actions[i]);
+        c = parse_ok(text);
+        assert_int_equal(c->lists[0].action, MW_ACTION_SINKHOLE + (int)i);
+        mw_config_free(c);
+    }
+}
+
+static void test_lists_errors(void **state)
+{
+    (void)state;
+    parse_error("lists: 1\n", NAME ":1: lists: expected a list, found a single value");
+    parse_error("threads: 1\nlists:\n  a: 1\n", NAME ":3: lists: expected a list, found a map");
+    parse_error("lists:\n  - x\n", NAME ":2: lists: expected a map, found a single value");
+    parse_error("lists:\n  - [a]\n", NAME ":2: lists: expected a map, found a list");
+
+    /* name */
+    parse_error("lists:\n  - name: a b\n    category: x\n    path: /a\n",
+                NAME ":2: lists.name: invalid name 'a b' (letters, digits");
+    parse_error("lists:\n  - category: x\n    name: a/b\n    path: /a\n",
+                NAME ":3: lists.name: invalid name 'a/b'");
+    parse_error("lists:\n  - category: x\n    path: /a\n    name: ''\n",
+                NAME ":4: lists.name: invalid name ''");
+    parse_error("lists:\n  - category: x\n    path: /a\n    name:\n",
+                NAME ":4: lists.name: value missing");
+    parse_error("lists:\n  - category: x\n    path: /a\n    name: [a]\n",
+                NAME ":4: lists.name: expected a single value, found a list");
+    parse_error("lists:\n  - category: x\n    path: /a\n", NAME ":2: lists: a list has no 'name'");
+
+    /* category */
+    parse_error("lists:\n  - name: a\n    category: Mining\n    path: /a\n",
+                NAME ":3: lists.category: invalid category 'Mining' (lowercase letters");
+    parse_error("lists:\n  - name: a\n    category: a.b\n    path: /a\n",
+                NAME ":3: lists.category: invalid category 'a.b'");
+    parse_error("lists:\n  - name: a\n    category:\n    path: /a\n",
+                NAME ":3: lists.category: value missing");
+    parse_error("threads: 1\nlists:\n  - name: a\n    path: /a\n",
+                NAME ":3: lists: list 'a' has no 'category'");
+
+    /* path */
+    parse_error("lists:\n  - name: a\n    category: b\n    path: ''\n",
+                NAME ":4: lists.path: empty path");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: {x: 1}\n",
+                NAME ":4: lists.path: expected a single value, found a map");
+    parse_error("lists:\n  - name: a\n    category: b\n", NAME ":2: lists: list 'a' has no 'path'");
+
+    /* action, type, format, enabled */
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    action: block\n",
+                NAME ":5: lists.action: unknown action 'block' (expected sinkhole, nxdomain, "
+                     "nodata, refused, drop or log)");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    action: default\n",
+                NAME ":5: lists.action: unknown action 'default'");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    type: domains\n",
+                NAME ":5: lists.type: unknown type 'domains' (expected domain, ip, asn or "
+                     "pattern)");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    format: json\n",
+                NAME ":5: lists.format: unknown format 'json' (expected auto, plain, hosts, "
+                     "adblock, dnsmasq, rpz, ip, asn, pattern or csv)");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    enabled: yes\n",
+                NAME ":5: lists.enabled: expected true or false, found 'yes'");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    enabled: 0\n",
+                NAME ":5: lists.enabled: expected true or false, found '0'");
+
+    /* keys */
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    url: http://x/\n",
+                NAME ":5: unknown key 'url' in 'lists'");
+    parse_error("lists:\n  - name: a\n    category: b\n    path: /a\n    path: /b\n",
+                NAME ":5: duplicate key 'path' (first on line 4)");
+
+    /* An allowlist has no action, even the default one written out. */
+    parse_error("lists:\n  - name: ok\n    action: drop\n    category: allow\n    path: /a\n",
+                NAME ":3: lists.action: an allowlist has no action");
+    parse_error("lists:\n  - {name: ok, category: allow, path: /a, action: sinkhole}\n",
+                NAME ":2: lists.action: an allowlist has no action");
+
+    /* Duplicate names: reported on the line of the later list, each against the first. */
+    static const char dup[] = "lists:\n"                                /* 1 */
+                              "  - name: a\n"                           /* 2 */
+                              "    category: x\n"                       /* 3 */
+                              "    path: /a\n"                          /* 4 */
+                              "  - category: y\n"                       /* 5 */
+                              "    name: a\n"                           /* 6 */
+                              "    path: /b\n"                          /* 7 */
+                              "  - name: A\n"                           /* 8 */
+                              "    category: y\n"                       /* 9 */
+                              "    path: /c\n"                          /* 10 */
+                              "  - {name: a, category: z, path: /d}\n"; /* 11 */
+    static const char *const want_dup[] = {
+        NAME ":5: lists.name: duplicate list name 'a' (first on line 2)",
+        NAME ":11: lists.name: duplicate list name 'a' (first on line 2)",
+    };
+    parse_errors(dup, 2, want_dup);
+
+    /* Every problem of every list, in file order, and the walk goes on after the lists. */
+    static const char many[] = "lists:\n"              /* 1 */
+                               "  - {}\n"              /* 2 */
+                               "  - name: x y\n"       /* 3 */
+                               "    category: UP\n"    /* 4 */
+                               "    path:\n"           /* 5 */
+                               "    type: ipv4\n"      /* 6 */
+                               "  - 7\n"               /* 7 */
+                               "  - name: z\n"         /* 8 */
+                               "    category: allow\n" /* 9 */
+                               "    action: refused\n" /* 10 */
+                               "threads: 0\n";         /* 11 */
+    static const char *const want_many[] = {
+        NAME ":2: lists: a list has no 'name'",
+        NAME ":2: lists: a list has no 'category'",
+        NAME ":2: lists: a list has no 'path'",
+        NAME ":3: lists.name: invalid name 'x y'",
+        NAME ":4: lists.category: invalid category 'UP'",
+        NAME ":5: lists.path: value missing",
+        NAME ":6: lists.type: unknown type 'ipv4'",
+        NAME ":7: lists: expected a map, found a single value",
+        NAME ":8: lists: list 'z' has no 'path'",
+        NAME ":10: lists.action: an allowlist has no action",
+        NAME ":11: threads: '0' is out of range 1..64",
+    };
+    parse_errors(many, sizeof(want_many) / sizeof(want_many[0]), want_many);
+}
+
+static void test_sinkhole(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("sinkhole:\n  action: nxdomain\n  ipv4: 192.0.2.1\n"
+                                   "  ipv6: 2001:db8::1\n  ttl: 0\n");
+    assert_int_equal(c->sinkhole.action, MW_ACTION_NXDOMAIN);
+    static const uint8_t v4[4] = {192, 0, 2, 1};
+    static const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
+    assert_memory_equal(c->sinkhole.ipv4, v4, 4);
+    assert_memory_equal(c->sinkhole.ipv6, v6, 16);
+    assert_int_equal(c->sinkhole.ttl, 0);
+    mw_config_free(c);
+
+    c = parse_ok("sinkhole: {action: LOG, ttl: 86400, ipv6: '::', ipv4: 0.0.0.0}\n");
+    assert_int_equal(c->sinkhole.action, MW_ACTION_LOG);
+    assert_int_equal(c->sinkhole.ttl, 86400);
+    assert_memory_equal(c->sinkhole.ipv4, zero16, 4);
+    assert_memory_equal(c->sinkhole.ipv6, zero16, 16);
+    mw_config_free(c);
+
+    c = parse_ok("sinkhole:\n  ipv6: \"::ffff:10.0.0.1\"\n");
+    static const uint8_t mapped[16] = {[10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1};
+    assert_memory_equal(c->sinkhole.ipv6, mapped, 16);
+    assert_int_equal(c->sinkhole.action, MW_ACTION_SINKHOLE);
+    assert_int_equal(c->sinkhole.ttl, 60);
+    mw_config_free(c);
+
+    parse_error("sinkhole:\n  action: block\n", NAME ":2: sinkhole.action: unknown action 'block'");
+    parse_error("sinkhole:\n  action: default\n",
+                NAME ":2: sinkhole.action: unknown action 'default'");
+    parse_error("sinkhole:\n  action:\n", NAME ":2: sinkhole.action: value missing");
+    parse_error("sinkhole:\n  ipv4: 1.2.3\n",
+                NAME ":2: sinkhole.ipv4: invalid IPv4 address '1.2.3'");
+    parse_error("sinkhole:\n  ipv4: 256.1.1.1\n", NAME ":2: sinkhole.ipv4: invalid IPv4 address");
+    parse_error("sinkhole:\n  ipv4: 10.0.0.1/32\n", NAME ":2: sinkhole.ipv4: invalid IPv4 address");
+    parse_error("sinkhole:\n  ttl: 1\n  ipv4: \"::1\"\n",
+                NAME ":3: sinkhole.ipv4: invalid IPv4 address '::1'");
+    parse_error("sinkhole:\n  ipv6: 192.0.2.1\n",
+                NAME ":2: sinkhole.ipv6: invalid IPv6 address '192.0.2.1'");
+    parse_error("sinkhole:\n  ipv6: fe80::1%lo\n", NAME ":2: sinkhole.ipv6: invalid IPv6 address");
+    parse_error("sinkhole:\n  ipv6: \"[::1]\"\n", NAME ":2: sinkhole.ipv6: invalid IPv6 address");
+    parse_error("sinkhole:\n  ttl: 86401\n",
+                NAME ":2: sinkhole.ttl: '86401' is out of range 0..86400");
+    parse_error("sinkhole:\n  ttl: -1\n", NAME ":2: sinkhole.ttl: '-1' is out of range");
+    parse_error("sinkhole:\n  ttl: 60s\n", NAME ":2: sinkhole.ttl: invalid number '60s'");
+    parse_error("sinkhole:\n  address: 0.0.0.0\n", NAME ":2: unknown key 'address' in 'sinkhole'");
+    parse_error("sinkhole: nxdomain\n", NAME ":1: sinkhole: expected a map, found a single value");
+}
+
+static void test_geoip(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("geoip:\n  asn: /var/lib/GeoLite2-ASN.mmdb\n"
+                                   "  country: /var/lib/GeoLite2-Country.mmdb\n");
+    assert_string_equal(c->geoip.asn, "/var/lib/GeoLite2-ASN.mmdb");
+    assert_string_equal(c->geoip.country, "/var/lib/GeoLite2-Country.mmdb");
+    mw_config_free(c);
+    c = parse_ok("geoip:\n  country: /c.mmdb\n");
+    assert_null(c->geoip.asn);
+    assert_string_equal(c->geoip.country, "/c.mmdb");
+    mw_config_free(c);
+
+    parse_error("geoip:\n  asn:\n", NAME ":2: geoip.asn: value missing");
+    parse_error("geoip:\n  asn: /a\n  country: \"\"\n", NAME ":3: geoip.country: empty path");
+    parse_error("geoip:\n  city: /c.mmdb\n", NAME ":2: unknown key 'city' in 'geoip'");
+    parse_error("geoip: [a]\n", NAME ":1: geoip: expected a map, found a list");
+}
+
+/* A buffer has no file: relative paths are read against the current directory. */
+static void test_relative_to_cwd(void **state)
+{
+    (void)state;
+    char *cwd = getcwd(NULL, 0);
+    assert_non_null(cwd);
+    struct mw_config *c = parse_ok("lists:\n  - {name: a, category: b, path: lists/a.txt}\n"
+                                   "  - {name: b, category: b, path: ././b.txt}\n"
+                                   "geoip: {asn: asn.mmdb}\nlog: {blocks: ../blocks.log}\n");
+    char want[4096];
+    snprintf(want, sizeof(want), "%s/lists/a.txt", cwd);
+    assert_string_equal(c->lists[0].path, want);
+    snprintf(want, sizeof(want), "%s/b.txt", cwd);
+    assert_string_equal(c->lists[1].path, want);
+    snprintf(want, sizeof(want), "%s/asn.mmdb", cwd);
+    assert_string_equal(c->geoip.asn, want);
+    snprintf(want, sizeof(want), "%s/../blocks.log", cwd);
+    assert_string_equal(c->blocks_log, want);
+    mw_config_free(c);
+    free(cwd);
+}
+
+static void test_action_names(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"default", "sinkhole", "nxdomain", "nodata",
+                                        "refused", "drop",     "log"};
+    assert_int_equal(MW_ACTION_LOG + 1, sizeof(names) / sizeof(names[0]));
+    for (int a = MW_ACTION_DEFAULT; a <= MW_ACTION_LOG; a++)
+        assert_string_equal(mw_action_name((enum mw_action)a), names[a]);
+    for (int a = MW_ACTION_SINKHOLE; a <= MW_ACTION_LOG; a++) {
+        enum mw_action back = MW_ACTION_DEFAULT;
+        assert_int_equal(mw_action_parse(mw_action_name((enum mw_action)a), &back), 0);
+        assert_int_equal(back, a);
+    }
+    enum mw_action a = MW_ACTION_LOG;
+    assert_int_equal(mw_action_parse("NXDomain", &a), 0);
+    assert_int_equal(a, MW_ACTION_NXDOMAIN);
+    static const char *const bad[] = {"default", "", "block", "nxdomain ", "sink"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        a = MW_ACTION_DROP;
+        assert_int_equal(mw_action_parse(bad[i], &a), -EINVAL);
+        assert_int_equal(a, MW_ACTION_DROP); /* untouched on failure */
+    }
+    assert_int_equal(mw_action_parse(NULL, &a), -EINVAL);
+    assert_string_equal(mw_action_name((enum mw_action)99), "unknown");
+
+    assert_string_equal(mw_list_type_name(MW_LIST_DOMAIN), "domain");
+    assert_string_equal(mw_list_type_name(MW_LIST_IP), "ip");
+    assert_string_equal(mw_list_type_name(MW_LIST_ASN), "asn");
+    assert_string_equal(mw_list_type_name(MW_LIST_PATTERN), "pattern");
+    assert_string_equal(mw_list_type_name((enum mw_list_type)9), "unknown");
 }
 
 static void test_unknown_keys(void **state)
@@ -422,8 +784,7 @@ static void test_unknown_keys(void **state)
     parse_error("threads: 1\n\n# comment\nlisten : [1.2.3.4]\nbogus:\n  - x\n",
                 NAME ":5: unknown key 'bogus'");
     /* Keys reserved for later work are not accepted yet. */
-    static const char *const reserved[] = {"lists",   "sinkhole", "redis",      "journal",
-                                           "metrics", "geoip",    "rate-limit", "user"};
+    static const char *const reserved[] = {"redis", "journal", "metrics", "rate-limit", "user"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         char text[64], want[64];
         snprintf(text, sizeof(text), "threads: 2\n%s: 1\n", reserved[i]);
@@ -506,6 +867,47 @@ static void test_many_errors(void **state)
     parse_errors(text, sizeof(want) / sizeof(want[0]), want);
 }
 
+/* conf/minewall.yaml enables the shipped lists; their paths are relative to the file. */
+static void assert_shipped_filtering(const struct mw_config *c)
+{
+    static const struct {
+        const char *name, *category, *file;
+        enum mw_action action;
+        enum mw_list_type type;
+        bool allow, enabled;
+    } want[] = {
+        {"mining-pools", "mining", "mining-pools.txt", MW_ACTION_DEFAULT, MW_LIST_DOMAIN, false,
+         true},
+        {"c2", "c2", "c2.txt", MW_ACTION_DEFAULT, MW_LIST_DOMAIN, false, true},
+        {"c2-ips", "c2", "c2-ips.txt", MW_ACTION_DEFAULT, MW_LIST_IP, false, true},
+        {"doh-canary", "doh", "doh-canary.txt", MW_ACTION_NXDOMAIN, MW_LIST_DOMAIN, false, true},
+        {"allow", "allow", "allow.txt", MW_ACTION_DEFAULT, MW_LIST_DOMAIN, true, true},
+        {"patterns", "mining", "patterns.txt", MW_ACTION_DEFAULT, MW_LIST_PATTERN, false, true},
+        {"doh", "doh", "doh.txt", MW_ACTION_DEFAULT, MW_LIST_DOMAIN, false, false},
+    };
+    assert_int_equal(c->n_lists, sizeof(want) / sizeof(want[0]));
+    for (size_t i = 0; i < c->n_lists; i++) {
+        const struct mw_list_conf *l = &c->lists[i];
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/../conf/../blocklists/%s", MW_TEST_SRCDIR, want[i].file);
+        assert_string_equal(l->name, want[i].name);
+        assert_string_equal(l->category, want[i].category);
+        assert_string_equal(l->path, path);
+        assert_int_equal(l->action, want[i].action);
+        assert_int_equal(l->type, want[i].type);
+        assert_int_equal(l->format, MW_LISTFILE_FMT_AUTO);
+        assert_int_equal(l->allow, want[i].allow);
+        assert_int_equal(l->enabled, want[i].enabled);
+    }
+    assert_null(c->blocks_log);
+    assert_int_equal(c->sinkhole.action, MW_ACTION_SINKHOLE);
+    assert_memory_equal(c->sinkhole.ipv4, zero16, 4);
+    assert_memory_equal(c->sinkhole.ipv6, zero16, 16);
+    assert_int_equal(c->sinkhole.ttl, 60);
+    assert_null(c->geoip.asn);
+    assert_null(c->geoip.country);
+}
+
 static char *write_temp(const char *text)
 {
     char *path = strdup("/tmp/mwtest-XXXXXX");
@@ -528,6 +930,7 @@ static void test_load(void **state)
         fail_msg("shipped config: %s", e.n ? e.msgs[0] : "(no message)");
     assert_defaults(c);
     assert_string_equal(c->path, MW_TEST_SRCDIR "/../conf/minewall.yaml");
+    assert_shipped_filtering(c);
     mw_config_free(c);
 
     assert_null(mw_config_load("/nonexistent/minewall.yaml", &e));
@@ -558,6 +961,77 @@ static void test_load(void **state)
     mw_config_free(c);
     unlink(path);
     free(path);
+}
+
+/* Relative paths in a file are read against the file's directory, however the file itself was
+ * named: absolute, relative to the current directory, or from "/". */
+static void expect_paths(const char *cfg_path, const char *dir)
+{
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_config *c = mw_config_load(cfg_path, &e);
+    if (!c || e.n)
+        fail_msg("%s: %s", cfg_path, e.n ? e.msgs[0] : "(no message)");
+    mw_errlist_deinit(&e);
+    char want[4096];
+    assert_int_equal(c->n_lists, 4);
+    snprintf(want, sizeof(want), "%s/lists/a.txt", dir);
+    assert_string_equal(c->lists[0].path, want);
+    snprintf(want, sizeof(want), "%s/b.txt", dir);
+    assert_string_equal(c->lists[1].path, want);
+    snprintf(want, sizeof(want), "%s/../shared/c.txt", dir);
+    assert_string_equal(c->lists[2].path, want);
+    assert_string_equal(c->lists[3].path, "/srv/d.txt");
+    snprintf(want, sizeof(want), "%s/blocks.log", dir);
+    assert_string_equal(c->blocks_log, want);
+    snprintf(want, sizeof(want), "%s/geo/asn.mmdb", dir);
+    assert_string_equal(c->geoip.asn, want);
+    assert_string_equal(c->geoip.country, "/usr/share/GeoIP/country.mmdb");
+    assert_string_equal(c->path, cfg_path);
+    mw_config_free(c);
+}
+
+static void test_relative_paths(void **state)
+{
+    (void)state;
+    char tmpl[] = "/tmp/mwtest-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    assert_non_null(dir);
+    char cfg_path[256];
+    snprintf(cfg_path, sizeof(cfg_path), "%s/minewall.yaml", dir);
+    FILE *f = fopen(cfg_path, "w");
+    assert_non_null(f);
+    fputs("log:\n"
+          "  blocks: blocks.log\n"
+          "lists:\n"
+          "  - {name: a, category: mining, path: lists/a.txt}\n"
+          "  - {name: b, category: c2, path: ./b.txt}\n"
+          "  - {name: c, category: c2, path: ../shared/c.txt}\n"
+          "  - {name: d, category: c2, path: /srv/d.txt}\n"
+          "geoip:\n"
+          "  asn: geo/asn.mmdb\n"
+          "  country: /usr/share/GeoIP/country.mmdb\n",
+          f);
+    assert_int_equal(fclose(f), 0);
+
+    /* /tmp/mwtest-X/minewall.yaml: lists/a.txt is /tmp/mwtest-X/lists/a.txt. */
+    expect_paths(cfg_path, dir);
+
+    char *saved = getcwd(NULL, 0);
+    assert_non_null(saved);
+    assert_int_equal(chdir(dir), 0);
+    char *real = getcwd(NULL, 0); /* dir as the kernel spells it */
+    assert_non_null(real);
+    expect_paths("minewall.yaml", real);
+    expect_paths("./minewall.yaml", real);
+    assert_int_equal(chdir("/"), 0);
+    expect_paths(cfg_path + 1, dir); /* "tmp/mwtest-X/minewall.yaml" */
+    assert_int_equal(chdir(saved), 0);
+    free(real);
+    free(saved);
+
+    assert_int_equal(unlink(cfg_path), 0);
+    assert_int_equal(rmdir(dir), 0);
 }
 
 static const char resolv_text[] = "# generated\n"
@@ -768,17 +1242,21 @@ static void test_require(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),    cmocka_unit_test(test_listen),
-        cmocka_unit_test(test_upstreams),   cmocka_unit_test(test_forward_zones),
-        cmocka_unit_test(test_zone_for),    cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_access),      cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_timeouts),    cmocka_unit_test(test_tcp),
-        cmocka_unit_test(test_log),         cmocka_unit_test(test_unknown_keys),
-        cmocka_unit_test(test_duplicates),  cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_yaml_syntax), cmocka_unit_test(test_many_errors),
-        cmocka_unit_test(test_load),        cmocka_unit_test(test_resolv),
-        cmocka_unit_test(test_overrides),   cmocka_unit_test(test_errlist),
-        cmocka_unit_test(test_log_output),  cmocka_unit_test(test_require),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_upstreams),    cmocka_unit_test(test_forward_zones),
+        cmocka_unit_test(test_zone_for),     cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_access),       cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_timeouts),     cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_log),          cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_lists_errors), cmocka_unit_test(test_sinkhole),
+        cmocka_unit_test(test_geoip),        cmocka_unit_test(test_relative_to_cwd),
+        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_yaml_syntax),  cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_load),         cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_resolv),       cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_errlist),      cmocka_unit_test(test_log_output),
+        cmocka_unit_test(test_require),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

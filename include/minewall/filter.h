@@ -1,0 +1,50 @@
+/* The filtering decision: a query name, and the CNAME/DNAME targets and A/AAAA addresses
+ * (and their AS numbers) of an upstream answer, checked against a generation of lists. Most
+ * specific domain rule wins and an allow rule beats a block rule at equal specificity; an
+ * allowed query name is never blocked by what its answer contains. Pure: the caller turns a
+ * verdict into a reply (query.c) and a block-log record. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minewall/config.h"
+#include "minewall/domainset.h"
+
+struct mw_lists;
+struct mw_dns_question;
+
+enum mw_where {
+    MW_WHERE_QNAME = 0,
+    MW_WHERE_CNAME,
+    MW_WHERE_ANSWER_IP,
+    MW_WHERE_ASN,
+    MW_WHERE_PATTERN,
+};
+
+enum mw_filter_result {
+    MW_FILTER_PASS = 0, /* nothing matched */
+    MW_FILTER_ALLOW,    /* an allowlist rule matched: resolve and do not check the answer */
+    MW_FILTER_BLOCK,    /* a block rule matched: v says which and what to do */
+};
+
+struct mw_verdict {
+    enum mw_action action; /* resolved (never DEFAULT); LOG means resolve and record */
+    enum mw_where where;
+    struct mw_rule rule;
+    char rule_text[280]; /* the matched rule: name, prefix, "AS64500" or the glob */
+    char matched[280];   /* what matched it: the CNAME target or answer address */
+    const uint8_t *sink4; /* RPZ local data, or NULL for the config's sinkhole addresses */
+    const uint8_t *sink6;
+};
+
+const char *mw_where_name(enum mw_where w);
+
+/* Check a query name (lowercase wire). */
+enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,
+                                      const struct mw_dns_question *q, struct mw_verdict *v);
+
+/* Check the answer section of a prepared upstream response. */
+enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
+                                       const uint8_t *pkt, size_t len, struct mw_verdict *v);

@@ -1,0 +1,81 @@
+/* A generation of all configured lists: every enabled list file parsed and merged into one
+ * domain set, one IP set, one AS-number table and one pattern set, so a query costs one
+ * lookup per kind whatever the number of lists. Built whole (off the event loop on reload),
+ * immutable once built, shared by all workers through the snapshot and refcounted. Rule
+ * payloads (struct mw_rule) carry the list index and line, so every match can be traced to
+ * its list, file and line. Pure: file I/O only. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "minewall/config.h"
+#include "minewall/domainset.h"
+
+struct mw_errlist;
+struct mw_ipset;
+struct mw_patternset;
+struct mw_geo;
+
+/* One list of a generation. */
+struct mw_list_info {
+    char *name;     /* owned */
+    char *category; /* owned */
+    char *path;     /* owned */
+    char *origin;   /* owned; "file" (later: "redis") */
+    enum mw_action action; /* resolved: never MW_ACTION_DEFAULT */
+    enum mw_list_type type;
+    bool allow;
+    int format;     /* enum mw_listfile_format as parsed */
+    size_t entries, bad, skipped;
+};
+
+/* An AS number rule. */
+struct mw_asn_rule {
+    uint32_t asn;
+    struct mw_rule rule;
+};
+
+/* RPZ local data of one rule: where a sinkhole action answers with the zone's addresses. */
+struct mw_local_data {
+    uint16_t list;
+    uint32_t line;
+    uint8_t n4, n6;
+    uint8_t v4[4];  /* the first A address */
+    uint8_t v6[16]; /* the first AAAA address */
+};
+
+struct mw_lists {
+    int refs; /* atomic */
+    uint64_t generation;
+    struct mw_list_info *lists; /* owned array */
+    uint16_t n_lists;
+    struct mw_domainset *domains;   /* owned */
+    struct mw_ipset *ips;           /* owned */
+    struct mw_patternset *patterns; /* owned; NULL when no pattern list */
+    struct mw_asn_rule *asns;       /* owned, sorted by asn */
+    size_t n_asns;
+    struct mw_local_data *local;    /* owned, sorted by (list, line) */
+    size_t n_local;
+    struct mw_geo *geo;             /* owned; NULL without geoip.asn */
+    size_t total_entries;
+};
+
+/* Load every enabled list of cfg (and the geoip ASN/country databases). Bad lines are
+ * reported into errs as "FILE:LINE: reason" (the first 20 per file) and skipped; a missing
+ * or unreadable list file or database is fatal: returns NULL with the reason in errs.
+ * *warnings (may be NULL) is set to the number of bad lines. generation labels the result. */
+struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation,
+                                struct mw_errlist *errs, size_t *warnings);
+
+struct mw_lists *mw_lists_ref(struct mw_lists *l);
+/* NULL is a no-op; the last unref frees. */
+void mw_lists_unref(struct mw_lists *l);
+
+/* The RPZ local data of a rule, or NULL. */
+const struct mw_local_data *mw_lists_local_data(const struct mw_lists *l,
+                                                const struct mw_rule *r);
+
+/* The AS number rule for asn, or NULL. */
+const struct mw_asn_rule *mw_lists_asn(const struct mw_lists *l, uint32_t asn);

@@ -1,0 +1,256 @@
+/* Block log writer and repeat folding; see blocklog.h. The fold table is direct-mapped by a
+ * hash of (client address, qname): a collision only costs an extra line, never a lost one,
+ * because the evicted slot's repeats are written before it is reused. */
+#include "minewall/blocklog.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "minewall/dname.h"
+
+#define FOLD_SLOTS 1024
+#define FOLD_WINDOW_MS 1000
+#define LINE_MAX_LEN 2048
+
+struct mw_blocklog {
+    int refs; /* atomic */
+    int fd;   /* atomic: swapped by reopen */
+    char *path;
+    uint64_t written, failed; /* atomic */
+};
+
+struct fold_slot {
+    uint64_t key;
+    uint64_t start_ms;
+    uint32_t repeats;
+    size_t len;
+    char *line; /* the first hit's line without the trailing "}\n" */
+};
+
+struct mw_blockfold {
+    struct fold_slot slots[FOLD_SLOTS];
+};
+
+int mw_blocklog_open(const char *path, struct mw_blocklog **out)
+{
+    struct mw_blocklog *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    b->path = strdup(path);
+    b->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (!b->path || b->fd < 0) {
+        int err = b->fd < 0 ? -errno : -ENOMEM;
+        if (b->fd >= 0)
+            close(b->fd);
+        free(b->path);
+        free(b);
+        return err;
+    }
+    b->refs = 1;
+    *out = b;
+    return 0;
+}
+
+int mw_blocklog_reopen(struct mw_blocklog *b)
+{
+    int fd = open(b->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    int old = __atomic_exchange_n(&b->fd, fd, __ATOMIC_ACQ_REL);
+    /* A worker may be inside write(old) right now; closing only makes that write fail and be
+     * counted, and a rotation losing a line at the instant of SIGHUP is acceptable. */
+    close(old);
+    return 0;
+}
+
+const char *mw_blocklog_path(const struct mw_blocklog *b)
+{
+    return b->path;
+}
+
+struct mw_blocklog *mw_blocklog_ref(struct mw_blocklog *b)
+{
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+    return b;
+}
+
+void mw_blocklog_unref(struct mw_blocklog *b)
+{
+    if (!b || __atomic_sub_fetch(&b->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    close(b->fd);
+    free(b->path);
+    free(b);
+}
+
+void mw_blocklog_counts(const struct mw_blocklog *b, uint64_t *written, uint64_t *failed)
+{
+    *written = __atomic_load_n(&b->written, __ATOMIC_RELAXED);
+    *failed = __atomic_load_n(&b->failed, __ATOMIC_RELAXED);
+}
+
+/* JSON string body: quotes, backslashes and control characters escaped. */
+static size_t esc(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+    for (; *s && n + 7 < cap; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)ch;
+        } else if (ch < 0x20) {
+            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
+        } else {
+            out[n++] = (char)ch;
+        }
+    }
+    out[n] = 0;
+    return n;
+}
+
+static void write_line(struct mw_blocklog *b, const char *line, size_t len)
+{
+    int fd = __atomic_load_n(&b->fd, __ATOMIC_ACQUIRE);
+    if (write(fd, line, len) == (ssize_t)len)
+        __atomic_add_fetch(&b->written, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
+}
+
+static const char *qtype_name(uint16_t t, char *buf, size_t cap)
+{
+    static const struct {
+        uint16_t t;
+        const char *n;
+    } names[] = {{1, "A"},    {2, "NS"},   {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},
+                 {15, "MX"},  {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},   {64, "SVCB"},
+                 {65, "HTTPS"}, {255, "ANY"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].t == t)
+            return names[i].n;
+    snprintf(buf, cap, "TYPE%u", t);
+    return buf;
+}
+
+/* Everything of a line but the count and the closing brace. */
+static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
+{
+    char ts[40], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
+    char eq[MW_DNAME_MAX * 8], el[256], ec[256], er[600], em[600];
+    time_t sec = (time_t)(e->wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (unsigned)(e->wall_ms % 1000));
+    unsigned port = 0;
+    if (e->client->sa_family == AF_INET) {
+        const struct sockaddr_in *s = (const struct sockaddr_in *)e->client;
+        inet_ntop(AF_INET, &s->sin_addr, client, sizeof(client));
+        port = ntohs(s->sin_port);
+    } else if (e->client->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)e->client;
+        inet_ntop(AF_INET6, &s->sin6_addr, client, sizeof(client));
+        port = ntohs(s->sin6_port);
+    }
+    if (mw_dname_to_text(e->qname, e->qname_len, qn, sizeof(qn)) < 0)
+        snprintf(qn, sizeof(qn), "?");
+    esc(eq, sizeof(eq), qn);
+    esc(el, sizeof(el), e->list);
+    esc(ec, sizeof(ec), e->category);
+    esc(er, sizeof(er), e->rule);
+    esc(em, sizeof(em), e->matched ? e->matched : "");
+    int n = snprintf(out, cap,
+                     "{\"ts\":\"%s\",\"client\":\"%s\",\"client_port\":%u,\"qname\":\"%s\","
+                     "\"qtype\":\"%s\",\"list\":\"%s\",\"category\":\"%s\",\"action\":\"%s\","
+                     "\"rule\":\"%s\",\"where\":\"%s\",\"matched\":\"%s\"",
+                     ts, client, port, eq, qtype_name(e->qtype, qt, sizeof(qt)), el, ec,
+                     e->action, er, e->where, em);
+    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+}
+
+static uint64_t fold_key(const struct mw_block_event *e)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const uint8_t *a = NULL;
+    size_t alen = 0;
+    if (e->client->sa_family == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)e->client)->sin_addr;
+        alen = 4;
+    } else if (e->client->sa_family == AF_INET6) {
+        a = (const uint8_t *)&((const struct sockaddr_in6 *)e->client)->sin6_addr;
+        alen = 16;
+    }
+    for (size_t i = 0; i < alen; i++)
+        h = (h ^ a[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < e->qname_len; i++)
+        h = (h ^ e->qname[i]) * 0x100000001b3ULL;
+    return h | 1; /* 0 marks an empty slot */
+}
+
+static void slot_emit(struct mw_blocklog *b, struct fold_slot *s)
+{
+    if (s->repeats && s->line) {
+        char tail[64];
+        int n = snprintf(tail, sizeof(tail), ",\"count\":%u,\"folded\":true}\n", s->repeats);
+        char line[LINE_MAX_LEN + 64];
+        memcpy(line, s->line, s->len);
+        memcpy(line + s->len, tail, (size_t)n);
+        write_line(b, line, s->len + (size_t)n);
+    }
+    s->repeats = 0;
+}
+
+struct mw_blockfold *mw_blockfold_new(void)
+{
+    return calloc(1, sizeof(struct mw_blockfold));
+}
+
+void mw_blockfold_free(struct mw_blockfold *f)
+{
+    if (!f)
+        return;
+    for (size_t i = 0; i < FOLD_SLOTS; i++)
+        free(f->slots[i].line);
+    free(f);
+}
+
+void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
+                     const struct mw_block_event *e, uint64_t now_ms)
+{
+    uint64_t key = fold_key(e);
+    struct fold_slot *s = &f->slots[key & (FOLD_SLOTS - 1)];
+    if (s->key == key && now_ms - s->start_ms < FOLD_WINDOW_MS) {
+        s->repeats++;
+        return;
+    }
+    slot_emit(b, s); /* the slot's previous window, whatever name it held */
+    char line[LINE_MAX_LEN + 64];
+    size_t n = format_hit(e, line, LINE_MAX_LEN);
+    if (!s->line)
+        s->line = malloc(LINE_MAX_LEN);
+    if (s->line) {
+        memcpy(s->line, line, n);
+        s->len = n;
+    }
+    s->key = key;
+    s->start_ms = now_ms;
+    memcpy(line + n, ",\"count\":1}\n", 12);
+    write_line(b, line, n + 12);
+}
+
+void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force)
+{
+    for (size_t i = 0; i < FOLD_SLOTS; i++) {
+        struct fold_slot *s = &f->slots[i];
+        if (s->repeats && (force || now_ms - s->start_ms >= FOLD_WINDOW_MS))
+            slot_emit(b, s);
+    }
+}

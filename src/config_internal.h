@@ -1,0 +1,129 @@
+/* Private to the configuration parser: what config.c (the walk, the core keys, defaults and
+ * lifetime) shares with config_lists.c (the filtering keys: lists, sinkhole, geoip and the
+ * block log path). Not installed and not for any other module. Functions shared between the
+ * two files are named mw_config__*; the node accessors are static inline. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <yaml.h>
+
+struct mw_config;
+struct mw_errlist;
+struct mw_list_conf;
+
+#define SHOWN_MAX 64 /* longest value quoted in a message */
+
+/* Keys whose values are checked against each other after the walk remember their line. */
+enum { SLOT_MIN_TTL = 1, SLOT_MAX_TTL, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT, SLOT_COUNT };
+
+struct ctx {
+    const char *name;        /* borrowed; file name for messages */
+    const char *file;        /* borrowed; the config file's path, NULL when parsing a buffer */
+    char *dir;               /* owned; the config file's directory made absolute, or the
+                                current directory for a buffer; computed on first use */
+    struct mw_errlist *errs; /* borrowed; may be NULL */
+    size_t n_errors;
+    yaml_document_t *doc;      /* borrowed */
+    struct mw_config *cfg;     /* borrowed; being filled */
+    struct mw_list_conf *list; /* borrowed; the `lists:` entry being filled, else NULL */
+    int lines[SLOT_COUNT];     /* line where a cross-checked key was set, 0 if defaulted */
+};
+
+struct key;
+typedef void key_fn(struct ctx *c, const struct key *k, yaml_node_t *val);
+
+struct key {
+    const char *path;      /* "threads", "cache.min-ttl": the last part is the key */
+    key_fn *fn;            /* checks and stores the value */
+    const struct key *sub; /* map keys: nested table, ended by a NULL path */
+    long long min, max;    /* integer keys: accepted range */
+    size_t off, width;     /* integer and path keys: the field in struct mw_config */
+    uint32_t scale;        /* integer keys: the field receives value * scale */
+    int slot;              /* SLOT_* for cross-checked keys, else 0 */
+};
+
+/* An integer key: handler, field, accepted range, scale to the stored unit, cross-check slot. */
+#define NUM(p, handler, f, lo, hi, mul, sl)                                                        \
+    {                                                                                              \
+        .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                            \
+        .width = sizeof(((struct mw_config *)0)->f), .min = lo, .max = hi, .scale = mul,           \
+        .slot = sl                                                                                 \
+    }
+
+/* A file path key stored in the char * field f (see mw_config__on_path). */
+#define PATH(p, f)                                                                                 \
+    {                                                                                              \
+        .path = p, .fn = mw_config__on_path, .off = offsetof(struct mw_config, f),                 \
+        .width = sizeof(((struct mw_config *)0)->f)                                                \
+    }
+
+/* ---- config.c ---- */
+
+/* Count an error and add "NAME:LINE: message" (line <= 0: "NAME: message") to c->errs. */
+void mw_config__err(struct ctx *c, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* s copied into buf for a message: control bytes become '?', long values are cut with "...". */
+const char *mw_config__shown(const char *s, char buf[SHOWN_MAX + 4]);
+/* The text of a scalar that must carry a value, or NULL after reporting why not. */
+const char *mw_config__scalar(struct ctx *c, const char *path, yaml_node_t *n);
+/* Check every key of map against table (unknown and duplicate keys are errors) and call each
+ * key's handler. A null map is empty; section names the map in messages (NULL: top level). */
+void mw_config__walk_map(struct ctx *c, yaml_node_t *map, const struct key *table,
+                         const char *section);
+/* Integer key into the field that k describes (see NUM). */
+void mw_config__on_uint(struct ctx *c, const struct key *k, yaml_node_t *val);
+
+/* ---- config_lists.c ---- */
+
+/* `lists:`: a sequence of maps into cfg->lists. */
+void mw_config__on_lists(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* A path into the char * field k->off of struct mw_config, made absolute against the config
+ * file's directory. */
+void mw_config__on_path(struct ctx *c, const struct key *k, yaml_node_t *val);
+extern const struct key mw_config__sinkhole_keys[];
+extern const struct key mw_config__geoip_keys[];
+
+/* ---- node accessors ---- */
+
+static inline int line_of(const yaml_node_t *n)
+{
+    return (int)n->start_mark.line + 1;
+}
+
+static inline const char *text_of(const yaml_node_t *n)
+{
+    return (const char *)n->data.scalar.value;
+}
+
+static inline yaml_node_t *node(struct ctx *c, int id)
+{
+    return yaml_document_get_node(c->doc, id);
+}
+
+static inline const char *kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_MAPPING_NODE:
+        return "a map";
+    default:
+        return "a single value";
+    }
+}
+
+/* "key:" with nothing after it, "~", "null", or an explicit !!null tag. */
+static inline bool is_null(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return false;
+    if (n->tag && strcmp((const char *)n->tag, YAML_NULL_TAG) == 0)
+        return true;
+    if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *s = text_of(n);
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}

@@ -1,0 +1,195 @@
+/* Filtering decisions over one generation of lists; see filter.h. The query-name check runs
+ * on every query (cache hits included), so it is one domain-set lookup and, only when pattern
+ * lists exist, one pattern-set lookup over the text form of the name. The answer check runs
+ * once per upstream answer (and once per cached answer after a list reload). */
+#include "minewall/filter.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/geo.h"
+#include "minewall/ipset.h"
+#include "minewall/listfile.h"
+#include "minewall/lists.h"
+#include "minewall/patternset.h"
+
+const char *mw_where_name(enum mw_where w)
+{
+    switch (w) {
+    case MW_WHERE_QNAME:
+        return "qname";
+    case MW_WHERE_CNAME:
+        return "cname";
+    case MW_WHERE_ANSWER_IP:
+        return "answer-ip";
+    case MW_WHERE_ASN:
+        return "asn";
+    case MW_WHERE_PATTERN:
+        return "pattern";
+    }
+    return "?";
+}
+
+/* The action a rule asks for: a monitor-mode list records only, whatever its rules say;
+ * otherwise an RPZ rule's own action, else the list's. */
+static void resolve_action(const struct mw_lists *l, const struct mw_rule *r,
+                           struct mw_verdict *v)
+{
+    const struct mw_list_info *info = &l->lists[r->list];
+    v->rule = *r;
+    v->sink4 = v->sink6 = NULL;
+    v->action = info->action;
+    if (info->action == MW_ACTION_LOG)
+        return;
+    switch (r->action) {
+    case MW_LISTFILE_ACT_NXDOMAIN:
+        v->action = MW_ACTION_NXDOMAIN;
+        break;
+    case MW_LISTFILE_ACT_NODATA:
+        v->action = MW_ACTION_NODATA;
+        break;
+    case MW_LISTFILE_ACT_DROP:
+        v->action = MW_ACTION_DROP;
+        break;
+    case MW_LISTFILE_ACT_SINKHOLE: {
+        v->action = MW_ACTION_SINKHOLE;
+        const struct mw_local_data *d = mw_lists_local_data(l, r);
+        if (d) {
+            v->sink4 = d->n4 ? d->v4 : NULL;
+            v->sink6 = d->n6 ? d->v6 : NULL;
+        }
+        break;
+    }
+    default:
+        break;
+    }
+}
+
+static void rule_name(const struct mw_domain_match *m, const uint8_t *name, size_t len,
+                      struct mw_verdict *v)
+{
+    char text[MW_DNAME_MAX * 4 + 1];
+    if (mw_dname_to_text(name + m->offset, len - m->offset, text, sizeof(text)) < 0)
+        snprintf(text, sizeof(text), "?");
+    snprintf(v->rule_text, sizeof(v->rule_text), "%s%.*s",
+             m->kind == MW_DOMAIN_WILDCARD ? "*." : "", (int)sizeof(v->rule_text) - 3, text);
+}
+
+/* One name (qname or answer target) against the domain set, then the patterns. */
+static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
+                                        size_t len, enum mw_where where, struct mw_verdict *v)
+{
+    struct mw_domain_match m;
+    if (mw_domainset_match(l->domains, name, len, &m)) {
+        if (m.rule.flags & MW_RULE_ALLOW)
+            return MW_FILTER_ALLOW;
+        resolve_action(l, &m.rule, v);
+        v->where = where;
+        rule_name(&m, name, len, v);
+        return MW_FILTER_BLOCK;
+    }
+    if (!l->patterns || mw_patternset_count(l->patterns) == 0)
+        return MW_FILTER_PASS;
+    char text[MW_DNAME_MAX * 4 + 1];
+    int tl = mw_dname_to_text(name, len, text, sizeof(text));
+    struct mw_pattern_match pm;
+    if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm))
+        return MW_FILTER_PASS;
+    if (pm.rule.flags & MW_RULE_ALLOW)
+        return MW_FILTER_ALLOW;
+    resolve_action(l, &pm.rule, v);
+    v->where = where == MW_WHERE_QNAME ? MW_WHERE_PATTERN : where;
+    snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,
+             pm.pattern);
+    return MW_FILTER_BLOCK;
+}
+
+enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,
+                                      const struct mw_dns_question *q, struct mw_verdict *v)
+{
+    (void)cfg;
+    if (!l || l->n_lists == 0)
+        return MW_FILTER_PASS;
+    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v);
+    if (r == MW_FILTER_BLOCK)
+        v->matched[0] = 0;
+    return r;
+}
+
+static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
+                                        const uint8_t *addr, struct mw_verdict *v)
+{
+    struct mw_ip_match m;
+    char text[INET6_ADDRSTRLEN];
+    if (mw_ipset_match(l->ips, family, addr, &m)) {
+        if (m.rule.flags & MW_RULE_ALLOW)
+            return MW_FILTER_ALLOW;
+        resolve_action(l, &m.rule, v);
+        v->where = MW_WHERE_ANSWER_IP;
+        mw_cidr_format(&m.prefix, v->rule_text, sizeof(v->rule_text));
+        inet_ntop(family, addr, text, sizeof(text));
+        snprintf(v->matched, sizeof(v->matched), "%s", text);
+        return MW_FILTER_BLOCK;
+    }
+    struct mw_geo_info gi;
+    if (!l->geo || !l->n_asns || mw_geo_lookup(l->geo, family, addr, &gi) < 0 || !gi.found_asn)
+        return MW_FILTER_PASS;
+    const struct mw_asn_rule *ar = mw_lists_asn(l, gi.asn);
+    if (!ar)
+        return MW_FILTER_PASS;
+    if (ar->rule.flags & MW_RULE_ALLOW)
+        return MW_FILTER_ALLOW;
+    resolve_action(l, &ar->rule, v);
+    v->where = MW_WHERE_ASN;
+    snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar->asn);
+    inet_ntop(family, addr, text, sizeof(text));
+    snprintf(v->matched, sizeof(v->matched), "%s", text);
+    return MW_FILTER_BLOCK;
+}
+
+enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
+                                       const uint8_t *pkt, size_t len, struct mw_verdict *v)
+{
+    (void)cfg;
+    if (!l || l->n_lists == 0 || len < MW_DNS_HDR)
+        return MW_FILTER_PASS;
+    uint16_t qd = mw_dns_get16(pkt + 4), an = mw_dns_get16(pkt + 6);
+    size_t off = MW_DNS_HDR;
+    for (uint16_t i = 0; i < qd; i++) {
+        if (mw_dname_skip(pkt, len, &off) < 0 || off + 4 > len)
+            return MW_FILTER_PASS;
+        off += 4;
+    }
+    for (uint16_t i = 0; i < an; i++) {
+        if (mw_dname_skip(pkt, len, &off) < 0 || off + 10 > len)
+            return MW_FILTER_PASS;
+        uint16_t type = mw_dns_get16(pkt + off);
+        size_t rdlen = mw_dns_get16(pkt + off + 8), rd = off + 10;
+        if (rd + rdlen > len)
+            return MW_FILTER_PASS;
+        off = rd + rdlen;
+        enum mw_filter_result r = MW_FILTER_PASS;
+        if (type == MW_TYPE_CNAME || type == MW_TYPE_DNAME) {
+            uint8_t target[MW_DNAME_MAX + 1];
+            size_t pos = rd;
+            int tl = mw_dname_unpack(pkt, len, &pos, target, sizeof(target));
+            if (tl > 0) {
+                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v);
+                if (r == MW_FILTER_BLOCK &&
+                    mw_dname_to_text(target, (size_t)tl, v->matched, sizeof(v->matched)) < 0)
+                    v->matched[0] = 0;
+            }
+        } else if (type == MW_TYPE_A && rdlen == 4) {
+            r = check_addr(l, AF_INET, pkt + rd, v);
+        } else if (type == MW_TYPE_AAAA && rdlen == 16) {
+            r = check_addr(l, AF_INET6, pkt + rd, v);
+        }
+        /* An allowed target or address only vouches for itself: keep checking the rest. */
+        if (r == MW_FILTER_BLOCK)
+            return r;
+    }
+    return MW_FILTER_PASS;
+}

@@ -1,0 +1,286 @@
+/* Building a generation of lists: each enabled list file is parsed once (listfile.c) straight
+ * into the shared builders, so memory holds the compact sets and no intermediate copy. The
+ * list's type forces the file format where the type leaves no choice (ip, asn, pattern);
+ * domain lists may still carry addresses (urlhaus-style plain lists, RPZ rpz-ip triggers),
+ * which go to the answer-address set with the same list index. */
+#include "minewall/lists.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/error.h"
+#include "minewall/geo.h"
+#include "minewall/ipset.h"
+#include "minewall/listfile.h"
+#include "minewall/patternset.h"
+
+struct build {
+    struct mw_lists *l;
+    struct mw_domainset_builder *dom;
+    struct mw_ipset_builder *ip;
+    struct mw_patternset_builder *pat;
+    size_t asn_cap, local_cap;
+    uint16_t list;
+    bool allow;
+    enum mw_list_type type;
+    size_t wrong_type;
+};
+
+static int add_local(struct build *b, const struct mw_listfile_entry *e)
+{
+    struct mw_lists *l = b->l;
+    if (l->n_local == b->local_cap) {
+        size_t cap = b->local_cap ? b->local_cap * 2 : 64;
+        struct mw_local_data *n = realloc(l->local, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->local = n;
+        b->local_cap = cap;
+    }
+    struct mw_local_data *d = &l->local[l->n_local++];
+    memset(d, 0, sizeof(*d));
+    d->list = b->list;
+    d->line = e->line;
+    for (uint8_t i = 0; i < e->naddrs; i++) {
+        const struct mw_cidr *a = &e->addrs[i];
+        if (a->family == AF_INET && d->n4++ == 0)
+            memcpy(d->v4, a->addr, 4);
+        else if (a->family == AF_INET6 && d->n6++ == 0)
+            memcpy(d->v6, a->addr, 16);
+    }
+    return 0;
+}
+
+static int add_asn(struct build *b, uint32_t asn, const struct mw_rule *r)
+{
+    struct mw_lists *l = b->l;
+    if (l->n_asns == b->asn_cap) {
+        size_t cap = b->asn_cap ? b->asn_cap * 2 : 64;
+        struct mw_asn_rule *n = realloc(l->asns, cap * sizeof(*n));
+        if (!n)
+            return -ENOMEM;
+        l->asns = n;
+        b->asn_cap = cap;
+    }
+    l->asns[l->n_asns].asn = asn;
+    l->asns[l->n_asns].rule = *r;
+    l->n_asns++;
+    return 0;
+}
+
+static int on_entry(const struct mw_listfile_entry *e, void *arg)
+{
+    struct build *b = arg;
+    struct mw_rule r = {.line = e->line,
+                        .list = b->list,
+                        .flags = (b->allow || e->allow) ? MW_RULE_ALLOW : 0,
+                        .action = (uint8_t)e->action};
+    switch (e->type) {
+    case MW_LISTFILE_ENTRY_DOMAIN:
+        if (b->type != MW_LIST_DOMAIN)
+            break;
+        if (e->action == MW_LISTFILE_ACT_SINKHOLE && e->naddrs && add_local(b, e) < 0)
+            return -ENOMEM;
+        return mw_domainset_builder_add(b->dom, e->name, e->name_len, (int)e->kind, &r);
+    case MW_LISTFILE_ENTRY_IP:
+        if (b->type != MW_LIST_DOMAIN && b->type != MW_LIST_IP)
+            break;
+        return mw_ipset_builder_add(b->ip, &e->cidr, &r);
+    case MW_LISTFILE_ENTRY_ASN:
+        if (b->type != MW_LIST_ASN)
+            break;
+        return add_asn(b, e->asn, &r);
+    case MW_LISTFILE_ENTRY_PATTERN:
+        if (b->type != MW_LIST_PATTERN)
+            break;
+        return mw_patternset_builder_add(b->pat, e->pattern, &r);
+    }
+    b->wrong_type++;
+    return 0;
+}
+
+static int forced_format(const struct mw_list_conf *lc)
+{
+    if (lc->format)
+        return lc->format;
+    switch (lc->type) {
+    case MW_LIST_IP:
+        return MW_LISTFILE_FMT_IP;
+    case MW_LIST_ASN:
+        return MW_LISTFILE_FMT_ASN;
+    case MW_LIST_PATTERN:
+        return MW_LISTFILE_FMT_PATTERN;
+    default:
+        return MW_LISTFILE_FMT_AUTO;
+    }
+}
+
+static int asn_cmp(const void *a, const void *b)
+{
+    const struct mw_asn_rule *x = a, *y = b;
+    if (x->asn != y->asn)
+        return x->asn < y->asn ? -1 : 1;
+    /* Same AS twice: allow first, then the earlier list, so lookups find the winner. */
+    int ax = !(x->rule.flags & MW_RULE_ALLOW), ay = !(y->rule.flags & MW_RULE_ALLOW);
+    if (ax != ay)
+        return ax - ay;
+    return (int)x->rule.list - (int)y->rule.list;
+}
+
+static int local_cmp(const void *a, const void *b)
+{
+    const struct mw_local_data *x = a, *y = b;
+    if (x->list != y->list)
+        return (int)x->list - (int)y->list;
+    return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int load_one(struct build *b, const struct mw_list_conf *lc, struct mw_list_info *info,
+                    struct mw_errlist *errs, size_t *warnings)
+{
+    struct mw_listfile_report rep;
+    memset(&rep, 0, sizeof(rep));
+    b->allow = lc->allow;
+    b->type = lc->type;
+    b->wrong_type = 0;
+    int rc = mw_listfile_parse_file(lc->path, (enum mw_listfile_format)forced_format(lc),
+                                    on_entry, b, &rep, errs);
+    if (rc < 0)
+        return rc;
+    if (b->wrong_type)
+        mw_errlist_add(errs, "%s: %zu entries of another type than the list's (%s) ignored",
+                       lc->path, b->wrong_type, mw_list_type_name(lc->type));
+    info->format = rep.format;
+    info->entries = rep.entries - b->wrong_type;
+    info->bad = rep.bad;
+    info->skipped = rep.skipped;
+    if (warnings)
+        *warnings += rep.bad + (b->wrong_type ? 1 : 0);
+    return 0;
+}
+
+static int fill_info(struct mw_list_info *info, const struct mw_list_conf *lc,
+                     const struct mw_config *cfg)
+{
+    info->name = strdup(lc->name);
+    info->category = strdup(lc->category);
+    info->path = strdup(lc->path);
+    info->origin = strdup("file");
+    info->type = lc->type;
+    info->allow = lc->allow;
+    info->action = lc->action != MW_ACTION_DEFAULT ? lc->action : cfg->sinkhole.action;
+    return info->name && info->category && info->path && info->origin ? 0 : -ENOMEM;
+}
+
+struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation,
+                                struct mw_errlist *errs, size_t *warnings)
+{
+    if (warnings)
+        *warnings = 0;
+    struct build b = {0};
+    struct mw_lists *l = calloc(1, sizeof(*l));
+    if (!l)
+        goto nomem;
+    b.l = l;
+    l->refs = 1;
+    l->generation = generation;
+    l->lists = calloc(cfg->n_lists ? cfg->n_lists : 1, sizeof(*l->lists));
+    b.dom = mw_domainset_builder_new(0);
+    b.ip = mw_ipset_builder_new(0);
+    b.pat = mw_patternset_builder_new(0);
+    if (!l->lists || !b.dom || !b.ip || !b.pat)
+        goto nomem;
+    bool failed = false;
+    for (size_t i = 0; i < cfg->n_lists && i < UINT16_MAX; i++) {
+        const struct mw_list_conf *lc = &cfg->lists[i];
+        if (!lc->enabled)
+            continue;
+        struct mw_list_info *info = &l->lists[l->n_lists];
+        b.list = l->n_lists++;
+        if (fill_info(info, lc, cfg) < 0)
+            goto nomem;
+        int rc = load_one(&b, lc, info, errs, warnings);
+        if (rc == -ENOMEM)
+            goto nomem;
+        if (rc < 0)
+            failed = true; /* the parser reported it; go on to report every missing file */
+        l->total_entries += info->entries;
+    }
+    if (cfg->geoip.asn || cfg->geoip.country) {
+        if (mw_geo_open(&l->geo, cfg->geoip.asn, cfg->geoip.country, errs) < 0)
+            failed = true;
+    }
+    if (failed)
+        goto fail;
+    int rc = mw_domainset_build(b.dom, &l->domains);
+    b.dom = NULL;
+    if (rc == 0) {
+        rc = mw_ipset_build(b.ip, &l->ips);
+        b.ip = NULL;
+    }
+    if (rc == 0) {
+        rc = mw_patternset_build(b.pat, &l->patterns);
+        b.pat = NULL;
+    }
+    if (rc < 0)
+        goto nomem;
+    if (l->n_asns)
+        qsort(l->asns, l->n_asns, sizeof(*l->asns), asn_cmp);
+    if (l->n_local)
+        qsort(l->local, l->n_local, sizeof(*l->local), local_cmp);
+    return l;
+nomem:
+    mw_errlist_add(errs, "out of memory loading lists");
+fail:
+    mw_domainset_builder_free(b.dom);
+    mw_ipset_builder_free(b.ip);
+    mw_patternset_builder_free(b.pat);
+    mw_lists_unref(l);
+    return NULL;
+}
+
+struct mw_lists *mw_lists_ref(struct mw_lists *l)
+{
+    __atomic_add_fetch(&l->refs, 1, __ATOMIC_RELAXED);
+    return l;
+}
+
+void mw_lists_unref(struct mw_lists *l)
+{
+    if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
+        return;
+    for (uint16_t i = 0; i < l->n_lists; i++) {
+        free(l->lists[i].name);
+        free(l->lists[i].category);
+        free(l->lists[i].path);
+        free(l->lists[i].origin);
+    }
+    free(l->lists);
+    mw_domainset_free(l->domains);
+    mw_ipset_free(l->ips);
+    mw_patternset_free(l->patterns);
+    mw_geo_free(l->geo);
+    free(l->asns);
+    free(l->local);
+    free(l);
+}
+
+const struct mw_local_data *mw_lists_local_data(const struct mw_lists *l, const struct mw_rule *r)
+{
+    struct mw_local_data key = {.list = r->list, .line = r->line};
+    return l->n_local ? bsearch(&key, l->local, l->n_local, sizeof(key), local_cmp) : NULL;
+}
+
+const struct mw_asn_rule *mw_lists_asn(const struct mw_lists *l, uint32_t asn)
+{
+    size_t lo = 0, hi = l->n_asns;
+    while (lo < hi) { /* the first entry of asn, which asn_cmp ordered to be the winner */
+        size_t mid = (lo + hi) / 2;
+        if (l->asns[mid].asn < asn)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < l->n_asns && l->asns[lo].asn == asn ? &l->asns[lo] : NULL;
+}
