@@ -10,10 +10,10 @@
  * ends a name either way and the two forms never compare equal. The table is linear probing
  * with a load of at most 0.8, filled in hash order: entries are sorted by hash and each is placed
  * at max(home, previous + 1), so home slots never decrease along the table and the probe never
- * wraps (the table ends with an empty slot). A slot holds a 12-bit tag of the hash (never 0: 0
- * is an empty slot), the entry's displacement from its home (8 bits, saturating) and a 12-bit
- * offset from the arena base of its block of 8 slots; the arena is written in slot order, and
- * 8 entries of at most 315 octets stay under 4 KiB. A probe skips entries displaced from
+ * wraps (the table ends with an empty slot). A slot holds a 10-bit tag of the hash (never 0: 0
+ * is an empty slot), the entry's displacement from its home (8 bits, saturating) and a 14-bit
+ * offset from the arena base of its block of 32 slots; the arena is written in slot order, and
+ * 32 entries of at most 315 octets stay under 16 KiB. A probe skips entries displaced from
  * earlier homes, compares only those of its own home, and stops at the first entry of a later
  * home, so a miss reads about as many slots as a hit (about 3 at load 0.8) and almost never
  * touches the arena.
@@ -31,16 +31,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A slot: tag (12 bits, never 0) | displacement from the home slot (8 bits, 255 = 255 or more)
- * | offset of the entry from its block's arena base (12 bits: 8 entries of at most 315 octets). */
-#define BLOCK_SHIFT 3
-#define BLOCK_MASK ((1u << BLOCK_SHIFT) - 1)
-#define SLOT_REL_BITS 12
+/* A slot: tag (10 bits, never 0) | displacement from the home slot (8 bits, 255 = 255 or more)
+ * | offset of the entry from its block's arena base (14 bits). */
+#define SLOT_REL_BITS 14
 #define SLOT_REL_MASK ((1u << SLOT_REL_BITS) - 1)
-#define SLOT_DISP_SHIFT 12
+#define SLOT_DISP_SHIFT 14
 #define SLOT_DISP_MAX 255u
-#define SLOT_TAG_SHIFT 20
-#define SLOT_TAG_MASK 0xfffu
+#define SLOT_TAG_SHIFT 22
+#define SLOT_TAG_MASK 0x3ffu
+#define BLOCK_SHIFT 5
 #define LOAD_NUM 4 /* maximum load LOAD_NUM / LOAD_DEN */
 #define LOAD_DEN 5
 #define TLD_MAX 192
@@ -192,7 +191,7 @@ struct tld_slot {
 
 struct mw_domainset {
     uint32_t *slots; /* nslots, at least the last one empty */
-    uint32_t *base;  /* arena offset of each block of 8 slots */
+    uint32_t *base;  /* arena offset of each block of 32 slots */
     uint8_t *arena;  /* entries in slot order, then ARENA_PAD zero octets */
     struct cls *cls;
     uint8_t *tld_lab;  /* dictionary labels, wire form ("\3com"), concatenated */
@@ -205,7 +204,6 @@ struct mw_domainset {
     size_t nrules;
     size_t bytes;
     uint64_t lmask[2]; /* bit L: some entry has L labels */
-    uint32_t per_slot; /* average arena octets per slot */
 };
 
 static inline bool has_labels(const uint64_t *m, int l)
@@ -337,21 +335,6 @@ static inline uint8_t *put_varint(uint8_t *p, uint32_t v)
     return p;
 }
 
-/* Start loading the slot of a hash's home and, speculatively, the arena where an entry at
- * that home most likely sits: entries fill a block's arena at per_slot octets per slot on
- * average, and two cache lines from that estimate hold about 70% of hits. A hit would
- * otherwise wait for the slot, then for the arena, one memory latency each. */
-static inline void prefetch(const struct mw_domainset *s, uint64_t h)
-{
-    size_t h0 = home(s->cap, h);
-    size_t off = s->base[h0 >> BLOCK_SHIFT] + (h0 & BLOCK_MASK) * s->per_slot;
-    if (off > s->arena_len - 128) /* arena_len >= ARENA_PAD */
-        off = s->arena_len - 128;
-    __builtin_prefetch(&s->slots[h0]);
-    __builtin_prefetch(s->arena + off);
-    __builtin_prefetch(s->arena + off + 64);
-}
-
 /* The rules stored at one name, by kind. */
 struct found {
     uint8_t has;     /* bit per kind: a rule */
@@ -453,13 +436,13 @@ static inline __attribute__((always_inline)) bool match(const struct mw_domainse
     struct qview v;
     if (maxl < 0 || !qview_init(&v, qname, len, maxl))
         return false;
-    /* Start every load at once; the probes below then wait for one memory latency, not one
-     * or two per suffix. */
+    /* Start every slot load at once; the probes below then wait for one memory latency, not
+     * one per suffix. */
     for (int i = v.lo; i <= v.n; i++) {
         if (has_labels(base->lmask, v.n - i))
-            prefetch(base, v.h[i]);
+            __builtin_prefetch(&base->slots[home(base->cap, v.h[i])]);
         if (delta && has_labels(delta->lmask, v.n - i))
-            prefetch(delta, v.h[i]);
+            __builtin_prefetch(&delta->slots[home(delta->cap, v.h[i])]);
     }
     int tb = qview_tld(base, &v), td = delta ? qview_tld(delta, &v) : -1;
     for (int i = v.lo; i <= v.n; i++) {
@@ -1048,7 +1031,6 @@ static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
         s->base[nextblk++] = end;
     memset(p, 0, ARENA_PAD);
     s->arena_len = (size_t)(p - s->arena) + ARENA_PAD;
-    s->per_slot = (uint32_t)(s->arena_len / s->nslots);
 
     /* Trim every array to its final size (shrinking, so failure keeps the larger block). */
     uint8_t *ar = realloc(s->arena, s->arena_len);

@@ -80,12 +80,17 @@ static void rule_name(const struct mw_domain_match *m, const uint8_t *name, size
 
 /* One name (qname or answer target) against the domain set, then the patterns. */
 static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
-                                        size_t len, enum mw_where where, struct mw_verdict *v)
+                                        size_t len, enum mw_where where, struct mw_verdict *v,
+                                        bool explain)
 {
     struct mw_domain_match m;
     if (mw_domainset_match(l->domains, name, len, &m)) {
-        if (m.rule.flags & MW_RULE_ALLOW)
+        if (m.rule.flags & MW_RULE_ALLOW) {
+            v->rule = m.rule;
+            if (explain)
+                rule_name(&m, name, len, v);
             return MW_FILTER_ALLOW;
+        }
         resolve_action(l, &m.rule, v);
         v->where = where;
         rule_name(&m, name, len, v);
@@ -98,8 +103,12 @@ static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t 
     struct mw_pattern_match pm;
     if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm))
         return MW_FILTER_PASS;
-    if (pm.rule.flags & MW_RULE_ALLOW)
+    if (pm.rule.flags & MW_RULE_ALLOW) {
+        v->rule = pm.rule;
+        snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,
+                 pm.pattern);
         return MW_FILTER_ALLOW;
+    }
     resolve_action(l, &pm.rule, v);
     v->where = where == MW_WHERE_QNAME ? MW_WHERE_PATTERN : where;
     snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,
@@ -113,10 +122,19 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
     (void)cfg;
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v);
+    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false);
     if (r == MW_FILTER_BLOCK)
         v->matched[0] = 0;
     return r;
+}
+
+enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct mw_dns_question *q,
+                                        struct mw_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (!l || l->n_lists == 0)
+        return MW_FILTER_PASS;
+    return check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, true);
 }
 
 static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
@@ -177,7 +195,7 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
             size_t pos = rd;
             int tl = mw_dname_unpack(pkt, len, &pos, target, sizeof(target));
             if (tl > 0) {
-                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v);
+                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v, false);
                 if (r == MW_FILTER_BLOCK &&
                     mw_dname_to_text(target, (size_t)tl, v->matched, sizeof(v->matched)) < 0)
                     v->matched[0] = 0;

@@ -7,7 +7,12 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
 #include "minewall/error.h"
+#include "minewall/filter.h"
+#include "minewall/listfile.h"
+#include "minewall/lists.h"
 #include "minewall/log.h"
 #include "minewall/server.h"
 
@@ -25,6 +30,8 @@ static void usage(FILE *f)
             "                        (repeatable; IPv6 as [::1]:5353)\n"
             "  --upstream ADDR[:PORT] forward here instead of the config's upstreams\n"
             "                        (repeatable)\n"
+            "  --explain NAME        load the lists and print which list, rule, file and\n"
+            "                        line would match NAME, and the action (exit 0)\n"
             "  --check-config        validate the configuration, print each error as\n"
             "                        FILE:LINE: message, exit 0 (valid) or 1\n"
             "  --version             print the version\n"
@@ -34,7 +41,7 @@ static void usage(FILE *f)
             MW_DEFAULT_CONFIG);
 }
 
-enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION };
+enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN };
 
 static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port,
                     const char *what)
@@ -51,6 +58,46 @@ static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port
     return 0;
 }
 
+/* --explain: which rule of which list (file and line) would decide NAME. */
+static int explain_name(const struct mw_overrides *o, const char *name)
+{
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_config *cfg = mw_server_load_config(o, &errs);
+    struct mw_lists *l = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    mw_errlist_deinit(&errs);
+    int rc = 0;
+    struct mw_dns_question q = {.qtype = MW_TYPE_A, .qclass = 1};
+    int n = mw_dname_from_text(name, q.qname, sizeof(q.qname));
+    if (!l) {
+        rc = 1;
+    } else if (n < 0) {
+        fprintf(stderr, "minewall: --explain: invalid name '%s'\n", name);
+        rc = 2;
+    } else {
+        q.qname_len = (uint16_t)n;
+        struct mw_verdict v;
+        enum mw_filter_result r = mw_filter_explain(l, &q, &v);
+        if (r == MW_FILTER_PASS) {
+            printf("%s: no list matches (resolved normally)\n", name);
+        } else {
+            const struct mw_list_info *li = &l->lists[v.rule.list];
+            printf("%s: %s by list '%s' (category %s, origin %s)\n", name,
+                   r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category,
+                   li->origin);
+            printf("  rule:   %s\n  source: %s:%u\n", v.rule_text, li->path, v.rule.line);
+            if (r == MW_FILTER_BLOCK)
+                printf("  action: %s%s\n", mw_action_name(v.action),
+                       v.where == MW_WHERE_PATTERN ? " (pattern)" : "");
+        }
+    }
+    mw_lists_unref(l);
+    mw_config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -58,6 +105,7 @@ int main(int argc, char **argv)
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"upstream", required_argument, NULL, OPT_UPSTREAM},
         {"check-config", no_argument, NULL, OPT_CHECK},
+        {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -65,6 +113,7 @@ int main(int argc, char **argv)
     struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
     struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
     bool check = false;
+    const char *explain = NULL;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -81,6 +130,9 @@ int main(int argc, char **argv)
             break;
         case OPT_CHECK:
             check = true;
+            break;
+        case OPT_EXPLAIN:
+            explain = optarg;
             break;
         case OPT_VERSION:
             printf("minewall %s\n", MW_VERSION);
@@ -104,6 +156,8 @@ int main(int argc, char **argv)
     if (!o.resolv_conf || !*o.resolv_conf)
         o.resolv_conf = "/etc/resolv.conf";
 
+    if (explain)
+        return explain_name(&o, explain);
     if (check) {
         struct mw_errlist errs;
         mw_errlist_init(&errs);

@@ -45,6 +45,11 @@ const char *mw_where_name(enum mw_where w);
 enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,
                                       const struct mw_dns_question *q, struct mw_verdict *v);
 
+/* As mw_filter_qname, for --explain: also fills rule and rule_text when an allow rule
+ * matches. */
+enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct mw_dns_question *q,
+                                        struct mw_verdict *v);
+
 /* Check the answer section of a prepared upstream response. */
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v);
