@@ -44,7 +44,7 @@
 #define LOAD_DEN 5
 #define TLD_MAX 192
 #define TLD_BASE 64
-#define ARENA_PAD 256 /* memcmp may read one name's length past an entry */
+#define ARENA_PAD 256 /* a name compare may read up to 255 octets past the last entry */
 #define MAX_LABELS 127
 #define RULES_MAX (1u << 31)
 

@@ -278,9 +278,8 @@ struct ranges {
  * with an equal neighbour. Capacity is 2 * rules + 1, enough for one open and one close each. */
 static void emit(struct ranges *r, struct u128 at, uint32_t val)
 {
-    if (r->n && cmp128(r->start[r->n - 1], at) == 0) {
+    if (r->n && cmp128(r->start[r->n - 1], at) == 0)
         r->n--;
-    }
     if (r->n && r->val[r->n - 1] == val)
         return;
     r->start[r->n] = at;
@@ -337,10 +336,9 @@ static int fam_build(struct mw_ipset *s, struct fam *f, const struct rec *recs, 
     close_until(&r, st, &sp, NULL);
 
     f->n = r.n;
-    f->val = realloc(r.val, r.n * sizeof *r.val);
-    if (!f->val) {
+    f->val = realloc(r.val, r.n * sizeof *r.val); /* shrinking */
+    if (!f->val)
         f->val = r.val;
-    }
     r.val = NULL;
     if (v4) {
         f->start4 = malloc(r.n * sizeof *f->start4);

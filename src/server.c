@@ -15,6 +15,15 @@
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
 
+/* A watch on the directory of one list file: editors and feed tools replace files by rename,
+ * which only the directory sees. Freed in its close callback. */
+struct list_watch {
+    uv_fs_event_t h;
+    struct mw_server *s;
+    struct list_watch *next;
+    char name[]; /* basename of the list file */
+};
+
 struct mw_server {
     uv_loop_t *loop;
     uv_signal_t sig_term, sig_int, sig_hup;
@@ -28,7 +37,11 @@ struct mw_server {
     uv_work_t reload_work;
     bool reloading;
     bool reload_again; /* another SIGHUP arrived while building */
-    struct mw_config *pending_cfg;  /* owned while reloading */
+    struct mw_config *pending_cfg;  /* owned while reloading; NULL: lists only */
+    const struct mw_config *build_cfg; /* what the work builds lists from */
+    bool lists_again; /* a list file changed while building */
+    struct list_watch *watches; /* owned list */
+    uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_errlist pending_errs;
     size_t pending_warnings;
@@ -125,11 +138,37 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
 static void reload_work(uv_work_t *req)
 {
     struct mw_server *s = req->data;
-    s->pending_lists = mw_lists_build(s->pending_cfg, s->generation + 1, &s->pending_errs,
+    s->pending_lists = mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs,
                                       &s->pending_warnings);
 }
 
 static void reload(struct mw_server *s);
+static void reload_lists(struct mw_server *s);
+static void watch_lists(struct mw_server *s);
+
+/* A list file changed: same config, new lists. */
+static void lists_done(struct mw_server *s, struct mw_lists *lists)
+{
+    if (!lists || s->stopping) {
+        if (!lists) {
+            log_errors(&s->pending_errs);
+            mw_log_error("server", "list reload failed; keeping the running lists");
+        }
+        mw_lists_unref(lists);
+        return;
+    }
+    log_list_warnings(&s->pending_errs);
+    struct mw_blocklog *bl = s->snap->blocklog ? mw_blocklog_ref(s->snap->blocklog) : NULL;
+    size_t entries = lists->total_entries;
+    struct mw_snapshot *snap = mw_snapshot_with_lists(s->snap, lists, bl, ++s->generation);
+    if (!snap) {
+        mw_log_error("server", "list reload failed: out of memory");
+        return;
+    }
+    publish(s, snap);
+    mw_log_info("server", "lists reloaded (generation %llu, %zu entries)",
+                (unsigned long long)s->generation, entries);
+}
 
 static void reload_done(uv_work_t *req, int status)
 {
@@ -140,7 +179,9 @@ static void reload_done(uv_work_t *req, int status)
     s->pending_lists = NULL;
     s->reloading = false;
     struct mw_blocklog *bl = NULL;
-    if (status < 0 || !lists || s->stopping || blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
+    if (!cfg) {
+        lists_done(s, status < 0 ? (mw_lists_unref(lists), NULL) : lists);
+    } else if (status < 0 || !lists || s->stopping || blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
         if (!lists)
             log_errors(&s->pending_errs);
         if (!s->stopping)
@@ -159,14 +200,106 @@ static void reload_done(uv_work_t *req, int status)
             mw_log_error("server", "reload failed: out of memory");
         } else {
             publish(s, snap);
+            watch_lists(s);
             mw_log_info("server", "configuration reloaded (generation %llu, %zu list entries)",
                         (unsigned long long)s->generation, entries);
         }
     }
     mw_errlist_deinit(&s->pending_errs);
-    if (s->reload_again && !s->stopping) {
+    if (s->stopping)
+        return;
+    if (s->reload_again) {
         s->reload_again = false;
+        s->lists_again = false;
         reload(s);
+    } else if (s->lists_again) {
+        s->lists_again = false;
+        reload_lists(s);
+    }
+}
+
+static int queue_build(struct mw_server *s, struct mw_config *cfg)
+{
+    s->pending_cfg = cfg;
+    s->build_cfg = cfg ? cfg : s->snap->cfg;
+    s->pending_warnings = 0;
+    s->reloading = true;
+    s->reload_work.data = s;
+    int rc = uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done);
+    if (rc < 0) {
+        s->reloading = false;
+        s->pending_cfg = NULL;
+        mw_config_free(cfg);
+        mw_errlist_deinit(&s->pending_errs);
+        mw_log_error("server", "reload failed: cannot queue the list build");
+    }
+    return rc;
+}
+
+static void reload_lists(struct mw_server *s)
+{
+    if (s->reloading) {
+        s->lists_again = true;
+        return;
+    }
+    mw_errlist_init(&s->pending_errs);
+    queue_build(s, NULL);
+}
+
+static void settle_over(uv_timer_t *t)
+{
+    reload_lists(t->data);
+}
+
+static void on_list_event(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+    struct list_watch *lw = h->data;
+    struct mw_server *s = lw->s;
+    (void)events;
+    if (status < 0 || s->stopping || (filename && strcmp(filename, lw->name) != 0))
+        return;
+    uv_timer_start(&s->settle, settle_over, 300, 0);
+}
+
+static void watch_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void unwatch_lists(struct mw_server *s)
+{
+    while (s->watches) {
+        struct list_watch *lw = s->watches;
+        s->watches = lw->next;
+        uv_close((uv_handle_t *)&lw->h, watch_closed);
+    }
+}
+
+static void watch_lists(struct mw_server *s)
+{
+    unwatch_lists(s);
+    const struct mw_config *cfg = s->snap->cfg;
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        const struct mw_list_conf *lc = &cfg->lists[i];
+        const char *slash = strrchr(lc->path, '/');
+        if (!lc->enabled || !slash)
+            continue;
+        struct list_watch *lw = calloc(1, sizeof(*lw) + strlen(slash + 1) + 1);
+        char *dir = strndup(lc->path, (size_t)(slash - lc->path));
+        if (!lw || !dir) {
+            free(lw);
+            free(dir);
+            continue;
+        }
+        strcpy(lw->name, slash + 1);
+        lw->s = s;
+        uv_fs_event_init(s->loop, &lw->h);
+        lw->h.data = lw;
+        if (uv_fs_event_start(&lw->h, on_list_event, *dir ? dir : "/", 0) < 0)
+            mw_log_warn("lists", "%s: cannot watch for changes; reload with SIGHUP", lc->path);
+        lw->next = s->watches;
+        s->watches = lw;
+        free(dir);
     }
 }
 
@@ -185,17 +318,7 @@ static void reload(struct mw_server *s)
         mw_errlist_deinit(&s->pending_errs);
         return;
     }
-    s->pending_cfg = cfg;
-    s->pending_warnings = 0;
-    s->reloading = true;
-    s->reload_work.data = s;
-    if (uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done) < 0) {
-        s->reloading = false;
-        s->pending_cfg = NULL;
-        mw_config_free(cfg);
-        mw_errlist_deinit(&s->pending_errs);
-        mw_log_error("server", "reload failed: cannot queue the list build");
-    }
+    queue_build(s, cfg);
 }
 
 static void stop(struct mw_server *s)
@@ -210,6 +333,8 @@ static void stop(struct mw_server *s)
     uv_close((uv_handle_t *)&s->sig_term, NULL);
     uv_close((uv_handle_t *)&s->sig_int, NULL);
     uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_close((uv_handle_t *)&s->settle, NULL);
+    unwatch_lists(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -309,6 +434,8 @@ int mw_server_run(const struct mw_overrides *o)
     uv_signal_init(s.loop, &s.sig_term);
     uv_signal_init(s.loop, &s.sig_int);
     uv_signal_init(s.loop, &s.sig_hup);
+    uv_timer_init(s.loop, &s.settle);
+    s.settle.data = &s;
     s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
@@ -322,6 +449,7 @@ int mw_server_run(const struct mw_overrides *o)
         uv_loop_close(s.loop);
         return 3;
     }
+    watch_lists(&s);
     log_ready(&s);
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");

@@ -10,10 +10,17 @@ struct mw_config;
 struct mw_lists;
 struct mw_blocklog;
 
+/* A config shared by the snapshots that differ only in their lists. */
+struct mw_cfgbox {
+    int refs; /* atomic */
+    struct mw_config *cfg; /* owned */
+};
+
 struct mw_snapshot {
     int refs;                 /* atomic */
     uint64_t generation;      /* 1 for the first load, +1 per successful reload */
-    struct mw_config *cfg;    /* owned */
+    struct mw_config *cfg;    /* borrowed from box */
+    struct mw_cfgbox *box;    /* owned reference */
     struct mw_lists *lists;   /* owned reference; never NULL */
     struct mw_blocklog *blocklog; /* owned reference; NULL without log.blocks */
 };
@@ -22,6 +29,10 @@ struct mw_snapshot {
  * Returns NULL on ENOMEM. refs starts at 1. */
 struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, struct mw_lists *lists,
                                     struct mw_blocklog *blocklog, uint64_t generation);
+/* The same config as old with new lists (a list file changed on disk). Takes one reference
+ * each to lists and blocklog. Returns NULL on ENOMEM. */
+struct mw_snapshot *mw_snapshot_with_lists(const struct mw_snapshot *old, struct mw_lists *lists,
+                                           struct mw_blocklog *blocklog, uint64_t generation);
 struct mw_snapshot *mw_snapshot_ref(struct mw_snapshot *s);
 /* NULL is a no-op. */
 void mw_snapshot_unref(struct mw_snapshot *s);
