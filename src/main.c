@@ -32,6 +32,9 @@ static void usage(FILE *f)
             "                        (repeatable)\n"
             "  --explain NAME        load the lists and print which list, rule, file and\n"
             "                        line would match NAME, and the action (exit 0)\n"
+            "  --check-list FILE     parse one list file (--format F to force a format),\n"
+            "                        print bad lines as FILE:LINE: reason and a summary;\n"
+            "                        exit 0 when it has entries, 1 when unreadable or empty\n"
             "  --check-config        validate the configuration, print each error as\n"
             "                        FILE:LINE: message, exit 0 (valid) or 1\n"
             "  --version             print the version\n"
@@ -41,7 +44,7 @@ static void usage(FILE *f)
             MW_DEFAULT_CONFIG);
 }
 
-enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN };
+enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN, OPT_CHECK_LIST, OPT_FORMAT };
 
 static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port,
                     const char *what)
@@ -56,6 +59,32 @@ static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port
     }
     (*n)++;
     return 0;
+}
+
+static int count_entry(const struct mw_listfile_entry *e, void *arg)
+{
+    (void)e;
+    (void)arg;
+    return 0;
+}
+
+/* --check-list: what tools/update-feeds runs on a download before it replaces a list. */
+static int check_list_file(const char *path, enum mw_listfile_format format)
+{
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_listfile_report rep;
+    memset(&rep, 0, sizeof(rep));
+    int rc = mw_listfile_parse_file(path, format, count_entry, NULL, &rep, &errs);
+    for (size_t i = 0; i < errs.n; i++)
+        printf("%s\n", errs.msgs[i]);
+    mw_errlist_deinit(&errs);
+    if (rc < 0)
+        return 1;
+    printf("%s: format %s, %zu lines, %zu entries, %zu bad, %zu skipped, %zu ignored\n", path,
+           mw_listfile_format_name(rep.format), rep.lines, rep.entries, rep.bad, rep.skipped,
+           rep.ignored);
+    return rep.entries > 0 ? 0 : 1;
 }
 
 /* --explain: which rule of which list (file and line) would decide NAME. */
@@ -106,6 +135,8 @@ int main(int argc, char **argv)
         {"upstream", required_argument, NULL, OPT_UPSTREAM},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"explain", required_argument, NULL, OPT_EXPLAIN},
+        {"check-list", required_argument, NULL, OPT_CHECK_LIST},
+        {"format", required_argument, NULL, OPT_FORMAT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -113,7 +144,8 @@ int main(int argc, char **argv)
     struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
     struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
     bool check = false;
-    const char *explain = NULL;
+    const char *explain = NULL, *check_list = NULL;
+    enum mw_listfile_format format = MW_LISTFILE_FMT_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -133,6 +165,15 @@ int main(int argc, char **argv)
             break;
         case OPT_EXPLAIN:
             explain = optarg;
+            break;
+        case OPT_CHECK_LIST:
+            check_list = optarg;
+            break;
+        case OPT_FORMAT:
+            if (mw_listfile_format_parse(optarg, &format) < 0) {
+                fprintf(stderr, "minewall: --format: unknown format '%s'\n", optarg);
+                return 2;
+            }
             break;
         case OPT_VERSION:
             printf("minewall %s\n", MW_VERSION);
@@ -156,6 +197,8 @@ int main(int argc, char **argv)
     if (!o.resolv_conf || !*o.resolv_conf)
         o.resolv_conf = "/etc/resolv.conf";
 
+    if (check_list)
+        return check_list_file(check_list, format);
     if (explain)
         return explain_name(&o, explain);
     if (check) {
