@@ -227,11 +227,15 @@ def _yaml_scalar(v):
 
 
 def to_yaml(obj, indent=0):
-    """Block-style YAML for nested dicts of scalars and flow lists."""
+    """Block-style YAML for nested dicts of scalars, flow lists, and lists of mappings (each
+    written as a JSON flow mapping, which is valid YAML)."""
     lines = []
     for k, v in obj.items():
         pad = " " * indent
-        if isinstance(v, dict):
+        if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+            lines.append("%s%s:" % (pad, k))
+            lines += ["%s  - %s" % (pad, json.dumps(d)) for d in v]
+        elif isinstance(v, dict):
             lines.append("%s%s:" % (pad, k))
             lines.append(to_yaml(v, indent + 2))
         elif isinstance(v, (list, tuple)):

@@ -1,0 +1,122 @@
+"""minewall --explain and --check-list, and tools/update-feeds, on real list files."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+import conftest
+from conftest import run_minewall, to_yaml, wait_until
+
+SRC = os.environ.get("MINEWALL_SRCDIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+DATA = os.path.join(SRC, "..", "shared", "data")
+UPDATE = os.path.join(SRC, "tools", "update-feeds")
+
+
+def shared(*parts):
+    path = os.path.join(DATA, *parts)
+    if not os.path.exists(path):
+        pytest.skip("shared data not present: %s" % path)
+    return os.path.abspath(path)
+
+
+def lists_config(tmp_path, up, lists):
+    conf = tmp_path / "mw.yaml"
+    conf.write_text(to_yaml({"listen": ["127.0.0.1:%d" % conftest.free_port()],
+                             "upstreams": [up.addr], "lists": lists}) + "\n")
+    return str(conf)
+
+
+def test_explain_block_allow_and_none(upstream, tmp_path):
+    (tmp_path / "mining.txt").write_text("# pools\npool.evil.test\n")
+    (tmp_path / "allow.txt").write_text("ok.pool.evil.test\n")
+    conf = lists_config(tmp_path, upstream, [
+        {"name": "mining", "category": "mining", "path": "mining.txt", "action": "nxdomain"},
+        {"name": "allow", "category": "allow", "path": "allow.txt"}])
+    p = run_minewall(["-c", conf, "--explain", "A.Pool.Evil.Test."])
+    assert p.returncode == 0, p.stderr
+    assert "blocked by list 'mining'" in p.stdout
+    assert "rule:   pool.evil.test" in p.stdout
+    assert "%s:2" % (tmp_path / "mining.txt") in p.stdout
+    assert "action: nxdomain" in p.stdout
+    p = run_minewall(["-c", conf, "--explain", "ok.pool.evil.test"])
+    assert p.returncode == 0 and "allowed by list 'allow'" in p.stdout
+    assert "%s:1" % (tmp_path / "allow.txt") in p.stdout
+    p = run_minewall(["-c", conf, "--explain", "xpool.evil.test"])
+    assert p.returncode == 0 and "no list matches" in p.stdout
+
+
+def test_check_list_reports_bad_lines_with_line_numbers(tmp_path):
+    f = tmp_path / "l.txt"
+    f.write_text("good.example\nbad..name\nalso-good.example\n")
+    p = run_minewall(["--check-list", str(f)])
+    assert p.returncode == 0
+    assert "%s:2:" % f in p.stdout
+    assert "2 entries, 1 bad" in p.stdout
+    p = run_minewall(["--check-list", str(tmp_path / "missing.txt")])
+    assert p.returncode == 1 and "cannot read" in p.stdout
+
+
+@pytest.mark.parametrize("rel,fmt,minimum", [
+    (("mining", "nocoin", "nocoin.txt"), "adblock", 100),
+    (("mining", "coinblockerlists", "list.txt"), "plain", 5000),
+    (("mining", "anudeep", "CoinMiner.txt"), "hosts", 5000),
+    (("c2", "urlhaus-filter", "urlhaus-filter-rpz.conf"), "rpz", 2000),
+    (("mining", "blocklistproject", "crypto-dnsmasq.txt"), "dnsmasq", 1000),
+    (("c2", "threatfox-ips", "ips.txt"), "ip", 10000),
+])
+def test_check_list_real_feeds(rel, fmt, minimum):
+    p = run_minewall(["--check-list", shared(*rel)], timeout=30)
+    assert p.returncode == 0, p.stdout
+    summary = p.stdout.strip().splitlines()[-1]
+    assert "format %s" % fmt in summary
+    entries = int(summary.split(" entries")[0].rsplit(" ", 1)[1])
+    assert entries >= minimum
+
+
+def run_update(conf, *args):
+    env = dict(os.environ, MINEWALL_BIN=conftest.BIN)
+    return subprocess.run([sys.executable, UPDATE, "-c", str(conf)] + list(args),
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_update_feeds_replaces_only_parsed_downloads(tmp_path):
+    nocoin = shared("mining", "nocoin", "nocoin.txt")
+    junk = tmp_path / "junk.txt"
+    junk.write_text("<html>not a list</html>\n")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(to_yaml({}) + "feeds:\n"
+                     "  - {name: nocoin, url: 'file://%s', path: lists/nocoin.txt, format: adblock}\n"
+                     "  - {name: broken, url: 'file://%s', path: lists/broken.txt}\n"
+                     "  - {name: gone, url: 'file://%s', path: lists/gone.txt}\n"
+                     % (nocoin, junk, tmp_path / "nothing-here.txt"))
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "broken.txt").write_text("kept.example\n")
+    p = run_update(feeds)
+    assert p.returncode == 1, p.stdout
+    assert "nocoin: updated" in p.stdout
+    assert "broken: did not parse" in p.stdout
+    assert "gone: download failed" in p.stdout
+    with open(nocoin, "rb") as a, open(tmp_path / "lists" / "nocoin.txt", "rb") as b:
+        assert a.read() == b.read()
+    assert (tmp_path / "lists" / "broken.txt").read_text() == "kept.example\n"
+    assert not (tmp_path / "lists" / "gone.txt").exists()
+    assert not [n for n in os.listdir(tmp_path / "lists") if n.startswith(".")]
+    p = run_update(feeds)
+    assert "nocoin: unchanged" in p.stdout
+
+
+def test_update_feeds_reloads_running_minewall(upstream, make_minewall, tmp_path):
+    src = tmp_path / "feed-v2.txt"
+    src.write_text("www.test\n")
+    (tmp_path / "feed.txt").write_text("pool.evil.test\n")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n  - {name: f, url: 'file://%s', path: feed.txt}\n" % src)
+    m = make_minewall(upstreams=[upstream], config={
+        "lists": [{"name": "feed", "category": "mining", "path": str(tmp_path / "feed.txt")}]})
+    assert conftest.addresses(m.query("www.test")) != ["0.0.0.0"]
+    p = run_update(feeds)
+    assert p.returncode == 0 and "f: updated" in p.stdout
+    wait_until(lambda: conftest.addresses(m.query("www.test")) == ["0.0.0.0"], 5,
+               what="the updated feed enforced")
