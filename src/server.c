@@ -423,7 +423,8 @@ int mw_server_run(const struct mw_overrides *o)
     }
     for (uint16_t i = 0; i < lists->n_lists; i++)
         mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
-                    lists->lists[i].category, mw_action_name(lists->lists[i].action),
+                    lists->lists[i].category,
+                    lists->lists[i].allow ? "allow" : mw_action_name(lists->lists[i].action),
                     lists->lists[i].entries, lists->lists[i].path);
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
