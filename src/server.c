@@ -330,9 +330,12 @@ static void stop(struct mw_server *s)
         mw_log_info("server", "stopping");
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_stop(s->workers[i]);
-    uv_close((uv_handle_t *)&s->sig_term, NULL);
-    uv_close((uv_handle_t *)&s->sig_int, NULL);
-    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    /* The signal handles stay installed (unreferenced, so the loop can end) until the very
+     * end: closing them would restore the default action, and a second SIGTERM during the
+     * grace period would then kill the process instead of being ignored. */
+    uv_unref((uv_handle_t *)&s->sig_term);
+    uv_unref((uv_handle_t *)&s->sig_int);
+    uv_unref((uv_handle_t *)&s->sig_hup);
     uv_close((uv_handle_t *)&s->settle, NULL);
     unwatch_lists(s);
 }
@@ -388,6 +391,15 @@ static int start_workers(struct mw_server *s)
             return rc;
     }
     return 0;
+}
+
+/* After the workers are gone: remove the handlers and let the loop run their closes. */
+static void close_signals(struct mw_server *s)
+{
+    uv_close((uv_handle_t *)&s->sig_term, NULL);
+    uv_close((uv_handle_t *)&s->sig_int, NULL);
+    uv_close((uv_handle_t *)&s->sig_hup, NULL);
+    uv_run(s->loop, UV_RUN_DEFAULT);
 }
 
 int mw_server_run(const struct mw_overrides *o)
@@ -446,6 +458,7 @@ int mw_server_run(const struct mw_overrides *o)
         stop(&s);
         uv_run(s.loop, UV_RUN_DEFAULT);
         stop_workers(&s);
+        close_signals(&s);
         mw_snapshot_unref(s.snap);
         uv_loop_close(s.loop);
         return 3;
@@ -456,6 +469,7 @@ int mw_server_run(const struct mw_overrides *o)
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);
     stop_workers(&s);
+    close_signals(&s);
     mw_snapshot_unref(s.snap);
     rc = uv_loop_close(s.loop) == 0 ? 0 : 3;
     mw_log_info("server", "stopped");
