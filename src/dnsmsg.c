@@ -263,9 +263,6 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
 {
     if (!c->qsec || c->qsec_len < 5)
         return mw_dns_build_error(c, rcode, ede, extra_text, out, cap);
-    size_t text_len = extra_text ? strlen(extra_text) : 0;
-    if (text_len > 200)
-        text_len = 200;
     /* Name compression: every owner is a pointer to the question name at offset 12. */
     size_t rr_len = 0;
     bool answer = rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16);
@@ -273,11 +270,21 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
         rr_len = 2 + 10 + addr_len;
     else
         rr_len = 2 + 10 + (sizeof(SYNTH_MNAME)) + (sizeof(SYNTH_RNAME)) + 20;
-    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff;
-    size_t n = MW_DNS_HDR + c->qsec_len + rr_len + (c->edns ? OPT_LEN : 0) +
-               (with_ede ? 6 + text_len : 0);
-    if (n > cap)
+    size_t base = MW_DNS_HDR + c->qsec_len + rr_len + (c->edns ? OPT_LEN : 0);
+    if (base > cap)
         return -ENOSPC;
+    /* As in mw_dns_build_error: the EDE text is shortened at a UTF-8 boundary, then the option
+     * dropped, to stay within what the client can take. */
+    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
+    if (budget > cap)
+        budget = cap;
+    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
+    size_t text_len = with_ede && extra_text ? strlen(extra_text) : 0;
+    if (with_ede && text_len > budget - base - 6) {
+        text_len = budget - base - 6;
+        while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
+            text_len--;
+    }
     mw_dns_put16(out, c->id);
     mw_dns_put16(out + 2, reply_flags(c, rcode & 0xf));
     mw_dns_put16(out + 4, 1);
@@ -319,7 +326,8 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
             mw_dns_put16(p, EDE_CODE);
             mw_dns_put16(p + 2, (uint16_t)(2 + text_len));
             mw_dns_put16(p + 4, (uint16_t)ede);
-            memcpy(p + 6, extra_text, text_len);
+            if (text_len)
+                memcpy(p + 6, extra_text, text_len);
             p += 6 + text_len;
         }
     }

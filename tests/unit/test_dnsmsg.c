@@ -547,6 +547,295 @@ static void test_build_query(void **state)
     assert_int_equal(mw_dns_build_query(&q, 1, false, false, out, sizeof(out)), -EINVAL);
 }
 
+/* ---- build_synth ---- */
+
+/* A client for a query of name (raw wire, case kept) and qtype, with its parsed question. */
+static void synth_client(struct wb *w, struct mw_dns_client *c, struct mw_dns_question *q,
+                         uint16_t id, uint16_t flags, const char *wire, size_t len, uint16_t qtype,
+                         bool edns, bool do_bit)
+{
+    hdr(w, id, flags, 1, 0, 0, 0);
+    question(w, wire, len, qtype);
+    c->id = id;
+    c->qflags = flags;
+    c->qsec = w->b + 12;
+    c->qsec_len = (uint16_t)(len + 4);
+    c->edns = edns;
+    c->do_bit = do_bit;
+    c->max_size = edns ? 1232 : 512;
+    memset(q, 0, sizeof(*q));
+    memcpy(q->qname, wire, len);
+    mw_dname_lower(q->qname, len);
+    q->qname_len = (uint16_t)len;
+    q->qtype = qtype;
+    q->qclass = 1;
+}
+
+static void assert_owner(const ldns_rr *rr, const char *want)
+{
+    char *owner = ldns_rdf2str(ldns_rr_owner(rr));
+    assert_string_equal(owner, want);
+    free(owner);
+}
+
+/* The EDE option of a reply: code and text, or code -1 when the OPT has no option. */
+static void assert_ede(ldns_pkt *p, int code, const char *text)
+{
+    assert_true(ldns_pkt_edns(p));
+    ldns_rdf *d = ldns_pkt_edns_data(p);
+    if (code < 0) {
+        assert_true(d == NULL || ldns_rdf_size(d) == 0);
+        return;
+    }
+    assert_non_null(d);
+    size_t tl = text ? strlen(text) : 0;
+    assert_int_equal(ldns_rdf_size(d), 6 + tl);
+    const uint8_t *o = ldns_rdf_data(d);
+    assert_int_equal(mw_dns_get16(o), 15);
+    assert_int_equal(mw_dns_get16(o + 2), 2 + tl);
+    assert_int_equal(mw_dns_get16(o + 4), code);
+    if (tl)
+        assert_memory_equal(o + 6, text, tl);
+}
+
+static void test_build_synth_a(void **state)
+{
+    (void)state;
+    struct wb w;
+    struct mw_dns_client c;
+    struct mw_dns_question q;
+    synth_client(&w, &c, &q, 0xbeef, MW_DNS_RD | MW_DNS_CD | MW_DNS_AD, "\7ExAmPlE\3COM", QNAME_LEN,
+                 MW_TYPE_A, true, true);
+    uint8_t out[1500];
+    const uint8_t a4[4] = {10, 1, 2, 3};
+    const char *text = "minewall: mining/pools";
+    int n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 42, 15, text, out, sizeof(out));
+    size_t tl = strlen(text);
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 16 + 11 + 6 + (int)tl);
+    assert_memory_equal(out + 12, w.b + 12, QNAME_LEN + 4);
+
+    ldns_pkt *p = reparse(out, n);
+    assert_int_equal(ldns_pkt_id(p), 0xbeef);
+    assert_true(ldns_pkt_qr(p));
+    assert_true(ldns_pkt_ra(p));
+    assert_true(ldns_pkt_rd(p));
+    assert_true(ldns_pkt_cd(p));
+    assert_false(ldns_pkt_ad(p));
+    assert_false(ldns_pkt_aa(p));
+    assert_false(ldns_pkt_tc(p));
+    assert_int_equal(ldns_pkt_get_opcode(p), LDNS_PACKET_QUERY);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+    assert_int_equal(ldns_pkt_qdcount(p), 1);
+    assert_int_equal(ldns_pkt_ancount(p), 1);
+    assert_int_equal(ldns_pkt_nscount(p), 0);
+    assert_int_equal(ldns_pkt_arcount(p), 0); /* ldns takes the OPT out of the count */
+    assert_owner(ldns_rr_list_rr(ldns_pkt_question(p), 0), "ExAmPlE.COM.");
+    ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), 0);
+    assert_owner(rr, "ExAmPlE.COM.");
+    assert_int_equal(ldns_rr_get_type(rr), LDNS_RR_TYPE_A);
+    assert_int_equal(ldns_rr_get_class(rr), LDNS_RR_CLASS_IN);
+    assert_int_equal(ldns_rr_ttl(rr), 42);
+    assert_int_equal(ldns_rr_rd_count(rr), 1);
+    assert_int_equal(ldns_rdf_size(ldns_rr_rdf(rr, 0)), 4);
+    assert_memory_equal(ldns_rdf_data(ldns_rr_rdf(rr, 0)), a4, 4);
+    assert_int_equal(ldns_pkt_edns_udp_size(p), MW_EDNS_CLIENT_BUF);
+    assert_true(ldns_pkt_edns_do(p));
+    assert_ede(p, 15, text);
+    ldns_pkt_free(p);
+
+    /* Without EDNS: no OPT, so no EDE; RD and CD as the client sent them. */
+    synth_client(&w, &c, &q, 0x0102, 0, "\7example\3com", QNAME_LEN, MW_TYPE_A, false, false);
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 42, 15, text, out, sizeof(out));
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 16);
+    assert_int_equal(mw_dns_get16(out + 10), 0);
+    p = reparse(out, n);
+    assert_int_equal(ldns_pkt_id(p), 0x0102);
+    assert_false(ldns_pkt_rd(p));
+    assert_false(ldns_pkt_cd(p));
+    assert_true(ldns_pkt_ra(p));
+    assert_false(ldns_pkt_edns(p));
+    assert_int_equal(ldns_pkt_ancount(p), 1);
+    ldns_pkt_free(p);
+
+    /* EDNS without an EDE (ede < 0 or over 65535): an empty OPT; DO echoed as sent. */
+    synth_client(&w, &c, &q, 7, MW_DNS_RD, "\7example\3com", QNAME_LEN, MW_TYPE_A, true, false);
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 42, -1, text, out, sizeof(out));
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 16 + 11);
+    p = reparse(out, n);
+    assert_ede(p, -1, NULL);
+    assert_false(ldns_pkt_edns_do(p));
+    ldns_pkt_free(p);
+    assert_int_equal(
+        mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 42, 70000, text, out, sizeof(out)), n);
+}
+
+static void test_build_synth_aaaa(void **state)
+{
+    (void)state;
+    struct wb w;
+    struct mw_dns_client c;
+    struct mw_dns_question q;
+    synth_client(&w, &c, &q, 0x7777, MW_DNS_RD, "\3WWW\4Pool\7example", 18, MW_TYPE_AAAA, true,
+                 false);
+    uint8_t out[1500];
+    const uint8_t a6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x55};
+    int n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a6, 16, 3600, 17, "allowed? no", out,
+                               sizeof(out));
+    assert_int_equal(n, 12 + 18 + 4 + 28 + 11 + 6 + 11);
+    ldns_pkt *p = reparse(out, n);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+    assert_int_equal(ldns_pkt_ancount(p), 1);
+    assert_int_equal(ldns_pkt_nscount(p), 0);
+    ldns_rr *qrr = ldns_rr_list_rr(ldns_pkt_question(p), 0);
+    assert_owner(qrr, "WWW.Pool.example.");
+    assert_int_equal(ldns_rr_get_type(qrr), LDNS_RR_TYPE_AAAA);
+    ldns_rr *rr = ldns_rr_list_rr(ldns_pkt_answer(p), 0);
+    assert_owner(rr, "WWW.Pool.example.");
+    assert_int_equal(ldns_rr_get_type(rr), LDNS_RR_TYPE_AAAA);
+    assert_int_equal(ldns_rr_ttl(rr), 3600);
+    assert_int_equal(ldns_rdf_size(ldns_rr_rdf(rr, 0)), 16);
+    assert_memory_equal(ldns_rdf_data(ldns_rr_rdf(rr, 0)), a6, 16);
+    assert_ede(p, 17, "allowed? no");
+    ldns_pkt_free(p);
+}
+
+/* The authority SOA of a negative synthesized reply. */
+static void assert_synth_soa(ldns_pkt *p, const char *owner, uint32_t ttl)
+{
+    assert_int_equal(ldns_pkt_ancount(p), 0);
+    assert_int_equal(ldns_pkt_nscount(p), 1);
+    ldns_rr *soa = ldns_rr_list_rr(ldns_pkt_authority(p), 0);
+    assert_int_equal(ldns_rr_get_type(soa), LDNS_RR_TYPE_SOA);
+    assert_int_equal(ldns_rr_get_class(soa), LDNS_RR_CLASS_IN);
+    assert_owner(soa, owner);
+    assert_int_equal(ldns_rr_ttl(soa), ttl);
+    assert_int_equal(ldns_rr_rd_count(soa), 7);
+    char *m = ldns_rdf2str(ldns_rr_rdf(soa, 0));
+    assert_string_equal(m, "minewall.");
+    free(m);
+    m = ldns_rdf2str(ldns_rr_rdf(soa, 1));
+    assert_string_equal(m, "blocked.minewall.");
+    free(m);
+    assert_int_equal(ldns_rdf2native_int32(ldns_rr_rdf(soa, 6)), ttl);
+}
+
+static void test_build_synth_negative(void **state)
+{
+    (void)state;
+    struct wb w;
+    struct mw_dns_client c;
+    struct mw_dns_question q;
+    uint8_t out[1500];
+
+    /* NODATA: NOERROR with no address (any qtype). */
+    synth_client(&w, &c, &q, 0x4321, MW_DNS_RD, "\7ExAmPlE\3COM", QNAME_LEN, MW_TYPE_MX, true,
+                 true);
+    int n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, NULL, 0, 60, 15, "t", out, sizeof(out));
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 12 + 10 + 18 + 20 + 11 + 7);
+    ldns_pkt *p = reparse(out, n);
+    assert_int_equal(ldns_pkt_id(p), 0x4321);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NOERROR);
+    assert_int_equal(ldns_rr_get_type(ldns_rr_list_rr(ldns_pkt_question(p), 0)), LDNS_RR_TYPE_MX);
+    assert_synth_soa(p, "ExAmPlE.COM.", 60);
+    assert_ede(p, 15, "t");
+    ldns_pkt_free(p);
+
+    /* An address of a length other than 4 or 16 is NODATA too. */
+    const uint8_t a4[4] = {10, 0, 0, 1};
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 3, 30, 15, "t", out, sizeof(out));
+    p = reparse(out, n);
+    assert_synth_soa(p, "ExAmPlE.COM.", 30);
+    ldns_pkt_free(p);
+
+    /* NXDOMAIN: an address is ignored; without EDNS no OPT. */
+    synth_client(&w, &c, &q, 0x1111, 0, "\7example\3com", QNAME_LEN, MW_TYPE_A, false, false);
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, a4, 4, 0, 15, "ignored", out, sizeof(out));
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 12 + 10 + 18 + 20);
+    p = reparse(out, n);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+    assert_false(ldns_pkt_rd(p));
+    assert_false(ldns_pkt_edns(p));
+    assert_synth_soa(p, "example.com.", 0);
+    ldns_pkt_free(p);
+
+    /* NXDOMAIN with EDNS, EDE code and no text. */
+    synth_client(&w, &c, &q, 0x1112, MW_DNS_RD, "\7example\3com", QNAME_LEN, MW_TYPE_A, true,
+                 false);
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, NULL, 0, 86400, 17, NULL, out, sizeof(out));
+    assert_int_equal(n, 12 + QNAME_LEN + 4 + 60 + 11 + 6);
+    p = reparse(out, n);
+    assert_int_equal(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
+    assert_synth_soa(p, "example.com.", 86400);
+    assert_ede(p, 17, NULL);
+    ldns_pkt_free(p);
+}
+
+static void test_build_synth_echo_nospc(void **state)
+{
+    (void)state;
+    struct wb w;
+    struct mw_dns_client c;
+    struct mw_dns_question q;
+    uint8_t out[1500];
+    const uint8_t a4[4] = {10, 1, 2, 3};
+
+    /* The opcode is copied from the client's flags (RFC 1035 4.1.1). */
+    synth_client(&w, &c, &q, 0x2222, (2 << 11) | MW_DNS_RD, "\7example\3com", QNAME_LEN, MW_TYPE_A,
+                 false, false);
+    int n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, -1, NULL, out, sizeof(out));
+    assert_true(n > 0);
+    assert_int_equal((mw_dns_get16(out + 2) >> 11) & 0xf, 2);
+    ldns_pkt *p = reparse(out, n);
+    assert_int_equal(ldns_pkt_get_opcode(p), LDNS_PACKET_STATUS);
+    assert_true(ldns_pkt_rd(p));
+    ldns_pkt_free(p);
+
+    /* The class is echoed in the answer. */
+    synth_client(&w, &c, &q, 0x2223, 0, "\7example\3com", QNAME_LEN, MW_TYPE_A, false, false);
+    q.qclass = 3;
+    w.b[12 + QNAME_LEN + 3] = 3;
+    n = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, -1, NULL, out, sizeof(out));
+    p = reparse(out, n);
+    assert_int_equal(ldns_rr_get_class(ldns_rr_list_rr(ldns_pkt_answer(p), 0)), LDNS_RR_CLASS_CH);
+    ldns_pkt_free(p);
+
+    /* -ENOSPC below the reply without its EDE; between that and the full length the EDE
+     * text is shortened (then dropped) so the reply still fits, as mw_dns_build_error does. */
+    synth_client(&w, &c, &q, 0x2224, MW_DNS_RD, "\7example\3com", QNAME_LEN, MW_TYPE_A, true,
+                 false);
+    uint8_t small[200];
+    const char *text = "minewall: c2/feed";
+    int full = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, 15, text, out, sizeof(out));
+    int bare = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, -1, NULL, out, sizeof(out));
+    int neg = mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, NULL, 0, 5, 15, text, out, sizeof(out));
+    int neg_bare =
+        mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, NULL, 0, 5, -1, NULL, out, sizeof(out));
+    assert_true(bare > 0 && full > bare && neg > full && neg_bare < neg);
+    for (size_t cap = 0; cap < (size_t)full; cap++) {
+        int r = mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, 15, text, small, cap);
+        if (cap < (size_t)bare)
+            assert_int_equal(r, -ENOSPC);
+        else
+            assert_true(r >= bare && (size_t)r <= cap);
+    }
+    for (size_t cap = 0; cap < (size_t)neg; cap++) {
+        int r = mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, NULL, 0, 5, 15, text, small, cap);
+        if (cap < (size_t)neg_bare)
+            assert_int_equal(r, -ENOSPC);
+        else
+            assert_true(r >= neg_bare && (size_t)r <= cap);
+    }
+    assert_int_equal(
+        mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, 15, text, small, (size_t)full),
+        full);
+    assert_int_equal(
+        mw_dns_build_synth(&c, &q, MW_RCODE_NXDOMAIN, NULL, 0, 5, 15, text, small, (size_t)neg),
+        neg);
+    c.edns = false;
+    assert_int_equal(mw_dns_build_synth(&c, &q, MW_RCODE_NOERROR, a4, 4, 5, 15, text, out, 20),
+                     -ENOSPC);
+}
+
 /* ---- prepare_response ---- */
 
 static void add_rr(ldns_pkt *p, ldns_pkt_section s, const char *str)
@@ -1117,6 +1406,10 @@ int main(void)
         cmocka_unit_test(test_parse_ldns_query),
         cmocka_unit_test(test_build_error_ede),
         cmocka_unit_test(test_build_error_variants),
+        cmocka_unit_test(test_build_synth_a),
+        cmocka_unit_test(test_build_synth_aaaa),
+        cmocka_unit_test(test_build_synth_negative),
+        cmocka_unit_test(test_build_synth_echo_nospc),
         cmocka_unit_test(test_build_query),
         cmocka_unit_test(test_prepare_positive),
         cmocka_unit_test(test_prepare_ttl_rcode),

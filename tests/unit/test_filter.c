@@ -1,0 +1,927 @@
+/* Unit tests for filter.c and lists.c: a generation of lists is built from a config parsed
+ * from YAML whose lists are files written into a temporary directory (plain, allow, RPZ,
+ * pattern, IP, ASN and a monitor-mode RPZ list, and a disabled list whose file does not
+ * exist), plus an ASN database written by tests/tools/mkmmdb.pl. Query names are checked for
+ * subtree, exact and wildcard semantics, precedence between allow and block rules, patterns
+ * and the action each rule resolves to; upstream answers are built with ldns (which
+ * compresses names) and checked for blocked CNAME targets, answer addresses and AS numbers,
+ * then broken and truncated. Ends with the build errors: missing files and databases, bad
+ * lines, entries of the wrong type. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ldns/ldns.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/error.h"
+#include "minewall/filter.h"
+#include "minewall/lists.h"
+
+#ifndef MW_TEST_SRCDIR
+#define MW_TEST_SRCDIR "tests"
+#endif
+
+#define MKMMDB MW_TEST_SRCDIR "/tools/mkmmdb.pl"
+
+static char tmpdir[64];
+
+/* The fixture: one config and one generation shared by the read-only tests. */
+static struct mw_config *cfg;
+static struct mw_lists *lists;
+
+/* List indexes in the generation (the disabled list takes none). */
+enum { L_MINING, L_ALLOW, L_C2, L_PAT, L_ALLOWPAT, L_IPS, L_ASN, L_MON, L_COUNT };
+
+static const char mining_txt[] = "# mining pools\n"    /* 1 */
+                                 "pool.example\n"      /* 2 */
+                                 "a.b.example\n"       /* 3 */
+                                 "d.example\n"         /* 4 */
+                                 "e.f.example\n"       /* 5 */
+                                 "evil-cdn.example\n"; /* 6 */
+
+static const char allow_txt[] = "b.example\n"         /* 1 */
+                                "c.d.example\n"       /* 2 */
+                                "e.f.example\n"       /* 3 */
+                                "good-cdn.example\n"; /* 4 */
+
+static const char c2_rpz[] = "$TTL 300\n"                               /* 1 */
+                             "@ SOA ns.example. h.example. 1 2 3 4 5\n" /* 2 */
+                             "exact.example CNAME .\n"                  /* 3 */
+                             "*.wild.example CNAME .\n"                 /* 4 */
+                             "nodata.example CNAME *.\n"                /* 5 */
+                             "drop.example CNAME rpz-drop.\n"           /* 6 */
+                             "pass.d.example CNAME rpz-passthru.\n"     /* 7 */
+                             "sink.example A 192.0.2.55\n"              /* 8 */
+                             "sink.example AAAA 2001:db8::55\n"         /* 9 */
+                             "garden.example CNAME walled.garden.\n"    /* 10 */
+                             "24.0.113.0.203.rpz-ip CNAME .\n";         /* 11 */
+
+static const char pat_txt[] = "# globs\n"           /* 1 */
+                              "xmr-*.example.net\n" /* 2 */
+                              "*.coinhive-?.*\n";   /* 3 */
+
+static const char allowpat_txt[] = "xmr-good.example.net\n"; /* 1 */
+
+static const char ips_txt[] = "# bad hosts\n"        /* 1 */
+                              "192.0.2.128/25\n"     /* 2 */
+                              "2001:db8:bad::/48\n"; /* 3 */
+
+static const char asn_txt[] = "AS64500\n" /* 1 */
+                              "64501\n";  /* 2 */
+
+static const char mon_rpz[] = "logged.example CNAME .\n"           /* 1 */
+                              "logdrop.example CNAME rpz-drop.\n"; /* 2 */
+
+/* ---- helpers ---- */
+
+static void tpath(char *buf, size_t cap, const char *name)
+{
+    int n = snprintf(buf, cap, "%s/%s", tmpdir, name);
+    assert_true(n > 0 && (size_t)n < cap);
+}
+
+static int write_file(const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    if (!f)
+        return -1;
+    int wr = fputs(text, f);
+    return (fclose(f) | (wr < 0 ? -1 : 0)) == 0 ? 0 : -1;
+}
+
+static int run(char *const argv[])
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -errno;
+    if (pid == 0) {
+        execvp(argv[0], argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st;
+    if (waitpid(pid, &st, 0) < 0)
+        return -errno;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+/* Replace every "@D@" in tmpl by the temporary directory. */
+static void expand(const char *tmpl, char *out, size_t cap)
+{
+    size_t n = 0, dl = strlen(tmpdir);
+    for (const char *s = tmpl; *s; s++) {
+        if (strncmp(s, "@D@", 3) == 0) {
+            assert_true(n + dl < cap);
+            memcpy(out + n, tmpdir, dl);
+            n += dl;
+            s += 2;
+        } else {
+            assert_true(n + 1 < cap);
+            out[n++] = *s;
+        }
+    }
+    out[n] = 0;
+}
+
+static struct mw_config *parse_cfg(const char *tmpl)
+{
+    char text[4096];
+    expand(tmpl, text, sizeof(text));
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_config *c = mw_config_parse(text, strlen(text), "<string>", &e);
+    for (size_t i = 0; i < e.n; i++)
+        fprintf(stderr, "config: %s\n", e.msgs[i]);
+    mw_errlist_deinit(&e);
+    return c;
+}
+
+static bool errs_have(const struct mw_errlist *e, const char *needle)
+{
+    for (size_t i = 0; i < e->n; i++)
+        if (e->msgs[i] && strstr(e->msgs[i], needle))
+            return true;
+    return false;
+}
+
+static void print_errs(const struct mw_errlist *e)
+{
+    for (size_t i = 0; i < e->n; i++)
+        fprintf(stderr, "  err[%zu]: %s\n", i, e->msgs[i]);
+}
+
+static void mkq(struct mw_dns_question *q, const char *name, uint16_t qtype)
+{
+    memset(q, 0, sizeof(*q));
+    int n = mw_dname_from_text(name, q->qname, sizeof(q->qname));
+    assert_true(n > 0);
+    q->qname_len = (uint16_t)n;
+    q->qtype = qtype;
+    q->qclass = 1;
+}
+
+static enum mw_filter_result qn(const char *name, struct mw_verdict *v)
+{
+    struct mw_dns_question q;
+    mkq(&q, name, MW_TYPE_A);
+    memset(v, 0x5a, sizeof(*v));
+    v->rule_text[0] = v->matched[0] = 0;
+    return mw_filter_qname(lists, cfg, &q, v);
+}
+
+/* A block verdict on the query name with its action, rule text and source. */
+static void expect_block(const char *name, enum mw_action action, enum mw_where where,
+                         const char *rule_text, uint16_t list, uint32_t line)
+{
+    struct mw_verdict v;
+    enum mw_filter_result r = qn(name, &v);
+    if (r != MW_FILTER_BLOCK)
+        fprintf(stderr, "%s: result %d\n", name, (int)r);
+    assert_int_equal(r, MW_FILTER_BLOCK);
+    if (v.action != action || strcmp(v.rule_text, rule_text) != 0 || v.rule.list != list ||
+        v.rule.line != line)
+        fprintf(stderr, "%s: action %d rule '%s' list %u line %u\n", name, (int)v.action,
+                v.rule_text, (unsigned)v.rule.list, (unsigned)v.rule.line);
+    assert_int_equal(v.action, action);
+    assert_int_equal(v.where, where);
+    assert_string_equal(v.rule_text, rule_text);
+    assert_int_equal(v.rule.list, list);
+    assert_int_equal(v.rule.line, line);
+    assert_string_equal(v.matched, "");
+    assert_false(v.rule.flags & MW_RULE_ALLOW);
+}
+
+static void expect_allow(const char *name, uint16_t list, uint32_t line)
+{
+    struct mw_verdict v;
+    assert_int_equal(qn(name, &v), MW_FILTER_ALLOW);
+    assert_true(v.rule.flags & MW_RULE_ALLOW);
+    assert_int_equal(v.rule.list, list);
+    assert_int_equal(v.rule.line, line);
+}
+
+static void expect_pass(const char *name)
+{
+    struct mw_verdict v;
+    enum mw_filter_result r = qn(name, &v);
+    if (r != MW_FILTER_PASS)
+        fprintf(stderr, "%s: result %d rule '%s'\n", name, (int)r, v.rule_text);
+    assert_int_equal(r, MW_FILTER_PASS);
+}
+
+/* ---- fixture ---- */
+
+static const char fixture_yaml[] =
+    "sinkhole: {action: nodata, ipv4: 10.1.2.3, ttl: 42}\n"
+    "geoip: {asn: @D@/asn.mmdb}\n"
+    "lists:\n"
+    "  - {name: mining, category: mining, path: @D@/mining.txt}\n"
+    "  - {name: off, category: mining, path: @D@/does-not-exist.txt, enabled: false}\n"
+    "  - {name: allow, category: allow, path: @D@/allow.txt}\n"
+    "  - {name: c2, category: c2, path: @D@/c2.rpz, format: rpz, action: refused}\n"
+    "  - {name: pat, category: mining, path: @D@/pat.txt, type: pattern, action: drop}\n"
+    "  - {name: allowpat, category: allow, path: @D@/allowpat.txt, type: pattern}\n"
+    "  - {name: ips, category: c2, path: @D@/ips.txt, type: ip, action: nxdomain}\n"
+    "  - {name: asn, category: c2, path: @D@/asn.txt, type: asn}\n"
+    "  - {name: mon, category: test, path: @D@/mon.rpz, format: rpz, action: log}\n";
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/mw-filter-XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return -1;
+    }
+    char db[128];
+    snprintf(db, sizeof(db), "%s/asn.mmdb", tmpdir);
+    char *argv[] = {"perl",
+                    MKMMDB,
+                    db,
+                    "asn",
+                    "198.51.100.0/24=64500:Evil",
+                    "100.64.0.0/24=64999:Fine",
+                    "2001:db8:64::/48=64501:Evil Six",
+                    NULL};
+    if (run(argv) != 0) {
+        fprintf(stderr, "test_filter: FATAL: %s failed (needs libmaxmind-db-writer-perl)\n",
+                MKMMDB);
+        return -1;
+    }
+    if (write_file("mining.txt", mining_txt) || write_file("allow.txt", allow_txt) ||
+        write_file("c2.rpz", c2_rpz) || write_file("pat.txt", pat_txt) ||
+        write_file("allowpat.txt", allowpat_txt) || write_file("ips.txt", ips_txt) ||
+        write_file("asn.txt", asn_txt) || write_file("mon.rpz", mon_rpz)) {
+        fprintf(stderr, "test_filter: FATAL: cannot write list files\n");
+        return -1;
+    }
+    cfg = parse_cfg(fixture_yaml);
+    if (!cfg)
+        return -1;
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    size_t warnings = 99;
+    lists = mw_lists_build(cfg, 7, &e, &warnings);
+    print_errs(&e);
+    size_t nerr = e.n;
+    mw_errlist_deinit(&e);
+    if (!lists || warnings != 0 || nerr != 0) {
+        fprintf(stderr, "test_filter: FATAL: fixture lists: %p, %zu warnings, %zu errors\n",
+                (void *)lists, warnings, nerr);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    mw_lists_unref(lists);
+    mw_config_free(cfg);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* ---- the generation ---- */
+
+static void test_generation(void **state)
+{
+    (void)state;
+    assert_int_equal(lists->generation, 7);
+    assert_int_equal(lists->n_lists, L_COUNT);
+    static const char *const names[L_COUNT] = {"mining",   "allow", "c2",  "pat",
+                                               "allowpat", "ips",   "asn", "mon"};
+    for (int i = 0; i < L_COUNT; i++) {
+        assert_string_equal(lists->lists[i].name, names[i]);
+        assert_string_equal(lists->lists[i].origin, "file");
+        assert_int_equal(lists->lists[i].bad, 0);
+        assert_true(strstr(lists->lists[i].path, tmpdir) == lists->lists[i].path);
+    }
+    /* Actions resolved: unset -> sinkhole.action (nodata here). */
+    assert_int_equal(lists->lists[L_MINING].action, MW_ACTION_NODATA);
+    assert_int_equal(lists->lists[L_ASN].action, MW_ACTION_NODATA);
+    assert_int_equal(lists->lists[L_C2].action, MW_ACTION_REFUSED);
+    assert_int_equal(lists->lists[L_PAT].action, MW_ACTION_DROP);
+    assert_int_equal(lists->lists[L_IPS].action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(lists->lists[L_MON].action, MW_ACTION_LOG);
+    assert_true(lists->lists[L_ALLOW].allow);
+    assert_true(lists->lists[L_ALLOWPAT].allow);
+    assert_false(lists->lists[L_MINING].allow);
+    assert_int_equal(lists->lists[L_PAT].type, MW_LIST_PATTERN);
+    assert_int_equal(lists->lists[L_IPS].type, MW_LIST_IP);
+    assert_int_equal(lists->lists[L_ASN].type, MW_LIST_ASN);
+    assert_string_equal(lists->lists[L_C2].category, "c2");
+
+    /* Entries per list. */
+    assert_int_equal(lists->lists[L_MINING].entries, 5);
+    assert_int_equal(lists->lists[L_ALLOW].entries, 4);
+    assert_int_equal(lists->lists[L_C2].entries, 8); /* A and AAAA of sink merge */
+    assert_int_equal(lists->lists[L_PAT].entries, 2);
+    assert_int_equal(lists->lists[L_ALLOWPAT].entries, 1);
+    assert_int_equal(lists->lists[L_IPS].entries, 2);
+    assert_int_equal(lists->lists[L_ASN].entries, 2);
+    assert_int_equal(lists->lists[L_MON].entries, 2);
+    assert_int_equal(lists->total_entries, 5 + 4 + 8 + 2 + 1 + 2 + 2 + 2);
+    assert_non_null(lists->geo);
+
+    /* The disabled list's file does not exist; its name appears nowhere. */
+    for (int i = 0; i < L_COUNT; i++)
+        assert_string_not_equal(lists->lists[i].name, "off");
+
+    /* Refcounting. */
+    assert_ptr_equal(mw_lists_ref(lists), lists);
+    assert_int_equal(lists->refs, 2);
+    mw_lists_unref(lists);
+    assert_int_equal(lists->refs, 1);
+    mw_lists_unref(NULL);
+}
+
+static void test_lookups(void **state)
+{
+    (void)state;
+    const struct mw_asn_rule *a = mw_lists_asn(lists, 64500);
+    assert_non_null(a);
+    assert_true(a->asn == 64500);
+    assert_int_equal(a->rule.list, L_ASN);
+    assert_int_equal(a->rule.line, 1);
+    a = mw_lists_asn(lists, 64501);
+    assert_non_null(a);
+    assert_int_equal(a->rule.line, 2);
+    assert_null(mw_lists_asn(lists, 64499));
+    assert_null(mw_lists_asn(lists, 0));
+    assert_null(mw_lists_asn(lists, UINT32_MAX));
+
+    struct mw_rule r = {.list = L_C2, .line = 8};
+    const struct mw_local_data *d = mw_lists_local_data(lists, &r);
+    assert_non_null(d);
+    assert_int_equal(d->list, L_C2);
+    assert_int_equal(d->line, 8);
+    assert_int_equal(d->n4, 1);
+    assert_int_equal(d->n6, 1);
+    assert_memory_equal(d->v4, "\xc0\x00\x02\x37", 4);
+    assert_memory_equal(d->v6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x55", 16);
+    r.line = 9;
+    assert_null(mw_lists_local_data(lists, &r));
+    r.line = 3;
+    assert_null(mw_lists_local_data(lists, &r));
+    r = (struct mw_rule){.list = L_MINING, .line = 8};
+    assert_null(mw_lists_local_data(lists, &r));
+}
+
+/* ---- query names ---- */
+
+static void test_qname_subtree(void **state)
+{
+    (void)state;
+    expect_block("pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
+    expect_block("x.pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
+    expect_block("a.b.c.pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING,
+                 2);
+    /* Case is folded by mw_dname_from_text. */
+    expect_block("X.Pool.EXAMPLE.", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
+    /* Label boundaries. */
+    expect_pass("xpool.example");
+    expect_pass("pool.example.net");
+    expect_pass("poolexample");
+    expect_pass("example");
+    expect_pass(".");
+    expect_pass("ool.example");
+}
+
+static void test_qname_rpz_exact_wildcard(void **state)
+{
+    (void)state;
+    expect_block("exact.example", MW_ACTION_NXDOMAIN, MW_WHERE_QNAME, "exact.example", L_C2, 3);
+    expect_pass("www.exact.example");
+    expect_pass("a.b.exact.example");
+
+    expect_pass("wild.example");
+    expect_block("x.wild.example", MW_ACTION_NXDOMAIN, MW_WHERE_QNAME, "*.wild.example", L_C2, 4);
+    expect_block("a.b.wild.example", MW_ACTION_NXDOMAIN, MW_WHERE_QNAME, "*.wild.example", L_C2, 4);
+    expect_pass("xwild.example");
+}
+
+static void test_qname_precedence(void **state)
+{
+    (void)state;
+    /* Block a.b.example is more specific than allow b.example. */
+    expect_block("a.b.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "a.b.example", L_MINING, 3);
+    expect_block("x.a.b.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "a.b.example", L_MINING, 3);
+    expect_allow("b.example", L_ALLOW, 1);
+    expect_allow("c.b.example", L_ALLOW, 1);
+
+    /* The reverse: allow c.d.example inside block d.example. */
+    expect_block("d.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "d.example", L_MINING, 4);
+    expect_block("e.d.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "d.example", L_MINING, 4);
+    expect_allow("c.d.example", L_ALLOW, 2);
+    expect_allow("x.c.d.example", L_ALLOW, 2);
+
+    /* Equal specificity: allow beats block whatever the list order. */
+    expect_allow("e.f.example", L_ALLOW, 3);
+    expect_allow("z.e.f.example", L_ALLOW, 3);
+    expect_pass("f.example");
+
+    /* RPZ passthru is an allow rule, more specific than block d.example. */
+    expect_allow("pass.d.example", L_C2, 7);
+    /* ... and exact: below it d.example blocks again. */
+    expect_block("x.pass.d.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "d.example", L_MINING, 4);
+
+    /* mw_filter_explain also names the allow rule. */
+    struct mw_dns_question q;
+    struct mw_verdict v;
+    mkq(&q, "x.c.d.example", MW_TYPE_AAAA);
+    assert_int_equal(mw_filter_explain(lists, &q, &v), MW_FILTER_ALLOW);
+    assert_string_equal(v.rule_text, "c.d.example");
+    assert_int_equal(v.rule.list, L_ALLOW);
+    mkq(&q, "x.wild.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_explain(lists, &q, &v), MW_FILTER_BLOCK);
+    assert_string_equal(v.rule_text, "*.wild.example");
+    mkq(&q, "clean.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_explain(lists, &q, &v), MW_FILTER_PASS);
+}
+
+static void test_qname_patterns(void **state)
+{
+    (void)state;
+    expect_block("xmr-eu1.example.net", MW_ACTION_DROP, MW_WHERE_PATTERN, "xmr-*.example.net",
+                 L_PAT, 2);
+    expect_block("a.coinhive-1.org", MW_ACTION_DROP, MW_WHERE_PATTERN, "*.coinhive-?.*", L_PAT, 3);
+    expect_pass("a.coinhive-12.org.x"); /* '?' is one character; '*' needs the dots */
+    expect_pass("xmr.example.net");
+    /* An allow pattern beats a block pattern. */
+    expect_allow("xmr-good.example.net", L_ALLOWPAT, 1);
+    struct mw_verdict v;
+    assert_int_equal(qn("xmr-good.example.net", &v), MW_FILTER_ALLOW);
+    assert_string_equal(v.rule_text, "xmr-good.example.net");
+    /* A domain rule (allow included) is checked before patterns. */
+    assert_int_equal(qn("xmr-a.example.net", &v), MW_FILTER_BLOCK);
+}
+
+static void test_qname_actions(void **state)
+{
+    (void)state;
+    /* RPZ actions override the list's (refused). */
+    expect_block("nodata.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "nodata.example", L_C2, 5);
+    expect_block("drop.example", MW_ACTION_DROP, MW_WHERE_QNAME, "drop.example", L_C2, 6);
+    /* An RPZ CNAME to a real target is not rewritten: the list's action applies. */
+    expect_block("garden.example", MW_ACTION_REFUSED, MW_WHERE_QNAME, "garden.example", L_C2, 10);
+
+    /* Local data: sinkhole with the zone's addresses. */
+    struct mw_verdict v;
+    assert_int_equal(qn("sink.example", &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.action, MW_ACTION_SINKHOLE);
+    assert_int_equal(v.rule.list, L_C2);
+    assert_int_equal(v.rule.line, 8);
+    assert_string_equal(v.rule_text, "sink.example");
+    assert_non_null(v.sink4);
+    assert_non_null(v.sink6);
+    assert_memory_equal(v.sink4, "\xc0\x00\x02\x37", 4);
+    assert_memory_equal(v.sink6, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x55", 16);
+
+    /* Other verdicts clear the sink pointers. */
+    assert_int_equal(qn("pool.example", &v), MW_FILTER_BLOCK);
+    assert_null(v.sink4);
+    assert_null(v.sink6);
+
+    /* Monitor mode: LOG whatever the RPZ rule says. */
+    expect_block("logged.example", MW_ACTION_LOG, MW_WHERE_QNAME, "logged.example", L_MON, 1);
+    expect_block("logdrop.example", MW_ACTION_LOG, MW_WHERE_QNAME, "logdrop.example", L_MON, 2);
+    assert_int_equal(qn("logdrop.example", &v), MW_FILTER_BLOCK);
+    assert_null(v.sink4);
+
+    /* No lists: everything passes. */
+    struct mw_dns_question q;
+    mkq(&q, "pool.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_qname(NULL, cfg, &q, &v), MW_FILTER_PASS);
+    assert_int_equal(mw_filter_answer(NULL, cfg, (const uint8_t *)"", 0, &v), MW_FILTER_PASS);
+}
+
+static void test_where_names(void **state)
+{
+    (void)state;
+    assert_string_equal(mw_where_name(MW_WHERE_QNAME), "qname");
+    assert_string_equal(mw_where_name(MW_WHERE_CNAME), "cname");
+    assert_string_equal(mw_where_name(MW_WHERE_ANSWER_IP), "answer-ip");
+    assert_string_equal(mw_where_name(MW_WHERE_ASN), "asn");
+    assert_string_equal(mw_where_name(MW_WHERE_PATTERN), "pattern");
+}
+
+/* ---- answers ---- */
+
+struct resp {
+    uint8_t b[4096];
+    size_t n;
+};
+
+/* A response to qname/qtype with answer records in zone-file syntax (NULL-terminated). */
+static void mkresp(struct resp *r, const char *qname, const char *qtype, const char *const *rrs)
+{
+    ldns_pkt *p = ldns_pkt_new();
+    assert_non_null(p);
+    ldns_pkt_set_id(p, 0x4242);
+    ldns_pkt_set_qr(p, true);
+    ldns_pkt_set_rd(p, true);
+    ldns_pkt_set_ra(p, true);
+    char qs[300];
+    snprintf(qs, sizeof(qs), "%s IN %s", qname, qtype);
+    ldns_rr *q = NULL;
+    assert_int_equal(ldns_rr_new_question_frm_str(&q, qs, NULL, NULL), LDNS_STATUS_OK);
+    assert_true(ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q));
+    for (size_t i = 0; rrs && rrs[i]; i++) {
+        ldns_rr *rr = NULL;
+        assert_int_equal(ldns_rr_new_frm_str(&rr, rrs[i], 300, NULL, NULL), LDNS_STATUS_OK);
+        assert_true(ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, rr));
+    }
+    uint8_t *wire = NULL;
+    size_t n = 0;
+    assert_int_equal(ldns_pkt2wire(&wire, p, &n), LDNS_STATUS_OK);
+    assert_true(n <= sizeof(r->b));
+    memcpy(r->b, wire, n);
+    r->n = n;
+    LDNS_FREE(wire);
+    ldns_pkt_free(p);
+}
+
+static enum mw_filter_result ans(const struct resp *r, struct mw_verdict *v)
+{
+    memset(v, 0x5a, sizeof(*v));
+    v->rule_text[0] = v->matched[0] = 0;
+    return mw_filter_answer(lists, cfg, r->b, r->n, v);
+}
+
+static void test_answer_cname(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    const char *const rrs[] = {"www.victim.example. CNAME edge.victim.example.",
+                               "edge.victim.example. CNAME X.Evil-CDN.example.",
+                               "x.evil-cdn.example. A 192.0.2.1", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    assert_int_equal(v.action, MW_ACTION_NODATA);
+    assert_string_equal(v.rule_text, "evil-cdn.example");
+    assert_string_equal(v.matched, "x.evil-cdn.example");
+    assert_int_equal(v.rule.list, L_MINING);
+    assert_int_equal(v.rule.line, 6);
+
+    /* A wildcard RPZ rule and a pattern on a target; where stays "cname". */
+    const char *const rrs2[] = {"www.victim.example. CNAME a.wild.example.", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs2);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    assert_int_equal(v.action, MW_ACTION_NXDOMAIN);
+    assert_string_equal(v.rule_text, "*.wild.example");
+    assert_string_equal(v.matched, "a.wild.example");
+    const char *const rrs3[] = {"www.victim.example. CNAME xmr-us.example.net.", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs3);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    assert_int_equal(v.action, MW_ACTION_DROP);
+    assert_string_equal(v.rule_text, "xmr-*.example.net");
+    assert_string_equal(v.matched, "xmr-us.example.net");
+
+    /* DNAME targets are checked too. */
+    const char *const rrs4[] = {"victim.example. DNAME pool.example.", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs4);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    assert_string_equal(v.matched, "pool.example");
+
+    /* An allowed target alone passes. */
+    const char *const rrs5[] = {"www.victim.example. CNAME x.good-cdn.example.",
+                                "x.good-cdn.example. A 192.0.2.1", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs5);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+}
+
+static void test_answer_ip(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    const char *const rrs[] = {"host.example. A 192.0.2.1", "host.example. A 192.0.2.200", NULL};
+    mkresp(&r, "host.example.", "A", rrs);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_int_equal(v.action, MW_ACTION_NXDOMAIN);
+    assert_string_equal(v.rule_text, "192.0.2.128/25");
+    assert_string_equal(v.matched, "192.0.2.200");
+    assert_int_equal(v.rule.list, L_IPS);
+    assert_int_equal(v.rule.line, 2);
+
+    const char *const rrs6[] = {"host.example. AAAA 2001:db8::1",
+                                "host.example. AAAA 2001:db8:bad:1::7", NULL};
+    mkresp(&r, "host.example.", "AAAA", rrs6);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_string_equal(v.rule_text, "2001:db8:bad::/48");
+    assert_string_equal(v.matched, "2001:db8:bad:1::7");
+    assert_int_equal(v.rule.line, 3);
+
+    /* An RPZ rpz-ip trigger (in a domain list) with its RPZ action. */
+    const char *const rrsz[] = {"host.example. A 203.0.113.9", NULL};
+    mkresp(&r, "host.example.", "A", rrsz);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_int_equal(v.action, MW_ACTION_NXDOMAIN);
+    assert_string_equal(v.rule_text, "203.0.113.0/24");
+    assert_int_equal(v.rule.list, L_C2);
+    assert_int_equal(v.rule.line, 11);
+
+    /* Clean answers. */
+    const char *const clean[] = {
+        "host.example. A 192.0.2.127",        "host.example. A 100.64.0.1",
+        "host.example. AAAA 2001:db8:bae::1", "host.example. TXT \"192.0.2.200\"",
+        "host.example. MX 10 pool.example.",  NULL};
+    mkresp(&r, "host.example.", "A", clean);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+    mkresp(&r, "host.example.", "A", NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+
+    /* An allowed CNAME target does not hide a later blocked address. */
+    const char *const mixed[] = {"www.victim.example. CNAME x.good-cdn.example.",
+                                 "x.good-cdn.example. A 192.0.2.130", NULL};
+    mkresp(&r, "www.victim.example.", "A", mixed);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_string_equal(v.matched, "192.0.2.130");
+}
+
+static void test_answer_asn(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    const char *const rrs[] = {"host.example. A 100.64.0.9", "host.example. A 198.51.100.7", NULL};
+    mkresp(&r, "host.example.", "A", rrs);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ASN);
+    assert_int_equal(v.action, MW_ACTION_NODATA);
+    assert_string_equal(v.rule_text, "AS64500");
+    assert_string_equal(v.matched, "198.51.100.7");
+    assert_int_equal(v.rule.list, L_ASN);
+    assert_int_equal(v.rule.line, 1);
+
+    const char *const rrs6[] = {"host.example. AAAA 2001:db8:64::1", NULL};
+    mkresp(&r, "host.example.", "AAAA", rrs6);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ASN);
+    assert_string_equal(v.rule_text, "AS64501");
+    assert_string_equal(v.matched, "2001:db8:64::1");
+    assert_int_equal(v.rule.line, 2);
+
+    /* AS64999 is in the database but not listed; 192.0.2.1 is in neither. */
+    const char *const fine[] = {"host.example. A 100.64.0.200", "host.example. A 192.0.2.1", NULL};
+    mkresp(&r, "host.example.", "A", fine);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+}
+
+static void test_answer_broken(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    /* The blocking record is the last octets of the message, so any prefix must pass. */
+    const char *const rrs[] = {"www.victim.example. CNAME edge.victim.example.",
+                               "edge.victim.example. CNAME x.good-cdn.example.",
+                               "x.good-cdn.example. A 192.0.2.131", NULL};
+    mkresp(&r, "www.victim.example.", "A", rrs);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    for (size_t len = 0; len < r.n; len++)
+        assert_int_equal(mw_filter_answer(lists, cfg, r.b, len, &v), MW_FILTER_PASS);
+
+    /* Counts larger than the records present. */
+    struct resp m = r;
+    mw_dns_put16(m.b + 6, 0xffff);
+    assert_int_equal(ans(&m, &v), MW_FILTER_BLOCK); /* the records before the end still count */
+    m = r;
+    mw_dns_put16(m.b + 4, 0xffff);
+    assert_int_equal(ans(&m, &v), MW_FILTER_PASS);
+
+    /* A CNAME whose target is a compression loop or points forward. */
+    const char *const cn[] = {"www.victim.test. CNAME pool.example.", NULL};
+    mkresp(&r, "www.victim.test.", "A", cn);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    m = r;
+    size_t rd = m.n - 14; /* rdata: \4pool\7example\0 = 14 octets, uncompressed */
+    assert_memory_equal(m.b + rd, "\4pool\7example", 14);
+    m.b[rd] = 0xc0;
+    m.b[rd + 1] = (uint8_t)rd; /* points at itself */
+    assert_int_equal(ans(&m, &v), MW_FILTER_PASS);
+    m.b[rd + 1] = (uint8_t)(rd + 4); /* forwards */
+    assert_int_equal(ans(&m, &v), MW_FILTER_PASS);
+
+    /* A and AAAA with the wrong rdata length are not read as addresses. */
+    const char *const a[] = {"host.example. A 192.0.2.200", NULL};
+    mkresp(&r, "host.example.", "A", a);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    m = r;
+    mw_dns_put16(m.b + m.n - 6, 3);
+    m.n--;
+    assert_int_equal(ans(&m, &v), MW_FILTER_PASS);
+    mw_dns_put16(m.b + m.n - 5, 28); /* type AAAA */
+    assert_int_equal(ans(&m, &v), MW_FILTER_PASS);
+
+    /* Garbage. */
+    uint8_t junk[600];
+    memset(junk, 0xff, sizeof(junk));
+    assert_int_equal(mw_filter_answer(lists, cfg, junk, sizeof(junk), &v), MW_FILTER_PASS);
+    memset(junk, 0, sizeof(junk));
+    assert_int_equal(mw_filter_answer(lists, cfg, junk, sizeof(junk), &v), MW_FILTER_PASS);
+    mw_dns_put16(junk + 6, 50); /* 50 answers of root owner, type 0, rdlength 0 */
+    assert_int_equal(mw_filter_answer(lists, cfg, junk, sizeof(junk), &v), MW_FILTER_PASS);
+    assert_int_equal(mw_filter_answer(lists, cfg, junk, 11, &v), MW_FILTER_PASS);
+    uint32_t seed = 12345;
+    for (int i = 0; i < 20000; i++) {
+        size_t len = 12 + (size_t)(i % 200);
+        for (size_t k = 0; k < len; k++) {
+            seed = seed * 1103515245u + 12345u;
+            junk[k] = (uint8_t)(seed >> 16);
+        }
+        junk[4] = 0;
+        junk[5] = (uint8_t)(i & 1);
+        junk[6] = 0;
+        (void)mw_filter_answer(lists, cfg, junk, len, &v);
+    }
+    /* Random mutations of a real response that blocks. */
+    mkresp(&r, "www.victim.example.", "A", rrs);
+    for (int i = 0; i < 20000; i++) {
+        m = r;
+        seed = seed * 1103515245u + 12345u;
+        size_t at = (seed >> 8) % m.n;
+        m.b[at] ^= (uint8_t)(1u << ((seed >> 4) % 8));
+        if (i % 3 == 0)
+            m.n = at + 1;
+        (void)ans(&m, &v);
+    }
+}
+
+/* ---- build errors ---- */
+
+static struct mw_lists *build(const char *yaml, struct mw_errlist *e, size_t *warnings)
+{
+    struct mw_config *c = parse_cfg(yaml);
+    assert_non_null(c);
+    mw_errlist_init(e);
+    struct mw_lists *l = mw_lists_build(c, 1, e, warnings);
+    mw_config_free(c);
+    return l;
+}
+
+static void test_build_missing(void **state)
+{
+    (void)state;
+    struct mw_errlist e;
+    size_t w = 99;
+    char p1[256], p2[256];
+    tpath(p1, sizeof(p1), "nope-1.txt");
+    tpath(p2, sizeof(p2), "nope-2.txt");
+    struct mw_lists *l = build("lists:\n"
+                               "  - {name: a, category: x, path: @D@/nope-1.txt}\n"
+                               "  - {name: b, category: x, path: @D@/mining.txt}\n"
+                               "  - {name: c, category: x, path: @D@/nope-2.txt}\n",
+                               &e, &w);
+    assert_null(l);
+    print_errs(&e);
+    /* Both missing files are named. */
+    char want[300];
+    snprintf(want, sizeof(want), "%s: cannot read: ", p1);
+    assert_true(errs_have(&e, want));
+    snprintf(want, sizeof(want), "%s: cannot read: ", p2);
+    assert_true(errs_have(&e, want));
+    assert_true(errs_have(&e, "No such file"));
+    mw_errlist_deinit(&e);
+
+    /* A missing ASN database. */
+    l = build("geoip: {asn: @D@/nope.mmdb}\n"
+              "lists:\n"
+              "  - {name: b, category: x, path: @D@/mining.txt}\n",
+              &e, NULL);
+    assert_null(l);
+    tpath(p1, sizeof(p1), "nope.mmdb");
+    snprintf(want, sizeof(want), "%s: cannot open MaxMind database", p1);
+    assert_true(errs_have(&e, want));
+    mw_errlist_deinit(&e);
+
+    /* No lists at all: an empty generation, and nothing is filtered. */
+    l = build("threads: 1\n", &e, &w);
+    assert_non_null(l);
+    assert_int_equal(e.n, 0);
+    assert_int_equal(w, 0);
+    assert_int_equal(l->n_lists, 0);
+    struct mw_dns_question q;
+    struct mw_verdict v;
+    mkq(&q, "pool.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_qname(l, NULL, &q, &v), MW_FILTER_PASS);
+    assert_null(mw_lists_asn(l, 64500));
+    mw_lists_unref(l);
+    mw_errlist_deinit(&e);
+}
+
+static void test_build_bad_lines(void **state)
+{
+    (void)state;
+    assert_int_equal(write_file("bad.txt", "good.example\n"      /* 1 */
+                                           "bad_na me.example\n" /* 2 */
+                                           "ok.example\n"        /* 3 */
+                                           "two..dots.example\n" /* 4 */
+                                           "last.example\n"),    /* 5 */
+                     0);
+    assert_int_equal(write_file("bad.asn", "AS1\nASX\n3\n"), 0);
+    struct mw_errlist e;
+    size_t w = 99;
+    struct mw_lists *l = build("lists:\n"
+                               "  - {name: bad, category: x, path: @D@/bad.txt}\n"
+                               "  - {name: off, category: x, path: @D@/none.txt, enabled: false}\n"
+                               "  - {name: asn, category: x, path: @D@/bad.asn, type: asn}\n",
+                               &e, &w);
+    print_errs(&e);
+    assert_non_null(l);
+    assert_int_equal(w, 3);
+    assert_int_equal(l->n_lists, 2);
+    assert_int_equal(l->lists[0].entries, 3);
+    assert_int_equal(l->lists[0].bad, 2);
+    assert_int_equal(l->lists[1].entries, 2);
+    assert_int_equal(l->lists[1].bad, 1);
+    assert_string_equal(l->lists[1].name, "asn");
+    char p[256], want[300];
+    tpath(p, sizeof(p), "bad.txt");
+    snprintf(want, sizeof(want), "%s:2: ", p);
+    assert_true(errs_have(&e, want));
+    assert_true(errs_have(&e, "bad_na me.example"));
+    snprintf(want, sizeof(want), "%s:4: ", p);
+    assert_true(errs_have(&e, want));
+    tpath(p, sizeof(p), "bad.asn");
+    snprintf(want, sizeof(want), "%s:2: ", p);
+    assert_true(errs_have(&e, want));
+    assert_int_equal(e.n, 3);
+
+    /* The good lines are loaded. */
+    struct mw_dns_question q;
+    struct mw_verdict v;
+    const char *good[] = {"good.example", "ok.example", "x.last.example"};
+    for (size_t i = 0; i < 3; i++) {
+        mkq(&q, good[i], MW_TYPE_A);
+        assert_int_equal(mw_filter_qname(l, NULL, &q, &v), MW_FILTER_BLOCK);
+        assert_int_equal(v.rule.line, (uint32_t)(i * 2 + 1));
+        assert_int_equal(v.action, MW_ACTION_SINKHOLE); /* the default sinkhole.action */
+    }
+    mkq(&q, "dots.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_qname(l, NULL, &q, &v), MW_FILTER_PASS);
+    assert_non_null(mw_lists_asn(l, 1));
+    assert_non_null(mw_lists_asn(l, 3));
+    assert_null(mw_lists_asn(l, 2));
+    mw_lists_unref(l);
+    mw_errlist_deinit(&e);
+
+    /* Entries of another type than the list's are ignored, with one warning. */
+    assert_int_equal(write_file("mixed.txt", "a.example\n192.0.2.1\nb.example\n"), 0);
+    l = build("lists:\n"
+              "  - {name: m, category: x, path: @D@/mixed.txt, type: ip, format: plain}\n",
+              &e, &w);
+    print_errs(&e);
+    assert_non_null(l);
+    assert_int_equal(w, 1);
+    assert_int_equal(l->lists[0].entries, 1);
+    assert_true(errs_have(&e, "2 entries of another type than the list's (ip) ignored"));
+    mkq(&q, "a.example", MW_TYPE_A);
+    assert_int_equal(mw_filter_qname(l, NULL, &q, &v), MW_FILTER_PASS);
+    struct resp r;
+    const char *const rrs[] = {"host.example. A 192.0.2.1", NULL};
+    mkresp(&r, "host.example.", "A", rrs);
+    assert_int_equal(mw_filter_answer(l, NULL, r.b, r.n, &v), MW_FILTER_BLOCK);
+    mw_lists_unref(l);
+    mw_errlist_deinit(&e);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_generation),       cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_qname_subtree),    cmocka_unit_test(test_qname_rpz_exact_wildcard),
+        cmocka_unit_test(test_qname_precedence), cmocka_unit_test(test_qname_patterns),
+        cmocka_unit_test(test_qname_actions),    cmocka_unit_test(test_where_names),
+        cmocka_unit_test(test_answer_cname),     cmocka_unit_test(test_answer_ip),
+        cmocka_unit_test(test_answer_asn),       cmocka_unit_test(test_answer_broken),
+        cmocka_unit_test(test_build_missing),    cmocka_unit_test(test_build_bad_lines),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
