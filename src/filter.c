@@ -6,6 +6,7 @@
 
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "minewall/dname.h"
@@ -15,6 +16,7 @@
 #include "minewall/listfile.h"
 #include "minewall/lists.h"
 #include "minewall/patternset.h"
+#include "minewall/rlist.h"
 
 const char *mw_where_name(enum mw_where w)
 {
@@ -78,13 +80,43 @@ static void rule_name(const struct mw_domain_match *m, const uint8_t *name, size
              m->kind == MW_DOMAIN_WILDCARD ? "*." : "", (int)sizeof(v->rule_text) - 3, text);
 }
 
-/* One name (qname or answer target) against the domain set, then the patterns. */
+/* Is a better than b? More specific (a longer matched suffix, so a smaller offset) wins; at
+ * equal specificity an allow rule wins. */
+static bool better(const struct mw_domain_match *a, const struct mw_domain_match *b)
+{
+    if (a->offset != b->offset)
+        return a->offset < b->offset;
+    return (a->rule.flags & MW_RULE_ALLOW) && !(b->rule.flags & MW_RULE_ALLOW);
+}
+
+/* The deciding domain rule over the file lists and every Redis domain list. */
+static bool match_domains(const struct mw_lists *l, const uint8_t *name, size_t len,
+                          struct mw_domain_match *best)
+{
+    bool found = mw_domainset_match(l->domains, name, len, best);
+    for (uint16_t i = 0; i < l->n_rlists; i++) {
+        const struct mw_rlist *r = l->rlists[i];
+        struct mw_domain_match m;
+        if (r->meta.type != MW_LIST_DOMAIN ||
+            !mw_domainset_overlay_match(mw_rbase_domains(r->base), r->delta, name, len, &m))
+            continue;
+        m.rule.list = (uint16_t)(l->rlist_base + i);
+        m.rule.flags = r->allow ? MW_RULE_ALLOW : 0;
+        if (!found || better(&m, best)) {
+            *best = m;
+            found = true;
+        }
+    }
+    return found;
+}
+
+/* One name (qname or answer target) against the domain sets, then the patterns. */
 static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
                                         size_t len, enum mw_where where, struct mw_verdict *v,
                                         bool explain)
 {
     struct mw_domain_match m;
-    if (mw_domainset_match(l->domains, name, len, &m)) {
+    if (match_domains(l, name, len, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW) {
             v->rule = m.rule;
             if (explain)
@@ -137,12 +169,74 @@ enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct m
     return check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, true);
 }
 
+/* The deciding IP rule over the file lists and the Redis IP lists: longest prefix, then
+ * allow. */
+static bool match_ips(const struct mw_lists *l, int family, const uint8_t *addr,
+                      struct mw_ip_match *best)
+{
+    bool found = mw_ipset_match(l->ips, family, addr, best);
+    for (uint16_t i = 0; i < l->n_rlists; i++) {
+        const struct mw_rlist *r = l->rlists[i];
+        struct mw_ip_match m;
+        if (r->meta.type != MW_LIST_IP || !r->ips || !mw_ipset_match(r->ips, family, addr, &m))
+            continue;
+        m.rule.list = (uint16_t)(l->rlist_base + i);
+        m.rule.flags = r->allow ? MW_RULE_ALLOW : 0;
+        if (!found || m.prefix.prefix > best->prefix.prefix ||
+            (m.prefix.prefix == best->prefix.prefix && (m.rule.flags & MW_RULE_ALLOW) &&
+             !(best->rule.flags & MW_RULE_ALLOW))) {
+            *best = m;
+            found = true;
+        }
+    }
+    return found;
+}
+
+static int asn_key_cmp(const void *a, const void *b)
+{
+    const struct mw_asn_rule *x = a, *y = b;
+    return x->asn < y->asn ? -1 : x->asn > y->asn;
+}
+
+/* The AS rule for asn over the file lists and the Redis AS lists: allow wins. */
+static bool match_asn(const struct mw_lists *l, uint32_t asn, struct mw_asn_rule *out)
+{
+    const struct mw_asn_rule *fr = mw_lists_asn(l, asn);
+    bool found = fr != NULL;
+    if (fr)
+        *out = *fr;
+    struct mw_asn_rule key = {.asn = asn};
+    for (uint16_t i = 0; i < l->n_rlists && !(found && (out->rule.flags & MW_RULE_ALLOW)); i++) {
+        const struct mw_rlist *r = l->rlists[i];
+        if (r->meta.type != MW_LIST_ASN ||
+            !bsearch(&key, r->asns, r->n_asns, sizeof(key), asn_key_cmp))
+            continue;
+        if (!found || r->allow) {
+            out->asn = asn;
+            out->rule = (struct mw_rule){.list = (uint16_t)(l->rlist_base + i),
+                                         .flags = r->allow ? MW_RULE_ALLOW : 0};
+            found = true;
+        }
+    }
+    return found;
+}
+
+static bool has_asn_rules(const struct mw_lists *l)
+{
+    if (l->n_asns)
+        return true;
+    for (uint16_t i = 0; i < l->n_rlists; i++)
+        if (l->rlists[i]->meta.type == MW_LIST_ASN && l->rlists[i]->n_asns)
+            return true;
+    return false;
+}
+
 static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
                                         const uint8_t *addr, struct mw_verdict *v)
 {
     struct mw_ip_match m;
     char text[INET6_ADDRSTRLEN];
-    if (mw_ipset_match(l->ips, family, addr, &m)) {
+    if (match_ips(l, family, addr, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW)
             return MW_FILTER_ALLOW;
         resolve_action(l, &m.rule, v);
@@ -153,16 +247,17 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
         return MW_FILTER_BLOCK;
     }
     struct mw_geo_info gi;
-    if (!l->geo || !l->n_asns || mw_geo_lookup(l->geo, family, addr, &gi) < 0 || !gi.found_asn)
+    if (!l->geo || !has_asn_rules(l) || mw_geo_lookup(l->geo, family, addr, &gi) < 0 ||
+        !gi.found_asn)
         return MW_FILTER_PASS;
-    const struct mw_asn_rule *ar = mw_lists_asn(l, gi.asn);
-    if (!ar)
+    struct mw_asn_rule ar;
+    if (!match_asn(l, gi.asn, &ar))
         return MW_FILTER_PASS;
-    if (ar->rule.flags & MW_RULE_ALLOW)
+    if (ar.rule.flags & MW_RULE_ALLOW)
         return MW_FILTER_ALLOW;
-    resolve_action(l, &ar->rule, v);
+    resolve_action(l, &ar.rule, v);
     v->where = MW_WHERE_ASN;
-    snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar->asn);
+    snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
     inet_ntop(family, addr, text, sizeof(text));
     snprintf(v->matched, sizeof(v->matched), "%s", text);
     return MW_FILTER_BLOCK;

@@ -14,6 +14,7 @@
 #include "minewall/ipset.h"
 #include "minewall/listfile.h"
 #include "minewall/patternset.h"
+#include "minewall/rlist.h"
 
 struct build {
     struct mw_lists *l;
@@ -246,10 +247,66 @@ struct mw_lists *mw_lists_ref(struct mw_lists *l)
     return l;
 }
 
+struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const *rlists,
+                                 uint16_t n_rlists, uint64_t generation,
+                                 const struct mw_config *cfg)
+{
+    if (files->files) /* derive from the file generation itself, never chain */
+        files = files->files;
+    struct mw_lists *l = calloc(1, sizeof(*l));
+    size_t n = (size_t)files->n_lists + n_rlists;
+    if (!l || n > UINT16_MAX)
+        goto fail;
+    *l = *files; /* borrow every file member */
+    l->refs = 1;
+    l->generation = generation;
+    l->files = mw_lists_ref(files);
+    l->lists = calloc(n ? n : 1, sizeof(*l->lists));
+    l->rlists = calloc(n_rlists ? n_rlists : 1, sizeof(*l->rlists));
+    if (!l->lists || !l->rlists) {
+        free(l->lists);
+        free(l->rlists);
+        mw_lists_unref(files);
+        goto fail;
+    }
+    memcpy(l->lists, files->lists, files->n_lists * sizeof(*l->lists));
+    l->rlist_base = files->n_lists;
+    l->n_lists = (uint16_t)n;
+    for (uint16_t i = 0; i < n_rlists; i++) {
+        struct mw_rlist *r = rlists[i];
+        struct mw_list_info *info = &l->lists[files->n_lists + i];
+        l->rlists[l->n_rlists++] = mw_rlist_ref(r);
+        /* Strings are borrowed from the rlist, which this generation holds. */
+        info->name = r->meta.name;
+        info->category = r->meta.category;
+        info->path = r->meta.description;
+        info->origin = r->stale ? "redis (stale)" : "redis";
+        info->type = r->meta.type;
+        info->allow = r->allow;
+        info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action
+                                                           : cfg->sinkhole.action;
+        info->entries = r->entries;
+        l->total_entries += r->entries;
+    }
+    return l;
+fail:
+    free(l);
+    return NULL;
+}
+
 void mw_lists_unref(struct mw_lists *l)
 {
     if (!l || __atomic_sub_fetch(&l->refs, 1, __ATOMIC_ACQ_REL) != 0)
         return;
+    if (l->files) {
+        for (uint16_t i = 0; i < l->n_rlists; i++)
+            mw_rlist_unref(l->rlists[i]);
+        free(l->rlists);
+        free(l->lists);
+        mw_lists_unref(l->files);
+        free(l);
+        return;
+    }
     for (uint16_t i = 0; i < l->n_lists; i++) {
         free(l->lists[i].name);
         free(l->lists[i].category);

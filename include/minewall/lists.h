@@ -46,9 +46,17 @@ struct mw_local_data {
     uint8_t v6[16]; /* the first AAAA address */
 };
 
+struct mw_rlist;
+
 struct mw_lists {
     int refs; /* atomic */
     uint64_t generation;
+    /* A derived generation (mw_lists_derive) borrows every file-list member below from
+     * files, which it holds a reference to, and adds the Redis lists. */
+    struct mw_lists *files;         /* owned reference, or NULL for a file generation */
+    struct mw_rlist **rlists;       /* owned references */
+    uint16_t n_rlists;
+    uint16_t rlist_base;            /* lists[] index of rlists[0] */
     struct mw_list_info *lists; /* owned array */
     uint16_t n_lists;
     struct mw_domainset *domains;   /* owned */
@@ -68,6 +76,13 @@ struct mw_lists {
  * *warnings (may be NULL) is set to the number of bad lines. generation labels the result. */
 struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation,
                                 struct mw_errlist *errs, size_t *warnings);
+
+/* A generation with the file lists of files (a generation from mw_lists_build) and the given
+ * Redis lists (references taken), which get list indexes after the file lists. Returns NULL
+ * on ENOMEM. */
+struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const *rlists,
+                                 uint16_t n_rlists, uint64_t generation,
+                                 const struct mw_config *cfg);
 
 struct mw_lists *mw_lists_ref(struct mw_lists *l);
 /* NULL is a no-op; the last unref frees. */
