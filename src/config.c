@@ -445,6 +445,7 @@ static const struct key top_keys[] = {
     {.path = "lists", .fn = mw_config__on_lists},
     {.path = "sinkhole", .fn = on_map, .sub = mw_config__sinkhole_keys},
     {.path = "geoip", .fn = on_map, .sub = mw_config__geoip_keys},
+    {.path = "redis", .fn = on_map, .sub = mw_config__redis_keys},
     {.path = NULL},
 };
 
@@ -688,6 +689,12 @@ void mw_config_free(struct mw_config *cfg)
     }
     free(cfg->lists);
     free(cfg->blocks_log);
+    free(cfg->redis.url);
+    for (size_t i = 0; i < cfg->redis.n_lists; i++)
+        free(cfg->redis.lists[i]);
+    free(cfg->redis.lists);
+    free(cfg->redis.events_url);
+    free(cfg->redis.state_dir);
     free(cfg->geoip.asn);
     free(cfg->geoip.country);
     free(cfg->listen);

@@ -85,6 +85,7 @@ void mw_config__on_lists(struct ctx *c, const struct key *k, yaml_node_t *val);
 void mw_config__on_path(struct ctx *c, const struct key *k, yaml_node_t *val);
 extern const struct key mw_config__sinkhole_keys[];
 extern const struct key mw_config__geoip_keys[];
+extern const struct key mw_config__redis_keys[];
 
 /* ---- node accessors ---- */
 

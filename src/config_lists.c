@@ -20,6 +20,7 @@
 #include "config_internal.h"
 #include "minewall/error.h"
 #include "minewall/listfile.h"
+#include "minewall/redisurl.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -417,6 +418,74 @@ const struct key mw_config__sinkhole_keys[] = {
     ADDRESS("sinkhole.ipv4", sinkhole.ipv4),
     ADDRESS("sinkhole.ipv6", sinkhole.ipv6),
     NUM("sinkhole.ttl", mw_config__on_uint, sinkhole.ttl, 0, 86400, 1, 0),
+    {.path = NULL},
+};
+
+/* ---- redis ---- */
+
+static void on_redis_url(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    struct mw_redis_url u;
+    char why[128];
+    if (mw_redis_url_parse(s, &u, why, sizeof(why)) < 0) {
+        mw_config__err(c, line_of(val), "%s: %s", k->path, why);
+        return;
+    }
+    char **field = (char **)((char *)c->cfg + k->off);
+    free(*field);
+    if (!(*field = strdup(s)))
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+}
+
+static void on_redis_lists(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    if (val->type != YAML_SEQUENCE_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a list of list names or [\"*\"]", k->path);
+        return;
+    }
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    char **names = calloc(n ? n : 1, sizeof(*names));
+    if (!names) {
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+        return;
+    }
+    size_t got = 0;
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node(c, *it);
+        const char *s = mw_config__scalar(c, k->path, item);
+        if (!s)
+            continue;
+        if (strcmp(s, "*") == 0) {
+            c->cfg->redis.all = true;
+            continue;
+        }
+        char b[SHOWN_MAX + 4];
+        if (!all_of(s, true, "_.-")) {
+            mw_config__err(c, line_of(item), "%s: invalid list name '%s'", k->path,
+                           mw_config__shown(s, b));
+            continue;
+        }
+        if (!(names[got] = strdup(s))) {
+            mw_config__err(c, line_of(item), "%s: out of memory", k->path);
+            continue;
+        }
+        got++;
+    }
+    c->cfg->redis.lists = names;
+    c->cfg->redis.n_lists = got;
+}
+
+#define STRFIELD(p, handler, f)                                                                        {                                                                                                      .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                                    .width = sizeof(((struct mw_config *)0)->f)                                                    }
+
+const struct key mw_config__redis_keys[] = {
+    STRFIELD("redis.url", on_redis_url, redis.url),
+    {.path = "redis.lists", .fn = on_redis_lists},
+    STRFIELD("redis.events-url", on_redis_url, redis.events_url),
+    PATH("redis.state-dir", redis.state_dir),
     {.path = NULL},
 };
 

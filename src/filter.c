@@ -73,6 +73,7 @@ static void resolve_action(const struct mw_lists *l, const struct mw_rule *r,
 static void rule_name(const struct mw_domain_match *m, const uint8_t *name, size_t len,
                       struct mw_verdict *v)
 {
+    v->rule_wire = NULL;
     char text[MW_DNAME_MAX * 4 + 1];
     if (mw_dname_to_text(name + m->offset, len - m->offset, text, sizeof(text)) < 0)
         snprintf(text, sizeof(text), "?");
@@ -110,12 +111,23 @@ static bool match_domains(const struct mw_lists *l, const uint8_t *name, size_t 
     return found;
 }
 
-/* One name (qname or answer target) against the domain sets, then the patterns. */
+const char *mw_verdict_rule_text(struct mw_verdict *v)
+{
+    if (v->rule_wire) {
+        struct mw_domain_match m = {.kind = v->rule_kind, .offset = 0};
+        rule_name(&m, v->rule_wire, v->rule_wire_len, v);
+    }
+    return v->rule_text;
+}
+
+/* One name (qname or answer target) against the domain sets, then the patterns. With defer,
+ * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
 static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
                                         size_t len, enum mw_where where, struct mw_verdict *v,
-                                        bool explain)
+                                        bool explain, bool defer)
 {
     struct mw_domain_match m;
+    v->rule_wire = NULL;
     if (match_domains(l, name, len, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW) {
             v->rule = m.rule;
@@ -125,7 +137,14 @@ static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t 
         }
         resolve_action(l, &m.rule, v);
         v->where = where;
-        rule_name(&m, name, len, v);
+        if (defer) {
+            v->rule_wire = name + m.offset;
+            v->rule_wire_len = (uint8_t)(len - m.offset);
+            v->rule_kind = m.kind;
+            v->rule_text[0] = 0;
+        } else {
+            rule_name(&m, name, len, v);
+        }
         return MW_FILTER_BLOCK;
     }
     if (!l->patterns || mw_patternset_count(l->patterns) == 0)
@@ -154,7 +173,8 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
     (void)cfg;
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false);
+    enum mw_filter_result r =
+        check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false, true);
     if (r == MW_FILTER_BLOCK)
         v->matched[0] = 0;
     return r;
@@ -166,7 +186,7 @@ enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct m
     memset(v, 0, sizeof(*v));
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    return check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, true);
+    return check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, true, false);
 }
 
 /* The deciding IP rule over the file lists and the Redis IP lists: longest prefix, then
@@ -208,7 +228,7 @@ static bool match_asn(const struct mw_lists *l, uint32_t asn, struct mw_asn_rule
     struct mw_asn_rule key = {.asn = asn};
     for (uint16_t i = 0; i < l->n_rlists && !(found && (out->rule.flags & MW_RULE_ALLOW)); i++) {
         const struct mw_rlist *r = l->rlists[i];
-        if (r->meta.type != MW_LIST_ASN ||
+        if (r->meta.type != MW_LIST_ASN || !r->n_asns ||
             !bsearch(&key, r->asns, r->n_asns, sizeof(key), asn_key_cmp))
             continue;
         if (!found || r->allow) {
@@ -290,7 +310,7 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
             size_t pos = rd;
             int tl = mw_dname_unpack(pkt, len, &pos, target, sizeof(target));
             if (tl > 0) {
-                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v, false);
+                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v, false, false);
                 if (r == MW_FILTER_BLOCK &&
                     mw_dname_to_text(target, (size_t)tl, v->matched, sizeof(v->matched)) < 0)
                     v->matched[0] = 0;

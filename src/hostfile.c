@@ -25,16 +25,14 @@ struct sha256 {
 };
 
 static const uint32_t K[64] = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
-    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
-    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
-    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
-    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
-    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
-    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
-    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
 };
 
 static inline uint32_t ror(uint32_t x, unsigned n)
@@ -56,7 +54,8 @@ static void sha_block(struct sha256 *c, const uint8_t *p)
     uint32_t a = c->h[0], b = c->h[1], cc = c->h[2], d = c->h[3];
     uint32_t e = c->h[4], f = c->h[5], g = c->h[6], h = c->h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t1 =
+            h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & cc) ^ (b & cc));
         h = g;
         g = f;
@@ -238,7 +237,7 @@ void mw_hostfile_list_deinit(struct mw_hostfile_list *l)
 {
     if (!l)
         return;
-    free(l->v);
+    free((void *)l->v);
     l->v = NULL;
     l->n = 0;
 }
@@ -253,13 +252,13 @@ static int list_build(const struct slice *s, size_t n, struct mw_hostfile_list *
     size_t bytes = n * sizeof(char *);
     for (size_t i = 0; i < n; i++)
         bytes += s[i].len + 1;
-    char **v = malloc(bytes);
+    const char **v = malloc(bytes);
     if (!v)
         return -ENOMEM;
     char *p = (char *)(v + n);
     for (size_t i = 0; i < n; i++) {
-        v[i] = p;
         memcpy(p, s[i].p, s[i].len);
+        v[i] = p;
         p[s[i].len] = '\0';
         p += s[i].len + 1;
     }
@@ -320,8 +319,8 @@ int mw_hostfile_diff_lines(const struct mw_hostfile_snap *old_s,
     int r = split_lines(old_s, &a, &na);
     if (r == 0)
         r = split_lines(new_s, &b, &nb);
-    if (r == 0 && ((nb && !(add = malloc(nb * sizeof(*add)))) ||
-                   (na && !(rem = malloc(na * sizeof(*rem))))))
+    if (r == 0 &&
+        ((nb && !(add = malloc(nb * sizeof(*add)))) || (na && !(rem = malloc(na * sizeof(*rem))))))
         r = -ENOMEM;
     if (r < 0)
         goto out;
@@ -454,8 +453,7 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
     out->implicit_local = out->n == 0;
 }
 
-bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen,
-                                 size_t n)
+bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen, size_t n)
 {
     static const uint8_t local[16] = {127, 0, 0, 1};
     size_t nns = r->implicit_local ? 1 : r->n;

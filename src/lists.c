@@ -6,6 +6,7 @@
 #include "minewall/lists.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,6 +172,8 @@ static int fill_info(struct mw_list_info *info, const struct mw_list_conf *lc,
     info->type = lc->type;
     info->allow = lc->allow;
     info->action = lc->action != MW_ACTION_DEFAULT ? lc->action : cfg->sinkhole.action;
+    snprintf(info->ede_text, sizeof(info->ede_text), "minewall: %.80s/%.100s", lc->category,
+             lc->name);
     return info->name && info->category && info->path && info->origin ? 0 : -ENOMEM;
 }
 
@@ -286,6 +289,8 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action
                                                            : cfg->sinkhole.action;
         info->entries = r->entries;
+        snprintf(info->ede_text, sizeof(info->ede_text), "minewall: %.80s/%.100s",
+                 r->meta.category, r->meta.name);
         l->total_entries += r->entries;
     }
     return l;

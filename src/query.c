@@ -78,7 +78,7 @@ static void send_error(struct mw_worker *w, const struct reply_to *to,
 #define EDE_BLOCKED 15  /* RFC 8914: the query name is on a blocklist */
 #define EDE_FILTERED 17 /* RFC 8914: the answer was filtered */
 
-static void record_hit(struct mw_worker *w, const struct mw_verdict *v,
+static void record_hit(struct mw_worker *w, struct mw_verdict *v,
                        const struct sockaddr *client, const struct mw_dns_question *q)
 {
     struct mw_blocklog *bl = w->snap->blocklog;
@@ -96,7 +96,7 @@ static void record_hit(struct mw_worker *w, const struct mw_verdict *v,
         .list = li->name,
         .category = li->category,
         .action = mw_action_name(v->action),
-        .rule = v->rule_text,
+        .rule = mw_verdict_rule_text(v),
         .where = mw_where_name(v->where),
         .matched = v->matched,
     };
@@ -109,9 +109,7 @@ static void reply_blocked(struct mw_worker *w, const struct reply_to *to,
                           const struct mw_verdict *v, bool answer_side)
 {
     const struct mw_config *cfg = w->snap->cfg;
-    const struct mw_list_info *li = &w->snap->lists->lists[v->rule.list];
-    char text[300];
-    snprintf(text, sizeof(text), "minewall: %s/%s", li->category, li->name);
+    const char *text = w->snap->lists->lists[v->rule.list].ede_text;
     int ede = answer_side ? EDE_FILTERED : EDE_BLOCKED;
     uint32_t ttl = cfg->sinkhole.ttl;
     const uint8_t *addr = NULL;
@@ -437,7 +435,7 @@ static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
 
 /* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
  * only monitors, answer each with the blocked reply instead. */
-static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, const struct mw_verdict *v)
+static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, struct mw_verdict *v)
 {
     bool block = v->action != MW_ACTION_LOG;
     struct mw_waiter *wt = f->waiters;

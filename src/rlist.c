@@ -88,6 +88,19 @@ static int asn_cmp(const void *a, const void *b)
     return x->asn < y->asn ? -1 : x->asn > y->asn;
 }
 
+/* Sort by AS number and drop repeats; returns the new count. */
+static size_t sort_unique(struct mw_asn_rule *a, size_t n)
+{
+    if (n == 0)
+        return 0;
+    qsort(a, n, sizeof(*a), asn_cmp);
+    size_t k = 1;
+    for (size_t i = 1; i < n; i++)
+        if (a[i].asn != a[k - 1].asn)
+            a[k++] = a[i];
+    return k;
+}
+
 static const struct mw_rule RULE = {.line = 0, .list = 0, .flags = 0, .action = 0};
 
 /* ---- base ---- */
@@ -169,16 +182,19 @@ struct mw_rbase *mw_rbase_build(struct mw_rbase_builder *b)
         r->refs = 1;
         r->type = b->type;
         r->count = b->count;
+        /* Counts come from the built sets, which merge duplicate entries. */
         if (b->dom) {
             rc = mw_domainset_build(b->dom, &r->dom);
             b->dom = NULL;
+            r->count = rc == 0 ? mw_domainset_count(r->dom) : 0;
         } else if (b->ips) {
             rc = mw_ipset_build(b->ips, &r->ips);
             b->ips = NULL;
+            r->count = rc == 0 ? mw_ipset_count(r->ips) : 0;
         } else {
-            qsort(b->asns, b->n_asns, sizeof(*b->asns), asn_cmp);
+            r->n_asns = sort_unique(b->asns, b->n_asns);
             r->asns = b->asns;
-            r->n_asns = b->n_asns;
+            r->count = r->n_asns;
             b->asns = NULL;
         }
     }
@@ -362,7 +378,7 @@ static int build_asns(struct mw_rlist *l, const struct mw_rdelta *d)
         if (push_asn(&l->asns, &l->n_asns, &cap, e.asn) < 0)
             return -ENOMEM;
     }
-    qsort(l->asns, l->n_asns, sizeof(*l->asns), asn_cmp);
+    l->n_asns = sort_unique(l->asns, l->n_asns);
     l->entries = l->n_asns;
     return 0;
 }
@@ -442,6 +458,14 @@ void mw_rlist_unref(struct mw_rlist *l)
     free(l);
 }
 
+static int same_prefix(const struct mw_cidr *prefix, const struct mw_rule *rule, void *arg)
+{
+    const struct mw_cidr *want = arg;
+    (void)rule;
+    return prefix->family == want->family && prefix->prefix == want->prefix &&
+           memcmp(prefix->addr, want->addr, want->family == AF_INET ? 4 : 16) == 0;
+}
+
 bool mw_rlist_contains(const struct mw_rlist *l, const char *entry)
 {
     struct mw_listfile_entry e;
@@ -454,13 +478,10 @@ bool mw_rlist_contains(const struct mw_rlist *l, const char *entry)
         return mw_domainset_overlay_get(l->base->dom, l->delta, e.name, e.name_len,
                                         MW_DOMAIN_SUBTREE, &r);
     }
-    if (t == MW_LISTFILE_ENTRY_IP) {
-        struct mw_ip_match m;
-        return mw_ipset_match(l->ips, e.cidr.family, e.cidr.addr, &m) &&
-               m.prefix.prefix == e.cidr.prefix;
-    }
+    if (t == MW_LISTFILE_ENTRY_IP)
+        return mw_ipset_foreach(l->ips, same_prefix, &e.cidr) != 0;
     struct mw_asn_rule k = {.asn = e.asn};
-    return bsearch(&k, l->asns, l->n_asns, sizeof(k), asn_cmp) != NULL;
+    return l->n_asns && bsearch(&k, l->asns, l->n_asns, sizeof(k), asn_cmp) != NULL;
 }
 
 /* ---- state directory ---- */
@@ -510,14 +531,19 @@ static void header_value(char *dst, size_t cap, const char *s)
 
 static int write_state(FILE *f, const struct mw_rlist *l)
 {
-    char desc[sizeof(l->meta.description)];
+    /* Every header value is one line: a newline (say in a category read from Redis) must
+     * not turn the rest of the value into an entry. */
+    char desc[sizeof(l->meta.description)], name[sizeof(l->meta.name)];
+    char cat[sizeof(l->meta.category)], id[sizeof(l->last_id)];
     header_value(desc, sizeof(desc), l->meta.description);
+    header_value(name, sizeof(name), l->meta.name);
+    header_value(cat, sizeof(cat), l->meta.category);
+    header_value(id, sizeof(id), l->last_id);
     fprintf(f, "%s\n# name: %s\n# category: %s\n# action: %s\n# type: %s\n# updated: %llu\n"
                "# last-id: %s\n# description: %s\n",
-            STATE_MAGIC, l->meta.name, l->meta.category,
+            STATE_MAGIC, name, cat,
             l->meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(l->meta.action),
-            mw_list_type_name(l->meta.type), (unsigned long long)l->meta.updated, l->last_id,
-            desc);
+            mw_list_type_name(l->meta.type), (unsigned long long)l->meta.updated, id, desc);
     struct save_ctx c = {.f = f, .base = l->base->dom, .delta = l->delta};
     if (l->base->type == MW_LIST_DOMAIN) {
         int rc = mw_domainset_foreach(l->base->dom, save_domain, &c);

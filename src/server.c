@@ -11,6 +11,7 @@
 #include "minewall/config.h"
 #include "minewall/error.h"
 #include "minewall/lists.h"
+#include "minewall/redis_sync.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
@@ -41,6 +42,8 @@ struct mw_server {
     const struct mw_config *build_cfg; /* what the work builds lists from */
     bool lists_again; /* a list file changed while building */
     struct list_watch *watches; /* owned list */
+    struct mw_lists *files;     /* owned reference: the file lists of the running config */
+    struct mw_rsync *rs;        /* owned; NULL without redis.url */
     uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_errlist pending_errs;
@@ -127,6 +130,21 @@ static int blocklog_for(const struct mw_config *cfg, struct mw_blocklog *cur,
     return rc;
 }
 
+/* The generation to publish for the file lists files: with the Redis lists when syncing.
+ * Takes a reference to files for s->files. Returns a new reference, or NULL on ENOMEM. */
+static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uint64_t generation,
+                                const struct mw_config *cfg)
+{
+    struct mw_lists *old = s->files;
+    s->files = mw_lists_ref(files);
+    mw_lists_unref(old);
+    if (!s->rs)
+        return mw_lists_ref(files);
+    struct mw_rlist *const *rl;
+    size_t n = mw_rsync_lists(s->rs, &rl);
+    return mw_lists_derive(files, rl, (uint16_t)n, generation, cfg);
+}
+
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -159,6 +177,14 @@ static void lists_done(struct mw_server *s, struct mw_lists *lists)
     }
     log_list_warnings(&s->pending_errs);
     struct mw_blocklog *bl = s->snap->blocklog ? mw_blocklog_ref(s->snap->blocklog) : NULL;
+    struct mw_lists *files = lists;
+    lists = combine(s, files, s->generation + 1, s->snap->cfg);
+    mw_lists_unref(files);
+    if (!lists) {
+        mw_blocklog_unref(bl);
+        mw_log_error("server", "list reload failed: out of memory");
+        return;
+    }
     size_t entries = lists->total_entries;
     struct mw_snapshot *snap = mw_snapshot_with_lists(s->snap, lists, bl, ++s->generation);
     if (!snap) {
@@ -168,6 +194,45 @@ static void lists_done(struct mw_server *s, struct mw_lists *lists)
     publish(s, snap);
     mw_log_info("server", "lists reloaded (generation %llu, %zu entries)",
                 (unsigned long long)s->generation, entries);
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool redis_changed(const struct mw_config *a, const struct mw_config *b)
+{
+    if (!same_str(a->redis.url, b->redis.url) || !same_str(a->redis.state_dir, b->redis.state_dir) ||
+        a->redis.all != b->redis.all || a->redis.n_lists != b->redis.n_lists)
+        return true;
+    for (size_t i = 0; i < a->redis.n_lists; i++)
+        if (strcmp(a->redis.lists[i], b->redis.lists[i]) != 0)
+            return true;
+    return false;
+}
+
+/* The Redis lists changed: publish them with the running file lists. */
+static void on_rsync_change(void *arg)
+{
+    struct mw_server *s = arg;
+    if (s->stopping || !s->files)
+        return;
+    struct mw_lists *files = mw_lists_ref(s->files);
+    struct mw_lists *lists = combine(s, files, s->generation + 1, s->snap->cfg);
+    mw_lists_unref(files);
+    struct mw_blocklog *bl = s->snap->blocklog ? mw_blocklog_ref(s->snap->blocklog) : NULL;
+    struct mw_snapshot *snap =
+        lists ? mw_snapshot_with_lists(s->snap, lists, bl, ++s->generation) : NULL;
+    if (!snap) {
+        if (!lists)
+            mw_blocklog_unref(bl);
+        mw_log_error("redis", "cannot apply the synced lists: out of memory");
+        return;
+    }
+    publish(s, snap);
+    mw_log_debug("redis", "synced lists published (generation %llu)",
+                 (unsigned long long)s->generation);
 }
 
 static void reload_done(uv_work_t *req, int status)
@@ -194,8 +259,18 @@ static void reload_done(uv_work_t *req, int status)
             mw_log_warn("server", "threads changed from %u to %u: takes effect on restart",
                         s->snap->cfg->threads, cfg->threads);
         mw_log_set_level(cfg->log_level);
-        size_t entries = lists->total_entries;
-        struct mw_snapshot *snap = mw_snapshot_new(cfg, lists, bl, ++s->generation);
+        if (redis_changed(s->snap->cfg, cfg))
+            mw_log_warn("server", "redis settings changed: they take effect on restart");
+        struct mw_lists *files = lists;
+        lists = combine(s, files, s->generation + 1, cfg);
+        mw_lists_unref(files);
+        size_t entries = lists ? lists->total_entries : 0;
+        if (!lists) {
+            mw_blocklog_unref(bl);
+            mw_config_free(cfg);
+        }
+        struct mw_snapshot *snap =
+            lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
         if (!snap) {
             mw_log_error("server", "reload failed: out of memory");
         } else {
@@ -337,6 +412,10 @@ static void stop(struct mw_server *s)
     uv_unref((uv_handle_t *)&s->sig_int);
     uv_unref((uv_handle_t *)&s->sig_hup);
     uv_close((uv_handle_t *)&s->settle, NULL);
+    if (s->rs) {
+        mw_rsync_close(s->rs, NULL, NULL);
+        s->rs = NULL;
+    }
     unwatch_lists(s);
 }
 
@@ -433,6 +512,21 @@ int mw_server_run(const struct mw_overrides *o)
         mw_config_free(cfg);
         return 1;
     }
+    if (cfg->redis.url) {
+        char why[256] = "";
+        if (mw_rsync_new(s.loop, cfg, on_rsync_change, &s, &s.rs, why, sizeof(why)) < 0) {
+            mw_log_error("redis", "%s", why);
+            mw_blocklog_unref(bl);
+            mw_lists_unref(lists);
+            mw_config_free(cfg);
+            return 1;
+        }
+    }
+    struct mw_lists *files = lists;
+    lists = combine(&s, files, s.generation + 1, cfg);
+    mw_lists_unref(files);
+    if (!lists)
+        return 3;
     for (uint16_t i = 0; i < lists->n_lists; i++)
         mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
                     lists->lists[i].category,
@@ -460,10 +554,13 @@ int mw_server_run(const struct mw_overrides *o)
         stop_workers(&s);
         close_signals(&s);
         mw_snapshot_unref(s.snap);
+        mw_lists_unref(s.files);
         uv_loop_close(s.loop);
         return 3;
     }
     watch_lists(&s);
+    if (s.rs && mw_rsync_start(s.rs) < 0)
+        mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
     log_ready(&s);
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");
@@ -471,6 +568,7 @@ int mw_server_run(const struct mw_overrides *o)
     stop_workers(&s);
     close_signals(&s);
     mw_snapshot_unref(s.snap);
+    mw_lists_unref(s.files);
     rc = uv_loop_close(s.loop) == 0 ? 0 : 3;
     mw_log_info("server", "stopped");
     return rc;

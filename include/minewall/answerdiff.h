@@ -9,9 +9,10 @@
  *
  * Memory is bounded by max_names tracked (name, type) pairs with least-recently-seen eviction:
  * a hash table plus an intrusive LRU list, one allocation per pair holding its key, chain and
- * values (about 96 bytes plus the name and the value texts; mw_answerdiff_get_stats reports the
- * total). At most MW_ANSWERDIFF_MAX_VALUES values are kept per set (the smallest in sort order,
- * the set then marked truncated), so a change beyond them goes unnoticed.
+ * values (a 56-byte header plus the wire name, the chain texts and, per value, its key and text;
+ * mw_answerdiff_get_stats reports the total). At most MW_ANSWERDIFF_MAX_VALUES values are kept per
+ * set (the smallest in sort order, the set then marked truncated), so a change beyond them goes
+ * unnoticed.
  *
  * Time is passed in; nothing here logs or does I/O. Not thread-safe: one per worker, or one
  * shared behind the caller's lock. */
@@ -50,22 +51,22 @@ struct mw_answer_change {
     uint8_t old_chain_n, new_chain_n;
     bool values_changed; /* old_set != new_set */
     bool cname_changed;  /* the chain changed; for qtype CNAME, the target set changed */
-    uint32_t ttl;        /* smallest TTL of the records that made the new set and chain; 0 if none */
-    uint32_t old_ttl;    /* the same of the previous response */
+    uint32_t ttl;     /* smallest TTL of the records that made the new set and chain; 0 if none */
+    uint32_t old_ttl; /* the same of the previous response */
     uint64_t old_seen_ms; /* when the old set was last seen (now_ms of that observe) */
 };
 
 struct mw_answerdiff_stats {
-    size_t names;       /* pairs tracked now */
-    size_t bytes;       /* bytes allocated for them (entries only, not the fixed table) */
+    size_t names;          /* pairs tracked now */
+    size_t bytes;          /* bytes allocated for them (entries only, not the fixed table) */
     size_t bytes_per_name; /* bytes / names, 0 when empty */
-    size_t table_bytes; /* the hash table and scratch space, allocated once */
-    uint64_t observed;  /* responses compared or stored */
-    uint64_t first_seen; /* pairs stored for the first time (including after eviction) */
-    uint64_t changes;   /* observe calls that returned 1 */
-    uint64_t evictions; /* pairs dropped as least recently seen */
-    uint64_t skipped;   /* responses not used: not NOERROR, truncated, or untracked type */
-    uint64_t errors;    /* malformed responses or question mismatches */
+    size_t table_bytes;    /* the hash table and scratch space, allocated once */
+    uint64_t observed;     /* responses compared or stored */
+    uint64_t first_seen;   /* pairs stored for the first time (including after eviction) */
+    uint64_t changes;      /* observe calls that returned 1 */
+    uint64_t evictions;    /* pairs dropped as least recently seen */
+    uint64_t skipped;      /* responses not used: not NOERROR, truncated, or untracked type */
+    uint64_t errors;       /* malformed responses or question mismatches */
 };
 
 /* Is qtype one of the tracked types (A, AAAA, CNAME, NS, MX)? */
@@ -90,13 +91,14 @@ void mw_answerdiff_free(struct mw_answerdiff *ad);
  * sight, or when skipped (*out then has values_changed and cname_changed false and empty
  * lists); -EBADMSG for a malformed response or one whose question differs, -EINVAL for bad
  * arguments, -ENOMEM (the old state is kept). The strings *out points to stay valid until the
- * next mw_answerdiff_observe or mw_answerdiff_free on ad: format the journal line first. Never
- * calls back. */
+ * next mw_answerdiff_observe, mw_answerdiff_forget or mw_answerdiff_free on ad: format the
+ * journal line first. Never calls back. */
 int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t qname_len,
                           uint16_t qtype, const uint8_t *pkt, size_t len, uint64_t now_ms,
                           struct mw_answer_change *out);
 
-/* Forget (qname, qtype), e.g. after the zone was routed elsewhere. Returns 0 or -ENOENT. */
+/* Forget (qname, qtype), e.g. after the zone was routed elsewhere; its next sight is a first
+ * sight. Returns 0, -ENOENT, or -EINVAL for a bad name. */
 int mw_answerdiff_forget(struct mw_answerdiff *ad, const uint8_t *qname, size_t qname_len,
                          uint16_t qtype);
 

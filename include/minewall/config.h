@@ -106,6 +106,15 @@ struct mw_config {
     } sinkhole;
 
     struct {
+        char *url;        /* owned; redis://[:PASSWORD@]HOST:PORT[/DB]; NULL: no fleet sync */
+        char **lists;     /* owned; list names to follow */
+        size_t n_lists;
+        bool all;         /* lists: ["*"]: every name in minewall:lists */
+        char *events_url; /* owned; where block/routing events go; NULL: url */
+        char *state_dir;  /* owned; last synced copy of every list; NULL: none kept */
+    } redis;
+
+    struct {
         char *asn;     /* owned; MaxMind-format ASN database (GeoLite2-ASN / DB-IP ASN) */
         char *country; /* owned; MaxMind-format country database */
     } geoip;

@@ -33,13 +33,23 @@ struct mw_verdict {
     enum mw_action action; /* resolved (never DEFAULT); LOG means resolve and record */
     enum mw_where where;
     struct mw_rule rule;
-    char rule_text[280]; /* the matched rule: name, prefix, "AS64500" or the glob */
+    /* The matched rule as text: name, prefix, "AS64500" or the glob. For a query-name match
+     * it is written only when asked for (mw_verdict_rule_text): the hot blocked path does
+     * not format text nobody reads. */
+    char rule_text[280];
+    const uint8_t *rule_wire; /* query-name match not yet formatted: the rule's name... */
+    uint8_t rule_wire_len;
+    uint8_t rule_kind;        /* ...and its enum mw_domain_kind */
     char matched[280];   /* what matched it: the CNAME target or answer address */
     const uint8_t *sink4; /* RPZ local data, or NULL for the config's sinkhole addresses */
     const uint8_t *sink6;
 };
 
 const char *mw_where_name(enum mw_where w);
+
+/* The rule text of a verdict, formatted on first use. rule_wire points into the query name
+ * given to mw_filter_qname, which must still be valid. */
+const char *mw_verdict_rule_text(struct mw_verdict *v);
 
 /* Check a query name (lowercase wire). */
 enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,

@@ -62,7 +62,7 @@ bool mw_hostfile_same(const struct mw_hostfile_snap *a, const struct mw_hostfile
 /* A list of NUL-terminated strings in one allocation: v[0..n-1] point into the same block, so
  * one free releases all. Initialise with {0} or mw_hostfile_list_deinit on a zeroed struct. */
 struct mw_hostfile_list {
-    char **v; /* owned (the whole block) */
+    const char **v; /* owned (the whole block, strings included) */
     size_t n;
 };
 
@@ -89,7 +89,7 @@ struct mw_resolv {
      * mw_hostfile_resolver_bypass decides as if ns[0] were 127.0.0.1. */
     bool implicit_local;
     char ns_text[MW_RESOLV_MAX_NS][64]; /* as mw_addr_format_ip writes it, e.g. "127.0.0.53" */
-    uint8_t family[MW_RESOLV_MAX_NS]; /* AF_INET or AF_INET6 */
+    uint8_t family[MW_RESOLV_MAX_NS];   /* AF_INET or AF_INET6 */
     uint8_t addr[MW_RESOLV_MAX_NS][16]; /* network byte order; IPv4 in the first 4 octets */
 };
 
@@ -104,8 +104,7 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
  * systemd-resolved's stub in resolv.conf is a bypass unless minewall listens there. A wildcard
  * listen address (0.0.0.0, ::) matches nothing: the caller expands it into the host's
  * addresses, which this pure code cannot know. */
-bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen,
-                                 size_t n);
+bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen, size_t n);
 
 /* One name -> address pair of a hosts file. */
 struct mw_hosts_entry {
@@ -118,7 +117,7 @@ struct mw_hosts_entry {
  * are sorted by name, then family and address, without duplicates, so the addresses of one
  * name are adjacent. Lines whose address does not parse are counted in invalid. */
 struct mw_hosts {
-    char *text; /* owned: the names, NUL-separated */
+    char *text;               /* owned: the names, NUL-separated */
     struct mw_hosts_entry *e; /* owned */
     size_t n;
     size_t invalid;

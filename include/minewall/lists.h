@@ -29,6 +29,7 @@ struct mw_list_info {
     bool allow;
     int format;     /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
+    char ede_text[200]; /* "minewall: <category>/<name>", the EDE extra text of its blocks */
 };
 
 /* An AS number rule. */

@@ -784,7 +784,7 @@ static void test_unknown_keys(void **state)
     parse_error("threads: 1\n\n# comment\nlisten : [1.2.3.4]\nbogus:\n  - x\n",
                 NAME ":5: unknown key 'bogus'");
     /* Keys reserved for later work are not accepted yet. */
-    static const char *const reserved[] = {"redis", "journal", "metrics", "rate-limit", "user"};
+    static const char *const reserved[] = {"journal", "metrics", "rate-limit", "user"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         char text[64], want[64];
         snprintf(text, sizeof(text), "threads: 2\n%s: 1\n", reserved[i]);
@@ -795,6 +795,31 @@ static void test_unknown_keys(void **state)
     parse_error("? [a]\n: 1\n", NAME ":1: expected a key, found a list");
     /* Control bytes in a quoted value are not copied into the message. */
     parse_error("\"bad\\tkey\": 1\n", NAME ":1: unknown key 'bad?key'");
+}
+
+static void test_redis(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("redis:\n  url: \"redis://:pw@127.0.0.1:6390/2\"\n"
+                                     "  lists: [mining, c2]\n  state-dir: /var/lib/mw\n");
+    assert_string_equal(cfg->redis.url, "redis://:pw@127.0.0.1:6390/2");
+    assert_int_equal(cfg->redis.n_lists, 2);
+    assert_string_equal(cfg->redis.lists[1], "c2");
+    assert_false(cfg->redis.all);
+    assert_string_equal(cfg->redis.state_dir, "/var/lib/mw");
+    assert_null(cfg->redis.events_url);
+    mw_config_free(cfg);
+    cfg = parse_ok("redis: {url: \"redis://localhost\", lists: [\"*\"]}\n");
+    assert_true(cfg->redis.all);
+    assert_int_equal(cfg->redis.n_lists, 0);
+    mw_config_free(cfg);
+    cfg = parse_ok("threads: 1\n");
+    assert_null(cfg->redis.url);
+    mw_config_free(cfg);
+    parse_error("threads: 1\nredis:\n  url: \"http://x\"\n", NAME ":3: redis.url: ");
+    parse_error("redis:\n  lists: [\"bad name\"]\n", NAME ":2: redis.lists: invalid list name");
+    parse_error("redis:\n  lists: mining\n", NAME ":2: redis.lists: expected a list");
+    parse_error("redis:\n  bogus: 1\n", NAME ":2: unknown key 'bogus'");
 }
 
 static void test_duplicates(void **state)
@@ -1250,7 +1275,7 @@ int main(void)
         cmocka_unit_test(test_log),          cmocka_unit_test(test_lists),
         cmocka_unit_test(test_lists_errors), cmocka_unit_test(test_sinkhole),
         cmocka_unit_test(test_geoip),        cmocka_unit_test(test_relative_to_cwd),
-        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis),
         cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_structure),
         cmocka_unit_test(test_yaml_syntax),  cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_relative_paths),

@@ -177,11 +177,20 @@ static void mkq(struct mw_dns_question *q, const char *name, uint16_t qtype)
 
 static enum mw_filter_result qn(const char *name, struct mw_verdict *v)
 {
+    /* The verdict's rule text is formatted from the question on demand, so the question
+     * must outlive the call: format it here, as the block log does. */
     struct mw_dns_question q;
     mkq(&q, name, MW_TYPE_A);
     memset(v, 0x5a, sizeof(*v));
     v->rule_text[0] = v->matched[0] = 0;
-    return mw_filter_qname(lists, cfg, &q, v);
+    enum mw_filter_result r = mw_filter_qname(lists, cfg, &q, v);
+    if (r == MW_FILTER_BLOCK) {
+        if (v->rule_wire) /* a domain rule: not formatted on the hot path */
+            assert_int_equal(v->rule_text[0], 0);
+        mw_verdict_rule_text(v);
+        v->rule_wire = NULL;
+    }
+    return r;
 }
 
 /* A block verdict on the query name with its action, rule text and source. */

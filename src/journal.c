@@ -1,0 +1,612 @@
+/* Routing journal lines and their queue. Every formatter writes through one small JSON writer
+ * that never overruns the caller's buffer: it records an overflow and the formatter returns
+ * -ENOSPC, so a line is either whole or not written. Strings go through one escaper that also
+ * checks UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), because a
+ * file name or a hosts line is arbitrary bytes and one bad byte would make the line invalid
+ * JSON for every reader. */
+#include "minewall/journal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/answerdiff.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+
+/* ---- time ---- */
+
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian), after H. Hinnant's algorithm. */
+static void civil(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400) + (*m <= 2);
+}
+
+int mw_journal_timestamp(uint64_t unix_ms, char buf[MW_JOURNAL_TS_LEN])
+{
+    /* 253402300800000 ms is 10000-01-01T00:00:00Z. */
+    if (unix_ms >= 253402300800000ull)
+        return -EINVAL;
+    uint64_t s = unix_ms / 1000;
+    int y;
+    unsigned mo, d;
+    civil((int64_t)(s / 86400), &y, &mo, &d);
+    unsigned sod = (unsigned)(s % 86400);
+    /* Digits by hand: the ranges are known, and snprintf cannot prove them. */
+    unsigned f[7] = {
+        (unsigned)y, mo, d, sod / 3600, sod / 60 % 60, sod % 60, (unsigned)(unix_ms % 1000)};
+    static const char fmt[] = "0000-00-00T00:00:00.000Z";
+    static const uint8_t at[7] = {3, 6, 9, 12, 15, 18, 22}; /* last digit of each field */
+    static const uint8_t width[7] = {4, 2, 2, 2, 2, 2, 3};
+    memcpy(buf, fmt, sizeof(fmt));
+    for (int i = 0; i < 7; i++) {
+        unsigned v = f[i];
+        for (int k = 0; k < width[i]; k++, v /= 10)
+            buf[at[i] - k] = (char)('0' + v % 10);
+    }
+    return 0;
+}
+
+/* ---- JSON writer ---- */
+
+struct jw {
+    char *b;
+    size_t cap, len;
+    bool over;
+};
+
+static void put(struct jw *w, const char *s, size_t n)
+{
+    if (w->over || w->cap - w->len <= n) { /* keep one byte for the NUL */
+        w->over = true;
+        return;
+    }
+    memcpy(w->b + w->len, s, n);
+    w->len += n;
+}
+
+static void puts_(struct jw *w, const char *s)
+{
+    put(w, s, strlen(s));
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t cp, min;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        len = 2, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        len = 3, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        len = 4, cp = c & 0x07, min = 0x10000;
+    else
+        return 0;
+    if (n < len)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* Quoted string of len bytes, at most max bytes of it (cut at a character boundary; *cut set
+ * when it was cut, cut may be NULL). */
+static void strn(struct jw *w, const char *s, size_t len, size_t max, bool *cut)
+{
+    static const char xd[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    put(w, "\"", 1);
+    size_t i = 0;
+    while (i < len) {
+        unsigned c = p[i];
+        size_t n = utf8_len(p + i, len - i);
+        if (i + (n ? n : 1) > max) {
+            if (cut)
+                *cut = true;
+            break;
+        }
+        if (n == 0) {
+            puts_(w, "\\ufffd");
+            i++;
+            continue;
+        }
+        if (n > 1) {
+            put(w, s + i, n);
+        } else if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            put(w, e, 2);
+        } else if (c == '\n') {
+            puts_(w, "\\n");
+        } else if (c == '\r') {
+            puts_(w, "\\r");
+        } else if (c == '\t') {
+            puts_(w, "\\t");
+        } else if (c == '\b') {
+            puts_(w, "\\b");
+        } else if (c == '\f') {
+            puts_(w, "\\f");
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', xd[c >> 4], xd[c & 15]};
+            put(w, e, 6);
+        } else {
+            put(w, s + i, 1);
+        }
+        i += n;
+    }
+    put(w, "\"", 1);
+}
+
+/* Quoted string, or null for NULL. */
+static void str(struct jw *w, const char *s)
+{
+    if (!s)
+        puts_(w, "null");
+    else
+        strn(w, s, strlen(s), SIZE_MAX, NULL);
+}
+
+/* ,"k": (the comma unless the object just opened) */
+static void key(struct jw *w, const char *k)
+{
+    if (w->len && w->b[w->len - 1] != '{')
+        put(w, ",", 1);
+    put(w, "\"", 1);
+    puts_(w, k);
+    put(w, "\":", 2);
+}
+
+static void kstr(struct jw *w, const char *k, const char *v)
+{
+    key(w, k);
+    str(w, v);
+}
+
+static void kbool(struct jw *w, const char *k, bool v)
+{
+    key(w, k);
+    puts_(w, v ? "true" : "false");
+}
+
+static void ku64(struct jw *w, const char *k, uint64_t v)
+{
+    char num[24];
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
+    key(w, k);
+    puts_(w, num);
+}
+
+/* "k":[...] of at most max strings, each cut at item_max bytes; *trunc set when anything was
+ * left out (may be NULL). */
+static void kstrs(struct jw *w, const char *k, const char *const *v, size_t n, size_t max,
+                  size_t item_max, bool *trunc)
+{
+    key(w, k);
+    put(w, "[", 1);
+    for (size_t i = 0; i < n; i++) {
+        if (i == max) {
+            if (trunc)
+                *trunc = true;
+            break;
+        }
+        if (i)
+            put(w, ",", 1);
+        if (v[i])
+            strn(w, v[i], strlen(v[i]), item_max, trunc);
+        else
+            puts_(w, "null");
+    }
+    put(w, "]", 1);
+}
+
+static void kstrv(struct jw *w, const char *k, const struct mw_journal_strv *sv)
+{
+    kstrs(w, k, sv->v, sv->n, SIZE_MAX, SIZE_MAX, NULL);
+}
+
+/* {"ts":...,"type":...,"host":... */
+static int begin(struct jw *w, char *buf, size_t cap, uint64_t ts_ms, const char *type,
+                 const char *host)
+{
+    char ts[MW_JOURNAL_TS_LEN];
+    if (!buf || cap == 0)
+        return -ENOSPC;
+    if (mw_journal_timestamp(ts_ms, ts) < 0)
+        return -EINVAL;
+    *w = (struct jw){.b = buf, .cap = cap};
+    put(w, "{", 1);
+    kstr(w, "ts", ts);
+    kstr(w, "type", type);
+    kstr(w, "host", host);
+    return 0;
+}
+
+static int finish(struct jw *w)
+{
+    put(w, "}\n", 2);
+    if (w->over) {
+        w->b[0] = '\0';
+        return -ENOSPC;
+    }
+    w->b[w->len] = '\0';
+    return (int)w->len;
+}
+
+int mw_journal_quote(const char *s, size_t len, char *buf, size_t cap)
+{
+    if (!buf || cap == 0)
+        return -ENOSPC;
+    struct jw w = {.b = buf, .cap = cap};
+    strn(&w, s ? s : "", s ? len : 0, SIZE_MAX, NULL);
+    if (w.over) {
+        buf[0] = '\0';
+        return -ENOSPC;
+    }
+    buf[w.len] = '\0';
+    return (int)w.len;
+}
+
+/* ---- answer_change ---- */
+
+static bool is_addr_type(uint16_t t)
+{
+    return t == MW_TYPE_A || t == MW_TYPE_AAAA;
+}
+
+static int lookup_set(const struct mw_answer_list *l, uint16_t qtype, const struct mw_geo *geo,
+                      struct mw_geo_info *info, uint16_t *n)
+{
+    int fam = qtype == MW_TYPE_A ? AF_INET : AF_INET6, r = 0;
+    *n = 0;
+    for (uint16_t i = 0; i < l->n && i < MW_ANSWERDIFF_MAX_VALUES; i++) {
+        uint8_t a[16];
+        memset(&info[i], 0, sizeof(info[i]));
+        if (inet_pton(fam, l->v[i], a) == 1) {
+            int e = mw_geo_lookup(geo, fam, a, &info[i]);
+            if (e < 0 && r == 0)
+                r = e;
+        }
+        (*n)++;
+    }
+    return r;
+}
+
+/* Is every ASN (country) of a also one of b? */
+static bool covered(const struct mw_geo_info *a, uint16_t na, const struct mw_geo_info *b,
+                    uint16_t nb, bool country)
+{
+    for (uint16_t i = 0; i < na; i++) {
+        bool found = false;
+        for (uint16_t j = 0; j < nb && !found; j++)
+            found = country ? strcmp(a[i].country, b[j].country) == 0 : a[i].asn == b[j].asn;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+int mw_journal_answer_geo(const struct mw_answer_change *ch, const struct mw_geo *geo,
+                          struct mw_journal_answer_geo *out)
+{
+    out->looked_up = false;
+    out->n_old = out->n_new = 0;
+    out->asn_changed = out->country_changed = false;
+    if (!ch || !geo || !is_addr_type(ch->qtype))
+        return 0;
+    out->looked_up = true;
+    int r1 = lookup_set(&ch->old_set, ch->qtype, geo, out->old_info, &out->n_old);
+    int r2 = lookup_set(&ch->new_set, ch->qtype, geo, out->new_info, &out->n_new);
+    out->asn_changed = !covered(out->old_info, out->n_old, out->new_info, out->n_new, false) ||
+                       !covered(out->new_info, out->n_new, out->old_info, out->n_old, false);
+    out->country_changed = !covered(out->old_info, out->n_old, out->new_info, out->n_new, true) ||
+                           !covered(out->new_info, out->n_new, out->old_info, out->n_old, true);
+    return r1 < 0 ? r1 : r2;
+}
+
+bool mw_journal_same_asn_churn(const struct mw_answer_change *ch,
+                               const struct mw_journal_answer_geo *g)
+{
+    if (!ch || !g || !g->looked_up || ch->cname_changed || g->asn_changed)
+        return false;
+    if (g->n_old == 0 || g->n_new == 0)
+        return false;
+    for (uint16_t i = 0; i < g->n_old; i++) {
+        if (!g->old_info[i].found_asn)
+            return false;
+    }
+    for (uint16_t i = 0; i < g->n_new; i++) {
+        if (!g->new_info[i].found_asn)
+            return false;
+    }
+    return true;
+}
+
+static void kgeo(struct jw *w, const char *k, const struct mw_answer_list *l,
+                 const struct mw_geo_info *info, uint16_t n)
+{
+    key(w, k);
+    put(w, "[", 1);
+    for (uint16_t i = 0; i < n && i < l->n; i++) {
+        if (i)
+            put(w, ",", 1);
+        put(w, "{", 1);
+        kstr(w, "ip", l->v[i]);
+        if (info[i].found_asn) {
+            ku64(w, "asn", info[i].asn);
+            kstr(w, "as_org", info[i].as_org[0] ? info[i].as_org : NULL);
+        } else {
+            kstr(w, "asn", NULL);
+            kstr(w, "as_org", NULL);
+        }
+        kstr(w, "country", info[i].found_country ? info[i].country : NULL);
+        put(w, "}", 1);
+    }
+    put(w, "]", 1);
+}
+
+int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                             const struct mw_answer_change *ch, const char *upstream,
+                             const struct mw_journal_answer_geo *g)
+{
+    if (!ch)
+        return -EINVAL;
+    struct jw w;
+    int r = begin(&w, buf, cap, ts_ms, "answer_change", host);
+    if (r < 0)
+        return r;
+    char name[1024], tbuf[8];
+    if (mw_dname_to_text(ch->qname, ch->qname_len, name, sizeof(name)) < 0)
+        return -EINVAL;
+    const char *tn = mw_answerdiff_type_name(ch->qtype);
+    if (!tn) {
+        snprintf(tbuf, sizeof(tbuf), "%u", (unsigned)ch->qtype);
+        tn = tbuf;
+    }
+    kstr(&w, "name", name);
+    kstr(&w, "qtype", tn);
+    kstrs(&w, "old", ch->old_set.v, ch->old_set.n, SIZE_MAX, SIZE_MAX, NULL);
+    kstrs(&w, "new", ch->new_set.v, ch->new_set.n, SIZE_MAX, SIZE_MAX, NULL);
+    kstrs(&w, "added", ch->added.v, ch->added.n, SIZE_MAX, SIZE_MAX, NULL);
+    kstrs(&w, "removed", ch->removed.v, ch->removed.n, SIZE_MAX, SIZE_MAX, NULL);
+    ku64(&w, "ttl", ch->ttl);
+    kstr(&w, "upstream", upstream);
+    kbool(&w, "truncated", ch->old_set.truncated || ch->new_set.truncated);
+    kbool(&w, "cname_changed", ch->cname_changed);
+    kstrs(&w, "old_cname", ch->old_chain, ch->old_chain_n, SIZE_MAX, SIZE_MAX, NULL);
+    kstrs(&w, "new_cname", ch->new_chain, ch->new_chain_n, SIZE_MAX, SIZE_MAX, NULL);
+    bool geo = g && g->looked_up;
+    kbool(&w, "asn_changed", geo && g->asn_changed);
+    kbool(&w, "country_changed", geo && g->country_changed);
+    if (geo) {
+        kgeo(&w, "old_geo", &ch->old_set, g->old_info, g->n_old);
+        kgeo(&w, "new_geo", &ch->new_set, g->new_info, g->n_new);
+    }
+    return finish(&w);
+}
+
+/* ---- host_config_change ---- */
+
+static void ksha(struct jw *w, const char *k, const uint8_t *d)
+{
+    static const char xd[] = "0123456789abcdef";
+    char hex[65];
+    if (d) {
+        for (int i = 0; i < 32; i++) {
+            hex[2 * i] = xd[d[i] >> 4];
+            hex[2 * i + 1] = xd[d[i] & 15];
+        }
+        hex[64] = '\0';
+    }
+    kstr(w, k, d ? hex : NULL);
+}
+
+int mw_journal_format_host_config(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                                  const struct mw_journal_host_config *ev)
+{
+    static const char *const kinds[] = {"other", "resolv.conf", "hosts"};
+    if (!ev || (unsigned)ev->kind > MW_JOURNAL_FILE_HOSTS)
+        return -EINVAL;
+    struct jw w;
+    int r = begin(&w, buf, cap, ts_ms, "host_config_change", host);
+    if (r < 0)
+        return r;
+    kstr(&w, "file", ev->file);
+    kstr(&w, "kind", kinds[ev->kind]);
+    ksha(&w, "old_sha256", ev->old_sha256);
+    ksha(&w, "new_sha256", ev->new_sha256);
+    ku64(&w, "lines_added", ev->lines_added.n);
+    ku64(&w, "lines_removed", ev->lines_removed.n);
+    bool trunc = false;
+    kstrs(&w, "added_lines", ev->lines_added.v, ev->lines_added.n, MW_JOURNAL_MAX_FILE_LINES,
+          MW_JOURNAL_FILE_LINE_MAX, &trunc);
+    kstrs(&w, "removed_lines", ev->lines_removed.v, ev->lines_removed.n, MW_JOURNAL_MAX_FILE_LINES,
+          MW_JOURNAL_FILE_LINE_MAX, &trunc);
+    kbool(&w, "lines_truncated", trunc);
+    if (ev->kind == MW_JOURNAL_FILE_RESOLV) {
+        kstrv(&w, "nameservers_old", &ev->nameservers_old);
+        kstrv(&w, "nameservers_new", &ev->nameservers_new);
+        kbool(&w, "resolver_bypass", ev->resolver_bypass);
+        kbool(&w, "resolver_bypass_old", ev->resolver_bypass_old);
+    } else if (ev->kind == MW_JOURNAL_FILE_HOSTS) {
+        kstrv(&w, "names_changed", &ev->names_changed);
+    }
+    return finish(&w);
+}
+
+/* ---- upstream_change and config_change ---- */
+
+int mw_journal_format_upstream(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                               const struct mw_journal_upstream *ev)
+{
+    if (!ev || (ev->n_routes && !ev->routes))
+        return -EINVAL;
+    struct jw w;
+    int r = begin(&w, buf, cap, ts_ms, "upstream_change", host);
+    if (r < 0)
+        return r;
+    kstr(&w, "upstream", ev->upstream);
+    kstr(&w, "state", ev->up ? "up" : "down");
+    kstr(&w, "reason", ev->reason);
+    key(&w, "zones");
+    put(&w, "{", 1);
+    for (size_t i = 0; i < ev->n_routes; i++) {
+        if (i)
+            put(&w, ",", 1);
+        str(&w, ev->routes[i].zone ? ev->routes[i].zone : "");
+        put(&w, ":", 1);
+        str(&w, ev->routes[i].upstream);
+    }
+    put(&w, "}", 1);
+    return finish(&w);
+}
+
+int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                             const struct mw_journal_config *ev)
+{
+    if (!ev || (ev->n_lists && !ev->lists))
+        return -EINVAL;
+    struct jw w;
+    int r = begin(&w, buf, cap, ts_ms, "config_change", host);
+    if (r < 0)
+        return r;
+    kstrv(&w, "listeners_added", &ev->listeners_added);
+    kstrv(&w, "listeners_removed", &ev->listeners_removed);
+    kstrv(&w, "upstreams_added", &ev->upstreams_added);
+    kstrv(&w, "upstreams_removed", &ev->upstreams_removed);
+    kstrv(&w, "zones_added", &ev->zones_added);
+    kstrv(&w, "zones_removed", &ev->zones_removed);
+    key(&w, "lists");
+    put(&w, "[", 1);
+    for (size_t i = 0; i < ev->n_lists; i++) {
+        if (i)
+            put(&w, ",", 1);
+        put(&w, "{", 1);
+        kstr(&w, "list", ev->lists[i].list);
+        ku64(&w, "added", ev->lists[i].added);
+        ku64(&w, "removed", ev->lists[i].removed);
+        put(&w, "}", 1);
+    }
+    put(&w, "]", 1);
+    return finish(&w);
+}
+
+/* ---- queue ---- */
+
+struct mw_journal_queue {
+    pthread_mutex_t mu;
+    size_t max_lines, max_bytes;
+    char *buf; /* owned, max_bytes */
+    size_t len, lines;
+    uint64_t pushed, dropped;
+};
+
+struct mw_journal_queue *mw_journal_queue_new(size_t max_lines, size_t max_bytes)
+{
+    if (max_lines == 0 || max_bytes == 0)
+        return NULL;
+    struct mw_journal_queue *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->buf = malloc(max_bytes);
+    if (!q->buf || pthread_mutex_init(&q->mu, NULL) != 0) {
+        free(q->buf);
+        free(q);
+        return NULL;
+    }
+    q->max_lines = max_lines;
+    q->max_bytes = max_bytes;
+    return q;
+}
+
+void mw_journal_queue_free(struct mw_journal_queue *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_destroy(&q->mu);
+    free(q->buf);
+    free(q);
+}
+
+int mw_journal_queue_push(struct mw_journal_queue *q, const char *line, size_t len)
+{
+    if (!q || !line || len == 0)
+        return -EINVAL;
+    bool nl = line[len - 1] != '\n';
+    size_t need = len + nl;
+    int r = 0;
+    pthread_mutex_lock(&q->mu);
+    if (q->lines >= q->max_lines || need > q->max_bytes - q->len) {
+        q->dropped++;
+        r = -ENOSPC;
+    } else {
+        memcpy(q->buf + q->len, line, len);
+        if (nl)
+            q->buf[q->len + len] = '\n';
+        q->len += need;
+        q->lines++;
+        q->pushed++;
+    }
+    pthread_mutex_unlock(&q->mu);
+    return r;
+}
+
+int mw_journal_queue_pop_all(struct mw_journal_queue *q, struct mw_journal_batch *b)
+{
+    /* The batch's buffer must be able to take the queue's role after the swap. */
+    if (b->cap != q->max_bytes) {
+        char *nb = malloc(q->max_bytes);
+        if (!nb)
+            return -ENOMEM;
+        free(b->data);
+        b->data = nb;
+        b->cap = q->max_bytes;
+    }
+    pthread_mutex_lock(&q->mu);
+    char *t = q->buf;
+    q->buf = b->data;
+    b->data = t;
+    b->len = q->len;
+    b->lines = q->lines;
+    q->len = q->lines = 0;
+    pthread_mutex_unlock(&q->mu);
+    return b->lines > (size_t)INT32_MAX ? INT32_MAX : (int)b->lines;
+}
+
+void mw_journal_batch_deinit(struct mw_journal_batch *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+void mw_journal_queue_get_stats(struct mw_journal_queue *q, struct mw_journal_queue_stats *out)
+{
+    pthread_mutex_lock(&q->mu);
+    out->pushed = q->pushed;
+    out->dropped = q->dropped;
+    out->lines = q->lines;
+    out->bytes = q->len;
+    pthread_mutex_unlock(&q->mu);
+}
+
+_Static_assert(MW_ANSWERDIFF_MAX_VALUES == 64, "mw_journal_answer_geo holds 64 addresses a set");

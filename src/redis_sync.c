@@ -1,0 +1,818 @@
+/* Fleet list sync from Redis; see redis_sync.h for the protocol.
+ *
+ * Per list the phases are: IDLE (nothing in flight), SYNC (a full sync: log id, meta, SSCAN
+ * batches into a base builder, then the base is built on the thread pool) and FOLLOW (its log
+ * is part of the XREAD BLOCK on the second connection). Every reply callback checks the
+ * list's epoch, so a reply that outlived a disconnect or a restarted sync is ignored. */
+#include "minewall/redis_sync.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <hiredis/hiredis.h>
+
+#include "minewall/config.h"
+#include "minewall/log.h"
+#include "minewall/rconn.h"
+#include "minewall/rlist.h"
+
+#define SSCAN_COUNT "5000"
+#define XREAD_BLOCK_MS "1000"
+#define XREAD_COUNT "1000"
+#define CHECK_MS 2000       /* vanished keys, new lists with "*" */
+#define SAVE_DELAY_MS 1000  /* state files are written at most once a second per list */
+#define COMPACT_MIN 50000   /* a delta larger than this and than base/4 triggers a resync */
+
+enum phase { IDLE, SYNC, FOLLOW };
+
+struct rs_list {
+    struct mw_rsync *rs;
+    char name[128];
+    char k_meta[200], k_entries[200], k_log[200];
+    enum phase phase;
+    unsigned epoch;
+    struct mw_rlist *cur;    /* owned reference; NULL before the first sync or state file */
+    struct mw_rdelta *delta; /* changes since cur->base */
+    char last_id[48];
+    /* full sync in progress */
+    struct mw_rlist_meta meta;
+    struct mw_rbase_builder *builder;
+    char start_id[48];
+    bool meta_found;
+    bool dirty; /* a state file save is due */
+    bool building; /* the base is being built on the thread pool (work in use) */
+    uv_work_t work;
+    struct mw_rbase *built;
+};
+
+struct mw_rsync {
+    uv_loop_t *loop;
+    struct mw_rconn *cmd, *blk;
+    char *state_dir;
+    bool all;
+    struct rs_list **lists;
+    size_t n, cap;
+    struct mw_rlist **versions; /* parallel to lists with a version, for readers */
+    size_t n_versions;
+    mw_rsync_change_cb cb;
+    void *arg;
+    uv_timer_t check, save;
+    bool xread_pending;
+    bool closing;
+    unsigned open; /* rconns and timers not yet closed */
+    void (*done)(void *);
+    void *done_arg;
+    struct mw_rsync_stats st;
+};
+
+static void full_sync(struct rs_list *l);
+static void follow(struct mw_rsync *rs);
+
+/* ---- versions ---- */
+
+static void publish(struct mw_rsync *rs)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->lists[i]->cur)
+            rs->versions[k++] = rs->lists[i]->cur;
+    rs->n_versions = k;
+    rs->cb(rs->arg);
+}
+
+size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out)
+{
+    *out = rs->versions;
+    return rs->n_versions;
+}
+
+static void set_version(struct rs_list *l, struct mw_rlist *v)
+{
+    if (!v)
+        return;
+    mw_rlist_unref(l->cur);
+    l->cur = v;
+    snprintf(v->last_id, sizeof(v->last_id), "%s", l->last_id);
+    l->dirty = true;
+}
+
+static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->lists[i]->name, name) == 0)
+            return rs->lists[i];
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 8;
+        struct rs_list **n = realloc(rs->lists, cap * sizeof(*n));
+        struct mw_rlist **v = realloc(rs->versions, cap * sizeof(*v));
+        if (n)
+            rs->lists = n;
+        if (v)
+            rs->versions = v;
+        if (!n || !v)
+            return NULL;
+        rs->cap = cap;
+    }
+    struct rs_list *l = calloc(1, sizeof(*l));
+    if (!l || !(l->delta = mw_rdelta_new())) {
+        free(l);
+        return NULL;
+    }
+    l->rs = rs;
+    snprintf(l->name, sizeof(l->name), "%s", name);
+    snprintf(l->k_meta, sizeof(l->k_meta), "minewall:list:{%s}:meta", name);
+    snprintf(l->k_entries, sizeof(l->k_entries), "minewall:list:{%s}:entries", name);
+    snprintf(l->k_log, sizeof(l->k_log), "minewall:list:{%s}:log", name);
+    snprintf(l->last_id, sizeof(l->last_id), "0-0");
+    rs->lists[rs->n++] = l;
+    return l;
+}
+
+/* ---- state files ---- */
+
+static void state_path(const struct rs_list *l, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/%s.list", l->rs->state_dir, l->name);
+}
+
+static void save_dirty(uv_timer_t *t)
+{
+    struct mw_rsync *rs = t->data;
+    for (size_t i = 0; rs->state_dir && i < rs->n; i++) {
+        struct rs_list *l = rs->lists[i];
+        if (!l->dirty || !l->cur)
+            continue;
+        char path[4096];
+        state_path(l, path, sizeof(path));
+        int rc = mw_rlist_save(l->cur, path);
+        if (rc < 0)
+            mw_log_error("redis", "%s: cannot save list state: %s", path, strerror(-rc));
+        l->dirty = false;
+    }
+}
+
+/* Every "NAME.list" of the state directory, before Redis is asked anything. */
+static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
+{
+    if (!rs->state_dir)
+        return;
+    for (size_t i = 0; i < cfg->redis.n_lists; i++)
+        add_list(rs, cfg->redis.lists[i]);
+    if (rs->all) {
+        char cmd[4200];
+        snprintf(cmd, sizeof(cmd), "%s", rs->state_dir);
+        uv_fs_t req;
+        if (uv_fs_scandir(NULL, &req, cmd, 0, NULL) >= 0) {
+            uv_dirent_t ent;
+            while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
+                size_t len = strlen(ent.name);
+                if (len > 5 && strcmp(ent.name + len - 5, ".list") == 0 && len - 5 < 128) {
+                    char name[128];
+                    memcpy(name, ent.name, len - 5);
+                    name[len - 5] = 0;
+                    add_list(rs, name);
+                }
+            }
+        }
+        uv_fs_req_cleanup(&req);
+    }
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rs_list *l = rs->lists[i];
+        char path[4096];
+        state_path(l, path, sizeof(path));
+        int err = 0;
+        struct mw_rlist *v = mw_rlist_load(path, &err);
+        if (!v) {
+            if (err != -ENOENT)
+                mw_log_error("redis", "%s: cannot load list state: %s", path, strerror(-err));
+            continue;
+        }
+        snprintf(l->last_id, sizeof(l->last_id), "%s", v->last_id[0] ? v->last_id : "0-0");
+        l->cur = v;
+        mw_log_info("redis", "list %s: %zu entries from the state directory (log id %s)",
+                    l->name, v->entries, l->last_id);
+    }
+}
+
+/* ---- stream ids ---- */
+
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    return as < bs ? -1 : as > bs;
+}
+
+/* ---- full sync ---- */
+
+struct cb_ctx {
+    struct rs_list *l;
+    unsigned epoch;
+};
+
+static struct cb_ctx *ctx_new(struct rs_list *l)
+{
+    struct cb_ctx *c = malloc(sizeof(*c));
+    if (c) {
+        c->l = l;
+        c->epoch = l->epoch;
+    }
+    return c;
+}
+
+/* The list of a reply, or NULL when the reply belongs to an abandoned attempt. */
+static struct rs_list *ctx_take(void *privdata, const redisReply *r)
+{
+    struct cb_ctx *c = privdata;
+    struct rs_list *l = c->l;
+    bool live = c->epoch == l->epoch && !l->rs->closing;
+    free(c);
+    if (!live)
+        return NULL;
+    if (!r) { /* connection lost: start over when it is back */
+        mw_rbase_builder_free(l->builder);
+        l->builder = NULL;
+        l->phase = IDLE;
+        l->epoch++;
+        return NULL;
+    }
+    return l;
+}
+
+static void sync_failed(struct rs_list *l, const char *what, const redisReply *r)
+{
+    mw_log_error("redis", "list %s: %s failed: %s", l->name, what,
+                 r && r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    mw_rbase_builder_free(l->builder);
+    l->builder = NULL;
+    l->phase = IDLE;
+    l->epoch++;
+}
+
+static void built_work(uv_work_t *w)
+{
+    struct rs_list *l = w->data;
+    l->built = mw_rbase_build(l->builder);
+    l->builder = NULL;
+}
+
+static void closed_one(struct mw_rsync *rs);
+
+static void built_done(uv_work_t *w, int status)
+{
+    struct rs_list *l = w->data;
+    struct mw_rsync *rs = l->rs;
+    struct mw_rbase *base = l->built;
+    l->built = NULL;
+    l->building = false;
+    if (rs->closing) {
+        mw_rbase_unref(base);
+        closed_one(rs); /* the build held the sync open */
+        return;
+    }
+    rs->open--;
+    if (status < 0 || !base) {
+        mw_rbase_unref(base);
+        l->phase = IDLE;
+        return;
+    }
+    struct mw_rdelta *fresh = mw_rdelta_new();
+    struct mw_rlist *v = fresh ? mw_rlist_new(&l->meta, base, NULL) : NULL;
+    mw_rbase_unref(base);
+    if (!v) {
+        mw_rdelta_free(fresh);
+        mw_log_error("redis", "list %s: out of memory", l->name);
+        l->phase = IDLE;
+        return;
+    }
+    mw_rdelta_free(l->delta);
+    l->delta = fresh;
+    snprintf(l->last_id, sizeof(l->last_id), "%s", l->start_id);
+    set_version(l, v);
+    l->phase = FOLLOW;
+    rs->st.full_syncs++;
+    mw_log_info("redis", "list %s: %zu entries synced (log id %s)", l->name, v->entries,
+                l->last_id);
+    publish(rs);
+    follow(rs);
+}
+
+static void on_sscan(const redisReply *r, void *privdata);
+
+static int send_sscan(struct rs_list *l, const char *cursor)
+{
+    struct cb_ctx *c = ctx_new(l);
+    const char *argv[] = {"SSCAN", l->k_entries, cursor, "COUNT", SSCAN_COUNT};
+    if (!c)
+        return -ENOMEM;
+    int rc = mw_rconn_command_argv(l->rs->cmd, on_sscan, c, 5, argv, NULL);
+    if (rc < 0)
+        free(c);
+    return rc;
+}
+
+static void on_sscan(const redisReply *r, void *privdata)
+{
+    struct rs_list *l = ctx_take(privdata, r);
+    if (!l)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        sync_failed(l, "SSCAN", r);
+        return;
+    }
+    const redisReply *items = r->element[1];
+    for (size_t i = 0; i < items->elements; i++)
+        if (items->element[i]->type == REDIS_REPLY_STRING &&
+            mw_rbase_builder_add(l->builder, items->element[i]->str) == -ENOMEM) {
+            sync_failed(l, "SSCAN (out of memory)", NULL);
+            return;
+        }
+    if (strcmp(r->element[0]->str, "0") != 0) {
+        if (send_sscan(l, r->element[0]->str) < 0)
+            sync_failed(l, "SSCAN", NULL);
+        return;
+    }
+    size_t n = 0;
+    struct mw_rsync *rs = l->rs;
+    if (!l->meta_found) {
+        /* No meta: the list's keys are gone (flushed, restored empty). Never apply that as an
+         * empty list: keep the copy in force and say it is stale. */
+        mw_rbase_builder_free(l->builder);
+        l->builder = NULL;
+        l->phase = IDLE;
+        if (l->cur && !l->cur->stale) {
+            l->cur->stale = true;
+            rs->st.stale_lists++;
+            mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last "
+                                  "synced copy (%zu entries) and reporting it stale",
+                         l->name, l->cur->entries);
+            publish(rs);
+        }
+        return;
+    }
+    (void)n;
+    size_t rejected = mw_rbase_builder_rejected(l->builder);
+    if (rejected)
+        mw_log_warn("redis", "list %s: %zu entries are not of type %s and were skipped", l->name,
+                    rejected, mw_list_type_name(l->meta.type));
+    l->work.data = l;
+    if (uv_queue_work(rs->loop, &l->work, built_work, built_done) < 0) {
+        sync_failed(l, "building the list", NULL);
+        return;
+    }
+    l->building = true;
+    rs->open++;
+}
+
+static void on_meta(const redisReply *r, void *privdata)
+{
+    struct rs_list *l = ctx_take(privdata, r);
+    if (!l)
+        return;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        sync_failed(l, "HGETALL", r);
+        return;
+    }
+    memset(&l->meta, 0, sizeof(l->meta));
+    snprintf(l->meta.name, sizeof(l->meta.name), "%s", l->name);
+    char action[32] = "", type[16] = "domain";
+    for (size_t i = 0; i + 1 < r->elements; i += 2) {
+        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
+        if (!k || !v)
+            continue;
+        if (strcmp(k, "category") == 0)
+            snprintf(l->meta.category, sizeof(l->meta.category), "%s", v);
+        else if (strcmp(k, "description") == 0)
+            snprintf(l->meta.description, sizeof(l->meta.description), "%s", v);
+        else if (strcmp(k, "action") == 0)
+            snprintf(action, sizeof(action), "%s", v);
+        else if (strcmp(k, "type") == 0)
+            snprintf(type, sizeof(type), "%s", v);
+        else if (strcmp(k, "updated") == 0)
+            l->meta.updated = strtoull(v, NULL, 10);
+    }
+    l->meta_found = r->elements > 0;
+    if (!l->meta.category[0])
+        snprintf(l->meta.category, sizeof(l->meta.category), "unknown");
+    if (!action[0] || mw_action_parse(action, &l->meta.action) < 0)
+        l->meta.action = MW_ACTION_DEFAULT;
+    l->meta.type = strcmp(type, "ip") == 0    ? MW_LIST_IP
+                   : strcmp(type, "asn") == 0 ? MW_LIST_ASN
+                                              : MW_LIST_DOMAIN;
+    mw_rbase_builder_free(l->builder);
+    l->builder = mw_rbase_builder_new(l->meta.type);
+    if (!l->builder || send_sscan(l, "0") < 0)
+        sync_failed(l, "SSCAN", NULL);
+}
+
+static void on_log_head(const redisReply *r, void *privdata)
+{
+    struct rs_list *l = ctx_take(privdata, r);
+    if (!l)
+        return;
+    /* The newest log id, taken before the scan: following from it cannot miss a change. */
+    snprintf(l->start_id, sizeof(l->start_id), "0-0");
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
+    else if (r->type != REDIS_REPLY_ARRAY) {
+        sync_failed(l, "XREVRANGE", r);
+        return;
+    }
+    struct cb_ctx *c = ctx_new(l);
+    const char *argv[] = {"HGETALL", l->k_meta};
+    if (!c || mw_rconn_command_argv(l->rs->cmd, on_meta, c, 2, argv, NULL) < 0) {
+        free(c);
+        sync_failed(l, "HGETALL", NULL);
+    }
+}
+
+static void full_sync(struct rs_list *l)
+{
+    if (l->phase == SYNC || l->building || !mw_rconn_is_up(l->rs->cmd))
+        return;
+    l->epoch++;
+    l->phase = SYNC;
+    struct cb_ctx *c = ctx_new(l);
+    const char *argv[] = {"XREVRANGE", l->k_log, "+", "-", "COUNT", "1"};
+    if (!c || mw_rconn_command_argv(l->rs->cmd, on_log_head, c, 6, argv, NULL) < 0) {
+        free(c);
+        l->phase = IDLE;
+    }
+}
+
+/* ---- following the logs ---- */
+
+static void on_first_id(const redisReply *r, void *privdata)
+{
+    struct rs_list *l = ctx_take(privdata, r);
+    if (!l)
+        return;
+    const char *first = NULL;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0)
+        first = r->element[0]->element[0]->str;
+    if (first && id_cmp(first, l->last_id) > 0) {
+        /* The log was trimmed past the last change we saw: replaying cannot catch up. */
+        l->rs->st.resyncs_gap++;
+        mw_log_warn("redis", "list %s: change log starts at %s, after the last seen %s: full "
+                             "resync",
+                    l->name, first, l->last_id);
+        l->phase = IDLE;
+        full_sync(l);
+        return;
+    }
+    l->phase = FOLLOW;
+    follow(l->rs);
+}
+
+/* After a reconnect: follow on from the last id when the log still reaches back to it. */
+static void resume(struct rs_list *l)
+{
+    if (l->phase != IDLE || l->building || !mw_rconn_is_up(l->rs->cmd))
+        return;
+    if (!l->cur || l->cur->stale || strcmp(l->last_id, "0-0") == 0) {
+        full_sync(l);
+        return;
+    }
+    l->epoch++;
+    l->phase = SYNC;
+    struct cb_ctx *c = ctx_new(l);
+    const char *argv[] = {"XRANGE", l->k_log, "-", "+", "COUNT", "1"};
+    if (!c || mw_rconn_command_argv(l->rs->cmd, on_first_id, c, 6, argv, NULL) < 0) {
+        free(c);
+        l->phase = IDLE;
+    }
+}
+
+static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
+{
+    for (size_t i = 0; i < rs->n; i++)
+        if (strcmp(rs->lists[i]->k_log, key) == 0)
+            return rs->lists[i];
+    return NULL;
+}
+
+/* One log record: op add|del and space-separated entries. */
+static void apply_record(struct rs_list *l, const redisReply *fields)
+{
+    const char *op = NULL, *entries = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const char *k = fields->element[i]->str;
+        if (k && strcmp(k, "op") == 0)
+            op = fields->element[i + 1]->str;
+        else if (k && strcmp(k, "entries") == 0)
+            entries = fields->element[i + 1]->str;
+    }
+    if (!op || !entries || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0))
+        return;
+    bool add = op[0] == 'a';
+    char buf[512];
+    for (const char *p = entries; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n && n < sizeof(buf)) {
+            memcpy(buf, p, n);
+            buf[n] = 0;
+            if (mw_rdelta_apply(l->delta, add, buf) == -EINVAL)
+                mw_log_debug("redis", "list %s: ignoring bad entry '%s'", l->name, buf);
+        }
+        p += n;
+    }
+    l->rs->st.deltas_applied++;
+}
+
+static void on_xread(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    rs->xread_pending = false;
+    if (!r || rs->closing)
+        return;
+    bool changed = false;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t s = 0; s < r->elements; s++) {
+            const redisReply *st = r->element[s];
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+                continue;
+            struct rs_list *l = by_log_key(rs, st->element[0]->str ? st->element[0]->str : "");
+            if (!l || l->phase != FOLLOW || !l->cur)
+                continue;
+            const redisReply *recs = st->element[1];
+            bool list_changed = false;
+            for (size_t i = 0; i < recs->elements; i++) {
+                const redisReply *rec = recs->element[i];
+                if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 ||
+                    !rec->element[0]->str || id_cmp(rec->element[0]->str, l->last_id) <= 0)
+                    continue;
+                apply_record(l, rec->element[1]);
+                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+                list_changed = true;
+            }
+            if (!list_changed)
+                continue;
+            set_version(l, mw_rlist_new(&l->cur->meta, l->cur->base, l->delta));
+            changed = true;
+            size_t base = l->cur->entries;
+            if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
+                l->phase = IDLE; /* fold the delta into a new base */
+                full_sync(l);
+            }
+        }
+    } else if (r->type == REDIS_REPLY_ERROR) {
+        mw_log_error("redis", "XREAD failed: %s", r->str);
+    }
+    if (changed)
+        publish(rs);
+    follow(rs);
+}
+
+/* Keep one XREAD BLOCK outstanding over every followed log. */
+static void follow(struct mw_rsync *rs)
+{
+    if (rs->xread_pending || rs->closing || !mw_rconn_is_up(rs->blk))
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        n += rs->lists[i]->phase == FOLLOW;
+    if (!n)
+        return;
+    const char **argv = calloc(6 + 2 * n, sizeof(*argv));
+    if (!argv)
+        return;
+    int argc = 0;
+    argv[argc++] = "XREAD";
+    argv[argc++] = "COUNT";
+    argv[argc++] = XREAD_COUNT;
+    argv[argc++] = "BLOCK";
+    argv[argc++] = XREAD_BLOCK_MS;
+    argv[argc++] = "STREAMS";
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->lists[i]->phase == FOLLOW)
+            argv[argc++] = rs->lists[i]->k_log;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->lists[i]->phase == FOLLOW)
+            argv[argc++] = rs->lists[i]->last_id;
+    if (mw_rconn_command_argv(rs->blk, on_xread, rs, argc, argv, NULL) == 0)
+        rs->xread_pending = true;
+    free(argv);
+}
+
+/* ---- periodic checks ---- */
+
+static void on_exists(const redisReply *r, void *privdata)
+{
+    struct rs_list *l = ctx_take(privdata, r);
+    if (!l || r->type != REDIS_REPLY_INTEGER)
+        return;
+    struct mw_rsync *rs = l->rs;
+    if (r->integer == 0 && l->cur && !l->cur->stale) {
+        l->cur->stale = true;
+        rs->st.stale_lists++;
+        mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last synced "
+                              "copy (%zu entries) and reporting it stale",
+                     l->name, l->cur->entries);
+        publish(rs);
+    } else if (r->integer > 0 && l->cur && l->cur->stale && l->phase != SYNC) {
+        mw_log_info("redis", "list %s is back in Redis: full resync", l->name);
+        l->phase = IDLE;
+        full_sync(l);
+    }
+}
+
+static void on_members(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < r->elements; i++) {
+        const char *name = r->element[i]->str;
+        if (!name || strlen(name) >= 120)
+            continue;
+        struct rs_list *l = add_list(rs, name);
+        if (l && !l->cur && l->phase == IDLE)
+            full_sync(l);
+    }
+}
+
+static void check_tick(uv_timer_t *t)
+{
+    struct mw_rsync *rs = t->data;
+    if (!mw_rconn_is_up(rs->cmd))
+        return;
+    if (rs->all)
+        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rs_list *l = rs->lists[i];
+        if (l->phase == IDLE) {
+            resume(l);
+            continue;
+        }
+        if (l->phase != FOLLOW)
+            continue;
+        struct cb_ctx *c = ctx_new(l);
+        const char *argv[] = {"EXISTS", l->k_meta};
+        if (c && mw_rconn_command_argv(rs->cmd, on_exists, c, 2, argv, NULL) < 0)
+            free(c);
+    }
+}
+
+/* ---- connections ---- */
+
+static void cmd_up(void *arg)
+{
+    struct mw_rsync *rs = arg;
+    mw_log_info("redis", "connected to %s", mw_rconn_name(rs->cmd));
+    rs->st.up = 1;
+    if (rs->all)
+        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    for (size_t i = 0; i < rs->n; i++)
+        resume(rs->lists[i]);
+}
+
+static void cmd_down(void *arg, const char *reason)
+{
+    struct mw_rsync *rs = arg;
+    if (rs->st.up)
+        mw_log_warn("redis", "lost %s (%s): enforcing the lists as last synced",
+                    mw_rconn_name(rs->cmd), reason);
+    rs->st.up = 0;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rs_list *l = rs->lists[i];
+        l->epoch++;
+        if (!l->building) /* a base being built stays valid: it finishes on its own */
+            l->phase = IDLE;
+    }
+}
+
+static void blk_up(void *arg)
+{
+    follow(arg);
+}
+
+static void blk_down(void *arg, const char *reason)
+{
+    struct mw_rsync *rs = arg;
+    (void)reason;
+    rs->xread_pending = false;
+}
+
+int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_cb cb, void *arg,
+                 struct mw_rsync **out, char *why, size_t why_len)
+{
+    struct mw_redis_url url;
+    if (mw_redis_url_parse(cfg->redis.url, &url, why, why_len) < 0)
+        return -EINVAL;
+    struct mw_rsync *rs = calloc(1, sizeof(*rs));
+    if (!rs)
+        return -ENOMEM;
+    rs->loop = loop;
+    rs->cb = cb;
+    rs->arg = arg;
+    rs->all = cfg->redis.all;
+    if (cfg->redis.state_dir) {
+        rs->state_dir = strdup(cfg->redis.state_dir);
+        mkdir(cfg->redis.state_dir, 0750); /* an existing directory is fine */
+    }
+    for (size_t i = 0; i < cfg->redis.n_lists; i++)
+        add_list(rs, cfg->redis.lists[i]);
+    load_state(rs, cfg);
+    static const struct mw_rconn_cbs cmd_cbs = {.on_up = cmd_up, .on_down = cmd_down};
+    static const struct mw_rconn_cbs blk_cbs = {.on_up = blk_up, .on_down = blk_down};
+    /* The blocking connection cannot answer PINGs while XREAD waits: its liveness is the
+     * XREAD itself, which returns at least once a second. */
+    struct mw_rconn_params bp = {.ping_interval_ms = MW_RCONN_NO_PING, .timeout_ms = 5000};
+    int rc = mw_rconn_new(loop, &url, &cmd_cbs, rs, &rs->cmd);
+    if (rc == 0)
+        rc = mw_rconn_new(loop, &url, &blk_cbs, rs, &rs->blk);
+    if (rc == 0)
+        rc = mw_rconn_set_params(rs->blk, &bp);
+    if (rc < 0) {
+        snprintf(why, why_len, "cannot set up the Redis connection: %s", strerror(-rc));
+        /* rconns not started yet close synchronously enough for start-up failure */
+        if (rs->cmd)
+            mw_rconn_close(rs->cmd, NULL);
+        if (rs->blk)
+            mw_rconn_close(rs->blk, NULL);
+        free(rs->state_dir);
+        free(rs);
+        return rc;
+    }
+    uv_timer_init(loop, &rs->check);
+    uv_timer_init(loop, &rs->save);
+    rs->check.data = rs->save.data = rs;
+    rs->open = 4;
+    size_t k = 0;
+    for (size_t i = 0; i < rs->n; i++)
+        if (rs->lists[i]->cur)
+            rs->versions[k++] = rs->lists[i]->cur;
+    rs->n_versions = k;
+    *out = rs;
+    return 0;
+}
+
+int mw_rsync_start(struct mw_rsync *rs)
+{
+    uv_timer_start(&rs->check, check_tick, CHECK_MS, CHECK_MS);
+    uv_timer_start(&rs->save, save_dirty, SAVE_DELAY_MS, SAVE_DELAY_MS);
+    int rc = mw_rconn_start(rs->cmd);
+    return rc < 0 ? rc : mw_rconn_start(rs->blk);
+}
+
+static void closed_one(struct mw_rsync *rs)
+{
+    if (--rs->open)
+        return;
+    for (size_t i = 0; i < rs->n; i++) {
+        struct rs_list *l = rs->lists[i];
+        mw_rlist_unref(l->cur);
+        mw_rdelta_free(l->delta);
+        mw_rbase_builder_free(l->builder);
+        free(l);
+    }
+    void (*done)(void *) = rs->done;
+    void *arg = rs->done_arg;
+    free(rs->lists);
+    free(rs->versions);
+    free(rs->state_dir);
+    free(rs);
+    if (done)
+        done(arg);
+}
+
+static void rconn_closed(void *arg)
+{
+    closed_one(arg);
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+    closed_one(h->data);
+}
+
+void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)
+{
+    if (rs->closing)
+        return;
+    rs->closing = true;
+    rs->done = done;
+    rs->done_arg = arg;
+    save_dirty(&rs->save); /* the last changes reach the state directory */
+    uv_close((uv_handle_t *)&rs->check, timer_closed);
+    uv_close((uv_handle_t *)&rs->save, timer_closed);
+    mw_rconn_close(rs->cmd, rconn_closed);
+    mw_rconn_close(rs->blk, rconn_closed);
+}
+
+void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out)
+{
+    *out = rs->st;
+}
