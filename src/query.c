@@ -15,6 +15,8 @@
 #include "minewall/blocklog.h"
 #include "minewall/cache.h"
 #include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/journal.h"
 #include "minewall/filter.h"
 #include "minewall/lists.h"
 #include "minewall/dnsmsg.h"
@@ -78,11 +80,52 @@ static void send_error(struct mw_worker *w, const struct reply_to *to,
 #define EDE_BLOCKED 15  /* RFC 8914: the query name is on a blocklist */
 #define EDE_FILTERED 17 /* RFC 8914: the answer was filtered */
 
+/* A field of a block event line: tabs and newlines would split it. */
+static size_t put_field(char *out, size_t cap, const char *s, bool last)
+{
+    size_t n = 0;
+    for (; *s && n + 2 < cap; s++)
+        out[n++] = (*s == '\t' || *s == '\n') ? ' ' : *s;
+    out[n++] = last ? '\n' : '\t';
+    return n;
+}
+
+/* Queue the hit for the Redis blocks stream, once per (client, name) and second. */
+static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    const uint8_t *a = (const uint8_t *)e->client;
+    size_t alen = e->client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                   : sizeof(struct sockaddr_in);
+    for (size_t i = 4; i < alen; i++) /* skip family and port */
+        h = (h ^ a[i]) * 0x100000001b3ULL;
+    for (size_t i = 0; i < e->qname_len; i++)
+        h = (h ^ e->qname[i]) * 0x100000001b3ULL;
+    uint64_t now = mw_worker_now(w), *seen = &w->event_seen[h & 255];
+    if (*seen && now - *seen < 1000 && (*seen & 0xff) == ((h >> 8) & 0xff))
+        return;
+    *seen = (now & ~(uint64_t)0xff) | ((h >> 8) & 0xff);
+    char line[1400], client[64] = "", qname[MW_DNAME_MAX * 4 + 2] = "", ts[24], qt[8];
+    struct mw_addr ca;
+    if (mw_addr_from_sa(e->client, &ca) == 0)
+        mw_addr_format_ip(&ca, client, sizeof(client));
+    if (mw_dname_to_text(e->qname, e->qname_len, qname, sizeof(qname)) < 0)
+        qname[0] = 0;
+    snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(e->wall_ms / 1000));
+    snprintf(qt, sizeof(qt), "%u", e->qtype);
+    const char *f[] = {ts,           client,   qname,   qt,       e->list,
+                       e->category,  e->action, e->rule, e->where, e->matched};
+    size_t n = 0;
+    for (size_t i = 0; i < 10; i++)
+        n += put_field(line + n, sizeof(line) - n, f[i] ? f[i] : "", i == 9);
+    mw_journal_queue_push(w->snap->events, line, n);
+}
+
 static void record_hit(struct mw_worker *w, struct mw_verdict *v,
                        const struct sockaddr *client, const struct mw_dns_question *q)
 {
     struct mw_blocklog *bl = w->snap->blocklog;
-    if (!bl)
+    if (!bl && !w->snap->events)
         return;
     const struct mw_list_info *li = &w->snap->lists->lists[v->rule.list];
     struct timespec ts;
@@ -100,7 +143,10 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v,
         .where = mw_where_name(v->where),
         .matched = v->matched,
     };
-    mw_blocklog_hit(bl, w->fold, &e, mw_worker_now(w));
+    if (bl)
+        mw_blocklog_hit(bl, w->fold, &e, mw_worker_now(w));
+    if (w->snap->events)
+        queue_event(w, &e);
 }
 
 /* Answer a blocked query as its verdict says. Synthesized answers are never cached. */

@@ -11,10 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "minewall/config.h"
+#include "minewall/journal.h"
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
@@ -59,7 +61,11 @@ struct mw_rsync {
     size_t n_versions;
     mw_rsync_change_cb cb;
     void *arg;
-    uv_timer_t check, save;
+    uv_timer_t check, save, events_timer;
+    struct mw_journal_queue *events; /* owned */
+    struct mw_journal_batch batch;
+    struct mw_rconn *ev;            /* owned; events-url, or NULL to use cmd */
+    char host[256];
     bool xread_pending;
     bool closing;
     unsigned open; /* rconns and timers not yet closed */
@@ -746,10 +752,31 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
         free(rs);
         return rc;
     }
+    rs->events = mw_journal_queue_new(65536, 16 << 20);
+    if (!rs->events) {
+        snprintf(why, why_len, "out of memory");
+        mw_rconn_close(rs->cmd, NULL);
+        mw_rconn_close(rs->blk, NULL);
+        free(rs->state_dir);
+        free(rs);
+        return -ENOMEM;
+    }
+    if (gethostname(rs->host, sizeof(rs->host) - 1) < 0)
+        snprintf(rs->host, sizeof(rs->host), "unknown");
     uv_timer_init(loop, &rs->check);
     uv_timer_init(loop, &rs->save);
-    rs->check.data = rs->save.data = rs;
-    rs->open = 4;
+    uv_timer_init(loop, &rs->events_timer);
+    rs->check.data = rs->save.data = rs->events_timer.data = rs;
+    rs->open = 5;
+    if (cfg->redis.events_url) {
+        struct mw_redis_url eu;
+        static const struct mw_rconn_cbs ev_cbs = {0};
+        if (mw_redis_url_parse(cfg->redis.events_url, &eu, why, why_len) == 0 &&
+            mw_rconn_new(loop, &eu, &ev_cbs, rs, &rs->ev) == 0)
+            rs->open++;
+        else
+            rs->ev = NULL;
+    }
     size_t k = 0;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->cur)
@@ -759,8 +786,70 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
     return 0;
 }
 
+struct mw_journal_queue *mw_rsync_events(struct mw_rsync *rs)
+{
+    return rs->events;
+}
+
+static void on_xadd(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        rs->st.events_dropped++;
+    else
+        rs->st.events_sent++;
+}
+
+/* Send the queued block events, one XADD each, pipelined on the connection. */
+static void events_tick(uv_timer_t *t)
+{
+    struct mw_rsync *rs = t->data;
+    int n = mw_journal_queue_pop_all(rs->events, &rs->batch);
+    if (n <= 0)
+        return;
+    struct mw_rconn *c = rs->ev ? rs->ev : rs->cmd;
+    if (!mw_rconn_is_up(c)) {
+        rs->st.events_dropped += (uint64_t)n;
+        return;
+    }
+    static const char *const names[] = {"ts",       "client", "qname", "qtype", "list",
+                                        "category", "action", "rule",  "where", "matched"};
+    char *line = rs->batch.data, *end = rs->batch.data + rs->batch.len;
+    while (line < end) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (!nl)
+            break;
+        *nl = 0;
+        const char *argv[6 + 2 + 2 * 10];
+        int argc = 0;
+        argv[argc++] = "XADD";
+        argv[argc++] = "minewall:events:blocks";
+        argv[argc++] = "MAXLEN";
+        argv[argc++] = "~";
+        argv[argc++] = "100000";
+        argv[argc++] = "*";
+        argv[argc++] = "host";
+        argv[argc++] = rs->host;
+        char *f = line;
+        for (int i = 0; i < 10 && f; i++) {
+            char *tab = strchr(f, '\t');
+            if (tab)
+                *tab = 0;
+            argv[argc++] = names[i];
+            argv[argc++] = f;
+            f = tab ? tab + 1 : NULL;
+        }
+        if (mw_rconn_command_argv(c, on_xadd, rs, argc, argv, NULL) < 0)
+            rs->st.events_dropped++;
+        line = nl + 1;
+    }
+}
+
 int mw_rsync_start(struct mw_rsync *rs)
 {
+    uv_timer_start(&rs->events_timer, events_tick, 200, 200);
+    if (rs->ev)
+        mw_rconn_start(rs->ev);
     uv_timer_start(&rs->check, check_tick, CHECK_MS, CHECK_MS);
     uv_timer_start(&rs->save, save_dirty, SAVE_DELAY_MS, SAVE_DELAY_MS);
     int rc = mw_rconn_start(rs->cmd);
@@ -783,6 +872,8 @@ static void closed_one(struct mw_rsync *rs)
     free(rs->lists);
     free(rs->versions);
     free(rs->state_dir);
+    mw_journal_queue_free(rs->events);
+    mw_journal_batch_deinit(&rs->batch);
     free(rs);
     if (done)
         done(arg);
@@ -806,8 +897,12 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)
     rs->done = done;
     rs->done_arg = arg;
     save_dirty(&rs->save); /* the last changes reach the state directory */
+    events_tick(&rs->events_timer); /* what is queued still goes out if Redis is up */
     uv_close((uv_handle_t *)&rs->check, timer_closed);
     uv_close((uv_handle_t *)&rs->save, timer_closed);
+    uv_close((uv_handle_t *)&rs->events_timer, timer_closed);
+    if (rs->ev)
+        mw_rconn_close(rs->ev, rconn_closed);
     mw_rconn_close(rs->cmd, rconn_closed);
     mw_rconn_close(rs->blk, rconn_closed);
 }
@@ -815,4 +910,7 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out)
 {
     *out = rs->st;
+    struct mw_journal_queue_stats qs;
+    mw_journal_queue_get_stats(rs->events, &qs);
+    out->events_dropped += qs.dropped;
 }

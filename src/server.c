@@ -147,6 +147,7 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
 
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
+    snap->events = s->rs ? mw_rsync_events(s->rs) : NULL;
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
@@ -535,6 +536,7 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;
+    s.snap->events = s.rs ? mw_rsync_events(s.rs) : NULL;
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */

@@ -31,8 +31,15 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg);
 /* The current versions (borrowed; valid until the next change callback). */
 size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out);
 
+/* The queue workers push block events into: one line per event, fields separated by tabs:
+ * ts client qname qtype list category action rule where matched. They are sent to the stream
+ * minewall:events:blocks (MAXLEN ~ 100000) with this resolver's host id, in batches; while
+ * Redis is away they are dropped and counted, never waited for. */
+struct mw_journal_queue *mw_rsync_events(struct mw_rsync *rs);
+
 struct mw_rsync_stats {
     uint64_t full_syncs, deltas_applied, resyncs_gap, stale_lists;
+    uint64_t events_sent, events_dropped;
     int up;
 };
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out);

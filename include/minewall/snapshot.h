@@ -9,6 +9,7 @@
 struct mw_config;
 struct mw_lists;
 struct mw_blocklog;
+struct mw_journal_queue;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
@@ -23,6 +24,9 @@ struct mw_snapshot {
     struct mw_cfgbox *box;    /* owned reference */
     struct mw_lists *lists;   /* owned reference; never NULL */
     struct mw_blocklog *blocklog; /* owned reference; NULL without log.blocks */
+    /* Borrowed: the server's queue of block events for Redis (outlives every snapshot); NULL
+     * without redis. Lines are tab-separated fields, see mw_rsync_events(). */
+    struct mw_journal_queue *events;
 };
 
 /* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).

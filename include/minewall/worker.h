@@ -70,6 +70,7 @@ struct mw_worker {
 
     struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
     uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
+    uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
 
     struct mw_worker_stats stats;
 
