@@ -13,6 +13,9 @@
 #include "minewall/filter.h"
 #include "minewall/listfile.h"
 #include "minewall/lists.h"
+#include "minewall/rlist.h"
+
+#include <dirent.h>
 #include "minewall/log.h"
 #include "minewall/server.h"
 
@@ -87,13 +90,47 @@ static int check_list_file(const char *path, enum mw_listfile_format format)
     return rep.entries > 0 ? 0 : 1;
 }
 
+/* The Redis lists as last synced into the state directory (what the resolver enforces at
+ * start). Returns how many were loaded into out (at most cap). */
+static size_t load_synced(const struct mw_config *cfg, struct mw_rlist **out, size_t cap)
+{
+    size_t n = 0;
+    DIR *d = cfg->redis.url && cfg->redis.state_dir ? opendir(cfg->redis.state_dir) : NULL;
+    struct dirent *de;
+    while (d && n < cap && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= 5 || strcmp(de->d_name + len - 5, ".list") != 0)
+            continue;
+        bool wanted = cfg->redis.all;
+        for (size_t i = 0; !wanted && i < cfg->redis.n_lists; i++)
+            wanted = strlen(cfg->redis.lists[i]) == len - 5 &&
+                     strncmp(cfg->redis.lists[i], de->d_name, len - 5) == 0;
+        if (!wanted)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", cfg->redis.state_dir, de->d_name);
+        int err;
+        if ((out[n] = mw_rlist_load(path, &err)))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 /* --explain: which rule of which list (file and line) would decide NAME. */
 static int explain_name(const struct mw_overrides *o, const char *name)
 {
     struct mw_errlist errs;
     mw_errlist_init(&errs);
     struct mw_config *cfg = mw_server_load_config(o, &errs);
-    struct mw_lists *l = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
+    struct mw_lists *files = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
+    struct mw_rlist *synced[256];
+    size_t n_synced = files ? load_synced(cfg, synced, 256) : 0;
+    struct mw_lists *l = files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
+    for (size_t i = 0; i < n_synced; i++)
+        mw_rlist_unref(synced[i]);
+    mw_lists_unref(files);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     mw_errlist_deinit(&errs);
@@ -116,7 +153,12 @@ static int explain_name(const struct mw_overrides *o, const char *name)
             printf("%s: %s by list '%s' (category %s, origin %s)\n", name,
                    r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category,
                    li->origin);
-            printf("  rule:   %s\n  source: %s:%u\n", v.rule_text, li->path, v.rule.line);
+            if (v.rule.list >= l->rlist_base && l->files)
+                printf("  rule:   %s\n  source: redis list %s (state %s/%s.list)\n",
+                       mw_verdict_rule_text(&v), li->name, cfg->redis.state_dir, li->name);
+            else
+                printf("  rule:   %s\n  source: %s:%u\n", mw_verdict_rule_text(&v), li->path,
+                       v.rule.line);
             if (r == MW_FILTER_BLOCK)
                 printf("  action: %s%s\n", mw_action_name(v.action),
                        v.where == MW_WHERE_PATTERN ? " (pattern)" : "");
