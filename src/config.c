@@ -140,6 +140,11 @@ static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
     mw_config__walk_map(c, val, k->sub, k->path);
 }
 
+void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    on_map(c, k, val);
+}
+
 /* Strict decimal: optional '-', digits only, no spaces, '+', hex, exponents or leading zeros
  * (YAML 1.1 reads "010" as octal; refusing it avoids a silent disagreement). */
 static bool parse_int(struct ctx *c, const struct key *k, yaml_node_t *val, long long *out)
@@ -446,6 +451,7 @@ static const struct key top_keys[] = {
     {.path = "sinkhole", .fn = on_map, .sub = mw_config__sinkhole_keys},
     {.path = "geoip", .fn = on_map, .sub = mw_config__geoip_keys},
     {.path = "redis", .fn = on_map, .sub = mw_config__redis_keys},
+    {.path = "journal", .fn = on_map, .sub = mw_config__journal_keys},
     {.path = NULL},
 };
 
@@ -483,6 +489,8 @@ static int later(const struct ctx *c, int a, int b)
 static void cross_check(struct ctx *c)
 {
     struct mw_config *cfg = c->cfg;
+    if (mw_config__journal_finish(cfg) < 0)
+        mw_config__err(c, 0, "out of memory");
     if (cfg->cache.min_ttl > cfg->cache.max_ttl)
         mw_config__err(c, later(c, SLOT_MIN_TTL, SLOT_MAX_TTL),
                        "cache.min-ttl (%u) is greater than cache.max-ttl (%u)",
@@ -670,6 +678,8 @@ struct mw_config *mw_config_new_default(void)
     cfg->log_level = MW_LOG_INFO;
     cfg->sinkhole.action = MW_ACTION_SINKHOLE; /* ipv4 0.0.0.0 and ipv6 :: by calloc */
     cfg->sinkhole.ttl = 60;
+    cfg->journal.track = MW_TRACK_ALL;
+    cfg->journal.max_names = 100000;
     return cfg;
 }
 
@@ -689,6 +699,12 @@ void mw_config_free(struct mw_config *cfg)
     }
     free(cfg->lists);
     free(cfg->blocks_log);
+    free(cfg->journal.path);
+    free(cfg->journal.geo_asn);
+    free(cfg->journal.geo_country);
+    for (size_t i = 0; i < cfg->journal.n_watch; i++)
+        free(cfg->journal.watch[i]);
+    free(cfg->journal.watch);
     free(cfg->redis.url);
     for (size_t i = 0; i < cfg->redis.n_lists; i++)
         free(cfg->redis.lists[i]);

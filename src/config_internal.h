@@ -86,6 +86,11 @@ void mw_config__on_path(struct ctx *c, const struct key *k, yaml_node_t *val);
 extern const struct key mw_config__sinkhole_keys[];
 extern const struct key mw_config__geoip_keys[];
 extern const struct key mw_config__redis_keys[];
+extern const struct key mw_config__journal_keys[];
+/* Nested map keys dispatch through this. */
+void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* Defaults of journal that depend on other keys; 0 or -1 (ENOMEM). */
+int mw_config__journal_finish(struct mw_config *cfg);
 
 /* ---- node accessors ---- */
 

@@ -114,6 +114,18 @@ struct mw_config {
         char *state_dir;  /* owned; last synced copy of every list; NULL: none kept */
     } redis;
 
+    /* The journal of DNS routing changes (`journal:`). */
+    struct {
+        char *path;         /* owned; JSON lines; NULL: no journal */
+        enum { MW_TRACK_NONE = 0, MW_TRACK_LISTED, MW_TRACK_ALL } track; /* default all */
+        uint32_t max_names; /* answer sets remembered per worker; default 100000 */
+        bool ignore_same_asn; /* drop answer changes inside the same ASNs; default false */
+        char *geo_asn, *geo_country; /* owned; journal.geoip, default: the top-level geoip */
+        char **watch;       /* owned; files watched for host_config_change */
+        size_t n_watch;     /* default /etc/resolv.conf and /etc/hosts */
+        bool watch_set;     /* `watch:` was given (an empty list watches nothing) */
+    } journal;
+
     struct {
         char *asn;     /* owned; MaxMind-format ASN database (GeoLite2-ASN / DB-IP ASN) */
         char *country; /* owned; MaxMind-format country database */

@@ -16,6 +16,11 @@ import subprocess
 import sys
 import time
 
+try:
+    import redis
+except ImportError:  # only the Redis tests need it; they skip without it
+    redis = None
+
 import dns.flags
 import dns.message
 import dns.opcode
@@ -28,6 +33,8 @@ from fakedns import FORGED_A, FakeDNS, family  # noqa: E402
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
 BIN = os.environ.get("MINEWALL_BIN", os.path.join(SRCDIR, "build", "minewall"))
+FEED_BIN = os.environ.get("MINEWALL_FEED_BIN", os.path.join(SRCDIR, "build", "minewall-feed"))
+REDIS_SERVER = os.environ.get("MINEWALL_REDIS_SERVER", "/usr/bin/redis-server")
 
 TEST_TIMEOUT_S = 60
 READY_TIMEOUT_S = 10.0
@@ -400,7 +407,95 @@ def run_minewall(args, timeout=10, env=None):
                           env=dict(os.environ, **(env or {})), stdin=subprocess.DEVNULL)
 
 
+# --- a real redis-server ---------------------------------------------------------------------
+
+
+class RedisServer:
+    """A redis-server of the test's own on loopback: no persistence (--save '', no AOF), its
+    directory in tmp_path. stop() kills it; start() again reuses the same port (and comes back
+    empty, since nothing is saved on its own; an explicit SAVE writes dump.rdb to its directory and
+a server started later on the same data_dir loads it). `client` is a redis-py client with decoded
+replies."""
+
+    def __init__(self, tmp_path, password=None, port=None, data_dir=None):
+        self.port = port or free_port()
+        self.password = password
+        self.dir = data_dir or tmp_path / ("redis-%d" % self.port)
+        self.dir.mkdir(exist_ok=True)
+        self.proc = None
+        self.client = redis.Redis(host="127.0.0.1", port=self.port, password=password,
+                                  decode_responses=True, socket_timeout=5)
+
+    @property
+    def url(self):
+        auth = ":%s@" % self.password if self.password else ""
+        return "redis://%s127.0.0.1:%d" % (auth, self.port)
+
+    @property
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout=READY_TIMEOUT_S):
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
+        if self.password:
+            args += ["--requirepass", self.password]
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.client.ping()
+                return self
+            except redis.exceptions.ConnectionError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    self.stop()
+                    raise RuntimeError("redis-server did not start on port %d" % self.port)
+                time.sleep(0.05)
+
+    def stop(self):
+        """Kill it (SIGKILL: as abrupt as a crash) and wait, bounded."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=5)
+        self.client.connection_pool.disconnect()
+
+
+def feed(args, url=None, env_url=None, timeout=30):
+    """Run build/minewall-feed [--redis url] args; returns the CompletedProcess (text)."""
+    env = dict(os.environ)
+    env.pop("MINEWALL_REDIS_URL", None)
+    if env_url:
+        env["MINEWALL_REDIS_URL"] = env_url
+    cmd = [FEED_BIN] + (["--redis", url] if url else []) + list(args)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
+                          stdin=subprocess.DEVNULL)
+
+
 # --- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def redis_server(tmp_path):
+    """Factory: redis_server(password=None, port=None, data_dir=None) -> a started RedisServer;
+    every one is killed at teardown. Skips the test when redis-server or redis-py is missing."""
+    if redis is None:
+        pytest.skip("python3-redis not installed")
+    if not os.path.exists(REDIS_SERVER):
+        pytest.skip("redis-server not installed: " + REDIS_SERVER)
+    servers = []
+
+    def make(password=None, port=None, data_dir=None):
+        r = RedisServer(tmp_path, password=password, port=port, data_dir=data_dir)
+        servers.append(r)
+        return r.start()
+
+    yield make
+    for r in servers:
+        r.stop()
+
 
 
 @pytest.fixture

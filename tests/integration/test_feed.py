@@ -8,19 +8,13 @@ and kills it at teardown. Every wait is bounded. The binary is MINEWALL_FEED_BIN
 
 import os
 import re
-import socket
-import subprocess
 import time
 
 import pytest
 import redis
 
-SRCDIR = os.environ.get("MINEWALL_SRCDIR",
-                        os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
-FEED = os.environ.get("MINEWALL_FEED_BIN", os.path.join(SRCDIR, "build", "minewall-feed"))
-REDIS_SERVER = "/usr/bin/redis-server"
-RUN_TIMEOUT_S = 30
-READY_TIMEOUT_S = 10.0
+from conftest import FEED_BIN as FEED
+from conftest import REDIS_SERVER, feed, free_port
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(FEED), reason="minewall-feed not built: " + FEED),
@@ -28,63 +22,9 @@ pytestmark = [
 ]
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Redis:
-    """A redis-server of the test's own on loopback."""
-
-    def __init__(self, tmp_path, password=None):
-        self.port = free_port()
-        self.password = password
-        d = tmp_path / ("redis-%d" % self.port)
-        d.mkdir()
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(d)]
-        if password:
-            args += ["--requirepass", password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(host="127.0.0.1", port=self.port, password=password,
-                                  decode_responses=True, socket_timeout=5)
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while True:
-            try:
-                self.client.ping()
-                break
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("redis-server did not start")
-                time.sleep(0.05)
-
-    @property
-    def url(self):
-        auth = ":%s@" % self.password if self.password else ""
-        return "redis://%s127.0.0.1:%d" % (auth, self.port)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=5)
-
-
 @pytest.fixture
-def rds(tmp_path):
-    r = Redis(tmp_path)
-    yield r
-    r.stop()
-
-
-def feed(args, url=None, env_url=None):
-    env = dict(os.environ)
-    env.pop("MINEWALL_REDIS_URL", None)
-    if env_url:
-        env["MINEWALL_REDIS_URL"] = env_url
-    cmd = [FEED] + (["--redis", url] if url else []) + args
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, env=env)
+def rds(redis_server):
+    return redis_server()
 
 
 def ok(p):
@@ -411,25 +351,22 @@ def test_redis_down(tmp_path):
     assert "127.0.0.1:%d" % port in p.stderr
 
 
-def test_password(tmp_path):
-    rs = Redis(tmp_path, password="secret")
-    try:
-        base = "redis://127.0.0.1:%d" % rs.port
-        p = feed(["ls"], base)
-        assert p.returncode == 2
-        assert "authentication failed" in p.stderr
-        p = feed(["ls"], "redis://:wrong@127.0.0.1:%d" % rs.port)
-        assert p.returncode == 2
-        assert "authentication failed" in p.stderr
-        assert "wrong" not in p.stderr.split(":", 1)[1].split("authentication")[0]
-        f = write(tmp_path, "a.txt", ["a.test"])
-        ok(feed(["push", "l", f, "--category", "c"], rs.url + "/3"))
-        assert rs.client.keys("*") == []  # db 0 untouched
-        db3 = redis.Redis(host="127.0.0.1", port=rs.port, password="secret", db=3,
-                          decode_responses=True, socket_timeout=5)
-        assert db3.smembers("minewall:list:{l}:entries") == {"a.test"}
-    finally:
-        rs.stop()
+def test_password(tmp_path, redis_server):
+    rs = redis_server(password="secret")
+    base = "redis://127.0.0.1:%d" % rs.port
+    p = feed(["ls"], base)
+    assert p.returncode == 2
+    assert "authentication failed" in p.stderr
+    p = feed(["ls"], "redis://:wrong@127.0.0.1:%d" % rs.port)
+    assert p.returncode == 2
+    assert "authentication failed" in p.stderr
+    assert "wrong" not in p.stderr.split(":", 1)[1].split("authentication")[0]
+    f = write(tmp_path, "a.txt", ["a.test"])
+    ok(feed(["push", "l", f, "--category", "c"], rs.url + "/3"))
+    assert rs.client.keys("*") == []  # db 0 untouched
+    db3 = redis.Redis(host="127.0.0.1", port=rs.port, password="secret", db=3,
+                      decode_responses=True, socket_timeout=5)
+    assert db3.smembers("minewall:list:{l}:entries") == {"a.test"}
 
 
 def test_usage(rds):

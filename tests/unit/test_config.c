@@ -784,7 +784,7 @@ static void test_unknown_keys(void **state)
     parse_error("threads: 1\n\n# comment\nlisten : [1.2.3.4]\nbogus:\n  - x\n",
                 NAME ":5: unknown key 'bogus'");
     /* Keys reserved for later work are not accepted yet. */
-    static const char *const reserved[] = {"journal", "metrics", "rate-limit", "user"};
+    static const char *const reserved[] = {"metrics", "rate-limit", "user"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         char text[64], want[64];
         snprintf(text, sizeof(text), "threads: 2\n%s: 1\n", reserved[i]);
@@ -820,6 +820,33 @@ static void test_redis(void **state)
     parse_error("redis:\n  lists: [\"bad name\"]\n", NAME ":2: redis.lists: invalid list name");
     parse_error("redis:\n  lists: mining\n", NAME ":2: redis.lists: expected a list");
     parse_error("redis:\n  bogus: 1\n", NAME ":2: unknown key 'bogus'");
+}
+
+static void test_journal(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("geoip: {asn: /db/asn.mmdb}\n"
+                                     "journal:\n  path: /var/log/j.jsonl\n  track: listed\n"
+                                     "  max-names: 500\n  ignore-same-asn: true\n"
+                                     "  watch: [/etc/hosts]\n");
+    assert_string_equal(cfg->journal.path, "/var/log/j.jsonl");
+    assert_int_equal(cfg->journal.track, MW_TRACK_LISTED);
+    assert_int_equal(cfg->journal.max_names, 500);
+    assert_true(cfg->journal.ignore_same_asn);
+    assert_int_equal(cfg->journal.n_watch, 1);
+    assert_string_equal(cfg->journal.watch[0], "/etc/hosts");
+    assert_string_equal(cfg->journal.geo_asn, "/db/asn.mmdb"); /* shared with filtering */
+    mw_config_free(cfg);
+    cfg = parse_ok("threads: 1\n");
+    assert_null(cfg->journal.path);
+    assert_int_equal(cfg->journal.track, MW_TRACK_ALL);
+    assert_int_equal(cfg->journal.n_watch, 2);
+    assert_string_equal(cfg->journal.watch[0], "/etc/resolv.conf");
+    mw_config_free(cfg);
+    parse_error("journal:\n  track: some\n", NAME ":2: journal.track: expected all, listed");
+    parse_error("journal:\n  watch: [etc/hosts]\n", NAME ":2: journal.watch: 'etc/hosts' is not");
+    parse_error("journal:\n  max-names: 0\n", NAME ":2: ");
+    parse_error("journal:\n  ignore-same-asn: yes\n", NAME ":2: journal.ignore-same-asn");
 }
 
 static void test_duplicates(void **state)
@@ -1275,7 +1302,7 @@ int main(void)
         cmocka_unit_test(test_log),          cmocka_unit_test(test_lists),
         cmocka_unit_test(test_lists_errors), cmocka_unit_test(test_sinkhole),
         cmocka_unit_test(test_geoip),        cmocka_unit_test(test_relative_to_cwd),
-        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis),
+        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis), cmocka_unit_test(test_journal),
         cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_structure),
         cmocka_unit_test(test_yaml_syntax),  cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_relative_paths),
