@@ -16,6 +16,8 @@
 #include "minewall/cache.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/answerdiff.h"
+#include "minewall/jlog.h"
 #include "minewall/journal.h"
 #include "minewall/filter.h"
 #include "minewall/lists.h"
@@ -318,7 +320,8 @@ static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct 
 /* A miss: join the pending fetch for this question or start one. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct reply_to *to,
-                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool allowed)
+                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool allowed,
+                    bool watched)
 {
     bool cd = (q->flags & MW_DNS_CD) != 0;
     struct mw_fetch *f = pending_find(w, k, hash, cd);
@@ -336,6 +339,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     f->cd = cd;
     f->do_bit = q->do_bit;
     f->allowed = allowed;
+    f->watched = watched;
     f->probe_up = -1;
     f->waiters = NULL;
     f->n_waiters = 0;
@@ -404,6 +408,9 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     } else if (fr == MW_FILTER_ALLOW) {
         w->stats.allowed++;
     }
+    /* journal track: listed follows only the names of lists in category "watch-names". */
+    bool watched = fr != MW_FILTER_PASS && cfg->journal.track == MW_TRACK_LISTED &&
+                   strcmp(lists->lists[v.rule.list].category, "watch-names") == 0;
 
     uint64_t now = mw_worker_now(w);
     struct mw_cache_key k;
@@ -434,7 +441,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, fr == MW_FILTER_ALLOW);
+    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, fr == MW_FILTER_ALLOW, watched);
     return;
 done:
     if (to->conn)
@@ -477,6 +484,40 @@ static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
         wt = next;
     }
     f->n_waiters = 0;
+}
+
+/* Journal: compare the answer with the last one seen for (name, type); a change becomes an
+ * answer_change event. Only for answers from upstream (misses), so cache hits cost nothing. */
+static void track_answer(struct mw_worker *w, struct mw_fetch *f, size_t len)
+{
+    const struct mw_snapshot *snap = w->snap;
+    const struct mw_config *cfg = snap->cfg;
+    if (!snap->journal || cfg->journal.track == MW_TRACK_NONE ||
+        (cfg->journal.track == MW_TRACK_LISTED && !f->watched) ||
+        !mw_answerdiff_tracks(f->q.qtype))
+        return;
+    if (!w->ad && !(w->ad = mw_answerdiff_new(cfg->journal.max_names)))
+        return;
+    struct mw_answer_change ch;
+    if (mw_answerdiff_observe(w->ad, f->q.qname, f->q.qname_len, f->q.qtype, w->prep, len,
+                              mw_worker_now(w), &ch) != 1)
+        return;
+    /* Large (two sets of 64 lookups): kept off the stack of the query path. */
+    static __thread struct mw_journal_answer_geo g;
+    static __thread char line[32768];
+    mw_journal_answer_geo(&ch, snap->jgeo, &g);
+    if (cfg->journal.ignore_same_asn && mw_journal_same_asn_churn(&ch, &g))
+        return;
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    const char *up = f->answered_by[0] ? f->answered_by : NULL;
+    int n = mw_journal_format_answer(line, sizeof(line),
+                                     (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
+                                     mw_jlog_host(), &ch, up, &g);
+    if (n > 0 && mw_journal_queue_push(snap->journal, line, (size_t)n) == 0)
+        w->stats.journal_answer_changes++;
+    else
+        w->stats.journal_dropped++;
 }
 
 /* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
@@ -532,6 +573,7 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
             }
             monitor = true;
         }
+        track_answer(w, f, resp_len);
         struct mw_dns_stored st = {.pkt = w->prep,
                                    .len = resp_len,
                                    .ttl_off = w->prep_ttl_off,

@@ -800,6 +800,31 @@ static void on_xadd(const redisReply *r, void *privdata)
         rs->st.events_sent++;
 }
 
+void mw_rsync_routing_event(struct mw_rsync *rs, const char *json, size_t len)
+{
+    struct mw_rconn *c = rs->ev ? rs->ev : rs->cmd;
+    if (rs->closing || !mw_rconn_is_up(c)) {
+        rs->st.events_dropped++;
+        return;
+    }
+    /* The event type is repeated as a field so consumers can filter without parsing. */
+    char type[40] = "";
+    const char *t = memmem(json, len, "\"type\":\"", 8);
+    if (t) {
+        t += 8;
+        size_t n = strcspn(t, "\"");
+        if (n < sizeof(type) && t + n <= json + len) {
+            memcpy(type, t, n);
+            type[n] = 0;
+        }
+    }
+    const char *argv[] = {"XADD", "minewall:events:routing", "MAXLEN", "~", "100000", "*",
+                          "host", rs->host, "type", type, "event", json};
+    size_t lens[] = {4, 23, 6, 1, 6, 1, 4, strlen(rs->host), 4, strlen(type), 5, len};
+    if (mw_rconn_command_argv(c, on_xadd, rs, 12, argv, lens) < 0)
+        rs->st.events_dropped++;
+}
+
 /* Send the queued block events, one XADD each, pipelined on the connection. */
 static void events_tick(uv_timer_t *t)
 {

@@ -10,6 +10,10 @@
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/error.h"
+#include "minewall/geo.h"
+#include "minewall/hostwatch.h"
+#include "minewall/jlog.h"
+#include "minewall/journal.h"
 #include "minewall/lists.h"
 #include "minewall/redis_sync.h"
 #include "minewall/log.h"
@@ -44,6 +48,9 @@ struct mw_server {
     struct list_watch *watches; /* owned list */
     struct mw_lists *files;     /* owned reference: the file lists of the running config */
     struct mw_rsync *rs;        /* owned; NULL without redis.url */
+    struct mw_jlog *jlog;       /* owned; NULL without journal.path */
+    struct mw_hostwatch *hw;    /* owned; with the journal */
+    struct mw_geo *jgeo;        /* owned; the journal's geo databases, or NULL */
     uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_errlist pending_errs;
@@ -148,6 +155,8 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
     snap->events = s->rs ? mw_rsync_events(s->rs) : NULL;
+    snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
+    snap->jgeo = s->jgeo;
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
@@ -163,6 +172,9 @@ static void reload_work(uv_work_t *req)
 
 static void reload(struct mw_server *s);
 static void reload_lists(struct mw_server *s);
+static void journal_config(struct mw_server *s, const struct mw_config *old,
+                           const struct mw_lists *old_l, const struct mw_config *cfg,
+                           const struct mw_lists *l);
 static void watch_lists(struct mw_server *s);
 
 /* A list file changed: same config, new lists. */
@@ -187,6 +199,7 @@ static void lists_done(struct mw_server *s, struct mw_lists *lists)
         return;
     }
     size_t entries = lists->total_entries;
+    journal_config(s, s->snap->cfg, s->snap->lists, s->snap->cfg, lists);
     struct mw_snapshot *snap = mw_snapshot_with_lists(s->snap, lists, bl, ++s->generation);
     if (!snap) {
         mw_log_error("server", "list reload failed: out of memory");
@@ -211,6 +224,134 @@ static bool redis_changed(const struct mw_config *a, const struct mw_config *b)
         if (strcmp(a->redis.lists[i], b->redis.lists[i]) != 0)
             return true;
     return false;
+}
+
+static void forward_routing(void *arg, const char *line, size_t len)
+{
+    struct mw_server *s = arg;
+    if (s->rs)
+        mw_rsync_routing_event(s->rs, line, len);
+}
+
+/* The journal: writer, geo databases and host file watches (journal settings are read at
+ * start; a reload that changes them says so). Returns 0 or -1 with the reason logged. */
+static int start_journal(struct mw_server *s)
+{
+    const struct mw_config *cfg = s->snap->cfg;
+    if (!cfg->journal.path)
+        return 0;
+    if (mw_jlog_new(s->loop, cfg->journal.path, &s->jlog) < 0)
+        return -1;
+    mw_jlog_set_forward(s->jlog, forward_routing, s);
+    if (cfg->journal.geo_asn || cfg->journal.geo_country) {
+        struct mw_errlist errs;
+        mw_errlist_init(&errs);
+        if (mw_geo_open(&s->jgeo, cfg->journal.geo_asn, cfg->journal.geo_country, &errs) < 0) {
+            log_errors(&errs);
+            mw_errlist_deinit(&errs);
+            return -1;
+        }
+        mw_errlist_deinit(&errs);
+    }
+    if (mw_hostwatch_new(s->loop, cfg->journal.watch, cfg->journal.n_watch, cfg->listen,
+                         cfg->n_listen, mw_jlog_queue(s->jlog), &s->hw) < 0)
+        return -1;
+    mw_log_info("journl", "journal %s (track %s, watching %zu files)", cfg->journal.path,
+                cfg->journal.track == MW_TRACK_ALL      ? "all"
+                : cfg->journal.track == MW_TRACK_LISTED ? "listed"
+                                                        : "none",
+                cfg->journal.n_watch);
+    return 0;
+}
+
+/* Texts of the addresses in a that are not in b. */
+static size_t addr_diff(const struct mw_addr *a, size_t na, const struct mw_addr *b, size_t nb,
+                        char (*out)[64], const char **v, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < na && n < cap; i++) {
+        bool found = false;
+        for (size_t j = 0; j < nb && !found; j++)
+            found = mw_addr_equal(&a[i], &b[j]);
+        if (!found) {
+            mw_addr_format(&a[i], out[n], 64);
+            v[n] = out[n];
+            n++;
+        }
+    }
+    return n;
+}
+
+static size_t zone_diff(const struct mw_config *a, const struct mw_config *b, const char **v,
+                        size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_zones && n < cap; i++) {
+        bool found = false;
+        for (size_t j = 0; j < b->n_zones && !found; j++)
+            found = strcmp(a->zones[i].name, b->zones[j].name) == 0;
+        if (!found)
+            v[n++] = a->zones[i].name;
+    }
+    return n;
+}
+
+/* Journal a reload that changed listeners, upstreams, forward zones or lists (entry counts
+ * per list: a list that grew counts as added, one that shrank as removed). */
+static void journal_config(struct mw_server *s, const struct mw_config *old,
+                           const struct mw_lists *old_l, const struct mw_config *cfg,
+                           const struct mw_lists *l)
+{
+    if (!s->jlog)
+        return;
+    enum { CAP = 64 };
+    char la[CAP][64], lr[CAP][64], ua[CAP][64], ur[CAP][64];
+    const char *vla[CAP], *vlr[CAP], *vua[CAP], *vur[CAP], *vza[CAP], *vzr[CAP];
+    struct mw_journal_config ev = {
+        .listeners_added = {vla, addr_diff(cfg->listen, cfg->n_listen, old->listen,
+                                           old->n_listen, la, vla, CAP)},
+        .listeners_removed = {vlr, addr_diff(old->listen, old->n_listen, cfg->listen,
+                                             cfg->n_listen, lr, vlr, CAP)},
+        .upstreams_added = {vua, addr_diff(cfg->upstreams, cfg->n_upstreams, old->upstreams,
+                                           old->n_upstreams, ua, vua, CAP)},
+        .upstreams_removed = {vur, addr_diff(old->upstreams, old->n_upstreams, cfg->upstreams,
+                                             cfg->n_upstreams, ur, vur, CAP)},
+        .zones_added = {vza, zone_diff(cfg, old, vza, CAP)},
+        .zones_removed = {vzr, zone_diff(old, cfg, vzr, CAP)},
+    };
+    struct mw_journal_list_delta deltas[128];
+    size_t nd = 0;
+    for (uint16_t i = 0; i < l->n_lists && nd < 128; i++) {
+        size_t before = 0;
+        for (uint16_t j = 0; j < old_l->n_lists; j++)
+            if (strcmp(old_l->lists[j].name, l->lists[i].name) == 0)
+                before = old_l->lists[j].entries;
+        if (before != l->lists[i].entries)
+            deltas[nd++] = (struct mw_journal_list_delta){
+                l->lists[i].name, l->lists[i].entries > before ? l->lists[i].entries - before : 0,
+                before > l->lists[i].entries ? before - l->lists[i].entries : 0};
+    }
+    for (uint16_t j = 0; j < old_l->n_lists && nd < 128; j++) {
+        bool kept = false;
+        for (uint16_t i = 0; i < l->n_lists && !kept; i++)
+            kept = strcmp(old_l->lists[j].name, l->lists[i].name) == 0;
+        if (!kept)
+            deltas[nd++] = (struct mw_journal_list_delta){old_l->lists[j].name, 0,
+                                                          old_l->lists[j].entries};
+    }
+    ev.lists = deltas;
+    ev.n_lists = nd;
+    if (!ev.listeners_added.n && !ev.listeners_removed.n && !ev.upstreams_added.n &&
+        !ev.upstreams_removed.n && !ev.zones_added.n && !ev.zones_removed.n && !nd)
+        return;
+    char line[65536];
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    int n = mw_journal_format_config(line, sizeof(line),
+                                     (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
+                                     mw_jlog_host(), &ev);
+    if (n > 0)
+        mw_journal_queue_push(mw_jlog_queue(s->jlog), line, (size_t)n);
 }
 
 /* The Redis lists changed: publish them with the running file lists. */
@@ -270,6 +411,8 @@ static void reload_done(uv_work_t *req, int status)
             mw_blocklog_unref(bl);
             mw_config_free(cfg);
         }
+        if (lists)
+            journal_config(s, s->snap->cfg, s->snap->lists, cfg, lists);
         struct mw_snapshot *snap =
             lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
         if (!snap) {
@@ -417,14 +560,19 @@ static void stop(struct mw_server *s)
         mw_rsync_close(s->rs, NULL, NULL);
         s->rs = NULL;
     }
+    mw_hostwatch_close(s->hw);
+    s->hw = NULL;
     unwatch_lists(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct mw_server *s = h->data;
-    if (signum == SIGHUP)
+    if (signum == SIGHUP) {
+        if (s->jlog)
+            mw_jlog_reopen(s->jlog);
         reload(s);
+    }
     else
         stop(s);
 }
@@ -537,6 +685,12 @@ int mw_server_run(const struct mw_overrides *o)
     if (!s.snap)
         return 3;
     s.snap->events = s.rs ? mw_rsync_events(s.rs) : NULL;
+    if (start_journal(&s) < 0) {
+        mw_snapshot_unref(s.snap);
+        return 1;
+    }
+    s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
+    s.snap->jgeo = s.jgeo;
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */
@@ -554,7 +708,10 @@ int mw_server_run(const struct mw_overrides *o)
         stop(&s);
         uv_run(s.loop, UV_RUN_DEFAULT);
         stop_workers(&s);
+        if (s.jlog)
+            mw_jlog_close(s.jlog);
         close_signals(&s);
+        mw_geo_free(s.jgeo);
         mw_snapshot_unref(s.snap);
         mw_lists_unref(s.files);
         uv_loop_close(s.loop);
@@ -568,7 +725,10 @@ int mw_server_run(const struct mw_overrides *o)
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);
     stop_workers(&s);
+    if (s.jlog)
+        mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
     close_signals(&s);
+    mw_geo_free(s.jgeo);
     mw_snapshot_unref(s.snap);
     mw_lists_unref(s.files);
     rc = uv_loop_close(s.loop) == 0 ? 0 : 3;

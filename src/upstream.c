@@ -20,6 +20,8 @@
 
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/jlog.h"
+#include "minewall/journal.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
@@ -305,7 +307,43 @@ static unsigned live_attempts(const struct mw_fetch *f)
 
 /* ---- health ---- */
 
-static void up_failed(struct mw_worker *w, struct mw_upstream *u, uint64_t now)
+/* Journal: an upstream went down or came back; the event carries where every forward zone
+ * (and the default route, ".") goes now: its first healthy upstream. */
+static void journal_upstream(struct mw_worker *w, const struct mw_upset *set,
+                             const struct mw_upstream *u, const char *reason)
+{
+    struct mw_journal_queue *q = w->snap->journal;
+    if (!q)
+        return;
+    const struct mw_config *cfg = w->snap->cfg;
+    struct mw_journal_route routes[65];
+    size_t n = 0;
+    for (size_t z = 0; z <= cfg->n_zones && z <= set->n_zones && n < 65; z++) {
+        const struct mw_upgroup *g = z == 0 ? &set->def : &set->zones[z - 1];
+        routes[n].zone = z == 0 ? "." : cfg->zones[z - 1].name;
+        routes[n].upstream = NULL;
+        for (uint16_t i = 0; i < g->n; i++) {
+            if (!set->u[g->idx[i]].down) {
+                routes[n].upstream = set->u[g->idx[i]].label;
+                break;
+            }
+        }
+        n++;
+    }
+    struct mw_journal_upstream ev = {
+        .upstream = u->label, .up = !u->down, .reason = reason, .routes = routes, .n_routes = n};
+    char line[8192];
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    int len = mw_journal_format_upstream(line, sizeof(line),
+                                         (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
+                                         mw_jlog_host(), &ev);
+    if (len <= 0 || mw_journal_queue_push(q, line, (size_t)len) < 0)
+        w->stats.journal_dropped++;
+}
+
+static void up_failed(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
+                      uint64_t now)
 {
     u->fails++;
     if (!u->down && u->fails >= FAILS_TO_DOWN) {
@@ -314,10 +352,12 @@ static void up_failed(struct mw_worker *w, struct mw_upstream *u, uint64_t now)
         u->next_probe_ms = now + PROBE_FIRST_MS;
         mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index,
                     u->label, u->fails);
+        journal_upstream(w, set, u, "consecutive failures");
     }
 }
 
-static void up_answered(struct mw_worker *w, struct mw_upstream *u, uint64_t rtt)
+static void up_answered(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
+                        uint64_t rtt)
 {
     u->answers++;
     u->fails = 0;
@@ -325,6 +365,7 @@ static void up_answered(struct mw_worker *w, struct mw_upstream *u, uint64_t rtt
     if (u->down) {
         u->down = false;
         mw_log_info("upstr", "worker %u: upstream %s is back up", w->index, u->label);
+        journal_upstream(w, set, u, "answered again");
     }
 }
 
@@ -488,7 +529,7 @@ static void utcp_failed(struct mw_utcp *t)
     uint64_t now = mw_worker_now(f->w);
     struct mw_upstream *u = &f->set->u[f->tcp_up];
     u->errors++;
-    up_failed(f->w, u, now);
+    up_failed(f->w, f->set, u, now);
     fetch_next(f, now);
 }
 
@@ -608,7 +649,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     if (n < 0) {
         w->stats.upstream_malformed++;
         u->errors++;
-        up_failed(w, u, now);
+        up_failed(w, f->set, u, now);
         if (live_attempts(f) == 0 && !f->tcp)
             fetch_next(f, now);
         return;
@@ -619,7 +660,8 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
             fetch_next(f, now);
         return;
     }
-    up_answered(w, u, tcp || now < sent_ms ? 0 : now - sent_ms);
+    up_answered(w, f->set, u, tcp || now < sent_ms ? 0 : now - sent_ms);
+    memcpy(f->answered_by, u->label, sizeof(f->answered_by));
     if (f->probe_up >= 0) {
         fetch_complete(f, MW_FETCH_ANSWER, &info, (size_t)n);
         return;
@@ -636,7 +678,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
      * will not serve us at all, which counts against its health; SERVFAIL does not. */
     u->errors++;
     if (info.rcode != MW_RCODE_SERVFAIL)
-        up_failed(w, u, now);
+        up_failed(w, f->set, u, now);
     f->last_rcode = info.rcode;
     for (unsigned i = 0; i < f->n_att; i++)
         attempt_kill(w->ups, &f->att[i]);
@@ -690,7 +732,7 @@ static void fetch_timer(uv_timer_t *t)
     if (f->n_att > 0) {
         struct mw_upstream *u = &f->set->u[f->att[f->n_att - 1].up];
         u->timeouts++;
-        up_failed(w, u, now);
+        up_failed(w, f->set, u, now);
     }
     if (now >= f->deadline_ms || f->n_att >= MW_FETCH_MAX_ATTEMPTS) {
         fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
@@ -752,6 +794,7 @@ static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struc
     f->n_att = 0;
     f->tcp = NULL;
     f->last_rcode = 0;
+    f->answered_by[0] = 0;
     /* Send now; a fetch must never complete inside mw_fetch_start(), so when nothing could be
      * sent the fetch is released and the caller answers. */
     while (f->n_att == 0 && f->n_tries < MW_FETCH_MAX_ATTEMPTS) {

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/listener.h"
@@ -187,6 +188,8 @@ static void release(struct mw_worker *w)
 {
     mw_blockfold_free(w->fold);
     w->fold = NULL;
+    mw_answerdiff_free(w->ad);
+    w->ad = NULL;
     mw_upstreams_free(w->ups);
     w->ups = NULL;
     mw_cache_free(w->cache);

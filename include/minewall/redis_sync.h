@@ -37,6 +37,10 @@ size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out);
  * Redis is away they are dropped and counted, never waited for. */
 struct mw_journal_queue *mw_rsync_events(struct mw_rsync *rs);
 
+/* Queue one routing-change event (a journal JSON line) for the stream minewall:events:routing
+ * (fields host, type, event). Never blocks; dropped and counted when the queue is full. */
+void mw_rsync_routing_event(struct mw_rsync *rs, const char *json, size_t len);
+
 struct mw_rsync_stats {
     uint64_t full_syncs, deltas_applied, resyncs_gap, stale_lists;
     uint64_t events_sent, events_dropped;

@@ -10,6 +10,7 @@ struct mw_config;
 struct mw_lists;
 struct mw_blocklog;
 struct mw_journal_queue;
+struct mw_geo;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
@@ -27,6 +28,10 @@ struct mw_snapshot {
     /* Borrowed: the server's queue of block events for Redis (outlives every snapshot); NULL
      * without redis. Lines are tab-separated fields, see mw_rsync_events(). */
     struct mw_journal_queue *events;
+    /* Borrowed from the server, like events: the routing journal's queue (NULL without
+     * journal.path) and the geo databases for its answer changes (may be NULL). */
+    struct mw_journal_queue *journal;
+    struct mw_geo *jgeo;
 };
 
 /* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).

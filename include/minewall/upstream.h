@@ -75,6 +75,8 @@ struct mw_fetch {
     struct mw_dns_question q;
     bool cd, do_bit;
     bool allowed;             /* an allow rule matched the qname: skip the answer check */
+    bool watched;             /* track: listed and the qname is on a watch-names list */
+    char answered_by[64];     /* label of the upstream whose answer completed it, or "" */
     struct mw_upset *set;     /* ref held while active */
     const struct mw_upgroup *group;
     int probe_up;             /* >= 0: a health probe pinned to this upstream; no waiters */

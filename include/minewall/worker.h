@@ -35,6 +35,7 @@ struct mw_worker_stats {
     uint64_t tcp_conns, tcp_rejected, tcp_idle_closed;
     uint64_t usock_rotations;
     uint64_t blocked_qname, blocked_answer, monitor_hits, allowed;
+    uint64_t journal_answer_changes, journal_dropped;
 };
 
 struct mw_worker {
@@ -69,6 +70,7 @@ struct mw_worker {
     unsigned open_handles; /* handles not yet closed, for a clean loop close */
 
     struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
+    struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
     uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
     uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
 

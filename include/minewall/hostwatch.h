@@ -1,0 +1,20 @@
+/* Watches the host's resolver configuration and hosts files and journals every change as a
+ * host_config_change (see hostwatch.c). Runs on the control loop. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct mw_addr;
+struct mw_journal_queue;
+struct mw_hostwatch;
+
+/* Snapshot every path (absolute) now and watch it. listen are minewall's own addresses, for
+ * the resolver_bypass decision (copied). Events are pushed into q (borrowed; must outlive the
+ * watch). Returns 0 or -ENOMEM; a file that cannot be watched is logged and skipped. */
+int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, size_t n, const struct mw_addr *listen,
+                     size_t n_listen, struct mw_journal_queue *q, struct mw_hostwatch **out);
+/* Close asynchronously (frees itself once its handles are closed). NULL is a no-op. */
+void mw_hostwatch_close(struct mw_hostwatch *hw);
+uint64_t mw_hostwatch_events(const struct mw_hostwatch *hw);
