@@ -124,7 +124,7 @@ static void write_line(struct mw_blocklog *b, const char *line, size_t len)
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
 }
 
-static const char *qtype_name(uint16_t t, char *buf, size_t cap)
+const char *mw_blocklog_qtype_name(uint16_t t, char *buf, size_t cap)
 {
     static const struct {
         uint16_t t;
@@ -142,7 +142,7 @@ static const char *qtype_name(uint16_t t, char *buf, size_t cap)
 /* Everything of a line but the count and the closing brace. */
 static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
 {
-    char ts[40], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
+    char ts[64], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
     char eq[MW_DNAME_MAX * 8], el[256], ec[256], er[600], em[600];
     time_t sec = (time_t)(e->wall_ms / 1000);
     struct tm tm;
@@ -171,7 +171,7 @@ static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
                      "{\"ts\":\"%s\",\"client\":\"%s\",\"client_port\":%u,\"qname\":\"%s\","
                      "\"qtype\":\"%s\",\"list\":\"%s\",\"category\":\"%s\",\"action\":\"%s\","
                      "\"rule\":\"%s\",\"where\":\"%s\",\"matched\":\"%s\"",
-                     ts, client, port, eq, qtype_name(e->qtype, qt, sizeof(qt)), el, ec,
+                     ts, client, port, eq, mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)), el, ec,
                      e->action, er, e->where, em);
     return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
 }

@@ -256,6 +256,7 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
 {
     struct mw_ip_match m;
     char text[INET6_ADDRSTRLEN];
+    v->rule_wire = NULL; /* the rule text is always written here */
     if (match_ips(l, family, addr, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW)
             return MW_FILTER_ALLOW;
@@ -287,6 +288,7 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v)
 {
     (void)cfg;
+    v->rule_wire = NULL;
     if (!l || l->n_lists == 0 || len < MW_DNS_HDR)
         return MW_FILTER_PASS;
     uint16_t qd = mw_dns_get16(pkt + 4), an = mw_dns_get16(pkt + 6);

@@ -103,19 +103,20 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
         h = (h ^ a[i]) * 0x100000001b3ULL;
     for (size_t i = 0; i < e->qname_len; i++)
         h = (h ^ e->qname[i]) * 0x100000001b3ULL;
-    uint64_t now = mw_worker_now(w), *seen = &w->event_seen[h & 255];
-    if (*seen && now - *seen < 1000 && (*seen & 0xff) == ((h >> 8) & 0xff))
+    /* One slot per hash bucket: the time (ms) in the high bits, 8 more hash bits below. */
+    uint64_t now = mw_worker_now(w), *seen = &w->event_seen[h & 255], tag = (h >> 8) & 0xff;
+    if (*seen && (*seen & 0xff) == tag && now - (*seen >> 8) < 1000)
         return;
-    *seen = (now & ~(uint64_t)0xff) | ((h >> 8) & 0xff);
-    char line[1400], client[64] = "", qname[MW_DNAME_MAX * 4 + 2] = "", ts[24], qt[8];
+    *seen = (now << 8) | tag;
+    char line[1400], client[64] = "", qname[MW_DNAME_MAX * 4 + 2] = "", ts[24], qt[16];
     struct mw_addr ca;
     if (mw_addr_from_sa(e->client, &ca) == 0)
         mw_addr_format_ip(&ca, client, sizeof(client));
     if (mw_dname_to_text(e->qname, e->qname_len, qname, sizeof(qname)) < 0)
         qname[0] = 0;
     snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(e->wall_ms / 1000));
-    snprintf(qt, sizeof(qt), "%u", e->qtype);
-    const char *f[] = {ts,           client,   qname,   qt,       e->list,
+    const char *qtn = mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt));
+    const char *f[] = {ts,           client,   qname,   qtn,      e->list,
                        e->category,  e->action, e->rule, e->where, e->matched};
     size_t n = 0;
     for (size_t i = 0; i < 10; i++)

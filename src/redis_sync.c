@@ -299,6 +299,9 @@ static void built_done(uv_work_t *w, int status)
     }
     mw_rdelta_free(l->delta);
     l->delta = fresh;
+    if (l->cur && l->cur->stale)
+        mw_log_info("redis", "list %s is back in Redis: full resync, %zu entries", l->name,
+                    v->entries);
     snprintf(l->last_id, sizeof(l->last_id), "%s", l->start_id);
     set_version(l, v);
     l->phase = FOLLOW;
@@ -457,21 +460,36 @@ static void full_sync(struct rs_list *l)
 
 /* ---- following the logs ---- */
 
-static void on_first_id(const redisReply *r, void *privdata)
+/* XINFO STREAM of a list's log: may we follow on from last_id? Not when the log starts after
+ * it, when it was emptied after entries beyond it were written, or when it is gone. */
+static void on_xinfo(const redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *first = NULL;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0)
-        first = r->element[0]->element[0]->str;
-    if (first && id_cmp(first, l->last_id) > 0) {
-        /* The log was trimmed past the last change we saw: replaying cannot catch up. */
+    const char *first = NULL, *last_gen = NULL;
+    bool gone = r->type == REDIS_REPLY_ERROR;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *k = r->element[i]->str;
+            const redisReply *v = r->element[i + 1];
+            if (!k)
+                continue;
+            if (strcmp(k, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
+                last_gen = v->str;
+            else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                     v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
+                first = v->element[0]->str;
+        }
+    }
+    bool gap = gone || (first && id_cmp(first, l->last_id) > 0) ||
+               (!first && last_gen && id_cmp(last_gen, l->last_id) > 0);
+    if (gap) {
+        /* The log no longer reaches back to the last change we saw: replaying cannot catch
+         * up, a full sync can. */
         l->rs->st.resyncs_gap++;
-        mw_log_warn("redis", "list %s: change log starts at %s, after the last seen %s: full "
-                             "resync",
-                    l->name, first, l->last_id);
+        mw_log_warn("redis", "list %s: change log no longer reaches back to %s: full resync",
+                    l->name, l->last_id);
         l->phase = IDLE;
         full_sync(l);
         return;
@@ -480,7 +498,7 @@ static void on_first_id(const redisReply *r, void *privdata)
     follow(l->rs);
 }
 
-/* After a reconnect: follow on from the last id when the log still reaches back to it. */
+/* After a reconnect or a restart: follow on from the last id when the log still allows it. */
 static void resume(struct rs_list *l)
 {
     if (l->phase != IDLE || l->building || !mw_rconn_is_up(l->rs->cmd))
@@ -492,8 +510,8 @@ static void resume(struct rs_list *l)
     l->epoch++;
     l->phase = SYNC;
     struct cb_ctx *c = ctx_new(l);
-    const char *argv[] = {"XRANGE", l->k_log, "-", "+", "COUNT", "1"};
-    if (!c || mw_rconn_command_argv(l->rs->cmd, on_first_id, c, 6, argv, NULL) < 0) {
+    const char *argv[] = {"XINFO", "STREAM", l->k_log};
+    if (!c || mw_rconn_command_argv(l->rs->cmd, on_xinfo, c, 3, argv, NULL) < 0) {
         free(c);
         l->phase = IDLE;
     }
@@ -552,6 +570,11 @@ static void on_xread(const redisReply *r, void *privdata)
             struct rs_list *l = by_log_key(rs, st->element[0]->str ? st->element[0]->str : "");
             if (!l || l->phase != FOLLOW || !l->cur)
                 continue;
+            if (l->cur->stale) {
+                l->phase = IDLE;
+                full_sync(l);
+                continue;
+            }
             const redisReply *recs = st->element[1];
             bool list_changed = false;
             for (size_t i = 0; i < recs->elements; i++) {
@@ -621,6 +644,9 @@ static void on_exists(const redisReply *r, void *privdata)
         return;
     struct mw_rsync *rs = l->rs;
     if (r->integer == 0 && l->cur && !l->cur->stale) {
+        /* Out of the XREAD: a re-created log must not be applied onto the stale copy; the
+         * periodic check full-syncs the list once its keys are back. */
+        l->phase = IDLE;
         l->cur->stale = true;
         rs->st.stale_lists++;
         mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last synced "
