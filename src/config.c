@@ -180,6 +180,9 @@ void mw_config__on_uint(struct ctx *c, const struct key *k, yaml_node_t *val)
     char *field = (char *)c->cfg + k->off;
     if (k->width == sizeof(uint64_t)) {
         memcpy(field, &stored, sizeof(uint64_t));
+    } else if (k->width == sizeof(uint8_t)) {
+        mw_require(stored <= UINT8_MAX);
+        *(uint8_t *)field = (uint8_t)stored;
     } else {
         mw_require(k->width == sizeof(uint32_t) && stored <= UINT32_MAX);
         uint32_t v32 = (uint32_t)stored;
@@ -452,6 +455,9 @@ static const struct key top_keys[] = {
     {.path = "geoip", .fn = on_map, .sub = mw_config__geoip_keys},
     {.path = "redis", .fn = on_map, .sub = mw_config__redis_keys},
     {.path = "journal", .fn = on_map, .sub = mw_config__journal_keys},
+    {.path = "metrics", .fn = on_map, .sub = mw_config__metrics_keys},
+    {.path = "rate-limit", .fn = mw_config__on_ratelimit, .sub = mw_config__ratelimit_keys},
+    {.path = "user", .fn = mw_config__on_user},
     {.path = NULL},
 };
 
@@ -699,6 +705,7 @@ void mw_config_free(struct mw_config *cfg)
     }
     free(cfg->lists);
     free(cfg->blocks_log);
+    free(cfg->user);
     free(cfg->journal.path);
     free(cfg->journal.geo_asn);
     free(cfg->journal.geo_country);

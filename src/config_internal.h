@@ -87,6 +87,10 @@ extern const struct key mw_config__sinkhole_keys[];
 extern const struct key mw_config__geoip_keys[];
 extern const struct key mw_config__redis_keys[];
 extern const struct key mw_config__journal_keys[];
+extern const struct key mw_config__metrics_keys[];
+extern const struct key mw_config__ratelimit_keys[];
+void mw_config__on_ratelimit(struct ctx *c, const struct key *k, yaml_node_t *val);
+void mw_config__on_user(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Nested map keys dispatch through this. */
 void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Defaults of journal that depend on other keys; 0 or -1 (ENOMEM). */

@@ -114,6 +114,27 @@ struct mw_config {
         char *state_dir;  /* owned; last synced copy of every list; NULL: none kept */
     } redis;
 
+    /* HTTP metrics, health and status (`metrics: {listen}`); off when absent. */
+    struct {
+        bool enabled;
+        struct mw_addr listen;
+    } metrics;
+
+    /* Per-client rate limiting (`rate-limit:`); off when absent. */
+    struct {
+        bool enabled;
+        uint32_t qps;      /* tokens per second per client prefix */
+        uint32_t burst;    /* bucket size; default 2 * qps */
+        uint8_t prefix_v4; /* default 32 */
+        uint8_t prefix_v6; /* default 64 */
+        bool refuse;       /* action: refused (true) or drop (false, the default) */
+        uint32_t max_clients; /* table bound per worker; default 65536 */
+    } ratelimit;
+
+    /* Account to run as after binding (`user:`); NULL: "minewall" when that account exists,
+     * else keep root only... see server.c; "root" explicitly keeps root. */
+    char *user;
+
     /* The journal of DNS routing changes (`journal:`). */
     struct {
         char *path;         /* owned; JSON lines; NULL: no journal */

@@ -784,7 +784,7 @@ static void test_unknown_keys(void **state)
     parse_error("threads: 1\n\n# comment\nlisten : [1.2.3.4]\nbogus:\n  - x\n",
                 NAME ":5: unknown key 'bogus'");
     /* Keys reserved for later work are not accepted yet. */
-    static const char *const reserved[] = {"metrics", "rate-limit", "user"};
+    static const char *const reserved[] = {"bogus2", "api"};
     for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++) {
         char text[64], want[64];
         snprintf(text, sizeof(text), "threads: 2\n%s: 1\n", reserved[i]);
@@ -847,6 +847,34 @@ static void test_journal(void **state)
     parse_error("journal:\n  watch: [etc/hosts]\n", NAME ":2: journal.watch: 'etc/hosts' is not");
     parse_error("journal:\n  max-names: 0\n", NAME ":2: ");
     parse_error("journal:\n  ignore-same-asn: yes\n", NAME ":2: journal.ignore-same-asn");
+}
+
+static void test_ops(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("metrics: {listen: \"127.0.0.1:9200\"}\n"
+                                     "rate-limit: {qps: 50, prefix-v6: 56, action: refused}\n"
+                                     "user: nobody\n");
+    assert_true(cfg->metrics.enabled);
+    assert_int_equal(mw_addr_port(&cfg->metrics.listen), 9200);
+    assert_true(cfg->ratelimit.enabled);
+    assert_int_equal(cfg->ratelimit.qps, 50);
+    assert_int_equal(cfg->ratelimit.burst, 100);
+    assert_int_equal(cfg->ratelimit.prefix_v4, 32);
+    assert_int_equal(cfg->ratelimit.prefix_v6, 56);
+    assert_true(cfg->ratelimit.refuse);
+    assert_string_equal(cfg->user, "nobody");
+    mw_config_free(cfg);
+    cfg = parse_ok("threads: 1\n");
+    assert_false(cfg->metrics.enabled);
+    assert_false(cfg->ratelimit.enabled);
+    assert_null(cfg->user);
+    mw_config_free(cfg);
+    parse_error("metrics: {listen: nowhere}\n", NAME ":1: metrics.listen: invalid address");
+    parse_error("rate-limit:\n  burst: 5\n", NAME ":2: rate-limit: qps is required");
+    parse_error("rate-limit: {qps: 5, prefix-v4: 33}\n", NAME ":1: ");
+    parse_error("rate-limit: {qps: 5, action: slow}\n", NAME ":1: rate-limit.action: expected");
+    parse_error("user: \"a b\"\n", NAME ":1: user: invalid account name");
 }
 
 static void test_duplicates(void **state)
@@ -1302,7 +1330,7 @@ int main(void)
         cmocka_unit_test(test_log),          cmocka_unit_test(test_lists),
         cmocka_unit_test(test_lists_errors), cmocka_unit_test(test_sinkhole),
         cmocka_unit_test(test_geoip),        cmocka_unit_test(test_relative_to_cwd),
-        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis), cmocka_unit_test(test_journal),
+        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis), cmocka_unit_test(test_journal), cmocka_unit_test(test_ops),
         cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_structure),
         cmocka_unit_test(test_yaml_syntax),  cmocka_unit_test(test_many_errors),
         cmocka_unit_test(test_load),         cmocka_unit_test(test_relative_paths),

@@ -1,0 +1,93 @@
+/* The operations keys of the configuration: metrics, rate-limit and user (see config.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "minewall/config.h"
+
+static void on_metrics_listen(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    if (mw_addr_parse(s, 9153, &c->cfg->metrics.listen) < 0) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: invalid address '%s' (ADDR:PORT)", k->path,
+                       mw_config__shown(s, b));
+        return;
+    }
+    c->cfg->metrics.enabled = true;
+}
+
+static void on_rl_action(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    if (strcmp(s, "drop") == 0)
+        c->cfg->ratelimit.refuse = false;
+    else if (strcmp(s, "refused") == 0)
+        c->cfg->ratelimit.refuse = true;
+    else {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: expected drop or refused, found '%s'", k->path,
+                       mw_config__shown(s, b));
+    }
+}
+
+static void on_user(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    bool ok = *s != 0 && strlen(s) < 64;
+    for (const char *p = s; ok && *p; p++)
+        ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '_' || *p == '-' || *p == '.';
+    if (!ok) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: invalid account name '%s'", k->path,
+                       mw_config__shown(s, b));
+        return;
+    }
+    free(c->cfg->user);
+    if (!(c->cfg->user = strdup(s)))
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+}
+
+const struct key mw_config__metrics_keys[] = {
+    {.path = "metrics.listen", .fn = on_metrics_listen},
+    {.path = NULL},
+};
+
+const struct key mw_config__ratelimit_keys[] = {
+    NUM("rate-limit.qps", mw_config__on_uint, ratelimit.qps, 1, 10000000, 1, 0),
+    NUM("rate-limit.burst", mw_config__on_uint, ratelimit.burst, 1, 100000000, 1, 0),
+    NUM("rate-limit.prefix-v4", mw_config__on_uint, ratelimit.prefix_v4, 0, 32, 1, 0),
+    NUM("rate-limit.prefix-v6", mw_config__on_uint, ratelimit.prefix_v6, 0, 128, 1, 0),
+    NUM("rate-limit.max-clients", mw_config__on_uint, ratelimit.max_clients, 16, 100000000, 1, 0),
+    {.path = "rate-limit.action", .fn = on_rl_action},
+    {.path = NULL},
+};
+
+/* `rate-limit:` present: enabled, with defaults for what it leaves out. */
+void mw_config__on_ratelimit(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    struct mw_config *cfg = c->cfg;
+    cfg->ratelimit.prefix_v4 = 32;
+    cfg->ratelimit.prefix_v6 = 64;
+    cfg->ratelimit.max_clients = 65536;
+    mw_config__on_map(c, k, val);
+    if (!cfg->ratelimit.qps) {
+        mw_config__err(c, line_of(val), "rate-limit: qps is required");
+        return;
+    }
+    if (!cfg->ratelimit.burst)
+        cfg->ratelimit.burst = cfg->ratelimit.qps * 2;
+    cfg->ratelimit.enabled = true;
+}
+
+void mw_config__on_user(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    on_user(c, k, val);
+}
