@@ -35,6 +35,7 @@ static void usage(FILE *f)
             "                        (repeatable)\n"
             "  --explain NAME        load the lists and print which list, rule, file and\n"
             "                        line would match NAME, and the action (exit 0)\n"
+            "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
             "                        exit 0 when it has entries, 1 when unreadable or empty\n"
@@ -47,7 +48,7 @@ static void usage(FILE *f)
             MW_DEFAULT_CONFIG);
 }
 
-enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN, OPT_CHECK_LIST, OPT_FORMAT };
+enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN, OPT_CHECK_LIST, OPT_FORMAT, OPT_USER };
 
 static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port,
                     const char *what)
@@ -179,6 +180,7 @@ int main(int argc, char **argv)
         {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"check-list", required_argument, NULL, OPT_CHECK_LIST},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"user", required_argument, NULL, OPT_USER},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -207,6 +209,9 @@ int main(int argc, char **argv)
             break;
         case OPT_EXPLAIN:
             explain = optarg;
+            break;
+        case OPT_USER:
+            o.user = optarg;
             break;
         case OPT_CHECK_LIST:
             check_list = optarg;

@@ -21,6 +21,7 @@
 #include "minewall/journal.h"
 #include "minewall/filter.h"
 #include "minewall/lists.h"
+#include "minewall/ratelimit.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
@@ -374,6 +375,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     if (!mw_cidr_match_any(cfg->access, cfg->n_access, from)) {
         w->stats.refused_access++;
         send_error(w, to, &c, MW_RCODE_REFUSED);
+        goto done;
+    }
+    if (w->rl && !mw_ratelimit_allow(w->rl, from, mw_worker_now(w))) {
+        w->stats.ratelimited++;
+        if (cfg->ratelimit.refuse)
+            send_error(w, to, &c, MW_RCODE_REFUSED);
         goto done;
     }
     switch (pr) {

@@ -15,6 +15,7 @@
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
 #include "minewall/lists.h"
+#include "minewall/privdrop.h"
 #include "minewall/redis_sync.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
@@ -68,6 +69,14 @@ struct mw_config *mw_server_load_config(const struct mw_overrides *o, struct mw_
         mw_errlist_add(errs, "out of memory");
         mw_config_free(cfg);
         return NULL;
+    }
+    if (o->user) {
+        free(cfg->user);
+        if (!(cfg->user = strdup(o->user))) {
+            mw_errlist_add(errs, "out of memory");
+            mw_config_free(cfg);
+            return NULL;
+        }
     }
     if (cfg->n_upstreams == 0) {
         struct mw_addr *ups = NULL;
@@ -427,6 +436,7 @@ static void reload_done(uv_work_t *req, int status)
     mw_errlist_deinit(&s->pending_errs);
     if (s->stopping)
         return;
+    mw_sd_notify("READY=1");
     if (s->reload_again) {
         s->reload_again = false;
         s->lists_again = false;
@@ -545,6 +555,7 @@ static void stop(struct mw_server *s)
     if (s->stopping)
         return;
     s->stopping = true;
+    mw_sd_notify("STOPPING=1");
     if (s->n_workers)
         mw_log_info("server", "stopping");
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -569,6 +580,7 @@ static void on_signal(uv_signal_t *h, int signum)
 {
     struct mw_server *s = h->data;
     if (signum == SIGHUP) {
+        mw_sd_notify("RELOADING=1");
         if (s->jlog)
             mw_jlog_reopen(s->jlog);
         reload(s);
@@ -613,8 +625,17 @@ static int start_workers(struct mw_server *s)
         }
         s->workers[s->n_workers++] = w;
     }
+    /* Every socket is bound: leave root before any worker thread runs. */
+    char why[512] = "";
+    int rc = mw_privdrop(s->snap->cfg, why, sizeof(why));
+    if (rc == 0)
+        rc = mw_privdrop_check_files(s->snap->cfg, why, sizeof(why));
+    if (rc < 0) {
+        mw_log_error("server", "%s", why);
+        return rc;
+    }
     for (unsigned i = 0; i < s->n_workers; i++) {
-        int rc = mw_worker_start(s->workers[i]);
+        rc = mw_worker_start(s->workers[i]);
         if (rc < 0)
             return rc;
     }
@@ -721,6 +742,7 @@ int mw_server_run(const struct mw_overrides *o)
     if (s.rs && mw_rsync_start(s.rs) < 0)
         mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
     log_ready(&s);
+    mw_sd_notify("READY=1");
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);

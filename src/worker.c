@@ -14,6 +14,7 @@
 
 #include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
+#include "minewall/ratelimit.h"
 #include "minewall/config.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
@@ -22,6 +23,27 @@
 #include "minewall/upstream.h"
 
 #define GRACE_MS 1500
+
+/* The rate limiter of cfg (NULL when off or out of memory). Loopback is never limited: a
+ * per-host stub's own clients are the host itself. */
+static struct mw_ratelimit *make_ratelimit(const struct mw_config *cfg)
+{
+    if (!cfg->ratelimit.enabled)
+        return NULL;
+    struct mw_cidr exempt[2];
+    mw_cidr_parse("127.0.0.0/8", &exempt[0]);
+    mw_cidr_parse("::1/128", &exempt[1]);
+    struct mw_ratelimit_params p;
+    mw_ratelimit_params_init(&p);
+    p.qps = cfg->ratelimit.qps;
+    p.burst = cfg->ratelimit.burst;
+    p.prefix_v4 = cfg->ratelimit.prefix_v4;
+    p.prefix_v6 = cfg->ratelimit.prefix_v6;
+    p.max_entries = cfg->ratelimit.max_clients;
+    p.exempt = exempt;
+    p.n_exempt = 2;
+    return mw_ratelimit_new(&p);
+}
 
 static void cache_params(const struct mw_config *cfg, struct mw_cache_params *p)
 {
@@ -155,6 +177,10 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
                          uv_strerror(rc));
         }
     }
+    if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
+        mw_ratelimit_free(w->rl);
+        w->rl = make_ratelimit(cfg);
+    }
     if (w->snap->blocklog && w->snap->blocklog != snap->blocklog)
         mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
     mw_snapshot_unref(w->snap);
@@ -190,6 +216,8 @@ static void release(struct mw_worker *w)
     w->fold = NULL;
     mw_answerdiff_free(w->ad);
     w->ad = NULL;
+    mw_ratelimit_free(w->rl);
+    w->rl = NULL;
     mw_upstreams_free(w->ups);
     w->ups = NULL;
     mw_cache_free(w->cache);
@@ -227,7 +255,9 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     struct mw_cache_params cp;
     cache_params(snap->cfg, &cp);
     w->cache = mw_cache_new(&cp);
-    rc = w->cache && w->fold ? mw_query_init(w) : -ENOMEM;
+    w->rl = make_ratelimit(snap->cfg);
+    rc = w->cache && w->fold && (w->rl || !snap->cfg->ratelimit.enabled) ? mw_query_init(w)
+                                                                          : -ENOMEM;
     if (rc == 0)
         rc = mw_upstreams_new(w, snap->cfg, &w->ups);
     if (rc == 0)

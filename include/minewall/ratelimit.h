@@ -18,14 +18,15 @@
 struct sockaddr;
 struct mw_cidr;
 
-#define MW_RATELIMIT_MAX_BURST 1000000u /* tokens; keeps milli-tokens in 32 bits */
+#define MW_RATELIMIT_MAX_QPS 10000000u /* the config accepts up to these */
+#define MW_RATELIMIT_MAX_BURST 100000000u
 
 struct mw_ratelimit_params {
-    uint32_t qps;        /* tokens added per second, 1..MW_RATELIMIT_MAX_BURST */
-    uint32_t burst;      /* bucket size in tokens, 1..MW_RATELIMIT_MAX_BURST */
-    uint8_t prefix_v4;   /* 0..32: IPv4 clients sharing this prefix share a bucket */
-    uint8_t prefix_v6;   /* 0..128 */
-    size_t max_entries;  /* table slots, >= 1; the table never holds more buckets */
+    uint32_t qps;                 /* tokens added per second, 1..MW_RATELIMIT_MAX_QPS */
+    uint32_t burst;               /* bucket size in tokens, 1..MW_RATELIMIT_MAX_BURST */
+    uint8_t prefix_v4;            /* 0..32: IPv4 clients sharing this prefix share a bucket */
+    uint8_t prefix_v6;            /* 0..128 */
+    size_t max_entries;           /* table slots, >= 1; the table never holds more buckets */
     const struct mw_cidr *exempt; /* borrowed during _new only (copied); may be NULL if n is 0 */
     size_t n_exempt;
 };
@@ -33,7 +34,7 @@ struct mw_ratelimit_params {
 struct mw_ratelimit_stats {
     uint64_t allowed;          /* calls answered, exempt ones included */
     uint64_t limited;          /* calls refused */
-    uint64_t exempt;           /* calls that matched an exempt prefix (subset of allowed) */
+    uint64_t exempt;           /* calls from an exempt prefix (counted in allowed too) */
     uint64_t evictions;        /* buckets dropped to make room for a new client */
     uint64_t evictions_active; /* of those, buckets that had not refilled (state was lost) */
     size_t entries;            /* buckets in the table, <= capacity */

@@ -19,6 +19,7 @@ struct mw_overrides {
     struct mw_addr *upstreams; /* borrowed; n_upstreams == 0 keeps the config's */
     size_t n_upstreams;
     const char *resolv_conf; /* file for the upstream fallback */
+    const char *user;        /* --user: replaces the config's user (NULL keeps it) */
 };
 
 /* Load the config as the server would run it: file (or defaults), overrides, and upstreams

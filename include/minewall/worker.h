@@ -36,6 +36,7 @@ struct mw_worker_stats {
     uint64_t usock_rotations;
     uint64_t blocked_qname, blocked_answer, monitor_hits, allowed;
     uint64_t journal_answer_changes, journal_dropped;
+    uint64_t ratelimited;
 };
 
 struct mw_worker {
@@ -71,6 +72,7 @@ struct mw_worker {
 
     struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
     struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
+    struct mw_ratelimit *rl;   /* owned; per-client rate limiting, or NULL when off */
     uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
     uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
 

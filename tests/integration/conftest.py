@@ -269,6 +269,10 @@ class Minewall:
         cfg = {"listen": [("[%s]:%d" if ":" in self.host else "%s:%d") % self.addr],
                "upstreams": [_addr(u) for u in upstreams],
                "log": {"level": "debug"}}
+        if os.geteuid() == 0:
+            # Tests run as root in CI; keeping root must then be explicit (the privilege drop
+            # itself has its own test).
+            cfg["user"] = "root"
         cfg.update(config or {})
         self.config = {k: v for k, v in cfg.items() if v is not None}
         self.args = list(args)
