@@ -183,6 +183,8 @@ static int parse_header(const char *s, size_t n, struct mw_http_request *out, st
 static int incomplete(const char *buf, size_t len, size_t line, bool request_line)
 {
     if (request_line) {
+        if (line + 1 == len && buf[line] == '\r')
+            return 0; /* half of a leading empty line */
         for (size_t i = line; i < len && buf[i] != ' '; i++)
             if (!tchar((unsigned char)buf[i]) || i - line >= METHOD_MAX)
                 return -EBADMSG; /* garbage is refused before its first CRLF */
@@ -299,24 +301,42 @@ int mw_http_body_printf(struct mw_http_response *r, const char *fmt, ...)
 const char *mw_http_reason(int status)
 {
     switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 301:
+        return "Moved Permanently";
+    case 302:
+        return "Found";
+    case 304:
+        return "Not Modified";
+    case 400:
+        return "Bad Request";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 408:
+        return "Request Timeout";
+    case 413:
+        return "Content Too Large";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 503:
+        return "Service Unavailable";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
@@ -509,8 +529,8 @@ static void send_response(struct conn *c, int status, const char *ctype, const c
                       status, mw_http_reason(status), ctype, blen, extra ? extra : "",
                       keep ? "keep-alive" : "close");
     size_t bl = head_only ? 0 : blen;
-    struct wreq *w = hl > 0 && (size_t)hl < sizeof(hdr) ? malloc(sizeof(*w) + (size_t)hl + bl)
-                                                         : NULL;
+    struct wreq *w =
+        hl > 0 && (size_t)hl < sizeof(hdr) ? malloc(sizeof(*w) + (size_t)hl + bl) : NULL;
     if (!w) {
         conn_close(c);
         return;
@@ -588,11 +608,15 @@ static void serve(struct conn *c, const struct mw_http_request *rq, uint64_t now
     const char *ctype = r->content_type ? r->content_type : DEFAULT_CTYPE;
     if (rc < 0 || r->err || r->status < 200 || r->status > 599 || !ctype_ok(ctype)) {
         static const char ise[] = "Internal Server Error\n";
-        send_response(c, 500, DEFAULT_CTYPE, NULL, ise, sizeof(ise) - 1, head, rq->keep_alive,
-                      now);
+        send_response(c, 500, DEFAULT_CTYPE, NULL, ise, sizeof(ise) - 1, head, rq->keep_alive, now);
         return;
     }
     send_response(c, r->status, ctype, NULL, r->body, r->body_len, head, rq->keep_alive, now);
+    if (r->body_cap > (4u << 20)) { /* the response was copied: do not keep a huge buffer */
+        free(r->body);
+        r->body = NULL;
+        r->body_cap = 0;
+    }
 }
 
 static int status_of(int err)

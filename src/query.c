@@ -57,6 +57,17 @@ static void send_reply(struct mw_worker *w, const struct reply_to *to, const uin
         return;
     }
     uint8_t rcode = buf[3] & 0x0f;
+    /* Metrics: by transport, query type (read after the echoed question name) and rcode. */
+    unsigned qt = MW_M_QTYPES - 1;
+    if (len > MW_DNS_HDR && mw_dns_get16(buf + 4) == 1) {
+        size_t off = MW_DNS_HDR;
+        while (off < (size_t)len && buf[off] && buf[off] < 64)
+            off += (size_t)buf[off] + 1;
+        if (off + 3 <= (size_t)len && !buf[off])
+            qt = mw_qtype_index(mw_dns_get16(buf + off + 1));
+    }
+    static const unsigned rc_index[16] = {0, 1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6};
+    w->responses[to->conn ? 1 : 0][qt][rc_index[rcode]]++;
     if (rcode == MW_RCODE_NOERROR)
         w->stats.answers_noerror++;
     else if (rcode == MW_RCODE_NXDOMAIN)
@@ -128,6 +139,16 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 static void record_hit(struct mw_worker *w, struct mw_verdict *v,
                        const struct sockaddr *client, const struct mw_dns_question *q)
 {
+    const struct mw_list_info *lhit = &w->snap->lists->lists[v->rule.list];
+    mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
+    struct mw_worker_hit *h = &w->recent[w->recent_pos]; /* for the status page: raw copies */
+    w->recent_pos = (w->recent_pos + 1) % MW_M_RECENT;
+    if (w->n_recent < MW_M_RECENT)
+        w->n_recent++;
+    memcpy(h->qname, q->qname, q->qname_len);
+    h->qname_len = q->qname_len;
+    h->list = v->rule.list;
+    mw_addr_from_sa(client, &h->client);
     struct mw_blocklog *bl = w->snap->blocklog;
     if (!bl && !w->snap->events)
         return;
@@ -482,6 +503,7 @@ static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
     while (wt) {
         struct mw_waiter *next = wt->next;
         struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
+        w->client_lat[mw_lat_bucket(mw_worker_now(w) - f->start_ms)]++;
         if (st) {
             int n = mw_dns_render(st, &wt->c, elapsed, fixed_ttl, w->out, sizeof(w->out));
             send_reply(w, &to, w->out, n);

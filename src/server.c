@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <uv.h>
 
 #include "minewall/blocklog.h"
@@ -14,7 +15,9 @@
 #include "minewall/hostwatch.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
+#include "minewall/httpd.h"
 #include "minewall/lists.h"
+#include "minewall/metrics.h"
 #include "minewall/privdrop.h"
 #include "minewall/redis_sync.h"
 #include "minewall/log.h"
@@ -52,6 +55,9 @@ struct mw_server {
     struct mw_jlog *jlog;       /* owned; NULL without journal.path */
     struct mw_hostwatch *hw;    /* owned; with the journal */
     struct mw_geo *jgeo;        /* owned; the journal's geo databases, or NULL */
+    struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
+    uint64_t started_ms;        /* loop time at start, for the uptime */
+    uint64_t lists_loaded_unix; /* wall time the lists in force were published */
     uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_errlist pending_errs;
@@ -163,6 +169,7 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
 
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
+    s->lists_loaded_unix = (uint64_t)time(NULL);
     snap->events = s->rs ? mw_rsync_events(s->rs) : NULL;
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
@@ -240,6 +247,32 @@ static void forward_routing(void *arg, const char *line, size_t len)
     struct mw_server *s = arg;
     if (s->rs)
         mw_rsync_routing_event(s->rs, line, len);
+}
+
+static int on_http(void *arg, const char *path, const char *query, struct mw_http_response *r)
+{
+    struct mw_server *s = arg;
+    (void)query;
+    struct mw_metrics_extra x = {
+        .uptime_s = (uv_now(s->loop) - s->started_ms) / 1000,
+        .lists_loaded_unix = s->lists_loaded_unix,
+        .redis_configured = s->rs != NULL,
+    };
+    if (s->rs)
+        mw_rsync_stats(s->rs, &x.redis);
+    if (s->jlog)
+        mw_jlog_stats(s->jlog, &x.journal);
+    if (strcmp(path, "/metrics") == 0) {
+        r->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        return mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
+    }
+    if (strcmp(path, "/healthz") == 0)
+        return mw_metrics_health(r, s->workers, s->n_workers, s->snap);
+    if (strcmp(path, "/status") == 0)
+        return mw_metrics_status(r, s->workers, s->n_workers, s->snap, &x);
+    r->status = 404;
+    mw_http_body_printf(r, "not found: try /metrics, /healthz or /status\n");
+    return 0;
 }
 
 /* The journal: writer, geo databases and host file watches (journal settings are read at
@@ -573,6 +606,10 @@ static void stop(struct mw_server *s)
     }
     mw_hostwatch_close(s->hw);
     s->hw = NULL;
+    if (s->httpd) {
+        mw_httpd_close(s->httpd, NULL, NULL);
+        s->httpd = NULL;
+    }
     unwatch_lists(s);
 }
 
@@ -624,6 +661,16 @@ static int start_workers(struct mw_server *s)
             return rc;
         }
         s->workers[s->n_workers++] = w;
+    }
+    const struct mw_config *cfg = s->snap->cfg;
+    if (cfg->metrics.enabled) {
+        int hrc = mw_httpd_new(s->loop, &cfg->metrics.listen, on_http, s, &s->httpd);
+        if (hrc < 0) {
+            char a[64];
+            mw_addr_format(&cfg->metrics.listen, a, sizeof(a));
+            mw_log_error("server", "metrics: cannot listen on %s: %s", a, uv_strerror(hrc));
+            return hrc;
+        }
     }
     /* Every socket is bound: leave root before any worker thread runs. */
     char why[512] = "";
@@ -724,6 +771,8 @@ int mw_server_run(const struct mw_overrides *o)
     uv_signal_start(&s.sig_term, on_signal, SIGTERM);
     uv_signal_start(&s.sig_int, on_signal, SIGINT);
     uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
+    s.started_ms = uv_now(s.loop);
+    s.lists_loaded_unix = (uint64_t)time(NULL);
     int rc = start_workers(&s);
     if (rc < 0) {
         stop(&s);

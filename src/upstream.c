@@ -360,6 +360,7 @@ static void up_answered(struct mw_worker *w, const struct mw_upset *set, struct 
                         uint64_t rtt)
 {
     u->answers++;
+    u->lat[mw_lat_bucket(rtt)]++;
     u->fails = 0;
     u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
     if (u->down) {
@@ -733,6 +734,10 @@ static void fetch_timer(uv_timer_t *t)
         struct mw_upstream *u = &f->set->u[f->att[f->n_att - 1].up];
         u->timeouts++;
         up_failed(w, f->set, u, now);
+    }
+    if (f->probe_up >= 0) { /* a probe has one attempt: it failed, the next one is scheduled */
+        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+        return;
     }
     if (now >= f->deadline_ms || f->n_att >= MW_FETCH_MAX_ATTEMPTS) {
         fetch_complete(f, MW_FETCH_FAILED, NULL, 0);

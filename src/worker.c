@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "minewall/answerdiff.h"
@@ -100,6 +101,7 @@ static void finish(struct mw_worker *w)
     if (w->snap && w->snap->blocklog && w->fold)
         mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
     uv_close((uv_handle_t *)&w->fold_timer, mw_worker_handle_closed);
+    uv_close((uv_handle_t *)&w->pub_timer, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->grace, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->wakeup, mw_worker_handle_closed);
 }
@@ -203,6 +205,95 @@ static void wakeup(uv_async_t *a)
         begin_stop(w);
 }
 
+const double MW_LAT_BOUNDS_MS[MW_M_LAT] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 0};
+
+unsigned mw_lat_bucket(uint64_t ms)
+{
+    unsigned i = 0;
+    while (i < MW_M_LAT - 1 && (double)ms > MW_LAT_BOUNDS_MS[i])
+        i++;
+    return i;
+}
+
+static const struct {
+    uint16_t type;
+    const char *name;
+} QTYPES[MW_M_QTYPES - 1] = {{1, "A"},   {28, "AAAA"}, {5, "CNAME"}, {15, "MX"},   {16, "TXT"},
+                             {12, "PTR"}, {2, "NS"},    {6, "SOA"},   {33, "SRV"}, {65, "HTTPS"}};
+
+unsigned mw_qtype_index(uint16_t qtype)
+{
+    for (unsigned i = 0; i < MW_M_QTYPES - 1; i++)
+        if (QTYPES[i].type == qtype)
+            return i;
+    return MW_M_QTYPES - 1;
+}
+
+const char *mw_qtype_index_name(unsigned i)
+{
+    return i < MW_M_QTYPES - 1 ? QTYPES[i].name : "other";
+}
+
+void mw_worker_count_block(struct mw_worker *w, const char *list, const char *category,
+                           unsigned action, unsigned where)
+{
+    for (unsigned i = 0; i < w->n_blocks; i++) {
+        struct mw_block_counter *b = &w->blocks[i];
+        if (b->action == action && b->where == where && strcmp(b->list, list) == 0 &&
+            strcmp(b->category, category) == 0) {
+            b->count++;
+            return;
+        }
+    }
+    if (w->n_blocks == MW_M_BLOCKS)
+        return; /* more combinations than a dashboard wants: the rest is not broken down */
+    struct mw_block_counter *b = &w->blocks[w->n_blocks++];
+    snprintf(b->list, sizeof(b->list), "%s", list);
+    snprintf(b->category, sizeof(b->category), "%s", category);
+    b->action = (uint8_t)action;
+    b->where = (uint8_t)where;
+    b->count = 1;
+}
+
+/* Once a second: copy the counters for scrapes (the only lock a worker takes). */
+static void pub_tick(uv_timer_t *t)
+{
+    struct mw_worker *w = t->data;
+    const struct mw_upset *set = w->ups ? mw_upstreams_current(w->ups) : NULL;
+    uv_mutex_lock(&w->pub_lock);
+    struct mw_worker_pub *p = &w->pub;
+    p->stats = w->stats;
+    mw_cache_get_stats(w->cache, &p->cache);
+    memcpy(p->responses, w->responses, sizeof(p->responses));
+    memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));
+    memcpy(p->blocks, w->blocks, w->n_blocks * sizeof(*p->blocks));
+    p->n_blocks = w->n_blocks;
+    memcpy(p->recent, w->recent, sizeof(p->recent));
+    p->n_recent = w->n_recent;
+    p->recent_pos = w->recent_pos;
+    p->n_ups = 0;
+    for (uint16_t i = 0; set && i < set->n && p->n_ups < MW_M_UPS; i++) {
+        const struct mw_upstream *u = &set->u[i];
+        struct mw_upstream_pub *o = &p->ups[p->n_ups++];
+        memcpy(o->label, u->label, sizeof(o->label));
+        o->up = !u->down;
+        o->srtt_ms = u->srtt_ms;
+        o->queries = u->queries;
+        o->answers = u->answers;
+        o->timeouts = u->timeouts;
+        o->errors = u->errors;
+        memcpy(o->lat, u->lat, sizeof(o->lat));
+    }
+    uv_mutex_unlock(&w->pub_lock);
+}
+
+void mw_worker_pub_read(struct mw_worker *w, struct mw_worker_pub *out)
+{
+    uv_mutex_lock(&w->pub_lock);
+    *out = w->pub;
+    uv_mutex_unlock(&w->pub_lock);
+}
+
 static void fold_tick(uv_timer_t *t)
 {
     struct mw_worker *w = t->data;
@@ -227,6 +318,7 @@ static void release(struct mw_worker *w)
     mw_snapshot_unref(w->posted);
     w->posted = NULL;
     uv_mutex_destroy(&w->lock);
+    uv_mutex_destroy(&w->pub_lock);
     if (uv_loop_close(&w->loop) != 0)
         mw_log_error("worker", "worker %u: loop closed with %u handles open", w->index,
                      w->open_handles);
@@ -245,10 +337,13 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     uv_async_init(&w->loop, &w->wakeup, wakeup);
     uv_timer_init(&w->loop, &w->grace);
     uv_timer_init(&w->loop, &w->fold_timer);
+    uv_timer_init(&w->loop, &w->pub_timer);
+    uv_mutex_init(&w->pub_lock);
     w->wakeup.data = w;
     w->grace.data = w;
     w->fold_timer.data = w;
-    w->open_handles = 3;
+    w->pub_timer.data = w;
+    w->open_handles = 4;
     w->fold = mw_blockfold_new();
     if (w->fold)
         uv_timer_start(&w->fold_timer, fold_tick, 1000, 1000);
@@ -278,6 +373,8 @@ static void run(void *arg)
 
 int mw_worker_start(struct mw_worker *w)
 {
+    pub_tick(&w->pub_timer); /* scrapes before the first tick see the start state */
+    uv_timer_start(&w->pub_timer, pub_tick, 1000, 1000);
     int rc = uv_thread_create(&w->thread, run, w);
     if (rc == 0)
         w->thread_started = true;

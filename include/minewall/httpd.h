@@ -104,19 +104,22 @@ struct mw_httpd_params {
 void mw_httpd_params_init(struct mw_httpd_params *p);
 
 struct mw_httpd_stats {
-    uint64_t requests;        /* requests answered, by the handler or refused by the module */
-    uint64_t bad_requests;    /* refused by the module: 400, 405, 413, 431, 505 */
-    uint64_t connections;     /* connections accepted and served */
-    uint64_t conns_rejected;  /* connections closed at once because max_conns were open */
-    uint64_t timeouts;        /* connections closed by the idle or header timeout */
-    unsigned conns_open;      /* connections open now */
+    uint64_t requests;       /* requests answered, by the handler or refused by the module */
+    uint64_t bad_requests;   /* refused by the module: 400, 405, 413, 431, 505 */
+    uint64_t connections;    /* connections accepted and served */
+    uint64_t conns_rejected; /* connections closed at once because max_conns were open */
+    uint64_t timeouts;       /* connections closed by the idle or header timeout */
+    unsigned conns_open;     /* connections open now */
 };
 
 /* Bind a TCP socket to listen (SO_REUSEADDR; port 0 picks a free port, see
  * mw_httpd_local_addr) and start accepting on loop (borrowed; must outlive the server).
  * handler and arg are borrowed until the done callback of mw_httpd_close(). Returns 0 and
- * *out, or a negative errno (-EADDRINUSE, -EACCES, -EAFNOSUPPORT, -ENOMEM, ...) with nothing
- * left open or pending on the loop. Never calls the handler synchronously. */
+ * *out, or a negative errno (-EINVAL, -EADDRINUSE, -EADDRNOTAVAIL, -EACCES, -EAFNOSUPPORT,
+ * -ENOMEM, ...) with the socket closed and *out untouched. Binding happens before libuv sees
+ * the socket, so these leave nothing on the loop; only a failure inside libuv afterwards (not
+ * expected) leaves a closing handle that frees itself on the next loop iteration. Never calls
+ * the handler synchronously. */
 int mw_httpd_new(struct uv_loop_s *loop, const struct mw_addr *listen, mw_httpd_handler_cb handler,
                  void *arg, struct mw_httpd **out);
 /* The same with explicit parameters; params NULL means the defaults. */

@@ -36,6 +36,7 @@ struct mw_upstream {
     uint32_t probe_backoff_ms;
     bool probe_in_flight;
     uint64_t queries, answers, timeouts, errors;
+    uint64_t lat[12]; /* answer RTT histogram (MW_M_LAT buckets of worker.h) */
 };
 
 /* A set of upstream indexes: the default ones or one forward zone's. */

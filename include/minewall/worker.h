@@ -39,6 +39,49 @@ struct mw_worker_stats {
     uint64_t ratelimited;
 };
 
+/* Response counts by transport (udp, tcp), query type and rcode, for metrics. */
+enum { MW_M_QTYPES = 11, MW_M_RCODES = 7, MW_M_LAT = 12, MW_M_BLOCKS = 256, MW_M_UPS = 32 };
+
+/* Block hits by (list, category, action, where): a fixed table the worker fills and never
+ * moves, so a scrape can copy it. */
+struct mw_block_counter {
+    char list[96], category[64];
+    uint8_t action, where;
+    uint64_t count;
+};
+
+/* Upstream counters as published. */
+struct mw_upstream_pub {
+    char label[64];
+    bool up;
+    double srtt_ms;
+    uint64_t queries, answers, timeouts, errors;
+    uint64_t lat[MW_M_LAT]; /* answer RTT histogram, buckets of MW_LAT_BOUNDS_MS */
+};
+
+/* One recent block hit (for the status page). */
+struct mw_worker_hit {
+    uint8_t qname[256]; /* wire: formatted only when a scrape asks */
+    uint16_t qname_len;
+    uint16_t list;      /* index in the lists of the worker's snapshot at the time */
+    struct mw_addr client;
+};
+#define MW_M_RECENT 16
+
+/* What a worker publishes once a second for scrapes (under pub_lock). */
+struct mw_worker_pub {
+    struct mw_worker_stats stats;
+    struct mw_cache_stats cache;
+    uint64_t responses[2][MW_M_QTYPES][MW_M_RCODES];
+    uint64_t client_lat[MW_M_LAT];
+    struct mw_block_counter blocks[MW_M_BLOCKS];
+    unsigned n_blocks;
+    struct mw_upstream_pub ups[MW_M_UPS];
+    unsigned n_ups;
+    struct mw_worker_hit recent[MW_M_RECENT]; /* ring, newest at recent_pos - 1 */
+    unsigned n_recent, recent_pos;
+};
+
 struct mw_worker {
     unsigned index;
     uv_loop_t loop;
@@ -69,6 +112,17 @@ struct mw_worker {
     unsigned n_fetches;             /* pending */
 
     unsigned open_handles; /* handles not yet closed, for a clean loop close */
+
+    /* Metrics: written by this worker only; published once a second into pub. */
+    uint64_t responses[2][MW_M_QTYPES][MW_M_RCODES]; /* transport, qtype index, rcode index */
+    uint64_t client_lat[MW_M_LAT]; /* miss latency as the client sees it */
+    struct mw_block_counter blocks[MW_M_BLOCKS];
+    unsigned n_blocks;
+    struct mw_worker_hit recent[MW_M_RECENT];
+    unsigned n_recent, recent_pos;
+    uv_timer_t pub_timer;
+    uv_mutex_t pub_lock;
+    struct mw_worker_pub pub; /* under pub_lock */
 
     struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
     struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
@@ -107,6 +161,20 @@ void mw_worker_join(struct mw_worker *w);
 
 /* Sum of counters (reads another thread's plain counters: values may be slightly stale). */
 void mw_worker_stats_add(const struct mw_worker *w, struct mw_worker_stats *sum);
+
+/* Copy what the worker last published (at most a second old). Thread-safe. */
+void mw_worker_pub_read(struct mw_worker *w, struct mw_worker_pub *out);
+
+/* Upper bounds (ms) of the latency histogram buckets; the last is +Inf. */
+extern const double MW_LAT_BOUNDS_MS[MW_M_LAT];
+/* The bucket of a latency. */
+unsigned mw_lat_bucket(uint64_t ms);
+/* Index of a query type among the common ones (MW_M_QTYPES - 1 is "other"), and its name. */
+unsigned mw_qtype_index(uint16_t qtype);
+const char *mw_qtype_index_name(unsigned i);
+/* Count a block hit in the worker's table. */
+void mw_worker_count_block(struct mw_worker *w, const char *list, const char *category,
+                           unsigned action, unsigned where);
 
 /* Close callback used by every handle a worker owns that has no other owner to free. */
 void mw_worker_handle_closed(uv_handle_t *h);

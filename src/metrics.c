@@ -1,0 +1,410 @@
+/* /metrics, /healthz and /status: rendered on the control loop from what every worker
+ * published in its last second (mw_worker_pub_read: the query path takes no lock for its
+ * counters) plus the control loop's own state (lists, Redis, journal). Prometheus text
+ * exposition format 0.0.4, every name prefixed minewall_. */
+#include "minewall/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/filter.h"
+#include "minewall/httpd.h"
+#include "minewall/lists.h"
+#include "minewall/rlist.h"
+#include "minewall/snapshot.h"
+#include "minewall/worker.h"
+
+static const char *const RCODES[MW_M_RCODES] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                                "NOTIMP",   "REFUSED", "other"};
+
+static void head(struct mw_http_response *r, const char *name, const char *type,
+                 const char *help)
+{
+    mw_http_body_printf(r, "# HELP minewall_%s %s\n# TYPE minewall_%s %s\n", name, help, name,
+                        type);
+}
+
+/* A label value: backslash, quote and newline escaped (exposition format 0.0.4). */
+static const char *lv(const char *s, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (; *s && n + 3 < cap; s++) {
+        if (*s == '\\' || *s == '"') {
+            buf[n++] = '\\';
+            buf[n++] = *s;
+        } else if (*s == '\n') {
+            buf[n++] = '\\';
+            buf[n++] = 'n';
+        } else {
+            buf[n++] = *s;
+        }
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static void histogram(struct mw_http_response *r, const char *name, const char *labels,
+                      const uint64_t *b)
+{
+    uint64_t cum = 0;
+    double sum = 0;
+    for (unsigned i = 0; i < MW_M_LAT; i++) {
+        cum += b[i];
+        /* the sum is estimated from bucket bounds: exact sums would cost the hot path */
+        sum += (double)b[i] * (i < MW_M_LAT - 1 ? MW_LAT_BOUNDS_MS[i] : 5000.0) / 1000.0;
+        if (i < MW_M_LAT - 1)
+            mw_http_body_printf(r, "minewall_%s_bucket{%s%sle=\"%g\"} %llu\n", name, labels,
+                                *labels ? "," : "", MW_LAT_BOUNDS_MS[i] / 1000.0,
+                                (unsigned long long)cum);
+        else
+            mw_http_body_printf(r, "minewall_%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels,
+                                *labels ? "," : "", (unsigned long long)cum);
+    }
+    const char *o = *labels ? "{" : "", *c = *labels ? "}" : "";
+    mw_http_body_printf(r, "minewall_%s_sum%s%s%s %g\nminewall_%s_count%s%s%s %llu\n", name, o,
+                        labels, c, sum, name, o, labels, c, (unsigned long long)cum);
+}
+
+/* Everything of all workers, summed. Upstreams and blocks are merged by their labels. */
+struct sums {
+    struct mw_worker_pub all; /* stats, cache, responses, client_lat summed */
+    struct mw_upstream_pub ups[MW_M_UPS];
+    unsigned n_ups;
+    struct mw_block_counter blocks[MW_M_BLOCKS];
+    unsigned n_blocks;
+    struct mw_recent_hit recent[64]; /* merged by (name, client) */
+    size_t n_recent;
+};
+
+static void add_recent(struct sums *s, const struct mw_worker_hit *h, const struct mw_lists *l)
+{
+    struct mw_recent_hit x;
+    memset(&x, 0, sizeof(x));
+    if (mw_dname_to_text(h->qname, h->qname_len, x.qname, sizeof(x.qname)) < 0)
+        return;
+    mw_addr_format_ip(&h->client, x.client, sizeof(x.client));
+    if (h->list < l->n_lists) {
+        snprintf(x.list, sizeof(x.list), "%s", l->lists[h->list].name);
+        snprintf(x.category, sizeof(x.category), "%s", l->lists[h->list].category);
+    }
+    for (size_t i = 0; i < s->n_recent; i++) {
+        if (!strcmp(s->recent[i].qname, x.qname) && !strcmp(s->recent[i].client, x.client)) {
+            s->recent[i].count++;
+            return;
+        }
+    }
+    if (s->n_recent < sizeof(s->recent) / sizeof(s->recent[0])) {
+        x.count = 1;
+        s->recent[s->n_recent++] = x;
+    }
+}
+
+static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
+                        const struct mw_lists *l)
+{
+    memset(s, 0, sizeof(*s));
+    struct mw_worker_pub *p = malloc(sizeof(*p));
+    if (!p)
+        return;
+    for (unsigned i = 0; i < n; i++) {
+        mw_worker_pub_read(w[i], p);
+        uint64_t *dst = (uint64_t *)&s->all.stats;
+        const uint64_t *src = (const uint64_t *)&p->stats;
+        for (size_t k = 0; k < sizeof(p->stats) / sizeof(uint64_t); k++)
+            dst[k] += src[k];
+        s->all.cache.hits += p->cache.hits;
+        s->all.cache.misses += p->cache.misses;
+        s->all.cache.evictions += p->cache.evictions;
+        s->all.cache.entries += p->cache.entries;
+        s->all.cache.stale_hits += p->cache.stale_hits;
+        for (unsigned t = 0; t < 2; t++)
+            for (unsigned q = 0; q < MW_M_QTYPES; q++)
+                for (unsigned c = 0; c < MW_M_RCODES; c++)
+                    s->all.responses[t][q][c] += p->responses[t][q][c];
+        for (unsigned b = 0; b < MW_M_LAT; b++)
+            s->all.client_lat[b] += p->client_lat[b];
+        for (unsigned u = 0; u < p->n_ups; u++) {
+            unsigned k = 0;
+            while (k < s->n_ups && strcmp(s->ups[k].label, p->ups[u].label) != 0)
+                k++;
+            if (k == s->n_ups) {
+                if (s->n_ups == MW_M_UPS)
+                    continue;
+                s->ups[s->n_ups++] = p->ups[u];
+                s->ups[k].srtt_ms = 0;
+                memset(s->ups[k].lat, 0, sizeof(s->ups[k].lat));
+                s->ups[k].queries = s->ups[k].answers = s->ups[k].timeouts = 0;
+                s->ups[k].errors = 0;
+                s->ups[k].up = false;
+            }
+            struct mw_upstream_pub *o = &s->ups[k];
+            o->up = o->up || p->ups[u].up; /* healthy for some worker: healthy */
+            if (p->ups[u].srtt_ms > 0 && (o->srtt_ms == 0 || p->ups[u].srtt_ms < o->srtt_ms))
+                o->srtt_ms = p->ups[u].srtt_ms;
+            o->queries += p->ups[u].queries;
+            o->answers += p->ups[u].answers;
+            o->timeouts += p->ups[u].timeouts;
+            o->errors += p->ups[u].errors;
+            for (unsigned b = 0; b < MW_M_LAT; b++)
+                o->lat[b] += p->ups[u].lat[b];
+        }
+        for (unsigned b = 0; b < p->n_blocks; b++) {
+            const struct mw_block_counter *x = &p->blocks[b];
+            unsigned k = 0;
+            while (k < s->n_blocks &&
+                   (s->blocks[k].action != x->action || s->blocks[k].where != x->where ||
+                    strcmp(s->blocks[k].list, x->list) || strcmp(s->blocks[k].category, x->category)))
+                k++;
+            if (k == s->n_blocks) {
+                if (s->n_blocks == MW_M_BLOCKS)
+                    continue;
+                s->blocks[s->n_blocks] = *x;
+                s->blocks[s->n_blocks++].count = 0;
+            }
+            s->blocks[k].count += x->count;
+        }
+        for (unsigned h = 0; h < p->n_recent; h++)
+            add_recent(s, &p->recent[h], l);
+    }
+    free(p);
+}
+
+static void counter(struct mw_http_response *r, const char *name, const char *help,
+                    const char *labels, uint64_t v)
+{
+    head(r, name, "counter", help);
+    mw_http_body_printf(r, "minewall_%s%s%s%s %llu\n", name, *labels ? "{" : "", labels,
+                        *labels ? "}" : "", (unsigned long long)v);
+}
+
+int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
+                      const struct mw_snapshot *snap, const struct mw_metrics_extra *x)
+{
+    struct sums *s = malloc(sizeof(*s));
+    if (!s)
+        return -1;
+    sum_workers(workers, n, s, snap->lists);
+    const struct mw_worker_stats *st = &s->all.stats;
+    char a[256], b[256];
+
+    head(r, "queries_total", "counter", "DNS responses sent, by transport, query type, rcode.");
+    for (unsigned t = 0; t < 2; t++)
+        for (unsigned q = 0; q < MW_M_QTYPES; q++)
+            for (unsigned c = 0; c < MW_M_RCODES; c++)
+                if (s->all.responses[t][q][c])
+                    mw_http_body_printf(
+                        r, "minewall_queries_total{transport=\"%s\",qtype=\"%s\",rcode=\"%s\"} %llu\n",
+                        t ? "tcp" : "udp", mw_qtype_index_name(q), RCODES[c],
+                        (unsigned long long)s->all.responses[t][q][c]);
+    head(r, "queries_received_total", "counter", "DNS queries received, by transport.");
+    mw_http_body_printf(r, "minewall_queries_received_total{transport=\"udp\"} %llu\n"
+                           "minewall_queries_received_total{transport=\"tcp\"} %llu\n",
+                        (unsigned long long)st->queries_udp, (unsigned long long)st->queries_tcp);
+
+    head(r, "blocks_total", "counter", "Queries matched by a list, by category, list, action "
+                                       "and where the match was.");
+    for (unsigned i = 0; i < s->n_blocks; i++)
+        mw_http_body_printf(r,
+                            "minewall_blocks_total{category=\"%s\",list=\"%s\",action=\"%s\","
+                            "where=\"%s\"} %llu\n",
+                            lv(s->blocks[i].category, a, sizeof(a)),
+                            lv(s->blocks[i].list, b, sizeof(b)),
+                            mw_action_name((enum mw_action)s->blocks[i].action),
+                            mw_where_name((enum mw_where)s->blocks[i].where),
+                            (unsigned long long)s->blocks[i].count);
+
+    counter(r, "cache_hits_total", "Queries answered from the cache.", "", st->cache_hits);
+    counter(r, "cache_misses_total", "Queries the cache could not answer.", "",
+            st->cache_misses);
+    counter(r, "cache_evictions_total", "Cache entries evicted for room.", "",
+            s->all.cache.evictions);
+    counter(r, "cache_stale_served_total", "Expired answers served because every upstream "
+                                           "failed (RFC 8767).", "", st->stale_served);
+    head(r, "cache_entries", "gauge", "Entries in the caches of all workers.");
+    mw_http_body_printf(r, "minewall_cache_entries %zu\n", s->all.cache.entries);
+
+    head(r, "upstream_queries_total", "counter", "Queries sent to each upstream.");
+    for (unsigned i = 0; i < s->n_ups; i++)
+        mw_http_body_printf(r, "minewall_upstream_queries_total{upstream=\"%s\"} %llu\n",
+                            lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)s->ups[i].queries);
+    head(r, "upstream_timeouts_total", "counter", "Upstream attempts that timed out.");
+    for (unsigned i = 0; i < s->n_ups; i++)
+        mw_http_body_printf(r, "minewall_upstream_timeouts_total{upstream=\"%s\"} %llu\n",
+                            lv(s->ups[i].label, a, sizeof(a)),
+                            (unsigned long long)s->ups[i].timeouts);
+    head(r, "upstream_errors_total", "counter", "Upstream errors (send errors, SERVFAIL, "
+                                                "REFUSED, malformed answers).");
+    for (unsigned i = 0; i < s->n_ups; i++)
+        mw_http_body_printf(r, "minewall_upstream_errors_total{upstream=\"%s\"} %llu\n",
+                            lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)s->ups[i].errors);
+    head(r, "upstream_up", "gauge", "1 when the upstream is healthy, 0 when marked down.");
+    for (unsigned i = 0; i < s->n_ups; i++)
+        mw_http_body_printf(r, "minewall_upstream_up{upstream=\"%s\"} %d\n",
+                            lv(s->ups[i].label, a, sizeof(a)), s->ups[i].up ? 1 : 0);
+    head(r, "upstream_srtt_seconds", "gauge", "Smoothed round-trip time of each upstream.");
+    for (unsigned i = 0; i < s->n_ups; i++)
+        mw_http_body_printf(r, "minewall_upstream_srtt_seconds{upstream=\"%s\"} %g\n",
+                            lv(s->ups[i].label, a, sizeof(a)), s->ups[i].srtt_ms / 1000.0);
+    head(r, "upstream_latency_seconds", "histogram", "Round-trip time of upstream answers.");
+    for (unsigned i = 0; i < s->n_ups; i++) {
+        char labels[300];
+        snprintf(labels, sizeof(labels), "upstream=\"%s\"", lv(s->ups[i].label, a, sizeof(a)));
+        histogram(r, "upstream_latency_seconds", labels, s->ups[i].lat);
+    }
+    head(r, "client_latency_seconds", "histogram",
+         "Time from a cache miss to its answer, as the client sees it.");
+    histogram(r, "client_latency_seconds", "", s->all.client_lat);
+
+    const struct mw_lists *l = snap->lists;
+    head(r, "list_entries", "gauge", "Entries of each list.");
+    for (uint16_t i = 0; i < l->n_lists; i++)
+        mw_http_body_printf(r, "minewall_list_entries{list=\"%s\",category=\"%s\",origin=\"%s\"} %zu\n",
+                            lv(l->lists[i].name, a, sizeof(a)),
+                            lv(l->lists[i].category, b, sizeof(b)), l->lists[i].origin,
+                            l->lists[i].entries);
+    head(r, "lists_loaded_timestamp_seconds", "gauge",
+         "When the lists in force were loaded or last changed by a sync.");
+    mw_http_body_printf(r, "minewall_lists_loaded_timestamp_seconds %llu\n",
+                        (unsigned long long)x->lists_loaded_unix);
+
+    head(r, "redis_up", "gauge", "1 while the Redis list sync is connected (absent: no sync).");
+    if (x->redis_configured) {
+        mw_http_body_printf(r, "minewall_redis_up %d\n", x->redis.up);
+        counter(r, "redis_resyncs_total", "Full list resyncs (first sync, gaps, compaction).",
+                "", x->redis.full_syncs);
+        counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
+                x->redis.events_dropped);
+    }
+    head(r, "journal_events_total", "counter", "Routing-change events queued, by type.");
+    mw_http_body_printf(r, "minewall_journal_events_total{type=\"answer_change\"} %llu\n",
+                        (unsigned long long)st->journal_answer_changes);
+    counter(r, "journal_dropped_total", "Routing-change events lost (queue full, write "
+                                        "errors).", "",
+            st->journal_dropped + x->journal.dropped + x->journal.lost);
+
+    head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
+    mw_http_body_printf(r,
+                        "minewall_dropped_packets_total{reason=\"malformed\"} %llu\n"
+                        "minewall_dropped_packets_total{reason=\"spoofed\"} %llu\n"
+                        "minewall_dropped_packets_total{reason=\"stray\"} %llu\n"
+                        "minewall_dropped_packets_total{reason=\"refused-access\"} %llu\n"
+                        "minewall_dropped_packets_total{reason=\"rate-limited\"} %llu\n",
+                        (unsigned long long)(st->drop_malformed + st->formerr),
+                        (unsigned long long)st->upstream_spoofed,
+                        (unsigned long long)st->upstream_stray,
+                        (unsigned long long)st->refused_access,
+                        (unsigned long long)st->ratelimited);
+    free(s);
+    return r->err;
+}
+
+int mw_metrics_health(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
+                      const struct mw_snapshot *snap)
+{
+    struct sums *s = malloc(sizeof(*s));
+    if (!s)
+        return -1;
+    sum_workers(workers, n, s, snap->lists);
+    bool up = false;
+    for (unsigned i = 0; i < s->n_ups; i++)
+        up = up || s->ups[i].up;
+    free(s);
+    const char *why = n == 0                          ? "no listeners"
+                      : !snap->lists                  ? "lists not loaded"
+                      : !up                           ? "no healthy upstream"
+                                                      : NULL;
+    r->status = why ? 503 : 200;
+    mw_http_body_printf(r, "%s\n", why ? why : "ok");
+    return 0;
+}
+
+static void json_str(struct mw_http_response *r, const char *s)
+{
+    mw_http_body_append(r, "\"", 1);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            mw_http_body_printf(r, "\\%c", c);
+        else if (c < 0x20)
+            mw_http_body_printf(r, "\\u%04x", c);
+        else
+            mw_http_body_append(r, s, 1);
+    }
+    mw_http_body_append(r, "\"", 1);
+}
+
+int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
+                      const struct mw_snapshot *snap, const struct mw_metrics_extra *x)
+{
+    struct sums *s = malloc(sizeof(*s));
+    if (!s)
+        return -1;
+    sum_workers(workers, n, s, snap->lists);
+    const struct mw_config *cfg = snap->cfg;
+    r->content_type = "application/json";
+    mw_http_body_printf(r, "{\"version\":\"%s\",\"uptime_seconds\":%llu,\"config\":", MW_VERSION,
+                        (unsigned long long)x->uptime_s);
+    json_str(r, cfg->path ? cfg->path : "");
+    mw_http_body_printf(r, ",\"workers\":%u,\"listeners\":[", n);
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        char a[64];
+        mw_addr_format(&cfg->listen[i], a, sizeof(a));
+        mw_http_body_printf(r, "%s", i ? "," : "");
+        json_str(r, a);
+    }
+    mw_http_body_printf(r, "],\"upstreams\":[");
+    for (unsigned i = 0; i < s->n_ups; i++) {
+        mw_http_body_printf(r, "%s{\"address\":", i ? "," : "");
+        json_str(r, s->ups[i].label);
+        mw_http_body_printf(r, ",\"up\":%s,\"srtt_ms\":%.2f,\"queries\":%llu,\"timeouts\":%llu}",
+                            s->ups[i].up ? "true" : "false", s->ups[i].srtt_ms,
+                            (unsigned long long)s->ups[i].queries,
+                            (unsigned long long)s->ups[i].timeouts);
+    }
+    mw_http_body_printf(r, "],\"lists\":[");
+    const struct mw_lists *l = snap->lists;
+    for (uint16_t i = 0; i < l->n_lists; i++) {
+        const struct mw_list_info *li = &l->lists[i];
+        mw_http_body_printf(r, "%s{\"name\":", i ? "," : "");
+        json_str(r, li->name);
+        mw_http_body_printf(r, ",\"category\":");
+        json_str(r, li->category);
+        mw_http_body_printf(r, ",\"source\":");
+        json_str(r, li->path ? li->path : "");
+        mw_http_body_printf(r, ",\"origin\":");
+        json_str(r, li->origin);
+        mw_http_body_printf(r, ",\"entries\":%zu,\"stale\":%s}", li->entries,
+                            strstr(li->origin, "stale") ? "true" : "false");
+    }
+    mw_http_body_printf(r, "],\"blocks\":[");
+    for (unsigned i = 0; i < s->n_blocks; i++) {
+        mw_http_body_printf(r, "%s{\"list\":", i ? "," : "");
+        json_str(r, s->blocks[i].list);
+        mw_http_body_printf(r, ",\"category\":");
+        json_str(r, s->blocks[i].category);
+        mw_http_body_printf(r, ",\"where\":\"%s\",\"count\":%llu}",
+                            mw_where_name((enum mw_where)s->blocks[i].where),
+                            (unsigned long long)s->blocks[i].count);
+    }
+    mw_http_body_printf(r, "],\"blocks_recent\":[");
+    for (size_t i = 0; i < s->n_recent; i++) {
+        mw_http_body_printf(r, "%s{\"qname\":", i ? "," : "");
+        json_str(r, s->recent[i].qname);
+        mw_http_body_printf(r, ",\"client\":");
+        json_str(r, s->recent[i].client);
+        mw_http_body_printf(r, ",\"list\":");
+        json_str(r, s->recent[i].list);
+        mw_http_body_printf(r, ",\"category\":");
+        json_str(r, s->recent[i].category);
+        mw_http_body_printf(r, ",\"count\":%llu}", (unsigned long long)s->recent[i].count);
+    }
+    mw_http_body_printf(r, "],\"redis\":{\"configured\":%s,\"up\":%s},\"journal\":{\"path\":",
+                        x->redis_configured ? "true" : "false", x->redis.up ? "true" : "false");
+    json_str(r, cfg->journal.path ? cfg->journal.path : "");
+    mw_http_body_printf(r, "}}\n");
+    free(s);
+    return r->err;
+}
