@@ -79,7 +79,7 @@ static int parse_request_line(const char *s, size_t n, struct mw_http_request *o
     /* absolute-form (RFC 9112 3.2.2) must be accepted: keep only its path and query. */
     size_t tl = (size_t)(sp2 - t);
     if (tl > 7 && (strncasecmp(t, "http://", 7) == 0 || strncasecmp(t, "https://", 8) == 0)) {
-        const char *a = memchr(t, '/', tl) + 2, *q = a;
+        const char *a = (const char *)memchr(t, '/', tl) + 2, *q = a;
         while (q < sp2 && *q != '/' && *q != '?')
             q++;
         if (q == a)
