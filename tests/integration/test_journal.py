@@ -365,9 +365,6 @@ def test_upstream_down_and_up(jstart):
     assert len(events(jp, "upstream_change")) == 2
 
 
-@pytest.mark.xfail(strict=True, reason="resolver bug: a health probe that times out leaves its "
-                   "fetch pending without a timer (upstream.c fetch_timer/fetch_next), so "
-                   "probe_in_flight stays set and the upstream is never probed again")
 def test_upstream_probed_back_without_traffic(jstart):
     m, up, jp = jstart({"live.test": {"A": (1, [OLD_IP])}})
     kill_upstream(m, up, jp)
