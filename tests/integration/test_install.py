@@ -199,7 +199,6 @@ def test_unit_sandboxing():
         "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
         "SystemCallFilter": "@system-service", "SystemCallArchitectures": "native",
         "ReadWritePaths": "/var/lib/minewall /var/log/minewall",
-        "StateDirectory": "minewall", "LogsDirectory": "minewall",
         "ProtectKernelTunables": "yes", "ProtectKernelModules": "yes",
         "ProtectControlGroups": "yes", "RestrictNamespaces": "yes", "LockPersonality": "yes",
         "MemoryDenyWriteExecute": "yes", "RestrictRealtime": "yes", "RestrictSUIDSGID": "yes",
@@ -210,6 +209,9 @@ def test_unit_sandboxing():
     for k, v in want.items():
         assert s.get(k) == [v], "%s=%s, want %s" % (k, s.get(k), v)
     assert "AmbientCapabilities" not in s
+    # The directories are created by tmpfiles.d owned by the account minewall drops to;
+    # StateDirectory= would create them owned by root (the unit has no User=).
+    assert "StateDirectory" not in s and "LogsDirectory" not in s
 
 
 def test_systemd_analyze_verify(inst, tmp_path):
@@ -304,3 +306,17 @@ def test_minewall_feed_page_documents_every_command_and_option():
         assert key in text, key
     for code in ("0", "1", "2", "64"):
         assert re.search(r"EXIT STATUS .*\b%s\b" % code, text)
+
+
+def test_account_and_directories(inst):
+    """sysusers.d creates the account minewall drops to; tmpfiles.d its state and log
+    directories, owned by it."""
+    def installed(rel):
+        return os.path.join(inst.destdir + inst.prefix, rel)
+    with open(installed("lib/sysusers.d/minewall.conf")) as f:
+        users = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    assert users and users[0][:2] == ["u", "minewall"]
+    with open(installed("lib/tmpfiles.d/minewall.conf")) as f:
+        dirs = [l.split() for l in f if l.strip() and not l.startswith("#")]
+    assert ["d", "/var/lib/minewall", "0750", "minewall", "minewall", "-"] in dirs
+    assert ["d", "/var/log/minewall", "0750", "minewall", "minewall", "-"] in dirs
