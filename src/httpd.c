@@ -746,8 +746,20 @@ static void on_connection(uv_stream_t *srv, int status)
         return;
     }
     if (h->nconns >= h->p.max_conns) {
-        reject(h);
-        return;
+        /* Full: make room by closing the connection idle the longest (no partial request, no
+         * response in flight), so silent clients cannot lock health checks out; when every
+         * connection is busy, refuse the new one. */
+        struct conn *victim = NULL;
+        for (struct conn *o = h->conns; o; o = o->next)
+            if (!o->closing && o->len == 0 && o->writes == 0 &&
+                (!victim || o->active_ms <= victim->active_ms)) /* the list is newest first */
+                victim = o;
+        if (!victim) {
+            reject(h);
+            return;
+        }
+        h->st.timeouts++;
+        conn_close(victim);
     }
     struct conn *c = calloc(1, sizeof(*c));
     if (!c) {

@@ -403,6 +403,11 @@ void mw_worker_join(struct mw_worker *w)
     if (w->thread_started) {
         uv_thread_join(&w->thread);
         w->thread_started = false;
+    } else {
+        /* Set up but never started (start-up failed later): close its handles here. */
+        if (!finishing(w))
+            finish(w);
+        uv_run(&w->loop, UV_RUN_DEFAULT);
     }
     release(w);
 }

@@ -676,8 +676,6 @@ def test_slow_and_garbage_http_clients(make_minewall, upstream, mport):
     assert m.alive
 
 
-@pytest.mark.xfail(strict=True, reason="64 silent connections (max_conns) lock /metrics and "
-                   "/healthz out until the 10 s idle timeout: new connections are reset")
 def test_many_idle_connections_do_not_lock_out_scrapes(make_minewall, upstream, mport):
     make_minewall([upstream], config=metrics_cfg(mport))
     idle = [socket.create_connection(("127.0.0.1", mport), timeout=2) for _ in range(70)]

@@ -486,6 +486,56 @@ static void test_many_values(void **state)
     mw_answerdiff_free(ad);
 }
 
+/* The binary store: a set that grows past its block and shrinks back into it, a question in
+ * mixed case (0x20) with owners in another case, and a malformed record at the question name
+ * that a CNAME makes irrelevant. */
+static void test_store_reuse(void **state)
+{
+    (void)state;
+    struct mw_answerdiff *ad = mw_answerdiff_new(4);
+    struct pkt p;
+    struct mw_answer_change ch;
+    const char *one[] = {"192.0.2.1"};
+    const char *three[] = {"192.0.2.3", "192.0.2.1", "192.0.2.2"};
+    a_resp(&p, "WwW.ExAmple", one, 1, 300);
+    assert_int_equal(obs(ad, "www.example", MW_TYPE_A, &p, 1, &ch), 0);
+    struct mw_answerdiff_stats st;
+    mw_answerdiff_get_stats(ad, &st);
+    size_t small = st.bytes;
+    a_resp(&p, "www.example", three, 3, 300);
+    pk_addr(&p, "WWW.EXAMPLE", "192.0.2.4", 300); /* an owner spelt out in upper case */
+    assert_int_equal(obs(ad, "www.example", MW_TYPE_A, &p, 2, &ch), 1);
+    assert_string_equal(join(&ch.added), "192.0.2.2,192.0.2.3,192.0.2.4");
+    mw_answerdiff_get_stats(ad, &st);
+    assert_true(st.bytes > small);
+    size_t big = st.bytes;
+    a_resp(&p, "www.example", one, 1, 300);
+    assert_int_equal(obs(ad, "www.example", MW_TYPE_A, &p, 3, &ch), 1);
+    assert_string_equal(join(&ch.old_set), "192.0.2.1,192.0.2.2,192.0.2.3,192.0.2.4");
+    assert_string_equal(join(&ch.removed), "192.0.2.2,192.0.2.3,192.0.2.4");
+    mw_answerdiff_get_stats(ad, &st);
+    assert_int_equal(st.bytes, big); /* shrunk in place */
+    assert_int_equal(obs(ad, "www.example", MW_TYPE_A, &p, 4, &ch), 0);
+
+    /* A broken A record at the question name does not count once a CNAME leads elsewhere. */
+    pk_start(&p, "alias.example", MW_TYPE_A, 0);
+    size_t at = pk_rr_head(&p, NULL, MW_TYPE_A, 60);
+    memcpy(p.b + p.len, "\1\2\3", 3);
+    p.len += 3;
+    pk_rr_end(&p, at);
+    pk_name(&p, NULL, MW_TYPE_CNAME, "target.example", 60);
+    pk_addr(&p, "target.example", "198.51.100.1", 60);
+    assert_int_equal(obs(ad, "alias.example", MW_TYPE_A, &p, 5, &ch), 0);
+    pk_start(&p, "alias.example", MW_TYPE_A, 0);
+    pk_name(&p, NULL, MW_TYPE_CNAME, "target.example", 60);
+    pk_addr(&p, "target.example", "198.51.100.2", 60);
+    assert_int_equal(obs(ad, "alias.example", MW_TYPE_A, &p, 6, &ch), 1);
+    assert_false(ch.cname_changed);
+    assert_string_equal(join_chain(ch.new_chain, ch.new_chain_n), "target.example");
+    assert_string_equal(join(&ch.removed), "198.51.100.1");
+    mw_answerdiff_free(ad);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -493,7 +543,7 @@ int main(void)
         cmocka_unit_test(test_order_dup_ttl),   cmocka_unit_test(test_cname_retarget),
         cmocka_unit_test(test_cname_type),      cmocka_unit_test(test_ns_mx_aaaa),
         cmocka_unit_test(test_skipped_and_bad), cmocka_unit_test(test_lru),
-        cmocka_unit_test(test_many_values),
+        cmocka_unit_test(test_many_values),     cmocka_unit_test(test_store_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
