@@ -270,8 +270,8 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     mw_http_body_printf(r, "minewall_lists_loaded_timestamp_seconds %llu\n",
                         (unsigned long long)x->lists_loaded_unix);
 
-    head(r, "redis_up", "gauge", "1 while the Redis list sync is connected (absent: no sync).");
     if (x->redis_configured) {
+        head(r, "redis_up", "gauge", "1 while the Redis list sync is connected.");
         mw_http_body_printf(r, "minewall_redis_up %d\n", x->redis.up);
         counter(r, "redis_resyncs_total", "Full list resyncs (first sync, gaps, compaction).",
                 "", x->redis.full_syncs);
