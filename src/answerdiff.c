@@ -1,17 +1,22 @@
-/* Answer sets per (name, type) and their changes. A response is read in two passes over its
- * answer section: the first collects the CNAME records (at most MAX_CNAMES) and follows the
- * chain from the question name, the second collects the records of the asked type owned by the
- * chain's end. Values are sorted by a binary key (the address octets; the MX preference, then
- * the lowercase wire name), so that addresses sort numerically, and only the kept ones are
- * turned into text. The scratch space for this is allocated once with the tracker.
+/* Answer sets per (name, type) and their changes, kept in binary. A response is read in one
+ * pass over its answer section that validates every record, collects the CNAME records (at
+ * most MAX_CNAMES) and the records of the asked type owned by the question name; only when a
+ * CNAME chain leads away from the question name is a second pass made for the chain's end.
+ * Values are binary keys (the address octets; the lowercase wire name; the MX preference, then
+ * the name), sorted and de-duplicated as bytes, so that addresses sort numerically.
  *
- * Each tracked pair is one block: the entry header, the wire name, the chain texts and the
- * values (key and text). A change builds a new block and swaps it in; the old block is kept as
- * "retired" until the next call so that the caller's mw_answer_change can point into both. */
+ * Each tracked pair is one block sized to its data: the entry header, the wire name, then the
+ * chain targets and the values in that binary form, with a seeded 64-bit hash of both. An
+ * unchanged answer (the common case) costs the scan, the hash and one memcmp; a first sight
+ * one malloc. Text is made only for a change, into a buffer of the tracker (allocated at the
+ * first change), which is what the caller's mw_answer_change points into. A changed set is
+ * written over the old block when it fits. The scratch space is allocated once with the
+ * tracker. */
 #include "minewall/answerdiff.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,24 +31,33 @@
 #define KEY_MAX (2 + 256) /* MX: preference and wire name (unpack wants 256) */
 #define TEXT_MAX 1040     /* "65535 " and a name of 255 octets with every byte as \DDD */
 #define MAX_BUCKETS ((size_t)1 << 26)
+#define MAX_JUMPS 127 /* compression pointers followed per name, as in dname.c */
+/* Chain and values of one set in binary: at most 16 names and 64 MX keys (< 65536). */
+#define BLOB_MAX                                                                                   \
+    (MW_ANSWERDIFF_MAX_CHAIN * MW_DNAME_MAX + MW_ANSWERDIFF_MAX_VALUES * (2 + MW_DNAME_MAX))
+/* Texts of one change: both sets and both chains. */
+#define TEXTS_MAX ((2 * MW_ANSWERDIFF_MAX_VALUES + 2 * MW_ANSWERDIFF_MAX_CHAIN) * TEXT_MAX)
 
 struct entry {
     struct entry *hnext;       /* bucket chain */
     struct entry *prev, *next; /* LRU: head is the most recently seen */
-    uint64_t hash;
+    uint64_t vhash;            /* seeded hash of the chain and the values */
     uint64_t seen_ms;
-    uint32_t size; /* bytes of this block */
+    uint32_t hash; /* of (name, type); its low bits pick the bucket */
     uint32_t ttl;
     uint16_t qtype;
+    uint16_t used, cap; /* bytes of chain and values after the name, and room for them */
     uint8_t name_len;
     uint8_t n_chain;
     uint8_t n_vals;
     bool truncated;
-    uint8_t data[]; /* name, chain texts (NUL-ended), values: u16 key length, key, text, NUL */
+    uint8_t data[]; /* name, chain targets (wire), values (keys, back to back) */
 };
 
+#define ENTRY_SIZE(name_len, cap) (offsetof(struct entry, data) + (size_t)(name_len) + (cap))
+
 struct item {
-    const uint8_t *key; /* into scan.keys */
+    const uint8_t *key; /* into the packet (addresses) or scan.keys (names) */
     uint16_t len;
 };
 
@@ -58,16 +72,17 @@ struct scan {
     struct item items[MAX_SCAN];
     uint16_t n_items;
     bool truncated;
-    uint32_t ttl;
-    bool any_ttl;
+    bool bad; /* a record of the set was malformed (counts only if it stays in the set) */
+    bool any_vttl, any_cttl;
+    uint32_t vttl, cttl; /* smallest TTL of the values, of the chain */
     size_t keys_used;
-    uint8_t keys[MAX_SCAN * KEY_MAX];
-    struct cname cn[MAX_CNAMES];
     uint16_t n_cn;
-    uint16_t chain_idx[MW_ANSWERDIFF_MAX_CHAIN]; /* into cn */
     uint8_t n_chain;
-    char chain_text[MW_ANSWERDIFF_MAX_CHAIN][TEXT_MAX];
-    char text[MW_ANSWERDIFF_MAX_VALUES][TEXT_MAX];
+    uint16_t chain_idx[MW_ANSWERDIFF_MAX_CHAIN]; /* into cn */
+    size_t blob_len;
+    struct cname cn[MAX_CNAMES];
+    uint8_t blob[BLOB_MAX];
+    uint8_t keys[MAX_SCAN * KEY_MAX];
 };
 
 struct mw_answerdiff {
@@ -75,8 +90,9 @@ struct mw_answerdiff {
     struct entry **buckets; /* owned */
     size_t mask;
     struct entry *head, *tail;
-    struct entry *retired; /* owned: the block replaced by the last change */
-    struct scan *sc;       /* owned scratch */
+    struct scan *sc; /* owned scratch */
+    char *texts;     /* owned: TEXTS_MAX, allocated at the first change */
+    size_t texts_used;
     uint64_t seed;
     struct mw_answerdiff_stats st;
 };
@@ -112,24 +128,29 @@ static inline uint64_t mum(uint64_t a, uint64_t b)
     return (uint64_t)(r >> 64) ^ (uint64_t)r;
 }
 
-/* Keyed multiply-fold over the wire name and type; the seed keeps clients from choosing names
- * that collide in one bucket. */
-static uint64_t key_hash(uint64_t seed, const uint8_t *name, size_t len, uint16_t qtype)
+/* Keyed multiply-fold over bytes and a tag; the seed keeps clients from choosing names that
+ * collide in one bucket, or answers that collide with the stored set. */
+static uint64_t hash_bytes(uint64_t seed, uint64_t tag, const uint8_t *p, size_t len)
 {
     const uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull;
     const uint64_t p2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t h = mum(seed ^ p0, ((uint64_t)qtype << 16 | len) ^ p1);
+    uint64_t h = mum(seed ^ p0, (tag << 20 | len) ^ p1);
     while (len >= 8) {
         uint64_t v;
-        memcpy(&v, name, 8);
+        memcpy(&v, p, 8);
         h = mum(v ^ seed ^ p1, h ^ p2);
-        name += 8;
+        p += 8;
         len -= 8;
     }
     uint64_t t = 0;
-    memcpy(&t, name, len);
+    memcpy(&t, p, len);
     h = mum(t ^ seed ^ p2, h ^ p0);
     return mum(h ^ p1, seed ^ p2);
+}
+
+static uint32_t key_hash(uint64_t seed, const uint8_t *name, size_t len, uint16_t qtype)
+{
+    return (uint32_t)hash_bytes(seed, qtype, name, len);
 }
 
 /* ---- table and LRU ---- */
@@ -166,7 +187,7 @@ static struct entry **bucket_slot(struct mw_answerdiff *ad, const struct entry *
     return pp;
 }
 
-/* Take e out of the table and the LRU list; the caller frees or retires it. */
+/* Take e out of the table and the LRU list; the caller frees it. */
 static void detach(struct mw_answerdiff *ad, struct entry *e)
 {
     struct entry **pp = bucket_slot(ad, e);
@@ -174,7 +195,7 @@ static void detach(struct mw_answerdiff *ad, struct entry *e)
         *pp = e->hnext;
     lru_unlink(ad, e);
     ad->st.names--;
-    ad->st.bytes -= e->size;
+    ad->st.bytes -= ENTRY_SIZE(e->name_len, e->cap);
 }
 
 static void attach(struct mw_answerdiff *ad, struct entry *e)
@@ -184,11 +205,11 @@ static void attach(struct mw_answerdiff *ad, struct entry *e)
     *b = e;
     lru_push_front(ad, e);
     ad->st.names++;
-    ad->st.bytes += e->size;
+    ad->st.bytes += ENTRY_SIZE(e->name_len, e->cap);
 }
 
 static struct entry *find(const struct mw_answerdiff *ad, const uint8_t *name, size_t len,
-                          uint16_t qtype, uint64_t h)
+                          uint16_t qtype, uint32_t h)
 {
     for (struct entry *e = ad->buckets[h & ad->mask]; e; e = e->hnext) {
         if (e->hash == h && e->qtype == qtype && e->name_len == len &&
@@ -196,12 +217,6 @@ static struct entry *find(const struct mw_answerdiff *ad, const uint8_t *name, s
             return e;
     }
     return NULL;
-}
-
-static void retire(struct mw_answerdiff *ad, struct entry *e)
-{
-    free(ad->retired);
-    ad->retired = e;
 }
 
 struct mw_answerdiff *mw_answerdiff_new(size_t max_names)
@@ -239,9 +254,9 @@ void mw_answerdiff_free(struct mw_answerdiff *ad)
         n = e->next;
         free(e);
     }
-    free(ad->retired);
     free(ad->buckets);
     free(ad->sc);
+    free(ad->texts);
     free(ad);
 }
 
@@ -268,11 +283,16 @@ int mw_answerdiff_forget(struct mw_answerdiff *ad, const uint8_t *qname, size_t 
     if (!e)
         return -ENOENT;
     detach(ad, e);
-    retire(ad, e);
+    free(e);
     return 0;
 }
 
 /* ---- reading the response ---- */
+
+static inline uint8_t lower(uint8_t c)
+{
+    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
+}
 
 static uint32_t rr_ttl(const uint8_t *p)
 {
@@ -280,36 +300,67 @@ static uint32_t rr_ttl(const uint8_t *p)
     return t & 0x80000000u ? 0 : t; /* RFC 2181 8: a TTL with the top bit set counts as 0 */
 }
 
-static void take_ttl(struct scan *sc, uint32_t ttl)
+static void min_ttl(uint32_t *ttl, bool *any, uint32_t t)
 {
-    if (!sc->any_ttl || ttl < sc->ttl)
-        sc->ttl = ttl;
-    sc->any_ttl = true;
+    if (!*any || t < *ttl)
+        *ttl = t;
+    *any = true;
 }
 
-/* One resource record of the answer section, its owner already read into owner. */
+/* The fixed part of one resource record of the answer section. */
 struct rr {
-    uint8_t owner[256];
-    int owner_len;
     uint16_t type, cls;
     uint32_t ttl;
     size_t rdata, rdlen;
 };
 
-static int read_rr(const uint8_t *pkt, size_t len, size_t *off, struct rr *rr)
+/* Is the (possibly compressed) name at *off equal to want (lowercase wire)? Validates the name
+ * as mw_dname_unpack does, without copying it, and advances *off past it. Returns 1, 0 or
+ * -EBADMSG. */
+static int owner_is(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
+                    size_t want_len)
 {
-    rr->owner_len = mw_dname_unpack(pkt, len, off, rr->owner, sizeof(rr->owner));
-    if (rr->owner_len < 0 || len - *off < 10)
-        return -EBADMSG;
-    rr->type = mw_dns_get16(pkt + *off);
-    rr->cls = mw_dns_get16(pkt + *off + 2);
-    rr->ttl = rr_ttl(pkt + *off + 4);
-    rr->rdlen = mw_dns_get16(pkt + *off + 8);
-    rr->rdata = *off + 10;
-    if (len - rr->rdata < rr->rdlen)
-        return -EBADMSG;
-    *off = rr->rdata + rr->rdlen;
-    return 0;
+    size_t pos = *off, end = 0, n = 0;
+    int jumps = 0;
+    bool same = true;
+    for (;;) {
+        if (pos >= len)
+            return -EBADMSG;
+        uint8_t l = pkt[pos];
+        if ((l & 0xC0) == 0xC0) {
+            if (pos + 1 >= len)
+                return -EBADMSG;
+            size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
+            if (target >= pos || ++jumps > MAX_JUMPS)
+                return -EBADMSG;
+            if (jumps == 1)
+                end = pos + 2;
+            pos = target;
+            continue;
+        }
+        if (l & 0xC0)
+            return -EBADMSG;
+        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len)
+            return -EBADMSG;
+        if (same) {
+            if (n + 1 + l > want_len || want[n] != l) {
+                same = false;
+            } else {
+                for (size_t i = 1; i <= l; i++) {
+                    if (lower(pkt[pos + i]) != want[n + i]) {
+                        same = false;
+                        break;
+                    }
+                }
+            }
+        }
+        n += 1 + (size_t)l;
+        pos += 1 + (size_t)l;
+        if (l == 0)
+            break;
+    }
+    *off = jumps ? end : pos;
+    return same && n == want_len;
 }
 
 /* A (possibly compressed) name inside rdata, which must end within the rdata. */
@@ -327,6 +378,15 @@ static bool name_eq(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
+/* Is w a well-formed uncompressed wire name of exactly len octets? */
+static bool wire_ok(const uint8_t *w, size_t len)
+{
+    size_t n = 0;
+    while (n < len && w[n] && w[n] <= 63)
+        n += 1 + (size_t)w[n];
+    return n + 1 == len && w[n] == 0;
+}
+
 /* Header and question. Returns 1 to use the answers, 0 to skip (not NOERROR, TC), -EBADMSG. */
 static int read_head(const uint8_t *pkt, size_t len, const uint8_t *qname, size_t qname_len,
                      uint16_t qtype, size_t *off, uint16_t *ancount)
@@ -342,41 +402,121 @@ static int read_head(const uint8_t *pkt, size_t len, const uint8_t *qname, size_
         return -EBADMSG;
     *ancount = mw_dns_get16(pkt + 6);
     *off = MW_DNS_HDR;
-    uint8_t q[256];
-    int n = mw_dname_unpack(pkt, len, off, q, sizeof(q));
-    if (n < 0 || len - *off < 4 || !name_eq(q, (size_t)n, qname, qname_len) ||
-        mw_dns_get16(pkt + *off) != qtype || mw_dns_get16(pkt + *off + 2) != 1)
+    /* Usually the question is qname as asked, already in lowercase: one memcmp. */
+    int same = 1;
+    if (len - MW_DNS_HDR >= qname_len && wire_ok(qname, qname_len) &&
+        memcmp(pkt + MW_DNS_HDR, qname, qname_len) == 0)
+        *off += qname_len;
+    else
+        same = owner_is(pkt, len, off, qname, qname_len);
+    if (same != 1 || len - *off < 4 || mw_dns_get16(pkt + *off) != qtype ||
+        mw_dns_get16(pkt + *off + 2) != 1)
         return -EBADMSG;
     *off += 4;
     return 1;
 }
 
-/* First pass: the CNAME records, then the chain from qname; final and final_len: its end. */
-static int follow_chain(struct scan *sc, const uint8_t *pkt, size_t len, size_t off,
-                        uint16_t ancount, const uint8_t *qname, size_t qname_len,
-                        const uint8_t **final, size_t *final_len)
+/* One record of qtype at the wanted owner: its binary key into sc. Returns 0 or -EBADMSG. */
+static int take_value(struct scan *sc, const uint8_t *pkt, size_t len, const struct rr *rr,
+                      uint16_t qtype)
+{
+    const uint8_t *key;
+    size_t klen;
+    int n;
+    uint8_t *k = sc->keys + sc->keys_used;
+    switch (qtype) {
+    case MW_TYPE_A:
+    case MW_TYPE_AAAA:
+        klen = qtype == MW_TYPE_A ? 4 : 16;
+        if (rr->rdlen != klen)
+            return -EBADMSG;
+        key = pkt + rr->rdata; /* the packet outlives the scan */
+        break;
+    case MW_TYPE_MX:
+        if (rr->rdlen < 3 || (n = rdata_name(pkt, len, rr, 2, k + 2)) < 0)
+            return -EBADMSG;
+        memcpy(k, pkt + rr->rdata, 2);
+        key = k;
+        klen = 2 + (size_t)n;
+        break;
+    default: /* NS, CNAME */
+        if ((n = rdata_name(pkt, len, rr, 0, k)) < 0)
+            return -EBADMSG;
+        key = k;
+        klen = (size_t)n;
+        break;
+    }
+    min_ttl(&sc->vttl, &sc->any_vttl, rr->ttl);
+    if (sc->n_items == MAX_SCAN) {
+        sc->truncated = true;
+        return 0;
+    }
+    if (key == k)
+        sc->keys_used += klen;
+    sc->items[sc->n_items++] = (struct item){key, (uint16_t)klen};
+    return 0;
+}
+
+/* One pass over the answer section: every record is validated, the records of qtype owned by
+ * want are collected (a malformed one sets sc->bad), and with cnames the CNAME records too.
+ * want_is_q: want is the question name. */
+static int read_answers(struct scan *sc, const uint8_t *pkt, size_t len, size_t off,
+                        uint16_t ancount, uint16_t qtype, const uint8_t *want, size_t want_len,
+                        bool want_is_q, bool cnames)
 {
     struct rr rr;
-    sc->n_cn = 0;
+    sc->n_items = 0;
+    sc->keys_used = 0;
+    sc->truncated = false;
+    sc->bad = false;
+    sc->any_vttl = false;
+    sc->vttl = 0;
     for (uint16_t i = 0; i < ancount; i++) {
-        if (read_rr(pkt, len, &off, &rr) < 0)
+        size_t owner_at = off;
+        int same;
+        /* Most owners are a pointer to the question, which read_head found equal to qname. */
+        if (want_is_q && len - off >= 2 && pkt[off] == 0xc0 && pkt[off + 1] == MW_DNS_HDR) {
+            off += 2;
+            same = 1;
+        } else {
+            same = owner_is(pkt, len, &off, want, want_len);
+        }
+        if (same < 0 || len - off < 10)
             return -EBADMSG;
-        if (rr.type != MW_TYPE_CNAME || rr.cls != 1 || sc->n_cn == MAX_CNAMES)
+        rr.type = mw_dns_get16(pkt + off);
+        rr.cls = mw_dns_get16(pkt + off + 2);
+        rr.ttl = rr_ttl(pkt + off + 4);
+        rr.rdlen = mw_dns_get16(pkt + off + 8);
+        rr.rdata = off + 10;
+        if (len - rr.rdata < rr.rdlen)
+            return -EBADMSG;
+        off = rr.rdata + rr.rdlen;
+        if (rr.cls != 1)
             continue;
-        struct cname *c = &sc->cn[sc->n_cn];
-        int t = rdata_name(pkt, len, &rr, 0, c->target);
-        if (t < 0)
-            return -EBADMSG;
-        memcpy(c->owner, rr.owner, (size_t)rr.owner_len);
-        c->owner_len = (uint16_t)rr.owner_len;
-        c->target_len = (uint16_t)t;
-        c->ttl = rr.ttl;
-        sc->n_cn++;
+        if (cnames && rr.type == MW_TYPE_CNAME && sc->n_cn < MAX_CNAMES) {
+            struct cname *c = &sc->cn[sc->n_cn];
+            int o = mw_dname_unpack(pkt, len, &owner_at, c->owner, sizeof(c->owner));
+            int t = rdata_name(pkt, len, &rr, 0, c->target);
+            if (o < 0 || t < 0)
+                return -EBADMSG;
+            c->owner_len = (uint16_t)o;
+            c->target_len = (uint16_t)t;
+            c->ttl = rr.ttl;
+            sc->n_cn++;
+        }
+        if (same && rr.type == qtype && take_value(sc, pkt, len, &rr, qtype) < 0)
+            sc->bad = true;
     }
+    return 0;
+}
+
+/* The chain from qname through the collected CNAMEs; returns its end. */
+static const uint8_t *follow_chain(struct scan *sc, const uint8_t *qname, size_t qname_len,
+                                   size_t *final_len)
+{
     /* A loop just runs into the hop limit: the chain is what it is, bounded. */
     const uint8_t *cur = qname;
     size_t cur_len = qname_len;
-    sc->n_chain = 0;
     while (sc->n_chain < MW_ANSWERDIFF_MAX_CHAIN) {
         uint16_t k = 0;
         while (k < sc->n_cn && !name_eq(sc->cn[k].owner, sc->cn[k].owner_len, cur, cur_len))
@@ -384,66 +524,12 @@ static int follow_chain(struct scan *sc, const uint8_t *pkt, size_t len, size_t 
         if (k == sc->n_cn)
             break;
         sc->chain_idx[sc->n_chain++] = k;
-        take_ttl(sc, sc->cn[k].ttl);
+        min_ttl(&sc->cttl, &sc->any_cttl, sc->cn[k].ttl);
         cur = sc->cn[k].target;
         cur_len = sc->cn[k].target_len;
     }
-    *final = cur;
     *final_len = cur_len;
-    return 0;
-}
-
-static int add_item(struct scan *sc, const uint8_t *key, size_t klen)
-{
-    if (sc->n_items == MAX_SCAN) {
-        sc->truncated = true;
-        return 0;
-    }
-    uint8_t *k = sc->keys + sc->keys_used;
-    memcpy(k, key, klen);
-    sc->keys_used += klen;
-    sc->items[sc->n_items++] = (struct item){k, (uint16_t)klen};
-    return 0;
-}
-
-/* Second pass: records of qtype owned by the chain's end, as binary keys. */
-static int collect(struct scan *sc, const uint8_t *pkt, size_t len, size_t off, uint16_t ancount,
-                   uint16_t qtype, const uint8_t *owner, size_t owner_len)
-{
-    struct rr rr;
-    for (uint16_t i = 0; i < ancount; i++) {
-        if (read_rr(pkt, len, &off, &rr) < 0)
-            return -EBADMSG;
-        if (rr.type != qtype || rr.cls != 1 ||
-            !name_eq(rr.owner, (size_t)rr.owner_len, owner, owner_len))
-            continue;
-        uint8_t key[KEY_MAX];
-        size_t klen;
-        int n;
-        switch (qtype) {
-        case MW_TYPE_A:
-        case MW_TYPE_AAAA:
-            klen = qtype == MW_TYPE_A ? 4 : 16;
-            if (rr.rdlen != klen)
-                return -EBADMSG;
-            memcpy(key, pkt + rr.rdata, klen);
-            break;
-        case MW_TYPE_MX:
-            if (rr.rdlen < 3 || (n = rdata_name(pkt, len, &rr, 2, key + 2)) < 0)
-                return -EBADMSG;
-            memcpy(key, pkt + rr.rdata, 2);
-            klen = 2 + (size_t)n;
-            break;
-        default: /* NS, CNAME */
-            if ((n = rdata_name(pkt, len, &rr, 0, key)) < 0)
-                return -EBADMSG;
-            klen = (size_t)n;
-            break;
-        }
-        take_ttl(sc, rr.ttl);
-        add_item(sc, key, klen);
-    }
-    return 0;
+    return cur;
 }
 
 static int key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -460,24 +546,23 @@ static int item_cmp(const void *x, const void *y)
     return key_cmp(a->key, a->len, b->key, b->len);
 }
 
-static int format_value(uint16_t qtype, const uint8_t *key, size_t klen, char *buf)
+static void sort_items(struct item *it, uint16_t n)
 {
-    switch (qtype) {
-    case MW_TYPE_A:
-        return inet_ntop(AF_INET, key, buf, TEXT_MAX) ? 0 : -EINVAL;
-    case MW_TYPE_AAAA:
-        return inet_ntop(AF_INET6, key, buf, TEXT_MAX) ? 0 : -EINVAL;
-    case MW_TYPE_MX: {
-        int n = snprintf(buf, TEXT_MAX, "%u ", (unsigned)mw_dns_get16(key));
-        return mw_dname_to_text(key + 2, klen - 2, buf + n, TEXT_MAX - (size_t)n) < 0 ? -EINVAL : 0;
+    if (n > 16) {
+        qsort(it, n, sizeof(*it), item_cmp);
+        return;
     }
-    default:
-        return mw_dname_to_text(key, klen, buf, TEXT_MAX) < 0 ? -EINVAL : 0;
+    for (uint16_t i = 1; i < n; i++) {
+        struct item x = it[i];
+        uint16_t j = i;
+        for (; j > 0 && item_cmp(&it[j - 1], &x) > 0; j--)
+            it[j] = it[j - 1];
+        it[j] = x;
     }
 }
 
-/* Read the response into ad->sc: sorted unique keys (at most MW_ANSWERDIFF_MAX_VALUES, with
- * their text), chain texts and the minimum TTL. Returns 1, 0 (skip) or -EBADMSG. */
+/* Read the response into ad->sc: sorted unique keys (at most MW_ANSWERDIFF_MAX_VALUES), the
+ * chain, both back to back in sc->blob, and the TTLs. Returns 1, 0 (skip) or -EBADMSG. */
 static int scan_response(struct scan *sc, const uint8_t *qname, size_t qname_len, uint16_t qtype,
                          const uint8_t *pkt, size_t len)
 {
@@ -486,21 +571,24 @@ static int scan_response(struct scan *sc, const uint8_t *qname, size_t qname_len
     int r = read_head(pkt, len, qname, qname_len, qtype, &off, &an);
     if (r <= 0)
         return r;
-    sc->n_items = 0;
-    sc->keys_used = 0;
-    sc->truncated = false;
-    sc->any_ttl = false;
-    sc->ttl = 0;
+    sc->n_cn = 0;
     sc->n_chain = 0;
-    const uint8_t *final = qname;
-    size_t final_len = qname_len;
-    if (qtype != MW_TYPE_CNAME &&
-        follow_chain(sc, pkt, len, off, an, qname, qname_len, &final, &final_len) < 0)
+    sc->any_cttl = false;
+    sc->cttl = 0;
+    bool cnames = qtype != MW_TYPE_CNAME;
+    if (read_answers(sc, pkt, len, off, an, qtype, qname, qname_len, true, cnames) < 0)
         return -EBADMSG;
-    if (collect(sc, pkt, len, off, an, qtype, final, final_len) < 0)
+    if (cnames && sc->n_cn) {
+        size_t final_len;
+        const uint8_t *final = follow_chain(sc, qname, qname_len, &final_len);
+        if (sc->n_chain &&
+            read_answers(sc, pkt, len, off, an, qtype, final, final_len, false, false) < 0)
+            return -EBADMSG;
+    }
+    if (sc->bad)
         return -EBADMSG;
 
-    qsort(sc->items, sc->n_items, sizeof(sc->items[0]), item_cmp);
+    sort_items(sc->items, sc->n_items);
     uint16_t k = 0;
     for (uint16_t i = 0; i < sc->n_items; i++) {
         if (k && item_cmp(&sc->items[k - 1], &sc->items[i]) == 0)
@@ -512,143 +600,207 @@ static int scan_response(struct scan *sc, const uint8_t *qname, size_t qname_len
         sc->items[k++] = sc->items[i];
     }
     sc->n_items = k;
-    for (uint16_t i = 0; i < k; i++) {
-        if (format_value(qtype, sc->items[i].key, sc->items[i].len, sc->text[i]) < 0)
-            return -EBADMSG;
-    }
+    uint8_t *p = sc->blob;
     for (uint8_t i = 0; i < sc->n_chain; i++) {
         const struct cname *c = &sc->cn[sc->chain_idx[i]];
-        if (mw_dname_to_text(c->target, c->target_len, sc->chain_text[i], TEXT_MAX) < 0)
-            return -EBADMSG;
+        memcpy(p, c->target, c->target_len);
+        p += c->target_len;
     }
+    for (uint16_t i = 0; i < k; i++) {
+        memcpy(p, sc->items[i].key, sc->items[i].len);
+        p += sc->items[i].len;
+    }
+    sc->blob_len = (size_t)(p - sc->blob);
     return 1;
 }
 
-/* ---- entries ---- */
+static uint32_t scan_ttl(const struct scan *sc)
+{
+    if (sc->any_cttl && (!sc->any_vttl || sc->cttl < sc->vttl))
+        return sc->cttl;
+    return sc->any_vttl ? sc->vttl : 0;
+}
 
-/* Pointers into an entry block: chain texts, value keys and texts. */
-struct view {
-    const char *chain[MW_ANSWERDIFF_MAX_CHAIN];
-    const uint8_t *key[MW_ANSWERDIFF_MAX_VALUES];
-    uint16_t klen[MW_ANSWERDIFF_MAX_VALUES];
-    const char *text[MW_ANSWERDIFF_MAX_VALUES];
+/* ---- stored sets and their text ---- */
+
+static size_t wire_len(const uint8_t *w)
+{
+    size_t n = 0;
+    while (w[n])
+        n += 1 + (size_t)w[n];
+    return n + 1;
+}
+
+/* Length of the stored key at p (keys are stored back to back, their length implied). */
+static size_t val_len(uint16_t qtype, const uint8_t *p)
+{
+    switch (qtype) {
+    case MW_TYPE_A:
+        return 4;
+    case MW_TYPE_AAAA:
+        return 16;
+    case MW_TYPE_MX:
+        return 2 + wire_len(p + 2);
+    default:
+        return wire_len(p);
+    }
+}
+
+/* A stored or scanned set: chain targets, then value keys, back to back. */
+struct set {
+    const uint8_t *p;
+    uint8_t n_chain, n_vals;
+    bool truncated;
 };
 
-static void entry_view(const struct entry *e, struct view *v)
+static const char *put_text(struct mw_answerdiff *ad, const char *s, int rc)
 {
-    const uint8_t *p = e->data + e->name_len;
-    for (uint8_t i = 0; i < e->n_chain; i++) {
-        v->chain[i] = (const char *)p;
-        p += strlen((const char *)p) + 1;
+    char *t = ad->texts + ad->texts_used;
+    if (rc < 0) /* not expected: TEXT_MAX holds any key */
+        s = "?";
+    size_t n = strlen(s) + 1;
+    memmove(t, s, n);
+    ad->texts_used += n;
+    return t;
+}
+
+static const char *name_text(struct mw_answerdiff *ad, const uint8_t *w, size_t wlen)
+{
+    char *t = ad->texts + ad->texts_used;
+    return put_text(ad, t, mw_dname_to_text(w, wlen, t, TEXT_MAX));
+}
+
+static const char *value_text(struct mw_answerdiff *ad, uint16_t qtype, const uint8_t *key,
+                              size_t klen)
+{
+    char *t = ad->texts + ad->texts_used;
+    switch (qtype) {
+    case MW_TYPE_A:
+    case MW_TYPE_AAAA:
+        return put_text(
+            ad, t, inet_ntop(qtype == MW_TYPE_A ? AF_INET : AF_INET6, key, t, TEXT_MAX) ? 0 : -1);
+    case MW_TYPE_MX: {
+        int n = snprintf(t, TEXT_MAX, "%u ", (unsigned)mw_dns_get16(key));
+        return put_text(ad, t, mw_dname_to_text(key + 2, klen - 2, t + n, TEXT_MAX - (size_t)n));
     }
-    for (uint8_t i = 0; i < e->n_vals; i++) {
-        v->klen[i] = (uint16_t)(p[0] << 8 | p[1]);
-        v->key[i] = p + 2;
-        v->text[i] = (const char *)(p + 2 + v->klen[i]);
-        p += 2 + v->klen[i] + strlen(v->text[i]) + 1;
+    default:
+        return name_text(ad, key, klen);
     }
 }
 
-static struct entry *entry_build(const struct scan *sc, const uint8_t *name, size_t name_len,
-                                 uint16_t qtype, uint64_t h)
+/* Texts of a chain into chain, its bytes into *bytes; returns where the values start. */
+static const uint8_t *chain_texts(struct mw_answerdiff *ad, const struct set *st,
+                                  const char **chain, size_t *bytes)
 {
-    size_t size = sizeof(struct entry) + name_len;
-    for (uint8_t i = 0; i < sc->n_chain; i++)
-        size += strlen(sc->chain_text[i]) + 1;
-    for (uint16_t i = 0; i < sc->n_items; i++)
-        size += 2 + sc->items[i].len + strlen(sc->text[i]) + 1;
-    struct entry *e = malloc(size);
-    if (!e)
-        return NULL;
-    memset(e, 0, sizeof(*e));
-    e->hash = h;
-    e->size = (uint32_t)size;
-    e->ttl = sc->ttl;
-    e->qtype = qtype;
-    e->name_len = (uint8_t)name_len;
-    e->n_chain = sc->n_chain;
-    e->n_vals = (uint8_t)sc->n_items;
-    e->truncated = sc->truncated;
-    uint8_t *p = e->data;
-    memcpy(p, name, name_len);
-    p += name_len;
-    for (uint8_t i = 0; i < sc->n_chain; i++) {
-        size_t n = strlen(sc->chain_text[i]) + 1;
-        memcpy(p, sc->chain_text[i], n);
+    const uint8_t *p = st->p;
+    for (uint8_t i = 0; i < st->n_chain; i++) {
+        size_t n = wire_len(p);
+        chain[i] = name_text(ad, p, n);
         p += n;
     }
-    for (uint16_t i = 0; i < sc->n_items; i++) {
-        p[0] = (uint8_t)(sc->items[i].len >> 8);
-        p[1] = (uint8_t)sc->items[i].len;
-        memcpy(p + 2, sc->items[i].key, sc->items[i].len);
-        p += 2 + sc->items[i].len;
-        size_t n = strlen(sc->text[i]) + 1;
-        memcpy(p, sc->text[i], n);
-        p += n;
-    }
-    return e;
+    *bytes = (size_t)(p - st->p);
+    return p;
 }
 
-static bool same_chain(const struct entry *e, const struct view *v, const struct scan *sc)
+static void value_texts(struct mw_answerdiff *ad, uint16_t qtype, const uint8_t *p, uint8_t n,
+                        struct mw_answer_list *l)
 {
-    if (e->n_chain != sc->n_chain)
-        return false;
-    for (uint8_t i = 0; i < e->n_chain; i++) {
-        if (strcmp(v->chain[i], sc->chain_text[i]) != 0)
-            return false;
+    for (uint8_t i = 0; i < n; i++) {
+        size_t k = val_len(qtype, p);
+        l->v[i] = value_text(ad, qtype, p, k);
+        p += k;
     }
-    return true;
+    l->n = n;
 }
 
-static bool same_values(const struct entry *e, const struct view *v, const struct scan *sc)
+/* Fill out with the texts of the old and the new set (both sorted by key); returns whether
+ * the chains are the same. */
+static bool fill_change(struct mw_answerdiff *ad, uint16_t qtype, const struct set *o,
+                        const struct set *n, struct mw_answer_change *out)
 {
-    if (e->n_vals != sc->n_items)
-        return false;
-    for (uint16_t i = 0; i < e->n_vals; i++) {
-        if (key_cmp(v->key[i], v->klen[i], sc->items[i].key, sc->items[i].len) != 0)
-            return false;
-    }
-    return true;
-}
-
-/* Fill out from the old and the new block (both sorted by key). */
-static void fill_change(const struct entry *o, const struct entry *n, uint64_t old_seen,
-                        struct mw_answer_change *out)
-{
-    struct view vo, vn;
-    entry_view(o, &vo);
-    entry_view(n, &vn);
-    for (uint8_t i = 0; i < o->n_chain; i++)
-        out->old_chain[i] = vo.chain[i];
-    for (uint8_t i = 0; i < n->n_chain; i++)
-        out->new_chain[i] = vn.chain[i];
+    ad->texts_used = 0;
+    size_t ob, nb;
+    const uint8_t *po = chain_texts(ad, o, out->old_chain, &ob);
+    const uint8_t *pn = chain_texts(ad, n, out->new_chain, &nb);
     out->old_chain_n = o->n_chain;
     out->new_chain_n = n->n_chain;
-    for (uint8_t i = 0; i < o->n_vals; i++)
-        out->old_set.v[i] = vo.text[i];
-    for (uint8_t i = 0; i < n->n_vals; i++)
-        out->new_set.v[i] = vn.text[i];
-    out->old_set.n = o->n_vals;
-    out->new_set.n = n->n_vals;
+    value_texts(ad, qtype, po, o->n_vals, &out->old_set);
+    value_texts(ad, qtype, pn, n->n_vals, &out->new_set);
     out->old_set.truncated = o->truncated;
     out->new_set.truncated = n->truncated;
     out->added.truncated = out->removed.truncated = o->truncated || n->truncated;
     uint8_t i = 0, j = 0;
     while (i < o->n_vals || j < n->n_vals) {
-        int c = i == o->n_vals   ? 1
-                : j == n->n_vals ? -1
-                                 : key_cmp(vo.key[i], vo.klen[i], vn.key[j], vn.klen[j]);
+        size_t ol = i < o->n_vals ? val_len(qtype, po) : 0;
+        size_t nl = j < n->n_vals ? val_len(qtype, pn) : 0;
+        int c = i == o->n_vals ? 1 : j == n->n_vals ? -1 : key_cmp(po, ol, pn, nl);
+        if (c <= 0)
+            po += ol;
+        if (c >= 0)
+            pn += nl;
         if (c < 0)
-            out->removed.v[out->removed.n++] = vo.text[i++];
+            out->removed.v[out->removed.n++] = out->old_set.v[i++];
         else if (c > 0)
-            out->added.v[out->added.n++] = vn.text[j++];
+            out->added.v[out->added.n++] = out->new_set.v[j++];
         else
             i++, j++;
     }
     out->values_changed = out->added.n || out->removed.n;
-    out->ttl = n->ttl;
-    out->old_ttl = o->ttl;
-    out->old_seen_ms = old_seen;
+    return o->n_chain == n->n_chain && ob == nb && memcmp(o->p, n->p, ob) == 0;
+}
+
+static void entry_store(struct entry *e, const struct scan *sc, uint64_t vhash, uint64_t now_ms)
+{
+    e->vhash = vhash;
+    e->seen_ms = now_ms;
+    e->ttl = scan_ttl(sc);
+    e->used = (uint16_t)sc->blob_len;
+    e->n_chain = sc->n_chain;
+    e->n_vals = (uint8_t)sc->n_items;
+    e->truncated = sc->truncated;
+    memcpy(e->data + e->name_len, sc->blob, sc->blob_len);
+}
+
+/* The set changed: report it and store the new one (in place when it fits). */
+static int change(struct mw_answerdiff *ad, struct entry *old, const struct scan *sc,
+                  uint64_t vhash, uint64_t now_ms, struct mw_answer_change *out)
+{
+    struct entry *e = old;
+    if (sc->blob_len > old->cap) {
+        e = malloc(ENTRY_SIZE(old->name_len, sc->blob_len));
+        if (!e)
+            return -ENOMEM;
+    }
+    if (!ad->texts) {
+        ad->texts = malloc(TEXTS_MAX);
+        if (!ad->texts) {
+            if (e != old)
+                free(e);
+            return -ENOMEM;
+        }
+        ad->st.table_bytes += TEXTS_MAX;
+    }
+    uint16_t qtype = old->qtype;
+    struct set so = {old->data + old->name_len, old->n_chain, old->n_vals, old->truncated};
+    struct set sn = {sc->blob, sc->n_chain, (uint8_t)sc->n_items, sc->truncated};
+    bool chain_same = fill_change(ad, qtype, &so, &sn, out);
+    out->cname_changed = qtype == MW_TYPE_CNAME ? out->values_changed : !chain_same;
+    out->ttl = scan_ttl(sc);
+    out->old_ttl = old->ttl;
+    out->old_seen_ms = old->seen_ms;
+    if (e != old) {
+        detach(ad, old);
+        memcpy(e, old, ENTRY_SIZE(old->name_len, 0));
+        e->cap = (uint16_t)sc->blob_len;
+        free(old);
+        attach(ad, e);
+    } else {
+        lru_unlink(ad, e);
+        lru_push_front(ad, e);
+    }
+    entry_store(e, sc, vhash, now_ms);
+    ad->st.changes++;
+    return 1;
 }
 
 int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t qname_len,
@@ -668,8 +820,6 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
     mw_dname_lower(out->qname, qname_len);
     out->qname_len = (uint16_t)qname_len;
     out->qtype = qtype;
-    /* The strings of the previous change are promised until this call. */
-    retire(ad, NULL);
 
     if (!mw_answerdiff_tracks(qtype)) {
         ad->st.skipped++;
@@ -686,36 +836,33 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
         return 0;
     }
     ad->st.observed++;
-    uint64_t h = key_hash(ad->seed, out->qname, qname_len, qtype);
+    uint64_t vhash =
+        hash_bytes(ad->seed, (uint64_t)sc->n_chain << 8 | sc->n_items, sc->blob, sc->blob_len);
+    uint32_t h = key_hash(ad->seed, out->qname, qname_len, qtype);
     struct entry *old = find(ad, out->qname, qname_len, qtype, h);
     if (old) {
-        struct view v;
-        entry_view(old, &v);
-        bool chain_same = same_chain(old, &v, sc), vals_same = same_values(old, &v, sc);
-        if (chain_same && vals_same) {
+        /* The hash decides; the bytes are compared too since that is cheaper than being
+         * wrong once in 2^64. */
+        if (old->vhash == vhash && old->n_chain == sc->n_chain && old->n_vals == sc->n_items &&
+            old->used == sc->blob_len &&
+            memcmp(old->data + old->name_len, sc->blob, sc->blob_len) == 0) {
             old->seen_ms = now_ms;
-            old->ttl = sc->ttl;
+            old->ttl = scan_ttl(sc);
             lru_unlink(ad, old);
             lru_push_front(ad, old);
             return 0;
         }
-        struct entry *e = entry_build(sc, out->qname, qname_len, qtype, h);
-        if (!e)
-            return -ENOMEM;
-        e->seen_ms = now_ms;
-        uint64_t old_seen = old->seen_ms;
-        detach(ad, old);
-        attach(ad, e);
-        retire(ad, old);
-        fill_change(old, e, old_seen, out);
-        out->cname_changed = qtype == MW_TYPE_CNAME ? !vals_same : !chain_same;
-        ad->st.changes++;
-        return 1;
+        return change(ad, old, sc, vhash, now_ms, out);
     }
-    struct entry *e = entry_build(sc, out->qname, qname_len, qtype, h);
+    struct entry *e = malloc(ENTRY_SIZE(qname_len, sc->blob_len));
     if (!e)
         return -ENOMEM;
-    e->seen_ms = now_ms;
+    e->hash = h;
+    e->qtype = qtype;
+    e->name_len = (uint8_t)qname_len;
+    e->cap = (uint16_t)sc->blob_len;
+    memcpy(e->data, out->qname, qname_len);
+    entry_store(e, sc, vhash, now_ms);
     attach(ad, e);
     ad->st.first_seen++;
     while (ad->st.names > ad->max_names && ad->tail != e) {

@@ -9,7 +9,8 @@
  *
  * Memory is bounded by max_names tracked (name, type) pairs with least-recently-seen eviction:
  * a hash table plus an intrusive LRU list, one allocation per pair holding its key, chain and
- * values (a 56-byte header plus the wire name, the chain texts and, per value, its key and text;
+ * values in binary (a 58-byte header plus the wire name and the values as wire bytes, with a
+ * hash of the set, so an unchanged answer costs no formatting: text is made only for a change;
  * mw_answerdiff_get_stats reports the total). At most MW_ANSWERDIFF_MAX_VALUES values are kept per
  * set (the smallest in sort order, the set then marked truncated), so a change beyond them goes
  * unnoticed.
