@@ -140,6 +140,37 @@ static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
     mw_config__walk_map(c, val, k->sub, k->path);
 }
 
+bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val,
+                            const char *what, mw_config__accept_fn accept, char ***out,
+                            size_t *n_out)
+{
+    if (val->type != YAML_SEQUENCE_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a list of %s", k->path, what);
+        return false;
+    }
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    char **v = calloc(n ? n : 1, sizeof(*v));
+    if (!v) {
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+        return false;
+    }
+    size_t got = 0;
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node(c, *it);
+        const char *s = mw_config__scalar(c, k->path, item);
+        if (!s || !accept(c, k, item, s))
+            continue;
+        if (!(v[got] = strdup(s)))
+            mw_config__err(c, line_of(item), "%s: out of memory", k->path);
+        else
+            got++;
+    }
+    *out = v;
+    *n_out = got;
+    return true;
+}
+
 void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     on_map(c, k, val);

@@ -91,6 +91,15 @@ extern const struct key mw_config__metrics_keys[];
 extern const struct key mw_config__ratelimit_keys[];
 void mw_config__on_ratelimit(struct ctx *c, const struct key *k, yaml_node_t *val);
 void mw_config__on_user(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* Decides about one item of a string list; false skips it (after reporting why, or not when
+ * the item is a marker the callback took note of). */
+typedef bool (*mw_config__accept_fn)(struct ctx *c, const struct key *k, yaml_node_t *item,
+                                     const char *s);
+/* A YAML sequence of scalars into a new array (*out, *n). Returns false, after reporting, when
+ * val is not a sequence ("expected a list of <what>"). */
+bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val,
+                            const char *what, mw_config__accept_fn accept, char ***out,
+                            size_t *n_out);
 /* Nested map keys dispatch through this. */
 void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Defaults of journal that depend on other keys; 0 or -1 (ENOMEM). */

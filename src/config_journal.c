@@ -41,40 +41,28 @@ static void on_bool(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
+static bool accept_path(struct ctx *c, const struct key *k, yaml_node_t *item, const char *s)
+{
+    if (s[0] == '/')
+        return true;
+    char b[SHOWN_MAX + 4];
+    mw_config__err(c, line_of(item), "%s: '%s' is not an absolute path", k->path,
+                   mw_config__shown(s, b));
+    return false;
+}
+
 static void on_watch(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     struct mw_config *cfg = c->cfg;
-    if (val->type != YAML_SEQUENCE_NODE) {
-        mw_config__err(c, line_of(val), "%s: expected a list of file paths", k->path);
+    char **v;
+    size_t n;
+    if (!mw_config__string_list(c, k, val, "file paths", accept_path, &v, &n))
         return;
-    }
-    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    char **v = calloc(n ? n : 1, sizeof(*v));
-    if (!v) {
-        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
-        return;
-    }
-    size_t got = 0;
-    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
-         it++) {
-        yaml_node_t *item = node(c, *it);
-        const char *s = mw_config__scalar(c, k->path, item);
-        if (!s)
-            continue;
-        if (s[0] != '/') {
-            char b[SHOWN_MAX + 4];
-            mw_config__err(c, line_of(item), "%s: '%s' is not an absolute path", k->path,
-                           mw_config__shown(s, b));
-            continue;
-        }
-        if ((v[got] = strdup(s)))
-            got++;
-    }
     for (size_t i = 0; i < cfg->journal.n_watch; i++)
         free(cfg->journal.watch[i]);
     free(cfg->journal.watch);
     cfg->journal.watch = v;
-    cfg->journal.n_watch = got;
+    cfg->journal.n_watch = n;
     cfg->journal.watch_set = true;
 }
 

@@ -440,43 +440,26 @@ static void on_redis_url(struct ctx *c, const struct key *k, yaml_node_t *val)
         mw_config__err(c, line_of(val), "%s: out of memory", k->path);
 }
 
+static bool accept_list_name(struct ctx *c, const struct key *k, yaml_node_t *item,
+                             const char *s)
+{
+    if (strcmp(s, "*") == 0) {
+        c->cfg->redis.all = true;
+        return false;
+    }
+    if (!all_of(s, true, "_.-")) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(item), "%s: invalid list name '%s'", k->path,
+                       mw_config__shown(s, b));
+        return false;
+    }
+    return true;
+}
+
 static void on_redis_lists(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    if (val->type != YAML_SEQUENCE_NODE) {
-        mw_config__err(c, line_of(val), "%s: expected a list of list names or [\"*\"]", k->path);
-        return;
-    }
-    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    char **names = calloc(n ? n : 1, sizeof(*names));
-    if (!names) {
-        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
-        return;
-    }
-    size_t got = 0;
-    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
-         it++) {
-        yaml_node_t *item = node(c, *it);
-        const char *s = mw_config__scalar(c, k->path, item);
-        if (!s)
-            continue;
-        if (strcmp(s, "*") == 0) {
-            c->cfg->redis.all = true;
-            continue;
-        }
-        char b[SHOWN_MAX + 4];
-        if (!all_of(s, true, "_.-")) {
-            mw_config__err(c, line_of(item), "%s: invalid list name '%s'", k->path,
-                           mw_config__shown(s, b));
-            continue;
-        }
-        if (!(names[got] = strdup(s))) {
-            mw_config__err(c, line_of(item), "%s: out of memory", k->path);
-            continue;
-        }
-        got++;
-    }
-    c->cfg->redis.lists = names;
-    c->cfg->redis.n_lists = got;
+    mw_config__string_list(c, k, val, "list names or [\"*\"]", accept_list_name,
+                           &c->cfg->redis.lists, &c->cfg->redis.n_lists);
 }
 
 #define STRFIELD(p, handler, f)                                                                        {                                                                                                      .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                                    .width = sizeof(((struct mw_config *)0)->f)                                                    }
