@@ -14,7 +14,11 @@
 #define QUEUE_LINES 65536
 #define QUEUE_BYTES (32u << 20)
 
+const char *const MW_JLOG_TYPE_NAMES[MW_JLOG_TYPES] = {
+    "answer_change", "host_config_change", "upstream_change", "config_change", "other"};
+
 struct mw_jlog {
+    uint64_t by_type[MW_JLOG_TYPES];
     uv_timer_t timer;
     char *path;
     int fd;
@@ -61,13 +65,18 @@ void mw_jlog_flush(struct mw_jlog *j)
         j->lost += (uint64_t)n;
     else
         j->written += (uint64_t)n;
-    if (!j->forward)
-        return;
     const char *line = j->batch.data, *end = j->batch.data + j->batch.len;
     while (line < end) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        j->forward(j->forward_arg, line, len);
+        unsigned t = 0; /* every formatter writes "type" right after "ts" */
+        const char *tp = memmem(line, len < 80 ? len : 80, "\"type\":\"", 8);
+        while (t < MW_JLOG_TYPES - 1 &&
+               !(tp && strncmp(tp + 8, MW_JLOG_TYPE_NAMES[t], strlen(MW_JLOG_TYPE_NAMES[t])) == 0))
+            t++;
+        j->by_type[t]++;
+        if (j->forward)
+            j->forward(j->forward_arg, line, len);
         line += len + 1;
     }
 }
@@ -121,6 +130,7 @@ void mw_jlog_stats(struct mw_jlog *j, struct mw_jlog_stats *out)
 {
     struct mw_journal_queue_stats qs;
     mw_journal_queue_get_stats(j->q, &qs);
+    memcpy(out->by_type, j->by_type, sizeof(out->by_type));
     out->written = j->written;
     out->lost = j->lost;
     out->dropped = qs.dropped;

@@ -278,9 +278,10 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
                 x->redis.events_dropped);
     }
-    head(r, "journal_events_total", "counter", "Routing-change events queued, by type.");
-    mw_http_body_printf(r, "minewall_journal_events_total{type=\"answer_change\"} %llu\n",
-                        (unsigned long long)st->journal_answer_changes);
+    head(r, "journal_events_total", "counter", "Routing-change events journaled, by type.");
+    for (unsigned t = 0; t < MW_JLOG_TYPES; t++)
+        mw_http_body_printf(r, "minewall_journal_events_total{type=\"%s\"} %llu\n",
+                            MW_JLOG_TYPE_NAMES[t], (unsigned long long)x->journal.by_type[t]);
     counter(r, "journal_dropped_total", "Routing-change events lost (queue full, write "
                                         "errors).", "",
             st->journal_dropped + x->journal.dropped + x->journal.lost);

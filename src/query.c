@@ -448,6 +448,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     uint32_t elapsed;
     if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
+        w->client_lat[0]++; /* answered within the millisecond it arrived */
         /* Lists changed since this answer was checked: check it again, once. */
         if (fr != MW_FILTER_ALLOW && *st.stamp != lists->generation) {
             if (mw_filter_answer(lists, cfg, st.pkt, st.len, &v) == MW_FILTER_BLOCK) {

@@ -14,7 +14,12 @@ struct mw_journal_queue;
 
 typedef void (*mw_jlog_forward_cb)(void *arg, const char *line, size_t len);
 
+enum { MW_JLOG_TYPES = 5 }; /* answer_change, host_config_change, upstream_change,
+                              config_change, other */
+extern const char *const MW_JLOG_TYPE_NAMES[MW_JLOG_TYPES];
+
 struct mw_jlog_stats {
+    uint64_t by_type[MW_JLOG_TYPES]; /* events taken from the queue, by "type" */
     uint64_t written; /* lines written to the file */
     uint64_t lost;    /* lines that could not be written (file not open, write error) */
     uint64_t dropped; /* lines refused by the full queue */
