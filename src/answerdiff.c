@@ -31,7 +31,6 @@
 #define KEY_MAX (2 + 256) /* MX: preference and wire name (unpack wants 256) */
 #define TEXT_MAX 1040     /* "65535 " and a name of 255 octets with every byte as \DDD */
 #define MAX_BUCKETS ((size_t)1 << 26)
-#define MAX_JUMPS 127 /* compression pointers followed per name, as in dname.c */
 /* Chain and values of one set in binary: at most 16 names and 64 MX keys (< 65536). */
 #define BLOB_MAX                                                                                   \
     (MW_ANSWERDIFF_MAX_CHAIN * MW_DNAME_MAX + MW_ANSWERDIFF_MAX_VALUES * (2 + MW_DNAME_MAX))
@@ -289,11 +288,6 @@ int mw_answerdiff_forget(struct mw_answerdiff *ad, const uint8_t *qname, size_t 
 
 /* ---- reading the response ---- */
 
-static inline uint8_t lower(uint8_t c)
-{
-    return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
-}
-
 static uint32_t rr_ttl(const uint8_t *p)
 {
     uint32_t t = mw_dns_get32(p);
@@ -313,55 +307,6 @@ struct rr {
     uint32_t ttl;
     size_t rdata, rdlen;
 };
-
-/* Is the (possibly compressed) name at *off equal to want (lowercase wire)? Validates the name
- * as mw_dname_unpack does, without copying it, and advances *off past it. Returns 1, 0 or
- * -EBADMSG. */
-static int owner_is(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
-                    size_t want_len)
-{
-    size_t pos = *off, end = 0, n = 0;
-    int jumps = 0;
-    bool same = true;
-    for (;;) {
-        if (pos >= len)
-            return -EBADMSG;
-        uint8_t l = pkt[pos];
-        if ((l & 0xC0) == 0xC0) {
-            if (pos + 1 >= len)
-                return -EBADMSG;
-            size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
-            if (target >= pos || ++jumps > MAX_JUMPS)
-                return -EBADMSG;
-            if (jumps == 1)
-                end = pos + 2;
-            pos = target;
-            continue;
-        }
-        if (l & 0xC0)
-            return -EBADMSG;
-        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len)
-            return -EBADMSG;
-        if (same) {
-            if (n + 1 + l > want_len || want[n] != l) {
-                same = false;
-            } else {
-                for (size_t i = 1; i <= l; i++) {
-                    if (lower(pkt[pos + i]) != want[n + i]) {
-                        same = false;
-                        break;
-                    }
-                }
-            }
-        }
-        n += 1 + (size_t)l;
-        pos += 1 + (size_t)l;
-        if (l == 0)
-            break;
-    }
-    *off = jumps ? end : pos;
-    return same && n == want_len;
-}
 
 /* A (possibly compressed) name inside rdata, which must end within the rdata. */
 static int rdata_name(const uint8_t *pkt, size_t len, const struct rr *rr, size_t at, uint8_t *out)
@@ -408,7 +353,7 @@ static int read_head(const uint8_t *pkt, size_t len, const uint8_t *qname, size_
         memcmp(pkt + MW_DNS_HDR, qname, qname_len) == 0)
         *off += qname_len;
     else
-        same = owner_is(pkt, len, off, qname, qname_len);
+        same = mw_dname_equal_at(pkt, len, off, qname, qname_len);
     if (same != 1 || len - *off < 4 || mw_dns_get16(pkt + *off) != qtype ||
         mw_dns_get16(pkt + *off + 2) != 1)
         return -EBADMSG;
@@ -479,7 +424,7 @@ static int read_answers(struct scan *sc, const uint8_t *pkt, size_t len, size_t 
             off += 2;
             same = 1;
         } else {
-            same = owner_is(pkt, len, &off, want, want_len);
+            same = mw_dname_equal_at(pkt, len, &off, want, want_len);
         }
         if (same < 0 || len - off < 10)
             return -EBADMSG;

@@ -250,3 +250,49 @@ int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
     int rc = walk(pkt, pkt_len, off, NULL, 0);
     return rc < 0 ? rc : 0;
 }
+
+int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
+                      size_t want_len)
+{
+    size_t pos = *off, end = 0, n = 0;
+    int jumps = 0;
+    bool same = true;
+    for (;;) {
+        if (pos >= len)
+            return -EBADMSG;
+        uint8_t l = pkt[pos];
+        if ((l & 0xC0) == 0xC0) {
+            if (pos + 1 >= len)
+                return -EBADMSG;
+            size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
+            if (target >= pos || ++jumps > MAX_JUMPS)
+                return -EBADMSG;
+            if (jumps == 1)
+                end = pos + 2;
+            pos = target;
+            continue;
+        }
+        if (l & 0xC0)
+            return -EBADMSG;
+        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len)
+            return -EBADMSG;
+        if (same) {
+            if (n + 1 + l > want_len || want[n] != l) {
+                same = false;
+            } else {
+                for (size_t i = 1; i <= l; i++) {
+                    if (lower(pkt[pos + i]) != want[n + i]) {
+                        same = false;
+                        break;
+                    }
+                }
+            }
+        }
+        n += 1 + (size_t)l;
+        pos += 1 + (size_t)l;
+        if (l == 0)
+            break;
+    }
+    *off = jumps ? end : pos;
+    return same && n == want_len;
+}

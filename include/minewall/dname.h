@@ -38,3 +38,9 @@ int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wi
 
 /* Skip a possibly compressed name at *off without decoding. Returns 0 or -EBADMSG. */
 int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off);
+
+/* Is the (possibly compressed) name at *off equal to want (lowercase wire), ignoring ASCII
+ * case? Validates the name as mw_dname_unpack does, without copying it, and advances *off past
+ * it. Returns 1, 0 or -EBADMSG. */
+int mw_dname_equal_at(const uint8_t *pkt, size_t pkt_len, size_t *off, const uint8_t *want,
+                      size_t want_len);

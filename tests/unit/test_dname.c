@@ -343,9 +343,34 @@ static void test_unpack_length_limit(void **state)
     assert_int_equal(mw_dname_skip(pkt, pos, &off), -EBADMSG);
 }
 
+static void test_equal_at(void **state)
+{
+    (void)state;
+    /* "www.Example.com" at 12, then a pointer to "example.com" (offset 16), then garbage. */
+    uint8_t pkt[64] = {0};
+    const uint8_t name[] = "\3www\7Example\3com";
+    memcpy(pkt + 12, name, sizeof(name)); /* 17 octets incl. the root */
+    size_t ptr = 12 + sizeof(name);
+    pkt[ptr] = 0xC0;
+    pkt[ptr + 1] = 16;
+    const uint8_t want[] = "\3www\7example\3com", tail[] = "\7example\3com";
+    size_t off = 12;
+    assert_int_equal(mw_dname_equal_at(pkt, sizeof(pkt), &off, want, sizeof(want)), 1);
+    assert_int_equal(off, 12 + sizeof(name));
+    off = ptr;
+    assert_int_equal(mw_dname_equal_at(pkt, sizeof(pkt), &off, tail, sizeof(tail)), 1);
+    assert_int_equal(off, ptr + 2);
+    off = ptr;
+    assert_int_equal(mw_dname_equal_at(pkt, sizeof(pkt), &off, want, sizeof(want)), 0);
+    pkt[ptr + 1] = (uint8_t)(ptr + 5); /* forward pointer */
+    off = ptr;
+    assert_int_equal(mw_dname_equal_at(pkt, sizeof(pkt), &off, tail, sizeof(tail)), -EBADMSG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equal_at),
         cmocka_unit_test(test_from_text_basic),  cmocka_unit_test(test_from_text_escapes),
         cmocka_unit_test(test_from_text_errors), cmocka_unit_test(test_label_limits),
         cmocka_unit_test(test_to_text),          cmocka_unit_test(test_lower),

@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <ldns/ldns.h>
@@ -104,21 +106,6 @@ static int write_file(const char *name, const char *text)
     return (fclose(f) | (wr < 0 ? -1 : 0)) == 0 ? 0 : -1;
 }
 
-static int run(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    if (waitpid(pid, &st, 0) < 0)
-        return -errno;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
 
 /* Replace every "@D@" in tmpl by the temporary directory. */
 static void expand(const char *tmpl, char *out, size_t cap)
@@ -267,7 +254,7 @@ static int group_setup(void **state)
                     "100.64.0.0/24=64999:Fine",
                     "2001:db8:64::/48=64501:Evil Six",
                     NULL};
-    if (run(argv) != 0) {
+    if (mw_test_run(argv) != 0) {
         fprintf(stderr, "test_filter: FATAL: %s failed (needs libmaxmind-db-writer-perl)\n",
                 MKMMDB);
         return -1;

@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <maxminddb.h>
@@ -42,27 +44,11 @@ static char asn_db[128];
 static char country_db[128];
 static char junk_db[128];
 
-/* Run argv (NULL-terminated) with stdout and stderr inherited; 0 when it exits with status 0. */
-static int run(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    if (waitpid(pid, &st, 0) < 0)
-        return -errno;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
 
 static int make_databases(void)
 {
     char *check[] = {"perl", "-MMaxMind::DB::Writer::Tree", "-e", "1", NULL};
-    if (run(check) != 0) {
+    if (mw_test_run(check) != 0) {
         fprintf(stderr, "test_geo: FATAL: the Perl module MaxMind::DB::Writer::Tree is missing; "
                         "install libmaxmind-db-writer-perl (tools/setup does)\n");
         return -1;
@@ -89,7 +75,7 @@ static int make_databases(void)
                        "203.0.113.0/24=JP",
                        "2001:db8::/32=NL",
                        NULL};
-    if (run(asn) != 0 || run(country) != 0) {
+    if (mw_test_run(asn) != 0 || mw_test_run(country) != 0) {
         fprintf(stderr, "test_geo: FATAL: %s failed\n", MKMMDB);
         return -1;
     }

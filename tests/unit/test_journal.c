@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -266,21 +268,6 @@ static void test_upstream_config_lines(void **state)
 
 /* ---- geo ---- */
 
-static int run(char *const argv[])
-{
-    pid_t pid = fork();
-    if (pid < 0)
-        return -errno;
-    if (pid == 0) {
-        execvp(argv[0], argv);
-        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    int st;
-    if (waitpid(pid, &st, 0) < 0)
-        return -errno;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
 
 static int geo_setup(void **state)
 {
@@ -306,7 +293,7 @@ static int geo_setup(void **state)
                        "198.51.100.0/24=NL",
                        "203.0.113.0/24=FR",
                        NULL};
-    if (run(asn) != 0 || run(country) != 0) {
+    if (mw_test_run(asn) != 0 || mw_test_run(country) != 0) {
         fprintf(stderr, "test_journal: FATAL: %s failed (libmaxmind-db-writer-perl missing?)\n",
                 MKMMDB);
         return -1;
