@@ -36,6 +36,21 @@ BIN = os.environ.get("MINEWALL_BIN", os.path.join(SRCDIR, "build", "minewall"))
 FEED_BIN = os.environ.get("MINEWALL_FEED_BIN", os.path.join(SRCDIR, "build", "minewall-feed"))
 REDIS_SERVER = os.environ.get("MINEWALL_REDIS_SERVER", "/usr/bin/redis-server")
 
+
+def _sanitized(path):
+    """Is the binary built with AddressSanitizer? Its allocator keeps freed memory in a
+    quarantine and shadow memory adds to RSS, so RSS figures mean nothing there."""
+    try:
+        out = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "libasan" in out
+
+
+SANITIZED = _sanitized(BIN)
+# Tests that measure RSS run only on builds with the system allocator.
+needs_plain_malloc = pytest.mark.skipif(SANITIZED, reason="RSS is meaningless under ASan")
+
 TEST_TIMEOUT_S = 60
 READY_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
