@@ -1,6 +1,7 @@
 /* Command line of minewall: options, --check-config, --version, --help, exit codes.
  * Exit codes: 0 clean stop or valid config; 1 config errors; 2 usage; 3 could not start. */
 #include <getopt.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,8 +171,19 @@ static int explain_name(const struct mw_overrides *o, const char *name)
     return rc;
 }
 
+/* List generations are large arrays built on whichever libuv pool thread is free and freed on
+ * a worker thread. glibc raises its mmap threshold to the size of each freed mmap'ed block, so
+ * from the second reload on those arrays came from per-thread arenas that keep the memory
+ * (RSS grew 25 -> 120 MB over four reloads of a 1M-name list). A fixed threshold keeps every
+ * large block mmap'ed, so releasing a generation returns it to the system. */
+static void malloc_setup(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+}
+
 int main(int argc, char **argv)
 {
+    malloc_setup();
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"listen", required_argument, NULL, OPT_LISTEN},

@@ -1,0 +1,42 @@
+"""Memory across reloads: a list generation is freed back to the system when the next one
+replaces it, so RSS stays flat however often the lists are reloaded."""
+import random
+import string
+
+from conftest import wait_until
+
+NAMES = 300_000
+RELOADS = 8
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+
+
+def write_list(path, n, seed=1):
+    rnd = random.Random(seed)
+    alphabet = string.ascii_lowercase + string.digits
+    with open(path, "w") as f:
+        for i in range(n):
+            label = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(6, 14)))
+            f.write("%s%d.%s\n" % (label, i, rnd.choice(("com", "net", "org", "io"))))
+
+
+def test_rss_flat_across_reloads(make_minewall, upstream, tmp_path):
+    big = tmp_path / "big.txt"
+    write_list(big, NAMES)
+    m = make_minewall([upstream], config={
+        "lists": [{"name": "big", "category": "mining", "path": str(big)}]})
+    first = rss_kb(m.proc.pid)
+    after = []
+    for i in range(RELOADS):
+        m.sighup()
+        needle = "configuration reloaded (generation %d," % (i + 2)
+        wait_until(lambda: needle in m.log(), 30, what="reload %d" % (i + 1))
+        after.append(rss_kb(m.proc.pid))
+    # The old generation is released by the workers shortly after the swap.
+    wait_until(lambda: rss_kb(m.proc.pid) <= 1.3 * first, 10,
+               what="RSS within 1.3x of the first load (first %d kB, after reloads %s)"
+               % (first, after))
+    assert m.query("ready.test.").rcode() is not None
