@@ -3,7 +3,7 @@ replaces it, so RSS stays flat however often the lists are reloaded."""
 import random
 import string
 
-from conftest import wait_until
+from conftest import needs_plain_malloc, wait_until
 
 NAMES = 300_000
 RELOADS = 8
@@ -23,6 +23,7 @@ def write_list(path, n, seed=1):
             f.write("%s%d.%s\n" % (label, i, rnd.choice(("com", "net", "org", "io"))))
 
 
+@needs_plain_malloc
 def test_rss_flat_across_reloads(make_minewall, upstream, tmp_path):
     big = tmp_path / "big.txt"
     write_list(big, NAMES)
