@@ -1,28 +1,34 @@
-/* The domain rule set: an open-addressing hash table of 32-bit slots over one arena, built once
- * and never modified, so readers need no locks.
+/* The domain rule set: entries in hash order in one arena, found through a small bucket
+ * directory, built once and never modified, so readers need no locks.
  *
- * Layout. Every distinct name is one arena entry: the name, then its rules (one per kind, plus
- * tombstones in a delta set) as (class, line) varint pairs, where a class is an index into a
- * small table of distinct (list, flags, action, kind, tombstone) tuples. A name whose last label
- * is one of the set's most frequent ones (up to 192, "com", "net", ...) is stored without it:
- * the labels before it, then one byte 64 + index into that dictionary; any other name is stored
- * as plain wire ending in the root octet. Label length octets are 1..63, so a byte of 0 or >= 64
- * ends a name either way and the two forms never compare equal. The table is linear probing
- * with a load of at most 0.8, filled in hash order: entries are sorted by hash and each is placed
- * at max(home, previous + 1), so home slots never decrease along the table and the probe never
- * wraps (the table ends with an empty slot). A slot holds a 10-bit tag of the hash (never 0: 0
- * is an empty slot), the entry's displacement from its home (8 bits, saturating) and a 14-bit
- * offset from the arena base of its block of 32 slots; the arena is written in slot order, and
- * 32 entries of at most 315 octets stay under 16 KiB. A probe skips entries displaced from
- * earlier homes, compares only those of its own home, and stops at the first entry of a later
- * home, so a miss reads about as many slots as a hit (about 3 at load 0.8) and almost never
- * touches the arena.
+ * Layout. Every distinct name is one arena entry. Its name is packed: the octets of its labels
+ * as symbols of a 40-letter alphabet (a-z, 0-9, '-', a label separator, and an escape followed
+ * by two digits for any other octet), three symbols to 16 bits counted from the end, then one
+ * octet naming its last label in a dictionary of the set's most frequent ones (up to 192: "com",
+ * "net", ...), or saying the last label is among the symbols. The packing is canonical, so two
+ * names are equal exactly when their packed forms are, and a lookup packs the query suffix once
+ * and compares octets. A typical listed name takes 9-10 octets instead of 13-17 as text.
+ * An entry is a header octet and the packed name; most entries hold one rule of one of the
+ * set's three most frequent classes (list, flags, action, kind), and then the header is the
+ * class and the packed length and the entry ends with the rule's line number in a fixed width
+ * (0-4 octets, the fewest that hold the set's largest line). Other entries (several kinds at
+ * one name, tombstones of a delta, a rarer class, a long name) have an extended header with a
+ * rule count and a 16-bit length, and a class index per rule. Lines are kept because --explain and
+ * RPZ local data trace a match to its list line.
+ *
+ * Buckets. The 64-bit hash's top 32 bits, scaled to the bucket count, pick a bucket of about
+ * eight entries; entries are written in hash order, so a bucket is one run of the arena. The
+ * directory gives each bucket's start as a 32-bit base per 64 buckets plus a 16-bit offset per
+ * bucket (0.27 octets per entry, small enough to stay in cache), or plain 32-bit offsets when
+ * a run of 64 buckets spans 64 KiB or more. A probe reads the directory, then scans one run of
+ * about 110 octets: misses and hits cost one arena access, and the set about 14 octets per
+ * listed domain on a million-name list (the slot table it replaced took 24).
  *
  * Hashing. A name's hash is computed from the right, one label at a time, from a root constant,
  * so the hashes of all suffixes of a query name fall out of one pass. Matching probes the
  * suffixes from the longest to the shortest, skipping label counts that no rule has, and stops
  * at the first suffix with an applicable rule. The hash is fixed, not seeded: lists come from
- * the operator's configuration, and query names can only choose among clusters that exist. */
+ * the operator's configuration, and query names can only choose among buckets that exist. */
 #include "minewall/domainset.h"
 
 #include "minewall/dname.h"
@@ -31,20 +37,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A slot: tag (10 bits, never 0) | displacement from the home slot (8 bits, 255 = 255 or more)
- * | offset of the entry from its block's arena base (14 bits). */
-#define SLOT_REL_BITS 14
-#define SLOT_REL_MASK ((1u << SLOT_REL_BITS) - 1)
-#define SLOT_DISP_SHIFT 14
-#define SLOT_DISP_MAX 255u
-#define SLOT_TAG_SHIFT 22
-#define SLOT_TAG_MASK 0x3ffu
-#define BLOCK_SHIFT 5
-#define LOAD_NUM 4 /* maximum load LOAD_NUM / LOAD_DEN */
-#define LOAD_DEN 5
-#define TLD_MAX 192
-#define TLD_BASE 64
-#define ARENA_PAD 256 /* a name compare may read up to 255 octets past the last entry */
+#define BUCKET_FILL 8 /* entries per bucket on average */
+#define SUPER_SHIFT 6 /* buckets per 32-bit directory base: 64 */
+#define TLD_MAX 192   /* dictionary of last labels; their indexes are dictionary octets */
+#define TLD_ROOT 254  /* dictionary octet of the root name (no labels) */
+#define TLD_NONE 255  /* dictionary octet of a name whose last label is among the symbols */
+#define EXT 0xC0      /* a header octet from here on starts an extended entry */
+#define SIMPLE_LEN 64 /* simple header: class (0-2) * 64 + packed length (< 64) */
+#define SIMPLE_CLS 3
+#define ENC_MAX 512   /* a 255-octet name with every octet escaped packs to at most 509 */
+#define ARENA_PAD 512 /* a name compare may read up to ENC_MAX octets past the last entry */
 #define MAX_LABELS 127
 #define RULES_MAX (1u << 31)
 
@@ -174,6 +176,80 @@ static bool qview_init(struct qview *v, const uint8_t *q, size_t len, int maxl)
     return true;
 }
 
+/* ---- packed names ------------------------------------------------------------------------- */
+
+enum { SYM_PAD = 0, SYM_SEP = 1, SYM_ESC = 39, SYM_BASE = 40 };
+
+/* Symbol of every octet, or 0 when it must be escaped (names are lowercase here). */
+static const uint8_t SYM[256] = {
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  38, 0,  0,
+    28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24,
+    25, 26, 27, 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+    0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
+};
+
+/* The symbols of labels [from, to) of the wire name w (label offsets off) into sym, with
+ * SYM_SEP between labels; st[i] is where label i starts. Returns the symbol count. */
+static size_t symbolize(const uint8_t *w, const uint8_t *off, int from, int to, uint8_t *sym,
+                        uint16_t *st)
+{
+    size_t ns = 0;
+    for (int i = from; i < to; i++) {
+        const uint8_t *l = w + off[i];
+        if (i > from)
+            sym[ns++] = SYM_SEP;
+        st[i] = (uint16_t)ns;
+        for (unsigned j = 1; j <= l[0]; j++) {
+            uint8_t c = SYM[l[j]];
+            if (c) {
+                sym[ns++] = c;
+            } else {
+                sym[ns++] = SYM_ESC;
+                sym[ns++] = (uint8_t)(l[j] / SYM_BASE);
+                sym[ns++] = (uint8_t)(l[j] % SYM_BASE);
+            }
+        }
+    }
+    return ns;
+}
+
+/* Pack ns symbols and the dictionary octet into out (ENC_MAX octets). Symbols are grouped in
+ * threes from the end, so only the first group can be short; it is padded in front with
+ * SYM_PAD, which no name starts with. The packing is canonical: two names are equal exactly
+ * when their packed forms are. Returns the packed length. */
+static size_t pack(const uint8_t *sym, size_t ns, uint8_t dict, uint8_t *out)
+{
+    size_t o = 0, k = ns % 3;
+    if (k) {
+        unsigned v = k == 2 ? sym[0] * SYM_BASE + sym[1] : sym[0];
+        out[o++] = (uint8_t)(v >> 8);
+        out[o++] = (uint8_t)v;
+    }
+    for (; k < ns; k += 3) {
+        unsigned v = (sym[k] * SYM_BASE + sym[k + 1]) * SYM_BASE + sym[k + 2];
+        out[o++] = (uint8_t)(v >> 8);
+        out[o++] = (uint8_t)v;
+    }
+    out[o++] = dict;
+    return o;
+}
+
+/* Pack labels [from, to) of a wire name and the dictionary octet; returns the length. */
+static size_t encode(const uint8_t *w, const uint8_t *off, int from, int to, uint8_t dict,
+                     uint8_t *out)
+{
+    uint8_t sym[3 * MW_DNAME_MAX];
+    uint16_t st[MAX_LABELS + 1];
+    return pack(sym, symbolize(w, off, from, to, sym, st), dict, out);
+}
+
 /* ---- the set ------------------------------------------------------------------------------ */
 
 struct cls {
@@ -190,17 +266,19 @@ struct tld_slot {
 };
 
 struct mw_domainset {
-    uint32_t *slots; /* nslots, at least the last one empty */
-    uint32_t *base;  /* arena offset of each block of 32 slots */
-    uint8_t *arena;  /* entries in slot order, then ARENA_PAD zero octets */
-    struct cls *cls;
+    uint8_t *arena;    /* entries in hash order, then ARENA_PAD zero octets */
+    uint32_t *super;   /* arena offset of every 64th bucket (with rel16) */
+    uint16_t *rel16;   /* nb + 1 bucket starts relative to their super base, or NULL */
+    uint32_t *off32;   /* nb + 1 bucket starts, when a super block spans 64 KiB; or NULL */
+    uint64_t nb;       /* buckets, at least 1 */
+    struct cls *cls;   /* cls[0] is the class of simple entries */
     uint8_t *tld_lab;  /* dictionary labels, wire form ("\3com"), concatenated */
     uint16_t *tld_off; /* offset of each label in tld_lab */
     struct tld_slot *tld_tab;
     size_t tld_mask;
     size_t ntld;
-    uint64_t cap; /* home slots are [0, cap) */
-    size_t nslots, nblocks, arena_len, ncls;
+    unsigned lw; /* octets of every line number */
+    size_t arena_len, ncls;
     size_t nrules;
     size_t bytes;
     uint64_t lmask[2]; /* bit L: some entry has L labels */
@@ -211,18 +289,24 @@ static inline bool has_labels(const uint64_t *m, int l)
     return (m[l >> 6] >> (l & 63)) & 1;
 }
 
-static inline size_t home(uint64_t cap, uint64_t h)
+static inline uint64_t bucket_of(const struct mw_domainset *s, uint64_t h)
 {
-    return (size_t)(((h >> 32) * cap) >> 32);
+    return ((h >> 32) * s->nb) >> 32;
 }
 
-static inline uint32_t tag_of(uint64_t h)
+static inline size_t bucket_start(const struct mw_domainset *s, uint64_t b)
 {
-    uint32_t t = (uint32_t)h & SLOT_TAG_MASK;
-    return t ? t : 1;
+    if (s->off32)
+        return s->off32[b];
+    return (size_t)s->super[b >> SUPER_SHIFT] + s->rel16[b];
 }
 
-/* Short equal-length compares, inlined: names are mostly under 32 octets. */
+static inline const void *dir_slot(const struct mw_domainset *s, uint64_t b)
+{
+    return s->off32 ? (const void *)&s->off32[b] : (const void *)&s->rel16[b];
+}
+
+/* Short equal-length compares, inlined: packed names are mostly under 16 octets. */
 static inline bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
 {
     if (n >= 8) {
@@ -264,51 +348,32 @@ static int qview_tld(const struct mw_domainset *s, const struct qview *v)
     return tld_find(s, v->h[v->n - 1], v->q + v->off[v->n - 1]);
 }
 
-/* Does the entry at e hold the suffix of v starting at label i? tld is the dictionary index
- * of v's last label in this set. Returns the end of the entry's name, or NULL. */
-static inline const uint8_t *name_eq(const uint8_t *e, const struct qview *v, int i, int tld)
+/* The symbols of a query name's labels, made once per match and shared by every probe. */
+struct qsym {
+    size_t ns;
+    uint16_t st[MAX_LABELS + 1]; /* st[i]: where label i starts, for lo <= i < n */
+    uint8_t sym[3 * MW_DNAME_MAX];
+};
+
+static void qsym_init(struct qsym *qs, const struct qview *v)
 {
-    size_t o = v->off[i];
-    if (tld >= 0 && i < v->n) {
-        size_t hl = v->off[v->n - 1] - o;
-        if (!same_bytes(e, v->q + o, hl) || e[hl] != TLD_BASE + tld)
-            return NULL;
-        return e + hl + 1;
-    }
-    size_t fl = v->len - o;
-    if (!same_bytes(e, v->q + o, fl))
-        return NULL;
-    return e + fl;
+    qs->ns = symbolize(v->q, v->off, v->lo, v->n, qs->sym, qs->st);
 }
 
-/* Entries sit in hash order, so home slots never decrease along the table: entries displaced
- * from earlier homes are skipped, those of our home are compared by tag and name, and the first
- * entry with a later home ends a miss. */
-static const uint8_t *find(const struct mw_domainset *s, const struct qview *v, int i, int tld)
+/* The packed form of the suffix of v at label i, in a set where v's last label has
+ * dictionary index tld (or -1). */
+static size_t pack_suffix(const struct qview *v, const struct qsym *qs, int i, int tld,
+                          uint8_t *out)
 {
-    uint64_t h = v->h[i];
-    uint32_t tag = tag_of(h);
-    size_t h0 = home(s->cap, h);
-    for (size_t k = h0;; k++) {
-        uint32_t x = s->slots[k];
-        if (!x)
-            return NULL;
-        size_t d = (x >> SLOT_DISP_SHIFT) & SLOT_DISP_MAX;
-        if (d < SLOT_DISP_MAX) {
-            if (k - d > h0)
-                return NULL;
-            if (k - d < h0)
-                continue;
-        } else if (k < h0 + SLOT_DISP_MAX) {
-            continue; /* home <= k - 255 < h0 */
-        }
-        if ((x >> SLOT_TAG_SHIFT) != tag)
-            continue;
-        const uint8_t *e = s->arena + s->base[k >> BLOCK_SHIFT] + (x & SLOT_REL_MASK);
-        const uint8_t *p = name_eq(e, v, i, tld);
-        if (p)
-            return p;
+    if (i == v->n) {
+        out[0] = TLD_ROOT;
+        return 1;
     }
+    size_t from = qs->st[i];
+    if (tld < 0)
+        return pack(qs->sym + from, qs->ns - from, TLD_NONE, out);
+    size_t to = i == v->n - 1 ? from : (size_t)qs->st[v->n - 1] - 1; /* before the last SEP */
+    return pack(qs->sym + from, to - from, (uint8_t)tld, out);
 }
 
 static inline const uint8_t *get_varint(const uint8_t *p, uint32_t *out)
@@ -320,7 +385,7 @@ static inline const uint8_t *get_varint(const uint8_t *p, uint32_t *out)
         c = *p++;
         v |= (uint32_t)(c & 0x7f) << sh;
         sh += 7;
-    } while (c & 0x80);
+    } while (c & 0x80 && sh < 35);
     *out = v;
     return p;
 }
@@ -335,6 +400,32 @@ static inline uint8_t *put_varint(uint8_t *p, uint32_t v)
     return p;
 }
 
+static inline uint32_t get_line(const uint8_t *p, unsigned lw)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < lw; i++)
+        v |= (uint32_t)p[i] << (8 * i);
+    return v;
+}
+
+static inline uint8_t *put_line(uint8_t *p, uint32_t v, unsigned lw)
+{
+    for (unsigned i = 0; i < lw; i++)
+        *p++ = (uint8_t)(v >> (8 * i));
+    return p;
+}
+
+/* The packed name of the entry at e. */
+static inline const uint8_t *entry_name(const uint8_t *e, size_t *len)
+{
+    if (e[0] < EXT) {
+        *len = e[0] % SIMPLE_LEN;
+        return e + 1;
+    }
+    *len = e[1] | (size_t)e[2] << 8;
+    return e + 3;
+}
+
 /* The rules stored at one name, by kind. */
 struct found {
     uint8_t has;     /* bit per kind: a rule */
@@ -342,36 +433,75 @@ struct found {
     struct mw_rule r[3];
 };
 
-/* Decode the items after a name; returns the end of the entry. */
-static const uint8_t *read_items(const struct mw_domainset *s, const uint8_t *p, struct found *f,
+static inline void put_found(const struct mw_domainset *s, uint32_t cid, uint32_t line,
+                             struct found *f, struct mw_rule *tomb)
+{
+    const struct cls *c = &s->cls[cid];
+    struct mw_rule r = {.line = line, .list = c->list, .flags = c->flags, .action = c->action};
+    if (c->removed) {
+        f->removed |= (uint8_t)(1u << c->kind);
+        if (tomb)
+            tomb[c->kind] = r;
+    } else {
+        f->has |= (uint8_t)(1u << c->kind);
+        f->r[c->kind] = r;
+    }
+}
+
+/* Walk the entry at e: decode its rules into f (NULL to skip); returns the entry's end. */
+static const uint8_t *read_entry(const struct mw_domainset *s, const uint8_t *e, struct found *f,
                                  struct mw_rule *tomb)
 {
-    uint32_t v, line;
-    do {
-        p = get_varint(p, &v);
-        p = get_varint(p, &line);
-        const struct cls *c = &s->cls[v >> 1];
-        struct mw_rule r = {.line = line, .list = c->list, .flags = c->flags, .action = c->action};
-        if (c->removed) {
-            f->removed |= (uint8_t)(1u << c->kind);
-            if (tomb)
-                tomb[c->kind] = r;
-        } else {
-            f->has |= (uint8_t)(1u << c->kind);
-            f->r[c->kind] = r;
-        }
-    } while (v & 1);
+    if (e[0] < EXT) {
+        const uint8_t *p = e + 1 + e[0] % SIMPLE_LEN;
+        if (f)
+            put_found(s, e[0] / SIMPLE_LEN, get_line(p, s->lw), f, tomb);
+        return p + s->lw;
+    }
+    unsigned k = (e[0] & 7u) + 1;
+    const uint8_t *p = e + 3 + (e[1] | (size_t)e[2] << 8);
+    for (unsigned j = 0; j < k; j++) {
+        uint32_t cid;
+        p = get_varint(p, &cid);
+        if (f)
+            put_found(s, cid, get_line(p, s->lw), f, tomb);
+        p += s->lw;
+    }
     return p;
 }
 
-static void lookup(const struct mw_domainset *s, const struct qview *v, int i, int tld,
-                   struct found *f)
+/* The entry of the packed name enc in bucket b, or NULL. A bucket is about eight entries in
+ * one run of the arena; a simple entry is skipped with one add. */
+static const uint8_t *find(const struct mw_domainset *s, uint64_t b, const uint8_t *enc, size_t el)
 {
-    const uint8_t *p = find(s, v, i, tld);
-    if (p)
-        read_items(s, p, f, NULL);
+    const uint8_t *p = s->arena + bucket_start(s, b), *end = s->arena + bucket_start(s, b + 1);
+    const unsigned lw = s->lw;
+    while (p < end) {
+        if (p[0] < EXT) {
+            size_t nl = p[0] % SIMPLE_LEN;
+            if (nl == el && same_bytes(p + 1, enc, el))
+                return p;
+            p += 1 + nl + lw;
+        } else {
+            size_t nl;
+            const uint8_t *name = entry_name(p, &nl);
+            if (nl == el && same_bytes(name, enc, el))
+                return p;
+            p = read_entry(s, p, NULL, NULL);
+        }
+    }
+    return NULL;
 }
 
+static void lookup(const struct mw_domainset *s, const struct qview *v, const struct qsym *qs,
+                   int i, int tld, struct found *f)
+{
+    uint8_t enc[ENC_MAX];
+    size_t el = pack_suffix(v, qs, i, tld, enc);
+    const uint8_t *e = find(s, bucket_of(s, v->h[i]), enc, el);
+    if (e)
+        read_entry(s, e, f, NULL);
+}
 /* Precedence between rules for the same name: allow first, then list, then line. */
 static inline bool better(const struct mw_rule *a, const struct mw_rule *b)
 {
@@ -436,15 +566,23 @@ static inline __attribute__((always_inline)) bool match(const struct mw_domainse
     struct qview v;
     if (maxl < 0 || !qview_init(&v, qname, len, maxl))
         return false;
-    /* Start every slot load at once; the probes below then wait for one memory latency, not
-     * one per suffix. */
+    /* Start every directory load, then every bucket load, at once: the probes below then
+     * wait for about one memory latency, not one per suffix. */
     for (int i = v.lo; i <= v.n; i++) {
         if (has_labels(base->lmask, v.n - i))
-            __builtin_prefetch(&base->slots[home(base->cap, v.h[i])]);
+            __builtin_prefetch(dir_slot(base, bucket_of(base, v.h[i])));
         if (delta && has_labels(delta->lmask, v.n - i))
-            __builtin_prefetch(&delta->slots[home(delta->cap, v.h[i])]);
+            __builtin_prefetch(dir_slot(delta, bucket_of(delta, v.h[i])));
+    }
+    for (int i = v.lo; i <= v.n; i++) {
+        if (has_labels(base->lmask, v.n - i))
+            __builtin_prefetch(base->arena + bucket_start(base, bucket_of(base, v.h[i])));
+        if (delta && has_labels(delta->lmask, v.n - i))
+            __builtin_prefetch(delta->arena + bucket_start(delta, bucket_of(delta, v.h[i])));
     }
     int tb = qview_tld(base, &v), td = delta ? qview_tld(delta, &v) : -1;
+    struct qsym qs;
+    qsym_init(&qs, &v);
     for (int i = v.lo; i <= v.n; i++) {
         int l = v.n - i;
         if (!has_labels(m, l))
@@ -452,9 +590,9 @@ static inline __attribute__((always_inline)) bool match(const struct mw_domainse
         struct found fb, fd;
         fb.has = fb.removed = fd.has = fd.removed = 0;
         if (has_labels(base->lmask, l))
-            lookup(base, &v, i, tb, &fb);
+            lookup(base, &v, &qs, i, tb, &fb);
         if (delta && has_labels(delta->lmask, l))
-            lookup(delta, &v, i, td, &fd);
+            lookup(delta, &v, &qs, i, td, &fd);
         if (!fb.has && !fd.has)
             continue;
         unsigned kinds = i == 0 ? (1u << MW_DOMAIN_SUBTREE | 1u << MW_DOMAIN_EXACT)
@@ -486,9 +624,11 @@ bool mw_domainset_overlay_get(const struct mw_domainset *base, const struct mw_d
     if (kind < 0 || kind > 2 || !qview_init(&v, wire, wire_len, MAX_LABELS))
         return false;
     struct found fb = {0}, fd = {0};
-    lookup(base, &v, 0, qview_tld(base, &v), &fb);
+    struct qsym qs;
+    qsym_init(&qs, &v);
+    lookup(base, &v, &qs, 0, qview_tld(base, &v), &fb);
     if (delta)
-        lookup(delta, &v, 0, qview_tld(delta, &v), &fd);
+        lookup(delta, &v, &qs, 0, qview_tld(delta, &v), &fd);
     const struct mw_rule *c = effective(&fb, &fd, kind);
     if (c)
         *out = *c;
@@ -511,30 +651,64 @@ size_t mw_domainset_bytes(const struct mw_domainset *s)
     return s->bytes;
 }
 
+/* Unpack the packed name enc (el octets) of set s into wire form; returns its length. */
+static size_t decode(const struct mw_domainset *s, const uint8_t *enc, size_t el, uint8_t *name)
+{
+    uint8_t sym[3 * MW_DNAME_MAX];
+    size_t ns = 0, groups = (el - 1) / 2;
+    for (size_t g = 0; g < groups; g++) {
+        unsigned v = (unsigned)enc[2 * g] << 8 | enc[2 * g + 1];
+        uint8_t d[3] = {(uint8_t)(v / (SYM_BASE * SYM_BASE)), (uint8_t)(v / SYM_BASE % SYM_BASE),
+                        (uint8_t)(v % SYM_BASE)};
+        int j = 0;
+        if (g == 0)
+            while (j < 2 && d[j] == SYM_PAD)
+                j++;
+        for (; j < 3; j++)
+            sym[ns++] = d[j];
+    }
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    size_t n = 0, lab = 0;
+    if (ns) {
+        name[n++] = 0;
+        for (size_t k = 0; k < ns; k++) {
+            if (sym[k] == SYM_SEP) {
+                lab = n;
+                name[n++] = 0;
+                continue;
+            }
+            uint8_t c;
+            if (sym[k] == SYM_ESC && k + 2 < ns) {
+                c = (uint8_t)(sym[k + 1] * SYM_BASE + sym[k + 2]);
+                k += 2;
+            } else {
+                c = (uint8_t)alpha[sym[k] - 2];
+            }
+            name[n++] = c;
+            name[lab]++;
+        }
+    }
+    uint8_t dict = enc[el - 1];
+    if (dict < TLD_ROOT) {
+        const uint8_t *d = s->tld_lab + s->tld_off[dict];
+        memcpy(name + n, d, (size_t)d[0] + 1);
+        n += (size_t)d[0] + 1;
+    }
+    name[n++] = 0;
+    return n;
+}
+
 int mw_domainset_foreach(const struct mw_domainset *s, mw_domain_rule_cb cb, void *arg)
 {
-    uint8_t name[MW_DNAME_MAX + 1];
-    for (size_t k = 0; k < s->nslots; k++) {
-        uint32_t x = s->slots[k];
-        if (!x)
-            continue;
-        const uint8_t *p = s->arena + s->base[k >> BLOCK_SHIFT] + (x & SLOT_REL_MASK);
-        size_t n = 0;
-        while (*p && *p < TLD_BASE) {
-            memcpy(name + n, p, (size_t)*p + 1);
-            n += (size_t)*p + 1;
-            p += *p + 1;
-        }
-        if (*p >= TLD_BASE) {
-            const uint8_t *d = s->tld_lab + s->tld_off[*p - TLD_BASE];
-            memcpy(name + n, d, (size_t)d[0] + 1);
-            n += (size_t)d[0] + 1;
-        }
-        name[n++] = 0;
-        p++;
+    uint8_t name[MW_DNAME_MAX + 1 + ENC_MAX];
+    const uint8_t *p = s->arena, *end = s->arena + s->arena_len - ARENA_PAD;
+    while (p < end) {
+        size_t el;
+        const uint8_t *enc = entry_name(p, &el);
+        size_t n = decode(s, enc, el, name);
         struct found f = {0};
         struct mw_rule tomb[3];
-        read_items(s, p, &f, tomb);
+        p = read_entry(s, p, &f, tomb);
         for (int kind = 0; kind < 3; kind++) {
             for (int rm = 0; rm < 2; rm++) {
                 if (!((rm ? f.removed : f.has) & (1u << kind)))
@@ -557,9 +731,10 @@ void mw_domainset_free(struct mw_domainset *s)
 {
     if (!s)
         return;
-    free(s->slots);
-    free(s->base);
     free(s->arena);
+    free(s->super);
+    free(s->rel16);
+    free(s->off32);
     free(s->cls);
     free(s->tld_lab);
     free(s->tld_off);
@@ -924,48 +1099,177 @@ static int cls_id(struct cls_map *m, struct mw_domainset *s, const struct rec *r
     return 0;
 }
 
-/* Write the entry for the records of one name, a[0..n) in (hash, name, order added) order. */
-static int put_entry(const uint8_t *names, struct mw_domainset *s, struct cls_map *cm,
-                     const struct rec *a, size_t n, uint8_t **pp)
+/* The winning record per (kind, tombstone) among the records of one name, a[0..n) in (hash,
+ * name, order added) order: the first added, unless a later rule is an allow rule and it is
+ * not. Returns how many slots of w are set. */
+static unsigned winners(const struct rec *a, size_t n, const struct rec *w[6])
 {
-    /* The winner per (kind, tombstone): the first added, unless a later rule is an allow
-     * rule and it is not. */
-    const struct rec *w[6] = {0};
+    unsigned k = 0;
+    memset(w, 0, 6 * sizeof *w);
     for (size_t j = 0; j < n; j++) {
         const struct rec *r = &a[j];
         int c = r->kind * 2 + r->removed;
+        if (!w[c])
+            k++;
         if (!w[c] || (!r->removed && (r->flags & MW_RULE_ALLOW) && !(w[c]->flags & MW_RULE_ALLOW)))
             w[c] = r;
     }
-    const uint8_t *name = names + a->name;
-    uint8_t *p = *pp;
-    int tld = -1;
-    if (a->len > 1)
-        tld = tld_find(s, tld_hash(name + a->tlo), name + a->tlo);
-    if (tld >= 0) {
-        memcpy(p, name, a->tlo);
-        p += a->tlo;
-        *p++ = (uint8_t)(TLD_BASE + tld);
-    } else {
-        memcpy(p, name, a->len);
-        p += a->len;
+    return k;
+}
+
+/* The packed name of a record in set s. */
+static size_t pack_rec(const struct mw_domainset *s, const uint8_t *names, const struct rec *r,
+                       uint8_t *out)
+{
+    const uint8_t *name = names + r->name;
+    uint8_t off[MAX_LABELS + 1];
+    int n = split(name, r->len, off);
+    if (n <= 0) {
+        out[0] = TLD_ROOT;
+        return 1;
     }
-    int last = 5;
-    while (!w[last])
-        last--;
-    for (int c = 0; c <= last; c++) {
+    int tld = tld_find(s, tld_hash(name + r->tlo), name + r->tlo);
+    if (tld >= 0)
+        return encode(name, off, 0, n - 1, (uint8_t)tld, out);
+    return encode(name, off, 0, n, TLD_NONE, out);
+}
+
+static int count_cmp(const void *x, const void *y, void *arg)
+{
+    const uint64_t *count = arg;
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    if (count[a] != count[b])
+        return count[a] > count[b] ? -1 : 1;
+    return a < b ? -1 : a > b;
+}
+
+/* Class ids of every winning rule, counted, so that the most frequent become classes 0-2 (the
+ * classes simple entries can name); and the widest line number. */
+static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s,
+                    struct cls_map *cm, uint32_t **remap_out)
+{
+    const struct rec *a = b->recs;
+    size_t n = b->nrecs;
+    uint64_t *count = NULL;
+    size_t cap = 0;
+    uint32_t maxline = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i + 1;
+        while (j < n && same_name(b->names, &a[i], &a[j]))
+            j++;
+        const struct rec *w[6];
+        winners(a + i, j - i, w);
+        for (int c = 0; c < 6; c++) {
+            if (!w[c])
+                continue;
+            uint32_t id;
+            int rc = cls_id(cm, s, w[c], &id);
+            if (rc == 0 && id >= cap)
+                rc = grow((void **)&count, &cap, (size_t)id + 1, sizeof *count);
+            if (rc) {
+                free(count);
+                return rc;
+            }
+            if (id + 1 > s->ncls)
+                s->ncls = id + 1;
+            count[id]++;
+            if (w[c]->line > maxline)
+                maxline = w[c]->line;
+        }
+        i = j;
+    }
+    size_t nc = s->ncls ? s->ncls : 1;
+    uint32_t *remap = malloc(nc * sizeof *remap), *order = malloc(nc * sizeof *order);
+    struct cls *sorted = malloc(nc * sizeof *sorted);
+    if (!remap || !order || !sorted) {
+        free(remap);
+        free(order);
+        free(sorted);
+        free(count);
+        return -ENOMEM;
+    }
+    for (size_t c = 0; c < s->ncls; c++)
+        order[c] = (uint32_t)c;
+    if (s->ncls)
+        qsort_r(order, s->ncls, sizeof *order, count_cmp, count);
+    for (size_t c = 0; c < s->ncls; c++) {
+        remap[order[c]] = (uint32_t)c;
+        sorted[c] = s->cls[order[c]];
+    }
+    if (s->ncls)
+        memcpy(s->cls, sorted, s->ncls * sizeof *sorted);
+    free(sorted);
+    free(order);
+    free(count);
+    s->lw = maxline > 0xffffff ? 4 : maxline > 0xffff ? 3 : maxline > 0xff ? 2 : maxline ? 1 : 0;
+    *remap_out = remap;
+    return 0;
+}
+
+/* Write the entry for the records of one name at p; returns its end. */
+static uint8_t *put_entry(struct mw_domainset *s, struct cls_map *cm, const uint32_t *remap,
+                          const uint8_t *enc, size_t el, const struct rec *a, size_t n, uint8_t *p)
+{
+    const struct rec *w[6];
+    unsigned k = winners(a, n, w);
+    uint32_t ids[6];
+    for (int c = 0; c < 6; c++) {
         if (!w[c])
             continue;
-        uint32_t id;
-        int rc = cls_id(cm, s, w[c], &id);
-        if (rc)
-            return rc;
-        p = put_varint(p, id << 1 | (c < last));
-        p = put_varint(p, w[c]->line);
+        cls_id(cm, s, w[c], &ids[c]); /* classify() inserted every one: cannot fail */
+        ids[c] = remap[ids[c]];
         if (!w[c]->removed)
             s->nrules++;
     }
-    *pp = p;
+    int only = -1;
+    for (int c = 0; c < 6 && k == 1; c++)
+        if (w[c])
+            only = c;
+    if (only >= 0 && ids[only] < SIMPLE_CLS && el < SIMPLE_LEN) {
+        *p++ = (uint8_t)(ids[only] * SIMPLE_LEN + el);
+        memcpy(p, enc, el);
+        return put_line(p + el, w[only]->line, s->lw);
+    }
+    *p++ = (uint8_t)(EXT | (k - 1));
+    *p++ = (uint8_t)el;
+    *p++ = (uint8_t)(el >> 8);
+    memcpy(p, enc, el);
+    p += el;
+    for (int c = 0; c < 6; c++) {
+        if (!w[c])
+            continue;
+        p = put_varint(p, ids[c]);
+        p = put_line(p, w[c]->line, s->lw);
+    }
+    return p;
+}
+
+/* The bucket directory from the bucket starts off[0..nb]: 16-bit offsets under a 32-bit base
+ * per 64 buckets, unless some run of 64 buckets spans 64 KiB (then off stays as it is). */
+static int make_dir(struct mw_domainset *s, uint32_t *off)
+{
+    uint64_t nb = s->nb;
+    for (uint64_t b = 0; b <= nb; b++) {
+        if (off[b] - off[b & ~(uint64_t)((1u << SUPER_SHIFT) - 1)] > UINT16_MAX) {
+            s->off32 = off;
+            s->bytes += (nb + 1) * sizeof *off;
+            return 0;
+        }
+    }
+    size_t nsup = (size_t)(nb >> SUPER_SHIFT) + 1;
+    s->super = malloc(nsup * sizeof *s->super);
+    s->rel16 = malloc((nb + 1) * sizeof *s->rel16);
+    if (!s->super || !s->rel16) {
+        free(off);
+        return -ENOMEM;
+    }
+    for (uint64_t b = 0; b <= nb; b++) {
+        if (!(b & ((1u << SUPER_SHIFT) - 1)))
+            s->super[b >> SUPER_SHIFT] = off[b];
+        s->rel16[b] = (uint16_t)(off[b] - s->super[b >> SUPER_SHIFT]);
+    }
+    free(off);
+    s->bytes += nsup * sizeof *s->super + (nb + 1) * sizeof *s->rel16;
     return 0;
 }
 
@@ -976,76 +1280,58 @@ static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
     for (size_t i = 0; i < n; i++)
         if (i == 0 || !same_name(b->names, &a[i - 1], &a[i]))
             distinct++;
-    s->cap = (distinct * LOAD_DEN + LOAD_NUM - 1) / LOAD_NUM;
-    if (s->cap == 0)
-        s->cap = 1;
+    s->nb = distinct / BUCKET_FILL + 1;
 
-    /* A position is at most one past the previous one or its home, so cap + distinct + 1
-     * slots always hold the table and its trailing empty slot. */
-    size_t maxslots = ((size_t)s->cap + distinct + 1 + 63) & ~(size_t)63;
-    size_t bound = b->nnames + n * 11 + ARENA_PAD;
+    /* Packed names are at most twice the wire name; a rule at most a varint and a line. */
+    size_t bound = 2 * b->nnames + n * 12 + distinct * 3 + ARENA_PAD;
     if (bound - ARENA_PAD > UINT32_MAX)
         return -E2BIG;
     struct cls_map cm = {.mask = 63};
+    uint32_t *remap = NULL, *off = NULL;
     cm.keys = calloc(64, sizeof *cm.keys);
     cm.ids = malloc(64 * sizeof *cm.ids);
-    s->slots = calloc(maxslots, sizeof *s->slots);
-    s->base = malloc((maxslots >> BLOCK_SHIFT) * sizeof *s->base);
-    s->arena = malloc(bound);
     int rc = -ENOMEM;
-    if (!cm.keys || !cm.ids || !s->slots || !s->base || !s->arena)
+    if (!cm.keys || !cm.ids)
+        goto out;
+    rc = classify(b, s, &cm, &remap);
+    if (rc)
+        goto out;
+    rc = -ENOMEM;
+    off = malloc((s->nb + 1) * sizeof *off);
+    s->arena = malloc(bound);
+    if (!off || !s->arena)
         goto out;
 
-    uint8_t *p = s->arena;
-    size_t nextblk = 0, last = 0;
-    bool first = true;
+    uint8_t *p = s->arena, enc[ENC_MAX];
+    uint64_t nextb = 0;
     for (size_t i = 0; i < n;) {
         if (i + 16 < n)
             __builtin_prefetch(b->names + a[i + 16].name);
         size_t j = i + 1;
         while (j < n && same_name(b->names, &a[i], &a[j]))
             j++;
-        size_t pos = home(s->cap, a[i].hash);
-        if (!first && pos <= last)
-            pos = last + 1;
-        first = false;
-        last = pos;
-        uint32_t off = (uint32_t)(p - s->arena);
-        while (nextblk <= pos >> BLOCK_SHIFT)
-            s->base[nextblk++] = off;
-        uint32_t rel = off - s->base[pos >> BLOCK_SHIFT];
-        size_t disp = pos - home(s->cap, a[i].hash);
-        if (disp > SLOT_DISP_MAX)
-            disp = SLOT_DISP_MAX;
-        s->slots[pos] =
-            tag_of(a[i].hash) << SLOT_TAG_SHIFT | (uint32_t)disp << SLOT_DISP_SHIFT | rel;
-        rc = put_entry(b->names, s, &cm, a + i, j - i, &p);
-        if (rc)
-            goto out;
+        uint64_t bk = bucket_of(s, a[i].hash);
+        while (nextb <= bk)
+            off[nextb++] = (uint32_t)(p - s->arena);
+        size_t el = pack_rec(s, b->names, &a[i], enc);
+        p = put_entry(s, &cm, remap, enc, el, a + i, j - i, p);
         i = j;
     }
-    s->nslots = first ? 64 : ((last + 2 + 63) & ~(size_t)63); /* whole blocks */
-    s->nblocks = s->nslots >> BLOCK_SHIFT;
-    uint32_t end = (uint32_t)(p - s->arena);
-    while (nextblk < s->nblocks)
-        s->base[nextblk++] = end;
+    while (nextb <= s->nb)
+        off[nextb++] = (uint32_t)(p - s->arena);
     memset(p, 0, ARENA_PAD);
     s->arena_len = (size_t)(p - s->arena) + ARENA_PAD;
-
-    /* Trim every array to its final size (shrinking, so failure keeps the larger block). */
-    uint8_t *ar = realloc(s->arena, s->arena_len);
+    uint8_t *ar = realloc(s->arena, s->arena_len); /* shrinking: failure keeps the larger */
     if (ar)
         s->arena = ar;
-    uint32_t *sl = realloc(s->slots, s->nslots * sizeof *sl);
-    if (sl)
-        s->slots = sl;
-    uint32_t *bs = realloc(s->base, s->nblocks * sizeof *bs);
-    if (bs)
-        s->base = bs;
-    s->bytes += s->arena_len + s->nslots * sizeof *s->slots + s->nblocks * sizeof *s->base +
-                s->ncls * sizeof *s->cls;
-    rc = 0;
+    rc = make_dir(s, off);
+    off = NULL;
+    if (rc)
+        goto out;
+    s->bytes += s->arena_len + s->ncls * sizeof *s->cls;
 out:
+    free(off);
+    free(remap);
     free(cm.keys);
     free(cm.ids);
     return rc;

@@ -570,6 +570,97 @@ static void test_random_reference(void **state)
     free(delta);
 }
 
+/* Names with octets outside [a-z0-9-] (escaped in the packed form), names whose packed form
+ * is long (extended entries), a dot or a zero octet inside a label, uppercase (folded): each
+ * matches itself only, and foreach gives back the exact wire name. */
+struct rt {
+    int n;
+    uint8_t names[64][MW_DNAME_MAX + 1];
+    size_t lens[64];
+};
+
+static int rt_cb(const struct mw_domain_rule *r, void *arg)
+{
+    struct rt *t = arg;
+    assert_true(t->n < 64);
+    memcpy(t->names[t->n], r->name, r->name_len);
+    t->lens[t->n++] = r->name_len;
+    return 0;
+}
+
+static void test_packed_names(void **state)
+{
+    (void)state;
+    enum { N = 48 };
+    static uint8_t w[N][MW_DNAME_MAX + 1];
+    size_t len[N];
+    for (int i = 0; i < N; i++) {
+        /* Labels of random length over all octets (uppercase excluded: it is folded). */
+        size_t o = 0;
+        int labels = 1 + (int)rnd(i < 8 ? 4 : 6);
+        for (int l = 0; l < labels && o < 200; l++) {
+            size_t ll = 1 + rnd(i < 8 ? 63 : 20);
+            if (o + ll + 2 > MW_DNAME_MAX)
+                break;
+            w[i][o++] = (uint8_t)ll;
+            for (size_t k = 0; k < ll; k++) {
+                uint8_t c = (uint8_t)rnd(256);
+                if (c >= 'A' && c <= 'Z')
+                    c = (uint8_t)(c + 32);
+                if (i % 3 == 1)
+                    c = (uint8_t)("az09-_."[rnd(7)]);
+                w[i][o++] = c;
+            }
+        }
+        if (i % 4 == 0) { /* a dictionary last label for some */
+            memcpy(w[i] + o, "\3com", 4);
+            o += 4;
+        }
+        w[i][o++] = 0;
+        len[i] = o;
+    }
+    struct mw_domainset_builder *b = mw_domainset_builder_new(0);
+    for (int i = 0; i < N; i++) {
+        struct mw_rule r = {.line = (uint32_t)i + 1, .list = (uint16_t)(i % 5)};
+        assert_int_equal(mw_domainset_builder_add(b, w[i], len[i], MW_DOMAIN_EXACT, &r), 0);
+    }
+    /* Names that differ only in where a dot sits, and a zero octet inside a label. */
+    struct mw_rule r1 = {.line = 1001}, r2 = {.line = 1002}, r3 = {.line = 1003};
+    assert_int_equal(mw_domainset_builder_add(b, (const uint8_t *)"\3a.b\3com", 9, 1, &r1), 0);
+    assert_int_equal(mw_domainset_builder_add(b, (const uint8_t *)"\3a\0b\3com", 9, 1, &r2), 0);
+    assert_int_equal(mw_domainset_builder_add(b, (const uint8_t *)"\3AbC\3cOm", 9, 1, &r3), 0);
+    struct mw_domainset *s = build(b);
+    struct mw_domain_match m;
+    for (int i = 0; i < N; i++) {
+        assert_true(mw_domainset_match(s, w[i], len[i], &m));
+        assert_int_equal(m.rule.line, (uint32_t)i + 1);
+        assert_int_equal(m.offset, 0);
+    }
+    assert_true(mw_domainset_match(s, (const uint8_t *)"\3a.b\3com", 9, &m));
+    assert_int_equal(m.rule.line, 1001);
+    assert_true(mw_domainset_match(s, (const uint8_t *)"\3a\0b\3com", 9, &m));
+    assert_int_equal(m.rule.line, 1002);
+    assert_true(mw_domainset_match(s, (const uint8_t *)"\3abc\3com", 9, &m));
+    assert_int_equal(m.rule.line, 1003);
+    assert_false(mw_domainset_match(s, (const uint8_t *)"\1a\1b\3com", 9, &m));
+    assert_false(mw_domainset_match(s, (const uint8_t *)"\3a\1b\3com", 9, &m));
+    assert_false(mw_domainset_match(s, (const uint8_t *)"\3a-b\3com", 9, &m));
+
+    struct rt *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    assert_int_equal(mw_domainset_foreach(s, rt_cb, t), 0);
+    assert_int_equal(t->n, N + 3);
+    for (int i = 0; i < N; i++) {
+        bool found = false;
+        for (int j = 0; j < t->n && !found; j++)
+            found = t->lens[j] == len[i] && memcmp(t->names[j], w[i], len[i]) == 0;
+        if (!found)
+            fail_msg("name %d not given back by foreach", i);
+    }
+    free(t);
+    mw_domainset_free(s);
+}
+
 static void test_memory(void **state)
 {
     (void)state;
@@ -595,8 +686,8 @@ static void test_memory(void **state)
     struct mw_domainset *s = build(b);
     assert_int_equal(mw_domainset_count(s), N);
     size_t bytes = mw_domainset_bytes(s);
-    /* Below 30 octets per domain, and not less than the text itself minus the dictionary. */
-    assert_true(bytes <= 30 * (size_t)N);
+    /* At most 16 octets per domain (packed names, one class), and not less than half the text. */
+    assert_true(bytes <= 16 * (size_t)N);
     assert_true(bytes >= raw / 2);
     assert_int_equal(match(s, keep), 8);
     mw_domainset_free(s);
@@ -614,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_foreach),
         cmocka_unit_test(test_overlay),
         cmocka_unit_test(test_random_reference),
+        cmocka_unit_test(test_packed_names),
         cmocka_unit_test(test_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
