@@ -744,34 +744,69 @@ void mw_domainset_free(struct mw_domainset *s)
 
 /* ---- the builder -------------------------------------------------------------------------- */
 
-/* One added rule, 24 octets; sorted in place by hash at build time. The name offset grows with
- * every add, so it also orders records by the time they were added. */
+/* One added rule, 16 octets, sorted in place by hash at build time. Its name, class and
+ * length sit in the builder's names buffer: a 16-bit class id, the wire length, the offset of
+ * the last label, the lowercase wire name. The name offset grows with every add, so it also orders
+ * records by the time they were added. */
 struct rec {
     uint64_t hash; /* of the whole name */
-    uint32_t name; /* offset in the builder's names */
+    uint32_t name; /* offset of the record's header in the builder's names */
     uint32_t line;
-    uint16_t list;
-    uint8_t len; /* wire length, root included */
-    uint8_t tlo; /* offset of the last label */
-    uint8_t kind;
-    uint8_t flags;
-    uint8_t action;
-    uint8_t removed;
+};
+
+#define REC_HDR 4
+#define CLS_MAX 65535u
+
+/* Class ids: a small open-addressing map from the packed class key to its index. */
+struct cls_map {
+    uint64_t *keys; /* key + 1, 0 empty */
+    uint32_t *ids;
+    size_t mask, n;
 };
 
 struct mw_domainset_builder {
     struct rec *recs; /* owned */
     size_t nrecs, caprecs;
-    uint8_t *names; /* owned: every added name, lowercased wire */
+    uint8_t *names; /* owned: every added name with its header */
     size_t nnames, capnames;
+    struct cls *cls; /* owned: classes by id */
+    struct cls_map cm;
     uint64_t lmask[2];
 };
+
+static inline size_t rec_len(const uint8_t *names, const struct rec *r)
+{
+    return names[r->name + 2];
+}
+
+static inline const uint8_t *rec_wire(const uint8_t *names, const struct rec *r)
+{
+    return names + r->name + REC_HDR;
+}
+
+static inline uint32_t rec_cls(const uint8_t *names, const struct rec *r)
+{
+    return names[r->name] | (uint32_t)names[r->name + 1] << 8;
+}
+
+/* Offset of the last label in the record's wire name (0 for the root). */
+static inline size_t rec_tlo(const uint8_t *names, const struct rec *r)
+{
+    return names[r->name + 3];
+}
 
 struct mw_domainset_builder *mw_domainset_builder_new(size_t size_hint)
 {
     struct mw_domainset_builder *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
+    b->cm.mask = 63;
+    b->cm.keys = calloc(64, sizeof *b->cm.keys);
+    b->cm.ids = malloc(64 * sizeof *b->cm.ids);
+    if (!b->cm.keys || !b->cm.ids) {
+        mw_domainset_builder_free(b);
+        return NULL;
+    }
     if (size_hint && size_hint < RULES_MAX) {
         b->recs = malloc(size_hint * sizeof *b->recs);
         b->names = malloc(size_hint * 20);
@@ -789,6 +824,9 @@ void mw_domainset_builder_free(struct mw_domainset_builder *b)
         return;
     free(b->recs);
     free(b->names);
+    free(b->cls);
+    free(b->cm.keys);
+    free(b->cm.ids);
     free(b);
 }
 
@@ -807,6 +845,60 @@ static int grow(void **p, size_t *cap, size_t need, size_t elem)
     return 0;
 }
 
+static int cls_grow(struct cls_map *m)
+{
+    struct cls_map g = {.mask = 2 * m->mask + 1, .n = m->n};
+    g.keys = calloc(g.mask + 1, sizeof *g.keys);
+    g.ids = malloc((g.mask + 1) * sizeof *g.ids);
+    if (!g.keys || !g.ids) {
+        free(g.keys);
+        free(g.ids);
+        return -ENOMEM;
+    }
+    for (size_t j = 0; j <= m->mask; j++) {
+        if (!m->keys[j])
+            continue;
+        size_t x = (size_t)(mix((m->keys[j] - 1) ^ S0, S1) & g.mask);
+        while (g.keys[x])
+            x = (x + 1) & g.mask;
+        g.keys[x] = m->keys[j];
+        g.ids[x] = m->ids[j];
+    }
+    free(m->keys);
+    free(m->ids);
+    *m = g;
+    return 0;
+}
+
+/* The id of a class, added when new. Returns 0, -ENOMEM or -E2BIG past CLS_MAX classes. */
+static int cls_id(struct mw_domainset_builder *b, const struct cls *c, uint32_t *id)
+{
+    struct cls_map *m = &b->cm;
+    uint64_t key = (uint64_t)c->list | (uint64_t)c->flags << 16 | (uint64_t)c->action << 24 |
+                   (uint64_t)c->kind << 32 | (uint64_t)c->removed << 34;
+    size_t i = (size_t)(mix(key ^ S0, S1) & m->mask);
+    while (m->keys[i]) {
+        if (m->keys[i] == key + 1) {
+            *id = m->ids[i];
+            return 0;
+        }
+        i = (i + 1) & m->mask;
+    }
+    if (m->n >= CLS_MAX)
+        return -E2BIG;
+    struct cls *t = realloc(b->cls, (m->n + 1) * sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    b->cls = t;
+    t[m->n] = *c;
+    m->keys[i] = key + 1;
+    m->ids[i] = (uint32_t)m->n;
+    *id = (uint32_t)m->n++;
+    if (2 * m->n > m->mask + 1)
+        return cls_grow(m);
+    return 0;
+}
+
 static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, int kind,
                const struct mw_rule *rule, bool removed)
 {
@@ -816,33 +908,36 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     int n = split(wire, len, off);
     if (n < 0)
         return -EINVAL;
-    if (b->nrecs >= RULES_MAX || b->nnames + len > UINT32_MAX)
+    if (b->nrecs >= RULES_MAX || b->nnames + len + REC_HDR > UINT32_MAX)
         return -E2BIG;
+    struct cls c = {.kind = (uint8_t)kind, .removed = removed};
+    if (rule) {
+        c.list = rule->list;
+        c.flags = removed ? 0 : rule->flags;
+        c.action = removed ? 0 : rule->action;
+    }
+    uint32_t id;
+    int rc = cls_id(b, &c, &id);
+    if (rc)
+        return rc;
     if (grow((void **)&b->recs, &b->caprecs, b->nrecs + 1, sizeof *b->recs) ||
-        grow((void **)&b->names, &b->capnames, b->nnames + len, 1))
+        grow((void **)&b->names, &b->capnames, b->nnames + len + REC_HDR, 1))
         return -ENOMEM;
 
-    uint8_t *w = b->names + b->nnames;
+    uint8_t *h = b->names + b->nnames, *w = h + REC_HDR;
+    h[0] = (uint8_t)id;
+    h[1] = (uint8_t)(id >> 8);
+    h[2] = (uint8_t)len;
+    h[3] = n ? off[n - 1] : 0;
     memcpy(w, wire, len);
     mw_dname_lower(w, len);
-    uint64_t h = ROOT_HASH;
+    uint64_t hash = ROOT_HASH;
     for (int i = n - 1; i >= 0; i--)
-        h = label_hash(h, w + off[i] + 1, w[off[i]]);
-    struct rec *r = &b->recs[b->nrecs++];
-    *r = (struct rec){.hash = h,
-                      .name = (uint32_t)b->nnames,
-                      .len = (uint8_t)len,
-                      .tlo = n ? off[n - 1] : 0,
-                      .kind = (uint8_t)kind,
-                      .removed = removed};
-    if (rule) {
-        r->line = rule->line;
-        r->list = rule->list;
-        r->flags = removed ? 0 : rule->flags;
-        r->action = removed ? 0 : rule->action;
-    }
+        hash = label_hash(hash, w + off[i] + 1, w[off[i]]);
+    b->recs[b->nrecs++] =
+        (struct rec){.hash = hash, .name = (uint32_t)b->nnames, .line = rule ? rule->line : 0};
     b->lmask[n >> 6] |= 1ull << (n & 63);
-    b->nnames += len;
+    b->nnames += len + REC_HDR;
     return 0;
 }
 
@@ -860,15 +955,15 @@ int mw_domainset_builder_remove(struct mw_domainset_builder *b, const uint8_t *w
     return add(b, wire, wire_len, kind, rule, true);
 }
 
-/* Sorting: the records by the hash's top 32 bits with a stable LSD radix sort, then runs of
- * equal top bits (collisions and duplicate names) by (hash, name, order added). */
+/* Order of records: hash, then name (length, octets), then the order added. */
 static int rec_cmp(const uint8_t *names, const struct rec *x, const struct rec *y)
 {
     if (x->hash != y->hash)
         return x->hash < y->hash ? -1 : 1;
-    if (x->len != y->len)
-        return x->len < y->len ? -1 : 1;
-    int c = memcmp(names + x->name, names + y->name, x->len);
+    size_t lx = rec_len(names, x), ly = rec_len(names, y);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    int c = memcmp(rec_wire(names, x), rec_wire(names, y), lx);
     if (c)
         return c;
     return x->name < y->name ? -1 : x->name > y->name;
@@ -902,53 +997,74 @@ static void rec_msort(const uint8_t *names, struct rec *a, struct rec *tmp, size
     memcpy(a, tmp, k * sizeof *a);
 }
 
+/* One in-place radix pass (American flag sort) over a[0..n) on the 8 hash bits at shift:
+ * cycles of swaps, with 256 write heads that stay in cache. start[0..256] receives the
+ * bucket bounds. */
+static void flag_pass(struct rec *a, size_t n, int shift, size_t start[257])
+{
+    size_t next[256];
+    memset(start, 0, 257 * sizeof *start);
+    for (size_t i = 0; i < n; i++)
+        start[((a[i].hash >> shift) & 255) + 1]++;
+    for (int k = 0; k < 256; k++) {
+        start[k + 1] += start[k];
+        next[k] = start[k];
+    }
+    for (int k = 0; k < 256; k++) {
+        while (next[k] < start[k + 1]) {
+            struct rec r = a[next[k]];
+            unsigned d = (unsigned)(r.hash >> shift) & 255;
+            while (d != (unsigned)k) {
+                struct rec t = a[next[d]];
+                a[next[d]++] = r;
+                r = t;
+                d = (unsigned)(r.hash >> shift) & 255;
+            }
+            a[next[k]++] = r;
+        }
+    }
+}
+
+/* Sort a[0..n) by rec_cmp in place: radix passes on the top hash bits while a bucket is large,
+ * then a merge sort of each small bucket in tmp (room for SORT_SMALL records); a bucket that
+ * the hash cannot split (many copies of one name) gets a merge sort with its own buffer. */
+#define SORT_SMALL 64
+static int sort_range(const uint8_t *names, struct rec *a, size_t n, int shift, struct rec *tmp)
+{
+    if (n <= SORT_SMALL) {
+        rec_msort(names, a, tmp, n);
+        return 0;
+    }
+    if (shift < 0) {
+        struct rec *big = malloc(n * sizeof *big);
+        if (!big)
+            return -ENOMEM;
+        rec_msort(names, a, big, n);
+        free(big);
+        return 0;
+    }
+    size_t start[257];
+    flag_pass(a, n, shift, start);
+    for (int k = 0; k < 256; k++) {
+        int rc = sort_range(names, a + start[k], start[k + 1] - start[k], shift - 8, tmp);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sorting in place, so a build needs no second copy of the records. */
 static int sort_recs(struct mw_domainset_builder *b)
 {
-    size_t n = b->nrecs;
-    struct rec *a = b->recs, *t = malloc(n * sizeof *t);
-    uint32_t *cnt = calloc(3 * 2048, sizeof *cnt);
-    if (!t || !cnt) {
-        free(t);
-        free(cnt);
-        return -ENOMEM;
-    }
-    static const int shift[3] = {32, 43, 54};
-    for (size_t i = 0; i < n; i++)
-        for (int d = 0; d < 3; d++)
-            cnt[d * 2048 + ((a[i].hash >> shift[d]) & 2047)]++;
-    for (int d = 0; d < 3; d++) {
-        uint32_t *c = cnt + d * 2048, sum = 0;
-        for (int j = 0; j < 2048; j++) {
-            uint32_t x = c[j];
-            c[j] = sum;
-            sum += x;
-        }
-        for (size_t i = 0; i < n; i++)
-            t[c[(a[i].hash >> shift[d]) & 2047]++] = a[i];
-        struct rec *x = a;
-        a = t;
-        t = x;
-    }
-    free(cnt);
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && (a[j].hash >> 32) == (a[i].hash >> 32))
-            j++;
-        if (j - i > 1)
-            rec_msort(b->names, a + i, t, j - i);
-        i = j;
-    }
-    /* After an odd number of passes the sorted records are in the new buffer. */
-    free(t);
-    b->recs = a;
-    b->caprecs = n;
-    return 0;
+    struct rec tmp[SORT_SMALL];
+    return sort_range(b->names, b->recs, b->nrecs, 56, tmp);
 }
 
 static inline bool same_name(const uint8_t *names, const struct rec *x, const struct rec *y)
 {
-    return x->hash == y->hash && x->len == y->len &&
-           memcmp(names + x->name, names + y->name, x->len) == 0;
+    size_t l = rec_len(names, x);
+    return x->hash == y->hash && l == rec_len(names, y) &&
+           memcmp(rec_wire(names, x), rec_wire(names, y), l) == 0;
 }
 
 static inline uint64_t tld_hash(const uint8_t *lab)
@@ -982,14 +1098,15 @@ static int pick_tlds(const struct mw_domainset_builder *b, struct mw_domainset *
     size_t used = 0;
     for (size_t r = 0; r < b->nrecs; r++) {
         const struct rec *x = &b->recs[r];
-        if (x->len == 1)
+        if (rec_len(b->names, x) == 1)
             continue;
-        const uint8_t *lab = b->names + x->name + x->tlo;
+        uint32_t at = x->name + REC_HDR + rec_tlo(b->names, x);
+        const uint8_t *lab = b->names + at;
         uint64_t h = tld_hash(lab);
         for (size_t i = (h >> 40) & tmask;; i = (i + 1) & tmask) {
             if (!t[i].count) {
                 if (used < tcap * 3 / 4) {
-                    t[i] = (struct tld_count){.hash = h, .lab = x->name + x->tlo, .count = 1};
+                    t[i] = (struct tld_count){.hash = h, .lab = at, .count = 1};
                     used++;
                 }
                 break;
@@ -1042,77 +1159,25 @@ out:
 }
 
 /* Class ids: a small open-addressing map from the packed class key to its index. */
-struct cls_map {
-    uint64_t *keys; /* key + 1, 0 empty */
-    uint32_t *ids;
-    size_t mask, n;
-};
-
-static int cls_grow(struct cls_map *m)
-{
-    struct cls_map g = {.mask = 2 * m->mask + 1, .n = m->n};
-    g.keys = calloc(g.mask + 1, sizeof *g.keys);
-    g.ids = malloc((g.mask + 1) * sizeof *g.ids);
-    if (!g.keys || !g.ids) {
-        free(g.keys);
-        free(g.ids);
-        return -ENOMEM;
-    }
-    for (size_t j = 0; j <= m->mask; j++) {
-        if (!m->keys[j])
-            continue;
-        size_t x = (size_t)(mix((m->keys[j] - 1) ^ S0, S1) & g.mask);
-        while (g.keys[x])
-            x = (x + 1) & g.mask;
-        g.keys[x] = m->keys[j];
-        g.ids[x] = m->ids[j];
-    }
-    free(m->keys);
-    free(m->ids);
-    *m = g;
-    return 0;
-}
-
-static int cls_id(struct cls_map *m, struct mw_domainset *s, const struct rec *r, uint32_t *id)
-{
-    uint64_t key = (uint64_t)r->list | (uint64_t)r->flags << 16 | (uint64_t)r->action << 24 |
-                   (uint64_t)r->kind << 32 | (uint64_t)r->removed << 34;
-    if (2 * (m->n + 1) > m->mask + 1 && cls_grow(m))
-        return -ENOMEM;
-    size_t i = (size_t)(mix(key ^ S0, S1) & m->mask);
-    while (m->keys[i]) {
-        if (m->keys[i] == key + 1) {
-            *id = m->ids[i];
-            return 0;
-        }
-        i = (i + 1) & m->mask;
-    }
-    struct cls *c = realloc(s->cls, (m->n + 1) * sizeof *c);
-    if (!c)
-        return -ENOMEM;
-    s->cls = c;
-    c[m->n] = (struct cls){r->list, r->flags, r->action, r->kind, r->removed};
-    m->keys[i] = key + 1;
-    m->ids[i] = (uint32_t)m->n;
-    *id = (uint32_t)m->n++;
-    s->ncls = m->n;
-    return 0;
-}
-
 /* The winning record per (kind, tombstone) among the records of one name, a[0..n) in (hash,
  * name, order added) order: the first added, unless a later rule is an allow rule and it is
  * not. Returns how many slots of w are set. */
-static unsigned winners(const struct rec *a, size_t n, const struct rec *w[6])
+static unsigned winners(const struct mw_domainset_builder *b, const struct rec *a, size_t n,
+                        const struct rec *w[6])
 {
     unsigned k = 0;
     memset(w, 0, 6 * sizeof *w);
     for (size_t j = 0; j < n; j++) {
         const struct rec *r = &a[j];
-        int c = r->kind * 2 + r->removed;
-        if (!w[c])
+        const struct cls *c = &b->cls[rec_cls(b->names, r)];
+        int slot = c->kind * 2 + c->removed;
+        if (!w[slot]) {
             k++;
-        if (!w[c] || (!r->removed && (r->flags & MW_RULE_ALLOW) && !(w[c]->flags & MW_RULE_ALLOW)))
-            w[c] = r;
+            w[slot] = r;
+        } else if (!c->removed && (c->flags & MW_RULE_ALLOW) &&
+                   !(b->cls[rec_cls(b->names, w[slot])].flags & MW_RULE_ALLOW)) {
+            w[slot] = r;
+        }
     }
     return k;
 }
@@ -1121,14 +1186,15 @@ static unsigned winners(const struct rec *a, size_t n, const struct rec *w[6])
 static size_t pack_rec(const struct mw_domainset *s, const uint8_t *names, const struct rec *r,
                        uint8_t *out)
 {
-    const uint8_t *name = names + r->name;
+    const uint8_t *name = rec_wire(names, r);
     uint8_t off[MAX_LABELS + 1];
-    int n = split(name, r->len, off);
+    int n = split(name, rec_len(names, r), off);
     if (n <= 0) {
         out[0] = TLD_ROOT;
         return 1;
     }
-    int tld = tld_find(s, tld_hash(name + r->tlo), name + r->tlo);
+    const uint8_t *last = name + off[n - 1];
+    int tld = tld_find(s, tld_hash(last), last);
     if (tld >= 0)
         return encode(name, off, 0, n - 1, (uint8_t)tld, out);
     return encode(name, off, 0, n, TLD_NONE, out);
@@ -1143,62 +1209,48 @@ static int count_cmp(const void *x, const void *y, void *arg)
     return a < b ? -1 : a > b;
 }
 
-/* Class ids of every winning rule, counted, so that the most frequent become classes 0-2 (the
- * classes simple entries can name); and the widest line number. */
+/* The set's classes: the builder's, most used by winning rules first, so that the most
+ * frequent become classes 0-2 (the classes simple entries can name); remap takes a builder
+ * class id to the set's. Also the widest line number. */
 static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s,
-                    struct cls_map *cm, uint32_t **remap_out)
+                    uint32_t **remap_out)
 {
     const struct rec *a = b->recs;
-    size_t n = b->nrecs;
-    uint64_t *count = NULL;
-    size_t cap = 0;
+    size_t n = b->nrecs, nc = b->cm.n ? b->cm.n : 1;
+    uint64_t *count = calloc(nc, sizeof *count);
+    uint32_t *remap = malloc(nc * sizeof *remap), *order = malloc(nc * sizeof *order);
+    s->cls = malloc(nc * sizeof *s->cls);
+    if (!count || !remap || !order || !s->cls) {
+        free(count);
+        free(remap);
+        free(order);
+        return -ENOMEM;
+    }
     uint32_t maxline = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i + 1;
         while (j < n && same_name(b->names, &a[i], &a[j]))
             j++;
         const struct rec *w[6];
-        winners(a + i, j - i, w);
+        winners(b, a + i, j - i, w);
         for (int c = 0; c < 6; c++) {
             if (!w[c])
                 continue;
-            uint32_t id;
-            int rc = cls_id(cm, s, w[c], &id);
-            if (rc == 0 && id >= cap)
-                rc = grow((void **)&count, &cap, (size_t)id + 1, sizeof *count);
-            if (rc) {
-                free(count);
-                return rc;
-            }
-            if (id + 1 > s->ncls)
-                s->ncls = id + 1;
-            count[id]++;
+            count[rec_cls(b->names, w[c])]++;
             if (w[c]->line > maxline)
                 maxline = w[c]->line;
         }
         i = j;
     }
-    size_t nc = s->ncls ? s->ncls : 1;
-    uint32_t *remap = malloc(nc * sizeof *remap), *order = malloc(nc * sizeof *order);
-    struct cls *sorted = malloc(nc * sizeof *sorted);
-    if (!remap || !order || !sorted) {
-        free(remap);
-        free(order);
-        free(sorted);
-        free(count);
-        return -ENOMEM;
-    }
+    s->ncls = b->cm.n;
     for (size_t c = 0; c < s->ncls; c++)
         order[c] = (uint32_t)c;
     if (s->ncls)
         qsort_r(order, s->ncls, sizeof *order, count_cmp, count);
     for (size_t c = 0; c < s->ncls; c++) {
         remap[order[c]] = (uint32_t)c;
-        sorted[c] = s->cls[order[c]];
+        s->cls[c] = b->cls[order[c]];
     }
-    if (s->ncls)
-        memcpy(s->cls, sorted, s->ncls * sizeof *sorted);
-    free(sorted);
     free(order);
     free(count);
     s->lw = maxline > 0xffffff ? 4 : maxline > 0xffff ? 3 : maxline > 0xff ? 2 : maxline ? 1 : 0;
@@ -1207,25 +1259,23 @@ static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s
 }
 
 /* Write the entry for the records of one name at p; returns its end. */
-static uint8_t *put_entry(struct mw_domainset *s, struct cls_map *cm, const uint32_t *remap,
-                          const uint8_t *enc, size_t el, const struct rec *a, size_t n, uint8_t *p)
+static uint8_t *put_entry(const struct mw_domainset_builder *b, struct mw_domainset *s,
+                          const uint32_t *remap, const uint8_t *enc, size_t el, const struct rec *a,
+                          size_t n, uint8_t *p)
 {
     const struct rec *w[6];
-    unsigned k = winners(a, n, w);
+    unsigned k = winners(b, a, n, w);
     uint32_t ids[6];
+    int only = -1;
     for (int c = 0; c < 6; c++) {
         if (!w[c])
             continue;
-        cls_id(cm, s, w[c], &ids[c]); /* classify() inserted every one: cannot fail */
-        ids[c] = remap[ids[c]];
-        if (!w[c]->removed)
+        ids[c] = remap[rec_cls(b->names, w[c])];
+        if (!s->cls[ids[c]].removed)
             s->nrules++;
+        only = c;
     }
-    int only = -1;
-    for (int c = 0; c < 6 && k == 1; c++)
-        if (w[c])
-            only = c;
-    if (only >= 0 && ids[only] < SIMPLE_CLS && el < SIMPLE_LEN) {
+    if (k == 1 && ids[only] < SIMPLE_CLS && el < SIMPLE_LEN) {
         *p++ = (uint8_t)(ids[only] * SIMPLE_LEN + el);
         memcpy(p, enc, el);
         return put_line(p + el, w[only]->line, s->lw);
@@ -1244,8 +1294,6 @@ static uint8_t *put_entry(struct mw_domainset *s, struct cls_map *cm, const uint
     return p;
 }
 
-/* The bucket directory from the bucket starts off[0..nb]: 16-bit offsets under a 32-bit base
- * per 64 buckets, unless some run of 64 buckets spans 64 KiB (then off stays as it is). */
 static int make_dir(struct mw_domainset *s, uint32_t *off)
 {
     uint64_t nb = s->nb;
@@ -1286,16 +1334,10 @@ static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
     size_t bound = 2 * b->nnames + n * 12 + distinct * 3 + ARENA_PAD;
     if (bound - ARENA_PAD > UINT32_MAX)
         return -E2BIG;
-    struct cls_map cm = {.mask = 63};
     uint32_t *remap = NULL, *off = NULL;
-    cm.keys = calloc(64, sizeof *cm.keys);
-    cm.ids = malloc(64 * sizeof *cm.ids);
-    int rc = -ENOMEM;
-    if (!cm.keys || !cm.ids)
-        goto out;
-    rc = classify(b, s, &cm, &remap);
+    int rc = classify(b, s, &remap);
     if (rc)
-        goto out;
+        return rc;
     rc = -ENOMEM;
     off = malloc((s->nb + 1) * sizeof *off);
     s->arena = malloc(bound);
@@ -1314,7 +1356,7 @@ static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
         while (nextb <= bk)
             off[nextb++] = (uint32_t)(p - s->arena);
         size_t el = pack_rec(s, b->names, &a[i], enc);
-        p = put_entry(s, &cm, remap, enc, el, a + i, j - i, p);
+        p = put_entry(b, s, remap, enc, el, a + i, j - i, p);
         i = j;
     }
     while (nextb <= s->nb)
@@ -1332,8 +1374,6 @@ static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
 out:
     free(off);
     free(remap);
-    free(cm.keys);
-    free(cm.ids);
     return rc;
 }
 
