@@ -391,6 +391,11 @@ class Minewall:
     def wait_log(self, needle, timeout=5.0):
         return wait_until(lambda: needle in self.log(), timeout, what="log line %r" % needle)
 
+    def wait_log_count(self, needle, count, timeout=5.0):
+        """Wait until the log holds needle at least count times."""
+        return wait_until(lambda: self.log().count(needle) >= count, timeout,
+                          what="log line %r %d times" % (needle, count))
+
     def terminate(self, timeout=STOP_TIMEOUT_S):
         """SIGTERM and wait; returns (exit code, seconds taken). Kills on timeout."""
         self.stopped = True
