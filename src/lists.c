@@ -6,9 +6,11 @@
 #include "minewall/lists.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "minewall/error.h"
 #include "minewall/geo.h"
@@ -177,6 +179,88 @@ static int fill_info(struct mw_list_info *info, const struct mw_list_conf *lc,
     return info->name && info->category && info->path && info->origin ? 0 : -ENOMEM;
 }
 
+/* A growing byte buffer for the input description. */
+struct desc {
+    uint8_t *p;
+    size_t len, cap;
+    int err;
+};
+
+static void put(struct desc *d, const void *v, size_t n)
+{
+    if (d->err)
+        return;
+    if (d->len + n > d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 512;
+        while (cap < d->len + n)
+            cap *= 2;
+        uint8_t *q = realloc(d->p, cap);
+        if (!q) {
+            d->err = -ENOMEM;
+            return;
+        }
+        d->p = q;
+        d->cap = cap;
+    }
+    memcpy(d->p + d->len, v, n);
+    d->len += n;
+}
+
+static void put_str(struct desc *d, const char *s)
+{
+    put(d, s ? s : "", s ? strlen(s) + 1 : 1);
+}
+
+static void put_file(struct desc *d, const char *path)
+{
+    struct stat st;
+    put_str(d, path);
+    if (!path)
+        return;
+    if (stat(path, &st) < 0) {
+        if (!d->err)
+            d->err = -errno;
+        return;
+    }
+    int64_t v[7] = {(int64_t)st.st_dev,      (int64_t)st.st_ino,       (int64_t)st.st_size,
+                    (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
+                    (int64_t)st.st_ctim.tv_sec, (int64_t)st.st_ctim.tv_nsec};
+    put(d, v, sizeof(v));
+}
+
+int mw_lists_inputs(const struct mw_config *cfg, uint8_t **out, size_t *len)
+{
+    struct desc d = {0};
+    int action = cfg->sinkhole.action;
+    put(&d, &action, sizeof(action));
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        const struct mw_list_conf *lc = &cfg->lists[i];
+        if (!lc->enabled)
+            continue;
+        int v[4] = {(int)lc->action, (int)lc->type, lc->format, lc->allow};
+        put_str(&d, lc->name);
+        put_str(&d, lc->category);
+        put(&d, v, sizeof(v));
+        put_file(&d, lc->path);
+    }
+    put_file(&d, cfg->geoip.asn);
+    put_file(&d, cfg->geoip.country);
+    if (d.err) {
+        free(d.p);
+        return d.err;
+    }
+    *out = d.p;
+    *len = d.len;
+    return 0;
+}
+
+bool mw_lists_same_inputs(const struct mw_lists *l, const uint8_t *inputs, size_t len)
+{
+    if (l->files)
+        l = l->files;
+    return l->inputs_len && l->inputs_len == len && memcmp(l->inputs, inputs, len) == 0;
+}
+
 struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation,
                                 struct mw_errlist *errs, size_t *warnings)
 {
@@ -190,6 +274,11 @@ struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation
     l->refs = 1;
     l->generation = generation;
     l->lists = calloc(cfg->n_lists ? cfg->n_lists : 1, sizeof(*l->lists));
+    /* Described before any file is read: a change made while building shows at the next. */
+    if (mw_lists_inputs(cfg, &l->inputs, &l->inputs_len) < 0) {
+        l->inputs = NULL;
+        l->inputs_len = 0;
+    }
     b.dom = mw_domainset_builder_new(0);
     b.ip = mw_ipset_builder_new(0);
     b.pat = mw_patternset_builder_new(0);
@@ -262,6 +351,8 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         goto fail;
     *l = *files; /* borrow every file member */
     l->refs = 1;
+    l->inputs = NULL; /* the files' own, asked through l->files */
+    l->inputs_len = 0;
     l->generation = generation;
     l->files = mw_lists_ref(files);
     l->lists = calloc(n ? n : 1, sizeof(*l->lists));
@@ -325,6 +416,7 @@ void mw_lists_unref(struct mw_lists *l)
     mw_geo_free(l->geo);
     free(l->asns);
     free(l->local);
+    free(l->inputs);
     free(l);
 }
 

@@ -60,6 +60,8 @@ struct mw_server {
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
     uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
+    struct mw_lists *build_prev;    /* owned ref while building: the file lists in force */
+    bool pending_reused;            /* the work found the inputs unchanged: no rebuild */
     struct mw_errlist pending_errs;
     size_t pending_warnings;
 };
@@ -160,8 +162,10 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
     struct mw_lists *old = s->files;
     s->files = mw_lists_ref(files);
     mw_lists_unref(old);
-    if (!s->rs)
+    if (!s->rs && files->generation == generation)
         return mw_lists_ref(files);
+    if (!s->rs) /* reused file lists under a new generation: cached answers are checked again */
+        return mw_lists_derive(files, NULL, 0, generation, cfg);
     struct mw_rlist *const *rl;
     size_t n = mw_rsync_lists(s->rs, &rl);
     return mw_lists_derive(files, rl, (uint16_t)n, generation, cfg);
@@ -179,11 +183,25 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     s->snap = snap;
 }
 
+/* Lists whose inputs did not change since the running generation was built (a SIGHUP for a
+ * config edit, a touched file) are reused rather than rebuilt: no parse, and no second copy of
+ * a large list in memory while the new one is built. */
 static void reload_work(uv_work_t *req)
 {
     struct mw_server *s = req->data;
-    s->pending_lists = mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs,
-                                      &s->pending_warnings);
+    uint8_t *in = NULL;
+    size_t len = 0;
+    s->pending_reused = false;
+    if (s->build_prev && mw_lists_inputs(s->build_cfg, &in, &len) == 0 &&
+        mw_lists_same_inputs(s->build_prev, in, len)) {
+        s->pending_lists = mw_lists_ref(s->build_prev->files ? s->build_prev->files
+                                                             : s->build_prev);
+        s->pending_reused = true;
+    } else {
+        s->pending_lists = mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs,
+                                          &s->pending_warnings);
+    }
+    free(in);
 }
 
 static void reload(struct mw_server *s);
@@ -427,6 +445,11 @@ static void reload_done(uv_work_t *req, int status)
     s->pending_cfg = NULL;
     s->pending_lists = NULL;
     s->reloading = false;
+    mw_lists_unref(s->build_prev);
+    s->build_prev = NULL;
+    if (s->pending_reused && lists && !s->stopping)
+        mw_log_info("server", "list files unchanged since generation %llu: reused, not rebuilt",
+                    (unsigned long long)lists->generation);
     struct mw_blocklog *bl = NULL;
     if (!cfg) {
         lists_done(s, status < 0 ? (mw_lists_unref(lists), NULL) : lists);
@@ -484,11 +507,14 @@ static int queue_build(struct mw_server *s, struct mw_config *cfg)
 {
     s->pending_cfg = cfg;
     s->build_cfg = cfg ? cfg : s->snap->cfg;
+    s->build_prev = s->files ? mw_lists_ref(s->files) : NULL;
     s->pending_warnings = 0;
     s->reloading = true;
     s->reload_work.data = s;
     int rc = uv_queue_work(s->loop, &s->reload_work, reload_work, reload_done);
     if (rc < 0) {
+        mw_lists_unref(s->build_prev);
+        s->build_prev = NULL;
         s->reloading = false;
         s->pending_cfg = NULL;
         mw_config_free(cfg);

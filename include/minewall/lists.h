@@ -69,6 +69,8 @@ struct mw_lists {
     size_t n_local;
     struct mw_geo *geo;             /* owned; NULL without geoip.asn */
     size_t total_entries;
+    uint8_t *inputs;   /* owned: what a file generation was built from (mw_lists_inputs) */
+    size_t inputs_len; /* 0 when unknown: never equal to another */
 };
 
 /* Load every enabled list of cfg (and the geoip ASN/country databases). Bad lines are
@@ -84,6 +86,17 @@ struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation
 struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const *rlists,
                                  uint16_t n_rlists, uint64_t generation,
                                  const struct mw_config *cfg);
+
+/* A description of every input mw_lists_build reads for cfg: the enabled lists' settings, the
+ * default action, and the identity, size and change times of every file (list files, geoip
+ * databases), from stat() alone. Two equal descriptions mean a rebuild would read the same
+ * bytes into the same lists (a file rewritten, renamed over or touched changes its change
+ * time). On success *out is malloc'ed (caller frees) and 0 is returned; a file that cannot be
+ * stat'ed gives -errno (the build will report it). */
+int mw_lists_inputs(const struct mw_config *cfg, uint8_t **out, size_t *len);
+
+/* Did l come from exactly these inputs (as mw_lists_inputs describes them)? */
+bool mw_lists_same_inputs(const struct mw_lists *l, const uint8_t *inputs, size_t len);
 
 struct mw_lists *mw_lists_ref(struct mw_lists *l);
 /* NULL is a no-op; the last unref frees. */

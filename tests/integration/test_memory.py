@@ -1,7 +1,10 @@
 """Memory across reloads: a list generation is freed back to the system when the next one
 replaces it, so RSS stays flat however often the lists are reloaded."""
+import os
 import random
 import string
+
+import dns.rcode
 
 from conftest import feed, needs_plain_malloc, wait_until
 
@@ -10,9 +13,15 @@ RELOADS = 8
 RESYNCS = 5
 
 
-def rss_kb(pid):
+def rss_kb(pid, field="VmRSS:"):
     with open("/proc/%d/status" % pid) as f:
-        return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
+        return next(int(ln.split()[1]) for ln in f if ln.startswith(field))
+
+
+def reset_peak(pid):
+    """Start VmHWM (peak RSS) over from the current RSS (Linux clear_refs, value 5)."""
+    with open("/proc/%d/clear_refs" % pid, "w") as f:
+        f.write("5")
 
 
 def write_list(path, n, seed=1):
@@ -31,17 +40,60 @@ def test_rss_flat_across_reloads(make_minewall, upstream, tmp_path):
     m = make_minewall([upstream], config={
         "lists": [{"name": "big", "category": "mining", "path": str(big)}]})
     first = rss_kb(m.proc.pid)
+    reset_peak(m.proc.pid)
     after = []
     for i in range(RELOADS):
-        m.sighup()
-        needle = "configuration reloaded (generation %d," % (i + 2)
+        # The file replaced (same names, a new file renamed over it): the watch rebuilds.
+        tmp = tmp_path / "big.tmp"
+        write_list(tmp, NAMES)
+        os.rename(tmp, big)
+        needle = "lists reloaded (generation %d," % (i + 2)
         wait_until(lambda: needle in m.log(), 30, what="reload %d" % (i + 1))
         after.append(rss_kb(m.proc.pid))
     # The old generation is released by the workers shortly after the swap.
     wait_until(lambda: rss_kb(m.proc.pid) <= 1.3 * first, 10,
                what="RSS within 1.3x of the first load (first %d kB, after reloads %s)"
                % (first, after))
-    assert m.query("ready.test.").rcode() is not None
+    # Old and new generation side by side, plus the builder's records, at the peak.
+    peak = rss_kb(m.proc.pid, "VmHWM:")
+    assert peak <= 6 * first, "peak %d kB during reloads, first load %d kB" % (peak, first)
+
+
+@needs_plain_malloc
+def test_unchanged_lists_are_reused_not_rebuilt(make_minewall, upstream, tmp_path):
+    """A SIGHUP that leaves every list file and list setting as it was reuses the built lists:
+    no parse, and no second copy of the list in memory, however often it comes."""
+    big = tmp_path / "big.txt"
+    write_list(big, NAMES)
+    with open(big, "a") as f:
+        f.write("pool.evil.test\n")
+    conf = {"lists": [{"name": "big", "category": "mining", "path": str(big)}]}
+    m = make_minewall([upstream], config=conf)
+    first = rss_kb(m.proc.pid)
+    reset_peak(m.proc.pid)
+    for i in range(RELOADS):
+        m.sighup()
+        m.wait_log_count("list files unchanged since generation 1: reused", i + 1, 30)
+    peak = rss_kb(m.proc.pid, "VmHWM:")
+    assert peak <= 1.2 * first, "peak %d kB over %d reloads, first %d kB" % (peak, RELOADS,
+                                                                            first)
+    assert m.query("pool.evil.test").rcode() == dns.rcode.NOERROR
+    assert "0.0.0.0" in str(m.query("pool.evil.test").answer)
+
+    # A list setting changes: rebuilt, and the new action is what answers.
+    conf["lists"][0]["action"] = "nxdomain"
+    m.config.update(conf)
+    m.reload_with(None)
+    m.wait_log("configuration reloaded (generation %d," % (RELOADS + 2), 30)
+    assert m.query("pool.evil.test").rcode() == dns.rcode.NXDOMAIN
+
+    # The file changes (the watch, or a SIGHUP, rebuilds): the new name is blocked.
+    with open(big, "a") as f:
+        f.write("late.evil.test\n")
+    m.sighup()
+    wait_until(lambda: m.query("late.evil.test").rcode() == dns.rcode.NXDOMAIN, 30,
+               what="late.evil.test blocked after the file changed")
+    assert m.log().count("reused, not rebuilt") == RELOADS
 
 
 @needs_plain_malloc
