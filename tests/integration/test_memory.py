@@ -4,6 +4,7 @@ import os
 import random
 import string
 
+import dns.message
 import dns.rcode
 
 from conftest import feed, needs_plain_malloc, wait_until
@@ -126,3 +127,46 @@ def test_rss_flat_across_redis_full_resyncs(make_minewall, upstream, redis_serve
     wait_until(lambda: rss_kb(m.proc.pid) <= 1.3 * first, 10,
                what="RSS within 1.3x after %d full resyncs (first %d kB, now %d kB)"
                % (RESYNCS, first, rss_kb(m.proc.pid)))
+
+
+def blast(addr, names, window=256, timeout=10.0):
+    """Ask every name over UDP with up to window queries outstanding; returns answers seen."""
+    import socket
+    import struct
+    import time
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(0.2)
+    got, sent, i, deadline = 0, 0, 0, time.monotonic() + timeout
+    while (i < len(names) or sent > got) and time.monotonic() < deadline:
+        while i < len(names) and sent - got < window:
+            q = dns.message.make_query(names[i], "A")
+            q.id = i & 0xffff
+            s.sendto(q.to_wire(), addr)
+            sent += 1
+            i += 1
+        try:
+            s.recvfrom(4096)
+            got += 1
+        except socket.timeout:
+            sent = got  # lost ones: go on with the rest
+    s.close()
+    return got
+
+
+@needs_plain_malloc
+def test_journal_and_answer_tables_flat_after_bursts(make_minewall, make_upstream, tmp_path):
+    """Two bursts of unique names with the journal tracking every answer: the per-worker
+    answer table holds at most journal.max-names, so the second burst adds nothing."""
+    up = make_upstream({"*.burst.test": {"A": ["192.0.2.98"]}})
+    m = make_minewall([up], config={
+        "cache": {"size": 1000},
+        "journal": {"path": str(tmp_path / "journal.jsonl"), "track": "all",
+                    "max-names": 3000}})
+    before = rss_kb(m.proc.pid)
+    sizes = []
+    for burst in range(3):
+        names = ["n%d-%d.burst.test" % (burst, i) for i in range(10000)]
+        assert blast(m.addr, names) > len(names) // 2
+        sizes.append(rss_kb(m.proc.pid))
+    print("RSS before %d kB, after each burst %s" % (before, sizes))
+    assert sizes[2] <= 1.3 * sizes[0], "RSS after bursts %s (before %d kB)" % (sizes, before)
