@@ -46,6 +46,8 @@ enum mw_dns_type {
     MW_TYPE_SRV = 33,
     MW_TYPE_DNAME = 39,
     MW_TYPE_OPT = 41,
+    MW_TYPE_SVCB = 64,
+    MW_TYPE_HTTPS = 65,
     MW_TYPE_IXFR = 251,
     MW_TYPE_AXFR = 252,
     MW_TYPE_ANY = 255,

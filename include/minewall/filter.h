@@ -21,6 +21,7 @@ enum mw_where {
     MW_WHERE_ANSWER_IP,
     MW_WHERE_ASN,
     MW_WHERE_PATTERN,
+    MW_WHERE_ANSWER_NAME, /* an owner or SVCB/HTTPS target name of an answer record */
 };
 
 enum mw_filter_result {
