@@ -346,3 +346,29 @@ const struct mw_asn_rule *mw_lists_asn(const struct mw_lists *l, uint32_t asn)
     }
     return lo < l->n_asns && l->asns[lo].asn == asn ? &l->asns[lo] : NULL;
 }
+
+size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next,
+                        struct mw_errlist *errs)
+{
+    if (!prev || !next)
+        return 0;
+    size_t n = 0;
+    for (uint16_t i = 0; i < next->n_lists; i++) {
+        const struct mw_list_info *li = &next->lists[i];
+        if (li->entries)
+            continue;
+        for (uint16_t j = 0; j < prev->n_lists; j++) {
+            const struct mw_list_info *pj = &prev->lists[j];
+            if (pj->entries && strcmp(pj->name, li->name) == 0 && pj->path && li->path &&
+                strcmp(pj->path, li->path) == 0) {
+                mw_errlist_add(errs,
+                               "%s: list %s has no entries now (%zu before; %zu bad lines): "
+                               "not applied",
+                               li->path, li->name, pj->entries, li->bad);
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}

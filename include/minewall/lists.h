@@ -85,6 +85,15 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
                                  uint16_t n_rlists, uint64_t generation,
                                  const struct mw_config *cfg);
 
+/* The reload guard: lists of next (a file generation) that had entries in prev under the same
+ * name and path and have none now, each reported into errs as "PATH: list NAME has no entries
+ * now ...". An emptied list file is a truncated write, a failed download or garbage far more
+ * often than an intent (an operator drops a list by disabling or removing it), and applying it
+ * would open a window without the list: the caller keeps the running generation instead, as
+ * the Redis sync does with a list whose keys vanish. Returns their number (0 with a NULL). */
+size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next,
+                        struct mw_errlist *errs);
+
 struct mw_lists *mw_lists_ref(struct mw_lists *l);
 /* NULL is a no-op; the last unref frees. */
 void mw_lists_unref(struct mw_lists *l);
