@@ -457,3 +457,14 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
     }
     return MW_FILTER_PASS;
 }
+
+enum mw_filter_result mw_filter_response(const struct mw_lists *l, const struct mw_config *cfg,
+                                         const struct mw_dns_question *q, const uint8_t *pkt,
+                                         size_t len, struct mw_verdict *v)
+{
+    enum mw_filter_result r = mw_filter_qname(l, cfg, q, v);
+    if (r == MW_FILTER_ALLOW || (r == MW_FILTER_BLOCK && v->action != MW_ACTION_LOG))
+        return r;
+    /* A monitored query name was recorded when it was asked; its answer is still checked. */
+    return mw_filter_answer(l, cfg, pkt, len, v);
+}
