@@ -176,8 +176,9 @@ struct mw_dns_stored {
 int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
                   uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
 
-/* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL, one answer
- * record of type qtype (A with 4 bytes, AAAA with 16) for the question name; for NXDOMAIN and
+/* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL and class
+ * IN, one answer record of type qtype (A with 4 bytes, AAAA with 16) for the question name;
+ * for NXDOMAIN and
  * for NOERROR without addr (NODATA), a synthetic SOA in the authority section whose MINIMUM
  * and TTL are ttl, so clients cache the negative answer no longer than that. When the client
  * used EDNS, an Extended DNS Error (RFC 8914) ede with extra_text. Returns the length or
