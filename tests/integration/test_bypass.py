@@ -322,8 +322,11 @@ def test_exception_in_one_list_overrides_another(start, up, tmp_path):
     """AdBlock exceptions (and RPZ passthru) act on every list, like an allowlist: a feed can
     unblock what another list blocks (documented)."""
     ab = write_list(tmp_path, "feed.txt", ["||other.test^", "@@||" + LISTED + "^"])
-    m = start(lists=[{"name": "feed", "category": "ads", "path": ab, "format": "adblock"}])
+    imp = write_list(tmp_path, "imp.txt", ["||benign.test^$important", "@@||benign.test^"])
+    m = start(lists=[{"name": "feed", "category": "ads", "path": ab, "format": "adblock"},
+                     {"name": "imp", "category": "ads", "path": imp, "format": "adblock"}])
     assert REAL in addresses(m.query(LISTED))
+    assert addresses(m.query("benign.test")) == ["192.0.2.50"]  # $important is not honoured
 
 
 def test_plain_wildcard_and_crlf_lists(start, up, tmp_path):

@@ -966,6 +966,43 @@ static void test_build_missing(void **state)
     mw_errlist_deinit(&e);
 }
 
+/* The reload guard: a list that had entries and parses to none now is reported. */
+static void test_build_emptied(void **state)
+{
+    (void)state;
+    static const char yaml[] = "lists:\n"
+                               "  - {name: a, category: x, path: @D@/em_a.txt}\n"
+                               "  - {name: b, category: x, path: @D@/em_b.txt}\n"
+                               "  - {name: c, category: allow, path: @D@/em_c.txt}\n";
+    assert_int_equal(write_file("em_a.txt", "a.example\n"), 0);
+    assert_int_equal(write_file("em_b.txt", "b.example\n"), 0);
+    assert_int_equal(write_file("em_c.txt", "# nothing allowed yet\n"), 0);
+    struct mw_errlist e;
+    struct mw_lists *before = build(yaml, &e, NULL);
+    assert_non_null(before);
+    mw_errlist_deinit(&e);
+    /* b is truncated, a replaced by garbage; c was empty and stays so. */
+    assert_int_equal(write_file("em_a.txt", "\x01\x02 <html> !!\n"), 0);
+    assert_int_equal(write_file("em_b.txt", ""), 0);
+    struct mw_lists *after = build(yaml, &e, NULL);
+    assert_non_null(after);
+    mw_errlist_deinit(&e);
+    mw_errlist_init(&e);
+    assert_int_equal(mw_lists_emptied(before, after, &e), 2);
+    assert_int_equal(e.n, 2);
+    assert_true(errs_have(&e, "list a has no entries now (1 before"));
+    assert_true(errs_have(&e, "list b has no entries now"));
+    mw_errlist_deinit(&e);
+    /* Same lists with entries, a NULL side: nothing to report. */
+    mw_errlist_init(&e);
+    assert_int_equal(mw_lists_emptied(before, before, &e), 0);
+    assert_int_equal(mw_lists_emptied(NULL, after, &e), 0);
+    assert_int_equal(e.n, 0);
+    mw_errlist_deinit(&e);
+    mw_lists_unref(before);
+    mw_lists_unref(after);
+}
+
 static void test_build_bad_lines(void **state)
 {
     (void)state;
@@ -1054,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_answer_sections),
         cmocka_unit_test(test_answer_asn),       cmocka_unit_test(test_answer_broken),
         cmocka_unit_test(test_build_missing),    cmocka_unit_test(test_build_bad_lines),
+        cmocka_unit_test(test_build_emptied),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
