@@ -84,6 +84,8 @@ static int on_entry(const struct mw_listfile_entry *e, void *arg)
             break;
         if (e->action == MW_LISTFILE_ACT_SINKHOLE && e->naddrs && add_local(b, e) < 0)
             return -ENOMEM;
+        if (e->allow && !b->allow)
+            b->l->lists[b->list].exceptions++;
         return mw_domainset_builder_add(b->dom, e->name, e->name_len, (int)e->kind, &r);
     case MW_LISTFILE_ENTRY_IP:
         if (b->type != MW_LIST_DOMAIN && b->type != MW_LIST_IP)

@@ -783,11 +783,15 @@ int mw_server_run(const struct mw_overrides *o)
     mw_lists_unref(files);
     if (!lists)
         return 3;
-    for (uint16_t i = 0; i < lists->n_lists; i++)
+    for (uint16_t i = 0; i < lists->n_lists; i++) {
         mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
                     lists->lists[i].category,
                     lists->lists[i].allow ? "allow" : mw_action_name(lists->lists[i].action),
                     lists->lists[i].entries, lists->lists[i].path);
+        if (lists->lists[i].exceptions)
+            mw_log_warn("lists", "%s: %zu exception rules (@@, rpz-passthru) allow their names "
+                        "against every list", lists->lists[i].name, lists->lists[i].exceptions);
+    }
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;

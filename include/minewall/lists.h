@@ -29,6 +29,9 @@ struct mw_list_info {
     bool allow;
     int format;     /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
+    /* Exceptions (AdBlock "@@", RPZ rpz-passthru) in a list that is not an allowlist: they
+     * allow their names against every list, as an allowlist does, so start-up names them. */
+    size_t exceptions;
     char ede_text[200]; /* "minewall: <category>/<name>", the EDE extra text of its blocks */
 };
 

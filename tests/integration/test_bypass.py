@@ -327,6 +327,8 @@ def test_exception_in_one_list_overrides_another(start, up, tmp_path):
                      {"name": "imp", "category": "ads", "path": imp, "format": "adblock"}])
     assert REAL in addresses(m.query(LISTED))
     assert addresses(m.query("benign.test")) == ["192.0.2.50"]  # $important is not honoured
+    assert "feed: 1 exception rules (@@, rpz-passthru) allow their names against every list" \
+        in m.log()
 
 
 def test_plain_wildcard_and_crlf_lists(start, up, tmp_path):
