@@ -8,6 +8,8 @@ import os
 import re
 import socket
 import struct
+import subprocess
+import sys
 import time
 import urllib.request
 
@@ -23,6 +25,7 @@ import pytest
 
 import conftest
 from conftest import addresses, free_port, to_yaml, wait_until
+from test_ops import netns  # noqa: F401  (a fixture: a network namespace joined by a veth)
 
 LISTED = "pool.evil.test"
 REAL = "192.0.2.66"  # the listed name's real address: must never reach a client
@@ -88,11 +91,12 @@ def up(make_upstream):
 def start(make_minewall, up, tmp_path):
     """start(lines=[LISTED], lists=None, **config) -> Minewall with one mining list file
     mining.txt (plus any extra list dicts)."""
-    def go(lines=(LISTED,), lists=(), upstreams=None, **config):
+    def go(lines=(LISTED,), lists=(), upstreams=None, addr=None, **config):
         path = tmp_path / "mining.txt"
         path.write_text("".join(ln + "\n" for ln in lines), encoding="utf-8")
         entries = [{"name": "mining", "category": "mining", "path": str(path)}] + list(lists)
-        return make_minewall(upstreams or [up], config=dict(config, lists=entries))
+        return make_minewall(upstreams or [up], config=dict(config, lists=entries),
+                             listen=addr)
     return go
 
 
@@ -417,16 +421,35 @@ def fresh_socket_queries(m, qname, n=32):
     return [conftest.udp_recv(s, q) for s, q in zip(socks, qs)]
 
 
+def tcp_ask(conn, qname):
+    q = conftest.make_query(qname)
+    w = q.to_wire()
+    conn.sendall(struct.pack("!H", len(w)) + w)
+    r = dns.message.from_wire(conftest.tcp_read_msg(conn, time.monotonic() + 2))
+    assert r.id == q.id
+    return r
+
+
 def test_every_worker_takes_the_new_lists(start, up, tmp_path):
     m = start(threads=2)
     for r in fresh_socket_queries(m, "later.test"):  # cached by both workers
         assert addresses(r) == ["192.0.2.51"]
-    (tmp_path / "mining.txt").write_text(LISTED + "\nlater.test\n")
-    m.sighup()
-    wait_until(lambda: all(blocked(r) for r in fresh_socket_queries(m, "later.test")), 5,
-               step=0.1, what="every worker blocks the added name")
-    for _ in range(3):  # and keeps blocking it: no worker went back
-        assert all(blocked(r) for r in fresh_socket_queries(m, "later.test"))
+    # TCP connections opened before the reload (on both workers) and used after it
+    conns = [conftest.tcp_connect(m.addr) for _ in range(8)]
+    try:
+        for c in conns:
+            assert addresses(tcp_ask(c, "later.test")) == ["192.0.2.51"]
+        (tmp_path / "mining.txt").write_text(LISTED + "\nlater.test\n")
+        m.sighup()
+        wait_until(lambda: all(blocked(r) for r in fresh_socket_queries(m, "later.test")), 5,
+                   step=0.1, what="every worker blocks the added name")
+        for _ in range(3):  # and keeps blocking it: no worker went back
+            assert all(blocked(r) for r in fresh_socket_queries(m, "later.test"))
+        for c in conns:
+            assert blocked(tcp_ask(c, "later.test"))
+    finally:
+        for c in conns:
+            c.close()
     (tmp_path / "mining.txt").write_text("unrelated.test\n")
     m.sighup()
     wait_until(lambda: all(REAL in addresses(r) for r in fresh_socket_queries(m, LISTED)), 5,
@@ -558,3 +581,48 @@ def test_ptr_of_listed_address_is_not_an_address(start, up, tmp_path):
     up.set_handler(ptr, lambda q: response(q, [ptr + ". PTR " + LISTED + "."]))
     r = m.query(ptr, "PTR")
     assert REAL not in addresses(r)
+
+
+RL_CLIENT = r"""
+import socket, struct, sys, time
+host, port, n, name = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+w = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, port))
+for i in range(1, n + 1):
+    s.send(struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0) + w + struct.pack("!HH", 1, 1))
+until = time.monotonic() + 1.0
+while time.monotonic() < until:
+    s.settimeout(max(0.01, until - time.monotonic()))
+    try:
+        print(s.recv(4096).hex())
+    except socket.timeout:
+        break
+"""
+
+
+@pytest.mark.parametrize("action", ["drop", "refused"])
+def test_rate_limited_client_gets_no_data(netns, start, up, action):
+    """A client over its rate limit is dropped or REFUSED before anything else: it never gets
+    an answer that skipped the filter (loopback is exempt, so the client is in a namespace)."""
+    ns, host, _ = netns
+    port = free_port(host)
+    up.set_handler("cloak.test", lambda q: response(q, [
+        "cloak.test CNAME " + LISTED + ".", LISTED + " A " + REAL]))
+    start(addr=("127.0.0.1", port), **{
+        "listen": ["%s:%d" % (host, port), "127.0.0.1:%d" % port],
+        "access": {"allow": ["10.200.0.0/16", "127.0.0.0/8"]},
+        "rate-limit": {"qps": 5, "burst": 10, "prefix-v4": 32, "action": action}})
+    real = socket.inet_aton(REAL).hex()
+    for qn in (LISTED, "cloak.test"):
+        p = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", RL_CLIENT, host,
+                            str(port), "40", qn], capture_output=True, text=True, timeout=20)
+        assert p.returncode == 0, p.stderr
+        replies = [bytes.fromhex(ln) for ln in p.stdout.split()]
+        assert 5 <= len(replies) <= 40, len(replies)
+        rcodes = {conftest.rcode_of(d) for d in replies}
+        assert rcodes <= {dns.rcode.NOERROR, dns.rcode.REFUSED}, rcodes
+        assert not any(real in d.hex() for d in replies)
+        if action == "refused":
+            assert dns.rcode.REFUSED in rcodes
+    assert up.count(LISTED) == 0
