@@ -267,8 +267,8 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
     size_t rr_len = 0;
     /* Addresses are class IN data: an A record of another class (CHAOS) has another shape,
      * so other classes get the negative form. */
-    bool answer = rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16) &&
-                  q->qclass == 1;
+    bool answer =
+        rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16) && q->qclass == 1;
     if (answer)
         rr_len = 2 + 10 + addr_len;
     else

@@ -124,9 +124,9 @@ const char *mw_verdict_rule_text(struct mw_verdict *v)
 
 /* One name (qname or answer target) against the domain sets, then the patterns. With defer,
  * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
-static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *name,
-                                        size_t len, enum mw_where where, struct mw_verdict *v,
-                                        bool explain, bool defer)
+static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *name, size_t len,
+                                       enum mw_where where, struct mw_verdict *v, bool explain,
+                                       bool defer)
 {
     struct mw_domain_match m;
     v->rule_wire = NULL;
@@ -222,9 +222,9 @@ end:
  * matched it, on its text reading (flat_name): a block of either blocks. An allow rule matching
  * only the text reading does not allow the name (it is not the name the rule was written for),
  * so the answer is still checked. */
-static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
-                                        size_t len, enum mw_where where, struct mw_verdict *v,
-                                        bool explain, bool defer)
+static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name, size_t len,
+                                        enum mw_where where, struct mw_verdict *v, bool explain,
+                                        bool defer)
 {
     enum mw_filter_result r = check_one(l, name, len, where, v, explain, defer);
     if (r != MW_FILTER_PASS)
@@ -356,17 +356,16 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
 }
 
 /* A name found in an answer record (CNAME/DNAME target, owner, SVCB target) at pkt[*pos]. */
-static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8_t *pkt,
-                                           size_t len, size_t pos, enum mw_where where,
-                                           struct mw_verdict *v)
+static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8_t *pkt, size_t len,
+                                           size_t pos, enum mw_where where, struct mw_verdict *v)
 {
     uint8_t name[MW_DNAME_MAX + 1];
     int nl = mw_dname_unpack(pkt, len, &pos, name, sizeof(name));
     if (nl <= 1) /* unreadable, or the root (an SVCB target "." stands for the owner) */
         return MW_FILTER_PASS;
     enum mw_filter_result r = check_name(l, name, (size_t)nl, where, v, false, false);
-    if (r == MW_FILTER_BLOCK && mw_dname_to_text(name, (size_t)nl, v->matched,
-                                                 sizeof(v->matched)) < 0)
+    if (r == MW_FILTER_BLOCK &&
+        mw_dname_to_text(name, (size_t)nl, v->matched, sizeof(v->matched)) < 0)
         v->matched[0] = 0;
     return r;
 }
@@ -435,8 +434,8 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
         enum mw_filter_result r = MW_FILTER_PASS;
         /* Owners are nearly always a pointer to the question or repeat the previous one:
          * such a repeat is not looked up again. */
-        uint16_t ptr = owner + 2 <= len && (pkt[owner] & 0xc0) == 0xc0
-                           ? mw_dns_get16(pkt + owner) : 0;
+        uint16_t ptr =
+            owner + 2 <= len && (pkt[owner] & 0xc0) == 0xc0 ? mw_dns_get16(pkt + owner) : 0;
         if (!authority && type != MW_TYPE_OPT && (!ptr || ptr != last_ptr))
             r = check_rr_name(l, pkt, len, owner, MW_WHERE_ANSWER_NAME, v);
         if (ptr && !authority)

@@ -628,9 +628,8 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
         enum mw_cache_result cr = mw_cache_lookup(w->cache, &f->key, now, true, &st, &elapsed);
         struct mw_verdict v;
         /* A stale answer may predate the lists in force: check it as a new one. */
-        if (cr != MW_CACHE_MISS &&
-            mw_filter_response(w->snap->lists, w->snap->cfg, &f->q, st.pkt, st.len, &v) ==
-                MW_FILTER_BLOCK) {
+        if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &f->q, st.pkt,
+                                                      st.len, &v) == MW_FILTER_BLOCK) {
             answer_filtered(w, f, &v);
             if (v.action != MW_ACTION_LOG) {
                 fetch_put(w, f);

@@ -789,8 +789,10 @@ int mw_server_run(const struct mw_overrides *o)
                     lists->lists[i].allow ? "allow" : mw_action_name(lists->lists[i].action),
                     lists->lists[i].entries, lists->lists[i].path);
         if (lists->lists[i].exceptions)
-            mw_log_warn("lists", "%s: %zu exception rules (@@, rpz-passthru) allow their names "
-                        "against every list", lists->lists[i].name, lists->lists[i].exceptions);
+            mw_log_warn("lists",
+                        "%s: %zu exception rules (@@, rpz-passthru) allow their names "
+                        "against every list",
+                        lists->lists[i].name, lists->lists[i].exceptions);
     }
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)

@@ -626,3 +626,14 @@ def test_rate_limited_client_gets_no_data(netns, start, up, action):
         if action == "refused":
             assert dns.rcode.REFUSED in rcodes
     assert up.count(LISTED) == 0
+
+
+@pytest.mark.parametrize("opcode", [1, 2, 4, 5])  # IQUERY, STATUS, NOTIFY, UPDATE
+def test_other_opcodes_never_forwarded(start, up, opcode):
+    m = start()
+    q = dns.message.make_query(LISTED, "A")
+    q.set_opcode(opcode)
+    data = m.raw(q.to_wire())
+    assert data is not None and conftest.rcode_of(data) == dns.rcode.NOTIMP
+    assert REAL.encode() not in data and socket.inet_aton(REAL) not in data
+    assert up.count() == 0

@@ -405,8 +405,7 @@ static void test_qname_subtree(void **state)
 static void test_qname_text_reading(void **state)
 {
     (void)state;
-    expect_block("x\\.pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING,
-                 2);
+    expect_block("x\\.pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
     expect_block("pool\\.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
     expect_block("pool.example\\000.x.test", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example",
                  L_MINING, 2);
@@ -574,8 +573,8 @@ static void mkresp(struct resp *r, const char *qname, const char *qtype, const c
 }
 
 /* As mkresp, with records in the authority (ns) and additional (ar) sections too. */
-static void mkresp3(struct resp *r, const char *qname, const char *const *an,
-                    const char *const *ns, const char *const *ar)
+static void mkresp3(struct resp *r, const char *qname, const char *const *an, const char *const *ns,
+                    const char *const *ar)
 {
     ldns_pkt *p = ldns_pkt_new();
     assert_non_null(p);
@@ -1082,15 +1081,14 @@ static void test_build_bad_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generation),       cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_qname_subtree),    cmocka_unit_test(test_qname_rpz_exact_wildcard),
-        cmocka_unit_test(test_qname_text_reading),
-        cmocka_unit_test(test_qname_precedence), cmocka_unit_test(test_qname_patterns),
-        cmocka_unit_test(test_qname_actions),    cmocka_unit_test(test_where_names),
-        cmocka_unit_test(test_answer_cname),     cmocka_unit_test(test_answer_ip),
-        cmocka_unit_test(test_answer_sections),
-        cmocka_unit_test(test_answer_asn),       cmocka_unit_test(test_answer_broken),
-        cmocka_unit_test(test_build_missing),    cmocka_unit_test(test_build_bad_lines),
+        cmocka_unit_test(test_generation),         cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_qname_subtree),      cmocka_unit_test(test_qname_rpz_exact_wildcard),
+        cmocka_unit_test(test_qname_text_reading), cmocka_unit_test(test_qname_precedence),
+        cmocka_unit_test(test_qname_patterns),     cmocka_unit_test(test_qname_actions),
+        cmocka_unit_test(test_where_names),        cmocka_unit_test(test_answer_cname),
+        cmocka_unit_test(test_answer_ip),          cmocka_unit_test(test_answer_sections),
+        cmocka_unit_test(test_answer_asn),         cmocka_unit_test(test_answer_broken),
+        cmocka_unit_test(test_build_missing),      cmocka_unit_test(test_build_bad_lines),
         cmocka_unit_test(test_build_emptied),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
