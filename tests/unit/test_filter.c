@@ -741,6 +741,39 @@ static void test_answer_sections(void **state)
     assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
 }
 
+/* A response checked as a whole: the question under the lists in force, then the records. */
+static void test_response(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    struct mw_dns_question q;
+    const char *const clean[] = {"host.test. A 192.0.2.1", NULL};
+    const char *const bad[] = {"host.test. CNAME pool.example.", NULL};
+    /* A listed question decides, whatever the records. */
+    mkq(&q, "x.pool.example", MW_TYPE_A);
+    mkresp3(&r, "x.pool.example.", clean, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_QNAME);
+    assert_string_equal(mw_verdict_rule_text(&v), "pool.example");
+    /* An allowed question ends the check. */
+    mkq(&q, "c.d.example", MW_TYPE_A);
+    mkresp3(&r, "c.d.example.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_ALLOW);
+    /* A monitored question: the records still decide. */
+    mkq(&q, "logged.example", MW_TYPE_A);
+    mkresp3(&r, "logged.example.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    mkresp3(&r, "logged.example.", clean, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_PASS);
+    /* An unlisted question with a listed target. */
+    mkq(&q, "host.test", MW_TYPE_A);
+    mkresp3(&r, "host.test.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+}
+
 static void test_answer_ip(void **state)
 {
     (void)state;
@@ -1087,6 +1120,7 @@ int main(void)
         cmocka_unit_test(test_qname_patterns),     cmocka_unit_test(test_qname_actions),
         cmocka_unit_test(test_where_names),        cmocka_unit_test(test_answer_cname),
         cmocka_unit_test(test_answer_ip),          cmocka_unit_test(test_answer_sections),
+        cmocka_unit_test(test_response),
         cmocka_unit_test(test_answer_asn),         cmocka_unit_test(test_answer_broken),
         cmocka_unit_test(test_build_missing),      cmocka_unit_test(test_build_bad_lines),
         cmocka_unit_test(test_build_emptied),
