@@ -265,7 +265,10 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
         return mw_dns_build_error(c, rcode, ede, extra_text, out, cap);
     /* Name compression: every owner is a pointer to the question name at offset 12. */
     size_t rr_len = 0;
-    bool answer = rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16);
+    /* Addresses are class IN data: an A record of another class (CHAOS) has another shape,
+     * so other classes get the negative form. */
+    bool answer =
+        rcode == MW_RCODE_NOERROR && addr && (addr_len == 4 || addr_len == 16) && q->qclass == 1;
     if (answer)
         rr_len = 2 + 10 + addr_len;
     else

@@ -31,6 +31,8 @@ const char *mw_where_name(enum mw_where w)
         return "asn";
     case MW_WHERE_PATTERN:
         return "pattern";
+    case MW_WHERE_ANSWER_NAME:
+        return "answer-name";
     }
     return "?";
 }
@@ -122,9 +124,9 @@ const char *mw_verdict_rule_text(struct mw_verdict *v)
 
 /* One name (qname or answer target) against the domain sets, then the patterns. With defer,
  * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
-static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name,
-                                        size_t len, enum mw_where where, struct mw_verdict *v,
-                                        bool explain, bool defer)
+static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *name, size_t len,
+                                       enum mw_where where, struct mw_verdict *v, bool explain,
+                                       bool defer)
 {
     struct mw_domain_match m;
     v->rule_wire = NULL;
@@ -165,6 +167,75 @@ static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t 
     snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,
              pm.pattern);
     return MW_FILTER_BLOCK;
+}
+
+/* The name as software that handles names as text would read it: the labels joined with dots,
+ * cut at the first NUL octet (a C string), then split again at every dot (a "." inside a label
+ * ends it there; empty labels are dropped). "pool\.evil.test" (one label "pool.evil") and
+ * "pool.evil.test\000.x.example" are different names on the wire, but a resolver or cache
+ * downstream or upstream that goes through text could resolve them as "pool.evil.test".
+ * Writes the lowercase wire form to alt and returns its length, or 0 when the name has no such
+ * octet (the common case: one pass over the labels) or its text form is not a name. */
+static int flat_name(const uint8_t *name, size_t len, uint8_t *alt)
+{
+    bool odd = false;
+    for (size_t pos = 0; pos < len && name[pos] && !odd; pos += 1 + (size_t)name[pos])
+        for (size_t i = 1; i <= name[pos] && pos + i < len && !odd; i++)
+            odd = name[pos + i] == '.' || name[pos + i] == 0;
+    if (!odd)
+        return 0;
+    size_t out = 0, lab = 0; /* alt[lab] is the length octet of the label being written */
+    alt[0] = 0;
+    out = 1;
+    for (size_t pos = 0; pos < len && name[pos]; pos += 1 + (size_t)name[pos]) {
+        for (size_t i = 1; i <= name[pos] && pos + i < len; i++) {
+            uint8_t c = name[pos + i];
+            if (c == 0)
+                goto end;
+            if (c == '.') {
+                if (alt[lab]) {
+                    lab = out++;
+                    alt[lab] = 0;
+                }
+                continue;
+            }
+            if (alt[lab] == 63 || out + 2 > MW_DNAME_MAX)
+                return 0;
+            alt[out++] = c;
+            alt[lab]++;
+        }
+        if (alt[lab]) { /* the wire label boundary is a dot in text form too */
+            lab = out++;
+            alt[lab] = 0;
+        }
+    }
+end:
+    if (alt[lab]) {
+        if (out + 1 > MW_DNAME_MAX)
+            return 0;
+        alt[out++] = 0;
+    }
+    return (int)out;
+}
+
+/* check_one on the name and, when the name holds a "." or NUL inside a label and nothing
+ * matched it, on its text reading (flat_name): a block of either blocks. An allow rule matching
+ * only the text reading does not allow the name (it is not the name the rule was written for),
+ * so the answer is still checked. */
+static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name, size_t len,
+                                        enum mw_where where, struct mw_verdict *v, bool explain,
+                                        bool defer)
+{
+    enum mw_filter_result r = check_one(l, name, len, where, v, explain, defer);
+    if (r != MW_FILTER_PASS)
+        return r;
+    uint8_t alt[MW_DNAME_MAX + 1];
+    int al = flat_name(name, len, alt);
+    if (al <= 1)
+        return r;
+    /* alt lives on this stack: the rule text is written now, never deferred. */
+    r = check_one(l, alt, (size_t)al, where, v, explain, false);
+    return r == MW_FILTER_BLOCK ? r : MW_FILTER_PASS;
 }
 
 enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,
@@ -284,6 +355,48 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
     return MW_FILTER_BLOCK;
 }
 
+/* A name found in an answer record (CNAME/DNAME target, owner, SVCB target) at pkt[*pos]. */
+static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8_t *pkt, size_t len,
+                                           size_t pos, enum mw_where where, struct mw_verdict *v)
+{
+    uint8_t name[MW_DNAME_MAX + 1];
+    int nl = mw_dname_unpack(pkt, len, &pos, name, sizeof(name));
+    if (nl <= 1) /* unreadable, or the root (an SVCB target "." stands for the owner) */
+        return MW_FILTER_PASS;
+    enum mw_filter_result r = check_name(l, name, (size_t)nl, where, v, false, false);
+    if (r == MW_FILTER_BLOCK &&
+        mw_dname_to_text(name, (size_t)nl, v->matched, sizeof(v->matched)) < 0)
+        v->matched[0] = 0;
+    return r;
+}
+
+/* SVCB/HTTPS rdata (RFC 9460): priority, TargetName (never compressed), then SvcParams as
+ * (key, length, value); ipv4hint (4) and ipv6hint (6) are addresses a client may connect to
+ * without asking for A/AAAA, so they are checked as answer addresses. */
+static enum mw_filter_result check_svcb(const struct mw_lists *l, const uint8_t *pkt, size_t rd,
+                                        size_t rdlen, struct mw_verdict *v)
+{
+    size_t end = rd + rdlen, pos = rd + 2;
+    if (rdlen < 3)
+        return MW_FILTER_PASS;
+    enum mw_filter_result r = check_rr_name(l, pkt, end, pos, MW_WHERE_ANSWER_NAME, v);
+    if (r == MW_FILTER_BLOCK || mw_dname_skip(pkt, end, &pos) < 0)
+        return r;
+    while (end - pos >= 4) {
+        uint16_t key = mw_dns_get16(pkt + pos);
+        size_t vl = mw_dns_get16(pkt + pos + 2), val = pos + 4;
+        if (vl > end - val)
+            return MW_FILTER_PASS;
+        size_t step = key == 4 ? 4 : key == 6 ? 16 : 0;
+        for (size_t a = 0; step && a + step <= vl; a += step) {
+            if (check_addr(l, step == 4 ? AF_INET : AF_INET6, pkt + val + a, v) == MW_FILTER_BLOCK)
+                return MW_FILTER_BLOCK;
+        }
+        pos = val + vl;
+    }
+    return MW_FILTER_PASS;
+}
+
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v)
 {
@@ -291,14 +404,25 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
     v->rule_wire = NULL;
     if (!l || l->n_lists == 0 || len < MW_DNS_HDR)
         return MW_FILTER_PASS;
-    uint16_t qd = mw_dns_get16(pkt + 4), an = mw_dns_get16(pkt + 6);
+    uint16_t qd = mw_dns_get16(pkt + 4);
+    unsigned an = mw_dns_get16(pkt + 6), ns = mw_dns_get16(pkt + 8);
+    unsigned total = an + ns + mw_dns_get16(pkt + 10);
     size_t off = MW_DNS_HDR;
     for (uint16_t i = 0; i < qd; i++) {
         if (mw_dname_skip(pkt, len, &off) < 0 || off + 4 > len)
             return MW_FILTER_PASS;
         off += 4;
     }
-    for (uint16_t i = 0; i < an; i++) {
+    /* Every section, whatever the chain: a client or a cache downstream may use any record of
+     * the message, so no depth limit and no "is it in the chain" test. Answer and additional
+     * owner names are checked too (a record for a listed name slipped in beside the answer
+     * would otherwise reach a caching stub such as systemd-resolved); authority owners are the
+     * zones of the names above and are not, so an RPZ exact rule on a parent keeps its
+     * meaning. The walk stops at the first unreadable record: mw_dns_prepare_response has
+     * validated every stored message, so that only happens to input that is never served. */
+    uint16_t last_ptr = 0xc000 | MW_DNS_HDR; /* the question name: the caller checks it */
+    for (unsigned i = 0; i < total; i++) {
+        size_t owner = off;
         if (mw_dname_skip(pkt, len, &off) < 0 || off + 10 > len)
             return MW_FILTER_PASS;
         uint16_t type = mw_dns_get16(pkt + off);
@@ -306,25 +430,40 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
         if (rd + rdlen > len)
             return MW_FILTER_PASS;
         off = rd + rdlen;
+        bool authority = i >= an && i < an + ns;
         enum mw_filter_result r = MW_FILTER_PASS;
-        if (type == MW_TYPE_CNAME || type == MW_TYPE_DNAME) {
-            uint8_t target[MW_DNAME_MAX + 1];
-            size_t pos = rd;
-            int tl = mw_dname_unpack(pkt, len, &pos, target, sizeof(target));
-            if (tl > 0) {
-                r = check_name(l, target, (size_t)tl, MW_WHERE_CNAME, v, false, false);
-                if (r == MW_FILTER_BLOCK &&
-                    mw_dname_to_text(target, (size_t)tl, v->matched, sizeof(v->matched)) < 0)
-                    v->matched[0] = 0;
-            }
-        } else if (type == MW_TYPE_A && rdlen == 4) {
+        /* Owners are nearly always a pointer to the question or repeat the previous one:
+         * such a repeat is not looked up again. */
+        uint16_t ptr =
+            owner + 2 <= len && (pkt[owner] & 0xc0) == 0xc0 ? mw_dns_get16(pkt + owner) : 0;
+        if (!authority && type != MW_TYPE_OPT && (!ptr || ptr != last_ptr))
+            r = check_rr_name(l, pkt, len, owner, MW_WHERE_ANSWER_NAME, v);
+        if (ptr && !authority)
+            last_ptr = ptr;
+        if (r == MW_FILTER_BLOCK)
+            return r;
+        if (type == MW_TYPE_CNAME || type == MW_TYPE_DNAME)
+            r = check_rr_name(l, pkt, len, rd, MW_WHERE_CNAME, v);
+        else if (type == MW_TYPE_A && rdlen == 4)
             r = check_addr(l, AF_INET, pkt + rd, v);
-        } else if (type == MW_TYPE_AAAA && rdlen == 16) {
+        else if (type == MW_TYPE_AAAA && rdlen == 16)
             r = check_addr(l, AF_INET6, pkt + rd, v);
-        }
+        else if ((type == MW_TYPE_SVCB || type == MW_TYPE_HTTPS) && !authority)
+            r = check_svcb(l, pkt, rd, rdlen, v);
         /* An allowed target or address only vouches for itself: keep checking the rest. */
         if (r == MW_FILTER_BLOCK)
             return r;
     }
     return MW_FILTER_PASS;
+}
+
+enum mw_filter_result mw_filter_response(const struct mw_lists *l, const struct mw_config *cfg,
+                                         const struct mw_dns_question *q, const uint8_t *pkt,
+                                         size_t len, struct mw_verdict *v)
+{
+    enum mw_filter_result r = mw_filter_qname(l, cfg, q, v);
+    if (r == MW_FILTER_ALLOW || (r == MW_FILTER_BLOCK && v->action != MW_ACTION_LOG))
+        return r;
+    /* A monitored query name was recorded when it was asked; its answer is still checked. */
+    return mw_filter_answer(l, cfg, pkt, len, v);
 }

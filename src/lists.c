@@ -86,6 +86,8 @@ static int on_entry(const struct mw_listfile_entry *e, void *arg)
             break;
         if (e->action == MW_LISTFILE_ACT_SINKHOLE && e->naddrs && add_local(b, e) < 0)
             return -ENOMEM;
+        if (e->allow && !b->allow)
+            b->l->lists[b->list].exceptions++;
         return mw_domainset_builder_add(b->dom, e->name, e->name_len, (int)e->kind, &r);
     case MW_LISTFILE_ENTRY_IP:
         if (b->type != MW_LIST_DOMAIN && b->type != MW_LIST_IP)
@@ -437,4 +439,30 @@ const struct mw_asn_rule *mw_lists_asn(const struct mw_lists *l, uint32_t asn)
             hi = mid;
     }
     return lo < l->n_asns && l->asns[lo].asn == asn ? &l->asns[lo] : NULL;
+}
+
+size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next,
+                        struct mw_errlist *errs)
+{
+    if (!prev || !next)
+        return 0;
+    size_t n = 0;
+    for (uint16_t i = 0; i < next->n_lists; i++) {
+        const struct mw_list_info *li = &next->lists[i];
+        if (li->entries)
+            continue;
+        for (uint16_t j = 0; j < prev->n_lists; j++) {
+            const struct mw_list_info *pj = &prev->lists[j];
+            if (pj->entries && strcmp(pj->name, li->name) == 0 && pj->path && li->path &&
+                strcmp(pj->path, li->path) == 0) {
+                mw_errlist_add(errs,
+                               "%s: list %s has no entries now (%zu before; %zu bad lines): "
+                               "not applied",
+                               li->path, li->name, pj->entries, li->bad);
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
 }

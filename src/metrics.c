@@ -269,6 +269,16 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
          "When the lists in force were loaded or last changed by a sync.");
     mw_http_body_printf(r, "minewall_lists_loaded_timestamp_seconds %llu\n",
                         (unsigned long long)x->lists_loaded_unix);
+    head(r, "reloads_total", "counter",
+         "Reloads (SIGHUP, list file changes) by result; a failed one keeps the running "
+         "config and lists.");
+    mw_http_body_printf(r,
+                        "minewall_reloads_total{result=\"ok\"} %llu\n"
+                        "minewall_reloads_total{result=\"failed\"} %llu\n",
+                        (unsigned long long)x->reloads_ok, (unsigned long long)x->reloads_failed);
+    head(r, "last_reload_successful", "gauge",
+         "0 while the last reload failed: the lists in force are older than the files.");
+    mw_http_body_printf(r, "minewall_last_reload_successful %d\n", x->last_reload_failed ? 0 : 1);
 
     if (x->redis_configured) {
         head(r, "redis_up", "gauge", "1 while the Redis list sync is connected.");
@@ -402,7 +412,10 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
         json_str(r, s->recent[i].category);
         mw_http_body_printf(r, ",\"count\":%llu}", (unsigned long long)s->recent[i].count);
     }
-    mw_http_body_printf(r, "],\"redis\":{\"configured\":%s,\"up\":%s},\"journal\":{\"path\":",
+    mw_http_body_printf(r, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu,\"last_ok\":%s}",
+                        (unsigned long long)x->reloads_ok, (unsigned long long)x->reloads_failed,
+                        x->last_reload_failed ? "false" : "true");
+    mw_http_body_printf(r, ",\"redis\":{\"configured\":%s,\"up\":%s},\"journal\":{\"path\":",
                         x->redis_configured ? "true" : "false", x->redis.up ? "true" : "false");
     json_str(r, cfg->journal.path ? cfg->journal.path : "");
     mw_http_body_printf(r, "}}\n");

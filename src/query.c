@@ -563,7 +563,8 @@ static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, struct mw_v
         if (block) {
             w->stats.blocked_answer++;
             struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
-            reply_blocked(w, &to, &wt->c, &f->q, v, true);
+            reply_blocked(w, &to, &wt->c, &f->q, v,
+                          v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
         } else {
             w->stats.monitor_hits++;
         }
@@ -594,8 +595,9 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
         const struct mw_lists *lists = w->snap->lists;
         struct mw_verdict v;
         bool monitor = false;
-        if (!f->allowed &&
-            mw_filter_answer(lists, w->snap->cfg, w->prep, resp_len, &v) == MW_FILTER_BLOCK) {
+        /* The question too: the lists may have changed since it was asked. */
+        if (mw_filter_response(lists, w->snap->cfg, &f->q, w->prep, resp_len, &v) ==
+            MW_FILTER_BLOCK) {
             answer_filtered(w, f, &v);
             if (v.action != MW_ACTION_LOG) {
                 fetch_put(w, f);
@@ -624,6 +626,17 @@ void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_
         struct mw_dns_stored st;
         uint32_t elapsed;
         enum mw_cache_result cr = mw_cache_lookup(w->cache, &f->key, now, true, &st, &elapsed);
+        struct mw_verdict v;
+        /* A stale answer may predate the lists in force: check it as a new one. */
+        if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &f->q, st.pkt,
+                                                      st.len, &v) == MW_FILTER_BLOCK) {
+            answer_filtered(w, f, &v);
+            if (v.action != MW_ACTION_LOG) {
+                fetch_put(w, f);
+                mw_worker_maybe_done(w);
+                return;
+            }
+        }
         if (cr == MW_CACHE_STALE) {
             w->stats.stale_served += f->n_waiters;
             answer_waiters(w, f, &st, elapsed, STALE_TTL);

@@ -58,6 +58,10 @@ struct mw_server {
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
     uint64_t started_ms;        /* loop time at start, for the uptime */
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
+    /* Reloads (SIGHUP or a list file change) by outcome; a failed one keeps the running
+     * config and lists, and last_reload_ok stays false until one succeeds. */
+    uint64_t reloads_ok, reloads_failed;
+    bool last_reload_failed;
     uv_timer_t settle;          /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_lists *build_prev;    /* owned ref while building: the file lists in force */
@@ -183,6 +187,27 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     s->snap = snap;
 }
 
+static void reload_result(struct mw_server *s, bool ok)
+{
+    if (ok)
+        s->reloads_ok++;
+    else
+        s->reloads_failed++;
+    s->last_reload_failed = !ok;
+}
+
+/* The reload guard of mw_lists_emptied: true (with the reasons logged) when lists, a new file
+ * generation, would replace a list that has entries with an empty one. */
+static bool emptied(struct mw_server *s, const struct mw_lists *lists)
+{
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    size_t n = mw_lists_emptied(s->files, lists, &e);
+    log_errors(&e);
+    mw_errlist_deinit(&e);
+    return n > 0;
+}
+
 /* Lists whose inputs did not change since the running generation was built (a SIGHUP for a
  * config edit, a touched file) are reused rather than rebuilt: no parse, and no second copy of
  * a large list in memory while the new one is built. */
@@ -214,10 +239,11 @@ static void watch_lists(struct mw_server *s);
 /* A list file changed: same config, new lists. */
 static void lists_done(struct mw_server *s, struct mw_lists *lists)
 {
-    if (!lists || s->stopping) {
-        if (!lists) {
+    if (!lists || s->stopping || emptied(s, lists)) {
+        if (!s->stopping) {
             log_errors(&s->pending_errs);
             mw_log_error("server", "list reload failed; keeping the running lists");
+            reload_result(s, false);
         }
         mw_lists_unref(lists);
         return;
@@ -230,6 +256,7 @@ static void lists_done(struct mw_server *s, struct mw_lists *lists)
     if (!lists) {
         mw_blocklog_unref(bl);
         mw_log_error("server", "list reload failed: out of memory");
+        reload_result(s, false);
         return;
     }
     size_t entries = lists->total_entries;
@@ -237,9 +264,11 @@ static void lists_done(struct mw_server *s, struct mw_lists *lists)
     struct mw_snapshot *snap = mw_snapshot_with_lists(s->snap, lists, bl, ++s->generation);
     if (!snap) {
         mw_log_error("server", "list reload failed: out of memory");
+        reload_result(s, false);
         return;
     }
     publish(s, snap);
+    reload_result(s, true);
     mw_log_info("server", "lists reloaded (generation %llu, %zu entries)",
                 (unsigned long long)s->generation, entries);
 }
@@ -274,6 +303,9 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
     struct mw_metrics_extra x = {
         .uptime_s = (uv_now(s->loop) - s->started_ms) / 1000,
         .lists_loaded_unix = s->lists_loaded_unix,
+        .reloads_ok = s->reloads_ok,
+        .reloads_failed = s->reloads_failed,
+        .last_reload_failed = s->last_reload_failed,
         .redis_configured = s->rs != NULL,
     };
     if (s->rs)
@@ -453,11 +485,14 @@ static void reload_done(uv_work_t *req, int status)
     struct mw_blocklog *bl = NULL;
     if (!cfg) {
         lists_done(s, status < 0 ? (mw_lists_unref(lists), NULL) : lists);
-    } else if (status < 0 || !lists || s->stopping || blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
+    } else if (status < 0 || !lists || s->stopping || emptied(s, lists) ||
+               blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
         if (!lists)
             log_errors(&s->pending_errs);
-        if (!s->stopping)
+        if (!s->stopping) {
             mw_log_error("server", "reload failed; keeping the running configuration and lists");
+            reload_result(s, false);
+        }
         mw_config_free(cfg);
         mw_lists_unref(lists);
     } else {
@@ -482,8 +517,10 @@ static void reload_done(uv_work_t *req, int status)
             lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
         if (!snap) {
             mw_log_error("server", "reload failed: out of memory");
+            reload_result(s, false);
         } else {
             publish(s, snap);
+            reload_result(s, true);
             watch_lists(s);
             mw_log_info("server", "configuration reloaded (generation %llu, %zu list entries)",
                         (unsigned long long)s->generation, entries);
@@ -520,6 +557,7 @@ static int queue_build(struct mw_server *s, struct mw_config *cfg)
         mw_config_free(cfg);
         mw_errlist_deinit(&s->pending_errs);
         mw_log_error("server", "reload failed: cannot queue the list build");
+        reload_result(s, false);
     }
     return rc;
 }
@@ -603,6 +641,7 @@ static void reload(struct mw_server *s)
         log_errors(&s->pending_errs);
         mw_log_error("server", "reload failed (%zu errors); keeping the running configuration",
                      s->pending_errs.n);
+        reload_result(s, false);
         mw_errlist_deinit(&s->pending_errs);
         return;
     }
@@ -770,11 +809,17 @@ int mw_server_run(const struct mw_overrides *o)
     mw_lists_unref(files);
     if (!lists)
         return 3;
-    for (uint16_t i = 0; i < lists->n_lists; i++)
+    for (uint16_t i = 0; i < lists->n_lists; i++) {
         mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
                     lists->lists[i].category,
                     lists->lists[i].allow ? "allow" : mw_action_name(lists->lists[i].action),
                     lists->lists[i].entries, lists->lists[i].path);
+        if (lists->lists[i].exceptions)
+            mw_log_warn("lists",
+                        "%s: %zu exception rules (@@, rpz-passthru) allow their names "
+                        "against every list",
+                        lists->lists[i].name, lists->lists[i].exceptions);
+    }
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;

@@ -46,6 +46,8 @@ enum mw_dns_type {
     MW_TYPE_SRV = 33,
     MW_TYPE_DNAME = 39,
     MW_TYPE_OPT = 41,
+    MW_TYPE_SVCB = 64,
+    MW_TYPE_HTTPS = 65,
     MW_TYPE_IXFR = 251,
     MW_TYPE_AXFR = 252,
     MW_TYPE_ANY = 255,
@@ -174,8 +176,9 @@ struct mw_dns_stored {
 int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
                   uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
 
-/* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL, one answer
- * record of type qtype (A with 4 bytes, AAAA with 16) for the question name; for NXDOMAIN and
+/* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL and class
+ * IN, one answer record of type qtype (A with 4 bytes, AAAA with 16) for the question name;
+ * for NXDOMAIN and
  * for NOERROR without addr (NODATA), a synthetic SOA in the authority section whose MINIMUM
  * and TTL are ttl, so clients cache the negative answer no longer than that. When the client
  * used EDNS, an Extended DNS Error (RFC 8914) ede with extra_text. Returns the length or

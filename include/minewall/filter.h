@@ -21,6 +21,7 @@ enum mw_where {
     MW_WHERE_ANSWER_IP,
     MW_WHERE_ASN,
     MW_WHERE_PATTERN,
+    MW_WHERE_ANSWER_NAME, /* an owner or SVCB/HTTPS target name of an answer record */
 };
 
 enum mw_filter_result {
@@ -60,6 +61,18 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
 enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct mw_dns_question *q,
                                         struct mw_verdict *v);
 
-/* Check the answer section of a prepared upstream response. */
+/* Check the records of a prepared upstream response: CNAME/DNAME targets and A/AAAA addresses
+ * (and their AS numbers) in every section, SVCB/HTTPS targets and address hints, and the owner
+ * names of the answer and additional sections except the question name, which is the caller's
+ * to check. No depth limit. */
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v);
+
+/* The verdict on a response for q under the lists in force now: the question name (an allow
+ * rule ends the check, a block rule other than monitor-mode decides), then the records as
+ * mw_filter_answer. For answers whose question was checked under an older generation: a fetch
+ * that was in flight across a reload, or a stale answer served when every upstream failed. A
+ * question-name block leaves rule_wire pointing into q. */
+enum mw_filter_result mw_filter_response(const struct mw_lists *l, const struct mw_config *cfg,
+                                         const struct mw_dns_question *q, const uint8_t *pkt,
+                                         size_t len, struct mw_verdict *v);

@@ -29,6 +29,9 @@ struct mw_list_info {
     bool allow;
     int format;     /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
+    /* Exceptions (AdBlock "@@", RPZ rpz-passthru) in a list that is not an allowlist: they
+     * allow their names against every list, as an allowlist does, so start-up names them. */
+    size_t exceptions;
     char ede_text[200]; /* "minewall: <category>/<name>", the EDE extra text of its blocks */
 };
 
@@ -97,6 +100,15 @@ int mw_lists_inputs(const struct mw_config *cfg, uint8_t **out, size_t *len);
 
 /* Did l come from exactly these inputs (as mw_lists_inputs describes them)? */
 bool mw_lists_same_inputs(const struct mw_lists *l, const uint8_t *inputs, size_t len);
+
+/* The reload guard: lists of next (a file generation) that had entries in prev under the same
+ * name and path and have none now, each reported into errs as "PATH: list NAME has no entries
+ * now ...". An emptied list file is a truncated write, a failed download or garbage far more
+ * often than an intent (an operator drops a list by disabling or removing it), and applying it
+ * would open a window without the list: the caller keeps the running generation instead, as
+ * the Redis sync does with a list whose keys vanish. Returns their number (0 with a NULL). */
+size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next,
+                        struct mw_errlist *errs);
 
 struct mw_lists *mw_lists_ref(struct mw_lists *l);
 /* NULL is a no-op; the last unref frees. */

@@ -27,6 +27,8 @@ struct mw_recent_hit {
 struct mw_metrics_extra {
     uint64_t uptime_s;
     uint64_t lists_loaded_unix;
+    uint64_t reloads_ok, reloads_failed; /* SIGHUP and list-file reloads by outcome */
+    bool last_reload_failed;             /* the running config/lists are older than asked */
     bool redis_configured;
     struct mw_rsync_stats redis;
     struct mw_jlog_stats journal;

@@ -127,6 +127,7 @@ class FakeDNS:
         self.port = port
         self.mode = "normal"
         self.name_modes = {}
+        self.handlers = {}
         self._records = {}
         self._lock = threading.Lock()
         self.queries = []
@@ -163,6 +164,16 @@ class FakeDNS:
             self.name_modes.pop(str(_name(name)).lower(), None)
         else:
             self.name_modes[str(_name(name)).lower()] = mode
+
+    def set_handler(self, name, fn):
+        """Answer queries for name (any case) with fn(query) -> dns.message.Message or wire
+        bytes, as an attacker's authoritative server would: any records in any section (None
+        clears it). The mode still applies first (drop, delay...)."""
+        key = str(_name(name)).lower()
+        if fn is None:
+            self.handlers.pop(key, None)
+        else:
+            self.handlers[key] = fn
 
     @property
     def addr(self):
@@ -370,6 +381,10 @@ class FakeDNS:
             return r.to_wire()
         if mode not in ("normal", "truncate"):
             raise ValueError("unknown FakeDNS mode %r" % mode)
+        fn = self.handlers.get(qname.to_text().lower())
+        if fn is not None:
+            out = fn(q)
+            return out.to_wire(max_size=65535) if isinstance(out, dns.message.Message) else out
         return self._respond(q, tcp)
 
     # --- the authoritative part ---------------------------------------------------------

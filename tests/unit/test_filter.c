@@ -400,6 +400,24 @@ static void test_qname_subtree(void **state)
     expect_pass("ool.example");
 }
 
+/* A "." or NUL inside a label: a different name on the wire, but the same name to software
+ * that goes through text, so its text reading is checked too. */
+static void test_qname_text_reading(void **state)
+{
+    (void)state;
+    expect_block("x\\.pool.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
+    expect_block("pool\\.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example", L_MINING, 2);
+    expect_block("pool.example\\000.x.test", MW_ACTION_NODATA, MW_WHERE_QNAME, "pool.example",
+                 L_MINING, 2);
+    expect_block("a\\.b.example", MW_ACTION_NODATA, MW_WHERE_QNAME, "a.b.example", L_MINING, 3);
+    /* The text reading is "pool" (a C string ends at the NUL): not listed. */
+    expect_pass("pool\\000x.example");
+    /* An allow rule matching only the text reading does not allow the name... */
+    expect_pass("c\\.d.example");
+    /* ...and names without such octets are read once. */
+    expect_pass("pool-example.net");
+}
+
 static void test_qname_rpz_exact_wildcard(void **state)
 {
     (void)state;
@@ -554,6 +572,42 @@ static void mkresp(struct resp *r, const char *qname, const char *qtype, const c
     ldns_pkt_free(p);
 }
 
+/* As mkresp, with records in the authority (ns) and additional (ar) sections too. */
+static void mkresp3(struct resp *r, const char *qname, const char *const *an, const char *const *ns,
+                    const char *const *ar)
+{
+    ldns_pkt *p = ldns_pkt_new();
+    assert_non_null(p);
+    ldns_pkt_set_id(p, 0x4243);
+    ldns_pkt_set_qr(p, true);
+    char qs[300];
+    snprintf(qs, sizeof(qs), "%s IN A", qname);
+    ldns_rr *q = NULL;
+    assert_int_equal(ldns_rr_new_question_frm_str(&q, qs, NULL, NULL), LDNS_STATUS_OK);
+    assert_true(ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, q));
+    const char *const *secs[3] = {an, ns, ar};
+    const ldns_pkt_section which[3] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+                                       LDNS_SECTION_ADDITIONAL};
+    for (int k = 0; k < 3; k++) {
+        for (size_t i = 0; secs[k] && secs[k][i]; i++) {
+            ldns_rr *rr = NULL;
+            ldns_status st = ldns_rr_new_frm_str(&rr, secs[k][i], 300, NULL, NULL);
+            if (st != LDNS_STATUS_OK)
+                fprintf(stderr, "%s: %s\n", secs[k][i], ldns_get_errorstr_by_id(st));
+            assert_int_equal(st, LDNS_STATUS_OK);
+            assert_true(ldns_pkt_push_rr(p, which[k], rr));
+        }
+    }
+    uint8_t *wire = NULL;
+    size_t n = 0;
+    assert_int_equal(ldns_pkt2wire(&wire, p, &n), LDNS_STATUS_OK);
+    assert_true(n <= sizeof(r->b));
+    memcpy(r->b, wire, n);
+    r->n = n;
+    LDNS_FREE(wire);
+    ldns_pkt_free(p);
+}
+
 static enum mw_filter_result ans(const struct resp *r, struct mw_verdict *v)
 {
     memset(v, 0x5a, sizeof(*v));
@@ -606,6 +660,118 @@ static void test_answer_cname(void **state)
                                 "x.good-cdn.example. A 192.0.2.1", NULL};
     mkresp(&r, "www.victim.example.", "A", rrs5);
     assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+}
+
+/* Records outside the CNAME chain, in any section, at any depth. */
+static void test_answer_sections(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    memset(&v, 0, sizeof(v));
+    /* A chain of 40 CNAMEs ending at a listed name: no depth limit. */
+    static char chain[41][128];
+    const char *rrs[42];
+    for (int i = 0; i < 40; i++) {
+        snprintf(chain[i], sizeof(chain[i]), "c%d.victim.test. CNAME c%d.victim.test.", i, i + 1);
+        rrs[i] = chain[i];
+    }
+    snprintf(chain[39], sizeof(chain[39]), "c39.victim.test. CNAME x.pool.example.");
+    snprintf(chain[40], sizeof(chain[40]), "x.pool.example. A 192.0.2.1");
+    rrs[40] = chain[40];
+    rrs[41] = NULL;
+    mkresp3(&r, "c0.victim.test.", rrs, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    assert_string_equal(v.matched, "x.pool.example");
+
+    /* A record for a listed name beside the real answer (out of the chain). */
+    const char *const an[] = {"host.test. A 192.0.2.1", "x.pool.example. A 192.0.2.2", NULL};
+    mkresp3(&r, "host.test.", an, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_NAME);
+    assert_string_equal(v.matched, "x.pool.example");
+    assert_string_equal(v.rule_text, "pool.example");
+    assert_string_equal(mw_where_name(MW_WHERE_ANSWER_NAME), "answer-name");
+
+    /* The same in the additional section; an address of a listed range there. */
+    const char *const ok[] = {"host.test. A 192.0.2.1", NULL};
+    const char *const ar[] = {"pool.example. A 192.0.2.2", NULL};
+    mkresp3(&r, "host.test.", ok, NULL, ar);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_NAME);
+    const char *const ar_ip[] = {"ns.host.test. A 192.0.2.200", NULL};
+    mkresp3(&r, "host.test.", ok, NULL, ar_ip);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+
+    /* A CNAME to a listed name in the authority section. */
+    const char *const ns_cn[] = {"host.test. CNAME pool.example.", NULL};
+    mkresp3(&r, "host.test.", ok, ns_cn, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+
+    /* Authority owners are zones: an RPZ exact rule on a parent keeps its meaning. */
+    const char *const soa[] = {"exact.example. SOA ns.x. h.x. 1 2 3 4 5", NULL};
+    mkresp3(&r, "www.exact.example.", NULL, soa, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+
+    /* A CNAME target read as text ("pool\.example" is one label). */
+    const char *const esc[] = {"host.test. CNAME pool\\.example.", NULL};
+    mkresp3(&r, "host.test.", esc, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+
+    /* SVCB/HTTPS: the target name and the address hints. */
+    const char *const h1[] = {"svc.test. HTTPS 1 x.pool.example. alpn=h2", NULL};
+    mkresp3(&r, "svc.test.", h1, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_NAME);
+    const char *const h2[] = {"svc.test. HTTPS 1 . alpn=h2 ipv4hint=192.0.2.1,192.0.2.200", NULL};
+    mkresp3(&r, "svc.test.", h2, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_string_equal(v.matched, "192.0.2.200");
+    const char *const h3[] = {"svc.test. SVCB 1 svc2.test. ipv6hint=2001:db8:bad::9", NULL};
+    mkresp3(&r, "svc.test.", h3, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_BLOCK);
+    assert_string_equal(v.matched, "2001:db8:bad::9");
+    const char *const h4[] = {"svc.test. HTTPS 1 . alpn=h2 ipv4hint=192.0.2.1", NULL};
+    mkresp3(&r, "svc.test.", h4, NULL, NULL);
+    assert_int_equal(ans(&r, &v), MW_FILTER_PASS);
+}
+
+/* A response checked as a whole: the question under the lists in force, then the records. */
+static void test_response(void **state)
+{
+    (void)state;
+    struct resp r;
+    struct mw_verdict v;
+    struct mw_dns_question q;
+    const char *const clean[] = {"host.test. A 192.0.2.1", NULL};
+    const char *const bad[] = {"host.test. CNAME pool.example.", NULL};
+    /* A listed question decides, whatever the records. */
+    mkq(&q, "x.pool.example", MW_TYPE_A);
+    mkresp3(&r, "x.pool.example.", clean, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_QNAME);
+    assert_string_equal(mw_verdict_rule_text(&v), "pool.example");
+    /* An allowed question ends the check. */
+    mkq(&q, "c.d.example", MW_TYPE_A);
+    mkresp3(&r, "c.d.example.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_ALLOW);
+    /* A monitored question: the records still decide. */
+    mkq(&q, "logged.example", MW_TYPE_A);
+    mkresp3(&r, "logged.example.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
+    mkresp3(&r, "logged.example.", clean, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_PASS);
+    /* An unlisted question with a listed target. */
+    mkq(&q, "host.test", MW_TYPE_A);
+    mkresp3(&r, "host.test.", bad, NULL, NULL);
+    assert_int_equal(mw_filter_response(lists, cfg, &q, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.where, MW_WHERE_CNAME);
 }
 
 static void test_answer_ip(void **state)
@@ -832,6 +998,43 @@ static void test_build_missing(void **state)
     mw_errlist_deinit(&e);
 }
 
+/* The reload guard: a list that had entries and parses to none now is reported. */
+static void test_build_emptied(void **state)
+{
+    (void)state;
+    static const char yaml[] = "lists:\n"
+                               "  - {name: a, category: x, path: @D@/em_a.txt}\n"
+                               "  - {name: b, category: x, path: @D@/em_b.txt}\n"
+                               "  - {name: c, category: allow, path: @D@/em_c.txt}\n";
+    assert_int_equal(write_file("em_a.txt", "a.example\n"), 0);
+    assert_int_equal(write_file("em_b.txt", "b.example\n"), 0);
+    assert_int_equal(write_file("em_c.txt", "# nothing allowed yet\n"), 0);
+    struct mw_errlist e;
+    struct mw_lists *before = build(yaml, &e, NULL);
+    assert_non_null(before);
+    mw_errlist_deinit(&e);
+    /* b is truncated, a replaced by garbage; c was empty and stays so. */
+    assert_int_equal(write_file("em_a.txt", "\x01\x02 <html> !!\n"), 0);
+    assert_int_equal(write_file("em_b.txt", ""), 0);
+    struct mw_lists *after = build(yaml, &e, NULL);
+    assert_non_null(after);
+    mw_errlist_deinit(&e);
+    mw_errlist_init(&e);
+    assert_int_equal(mw_lists_emptied(before, after, &e), 2);
+    assert_int_equal(e.n, 2);
+    assert_true(errs_have(&e, "list a has no entries now (1 before"));
+    assert_true(errs_have(&e, "list b has no entries now"));
+    mw_errlist_deinit(&e);
+    /* Same lists with entries, a NULL side: nothing to report. */
+    mw_errlist_init(&e);
+    assert_int_equal(mw_lists_emptied(before, before, &e), 0);
+    assert_int_equal(mw_lists_emptied(NULL, after, &e), 0);
+    assert_int_equal(e.n, 0);
+    mw_errlist_deinit(&e);
+    mw_lists_unref(before);
+    mw_lists_unref(after);
+}
+
 static void test_build_bad_lines(void **state)
 {
     (void)state;
@@ -911,13 +1114,16 @@ static void test_build_bad_lines(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_generation),       cmocka_unit_test(test_lookups),
-        cmocka_unit_test(test_qname_subtree),    cmocka_unit_test(test_qname_rpz_exact_wildcard),
-        cmocka_unit_test(test_qname_precedence), cmocka_unit_test(test_qname_patterns),
-        cmocka_unit_test(test_qname_actions),    cmocka_unit_test(test_where_names),
-        cmocka_unit_test(test_answer_cname),     cmocka_unit_test(test_answer_ip),
-        cmocka_unit_test(test_answer_asn),       cmocka_unit_test(test_answer_broken),
-        cmocka_unit_test(test_build_missing),    cmocka_unit_test(test_build_bad_lines),
+        cmocka_unit_test(test_generation),         cmocka_unit_test(test_lookups),
+        cmocka_unit_test(test_qname_subtree),      cmocka_unit_test(test_qname_rpz_exact_wildcard),
+        cmocka_unit_test(test_qname_text_reading), cmocka_unit_test(test_qname_precedence),
+        cmocka_unit_test(test_qname_patterns),     cmocka_unit_test(test_qname_actions),
+        cmocka_unit_test(test_where_names),        cmocka_unit_test(test_answer_cname),
+        cmocka_unit_test(test_answer_ip),          cmocka_unit_test(test_answer_sections),
+        cmocka_unit_test(test_response),
+        cmocka_unit_test(test_answer_asn),         cmocka_unit_test(test_answer_broken),
+        cmocka_unit_test(test_build_missing),      cmocka_unit_test(test_build_bad_lines),
+        cmocka_unit_test(test_build_emptied),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
