@@ -127,9 +127,9 @@ const char *mw_blocklog_qtype_name(uint16_t t, char *buf, size_t cap)
 }
 
 /* Everything of a line but the count and the closing brace, through the JSON writer. Returns
- * its length, or 0 when it did not fit (the caller drops the line rather than write a cut
- * one; LINE_MAX_LEN holds every line of bounded inputs). */
-static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
+ * false when it took more than LINE_MAX_LEN bytes or was cut: the caller drops the line rather
+ * than write a cut one (LINE_MAX_LEN holds every line of bounded inputs). */
+static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
 {
     char ts[MW_JOURNAL_TS_LEN], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
     if (mw_journal_timestamp(e->wall_ms, ts) < 0)
@@ -146,21 +146,19 @@ static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
     }
     if (mw_dname_to_text(e->qname, e->qname_len, qn, sizeof(qn)) < 0)
         strcpy(qn, "?");
-    struct mw_strbuf sb;
-    mw_strbuf_init(&sb, out, cap);
-    mw_strbuf_putc(&sb, '{');
-    mw_jsonw_kstr(&sb, "ts", ts);
-    mw_jsonw_kstr(&sb, "client", client);
-    mw_jsonw_ku64(&sb, "client_port", port);
-    mw_jsonw_kstr(&sb, "qname", qn);
-    mw_jsonw_kstr(&sb, "qtype", mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)));
-    mw_jsonw_kstr(&sb, "list", e->list);
-    mw_jsonw_kstr(&sb, "category", e->category);
-    mw_jsonw_kstr(&sb, "action", e->action);
-    mw_jsonw_kstr(&sb, "rule", e->rule);
-    mw_jsonw_kstr(&sb, "where", e->where);
-    mw_jsonw_kstr(&sb, "matched", e->matched ? e->matched : "");
-    return sb.trunc ? 0 : sb.len;
+    mw_strbuf_putc(sb, '{');
+    mw_jsonw_kstr(sb, "ts", ts);
+    mw_jsonw_kstr(sb, "client", client);
+    mw_jsonw_ku64(sb, "client_port", port);
+    mw_jsonw_kstr(sb, "qname", qn);
+    mw_jsonw_kstr(sb, "qtype", mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)));
+    mw_jsonw_kstr(sb, "list", e->list);
+    mw_jsonw_kstr(sb, "category", e->category);
+    mw_jsonw_kstr(sb, "action", e->action);
+    mw_jsonw_kstr(sb, "rule", e->rule);
+    mw_jsonw_kstr(sb, "where", e->where);
+    mw_jsonw_kstr(sb, "matched", e->matched ? e->matched : "");
+    return !sb->trunc && sb->len <= LINE_MAX_LEN;
 }
 
 static uint64_t fold_key(const struct mw_block_event *e)
@@ -220,11 +218,13 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
     }
     slot_emit(b, s); /* the slot's previous window, whatever name it held */
     char line[LINE_MAX_LEN + TAIL_MAX];
-    size_t n = format_hit(e, line, LINE_MAX_LEN);
-    if (n == 0) { /* cannot happen for bounded inputs; a cut line would not be JSON */
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, line, sizeof(line));
+    if (!format_hit(e, &sb)) { /* not for bounded inputs; a cut line would not be JSON */
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
         return;
     }
+    size_t n = sb.len;
     /* The slot keeps the line for its folded repeat; grown only when a longer one comes. */
     if (n > s->cap) {
         char *nl = realloc(s->line, n);
@@ -241,8 +241,8 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
     }
     s->key = key;
     s->start_ms = now_ms;
-    memcpy(line + n, ",\"count\":1}\n", 12);
-    write_line(b, line, n + 12);
+    mw_strbuf_puts(&sb, ",\"count\":1}\n");
+    write_line(b, line, sb.len);
 }
 
 void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force)

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/filter.h"
@@ -48,14 +49,17 @@ static const char *lv(const char *s, char *buf, size_t cap)
     size_t len = strlen(s);
     for (size_t i = 0; i < len && !sb.trunc;) {
         size_t n = mw_utf8_len(p + i, len - i);
-        if (n == 0)
-            mw_strbuf_put(&sb, "\xef\xbf\xbd", 3), n = 1;
-        else if (p[i] == '\\' || p[i] == '"')
-            mw_strbuf_putc(&sb, '\\'), mw_strbuf_putc(&sb, (char)p[i]);
-        else if (p[i] == '\n')
+        if (n == 0) {
+            mw_strbuf_put(&sb, "\xef\xbf\xbd", 3);
+            n = 1;
+        } else if (p[i] == '\\' || p[i] == '"') {
+            mw_strbuf_putc(&sb, '\\');
+            mw_strbuf_putc(&sb, (char)p[i]);
+        } else if (p[i] == '\n') {
             mw_strbuf_put(&sb, "\\n", 2);
-        else
+        } else {
             mw_strbuf_put(&sb, s + i, n);
+        }
         i += n;
     }
     return buf;
@@ -295,6 +299,8 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                 "", x->redis.full_syncs);
         counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
                 x->events.dropped);
+        counter(r, "redis_events_truncated_total", "Block events sent with a field cut to its "
+                                                   "bound.", "", x->events.truncated);
     }
     head(r, "journal_events_total", "counter", "Routing-change events journaled, by type.");
     for (unsigned t = 0; t < MW_JOURNAL_TYPES; t++)
@@ -303,6 +309,13 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     counter(r, "journal_dropped_total", "Routing-change events lost (queue full, write "
                                         "errors).", "",
             st->journal_dropped + x->journal.dropped + x->journal.lost);
+
+    if (snap->blocklog) {
+        uint64_t written, failed;
+        mw_blocklog_counts(snap->blocklog, &written, &failed);
+        counter(r, "block_log_lost_total", "Block log lines not written (write errors, or a "
+                                           "line over its bound).", "", failed);
+    }
 
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
     mw_http_body_printf(r,
