@@ -52,8 +52,8 @@ struct mw_events {
     struct mw_events_stats st; /* loop side */
 };
 
-int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, struct mw_events **out,
-                  char *why, size_t why_len)
+int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, struct mw_events **out, char *why,
+                  size_t why_len)
 {
     const char *u = cfg->redis.events_url ? cfg->redis.events_url : cfg->redis.url;
     struct mw_redis_url url;
@@ -144,20 +144,20 @@ static void send_block(struct mw_events *ev, const struct brec *r)
     if (!r->qname_len || mw_dname_to_text(r->qname, r->qname_len, qname, sizeof(qname)) < 0)
         qname[0] = 0;
     const char *qtn = mw_blocklog_qtype_name(r->qtype, qt, sizeof(qt));
-    const char *argv[] = {"XADD",     "minewall:events:blocks",
-                          "MAXLEN",   "~",
+    const char *argv[] = {"XADD",        "minewall:events:blocks",
+                          "MAXLEN",      "~",
                           STREAM_MAXLEN, "*",
-                          "host",     ev->host,
-                          "ts",       ts,
-                          "client",   client,
-                          "qname",    qname,
-                          "qtype",    qtn,
-                          "list",     r->list,
-                          "category", r->category,
-                          "action",   r->action,
-                          "rule",     r->rule,
-                          "where",    r->where,
-                          "matched",  r->matched};
+                          "host",        ev->host,
+                          "ts",          ts,
+                          "client",      client,
+                          "qname",       qname,
+                          "qtype",       qtn,
+                          "list",        r->list,
+                          "category",    r->category,
+                          "action",      r->action,
+                          "rule",        r->rule,
+                          "where",       r->where,
+                          "matched",     r->matched};
     int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     if (mw_rconn_command_argv(ev->conn, on_xadd, ev, argc, argv, NULL) < 0)
         ev->st.dropped++;
@@ -191,10 +191,14 @@ void mw_events_routing(struct mw_events *ev, const struct mw_routing_event *e)
     }
     /* The type is a field of its own so consumers can filter without parsing the JSON. */
     const char *type = mw_journal_type_name(e->type);
-    const char *argv[] = {"XADD", "minewall:events:routing", "MAXLEN", "~", STREAM_MAXLEN, "*",
-                          "host", ev->host, "type", type, "event", e->json};
-    size_t lens[] = {4, 23, 6, 1, strlen(STREAM_MAXLEN), 1, 4, strlen(ev->host), 4,
-                     strlen(type), 5, e->len};
+    const char *argv[] = {"XADD",        "minewall:events:routing",
+                          "MAXLEN",      "~",
+                          STREAM_MAXLEN, "*",
+                          "host",        ev->host,
+                          "type",        type,
+                          "event",       e->json};
+    size_t lens[] = {4, 23,           6, 1,     strlen(STREAM_MAXLEN), 1, 4, strlen(ev->host),
+                     4, strlen(type), 5, e->len};
     if (mw_rconn_command_argv(ev->conn, on_xadd, ev, 12, argv, lens) < 0)
         ev->st.dropped++;
 }

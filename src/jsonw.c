@@ -93,8 +93,8 @@ void mw_jsonw_ku64(struct mw_strbuf *sb, const char *k, uint64_t v)
     mw_strbuf_u64(sb, v);
 }
 
-void mw_jsonw_kstrs(struct mw_strbuf *sb, const char *k, const char *const *v, size_t n,
-                    size_t max, size_t item_max, bool *trunc)
+void mw_jsonw_kstrs(struct mw_strbuf *sb, const char *k, const char *const *v, size_t n, size_t max,
+                    size_t item_max, bool *trunc)
 {
     mw_jsonw_key(sb, k);
     mw_strbuf_putc(sb, '[');

@@ -29,5 +29,5 @@ void mw_jsonw_kbool(struct mw_strbuf *sb, const char *k, bool v);
 void mw_jsonw_ku64(struct mw_strbuf *sb, const char *k, uint64_t v);
 /* "k":[...] of at most max of the n strings v (NULL items are written as null), each cut at
  * item_max bytes; *trunc set when anything was left out or cut (may be NULL). */
-void mw_jsonw_kstrs(struct mw_strbuf *sb, const char *k, const char *const *v, size_t n,
-                    size_t max, size_t item_max, bool *trunc);
+void mw_jsonw_kstrs(struct mw_strbuf *sb, const char *k, const char *const *v, size_t n, size_t max,
+                    size_t item_max, bool *trunc);

@@ -56,7 +56,10 @@ static void test_utf8(void **state)
     snprintf(want, sizeof(want), "\"%s\"", ok);
     assert_string_equal(quote(ok, strlen(ok), SIZE_MAX, NULL), want);
     /* Each byte that is not part of valid UTF-8 becomes one U+FFFD. */
-    assert_string_equal(quote("a\xff" "b", 3, SIZE_MAX, NULL), "\"a\\ufffdb\"");
+    assert_string_equal(quote("a\xff"
+                              "b",
+                              3, SIZE_MAX, NULL),
+                        "\"a\\ufffdb\"");
     assert_string_equal(quote("\xc0\xaf", 2, SIZE_MAX, NULL), "\"\\ufffd\\ufffd\"");
     assert_string_equal(quote("\xed\xa0\x80", 3, SIZE_MAX, NULL), "\"\\ufffd\\ufffd\\ufffd\"");
     assert_string_equal(quote("x\xc3", 2, SIZE_MAX, NULL), "\"x\\ufffd\"");
@@ -135,7 +138,8 @@ static void test_arrays_report_cuts(void **state)
     mw_jsonw_kstrs(&sb, "x", v, 2, 1, SIZE_MAX, &t);
     assert_true(t);
     mw_strbuf_putc(&sb, '}');
-    assert_string_equal(out, "{\"v\":[\"abcdef\",\"gh\"],\"w\":[\"abc\",\"gh\"],\"x\":[\"abcdef\"]}");
+    assert_string_equal(out,
+                        "{\"v\":[\"abcdef\",\"gh\"],\"w\":[\"abc\",\"gh\"],\"x\":[\"abcdef\"]}");
 }
 
 int main(void)

@@ -125,14 +125,13 @@ static void test_utf8(void **state)
         {"\xf4\x90\x80\x80", 4, 0}, /* U+110000 */
         {"\xf5\x80\x80\x80", 4, 0},
         {"\xff", 1, 0},
-        {"\xc3", 1, 0},             /* cut short */
+        {"\xc3", 1, 0}, /* cut short */
         {"\xe2\x82", 2, 0},
-        {"\xc3\x28", 2, 0},         /* bad continuation */
+        {"\xc3\x28", 2, 0}, /* bad continuation */
         {"\xe2\x28\xa1", 3, 0},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-        assert_int_equal(mw_utf8_len((const unsigned char *)cases[i].s, cases[i].n),
-                         cases[i].want);
+        assert_int_equal(mw_utf8_len((const unsigned char *)cases[i].s, cases[i].n), cases[i].want);
 }
 
 int main(void)
