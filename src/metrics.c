@@ -299,6 +299,9 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                 "", x->redis.full_syncs);
         counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
                 x->events.dropped);
+        counter(r, "redis_lists_refused_total", "Lists published in Redis and refused: a name "
+                                                "or category over its cap or of other "
+                                                "characters.", "", x->redis.lists_refused);
         counter(r, "redis_events_truncated_total", "Block events sent with a field cut to its "
                                                    "bound.", "", x->events.truncated);
     }

@@ -102,21 +102,21 @@ static const char *name_problem(const char *name)
     return NULL;
 }
 
-/* Log the refusal of a name once: the periodic check sees it again every few seconds. */
+/* Log and count the refusal of a name once: the periodic check sees it again every few
+ * seconds. The memory of refused names is bounded; names beyond it are refused silently. */
 static void refuse_name(struct mw_rsync *rs, const char *name, const char *why)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
     for (const char *p = name; *p; p++)
         h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-    h |= 1;
-    for (size_t i = 0; i < sizeof(rs->refused) / sizeof(rs->refused[0]); i++) {
-        if (rs->refused[i] == h)
-            return;
-        if (!rs->refused[i]) {
-            rs->refused[i] = h;
-            break;
-        }
-    }
+    h |= 1; /* 0 marks a free slot */
+    size_t i = 0, n = sizeof(rs->refused) / sizeof(rs->refused[0]);
+    while (i < n && rs->refused[i] && rs->refused[i] != h)
+        i++;
+    if (i == n || rs->refused[i] == h)
+        return;
+    rs->refused[i] = h;
+    rs->st.lists_refused++;
     mw_log_error("redis", "refusing list name '%.80s%s' from Redis: %s", name,
                  strlen(name) > 80 ? "..." : "", why);
 }
@@ -460,9 +460,11 @@ static void on_meta(const redisReply *r, void *privdata)
     if (long_category) {
         /* The list's category would be cut in every label and event: refuse the list (the
          * last synced copy stays in force) until its meta is fixed. */
-        if (!l->meta_refused)
+        if (!l->meta_refused) {
+            l->rs->st.lists_refused++;
             mw_log_error("redis", "list %s: refusing its meta: category '%.64s...' is longer "
                                   "than %d bytes", l->name, long_category, MW_CATEGORY_MAX);
+        }
         l->meta_refused = true;
         l->phase = IDLE;
         l->epoch++;

@@ -34,6 +34,7 @@ size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out);
 
 struct mw_rsync_stats {
     uint64_t full_syncs, deltas_applied, resyncs_gap, stale_lists;
+    uint64_t lists_refused; /* published names or metas refused (each counted once) */
     int up;
 };
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out);

@@ -151,14 +151,18 @@ def test_redis_list_names_rejected_at_sync(rs_server, up, make_minewall, tmp_pat
     rs.client.hset("minewall:list:{fine}:meta", mapping={"category": "mining", "type": "domain"})
     rs.client.sadd("minewall:list:{fine}:entries", "evil.test")
     state = tmp_path / "st"
+    mlisten = "127.0.0.1:%d" % free_port()
     m = make_minewall([up], config={"redis": {"url": rs.url, "lists": ["*"],
-                                              "state-dir": str(state)}, "lists": []})
+                                              "state-dir": str(state)}, "lists": [],
+                                    "metrics": {"listen": mlisten}})
     wait_until(lambda: addresses(m.query("evil.test")) == ["0.0.0.0"], 5,
                what="the list `fine` synced")
     log = m.log()
     assert "refusing list name" in log and "longer than %d" % LIST_NAME_MAX in log, log
     assert "'../escape'" in log and "'a b'" in log, log
     assert re.search(r"list good: .*category .*longer than %d" % CATEGORY_MAX, log), log
+    metrics = urllib.request.urlopen("http://%s/metrics" % mlisten, timeout=2).read().decode()
+    assert "minewall_redis_lists_refused_total 4\n" in metrics, metrics
     wait_until(lambda: (state / "fine.list").exists(), 3, what="fine.list saved")
     assert sorted(os.listdir(state)) == ["fine.list"], os.listdir(state)
     assert not (tmp_path / "escape.list").exists()
