@@ -224,10 +224,10 @@ void mw_events_close(struct mw_events *ev)
 {
     if (!ev || ev->closing)
         return;
-    send_tick(&ev->timer); /* what is queued still goes out if Redis is up */
     pthread_mutex_lock(&ev->mu);
-    ev->closing = true;
+    ev->closing = true; /* later pushes are dropped and counted */
     pthread_mutex_unlock(&ev->mu);
+    send_tick(&ev->timer); /* what is queued still goes out if Redis is up */
     uv_close((uv_handle_t *)&ev->timer, timer_closed);
     mw_rconn_close(ev->conn, closed_one);
 }
