@@ -10,14 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "minewall/dname.h"
+#include "minewall/journal.h"
+#include "minewall/jsonw.h"
+#include "minewall/strbuf.h"
 
 #define FOLD_SLOTS 1024
 #define FOLD_WINDOW_MS 1000
-#define LINE_MAX_LEN 2048
+/* A line of bounded inputs: a name of 255 octets as \\DDD text (1.3 KB escaped), a list name
+ * and a category at their caps, rule and matched texts of at most 279 bytes even if every byte
+ * had to be escaped (6x), and the keys: about 5.3 KB. */
+#define LINE_MAX_LEN 8192
+#define TAIL_MAX 48 /* ,"count":4294967295,"folded":true}\n */
 
 struct mw_blocklog {
     int refs; /* atomic */
@@ -30,8 +36,8 @@ struct fold_slot {
     uint64_t key;
     uint64_t start_ms;
     uint32_t repeats;
-    size_t len;
-    char *line; /* the first hit's line without the trailing "}\n" */
+    size_t len, cap;
+    char *line; /* owned, cap bytes: the first hit's line without the trailing "}\n" */
 };
 
 struct mw_blockfold {
@@ -96,25 +102,6 @@ void mw_blocklog_counts(const struct mw_blocklog *b, uint64_t *written, uint64_t
     *failed = __atomic_load_n(&b->failed, __ATOMIC_RELAXED);
 }
 
-/* JSON string body: quotes, backslashes and control characters escaped. */
-static size_t esc(char *out, size_t cap, const char *s)
-{
-    size_t n = 0;
-    for (; *s && n + 7 < cap; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)ch;
-        } else if (ch < 0x20) {
-            n += (size_t)snprintf(out + n, cap - n, "\\u%04x", ch);
-        } else {
-            out[n++] = (char)ch;
-        }
-    }
-    out[n] = 0;
-    return n;
-}
-
 static void write_line(struct mw_blocklog *b, const char *line, size_t len)
 {
     int fd = __atomic_load_n(&b->fd, __ATOMIC_ACQUIRE);
@@ -139,17 +126,14 @@ const char *mw_blocklog_qtype_name(uint16_t t, char *buf, size_t cap)
     return buf;
 }
 
-/* Everything of a line but the count and the closing brace. */
-static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
+/* Everything of a line but the count and the closing brace, through the JSON writer. Returns
+ * false when it took more than LINE_MAX_LEN bytes or was cut: the caller drops the line rather
+ * than write a cut one (LINE_MAX_LEN holds every line of bounded inputs). */
+static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
 {
-    char ts[64], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
-    char eq[MW_DNAME_MAX * 8], el[256], ec[256], er[600], em[600];
-    time_t sec = (time_t)(e->wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03uZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-             (unsigned)(e->wall_ms % 1000));
+    char ts[MW_JOURNAL_TS_LEN], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
+    if (mw_journal_timestamp(e->wall_ms, ts) < 0)
+        ts[0] = 0;
     unsigned port = 0;
     if (e->client->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)e->client;
@@ -161,19 +145,20 @@ static size_t format_hit(const struct mw_block_event *e, char *out, size_t cap)
         port = ntohs(s->sin6_port);
     }
     if (mw_dname_to_text(e->qname, e->qname_len, qn, sizeof(qn)) < 0)
-        snprintf(qn, sizeof(qn), "?");
-    esc(eq, sizeof(eq), qn);
-    esc(el, sizeof(el), e->list);
-    esc(ec, sizeof(ec), e->category);
-    esc(er, sizeof(er), e->rule);
-    esc(em, sizeof(em), e->matched ? e->matched : "");
-    int n = snprintf(out, cap,
-                     "{\"ts\":\"%s\",\"client\":\"%s\",\"client_port\":%u,\"qname\":\"%s\","
-                     "\"qtype\":\"%s\",\"list\":\"%s\",\"category\":\"%s\",\"action\":\"%s\","
-                     "\"rule\":\"%s\",\"where\":\"%s\",\"matched\":\"%s\"",
-                     ts, client, port, eq, mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)), el, ec,
-                     e->action, er, e->where, em);
-    return n < 0 ? 0 : (size_t)n >= cap ? cap - 1 : (size_t)n;
+        strcpy(qn, "?");
+    mw_strbuf_putc(sb, '{');
+    mw_jsonw_kstr(sb, "ts", ts);
+    mw_jsonw_kstr(sb, "client", client);
+    mw_jsonw_ku64(sb, "client_port", port);
+    mw_jsonw_kstr(sb, "qname", qn);
+    mw_jsonw_kstr(sb, "qtype", mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)));
+    mw_jsonw_kstr(sb, "list", e->list);
+    mw_jsonw_kstr(sb, "category", e->category);
+    mw_jsonw_kstr(sb, "action", e->action);
+    mw_jsonw_kstr(sb, "rule", e->rule);
+    mw_jsonw_kstr(sb, "where", e->where);
+    mw_jsonw_kstr(sb, "matched", e->matched ? e->matched : "");
+    return !sb->trunc && sb->len <= LINE_MAX_LEN;
 }
 
 static uint64_t fold_key(const struct mw_block_event *e)
@@ -197,13 +182,13 @@ static uint64_t fold_key(const struct mw_block_event *e)
 
 static void slot_emit(struct mw_blocklog *b, struct fold_slot *s)
 {
-    if (s->repeats && s->line) {
-        char tail[64];
-        int n = snprintf(tail, sizeof(tail), ",\"count\":%u,\"folded\":true}\n", s->repeats);
-        char line[LINE_MAX_LEN + 64];
-        memcpy(line, s->line, s->len);
-        memcpy(line + s->len, tail, (size_t)n);
-        write_line(b, line, s->len + (size_t)n);
+    if (s->repeats && s->line && s->len) {
+        char line[LINE_MAX_LEN + TAIL_MAX];
+        struct mw_strbuf sb;
+        mw_strbuf_init(&sb, line, sizeof(line));
+        mw_strbuf_put(&sb, s->line, s->len);
+        mw_strbuf_printf(&sb, ",\"count\":%u,\"folded\":true}\n", s->repeats);
+        write_line(b, line, sb.len);
     }
     s->repeats = 0;
 }
@@ -232,18 +217,32 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
         return;
     }
     slot_emit(b, s); /* the slot's previous window, whatever name it held */
-    char line[LINE_MAX_LEN + 64];
-    size_t n = format_hit(e, line, LINE_MAX_LEN);
-    if (!s->line)
-        s->line = malloc(LINE_MAX_LEN);
-    if (s->line) {
+    char line[LINE_MAX_LEN + TAIL_MAX];
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, line, sizeof(line));
+    if (!format_hit(e, &sb)) { /* not for bounded inputs; a cut line would not be JSON */
+        __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    size_t n = sb.len;
+    /* The slot keeps the line for its folded repeat; grown only when a longer one comes. */
+    if (n > s->cap) {
+        char *nl = realloc(s->line, n);
+        if (nl) {
+            s->line = nl;
+            s->cap = n;
+        }
+    }
+    if (s->line && n <= s->cap) {
         memcpy(s->line, line, n);
         s->len = n;
+    } else {
+        s->len = 0;
     }
     s->key = key;
     s->start_ms = now_ms;
-    memcpy(line + n, ",\"count\":1}\n", 12);
-    write_line(b, line, n + 12);
+    mw_strbuf_puts(&sb, ",\"count\":1}\n");
+    write_line(b, line, sb.len);
 }
 
 void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force)

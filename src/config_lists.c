@@ -219,6 +219,11 @@ static void on_list_name(struct ctx *c, const struct key *k, yaml_node_t *val)
                        mw_config__shown(s, b));
         return;
     }
+    if (strlen(s) > MW_LIST_NAME_MAX) {
+        mw_config__err(c, line_of(val), "%s: name '%s' is longer than %d bytes", k->path,
+                       mw_config__shown(s, b), MW_LIST_NAME_MAX);
+        return;
+    }
     for (const struct mw_list_conf *o = c->cfg->lists; o < c->list; o++) {
         if (o->name && strcmp(o->name, s) == 0) {
             mw_config__err(c, c->list->line, "%s: duplicate list name '%s' (first on line %d)",
@@ -240,6 +245,12 @@ static void on_list_category(struct ctx *c, const struct key *k, yaml_node_t *va
         mw_config__err(c, line_of(val),
                        "%s: invalid category '%s' (lowercase letters, digits, '_' and '-' only)",
                        k->path, mw_config__shown(s, b));
+        return;
+    }
+    if (strlen(s) > MW_CATEGORY_MAX) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: category '%s' is longer than %d bytes", k->path,
+                       mw_config__shown(s, b), MW_CATEGORY_MAX);
         return;
     }
     if (!(c->list->category = strdup(s)))
@@ -451,6 +462,12 @@ static bool accept_list_name(struct ctx *c, const struct key *k, yaml_node_t *it
         char b[SHOWN_MAX + 4];
         mw_config__err(c, line_of(item), "%s: invalid list name '%s'", k->path,
                        mw_config__shown(s, b));
+        return false;
+    }
+    if (strlen(s) > MW_LIST_NAME_MAX) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(item), "%s: list name '%s' is longer than %d bytes", k->path,
+                       mw_config__shown(s, b), MW_LIST_NAME_MAX);
         return false;
     }
     return true;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "minewall/config.h"
 #include "minewall/error.h"
 #include "minewall/listfile.h"
 
@@ -339,6 +340,11 @@ static int push_args(int argc, char **argv, struct push_opts *o, int *first)
     }
     if (o->category && !*o->category) {
         fprintf(stderr, "minewall-feed: empty --category\n");
+        return -EINVAL;
+    }
+    if (o->category && strlen(o->category) > MW_CATEGORY_MAX) {
+        /* resolvers refuse a list whose category is longer */
+        fprintf(stderr, "minewall-feed: --category is longer than %d bytes\n", MW_CATEGORY_MAX);
         return -EINVAL;
     }
     *first = optind;

@@ -87,7 +87,7 @@ static void emit(struct watch *w, struct mw_hostfile_snap *now)
                                                 mw_jlog_host(), &ev)
                 : -ENOMEM;
     if (n > 0) {
-        mw_journal_queue_push(hw->q, buf, (size_t)n);
+        mw_journal_queue_push(hw->q, MW_JOURNAL_HOST_CONFIG, buf, (size_t)n);
         hw->events++;
     }
     if (ev.resolver_bypass && !ev.resolver_bypass_old)

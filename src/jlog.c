@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "minewall/events.h"
 #include "minewall/journal.h"
 #include "minewall/log.h"
 
@@ -14,11 +15,8 @@
 #define QUEUE_LINES 65536
 #define QUEUE_BYTES (32u << 20)
 
-const char *const MW_JLOG_TYPE_NAMES[MW_JLOG_TYPES] = {
-    "answer_change", "host_config_change", "upstream_change", "config_change", "other"};
-
 struct mw_jlog {
-    uint64_t by_type[MW_JLOG_TYPES];
+    uint64_t by_type[MW_JOURNAL_TYPES];
     uv_timer_t timer;
     char *path;
     int fd;
@@ -66,17 +64,15 @@ void mw_jlog_flush(struct mw_jlog *j)
     else
         j->written += (uint64_t)n;
     const char *line = j->batch.data, *end = j->batch.data + j->batch.len;
-    while (line < end) {
+    for (size_t i = 0; i < j->batch.lines && line < end; i++) {
         const char *nl = memchr(line, '\n', (size_t)(end - line));
         size_t len = nl ? (size_t)(nl - line) : (size_t)(end - line);
-        unsigned t = 0; /* every formatter writes "type" right after "ts" */
-        const char *tp = memmem(line, len < 80 ? len : 80, "\"type\":\"", 8);
-        while (t < MW_JLOG_TYPES - 1 &&
-               !(tp && strncmp(tp + 8, MW_JLOG_TYPE_NAMES[t], strlen(MW_JLOG_TYPE_NAMES[t])) == 0))
-            t++;
-        j->by_type[t]++;
-        if (j->forward)
-            j->forward(j->forward_arg, line, len);
+        enum mw_journal_type t = (enum mw_journal_type)j->batch.types[i];
+        j->by_type[t < MW_JOURNAL_TYPES ? t : MW_JOURNAL_OTHER]++;
+        if (j->forward) {
+            struct mw_routing_event ev = {.type = t, .json = line, .len = len};
+            j->forward(j->forward_arg, &ev);
+        }
         line += len + 1;
     }
 }

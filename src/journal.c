@@ -1,9 +1,8 @@
-/* Routing journal lines and their queue. Every formatter writes through one small JSON writer
- * that never overruns the caller's buffer: it records an overflow and the formatter returns
- * -ENOSPC, so a line is either whole or not written. Strings go through one escaper that also
- * checks UTF-8 (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF), because a
- * file name or a hosts line is arbitrary bytes and one bad byte would make the line invalid
- * JSON for every reader. */
+/* Routing journal lines and their queue. Every formatter writes through the JSON writer
+ * (jsonw.h), which never overruns the caller's buffer: a line that does not fit makes the
+ * formatter return -ENOSPC, so a line is either whole or not written. Its escaper checks UTF-8
+ * because a file name or a hosts line is arbitrary bytes and one bad byte would make the line
+ * invalid JSON for every reader. */
 #include "minewall/journal.h"
 
 #include <arpa/inet.h>
@@ -16,6 +15,7 @@
 #include "minewall/answerdiff.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/jsonw.h"
 
 /* ---- time ---- */
 
@@ -58,210 +58,59 @@ int mw_journal_timestamp(uint64_t unix_ms, char buf[MW_JOURNAL_TS_LEN])
     return 0;
 }
 
-/* ---- JSON writer ---- */
+/* ---- lines ---- */
 
-struct jw {
-    char *b;
-    size_t cap, len;
-    bool over;
-};
-
-static void put(struct jw *w, const char *s, size_t n)
+static void kstrv(struct mw_strbuf *w, const char *k, const struct mw_journal_strv *sv)
 {
-    if (w->over || w->cap - w->len <= n) { /* keep one byte for the NUL */
-        w->over = true;
-        return;
-    }
-    memcpy(w->b + w->len, s, n);
-    w->len += n;
-}
-
-static void puts_(struct jw *w, const char *s)
-{
-    put(w, s, strlen(s));
-}
-
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when it is not valid. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        len = 2, cp = c & 0x1f, min = 0x80;
-    else if (c >= 0xe0 && c <= 0xef)
-        len = 3, cp = c & 0x0f, min = 0x800;
-    else if (c >= 0xf0 && c <= 0xf4)
-        len = 4, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if (n < len)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* Quoted string of len bytes, at most max bytes of it (cut at a character boundary; *cut set
- * when it was cut, cut may be NULL). */
-static void strn(struct jw *w, const char *s, size_t len, size_t max, bool *cut)
-{
-    static const char xd[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)s;
-    put(w, "\"", 1);
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t n = utf8_len(p + i, len - i);
-        if (i + (n ? n : 1) > max) {
-            if (cut)
-                *cut = true;
-            break;
-        }
-        if (n == 0) {
-            puts_(w, "\\ufffd");
-            i++;
-            continue;
-        }
-        if (n > 1) {
-            put(w, s + i, n);
-        } else if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            put(w, e, 2);
-        } else if (c == '\n') {
-            puts_(w, "\\n");
-        } else if (c == '\r') {
-            puts_(w, "\\r");
-        } else if (c == '\t') {
-            puts_(w, "\\t");
-        } else if (c == '\b') {
-            puts_(w, "\\b");
-        } else if (c == '\f') {
-            puts_(w, "\\f");
-        } else if (c < 0x20 || c == 0x7f) {
-            char e[6] = {'\\', 'u', '0', '0', xd[c >> 4], xd[c & 15]};
-            put(w, e, 6);
-        } else {
-            put(w, s + i, 1);
-        }
-        i += n;
-    }
-    put(w, "\"", 1);
-}
-
-/* Quoted string, or null for NULL. */
-static void str(struct jw *w, const char *s)
-{
-    if (!s)
-        puts_(w, "null");
-    else
-        strn(w, s, strlen(s), SIZE_MAX, NULL);
-}
-
-/* ,"k": (the comma unless the object just opened) */
-static void key(struct jw *w, const char *k)
-{
-    if (w->len && w->b[w->len - 1] != '{')
-        put(w, ",", 1);
-    put(w, "\"", 1);
-    puts_(w, k);
-    put(w, "\":", 2);
-}
-
-static void kstr(struct jw *w, const char *k, const char *v)
-{
-    key(w, k);
-    str(w, v);
-}
-
-static void kbool(struct jw *w, const char *k, bool v)
-{
-    key(w, k);
-    puts_(w, v ? "true" : "false");
-}
-
-static void ku64(struct jw *w, const char *k, uint64_t v)
-{
-    char num[24];
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)v);
-    key(w, k);
-    puts_(w, num);
-}
-
-/* "k":[...] of at most max strings, each cut at item_max bytes; *trunc set when anything was
- * left out (may be NULL). */
-static void kstrs(struct jw *w, const char *k, const char *const *v, size_t n, size_t max,
-                  size_t item_max, bool *trunc)
-{
-    key(w, k);
-    put(w, "[", 1);
-    for (size_t i = 0; i < n; i++) {
-        if (i == max) {
-            if (trunc)
-                *trunc = true;
-            break;
-        }
-        if (i)
-            put(w, ",", 1);
-        if (v[i])
-            strn(w, v[i], strlen(v[i]), item_max, trunc);
-        else
-            puts_(w, "null");
-    }
-    put(w, "]", 1);
-}
-
-static void kstrv(struct jw *w, const char *k, const struct mw_journal_strv *sv)
-{
-    kstrs(w, k, sv->v, sv->n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstrs(w, k, sv->v, sv->n, SIZE_MAX, SIZE_MAX, NULL);
 }
 
 /* {"ts":...,"type":...,"host":... */
-static int begin(struct jw *w, char *buf, size_t cap, uint64_t ts_ms, const char *type,
-                 const char *host)
+static int begin(struct mw_strbuf *w, char *buf, size_t cap, uint64_t ts_ms,
+                 enum mw_journal_type type, const char *host)
 {
     char ts[MW_JOURNAL_TS_LEN];
     if (!buf || cap == 0)
         return -ENOSPC;
     if (mw_journal_timestamp(ts_ms, ts) < 0)
         return -EINVAL;
-    *w = (struct jw){.b = buf, .cap = cap};
-    put(w, "{", 1);
-    kstr(w, "ts", ts);
-    kstr(w, "type", type);
-    kstr(w, "host", host);
+    mw_strbuf_init(w, buf, cap);
+    mw_strbuf_putc(w, '{');
+    mw_jsonw_kstr(w, "ts", ts);
+    mw_jsonw_kstr(w, "type", mw_journal_type_name(type));
+    mw_jsonw_kstr(w, "host", host);
     return 0;
 }
 
-static int finish(struct jw *w)
+/* A line is whole or not written: a cut one would not be JSON. */
+static int finish(struct mw_strbuf *w)
 {
-    put(w, "}\n", 2);
-    if (w->over) {
+    mw_strbuf_put(w, "}\n", 2);
+    if (w->trunc) {
         w->b[0] = '\0';
         return -ENOSPC;
     }
-    w->b[w->len] = '\0';
     return (int)w->len;
+}
+
+const char *mw_journal_type_name(enum mw_journal_type t)
+{
+    static const char *const names[MW_JOURNAL_TYPES] = {
+        "answer_change", "host_config_change", "upstream_change", "config_change", "other"};
+    return (unsigned)t < MW_JOURNAL_TYPES ? names[t] : names[MW_JOURNAL_OTHER];
 }
 
 int mw_journal_quote(const char *s, size_t len, char *buf, size_t cap)
 {
     if (!buf || cap == 0)
         return -ENOSPC;
-    struct jw w = {.b = buf, .cap = cap};
-    strn(&w, s ? s : "", s ? len : 0, SIZE_MAX, NULL);
-    if (w.over) {
+    struct mw_strbuf w;
+    mw_strbuf_init(&w, buf, cap);
+    mw_jsonw_strn(&w, s ? s : "", s ? len : 0, SIZE_MAX, NULL);
+    if (w.trunc) {
         buf[0] = '\0';
         return -ENOSPC;
     }
-    buf[w.len] = '\0';
     return (int)w.len;
 }
 
@@ -340,27 +189,27 @@ bool mw_journal_same_asn_churn(const struct mw_answer_change *ch,
     return true;
 }
 
-static void kgeo(struct jw *w, const char *k, const struct mw_answer_list *l,
+static void kgeo(struct mw_strbuf *w, const char *k, const struct mw_answer_list *l,
                  const struct mw_geo_info *info, uint16_t n)
 {
-    key(w, k);
-    put(w, "[", 1);
+    mw_jsonw_key(w, k);
+    mw_strbuf_put(w, "[", 1);
     for (uint16_t i = 0; i < n && i < l->n; i++) {
         if (i)
-            put(w, ",", 1);
-        put(w, "{", 1);
-        kstr(w, "ip", l->v[i]);
+            mw_strbuf_put(w, ",", 1);
+        mw_strbuf_put(w, "{", 1);
+        mw_jsonw_kstr(w, "ip", l->v[i]);
         if (info[i].found_asn) {
-            ku64(w, "asn", info[i].asn);
-            kstr(w, "as_org", info[i].as_org[0] ? info[i].as_org : NULL);
+            mw_jsonw_ku64(w, "asn", info[i].asn);
+            mw_jsonw_kstr(w, "as_org", info[i].as_org[0] ? info[i].as_org : NULL);
         } else {
-            kstr(w, "asn", NULL);
-            kstr(w, "as_org", NULL);
+            mw_jsonw_kstr(w, "asn", NULL);
+            mw_jsonw_kstr(w, "as_org", NULL);
         }
-        kstr(w, "country", info[i].found_country ? info[i].country : NULL);
-        put(w, "}", 1);
+        mw_jsonw_kstr(w, "country", info[i].found_country ? info[i].country : NULL);
+        mw_strbuf_put(w, "}", 1);
     }
-    put(w, "]", 1);
+    mw_strbuf_put(w, "]", 1);
 }
 
 int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *host,
@@ -369,8 +218,8 @@ int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *
 {
     if (!ch)
         return -EINVAL;
-    struct jw w;
-    int r = begin(&w, buf, cap, ts_ms, "answer_change", host);
+    struct mw_strbuf w;
+    int r = begin(&w, buf, cap, ts_ms, MW_JOURNAL_ANSWER, host);
     if (r < 0)
         return r;
     char name[1024], tbuf[8];
@@ -381,21 +230,21 @@ int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *
         snprintf(tbuf, sizeof(tbuf), "%u", (unsigned)ch->qtype);
         tn = tbuf;
     }
-    kstr(&w, "name", name);
-    kstr(&w, "qtype", tn);
-    kstrs(&w, "old", ch->old_set.v, ch->old_set.n, SIZE_MAX, SIZE_MAX, NULL);
-    kstrs(&w, "new", ch->new_set.v, ch->new_set.n, SIZE_MAX, SIZE_MAX, NULL);
-    kstrs(&w, "added", ch->added.v, ch->added.n, SIZE_MAX, SIZE_MAX, NULL);
-    kstrs(&w, "removed", ch->removed.v, ch->removed.n, SIZE_MAX, SIZE_MAX, NULL);
-    ku64(&w, "ttl", ch->ttl);
-    kstr(&w, "upstream", upstream);
-    kbool(&w, "truncated", ch->old_set.truncated || ch->new_set.truncated);
-    kbool(&w, "cname_changed", ch->cname_changed);
-    kstrs(&w, "old_cname", ch->old_chain, ch->old_chain_n, SIZE_MAX, SIZE_MAX, NULL);
-    kstrs(&w, "new_cname", ch->new_chain, ch->new_chain_n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstr(&w, "name", name);
+    mw_jsonw_kstr(&w, "qtype", tn);
+    mw_jsonw_kstrs(&w, "old", ch->old_set.v, ch->old_set.n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstrs(&w, "new", ch->new_set.v, ch->new_set.n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstrs(&w, "added", ch->added.v, ch->added.n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstrs(&w, "removed", ch->removed.v, ch->removed.n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_ku64(&w, "ttl", ch->ttl);
+    mw_jsonw_kstr(&w, "upstream", upstream);
+    mw_jsonw_kbool(&w, "truncated", ch->old_set.truncated || ch->new_set.truncated);
+    mw_jsonw_kbool(&w, "cname_changed", ch->cname_changed);
+    mw_jsonw_kstrs(&w, "old_cname", ch->old_chain, ch->old_chain_n, SIZE_MAX, SIZE_MAX, NULL);
+    mw_jsonw_kstrs(&w, "new_cname", ch->new_chain, ch->new_chain_n, SIZE_MAX, SIZE_MAX, NULL);
     bool geo = g && g->looked_up;
-    kbool(&w, "asn_changed", geo && g->asn_changed);
-    kbool(&w, "country_changed", geo && g->country_changed);
+    mw_jsonw_kbool(&w, "asn_changed", geo && g->asn_changed);
+    mw_jsonw_kbool(&w, "country_changed", geo && g->country_changed);
     if (geo) {
         kgeo(&w, "old_geo", &ch->old_set, g->old_info, g->n_old);
         kgeo(&w, "new_geo", &ch->new_set, g->new_info, g->n_new);
@@ -405,7 +254,7 @@ int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *
 
 /* ---- host_config_change ---- */
 
-static void ksha(struct jw *w, const char *k, const uint8_t *d)
+static void ksha(struct mw_strbuf *w, const char *k, const uint8_t *d)
 {
     static const char xd[] = "0123456789abcdef";
     char hex[65];
@@ -416,7 +265,7 @@ static void ksha(struct jw *w, const char *k, const uint8_t *d)
         }
         hex[64] = '\0';
     }
-    kstr(w, k, d ? hex : NULL);
+    mw_jsonw_kstr(w, k, d ? hex : NULL);
 }
 
 int mw_journal_format_host_config(char *buf, size_t cap, uint64_t ts_ms, const char *host,
@@ -425,27 +274,27 @@ int mw_journal_format_host_config(char *buf, size_t cap, uint64_t ts_ms, const c
     static const char *const kinds[] = {"other", "resolv.conf", "hosts"};
     if (!ev || (unsigned)ev->kind > MW_JOURNAL_FILE_HOSTS)
         return -EINVAL;
-    struct jw w;
-    int r = begin(&w, buf, cap, ts_ms, "host_config_change", host);
+    struct mw_strbuf w;
+    int r = begin(&w, buf, cap, ts_ms, MW_JOURNAL_HOST_CONFIG, host);
     if (r < 0)
         return r;
-    kstr(&w, "file", ev->file);
-    kstr(&w, "kind", kinds[ev->kind]);
+    mw_jsonw_kstr(&w, "file", ev->file);
+    mw_jsonw_kstr(&w, "kind", kinds[ev->kind]);
     ksha(&w, "old_sha256", ev->old_sha256);
     ksha(&w, "new_sha256", ev->new_sha256);
-    ku64(&w, "lines_added", ev->lines_added.n);
-    ku64(&w, "lines_removed", ev->lines_removed.n);
+    mw_jsonw_ku64(&w, "lines_added", ev->lines_added.n);
+    mw_jsonw_ku64(&w, "lines_removed", ev->lines_removed.n);
     bool trunc = false;
-    kstrs(&w, "added_lines", ev->lines_added.v, ev->lines_added.n, MW_JOURNAL_MAX_FILE_LINES,
+    mw_jsonw_kstrs(&w, "added_lines", ev->lines_added.v, ev->lines_added.n, MW_JOURNAL_MAX_FILE_LINES,
           MW_JOURNAL_FILE_LINE_MAX, &trunc);
-    kstrs(&w, "removed_lines", ev->lines_removed.v, ev->lines_removed.n, MW_JOURNAL_MAX_FILE_LINES,
+    mw_jsonw_kstrs(&w, "removed_lines", ev->lines_removed.v, ev->lines_removed.n, MW_JOURNAL_MAX_FILE_LINES,
           MW_JOURNAL_FILE_LINE_MAX, &trunc);
-    kbool(&w, "lines_truncated", trunc);
+    mw_jsonw_kbool(&w, "lines_truncated", trunc);
     if (ev->kind == MW_JOURNAL_FILE_RESOLV) {
         kstrv(&w, "nameservers_old", &ev->nameservers_old);
         kstrv(&w, "nameservers_new", &ev->nameservers_new);
-        kbool(&w, "resolver_bypass", ev->resolver_bypass);
-        kbool(&w, "resolver_bypass_old", ev->resolver_bypass_old);
+        mw_jsonw_kbool(&w, "resolver_bypass", ev->resolver_bypass);
+        mw_jsonw_kbool(&w, "resolver_bypass_old", ev->resolver_bypass_old);
     } else if (ev->kind == MW_JOURNAL_FILE_HOSTS) {
         kstrv(&w, "names_changed", &ev->names_changed);
     }
@@ -459,23 +308,23 @@ int mw_journal_format_upstream(char *buf, size_t cap, uint64_t ts_ms, const char
 {
     if (!ev || (ev->n_routes && !ev->routes))
         return -EINVAL;
-    struct jw w;
-    int r = begin(&w, buf, cap, ts_ms, "upstream_change", host);
+    struct mw_strbuf w;
+    int r = begin(&w, buf, cap, ts_ms, MW_JOURNAL_UPSTREAM, host);
     if (r < 0)
         return r;
-    kstr(&w, "upstream", ev->upstream);
-    kstr(&w, "state", ev->up ? "up" : "down");
-    kstr(&w, "reason", ev->reason);
-    key(&w, "zones");
-    put(&w, "{", 1);
+    mw_jsonw_kstr(&w, "upstream", ev->upstream);
+    mw_jsonw_kstr(&w, "state", ev->up ? "up" : "down");
+    mw_jsonw_kstr(&w, "reason", ev->reason);
+    mw_jsonw_key(&w, "zones");
+    mw_strbuf_put(&w, "{", 1);
     for (size_t i = 0; i < ev->n_routes; i++) {
         if (i)
-            put(&w, ",", 1);
-        str(&w, ev->routes[i].zone ? ev->routes[i].zone : "");
-        put(&w, ":", 1);
-        str(&w, ev->routes[i].upstream);
+            mw_strbuf_put(&w, ",", 1);
+        mw_jsonw_str(&w, ev->routes[i].zone ? ev->routes[i].zone : "");
+        mw_strbuf_put(&w, ":", 1);
+        mw_jsonw_str(&w, ev->routes[i].upstream);
     }
-    put(&w, "}", 1);
+    mw_strbuf_put(&w, "}", 1);
     return finish(&w);
 }
 
@@ -484,8 +333,8 @@ int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *
 {
     if (!ev || (ev->n_lists && !ev->lists))
         return -EINVAL;
-    struct jw w;
-    int r = begin(&w, buf, cap, ts_ms, "config_change", host);
+    struct mw_strbuf w;
+    int r = begin(&w, buf, cap, ts_ms, MW_JOURNAL_CONFIG, host);
     if (r < 0)
         return r;
     kstrv(&w, "listeners_added", &ev->listeners_added);
@@ -494,18 +343,18 @@ int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *
     kstrv(&w, "upstreams_removed", &ev->upstreams_removed);
     kstrv(&w, "zones_added", &ev->zones_added);
     kstrv(&w, "zones_removed", &ev->zones_removed);
-    key(&w, "lists");
-    put(&w, "[", 1);
+    mw_jsonw_key(&w, "lists");
+    mw_strbuf_put(&w, "[", 1);
     for (size_t i = 0; i < ev->n_lists; i++) {
         if (i)
-            put(&w, ",", 1);
-        put(&w, "{", 1);
-        kstr(&w, "list", ev->lists[i].list);
-        ku64(&w, "added", ev->lists[i].added);
-        ku64(&w, "removed", ev->lists[i].removed);
-        put(&w, "}", 1);
+            mw_strbuf_put(&w, ",", 1);
+        mw_strbuf_put(&w, "{", 1);
+        mw_jsonw_kstr(&w, "list", ev->lists[i].list);
+        mw_jsonw_ku64(&w, "added", ev->lists[i].added);
+        mw_jsonw_ku64(&w, "removed", ev->lists[i].removed);
+        mw_strbuf_put(&w, "}", 1);
     }
-    put(&w, "]", 1);
+    mw_strbuf_put(&w, "]", 1);
     return finish(&w);
 }
 
@@ -514,7 +363,8 @@ int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *
 struct mw_journal_queue {
     pthread_mutex_t mu;
     size_t max_lines, max_bytes;
-    char *buf; /* owned, max_bytes */
+    char *buf;      /* owned, max_bytes */
+    uint8_t *types; /* owned, max_lines: the event type of each queued line */
     size_t len, lines;
     uint64_t pushed, dropped;
 };
@@ -527,8 +377,10 @@ struct mw_journal_queue *mw_journal_queue_new(size_t max_lines, size_t max_bytes
     if (!q)
         return NULL;
     q->buf = malloc(max_bytes);
-    if (!q->buf || pthread_mutex_init(&q->mu, NULL) != 0) {
+    q->types = malloc(max_lines);
+    if (!q->buf || !q->types || pthread_mutex_init(&q->mu, NULL) != 0) {
         free(q->buf);
+        free(q->types);
         free(q);
         return NULL;
     }
@@ -543,12 +395,14 @@ void mw_journal_queue_free(struct mw_journal_queue *q)
         return;
     pthread_mutex_destroy(&q->mu);
     free(q->buf);
+    free(q->types);
     free(q);
 }
 
-int mw_journal_queue_push(struct mw_journal_queue *q, const char *line, size_t len)
+int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type,
+                          const char *line, size_t len)
 {
-    if (!q || !line || len == 0)
+    if (!q || !line || len == 0 || (unsigned)type >= MW_JOURNAL_TYPES)
         return -EINVAL;
     bool nl = line[len - 1] != '\n';
     size_t need = len + nl;
@@ -561,6 +415,7 @@ int mw_journal_queue_push(struct mw_journal_queue *q, const char *line, size_t l
         memcpy(q->buf + q->len, line, len);
         if (nl)
             q->buf[q->len + len] = '\n';
+        q->types[q->lines] = (uint8_t)type;
         q->len += need;
         q->lines++;
         q->pushed++;
@@ -571,19 +426,29 @@ int mw_journal_queue_push(struct mw_journal_queue *q, const char *line, size_t l
 
 int mw_journal_queue_pop_all(struct mw_journal_queue *q, struct mw_journal_batch *b)
 {
-    /* The batch's buffer must be able to take the queue's role after the swap. */
-    if (b->cap != q->max_bytes) {
+    /* The batch's buffers must be able to take the queue's role after the swap. */
+    if (b->cap != q->max_bytes || b->types_cap != q->max_lines) {
         char *nb = malloc(q->max_bytes);
-        if (!nb)
+        uint8_t *nt = malloc(q->max_lines);
+        if (!nb || !nt) {
+            free(nb);
+            free(nt);
             return -ENOMEM;
+        }
         free(b->data);
+        free(b->types);
         b->data = nb;
+        b->types = nt;
         b->cap = q->max_bytes;
+        b->types_cap = q->max_lines;
     }
     pthread_mutex_lock(&q->mu);
     char *t = q->buf;
     q->buf = b->data;
     b->data = t;
+    uint8_t *ty = q->types;
+    q->types = b->types;
+    b->types = ty;
     b->len = q->len;
     b->lines = q->lines;
     q->len = q->lines = 0;
@@ -596,6 +461,7 @@ void mw_journal_batch_deinit(struct mw_journal_batch *b)
     if (!b)
         return;
     free(b->data);
+    free(b->types);
     memset(b, 0, sizeof(*b));
 }
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "minewall/error.h"
+#include "minewall/strbuf.h"
 
 #define SHOWN_MAX 20     /* bad-line messages kept per file */
 #define QUOTE_MAX 60     /* bytes of offending text quoted in a message */
@@ -80,26 +81,29 @@ static int fail(char *why, size_t wl, const char *fmt, ...)
 
 /* Quote at most QUOTE_MAX bytes, escaping controls, '"' and '\\'; never cut a UTF-8
  * sequence in two. */
-static void quote(char *out, const char *s, size_t n)
+static void quote(char *out, size_t cap, const char *s, size_t n)
 {
-    size_t o = 0, i = 0;
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, out, cap);
+    size_t i = 0;
     for (; i < n && i < QUOTE_MAX; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (ch < 0x20 || ch == 0x7f || ch == '"' || ch == '\\')
-            o += (size_t)sprintf(out + o, "\\x%02x", ch);
+            mw_strbuf_printf(&sb, "\\x%02x", ch);
         else
-            out[o++] = (char)ch;
+            mw_strbuf_putc(&sb, (char)ch);
     }
     if (i < n) {
         /* Bytes >= 0x80 were copied as they are, so they can be dropped one for one. */
-        while (i > 0 && ((unsigned char)s[i] & 0xC0) == 0x80 && ((unsigned char)s[i - 1] & 0x80)) {
+        size_t o = sb.len;
+        while (i > 0 && o > 0 && ((unsigned char)s[i] & 0xC0) == 0x80 &&
+               ((unsigned char)s[i - 1] & 0x80)) {
             i--;
             o--;
         }
-        memcpy(out + o, "...", 3);
-        o += 3;
+        mw_strbuf_rewind(&sb, o);
+        mw_strbuf_put(&sb, "...", 3);
     }
-    out[o] = '\0';
 }
 
 static void bad(struct ctx *c, const char *why, const char *txt, size_t n)
@@ -108,7 +112,7 @@ static void bad(struct ctx *c, const char *why, const char *txt, size_t n)
     if (!c->errs || c->rep->bad > SHOWN_MAX)
         return;
     char q[QUOTE_MAX * 4 + 8];
-    quote(q, txt, n);
+    quote(q, sizeof(q), txt, n);
     mw_errlist_add(c->errs, "%s:%u: %s: \"%s\"", c->name, (unsigned)c->line, why, q);
 }
 

@@ -18,6 +18,7 @@
 #include "minewall/listfile.h"
 #include "minewall/patternset.h"
 #include "minewall/rlist.h"
+#include "minewall/strbuf.h"
 
 struct build {
     struct mw_lists *l;
@@ -166,6 +167,19 @@ static int load_one(struct build *b, const struct mw_list_conf *lc, struct mw_li
     return 0;
 }
 
+
+/* "minewall: <category>/<name>", the EDE extra text of a list's blocks. Names are capped
+ * (config.h), so it always fits whole. */
+_Static_assert(sizeof(((struct mw_list_info *)0)->ede_text) >
+                   sizeof("minewall: /") + MW_CATEGORY_MAX + MW_LIST_NAME_MAX,
+               "the EDE text holds names at their caps");
+static void set_ede_text(struct mw_list_info *info, const char *category, const char *name)
+{
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, info->ede_text, sizeof(info->ede_text));
+    mw_strbuf_printf(&sb, "minewall: %s/%s", category, name);
+}
+
 static int fill_info(struct mw_list_info *info, const struct mw_list_conf *lc,
                      const struct mw_config *cfg)
 {
@@ -176,8 +190,7 @@ static int fill_info(struct mw_list_info *info, const struct mw_list_conf *lc,
     info->type = lc->type;
     info->allow = lc->allow;
     info->action = lc->action != MW_ACTION_DEFAULT ? lc->action : cfg->sinkhole.action;
-    snprintf(info->ede_text, sizeof(info->ede_text), "minewall: %.80s/%.100s", lc->category,
-             lc->name);
+    set_ede_text(info, lc->category, lc->name);
     return info->name && info->category && info->path && info->origin ? 0 : -ENOMEM;
 }
 
@@ -382,8 +395,7 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action
                                                            : cfg->sinkhole.action;
         info->entries = r->entries;
-        snprintf(info->ede_text, sizeof(info->ede_text), "minewall: %.80s/%.100s",
-                 r->meta.category, r->meta.name);
+        set_ede_text(info, r->meta.category, r->meta.name);
         l->total_entries += r->entries;
     }
     return l;

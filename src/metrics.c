@@ -8,14 +8,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/filter.h"
 #include "minewall/httpd.h"
+#include "minewall/jsonw.h"
 #include "minewall/lists.h"
 #include "minewall/rlist.h"
 #include "minewall/snapshot.h"
+#include "minewall/strbuf.h"
 #include "minewall/worker.h"
+
+_Static_assert(sizeof(((struct mw_block_counter *)0)->list) > MW_LIST_NAME_MAX &&
+                   sizeof(((struct mw_block_counter *)0)->category) > MW_CATEGORY_MAX,
+               "block counters hold names at their caps");
 
 static const char *const RCODES[MW_M_RCODES] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN",
                                                 "NOTIMP",   "REFUSED", "other"};
@@ -27,22 +34,34 @@ static void head(struct mw_http_response *r, const char *name, const char *type,
                         type);
 }
 
-/* A label value: backslash, quote and newline escaped (exposition format 0.0.4). */
+/* Room for a label value: a name at its cap (config.h) with every byte escaped (at most 3
+ * bytes each: U+FFFD for an invalid byte), or an upstream label. */
+#define LABEL_MAX 512
+
+/* A label value into buf (LABEL_MAX bytes): backslash, quote and newline escaped (exposition
+ * format 0.0.4), and, since values must be UTF-8, each invalid byte replaced by U+FFFD. The
+ * writer is bounded: a value too long for buf is cut, never overrun. */
 static const char *lv(const char *s, char *buf, size_t cap)
 {
-    size_t n = 0;
-    for (; *s && n + 3 < cap; s++) {
-        if (*s == '\\' || *s == '"') {
-            buf[n++] = '\\';
-            buf[n++] = *s;
-        } else if (*s == '\n') {
-            buf[n++] = '\\';
-            buf[n++] = 'n';
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, buf, cap);
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len && !sb.trunc;) {
+        size_t n = mw_utf8_len(p + i, len - i);
+        if (n == 0) {
+            mw_strbuf_put(&sb, "\xef\xbf\xbd", 3);
+            n = 1;
+        } else if (p[i] == '\\' || p[i] == '"') {
+            mw_strbuf_putc(&sb, '\\');
+            mw_strbuf_putc(&sb, (char)p[i]);
+        } else if (p[i] == '\n') {
+            mw_strbuf_put(&sb, "\\n", 2);
         } else {
-            buf[n++] = *s;
+            mw_strbuf_put(&sb, s + i, n);
         }
+        i += n;
     }
-    buf[n] = 0;
     return buf;
 }
 
@@ -188,7 +207,7 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         return -1;
     sum_workers(workers, n, s, snap->lists);
     const struct mw_worker_stats *st = &s->all.stats;
-    char a[256], b[256];
+    char a[LABEL_MAX], b[LABEL_MAX], o[LABEL_MAX];
 
     head(r, "queries_total", "counter", "DNS responses sent, by transport, query type, rcode.");
     for (unsigned t = 0; t < 2; t++)
@@ -250,8 +269,10 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                             lv(s->ups[i].label, a, sizeof(a)), s->ups[i].srtt_ms / 1000.0);
     head(r, "upstream_latency_seconds", "histogram", "Round-trip time of upstream answers.");
     for (unsigned i = 0; i < s->n_ups; i++) {
-        char labels[300];
-        snprintf(labels, sizeof(labels), "upstream=\"%s\"", lv(s->ups[i].label, a, sizeof(a)));
+        char labels[LABEL_MAX + 16];
+        struct mw_strbuf lb;
+        mw_strbuf_init(&lb, labels, sizeof(labels));
+        mw_strbuf_printf(&lb, "upstream=\"%s\"", lv(s->ups[i].label, a, sizeof(a)));
         histogram(r, "upstream_latency_seconds", labels, s->ups[i].lat);
     }
     head(r, "client_latency_seconds", "histogram",
@@ -263,7 +284,8 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     for (uint16_t i = 0; i < l->n_lists; i++)
         mw_http_body_printf(r, "minewall_list_entries{list=\"%s\",category=\"%s\",origin=\"%s\"} %zu\n",
                             lv(l->lists[i].name, a, sizeof(a)),
-                            lv(l->lists[i].category, b, sizeof(b)), l->lists[i].origin,
+                            lv(l->lists[i].category, b, sizeof(b)),
+                            lv(l->lists[i].origin, o, sizeof(o)),
                             l->lists[i].entries);
     head(r, "lists_loaded_timestamp_seconds", "gauge",
          "When the lists in force were loaded or last changed by a sync.");
@@ -286,15 +308,27 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         counter(r, "redis_resyncs_total", "Full list resyncs (first sync, gaps, compaction).",
                 "", x->redis.full_syncs);
         counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
-                x->redis.events_dropped);
+                x->events.dropped);
+        counter(r, "redis_lists_refused_total", "Lists published in Redis and refused: a name "
+                                                "or category over its cap or of other "
+                                                "characters.", "", x->redis.lists_refused);
+        counter(r, "redis_events_truncated_total", "Block events sent with a field cut to its "
+                                                   "bound.", "", x->events.truncated);
     }
     head(r, "journal_events_total", "counter", "Routing-change events journaled, by type.");
-    for (unsigned t = 0; t < MW_JLOG_TYPES; t++)
+    for (unsigned t = 0; t < MW_JOURNAL_TYPES; t++)
         mw_http_body_printf(r, "minewall_journal_events_total{type=\"%s\"} %llu\n",
-                            MW_JLOG_TYPE_NAMES[t], (unsigned long long)x->journal.by_type[t]);
+                            mw_journal_type_name(t), (unsigned long long)x->journal.by_type[t]);
     counter(r, "journal_dropped_total", "Routing-change events lost (queue full, write "
                                         "errors).", "",
             st->journal_dropped + x->journal.dropped + x->journal.lost);
+
+    if (snap->blocklog) {
+        uint64_t written, failed;
+        mw_blocklog_counts(snap->blocklog, &written, &failed);
+        counter(r, "block_log_lost_total", "Block log lines not written (write errors, or a "
+                                           "line over its bound).", "", failed);
+    }
 
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
     mw_http_body_printf(r,
@@ -332,19 +366,18 @@ int mw_metrics_health(struct mw_http_response *r, struct mw_worker *const *worke
     return 0;
 }
 
+/* A string of /status through the JSON writer: at most STATUS_STR_MAX of its bytes (a longer
+ * one, only ever a path, is cut at a character boundary), into a buffer that holds them even
+ * when every byte is escaped (\u00XX: 6 bytes). */
+#define STATUS_STR_MAX 1024
+
 static void json_str(struct mw_http_response *r, const char *s)
 {
-    mw_http_body_append(r, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            mw_http_body_printf(r, "\\%c", c);
-        else if (c < 0x20)
-            mw_http_body_printf(r, "\\u%04x", c);
-        else
-            mw_http_body_append(r, s, 1);
-    }
-    mw_http_body_append(r, "\"", 1);
+    char buf[STATUS_STR_MAX * 6 + 3];
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, buf, sizeof(buf));
+    mw_jsonw_strn(&sb, s, strlen(s), STATUS_STR_MAX, NULL);
+    mw_http_body_append(r, buf, sb.len);
 }
 
 int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,

@@ -16,6 +16,7 @@
 #include "minewall/cache.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/events.h"
 #include "minewall/answerdiff.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
@@ -94,16 +95,6 @@ static void send_error(struct mw_worker *w, const struct reply_to *to,
 #define EDE_BLOCKED 15  /* RFC 8914: the query name is on a blocklist */
 #define EDE_FILTERED 17 /* RFC 8914: the answer was filtered */
 
-/* A field of a block event line: tabs and newlines would split it. */
-static size_t put_field(char *out, size_t cap, const char *s, bool last)
-{
-    size_t n = 0;
-    for (; *s && n + 2 < cap; s++)
-        out[n++] = (*s == '\t' || *s == '\n') ? ' ' : *s;
-    out[n++] = last ? '\n' : '\t';
-    return n;
-}
-
 /* Queue the hit for the Redis blocks stream, once per (client, name) and second. */
 static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 {
@@ -120,20 +111,7 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
     if (*seen && (*seen & 0xff) == tag && now - (*seen >> 8) < 1000)
         return;
     *seen = (now << 8) | tag;
-    char line[1400], client[64] = "", qname[MW_DNAME_MAX * 4 + 2] = "", ts[24], qt[16];
-    struct mw_addr ca;
-    if (mw_addr_from_sa(e->client, &ca) == 0)
-        mw_addr_format_ip(&ca, client, sizeof(client));
-    if (mw_dname_to_text(e->qname, e->qname_len, qname, sizeof(qname)) < 0)
-        qname[0] = 0;
-    snprintf(ts, sizeof(ts), "%llu", (unsigned long long)(e->wall_ms / 1000));
-    const char *qtn = mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt));
-    const char *f[] = {ts,           client,   qname,   qtn,      e->list,
-                       e->category,  e->action, e->rule, e->where, e->matched};
-    size_t n = 0;
-    for (size_t i = 0; i < 10; i++)
-        n += put_field(line + n, sizeof(line) - n, f[i] ? f[i] : "", i == 9);
-    mw_journal_queue_push(w->snap->events, line, n);
+    mw_events_block(w->snap->events, e);
 }
 
 static void record_hit(struct mw_worker *w, struct mw_verdict *v,
@@ -545,7 +523,7 @@ static void track_answer(struct mw_worker *w, struct mw_fetch *f, size_t len)
     int n = mw_journal_format_answer(line, sizeof(line),
                                      (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
                                      mw_jlog_host(), &ch, up, &g);
-    if (n > 0 && mw_journal_queue_push(snap->journal, line, (size_t)n) == 0)
+    if (n > 0 && mw_journal_queue_push(snap->journal, MW_JOURNAL_ANSWER, line, (size_t)n) == 0)
         w->stats.journal_answer_changes++;
     else
         w->stats.journal_dropped++;

@@ -11,12 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "minewall/config.h"
-#include "minewall/journal.h"
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
@@ -44,6 +42,7 @@ struct rs_list {
     struct mw_rbase_builder *builder;
     char start_id[48];
     bool meta_found;
+    bool meta_refused; /* its meta was refused (logged once until it changes) */
     bool dirty; /* a state file save is due */
     bool building; /* the base is being built on the thread pool (work in use) */
     uv_work_t work;
@@ -61,11 +60,8 @@ struct mw_rsync {
     size_t n_versions;
     mw_rsync_change_cb cb;
     void *arg;
-    uv_timer_t check, save, events_timer;
-    struct mw_journal_queue *events; /* owned */
-    struct mw_journal_batch batch;
-    struct mw_rconn *ev;            /* owned; events-url, or NULL to use cmd */
-    char host[256];
+    uv_timer_t check, save;
+    uint64_t refused[32]; /* hashes of refused list names: each is logged once */
     bool xread_pending;
     bool closing;
     unsigned open; /* rconns and timers not yet closed */
@@ -76,6 +72,54 @@ struct mw_rsync {
 
 static void full_sync(struct rs_list *l);
 static void follow(struct mw_rsync *rs);
+
+/* ---- names ---- */
+
+_Static_assert(sizeof(((struct mw_rlist_meta *)0)->category) > MW_CATEGORY_MAX &&
+                   sizeof(((struct mw_rlist_meta *)0)->name) > MW_LIST_NAME_MAX,
+               "a synced list's meta holds names at their caps");
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* A list name from Redis becomes a key, a state file name, a metric label and a field of
+ * every block event: it must be what minewall-feed and the config accept (letters, digits,
+ * '.', '_', '-', at most MW_LIST_NAME_MAX bytes; a '/' would leave the state directory).
+ * Returns NULL when it is, else why not. */
+static const char *name_problem(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0)
+        return "it is empty";
+    if (n > MW_LIST_NAME_MAX)
+        return "it is longer than " STR(MW_LIST_NAME_MAX) " bytes";
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return "only letters, digits, '.', '_' and '-' are allowed";
+    }
+    return NULL;
+}
+
+/* Log and count the refusal of a name once: the periodic check sees it again every few
+ * seconds. The memory of refused names is bounded; names beyond it are refused silently. */
+static void refuse_name(struct mw_rsync *rs, const char *name, const char *why)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const char *p = name; *p; p++)
+        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
+    h |= 1; /* 0 marks a free slot */
+    size_t i = 0, n = sizeof(rs->refused) / sizeof(rs->refused[0]);
+    while (i < n && rs->refused[i] && rs->refused[i] != h)
+        i++;
+    if (i == n || rs->refused[i] == h)
+        return;
+    rs->refused[i] = h;
+    rs->st.lists_refused++;
+    mw_log_error("redis", "refusing list name '%.80s%s' from Redis: %s", name,
+                 strlen(name) > 80 ? "..." : "", why);
+}
 
 /* ---- versions ---- */
 
@@ -175,11 +219,13 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
             uv_dirent_t ent;
             while (uv_fs_scandir_next(&req, &ent) != UV_EOF) {
                 size_t len = strlen(ent.name);
-                if (len > 5 && strcmp(ent.name + len - 5, ".list") == 0 && len - 5 < 128) {
-                    char name[128];
+                if (len > 5 && strcmp(ent.name + len - 5, ".list") == 0 &&
+                    len - 5 <= MW_LIST_NAME_MAX) {
+                    char name[MW_LIST_NAME_MAX + 1];
                     memcpy(name, ent.name, len - 5);
                     name[len - 5] = 0;
-                    add_list(rs, name);
+                    if (!name_problem(name))
+                        add_list(rs, name);
                 }
             }
         }
@@ -392,11 +438,14 @@ static void on_meta(const redisReply *r, void *privdata)
     memset(&l->meta, 0, sizeof(l->meta));
     snprintf(l->meta.name, sizeof(l->meta.name), "%s", l->name);
     char action[32] = "", type[16] = "domain";
+    const char *long_category = NULL;
     for (size_t i = 0; i + 1 < r->elements; i += 2) {
         const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
         if (!k || !v)
             continue;
-        if (strcmp(k, "category") == 0)
+        if (strcmp(k, "category") == 0 && strlen(v) > MW_CATEGORY_MAX)
+            long_category = v;
+        else if (strcmp(k, "category") == 0)
             snprintf(l->meta.category, sizeof(l->meta.category), "%s", v);
         else if (strcmp(k, "description") == 0)
             snprintf(l->meta.description, sizeof(l->meta.description), "%s", v);
@@ -408,6 +457,20 @@ static void on_meta(const redisReply *r, void *privdata)
             l->meta.updated = strtoull(v, NULL, 10);
     }
     l->meta_found = r->elements > 0;
+    if (long_category) {
+        /* The list's category would be cut in every label and event: refuse the list (the
+         * last synced copy stays in force) until its meta is fixed. */
+        if (!l->meta_refused) {
+            l->rs->st.lists_refused++;
+            mw_log_error("redis", "list %s: refusing its meta: category '%.64s...' is longer "
+                                  "than %d bytes", l->name, long_category, MW_CATEGORY_MAX);
+        }
+        l->meta_refused = true;
+        l->phase = IDLE;
+        l->epoch++;
+        return;
+    }
+    l->meta_refused = false;
     if (!l->meta.category[0])
         snprintf(l->meta.category, sizeof(l->meta.category), "unknown");
     if (!action[0] || mw_action_parse(action, &l->meta.action) < 0)
@@ -667,8 +730,13 @@ static void on_members(const redisReply *r, void *privdata)
         return;
     for (size_t i = 0; i < r->elements; i++) {
         const char *name = r->element[i]->str;
-        if (!name || strlen(name) >= 120)
+        if (!name)
             continue;
+        const char *why = name_problem(name);
+        if (why) {
+            refuse_name(rs, name, why);
+            continue;
+        }
         struct rs_list *l = add_list(rs, name);
         if (l && !l->cur && l->phase == IDLE)
             full_sync(l);
@@ -778,31 +846,10 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
         free(rs);
         return rc;
     }
-    rs->events = mw_journal_queue_new(65536, 16 << 20);
-    if (!rs->events) {
-        snprintf(why, why_len, "out of memory");
-        mw_rconn_close(rs->cmd, NULL);
-        mw_rconn_close(rs->blk, NULL);
-        free(rs->state_dir);
-        free(rs);
-        return -ENOMEM;
-    }
-    if (gethostname(rs->host, sizeof(rs->host) - 1) < 0)
-        snprintf(rs->host, sizeof(rs->host), "unknown");
     uv_timer_init(loop, &rs->check);
     uv_timer_init(loop, &rs->save);
-    uv_timer_init(loop, &rs->events_timer);
-    rs->check.data = rs->save.data = rs->events_timer.data = rs;
-    rs->open = 5;
-    if (cfg->redis.events_url) {
-        struct mw_redis_url eu;
-        static const struct mw_rconn_cbs ev_cbs = {0};
-        if (mw_redis_url_parse(cfg->redis.events_url, &eu, why, why_len) == 0 &&
-            mw_rconn_new(loop, &eu, &ev_cbs, rs, &rs->ev) == 0)
-            rs->open++;
-        else
-            rs->ev = NULL;
-    }
+    rs->check.data = rs->save.data = rs;
+    rs->open = 4;
     size_t k = 0;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->cur)
@@ -812,95 +859,8 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
     return 0;
 }
 
-struct mw_journal_queue *mw_rsync_events(struct mw_rsync *rs)
-{
-    return rs->events;
-}
-
-static void on_xadd(const redisReply *r, void *privdata)
-{
-    struct mw_rsync *rs = privdata;
-    if (!r || r->type == REDIS_REPLY_ERROR)
-        rs->st.events_dropped++;
-    else
-        rs->st.events_sent++;
-}
-
-void mw_rsync_routing_event(struct mw_rsync *rs, const char *json, size_t len)
-{
-    struct mw_rconn *c = rs->ev ? rs->ev : rs->cmd;
-    if (rs->closing || !mw_rconn_is_up(c)) {
-        rs->st.events_dropped++;
-        return;
-    }
-    /* The event type is repeated as a field so consumers can filter without parsing. */
-    char type[40] = "";
-    const char *t = memmem(json, len, "\"type\":\"", 8);
-    if (t) {
-        t += 8;
-        size_t n = strcspn(t, "\"");
-        if (n < sizeof(type) && t + n <= json + len) {
-            memcpy(type, t, n);
-            type[n] = 0;
-        }
-    }
-    const char *argv[] = {"XADD", "minewall:events:routing", "MAXLEN", "~", "100000", "*",
-                          "host", rs->host, "type", type, "event", json};
-    size_t lens[] = {4, 23, 6, 1, 6, 1, 4, strlen(rs->host), 4, strlen(type), 5, len};
-    if (mw_rconn_command_argv(c, on_xadd, rs, 12, argv, lens) < 0)
-        rs->st.events_dropped++;
-}
-
-/* Send the queued block events, one XADD each, pipelined on the connection. */
-static void events_tick(uv_timer_t *t)
-{
-    struct mw_rsync *rs = t->data;
-    int n = mw_journal_queue_pop_all(rs->events, &rs->batch);
-    if (n <= 0)
-        return;
-    struct mw_rconn *c = rs->ev ? rs->ev : rs->cmd;
-    if (!mw_rconn_is_up(c)) {
-        rs->st.events_dropped += (uint64_t)n;
-        return;
-    }
-    static const char *const names[] = {"ts",       "client", "qname", "qtype", "list",
-                                        "category", "action", "rule",  "where", "matched"};
-    char *line = rs->batch.data, *end = rs->batch.data + rs->batch.len;
-    while (line < end) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (!nl)
-            break;
-        *nl = 0;
-        const char *argv[6 + 2 + 2 * 10];
-        int argc = 0;
-        argv[argc++] = "XADD";
-        argv[argc++] = "minewall:events:blocks";
-        argv[argc++] = "MAXLEN";
-        argv[argc++] = "~";
-        argv[argc++] = "100000";
-        argv[argc++] = "*";
-        argv[argc++] = "host";
-        argv[argc++] = rs->host;
-        char *f = line;
-        for (int i = 0; i < 10 && f; i++) {
-            char *tab = strchr(f, '\t');
-            if (tab)
-                *tab = 0;
-            argv[argc++] = names[i];
-            argv[argc++] = f;
-            f = tab ? tab + 1 : NULL;
-        }
-        if (mw_rconn_command_argv(c, on_xadd, rs, argc, argv, NULL) < 0)
-            rs->st.events_dropped++;
-        line = nl + 1;
-    }
-}
-
 int mw_rsync_start(struct mw_rsync *rs)
 {
-    uv_timer_start(&rs->events_timer, events_tick, 200, 200);
-    if (rs->ev)
-        mw_rconn_start(rs->ev);
     uv_timer_start(&rs->check, check_tick, CHECK_MS, CHECK_MS);
     uv_timer_start(&rs->save, save_dirty, SAVE_DELAY_MS, SAVE_DELAY_MS);
     int rc = mw_rconn_start(rs->cmd);
@@ -923,8 +883,6 @@ static void closed_one(struct mw_rsync *rs)
     free(rs->lists);
     free(rs->versions);
     free(rs->state_dir);
-    mw_journal_queue_free(rs->events);
-    mw_journal_batch_deinit(&rs->batch);
     free(rs);
     if (done)
         done(arg);
@@ -948,12 +906,8 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)
     rs->done = done;
     rs->done_arg = arg;
     save_dirty(&rs->save); /* the last changes reach the state directory */
-    events_tick(&rs->events_timer); /* what is queued still goes out if Redis is up */
     uv_close((uv_handle_t *)&rs->check, timer_closed);
     uv_close((uv_handle_t *)&rs->save, timer_closed);
-    uv_close((uv_handle_t *)&rs->events_timer, timer_closed);
-    if (rs->ev)
-        mw_rconn_close(rs->ev, rconn_closed);
     mw_rconn_close(rs->cmd, rconn_closed);
     mw_rconn_close(rs->blk, rconn_closed);
 }
@@ -961,7 +915,4 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out)
 {
     *out = rs->st;
-    struct mw_journal_queue_stats qs;
-    mw_journal_queue_get_stats(rs->events, &qs);
-    out->events_dropped += qs.dropped;
 }

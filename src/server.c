@@ -11,6 +11,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/error.h"
+#include "minewall/events.h"
 #include "minewall/geo.h"
 #include "minewall/hostwatch.h"
 #include "minewall/jlog.h"
@@ -52,6 +53,7 @@ struct mw_server {
     struct list_watch *watches; /* owned list */
     struct mw_lists *files;     /* owned reference: the file lists of the running config */
     struct mw_rsync *rs;        /* owned; NULL without redis.url */
+    struct mw_events *ev;       /* owned; the Redis events publisher, NULL without redis.url */
     struct mw_jlog *jlog;       /* owned; NULL without journal.path */
     struct mw_hostwatch *hw;    /* owned; with the journal */
     struct mw_geo *jgeo;        /* owned; the journal's geo databases, or NULL */
@@ -178,7 +180,7 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
     s->lists_loaded_unix = (uint64_t)time(NULL);
-    snap->events = s->rs ? mw_rsync_events(s->rs) : NULL;
+    snap->events = s->ev;
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -289,11 +291,11 @@ static bool redis_changed(const struct mw_config *a, const struct mw_config *b)
     return false;
 }
 
-static void forward_routing(void *arg, const char *line, size_t len)
+static void forward_routing(void *arg, const struct mw_routing_event *ev)
 {
     struct mw_server *s = arg;
-    if (s->rs)
-        mw_rsync_routing_event(s->rs, line, len);
+    if (s->ev)
+        mw_events_routing(s->ev, ev);
 }
 
 static int on_http(void *arg, const char *path, const char *query, struct mw_http_response *r)
@@ -310,6 +312,8 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
     };
     if (s->rs)
         mw_rsync_stats(s->rs, &x.redis);
+    if (s->ev)
+        mw_events_stats(s->ev, &x.events);
     if (s->jlog)
         mw_jlog_stats(s->jlog, &x.journal);
     if (strcmp(path, "/metrics") == 0) {
@@ -443,7 +447,7 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
                                      (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
                                      mw_jlog_host(), &ev);
     if (n > 0)
-        mw_journal_queue_push(mw_jlog_queue(s->jlog), line, (size_t)n);
+        mw_journal_queue_push(mw_jlog_queue(s->jlog), MW_JOURNAL_CONFIG, line, (size_t)n);
 }
 
 /* The Redis lists changed: publish them with the running file lists. */
@@ -669,6 +673,7 @@ static void stop(struct mw_server *s)
         mw_rsync_close(s->rs, NULL, NULL);
         s->rs = NULL;
     }
+    mw_events_close(s->ev); /* freed once the workers, its producers, are stopped */
     mw_hostwatch_close(s->hw);
     s->hw = NULL;
     if (s->httpd) {
@@ -796,7 +801,8 @@ int mw_server_run(const struct mw_overrides *o)
     }
     if (cfg->redis.url) {
         char why[256] = "";
-        if (mw_rsync_new(s.loop, cfg, on_rsync_change, &s, &s.rs, why, sizeof(why)) < 0) {
+        if (mw_rsync_new(s.loop, cfg, on_rsync_change, &s, &s.rs, why, sizeof(why)) < 0 ||
+            mw_events_new(s.loop, cfg, &s.ev, why, sizeof(why)) < 0) {
             mw_log_error("redis", "%s", why);
             mw_blocklog_unref(bl);
             mw_lists_unref(lists);
@@ -823,7 +829,7 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;
-    s.snap->events = s.rs ? mw_rsync_events(s.rs) : NULL;
+    s.snap->events = s.ev;
     if (start_journal(&s) < 0) {
         mw_snapshot_unref(s.snap);
         return 1;
@@ -861,6 +867,8 @@ int mw_server_run(const struct mw_overrides *o)
     watch_lists(&s);
     if (s.rs && mw_rsync_start(s.rs) < 0)
         mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
+    if (s.ev && mw_events_start(s.ev) < 0)
+        mw_log_error("redis", "cannot start the events publisher; events are dropped");
     log_ready(&s);
     mw_sd_notify("READY=1");
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
@@ -869,7 +877,8 @@ int mw_server_run(const struct mw_overrides *o)
     stop_workers(&s);
     if (s.jlog)
         mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
-    close_signals(&s);
+    close_signals(&s); /* runs the loop to its end: the publisher's close is through */
+    mw_events_free(s.ev);
     mw_geo_free(s.jgeo);
     mw_snapshot_unref(s.snap);
     mw_lists_unref(s.files);

@@ -14,6 +14,14 @@ struct mw_errlist;
 #define MW_DEFAULT_CONFIG "/etc/minewall/minewall.yaml"
 #define MW_DNS_PORT 53
 
+/* Caps on names that end up in block events, the block log, metric labels, /status, EDE texts,
+ * Redis keys and state file names, so every fixed field holding them takes them whole: a list
+ * name (lists.name, redis.lists, a published Redis list) of at most 64 bytes, as minewall-feed
+ * allows, and a category (lists.category, a Redis list's meta) of at most 63. Longer ones are
+ * errors with their FILE:LINE (config) or a logged refusal (Redis). */
+#define MW_LIST_NAME_MAX 64
+#define MW_CATEGORY_MAX 63
+
 struct mw_forward_zone {
     char *name;         /* owned; lowercase text without trailing dot, "" for the root */
     uint8_t wire[256];  /* lowercase wire form of name */

@@ -35,7 +35,7 @@ struct mw_listfile_entry;
 /* A normalised entry: a name of at most 253 characters (\DDD escapes can make it longer),
  * an IPv6 prefix or "AS4294967295". */
 #define MW_FEED_ENTRY_MAX 1024
-#define MW_FEED_NAME_MAX 64
+#define MW_FEED_NAME_MAX 64 /* = MW_LIST_NAME_MAX (config.h): resolvers refuse longer names */
 
 /* Where to connect, parsed from redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]. */
 struct mw_feed_url {

@@ -9,17 +9,18 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "minewall/journal.h"
+
 struct mw_jlog;
 struct mw_journal_queue;
+struct mw_routing_event;
 
-typedef void (*mw_jlog_forward_cb)(void *arg, const char *line, size_t len);
-
-enum { MW_JLOG_TYPES = 5 }; /* answer_change, host_config_change, upstream_change,
-                              config_change, other */
-extern const char *const MW_JLOG_TYPE_NAMES[MW_JLOG_TYPES];
+/* Called on the control loop for every line taken from the queue, after it was written; ev
+ * and its line are borrowed for the call. */
+typedef void (*mw_jlog_forward_cb)(void *arg, const struct mw_routing_event *ev);
 
 struct mw_jlog_stats {
-    uint64_t by_type[MW_JLOG_TYPES]; /* events taken from the queue, by "type" */
+    uint64_t by_type[MW_JOURNAL_TYPES]; /* events taken from the queue, by type */
     uint64_t written; /* lines written to the file */
     uint64_t lost;    /* lines that could not be written (file not open, write error) */
     uint64_t dropped; /* lines refused by the full queue */

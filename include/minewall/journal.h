@@ -6,9 +6,10 @@
  * host_config_change, upstream_change, config_change, and "host" the machine minewall runs on
  * (null when unknown), followed by the fields of the type (documented at each formatter). This
  * module formats events into caller buffers and queues the lines for a writer; the I/O shell
- * writes them to the journal file off the query path. Strings are escaped per RFC 8259: quote,
- * backslash and control characters are escaped, valid UTF-8 passes through unchanged, and each
- * byte of invalid UTF-8 becomes U+FFFD, so every line is valid JSON whatever the input.
+ * writes them to the journal file off the query path. Lines are built with the JSON writer
+ * (jsonw.h): quote, backslash and control characters are escaped, valid UTF-8 passes through
+ * unchanged, and each byte of invalid UTF-8 becomes U+FFFD, so every line is valid JSON whatever
+ * the input.
  *
  * Formatting is pure (the time is passed in, geo data comes from the caller's mw_geo) and
  * allocation-free. The queue is the one shared piece: any thread may push, one writer pops. */
@@ -31,6 +32,21 @@ struct mw_answer_change;
  * MW_JOURNAL_FILE_LINE_MAX bytes (at a UTF-8 character boundary); "lines_truncated" says so. */
 #define MW_JOURNAL_MAX_FILE_LINES 32
 #define MW_JOURNAL_FILE_LINE_MAX 256
+
+/* The event types, in the order of their names ("answer_change", "host_config_change",
+ * "upstream_change", "config_change", "other"). Each queued line carries its type, so the
+ * writer and the Redis forwarder never read it back out of the JSON. */
+enum mw_journal_type {
+    MW_JOURNAL_ANSWER,
+    MW_JOURNAL_HOST_CONFIG,
+    MW_JOURNAL_UPSTREAM,
+    MW_JOURNAL_CONFIG,
+    MW_JOURNAL_OTHER,
+    MW_JOURNAL_TYPES
+};
+
+/* The "type" text of t ("other" for a value out of range). */
+const char *mw_journal_type_name(enum mw_journal_type t);
 
 /* Size of an RFC 3339 timestamp "YYYY-MM-DDTHH:MM:SS.mmmZ" with its NUL. */
 #define MW_JOURNAL_TS_LEN 25
@@ -178,13 +194,16 @@ struct mw_journal_queue_stats {
     size_t bytes;
 };
 
-/* What the writer took: data holds lines lines, each ending in '\n', len bytes in all. Owned
- * by the writer; start zeroed, reuse across takes, release with mw_journal_batch_deinit. */
+/* What the writer took: data holds lines lines, each ending in '\n', len bytes in all, and
+ * types[i] is the type of the i-th line. Owned by the writer; start zeroed, reuse across
+ * takes, release with mw_journal_batch_deinit. */
 struct mw_journal_batch {
     char *data;
     size_t len;
     size_t lines;
     size_t cap;
+    uint8_t *types; /* enum mw_journal_type */
+    size_t types_cap;
 };
 
 /* A queue holding at most max_lines lines and max_bytes bytes (both at least 1). NULL on
@@ -194,11 +213,13 @@ struct mw_journal_queue *mw_journal_queue_new(size_t max_lines, size_t max_bytes
 /* Free the queue and the lines in it. NULL is a no-op. No thread may use it any more. */
 void mw_journal_queue_free(struct mw_journal_queue *q);
 
-/* Copy a line (len bytes; a '\n' is added when it does not end with one) into the queue.
+/* Copy a line of the given type (len bytes; a '\n' is added when it does not end with one)
+ * into the queue.
  * Thread-safe, never blocks beyond the mutex, never calls back. Returns 0, or -ENOSPC when the
  * queue is full or the line is larger than max_bytes (the line is dropped and counted), or
- * -EINVAL for an empty line. */
-int mw_journal_queue_push(struct mw_journal_queue *q, const char *line, size_t len);
+ * -EINVAL for an empty line or an unknown type. */
+int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type,
+                          const char *line, size_t len);
 
 /* Take every queued line into b (its previous content is discarded). Thread-safe with pushes;
  * one writer at a time. Returns the number of lines taken (0 when empty) or -ENOMEM (the lines

@@ -7,6 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/events.h"
 #include "minewall/jlog.h"
 #include "minewall/redis_sync.h"
 
@@ -16,10 +19,10 @@ struct mw_snapshot;
 
 /* A recent block hit, for /status (top blocked names and who asks for them). */
 struct mw_recent_hit {
-    char qname[128];
+    char qname[MW_DNAME_MAX * 4 + 2]; /* text form: \DDD escapes make it up to 4x the wire */
     char client[48];
-    char list[64];
-    char category[32];
+    char list[MW_LIST_NAME_MAX + 1];
+    char category[MW_CATEGORY_MAX + 1];
     uint64_t count;
 };
 
@@ -31,6 +34,7 @@ struct mw_metrics_extra {
     bool last_reload_failed;             /* the running config/lists are older than asked */
     bool redis_configured;
     struct mw_rsync_stats redis;
+    struct mw_events_stats events;
     struct mw_jlog_stats journal;
 };
 

@@ -6,7 +6,8 @@
  * change never rebuilds a large list; a delta that grows past a bound triggers a full resync.
  * Redis is never the outage: while it is away the last versions stay in force; a list whose
  * keys vanish keeps its copy and is reported stale; a log trimmed past the last id seen
- * triggers a full resync. Runs on the control loop; the query path never waits on it. */
+ * triggers a full resync. Runs on the control loop; the query path never waits on it. The
+ * events streams are events.c's. */
 #pragma once
 
 #include <stddef.h>
@@ -31,19 +32,9 @@ void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg);
 /* The current versions (borrowed; valid until the next change callback). */
 size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out);
 
-/* The queue workers push block events into: one line per event, fields separated by tabs:
- * ts client qname qtype list category action rule where matched. They are sent to the stream
- * minewall:events:blocks (MAXLEN ~ 100000) with this resolver's host id, in batches; while
- * Redis is away they are dropped and counted, never waited for. */
-struct mw_journal_queue *mw_rsync_events(struct mw_rsync *rs);
-
-/* Queue one routing-change event (a journal JSON line) for the stream minewall:events:routing
- * (fields host, type, event). Never blocks; dropped and counted when the queue is full. */
-void mw_rsync_routing_event(struct mw_rsync *rs, const char *json, size_t len);
-
 struct mw_rsync_stats {
     uint64_t full_syncs, deltas_applied, resyncs_gap, stale_lists;
-    uint64_t events_sent, events_dropped;
+    uint64_t lists_refused; /* published names or metas refused (each counted once) */
     int up;
 };
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out);

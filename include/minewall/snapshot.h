@@ -10,6 +10,7 @@ struct mw_config;
 struct mw_lists;
 struct mw_blocklog;
 struct mw_journal_queue;
+struct mw_events;
 struct mw_geo;
 
 /* A config shared by the snapshots that differ only in their lists. */
@@ -25,9 +26,9 @@ struct mw_snapshot {
     struct mw_cfgbox *box;    /* owned reference */
     struct mw_lists *lists;   /* owned reference; never NULL */
     struct mw_blocklog *blocklog; /* owned reference; NULL without log.blocks */
-    /* Borrowed: the server's queue of block events for Redis (outlives every snapshot); NULL
-     * without redis. Lines are tab-separated fields, see mw_rsync_events(). */
-    struct mw_journal_queue *events;
+    /* Borrowed: the server's Redis events publisher (outlives every snapshot); NULL without
+     * redis. Workers hand it block events with mw_events_block(). */
+    struct mw_events *events;
     /* Borrowed from the server, like events: the routing journal's queue (NULL without
      * journal.path) and the geo databases for its answer changes (may be NULL). */
     struct mw_journal_queue *journal;

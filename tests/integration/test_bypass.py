@@ -405,13 +405,13 @@ def test_list_emptied_by_file_watch_is_not_applied(start, up, tmp_path):
     path = tmp_path / "mining.txt"
     assert_blocked(m.query(LISTED))
     path.write_text("")
-    m.wait_log("has no entries now", timeout=5)
+    m.wait_log("has no entries now", timeout=15)
     for _ in range(10):
         assert_blocked(m.query(LISTED))
     # removing a list on purpose: drop it from the config
     cfg = dict(m.config, lists=[])
     m.reload_with(to_yaml(cfg) + "\n")
-    wait_until(lambda: REAL in addresses(m.query(LISTED)), 3, what="list removed by config")
+    wait_until(lambda: REAL in addresses(m.query(LISTED)), 15, what="list removed by config")
 
 
 def fresh_socket_queries(m, qname, n=32):

@@ -573,6 +573,29 @@ static void test_lists_errors(void **state)
     parse_error("threads: 1\nlists:\n  - name: a\n    path: /a\n",
                 NAME ":3: lists: list 'a' has no 'category'");
 
+    /* Length caps: names travel into fixed fields (events, labels, state file names). */
+    char text[512], name[MW_LIST_NAME_MAX + 2], cat[MW_CATEGORY_MAX + 2];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = 0;
+    memset(cat, 'c', sizeof(cat) - 1);
+    cat[sizeof(cat) - 1] = 0;
+    snprintf(text, sizeof(text), "lists:\n  - name: %s\n    category: c\n    path: /a\n", name);
+    parse_error(text, NAME ":2: lists.name: name 'nnnn");
+    snprintf(text, sizeof(text), "lists:\n  - name: a\n    category: %s\n    path: /a\n", cat);
+    parse_error(text, NAME ":3: lists.category: category 'cccc");
+    snprintf(text, sizeof(text), "redis:\n  url: redis://127.0.0.1\n  lists: [ok, %s]\n", name);
+    parse_error(text, NAME ":3: redis.lists: list name 'nnnn");
+    name[MW_LIST_NAME_MAX] = 0; /* at the caps: fine */
+    cat[MW_CATEGORY_MAX] = 0;
+    snprintf(text, sizeof(text),
+             "lists:\n  - name: %s\n    category: %s\n    path: /a\nredis:\n"
+             "  url: redis://127.0.0.1\n  lists: [%s]\n",
+             name, cat, name);
+    struct mw_config *c = parse_ok(text);
+    assert_string_equal(c->lists[0].name, name);
+    assert_string_equal(c->lists[0].category, cat);
+    mw_config_free(c);
+
     /* path */
     parse_error("lists:\n  - name: a\n    category: b\n    path: ''\n",
                 NAME ":4: lists.path: empty path");

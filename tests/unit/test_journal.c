@@ -392,11 +392,14 @@ static void test_queue_bounds(void **state)
     struct mw_journal_batch b = {0};
     assert_int_equal(mw_journal_queue_pop_all(q, &b), 0);
     assert_int_equal(b.len, 0);
-    assert_int_equal(mw_journal_queue_push(q, "{\"a\":1}\n", 8), 0);
-    assert_int_equal(mw_journal_queue_push(q, "{\"b\":2}", 7), 0); /* '\n' added */
-    assert_int_equal(mw_journal_queue_push(q, "{\"c\":3}\n", 8), 0);
-    assert_int_equal(mw_journal_queue_push(q, "{\"d\":4}\n", 8), -ENOSPC); /* 3 lines */
-    assert_int_equal(mw_journal_queue_push(q, "", 0), -EINVAL);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_ANSWER, "{\"a\":1}\n", 8), 0);
+    /* '\n' added */
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_CONFIG, "{\"b\":2}", 7), 0);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, "{\"c\":3}\n", 8), 0);
+    /* 3 lines */
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, "{\"d\":4}\n", 8), -ENOSPC);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, "", 0), -EINVAL);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_TYPES, "x", 1), -EINVAL);
     struct mw_journal_queue_stats st;
     mw_journal_queue_get_stats(q, &st);
     assert_int_equal(st.pushed, 3);
@@ -407,6 +410,10 @@ static void test_queue_bounds(void **state)
     assert_int_equal(mw_journal_queue_pop_all(q, &b), 3);
     assert_int_equal(b.len, 24);
     assert_memory_equal(b.data, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n", 24);
+    /* Each line keeps its type: the writer never reads it back out of the JSON. */
+    assert_int_equal(b.types[0], MW_JOURNAL_ANSWER);
+    assert_int_equal(b.types[1], MW_JOURNAL_CONFIG);
+    assert_int_equal(b.types[2], MW_JOURNAL_OTHER);
     mw_journal_queue_get_stats(q, &st);
     assert_int_equal(st.lines, 0);
 
@@ -414,12 +421,12 @@ static void test_queue_bounds(void **state)
     char l30[31];
     memset(l30, 'x', 29);
     l30[29] = '\n';
-    assert_int_equal(mw_journal_queue_push(q, l30, 30), 0);
-    assert_int_equal(mw_journal_queue_push(q, l30, 30), 0);
-    assert_int_equal(mw_journal_queue_push(q, l30, 30), -ENOSPC);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, l30, 30), 0);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, l30, 30), 0);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, l30, 30), -ENOSPC);
     char big[65];
     memset(big, 'y', sizeof(big));
-    assert_int_equal(mw_journal_queue_push(q, big, sizeof(big)), -ENOSPC);
+    assert_int_equal(mw_journal_queue_push(q, MW_JOURNAL_OTHER, big, sizeof(big)), -ENOSPC);
     mw_journal_queue_get_stats(q, &st);
     assert_int_equal(st.dropped, 3);
     assert_int_equal(mw_journal_queue_pop_all(q, &b), 2);
@@ -440,7 +447,7 @@ static void *producer(void *arg)
     char buf[64];
     for (int i = 0; i < PER_PRODUCER; i++) {
         int n = snprintf(buf, sizeof(buf), "{\"i\":%d}\n", i);
-        int r = mw_journal_queue_push(q, buf, (size_t)n);
+        int r = mw_journal_queue_push(q, MW_JOURNAL_OTHER, buf, (size_t)n);
         if (r != 0 && r != -ENOSPC)
             abort();
     }

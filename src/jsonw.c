@@ -1,0 +1,115 @@
+/* JSON writer; see jsonw.h. The escaper reads the input one UTF-8 character at a time, so a
+ * cut (max) always falls between characters and never splits a sequence. */
+#include "minewall/jsonw.h"
+
+#include <string.h>
+
+void mw_jsonw_strn(struct mw_strbuf *sb, const char *s, size_t len, size_t max, bool *cut)
+{
+    static const char xd[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    mw_strbuf_putc(sb, '"');
+    size_t i = 0;
+    while (i < len && !sb->trunc) {
+        unsigned c = p[i];
+        size_t n = mw_utf8_len(p + i, len - i);
+        if (i + (n ? n : 1) > max) {
+            if (cut)
+                *cut = true;
+            break;
+        }
+        if (n == 0) {
+            mw_strbuf_put(sb, "\\ufffd", 6);
+            i++;
+            continue;
+        }
+        if (n > 1) {
+            mw_strbuf_put(sb, s + i, n);
+        } else if (c == '"' || c == '\\') {
+            char e[2] = {'\\', (char)c};
+            mw_strbuf_put(sb, e, 2);
+        } else if (c == '\n') {
+            mw_strbuf_put(sb, "\\n", 2);
+        } else if (c == '\r') {
+            mw_strbuf_put(sb, "\\r", 2);
+        } else if (c == '\t') {
+            mw_strbuf_put(sb, "\\t", 2);
+        } else if (c == '\b') {
+            mw_strbuf_put(sb, "\\b", 2);
+        } else if (c == '\f') {
+            mw_strbuf_put(sb, "\\f", 2);
+        } else if (c < 0x20 || c == 0x7f) {
+            char e[6] = {'\\', 'u', '0', '0', xd[c >> 4], xd[c & 15]};
+            mw_strbuf_put(sb, e, 6);
+        } else {
+            mw_strbuf_put(sb, s + i, 1);
+        }
+        i += n;
+    }
+    mw_strbuf_putc(sb, '"');
+}
+
+void mw_jsonw_str(struct mw_strbuf *sb, const char *s)
+{
+    if (!s)
+        mw_strbuf_put(sb, "null", 4);
+    else
+        mw_jsonw_strn(sb, s, strlen(s), SIZE_MAX, NULL);
+}
+
+void mw_jsonw_key(struct mw_strbuf *sb, const char *k)
+{
+    if (sb->len && sb->b[sb->len - 1] != '{')
+        mw_strbuf_putc(sb, ',');
+    mw_strbuf_putc(sb, '"');
+    mw_strbuf_puts(sb, k);
+    mw_strbuf_put(sb, "\":", 2);
+}
+
+void mw_jsonw_kstr(struct mw_strbuf *sb, const char *k, const char *v)
+{
+    mw_jsonw_key(sb, k);
+    mw_jsonw_str(sb, v);
+}
+
+void mw_jsonw_kstrn(struct mw_strbuf *sb, const char *k, const char *v, size_t max, bool *cut)
+{
+    mw_jsonw_key(sb, k);
+    if (v)
+        mw_jsonw_strn(sb, v, strlen(v), max, cut);
+    else
+        mw_strbuf_put(sb, "null", 4);
+}
+
+void mw_jsonw_kbool(struct mw_strbuf *sb, const char *k, bool v)
+{
+    mw_jsonw_key(sb, k);
+    mw_strbuf_puts(sb, v ? "true" : "false");
+}
+
+void mw_jsonw_ku64(struct mw_strbuf *sb, const char *k, uint64_t v)
+{
+    mw_jsonw_key(sb, k);
+    mw_strbuf_u64(sb, v);
+}
+
+void mw_jsonw_kstrs(struct mw_strbuf *sb, const char *k, const char *const *v, size_t n, size_t max,
+                    size_t item_max, bool *trunc)
+{
+    mw_jsonw_key(sb, k);
+    mw_strbuf_putc(sb, '[');
+    for (size_t i = 0; i < n; i++) {
+        if (i == max) {
+            if (trunc)
+                *trunc = true;
+            break;
+        }
+        if (i)
+            mw_strbuf_putc(sb, ',');
+        if (v[i])
+            mw_jsonw_strn(sb, v[i], strlen(v[i]), item_max, trunc);
+        else
+            mw_strbuf_put(sb, "null", 4);
+    }
+    mw_strbuf_putc(sb, ']');
+}
