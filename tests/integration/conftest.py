@@ -28,7 +28,12 @@ import dns.rcode
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
+# Helpers shared with tools/bench and tools/soak (free ports, /proc readings, redis-server).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from fakedns import FORGED_A, FakeDNS, family  # noqa: E402
+from mwbench import redisproc  # noqa: E402
+from mwbench.ports import free_port  # noqa: E402,F401
+from mwbench.proc import proc_rss_kb  # noqa: E402,F401
 
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -80,21 +85,6 @@ ZONE = {
 
 
 # --- ports and plain DNS exchanges -----------------------------------------------------------
-
-
-def free_port(host="127.0.0.1"):
-    """A port free on host for both UDP and TCP at the time of the call."""
-    for _ in range(50):
-        with socket.socket(family(host), socket.SOCK_STREAM) as t, \
-                socket.socket(family(host), socket.SOCK_DGRAM) as u:
-            t.bind((host, 0))
-            port = t.getsockname()[1]
-            try:
-                u.bind((host, port))
-            except OSError:
-                continue
-            return port
-    raise OSError("no free port")
 
 
 def make_query(name, rdtype="A", edns=True, do=False, payload=1232, qid=None):
@@ -434,57 +424,19 @@ def run_minewall(args, timeout=10, env=None):
 # --- a real redis-server ---------------------------------------------------------------------
 
 
-class RedisServer:
-    """A redis-server of the test's own on loopback: no persistence (--save '', no AOF), its
-    directory in tmp_path. stop() kills it; start() again reuses the same port (and comes back
-    empty, since nothing is saved on its own; an explicit SAVE writes dump.rdb to its directory and
-a server started later on the same data_dir loads it). `client` is a redis-py client with decoded
-replies."""
+class RedisServer(redisproc.RedisServer):
+    """A redis-server of the test's own on loopback (tools/mwbench/redisproc.py: no persistence,
+    stop() kills it, start() again reuses the same port and comes back empty), its directory in
+    tmp_path unless data_dir is given. `client` is a redis-py client with decoded replies."""
 
     def __init__(self, tmp_path, password=None, port=None, data_dir=None):
-        self.port = port or free_port()
-        self.password = password
-        self.dir = data_dir or tmp_path / ("redis-%d" % self.port)
-        self.dir.mkdir(exist_ok=True)
-        self.proc = None
-        self.client = redis.Redis(host="127.0.0.1", port=self.port, password=password,
-                                  decode_responses=True, socket_timeout=5)
-
-    @property
-    def url(self):
-        auth = ":%s@" % self.password if self.password else ""
-        return "redis://%s127.0.0.1:%d" % (auth, self.port)
-
-    @property
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
+        port = port or free_port()
+        d = data_dir or tmp_path / ("redis-%d" % port)
+        d.mkdir(exist_ok=True)
+        super().__init__(d, port=port, password=password, exe=REDIS_SERVER)
 
     def start(self, timeout=READY_TIMEOUT_S):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "no", "--dir", str(self.dir)]
-        if self.password:
-            args += ["--requirepass", self.password]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.client.ping()
-                return self
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    self.stop()
-                    raise RuntimeError("redis-server did not start on port %d" % self.port)
-                time.sleep(0.05)
-
-    def stop(self):
-        """Kill it (SIGKILL: as abrupt as a crash) and wait, bounded."""
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=5)
-        self.client.connection_pool.disconnect()
+        return super().start(timeout)
 
 
 def feed(args, url=None, env_url=None, timeout=30):

@@ -1,0 +1,15 @@
+"""One module per workload (or family of workloads). Each exports WORKLOADS, a dict of
+name -> (title, prepare(ctx, handle) or None, run(ctx, handle, round) or None); the generic
+ones (hit, miss) have prepare/run and run on every server, the others have their own run_*()
+called by cli.run(). The registry keeps the order of --workloads' default."""
+
+from . import blocklist, hitmiss, journal, metrics, redis
+
+WORKLOADS = {}
+for _m in (hitmiss, blocklist, redis, journal, metrics):
+    WORKLOADS.update(_m.WORKLOADS)
+
+BL_WORKLOADS = blocklist.BL_WORKLOADS
+REDIS_WORKLOADS = redis.REDIS_WORKLOADS
+JOURNAL_WORKLOADS = journal.JOURNAL_WORKLOADS
+METRICS_WORKLOADS = metrics.METRICS_WORKLOADS
