@@ -213,11 +213,6 @@ def bl_miss_slice(ctx, server, rnd):
     return ctx.perm[ctx.args.hit_names + k * size:ctx.args.hit_names + (k + 1) * size]
 
 
-def bl_measure_rounds(ctx, fn, rounds):
-    ms = [fn(r) for r in range(rounds)]
-    return {'rounds': ms, 'median': median_of(ms)}
-
-
 def reload_loop(ctx, h, names, rate, seconds, at, action, extra_seconds=10.0, sockets=4):
     """Send cache-hit queries for names round robin over `sockets` UDP sockets at a fixed rate for
     `seconds`; call action() `at` seconds in. Meanwhile probe BL_PROBE every 20 ms on its own
@@ -455,94 +450,146 @@ def bl_reload(ctx, h, server):
     return m
 
 
-def run_blocklist(ctx, bl_workloads):
-    """Per server: start it without and with the list, run the selected blocklist workloads,
-    stop both. Returns {server: {...}}."""
-    a = ctx.args
-    out = {}
-    for s in ctx.servers:
-        r = out[s] = {'list_domains': len(ctx.bl_names) + 1}
-        need_plain = ('bl-load' in bl_workloads or 'bl-miss' in bl_workloads or
-                      ('bl-hit' in bl_workloads and is_minewall(s)))
-        plain = None
-        if need_plain:
-            plain = start_server(ctx, s, {'instance': '-nolist'})
-            r['nolist_ready_s'] = plain.ready_s
-            time.sleep(0.2)
-            r['nolist_rss_kb'] = proc_rss_kb(plain.pid)
-        opts = bl_opts(ctx, s)
-        log('%s: starting with the %d-domain list' % (s, r['list_domains']))
-        hl = start_server(ctx, s, opts, ready_name=ctx.bl_ready_name, ready_timeout=300,
-                          ready_rcode=3)
-        r['load_s'] = hl.ready_s
+def bl_groups(servers):
+    """Servers in the order they run the blocklist workloads: one after the other (only one
+    holds its list at a time), except minewall and minewall-base, which run together so that
+    each round of bl-blocked measures the two back to back."""
+    groups = []
+    for s in servers:
+        if s == BASE and 'minewall' in servers:
+            continue
+        groups.append(['minewall', BASE] if s == 'minewall' and BASE in servers else [s])
+    return groups
+
+
+def bl_start(ctx, s, bl_workloads, r):
+    """Start server s with the list (and, when a workload needs it, once more without);
+    fill r with the start-up numbers. Returns (instance without the list or None, with it)."""
+    need_plain = ('bl-load' in bl_workloads or 'bl-miss' in bl_workloads or
+                  ('bl-hit' in bl_workloads and is_minewall(s)))
+    plain = None
+    if need_plain:
+        plain = start_server(ctx, s, {'instance': '-nolist'})
+        r['nolist_ready_s'] = plain.ready_s
         time.sleep(0.2)
-        r['list_rss_kb'] = proc_rss_kb(hl.pid)
-        if plain:
-            r['load_extra_s'] = r['load_s'] - r['nolist_ready_s']
-            r['rss_delta_kb'] = r['list_rss_kb'] - r['nolist_rss_kb']
-            r['bytes_per_domain'] = r['rss_delta_kb'] * 1024.0 / r['list_domains']
-        log('%s: list loaded in %.2fs, RSS %s -> %s MB' % (
-            s, hl.ready_s, fmt((r.get('nolist_rss_kb') or 0) / 1024.0, 1),
-            fmt(r['list_rss_kb'] / 1024.0, 1)))
-        if 'bl-hit' in bl_workloads and is_minewall(s):
-            # the same hit workload on the fresh instance without the list, in turn with the one
-            # with it, so that "the cache-hit path" has a reference measured alongside
-            saved = ctx.warm_passes.pop(s, None)
-            for label, hh in (('+list', hl), ('-nolist', plain)):
-                prepare_hit(ctx, hh)
-                ctx.warm_passes[s + label] = ctx.warm_passes.pop(s, None)
-            if saved is not None:
-                ctx.warm_passes[s] = saved
-            hl_r, hn_r = [], []
-            for rnd in range(a.rounds):
-                pair = [('list', hl, hl_r), ('nolist', plain, hn_r)]
-                if rnd % 2:
-                    pair.reverse()
-                for label, hh, acc in pair:
-                    m = measure(ctx, hh, ctx.files['hit'], a.seconds,
-                                tag='%s-%s-hit-r%d' % (s, label, rnd))
-                    acc.append(m)
-                    log('round %d %s %-6s hit qps %9.0f cpu %6.2f us/q' % (
-                        rnd + 1, s, label, m['qps'], m['cpu_us_per_q']))
-            r['hit'] = {'rounds': hl_r, 'median': median_of(hl_r)}
-            r['hit_nolist'] = {'rounds': hn_r, 'median': median_of(hn_r)}
+        r['nolist_rss_kb'] = proc_rss_kb(plain.pid)
+    opts = bl_opts(ctx, s)
+    log('%s: starting with the %d-domain list' % (s, r['list_domains']))
+    hl = start_server(ctx, s, opts, ready_name=ctx.bl_ready_name, ready_timeout=300,
+                      ready_rcode=3)
+    r['load_s'] = hl.ready_s
+    time.sleep(0.2)
+    r['list_rss_kb'] = proc_rss_kb(hl.pid)
+    if plain:
+        r['load_extra_s'] = r['load_s'] - r['nolist_ready_s']
+        r['rss_delta_kb'] = r['list_rss_kb'] - r['nolist_rss_kb']
+        r['bytes_per_domain'] = r['rss_delta_kb'] * 1024.0 / r['list_domains']
+    log('%s: list loaded in %.2fs, RSS %s -> %s MB' % (
+        s, hl.ready_s, fmt((r.get('nolist_rss_kb') or 0) / 1024.0, 1),
+        fmt(r['list_rss_kb'] / 1024.0, 1)))
+    return plain, hl
+
+
+def bl_hit(ctx, s, plain, hl, r):
+    """The same hit workload on the fresh instance without the list, in turn with the one
+    with it, so that "the cache-hit path" has a reference measured alongside."""
+    a = ctx.args
+    saved = ctx.warm_passes.pop(s, None)
+    for label, hh in (('+list', hl), ('-nolist', plain)):
+        prepare_hit(ctx, hh)
+        ctx.warm_passes[s + label] = ctx.warm_passes.pop(s, None)
+    if saved is not None:
+        ctx.warm_passes[s] = saved
+    hl_r, hn_r = [], []
+    for rnd in range(a.rounds):
+        pair = [('list', hl, hl_r), ('nolist', plain, hn_r)]
+        if rnd % 2:
+            pair.reverse()
+        for label, hh, acc in pair:
+            m = measure(ctx, hh, ctx.files['hit'], a.seconds,
+                        tag='%s-%s-hit-r%d' % (s, label, rnd))
+            acc.append(m)
+            log('round %d %s %-6s hit qps %9.0f cpu %6.2f us/q' % (
+                rnd + 1, s, label, m['qps'], m['cpu_us_per_q']))
+    r['hit'] = {'rounds': hl_r, 'median': median_of(hl_r)}
+    r['hit_nolist'] = {'rounds': hn_r, 'median': median_of(hn_r)}
+
+
+def bl_blocked(ctx, group, inst, out):
+    """bl-blocked on every server of the group, round by round (alternating the order)."""
+    a = ctx.args
+    acc = {s: [] for s in group}
+    for rnd in range(a.rounds):
+        for s in (group if rnd % 2 == 0 else group[::-1]):
+            acc[s].append(measure(ctx, inst[s][1], ctx.files['blocked'], a.seconds,
+                                  tag='%s+list-blocked-r%d' % (s, rnd), expect='NXDOMAIN'))
+    for s in group:
+        out[s]['blocked'] = {'rounds': acc[s], 'median': median_of(acc[s])}
+        mm = out[s]['blocked']['median']
+        log('%s blocked: qps %.0f cpu %.2f us/q lost %d' % (
+            s, mm['qps'], mm['cpu_us_per_q'], mm.get('lost', 0)))
+    if len(group) == 2:  # minewall and minewall-base, measured back to back each round
+        rr = [ratio(x.get('cpu_us_per_q'), y.get('cpu_us_per_q'))
+              for x, y in zip(acc[group[0]], acc[group[1]])]
+        out[group[0]]['blocked_cpu_vs_base_per_round'] = [x for x in rr if x is not None]
+
+
+def bl_miss(ctx, s, plain, hl, r):
+    a = ctx.args
+    rl, rn = [], []
+    for rnd in range(a.rounds):
+        sl = bl_miss_slice(ctx, s, rnd)
+        qf = write_queries(os.path.join(ctx.tmp, 'blmiss-%s-r%d.txt' % (s, rnd)), sl)
+        pair = [('list', hl, rl), ('nolist', plain, rn)]
+        if rnd % 2:
+            pair.reverse()
+        for label, hh, acc in pair:
+            m = measure(ctx, hh, qf, a.seconds, max_runs=1,
+                        tag='%s-%s-miss-r%d' % (s, label, rnd))
+            m['slice_names'] = len(sl)
+            acc.append(m)
+            log('round %d %s %-6s miss qps %9.0f cpu %6.2f us/q  lost %d  fwd %.1f%%' % (
+                rnd + 1, s, label, m['qps'], m['cpu_us_per_q'], m['lost'],
+                m['forwarded_pct']))
+        if not a.keep_tmp:
+            os.unlink(qf)
+    r['miss_list'] = {'rounds': rl, 'median': median_of(rl)}
+    r['miss_nolist'] = {'rounds': rn, 'median': median_of(rn)}
+
+
+def run_blocklist(ctx, bl_workloads):
+    """Per server (or group, see bl_groups): start it without and with the list, run the
+    selected blocklist workloads, stop both. Returns {server: {...}}."""
+    out = {}
+    for group in bl_groups(ctx.servers):
+        inst = {}
+        for s in group:
+            out[s] = {'list_domains': len(ctx.bl_names) + 1}
+            inst[s] = bl_start(ctx, s, bl_workloads, out[s])
+        if 'bl-hit' in bl_workloads:
+            for s in group:
+                if is_minewall(s):
+                    bl_hit(ctx, s, inst[s][0], inst[s][1], out[s])
         if 'bl-blocked' in bl_workloads:
-            r['blocked'] = bl_measure_rounds(ctx, lambda rnd: measure(
-                ctx, hl, ctx.files['blocked'], a.seconds, tag='%s+list-blocked-r%d' % (s, rnd),
-                expect='NXDOMAIN'), a.rounds)
-            mm = r['blocked']['median']
-            log('%s blocked: qps %.0f cpu %.2f us/q lost %d' % (
-                s, mm['qps'], mm['cpu_us_per_q'], mm.get('lost', 0)))
+            bl_blocked(ctx, group, inst, out)
         if 'bl-miss' in bl_workloads:
-            rl, rn = [], []
-            for rnd in range(a.rounds):
-                sl = bl_miss_slice(ctx, s, rnd)
-                qf = write_queries(os.path.join(ctx.tmp, 'blmiss-%s-r%d.txt' % (s, rnd)), sl)
-                pair = [('list', hl, rl), ('nolist', plain, rn)]
-                if rnd % 2:
-                    pair.reverse()
-                for label, hh, acc in pair:
-                    m = measure(ctx, hh, qf, a.seconds, max_runs=1,
-                                tag='%s-%s-miss-r%d' % (s, label, rnd))
-                    m['slice_names'] = len(sl)
-                    acc.append(m)
-                    log('round %d %s %-6s miss qps %9.0f cpu %6.2f us/q  lost %d  fwd %.1f%%' % (
-                        rnd + 1, s, label, m['qps'], m['cpu_us_per_q'], m['lost'],
-                        m['forwarded_pct']))
-                if not a.keep_tmp:
-                    os.unlink(qf)
-            r['miss_list'] = {'rounds': rl, 'median': median_of(rl)}
-            r['miss_nolist'] = {'rounds': rn, 'median': median_of(rn)}
-        if plain:
-            stop_server(ctx, plain)
-        if 'bl-reload' in bl_workloads:
-            r['reload'] = bl_reload(ctx, hl, s)
-        if hl.proc.poll() is not None:
-            raise BenchError('%s with the list exited early; log %s:\n%s' % (
-                s, hl.log_path, tail(hl.log_path)))
-        stop_server(ctx, hl)
-        if is_minewall(s):
-            r['log_tail'] = tail(hl.log_path, 8)
+            for s in group:
+                bl_miss(ctx, s, inst[s][0], inst[s][1], out[s])
+        for s in group:
+            plain, hl = inst[s]
+            if plain:
+                stop_server(ctx, plain)
+        for s in group:
+            plain, hl = inst[s]
+            r = out[s]
+            if 'bl-reload' in bl_workloads:
+                r['reload'] = bl_reload(ctx, hl, s)
+            if hl.proc.poll() is not None:
+                raise BenchError('%s with the list exited early; log %s:\n%s' % (
+                    s, hl.log_path, tail(hl.log_path)))
+            stop_server(ctx, hl)
+            if is_minewall(s):
+                r['log_tail'] = tail(hl.log_path, 8)
     return out
 
 
@@ -714,6 +761,11 @@ def print_blocklist(doc, args):
             continue
         print('%-26s' % label + ''.join('%14s' % c for c in cells) +
               ''.join('%12s' % c for c in rs))
+    rr = bl['servers'].get('minewall', {}).get('blocked_cpu_vs_base_per_round')
+    if rr:
+        print('blocked CPU/query minewall/%s per round: %s (median %s, %+.1f%%)' % (
+            BASE, ', '.join('x%s' % fmt(x, 3) for x in rr), fmt(statistics.median(rr), 3),
+            (statistics.median(rr) - 1) * 100))
     t = bl.get('targets', {}).get('minewall')
     if t:
         print()
