@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from fakedns import FORGED_A, FakeDNS, family  # noqa: E402
 from mwbench import redisproc  # noqa: E402
 from mwbench.ports import free_port  # noqa: E402,F401
-from mwbench.proc import proc_rss_kb  # noqa: E402,F401
+from mwbench.proc import asan_build, proc_rss_kb  # noqa: E402,F401
 
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -42,17 +42,7 @@ FEED_BIN = os.environ.get("MINEWALL_FEED_BIN", os.path.join(SRCDIR, "build", "mi
 REDIS_SERVER = os.environ.get("MINEWALL_REDIS_SERVER", "/usr/bin/redis-server")
 
 
-def _sanitized(path):
-    """Is the binary built with AddressSanitizer? Its allocator keeps freed memory in a
-    quarantine and shadow memory adds to RSS, so RSS figures mean nothing there."""
-    try:
-        out = subprocess.run(["ldd", path], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return "libasan" in out
-
-
-SANITIZED = _sanitized(BIN)
+SANITIZED = asan_build(BIN)
 # Tests that measure RSS run only on builds with the system allocator.
 needs_plain_malloc = pytest.mark.skipif(SANITIZED, reason="RSS is meaningless under ASan")
 

@@ -9,6 +9,16 @@ import subprocess
 CLK_TCK = os.sysconf('SC_CLK_TCK')
 
 
+def asan_build(binary):
+    """Is binary linked with AddressSanitizer? Its allocator keeps freed memory in a
+    quarantine and shadow memory adds to RSS, so RSS figures mean something else there."""
+    try:
+        out = subprocess.run(['ldd', binary], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return 'libasan' in out
+
+
 def proc_cpu_seconds(pid):
     """utime+stime of the process (the kernel sums every thread, live and exited) in seconds."""
     with open('/proc/%d/stat' % pid) as f:
