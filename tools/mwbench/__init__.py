@@ -6,6 +6,7 @@
   dnswire    a minimal DNS client (query packets, one exchange)
   redisproc  a redis-server of our own (also used by the tests and tools/soak)
   zone       the bench.test. zone knotd serves, query files
+  listgen    the generated blocklist (realistic domain names), cached on disk
   servers    config writers and start/stop for minewall, minewall-base, Unbound, dnsdist, knotd
   dnsperf    a bounded dnsperf run and measure(): one measured run with CPU, RSS, datagrams
   workloads/ one module per workload: hitmiss, blocklist, redis, journal, metrics

@@ -8,12 +8,12 @@ import struct
 import time
 
 from ..dnswire import dns_packet, dns_query
+from ..listgen import BL_SEED, ensure_blocklist, read_list
 from ..proc import proc_rss_kb, stop_process
 from ..redisproc import RedisServer, redis_server_exe
 from ..servers import start_server, stop_server, wait_answer
 from ..util import BenchError, fmt, log, pct, tail
 from ..zone import zone_name
-from .blocklist import BL_SEED, ensure_blocklist, read_list
 
 # Redis workload (minewall only): fleet list sync
 #
