@@ -406,6 +406,8 @@ def parse_args(argv):
     p.add_argument('--reload-at', type=float, default=2.0,
                    help='bl-reload: seconds into the loop when the list is replaced '
                         '(default %(default)s)')
+    p.add_argument('--reloads', type=int, default=10,
+                   help='bl-reloads: reloads of the same list (default %(default)s)')
     p.add_argument('--redis-size', type=int,
                    help='redis: entries of the synced list (default 1000000, quick 250000)')
     p.add_argument('--redis-changes', type=int, default=10000,

@@ -42,6 +42,10 @@ from .hitmiss import prepare_hit
 #               rename (minewall reloads on its own; Unbound gets SIGHUP; dnsdist is skipped, it
 #               needs its console); longest gap between answers, lost queries, when the new list
 #               took effect (a probe name that the new list no longer blocks starts resolving)
+#   bl-reloads  --reloads reloads of the list in force (replaced by an identical copy with an
+#               atomic rename, so every one rebuilds; Unbound also gets SIGHUP; dnsdist is
+#               skipped): RSS after each once it settles, and the peak over all of them (VmHWM,
+#               reset first through /proc/PID/clear_refs)
 #
 # bl-load numbers come from the one start with the list, which every blocklist workload needs;
 # the others report medians of --rounds.
@@ -49,7 +53,7 @@ from .hitmiss import prepare_hit
 # In each server's list at start, gone from the list written by bl-reload: a name of the zone,
 # so once the new list is in force it resolves (NOERROR with an A record) instead of NXDOMAIN.
 BL_PROBE = 'ns.%s' % ZONE
-BL_WORKLOADS = ('bl-load', 'bl-blocked', 'bl-hit', 'bl-miss', 'bl-reload')
+BL_WORKLOADS = ('bl-load', 'bl-blocked', 'bl-hit', 'bl-miss', 'bl-reload', 'bl-reloads')
 BL_SUBDOMAIN_SHARE = 0.25
 
 def bl_opts(ctx, server):
@@ -328,6 +332,11 @@ def bl_reload(ctx, h, server):
     if server == 'unbound':
         how = 'rename + SIGHUP'
     rss_before = proc_rss_kb(h.pid)
+    try:
+        with open('/proc/%d/clear_refs' % h.pid, 'w') as f:
+            f.write('5')  # VmHWM from here on: the peak of this reload, not of the start
+    except OSError:
+        pass
     log('%s: reload under %d qps of cache hits for %gs (%s at %gs)' % (
         server, a.reload_rate, a.reload_seconds, how, a.reload_at))
     m = reload_loop(ctx, h, names, a.reload_rate, a.reload_seconds, a.reload_at, action)
@@ -348,6 +357,72 @@ def bl_reload(ctx, h, server):
             fmt(m.get('max_server_gap_reload_ms'), 1), fmt(m.get('max_server_gap_before_ms'), 1),
             fmt(m.get('max_send_gap_ms'), 1), m['lost'], m['sent'],
             fmt(m.get('applied_after_s'), 2), fmt(m.get('lat_max_ms'), 1)))
+    return m
+
+
+def settled_rss(pid, timeout=60.0, still=1.0):
+    """VmRSS once it has not moved by more than 1% for `still` seconds (bounded)."""
+    t_end = time.monotonic() + timeout
+    last, since = proc_rss_kb(pid), time.monotonic()
+    while time.monotonic() < t_end:
+        time.sleep(0.1)
+        v = proc_rss_kb(pid)
+        if abs(v - last) > last * 0.01:
+            last, since = v, time.monotonic()
+        elif time.monotonic() - since >= still:
+            return v
+    return proc_rss_kb(pid)
+
+
+def bl_reloads(ctx, h, server):
+    a = ctx.args
+    if server == 'dnsdist':
+        log('dnsdist: bl-reloads skipped (reloading its Lua config needs the console)')
+        return {'skipped': 'dnsdist reloads rules only through its console'}
+    path = h.opts['list_path']
+    with open(path, 'rb') as f:
+        content = f.read()
+    needle = b'lists reloaded (generation'
+    rss_start = settled_rss(h.pid)
+    try:
+        with open('/proc/%d/clear_refs' % h.pid, 'w') as f:
+            f.write('5')  # VmHWM starts over from the current RSS
+        peak_reset = True
+    except OSError:
+        peak_reset = False
+    after = []
+    for i in range(a.reloads):
+        done_before = open(h.log_path, 'rb').read().count(needle) if is_minewall(server) else 0
+        tmp = path + '.copy'
+        with open(tmp, 'wb') as f:
+            f.write(content)
+        os.replace(tmp, path)
+        if server == 'unbound':
+            os.kill(h.pid, signal.SIGHUP)
+        t_end = time.monotonic() + 120
+        while time.monotonic() < t_end:
+            if h.proc.poll() is not None:
+                raise BenchError('%s died during bl-reloads; log %s:\n%s' % (
+                    server, h.log_path, tail(h.log_path)))
+            if is_minewall(server):
+                if open(h.log_path, 'rb').read().count(needle) > done_before:
+                    break
+            elif dns_query(h.port, BL_PROBE, timeout=1.0) is not None:
+                break
+            time.sleep(0.05)
+        after.append(settled_rss(h.pid))
+    hwm = proc_status(h.pid, 'VmHWM')
+    m = {'reloads': a.reloads, 'rss_kb_start': rss_start, 'rss_kb_after': after,
+         'rss_kb_after_last': after[-1] if after else None,
+         'rss_kb_peak': int(hwm.split()[0]) if hwm and peak_reset else None}
+    m['after_over_start'] = ratio(m['rss_kb_after_last'], rss_start)
+    m['peak_over_start'] = ratio(m['rss_kb_peak'], rss_start)
+    log('%s: %d reloads of the same list: RSS %s MB at start, %s MB after the last, peak %s MB '
+        '(after/start %s, peak/start %s)' % (
+            server, a.reloads, fmt(rss_start / 1024.0, 1),
+            fmt((m['rss_kb_after_last'] or 0) / 1024.0, 1),
+            fmt((m['rss_kb_peak'] or 0) / 1024.0, 1), fmt(m['after_over_start'], 2),
+            fmt(m['peak_over_start'], 2)))
     return m
 
 
@@ -485,6 +560,8 @@ def run_blocklist(ctx, bl_workloads):
             r = out[s]
             if 'bl-reload' in bl_workloads:
                 r['reload'] = bl_reload(ctx, hl, s)
+            if 'bl-reloads' in bl_workloads:
+                r['reloads'] = bl_reloads(ctx, hl, s)
             if hl.proc.poll() is not None:
                 raise BenchError('%s with the list exited early; log %s:\n%s' % (
                     s, hl.log_path, tail(hl.log_path)))
@@ -542,6 +619,11 @@ def bl_summary(bl):
                   'lat_max_before_ms', 'lat_max_reload_ms'):
             if k in rl:
                 d['reload_' + k] = rl[k]
+        rn = r.get('reloads', {})
+        for k in ('rss_kb_start', 'rss_kb_after_last', 'rss_kb_peak', 'after_over_start',
+                  'peak_over_start', 'skipped'):
+            if k in rn:
+                d['reloads_' + k] = rn[k]
         out[s] = d
     return out
 
@@ -569,6 +651,15 @@ def bl_targets(d):
     if d.get('miss_qps_list_over_nolist') is not None:
         v = d['miss_qps_list_over_nolist']
         add('miss QPS list/no list', v, '>= 0.95', v >= 0.95, 'x')
+    if d.get('bytes_per_domain') is not None:
+        add('RSS per listed domain (memory issue)', d['bytes_per_domain'], '<= 16 B',
+            d['bytes_per_domain'] <= 16, 'B')
+    if d.get('reloads_after_over_start') is not None:
+        v = d['reloads_after_over_start']
+        add('RSS after N reloads / first load', v, '<= 1.3x', v <= 1.3, 'x')
+    if d.get('reloads_peak_over_start') is not None:
+        v = d['reloads_peak_over_start']
+        add('peak during reloads / first load', v, '<= 2x', v <= 2.0, 'x')
     if d.get('reload_max_server_gap_reload_ms') is not None:
         # "no pause": the longest server-side gap from the reload on no worse than the one before
         # it plus 20 ms, and nothing lost
@@ -613,6 +704,11 @@ BL_ROWS = (
     ('reload: max latency ms', 'reload_lat_max_reload_ms', 1, 1),
     ('reload: max lat. before ms', 'reload_lat_max_before_ms', 1, 1),
     ('reload: RSS bef/aft/peak MB', None, 0, 1),
+    ('reloads: RSS start MB', 'reloads_rss_kb_start', 1, 1 / 1024.0),
+    ('reloads: RSS after last MB', 'reloads_rss_kb_after_last', 1, 1 / 1024.0),
+    ('reloads: peak MB', 'reloads_rss_kb_peak', 1, 1 / 1024.0),
+    ('reloads: after / start', 'reloads_after_over_start', 2, 1),
+    ('reloads: peak / start', 'reloads_peak_over_start', 2, 1),
 )
 
 
@@ -689,4 +785,6 @@ WORKLOADS = {
     'bl-hit': ('blocklist: cache-hit with the list (minewall)', None, None),
     'bl-miss': ('blocklist: cache-miss with vs without the list', None, None),
     'bl-reload': ('blocklist: reload under load, longest gap', None, None),
+    'bl-reloads': ('blocklist: RSS after N reloads of the same list, peak during them', None,
+                   None),
 }
