@@ -12,9 +12,11 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/error.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
 #include "minewall/snapshot.h"
+#include "minewall/tcpframe.h"
 #include "minewall/worker.h"
 
 /* libuv hands recvmmsg a buffer of this many 64 KiB slots (it caps the batch at 20). */
@@ -74,6 +76,8 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 
 struct udp_send_req {
     uv_udp_send_t req;
+    struct mw_worker *w;
+    size_t len;
     uint8_t data[];
 };
 
@@ -81,6 +85,7 @@ static void udp_sent(uv_udp_send_t *req, int status)
 {
     struct udp_send_req *r = (struct udp_send_req *)req;
     (void)status;
+    r->w->udp_queued -= r->len;
     free(r);
 }
 
@@ -93,22 +98,33 @@ void mw_listener_send_udp(struct mw_listener *l, const struct sockaddr *to, cons
     int rc = uv_udp_try_send(&l->udp, &b, 1, to);
     if (rc >= 0)
         return;
+    struct mw_worker *w = l->w;
     if (rc != UV_EAGAIN) {
-        l->w->stats.send_errors++;
+        w->stats.send_errors++;
         return;
     }
-    /* Socket buffer full: queue a copy rather than lose the answer. */
+    /* Socket buffer full: queue a copy rather than lose the answer, up to udp.send-queue
+     * bytes per worker. Beyond that the client is not keeping up (or is not there: spoofed
+     * sources) and the answer is dropped: UDP loses datagrams anyway, memory must not grow. */
+    if (w->udp_queued + len > w->snap->cfg->udp.send_queue) {
+        w->stats.udp_send_dropped++;
+        return;
+    }
     struct udp_send_req *r = malloc(sizeof(*r) + len);
     if (!r) {
-        l->w->stats.send_errors++;
+        w->stats.send_errors++;
         return;
     }
+    r->w = w;
+    r->len = len;
     memcpy(r->data, buf, len);
     b = uv_buf_init((char *)r->data, (unsigned)len);
     if (uv_udp_send(&r->req, &l->udp, &b, 1, to, udp_sent) < 0) {
-        l->w->stats.send_errors++;
+        w->stats.send_errors++;
         free(r);
+        return;
     }
+    w->udp_queued += len;
 }
 
 /* ---- TCP client connections ---- */
@@ -147,6 +163,9 @@ void mw_tcp_conn_close(struct mw_tcp_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     w->n_conns--;
+    /* Its queued answers are cancelled with the handle: they no longer count. */
+    w->tcp_out_queued -= c->out_queued;
+    c->out_queued = 0;
     uv_close((uv_handle_t *)&c->h, conn_handle_closed);
     uv_close((uv_handle_t *)&c->idle, conn_handle_closed);
 }
@@ -200,35 +219,44 @@ static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 
 static void conn_pause(struct mw_tcp_conn *c, bool pause)
 {
+    if (c->closing)
+        return;
     if (pause && c->reading) {
         uv_read_stop((uv_stream_t *)&c->h);
         c->reading = false;
-    } else if (!pause && !c->reading && !c->closing) {
+    } else if (!pause && !c->reading) {
         if (uv_read_start((uv_stream_t *)&c->h, conn_alloc, conn_read) == 0)
             c->reading = true;
     }
 }
 
-/* Hand every complete message in the buffer to query.c, up to the pipeline cap. */
+/* Hand every complete message in the buffer to query.c, up to the pipeline cap and while the
+ * client takes its answers: above tcp.output-pause the connection is not read any more (the
+ * client's queries wait in its own socket buffers, not in our memory) until conn_written sees
+ * the output fall below half of the mark. */
 static void conn_drain(struct mw_tcp_conn *c)
 {
     const struct mw_config *cfg = c->w->snap->cfg;
     size_t off = 0;
+    struct mw_tcpframe f;
     c->draining = true;
-    while (!c->closing && c->rlen - off >= 2 && c->inflight < cfg->tcp.max_pipeline) {
-        size_t mlen = mw_dns_get16(c->rbuf + off);
-        if (c->rlen - off < 2 + mlen)
-            break;
+    while (!c->closing && c->inflight < cfg->tcp.max_pipeline &&
+           c->out_queued < cfg->tcp.output_pause &&
+           mw_tcpframe_next(c->rbuf + off, c->rlen - off, &f, NULL) == 1) {
         c->inflight++;
-        mw_query_from_tcp(c->w, c, c->rbuf + off + 2, mlen);
-        off += 2 + mlen;
+        mw_query_from_tcp(c->w, c, f.msg, f.len);
+        off += f.consumed;
     }
     if (off) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
     }
     c->draining = false;
-    conn_pause(c, c->inflight >= cfg->tcp.max_pipeline);
+    if (!c->closing && !c->out_paused && c->out_queued >= cfg->tcp.output_pause) {
+        c->out_paused = true;
+        c->w->stats.tcp_out_paused++;
+    }
+    conn_pause(c, c->inflight >= cfg->tcp.max_pipeline || c->out_paused);
 }
 
 static void conn_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -257,31 +285,116 @@ void mw_tcp_conn_query_done(struct mw_tcp_conn *c)
 
 struct tcp_write_req {
     uv_write_t req;
+    size_t queued; /* bytes of this write counted in out_queued */
     uint8_t data[];
 };
 
 static void conn_written(uv_write_t *req, int status)
 {
+    struct tcp_write_req *r = (struct tcp_write_req *)req;
+    struct mw_tcp_conn *c = req->handle->data; /* alive: close callbacks come after this */
     (void)status;
-    free(req);
+    size_t queued = r->queued;
+    free(r);
+    if (c->closing) /* cancelled by the close, which already uncounted it */
+        return;
+    c->out_queued -= queued;
+    c->w->tcp_out_queued -= queued;
+    if (c->out_paused && c->out_queued <= c->w->snap->cfg->tcp.output_pause / 2) {
+        c->out_paused = false;
+        mw_tcp_conn_ref(c);
+        conn_drain(c); /* messages may be waiting in the buffer; resumes reading */
+        mw_tcp_conn_unref(c);
+    }
+}
+
+/* The connection with the most unsent output (only searched when the worker's bound is hit). */
+static struct mw_tcp_conn *largest_output(struct mw_worker *w)
+{
+    struct mw_tcp_conn *big = w->conns;
+    for (struct mw_tcp_conn *c = w->conns; c; c = c->next)
+        if (c->out_queued > big->out_queued)
+            big = c;
+    return big;
 }
 
 void mw_tcp_conn_send(struct mw_tcp_conn *c, const uint8_t *buf, size_t len)
 {
     if (c->closing || len > 65535)
         return;
-    struct tcp_write_req *r = malloc(sizeof(*r) + 2 + len);
-    if (!r) {
-        c->w->stats.send_errors++;
+    struct mw_worker *w = c->w;
+    const struct mw_config *cfg = w->snap->cfg;
+    size_t size = 2 + len;
+    if (c->out_queued + size > cfg->tcp.output_limit) {
+        /* The client sends but does not read: its answers would pile up without end. */
+        w->stats.tcp_out_closed++;
+        mw_tcp_conn_close(c);
         return;
     }
-    mw_dns_put16(r->data, (uint16_t)len);
+    /* Too much output for the whole worker: close the connection with the most of it, which
+     * protects the clients that do read their answers. */
+    while (w->tcp_out_queued + size > cfg->tcp.worker_output_limit && !c->closing) {
+        w->stats.tcp_worker_out_closed++;
+        mw_tcp_conn_close(largest_output(w));
+    }
+    if (c->closing)
+        return;
+    struct tcp_write_req *r = malloc(sizeof(*r) + size);
+    if (!r) {
+        w->stats.send_errors++;
+        return;
+    }
+    mw_tcpframe_put_prefix(r->data, len);
     memcpy(r->data + 2, buf, len);
-    uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)(2 + len));
-    if (uv_write(&r->req, (uv_stream_t *)&c->h, &b, 1, conn_written) < 0) {
+    uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)size);
+    uv_stream_t *s = (uv_stream_t *)&c->h;
+    /* libuv writes at once when nothing is queued; what the kernel did not take stays in the
+     * write queue and is what we count (a field read, no syscall). */
+    size_t before = uv_stream_get_write_queue_size(s);
+    if (uv_write(&r->req, s, &b, 1, conn_written) < 0) {
         free(r);
-        c->w->stats.send_errors++;
+        w->stats.send_errors++;
         mw_tcp_conn_close(c);
+        return;
+    }
+    size_t after = uv_stream_get_write_queue_size(s);
+    r->queued = after > before ? after - before : 0;
+    c->out_queued += r->queued;
+    w->tcp_out_queued += r->queued;
+}
+
+/* ---- replies ---- */
+
+void mw_reply_send(const struct mw_reply *r, const uint8_t *buf, size_t len)
+{
+    if (r->conn)
+        mw_tcp_conn_send(r->conn, buf, len);
+    else
+        mw_listener_send_udp(r->l, r->client, buf, len);
+}
+
+void mw_reply_hold(struct mw_reply *r, struct mw_addr *store)
+{
+    mw_require(!r->held);
+    r->held = true;
+    if (r->conn) {
+        mw_tcp_conn_ref(r->conn);
+        return;
+    }
+    mw_listener_ref(r->l);
+    mw_addr_from_sa(r->client, store);
+    r->client = &store->u.sa;
+}
+
+void mw_reply_done(const struct mw_reply *r)
+{
+    if (r->conn) {
+        struct mw_tcp_conn *c = r->conn;
+        mw_tcp_conn_query_done(c);
+        if (r->held)
+            mw_tcp_conn_unref(c);
+    } else if (r->held) {
+        mw_listener_unref(r->l);
     }
 }
 
