@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/fsuid.h>
 #include <unistd.h>
 
 #include "minewall/config.h"
@@ -16,6 +18,7 @@
 #include "minewall/log.h"
 #include "minewall/query.h"
 #include "minewall/snapshot.h"
+#include "minewall/sockowner.h"
 #include "minewall/tcpframe.h"
 #include "minewall/worker.h"
 
@@ -32,15 +35,46 @@ void mw_socket_buffers(int fd)
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 }
 
-/* Socket with SO_REUSEPORT set before bind, so every worker can bind the same address. */
-static int bound_socket(const struct mw_addr *a, int type)
+/* The file-system uid the sockets of a SO_REUSEPORT group are created under. Linux lets a
+ * socket join a reuseport group only when its owner uid (the creator's fsuid) matches the
+ * group's, so a uid no other process uses closes the group to them: a second minewall or any
+ * other program gets EADDRINUSE instead of a share of the queries. Derived from the pid, so
+ * it is unique among running processes and needs no state. Setting it takes CAP_SETUID; without
+ * it the group carries minewall's own uid (processes of that user could then join). */
+static uid_t group_uid(void)
 {
-    int fd = socket(a->u.sa.sa_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return (uid_t)(0x6d770000u + (unsigned)getpid());
+}
+
+/* socket() under the group uid when possible; *tagged says whether it was. */
+static int group_socket(int family, int type, bool *tagged)
+{
+    uid_t want = group_uid();
+    uid_t prev = (uid_t)setfsuid(want);
+    *tagged = (uid_t)setfsuid(want) == want; /* setfsuid returns the uid now in force */
+    int fd = socket(family, type, 0);
+    int err = errno;
+    setfsuid(prev);
+    errno = err;
+    return fd;
+}
+
+/* A socket bound to a. UDP never gets SO_REUSEADDR (on Linux it lets another UDP socket bind
+ * the same address and take the datagrams); TCP gets it so a restart is not refused over
+ * connections in TIME_WAIT (it never lets a second listener in). reuseport: join the workers'
+ * SO_REUSEPORT group, created under the group uid. */
+static int bound_socket(const struct mw_addr *a, int type, bool reuseport)
+{
+    int stype = type | SOCK_NONBLOCK | SOCK_CLOEXEC;
+    bool tagged = false;
+    int fd = reuseport ? group_socket(a->u.sa.sa_family, stype, &tagged)
+                       : socket(a->u.sa.sa_family, stype, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
-    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+    if (type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0)
+        goto fail;
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
         goto fail;
     if (a->u.sa.sa_family == AF_INET6 &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
@@ -54,6 +88,57 @@ fail:;
     int err = -errno;
     close(fd);
     return err;
+}
+
+bool mw_listener_group_private(void)
+{
+    bool tagged;
+    int fd = group_socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, &tagged);
+    if (fd >= 0)
+        close(fd);
+    return tagged;
+}
+
+/* Bind a probe socket without any sharing option: it fails with EADDRINUSE whatever the holder
+ * set (SO_REUSEPORT or SO_REUSEADDR or neither), so a foreign socket is found before the
+ * workers bind. TCP keeps SO_REUSEADDR for TIME_WAIT; that still fails against a listener. */
+static int probe_one(const struct mw_addr *a, int type)
+{
+    int fd = socket(a->u.sa.sa_family, type | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int one = 1, rc = 0;
+    if ((type == SOCK_STREAM && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0) ||
+        (a->u.sa.sa_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0) ||
+        bind(fd, &a->u.sa, a->len) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+int mw_listen_probe(const struct mw_addr *addr, char *why, size_t why_len)
+{
+    char a[64] = "?";
+    mw_addr_format(addr, a, sizeof(a));
+    static const int types[2] = {SOCK_DGRAM, SOCK_STREAM};
+    for (int i = 0; i < 2; i++) {
+        int rc = probe_one(addr, types[i]);
+        if (rc == 0)
+            continue;
+        const char *proto = types[i] == SOCK_DGRAM ? "udp" : "tcp";
+        struct mw_sockowner o;
+        if (rc != -EADDRINUSE)
+            snprintf(why, why_len, "%s (%s): %s", a, proto, strerror(-rc));
+        else if (mw_sockowner_find(addr, types[i], &o) == 0 && o.pid)
+            snprintf(why, why_len, "%s (%s): address already in use by pid %ld (%s)", a, proto,
+                     (long)o.pid, o.comm[0] ? o.comm : "?");
+        else
+            snprintf(why, why_len, "%s (%s): address already in use (by a process not visible "
+                     "from here)", a, proto);
+        return rc;
+    }
+    return 0;
 }
 
 static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -477,10 +562,12 @@ void mw_listener_close(struct mw_listener *l)
 
 int mw_listener_open(struct mw_worker *w, const struct mw_addr *addr, struct mw_listener **out)
 {
-    int ufd = bound_socket(addr, SOCK_DGRAM);
+    /* One worker needs no sharing at all; several share through a closed reuseport group. */
+    bool reuseport = w->reuseport;
+    int ufd = bound_socket(addr, SOCK_DGRAM, reuseport);
     if (ufd < 0)
         return ufd;
-    int tfd = bound_socket(addr, SOCK_STREAM);
+    int tfd = bound_socket(addr, SOCK_STREAM, reuseport);
     if (tfd < 0) {
         close(ufd);
         return tfd;
@@ -508,6 +595,15 @@ int mw_listener_open(struct mw_worker *w, const struct mw_addr *addr, struct mw_
     int rc = uv_udp_open(&l->udp, ufd);
     if (rc < 0) {
         close(ufd);
+        close(tfd);
+        goto fail;
+    }
+    /* uv_udp_open() sets SO_REUSEADDR, which on Linux would let any other UDP socket with it
+     * bind the same address and take the datagrams: clear it again (checked at every later
+     * bind, so clearing after our own bind closes the address). */
+    int zero = 0;
+    if (setsockopt(ufd, SOL_SOCKET, SO_REUSEADDR, &zero, sizeof(zero)) < 0) {
+        rc = -errno;
         close(tfd);
         goto fail;
     }

@@ -64,6 +64,10 @@ void mw_socket_buffers(int fd);
  * for addresses minewall does not hold yet (at start, and for addresses a reload adds). */
 int mw_listen_probe(const struct mw_addr *addr, char *why, size_t why_len);
 
+/* Whether this process can create the sockets of a SO_REUSEPORT group under a uid of its own
+ * (it has CAP_SETUID), so that no other process can join the group. */
+bool mw_listener_group_private(void);
+
 /* Bind UDP and TCP on addr and start receiving. With threads > 1 in the worker's config the
  * sockets join a SO_REUSEPORT group; the group is created under a file-system uid of this
  * process's own (when minewall may set it: root) so that the kernel refuses any other

@@ -99,6 +99,7 @@ struct mw_worker {
     struct mw_snapshot *snap; /* owned ref; the config this worker serves */
     bool stopping;
 
+    bool reuseport; /* other workers share the listen addresses (threads > 1 at start) */
     struct mw_listener *listeners; /* owned list */
     struct mw_tcp_conn *conns;     /* owned list of client connections */
     unsigned n_conns;
