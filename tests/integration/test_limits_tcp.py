@@ -16,7 +16,7 @@ import dns.message
 import dns.rcode
 import pytest
 
-from conftest import addresses, free_port, make_query, tcp_connect, tcp_read_msg, wait_until
+from conftest import SANITIZED, addresses, free_port, make_query, tcp_connect, tcp_read_msg, wait_until
 from test_ops import LISTED, metrics_cfg, scrape, val, wait_metric, write_list
 
 CACHED = "example.test"
@@ -27,12 +27,6 @@ RSS_GROWTH_MAX_KB = 48 * 1024  # without the bounds: hundreds of MB in LOAD_S
 def rss_kb(pid):
     with open("/proc/%d/status" % pid) as f:
         return next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
-
-
-def sanitized(pid):
-    """An ASan build keeps freed memory in its quarantine: RSS does not come back there."""
-    with open("/proc/%d/maps" % pid) as f:
-        return "libasan" in f.read()
 
 
 def frames(name, n, rdtype="A"):
@@ -137,7 +131,7 @@ def test_nonreading_pipeliner_is_paused_and_memory_bounded(make_minewall, upstre
     for x in socks:
         x.close()
     # Memory comes back once the load ends.
-    if sanitized(pid):
+    if SANITIZED:  # ASan's quarantine keeps freed memory
         return
     wait_until(lambda: rss_kb(pid) <= 2 * before, 30, step=0.5,
                what="RSS back within 2x of %d kB (now %d)" % (before, rss_kb(pid)))
