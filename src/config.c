@@ -457,8 +457,8 @@ static const struct key tcp_keys[] = {
     NUM("tcp.max-pipeline", mw_config__on_uint, tcp.max_pipeline, 1, 65535, 1, 0),
     NUM("tcp.output-pause", mw_config__on_uint, tcp.output_pause, 1024, 1 << 30, 1, SLOT_OUT_PAUSE),
     NUM("tcp.output-limit", mw_config__on_uint, tcp.output_limit, 1024, 1 << 30, 1, SLOT_OUT_LIMIT),
-    NUM("tcp.worker-output-limit", mw_config__on_uint, tcp.worker_output_limit, 1 << 17,
-        1LL << 40, 1, 0),
+    NUM("tcp.worker-output-limit", mw_config__on_uint, tcp.worker_output_limit, 1 << 17, 1LL << 40,
+        1, 0),
     {.path = NULL},
 };
 

@@ -7,9 +7,9 @@
 #include "minewall/listener.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <stdio.h>
 #include <sys/fsuid.h>
 #include <unistd.h>
 
@@ -134,8 +134,10 @@ int mw_listen_probe(const struct mw_addr *addr, char *why, size_t why_len)
             snprintf(why, why_len, "%s (%s): address already in use by pid %ld (%s)", a, proto,
                      (long)o.pid, o.comm[0] ? o.comm : "?");
         else
-            snprintf(why, why_len, "%s (%s): address already in use (by a process not visible "
-                     "from here)", a, proto);
+            snprintf(why, why_len,
+                     "%s (%s): address already in use (by a process not visible "
+                     "from here)",
+                     a, proto);
         return rc;
     }
     return 0;

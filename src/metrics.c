@@ -345,17 +345,16 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
 
     /* Each bound on client connections and output, and how often it was hit. */
     head(r, "limit_hits_total", "counter", "Times a resource bound was hit, by bound.");
-    mw_http_body_printf(r,
-                        "minewall_limit_hits_total{limit=\"tcp-max-connections\"} %llu\n"
-                        "minewall_limit_hits_total{limit=\"tcp-output-pause\"} %llu\n"
-                        "minewall_limit_hits_total{limit=\"tcp-output-limit\"} %llu\n"
-                        "minewall_limit_hits_total{limit=\"tcp-worker-output-limit\"} %llu\n"
-                        "minewall_limit_hits_total{limit=\"udp-send-queue\"} %llu\n",
-                        (unsigned long long)st->tcp_rejected,
-                        (unsigned long long)st->tcp_out_paused,
-                        (unsigned long long)st->tcp_out_closed,
-                        (unsigned long long)st->tcp_worker_out_closed,
-                        (unsigned long long)st->udp_send_dropped);
+    mw_http_body_printf(
+        r,
+        "minewall_limit_hits_total{limit=\"tcp-max-connections\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-output-pause\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-output-limit\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-worker-output-limit\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"udp-send-queue\"} %llu\n",
+        (unsigned long long)st->tcp_rejected, (unsigned long long)st->tcp_out_paused,
+        (unsigned long long)st->tcp_out_closed, (unsigned long long)st->tcp_worker_out_closed,
+        (unsigned long long)st->udp_send_dropped);
     free(s);
     return r->err;
 }

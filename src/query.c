@@ -38,12 +38,11 @@ struct mw_waiter {
     struct mw_waiter *next;
     struct mw_dns_client c; /* c.qsec points at qsec below */
     uint8_t qsec[MW_DNS_HDR + 256 + 4];
-    struct mw_reply r;    /* held: where the answer goes */
+    struct mw_reply r;   /* held: where the answer goes */
     struct mw_addr from; /* storage of r's UDP client address */
 };
 
-static void send_reply(struct mw_worker *w, const struct mw_reply *to, const uint8_t *buf,
-                       int len)
+static void send_reply(struct mw_worker *w, const struct mw_reply *to, const uint8_t *buf, int len)
 {
     if (len <= 0) {
         w->stats.send_errors++;

@@ -738,8 +738,10 @@ static int start_workers(struct mw_server *s)
     if (prc < 0)
         return prc;
     if (n > 1 && !mw_listener_group_private())
-        mw_log_warn("server", "threads: %u without CAP_SETUID: processes of uid %ld could join "
-                              "the listen sockets (SO_REUSEPORT)", n, (long)geteuid());
+        mw_log_warn("server",
+                    "threads: %u without CAP_SETUID: processes of uid %ld could join "
+                    "the listen sockets (SO_REUSEPORT)",
+                    n, (long)geteuid());
     s->workers = calloc(n, sizeof(*s->workers));
     if (!s->workers)
         return -ENOMEM;

@@ -53,8 +53,8 @@ int mw_sockowner_parse_line(const char *line, bool v6, struct mw_addr *local, un
     unsigned long long ino;
     char rem[64];
     /* :port rem_address st tx:rx tr:when retrnsmt uid timeout inode */
-    if (sscanf(p, ":%4x %63s %2x %*x:%*x %*x:%*x %*x %u %u %llu", &port, rem, &st, &skip,
-               &skip, &ino) != 6)
+    if (sscanf(p, ":%4x %63s %2x %*x:%*x %*x:%*x %*x %u %u %llu", &port, rem, &st, &skip, &skip,
+               &ino) != 6)
         return -EINVAL;
     memset(local, 0, sizeof(*local));
     if (v6) {

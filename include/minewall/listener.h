@@ -48,7 +48,7 @@ struct mw_tcp_conn {
     bool closing;
     bool reading;
     bool draining; /* inside conn_drain: completions must not re-enter it */
-    bool out_paused; /* not read because too much output waits for the client */
+    bool out_paused;   /* not read because too much output waits for the client */
     size_t out_queued; /* bytes of answers not yet taken by the kernel (counted in the worker) */
     struct mw_addr peer;
     uint8_t *rbuf; /* owned */

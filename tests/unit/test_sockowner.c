@@ -23,11 +23,12 @@ static void test_parse_v4(void **state)
     struct mw_addr a;
     unsigned st;
     uint64_t ino;
-    assert_int_equal(mw_sockowner_parse_line("   12: 0100007F:0035 00000000:0000 07 00000000:00000000 "
-                                             "00:00000000 00000000   105        0 123456 2 "
-                                             "0000000000000000 0\n",
-                                             false, &a, &st, &ino),
-                     0);
+    assert_int_equal(
+        mw_sockowner_parse_line("   12: 0100007F:0035 00000000:0000 07 00000000:00000000 "
+                                "00:00000000 00000000   105        0 123456 2 "
+                                "0000000000000000 0\n",
+                                false, &a, &st, &ino),
+        0);
     char buf[64];
     mw_addr_format(&a, buf, sizeof(buf));
     assert_string_equal(buf, "127.0.0.1:53");
@@ -38,9 +39,9 @@ static void test_parse_v4(void **state)
                                              false, &a, &st, &ino),
                      -EINVAL);
     assert_int_equal(mw_sockowner_parse_line("   1: 0100007G:0035", false, &a, &st, &ino), -EINVAL);
-    assert_int_equal(mw_sockowner_parse_line("   1: 0100007F:0035 00000000:0000", false, &a, &st,
-                                             &ino),
-                     -EINVAL);
+    assert_int_equal(
+        mw_sockowner_parse_line("   1: 0100007F:0035 00000000:0000", false, &a, &st, &ino),
+        -EINVAL);
     assert_int_equal(mw_sockowner_parse_line("", false, &a, &st, &ino), -EINVAL);
 }
 
