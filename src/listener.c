@@ -164,7 +164,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 struct udp_send_req {
     uv_udp_send_t req;
     struct mw_worker *w;
-    size_t len;
+    size_t size; /* counted in w->udp_queued */
     uint8_t data[];
 };
 
@@ -172,7 +172,7 @@ static void udp_sent(uv_udp_send_t *req, int status)
 {
     struct udp_send_req *r = (struct udp_send_req *)req;
     (void)status;
-    r->w->udp_queued -= r->len;
+    r->w->udp_queued -= r->size;
     free(r);
 }
 
@@ -193,17 +193,18 @@ void mw_listener_send_udp(struct mw_listener *l, const struct sockaddr *to, cons
     /* Socket buffer full: queue a copy rather than lose the answer, up to udp.send-queue
      * bytes per worker. Beyond that the client is not keeping up (or is not there: spoofed
      * sources) and the answer is dropped: UDP loses datagrams anyway, memory must not grow. */
-    if (w->udp_queued + len > w->snap->cfg->udp.send_queue) {
+    size_t size = sizeof(struct udp_send_req) + len; /* what the queue really holds */
+    if (w->udp_queued + size > w->snap->cfg->udp.send_queue) {
         w->stats.udp_send_dropped++;
         return;
     }
-    struct udp_send_req *r = malloc(sizeof(*r) + len);
+    struct udp_send_req *r = malloc(size);
     if (!r) {
         w->stats.send_errors++;
         return;
     }
     r->w = w;
-    r->len = len;
+    r->size = size;
     memcpy(r->data, buf, len);
     b = uv_buf_init((char *)r->data, (unsigned)len);
     if (uv_udp_send(&r->req, &l->udp, &b, 1, to, udp_sent) < 0) {
@@ -211,7 +212,7 @@ void mw_listener_send_udp(struct mw_listener *l, const struct sockaddr *to, cons
         free(r);
         return;
     }
-    w->udp_queued += len;
+    w->udp_queued += size;
 }
 
 /* ---- TCP client connections ---- */
