@@ -355,6 +355,13 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         (unsigned long long)st->tcp_rejected, (unsigned long long)st->tcp_out_paused,
         (unsigned long long)st->tcp_out_closed, (unsigned long long)st->tcp_worker_out_closed,
         (unsigned long long)st->udp_send_dropped);
+    head(r, "output_queued_bytes", "gauge",
+         "Answers waiting in memory: for TCP clients to read them, for UDP socket room.");
+    mw_http_body_printf(r,
+                        "minewall_output_queued_bytes{transport=\"tcp\"} %llu\n"
+                        "minewall_output_queued_bytes{transport=\"udp\"} %llu\n",
+                        (unsigned long long)st->tcp_out_bytes,
+                        (unsigned long long)st->udp_queued_bytes);
     free(s);
     return r->err;
 }

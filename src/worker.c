@@ -278,6 +278,8 @@ static void pub_tick(uv_timer_t *t)
     uv_mutex_lock(&w->pub_lock);
     struct mw_worker_pub *p = &w->pub;
     p->stats = w->stats;
+    p->stats.tcp_out_bytes = w->tcp_out_queued;
+    p->stats.udp_queued_bytes = w->udp_queued;
     mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));

@@ -40,6 +40,8 @@ struct mw_worker_stats {
     /* Output bounds (listener.c): reading paused for unsent output; connections closed at
      * tcp.output-limit and at tcp.worker-output-limit; UDP answers dropped at udp.send-queue. */
     uint64_t tcp_out_paused, tcp_out_closed, tcp_worker_out_closed, udp_send_dropped;
+    /* Gauges set when publishing: output waiting for TCP clients and for UDP socket room. */
+    uint64_t tcp_out_bytes, udp_queued_bytes;
 };
 
 /* Response counts by transport (udp, tcp), query type and rcode, for metrics. */

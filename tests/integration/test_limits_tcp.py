@@ -106,7 +106,8 @@ def start(make_minewall, upstream, tmp_path, mport, **tcp):
 
 def test_nonreading_pipeliner_is_paused_and_memory_bounded(make_minewall, upstream, tmp_path,
                                                            mport):
-    m = start(make_minewall, upstream, tmp_path, mport)
+    # A long idle timeout: the paused clients must not be closed for idleness meanwhile.
+    m = start(make_minewall, upstream, tmp_path, mport, **{"idle-timeout": 120})
     pid = m.proc.pid
     before = rss_kb(pid)
     socks = [hostile(m.addr), hostile(m.addr)]
@@ -128,8 +129,14 @@ def test_nonreading_pipeliner_is_paused_and_memory_bounded(make_minewall, upstre
                                          limit="tcp-output-pause") >= 2, "reading paused")
     assert val(s, "minewall_limit_hits_total", limit="tcp-output-limit") == 0
     assert not closed
+    # The answers the two clients did not take are counted while they wait, within the
+    # bound (pause mark plus at most one read buffer of answers each), and uncounted after.
+    queued = val(s, "minewall_output_queued_bytes", transport="tcp")
+    assert 0 < queued <= 2 * (65536 + 70 * 1024), queued
     for x in socks:
         x.close()
+    wait_metric(mport, lambda s: val(s, "minewall_output_queued_bytes", transport="tcp") == 0,
+                "no output counted once the clients are gone")
     # Memory comes back once the load ends.
     if SANITIZED:  # ASan's quarantine keeps freed memory
         return
