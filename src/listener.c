@@ -326,14 +326,14 @@ static void conn_drain(struct mw_tcp_conn *c)
 {
     const struct mw_config *cfg = c->w->snap->cfg;
     size_t off = 0;
-    struct mw_tcpframe f;
     c->draining = true;
+    const uint8_t *msg;
+    size_t mlen;
     while (!c->closing && c->inflight < cfg->tcp.max_pipeline &&
            c->out_queued < cfg->tcp.output_pause &&
-           mw_tcpframe_next(c->rbuf + off, c->rlen - off, &f, NULL) == 1) {
+           mw_tcpframe_next(c->rbuf, c->rlen, &off, &msg, &mlen)) {
         c->inflight++;
-        mw_query_from_tcp(c->w, c, f.msg, f.len);
-        off += f.consumed;
+        mw_query_from_tcp(c->w, c, msg, mlen);
     }
     if (off) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
@@ -432,7 +432,7 @@ void mw_tcp_conn_send(struct mw_tcp_conn *c, const uint8_t *buf, size_t len)
         w->stats.send_errors++;
         return;
     }
-    mw_tcpframe_put_prefix(r->data, len);
+    mw_dns_put16(r->data, (uint16_t)len);
     memcpy(r->data + 2, buf, len);
     uv_buf_t b = uv_buf_init((char *)r->data, (unsigned)size);
     uv_stream_t *s = (uv_stream_t *)&c->h;

@@ -1,33 +1,17 @@
-/* DNS over TCP framing; see tcpframe.h. Kept apart from listener.c so the fuzz harness and the
- * unit test exercise exactly the code that reads client bytes. */
+/* DNS over TCP framing: the two-octet length prefix of RFC 1035 4.2.2. Kept apart from the
+ * libuv listener so the framing can be unit-tested and fuzzed on its own. */
 #include "minewall/tcpframe.h"
 
-#include <errno.h>
-
-int mw_tcpframe_next(const uint8_t *buf, size_t len, struct mw_tcpframe *out, size_t *need)
+int mw_tcpframe_next(const uint8_t *buf, size_t len, size_t *off, const uint8_t **msg, size_t *mlen)
 {
-    if (len < 2) {
-        if (need)
-            *need = 2;
+    size_t o = *off;
+    if (o >= len || len - o < 2)
         return 0;
-    }
-    size_t mlen = (size_t)buf[0] << 8 | buf[1];
-    if (len - 2 < mlen) {
-        if (need)
-            *need = 2 + mlen;
+    size_t n = (size_t)buf[o] << 8 | buf[o + 1];
+    if (len - o - 2 < n)
         return 0;
-    }
-    out->msg = buf + 2;
-    out->len = mlen;
-    out->consumed = 2 + mlen;
+    *msg = buf + o + 2;
+    *mlen = n;
+    *off = o + 2 + n;
     return 1;
-}
-
-int mw_tcpframe_put_prefix(uint8_t out[2], size_t len)
-{
-    if (len > 65535)
-        return -EMSGSIZE;
-    out[0] = (uint8_t)(len >> 8);
-    out[1] = (uint8_t)len;
-    return 0;
 }
