@@ -453,14 +453,6 @@ void mw_tcp_conn_send(struct mw_tcp_conn *c, const uint8_t *buf, size_t len)
 
 /* ---- replies ---- */
 
-void mw_reply_send(const struct mw_reply *r, const uint8_t *buf, size_t len)
-{
-    if (r->conn)
-        mw_tcp_conn_send(r->conn, buf, len);
-    else
-        mw_listener_send_udp(r->l, r->client, buf, len);
-}
-
 void mw_reply_hold(struct mw_reply *r, struct mw_addr *store)
 {
     mw_require(!r->held);

@@ -130,8 +130,14 @@ static inline const struct sockaddr *mw_reply_client(const struct mw_reply *r)
 }
 
 /* Send one answer (copied; framed for TCP). Never calls back. Dropped and counted when the
- * connection is closed or a bound is hit. */
-void mw_reply_send(const struct mw_reply *r, const uint8_t *buf, size_t len);
+ * connection is closed or a bound is hit. Inline: on the cache-hit path. */
+static inline void mw_reply_send(const struct mw_reply *r, const uint8_t *buf, size_t len)
+{
+    if (r->conn)
+        mw_tcp_conn_send(r->conn, buf, len);
+    else
+        mw_listener_send_udp(r->l, r->client, buf, len);
+}
 /* Keep r valid past the current callback; store is caller storage (UDP client address) that
  * lives as long as r. Call once, on the copy the caller keeps. */
 void mw_reply_hold(struct mw_reply *r, struct mw_addr *store);
