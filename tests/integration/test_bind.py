@@ -5,11 +5,10 @@ through the filter. With threads: 2 its own workers still share the load."""
 
 import os
 import socket
-import time
 
 import pytest
 
-from conftest import Minewall, addresses, free_port, wait_until
+from conftest import addresses, ask, free_port, to_yaml, wait_until
 from test_ops import LISTED, write_list
 
 EXIT_WAIT_S = 10
@@ -126,13 +125,14 @@ def test_threads_2_share_the_load(make_minewall, upstream):
         t: after[t] - before.get(t, 0) for t in after}
 
 
-def test_reload_adding_a_taken_address_keeps_running_config(make_minewall, upstream, tmp_path):
-    m = make_minewall([upstream])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_reload_adding_a_taken_address_keeps_running_config(make_minewall, upstream, tmp_path,
+                                                             threads):
+    m = make_minewall([upstream], config={"threads": threads})
     port2 = free_port()
     s = foreign("127.0.0.1", port2, "udp", (socket.SO_REUSEPORT,))
     try:
         cfg = dict(m.config, listen=["127.0.0.1:%d" % m.port, "127.0.0.1:%d" % port2])
-        from conftest import to_yaml
         m.reload_with(to_yaml(cfg) + "\n")
         m.wait_log("cannot listen on 127.0.0.1:%d (udp)" % port2)
         m.wait_log("reload failed")
@@ -142,6 +142,8 @@ def test_reload_adding_a_taken_address_keeps_running_config(make_minewall, upstr
     # The same reload once the address is free: both addresses answer.
     m.sighup()
     wait_until(lambda: m.log().count("configuration reloaded") >= 1, 5, what="reload")
-    from conftest import ask
-    assert ask(("127.0.0.1", port2), "example.test").answer
-    assert m.query("example.test").answer
+    for i in range(10):  # every worker serves both, and nothing else can join the new one
+        assert ask(("127.0.0.1", port2), "example.test", tcp=bool(i % 2)).answer
+        assert m.query("example.test", tcp=bool(i % 2)).answer
+    with pytest.raises(OSError):
+        foreign("127.0.0.1", port2, "udp", (socket.SO_REUSEPORT,)).close()
