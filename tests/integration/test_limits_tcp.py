@@ -16,8 +16,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from conftest import SANITIZED, addresses, free_port, make_query, tcp_connect, tcp_read_msg, wait_until
-from test_ops import LISTED, metrics_cfg, scrape, val, wait_metric, write_list
+from conftest import SANITIZED, addresses, free_port, make_query, tcp_read_msg, wait_until
+from test_ops import LISTED, metrics_cfg, val, wait_metric, write_list
 
 CACHED = "example.test"
 LOAD_S = 10.0
