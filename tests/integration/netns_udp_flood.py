@@ -40,7 +40,15 @@ def main():
     log = open(os.path.join(tmp, "netns-minewall.log"), "w")
     p = subprocess.Popen([binary, "-c", cfg], stdout=log, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
+    try:
+        run(p)
+    finally:  # never leave minewall behind, whatever failed
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
 
+
+def run(p):
     def dropped():
         c = socket.create_connection(("127.0.0.1", 9153), timeout=5)
         c.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, FAST)
