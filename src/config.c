@@ -455,6 +455,15 @@ static const struct key tcp_keys[] = {
     NUM("tcp.idle-timeout", mw_config__on_uint, tcp.idle_timeout_ms, 1, 3600, 1000, 0),
     NUM("tcp.max-connections", mw_config__on_uint, tcp.max_connections, 1, 1000000, 1, 0),
     NUM("tcp.max-pipeline", mw_config__on_uint, tcp.max_pipeline, 1, 65535, 1, 0),
+    NUM("tcp.output-pause", mw_config__on_uint, tcp.output_pause, 1024, 1 << 30, 1, SLOT_OUT_PAUSE),
+    NUM("tcp.output-limit", mw_config__on_uint, tcp.output_limit, 1024, 1 << 30, 1, SLOT_OUT_LIMIT),
+    NUM("tcp.worker-output-limit", mw_config__on_uint, tcp.worker_output_limit, 1 << 17, 1LL << 40,
+        1, 0),
+    {.path = NULL},
+};
+
+static const struct key udp_keys[] = {
+    NUM("udp.send-queue", mw_config__on_uint, udp.send_queue, 0, 1 << 30, 1, 0),
     {.path = NULL},
 };
 
@@ -480,6 +489,7 @@ static const struct key top_keys[] = {
     NUM("resolve-timeout", mw_config__on_uint, upstream.total_ms, 100, 120000, 1,
         SLOT_TOTAL_TIMEOUT),
     {.path = "tcp", .fn = on_map, .sub = tcp_keys},
+    {.path = "udp", .fn = on_map, .sub = udp_keys},
     {.path = "log", .fn = on_map, .sub = log_keys},
     {.path = "lists", .fn = mw_config__on_lists},
     {.path = "sinkhole", .fn = on_map, .sub = mw_config__sinkhole_keys},
@@ -536,6 +546,10 @@ static void cross_check(struct ctx *c)
         mw_config__err(c, later(c, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT),
                        "resolve-timeout (%u ms) is shorter than upstream-timeout (%u ms)",
                        (unsigned)cfg->upstream.total_ms, (unsigned)cfg->upstream.timeout_ms);
+    if (cfg->tcp.output_limit < cfg->tcp.output_pause)
+        mw_config__err(c, later(c, SLOT_OUT_PAUSE, SLOT_OUT_LIMIT),
+                       "tcp.output-limit (%u) is less than tcp.output-pause (%u)",
+                       (unsigned)cfg->tcp.output_limit, (unsigned)cfg->tcp.output_pause);
 }
 
 static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, size_t len)
@@ -712,6 +726,10 @@ struct mw_config *mw_config_new_default(void)
     cfg->tcp.idle_timeout_ms = 10000;
     cfg->tcp.max_connections = 1024;
     cfg->tcp.max_pipeline = 64;
+    cfg->tcp.output_pause = 64 << 10;
+    cfg->tcp.output_limit = 1 << 20;
+    cfg->tcp.worker_output_limit = 32 << 20;
+    cfg->udp.send_queue = 1 << 20;
     cfg->log_level = MW_LOG_INFO;
     cfg->sinkhole.action = MW_ACTION_SINKHOLE; /* ipv4 0.0.0.0 and ipv6 :: by calloc */
     cfg->sinkhole.ttl = 60;

@@ -17,7 +17,15 @@ struct mw_list_conf;
 #define SHOWN_MAX 64 /* longest value quoted in a message */
 
 /* Keys whose values are checked against each other after the walk remember their line. */
-enum { SLOT_MIN_TTL = 1, SLOT_MAX_TTL, SLOT_UP_TIMEOUT, SLOT_TOTAL_TIMEOUT, SLOT_COUNT };
+enum {
+    SLOT_MIN_TTL = 1,
+    SLOT_MAX_TTL,
+    SLOT_UP_TIMEOUT,
+    SLOT_TOTAL_TIMEOUT,
+    SLOT_OUT_PAUSE,
+    SLOT_OUT_LIMIT,
+    SLOT_COUNT
+};
 
 struct ctx {
     const char *name;        /* borrowed; file name for messages */

@@ -342,6 +342,26 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                         (unsigned long long)st->upstream_stray,
                         (unsigned long long)st->refused_access,
                         (unsigned long long)st->ratelimited);
+
+    /* Each bound on client connections and output, and how often it was hit. */
+    head(r, "limit_hits_total", "counter", "Times a resource bound was hit, by bound.");
+    mw_http_body_printf(
+        r,
+        "minewall_limit_hits_total{limit=\"tcp-max-connections\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-output-pause\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-output-limit\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"tcp-worker-output-limit\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"udp-send-queue\"} %llu\n",
+        (unsigned long long)st->tcp_rejected, (unsigned long long)st->tcp_out_paused,
+        (unsigned long long)st->tcp_out_closed, (unsigned long long)st->tcp_worker_out_closed,
+        (unsigned long long)st->udp_send_dropped);
+    head(r, "output_queued_bytes", "gauge",
+         "Answers waiting in memory: for TCP clients to read them, for UDP socket room.");
+    mw_http_body_printf(r,
+                        "minewall_output_queued_bytes{transport=\"tcp\"} %llu\n"
+                        "minewall_output_queued_bytes{transport=\"udp\"} %llu\n",
+                        (unsigned long long)st->tcp_out_bytes,
+                        (unsigned long long)st->udp_queued_bytes);
     free(s);
     return r->err;
 }

@@ -34,24 +34,15 @@
 #define FETCH_BUCKETS 4096
 #define POOL_CHUNK 64
 
-/* Where a reply goes: a UDP listener and the client's address, or a TCP connection. */
-struct reply_to {
-    struct mw_listener *l;
-    const struct sockaddr *addr;
-    struct mw_tcp_conn *conn;
-};
-
 struct mw_waiter {
     struct mw_waiter *next;
     struct mw_dns_client c; /* c.qsec points at qsec below */
     uint8_t qsec[MW_DNS_HDR + 256 + 4];
-    struct mw_listener *l; /* ref held (UDP) */
-    struct mw_addr from;
-    struct mw_tcp_conn *conn; /* ref held (TCP) */
+    struct mw_reply r;   /* held: where the answer goes */
+    struct mw_addr from; /* storage of r's UDP client address */
 };
 
-static void send_reply(struct mw_worker *w, const struct reply_to *to, const uint8_t *buf,
-                       int len)
+static void send_reply(struct mw_worker *w, const struct mw_reply *to, const uint8_t *buf, int len)
 {
     if (len <= 0) {
         w->stats.send_errors++;
@@ -68,7 +59,7 @@ static void send_reply(struct mw_worker *w, const struct reply_to *to, const uin
             qt = mw_qtype_index(mw_dns_get16(buf + off + 1));
     }
     static const unsigned rc_index[16] = {0, 1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6};
-    w->responses[to->conn ? 1 : 0][qt][rc_index[rcode]]++;
+    w->responses[mw_reply_is_tcp(to) ? 1 : 0][qt][rc_index[rcode]]++;
     if (rcode == MW_RCODE_NOERROR)
         w->stats.answers_noerror++;
     else if (rcode == MW_RCODE_NXDOMAIN)
@@ -77,13 +68,10 @@ static void send_reply(struct mw_worker *w, const struct reply_to *to, const uin
         w->stats.answers_servfail++;
     else
         w->stats.answers_other++;
-    if (to->conn)
-        mw_tcp_conn_send(to->conn, buf, (size_t)len);
-    else
-        mw_listener_send_udp(to->l, to->addr, buf, (size_t)len);
+    mw_reply_send(to, buf, (size_t)len);
 }
 
-static void send_error(struct mw_worker *w, const struct reply_to *to,
+static void send_error(struct mw_worker *w, const struct mw_reply *to,
                        const struct mw_dns_client *c, uint8_t rcode)
 {
     int n = mw_dns_build_error(c, rcode, -1, NULL, w->out, sizeof(w->out));
@@ -153,7 +141,7 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v,
 }
 
 /* Answer a blocked query as its verdict says. Synthesized answers are never cached. */
-static void reply_blocked(struct mw_worker *w, const struct reply_to *to,
+static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
                           const struct mw_dns_client *c, const struct mw_dns_question *q,
                           const struct mw_verdict *v, bool answer_side)
 {
@@ -208,15 +196,9 @@ static struct mw_waiter *waiter_get(struct mw_worker *w)
 
 static void waiter_put(struct mw_worker *w, struct mw_waiter *wt)
 {
-    if (wt->conn) {
-        struct mw_tcp_conn *c = wt->conn;
-        wt->conn = NULL;
-        mw_tcp_conn_query_done(c);
-        mw_tcp_conn_unref(c);
-    }
-    if (wt->l) {
-        mw_listener_unref(wt->l);
-        wt->l = NULL;
+    if (wt->r.held) {
+        mw_reply_done(&wt->r);
+        wt->r = (struct mw_reply){0};
     }
     wt->next = w->free_waiters;
     w->free_waiters = wt;
@@ -294,25 +276,19 @@ int mw_query_init(struct mw_worker *w)
 /* ---- the query path ---- */
 
 static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct mw_dns_client *c,
-                          const struct reply_to *to)
+                          const struct mw_reply *to)
 {
     struct mw_waiter *wt = waiter_get(w);
     if (!wt) {
         send_error(w, to, c, MW_RCODE_SERVFAIL);
-        if (to->conn)
-            mw_tcp_conn_query_done(to->conn);
+        mw_reply_done(to);
         return;
     }
     wt->c = *c;
     memcpy(wt->qsec, c->qsec, c->qsec_len);
     wt->c.qsec = wt->qsec;
-    if (to->conn) {
-        wt->conn = mw_tcp_conn_ref(to->conn);
-    } else {
-        mw_listener_ref(to->l);
-        wt->l = to->l;
-        mw_addr_from_sa(to->addr, &wt->from);
-    }
+    wt->r = *to;
+    mw_reply_hold(&wt->r, &wt->from);
     wt->next = f->waiters;
     f->waiters = wt;
     f->n_waiters++;
@@ -320,7 +296,7 @@ static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct 
 
 /* A miss: join the pending fetch for this question or start one. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
-                    const struct mw_dns_client *c, const struct reply_to *to,
+                    const struct mw_dns_client *c, const struct mw_reply *to,
                     const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool allowed,
                     bool watched)
 {
@@ -355,11 +331,10 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     return;
 fail:
     send_error(w, to, c, MW_RCODE_SERVFAIL);
-    if (to->conn)
-        mw_tcp_conn_query_done(to->conn);
+    mw_reply_done(to);
 }
 
-static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct reply_to *to,
+static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,
                    const struct sockaddr *from, bool tcp)
 {
     struct mw_dns_query q;
@@ -452,15 +427,14 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, fr == MW_FILTER_ALLOW, watched);
     return;
 done:
-    if (to->conn)
-        mw_tcp_conn_query_done(to->conn);
+    mw_reply_done(to);
 }
 
 void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt,
                        size_t len, const struct sockaddr *from)
 {
     w->stats.queries_udp++;
-    struct reply_to to = {.l = l, .addr = from};
+    struct mw_reply to = mw_reply_udp(l, from);
     handle(w, pkt, len, &to, from, false);
 }
 
@@ -468,7 +442,7 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
                        size_t len)
 {
     w->stats.queries_tcp++;
-    struct reply_to to = {.conn = c};
+    struct mw_reply to = mw_reply_tcp(c);
     handle(w, pkt, len, &to, &c->peer.u.sa, true);
 }
 
@@ -481,13 +455,13 @@ static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
     f->waiters = NULL;
     while (wt) {
         struct mw_waiter *next = wt->next;
-        struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
+        const struct mw_reply *to = &wt->r;
         w->client_lat[mw_lat_bucket(mw_worker_now(w) - f->start_ms)]++;
         if (st) {
             int n = mw_dns_render(st, &wt->c, elapsed, fixed_ttl, w->out, sizeof(w->out));
-            send_reply(w, &to, w->out, n);
+            send_reply(w, to, w->out, n);
         } else {
-            send_error(w, &to, &wt->c, MW_RCODE_SERVFAIL);
+            send_error(w, to, &wt->c, MW_RCODE_SERVFAIL);
         }
         waiter_put(w, wt);
         wt = next;
@@ -536,12 +510,11 @@ static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, struct mw_v
     bool block = v->action != MW_ACTION_LOG;
     struct mw_waiter *wt = f->waiters;
     for (; wt; wt = wt->next) {
-        const struct sockaddr *client = wt->conn ? &wt->conn->peer.u.sa : &wt->from.u.sa;
+        const struct sockaddr *client = mw_reply_client(&wt->r);
         record_hit(w, v, client, &f->q);
         if (block) {
             w->stats.blocked_answer++;
-            struct reply_to to = {.l = wt->l, .addr = &wt->from.u.sa, .conn = wt->conn};
-            reply_blocked(w, &to, &wt->c, &f->q, v,
+            reply_blocked(w, &wt->r, &wt->c, &f->q, v,
                           v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
         } else {
             w->stats.monitor_hits++;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "minewall/blocklog.h"
@@ -17,6 +18,7 @@
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
 #include "minewall/httpd.h"
+#include "minewall/listener.h"
 #include "minewall/lists.h"
 #include "minewall/metrics.h"
 #include "minewall/privdrop.h"
@@ -473,6 +475,25 @@ static void on_rsync_change(void *arg)
                  (unsigned long long)s->generation);
 }
 
+/* Refuse listen addresses that something else already serves (issue 10: a second resolver
+ * sharing the address through SO_REUSEPORT would answer part of the queries unfiltered).
+ * Only the addresses of cfg that old (the running config, or NULL at start) lacks. */
+static int probe_listen(const struct mw_config *old, const struct mw_config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        bool held = false;
+        for (size_t j = 0; old && j < old->n_listen && !held; j++)
+            held = mw_addr_equal(&old->listen[j], &cfg->listen[i]);
+        char why[256];
+        int rc = held ? 0 : mw_listen_probe(&cfg->listen[i], why, sizeof(why));
+        if (rc < 0) {
+            mw_log_error("server", "cannot listen on %s", why);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static void reload_done(uv_work_t *req, int status)
 {
     struct mw_server *s = req->data;
@@ -490,6 +511,7 @@ static void reload_done(uv_work_t *req, int status)
     if (!cfg) {
         lists_done(s, status < 0 ? (mw_lists_unref(lists), NULL) : lists);
     } else if (status < 0 || !lists || s->stopping || emptied(s, lists) ||
+               probe_listen(s->snap->cfg, cfg) < 0 ||
                blocklog_for(cfg, s->snap->blocklog, &bl) < 0) {
         if (!lists)
             log_errors(&s->pending_errs);
@@ -712,6 +734,14 @@ static void stop_workers(struct mw_server *s)
 static int start_workers(struct mw_server *s)
 {
     unsigned n = s->snap->cfg->threads ? s->snap->cfg->threads : 1;
+    int prc = probe_listen(NULL, s->snap->cfg);
+    if (prc < 0)
+        return prc;
+    if (n > 1 && !mw_listener_group_private())
+        mw_log_warn("server",
+                    "threads: %u without CAP_SETUID: processes of uid %ld could join "
+                    "the listen sockets (SO_REUSEPORT)",
+                    n, (long)geteuid());
     s->workers = calloc(n, sizeof(*s->workers));
     if (!s->workers)
         return -ENOMEM;

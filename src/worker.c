@@ -134,14 +134,40 @@ static void begin_stop(struct mw_worker *w)
     mw_worker_maybe_done(w);
 }
 
-static bool same_listen(const struct mw_config *a, const struct mw_config *b)
+/* Reload: close the listeners of addresses cfg dropped and open those it added; the others
+ * stay as they are (no gap in service, and no rebind of a port below 1024 after the privilege
+ * drop). The server probed the added addresses before posting cfg. */
+static void relisten(struct mw_worker *w, const struct mw_config *cfg)
 {
-    if (a->n_listen != b->n_listen)
-        return false;
-    for (size_t i = 0; i < a->n_listen; i++)
-        if (!mw_addr_equal(&a->listen[i], &b->listen[i]))
-            return false;
-    return true;
+    struct mw_listener **pl = &w->listeners;
+    while (*pl) {
+        struct mw_listener *l = *pl;
+        bool keep = false;
+        for (size_t i = 0; i < cfg->n_listen && !keep; i++)
+            keep = mw_addr_equal(&l->addr, &cfg->listen[i]);
+        if (keep) {
+            pl = &l->next;
+            continue;
+        }
+        *pl = l->next;
+        mw_listener_close(l);
+    }
+    for (size_t i = 0; i < cfg->n_listen; i++) {
+        bool have = false;
+        for (struct mw_listener *l = w->listeners; l && !have; l = l->next)
+            have = mw_addr_equal(&l->addr, &cfg->listen[i]);
+        struct mw_listener *l;
+        int rc = have ? 0 : mw_listener_open(w, &cfg->listen[i], &l);
+        if (rc < 0) {
+            char a[64] = "?";
+            mw_addr_format(&cfg->listen[i], a, sizeof(a));
+            mw_log_error("worker", "worker %u: cannot listen on %s: %s", w->index, a,
+                         uv_strerror(rc));
+        } else if (!have) {
+            l->next = w->listeners;
+            w->listeners = l;
+        }
+    }
 }
 
 static bool same_zones(const struct mw_config *a, const struct mw_config *b)
@@ -167,18 +193,7 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
         mw_cache_clear(w->cache);
     if (mw_upstreams_reconfigure(w->ups, cfg) < 0)
         mw_log_error("worker", "worker %u: out of memory applying upstreams", w->index);
-    if (!same_listen(old, cfg)) {
-        close_listeners(w);
-        const struct mw_addr *bad = NULL;
-        int rc = open_listeners(w, cfg, &bad);
-        if (rc < 0) {
-            char a[64] = "?";
-            if (bad)
-                mw_addr_format(bad, a, sizeof(a));
-            mw_log_error("worker", "worker %u: cannot listen on %s: %s", w->index, a,
-                         uv_strerror(rc));
-        }
-    }
+    relisten(w, cfg);
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
         w->rl = make_ratelimit(cfg);
@@ -263,6 +278,8 @@ static void pub_tick(uv_timer_t *t)
     uv_mutex_lock(&w->pub_lock);
     struct mw_worker_pub *p = &w->pub;
     p->stats = w->stats;
+    p->stats.tcp_out_bytes = w->tcp_out_queued;
+    p->stats.udp_queued_bytes = w->udp_queued;
     mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));
@@ -329,6 +346,7 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    w->reuseport = snap->cfg->threads > 1; /* the server starts cfg->threads workers */
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)
         return rc;

@@ -98,7 +98,20 @@ struct mw_config {
         uint32_t idle_timeout_ms; /* default 10000 */
         uint32_t max_connections; /* per worker; default 1024 */
         uint32_t max_pipeline;    /* in-flight queries per connection; default 64 */
+        /* Answers not yet taken by a client, in bytes: above output_pause a connection is not
+         * read (resumed below half of it), beyond output_limit it is closed, and beyond
+         * worker_output_limit over all of a worker's connections the connection with the most
+         * pending output is closed. Defaults 64 KiB, 1 MiB, 32 MiB. */
+        uint32_t output_pause;
+        uint32_t output_limit;
+        uint64_t worker_output_limit;
     } tcp;
+
+    struct {
+        /* Bytes of UDP answers queued per worker while a listen socket's send buffer is full;
+         * beyond it answers are dropped and counted. 0: never queue. Default 1 MiB. */
+        uint32_t send_queue;
+    } udp;
 
     int log_level; /* enum mw_log_level; default MW_LOG_INFO */
     char *blocks_log; /* owned; `log: {blocks: PATH}`; NULL: no block log */

@@ -37,6 +37,11 @@ struct mw_worker_stats {
     uint64_t blocked_qname, blocked_answer, monitor_hits, allowed;
     uint64_t journal_answer_changes, journal_dropped;
     uint64_t ratelimited;
+    /* Output bounds (listener.c): reading paused for unsent output; connections closed at
+     * tcp.output-limit and at tcp.worker-output-limit; UDP answers dropped at udp.send-queue. */
+    uint64_t tcp_out_paused, tcp_out_closed, tcp_worker_out_closed, udp_send_dropped;
+    /* Gauges set when publishing: output waiting for TCP clients and for UDP socket room. */
+    uint64_t tcp_out_bytes, udp_queued_bytes;
 };
 
 /* Response counts by transport (udp, tcp), query type and rcode, for metrics. */
@@ -96,9 +101,12 @@ struct mw_worker {
     struct mw_snapshot *snap; /* owned ref; the config this worker serves */
     bool stopping;
 
+    bool reuseport; /* other workers share the listen addresses (threads > 1 at start) */
     struct mw_listener *listeners; /* owned list */
     struct mw_tcp_conn *conns;     /* owned list of client connections */
     unsigned n_conns;
+    uint64_t tcp_out_queued; /* unsent TCP answer bytes over all conns (tcp.worker-output-limit) */
+    uint64_t udp_queued;     /* bytes of UDP answers waiting for socket room (udp.send-queue) */
 
     struct mw_cache *cache;        /* owned */
     struct mw_upstreams *ups;      /* owned */

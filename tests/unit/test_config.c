@@ -411,6 +411,34 @@ static void test_tcp(void **state)
     parse_error("tcp:\n  keepalive: 1\n", NAME ":2: unknown key 'keepalive' in 'tcp'");
 }
 
+/* Output bounds: defaults, ranges, and the limit not below the pause mark. */
+static void test_output_bounds(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("tcp:\n  idle-timeout: 10\n");
+    assert_int_equal(c->tcp.output_pause, 65536);
+    assert_int_equal(c->tcp.output_limit, 1048576);
+    assert_true(c->tcp.worker_output_limit == 33554432);
+    assert_int_equal(c->udp.send_queue, 1048576);
+    mw_config_free(c);
+    c = parse_ok("tcp:\n  output-pause: 4096\n  output-limit: 4096\n"
+                 "  worker-output-limit: 1099511627776\nudp:\n  send-queue: 0\n");
+    assert_int_equal(c->tcp.output_pause, 4096);
+    assert_int_equal(c->tcp.output_limit, 4096);
+    assert_true(c->tcp.worker_output_limit == 1099511627776ULL);
+    assert_int_equal(c->udp.send_queue, 0);
+    mw_config_free(c);
+    parse_error("tcp:\n  output-pause: 1023\n", NAME ":2: tcp.output-pause: '1023' is out");
+    parse_error("tcp:\n  worker-output-limit: 1000\n",
+                NAME ":2: tcp.worker-output-limit: '1000' is out");
+    parse_error("udp:\n  send-queue: -1\n", NAME ":2: udp.send-queue: '-1'");
+    parse_error("tcp:\n  output-limit: 2048\n  output-pause: 4096\n",
+                NAME ":3: tcp.output-limit (2048) is less than tcp.output-pause (4096)");
+    parse_error("tcp:\n  output-limit: 2048\n",
+                NAME ":2: tcp.output-limit (2048) is less than tcp.output-pause (65536)");
+    parse_error("udp:\n  queue: 1\n", NAME ":2: unknown key 'queue' in 'udp'");
+}
+
 static void test_log(void **state)
 {
     (void)state;
@@ -1345,20 +1373,38 @@ static void test_require(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_listen),
-        cmocka_unit_test(test_upstreams),    cmocka_unit_test(test_forward_zones),
-        cmocka_unit_test(test_zone_for),     cmocka_unit_test(test_threads),
-        cmocka_unit_test(test_access),       cmocka_unit_test(test_cache),
-        cmocka_unit_test(test_timeouts),     cmocka_unit_test(test_tcp),
-        cmocka_unit_test(test_log),          cmocka_unit_test(test_lists),
-        cmocka_unit_test(test_lists_errors), cmocka_unit_test(test_sinkhole),
-        cmocka_unit_test(test_geoip),        cmocka_unit_test(test_relative_to_cwd),
-        cmocka_unit_test(test_action_names), cmocka_unit_test(test_unknown_keys), cmocka_unit_test(test_redis), cmocka_unit_test(test_journal), cmocka_unit_test(test_ops),
-        cmocka_unit_test(test_duplicates),   cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_yaml_syntax),  cmocka_unit_test(test_many_errors),
-        cmocka_unit_test(test_load),         cmocka_unit_test(test_relative_paths),
-        cmocka_unit_test(test_resolv),       cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_errlist),      cmocka_unit_test(test_log_output),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_listen),
+        cmocka_unit_test(test_upstreams),
+        cmocka_unit_test(test_forward_zones),
+        cmocka_unit_test(test_zone_for),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_access),
+        cmocka_unit_test(test_cache),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_tcp),
+        cmocka_unit_test(test_output_bounds),
+        cmocka_unit_test(test_log),
+        cmocka_unit_test(test_lists),
+        cmocka_unit_test(test_lists_errors),
+        cmocka_unit_test(test_sinkhole),
+        cmocka_unit_test(test_geoip),
+        cmocka_unit_test(test_relative_to_cwd),
+        cmocka_unit_test(test_action_names),
+        cmocka_unit_test(test_unknown_keys),
+        cmocka_unit_test(test_redis),
+        cmocka_unit_test(test_journal),
+        cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_duplicates),
+        cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_yaml_syntax),
+        cmocka_unit_test(test_many_errors),
+        cmocka_unit_test(test_load),
+        cmocka_unit_test(test_relative_paths),
+        cmocka_unit_test(test_resolv),
+        cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_errlist),
+        cmocka_unit_test(test_log_output),
         cmocka_unit_test(test_require),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
