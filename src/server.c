@@ -880,6 +880,9 @@ int mw_server_run(const struct mw_overrides *o)
     uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
     s.started_ms = uv_now(s.loop);
     s.lists_loaded_unix = (uint64_t)time(NULL);
+    /* Watch the list files before the workers answer: a change made as soon as minewall
+     * answers must not fall before the watch exists. */
+    watch_lists(&s);
     int rc = start_workers(&s);
     if (rc < 0) {
         stop(&s);
@@ -894,7 +897,6 @@ int mw_server_run(const struct mw_overrides *o)
         uv_loop_close(s.loop);
         return 3;
     }
-    watch_lists(&s);
     if (s.rs && mw_rsync_start(s.rs) < 0)
         mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
     if (s.ev && mw_events_start(s.ev) < 0)
