@@ -156,15 +156,10 @@ int mw_listfile_format_parse(const char *s, enum mw_listfile_format *out);
 /* Short text for a skip reason ("element hiding", "URL path or port", ...). */
 const char *mw_listfile_skip_name(enum mw_listfile_skip r);
 
-/* Guess the format from the first meaningful lines of buf (at most 500 non-blank lines). Strong
- * markers decide at once ("[Adblock", "$ORIGIN"/"$TTL"); otherwise each line votes. A file of
- * addresses that also holds names is plain. Never returns MW_LISTFILE_FMT_AUTO; an empty
- * buffer is plain. */
-enum mw_listfile_format mw_listfile_detect(const char *buf, size_t len);
-
 /* Parse len bytes of buf (need not be NUL-terminated; a UTF-8 BOM and CRLF line ends are
  * accepted) as format fmt (MW_LISTFILE_FMT_AUTO: detect). name is used in messages only
- * ("redis:minewall:list:x"). rep (required) is reset and filled; errs (may be NULL) receives
+ * ("redis:minewall:list:x"); detection is mw_listdetect_format() (listdetect.h), RPZ zones
+ * are read by mw_rpz_parse() (rpz.h). rep (required) is reset and filled; errs (may be NULL) receives
  * the first 20 bad-line messages and, if there were more, one "NAME: N more bad lines not
  * shown". Bad lines never make the call fail. Returns 0, or the negative errno a callback
  * returned (the parse stops there; rep counts what was seen up to that line). */
