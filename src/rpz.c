@@ -270,8 +270,12 @@ static int name_ldns(struct ctx *c, const char *p, size_t n, uint8_t *w)
     char tmp[MW_DNAME_MAX * 4 + 2]; /* "\DDD" for every octet at most */
     if (n >= sizeof(tmp))
         return mw_listfile__fail(c->why, sizeof(c->why), "name longer than 255 octets");
-    if (memchr(p, '\0', n))
-        return mw_listfile__fail(c->why, sizeof(c->why), "invalid character 0x00");
+    for (size_t i = 0; i < n; i++) {
+        /* Master files write these as \DDD; ldns would take them raw (and NUL ends its text). */
+        if ((unsigned char)p[i] <= 0x20 || p[i] == 0x7f)
+            return mw_listfile__fail(c->why, sizeof(c->why), "invalid character 0x%02x",
+                                     (unsigned char)p[i]);
+    }
     memcpy(tmp, p, n);
     tmp[n] = '\0';
     ldns_rdf *d = NULL;
@@ -802,7 +806,8 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
         c->text_cap = rest + 3;
     }
     /* One line as ldns's own zone reader makes it: parentheses, newlines and comments become
-     * blanks (ldns_rr_new_frm_str takes a parenthesis only inside the data). */
+     * blanks (ldns_rr_new_frm_str takes a parenthesis only inside the data), and so do the
+     * blanks ldns does not know ('\v', '\f'). */
     char *o = c->text;
     *o++ = '@';
     *o++ = ' ';
@@ -825,7 +830,7 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
             bad(c, "invalid character 0x00", d->text.p, d->text.n);
             return -1;
         }
-        *o++ = !q && (ch == '(' || ch == ')' || ch == '\n' || ch == '\r') ? ' ' : ch;
+        *o++ = !q && (ch == '(' || ch == ')' || ch == '\n' || blank(ch)) ? ' ' : ch;
     }
     *o = '\0';
     ldns_rdf *origin = origin_rdf(c);
@@ -842,7 +847,17 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     d->type = (uint16_t)ldns_rr_get_type(r);
     const ldns_rdf *f = ldns_rr_rd_count(r) > 0 ? ldns_rr_rdf(r, 0) : NULL;
     int rc = 1;
-    if (d->type == LDNS_RR_TYPE_CNAME && f && ldns_rdf_size(f) <= MW_DNAME_MAX) {
+    if (d->type == LDNS_RR_TYPE_CNAME && f && k + 1 < RR_TOKENS) {
+        /* The target as the fast path reads it (IDN, the same characters refused), through
+         * ldns when it is not a plain name: both paths agree on every name. */
+        struct span v = rr->tok[k + 1];
+        int len = rpz_name(c, v.p, v.n, d->target);
+        if (len < 0) {
+            bad(c, c->why, v.p, v.n);
+            rc = -1;
+        }
+        d->target_len = (uint16_t)(len < 0 ? 0 : len);
+    } else if (d->type == LDNS_RR_TYPE_CNAME && f && ldns_rdf_size(f) <= MW_DNAME_MAX) {
         d->target_len = (uint16_t)ldns_rdf_size(f);
         memcpy(d->target, ldns_rdf_data(f), d->target_len);
         mw_dname_lower(d->target, d->target_len);
