@@ -14,8 +14,8 @@
  * non-ASCII names converted to A-labels with libidn2 (UTS #46 non-transitional) or rejected
  * with libidn2's reason. A name of one label ("com", "localhost") is rejected ("would block a
  * whole TLD"), as is a name whose last label is numeric, except in RPZ where the zone decides.
- * Duplicates are not removed here: the list builder merges them (RPZ: also the addresses of
- * SINKHOLE entries whose owner's A/AAAA records were not consecutive). */
+ * Duplicates are not removed here: the list builder merges them. The line formats are parsed in
+ * listfile.c, RPZ zones in rpz.c (rpz.h), the format is guessed in listdetect.c. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,7 +51,7 @@ enum mw_listfile_format {
      * upstream: answered locally, a block). "server=/name/UPSTREAM" forwards and is skipped as
      * MW_LISTFILE_SKIP_DIRECTIVE, as is any other directive. '#' comments (whole lines). */
     MW_LISTFILE_FMT_DNSMASQ,
-    /* RPZ zone file (draft-vixie-dnsop-dns-rpz): see MW_LISTFILE_ACT_* for the actions. */
+    /* RPZ zone file (draft-vixie-dnsop-dns-rpz): see rpz.h and MW_LISTFILE_ACT_*. */
     MW_LISTFILE_FMT_RPZ,
     /* One address or CIDR prefix a line, IPv4 or IPv6, '#' comments. */
     MW_LISTFILE_FMT_IP,
@@ -88,7 +88,7 @@ enum mw_listfile_action {
     MW_LISTFILE_ACT_CNAME,       /* RPZ "CNAME target.": answer with a CNAME to target */
 };
 
-/* Addresses one RPZ owner may carry as local data (consecutive A/AAAA records). */
+/* Addresses one RPZ trigger may carry as local data (its A/AAAA records). */
 #define MW_LISTFILE_ADDRS_MAX 16
 #define MW_LISTFILE_PATTERN_MAX 255
 
