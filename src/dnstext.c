@@ -24,12 +24,32 @@ const char *mw_dnstext_type(uint16_t type, char *buf, size_t cap)
     return buf;
 }
 
-int mw_dnstext_type_parse(const char *s)
+/* ldns's lookups take C strings: copy a short span (no mnemonic is longer than 15). */
+static bool to_cstr(const char *s, size_t n, char *tmp, size_t cap)
 {
-    if (!s || !*s)
+    if (!s || n == 0 || n >= cap || memchr(s, '\0', n))
+        return false;
+    memcpy(tmp, s, n);
+    tmp[n] = '\0';
+    return true;
+}
+
+int mw_dnstext_type_parse(const char *s, size_t n)
+{
+    char tmp[16];
+    if (!to_cstr(s, n, tmp, sizeof(tmp)))
         return -EINVAL;
-    ldns_rr_type t = ldns_get_rr_type_by_name(s);
+    ldns_rr_type t = ldns_get_rr_type_by_name(tmp);
     return t > 0 && t <= 65535 ? (int)t : -EINVAL;
+}
+
+int mw_dnstext_class_parse(const char *s, size_t n)
+{
+    char tmp[16];
+    if (!to_cstr(s, n, tmp, sizeof(tmp)))
+        return -EINVAL;
+    ldns_rr_class c = ldns_get_rr_class_by_name(tmp);
+    return c > 0 && c <= 65535 ? (int)c : -EINVAL;
 }
 
 int mw_dnstext_rdata(uint16_t type, const uint8_t *rdata, size_t len, char *buf, size_t cap)

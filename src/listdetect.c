@@ -1,8 +1,8 @@
 /* Format detection: each of the first DETECT_LINES non-blank lines votes for the format its
  * syntax suggests, and a few markers decide at once. The votes are cheap lexical tests (the
  * full parsers run later, on the chosen format only); ties go to the more specific syntax.
- * Record-type keywords are a short fixed list on purpose: a plain list holding the word "MX"
- * must not turn into a zone. */
+ * Record type and class mnemonics are ldns's (dnstext.c); a type word only votes in the
+ * position a zone puts it (after an owner, or first on an indented line). */
 #include "minewall/listdetect.h"
 
 #include <stdbool.h>
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "listfile_internal.h"
+#include "minewall/dnstext.h"
 #include "minewall/netaddr.h"
 
 #define DETECT_LINES 500 /* non-blank lines the detector looks at */
@@ -21,14 +22,12 @@ struct span {
 
 static bool rr_class(struct span t)
 {
-    return span_ieq(t.p, t.n, "IN") || span_ieq(t.p, t.n, "CH") || span_ieq(t.p, t.n, "HS") ||
-           span_ieq(t.p, t.n, "CS");
+    return mw_dnstext_class_parse(t.p, t.n) > 0;
 }
 
 static bool rr_type_kw(const char *p, size_t n)
 {
-    return span_ieq(p, n, "SOA") || span_ieq(p, n, "NS") || span_ieq(p, n, "CNAME") ||
-           span_ieq(p, n, "A") || span_ieq(p, n, "AAAA") || span_ieq(p, n, "TXT");
+    return mw_dnstext_type_parse(p, n) > 0;
 }
 
 /* The format one trimmed non-blank line suggests; AUTO for none. *strong: it decides. */

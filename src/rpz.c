@@ -11,8 +11,8 @@
  *   1M-record zone in 2.4 s against 0.2 s here, most of it in per-record allocations (a line
  *   buffer and a handful of rdfs per record).
  * - Everything else goes to ldns (slow): every record type ldns knows, multi-line records,
- *   quoted strings, names with escapes or characters the fast path does not take. Type
- *   mnemonics always come from ldns's table.
+ *   quoted strings, names with escapes or characters the fast path does not take. Type and
+ *   class mnemonics always come from ldns's tables (dnstext.c).
  *
  * Both paths hand the record to apply() as wire data (type, lowercase absolute target,
  * address), so their results can be compared: with MW_RPZ_NO_FAST every record goes through
@@ -33,6 +33,7 @@
 
 #include "listfile_internal.h"
 #include "minewall/dname.h"
+#include "minewall/dnstext.h"
 #include "minewall/error.h"
 #include "minewall/netaddr.h"
 
@@ -780,14 +781,8 @@ static void ldns_bad(struct ctx *c, ldns_status st, ldns_rr_type type, struct sp
 static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
 {
     struct span t = rr->tok[k];
-    char tn[32];
-    ldns_rr_type type = 0;
-    if (t.n < sizeof(tn) && !memchr(t.p, '\0', t.n)) {
-        memcpy(tn, t.p, t.n);
-        tn[t.n] = '\0';
-        type = ldns_get_rr_type_by_name(tn);
-    }
-    if (type == 0) {
+    int type = mw_dnstext_type_parse(t.p, t.n);
+    if (type < 0) {
         bad(c, "unknown record type", t.p, t.n);
         return -1;
     }
@@ -876,10 +871,15 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     return rc;
 }
 
-static bool rr_class(struct span t)
+
+/* A TTL or a class mnemonic (ldns's table), checked cheaply for the common tokens first. */
+static bool is_ttl_or_class(struct span t)
 {
-    return span_ieq(t.p, t.n, "IN") || span_ieq(t.p, t.n, "CH") || span_ieq(t.p, t.n, "HS") ||
-           span_ieq(t.p, t.n, "CS");
+    if (digit(t.p[0]) || span_ieq(t.p, t.n, "IN"))
+        return true;
+    if (span_ieq(t.p, t.n, "CNAME") || span_ieq(t.p, t.n, "A") || span_ieq(t.p, t.n, "AAAA"))
+        return false;
+    return mw_dnstext_class_parse(t.p, t.n) > 0;
 }
 
 /* What a record means for the policy, whichever path read it. */
@@ -935,7 +935,7 @@ static void rpz_record(struct ctx *c, const struct rr *rr)
             bad(c, "record without an owner name", owner.p, owner.n);
         return; /* OWN_BAD: reported with the owner */
     }
-    while (k < ntok && (rr_class(rr->tok[k]) || digit(rr->tok[k].p[0])))
+    while (k < ntok && is_ttl_or_class(rr->tok[k]))
         k++; /* TTL and class, in either order (ldns takes the class only after the TTL) */
     if (k >= ntok) {
         bad(c, "missing record type", owner.p, owner.n);

@@ -12,9 +12,13 @@
  * buf is NULL. Allocation-free. */
 const char *mw_dnstext_type(uint16_t type, char *buf, size_t cap);
 
-/* The reverse, case-insensitive: "aaaa" or "TYPE28" -> 28. Returns the type (1..65535) or
- * -EINVAL. */
-int mw_dnstext_type_parse(const char *s);
+/* The reverse for the text s[0..n) (need not be NUL-terminated), case-insensitive: "aaaa" or
+ * "TYPE28" -> 28. Returns the type (1..65535) or -EINVAL. Allocation-free. */
+int mw_dnstext_type_parse(const char *s, size_t n);
+
+/* A class mnemonic s[0..n): "IN" -> 1, "CH", "HS", "NONE", "ANY", "CLASS3". Returns the class
+ * (1..65535) or -EINVAL. Allocation-free. */
+int mw_dnstext_class_parse(const char *s, size_t n);
 
 /* Record data rdata[0..len) of type (uncompressed wire, as in a stored answer) in presentation
  * format, fields separated by one blank ("10 mail.example"). Names are written without their

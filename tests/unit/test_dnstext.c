@@ -25,17 +25,25 @@ static void test_type(void **state)
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         assert_string_equal(mw_dnstext_type(known[i].t, buf, sizeof(buf)), known[i].name);
         assert_string_equal(mw_dnstext_type(known[i].t, NULL, 0), known[i].name);
-        assert_int_equal(mw_dnstext_type_parse(known[i].name), known[i].t);
+        assert_int_equal(mw_dnstext_type_parse(known[i].name, strlen(known[i].name)), known[i].t);
     }
     assert_string_equal(mw_dnstext_type(65534, buf, sizeof(buf)), "TYPE65534");
     assert_string_equal(mw_dnstext_type(0, buf, sizeof(buf)), "TYPE0");
     assert_null(mw_dnstext_type(1000, NULL, 0));
-    assert_int_equal(mw_dnstext_type_parse("aaaa"), 28);
-    assert_int_equal(mw_dnstext_type_parse("TYPE28"), 28);
-    assert_int_equal(mw_dnstext_type_parse("TYPE65534"), 65534);
-    assert_int_equal(mw_dnstext_type_parse("FOO"), -EINVAL);
-    assert_int_equal(mw_dnstext_type_parse(""), -EINVAL);
-    assert_int_equal(mw_dnstext_type_parse(NULL), -EINVAL);
+    assert_int_equal(mw_dnstext_type_parse("aaaa", 4), 28);
+    assert_int_equal(mw_dnstext_type_parse("AAAA junk", 4), 28);
+    assert_int_equal(mw_dnstext_type_parse("TYPE28", 6), 28);
+    assert_int_equal(mw_dnstext_type_parse("TYPE65534", 9), 65534);
+    assert_int_equal(mw_dnstext_type_parse("FOO", 3), -EINVAL);
+    assert_int_equal(mw_dnstext_type_parse("A\0", 2), -EINVAL);
+    assert_int_equal(mw_dnstext_type_parse("", 0), -EINVAL);
+    assert_int_equal(mw_dnstext_type_parse(NULL, 0), -EINVAL);
+    assert_int_equal(mw_dnstext_class_parse("in", 2), 1);
+    assert_int_equal(mw_dnstext_class_parse("CH", 2), 3);
+    assert_int_equal(mw_dnstext_class_parse("HS", 2), 4);
+    assert_int_equal(mw_dnstext_class_parse("CLASS7", 6), 7);
+    assert_int_equal(mw_dnstext_class_parse("CNAME", 5), -EINVAL);
+    assert_int_equal(mw_dnstext_class_parse("300", 3), -EINVAL);
 }
 
 static void test_rdata(void **state)
