@@ -82,7 +82,8 @@ int mw_dnstext_rdata(uint16_t type, const uint8_t *rdata, size_t len, char *buf,
             goto out;
         size_t end = ldns_buffer_position(b);
         const char *t = (const char *)ldns_buffer_at(b, start);
-        if (ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME && end - start > 1 && t[end - start - 1] == '.')
+        if (ldns_rdf_get_type(f) == LDNS_RDF_TYPE_DNAME && end - start > 1 &&
+            t[end - start - 1] == '.')
             ldns_buffer_set_position(b, end - 1); /* "mail.example." -> "mail.example" */
     }
     rc = -ENOSPC;

@@ -141,4 +141,3 @@ enum mw_listfile_format mw_listdetect_format(const char *buf, size_t len)
         best = MW_LISTFILE_FMT_PLAIN;
     return best;
 }
-

@@ -1,8 +1,8 @@
 /* Private to the list file parsers: what listfile.c (the line formats and the public entry
  * points) shares with rpz.c (RPZ zones) and listdetect.c (format detection). Not installed
  * and not for any other module. Shared functions are named mw_listfile__*; the lexical helpers
- * are static inline with short names, private to each file that includes this one. Every helper takes a span (pointer and length): list text is never assumed
- * to be NUL-terminated. */
+ * are static inline with short names, private to each file that includes this one. Every helper
+ * takes a span (pointer and length): list text is never assumed to be NUL-terminated. */
 #pragma once
 
 #include <stdbool.h>
@@ -91,15 +91,13 @@ void mw_listfile__bad(struct mw_listfile_report *rep, struct mw_errlist *errs, c
 
 /* End of a parse: sum the skip counters into rep->skipped and add the "N more bad lines not
  * shown" message when more than 20 were bad. */
-void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs,
-                         const char *name);
+void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name);
 
 /* Text name s[0..n) (one trailing dot allowed, not an escape) to lowercase wire in
  * wire[MW_DNAME_MAX + 1], validated as described in listfile.h; non-ASCII names are converted
  * to A-labels. Returns the wire length or -EINVAL with the reason in why (or -EILSEQ, see
  * MW_LISTFILE__NAME_ESC). */
-int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, char *why,
-                      size_t wl);
+int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, char *why, size_t wl);
 
 /* One address of the given family (0: either) into addr (16 bytes; may be NULL), scope
  * ("%eth0") allowed when family is 0 as hosts files write it. */

@@ -37,8 +37,8 @@
 #include "minewall/error.h"
 #include "minewall/netaddr.h"
 
-#define RR_TOKENS 8       /* tokens of a record kept; more are counted only */
-#define RECORD_MAX 65535  /* characters of one record handed to ldns */
+#define RR_TOKENS 8      /* tokens of a record kept; more are counted only */
+#define RECORD_MAX 65535 /* characters of one record handed to ldns */
 #define WHY_MAX MW_LISTFILE__WHY_MAX
 
 enum { OWN_NONE = 0, OWN_BAD, OWN_NAME };
@@ -55,7 +55,7 @@ struct rr {
     bool simple; /* one line, no parenthesis, quote or escape */
     size_t ntok; /* tokens seen; the first RR_TOKENS are kept */
     struct span tok[RR_TOKENS];
-    const char *end;          /* end of the record's last token or ')' */
+    const char *end; /* end of the record's last token or ')' */
     const char *err;
 };
 
@@ -870,7 +870,6 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     ldns_rr_free(r);
     return rc;
 }
-
 
 /* A TTL or a class mnemonic (ldns's table), checked cheaply for the common tokens first. */
 static bool is_ttl_or_class(struct span t)

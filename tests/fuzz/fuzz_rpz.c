@@ -57,8 +57,7 @@ static int keep(const struct mw_listfile_entry *e, void *arg)
 
 static bool same(const struct mw_listfile_entry *a, const struct mw_listfile_entry *b)
 {
-    if (a->type != b->type || a->line != b->line || a->action != b->action ||
-        a->allow != b->allow)
+    if (a->type != b->type || a->line != b->line || a->action != b->action || a->allow != b->allow)
         return false;
     if (a->type == MW_LISTFILE_ENTRY_IP ? memcmp(&a->cidr, &b->cidr, sizeof(a->cidr)) != 0
                                         : a->kind != b->kind || a->name_len != b->name_len ||

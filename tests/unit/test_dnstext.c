@@ -19,8 +19,8 @@ static void test_type(void **state)
     static const struct {
         uint16_t t;
         const char *name;
-    } known[] = {{1, "A"},    {2, "NS"},   {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},
-                 {15, "MX"},  {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},   {64, "SVCB"},
+    } known[] = {{1, "A"},      {2, "NS"},     {5, "CNAME"}, {6, "SOA"},  {12, "PTR"},
+                 {15, "MX"},    {16, "TXT"},   {28, "AAAA"}, {33, "SRV"}, {64, "SVCB"},
                  {65, "HTTPS"}, {252, "AXFR"}, {255, "ANY"}, {257, "CAA"}};
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         assert_string_equal(mw_dnstext_type(known[i].t, buf, sizeof(buf)), known[i].name);
@@ -56,7 +56,8 @@ static void test_rdata(void **state)
     static const uint8_t aaaa[16] = {0x20, 0x01, 0x0d, 0xb8, [15] = 1};
     assert_true(mw_dnstext_rdata(28, aaaa, 16, buf, sizeof(buf)) > 0);
     assert_string_equal(buf, "2001:db8::1");
-    static const uint8_t mx[] = {0, 10, 4, 'm', 'a', 'i', 'l', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+    static const uint8_t mx[] = {0,   10,  4,   'm', 'a', 'i', 'l', 7,
+                                 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
     assert_true(mw_dnstext_rdata(15, mx, sizeof(mx), buf, sizeof(buf)) > 0);
     assert_string_equal(buf, "10 mail.example");
     static const uint8_t root[] = {0};

@@ -259,7 +259,7 @@ static void test_rpz_origin(void **state)
                         "$ORIGIN rpz-ip.rpz.example.\n"              /* 9 */
                         "32.4.3.2.1 CNAME .\n"                       /* 10 */
                         "$ORIGIN example.org.rpz.example.\n"         /* 11 */
-                        "www CNAME target\n");                        /* 12 */
+                        "www CNAME target\n");                       /* 12 */
     assert_int_equal(x->r.format, MW_LISTFILE_FMT_RPZ);
     assert_int_equal(x->c.n, 5);
     assert_domain(&x->c.e[0], "rel.example.net", MW_LISTFILE_EXACT, 4);
@@ -310,14 +310,15 @@ static void test_rpz_bad(void **state)
                         "j.example TXT \"unterminated\n" /* 18 */
                         "*.128.zz.rpz-ip CNAME .\n"      /* 19 */
                         "k.example CNAME bad..target.\n" /* 20 */
-                        "ok.example CNAME .\n");          /* 21 */
+                        "ok.example CNAME .\n");         /* 21 */
     assert_int_equal(x->c.n, 1);
     assert_domain(&x->c.e[0], "ok.example", MW_LISTFILE_EXACT, 21);
     assert_int_equal(x->r.bad, 16);
     size_t i = 0;
     /* The "(" of line 2 takes lines 3 and 4 into the SOA record, which ldns then refuses. */
-    assert_err(x, i++, "t:2: invalid SOA record: Syntax error, superfluous text present: "
-                       "\"ns. h. ( 1 2 3 4 5\\x0aa.example CNAME .\\x0ab.example CNAME . )\"");
+    assert_err(x, i++,
+               "t:2: invalid SOA record: Syntax error, superfluous text present: "
+               "\"ns. h. ( 1 2 3 4 5\\x0aa.example CNAME .\\x0ab.example CNAME . )\"");
     assert_err(x, i++, "t:5: unbalanced ')': \"c.example\"");
     assert_err(x, i++, "t:6: unknown record type: \"FOO\"");
     assert_err(x, i++, "t:7: invalid A address: \"300.1.1.1\"");
@@ -368,31 +369,30 @@ static void test_rpz_many_addrs(void **state)
     done(x);
 }
 
-
 /* Master-file syntax that the old hand-written reader refused or ignored, now read by ldns. */
 static void test_rpz_syntax(void **state)
 {
     (void)state;
-    struct run *x = run("$TTL 1h\n"                                        /* 1 */
-                        "$ORIGIN rpz.example.\n"                           /* 2 */
-                        "@ SOA ns h ( 1 2\n"                               /* 3 */
-                        "   3 4 5 ) ; the serial\n"                        /* 4 */
-                        "paren.example ( CNAME\n"                          /* 5 */
-                        "   . )\n"                                         /* 6 */
-                        "a\\.b.example CNAME .\n"                          /* 7 */
-                        "\\065bc.example CNAME *.\n"                       /* 8 */
-                        "class.example IN 300 CNAME rpz-drop.\n"           /* 9 */
-                        "ttl.example 1d IN CNAME rpz-passthru.\n"          /* 10 */
-                        "txt.example TXT \"a ; b\" ( \"c\"\n"              /* 11 */
-                        "   \"d\" )\n"                                     /* 12 */
-                        " CNAME .\n"                                       /* 13 */
-                        "gen.example TYPE65534 \\# 2 abcd\n"               /* 14 */
-                        "mx.example MX 10 mail\n"                          /* 15 */
-                        "rel.example CNAME garden\r\n"                     /* 16 */
-                        "$ORIGIN sub\n"                                    /* 17 */
-                        "x CNAME .\n"                                      /* 18 */
-                        "esc.example CNAME walled\\.garden.example.\n"     /* 19 */
-                        "plus+sign.example CNAME .\n");                    /* 20 */
+    struct run *x = run("$TTL 1h\n"                                    /* 1 */
+                        "$ORIGIN rpz.example.\n"                       /* 2 */
+                        "@ SOA ns h ( 1 2\n"                           /* 3 */
+                        "   3 4 5 ) ; the serial\n"                    /* 4 */
+                        "paren.example ( CNAME\n"                      /* 5 */
+                        "   . )\n"                                     /* 6 */
+                        "a\\.b.example CNAME .\n"                      /* 7 */
+                        "\\065bc.example CNAME *.\n"                   /* 8 */
+                        "class.example IN 300 CNAME rpz-drop.\n"       /* 9 */
+                        "ttl.example 1d IN CNAME rpz-passthru.\n"      /* 10 */
+                        "txt.example TXT \"a ; b\" ( \"c\"\n"          /* 11 */
+                        "   \"d\" )\n"                                 /* 12 */
+                        " CNAME .\n"                                   /* 13 */
+                        "gen.example TYPE65534 \\# 2 abcd\n"           /* 14 */
+                        "mx.example MX 10 mail\n"                      /* 15 */
+                        "rel.example CNAME garden\r\n"                 /* 16 */
+                        "$ORIGIN sub\n"                                /* 17 */
+                        "x CNAME .\n"                                  /* 18 */
+                        "esc.example CNAME walled\\.garden.example.\n" /* 19 */
+                        "plus+sign.example CNAME .\n");                /* 20 */
     assert_int_equal(x->r.bad, 0);
     assert_int_equal(x->r.lines, 20);
     assert_int_equal(x->r.ignored, 1);
@@ -425,15 +425,15 @@ static void test_rpz_syntax(void **state)
 static void test_rpz_local_spread(void **state)
 {
     (void)state;
-    struct run *x = run("$ORIGIN rpz.\n"                       /* 1 */
-                        "s.example A 10.0.0.1\n"               /* 2 */
-                        "*.s.example A 10.0.0.3\n"             /* 3 */
-                        "t.example CNAME .\n"                  /* 4 */
-                        "s.example AAAA 2001:db8::1\n"         /* 5 */
-                        "32.1.0.0.10.rpz-ip A 192.0.2.1\n"     /* 6 */
-                        "S.Example. A 10.0.0.9\n"              /* 7: another zone's name */
-                        "s.example ( A\n 10.0.0.2 )\n"         /* 8 */
-                        "32.1.0.0.10.rpz-ip AAAA ::1\n");      /* 10 */
+    struct run *x = run("$ORIGIN rpz.\n"                   /* 1 */
+                        "s.example A 10.0.0.1\n"           /* 2 */
+                        "*.s.example A 10.0.0.3\n"         /* 3 */
+                        "t.example CNAME .\n"              /* 4 */
+                        "s.example AAAA 2001:db8::1\n"     /* 5 */
+                        "32.1.0.0.10.rpz-ip A 192.0.2.1\n" /* 6 */
+                        "S.Example. A 10.0.0.9\n"          /* 7: another zone's name */
+                        "s.example ( A\n 10.0.0.2 )\n"     /* 8 */
+                        "32.1.0.0.10.rpz-ip AAAA ::1\n");  /* 10 */
     assert_int_equal(x->r.bad, 1);
     assert_err(x, 0, "t:7: owner name outside the zone: \"S.Example.\"");
     assert_int_equal(x->c.n, 4);
@@ -458,20 +458,20 @@ static void test_rpz_local_spread(void **state)
 static void test_rpz_bad_midfile(void **state)
 {
     (void)state;
-    struct run *x = run("$ORIGIN rpz.\n"                        /* 1 */
-                        "a.example CNAME .\n"                   /* 2 */
-                        "b.example MX mail\n"                   /* 3 */
-                        "c.example CNAME . extra\n"             /* 4 */
-                        "d.example A 1.2.3.4 5.6.7.8\n"         /* 5 */
-                        "e\\.example CNAME bad\\\n"             /* 6 */
-                        "f.example CNAME .\n"                   /* 7 */
-                        "$TTL\n"                                /* 8 */
-                        "$TTL soon\n"                           /* 9 */
-                        "$ORIGIN\n"                             /* 10 */
-                        "$FOO bar\n"                            /* 11 */
-                        "g.example CNAME .\n"                   /* 12 */
-                        "h.example TXT \"x\" )\n"               /* 13 */
-                        "i.example CNAME .\n");                 /* 14 */
+    struct run *x = run("$ORIGIN rpz.\n"                /* 1 */
+                        "a.example CNAME .\n"           /* 2 */
+                        "b.example MX mail\n"           /* 3 */
+                        "c.example CNAME . extra\n"     /* 4 */
+                        "d.example A 1.2.3.4 5.6.7.8\n" /* 5 */
+                        "e\\.example CNAME bad\\\n"     /* 6 */
+                        "f.example CNAME .\n"           /* 7 */
+                        "$TTL\n"                        /* 8 */
+                        "$TTL soon\n"                   /* 9 */
+                        "$ORIGIN\n"                     /* 10 */
+                        "$FOO bar\n"                    /* 11 */
+                        "g.example CNAME .\n"           /* 12 */
+                        "h.example TXT \"x\" )\n"       /* 13 */
+                        "i.example CNAME .\n");         /* 14 */
     assert_int_equal(x->c.n, 4);
     assert_domain(&x->c.e[0], "a.example", MW_LISTFILE_EXACT, 2);
     assert_domain(&x->c.e[1], "f.example", MW_LISTFILE_EXACT, 7);
@@ -479,12 +479,14 @@ static void test_rpz_bad_midfile(void **state)
     assert_domain(&x->c.e[3], "i.example", MW_LISTFILE_EXACT, 14);
     assert_int_equal(x->r.bad, 9);
     size_t i = 0;
-    assert_err(x, i++, "t:3: invalid MX record: Syntax error, could not parse the RR's rdata: "
-                       "\"mail\"");
+    assert_err(x, i++,
+               "t:3: invalid MX record: Syntax error, could not parse the RR's rdata: "
+               "\"mail\"");
     assert_err(x, i++,
                "t:4: invalid CNAME record: Syntax error, superfluous text present: \". extra\"");
-    assert_err(x, i++,
-               "t:5: invalid A record: Syntax error, superfluous text present: \"1.2.3.4 5.6.7.8\"");
+    assert_err(
+        x, i++,
+        "t:5: invalid A record: Syntax error, superfluous text present: \"1.2.3.4 5.6.7.8\"");
     assert_true(strncmp(x->errs.msgs[i++], "t:6: ", 5) == 0);
     assert_err(x, i++, "t:8: $TTL without a value: \"$TTL\"");
     assert_err(x, i++, "t:9: invalid $TTL: \"$TTL\"");
@@ -499,20 +501,49 @@ static void test_rpz_bad_midfile(void **state)
 static void test_rpz_paths_agree(void **state)
 {
     (void)state;
-    static const char *const owners[] = {
-        "a.example", "B.Example", "*.c.example", "d-e_f.example", "@", "*", "x.example.rpz.",
-        "y.other.", "32.4.3.2.1.rpz-ip", "24.0.2.0.192.rpz-ip", "48.zz.db8.2001.rpz-ip",
-        "1", "", "h..x", "ns.rpz-nsdname", "toolonglabel-toolonglabel-toolonglabel-toolonglabel-x"
-        "xxxxxxxxxxxx.example"};
+    static const char *const owners[] = {"a.example",
+                                         "B.Example",
+                                         "*.c.example",
+                                         "d-e_f.example",
+                                         "@",
+                                         "*",
+                                         "x.example.rpz.",
+                                         "y.other.",
+                                         "32.4.3.2.1.rpz-ip",
+                                         "24.0.2.0.192.rpz-ip",
+                                         "48.zz.db8.2001.rpz-ip",
+                                         "1",
+                                         "",
+                                         "h..x",
+                                         "ns.rpz-nsdname",
+                                         "toolonglabel-toolonglabel-toolonglabel-toolonglabel-x"
+                                         "xxxxxxxxxxxx.example"};
     static const char *const mid[] = {"", "300 ", "IN ", "300 IN ", "IN 300 ", "1h "};
-    static const char *const data[] = {
-        "CNAME .", "CNAME *.", "CNAME rpz-passthru.", "CNAME rpz-drop.", "CNAME rpz-tcp-only.",
-        "CNAME garden", "CNAME Garden.Example.", "CNAME *.garden.", "CNAME a.example",
-        "CNAME bad..x.", "A 10.0.0.1", "A 300.0.0.1", "A 10.0.0", "AAAA 2001:db8::1",
-        "AAAA 10.0.0.1", "AAAA ::ffff:1.2.3.4", "cname .", "a 10.0.0.2", "TXT x", "CNAME",
-        "CNAME . .", "A 1.2.3.4 x", "NS ns1"};
-    static const char *const ctl[] = {"$ORIGIN rpz.", "$ORIGIN sub.rpz.", "rpz. SOA ns. h. 1 2 3 4 5",
-                                      "$TTL 60"};
+    static const char *const data[] = {"CNAME .",
+                                       "CNAME *.",
+                                       "CNAME rpz-passthru.",
+                                       "CNAME rpz-drop.",
+                                       "CNAME rpz-tcp-only.",
+                                       "CNAME garden",
+                                       "CNAME Garden.Example.",
+                                       "CNAME *.garden.",
+                                       "CNAME a.example",
+                                       "CNAME bad..x.",
+                                       "A 10.0.0.1",
+                                       "A 300.0.0.1",
+                                       "A 10.0.0",
+                                       "AAAA 2001:db8::1",
+                                       "AAAA 10.0.0.1",
+                                       "AAAA ::ffff:1.2.3.4",
+                                       "cname .",
+                                       "a 10.0.0.2",
+                                       "TXT x",
+                                       "CNAME",
+                                       "CNAME . .",
+                                       "A 1.2.3.4 x",
+                                       "NS ns1"};
+    static const char *const ctl[] = {"$ORIGIN rpz.", "$ORIGIN sub.rpz.",
+                                      "rpz. SOA ns. h. 1 2 3 4 5", "$TTL 60"};
     size_t cap = 1 << 20, len = 0;
     char *text = malloc(cap);
     assert_non_null(text);
@@ -562,9 +593,9 @@ static void test_rpz_callback_abort(void **state)
     /* Through the list file entry point, detected. */
     struct mw_errlist errs;
     mw_errlist_init(&errs);
-    assert_int_equal(mw_listfile_parse_buf("t", zone, strlen(zone), MW_LISTFILE_FMT_RPZ, NULL,
-                                           NULL, &r, &errs),
-                     0);
+    assert_int_equal(
+        mw_listfile_parse_buf("t", zone, strlen(zone), MW_LISTFILE_FMT_RPZ, NULL, NULL, &r, &errs),
+        0);
     assert_int_equal(r.format, MW_LISTFILE_FMT_RPZ);
     assert_int_equal(r.entries, 4);
     mw_errlist_deinit(&errs);
