@@ -615,11 +615,12 @@ static void rpz_local(struct ctx *c, const struct trigger *t, const struct rdata
     } else {
         memcpy(k + 1, t->wire, t->len);
     }
-    c->loc[c->n_loc++] = (struct local){.seq = (uint32_t)c->n_loc,
-                                        .line = c->line,
-                                        .key = (uint32_t)c->keys_len,
-                                        .key_len = (uint16_t)klen,
-                                        .addr = d->addr};
+    size_t i = c->n_loc++;
+    c->loc[i] = (struct local){.seq = (uint32_t)i,
+                               .line = c->line,
+                               .key = (uint32_t)c->keys_len,
+                               .key_len = (uint16_t)klen,
+                               .addr = d->addr};
     c->keys_len += klen;
 }
 
@@ -637,13 +638,6 @@ static int local_cmp(const void *a, const void *b, void *arg)
     int r = memcmp(keys + x->key, keys + y->key, x->key_len);
     if (r)
         return r;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-/* Runs of one trigger, by their first record. */
-static int first_cmp(const void *a, const void *b)
-{
-    const struct local *x = *(struct local *const *)a, *y = *(struct local *const *)b;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -684,25 +678,27 @@ static void flush_local(struct ctx *c)
     if (c->n_loc == 0 || c->rc)
         return;
     qsort_r(c->loc, c->n_loc, sizeof(*c->loc), local_cmp, c->keys);
-    struct local **runs = malloc(c->n_loc * sizeof(*runs));
-    if (!runs) {
+    /* Each run (one trigger) is filed under the arrival number of its first record, which is
+     * unique: walking that array gives the runs in zone order without a second sort. */
+    struct local **first = calloc(c->n_loc, sizeof(*first));
+    if (!first) {
         nomem(c);
         return;
     }
-    size_t nr = 0;
     for (size_t i = 0; i < c->n_loc; i++) {
         if (i == 0 || !same_key(c->keys, &c->loc[i - 1], &c->loc[i]))
-            runs[nr++] = &c->loc[i];
+            first[c->loc[i].seq] = &c->loc[i];
     }
-    qsort(runs, nr, sizeof(*runs), first_cmp);
     const struct local *end = c->loc + c->n_loc;
-    for (size_t r = 0; r < nr && !c->rc; r++) {
-        const struct local *s = runs[r], *e = s + 1;
-        while (e < end && same_key(c->keys, s, e))
-            e++;
+    for (size_t r = 0; r < c->n_loc && !c->rc; r++) {
+        const struct local *s = first[r], *e;
+        if (!s)
+            continue;
+        for (e = s + 1; e < end && same_key(c->keys, s, e); e++)
+            ;
         emit_local(c, s, (size_t)(e - s));
     }
-    free(runs);
+    free(first);
 }
 
 /* ---- records ---- */
