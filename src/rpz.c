@@ -837,10 +837,12 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     d->type = (uint16_t)ldns_rr_get_type(r);
     const ldns_rdf *f = ldns_rr_rd_count(r) > 0 ? ldns_rr_rdf(r, 0) : NULL;
     int rc = 1;
-    if (d->type == LDNS_RR_TYPE_CNAME && f && k + 1 < RR_TOKENS) {
+    struct span v = k + 1 < RR_TOKENS ? rr->tok[k + 1] : t;
+    if (d->type == LDNS_RR_TYPE_CNAME && f && k + 1 < RR_TOKENS &&
+        !(v.n == 2 && v.p[0] == '\\' && v.p[1] == '#')) {
         /* The target as the fast path reads it (IDN, the same characters refused), through
-         * ldns when it is not a plain name: both paths agree on every name. */
-        struct span v = rr->tok[k + 1];
+         * ldns when it is not a plain name: both paths agree on every name. RFC 3597 data
+         * ("\# 1 00") is ldns's alone. */
         int len = rpz_name(c, v.p, v.n, d->target);
         if (len < 0) {
             bad(c, c->why, v.p, v.n);

@@ -392,12 +392,13 @@ static void test_rpz_syntax(void **state)
                         "$ORIGIN sub\n"                                /* 17 */
                         "x CNAME .\n"                                  /* 18 */
                         "esc.example CNAME walled\\.garden.example.\n" /* 19 */
-                        "plus+sign.example CNAME .\n");                /* 20 */
+                        "plus+sign.example CNAME .\n"                  /* 20 */
+                        "generic.example CNAME \\# 1 00\n");           /* 21 */
     assert_int_equal(x->r.bad, 0);
-    assert_int_equal(x->r.lines, 20);
+    assert_int_equal(x->r.lines, 21);
     assert_int_equal(x->r.ignored, 1);
     assert_int_equal(x->r.skip[MW_LISTFILE_SKIP_RPZ_DATA], 3);
-    assert_int_equal(x->c.n, 10);
+    assert_int_equal(x->c.n, 11);
     const struct mw_listfile_entry *e = x->c.e;
     assert_domain(&e[0], "paren.example", MW_LISTFILE_EXACT, 5);
     assert_int_equal(e[0].action, MW_LISTFILE_ACT_NXDOMAIN);
@@ -418,6 +419,9 @@ static void test_rpz_syntax(void **state)
     assert_target(&e[8], "walled\\046garden.example");
     /* Characters the fast path does not take are ldns's to read. */
     assert_domain(&e[9], "plus\\043sign.example.sub", MW_LISTFILE_EXACT, 20);
+    /* RFC 3597 generic data: a CNAME to the root, NXDOMAIN. */
+    assert_domain(&e[10], "generic.example.sub", MW_LISTFILE_EXACT, 21);
+    assert_int_equal(e[10].action, MW_LISTFILE_ACT_NXDOMAIN);
     done(x);
 }
 
