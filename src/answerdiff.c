@@ -11,10 +11,11 @@
  * one malloc. Text is made only for a change, into a buffer of the tracker (allocated at the
  * first change), which is what the caller's mw_answer_change points into. A changed set is
  * written over the old block when it fits. The scratch space is allocated once with the
- * tracker. */
+ * tracker. The scan is hand-written, not ldns, because it runs on every upstream answer of a
+ * tracked type (ldns_wire2pkt would allocate the packet and every record); the text of a change
+ * is ldns's (dnstext.c). */
 #include "minewall/answerdiff.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <time.h>
 
 #include "minewall/dname.h"
+#include "minewall/dnstext.h"
 #include "minewall/dnsmsg.h"
 
 #define MAX_CNAMES 64     /* CNAME records of one response considered for the chain */
@@ -107,15 +109,11 @@ const char *mw_answerdiff_type_name(uint16_t qtype)
 {
     switch (qtype) {
     case MW_TYPE_A:
-        return "A";
     case MW_TYPE_AAAA:
-        return "AAAA";
     case MW_TYPE_CNAME:
-        return "CNAME";
     case MW_TYPE_NS:
-        return "NS";
     case MW_TYPE_MX:
-        return "MX";
+        return mw_dnstext_type(qtype, NULL, 0);
     default:
         return NULL;
     }
@@ -618,19 +616,9 @@ static const char *name_text(struct mw_answerdiff *ad, const uint8_t *w, size_t 
 static const char *value_text(struct mw_answerdiff *ad, uint16_t qtype, const uint8_t *key,
                               size_t klen)
 {
+    /* A stored key is the record data in uncompressed wire form: ldns writes its text. */
     char *t = ad->texts + ad->texts_used;
-    switch (qtype) {
-    case MW_TYPE_A:
-    case MW_TYPE_AAAA:
-        return put_text(
-            ad, t, inet_ntop(qtype == MW_TYPE_A ? AF_INET : AF_INET6, key, t, TEXT_MAX) ? 0 : -1);
-    case MW_TYPE_MX: {
-        int n = snprintf(t, TEXT_MAX, "%u ", (unsigned)mw_dns_get16(key));
-        return put_text(ad, t, mw_dname_to_text(key + 2, klen - 2, t + n, TEXT_MAX - (size_t)n));
-    }
-    default:
-        return name_text(ad, key, klen);
-    }
+    return put_text(ad, t, mw_dnstext_rdata(qtype, key, klen, t, TEXT_MAX));
 }
 
 /* Texts of a chain into chain, its bytes into *bytes; returns where the values start. */

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "minewall/dname.h"
+#include "minewall/dnstext.h"
 #include "minewall/journal.h"
 #include "minewall/jsonw.h"
 #include "minewall/strbuf.h"
@@ -111,21 +112,6 @@ static void write_line(struct mw_blocklog *b, const char *line, size_t len)
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
 }
 
-const char *mw_blocklog_qtype_name(uint16_t t, char *buf, size_t cap)
-{
-    static const struct {
-        uint16_t t;
-        const char *n;
-    } names[] = {{1, "A"},    {2, "NS"},   {5, "CNAME"}, {6, "SOA"},    {12, "PTR"},
-                 {15, "MX"},  {16, "TXT"}, {28, "AAAA"}, {33, "SRV"},   {64, "SVCB"},
-                 {65, "HTTPS"}, {255, "ANY"}};
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-        if (names[i].t == t)
-            return names[i].n;
-    snprintf(buf, cap, "TYPE%u", t);
-    return buf;
-}
-
 /* Everything of a line but the count and the closing brace, through the JSON writer. Returns
  * false when it took more than LINE_MAX_LEN bytes or was cut: the caller drops the line rather
  * than write a cut one (LINE_MAX_LEN holds every line of bounded inputs). */
@@ -151,7 +137,7 @@ static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
     mw_jsonw_kstr(sb, "client", client);
     mw_jsonw_ku64(sb, "client_port", port);
     mw_jsonw_kstr(sb, "qname", qn);
-    mw_jsonw_kstr(sb, "qtype", mw_blocklog_qtype_name(e->qtype, qt, sizeof(qt)));
+    mw_jsonw_kstr(sb, "qtype", mw_dnstext_type(e->qtype, qt, sizeof(qt)));
     mw_jsonw_kstr(sb, "list", e->list);
     mw_jsonw_kstr(sb, "category", e->category);
     mw_jsonw_kstr(sb, "action", e->action);

@@ -3,7 +3,8 @@
  * untrusted: label lengths, the 255-octet limit and compression pointers are checked before
  * any byte is read, and a pointer walk ends after 127 jumps, each of which must point strictly
  * backwards, so a hostile packet can neither read out of bounds nor loop. Pure: no allocation,
- * no logging, errors are negative errno values. */
+ * no logging, errors are negative errno values. Hand-written rather than ldns's dname functions
+ * because names are read on every query and ldns allocates an rdf per name. */
 #include "minewall/dname.h"
 
 #include <errno.h>

@@ -16,6 +16,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/dnstext.h"
 #include "minewall/netaddr.h"
 #include "minewall/rconn.h"
 #include "minewall/redisurl.h"
@@ -143,7 +144,7 @@ static void send_block(struct mw_events *ev, const struct brec *r)
         mw_addr_format_ip(&r->client, client, sizeof(client));
     if (!r->qname_len || mw_dname_to_text(r->qname, r->qname_len, qname, sizeof(qname)) < 0)
         qname[0] = 0;
-    const char *qtn = mw_blocklog_qtype_name(r->qtype, qt, sizeof(qt));
+    const char *qtn = mw_dnstext_type(r->qtype, qt, sizeof(qt));
     const char *argv[] = {"XADD",        "minewall:events:blocks",
                           "MAXLEN",      "~",
                           STREAM_MAXLEN, "*",

@@ -1,7 +1,8 @@
 /* Filtering decisions over one generation of lists; see filter.h. The query-name check runs
  * on every query (cache hits included), so it is one domain-set lookup and, only when pattern
  * lists exist, one pattern-set lookup over the text form of the name. The answer check runs
- * once per upstream answer (and once per cached answer after a list reload). */
+ * once per upstream answer (and once per cached answer after a list reload); it walks the wire
+ * by hand, not with ldns, because ldns would allocate the packet and every record. */
 #include "minewall/filter.h"
 
 #include <arpa/inet.h>

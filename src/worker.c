@@ -17,6 +17,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/ratelimit.h"
 #include "minewall/config.h"
+#include "minewall/dnstext.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
@@ -230,23 +231,20 @@ unsigned mw_lat_bucket(uint64_t ms)
     return i;
 }
 
-static const struct {
-    uint16_t type;
-    const char *name;
-} QTYPES[MW_M_QTYPES - 1] = {{1, "A"},   {28, "AAAA"}, {5, "CNAME"}, {15, "MX"},   {16, "TXT"},
-                             {12, "PTR"}, {2, "NS"},    {6, "SOA"},   {33, "SRV"}, {65, "HTTPS"}};
+/* The query types counted one by one in metrics; their names come from dnstext (ldns). */
+static const uint16_t QTYPES[MW_M_QTYPES - 1] = {1, 28, 5, 15, 16, 12, 2, 6, 33, 65};
 
 unsigned mw_qtype_index(uint16_t qtype)
 {
     for (unsigned i = 0; i < MW_M_QTYPES - 1; i++)
-        if (QTYPES[i].type == qtype)
+        if (QTYPES[i] == qtype)
             return i;
     return MW_M_QTYPES - 1;
 }
 
 const char *mw_qtype_index_name(unsigned i)
 {
-    return i < MW_M_QTYPES - 1 ? QTYPES[i].name : "other";
+    return i < MW_M_QTYPES - 1 ? mw_dnstext_type(QTYPES[i], NULL, 0) : "other";
 }
 
 void mw_worker_count_block(struct mw_worker *w, const char *list, const char *category,

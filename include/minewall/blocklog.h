@@ -34,9 +34,6 @@ void mw_blocklog_unref(struct mw_blocklog *b);
 /* Lines written and lines lost to write errors. */
 void mw_blocklog_counts(const struct mw_blocklog *b, uint64_t *written, uint64_t *failed);
 
-/* "A", "AAAA", ... or "TYPE<n>" (written into buf when there is no name). */
-const char *mw_blocklog_qtype_name(uint16_t t, char *buf, size_t cap);
-
 /* Per-worker fold state. */
 struct mw_blockfold *mw_blockfold_new(void);
 void mw_blockfold_free(struct mw_blockfold *f);

@@ -1,8 +1,9 @@
 /* DNS messages on the hot path: parse a client query, write an upstream query, check and
  * prepare an upstream response, and render a reply for a client from a prepared response.
  * Wire data stays in wire form (answers are patched, not rebuilt). Pure and allocation-free:
- * every function works in caller buffers. Structural work that is not per packet (zone files,
- * synthesized records) goes through ldns elsewhere. */
+ * every function works in caller buffers. Hand-written rather than ldns for that reason (ldns
+ * allocates per packet and per record); what is not per packet (zone files, type names, record
+ * text) goes through ldns in rpz.c and dnstext.c. */
 #pragma once
 
 #include <stdbool.h>

@@ -14,8 +14,8 @@
  * non-ASCII names converted to A-labels with libidn2 (UTS #46 non-transitional) or rejected
  * with libidn2's reason. A name of one label ("com", "localhost") is rejected ("would block a
  * whole TLD"), as is a name whose last label is numeric, except in RPZ where the zone decides.
- * Duplicates are not removed here: the list builder merges them (RPZ: also the addresses of
- * SINKHOLE entries whose owner's A/AAAA records were not consecutive). */
+ * Duplicates are not removed here: the list builder merges them. The line formats are parsed in
+ * listfile.c, RPZ zones in rpz.c (rpz.h), the format is guessed in listdetect.c. */
 #pragma once
 
 #include <stdbool.h>
@@ -51,7 +51,7 @@ enum mw_listfile_format {
      * upstream: answered locally, a block). "server=/name/UPSTREAM" forwards and is skipped as
      * MW_LISTFILE_SKIP_DIRECTIVE, as is any other directive. '#' comments (whole lines). */
     MW_LISTFILE_FMT_DNSMASQ,
-    /* RPZ zone file (draft-vixie-dnsop-dns-rpz): see MW_LISTFILE_ACT_* for the actions. */
+    /* RPZ zone file (draft-vixie-dnsop-dns-rpz): see rpz.h and MW_LISTFILE_ACT_*. */
     MW_LISTFILE_FMT_RPZ,
     /* One address or CIDR prefix a line, IPv4 or IPv6, '#' comments. */
     MW_LISTFILE_FMT_IP,
@@ -88,7 +88,7 @@ enum mw_listfile_action {
     MW_LISTFILE_ACT_CNAME,       /* RPZ "CNAME target.": answer with a CNAME to target */
 };
 
-/* Addresses one RPZ owner may carry as local data (consecutive A/AAAA records). */
+/* Addresses one RPZ trigger may carry as local data (its A/AAAA records). */
 #define MW_LISTFILE_ADDRS_MAX 16
 #define MW_LISTFILE_PATTERN_MAX 255
 
@@ -156,15 +156,10 @@ int mw_listfile_format_parse(const char *s, enum mw_listfile_format *out);
 /* Short text for a skip reason ("element hiding", "URL path or port", ...). */
 const char *mw_listfile_skip_name(enum mw_listfile_skip r);
 
-/* Guess the format from the first meaningful lines of buf (at most 500 non-blank lines). Strong
- * markers decide at once ("[Adblock", "$ORIGIN"/"$TTL"); otherwise each line votes. A file of
- * addresses that also holds names is plain. Never returns MW_LISTFILE_FMT_AUTO; an empty
- * buffer is plain. */
-enum mw_listfile_format mw_listfile_detect(const char *buf, size_t len);
-
 /* Parse len bytes of buf (need not be NUL-terminated; a UTF-8 BOM and CRLF line ends are
  * accepted) as format fmt (MW_LISTFILE_FMT_AUTO: detect). name is used in messages only
- * ("redis:minewall:list:x"). rep (required) is reset and filled; errs (may be NULL) receives
+ * ("redis:minewall:list:x"); detection is mw_listdetect_format() (listdetect.h), RPZ zones
+ * are read by mw_rpz_parse() (rpz.h). rep (required) is reset and filled; errs (may be NULL) receives
  * the first 20 bad-line messages and, if there were more, one "NAME: N more bad lines not
  * shown". Bad lines never make the call fail. Returns 0, or the negative errno a callback
  * returned (the parse stops there; rep counts what was seen up to that line). */

@@ -13,6 +13,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/error.h"
+#include "minewall/listdetect.h"
 #include "minewall/listfile.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -73,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (rep.format == MW_LISTFILE_FMT_AUTO || errs.n > 21 || rep.lines > len + 1)
         abort();
     mw_errlist_deinit(&errs);
-    (void)mw_listfile_detect(text, len);
+    (void)mw_listdetect_format(text, len);
 
     if (len < 1024) {
         char *s = malloc(len + 1);

@@ -204,6 +204,26 @@ def test_rpz_format(start):
     assert_passes(m.query("rpzwild.test"), ["192.0.2.218"])
 
 
+def test_rpz_master_file_syntax(start):
+    """Parentheses, escapes-free relative names, class before TTL and local data spread over
+    the zone, read through ldns: the A and AAAA records of one owner answer together."""
+    zone = ["$TTL 1h", "$ORIGIN rpz.local.",
+            "@ IN SOA localhost. root.localhost. (", "   1 3600 600 86400 60 ) ; serial",
+            "rpzbad.test IN 300 A 10.1.2.3",
+            "ok.rpzbad.test ( CNAME", "   rpz-passthru. )",
+            "txt.rpzbad.test TXT \"a ; b\" \"c\"",
+            "rpzbad.test AAAA 2001:db8::99",
+            "*.rpzwild.test CNAME *."]
+    m = start([("rpz", "malware", zone, {"format": "rpz"})])
+    r = m.query("rpzbad.test")
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["10.1.2.3"], r
+    r = m.query("rpzbad.test", "AAAA")
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["2001:db8::99"], r
+    assert_passes(m.query("ok.rpzbad.test"), ["192.0.2.217"])
+    r = m.query("a.rpzwild.test")
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and ede(r)[0] == 15, r
+
+
 def test_pattern_list(start, tmp_path):
     m = start([("pat", "mining", ["xmrig-*.*"], {"type": "pattern"})])
     assert_blocked_sinkhole(m.query("xmrig-01.example.test"), 15, "minewall: mining/pat")

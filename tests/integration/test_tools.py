@@ -47,6 +47,20 @@ def test_explain_block_allow_and_none(upstream, tmp_path):
     assert p.returncode == 0 and "no list matches" in p.stdout
 
 
+def test_explain_rpz_local_data(upstream, tmp_path):
+    """--explain shows the records a sinkholed query gets: RPZ local data whose A and AAAA
+    records are apart in the zone, in ldns's presentation format."""
+    (tmp_path / "z.rpz").write_text("$ORIGIN rpz.\nsink.test A 10.9.8.7\nother.test CNAME .\n"
+                                    "sink.test AAAA 2001:db8::7\n")
+    conf = lists_config(tmp_path, upstream, [
+        {"name": "z", "category": "malware", "path": "z.rpz", "format": "rpz"}])
+    p = run_minewall(["-c", conf, "--explain", "sink.test"])
+    assert p.returncode == 0, p.stderr
+    assert "%s:2" % (tmp_path / "z.rpz") in p.stdout
+    assert "action: sinkhole" in p.stdout
+    assert "answer: A 10.9.8.7, AAAA 2001:db8::7 (TTL 60, local data of the rule)" in p.stdout
+
+
 def test_check_list_reports_bad_lines_with_line_numbers(tmp_path):
     f = tmp_path / "l.txt"
     f.write_text("good.example\nbad..name\nalso-good.example\n")

@@ -1,6 +1,6 @@
 /* Unit tests for listfile.c: every format with good lines and each kind of bad line (line
- * numbers and messages asserted), format detection, IDN conversion and rejection, RPZ
- * semantics (actions, exact and wildcard triggers, rpz-ip, origins), the single-entry parser,
+ * numbers and messages asserted), format detection, IDN conversion and rejection (RPZ zones
+ * are tested in test_rpz.c), the single-entry parser,
  * and the real public lists of ../shared/data, read in place (never copied into the repo). */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +18,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/error.h"
+#include "minewall/listdetect.h"
 #include "minewall/listfile.h"
 
 #ifndef MW_TEST_SRCDIR
@@ -543,7 +544,7 @@ static void test_detect(void **state)
         {"# only comments\n\n", MW_LISTFILE_FMT_PLAIN},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        enum mw_listfile_format f = mw_listfile_detect(cases[i].text, strlen(cases[i].text));
+        enum mw_listfile_format f = mw_listdetect_format(cases[i].text, strlen(cases[i].text));
         if (f != cases[i].want)
             fail_msg("case %zu: detected %s, want %s", i, mw_listfile_format_name(f),
                      mw_listfile_format_name(cases[i].want));
@@ -555,221 +556,6 @@ static void test_detect(void **state)
     done(x);
     x = run("1.2.3.4\n5.6.7.8\n", MW_LISTFILE_FMT_AUTO);
     assert_int_equal(x->r.format, MW_LISTFILE_FMT_IP);
-    done(x);
-}
-
-static const char rpz_zone[] =
-    "; test policy zone\n"                                         /* 1 */
-    "$TTL 300\n"                                                   /* 2 */
-    "@ IN SOA ns.example. hostmaster.example. ( 1 3600 ; serial\n" /* 3 */
-    "        600 86400 60 )\n"                                     /* 4 */
-    "  NS localhost.\n"                                            /* 5 */
-    "nx.example.com CNAME .\n"                                     /* 6 */
-    "*.nx.example.com CNAME .\n"                                   /* 7 */
-    "nodata.example.com 60 IN CNAME *.\n"                          /* 8 */
-    "pass.example.com IN 60 CNAME rpz-passthru.\n"                 /* 9 */
-    "drop.example.com CNAME rpz-drop.\n"                           /* 10 */
-    "tcp.example.com CNAME rpz-tcp-only.\n"                        /* 11 */
-    "sink.example.com A 10.0.0.1\n"                                /* 12 */
-    "                 A 10.0.0.2\n"                                /* 13 */
-    "sink.example.com AAAA 2001:db8::1\n"                          /* 14 */
-    "local.example.com CNAME walled.garden.example.\n"             /* 15 */
-    "txt.example.com TXT \"hello ; not a comment\"\n"              /* 16 */
-    "32.4.3.2.1.rpz-ip CNAME .\n"                                  /* 17 */
-    "24.0.2.0.192.rpz-ip CNAME rpz-passthru.\n"                    /* 18 */
-    "128.1.zz.db8.2001.rpz-ip CNAME .\n"                           /* 19 */
-    "48.zz.db8.2001.rpz-ip A 10.0.0.9\n"                           /* 20 */
-    "ns.example.com.rpz-nsdname CNAME .\n"                         /* 21 */
-    "32.1.0.0.127.rpz-nsip CNAME .\n"                              /* 22 */
-    "32.1.0.0.10.rpz-client-ip CNAME .\n"                          /* 23 */
-    "com CNAME .\n"                                                /* 24 */
-    "Self.Example.com CNAME self.example.com.\n"                   /* 25 */
-    "syn.example.com CNAME *.garden.example.\n"                    /* 26 */
-    "mx.example.com MX 10 mail.example.\n"                         /* 27 */
-    "128.8.7.6.5.4.3.2.1.rpz-ip CNAME *.\n";                       /* 28 */
-
-static void test_rpz(void **state)
-{
-    (void)state;
-    struct run *x = run(rpz_zone, MW_LISTFILE_FMT_AUTO);
-    assert_int_equal(x->r.format, MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->r.bad, 0);
-    assert_int_equal(x->r.lines, 28);
-    assert_int_equal(x->r.ignored, 2);
-    assert_int_equal(x->r.skip[MW_LISTFILE_SKIP_RPZ_ACTION], 2);
-    assert_int_equal(x->r.skip[MW_LISTFILE_SKIP_RPZ_TRIGGER], 3);
-    assert_int_equal(x->r.skip[MW_LISTFILE_SKIP_RPZ_DATA], 2);
-    assert_int_equal(x->c.n, 14);
-    const struct mw_listfile_entry *e = x->c.e;
-
-    assert_domain(&e[0], "nx.example.com", MW_LISTFILE_EXACT, 6);
-    assert_int_equal(e[0].action, MW_LISTFILE_ACT_NXDOMAIN);
-    assert_domain(&e[1], "nx.example.com", MW_LISTFILE_WILDCARD, 7);
-    assert_int_equal(e[1].action, MW_LISTFILE_ACT_NXDOMAIN);
-    assert_domain(&e[2], "nodata.example.com", MW_LISTFILE_EXACT, 8);
-    assert_int_equal(e[2].action, MW_LISTFILE_ACT_NODATA);
-    assert_domain(&e[3], "pass.example.com", MW_LISTFILE_EXACT, 9);
-    assert_int_equal(e[3].action, MW_LISTFILE_ACT_PASSTHRU);
-    assert_true(e[3].allow);
-    assert_domain(&e[4], "drop.example.com", MW_LISTFILE_EXACT, 10);
-    assert_int_equal(e[4].action, MW_LISTFILE_ACT_DROP);
-    assert_false(e[4].allow);
-
-    /* Two consecutive A records merge; the AAAA record of the same owner joins them. */
-    assert_domain(&e[5], "sink.example.com", MW_LISTFILE_EXACT, 12);
-    assert_int_equal(e[5].action, MW_LISTFILE_ACT_SINKHOLE);
-    assert_int_equal(e[5].naddrs, 3);
-    assert_cidr(&e[5].addrs[0], "10.0.0.1/32");
-    assert_cidr(&e[5].addrs[1], "10.0.0.2/32");
-    assert_cidr(&e[5].addrs[2], "2001:db8::1/128");
-
-    assert_domain(&e[6], "local.example.com", MW_LISTFILE_EXACT, 15);
-    assert_int_equal(e[6].action, MW_LISTFILE_ACT_CNAME);
-    char buf[256];
-    assert_true(mw_dname_to_text(e[6].target, e[6].target_len, buf, sizeof(buf)) > 0);
-    assert_string_equal(buf, "walled.garden.example");
-
-    assert_ip(&e[7], "1.2.3.4/32", 17);
-    assert_int_equal(e[7].action, MW_LISTFILE_ACT_NXDOMAIN);
-    assert_ip(&e[8], "192.0.2.0/24", 18);
-    assert_int_equal(e[8].action, MW_LISTFILE_ACT_PASSTHRU);
-    assert_true(e[8].allow);
-    assert_ip(&e[9], "2001:db8::1/128", 19);
-    assert_ip(&e[10], "2001:db8::/48", 20);
-    assert_int_equal(e[10].action, MW_LISTFILE_ACT_SINKHOLE);
-    assert_int_equal(e[10].naddrs, 1);
-    assert_cidr(&e[10].addrs[0], "10.0.0.9/32");
-    /* A single label is fine in RPZ: the zone decides. */
-    assert_domain(&e[11], "com", MW_LISTFILE_EXACT, 24);
-    assert_int_equal(e[11].action, MW_LISTFILE_ACT_NXDOMAIN);
-    /* The older passthru form: a CNAME to the name itself. */
-    assert_domain(&e[12], "self.example.com", MW_LISTFILE_EXACT, 25);
-    assert_int_equal(e[12].action, MW_LISTFILE_ACT_PASSTHRU);
-    assert_ip(&e[13], "1:2:3:4:5:6:7:8/128", 28);
-    assert_int_equal(e[13].action, MW_LISTFILE_ACT_NODATA);
-    done(x);
-}
-
-static void test_rpz_origin(void **state)
-{
-    (void)state;
-    struct run *x = run("$ORIGIN rpz.example.\n"                     /* 1 */
-                        "@ SOA ns.example. h.example. 1 2 3 4 5\n"   /* 2 */
-                        "@ NS ns.example.\n"                         /* 3 */
-                        "rel.example.net CNAME .\n"                  /* 4 */
-                        "abs.example.net.rpz.example. CNAME .\n"     /* 5 */
-                        "*.wild.example.net.rpz.example. CNAME *.\n" /* 6 */
-                        "x.other. CNAME .\n"                         /* 7 */
-                        "rpz.example. TXT \"apex data\"\n"           /* 8 */
-                        "$ORIGIN rpz-ip.rpz.example.\n"              /* 9 */
-                        "32.4.3.2.1 CNAME .\n"                       /* 10 */
-                        "$ORIGIN example.org.rpz.example.\n"         /* 11 */
-                        "www CNAME target\n",                        /* 12 */
-                        MW_LISTFILE_FMT_AUTO);
-    assert_int_equal(x->r.format, MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->c.n, 5);
-    assert_domain(&x->c.e[0], "rel.example.net", MW_LISTFILE_EXACT, 4);
-    assert_domain(&x->c.e[1], "abs.example.net", MW_LISTFILE_EXACT, 5);
-    assert_domain(&x->c.e[2], "wild.example.net", MW_LISTFILE_WILDCARD, 6);
-    assert_int_equal(x->c.e[2].action, MW_LISTFILE_ACT_NODATA);
-    assert_ip(&x->c.e[3], "1.2.3.4/32", 10);
-    assert_domain(&x->c.e[4], "www.example.org", MW_LISTFILE_EXACT, 12);
-    assert_int_equal(x->c.e[4].action, MW_LISTFILE_ACT_CNAME);
-    char buf[256];
-    assert_true(mw_dname_to_text(x->c.e[4].target, x->c.e[4].target_len, buf, sizeof(buf)) > 0);
-    assert_string_equal(buf, "target.example.org.rpz.example");
-    assert_int_equal(x->r.ignored, 3);
-    assert_int_equal(x->r.bad, 1);
-    assert_err(x, 0, "t:7: owner name outside the zone: \"x.other.\"");
-    done(x);
-
-    /* Without $ORIGIN an absolute SOA owner sets the apex. */
-    x = run("rpz.local. 3600 IN SOA ns. h. 1 2 3 4 5\n"
-            "bad.com.rpz.local. CNAME .\n"
-            "also.bad.com CNAME .\n",
-            MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->c.n, 2);
-    assert_domain(&x->c.e[0], "bad.com", MW_LISTFILE_EXACT, 2);
-    assert_domain(&x->c.e[1], "also.bad.com", MW_LISTFILE_EXACT, 3);
-    done(x);
-}
-
-static void test_rpz_bad(void **state)
-{
-    (void)state;
-    struct run *x = run("$TTL 60\n"                      /* 1 */
-                        "@ SOA ns. h. ( 1 2 3 4 5\n"     /* 2 */
-                        "a.example CNAME .\n"            /* 3: inside the ( */
-                        "b.example CNAME . )\n"          /* 4 */
-                        "c.example CNAME . )\n"          /* 5 */
-                        "d.example FOO bar\n"            /* 6 */
-                        "e.example A 300.1.1.1\n"        /* 7 */
-                        "f.example AAAA 10.0.0.1\n"      /* 8 */
-                        "24.4.3.2.1.rpz-ip CNAME .\n"    /* 9: host bits */
-                        "33.4.3.2.1.rpz-ip CNAME .\n"    /* 10 */
-                        "32.3.2.1.rpz-ip CNAME .\n"      /* 11 */
-                        "* CNAME .\n"                    /* 12 */
-                        "g.example 300 IN\n"             /* 13 */
-                        "$INCLUDE other.zone\n"          /* 14 */
-                        "h..example CNAME .\n"           /* 15 */
-                        "  CNAME .\n"                    /* 16: owner was bad */
-                        "i.example CNAME\n"              /* 17 */
-                        "j.example TXT \"unterminated\n" /* 18 */
-                        "*.128.zz.rpz-ip CNAME .\n"      /* 19 */
-                        "k.example CNAME bad..target.\n" /* 20 */
-                        "ok.example CNAME .\n",          /* 21 */
-                        MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->c.n, 1);
-    assert_domain(&x->c.e[0], "ok.example", MW_LISTFILE_EXACT, 21);
-    assert_int_equal(x->r.bad, 15);
-    size_t i = 0;
-    assert_err(x, i++, "t:5: unbalanced ')': \"c.example\"");
-    assert_err(x, i++, "t:6: unknown record type: \"FOO\"");
-    assert_err(x, i++, "t:7: invalid A address: \"300.1.1.1\"");
-    assert_err(x, i++, "t:8: invalid AAAA address: \"10.0.0.1\"");
-    assert_err(x, i++,
-               "t:9: rpz-ip: address has bits set beyond the prefix: \"24.4.3.2.1.rpz-ip\"");
-    assert_err(x, i++, "t:10: rpz-ip: prefix length out of range: \"33.4.3.2.1.rpz-ip\"");
-    assert_err(x, i++, "t:11: rpz-ip: invalid IPv6 address: \"32.3.2.1.rpz-ip\"");
-    assert_err(x, i++, "t:12: would match every name: \"*\"");
-    assert_err(x, i++, "t:13: missing record type: \"g.example\"");
-    assert_err(x, i++, "t:14: $INCLUDE is not supported: \"$INCLUDE\"");
-    assert_err(x, i++, "t:15: empty label (\"..\"): \"h..example\"");
-    assert_err(x, i++, "t:17: record without data: \"CNAME\"");
-    assert_err(x, i++, "t:18: unterminated quoted string: \"j.example\"");
-    assert_err(x, i++, "t:19: wildcard rpz-ip trigger: \"*.128.zz.rpz-ip\"");
-    assert_err(x, i++, "t:20: empty label (\"..\"): \"bad..target.\"");
-    done(x);
-
-    x = run("a.example CNAME . (\nb.example CNAME .\n", MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->c.n, 0);
-    assert_int_equal(x->r.bad, 1);
-    assert_err(x, 0, "t:1: unbalanced '(' at the end of the file: \"a.example\"");
-    done(x);
-
-    x = run("  CNAME .\n", MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->r.bad, 1);
-    assert_err(x, 0, "t:1: record without an owner name: \"CNAME\"");
-    done(x);
-}
-
-static void test_rpz_many_addrs(void **state)
-{
-    (void)state;
-    char text[4096] = "s.example A 10.0.0.0\n";
-    for (int i = 1; i <= MW_LISTFILE_ADDRS_MAX; i++) {
-        char l[64];
-        snprintf(l, sizeof(l), " A 10.0.0.%d\n", i);
-        strcat(text, l);
-    }
-    strcat(text, "s.example CNAME .\n");
-    struct run *x = run(text, MW_LISTFILE_FMT_RPZ);
-    assert_int_equal(x->c.n, 2);
-    assert_int_equal(x->c.e[0].naddrs, MW_LISTFILE_ADDRS_MAX);
-    assert_int_equal(x->c.e[0].line, 1);
-    assert_int_equal(x->c.e[1].action, MW_LISTFILE_ACT_NXDOMAIN);
-    assert_int_equal(x->r.bad, 1);
-    assert_err(x, 0, "t:17: more than 16 local addresses for one trigger: \"10.0.0.16\"");
     done(x);
 }
 
@@ -1073,10 +859,6 @@ int main(void)
         cmocka_unit_test(test_csv),
         cmocka_unit_test(test_idn),
         cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_rpz),
-        cmocka_unit_test(test_rpz_origin),
-        cmocka_unit_test(test_rpz_bad),
-        cmocka_unit_test(test_rpz_many_addrs),
         cmocka_unit_test(test_callback_abort),
         cmocka_unit_test(test_file),
         cmocka_unit_test(test_parse_entry),
