@@ -195,6 +195,22 @@ static const uint8_t SYM[256] = {
     0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,
 };
 
+/* Append the symbols of the wire label l to sym[0..ns); returns the new count. */
+static inline size_t label_syms(const uint8_t *l, uint8_t *sym, size_t ns)
+{
+    for (unsigned j = 1; j <= l[0]; j++) {
+        uint8_t c = SYM[l[j]];
+        if (c) {
+            sym[ns++] = c;
+        } else {
+            sym[ns++] = SYM_ESC;
+            sym[ns++] = (uint8_t)(l[j] / SYM_BASE);
+            sym[ns++] = (uint8_t)(l[j] % SYM_BASE);
+        }
+    }
+    return ns;
+}
+
 /* The symbols of labels [from, to) of the wire name w (label offsets off) into sym, with
  * SYM_SEP between labels; st[i] is where label i starts. Returns the symbol count. */
 static size_t symbolize(const uint8_t *w, const uint8_t *off, int from, int to, uint8_t *sym,
@@ -206,16 +222,7 @@ static size_t symbolize(const uint8_t *w, const uint8_t *off, int from, int to, 
         if (i > from)
             sym[ns++] = SYM_SEP;
         st[i] = (uint16_t)ns;
-        for (unsigned j = 1; j <= l[0]; j++) {
-            uint8_t c = SYM[l[j]];
-            if (c) {
-                sym[ns++] = c;
-            } else {
-                sym[ns++] = SYM_ESC;
-                sym[ns++] = (uint8_t)(l[j] / SYM_BASE);
-                sym[ns++] = (uint8_t)(l[j] % SYM_BASE);
-            }
-        }
+        ns = label_syms(l, sym, ns);
     }
     return ns;
 }
@@ -239,15 +246,6 @@ static size_t pack(const uint8_t *sym, size_t ns, uint8_t dict, uint8_t *out)
     }
     out[o++] = dict;
     return o;
-}
-
-/* Pack labels [from, to) of a wire name and the dictionary octet; returns the length. */
-static size_t encode(const uint8_t *w, const uint8_t *off, int from, int to, uint8_t dict,
-                     uint8_t *out)
-{
-    uint8_t sym[3 * MW_DNAME_MAX];
-    uint16_t st[MAX_LABELS + 1];
-    return pack(sym, symbolize(w, off, from, to, sym, st), dict, out);
 }
 
 /* ---- the set ------------------------------------------------------------------------------ */
@@ -769,7 +767,9 @@ struct mw_domainset_builder {
     size_t nrecs, caprecs;
     uint8_t *names; /* owned: every added name with its header */
     size_t nnames, capnames;
-    struct cls *cls; /* owned: classes by id */
+    struct cls *cls;  /* owned: classes by id */
+    uint64_t *ccount; /* owned: records per class id, to pick the set's frequent classes */
+    uint32_t maxline; /* largest line added: the set's line width */
     struct cls_map cm;
     uint64_t lmask[2];
 };
@@ -825,6 +825,7 @@ void mw_domainset_builder_free(struct mw_domainset_builder *b)
     free(b->recs);
     free(b->names);
     free(b->cls);
+    free(b->ccount);
     free(b->cm.keys);
     free(b->cm.ids);
     free(b);
@@ -890,6 +891,11 @@ static int cls_id(struct mw_domainset_builder *b, const struct cls *c, uint32_t 
     if (!t)
         return -ENOMEM;
     b->cls = t;
+    uint64_t *cc = realloc(b->ccount, (m->n + 1) * sizeof *cc);
+    if (!cc)
+        return -ENOMEM;
+    b->ccount = cc;
+    cc[m->n] = 0;
     t[m->n] = *c;
     m->keys[i] = key + 1;
     m->ids[i] = (uint32_t)m->n;
@@ -929,6 +935,9 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     h[1] = (uint8_t)(id >> 8);
     h[2] = (uint8_t)len;
     h[3] = n ? off[n - 1] : 0;
+    b->ccount[id]++;
+    if (rule && rule->line > b->maxline)
+        b->maxline = rule->line;
     memcpy(w, wire, len);
     mw_dname_lower(w, len);
     uint64_t hash = ROOT_HASH;
@@ -1187,17 +1196,22 @@ static size_t pack_rec(const struct mw_domainset *s, const uint8_t *names, const
                        uint8_t *out)
 {
     const uint8_t *name = rec_wire(names, r);
-    uint8_t off[MAX_LABELS + 1];
-    int n = split(name, rec_len(names, r), off);
-    if (n <= 0) {
+    size_t len = rec_len(names, r);
+    if (len == 1) {
         out[0] = TLD_ROOT;
         return 1;
     }
-    const uint8_t *last = name + off[n - 1];
+    const uint8_t *last = name + rec_tlo(names, r);
     int tld = tld_find(s, tld_hash(last), last);
-    if (tld >= 0)
-        return encode(name, off, 0, n - 1, (uint8_t)tld, out);
-    return encode(name, off, 0, n, TLD_NONE, out);
+    /* The labels up to the dictionary label, or all of them, as symbols. */
+    size_t stop = tld >= 0 ? rec_tlo(names, r) : len - 1, ns = 0;
+    uint8_t sym[3 * MW_DNAME_MAX];
+    for (size_t o = 0; o < stop; o += name[o] + 1u) {
+        if (o)
+            sym[ns++] = SYM_SEP;
+        ns = label_syms(name + o, sym, ns);
+    }
+    return pack(sym, ns, tld >= 0 ? (uint8_t)tld : TLD_NONE, out);
 }
 
 static int count_cmp(const void *x, const void *y, void *arg)
@@ -1209,14 +1223,13 @@ static int count_cmp(const void *x, const void *y, void *arg)
     return a < b ? -1 : a > b;
 }
 
-/* The set's classes: the builder's, most used by winning rules first, so that the most
+/* The set's classes: the builder's, most used first, so that the most
  * frequent become classes 0-2 (the classes simple entries can name); remap takes a builder
  * class id to the set's. Also the widest line number. */
 static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s,
                     uint32_t **remap_out)
 {
-    const struct rec *a = b->recs;
-    size_t n = b->nrecs, nc = b->cm.n ? b->cm.n : 1;
+    size_t nc = b->cm.n ? b->cm.n : 1;
     uint64_t *count = calloc(nc, sizeof *count);
     uint32_t *remap = malloc(nc * sizeof *remap), *order = malloc(nc * sizeof *order);
     s->cls = malloc(nc * sizeof *s->cls);
@@ -1226,22 +1239,11 @@ static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s
         free(order);
         return -ENOMEM;
     }
-    uint32_t maxline = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && same_name(b->names, &a[i], &a[j]))
-            j++;
-        const struct rec *w[6];
-        winners(b, a + i, j - i, w);
-        for (int c = 0; c < 6; c++) {
-            if (!w[c])
-                continue;
-            count[rec_cls(b->names, w[c])]++;
-            if (w[c]->line > maxline)
-                maxline = w[c]->line;
-        }
-        i = j;
-    }
+    /* Counted over every record added, winners or not: close enough to choose the classes that
+     * simple entries name, and no pass over the names in hash order. */
+    uint32_t maxline = b->maxline;
+    if (b->cm.n)
+        memcpy(count, b->ccount, b->cm.n * sizeof *count);
     s->ncls = b->cm.n;
     for (size_t c = 0; c < s->ncls; c++)
         order[c] = (uint32_t)c;
