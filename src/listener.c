@@ -18,6 +18,7 @@
 #include "minewall/log.h"
 #include "minewall/query.h"
 #include "minewall/snapshot.h"
+#include "minewall/socket.h"
 #include "minewall/sockowner.h"
 #include "minewall/tcpframe.h"
 #include "minewall/worker.h"
@@ -25,15 +26,6 @@
 /* libuv hands recvmmsg a buffer of this many 64 KiB slots (it caps the batch at 20). */
 #define UDP_BATCH 16
 #define UDP_SLOT 65536
-
-void mw_socket_buffers(int fd)
-{
-    /* The default 208 KiB receive buffer overflows in bursts of a few thousand queries;
-     * the kernel caps the request at net.core.rmem_max, which is fine: best effort. */
-    int size = 4 << 20;
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-}
 
 /* The file-system uid the sockets of a SO_REUSEPORT group are created under. Linux lets a
  * socket join a reuseport group only when its owner uid (the creator's fsuid) matches the

@@ -1,9 +1,20 @@
-/* Client queries of one worker. The hit path is parse -> access check -> cache lookup ->
- * render into the worker's scratch buffer -> send, with no allocation. A miss attaches a
- * waiter (a copy of what the reply must echo, plus where to send it) to the fetch for the same
- * question, starting one if none is pending: identical concurrent questions reach the upstream
- * once. When the fetch ends, every waiter is answered from its response, or on failure from a
- * stale cache entry (RFC 8767, TTL 30), or with SERVFAIL. */
+/* Client queries of one worker, from arrival to answer. The path of a query:
+ *
+ *   listener.c  receives a datagram or a TCP message -> mw_query_from_udp/_tcp()
+ *   query.c     handle(): parse, access check, rate limit, qname filter; a block is answered
+ *               here; else the cache: a hit is rendered into the worker's scratch buffer and
+ *               sent (no allocation). A miss goes to resolve(): the waiter (a copy of what
+ *               the reply must echo, plus where to send it) joins the pending question with
+ *               the same key, or a new pending question is made and upstream.c asked once:
+ *               mw_fetch_start(question, flags, fetch_done, pending).
+ *   upstream.c  sends, retries, falls back to TCP, and calls fetch_done() once with the
+ *               prepared response, who answered, or a failure.
+ *   query.c     fetch_done(): answer filter, journal, cache insert, then every waiter is
+ *               answered from the cached copy (or, on failure, a stale entry with TTL 30 per
+ *               RFC 8767, or SERVFAIL) through listener.c's send functions.
+ *
+ * query.c owns the pending questions (the coalescing table) and their waiters, both pooled;
+ * upstream.c owns the fetches. Neither calls into the other's objects. */
 #include "minewall/query.h"
 
 #include <errno.h>
@@ -25,14 +36,12 @@
 #include "minewall/ratelimit.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/listener.h"
-#include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
 #define STALE_TTL 30 /* RFC 8767 section 4 recommends 30 seconds */
-#define FETCH_BUCKETS 4096
-#define POOL_CHUNK 64
+#define PENDING_BUCKETS 4096
 
 struct mw_waiter {
     struct mw_waiter *next;
@@ -42,22 +51,39 @@ struct mw_waiter {
     struct mw_addr from; /* storage of r's UDP client address */
 };
 
-static void send_reply(struct mw_worker *w, const struct mw_reply *to, const uint8_t *buf, int len)
+/* A question sent upstream and the clients waiting for its answer. */
+struct pending {
+    struct pending *next; /* bucket chain or free list */
+    struct mw_queries *qs;
+    struct mw_fetch *fetch; /* upstream.c's, until it calls fetch_done */
+    struct mw_cache_key key;
+    uint64_t key_hash;
+    struct mw_dns_question q;
+    bool cd;
+    bool watched; /* track: listed and the qname is on a watch-names list */
+    uint64_t start_ms;
+    struct mw_waiter *waiters; /* owned */
+    unsigned n_waiters;
+};
+
+/* The query state of one worker: pending questions by key, and the pools. */
+struct mw_queries {
+    struct mw_worker *w;
+    struct pending **by_key; /* owned: PENDING_BUCKETS chains */
+    unsigned n_pending;
+    struct pending *free_pending; /* owned free lists: objects come back here, not to free() */
+    struct mw_waiter *free_waiters;
+};
+
+static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                       const uint8_t *buf, int len)
 {
     if (len <= 0) {
         w->stats.send_errors++;
         return;
     }
     uint8_t rcode = buf[3] & 0x0f;
-    /* Metrics: by transport, query type (read after the echoed question name) and rcode. */
-    unsigned qt = MW_M_QTYPES - 1;
-    if (len > MW_DNS_HDR && mw_dns_get16(buf + 4) == 1) {
-        size_t off = MW_DNS_HDR;
-        while (off < (size_t)len && buf[off] && buf[off] < 64)
-            off += (size_t)buf[off] + 1;
-        if (off + 3 <= (size_t)len && !buf[off])
-            qt = mw_qtype_index(mw_dns_get16(buf + off + 1));
-    }
+    unsigned qt = mw_qtype_index(qtype);
     static const unsigned rc_index[16] = {0, 1, 2, 3, 4, 5, 6, 6, 6, 6, 6, 6, 6, 6, 6, 6};
     w->responses[mw_reply_is_tcp(to) ? 1 : 0][qt][rc_index[rcode]]++;
     if (rcode == MW_RCODE_NOERROR)
@@ -71,11 +97,11 @@ static void send_reply(struct mw_worker *w, const struct mw_reply *to, const uin
     mw_reply_send(to, buf, (size_t)len);
 }
 
-static void send_error(struct mw_worker *w, const struct mw_reply *to,
+static void send_error(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
                        const struct mw_dns_client *c, uint8_t rcode)
 {
     int n = mw_dns_build_error(c, rcode, -1, NULL, w->out, sizeof(w->out));
-    send_reply(w, to, w->out, n);
+    send_reply(w, to, qtype, w->out, n);
 }
 
 /* ---- filtering ---- */
@@ -157,7 +183,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         return;
     case MW_ACTION_REFUSED: {
         int n = mw_dns_build_error(c, MW_RCODE_REFUSED, ede, text, w->out, sizeof(w->out));
-        send_reply(w, to, w->out, n);
+        send_reply(w, to, q->qtype, w->out, n);
         return;
     }
     case MW_ACTION_NXDOMAIN:
@@ -176,91 +202,89 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         break;
     }
     int n = mw_dns_build_synth(c, q, rcode, addr, alen, ttl, ede, text, w->out, sizeof(w->out));
-    send_reply(w, to, w->out, n);
+    send_reply(w, to, q->qtype, w->out, n);
 }
 
-/* ---- pools ---- */
+/* ---- pools and the table of pending questions ---- */
 
-/* Waiters are malloc'ed on first need and recycled through the free list: the pool grows to
- * the peak number in flight and never shrinks until the worker ends. */
-static struct mw_waiter *waiter_get(struct mw_worker *w)
+/* Waiters and pending questions are malloc'ed on first need and recycled through free lists:
+ * the pools grow to the peak number in flight. */
+static struct mw_waiter *waiter_get(struct mw_queries *qs)
 {
-    struct mw_waiter *wt = w->free_waiters;
+    struct mw_waiter *wt = qs->free_waiters;
     if (wt) {
-        w->free_waiters = wt->next;
+        qs->free_waiters = wt->next;
         wt->next = NULL;
         return wt;
     }
     return calloc(1, sizeof(*wt));
 }
 
-static void waiter_put(struct mw_worker *w, struct mw_waiter *wt)
+static void waiter_put(struct mw_queries *qs, struct mw_waiter *wt)
 {
     if (wt->r.held) {
         mw_reply_done(&wt->r);
         wt->r = (struct mw_reply){0};
     }
-    wt->next = w->free_waiters;
-    w->free_waiters = wt;
+    wt->next = qs->free_waiters;
+    qs->free_waiters = wt;
 }
 
-static void fetch_closed(uv_handle_t *h)
+/* Let go of every waiter of p without answering (shutdown, or answered elsewhere). */
+static void drop_waiters(struct mw_queries *qs, struct pending *p)
 {
-    struct mw_fetch *f = h->data;
-    f->w->open_handles--;
-    free(f);
-}
-
-static struct mw_fetch *fetch_get(struct mw_worker *w)
-{
-    struct mw_fetch *f = w->free_fetches;
-    if (f) {
-        w->free_fetches = f->next;
-        f->next = NULL;
-        return f;
+    struct mw_waiter *wt = p->waiters;
+    p->waiters = NULL;
+    p->n_waiters = 0;
+    while (wt) {
+        struct mw_waiter *next = wt->next;
+        waiter_put(qs, wt);
+        wt = next;
     }
-    f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
-    if (mw_fetch_init(w, f) < 0) {
-        free(f);
-        return NULL;
+}
+
+static struct pending *pending_get(struct mw_queries *qs)
+{
+    struct pending *p = qs->free_pending;
+    if (p) {
+        qs->free_pending = p->next;
+        p->next = NULL;
+        return p;
     }
-    w->open_handles++;
-    f->all_next = w->all_fetches;
-    w->all_fetches = f;
-    return f;
+    p = calloc(1, sizeof(*p));
+    if (p)
+        p->qs = qs;
+    return p;
 }
 
-static void fetch_put(struct mw_worker *w, struct mw_fetch *f)
+static void pending_put(struct mw_queries *qs, struct pending *p)
 {
-    f->next = w->free_fetches;
-    w->free_fetches = f;
+    p->fetch = NULL;
+    p->next = qs->free_pending;
+    qs->free_pending = p;
 }
 
-/* ---- coalescing table ---- */
-
-static struct mw_fetch **bucket_of(struct mw_worker *w, uint64_t hash)
+static struct pending **bucket_of(struct mw_queries *qs, uint64_t hash)
 {
-    return &w->fetch_by_key[hash & (w->fetch_buckets - 1)];
+    return &qs->by_key[hash & (PENDING_BUCKETS - 1)];
 }
 
-static struct mw_fetch *pending_find(struct mw_worker *w, const struct mw_cache_key *k,
-                                     uint64_t hash, bool cd)
+static struct pending *pending_find(struct mw_queries *qs, const struct mw_cache_key *k,
+                                    uint64_t hash, bool cd)
 {
-    for (struct mw_fetch *f = *bucket_of(w, hash); f; f = f->next)
-        if (f->key_hash == hash && f->cd == cd && mw_cache_key_equal(&f->key, k))
-            return f;
+    for (struct pending *p = *bucket_of(qs, hash); p; p = p->next)
+        if (p->key_hash == hash && p->cd == cd && mw_cache_key_equal(&p->key, k))
+            return p;
     return NULL;
 }
 
-static void pending_remove(struct mw_worker *w, struct mw_fetch *f)
+static void pending_remove(struct mw_queries *qs, struct pending *p)
 {
-    for (struct mw_fetch **pp = bucket_of(w, f->key_hash); *pp; pp = &(*pp)->next) {
-        if (*pp == f) {
-            *pp = f->next;
-            f->next = NULL;
-            w->n_fetches--;
+    for (struct pending **pp = bucket_of(qs, p->key_hash); *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            p->next = NULL;
+            qs->n_pending--;
             return;
         }
     }
@@ -268,19 +292,32 @@ static void pending_remove(struct mw_worker *w, struct mw_fetch *f)
 
 int mw_query_init(struct mw_worker *w)
 {
-    w->fetch_buckets = FETCH_BUCKETS;
-    w->fetch_by_key = calloc(FETCH_BUCKETS, sizeof(*w->fetch_by_key));
-    return w->fetch_by_key ? 0 : -ENOMEM;
+    struct mw_queries *qs = calloc(1, sizeof(*qs));
+    if (!qs)
+        return -ENOMEM;
+    qs->w = w;
+    qs->by_key = calloc(PENDING_BUCKETS, sizeof(*qs->by_key));
+    if (!qs->by_key) {
+        free(qs);
+        return -ENOMEM;
+    }
+    w->queries = qs;
+    return 0;
+}
+
+unsigned mw_query_pending(const struct mw_worker *w)
+{
+    return w->queries ? w->queries->n_pending : 0;
 }
 
 /* ---- the query path ---- */
 
-static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct mw_dns_client *c,
+static void attach_waiter(struct mw_worker *w, struct pending *p, const struct mw_dns_client *c,
                           const struct mw_reply *to)
 {
-    struct mw_waiter *wt = waiter_get(w);
+    struct mw_waiter *wt = waiter_get(w->queries);
     if (!wt) {
-        send_error(w, to, c, MW_RCODE_SERVFAIL);
+        send_error(w, to, p->q.qtype, c, MW_RCODE_SERVFAIL);
         mw_reply_done(to);
         return;
     }
@@ -289,48 +326,49 @@ static void attach_waiter(struct mw_worker *w, struct mw_fetch *f, const struct 
     wt->c.qsec = wt->qsec;
     wt->r = *to;
     mw_reply_hold(&wt->r, &wt->from);
-    wt->next = f->waiters;
-    f->waiters = wt;
-    f->n_waiters++;
+    wt->next = p->waiters;
+    p->waiters = wt;
+    p->n_waiters++;
 }
 
-/* A miss: join the pending fetch for this question or start one. */
+static void fetch_done(void *arg, const struct mw_fetch_result *r);
+
+/* A miss: join the pending question with this key or ask upstream. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
-                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool allowed,
-                    bool watched)
+                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool watched)
 {
+    struct mw_queries *qs = w->queries;
     bool cd = (q->flags & MW_DNS_CD) != 0;
-    struct mw_fetch *f = pending_find(w, k, hash, cd);
-    if (f) {
+    struct pending *p = pending_find(qs, k, hash, cd);
+    if (p) {
         w->stats.coalesced++;
-        attach_waiter(w, f, c, to);
+        attach_waiter(w, p, c, to);
         return;
     }
-    f = fetch_get(w);
-    if (!f)
+    p = pending_get(qs);
+    if (!p)
         goto fail;
-    f->key = *k;
-    f->key_hash = hash;
-    f->q = q->q;
-    f->cd = cd;
-    f->do_bit = q->do_bit;
-    f->allowed = allowed;
-    f->watched = watched;
-    f->probe_up = -1;
-    f->waiters = NULL;
-    f->n_waiters = 0;
-    if (mw_fetch_start(w->ups, f, w->snap->cfg, now) < 0) {
-        fetch_put(w, f);
+    p->key = *k;
+    p->key_hash = hash;
+    p->q = q->q;
+    p->cd = cd;
+    p->watched = watched;
+    p->start_ms = now;
+    p->waiters = NULL;
+    p->n_waiters = 0;
+    unsigned flags = (cd ? MW_FETCH_CD : 0) | (q->do_bit ? MW_FETCH_DO : 0);
+    if (mw_fetch_start(w->ups, &q->q, flags, fetch_done, p, &p->fetch) < 0) {
+        pending_put(qs, p);
         goto fail;
     }
-    f->next = *bucket_of(w, hash);
-    *bucket_of(w, hash) = f;
-    w->n_fetches++;
-    attach_waiter(w, f, c, to);
+    p->next = *bucket_of(qs, hash);
+    *bucket_of(qs, hash) = p;
+    qs->n_pending++;
+    attach_waiter(w, p, c, to);
     return;
 fail:
-    send_error(w, to, c, MW_RCODE_SERVFAIL);
+    send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     mw_reply_done(to);
 }
 
@@ -343,18 +381,19 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         w->stats.drop_malformed++;
         goto done;
     }
+    uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
     struct mw_dns_client c;
     mw_dns_client_from_query(&q, tcp, &c);
     const struct mw_config *cfg = w->snap->cfg;
     if (!mw_cidr_match_any(cfg->access, cfg->n_access, from)) {
         w->stats.refused_access++;
-        send_error(w, to, &c, MW_RCODE_REFUSED);
+        send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
     if (w->rl && !mw_ratelimit_allow(w->rl, from, mw_worker_now(w))) {
         w->stats.ratelimited++;
         if (cfg->ratelimit.refuse)
-            send_error(w, to, &c, MW_RCODE_REFUSED);
+            send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
     switch (pr) {
@@ -362,17 +401,17 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         break;
     case MW_PARSE_FORMERR:
         w->stats.formerr++;
-        send_error(w, to, &c, MW_RCODE_FORMERR);
+        send_error(w, to, qt, &c, MW_RCODE_FORMERR);
         goto done;
     case MW_PARSE_NOTIMP:
         w->stats.notimp++;
-        send_error(w, to, &c, MW_RCODE_NOTIMP);
+        send_error(w, to, qt, &c, MW_RCODE_NOTIMP);
         goto done;
     case MW_PARSE_BADVERS:
-        send_error(w, to, &c, MW_RCODE_BADVERS);
+        send_error(w, to, qt, &c, MW_RCODE_BADVERS);
         goto done;
     default:
-        send_error(w, to, &c, MW_RCODE_REFUSED);
+        send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
 
@@ -419,12 +458,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         int n = mw_dns_render(&st, &c, elapsed, -1, w->out, sizeof(w->out));
         if (n < 0)
             n = mw_dns_build_error(&c, MW_RCODE_SERVFAIL, -1, NULL, w->out, sizeof(w->out));
-        send_reply(w, to, w->out, n);
+        send_reply(w, to, qt, w->out, n);
         goto done;
     }
     w->stats.cache_misses++;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, fr == MW_FILTER_ALLOW, watched);
+    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, watched);
     return;
 done:
     mw_reply_done(to);
@@ -448,41 +487,42 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
 
 /* ---- completion ---- */
 
-static void answer_waiters(struct mw_worker *w, struct mw_fetch *f,
+static void answer_waiters(struct mw_worker *w, struct pending *p,
                            const struct mw_dns_stored *st, uint32_t elapsed, int64_t fixed_ttl)
 {
-    struct mw_waiter *wt = f->waiters;
-    f->waiters = NULL;
+    struct mw_waiter *wt = p->waiters;
+    p->waiters = NULL;
     while (wt) {
         struct mw_waiter *next = wt->next;
         const struct mw_reply *to = &wt->r;
-        w->client_lat[mw_lat_bucket(mw_worker_now(w) - f->start_ms)]++;
+        w->client_lat[mw_lat_bucket(mw_worker_now(w) - p->start_ms)]++;
         if (st) {
             int n = mw_dns_render(st, &wt->c, elapsed, fixed_ttl, w->out, sizeof(w->out));
-            send_reply(w, to, w->out, n);
+            send_reply(w, to, p->q.qtype, w->out, n);
         } else {
-            send_error(w, to, &wt->c, MW_RCODE_SERVFAIL);
+            send_error(w, to, p->q.qtype, &wt->c, MW_RCODE_SERVFAIL);
         }
-        waiter_put(w, wt);
+        waiter_put(w->queries, wt);
         wt = next;
     }
-    f->n_waiters = 0;
+    p->n_waiters = 0;
 }
 
 /* Journal: compare the answer with the last one seen for (name, type); a change becomes an
  * answer_change event. Only for answers from upstream (misses), so cache hits cost nothing. */
-static void track_answer(struct mw_worker *w, struct mw_fetch *f, size_t len)
+static void track_answer(struct mw_worker *w, const struct pending *p,
+                         const struct mw_fetch_result *r)
 {
     const struct mw_snapshot *snap = w->snap;
     const struct mw_config *cfg = snap->cfg;
     if (!snap->journal || cfg->journal.track == MW_TRACK_NONE ||
-        (cfg->journal.track == MW_TRACK_LISTED && !f->watched) ||
-        !mw_answerdiff_tracks(f->q.qtype))
+        (cfg->journal.track == MW_TRACK_LISTED && !p->watched) ||
+        !mw_answerdiff_tracks(p->q.qtype))
         return;
     if (!w->ad && !(w->ad = mw_answerdiff_new(cfg->journal.max_names)))
         return;
     struct mw_answer_change ch;
-    if (mw_answerdiff_observe(w->ad, f->q.qname, f->q.qname_len, f->q.qtype, w->prep, len,
+    if (mw_answerdiff_observe(w->ad, p->q.qname, p->q.qname_len, p->q.qtype, r->pkt, r->len,
                               mw_worker_now(w), &ch) != 1)
         return;
     /* Large (two sets of 64 lookups): kept off the stack of the query path. */
@@ -493,10 +533,9 @@ static void track_answer(struct mw_worker *w, struct mw_fetch *f, size_t len)
         return;
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
-    const char *up = f->answered_by[0] ? f->answered_by : NULL;
     int n = mw_journal_format_answer(line, sizeof(line),
                                      (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                     mw_jlog_host(), &ch, up, &g);
+                                     mw_jlog_host(), &ch, r->upstream, &g);
     if (n > 0 && mw_journal_queue_push(snap->journal, MW_JOURNAL_ANSWER, line, (size_t)n) == 0)
         w->stats.journal_answer_changes++;
     else
@@ -505,155 +544,128 @@ static void track_answer(struct mw_worker *w, struct mw_fetch *f, size_t len)
 
 /* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
  * only monitors, answer each with the blocked reply instead. */
-static void answer_filtered(struct mw_worker *w, struct mw_fetch *f, struct mw_verdict *v)
+static void answer_filtered(struct mw_worker *w, struct pending *p, struct mw_verdict *v)
 {
     bool block = v->action != MW_ACTION_LOG;
-    struct mw_waiter *wt = f->waiters;
-    for (; wt; wt = wt->next) {
+    for (struct mw_waiter *wt = p->waiters; wt; wt = wt->next) {
         const struct sockaddr *client = mw_reply_client(&wt->r);
-        record_hit(w, v, client, &f->q);
+        record_hit(w, v, client, &p->q);
         if (block) {
             w->stats.blocked_answer++;
-            reply_blocked(w, &wt->r, &wt->c, &f->q, v,
+            reply_blocked(w, &wt->r, &wt->c, &p->q, v,
                           v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
         } else {
             w->stats.monitor_hits++;
         }
     }
-    if (!block)
-        return;
-    wt = f->waiters;
-    f->waiters = NULL;
-    f->n_waiters = 0;
-    while (wt) {
-        struct mw_waiter *next = wt->next;
-        waiter_put(w, wt);
-        wt = next;
-    }
+    if (block)
+        drop_waiters(w->queries, p);
 }
 
-void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_result res,
-                         const struct mw_dns_response *resp, size_t resp_len)
+/* An answer: check it against the lists, journal it, cache it, and answer the waiters from
+ * the cached copy when there is one, so the first client sees the same clamped TTLs (and RFC
+ * 2308 negative TTL) as the ones after it. */
+static void complete_answer(struct mw_worker *w, struct pending *p,
+                            const struct mw_fetch_result *r, uint64_t now)
 {
-    if (f->probe_up >= 0) { /* health probe: nobody waits */
-        fetch_put(w, f);
-        mw_worker_maybe_done(w);
-        return;
+    const struct mw_lists *lists = w->snap->lists;
+    struct mw_verdict v;
+    bool monitor = false;
+    /* The question too: the lists may have changed since it was asked. */
+    if (mw_filter_response(lists, w->snap->cfg, &p->q, r->pkt, r->len, &v) == MW_FILTER_BLOCK) {
+        answer_filtered(w, p, &v);
+        if (v.action != MW_ACTION_LOG)
+            return;
+        monitor = true;
     }
-    pending_remove(w, f);
+    track_answer(w, p, r);
+    struct mw_dns_stored st = {.pkt = r->pkt,
+                               .len = r->len,
+                               .ttl_off = r->ttl_off,
+                               .ttl = r->ttl,
+                               .n_ttls = r->info->n_ttls};
+    uint32_t elapsed = 0;
+    /* A monitored hit is left unstamped so every later cache hit is recorded too. */
+    if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) ==
+            0 &&
+        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS &&
+        !monitor)
+        *st.stamp = lists->generation;
+    answer_waiters(w, p, &st, elapsed, -1);
+}
+
+/* upstream.c's callback: the question of p is answered or failed. */
+static void fetch_done(void *arg, const struct mw_fetch_result *r)
+{
+    struct pending *p = arg;
+    struct mw_queries *qs = p->qs;
+    struct mw_worker *w = qs->w;
+    pending_remove(qs, p);
+    p->fetch = NULL;
     uint64_t now = mw_worker_now(w);
-    if (res == MW_FETCH_ANSWER) {
-        const struct mw_lists *lists = w->snap->lists;
-        struct mw_verdict v;
-        bool monitor = false;
-        /* The question too: the lists may have changed since it was asked. */
-        if (mw_filter_response(lists, w->snap->cfg, &f->q, w->prep, resp_len, &v) ==
-            MW_FILTER_BLOCK) {
-            answer_filtered(w, f, &v);
-            if (v.action != MW_ACTION_LOG) {
-                fetch_put(w, f);
-                mw_worker_maybe_done(w);
-                return;
-            }
-            monitor = true;
-        }
-        track_answer(w, f, resp_len);
-        struct mw_dns_stored st = {.pkt = w->prep,
-                                   .len = resp_len,
-                                   .ttl_off = w->prep_ttl_off,
-                                   .ttl = w->prep_ttl,
-                                   .n_ttls = resp->n_ttls};
-        uint32_t elapsed = 0;
-        /* Answer from the cached copy when there is one, so the first client sees the same
-         * clamped TTLs (and RFC 2308 negative TTL) as the ones after it. A monitored hit is
-         * left unstamped so every later cache hit is recorded too. */
-        if (mw_cache_insert(w->cache, &f->key, w->prep, resp_len, resp, w->prep_ttl_off,
-                            w->prep_ttl, now) == 0 &&
-            mw_cache_lookup(w->cache, &f->key, now, false, &st, &elapsed) != MW_CACHE_MISS &&
-            !monitor)
-            *st.stamp = lists->generation;
-        answer_waiters(w, f, &st, elapsed, -1);
+    if (r->status == 0) {
+        complete_answer(w, p, r, now);
     } else {
         struct mw_dns_stored st;
         uint32_t elapsed;
-        enum mw_cache_result cr = mw_cache_lookup(w->cache, &f->key, now, true, &st, &elapsed);
+        enum mw_cache_result cr = mw_cache_lookup(w->cache, &p->key, now, true, &st, &elapsed);
         struct mw_verdict v;
         /* A stale answer may predate the lists in force: check it as a new one. */
-        if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &f->q, st.pkt,
+        if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &p->q, st.pkt,
                                                       st.len, &v) == MW_FILTER_BLOCK) {
-            answer_filtered(w, f, &v);
+            answer_filtered(w, p, &v);
             if (v.action != MW_ACTION_LOG) {
-                fetch_put(w, f);
+                pending_put(qs, p);
                 mw_worker_maybe_done(w);
                 return;
             }
         }
         if (cr == MW_CACHE_STALE) {
-            w->stats.stale_served += f->n_waiters;
-            answer_waiters(w, f, &st, elapsed, STALE_TTL);
+            w->stats.stale_served += p->n_waiters;
+            answer_waiters(w, p, &st, elapsed, STALE_TTL);
         } else if (cr == MW_CACHE_HIT) {
-            answer_waiters(w, f, &st, elapsed, -1);
+            answer_waiters(w, p, &st, elapsed, -1);
         } else {
-            answer_waiters(w, f, NULL, 0, -1);
+            answer_waiters(w, p, NULL, 0, -1);
         }
     }
-    fetch_put(w, f);
+    pending_put(qs, p);
     mw_worker_maybe_done(w);
 }
 
 void mw_query_abort_all(struct mw_worker *w)
 {
-    for (unsigned b = 0; b < w->fetch_buckets; b++) {
-        while (w->fetch_by_key[b]) {
-            struct mw_fetch *f = w->fetch_by_key[b];
-            w->fetch_by_key[b] = f->next;
-            w->n_fetches--;
-            mw_fetch_abort(f);
-            struct mw_waiter *wt = f->waiters;
-            f->waiters = NULL;
-            while (wt) {
-                struct mw_waiter *next = wt->next;
-                waiter_put(w, wt);
-                wt = next;
-            }
-            f->n_waiters = 0;
-            fetch_put(w, f);
-        }
-    }
-    /* Health probes are not in the table; they are the only other active fetches. */
-    for (struct mw_fetch *f = w->all_fetches; f; f = f->all_next) {
-        if (f->active) {
-            mw_fetch_abort(f);
-            fetch_put(w, f);
+    struct mw_queries *qs = w->queries;
+    if (!qs)
+        return;
+    for (unsigned b = 0; b < PENDING_BUCKETS; b++) {
+        while (qs->by_key[b]) {
+            struct pending *p = qs->by_key[b];
+            qs->by_key[b] = p->next;
+            qs->n_pending--;
+            mw_fetch_cancel(p->fetch);
+            drop_waiters(qs, p);
+            pending_put(qs, p);
         }
     }
 }
 
 void mw_query_deinit(struct mw_worker *w)
 {
-    /* Fetch timers close through the loop; the objects free themselves in fetch_closed. */
-    struct mw_fetch *f = w->all_fetches;
-    w->all_fetches = NULL;
-    w->free_fetches = NULL;
-    while (f) {
-        struct mw_fetch *next = f->all_next;
-        f->timer.data = f;
-        uv_close((uv_handle_t *)&f->timer, fetch_closed);
-        f = next;
+    struct mw_queries *qs = w->queries;
+    if (!qs)
+        return;
+    w->queries = NULL;
+    while (qs->free_waiters) {
+        struct mw_waiter *next = qs->free_waiters->next;
+        free(qs->free_waiters);
+        qs->free_waiters = next;
     }
-    struct mw_waiter *wt = w->free_waiters;
-    w->free_waiters = NULL;
-    while (wt) {
-        struct mw_waiter *next = wt->next;
-        free(wt);
-        wt = next;
+    while (qs->free_pending) {
+        struct pending *next = qs->free_pending->next;
+        free(qs->free_pending);
+        qs->free_pending = next;
     }
-    free(w->fetch_by_key);
-    w->fetch_by_key = NULL;
-}
-
-/* Probe fetches come from the same pool; upstream.c takes and returns them through these. */
-struct mw_fetch *mw_query_fetch_get(struct mw_worker *w)
-{
-    return fetch_get(w);
+    free(qs->by_key);
+    free(qs);
 }

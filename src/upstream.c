@@ -18,14 +18,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
-#include "minewall/listener.h"
 #include "minewall/log.h"
-#include "minewall/query.h"
 #include "minewall/snapshot.h"
+#include "minewall/socket.h"
 #include "minewall/worker.h"
 
 #define POOL_SIZE 16         /* sockets per address family */
@@ -38,6 +40,43 @@
 #define PROBE_MAX_MS 8000
 #define PROBE_TICK_MS 250
 #define RECV_SLOTS 8
+#define MAX_ATTEMPTS 6
+
+/* One sent copy of a fetch's question: a pending-table entry. */
+struct mw_attempt {
+    struct mw_attempt *hnext; /* pending-table chain */
+    struct mw_fetch *f;
+    struct mw_usock *s; /* socket it left from (holds an in-flight count) */
+    uint16_t id;
+    uint16_t up; /* index in the fetch's upset */
+    bool live;
+    uint64_t sent_ms;
+};
+
+/* One question being resolved, or a free object in the pool. */
+struct mw_fetch {
+    struct mw_fetch *next;               /* free list */
+    struct mw_fetch *all_next, *all_prev; /* every fetch object of the worker, for teardown */
+    struct mw_upstreams *ups;
+    bool active;
+    struct mw_dns_question q;
+    bool cd, do_bit;
+    mw_fetch_cb cb; /* NULL for a probe */
+    void *arg;
+    char answered_by[64]; /* label of the upstream whose answer completed it, or "" */
+    struct mw_upset *set; /* ref held while active */
+    const struct mw_upgroup *group;
+    int probe_up; /* >= 0: a health probe pinned to this upstream */
+    uint64_t deadline_ms;
+    uint32_t tried; /* bit i: group member i was tried (first 32) */
+    unsigned n_tries;
+    struct mw_attempt att[MAX_ATTEMPTS];
+    unsigned n_att;
+    struct mw_utcp *tcp; /* TCP exchange in progress, or NULL */
+    int tcp_up;
+    uv_timer_t timer; /* attempt timeout; open for the fetch object's lifetime */
+    uint8_t last_rcode;
+};
 
 struct mw_usock {
     uv_udp_t h;
@@ -74,11 +113,18 @@ struct mw_upstreams {
     uint8_t qbuf[512];
     uint8_t *rbuf; /* shared receive buffer: callbacks run one at a time */
     size_t rbuf_len;
+    /* Fetch objects: recycled through the free list; all of them on the all list. */
+    struct mw_fetch *free_fetches;
+    struct mw_fetch *all_fetches;
+    /* A response prepared for the callback (borrowed by it; one callback at a time). */
+    uint8_t prep[MW_DNS_MAXMSG + 512];
+    uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
+    uint32_t prep_ttl[MW_DNS_MAX_TTLS];
 };
 
 static void fetch_next(struct mw_fetch *f, uint64_t now);
-static void fetch_complete(struct mw_fetch *f, enum mw_fetch_result res,
-                           const struct mw_dns_response *info, size_t len);
+static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_response *info,
+                           size_t len);
 
 /* ---- sets of upstreams ---- */
 
@@ -425,9 +471,9 @@ static void fetch_timer(uv_timer_t *t);
 
 static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
 {
-    struct mw_upstreams *ups = f->w->ups;
+    struct mw_upstreams *ups = f->ups;
     struct mw_upstream *u = &f->set->u[up];
-    if (f->n_att >= MW_FETCH_MAX_ATTEMPTS)
+    if (f->n_att >= MAX_ATTEMPTS)
         return -ENOSPC;
     struct mw_usock *s = usock_pick(ups, u->addr.u.sa.sa_family);
     if (!s)
@@ -458,7 +504,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     unsigned b_ix = pending_bucket(s, id);
     a->hnext = ups->pending[b_ix];
     ups->pending[b_ix] = a;
-    uint64_t to = attempt_timeout(f->w->snap->cfg, u);
+    uint64_t to = attempt_timeout(f->ups->w->snap->cfg, u);
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
     uv_timer_start(&f->timer, fetch_timer, to, 0);
@@ -468,7 +514,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
 /* Ask the next upstream; fail the fetch when nothing is left to try. */
 static void fetch_next(struct mw_fetch *f, uint64_t now)
 {
-    while (now < f->deadline_ms && f->n_att < MW_FETCH_MAX_ATTEMPTS) {
+    while (now < f->deadline_ms && f->n_att < MAX_ATTEMPTS) {
         int m;
         uint16_t up;
         if (f->probe_up >= 0) {
@@ -491,7 +537,7 @@ static void fetch_next(struct mw_fetch *f, uint64_t now)
             return;
     }
     if (live_attempts(f) == 0 && !f->tcp)
-        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+        fetch_complete(f, -ETIMEDOUT, NULL, 0);
 }
 
 /* ---- TCP fallback ---- */
@@ -527,10 +573,10 @@ static void utcp_failed(struct mw_utcp *t)
     utcp_close(t);
     if (!f)
         return;
-    uint64_t now = mw_worker_now(f->w);
+    uint64_t now = mw_worker_now(f->ups->w);
     struct mw_upstream *u = &f->set->u[f->tcp_up];
     u->errors++;
-    up_failed(f->w, f->set, u, now);
+    up_failed(f->ups->w, f->set, u, now);
     fetch_next(f, now);
 }
 
@@ -566,7 +612,7 @@ static void utcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     size_t mlen = mw_dns_get16(t->in);
     struct mw_fetch *f = t->f;
     if (mlen < MW_DNS_HDR || mw_dns_get16(t->in + 2) != t->id) {
-        f->w->stats.upstream_spoofed++;
+        f->ups->w->stats.upstream_spoofed++;
         utcp_failed(t);
         return;
     }
@@ -599,14 +645,14 @@ static void utcp_connected(uv_connect_t *req, int status)
 /* The upstream said TC: ask it again over TCP (RFC 7766), dropping the UDP attempts. */
 static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
 {
-    struct mw_worker *w = f->w;
+    struct mw_worker *w = f->ups->w;
     for (unsigned i = 0; i < f->n_att; i++)
-        attempt_kill(w->ups, &f->att[i]);
+        attempt_kill(f->ups, &f->att[i]);
     w->stats.upstream_tcp_fallback++;
     struct mw_utcp *t = calloc(1, sizeof(*t));
     if (!t)
         goto fail;
-    t->ups = w->ups;
+    t->ups = f->ups;
     t->id = (uint16_t)arc4random();
     int n = mw_dns_build_query(&f->q, t->id, f->cd, f->do_bit, t->out + 2, sizeof(t->out) - 2);
     if (n < 0) {
@@ -626,7 +672,7 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
         utcp_close(t);
         goto fail;
     }
-    uint64_t to = f->w->snap->cfg->upstream.timeout_ms;
+    uint64_t to = f->ups->w->snap->cfg->upstream.timeout_ms;
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
     uv_timer_start(&f->timer, fetch_timer, to, 0);
@@ -641,11 +687,12 @@ fail:
 static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
                         uint64_t sent_ms, bool tcp)
 {
-    struct mw_worker *w = f->w;
+    struct mw_worker *w = f->ups->w;
     uint64_t now = mw_worker_now(w);
     struct mw_dns_response info;
-    int n = mw_dns_prepare_response(pkt, len, w->prep, sizeof(w->prep), &info, w->prep_ttl_off,
-                                    w->prep_ttl);
+    struct mw_upstreams *ups = f->ups;
+    int n = mw_dns_prepare_response(pkt, len, ups->prep, sizeof(ups->prep), &info,
+                                    ups->prep_ttl_off, ups->prep_ttl);
     struct mw_upstream *u = &f->set->u[up];
     if (n < 0) {
         w->stats.upstream_malformed++;
@@ -664,7 +711,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     up_answered(w, f->set, u, tcp || now < sent_ms ? 0 : now - sent_ms);
     memcpy(f->answered_by, u->label, sizeof(f->answered_by));
     if (f->probe_up >= 0) {
-        fetch_complete(f, MW_FETCH_ANSWER, &info, (size_t)n);
+        fetch_complete(f, 0, &info, (size_t)n);
         return;
     }
     if ((info.flags & MW_DNS_TC) && !tcp) {
@@ -672,7 +719,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
         return;
     }
     if (info.rcode == MW_RCODE_NOERROR || info.rcode == MW_RCODE_NXDOMAIN) {
-        fetch_complete(f, MW_FETCH_ANSWER, &info, (size_t)n);
+        fetch_complete(f, 0, &info, (size_t)n);
         return;
     }
     /* SERVFAIL, REFUSED, ...: another upstream may do better. REFUSED means the upstream
@@ -682,7 +729,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
         up_failed(w, f->set, u, now);
     f->last_rcode = info.rcode;
     for (unsigned i = 0; i < f->n_att; i++)
-        attempt_kill(w->ups, &f->att[i]);
+        attempt_kill(f->ups, &f->att[i]);
     uv_timer_stop(&f->timer);
     fetch_next(f, now);
 }
@@ -721,7 +768,7 @@ static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
 static void fetch_timer(uv_timer_t *t)
 {
     struct mw_fetch *f = t->data;
-    struct mw_worker *w = f->w;
+    struct mw_worker *w = f->ups->w;
     uint64_t now = mw_worker_now(w);
     if (f->tcp) {
         struct mw_utcp *tc = f->tcp;
@@ -736,11 +783,11 @@ static void fetch_timer(uv_timer_t *t)
         up_failed(w, f->set, u, now);
     }
     if (f->probe_up >= 0) { /* a probe has one attempt: it failed, the next one is scheduled */
-        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+        fetch_complete(f, -ETIMEDOUT, NULL, 0);
         return;
     }
-    if (now >= f->deadline_ms || f->n_att >= MW_FETCH_MAX_ATTEMPTS) {
-        fetch_complete(f, MW_FETCH_FAILED, NULL, 0);
+    if (now >= f->deadline_ms || f->n_att >= MAX_ATTEMPTS) {
+        fetch_complete(f, -ETIMEDOUT, NULL, 0);
         return;
     }
     fetch_next(f, now);
@@ -748,9 +795,49 @@ static void fetch_timer(uv_timer_t *t)
 
 /* ---- fetch lifecycle ---- */
 
+static void fetch_closed(uv_handle_t *h)
+{
+    struct mw_fetch *f = h->data;
+    f->ups->w->open_handles--;
+    free(f);
+}
+
+/* A fetch object from the pool, or a new one with its timer opened. NULL on ENOMEM. */
+static struct mw_fetch *fetch_get(struct mw_upstreams *ups)
+{
+    struct mw_fetch *f = ups->free_fetches;
+    if (f) {
+        ups->free_fetches = f->next;
+        f->next = NULL;
+    } else {
+        if (!(f = calloc(1, sizeof(*f))))
+            return NULL;
+        f->ups = ups;
+        if (uv_timer_init(&ups->w->loop, &f->timer) < 0) {
+            free(f);
+            return NULL;
+        }
+        f->timer.data = f;
+        ups->w->open_handles++;
+        f->all_next = ups->all_fetches;
+        if (f->all_next)
+            f->all_next->all_prev = f;
+        ups->all_fetches = f;
+    }
+    return f;
+}
+
+static void fetch_put(struct mw_upstreams *ups, struct mw_fetch *f)
+{
+    f->cb = NULL;
+    f->arg = NULL;
+    f->next = ups->free_fetches;
+    ups->free_fetches = f;
+}
+
 static void fetch_release(struct mw_fetch *f)
 {
-    struct mw_upstreams *ups = f->w->ups;
+    struct mw_upstreams *ups = f->ups;
     for (unsigned i = 0; i < f->n_att; i++)
         attempt_kill(ups, &f->att[i]);
     f->n_att = 0;
@@ -764,26 +851,37 @@ static void fetch_release(struct mw_fetch *f)
     f->active = false;
 }
 
-static void fetch_complete(struct mw_fetch *f, enum mw_fetch_result res,
-                           const struct mw_dns_response *info, size_t len)
+/* The fetch is over: back to the pool first, so the callback may start fetches of its own,
+ * then tell the caller with everything it needs as arguments. */
+static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_response *info,
+                           size_t len)
 {
-    if (f->probe_up >= 0 && res == MW_FETCH_FAILED && f->probe_up < f->set->n) {
+    struct mw_upstreams *ups = f->ups;
+    if (f->probe_up >= 0 && status < 0 && f->probe_up < f->set->n) {
         struct mw_upstream *u = &f->set->u[f->probe_up];
-        uint64_t now = mw_worker_now(f->w);
+        uint64_t now = mw_worker_now(ups->w);
         u->probe_backoff_ms = u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS
                                                                       : u->probe_backoff_ms * 2;
         u->next_probe_ms = now + u->probe_backoff_ms;
     }
+    char label[sizeof(f->answered_by)];
+    memcpy(label, f->answered_by, sizeof(label));
+    mw_fetch_cb cb = f->cb;
+    void *arg = f->arg;
     fetch_release(f);
-    mw_query_fetch_done(f->w, f, res, info, len);
-}
-
-int mw_fetch_init(struct mw_worker *w, struct mw_fetch *f)
-{
-    f->w = w;
-    int rc = uv_timer_init(&w->loop, &f->timer);
-    f->timer.data = f;
-    return rc;
+    fetch_put(ups, f);
+    if (!cb)
+        return;
+    struct mw_fetch_result r = {.status = status};
+    if (status == 0) {
+        r.pkt = ups->prep;
+        r.len = len;
+        r.info = info;
+        r.ttl_off = ups->prep_ttl_off;
+        r.ttl = ups->prep_ttl;
+    }
+    r.upstream = label[0] ? label : NULL;
+    cb(arg, &r);
 }
 
 static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
@@ -792,7 +890,6 @@ static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struc
     f->set = ups->cur;
     f->set->refs++;
     f->active = true;
-    f->start_ms = now;
     f->deadline_ms = now + cfg->upstream.total_ms;
     f->tried = 0;
     f->n_tries = 0;
@@ -802,7 +899,7 @@ static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struc
     f->answered_by[0] = 0;
     /* Send now; a fetch must never complete inside mw_fetch_start(), so when nothing could be
      * sent the fetch is released and the caller answers. */
-    while (f->n_att == 0 && f->n_tries < MW_FETCH_MAX_ATTEMPTS) {
+    while (f->n_att == 0 && f->n_tries < MAX_ATTEMPTS) {
         int m = 0;
         uint16_t up;
         if (f->probe_up >= 0) {
@@ -825,22 +922,40 @@ static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struc
     return -EIO;
 }
 
-int mw_fetch_start(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
-                   uint64_t now)
+int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
+                   mw_fetch_cb cb, void *arg, struct mw_fetch **out)
 {
-    const struct mw_forward_zone *z = mw_config_zone_for(cfg, f->q.qname, f->q.qname_len);
-    const struct mw_upgroup *g =
-        z ? &ups->cur->zones[z - cfg->zones] : &ups->cur->def;
+    const struct mw_config *cfg = ups->w->snap->cfg;
+    const struct mw_forward_zone *z = mw_config_zone_for(cfg, q->qname, q->qname_len);
+    const struct mw_upgroup *g = z ? &ups->cur->zones[z - cfg->zones] : &ups->cur->def;
     if (g->n == 0)
         return -ENOENT;
+    struct mw_fetch *f = fetch_get(ups);
+    if (!f)
+        return -ENOMEM;
+    f->q = *q;
+    f->cd = (flags & MW_FETCH_CD) != 0;
+    f->do_bit = (flags & MW_FETCH_DO) != 0;
+    f->probe_up = -1;
     f->group = g;
-    return fetch_begin(ups, f, cfg, now);
+    f->cb = cb;
+    f->arg = arg;
+    int rc = fetch_begin(ups, f, cfg, mw_worker_now(ups->w));
+    if (rc < 0) {
+        fetch_put(ups, f);
+        return rc;
+    }
+    if (out)
+        *out = f;
+    return 0;
 }
 
-void mw_fetch_abort(struct mw_fetch *f)
+void mw_fetch_cancel(struct mw_fetch *f)
 {
-    if (f->active)
-        fetch_release(f);
+    if (!f->active)
+        return;
+    fetch_release(f);
+    fetch_put(f->ups, f);
 }
 
 /* ---- probes ---- */
@@ -857,7 +972,7 @@ static void probe_tick(uv_timer_t *t)
         struct mw_upstream *u = &set->u[i];
         if (!u->down || u->probe_in_flight || now < u->next_probe_ms)
             continue;
-        struct mw_fetch *f = mw_query_fetch_get(w);
+        struct mw_fetch *f = fetch_get(ups);
         if (!f)
             return;
         memset(&f->q, 0, sizeof(f->q));
@@ -869,13 +984,12 @@ static void probe_tick(uv_timer_t *t)
         f->do_bit = false;
         f->probe_up = i;
         f->group = NULL;
-        f->waiters = NULL;
-        f->n_waiters = 0;
+        f->cb = NULL;
         u->probe_in_flight = true;
         if (fetch_begin(ups, f, w->snap->cfg, now) < 0) {
             u->probe_in_flight = false;
             u->next_probe_ms = now + u->probe_backoff_ms;
-            mw_query_fetch_done(w, f, MW_FETCH_FAILED, NULL, 0);
+            fetch_put(ups, f);
         }
     }
 }
@@ -930,6 +1044,18 @@ void mw_upstreams_close(struct mw_upstreams *ups)
     if (ups->closing)
         return;
     ups->closing = true;
+    /* Probes (and any fetch its caller left) end here; then every fetch timer closes and the
+     * objects free themselves in fetch_closed. */
+    for (struct mw_fetch *f = ups->all_fetches; f; f = f->all_next)
+        mw_fetch_cancel(f);
+    struct mw_fetch *f = ups->all_fetches;
+    ups->all_fetches = NULL;
+    ups->free_fetches = NULL;
+    while (f) {
+        struct mw_fetch *next = f->all_next;
+        uv_close((uv_handle_t *)&f->timer, fetch_closed);
+        f = next;
+    }
     uv_close((uv_handle_t *)&ups->probe, probe_closed);
     for (int i = 0; i < POOL_SIZE; i++) {
         if (ups->pool4[i])

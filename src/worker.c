@@ -114,7 +114,7 @@ static bool finishing(struct mw_worker *w)
 
 void mw_worker_maybe_done(struct mw_worker *w)
 {
-    if (w->stopping && !finishing(w) && w->n_fetches == 0)
+    if (w->stopping && !finishing(w) && mw_query_pending(w) == 0)
         finish(w);
 }
 
@@ -426,12 +426,4 @@ void mw_worker_join(struct mw_worker *w)
         uv_run(&w->loop, UV_RUN_DEFAULT);
     }
     release(w);
-}
-
-void mw_worker_stats_add(const struct mw_worker *w, struct mw_worker_stats *sum)
-{
-    const uint64_t *src = (const uint64_t *)&w->stats;
-    uint64_t *dst = (uint64_t *)sum;
-    for (size_t i = 0; i < sizeof(w->stats) / sizeof(uint64_t); i++)
-        dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 }

@@ -55,9 +55,6 @@ struct mw_tcp_conn {
     size_t rlen, rcap;
 };
 
-/* Ask for 4 MiB socket buffers on a UDP socket (capped by the kernel's rmem_max/wmem_max). */
-void mw_socket_buffers(int fd);
-
 /* Check that nothing else serves addr, UDP or TCP: bind both without SO_REUSEPORT (UDP also
  * without SO_REUSEADDR) and close again. Returns 0, or a negative errno with why filled with
  * "ADDR/PROTO: reason", naming the process that holds the address when /proc tells. Call it

@@ -1,7 +1,8 @@
 /* One client query from arrival to answer: parse and check it, apply access control, answer
- * from the cache, or attach to a fetch (identical concurrent questions share one) and answer
- * every waiter when the fetch completes, from its response, a stale cache entry (RFC 8767) or
- * SERVFAIL. Waiters and fetches come from per-worker pools. */
+ * from the cache, or wait on a pending question (identical concurrent questions share one
+ * upstream fetch) and answer every waiter when upstream.c calls back, from its response, a
+ * stale cache entry (RFC 8767) or SERVFAIL. query.c owns the pending questions and their
+ * waiters (per-worker pools); the path is written out at the top of query.c. */
 #pragma once
 
 #include <stddef.h>
@@ -19,14 +20,11 @@ void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t
 void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt,
                        size_t len);
 
-/* Set up the worker's coalescing table. Returns 0 or -ENOMEM. */
+/* Set up the worker's pending-question table and pools (w->queries). Returns 0 or -ENOMEM. */
 int mw_query_init(struct mw_worker *w);
-/* Shutdown: abort every pending fetch, drop its waiters, and free both pools after the loop
- * closed the fetch timers. */
+/* Questions waiting for upstream (shutdown waits for 0). */
+unsigned mw_query_pending(const struct mw_worker *w);
+/* Shutdown: cancel every pending fetch and drop its waiters unanswered. */
 void mw_query_abort_all(struct mw_worker *w);
+/* Free the table and pools. NULL-safe (w->queries may be unset). */
 void mw_query_deinit(struct mw_worker *w);
-
-struct mw_fetch;
-/* A pooled fetch object for upstream.c's health probes (returned via mw_query_fetch_done).
- * NULL on ENOMEM. */
-struct mw_fetch *mw_query_fetch_get(struct mw_worker *w);

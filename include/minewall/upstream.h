@@ -3,35 +3,33 @@
  * strict matching of responses (source address and port, ID, question), retries on other
  * upstreams, TCP when an answer comes back truncated, and probing dead upstreams back in.
  *
- * A fetch is one question being resolved; query.c attaches client waiters to it (coalescing)
- * and gets mw_query_fetch_done() exactly once per fetch. Fetch objects are pooled with their
- * timer kept open, so a miss costs no handle setup. */
+ * A fetch is one question being resolved. The caller gives the question and a callback;
+ * upstream.c owns the fetch object (pooled with its timer kept open, so a miss costs no handle
+ * setup) and calls back exactly once, with the prepared response or a failure, never from
+ * inside mw_fetch_start(). It knows nothing of clients: coalescing identical questions and
+ * answering them is the caller's job (query.c). Health probes are fetches of its own. */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
-#include <uv.h>
 
-#include "minewall/cache.h"
-#include "minewall/dnsmsg.h"
 #include "minewall/netaddr.h"
 
 struct mw_worker;
 struct mw_config;
-struct mw_waiter;
-struct mw_usock;
-struct mw_upset;
-struct mw_utcp;
-
-#define MW_FETCH_MAX_ATTEMPTS 6
+struct mw_dns_question;
+struct mw_dns_response;
+struct mw_upstreams;
+struct mw_fetch;
 
 /* One forwarder as seen by one worker. */
 struct mw_upstream {
     struct mw_addr addr;
     char label[64]; /* "127.0.0.1:53" */
     bool down;
-    unsigned fails;        /* consecutive */
-    double srtt_ms;        /* 0 until the first answer */
+    unsigned fails; /* consecutive */
+    double srtt_ms; /* 0 until the first answer */
     uint64_t next_probe_ms;
     uint32_t probe_backoff_ms;
     bool probe_in_flight;
@@ -55,77 +53,48 @@ struct mw_upset {
     uint16_t n_zones;
 };
 
-/* One sent copy of a fetch's question: a pending-table entry. */
-struct mw_attempt {
-    struct mw_attempt *hnext; /* pending-table chain */
-    struct mw_fetch *f;
-    struct mw_usock *s; /* socket it left from (holds an in-flight count) */
-    uint16_t id;
-    uint16_t up; /* index in the fetch's upset */
-    bool live;
-    uint64_t sent_ms;
-};
-
-struct mw_fetch {
-    struct mw_fetch *next;    /* coalescing chain or free list */
-    struct mw_fetch *all_next; /* every fetch object of the worker, for teardown */
-    struct mw_worker *w;
-    bool active;
-    struct mw_cache_key key;
-    uint64_t key_hash;
-    struct mw_dns_question q;
-    bool cd, do_bit;
-    bool allowed;             /* an allow rule matched the qname: skip the answer check */
-    bool watched;             /* track: listed and the qname is on a watch-names list */
-    char answered_by[64];     /* label of the upstream whose answer completed it, or "" */
-    struct mw_upset *set;     /* ref held while active */
-    const struct mw_upgroup *group;
-    int probe_up;             /* >= 0: a health probe pinned to this upstream; no waiters */
-    uint64_t start_ms, deadline_ms;
-    uint32_t tried;           /* bit i: group member i was tried (first 32) */
-    unsigned n_tries;
-    struct mw_attempt att[MW_FETCH_MAX_ATTEMPTS];
-    unsigned n_att;
-    struct mw_utcp *tcp;      /* TCP exchange in progress, or NULL */
-    int tcp_up;
-    uv_timer_t timer;         /* attempt timeout; open for the fetch object's lifetime */
-    struct mw_waiter *waiters; /* owned by query.c */
-    unsigned n_waiters;
-    uint8_t last_rcode;
-};
-
-/* Outcome handed to mw_query_fetch_done(). */
-enum mw_fetch_result {
-    MW_FETCH_ANSWER, /* w->prep holds a prepared response (info in *resp) */
-    MW_FETCH_FAILED, /* every attempt failed or the budget ran out */
-};
-
-struct mw_upstreams;
-
 /* Create the worker's upstream machinery for cfg. Returns 0 or a negative errno. */
 int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_upstreams **out);
 /* Switch to cfg's upstreams (reload); health of addresses that stay is kept. In-flight
  * fetches finish on the set they started with. */
 int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg);
-/* Stop timers and close sockets; in-flight fetches must be gone (mw_fetch_abort). */
+/* Cancel every fetch still active (no callbacks), stop timers and close sockets. */
 void mw_upstreams_close(struct mw_upstreams *ups);
 /* Free after the loop has run the close callbacks. NULL is a no-op. */
 void mw_upstreams_free(struct mw_upstreams *ups);
 
-/* Initialise a fetch object's timer on the worker loop (once per pooled object). */
-int mw_fetch_init(struct mw_worker *w, struct mw_fetch *f);
-/* Begin resolving f->q (key, cd, do_bit set by the caller) via the group for the qname.
- * Never calls mw_query_fetch_done() synchronously. Returns 0, or a negative errno (then the
- * fetch was not started). */
-int mw_fetch_start(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
-                   uint64_t now_ms);
-/* Cancel an active fetch without calling back (shutdown). */
-void mw_fetch_abort(struct mw_fetch *f);
-
 /* Read-only view for status/metrics. */
 const struct mw_upset *mw_upstreams_current(const struct mw_upstreams *ups);
 
-/* Implemented by query.c: the fetch finished; after this returns the fetch is inactive and
- * query.c returns it to the pool. resp is set for MW_FETCH_ANSWER. */
-void mw_query_fetch_done(struct mw_worker *w, struct mw_fetch *f, enum mw_fetch_result res,
-                         const struct mw_dns_response *resp, size_t resp_len);
+/* Flags of a fetch: bits copied into the upstream query. */
+enum {
+    MW_FETCH_CD = 1, /* checking disabled (RFC 4035) */
+    MW_FETCH_DO = 2, /* DNSSEC OK in our OPT record */
+};
+
+/* How a fetch ended; every pointer is borrowed for the duration of the callback only. */
+struct mw_fetch_result {
+    int status;         /* 0: an answer (NOERROR or NXDOMAIN); -ETIMEDOUT: every attempt
+                           failed or the budget ran out */
+    const uint8_t *pkt; /* the prepared response (OPT removed, mw_dns_prepare_response), or
+                           NULL on failure */
+    size_t len;
+    const struct mw_dns_response *info; /* what preparing it learned */
+    const uint16_t *ttl_off;            /* info->n_ttls TTL offsets in pkt and values */
+    const uint32_t *ttl;
+    const char *upstream; /* label of the upstream that answered, or NULL */
+};
+
+/* Called once per fetch. The fetch object is already back in upstream.c's pool: the callback
+ * may start new fetches. */
+typedef void (*mw_fetch_cb)(void *arg, const struct mw_fetch_result *res);
+
+/* Begin resolving q (qname lowercase wire form) with flags (MW_FETCH_*) through the upstreams
+ * configured for the qname. Never calls cb synchronously. On success *out (may be NULL) is the
+ * fetch, valid until cb runs or mw_fetch_cancel(). Returns 0, -ENOENT when no upstream serves
+ * the name, -ENOMEM, or another negative errno when nothing could be sent; cb is then never
+ * called. */
+int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
+                   mw_fetch_cb cb, void *arg, struct mw_fetch **out);
+/* Stop an active fetch without calling back (shutdown). */
+void mw_fetch_cancel(struct mw_fetch *f);

@@ -16,8 +16,7 @@
 struct mw_snapshot;
 struct mw_listener;
 struct mw_upstreams;
-struct mw_fetch;
-struct mw_waiter;
+struct mw_queries;
 struct mw_tcp_conn;
 
 /* Counters of one worker; written only by its thread, summed by readers at scrape time. */
@@ -111,13 +110,7 @@ struct mw_worker {
     struct mw_cache *cache;        /* owned */
     struct mw_upstreams *ups;      /* owned */
 
-    /* Pools: objects come back to these lists instead of being freed per query. */
-    struct mw_waiter *free_waiters;
-    struct mw_fetch *free_fetches;
-    struct mw_fetch *all_fetches;   /* every fetch object, linked by all_next */
-    struct mw_fetch **fetch_by_key; /* coalescing table: buckets of pending fetches */
-    unsigned fetch_buckets;         /* power of two */
-    unsigned n_fetches;             /* pending */
+    struct mw_queries *queries;   /* owned by query.c: pending questions, waiters, pools */
 
     unsigned open_handles; /* handles not yet closed, for a clean loop close */
 
@@ -142,10 +135,6 @@ struct mw_worker {
 
     /* Scratch for rendering one reply; the loop runs one callback at a time. */
     uint8_t out[MW_DNS_MAXMSG + 512];
-    /* Scratch for preparing one upstream response. */
-    uint8_t prep[MW_DNS_MAXMSG + 512];
-    uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
-    uint32_t prep_ttl[MW_DNS_MAX_TTLS];
 };
 
 /* Set up a worker's loop, cache, upstreams and listeners for snap (takes a new reference).
@@ -166,9 +155,6 @@ void mw_worker_stop(struct mw_worker *w);
 
 /* Wait for the thread and release the loop. */
 void mw_worker_join(struct mw_worker *w);
-
-/* Sum of counters (reads another thread's plain counters: values may be slightly stale). */
-void mw_worker_stats_add(const struct mw_worker *w, struct mw_worker_stats *sum);
 
 /* Copy what the worker last published (at most a second old). Thread-safe. */
 void mw_worker_pub_read(struct mw_worker *w, struct mw_worker_pub *out);
