@@ -490,6 +490,7 @@ static const struct key top_keys[] = {
         SLOT_TOTAL_TIMEOUT),
     {.path = "tcp", .fn = on_map, .sub = tcp_keys},
     {.path = "udp", .fn = on_map, .sub = udp_keys},
+    {.path = "fetch", .fn = on_map, .sub = mw_config__fetch_keys},
     {.path = "log", .fn = on_map, .sub = log_keys},
     {.path = "lists", .fn = mw_config__on_lists},
     {.path = "sinkhole", .fn = on_map, .sub = mw_config__sinkhole_keys},
@@ -730,6 +731,10 @@ struct mw_config *mw_config_new_default(void)
     cfg->tcp.output_limit = 1 << 20;
     cfg->tcp.worker_output_limit = 32 << 20;
     cfg->udp.send_queue = 1 << 20;
+    cfg->fetch.max_per_worker = 4096; /* Unbound's num-queries-per-thread (with libevent) */
+    cfg->fetch.max_waiters = 64;
+    cfg->fetch.max_queries = 16384;
+    cfg->fetch.max_tcp = 64;
     cfg->log_level = MW_LOG_INFO;
     cfg->sinkhole.action = MW_ACTION_SINKHOLE; /* ipv4 0.0.0.0 and ipv6 :: by calloc */
     cfg->sinkhole.ttl = 60;

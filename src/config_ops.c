@@ -1,4 +1,5 @@
-/* The operations keys of the configuration: metrics, rate-limit and user (see config.h). */
+/* The operations keys of the configuration: metrics, rate-limit, fetch bounds and user (see
+ * config.h). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,6 +36,22 @@ static void on_rl_action(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
+static void on_fetch_overflow(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    if (strcmp(s, "drop") == 0)
+        c->cfg->fetch.overflow_drop = true;
+    else if (strcmp(s, "servfail") == 0)
+        c->cfg->fetch.overflow_drop = false;
+    else {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: expected servfail or drop, found '%s'", k->path,
+                       mw_config__shown(s, b));
+    }
+}
+
 static void on_user(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     const char *s = mw_config__scalar(c, k->path, val);
@@ -67,6 +84,15 @@ const struct key mw_config__ratelimit_keys[] = {
     NUM("rate-limit.prefix-v6", mw_config__on_uint, ratelimit.prefix_v6, 0, 128, 1, 0),
     NUM("rate-limit.max-clients", mw_config__on_uint, ratelimit.max_clients, 16, 100000000, 1, 0),
     {.path = "rate-limit.action", .fn = on_rl_action},
+    {.path = NULL},
+};
+
+const struct key mw_config__fetch_keys[] = {
+    NUM("fetch.max-per-worker", mw_config__on_uint, fetch.max_per_worker, 1, 1000000, 1, 0),
+    NUM("fetch.max-waiters", mw_config__on_uint, fetch.max_waiters, 1, 65535, 1, 0),
+    NUM("fetch.max-queries", mw_config__on_uint, fetch.max_queries, 1, 10000000, 1, 0),
+    {.path = "fetch.overflow", .fn = on_fetch_overflow},
+    NUM("fetch.max-tcp", mw_config__on_uint, fetch.max_tcp, 1, 65535, 1, 0),
     {.path = NULL},
 };
 

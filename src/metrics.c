@@ -134,6 +134,13 @@ static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
         const uint64_t *src = (const uint64_t *)&p->stats;
         for (size_t k = 0; k < sizeof(p->stats) / sizeof(uint64_t); k++)
             dst[k] += src[k];
+        struct mw_fetch_gauges *fg = &s->all.fetch;
+        fg->in_flight += p->fetch.in_flight;
+        if (p->fetch.in_flight_peak > fg->in_flight_peak) /* per worker: the bound's unit */
+            fg->in_flight_peak = p->fetch.in_flight_peak;
+        fg->waiting += p->fetch.waiting;
+        fg->pooled += p->fetch.pooled;
+        fg->upstream_tcp += p->fetch.upstream_tcp;
         s->all.cache.hits += p->cache.hits;
         s->all.cache.misses += p->cache.misses;
         s->all.cache.evictions += p->cache.evictions;
@@ -329,6 +336,41 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         counter(r, "block_log_lost_total", "Block log lines not written (write errors, or a "
                                            "line over its bound).", "", failed);
     }
+
+    const struct mw_fetch_gauges *fg = &s->all.fetch;
+    head(r, "fetches_in_flight", "gauge", "Questions waiting for an upstream answer.");
+    mw_http_body_printf(r, "minewall_fetches_in_flight %llu\n",
+                        (unsigned long long)fg->in_flight);
+    head(r, "fetches_in_flight_peak", "gauge",
+         "The most questions one worker had waiting for upstream at once since start "
+         "(bounded by fetch.max-per-worker).");
+    mw_http_body_printf(r, "minewall_fetches_in_flight_peak %llu\n",
+                        (unsigned long long)fg->in_flight_peak);
+    head(r, "fetch_waiters", "gauge", "Client queries waiting for an upstream answer.");
+    mw_http_body_printf(r, "minewall_fetch_waiters %llu\n", (unsigned long long)fg->waiting);
+    head(r, "fetch_pool_objects", "gauge", "Idle objects kept in the fetch and waiter pools.");
+    mw_http_body_printf(r, "minewall_fetch_pool_objects %llu\n", (unsigned long long)fg->pooled);
+    head(r, "upstream_tcp_connections", "gauge", "TCP fallback connections to upstreams open.");
+    mw_http_body_printf(r, "minewall_upstream_tcp_connections %llu\n",
+                        (unsigned long long)fg->upstream_tcp);
+    head(r, "fetch_overflow_total", "counter",
+         "Queries over a fetch bound (answered stale, SERVFAIL or dropped), by bound.");
+    mw_http_body_printf(r,
+                        "minewall_fetch_overflow_total{bound=\"max-per-worker\"} %llu\n"
+                        "minewall_fetch_overflow_total{bound=\"max-waiters\"} %llu\n"
+                        "minewall_fetch_overflow_total{bound=\"max-queries\"} %llu\n"
+                        "minewall_fetch_overflow_total{bound=\"max-tcp\"} %llu\n",
+                        (unsigned long long)st->fetch_overflow,
+                        (unsigned long long)st->waiters_overflow,
+                        (unsigned long long)st->queries_overflow,
+                        (unsigned long long)st->upstream_tcp_overflow);
+    counter(r, "fetch_overflow_stale_total",
+            "Queries over a fetch bound answered from a stale cache entry.", "",
+            st->overflow_stale);
+    counter(r, "pool_freed_bytes_total", "Bytes of idle pool objects freed after bursts.", "",
+            st->pool_freed);
+    counter(r, "malloc_trims_total", "Times free memory was handed back to the kernel.", "",
+            st->malloc_trims);
 
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
     mw_http_body_printf(r,

@@ -41,7 +41,10 @@
 #include "minewall/worker.h"
 
 #define STALE_TTL 30 /* RFC 8767 section 4 recommends 30 seconds */
-#define PENDING_BUCKETS 4096
+#define PENDING_BUCKETS 4096 /* fetch.max-per-worker entries at ~1 per chain by default */
+/* Idle objects the pools always keep, so a quiet resolver does not allocate per miss. */
+#define PENDING_RESERVE 64
+#define WAITER_RESERVE 256
 
 struct mw_waiter {
     struct mw_waiter *next;
@@ -71,8 +74,13 @@ struct mw_queries {
     struct mw_worker *w;
     struct pending **by_key; /* owned: PENDING_BUCKETS chains */
     unsigned n_pending;
-    struct pending *free_pending; /* owned free lists: objects come back here, not to free() */
+    unsigned peak_pending; /* the most pending at once since start (metrics) */
+    /* Pools: owned free lists, objects in use, and the most in use since the last trim. */
+    struct pending *free_pending;
     struct mw_waiter *free_waiters;
+    unsigned n_free_pending, n_free_waiters;
+    unsigned used_pending, used_waiters;
+    unsigned tick_peak_pending, tick_peak_waiters;
 };
 
 static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
@@ -214,10 +222,14 @@ static struct mw_waiter *waiter_get(struct mw_queries *qs)
     struct mw_waiter *wt = qs->free_waiters;
     if (wt) {
         qs->free_waiters = wt->next;
+        qs->n_free_waiters--;
         wt->next = NULL;
-        return wt;
+    } else if (!(wt = calloc(1, sizeof(*wt)))) {
+        return NULL;
     }
-    return calloc(1, sizeof(*wt));
+    if (++qs->used_waiters > qs->tick_peak_waiters)
+        qs->tick_peak_waiters = qs->used_waiters;
+    return wt;
 }
 
 static void waiter_put(struct mw_queries *qs, struct mw_waiter *wt)
@@ -228,6 +240,8 @@ static void waiter_put(struct mw_queries *qs, struct mw_waiter *wt)
     }
     wt->next = qs->free_waiters;
     qs->free_waiters = wt;
+    qs->n_free_waiters++;
+    qs->used_waiters--;
 }
 
 /* Let go of every waiter of p without answering (shutdown, or answered elsewhere). */
@@ -248,12 +262,15 @@ static struct pending *pending_get(struct mw_queries *qs)
     struct pending *p = qs->free_pending;
     if (p) {
         qs->free_pending = p->next;
+        qs->n_free_pending--;
         p->next = NULL;
-        return p;
-    }
-    p = calloc(1, sizeof(*p));
-    if (p)
+    } else if ((p = calloc(1, sizeof(*p)))) {
         p->qs = qs;
+    } else {
+        return NULL;
+    }
+    if (++qs->used_pending > qs->tick_peak_pending)
+        qs->tick_peak_pending = qs->used_pending;
     return p;
 }
 
@@ -262,6 +279,8 @@ static void pending_put(struct mw_queries *qs, struct pending *p)
     p->fetch = NULL;
     p->next = qs->free_pending;
     qs->free_pending = p;
+    qs->n_free_pending++;
+    qs->used_pending--;
 }
 
 static struct pending **bucket_of(struct mw_queries *qs, uint64_t hash)
@@ -310,7 +329,100 @@ unsigned mw_query_pending(const struct mw_worker *w)
     return w->queries ? w->queries->n_pending : 0;
 }
 
+/* Keep what the last interval needed (its peak in use, less what is in use now) or the
+ * reserve, whichever is more: a steady load keeps its objects, a burst's go back. */
+static unsigned pool_keep(unsigned peak, unsigned used, unsigned reserve)
+{
+    unsigned want = peak > used ? peak - used : 0;
+    return want > reserve ? want : reserve;
+}
+
+size_t mw_query_trim(struct mw_worker *w)
+{
+    struct mw_queries *qs = w->queries;
+    if (!qs)
+        return 0;
+    size_t freed = 0;
+    unsigned keep = pool_keep(qs->tick_peak_pending, qs->used_pending, PENDING_RESERVE);
+    while (qs->n_free_pending > keep) {
+        struct pending *p = qs->free_pending;
+        qs->free_pending = p->next;
+        qs->n_free_pending--;
+        free(p);
+        freed += sizeof(*p);
+    }
+    keep = pool_keep(qs->tick_peak_waiters, qs->used_waiters, WAITER_RESERVE);
+    while (qs->n_free_waiters > keep) {
+        struct mw_waiter *wt = qs->free_waiters;
+        qs->free_waiters = wt->next;
+        qs->n_free_waiters--;
+        free(wt);
+        freed += sizeof(*wt);
+    }
+    qs->tick_peak_pending = qs->used_pending;
+    qs->tick_peak_waiters = qs->used_waiters;
+    return freed;
+}
+
+void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
+{
+    const struct mw_queries *qs = w->queries;
+    if (!qs)
+        return;
+    g->in_flight = qs->n_pending;
+    g->in_flight_peak = qs->peak_pending;
+    g->waiting = qs->used_waiters;
+    g->pooled = qs->n_free_pending + qs->n_free_waiters;
+}
+
 /* ---- the query path ---- */
+
+/* Answer from a cache entry. An entry last checked against an older generation of the lists
+ * is checked again first, once: its stamp remembers the generation that passed it. */
+static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
+                         const struct mw_dns_client *c, const struct mw_dns_question *q,
+                         struct mw_dns_stored *st, uint32_t elapsed, int64_t fixed_ttl,
+                         bool allowed, const struct sockaddr *from)
+{
+    const struct mw_lists *lists = w->snap->lists;
+    if (!allowed && *st->stamp != lists->generation) {
+        struct mw_verdict v;
+        if (mw_filter_answer(lists, w->snap->cfg, st->pkt, st->len, &v) == MW_FILTER_BLOCK) {
+            record_hit(w, &v, from, q);
+            if (v.action != MW_ACTION_LOG) {
+                w->stats.blocked_answer++;
+                reply_blocked(w, to, c, q, &v, true);
+                return;
+            }
+            w->stats.monitor_hits++;
+        } else {
+            *st->stamp = lists->generation;
+        }
+    }
+    int n = mw_dns_render(st, c, elapsed, fixed_ttl, w->out, sizeof(w->out));
+    if (n < 0)
+        n = mw_dns_build_error(c, MW_RCODE_SERVFAIL, -1, NULL, w->out, sizeof(w->out));
+    send_reply(w, to, q->qtype, w->out, n);
+}
+
+/* A miss over a fetch bound: a stale answer when the cache still has one (RFC 8767), else
+ * SERVFAIL or nothing, as fetch.overflow says. Only the overflow pays for the second lookup. */
+static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
+                     const struct mw_dns_client *c, const struct mw_reply *to,
+                     const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
+                     bool allowed)
+{
+    struct mw_dns_stored st;
+    uint32_t elapsed;
+    if (mw_cache_lookup(w->cache, k, now, true, &st, &elapsed) != MW_CACHE_MISS) {
+        w->stats.stale_served++;
+        w->stats.overflow_stale++;
+        reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from);
+    } else if (!w->snap->cfg->fetch.overflow_drop) {
+        send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
+    }
+    mw_reply_done(to);
+}
 
 static void attach_waiter(struct mw_worker *w, struct pending *p, const struct mw_dns_client *c,
                           const struct mw_reply *to)
@@ -336,14 +448,36 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r);
 /* A miss: join the pending question with this key or ask upstream. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
-                    const struct mw_cache_key *k, uint64_t hash, uint64_t now, bool watched)
+                    const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
+                    bool allowed, bool watched)
 {
     struct mw_queries *qs = w->queries;
+    const struct mw_config *cfg = w->snap->cfg;
+    uint64_t hash = mw_cache_key_hash(k);
     bool cd = (q->flags & MW_DNS_CD) != 0;
+    /* The client queries waiting, all fetches together (Unbound counts these too): without
+     * it, max-per-worker x max-waiters could be reached by repeating each of many names. */
+    if (qs->used_waiters >= cfg->fetch.max_queries) {
+        w->stats.queries_overflow++;
+        overflow(w, q, c, to, from, k, now, allowed);
+        return;
+    }
     struct pending *p = pending_find(qs, k, hash, cd);
     if (p) {
+        if (p->n_waiters >= cfg->fetch.max_waiters) {
+            w->stats.waiters_overflow++;
+            overflow(w, q, c, to, from, k, now, allowed);
+            return;
+        }
         w->stats.coalesced++;
         attach_waiter(w, p, c, to);
+        return;
+    }
+    /* Unbound's num-queries-per-thread: the pending table, the fetches and their waiters
+     * stay bounded however many distinct names arrive. */
+    if (qs->n_pending >= cfg->fetch.max_per_worker) {
+        w->stats.fetch_overflow++;
+        overflow(w, q, c, to, from, k, now, allowed);
         return;
     }
     p = pending_get(qs);
@@ -364,7 +498,8 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     }
     p->next = *bucket_of(qs, hash);
     *bucket_of(qs, hash) = p;
-    qs->n_pending++;
+    if (++qs->n_pending > qs->peak_pending)
+        qs->peak_pending = qs->n_pending;
     attach_waiter(w, p, c, to);
     return;
 fail:
@@ -441,29 +576,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
         w->client_lat[0]++; /* answered within the millisecond it arrived */
-        /* Lists changed since this answer was checked: check it again, once. */
-        if (fr != MW_FILTER_ALLOW && *st.stamp != lists->generation) {
-            if (mw_filter_answer(lists, cfg, st.pkt, st.len, &v) == MW_FILTER_BLOCK) {
-                record_hit(w, &v, from, &q.q);
-                if (v.action != MW_ACTION_LOG) {
-                    w->stats.blocked_answer++;
-                    reply_blocked(w, to, &c, &q.q, &v, true);
-                    goto done;
-                }
-                w->stats.monitor_hits++;
-            } else {
-                *st.stamp = lists->generation;
-            }
-        }
-        int n = mw_dns_render(&st, &c, elapsed, -1, w->out, sizeof(w->out));
-        if (n < 0)
-            n = mw_dns_build_error(&c, MW_RCODE_SERVFAIL, -1, NULL, w->out, sizeof(w->out));
-        send_reply(w, to, qt, w->out, n);
+        reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from);
         goto done;
     }
     w->stats.cache_misses++;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, &k, mw_cache_key_hash(&k), now, watched);
+    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched);
     return;
 done:
     mw_reply_done(to);

@@ -41,6 +41,7 @@
 #define PROBE_TICK_MS 250
 #define RECV_SLOTS 8
 #define MAX_ATTEMPTS 6
+#define FETCH_RESERVE 64 /* idle fetch objects always kept (see mw_upstreams_trim) */
 
 /* One sent copy of a fetch's question: a pending-table entry. */
 struct mw_attempt {
@@ -116,6 +117,8 @@ struct mw_upstreams {
     /* Fetch objects: recycled through the free list; all of them on the all list. */
     struct mw_fetch *free_fetches;
     struct mw_fetch *all_fetches;
+    unsigned n_free_fetches, used_fetches, tick_peak_fetches;
+    unsigned n_tcp; /* TCP fallback connections not yet closed (fetch.max-tcp) */
     /* A response prepared for the callback (borrowed by it; one callback at a time). */
     uint8_t prep[MW_DNS_MAXMSG + 512];
     uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
@@ -547,6 +550,7 @@ static void utcp_closed(uv_handle_t *h)
     struct mw_utcp *t = h->data;
     struct mw_worker *w = t->ups->w;
     w->open_handles--;
+    t->ups->n_tcp--;
     free(t->in);
     free(t);
     mw_worker_maybe_done(w);
@@ -649,6 +653,14 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
     for (unsigned i = 0; i < f->n_att; i++)
         attempt_kill(f->ups, &f->att[i]);
     w->stats.upstream_tcp_fallback++;
+    /* Each connection may hold a 64 KiB answer: their number is bounded. Over the bound the
+     * fetch fails (its waiters get a stale answer or SERVFAIL) rather than waiting. */
+    if (f->ups->n_tcp >= w->snap->cfg->fetch.max_tcp) {
+        w->stats.upstream_tcp_overflow++;
+        uv_timer_stop(&f->timer);
+        fetch_complete(f, -EBUSY, NULL, 0);
+        return;
+    }
     struct mw_utcp *t = calloc(1, sizeof(*t));
     if (!t)
         goto fail;
@@ -664,6 +676,7 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
     uv_tcp_init(&w->loop, &t->h);
     t->h.data = t;
     w->open_handles++;
+    f->ups->n_tcp++;
     t->f = f;
     f->tcp = t;
     f->tcp_up = up;
@@ -808,6 +821,7 @@ static struct mw_fetch *fetch_get(struct mw_upstreams *ups)
     struct mw_fetch *f = ups->free_fetches;
     if (f) {
         ups->free_fetches = f->next;
+        ups->n_free_fetches--;
         f->next = NULL;
     } else {
         if (!(f = calloc(1, sizeof(*f))))
@@ -824,6 +838,8 @@ static struct mw_fetch *fetch_get(struct mw_upstreams *ups)
             f->all_next->all_prev = f;
         ups->all_fetches = f;
     }
+    if (++ups->used_fetches > ups->tick_peak_fetches)
+        ups->tick_peak_fetches = ups->used_fetches;
     return f;
 }
 
@@ -833,6 +849,8 @@ static void fetch_put(struct mw_upstreams *ups, struct mw_fetch *f)
     f->arg = NULL;
     f->next = ups->free_fetches;
     ups->free_fetches = f;
+    ups->n_free_fetches++;
+    ups->used_fetches--;
 }
 
 static void fetch_release(struct mw_fetch *f)
@@ -956,6 +974,38 @@ void mw_fetch_cancel(struct mw_fetch *f)
         return;
     fetch_release(f);
     fetch_put(f->ups, f);
+}
+
+/* Free idle fetch objects beyond what the last interval needed (as query.c's pools do); the
+ * timer of each closes first, the object is freed in fetch_closed. */
+size_t mw_upstreams_trim(struct mw_upstreams *ups)
+{
+    unsigned want = ups->tick_peak_fetches > ups->used_fetches
+                        ? ups->tick_peak_fetches - ups->used_fetches
+                        : 0;
+    unsigned keep = want > FETCH_RESERVE ? want : FETCH_RESERVE;
+    size_t freed = 0;
+    while (ups->n_free_fetches > keep && !ups->closing) {
+        struct mw_fetch *f = ups->free_fetches;
+        ups->free_fetches = f->next;
+        ups->n_free_fetches--;
+        if (f->all_prev)
+            f->all_prev->all_next = f->all_next;
+        else
+            ups->all_fetches = f->all_next;
+        if (f->all_next)
+            f->all_next->all_prev = f->all_prev;
+        uv_close((uv_handle_t *)&f->timer, fetch_closed);
+        freed += sizeof(*f);
+    }
+    ups->tick_peak_fetches = ups->used_fetches;
+    return freed;
+}
+
+void mw_upstreams_gauges(const struct mw_upstreams *ups, struct mw_fetch_gauges *g)
+{
+    g->pooled += ups->n_free_fetches;
+    g->upstream_tcp = ups->n_tcp;
 }
 
 /* ---- probes ---- */

@@ -9,6 +9,7 @@
 #include "minewall/worker.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,9 @@
 #include "minewall/upstream.h"
 
 #define GRACE_MS 1500
+/* Freed bytes after which the worker asks glibc to hand free pages back to the kernel: its
+ * per-thread arenas otherwise keep a burst's memory for good. */
+#define TRIM_AFTER_BYTES (1u << 20)
 
 /* The rate limiter of cfg (NULL when off or out of memory). Loopback is never limited: a
  * per-host stub's own clients are the host itself. */
@@ -268,16 +272,40 @@ void mw_worker_count_block(struct mw_worker *w, const char *list, const char *ca
     b->count = 1;
 }
 
+/* Once a second, after a burst: pools free their idle objects beyond what the last second
+ * needed; a second later (the loop has closed the freed fetch timers by then) malloc_trim()
+ * returns the free pages. Nothing happens on a steady load. */
+static void trim_tick(struct mw_worker *w)
+{
+    if (w->trim_bytes >= TRIM_AFTER_BYTES) {
+        malloc_trim(0);
+        w->stats.malloc_trims++;
+        w->trim_bytes = 0;
+    }
+    size_t freed = mw_query_trim(w);
+    if (w->ups)
+        freed += mw_upstreams_trim(w->ups);
+    w->trim_bytes += freed;
+    w->stats.pool_freed += freed;
+}
+
 /* Once a second: copy the counters for scrapes (the only lock a worker takes). */
 static void pub_tick(uv_timer_t *t)
 {
     struct mw_worker *w = t->data;
+    if (!w->stopping)
+        trim_tick(w);
     const struct mw_upset *set = w->ups ? mw_upstreams_current(w->ups) : NULL;
+    struct mw_fetch_gauges fg = {0};
+    mw_query_gauges(w, &fg);
+    if (w->ups)
+        mw_upstreams_gauges(w->ups, &fg);
     uv_mutex_lock(&w->pub_lock);
     struct mw_worker_pub *p = &w->pub;
     p->stats = w->stats;
     p->stats.tcp_out_bytes = w->tcp_out_queued;
     p->stats.udp_queued_bytes = w->udp_queued;
+    p->fetch = fg;
     mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));

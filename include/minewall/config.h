@@ -112,6 +112,14 @@ struct mw_config {
          * beyond it answers are dropped and counted. 0: never queue. Default 1 MiB. */
         uint32_t send_queue;
     } udp;
+    /* Bounds of the fetch side of a worker (see README, worst-case memory of a worker). */
+    struct {
+        uint32_t max_per_worker; /* upstream fetches in flight per worker; default 4096 */
+        uint32_t max_waiters;    /* client queries waiting on one fetch; default 64 */
+        uint32_t max_queries;    /* client queries waiting, all fetches; default 16384 */
+        bool overflow_drop;      /* over a bound with no stale answer: drop (else SERVFAIL) */
+        uint32_t max_tcp;        /* TCP fallback connections to upstreams per worker; 64 */
+    } fetch;
 
     int log_level; /* enum mw_log_level; default MW_LOG_INFO */
     char *blocks_log; /* owned; `log: {blocks: PATH}`; NULL: no block log */

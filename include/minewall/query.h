@@ -24,6 +24,12 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
 int mw_query_init(struct mw_worker *w);
 /* Questions waiting for upstream (shutdown waits for 0). */
 unsigned mw_query_pending(const struct mw_worker *w);
+/* Free idle pool objects beyond what the last interval needed (called once a second).
+ * Returns the bytes handed back to malloc. */
+size_t mw_query_trim(struct mw_worker *w);
+struct mw_fetch_gauges;
+/* Fill in_flight, in_flight_peak, waiting and pooled (pending and waiter objects). */
+void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g);
 /* Shutdown: cancel every pending fetch and drop its waiters unanswered. */
 void mw_query_abort_all(struct mw_worker *w);
 /* Free the table and pools. NULL-safe (w->queries may be unset). */

@@ -65,6 +65,12 @@ void mw_upstreams_free(struct mw_upstreams *ups);
 
 /* Read-only view for status/metrics. */
 const struct mw_upset *mw_upstreams_current(const struct mw_upstreams *ups);
+/* Free idle fetch objects beyond what the last interval needed (called once a second).
+ * Returns the bytes handed back to malloc (once the loop has closed their timers). */
+size_t mw_upstreams_trim(struct mw_upstreams *ups);
+struct mw_fetch_gauges;
+/* Add the idle fetch objects to g->pooled and set g->upstream_tcp. */
+void mw_upstreams_gauges(const struct mw_upstreams *ups, struct mw_fetch_gauges *g);
 
 /* Flags of a fetch: bits copied into the upstream query. */
 enum {
@@ -75,7 +81,8 @@ enum {
 /* How a fetch ended; every pointer is borrowed for the duration of the callback only. */
 struct mw_fetch_result {
     int status;         /* 0: an answer (NOERROR or NXDOMAIN); -ETIMEDOUT: every attempt
-                           failed or the budget ran out */
+                           failed or the budget ran out; -EBUSY: the answer was truncated
+                           and fetch.max-tcp connections are open already */
     const uint8_t *pkt; /* the prepared response (OPT removed, mw_dns_prepare_response), or
                            NULL on failure */
     size_t len;

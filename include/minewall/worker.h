@@ -41,6 +41,23 @@ struct mw_worker_stats {
     uint64_t tcp_out_paused, tcp_out_closed, tcp_worker_out_closed, udp_send_dropped;
     /* Gauges set when publishing: output waiting for TCP clients and for UDP socket room. */
     uint64_t tcp_out_bytes, udp_queued_bytes;
+    /* Fetch-side bounds (fetch.*): queries over a bound, and what became of them. */
+    uint64_t fetch_overflow;        /* misses over fetch.max-per-worker */
+    uint64_t waiters_overflow;      /* misses over fetch.max-waiters */
+    uint64_t queries_overflow;      /* misses over fetch.max-queries */
+    uint64_t overflow_stale;        /* of those, answered from a stale cache entry */
+    uint64_t upstream_tcp_overflow; /* truncated answers not retried: fetch.max-tcp */
+    uint64_t pool_freed;            /* bytes of idle pool objects freed after a burst */
+    uint64_t malloc_trims;          /* malloc_trim() calls after large frees */
+};
+
+/* Fetch-side gauges of a worker, published with its counters. */
+struct mw_fetch_gauges {
+    uint64_t in_flight;      /* questions waiting for upstream (one fetch each) */
+    uint64_t in_flight_peak; /* the most at once since start */
+    uint64_t waiting;        /* client queries waiting on them */
+    uint64_t pooled;         /* idle objects kept by the pools */
+    uint64_t upstream_tcp;   /* TCP fallback connections open */
 };
 
 /* Response counts by transport (udp, tcp), query type and rcode, for metrics. */
@@ -75,6 +92,7 @@ struct mw_worker_hit {
 /* What a worker publishes once a second for scrapes (under pub_lock). */
 struct mw_worker_pub {
     struct mw_worker_stats stats;
+    struct mw_fetch_gauges fetch;
     struct mw_cache_stats cache;
     uint64_t responses[2][MW_M_QTYPES][MW_M_RCODES];
     uint64_t client_lat[MW_M_LAT];
@@ -121,7 +139,8 @@ struct mw_worker {
     unsigned n_blocks;
     struct mw_worker_hit recent[MW_M_RECENT];
     unsigned n_recent, recent_pos;
-    uv_timer_t pub_timer;
+    uv_timer_t pub_timer; /* also trims the pools after a burst */
+    size_t trim_bytes;    /* freed since the last malloc_trim() */
     uv_mutex_t pub_lock;
     struct mw_worker_pub pub; /* under pub_lock */
 

@@ -928,6 +928,32 @@ static void test_ops(void **state)
     parse_error("user: \"a b\"\n", NAME ":1: user: invalid account name");
 }
 
+static void test_fetch_bounds(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("threads: 1\n");
+    assert_int_equal(cfg->fetch.max_per_worker, 4096);
+    assert_int_equal(cfg->fetch.max_waiters, 64);
+    assert_int_equal(cfg->fetch.max_queries, 16384);
+    assert_int_equal(cfg->fetch.max_tcp, 64);
+    assert_false(cfg->fetch.overflow_drop);
+    mw_config_free(cfg);
+    cfg = parse_ok("fetch:\n  max-per-worker: 100\n  max-waiters: 3\n  max-queries: 200\n"
+                   "  overflow: drop\n  max-tcp: 2\n");
+    assert_int_equal(cfg->fetch.max_per_worker, 100);
+    assert_int_equal(cfg->fetch.max_waiters, 3);
+    assert_int_equal(cfg->fetch.max_queries, 200);
+    assert_int_equal(cfg->fetch.max_tcp, 2);
+    assert_true(cfg->fetch.overflow_drop);
+    mw_config_free(cfg);
+    parse_error("fetch:\n  max-per-worker: 0\n", NAME ":2: fetch.max-per-worker");
+    parse_error("fetch:\n  max-waiters: 70000\n", NAME ":2: fetch.max-waiters");
+    parse_error("fetch:\n  overflow: refuse\n",
+                NAME ":2: fetch.overflow: expected servfail or drop, found 'refuse'");
+    parse_error("fetch:\n  max-tcp: -1\n", NAME ":2: fetch.max-tcp");
+    parse_error("fetch:\n  bogus: 1\n", NAME ":2: ");
+}
+
 static void test_duplicates(void **state)
 {
     (void)state;
@@ -1395,6 +1421,7 @@ int main(void)
         cmocka_unit_test(test_redis),
         cmocka_unit_test(test_journal),
         cmocka_unit_test(test_ops),
+        cmocka_unit_test(test_fetch_bounds),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_yaml_syntax),
