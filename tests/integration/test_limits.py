@@ -244,6 +244,74 @@ def test_overflow_serves_stale_else_drops(make_minewall, upstream):
         assert udp_recv(s, q, timeout=8.0).rcode() == dns.rcode.SERVFAIL
 
 
+class TruncatingUpstream:
+    """Answers every UDP query with TC=1 and accepts TCP connections it never reads: each
+    retry over TCP stays open until minewall gives up on it."""
+
+    def __init__(self):
+        self.tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tcp.bind(("127.0.0.1", 0))
+        port = self.tcp.getsockname()[1]
+        self.tcp.listen(64)  # the kernel completes handshakes; nobody accepts
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", port))
+        self.udp.settimeout(0.1)
+        self.addr = "127.0.0.1:%d" % port
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stopping.is_set():
+            try:
+                data, peer = self.udp.recvfrom(4096)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            if len(data) < 12:
+                continue
+            flags = struct.unpack("!H", data[2:4])[0] | 0x8000 | 0x0200 | 0x0080  # QR TC RA
+            # Header and question only (ARCOUNT 0: the client's OPT is not echoed).
+            end = 12
+            while data[end]:
+                end += data[end] + 1
+            out = data[:2] + struct.pack("!HHHHH", flags, 1, 0, 0, 0) + data[12:end + 5]
+            self.udp.sendto(out, peer)
+
+    def close(self):
+        self.stopping.set()
+        self.thread.join(2)
+        self.udp.close()
+        self.tcp.close()
+
+
+def test_tcp_fallback_connections_are_capped(make_minewall):
+    """fetch.max-tcp 2: of five truncated answers, two are retried over TCP (and hang there
+    until resolve-timeout), three fail at once with SERVFAIL; counted, and the gauge shows
+    two connections."""
+    up = TruncatingUpstream()
+    try:
+        mport = free_port()
+        m = make_minewall([up.addr], config=metrics_config(mport, **{"max-tcp": 2}))
+        qs = [make_query("tc%d.flood.test" % i) for i in range(5)]
+        socks = []
+        for q in qs:
+            socks.append(udp_send(m.addr, q))
+            time.sleep(0.05)  # in order: the first two take the connections
+        for s, q in zip(socks[2:], qs[2:]):
+            assert udp_recv(s, q, timeout=2.0).rcode() == dns.rcode.SERVFAIL
+        wait_metric(mport, lambda s: val(s, "minewall_fetch_overflow_total",
+                                         bound="max-tcp") == 3 and
+                    val(s, "minewall_upstream_tcp_connections") == 2, "max-tcp counted")
+        for s, q in zip(socks[:2], qs[:2]):
+            assert udp_recv(s, q, timeout=8.0).rcode() == dns.rcode.SERVFAIL
+        wait_metric(mport, lambda s: val(s, "minewall_upstream_tcp_connections") == 0,
+                    "TCP connections closed")
+    finally:
+        up.close()
+
+
 def test_fetch_config_errors(tmp_path):
     """Bad fetch keys name the file and line."""
     from conftest import run_minewall
