@@ -6,7 +6,9 @@
  *               sent (no allocation). A miss goes to resolve(): the waiter (a copy of what
  *               the reply must echo, plus where to send it) joins the pending question with
  *               the same key, or a new pending question is made and upstream.c asked once:
- *               mw_fetch_start(question, flags, fetch_done, pending).
+ *               mw_fetch_start(question, flags, fetch_done, pending). Over a fetch.* bound
+ *               (pending questions, waiters per question, waiters in all) the miss is
+ *               answered at once by overflow(): stale, SERVFAIL or nothing.
  *   upstream.c  sends, retries, falls back to TCP, and calls fetch_done() once with the
  *               prepared response, who answered, or a failure.
  *   query.c     fetch_done(): answer filter, journal, cache insert, then every waiter is
