@@ -16,7 +16,8 @@ import time
 import dns.rcode
 import pytest
 
-from conftest import BIN, ask, free_port, make_query, rcode_of, udp_recv, udp_send, wait_until
+from conftest import (SANITIZED, ask, free_port, make_query, rcode_of, udp_recv, udp_send,
+                      wait_until)
 from test_ops import scrape, val, wait_metric
 
 FLOOD_NAMES = 150000
@@ -42,13 +43,6 @@ def dead():
     d = DeadUpstream()
     yield d
     d.close()
-
-
-def sanitized():
-    """Built with AddressSanitizer: its allocator quarantines freed memory and never gives it
-    back, so RSS says nothing about ours."""
-    with open(BIN, "rb") as f:
-        return b"__asan_init" in f.read()
 
 
 def vm_rss_kb(pid):
@@ -178,7 +172,7 @@ def test_flood_of_unique_names_is_bounded_and_memory_returns(make_minewall, dead
     assert m.alive
     ended = time.monotonic()  # the load is over: no fetch in flight
 
-    if not sanitized():  # ASan's allocator keeps freed memory: RSS says nothing there
+    if not SANITIZED:  # ASan's allocator keeps freed memory: RSS says nothing there
         limit = 2 * before
         try:
             wait_until(lambda: vm_rss_kb(pid) <= limit, 30 - (time.monotonic() - ended),
