@@ -339,8 +339,7 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
 
     const struct mw_fetch_gauges *fg = &s->all.fetch;
     head(r, "fetches_in_flight", "gauge", "Questions waiting for an upstream answer.");
-    mw_http_body_printf(r, "minewall_fetches_in_flight %llu\n",
-                        (unsigned long long)fg->in_flight);
+    mw_http_body_printf(r, "minewall_fetches_in_flight %llu\n", (unsigned long long)fg->in_flight);
     head(r, "fetches_in_flight_peak", "gauge",
          "The most questions one worker had waiting for upstream at once since start "
          "(bounded by fetch.max-per-worker).");
@@ -355,15 +354,14 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                         (unsigned long long)fg->upstream_tcp);
     head(r, "fetch_overflow_total", "counter",
          "Queries over a fetch bound (answered stale, SERVFAIL or dropped), by bound.");
-    mw_http_body_printf(r,
-                        "minewall_fetch_overflow_total{bound=\"max-per-worker\"} %llu\n"
-                        "minewall_fetch_overflow_total{bound=\"max-waiters\"} %llu\n"
-                        "minewall_fetch_overflow_total{bound=\"max-queries\"} %llu\n"
-                        "minewall_fetch_overflow_total{bound=\"max-tcp\"} %llu\n",
-                        (unsigned long long)st->fetch_overflow,
-                        (unsigned long long)st->waiters_overflow,
-                        (unsigned long long)st->queries_overflow,
-                        (unsigned long long)st->upstream_tcp_overflow);
+    mw_http_body_printf(
+        r,
+        "minewall_fetch_overflow_total{bound=\"max-per-worker\"} %llu\n"
+        "minewall_fetch_overflow_total{bound=\"max-waiters\"} %llu\n"
+        "minewall_fetch_overflow_total{bound=\"max-queries\"} %llu\n"
+        "minewall_fetch_overflow_total{bound=\"max-tcp\"} %llu\n",
+        (unsigned long long)st->fetch_overflow, (unsigned long long)st->waiters_overflow,
+        (unsigned long long)st->queries_overflow, (unsigned long long)st->upstream_tcp_overflow);
     counter(r, "fetch_overflow_stale_total",
             "Queries over a fetch bound answered from a stale cache entry.", "",
             st->overflow_stale);

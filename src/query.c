@@ -11,9 +11,10 @@
  *               answered at once by overflow(): stale, SERVFAIL or nothing.
  *   upstream.c  sends, retries, falls back to TCP, and calls fetch_done() once with the
  *               prepared response, who answered, or a failure.
- *   query.c     fetch_done(): answer filter, journal, cache insert, then every waiter is
- *               answered from the cached copy (or, on failure, a stale entry with TTL 30 per
- *               RFC 8767, or SERVFAIL) through listener.c's send functions.
+ *   query.c     fetch_done(): the response (question name too) against the lists in force,
+ *               journal, cache insert, then every waiter is answered from the cached copy
+ *               (or, on failure, a stale entry with TTL 30 per RFC 8767, checked the same
+ *               way, or SERVFAIL) through listener.c's send functions.
  *
  * query.c owns the pending questions (the coalescing table) and their waiters, both pooled;
  * upstream.c owns the fetches. Neither calls into the other's objects. */
@@ -25,19 +26,19 @@
 
 #include <time.h>
 
+#include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
 #include "minewall/cache.h"
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
 #include "minewall/events.h"
-#include "minewall/answerdiff.h"
+#include "minewall/filter.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
-#include "minewall/filter.h"
+#include "minewall/listener.h"
 #include "minewall/lists.h"
 #include "minewall/ratelimit.h"
-#include "minewall/dnsmsg.h"
-#include "minewall/listener.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
@@ -607,8 +608,8 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
 
 /* ---- completion ---- */
 
-static void answer_waiters(struct mw_worker *w, struct pending *p,
-                           const struct mw_dns_stored *st, uint32_t elapsed, int64_t fixed_ttl)
+static void answer_waiters(struct mw_worker *w, struct pending *p, const struct mw_dns_stored *st,
+                           uint32_t elapsed, int64_t fixed_ttl)
 {
     struct mw_waiter *wt = p->waiters;
     p->waiters = NULL;
@@ -636,8 +637,7 @@ static void track_answer(struct mw_worker *w, const struct pending *p,
     const struct mw_snapshot *snap = w->snap;
     const struct mw_config *cfg = snap->cfg;
     if (!snap->journal || cfg->journal.track == MW_TRACK_NONE ||
-        (cfg->journal.track == MW_TRACK_LISTED && !p->watched) ||
-        !mw_answerdiff_tracks(p->q.qtype))
+        (cfg->journal.track == MW_TRACK_LISTED && !p->watched) || !mw_answerdiff_tracks(p->q.qtype))
         return;
     if (!w->ad && !(w->ad = mw_answerdiff_new(cfg->journal.max_names)))
         return;
@@ -685,8 +685,8 @@ static void answer_filtered(struct mw_worker *w, struct pending *p, struct mw_ve
 /* An answer: check it against the lists, journal it, cache it, and answer the waiters from
  * the cached copy when there is one, so the first client sees the same clamped TTLs (and RFC
  * 2308 negative TTL) as the ones after it. */
-static void complete_answer(struct mw_worker *w, struct pending *p,
-                            const struct mw_fetch_result *r, uint64_t now)
+static void complete_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r,
+                            uint64_t now)
 {
     const struct mw_lists *lists = w->snap->lists;
     struct mw_verdict v;
@@ -706,10 +706,8 @@ static void complete_answer(struct mw_worker *w, struct pending *p,
                                .n_ttls = r->info->n_ttls};
     uint32_t elapsed = 0;
     /* A monitored hit is left unstamped so every later cache hit is recorded too. */
-    if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) ==
-            0 &&
-        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS &&
-        !monitor)
+    if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) == 0 &&
+        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS && !monitor)
         *st.stamp = lists->generation;
     answer_waiters(w, p, &st, elapsed, -1);
 }

@@ -56,7 +56,7 @@ struct mw_attempt {
 
 /* One question being resolved, or a free object in the pool. */
 struct mw_fetch {
-    struct mw_fetch *next;               /* free list */
+    struct mw_fetch *next;                /* free list */
     struct mw_fetch *all_next, *all_prev; /* every fetch object of the worker, for teardown */
     struct mw_upstreams *ups;
     bool active;
@@ -980,9 +980,8 @@ void mw_fetch_cancel(struct mw_fetch *f)
  * timer of each closes first, the object is freed in fetch_closed. */
 size_t mw_upstreams_trim(struct mw_upstreams *ups)
 {
-    unsigned want = ups->tick_peak_fetches > ups->used_fetches
-                        ? ups->tick_peak_fetches - ups->used_fetches
-                        : 0;
+    unsigned want =
+        ups->tick_peak_fetches > ups->used_fetches ? ups->tick_peak_fetches - ups->used_fetches : 0;
     unsigned keep = want > FETCH_RESERVE ? want : FETCH_RESERVE;
     size_t freed = 0;
     while (ups->n_free_fetches > keep && !ups->closing) {

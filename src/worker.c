@@ -10,8 +10,8 @@
 
 #include <errno.h>
 #include <malloc.h>
-#include <stdlib.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "minewall/answerdiff.h"

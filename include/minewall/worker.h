@@ -128,7 +128,7 @@ struct mw_worker {
     struct mw_cache *cache;        /* owned */
     struct mw_upstreams *ups;      /* owned */
 
-    struct mw_queries *queries;   /* owned by query.c: pending questions, waiters, pools */
+    struct mw_queries *queries; /* owned by query.c: pending questions, waiters, pools */
 
     unsigned open_handles; /* handles not yet closed, for a clean loop close */
 
