@@ -7,7 +7,6 @@ fetch lives its whole resolve-timeout. The load is bounded in count and time and
 loopback. RSS is read from /proc/PID/status; every wait polls a condition with a deadline.
 """
 
-import os
 import socket
 import struct
 import threading
@@ -18,7 +17,7 @@ import pytest
 
 from conftest import (SANITIZED, ask, free_port, make_query, rcode_of, udp_recv, udp_send,
                       wait_until)
-from test_ops import scrape, val, wait_metric
+from test_ops import val, wait_metric
 
 FLOOD_NAMES = 150000
 FLOOD_SECONDS = 3.0
@@ -180,9 +179,10 @@ def test_flood_of_unique_names_is_bounded_and_memory_returns(make_minewall, dead
         finally:
             print("RSS kB: before %d, peak %d, now %d (%.1fs after the fetches ended)" % (
                 before, peak[0], vm_rss_kb(pid), time.monotonic() - ended))
-        assert val(scrape(mport)[0], "minewall_malloc_trims_total") > 0
-    wait_metric(mport, lambda s: val(s, "minewall_pool_freed_bytes_total") > 0,
-                "idle pool objects freed")
+    # The pools hand their idle objects back, and then (plain malloc only) glibc its pages.
+    wait_metric(mport, lambda s: val(s, "minewall_pool_freed_bytes_total") > 0 and
+                (SANITIZED or val(s, "minewall_malloc_trims_total") > 0),
+                "idle pool objects freed and trimmed")
     # Still resolving afterwards: a name the dead upstream cannot answer fails as usual.
     assert ask(m.addr, "after.flood.test", timeout=6).rcode() == dns.rcode.SERVFAIL
 
