@@ -16,7 +16,6 @@
 #include "minewall/config.h"
 #include "minewall/error.h"
 #include "minewall/log.h"
-#include "minewall/query.h"
 #include "minewall/snapshot.h"
 #include "minewall/socket.h"
 #include "minewall/sockowner.h"
@@ -150,7 +149,7 @@ static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
     (void)flags;
     if (nread <= 0 || !addr) /* end of a batch, EAGAIN, or an error: nothing to answer */
         return;
-    mw_query_from_udp(l->w, l, (const uint8_t *)buf->base, (size_t)nread, addr);
+    l->w->on_udp(l->w, l, (const uint8_t *)buf->base, (size_t)nread, addr);
 }
 
 struct udp_send_req {
@@ -325,7 +324,7 @@ static void conn_drain(struct mw_tcp_conn *c)
            c->out_queued < cfg->tcp.output_pause &&
            mw_tcpframe_next(c->rbuf, c->rlen, &off, &msg, &mlen)) {
         c->inflight++;
-        mw_query_from_tcp(c->w, c, msg, mlen);
+        c->w->on_tcp(c->w, c, msg, mlen);
     }
     if (off) {
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);

@@ -1,6 +1,7 @@
 /* Client queries of one worker, from arrival to answer. The path of a query:
  *
- *   listener.c  receives a datagram or a TCP message -> mw_query_from_udp/_tcp()
+ *   listener.c  receives a datagram or a TCP message -> w->on_udp/on_tcp, which worker.c
+ *               wires to mw_query_from_udp/_tcp() (the listener does not include query.h)
  *   query.c     handle(): parse, access check, rate limit, qname filter; a block is answered
  *               here; else the cache: a hit is rendered into the worker's scratch buffer and
  *               sent (no allocation). A miss goes to resolve(): the waiter (a copy of what
@@ -14,7 +15,7 @@
  *   query.c     fetch_done(): the response (question name too) against the lists in force,
  *               journal, cache insert, then every waiter is answered from the cached copy
  *               (or, on failure, a stale entry with TTL 30 per RFC 8767, checked the same
- *               way, or SERVFAIL) through listener.c's send functions.
+ *               way, or SERVFAIL) through listener.c's mw_reply_send/mw_reply_done.
  *
  * query.c owns the pending questions (the coalescing table) and their waiters, both pooled;
  * upstream.c owns the fetches. Neither calls into the other's objects. */

@@ -372,6 +372,8 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
+    w->on_udp = mw_query_from_udp;
+    w->on_tcp = mw_query_from_tcp;
     w->reuseport = snap->cfg->threads > 1; /* the server starts cfg->threads workers */
     int rc = uv_loop_init(&w->loop);
     if (rc < 0)

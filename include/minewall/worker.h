@@ -118,6 +118,12 @@ struct mw_worker {
     struct mw_snapshot *snap; /* owned ref; the config this worker serves */
     bool stopping;
 
+    /* Where listeners hand each client message: query.c's entry points, wired here by
+     * mw_worker_init so that the listener does not call up into query.c. */
+    void (*on_udp)(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt, size_t len,
+                   const struct sockaddr *from);
+    void (*on_tcp)(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt, size_t len);
+
     bool reuseport; /* other workers share the listen addresses (threads > 1 at start) */
     struct mw_listener *listeners; /* owned list */
     struct mw_tcp_conn *conns;     /* owned list of client connections */
