@@ -273,12 +273,22 @@ int main(int argc, char **argv)
     }
     if (!o.config_path && access(MW_DEFAULT_CONFIG, F_OK) == 0)
         o.config_path = MW_DEFAULT_CONFIG;
+    /* Without a config file minewall still resolves, but with no list at all: an installed
+     * binary that misses its config must say so rather than pass every pool name. */
+    bool no_config = !o.config_path && !check_list;
     o.resolv_conf = getenv("MINEWALL_RESOLV_CONF");
     if (!o.resolv_conf || !*o.resolv_conf)
         o.resolv_conf = "/etc/resolv.conf";
 
     if (check_list)
         return check_list_file(check_list, format);
+    if (no_config && (explain || check))
+        fprintf(stderr, "minewall: WARNING: no configuration file (%s does not exist, no -c): "
+                        "built-in defaults, NO blocklists\n", MW_DEFAULT_CONFIG);
+    else if (no_config)
+        mw_log_warn("config", "WARNING: no configuration file (%s does not exist, no -c): "
+                              "running with built-in defaults and NO blocklists: nothing is "
+                              "filtered", MW_DEFAULT_CONFIG);
     if (explain)
         return explain_name(&o, explain);
     if (check) {

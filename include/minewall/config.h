@@ -11,7 +11,11 @@
 
 struct mw_errlist;
 
+/* The config read without -c: meson passes the install's prefix/sysconfdir/minewall/minewall.yaml
+ * (where `meson install` puts it); this fallback is only for builds outside meson. */
+#ifndef MW_DEFAULT_CONFIG
 #define MW_DEFAULT_CONFIG "/etc/minewall/minewall.yaml"
+#endif
 #define MW_DNS_PORT 53
 
 /* Caps on names that end up in block events, the block log, metric labels, /status, EDE texts,

@@ -320,3 +320,28 @@ def test_account_and_directories(inst):
         dirs = [l.split() for l in f if l.strip() and not l.startswith("#")]
     assert ["d", "/var/lib/minewall", "0750", "minewall", "minewall", "-"] in dirs
     assert ["d", "/var/log/minewall", "0750", "minewall", "minewall", "-"] in dirs
+
+
+def test_installed_binary_reads_the_installed_config_path(inst, tmp_path):
+    """Issue 11 item 5/6: the built-in config path is the install's sysconfdir, where `meson
+    install` put the config; without one, minewall says loudly that nothing is filtered."""
+    binary = inst.at(os.path.join(inst.sbindir, "minewall"))
+    want = os.path.join(inst.confdir, "minewall.yaml")
+    p = run([binary, "--help"])
+    assert p.returncode == 0
+    assert "default %s " % want in p.stdout, p.stdout
+    assert os.path.isfile(inst.at(want))
+    # On the target system that file exists; here it is under the DESTDIR, so the binary
+    # must warn that it runs with no config and no lists (unless a real install is there).
+    if not os.path.exists(want):
+        p = run([binary, "--explain", "pool.supportxmr.com"])
+        assert "WARNING: no configuration file" in p.stderr and want in p.stderr
+        assert "NO blocklists" in p.stderr
+    # The installed config, pointed into the DESTDIR, decides the name the issue tried.
+    with open(inst.at(want)) as f:
+        text = f.read()
+    conf = tmp_path / "minewall.yaml"
+    conf.write_text(text.replace(inst.listdir + "/", inst.at(inst.listdir) + "/"))
+    p = run([binary, "-c", str(conf), "--explain", "pool.supportxmr.com"])
+    assert p.returncode == 0 and "blocked by list" in p.stdout, p.stdout + p.stderr
+    assert inst.at(inst.listdir) in p.stdout
