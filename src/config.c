@@ -469,7 +469,7 @@ static const struct key udp_keys[] = {
 
 static const struct key log_keys[] = {
     {.path = "log.level", .fn = on_log_level},
-    PATH("log.blocks", blocks_log),
+    PATH("log.blocks", blocks_log, blocks_log),
     {.path = NULL},
 };
 

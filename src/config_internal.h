@@ -51,6 +51,8 @@ struct key {
     size_t off, width;     /* integer and path keys: the field in struct mw_config */
     uint32_t scale;        /* integer keys: the field receives value * scale */
     int slot;              /* SLOT_* for cross-checked keys, else 0 */
+    size_t loff;           /* path keys: the int in struct mw_config receiving the key's line
+                              (offsetof a member of cfg->lines), 0: not recorded */
 };
 
 /* An integer key: handler, field, accepted range, scale to the stored unit, cross-check slot. */
@@ -61,11 +63,13 @@ struct key {
         .slot = sl                                                                                 \
     }
 
-/* A file path key stored in the char * field f (see mw_config__on_path). */
-#define PATH(p, f)                                                                                 \
+/* A file path key stored in the char * field f (see mw_config__on_path), its line in
+ * cfg->lines.lf (what --check-config names when the file is unusable). */
+#define PATH(p, f, lf)                                                                             \
     {                                                                                              \
         .path = p, .fn = mw_config__on_path, .off = offsetof(struct mw_config, f),                 \
-        .width = sizeof(((struct mw_config *)0)->f)                                                \
+        .width = sizeof(((struct mw_config *)0)->f),                                               \
+        .loff = offsetof(struct mw_config, lines.lf)                                               \
     }
 
 /* ---- config.c ---- */

@@ -67,13 +67,13 @@ static void on_watch(struct ctx *c, const struct key *k, yaml_node_t *val)
 }
 
 static const struct key journal_geoip_keys[] = {
-    PATH("journal.geoip.asn", journal.geo_asn),
-    PATH("journal.geoip.country", journal.geo_country),
+    PATH("journal.geoip.asn", journal.geo_asn, journal_geo_asn),
+    PATH("journal.geoip.country", journal.geo_country, journal_geo_country),
     {.path = NULL},
 };
 
 const struct key mw_config__journal_keys[] = {
-    PATH("journal.path", journal.path),
+    PATH("journal.path", journal.path, journal_path),
     {.path = "journal.track", .fn = on_track},
     NUM("journal.max-names", mw_config__on_uint, journal.max_names, 1, 100000000, 1, 0),
     {.path = "journal.ignore-same-asn", .fn = on_bool,
@@ -95,9 +95,13 @@ int mw_config__journal_finish(struct mw_config *cfg)
             if ((cfg->journal.watch[cfg->journal.n_watch] = strdup(def[i])))
                 cfg->journal.n_watch++;
     }
-    if (!cfg->journal.geo_asn && cfg->geoip.asn)
+    if (!cfg->journal.geo_asn && cfg->geoip.asn) {
         cfg->journal.geo_asn = strdup(cfg->geoip.asn);
-    if (!cfg->journal.geo_country && cfg->geoip.country)
+        cfg->lines.journal_geo_asn = cfg->lines.geoip_asn;
+    }
+    if (!cfg->journal.geo_country && cfg->geoip.country) {
         cfg->journal.geo_country = strdup(cfg->geoip.country);
+        cfg->lines.journal_geo_country = cfg->lines.geoip_country;
+    }
     return 0;
 }

@@ -171,6 +171,8 @@ void mw_config__on_path(struct ctx *c, const struct key *k, yaml_node_t *val)
     char **field = (char **)((char *)c->cfg + k->off);
     free(*field);
     *field = p;
+    if (k->loff)
+        *(int *)((char *)c->cfg + k->loff) = line_of(val);
 }
 
 /* ---- values shared by lists and sinkhole ---- */
@@ -261,6 +263,7 @@ static void on_list_category(struct ctx *c, const struct key *k, yaml_node_t *va
 static void on_list_path(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     c->list->path = absolute_path(c, k->path, val);
+    c->list->path_line = line_of(val);
 }
 
 static void on_list_action(struct ctx *c, const struct key *k, yaml_node_t *val)
@@ -485,14 +488,14 @@ const struct key mw_config__redis_keys[] = {
     STRFIELD("redis.url", on_redis_url, redis.url),
     {.path = "redis.lists", .fn = on_redis_lists},
     STRFIELD("redis.events-url", on_redis_url, redis.events_url),
-    PATH("redis.state-dir", redis.state_dir),
+    PATH("redis.state-dir", redis.state_dir, state_dir),
     {.path = NULL},
 };
 
 /* ---- geoip ---- */
 
 const struct key mw_config__geoip_keys[] = {
-    PATH("geoip.asn", geoip.asn),
-    PATH("geoip.country", geoip.country),
+    PATH("geoip.asn", geoip.asn, geoip_asn),
+    PATH("geoip.country", geoip.country, geoip_country),
     {.path = NULL},
 };

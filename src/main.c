@@ -19,6 +19,7 @@
 
 #include <dirent.h>
 #include "minewall/log.h"
+#include "minewall/privdrop.h"
 #include "minewall/server.h"
 
 #define MAX_CLI_ADDRS 32
@@ -295,10 +296,13 @@ int main(int argc, char **argv)
         struct mw_errlist errs;
         mw_errlist_init(&errs);
         struct mw_config *cfg = mw_server_load_config(&o, &errs);
+        /* A config that parses can still fail the start: open every file it names as the
+         * account minewall will run as. */
+        size_t unusable = cfg ? mw_privdrop_check_config(cfg, &errs) : 0;
         for (size_t i = 0; i < errs.n; i++)
             printf("%s\n", errs.msgs[i]);
-        int rc = cfg ? 0 : 1;
-        if (cfg)
+        int rc = cfg && !unusable ? 0 : 1;
+        if (rc == 0)
             printf("%s: configuration is valid\n", o.config_path ? o.config_path : "<defaults>");
         mw_config_free(cfg);
         mw_errlist_deinit(&errs);

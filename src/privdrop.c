@@ -3,6 +3,7 @@
 #include "minewall/privdrop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -11,10 +12,13 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/error.h"
 #include "minewall/log.h"
 
 #define DEFAULT_USER "minewall"
@@ -88,10 +92,37 @@ static void dir_of(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%.*s", (int)(slash - path), path);
 }
 
-static int need(const char *path, int mode, const char *what, char *why, size_t why_len)
+/* Collects what check_all() finds: fatal problems stop minewall at start, the others are
+ * warnings (a journal that cannot be written only loses its lines). */
+typedef void report_fn(void *arg, bool fatal, const char *msg);
+
+struct checker {
+    const struct mw_config *cfg;
+    report_fn *report;
+    void *arg;
+};
+
+/* Can the current effective user read (R_OK: open it) or write (W_OK: open for append, or
+ * create it in its directory) path? Returns 0 or a negative errno. Opening rather than
+ * access() also catches a directory given where a file belongs. */
+static int usable(const char *path, int mode)
 {
-    if (!path || access(path, mode) == 0)
-        return 0;
+    if (mode & X_OK) { /* a directory minewall writes into; created on first use */
+        if (access(path, mode) == 0)
+            return 0;
+    } else {
+        int fd = open(path, ((mode & W_OK) ? O_WRONLY | O_APPEND : O_RDONLY) | O_CLOEXEC |
+                                O_NOCTTY | O_NONBLOCK);
+        if (fd >= 0) {
+            struct stat st;
+            int err = fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) &&
+                              !S_ISCHR(st.st_mode)
+                          ? -EISDIR
+                          : 0;
+            close(fd);
+            return err;
+        }
+    }
     int err = errno;
     if (err == ENOENT && (mode & W_OK)) { /* created on first write: the directory decides */
         char dir[4096];
@@ -100,30 +131,195 @@ static int need(const char *path, int mode, const char *what, char *why, size_t 
             return 0;
         err = errno;
     }
-    snprintf(why, why_len, "%s %s is not %s by uid %u: %s", what, path,
-             (mode & W_OK) ? "writable" : "readable", (unsigned)geteuid(), strerror(err));
     return -err;
+}
+
+static void need(const struct checker *k, const char *path, int line, int mode, const char *what,
+                 bool fatal)
+{
+    int err = path ? usable(path, mode) : 0;
+    if (err == 0)
+        return;
+    char msg[4600];
+    char where[4200];
+    if (line > 0)
+        snprintf(where, sizeof(where), "%s:%d: ", k->cfg->path ? k->cfg->path : "<default>", line);
+    else
+        snprintf(where, sizeof(where), "%s: ", k->cfg->path ? k->cfg->path : "<default>");
+    snprintf(msg, sizeof(msg), "%s%s %s is not %s by uid %u: %s", where, what, path,
+             (mode & W_OK) ? "writable" : "readable", (unsigned)geteuid(), strerror(-err));
+    k->report(k->arg, fatal, msg);
+}
+
+/* Every file the config names, checked as the current effective user. */
+static void check_all(const struct checker *k)
+{
+    const struct mw_config *cfg = k->cfg;
+    for (size_t i = 0; i < cfg->n_lists; i++)
+        if (cfg->lists[i].enabled)
+            need(k, cfg->lists[i].path,
+                 cfg->lists[i].path_line ? cfg->lists[i].path_line : cfg->lists[i].line, R_OK,
+                 "list file", true);
+    need(k, cfg->geoip.asn, cfg->lines.geoip_asn, R_OK, "geoip database", true);
+    need(k, cfg->geoip.country, cfg->lines.geoip_country, R_OK, "geoip database", true);
+    if (cfg->journal.geo_asn && (!cfg->geoip.asn || strcmp(cfg->journal.geo_asn, cfg->geoip.asn)))
+        need(k, cfg->journal.geo_asn, cfg->lines.journal_geo_asn, R_OK, "journal geoip database",
+             false);
+    if (cfg->journal.geo_country &&
+        (!cfg->geoip.country || strcmp(cfg->journal.geo_country, cfg->geoip.country)))
+        need(k, cfg->journal.geo_country, cfg->lines.journal_geo_country, R_OK,
+             "journal geoip database", false);
+    need(k, cfg->blocks_log, cfg->lines.blocks_log, W_OK, "block log", true);
+    /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
+    need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal", false);
+    if (cfg->redis.url)
+        need(k, cfg->redis.state_dir, cfg->lines.state_dir, W_OK | X_OK, "redis state directory",
+             true);
+}
+
+struct first_fatal {
+    char *why;
+    size_t why_len;
+    int n;
+};
+
+static void keep_first(void *arg, bool fatal, const char *msg)
+{
+    struct first_fatal *f = arg;
+    if (!fatal) {
+        mw_log_warn("server", "%s: journal events will be counted as lost", msg);
+        return;
+    }
+    if (f->n++ == 0)
+        snprintf(f->why, f->why_len, "%s", msg);
 }
 
 int mw_privdrop_check_files(const struct mw_config *cfg, char *why, size_t why_len)
 {
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && i < cfg->n_lists; i++)
-        if (cfg->lists[i].enabled)
-            rc = need(cfg->lists[i].path, R_OK, "list file", why, why_len);
-    if (rc == 0)
-        rc = need(cfg->geoip.asn, R_OK, "geoip database", why, why_len);
-    if (rc == 0)
-        rc = need(cfg->geoip.country, R_OK, "geoip database", why, why_len);
-    if (rc == 0)
-        rc = need(cfg->blocks_log, W_OK, "block log", why, why_len);
-    /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
-    char jwhy[512];
-    if (rc == 0 && need(cfg->journal.path, W_OK, "journal", jwhy, sizeof(jwhy)) < 0)
-        mw_log_warn("server", "%s: journal events will be counted as lost", jwhy);
-    if (rc == 0 && cfg->redis.url)
-        rc = need(cfg->redis.state_dir, W_OK | X_OK, "redis state directory", why, why_len);
-    return rc;
+    struct first_fatal f = {.why = why, .why_len = why_len};
+    struct checker k = {.cfg = cfg, .report = keep_first, .arg = &f};
+    check_all(&k);
+    return f.n ? -EACCES : 0;
+}
+
+/* ---- --check-config: the same checks as the account minewall will run as ---- */
+
+struct to_errs {
+    struct mw_errlist *errs;
+    size_t *n_fatal;
+};
+
+static void add_err(void *arg, bool fatal, const char *msg)
+{
+    struct to_errs *t = arg;
+    mw_errlist_add(t->errs, "%s%s", msg, fatal ? "" : " (warning: journal lines would be lost)");
+    if (fatal)
+        (*t->n_fatal)++;
+}
+
+/* Child side: one line per problem on fd, "F" or "W" first (fatal or warning). */
+static void to_pipe(void *arg, bool fatal, const char *msg)
+{
+    int fd = *(int *)arg;
+    char line[4700];
+    int n = snprintf(line, sizeof(line), "%c%s\n", fatal ? 'F' : 'W', msg);
+    if (n > 0 && write(fd, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1) < 0)
+        _exit(3);
+}
+
+/* Runs check_all() in a child that has become pw (the parent keeps root: --check-config may
+ * run before minewall starts, as root, and must not drop its own credentials). */
+static int check_as(const struct mw_config *cfg, const struct passwd *pw, struct to_errs *t)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return -errno;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = -errno;
+        close(p[0]);
+        close(p[1]);
+        return err;
+    }
+    if (pid == 0) {
+        close(p[0]);
+        char why[512];
+        if (become(pw, why, sizeof(why)) < 0) {
+            to_pipe(&p[1], true, why);
+            _exit(1);
+        }
+        struct checker k = {.cfg = cfg, .report = to_pipe, .arg = &p[1]};
+        check_all(&k);
+        _exit(0);
+    }
+    close(p[1]);
+    /* Bounded: at most 64 KiB of messages (a config names far fewer files than that). */
+    static char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof(buf) - 1 &&
+           ((n = read(p[0], buf + len, sizeof(buf) - 1 - len)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0)
+            len += (size_t)n;
+    close(p[0]);
+    buf[len] = '\0';
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    for (char *line = buf, *nl; *line; line = nl + 1) {
+        if (!(nl = strchr(line, '\n')))
+            break;
+        *nl = '\0';
+        add_err(t, line[0] == 'F', line + 1);
+    }
+    if (!WIFEXITED(status) || (WEXITSTATUS(status) != 0 && *t->n_fatal == 0)) {
+        mw_errlist_add(t->errs, "%s: checking files as user %s failed", cfg->path, pw->pw_name);
+        (*t->n_fatal)++;
+    }
+    return 0;
+}
+
+size_t mw_privdrop_check_config(const struct mw_config *cfg, struct mw_errlist *errs)
+{
+    size_t n_fatal = 0;
+    struct to_errs t = {.errs = errs, .n_fatal = &n_fatal};
+    const char *path = cfg->path ? cfg->path : "<default>";
+    if (geteuid() == 0) {
+        const char *name = cfg->user ? cfg->user : DEFAULT_USER;
+        struct passwd *pw = strcmp(name, "root") == 0 ? NULL : getpwnam(name);
+        if (strcmp(name, "root") == 0) {
+            struct checker k = {.cfg = cfg, .report = add_err, .arg = &t};
+            check_all(&k);
+        } else if (!pw) {
+            mw_errlist_add(errs,
+                           cfg->user ? "%s: user '%s' does not exist"
+                                     : "%s: minewall would refuse to run as root: create the "
+                                       "'%s' account or set 'user: root'",
+                           path, name);
+            n_fatal++;
+        } else {
+            struct passwd copy = *pw; /* getpwnam's storage is static: keep what become() reads */
+            int rc = check_as(cfg, &copy, &t);
+            if (rc < 0) {
+                mw_errlist_add(errs, "%s: cannot check files as user %s: %s", path, name,
+                               strerror(-rc));
+                n_fatal++;
+            }
+        }
+    } else {
+        if (cfg->user && strcmp(cfg->user, "root") != 0) {
+            struct passwd *pw = getpwnam(cfg->user);
+            if (!pw || pw->pw_uid != geteuid()) {
+                mw_errlist_add(errs, "%s: not root, so minewall could not switch to user '%s'",
+                               path, cfg->user);
+                n_fatal++;
+            }
+        }
+        struct checker k = {.cfg = cfg, .report = add_err, .arg = &t};
+        check_all(&k);
+    }
+    return n_fatal;
 }
 
 int mw_sd_notify(const char *state)

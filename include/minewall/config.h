@@ -64,6 +64,7 @@ struct mw_list_conf {
     bool allow;     /* category "allow": matches are never blocked */
     bool enabled;   /* `enabled: false` keeps a list configured but unloaded; default true */
     int line;       /* where it was defined */
+    int path_line;  /* the line of its `path:` */
 };
 
 struct mw_config {
@@ -184,6 +185,14 @@ struct mw_config {
         char *asn;     /* owned; MaxMind-format ASN database (GeoLite2-ASN / DB-IP ASN) */
         char *country; /* owned; MaxMind-format country database */
     } geoip;
+
+    /* The config lines naming each file minewall opens (0: not set, or a default), so that
+     * --check-config reports an unusable file as FILE:LINE. A journal.geoip path inherited
+     * from geoip: carries that key's line. */
+    struct {
+        int blocks_log, state_dir, geoip_asn, geoip_country;
+        int journal_path, journal_geo_asn, journal_geo_country;
+    } lines;
 };
 
 /* "sinkhole", "nxdomain", ... -> enum, or -EINVAL. */

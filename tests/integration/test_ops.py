@@ -686,3 +686,104 @@ def test_many_idle_connections_do_not_lock_out_scrapes(make_minewall, upstream, 
     finally:
         for s in idle:
             s.close()
+
+
+def _check_config_dir():
+    d = tempfile.mkdtemp(prefix="mwt-check-")
+    os.chmod(d, 0o755)
+    return d
+
+
+def test_check_config_reports_missing_files_with_their_lines(upstream):
+    """Issue 11 item 5: --check-config opens every file the config names and reports each
+    problem at the config line naming it, exit 1; the same config then fails the start, and
+    once fixed both agree."""
+    d = _check_config_dir()
+    try:
+        good = write_list(d)
+        conf = os.path.join(d, "mw.yaml")
+        text = textwrap.dedent("""\
+            listen: ["127.0.0.1:%d"]
+            upstreams: ["%s"]
+            user: %s
+            lists:
+              - name: good
+                category: mining
+                path: %s
+              - name: gone
+                category: c2
+                path: missing.txt
+              - name: off
+                category: c2
+                path: also-missing.txt
+                enabled: false
+            geoip:
+              asn: %s/no-such.mmdb
+            log:
+              blocks: %s/no-such-dir/blocks.log
+            """) % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
+                    pwd.getpwuid(os.geteuid()).pw_name, good, d, d)
+        with open(conf, "w") as f:
+            f.write(text)
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 1, p.stdout + p.stderr
+        out = p.stdout
+        assert "%s:10: list file %s/missing.txt is not readable" % (conf, d) in out, out
+        assert "No such file or directory" in out
+        assert "also-missing" not in out  # a disabled list is not opened
+        assert "%s:16: geoip database %s/no-such.mmdb" % (conf, d) in out, out
+        assert "%s:18: block log %s/no-such-dir/blocks.log is not writable" % (conf, d) in out
+        assert "configuration is valid" not in out
+        # minewall agrees: the start fails on the same file.
+        p = conftest.run_minewall(["-c", conf], timeout=15)
+        assert p.returncode != 0 and "missing.txt" in p.stderr, p.stderr
+        # Fixed: valid.
+        with open(conf, "w") as f:
+            f.write(text.replace("path: missing.txt", "path: " + good)
+                    .replace("  asn: %s/no-such.mmdb\n" % d, "")
+                    .replace("geoip:\n", "").replace("no-such-dir/", ""))
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 0 and "configuration is valid" in p.stdout, p.stdout
+    finally:
+        shutil.rmtree(d)
+
+
+@needs_root
+def test_check_config_checks_as_the_account_minewall_runs_as(upstream):
+    """Run as root, --check-config checks access as the account minewall drops to (a child
+    that switched to it): a root-only list and an unwritable state directory are reported,
+    though root itself could open them; --user root checks as root."""
+    pw = ensure_minewall_user()
+    d = _check_config_dir()
+    try:
+        lst = write_list(d)
+        os.chmod(lst, 0o600)
+        state = os.path.join(d, "state")
+        os.mkdir(state, 0o755)
+        conf = os.path.join(d, "mw.yaml")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent("""\
+                listen: ["127.0.0.1:%d"]
+                upstreams: ["%s"]
+                redis:
+                  url: "redis://127.0.0.1:1"
+                  lists: ["*"]
+                  state-dir: %s
+                lists:
+                  - {name: rootonly, category: mining, path: %s}
+                """) % (free_port(), upstream.addr, state, lst))
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 1, p.stdout
+        assert "%s:8: list file %s is not readable by uid %d: Permission denied" % (
+            conf, lst, pw.pw_uid) in p.stdout, p.stdout
+        assert "%s:6: redis state directory %s is not writable by uid %d" % (
+            conf, state, pw.pw_uid) in p.stdout, p.stdout
+        # The check ran in a child: this process is still root, and root may read them all.
+        p = conftest.run_minewall(["--check-config", "-c", conf, "--user", "root"])
+        assert p.returncode == 0 and "configuration is valid" in p.stdout, p.stdout
+        os.chmod(lst, 0o644)
+        os.chown(state, pw.pw_uid, pw.pw_gid)
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 0, p.stdout
+    finally:
+        shutil.rmtree(d)
