@@ -662,7 +662,11 @@ int mw_feed_cmd_validate(int argc, char **argv)
            mw_listfile_format_name(p.rep.format), p.rep.lines, p.rep.entries, p.by_type[type].n,
            mw_feed_type_name(type), p.rep.bad);
     print_notes(stdout, "  ", &p, type);
-    int ex = p.rep.bad ? MW_FEED_EXIT_DATA : MW_FEED_EXIT_OK;
+    /* Exit codes agree with `minewall --check-list`: 1 for any bad line, and for a file with
+     * no entry at all (what a failed download usually is). */
+    if (p.rep.entries == 0)
+        printf("%s: no entries\n", path);
+    int ex = p.rep.bad || p.rep.entries == 0 ? MW_FEED_EXIT_DATA : MW_FEED_EXIT_OK;
     parsed_free(&p);
     return ex;
 }

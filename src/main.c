@@ -41,7 +41,8 @@ static void usage(FILE *f)
             "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
-            "                        exit 0 when it has entries, 1 when unreadable or empty\n"
+            "                        exit 0 when it has entries and no bad line, 1 when a\n"
+            "                        line is bad or it is unreadable or empty\n"
             "  --check-config        validate the configuration, print each error as\n"
             "                        FILE:LINE: message, exit 0 (valid) or 1\n"
             "  --version             print the version\n"
@@ -91,7 +92,9 @@ static int check_list_file(const char *path, enum mw_listfile_format format)
     printf("%s: format %s, %zu lines, %zu entries, %zu bad, %zu skipped, %zu ignored\n", path,
            mw_listfile_format_name(rep.format), rep.lines, rep.entries, rep.bad, rep.skipped,
            rep.ignored);
-    return rep.entries > 0 ? 0 : 1;
+    /* Same codes as `minewall-feed validate`: any bad line is exit 1 (tools/update-feeds reads
+     * the summary above to apply its own threshold). */
+    return rep.entries > 0 && rep.bad == 0 ? 0 : 1;
 }
 
 /* The Redis lists as last synced into the state directory (what the resolver enforces at

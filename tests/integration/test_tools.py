@@ -65,7 +65,7 @@ def test_check_list_reports_bad_lines_with_line_numbers(tmp_path):
     f = tmp_path / "l.txt"
     f.write_text("good.example\nbad..name\nalso-good.example\n")
     p = run_minewall(["--check-list", str(f)])
-    assert p.returncode == 0
+    assert p.returncode == 1  # any bad line, as `minewall-feed validate` (issue 11 item 7)
     assert "%s:2:" % f in p.stdout
     assert "2 entries, 1 bad" in p.stdout
     p = run_minewall(["--check-list", str(tmp_path / "missing.txt")])
@@ -82,11 +82,17 @@ def test_check_list_reports_bad_lines_with_line_numbers(tmp_path):
 ])
 def test_check_list_real_feeds(rel, fmt, minimum):
     p = run_minewall(["--check-list", shared(*rel)], timeout=30)
-    assert p.returncode == 0, p.stdout
     summary = p.stdout.strip().splitlines()[-1]
     assert "format %s" % fmt in summary
     entries = int(summary.split(" entries")[0].rsplit(" ", 1)[1])
+    bad = int(summary.split(" bad")[0].rsplit(" ", 1)[1])
     assert entries >= minimum
+    # Exit 1 exactly when a line is bad, and `minewall-feed validate` agrees.
+    assert p.returncode == (1 if bad else 0), p.stdout
+    v = subprocess.run([conftest.FEED_BIN, "validate", shared(*rel), "--format", fmt],
+                       capture_output=True, text=True, timeout=30)
+    assert v.returncode == p.returncode, v.stdout + v.stderr
+    assert "%d bad lines" % bad in v.stdout
 
 
 def run_update(conf, *args):
@@ -134,3 +140,64 @@ def test_update_feeds_reloads_running_minewall(upstream, make_minewall, tmp_path
     assert p.returncode == 0 and "f: updated" in p.stdout
     wait_until(lambda: conftest.addresses(m.query("www.test")) == ["0.0.0.0"], 5,
                what="the updated feed enforced")
+
+
+def test_check_list_and_validate_agree(tmp_path):
+    """Issue 11 item 7: the same exit code for a clean file, a file with a bad line, an empty
+    file and a missing one."""
+    cases = {"clean.txt": ("a.example\nb.example\n", 0), "onebad.txt": ("a.example\nx..y\n", 1),
+             "empty.txt": ("# nothing\n", 1)}
+    for name, (text, want) in cases.items():
+        (tmp_path / name).write_text(text)
+    for name, want in [(n, w) for n, (_, w) in cases.items()] + [("missing.txt", 1)]:
+        path = str(tmp_path / name)
+        c = run_minewall(["--check-list", path])
+        v = subprocess.run([conftest.FEED_BIN, "validate", path], capture_output=True,
+                           text=True, timeout=30)
+        assert (c.returncode, v.returncode) == (want, want), (name, c.stdout, v.stdout, v.stderr)
+
+
+def corrupt_copy(src, dst, every):
+    """src with every `every`-th line replaced by HTML, as a captive portal or an error page
+    spliced into a download would leave it."""
+    with open(src) as f:
+        lines = f.read().splitlines()
+    with open(dst, "w") as f:
+        for i, line in enumerate(lines):
+            f.write(("<td class=\"x\">%s</td>" % line if i % every == 0 else line) + "\n")
+    return len(lines), len(lines[::every])
+
+
+def test_update_feeds_bad_line_threshold_on_real_feeds(tmp_path):
+    """A real feed with a couple of bad lines (CoinBlockerLists has 2) still updates; a copy
+    with every third line broken keeps the old file; the threshold is printed and set by
+    option."""
+    real = shared("mining", "coinblockerlists", "list.txt")
+    bad = tmp_path / "broken.txt"
+    n_lines, n_bad = corrupt_copy(real, bad, 3)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "broken.txt").write_text("kept.example\n")
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text("feeds:\n"
+                     "  - {name: cb, url: 'file://%s', path: lists/cb.txt}\n"
+                     "  - {name: broken, url: 'file://%s', path: lists/broken.txt}\n"
+                     % (real, bad))
+    p = run_update(feeds)
+    assert p.returncode == 1, p.stdout
+    assert "more than max(10, 1% of its lines) bad lines keeps the current file" in p.stdout
+    assert "cb: updated" in p.stdout and "2 bad lines of 5837, within the threshold of 58" \
+        in p.stdout, p.stdout
+    assert "broken: too many bad lines, kept the current file" in p.stdout, p.stdout
+    assert "over the threshold of %d" % (n_lines // 100) in p.stdout
+    assert (tmp_path / "lists" / "broken.txt").read_text() == "kept.example\n"
+    with open(real, "rb") as a:
+        assert (tmp_path / "lists" / "cb.txt").read_bytes() == a.read()
+    # A stricter operator: no bad line at all; the real feed is then refused too.
+    (tmp_path / "lists" / "cb.txt").write_text("old.example\n")
+    p = run_update(feeds, "--max-bad", "0", "--max-bad-percent", "0")
+    assert "cb: too many bad lines" in p.stdout, p.stdout
+    assert (tmp_path / "lists" / "cb.txt").read_text() == "old.example\n"
+    # A lenient one takes the broken copy (the corruption is 1 line in 3).
+    p = run_update(feeds, "--max-bad-percent", "50")
+    assert "broken: updated" in p.stdout and p.returncode == 0, p.stdout
+    assert n_bad > 1000
