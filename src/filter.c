@@ -356,6 +356,50 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
     return MW_FILTER_BLOCK;
 }
 
+enum mw_filter_result mw_filter_explain_addr(const struct mw_lists *l, int family,
+                                             const uint8_t *addr, struct mw_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    if (!l || l->n_lists == 0)
+        return MW_FILTER_PASS;
+    struct mw_ip_match m;
+    if (match_ips(l, family, addr, &m) && (m.rule.flags & MW_RULE_ALLOW)) {
+        /* check_addr stops at an allow rule without text: --explain wants the rule. */
+        v->rule = m.rule;
+        v->where = MW_WHERE_ANSWER_IP;
+        mw_cidr_format(&m.prefix, v->rule_text, sizeof(v->rule_text));
+        return MW_FILTER_ALLOW;
+    }
+    struct mw_geo_info gi;
+    struct mw_asn_rule ar;
+    if (!match_ips(l, family, addr, &m) && l->geo &&
+        mw_geo_lookup(l->geo, family, addr, &gi) == 0 && gi.found_asn &&
+        match_asn(l, gi.asn, &ar) && (ar.rule.flags & MW_RULE_ALLOW)) {
+        v->rule = ar.rule;
+        v->where = MW_WHERE_ASN;
+        snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
+        return MW_FILTER_ALLOW;
+    }
+    return check_addr(l, family, addr, v);
+}
+
+enum mw_filter_result mw_filter_explain_asn(const struct mw_lists *l, uint32_t asn,
+                                            struct mw_verdict *v)
+{
+    memset(v, 0, sizeof(*v));
+    struct mw_asn_rule ar;
+    if (!l || l->n_lists == 0 || !match_asn(l, asn, &ar))
+        return MW_FILTER_PASS;
+    v->where = MW_WHERE_ASN;
+    snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
+    if (ar.rule.flags & MW_RULE_ALLOW) {
+        v->rule = ar.rule;
+        return MW_FILTER_ALLOW;
+    }
+    resolve_action(l, &ar.rule, v);
+    return MW_FILTER_BLOCK;
+}
+
 /* A name found in an answer record (CNAME/DNAME target, owner, SVCB target) at pkt[*pos]. */
 static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8_t *pkt, size_t len,
                                            size_t pos, enum mw_where where, struct mw_verdict *v)

@@ -8,16 +8,11 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
-#include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
-#include "minewall/dnstext.h"
 #include "minewall/error.h"
-#include "minewall/filter.h"
+#include "minewall/explain.h"
 #include "minewall/listfile.h"
-#include "minewall/lists.h"
-#include "minewall/rlist.h"
 
-#include <dirent.h>
 #include "minewall/log.h"
 #include "minewall/privdrop.h"
 #include "minewall/server.h"
@@ -36,8 +31,10 @@ static void usage(FILE *f)
             "                        (repeatable; IPv6 as [::1]:5353)\n"
             "  --upstream ADDR[:PORT] forward here instead of the config's upstreams\n"
             "                        (repeatable)\n"
-            "  --explain NAME        load the lists and print which list, rule, file and\n"
-            "                        line would match NAME, and the action (exit 0)\n"
+            "  --explain INPUT       a name (Unicode too), IPv4/IPv6 address or AS number\n"
+            "                        (AS64500 or 64500): print every list that holds it\n"
+            "                        (file and line, or Redis), then the decision and why\n"
+            "                        that rule won (exit 0; 1 list errors; 2 bad input)\n"
             "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
@@ -95,100 +92,6 @@ static int check_list_file(const char *path, enum mw_listfile_format format)
     /* Same codes as `minewall-feed validate`: any bad line is exit 1 (tools/update-feeds reads
      * the summary above to apply its own threshold). */
     return rep.entries > 0 && rep.bad == 0 ? 0 : 1;
-}
-
-/* The Redis lists as last synced into the state directory (what the resolver enforces at
- * start). Returns how many were loaded into out (at most cap). */
-static size_t load_synced(const struct mw_config *cfg, struct mw_rlist **out, size_t cap)
-{
-    size_t n = 0;
-    DIR *d = cfg->redis.url && cfg->redis.state_dir ? opendir(cfg->redis.state_dir) : NULL;
-    struct dirent *de;
-    while (d && n < cap && (de = readdir(d))) {
-        size_t len = strlen(de->d_name);
-        if (len <= 5 || strcmp(de->d_name + len - 5, ".list") != 0)
-            continue;
-        bool wanted = cfg->redis.all;
-        for (size_t i = 0; !wanted && i < cfg->redis.n_lists; i++)
-            wanted = strlen(cfg->redis.lists[i]) == len - 5 &&
-                     strncmp(cfg->redis.lists[i], de->d_name, len - 5) == 0;
-        if (!wanted)
-            continue;
-        char path[4096];
-        snprintf(path, sizeof(path), "%s/%s", cfg->redis.state_dir, de->d_name);
-        int err;
-        if ((out[n] = mw_rlist_load(path, &err)))
-            n++;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* The records a sinkholed A or AAAA query gets: the rule's RPZ local data, else the
- * configured addresses, in presentation format (ldns's, through dnstext). */
-static void print_sinkhole(const struct mw_config *cfg, const struct mw_verdict *v)
-{
-    char a[64], aaaa[64];
-    if (mw_dnstext_rdata(MW_TYPE_A, v->sink4 ? v->sink4 : cfg->sinkhole.ipv4, 4, a, sizeof(a)) < 0 ||
-        mw_dnstext_rdata(MW_TYPE_AAAA, v->sink6 ? v->sink6 : cfg->sinkhole.ipv6, 16, aaaa,
-                         sizeof(aaaa)) < 0)
-        return;
-    printf("  answer: A %s, AAAA %s (TTL %u%s)\n", a, aaaa, (unsigned)cfg->sinkhole.ttl,
-           v->sink4 || v->sink6 ? ", local data of the rule" : "");
-}
-
-/* --explain: which rule of which list (file and line) would decide NAME. */
-static int explain_name(const struct mw_overrides *o, const char *name)
-{
-    struct mw_errlist errs;
-    mw_errlist_init(&errs);
-    struct mw_config *cfg = mw_server_load_config(o, &errs);
-    struct mw_lists *files = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
-    struct mw_rlist *synced[256];
-    size_t n_synced = files ? load_synced(cfg, synced, 256) : 0;
-    struct mw_lists *l = files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
-    for (size_t i = 0; i < n_synced; i++)
-        mw_rlist_unref(synced[i]);
-    mw_lists_unref(files);
-    for (size_t i = 0; i < errs.n; i++)
-        fprintf(stderr, "%s\n", errs.msgs[i]);
-    mw_errlist_deinit(&errs);
-    int rc = 0;
-    struct mw_dns_question q = {.qtype = MW_TYPE_A, .qclass = 1};
-    int n = mw_dname_from_text(name, q.qname, sizeof(q.qname));
-    if (!l) {
-        rc = 1;
-    } else if (n < 0) {
-        fprintf(stderr, "minewall: --explain: invalid name '%s'\n", name);
-        rc = 2;
-    } else {
-        q.qname_len = (uint16_t)n;
-        struct mw_verdict v;
-        enum mw_filter_result r = mw_filter_explain(l, &q, &v);
-        if (r == MW_FILTER_PASS) {
-            printf("%s: no list matches (resolved normally)\n", name);
-        } else {
-            const struct mw_list_info *li = &l->lists[v.rule.list];
-            printf("%s: %s by list '%s' (category %s, origin %s)\n", name,
-                   r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category,
-                   li->origin);
-            if (v.rule.list >= l->rlist_base && l->files)
-                printf("  rule:   %s\n  source: redis list %s (state %s/%s.list)\n",
-                       mw_verdict_rule_text(&v), li->name, cfg->redis.state_dir, li->name);
-            else
-                printf("  rule:   %s\n  source: %s:%u\n", mw_verdict_rule_text(&v), li->path,
-                       v.rule.line);
-            if (r == MW_FILTER_BLOCK)
-                printf("  action: %s%s\n", mw_action_name(v.action),
-                       v.where == MW_WHERE_PATTERN ? " (pattern)" : "");
-            if (r == MW_FILTER_BLOCK && v.action == MW_ACTION_SINKHOLE)
-                print_sinkhole(cfg, &v);
-        }
-    }
-    mw_lists_unref(l);
-    mw_config_free(cfg);
-    return rc;
 }
 
 /* List generations are large arrays built on whichever libuv pool thread is free and freed on
@@ -294,7 +197,7 @@ int main(int argc, char **argv)
                               "running with built-in defaults and NO blocklists: nothing is "
                               "filtered", MW_DEFAULT_CONFIG);
     if (explain)
-        return explain_name(&o, explain);
+        return mw_explain_run(&o, explain, stdout);
     if (check) {
         struct mw_errlist errs;
         mw_errlist_init(&errs);

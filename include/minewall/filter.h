@@ -61,6 +61,16 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
 enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct mw_dns_question *q,
                                         struct mw_verdict *v);
 
+/* --explain for an address: the deciding IP rule (longest prefix, allow at equal length), else
+ * with a geoip ASN database the rule for the address's AS number. Fills v for allow rules
+ * too. */
+enum mw_filter_result mw_filter_explain_addr(const struct mw_lists *l, int family,
+                                             const uint8_t *addr, struct mw_verdict *v);
+
+/* --explain for an AS number: the AS rules alone (allow wins). */
+enum mw_filter_result mw_filter_explain_asn(const struct mw_lists *l, uint32_t asn,
+                                            struct mw_verdict *v);
+
 /* Check the records of a prepared upstream response: CNAME/DNAME targets and A/AAAA addresses
  * (and their AS numbers) in every section, SVCB/HTTPS targets and address hints, and the owner
  * names of the answer and additional sections except the question name, which is the caller's

@@ -13,7 +13,7 @@ import time
 import dns.rcode
 import pytest
 
-from conftest import FEED_BIN, addresses, feed, wait_until
+from conftest import FEED_BIN, addresses, feed, run_minewall, to_yaml, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
                                 reason="minewall-feed not built: " + FEED_BIN)
@@ -413,3 +413,22 @@ def test_block_events_folded_per_client_and_name(rs, synced):
     for e in block_events(rs):
         per[e["qname"]] = per.get(e["qname"], 0) + 1
     assert max(per.values()) <= 2, "events per name for 5 queries each within 0.5 s: %s" % per
+
+
+def test_explain_shows_redis_origin(rs, synced, state, tmp_path):
+    """--explain lists a Redis list (from the state directory) beside the file lists holding
+    the name, with its origin."""
+    wait_until(lambda: (state / "mining.list").exists(), 5, what="the state file")
+    (tmp_path / "evil.txt").write_text("evil.test\n")
+    conf = tmp_path / "explain.yaml"
+    cfg = dict(synced.config)
+    cfg["lists"] = [{"name": "filelist", "category": "c2", "path": str(tmp_path / "evil.txt")}]
+    conf.write_text(to_yaml(cfg) + "\n")
+    p = run_minewall(["-c", str(conf), "--explain", "pool.evil.test"])
+    assert p.returncode == 0, p.stderr
+    assert "held by 2 lists" in p.stdout, p.stdout
+    assert "- mining (category mining, origin redis): rule pool.evil.test at redis list " \
+        "mining (state %s/mining.list)" % state in p.stdout, p.stdout
+    assert "- filelist (category c2, origin file): rule evil.test at %s:1" % (
+        tmp_path / "evil.txt") in p.stdout
+    assert "blocked by list 'mining'" in p.stdout and "most specific rule wins" in p.stdout

@@ -201,3 +201,78 @@ def test_update_feeds_bad_line_threshold_on_real_feeds(tmp_path):
     p = run_update(feeds, "--max-bad-percent", "50")
     assert "broken: updated" in p.stdout and p.returncode == 0, p.stdout
     assert n_bad > 1000
+
+
+def test_explain_every_list_addresses_asns_and_unicode(upstream, tmp_path):
+    """Issue 11 item 8: --explain takes names (Unicode too), IPv4/IPv6 addresses and AS
+    numbers, lists every list holding the input with its file and line, then the decision and
+    why it won."""
+    (tmp_path / "mining.txt").write_text("# pools\nevil.test\nbücher2.example\n")
+    (tmp_path / "more.txt").write_text("pool.evil.test\n")
+    (tmp_path / "allow.txt").write_text("ok.pool.evil.test\n")
+    (tmp_path / "ips.txt").write_text("# c2\n198.51.100.0/24\n2001:db8:bad::/48\n")
+    (tmp_path / "ips2.txt").write_text("198.51.100.7\n")
+    (tmp_path / "asns.txt").write_text("AS64500\n")
+    conf = lists_config(tmp_path, upstream, [
+        {"name": "mining", "category": "mining", "path": "mining.txt"},
+        {"name": "more", "category": "c2", "path": "more.txt", "action": "nxdomain"},
+        {"name": "allow", "category": "allow", "path": "allow.txt"},
+        {"name": "c2ips", "category": "c2", "path": "ips.txt", "type": "ip"},
+        {"name": "c2ips2", "category": "c2", "path": "ips2.txt", "type": "ip",
+         "action": "refused"},
+        {"name": "asns", "category": "c2", "path": "asns.txt", "type": "asn"}])
+    t = str(tmp_path)
+
+    p = run_minewall(["-c", conf, "--explain", "www.pool.evil.test"])
+    assert p.returncode == 0, p.stderr
+    assert "www.pool.evil.test: held by 2 lists" in p.stdout, p.stdout
+    assert "- mining (category mining, origin file): rule evil.test at %s/mining.txt:2" % t \
+        in p.stdout
+    assert "- more (category c2, origin file): rule pool.evil.test at %s/more.txt:1, " \
+        "action nxdomain" % t in p.stdout
+    assert "blocked by list 'more'" in p.stdout
+    assert "why:    the most specific rule wins: pool.evil.test is more specific than " \
+        "evil.test (mining)" in p.stdout, p.stdout
+
+    p = run_minewall(["-c", conf, "--explain", "ok.pool.evil.test"])
+    assert "held by 3 lists" in p.stdout and "allowed by list 'allow'" in p.stdout, p.stdout
+    assert "allow ok.pool.evil.test at %s/allow.txt:1" % t in p.stdout
+
+    p = run_minewall(["-c", conf, "--explain", "Bücher2.example"])
+    assert p.returncode == 0, p.stderr
+    assert "looked up as xn--bcher2-3ya.example" in p.stdout, p.stdout
+    assert "rule xn--bcher2-3ya.example at %s/mining.txt:3" % t in p.stdout
+    assert "blocked by list 'mining'" in p.stdout
+
+    p = run_minewall(["-c", conf, "--explain", "198.51.100.7"])
+    assert "198.51.100.7: held by 2 lists" in p.stdout, p.stdout
+    assert "rule 198.51.100.0/24 at %s/ips.txt:2" % t in p.stdout
+    assert "rule 198.51.100.7/32 at %s/ips2.txt:1, action refused" % t in p.stdout
+    assert "blocked by list 'c2ips2'" in p.stdout and "action: refused" in p.stdout
+    assert "more specific than 198.51.100.0/24" in p.stdout
+    p = run_minewall(["-c", conf, "--explain", "2001:DB8:bad::1"])
+    assert "2001:db8:bad::1: held by 1 list" in p.stdout, p.stdout
+    assert "rule 2001:db8:bad::/48 at %s/ips.txt:3" % t in p.stdout
+    assert "only list that holds" in p.stdout
+
+    for asn in ("AS64500", "64500", "as64500"):
+        p = run_minewall(["-c", conf, "--explain", asn])
+        assert p.returncode == 0 and "AS64500: held by 1 list" in p.stdout, p.stdout
+        assert "rule AS64500 at %s/asns.txt:1" % t in p.stdout
+        assert "blocked by list 'asns'" in p.stdout
+    p = run_minewall(["-c", conf, "--explain", "AS64501"])
+    assert "held by 0 lists" in p.stdout and "no list matches" in p.stdout
+
+    p = run_minewall(["-c", conf, "--explain", "bad..name"])
+    assert p.returncode == 2 and "invalid input" in p.stderr
+
+
+def test_explain_shipped_config_c2_address():
+    """The issue's case: an address of the shipped c2-ips list."""
+    conf = os.path.join(SRC, "conf", "minewall.yaml")
+    with open(os.path.join(SRC, "blocklists", "c2-ips.txt")) as f:
+        addr = next(l.split()[0] for l in f if l.strip() and not l.startswith("#"))
+    p = run_minewall(["-c", conf, "--explain", addr.split("/")[0]])
+    assert p.returncode == 0, p.stderr
+    assert "blocked by list 'c2-ips'" in p.stdout, p.stdout
+    assert "c2-ips.txt:" in p.stdout

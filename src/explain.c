@@ -1,0 +1,380 @@
+/* --explain: see explain.h. The decision comes from the same filter functions the resolver
+ * runs over all lists together; to find every list that holds the input (the combined sets
+ * keep one rule per name, whichever list it came from), each list is also loaded alone and
+ * asked the same question. That parses every list twice, which a one-shot operator command can
+ * afford and the resolver never does. */
+#include "minewall/explain.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <idn2.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/dnstext.h"
+#include "minewall/error.h"
+#include "minewall/filter.h"
+#include "minewall/geo.h"
+#include "minewall/lists.h"
+#include "minewall/rlist.h"
+#include "minewall/server.h"
+
+#define MAX_SYNCED 256
+#define MAX_HOLDERS 512
+
+enum input_kind { IN_NAME, IN_ADDR, IN_ASN };
+
+struct input {
+    enum input_kind kind;
+    char text[MW_DNAME_MAX * 4 + 1]; /* the name as looked up (A-labels), or the address */
+    struct mw_dns_question q;        /* IN_NAME */
+    int family;                      /* IN_ADDR */
+    uint8_t addr[16];
+    uint32_t asn; /* IN_ASN */
+};
+
+/* One list that holds the input. */
+struct holder {
+    char name[MW_LIST_NAME_MAX + 1];
+    char category[MW_CATEGORY_MAX + 1];
+    const char *origin; /* "file" or "redis" */
+    char source[4200];  /* "PATH:LINE" or "redis list NAME (state PATH)" */
+    char rule[280];
+    enum mw_filter_result r;
+    enum mw_action action;
+    int spec; /* how specific the rule is: labels of a name, prefix length; 0 patterns */
+};
+
+/* AS64500, as64500 or 64500 (the whole text, at most 2^32 - 1). */
+static bool parse_asn(const char *s, uint32_t *out)
+{
+    if ((s[0] == 'A' || s[0] == 'a') && (s[1] == 'S' || s[1] == 's'))
+        s += 2;
+    if (!*s || strlen(s) > 10)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    unsigned long long v = strtoull(s, NULL, 10);
+    if (v > UINT32_MAX)
+        return false;
+    *out = (uint32_t)v;
+    return true;
+}
+
+static int parse_input(const char *s, struct input *in, char *why, size_t why_len)
+{
+    memset(in, 0, sizeof(*in));
+    if (parse_asn(s, &in->asn)) {
+        in->kind = IN_ASN;
+        snprintf(in->text, sizeof(in->text), "AS%u", in->asn);
+        return 0;
+    }
+    if (inet_pton(AF_INET, s, in->addr) == 1 || inet_pton(AF_INET6, s, in->addr) == 1) {
+        in->kind = IN_ADDR;
+        in->family = strchr(s, ':') ? AF_INET6 : AF_INET;
+        inet_ntop(in->family, in->addr, in->text, sizeof(in->text));
+        return 0;
+    }
+    in->kind = IN_NAME;
+    bool ascii = true;
+    for (const char *p = s; *p; p++)
+        ascii = ascii && !((unsigned char)*p & 0x80);
+    if (ascii) {
+        snprintf(in->text, sizeof(in->text), "%s", s);
+    } else {
+        /* As list entries are converted (listfile.c), so the name meets its entry. */
+        char *a = NULL;
+        int rc = idn2_to_ascii_8z(s, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+        if (rc != IDN2_OK) {
+            snprintf(why, why_len, "IDN conversion failed: %s", idn2_strerror(rc));
+            return -EINVAL;
+        }
+        snprintf(in->text, sizeof(in->text), "%s", a);
+        idn2_free(a);
+    }
+    int n = mw_dname_from_text(in->text, in->q.qname, sizeof(in->q.qname));
+    if (n < 0) {
+        snprintf(why, why_len, "not a name, an address or an AS number");
+        return -EINVAL;
+    }
+    in->q.qname_len = (uint16_t)n;
+    in->q.qtype = MW_TYPE_A;
+    in->q.qclass = 1;
+    return 0;
+}
+
+static enum mw_filter_result decide(const struct mw_lists *l, const struct input *in,
+                                    struct mw_verdict *v)
+{
+    switch (in->kind) {
+    case IN_NAME: {
+        enum mw_filter_result r = mw_filter_explain(l, &in->q, v);
+        if (r == MW_FILTER_BLOCK)
+            mw_verdict_rule_text(v);
+        return r;
+    }
+    case IN_ADDR:
+        return mw_filter_explain_addr(l, in->family, in->addr, v);
+    case IN_ASN:
+        return mw_filter_explain_asn(l, in->asn, v);
+    }
+    return MW_FILTER_PASS;
+}
+
+/* Labels of a name rule ("*.x.example" counts as below x.example), a prefix's length. */
+static int specificity(const struct input *in, const char *rule)
+{
+    if (in->kind == IN_ASN)
+        return 0;
+    if (in->kind == IN_ADDR) {
+        const char *slash = strchr(rule, '/');
+        return slash ? atoi(slash + 1) : (strchr(rule, ':') ? 128 : 32);
+    }
+    if (strpbrk(rule, "?[") || (strchr(rule, '*') && strncmp(rule, "*.", 2) != 0) ||
+        (strncmp(rule, "*.", 2) == 0 && strchr(rule + 2, '*')))
+        return 0; /* a pattern: checked only when no domain rule matches */
+    int n = 1;
+    for (const char *p = rule; *p; p++)
+        n += *p == '.';
+    return n;
+}
+
+static void add_holder(struct holder *h, size_t *n, const struct mw_lists *one, uint16_t idx,
+                       const struct input *in, const char *state_dir)
+{
+    struct mw_verdict v;
+    enum mw_filter_result r = decide(one, in, &v);
+    if (r == MW_FILTER_PASS || *n >= MAX_HOLDERS)
+        return;
+    const struct mw_list_info *li = &one->lists[v.rule.list < one->n_lists ? v.rule.list : idx];
+    struct holder *x = &h[(*n)++];
+    snprintf(x->name, sizeof(x->name), "%s", li->name);
+    snprintf(x->category, sizeof(x->category), "%s", li->category);
+    x->r = r;
+    x->action = v.action;
+    snprintf(x->rule, sizeof(x->rule), "%s", v.rule_text);
+    x->spec = specificity(in, x->rule);
+    if (state_dir) {
+        x->origin = "redis";
+        snprintf(x->source, sizeof(x->source), "redis list %s (state %s/%s.list)", li->name,
+                 state_dir, li->name);
+    } else {
+        x->origin = "file";
+        snprintf(x->source, sizeof(x->source), "%s:%u", li->path, v.rule.line);
+    }
+}
+
+/* Each enabled file list built alone (the config's lists array is pointed at one entry for
+ * the build and restored: this config is explain's own, never a running one). */
+static void file_holders(struct mw_config *cfg, const struct input *in, struct holder *h,
+                         size_t *n)
+{
+    struct mw_list_conf *all = cfg->lists;
+    size_t n_all = cfg->n_lists;
+    for (size_t i = 0; i < n_all; i++) {
+        if (!all[i].enabled)
+            continue;
+        cfg->lists = &all[i];
+        cfg->n_lists = 1;
+        struct mw_errlist errs;
+        mw_errlist_init(&errs); /* already reported by the full build */
+        struct mw_lists *one = mw_lists_build(cfg, 1, &errs, NULL);
+        mw_errlist_deinit(&errs);
+        cfg->lists = all;
+        cfg->n_lists = n_all;
+        if (one)
+            add_holder(h, n, one, 0, in, NULL);
+        mw_lists_unref(one);
+    }
+}
+
+static void redis_holders(struct mw_config *cfg, struct mw_rlist **synced, size_t n_synced,
+                          const struct input *in, struct holder *h, size_t *n)
+{
+    if (!n_synced)
+        return;
+    struct mw_list_conf *all = cfg->lists;
+    size_t n_all = cfg->n_lists;
+    cfg->n_lists = 0; /* a file generation with no list (geoip still opened) */
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_lists *none = mw_lists_build(cfg, 1, &errs, NULL);
+    mw_errlist_deinit(&errs);
+    cfg->lists = all;
+    cfg->n_lists = n_all;
+    for (size_t i = 0; none && i < n_synced; i++) {
+        struct mw_lists *one = mw_lists_derive(none, &synced[i], 1, 2, cfg);
+        if (one)
+            add_holder(h, n, one, one->rlist_base, in, cfg->redis.state_dir);
+        mw_lists_unref(one);
+    }
+    mw_lists_unref(none);
+}
+
+/* The Redis lists as last synced into the state directory (what the resolver enforces at
+ * start). Returns how many were loaded into out (at most cap). */
+static size_t load_synced(const struct mw_config *cfg, struct mw_rlist **out, size_t cap)
+{
+    size_t n = 0;
+    DIR *d = cfg->redis.url && cfg->redis.state_dir ? opendir(cfg->redis.state_dir) : NULL;
+    struct dirent *de;
+    while (d && n < cap && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (len <= 5 || strcmp(de->d_name + len - 5, ".list") != 0)
+            continue;
+        bool wanted = cfg->redis.all;
+        for (size_t i = 0; !wanted && i < cfg->redis.n_lists; i++)
+            wanted = strlen(cfg->redis.lists[i]) == len - 5 &&
+                     strncmp(cfg->redis.lists[i], de->d_name, len - 5) == 0;
+        if (!wanted)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", cfg->redis.state_dir, de->d_name);
+        int err;
+        if ((out[n] = mw_rlist_load(path, &err)))
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Why the deciding rule beat the other holders, in one sentence. */
+static void why_won(const struct holder *h, size_t n, const struct holder *w, const struct input *in,
+                    FILE *out)
+{
+    size_t less = 0, equal_block = 0, equal_same = 0;
+    const struct holder *beaten = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (&h[i] == w)
+            continue;
+        if (h[i].spec < w->spec) {
+            less++;
+            beaten = beaten ? beaten : &h[i];
+        } else if (h[i].spec == w->spec && w->r == MW_FILTER_ALLOW && h[i].r == MW_FILTER_BLOCK) {
+            equal_block++;
+        } else {
+            equal_same++;
+        }
+    }
+    if (n == 1) {
+        fprintf(out, "  why:    '%s' is the only list that holds %s\n", w->name, in->text);
+    } else if (in->kind == IN_ASN) {
+        fprintf(out, "  why:    %s\n", w->r == MW_FILTER_ALLOW
+                                           ? "an allow rule for an AS number beats block rules"
+                                           : "several AS lists hold it: the first loaded decides");
+    } else if (equal_block) {
+        fprintf(out, "  why:    at equal specificity an allow rule beats a block rule%s\n",
+                less ? ", and it is more specific than the others" : "");
+    } else if (less && !equal_same && beaten->spec == 0 && in->kind == IN_NAME) {
+        fprintf(out, "  why:    a domain rule decides before any pattern (%s in %s)\n",
+                beaten->rule, beaten->name);
+    } else if (less && !equal_same) {
+        fprintf(out, "  why:    the most specific rule wins: %s is more specific than %s (%s)\n",
+                w->rule, beaten->rule, beaten->name);
+    } else if (w->spec == 0 && in->kind == IN_NAME) {
+        fprintf(out, "  why:    no domain rule holds it; the first matching pattern decides\n");
+    } else {
+        fprintf(out, "  why:    rules of equal specificity%s: the list loaded first decides\n",
+                w->r == MW_FILTER_ALLOW ? " (all allow)" : "");
+    }
+}
+
+/* The records a sinkholed A or AAAA query gets: the rule's RPZ local data, else the
+ * configured addresses, in presentation format (ldns's, through dnstext). */
+static void print_sinkhole(const struct mw_config *cfg, const struct mw_verdict *v, FILE *out)
+{
+    char a[64], aaaa[64];
+    if (mw_dnstext_rdata(MW_TYPE_A, v->sink4 ? v->sink4 : cfg->sinkhole.ipv4, 4, a, sizeof(a)) <
+            0 ||
+        mw_dnstext_rdata(MW_TYPE_AAAA, v->sink6 ? v->sink6 : cfg->sinkhole.ipv6, 16, aaaa,
+                         sizeof(aaaa)) < 0)
+        return;
+    fprintf(out, "  answer: A %s, AAAA %s (TTL %u%s)\n", a, aaaa, (unsigned)cfg->sinkhole.ttl,
+            v->sink4 || v->sink6 ? ", local data of the rule" : "");
+}
+
+static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
+                   const char *shown, const struct holder *h, size_t n, FILE *out)
+{
+    if (strcmp(shown, in->text) != 0)
+        fprintf(out, "%s: looked up as %s\n", shown, in->text);
+    if (in->kind == IN_ADDR && l->geo) {
+        struct mw_geo_info gi;
+        if (mw_geo_lookup(l->geo, in->family, in->addr, &gi) == 0 && gi.found_asn)
+            fprintf(out, "%s: AS%u (%s)\n", in->text, gi.asn, gi.as_org);
+        else
+            fprintf(out, "%s: no AS number known (geoip)\n", in->text);
+    }
+    fprintf(out, "%s: held by %zu list%s\n", in->text, n, n == 1 ? "" : "s");
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "  - %s (category %s, origin %s): %s %s at %s%s%s\n", h[i].name,
+                h[i].category, h[i].origin, h[i].r == MW_FILTER_ALLOW ? "allow" : "rule",
+                h[i].rule, h[i].source, h[i].r == MW_FILTER_BLOCK ? ", action " : "",
+                h[i].r == MW_FILTER_BLOCK ? mw_action_name(h[i].action) : "");
+
+    struct mw_verdict v;
+    enum mw_filter_result r = decide(l, in, &v);
+    if (r == MW_FILTER_PASS) {
+        fprintf(out, "%s: no list matches (resolved normally)\n", in->text);
+        return;
+    }
+    const struct mw_list_info *li = &l->lists[v.rule.list];
+    fprintf(out, "%s: %s by list '%s' (category %s, origin %s)\n", in->text,
+            r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin);
+    const struct holder *w = NULL;
+    for (size_t i = 0; i < n && !w; i++)
+        if (strcmp(h[i].name, li->name) == 0)
+            w = &h[i];
+    fprintf(out, "  rule:   %s\n  source: %s\n", v.rule_text,
+            w ? w->source : li->path);
+    if (r == MW_FILTER_BLOCK)
+        fprintf(out, "  action: %s%s\n", mw_action_name(v.action),
+                v.where == MW_WHERE_PATTERN ? " (pattern)" : "");
+    if (r == MW_FILTER_BLOCK && v.action == MW_ACTION_SINKHOLE)
+        print_sinkhole(cfg, &v, out);
+    if (w)
+        why_won(h, n, w, in, out);
+}
+
+int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
+{
+    struct input in;
+    char why[128];
+    if (parse_input(input, &in, why, sizeof(why)) < 0) {
+        fprintf(stderr, "minewall: --explain: invalid input '%s': %s\n", input, why);
+        return 2;
+    }
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_config *cfg = mw_server_load_config(o, &errs);
+    struct mw_lists *files = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
+    struct mw_rlist *synced[MAX_SYNCED];
+    size_t n_synced = files ? load_synced(cfg, synced, MAX_SYNCED) : 0;
+    struct mw_lists *l =
+        files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
+    for (size_t i = 0; i < errs.n; i++)
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    mw_errlist_deinit(&errs);
+    int rc = 1;
+    static struct holder holders[MAX_HOLDERS];
+    size_t n = 0;
+    if (l) {
+        file_holders(cfg, &in, holders, &n);
+        redis_holders(cfg, synced, n_synced, &in, holders, &n);
+        report(cfg, l, &in, input, holders, n, out);
+        rc = 0;
+    }
+    for (size_t i = 0; i < n_synced; i++)
+        mw_rlist_unref(synced[i]);
+    mw_lists_unref(files);
+    mw_lists_unref(l);
+    mw_config_free(cfg);
+    return rc;
+}
