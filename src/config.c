@@ -766,6 +766,7 @@ void mw_config_free(struct mw_config *cfg)
     for (size_t i = 0; i < cfg->journal.n_watch; i++)
         free(cfg->journal.watch[i]);
     free(cfg->journal.watch);
+    free(cfg->journal.watch_kind);
     free(cfg->redis.url);
     for (size_t i = 0; i < cfg->redis.n_lists; i++)
         free(cfg->redis.lists[i]);

@@ -51,17 +51,92 @@ static bool accept_path(struct ctx *c, const struct key *k, yaml_node_t *item, c
     return false;
 }
 
+static bool parse_watch_kind(struct ctx *c, yaml_node_t *val, enum mw_watch_kind *out)
+{
+    const char *s = mw_config__scalar(c, "journal.watch.kind", val);
+    if (!s)
+        return false;
+    static const char *const names[] = {"auto", "resolv", "hosts", "other"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum mw_watch_kind)i;
+            return true;
+        }
+    char b[SHOWN_MAX + 4];
+    mw_config__err(c, line_of(val),
+                   "journal.watch.kind: expected resolv, hosts, other or auto, found '%s'",
+                   mw_config__shown(s, b));
+    return false;
+}
+
+/* One item of journal.watch: a path (kind judged by content), or {path: P, kind: K}. Returns
+ * the path text (borrowed from the document) or NULL after reporting why. */
+static const char *watch_item(struct ctx *c, const struct key *k, yaml_node_t *item,
+                              enum mw_watch_kind *kind)
+{
+    *kind = MW_WATCH_AUTO;
+    if (item->type != YAML_MAPPING_NODE) {
+        const char *s = mw_config__scalar(c, k->path, item);
+        return s && accept_path(c, k, item, s) ? s : NULL;
+    }
+    const char *path = NULL;
+    bool ok = true;
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *key = node(c, p->key), *v = node(c, p->value);
+        const char *name = key && key->type == YAML_SCALAR_NODE ? text_of(key) : "";
+        if (strcmp(name, "path") == 0) {
+            const char *s = mw_config__scalar(c, "journal.watch.path", v);
+            path = s && accept_path(c, k, v, s) ? s : NULL;
+            ok = ok && path;
+        } else if (strcmp(name, "kind") == 0) {
+            ok = parse_watch_kind(c, v, kind) && ok;
+        } else {
+            char b[SHOWN_MAX + 4];
+            mw_config__err(c, line_of(key), "journal.watch: unknown key '%s' (path, kind)",
+                           mw_config__shown(name, b));
+            ok = false;
+        }
+    }
+    if (ok && !path)
+        mw_config__err(c, line_of(item), "journal.watch: an entry has no 'path'");
+    return ok ? path : NULL;
+}
+
 static void on_watch(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     struct mw_config *cfg = c->cfg;
-    char **v;
-    size_t n;
-    if (!mw_config__string_list(c, k, val, "file paths", accept_path, &v, &n))
+    if (val->type != YAML_SEQUENCE_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a list of file paths or {path, kind}",
+                       k->path);
         return;
+    }
+    size_t cap = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    char **v = calloc(cap ? cap : 1, sizeof(*v));
+    enum mw_watch_kind *kinds = calloc(cap ? cap : 1, sizeof(*kinds));
+    if (!v || !kinds) {
+        free(v);
+        free(kinds);
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+        return;
+    }
+    size_t n = 0;
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
+         it++) {
+        const char *path = watch_item(c, k, node(c, *it), &kinds[n]);
+        if (!path)
+            continue;
+        if (!(v[n] = strdup(path)))
+            mw_config__err(c, line_of(node(c, *it)), "%s: out of memory", k->path);
+        else
+            n++;
+    }
     for (size_t i = 0; i < cfg->journal.n_watch; i++)
         free(cfg->journal.watch[i]);
     free(cfg->journal.watch);
+    free(cfg->journal.watch_kind);
     cfg->journal.watch = v;
+    cfg->journal.watch_kind = kinds;
     cfg->journal.n_watch = n;
     cfg->journal.watch_set = true;
 }
@@ -89,7 +164,8 @@ int mw_config__journal_finish(struct mw_config *cfg)
     if (!cfg->journal.watch_set) {
         static const char *const def[] = {"/etc/resolv.conf", "/etc/hosts"};
         cfg->journal.watch = calloc(2, sizeof(char *));
-        if (!cfg->journal.watch)
+        cfg->journal.watch_kind = calloc(2, sizeof(*cfg->journal.watch_kind));
+        if (!cfg->journal.watch || !cfg->journal.watch_kind)
             return -1;
         for (size_t i = 0; i < 2; i++)
             if ((cfg->journal.watch[cfg->journal.n_watch] = strdup(def[i])))

@@ -453,6 +453,44 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
     out->implicit_local = out->n == 0;
 }
 
+/* ---- what kind of file ---- */
+
+enum mw_hostfile_kind mw_hostfile_guess_kind(const struct mw_hostfile_snap *s)
+{
+    static const char *const directives[] = {"nameserver", "search", "domain", "options",
+                                             "sortlist", "lookup", "family"};
+    size_t resolv = 0, hosts = 0, other = 0;
+    const char *p = s && s->exists ? s->data : "";
+    const char *end = p + (s && s->exists ? s->len : 0);
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        const char *q = p;
+        p = nl ? nl + 1 : end;
+        struct slice first, second;
+        if (!next_token(&q, le, "#;", &first))
+            continue; /* empty or a comment */
+        bool is_directive = false;
+        for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+            is_directive = is_directive || (first.len == strlen(directives[i]) &&
+                                            memcmp(first.p, directives[i], first.len) == 0);
+        uint8_t fam, addr[16];
+        if (is_directive)
+            resolv++;
+        else if (parse_ip(&first, &fam, addr) && next_token(&q, le, "#", &second))
+            hosts++;
+        else
+            other++;
+    }
+    /* A clear majority of recognised lines decides; a file of mostly something else (or
+     * nothing) is not classified, and the caller falls back to its name. */
+    if (resolv > hosts && resolv >= other)
+        return MW_HOSTFILE_RESOLV;
+    if (hosts > resolv && hosts >= other)
+        return MW_HOSTFILE_HOSTS;
+    return MW_HOSTFILE_UNKNOWN;
+}
+
 bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen, size_t n)
 {
     static const uint8_t local[16] = {127, 0, 0, 1};

@@ -26,6 +26,7 @@ struct watch {
     char *path;
     const char *base; /* into path */
     enum mw_journal_file_kind kind;
+    bool forced; /* kind set by `kind:`, never judged by content */
     uv_fs_event_t ev;
     uv_timer_t settle;
     struct mw_hostfile_snap *snap; /* owned; last version seen */
@@ -100,6 +101,34 @@ static void emit(struct watch *w, struct mw_hostfile_snap *now)
     mw_hostfile_hosts_deinit(&hn);
 }
 
+static enum mw_journal_file_kind kind_of_name(const char *base)
+{
+    if (strcmp(base, "resolv.conf") == 0)
+        return MW_JOURNAL_FILE_RESOLV;
+    if (strcmp(base, "hosts") == 0)
+        return MW_JOURNAL_FILE_HOSTS;
+    return MW_JOURNAL_FILE_OTHER;
+}
+
+/* An AUTO file's kind after seeing snap: content first, then the name; a file already judged
+ * resolv.conf or hosts keeps that kind. */
+static void judge(struct watch *w, const struct mw_hostfile_snap *snap)
+{
+    if (w->forced || w->kind != MW_JOURNAL_FILE_OTHER)
+        return;
+    switch (mw_hostfile_guess_kind(snap)) {
+    case MW_HOSTFILE_RESOLV:
+        w->kind = MW_JOURNAL_FILE_RESOLV;
+        break;
+    case MW_HOSTFILE_HOSTS:
+        w->kind = MW_JOURNAL_FILE_HOSTS;
+        break;
+    default:
+        w->kind = kind_of_name(w->base);
+        break;
+    }
+}
+
 static void settle_over(uv_timer_t *t)
 {
     struct watch *w = t->data;
@@ -113,6 +142,7 @@ static void settle_over(uv_timer_t *t)
         mw_hostfile_snap_free(now);
         return;
     }
+    judge(w, now);
     emit(w, now);
     mw_hostfile_snap_free(w->snap);
     w->snap = now;
@@ -127,16 +157,8 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
     uv_timer_start(&w->settle, settle_over, SETTLE_MS, 0);
 }
 
-static enum mw_journal_file_kind kind_of(const char *base)
-{
-    if (strcmp(base, "resolv.conf") == 0)
-        return MW_JOURNAL_FILE_RESOLV;
-    if (strcmp(base, "hosts") == 0)
-        return MW_JOURNAL_FILE_HOSTS;
-    return MW_JOURNAL_FILE_OTHER;
-}
-
-int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, size_t n, const struct mw_addr *listen,
+int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, const enum mw_watch_kind *kinds,
+                     size_t n, const struct mw_addr *listen,
                      size_t n_listen, struct mw_journal_queue *q, struct mw_hostwatch **out)
 {
     struct mw_hostwatch *hw = calloc(1, sizeof(*hw));
@@ -161,9 +183,14 @@ int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, size_t n, const struct
             continue;
         w->hw = hw;
         w->base = w->path + (slash - paths[i]) + 1;
-        w->kind = kind_of(w->base);
+        enum mw_watch_kind k = kinds ? kinds[i] : MW_WATCH_AUTO;
+        w->forced = k != MW_WATCH_AUTO;
+        w->kind = k == MW_WATCH_RESOLV  ? MW_JOURNAL_FILE_RESOLV
+                  : k == MW_WATCH_HOSTS ? MW_JOURNAL_FILE_HOSTS
+                                        : MW_JOURNAL_FILE_OTHER;
         if (mw_hostfile_read(w->path, &w->snap) < 0)
             w->snap = NULL;
+        judge(w, w->snap);
         char *dir = strndup(paths[i], (size_t)(slash - paths[i]));
         uv_fs_event_init(loop, &w->ev);
         uv_timer_init(loop, &w->settle);

@@ -46,6 +46,15 @@ enum mw_action {
     MW_ACTION_LOG,         /* monitor mode: resolve normally, record the hit */
 };
 
+/* What a journal.watch file is: AUTO judges by its content, then by its base name
+ * (resolv.conf, hosts); the others are forced by `kind:`. */
+enum mw_watch_kind {
+    MW_WATCH_AUTO = 0,
+    MW_WATCH_RESOLV,
+    MW_WATCH_HOSTS,
+    MW_WATCH_OTHER,
+};
+
 enum mw_list_type {
     MW_LIST_DOMAIN = 0,
     MW_LIST_IP,
@@ -178,6 +187,8 @@ struct mw_config {
         char *geo_asn, *geo_country; /* owned; journal.geoip, default: the top-level geoip */
         char **watch;       /* owned; files watched for host_config_change */
         size_t n_watch;     /* default /etc/resolv.conf and /etc/hosts */
+        /* owned; n_watch entries: the `kind:` of each watch entry (a plain path: AUTO) */
+        enum mw_watch_kind *watch_kind;
         bool watch_set;     /* `watch:` was given (an empty list watches nothing) */
     } journal;
 

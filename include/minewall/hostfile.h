@@ -106,6 +106,17 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
  * addresses, which this pure code cannot know. */
 bool mw_hostfile_resolver_bypass(const struct mw_resolv *r, const struct mw_addr *listen, size_t n);
 
+/* What a watched file is, judged by its content (journal.watch entries without `kind:`). */
+enum mw_hostfile_kind {
+    MW_HOSTFILE_UNKNOWN = 0, /* empty, missing, or mostly lines of neither kind */
+    MW_HOSTFILE_RESOLV,      /* mostly resolv.conf directives (nameserver, search, options...) */
+    MW_HOSTFILE_HOSTS,       /* mostly "ADDR NAME..." lines */
+};
+
+/* Classify a snapshot by its non-comment lines: the kind with more lines than the other and at
+ * least as many as the unrecognised lines, else UNKNOWN. NULL or missing: UNKNOWN. */
+enum mw_hostfile_kind mw_hostfile_guess_kind(const struct mw_hostfile_snap *s);
+
 /* One name -> address pair of a hosts file. */
 struct mw_hosts_entry {
     const char *name; /* lowercase, no trailing dot; points into mw_hosts.text */

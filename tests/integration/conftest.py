@@ -234,9 +234,10 @@ def to_yaml(obj, indent=0):
     lines = []
     for k, v in obj.items():
         pad = " " * indent
-        if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+        if isinstance(v, (list, tuple)) and any(isinstance(d, dict) for d in v):
             lines.append("%s%s:" % (pad, k))
-            lines += ["%s  - %s" % (pad, json.dumps(d)) for d in v]
+            lines += ["%s  - %s" % (pad, json.dumps(d) if isinstance(d, dict) else _yaml_scalar(d))
+                      for d in v]
         elif isinstance(v, dict):
             lines.append("%s%s:" % (pad, k))
             lines.append(to_yaml(v, indent + 2))

@@ -332,6 +332,40 @@ def test_resolv_conf_bypass(jstart, etc):
     assert "nameservers_new" not in e and "names_changed" not in e, e
 
 
+def test_watched_files_recognised_by_content_and_kind(jstart, etc):
+    """Issue 11 item 9: a resolv.conf under another name (a systemd-resolved style path, a
+    container's bind mount) is recognised by its content; `kind:` forces a kind (a file that
+    starts empty, or that an attacker fills with junk); a hosts file under another name too."""
+    by_content = etc / "resolv.conf.upstream"
+    by_content.write_text("# managed\nnameserver 127.0.0.1\n")
+    forced = etc / "dns-config"
+    forced.write_text("")
+    hosts = etc / "hosts.local"
+    hosts.write_text(HOSTS0)
+    m, up, jp = jstart(journal={"watch": [str(by_content),
+                                          {"path": str(forced), "kind": "resolv"},
+                                          str(hosts)]})
+    write_atomic(by_content, "# managed\nnameserver 9.9.9.9\n")
+    e = wait_events(jp, "host_config_change", 1)[0]
+    assert e["file"] == str(by_content) and e["kind"] == "resolv.conf", e
+    assert e["nameservers_new"] == ["9.9.9.9"] and e["resolver_bypass"] is True, e
+    m.wait_log("resolver bypass")
+    # forced: junk lines do not hide the nameserver that points elsewhere
+    forced.write_text("x=1\ny=2\nz=3\nnameserver 8.8.4.4\n")
+    e = wait_events(jp, "host_config_change", 2)[1]
+    assert e["file"] == str(forced) and e["kind"] == "resolv.conf", e
+    assert e["nameservers_new"] == ["8.8.4.4"] and e["resolver_bypass"] is True, e
+    with open(hosts, "a") as f:
+        f.write("203.0.113.7 pool.miner.example\n")
+    e = wait_events(jp, "host_config_change", 3)[2]
+    assert e["file"] == str(hosts) and e["kind"] == "hosts", e
+    assert e["names_changed"] == ["pool.miner.example"], e
+    # once judged resolv.conf, junk appended to the auto-detected file keeps the kind
+    write_atomic(by_content, "# managed\nnameserver 9.9.9.9\n" + "junk\n" * 10)
+    e = wait_events(jp, "host_config_change", 4)[3]
+    assert e["kind"] == "resolv.conf" and e["resolver_bypass"] is True, e
+
+
 # --- upstream_change, config_change ----------------------------------------------------------
 
 

@@ -900,6 +900,37 @@ static void test_journal(void **state)
     parse_error("journal:\n  ignore-same-asn: yes\n", NAME ":2: journal.ignore-same-asn");
 }
 
+/* journal.watch: plain paths (kind judged by content) and {path, kind} maps, mixed. */
+static void test_journal_watch_kinds(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("journal:\n  watch:\n    - /etc/hosts\n"
+                                     "    - {path: /run/r.conf, kind: resolv}\n"
+                                     "    - path: /srv/h\n      kind: hosts\n"
+                                     "    - {path: /srv/x, kind: other}\n");
+    assert_int_equal(cfg->journal.n_watch, 4);
+    assert_string_equal(cfg->journal.watch[1], "/run/r.conf");
+    assert_string_equal(cfg->journal.watch[2], "/srv/h");
+    assert_int_equal(cfg->journal.watch_kind[0], MW_WATCH_AUTO);
+    assert_int_equal(cfg->journal.watch_kind[1], MW_WATCH_RESOLV);
+    assert_int_equal(cfg->journal.watch_kind[2], MW_WATCH_HOSTS);
+    assert_int_equal(cfg->journal.watch_kind[3], MW_WATCH_OTHER);
+    mw_config_free(cfg);
+    cfg = parse_ok("threads: 1\n"); /* the defaults carry kinds too */
+    assert_non_null(cfg->journal.watch_kind);
+    assert_int_equal(cfg->journal.watch_kind[0], MW_WATCH_AUTO);
+    mw_config_free(cfg);
+    parse_error("journal:\n  watch:\n    - {path: /a, kind: dns}\n",
+                NAME ":3: journal.watch.kind: expected resolv, hosts, other or auto, found 'dns'");
+    parse_error("journal:\n  watch:\n    - {kind: hosts}\n",
+                NAME ":3: journal.watch: an entry has no 'path'");
+    parse_error("journal:\n  watch:\n    - {path: rel/a}\n",
+                NAME ":3: journal.watch: 'rel/a' is not an absolute path");
+    parse_error("journal:\n  watch:\n    - {path: /a, mode: x}\n",
+                NAME ":3: journal.watch: unknown key 'mode'");
+    parse_error("journal:\n  watch: /etc/hosts\n", NAME ":2: journal.watch: expected a list");
+}
+
 static void test_ops(void **state)
 {
     (void)state;
@@ -1420,6 +1451,7 @@ int main(void)
         cmocka_unit_test(test_unknown_keys),
         cmocka_unit_test(test_redis),
         cmocka_unit_test(test_journal),
+        cmocka_unit_test(test_journal_watch_kinds),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_fetch_bounds),
         cmocka_unit_test(test_duplicates),

@@ -285,12 +285,43 @@ static void test_hosts(void **state)
     mw_hostfile_snap_free(c);
 }
 
+/* Watched files are judged by content, whatever their name (issue 11 item 9). */
+static void test_guess_kind(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        enum mw_hostfile_kind want;
+    } cases[] = {
+        {"nameserver 127.0.0.1\n", MW_HOSTFILE_RESOLV},
+        {"# generated\nsearch corp.example\noptions edns0\nnameserver ::1\n", MW_HOSTFILE_RESOLV},
+        {"; only options\noptions ndots:2\n", MW_HOSTFILE_RESOLV},
+        {"127.0.0.1 localhost\n::1 localhost ip6-localhost\n", MW_HOSTFILE_HOSTS},
+        {"# hosts\n192.0.2.5 intranet.example # office\n", MW_HOSTFILE_HOSTS},
+        {"a\n", MW_HOSTFILE_UNKNOWN},
+        {"", MW_HOSTFILE_UNKNOWN},
+        {"# only a comment\n", MW_HOSTFILE_UNKNOWN},
+        {"192.0.2.5\n", MW_HOSTFILE_UNKNOWN}, /* an address alone is no hosts line */
+        {"key=value\nother=1\nnameserver 10.0.0.1\n", MW_HOSTFILE_UNKNOWN},
+        {"nameserver 10.0.0.1\n10.0.0.2 name.example\nnameserver 10.0.0.3\n", MW_HOSTFILE_RESOLV},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct mw_hostfile_snap *s = snap(cases[i].text);
+        assert_int_equal(mw_hostfile_guess_kind(s), cases[i].want);
+        mw_hostfile_snap_free(s);
+    }
+    assert_int_equal(mw_hostfile_guess_kind(NULL), MW_HOSTFILE_UNKNOWN);
+    struct mw_hostfile_snap *missing = snap(NULL);
+    assert_int_equal(mw_hostfile_guess_kind(missing), MW_HOSTFILE_UNKNOWN);
+    mw_hostfile_snap_free(missing);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sha256),     cmocka_unit_test(test_snapshots),
         cmocka_unit_test(test_diff_lines), cmocka_unit_test(test_resolv),
-        cmocka_unit_test(test_hosts),
+        cmocka_unit_test(test_hosts),      cmocka_unit_test(test_guess_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
