@@ -1,6 +1,9 @@
 /* Block log writer and repeat folding; see blocklog.h. The fold table is direct-mapped by a
- * hash of (client address, qname): a collision only costs an extra line, never a lost one,
- * because the evicted slot's repeats are written before it is reused. */
+ * hash of (client address, qname, qtype): a collision only costs an extra line, never a lost
+ * one, because the evicted slot's repeats are written before it is reused. The qtype is part
+ * of the key so that a folded line never reports A repeats of an AAAA hit. A slot keeps the
+ * line without its "ts": the folded line is stamped when it is written (so lines stay in time
+ * order) and carries the first and last times of the repeats it counts. */
 #include "minewall/blocklog.h"
 
 #include <arpa/inet.h>
@@ -24,7 +27,9 @@
  * and a category at their caps, rule and matched texts of at most 279 bytes even if every byte
  * had to be escaped (6x), and the keys: about 5.3 KB. */
 #define LINE_MAX_LEN 8192
-#define TAIL_MAX 48 /* ,"count":4294967295,"folded":true}\n */
+/* ,"first_ts":"...","last_ts":"...","count":4294967295,"folded":true}\n and the leading
+ * {"ts":"...", */
+#define TAIL_MAX 160
 
 struct mw_blocklog {
     int refs; /* atomic */
@@ -35,10 +40,12 @@ struct mw_blocklog {
 
 struct fold_slot {
     uint64_t key;
-    uint64_t start_ms;
+    uint64_t start_ms;               /* monotonic: the window's first hit */
+    uint64_t last_ms;                /* monotonic: the last repeat */
+    uint64_t first_wall, last_wall;  /* wall clock of the first and last repeats */
     uint32_t repeats;
     size_t len, cap;
-    char *line; /* owned, cap bytes: the first hit's line without the trailing "}\n" */
+    char *line; /* owned, cap bytes: the first hit's fields after "ts", without the "}\n" */
 };
 
 struct mw_blockfold {
@@ -112,14 +119,21 @@ static void write_line(struct mw_blocklog *b, const char *line, size_t len)
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
 }
 
-/* Everything of a line but the count and the closing brace, through the JSON writer. Returns
- * false when it took more than LINE_MAX_LEN bytes or was cut: the caller drops the line rather
- * than write a cut one (LINE_MAX_LEN holds every line of bounded inputs). */
+static void put_ts(struct mw_strbuf *sb, const char *key, uint64_t wall_ms)
+{
+    char ts[MW_JOURNAL_TS_LEN];
+    if (mw_journal_timestamp(wall_ms, ts) < 0)
+        ts[0] = 0;
+    mw_jsonw_kstr(sb, key, ts);
+}
+
+/* The fields of a line after "ts" and before the times and count, as `"client":...`, through
+ * the JSON writer. Returns false when it took more than LINE_MAX_LEN bytes or was cut: the
+ * caller drops the line rather than write a cut one (LINE_MAX_LEN holds every line of bounded
+ * inputs). */
 static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
 {
-    char ts[MW_JOURNAL_TS_LEN], client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
-    if (mw_journal_timestamp(e->wall_ms, ts) < 0)
-        ts[0] = 0;
+    char client[INET6_ADDRSTRLEN] = "?", qn[MW_DNAME_MAX * 4 + 2], qt[16];
     unsigned port = 0;
     if (e->client->sa_family == AF_INET) {
         const struct sockaddr_in *s = (const struct sockaddr_in *)e->client;
@@ -132,8 +146,6 @@ static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
     }
     if (mw_dname_to_text(e->qname, e->qname_len, qn, sizeof(qn)) < 0)
         strcpy(qn, "?");
-    mw_strbuf_putc(sb, '{');
-    mw_jsonw_kstr(sb, "ts", ts);
     mw_jsonw_kstr(sb, "client", client);
     mw_jsonw_ku64(sb, "client_port", port);
     mw_jsonw_kstr(sb, "qname", qn);
@@ -163,18 +175,44 @@ static uint64_t fold_key(const struct mw_block_event *e)
         h = (h ^ a[i]) * 0x100000001b3ULL;
     for (size_t i = 0; i < e->qname_len; i++)
         h = (h ^ e->qname[i]) * 0x100000001b3ULL;
+    h = (h ^ (e->qtype >> 8)) * 0x100000001b3ULL;
+    h = (h ^ (e->qtype & 0xff)) * 0x100000001b3ULL;
     return h | 1; /* 0 marks an empty slot */
 }
 
-static void slot_emit(struct mw_blocklog *b, struct fold_slot *s)
+/* One whole line: {"ts":..., fields, "first_ts", "last_ts", "count"[, "folded"]}. */
+static size_t finish_line(char *line, size_t cap, uint64_t ts, const char *fields, size_t len,
+                          uint64_t first, uint64_t last, uint32_t count, bool folded)
+{
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, line, cap);
+    mw_strbuf_putc(&sb, '{');
+    put_ts(&sb, "ts", ts);
+    mw_strbuf_putc(&sb, ',');
+    mw_strbuf_put(&sb, fields, len);
+    put_ts(&sb, "first_ts", first);
+    put_ts(&sb, "last_ts", last);
+    mw_jsonw_ku64(&sb, "count", count);
+    if (folded)
+        mw_jsonw_kbool(&sb, "folded", true);
+    mw_strbuf_puts(&sb, "}\n");
+    return sb.trunc ? 0 : sb.len;
+}
+
+/* Write the slot's repeats, stamped now: now_ms is monotonic, so the wall time of the write is
+ * the last repeat's wall time moved on by the monotonic time since (clock steps in between do
+ * not reorder the file). */
+static void slot_emit(struct mw_blocklog *b, struct fold_slot *s, uint64_t now_ms)
 {
     if (s->repeats && s->line && s->len) {
         char line[LINE_MAX_LEN + TAIL_MAX];
-        struct mw_strbuf sb;
-        mw_strbuf_init(&sb, line, sizeof(line));
-        mw_strbuf_put(&sb, s->line, s->len);
-        mw_strbuf_printf(&sb, ",\"count\":%u,\"folded\":true}\n", s->repeats);
-        write_line(b, line, sb.len);
+        uint64_t ts = s->last_wall + (now_ms > s->last_ms ? now_ms - s->last_ms : 0);
+        size_t n = finish_line(line, sizeof(line), ts, s->line, s->len, s->first_wall,
+                               s->last_wall, s->repeats, true);
+        if (n)
+            write_line(b, line, n);
+        else
+            __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
     }
     s->repeats = 0;
 }
@@ -199,13 +237,16 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
     uint64_t key = fold_key(e);
     struct fold_slot *s = &f->slots[key & (FOLD_SLOTS - 1)];
     if (s->key == key && now_ms - s->start_ms < FOLD_WINDOW_MS) {
-        s->repeats++;
+        if (s->repeats++ == 0)
+            s->first_wall = e->wall_ms;
+        s->last_wall = e->wall_ms;
+        s->last_ms = now_ms;
         return;
     }
-    slot_emit(b, s); /* the slot's previous window, whatever name it held */
-    char line[LINE_MAX_LEN + TAIL_MAX];
+    slot_emit(b, s, now_ms); /* the slot's previous window, whatever name it held */
+    char fields[LINE_MAX_LEN];
     struct mw_strbuf sb;
-    mw_strbuf_init(&sb, line, sizeof(line));
+    mw_strbuf_init(&sb, fields, sizeof(fields));
     if (!format_hit(e, &sb)) { /* not for bounded inputs; a cut line would not be JSON */
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
         return;
@@ -220,15 +261,19 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
         }
     }
     if (s->line && n <= s->cap) {
-        memcpy(s->line, line, n);
+        memcpy(s->line, fields, n);
         s->len = n;
     } else {
         s->len = 0;
     }
     s->key = key;
-    s->start_ms = now_ms;
-    mw_strbuf_puts(&sb, ",\"count\":1}\n");
-    write_line(b, line, sb.len);
+    s->start_ms = s->last_ms = now_ms;
+    char line[LINE_MAX_LEN + TAIL_MAX];
+    n = finish_line(line, sizeof(line), e->wall_ms, fields, n, e->wall_ms, e->wall_ms, 1, false);
+    if (n)
+        write_line(b, line, n);
+    else
+        __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
 }
 
 void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force)
@@ -236,6 +281,6 @@ void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t 
     for (size_t i = 0; i < FOLD_SLOTS; i++) {
         struct fold_slot *s = &f->slots[i];
         if (s->repeats && (force || now_ms - s->start_ms >= FOLD_WINDOW_MS))
-            slot_emit(b, s);
+            slot_emit(b, s, now_ms);
     }
 }

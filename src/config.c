@@ -539,6 +539,12 @@ static void cross_check(struct ctx *c)
     struct mw_config *cfg = c->cfg;
     if (mw_config__journal_finish(cfg) < 0)
         mw_config__err(c, 0, "out of memory");
+    /* Without AS numbers every change would look like one inside the same ASN or none: the
+     * option could only drop events silently or do nothing, so it is refused. */
+    if (cfg->journal.ignore_same_asn && !cfg->journal.geo_asn)
+        mw_config__err(c, c->lines[SLOT_IGNORE_SAME_ASN],
+                       "journal.ignore-same-asn needs an ASN database (geoip.asn or "
+                       "journal.geoip.asn)");
     if (cfg->cache.min_ttl > cfg->cache.max_ttl)
         mw_config__err(c, later(c, SLOT_MIN_TTL, SLOT_MAX_TTL),
                        "cache.min-ttl (%u) is greater than cache.max-ttl (%u)",

@@ -41,6 +41,12 @@ static void on_bool(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
+static void on_ignore_same_asn(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    on_bool(c, k, val);
+    c->lines[SLOT_IGNORE_SAME_ASN] = line_of(val); /* checked against geoip after the walk */
+}
+
 static bool accept_path(struct ctx *c, const struct key *k, yaml_node_t *item, const char *s)
 {
     if (s[0] == '/')
@@ -151,7 +157,7 @@ const struct key mw_config__journal_keys[] = {
     PATH("journal.path", journal.path, journal_path),
     {.path = "journal.track", .fn = on_track},
     NUM("journal.max-names", mw_config__on_uint, journal.max_names, 1, 100000000, 1, 0),
-    {.path = "journal.ignore-same-asn", .fn = on_bool,
+    {.path = "journal.ignore-same-asn", .fn = on_ignore_same_asn,
      .off = offsetof(struct mw_config, journal.ignore_same_asn)},
     {.path = "journal.geoip", .fn = mw_config__on_map, .sub = journal_geoip_keys},
     {.path = "journal.watch", .fn = on_watch},

@@ -159,22 +159,37 @@ int mw_journal_answer_geo(const struct mw_answer_change *ch, const struct mw_geo
     out->looked_up = false;
     out->n_old = out->n_new = 0;
     out->asn_changed = out->country_changed = false;
+    out->asn_known = out->country_known = false;
     if (!ch || !geo || !is_addr_type(ch->qtype))
         return 0;
     out->looked_up = true;
     int r1 = lookup_set(&ch->old_set, ch->qtype, geo, out->old_info, &out->n_old);
     int r2 = lookup_set(&ch->new_set, ch->qtype, geo, out->new_info, &out->n_new);
-    out->asn_changed = !covered(out->old_info, out->n_old, out->new_info, out->n_new, false) ||
-                       !covered(out->new_info, out->n_new, out->old_info, out->n_old, false);
-    out->country_changed = !covered(out->old_info, out->n_old, out->new_info, out->n_new, true) ||
-                           !covered(out->new_info, out->n_new, out->old_info, out->n_old, true);
+    out->asn_known = out->country_known = true;
+    for (uint16_t i = 0; i < out->n_old; i++) {
+        out->asn_known = out->asn_known && out->old_info[i].found_asn;
+        out->country_known = out->country_known && out->old_info[i].found_country;
+    }
+    for (uint16_t i = 0; i < out->n_new; i++) {
+        out->asn_known = out->asn_known && out->new_info[i].found_asn;
+        out->country_known = out->country_known && out->new_info[i].found_country;
+    }
+    /* With an address of unknown ASN, a change can be neither claimed nor ruled out. */
+    out->asn_changed =
+        out->asn_known &&
+        (!covered(out->old_info, out->n_old, out->new_info, out->n_new, false) ||
+         !covered(out->new_info, out->n_new, out->old_info, out->n_old, false));
+    out->country_changed =
+        out->country_known &&
+        (!covered(out->old_info, out->n_old, out->new_info, out->n_new, true) ||
+         !covered(out->new_info, out->n_new, out->old_info, out->n_old, true));
     return r1 < 0 ? r1 : r2;
 }
 
 bool mw_journal_same_asn_churn(const struct mw_answer_change *ch,
                                const struct mw_journal_answer_geo *g)
 {
-    if (!ch || !g || !g->looked_up || ch->cname_changed || g->asn_changed)
+    if (!ch || !g || !g->looked_up || !g->asn_known || ch->cname_changed || g->asn_changed)
         return false;
     if (g->n_old == 0 || g->n_new == 0)
         return false;
@@ -243,8 +258,14 @@ int mw_journal_format_answer(char *buf, size_t cap, uint64_t ts_ms, const char *
     mw_jsonw_kstrs(&w, "old_cname", ch->old_chain, ch->old_chain_n, SIZE_MAX, SIZE_MAX, NULL);
     mw_jsonw_kstrs(&w, "new_cname", ch->new_chain, ch->new_chain_n, SIZE_MAX, SIZE_MAX, NULL);
     bool geo = g && g->looked_up;
-    mw_jsonw_kbool(&w, "asn_changed", geo && g->asn_changed);
-    mw_jsonw_kbool(&w, "country_changed", geo && g->country_changed);
+    if (geo && g->asn_known)
+        mw_jsonw_kbool(&w, "asn_changed", g->asn_changed);
+    else
+        mw_jsonw_kstr(&w, "asn_changed", NULL);
+    if (geo && g->country_known)
+        mw_jsonw_kbool(&w, "country_changed", g->country_changed);
+    else
+        mw_jsonw_kstr(&w, "country_changed", NULL);
     if (geo) {
         kgeo(&w, "old_geo", &ch->old_set, g->old_info, g->n_old);
         kgeo(&w, "new_geo", &ch->new_set, g->new_info, g->n_new);

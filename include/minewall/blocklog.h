@@ -1,9 +1,11 @@
 /* The block log: one JSON object per line for every filtering hit (time, client, qname,
  * qtype, list, category, action, rule, where it matched). Shared by all workers: each line is
  * one write(2) to an O_APPEND descriptor, so lines from several threads never interleave.
- * Repeats of the same (client address, name) within a second are folded: the first hit is
- * written at once, the repeats are counted and written as one line with "count" when the
- * second is over (mw_blockfold_flush). reopen() serves log rotation on SIGHUP. */
+ * Repeats of the same (client address, name, qtype) within a second are folded: the first hit
+ * is written at once, the repeats are counted and written as one line with "count" and
+ * "folded": true when the second is over (mw_blockfold_flush), stamped ("ts") when written and
+ * carrying the first and last repeat times ("first_ts", "last_ts"; on a first hit both are its
+ * "ts"). reopen() serves log rotation on SIGHUP. */
 #pragma once
 
 #include <stdbool.h>

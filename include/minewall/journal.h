@@ -62,8 +62,10 @@ int mw_journal_quote(const char *s, size_t len, char *buf, size_t cap);
 /* ---- answer_change ---- */
 
 /* What the geo databases say about the old and the new address set of an A or AAAA change:
- * per address, in the order of the sets. asn_changed is true when the sets of ASNs differ (an
- * unknown ASN counts as ASN 0), country_changed likewise for the country codes. */
+ * per address, in the order of the sets. asn_known is true when every old and new address has
+ * a known ASN; only then does asn_changed say whether the sets of ASNs differ (otherwise it is
+ * false and the line writes null: an unknown ASN is never reported as "unchanged").
+ * country_known and country_changed likewise for the country codes. */
 struct mw_journal_answer_geo {
     bool looked_up; /* an address type and a geo was given; otherwise everything is empty */
     uint16_t n_old, n_new;
@@ -71,6 +73,8 @@ struct mw_journal_answer_geo {
     struct mw_geo_info new_info[64];
     bool asn_changed;
     bool country_changed;
+    bool asn_known;
+    bool country_known;
 };
 
 /* Look up every address of ch's old and new sets in geo (may be NULL: nothing is looked up and
@@ -90,7 +94,7 @@ bool mw_journal_same_asn_churn(const struct mw_answer_change *ch,
  *   "name":"www.example","qtype":"A","old":[...],"new":[...],"added":[...],"removed":[...],
  *   "ttl":300,"upstream":"192.0.2.53:53"|null,"truncated":false,"cname_changed":false,
  *   "old_cname":[...],"new_cname":[...],"asn_changed":false,"country_changed":false
- * and, when g looked addresses up, "old_geo" and "new_geo": arrays of
+ * (each null unless g looked up every address's ASN, country), and, when g looked addresses up, "old_geo" and "new_geo": arrays of
  *   {"ip":"192.0.2.1","asn":64500|null,"as_org":"Example Org"|null,"country":"DE"|null}.
  * (The record type is "qtype" because "type" is the event type.) g may be NULL. Writes the line
  * with its '\n' and a NUL into buf. Returns the length (the '\n' included, the NUL not), or

@@ -268,6 +268,37 @@ def test_block_log_fields_and_folding(start, tmp_path):
     assert e["matched"].rstrip(".") == "x.pool.evil.test", e
 
 
+def test_block_log_folds_per_qtype_in_time_order(start, tmp_path):
+    """Issue 11 item 10: repeats fold per (client, name, qtype); a folded line carries the
+    first and last repeat times and is stamped when written, so the file stays in time order."""
+    path = str(tmp_path / "blocks.jsonl")
+    m = start([MINING])
+    m.query("x.pool.evil.test", "A")
+    m.query("x.pool.evil.test", "AAAA")
+    for _ in range(3):
+        m.query("x.pool.evil.test", "AAAA")
+    m.query("x.pool.evil.test", "A")
+    lines = wait_until(lambda: len(blocks(path)) >= 4 and blocks(path), 4, what="folded lines")
+    assert len(lines) == 4, lines
+    first = {l["qtype"]: l for l in lines if not l.get("folded")}
+    folded = {l["qtype"]: l for l in lines if l.get("folded")}
+    assert set(first) == {"A", "AAAA"} and set(folded) == {"A", "AAAA"}, lines
+    assert folded["AAAA"]["count"] == 3 and folded["A"]["count"] == 1, lines
+    for qt in ("A", "AAAA"):
+        assert first[qt]["count"] == 1
+        assert first[qt]["first_ts"] == first[qt]["last_ts"] == first[qt]["ts"], first[qt]
+        f = folded[qt]
+        assert f["first_ts"] <= f["last_ts"] <= f["ts"], f
+        assert f["first_ts"] >= first[qt]["ts"], (f, first[qt])
+    # Lines in the file are in time order (RFC 3339 UTC text sorts as time).
+    assert [l["ts"] for l in lines] == sorted(l["ts"] for l in lines), lines
+    # Another name after the folds: written after them, with a later ts.
+    m.query("y.pool.evil.test")
+    lines = wait_until(lambda: len(blocks(path)) >= 5 and blocks(path), 3, what="next line")
+    assert lines[4]["qname"].rstrip(".") == "y.pool.evil.test"
+    assert [l["ts"] for l in lines] == sorted(l["ts"] for l in lines), lines
+
+
 def test_block_log_rotation(start, tmp_path):
     path = str(tmp_path / "blocks.jsonl")
     m = start([MINING])

@@ -159,6 +159,34 @@ def test_ignore_same_asn(jstart, geo):
     assert e["old"] == [SAME_AS_IP] and e["new"] == [OTHER_AS_IP] and e["asn_changed"], e
 
 
+def test_asn_unknown_is_null_never_false(jstart, tmp_path):
+    """Issue 11 item 10: without geoip (or an address the database does not know) the flags
+    are null, not false; ignore-same-asn without an ASN database is a config error with its
+    line."""
+    m, up, jp = jstart({"move.test": {"A": (1, [OLD_IP])}})
+    m.query("move.test")
+    churn(m, up, "move.test", [OTHER_AS_IP])
+    e = wait_events(jp, "answer_change")[0]
+    assert e["asn_changed"] is None and e["country_changed"] is None, e
+    assert "old_geo" not in e, e
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("upstreams: ['127.0.0.1:53']\njournal:\n  path: %s\n"
+                    "  ignore-same-asn: true\n" % (tmp_path / "j.jsonl"))
+    p = conftest.run_minewall(["--check-config", "-c", str(conf)])
+    assert p.returncode == 1, p.stdout
+    assert "%s:4: journal.ignore-same-asn needs an ASN database" % conf in p.stdout, p.stdout
+
+
+def test_asn_unknown_address_with_geo_is_null(jstart, geo):
+    unknown = "203.0.113.99"  # not in the test databases
+    m, up, jp = jstart({"gone.test": {"A": (1, [OLD_IP])}}, journal={"geoip": geo})
+    m.query("gone.test")
+    churn(m, up, "gone.test", [unknown])
+    e = wait_events(jp, "answer_change")[0]
+    assert e["asn_changed"] is None and e["country_changed"] is None, e
+    assert e["new_geo"] == [{"ip": unknown, "asn": None, "as_org": None, "country": None}], e
+
+
 def test_cname_retarget(jstart):
     recs = {"svc.test": {"CNAME": (1, ["edge-a.test."])},
             "edge-a.test": {"A": (1, ["192.0.2.50"])},

@@ -898,6 +898,13 @@ static void test_journal(void **state)
     parse_error("journal:\n  watch: [etc/hosts]\n", NAME ":2: journal.watch: 'etc/hosts' is not");
     parse_error("journal:\n  max-names: 0\n", NAME ":2: ");
     parse_error("journal:\n  ignore-same-asn: yes\n", NAME ":2: journal.ignore-same-asn");
+    /* Issue 11 item 10: without an ASN database the option is an error at its line. */
+    parse_error("journal:\n  path: /j\n  ignore-same-asn: true\n",
+                NAME ":3: journal.ignore-same-asn needs an ASN database");
+    parse_error("geoip: {country: /c.mmdb}\njournal:\n  ignore-same-asn: true\n",
+                NAME ":3: journal.ignore-same-asn needs an ASN database");
+    mw_config_free(parse_ok("journal:\n  ignore-same-asn: true\n  geoip: {asn: /a.mmdb}\n"));
+    mw_config_free(parse_ok("journal:\n  ignore-same-asn: false\n"));
 }
 
 /* journal.watch: plain paths (kind judged by content) and {path, kind} maps, mixed. */

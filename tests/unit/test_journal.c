@@ -122,8 +122,8 @@ static void test_answer_line(void **state)
         "\"name\":\"www.example\",\"qtype\":\"A\",\"old\":[\"192.0.2.1\"],"
         "\"new\":[\"192.0.2.1\",\"198.51.100.1\"],\"added\":[\"198.51.100.1\"],\"removed\":[],"
         "\"ttl\":300,\"upstream\":\"192.0.2.53:53\",\"truncated\":false,"
-        "\"cname_changed\":false,\"old_cname\":[],\"new_cname\":[],\"asn_changed\":false,"
-        "\"country_changed\":false}\n";
+        "\"cname_changed\":false,\"old_cname\":[],\"new_cname\":[],\"asn_changed\":null,"
+        "\"country_changed\":null}\n"; /* no geo: unknown, never false */
     int n =
         mw_journal_format_answer(line, sizeof(line), TS_LEAP, "gw\"1", &ch, "192.0.2.53:53", NULL);
     assert_string_equal(line, want);
@@ -316,7 +316,7 @@ static int geo_teardown(void **state)
 }
 
 struct flags {
-    bool asn, country, churn;
+    bool asn, country, churn, asn_known;
 };
 
 static struct flags geo_flags(const char *from, const char *to)
@@ -326,7 +326,8 @@ static struct flags geo_flags(const char *from, const char *to)
     make_change(&ch, &from, 1, &to, 1);
     assert_int_equal(mw_journal_answer_geo(&ch, geo, &g), 0);
     assert_true(g.looked_up);
-    return (struct flags){g.asn_changed, g.country_changed, mw_journal_same_asn_churn(&ch, &g)};
+    return (struct flags){g.asn_changed, g.country_changed, mw_journal_same_asn_churn(&ch, &g),
+                          g.asn_known};
 }
 
 static void test_geo_flags(void **state)
@@ -347,12 +348,14 @@ static void test_geo_flags(void **state)
     assert_true(f.asn);
     assert_true(f.country);
     assert_false(f.churn);
-    /* Unknown addresses are never churn; known to unknown is an ASN change. */
+    assert_true(f.asn_known);
+    /* Unknown addresses are never churn, and an unknown ASN is no verdict either way: the
+     * line writes null (issue 11 item 10). */
     f = geo_flags("192.0.2.1", "10.0.0.1");
-    assert_true(f.asn);
+    assert_false(f.asn_known);
     assert_false(f.churn);
     f = geo_flags("10.0.0.1", "10.0.0.2");
-    assert_false(f.asn);
+    assert_false(f.asn_known);
     assert_false(f.churn);
 
     /* The geo fields of the line, the organisation escaped. */
@@ -364,7 +367,7 @@ static void test_geo_flags(void **state)
     int n = mw_journal_format_answer(line, sizeof(line), 0, "h", &ch, NULL, &g);
     assert_true(n > 0);
     const char *want =
-        "\"asn_changed\":true,\"country_changed\":true,"
+        "\"asn_changed\":null,\"country_changed\":null,"
         "\"old_geo\":[{\"ip\":\"192.0.2.1\",\"asn\":64500,\"as_org\":\"Example \\\"Q\\\" Org\","
         "\"country\":\"DE\"}],"
         "\"new_geo\":[{\"ip\":\"10.0.0.1\",\"asn\":null,\"as_org\":null,\"country\":null},"
