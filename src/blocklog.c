@@ -40,9 +40,9 @@ struct mw_blocklog {
 
 struct fold_slot {
     uint64_t key;
-    uint64_t start_ms;               /* monotonic: the window's first hit */
-    uint64_t last_ms;                /* monotonic: the last repeat */
-    uint64_t first_wall, last_wall;  /* wall clock of the first and last repeats */
+    uint64_t start_ms;              /* monotonic: the window's first hit */
+    uint64_t last_ms;               /* monotonic: the last repeat */
+    uint64_t first_wall, last_wall; /* wall clock of the first and last repeats */
     uint32_t repeats;
     size_t len, cap;
     char *line; /* owned, cap bytes: the first hit's fields after "ts", without the "}\n" */
@@ -207,8 +207,8 @@ static void slot_emit(struct mw_blocklog *b, struct fold_slot *s, uint64_t now_m
     if (s->repeats && s->line && s->len) {
         char line[LINE_MAX_LEN + TAIL_MAX];
         uint64_t ts = s->last_wall + (now_ms > s->last_ms ? now_ms - s->last_ms : 0);
-        size_t n = finish_line(line, sizeof(line), ts, s->line, s->len, s->first_wall,
-                               s->last_wall, s->repeats, true);
+        size_t n = finish_line(line, sizeof(line), ts, s->line, s->len, s->first_wall, s->last_wall,
+                               s->repeats, true);
         if (n)
             write_line(b, line, n);
         else

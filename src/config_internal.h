@@ -69,8 +69,7 @@ struct key {
 #define PATH(p, f, lf)                                                                             \
     {                                                                                              \
         .path = p, .fn = mw_config__on_path, .off = offsetof(struct mw_config, f),                 \
-        .width = sizeof(((struct mw_config *)0)->f),                                               \
-        .loff = offsetof(struct mw_config, lines.lf)                                               \
+        .width = sizeof(((struct mw_config *)0)->f), .loff = offsetof(struct mw_config, lines.lf)  \
     }
 
 /* ---- config.c ---- */

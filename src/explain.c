@@ -172,8 +172,7 @@ static void add_holder(struct holder *h, size_t *n, const struct mw_lists *one, 
 
 /* Each enabled file list built alone (the config's lists array is pointed at one entry for
  * the build and restored: this config is explain's own, never a running one). */
-static void file_holders(struct mw_config *cfg, const struct input *in, struct holder *h,
-                         size_t *n)
+static void file_holders(struct mw_config *cfg, const struct input *in, struct holder *h, size_t *n)
 {
     struct mw_list_conf *all = cfg->lists;
     size_t n_all = cfg->n_lists;
@@ -246,8 +245,8 @@ static size_t load_synced(const struct mw_config *cfg, struct mw_rlist **out, si
 }
 
 /* Why the deciding rule beat the other holders, in one sentence. */
-static void why_won(const struct holder *h, size_t n, const struct holder *w, const struct input *in,
-                    FILE *out)
+static void why_won(const struct holder *h, size_t n, const struct holder *w,
+                    const struct input *in, FILE *out)
 {
     size_t less = 0, equal_block = 0, equal_same = 0;
     const struct holder *beaten = NULL;
@@ -266,9 +265,9 @@ static void why_won(const struct holder *h, size_t n, const struct holder *w, co
     if (n == 1) {
         fprintf(out, "  why:    '%s' is the only list that holds %s\n", w->name, in->text);
     } else if (in->kind == IN_ASN) {
-        fprintf(out, "  why:    %s\n", w->r == MW_FILTER_ALLOW
-                                           ? "an allow rule for an AS number beats block rules"
-                                           : "several AS lists hold it: the first loaded decides");
+        fprintf(out, "  why:    %s\n",
+                w->r == MW_FILTER_ALLOW ? "an allow rule for an AS number beats block rules"
+                                        : "several AS lists hold it: the first loaded decides");
     } else if (equal_block) {
         fprintf(out, "  why:    at equal specificity an allow rule beats a block rule%s\n",
                 less ? ", and it is more specific than the others" : "");
@@ -314,9 +313,9 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
     }
     fprintf(out, "%s: held by %zu list%s\n", in->text, n, n == 1 ? "" : "s");
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "  - %s (category %s, origin %s): %s %s at %s%s%s\n", h[i].name,
-                h[i].category, h[i].origin, h[i].r == MW_FILTER_ALLOW ? "allow" : "rule",
-                h[i].rule, h[i].source, h[i].r == MW_FILTER_BLOCK ? ", action " : "",
+        fprintf(out, "  - %s (category %s, origin %s): %s %s at %s%s%s\n", h[i].name, h[i].category,
+                h[i].origin, h[i].r == MW_FILTER_ALLOW ? "allow" : "rule", h[i].rule, h[i].source,
+                h[i].r == MW_FILTER_BLOCK ? ", action " : "",
                 h[i].r == MW_FILTER_BLOCK ? mw_action_name(h[i].action) : "");
 
     struct mw_verdict v;
@@ -332,8 +331,7 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
     for (size_t i = 0; i < n && !w; i++)
         if (strcmp(h[i].name, li->name) == 0)
             w = &h[i];
-    fprintf(out, "  rule:   %s\n  source: %s\n", v.rule_text,
-            w ? w->source : li->path);
+    fprintf(out, "  rule:   %s\n  source: %s\n", v.rule_text, w ? w->source : li->path);
     if (r == MW_FILTER_BLOCK)
         fprintf(out, "  action: %s%s\n", mw_action_name(v.action),
                 v.where == MW_WHERE_PATTERN ? " (pattern)" : "");
@@ -357,8 +355,7 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
     struct mw_lists *files = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
     struct mw_rlist *synced[MAX_SYNCED];
     size_t n_synced = files ? load_synced(cfg, synced, MAX_SYNCED) : 0;
-    struct mw_lists *l =
-        files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
+    struct mw_lists *l = files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     mw_errlist_deinit(&errs);

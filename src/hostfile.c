@@ -458,7 +458,7 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
 enum mw_hostfile_kind mw_hostfile_guess_kind(const struct mw_hostfile_snap *s)
 {
     static const char *const directives[] = {"nameserver", "search", "domain", "options",
-                                             "sortlist", "lookup", "family"};
+                                             "sortlist",   "lookup", "family"};
     size_t resolv = 0, hosts = 0, other = 0;
     const char *p = s && s->exists ? s->data : "";
     const char *end = p + (s && s->exists ? s->len : 0);

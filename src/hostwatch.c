@@ -157,9 +157,9 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
     uv_timer_start(&w->settle, settle_over, SETTLE_MS, 0);
 }
 
-int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, const enum mw_watch_kind *kinds,
-                     size_t n, const struct mw_addr *listen,
-                     size_t n_listen, struct mw_journal_queue *q, struct mw_hostwatch **out)
+int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, const enum mw_watch_kind *kinds, size_t n,
+                     const struct mw_addr *listen, size_t n_listen, struct mw_journal_queue *q,
+                     struct mw_hostwatch **out)
 {
     struct mw_hostwatch *hw = calloc(1, sizeof(*hw));
     if (!hw)

@@ -176,13 +176,11 @@ int mw_journal_answer_geo(const struct mw_answer_change *ch, const struct mw_geo
     }
     /* With an address of unknown ASN, a change can be neither claimed nor ruled out. */
     out->asn_changed =
-        out->asn_known &&
-        (!covered(out->old_info, out->n_old, out->new_info, out->n_new, false) ||
-         !covered(out->new_info, out->n_new, out->old_info, out->n_old, false));
-    out->country_changed =
-        out->country_known &&
-        (!covered(out->old_info, out->n_old, out->new_info, out->n_new, true) ||
-         !covered(out->new_info, out->n_new, out->old_info, out->n_old, true));
+        out->asn_known && (!covered(out->old_info, out->n_old, out->new_info, out->n_new, false) ||
+                           !covered(out->new_info, out->n_new, out->old_info, out->n_old, false));
+    out->country_changed = out->country_known &&
+                           (!covered(out->old_info, out->n_old, out->new_info, out->n_new, true) ||
+                            !covered(out->new_info, out->n_new, out->old_info, out->n_old, true));
     return r1 < 0 ? r1 : r2;
 }
 

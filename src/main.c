@@ -16,6 +16,7 @@
 #include "minewall/log.h"
 #include "minewall/privdrop.h"
 #include "minewall/server.h"
+#include <dirent.h>
 
 #define MAX_CLI_ADDRS 32
 
@@ -190,12 +191,16 @@ int main(int argc, char **argv)
     if (check_list)
         return check_list_file(check_list, format);
     if (no_config && (explain || check))
-        fprintf(stderr, "minewall: WARNING: no configuration file (%s does not exist, no -c): "
-                        "built-in defaults, NO blocklists\n", MW_DEFAULT_CONFIG);
+        fprintf(stderr,
+                "minewall: WARNING: no configuration file (%s does not exist, no -c): "
+                "built-in defaults, NO blocklists\n",
+                MW_DEFAULT_CONFIG);
     else if (no_config)
-        mw_log_warn("config", "WARNING: no configuration file (%s does not exist, no -c): "
-                              "running with built-in defaults and NO blocklists: nothing is "
-                              "filtered", MW_DEFAULT_CONFIG);
+        mw_log_warn("config",
+                    "WARNING: no configuration file (%s does not exist, no -c): "
+                    "running with built-in defaults and NO blocklists: nothing is "
+                    "filtered",
+                    MW_DEFAULT_CONFIG);
     if (explain)
         return mw_explain_run(&o, explain, stdout);
     if (check) {

@@ -5,16 +5,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stddef.h>
-#include <stdlib.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "minewall/config.h"

@@ -351,9 +351,8 @@ static int start_journal(struct mw_server *s)
         }
         mw_errlist_deinit(&errs);
     }
-    if (mw_hostwatch_new(s->loop, cfg->journal.watch, cfg->journal.watch_kind,
-                         cfg->journal.n_watch, cfg->listen,
-                         cfg->n_listen, mw_jlog_queue(s->jlog), &s->hw) < 0)
+    if (mw_hostwatch_new(s->loop, cfg->journal.watch, cfg->journal.watch_kind, cfg->journal.n_watch,
+                         cfg->listen, cfg->n_listen, mw_jlog_queue(s->jlog), &s->hw) < 0)
         return -1;
     mw_log_info("journl", "journal %s (track %s, watching %zu files)", cfg->journal.path,
                 cfg->journal.track == MW_TRACK_ALL      ? "all"

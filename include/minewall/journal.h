@@ -94,7 +94,8 @@ bool mw_journal_same_asn_churn(const struct mw_answer_change *ch,
  *   "name":"www.example","qtype":"A","old":[...],"new":[...],"added":[...],"removed":[...],
  *   "ttl":300,"upstream":"192.0.2.53:53"|null,"truncated":false,"cname_changed":false,
  *   "old_cname":[...],"new_cname":[...],"asn_changed":false,"country_changed":false
- * (each null unless g looked up every address's ASN, country), and, when g looked addresses up, "old_geo" and "new_geo": arrays of
+ * (each null unless g looked up every address's ASN, country), and, when g looked addresses up,
+ * "old_geo" and "new_geo": arrays of
  *   {"ip":"192.0.2.1","asn":64500|null,"as_org":"Example Org"|null,"country":"DE"|null}.
  * (The record type is "qtype" because "type" is the event type.) g may be NULL. Writes the line
  * with its '\n' and a NUL into buf. Returns the length (the '\n' included, the NUL not), or

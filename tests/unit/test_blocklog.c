@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -41,10 +42,17 @@ static int setup(void **state)
 static void hit(struct mw_blocklog *b, struct mw_blockfold *f, uint16_t qtype, uint64_t mono,
                 uint64_t wall)
 {
-    struct mw_block_event e = {.wall_ms = wall, .client = (struct sockaddr *)&client,
-                               .qname = qname, .qname_len = (size_t)qname_len, .qtype = qtype,
-                               .list = "mining", .category = "mining", .action = "sinkhole",
-                               .rule = "pool.evil.test", .where = "qname", .matched = ""};
+    struct mw_block_event e = {.wall_ms = wall,
+                               .client = (struct sockaddr *)&client,
+                               .qname = qname,
+                               .qname_len = (size_t)qname_len,
+                               .qtype = qtype,
+                               .list = "mining",
+                               .category = "mining",
+                               .action = "sinkhole",
+                               .rule = "pool.evil.test",
+                               .where = "qname",
+                               .matched = ""};
     mw_blocklog_hit(b, f, &e, mono);
 }
 
@@ -100,8 +108,7 @@ static void test_fold_per_qtype_with_times(void **state)
                                  "\"folded\":true}"));
     /* Every line's ts is no earlier than the line before it. */
     for (int i = 1; i < 4; i++)
-        assert_true(strncmp(strstr(lines[i], "\"ts\":"), strstr(lines[i - 1], "\"ts\":"), 31) >=
-                    0);
+        assert_true(strncmp(strstr(lines[i], "\"ts\":"), strstr(lines[i - 1], "\"ts\":"), 31) >= 0);
     uint64_t written, failed;
     mw_blocklog_counts(b, &written, &failed);
     assert_true(written == 4 && failed == 0);
