@@ -22,6 +22,7 @@ import textwrap
 import threading
 import time
 
+import dns.query
 import dns.rcode
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -787,3 +788,34 @@ def test_check_config_checks_as_the_account_minewall_runs_as(upstream):
         assert p.returncode == 0, p.stdout
     finally:
         shutil.rmtree(d)
+
+
+def test_no_config_file_warns_loudly(upstream):
+    """Issue 11 item 6: started without -c and without the built-in config path, minewall
+    runs on defaults with no list and says so in its log (not silently passing every name)."""
+    p = conftest.run_minewall(["--help"])
+    default = p.stdout.split("(default ", 1)[1].split(" ", 1)[0]
+    if os.path.exists(default):
+        pytest.skip("%s exists on this machine" % default)
+    port = free_port()
+    args = [conftest.BIN, "--listen", "127.0.0.1:%d" % port, "--upstream", upstream.addr]
+    if os.geteuid() == 0:
+        args += ["--user", "root"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    try:
+        r = wait_until(lambda: _answers(port), 10, what="minewall answering on defaults")
+        assert r.rcode() == dns.rcode.NOERROR
+    finally:
+        proc.send_signal(15)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert "WARNING: no configuration file (%s does not exist, no -c)" % default in err, err
+    assert "NO blocklists" in err and "nothing is filtered" in err, err
+
+
+def _answers(port):
+    try:
+        return dns.query.udp(make_query("example.test"), "127.0.0.1", port=port, timeout=0.5)
+    except Exception:
+        return None
