@@ -8,10 +8,15 @@
 #include "minewall/dname.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #define LABEL_MAX 63
 #define MAX_JUMPS 127
+/* The DNS header holds no names: a pointer into it (RFC 1035 4.1.4 allows pointers only to a
+ * prior occurrence of a name) would read bytes that every reply rewrites (ID, flags). */
+#define MSG_HDR 12
 
 static inline uint8_t lower(uint8_t c)
 {
@@ -196,10 +201,27 @@ int mw_dname_labels(const uint8_t *wire, size_t len)
     }
 }
 
-/* The one walker behind unpack and skip; wire may be NULL to validate only. */
-static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
+/* Does the octet range [a, b] overlap one of the 4-octet fields starting at holes[0..n)
+ * (ascending)? */
+static bool in_hole(const uint16_t *holes, size_t n, size_t a, size_t b)
 {
-    size_t pos = *off, end = 0, n = 0;
+    size_t lo = 0, hi = n;
+    while (lo < hi) { /* the first field that ends after a */
+        size_t mid = lo + (hi - lo) / 2;
+        if ((size_t)holes[mid] + 4 <= a)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && holes[lo] <= b;
+}
+
+/* The one walker behind unpack and skip; wire may be NULL to validate only. Labels reached
+ * through a pointer must not overlap holes (see mw_dname_skip_stable). */
+static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap,
+                const uint16_t *holes, size_t n_holes)
+{
+    size_t pos = *off, end = 0, n = 0, lim = SIZE_MAX;
     int jumps = 0;
 
     for (;;) {
@@ -211,19 +233,25 @@ static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, 
                 return -EBADMSG;
             size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
             /* Strictly backwards, and bounded: no loops, no forward references. */
-            if (target >= pos || ++jumps > MAX_JUMPS)
+            if (target >= pos || target < MSG_HDR || ++jumps > MAX_JUMPS)
                 return -EBADMSG;
             if (jumps == 1)
-                end = pos + 2;
+                end = lim = pos;
             pos = target;
             continue;
         }
         if (l & 0xC0)
             return -EBADMSG; /* 0x40 (extended, RFC 6891) and 0x80 (reserved) label types */
+        /* A pointer leads to a prior name: what it reads must end before the first pointer,
+         * or a label could span the pointer itself and the record fields after it. */
+        if (pos + 1 + l > lim)
+            return -EBADMSG;
         /* A non-root label must leave room for the root octet within 255. */
         if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX)
             return -EBADMSG;
         if (pos + 1 + l > pkt_len)
+            return -EBADMSG;
+        if (jumps && n_holes && in_hole(holes, n_holes, pos, pos + l))
             return -EBADMSG;
         if (wire) {
             if (n + 1 + l > cap)
@@ -237,25 +265,32 @@ static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, 
         if (l == 0)
             break;
     }
-    *off = jumps ? end : pos;
+    *off = jumps ? end + 2 : pos;
     return (int)n;
 }
 
 int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
 {
-    return walk(pkt, pkt_len, off, wire, cap);
+    return walk(pkt, pkt_len, off, wire, cap, NULL, 0);
 }
 
 int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
 {
-    int rc = walk(pkt, pkt_len, off, NULL, 0);
+    int rc = walk(pkt, pkt_len, off, NULL, 0, NULL, 0);
+    return rc < 0 ? rc : 0;
+}
+
+int mw_dname_skip_stable(const uint8_t *pkt, size_t pkt_len, size_t *off, const uint16_t *holes,
+                         size_t n_holes)
+{
+    int rc = walk(pkt, pkt_len, off, NULL, 0, holes, n_holes);
     return rc < 0 ? rc : 0;
 }
 
 int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
                       size_t want_len)
 {
-    size_t pos = *off, end = 0, n = 0;
+    size_t pos = *off, end = 0, n = 0, lim = SIZE_MAX;
     int jumps = 0;
     bool same = true;
     for (;;) {
@@ -266,16 +301,16 @@ int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t
             if (pos + 1 >= len)
                 return -EBADMSG;
             size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
-            if (target >= pos || ++jumps > MAX_JUMPS)
+            if (target >= pos || target < MSG_HDR || ++jumps > MAX_JUMPS)
                 return -EBADMSG;
             if (jumps == 1)
-                end = pos + 2;
+                end = lim = pos;
             pos = target;
             continue;
         }
         if (l & 0xC0)
             return -EBADMSG;
-        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len)
+        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len || pos + 1 + l > lim)
             return -EBADMSG;
         if (same) {
             if (n + 1 + l > want_len || want[n] != l) {
@@ -294,6 +329,6 @@ int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t
         if (l == 0)
             break;
     }
-    *off = jumps ? end : pos;
+    *off = jumps ? end + 2 : pos;
     return same && n == want_len;
 }

@@ -362,16 +362,37 @@ int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bo
 
 /* SOA rdata is MNAME, RNAME (either may be compressed) and five 32-bit fields; the last is
  * MINIMUM (RFC 1035 3.3.13). Returns MINIMUM, or -1 when the rdata does not have that shape. */
-static int64_t soa_minimum(const uint8_t *pkt, size_t len, size_t rd, size_t rdlen)
+static int64_t soa_minimum(const uint8_t *pkt, size_t len, size_t rd, size_t rdlen,
+                           const uint16_t *holes, size_t n_holes)
 {
     if (rdlen < 22)
         return -1;
     size_t end = rd + rdlen, pos = rd;
-    if (mw_dname_skip(pkt, len, &pos) < 0 || mw_dname_skip(pkt, len, &pos) < 0)
+    if (mw_dname_skip_stable(pkt, len, &pos, holes, n_holes) < 0 ||
+        mw_dname_skip_stable(pkt, len, &pos, holes, n_holes) < 0)
         return -1;
     if (pos + 20 != end)
         return -1;
     return mw_dns_get32(pkt + end - 4);
+}
+
+/* Offset in the rdata of a record type's domain name that the filter and the journal read
+ * (CNAME/DNAME targets, NS, PTR, MX exchange, SRV target), or -1. */
+static int rdata_name_at(uint16_t type)
+{
+    switch (type) {
+    case MW_TYPE_CNAME:
+    case MW_TYPE_DNAME:
+    case MW_TYPE_NS:
+    case MW_TYPE_PTR:
+        return 0;
+    case MW_TYPE_MX:
+        return 2;
+    case MW_TYPE_SRV:
+        return 6;
+    default:
+        return -1;
+    }
 }
 
 /* Removing the OPT record: it is normally the last record, and then cutting the message at
@@ -402,9 +423,12 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
     unsigned an = info->ancount, an_ns = an + info->nscount, total = an_ns + arcount;
     unsigned ar_kept = 0, ext_rcode = 0, n = 0;
     size_t cut = 0;
+    /* Names are checked not to read, through a pointer, the header or a TTL of an earlier
+     * record: replies rewrite those bytes, and a name built from them would not be the name
+     * the filter checked. */
     for (unsigned i = 0; i < total; i++) {
         size_t owner = off;
-        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
+        if (mw_dname_skip_stable(pkt, len, &off, ttl_off, n) < 0 || len - off < RR_FIXED)
             return -EBADMSG;
         size_t fix = off, rd = off + RR_FIXED;
         size_t rdlen = mw_dns_get16(pkt + fix + 8);
@@ -436,8 +460,15 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
         } else {
             info->ttls_overflow = true;
         }
+        int at = rdata_name_at(type);
+        if (at >= 0) {
+            size_t pos = rd + (size_t)at;
+            if ((size_t)at >= rdlen || mw_dname_skip_stable(pkt, len, &pos, ttl_off, n) < 0 ||
+                pos > rd + rdlen)
+                return -EBADMSG;
+        }
         if (type == MW_TYPE_SOA && i >= an && i < an_ns) {
-            int64_t min = soa_minimum(pkt, len, rd, rdlen);
+            int64_t min = soa_minimum(pkt, len, rd, rdlen, ttl_off, n);
             if (min < 0)
                 return -EBADMSG;
             uint32_t neg = (uint32_t)min < t ? (uint32_t)min : t;

@@ -18,6 +18,7 @@
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
+#include "minewall/rreply.h"
 
 #define SSCAN_COUNT "5000"
 #define XREAD_BLOCK_MS "1000"
@@ -249,18 +250,6 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
     }
 }
 
-/* ---- stream ids ---- */
-
-static int id_cmp(const char *a, const char *b)
-{
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    sscanf(a, "%llu-%llu", &am, &as);
-    sscanf(b, "%llu-%llu", &bm, &bs);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    return as < bs ? -1 : as > bs;
-}
-
 /* ---- full sync ---- */
 
 struct cb_ctx {
@@ -377,20 +366,21 @@ static void on_sscan(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+    const char *cursor;
+    int n_items = mw_rreply_sscan(r, &cursor);
+    if (n_items < 0) {
         sync_failed(l, "SSCAN", r);
         return;
     }
-    const redisReply *items = r->element[1];
-    for (size_t i = 0; i < items->elements; i++)
-        if (items->element[i]->type == REDIS_REPLY_STRING &&
-            mw_rbase_builder_add(l->builder, items->element[i]->str) == -ENOMEM) {
+    for (int i = 0; i < n_items; i++) {
+        const char *item = mw_rreply_sscan_item(r, (size_t)i);
+        if (item && mw_rbase_builder_add(l->builder, item) == -ENOMEM) {
             sync_failed(l, "SSCAN (out of memory)", NULL);
             return;
         }
-    if (strcmp(r->element[0]->str, "0") != 0) {
-        if (send_sscan(l, r->element[0]->str) < 0)
+    }
+    if (strcmp(cursor, "0") != 0) {
+        if (send_sscan(l, cursor) < 0)
             sync_failed(l, "SSCAN", NULL);
         return;
     }
@@ -431,32 +421,13 @@ static void on_meta(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    if (r->type != REDIS_REPLY_ARRAY) {
+    const char *long_category;
+    int fields = mw_rreply_meta(r, l->name, &l->meta, &long_category);
+    if (fields < 0) {
         sync_failed(l, "HGETALL", r);
         return;
     }
-    memset(&l->meta, 0, sizeof(l->meta));
-    snprintf(l->meta.name, sizeof(l->meta.name), "%s", l->name);
-    char action[32] = "", type[16] = "domain";
-    const char *long_category = NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!k || !v)
-            continue;
-        if (strcmp(k, "category") == 0 && strlen(v) > MW_CATEGORY_MAX)
-            long_category = v;
-        else if (strcmp(k, "category") == 0)
-            snprintf(l->meta.category, sizeof(l->meta.category), "%s", v);
-        else if (strcmp(k, "description") == 0)
-            snprintf(l->meta.description, sizeof(l->meta.description), "%s", v);
-        else if (strcmp(k, "action") == 0)
-            snprintf(action, sizeof(action), "%s", v);
-        else if (strcmp(k, "type") == 0)
-            snprintf(type, sizeof(type), "%s", v);
-        else if (strcmp(k, "updated") == 0)
-            l->meta.updated = strtoull(v, NULL, 10);
-    }
-    l->meta_found = r->elements > 0;
+    l->meta_found = fields > 0;
     if (long_category) {
         /* The list's category would be cut in every label and event: refuse the list (the
          * last synced copy stays in force) until its meta is fixed. */
@@ -471,13 +442,6 @@ static void on_meta(const redisReply *r, void *privdata)
         return;
     }
     l->meta_refused = false;
-    if (!l->meta.category[0])
-        snprintf(l->meta.category, sizeof(l->meta.category), "unknown");
-    if (!action[0] || mw_action_parse(action, &l->meta.action) < 0)
-        l->meta.action = MW_ACTION_DEFAULT;
-    l->meta.type = strcmp(type, "ip") == 0    ? MW_LIST_IP
-                   : strcmp(type, "asn") == 0 ? MW_LIST_ASN
-                                              : MW_LIST_DOMAIN;
     mw_rbase_builder_free(l->builder);
     l->builder = mw_rbase_builder_new(l->meta.type);
     if (!l->builder || send_sscan(l, "0") < 0)
@@ -491,10 +455,9 @@ static void on_log_head(const redisReply *r, void *privdata)
         return;
     /* The newest log id, taken before the scan: following from it cannot miss a change. */
     snprintf(l->start_id, sizeof(l->start_id), "0-0");
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
-        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
-        snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
+    const char *head = mw_rreply_log_head(r);
+    if (head)
+        snprintf(l->start_id, sizeof(l->start_id), "%s", head);
     else if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "XREVRANGE", r);
         return;
@@ -530,23 +493,10 @@ static void on_xinfo(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *first = NULL, *last_gen = NULL;
-    bool gone = r->type == REDIS_REPLY_ERROR;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const char *k = r->element[i]->str;
-            const redisReply *v = r->element[i + 1];
-            if (!k)
-                continue;
-            if (strcmp(k, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
-                last_gen = v->str;
-            else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
-                     v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
-                first = v->element[0]->str;
-        }
-    }
-    bool gap = gone || (first && id_cmp(first, l->last_id) > 0) ||
-               (!first && last_gen && id_cmp(last_gen, l->last_id) > 0);
+    const char *first, *last_gen;
+    bool gone = mw_rreply_xinfo(r, &first, &last_gen) < 0;
+    bool gap = gone || (first && mw_rreply_id_cmp(first, l->last_id) > 0) ||
+               (!first && last_gen && mw_rreply_id_cmp(last_gen, l->last_id) > 0);
     if (gap) {
         /* The log no longer reaches back to the last change we saw: replaying cannot catch
          * up, a full sync can. */
@@ -589,32 +539,13 @@ static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
 }
 
 /* One log record: op add|del and space-separated entries. */
-static void apply_record(struct rs_list *l, const redisReply *fields)
+static void apply_record(struct rs_list *l, const char *op, const char *entries)
 {
-    const char *op = NULL, *entries = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const char *k = fields->element[i]->str;
-        if (k && strcmp(k, "op") == 0)
-            op = fields->element[i + 1]->str;
-        else if (k && strcmp(k, "entries") == 0)
-            entries = fields->element[i + 1]->str;
-    }
-    if (!op || !entries || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0))
+    size_t bad;
+    if (mw_rdelta_apply_record(l->delta, op, entries, &bad) == -EINVAL)
         return;
-    bool add = op[0] == 'a';
-    char buf[512];
-    for (const char *p = entries; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n && n < sizeof(buf)) {
-            memcpy(buf, p, n);
-            buf[n] = 0;
-            if (mw_rdelta_apply(l->delta, add, buf) == -EINVAL)
-                mw_log_debug("redis", "list %s: ignoring bad entry '%s'", l->name, buf);
-        }
-        p += n;
-    }
+    if (bad)
+        mw_log_debug("redis", "list %s: ignored %zu bad entries", l->name, bad);
     l->rs->st.deltas_applied++;
 }
 
@@ -626,11 +557,12 @@ static void on_xread(const redisReply *r, void *privdata)
         return;
     bool changed = false;
     if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+        for (size_t s = 0; s < mw_rreply_xread_streams(r); s++) {
+            const char *key;
+            size_t n_recs;
+            if (mw_rreply_xread_stream(r, s, &key, &n_recs) < 0)
                 continue;
-            struct rs_list *l = by_log_key(rs, st->element[0]->str ? st->element[0]->str : "");
+            struct rs_list *l = by_log_key(rs, key);
             if (!l || l->phase != FOLLOW || !l->cur)
                 continue;
             if (l->cur->stale) {
@@ -638,15 +570,14 @@ static void on_xread(const redisReply *r, void *privdata)
                 full_sync(l);
                 continue;
             }
-            const redisReply *recs = st->element[1];
             bool list_changed = false;
-            for (size_t i = 0; i < recs->elements; i++) {
-                const redisReply *rec = recs->element[i];
-                if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 ||
-                    !rec->element[0]->str || id_cmp(rec->element[0]->str, l->last_id) <= 0)
+            for (size_t i = 0; i < n_recs; i++) {
+                const char *id, *op, *entries;
+                if (mw_rreply_xread_record(r, s, i, &id, &op, &entries) < 0 ||
+                    mw_rreply_id_cmp(id, l->last_id) <= 0)
                     continue;
-                apply_record(l, rec->element[1]);
-                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+                apply_record(l, op, entries);
+                snprintf(l->last_id, sizeof(l->last_id), "%s", id);
                 list_changed = true;
             }
             if (!list_changed)

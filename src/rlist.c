@@ -293,6 +293,36 @@ int mw_rdelta_apply(struct mw_rdelta *d, bool add, const char *entry)
     return 0;
 }
 
+int mw_rdelta_apply_record(struct mw_rdelta *d, const char *op, const char *entries, size_t *bad)
+{
+    size_t nbad = 0;
+    if (bad)
+        *bad = 0;
+    if (!op || !entries || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0))
+        return -EINVAL;
+    bool add = op[0] == 'a';
+    char buf[512];
+    for (const char *p = entries; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n >= sizeof(buf)) {
+            nbad++;
+        } else if (n) {
+            memcpy(buf, p, n);
+            buf[n] = 0;
+            int rc = mw_rdelta_apply(d, add, buf);
+            if (rc == -ENOMEM)
+                return rc;
+            nbad += rc < 0;
+        }
+        p += n;
+    }
+    if (bad)
+        *bad = nbad;
+    return 0;
+}
+
 size_t mw_rdelta_size(const struct mw_rdelta *d)
 {
     return d ? d->n : 0;

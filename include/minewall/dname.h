@@ -31,13 +31,20 @@ int mw_dname_labels(const uint8_t *wire, size_t len);
 
 /* Read a possibly compressed name at *off from a packet into wire (lowercased), advancing *off
  * past the name as it appears at that position. Bounded: at most 127 pointer jumps, pointers
- * must point backwards. Returns the wire length, -EBADMSG, or -ENOSPC when cap is too small
+ * must point backwards and past the 12-octet header, and what they lead to must end before
+ * the first pointer. Returns the wire length, -EBADMSG, or -ENOSPC when cap is too small
  * (MW_DNAME_MAX + 1 always suffices). */
 int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire,
                     size_t cap);
 
 /* Skip a possibly compressed name at *off without decoding. Returns 0 or -EBADMSG. */
 int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off);
+
+/* As mw_dname_skip, and no label reached through a pointer may overlap one of the 4-octet
+ * fields starting at holes[0..n_holes) (ascending offsets): fields the caller rewrites in
+ * copies of the packet (TTLs), so a name read now is the name every later copy holds. */
+int mw_dname_skip_stable(const uint8_t *pkt, size_t pkt_len, size_t *off, const uint16_t *holes,
+                         size_t n_holes);
 
 /* Is the (possibly compressed) name at *off equal to want (lowercase wire), ignoring ASCII
  * case? Validates the name as mw_dname_unpack does, without copying it, and advances *off past

@@ -146,7 +146,10 @@ struct mw_dns_response {
  * pointer stays valid. Bytes after the last counted record are dropped too. Returns the
  * length written to out, or -EBADMSG for a malformed message (also: not a response, QDCOUNT
  * != 1, OPT outside the additional section, two OPTs, SOA rdata of the wrong shape, len over
- * MW_DNS_MAXMSG), -ENOSPC when out is too small. out may be pkt (in-place). ttl_off and ttl
+ * MW_DNS_MAXMSG, a name in an owner or in CNAME, DNAME, NS, PTR, MX, SRV or SOA rdata that is
+ * malformed or that reads, through a compression pointer, the header or a TTL field: bytes
+ * every reply rewrites, so what the filter read would not be what the client gets), -ENOSPC
+ * when out is too small. out may be pkt (in-place). ttl_off and ttl
  * need room for MW_DNS_MAX_TTLS entries. */
 int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t cap,
                             struct mw_dns_response *info, uint16_t *ttl_off, uint32_t *ttl);

@@ -66,6 +66,11 @@ void mw_rdelta_free(struct mw_rdelta *d);
 /* add (true) or delete (false) one entry; the last operation on an entry wins. Returns 0,
  * -EINVAL for an entry that does not parse, -ENOMEM. */
 int mw_rdelta_apply(struct mw_rdelta *d, bool add, const char *entry);
+/* One record of a list's change log (minewall-feed writes "op" add|del and "entries", the
+ * entries separated by spaces): apply each entry as mw_rdelta_apply does. Entries of 512 bytes
+ * or more and entries that do not parse are skipped and counted in *bad (may be NULL). Returns
+ * 0, -EINVAL when op is not "add" or "del" or either is NULL (nothing applied), -ENOMEM. */
+int mw_rdelta_apply_record(struct mw_rdelta *d, const char *op, const char *entries, size_t *bad);
 size_t mw_rdelta_size(const struct mw_rdelta *d);
 
 /* ---- versions ---- */

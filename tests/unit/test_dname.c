@@ -256,6 +256,37 @@ static void test_unpack_bad_pointers(void **state)
     off = 14;
     assert_int_equal(mw_dname_skip(loop, sizeof(loop), &off), -EBADMSG);
 
+    /* A label reached through a pointer that runs over the pointer itself (found by
+     * fuzzing: such a name read the record's own TTL and bytes past the OPT cut). */
+    uint8_t span[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 'a', 'b', 0xc0, 12, 0};
+    off = 15;
+    assert_int_equal(mw_dname_unpack(span, sizeof(span), &off, w, sizeof(w)), -EBADMSG);
+    off = 15;
+    assert_int_equal(mw_dname_equal_at(span, sizeof(span), &off, (const uint8_t *)"\4ab\300\14",
+                                       7),
+                     -EBADMSG);
+
+    /* Into the header, which holds no names (found by fuzzing: replies rewrite it). */
+    uint8_t hdrp[] = {1, 'a', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc0, 0};
+    off = 12;
+    assert_int_equal(mw_dname_unpack(hdrp, sizeof(hdrp), &off, w, sizeof(w)), -EBADMSG);
+    off = 12;
+    assert_int_equal(mw_dname_skip(hdrp, sizeof(hdrp), &off), -EBADMSG);
+
+    /* Labels reached through a pointer must stay out of the fields the caller rewrites. */
+    uint8_t st[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 'a', 2, 'b', 'c', 0, 0xc0, 14, 0xc0, 12};
+    const uint16_t holes[] = {15};
+    off = 18;
+    assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, holes, 1), -EBADMSG);
+    off = 20;
+    assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, holes, 1), -EBADMSG);
+    off = 12; /* no pointer: the caller's own fields are not names it reads through one */
+    assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, holes, 1), 0);
+    const uint16_t far[] = {2, 30};
+    off = 20;
+    assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, far, 2), 0);
+    assert_int_equal(off, 22);
+
     /* 0x40 and 0x80 label types, with enough octets after them to pass as long labels. */
     uint8_t ext[12 + 1 + 0x81 + 1] = {0};
     memset(ext + 13, 'a', 0x81);

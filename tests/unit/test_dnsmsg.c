@@ -1137,6 +1137,54 @@ static void test_prepare_malformed(void **state)
     assert_int_equal(prepare(&m, &R), -EBADMSG);
 }
 
+/* Found by fuzzing (tests/fuzz/fuzz_response): a name may not be built, through compression
+ * pointers, from bytes that every reply rewrites (the header's ID and flags, TTLs): the filter
+ * would check one name and clients would get another. */
+static void unstable_answer(struct wb *w, const uint8_t *cname_rdata, bool owner_in_ttl)
+{
+    hdr(w, 0x4242, MW_DNS_QR | MW_DNS_RD, 1, 2, 0, 0);
+    question(w, QNAME "", QNAME_LEN, MW_TYPE_A);
+    /* An A record whose TTL octets and rdlength read as the name "abc." (0x03 'a' 'b' 'c',
+     * then rdlength 0x0004 starts with the root octet). */
+    putn(w, "\300\14", 2);
+    put16(w, MW_TYPE_A);
+    put16(w, 1);
+    putn(w, "\3abc", 4);
+    put16(w, 4);
+    putn(w, "\300\0\2\7", 4);
+    if (owner_in_ttl)
+        putn(w, "\300\43", 2); /* the first answer's TTL: offset 12 + 17 + 6 = 35 */
+    else
+        putn(w, "\300\14", 2);
+    put16(w, MW_TYPE_CNAME);
+    put16(w, 1);
+    put32(w, 60);
+    put16(w, 2);
+    putn(w, cname_rdata, 2);
+}
+
+static void test_prepare_unstable_names(void **state)
+{
+    (void)state;
+    struct wb w;
+    /* Control: the CNAME target points at the question name. */
+    unstable_answer(&w, (const uint8_t *)"\300\14", false);
+    assert_int_equal(prepare(&w, &R), (int)w.n);
+    assert_int_equal(R.off[0], 35);
+    /* Into the first answer's TTL. */
+    unstable_answer(&w, (const uint8_t *)"\300\43", false);
+    assert_int_equal(prepare(&w, &R), -EBADMSG);
+    /* An owner name there. */
+    unstable_answer(&w, (const uint8_t *)"\300\14", true);
+    assert_int_equal(prepare(&w, &R), -EBADMSG);
+    /* Into the header (the flags word). */
+    unstable_answer(&w, (const uint8_t *)"\300\2", false);
+    assert_int_equal(prepare(&w, &R), -EBADMSG);
+    /* A CNAME whose rdata is not a name at all. */
+    unstable_answer(&w, (const uint8_t *)"\100\0", false);
+    assert_int_equal(prepare(&w, &R), -EBADMSG);
+}
+
 static void test_prepare_many_ttls(void **state)
 {
     (void)state;
@@ -1419,6 +1467,7 @@ int main(void)
         cmocka_unit_test(test_prepare_soa),
         cmocka_unit_test(test_prepare_opt_not_last),
         cmocka_unit_test(test_prepare_malformed),
+        cmocka_unit_test(test_prepare_unstable_names),
         cmocka_unit_test(test_prepare_many_ttls),
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_render_ad),

@@ -369,6 +369,33 @@ static void test_delta(void **state)
     mw_rdelta_free(d);
 }
 
+/* A change-log record: "op" and space-separated entries, bad and overlong entries counted. */
+static void test_delta_record(void **state)
+{
+    (void)state;
+    struct mw_rdelta *d = mw_rdelta_new();
+    assert_non_null(d);
+    size_t bad = 99;
+    assert_int_equal(mw_rdelta_apply_record(d, "add", "  a.example  b.example 10.0.0.0/8 ", &bad),
+                     0);
+    assert_int_equal(bad, 0);
+    assert_int_equal(mw_rdelta_size(d), 3);
+    char big[700];
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    big[10] = ' ';
+    assert_int_equal(mw_rdelta_apply_record(d, "del", big, &bad), 0);
+    assert_int_equal(bad, 2); /* "aaaaaaaaaa" is one label (a TLD), the rest too long */
+    assert_int_equal(mw_rdelta_apply_record(d, "del", "a.example not_a_name!", NULL), 0);
+    assert_int_equal(mw_rdelta_size(d), 3);
+    assert_int_equal(mw_rdelta_apply_record(d, "put", "c.example", &bad), -EINVAL);
+    assert_int_equal(mw_rdelta_apply_record(d, NULL, "c.example", &bad), -EINVAL);
+    assert_int_equal(mw_rdelta_apply_record(d, "add", NULL, &bad), -EINVAL);
+    assert_int_equal(mw_rdelta_apply_record(d, "add", "", &bad), 0);
+    assert_int_equal(mw_rdelta_size(d), 3);
+    mw_rdelta_free(d);
+}
+
 /* The last operation on an entry wins, and replaying a stretch of operations is harmless. */
 static void test_delta_last_wins(void **state)
 {
@@ -1350,6 +1377,7 @@ int main(void)
         cmocka_unit_test(test_base_duplicates),
         cmocka_unit_test(test_contains_nested_prefix),
         cmocka_unit_test(test_delta),
+        cmocka_unit_test(test_delta_record),
         cmocka_unit_test(test_delta_last_wins),
         cmocka_unit_test(test_version_domain),
         cmocka_unit_test(test_version_ip),
