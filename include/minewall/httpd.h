@@ -34,7 +34,8 @@ struct mw_http_request {
     enum mw_http_method method;
     const char *method_text;
     size_t method_len;
-    const char *path; /* starts with '/'; absolute-form targets are reduced to their path */
+    const char *path; /* starts with '/'; absolute-form targets are reduced to their path
+                         (the constant "/" when they have none, outside the buffer) */
     size_t path_len;
     const char *query; /* after '?', without it; NULL when the target has no '?' */
     size_t query_len;
