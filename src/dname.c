@@ -231,6 +231,10 @@ static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, 
         if ((l & 0xC0) == 0xC0) {
             if (pos + 1 >= pkt_len)
                 return -EBADMSG;
+            /* A pointer reached through a pointer is read from the packet too: not from a
+             * field the caller rewrites. */
+            if (jumps && n_holes && in_hole(holes, n_holes, pos, pos + 1))
+                return -EBADMSG;
             size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
             /* Strictly backwards, and bounded: no loops, no forward references. */
             if (target >= pos || target < MSG_HDR || ++jumps > MAX_JUMPS)

@@ -282,6 +282,13 @@ static void test_unpack_bad_pointers(void **state)
     assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, holes, 1), -EBADMSG);
     off = 12; /* no pointer: the caller's own fields are not names it reads through one */
     assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, holes, 1), 0);
+    /* A pointer lying in such a field, reached through another pointer (found by fuzzing). */
+    uint8_t sp[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x59, 0xc0, 12, 0, 0xc0, 14};
+    const uint16_t ttl[] = {13};
+    off = 17;
+    assert_int_equal(mw_dname_skip_stable(sp, sizeof(sp), &off, ttl, 1), -EBADMSG);
+    off = 17;
+    assert_int_equal(mw_dname_skip(sp, sizeof(sp), &off), 0);
     const uint16_t far[] = {2, 30};
     off = 20;
     assert_int_equal(mw_dname_skip_stable(st, sizeof(st), &off, far, 2), 0);
