@@ -22,7 +22,11 @@
 #define SSCAN_COUNT "5000"
 #define XREAD_BLOCK_MS "1000"
 #define XREAD_COUNT "1000"
-#define CHECK_MS 2000       /* vanished keys, new lists with "*" */
+/* The fallback poll: lists added by writers that only touch the index SET, and vanished
+ * keys. New, changed and retired lists come through the catalog within a second. */
+#define CHECK_MS 5000
+#define CATALOG_KEY "minewall:catalog"
+#define MAX_LISTS 1024      /* lists followed at most: a hostile index cannot grow it */
 #define SAVE_DELAY_MS 1000  /* state files are written at most once a second per list */
 #define COMPACT_MIN 50000   /* a delta larger than this and than base/4 triggers a resync */
 
@@ -44,6 +48,10 @@ struct rs_list {
     bool meta_found;
     bool meta_refused; /* its meta was refused (logged once until it changes) */
     bool dirty; /* a state file save is due */
+    bool retired;     /* dropped on purpose ("retire" record): not enforced, no state file */
+    bool retire_seen; /* full sync: the log's newest record is "retire" */
+    unsigned life;       /* counts retirements: a base built before one is dropped */
+    unsigned build_life; /* life when the build was queued */
     bool building; /* the base is being built on the thread pool (work in use) */
     uv_work_t work;
     struct mw_rbase *built;
@@ -63,6 +71,9 @@ struct mw_rsync {
     uv_timer_t check, save;
     uint64_t refused[32]; /* hashes of refused list names: each is logged once */
     bool xread_pending;
+    bool catalog_ready;  /* catalog_id is known: the catalog is part of the XREAD */
+    char catalog_id[48]; /* the last catalog record seen */
+    char index_cursor[32]; /* SSCAN cursor over minewall:lists, one step per poll */
     bool closing;
     unsigned open; /* rconns and timers not yet closed */
     void (*done)(void *);
@@ -72,6 +83,7 @@ struct mw_rsync {
 
 static void full_sync(struct rs_list *l);
 static void follow(struct mw_rsync *rs);
+static bool retire_list(struct rs_list *l);
 
 /* ---- names ---- */
 
@@ -149,11 +161,31 @@ static void set_version(struct rs_list *l, struct mw_rlist *v)
     l->dirty = true;
 }
 
-static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+static bool name_ok(const char *name)
+{
+    return name_problem(name) == NULL;
+}
+
+static struct rs_list *find_list(struct mw_rsync *rs, const char *name)
 {
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->lists[i]->name, name) == 0)
             return rs->lists[i];
+    return NULL;
+}
+
+static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+{
+    struct rs_list *found = find_list(rs, name);
+    if (found)
+        return found;
+    const char *why = name_problem(name);
+    if (!why && rs->n >= MAX_LISTS)
+        why = "more than " STR(MAX_LISTS) " lists are followed";
+    if (why) {
+        refuse_name(rs, name, why);
+        return NULL;
+    }
     if (rs->n == rs->cap) {
         size_t cap = rs->cap ? rs->cap * 2 : 8;
         struct rs_list **n = realloc(rs->lists, cap * sizeof(*n));
@@ -202,6 +234,47 @@ static void save_dirty(uv_timer_t *t)
             mw_log_error("redis", "%s: cannot save list state: %s", path, strerror(-rc));
         l->dirty = false;
     }
+}
+
+/* A "retire" record: the publisher dropped the list on purpose. Stop enforcing it, forget
+ * its log position and its state file; a later publication starts it afresh. Anything in
+ * flight for it (replies, a base being built) is abandoned. Returns true when a version was
+ * dropped: the caller publishes. */
+static bool retire_list(struct rs_list *l)
+{
+    struct mw_rsync *rs = l->rs;
+    l->epoch++;
+    l->life++;
+    l->phase = IDLE;
+    mw_rbase_builder_free(l->builder);
+    l->builder = NULL;
+    snprintf(l->last_id, sizeof(l->last_id), "0-0");
+    if (l->retired && !l->cur)
+        return false;
+    l->retired = true;
+    l->dirty = false;
+    struct mw_rdelta *fresh = mw_rdelta_new();
+    if (fresh) {
+        mw_rdelta_free(l->delta);
+        l->delta = fresh;
+    }
+    if (rs->state_dir) {
+        char path[4096];
+        state_path(l, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT)
+            mw_log_error("redis", "%s: cannot remove the state of a retired list: %s", path,
+                         strerror(errno));
+    }
+    rs->st.lists_retired++;
+    if (l->cur) {
+        mw_log_info("redis", "list %s: retired in Redis by its publisher; no longer enforced "
+                             "(%zu entries dropped)",
+                    l->name, l->cur->entries);
+        mw_rlist_unref(l->cur);
+        l->cur = NULL;
+        return true;
+    }
+    return false;
 }
 
 /* Every "NAME.list" of the state directory, before Redis is asked anything. */
@@ -329,11 +402,13 @@ static void built_done(uv_work_t *w, int status)
         return;
     }
     rs->open--;
-    if (status < 0 || !base) {
+    if (status < 0 || !base || l->build_life != l->life) {
         mw_rbase_unref(base);
-        l->phase = IDLE;
+        if (l->build_life == l->life)
+            l->phase = IDLE;
         return;
     }
+    l->retired = false;
     struct mw_rdelta *fresh = mw_rdelta_new();
     struct mw_rlist *v = fresh ? mw_rlist_new(&l->meta, base, NULL) : NULL;
     mw_rbase_unref(base);
@@ -397,11 +472,17 @@ static void on_sscan(const redisReply *r, void *privdata)
     size_t n = 0;
     struct mw_rsync *rs = l->rs;
     if (!l->meta_found) {
-        /* No meta: the list's keys are gone (flushed, restored empty). Never apply that as an
-         * empty list: keep the copy in force and say it is stale. */
+        /* No meta: retired on purpose when the log ends with "retire"; otherwise the list's
+         * keys are gone (flushed, restored empty). Never apply that as an empty list: keep
+         * the copy in force and say it is stale. */
         mw_rbase_builder_free(l->builder);
         l->builder = NULL;
         l->phase = IDLE;
+        if (l->retire_seen) {
+            if (retire_list(l))
+                publish(rs);
+            return;
+        }
         if (l->cur && !l->cur->stale) {
             l->cur->stale = true;
             rs->st.stale_lists++;
@@ -418,12 +499,60 @@ static void on_sscan(const redisReply *r, void *privdata)
         mw_log_warn("redis", "list %s: %zu entries are not of type %s and were skipped", l->name,
                     rejected, mw_list_type_name(l->meta.type));
     l->work.data = l;
+    l->build_life = l->life;
     if (uv_queue_work(rs->loop, &l->work, built_work, built_done) < 0) {
         sync_failed(l, "building the list", NULL);
         return;
     }
     l->building = true;
     rs->open++;
+}
+
+/* A meta from field/value pairs: the meta hash (HGETALL) or a "meta" log record, which carry
+ * the same fields. Missing fields take their defaults; a longer description is cut. Returns
+ * NULL, or the category when it is longer than MW_CATEGORY_MAX (the meta is then refused). */
+static const char *meta_parse(const char *name, const redisReply *kv, struct mw_rlist_meta *m)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    char action[32] = "", type[16] = "domain";
+    const char *long_category = NULL;
+    for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
+        const char *k = kv->element[i]->str, *v = kv->element[i + 1]->str;
+        if (!k || !v)
+            continue;
+        if (strcmp(k, "category") == 0 && strlen(v) > MW_CATEGORY_MAX)
+            long_category = v;
+        else if (strcmp(k, "category") == 0)
+            snprintf(m->category, sizeof(m->category), "%s", v);
+        else if (strcmp(k, "description") == 0)
+            snprintf(m->description, sizeof(m->description), "%s", v);
+        else if (strcmp(k, "action") == 0)
+            snprintf(action, sizeof(action), "%s", v);
+        else if (strcmp(k, "type") == 0)
+            snprintf(type, sizeof(type), "%s", v);
+        else if (strcmp(k, "updated") == 0)
+            m->updated = strtoull(v, NULL, 10);
+    }
+    if (!m->category[0])
+        snprintf(m->category, sizeof(m->category), "unknown");
+    if (!action[0] || mw_action_parse(action, &m->action) < 0)
+        m->action = MW_ACTION_DEFAULT;
+    m->type = strcmp(type, "ip") == 0    ? MW_LIST_IP
+              : strcmp(type, "asn") == 0 ? MW_LIST_ASN
+                                         : MW_LIST_DOMAIN;
+    return long_category;
+}
+
+/* The value of field name in a record's field/value pairs, or NULL. */
+static const char *rec_field(const redisReply *kv, const char *name)
+{
+    for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
+        const char *k = kv->element[i]->str;
+        if (k && strcmp(k, name) == 0)
+            return kv->element[i + 1]->str;
+    }
+    return NULL;
 }
 
 static void on_meta(const redisReply *r, void *privdata)
@@ -435,27 +564,7 @@ static void on_meta(const redisReply *r, void *privdata)
         sync_failed(l, "HGETALL", r);
         return;
     }
-    memset(&l->meta, 0, sizeof(l->meta));
-    snprintf(l->meta.name, sizeof(l->meta.name), "%s", l->name);
-    char action[32] = "", type[16] = "domain";
-    const char *long_category = NULL;
-    for (size_t i = 0; i + 1 < r->elements; i += 2) {
-        const char *k = r->element[i]->str, *v = r->element[i + 1]->str;
-        if (!k || !v)
-            continue;
-        if (strcmp(k, "category") == 0 && strlen(v) > MW_CATEGORY_MAX)
-            long_category = v;
-        else if (strcmp(k, "category") == 0)
-            snprintf(l->meta.category, sizeof(l->meta.category), "%s", v);
-        else if (strcmp(k, "description") == 0)
-            snprintf(l->meta.description, sizeof(l->meta.description), "%s", v);
-        else if (strcmp(k, "action") == 0)
-            snprintf(action, sizeof(action), "%s", v);
-        else if (strcmp(k, "type") == 0)
-            snprintf(type, sizeof(type), "%s", v);
-        else if (strcmp(k, "updated") == 0)
-            l->meta.updated = strtoull(v, NULL, 10);
-    }
+    const char *long_category = meta_parse(l->name, r, &l->meta);
     l->meta_found = r->elements > 0;
     if (long_category) {
         /* The list's category would be cut in every label and event: refuse the list (the
@@ -471,13 +580,6 @@ static void on_meta(const redisReply *r, void *privdata)
         return;
     }
     l->meta_refused = false;
-    if (!l->meta.category[0])
-        snprintf(l->meta.category, sizeof(l->meta.category), "unknown");
-    if (!action[0] || mw_action_parse(action, &l->meta.action) < 0)
-        l->meta.action = MW_ACTION_DEFAULT;
-    l->meta.type = strcmp(type, "ip") == 0    ? MW_LIST_IP
-                   : strcmp(type, "asn") == 0 ? MW_LIST_ASN
-                                              : MW_LIST_DOMAIN;
     mw_rbase_builder_free(l->builder);
     l->builder = mw_rbase_builder_new(l->meta.type);
     if (!l->builder || send_sscan(l, "0") < 0)
@@ -491,11 +593,15 @@ static void on_log_head(const redisReply *r, void *privdata)
         return;
     /* The newest log id, taken before the scan: following from it cannot miss a change. */
     snprintf(l->start_id, sizeof(l->start_id), "0-0");
+    l->retire_seen = false;
     if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
-        r->element[0]->element[0]->type == REDIS_REPLY_STRING)
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
         snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
-    else if (r->type != REDIS_REPLY_ARRAY) {
+        const char *op = r->element[0]->elements == 2 ? rec_field(r->element[0]->element[1], "op")
+                                                      : NULL;
+        l->retire_seen = op && strcmp(op, "retire") == 0;
+    } else if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "XREVRANGE", r);
         return;
     }
@@ -531,7 +637,7 @@ static void on_xinfo(const redisReply *r, void *privdata)
     if (!l)
         return;
     const char *first = NULL, *last_gen = NULL;
-    bool gone = r->type == REDIS_REPLY_ERROR;
+    bool gone = r->type == REDIS_REPLY_ERROR, retire = false;
     if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t i = 0; i + 1 < r->elements; i += 2) {
             const char *k = r->element[i]->str;
@@ -543,7 +649,19 @@ static void on_xinfo(const redisReply *r, void *privdata)
             else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
                      v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
                 first = v->element[0]->str;
+            else if (strcmp(k, "last-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                     v->elements == 2) {
+                const char *op = rec_field(v->element[1], "op");
+                retire = op && strcmp(op, "retire") == 0;
+            }
         }
+    }
+    if (retire) {
+        /* Retired while we were away (the log was trimmed to its "retire" record), or
+         * published again without a log record since: a full sync tells which. */
+        l->phase = IDLE;
+        full_sync(l);
+        return;
     }
     bool gap = gone || (first && id_cmp(first, l->last_id) > 0) ||
                (!first && last_gen && id_cmp(last_gen, l->last_id) > 0);
@@ -564,7 +682,7 @@ static void on_xinfo(const redisReply *r, void *privdata)
 /* After a reconnect or a restart: follow on from the last id when the log still allows it. */
 static void resume(struct rs_list *l)
 {
-    if (l->phase != IDLE || l->building || !mw_rconn_is_up(l->rs->cmd))
+    if (l->phase != IDLE || l->building || l->retired || !mw_rconn_is_up(l->rs->cmd))
         return;
     if (!l->cur || l->cur->stale || strcmp(l->last_id, "0-0") == 0) {
         full_sync(l);
@@ -618,6 +736,105 @@ static void apply_record(struct rs_list *l, const redisReply *fields)
     l->rs->st.deltas_applied++;
 }
 
+/* Catalog records: "create" and "meta" start a sync of a followed list that is not being
+ * followed yet (its own log carries the changes of a followed one), "retire" drops it. */
+static bool apply_catalog(struct mw_rsync *rs, const redisReply *recs)
+{
+    bool changed = false;
+    for (size_t i = 0; recs->type == REDIS_REPLY_ARRAY && i < recs->elements; i++) {
+        const redisReply *rec = recs->element[i];
+        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
+            strlen(rec->element[0]->str) >= sizeof(rs->catalog_id))
+            continue;
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rec->element[0]->str);
+        const char *op = rec_field(rec->element[1], "op");
+        const char *name = rec_field(rec->element[1], "list");
+        bool known_op = op && (strcmp(op, "create") == 0 || strcmp(op, "meta") == 0 ||
+                               strcmp(op, "retire") == 0);
+        if (!known_op || !name || !name_ok(name)) {
+            rs->st.catalog_ignored++;
+            continue;
+        }
+        struct rs_list *l = rs->all && op[0] != 'r' ? add_list(rs, name) : find_list(rs, name);
+        if (!l)
+            continue;
+        if (op[0] == 'r') {
+            changed |= retire_list(l);
+            continue;
+        }
+        if (l->phase == IDLE && !l->building) {
+            l->retired = false;
+            mw_log_debug("redis", "list %s: catalog record '%s': syncing", l->name, op);
+            resume(l);
+        }
+    }
+    return changed;
+}
+
+/* One list's new log records, applied into one version: entries and meta changes of a
+ * transaction become visible together. Returns true when a new version was made. */
+static bool apply_log(struct rs_list *l, const redisReply *recs)
+{
+    if (l->cur->stale) {
+        l->phase = IDLE;
+        full_sync(l);
+        return false;
+    }
+    bool list_changed = false;
+    struct mw_rlist_meta meta = l->cur->meta;
+    for (size_t i = 0; i < recs->elements; i++) {
+        const redisReply *rec = recs->element[i];
+        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
+            id_cmp(rec->element[0]->str, l->last_id) <= 0)
+            continue;
+        const char *op = rec_field(rec->element[1], "op");
+        if (op && strcmp(op, "retire") == 0) {
+            bool dropped = retire_list(l);
+            if (i + 1 < recs->elements) /* published again right after */
+                full_sync(l);
+            return dropped;
+        }
+        if (op && strcmp(op, "meta") == 0) {
+            struct mw_rlist_meta m;
+            if (meta_parse(l->name, rec->element[1], &m)) {
+                /* A category over its cap: the list keeps its meta (see on_meta). */
+                if (!l->meta_refused) {
+                    l->rs->st.lists_refused++;
+                    mw_log_error("redis", "list %s: refusing a meta change: category longer "
+                                          "than %d bytes", l->name, MW_CATEGORY_MAX);
+                }
+                l->meta_refused = true;
+                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+                continue;
+            }
+            l->meta_refused = false;
+            if (m.type != meta.type) {
+                /* A new type replaces every entry: a full sync builds the new base while
+                 * the old version stays in force. */
+                mw_log_info("redis", "list %s: type changed to %s: full resync", l->name,
+                            mw_list_type_name(m.type));
+                l->phase = IDLE;
+                full_sync(l);
+                return false;
+            }
+            meta = m;
+            l->rs->st.meta_changes++;
+        } else {
+            apply_record(l, rec->element[1]);
+        }
+        snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+        list_changed = true;
+    }
+    if (!list_changed)
+        return false;
+    if (strcmp(meta.category, l->cur->meta.category) != 0 || meta.action != l->cur->meta.action ||
+        strcmp(meta.description, l->cur->meta.description) != 0)
+        mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
+                    meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));
+    set_version(l, mw_rlist_new(&meta, l->cur->base, l->delta));
+    return true;
+}
+
 static void on_xread(const redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
@@ -628,31 +845,19 @@ static void on_xread(const redisReply *r, void *privdata)
     if (r->type == REDIS_REPLY_ARRAY) {
         for (size_t s = 0; s < r->elements; s++) {
             const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2)
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || !st->element[0]->str)
                 continue;
-            struct rs_list *l = by_log_key(rs, st->element[0]->str ? st->element[0]->str : "");
+            if (strcmp(st->element[0]->str, CATALOG_KEY) == 0) {
+                changed |= apply_catalog(rs, st->element[1]);
+                continue;
+            }
+            struct rs_list *l = by_log_key(rs, st->element[0]->str);
             if (!l || l->phase != FOLLOW || !l->cur)
                 continue;
-            if (l->cur->stale) {
-                l->phase = IDLE;
-                full_sync(l);
+            bool made = apply_log(l, st->element[1]);
+            changed |= made;
+            if (!made || !l->cur || l->phase != FOLLOW) /* nothing, retired, resyncing */
                 continue;
-            }
-            const redisReply *recs = st->element[1];
-            bool list_changed = false;
-            for (size_t i = 0; i < recs->elements; i++) {
-                const redisReply *rec = recs->element[i];
-                if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 ||
-                    !rec->element[0]->str || id_cmp(rec->element[0]->str, l->last_id) <= 0)
-                    continue;
-                apply_record(l, rec->element[1]);
-                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
-                list_changed = true;
-            }
-            if (!list_changed)
-                continue;
-            set_version(l, mw_rlist_new(&l->cur->meta, l->cur->base, l->delta));
-            changed = true;
             size_t base = l->cur->entries;
             if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
                 l->phase = IDLE; /* fold the delta into a new base */
@@ -672,7 +877,7 @@ static void follow(struct mw_rsync *rs)
 {
     if (rs->xread_pending || rs->closing || !mw_rconn_is_up(rs->blk))
         return;
-    size_t n = 0;
+    size_t n = rs->catalog_ready;
     for (size_t i = 0; i < rs->n; i++)
         n += rs->lists[i]->phase == FOLLOW;
     if (!n)
@@ -687,9 +892,13 @@ static void follow(struct mw_rsync *rs)
     argv[argc++] = "BLOCK";
     argv[argc++] = XREAD_BLOCK_MS;
     argv[argc++] = "STREAMS";
+    if (rs->catalog_ready)
+        argv[argc++] = CATALOG_KEY;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->phase == FOLLOW)
             argv[argc++] = rs->lists[i]->k_log;
+    if (rs->catalog_ready)
+        argv[argc++] = rs->catalog_id;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->phase == FOLLOW)
             argv[argc++] = rs->lists[i]->last_id;
@@ -705,17 +914,11 @@ static void on_exists(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l || r->type != REDIS_REPLY_INTEGER)
         return;
-    struct mw_rsync *rs = l->rs;
-    if (r->integer == 0 && l->cur && !l->cur->stale) {
-        /* Out of the XREAD: a re-created log must not be applied onto the stale copy; the
-         * periodic check full-syncs the list once its keys are back. */
+    if (r->integer == 0 && l->cur && !l->cur->stale && l->phase == FOLLOW) {
+        /* The meta is gone: retired (its log ends with "retire") or vanished (stale). The
+         * full sync tells which; a re-created log is not applied onto a stale copy. */
         l->phase = IDLE;
-        l->cur->stale = true;
-        rs->st.stale_lists++;
-        mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last synced "
-                              "copy (%zu entries) and reporting it stale",
-                     l->name, l->cur->entries);
-        publish(rs);
+        full_sync(l);
     } else if (r->integer > 0 && l->cur && l->cur->stale && l->phase != SYNC) {
         mw_log_info("redis", "list %s is back in Redis: full resync", l->name);
         l->phase = IDLE;
@@ -723,24 +926,51 @@ static void on_exists(const redisReply *r, void *privdata)
     }
 }
 
+/* One SSCAN step over the index per poll (bounded replies however large the SET is); the
+ * cursor goes on at the next poll. Lists that only a writer touching the SET created (no
+ * catalog record), and retired lists published again, are found here. */
 static void on_members(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
+        strlen(r->element[0]->str) >= sizeof(rs->index_cursor))
+        return;
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "%s", r->element[0]->str);
+    const redisReply *names = r->element[1];
+    for (size_t i = 0; i < names->elements; i++) {
+        const char *name = names->element[i]->str;
+        if (!name)
+            continue;
+        struct rs_list *l = rs->all ? add_list(rs, name) : find_list(rs, name);
+        if (l && !l->cur && l->phase == IDLE && !l->building) {
+            l->retired = false;
+            full_sync(l);
+        }
+    }
+}
+
+static void scan_index(struct mw_rsync *rs)
+{
+    const char *argv[] = {"SSCAN", "minewall:lists", rs->index_cursor, "COUNT", "1000"};
+    mw_rconn_command_argv(rs->cmd, on_members, rs, 5, argv, NULL);
+}
+
+/* The catalog's newest id, taken before the index is scanned: following the catalog from it
+ * misses no list created after the scan. */
+static void on_catalog_head(const redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
     if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY)
         return;
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *name = r->element[i]->str;
-        if (!name)
-            continue;
-        const char *why = name_problem(name);
-        if (why) {
-            refuse_name(rs, name, why);
-            continue;
-        }
-        struct rs_list *l = add_list(rs, name);
-        if (l && !l->cur && l->phase == IDLE)
-            full_sync(l);
-    }
+    if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements > 0 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        strlen(r->element[0]->element[0]->str) < sizeof(rs->catalog_id))
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", r->element[0]->element[0]->str);
+    else
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "0-0");
+    rs->catalog_ready = true;
+    follow(rs);
 }
 
 static void check_tick(uv_timer_t *t)
@@ -748,8 +978,7 @@ static void check_tick(uv_timer_t *t)
     struct mw_rsync *rs = t->data;
     if (!mw_rconn_is_up(rs->cmd))
         return;
-    if (rs->all)
-        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    scan_index(rs);
     for (size_t i = 0; i < rs->n; i++) {
         struct rs_list *l = rs->lists[i];
         if (l->phase == IDLE) {
@@ -772,8 +1001,11 @@ static void cmd_up(void *arg)
     struct mw_rsync *rs = arg;
     mw_log_info("redis", "connected to %s", mw_rconn_name(rs->cmd));
     rs->st.up = 1;
-    if (rs->all)
-        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    /* Once known, the catalog is followed on from the last record seen, across reconnects. */
+    if (!rs->catalog_ready)
+        mw_rconn_command(rs->cmd, on_catalog_head, rs, "XREVRANGE " CATALOG_KEY " + - COUNT 1");
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "0");
+    scan_index(rs);
     for (size_t i = 0; i < rs->n; i++)
         resume(rs->lists[i]);
 }
@@ -814,6 +1046,7 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
     struct mw_rsync *rs = calloc(1, sizeof(*rs));
     if (!rs)
         return -ENOMEM;
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "0");
     rs->loop = loop;
     rs->cb = cb;
     rs->arg = arg;

@@ -40,8 +40,17 @@ def write(tmp_path, name, lines):
 
 
 def log_records(r, name):
+    """The entry records of a list's log (add/del); meta records are left out."""
     return [(f["op"], f["entries"].split(" "))
-            for _, f in r.xrange("minewall:list:{%s}:log" % name)]
+            for _, f in r.xrange("minewall:list:{%s}:log" % name) if f["op"] in ("add", "del")]
+
+
+def meta_records(r, name):
+    return [f for _, f in r.xrange("minewall:list:{%s}:log" % name) if f["op"] == "meta"]
+
+
+def catalog(r):
+    return [(f["op"], f["list"]) for _, f in r.xrange("minewall:catalog")]
 
 
 def replay(r, name):
@@ -282,13 +291,15 @@ def test_history(rds, tmp_path):
     p = ok(feed(["history", "l"], rds.url))
     lines = p.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "TIME", "OP"]
-    assert len(lines) == 4
+    assert len(lines) == 5
     first = lines[1].split()
     assert re.match(r"\d+-\d+$", first[0])
     assert first[4:7] == ["add", "8", "a0.test"]
     assert lines[1].endswith("...")
-    assert lines[2].split()[4:7] == ["add", "1", "x.test"]
-    assert lines[3].split()[4:7] == ["del", "1", "a0.test"]
+    # the new list's meta, in the same transaction as its first entries
+    assert lines[2].split()[4:6] == ["meta", "0"] and "action=default" in lines[2], lines[2]
+    assert lines[3].split()[4:7] == ["add", "1", "x.test"]
+    assert lines[4].split()[4:7] == ["del", "1", "a0.test"]
     p = ok(feed(["history", "l", "-n", "1"], rds.url))
     assert len(p.stdout.splitlines()) == 2
     assert p.stdout.splitlines()[1].split()[4] == "del"
