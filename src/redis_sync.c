@@ -71,6 +71,10 @@ struct mw_rsync {
     uv_timer_t check, save;
     uint64_t refused[32]; /* hashes of refused list names: each is logged once */
     bool xread_pending;
+    unsigned follow_gen; /* bumped when a stream joins the followed set */
+    unsigned xread_gen;  /* follow_gen when the pending XREAD was sent */
+    long long blk_id;    /* CLIENT ID of blk: CLIENT UNBLOCK ends a pending XREAD early */
+    bool unblock_sent;
     bool catalog_ready;  /* catalog_id is known: the catalog is part of the XREAD */
     char catalog_id[48]; /* the last catalog record seen */
     char index_cursor[32]; /* SSCAN cursor over minewall:lists, one step per poll */
@@ -426,6 +430,7 @@ static void built_done(uv_work_t *w, int status)
     snprintf(l->last_id, sizeof(l->last_id), "%s", l->start_id);
     set_version(l, v);
     l->phase = FOLLOW;
+    rs->follow_gen++;
     rs->st.full_syncs++;
     mw_log_info("redis", "list %s: %zu entries synced (log id %s)", l->name, v->entries,
                 l->last_id);
@@ -676,6 +681,7 @@ static void on_xinfo(const redisReply *r, void *privdata)
         return;
     }
     l->phase = FOLLOW;
+    l->rs->follow_gen++;
     follow(l->rs);
 }
 
@@ -839,6 +845,7 @@ static void on_xread(const redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
     rs->xread_pending = false;
+    rs->unblock_sent = false;
     if (!r || rs->closing)
         return;
     bool changed = false;
@@ -875,6 +882,17 @@ static void on_xread(const redisReply *r, void *privdata)
 /* Keep one XREAD BLOCK outstanding over every followed log. */
 static void follow(struct mw_rsync *rs)
 {
+    if (rs->xread_pending && rs->xread_gen != rs->follow_gen && rs->blk_id > 0 &&
+        !rs->unblock_sent && !rs->closing && mw_rconn_is_up(rs->cmd)) {
+        /* A stream joined (a new list synced): end the pending XREAD BLOCK now rather than at
+         * its timeout, so the new list's next change is seen at once. The XREAD returns nil
+         * and on_xread sends the new set. Without the permission, the timeout does it. */
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", rs->blk_id);
+        const char *argv[] = {"CLIENT", "UNBLOCK", id};
+        if (mw_rconn_command_argv(rs->cmd, NULL, NULL, 3, argv, NULL) == 0)
+            rs->unblock_sent = true;
+    }
     if (rs->xread_pending || rs->closing || !mw_rconn_is_up(rs->blk))
         return;
     size_t n = rs->catalog_ready;
@@ -902,8 +920,10 @@ static void follow(struct mw_rsync *rs)
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->phase == FOLLOW)
             argv[argc++] = rs->lists[i]->last_id;
-    if (mw_rconn_command_argv(rs->blk, on_xread, rs, argc, argv, NULL) == 0)
+    if (mw_rconn_command_argv(rs->blk, on_xread, rs, argc, argv, NULL) == 0) {
         rs->xread_pending = true;
+        rs->xread_gen = rs->follow_gen;
+    }
     free(argv);
 }
 
@@ -970,6 +990,7 @@ static void on_catalog_head(const redisReply *r, void *privdata)
     else
         snprintf(rs->catalog_id, sizeof(rs->catalog_id), "0-0");
     rs->catalog_ready = true;
+    rs->follow_gen++;
     follow(rs);
 }
 
@@ -1025,9 +1046,19 @@ static void cmd_down(void *arg, const char *reason)
     }
 }
 
+static void on_client_id(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (r && !rs->closing && r->type == REDIS_REPLY_INTEGER)
+        rs->blk_id = r->integer;
+}
+
 static void blk_up(void *arg)
 {
-    follow(arg);
+    struct mw_rsync *rs = arg;
+    rs->blk_id = 0;
+    mw_rconn_command(rs->blk, on_client_id, rs, "CLIENT ID");
+    follow(rs);
 }
 
 static void blk_down(void *arg, const char *reason)
@@ -1035,6 +1066,8 @@ static void blk_down(void *arg, const char *reason)
     struct mw_rsync *rs = arg;
     (void)reason;
     rs->xread_pending = false;
+    rs->unblock_sent = false;
+    rs->blk_id = 0;
 }
 
 int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_cb cb, void *arg,
