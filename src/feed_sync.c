@@ -700,8 +700,13 @@ out:
 /* Retire a list on purpose: resolvers drop it (and say so) instead of keeping it stale. */
 int mw_feed_cmd_rm(struct mw_feed *f, int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "minewall-feed: usage: rm NAME\n");
+    bool force = argc == 3 && strcmp(argv[2], "--force") == 0;
+    if (argc == 3 && strcmp(argv[1], "--force") == 0) {
+        force = true;
+        argv[1] = argv[2];
+    }
+    if (argc != 2 && !force) {
+        fprintf(stderr, "minewall-feed: usage: rm NAME [--force]\n");
         return MW_FEED_EXIT_USAGE;
     }
     const char *name = argv[1];
@@ -712,9 +717,12 @@ int mw_feed_cmd_rm(struct mw_feed *f, int argc, char **argv)
     struct mw_feed_meta m;
     if (mw_feed_connect(f) < 0 || mw_feed_meta_load(f, name, &m) < 0)
         return MW_FEED_EXIT_REDIS;
-    if (!m.exists) {
-        fprintf(stderr, "minewall-feed: unknown list '%s' (not in %s)\n", name,
-                MW_FEED_KEY_LISTS);
+    if (!m.exists && !force) {
+        /* Resolvers may still enforce it from their last copy (stale): --force tells them. */
+        fprintf(stderr,
+                "minewall-feed: unknown list '%s' (not in %s); --force retires it anyway "
+                "(resolvers drop a stale copy)\n",
+                name, MW_FEED_KEY_LISTS);
         return MW_FEED_EXIT_DATA;
     }
     struct change c;

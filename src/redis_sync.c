@@ -269,8 +269,8 @@ static bool retire_list(struct rs_list *l)
             mw_log_error("redis", "%s: cannot remove the state of a retired list: %s", path,
                          strerror(errno));
     }
-    rs->st.lists_retired++;
     if (l->cur) {
+        rs->st.lists_retired++;
         mw_log_info("redis", "list %s: retired in Redis by its publisher; no longer enforced "
                              "(%zu entries dropped)",
                     l->name, l->cur->entries);

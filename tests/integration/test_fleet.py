@@ -377,3 +377,26 @@ def test_vanished_list_stale_in_healthz_and_metric(rs, up, tmp_path, make_minewa
     wait_until(lambda: metric(mport, "minewall_list_stale", labels) == 0, POLL_S,
                what="back from stale")
     assert http_get(mport, "/healthz") == (200, "ok\n")
+
+
+def test_rm_force_drops_a_stale_list(rs, up, tmp_path, make_minewall):
+    """A vanished list stays stale until its publisher retires it on purpose."""
+    ok(feed(["push", "mining", write(tmp_path, "a.txt", ["pool.evil.test"]),
+             "--category", "mining"], rs.url))
+    mport = free_port()
+    state = state_dir(tmp_path)
+    m = make_minewall([up], config=cfg(rs, state, mport=mport))
+    wait_until(lambda: is_blocked(m, "pool.evil.test"), SYNC_S, what="synced")
+    rs.client.flushall()
+    wait_until(lambda: http_get(mport, "/healthz")[1].startswith("degraded"), POLL_S,
+               what="stale")
+    p = feed(["rm", "mining"], rs.url)
+    assert p.returncode == 1 and "--force retires it anyway" in p.stderr, p.stderr
+    p = ok(feed(["rm", "mining", "--force"], rs.url))
+    took = timed(lambda: resolves(m, "pool.evil.test", "192.0.2.200"), FOLLOW_S + 1,
+                 "the stale list dropped")
+    assert took < FOLLOW_S, took
+    assert http_get(mport, "/healthz") == (200, "ok\n")
+    assert metric(mport, "minewall_list_stale", 'list="mining"') is None
+    assert metric(mport, "minewall_redis_lists_retired_total", "") == 1
+    wait_until(lambda: not (state / "mining.list").exists(), 3, what="state file removed")
