@@ -18,6 +18,7 @@
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
+#include "minewall/rschema.h"
 
 #define SSCAN_COUNT "5000"
 #define XREAD_BLOCK_MS "1000"
@@ -25,7 +26,7 @@
 /* The fallback poll: lists added by writers that only touch the index SET, and vanished
  * keys. New, changed and retired lists come through the catalog within a second. */
 #define CHECK_MS 5000
-#define CATALOG_KEY "minewall:catalog"
+#define CATALOG_KEY MW_RSCHEMA_CATALOG
 #define MAX_LISTS 1024      /* lists followed at most: a hostile index cannot grow it */
 #define SAVE_DELAY_MS 1000  /* state files are written at most once a second per list */
 #define COMPACT_MIN 50000   /* a delta larger than this and than base/4 triggers a resync */
@@ -91,32 +92,8 @@ static bool retire_list(struct rs_list *l);
 
 /* ---- names ---- */
 
-_Static_assert(sizeof(((struct mw_rlist_meta *)0)->category) > MW_CATEGORY_MAX &&
-                   sizeof(((struct mw_rlist_meta *)0)->name) > MW_LIST_NAME_MAX,
-               "a synced list's meta holds names at their caps");
-
 #define STR_(x) #x
 #define STR(x) STR_(x)
-
-/* A list name from Redis becomes a key, a state file name, a metric label and a field of
- * every block event: it must be what minewall-feed and the config accept (letters, digits,
- * '.', '_', '-', at most MW_LIST_NAME_MAX bytes; a '/' would leave the state directory).
- * Returns NULL when it is, else why not. */
-static const char *name_problem(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0)
-        return "it is empty";
-    if (n > MW_LIST_NAME_MAX)
-        return "it is longer than " STR(MW_LIST_NAME_MAX) " bytes";
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return "only letters, digits, '.', '_' and '-' are allowed";
-    }
-    return NULL;
-}
 
 /* Log and count the refusal of a name once: the periodic check sees it again every few
  * seconds. The memory of refused names is bounded; names beyond it are refused silently. */
@@ -165,11 +142,6 @@ static void set_version(struct rs_list *l, struct mw_rlist *v)
     l->dirty = true;
 }
 
-static bool name_ok(const char *name)
-{
-    return name_problem(name) == NULL;
-}
-
 static struct rs_list *find_list(struct mw_rsync *rs, const char *name)
 {
     for (size_t i = 0; i < rs->n; i++)
@@ -183,7 +155,7 @@ static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
     struct rs_list *found = find_list(rs, name);
     if (found)
         return found;
-    const char *why = name_problem(name);
+    const char *why = mw_rschema_name_problem(name);
     if (!why && rs->n >= MAX_LISTS)
         why = "more than " STR(MAX_LISTS) " lists are followed";
     if (why) {
@@ -301,7 +273,7 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
                     char name[MW_LIST_NAME_MAX + 1];
                     memcpy(name, ent.name, len - 5);
                     name[len - 5] = 0;
-                    if (!name_problem(name))
+                    if (!mw_rschema_name_problem(name))
                         add_list(rs, name);
                 }
             }
@@ -513,42 +485,6 @@ static void on_sscan(const redisReply *r, void *privdata)
     rs->open++;
 }
 
-/* A meta from field/value pairs: the meta hash (HGETALL) or a "meta" log record, which carry
- * the same fields. Missing fields take their defaults; a longer description is cut. Returns
- * NULL, or the category when it is longer than MW_CATEGORY_MAX (the meta is then refused). */
-static const char *meta_parse(const char *name, const redisReply *kv, struct mw_rlist_meta *m)
-{
-    memset(m, 0, sizeof(*m));
-    snprintf(m->name, sizeof(m->name), "%s", name);
-    char action[32] = "", type[16] = "domain";
-    const char *long_category = NULL;
-    for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
-        const char *k = kv->element[i]->str, *v = kv->element[i + 1]->str;
-        if (!k || !v)
-            continue;
-        if (strcmp(k, "category") == 0 && strlen(v) > MW_CATEGORY_MAX)
-            long_category = v;
-        else if (strcmp(k, "category") == 0)
-            snprintf(m->category, sizeof(m->category), "%s", v);
-        else if (strcmp(k, "description") == 0)
-            snprintf(m->description, sizeof(m->description), "%s", v);
-        else if (strcmp(k, "action") == 0)
-            snprintf(action, sizeof(action), "%s", v);
-        else if (strcmp(k, "type") == 0)
-            snprintf(type, sizeof(type), "%s", v);
-        else if (strcmp(k, "updated") == 0)
-            m->updated = strtoull(v, NULL, 10);
-    }
-    if (!m->category[0])
-        snprintf(m->category, sizeof(m->category), "unknown");
-    if (!action[0] || mw_action_parse(action, &m->action) < 0)
-        m->action = MW_ACTION_DEFAULT;
-    m->type = strcmp(type, "ip") == 0    ? MW_LIST_IP
-              : strcmp(type, "asn") == 0 ? MW_LIST_ASN
-                                         : MW_LIST_DOMAIN;
-    return long_category;
-}
-
 /* The value of field name in a record's field/value pairs, or NULL. */
 static const char *rec_field(const redisReply *kv, const char *name)
 {
@@ -560,6 +496,12 @@ static const char *rec_field(const redisReply *kv, const char *name)
     return NULL;
 }
 
+/* rec_field as rschema's getter: a HGETALL reply or a stream record's fields. */
+static const char *reply_get(void *arg, const char *field)
+{
+    return rec_field(arg, field);
+}
+
 static void on_meta(const redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
@@ -569,15 +511,15 @@ static void on_meta(const redisReply *r, void *privdata)
         sync_failed(l, "HGETALL", r);
         return;
     }
-    const char *long_category = meta_parse(l->name, r, &l->meta);
+    int mrc = mw_rschema_meta(l->name, reply_get, (void *)r, &l->meta);
     l->meta_found = r->elements > 0;
-    if (long_category) {
+    if (mrc == -E2BIG) {
         /* The list's category would be cut in every label and event: refuse the list (the
          * last synced copy stays in force) until its meta is fixed. */
         if (!l->meta_refused) {
             l->rs->st.lists_refused++;
-            mw_log_error("redis", "list %s: refusing its meta: category '%.64s...' is longer "
-                                  "than %d bytes", l->name, long_category, MW_CATEGORY_MAX);
+            mw_log_error("redis", "list %s: refusing its meta: category '%s...' is longer "
+                                  "than %d bytes", l->name, l->meta.category, MW_CATEGORY_MAX);
         }
         l->meta_refused = true;
         l->phase = IDLE;
@@ -603,9 +545,9 @@ static void on_log_head(const redisReply *r, void *privdata)
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
         r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
         snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
-        const char *op = r->element[0]->elements == 2 ? rec_field(r->element[0]->element[1], "op")
-                                                      : NULL;
-        l->retire_seen = op && strcmp(op, "retire") == 0;
+        l->retire_seen = r->element[0]->elements == 2 &&
+                         mw_rschema_log_op(reply_get, r->element[0]->element[1]) ==
+                             MW_RSCHEMA_OP_RETIRE;
     } else if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "XREVRANGE", r);
         return;
@@ -655,10 +597,8 @@ static void on_xinfo(const redisReply *r, void *privdata)
                      v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
                 first = v->element[0]->str;
             else if (strcmp(k, "last-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
-                     v->elements == 2) {
-                const char *op = rec_field(v->element[1], "op");
-                retire = op && strcmp(op, "retire") == 0;
-            }
+                     v->elements == 2)
+                retire = mw_rschema_log_op(reply_get, v->element[1]) == MW_RSCHEMA_OP_RETIRE;
         }
     }
     if (retire) {
@@ -753,24 +693,24 @@ static bool apply_catalog(struct mw_rsync *rs, const redisReply *recs)
             strlen(rec->element[0]->str) >= sizeof(rs->catalog_id))
             continue;
         snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rec->element[0]->str);
-        const char *op = rec_field(rec->element[1], "op");
-        const char *name = rec_field(rec->element[1], "list");
-        bool known_op = op && (strcmp(op, "create") == 0 || strcmp(op, "meta") == 0 ||
-                               strcmp(op, "retire") == 0);
-        if (!known_op || !name || !name_ok(name)) {
+        const char *name;
+        enum mw_rschema_op op = mw_rschema_catalog(reply_get, rec->element[1], &name);
+        if (op == MW_RSCHEMA_OP_NONE) {
             rs->st.catalog_ignored++;
             continue;
         }
-        struct rs_list *l = rs->all && op[0] != 'r' ? add_list(rs, name) : find_list(rs, name);
+        bool retire = op == MW_RSCHEMA_OP_RETIRE;
+        struct rs_list *l = rs->all && !retire ? add_list(rs, name) : find_list(rs, name);
         if (!l)
             continue;
-        if (op[0] == 'r') {
+        if (retire) {
             changed |= retire_list(l);
             continue;
         }
         if (l->phase == IDLE && !l->building) {
             l->retired = false;
-            mw_log_debug("redis", "list %s: catalog record '%s': syncing", l->name, op);
+            mw_log_debug("redis", "list %s: catalog record '%s': syncing", l->name,
+                         op == MW_RSCHEMA_OP_CREATE ? "create" : "meta");
             resume(l);
         }
     }
@@ -793,16 +733,16 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
         if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
             id_cmp(rec->element[0]->str, l->last_id) <= 0)
             continue;
-        const char *op = rec_field(rec->element[1], "op");
-        if (op && strcmp(op, "retire") == 0) {
+        enum mw_rschema_op op = mw_rschema_log_op(reply_get, rec->element[1]);
+        if (op == MW_RSCHEMA_OP_RETIRE) {
             bool dropped = retire_list(l);
             if (i + 1 < recs->elements) /* published again right after */
                 full_sync(l);
             return dropped;
         }
-        if (op && strcmp(op, "meta") == 0) {
+        if (op == MW_RSCHEMA_OP_META) {
             struct mw_rlist_meta m;
-            if (meta_parse(l->name, rec->element[1], &m)) {
+            if (mw_rschema_meta(l->name, reply_get, rec->element[1], &m) < 0) {
                 /* A category over its cap: the list keeps its meta (see on_meta). */
                 if (!l->meta_refused) {
                     l->rs->st.lists_refused++;
@@ -833,8 +773,7 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
     }
     if (!list_changed)
         return false;
-    if (strcmp(meta.category, l->cur->meta.category) != 0 || meta.action != l->cur->meta.action ||
-        strcmp(meta.description, l->cur->meta.description) != 0)
+    if (!mw_rschema_meta_same(&meta, &l->cur->meta))
         mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
                     meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));
     set_version(l, mw_rlist_new(&meta, l->cur->base, l->delta));
