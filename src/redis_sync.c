@@ -53,6 +53,7 @@ struct rs_list {
     bool retire_seen; /* full sync: the log's newest record is "retire" */
     unsigned life;       /* counts retirements: a base built before one is dropped */
     unsigned build_life; /* life when the build was queued */
+    unsigned log_seq;    /* bumped whenever log records are applied */
     bool building; /* the base is being built on the thread pool (work in use) */
     uv_work_t work;
     struct mw_rbase *built;
@@ -315,6 +316,7 @@ static int id_cmp(const char *a, const char *b)
 struct cb_ctx {
     struct rs_list *l;
     unsigned epoch;
+    unsigned log_seq; /* l->log_seq when sent */
 };
 
 static struct cb_ctx *ctx_new(struct rs_list *l)
@@ -323,6 +325,7 @@ static struct cb_ctx *ctx_new(struct rs_list *l)
     if (c) {
         c->l = l;
         c->epoch = l->epoch;
+        c->log_seq = l->log_seq;
     }
     return c;
 }
@@ -773,6 +776,7 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
     }
     if (!list_changed)
         return false;
+    l->log_seq++;
     if (!mw_rschema_meta_same(&meta, &l->cur->meta))
         mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
                     meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));
@@ -868,21 +872,47 @@ static void follow(struct mw_rsync *rs)
 
 /* ---- periodic checks ---- */
 
-static void on_exists(const redisReply *r, void *privdata)
+/* The poll's HGETALL of a followed list's meta. Empty: the meta is gone, retired (its log
+ * ends with "retire") or vanished (stale); the full sync tells which, and a re-created log is
+ * never applied onto a stale copy. Different from the version in force while no log record
+ * was applied since the HGETALL was sent: a writer changed the hash without a "meta" record
+ * (an older pipeline); apply it, as a full sync would. A log record applied meanwhile may be
+ * newer than the reply: then the log decides. */
+static void on_meta_poll(const redisReply *r, void *privdata)
 {
+    unsigned sent_seq = ((struct cb_ctx *)privdata)->log_seq;
     struct rs_list *l = ctx_take(privdata, r);
-    if (!l || r->type != REDIS_REPLY_INTEGER)
+    if (!l || r->type != REDIS_REPLY_ARRAY || !l->cur)
         return;
-    if (r->integer == 0 && l->cur && !l->cur->stale && l->phase == FOLLOW) {
-        /* The meta is gone: retired (its log ends with "retire") or vanished (stale). The
-         * full sync tells which; a re-created log is not applied onto a stale copy. */
-        l->phase = IDLE;
-        full_sync(l);
-    } else if (r->integer > 0 && l->cur && l->cur->stale && l->phase != SYNC) {
+    if (r->elements == 0) {
+        if (!l->cur->stale && l->phase == FOLLOW) {
+            l->phase = IDLE;
+            full_sync(l);
+        }
+        return;
+    }
+    if (l->cur->stale && l->phase != SYNC) {
         mw_log_info("redis", "list %s is back in Redis: full resync", l->name);
         l->phase = IDLE;
         full_sync(l);
+        return;
     }
+    struct mw_rlist_meta m;
+    if (l->phase != FOLLOW || sent_seq != l->log_seq ||
+        mw_rschema_meta(l->name, reply_get, (void *)r, &m) < 0 ||
+        mw_rschema_meta_same(&m, &l->cur->meta))
+        return;
+    mw_log_warn("redis", "list %s: its meta hash changed without a meta log record; applying "
+                         "it from the poll (writers should append one, see the README)",
+                l->name);
+    if (m.type != l->cur->meta.type) {
+        l->phase = IDLE;
+        full_sync(l);
+        return;
+    }
+    l->rs->st.meta_changes++;
+    set_version(l, mw_rlist_new(&m, l->cur->base, l->delta));
+    publish(l->rs);
 }
 
 /* One SSCAN step over the index per poll (bounded replies however large the SET is); the
@@ -948,8 +978,8 @@ static void check_tick(uv_timer_t *t)
         if (l->phase != FOLLOW)
             continue;
         struct cb_ctx *c = ctx_new(l);
-        const char *argv[] = {"EXISTS", l->k_meta};
-        if (c && mw_rconn_command_argv(rs->cmd, on_exists, c, 2, argv, NULL) < 0)
+        const char *argv[] = {"HGETALL", l->k_meta};
+        if (c && mw_rconn_command_argv(rs->cmd, on_meta_poll, c, 2, argv, NULL) < 0)
             free(c);
     }
 }

@@ -286,6 +286,19 @@ def test_old_writer_set_only_found_by_poll(rs, up, tmp_path, make_minewall):
                what="a SET-only list picked up by the poll")
 
 
+def test_old_writer_meta_hash_only_found_by_poll(rs, up, tmp_path, make_minewall):
+    """A pipeline that changes the meta hash without a meta log record: the poll applies it
+    (and says writers should append the record)."""
+    ok(feed(["push", "mining", write(tmp_path, "a.txt", ["pool.evil.test"]),
+             "--category", "mining"], rs.url))
+    m = make_minewall([up], config=cfg(rs, state_dir(tmp_path)))
+    wait_until(lambda: is_blocked(m, "pool.evil.test"), SYNC_S, what="synced")
+    rs.client.hset("minewall:list:{mining}:meta", "action", "nxdomain")
+    wait_until(lambda: m.query("pool.evil.test").rcode() == dns.rcode.NXDOMAIN, POLL_S,
+               what="a meta changed in the hash only, applied by the poll")
+    assert "changed without a meta log record" in m.log()
+
+
 def test_hostile_catalog_and_index_are_bounded(rs, up, tmp_path, make_minewall):
     mport = free_port()
     m = make_minewall([up], config=cfg(rs, state_dir(tmp_path), mport=mport))
