@@ -260,12 +260,12 @@ static int apply(struct mw_feed *f, const struct change *c, const char *op, char
     }
     cmds[nc++] = (struct txcmd){hn, hv};
     /* The meta record carries every field, so replaying it is idempotent. */
-    const char *mv[] = {"XADD",     c->keys[1],     "MAXLEN",  "~",           MW_FEED_LOG_MAXLEN,
-                        "*",        "op",           "meta",    "category",    hv[5],
-                        "action",   hv[7],          "type",    hv[9],         "description",
-                        hv[11],     "updated",      c->now};
-    const char *cv[] = {"XADD", MW_FEED_KEY_CATALOG, "MAXLEN", "~", MW_FEED_CATALOG_MAXLEN, "*",
-                        "op",   c->is_new ? "create" : "meta", "list", c->name};
+    const char *mv[] = {"XADD", c->keys[1], "MAXLEN",      "~",    MW_FEED_LOG_MAXLEN, "*",
+                        "op",   "meta",     "category",    hv[5],  "action",           hv[7],
+                        "type", hv[9],      "description", hv[11], "updated",          c->now};
+    const char *cv[] = {
+        "XADD", MW_FEED_KEY_CATALOG,           "MAXLEN", "~",    MW_FEED_CATALOG_MAXLEN, "*",
+        "op",   c->is_new ? "create" : "meta", "list",   c->name};
     const char *pv[] = {"PERSIST", c->keys[1]};
     if (with_meta && c->meta_changed) {
         cmds[nc++] = (struct txcmd){18, mv};
@@ -737,8 +737,16 @@ int mw_feed_cmd_rm(struct mw_feed *f, int argc, char **argv)
     const char *srem[] = {"SREM", MW_FEED_KEY_LISTS, name};
     const char *xlog[] = {"XADD", c.keys[1], "MAXLEN", "1", "*", "op", "retire", "updated", c.now};
     const char *exp[] = {"EXPIRE", c.keys[1], MW_FEED_RETIRE_KEEP_S};
-    const char *xcat[] = {"XADD", MW_FEED_KEY_CATALOG, "MAXLEN", "~", MW_FEED_CATALOG_MAXLEN, "*",
-                          "op",   "retire",            "list",   name};
+    const char *xcat[] = {"XADD",
+                          MW_FEED_KEY_CATALOG,
+                          "MAXLEN",
+                          "~",
+                          MW_FEED_CATALOG_MAXLEN,
+                          "*",
+                          "op",
+                          "retire",
+                          "list",
+                          name};
     const struct txcmd cmds[] = {{3, del}, {3, srem}, {9, xlog}, {3, exp}, {10, xcat}};
     if (exec_tx(f, cmds, sizeof(cmds) / sizeof(cmds[0])) < 0)
         return MW_FEED_EXIT_REDIS;

@@ -49,8 +49,8 @@ struct rs_list {
     bool meta_found;
     bool meta_refused; /* its meta was refused (logged once until it changes) */
     bool dirty; /* a state file save is due */
-    bool retired;     /* dropped on purpose ("retire" record): not enforced, no state file */
-    bool retire_seen; /* full sync: the log's newest record is "retire" */
+    bool retired;        /* dropped on purpose ("retire" record): not enforced, no state file */
+    bool retire_seen;    /* full sync: the log's newest record is "retire" */
     unsigned life;       /* counts retirements: a base built before one is dropped */
     unsigned build_life; /* life when the build was queued */
     unsigned log_seq;    /* bumped whenever log records are applied */
@@ -77,8 +77,8 @@ struct mw_rsync {
     unsigned xread_gen;  /* follow_gen when the pending XREAD was sent */
     long long blk_id;    /* CLIENT ID of blk: CLIENT UNBLOCK ends a pending XREAD early */
     bool unblock_sent;
-    bool catalog_ready;  /* catalog_id is known: the catalog is part of the XREAD */
-    char catalog_id[48]; /* the last catalog record seen */
+    bool catalog_ready;    /* catalog_id is known: the catalog is part of the XREAD */
+    char catalog_id[48];   /* the last catalog record seen */
     char index_cursor[32]; /* SSCAN cursor over minewall:lists, one step per poll */
     bool closing;
     unsigned open; /* rconns and timers not yet closed */
@@ -244,8 +244,9 @@ static bool retire_list(struct rs_list *l)
     }
     if (l->cur) {
         rs->st.lists_retired++;
-        mw_log_info("redis", "list %s: retired in Redis by its publisher; no longer enforced "
-                             "(%zu entries dropped)",
+        mw_log_info("redis",
+                    "list %s: retired in Redis by its publisher; no longer enforced "
+                    "(%zu entries dropped)",
                     l->name, l->cur->entries);
         mw_rlist_unref(l->cur);
         l->cur = NULL;
@@ -521,8 +522,10 @@ static void on_meta(const redisReply *r, void *privdata)
          * last synced copy stays in force) until its meta is fixed. */
         if (!l->meta_refused) {
             l->rs->st.lists_refused++;
-            mw_log_error("redis", "list %s: refusing its meta: category '%s...' is longer "
-                                  "than %d bytes", l->name, l->meta.category, MW_CATEGORY_MAX);
+            mw_log_error("redis",
+                         "list %s: refusing its meta: category '%s...' is longer "
+                         "than %d bytes",
+                         l->name, l->meta.category, MW_CATEGORY_MAX);
         }
         l->meta_refused = true;
         l->phase = IDLE;
@@ -548,9 +551,9 @@ static void on_log_head(const redisReply *r, void *privdata)
         r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
         r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
         snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
-        l->retire_seen = r->element[0]->elements == 2 &&
-                         mw_rschema_log_op(reply_get, r->element[0]->element[1]) ==
-                             MW_RSCHEMA_OP_RETIRE;
+        l->retire_seen =
+            r->element[0]->elements == 2 &&
+            mw_rschema_log_op(reply_get, r->element[0]->element[1]) == MW_RSCHEMA_OP_RETIRE;
     } else if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "XREVRANGE", r);
         return;
@@ -749,8 +752,10 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
                 /* A category over its cap: the list keeps its meta (see on_meta). */
                 if (!l->meta_refused) {
                     l->rs->st.lists_refused++;
-                    mw_log_error("redis", "list %s: refusing a meta change: category longer "
-                                          "than %d bytes", l->name, MW_CATEGORY_MAX);
+                    mw_log_error("redis",
+                                 "list %s: refusing a meta change: category longer "
+                                 "than %d bytes",
+                                 l->name, MW_CATEGORY_MAX);
                 }
                 l->meta_refused = true;
                 snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
@@ -902,8 +907,9 @@ static void on_meta_poll(const redisReply *r, void *privdata)
         mw_rschema_meta(l->name, reply_get, (void *)r, &m) < 0 ||
         mw_rschema_meta_same(&m, &l->cur->meta))
         return;
-    mw_log_warn("redis", "list %s: its meta hash changed without a meta log record; applying "
-                         "it from the poll (writers should append one, see the README)",
+    mw_log_warn("redis",
+                "list %s: its meta hash changed without a meta log record; applying "
+                "it from the poll (writers should append one, see the README)",
                 l->name);
     if (m.type != l->cur->meta.type) {
         l->phase = IDLE;

@@ -56,8 +56,8 @@ int mw_rschema_meta(const char *name, mw_rschema_get_fn get, void *arg, struct m
 
 bool mw_rschema_meta_same(const struct mw_rlist_meta *a, const struct mw_rlist_meta *b)
 {
-    return strcmp(a->category, b->category) == 0 && a->action == b->action &&
-           a->type == b->type && strcmp(a->description, b->description) == 0;
+    return strcmp(a->category, b->category) == 0 && a->action == b->action && a->type == b->type &&
+           strcmp(a->description, b->description) == 0;
 }
 
 enum mw_rschema_op mw_rschema_log_op(mw_rschema_get_fn get, void *arg)

@@ -31,7 +31,7 @@ int mw_rschema_meta(const char *name, mw_rschema_get_fn get, void *arg, struct m
 bool mw_rschema_meta_same(const struct mw_rlist_meta *a, const struct mw_rlist_meta *b);
 
 enum mw_rschema_op {
-    MW_RSCHEMA_OP_NONE, /* missing or unknown: the record is skipped */
+    MW_RSCHEMA_OP_NONE,   /* missing or unknown: the record is skipped */
     MW_RSCHEMA_OP_ADD,    /* log */
     MW_RSCHEMA_OP_DEL,    /* log */
     MW_RSCHEMA_OP_META,   /* log and catalog */

@@ -40,9 +40,9 @@ static void test_names(void **state)
 static void test_meta_full(void **state)
 {
     (void)state;
-    const char *rec[] = {"op",   "meta", "category", "mining", "action", "sinkhole",
-                         "type", "ip",   "description", "Pools", "updated", "1700000000",
-                         NULL};
+    const char *rec[] = {"op",       "meta",       "category", "mining",      "action",
+                         "sinkhole", "type",       "ip",       "description", "Pools",
+                         "updated",  "1700000000", NULL};
     struct mw_rlist_meta m;
     assert_int_equal(mw_rschema_meta("l", get, rec, &m), 0);
     assert_string_equal(m.name, "l");
