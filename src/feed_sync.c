@@ -219,36 +219,54 @@ static void change_init(struct change *c, const char *name)
     snprintf(c->now, sizeof(c->now), "%lld", (long long)time(NULL));
 }
 
-/* One transaction: SADD (op "add") or SREM ("del") of ents, their log records in chunks of
- * MW_FEED_BATCH, the meta's "updated" and the name. n may be 0 (meta only). with_meta: also
- * every meta field, and when they changed the log's "meta" record and the catalog record. */
-static int apply(struct mw_feed *f, const struct change *c, const char *op, char *const *ents,
-                 size_t n, bool with_meta)
+/* Entries of one op in a transaction. */
+struct seg {
+    const char *op; /* "add" or "del" */
+    char *const *ents;
+    size_t n;
+};
+
+/* One transaction: for each segment, SADD (op "add") or SREM ("del") of its entries and
+ * their log records in chunks of MW_FEED_BATCH; then the meta's "updated" and the name.
+ * Segments may be empty (meta only). with_meta: also every meta field, and when they changed
+ * the log's "meta" record and the catalog record, after the entries' records so a resolver
+ * applies them as one version. */
+static int apply_segs(struct mw_feed *f, const struct change *c, const struct seg *segs,
+                      size_t nsegs, bool with_meta)
 {
-    size_t nlog = (n + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
-    struct txcmd *cmds = calloc(nlog + 6, sizeof(*cmds));
-    const char **setv = malloc((n + 2) * sizeof(*setv));
+    size_t nlog = 0, nents = 0;
+    for (size_t s = 0; s < nsegs; s++) {
+        nlog += (segs[s].n + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
+        nents += segs[s].n;
+    }
+    struct txcmd *cmds = calloc(nsegs + nlog + 6, sizeof(*cmds));
+    const char **setv = malloc((nents + 2 * nsegs + 1) * sizeof(*setv));
     const char **xv = calloc(nlog * 10 + 1, sizeof(*xv));
     char **joined = calloc(nlog + 1, sizeof(*joined));
     int rc = -ENOMEM;
-    size_t nc = 0;
+    size_t nc = 0, b = 0;
+    const char **sv = setv;
     if (!cmds || !setv || !xv || !joined)
         goto out;
-    if (n) {
-        setv[0] = strcmp(op, "add") == 0 ? "SADD" : "SREM";
-        setv[1] = c->keys[0];
-        memcpy(setv + 2, ents, n * sizeof(*ents));
-        cmds[nc++] = (struct txcmd){(int)n + 2, setv};
-    }
-    for (size_t b = 0; b < nlog; b++) {
-        size_t from = b * MW_FEED_BATCH, cnt = n - from < MW_FEED_BATCH ? n - from : MW_FEED_BATCH;
-        if (!(joined[b] = join(ents + from, cnt)))
-            goto out;
-        const char **x = xv + b * 10;
-        const char *args[] = {"XADD", c->keys[1], "MAXLEN", "~",       MW_FEED_LOG_MAXLEN,
-                              "*",    "op",       op,       "entries", joined[b]};
-        memcpy(x, args, sizeof(args));
-        cmds[nc++] = (struct txcmd){10, x};
+    for (size_t s = 0; s < nsegs; s++) {
+        size_t n = segs[s].n;
+        if (!n)
+            continue;
+        sv[0] = strcmp(segs[s].op, "add") == 0 ? "SADD" : "SREM";
+        sv[1] = c->keys[0];
+        memcpy(sv + 2, segs[s].ents, n * sizeof(*sv));
+        cmds[nc++] = (struct txcmd){(int)n + 2, sv};
+        sv += n + 2;
+        for (size_t from = 0; from < n; from += MW_FEED_BATCH, b++) {
+            size_t cnt = n - from < MW_FEED_BATCH ? n - from : MW_FEED_BATCH;
+            if (!(joined[b] = join(segs[s].ents + from, cnt)))
+                goto out;
+            const char **x = xv + b * 10;
+            const char *args[] = {"XADD", c->keys[1], "MAXLEN", "~",       MW_FEED_LOG_MAXLEN,
+                                  "*",    "op",       segs[s].op, "entries", joined[b]};
+            memcpy(x, args, sizeof(args));
+            cmds[nc++] = (struct txcmd){10, x};
+        }
     }
     const char *hv[12] = {"HSET", c->keys[2], "updated", c->now};
     int hn = 4;
@@ -279,13 +297,21 @@ static int apply(struct mw_feed *f, const struct change *c, const char *op, char
 out:
     if (rc == -ENOMEM)
         fprintf(stderr, "minewall-feed: out of memory\n");
-    for (size_t b = 0; joined && b < nlog; b++)
-        free(joined[b]);
+    for (size_t k = 0; joined && k < nlog; k++)
+        free(joined[k]);
     free(joined);
     free(xv);
     free(setv);
     free(cmds);
     return rc;
+}
+
+/* One transaction of one op (see apply_segs). */
+static int apply(struct mw_feed *f, const struct change *c, const char *op, char *const *ents,
+                 size_t n, bool with_meta)
+{
+    const struct seg seg = {op, ents, n};
+    return apply_segs(f, c, &seg, 1, with_meta);
 }
 
 /* ---- push and diff ---- */
@@ -418,12 +444,18 @@ static int plan_make(const struct mw_strvec *want, const struct mw_strvec *have,
     return 0;
 }
 
-/* The meta goes with the first transaction of a new list (a list has its meta before its
- * first entry is visible) and with the last one of an existing list, so a switch from "log"
- * to "sinkhole" applies to the complete new entries at once; a push of up to MW_FEED_BATCH
- * changes is one transaction anyway. */
+/* A push of up to MW_FEED_BATCH changes is one transaction. A larger one is applied in
+ * batches, additions first; the meta goes with the first transaction of a new list (a list
+ * has its meta before its first entry is visible) and with the last one of an existing list,
+ * so a switch from "log" to "sinkhole" applies to the complete new entries at once. */
 static int apply_plan(struct mw_feed *f, const struct change *c, const struct plan *p)
 {
+    if (p->nadd + p->ndel <= MW_FEED_BATCH) {
+        /* The common case: additions, removals and meta in one transaction, which resolvers
+         * apply as one version. */
+        const struct seg segs[] = {{"add", p->add, p->nadd}, {"del", p->del, p->ndel}};
+        return apply_segs(f, c, segs, 2, true);
+    }
     size_t nadd = (p->nadd + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
     size_t ndel = (p->ndel + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
     size_t total = nadd + ndel, k = 0, meta_at = c->is_new || total == 0 ? 0 : total - 1;

@@ -732,7 +732,7 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
         full_sync(l);
         return false;
     }
-    bool list_changed = false;
+    unsigned applied = 0;
     struct mw_rlist_meta meta = l->cur->meta;
     for (size_t i = 0; i < recs->elements; i++) {
         const redisReply *rec = recs->element[i];
@@ -777,11 +777,12 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
             apply_record(l, rec->element[1]);
         }
         snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
-        list_changed = true;
+        applied++;
     }
-    if (!list_changed)
+    if (!applied)
         return false;
     l->log_seq++;
+    mw_log_debug("redis", "list %s: %u log records applied in one version", l->name, applied);
     if (!mw_rschema_meta_same(&meta, &l->cur->meta))
         mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
                     meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));

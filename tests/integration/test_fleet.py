@@ -183,6 +183,24 @@ def test_rollout_log_then_sinkhole(rs, up, tmp_path, make_minewall):
     assert is_blocked(m2, "pool.evil.test")
 
 
+def test_entries_and_meta_of_one_push_apply_as_one_version(rs, up, tmp_path, make_minewall):
+    """A push of up to 1000 changes is one transaction (additions, removals, meta), and the
+    resolver applies it as one version: the new entry never shows the old action."""
+    ok(feed(["push", "l", write(tmp_path, "a.txt", ["pool.evil.test"]), "--category", "c",
+             "--action", "log"], rs.url))
+    m = make_minewall([up], config=cfg(rs, state_dir(tmp_path)))
+    wait_until(lambda: "list l: 1 entries synced" in m.log(), SYNC_S, what="synced")
+    p = ok(feed(["push", "l", write(tmp_path, "b.txt", ["late.evil.test"]),
+                 "--action", "nxdomain"], rs.url))
+    assert p.stdout.strip() == "+1 -1 =0"
+    ops = [f["op"] for _, f in rs.client.xrange("minewall:list:{l}:log")]
+    assert ops[-3:] == ["add", "del", "meta"], ops
+    wait_until(lambda: m.query("late.evil.test").rcode() == dns.rcode.NXDOMAIN, FOLLOW_S + 1,
+               what="the new entry with the new action")
+    m.wait_log("list l: 3 log records applied in one version", 1)
+    assert resolves(m, "pool.evil.test", "192.0.2.200")
+
+
 def test_category_and_description_change_reach_ede_and_status(rs, up, tmp_path, make_minewall):
     f = write(tmp_path, "a.txt", ["pool.evil.test"])
     mport = free_port()
