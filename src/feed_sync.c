@@ -262,7 +262,7 @@ static int apply_segs(struct mw_feed *f, const struct change *c, const struct se
             if (!(joined[b] = join(segs[s].ents + from, cnt)))
                 goto out;
             const char **x = xv + b * 10;
-            const char *args[] = {"XADD", c->keys[1], "MAXLEN", "~",       MW_FEED_LOG_MAXLEN,
+            const char *args[] = {"XADD", c->keys[1], "MAXLEN",   "~",       MW_FEED_LOG_MAXLEN,
                                   "*",    "op",       segs[s].op, "entries", joined[b]};
             memcpy(x, args, sizeof(args));
             cmds[nc++] = (struct txcmd){10, x};
