@@ -226,14 +226,21 @@ struct seg {
     size_t n;
 };
 
+/* What a transaction carries besides entries (when the meta changed). */
+enum {
+    TX_META = 1,    /* every meta field, and the log's "meta" record */
+    TX_CATALOG = 2, /* the catalog record */
+};
+
 /* One transaction: for each segment, SADD (op "add") or SREM ("del") of its entries and
  * their log records in chunks of MW_FEED_BATCH; then the meta's "updated" and the name.
- * Segments may be empty (meta only). with_meta: also every meta field, and when they changed
- * the log's "meta" record and the catalog record, after the entries' records so a resolver
- * applies them as one version. */
+ * Segments may be empty (meta only). what (TX_*): the meta fields and, when they changed,
+ * the log's "meta" record (after the entries' records, so a resolver applies them as one
+ * version) and the catalog record. */
 static int apply_segs(struct mw_feed *f, const struct change *c, const struct seg *segs,
-                      size_t nsegs, bool with_meta)
+                      size_t nsegs, unsigned what)
 {
+    bool with_meta = what & TX_META;
     size_t nlog = 0, nents = 0;
     for (size_t s = 0; s < nsegs; s++) {
         nlog += (segs[s].n + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
@@ -287,10 +294,11 @@ static int apply_segs(struct mw_feed *f, const struct change *c, const struct se
     const char *pv[] = {"PERSIST", c->keys[1]};
     if (with_meta && c->meta_changed) {
         cmds[nc++] = (struct txcmd){18, mv};
-        cmds[nc++] = (struct txcmd){10, cv};
         /* A list retired and published again: its log no longer expires. */
         cmds[nc++] = (struct txcmd){2, pv};
     }
+    if ((what & TX_CATALOG) && c->meta_changed)
+        cmds[nc++] = (struct txcmd){10, cv};
     const char *lv[] = {"SADD", MW_FEED_KEY_LISTS, c->name};
     cmds[nc++] = (struct txcmd){3, lv};
     rc = exec_tx(f, cmds, nc);
@@ -308,10 +316,10 @@ out:
 
 /* One transaction of one op (see apply_segs). */
 static int apply(struct mw_feed *f, const struct change *c, const char *op, char *const *ents,
-                 size_t n, bool with_meta)
+                 size_t n, unsigned what)
 {
     const struct seg seg = {op, ents, n};
-    return apply_segs(f, c, &seg, 1, with_meta);
+    return apply_segs(f, c, &seg, 1, what);
 }
 
 /* ---- push and diff ---- */
@@ -447,27 +455,29 @@ static int plan_make(const struct mw_strvec *want, const struct mw_strvec *have,
 /* A push of up to MW_FEED_BATCH changes is one transaction. A larger one is applied in
  * batches, additions first; the meta goes with the first transaction of a new list (a list
  * has its meta before its first entry is visible) and with the last one of an existing list,
- * so a switch from "log" to "sinkhole" applies to the complete new entries at once. */
+ * so a switch from "log" to "sinkhole" applies to the complete new entries at once. The
+ * catalog record always goes with the last: a resolver that syncs a new list (or one back
+ * from stale) on it gets it whole. */
 static int apply_plan(struct mw_feed *f, const struct change *c, const struct plan *p)
 {
     if (p->nadd + p->ndel <= MW_FEED_BATCH) {
         /* The common case: additions, removals and meta in one transaction, which resolvers
          * apply as one version. */
         const struct seg segs[] = {{"add", p->add, p->nadd}, {"del", p->del, p->ndel}};
-        return apply_segs(f, c, segs, 2, true);
+        return apply_segs(f, c, segs, 2, TX_META | TX_CATALOG);
     }
     size_t nadd = (p->nadd + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
     size_t ndel = (p->ndel + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
-    size_t total = nadd + ndel, k = 0, meta_at = c->is_new || total == 0 ? 0 : total - 1;
+    size_t total = nadd + ndel, k = 0, meta_at = c->is_new ? 0 : total - 1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < p->nadd; i += MW_FEED_BATCH, k++)
         rc = apply(f, c, "add", p->add + i,
-                   p->nadd - i < MW_FEED_BATCH ? p->nadd - i : MW_FEED_BATCH, k == meta_at);
+                   p->nadd - i < MW_FEED_BATCH ? p->nadd - i : MW_FEED_BATCH,
+                   (k == meta_at ? TX_META : 0) | (k == total - 1 ? TX_CATALOG : 0));
     for (size_t i = 0; rc == 0 && i < p->ndel; i += MW_FEED_BATCH, k++)
         rc = apply(f, c, "del", p->del + i,
-                   p->ndel - i < MW_FEED_BATCH ? p->ndel - i : MW_FEED_BATCH, k == meta_at);
-    if (rc == 0 && total == 0)
-        rc = apply(f, c, "add", NULL, 0, true); /* meta and name only */
+                   p->ndel - i < MW_FEED_BATCH ? p->ndel - i : MW_FEED_BATCH,
+                   (k == meta_at ? TX_META : 0) | (k == total - 1 ? TX_CATALOG : 0));
     return rc;
 }
 
@@ -700,7 +710,7 @@ int mw_feed_cmd_edit(struct mw_feed *f, int argc, char **argv)
                 freeReplyObject(r);
             break;
         }
-        rc = apply(f, &c, add ? "add" : "del", changed, n, true);
+        rc = apply(f, &c, add ? "add" : "del", changed, n, TX_META | TX_CATALOG);
         if (rc == 0)
             break;
         if (rc != -EAGAIN)

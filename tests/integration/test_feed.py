@@ -131,9 +131,17 @@ def test_push_large_list_in_batches(rds, tmp_path):
     assert r.scard("minewall:list:{big}:entries") == 2500
     recs = log_records(r, "big")
     assert [len(e) for _, e in recs] == [1000, 1000, 500]
-    p = ok(feed(["push", "big", write(tmp_path, "b.txt", names[1200:] + ["new.big.test"])],
-                rds.url))
+    # a new list: its meta with the first batch, its catalog record with the last
+    ops = [f["op"] for _, f in r.xrange("minewall:list:{big}:log")]
+    assert ops == ["add", "meta", "add", "add"], ops
+    assert catalog(r) == [("create", "big")]
+    p = ok(feed(["push", "big", write(tmp_path, "b.txt", names[1200:] + ["new.big.test"]),
+                 "--action", "nxdomain"], rds.url))
     assert p.stdout.strip() == "+1 -1200 =1300"
+    # an existing list: the meta change goes with the last batch, and so does its catalog record
+    ops = [f["op"] for _, f in r.xrange("minewall:list:{big}:log")][4:]
+    assert ops == ["add", "del", "del", "meta"], ops
+    assert catalog(r) == [("create", "big"), ("meta", "big")]
     recs = log_records(r, "big")[3:]
     assert [(op, len(e)) for op, e in recs] == [("add", 1), ("del", 1000), ("del", 200)]
     assert replay(r, "big") == r.smembers("minewall:list:{big}:entries")
