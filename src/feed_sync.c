@@ -393,11 +393,6 @@ static int push_args(int argc, char **argv, struct push_opts *o, int *first)
         fprintf(stderr, "minewall-feed: unknown action '%s'\n", o->action);
         return -EINVAL;
     }
-    if (o->category && strlen(o->category) >= sizeof(((struct mw_feed_meta *)0)->category)) {
-        fprintf(stderr, "minewall-feed: --category longer than %zu bytes\n",
-                sizeof(((struct mw_feed_meta *)0)->category) - 1);
-        return -EINVAL;
-    }
     if (o->description &&
         strlen(o->description) >= sizeof(((struct mw_feed_meta *)0)->description)) {
         fprintf(stderr, "minewall-feed: --description longer than %zu bytes\n",
