@@ -325,8 +325,9 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         return;
     }
     const struct mw_list_info *li = &l->lists[v.rule.list];
-    fprintf(out, "%s: %s by list '%s' (category %s, origin %s)\n", in->text,
-            r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin);
+    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)\n", in->text,
+            r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin,
+            li->stale ? ", stale" : "");
     const struct holder *w = NULL;
     for (size_t i = 0; i < n && !w; i++)
         if (strcmp(h[i].name, li->name) == 0)

@@ -29,13 +29,17 @@ static void usage(FILE *out)
             "usage: minewall-feed [--redis URL] COMMAND ...\n"
             "\n"
             "  push NAME FILE [--category C] [--action A] [--type T] [--format F]\n"
-            "                 [--description D] [--dry-run] [--skip-bad] [--allow-empty]\n"
+            "                 [--description D] [--dry-run] [--skip-bad] [--force]\n"
             "                        publish FILE as list NAME: add and remove entries in\n"
-            "                        atomic batches, print +added -removed =kept\n"
+            "                        atomic batches, print +added -removed =kept; a change\n"
+            "                        of category, action, type or description reaches the\n"
+            "                        resolvers with the entries\n"
             "  diff NAME FILE [--type T] [--format F]\n"
             "                        what push would do: +entry / -entry lines and summary\n"
             "  add NAME ENTRY... [--category C] [--action A] [--type T] [--description D]\n"
             "  del NAME ENTRY...     change single entries in one transaction\n"
+            "  rm NAME [--force]     retire a list: resolvers drop it (--force: also a list\n"
+            "                        whose keys vanished, which resolvers keep as stale)\n"
             "  ls                    every list: entries, category, action, type, update\n"
             "  show NAME             meta and all entries of a list\n"
             "  validate FILE [--format F] [--type T]\n"
@@ -52,8 +56,8 @@ static void usage(FILE *out)
             "blocks itself and every name below it), addresses bare (192.0.2.1) and prefixes\n"
             "as ADDR/LEN (10.0.0.0/8), AS numbers as AS13335. Types: domain, ip, asn.\n"
             "Actions: default, sinkhole, nxdomain, nodata, refused, drop, log.\n"
-            "push refuses a file with bad lines unless --skip-bad, and emptying a list\n"
-            "unless --allow-empty.\n"
+            "push refuses a file with bad lines unless --skip-bad, and emptying a list or\n"
+            "changing its type unless --force (--allow-empty: emptying only).\n"
             "Exit: 0 ok, 1 bad input or unknown list, 2 Redis error, 64 usage.\n",
             MW_FEED_KEY_EVENTS);
 }
@@ -570,8 +574,18 @@ static void print_record(const redisReply *rec)
         while (*p && *p != ' ')
             p++;
     }
-    char when[64];
+    char when[64], meta[700] = "";
     mw_feed_time_text(strtoll(id, NULL, 10) / 1000, when, sizeof(when));
+    if (op && op->type == REDIS_REPLY_STRING && strcmp(op->str, "meta") == 0) {
+        const redisReply *cat = field(rec->element[1], "category");
+        const redisReply *act = field(rec->element[1], "action");
+        const redisReply *typ = field(rec->element[1], "type");
+        snprintf(meta, sizeof(meta), "category=%.128s action=%.32s type=%.16s",
+                 cat && cat->type == REDIS_REPLY_STRING ? cat->str : "",
+                 act && act->type == REDIS_REPLY_STRING ? act->str : "",
+                 typ && typ->type == REDIS_REPLY_STRING ? typ->str : "");
+        es = meta;
+    }
     int shown = cut ? (int)(cut - es) : (int)strlen(es);
     printf("%-17s %s  %-3s %6zu  %.*s%s\n", id, when,
            op && op->type == REDIS_REPLY_STRING ? op->str : "?", count, shown, es,
@@ -647,6 +661,8 @@ static int dispatch(struct mw_feed *f, int argc, char **argv)
         return mw_feed_cmd_push(f, argc, argv);
     if (strcmp(cmd, "add") == 0 || strcmp(cmd, "del") == 0)
         return mw_feed_cmd_edit(f, argc, argv);
+    if (strcmp(cmd, "rm") == 0)
+        return mw_feed_cmd_rm(f, argc, argv);
     if (strcmp(cmd, "validate") == 0)
         return mw_feed_cmd_validate(argc, argv);
     if (strcmp(cmd, "hits") == 0)

@@ -197,10 +197,14 @@ static char *join(char *const *ents, size_t n)
     return s;
 }
 
-/* What a change writes besides the SET: meta fields (NULL: leave as is) and the name. */
+/* What a change writes besides the SET: the list's meta (every field set) and its name.
+ * meta_changed: category, action, type or description differ from Redis, so the transaction
+ * that carries it also appends a "meta" record to the list's log (how resolvers learn it, in
+ * order with the entries) and a catalog record ("create" for a new list). */
 struct change {
     const char *name;
     const char *category, *action, *type, *description;
+    bool is_new, meta_changed;
     char keys[3][128]; /* entries, log, meta */
     char now[24];
 };
@@ -215,55 +219,94 @@ static void change_init(struct change *c, const char *name)
     snprintf(c->now, sizeof(c->now), "%lld", (long long)time(NULL));
 }
 
-/* One transaction: SADD (op "add") or SREM ("del") of ents, their log records in chunks of
- * MW_FEED_BATCH, the meta and the name. n may be 0 (meta only). */
-static int apply(struct mw_feed *f, const struct change *c, const char *op, char *const *ents,
-                 size_t n)
+/* Entries of one op in a transaction. */
+struct seg {
+    const char *op; /* "add" or "del" */
+    char *const *ents;
+    size_t n;
+};
+
+/* What a transaction carries besides entries (when the meta changed). */
+enum {
+    TX_META = 1,    /* every meta field, and the log's "meta" record */
+    TX_CATALOG = 2, /* the catalog record */
+};
+
+/* One transaction: for each segment, SADD (op "add") or SREM ("del") of its entries and
+ * their log records in chunks of MW_FEED_BATCH; then the meta's "updated" and the name.
+ * Segments may be empty (meta only). what (TX_*): the meta fields and, when they changed,
+ * the log's "meta" record (after the entries' records, so a resolver applies them as one
+ * version) and the catalog record. */
+static int apply_segs(struct mw_feed *f, const struct change *c, const struct seg *segs,
+                      size_t nsegs, unsigned what)
 {
-    size_t nlog = (n + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
-    struct txcmd *cmds = calloc(nlog + 3, sizeof(*cmds));
-    const char **setv = malloc((n + 2) * sizeof(*setv));
+    bool with_meta = what & TX_META;
+    size_t nlog = 0, nents = 0;
+    for (size_t s = 0; s < nsegs; s++) {
+        nlog += (segs[s].n + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
+        nents += segs[s].n;
+    }
+    struct txcmd *cmds = calloc(nsegs + nlog + 6, sizeof(*cmds));
+    const char **setv = malloc((nents + 2 * nsegs + 1) * sizeof(*setv));
     const char **xv = calloc(nlog * 10 + 1, sizeof(*xv));
     char **joined = calloc(nlog + 1, sizeof(*joined));
     int rc = -ENOMEM;
-    size_t nc = 0;
+    size_t nc = 0, b = 0;
+    const char **sv = setv;
     if (!cmds || !setv || !xv || !joined)
         goto out;
-    if (n) {
-        setv[0] = strcmp(op, "add") == 0 ? "SADD" : "SREM";
-        setv[1] = c->keys[0];
-        memcpy(setv + 2, ents, n * sizeof(*ents));
-        cmds[nc++] = (struct txcmd){(int)n + 2, setv};
-    }
-    for (size_t b = 0; b < nlog; b++) {
-        size_t from = b * MW_FEED_BATCH, cnt = n - from < MW_FEED_BATCH ? n - from : MW_FEED_BATCH;
-        if (!(joined[b] = join(ents + from, cnt)))
-            goto out;
-        const char **x = xv + b * 10;
-        const char *args[] = {"XADD", c->keys[1], "MAXLEN", "~",       MW_FEED_LOG_MAXLEN,
-                              "*",    "op",       op,       "entries", joined[b]};
-        memcpy(x, args, sizeof(args));
-        cmds[nc++] = (struct txcmd){10, x};
+    for (size_t s = 0; s < nsegs; s++) {
+        size_t n = segs[s].n;
+        if (!n)
+            continue;
+        sv[0] = strcmp(segs[s].op, "add") == 0 ? "SADD" : "SREM";
+        sv[1] = c->keys[0];
+        memcpy(sv + 2, segs[s].ents, n * sizeof(*sv));
+        cmds[nc++] = (struct txcmd){(int)n + 2, sv};
+        sv += n + 2;
+        for (size_t from = 0; from < n; from += MW_FEED_BATCH, b++) {
+            size_t cnt = n - from < MW_FEED_BATCH ? n - from : MW_FEED_BATCH;
+            if (!(joined[b] = join(segs[s].ents + from, cnt)))
+                goto out;
+            const char **x = xv + b * 10;
+            const char *args[] = {"XADD", c->keys[1], "MAXLEN",   "~",       MW_FEED_LOG_MAXLEN,
+                                  "*",    "op",       segs[s].op, "entries", joined[b]};
+            memcpy(x, args, sizeof(args));
+            cmds[nc++] = (struct txcmd){10, x};
+        }
     }
     const char *hv[12] = {"HSET", c->keys[2], "updated", c->now};
     int hn = 4;
     const char *const fields[] = {"category", "action", "type", "description"};
     const char *const vals[] = {c->category, c->action, c->type, c->description};
-    for (int i = 0; i < 4; i++) {
-        if (vals[i]) {
-            hv[hn++] = fields[i];
-            hv[hn++] = vals[i];
-        }
+    for (int i = 0; with_meta && i < 4; i++) {
+        hv[hn++] = fields[i];
+        hv[hn++] = vals[i] ? vals[i] : "";
     }
     cmds[nc++] = (struct txcmd){hn, hv};
+    /* The meta record carries every field, so replaying it is idempotent. */
+    const char *mv[] = {"XADD", c->keys[1], "MAXLEN",      "~",    MW_FEED_LOG_MAXLEN, "*",
+                        "op",   "meta",     "category",    hv[5],  "action",           hv[7],
+                        "type", hv[9],      "description", hv[11], "updated",          c->now};
+    const char *cv[] = {
+        "XADD", MW_FEED_KEY_CATALOG,           "MAXLEN", "~",    MW_FEED_CATALOG_MAXLEN, "*",
+        "op",   c->is_new ? "create" : "meta", "list",   c->name};
+    const char *pv[] = {"PERSIST", c->keys[1]};
+    if (with_meta && c->meta_changed) {
+        cmds[nc++] = (struct txcmd){18, mv};
+        /* A list retired and published again: its log no longer expires. */
+        cmds[nc++] = (struct txcmd){2, pv};
+    }
+    if ((what & TX_CATALOG) && c->meta_changed)
+        cmds[nc++] = (struct txcmd){10, cv};
     const char *lv[] = {"SADD", MW_FEED_KEY_LISTS, c->name};
     cmds[nc++] = (struct txcmd){3, lv};
     rc = exec_tx(f, cmds, nc);
 out:
     if (rc == -ENOMEM)
         fprintf(stderr, "minewall-feed: out of memory\n");
-    for (size_t b = 0; joined && b < nlog; b++)
-        free(joined[b]);
+    for (size_t k = 0; joined && k < nlog; k++)
+        free(joined[k]);
     free(joined);
     free(xv);
     free(setv);
@@ -271,15 +314,23 @@ out:
     return rc;
 }
 
+/* One transaction of one op (see apply_segs). */
+static int apply(struct mw_feed *f, const struct change *c, const char *op, char *const *ents,
+                 size_t n, unsigned what)
+{
+    const struct seg seg = {op, ents, n};
+    return apply_segs(f, c, &seg, 1, what);
+}
+
 /* ---- push and diff ---- */
 
 struct push_opts {
     const char *category, *action, *type, *description;
     enum mw_listfile_format format;
-    bool dry_run, skip_bad, allow_empty;
+    bool dry_run, skip_bad, allow_empty, force;
 };
 
-enum { OPT_DRY = 256, OPT_SKIP_BAD, OPT_ALLOW_EMPTY };
+enum { OPT_DRY = 256, OPT_SKIP_BAD, OPT_ALLOW_EMPTY, OPT_FORCE };
 
 static int push_args(int argc, char **argv, struct push_opts *o, int *first)
 {
@@ -292,6 +343,7 @@ static int push_args(int argc, char **argv, struct push_opts *o, int *first)
         {"dry-run", no_argument, NULL, OPT_DRY},
         {"skip-bad", no_argument, NULL, OPT_SKIP_BAD},
         {"allow-empty", no_argument, NULL, OPT_ALLOW_EMPTY},
+        {"force", no_argument, NULL, OPT_FORCE},
         {0},
     };
     memset(o, 0, sizeof(*o));
@@ -326,6 +378,9 @@ static int push_args(int argc, char **argv, struct push_opts *o, int *first)
         case OPT_ALLOW_EMPTY:
             o->allow_empty = true;
             break;
+        case OPT_FORCE:
+            o->force = true;
+            break;
         default:
             return -EINVAL;
         }
@@ -336,6 +391,12 @@ static int push_args(int argc, char **argv, struct push_opts *o, int *first)
     }
     if (o->action && !action_ok(o->action)) {
         fprintf(stderr, "minewall-feed: unknown action '%s'\n", o->action);
+        return -EINVAL;
+    }
+    if (o->description &&
+        strlen(o->description) >= sizeof(((struct mw_feed_meta *)0)->description)) {
+        fprintf(stderr, "minewall-feed: --description longer than %zu bytes\n",
+                sizeof(((struct mw_feed_meta *)0)->description) - 1);
         return -EINVAL;
     }
     if (o->category && !*o->category) {
@@ -386,18 +447,47 @@ static int plan_make(const struct mw_strvec *want, const struct mw_strvec *have,
     return 0;
 }
 
+/* A push of up to MW_FEED_BATCH changes is one transaction. A larger one is applied in
+ * batches, additions first; the meta goes with the first transaction of a new list (a list
+ * has its meta before its first entry is visible) and with the last one of an existing list,
+ * so a switch from "log" to "sinkhole" applies to the complete new entries at once. The
+ * catalog record always goes with the last: a resolver that syncs a new list (or one back
+ * from stale) on it gets it whole. */
 static int apply_plan(struct mw_feed *f, const struct change *c, const struct plan *p)
 {
+    if (p->nadd + p->ndel <= MW_FEED_BATCH) {
+        /* The common case: additions, removals and meta in one transaction, which resolvers
+         * apply as one version. */
+        const struct seg segs[] = {{"add", p->add, p->nadd}, {"del", p->del, p->ndel}};
+        return apply_segs(f, c, segs, 2, TX_META | TX_CATALOG);
+    }
+    size_t nadd = (p->nadd + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
+    size_t ndel = (p->ndel + MW_FEED_BATCH - 1) / MW_FEED_BATCH;
+    size_t total = nadd + ndel, k = 0, meta_at = c->is_new ? 0 : total - 1;
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < p->nadd; i += MW_FEED_BATCH)
+    for (size_t i = 0; rc == 0 && i < p->nadd; i += MW_FEED_BATCH, k++)
         rc = apply(f, c, "add", p->add + i,
-                   p->nadd - i < MW_FEED_BATCH ? p->nadd - i : MW_FEED_BATCH);
-    for (size_t i = 0; rc == 0 && i < p->ndel; i += MW_FEED_BATCH)
+                   p->nadd - i < MW_FEED_BATCH ? p->nadd - i : MW_FEED_BATCH,
+                   (k == meta_at ? TX_META : 0) | (k == total - 1 ? TX_CATALOG : 0));
+    for (size_t i = 0; rc == 0 && i < p->ndel; i += MW_FEED_BATCH, k++)
         rc = apply(f, c, "del", p->del + i,
-                   p->ndel - i < MW_FEED_BATCH ? p->ndel - i : MW_FEED_BATCH);
-    if (rc == 0 && p->nadd == 0 && p->ndel == 0)
-        rc = apply(f, c, "add", NULL, 0); /* meta and name only */
+                   p->ndel - i < MW_FEED_BATCH ? p->ndel - i : MW_FEED_BATCH,
+                   (k == meta_at ? TX_META : 0) | (k == total - 1 ? TX_CATALOG : 0));
     return rc;
+}
+
+/* Fill c's meta from the options over the list's meta m, and say whether it changed. */
+static void change_meta(struct change *c, const struct push_opts *o, const struct mw_feed_meta *m,
+                        const char *type)
+{
+    c->category = o->category ? o->category : m->category;
+    c->action = o->action ? o->action : m->action[0] ? m->action : "default";
+    c->type = type;
+    c->description = o->description ? o->description : m->description;
+    c->is_new = !m->exists || !m->category[0];
+    c->meta_changed = c->is_new || strcmp(c->category, m->category) != 0 ||
+                      strcmp(c->action, m->action) != 0 || strcmp(c->type, m->type) != 0 ||
+                      strcmp(c->description, m->description) != 0;
 }
 
 int mw_feed_cmd_push(struct mw_feed *f, int argc, char **argv)
@@ -451,10 +541,19 @@ int mw_feed_cmd_push(struct mw_feed *f, int argc, char **argv)
     change_init(&c, name);
     if (mw_feed_set_load(f, c.keys[0], &have) < 0)
         goto out;
-    if (!diff && want->n == 0 && have.n > 0 && !o.allow_empty) {
+    if (!diff && m.type[0] && strcmp(m.type, mw_feed_type_name(type)) != 0 && !o.force) {
+        /* A new type replaces every entry: never by a mistyped option. */
+        fprintf(stderr,
+                "minewall-feed: list '%s' holds %s entries; changing its type to %s would "
+                "replace its %zu entries: refusing without --force\n",
+                name, m.type, mw_feed_type_name(type), have.n);
+        ex = MW_FEED_EXIT_DATA;
+        goto out;
+    }
+    if (!diff && want->n == 0 && have.n > 0 && !o.allow_empty && !o.force) {
         fprintf(stderr,
                 "minewall-feed: %s has no %s entries; refusing to empty list '%s' "
-                "(%zu entries) without --allow-empty\n",
+                "(%zu entries) without --force (or --allow-empty)\n",
                 path, mw_feed_type_name(type), name, have.n);
         ex = MW_FEED_EXIT_DATA;
         goto out;
@@ -464,10 +563,7 @@ int mw_feed_cmd_push(struct mw_feed *f, int argc, char **argv)
         goto out;
     }
     if (!diff && !o.dry_run) {
-        c.category = o.category ? o.category : m.category;
-        c.action = o.action ? o.action : m.action[0] ? m.action : "default";
-        c.type = mw_feed_type_name(type);
-        c.description = o.description ? o.description : m.description;
+        change_meta(&c, &o, &m, mw_feed_type_name(type));
         if (apply_plan(f, &c, &pl) < 0)
             goto out;
     }
@@ -594,10 +690,7 @@ int mw_feed_cmd_edit(struct mw_feed *f, int argc, char **argv)
     }
     struct change c;
     change_init(&c, name);
-    c.category = o.category ? o.category : m.category;
-    c.action = o.action ? o.action : m.action[0] ? m.action : "default";
-    c.type = mw_feed_type_name(type);
-    c.description = o.description ? o.description : m.description;
+    change_meta(&c, &o, &m, mw_feed_type_name(type));
     changed = malloc(ents.n * sizeof(*changed));
     if (!changed)
         goto out;
@@ -606,13 +699,13 @@ int mw_feed_cmd_edit(struct mw_feed *f, int argc, char **argv)
     for (int attempt = 0;; attempt++) {
         if (edit_plan(f, c.keys[0], add, &ents, changed, &n) < 0)
             goto out;
-        if (n == 0) {
+        if (n == 0 && !c.meta_changed) {
             redisReply *r = redisCommand(f->rc, "UNWATCH");
             if (r)
                 freeReplyObject(r);
             break;
         }
-        rc = apply(f, &c, add ? "add" : "del", changed, n);
+        rc = apply(f, &c, add ? "add" : "del", changed, n, TX_META | TX_CATALOG);
         if (rc == 0)
             break;
         if (rc != -EAGAIN)
@@ -637,6 +730,65 @@ out:
     free(changed);
     mw_strvec_free(&ents);
     return ex;
+}
+
+/* ---- rm ---- */
+
+/* Retire a list on purpose: resolvers drop it (and say so) instead of keeping it stale. */
+int mw_feed_cmd_rm(struct mw_feed *f, int argc, char **argv)
+{
+    bool force = argc == 3 && strcmp(argv[2], "--force") == 0;
+    if (argc == 3 && strcmp(argv[1], "--force") == 0) {
+        force = true;
+        argv[1] = argv[2];
+    }
+    if (argc != 2 && !force) {
+        fprintf(stderr, "minewall-feed: usage: rm NAME [--force]\n");
+        return MW_FEED_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (!mw_feed_name_ok(name)) {
+        fprintf(stderr, "minewall-feed: invalid list name '%s'\n", name);
+        return MW_FEED_EXIT_USAGE;
+    }
+    struct mw_feed_meta m;
+    if (mw_feed_connect(f) < 0 || mw_feed_meta_load(f, name, &m) < 0)
+        return MW_FEED_EXIT_REDIS;
+    if (!m.exists && !force) {
+        /* Resolvers may still enforce it from their last copy (stale): --force tells them. */
+        fprintf(stderr,
+                "minewall-feed: unknown list '%s' (not in %s); --force retires it anyway "
+                "(resolvers drop a stale copy)\n",
+                name, MW_FEED_KEY_LISTS);
+        return MW_FEED_EXIT_DATA;
+    }
+    struct change c;
+    change_init(&c, name);
+    redisReply *r = redisCommand(f->rc, "SCARD %s", c.keys[0]);
+    long long count = r && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+    if (r)
+        freeReplyObject(r);
+    /* The log keeps one record, "retire": a resolver following it, or resuming from an older
+     * id, learns the list was retired rather than lost. MAXLEN without '~' trims exactly. */
+    const char *del[] = {"DEL", c.keys[2], c.keys[0]};
+    const char *srem[] = {"SREM", MW_FEED_KEY_LISTS, name};
+    const char *xlog[] = {"XADD", c.keys[1], "MAXLEN", "1", "*", "op", "retire", "updated", c.now};
+    const char *exp[] = {"EXPIRE", c.keys[1], MW_FEED_RETIRE_KEEP_S};
+    const char *xcat[] = {"XADD",
+                          MW_FEED_KEY_CATALOG,
+                          "MAXLEN",
+                          "~",
+                          MW_FEED_CATALOG_MAXLEN,
+                          "*",
+                          "op",
+                          "retire",
+                          "list",
+                          name};
+    const struct txcmd cmds[] = {{3, del}, {3, srem}, {9, xlog}, {3, exp}, {10, xcat}};
+    if (exec_tx(f, cmds, sizeof(cmds) / sizeof(cmds[0])) < 0)
+        return MW_FEED_EXIT_REDIS;
+    printf("retired list '%s' (%lld entries)\n", name, count);
+    return MW_FEED_EXIT_OK;
 }
 
 /* ---- validate ---- */

@@ -389,7 +389,8 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         info->name = r->meta.name;
         info->category = r->meta.category;
         info->path = r->meta.description;
-        info->origin = r->stale ? "redis (stale)" : "redis";
+        info->origin = "redis"; /* fixed: a metric label must not change with the state */
+        info->stale = r->stale;
         info->type = r->meta.type;
         info->allow = r->allow;
         info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action

@@ -294,6 +294,12 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                             lv(l->lists[i].category, b, sizeof(b)),
                             lv(l->lists[i].origin, o, sizeof(o)),
                             l->lists[i].entries);
+    head(r, "list_stale", "gauge",
+         "1 while a Redis list's keys are gone and its last synced copy is enforced.");
+    for (uint16_t i = 0; i < l->n_lists; i++)
+        if (strcmp(l->lists[i].origin, "redis") == 0)
+            mw_http_body_printf(r, "minewall_list_stale{list=\"%s\"} %d\n",
+                                lv(l->lists[i].name, a, sizeof(a)), l->lists[i].stale ? 1 : 0);
     head(r, "lists_loaded_timestamp_seconds", "gauge",
          "When the lists in force were loaded or last changed by a sync.");
     mw_http_body_printf(r, "minewall_lists_loaded_timestamp_seconds %llu\n",
@@ -321,6 +327,14 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                                                 "characters.", "", x->redis.lists_refused);
         counter(r, "redis_events_truncated_total", "Block events sent with a field cut to its "
                                                    "bound.", "", x->events.truncated);
+        counter(r, "redis_meta_changes_total",
+                "List meta changes (category, action, description) applied from the logs.", "",
+                x->redis.meta_changes);
+        counter(r, "redis_lists_retired_total", "Lists dropped by a retire record.", "",
+                x->redis.lists_retired);
+        counter(r, "redis_catalog_ignored_total",
+                "Catalog records that were not create, meta or retire of a valid name.", "",
+                x->redis.catalog_ignored);
     }
     head(r, "journal_events_total", "counter", "Routing-change events journaled, by type.");
     for (unsigned t = 0; t < MW_JOURNAL_TYPES; t++)
@@ -422,7 +436,25 @@ int mw_metrics_health(struct mw_http_response *r, struct mw_worker *const *worke
                       : !up                           ? "no healthy upstream"
                                                       : NULL;
     r->status = why ? 503 : 200;
-    mw_http_body_printf(r, "%s\n", why ? why : "ok");
+    if (why) {
+        mw_http_body_printf(r, "%s\n", why);
+        return 0;
+    }
+    /* Stale Redis lists: still serving (the last synced copies are enforced), so 200 keeps
+     * the resolver in a load balancer's pool, but the body says "degraded" for checks and
+     * people that read it. */
+    size_t stale = 0;
+    for (uint16_t i = 0; i < snap->lists->n_lists; i++)
+        stale += snap->lists->lists[i].stale;
+    if (!stale) {
+        mw_http_body_printf(r, "ok\n");
+        return 0;
+    }
+    mw_http_body_printf(r, "degraded: %zu stale list%s:", stale, stale == 1 ? "" : "s");
+    for (uint16_t i = 0; i < snap->lists->n_lists; i++)
+        if (snap->lists->lists[i].stale)
+            mw_http_body_printf(r, " %s", snap->lists->lists[i].name);
+    mw_http_body_printf(r, "\n");
     return 0;
 }
 
@@ -480,8 +512,10 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
         json_str(r, li->path ? li->path : "");
         mw_http_body_printf(r, ",\"origin\":");
         json_str(r, li->origin);
+        mw_http_body_printf(r, ",\"action\":\"%s\",\"type\":\"%s\"", mw_action_name(li->action),
+                            mw_list_type_name(li->type));
         mw_http_body_printf(r, ",\"entries\":%zu,\"stale\":%s}", li->entries,
-                            strstr(li->origin, "stale") ? "true" : "false");
+                            li->stale ? "true" : "false");
     }
     mw_http_body_printf(r, "],\"blocks\":[");
     for (unsigned i = 0; i < s->n_blocks; i++) {

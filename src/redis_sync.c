@@ -18,12 +18,16 @@
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
-#include "minewall/rreply.h"
+#include "minewall/rschema.h"
 
 #define SSCAN_COUNT "5000"
 #define XREAD_BLOCK_MS "1000"
 #define XREAD_COUNT "1000"
-#define CHECK_MS 2000       /* vanished keys, new lists with "*" */
+/* The fallback poll: lists added by writers that only touch the index SET, and vanished
+ * keys. New, changed and retired lists come through the catalog within a second. */
+#define CHECK_MS 5000
+#define CATALOG_KEY MW_RSCHEMA_CATALOG
+#define MAX_LISTS 1024      /* lists followed at most: a hostile index cannot grow it */
 #define SAVE_DELAY_MS 1000  /* state files are written at most once a second per list */
 #define COMPACT_MIN 50000   /* a delta larger than this and than base/4 triggers a resync */
 
@@ -45,6 +49,11 @@ struct rs_list {
     bool meta_found;
     bool meta_refused; /* its meta was refused (logged once until it changes) */
     bool dirty; /* a state file save is due */
+    bool retired;        /* dropped on purpose ("retire" record): not enforced, no state file */
+    bool retire_seen;    /* full sync: the log's newest record is "retire" */
+    unsigned life;       /* counts retirements: a base built before one is dropped */
+    unsigned build_life; /* life when the build was queued */
+    unsigned log_seq;    /* bumped whenever log records are applied */
     bool building; /* the base is being built on the thread pool (work in use) */
     uv_work_t work;
     struct mw_rbase *built;
@@ -64,6 +73,13 @@ struct mw_rsync {
     uv_timer_t check, save;
     uint64_t refused[32]; /* hashes of refused list names: each is logged once */
     bool xread_pending;
+    unsigned follow_gen; /* bumped when a stream joins the followed set */
+    unsigned xread_gen;  /* follow_gen when the pending XREAD was sent */
+    long long blk_id;    /* CLIENT ID of blk: CLIENT UNBLOCK ends a pending XREAD early */
+    bool unblock_sent;
+    bool catalog_ready;    /* catalog_id is known: the catalog is part of the XREAD */
+    char catalog_id[48];   /* the last catalog record seen */
+    char index_cursor[32]; /* SSCAN cursor over minewall:lists, one step per poll */
     bool closing;
     unsigned open; /* rconns and timers not yet closed */
     void (*done)(void *);
@@ -73,35 +89,12 @@ struct mw_rsync {
 
 static void full_sync(struct rs_list *l);
 static void follow(struct mw_rsync *rs);
+static bool retire_list(struct rs_list *l);
 
 /* ---- names ---- */
 
-_Static_assert(sizeof(((struct mw_rlist_meta *)0)->category) > MW_CATEGORY_MAX &&
-                   sizeof(((struct mw_rlist_meta *)0)->name) > MW_LIST_NAME_MAX,
-               "a synced list's meta holds names at their caps");
-
 #define STR_(x) #x
 #define STR(x) STR_(x)
-
-/* A list name from Redis becomes a key, a state file name, a metric label and a field of
- * every block event: it must be what minewall-feed and the config accept (letters, digits,
- * '.', '_', '-', at most MW_LIST_NAME_MAX bytes; a '/' would leave the state directory).
- * Returns NULL when it is, else why not. */
-static const char *name_problem(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0)
-        return "it is empty";
-    if (n > MW_LIST_NAME_MAX)
-        return "it is longer than " STR(MW_LIST_NAME_MAX) " bytes";
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == '-'))
-            return "only letters, digits, '.', '_' and '-' are allowed";
-    }
-    return NULL;
-}
 
 /* Log and count the refusal of a name once: the periodic check sees it again every few
  * seconds. The memory of refused names is bounded; names beyond it are refused silently. */
@@ -150,11 +143,26 @@ static void set_version(struct rs_list *l, struct mw_rlist *v)
     l->dirty = true;
 }
 
-static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+static struct rs_list *find_list(struct mw_rsync *rs, const char *name)
 {
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->lists[i]->name, name) == 0)
             return rs->lists[i];
+    return NULL;
+}
+
+static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+{
+    struct rs_list *found = find_list(rs, name);
+    if (found)
+        return found;
+    const char *why = mw_rschema_name_problem(name);
+    if (!why && rs->n >= MAX_LISTS)
+        why = "more than " STR(MAX_LISTS) " lists are followed";
+    if (why) {
+        refuse_name(rs, name, why);
+        return NULL;
+    }
     if (rs->n == rs->cap) {
         size_t cap = rs->cap ? rs->cap * 2 : 8;
         struct rs_list **n = realloc(rs->lists, cap * sizeof(*n));
@@ -205,6 +213,48 @@ static void save_dirty(uv_timer_t *t)
     }
 }
 
+/* A "retire" record: the publisher dropped the list on purpose. Stop enforcing it, forget
+ * its log position and its state file; a later publication starts it afresh. Anything in
+ * flight for it (replies, a base being built) is abandoned. Returns true when a version was
+ * dropped: the caller publishes. */
+static bool retire_list(struct rs_list *l)
+{
+    struct mw_rsync *rs = l->rs;
+    l->epoch++;
+    l->life++;
+    l->phase = IDLE;
+    mw_rbase_builder_free(l->builder);
+    l->builder = NULL;
+    snprintf(l->last_id, sizeof(l->last_id), "0-0");
+    if (l->retired && !l->cur)
+        return false;
+    l->retired = true;
+    l->dirty = false;
+    struct mw_rdelta *fresh = mw_rdelta_new();
+    if (fresh) {
+        mw_rdelta_free(l->delta);
+        l->delta = fresh;
+    }
+    if (rs->state_dir) {
+        char path[4096];
+        state_path(l, path, sizeof(path));
+        if (unlink(path) < 0 && errno != ENOENT)
+            mw_log_error("redis", "%s: cannot remove the state of a retired list: %s", path,
+                         strerror(errno));
+    }
+    if (l->cur) {
+        rs->st.lists_retired++;
+        mw_log_info("redis",
+                    "list %s: retired in Redis by its publisher; no longer enforced "
+                    "(%zu entries dropped)",
+                    l->name, l->cur->entries);
+        mw_rlist_unref(l->cur);
+        l->cur = NULL;
+        return true;
+    }
+    return false;
+}
+
 /* Every "NAME.list" of the state directory, before Redis is asked anything. */
 static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
 {
@@ -225,7 +275,7 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
                     char name[MW_LIST_NAME_MAX + 1];
                     memcpy(name, ent.name, len - 5);
                     name[len - 5] = 0;
-                    if (!name_problem(name))
+                    if (!mw_rschema_name_problem(name))
                         add_list(rs, name);
                 }
             }
@@ -250,11 +300,24 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
     }
 }
 
+/* ---- stream ids ---- */
+
+static int id_cmp(const char *a, const char *b)
+{
+    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
+    sscanf(a, "%llu-%llu", &am, &as);
+    sscanf(b, "%llu-%llu", &bm, &bs);
+    if (am != bm)
+        return am < bm ? -1 : 1;
+    return as < bs ? -1 : as > bs;
+}
+
 /* ---- full sync ---- */
 
 struct cb_ctx {
     struct rs_list *l;
     unsigned epoch;
+    unsigned log_seq; /* l->log_seq when sent */
 };
 
 static struct cb_ctx *ctx_new(struct rs_list *l)
@@ -263,6 +326,7 @@ static struct cb_ctx *ctx_new(struct rs_list *l)
     if (c) {
         c->l = l;
         c->epoch = l->epoch;
+        c->log_seq = l->log_seq;
     }
     return c;
 }
@@ -318,11 +382,13 @@ static void built_done(uv_work_t *w, int status)
         return;
     }
     rs->open--;
-    if (status < 0 || !base) {
+    if (status < 0 || !base || l->build_life != l->life) {
         mw_rbase_unref(base);
-        l->phase = IDLE;
+        if (l->build_life == l->life)
+            l->phase = IDLE;
         return;
     }
+    l->retired = false;
     struct mw_rdelta *fresh = mw_rdelta_new();
     struct mw_rlist *v = fresh ? mw_rlist_new(&l->meta, base, NULL) : NULL;
     mw_rbase_unref(base);
@@ -340,6 +406,7 @@ static void built_done(uv_work_t *w, int status)
     snprintf(l->last_id, sizeof(l->last_id), "%s", l->start_id);
     set_version(l, v);
     l->phase = FOLLOW;
+    rs->follow_gen++;
     rs->st.full_syncs++;
     mw_log_info("redis", "list %s: %zu entries synced (log id %s)", l->name, v->entries,
                 l->last_id);
@@ -366,32 +433,37 @@ static void on_sscan(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *cursor;
-    int n_items = mw_rreply_sscan(r, &cursor);
-    if (n_items < 0) {
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "SSCAN", r);
         return;
     }
-    for (int i = 0; i < n_items; i++) {
-        const char *item = mw_rreply_sscan_item(r, (size_t)i);
-        if (item && mw_rbase_builder_add(l->builder, item) == -ENOMEM) {
+    const redisReply *items = r->element[1];
+    for (size_t i = 0; i < items->elements; i++)
+        if (items->element[i]->type == REDIS_REPLY_STRING &&
+            mw_rbase_builder_add(l->builder, items->element[i]->str) == -ENOMEM) {
             sync_failed(l, "SSCAN (out of memory)", NULL);
             return;
         }
-    }
-    if (strcmp(cursor, "0") != 0) {
-        if (send_sscan(l, cursor) < 0)
+    if (strcmp(r->element[0]->str, "0") != 0) {
+        if (send_sscan(l, r->element[0]->str) < 0)
             sync_failed(l, "SSCAN", NULL);
         return;
     }
     size_t n = 0;
     struct mw_rsync *rs = l->rs;
     if (!l->meta_found) {
-        /* No meta: the list's keys are gone (flushed, restored empty). Never apply that as an
-         * empty list: keep the copy in force and say it is stale. */
+        /* No meta: retired on purpose when the log ends with "retire"; otherwise the list's
+         * keys are gone (flushed, restored empty). Never apply that as an empty list: keep
+         * the copy in force and say it is stale. */
         mw_rbase_builder_free(l->builder);
         l->builder = NULL;
         l->phase = IDLE;
+        if (l->retire_seen) {
+            if (retire_list(l))
+                publish(rs);
+            return;
+        }
         if (l->cur && !l->cur->stale) {
             l->cur->stale = true;
             rs->st.stale_lists++;
@@ -408,6 +480,7 @@ static void on_sscan(const redisReply *r, void *privdata)
         mw_log_warn("redis", "list %s: %zu entries are not of type %s and were skipped", l->name,
                     rejected, mw_list_type_name(l->meta.type));
     l->work.data = l;
+    l->build_life = l->life;
     if (uv_queue_work(rs->loop, &l->work, built_work, built_done) < 0) {
         sync_failed(l, "building the list", NULL);
         return;
@@ -416,25 +489,43 @@ static void on_sscan(const redisReply *r, void *privdata)
     rs->open++;
 }
 
+/* The value of field name in a record's field/value pairs, or NULL. */
+static const char *rec_field(const redisReply *kv, const char *name)
+{
+    for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
+        const char *k = kv->element[i]->str;
+        if (k && strcmp(k, name) == 0)
+            return kv->element[i + 1]->str;
+    }
+    return NULL;
+}
+
+/* rec_field as rschema's getter: a HGETALL reply or a stream record's fields. */
+static const char *reply_get(void *arg, const char *field)
+{
+    return rec_field(arg, field);
+}
+
 static void on_meta(const redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *long_category;
-    int fields = mw_rreply_meta(r, l->name, &l->meta, &long_category);
-    if (fields < 0) {
+    if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "HGETALL", r);
         return;
     }
-    l->meta_found = fields > 0;
-    if (long_category) {
+    int mrc = mw_rschema_meta(l->name, reply_get, (void *)r, &l->meta);
+    l->meta_found = r->elements > 0;
+    if (mrc == -E2BIG) {
         /* The list's category would be cut in every label and event: refuse the list (the
          * last synced copy stays in force) until its meta is fixed. */
         if (!l->meta_refused) {
             l->rs->st.lists_refused++;
-            mw_log_error("redis", "list %s: refusing its meta: category '%.64s...' is longer "
-                                  "than %d bytes", l->name, long_category, MW_CATEGORY_MAX);
+            mw_log_error("redis",
+                         "list %s: refusing its meta: category '%s...' is longer "
+                         "than %d bytes",
+                         l->name, l->meta.category, MW_CATEGORY_MAX);
         }
         l->meta_refused = true;
         l->phase = IDLE;
@@ -455,10 +546,15 @@ static void on_log_head(const redisReply *r, void *privdata)
         return;
     /* The newest log id, taken before the scan: following from it cannot miss a change. */
     snprintf(l->start_id, sizeof(l->start_id), "0-0");
-    const char *head = mw_rreply_log_head(r);
-    if (head)
-        snprintf(l->start_id, sizeof(l->start_id), "%s", head);
-    else if (r->type != REDIS_REPLY_ARRAY) {
+    l->retire_seen = false;
+    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
+        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
+        r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
+        snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
+        l->retire_seen =
+            r->element[0]->elements == 2 &&
+            mw_rschema_log_op(reply_get, r->element[0]->element[1]) == MW_RSCHEMA_OP_RETIRE;
+    } else if (r->type != REDIS_REPLY_ARRAY) {
         sync_failed(l, "XREVRANGE", r);
         return;
     }
@@ -493,10 +589,33 @@ static void on_xinfo(const redisReply *r, void *privdata)
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *first, *last_gen;
-    bool gone = mw_rreply_xinfo(r, &first, &last_gen) < 0;
-    bool gap = gone || (first && mw_rreply_id_cmp(first, l->last_id) > 0) ||
-               (!first && last_gen && mw_rreply_id_cmp(last_gen, l->last_id) > 0);
+    const char *first = NULL, *last_gen = NULL;
+    bool gone = r->type == REDIS_REPLY_ERROR, retire = false;
+    if (r->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i + 1 < r->elements; i += 2) {
+            const char *k = r->element[i]->str;
+            const redisReply *v = r->element[i + 1];
+            if (!k)
+                continue;
+            if (strcmp(k, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
+                last_gen = v->str;
+            else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                     v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
+                first = v->element[0]->str;
+            else if (strcmp(k, "last-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
+                     v->elements == 2)
+                retire = mw_rschema_log_op(reply_get, v->element[1]) == MW_RSCHEMA_OP_RETIRE;
+        }
+    }
+    if (retire) {
+        /* Retired while we were away (the log was trimmed to its "retire" record), or
+         * published again without a log record since: a full sync tells which. */
+        l->phase = IDLE;
+        full_sync(l);
+        return;
+    }
+    bool gap = gone || (first && id_cmp(first, l->last_id) > 0) ||
+               (!first && last_gen && id_cmp(last_gen, l->last_id) > 0);
     if (gap) {
         /* The log no longer reaches back to the last change we saw: replaying cannot catch
          * up, a full sync can. */
@@ -508,13 +627,14 @@ static void on_xinfo(const redisReply *r, void *privdata)
         return;
     }
     l->phase = FOLLOW;
+    l->rs->follow_gen++;
     follow(l->rs);
 }
 
 /* After a reconnect or a restart: follow on from the last id when the log still allows it. */
 static void resume(struct rs_list *l)
 {
-    if (l->phase != IDLE || l->building || !mw_rconn_is_up(l->rs->cmd))
+    if (l->phase != IDLE || l->building || l->retired || !mw_rconn_is_up(l->rs->cmd))
         return;
     if (!l->cur || l->cur->stale || strcmp(l->last_id, "0-0") == 0) {
         full_sync(l);
@@ -539,51 +659,161 @@ static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
 }
 
 /* One log record: op add|del and space-separated entries. */
-static void apply_record(struct rs_list *l, const char *op, const char *entries)
+static void apply_record(struct rs_list *l, const redisReply *fields)
 {
-    size_t bad;
-    if (mw_rdelta_apply_record(l->delta, op, entries, &bad) == -EINVAL)
+    const char *op = NULL, *entries = NULL;
+    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
+        const char *k = fields->element[i]->str;
+        if (k && strcmp(k, "op") == 0)
+            op = fields->element[i + 1]->str;
+        else if (k && strcmp(k, "entries") == 0)
+            entries = fields->element[i + 1]->str;
+    }
+    if (!op || !entries || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0))
         return;
-    if (bad)
-        mw_log_debug("redis", "list %s: ignored %zu bad entries", l->name, bad);
+    bool add = op[0] == 'a';
+    char buf[512];
+    for (const char *p = entries; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t n = strcspn(p, " ");
+        if (n && n < sizeof(buf)) {
+            memcpy(buf, p, n);
+            buf[n] = 0;
+            if (mw_rdelta_apply(l->delta, add, buf) == -EINVAL)
+                mw_log_debug("redis", "list %s: ignoring bad entry '%s'", l->name, buf);
+        }
+        p += n;
+    }
     l->rs->st.deltas_applied++;
+}
+
+/* Catalog records: "create" and "meta" start a sync of a followed list that is not being
+ * followed yet (its own log carries the changes of a followed one), "retire" drops it. */
+static bool apply_catalog(struct mw_rsync *rs, const redisReply *recs)
+{
+    bool changed = false;
+    for (size_t i = 0; recs->type == REDIS_REPLY_ARRAY && i < recs->elements; i++) {
+        const redisReply *rec = recs->element[i];
+        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
+            strlen(rec->element[0]->str) >= sizeof(rs->catalog_id))
+            continue;
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rec->element[0]->str);
+        const char *name;
+        enum mw_rschema_op op = mw_rschema_catalog(reply_get, rec->element[1], &name);
+        if (op == MW_RSCHEMA_OP_NONE) {
+            rs->st.catalog_ignored++;
+            continue;
+        }
+        bool retire = op == MW_RSCHEMA_OP_RETIRE;
+        struct rs_list *l = rs->all && !retire ? add_list(rs, name) : find_list(rs, name);
+        if (!l)
+            continue;
+        if (retire) {
+            changed |= retire_list(l);
+            continue;
+        }
+        if (l->phase == IDLE && !l->building) {
+            l->retired = false;
+            mw_log_debug("redis", "list %s: catalog record '%s': syncing", l->name,
+                         op == MW_RSCHEMA_OP_CREATE ? "create" : "meta");
+            resume(l);
+        }
+    }
+    return changed;
+}
+
+/* One list's new log records, applied into one version: entries and meta changes of a
+ * transaction become visible together. Returns true when a new version was made. */
+static bool apply_log(struct rs_list *l, const redisReply *recs)
+{
+    if (l->cur->stale) {
+        l->phase = IDLE;
+        full_sync(l);
+        return false;
+    }
+    unsigned applied = 0;
+    struct mw_rlist_meta meta = l->cur->meta;
+    for (size_t i = 0; i < recs->elements; i++) {
+        const redisReply *rec = recs->element[i];
+        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
+            id_cmp(rec->element[0]->str, l->last_id) <= 0)
+            continue;
+        enum mw_rschema_op op = mw_rschema_log_op(reply_get, rec->element[1]);
+        if (op == MW_RSCHEMA_OP_RETIRE) {
+            bool dropped = retire_list(l);
+            if (i + 1 < recs->elements) /* published again right after */
+                full_sync(l);
+            return dropped;
+        }
+        if (op == MW_RSCHEMA_OP_META) {
+            struct mw_rlist_meta m;
+            if (mw_rschema_meta(l->name, reply_get, rec->element[1], &m) < 0) {
+                /* A category over its cap: the list keeps its meta (see on_meta). */
+                if (!l->meta_refused) {
+                    l->rs->st.lists_refused++;
+                    mw_log_error("redis",
+                                 "list %s: refusing a meta change: category longer "
+                                 "than %d bytes",
+                                 l->name, MW_CATEGORY_MAX);
+                }
+                l->meta_refused = true;
+                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+                continue;
+            }
+            l->meta_refused = false;
+            if (m.type != meta.type) {
+                /* A new type replaces every entry: a full sync builds the new base while
+                 * the old version stays in force. */
+                mw_log_info("redis", "list %s: type changed to %s: full resync", l->name,
+                            mw_list_type_name(m.type));
+                l->phase = IDLE;
+                full_sync(l);
+                return false;
+            }
+            meta = m;
+            l->rs->st.meta_changes++;
+        } else {
+            apply_record(l, rec->element[1]);
+        }
+        snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+        applied++;
+    }
+    if (!applied)
+        return false;
+    l->log_seq++;
+    mw_log_debug("redis", "list %s: %u log records applied in one version", l->name, applied);
+    if (!mw_rschema_meta_same(&meta, &l->cur->meta))
+        mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
+                    meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));
+    set_version(l, mw_rlist_new(&meta, l->cur->base, l->delta));
+    return true;
 }
 
 static void on_xread(const redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
     rs->xread_pending = false;
+    rs->unblock_sent = false;
     if (!r || rs->closing)
         return;
     bool changed = false;
     if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < mw_rreply_xread_streams(r); s++) {
-            const char *key;
-            size_t n_recs;
-            if (mw_rreply_xread_stream(r, s, &key, &n_recs) < 0)
+        for (size_t s = 0; s < r->elements; s++) {
+            const redisReply *st = r->element[s];
+            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || !st->element[0]->str)
                 continue;
-            struct rs_list *l = by_log_key(rs, key);
+            if (strcmp(st->element[0]->str, CATALOG_KEY) == 0) {
+                changed |= apply_catalog(rs, st->element[1]);
+                continue;
+            }
+            struct rs_list *l = by_log_key(rs, st->element[0]->str);
             if (!l || l->phase != FOLLOW || !l->cur)
                 continue;
-            if (l->cur->stale) {
-                l->phase = IDLE;
-                full_sync(l);
+            bool made = apply_log(l, st->element[1]);
+            changed |= made;
+            if (!made || !l->cur || l->phase != FOLLOW) /* nothing, retired, resyncing */
                 continue;
-            }
-            bool list_changed = false;
-            for (size_t i = 0; i < n_recs; i++) {
-                const char *id, *op, *entries;
-                if (mw_rreply_xread_record(r, s, i, &id, &op, &entries) < 0 ||
-                    mw_rreply_id_cmp(id, l->last_id) <= 0)
-                    continue;
-                apply_record(l, op, entries);
-                snprintf(l->last_id, sizeof(l->last_id), "%s", id);
-                list_changed = true;
-            }
-            if (!list_changed)
-                continue;
-            set_version(l, mw_rlist_new(&l->cur->meta, l->cur->base, l->delta));
-            changed = true;
             size_t base = l->cur->entries;
             if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
                 l->phase = IDLE; /* fold the delta into a new base */
@@ -601,9 +831,20 @@ static void on_xread(const redisReply *r, void *privdata)
 /* Keep one XREAD BLOCK outstanding over every followed log. */
 static void follow(struct mw_rsync *rs)
 {
+    if (rs->xread_pending && rs->xread_gen != rs->follow_gen && rs->blk_id > 0 &&
+        !rs->unblock_sent && !rs->closing && mw_rconn_is_up(rs->cmd)) {
+        /* A stream joined (a new list synced): end the pending XREAD BLOCK now rather than at
+         * its timeout, so the new list's next change is seen at once. The XREAD returns nil
+         * and on_xread sends the new set. Without the permission, the timeout does it. */
+        char id[24];
+        snprintf(id, sizeof(id), "%lld", rs->blk_id);
+        const char *argv[] = {"CLIENT", "UNBLOCK", id};
+        if (mw_rconn_command_argv(rs->cmd, NULL, NULL, 3, argv, NULL) == 0)
+            rs->unblock_sent = true;
+    }
     if (rs->xread_pending || rs->closing || !mw_rconn_is_up(rs->blk))
         return;
-    size_t n = 0;
+    size_t n = rs->catalog_ready;
     for (size_t i = 0; i < rs->n; i++)
         n += rs->lists[i]->phase == FOLLOW;
     if (!n)
@@ -618,60 +859,115 @@ static void follow(struct mw_rsync *rs)
     argv[argc++] = "BLOCK";
     argv[argc++] = XREAD_BLOCK_MS;
     argv[argc++] = "STREAMS";
+    if (rs->catalog_ready)
+        argv[argc++] = CATALOG_KEY;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->phase == FOLLOW)
             argv[argc++] = rs->lists[i]->k_log;
+    if (rs->catalog_ready)
+        argv[argc++] = rs->catalog_id;
     for (size_t i = 0; i < rs->n; i++)
         if (rs->lists[i]->phase == FOLLOW)
             argv[argc++] = rs->lists[i]->last_id;
-    if (mw_rconn_command_argv(rs->blk, on_xread, rs, argc, argv, NULL) == 0)
+    if (mw_rconn_command_argv(rs->blk, on_xread, rs, argc, argv, NULL) == 0) {
         rs->xread_pending = true;
+        rs->xread_gen = rs->follow_gen;
+    }
     free(argv);
 }
 
 /* ---- periodic checks ---- */
 
-static void on_exists(const redisReply *r, void *privdata)
+/* The poll's HGETALL of a followed list's meta. Empty: the meta is gone, retired (its log
+ * ends with "retire") or vanished (stale); the full sync tells which, and a re-created log is
+ * never applied onto a stale copy. Different from the version in force while no log record
+ * was applied since the HGETALL was sent: a writer changed the hash without a "meta" record
+ * (an older pipeline); apply it, as a full sync would. A log record applied meanwhile may be
+ * newer than the reply: then the log decides. */
+static void on_meta_poll(const redisReply *r, void *privdata)
 {
+    unsigned sent_seq = ((struct cb_ctx *)privdata)->log_seq;
     struct rs_list *l = ctx_take(privdata, r);
-    if (!l || r->type != REDIS_REPLY_INTEGER)
+    if (!l || r->type != REDIS_REPLY_ARRAY || !l->cur)
         return;
-    struct mw_rsync *rs = l->rs;
-    if (r->integer == 0 && l->cur && !l->cur->stale) {
-        /* Out of the XREAD: a re-created log must not be applied onto the stale copy; the
-         * periodic check full-syncs the list once its keys are back. */
-        l->phase = IDLE;
-        l->cur->stale = true;
-        rs->st.stale_lists++;
-        mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last synced "
-                              "copy (%zu entries) and reporting it stale",
-                     l->name, l->cur->entries);
-        publish(rs);
-    } else if (r->integer > 0 && l->cur && l->cur->stale && l->phase != SYNC) {
+    if (r->elements == 0) {
+        if (!l->cur->stale && l->phase == FOLLOW) {
+            l->phase = IDLE;
+            full_sync(l);
+        }
+        return;
+    }
+    if (l->cur->stale && l->phase != SYNC) {
         mw_log_info("redis", "list %s is back in Redis: full resync", l->name);
         l->phase = IDLE;
         full_sync(l);
+        return;
+    }
+    struct mw_rlist_meta m;
+    if (l->phase != FOLLOW || sent_seq != l->log_seq ||
+        mw_rschema_meta(l->name, reply_get, (void *)r, &m) < 0 ||
+        mw_rschema_meta_same(&m, &l->cur->meta))
+        return;
+    mw_log_warn("redis",
+                "list %s: its meta hash changed without a meta log record; applying "
+                "it from the poll (writers should append one, see the README)",
+                l->name);
+    if (m.type != l->cur->meta.type) {
+        l->phase = IDLE;
+        full_sync(l);
+        return;
+    }
+    l->rs->st.meta_changes++;
+    set_version(l, mw_rlist_new(&m, l->cur->base, l->delta));
+    publish(l->rs);
+}
+
+/* One SSCAN step over the index per poll (bounded replies however large the SET is); the
+ * cursor goes on at the next poll. Lists that only a writer touching the SET created (no
+ * catalog record), and retired lists published again, are found here. */
+static void on_members(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
+        strlen(r->element[0]->str) >= sizeof(rs->index_cursor))
+        return;
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "%s", r->element[0]->str);
+    const redisReply *names = r->element[1];
+    for (size_t i = 0; i < names->elements; i++) {
+        const char *name = names->element[i]->str;
+        if (!name)
+            continue;
+        struct rs_list *l = rs->all ? add_list(rs, name) : find_list(rs, name);
+        if (l && !l->cur && l->phase == IDLE && !l->building) {
+            l->retired = false;
+            full_sync(l);
+        }
     }
 }
 
-static void on_members(const redisReply *r, void *privdata)
+static void scan_index(struct mw_rsync *rs)
+{
+    const char *argv[] = {"SSCAN", "minewall:lists", rs->index_cursor, "COUNT", "1000"};
+    mw_rconn_command_argv(rs->cmd, on_members, rs, 5, argv, NULL);
+}
+
+/* The catalog's newest id, taken before the index is scanned: following the catalog from it
+ * misses no list created after the scan. */
+static void on_catalog_head(const redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
     if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY)
         return;
-    for (size_t i = 0; i < r->elements; i++) {
-        const char *name = r->element[i]->str;
-        if (!name)
-            continue;
-        const char *why = name_problem(name);
-        if (why) {
-            refuse_name(rs, name, why);
-            continue;
-        }
-        struct rs_list *l = add_list(rs, name);
-        if (l && !l->cur && l->phase == IDLE)
-            full_sync(l);
-    }
+    if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
+        r->element[0]->elements > 0 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
+        strlen(r->element[0]->element[0]->str) < sizeof(rs->catalog_id))
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", r->element[0]->element[0]->str);
+    else
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "0-0");
+    rs->catalog_ready = true;
+    rs->follow_gen++;
+    follow(rs);
 }
 
 static void check_tick(uv_timer_t *t)
@@ -679,8 +975,7 @@ static void check_tick(uv_timer_t *t)
     struct mw_rsync *rs = t->data;
     if (!mw_rconn_is_up(rs->cmd))
         return;
-    if (rs->all)
-        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    scan_index(rs);
     for (size_t i = 0; i < rs->n; i++) {
         struct rs_list *l = rs->lists[i];
         if (l->phase == IDLE) {
@@ -690,8 +985,8 @@ static void check_tick(uv_timer_t *t)
         if (l->phase != FOLLOW)
             continue;
         struct cb_ctx *c = ctx_new(l);
-        const char *argv[] = {"EXISTS", l->k_meta};
-        if (c && mw_rconn_command_argv(rs->cmd, on_exists, c, 2, argv, NULL) < 0)
+        const char *argv[] = {"HGETALL", l->k_meta};
+        if (c && mw_rconn_command_argv(rs->cmd, on_meta_poll, c, 2, argv, NULL) < 0)
             free(c);
     }
 }
@@ -703,8 +998,11 @@ static void cmd_up(void *arg)
     struct mw_rsync *rs = arg;
     mw_log_info("redis", "connected to %s", mw_rconn_name(rs->cmd));
     rs->st.up = 1;
-    if (rs->all)
-        mw_rconn_command(rs->cmd, on_members, rs, "SMEMBERS minewall:lists");
+    /* Once known, the catalog is followed on from the last record seen, across reconnects. */
+    if (!rs->catalog_ready)
+        mw_rconn_command(rs->cmd, on_catalog_head, rs, "XREVRANGE " CATALOG_KEY " + - COUNT 1");
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "0");
+    scan_index(rs);
     for (size_t i = 0; i < rs->n; i++)
         resume(rs->lists[i]);
 }
@@ -724,9 +1022,19 @@ static void cmd_down(void *arg, const char *reason)
     }
 }
 
+static void on_client_id(const redisReply *r, void *privdata)
+{
+    struct mw_rsync *rs = privdata;
+    if (r && !rs->closing && r->type == REDIS_REPLY_INTEGER)
+        rs->blk_id = r->integer;
+}
+
 static void blk_up(void *arg)
 {
-    follow(arg);
+    struct mw_rsync *rs = arg;
+    rs->blk_id = 0;
+    mw_rconn_command(rs->blk, on_client_id, rs, "CLIENT ID");
+    follow(rs);
 }
 
 static void blk_down(void *arg, const char *reason)
@@ -734,6 +1042,8 @@ static void blk_down(void *arg, const char *reason)
     struct mw_rsync *rs = arg;
     (void)reason;
     rs->xread_pending = false;
+    rs->unblock_sent = false;
+    rs->blk_id = 0;
 }
 
 int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_cb cb, void *arg,
@@ -745,6 +1055,7 @@ int mw_rsync_new(uv_loop_t *loop, const struct mw_config *cfg, mw_rsync_change_c
     struct mw_rsync *rs = calloc(1, sizeof(*rs));
     if (!rs)
         return -ENOMEM;
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "0");
     rs->loop = loop;
     rs->cb = cb;
     rs->arg = arg;

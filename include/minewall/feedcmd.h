@@ -6,13 +6,20 @@
  *   minewall:lists                 SET of published list names
  *   minewall:list:{NAME}:meta      HASH category, action, type, description, updated (unix s)
  *   minewall:list:{NAME}:entries   SET of normalised entries (see mw_feed_entry_text)
- *   minewall:list:{NAME}:log       STREAM op=add|del, entries="e1 e2 ..." (<= 1000 a record)
+ *   minewall:list:{NAME}:log       STREAM op=add|del, entries="e1 e2 ..." (<= 1000 a record);
+ *                                  op=meta with every meta field; op=retire
+ *   minewall:catalog               STREAM op=create|meta|retire, list=NAME (MAXLEN ~ 10000)
  *   minewall:events:blocks         STREAM of block hits appended by resolvers
  * The braces are literal: a Redis Cluster hash tag keeping a list's keys in one slot. Every
  * change of an entries SET is made in the same MULTI/EXEC as the log record describing it, so
  * a reader that takes the stream's last id before SSCAN and then follows the log misses
- * nothing. Exit codes: 0 done, 1 data errors (bad file or entry, unknown list), 2 Redis
- * unreachable, authentication or command failure, 64 usage. */
+ * nothing. A change of the meta's category, action, type or description is made in the same
+ * MULTI/EXEC as a "meta" log record (and a catalog record), so resolvers apply it in order with
+ * the entries; "rm" deletes the meta and entries, removes the name from the index, trims the
+ * log to one "retire" record (kept MW_FEED_RETIRE_KEEP_S) and adds a catalog "retire" record,
+ * all in one MULTI/EXEC. Exit codes: 0 done, 1 data errors (bad file or entry, unknown list,
+ * a type change or emptying without --force), 2 Redis unreachable, authentication or command
+ * failure, 64 usage. */
 #pragma once
 
 #include <stdbool.h>
@@ -29,6 +36,12 @@ struct mw_listfile_entry;
 
 #define MW_FEED_KEY_LISTS "minewall:lists"
 #define MW_FEED_KEY_EVENTS "minewall:events:blocks"
+#define MW_FEED_KEY_CATALOG "minewall:catalog"
+/* Approximate length of the catalog kept; resolvers only need its recent records. */
+#define MW_FEED_CATALOG_MAXLEN "10000"
+/* How long the log of a retired list (its one "retire" record) is kept: a resolver that was
+ * away for less than this drops the list when it comes back; after it, the list is stale. */
+#define MW_FEED_RETIRE_KEEP_S "2592000"
 /* Entries per SADD/SREM and per log record, and the approximate log length kept. */
 #define MW_FEED_BATCH 1000
 #define MW_FEED_LOG_MAXLEN "100000"
@@ -114,5 +127,6 @@ void mw_strvec_free(struct mw_strvec *sv);
 /* ---- commands: argc/argv start at the command name; return an exit code ---- */
 int mw_feed_cmd_push(struct mw_feed *f, int argc, char **argv); /* also "diff" */
 int mw_feed_cmd_edit(struct mw_feed *f, int argc, char **argv); /* "add" and "del" */
+int mw_feed_cmd_rm(struct mw_feed *f, int argc, char **argv);
 int mw_feed_cmd_validate(int argc, char **argv);
 int mw_feed_cmd_hits(struct mw_feed *f, int argc, char **argv);

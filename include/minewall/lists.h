@@ -23,10 +23,11 @@ struct mw_list_info {
     char *name;     /* owned */
     char *category; /* owned */
     char *path;     /* owned */
-    char *origin;   /* owned; "file" (later: "redis") */
+    char *origin;   /* owned; "file" or "redis" */
     enum mw_action action; /* resolved: never MW_ACTION_DEFAULT */
     enum mw_list_type type;
     bool allow;
+    bool stale;     /* a Redis list whose keys vanished: its last synced copy is in force */
     int format;     /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
     /* Exceptions (AdBlock "@@", RPZ rpz-passthru) in a list that is not an allowlist: they

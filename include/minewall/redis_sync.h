@@ -34,7 +34,10 @@ size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out);
 
 struct mw_rsync_stats {
     uint64_t full_syncs, deltas_applied, resyncs_gap, stale_lists;
-    uint64_t lists_refused; /* published names or metas refused (each counted once) */
+    uint64_t lists_refused;   /* names (bad, over 1024 lists) or metas refused, once each */
+    uint64_t meta_changes;    /* "meta" log records applied */
+    uint64_t lists_retired;   /* lists dropped by a "retire" record */
+    uint64_t catalog_ignored; /* catalog records that were not create/meta/retire of a name */
     int up;
 };
 void mw_rsync_stats(const struct mw_rsync *rs, struct mw_rsync_stats *out);

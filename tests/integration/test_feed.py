@@ -40,8 +40,17 @@ def write(tmp_path, name, lines):
 
 
 def log_records(r, name):
+    """The entry records of a list's log (add/del); meta records are left out."""
     return [(f["op"], f["entries"].split(" "))
-            for _, f in r.xrange("minewall:list:{%s}:log" % name)]
+            for _, f in r.xrange("minewall:list:{%s}:log" % name) if f["op"] in ("add", "del")]
+
+
+def meta_records(r, name):
+    return [f for _, f in r.xrange("minewall:list:{%s}:log" % name) if f["op"] == "meta"]
+
+
+def catalog(r):
+    return [(f["op"], f["list"]) for _, f in r.xrange("minewall:catalog")]
 
 
 def replay(r, name):
@@ -122,9 +131,17 @@ def test_push_large_list_in_batches(rds, tmp_path):
     assert r.scard("minewall:list:{big}:entries") == 2500
     recs = log_records(r, "big")
     assert [len(e) for _, e in recs] == [1000, 1000, 500]
-    p = ok(feed(["push", "big", write(tmp_path, "b.txt", names[1200:] + ["new.big.test"])],
-                rds.url))
+    # a new list: its meta with the first batch, its catalog record with the last
+    ops = [f["op"] for _, f in r.xrange("minewall:list:{big}:log")]
+    assert ops == ["add", "meta", "add", "add"], ops
+    assert catalog(r) == [("create", "big")]
+    p = ok(feed(["push", "big", write(tmp_path, "b.txt", names[1200:] + ["new.big.test"]),
+                 "--action", "nxdomain"], rds.url))
     assert p.stdout.strip() == "+1 -1200 =1300"
+    # an existing list: the meta change goes with the last batch, and so does its catalog record
+    ops = [f["op"] for _, f in r.xrange("minewall:list:{big}:log")][4:]
+    assert ops == ["add", "del", "del", "meta"], ops
+    assert catalog(r) == [("create", "big"), ("meta", "big")]
     recs = log_records(r, "big")[3:]
     assert [(op, len(e)) for op, e in recs] == [("add", 1), ("del", 1000), ("del", 200)]
     assert replay(r, "big") == r.smembers("minewall:list:{big}:entries")
@@ -282,13 +299,15 @@ def test_history(rds, tmp_path):
     p = ok(feed(["history", "l"], rds.url))
     lines = p.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "TIME", "OP"]
-    assert len(lines) == 4
+    assert len(lines) == 5
     first = lines[1].split()
     assert re.match(r"\d+-\d+$", first[0])
     assert first[4:7] == ["add", "8", "a0.test"]
     assert lines[1].endswith("...")
-    assert lines[2].split()[4:7] == ["add", "1", "x.test"]
-    assert lines[3].split()[4:7] == ["del", "1", "a0.test"]
+    # the new list's meta, in the same transaction as its first entries
+    assert lines[2].split()[4:6] == ["meta", "0"] and "action=default" in lines[2], lines[2]
+    assert lines[3].split()[4:7] == ["add", "1", "x.test"]
+    assert lines[4].split()[4:7] == ["del", "1", "a0.test"]
     p = ok(feed(["history", "l", "-n", "1"], rds.url))
     assert len(p.stdout.splitlines()) == 2
     assert p.stdout.splitlines()[1].split()[4] == "del"

@@ -277,7 +277,8 @@ def test_status_fields(make_minewall, upstream, mport, tmp_path):
     assert u["queries"] >= 1 and u["timeouts"] == 0 and u["srtt_ms"] >= 0
     (lst_d,) = d["lists"]
     assert lst_d == {"name": "testmining", "category": "mining", "source": lst,
-                     "origin": "file", "entries": 1, "stale": False}, lst_d
+                     "origin": "file", "action": "sinkhole", "type": "domain", "entries": 1,
+                     "stale": False}, lst_d
     rec = [b for b in d["blocks_recent"] if b["qname"].rstrip(".") == BLOCKED]
     assert rec, d["blocks_recent"]
     assert rec[0]["client"] == "127.0.0.1" and rec[0]["list"] == "testmining"

@@ -30,7 +30,7 @@ EXTRA = {
 SINKHOLE = ["0.0.0.0"]
 SYNC_S = 5.0  # bound on a full sync of a small list after start or reconnect
 FOLLOW_S = 1.0  # a change applied through the log: "within a second"
-CHECK_S = 4.0  # the 2 s periodic check (new lists with "*", vanished keys) plus slack
+CHECK_S = 7.0  # the 5 s fallback poll (SET-only writers, vanished keys) plus slack
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def test_star_follows_every_list_and_picks_up_new_ones(rs, up, state, tmp_path, 
     push(rs, tmp_path, "fresh", ["late.evil.test"], "--category", "phishing")
     took = timed(lambda: is_blocked(m, "late.evil.test"), CHECK_S,
                  "a list published after start picked up")
-    assert took < 3.0, took
+    assert took < FOLLOW_S, took  # through the catalog, not the poll
     assert ede(m.query("late.evil.test")) == (15, "minewall: phishing/fresh")
     ok(feed(["add", "fresh", "other.evil.test"], rs.url))  # and followed from then on
     wait_blocked(m, "other.evil.test", FOLLOW_S + 1)

@@ -1174,7 +1174,10 @@ static void test_derive(void **state)
     assert_int_equal(files->refs, 3);
     assert_int_equal(l2->n_lists, F_COUNT + 2);
     assert_int_equal(l2->rlist_base, F_COUNT);
-    assert_string_equal(l2->lists[F_COUNT + R_ALLOW].origin, "redis (stale)");
+    /* The origin stays "redis" (a metric label); staleness is its own flag. */
+    assert_string_equal(l2->lists[F_COUNT + R_ALLOW].origin, "redis");
+    assert_true(l2->lists[F_COUNT + R_ALLOW].stale);
+    assert_false(l2->lists[F_COUNT + R_MINING].stale);
     assert_true(l2->generation == 3);
 
     /* No Redis lists at all. */
