@@ -286,9 +286,8 @@ int mw_answerdiff_forget(struct mw_answerdiff *ad, const uint8_t *qname, size_t 
 
 /* ---- reading the response ---- */
 
-static uint32_t rr_ttl(const uint8_t *p)
+static uint32_t rr_ttl(uint32_t t)
 {
-    uint32_t t = mw_dns_get32(p);
     return t & 0x80000000u ? 0 : t; /* RFC 2181 8: a TTL with the top bit set counts as 0 */
 }
 
@@ -299,15 +298,8 @@ static void min_ttl(uint32_t *ttl, bool *any, uint32_t t)
     *any = true;
 }
 
-/* The fixed part of one resource record of the answer section. */
-struct rr {
-    uint16_t type, cls;
-    uint32_t ttl;
-    size_t rdata, rdlen;
-};
-
 /* A (possibly compressed) name inside rdata, which must end within the rdata. */
-static int rdata_name(const uint8_t *pkt, size_t len, const struct rr *rr, size_t at, uint8_t *out)
+static int rdata_name(const uint8_t *pkt, size_t len, const struct mw_dns_rr *rr, size_t at, uint8_t *out)
 {
     size_t o = rr->rdata + at;
     int n = mw_dname_unpack(pkt, len, &o, out, 256);
@@ -360,7 +352,7 @@ static int read_head(const uint8_t *pkt, size_t len, const uint8_t *qname, size_
 }
 
 /* One record of qtype at the wanted owner: its binary key into sc. Returns 0 or -EBADMSG. */
-static int take_value(struct scan *sc, const uint8_t *pkt, size_t len, const struct rr *rr,
+static int take_value(struct scan *sc, const uint8_t *pkt, size_t len, const struct mw_dns_rr *rr,
                       uint16_t qtype)
 {
     const uint8_t *key;
@@ -389,7 +381,7 @@ static int take_value(struct scan *sc, const uint8_t *pkt, size_t len, const str
         klen = (size_t)n;
         break;
     }
-    min_ttl(&sc->vttl, &sc->any_vttl, rr->ttl);
+    min_ttl(&sc->vttl, &sc->any_vttl, rr_ttl(rr->ttl));
     if (sc->n_items == MAX_SCAN) {
         sc->truncated = true;
         return 0;
@@ -402,55 +394,42 @@ static int take_value(struct scan *sc, const uint8_t *pkt, size_t len, const str
 
 /* One pass over the answer section: every record is validated, the records of qtype owned by
  * want are collected (a malformed one sets sc->bad), and with cnames the CNAME records too.
- * want_is_q: want is the question name. */
+ * want_is_q: want is the question name (both lowercase wire, so equal bytes). */
 static int read_answers(struct scan *sc, const uint8_t *pkt, size_t len, size_t off,
                         uint16_t ancount, uint16_t qtype, const uint8_t *want, size_t want_len,
                         bool want_is_q, bool cnames)
 {
-    struct rr rr;
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
     sc->n_items = 0;
     sc->keys_used = 0;
     sc->truncated = false;
     sc->bad = false;
     sc->any_vttl = false;
     sc->vttl = 0;
-    for (uint16_t i = 0; i < ancount; i++) {
-        size_t owner_at = off;
-        int same;
-        /* Most owners are a pointer to the question, which read_head found equal to qname. */
-        if (want_is_q && len - off >= 2 && pkt[off] == 0xc0 && pkt[off + 1] == MW_DNS_HDR) {
-            off += 2;
-            same = 1;
-        } else {
-            same = mw_dname_equal_at(pkt, len, &off, want, want_len);
-        }
-        if (same < 0 || len - off < 10)
-            return -EBADMSG;
-        rr.type = mw_dns_get16(pkt + off);
-        rr.cls = mw_dns_get16(pkt + off + 2);
-        rr.ttl = rr_ttl(pkt + off + 4);
-        rr.rdlen = mw_dns_get16(pkt + off + 8);
-        rr.rdata = off + 10;
-        if (len - rr.rdata < rr.rdlen)
-            return -EBADMSG;
-        off = rr.rdata + rr.rdlen;
+    /* read_head found the question equal to qname: owners pointing at it need no compare. */
+    mw_dns_iter_begin(&it, pkt, len, off, ancount, 0, 0);
+    mw_dns_iter_match(&it, want, want_len, want_is_q); /* cannot fail with 0 or 1 */
+    int r;
+    while ((r = mw_dns_iter_next(&it, &rr)) > 0) {
         if (rr.cls != 1)
             continue;
         if (cnames && rr.type == MW_TYPE_CNAME && sc->n_cn < MAX_CNAMES) {
             struct cname *c = &sc->cn[sc->n_cn];
+            size_t owner_at = rr.owner;
             int o = mw_dname_unpack(pkt, len, &owner_at, c->owner, sizeof(c->owner));
             int t = rdata_name(pkt, len, &rr, 0, c->target);
             if (o < 0 || t < 0)
                 return -EBADMSG;
             c->owner_len = (uint16_t)o;
             c->target_len = (uint16_t)t;
-            c->ttl = rr.ttl;
+            c->ttl = rr_ttl(rr.ttl);
             sc->n_cn++;
         }
-        if (same && rr.type == qtype && take_value(sc, pkt, len, &rr, qtype) < 0)
+        if (rr.owner_eq && rr.type == qtype && take_value(sc, pkt, len, &rr, qtype) < 0)
             sc->bad = true;
     }
-    return 0;
+    return r < 0 ? -EBADMSG : 0;
 }
 
 /* The chain from qname through the collected CNAMEs; returns its end. */
@@ -525,7 +504,8 @@ static int scan_response(struct scan *sc, const uint8_t *qname, size_t qname_len
         size_t final_len;
         const uint8_t *final = follow_chain(sc, qname, qname_len, &final_len);
         if (sc->n_chain &&
-            read_answers(sc, pkt, len, off, an, qtype, final, final_len, false, false) < 0)
+            read_answers(sc, pkt, len, off, an, qtype, final, final_len,
+                         name_eq(final, final_len, qname, qname_len), false) < 0)
             return -EBADMSG;
     }
     if (sc->bad)

@@ -64,6 +64,37 @@ static size_t read_question(const uint8_t *pkt, size_t len, struct mw_dns_questi
     return off + 4;
 }
 
+/* ---- the record iterator ---- */
+
+int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want, size_t want_len, int q_eq)
+{
+    it->want = want;
+    it->want_len = want_len;
+    if (q_eq < 0 && it->q_ok) {
+        size_t at = MW_DNS_HDR;
+        q_eq = mw_dname_equal_at(it->pkt, it->len, &at, want, want_len);
+        if (q_eq < 0)
+            return -EBADMSG;
+    }
+    it->q_eq = q_eq > 0;
+    return 0;
+}
+
+int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len)
+{
+    if (len < MW_DNS_HDR)
+        return -EBADMSG;
+    size_t off = MW_DNS_HDR;
+    for (unsigned i = mw_dns_get16(pkt + 4); i > 0; i--) {
+        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < 4)
+            return -EBADMSG;
+        off += 4;
+    }
+    mw_dns_iter_begin(it, pkt, len, off, mw_dns_get16(pkt + 6), mw_dns_get16(pkt + 8),
+                      mw_dns_get16(pkt + 10));
+    return 0;
+}
+
 /* Are the EDNS options of an OPT rdata well-formed TLVs (RFC 6891 6.1.2)? */
 static bool opt_options_ok(const uint8_t *rd, size_t rdlen)
 {
@@ -83,29 +114,26 @@ static bool opt_options_ok(const uint8_t *rd, size_t rdlen)
 static enum mw_dns_parse scan_additional(const uint8_t *pkt, size_t len, size_t off,
                                          unsigned arcount, struct mw_dns_query *out)
 {
-    for (unsigned i = 0; i < arcount; i++) {
-        size_t owner = off;
-        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
-            return MW_PARSE_FORMERR;
-        const uint8_t *f = pkt + off;
-        size_t rdlen = mw_dns_get16(f + 8);
-        if (rdlen > len - off - RR_FIXED)
-            return MW_PARSE_FORMERR;
-        off += RR_FIXED + rdlen;
-        if (mw_dns_get16(f) != MW_TYPE_OPT)
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
+    int r;
+    mw_dns_iter_begin(&it, pkt, len, off, 0, 0, arcount);
+    while ((r = mw_dns_iter_next(&it, &rr)) > 0) {
+        if (rr.type != MW_TYPE_OPT)
             continue; /* TSIG, SIG(0), stray records: skipped */
         /* RFC 6891 6.1.1: one OPT, owned by the root. */
-        if (out->edns || f != pkt + owner + 1 || pkt[owner] != 0)
+        if (out->edns || rr.rdata != rr.owner + 1 + RR_FIXED || pkt[rr.owner] != 0)
             return MW_PARSE_FORMERR;
-        if (!opt_options_ok(f + RR_FIXED, rdlen))
+        if (!opt_options_ok(pkt + rr.rdata, rr.rdlen))
             return MW_PARSE_FORMERR;
+        const uint8_t *f = pkt + rr.rdata - RR_FIXED;
         out->edns = true;
         uint16_t udp = mw_dns_get16(f + 2);
         out->udp_size = udp < MW_DNS_UDP_MIN ? MW_DNS_UDP_MIN : udp;
         out->edns_version = f[5];
         out->do_bit = (f[6] & 0x80) != 0;
     }
-    return MW_PARSE_OK;
+    return r < 0 ? MW_PARSE_FORMERR : MW_PARSE_OK;
 }
 
 enum mw_dns_parse mw_dns_parse_query(const uint8_t *pkt, size_t len, struct mw_dns_query *out)
@@ -399,32 +427,27 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
     if (off == 0)
         return -EBADMSG;
 
-    unsigned an = info->ancount, an_ns = an + info->nscount, total = an_ns + arcount;
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
     unsigned ar_kept = 0, ext_rcode = 0, n = 0;
     size_t cut = 0;
-    for (unsigned i = 0; i < total; i++) {
-        size_t owner = off;
-        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
-            return -EBADMSG;
-        size_t fix = off, rd = off + RR_FIXED;
-        size_t rdlen = mw_dns_get16(pkt + fix + 8);
-        if (rdlen > len - rd)
-            return -EBADMSG;
-        off = rd + rdlen;
-        uint16_t type = mw_dns_get16(pkt + fix);
-
-        if (type == MW_TYPE_OPT) {
-            if (i < an_ns || cut || fix != owner + 1 || pkt[owner] != 0)
+    int r;
+    mw_dns_iter_begin(&it, pkt, len, off, info->ancount, info->nscount, arcount);
+    while ((r = mw_dns_iter_next(&it, &rr)) > 0) {
+        size_t fix = rr.rdata - RR_FIXED;
+        if (rr.type == MW_TYPE_OPT) {
+            if (rr.section != MW_SECTION_ADDITIONAL || cut || fix != rr.owner + 1 ||
+                pkt[rr.owner] != 0)
                 return -EBADMSG; /* RFC 6891 6.1.1: one, in additional, owned by root */
-            cut = owner;
+            cut = rr.owner;
             ext_rcode = pkt[fix + 4];
             continue;
         }
         if (cut)
             continue; /* validated, but dropped with the OPT */
-        if (i >= an_ns)
+        if (rr.section == MW_SECTION_ADDITIONAL)
             ar_kept++;
-        uint32_t t = mw_dns_get32(pkt + fix + 4);
+        uint32_t t = rr.ttl;
         if (t > TTL_MAX)
             t = 0; /* RFC 2181 8: treat as zero */
         if (t < info->min_ttl)
@@ -436,8 +459,8 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
         } else {
             info->ttls_overflow = true;
         }
-        if (type == MW_TYPE_SOA && i >= an && i < an_ns) {
-            int64_t min = soa_minimum(pkt, len, rd, rdlen);
+        if (rr.type == MW_TYPE_SOA && rr.section == MW_SECTION_AUTHORITY) {
+            int64_t min = soa_minimum(pkt, len, rr.rdata, rr.rdlen);
             if (min < 0)
                 return -EBADMSG;
             uint32_t neg = (uint32_t)min < t ? (uint32_t)min : t;
@@ -446,8 +469,10 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
             info->has_soa = true;
         }
     }
+    if (r < 0)
+        return -EBADMSG;
     if (!cut)
-        cut = off; /* bytes after the last counted record are dropped */
+        cut = it.off; /* bytes after the last counted record are dropped */
 
     unsigned full = (info->flags & 0xf) | (ext_rcode << 4);
     info->rcode = full > 0xff ? 0xff : (uint8_t)full;
