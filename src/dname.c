@@ -196,11 +196,18 @@ int mw_dname_labels(const uint8_t *wire, size_t len)
     }
 }
 
-/* The one walker behind unpack and skip; wire may be NULL to validate only. */
-static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
+/* The one walker of compressed names, behind unpack, skip and equal_at: wire (cap octets) takes
+ * a lowercased copy when not NULL; want (want_len octets) is compared with the name when not
+ * NULL, the answer in *same. Inlined into each caller, so the parts a caller does not use cost
+ * nothing. */
+static inline __attribute__((always_inline)) int walk(const uint8_t *pkt, size_t pkt_len,
+                                                      size_t *off, uint8_t *wire, size_t cap,
+                                                      const uint8_t *want, size_t want_len,
+                                                      bool *same)
 {
     size_t pos = *off, end = 0, n = 0;
     int jumps = 0;
+    bool eq = true;
 
     for (;;) {
         if (pos >= pkt_len)
@@ -232,58 +239,13 @@ static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, 
             for (size_t i = 1; i <= l; i++)
                 wire[n + i] = lower(pkt[pos + i]);
         }
-        n += 1 + (size_t)l;
-        pos += 1 + (size_t)l;
-        if (l == 0)
-            break;
-    }
-    *off = jumps ? end : pos;
-    return (int)n;
-}
-
-int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
-{
-    return walk(pkt, pkt_len, off, wire, cap);
-}
-
-int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
-{
-    int rc = walk(pkt, pkt_len, off, NULL, 0);
-    return rc < 0 ? rc : 0;
-}
-
-int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
-                      size_t want_len)
-{
-    size_t pos = *off, end = 0, n = 0;
-    int jumps = 0;
-    bool same = true;
-    for (;;) {
-        if (pos >= len)
-            return -EBADMSG;
-        uint8_t l = pkt[pos];
-        if ((l & 0xC0) == 0xC0) {
-            if (pos + 1 >= len)
-                return -EBADMSG;
-            size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
-            if (target >= pos || ++jumps > MAX_JUMPS)
-                return -EBADMSG;
-            if (jumps == 1)
-                end = pos + 2;
-            pos = target;
-            continue;
-        }
-        if (l & 0xC0)
-            return -EBADMSG;
-        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len)
-            return -EBADMSG;
-        if (same) {
+        if (want && eq) {
             if (n + 1 + l > want_len || want[n] != l) {
-                same = false;
+                eq = false;
             } else {
                 for (size_t i = 1; i <= l; i++) {
                     if (lower(pkt[pos + i]) != want[n + i]) {
-                        same = false;
+                        eq = false;
                         break;
                     }
                 }
@@ -295,5 +257,26 @@ int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t
             break;
     }
     *off = jumps ? end : pos;
-    return same && n == want_len;
+    if (want)
+        *same = eq && n == want_len;
+    return (int)n;
+}
+
+int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
+{
+    return walk(pkt, pkt_len, off, wire, cap, NULL, 0, NULL);
+}
+
+int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
+{
+    int rc = walk(pkt, pkt_len, off, NULL, 0, NULL, 0, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
+                      size_t want_len)
+{
+    bool same = false;
+    int rc = walk(pkt, len, off, NULL, 0, want, want_len, &same);
+    return rc < 0 ? rc : same;
 }
