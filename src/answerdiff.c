@@ -21,12 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
-
 #include "minewall/dname.h"
 #include "minewall/dnstext.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/hash.h"
+#include "minewall/lru.h"
 
 #define MAX_CNAMES 64     /* CNAME records of one response considered for the chain */
 #define MAX_SCAN 256      /* records of the asked type considered per response */
@@ -40,8 +39,7 @@
 #define TEXTS_MAX ((2 * MW_ANSWERDIFF_MAX_VALUES + 2 * MW_ANSWERDIFF_MAX_CHAIN) * TEXT_MAX)
 
 struct entry {
-    struct entry *hnext;       /* bucket chain */
-    struct entry *prev, *next; /* LRU: head is the most recently seen */
+    struct mw_lru_node node;   /* head of the LRU list is the most recently seen */
     uint64_t vhash;            /* seeded hash of the chain and the values */
     uint64_t seen_ms;
     uint32_t hash; /* of (name, type); its low bits pick the bucket */
@@ -88,9 +86,7 @@ struct scan {
 
 struct mw_answerdiff {
     size_t max_names;
-    struct entry **buckets; /* owned */
-    size_t mask;
-    struct entry *head, *tail;
+    struct mw_lru t; /* owns the buckets; the entries are freed here */
     struct scan *sc; /* owned scratch */
     char *texts;     /* owned: TEXTS_MAX, allocated at the first change */
     size_t texts_used;
@@ -119,88 +115,29 @@ const char *mw_answerdiff_type_name(uint16_t qtype)
     }
 }
 
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)(r >> 64) ^ (uint64_t)r;
-}
-
-/* Keyed multiply-fold over bytes and a tag; the seed keeps clients from choosing names that
- * collide in one bucket, or answers that collide with the stored set. */
-static uint64_t hash_bytes(uint64_t seed, uint64_t tag, const uint8_t *p, size_t len)
-{
-    const uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull;
-    const uint64_t p2 = 0x8ebc6af09c88c6e3ull;
-    uint64_t h = mum(seed ^ p0, (tag << 20 | len) ^ p1);
-    while (len >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = mum(v ^ seed ^ p1, h ^ p2);
-        p += 8;
-        len -= 8;
-    }
-    uint64_t t = 0;
-    memcpy(&t, p, len);
-    h = mum(t ^ seed ^ p2, h ^ p0);
-    return mum(h ^ p1, seed ^ p2);
-}
-
 static uint32_t key_hash(uint64_t seed, const uint8_t *name, size_t len, uint16_t qtype)
 {
-    return (uint32_t)hash_bytes(seed, qtype, name, len);
+    return (uint32_t)mw_hash_bytes(seed, qtype, name, len);
+}
+
+static inline struct entry *entry_of(struct mw_lru_node *n)
+{
+    return mw_lru_entry(n, struct entry, node);
 }
 
 /* ---- table and LRU ---- */
 
-static void lru_unlink(struct mw_answerdiff *ad, struct entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        ad->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        ad->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct mw_answerdiff *ad, struct entry *e)
-{
-    e->prev = NULL;
-    e->next = ad->head;
-    if (ad->head)
-        ad->head->prev = e;
-    else
-        ad->tail = e;
-    ad->head = e;
-}
-
-static struct entry **bucket_slot(struct mw_answerdiff *ad, const struct entry *e)
-{
-    struct entry **pp = &ad->buckets[e->hash & ad->mask];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    return pp;
-}
-
 /* Take e out of the table and the LRU list; the caller frees it. */
 static void detach(struct mw_answerdiff *ad, struct entry *e)
 {
-    struct entry **pp = bucket_slot(ad, e);
-    if (*pp)
-        *pp = e->hnext;
-    lru_unlink(ad, e);
+    mw_lru_remove(&ad->t, &e->node, e->hash);
     ad->st.names--;
     ad->st.bytes -= ENTRY_SIZE(e->name_len, e->cap);
 }
 
 static void attach(struct mw_answerdiff *ad, struct entry *e)
 {
-    struct entry **b = &ad->buckets[e->hash & ad->mask];
-    e->hnext = *b;
-    *b = e;
-    lru_push_front(ad, e);
+    mw_lru_insert(&ad->t, &e->node, e->hash);
     ad->st.names++;
     ad->st.bytes += ENTRY_SIZE(e->name_len, e->cap);
 }
@@ -208,7 +145,8 @@ static void attach(struct mw_answerdiff *ad, struct entry *e)
 static struct entry *find(const struct mw_answerdiff *ad, const uint8_t *name, size_t len,
                           uint16_t qtype, uint32_t h)
 {
-    for (struct entry *e = ad->buckets[h & ad->mask]; e; e = e->hnext) {
+    for (struct mw_lru_node *n = mw_lru_bucket(&ad->t, h); n; n = n->hnext) {
+        struct entry *e = entry_of(n);
         if (e->hash == h && e->qtype == qtype && e->name_len == len &&
             memcmp(e->data, name, len) == 0)
             return e;
@@ -223,23 +161,16 @@ struct mw_answerdiff *mw_answerdiff_new(size_t max_names)
     struct mw_answerdiff *ad = calloc(1, sizeof(*ad));
     if (!ad)
         return NULL;
-    size_t nb = 16;
-    while (nb < max_names && nb < MAX_BUCKETS)
-        nb <<= 1;
-    ad->buckets = calloc(nb, sizeof(*ad->buckets));
     ad->sc = malloc(sizeof(*ad->sc));
-    if (!ad->buckets || !ad->sc) {
+    if (!ad->sc || mw_lru_init(&ad->t, max_names < MAX_BUCKETS ? max_names : MAX_BUCKETS,
+                               NULL) < 0) {
         mw_answerdiff_free(ad);
         return NULL;
     }
-    ad->mask = nb - 1;
     ad->max_names = max_names;
-    ad->st.table_bytes = sizeof(*ad) + nb * sizeof(*ad->buckets) + sizeof(*ad->sc);
-    if (getrandom(&ad->seed, sizeof(ad->seed), GRND_NONBLOCK) != (ssize_t)sizeof(ad->seed)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ad->seed = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)ad;
-    }
+    ad->st.table_bytes =
+        sizeof(*ad) + (ad->t.mask + 1) * sizeof(*ad->t.buckets) + sizeof(*ad->sc);
+    ad->seed = mw_hash_seed();
     return ad;
 }
 
@@ -247,11 +178,11 @@ void mw_answerdiff_free(struct mw_answerdiff *ad)
 {
     if (!ad)
         return;
-    for (struct entry *e = ad->head, *n; e; e = n) {
-        n = e->next;
-        free(e);
+    for (struct mw_lru_node *n = ad->t.head, *next; n; n = next) {
+        next = n->next;
+        free(entry_of(n));
     }
-    free(ad->buckets);
+    mw_lru_deinit(&ad->t);
     free(ad->sc);
     free(ad->texts);
     free(ad);
@@ -708,8 +639,7 @@ static int change(struct mw_answerdiff *ad, struct entry *old, const struct scan
         free(old);
         attach(ad, e);
     } else {
-        lru_unlink(ad, e);
-        lru_push_front(ad, e);
+        mw_lru_touch(&ad->t, &e->node);
     }
     entry_store(e, sc, vhash, now_ms);
     ad->st.changes++;
@@ -750,7 +680,7 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
     }
     ad->st.observed++;
     uint64_t vhash =
-        hash_bytes(ad->seed, (uint64_t)sc->n_chain << 8 | sc->n_items, sc->blob, sc->blob_len);
+        mw_hash_bytes(ad->seed, (uint64_t)sc->n_chain << 8 | sc->n_items, sc->blob, sc->blob_len);
     uint32_t h = key_hash(ad->seed, out->qname, qname_len, qtype);
     struct entry *old = find(ad, out->qname, qname_len, qtype, h);
     if (old) {
@@ -761,8 +691,7 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
             memcmp(old->data + old->name_len, sc->blob, sc->blob_len) == 0) {
             old->seen_ms = now_ms;
             old->ttl = scan_ttl(sc);
-            lru_unlink(ad, old);
-            lru_push_front(ad, old);
+            mw_lru_touch(&ad->t, &old->node);
             return 0;
         }
         return change(ad, old, sc, vhash, now_ms, out);
@@ -778,8 +707,8 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
     entry_store(e, sc, vhash, now_ms);
     attach(ad, e);
     ad->st.first_seen++;
-    while (ad->st.names > ad->max_names && ad->tail != e) {
-        struct entry *victim = ad->tail;
+    while (ad->st.names > ad->max_names && mw_lru_oldest(&ad->t) != &e->node) {
+        struct entry *victim = entry_of(mw_lru_oldest(&ad->t));
         detach(ad, victim);
         free(victim);
         ad->st.evictions++;

@@ -15,6 +15,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/domainset.h"
+#include "minewall/hash.h"
 #include "minewall/ipset.h"
 #include "minewall/listfile.h"
 #include "minewall/lists.h"
@@ -230,10 +231,7 @@ const struct mw_domainset *mw_rbase_domains(const struct mw_rbase *b)
 
 static uint64_t key_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return h;
+    return mw_hash_bytes(0, 0, s, strlen(s)); /* entries come from our Redis: no seed */
 }
 
 struct mw_rdelta *mw_rdelta_new(void)
