@@ -654,7 +654,7 @@ static void track_answer(struct mw_worker *w, const struct pending *p,
     uv_gettimeofday(&tv);
     int n = mw_journal_format_answer(line, sizeof(line),
                                      (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                     mw_jlog_host(), &ch, r->upstream, &g);
+                                     snap->host, &ch, r->upstream, &g);
     if (n > 0 && mw_journal_queue_push(snap->journal, MW_JOURNAL_ANSWER, line, (size_t)n) == 0)
         w->stats.journal_answer_changes++;
     else
