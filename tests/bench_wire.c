@@ -177,8 +177,10 @@ int main(void)
         sink += mw_dns_parse_query(q.b, q.n, &dq);
     t[1] = now_ns();
     for (int i = 0; i < ITER; i++) {
-        sink += (uint64_t)mw_dns_prepare_response(r1.b, r1.n, out, sizeof(out), &info, ttl_off, ttl);
-        sink += (uint64_t)mw_dns_prepare_response(r2.b, r2.n, out, sizeof(out), &info, ttl_off, ttl);
+        sink +=
+            (uint64_t)mw_dns_prepare_response(r1.b, r1.n, out, sizeof(out), &info, ttl_off, ttl);
+        sink +=
+            (uint64_t)mw_dns_prepare_response(r2.b, r2.n, out, sizeof(out), &info, ttl_off, ttl);
     }
     t[2] = now_ns();
     for (int i = 0; i < ITER; i++) {
@@ -203,7 +205,8 @@ int main(void)
     mw_dns_parse_query(q.b, q.n, &cq);
     mw_dns_client_from_query(&cq, false, &cl);
     mw_cache_key_make(&cq.q, false, &key);
-    if (!cache || plen < 0 || mw_cache_insert(cache, &key, out, (size_t)plen, &info, ttl_off, ttl, 0))
+    if (!cache || plen < 0 ||
+        mw_cache_insert(cache, &key, out, (size_t)plen, &info, ttl_off, ttl, 0))
         return 1;
     static uint8_t reply[MW_DNS_MAXMSG + 64];
     t[5] = now_ns();

@@ -109,13 +109,13 @@ static void test_bad(void **state)
         "redis://[::1",
         "redis://[::1]x",
         "redis://[]",
-        "redis://pw@h",      /* the ':' is required: "pw" would be a user or a password */
-        "redis://:%zz@h",    /* not hex */
-        "redis://:%4@h",     /* one digit */
-        "redis://:abc%@h",   /* '%' at the end */
-        "redis://:a%00b@h",  /* NUL would cut the password */
-        "redis://u%g0:p@h",  /* in the user name too */
-        "redis://:secret@",  /* no host */
+        "redis://pw@h",     /* the ':' is required: "pw" would be a user or a password */
+        "redis://:%zz@h",   /* not hex */
+        "redis://:%4@h",    /* one digit */
+        "redis://:abc%@h",  /* '%' at the end */
+        "redis://:a%00b@h", /* NUL would cut the password */
+        "redis://u%g0:p@h", /* in the user name too */
+        "redis://:secret@", /* no host */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char why[128] = "";
