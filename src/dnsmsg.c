@@ -240,6 +240,38 @@ static size_t put_head(const struct mw_dns_client *c, uint16_t flags, uint8_t ex
     return n;
 }
 
+/* An Extended DNS Error (RFC 8914) for a reply of base octets: whether the option fits the
+ * client's limit (and cap), and how much of text goes in: shortened at a UTF-8 boundary first,
+ * the option dropped only when not even its fixed 6 octets fit. Returns -1 without the option,
+ * else the text length. */
+static long ede_text_len(const struct mw_dns_client *c, size_t base, size_t cap, int ede,
+                         const char *text)
+{
+    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
+    if (budget > cap)
+        budget = cap;
+    if (!c->edns || ede < 0 || ede > 0xffff || base + 6 > budget)
+        return -1;
+    size_t n = text ? strlen(text) : 0;
+    if (n > budget - base - 6) {
+        n = budget - base - 6;
+        while (n > 0 && ((uint8_t)text[n] & 0xc0) == 0x80)
+            n--; /* do not cut a UTF-8 sequence */
+    }
+    return (long)n;
+}
+
+/* The EDE option at p (room checked by ede_text_len); returns its length. */
+static size_t put_ede(uint8_t *p, int ede, const char *text, size_t n)
+{
+    mw_dns_put16(p, EDE_CODE);
+    mw_dns_put16(p + 2, (uint16_t)(2 + n));
+    mw_dns_put16(p + 4, (uint16_t)ede);
+    if (n)
+        memcpy(p + 6, text, n);
+    return 6 + n;
+}
+
 int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
                        const char *extra_text, uint8_t *out, size_t cap)
 {
@@ -252,32 +284,13 @@ int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
     if (base > cap)
         return -ENOSPC;
 
-    /* The EDE option and its text are shortened, then dropped, to fit the client's limit. */
-    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
-    if (budget > cap)
-        budget = cap;
-    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
-    size_t text_len = 0;
-    if (with_ede && extra_text) {
-        text_len = strlen(extra_text);
-        if (text_len > budget - base - 6) {
-            text_len = budget - base - 6;
-            while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
-                text_len--; /* do not cut a UTF-8 sequence */
-        }
-    }
-
+    long text_len = ede_text_len(c, base, cap, ede, extra_text);
     uint16_t flags = reply_flags(c, hdr_rcode);
     size_t n = put_head(c, flags, ext, out);
-    if (with_ede) {
+    if (text_len >= 0) {
         uint8_t *opt = out + n - OPT_LEN;
         mw_dns_put16(opt + 9, (uint16_t)(6 + text_len));
-        mw_dns_put16(out + n, EDE_CODE);
-        mw_dns_put16(out + n + 2, (uint16_t)(2 + text_len));
-        mw_dns_put16(out + n + 4, (uint16_t)ede);
-        if (text_len)
-            memcpy(out + n + 6, extra_text, text_len);
-        n += 6 + text_len;
+        n += put_ede(out + n, ede, extra_text, (size_t)text_len);
     }
     return (int)n;
 }
@@ -305,18 +318,7 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
     size_t base = MW_DNS_HDR + c->qsec_len + rr_len + (c->edns ? OPT_LEN : 0);
     if (base > cap)
         return -ENOSPC;
-    /* As in mw_dns_build_error: the EDE text is shortened at a UTF-8 boundary, then the option
-     * dropped, to stay within what the client can take. */
-    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
-    if (budget > cap)
-        budget = cap;
-    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
-    size_t text_len = with_ede && extra_text ? strlen(extra_text) : 0;
-    if (with_ede && text_len > budget - base - 6) {
-        text_len = budget - base - 6;
-        while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
-            text_len--;
-    }
+    long text_len = ede_text_len(c, base, cap, ede, extra_text);
     mw_dns_put16(out, c->id);
     mw_dns_put16(out + 2, reply_flags(c, rcode & 0xf));
     mw_dns_put16(out + 4, 1);
@@ -352,16 +354,11 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
         p += 20;
     }
     if (c->edns) {
-        put_opt(p, MW_EDNS_CLIENT_BUF, 0, c->do_bit, with_ede ? (uint16_t)(6 + text_len) : 0);
+        uint16_t rdlen = text_len >= 0 ? (uint16_t)(6 + text_len) : 0;
+        put_opt(p, MW_EDNS_CLIENT_BUF, 0, c->do_bit, rdlen);
         p += OPT_LEN;
-        if (with_ede) {
-            mw_dns_put16(p, EDE_CODE);
-            mw_dns_put16(p + 2, (uint16_t)(2 + text_len));
-            mw_dns_put16(p + 4, (uint16_t)ede);
-            if (text_len)
-                memcpy(p + 6, extra_text, text_len);
-            p += 6 + text_len;
-        }
+        if (text_len >= 0)
+            p += put_ede(p, ede, extra_text, (size_t)text_len);
     }
     return (int)(p - out);
 }
