@@ -39,18 +39,10 @@ void mw_config__err(struct ctx *c, int line, const char *fmt, ...)
     c->n_errors++;
     if (!c->errs)
         return;
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int r = vasprintf(&msg, fmt, ap);
+    mw_errlist_vadd_at(c->errs, c->name, line, fmt, ap);
     va_end(ap);
-    if (r < 0)
-        msg = NULL;
-    if (line > 0)
-        mw_errlist_add(c->errs, "%s:%d: %s", c->name, line, msg ? msg : "(out of memory)");
-    else
-        mw_errlist_add(c->errs, "%s: %s", c->name, msg ? msg : "(out of memory)");
-    free(msg);
 }
 
 const char *mw_config__shown(const char *s, char buf[SHOWN_MAX + 4])
