@@ -26,8 +26,8 @@
 #define MAX_BUCKETS ((size_t)1 << 26)
 
 struct entry {
-    struct mw_lru_node node;   /* head of the LRU list is the most recently seen */
-    uint64_t vhash;            /* seeded hash of the chain and the values */
+    struct mw_lru_node node; /* head of the LRU list is the most recently seen */
+    uint64_t vhash;          /* seeded hash of the chain and the values */
     uint64_t seen_ms;
     uint32_t hash; /* of (name, type); its low bits pick the bucket */
     uint32_t ttl;
@@ -44,7 +44,7 @@ struct entry {
 
 struct mw_answerdiff {
     size_t max_names;
-    struct mw_lru t; /* owns the buckets; the entries are freed here */
+    struct mw_lru t;          /* owns the buckets; the entries are freed here */
     struct mw_answerscan *sc; /* owned scratch */
     char *texts;              /* owned: MW_ANSWERTEXT_BUF, allocated at the first change */
     uint64_t seed;
@@ -119,8 +119,8 @@ struct mw_answerdiff *mw_answerdiff_new(size_t max_names)
     if (!ad)
         return NULL;
     ad->sc = mw_answerscan_new();
-    if (!ad->sc || mw_lru_init(&ad->t, max_names < MAX_BUCKETS ? max_names : MAX_BUCKETS,
-                               NULL) < 0) {
+    if (!ad->sc ||
+        mw_lru_init(&ad->t, max_names < MAX_BUCKETS ? max_names : MAX_BUCKETS, NULL) < 0) {
         mw_answerdiff_free(ad);
         return NULL;
     }
@@ -263,7 +263,8 @@ int mw_answerdiff_observe(struct mw_answerdiff *ad, const uint8_t *qname, size_t
         return 0;
     }
     ad->st.observed++;
-    uint64_t vhash = mw_hash_bytes(ad->seed, (uint64_t)set.n_chain << 8 | set.n_vals, set.p, set.len);
+    uint64_t vhash =
+        mw_hash_bytes(ad->seed, (uint64_t)set.n_chain << 8 | set.n_vals, set.p, set.len);
     uint32_t h = key_hash(ad->seed, out->qname, qname_len, qtype);
     struct entry *old = find(ad, out->qname, qname_len, qtype, h);
     if (old) {

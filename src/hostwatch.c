@@ -85,9 +85,8 @@ static void emit(struct watch *w, struct mw_hostfile_snap *now)
     char *buf = malloc(EVENT_MAX);
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
-    int n = buf ? mw_journal_format_host_config(buf, EVENT_MAX,
-                                                (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
-                                                hw->host, &ev)
+    int n = buf ? mw_journal_format_host_config(
+                      buf, EVENT_MAX, (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, hw->host, &ev)
                 : -ENOMEM;
     if (n > 0) {
         mw_journal_queue_push(hw->q, MW_JOURNAL_HOST_CONFIG, buf, (size_t)n);

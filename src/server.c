@@ -449,9 +449,8 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
     char line[65536];
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
-    int n = mw_journal_format_config(line, sizeof(line),
-                                     (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                     s->host, &ev);
+    int n = mw_journal_format_config(
+        line, sizeof(line), (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000, s->host, &ev);
     if (n > 0)
         mw_journal_queue_push(mw_jlog_queue(s->jlog), MW_JOURNAL_CONFIG, line, (size_t)n);
 }

@@ -202,9 +202,9 @@ enum mw_dns_section {
 
 /* One record as read: offsets into the packet, fixed fields in host order. */
 struct mw_dns_rr {
-    size_t owner;    /* offset of the owner name (possibly compressed) */
-    size_t rdata;    /* offset of the rdata; the type is at rdata - 10, the TTL at rdata - 6 */
-    uint32_t ttl;    /* as written (RFC 2181 8 is the caller's business) */
+    size_t owner; /* offset of the owner name (possibly compressed) */
+    size_t rdata; /* offset of the rdata; the type is at rdata - 10, the TTL at rdata - 6 */
+    uint32_t ttl; /* as written (RFC 2181 8 is the caller's business) */
     uint16_t type;
     uint16_t cls;
     uint16_t rdlen;
@@ -217,13 +217,13 @@ struct mw_dns_rr {
 struct mw_dns_iter {
     const uint8_t *pkt; /* borrowed */
     size_t len;
-    size_t off;      /* the next record */
-    unsigned index;  /* records read */
-    unsigned an_end; /* index where the authority section starts */
-    unsigned ns_end; /* index where the additional section starts */
-    unsigned total;  /* records in the message */
-    bool q_ok;       /* the question name at offset 12 was validated by whoever read it */
-    bool q_eq;       /* the question name equals want */
+    size_t off;          /* the next record */
+    unsigned index;      /* records read */
+    unsigned an_end;     /* index where the authority section starts */
+    unsigned ns_end;     /* index where the additional section starts */
+    unsigned total;      /* records in the message */
+    bool q_ok;           /* the question name at offset 12 was validated by whoever read it */
+    bool q_eq;           /* the question name equals want */
     const uint8_t *want; /* borrowed; NULL: owners are only skipped */
     size_t want_len;
 };

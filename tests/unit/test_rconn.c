@@ -1,7 +1,8 @@
 /* Tests for rconn.c (the URL parser has test_redisurl.c): the connection against a real
- * redis-server started by each test on a free loopback port: round trips, AUTH (good and wrong password),
- * SELECT, redis killed and restarted, redis stopped (PING timeout), close while connecting
- * and while up. Every wait is bounded; every loop test ends with uv_loop_close() == 0. */
+ * redis-server started by each test on a free loopback port: round trips, AUTH (good and wrong
+ * password), SELECT, redis killed and restarted, redis stopped (PING timeout), close while
+ * connecting and while up. Every wait is bounded; every loop test ends with
+ * uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
