@@ -608,7 +608,8 @@ int main(int argc, char **argv)
     struct mw_feed f = {0};
     char why[128];
     if (mw_redis_url_parse(url, &f.url, why, sizeof(why)) < 0) {
-        fprintf(stderr, "minewall-feed: bad Redis URL '%s': %s\n", url, why);
+        /* The reason only: the URL may carry a password. */
+        fprintf(stderr, "minewall-feed: bad Redis URL: %s\n", why);
         return MW_FEED_EXIT_USAGE;
     }
     int ex = dispatch(&f, argc - optind, argv + optind);
