@@ -29,7 +29,6 @@ struct mw_cache_stats {
     size_t entries;
 };
 
-struct mw_cache;
 struct mw_cache_entry;
 
 struct mw_cache_params {
