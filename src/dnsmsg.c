@@ -66,20 +66,6 @@ static size_t read_question(const uint8_t *pkt, size_t len, struct mw_dns_questi
 
 /* ---- the record iterator ---- */
 
-int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want, size_t want_len, int q_eq)
-{
-    it->want = want;
-    it->want_len = want_len;
-    if (q_eq < 0 && it->q_ok) {
-        size_t at = MW_DNS_HDR;
-        q_eq = mw_dname_equal_at(it->pkt, it->len, &at, want, want_len);
-        if (q_eq < 0)
-            return -EBADMSG;
-    }
-    it->q_eq = q_eq > 0;
-    return 0;
-}
-
 int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len)
 {
     if (len < MW_DNS_HDR)

@@ -15,7 +15,7 @@
 uint64_t mw_hash_bytes(uint64_t seed, uint64_t tag, const void *data, size_t len)
 {
     const uint8_t *p = data;
-    uint64_t h = mw_hash_mix(seed ^ P0, tag ^ P1) ^ mw_hash_mix((uint64_t)len ^ P2, seed ^ P3);
+    uint64_t h = mw_hash_mix(seed ^ P0 ^ (uint64_t)len, tag ^ P1 ^ seed);
     while (len >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);

@@ -257,7 +257,20 @@ int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len);
  * in rr->owner_eq: one walk of the name does both. q_eq tells whether want is the question name
  * (1 or 0); -1 compares them here, once. Returns 0, or -EBADMSG when that comparison finds
  * the question name malformed. */
-int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want, size_t want_len, int q_eq);
+static inline int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want,
+                                    size_t want_len, int q_eq)
+{
+    it->want = want;
+    it->want_len = want_len;
+    if (q_eq < 0 && it->q_ok) {
+        size_t at = MW_DNS_HDR;
+        q_eq = mw_dname_equal_at(it->pkt, it->len, &at, want, want_len);
+        if (q_eq < 0)
+            return -EBADMSG;
+    }
+    it->q_eq = q_eq > 0;
+    return 0;
+}
 
 /* Read the next record into rr. Returns 1, 0 after the last one, or -EBADMSG for a malformed
  * record (the owner name, the fixed part or the rdata running past the end); after -EBADMSG
