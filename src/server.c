@@ -837,7 +837,7 @@ int mw_server_run(const struct mw_overrides *o)
     if (cfg->redis.url) {
         char why[256] = "";
         if (mw_rsync_new(s.loop, cfg, on_rsync_change, &s, &s.rs, why, sizeof(why)) < 0 ||
-            mw_events_new(s.loop, cfg, &s.ev, why, sizeof(why)) < 0) {
+            mw_events_new(s.loop, cfg, s.host, &s.ev, why, sizeof(why)) < 0) {
             mw_log_error("redis", "%s", why);
             mw_blocklog_unref(bl);
             mw_lists_unref(lists);
