@@ -257,8 +257,8 @@ int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len);
  * in rr->owner_eq: one walk of the name does both. q_eq tells whether want is the question name
  * (1 or 0); -1 compares them here, once. Returns 0, or -EBADMSG when that comparison finds
  * the question name malformed. */
-static inline int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want,
-                                    size_t want_len, int q_eq)
+static inline int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want, size_t want_len,
+                                    int q_eq)
 {
     it->want = want;
     it->want_len = want_len;

@@ -40,4 +40,3 @@ void mw_jlog_flush(struct mw_jlog *j);
 void mw_jlog_stats(struct mw_jlog *j, struct mw_jlog_stats *out);
 /* Flush, stop and free once the timer is closed. Producers must be gone. */
 void mw_jlog_close(struct mw_jlog *j);
-
