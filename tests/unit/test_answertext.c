@@ -1,7 +1,7 @@
 /* Unit tests for answertext.c: value texts of every tracked type (addresses, names with bytes
- * that need escapes, MX with its preference; values are written by ldns), the difference of two sets (added, removed, both
- * sorted), truncation flags, the chains and whether they are the same. Sets are written here in
- * the binary form answerscan.h defines. */
+ * that need escapes, MX with its preference; values are written by ldns), the difference of two
+ * sets (added, removed, both sorted), truncation flags, the chains and whether they are the same.
+ * Sets are written here in the binary form answerscan.h defines. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
