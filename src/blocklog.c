@@ -17,6 +17,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/dnstext.h"
+#include "minewall/hash.h"
 #include "minewall/journal.h"
 #include "minewall/jsonw.h"
 #include "minewall/strbuf.h"
@@ -161,7 +162,6 @@ static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
 
 static uint64_t fold_key(const struct mw_block_event *e)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
     const uint8_t *a = NULL;
     size_t alen = 0;
     if (e->client->sa_family == AF_INET) {
@@ -171,12 +171,8 @@ static uint64_t fold_key(const struct mw_block_event *e)
         a = (const uint8_t *)&((const struct sockaddr_in6 *)e->client)->sin6_addr;
         alen = 16;
     }
-    for (size_t i = 0; i < alen; i++)
-        h = (h ^ a[i]) * 0x100000001b3ULL;
-    for (size_t i = 0; i < e->qname_len; i++)
-        h = (h ^ e->qname[i]) * 0x100000001b3ULL;
-    h = (h ^ (e->qtype >> 8)) * 0x100000001b3ULL;
-    h = (h ^ (e->qtype & 0xff)) * 0x100000001b3ULL;
+    /* The address, the name and the type (as the tag). */
+    uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, e->qtype, a, alen), e->qname, e->qname_len);
     return h | 1; /* 0 marks an empty slot */
 }
 

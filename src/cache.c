@@ -4,24 +4,23 @@
  * eviction is one free. The table has a power-of-two bucket count of at least twice the entry
  * limit and is only rebuilt when the limit grows. Expired entries are removed when looked up
  * past their stale window or evicted as least recently used; there is no sweeping timer. The
- * key hash is keyed with a per-process random seed so that clients cannot choose names that
- * collide. Time comes from the caller; nothing here logs. */
+ * key hash is keyed with a random seed of each cache so that clients cannot choose names that
+ * collide. The table and the list are lru.c's, the hash is hash.c's. Time comes from the
+ * caller; nothing here logs. */
 #include "minewall/cache.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
 #include "minewall/dnsmsg.h"
+#include "minewall/hash.h"
+#include "minewall/lru.h"
 
-#define MIN_BUCKETS 16
 #define MAX_BUCKETS ((size_t)1 << 30)
 
 struct mw_cache_entry {
-    struct mw_cache_entry *hnext;       /* bucket chain */
-    struct mw_cache_entry *prev, *next; /* LRU: head is the most recently used */
+    struct mw_lru_node node;
     uint64_t hash;
     uint64_t inserted_ms, expire_ms;
     uint64_t stamp; /* caller's mark (lists generation the answer was checked against) */
@@ -37,36 +36,17 @@ struct mw_cache_entry {
 
 struct mw_cache {
     struct mw_cache_params p;
-    struct mw_cache_entry **buckets; /* owned */
-    size_t mask;
-    struct mw_cache_entry *head, *tail;
+    struct mw_lru t; /* owns the bucket array; the entries are freed here */
+    uint64_t seed;   /* keys the hash: random per cache */
     struct mw_cache_stats st;
 };
 
+static inline struct mw_cache_entry *entry_of(struct mw_lru_node *n)
+{
+    return mw_lru_entry(n, struct mw_cache_entry, node);
+}
+
 /* ---- key and hash ---- */
-
-static uint64_t g_seed;
-
-static void seed_init(void)
-{
-    if (__atomic_load_n(&g_seed, __ATOMIC_RELAXED))
-        return;
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        r = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)&ts;
-    }
-    r |= 1;
-    uint64_t zero = 0;
-    __atomic_compare_exchange_n(&g_seed, &zero, r, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
-}
-
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)(r >> 64) ^ (uint64_t)r;
-}
 
 static inline size_t key_len(const struct mw_cache_key *k)
 {
@@ -86,27 +66,9 @@ void mw_cache_key_make(const struct mw_dns_question *q, bool do_bit, struct mw_c
     k->len = (uint16_t)(n + 5);
 }
 
-/* A wyhash-style multiply-fold over 8-byte words, with the secret seed in every step. */
-uint64_t mw_cache_key_hash(const struct mw_cache_key *k)
+uint64_t mw_cache_key_hash(const struct mw_cache *c, const struct mw_cache_key *k)
 {
-    const uint64_t p0 = 0xa0761d6478bd642full, p1 = 0xe7037ed1a0b428dbull;
-    const uint64_t p2 = 0x8ebc6af09c88c6e3ull, p3 = 0x589965cc75374cc3ull;
-    uint64_t s = __atomic_load_n(&g_seed, __ATOMIC_RELAXED);
-    size_t n = key_len(k);
-    const uint8_t *p = k->data;
-    uint64_t h = s ^ mum(n ^ p0, s ^ p1);
-
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, p, 8);
-        h = mum(v ^ s ^ p1, h ^ p2);
-        p += 8;
-        n -= 8;
-    }
-    uint64_t t = 0;
-    memcpy(&t, p, n);
-    h = mum(t ^ s ^ p3, h ^ p0);
-    return mum(h ^ p1, s ^ p2);
+    return mw_hash_bytes(c->seed, 0, k->data, key_len(k));
 }
 
 bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key *b)
@@ -116,38 +78,9 @@ bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key 
 
 /* ---- table and LRU ---- */
 
-static void lru_unlink(struct mw_cache *c, struct mw_cache_entry *e)
-{
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        c->head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        c->tail = e->prev;
-    e->prev = e->next = NULL;
-}
-
-static void lru_push_front(struct mw_cache *c, struct mw_cache_entry *e)
-{
-    e->prev = NULL;
-    e->next = c->head;
-    if (c->head)
-        c->head->prev = e;
-    else
-        c->tail = e;
-    c->head = e;
-}
-
 static void remove_entry(struct mw_cache *c, struct mw_cache_entry *e)
 {
-    struct mw_cache_entry **pp = &c->buckets[e->hash & c->mask];
-    while (*pp && *pp != e)
-        pp = &(*pp)->hnext;
-    if (*pp)
-        *pp = e->hnext;
-    lru_unlink(c, e);
+    mw_lru_remove(&c->t, &e->node, e->hash);
     free(e);
     c->st.entries--;
 }
@@ -156,72 +89,56 @@ static struct mw_cache_entry *find(const struct mw_cache *c, const struct mw_cac
                                    uint64_t h)
 {
     size_t n = key_len(k);
-    for (struct mw_cache_entry *e = c->buckets[h & c->mask]; e; e = e->hnext) {
+    for (struct mw_lru_node *p = mw_lru_bucket(&c->t, h); p; p = p->hnext) {
+        struct mw_cache_entry *e = entry_of(p);
         if (e->hash == h && e->key_len == n && memcmp(e->key, k->data, n) == 0)
             return e;
     }
     return NULL;
 }
 
+/* Twice the entry limit: chains stay short at full load. */
 static size_t buckets_for(size_t max_entries)
 {
-    size_t want = max_entries > MAX_BUCKETS / 2 ? MAX_BUCKETS : max_entries * 2;
-    size_t n = MIN_BUCKETS;
-    while (n < want)
-        n <<= 1;
-    return n;
+    return max_entries > MAX_BUCKETS / 2 ? MAX_BUCKETS : max_entries * 2;
 }
 
-/* Move every entry into a new bucket array; on ENOMEM the old one stays (chains get longer). */
-static void rehash(struct mw_cache *c, size_t nb)
+static uint64_t node_hash(const struct mw_lru_node *n)
 {
-    struct mw_cache_entry **b = calloc(nb, sizeof(*b));
-    if (!b)
-        return;
-    for (struct mw_cache_entry *e = c->head; e; e = e->next) {
-        e->hnext = b[e->hash & (nb - 1)];
-        b[e->hash & (nb - 1)] = e;
-    }
-    free(c->buckets);
-    c->buckets = b;
-    c->mask = nb - 1;
+    return mw_lru_entry(n, const struct mw_cache_entry, node)->hash;
 }
 
 static void evict_to(struct mw_cache *c, size_t limit)
 {
-    while (c->st.entries > limit && c->tail) {
-        remove_entry(c, c->tail);
+    while (c->st.entries > limit && mw_lru_oldest(&c->t)) {
+        remove_entry(c, entry_of(mw_lru_oldest(&c->t)));
         c->st.evictions++;
     }
 }
 
 struct mw_cache *mw_cache_new(const struct mw_cache_params *p)
 {
-    seed_init();
     struct mw_cache *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->p = *p;
-    size_t nb = buckets_for(p->max_entries);
-    c->buckets = calloc(nb, sizeof(*c->buckets));
-    if (!c->buckets) {
+    c->seed = mw_hash_seed();
+    if (mw_lru_init(&c->t, buckets_for(p->max_entries), node_hash) < 0) {
         free(c);
         return NULL;
     }
-    c->mask = nb - 1;
     return c;
 }
 
 void mw_cache_clear(struct mw_cache *c)
 {
-    struct mw_cache_entry *e = c->head;
-    while (e) {
-        struct mw_cache_entry *next = e->next;
-        free(e);
-        e = next;
+    struct mw_lru_node *n = c->t.head;
+    while (n) {
+        struct mw_lru_node *next = n->next;
+        free(entry_of(n));
+        n = next;
     }
-    c->head = c->tail = NULL;
-    memset(c->buckets, 0, (c->mask + 1) * sizeof(*c->buckets));
+    mw_lru_forget_all(&c->t);
     c->st.entries = 0;
 }
 
@@ -230,7 +147,7 @@ void mw_cache_free(struct mw_cache *c)
     if (!c)
         return;
     mw_cache_clear(c);
-    free(c->buckets);
+    mw_lru_deinit(&c->t);
     free(c);
 }
 
@@ -238,9 +155,7 @@ void mw_cache_set_params(struct mw_cache *c, const struct mw_cache_params *p)
 {
     c->p = *p;
     evict_to(c, p->max_entries);
-    size_t nb = buckets_for(p->max_entries);
-    if (nb > c->mask + 1)
-        rehash(c, nb);
+    mw_lru_resize(&c->t, buckets_for(p->max_entries)); /* on ENOMEM chains get longer */
 }
 
 /* ---- insert and lookup ---- */
@@ -306,17 +221,14 @@ int mw_cache_insert(struct mw_cache *c, const struct mw_cache_key *k, const uint
     e->n_ttls = (uint16_t)n;
     e->inserted_ms = now_ms;
     e->expire_ms = now_ms + (uint64_t)life * 1000;
-    e->hash = mw_cache_key_hash(k);
+    e->hash = mw_cache_key_hash(c, k);
 
     struct mw_cache_entry *old = find(c, k, e->hash);
     if (old)
         remove_entry(c, old);
     evict_to(c, c->p.max_entries - 1);
 
-    struct mw_cache_entry **b = &c->buckets[e->hash & c->mask];
-    e->hnext = *b;
-    *b = e;
-    lru_push_front(c, e);
+    mw_lru_insert(&c->t, &e->node, e->hash);
     c->st.entries++;
     c->st.inserts++;
     return 0;
@@ -326,7 +238,7 @@ enum mw_cache_result mw_cache_lookup(struct mw_cache *c, const struct mw_cache_k
                                      uint64_t now_ms, bool allow_stale, struct mw_dns_stored *s,
                                      uint32_t *elapsed)
 {
-    struct mw_cache_entry *e = find(c, k, mw_cache_key_hash(k));
+    struct mw_cache_entry *e = find(c, k, mw_cache_key_hash(c, k));
     if (!e) {
         c->st.misses++;
         return MW_CACHE_MISS;
@@ -348,10 +260,7 @@ enum mw_cache_result mw_cache_lookup(struct mw_cache *c, const struct mw_cache_k
     } else {
         c->st.hits++;
     }
-    if (c->head != e) {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
-    }
+    mw_lru_touch(&c->t, &e->node);
     s->pkt = e->pkt;
     s->len = e->len;
     s->ttl_off = e->ttl_off;

@@ -14,19 +14,19 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "config_internal.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
+#include "minewall/file.h"
 #include "minewall/log.h"
+#include "minewall/resolvconf.h"
 
 #define MAX_THREADS 64
 #define MAX_FILE_SIZE (16u << 20)
@@ -39,18 +39,10 @@ void mw_config__err(struct ctx *c, int line, const char *fmt, ...)
     c->n_errors++;
     if (!c->errs)
         return;
-    char *msg = NULL;
     va_list ap;
     va_start(ap, fmt);
-    int r = vasprintf(&msg, fmt, ap);
+    mw_errlist_vadd_at(c->errs, c->name, line, fmt, ap);
     va_end(ap);
-    if (r < 0)
-        msg = NULL;
-    if (line > 0)
-        mw_errlist_add(c->errs, "%s:%d: %s", c->name, line, msg ? msg : "(out of memory)");
-    else
-        mw_errlist_add(c->errs, "%s: %s", c->name, msg ? msg : "(out of memory)");
-    free(msg);
 }
 
 const char *mw_config__shown(const char *s, char buf[SHOWN_MAX + 4])
@@ -631,60 +623,11 @@ struct mw_config *mw_config_parse(const char *text, size_t len, const char *name
     return parse_named(text, len, name, NULL, errs);
 }
 
-/* Whole file into a new buffer. Returns 0 or a negative errno. */
-static int read_file(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    int e = fstat(fd, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? -EISDIR : 0;
-    if (e < 0) {
-        close(fd);
-        return e;
-    }
-    size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, n = 0;
-    char *buf = NULL;
-    int r = 0;
-    for (;;) {
-        if (cap > MAX_FILE_SIZE + 1) {
-            r = -EFBIG;
-            break;
-        }
-        char *nb = realloc(buf, cap);
-        if (!nb) {
-            r = -ENOMEM;
-            break;
-        }
-        buf = nb;
-        ssize_t got = read(fd, buf + n, cap - n);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0) {
-            r = -errno;
-            break;
-        }
-        if (got == 0)
-            break;
-        n += (size_t)got;
-        if (n == cap)
-            cap *= 2;
-    }
-    close(fd);
-    if (r < 0) {
-        free(buf);
-        return r;
-    }
-    *out = buf;
-    *len = n;
-    return 0;
-}
-
 struct mw_config *mw_config_load(const char *path, struct mw_errlist *errs)
 {
     char *text = NULL;
     size_t len = 0;
-    int r = read_file(path, &text, &len);
+    int r = mw_file_read(path, MAX_FILE_SIZE, &text, &len);
     if (r < 0) {
         if (errs)
             mw_errlist_add(errs, "%s: cannot read: %s", path, strerror(-r));
@@ -861,35 +804,23 @@ static bool is_own(const struct mw_addr *ns, const struct mw_addr *skip, size_t 
     return false;
 }
 
-/* The address of a "nameserver ADDR" line, or NULL (line modified in place). */
-static char *nameserver_of(char *line)
-{
-    char *p = line + strspn(line, " \t");
-    if (strncmp(p, "nameserver", 10) != 0 || (p[10] != ' ' && p[10] != '\t'))
-        return NULL;
-    p += 10;
-    p += strspn(p, " \t");
-    p[strcspn(p, " \t\r\n#;")] = '\0';
-    return *p ? p : NULL;
-}
-
 int mw_config_read_resolv(const char *path, const struct mw_addr *skip, size_t n_skip,
                           struct mw_addr **out)
 {
     *out = NULL;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -errno;
+    char *text;
+    size_t len;
+    int r = mw_file_read(path, MAX_FILE_SIZE, &text, &len);
+    if (r < 0)
+        return r;
     struct mw_addr *arr = NULL;
     size_t n = 0, cap = 0;
-    char *line = NULL;
-    size_t line_cap = 0;
-    int r = 0;
-    while (getline(&line, &line_cap, f) >= 0) {
-        char *text = nameserver_of(line);
-        struct mw_addr a;
+    const char *p = text;
+    struct mw_addr a;
+    int got;
+    while ((got = mw_resolvconf_next(&p, text + len, &a)) != 0) {
         /* Like the libc resolver, ignore lines that do not parse. */
-        if (!text || mw_addr_parse_ip(text, MW_DNS_PORT, &a) < 0 || is_own(&a, skip, n_skip))
+        if (got < 0 || is_own(&a, skip, n_skip))
             continue;
         if (n == cap) {
             size_t nc = cap ? cap * 2 : 4;
@@ -903,10 +834,7 @@ int mw_config_read_resolv(const char *path, const struct mw_addr *skip, size_t n
         }
         arr[n++] = a;
     }
-    if (r == 0 && ferror(f))
-        r = -EIO;
-    free(line);
-    fclose(f);
+    free(text);
     if (r < 0 || n == 0) {
         free(arr);
         return r < 0 ? r : 0;

@@ -216,13 +216,18 @@ static bool in_hole(const uint16_t *holes, size_t n, size_t a, size_t b)
     return lo < n && holes[lo] <= b;
 }
 
-/* The one walker behind unpack and skip; wire may be NULL to validate only. Labels reached
- * through a pointer must not overlap holes (see mw_dname_skip_stable). */
-static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap,
-                const uint16_t *holes, size_t n_holes)
+/* The one walker of compressed names, behind unpack, skip, skip_stable and equal_at: wire
+ * (cap octets) takes a lowercased copy when not NULL; want (want_len octets) is compared with
+ * the name when not NULL, the answer in *same; labels reached through a pointer must not
+ * overlap holes (see mw_dname_skip_stable). Inlined into each caller, so the parts a caller
+ * does not use cost nothing. */
+static inline __attribute__((always_inline)) int
+walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap,
+     const uint16_t *holes, size_t n_holes, const uint8_t *want, size_t want_len, bool *same)
 {
     size_t pos = *off, end = 0, n = 0, lim = SIZE_MAX;
     int jumps = 0;
+    bool eq = true;
 
     for (;;) {
         if (pos >= pkt_len)
@@ -264,65 +269,13 @@ static int walk(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, 
             for (size_t i = 1; i <= l; i++)
                 wire[n + i] = lower(pkt[pos + i]);
         }
-        n += 1 + (size_t)l;
-        pos += 1 + (size_t)l;
-        if (l == 0)
-            break;
-    }
-    *off = jumps ? end + 2 : pos;
-    return (int)n;
-}
-
-int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
-{
-    return walk(pkt, pkt_len, off, wire, cap, NULL, 0);
-}
-
-int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
-{
-    int rc = walk(pkt, pkt_len, off, NULL, 0, NULL, 0);
-    return rc < 0 ? rc : 0;
-}
-
-int mw_dname_skip_stable(const uint8_t *pkt, size_t pkt_len, size_t *off, const uint16_t *holes,
-                         size_t n_holes)
-{
-    int rc = walk(pkt, pkt_len, off, NULL, 0, holes, n_holes);
-    return rc < 0 ? rc : 0;
-}
-
-int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
-                      size_t want_len)
-{
-    size_t pos = *off, end = 0, n = 0, lim = SIZE_MAX;
-    int jumps = 0;
-    bool same = true;
-    for (;;) {
-        if (pos >= len)
-            return -EBADMSG;
-        uint8_t l = pkt[pos];
-        if ((l & 0xC0) == 0xC0) {
-            if (pos + 1 >= len)
-                return -EBADMSG;
-            size_t target = ((size_t)(l & 0x3F) << 8) | pkt[pos + 1];
-            if (target >= pos || target < MSG_HDR || ++jumps > MAX_JUMPS)
-                return -EBADMSG;
-            if (jumps == 1)
-                end = lim = pos;
-            pos = target;
-            continue;
-        }
-        if (l & 0xC0)
-            return -EBADMSG;
-        if (n + 1 + l + (l ? 1 : 0) > MW_DNAME_MAX || pos + 1 + l > len || pos + 1 + l > lim)
-            return -EBADMSG;
-        if (same) {
+        if (want && eq) {
             if (n + 1 + l > want_len || want[n] != l) {
-                same = false;
+                eq = false;
             } else {
                 for (size_t i = 1; i <= l; i++) {
                     if (lower(pkt[pos + i]) != want[n + i]) {
-                        same = false;
+                        eq = false;
                         break;
                     }
                 }
@@ -334,5 +287,33 @@ int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t
             break;
     }
     *off = jumps ? end + 2 : pos;
-    return same && n == want_len;
+    if (want)
+        *same = eq && n == want_len;
+    return (int)n;
+}
+
+int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap)
+{
+    return walk(pkt, pkt_len, off, wire, cap, NULL, 0, NULL, 0, NULL);
+}
+
+int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off)
+{
+    int rc = walk(pkt, pkt_len, off, NULL, 0, NULL, 0, NULL, 0, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+int mw_dname_skip_stable(const uint8_t *pkt, size_t pkt_len, size_t *off, const uint16_t *holes,
+                         size_t n_holes)
+{
+    int rc = walk(pkt, pkt_len, off, NULL, 0, holes, n_holes, NULL, 0, NULL);
+    return rc < 0 ? rc : 0;
+}
+
+int mw_dname_equal_at(const uint8_t *pkt, size_t len, size_t *off, const uint8_t *want,
+                      size_t want_len)
+{
+    bool same = false;
+    int rc = walk(pkt, len, off, NULL, 0, NULL, 0, want, want_len, &same);
+    return rc < 0 ? rc : same;
 }

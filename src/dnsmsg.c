@@ -64,6 +64,23 @@ static size_t read_question(const uint8_t *pkt, size_t len, struct mw_dns_questi
     return off + 4;
 }
 
+/* ---- the record iterator ---- */
+
+int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len)
+{
+    if (len < MW_DNS_HDR)
+        return -EBADMSG;
+    size_t off = MW_DNS_HDR;
+    for (unsigned i = mw_dns_get16(pkt + 4); i > 0; i--) {
+        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < 4)
+            return -EBADMSG;
+        off += 4;
+    }
+    mw_dns_iter_begin(it, pkt, len, off, mw_dns_get16(pkt + 6), mw_dns_get16(pkt + 8),
+                      mw_dns_get16(pkt + 10));
+    return 0;
+}
+
 /* Are the EDNS options of an OPT rdata well-formed TLVs (RFC 6891 6.1.2)? */
 static bool opt_options_ok(const uint8_t *rd, size_t rdlen)
 {
@@ -83,29 +100,26 @@ static bool opt_options_ok(const uint8_t *rd, size_t rdlen)
 static enum mw_dns_parse scan_additional(const uint8_t *pkt, size_t len, size_t off,
                                          unsigned arcount, struct mw_dns_query *out)
 {
-    for (unsigned i = 0; i < arcount; i++) {
-        size_t owner = off;
-        if (mw_dname_skip(pkt, len, &off) < 0 || len - off < RR_FIXED)
-            return MW_PARSE_FORMERR;
-        const uint8_t *f = pkt + off;
-        size_t rdlen = mw_dns_get16(f + 8);
-        if (rdlen > len - off - RR_FIXED)
-            return MW_PARSE_FORMERR;
-        off += RR_FIXED + rdlen;
-        if (mw_dns_get16(f) != MW_TYPE_OPT)
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
+    int r;
+    mw_dns_iter_begin(&it, pkt, len, off, 0, 0, arcount);
+    while ((r = mw_dns_iter_next(&it, &rr)) > 0) {
+        if (rr.type != MW_TYPE_OPT)
             continue; /* TSIG, SIG(0), stray records: skipped */
         /* RFC 6891 6.1.1: one OPT, owned by the root. */
-        if (out->edns || f != pkt + owner + 1 || pkt[owner] != 0)
+        if (out->edns || rr.rdata != rr.owner + 1 + RR_FIXED || pkt[rr.owner] != 0)
             return MW_PARSE_FORMERR;
-        if (!opt_options_ok(f + RR_FIXED, rdlen))
+        if (!opt_options_ok(pkt + rr.rdata, rr.rdlen))
             return MW_PARSE_FORMERR;
+        const uint8_t *f = pkt + rr.rdata - RR_FIXED;
         out->edns = true;
         uint16_t udp = mw_dns_get16(f + 2);
         out->udp_size = udp < MW_DNS_UDP_MIN ? MW_DNS_UDP_MIN : udp;
         out->edns_version = f[5];
         out->do_bit = (f[6] & 0x80) != 0;
     }
-    return MW_PARSE_OK;
+    return r < 0 ? MW_PARSE_FORMERR : MW_PARSE_OK;
 }
 
 enum mw_dns_parse mw_dns_parse_query(const uint8_t *pkt, size_t len, struct mw_dns_query *out)
@@ -212,6 +226,38 @@ static size_t put_head(const struct mw_dns_client *c, uint16_t flags, uint8_t ex
     return n;
 }
 
+/* An Extended DNS Error (RFC 8914) for a reply of base octets: whether the option fits the
+ * client's limit (and cap), and how much of text goes in: shortened at a UTF-8 boundary first,
+ * the option dropped only when not even its fixed 6 octets fit. Returns -1 without the option,
+ * else the text length. */
+static long ede_text_len(const struct mw_dns_client *c, size_t base, size_t cap, int ede,
+                         const char *text)
+{
+    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
+    if (budget > cap)
+        budget = cap;
+    if (!c->edns || ede < 0 || ede > 0xffff || base + 6 > budget)
+        return -1;
+    size_t n = text ? strlen(text) : 0;
+    if (n > budget - base - 6) {
+        n = budget - base - 6;
+        while (n > 0 && ((uint8_t)text[n] & 0xc0) == 0x80)
+            n--; /* do not cut a UTF-8 sequence */
+    }
+    return (long)n;
+}
+
+/* The EDE option at p (room checked by ede_text_len); returns its length. */
+static size_t put_ede(uint8_t *p, int ede, const char *text, size_t n)
+{
+    mw_dns_put16(p, EDE_CODE);
+    mw_dns_put16(p + 2, (uint16_t)(2 + n));
+    mw_dns_put16(p + 4, (uint16_t)ede);
+    if (n)
+        memcpy(p + 6, text, n);
+    return 6 + n;
+}
+
 int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
                        const char *extra_text, uint8_t *out, size_t cap)
 {
@@ -224,32 +270,13 @@ int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
     if (base > cap)
         return -ENOSPC;
 
-    /* The EDE option and its text are shortened, then dropped, to fit the client's limit. */
-    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
-    if (budget > cap)
-        budget = cap;
-    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
-    size_t text_len = 0;
-    if (with_ede && extra_text) {
-        text_len = strlen(extra_text);
-        if (text_len > budget - base - 6) {
-            text_len = budget - base - 6;
-            while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
-                text_len--; /* do not cut a UTF-8 sequence */
-        }
-    }
-
+    long text_len = ede_text_len(c, base, cap, ede, extra_text);
     uint16_t flags = reply_flags(c, hdr_rcode);
     size_t n = put_head(c, flags, ext, out);
-    if (with_ede) {
+    if (text_len >= 0) {
         uint8_t *opt = out + n - OPT_LEN;
         mw_dns_put16(opt + 9, (uint16_t)(6 + text_len));
-        mw_dns_put16(out + n, EDE_CODE);
-        mw_dns_put16(out + n + 2, (uint16_t)(2 + text_len));
-        mw_dns_put16(out + n + 4, (uint16_t)ede);
-        if (text_len)
-            memcpy(out + n + 6, extra_text, text_len);
-        n += 6 + text_len;
+        n += put_ede(out + n, ede, extra_text, (size_t)text_len);
     }
     return (int)n;
 }
@@ -277,18 +304,7 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
     size_t base = MW_DNS_HDR + c->qsec_len + rr_len + (c->edns ? OPT_LEN : 0);
     if (base > cap)
         return -ENOSPC;
-    /* As in mw_dns_build_error: the EDE text is shortened at a UTF-8 boundary, then the option
-     * dropped, to stay within what the client can take. */
-    size_t budget = c->max_size >= MW_DNS_UDP_MIN ? c->max_size : MW_DNS_UDP_MIN;
-    if (budget > cap)
-        budget = cap;
-    bool with_ede = c->edns && ede >= 0 && ede <= 0xffff && base + 6 <= budget;
-    size_t text_len = with_ede && extra_text ? strlen(extra_text) : 0;
-    if (with_ede && text_len > budget - base - 6) {
-        text_len = budget - base - 6;
-        while (text_len > 0 && ((uint8_t)extra_text[text_len] & 0xc0) == 0x80)
-            text_len--;
-    }
+    long text_len = ede_text_len(c, base, cap, ede, extra_text);
     mw_dns_put16(out, c->id);
     mw_dns_put16(out + 2, reply_flags(c, rcode & 0xf));
     mw_dns_put16(out + 4, 1);
@@ -324,16 +340,11 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
         p += 20;
     }
     if (c->edns) {
-        put_opt(p, MW_EDNS_CLIENT_BUF, 0, c->do_bit, with_ede ? (uint16_t)(6 + text_len) : 0);
+        uint16_t rdlen = text_len >= 0 ? (uint16_t)(6 + text_len) : 0;
+        put_opt(p, MW_EDNS_CLIENT_BUF, 0, c->do_bit, rdlen);
         p += OPT_LEN;
-        if (with_ede) {
-            mw_dns_put16(p, EDE_CODE);
-            mw_dns_put16(p + 2, (uint16_t)(2 + text_len));
-            mw_dns_put16(p + 4, (uint16_t)ede);
-            if (text_len)
-                memcpy(p + 6, extra_text, text_len);
-            p += 6 + text_len;
-        }
+        if (text_len >= 0)
+            p += put_ede(p, ede, extra_text, (size_t)text_len);
     }
     return (int)(p - out);
 }
@@ -420,35 +431,31 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
     if (off == 0)
         return -EBADMSG;
 
-    unsigned an = info->ancount, an_ns = an + info->nscount, total = an_ns + arcount;
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
     unsigned ar_kept = 0, ext_rcode = 0, n = 0;
     size_t cut = 0;
+    int r;
+    mw_dns_iter_begin(&it, pkt, len, off, info->ancount, info->nscount, arcount);
     /* Names are checked not to read, through a pointer, the header or a TTL of an earlier
      * record: replies rewrite those bytes, and a name built from them would not be the name
      * the filter checked. */
-    for (unsigned i = 0; i < total; i++) {
-        size_t owner = off;
-        if (mw_dname_skip_stable(pkt, len, &off, ttl_off, n) < 0 || len - off < RR_FIXED)
-            return -EBADMSG;
-        size_t fix = off, rd = off + RR_FIXED;
-        size_t rdlen = mw_dns_get16(pkt + fix + 8);
-        if (rdlen > len - rd)
-            return -EBADMSG;
-        off = rd + rdlen;
-        uint16_t type = mw_dns_get16(pkt + fix);
-
-        if (type == MW_TYPE_OPT) {
-            if (i < an_ns || cut || fix != owner + 1 || pkt[owner] != 0)
+    it.holes = ttl_off;
+    while ((it.n_holes = n, r = mw_dns_iter_next(&it, &rr)) > 0) {
+        size_t fix = rr.rdata - RR_FIXED;
+        if (rr.type == MW_TYPE_OPT) {
+            if (rr.section != MW_SECTION_ADDITIONAL || cut || fix != rr.owner + 1 ||
+                pkt[rr.owner] != 0)
                 return -EBADMSG; /* RFC 6891 6.1.1: one, in additional, owned by root */
-            cut = owner;
+            cut = rr.owner;
             ext_rcode = pkt[fix + 4];
             continue;
         }
         if (cut)
             continue; /* validated, but dropped with the OPT */
-        if (i >= an_ns)
+        if (rr.section == MW_SECTION_ADDITIONAL)
             ar_kept++;
-        uint32_t t = mw_dns_get32(pkt + fix + 4);
+        uint32_t t = rr.ttl;
         if (t > TTL_MAX)
             t = 0; /* RFC 2181 8: treat as zero */
         if (t < info->min_ttl)
@@ -460,15 +467,15 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
         } else {
             info->ttls_overflow = true;
         }
-        int at = rdata_name_at(type);
+        int at = rdata_name_at(rr.type);
         if (at >= 0) {
-            size_t pos = rd + (size_t)at;
-            if ((size_t)at >= rdlen || mw_dname_skip_stable(pkt, len, &pos, ttl_off, n) < 0 ||
-                pos > rd + rdlen)
+            size_t pos = rr.rdata + (size_t)at;
+            if ((size_t)at >= rr.rdlen || mw_dname_skip_stable(pkt, len, &pos, ttl_off, n) < 0 ||
+                pos > rr.rdata + rr.rdlen)
                 return -EBADMSG;
         }
-        if (type == MW_TYPE_SOA && i >= an && i < an_ns) {
-            int64_t min = soa_minimum(pkt, len, rd, rdlen, ttl_off, n);
+        if (rr.type == MW_TYPE_SOA && rr.section == MW_SECTION_AUTHORITY) {
+            int64_t min = soa_minimum(pkt, len, rr.rdata, rr.rdlen, ttl_off, n);
             if (min < 0)
                 return -EBADMSG;
             uint32_t neg = (uint32_t)min < t ? (uint32_t)min : t;
@@ -477,8 +484,10 @@ int mw_dns_prepare_response(const uint8_t *pkt, size_t len, uint8_t *out, size_t
             info->has_soa = true;
         }
     }
+    if (r < 0)
+        return -EBADMSG;
     if (!cut)
-        cut = off; /* bytes after the last counted record are dropped */
+        cut = it.off; /* bytes after the last counted record are dropped */
 
     unsigned full = (info->flags & 0xf) | (ext_rcode << 4);
     info->rcode = full > 0xff ? 0xff : (uint8_t)full;

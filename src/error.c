@@ -45,17 +45,21 @@ static void store_oom(struct mw_errlist *e)
     e->msgs[e->n - 1] = oom_msg;
 }
 
-void mw_errlist_add(struct mw_errlist *e, const char *fmt, ...)
+void mw_errlist_vadd_at(struct mw_errlist *e, const char *file, int line, const char *fmt,
+                        va_list ap)
 {
     if (e->msgs == oom_slot)
         return; /* already out of memory; the note is there */
     char *m = NULL;
-    va_list ap;
-    va_start(ap, fmt);
-    int r = vasprintf(&m, fmt, ap);
-    va_end(ap);
-    if (r < 0)
+    if (vasprintf(&m, fmt, ap) < 0)
         m = NULL;
+    if (m && file) {
+        char *full = NULL;
+        int r = line > 0 ? asprintf(&full, "%s:%d: %s", file, line, m)
+                         : asprintf(&full, "%s: %s", file, m);
+        free(m);
+        m = r < 0 ? NULL : full;
+    }
 
     if (e->n == e->cap) {
         size_t cap = e->cap ? e->cap * 2 : 8;
@@ -69,6 +73,14 @@ void mw_errlist_add(struct mw_errlist *e, const char *fmt, ...)
         e->cap = cap;
     }
     e->msgs[e->n++] = m ? m : oom_msg;
+}
+
+void mw_errlist_add(struct mw_errlist *e, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    mw_errlist_vadd_at(e, NULL, 0, fmt, ap);
+    va_end(ap);
 }
 
 void mw_require_fail(const char *expr, const char *file, int line)

@@ -53,8 +53,8 @@ struct mw_events {
     struct mw_events_stats st; /* loop side */
 };
 
-int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, struct mw_events **out, char *why,
-                  size_t why_len)
+int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, const char *host,
+                  struct mw_events **out, char *why, size_t why_len)
 {
     const char *u = cfg->redis.events_url ? cfg->redis.events_url : cfg->redis.url;
     struct mw_redis_url url;
@@ -80,8 +80,7 @@ int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, struct mw_events
         free(ev);
         return rc;
     }
-    if (gethostname(ev->host, sizeof(ev->host) - 1) < 0)
-        snprintf(ev->host, sizeof(ev->host), "unknown");
+    snprintf(ev->host, sizeof(ev->host), "%s", host);
     uv_timer_init(loop, &ev->timer);
     ev->timer.data = ev;
     ev->open = 2;

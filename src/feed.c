@@ -190,104 +190,6 @@ void mw_feed_time_text(long long t, char *buf, size_t cap)
 
 /* ---- URL and connection ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-        return (c | 0x20) - 'a' + 10;
-    return -1;
-}
-
-/* Copy n bytes of src to dst, decoding %XX (passwords may hold '@' or ':'). */
-static int pct_copy(char *dst, size_t cap, const char *src, size_t n)
-{
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = src[i];
-        if (c == '%' && i + 2 < n) {
-            int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-            if (h >= 0 && l >= 0) {
-                c = (char)(h * 16 + l);
-                i += 2;
-            }
-        }
-        if (w + 1 >= cap)
-            return -ENAMETOOLONG;
-        dst[w++] = c;
-    }
-    dst[w] = '\0';
-    return 0;
-}
-
-static int url_fail(char *why, size_t wl, const char *msg)
-{
-    snprintf(why, wl, "%s", msg);
-    return -EINVAL;
-}
-
-int mw_feed_url_parse(const char *url, struct mw_feed_url *u, char *why, size_t wl)
-{
-    memset(u, 0, sizeof(*u));
-    u->port = 6379;
-    if (strncmp(url, "redis://", 8) != 0)
-        return url_fail(why, wl, "expected redis://[:PASSWORD@]HOST[:PORT][/DB]");
-    const char *p = url + 8;
-    const char *slash = strchr(p, '/');
-    const char *end = slash ? slash : p + strlen(p);
-    const char *at = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == '@')
-            at = q;
-    if (at) {
-        const char *colon = memchr(p, ':', (size_t)(at - p));
-        const char *pw = colon ? colon + 1 : p;
-        if (colon && pct_copy(u->user, sizeof(u->user), p, (size_t)(colon - p)) < 0)
-            return url_fail(why, wl, "user name too long");
-        if (pct_copy(u->pass, sizeof(u->pass), pw, (size_t)(at - pw)) < 0)
-            return url_fail(why, wl, "password too long");
-        p = at + 1;
-    }
-    const char *hend = end;
-    if (*p == '[') {
-        const char *rb = memchr(p, ']', (size_t)(end - p));
-        if (!rb)
-            return url_fail(why, wl, "missing ']' after IPv6 address");
-        if ((size_t)(rb - p - 1) >= sizeof(u->host))
-            return url_fail(why, wl, "host too long");
-        memcpy(u->host, p + 1, (size_t)(rb - p - 1));
-        hend = rb + 1;
-    } else {
-        const char *colon = memchr(p, ':', (size_t)(end - p));
-        hend = colon ? colon : end;
-        if ((size_t)(hend - p) >= sizeof(u->host))
-            return url_fail(why, wl, "host too long");
-        memcpy(u->host, p, (size_t)(hend - p));
-    }
-    if (u->host[0] == '\0')
-        return url_fail(why, wl, "missing host");
-    if (hend < end) {
-        if (*hend != ':')
-            return url_fail(why, wl, "junk after host");
-        char *e;
-        long port = strtol(hend + 1, &e, 10);
-        if (e != end || e == hend + 1 || port < 1 || port > 65535)
-            return url_fail(why, wl, "bad port");
-        u->port = (int)port;
-    }
-    if (slash && slash[1]) {
-        char *e;
-        long db = strtol(slash + 1, &e, 10);
-        if (*e || db < 0 || db > 1000000)
-            return url_fail(why, wl, "bad database number");
-        u->db = (int)db;
-    }
-    bool v6 = strchr(u->host, ':') != NULL;
-    snprintf(u->shown, sizeof(u->shown), "redis://%s%s%s:%d", v6 ? "[" : "", u->host, v6 ? "]" : "",
-             u->port);
-    return 0;
-}
-
 void mw_feed_report(struct mw_feed *f, const char *what, const void *reply)
 {
     const redisReply *r = reply;
@@ -721,8 +623,9 @@ int main(int argc, char **argv)
         return MW_FEED_EXIT_USAGE;
     struct mw_feed f = {0};
     char why[128];
-    if (mw_feed_url_parse(url, &f.url, why, sizeof(why)) < 0) {
-        fprintf(stderr, "minewall-feed: bad Redis URL '%s': %s\n", url, why);
+    if (mw_redis_url_parse(url, &f.url, why, sizeof(why)) < 0) {
+        /* The reason only: the URL may carry a password. */
+        fprintf(stderr, "minewall-feed: bad Redis URL: %s\n", why);
         return MW_FEED_EXIT_USAGE;
     }
     int ex = dispatch(&f, argc - optind, argv + optind);

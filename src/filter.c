@@ -449,15 +449,10 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
     v->rule_wire = NULL;
     if (!l || l->n_lists == 0 || len < MW_DNS_HDR)
         return MW_FILTER_PASS;
-    uint16_t qd = mw_dns_get16(pkt + 4);
-    unsigned an = mw_dns_get16(pkt + 6), ns = mw_dns_get16(pkt + 8);
-    unsigned total = an + ns + mw_dns_get16(pkt + 10);
-    size_t off = MW_DNS_HDR;
-    for (uint16_t i = 0; i < qd; i++) {
-        if (mw_dname_skip(pkt, len, &off) < 0 || off + 4 > len)
-            return MW_FILTER_PASS;
-        off += 4;
-    }
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
+    if (mw_dns_iter_init(&it, pkt, len) < 0)
+        return MW_FILTER_PASS;
     /* Every section, whatever the chain: a client or a cache downstream may use any record of
      * the message, so no depth limit and no "is it in the chain" test. Answer and additional
      * owner names are checked too (a record for a listed name slipped in beside the answer
@@ -466,16 +461,10 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
      * meaning. The walk stops at the first unreadable record: mw_dns_prepare_response has
      * validated every stored message, so that only happens to input that is never served. */
     uint16_t last_ptr = 0xc000 | MW_DNS_HDR; /* the question name: the caller checks it */
-    for (unsigned i = 0; i < total; i++) {
-        size_t owner = off;
-        if (mw_dname_skip(pkt, len, &off) < 0 || off + 10 > len)
-            return MW_FILTER_PASS;
-        uint16_t type = mw_dns_get16(pkt + off);
-        size_t rdlen = mw_dns_get16(pkt + off + 8), rd = off + 10;
-        if (rd + rdlen > len)
-            return MW_FILTER_PASS;
-        off = rd + rdlen;
-        bool authority = i >= an && i < an + ns;
+    while (mw_dns_iter_next(&it, &rr) > 0) {
+        size_t owner = rr.owner, rd = rr.rdata, rdlen = rr.rdlen;
+        uint16_t type = rr.type;
+        bool authority = rr.section == MW_SECTION_AUTHORITY;
         enum mw_filter_result r = MW_FILTER_PASS;
         /* Owners are nearly always a pointer to the question or repeat the previous one:
          * such a repeat is not looked up again. */

@@ -7,13 +7,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "minewall/file.h"
 #include "minewall/netaddr.h"
+#include "minewall/resolvconf.h"
 
 /* ---- SHA-256 (FIPS 180-4 section 6.2) ---- */
 
@@ -168,44 +167,14 @@ int mw_hostfile_read(const char *path, struct mw_hostfile_snap **out)
     if (!out || !path)
         return -EINVAL;
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR)
-            return mw_hostfile_snap_new(NULL, 0, out);
-        return -errno;
-    }
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    int r = buf ? 0 : -ENOMEM;
-    while (r == 0) {
-        if (len == cap) {
-            if (cap > MW_HOSTFILE_MAX_BYTES) {
-                r = -EFBIG;
-                break;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                r = -ENOMEM;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            r = -errno;
-        else if (n == 0)
-            break;
-        else
-            len += (size_t)n;
-    }
-    close(fd);
-    if (r == 0 && len > MW_HOSTFILE_MAX_BYTES)
-        r = -EFBIG;
-    if (r == 0)
-        r = mw_hostfile_snap_new(buf, len, out);
+    char *buf;
+    size_t len;
+    int r = mw_file_read(path, MW_HOSTFILE_MAX_BYTES, &buf, &len);
+    if (r == -ENOENT || r == -ENOTDIR)
+        return mw_hostfile_snap_new(NULL, 0, out);
+    if (r < 0)
+        return r;
+    r = mw_hostfile_snap_new(buf, len, out);
     free(buf);
     return r;
 }
@@ -419,23 +388,10 @@ void mw_hostfile_resolv_parse(const struct mw_hostfile_snap *s, struct mw_resolv
     memset(out, 0, sizeof(*out));
     const char *p = s && s->exists ? s->data : "";
     const char *end = p + (s && s->exists ? s->len : 0);
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        const char *q = p;
-        p = nl ? nl + 1 : end;
-        struct slice kw, val;
-        if (!next_token(&q, le, "#;", &kw) || kw.len != 10 || memcmp(kw.p, "nameserver", 10))
-            continue;
-        struct mw_addr a;
-        char buf[80];
-        if (!next_token(&q, le, "#;", &val) || val.len >= sizeof(buf)) {
-            out->invalid++;
-            continue;
-        }
-        memcpy(buf, val.p, val.len);
-        buf[val.len] = '\0';
-        if (mw_addr_parse_ip(buf, 53, &a) < 0) {
+    struct mw_addr a;
+    int r;
+    while ((r = mw_resolvconf_next(&p, end, &a)) != 0) {
+        if (r < 0) {
             out->invalid++;
             continue;
         }

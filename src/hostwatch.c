@@ -8,6 +8,7 @@
 #include "minewall/hostwatch.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -42,6 +43,7 @@ struct mw_hostwatch {
     size_t n;
     unsigned open;
     uint64_t events;
+    char host[256]; /* this host's name for the events */
 };
 
 static void strv_of(const struct mw_hostfile_list *l, struct mw_journal_strv *v)
@@ -83,9 +85,8 @@ static void emit(struct watch *w, struct mw_hostfile_snap *now)
     char *buf = malloc(EVENT_MAX);
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
-    int n = buf ? mw_journal_format_host_config(buf, EVENT_MAX,
-                                                (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000,
-                                                mw_jlog_host(), &ev)
+    int n = buf ? mw_journal_format_host_config(
+                      buf, EVENT_MAX, (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000, hw->host, &ev)
                 : -ENOMEM;
     if (n > 0) {
         mw_journal_queue_push(hw->q, MW_JOURNAL_HOST_CONFIG, buf, (size_t)n);
@@ -159,13 +160,14 @@ static void on_event(uv_fs_event_t *h, const char *filename, int events, int sta
 
 int mw_hostwatch_new(uv_loop_t *loop, char *const *paths, const enum mw_watch_kind *kinds, size_t n,
                      const struct mw_addr *listen, size_t n_listen, struct mw_journal_queue *q,
-                     struct mw_hostwatch **out)
+                     const char *host, struct mw_hostwatch **out)
 {
     struct mw_hostwatch *hw = calloc(1, sizeof(*hw));
     if (!hw)
         return -ENOMEM;
     hw->loop = loop;
     hw->q = q;
+    snprintf(hw->host, sizeof(hw->host), "%s", host);
     hw->w = calloc(n ? n : 1, sizeof(*hw->w));
     hw->listen = calloc(n_listen ? n_listen : 1, sizeof(*hw->listen));
     if (!hw->w || !hw->listen) {

@@ -28,14 +28,6 @@ struct mw_jlog {
     uint64_t written, lost;
 };
 
-const char *mw_jlog_host(void)
-{
-    static char host[256];
-    if (!host[0] && gethostname(host, sizeof(host) - 1) < 0)
-        strcpy(host, "unknown");
-    return host;
-}
-
 static void open_file(struct mw_jlog *j)
 {
     int fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

@@ -12,18 +12,16 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <idn2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "listfile_internal.h"
 #include "minewall/error.h"
+#include "minewall/file.h"
 #include "minewall/listdetect.h"
 #include "minewall/rpz.h"
 #include "minewall/strbuf.h"
@@ -815,77 +813,13 @@ int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
     return rc;
 }
 
-static int read_all(const char *path, char **out, size_t *out_len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    char *buf = NULL;
-    size_t len = 0, cap;
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = -EISDIR;
-        goto out;
-    }
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > FILE_MAX) {
-        rc = -EFBIG;
-        goto out;
-    }
-    /* One more byte than the size, so that a file that did not grow ends in one read. */
-    cap = S_ISREG(st.st_mode) ? (size_t)st.st_size + 1 : 65536;
-    buf = malloc(cap);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    for (;;) {
-        if (len == cap) {
-            if (cap >= FILE_MAX) {
-                rc = -EFBIG;
-                goto out;
-            }
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                rc = -ENOMEM;
-                goto out;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t r = read(fd, buf + len, cap - len);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            rc = -errno;
-            goto out;
-        }
-        if (r == 0)
-            break;
-        len += (size_t)r;
-    }
-out:
-    close(fd);
-    if (rc < 0) {
-        free(buf);
-        return rc;
-    }
-    *out = buf;
-    *out_len = len;
-    return 0;
-}
-
 int mw_listfile_parse_file(const char *path, enum mw_listfile_format fmt, mw_listfile_entry_cb cb,
                            void *arg, struct mw_listfile_report *rep, struct mw_errlist *errs)
 {
     char *buf = NULL;
     size_t len = 0;
     memset(rep, 0, sizeof(*rep));
-    int rc = read_all(path, &buf, &len);
+    int rc = mw_file_read(path, FILE_MAX, &buf, &len);
     if (rc < 0) {
         if (errs)
             mw_errlist_add(errs, "%s: cannot read: %s", path, strerror(-rc));

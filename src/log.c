@@ -12,7 +12,7 @@
 #include <strings.h>
 #include <time.h>
 
-int mw_log_level_current = MW_LOG_INFO;
+_Atomic int mw_log_level_current = MW_LOG_INFO;
 
 static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG"};
 
@@ -22,7 +22,7 @@ void mw_log_set_level(int level)
         level = MW_LOG_ERROR;
     if (level > MW_LOG_DEBUG)
         level = MW_LOG_DEBUG;
-    __atomic_store_n(&mw_log_level_current, level, __ATOMIC_RELAXED);
+    atomic_store_explicit(&mw_log_level_current, level, memory_order_relaxed);
 }
 
 int mw_log_level_parse(const char *s)

@@ -35,6 +35,7 @@
 #include "minewall/dnsmsg.h"
 #include "minewall/events.h"
 #include "minewall/filter.h"
+#include "minewall/hash.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
 #include "minewall/listener.h"
@@ -124,14 +125,11 @@ static void send_error(struct mw_worker *w, const struct mw_reply *to, uint16_t 
 /* Queue the hit for the Redis blocks stream, once per (client, name) and second. */
 static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
     const uint8_t *a = (const uint8_t *)e->client;
     size_t alen = e->client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                    : sizeof(struct sockaddr_in);
-    for (size_t i = 4; i < alen; i++) /* skip family and port */
-        h = (h ^ a[i]) * 0x100000001b3ULL;
-    for (size_t i = 0; i < e->qname_len; i++)
-        h = (h ^ e->qname[i]) * 0x100000001b3ULL;
+    /* The address without family and port, then the name. */
+    uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, 0, a + 4, alen - 4), e->qname, e->qname_len);
     /* One slot per hash bucket: the time (ms) in the high bits, 8 more hash bits below. */
     uint64_t now = mw_worker_now(w), *seen = &w->event_seen[h & 255], tag = (h >> 8) & 0xff;
     if (*seen && (*seen & 0xff) == tag && now - (*seen >> 8) < 1000)
@@ -457,7 +455,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
-    uint64_t hash = mw_cache_key_hash(k);
+    uint64_t hash = mw_cache_key_hash(w->cache, k);
     bool cd = (q->flags & MW_DNS_CD) != 0;
     /* The client queries waiting, all fetches together (Unbound counts these too): without
      * it, max-per-worker x max-waiters could be reached by repeating each of many names. */
@@ -656,7 +654,7 @@ static void track_answer(struct mw_worker *w, const struct pending *p,
     uv_gettimeofday(&tv);
     int n = mw_journal_format_answer(line, sizeof(line),
                                      (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                     mw_jlog_host(), &ch, r->upstream, &g);
+                                     snap->host, &ch, r->upstream, &g);
     if (n > 0 && mw_journal_queue_push(snap->journal, MW_JOURNAL_ANSWER, line, (size_t)n) == 0)
         w->stats.journal_answer_changes++;
     else

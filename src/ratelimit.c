@@ -10,9 +10,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <time.h>
 
+#include "minewall/hash.h"
 #include "minewall/netaddr.h"
 
 #define WINDOW 8 /* slots probed per call: bounds the work a miss costs */
@@ -55,23 +54,6 @@ static uint64_t mask64(unsigned bits) /* top `bits` of 64 set */
     return bits == 0 ? 0 : bits >= 64 ? ~0ull : ~0ull << (64 - bits);
 }
 
-static void seed_fill(uint64_t *s, size_t n)
-{
-    if (getrandom(s, n * sizeof(*s), GRND_NONBLOCK) == (ssize_t)(n * sizeof(*s)))
-        return;
-    /* No entropy yet (early boot): weaker, but still not guessable from outside. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    uint64_t x = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^ (uint64_t)(uintptr_t)s;
-    for (size_t i = 0; i < n; i++) {
-        x += 0x9e3779b97f4a7c15ull; /* splitmix64 */
-        uint64_t z = x;
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        s[i] = z ^ (z >> 31);
-    }
-}
-
 struct mw_ratelimit *mw_ratelimit_new(const struct mw_ratelimit_params *p)
 {
     if (p->qps == 0 || p->qps > MW_RATELIMIT_MAX_QPS || p->burst == 0 ||
@@ -102,7 +84,7 @@ struct mw_ratelimit *mw_ratelimit_new(const struct mw_ratelimit_params *p)
     rl->m4 = 0xffff00000000ull | (mask64(p->prefix_v4) >> 32);
     rl->m6[0] = mask64(p->prefix_v6);
     rl->m6[1] = p->prefix_v6 > 64 ? mask64(p->prefix_v6 - 64u) : 0;
-    seed_fill(rl->seed, 3);
+    mw_hash_seed_fill(rl->seed, 3);
     rl->st.capacity = p->max_entries;
     return rl;
 fail:
@@ -159,18 +141,12 @@ static inline bool make_key(const struct mw_ratelimit *rl, const struct sockaddr
     return true;
 }
 
-static inline uint64_t mum(uint64_t a, uint64_t b)
-{
-    __uint128_t r = (__uint128_t)a * b;
-    return (uint64_t)(r >> 64) ^ (uint64_t)r;
-}
-
 /* wyhash-style multiply-fold with the secret in every step; the source never sees the hash,
  * only (at best) timing, so this keyed mix is enough to stop aiming at one window. */
 static inline size_t window_start(const struct mw_ratelimit *rl, uint64_t k0, uint64_t k1)
 {
-    uint64_t h = mum(k0 ^ rl->seed[0], k1 ^ rl->seed[1]);
-    h = mum(h ^ rl->seed[2], 0xe7037ed1a0b428dbull);
+    uint64_t h = mw_hash_mix(k0 ^ rl->seed[0], k1 ^ rl->seed[1]);
+    h = mw_hash_mix(h ^ rl->seed[2], 0xe7037ed1a0b428dbull);
     return (size_t)(((__uint128_t)h * rl->cap_slots) >> 64); /* [0, cap_slots) without % */
 }
 

@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "minewall/config.h"
+#include "minewall/hash.h"
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
@@ -100,10 +101,7 @@ static bool retire_list(struct rs_list *l);
  * seconds. The memory of refused names is bounded; names beyond it are refused silently. */
 static void refuse_name(struct mw_rsync *rs, const char *name, const char *why)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (const char *p = name; *p; p++)
-        h = (h ^ (uint8_t)*p) * 0x100000001b3ULL;
-    h |= 1; /* 0 marks a free slot */
+    uint64_t h = mw_hash_bytes(0, 0, name, strlen(name)) | 1; /* 0 marks a free slot */
     size_t i = 0, n = sizeof(rs->refused) / sizeof(rs->refused[0]);
     while (i < n && rs->refused[i] && rs->refused[i] != h)
         i++;

@@ -1,4 +1,4 @@
-/* Parsing of Redis URLs; see redisurl.h. */
+/* Parsing of Redis URLs; see redisurl.h. The one parser of minewall and minewall-feed. */
 #include "minewall/redisurl.h"
 
 #include <ctype.h>
@@ -34,6 +34,8 @@ static int unescape(char *dst, size_t cap, const char *s, const char *e)
             if (e - s < 2 || hexdigit(s[0]) < 0 || hexdigit(s[1]) < 0)
                 return -1;
             ch = (char)(hexdigit(s[0]) << 4 | hexdigit(s[1]));
+            if (ch == '\0')
+                return -1; /* %00 would cut the C string short: a different password */
             s += 2;
         }
         if (n + 1 >= cap)
@@ -118,8 +120,10 @@ int mw_redis_url_parse(const char *text, struct mw_redis_url *u, char *why, size
         u->db = (int)v;
     }
     bool v6 = strchr(u->host, ':') != NULL;
-    snprintf(u->shown, sizeof(u->shown), "redis://%s%s%s:%d/%d", v6 ? "[" : "", u->host,
-             v6 ? "]" : "", u->port, u->db);
+    int n = snprintf(u->shown, sizeof(u->shown), "redis://%s%s%s:%d", v6 ? "[" : "", u->host,
+                     v6 ? "]" : "", u->port);
+    if (u->db && n > 0 && (size_t)n < sizeof(u->shown))
+        snprintf(u->shown + n, sizeof(u->shown) - (size_t)n, "/%d", u->db);
     return 0;
 }
 

@@ -15,6 +15,8 @@
 
 #include "minewall/dname.h"
 #include "minewall/domainset.h"
+#include "minewall/file.h"
+#include "minewall/hash.h"
 #include "minewall/ipset.h"
 #include "minewall/listfile.h"
 #include "minewall/lists.h"
@@ -230,10 +232,7 @@ const struct mw_domainset *mw_rbase_domains(const struct mw_rbase *b)
 
 static uint64_t key_hash(const char *s)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ULL;
-    return h;
+    return mw_hash_bytes(0, 0, s, strlen(s)); /* entries come from our Redis: no seed */
 }
 
 struct mw_rdelta *mw_rdelta_new(void)
@@ -517,6 +516,7 @@ bool mw_rlist_contains(const struct mw_rlist *l, const char *entry)
 /* ---- state directory ---- */
 
 #define STATE_MAGIC "# minewall-state v1"
+#define STATE_MAX ((size_t)1 << 30) /* as list files */
 
 struct save_ctx {
     FILE *f;
@@ -621,23 +621,37 @@ static void header_field(const char *line, const char *name, char *dst, size_t c
     dst[len] = 0;
 }
 
+/* The next line of [*p, end), NUL-terminated in place without its "\n" or "\r\n"; NULL at
+ * the end. */
+static char *next_line(char **p, char *end)
+{
+    if (*p >= end)
+        return NULL;
+    char *line = *p, *nl = memchr(line, '\n', (size_t)(end - line));
+    char *le = nl ? nl : end;
+    *p = nl ? nl + 1 : end;
+    *le = '\0'; /* the reader's terminating NUL when there is no '\n' */
+    line[strcspn(line, "\r")] = '\0';
+    return line;
+}
+
 struct mw_rlist *mw_rlist_load(const char *path, int *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        *err = -errno;
+    char *text, *line;
+    size_t len;
+    *err = mw_file_read(path, STATE_MAX, &text, &len);
+    if (*err < 0)
         return NULL;
-    }
-    char line[1024], action[32] = "", type[32] = "", updated[32] = "", last_id[48] = "";
+    char *p = text, *end = text + len;
+    char action[32] = "", type[32] = "", updated[32] = "", last_id[48] = "";
     struct mw_rlist_meta meta;
     memset(&meta, 0, sizeof(meta));
     struct mw_rbase_builder *b = NULL;
     bool header = true;
     *err = -EBADMSG;
-    if (!fgets(line, sizeof(line), f) || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
+    if (!(line = next_line(&p, end)) || strncmp(line, STATE_MAGIC, strlen(STATE_MAGIC)) != 0)
         goto fail;
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\r\n")] = 0;
+    while ((line = next_line(&p, end))) {
         if (header && line[0] == '#') {
             header_field(line, "# name: ", meta.name, sizeof(meta.name));
             header_field(line, "# category: ", meta.category, sizeof(meta.category));
@@ -672,8 +686,8 @@ struct mw_rlist *mw_rlist_load(const char *path, int *err)
         if (!meta.name[0] || !meta.category[0] || !(b = mw_rbase_builder_new(meta.type)))
             goto fail;
     }
-    fclose(f);
-    f = NULL;
+    free(text);
+    text = NULL;
     if (mw_action_parse(action, &meta.action) < 0)
         meta.action = MW_ACTION_DEFAULT;
     meta.updated = strtoull(updated, NULL, 10);
@@ -690,7 +704,6 @@ struct mw_rlist *mw_rlist_load(const char *path, int *err)
     return l;
 fail:
     mw_rbase_builder_free(b);
-    if (f)
-        fclose(f);
+    free(text);
     return NULL;
 }

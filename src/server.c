@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -61,6 +62,7 @@ struct mw_server {
     struct mw_geo *jgeo;        /* owned; the journal's geo databases, or NULL */
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
     uint64_t started_ms;        /* loop time at start, for the uptime */
+    char host[256];             /* gethostname once at start ("unknown" without), for events */
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
     /* Reloads (SIGHUP or a list file change) by outcome; a failed one keeps the running
      * config and lists, and last_reload_ok stays false until one succeeds. */
@@ -185,6 +187,7 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     snap->events = s->ev;
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
+    snap->host = s->host;
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
@@ -352,7 +355,8 @@ static int start_journal(struct mw_server *s)
         mw_errlist_deinit(&errs);
     }
     if (mw_hostwatch_new(s->loop, cfg->journal.watch, cfg->journal.watch_kind, cfg->journal.n_watch,
-                         cfg->listen, cfg->n_listen, mw_jlog_queue(s->jlog), &s->hw) < 0)
+                         cfg->listen, cfg->n_listen, mw_jlog_queue(s->jlog), s->host,
+                         &s->hw) < 0)
         return -1;
     mw_log_info("journl", "journal %s (track %s, watching %zu files)", cfg->journal.path,
                 cfg->journal.track == MW_TRACK_ALL      ? "all"
@@ -445,9 +449,8 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
     char line[65536];
     uv_timeval64_t tv;
     uv_gettimeofday(&tv);
-    int n = mw_journal_format_config(line, sizeof(line),
-                                     (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                     mw_jlog_host(), &ev);
+    int n = mw_journal_format_config(
+        line, sizeof(line), (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000, s->host, &ev);
     if (n > 0)
         mw_journal_queue_push(mw_jlog_queue(s->jlog), MW_JOURNAL_CONFIG, line, (size_t)n);
 }
@@ -801,6 +804,8 @@ static void close_signals(struct mw_server *s)
 int mw_server_run(const struct mw_overrides *o)
 {
     struct mw_server s = {.loop = uv_default_loop(), .o = o};
+    if (gethostname(s.host, sizeof(s.host) - 1) < 0)
+        snprintf(s.host, sizeof(s.host), "unknown");
     struct mw_errlist errs;
     mw_errlist_init(&errs);
     struct mw_config *cfg = mw_server_load_config(o, &errs);
@@ -832,7 +837,7 @@ int mw_server_run(const struct mw_overrides *o)
     if (cfg->redis.url) {
         char why[256] = "";
         if (mw_rsync_new(s.loop, cfg, on_rsync_change, &s, &s.rs, why, sizeof(why)) < 0 ||
-            mw_events_new(s.loop, cfg, &s.ev, why, sizeof(why)) < 0) {
+            mw_events_new(s.loop, cfg, s.host, &s.ev, why, sizeof(why)) < 0) {
             mw_log_error("redis", "%s", why);
             mw_blocklog_unref(bl);
             mw_lists_unref(lists);
@@ -866,6 +871,7 @@ int mw_server_run(const struct mw_overrides *o)
     }
     s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
     s.snap->jgeo = s.jgeo;
+    s.snap->host = s.host;
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */

@@ -386,7 +386,7 @@ static void journal_upstream(struct mw_worker *w, const struct mw_upset *set,
     uv_gettimeofday(&tv);
     int len = mw_journal_format_upstream(line, sizeof(line),
                                          (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                         mw_jlog_host(), &ev);
+                                         w->snap->host, &ev);
     if (len <= 0 || mw_journal_queue_push(q, MW_JOURNAL_UPSTREAM, line, (size_t)len) < 0)
         w->stats.journal_dropped++;
 }

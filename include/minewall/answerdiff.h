@@ -23,8 +23,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MW_ANSWERDIFF_MAX_VALUES 64 /* values kept per set and reported per list */
-#define MW_ANSWERDIFF_MAX_CHAIN 16  /* CNAME hops followed and remembered */
+#include "minewall/answerscan.h"
+
+/* values kept per set and reported per list */
+#define MW_ANSWERDIFF_MAX_VALUES MW_ANSWERSCAN_MAX_VALUES
+/* CNAME hops followed and remembered */
+#define MW_ANSWERDIFF_MAX_CHAIN MW_ANSWERSCAN_MAX_CHAIN
 
 struct mw_answerdiff;
 

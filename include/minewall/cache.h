@@ -12,6 +12,7 @@
 struct mw_dns_question;
 struct mw_dns_stored;
 struct mw_dns_response;
+struct mw_cache;
 
 struct mw_cache_key {
     uint16_t len;
@@ -19,7 +20,8 @@ struct mw_cache_key {
 };
 
 void mw_cache_key_make(const struct mw_dns_question *q, bool do_bit, struct mw_cache_key *k);
-uint64_t mw_cache_key_hash(const struct mw_cache_key *k);
+/* The key's hash under c's seed (each cache has its own random seed). */
+uint64_t mw_cache_key_hash(const struct mw_cache *c, const struct mw_cache_key *k);
 bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key *b);
 
 struct mw_cache_stats {
@@ -27,7 +29,6 @@ struct mw_cache_stats {
     size_t entries;
 };
 
-struct mw_cache;
 struct mw_cache_entry;
 
 struct mw_cache_params {

@@ -6,9 +6,12 @@
  * text) goes through ldns in rpz.c and dnstext.c. */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "minewall/dname.h"
 
 #define MW_DNS_HDR 12
 #define MW_DNS_MAXMSG 65535
@@ -191,6 +194,98 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
                        uint8_t rcode, const uint8_t *addr, size_t addr_len, uint32_t ttl, int ede,
                        const char *extra_text, uint8_t *out, size_t cap);
 
+/* The one reader of resource records. Every record of a message is read through it, so
+ * the bounds checks (owner name by the bounded walker of dname.c, the 10 fixed octets, rdata
+ * within the message) live here only. Callers interpret rdata themselves. */
+enum mw_dns_section {
+    MW_SECTION_ANSWER = 0,
+    MW_SECTION_AUTHORITY = 1,
+    MW_SECTION_ADDITIONAL = 2,
+};
+
+/* One record as read: offsets into the packet, fixed fields in host order. */
+struct mw_dns_rr {
+    size_t owner; /* offset of the owner name (possibly compressed) */
+    size_t rdata; /* offset of the rdata; the type is at rdata - 10, the TTL at rdata - 6 */
+    uint32_t ttl; /* as written (RFC 2181 8 is the caller's business) */
+    uint16_t type;
+    uint16_t cls;
+    uint16_t rdlen;
+    uint8_t section; /* enum mw_dns_section */
+    bool owner_is_q; /* the owner is a pointer to the question name at offset 12 */
+    bool owner_eq;   /* after mw_dns_iter_match: the owner equals the wanted name */
+};
+
+/* Iterator state: caller storage, no allocation. */
+struct mw_dns_iter {
+    const uint8_t *pkt; /* borrowed */
+    size_t len;
+    size_t off;          /* the next record */
+    unsigned index;      /* records read */
+    unsigned an_end;     /* index where the authority section starts */
+    unsigned ns_end;     /* index where the additional section starts */
+    unsigned total;      /* records in the message */
+    bool q_ok;           /* the question name at offset 12 was validated by whoever read it */
+    bool q_eq;           /* the question name equals want */
+    const uint8_t *want; /* borrowed; NULL: owners are only skipped */
+    size_t want_len;
+    /* Fields a reply rewrites (TTLs, as offsets of 4 octets, ascending): an owner must not
+     * read them through a pointer (mw_dname_skip_stable). NULL/0: no such check. */
+    const uint16_t *holes; /* borrowed */
+    size_t n_holes;
+};
+
+/* Start at off, just after a question section the caller has read and validated (the name at
+ * offset 12 then is a valid name, and an owner that is a pointer to it needs no second walk),
+ * with the section counts an, ns and ar. off == MW_DNS_HDR means no question. */
+static inline void mw_dns_iter_begin(struct mw_dns_iter *it, const uint8_t *pkt, size_t len,
+                                     size_t off, unsigned an, unsigned ns, unsigned ar)
+{
+    it->pkt = pkt;
+    it->len = len;
+    it->off = off <= len ? off : len;
+    it->index = 0;
+    it->an_end = an;
+    it->ns_end = an + ns;
+    it->total = an + ns + ar;
+    it->q_ok = off > MW_DNS_HDR;
+    it->q_eq = false;
+    it->want = NULL;
+    it->want_len = 0;
+    it->holes = NULL;
+    it->n_holes = 0;
+}
+
+/* Start at the first record of a whole message: the counts come from the header and the
+ * QDCOUNT questions are skipped (validated, not decoded). Returns 0, or -EBADMSG for a message
+ * shorter than a header or a malformed question. */
+int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len);
+
+/* From now on compare every owner with want (lowercase uncompressed wire, want_len octets,
+ * borrowed until the iteration ends) while reading it, ignoring ASCII case, and say the answer
+ * in rr->owner_eq: one walk of the name does both. q_eq tells whether want is the question name
+ * (1 or 0); -1 compares them here, once. Returns 0, or -EBADMSG when that comparison finds
+ * the question name malformed. */
+static inline int mw_dns_iter_match(struct mw_dns_iter *it, const uint8_t *want, size_t want_len,
+                                    int q_eq)
+{
+    it->want = want;
+    it->want_len = want_len;
+    if (q_eq < 0 && it->q_ok) {
+        size_t at = MW_DNS_HDR;
+        q_eq = mw_dname_equal_at(it->pkt, it->len, &at, want, want_len);
+        if (q_eq < 0)
+            return -EBADMSG;
+    }
+    it->q_eq = q_eq > 0;
+    return 0;
+}
+
+/* Read the next record into rr. Returns 1, 0 after the last one, or -EBADMSG for a malformed
+ * record (the owner name, the fixed part or the rdata running past the end); after -EBADMSG
+ * the iterator must not be used again. */
+static inline int mw_dns_iter_next(struct mw_dns_iter *it, struct mw_dns_rr *rr);
+
 /* Read the 16-bit id/flags of a packet (len >= 12 is the caller's check). */
 static inline uint16_t mw_dns_get16(const uint8_t *p)
 {
@@ -211,4 +306,49 @@ static inline void mw_dns_put32(uint8_t *p, uint32_t v)
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
+}
+
+/* Inline: it runs for every record of every upstream answer (the miss and blocked paths). */
+static inline __attribute__((always_inline)) int mw_dns_iter_next(struct mw_dns_iter *it,
+                                                                  struct mw_dns_rr *rr)
+{
+    if (it->index >= it->total)
+        return 0;
+    const uint8_t *pkt = it->pkt;
+    size_t len = it->len, off = it->off;
+    rr->owner = off;
+    /* Most owners are a pointer to the question name, which is known to be valid: walking it
+     * again would only repeat that. */
+    if (it->q_ok && len - off >= 2 && pkt[off] == 0xc0 && pkt[off + 1] == MW_DNS_HDR) {
+        off += 2;
+        rr->owner_is_q = true;
+        rr->owner_eq = it->q_eq;
+    } else if (it->want) {
+        rr->owner_is_q = false;
+        int eq = mw_dname_equal_at(pkt, len, &off, it->want, it->want_len);
+        if (eq < 0)
+            return -EBADMSG;
+        rr->owner_eq = eq > 0;
+    } else {
+        rr->owner_is_q = rr->owner_eq = false;
+        if ((it->n_holes ? mw_dname_skip_stable(pkt, len, &off, it->holes, it->n_holes)
+                         : mw_dname_skip(pkt, len, &off)) < 0)
+            return -EBADMSG;
+    }
+    if (len - off < 10)
+        return -EBADMSG;
+    const uint8_t *f = pkt + off;
+    rr->type = mw_dns_get16(f);
+    rr->cls = mw_dns_get16(f + 2);
+    rr->ttl = mw_dns_get32(f + 4);
+    rr->rdlen = mw_dns_get16(f + 8);
+    rr->rdata = off + 10;
+    if (rr->rdlen > len - rr->rdata)
+        return -EBADMSG;
+    rr->section = it->index < it->an_end   ? MW_SECTION_ANSWER
+                  : it->index < it->ns_end ? MW_SECTION_AUTHORITY
+                                           : MW_SECTION_ADDITIONAL;
+    it->off = rr->rdata + rr->rdlen;
+    it->index++;
+    return 1;
 }

@@ -35,10 +35,10 @@ struct mw_events_stats {
     uint64_t truncated; /* block events sent with a field cut to its bound */
 };
 
-/* Create the publisher for cfg->redis (events-url, else url). Returns 0, or a negative errno
- * with a message in why. */
-int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, struct mw_events **out, char *why,
-                  size_t why_len);
+/* Create the publisher for cfg->redis (events-url, else url); events name host (this host's
+ * name, copied). Returns 0, or a negative errno with a message in why. */
+int mw_events_new(uv_loop_t *loop, const struct mw_config *cfg, const char *host,
+                  struct mw_events **out, char *why, size_t why_len);
 int mw_events_start(struct mw_events *ev);
 /* Send what is queued (when Redis is up), then close the connection and the timer
  * asynchronously. Producers may still push until mw_events_free; pushes are then dropped. */

@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "minewall/redisurl.h"
+
 struct redisContext;
 struct mw_listfile_entry;
 
@@ -51,17 +53,8 @@ struct mw_listfile_entry;
 #define MW_FEED_NAME_MAX 64 /* = MW_LIST_NAME_MAX (config.h): resolvers refuse longer names */
 
 /* Where to connect, parsed from redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]. */
-struct mw_feed_url {
-    char host[256];
-    int port;
-    int db;
-    char user[128];
-    char pass[256];
-    char shown[300]; /* "redis://HOST:PORT", for messages: never the password */
-};
-
 struct mw_feed {
-    struct mw_feed_url url;
+    struct mw_redis_url url; /* from mw_redis_url_parse, the resolver's own parser */
     struct redisContext *rc; /* owned; NULL until mw_feed_connect() */
 };
 
@@ -85,8 +78,6 @@ struct mw_feed_meta {
 
 /* ---- feed.c: connection and shared helpers ---- */
 
-/* Parse url into u. Returns 0 or -EINVAL with a reason in why. */
-int mw_feed_url_parse(const char *url, struct mw_feed_url *u, char *why, size_t why_len);
 /* Connect (5 s timeout), AUTH, SELECT and PING. Idempotent. On failure prints
  * "minewall-feed: cannot connect to URL: reason" or "...: authentication failed" and returns
  * a negative errno; the caller exits with MW_FEED_EXIT_REDIS. */

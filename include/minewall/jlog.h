@@ -40,6 +40,3 @@ void mw_jlog_flush(struct mw_jlog *j);
 void mw_jlog_stats(struct mw_jlog *j, struct mw_jlog_stats *out);
 /* Flush, stop and free once the timer is closed. Producers must be gone. */
 void mw_jlog_close(struct mw_jlog *j);
-
-/* This host's id for events (gethostname, "unknown" on failure). */
-const char *mw_jlog_host(void);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 enum mw_log_level {
     MW_LOG_ERROR = 0,
@@ -12,10 +13,18 @@ enum mw_log_level {
     MW_LOG_DEBUG = 3,
 };
 
-extern int mw_log_level_current;
+/* Written by the control thread (start, reload), read by every worker before it formats a
+ * record: an atomic, read and written relaxed (no other memory is ordered by it). */
+extern _Atomic int mw_log_level_current;
 
-/* Set the level; thread-safe enough (an int store). */
+/* Set the level (clamped to ERROR..DEBUG). Thread-safe. */
 void mw_log_set_level(int level);
+
+/* The level in force. */
+static inline int mw_log_level(void)
+{
+    return atomic_load_explicit(&mw_log_level_current, memory_order_relaxed);
+}
 
 /* Parse "error", "warn"/"warning", "info", "debug". Returns the level or -EINVAL. */
 int mw_log_level_parse(const char *s);
@@ -26,7 +35,7 @@ void mw_log_write(int level, const char *tag, const char *fmt, ...)
 
 #define mw_log_at(lvl, tag, ...)                                                                   \
     do {                                                                                           \
-        if ((lvl) <= mw_log_level_current)                                                         \
+        if ((lvl) <= mw_log_level())                                                               \
             mw_log_write((lvl), (tag), __VA_ARGS__);                                               \
     } while (0)
 

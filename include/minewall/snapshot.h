@@ -33,6 +33,8 @@ struct mw_snapshot {
      * journal.path) and the geo databases for its answer changes (may be NULL). */
     struct mw_journal_queue *journal;
     struct mw_geo *jgeo;
+    /* Borrowed from the server: this host's name for journal events, read once at start. */
+    const char *host;
 };
 
 /* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).

@@ -397,5 +397,10 @@ def test_usage(rds):
     p = feed(["ls"], "http://127.0.0.1:1")
     assert p.returncode == 64
     assert "bad Redis URL" in p.stderr
+    # The resolver's URL parser: a malformed %XX is an error, and the password is not shown.
+    for url in ("redis://:se%zzcret@127.0.0.1:1", "redis://:se%00cret@127.0.0.1:1"):
+        p = feed(["ls"], url)
+        assert p.returncode == 64, url
+        assert "bad Redis URL" in p.stderr and "cret" not in p.stderr, p.stderr
     p = feed(["push", "bad{name}", "/dev/null", "--category", "c"], rds.url)
     assert p.returncode == 64

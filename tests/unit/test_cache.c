@@ -387,7 +387,11 @@ static void test_keys(void **state)
     struct mw_cache_key k;
     mw_cache_key_make(&q, false, &k);
     assert_true(mw_cache_key_equal(&k, &A.key));
-    assert_true(mw_cache_key_hash(&k) == mw_cache_key_hash(&A.key));
+    assert_true(mw_cache_key_hash(c, &k) == mw_cache_key_hash(c, &A.key));
+    /* Each cache keys its hash with its own random seed (no process-wide seed). */
+    struct mw_cache *c2 = cache(10, 0, 86400, 0);
+    assert_true(mw_cache_key_hash(c2, &k) != mw_cache_key_hash(c, &k));
+    mw_cache_free(c2);
     assert_int_equal(mw_cache_lookup(c, &k, 0, false, &s, &el), MW_CACHE_HIT);
     q.qtype = MW_TYPE_AAAA;
     mw_cache_key_make(&q, false, &k);

@@ -1354,6 +1354,107 @@ static void test_render_tc(void **state)
     assert_int_equal(mw_dns_render(&s, &c, 0, -1, OUT, sizeof(OUT)), (int)w.n);
 }
 
+/* ---- the record iterator ---- */
+
+static void test_iter(void **state)
+{
+    (void)state;
+    struct wb w;
+    /* example.com A: an answer owned by a pointer to the question, a CNAME whose target
+     * owns an answer, an authority record with an uncompressed owner, and OPT. */
+    hdr(&w, 1, MW_DNS_QR, 1, 3, 1, 1);
+    question(&w, QNAME, QNAME_LEN, MW_TYPE_A);
+    put16(&w, 0xc00c);
+    put16(&w, MW_TYPE_CNAME);
+    put16(&w, 1);
+    put32(&w, 0x80000001u);
+    put16(&w, 4);
+    size_t target = w.n;
+    putn(&w, "\1x\xc0\x0c", 4); /* x.example.com */
+    put16(&w, (uint16_t)(0xc000 | target));
+    put16(&w, MW_TYPE_A);
+    put16(&w, 1);
+    put32(&w, 7);
+    put16(&w, 4);
+    putn(&w, "\1\2\3\4", 4);
+    putn(&w, "\1X\7EXAMPLE\3com", 15); /* the same name in other case, uncompressed */
+    put16(&w, MW_TYPE_A);
+    put16(&w, 1);
+    put32(&w, 8);
+    put16(&w, 4);
+    putn(&w, "\1\2\3\5", 4);
+    put8(&w, 0);
+    put16(&w, MW_TYPE_NS);
+    put16(&w, 1);
+    put32(&w, 9);
+    put16(&w, 2);
+    put16(&w, 0xc00c);
+    opt(&w, 1232, 0, 0, 0, NULL, 0);
+
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr = {0};
+    assert_int_equal(mw_dns_iter_init(&it, w.b, w.n), 0);
+    static const uint8_t want[] = "\1x\7example\3com";
+    assert_int_equal(mw_dns_iter_match(&it, want, sizeof(want), -1), 0);
+    static const struct {
+        uint16_t type;
+        uint8_t section;
+        bool is_q, eq;
+        uint32_t ttl;
+    } exp[] = {
+        {MW_TYPE_CNAME, MW_SECTION_ANSWER, true, false, 0x80000001u},
+        {MW_TYPE_A, MW_SECTION_ANSWER, false, true, 7},
+        {MW_TYPE_A, MW_SECTION_ANSWER, false, true, 8},
+        {MW_TYPE_NS, MW_SECTION_AUTHORITY, false, false, 9},
+        {MW_TYPE_OPT, MW_SECTION_ADDITIONAL, false, false, 0},
+    };
+    for (size_t i = 0; i < sizeof(exp) / sizeof(exp[0]); i++) {
+        assert_int_equal(mw_dns_iter_next(&it, &rr), 1);
+        assert_int_equal(rr.type, exp[i].type);
+        assert_int_equal(rr.section, exp[i].section);
+        assert_int_equal(rr.owner_is_q, exp[i].is_q);
+        assert_int_equal(rr.owner_eq, exp[i].eq);
+        assert_true(rr.ttl == exp[i].ttl);
+        assert_int_equal(mw_dns_get16(w.b + rr.rdata - 10), rr.type);
+    }
+    assert_int_equal(rr.rdata + rr.rdlen, w.n);
+    assert_int_equal(mw_dns_iter_next(&it, &rr), 0);
+    assert_int_equal(mw_dns_iter_next(&it, &rr), 0);
+
+    /* The question name itself as want: pointer owners match without a walk. */
+    assert_int_equal(mw_dns_iter_init(&it, w.b, w.n), 0);
+    assert_int_equal(mw_dns_iter_match(&it, (const uint8_t *)QNAME, QNAME_LEN, -1), 0);
+    assert_int_equal(mw_dns_iter_next(&it, &rr), 1);
+    assert_true(rr.owner_is_q && rr.owner_eq);
+
+    /* Every truncation fails cleanly, never reads past the end. */
+    for (size_t cut = 0; cut < w.n; cut++) {
+        int r = mw_dns_iter_init(&it, w.b, cut);
+        unsigned n = 0;
+        while (r == 0 && (r = mw_dns_iter_next(&it, &rr)) > 0) {
+            assert_true(rr.rdata + rr.rdlen <= cut);
+            n++;
+            r = 0;
+        }
+        assert_true(r < 0);
+        assert_true(n < 5);
+    }
+    /* A forward pointer as owner, and rdata past the end. */
+    w.b[12 + QNAME_LEN + 4 + 1] = 0xff;
+    assert_int_equal(mw_dns_iter_init(&it, w.b, w.n), 0);
+    assert_int_equal(mw_dns_iter_next(&it, &rr), -EBADMSG);
+    hdr(&w, 1, MW_DNS_QR, 0, 1, 0, 0);
+    put8(&w, 0);
+    put16(&w, MW_TYPE_A);
+    put16(&w, 1);
+    put32(&w, 1);
+    put16(&w, 5);
+    putn(&w, "\1\2\3\4", 4);
+    assert_int_equal(mw_dns_iter_init(&it, w.b, w.n), 0);
+    assert_int_equal(mw_dns_iter_next(&it, &rr), -EBADMSG);
+    assert_int_equal(mw_dns_iter_init(&it, w.b, 11), -EBADMSG);
+}
+
 /* ---- mutation loop ---- */
 
 static uint64_t rng = 88172645463325252ull;
@@ -1449,6 +1550,7 @@ static void test_fuzz(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_iter),
         cmocka_unit_test(test_parse_ok),
         cmocka_unit_test(test_parse_drop_notimp),
         cmocka_unit_test(test_parse_formerr),

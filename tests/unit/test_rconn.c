@@ -1,7 +1,8 @@
-/* Tests for rconn.c: the URL parser (pure), then the connection against a real redis-server
- * started by each test on a free loopback port: round trips, AUTH (good and wrong password),
- * SELECT, redis killed and restarted, redis stopped (PING timeout), close while connecting
- * and while up. Every wait is bounded; every loop test ends with uv_loop_close() == 0. */
+/* Tests for rconn.c (the URL parser has test_redisurl.c): the connection against a real
+ * redis-server started by each test on a free loopback port: round trips, AUTH (good and wrong
+ * password), SELECT, redis killed and restarted, redis stopped (PING timeout), close while
+ * connecting and while up. Every wait is bounded; every loop test ends with
+ * uv_loop_close() == 0. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,74 +26,6 @@
 
 #include "minewall/log.h"
 #include "minewall/rconn.h"
-
-/* ---- URL ---- */
-
-static void test_url_ok(void **state)
-{
-    (void)state;
-    struct mw_redis_url u;
-    char why[128];
-    assert_int_equal(mw_redis_url_parse("redis://127.0.0.1", &u, why, sizeof(why)), 0);
-    assert_string_equal(u.host, "127.0.0.1");
-    assert_int_equal(u.port, 6379);
-    assert_int_equal(u.db, 0);
-    assert_string_equal(u.pass, "");
-
-    assert_int_equal(mw_redis_url_parse("redis://:s%40c:r%2Ft@10.0.0.1:7000/3", &u, why, 128), 0);
-    assert_string_equal(u.host, "10.0.0.1");
-    assert_int_equal(u.port, 7000);
-    assert_int_equal(u.db, 3);
-    assert_string_equal(u.user, "");
-    assert_string_equal(u.pass, "s@c:r/t");
-    assert_string_equal(u.shown, "redis://10.0.0.1:7000/3");
-    assert_null(strstr(u.shown, "s@c"));
-
-    assert_int_equal(mw_redis_url_parse("redis://bob:pw@[::1]:6380/", &u, why, 128), 0);
-    assert_string_equal(u.user, "bob");
-    assert_string_equal(u.pass, "pw");
-    assert_string_equal(u.host, "::1");
-    assert_int_equal(u.port, 6380);
-    assert_string_equal(u.shown, "redis://[::1]:6380/0");
-
-    /* A raw '@' in the password: the last '@' ends the credentials. */
-    assert_int_equal(mw_redis_url_parse("redis://:a@b@h:1", &u, why, 128), 0);
-    assert_string_equal(u.pass, "a@b");
-    assert_string_equal(u.host, "h");
-}
-
-static void test_url_bad(void **state)
-{
-    (void)state;
-    static const char *const bad[] = {
-        NULL,
-        "",
-        "http://h",
-        "redis://",
-        "redis://:6379",
-        "redis://h:0",
-        "redis://h:65536",
-        "redis://h:12x",
-        "redis://h:",
-        "redis://h/x",
-        "redis://h/-1",
-        "redis://[::1",
-        "redis://[::1]x",
-        "redis://pw@h",
-        "redis://:%zz@h",
-        "redis://:%4@h",
-    };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct mw_redis_url u;
-        char why[128] = "";
-        assert_int_equal(mw_redis_url_parse(bad[i], &u, why, sizeof(why)), -EINVAL);
-        assert_true(why[0] != '\0');
-    }
-    char longhost[400] = "redis://";
-    memset(longhost + 8, 'a', 300);
-    struct mw_redis_url u;
-    assert_int_equal(mw_redis_url_parse(longhost, &u, NULL, 0), -EINVAL);
-}
 
 /* ---- a real redis-server ---- */
 
@@ -619,8 +552,6 @@ int main(void)
     mw_log_set_level(getenv("MW_TEST_DEBUG") ? MW_LOG_DEBUG : MW_LOG_ERROR);
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_ok),
-        cmocka_unit_test(test_url_bad),
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_auth_wrong, setup, teardown),
