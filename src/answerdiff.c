@@ -18,8 +18,8 @@
 #include "minewall/answerscan.h"
 #include "minewall/answertext.h"
 #include "minewall/dname.h"
-#include "minewall/dnstext.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/dnstext.h"
 #include "minewall/hash.h"
 #include "minewall/lru.h"
 

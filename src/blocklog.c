@@ -227,8 +227,8 @@ void mw_blockfold_free(struct mw_blockfold *f)
     free(f);
 }
 
-void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
-                     const struct mw_block_event *e, uint64_t now_ms)
+void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct mw_block_event *e,
+                     uint64_t now_ms)
 {
     uint64_t key = fold_key(e);
     struct fold_slot *s = &f->slots[key & (FOLD_SLOTS - 1)];

@@ -132,9 +132,8 @@ static void on_map(struct ctx *c, const struct key *k, yaml_node_t *val)
     mw_config__walk_map(c, val, k->sub, k->path);
 }
 
-bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val,
-                            const char *what, mw_config__accept_fn accept, char ***out,
-                            size_t *n_out)
+bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val, const char *what,
+                            mw_config__accept_fn accept, char ***out, size_t *n_out)
 {
     if (val->type != YAML_SEQUENCE_NODE) {
         mw_config__err(c, line_of(val), "%s: expected a list of %s", k->path, what);

@@ -110,9 +110,8 @@ typedef bool (*mw_config__accept_fn)(struct ctx *c, const struct key *k, yaml_no
                                      const char *s);
 /* A YAML sequence of scalars into a new array (*out, *n). Returns false, after reporting, when
  * val is not a sequence ("expected a list of <what>"). */
-bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val,
-                            const char *what, mw_config__accept_fn accept, char ***out,
-                            size_t *n_out);
+bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val, const char *what,
+                            mw_config__accept_fn accept, char ***out, size_t *n_out);
 /* Nested map keys dispatch through this. */
 void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Defaults of journal that depend on other keys; 0 or -1 (ENOMEM). */

@@ -454,8 +454,7 @@ static void on_redis_url(struct ctx *c, const struct key *k, yaml_node_t *val)
         mw_config__err(c, line_of(val), "%s: out of memory", k->path);
 }
 
-static bool accept_list_name(struct ctx *c, const struct key *k, yaml_node_t *item,
-                             const char *s)
+static bool accept_list_name(struct ctx *c, const struct key *k, yaml_node_t *item, const char *s)
 {
     if (strcmp(s, "*") == 0) {
         c->cfg->redis.all = true;
@@ -482,7 +481,11 @@ static void on_redis_lists(struct ctx *c, const struct key *k, yaml_node_t *val)
                            &c->cfg->redis.lists, &c->cfg->redis.n_lists);
 }
 
-#define STRFIELD(p, handler, f)                                                                        {                                                                                                      .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                                    .width = sizeof(((struct mw_config *)0)->f)                                                    }
+#define STRFIELD(p, handler, f)                                                                    \
+    {                                                                                              \
+        .path = p, .fn = handler, .off = offsetof(struct mw_config, f),                            \
+        .width = sizeof(((struct mw_config *)0)->f)                                                \
+    }
 
 const struct key mw_config__redis_keys[] = {
     STRFIELD("redis.url", on_redis_url, redis.url),

@@ -282,8 +282,12 @@ int mw_dns_build_error(const struct mw_dns_client *c, uint8_t rcode, int ede,
 }
 
 /* The synthetic SOA of negative filtering answers: "minewall. blocked.minewall." */
-static const uint8_t SYNTH_MNAME[] = "\x08" "minewall";
-static const uint8_t SYNTH_RNAME[] = "\x07" "blocked" "\x08" "minewall";
+static const uint8_t SYNTH_MNAME[] = "\x08"
+                                     "minewall";
+static const uint8_t SYNTH_RNAME[] = "\x07"
+                                     "blocked"
+                                     "\x08"
+                                     "minewall";
 
 int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_question *q,
                        uint8_t rcode, const uint8_t *addr, size_t addr_len, uint32_t ttl, int ede,
@@ -332,11 +336,11 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
         p += sizeof(SYNTH_MNAME);
         memcpy(p, SYNTH_RNAME, sizeof(SYNTH_RNAME));
         p += sizeof(SYNTH_RNAME);
-        mw_dns_put32(p, 1);         /* serial */
-        mw_dns_put32(p + 4, 3600);  /* refresh */
-        mw_dns_put32(p + 8, 600);   /* retry */
+        mw_dns_put32(p, 1);          /* serial */
+        mw_dns_put32(p + 4, 3600);   /* refresh */
+        mw_dns_put32(p + 8, 600);    /* retry */
         mw_dns_put32(p + 12, 86400); /* expire */
-        mw_dns_put32(p + 16, ttl);  /* minimum: the negative TTL */
+        mw_dns_put32(p + 16, ttl);   /* minimum: the negative TTL */
         p += 20;
     }
     if (c->edns) {

@@ -40,8 +40,7 @@ const char *mw_where_name(enum mw_where w)
 
 /* The action a rule asks for: a monitor-mode list records only, whatever its rules say;
  * otherwise an RPZ rule's own action, else the list's. */
-static void resolve_action(const struct mw_lists *l, const struct mw_rule *r,
-                           struct mw_verdict *v)
+static void resolve_action(const struct mw_lists *l, const struct mw_rule *r, struct mw_verdict *v)
 {
     const struct mw_list_info *info = &l->lists[r->list];
     v->rule = *r;
@@ -165,8 +164,7 @@ static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *
     }
     resolve_action(l, &pm.rule, v);
     v->where = where == MW_WHERE_QNAME ? MW_WHERE_PATTERN : where;
-    snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,
-             pm.pattern);
+    snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1, pm.pattern);
     return MW_FILTER_BLOCK;
 }
 
@@ -245,8 +243,7 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
     (void)cfg;
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    enum mw_filter_result r =
-        check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false, true);
+    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false, true);
     if (r == MW_FILTER_BLOCK)
         v->matched[0] = 0;
     return r;
@@ -323,8 +320,8 @@ static bool has_asn_rules(const struct mw_lists *l)
     return false;
 }
 
-static enum mw_filter_result check_addr(const struct mw_lists *l, int family,
-                                        const uint8_t *addr, struct mw_verdict *v)
+static enum mw_filter_result check_addr(const struct mw_lists *l, int family, const uint8_t *addr,
+                                        struct mw_verdict *v)
 {
     struct mw_ip_match m;
     char text[INET6_ADDRSTRLEN];

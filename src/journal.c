@@ -304,10 +304,10 @@ int mw_journal_format_host_config(char *buf, size_t cap, uint64_t ts_ms, const c
     mw_jsonw_ku64(&w, "lines_added", ev->lines_added.n);
     mw_jsonw_ku64(&w, "lines_removed", ev->lines_removed.n);
     bool trunc = false;
-    mw_jsonw_kstrs(&w, "added_lines", ev->lines_added.v, ev->lines_added.n, MW_JOURNAL_MAX_FILE_LINES,
-          MW_JOURNAL_FILE_LINE_MAX, &trunc);
-    mw_jsonw_kstrs(&w, "removed_lines", ev->lines_removed.v, ev->lines_removed.n, MW_JOURNAL_MAX_FILE_LINES,
-          MW_JOURNAL_FILE_LINE_MAX, &trunc);
+    mw_jsonw_kstrs(&w, "added_lines", ev->lines_added.v, ev->lines_added.n,
+                   MW_JOURNAL_MAX_FILE_LINES, MW_JOURNAL_FILE_LINE_MAX, &trunc);
+    mw_jsonw_kstrs(&w, "removed_lines", ev->lines_removed.v, ev->lines_removed.n,
+                   MW_JOURNAL_MAX_FILE_LINES, MW_JOURNAL_FILE_LINE_MAX, &trunc);
     mw_jsonw_kbool(&w, "lines_truncated", trunc);
     if (ev->kind == MW_JOURNAL_FILE_RESOLV) {
         kstrv(&w, "nameservers_old", &ev->nameservers_old);
@@ -418,8 +418,8 @@ void mw_journal_queue_free(struct mw_journal_queue *q)
     free(q);
 }
 
-int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type,
-                          const char *line, size_t len)
+int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type, const char *line,
+                          size_t len)
 {
     if (!q || !line || len == 0 || (unsigned)type >= MW_JOURNAL_TYPES)
         return -EINVAL;

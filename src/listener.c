@@ -142,8 +142,8 @@ static void udp_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = l->rbuf_len;
 }
 
-static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                     const struct sockaddr *addr, unsigned flags)
+static void udp_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                     unsigned flags)
 {
     struct mw_listener *l = h->data;
     (void)flags;

@@ -95,8 +95,7 @@ void mw_listfile__bad(struct mw_listfile_report *rep, struct mw_errlist *errs, c
     mw_errlist_add(errs, "%s:%u: %s: \"%s\"", name, (unsigned)line, why, q);
 }
 
-void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs,
-                         const char *name)
+void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name)
 {
     rep->skipped = 0;
     for (size_t i = 0; i < MW_LISTFILE_SKIP_N; i++)
@@ -151,7 +150,6 @@ static inline bool in_set(char ch, const char *set)
 static const uint8_t name_map[256] = {
     ['0' ... '9'] = 1, ['a' ... 'z'] = 1, ['A' ... 'Z'] = 2, ['-'] = 1, ['_'] = 1,
 };
-
 
 static int name_idn(const char *s, size_t n, uint8_t *wire, unsigned flags, char *why, size_t wl)
 {
@@ -218,7 +216,8 @@ int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, ch
     wire[out++] = 0;
     /* In RPZ the zone decides, and relative owners ("32.4.3.2.1") are partial names. */
     if (num && !(flags & MW_LISTFILE__NAME_RPZ))
-        return mw_listfile__fail(why, wl, all_num ? "an address, not a name" : "numeric top-level label");
+        return mw_listfile__fail(why, wl,
+                                 all_num ? "an address, not a name" : "numeric top-level label");
     if (labels == 1 && !(flags & MW_LISTFILE__NAME_RPZ))
         return mw_listfile__fail(why, wl, "would block a whole TLD");
     return (int)out;
@@ -545,7 +544,8 @@ static void dnsmasq_line(struct ctx *c, const char *p, size_t n)
         skip(c, MW_LISTFILE_SKIP_DIRECTIVE); /* forwarded, or '#': the default servers */
         return;
     }
-    if (address && valn > 0 && !(valn == 1 && val[0] == '#') && !mw_listfile__addr(val, valn, 0, NULL)) {
+    if (address && valn > 0 && !(valn == 1 && val[0] == '#') &&
+        !mw_listfile__addr(val, valn, 0, NULL)) {
         bad(c, "invalid address", val, valn);
         return;
     }
@@ -631,7 +631,8 @@ static int parse_pattern(const char *p, size_t n, struct mw_listfile_entry *e, c
     if (n == 0)
         return mw_listfile__fail(why, wl, "empty pattern");
     if (n > MW_LISTFILE_PATTERN_MAX)
-        return mw_listfile__fail(why, wl, "pattern longer than %d characters", MW_LISTFILE_PATTERN_MAX);
+        return mw_listfile__fail(why, wl, "pattern longer than %d characters",
+                                 MW_LISTFILE_PATTERN_MAX);
     bool set = false, literal = false;
     size_t set_start = 0;
     for (size_t i = 0; i < n; i++) {

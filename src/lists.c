@@ -151,8 +151,8 @@ static int load_one(struct build *b, const struct mw_list_conf *lc, struct mw_li
     b->allow = lc->allow;
     b->type = lc->type;
     b->wrong_type = 0;
-    int rc = mw_listfile_parse_file(lc->path, (enum mw_listfile_format)forced_format(lc),
-                                    on_entry, b, &rep, errs);
+    int rc = mw_listfile_parse_file(lc->path, (enum mw_listfile_format)forced_format(lc), on_entry,
+                                    b, &rep, errs);
     if (rc < 0)
         return rc;
     if (b->wrong_type)
@@ -166,7 +166,6 @@ static int load_one(struct build *b, const struct mw_list_conf *lc, struct mw_li
         *warnings += rep.bad + (b->wrong_type ? 1 : 0);
     return 0;
 }
-
 
 /* "minewall: <category>/<name>", the EDE extra text of a list's blocks. Names are capped
  * (config.h), so it always fits whole. */
@@ -237,9 +236,10 @@ static void put_file(struct desc *d, const char *path)
             d->err = -errno;
         return;
     }
-    int64_t v[7] = {(int64_t)st.st_dev,      (int64_t)st.st_ino,       (int64_t)st.st_size,
-                    (int64_t)st.st_mtim.tv_sec, (int64_t)st.st_mtim.tv_nsec,
-                    (int64_t)st.st_ctim.tv_sec, (int64_t)st.st_ctim.tv_nsec};
+    int64_t v[7] = {(int64_t)st.st_dev,          (int64_t)st.st_ino,
+                    (int64_t)st.st_size,         (int64_t)st.st_mtim.tv_sec,
+                    (int64_t)st.st_mtim.tv_nsec, (int64_t)st.st_ctim.tv_sec,
+                    (int64_t)st.st_ctim.tv_nsec};
     put(d, v, sizeof(v));
 }
 
@@ -393,8 +393,7 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         info->stale = r->stale;
         info->type = r->meta.type;
         info->allow = r->allow;
-        info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action
-                                                           : cfg->sinkhole.action;
+        info->action = r->meta.action != MW_ACTION_DEFAULT ? r->meta.action : cfg->sinkhole.action;
         info->entries = r->entries;
         set_ede_text(info, r->meta.category, r->meta.name);
         l->total_entries += r->entries;

@@ -50,10 +50,18 @@ static void usage(FILE *f)
             MW_DEFAULT_CONFIG);
 }
 
-enum { OPT_LISTEN = 256, OPT_UPSTREAM, OPT_CHECK, OPT_VERSION, OPT_EXPLAIN, OPT_CHECK_LIST, OPT_FORMAT, OPT_USER };
+enum {
+    OPT_LISTEN = 256,
+    OPT_UPSTREAM,
+    OPT_CHECK,
+    OPT_VERSION,
+    OPT_EXPLAIN,
+    OPT_CHECK_LIST,
+    OPT_FORMAT,
+    OPT_USER
+};
 
-static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port,
-                    const char *what)
+static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port, const char *what)
 {
     if (*n >= MAX_CLI_ADDRS) {
         fprintf(stderr, "minewall: too many --%s options (max %d)\n", what, MAX_CLI_ADDRS);

@@ -24,11 +24,10 @@ _Static_assert(sizeof(((struct mw_block_counter *)0)->list) > MW_LIST_NAME_MAX &
                    sizeof(((struct mw_block_counter *)0)->category) > MW_CATEGORY_MAX,
                "block counters hold names at their caps");
 
-static const char *const RCODES[MW_M_RCODES] = {"NOERROR",  "FORMERR", "SERVFAIL", "NXDOMAIN",
-                                                "NOTIMP",   "REFUSED", "other"};
+static const char *const RCODES[MW_M_RCODES] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                                "NOTIMP",  "REFUSED", "other"};
 
-static void head(struct mw_http_response *r, const char *name, const char *type,
-                 const char *help)
+static void head(struct mw_http_response *r, const char *name, const char *type, const char *help)
 {
     mw_http_body_printf(r, "# HELP minewall_%s %s\n# TYPE minewall_%s %s\n", name, help, name,
                         type);
@@ -182,7 +181,8 @@ static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
             unsigned k = 0;
             while (k < s->n_blocks &&
                    (s->blocks[k].action != x->action || s->blocks[k].where != x->where ||
-                    strcmp(s->blocks[k].list, x->list) || strcmp(s->blocks[k].category, x->category)))
+                    strcmp(s->blocks[k].list, x->list) ||
+                    strcmp(s->blocks[k].category, x->category)))
                 k++;
             if (k == s->n_blocks) {
                 if (s->n_blocks == MW_M_BLOCKS)
@@ -222,16 +222,19 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             for (unsigned c = 0; c < MW_M_RCODES; c++)
                 if (s->all.responses[t][q][c])
                     mw_http_body_printf(
-                        r, "minewall_queries_total{transport=\"%s\",qtype=\"%s\",rcode=\"%s\"} %llu\n",
+                        r,
+                        "minewall_queries_total{transport=\"%s\",qtype=\"%s\",rcode=\"%s\"} %llu\n",
                         t ? "tcp" : "udp", mw_qtype_index_name(q), RCODES[c],
                         (unsigned long long)s->all.responses[t][q][c]);
     head(r, "queries_received_total", "counter", "DNS queries received, by transport.");
-    mw_http_body_printf(r, "minewall_queries_received_total{transport=\"udp\"} %llu\n"
-                           "minewall_queries_received_total{transport=\"tcp\"} %llu\n",
+    mw_http_body_printf(r,
+                        "minewall_queries_received_total{transport=\"udp\"} %llu\n"
+                        "minewall_queries_received_total{transport=\"tcp\"} %llu\n",
                         (unsigned long long)st->queries_udp, (unsigned long long)st->queries_tcp);
 
-    head(r, "blocks_total", "counter", "Queries matched by a list, by category, list, action "
-                                       "and where the match was.");
+    head(r, "blocks_total", "counter",
+         "Queries matched by a list, by category, list, action "
+         "and where the match was.");
     for (unsigned i = 0; i < s->n_blocks; i++)
         mw_http_body_printf(r,
                             "minewall_blocks_total{category=\"%s\",list=\"%s\",action=\"%s\","
@@ -243,29 +246,33 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                             (unsigned long long)s->blocks[i].count);
 
     counter(r, "cache_hits_total", "Queries answered from the cache.", "", st->cache_hits);
-    counter(r, "cache_misses_total", "Queries the cache could not answer.", "",
-            st->cache_misses);
+    counter(r, "cache_misses_total", "Queries the cache could not answer.", "", st->cache_misses);
     counter(r, "cache_evictions_total", "Cache entries evicted for room.", "",
             s->all.cache.evictions);
-    counter(r, "cache_stale_served_total", "Expired answers served because every upstream "
-                                           "failed (RFC 8767).", "", st->stale_served);
+    counter(r, "cache_stale_served_total",
+            "Expired answers served because every upstream "
+            "failed (RFC 8767).",
+            "", st->stale_served);
     head(r, "cache_entries", "gauge", "Entries in the caches of all workers.");
     mw_http_body_printf(r, "minewall_cache_entries %zu\n", s->all.cache.entries);
 
     head(r, "upstream_queries_total", "counter", "Queries sent to each upstream.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_queries_total{upstream=\"%s\"} %llu\n",
-                            lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)s->ups[i].queries);
+                            lv(s->ups[i].label, a, sizeof(a)),
+                            (unsigned long long)s->ups[i].queries);
     head(r, "upstream_timeouts_total", "counter", "Upstream attempts that timed out.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_timeouts_total{upstream=\"%s\"} %llu\n",
                             lv(s->ups[i].label, a, sizeof(a)),
                             (unsigned long long)s->ups[i].timeouts);
-    head(r, "upstream_errors_total", "counter", "Upstream errors (send errors, SERVFAIL, "
-                                                "REFUSED, malformed answers).");
+    head(r, "upstream_errors_total", "counter",
+         "Upstream errors (send errors, SERVFAIL, "
+         "REFUSED, malformed answers).");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_errors_total{upstream=\"%s\"} %llu\n",
-                            lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)s->ups[i].errors);
+                            lv(s->ups[i].label, a, sizeof(a)),
+                            (unsigned long long)s->ups[i].errors);
     head(r, "upstream_up", "gauge", "1 when the upstream is healthy, 0 when marked down.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_up{upstream=\"%s\"} %d\n",
@@ -289,11 +296,10 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     const struct mw_lists *l = snap->lists;
     head(r, "list_entries", "gauge", "Entries of each list.");
     for (uint16_t i = 0; i < l->n_lists; i++)
-        mw_http_body_printf(r, "minewall_list_entries{list=\"%s\",category=\"%s\",origin=\"%s\"} %zu\n",
-                            lv(l->lists[i].name, a, sizeof(a)),
-                            lv(l->lists[i].category, b, sizeof(b)),
-                            lv(l->lists[i].origin, o, sizeof(o)),
-                            l->lists[i].entries);
+        mw_http_body_printf(
+            r, "minewall_list_entries{list=\"%s\",category=\"%s\",origin=\"%s\"} %zu\n",
+            lv(l->lists[i].name, a, sizeof(a)), lv(l->lists[i].category, b, sizeof(b)),
+            lv(l->lists[i].origin, o, sizeof(o)), l->lists[i].entries);
     head(r, "list_stale", "gauge",
          "1 while a Redis list's keys are gone and its last synced copy is enforced.");
     for (uint16_t i = 0; i < l->n_lists; i++)
@@ -318,15 +324,19 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     if (x->redis_configured) {
         head(r, "redis_up", "gauge", "1 while the Redis list sync is connected.");
         mw_http_body_printf(r, "minewall_redis_up %d\n", x->redis.up);
-        counter(r, "redis_resyncs_total", "Full list resyncs (first sync, gaps, compaction).",
-                "", x->redis.full_syncs);
+        counter(r, "redis_resyncs_total", "Full list resyncs (first sync, gaps, compaction).", "",
+                x->redis.full_syncs);
         counter(r, "redis_events_dropped_total", "Events not delivered to Redis.", "",
                 x->events.dropped);
-        counter(r, "redis_lists_refused_total", "Lists published in Redis and refused: a name "
-                                                "or category over its cap or of other "
-                                                "characters.", "", x->redis.lists_refused);
-        counter(r, "redis_events_truncated_total", "Block events sent with a field cut to its "
-                                                   "bound.", "", x->events.truncated);
+        counter(r, "redis_lists_refused_total",
+                "Lists published in Redis and refused: a name "
+                "or category over its cap or of other "
+                "characters.",
+                "", x->redis.lists_refused);
+        counter(r, "redis_events_truncated_total",
+                "Block events sent with a field cut to its "
+                "bound.",
+                "", x->events.truncated);
         counter(r, "redis_meta_changes_total",
                 "List meta changes (category, action, description) applied from the logs.", "",
                 x->redis.meta_changes);
@@ -340,15 +350,18 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     for (unsigned t = 0; t < MW_JOURNAL_TYPES; t++)
         mw_http_body_printf(r, "minewall_journal_events_total{type=\"%s\"} %llu\n",
                             mw_journal_type_name(t), (unsigned long long)x->journal.by_type[t]);
-    counter(r, "journal_dropped_total", "Routing-change events lost (queue full, write "
-                                        "errors).", "",
-            st->journal_dropped + x->journal.dropped + x->journal.lost);
+    counter(r, "journal_dropped_total",
+            "Routing-change events lost (queue full, write "
+            "errors).",
+            "", st->journal_dropped + x->journal.dropped + x->journal.lost);
 
     if (snap->blocklog) {
         uint64_t written, failed;
         mw_blocklog_counts(snap->blocklog, &written, &failed);
-        counter(r, "block_log_lost_total", "Block log lines not written (write errors, or a "
-                                           "line over its bound).", "", failed);
+        counter(r, "block_log_lost_total",
+                "Block log lines not written (write errors, or a "
+                "line over its bound).",
+                "", failed);
     }
 
     const struct mw_fetch_gauges *fg = &s->all.fetch;
@@ -385,17 +398,16 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             st->malloc_trims);
 
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
-    mw_http_body_printf(r,
-                        "minewall_dropped_packets_total{reason=\"malformed\"} %llu\n"
-                        "minewall_dropped_packets_total{reason=\"spoofed\"} %llu\n"
-                        "minewall_dropped_packets_total{reason=\"stray\"} %llu\n"
-                        "minewall_dropped_packets_total{reason=\"refused-access\"} %llu\n"
-                        "minewall_dropped_packets_total{reason=\"rate-limited\"} %llu\n",
-                        (unsigned long long)(st->drop_malformed + st->formerr),
-                        (unsigned long long)st->upstream_spoofed,
-                        (unsigned long long)st->upstream_stray,
-                        (unsigned long long)st->refused_access,
-                        (unsigned long long)st->ratelimited);
+    mw_http_body_printf(
+        r,
+        "minewall_dropped_packets_total{reason=\"malformed\"} %llu\n"
+        "minewall_dropped_packets_total{reason=\"spoofed\"} %llu\n"
+        "minewall_dropped_packets_total{reason=\"stray\"} %llu\n"
+        "minewall_dropped_packets_total{reason=\"refused-access\"} %llu\n"
+        "minewall_dropped_packets_total{reason=\"rate-limited\"} %llu\n",
+        (unsigned long long)(st->drop_malformed + st->formerr),
+        (unsigned long long)st->upstream_spoofed, (unsigned long long)st->upstream_stray,
+        (unsigned long long)st->refused_access, (unsigned long long)st->ratelimited);
 
     /* Each bound on client connections and output, and how often it was hit. */
     head(r, "limit_hits_total", "counter", "Times a resource bound was hit, by bound.");
@@ -431,10 +443,10 @@ int mw_metrics_health(struct mw_http_response *r, struct mw_worker *const *worke
     for (unsigned i = 0; i < s->n_ups; i++)
         up = up || s->ups[i].up;
     free(s);
-    const char *why = n == 0                          ? "no listeners"
-                      : !snap->lists                  ? "lists not loaded"
-                      : !up                           ? "no healthy upstream"
-                                                      : NULL;
+    const char *why = n == 0         ? "no listeners"
+                      : !snap->lists ? "lists not loaded"
+                      : !up          ? "no healthy upstream"
+                                     : NULL;
     r->status = why ? 503 : 200;
     if (why) {
         mw_http_body_printf(r, "%s\n", why);

@@ -45,7 +45,7 @@
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
-#define STALE_TTL 30 /* RFC 8767 section 4 recommends 30 seconds */
+#define STALE_TTL 30         /* RFC 8767 section 4 recommends 30 seconds */
 #define PENDING_BUCKETS 4096 /* fetch.max-per-worker entries at ~1 per chain by default */
 /* Idle objects the pools always keep, so a quiet resolver does not allocate per miss. */
 #define PENDING_RESERVE 64
@@ -126,8 +126,8 @@ static void send_error(struct mw_worker *w, const struct mw_reply *to, uint16_t 
 static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 {
     const uint8_t *a = (const uint8_t *)e->client;
-    size_t alen = e->client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                   : sizeof(struct sockaddr_in);
+    size_t alen =
+        e->client->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     /* The address without family and port, then the name. */
     uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, 0, a + 4, alen - 4), e->qname, e->qname_len);
     /* One slot per hash bucket: the time (ms) in the high bits, 8 more hash bits below. */
@@ -138,8 +138,8 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
     mw_events_block(w->snap->events, e);
 }
 
-static void record_hit(struct mw_worker *w, struct mw_verdict *v,
-                       const struct sockaddr *client, const struct mw_dns_question *q)
+static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct sockaddr *client,
+                       const struct mw_dns_question *q)
 {
     const struct mw_list_info *lhit = &w->snap->lists->lists[v->rule.list];
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
@@ -589,16 +589,15 @@ done:
     mw_reply_done(to);
 }
 
-void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt,
-                       size_t len, const struct sockaddr *from)
+void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt, size_t len,
+                       const struct sockaddr *from)
 {
     w->stats.queries_udp++;
     struct mw_reply to = mw_reply_udp(l, from);
     handle(w, pkt, len, &to, from, false);
 }
 
-void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt,
-                       size_t len)
+void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt, size_t len)
 {
     w->stats.queries_tcp++;
     struct mw_reply to = mw_reply_tcp(c);

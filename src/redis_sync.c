@@ -28,9 +28,9 @@
  * keys. New, changed and retired lists come through the catalog within a second. */
 #define CHECK_MS 5000
 #define CATALOG_KEY MW_RSCHEMA_CATALOG
-#define MAX_LISTS 1024      /* lists followed at most: a hostile index cannot grow it */
-#define SAVE_DELAY_MS 1000  /* state files are written at most once a second per list */
-#define COMPACT_MIN 50000   /* a delta larger than this and than base/4 triggers a resync */
+#define MAX_LISTS 1024     /* lists followed at most: a hostile index cannot grow it */
+#define SAVE_DELAY_MS 1000 /* state files are written at most once a second per list */
+#define COMPACT_MIN 50000  /* a delta larger than this and than base/4 triggers a resync */
 
 enum phase { IDLE, SYNC, FOLLOW };
 
@@ -48,14 +48,14 @@ struct rs_list {
     struct mw_rbase_builder *builder;
     char start_id[48];
     bool meta_found;
-    bool meta_refused; /* its meta was refused (logged once until it changes) */
-    bool dirty; /* a state file save is due */
+    bool meta_refused;   /* its meta was refused (logged once until it changes) */
+    bool dirty;          /* a state file save is due */
     bool retired;        /* dropped on purpose ("retire" record): not enforced, no state file */
     bool retire_seen;    /* full sync: the log's newest record is "retire" */
     unsigned life;       /* counts retirements: a base built before one is dropped */
     unsigned build_life; /* life when the build was queued */
     unsigned log_seq;    /* bumped whenever log records are applied */
-    bool building; /* the base is being built on the thread pool (work in use) */
+    bool building;       /* the base is being built on the thread pool (work in use) */
     uv_work_t work;
     struct mw_rbase *built;
 };
@@ -293,8 +293,8 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
         }
         snprintf(l->last_id, sizeof(l->last_id), "%s", v->last_id[0] ? v->last_id : "0-0");
         l->cur = v;
-        mw_log_info("redis", "list %s: %zu entries from the state directory (log id %s)",
-                    l->name, v->entries, l->last_id);
+        mw_log_info("redis", "list %s: %zu entries from the state directory (log id %s)", l->name,
+                    v->entries, l->last_id);
     }
 }
 
@@ -465,8 +465,9 @@ static void on_sscan(const redisReply *r, void *privdata)
         if (l->cur && !l->cur->stale) {
             l->cur->stale = true;
             rs->st.stale_lists++;
-            mw_log_error("redis", "list %s: its keys are gone from Redis; keeping the last "
-                                  "synced copy (%zu entries) and reporting it stale",
+            mw_log_error("redis",
+                         "list %s: its keys are gone from Redis; keeping the last "
+                         "synced copy (%zu entries) and reporting it stale",
                          l->name, l->cur->entries);
             publish(rs);
         }

@@ -2,8 +2,8 @@
 #include "minewall/redisurl.h"
 
 #include <ctype.h>
-#include <stdbool.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,4 +126,3 @@ int mw_redis_url_parse(const char *text, struct mw_redis_url *u, char *why, size
         snprintf(u->shown + n, sizeof(u->shown) - (size_t)n, "/%d", u->db);
     return 0;
 }
-

@@ -26,9 +26,9 @@
 struct mw_rbase {
     int refs; /* atomic */
     enum mw_list_type type;
-    struct mw_domainset *dom;  /* type domain */
-    struct mw_ipset *ips;      /* type ip */
-    struct mw_asn_rule *asns;  /* type asn, sorted */
+    struct mw_domainset *dom; /* type domain */
+    struct mw_ipset *ips;     /* type ip */
+    struct mw_asn_rule *asns; /* type asn, sorted */
     size_t n_asns;
     size_t count;
 };
@@ -427,12 +427,10 @@ static int build_domains(struct mw_rlist *l, const struct mw_rdelta *d)
             e.type != MW_LISTFILE_ENTRY_DOMAIN)
             continue;
         struct mw_rule have;
-        bool in_base =
-            mw_domainset_get(l->base->dom, e.name, e.name_len, MW_DOMAIN_SUBTREE, &have);
+        bool in_base = mw_domainset_get(l->base->dom, e.name, e.name_len, MW_DOMAIN_SUBTREE, &have);
         int rc = d->ops[i].add
                      ? mw_domainset_builder_add(b, e.name, e.name_len, MW_DOMAIN_SUBTREE, &RULE)
-                     : mw_domainset_builder_remove(b, e.name, e.name_len, MW_DOMAIN_SUBTREE,
-                                                   &RULE);
+                     : mw_domainset_builder_remove(b, e.name, e.name_len, MW_DOMAIN_SUBTREE, &RULE);
         if (rc < 0) {
             mw_domainset_builder_free(b);
             return rc;
@@ -532,9 +530,9 @@ static int save_domain(const struct mw_domain_rule *r, void *arg)
     struct mw_rule have;
     if (r->removed)
         return 0;
-    if (c->delta_pass ? mw_domainset_get(c->base, r->name, r->name_len, r->kind, &have)
-                      : !mw_domainset_overlay_get(c->base, c->delta, r->name, r->name_len,
-                                                  r->kind, &have))
+    if (c->delta_pass
+            ? mw_domainset_get(c->base, r->name, r->name_len, r->kind, &have)
+            : !mw_domainset_overlay_get(c->base, c->delta, r->name, r->name_len, r->kind, &have))
         return 0;
     if (mw_dname_to_text(r->name, r->name_len, key, sizeof(key)) < 0)
         return 0;
@@ -569,8 +567,9 @@ static int write_state(FILE *f, const struct mw_rlist *l)
     header_value(name, sizeof(name), l->meta.name);
     header_value(cat, sizeof(cat), l->meta.category);
     header_value(id, sizeof(id), l->last_id);
-    fprintf(f, "%s\n# name: %s\n# category: %s\n# action: %s\n# type: %s\n# updated: %llu\n"
-               "# last-id: %s\n# description: %s\n",
+    fprintf(f,
+            "%s\n# name: %s\n# category: %s\n# action: %s\n# type: %s\n# updated: %llu\n"
+            "# last-id: %s\n# description: %s\n",
             STATE_MAGIC, name, cat,
             l->meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(l->meta.action),
             mw_list_type_name(l->meta.type), (unsigned long long)l->meta.updated, id, desc);
@@ -681,8 +680,9 @@ struct mw_rlist *mw_rlist_load(const char *path, int *err)
         }
     }
     if (header) { /* an empty list: header only */
-        meta.type = strcmp(type, "ip") == 0 ? MW_LIST_IP
-                    : strcmp(type, "asn") == 0 ? MW_LIST_ASN : MW_LIST_DOMAIN;
+        meta.type = strcmp(type, "ip") == 0    ? MW_LIST_IP
+                    : strcmp(type, "asn") == 0 ? MW_LIST_ASN
+                                               : MW_LIST_DOMAIN;
         if (!meta.name[0] || !meta.category[0] || !(b = mw_rbase_builder_new(meta.type)))
             goto fail;
     }

@@ -16,15 +16,15 @@
 #include "minewall/events.h"
 #include "minewall/geo.h"
 #include "minewall/hostwatch.h"
+#include "minewall/httpd.h"
 #include "minewall/jlog.h"
 #include "minewall/journal.h"
-#include "minewall/httpd.h"
 #include "minewall/listener.h"
 #include "minewall/lists.h"
+#include "minewall/log.h"
 #include "minewall/metrics.h"
 #include "minewall/privdrop.h"
 #include "minewall/redis_sync.h"
-#include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
 
@@ -49,13 +49,13 @@ struct mw_server {
     /* Reload: lists are built on the libuv thread pool so the control loop stays free. */
     uv_work_t reload_work;
     bool reloading;
-    bool reload_again; /* another SIGHUP arrived while building */
-    struct mw_config *pending_cfg;  /* owned while reloading; NULL: lists only */
+    bool reload_again;                 /* another SIGHUP arrived while building */
+    struct mw_config *pending_cfg;     /* owned while reloading; NULL: lists only */
     const struct mw_config *build_cfg; /* what the work builds lists from */
-    bool lists_again; /* a list file changed while building */
-    struct list_watch *watches; /* owned list */
-    struct mw_lists *files;     /* owned reference: the file lists of the running config */
-    struct mw_rsync *rs;        /* owned; NULL without redis.url */
+    bool lists_again;                  /* a list file changed while building */
+    struct list_watch *watches;        /* owned list */
+    struct mw_lists *files;            /* owned reference: the file lists of the running config */
+    struct mw_rsync *rs;               /* owned; NULL without redis.url */
     struct mw_events *ev;       /* owned; the Redis events publisher, NULL without redis.url */
     struct mw_jlog *jlog;       /* owned; NULL without journal.path */
     struct mw_hostwatch *hw;    /* owned; with the journal */
@@ -68,7 +68,7 @@ struct mw_server {
      * config and lists, and last_reload_ok stays false until one succeeds. */
     uint64_t reloads_ok, reloads_failed;
     bool last_reload_failed;
-    uv_timer_t settle;          /* a burst of file events becomes one reload */
+    uv_timer_t settle;              /* a burst of file events becomes one reload */
     struct mw_lists *pending_lists; /* result of the work */
     struct mw_lists *build_prev;    /* owned ref while building: the file lists in force */
     bool pending_reused;            /* the work found the inputs unchanged: no rebuild */
@@ -103,8 +103,7 @@ struct mw_config *mw_server_load_config(const struct mw_overrides *o, struct mw_
             cfg->upstreams_from_resolv = true;
         free(ups);
         if (!cfg->upstreams_from_resolv) {
-            mw_errlist_add(errs,
-                           "%s: no upstreams configured and no usable nameserver in %s%s%s",
+            mw_errlist_add(errs, "%s: no upstreams configured and no usable nameserver in %s%s%s",
                            o->config_path ? o->config_path : "<defaults>", o->resolv_conf,
                            n < 0 ? ": " : "", n < 0 ? strerror(-n) : "");
             mw_config_free(cfg);
@@ -226,12 +225,12 @@ static void reload_work(uv_work_t *req)
     s->pending_reused = false;
     if (s->build_prev && mw_lists_inputs(s->build_cfg, &in, &len) == 0 &&
         mw_lists_same_inputs(s->build_prev, in, len)) {
-        s->pending_lists = mw_lists_ref(s->build_prev->files ? s->build_prev->files
-                                                             : s->build_prev);
+        s->pending_lists =
+            mw_lists_ref(s->build_prev->files ? s->build_prev->files : s->build_prev);
         s->pending_reused = true;
     } else {
-        s->pending_lists = mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs,
-                                          &s->pending_warnings);
+        s->pending_lists =
+            mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs, &s->pending_warnings);
     }
     free(in);
 }
@@ -287,8 +286,9 @@ static bool same_str(const char *a, const char *b)
 
 static bool redis_changed(const struct mw_config *a, const struct mw_config *b)
 {
-    if (!same_str(a->redis.url, b->redis.url) || !same_str(a->redis.state_dir, b->redis.state_dir) ||
-        a->redis.all != b->redis.all || a->redis.n_lists != b->redis.n_lists)
+    if (!same_str(a->redis.url, b->redis.url) ||
+        !same_str(a->redis.state_dir, b->redis.state_dir) || a->redis.all != b->redis.all ||
+        a->redis.n_lists != b->redis.n_lists)
         return true;
     for (size_t i = 0; i < a->redis.n_lists; i++)
         if (strcmp(a->redis.lists[i], b->redis.lists[i]) != 0)
@@ -355,8 +355,7 @@ static int start_journal(struct mw_server *s)
         mw_errlist_deinit(&errs);
     }
     if (mw_hostwatch_new(s->loop, cfg->journal.watch, cfg->journal.watch_kind, cfg->journal.n_watch,
-                         cfg->listen, cfg->n_listen, mw_jlog_queue(s->jlog), s->host,
-                         &s->hw) < 0)
+                         cfg->listen, cfg->n_listen, mw_jlog_queue(s->jlog), s->host, &s->hw) < 0)
         return -1;
     mw_log_info("journl", "journal %s (track %s, watching %zu files)", cfg->journal.path,
                 cfg->journal.track == MW_TRACK_ALL      ? "all"
@@ -410,10 +409,10 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
     char la[CAP][64], lr[CAP][64], ua[CAP][64], ur[CAP][64];
     const char *vla[CAP], *vlr[CAP], *vua[CAP], *vur[CAP], *vza[CAP], *vzr[CAP];
     struct mw_journal_config ev = {
-        .listeners_added = {vla, addr_diff(cfg->listen, cfg->n_listen, old->listen,
-                                           old->n_listen, la, vla, CAP)},
-        .listeners_removed = {vlr, addr_diff(old->listen, old->n_listen, cfg->listen,
-                                             cfg->n_listen, lr, vlr, CAP)},
+        .listeners_added = {vla, addr_diff(cfg->listen, cfg->n_listen, old->listen, old->n_listen,
+                                           la, vla, CAP)},
+        .listeners_removed = {vlr, addr_diff(old->listen, old->n_listen, cfg->listen, cfg->n_listen,
+                                             lr, vlr, CAP)},
         .upstreams_added = {vua, addr_diff(cfg->upstreams, cfg->n_upstreams, old->upstreams,
                                            old->n_upstreams, ua, vua, CAP)},
         .upstreams_removed = {vur, addr_diff(old->upstreams, old->n_upstreams, cfg->upstreams,
@@ -438,8 +437,8 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
         for (uint16_t i = 0; i < l->n_lists && !kept; i++)
             kept = strcmp(old_l->lists[j].name, l->lists[i].name) == 0;
         if (!kept)
-            deltas[nd++] = (struct mw_journal_list_delta){old_l->lists[j].name, 0,
-                                                          old_l->lists[j].entries};
+            deltas[nd++] =
+                (struct mw_journal_list_delta){old_l->lists[j].name, 0, old_l->lists[j].entries};
     }
     ev.lists = deltas;
     ev.n_lists = nd;
@@ -542,8 +541,7 @@ static void reload_done(uv_work_t *req, int status)
         }
         if (lists)
             journal_config(s, s->snap->cfg, s->snap->lists, cfg, lists);
-        struct mw_snapshot *snap =
-            lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
+        struct mw_snapshot *snap = lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
         if (!snap) {
             mw_log_error("server", "reload failed: out of memory");
             reload_result(s, false);
@@ -716,8 +714,7 @@ static void on_signal(uv_signal_t *h, int signum)
         if (s->jlog)
             mw_jlog_reopen(s->jlog);
         reload(s);
-    }
-    else
+    } else
         stop(s);
 }
 
@@ -915,7 +912,7 @@ int mw_server_run(const struct mw_overrides *o)
     stop_workers(&s);
     if (s.jlog)
         mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
-    close_signals(&s); /* runs the loop to its end: the publisher's close is through */
+    close_signals(&s);         /* runs the loop to its end: the publisher's close is through */
     mw_events_free(s.ev);
     mw_geo_free(s.jgeo);
     mw_snapshot_unref(s.snap);

@@ -30,7 +30,7 @@
 #include "minewall/socket.h"
 #include "minewall/worker.h"
 
-#define POOL_SIZE 16         /* sockets per address family */
+#define POOL_SIZE 16 /* sockets per address family */
 #ifndef MW_USOCK_ROTATE
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
 #endif
@@ -192,8 +192,8 @@ static struct mw_upset *set_build(const struct mw_config *cfg, const struct mw_u
     if (group_fill(s, &s->def, cfg->upstreams, cfg->n_upstreams, cap) < 0)
         goto fail;
     for (size_t z = 0; z < cfg->n_zones; z++)
-        if (group_fill(s, &s->zones[z], cfg->zones[z].upstreams, cfg->zones[z].n_upstreams,
-                       cap) < 0)
+        if (group_fill(s, &s->zones[z], cfg->zones[z].upstreams, cfg->zones[z].n_upstreams, cap) <
+            0)
             goto fail;
     for (uint16_t i = 0; old && i < s->n; i++) {
         for (uint16_t j = 0; j < old->n; j++) {
@@ -237,8 +237,8 @@ static void usock_close(struct mw_usock *s)
     uv_close((uv_handle_t *)&s->h, usock_closed);
 }
 
-static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                       const struct sockaddr *addr, unsigned flags);
+static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                       unsigned flags);
 
 /* A socket bound to a random port: the kernel's choice of ephemeral port is sequential on
  * some configurations, so pick one from the CSPRNG and retry on collisions. */
@@ -399,8 +399,8 @@ static void up_failed(struct mw_worker *w, const struct mw_upset *set, struct mw
         u->down = true;
         u->probe_backoff_ms = PROBE_FIRST_MS;
         u->next_probe_ms = now + PROBE_FIRST_MS;
-        mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index,
-                    u->label, u->fails);
+        mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index, u->label,
+                    u->fails);
         journal_upstream(w, set, u, "consecutive failures");
     }
 }
@@ -747,8 +747,8 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     fetch_next(f, now);
 }
 
-static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf,
-                       const struct sockaddr *addr, unsigned flags)
+static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                       unsigned flags)
 {
     struct mw_usock *s = h->data;
     struct mw_upstreams *ups = s->ups;
@@ -878,8 +878,8 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
     if (f->probe_up >= 0 && status < 0 && f->probe_up < f->set->n) {
         struct mw_upstream *u = &f->set->u[f->probe_up];
         uint64_t now = mw_worker_now(ups->w);
-        u->probe_backoff_ms = u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS
-                                                                      : u->probe_backoff_ms * 2;
+        u->probe_backoff_ms =
+            u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : u->probe_backoff_ms * 2;
         u->next_probe_ms = now + u->probe_backoff_ms;
     }
     char label[sizeof(f->answered_by)];

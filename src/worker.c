@@ -16,12 +16,12 @@
 
 #include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
-#include "minewall/ratelimit.h"
 #include "minewall/config.h"
 #include "minewall/dnstext.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
+#include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
 
@@ -398,7 +398,7 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     w->cache = mw_cache_new(&cp);
     w->rl = make_ratelimit(snap->cfg);
     rc = w->cache && w->fold && (w->rl || !snap->cfg->ratelimit.enabled) ? mw_query_init(w)
-                                                                          : -ENOMEM;
+                                                                         : -ENOMEM;
     if (rc == 0)
         rc = mw_upstreams_new(w, snap->cfg, &w->ups);
     if (rc == 0)

@@ -41,7 +41,7 @@ struct mw_blockfold *mw_blockfold_new(void);
 void mw_blockfold_free(struct mw_blockfold *f);
 
 /* Record one hit at monotonic time now_ms: written now, or counted as a repeat. */
-void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f,
-                     const struct mw_block_event *e, uint64_t now_ms);
+void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct mw_block_event *e,
+                     uint64_t now_ms);
 /* Write the folded repeats of windows that ended before now_ms (all of them when force). */
 void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force);

@@ -27,8 +27,8 @@ struct mw_errlist;
 #define MW_CATEGORY_MAX 63
 
 struct mw_forward_zone {
-    char *name;         /* owned; lowercase text without trailing dot, "" for the root */
-    uint8_t wire[256];  /* lowercase wire form of name */
+    char *name;        /* owned; lowercase text without trailing dot, "" for the root */
+    uint8_t wire[256]; /* lowercase wire form of name */
     uint16_t wire_len;
     struct mw_addr *upstreams; /* owned array */
     size_t n_upstreams;
@@ -42,8 +42,8 @@ enum mw_action {
     MW_ACTION_NXDOMAIN,
     MW_ACTION_NODATA,
     MW_ACTION_REFUSED,
-    MW_ACTION_DROP,        /* no answer at all */
-    MW_ACTION_LOG,         /* monitor mode: resolve normally, record the hit */
+    MW_ACTION_DROP, /* no answer at all */
+    MW_ACTION_LOG,  /* monitor mode: resolve normally, record the hit */
 };
 
 /* What a journal.watch file is: AUTO judges by its content, then by its base name
@@ -67,13 +67,13 @@ struct mw_list_conf {
     char *name;     /* owned; unique among lists */
     char *category; /* owned; free text: mining, c2, malware, doh, allow, ... */
     char *path;     /* owned; absolute, or made absolute against the config file's directory */
-    enum mw_action action; /* MW_ACTION_DEFAULT unless `action:` given */
+    enum mw_action action;  /* MW_ACTION_DEFAULT unless `action:` given */
     enum mw_list_type type; /* default MW_LIST_DOMAIN */
-    int format;     /* enum mw_listfile_format; 0 = detect */
-    bool allow;     /* category "allow": matches are never blocked */
-    bool enabled;   /* `enabled: false` keeps a list configured but unloaded; default true */
-    int line;       /* where it was defined */
-    int path_line;  /* the line of its `path:` */
+    int format;             /* enum mw_listfile_format; 0 = detect */
+    bool allow;             /* category "allow": matches are never blocked */
+    bool enabled;  /* `enabled: false` keeps a list configured but unloaded; default true */
+    int line;      /* where it was defined */
+    int path_line; /* the line of its `path:` */
 };
 
 struct mw_config {
@@ -104,8 +104,8 @@ struct mw_config {
     } cache;
 
     struct {
-        uint32_t timeout_ms;  /* one attempt's cap; default 1500 */
-        uint32_t total_ms;    /* whole resolution budget before SERVFAIL; default 4000 */
+        uint32_t timeout_ms; /* one attempt's cap; default 1500 */
+        uint32_t total_ms;   /* whole resolution budget before SERVFAIL; default 4000 */
     } upstream;
 
     struct {
@@ -135,7 +135,7 @@ struct mw_config {
         uint32_t max_tcp;        /* TCP fallback connections to upstreams per worker; 64 */
     } fetch;
 
-    int log_level; /* enum mw_log_level; default MW_LOG_INFO */
+    int log_level;    /* enum mw_log_level; default MW_LOG_INFO */
     char *blocks_log; /* owned; `log: {blocks: PATH}`; NULL: no block log */
 
     struct mw_list_conf *lists; /* owned array, in file order */
@@ -149,8 +149,8 @@ struct mw_config {
     } sinkhole;
 
     struct {
-        char *url;        /* owned; redis://[:PASSWORD@]HOST:PORT[/DB]; NULL: no fleet sync */
-        char **lists;     /* owned; list names to follow */
+        char *url;    /* owned; redis://[:PASSWORD@]HOST:PORT[/DB]; NULL: no fleet sync */
+        char **lists; /* owned; list names to follow */
         size_t n_lists;
         bool all;         /* lists: ["*"]: every name in minewall:lists */
         char *events_url; /* owned; where block/routing events go; NULL: url */
@@ -166,11 +166,11 @@ struct mw_config {
     /* Per-client rate limiting (`rate-limit:`); off when absent. */
     struct {
         bool enabled;
-        uint32_t qps;      /* tokens per second per client prefix */
-        uint32_t burst;    /* bucket size; default 2 * qps */
-        uint8_t prefix_v4; /* default 32 */
-        uint8_t prefix_v6; /* default 64 */
-        bool refuse;       /* action: refused (true) or drop (false, the default) */
+        uint32_t qps;         /* tokens per second per client prefix */
+        uint32_t burst;       /* bucket size; default 2 * qps */
+        uint8_t prefix_v4;    /* default 32 */
+        uint8_t prefix_v6;    /* default 64 */
+        bool refuse;          /* action: refused (true) or drop (false, the default) */
         uint32_t max_clients; /* table bound per worker; default 65536 */
     } ratelimit;
 
@@ -180,16 +180,16 @@ struct mw_config {
 
     /* The journal of DNS routing changes (`journal:`). */
     struct {
-        char *path;         /* owned; JSON lines; NULL: no journal */
+        char *path; /* owned; JSON lines; NULL: no journal */
         enum { MW_TRACK_NONE = 0, MW_TRACK_LISTED, MW_TRACK_ALL } track; /* default all */
-        uint32_t max_names; /* answer sets remembered per worker; default 100000 */
-        bool ignore_same_asn; /* drop answer changes inside the same ASNs; default false */
+        uint32_t max_names;          /* answer sets remembered per worker; default 100000 */
+        bool ignore_same_asn;        /* drop answer changes inside the same ASNs; default false */
         char *geo_asn, *geo_country; /* owned; journal.geoip, default: the top-level geoip */
-        char **watch;       /* owned; files watched for host_config_change */
-        size_t n_watch;     /* default /etc/resolv.conf and /etc/hosts */
+        char **watch;                /* owned; files watched for host_config_change */
+        size_t n_watch;              /* default /etc/resolv.conf and /etc/hosts */
         /* owned; n_watch entries: the `kind:` of each watch entry (a plain path: AUTO) */
         enum mw_watch_kind *watch_kind;
-        bool watch_set;     /* `watch:` was given (an empty list watches nothing) */
+        bool watch_set; /* `watch:` was given (an empty list watches nothing) */
     } journal;
 
     struct {
@@ -240,5 +240,5 @@ int mw_config_set_upstreams(struct mw_config *cfg, const struct mw_addr *a, size
 
 /* The forward zone for a lowercase wire qname (longest suffix), or NULL for the default
  * upstreams. */
-const struct mw_forward_zone *mw_config_zone_for(const struct mw_config *cfg,
-                                                 const uint8_t *qname, size_t qname_len);
+const struct mw_forward_zone *mw_config_zone_for(const struct mw_config *cfg, const uint8_t *qname,
+                                                 size_t qname_len);

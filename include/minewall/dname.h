@@ -34,8 +34,7 @@ int mw_dname_labels(const uint8_t *wire, size_t len);
  * must point backwards and past the 12-octet header, and what they lead to must end before
  * the first pointer. Returns the wire length, -EBADMSG, or -ENOSPC when cap is too small
  * (MW_DNAME_MAX + 1 always suffices). */
-int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire,
-                    size_t cap);
+int mw_dname_unpack(const uint8_t *pkt, size_t pkt_len, size_t *off, uint8_t *wire, size_t cap);
 
 /* Skip a possibly compressed name at *off without decoding. Returns 0 or -EBADMSG. */
 int mw_dname_skip(const uint8_t *pkt, size_t pkt_len, size_t *off);

@@ -74,8 +74,8 @@ struct mw_dns_query {
     struct mw_dns_question q;
     const uint8_t *qsec; /* borrowed from the packet */
     uint16_t qsec_len;
-    bool edns;        /* client sent an OPT record */
-    bool do_bit;      /* DNSSEC OK */
+    bool edns;   /* client sent an OPT record */
+    bool do_bit; /* DNSSEC OK */
     uint8_t edns_version;
     uint16_t udp_size; /* client's advertised buffer, at least 512; 512 without EDNS */
 };
@@ -130,11 +130,11 @@ int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bo
 struct mw_dns_response {
     uint16_t id;
     uint16_t flags;
-    uint8_t rcode;      /* 4-bit header rcode (extended bits from OPT are folded in) */
+    uint8_t rcode; /* 4-bit header rcode (extended bits from OPT are folded in) */
     uint16_t ancount, nscount, arcount; /* arcount as written to out (OPT removed) */
-    struct mw_dns_question q; /* lowercased */
-    bool has_soa;       /* SOA in authority */
-    uint32_t neg_ttl;   /* min(SOA TTL, SOA MINIMUM) when has_soa */
+    struct mw_dns_question q;           /* lowercased */
+    bool has_soa;                       /* SOA in authority */
+    uint32_t neg_ttl;                   /* min(SOA TTL, SOA MINIMUM) when has_soa */
     uint32_t min_ttl;   /* smallest TTL of all records (OPT excluded); UINT32_MAX if none */
     uint16_t n_ttls;    /* entries written to ttl_off/ttl */
     bool ttls_overflow; /* more records than MW_DNS_MAX_TTLS: not cacheable; n_ttls is then
@@ -180,8 +180,8 @@ struct mw_dns_stored {
  * -ENOSPC, or -EINVAL when the client's question length differs from the stored one (or
  * c->qsec is NULL) or a TTL offset lies outside the packet. out should hold MW_DNS_MAXMSG + 64
  * bytes and must not overlap s->pkt. */
-int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c,
-                  uint32_t elapsed, int64_t fixed_ttl, uint8_t *out, size_t cap);
+int mw_dns_render(const struct mw_dns_stored *s, const struct mw_dns_client *c, uint32_t elapsed,
+                  int64_t fixed_ttl, uint8_t *out, size_t cap);
 
 /* Write a synthesized (filtering) reply: rcode with, for NOERROR and addr != NULL and class
  * IN, one answer record of type qtype (A with 4 bytes, AAAA with 16) for the question name;

@@ -16,7 +16,8 @@ struct mw_errlist {
 void mw_errlist_init(struct mw_errlist *e);
 void mw_errlist_deinit(struct mw_errlist *e);
 /* Append a formatted message. Allocation failure drops the message but still counts it. */
-void mw_errlist_add(struct mw_errlist *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mw_errlist_add(struct mw_errlist *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /* Append "FILE:LINE: message" (line > 0), "FILE: message" (line <= 0) or the message alone
  * (file NULL), the message formatted from fmt and ap. */
 void mw_errlist_vadd_at(struct mw_errlist *e, const char *file, int line, const char *fmt,

@@ -40,8 +40,8 @@ struct mw_verdict {
     char rule_text[280];
     const uint8_t *rule_wire; /* query-name match not yet formatted: the rule's name... */
     uint8_t rule_wire_len;
-    uint8_t rule_kind;        /* ...and its enum mw_domain_kind */
-    char matched[280];   /* what matched it: the CNAME target or answer address */
+    uint8_t rule_kind;    /* ...and its enum mw_domain_kind */
+    char matched[280];    /* what matched it: the CNAME target or answer address */
     const uint8_t *sink4; /* RPZ local data, or NULL for the config's sinkhole addresses */
     const uint8_t *sink6;
 };

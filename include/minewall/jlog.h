@@ -21,7 +21,7 @@ typedef void (*mw_jlog_forward_cb)(void *arg, const struct mw_routing_event *ev)
 
 struct mw_jlog_stats {
     uint64_t by_type[MW_JOURNAL_TYPES]; /* events taken from the queue, by type */
-    uint64_t written; /* lines written to the file */
+    uint64_t written;                   /* lines written to the file */
     uint64_t lost;    /* lines that could not be written (file not open, write error) */
     uint64_t dropped; /* lines refused by the full queue */
     uint64_t pushed;

@@ -223,8 +223,8 @@ void mw_journal_queue_free(struct mw_journal_queue *q);
  * Thread-safe, never blocks beyond the mutex, never calls back. Returns 0, or -ENOSPC when the
  * queue is full or the line is larger than max_bytes (the line is dropped and counted), or
  * -EINVAL for an empty line or an unknown type. */
-int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type,
-                          const char *line, size_t len);
+int mw_journal_queue_push(struct mw_journal_queue *q, enum mw_journal_type type, const char *line,
+                          size_t len);
 
 /* Take every queued line into b (its previous content is discarded). Thread-safe with pushes;
  * one writer at a time. Returns the number of lines taken (0 when empty) or -ENOMEM (the lines

@@ -42,12 +42,12 @@ struct mw_tcp_conn {
     struct mw_worker *w;
     uv_tcp_t h;
     uv_timer_t idle;
-    unsigned open;     /* handles not yet closed */
-    unsigned refs;     /* 1 while open + 1 per query in flight */
+    unsigned open; /* handles not yet closed */
+    unsigned refs; /* 1 while open + 1 per query in flight */
     unsigned inflight;
     bool closing;
     bool reading;
-    bool draining; /* inside conn_drain: completions must not re-enter it */
+    bool draining;     /* inside conn_drain: completions must not re-enter it */
     bool out_paused;   /* not read because too much output waits for the client */
     size_t out_queued; /* bytes of answers not yet taken by the kernel (counted in the worker) */
     struct mw_addr peer;

@@ -159,8 +159,8 @@ const char *mw_listfile_skip_name(enum mw_listfile_skip r);
 /* Parse len bytes of buf (need not be NUL-terminated; a UTF-8 BOM and CRLF line ends are
  * accepted) as format fmt (MW_LISTFILE_FMT_AUTO: detect). name is used in messages only
  * ("redis:minewall:list:x"); detection is mw_listdetect_format() (listdetect.h), RPZ zones
- * are read by mw_rpz_parse() (rpz.h). rep (required) is reset and filled; errs (may be NULL) receives
- * the first 20 bad-line messages and, if there were more, one "NAME: N more bad lines not
+ * are read by mw_rpz_parse() (rpz.h). rep (required) is reset and filled; errs (may be NULL)
+ * receives the first 20 bad-line messages and, if there were more, one "NAME: N more bad lines not
  * shown". Bad lines never make the call fail. Returns 0, or the negative errno a callback
  * returned (the parse stops there; rep counts what was seen up to that line). */
 int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,

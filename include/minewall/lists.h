@@ -20,15 +20,15 @@ struct mw_geo;
 
 /* One list of a generation. */
 struct mw_list_info {
-    char *name;     /* owned */
-    char *category; /* owned */
-    char *path;     /* owned */
-    char *origin;   /* owned; "file" or "redis" */
+    char *name;            /* owned */
+    char *category;        /* owned */
+    char *path;            /* owned */
+    char *origin;          /* owned; "file" or "redis" */
     enum mw_action action; /* resolved: never MW_ACTION_DEFAULT */
     enum mw_list_type type;
     bool allow;
-    bool stale;     /* a Redis list whose keys vanished: its last synced copy is in force */
-    int format;     /* enum mw_listfile_format as parsed */
+    bool stale; /* a Redis list whose keys vanished: its last synced copy is in force */
+    int format; /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
     /* Exceptions (AdBlock "@@", RPZ rpz-passthru) in a list that is not an allowlist: they
      * allow their names against every list, as an allowlist does, so start-up names them. */
@@ -58,10 +58,10 @@ struct mw_lists {
     uint64_t generation;
     /* A derived generation (mw_lists_derive) borrows every file-list member below from
      * files, which it holds a reference to, and adds the Redis lists. */
-    struct mw_lists *files;         /* owned reference, or NULL for a file generation */
-    struct mw_rlist **rlists;       /* owned references */
+    struct mw_lists *files;   /* owned reference, or NULL for a file generation */
+    struct mw_rlist **rlists; /* owned references */
     uint16_t n_rlists;
-    uint16_t rlist_base;            /* lists[] index of rlists[0] */
+    uint16_t rlist_base;        /* lists[] index of rlists[0] */
     struct mw_list_info *lists; /* owned array */
     uint16_t n_lists;
     struct mw_domainset *domains;   /* owned */
@@ -69,9 +69,9 @@ struct mw_lists {
     struct mw_patternset *patterns; /* owned; NULL when no pattern list */
     struct mw_asn_rule *asns;       /* owned, sorted by asn */
     size_t n_asns;
-    struct mw_local_data *local;    /* owned, sorted by (list, line) */
+    struct mw_local_data *local; /* owned, sorted by (list, line) */
     size_t n_local;
-    struct mw_geo *geo;             /* owned; NULL without geoip.asn */
+    struct mw_geo *geo; /* owned; NULL without geoip.asn */
     size_t total_entries;
     uint8_t *inputs;   /* owned: what a file generation was built from (mw_lists_inputs) */
     size_t inputs_len; /* 0 when unknown: never equal to another */
@@ -116,8 +116,7 @@ struct mw_lists *mw_lists_ref(struct mw_lists *l);
 void mw_lists_unref(struct mw_lists *l);
 
 /* The RPZ local data of a rule, or NULL. */
-const struct mw_local_data *mw_lists_local_data(const struct mw_lists *l,
-                                                const struct mw_rule *r);
+const struct mw_local_data *mw_lists_local_data(const struct mw_lists *l, const struct mw_rule *r);
 
 /* The AS number rule for asn, or NULL. */
 const struct mw_asn_rule *mw_lists_asn(const struct mw_lists *l, uint32_t asn);

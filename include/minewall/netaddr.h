@@ -18,8 +18,8 @@ struct mw_addr {
 };
 
 struct mw_cidr {
-    uint8_t family; /* AF_INET or AF_INET6 */
-    uint8_t prefix; /* bits */
+    uint8_t family;   /* AF_INET or AF_INET6 */
+    uint8_t prefix;   /* bits */
     uint8_t addr[16]; /* network address, host bits zero */
 };
 

@@ -14,11 +14,10 @@ struct mw_listener;
 struct mw_tcp_conn;
 
 /* A datagram from a client; from is its source. */
-void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt,
-                       size_t len, const struct sockaddr *from);
+void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t *pkt, size_t len,
+                       const struct sockaddr *from);
 /* One message (without the length prefix) from a TCP client. */
-void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt,
-                       size_t len);
+void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt, size_t len);
 
 /* Set up the worker's pending-question table and pools (w->queries). Returns 0 or -ENOMEM. */
 int mw_query_init(struct mw_worker *w);

@@ -23,4 +23,3 @@ struct mw_redis_url {
  * password without user). An IPv6 host is written in brackets. Returns 0, or -EINVAL with a
  * reason (without the password) written to why (why_len bytes, may be 0). Never allocates. */
 int mw_redis_url_parse(const char *text, struct mw_redis_url *u, char *why, size_t why_len);
-

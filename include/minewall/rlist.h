@@ -33,10 +33,10 @@ struct mw_rlist_meta {
 struct mw_rlist {
     int refs; /* atomic */
     struct mw_rlist_meta meta;
-    bool allow;  /* category "allow" */
-    bool stale;  /* its keys vanished from Redis: this is the last good copy */
-    char last_id[48]; /* stream id of the last change applied */
-    struct mw_rbase *base; /* owned reference */
+    bool allow;                 /* category "allow" */
+    bool stale;                 /* its keys vanished from Redis: this is the last good copy */
+    char last_id[48];           /* stream id of the last change applied */
+    struct mw_rbase *base;      /* owned reference */
     struct mw_domainset *delta; /* owned; NULL when nothing changed since the base */
     struct mw_ipset *ips;       /* owned: the current IP entries (type ip) */
     struct mw_asn_rule *asns;   /* owned, sorted (type asn) */

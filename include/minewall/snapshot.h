@@ -15,16 +15,16 @@ struct mw_geo;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
-    int refs; /* atomic */
+    int refs;              /* atomic */
     struct mw_config *cfg; /* owned */
 };
 
 struct mw_snapshot {
-    int refs;                 /* atomic */
-    uint64_t generation;      /* 1 for the first load, +1 per successful reload */
-    struct mw_config *cfg;    /* borrowed from box */
-    struct mw_cfgbox *box;    /* owned reference */
-    struct mw_lists *lists;   /* owned reference; never NULL */
+    int refs;                     /* atomic */
+    uint64_t generation;          /* 1 for the first load, +1 per successful reload */
+    struct mw_config *cfg;        /* borrowed from box */
+    struct mw_cfgbox *box;        /* owned reference */
+    struct mw_lists *lists;       /* owned reference; never NULL */
     struct mw_blocklog *blocklog; /* owned reference; NULL without log.blocks */
     /* Borrowed: the server's Redis events publisher (outlives every snapshot); NULL without
      * redis. Workers hand it block events with mw_events_block(). */

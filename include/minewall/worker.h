@@ -24,7 +24,7 @@ struct mw_worker_stats {
     uint64_t queries_udp, queries_tcp;
     uint64_t answers_noerror, answers_nxdomain, answers_servfail, answers_other;
     uint64_t cache_hits, cache_misses, stale_served, coalesced;
-    uint64_t drop_malformed;  /* unparseable client packets dropped */
+    uint64_t drop_malformed; /* unparseable client packets dropped */
     uint64_t formerr, notimp, refused_access;
     uint64_t upstream_spoofed; /* responses that failed address/port/id/question checks */
     uint64_t upstream_stray;   /* responses for no pending query */
@@ -84,7 +84,7 @@ struct mw_upstream_pub {
 struct mw_worker_hit {
     uint8_t qname[256]; /* wire: formatted only when a scrape asks */
     uint16_t qname_len;
-    uint16_t list;      /* index in the lists of the worker's snapshot at the time */
+    uint16_t list; /* index in the lists of the worker's snapshot at the time */
     struct mw_addr client;
 };
 #define MW_M_RECENT 16
@@ -109,9 +109,9 @@ struct mw_worker {
     uv_loop_t loop;
     uv_thread_t thread;
     bool thread_started;
-    uv_async_t wakeup; /* snapshot posted or stop requested */
-    uv_timer_t grace;  /* shutdown: how long in-flight queries may finish */
-    uv_mutex_t lock;   /* guards the posted fields below only */
+    uv_async_t wakeup;          /* snapshot posted or stop requested */
+    uv_timer_t grace;           /* shutdown: how long in-flight queries may finish */
+    uv_mutex_t lock;            /* guards the posted fields below only */
     struct mw_snapshot *posted; /* owned ref, taken under lock */
     bool stop_requested;        /* under lock */
 
@@ -131,8 +131,8 @@ struct mw_worker {
     uint64_t tcp_out_queued; /* unsent TCP answer bytes over all conns (tcp.worker-output-limit) */
     uint64_t udp_queued;     /* bytes of UDP answers waiting for socket room (udp.send-queue) */
 
-    struct mw_cache *cache;        /* owned */
-    struct mw_upstreams *ups;      /* owned */
+    struct mw_cache *cache;   /* owned */
+    struct mw_upstreams *ups; /* owned */
 
     struct mw_queries *queries; /* owned by query.c: pending questions, waiters, pools */
 
@@ -140,7 +140,7 @@ struct mw_worker {
 
     /* Metrics: written by this worker only; published once a second into pub. */
     uint64_t responses[2][MW_M_QTYPES][MW_M_RCODES]; /* transport, qtype index, rcode index */
-    uint64_t client_lat[MW_M_LAT]; /* miss latency as the client sees it */
+    uint64_t client_lat[MW_M_LAT];                   /* miss latency as the client sees it */
     struct mw_block_counter blocks[MW_M_BLOCKS];
     unsigned n_blocks;
     struct mw_worker_hit recent[MW_M_RECENT];

@@ -262,8 +262,7 @@ static void test_unpack_bad_pointers(void **state)
     off = 15;
     assert_int_equal(mw_dname_unpack(span, sizeof(span), &off, w, sizeof(w)), -EBADMSG);
     off = 15;
-    assert_int_equal(mw_dname_equal_at(span, sizeof(span), &off, (const uint8_t *)"\4ab\300\14",
-                                       7),
+    assert_int_equal(mw_dname_equal_at(span, sizeof(span), &off, (const uint8_t *)"\4ab\300\14", 7),
                      -EBADMSG);
 
     /* Into the header, which holds no names (found by fuzzing: replies rewrite it). */
@@ -409,12 +408,18 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_equal_at),
-        cmocka_unit_test(test_from_text_basic),  cmocka_unit_test(test_from_text_escapes),
-        cmocka_unit_test(test_from_text_errors), cmocka_unit_test(test_label_limits),
-        cmocka_unit_test(test_to_text),          cmocka_unit_test(test_lower),
-        cmocka_unit_test(test_subdomain),        cmocka_unit_test(test_labels),
-        cmocka_unit_test(test_unpack),           cmocka_unit_test(test_unpack_bad_pointers),
-        cmocka_unit_test(test_jump_limit),       cmocka_unit_test(test_unpack_length_limit),
+        cmocka_unit_test(test_from_text_basic),
+        cmocka_unit_test(test_from_text_escapes),
+        cmocka_unit_test(test_from_text_errors),
+        cmocka_unit_test(test_label_limits),
+        cmocka_unit_test(test_to_text),
+        cmocka_unit_test(test_lower),
+        cmocka_unit_test(test_subdomain),
+        cmocka_unit_test(test_labels),
+        cmocka_unit_test(test_unpack),
+        cmocka_unit_test(test_unpack_bad_pointers),
+        cmocka_unit_test(test_jump_limit),
+        cmocka_unit_test(test_unpack_length_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

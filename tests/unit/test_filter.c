@@ -106,7 +106,6 @@ static int write_file(const char *name, const char *text)
     return (fclose(f) | (wr < 0 ? -1 : 0)) == 0 ? 0 : -1;
 }
 
-
 /* Replace every "@D@" in tmpl by the temporary directory. */
 static void expand(const char *tmpl, char *out, size_t cap)
 {
@@ -1120,10 +1119,9 @@ int main(void)
         cmocka_unit_test(test_qname_patterns),     cmocka_unit_test(test_qname_actions),
         cmocka_unit_test(test_where_names),        cmocka_unit_test(test_answer_cname),
         cmocka_unit_test(test_answer_ip),          cmocka_unit_test(test_answer_sections),
-        cmocka_unit_test(test_response),
-        cmocka_unit_test(test_answer_asn),         cmocka_unit_test(test_answer_broken),
-        cmocka_unit_test(test_build_missing),      cmocka_unit_test(test_build_bad_lines),
-        cmocka_unit_test(test_build_emptied),
+        cmocka_unit_test(test_response),           cmocka_unit_test(test_answer_asn),
+        cmocka_unit_test(test_answer_broken),      cmocka_unit_test(test_build_missing),
+        cmocka_unit_test(test_build_bad_lines),    cmocka_unit_test(test_build_emptied),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -44,7 +44,6 @@ static char asn_db[128];
 static char country_db[128];
 static char junk_db[128];
 
-
 static int make_databases(void)
 {
     char *check[] = {"perl", "-MMaxMind::DB::Writer::Tree", "-e", "1", NULL};

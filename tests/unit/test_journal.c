@@ -268,7 +268,6 @@ static void test_upstream_config_lines(void **state)
 
 /* ---- geo ---- */
 
-
 static int geo_setup(void **state)
 {
     (void)state;

@@ -846,24 +846,15 @@ static void test_real_details(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),
-        cmocka_unit_test(test_plain_bad),
-        cmocka_unit_test(test_bad_quoting),
-        cmocka_unit_test(test_error_cap),
-        cmocka_unit_test(test_hosts),
-        cmocka_unit_test(test_adblock),
-        cmocka_unit_test(test_dnsmasq),
-        cmocka_unit_test(test_ip),
-        cmocka_unit_test(test_asn),
-        cmocka_unit_test(test_pattern),
-        cmocka_unit_test(test_csv),
-        cmocka_unit_test(test_idn),
-        cmocka_unit_test(test_detect),
-        cmocka_unit_test(test_callback_abort),
-        cmocka_unit_test(test_file),
-        cmocka_unit_test(test_parse_entry),
-        cmocka_unit_test(test_names),
-        cmocka_unit_test(test_real_files),
+        cmocka_unit_test(test_plain),        cmocka_unit_test(test_plain_bad),
+        cmocka_unit_test(test_bad_quoting),  cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_hosts),        cmocka_unit_test(test_adblock),
+        cmocka_unit_test(test_dnsmasq),      cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_asn),          cmocka_unit_test(test_pattern),
+        cmocka_unit_test(test_csv),          cmocka_unit_test(test_idn),
+        cmocka_unit_test(test_detect),       cmocka_unit_test(test_callback_abort),
+        cmocka_unit_test(test_file),         cmocka_unit_test(test_parse_entry),
+        cmocka_unit_test(test_names),        cmocka_unit_test(test_real_files),
         cmocka_unit_test(test_real_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

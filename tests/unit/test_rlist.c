@@ -111,8 +111,7 @@ static void delta_ops(struct mw_rdelta *d, const char *const *ops)
     }
 }
 
-static void expect_contains(const struct mw_rlist *l, const char *const *yes,
-                            const char *const *no)
+static void expect_contains(const struct mw_rlist *l, const char *const *yes, const char *const *no)
 {
     for (size_t i = 0; yes && yes[i]; i++) {
         if (!mw_rlist_contains(l, yes[i]))
@@ -168,9 +167,8 @@ static void test_base_domain(void **state)
     static const char *const yes[] = {"example.com",     "Example.COM.",      "sub.example.org",
                                       "SUB.example.ORG", "*.sub.example.org", NULL};
     /* contains() is about entries, not matching: names below an entry are not entries. */
-    static const char *const no[] = {"www.example.com", "example.org", "example.net",
-                                     "10.0.0.0/8",      "AS64500",     "",
-                                     "com",             NULL};
+    static const char *const no[] = {
+        "www.example.com", "example.org", "example.net", "10.0.0.0/8", "AS64500", "", "com", NULL};
     expect_contains(l, yes, no);
     mw_rlist_unref(l);
     mw_rlist_unref(NULL);
@@ -191,8 +189,8 @@ static void test_base_ip(void **state)
     assert_int_equal(mw_rbase_builder_add(b, "10.0.0.0/8"), 0);
     assert_int_equal(mw_rbase_builder_add(b, "192.0.2.1"), 0);
     assert_int_equal(mw_rbase_builder_add(b, "2001:db8::/32"), 0);
-    static const char *const bad[] = {"example.com", "AS64500", "10.0.0.1/8", "300.1.2.3",
-                                      "10.0.0.0/33", "*.x.y.*"};
+    static const char *const bad[] = {"example.com", "AS64500",     "10.0.0.1/8",
+                                      "300.1.2.3",   "10.0.0.0/33", "*.x.y.*"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mw_rbase_builder_add(b, bad[i]) != -EINVAL)
             fprintf(stderr, "accepted '%s'\n", bad[i]);
@@ -224,8 +222,8 @@ static void test_base_asn(void **state)
     assert_int_equal(mw_rbase_builder_add(b, "AS64500"), 0);
     assert_int_equal(mw_rbase_builder_add(b, "AS13335"), 0);
     assert_int_equal(mw_rbase_builder_add(b, "as65001"), 0);
-    static const char *const bad[] = {"64500", "example.com", "10.0.0.0/8", "AS", "ASx1",
-                                      "AS99999999999"};
+    static const char *const bad[] = {"64500", "example.com", "10.0.0.0/8",
+                                      "AS",    "ASx1",        "AS99999999999"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (mw_rbase_builder_add(b, bad[i]) != -EINVAL)
             fprintf(stderr, "accepted '%s'\n", bad[i]);
@@ -422,13 +420,13 @@ static void test_delta_last_wins(void **state)
 
 /* ---- versions ---- */
 
-static const char *const dom_base[] = {"a.example", "b.example", "c.example", "d.example",
-                                       "sub.zone.example", NULL};
+static const char *const dom_base[] = {"a.example", "b.example",        "c.example",
+                                       "d.example", "sub.zone.example", NULL};
 /* b removed; c removed then added; new added; gone added then removed; a added again (already
  * in base); never.example removed though never listed. */
-static const char *const dom_ops[] = {"-b.example",    "-c.example",     "+C.Example.",
-                                      "+new.example",  "+gone.example",  "-gone.example",
-                                      "+a.example",    "-never.example", NULL};
+static const char *const dom_ops[] = {"-b.example",   "-c.example",     "+C.Example.",
+                                      "+new.example", "+gone.example",  "-gone.example",
+                                      "+a.example",   "-never.example", NULL};
 
 static void test_version_domain(void **state)
 {
@@ -449,8 +447,8 @@ static void test_version_domain(void **state)
     delta_ops(d, dom_ops);
     struct mw_rlist *v2 = mw_rlist_new(&m, b, d);
     assert_non_null(v2);
-    static const char *const yes[] = {"a.example", "c.example", "d.example", "sub.zone.example",
-                                      "new.example", NULL};
+    static const char *const yes[] = {"a.example",        "c.example",   "d.example",
+                                      "sub.zone.example", "new.example", NULL};
     static const char *const no[] = {"b.example", "gone.example", "never.example", "zone.example",
                                      NULL};
     expect_contains(v2, yes, no);
@@ -494,21 +492,20 @@ static void test_version_domain(void **state)
 static void test_version_ip(void **state)
 {
     (void)state;
-    static const char *const base[] = {"10.0.0.0/8",    "192.0.2.1", "192.0.2.2",
+    static const char *const base[] = {"10.0.0.0/8",    "192.0.2.1",       "192.0.2.2",
                                        "2001:db8::/32", "198.51.100.0/24", NULL};
-    static const char *const ops[] = {"-192.0.2.1",      "-198.51.100.0/24", "+198.51.100.0/24",
-                                      "+203.0.113.0/24", "+192.0.2.9",       "-192.0.2.9/32",
-                                      "+10.0.0.0/8",     "+2001:DB8:1::/48", "-172.16.0.0/12",
-                                      NULL};
+    static const char *const ops[] = {
+        "-192.0.2.1",    "-198.51.100.0/24", "+198.51.100.0/24", "+203.0.113.0/24", "+192.0.2.9",
+        "-192.0.2.9/32", "+10.0.0.0/8",      "+2001:DB8:1::/48", "-172.16.0.0/12",  NULL};
     struct mw_rlist_meta m = mkmeta("i", "c2", MW_LIST_IP, MW_ACTION_DEFAULT);
     struct mw_rbase *b = mkbase(MW_LIST_IP, base);
     struct mw_rdelta *d = mw_rdelta_new();
     delta_ops(d, ops);
     struct mw_rlist *v = mw_rlist_new(&m, b, d);
     assert_non_null(v);
-    static const char *const yes[] = {"10.0.0.0/8",      "192.0.2.2",      "2001:db8::/32",
-                                      "198.51.100.0/24", "203.0.113.0/24", "2001:db8:1::/48",
-                                      NULL};
+    static const char *const yes[] = {
+        "10.0.0.0/8",      "192.0.2.2", "2001:db8::/32", "198.51.100.0/24", "203.0.113.0/24",
+        "2001:db8:1::/48", NULL};
     static const char *const no[] = {"192.0.2.1", "192.0.2.9", "172.16.0.0/12", NULL};
     expect_contains(v, yes, no);
     assert_int_equal(v->entries, 6); /* 5 - 1 + 2 */
@@ -532,9 +529,8 @@ static void test_version_asn(void **state)
 {
     (void)state;
     static const char *const base[] = {"AS64500", "AS64501", "AS64502", "AS13335", NULL};
-    static const char *const ops[] = {"-AS64501", "-as64502", "+AS64502", "+AS65000",
-                                      "+AS65001", "-AS65001", "+AS13335", "-AS1",
-                                      NULL};
+    static const char *const ops[] = {"-AS64501", "-as64502", "+AS64502", "+AS65000", "+AS65001",
+                                      "-AS65001", "+AS13335", "-AS1",     NULL};
     struct mw_rlist_meta m = mkmeta("a", "c2", MW_LIST_ASN, MW_ACTION_DEFAULT);
     struct mw_rbase *b = mkbase(MW_LIST_ASN, base);
     struct mw_rdelta *d = mw_rdelta_new();
@@ -705,11 +701,10 @@ static void test_state_domain(void **state)
     assert_null(strchr(r->meta.description, '\r'));
     assert_true(strncmp(r->meta.description, "Mining pools", 12) == 0);
     assert_non_null(strstr(r->meta.description, "example.net"));
-    static const char *const yes[] = {"a.example", "c.example", "d.example", "sub.zone.example",
-                                      "new.example", NULL};
-    static const char *const no[] = {"b.example",  "gone.example", "never.example",
-                                     "zone.example", "example.net", "x",
-                                     NULL};
+    static const char *const yes[] = {"a.example",        "c.example",   "d.example",
+                                      "sub.zone.example", "new.example", NULL};
+    static const char *const no[] = {
+        "b.example", "gone.example", "never.example", "zone.example", "example.net", "x", NULL};
     expect_contains(r, yes, no);
 
     /* Save the loaded version over the same file: same contents. */
@@ -728,8 +723,8 @@ static void test_state_domain(void **state)
 static void test_state_meta_newlines(void **state)
 {
     (void)state;
-    struct mw_rlist_meta m = mkmeta("inj", "mining\ninjected-cat.example", MW_LIST_DOMAIN,
-                                    MW_ACTION_DEFAULT);
+    struct mw_rlist_meta m =
+        mkmeta("inj", "mining\ninjected-cat.example", MW_LIST_DOMAIN, MW_ACTION_DEFAULT);
     snprintf(m.description, sizeof(m.description), "d\ninjected-desc.example");
     static const char *const ents[] = {"real.example", NULL};
     struct mw_rlist *l = mkversion(&m, ents, NULL);
@@ -759,8 +754,7 @@ static void test_state_ip_asn(void **state)
 {
     (void)state;
     static const char *const ipb[] = {"10.0.0.0/8", "192.0.2.1", "2001:db8::/32", NULL};
-    static const char *const ipops[] = {"-192.0.2.1", "+203.0.113.0/24", "+2001:db8:1::1",
-                                        NULL};
+    static const char *const ipops[] = {"-192.0.2.1", "+203.0.113.0/24", "+2001:db8:1::1", NULL};
     struct mw_rlist_meta m = mkmeta("ips", "allow", MW_LIST_IP, MW_ACTION_DEFAULT);
     m.updated = 5;
     struct mw_rbase *b = mkbase(MW_LIST_IP, ipb);
@@ -929,12 +923,12 @@ static const char files_yaml[] =
     "  - {name: fallow, category: allow, path: @D@/fallow.txt}\n"
     "  - {name: fips, category: c2, path: @D@/fips.txt, type: ip, action: refused}\n";
 
-static const char fmining_txt[] = "pool.example\n"     /* 1 */
-                                  "bad.cdn.example\n"  /* 2 */
-                                  "tie.example\n";     /* 3 */
-static const char fallow_txt[] = "ok.spec.example\n"   /* 1 */
-                                 "tie2.example\n";     /* 2 */
-static const char fips_txt[] = "192.0.2.0/24\n";       /* 1 */
+static const char fmining_txt[] = "pool.example\n"    /* 1 */
+                                  "bad.cdn.example\n" /* 2 */
+                                  "tie.example\n";    /* 3 */
+static const char fallow_txt[] = "ok.spec.example\n"  /* 1 */
+                                 "tie2.example\n";    /* 2 */
+static const char fips_txt[] = "192.0.2.0/24\n";      /* 1 */
 
 enum { F_MINING, F_ALLOW, F_IPS, F_COUNT };
 enum { R_MINING, R_ALLOW, R_IPS, R_COUNT };
@@ -990,8 +984,8 @@ static void expect_block(const struct mw_lists *l, const char *name, uint16_t li
     struct mw_verdict v;
     enum mw_filter_result r = qn(l, name, &v);
     if (r != MW_FILTER_BLOCK || v.rule.list != list || strcmp(v.rule_text, rule_text) != 0)
-        fprintf(stderr, "%s: result %d list %u rule '%s'\n", name, (int)r,
-                (unsigned)v.rule.list, v.rule_text);
+        fprintf(stderr, "%s: result %d list %u rule '%s'\n", name, (int)r, (unsigned)v.rule.list,
+                v.rule_text);
     assert_int_equal(r, MW_FILTER_BLOCK);
     assert_int_equal(v.rule.list, list);
     assert_string_equal(v.rule_text, rule_text);
@@ -1016,8 +1010,8 @@ static void expect_pass(const struct mw_lists *l, const char *name)
     struct mw_verdict v;
     enum mw_filter_result r = qn(l, name, &v);
     if (r != MW_FILTER_PASS)
-        fprintf(stderr, "%s: result %d list %u rule '%s'\n", name, (int)r,
-                (unsigned)v.rule.list, v.rule_text);
+        fprintf(stderr, "%s: result %d list %u rule '%s'\n", name, (int)r, (unsigned)v.rule.list,
+                v.rule_text);
     assert_int_equal(r, MW_FILTER_PASS);
 }
 
@@ -1095,10 +1089,9 @@ static int filter_setup(void **state)
         return -1;
 
     /* Redis lists. */
-    static const char *const rmin[] = {"redis-only.example", "spec.example", "tie2.example",
-                                       "removed.example", "deep.bad.cdn.example", NULL};
-    static const char *const rallow[] = {"safe.pool.example", "cdn.example", "tie.example",
-                                         NULL};
+    static const char *const rmin[] = {"redis-only.example", "spec.example",         "tie2.example",
+                                       "removed.example",    "deep.bad.cdn.example", NULL};
+    static const char *const rallow[] = {"safe.pool.example", "cdn.example", "tie.example", NULL};
     static const char *const rips[] = {"198.18.0.0/15", "203.0.113.7", "192.0.2.128/25", NULL};
     struct mw_rlist_meta m = mkmeta("rmining", "mining", MW_LIST_DOMAIN, MW_ACTION_REFUSED);
     snprintf(m.description, sizeof(m.description), "redis mining feed");
@@ -1222,11 +1215,11 @@ static void test_filter_redis_qname(void **state)
 
     /* The most specific rule wins across file and Redis sets. */
     expect_block(l, "x.spec.example", rm, "spec.example", MW_ACTION_REFUSED);
-    expect_allow(l, "ok.spec.example", F_ALLOW);     /* file allow below Redis block */
+    expect_allow(l, "ok.spec.example", F_ALLOW); /* file allow below Redis block */
     expect_allow(l, "a.ok.spec.example", F_ALLOW);
     expect_block(l, "pool.example", F_MINING, "pool.example", MW_ACTION_NODATA);
     expect_block(l, "x.pool.example", F_MINING, "pool.example", MW_ACTION_NODATA);
-    expect_allow(l, "safe.pool.example", ra);        /* Redis allow below file block */
+    expect_allow(l, "safe.pool.example", ra); /* Redis allow below file block */
     expect_allow(l, "a.safe.pool.example", ra);
     expect_allow(l, "cdn.example", ra);
     expect_block(l, "bad.cdn.example", F_MINING, "bad.cdn.example", MW_ACTION_NODATA);
@@ -1234,7 +1227,7 @@ static void test_filter_redis_qname(void **state)
     expect_block(l, "deep.bad.cdn.example", rm, "deep.bad.cdn.example", MW_ACTION_REFUSED);
 
     /* Equal specificity: allow beats block, whichever side it is on. */
-    expect_allow(l, "tie.example", ra);    /* Redis allow, file block */
+    expect_allow(l, "tie.example", ra); /* Redis allow, file block */
     expect_allow(l, "x.tie.example", ra);
     expect_allow(l, "tie2.example", F_ALLOW); /* file allow, Redis block */
     expect_allow(l, "x.tie2.example", F_ALLOW);
