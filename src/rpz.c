@@ -706,7 +706,9 @@ static void flush_local(struct ctx *c)
  * Returns 1 (d filled), 0 (not taken: ldns reads it) or -1 (bad, reported). */
 static int fast(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
 {
-    if ((c->flags & MW_RPZ_NO_FAST) || !rr->simple || rr->ntok != k + 2)
+    /* The data token must be one of the kept ones (a record of more than RR_TOKENS tokens,
+     * say many TTL and class words, goes to ldns: found by fuzz_rpz). */
+    if ((c->flags & MW_RPZ_NO_FAST) || !rr->simple || rr->ntok != k + 2 || k + 1 >= RR_TOKENS)
         return 0;
     struct span t = rr->tok[k], v = rr->tok[k + 1];
     if (span_ieq(t.p, t.n, "CNAME")) {
