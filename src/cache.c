@@ -78,9 +78,15 @@ bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key 
 
 /* ---- table and LRU ---- */
 
+static inline size_t entry_size(const struct mw_cache_entry *e)
+{
+    return sizeof(*e) + (size_t)e->n_ttls * 6 + e->key_len + e->len;
+}
+
 static void remove_entry(struct mw_cache *c, struct mw_cache_entry *e)
 {
     mw_lru_remove(&c->t, &e->node, e->hash);
+    c->st.bytes -= entry_size(e);
     free(e);
     c->st.entries--;
 }
@@ -108,12 +114,21 @@ static uint64_t node_hash(const struct mw_lru_node *n)
     return mw_lru_entry(n, const struct mw_cache_entry, node)->hash;
 }
 
-static void evict_to(struct mw_cache *c, size_t limit)
+/* Evict least recently used entries until at most limit entries and bytes_limit bytes
+ * remain. */
+static void evict_to(struct mw_cache *c, size_t limit, size_t bytes_limit)
 {
-    while (c->st.entries > limit && mw_lru_oldest(&c->t)) {
+    while ((c->st.entries > limit || c->st.bytes > bytes_limit) && mw_lru_oldest(&c->t)) {
+        if (c->st.entries <= limit)
+            c->st.evictions_bytes++;
         remove_entry(c, entry_of(mw_lru_oldest(&c->t)));
         c->st.evictions++;
     }
+}
+
+static size_t bytes_bound(const struct mw_cache_params *p)
+{
+    return p->max_bytes ? p->max_bytes : SIZE_MAX;
 }
 
 struct mw_cache *mw_cache_new(const struct mw_cache_params *p)
@@ -154,7 +169,7 @@ void mw_cache_free(struct mw_cache *c)
 void mw_cache_set_params(struct mw_cache *c, const struct mw_cache_params *p)
 {
     c->p = *p;
-    evict_to(c, p->max_entries);
+    evict_to(c, p->max_entries, bytes_bound(p));
     mw_lru_resize(&c->t, buckets_for(p->max_entries)); /* on ENOMEM chains get longer */
 }
 
@@ -201,6 +216,8 @@ int mw_cache_insert(struct mw_cache *c, const struct mw_cache_key *k, const uint
 
     size_t n = info->n_ttls, klen = k->len;
     size_t size = sizeof(struct mw_cache_entry) + n * 4 + n * 2 + klen + len;
+    if (size > bytes_bound(&c->p))
+        return -EINVAL; /* larger than the whole cache may hold */
     struct mw_cache_entry *e = malloc(size);
     if (!e)
         return -ENOMEM;
@@ -226,10 +243,11 @@ int mw_cache_insert(struct mw_cache *c, const struct mw_cache_key *k, const uint
     struct mw_cache_entry *old = find(c, k, e->hash);
     if (old)
         remove_entry(c, old);
-    evict_to(c, c->p.max_entries - 1);
+    evict_to(c, c->p.max_entries - 1, bytes_bound(&c->p) - size);
 
     mw_lru_insert(&c->t, &e->node, e->hash);
     c->st.entries++;
+    c->st.bytes += size;
     c->st.inserts++;
     return 0;
 }

@@ -436,6 +436,7 @@ static int zone_cmp(const void *a, const void *b)
 
 static const struct key cache_keys[] = {
     NUM("cache.size", mw_config__on_uint, cache.size, 0, 1000000000, 1, 0),
+    NUM("cache.max-bytes", mw_config__on_uint, cache.max_bytes, 65536, 1ull << 40, 1, 0),
     NUM("cache.min-ttl", mw_config__on_uint, cache.min_ttl, 0, TTL_MAX, 1, SLOT_MIN_TTL),
     NUM("cache.max-ttl", mw_config__on_uint, cache.max_ttl, 0, TTL_MAX, 1, SLOT_MAX_TTL),
     NUM("cache.serve-stale", mw_config__on_uint, cache.serve_stale, 0, TTL_MAX, 1, 0),
@@ -667,6 +668,7 @@ struct mw_config *mw_config_new_default(void)
 
     cfg->threads = 1;
     cfg->cache.size = 100000;
+    cfg->cache.max_bytes = 64u << 20;
     cfg->cache.min_ttl = 0;
     cfg->cache.max_ttl = 86400;
     cfg->cache.serve_stale = 86400;

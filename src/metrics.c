@@ -143,6 +143,8 @@ static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
         s->all.cache.hits += p->cache.hits;
         s->all.cache.misses += p->cache.misses;
         s->all.cache.evictions += p->cache.evictions;
+        s->all.cache.evictions_bytes += p->cache.evictions_bytes;
+        s->all.cache.bytes += p->cache.bytes;
         s->all.cache.entries += p->cache.entries;
         s->all.cache.stale_hits += p->cache.stale_hits;
         for (unsigned t = 0; t < 2; t++)
@@ -255,6 +257,8 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             "", st->stale_served);
     head(r, "cache_entries", "gauge", "Entries in the caches of all workers.");
     mw_http_body_printf(r, "minewall_cache_entries %zu\n", s->all.cache.entries);
+    head(r, "cache_bytes", "gauge", "Heap bytes of the entries in the caches of all workers.");
+    mw_http_body_printf(r, "minewall_cache_bytes %zu\n", s->all.cache.bytes);
 
     head(r, "upstream_queries_total", "counter", "Queries sent to each upstream.");
     for (unsigned i = 0; i < s->n_ups; i++)
@@ -417,10 +421,11 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         "minewall_limit_hits_total{limit=\"tcp-output-pause\"} %llu\n"
         "minewall_limit_hits_total{limit=\"tcp-output-limit\"} %llu\n"
         "minewall_limit_hits_total{limit=\"tcp-worker-output-limit\"} %llu\n"
-        "minewall_limit_hits_total{limit=\"udp-send-queue\"} %llu\n",
+        "minewall_limit_hits_total{limit=\"udp-send-queue\"} %llu\n"
+        "minewall_limit_hits_total{limit=\"cache-max-bytes\"} %llu\n",
         (unsigned long long)st->tcp_rejected, (unsigned long long)st->tcp_out_paused,
         (unsigned long long)st->tcp_out_closed, (unsigned long long)st->tcp_worker_out_closed,
-        (unsigned long long)st->udp_send_dropped);
+        (unsigned long long)st->udp_send_dropped, (unsigned long long)s->all.cache.evictions_bytes);
     head(r, "output_queued_bytes", "gauge",
          "Answers waiting in memory: for TCP clients to read them, for UDP socket room.");
     mw_http_body_printf(r,

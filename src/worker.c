@@ -54,6 +54,7 @@ static struct mw_ratelimit *make_ratelimit(const struct mw_config *cfg)
 static void cache_params(const struct mw_config *cfg, struct mw_cache_params *p)
 {
     p->max_entries = cfg->cache.size;
+    p->max_bytes = cfg->cache.max_bytes;
     p->min_ttl = cfg->cache.min_ttl;
     p->max_ttl = cfg->cache.max_ttl;
     p->serve_stale = cfg->cache.serve_stale;

@@ -1,6 +1,6 @@
 /* The answer cache of one worker: prepared responses (wire form, OPT removed) keyed by
- * (qname, qtype, qclass, DO). Bounded by entry count with LRU eviction; TTLs clamped to
- * [min_ttl, max_ttl] at insert and counted down at render; negative answers (RFC 2308) live
+ * (qname, qtype, qclass, DO). Bounded by entry count and by bytes with LRU eviction; TTLs clamped
+ * to [min_ttl, max_ttl] at insert and counted down at render; negative answers (RFC 2308) live
  * min(SOA TTL, SOA MINIMUM); expired entries stay serve_stale seconds for RFC 8767. Time is
  * passed in (now_ms, monotonic). Not thread-safe: each worker owns one. */
 #pragma once
@@ -26,13 +26,16 @@ bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key 
 
 struct mw_cache_stats {
     uint64_t hits, misses, stale_hits, inserts, evictions, expired;
+    uint64_t evictions_bytes; /* of evictions: for room under max_bytes */
     size_t entries;
+    size_t bytes; /* heap bytes of the entries */
 };
 
 struct mw_cache_entry;
 
 struct mw_cache_params {
     size_t max_entries;   /* 0: nothing is ever stored */
+    size_t max_bytes;     /* bound on the entries' heap bytes (an answer can be 64 KiB); 0 none */
     uint32_t min_ttl;     /* seconds */
     uint32_t max_ttl;     /* seconds */
     uint32_t serve_stale; /* seconds past expiry an entry is kept for stale answers; 0 off */

@@ -98,6 +98,7 @@ struct mw_config {
 
     struct {
         size_t size;          /* max entries per worker; default 100000; 0 disables */
+        size_t max_bytes;     /* max heap bytes of the entries per worker; default 64 MiB */
         uint32_t min_ttl;     /* seconds; default 0 */
         uint32_t max_ttl;     /* seconds; default 86400 */
         uint32_t serve_stale; /* seconds an expired answer may still serve; default 86400; 0 off */

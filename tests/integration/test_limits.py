@@ -15,8 +15,8 @@ import time
 import dns.rcode
 import pytest
 
-from conftest import (SANITIZED, ask, free_port, make_query, rcode_of, udp_recv, udp_send,
-                      wait_until)
+from conftest import (BIG_TXT, SANITIZED, ask, free_port, make_query, rcode_of, udp_recv,
+                      udp_send, wait_until)
 from test_ops import val, wait_metric
 
 FLOOD_NAMES = 150000
@@ -323,3 +323,22 @@ def test_fetch_config_errors(tmp_path):
     out = r.stdout + r.stderr
     assert "%s:4:" % p in out and "fetch.max-per-worker" in out, out
     assert "%s:5:" % p in out and "servfail or drop" in out, out
+
+
+def test_cache_bytes_bounded(make_minewall, make_upstream):
+    """Large answers (4 KB TXT over TCP) for many names fill the cache only up to
+    cache.max-bytes: older entries are evicted, and each eviction for room is counted."""
+    big = ['"%s"' % s for s in BIG_TXT]
+    up = make_upstream({"*.big.test": {"TXT": big}})
+    mport = free_port()
+    cfg = metrics_config(mport)
+    cfg["cache"] = {"max-bytes": 65536}
+    m = make_minewall([up], config=cfg)
+    for i in range(60):
+        r = m.query("n%d.big.test" % i, "TXT", tcp=True, timeout=5.0)
+        assert r.rcode() == dns.rcode.NOERROR
+    s = wait_metric(mport, lambda s: val(s, "minewall_limit_hits_total",
+                                         limit="cache-max-bytes") > 0,
+                    "cache-max-bytes evictions counted")
+    assert 0 < val(s, "minewall_cache_bytes") <= 65536
+    assert val(s, "minewall_cache_entries") < 60

@@ -461,13 +461,57 @@ static void test_many(void **state)
     mw_cache_free(c);
 }
 
+/* The byte bound: entries are evicted least recently used first until the bytes fit, those
+ * evictions are counted apart, and an answer larger than the bound is not stored. */
+static void test_max_bytes(void **state)
+{
+    (void)state;
+    struct mw_cache_params p = {.max_entries = 100000, .max_ttl = 86400, .max_bytes = 16384};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    uint32_t ttls[8] = {300, 300, 300, 300, 300, 300, 300, 300};
+    static struct resp r;
+    char name[64];
+    struct mw_dns_stored s;
+    uint32_t el;
+    for (int i = 0; i < 1000; i++) {
+        snprintf(name, sizeof(name), "host%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 8, -1, 0, false);
+        assert_int_equal(insert(c, &r, 0), 0);
+        struct mw_cache_stats st;
+        mw_cache_get_stats(c, &st);
+        assert_true(st.bytes <= p.max_bytes);
+    }
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_true(st.entries > 10 && st.entries < 1000);
+    assert_int_equal(st.evictions, 1000 - st.entries);
+    assert_int_equal(st.evictions_bytes, st.evictions);
+    /* the newest is there, the oldest gone */
+    assert_int_equal(look(c, &r, 1, false, &s, &el), MW_CACHE_HIT);
+    make(&r, "host0.example.com", MW_RCODE_NOERROR, ttls, 8, -1, 0, false);
+    assert_int_equal(look(c, &r, 1, false, &s, &el), MW_CACHE_MISS);
+    /* shrinking the bound evicts now */
+    p.max_bytes = 4096;
+    mw_cache_set_params(c, &p);
+    mw_cache_get_stats(c, &st);
+    assert_true(st.bytes <= 4096);
+    /* an answer larger than the whole bound is refused, not stored by evicting everything */
+    p.max_bytes = 200;
+    mw_cache_set_params(c, &p);
+    make(&r, "big.example.com", MW_RCODE_NOERROR, ttls, 8, -1, 0, false);
+    assert_int_equal(insert(c, &r, 2), -EINVAL);
+    mw_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hit),      cmocka_unit_test(test_clamps),
-        cmocka_unit_test(test_negative), cmocka_unit_test(test_not_stored),
-        cmocka_unit_test(test_lru),      cmocka_unit_test(test_stale),
-        cmocka_unit_test(test_keys),     cmocka_unit_test(test_many),
+        cmocka_unit_test(test_hit),       cmocka_unit_test(test_clamps),
+        cmocka_unit_test(test_negative),  cmocka_unit_test(test_not_stored),
+        cmocka_unit_test(test_lru),       cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_keys),      cmocka_unit_test(test_many),
+        cmocka_unit_test(test_max_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
