@@ -31,8 +31,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* What messages show is built from host, port and db only: never the credentials. */
         char want[sizeof(u.shown) + 64];
         bool v6 = strchr(u.host, ':') != NULL;
-        snprintf(want, sizeof(want), "redis://%s%s%s:%d/%d", v6 ? "[" : "", u.host, v6 ? "]" : "",
-                 u.port, u.db);
+        int n = snprintf(want, sizeof(want), "redis://%s%s%s:%d", v6 ? "[" : "", u.host,
+                         v6 ? "]" : "", u.port);
+        if (u.db != 0) /* "/DB" only for another database than 0 */
+            snprintf(want + n, sizeof(want) - (size_t)n, "/%d", u.db);
         FZ_CHECK(strncmp(want, u.shown, sizeof(u.shown) - 1) == 0);
     } else {
         FZ_CHECK(strnlen(why, sizeof(why)) < sizeof(why) && why[0]);
