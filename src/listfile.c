@@ -177,6 +177,10 @@ int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, ch
         n--;
     if (n == 0)
         return mw_listfile__fail(why, wl, "empty name");
+    /* Checked here, not only in the label loop: a non-ASCII name goes to IDN with this length,
+     * and a second trailing dot would be taken off there ("ճ.." read as "ճ": fuzz_rpz). */
+    if (s[n - 1] == '.')
+        return mw_listfile__fail(why, wl, "empty label (\"..\")");
     if (s[0] == '.')
         return mw_listfile__fail(why, wl, "leading dot");
     size_t lab = 0, out = 1, labels = 1;

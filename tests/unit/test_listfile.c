@@ -493,7 +493,8 @@ static void test_idn(void **state)
                         "xn--bcher-kva.example\n" /* 5: A-label as is */
                         "\xcc\x88"
                         "abc.example\n" /* 6: leading combining mark */
-                        "ok.example\n", /* 7 */
+                        "ok.example\n"        /* 7 */
+                        "bücher.example..\n", /* 8: two trailing dots: an empty label */
                         MW_LISTFILE_FMT_PLAIN);
     assert_int_equal(x->c.n, 5);
     assert_domain(&x->c.e[0], "xn--bcher-kva.example", MW_LISTFILE_SUBTREE, 1);
@@ -501,10 +502,11 @@ static void test_idn(void **state)
     assert_domain(&x->c.e[2], "xn--fa-hia.de", MW_LISTFILE_SUBTREE, 3);
     assert_domain(&x->c.e[3], "xn--bcher-kva.example", MW_LISTFILE_SUBTREE, 5);
     assert_domain(&x->c.e[4], "ok.example", MW_LISTFILE_SUBTREE, 7);
-    assert_int_equal(x->r.bad, 2);
-    assert_true(x->errs.n == 2);
+    assert_int_equal(x->r.bad, 3);
+    assert_true(x->errs.n == 3);
     assert_non_null(strstr(x->errs.msgs[0], "t:4: IDN conversion failed: "));
     assert_non_null(strstr(x->errs.msgs[1], "t:6: IDN conversion failed: "));
+    assert_non_null(strstr(x->errs.msgs[2], "t:8: empty label"));
     done(x);
 
     /* A UTF-8 sequence is never cut in two by the 60-byte quote. */
