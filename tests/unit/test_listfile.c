@@ -492,7 +492,7 @@ static void test_idn(void **state)
                         "bad\xff\xfe.example\n"   /* 4: not UTF-8 */
                         "xn--bcher-kva.example\n" /* 5: A-label as is */
                         "\xcc\x88"
-                        "abc.example\n" /* 6: leading combining mark */
+                        "abc.example\n"       /* 6: leading combining mark */
                         "ok.example\n"        /* 7 */
                         "bücher.example..\n", /* 8: two trailing dots: an empty label */
                         MW_LISTFILE_FMT_PLAIN);
