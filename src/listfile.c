@@ -177,10 +177,6 @@ int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, ch
         n--;
     if (n == 0)
         return mw_listfile__fail(why, wl, "empty name");
-    /* Checked here, not only in the label loop: a non-ASCII name goes to IDN with this length,
-     * and a second trailing dot would be taken off there ("ճ.." read as "ճ": fuzz_rpz). */
-    if (s[n - 1] == '.')
-        return mw_listfile__fail(why, wl, "empty label (\"..\")");
     if (s[0] == '.')
         return mw_listfile__fail(why, wl, "leading dot");
     size_t lab = 0, out = 1, labels = 1;
@@ -199,8 +195,14 @@ int mw_listfile__name(const char *s, size_t n, uint8_t *wire, unsigned flags, ch
         if (!m) {
             if ((flags & MW_LISTFILE__NAME_ESC) && ch > 0x20 && ch < 0x7f)
                 return -EILSEQ; /* an escape or a character only master files allow */
-            if (ch >= 0x80 && !(flags & MW_LISTFILE__NAME_NOIDN))
+            if (ch >= 0x80 && !(flags & MW_LISTFILE__NAME_NOIDN)) {
+                if ((flags & MW_LISTFILE__NAME_ESC) && memchr(s, '\\', n))
+                    return -EILSEQ; /* an escape anywhere: the master-file reader's */
+                /* IDN would take a second trailing dot off ("ճ.." read as "ճ": fuzz_rpz). */
+                if (s[n - 1] == '.')
+                    return mw_listfile__fail(why, wl, "empty label (\"..\")");
                 return name_idn(s, n, wire, flags, why, wl);
+            }
             if (ch >= 0x20 && ch < 0x7f)
                 return mw_listfile__fail(why, wl, "invalid character '%c'", ch);
             return mw_listfile__fail(why, wl, "invalid character 0x%02x", ch);
