@@ -16,6 +16,7 @@
 #include "minewall/dname.h"
 #include "minewall/listfile.h"
 #include "minewall/netaddr.h"
+#include "minewall/rreply.h"
 
 #define DEFAULT_URL "redis://127.0.0.1:6379"
 #define CONNECT_TIMEOUT_S 5
@@ -192,9 +193,9 @@ void mw_feed_time_text(long long t, char *buf, size_t cap)
 
 void mw_feed_report(struct mw_feed *f, const char *what, const void *reply)
 {
-    const redisReply *r = reply;
-    if (r && r->type == REDIS_REPLY_ERROR)
-        fprintf(stderr, "minewall-feed: %s: %s: %s\n", f->url.shown, what, r->str);
+    const char *err = mw_rreply_error(reply);
+    if (err)
+        fprintf(stderr, "minewall-feed: %s: %s: %s\n", f->url.shown, what, err);
     else if (f->rc && f->rc->err)
         fprintf(stderr, "minewall-feed: %s: %s: %s\n", f->url.shown, what, f->rc->errstr);
     else
@@ -291,10 +292,11 @@ void mw_feed_disconnect(struct mw_feed *f)
 
 /* ---- shared readers ---- */
 
-static void copy_field(char *dst, size_t cap, const redisReply *v)
+static void copy_field(char *dst, size_t cap, const redisReply *kv, const char *name)
 {
-    if (v->type == REDIS_REPLY_STRING)
-        snprintf(dst, cap, "%.*s", (int)v->len, v->str);
+    const char *v = mw_rreply_field(kv, name);
+    if (v)
+        snprintf(dst, cap, "%s", v);
 }
 
 int mw_feed_meta_load(struct mw_feed *f, const char *name, struct mw_feed_meta *m)
@@ -305,30 +307,23 @@ int mw_feed_meta_load(struct mw_feed *f, const char *name, struct mw_feed_meta *
     redisAppendCommand(f->rc, "HGETALL %s", key);
     redisAppendCommand(f->rc, "SISMEMBER %s %s", MW_FEED_KEY_LISTS, name);
     redisReply *h = NULL, *s = NULL;
+    long long member = 0;
     int rc = 0;
     if (redisGetReply(f->rc, (void **)&h) != REDIS_OK ||
-        redisGetReply(f->rc, (void **)&s) != REDIS_OK || h->type != REDIS_REPLY_ARRAY ||
-        s->type != REDIS_REPLY_INTEGER) {
-        mw_feed_report(f, "HGETALL", h && h->type == REDIS_REPLY_ERROR ? h : s);
+        redisGetReply(f->rc, (void **)&s) != REDIS_OK || mw_rreply_hash(h) < 0 ||
+        !mw_rreply_integer(s, &member)) {
+        mw_feed_report(f, "HGETALL", mw_rreply_error(h) ? h : s);
         rc = -EIO;
         goto out;
     }
-    m->exists = h->elements > 0 || s->integer == 1;
-    for (size_t i = 0; i + 1 < h->elements; i += 2) {
-        const redisReply *k = h->element[i], *v = h->element[i + 1];
-        if (k->type != REDIS_REPLY_STRING)
-            continue;
-        if (strcmp(k->str, "category") == 0)
-            copy_field(m->category, sizeof(m->category), v);
-        else if (strcmp(k->str, "action") == 0)
-            copy_field(m->action, sizeof(m->action), v);
-        else if (strcmp(k->str, "type") == 0)
-            copy_field(m->type, sizeof(m->type), v);
-        else if (strcmp(k->str, "description") == 0)
-            copy_field(m->description, sizeof(m->description), v);
-        else if (strcmp(k->str, "updated") == 0 && v->type == REDIS_REPLY_STRING)
-            m->updated = strtoll(v->str, NULL, 10);
-    }
+    m->exists = mw_rreply_hash(h) > 0 || member == 1;
+    copy_field(m->category, sizeof(m->category), h, "category");
+    copy_field(m->action, sizeof(m->action), h, "action");
+    copy_field(m->type, sizeof(m->type), h, "type");
+    copy_field(m->description, sizeof(m->description), h, "description");
+    const char *updated = mw_rreply_field(h, "updated");
+    if (updated)
+        m->updated = strtoll(updated, NULL, 10);
 out:
     if (h)
         freeReplyObject(h);
@@ -345,17 +340,17 @@ int mw_feed_set_load(struct mw_feed *f, const char *key, struct mw_strvec *out)
         redisReply *r = mw_feed_argv(f, 5, av);
         if (!r)
             return -EIO;
-        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-            r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+        const char *next;
+        int n = mw_rreply_sscan(r, &next);
+        if (n < 0) {
             mw_feed_report(f, "SSCAN", NULL);
             freeReplyObject(r);
             return -EIO;
         }
-        snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-        const redisReply *m = r->element[1];
-        for (size_t i = 0; i < m->elements; i++) {
-            if (m->element[i]->type == REDIS_REPLY_STRING &&
-                mw_strvec_push(out, m->element[i]->str) < 0) {
+        snprintf(cursor, sizeof(cursor), "%s", next);
+        for (int i = 0; i < n; i++) {
+            const char *item = mw_rreply_sscan_item(r, (size_t)i);
+            if (item && mw_strvec_push(out, item) < 0) {
                 freeReplyObject(r);
                 fprintf(stderr, "minewall-feed: out of memory\n");
                 return -ENOMEM;
@@ -447,23 +442,16 @@ static int cmd_show(struct mw_feed *f, const char *name)
     return MW_FEED_EXIT_OK;
 }
 
-static const redisReply *field(const redisReply *kv, const char *name)
+static void print_record(const redisReply *recs, size_t i)
 {
-    for (size_t i = 0; i + 1 < kv->elements; i += 2)
-        if (kv->element[i]->type == REDIS_REPLY_STRING && strcmp(kv->element[i]->str, name) == 0)
-            return kv->element[i + 1];
-    return NULL;
-}
-
-static void print_record(const redisReply *rec)
-{
-    if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 ||
-        rec->element[0]->type != REDIS_REPLY_STRING || rec->element[1]->type != REDIS_REPLY_ARRAY)
+    const char *id;
+    const redisReply *fields;
+    if (mw_rreply_record(recs, i, &id, &fields) < 0)
         return;
-    const char *id = rec->element[0]->str;
-    const redisReply *op = field(rec->element[1], "op");
-    const redisReply *ents = field(rec->element[1], "entries");
-    const char *es = ents && ents->type == REDIS_REPLY_STRING ? ents->str : "";
+    const char *op = mw_rreply_field(fields, "op");
+    const char *es = mw_rreply_field(fields, "entries");
+    if (!es)
+        es = "";
     size_t count = 0;
     const char *cut = NULL;
     for (const char *p = es; *p;) {
@@ -478,19 +466,16 @@ static void print_record(const redisReply *rec)
     }
     char when[64], meta[700] = "";
     mw_feed_time_text(strtoll(id, NULL, 10) / 1000, when, sizeof(when));
-    if (op && op->type == REDIS_REPLY_STRING && strcmp(op->str, "meta") == 0) {
-        const redisReply *cat = field(rec->element[1], "category");
-        const redisReply *act = field(rec->element[1], "action");
-        const redisReply *typ = field(rec->element[1], "type");
-        snprintf(meta, sizeof(meta), "category=%.128s action=%.32s type=%.16s",
-                 cat && cat->type == REDIS_REPLY_STRING ? cat->str : "",
-                 act && act->type == REDIS_REPLY_STRING ? act->str : "",
-                 typ && typ->type == REDIS_REPLY_STRING ? typ->str : "");
+    if (op && strcmp(op, "meta") == 0) {
+        const char *cat = mw_rreply_field(fields, "category");
+        const char *act = mw_rreply_field(fields, "action");
+        const char *typ = mw_rreply_field(fields, "type");
+        snprintf(meta, sizeof(meta), "category=%.128s action=%.32s type=%.16s", cat ? cat : "",
+                 act ? act : "", typ ? typ : "");
         es = meta;
     }
     int shown = cut ? (int)(cut - es) : (int)strlen(es);
-    printf("%-17s %s  %-3s %6zu  %.*s%s\n", id, when,
-           op && op->type == REDIS_REPLY_STRING ? op->str : "?", count, shown, es,
+    printf("%-17s %s  %-3s %6zu  %.*s%s\n", id, when, op ? op : "?", count, shown, es,
            cut ? "..." : "");
 }
 
@@ -507,14 +492,14 @@ static int cmd_history(struct mw_feed *f, const char *name, long n)
     redisReply *r = mw_feed_argv(f, 6, av);
     if (!r)
         return MW_FEED_EXIT_REDIS;
-    if (r->type != REDIS_REPLY_ARRAY) {
+    if (!mw_rreply_is_array(r)) {
         mw_feed_report(f, "XREVRANGE", NULL);
         freeReplyObject(r);
         return MW_FEED_EXIT_REDIS;
     }
     printf("%-17s %-23s  %-3s %6s  %s\n", "ID", "TIME", "OP", "COUNT", "ENTRIES");
-    for (size_t i = r->elements; i > 0; i--)
-        print_record(r->element[i - 1]);
+    for (size_t i = mw_rreply_records(r); i > 0; i--)
+        print_record(r, i - 1);
     freeReplyObject(r);
     return MW_FEED_EXIT_OK;
 }

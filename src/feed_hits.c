@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "minewall/listfile.h"
+#include "minewall/rreply.h"
 
 #define PAGE "5000"
 #define PAGE_N 5000
@@ -70,19 +71,10 @@ static long long parse_since(const char *s)
     return v * mul;
 }
 
-static const redisReply *field(const redisReply *kv, const char *name)
-{
-    for (size_t i = 0; i + 1 < kv->elements; i += 2)
-        if (kv->element[i]->type == REDIS_REPLY_STRING && strcmp(kv->element[i]->str, name) == 0 &&
-            kv->element[i + 1]->type == REDIS_REPLY_STRING)
-            return kv->element[i + 1];
-    return NULL;
-}
-
 static char *dup_field(const redisReply *kv, const char *name)
 {
-    const redisReply *v = field(kv, name);
-    return strdup(v ? v->str : "");
+    const char *v = mw_rreply_field(kv, name);
+    return strdup(v ? v : "");
 }
 
 /* The entry form of a rule, or the rule itself when it does not parse. */
@@ -98,8 +90,8 @@ static char *norm_rule(const char *rule)
 
 static int hits_add(struct hits *h, const redisReply *kv, const char *only)
 {
-    const redisReply *l = field(kv, "list");
-    if (!l || (only && strcmp(l->str, only) != 0))
+    const char *list = mw_rreply_field(kv, "list");
+    if (!list || (only && strcmp(list, only) != 0))
         return 0;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;
@@ -109,10 +101,10 @@ static int hits_add(struct hits *h, const redisReply *kv, const char *only)
         h->v = v;
         h->cap = cap;
     }
-    const redisReply *r = field(kv, "rule");
+    const char *rule = mw_rreply_field(kv, "rule");
     struct hit *x = &h->v[h->n];
-    x->list = strdup(l->str);
-    x->rule = norm_rule(r ? r->str : "");
+    x->list = strdup(list);
+    x->rule = norm_rule(rule ? rule : "");
     x->client = dup_field(kv, "client");
     x->host = dup_field(kv, "host");
     h->n++;
@@ -154,16 +146,15 @@ static int read_events(struct mw_feed *f, unsigned long long from_ms, const char
         if (!r)
             return -EIO;
         int rc = 0;
-        size_t n = r->type == REDIS_REPLY_ARRAY ? r->elements : 0;
+        size_t n = mw_rreply_records(r);
         for (size_t i = 0; i < n && rc == 0; i++) {
-            const redisReply *rec = r->element[i];
-            if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 ||
-                rec->element[0]->type != REDIS_REPLY_STRING ||
-                rec->element[1]->type != REDIS_REPLY_ARRAY)
+            const char *id;
+            const redisReply *fields;
+            if (mw_rreply_record(r, i, &id, &fields) < 0)
                 continue;
-            rc = hits_add(h, rec->element[1], only);
+            rc = hits_add(h, fields, only);
             if (i + 1 == n)
-                next_id(rec->element[0]->str, start, sizeof(start));
+                next_id(id, start, sizeof(start));
         }
         freeReplyObject(r);
         if (rc < 0) {

@@ -12,13 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <hiredis/hiredis.h>
-
 #include "minewall/config.h"
 #include "minewall/hash.h"
 #include "minewall/log.h"
 #include "minewall/rconn.h"
 #include "minewall/rlist.h"
+#include "minewall/rreply.h"
 #include "minewall/rschema.h"
 
 #define SSCAN_COUNT "5000"
@@ -298,18 +297,6 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
     }
 }
 
-/* ---- stream ids ---- */
-
-static int id_cmp(const char *a, const char *b)
-{
-    unsigned long long am = 0, as = 0, bm = 0, bs = 0;
-    sscanf(a, "%llu-%llu", &am, &as);
-    sscanf(b, "%llu-%llu", &bm, &bs);
-    if (am != bm)
-        return am < bm ? -1 : 1;
-    return as < bs ? -1 : as > bs;
-}
-
 /* ---- full sync ---- */
 
 struct cb_ctx {
@@ -330,7 +317,7 @@ static struct cb_ctx *ctx_new(struct rs_list *l)
 }
 
 /* The list of a reply, or NULL when the reply belongs to an abandoned attempt. */
-static struct rs_list *ctx_take(void *privdata, const redisReply *r)
+static struct rs_list *ctx_take(void *privdata, const struct redisReply *r)
 {
     struct cb_ctx *c = privdata;
     struct rs_list *l = c->l;
@@ -348,10 +335,9 @@ static struct rs_list *ctx_take(void *privdata, const redisReply *r)
     return l;
 }
 
-static void sync_failed(struct rs_list *l, const char *what, const redisReply *r)
+static void sync_failed(struct rs_list *l, const char *what, const struct redisReply *r)
 {
-    mw_log_error("redis", "list %s: %s failed: %s", l->name, what,
-                 r && r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+    mw_log_error("redis", "list %s: %s failed: %s", l->name, what, mw_rreply_why(r));
     mw_rbase_builder_free(l->builder);
     l->builder = NULL;
     l->phase = IDLE;
@@ -412,7 +398,7 @@ static void built_done(uv_work_t *w, int status)
     follow(rs);
 }
 
-static void on_sscan(const redisReply *r, void *privdata);
+static void on_sscan(const struct redisReply *r, void *privdata);
 
 static int send_sscan(struct rs_list *l, const char *cursor)
 {
@@ -426,29 +412,29 @@ static int send_sscan(struct rs_list *l, const char *cursor)
     return rc;
 }
 
-static void on_sscan(const redisReply *r, void *privdata)
+static void on_sscan(const struct redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
+    const char *cursor;
+    int n = mw_rreply_sscan(r, &cursor);
+    if (n < 0) {
         sync_failed(l, "SSCAN", r);
         return;
     }
-    const redisReply *items = r->element[1];
-    for (size_t i = 0; i < items->elements; i++)
-        if (items->element[i]->type == REDIS_REPLY_STRING &&
-            mw_rbase_builder_add(l->builder, items->element[i]->str) == -ENOMEM) {
+    for (int i = 0; i < n; i++) {
+        const char *item = mw_rreply_sscan_item(r, (size_t)i);
+        if (item && mw_rbase_builder_add(l->builder, item) == -ENOMEM) {
             sync_failed(l, "SSCAN (out of memory)", NULL);
             return;
         }
-    if (strcmp(r->element[0]->str, "0") != 0) {
-        if (send_sscan(l, r->element[0]->str) < 0)
+    }
+    if (strcmp(cursor, "0") != 0) {
+        if (send_sscan(l, cursor) < 0)
             sync_failed(l, "SSCAN", NULL);
         return;
     }
-    size_t n = 0;
     struct mw_rsync *rs = l->rs;
     if (!l->meta_found) {
         /* No meta: retired on purpose when the log ends with "retire"; otherwise the list's
@@ -473,7 +459,6 @@ static void on_sscan(const redisReply *r, void *privdata)
         }
         return;
     }
-    (void)n;
     size_t rejected = mw_rbase_builder_rejected(l->builder);
     if (rejected)
         mw_log_warn("redis", "list %s: %zu entries are not of type %s and were skipped", l->name,
@@ -488,34 +473,18 @@ static void on_sscan(const redisReply *r, void *privdata)
     rs->open++;
 }
 
-/* The value of field name in a record's field/value pairs, or NULL. */
-static const char *rec_field(const redisReply *kv, const char *name)
-{
-    for (size_t i = 0; kv->type == REDIS_REPLY_ARRAY && i + 1 < kv->elements; i += 2) {
-        const char *k = kv->element[i]->str;
-        if (k && strcmp(k, name) == 0)
-            return kv->element[i + 1]->str;
-    }
-    return NULL;
-}
-
-/* rec_field as rschema's getter: a HGETALL reply or a stream record's fields. */
-static const char *reply_get(void *arg, const char *field)
-{
-    return rec_field(arg, field);
-}
-
-static void on_meta(const redisReply *r, void *privdata)
+static void on_meta(const struct redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    if (r->type != REDIS_REPLY_ARRAY) {
+    int fields = mw_rreply_hash(r);
+    if (fields < 0) {
         sync_failed(l, "HGETALL", r);
         return;
     }
-    int mrc = mw_rschema_meta(l->name, reply_get, (void *)r, &l->meta);
-    l->meta_found = r->elements > 0;
+    int mrc = mw_rschema_meta(l->name, mw_rreply_get, (void *)r, &l->meta);
+    l->meta_found = fields > 0;
     if (mrc == -E2BIG) {
         /* The list's category would be cut in every label and event: refuse the list (the
          * last synced copy stays in force) until its meta is fixed. */
@@ -538,25 +507,22 @@ static void on_meta(const redisReply *r, void *privdata)
         sync_failed(l, "SSCAN", NULL);
 }
 
-static void on_log_head(const redisReply *r, void *privdata)
+static void on_log_head(const struct redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
     /* The newest log id, taken before the scan: following from it cannot miss a change. */
-    snprintf(l->start_id, sizeof(l->start_id), "0-0");
-    l->retire_seen = false;
-    if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 &&
-        r->element[0]->type == REDIS_REPLY_ARRAY && r->element[0]->elements > 0 &&
-        r->element[0]->element[0]->type == REDIS_REPLY_STRING) {
-        snprintf(l->start_id, sizeof(l->start_id), "%s", r->element[0]->element[0]->str);
-        l->retire_seen =
-            r->element[0]->elements == 2 &&
-            mw_rschema_log_op(reply_get, r->element[0]->element[1]) == MW_RSCHEMA_OP_RETIRE;
-    } else if (r->type != REDIS_REPLY_ARRAY) {
+    const char *id;
+    const struct redisReply *fields;
+    int rc = mw_rreply_log_head(r, &id, &fields);
+    if (rc == -EBADMSG) {
         sync_failed(l, "XREVRANGE", r);
         return;
     }
+    snprintf(l->start_id, sizeof(l->start_id), "%s", rc == 0 ? id : "0-0");
+    l->retire_seen =
+        rc == 0 && mw_rschema_log_op(mw_rreply_get, (void *)fields) == MW_RSCHEMA_OP_RETIRE;
     struct cb_ctx *c = ctx_new(l);
     const char *argv[] = {"HGETALL", l->k_meta};
     if (!c || mw_rconn_command_argv(l->rs->cmd, on_meta, c, 2, argv, NULL) < 0) {
@@ -583,38 +549,23 @@ static void full_sync(struct rs_list *l)
 
 /* XINFO STREAM of a list's log: may we follow on from last_id? Not when the log starts after
  * it, when it was emptied after entries beyond it were written, or when it is gone. */
-static void on_xinfo(const redisReply *r, void *privdata)
+static void on_xinfo(const struct redisReply *r, void *privdata)
 {
     struct rs_list *l = ctx_take(privdata, r);
     if (!l)
         return;
-    const char *first = NULL, *last_gen = NULL;
-    bool gone = r->type == REDIS_REPLY_ERROR, retire = false;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < r->elements; i += 2) {
-            const char *k = r->element[i]->str;
-            const redisReply *v = r->element[i + 1];
-            if (!k)
-                continue;
-            if (strcmp(k, "last-generated-id") == 0 && v->type == REDIS_REPLY_STRING)
-                last_gen = v->str;
-            else if (strcmp(k, "first-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
-                     v->elements > 0 && v->element[0]->type == REDIS_REPLY_STRING)
-                first = v->element[0]->str;
-            else if (strcmp(k, "last-entry") == 0 && v->type == REDIS_REPLY_ARRAY &&
-                     v->elements == 2)
-                retire = mw_rschema_log_op(reply_get, v->element[1]) == MW_RSCHEMA_OP_RETIRE;
-        }
-    }
-    if (retire) {
+    struct mw_rreply_xinfo xi;
+    bool gone = mw_rreply_xinfo(r, &xi) == -ENOENT;
+    if (xi.last_fields &&
+        mw_rschema_log_op(mw_rreply_get, (void *)xi.last_fields) == MW_RSCHEMA_OP_RETIRE) {
         /* Retired while we were away (the log was trimmed to its "retire" record), or
          * published again without a log record since: a full sync tells which. */
         l->phase = IDLE;
         full_sync(l);
         return;
     }
-    bool gap = gone || (first && id_cmp(first, l->last_id) > 0) ||
-               (!first && last_gen && id_cmp(last_gen, l->last_id) > 0);
+    bool gap = gone || (xi.first && mw_rreply_id_cmp(xi.first, l->last_id) > 0) ||
+               (!xi.first && xi.last_gen && mw_rreply_id_cmp(xi.last_gen, l->last_id) > 0);
     if (gap) {
         /* The log no longer reaches back to the last change we saw: replaying cannot catch
          * up, a full sync can. */
@@ -658,48 +609,32 @@ static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
 }
 
 /* One log record: op add|del and space-separated entries. */
-static void apply_record(struct rs_list *l, const redisReply *fields)
+static void apply_record(struct rs_list *l, const struct redisReply *fields)
 {
-    const char *op = NULL, *entries = NULL;
-    for (size_t i = 0; i + 1 < fields->elements; i += 2) {
-        const char *k = fields->element[i]->str;
-        if (k && strcmp(k, "op") == 0)
-            op = fields->element[i + 1]->str;
-        else if (k && strcmp(k, "entries") == 0)
-            entries = fields->element[i + 1]->str;
-    }
-    if (!op || !entries || (strcmp(op, "add") != 0 && strcmp(op, "del") != 0))
+    size_t bad;
+    int rc = mw_rdelta_apply_record(l->delta, mw_rreply_field(fields, "op"),
+                                    mw_rreply_field(fields, "entries"), &bad);
+    if (rc == -EINVAL)
         return;
-    bool add = op[0] == 'a';
-    char buf[512];
-    for (const char *p = entries; *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, " ");
-        if (n && n < sizeof(buf)) {
-            memcpy(buf, p, n);
-            buf[n] = 0;
-            if (mw_rdelta_apply(l->delta, add, buf) == -EINVAL)
-                mw_log_debug("redis", "list %s: ignoring bad entry '%s'", l->name, buf);
-        }
-        p += n;
-    }
+    if (rc == -ENOMEM)
+        mw_log_error("redis", "list %s: out of memory applying a log record", l->name);
+    if (bad)
+        mw_log_debug("redis", "list %s: ignoring %zu bad entries", l->name, bad);
     l->rs->st.deltas_applied++;
 }
 
 /* Catalog records: "create" and "meta" start a sync of a followed list that is not being
  * followed yet (its own log carries the changes of a followed one), "retire" drops it. */
-static bool apply_catalog(struct mw_rsync *rs, const redisReply *recs)
+static bool apply_catalog(struct mw_rsync *rs, const struct redisReply *recs)
 {
     bool changed = false;
-    for (size_t i = 0; recs->type == REDIS_REPLY_ARRAY && i < recs->elements; i++) {
-        const redisReply *rec = recs->element[i];
-        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
-            strlen(rec->element[0]->str) >= sizeof(rs->catalog_id))
+    for (size_t i = 0; i < mw_rreply_records(recs); i++) {
+        const char *id, *name;
+        const struct redisReply *fields;
+        if (mw_rreply_record(recs, i, &id, &fields) < 0)
             continue;
-        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rec->element[0]->str);
-        const char *name;
-        enum mw_rschema_op op = mw_rschema_catalog(reply_get, rec->element[1], &name);
+        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", id);
+        enum mw_rschema_op op = mw_rschema_catalog(mw_rreply_get, (void *)fields, &name);
         if (op == MW_RSCHEMA_OP_NONE) {
             rs->st.catalog_ignored++;
             continue;
@@ -724,7 +659,7 @@ static bool apply_catalog(struct mw_rsync *rs, const redisReply *recs)
 
 /* One list's new log records, applied into one version: entries and meta changes of a
  * transaction become visible together. Returns true when a new version was made. */
-static bool apply_log(struct rs_list *l, const redisReply *recs)
+static bool apply_log(struct rs_list *l, const struct redisReply *recs)
 {
     if (l->cur->stale) {
         l->phase = IDLE;
@@ -733,21 +668,22 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
     }
     unsigned applied = 0;
     struct mw_rlist_meta meta = l->cur->meta;
-    for (size_t i = 0; i < recs->elements; i++) {
-        const redisReply *rec = recs->element[i];
-        if (rec->type != REDIS_REPLY_ARRAY || rec->elements != 2 || !rec->element[0]->str ||
-            id_cmp(rec->element[0]->str, l->last_id) <= 0)
+    size_t n = mw_rreply_records(recs);
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        const struct redisReply *fields;
+        if (mw_rreply_record(recs, i, &id, &fields) < 0 || mw_rreply_id_cmp(id, l->last_id) <= 0)
             continue;
-        enum mw_rschema_op op = mw_rschema_log_op(reply_get, rec->element[1]);
+        enum mw_rschema_op op = mw_rschema_log_op(mw_rreply_get, (void *)fields);
         if (op == MW_RSCHEMA_OP_RETIRE) {
             bool dropped = retire_list(l);
-            if (i + 1 < recs->elements) /* published again right after */
+            if (i + 1 < n) /* published again right after */
                 full_sync(l);
             return dropped;
         }
         if (op == MW_RSCHEMA_OP_META) {
             struct mw_rlist_meta m;
-            if (mw_rschema_meta(l->name, reply_get, rec->element[1], &m) < 0) {
+            if (mw_rschema_meta(l->name, mw_rreply_get, (void *)fields, &m) < 0) {
                 /* A category over its cap: the list keeps its meta (see on_meta). */
                 if (!l->meta_refused) {
                     l->rs->st.lists_refused++;
@@ -757,7 +693,7 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
                                  l->name, MW_CATEGORY_MAX);
                 }
                 l->meta_refused = true;
-                snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+                snprintf(l->last_id, sizeof(l->last_id), "%s", id);
                 continue;
             }
             l->meta_refused = false;
@@ -773,9 +709,9 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
             meta = m;
             l->rs->st.meta_changes++;
         } else {
-            apply_record(l, rec->element[1]);
+            apply_record(l, fields);
         }
-        snprintf(l->last_id, sizeof(l->last_id), "%s", rec->element[0]->str);
+        snprintf(l->last_id, sizeof(l->last_id), "%s", id);
         applied++;
     }
     if (!applied)
@@ -789,7 +725,7 @@ static bool apply_log(struct rs_list *l, const redisReply *recs)
     return true;
 }
 
-static void on_xread(const redisReply *r, void *privdata)
+static void on_xread(const struct redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
     rs->xread_pending = false;
@@ -797,31 +733,31 @@ static void on_xread(const redisReply *r, void *privdata)
     if (!r || rs->closing)
         return;
     bool changed = false;
-    if (r->type == REDIS_REPLY_ARRAY) {
-        for (size_t s = 0; s < r->elements; s++) {
-            const redisReply *st = r->element[s];
-            if (st->type != REDIS_REPLY_ARRAY || st->elements != 2 || !st->element[0]->str)
-                continue;
-            if (strcmp(st->element[0]->str, CATALOG_KEY) == 0) {
-                changed |= apply_catalog(rs, st->element[1]);
-                continue;
-            }
-            struct rs_list *l = by_log_key(rs, st->element[0]->str);
-            if (!l || l->phase != FOLLOW || !l->cur)
-                continue;
-            bool made = apply_log(l, st->element[1]);
-            changed |= made;
-            if (!made || !l->cur || l->phase != FOLLOW) /* nothing, retired, resyncing */
-                continue;
-            size_t base = l->cur->entries;
-            if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
-                l->phase = IDLE; /* fold the delta into a new base */
-                full_sync(l);
-            }
+    size_t streams = mw_rreply_xread_streams(r);
+    for (size_t s = 0; s < streams; s++) {
+        const char *key;
+        const struct redisReply *recs;
+        if (mw_rreply_xread_stream(r, s, &key, &recs) < 0)
+            continue;
+        if (strcmp(key, CATALOG_KEY) == 0) {
+            changed |= apply_catalog(rs, recs);
+            continue;
         }
-    } else if (r->type == REDIS_REPLY_ERROR) {
-        mw_log_error("redis", "XREAD failed: %s", r->str);
+        struct rs_list *l = by_log_key(rs, key);
+        if (!l || l->phase != FOLLOW || !l->cur)
+            continue;
+        bool made = apply_log(l, recs);
+        changed |= made;
+        if (!made || !l->cur || l->phase != FOLLOW) /* nothing, retired, resyncing */
+            continue;
+        size_t base = l->cur->entries;
+        if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
+            l->phase = IDLE; /* fold the delta into a new base */
+            full_sync(l);
+        }
     }
+    if (!streams && mw_rreply_error(r))
+        mw_log_error("redis", "XREAD failed: %s", mw_rreply_error(r));
     if (changed)
         publish(rs);
     follow(rs);
@@ -883,13 +819,14 @@ static void follow(struct mw_rsync *rs)
  * was applied since the HGETALL was sent: a writer changed the hash without a "meta" record
  * (an older pipeline); apply it, as a full sync would. A log record applied meanwhile may be
  * newer than the reply: then the log decides. */
-static void on_meta_poll(const redisReply *r, void *privdata)
+static void on_meta_poll(const struct redisReply *r, void *privdata)
 {
     unsigned sent_seq = ((struct cb_ctx *)privdata)->log_seq;
     struct rs_list *l = ctx_take(privdata, r);
-    if (!l || r->type != REDIS_REPLY_ARRAY || !l->cur)
+    int fields = l ? mw_rreply_hash(r) : -EBADMSG;
+    if (fields < 0 || !l->cur)
         return;
-    if (r->elements == 0) {
+    if (fields == 0) {
         if (!l->cur->stale && l->phase == FOLLOW) {
             l->phase = IDLE;
             full_sync(l);
@@ -904,7 +841,7 @@ static void on_meta_poll(const redisReply *r, void *privdata)
     }
     struct mw_rlist_meta m;
     if (l->phase != FOLLOW || sent_seq != l->log_seq ||
-        mw_rschema_meta(l->name, reply_get, (void *)r, &m) < 0 ||
+        mw_rschema_meta(l->name, mw_rreply_get, (void *)r, &m) < 0 ||
         mw_rschema_meta_same(&m, &l->cur->meta))
         return;
     mw_log_warn("redis",
@@ -924,17 +861,16 @@ static void on_meta_poll(const redisReply *r, void *privdata)
 /* One SSCAN step over the index per poll (bounded replies however large the SET is); the
  * cursor goes on at the next poll. Lists that only a writer touching the SET created (no
  * catalog record), and retired lists published again, are found here. */
-static void on_members(const redisReply *r, void *privdata)
+static void on_members(const struct redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
-    if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
-        r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY ||
-        strlen(r->element[0]->str) >= sizeof(rs->index_cursor))
+    const char *cursor;
+    int n = r && !rs->closing ? mw_rreply_sscan(r, &cursor) : -EBADMSG;
+    if (n < 0 || strlen(cursor) >= sizeof(rs->index_cursor))
         return;
-    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "%s", r->element[0]->str);
-    const redisReply *names = r->element[1];
-    for (size_t i = 0; i < names->elements; i++) {
-        const char *name = names->element[i]->str;
+    snprintf(rs->index_cursor, sizeof(rs->index_cursor), "%s", cursor);
+    for (int i = 0; i < n; i++) {
+        const char *name = mw_rreply_sscan_item(r, (size_t)i);
         if (!name)
             continue;
         struct rs_list *l = rs->all ? add_list(rs, name) : find_list(rs, name);
@@ -953,17 +889,15 @@ static void scan_index(struct mw_rsync *rs)
 
 /* The catalog's newest id, taken before the index is scanned: following the catalog from it
  * misses no list created after the scan. */
-static void on_catalog_head(const redisReply *r, void *privdata)
+static void on_catalog_head(const struct redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
-    if (!r || rs->closing || r->type != REDIS_REPLY_ARRAY)
+    const char *id;
+    const struct redisReply *fields;
+    int rc = r && !rs->closing ? mw_rreply_log_head(r, &id, &fields) : -EBADMSG;
+    if (rc == -EBADMSG)
         return;
-    if (r->elements > 0 && r->element[0]->type == REDIS_REPLY_ARRAY &&
-        r->element[0]->elements > 0 && r->element[0]->element[0]->type == REDIS_REPLY_STRING &&
-        strlen(r->element[0]->element[0]->str) < sizeof(rs->catalog_id))
-        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", r->element[0]->element[0]->str);
-    else
-        snprintf(rs->catalog_id, sizeof(rs->catalog_id), "0-0");
+    snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rc == 0 ? id : "0-0");
     rs->catalog_ready = true;
     rs->follow_gen++;
     follow(rs);
@@ -1021,11 +955,12 @@ static void cmd_down(void *arg, const char *reason)
     }
 }
 
-static void on_client_id(const redisReply *r, void *privdata)
+static void on_client_id(const struct redisReply *r, void *privdata)
 {
     struct mw_rsync *rs = privdata;
-    if (r && !rs->closing && r->type == REDIS_REPLY_INTEGER)
-        rs->blk_id = r->integer;
+    long long id;
+    if (r && !rs->closing && mw_rreply_integer(r, &id))
+        rs->blk_id = id;
 }
 
 static void blk_up(void *arg)
