@@ -7,10 +7,10 @@
  * attempt's upstream address and port, and its question is ours. Earlier attempts of a fetch
  * stay registered after a retry, so a late but genuine answer still completes the fetch.
  *
- * Health: three consecutive failures mark an upstream down; a down upstream gets no client
- * traffic and is probed with ". NS" on a backoff (1 s doubling to 8 s) until it answers.
- * Among healthy upstreams the lowest smoothed RTT wins, with one query in 32 sent to another
- * so RTTs stay fresh. */
+ * Health (upset.c keeps it and picks the member to ask): three consecutive failures mark an
+ * upstream down; a down upstream gets no client traffic and is probed here with ". NS" on a
+ * backoff (1 s doubling to 8 s) until it answers. Among healthy upstreams the lowest smoothed
+ * RTT wins, with one query in 32 sent to another so RTTs stay fresh. */
 #include "minewall/upstream.h"
 
 #include <errno.h>
@@ -28,6 +28,7 @@
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/socket.h"
+#include "minewall/upset.h"
 #include "minewall/worker.h"
 
 #define POOL_SIZE 16 /* sockets per address family */
@@ -35,9 +36,6 @@
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
 #endif
 #define PENDING_BUCKETS 8192
-#define FAILS_TO_DOWN 3
-#define PROBE_FIRST_MS 1000
-#define PROBE_MAX_MS 8000
 #define PROBE_TICK_MS 250
 #define RECV_SLOTS 8
 #define MAX_ATTEMPTS 6
@@ -128,87 +126,6 @@ struct mw_upstreams {
 static void fetch_next(struct mw_fetch *f, uint64_t now);
 static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_response *info,
                            size_t len);
-
-/* ---- sets of upstreams ---- */
-
-static void set_unref(struct mw_upset *s)
-{
-    if (!s || --s->refs)
-        return;
-    free(s->def.idx);
-    for (uint16_t i = 0; i < s->n_zones; i++)
-        free(s->zones[i].idx);
-    free(s->zones);
-    free(s->u);
-    free(s);
-}
-
-static int set_index(struct mw_upset *s, const struct mw_addr *a, size_t cap)
-{
-    for (uint16_t i = 0; i < s->n; i++)
-        if (mw_addr_equal(&s->u[i].addr, a))
-            return i;
-    if (s->n >= cap)
-        return -ENOSPC;
-    struct mw_upstream *u = &s->u[s->n];
-    memset(u, 0, sizeof(*u));
-    u->addr = *a;
-    mw_addr_format(a, u->label, sizeof(u->label));
-    return s->n++;
-}
-
-static int group_fill(struct mw_upset *s, struct mw_upgroup *g, const struct mw_addr *a, size_t n,
-                      size_t cap)
-{
-    g->idx = calloc(n ? n : 1, sizeof(*g->idx));
-    if (!g->idx)
-        return -ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        int ix = set_index(s, &a[i], cap);
-        if (ix < 0)
-            return ix;
-        g->idx[g->n++] = (uint16_t)ix;
-    }
-    return 0;
-}
-
-/* Build the set for cfg, keeping health and RTT of addresses that old already knew. */
-static struct mw_upset *set_build(const struct mw_config *cfg, const struct mw_upset *old)
-{
-    size_t cap = cfg->n_upstreams;
-    for (size_t z = 0; z < cfg->n_zones; z++)
-        cap += cfg->zones[z].n_upstreams;
-    if (cap > 65535)
-        return NULL;
-    struct mw_upset *s = calloc(1, sizeof(*s));
-    if (!s)
-        return NULL;
-    s->refs = 1;
-    s->u = calloc(cap ? cap : 1, sizeof(*s->u));
-    s->zones = calloc(cfg->n_zones ? cfg->n_zones : 1, sizeof(*s->zones));
-    if (!s->u || !s->zones)
-        goto fail;
-    s->n_zones = (uint16_t)cfg->n_zones;
-    if (group_fill(s, &s->def, cfg->upstreams, cfg->n_upstreams, cap) < 0)
-        goto fail;
-    for (size_t z = 0; z < cfg->n_zones; z++)
-        if (group_fill(s, &s->zones[z], cfg->zones[z].upstreams, cfg->zones[z].n_upstreams, cap) <
-            0)
-            goto fail;
-    for (uint16_t i = 0; old && i < s->n; i++) {
-        for (uint16_t j = 0; j < old->n; j++) {
-            if (mw_addr_equal(&s->u[i].addr, &old->u[j].addr)) {
-                s->u[i] = old->u[j];
-                s->u[i].probe_in_flight = false;
-                break;
-            }
-        }
-    }
-    return s;
-fail:
-    set_unref(s);
-    return NULL;
-}
 
 /* ---- sockets ---- */
 
@@ -394,11 +311,7 @@ static void journal_upstream(struct mw_worker *w, const struct mw_upset *set,
 static void up_failed(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
                       uint64_t now)
 {
-    u->fails++;
-    if (!u->down && u->fails >= FAILS_TO_DOWN) {
-        u->down = true;
-        u->probe_backoff_ms = PROBE_FIRST_MS;
-        u->next_probe_ms = now + PROBE_FIRST_MS;
+    if (mw_upset_failed(u, now)) {
         mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index, u->label,
                     u->fails);
         journal_upstream(w, set, u, "consecutive failures");
@@ -408,64 +321,11 @@ static void up_failed(struct mw_worker *w, const struct mw_upset *set, struct mw
 static void up_answered(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
                         uint64_t rtt)
 {
-    u->answers++;
     u->lat[mw_lat_bucket(rtt)]++;
-    u->fails = 0;
-    u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
-    if (u->down) {
-        u->down = false;
+    if (mw_upset_answered(u, rtt)) {
         mw_log_info("upstr", "worker %u: upstream %s is back up", w->index, u->label);
         journal_upstream(w, set, u, "answered again");
     }
-}
-
-static uint64_t attempt_timeout(const struct mw_config *cfg, const struct mw_upstream *u)
-{
-    /* Unknown RTT: the configured cap. Known: a margin over it, so a slow moment does not
-     * send a duplicate at once, yet a dead upstream is left quickly. */
-    uint64_t t = cfg->upstream.timeout_ms;
-    if (u->srtt_ms > 0) {
-        uint64_t adaptive = (uint64_t)(u->srtt_ms * 4) + 250;
-        if (adaptive < t)
-            t = adaptive;
-    }
-    return t;
-}
-
-/* The group member to ask next, or -1. Untried healthy members first (lowest RTT, unknown
- * counts as 0 so new upstreams get measured), then untried down ones, then, when retry is
- * set, any member again. */
-static int select_member(struct mw_fetch *f, bool retry)
-{
-    const struct mw_upgroup *g = f->group;
-    int best = -1, fallback = -1;
-    double best_rtt = 0;
-    for (int i = 0; i < g->n; i++) {
-        if (i < 32 && (f->tried & (1u << i)))
-            continue;
-        const struct mw_upstream *u = &f->set->u[g->idx[i]];
-        if (u->down) {
-            if (fallback < 0)
-                fallback = i;
-            continue;
-        }
-        if (best < 0 || u->srtt_ms < best_rtt) {
-            best = i;
-            best_rtt = u->srtt_ms;
-        }
-    }
-    if (best >= 0 && g->n > 1 && f->n_tries == 0 && arc4random_uniform(32) == 0) {
-        int other = (int)arc4random_uniform(g->n);
-        if (!f->set->u[g->idx[other]].down)
-            best = other;
-    }
-    if (best < 0)
-        best = fallback;
-    if (best < 0 && retry && g->n > 0) {
-        f->tried = 0;
-        return select_member(f, false);
-    }
-    return best;
 }
 
 /* ---- sending ---- */
@@ -507,28 +367,29 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     unsigned b_ix = pending_bucket(s, id);
     a->hnext = ups->pending[b_ix];
     ups->pending[b_ix] = a;
-    uint64_t to = attempt_timeout(f->ups->w->snap->cfg, u);
+    uint64_t to = mw_upset_timeout(f->ups->w->snap->cfg, u);
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
     uv_timer_start(&f->timer, fetch_timer, to, 0);
     return 0;
 }
 
-/* Ask the next upstream; fail the fetch when nothing is left to try. */
-static void fetch_next(struct mw_fetch *f, uint64_t now)
+/* Send f's question to the next upstream that takes it: the pinned one for a probe (asked
+ * once), else the group member mw_upset_pick chooses (retry: members already asked may be
+ * asked again, after timeouts). A failed send counts as a try, and one call makes at most
+ * MAX_ATTEMPTS of them, so sockets that keep failing cannot spin the loop. Returns 0 when one
+ * was sent, -EIO when nothing is left to try. */
+static int send_next(struct mw_fetch *f, bool retry, uint64_t now)
 {
-    while (now < f->deadline_ms && f->n_att < MAX_ATTEMPTS) {
-        int m;
+    for (unsigned n = 0; n < MAX_ATTEMPTS && now < f->deadline_ms && f->n_att < MAX_ATTEMPTS; n++) {
+        int m = 0;
         uint16_t up;
         if (f->probe_up >= 0) {
             if (f->n_tries > 0)
                 break;
             up = (uint16_t)f->probe_up;
-            m = 0;
         } else {
-            /* Retrying a member already asked only makes sense after timeouts (loss); an
-             * upstream that answered SERVFAIL or REFUSED gets no second chance. */
-            m = select_member(f, f->last_rcode == 0);
+            m = mw_upset_pick(f->set, f->group, &f->tried, f->n_tries, retry);
             if (m < 0)
                 break;
             up = f->group->idx[m];
@@ -537,8 +398,18 @@ static void fetch_next(struct mw_fetch *f, uint64_t now)
             f->tried |= 1u << m;
         f->n_tries++;
         if (send_udp(f, up, now) == 0)
-            return;
+            return 0;
     }
+    return -EIO;
+}
+
+/* Ask the next upstream; fail the fetch when nothing is left to try. Retrying a member
+ * already asked only makes sense after timeouts (loss); an upstream that answered SERVFAIL or
+ * REFUSED gets no second chance. */
+static void fetch_next(struct mw_fetch *f, uint64_t now)
+{
+    if (send_next(f, f->last_rcode == 0, now) == 0)
+        return;
     if (live_attempts(f) == 0 && !f->tcp)
         fetch_complete(f, -ETIMEDOUT, NULL, 0);
 }
@@ -864,7 +735,7 @@ static void fetch_release(struct mw_fetch *f)
         utcp_close(f->tcp);
     if (f->probe_up >= 0 && f->probe_up < f->set->n)
         f->set->u[f->probe_up].probe_in_flight = false;
-    set_unref(f->set);
+    mw_upset_unref(f->set);
     f->set = NULL;
     f->active = false;
 }
@@ -875,13 +746,8 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
                            size_t len)
 {
     struct mw_upstreams *ups = f->ups;
-    if (f->probe_up >= 0 && status < 0 && f->probe_up < f->set->n) {
-        struct mw_upstream *u = &f->set->u[f->probe_up];
-        uint64_t now = mw_worker_now(ups->w);
-        u->probe_backoff_ms =
-            u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : u->probe_backoff_ms * 2;
-        u->next_probe_ms = now + u->probe_backoff_ms;
-    }
+    if (f->probe_up >= 0 && status < 0 && f->probe_up < f->set->n)
+        mw_upset_probe_failed(&f->set->u[f->probe_up], mw_worker_now(ups->w));
     char label[sizeof(f->answered_by)];
     memcpy(label, f->answered_by, sizeof(label));
     mw_fetch_cb cb = f->cb;
@@ -917,25 +783,8 @@ static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struc
     f->answered_by[0] = 0;
     /* Send now; a fetch must never complete inside mw_fetch_start(), so when nothing could be
      * sent the fetch is released and the caller answers. */
-    while (f->n_att == 0 && f->n_tries < MAX_ATTEMPTS) {
-        int m = 0;
-        uint16_t up;
-        if (f->probe_up >= 0) {
-            if (f->n_tries > 0)
-                break;
-            up = (uint16_t)f->probe_up;
-        } else {
-            m = select_member(f, false);
-            if (m < 0)
-                break;
-            up = f->group->idx[m];
-        }
-        if (m < 32)
-            f->tried |= 1u << m;
-        f->n_tries++;
-        if (send_udp(f, up, now) == 0)
-            return 0;
-    }
+    if (send_next(f, false, now) == 0)
+        return 0;
     fetch_release(f);
     return -EIO;
 }
@@ -1051,10 +900,10 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
     ups->w = w;
     ups->rbuf_len = (size_t)RECV_SLOTS * 65536;
     ups->rbuf = malloc(ups->rbuf_len);
-    ups->cur = set_build(cfg, NULL);
+    ups->cur = mw_upset_build(cfg, NULL);
     if (!ups->rbuf || !ups->cur) {
         free(ups->rbuf);
-        set_unref(ups->cur);
+        mw_upset_unref(ups->cur);
         free(ups);
         return -ENOMEM;
     }
@@ -1068,10 +917,10 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
 
 int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg)
 {
-    struct mw_upset *s = set_build(cfg, ups->cur);
+    struct mw_upset *s = mw_upset_build(cfg, ups->cur);
     if (!s)
         return -ENOMEM;
-    set_unref(ups->cur);
+    mw_upset_unref(ups->cur);
     ups->cur = s;
     return 0;
 }
@@ -1119,7 +968,7 @@ void mw_upstreams_free(struct mw_upstreams *ups)
 {
     if (!ups)
         return;
-    set_unref(ups->cur);
+    mw_upset_unref(ups->cur);
     free(ups->rbuf);
     free(ups);
 }

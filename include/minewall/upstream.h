@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "minewall/netaddr.h"
+#include "minewall/upset.h"
 
 struct mw_worker;
 struct mw_config;
@@ -22,36 +22,6 @@ struct mw_dns_question;
 struct mw_dns_response;
 struct mw_upstreams;
 struct mw_fetch;
-
-/* One forwarder as seen by one worker. */
-struct mw_upstream {
-    struct mw_addr addr;
-    char label[64]; /* "127.0.0.1:53" */
-    bool down;
-    unsigned fails; /* consecutive */
-    double srtt_ms; /* 0 until the first answer */
-    uint64_t next_probe_ms;
-    uint32_t probe_backoff_ms;
-    bool probe_in_flight;
-    uint64_t queries, answers, timeouts, errors;
-    uint64_t lat[12]; /* answer RTT histogram (MW_M_LAT buckets of worker.h) */
-};
-
-/* A set of upstream indexes: the default ones or one forward zone's. */
-struct mw_upgroup {
-    uint16_t *idx; /* owned */
-    uint16_t n;
-};
-
-/* The upstreams of one config, refcounted by the fetches that use it. */
-struct mw_upset {
-    unsigned refs;
-    struct mw_upstream *u; /* owned array of distinct addresses */
-    uint16_t n;
-    struct mw_upgroup def;
-    struct mw_upgroup *zones; /* owned; parallel to cfg->zones */
-    uint16_t n_zones;
-};
 
 /* Create the worker's upstream machinery for cfg. Returns 0 or a negative errno. */
 int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_upstreams **out);
