@@ -1,9 +1,7 @@
-/* Fleet list sync from Redis; see redis_sync.h for the protocol.
- *
- * Per list the phases are: IDLE (nothing in flight), SYNC (a full sync: log id, meta, SSCAN
- * batches into a base builder, then the base is built on the thread pool) and FOLLOW (its log
- * is part of the XREAD BLOCK on the second connection). Every reply callback checks the
- * list's epoch, so a reply that outlived a disconnect or a restarted sync is ignored. */
+/* Fleet list sync from Redis; see redis_sync.h for the protocol and rsync_full.h for the
+ * phases of a list. This file owns the two connections, the lists followed (names, state
+ * files, retirement), the catalog and the index poll, and following the logs with one XREAD
+ * BLOCK; the full sync of one list is rsync_full.c's. */
 #include "minewall/redis_sync.h"
 
 #include <errno.h>
@@ -19,8 +17,8 @@
 #include "minewall/rlist.h"
 #include "minewall/rreply.h"
 #include "minewall/rschema.h"
+#include "minewall/rsync_full.h"
 
-#define SSCAN_COUNT "5000"
 #define XREAD_BLOCK_MS "1000"
 #define XREAD_COUNT "1000"
 /* The fallback poll: lists added by writers that only touch the index SET, and vanished
@@ -30,66 +28,6 @@
 #define MAX_LISTS 1024     /* lists followed at most: a hostile index cannot grow it */
 #define SAVE_DELAY_MS 1000 /* state files are written at most once a second per list */
 #define COMPACT_MIN 50000  /* a delta larger than this and than base/4 triggers a resync */
-
-enum phase { IDLE, SYNC, FOLLOW };
-
-struct rs_list {
-    struct mw_rsync *rs;
-    char name[128];
-    char k_meta[200], k_entries[200], k_log[200];
-    enum phase phase;
-    unsigned epoch;
-    struct mw_rlist *cur;    /* owned reference; NULL before the first sync or state file */
-    struct mw_rdelta *delta; /* changes since cur->base */
-    char last_id[48];
-    /* full sync in progress */
-    struct mw_rlist_meta meta;
-    struct mw_rbase_builder *builder;
-    char start_id[48];
-    bool meta_found;
-    bool meta_refused;   /* its meta was refused (logged once until it changes) */
-    bool dirty;          /* a state file save is due */
-    bool retired;        /* dropped on purpose ("retire" record): not enforced, no state file */
-    bool retire_seen;    /* full sync: the log's newest record is "retire" */
-    unsigned life;       /* counts retirements: a base built before one is dropped */
-    unsigned build_life; /* life when the build was queued */
-    unsigned log_seq;    /* bumped whenever log records are applied */
-    bool building;       /* the base is being built on the thread pool (work in use) */
-    uv_work_t work;
-    struct mw_rbase *built;
-};
-
-struct mw_rsync {
-    uv_loop_t *loop;
-    struct mw_rconn *cmd, *blk;
-    char *state_dir;
-    bool all;
-    struct rs_list **lists;
-    size_t n, cap;
-    struct mw_rlist **versions; /* parallel to lists with a version, for readers */
-    size_t n_versions;
-    mw_rsync_change_cb cb;
-    void *arg;
-    uv_timer_t check, save;
-    uint64_t refused[32]; /* hashes of refused list names: each is logged once */
-    bool xread_pending;
-    unsigned follow_gen; /* bumped when a stream joins the followed set */
-    unsigned xread_gen;  /* follow_gen when the pending XREAD was sent */
-    long long blk_id;    /* CLIENT ID of blk: CLIENT UNBLOCK ends a pending XREAD early */
-    bool unblock_sent;
-    bool catalog_ready;    /* catalog_id is known: the catalog is part of the XREAD */
-    char catalog_id[48];   /* the last catalog record seen */
-    char index_cursor[32]; /* SSCAN cursor over minewall:lists, one step per poll */
-    bool closing;
-    unsigned open; /* rconns and timers not yet closed */
-    void (*done)(void *);
-    void *done_arg;
-    struct mw_rsync_stats st;
-};
-
-static void full_sync(struct rs_list *l);
-static void follow(struct mw_rsync *rs);
-static bool retire_list(struct rs_list *l);
 
 /* ---- names ---- */
 
@@ -114,7 +52,7 @@ static void refuse_name(struct mw_rsync *rs, const char *name, const char *why)
 
 /* ---- versions ---- */
 
-static void publish(struct mw_rsync *rs)
+void mw_rsync_publish(struct mw_rsync *rs)
 {
     size_t k = 0;
     for (size_t i = 0; i < rs->n; i++)
@@ -130,7 +68,7 @@ size_t mw_rsync_lists(const struct mw_rsync *rs, struct mw_rlist *const **out)
     return rs->n_versions;
 }
 
-static void set_version(struct rs_list *l, struct mw_rlist *v)
+void mw_rsync_set_version(struct mw_rsync_list *l, struct mw_rlist *v)
 {
     if (!v)
         return;
@@ -140,7 +78,7 @@ static void set_version(struct rs_list *l, struct mw_rlist *v)
     l->dirty = true;
 }
 
-static struct rs_list *find_list(struct mw_rsync *rs, const char *name)
+static struct mw_rsync_list *find_list(struct mw_rsync *rs, const char *name)
 {
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->lists[i]->name, name) == 0)
@@ -148,9 +86,9 @@ static struct rs_list *find_list(struct mw_rsync *rs, const char *name)
     return NULL;
 }
 
-static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
+static struct mw_rsync_list *add_list(struct mw_rsync *rs, const char *name)
 {
-    struct rs_list *found = find_list(rs, name);
+    struct mw_rsync_list *found = find_list(rs, name);
     if (found)
         return found;
     const char *why = mw_rschema_name_problem(name);
@@ -162,7 +100,7 @@ static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
     }
     if (rs->n == rs->cap) {
         size_t cap = rs->cap ? rs->cap * 2 : 8;
-        struct rs_list **n = realloc(rs->lists, cap * sizeof(*n));
+        struct mw_rsync_list **n = realloc(rs->lists, cap * sizeof(*n));
         struct mw_rlist **v = realloc(rs->versions, cap * sizeof(*v));
         if (n)
             rs->lists = n;
@@ -172,7 +110,7 @@ static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
             return NULL;
         rs->cap = cap;
     }
-    struct rs_list *l = calloc(1, sizeof(*l));
+    struct mw_rsync_list *l = calloc(1, sizeof(*l));
     if (!l || !(l->delta = mw_rdelta_new())) {
         free(l);
         return NULL;
@@ -189,7 +127,7 @@ static struct rs_list *add_list(struct mw_rsync *rs, const char *name)
 
 /* ---- state files ---- */
 
-static void state_path(const struct rs_list *l, char *buf, size_t cap)
+static void state_path(const struct mw_rsync_list *l, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%s/%s.list", l->rs->state_dir, l->name);
 }
@@ -198,7 +136,7 @@ static void save_dirty(uv_timer_t *t)
 {
     struct mw_rsync *rs = t->data;
     for (size_t i = 0; rs->state_dir && i < rs->n; i++) {
-        struct rs_list *l = rs->lists[i];
+        struct mw_rsync_list *l = rs->lists[i];
         if (!l->dirty || !l->cur)
             continue;
         char path[4096];
@@ -214,7 +152,7 @@ static void save_dirty(uv_timer_t *t)
  * its log position and its state file; a later publication starts it afresh. Anything in
  * flight for it (replies, a base being built) is abandoned. Returns true when a version was
  * dropped: the caller publishes. */
-static bool retire_list(struct rs_list *l)
+bool mw_rsync_retire(struct mw_rsync_list *l)
 {
     struct mw_rsync *rs = l->rs;
     l->epoch++;
@@ -280,7 +218,7 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
         uv_fs_req_cleanup(&req);
     }
     for (size_t i = 0; i < rs->n; i++) {
-        struct rs_list *l = rs->lists[i];
+        struct mw_rsync_list *l = rs->lists[i];
         char path[4096];
         state_path(l, path, sizeof(path));
         int err = 0;
@@ -297,261 +235,13 @@ static void load_state(struct mw_rsync *rs, const struct mw_config *cfg)
     }
 }
 
-/* ---- full sync ---- */
-
-struct cb_ctx {
-    struct rs_list *l;
-    unsigned epoch;
-    unsigned log_seq; /* l->log_seq when sent */
-};
-
-static struct cb_ctx *ctx_new(struct rs_list *l)
-{
-    struct cb_ctx *c = malloc(sizeof(*c));
-    if (c) {
-        c->l = l;
-        c->epoch = l->epoch;
-        c->log_seq = l->log_seq;
-    }
-    return c;
-}
-
-/* The list of a reply, or NULL when the reply belongs to an abandoned attempt. */
-static struct rs_list *ctx_take(void *privdata, const struct redisReply *r)
-{
-    struct cb_ctx *c = privdata;
-    struct rs_list *l = c->l;
-    bool live = c->epoch == l->epoch && !l->rs->closing;
-    free(c);
-    if (!live)
-        return NULL;
-    if (!r) { /* connection lost: start over when it is back */
-        mw_rbase_builder_free(l->builder);
-        l->builder = NULL;
-        l->phase = IDLE;
-        l->epoch++;
-        return NULL;
-    }
-    return l;
-}
-
-static void sync_failed(struct rs_list *l, const char *what, const struct redisReply *r)
-{
-    mw_log_error("redis", "list %s: %s failed: %s", l->name, what, mw_rreply_why(r));
-    mw_rbase_builder_free(l->builder);
-    l->builder = NULL;
-    l->phase = IDLE;
-    l->epoch++;
-}
-
-static void built_work(uv_work_t *w)
-{
-    struct rs_list *l = w->data;
-    l->built = mw_rbase_build(l->builder);
-    l->builder = NULL;
-}
-
-static void closed_one(struct mw_rsync *rs);
-
-static void built_done(uv_work_t *w, int status)
-{
-    struct rs_list *l = w->data;
-    struct mw_rsync *rs = l->rs;
-    struct mw_rbase *base = l->built;
-    l->built = NULL;
-    l->building = false;
-    if (rs->closing) {
-        mw_rbase_unref(base);
-        closed_one(rs); /* the build held the sync open */
-        return;
-    }
-    rs->open--;
-    if (status < 0 || !base || l->build_life != l->life) {
-        mw_rbase_unref(base);
-        if (l->build_life == l->life)
-            l->phase = IDLE;
-        return;
-    }
-    l->retired = false;
-    struct mw_rdelta *fresh = mw_rdelta_new();
-    struct mw_rlist *v = fresh ? mw_rlist_new(&l->meta, base, NULL) : NULL;
-    mw_rbase_unref(base);
-    if (!v) {
-        mw_rdelta_free(fresh);
-        mw_log_error("redis", "list %s: out of memory", l->name);
-        l->phase = IDLE;
-        return;
-    }
-    mw_rdelta_free(l->delta);
-    l->delta = fresh;
-    if (l->cur && l->cur->stale)
-        mw_log_info("redis", "list %s is back in Redis: full resync, %zu entries", l->name,
-                    v->entries);
-    snprintf(l->last_id, sizeof(l->last_id), "%s", l->start_id);
-    set_version(l, v);
-    l->phase = FOLLOW;
-    rs->follow_gen++;
-    rs->st.full_syncs++;
-    mw_log_info("redis", "list %s: %zu entries synced (log id %s)", l->name, v->entries,
-                l->last_id);
-    publish(rs);
-    follow(rs);
-}
-
-static void on_sscan(const struct redisReply *r, void *privdata);
-
-static int send_sscan(struct rs_list *l, const char *cursor)
-{
-    struct cb_ctx *c = ctx_new(l);
-    const char *argv[] = {"SSCAN", l->k_entries, cursor, "COUNT", SSCAN_COUNT};
-    if (!c)
-        return -ENOMEM;
-    int rc = mw_rconn_command_argv(l->rs->cmd, on_sscan, c, 5, argv, NULL);
-    if (rc < 0)
-        free(c);
-    return rc;
-}
-
-static void on_sscan(const struct redisReply *r, void *privdata)
-{
-    struct rs_list *l = ctx_take(privdata, r);
-    if (!l)
-        return;
-    const char *cursor;
-    int n = mw_rreply_sscan(r, &cursor);
-    if (n < 0) {
-        sync_failed(l, "SSCAN", r);
-        return;
-    }
-    for (int i = 0; i < n; i++) {
-        const char *item = mw_rreply_sscan_item(r, (size_t)i);
-        if (item && mw_rbase_builder_add(l->builder, item) == -ENOMEM) {
-            sync_failed(l, "SSCAN (out of memory)", NULL);
-            return;
-        }
-    }
-    if (strcmp(cursor, "0") != 0) {
-        if (send_sscan(l, cursor) < 0)
-            sync_failed(l, "SSCAN", NULL);
-        return;
-    }
-    struct mw_rsync *rs = l->rs;
-    if (!l->meta_found) {
-        /* No meta: retired on purpose when the log ends with "retire"; otherwise the list's
-         * keys are gone (flushed, restored empty). Never apply that as an empty list: keep
-         * the copy in force and say it is stale. */
-        mw_rbase_builder_free(l->builder);
-        l->builder = NULL;
-        l->phase = IDLE;
-        if (l->retire_seen) {
-            if (retire_list(l))
-                publish(rs);
-            return;
-        }
-        if (l->cur && !l->cur->stale) {
-            l->cur->stale = true;
-            rs->st.stale_lists++;
-            mw_log_error("redis",
-                         "list %s: its keys are gone from Redis; keeping the last "
-                         "synced copy (%zu entries) and reporting it stale",
-                         l->name, l->cur->entries);
-            publish(rs);
-        }
-        return;
-    }
-    size_t rejected = mw_rbase_builder_rejected(l->builder);
-    if (rejected)
-        mw_log_warn("redis", "list %s: %zu entries are not of type %s and were skipped", l->name,
-                    rejected, mw_list_type_name(l->meta.type));
-    l->work.data = l;
-    l->build_life = l->life;
-    if (uv_queue_work(rs->loop, &l->work, built_work, built_done) < 0) {
-        sync_failed(l, "building the list", NULL);
-        return;
-    }
-    l->building = true;
-    rs->open++;
-}
-
-static void on_meta(const struct redisReply *r, void *privdata)
-{
-    struct rs_list *l = ctx_take(privdata, r);
-    if (!l)
-        return;
-    int fields = mw_rreply_hash(r);
-    if (fields < 0) {
-        sync_failed(l, "HGETALL", r);
-        return;
-    }
-    int mrc = mw_rschema_meta(l->name, mw_rreply_get, (void *)r, &l->meta);
-    l->meta_found = fields > 0;
-    if (mrc == -E2BIG) {
-        /* The list's category would be cut in every label and event: refuse the list (the
-         * last synced copy stays in force) until its meta is fixed. */
-        if (!l->meta_refused) {
-            l->rs->st.lists_refused++;
-            mw_log_error("redis",
-                         "list %s: refusing its meta: category '%s...' is longer "
-                         "than %d bytes",
-                         l->name, l->meta.category, MW_CATEGORY_MAX);
-        }
-        l->meta_refused = true;
-        l->phase = IDLE;
-        l->epoch++;
-        return;
-    }
-    l->meta_refused = false;
-    mw_rbase_builder_free(l->builder);
-    l->builder = mw_rbase_builder_new(l->meta.type);
-    if (!l->builder || send_sscan(l, "0") < 0)
-        sync_failed(l, "SSCAN", NULL);
-}
-
-static void on_log_head(const struct redisReply *r, void *privdata)
-{
-    struct rs_list *l = ctx_take(privdata, r);
-    if (!l)
-        return;
-    /* The newest log id, taken before the scan: following from it cannot miss a change. */
-    const char *id;
-    const struct redisReply *fields;
-    int rc = mw_rreply_log_head(r, &id, &fields);
-    if (rc == -EBADMSG) {
-        sync_failed(l, "XREVRANGE", r);
-        return;
-    }
-    snprintf(l->start_id, sizeof(l->start_id), "%s", rc == 0 ? id : "0-0");
-    l->retire_seen =
-        rc == 0 && mw_rschema_log_op(mw_rreply_get, (void *)fields) == MW_RSCHEMA_OP_RETIRE;
-    struct cb_ctx *c = ctx_new(l);
-    const char *argv[] = {"HGETALL", l->k_meta};
-    if (!c || mw_rconn_command_argv(l->rs->cmd, on_meta, c, 2, argv, NULL) < 0) {
-        free(c);
-        sync_failed(l, "HGETALL", NULL);
-    }
-}
-
-static void full_sync(struct rs_list *l)
-{
-    if (l->phase == SYNC || l->building || !mw_rconn_is_up(l->rs->cmd))
-        return;
-    l->epoch++;
-    l->phase = SYNC;
-    struct cb_ctx *c = ctx_new(l);
-    const char *argv[] = {"XREVRANGE", l->k_log, "+", "-", "COUNT", "1"};
-    if (!c || mw_rconn_command_argv(l->rs->cmd, on_log_head, c, 6, argv, NULL) < 0) {
-        free(c);
-        l->phase = IDLE;
-    }
-}
-
 /* ---- following the logs ---- */
 
 /* XINFO STREAM of a list's log: may we follow on from last_id? Not when the log starts after
  * it, when it was emptied after entries beyond it were written, or when it is gone. */
 static void on_xinfo(const struct redisReply *r, void *privdata)
 {
-    struct rs_list *l = ctx_take(privdata, r);
+    struct mw_rsync_list *l = mw_rsync_ctx_take(privdata, r);
     if (!l)
         return;
     struct mw_rreply_xinfo xi;
@@ -561,7 +251,7 @@ static void on_xinfo(const struct redisReply *r, void *privdata)
         /* Retired while we were away (the log was trimmed to its "retire" record), or
          * published again without a log record since: a full sync tells which. */
         l->phase = IDLE;
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return;
     }
     bool gap = gone || (xi.first && mw_rreply_id_cmp(xi.first, l->last_id) > 0) ||
@@ -573,26 +263,26 @@ static void on_xinfo(const struct redisReply *r, void *privdata)
         mw_log_warn("redis", "list %s: change log no longer reaches back to %s: full resync",
                     l->name, l->last_id);
         l->phase = IDLE;
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return;
     }
     l->phase = FOLLOW;
     l->rs->follow_gen++;
-    follow(l->rs);
+    mw_rsync_follow(l->rs);
 }
 
 /* After a reconnect or a restart: follow on from the last id when the log still allows it. */
-static void resume(struct rs_list *l)
+static void resume(struct mw_rsync_list *l)
 {
     if (l->phase != IDLE || l->building || l->retired || !mw_rconn_is_up(l->rs->cmd))
         return;
     if (!l->cur || l->cur->stale || strcmp(l->last_id, "0-0") == 0) {
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return;
     }
     l->epoch++;
     l->phase = SYNC;
-    struct cb_ctx *c = ctx_new(l);
+    struct cb_ctx *c = mw_rsync_ctx_new(l);
     const char *argv[] = {"XINFO", "STREAM", l->k_log};
     if (!c || mw_rconn_command_argv(l->rs->cmd, on_xinfo, c, 3, argv, NULL) < 0) {
         free(c);
@@ -600,7 +290,7 @@ static void resume(struct rs_list *l)
     }
 }
 
-static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
+static struct mw_rsync_list *by_log_key(struct mw_rsync *rs, const char *key)
 {
     for (size_t i = 0; i < rs->n; i++)
         if (strcmp(rs->lists[i]->k_log, key) == 0)
@@ -609,7 +299,7 @@ static struct rs_list *by_log_key(struct mw_rsync *rs, const char *key)
 }
 
 /* One log record: op add|del and space-separated entries. */
-static void apply_record(struct rs_list *l, const struct redisReply *fields)
+static void apply_record(struct mw_rsync_list *l, const struct redisReply *fields)
 {
     size_t bad;
     int rc = mw_rdelta_apply_record(l->delta, mw_rreply_field(fields, "op"),
@@ -640,11 +330,11 @@ static bool apply_catalog(struct mw_rsync *rs, const struct redisReply *recs)
             continue;
         }
         bool retire = op == MW_RSCHEMA_OP_RETIRE;
-        struct rs_list *l = rs->all && !retire ? add_list(rs, name) : find_list(rs, name);
+        struct mw_rsync_list *l = rs->all && !retire ? add_list(rs, name) : find_list(rs, name);
         if (!l)
             continue;
         if (retire) {
-            changed |= retire_list(l);
+            changed |= mw_rsync_retire(l);
             continue;
         }
         if (l->phase == IDLE && !l->building) {
@@ -659,11 +349,11 @@ static bool apply_catalog(struct mw_rsync *rs, const struct redisReply *recs)
 
 /* One list's new log records, applied into one version: entries and meta changes of a
  * transaction become visible together. Returns true when a new version was made. */
-static bool apply_log(struct rs_list *l, const struct redisReply *recs)
+static bool apply_log(struct mw_rsync_list *l, const struct redisReply *recs)
 {
     if (l->cur->stale) {
         l->phase = IDLE;
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return false;
     }
     unsigned applied = 0;
@@ -676,9 +366,9 @@ static bool apply_log(struct rs_list *l, const struct redisReply *recs)
             continue;
         enum mw_rschema_op op = mw_rschema_log_op(mw_rreply_get, (void *)fields);
         if (op == MW_RSCHEMA_OP_RETIRE) {
-            bool dropped = retire_list(l);
+            bool dropped = mw_rsync_retire(l);
             if (i + 1 < n) /* published again right after */
-                full_sync(l);
+                mw_rsync_full_sync(l);
             return dropped;
         }
         if (op == MW_RSCHEMA_OP_META) {
@@ -703,7 +393,7 @@ static bool apply_log(struct rs_list *l, const struct redisReply *recs)
                 mw_log_info("redis", "list %s: type changed to %s: full resync", l->name,
                             mw_list_type_name(m.type));
                 l->phase = IDLE;
-                full_sync(l);
+                mw_rsync_full_sync(l);
                 return false;
             }
             meta = m;
@@ -721,7 +411,7 @@ static bool apply_log(struct rs_list *l, const struct redisReply *recs)
     if (!mw_rschema_meta_same(&meta, &l->cur->meta))
         mw_log_info("redis", "list %s: meta now category %s, action %s", l->name, meta.category,
                     meta.action == MW_ACTION_DEFAULT ? "default" : mw_action_name(meta.action));
-    set_version(l, mw_rlist_new(&meta, l->cur->base, l->delta));
+    mw_rsync_set_version(l, mw_rlist_new(&meta, l->cur->base, l->delta));
     return true;
 }
 
@@ -743,7 +433,7 @@ static void on_xread(const struct redisReply *r, void *privdata)
             changed |= apply_catalog(rs, recs);
             continue;
         }
-        struct rs_list *l = by_log_key(rs, key);
+        struct mw_rsync_list *l = by_log_key(rs, key);
         if (!l || l->phase != FOLLOW || !l->cur)
             continue;
         bool made = apply_log(l, recs);
@@ -753,18 +443,18 @@ static void on_xread(const struct redisReply *r, void *privdata)
         size_t base = l->cur->entries;
         if (mw_rdelta_size(l->delta) > COMPACT_MIN && mw_rdelta_size(l->delta) > base / 4) {
             l->phase = IDLE; /* fold the delta into a new base */
-            full_sync(l);
+            mw_rsync_full_sync(l);
         }
     }
     if (!streams && mw_rreply_error(r))
         mw_log_error("redis", "XREAD failed: %s", mw_rreply_error(r));
     if (changed)
-        publish(rs);
-    follow(rs);
+        mw_rsync_publish(rs);
+    mw_rsync_follow(rs);
 }
 
 /* Keep one XREAD BLOCK outstanding over every followed log. */
-static void follow(struct mw_rsync *rs)
+void mw_rsync_follow(struct mw_rsync *rs)
 {
     if (rs->xread_pending && rs->xread_gen != rs->follow_gen && rs->blk_id > 0 &&
         !rs->unblock_sent && !rs->closing && mw_rconn_is_up(rs->cmd)) {
@@ -822,21 +512,21 @@ static void follow(struct mw_rsync *rs)
 static void on_meta_poll(const struct redisReply *r, void *privdata)
 {
     unsigned sent_seq = ((struct cb_ctx *)privdata)->log_seq;
-    struct rs_list *l = ctx_take(privdata, r);
+    struct mw_rsync_list *l = mw_rsync_ctx_take(privdata, r);
     int fields = l ? mw_rreply_hash(r) : -EBADMSG;
     if (fields < 0 || !l->cur)
         return;
     if (fields == 0) {
         if (!l->cur->stale && l->phase == FOLLOW) {
             l->phase = IDLE;
-            full_sync(l);
+            mw_rsync_full_sync(l);
         }
         return;
     }
     if (l->cur->stale && l->phase != SYNC) {
         mw_log_info("redis", "list %s is back in Redis: full resync", l->name);
         l->phase = IDLE;
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return;
     }
     struct mw_rlist_meta m;
@@ -850,12 +540,12 @@ static void on_meta_poll(const struct redisReply *r, void *privdata)
                 l->name);
     if (m.type != l->cur->meta.type) {
         l->phase = IDLE;
-        full_sync(l);
+        mw_rsync_full_sync(l);
         return;
     }
     l->rs->st.meta_changes++;
-    set_version(l, mw_rlist_new(&m, l->cur->base, l->delta));
-    publish(l->rs);
+    mw_rsync_set_version(l, mw_rlist_new(&m, l->cur->base, l->delta));
+    mw_rsync_publish(l->rs);
 }
 
 /* One SSCAN step over the index per poll (bounded replies however large the SET is); the
@@ -873,10 +563,10 @@ static void on_members(const struct redisReply *r, void *privdata)
         const char *name = mw_rreply_sscan_item(r, (size_t)i);
         if (!name)
             continue;
-        struct rs_list *l = rs->all ? add_list(rs, name) : find_list(rs, name);
+        struct mw_rsync_list *l = rs->all ? add_list(rs, name) : find_list(rs, name);
         if (l && !l->cur && l->phase == IDLE && !l->building) {
             l->retired = false;
-            full_sync(l);
+            mw_rsync_full_sync(l);
         }
     }
 }
@@ -900,7 +590,7 @@ static void on_catalog_head(const struct redisReply *r, void *privdata)
     snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rc == 0 ? id : "0-0");
     rs->catalog_ready = true;
     rs->follow_gen++;
-    follow(rs);
+    mw_rsync_follow(rs);
 }
 
 static void check_tick(uv_timer_t *t)
@@ -910,14 +600,14 @@ static void check_tick(uv_timer_t *t)
         return;
     scan_index(rs);
     for (size_t i = 0; i < rs->n; i++) {
-        struct rs_list *l = rs->lists[i];
+        struct mw_rsync_list *l = rs->lists[i];
         if (l->phase == IDLE) {
             resume(l);
             continue;
         }
         if (l->phase != FOLLOW)
             continue;
-        struct cb_ctx *c = ctx_new(l);
+        struct cb_ctx *c = mw_rsync_ctx_new(l);
         const char *argv[] = {"HGETALL", l->k_meta};
         if (c && mw_rconn_command_argv(rs->cmd, on_meta_poll, c, 2, argv, NULL) < 0)
             free(c);
@@ -948,7 +638,7 @@ static void cmd_down(void *arg, const char *reason)
                     mw_rconn_name(rs->cmd), reason);
     rs->st.up = 0;
     for (size_t i = 0; i < rs->n; i++) {
-        struct rs_list *l = rs->lists[i];
+        struct mw_rsync_list *l = rs->lists[i];
         l->epoch++;
         if (!l->building) /* a base being built stays valid: it finishes on its own */
             l->phase = IDLE;
@@ -968,7 +658,7 @@ static void blk_up(void *arg)
     struct mw_rsync *rs = arg;
     rs->blk_id = 0;
     mw_rconn_command(rs->blk, on_client_id, rs, "CLIENT ID");
-    follow(rs);
+    mw_rsync_follow(rs);
 }
 
 static void blk_down(void *arg, const char *reason)
@@ -1043,12 +733,12 @@ int mw_rsync_start(struct mw_rsync *rs)
     return rc < 0 ? rc : mw_rconn_start(rs->blk);
 }
 
-static void closed_one(struct mw_rsync *rs)
+void mw_rsync_closed_one(struct mw_rsync *rs)
 {
     if (--rs->open)
         return;
     for (size_t i = 0; i < rs->n; i++) {
-        struct rs_list *l = rs->lists[i];
+        struct mw_rsync_list *l = rs->lists[i];
         mw_rlist_unref(l->cur);
         mw_rdelta_free(l->delta);
         mw_rbase_builder_free(l->builder);
@@ -1066,12 +756,12 @@ static void closed_one(struct mw_rsync *rs)
 
 static void rconn_closed(void *arg)
 {
-    closed_one(arg);
+    mw_rsync_closed_one(arg);
 }
 
 static void timer_closed(uv_handle_t *h)
 {
-    closed_one(h->data);
+    mw_rsync_closed_one(h->data);
 }
 
 void mw_rsync_close(struct mw_rsync *rs, void (*done)(void *arg), void *arg)

@@ -135,7 +135,6 @@ int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t
     return best;
 }
 
-
 bool mw_upset_failed(struct mw_upstream *u, uint64_t now)
 {
     u->fails++;
