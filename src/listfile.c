@@ -32,18 +32,11 @@
 #define WHY_MAX MW_LISTFILE__WHY_MAX
 
 struct ctx {
-    const char *name; /* borrowed: file name for messages */
-    mw_listfile_entry_cb cb;
-    void *arg;
-    struct mw_listfile_report *rep;
-    struct mw_errlist *errs; /* borrowed, may be NULL */
-    uint32_t line;
-    int rc;                /* a callback's error: stops the parse */
+    struct mw_listfile__out o;
     bool allow, important; /* of the AdBlock rule being parsed */
     const char *addr;      /* the last valid hosts address, in the buffer */
     size_t addr_n;
     char why[WHY_MAX];
-    struct mw_listfile_entry e;
 };
 
 /* ---- messages and counting ---- */
@@ -84,59 +77,61 @@ static void quote(char *out, size_t cap, const char *s, size_t n)
     }
 }
 
-void mw_listfile__bad(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name,
-                      uint32_t line, const char *why, const char *txt, size_t n)
+void mw_listfile__out_init(struct mw_listfile__out *o, const char *name, mw_listfile_entry_cb cb,
+                           void *arg, struct mw_listfile_report *rep, struct mw_errlist *errs)
 {
-    rep->bad++;
-    if (!errs || rep->bad > SHOWN_MAX)
+    o->name = name;
+    o->cb = cb;
+    o->arg = arg;
+    o->rep = rep;
+    o->errs = errs;
+    o->line = 0;
+    o->rc = 0;
+}
+
+void mw_listfile__bad(struct mw_listfile__out *o, const char *why, const char *txt, size_t n)
+{
+    o->rep->bad++;
+    if (!o->errs || o->rep->bad > SHOWN_MAX)
         return;
     char q[QUOTE_MAX * 4 + 8];
     quote(q, sizeof(q), txt, n);
-    mw_errlist_add(errs, "%s:%u: %s: \"%s\"", name, (unsigned)line, why, q);
+    mw_errlist_add(o->errs, "%s:%u: %s: \"%s\"", o->name, (unsigned)o->line, why, q);
 }
 
-void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name)
+void mw_listfile__emit(struct mw_listfile__out *o)
 {
-    rep->skipped = 0;
-    for (size_t i = 0; i < MW_LISTFILE_SKIP_N; i++)
-        rep->skipped += rep->skip[i];
-    if (errs && rep->bad > SHOWN_MAX)
-        mw_errlist_add(errs, "%s: %zu more bad lines not shown", name, rep->bad - SHOWN_MAX);
-}
-
-static void bad(struct ctx *c, const char *why, const char *txt, size_t n)
-{
-    mw_listfile__bad(c->rep, c->errs, c->name, c->line, why, txt, n);
-}
-
-static void skip(struct ctx *c, enum mw_listfile_skip r)
-{
-    c->rep->skip[r]++;
-}
-
-static void emit(struct ctx *c)
-{
-    if (c->rc)
+    if (o->rc)
         return;
-    if (c->cb) {
-        int rc = c->cb(&c->e, c->arg);
+    if (o->cb) {
+        int rc = o->cb(&o->e, o->arg);
         if (rc < 0) {
-            c->rc = rc;
+            o->rc = rc;
             return;
         }
     }
-    c->rep->entries++;
+    o->rep->entries++;
+}
+
+void mw_listfile__finish(struct mw_listfile__out *o)
+{
+    struct mw_listfile_report *rep = o->rep;
+    rep->skipped = 0;
+    for (size_t i = 0; i < MW_LISTFILE_SKIP_N; i++)
+        rep->skipped += rep->skip[i];
+    if (o->errs && rep->bad > SHOWN_MAX)
+        mw_errlist_add(o->errs, "%s: %zu more bad lines not shown", o->name, rep->bad - SHOWN_MAX);
 }
 
 /* Common fields of a new entry from the current line. */
 static void begin(struct ctx *c, enum mw_listfile_type t)
 {
-    c->e.type = t;
-    c->e.line = c->line;
-    c->e.action = MW_LISTFILE_ACT_DEFAULT;
-    c->e.allow = c->allow;
-    c->e.important = c->important;
-    c->e.naddrs = 0;
+    c->o.e.type = t;
+    c->o.e.line = c->o.line;
+    c->o.e.action = MW_LISTFILE_ACT_DEFAULT;
+    c->o.e.allow = c->allow;
+    c->o.e.important = c->important;
+    c->o.e.naddrs = 0;
 }
 
 static inline bool in_set(char ch, const char *set)
@@ -279,21 +274,21 @@ static const char *addr_bad(const char *p, size_t n)
 static void emit_ip(struct ctx *c, const struct mw_cidr *cidr)
 {
     begin(c, MW_LISTFILE_ENTRY_IP);
-    c->e.cidr = *cidr;
-    emit(c);
+    c->o.e.cidr = *cidr;
+    mw_listfile__emit(&c->o);
 }
 
 static void emit_domain(struct ctx *c, const char *p, size_t n, enum mw_listfile_kind kind)
 {
-    int len = mw_listfile__name(p, n, c->e.name, 0, c->why, sizeof(c->why));
+    int len = mw_listfile__name(p, n, c->o.e.name, 0, c->why, sizeof(c->why));
     if (len < 0) {
-        bad(c, c->why, p, n);
+        mw_listfile__bad(&c->o, c->why, p, n);
         return;
     }
     begin(c, MW_LISTFILE_ENTRY_DOMAIN);
-    c->e.kind = kind;
-    c->e.name_len = (uint16_t)len;
-    emit(c);
+    c->o.e.kind = kind;
+    c->o.e.name_len = (uint16_t)len;
+    mw_listfile__emit(&c->o);
 }
 
 /* A name, or an address/prefix standing for a host (plain and AdBlock lists). */
@@ -307,7 +302,7 @@ static void name_or_addr(struct ctx *c, const char *p, size_t n)
         }
         const char *why = addr_bad(p, n);
         if (why) {
-            bad(c, why, p, n);
+            mw_listfile__bad(&c->o, why, p, n);
             return;
         }
     }
@@ -323,7 +318,7 @@ static void plain_line(struct ctx *c, const char *p, size_t n)
     if (n == 0)
         return;
     if (tok_len(p, n) < n) {
-        bad(c, "unexpected text after the name", p, n);
+        mw_listfile__bad(&c->o, "unexpected text after the name", p, n);
         return;
     }
     if (n > 2 && p[0] == '*' && p[1] == '.') {
@@ -368,7 +363,7 @@ static void hosts_line(struct ctx *c, const char *p, size_t n)
     size_t t = tok_len(p, n);
     if (t != c->addr_n || memcmp(p, c->addr, t) != 0) {
         if (!mw_listfile__addr(p, t, 0, NULL)) {
-            bad(c, "expected an address before the names", p, n);
+            mw_listfile__bad(&c->o, "expected an address before the names", p, n);
             return;
         }
         c->addr = p; /* hosts files repeat one address: parse it once */
@@ -385,16 +380,16 @@ static void hosts_line(struct ctx *c, const char *p, size_t n)
         t = tok_len(p, n);
         names++;
         if (local_name(p, t))
-            c->rep->ignored++;
+            c->o.rep->ignored++;
         else if (addr_like(p, t) && mw_listfile__addr(p, t, 0, NULL))
-            bad(c, "an address, not a name", p, t);
+            mw_listfile__bad(&c->o, "an address, not a name", p, t);
         else
             emit_domain(c, p, t, MW_LISTFILE_SUBTREE);
         p += t;
         n -= t;
     }
     if (names == 0)
-        bad(c, "address without names", line, line_n);
+        mw_listfile__bad(&c->o, "address without names", line, line_n);
 }
 
 /* Element hiding, scriptlets and HTML filters: "##", "#@#", "#?#", "#$#", "#%#", "#@?#"...,
@@ -464,7 +459,7 @@ static void adblock_line(struct ctx *c, const char *p, size_t n)
     if (p[0] == '#' && (n == 1 || !in_set(p[1], "#@?$%")))
         return; /* "# comment", as AdGuard Home reads them */
     if (mw_listfile__cosmetic(p, n)) {
-        skip(c, MW_LISTFILE_SKIP_COSMETIC);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_COSMETIC);
         return;
     }
     size_t t = tok_len(p, n);
@@ -478,11 +473,11 @@ static void adblock_line(struct ctx *c, const char *p, size_t n)
         n -= 2;
     }
     if (n >= 2 && p[0] == '/' && (p[n - 1] == '/' || memmem(p + 1, n - 1, "/$", 2))) {
-        skip(c, MW_LISTFILE_SKIP_REGEX);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_REGEX);
         return;
     }
     if (n < 2 || p[0] != '|' || p[1] != '|') {
-        skip(c, MW_LISTFILE_SKIP_SUBSTRING);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_SUBSTRING);
         return;
     }
     p += 2;
@@ -493,7 +488,7 @@ static void adblock_line(struct ctx *c, const char *p, size_t n)
     const char *r = p + h;
     size_t rn = n - h;
     if (rn && r[0] == '*') {
-        skip(c, MW_LISTFILE_SKIP_WILDCARD);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_WILDCARD);
         return;
     }
     if (rn && r[0] == '^') {
@@ -506,17 +501,17 @@ static void adblock_line(struct ctx *c, const char *p, size_t n)
     }
     if (rn && r[0] != '$') {
         if (blank(r[0]))
-            bad(c, "unexpected text after the rule", p - 2, n + 2);
+            mw_listfile__bad(&c->o, "unexpected text after the rule", p - 2, n + 2);
         else
-            skip(c, MW_LISTFILE_SKIP_URL);
+            mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_URL);
         return;
     }
     if (rn && !ab_options(c, r + 1, rn - 1)) {
-        skip(c, MW_LISTFILE_SKIP_MODIFIER);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_MODIFIER);
         return;
     }
     if (h == 0) {
-        skip(c, MW_LISTFILE_SKIP_SUBSTRING);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_SUBSTRING);
         return;
     }
     name_or_addr(c, p, h);
@@ -531,7 +526,7 @@ static void dnsmasq_line(struct ctx *c, const char *p, size_t n)
     size_t kn = eq ? (size_t)(eq - p) : n;
     bool address = span_ieq(p, kn, "address");
     if (!eq || !(address || span_ieq(p, kn, "server") || span_ieq(p, kn, "local"))) {
-        skip(c, MW_LISTFILE_SKIP_DIRECTIVE);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_DIRECTIVE);
         return;
     }
     const char *v = eq + 1;
@@ -539,33 +534,34 @@ static void dnsmasq_line(struct ctx *c, const char *p, size_t n)
     const char *last = vn ? memrchr(v, '/', vn) : NULL;
     if (!last || v[0] != '/' || last == v) {
         if (address)
-            bad(c, "expected address=/name/[address]", p, n);
+            mw_listfile__bad(&c->o, "expected address=/name/[address]", p, n);
         else
-            skip(c, MW_LISTFILE_SKIP_DIRECTIVE); /* server=UPSTREAM */
+            mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_DIRECTIVE); /* server=UPSTREAM */
         return;
     }
     const char *val = last + 1;
     size_t valn = (size_t)(v + vn - val);
     if (!address && valn > 0) {
-        skip(c, MW_LISTFILE_SKIP_DIRECTIVE); /* forwarded, or '#': the default servers */
+        mw_listfile__skip(&c->o,
+                          MW_LISTFILE_SKIP_DIRECTIVE); /* forwarded, or '#': the default servers */
         return;
     }
     if (address && valn > 0 && !(valn == 1 && val[0] == '#') &&
         !mw_listfile__addr(val, valn, 0, NULL)) {
-        bad(c, "invalid address", val, valn);
+        mw_listfile__bad(&c->o, "invalid address", val, valn);
         return;
     }
     if (last == v + 1) {
-        bad(c, "empty domain", p, n);
+        mw_listfile__bad(&c->o, "empty domain", p, n);
         return;
     }
     for (const char *q = v + 1; q < last;) {
         const char *s = memchr(q, '/', (size_t)(last - q));
         size_t ln = (size_t)((s ? s : last) - q);
         if (ln == 0)
-            bad(c, "empty domain", p, n);
+            mw_listfile__bad(&c->o, "empty domain", p, n);
         else if (ln == 1 && q[0] == '#')
-            bad(c, "would block everything", p, n);
+            mw_listfile__bad(&c->o, "would block everything", p, n);
         else
             emit_domain(c, q, ln, MW_LISTFILE_SUBTREE);
         q += ln + 1;
@@ -580,9 +576,10 @@ static void ip_line(struct ctx *c, const char *p, size_t n)
         return;
     struct mw_cidr cidr;
     if (tok_len(p, n) < n)
-        bad(c, "unexpected text after the address", p, n);
+        mw_listfile__bad(&c->o, "unexpected text after the address", p, n);
     else if (!mw_listfile__cidr(p, n, &cidr))
-        bad(c, memchr(p, '/', n) ? "invalid prefix (host bits set?)" : "not an address", p, n);
+        mw_listfile__bad(
+            &c->o, memchr(p, '/', n) ? "invalid prefix (host bits set?)" : "not an address", p, n);
     else
         emit_ip(c, &cidr);
 }
@@ -619,13 +616,13 @@ static void asn_line(struct ctx *c, const char *p, size_t n)
         return;
     uint32_t asn;
     if (tok_len(p, n) < n) {
-        bad(c, "unexpected text after the AS number", p, n);
+        mw_listfile__bad(&c->o, "unexpected text after the AS number", p, n);
     } else if (mw_listfile__asn(p, n, false, &asn, c->why, sizeof(c->why)) < 0) {
-        bad(c, c->why, p, n);
+        mw_listfile__bad(&c->o, c->why, p, n);
     } else {
         begin(c, MW_LISTFILE_ENTRY_ASN);
-        c->e.asn = asn;
-        emit(c);
+        c->o.e.asn = asn;
+        mw_listfile__emit(&c->o);
     }
 }
 
@@ -684,15 +681,15 @@ static void pattern_line(struct ctx *c, const char *p, size_t n)
     if (n == 0)
         return;
     if (tok_len(p, n) < n) {
-        bad(c, "unexpected text after the pattern", p, n);
+        mw_listfile__bad(&c->o, "unexpected text after the pattern", p, n);
         return;
     }
-    if (parse_pattern(p, n, &c->e, c->why, sizeof(c->why)) < 0) {
-        bad(c, c->why, p, n);
+    if (parse_pattern(p, n, &c->o.e, c->why, sizeof(c->why)) < 0) {
+        mw_listfile__bad(&c->o, c->why, p, n);
         return;
     }
     begin(c, MW_LISTFILE_ENTRY_PATTERN);
-    emit(c);
+    mw_listfile__emit(&c->o);
 }
 
 static void csv_line(struct ctx *c, const char *p, size_t n)
@@ -707,7 +704,7 @@ static void csv_line(struct ctx *c, const char *p, size_t n)
             rank = 0;
     }
     if (rank == 0) {
-        bad(c, "expected rank,name", p, n);
+        mw_listfile__bad(&c->o, "expected rank,name", p, n);
         return;
     }
     const char *name = comma + 1;
@@ -799,23 +796,19 @@ int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
     struct ctx *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    c->name = name;
-    c->cb = cb;
-    c->arg = arg;
-    c->rep = rep;
-    c->errs = errs;
+    mw_listfile__out_init(&c->o, name, cb, arg, rep, errs);
     void (*fn)(struct ctx *, const char *, size_t) = line_fn[fmt];
-    for (const char *p = buf, *end = buf + len; p < end && !c->rc;) {
+    for (const char *p = buf, *end = buf + len; p < end && !c->o.rc;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));
         const char *le = nl ? nl : end;
-        c->line++;
+        c->o.line++;
         c->allow = c->important = false;
         fn(c, p, (size_t)(le - p));
         p = nl ? nl + 1 : end;
     }
-    rep->lines = c->line;
-    mw_listfile__finish(rep, errs, name);
-    int rc = c->rc;
+    rep->lines = c->o.line;
+    mw_listfile__finish(&c->o);
+    int rc = c->o.rc;
     free(c);
     return rc;
 }

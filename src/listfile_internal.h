@@ -84,14 +84,40 @@ static inline bool addr_like(const char *p, size_t n)
 int mw_listfile__fail(char *why, size_t wl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Count one bad line in rep and, for the first 20 of a file, add "NAME:LINE: why: \"text\""
- * to errs (may be NULL), text quoted (at most 60 bytes, controls and quotes escaped). */
-void mw_listfile__bad(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name,
-                      uint32_t line, const char *why, const char *txt, size_t n);
+/* Where a parser puts what it reads: listfile.c's and rpz.c's parse contexts each hold one
+ * (member o). Set up with mw_listfile__out_init; the parser keeps line and e current. */
+struct mw_listfile__out {
+    const char *name; /* borrowed: file name for messages */
+    mw_listfile_entry_cb cb;
+    void *arg;
+    struct mw_listfile_report *rep; /* borrowed */
+    struct mw_errlist *errs;        /* borrowed, may be NULL */
+    uint32_t line;                  /* the line (record) being read */
+    int rc;                         /* a callback's error or -ENOMEM: stops the parse */
+    struct mw_listfile_entry e;     /* the entry being built */
+};
+
+void mw_listfile__out_init(struct mw_listfile__out *o, const char *name, mw_listfile_entry_cb cb,
+                           void *arg, struct mw_listfile_report *rep, struct mw_errlist *errs);
+
+/* Count one bad line in o->rep and, for the first 20 of a file, add "NAME:LINE: why:
+ * \"text\"" to o->errs (may be NULL), text quoted (at most 60 bytes, controls and quotes
+ * escaped). */
+void mw_listfile__bad(struct mw_listfile__out *o, const char *why, const char *txt, size_t n);
+
+/* A line skipped for reason r: counted in o->rep. */
+static inline void mw_listfile__skip(struct mw_listfile__out *o, enum mw_listfile_skip r)
+{
+    o->rep->skip[r]++;
+}
+
+/* Hand o->e to the callback and count it; a callback error is kept in o->rc and stops the
+ * parse (nothing more is emitted once o->rc is set). */
+void mw_listfile__emit(struct mw_listfile__out *o);
 
 /* End of a parse: sum the skip counters into rep->skipped and add the "N more bad lines not
  * shown" message when more than 20 were bad. */
-void mw_listfile__finish(struct mw_listfile_report *rep, struct mw_errlist *errs, const char *name);
+void mw_listfile__finish(struct mw_listfile__out *o);
 
 /* Text name s[0..n) (one trailing dot allowed, not an escape) to lowercase wire in
  * wire[MW_DNAME_MAX + 1], validated as described in listfile.h; non-ASCII names are converted

@@ -85,15 +85,9 @@ struct local {
 };
 
 struct ctx {
-    const char *name; /* borrowed: file name for messages */
-    mw_listfile_entry_cb cb;
-    void *arg;
-    struct mw_listfile_report *rep;
-    struct mw_errlist *errs; /* borrowed, may be NULL */
+    struct mw_listfile__out o; /* o.line: the record being handled */
     unsigned flags;
-    uint32_t line; /* the record being handled */
     uint32_t scan; /* the line the splitter is on */
-    int rc;        /* a callback's error or -ENOMEM: stops the parse */
     bool origin_seen, apex_set, soa_seen;
     uint16_t cur_len, apex_len;
     uint8_t cur[MW_DNAME_MAX + 1], apex[MW_DNAME_MAX + 1];
@@ -109,37 +103,12 @@ struct ctx {
     size_t n_loc, loc_cap;
     uint8_t *keys; /* owned: trigger keys of loc, back to back */
     size_t keys_len, keys_cap;
-    struct mw_listfile_entry e;
 };
-
-static void bad(struct ctx *c, const char *why, const char *txt, size_t n)
-{
-    mw_listfile__bad(c->rep, c->errs, c->name, c->line, why, txt, n);
-}
-
-static void skip(struct ctx *c, enum mw_listfile_skip r)
-{
-    c->rep->skip[r]++;
-}
-
-static void emit(struct ctx *c)
-{
-    if (c->rc)
-        return;
-    if (c->cb) {
-        int rc = c->cb(&c->e, c->arg);
-        if (rc < 0) {
-            c->rc = rc;
-            return;
-        }
-    }
-    c->rep->entries++;
-}
 
 static void nomem(struct ctx *c)
 {
-    if (!c->rc)
-        c->rc = -ENOMEM;
+    if (!c->o.rc)
+        c->o.rc = -ENOMEM;
 }
 
 /* ---- the splitter ---- */
@@ -340,7 +309,7 @@ static void rpz_owner(struct ctx *c, struct span o)
     }
     int len = rpz_name(c, p, n, c->own);
     if (len < 0) {
-        bad(c, c->why, o.p, o.n);
+        mw_listfile__bad(&c->o, c->why, o.p, o.n);
         return;
     }
     c->own_len = (uint16_t)len;
@@ -367,21 +336,22 @@ static void rpz_directive(struct ctx *c, const struct rr *rr)
             ldns_str2period(tmp, &end);
         }
         if (end == tmp || *end)
-            bad(c, rr->ntok >= 2 ? "invalid $TTL" : "$TTL without a value", d.p, d.n);
+            mw_listfile__bad(&c->o, rr->ntok >= 2 ? "invalid $TTL" : "$TTL without a value", d.p,
+                             d.n);
         return; /* RPZ answers carry the list's TTL, not the zone's */
     }
     if (span_ieq(d.p, d.n, "$INCLUDE")) {
-        bad(c, "$INCLUDE is not supported", d.p, d.n);
+        mw_listfile__bad(&c->o, "$INCLUDE is not supported", d.p, d.n);
         return;
     }
     if (!span_ieq(d.p, d.n, "$ORIGIN")) {
-        bad(c, "unknown directive", d.p, d.n);
+        mw_listfile__bad(&c->o, "unknown directive", d.p, d.n);
         return;
     }
     uint8_t w[MW_DNAME_MAX + 1];
     int len = rr->ntok >= 2 ? rpz_name(c, rr->tok[1].p, rr->tok[1].n, w) : -1;
     if (len < 0) {
-        bad(c, rr->ntok >= 2 ? c->why : "$ORIGIN without a name", d.p, d.n);
+        mw_listfile__bad(&c->o, rr->ntok >= 2 ? c->why : "$ORIGIN without a name", d.p, d.n);
         return;
     }
     set_origin(c, w, (size_t)len);
@@ -490,14 +460,14 @@ static int rpz_trigger(struct ctx *c, struct trigger *t, struct span owner)
     t->ip = false;
     if (c->own_len == alen && memcmp(c->own, apex, alen) == 0) {
         if (!t->wild) {
-            c->rep->ignored++; /* SOA, NS and other data of the zone itself */
+            c->o.rep->ignored++; /* SOA, NS and other data of the zone itself */
             return 0;
         }
-        bad(c, "would match every name", owner.p, owner.n);
+        mw_listfile__bad(&c->o, "would match every name", owner.p, owner.n);
         return 0;
     }
     if (!mw_dname_is_subdomain(c->own, c->own_len, apex, alen)) {
-        bad(c, "owner name outside the zone", owner.p, owner.n);
+        mw_listfile__bad(&c->o, "owner name outside the zone", owner.p, owner.n);
         return 0;
     }
     t->len = (uint16_t)(c->own_len - alen + 1);
@@ -510,16 +480,16 @@ static int rpz_trigger(struct ctx *c, struct trigger *t, struct span owner)
     size_t ln = t->len - last;
     if (wire_is(l, ln, "rpz-nsdname") || wire_is(l, ln, "rpz-nsip") ||
         wire_is(l, ln, "rpz-client-ip")) {
-        skip(c, MW_LISTFILE_SKIP_RPZ_TRIGGER);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_RPZ_TRIGGER);
         return 0;
     }
     if (wire_is(l, ln, "rpz-ip")) {
         if (t->wild) {
-            bad(c, "wildcard rpz-ip trigger", owner.p, owner.n);
+            mw_listfile__bad(&c->o, "wildcard rpz-ip trigger", owner.p, owner.n);
             return 0;
         }
         if (rpz_ip(t->wire, &t->cidr, c->why, sizeof(c->why)) < 0) {
-            bad(c, c->why, owner.p, owner.n);
+            mw_listfile__bad(&c->o, c->why, owner.p, owner.n);
             return 0;
         }
         t->ip = true;
@@ -531,18 +501,18 @@ static int rpz_trigger(struct ctx *c, struct trigger *t, struct span owner)
 
 static void fill(struct ctx *c, const struct trigger *t, enum mw_listfile_action act)
 {
-    c->e.type = t->ip ? MW_LISTFILE_ENTRY_IP : MW_LISTFILE_ENTRY_DOMAIN;
-    c->e.line = c->line;
-    c->e.action = act;
-    c->e.allow = act == MW_LISTFILE_ACT_PASSTHRU;
-    c->e.important = false;
-    c->e.naddrs = 0;
+    c->o.e.type = t->ip ? MW_LISTFILE_ENTRY_IP : MW_LISTFILE_ENTRY_DOMAIN;
+    c->o.e.line = c->o.line;
+    c->o.e.action = act;
+    c->o.e.allow = act == MW_LISTFILE_ACT_PASSTHRU;
+    c->o.e.important = false;
+    c->o.e.naddrs = 0;
     if (t->ip) {
-        c->e.cidr = t->cidr;
+        c->o.e.cidr = t->cidr;
     } else {
-        c->e.kind = t->wild ? MW_LISTFILE_WILDCARD : MW_LISTFILE_EXACT;
-        c->e.name_len = t->len;
-        memcpy(c->e.name, t->wire, t->len);
+        c->o.e.kind = t->wild ? MW_LISTFILE_WILDCARD : MW_LISTFILE_EXACT;
+        c->o.e.name_len = t->len;
+        memcpy(c->o.e.name, t->wire, t->len);
     }
 }
 
@@ -555,7 +525,8 @@ static void rpz_cname(struct ctx *c, const struct trigger *t, const struct rdata
         act = MW_LISTFILE_ACT_NXDOMAIN;
     } else if (w[0] == 1 && w[1] == '*') {
         if (len > 3) {
-            skip(c, MW_LISTFILE_SKIP_RPZ_ACTION); /* local data: qname appended to the target */
+            mw_listfile__skip(
+                &c->o, MW_LISTFILE_SKIP_RPZ_ACTION); /* local data: qname appended to the target */
             return;
         }
         act = MW_LISTFILE_ACT_NODATA;
@@ -564,24 +535,25 @@ static void rpz_cname(struct ctx *c, const struct trigger *t, const struct rdata
     } else if (wire_is(w, len, "rpz-drop")) {
         act = MW_LISTFILE_ACT_DROP;
     } else if (wire_is(w, len, "rpz-tcp-only")) {
-        skip(c, MW_LISTFILE_SKIP_RPZ_ACTION);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_RPZ_ACTION);
         return;
     } else if (!t->ip && !t->wild && len == c->own_len && memcmp(w, c->own, len) == 0) {
         act = MW_LISTFILE_ACT_PASSTHRU; /* the older form: CNAME to the name itself */
     }
     fill(c, t, act);
     if (act == MW_LISTFILE_ACT_CNAME) {
-        c->e.target_len = (uint16_t)len;
-        memcpy(c->e.target, w, len);
+        c->o.e.target_len = (uint16_t)len;
+        memcpy(c->o.e.target, w, len);
     }
-    emit(c);
+    mw_listfile__emit(&c->o);
 }
 
 /* Keep one local address of a trigger for the end of the zone. */
 static void rpz_local(struct ctx *c, const struct trigger *t, const struct rdata *d)
 {
     if (c->n_loc >= MW_RPZ_LOCAL_MAX) {
-        bad(c, "too many local data records in one zone (1048576)", d->text.p, d->text.n);
+        mw_listfile__bad(&c->o, "too many local data records in one zone (1048576)", d->text.p,
+                         d->text.n);
         return;
     }
     size_t klen = 1 + (t->ip ? 2 + sizeof(t->cidr.addr) : t->len);
@@ -616,7 +588,7 @@ static void rpz_local(struct ctx *c, const struct trigger *t, const struct rdata
     }
     size_t i = c->n_loc++;
     c->loc[i] = (struct local){.seq = (uint32_t)i,
-                               .line = c->line,
+                               .line = c->o.line,
                                .key = (uint32_t)c->keys_len,
                                .key_len = (uint16_t)klen,
                                .addr = d->addr};
@@ -643,38 +615,38 @@ static int local_cmp(const void *a, const void *b, void *arg)
 static void emit_local(struct ctx *c, const struct local *run, size_t n)
 {
     const uint8_t *k = c->keys + run->key;
-    c->e.type = k[0] == KEY_IP ? MW_LISTFILE_ENTRY_IP : MW_LISTFILE_ENTRY_DOMAIN;
-    c->e.line = run->line;
-    c->e.action = MW_LISTFILE_ACT_SINKHOLE;
-    c->e.allow = c->e.important = false;
+    c->o.e.type = k[0] == KEY_IP ? MW_LISTFILE_ENTRY_IP : MW_LISTFILE_ENTRY_DOMAIN;
+    c->o.e.line = run->line;
+    c->o.e.action = MW_LISTFILE_ACT_SINKHOLE;
+    c->o.e.allow = c->o.e.important = false;
     if (k[0] == KEY_IP) {
-        c->e.cidr.family = k[1] == 4 ? AF_INET : AF_INET6;
-        c->e.cidr.prefix = k[2];
-        memcpy(c->e.cidr.addr, k + 3, sizeof(c->e.cidr.addr));
+        c->o.e.cidr.family = k[1] == 4 ? AF_INET : AF_INET6;
+        c->o.e.cidr.prefix = k[2];
+        memcpy(c->o.e.cidr.addr, k + 3, sizeof(c->o.e.cidr.addr));
     } else {
-        c->e.kind = k[0] == KEY_WILD ? MW_LISTFILE_WILDCARD : MW_LISTFILE_EXACT;
-        c->e.name_len = (uint16_t)(run->key_len - 1);
-        memcpy(c->e.name, k + 1, c->e.name_len);
+        c->o.e.kind = k[0] == KEY_WILD ? MW_LISTFILE_WILDCARD : MW_LISTFILE_EXACT;
+        c->o.e.name_len = (uint16_t)(run->key_len - 1);
+        memcpy(c->o.e.name, k + 1, c->o.e.name_len);
     }
-    c->e.naddrs = 0;
+    c->o.e.naddrs = 0;
     for (size_t i = 0; i < n; i++) {
-        if (c->e.naddrs == MW_LISTFILE_ADDRS_MAX) {
+        if (c->o.e.naddrs == MW_LISTFILE_ADDRS_MAX) {
             char a[INET6_ADDRSTRLEN];
             inet_ntop(run[i].addr.family, run[i].addr.addr, a, sizeof(a));
-            c->line = run[i].line;
-            bad(c, "more than 16 local addresses for one trigger", a, strlen(a));
+            c->o.line = run[i].line;
+            mw_listfile__bad(&c->o, "more than 16 local addresses for one trigger", a, strlen(a));
             continue;
         }
-        c->e.addrs[c->e.naddrs++] = run[i].addr;
+        c->o.e.addrs[c->o.e.naddrs++] = run[i].addr;
     }
-    emit(c);
+    mw_listfile__emit(&c->o);
 }
 
 /* The end of the zone: one SINKHOLE entry per trigger with local data, in the order of each
  * trigger's first record. */
 static void flush_local(struct ctx *c)
 {
-    if (c->n_loc == 0 || c->rc)
+    if (c->n_loc == 0 || c->o.rc)
         return;
     qsort_r(c->loc, c->n_loc, sizeof(*c->loc), local_cmp, c->keys);
     /* Each run (one trigger) is filed under the arrival number of its first record, which is
@@ -689,7 +661,7 @@ static void flush_local(struct ctx *c)
             first[c->loc[i].seq] = &c->loc[i];
     }
     const struct local *end = c->loc + c->n_loc;
-    for (size_t r = 0; r < c->n_loc && !c->rc; r++) {
+    for (size_t r = 0; r < c->n_loc && !c->o.rc; r++) {
         const struct local *s = first[r], *e;
         if (!s)
             continue;
@@ -725,7 +697,7 @@ static int fast(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
         }
         int len = rpz_name(c, v.p, v.n, d->target);
         if (len < 0) {
-            bad(c, c->why, v.p, v.n);
+            mw_listfile__bad(&c->o, c->why, v.p, v.n);
             return -1;
         }
         d->target_len = (uint16_t)len;
@@ -739,7 +711,7 @@ static int fast(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     d->addr.prefix = a ? 32 : 128;
     memset(d->addr.addr, 0, sizeof(d->addr.addr));
     if (!mw_listfile__addr(v.p, v.n, d->addr.family, d->addr.addr)) {
-        bad(c, a ? "invalid A address" : "invalid AAAA address", v.p, v.n);
+        mw_listfile__bad(&c->o, a ? "invalid A address" : "invalid AAAA address", v.p, v.n);
         return -1;
     }
     return 1;
@@ -762,14 +734,15 @@ static void ldns_bad(struct ctx *c, ldns_status st, ldns_rr_type type, struct sp
     bool addr = st != LDNS_STATUS_SYNTAX_SUPERFLUOUS_TEXT_ERR &&
                 (type == LDNS_RR_TYPE_A || type == LDNS_RR_TYPE_AAAA);
     if (addr) {
-        bad(c, type == LDNS_RR_TYPE_A ? "invalid A address" : "invalid AAAA address", data.p,
-            data.n);
+        mw_listfile__bad(&c->o,
+                         type == LDNS_RR_TYPE_A ? "invalid A address" : "invalid AAAA address",
+                         data.p, data.n);
         return;
     }
     const ldns_rr_descriptor *desc = ldns_rr_descript(type);
     snprintf(c->why, sizeof(c->why), "invalid %s record: %s",
              desc && desc->_name ? desc->_name : "", ldns_reason(st));
-    bad(c, c->why, data.p, data.n);
+    mw_listfile__bad(&c->o, c->why, data.p, data.n);
 }
 
 /* The record through ldns: "@ TYPE DATA..." with the current origin, so that relative names in
@@ -780,12 +753,12 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
     struct span t = rr->tok[k];
     int type = mw_dnstext_type_parse(t.p, t.n);
     if (type < 0) {
-        bad(c, "unknown record type", t.p, t.n);
+        mw_listfile__bad(&c->o, "unknown record type", t.p, t.n);
         return -1;
     }
     size_t rest = (size_t)(rr->end - t.p);
     if (rest > RECORD_MAX) {
-        bad(c, "record longer than 65535 characters", t.p, t.n);
+        mw_listfile__bad(&c->o, "record longer than 65535 characters", t.p, t.n);
         return -1;
     }
     if (rest + 3 > c->text_cap) {
@@ -819,7 +792,7 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
             continue;
         }
         if (ch == '\0') {
-            bad(c, "invalid character 0x00", d->text.p, d->text.n);
+            mw_listfile__bad(&c->o, "invalid character 0x00", d->text.p, d->text.n);
             return -1;
         }
         *o++ = !q && (ch == '(' || ch == ')' || ch == '\n' || blank(ch)) ? ' ' : ch;
@@ -847,7 +820,7 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
          * ("\# 1 00") is ldns's alone. */
         int len = rpz_name(c, v.p, v.n, d->target);
         if (len < 0) {
-            bad(c, c->why, v.p, v.n);
+            mw_listfile__bad(&c->o, c->why, v.p, v.n);
             rc = -1;
         }
         d->target_len = (uint16_t)(len < 0 ? 0 : len);
@@ -863,7 +836,7 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
         memcpy(d->addr.addr, ldns_rdf_data(f), ldns_rdf_size(f));
     } else if (d->type == LDNS_RR_TYPE_CNAME || d->type == LDNS_RR_TYPE_A ||
                d->type == LDNS_RR_TYPE_AAAA) {
-        bad(c, "record without data", t.p, t.n); /* "\# 0" */
+        mw_listfile__bad(&c->o, "record without data", t.p, t.n); /* "\# 0" */
         rc = -1;
     }
     ldns_rr_free(r);
@@ -892,7 +865,7 @@ static void apply(struct ctx *c, struct span owner, const struct rdata *d)
             if (!c->origin_seen)
                 set_origin(c, c->own, c->own_len);
         }
-        c->rep->ignored++;
+        c->o.rep->ignored++;
         return;
     }
     struct trigger t;
@@ -907,15 +880,15 @@ static void apply(struct ctx *c, struct span owner, const struct rdata *d)
         rpz_local(c, &t, d);
         break;
     default:
-        skip(c, MW_LISTFILE_SKIP_RPZ_DATA);
+        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_RPZ_DATA);
     }
 }
 
 static void rpz_record(struct ctx *c, const struct rr *rr)
 {
-    c->line = rr->line;
+    c->o.line = rr->line;
     if (rr->err) {
-        bad(c, rr->err, rr->ntok ? rr->tok[0].p : "", rr->ntok ? rr->tok[0].n : 0);
+        mw_listfile__bad(&c->o, rr->err, rr->ntok ? rr->tok[0].p : "", rr->ntok ? rr->tok[0].n : 0);
         return;
     }
     size_t k = 0, ntok = rr->ntok < RR_TOKENS ? rr->ntok : RR_TOKENS;
@@ -930,17 +903,17 @@ static void rpz_record(struct ctx *c, const struct rr *rr)
     }
     if (c->own_state != OWN_NAME) {
         if (c->own_state == OWN_NONE)
-            bad(c, "record without an owner name", owner.p, owner.n);
+            mw_listfile__bad(&c->o, "record without an owner name", owner.p, owner.n);
         return; /* OWN_BAD: reported with the owner */
     }
     while (k < ntok && is_ttl_or_class(rr->tok[k]))
         k++; /* TTL and class, in either order (ldns takes the class only after the TTL) */
     if (k >= ntok) {
-        bad(c, "missing record type", owner.p, owner.n);
+        mw_listfile__bad(&c->o, "missing record type", owner.p, owner.n);
         return;
     }
     if (k + 1 >= rr->ntok) {
-        bad(c, "record without data", rr->tok[k].p, rr->tok[k].n);
+        mw_listfile__bad(&c->o, "record without data", rr->tok[k].p, rr->tok[k].n);
         return;
     }
     struct rdata d;
@@ -966,24 +939,20 @@ int mw_rpz_parse(const char *name, const char *buf, size_t len, unsigned flags,
     struct ctx *c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    c->name = name ? name : "(buffer)";
-    c->cb = cb;
-    c->arg = arg;
-    c->rep = rep;
-    c->errs = errs;
+    mw_listfile__out_init(&c->o, name ? name : "(buffer)", cb, arg, rep, errs);
     c->flags = flags;
     c->scan = 1;
     c->cur[0] = 0;
     c->cur_len = 1;
     size_t pos = 0;
     struct rr rr;
-    while (!c->rc && rr_read(c, buf, len, &pos, &rr))
+    while (!c->o.rc && rr_read(c, buf, len, &pos, &rr))
         rpz_record(c, &rr);
     uint32_t last = c->scan - (len > 0 && buf[len - 1] == '\n' ? 1 : 0);
     flush_local(c);
     rep->lines = len == 0 ? 0 : last;
-    mw_listfile__finish(rep, errs, c->name);
-    int rc = c->rc;
+    mw_listfile__finish(&c->o);
+    int rc = c->o.rc;
     ldns_rdf_deep_free(c->origin);
     free(c->text);
     free(c->loc);

@@ -18,7 +18,6 @@
 
 #define SSCAN_COUNT "5000"
 
-
 struct cb_ctx *mw_rsync_ctx_new(struct mw_rsync_list *l)
 {
     struct cb_ctx *c = malloc(sizeof(*c));
@@ -256,4 +255,3 @@ void mw_rsync_full_sync(struct mw_rsync_list *l)
         l->phase = IDLE;
     }
 }
-
