@@ -31,6 +31,7 @@
  * the operator's configuration, and query names can only choose among buckets that exist. */
 #include "minewall/domainset.h"
 
+#include "minewall/array.h"
 #include "minewall/dname.h"
 
 #include <errno.h>
@@ -831,21 +832,6 @@ void mw_domainset_builder_free(struct mw_domainset_builder *b)
     free(b);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static int cls_grow(struct cls_map *m)
 {
     struct cls_map g = {.mask = 2 * m->mask + 1, .n = m->n};
@@ -926,8 +912,8 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     int rc = cls_id(b, &c, &id);
     if (rc)
         return rc;
-    if (grow((void **)&b->recs, &b->caprecs, b->nrecs + 1, sizeof *b->recs) ||
-        grow((void **)&b->names, &b->capnames, b->nnames + len + REC_HDR, 1))
+    if (mw_array_grow((void **)&b->recs, &b->caprecs, b->nrecs + 1, sizeof *b->recs) ||
+        mw_array_grow((void **)&b->names, &b->capnames, b->nnames + len + REC_HDR, 1))
         return -ENOMEM;
 
     uint8_t *h = b->names + b->nnames, *w = h + REC_HDR;

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "minewall/array.h"
+
 #define OP_ANY 256
 #define OP_STAR 257
 #define OP_SET 258 /* + class index */
@@ -240,21 +242,6 @@ void mw_patternset_builder_free(struct mw_patternset_builder *b)
     free(b);
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t elem)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap : 64;
-    while (n < need)
-        n *= 2;
-    void *q = realloc(*p, n * elem);
-    if (!q)
-        return -ENOMEM;
-    *p = q;
-    *cap = n;
-    return 0;
-}
-
 static uint64_t set_hash(const uint8_t *set)
 {
     uint64_t h = 0;
@@ -291,7 +278,7 @@ static int set_id(struct mw_patternset_builder *b, const uint8_t *set)
             return (int)b->setmap[i] - 1;
     if (b->nsets >= SETS_MAX)
         return -E2BIG;
-    if (grow((void **)&b->sets, &b->capsets, b->nsets + 1, sizeof *b->sets))
+    if (mw_array_grow((void **)&b->sets, &b->capsets, b->nsets + 1, sizeof *b->sets))
         return -ENOMEM;
     memcpy(b->sets[b->nsets], set, 32);
     b->setmap[i] = (uint32_t)b->nsets + 1;
@@ -347,7 +334,7 @@ static int parse_set(const char *g, size_t gl, size_t *i, uint8_t *set)
 
 static int compile(struct mw_patternset_builder *b, const char *g, size_t gl, struct pat *p)
 {
-    if (grow((void **)&b->codes, &b->capcodes, b->ncodes + gl + 1, sizeof *b->codes))
+    if (mw_array_grow((void **)&b->codes, &b->capcodes, b->ncodes + gl + 1, sizeof *b->codes))
         return -ENOMEM;
     uint16_t *op = b->codes + b->ncodes;
     size_t n = 0, minlen = 0;
@@ -403,8 +390,8 @@ int mw_patternset_builder_add(struct mw_patternset_builder *b, const char *glob_
         return -EINVAL;
     if (b->npats >= PATTERNS_MAX)
         return -E2BIG;
-    if (grow((void **)&b->pats, &b->cappats, b->npats + 1, sizeof *b->pats) ||
-        grow((void **)&b->texts, &b->captexts, b->ntexts + gl + 1, 1))
+    if (mw_array_grow((void **)&b->pats, &b->cappats, b->npats + 1, sizeof *b->pats) ||
+        mw_array_grow((void **)&b->texts, &b->captexts, b->ntexts + gl + 1, 1))
         return -ENOMEM;
     /* The text is kept as added; the lowercase copy is what compiles. */
     char *text = b->texts + b->ntexts;
