@@ -178,25 +178,35 @@ static void copy_utf8(char *dst, size_t cap, const char *src, uint32_t len)
     dst[n] = '\0';
 }
 
-static int lookup_asn(const MMDB_s *db, const struct sockaddr *sa, struct mw_geo_info *out)
+/* Read the values at paths[0..n) of sa's entry in db: has[i] tells whether d[i] was found.
+ * Returns 1, 0 when db has no entry for sa (nothing read), or a negative errno for corrupt
+ * data. */
+static int read_values(const MMDB_s *db, const struct sockaddr *sa, const char *const *const *paths,
+                       size_t n, MMDB_entry_data_s *d, bool *has)
 {
     MMDB_entry_s entry;
     int r = find(db, sa, &entry);
+    for (size_t i = 0; r > 0 && i < n; i++) {
+        int g = get(&entry, paths[i], &d[i]);
+        if (g < 0)
+            return g;
+        has[i] = g == 1;
+    }
+    return r;
+}
+
+static int lookup_asn(const MMDB_s *db, const struct sockaddr *sa, struct mw_geo_info *out)
+{
+    static const char *const *const paths[] = {asn_number_path, asn_org_path};
+    MMDB_entry_data_s d[2];
+    bool has[2];
+    int r = read_values(db, sa, paths, 2, d, has);
     if (r <= 0)
         return r;
-
-    MMDB_entry_data_s d;
-    r = get(&entry, asn_number_path, &d);
-    if (r < 0)
-        return r;
-    if (r == 1 && as_uint32(&d, &out->asn))
+    if (has[0] && as_uint32(&d[0], &out->asn))
         out->found_asn = true;
-
-    r = get(&entry, asn_org_path, &d);
-    if (r < 0)
-        return r;
-    if (r == 1 && d.type == MMDB_DATA_TYPE_UTF8_STRING)
-        copy_utf8(out->as_org, sizeof(out->as_org), d.utf8_string, d.data_size);
+    if (has[1] && d[1].type == MMDB_DATA_TYPE_UTF8_STRING)
+        copy_utf8(out->as_org, sizeof(out->as_org), d[1].utf8_string, d[1].data_size);
     return 0;
 }
 
@@ -207,15 +217,12 @@ static bool is_alpha(char c)
 
 static int lookup_country(const MMDB_s *db, const struct sockaddr *sa, struct mw_geo_info *out)
 {
-    MMDB_entry_s entry;
-    int r = find(db, sa, &entry);
-    if (r <= 0)
-        return r;
-
+    static const char *const *const paths[] = {country_code_path};
     MMDB_entry_data_s d;
-    r = get(&entry, country_code_path, &d);
-    if (r <= 0)
-        return r;
+    bool has;
+    int r = read_values(db, sa, paths, 1, &d, &has);
+    if (r <= 0 || !has)
+        return r < 0 ? r : 0;
     /* ISO 3166-1 alpha-2; anything else would not fit country[3] and is not a code we match. */
     if (d.type != MMDB_DATA_TYPE_UTF8_STRING || d.data_size != 2 || !is_alpha(d.utf8_string[0]) ||
         !is_alpha(d.utf8_string[1]))

@@ -4,6 +4,7 @@
  * exposition format 0.0.4, every name prefixed minewall_. */
 #include "minewall/metrics.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,13 +121,17 @@ static void add_recent(struct sums *s, const struct mw_worker_hit *h, const stru
     }
 }
 
-static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
-                        const struct mw_lists *l)
+/* The sums of every worker's published counters (and l's list names), or NULL on ENOMEM.
+ * The caller frees them. */
+static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struct mw_lists *l)
 {
-    memset(s, 0, sizeof(*s));
+    struct sums *s = calloc(1, sizeof(*s));
     struct mw_worker_pub *p = malloc(sizeof(*p));
-    if (!p)
-        return;
+    if (!s || !p) {
+        free(s);
+        free(p);
+        return NULL;
+    }
     for (unsigned i = 0; i < n; i++) {
         mw_worker_pub_read(w[i], p);
         uint64_t *dst = (uint64_t *)&s->all.stats;
@@ -198,7 +203,22 @@ static void sum_workers(struct mw_worker *const *w, unsigned n, struct sums *s,
             add_recent(s, &p->recent[h], l);
     }
     free(p);
+    return s;
 }
+
+/* The counters kept per upstream: one family each, one sample per upstream. */
+static const struct {
+    const char *name, *help;
+    size_t off; /* of a uint64_t in struct mw_upstream_pub */
+} ups_counters[] = {
+    {"upstream_queries_total", "Queries sent to each upstream.",
+     offsetof(struct mw_upstream_pub, queries)},
+    {"upstream_timeouts_total", "Upstream attempts that timed out.",
+     offsetof(struct mw_upstream_pub, timeouts)},
+    {"upstream_errors_total",
+     "Upstream errors (send errors, SERVFAIL, REFUSED, malformed answers).",
+     offsetof(struct mw_upstream_pub, errors)},
+};
 
 static void counter(struct mw_http_response *r, const char *name, const char *help,
                     const char *labels, uint64_t v)
@@ -211,10 +231,9 @@ static void counter(struct mw_http_response *r, const char *name, const char *he
 int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
                       const struct mw_snapshot *snap, const struct mw_metrics_extra *x)
 {
-    struct sums *s = malloc(sizeof(*s));
+    struct sums *s = sums_new(workers, n, snap->lists);
     if (!s)
         return -1;
-    sum_workers(workers, n, s, snap->lists);
     const struct mw_worker_stats *st = &s->all.stats;
     char a[LABEL_MAX], b[LABEL_MAX], o[LABEL_MAX];
 
@@ -260,23 +279,15 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     head(r, "cache_bytes", "gauge", "Heap bytes of the entries in the caches of all workers.");
     mw_http_body_printf(r, "minewall_cache_bytes %zu\n", s->all.cache.bytes);
 
-    head(r, "upstream_queries_total", "counter", "Queries sent to each upstream.");
-    for (unsigned i = 0; i < s->n_ups; i++)
-        mw_http_body_printf(r, "minewall_upstream_queries_total{upstream=\"%s\"} %llu\n",
-                            lv(s->ups[i].label, a, sizeof(a)),
-                            (unsigned long long)s->ups[i].queries);
-    head(r, "upstream_timeouts_total", "counter", "Upstream attempts that timed out.");
-    for (unsigned i = 0; i < s->n_ups; i++)
-        mw_http_body_printf(r, "minewall_upstream_timeouts_total{upstream=\"%s\"} %llu\n",
-                            lv(s->ups[i].label, a, sizeof(a)),
-                            (unsigned long long)s->ups[i].timeouts);
-    head(r, "upstream_errors_total", "counter",
-         "Upstream errors (send errors, SERVFAIL, "
-         "REFUSED, malformed answers).");
-    for (unsigned i = 0; i < s->n_ups; i++)
-        mw_http_body_printf(r, "minewall_upstream_errors_total{upstream=\"%s\"} %llu\n",
-                            lv(s->ups[i].label, a, sizeof(a)),
-                            (unsigned long long)s->ups[i].errors);
+    for (size_t c = 0; c < sizeof(ups_counters) / sizeof(ups_counters[0]); c++) {
+        head(r, ups_counters[c].name, "counter", ups_counters[c].help);
+        for (unsigned i = 0; i < s->n_ups; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&s->ups[i] + ups_counters[c].off, sizeof(v));
+            mw_http_body_printf(r, "minewall_%s{upstream=\"%s\"} %llu\n", ups_counters[c].name,
+                                lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)v);
+        }
+    }
     head(r, "upstream_up", "gauge", "1 when the upstream is healthy, 0 when marked down.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_up{upstream=\"%s\"} %d\n",
@@ -440,10 +451,9 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
 int mw_metrics_health(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
                       const struct mw_snapshot *snap)
 {
-    struct sums *s = malloc(sizeof(*s));
+    struct sums *s = sums_new(workers, n, snap->lists);
     if (!s)
         return -1;
-    sum_workers(workers, n, s, snap->lists);
     bool up = false;
     for (unsigned i = 0; i < s->n_ups; i++)
         up = up || s->ups[i].up;
@@ -489,13 +499,19 @@ static void json_str(struct mw_http_response *r, const char *s)
     mw_http_body_append(r, buf, sb.len);
 }
 
+/* ,"key":"value", the value escaped and cut as json_str does. */
+static void json_kv(struct mw_http_response *r, const char *key, const char *v)
+{
+    mw_http_body_printf(r, ",\"%s\":", key);
+    json_str(r, v);
+}
+
 int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
                       const struct mw_snapshot *snap, const struct mw_metrics_extra *x)
 {
-    struct sums *s = malloc(sizeof(*s));
+    struct sums *s = sums_new(workers, n, snap->lists);
     if (!s)
         return -1;
-    sum_workers(workers, n, s, snap->lists);
     const struct mw_config *cfg = snap->cfg;
     r->content_type = "application/json";
     mw_http_body_printf(r, "{\"version\":\"%s\",\"uptime_seconds\":%llu,\"config\":", MW_VERSION,
@@ -523,12 +539,9 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
         const struct mw_list_info *li = &l->lists[i];
         mw_http_body_printf(r, "%s{\"name\":", i ? "," : "");
         json_str(r, li->name);
-        mw_http_body_printf(r, ",\"category\":");
-        json_str(r, li->category);
-        mw_http_body_printf(r, ",\"source\":");
-        json_str(r, li->path ? li->path : "");
-        mw_http_body_printf(r, ",\"origin\":");
-        json_str(r, li->origin);
+        json_kv(r, "category", li->category);
+        json_kv(r, "source", li->path ? li->path : "");
+        json_kv(r, "origin", li->origin);
         mw_http_body_printf(r, ",\"action\":\"%s\",\"type\":\"%s\"", mw_action_name(li->action),
                             mw_list_type_name(li->type));
         mw_http_body_printf(r, ",\"entries\":%zu,\"stale\":%s}", li->entries,
@@ -538,8 +551,7 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
     for (unsigned i = 0; i < s->n_blocks; i++) {
         mw_http_body_printf(r, "%s{\"list\":", i ? "," : "");
         json_str(r, s->blocks[i].list);
-        mw_http_body_printf(r, ",\"category\":");
-        json_str(r, s->blocks[i].category);
+        json_kv(r, "category", s->blocks[i].category);
         mw_http_body_printf(r, ",\"where\":\"%s\",\"count\":%llu}",
                             mw_where_name((enum mw_where)s->blocks[i].where),
                             (unsigned long long)s->blocks[i].count);
@@ -548,12 +560,9 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
     for (size_t i = 0; i < s->n_recent; i++) {
         mw_http_body_printf(r, "%s{\"qname\":", i ? "," : "");
         json_str(r, s->recent[i].qname);
-        mw_http_body_printf(r, ",\"client\":");
-        json_str(r, s->recent[i].client);
-        mw_http_body_printf(r, ",\"list\":");
-        json_str(r, s->recent[i].list);
-        mw_http_body_printf(r, ",\"category\":");
-        json_str(r, s->recent[i].category);
+        json_kv(r, "client", s->recent[i].client);
+        json_kv(r, "list", s->recent[i].list);
+        json_kv(r, "category", s->recent[i].category);
         mw_http_body_printf(r, ",\"count\":%llu}", (unsigned long long)s->recent[i].count);
     }
     mw_http_body_printf(r, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu,\"last_ok\":%s}",
