@@ -768,13 +768,23 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
     cb(arg, &r);
 }
 
-static int fetch_begin(struct mw_upstreams *ups, struct mw_fetch *f, const struct mw_config *cfg,
-                       uint64_t now)
+/* Fill f (from the pool, its cb and arg set) for question q with flags (MW_FETCH_*), asked
+ * through group g, or pinned to upstream probe_up when that is >= 0 (a health probe, g
+ * NULL), and send it. Returns 0, or -EIO when nothing could be sent: f is released, and the
+ * caller puts it back in the pool. */
+static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsigned flags,
+                       const struct mw_upgroup *g, int probe_up, uint64_t now)
 {
+    struct mw_upstreams *ups = f->ups;
+    f->q = *q;
+    f->cd = (flags & MW_FETCH_CD) != 0;
+    f->do_bit = (flags & MW_FETCH_DO) != 0;
+    f->probe_up = probe_up;
+    f->group = g;
     f->set = ups->cur;
     f->set->refs++;
     f->active = true;
-    f->deadline_ms = now + cfg->upstream.total_ms;
+    f->deadline_ms = now + ups->w->snap->cfg->upstream.total_ms;
     f->tried = 0;
     f->n_tries = 0;
     f->n_att = 0;
@@ -800,14 +810,9 @@ int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, un
     struct mw_fetch *f = fetch_get(ups);
     if (!f)
         return -ENOMEM;
-    f->q = *q;
-    f->cd = (flags & MW_FETCH_CD) != 0;
-    f->do_bit = (flags & MW_FETCH_DO) != 0;
-    f->probe_up = -1;
-    f->group = g;
     f->cb = cb;
     f->arg = arg;
-    int rc = fetch_begin(ups, f, cfg, mw_worker_now(ups->w));
+    int rc = fetch_begin(f, q, flags, g, -1, mw_worker_now(ups->w));
     if (rc < 0) {
         fetch_put(ups, f);
         return rc;
@@ -858,6 +863,10 @@ void mw_upstreams_gauges(const struct mw_upstreams *ups, struct mw_fetch_gauges 
 
 /* ---- probes ---- */
 
+/* ". IN NS": every recursive resolver can answer it. */
+static const struct mw_dns_question probe_question = {
+    .qname = {0}, .qname_len = 1, .qtype = MW_TYPE_NS, .qclass = 1};
+
 static void probe_tick(uv_timer_t *t)
 {
     struct mw_upstreams *ups = t->data;
@@ -873,18 +882,8 @@ static void probe_tick(uv_timer_t *t)
         struct mw_fetch *f = fetch_get(ups);
         if (!f)
             return;
-        memset(&f->q, 0, sizeof(f->q));
-        f->q.qname[0] = 0; /* ". IN NS": every recursive resolver can answer it */
-        f->q.qname_len = 1;
-        f->q.qtype = MW_TYPE_NS;
-        f->q.qclass = 1;
-        f->cd = false;
-        f->do_bit = false;
-        f->probe_up = i;
-        f->group = NULL;
-        f->cb = NULL;
         u->probe_in_flight = true;
-        if (fetch_begin(ups, f, w->snap->cfg, now) < 0) {
+        if (fetch_begin(f, &probe_question, 0, NULL, i, now) < 0) {
             u->probe_in_flight = false;
             u->next_probe_ms = now + u->probe_backoff_ms;
             fetch_put(ups, f);
