@@ -345,22 +345,17 @@ static void fold_tick(uv_timer_t *t)
         mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), false);
 }
 
+/* The last step of a worker, once its loop has run every close callback: it is called once,
+ * and the owner frees w right after (server.c), so nothing here is left for a second call. */
 static void release(struct mw_worker *w)
 {
     mw_blockfold_free(w->fold);
-    w->fold = NULL;
     mw_answerdiff_free(w->ad);
-    w->ad = NULL;
     mw_ratelimit_free(w->rl);
-    w->rl = NULL;
     mw_upstreams_free(w->ups);
-    w->ups = NULL;
     mw_cache_free(w->cache);
-    w->cache = NULL;
     mw_snapshot_unref(w->snap);
-    w->snap = NULL;
     mw_snapshot_unref(w->posted);
-    w->posted = NULL;
     uv_mutex_destroy(&w->lock);
     uv_mutex_destroy(&w->pub_lock);
     if (uv_loop_close(&w->loop) != 0)
