@@ -10,8 +10,8 @@
  *               mw_fetch_start(question, flags, fetch_done, pending). Over a fetch.* bound
  *               (pending questions, waiters per question, waiters in all) the miss is
  *               answered at once by overflow(): stale, SERVFAIL or nothing.
- *   upstream.c  sends, retries, falls back to TCP, and calls fetch_done() once with the
- *               prepared response, who answered, or a failure.
+ *   upstream.c  sends (to the member upset.c picks), retries, falls back to TCP, and calls
+ *               fetch_done() once with the prepared response, who answered, or a failure.
  *   query.c     fetch_done(): the response (question name too) against the lists in force,
  *               journal, cache insert, then every waiter is answered from the cached copy
  *               (or, on failure, a stale entry with TTL 30 per RFC 8767, checked the same
