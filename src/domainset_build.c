@@ -1,29 +1,56 @@
-/* The builder of the domain rule set: rules added in any order, then sorted by hash and laid
- * out once into the arena and directory that domainset.c reads (see its top comment and
- * domainset_internal.h). */
+/* The domain set's builder; the layout it writes is described in domainset.c. */
 #include "minewall/domainset.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "domainset_internal.h"
 #include "minewall/array.h"
 
 /* ---- the builder -------------------------------------------------------------------------- */
 
-/* One added rule, 16 octets, sorted in place by hash at build time. Its name, class and
- * length sit in the builder's names buffer: a 16-bit class id, the wire length, the offset of
- * the last label, the lowercase wire name. The name offset grows with every add, so it also orders
- * records by the time they were added. */
-struct rec {
-    uint64_t hash; /* of the whole name */
-    uint32_t name; /* offset of the record's header in the builder's names */
-    uint32_t line;
+/* The builder keeps every added rule once, already packed, and no per-rule array: the stored
+ * entries of NPART partitions (by the top bits of the name's hash) in chunks of their own
+ * mmap'd memory. A stored entry is a header octet (class id * 64 + name length when both are
+ * small, else XHDR and both as varints), the line as a varint, and the stored name: a marker
+ * naming its last label in the builder's table of last labels (or saying none, or the root)
+ * and the packed symbols of its other labels, about 14 octets for a typical listed name. The
+ * build recomputes each name's hash from its stored form, one partition at a time, writes that
+ * partition's entries to the set and unmaps its chunks at once, so the memory a build needs
+ * is about one set plus one partition's sort index, and goes back to the system as it ends
+ * (issue 16: a reload's peak within twice the steady RSS, with the old generation alive). */
+
+#define NPART 16
+#define PART_SHIFT 60
+#define CHUNK_MIN 4096
+#define CHUNK_MAX 65536 /* offsets in a chunk fit 16 bits */
+#define XHDR 0xFF       /* stored header: extended (varint class id, varint name length) */
+#define TLD_SLOTS 4096
+#define TLD_IDS 3072 /* last labels the builder tracks; later new ones stay among the symbols */
+#define MK_WIDE 0xFD /* marker: a 16-bit last-label id follows */
+#define MK_ROOT 0xFE /* marker: the root name */
+#define MK_NONE 0xFF /* marker: the last label is among the symbols */
+#define CLS_MAX 65535u
+
+struct chunk {
+    struct chunk *next;
+    uint32_t used, cap; /* octets of data */
+    uint8_t data[];
 };
 
-#define REC_HDR 4
-#define CLS_MAX 65535u
+struct part {
+    struct chunk *head, *tail; /* owned, mmap'd */
+    size_t n, nchunks;
+};
+
+/* A last label the builder has seen: its hash as a name and where its octets are. */
+struct tld_ent {
+    uint64_t hash;
+    uint32_t lab; /* offset of the wire label in tld_lab */
+    uint32_t count;
+};
 
 /* Class ids: a small open-addressing map from the packed class key to its index. */
 struct cls_map {
@@ -33,57 +60,75 @@ struct cls_map {
 };
 
 struct mw_domainset_builder {
-    struct rec *recs; /* owned */
-    size_t nrecs, caprecs;
-    uint8_t *names; /* owned: every added name with its header */
-    size_t nnames, capnames;
+    struct part part[NPART];
+    size_t nrecs;
+    uint64_t bound;   /* arena octets the stored entries can take, at most */
     struct cls *cls;  /* owned: classes by id */
     uint64_t *ccount; /* owned: records per class id, to pick the set's frequent classes */
     uint32_t maxline; /* largest line added: the set's line width */
     struct cls_map cm;
     uint64_t lmask[2];
+    uint16_t *tld_slot;  /* owned, TLD_SLOTS: id + 1, 0 empty */
+    struct tld_ent *tld; /* owned, by id */
+    size_t ntld, tld_cap;
+    uint8_t *tld_lab; /* owned: the labels, wire form, concatenated */
+    size_t tld_lab_len, tld_lab_cap;
 };
 
-static inline size_t rec_len(const uint8_t *names, const struct rec *r)
+static struct chunk *chunk_new(size_t size)
 {
-    return names[r->name + 2];
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    struct chunk *c = p;
+    c->next = NULL;
+    c->used = 0;
+    c->cap = (uint32_t)(size - sizeof *c);
+    return c;
 }
 
-static inline const uint8_t *rec_wire(const uint8_t *names, const struct rec *r)
+static void part_free(struct part *pt)
 {
-    return names + r->name + REC_HDR;
+    for (struct chunk *c = pt->head, *nx; c; c = nx) {
+        nx = c->next;
+        munmap(c, c->cap + sizeof *c);
+    }
+    memset(pt, 0, sizeof *pt);
 }
 
-static inline uint32_t rec_cls(const uint8_t *names, const struct rec *r)
+/* Room for need octets at the end of pt (chunks double from 4 KiB to 64 KiB, so a small set
+ * stays small and a large one makes few mappings). */
+static uint8_t *reserve(struct part *pt, size_t need)
 {
-    return names[r->name] | (uint32_t)names[r->name + 1] << 8;
-}
-
-/* Offset of the last label in the record's wire name (0 for the root). */
-static inline size_t rec_tlo(const uint8_t *names, const struct rec *r)
-{
-    return names[r->name + 3];
+    struct chunk *t = pt->tail;
+    if (!t || t->cap - t->used < need) {
+        size_t size = t ? 2 * (t->cap + sizeof *t) : CHUNK_MIN;
+        struct chunk *c = chunk_new(size > CHUNK_MAX ? CHUNK_MAX : size);
+        if (!c)
+            return NULL;
+        if (t)
+            t->next = c;
+        else
+            pt->head = c;
+        pt->tail = t = c;
+        pt->nchunks++;
+    }
+    return t->data + t->used;
 }
 
 struct mw_domainset_builder *mw_domainset_builder_new(size_t size_hint)
 {
+    (void)size_hint; /* storage grows in chunks; no estimate needed */
     struct mw_domainset_builder *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->cm.mask = 63;
     b->cm.keys = calloc(64, sizeof *b->cm.keys);
     b->cm.ids = malloc(64 * sizeof *b->cm.ids);
-    if (!b->cm.keys || !b->cm.ids) {
+    b->tld_slot = calloc(TLD_SLOTS, sizeof *b->tld_slot);
+    if (!b->cm.keys || !b->cm.ids || !b->tld_slot) {
         mw_domainset_builder_free(b);
         return NULL;
-    }
-    if (size_hint && size_hint < RULES_MAX) {
-        b->recs = malloc(size_hint * sizeof *b->recs);
-        b->names = malloc(size_hint * 20);
-        if (b->recs)
-            b->caprecs = size_hint;
-        if (b->names)
-            b->capnames = size_hint * 20;
     }
     return b;
 }
@@ -92,12 +137,15 @@ void mw_domainset_builder_free(struct mw_domainset_builder *b)
 {
     if (!b)
         return;
-    free(b->recs);
-    free(b->names);
+    for (int p = 0; p < NPART; p++)
+        part_free(&b->part[p]);
     free(b->cls);
     free(b->ccount);
     free(b->cm.keys);
     free(b->cm.ids);
+    free(b->tld_slot);
+    free(b->tld);
+    free(b->tld_lab);
     free(b);
 }
 
@@ -160,6 +208,39 @@ static int cls_id(struct mw_domainset_builder *b, const struct cls *c, uint32_t 
     return 0;
 }
 
+/* The builder's id of the last label lab (hashed as a name to h), added when new; -1 when the
+ * table is full and lab is not in it. Counted, to pick the set's dictionary. Returns 0 or
+ * -ENOMEM. */
+static int tld_id(struct mw_domainset_builder *b, uint64_t h, const uint8_t *lab, int *id)
+{
+    size_t i = (h >> 40) & (TLD_SLOTS - 1);
+    for (;; i = (i + 1) & (TLD_SLOTS - 1)) {
+        uint16_t s = b->tld_slot[i];
+        if (!s)
+            break;
+        const struct tld_ent *t = &b->tld[s - 1];
+        const uint8_t *l2 = b->tld_lab + t->lab;
+        if (t->hash == h && l2[0] == lab[0] && !memcmp(l2 + 1, lab + 1, lab[0])) {
+            *id = s - 1;
+            b->tld[s - 1].count++;
+            return 0;
+        }
+    }
+    *id = -1;
+    if (b->ntld == TLD_IDS)
+        return 0;
+    size_t need = b->tld_lab_len + lab[0] + 1u;
+    if (mw_array_grow((void **)&b->tld, &b->tld_cap, b->ntld + 1, sizeof *b->tld) ||
+        mw_array_grow((void **)&b->tld_lab, &b->tld_lab_cap, need, 1))
+        return -ENOMEM;
+    memcpy(b->tld_lab + b->tld_lab_len, lab, lab[0] + 1u);
+    b->tld[b->ntld] = (struct tld_ent){.hash = h, .lab = (uint32_t)b->tld_lab_len, .count = 1};
+    b->tld_lab_len = need;
+    b->tld_slot[i] = (uint16_t)(b->ntld + 1);
+    *id = (int)b->ntld++;
+    return 0;
+}
+
 static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, int kind,
                const struct mw_rule *rule, bool removed)
 {
@@ -169,7 +250,7 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     int n = split(wire, len, off);
     if (n < 0)
         return -EINVAL;
-    if (b->nrecs >= RULES_MAX || b->nnames + len + REC_HDR > UINT32_MAX)
+    if (b->nrecs >= RULES_MAX || b->bound + 2 * len + 16 > UINT32_MAX)
         return -E2BIG;
     struct cls c = {.kind = (uint8_t)kind, .removed = removed};
     if (rule) {
@@ -181,27 +262,68 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     int rc = cls_id(b, &c, &id);
     if (rc)
         return rc;
-    if (mw_array_grow((void **)&b->recs, &b->caprecs, b->nrecs + 1, sizeof *b->recs) ||
-        mw_array_grow((void **)&b->names, &b->capnames, b->nnames + len + REC_HDR, 1))
-        return -ENOMEM;
 
-    uint8_t *h = b->names + b->nnames, *w = h + REC_HDR;
-    h[0] = (uint8_t)id;
-    h[1] = (uint8_t)(id >> 8);
-    h[2] = (uint8_t)len;
-    h[3] = n ? off[n - 1] : 0;
+    uint8_t w[MW_DNAME_MAX + 1];
+    memcpy(w, wire, len);
+    mw_dname_lower(w, len);
+    uint64_t hash = ROOT_HASH, h1 = 0;
+    for (int i = n - 1; i >= 0; i--) {
+        hash = label_hash(hash, w + off[i] + 1, w[off[i]]);
+        if (i == n - 1)
+            h1 = hash;
+    }
+    /* The stored name: the marker, then the packed symbols of the other labels. */
+    uint8_t name[ENC_MAX + 4], sym[3 * MW_DNAME_MAX];
+    uint16_t st[MAX_LABELS + 1];
+    size_t nl;
+    if (n == 0) {
+        name[0] = MK_ROOT;
+        nl = 1;
+    } else {
+        int tid;
+        rc = tld_id(b, h1, w + off[n - 1], &tid);
+        if (rc)
+            return rc;
+        size_t o = 1;
+        if (tid < 0) {
+            name[0] = MK_NONE;
+        } else if (tid < MK_WIDE) {
+            name[0] = (uint8_t)tid;
+        } else {
+            name[0] = MK_WIDE;
+            name[1] = (uint8_t)tid;
+            name[2] = (uint8_t)(tid >> 8);
+            o = 3;
+        }
+        size_t ns = symbolize(w, off, 0, tid < 0 ? n : n - 1, sym, st);
+        nl = o + pack_groups(sym, ns, name + o);
+    }
+    uint8_t hdr[16], *hp = hdr;
+    if (id < 3 && nl < SIMPLE_LEN) {
+        *hp++ = (uint8_t)(id * SIMPLE_LEN + nl);
+    } else {
+        *hp++ = XHDR;
+        hp = put_varint(hp, id);
+        hp = put_varint(hp, (uint32_t)nl);
+    }
+    hp = put_varint(hp, rule ? rule->line : 0);
+    size_t hl = (size_t)(hp - hdr);
+    struct part *pt = &b->part[hash >> PART_SHIFT];
+    uint8_t *d = reserve(pt, hl + nl);
+    if (!d)
+        return -ENOMEM;
+    memcpy(d, hdr, hl);
+    memcpy(d + hl, name, nl);
+    pt->tail->used += (uint32_t)(hl + nl);
+    pt->n++;
+    b->nrecs++;
+    /* Its set entry: an extended header, the name packed (at most 2 octets per 3 symbols and
+     * the dictionary octet), a class id and a line. */
+    b->bound += 2 * len + 16;
     b->ccount[id]++;
     if (rule && rule->line > b->maxline)
         b->maxline = rule->line;
-    memcpy(w, wire, len);
-    mw_dname_lower(w, len);
-    uint64_t hash = ROOT_HASH;
-    for (int i = n - 1; i >= 0; i--)
-        hash = label_hash(hash, w + off[i] + 1, w[off[i]]);
-    b->recs[b->nrecs++] =
-        (struct rec){.hash = hash, .name = (uint32_t)b->nnames, .line = rule ? rule->line : 0};
     b->lmask[n >> 6] |= 1ull << (n & 63);
-    b->nnames += len + REC_HDR;
     return 0;
 }
 
@@ -219,177 +341,110 @@ int mw_domainset_builder_remove(struct mw_domainset_builder *b, const uint8_t *w
     return add(b, wire, wire_len, kind, rule, true);
 }
 
-/* Order of records: hash, then name (length, octets), then the order added. */
-static int rec_cmp(const uint8_t *names, const struct rec *x, const struct rec *y)
-{
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
-    size_t lx = rec_len(names, x), ly = rec_len(names, y);
-    if (lx != ly)
-        return lx < ly ? -1 : 1;
-    int c = memcmp(rec_wire(names, x), rec_wire(names, y), lx);
-    if (c)
-        return c;
-    return x->name < y->name ? -1 : x->name > y->name;
-}
-
-/* Merge sort of a[0..n) using tmp[0..n); O(n log n) even on adversarial runs. */
-static void rec_msort(const uint8_t *names, struct rec *a, struct rec *tmp, size_t n)
-{
-    if (n < 2)
-        return;
-    if (n <= 8) {
-        for (size_t i = 1; i < n; i++) {
-            struct rec x = a[i];
-            size_t j = i;
-            while (j > 0 && rec_cmp(names, &x, &a[j - 1]) < 0) {
-                a[j] = a[j - 1];
-                j--;
-            }
-            a[j] = x;
-        }
-        return;
-    }
-    size_t m = n / 2;
-    rec_msort(names, a, tmp, m);
-    rec_msort(names, a + m, tmp, n - m);
-    size_t i = 0, j = m, k = 0;
-    while (i < m && j < n)
-        tmp[k++] = rec_cmp(names, &a[j], &a[i]) < 0 ? a[j++] : a[i++];
-    while (i < m)
-        tmp[k++] = a[i++];
-    memcpy(a, tmp, k * sizeof *a);
-}
-
-/* One in-place radix pass (American flag sort) over a[0..n) on the 8 hash bits at shift:
- * cycles of swaps, with 256 write heads that stay in cache. start[0..256] receives the
- * bucket bounds. */
-static void flag_pass(struct rec *a, size_t n, int shift, size_t start[257])
-{
-    size_t next[256];
-    memset(start, 0, 257 * sizeof *start);
-    for (size_t i = 0; i < n; i++)
-        start[((a[i].hash >> shift) & 255) + 1]++;
-    for (int k = 0; k < 256; k++) {
-        start[k + 1] += start[k];
-        next[k] = start[k];
-    }
-    for (int k = 0; k < 256; k++) {
-        while (next[k] < start[k + 1]) {
-            struct rec r = a[next[k]];
-            unsigned d = (unsigned)(r.hash >> shift) & 255;
-            while (d != (unsigned)k) {
-                struct rec t = a[next[d]];
-                a[next[d]++] = r;
-                r = t;
-                d = (unsigned)(r.hash >> shift) & 255;
-            }
-            a[next[k]++] = r;
-        }
-    }
-}
-
-/* Sort a[0..n) by rec_cmp in place: radix passes on the top hash bits while a bucket is large,
- * then a merge sort of each small bucket in tmp (room for SORT_SMALL records); a bucket that
- * the hash cannot split (many copies of one name) gets a merge sort with its own buffer. */
-#define SORT_SMALL 64
-static int sort_range(const uint8_t *names, struct rec *a, size_t n, int shift, struct rec *tmp)
-{
-    if (n <= SORT_SMALL) {
-        rec_msort(names, a, tmp, n);
-        return 0;
-    }
-    if (shift < 0) {
-        struct rec *big = malloc(n * sizeof *big);
-        if (!big)
-            return -ENOMEM;
-        rec_msort(names, a, big, n);
-        free(big);
-        return 0;
-    }
-    size_t start[257];
-    flag_pass(a, n, shift, start);
-    for (int k = 0; k < 256; k++) {
-        int rc = sort_range(names, a + start[k], start[k + 1] - start[k], shift - 8, tmp);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-/* Sorting in place, so a build needs no second copy of the records. */
-static int sort_recs(struct mw_domainset_builder *b)
-{
-    struct rec tmp[SORT_SMALL];
-    return sort_range(b->names, b->recs, b->nrecs, 56, tmp);
-}
-
-static inline bool same_name(const uint8_t *names, const struct rec *x, const struct rec *y)
-{
-    size_t l = rec_len(names, x);
-    return x->hash == y->hash && l == rec_len(names, y) &&
-           memcmp(rec_wire(names, x), rec_wire(names, y), l) == 0;
-}
-
-static inline uint64_t tld_hash(const uint8_t *lab)
-{
-    return label_hash(ROOT_HASH, lab + 1, lab[0]);
-}
-
-/* Count last labels over all records (a bounded table of candidates; a list with thousands of
- * distinct last labels simply leaves the rarer ones uncompressed) and keep the most frequent
- * TLD_MAX that occur at least twice. */
-struct tld_count {
-    uint64_t hash;
-    uint32_t lab; /* offset of the label in the builder's names */
-    uint32_t count;
+/* One stored entry, decoded. */
+struct stored {
+    uint32_t cls, line;
+    const uint8_t *name;
+    size_t nl;
 };
 
-static int tld_count_cmp(const void *x, const void *y)
+static const uint8_t *read_stored(const uint8_t *e, struct stored *out)
 {
-    const struct tld_count *a = x, *b = y;
-    if (a->count != b->count)
-        return a->count > b->count ? -1 : 1;
-    return a->lab < b->lab ? -1 : a->lab > b->lab;
+    if (e[0] != XHDR) {
+        out->cls = e[0] / SIMPLE_LEN;
+        out->nl = e[0] % SIMPLE_LEN;
+        e++;
+    } else {
+        uint32_t nl;
+        e = get_varint(e + 1, &out->cls);
+        e = get_varint(e, &nl);
+        out->nl = nl;
+    }
+    e = get_varint(e, &out->line);
+    out->name = e;
+    return e + out->nl;
 }
 
-static int pick_tlds(const struct mw_domainset_builder *b, struct mw_domainset *s)
+/* The last-label id of a stored name (-1: none or the root) and where its groups start. */
+static int stored_tld(const uint8_t *name, size_t *groups)
 {
-    const size_t tcap = 4096, tmask = tcap - 1;
-    struct tld_count *t = calloc(tcap, sizeof *t);
-    if (!t)
-        return -ENOMEM;
-    size_t used = 0;
-    for (size_t r = 0; r < b->nrecs; r++) {
-        const struct rec *x = &b->recs[r];
-        if (rec_len(b->names, x) == 1)
-            continue;
-        uint32_t at = x->name + REC_HDR + rec_tlo(b->names, x);
-        const uint8_t *lab = b->names + at;
-        uint64_t h = tld_hash(lab);
-        for (size_t i = (h >> 40) & tmask;; i = (i + 1) & tmask) {
-            if (!t[i].count) {
-                if (used < tcap * 3 / 4) {
-                    t[i] = (struct tld_count){.hash = h, .lab = at, .count = 1};
-                    used++;
-                }
-                break;
-            }
-            const uint8_t *lab2 = b->names + t[i].lab;
-            if (t[i].hash == h && lab[0] == lab2[0] && !memcmp(lab, lab2, lab[0] + 1u)) {
-                t[i].count++;
-                break;
-            }
-        }
+    *groups = name[0] == MK_WIDE ? 3 : 1;
+    if (name[0] == MK_NONE || name[0] == MK_ROOT)
+        return -1;
+    return name[0] == MK_WIDE ? (int)(name[1] | (unsigned)name[2] << 8) : name[0];
+}
+
+/* The hash of a stored name, as add computed it from the wire name. */
+static uint64_t stored_hash(const struct mw_domainset_builder *b, const struct stored *e)
+{
+    if (e->name[0] == MK_ROOT)
+        return ROOT_HASH;
+    size_t g;
+    int tid = stored_tld(e->name, &g);
+    uint8_t sym[3 * MW_DNAME_MAX], w[MW_DNAME_MAX + 1], off[MAX_LABELS + 1];
+    size_t ns = unpack_groups(e->name + g, e->nl - g, sym);
+    size_t n = syms_to_wire(sym, ns, w);
+    uint64_t h = ROOT_HASH;
+    if (tid >= 0)
+        h = b->tld[tid].hash;
+    int k = 0;
+    for (size_t o = 0; o < n; o += w[o] + 1u)
+        off[k++] = (uint8_t)o;
+    while (k-- > 0)
+        h = label_hash(h, w + off[k] + 1, w[off[k]]);
+    return h;
+}
+
+/* The packed name in set s of a stored name; tmap takes builder last-label ids to the set's
+ * dictionary (-1: not in it). */
+static size_t final_name(const struct mw_domainset_builder *b, const int16_t *tmap,
+                         const struct stored *e, uint8_t *out)
+{
+    if (e->name[0] == MK_ROOT) {
+        out[0] = TLD_ROOT;
+        return 1;
     }
+    size_t g;
+    int tid = stored_tld(e->name, &g);
+    if (tid < 0 || tmap[tid] >= 0) {
+        memcpy(out, e->name + g, e->nl - g);
+        out[e->nl - g] = tid < 0 ? TLD_NONE : (uint8_t)tmap[tid];
+        return e->nl - g + 1;
+    }
+    /* A last label left out of the dictionary: it joins the symbols. */
+    uint8_t sym[3 * MW_DNAME_MAX + 4];
+    size_t ns = unpack_groups(e->name + g, e->nl - g, sym);
+    if (ns)
+        sym[ns++] = SYM_SEP;
+    ns = label_syms(b->tld_lab + b->tld[tid].lab, sym, ns);
+    return pack(sym, ns, TLD_NONE, out);
+}
+
+/* Keep the most frequent TLD_MAX last labels that occur at least twice as the set's
+ * dictionary; tmap[id] gets each builder id's dictionary index or -1. */
+static int pick_tlds(const struct mw_domainset_builder *b, struct mw_domainset *s, int16_t *tmap)
+{
     size_t k = 0;
-    for (size_t i = 0; i < tcap; i++)
-        if (t[i].count >= 2)
-            t[k++] = t[i];
-    qsort(t, k, sizeof *t, tld_count_cmp);
+    uint32_t *ids = malloc((b->ntld ? b->ntld : 1) * sizeof *ids);
+    if (!ids)
+        return -ENOMEM;
+    for (size_t i = 0; i < b->ntld; i++) {
+        tmap[i] = -1;
+        if (b->tld[i].count >= 2)
+            ids[k++] = (uint32_t)i;
+    }
+    /* Most frequent first, then the first seen: a small sort of at most TLD_IDS ids. */
+    for (size_t i = 1; i < k; i++) {
+        uint32_t x = ids[i];
+        size_t j = i;
+        while (j > 0 && b->tld[ids[j - 1]].count < b->tld[x].count) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = x;
+    }
     if (k > TLD_MAX)
         k = TLD_MAX;
-
     int rc = 0;
     if (k) {
         size_t tsz = 16;
@@ -405,68 +460,23 @@ static int pick_tlds(const struct mw_domainset_builder *b, struct mw_domainset *
         s->tld_mask = tsz - 1;
         size_t n = 0;
         for (size_t j = 0; j < k; j++) {
-            const uint8_t *lab = b->names + t[j].lab;
+            const struct tld_ent *t = &b->tld[ids[j]];
+            const uint8_t *lab = b->tld_lab + t->lab;
             s->tld_off[j] = (uint16_t)n;
             memcpy(s->tld_lab + n, lab, lab[0] + 1u);
             n += lab[0] + 1u;
-            size_t i = (t[j].hash >> 40) & s->tld_mask;
+            size_t i = (t->hash >> 40) & s->tld_mask;
             while (s->tld_tab[i].id1)
                 i = (i + 1) & s->tld_mask;
-            s->tld_tab[i] = (struct tld_slot){.hash = t[j].hash, .id1 = (uint32_t)j + 1};
+            s->tld_tab[i] = (struct tld_slot){.hash = t->hash, .id1 = (uint32_t)j + 1};
+            tmap[ids[j]] = (int16_t)j;
         }
         s->ntld = k;
         s->bytes += k * 64 + k * sizeof *s->tld_off + tsz * sizeof *s->tld_tab;
     }
 out:
-    free(t);
+    free(ids);
     return rc;
-}
-
-/* Class ids: a small open-addressing map from the packed class key to its index. */
-/* The winning record per (kind, tombstone) among the records of one name, a[0..n) in (hash,
- * name, order added) order: the first added, unless a later rule is an allow rule and it is
- * not. Returns how many slots of w are set. */
-static unsigned winners(const struct mw_domainset_builder *b, const struct rec *a, size_t n,
-                        const struct rec *w[6])
-{
-    unsigned k = 0;
-    memset(w, 0, 6 * sizeof *w);
-    for (size_t j = 0; j < n; j++) {
-        const struct rec *r = &a[j];
-        const struct cls *c = &b->cls[rec_cls(b->names, r)];
-        int slot = c->kind * 2 + c->removed;
-        if (!w[slot]) {
-            k++;
-            w[slot] = r;
-        } else if (!c->removed && (c->flags & MW_RULE_ALLOW) &&
-                   !(b->cls[rec_cls(b->names, w[slot])].flags & MW_RULE_ALLOW)) {
-            w[slot] = r;
-        }
-    }
-    return k;
-}
-
-/* The packed name of a record in set s. */
-static size_t pack_rec(const struct mw_domainset *s, const uint8_t *names, const struct rec *r,
-                       uint8_t *out)
-{
-    const uint8_t *name = rec_wire(names, r);
-    size_t len = rec_len(names, r);
-    if (len == 1) {
-        out[0] = TLD_ROOT;
-        return 1;
-    }
-    const uint8_t *last = name + rec_tlo(names, r);
-    int tld = tld_find(s, tld_hash(last), last);
-    /* The labels up to the dictionary label, or all of them, as symbols. */
-    size_t stop = tld >= 0 ? rec_tlo(names, r) : len - 1, ns = 0;
-    uint8_t sym[3 * MW_DNAME_MAX];
-    for (size_t o = 0; o < stop; o += name[o] + 1u) {
-        if (o)
-            sym[ns++] = SYM_SEP;
-        ns = label_syms(name + o, sym, ns);
-    }
-    return pack(sym, ns, tld >= 0 ? (uint8_t)tld : TLD_NONE, out);
 }
 
 static int count_cmp(const void *x, const void *y, void *arg)
@@ -515,19 +525,41 @@ static int classify(const struct mw_domainset_builder *b, struct mw_domainset *s
     return 0;
 }
 
-/* Write the entry for the records of one name at p; returns its end. */
-static uint8_t *put_entry(const struct mw_domainset_builder *b, struct mw_domainset *s,
-                          const uint32_t *remap, const uint8_t *enc, size_t el, const struct rec *a,
-                          size_t n, uint8_t *p)
+/* The winning rule per (kind, tombstone) slot among the stored entries of one name, in the
+ * order added: the first, unless a later rule is an allow rule and it is not. Returns how many
+ * slots of w are set. */
+static unsigned winners(const struct mw_domainset_builder *b, const struct stored *a, size_t n,
+                        const struct stored *w[6])
 {
-    const struct rec *w[6];
+    unsigned k = 0;
+    memset(w, 0, 6 * sizeof *w);
+    for (size_t j = 0; j < n; j++) {
+        const struct cls *c = &b->cls[a[j].cls];
+        int slot = c->kind * 2 + c->removed;
+        if (!w[slot]) {
+            k++;
+            w[slot] = &a[j];
+        } else if (!c->removed && (c->flags & MW_RULE_ALLOW) &&
+                   !(b->cls[w[slot]->cls].flags & MW_RULE_ALLOW)) {
+            w[slot] = &a[j];
+        }
+    }
+    return k;
+}
+
+/* Write the entry for the stored entries a[0..n) of one name at p; returns its end. */
+static uint8_t *put_entry(const struct mw_domainset_builder *b, struct mw_domainset *s,
+                          const uint32_t *remap, const uint8_t *enc, size_t el,
+                          const struct stored *a, size_t n, uint8_t *p)
+{
+    const struct stored *w[6];
     unsigned k = winners(b, a, n, w);
     uint32_t ids[6];
     int only = -1;
     for (int c = 0; c < 6; c++) {
         if (!w[c])
             continue;
-        ids[c] = remap[rec_cls(b->names, w[c])];
+        ids[c] = remap[w[c]->cls];
         if (!s->cls[ids[c]].removed)
             s->nrules++;
         only = c;
@@ -549,6 +581,73 @@ static uint8_t *put_entry(const struct mw_domainset_builder *b, struct mw_domain
         p = put_line(p, w[c]->line, s->lw);
     }
     return p;
+}
+
+/* ---- the partition sort ---- */
+
+/* A stored entry of the partition being written: its name's hash and where it is (chunk
+ * number << 16 | offset), which also orders entries by the time they were added. */
+struct ix {
+    uint64_t hash;
+    uint32_t where;
+    uint32_t pad;
+};
+
+static inline bool ix_less(const struct ix *x, const struct ix *y)
+{
+    return x->hash != y->hash ? x->hash < y->hash : x->where < y->where;
+}
+
+static int ix_cmp(const void *x, const void *y)
+{
+    const struct ix *a = x, *b = y;
+    return ix_less(a, b) ? -1 : ix_less(b, a);
+}
+
+/* Sort a[0..n) by (hash, where) in place: American flag passes on 8 hash bits at a time while
+ * a bucket is large, insertion sort for small ones, and qsort for a large bucket the passes
+ * could not split (one name added many times: equal hashes). */
+static void ix_sort(struct ix *a, size_t n, int shift)
+{
+    if (n <= 24) {
+        for (size_t i = 1; i < n; i++) {
+            struct ix x = a[i];
+            size_t j = i;
+            while (j > 0 && ix_less(&x, &a[j - 1])) {
+                a[j] = a[j - 1];
+                j--;
+            }
+            a[j] = x;
+        }
+        return;
+    }
+    if (shift < 0) {
+        qsort(a, n, sizeof *a, ix_cmp);
+        return;
+    }
+    size_t start[257], next[256];
+    memset(start, 0, sizeof start);
+    for (size_t i = 0; i < n; i++)
+        start[((a[i].hash >> shift) & 255) + 1]++;
+    for (int k = 0; k < 256; k++) {
+        start[k + 1] += start[k];
+        next[k] = start[k];
+    }
+    for (int k = 0; k < 256; k++) {
+        while (next[k] < start[k + 1]) {
+            struct ix r = a[next[k]];
+            unsigned d = (unsigned)(r.hash >> shift) & 255;
+            while (d != (unsigned)k) {
+                struct ix t = a[next[d]];
+                a[next[d]++] = r;
+                r = t;
+                d = (unsigned)(r.hash >> shift) & 255;
+            }
+            a[next[k]++] = r;
+        }
+    }
+    for (int k = 0; k < 256; k++)
+        ix_sort(a + start[k], start[k + 1] - start[k], shift - 8);
 }
 
 static int make_dir(struct mw_domainset *s, uint32_t *off)
@@ -578,58 +677,143 @@ static int make_dir(struct mw_domainset *s, uint32_t *off)
     return 0;
 }
 
-static int layout(const struct mw_domainset_builder *b, struct mw_domainset *s)
-{
-    const struct rec *a = b->recs;
-    size_t n = b->nrecs, distinct = 0;
-    for (size_t i = 0; i < n; i++)
-        if (i == 0 || !same_name(b->names, &a[i - 1], &a[i]))
-            distinct++;
-    s->nb = distinct / BUCKET_FILL + 1;
+/* The state of writing the set, partition after partition. */
+struct writer {
+    const struct mw_domainset_builder *b;
+    struct mw_domainset *s;
+    const uint32_t *remap;
+    const int16_t *tmap;
+    uint32_t *off;
+    uint64_t nextb;
+    uint8_t *p;
+    struct chunk **chunks; /* the partition's, by number */
+    struct stored *group;  /* the entries of one name */
+    size_t group_cap;
+};
 
-    /* Packed names are at most twice the wire name; a rule at most a varint and a line. */
-    size_t bound = 2 * b->nnames + n * 12 + distinct * 3 + ARENA_PAD;
+static inline const uint8_t *ix_entry(const struct writer *wr, const struct ix *x)
+{
+    return wr->chunks[x->where >> 16]->data + (x->where & 0xffff);
+}
+
+static inline bool same_stored(const struct stored *x, const struct stored *y)
+{
+    return x->nl == y->nl && memcmp(x->name, y->name, x->nl) == 0;
+}
+
+/* Write the names of a[0..n), sorted, all of one hash: usually one name, but two names may
+ * share a 64-bit hash, so each is gathered from the whole run. Marks what it wrote. */
+static int write_run(struct writer *wr, struct ix *a, size_t n)
+{
+    if (mw_array_grow((void **)&wr->group, &wr->group_cap, n, sizeof *wr->group))
+        return -ENOMEM;
+    uint64_t bk = bucket_of(wr->s, a[0].hash);
+    while (wr->nextb <= bk)
+        wr->off[wr->nextb++] = (uint32_t)(wr->p - wr->s->arena);
+    for (size_t i = 0; i < n; i++) {
+        if (a[i].where == UINT32_MAX)
+            continue;
+        size_t k = 0;
+        read_stored(ix_entry(wr, &a[i]), &wr->group[k++]);
+        for (size_t j = i + 1; j < n; j++) {
+            if (a[j].where == UINT32_MAX)
+                continue;
+            read_stored(ix_entry(wr, &a[j]), &wr->group[k]);
+            if (same_stored(&wr->group[0], &wr->group[k])) {
+                a[j].where = UINT32_MAX;
+                k++;
+            }
+        }
+        uint8_t enc[ENC_MAX];
+        size_t el = final_name(wr->b, wr->tmap, &wr->group[0], enc);
+        wr->p = put_entry(wr->b, wr->s, wr->remap, enc, el, wr->group, k, wr->p);
+    }
+    return 0;
+}
+
+/* Write partition pt's names to the set, then unmap its chunks. */
+static int write_part(struct writer *wr, struct part *pt, struct ix *idx)
+{
+    size_t k = 0, c = 0;
+    for (struct chunk *ch = pt->head; ch; ch = ch->next, c++) {
+        wr->chunks[c] = ch;
+        const uint8_t *e = ch->data, *end = ch->data + ch->used;
+        while (e < end) {
+            struct stored st;
+            const uint8_t *nx = read_stored(e, &st);
+            idx[k].hash = stored_hash(wr->b, &st);
+            idx[k].where = (uint32_t)(c << 16 | (size_t)(e - ch->data));
+            k++;
+            e = nx;
+        }
+    }
+    ix_sort(idx, k, PART_SHIFT - 8);
+    int rc = 0;
+    for (size_t i = 0; i < k && !rc;) {
+        size_t j = i + 1;
+        while (j < k && idx[j].hash == idx[i].hash)
+            j++;
+        rc = write_run(wr, idx + i, j - i);
+        i = j;
+    }
+    part_free(pt);
+    return rc;
+}
+
+static int layout(struct mw_domainset_builder *b, struct mw_domainset *s, const int16_t *tmap)
+{
+    /* Buckets for every name added: duplicates (rare in one list) only make them sparser. */
+    s->nb = b->nrecs / BUCKET_FILL + 1;
+    uint64_t bound = b->bound + ARENA_PAD;
     if (bound - ARENA_PAD > UINT32_MAX)
         return -E2BIG;
-    uint32_t *remap = NULL, *off = NULL;
+    size_t maxn = 1, maxc = 1;
+    for (int p = 0; p < NPART; p++) {
+        if (b->part[p].n > maxn)
+            maxn = b->part[p].n;
+        if (b->part[p].nchunks > maxc)
+            maxc = b->part[p].nchunks;
+    }
+    struct writer wr = {.b = b, .s = s, .tmap = tmap};
+    uint32_t *remap = NULL;
+    struct ix *idx = NULL;
     int rc = classify(b, s, &remap);
     if (rc)
         return rc;
+    wr.remap = remap;
     rc = -ENOMEM;
-    off = malloc((s->nb + 1) * sizeof *off);
-    s->arena = malloc(bound);
-    if (!off || !s->arena)
+    wr.off = malloc((s->nb + 1) * sizeof *wr.off);
+    wr.chunks = malloc(maxc * sizeof *wr.chunks);
+    idx = malloc(maxn * sizeof *idx);
+    /* Only the octets written count: the bound is address space, not memory. */
+    s->arena = malloc((size_t)bound);
+    if (!wr.off || !wr.chunks || !idx || !s->arena)
         goto out;
-
-    uint8_t *p = s->arena, enc[ENC_MAX];
-    uint64_t nextb = 0;
-    for (size_t i = 0; i < n;) {
-        if (i + 16 < n)
-            __builtin_prefetch(b->names + a[i + 16].name);
-        size_t j = i + 1;
-        while (j < n && same_name(b->names, &a[i], &a[j]))
-            j++;
-        uint64_t bk = bucket_of(s, a[i].hash);
-        while (nextb <= bk)
-            off[nextb++] = (uint32_t)(p - s->arena);
-        size_t el = pack_rec(s, b->names, &a[i], enc);
-        p = put_entry(b, s, remap, enc, el, a + i, j - i, p);
-        i = j;
+    wr.p = s->arena;
+    for (int p = 0; p < NPART; p++) {
+        rc = write_part(&wr, &b->part[p], idx);
+        if (rc)
+            goto out;
     }
-    while (nextb <= s->nb)
-        off[nextb++] = (uint32_t)(p - s->arena);
-    memset(p, 0, ARENA_PAD);
-    s->arena_len = (size_t)(p - s->arena) + ARENA_PAD;
+    while (wr.nextb <= s->nb)
+        wr.off[wr.nextb++] = (uint32_t)(wr.p - s->arena);
+    memset(wr.p, 0, ARENA_PAD);
+    s->arena_len = (size_t)(wr.p - s->arena) + ARENA_PAD;
     uint8_t *ar = realloc(s->arena, s->arena_len); /* shrinking: failure keeps the larger */
     if (ar)
         s->arena = ar;
-    rc = make_dir(s, off);
-    off = NULL;
+    free(idx);
+    idx = NULL;
+    rc = make_dir(s, wr.off);
+    wr.off = NULL;
     if (rc)
         goto out;
     s->bytes += s->arena_len + s->ncls * sizeof *s->cls;
 out:
-    free(off);
+    free(idx);
+    free(wr.off);
+    free(wr.chunks);
+    free(wr.group);
     free(remap);
     return rc;
 }
@@ -638,22 +822,19 @@ int mw_domainset_build(struct mw_domainset_builder *b, struct mw_domainset **out
 {
     *out = NULL;
     struct mw_domainset *s = calloc(1, sizeof *s);
+    int16_t *tmap = malloc((b->ntld ? b->ntld : 1) * sizeof *tmap);
     int rc = -ENOMEM;
-    if (!s)
+    if (!s || !tmap)
         goto out;
     s->bytes = sizeof *s;
     s->lmask[0] = b->lmask[0];
     s->lmask[1] = b->lmask[1];
-    if (b->nrecs) {
-        rc = pick_tlds(b, s);
-        if (rc)
-            goto out;
-        rc = sort_recs(b);
-        if (rc)
-            goto out;
-    }
-    rc = layout(b, s);
+    rc = pick_tlds(b, s, tmap);
+    if (rc)
+        goto out;
+    rc = layout(b, s, tmap);
 out:
+    free(tmap);
     mw_domainset_builder_free(b);
     if (rc) {
         mw_domainset_free(s);

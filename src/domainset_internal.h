@@ -176,7 +176,7 @@ static inline size_t symbolize(const uint8_t *w, const uint8_t *off, int from, i
  * threes from the end, so only the first group can be short; it is padded in front with
  * SYM_PAD, which no name starts with. The packing is canonical: two names are equal exactly
  * when their packed forms are. Returns the packed length. */
-static inline size_t pack(const uint8_t *sym, size_t ns, uint8_t dict, uint8_t *out)
+static inline size_t pack_groups(const uint8_t *sym, size_t ns, uint8_t *out)
 {
     size_t o = 0, k = ns % 3;
     if (k) {
@@ -189,8 +189,60 @@ static inline size_t pack(const uint8_t *sym, size_t ns, uint8_t dict, uint8_t *
         out[o++] = (uint8_t)(v >> 8);
         out[o++] = (uint8_t)v;
     }
+    return o;
+}
+
+static inline size_t pack(const uint8_t *sym, size_t ns, uint8_t dict, uint8_t *out)
+{
+    size_t o = pack_groups(sym, ns, out);
     out[o++] = dict;
     return o;
+}
+
+/* The symbols of gl octets of packed groups (the padding of the first group dropped).
+ * Returns the symbol count. */
+static inline size_t unpack_groups(const uint8_t *g, size_t gl, uint8_t *sym)
+{
+    size_t ns = 0;
+    for (size_t i = 0; i + 2 <= gl; i += 2) {
+        unsigned v = (unsigned)g[i] << 8 | g[i + 1];
+        uint8_t d[3] = {(uint8_t)(v / (SYM_BASE * SYM_BASE)), (uint8_t)(v / SYM_BASE % SYM_BASE),
+                        (uint8_t)(v % SYM_BASE)};
+        int j = 0;
+        if (i == 0)
+            while (j < 2 && d[j] == SYM_PAD)
+                j++;
+        for (; j < 3; j++)
+            sym[ns++] = d[j];
+    }
+    return ns;
+}
+
+/* Wire labels (no root octet) of ns symbols into name; returns the octets written. */
+static inline size_t syms_to_wire(const uint8_t *sym, size_t ns, uint8_t *name)
+{
+    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
+    size_t n = 0, lab = 0;
+    if (!ns)
+        return 0;
+    name[n++] = 0;
+    for (size_t k = 0; k < ns; k++) {
+        if (sym[k] == SYM_SEP) {
+            lab = n;
+            name[n++] = 0;
+            continue;
+        }
+        uint8_t c;
+        if (sym[k] == SYM_ESC && k + 2 < ns) {
+            c = (uint8_t)(sym[k + 1] * SYM_BASE + sym[k + 2]);
+            k += 2;
+        } else {
+            c = (uint8_t)alpha[sym[k] - 2];
+        }
+        name[n++] = c;
+        name[lab]++;
+    }
+    return n;
 }
 
 /* ---- the set ------------------------------------------------------------------------------ */

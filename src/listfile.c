@@ -12,16 +12,20 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <idn2.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "listfile_internal.h"
 #include "minewall/error.h"
 #include "minewall/file.h"
+#include "minewall/hash.h"
 #include "minewall/listdetect.h"
 #include "minewall/rpz.h"
 #include "minewall/strbuf.h"
@@ -768,16 +772,58 @@ const char *mw_listfile_skip_name(enum mw_listfile_skip r)
     return names[r];
 }
 
-int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
-                          enum mw_listfile_format fmt, mw_listfile_entry_cb cb, void *arg,
-                          struct mw_listfile_report *rep, struct mw_errlist *errs)
+typedef void (*line_fn)(struct ctx *, const char *, size_t);
+
+static line_fn line_fn_of(enum mw_listfile_format fmt)
 {
-    static void (*const line_fn[])(struct ctx *, const char *, size_t) = {
+    static const line_fn fns[] = {
         [MW_LISTFILE_FMT_PLAIN] = plain_line,     [MW_LISTFILE_FMT_HOSTS] = hosts_line,
         [MW_LISTFILE_FMT_ADBLOCK] = adblock_line, [MW_LISTFILE_FMT_DNSMASQ] = dnsmasq_line,
         [MW_LISTFILE_FMT_IP] = ip_line,           [MW_LISTFILE_FMT_ASN] = asn_line,
         [MW_LISTFILE_FMT_PATTERN] = pattern_line, [MW_LISTFILE_FMT_CSV] = csv_line,
     };
+    return fns[fmt];
+}
+
+static struct ctx *ctx_new(const char *name, mw_listfile_entry_cb cb, void *arg,
+                           struct mw_listfile_report *rep, struct mw_errlist *errs)
+{
+    struct ctx *c = calloc(1, sizeof(*c));
+    if (c)
+        mw_listfile__out_init(&c->o, name, cb, arg, rep, errs);
+    return c;
+}
+
+/* Parse the whole lines of [p, end), and with last the unterminated rest too. Returns where
+ * the first line not parsed starts. */
+static const char *run_lines(struct ctx *c, line_fn fn, const char *p, const char *end, bool last)
+{
+    while (p < end && !c->o.rc) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl && !last)
+            break;
+        const char *le = nl ? nl : end;
+        c->o.line++;
+        c->allow = c->important = false;
+        fn(c, p, (size_t)(le - p));
+        p = nl ? nl + 1 : end;
+    }
+    return p;
+}
+
+static int finish_ctx(struct ctx *c)
+{
+    c->o.rep->lines = c->o.line;
+    mw_listfile__finish(&c->o);
+    int rc = c->o.rc;
+    free(c);
+    return rc;
+}
+
+int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
+                          enum mw_listfile_format fmt, mw_listfile_entry_cb cb, void *arg,
+                          struct mw_listfile_report *rep, struct mw_errlist *errs)
+{
     memset(rep, 0, sizeof(*rep));
     if ((unsigned)fmt > MW_LISTFILE_FMT_CSV || (!buf && len))
         return -EINVAL;
@@ -793,40 +839,177 @@ int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
     if (fmt == MW_LISTFILE_FMT_RPZ)
         return mw_rpz_parse(name, buf, len, 0, cb, arg, rep, errs);
     rep->format = fmt;
-    struct ctx *c = calloc(1, sizeof(*c));
+    struct ctx *c = ctx_new(name, cb, arg, rep, errs);
     if (!c)
         return -ENOMEM;
-    mw_listfile__out_init(&c->o, name, cb, arg, rep, errs);
-    void (*fn)(struct ctx *, const char *, size_t) = line_fn[fmt];
-    for (const char *p = buf, *end = buf + len; p < end && !c->o.rc;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        const char *le = nl ? nl : end;
-        c->o.line++;
-        c->allow = c->important = false;
-        fn(c, p, (size_t)(le - p));
-        p = nl ? nl + 1 : end;
+    run_lines(c, line_fn_of(fmt), buf, buf + len, true);
+    return finish_ctx(c);
+}
+
+uint64_t mw_listfile_hash_buf(const void *buf, size_t len)
+{
+    uint64_t h = 0;
+    for (size_t o = 0; o < len; o += MW_LISTFILE_BLOCK) {
+        size_t n = len - o < MW_LISTFILE_BLOCK ? len - o : MW_LISTFILE_BLOCK;
+        h = mw_hash_bytes(0, h, (const char *)buf + o, n);
     }
-    rep->lines = c->o.line;
-    mw_listfile__finish(&c->o);
-    int rc = c->o.rc;
-    free(c);
+    return h;
+}
+
+/* Read up to n bytes (fewer only at the end of the file). Returns the count or -errno. */
+static ssize_t read_full(int fd, char *p, size_t n)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            break;
+        got += (size_t)r;
+    }
+    return (ssize_t)got;
+}
+
+/* A file read block by block, each block hashed as it arrives (mw_listfile_hash_buf). */
+struct reader {
+    int fd;
+    char *buf; /* owned */
+    size_t have, cap, total;
+    uint64_t hash;
+    int err; /* a read error, or -EFBIG */
+    bool eof;
+};
+
+/* Append the next block after buf[0..have). Returns 0 or -errno. */
+static int fill(struct reader *r)
+{
+    if (r->cap - r->have < MW_LISTFILE_BLOCK) {
+        size_t cap = r->cap * 2;
+        char *b = realloc(r->buf, cap + 1);
+        if (!b)
+            return -ENOMEM;
+        r->buf = b;
+        r->cap = cap;
+    }
+    ssize_t n = read_full(r->fd, r->buf + r->have, MW_LISTFILE_BLOCK);
+    if (n < 0)
+        return r->err = (int)n;
+    if (n > 0)
+        r->hash = mw_hash_bytes(0, r->hash, r->buf + r->have, (size_t)n);
+    r->have += (size_t)n;
+    r->total += (size_t)n;
+    r->eof = (size_t)n < MW_LISTFILE_BLOCK;
+    return r->total > FILE_MAX ? (r->err = -EFBIG) : 0;
+}
+
+/* The line formats, streamed: whole lines of the buffer are parsed, the unterminated rest is
+ * moved to its front and the next block read after it. Memory is two blocks, not the file. */
+static int stream_lines(struct reader *r, const char *name, size_t start, line_fn fn,
+                        mw_listfile_entry_cb cb, void *arg, struct mw_listfile_report *rep,
+                        struct mw_errlist *errs)
+{
+    struct ctx *c = ctx_new(name, cb, arg, rep, errs);
+    if (!c)
+        return -ENOMEM;
+    const char *p = r->buf + start;
+    int rc = 0;
+    for (;;) {
+        p = run_lines(c, fn, p, r->buf + r->have, r->eof);
+        if (r->eof || c->o.rc)
+            break;
+        size_t rest = r->have - (size_t)(p - r->buf);
+        memmove(r->buf, p, rest);
+        r->have = rest;
+        c->addr = NULL; /* it pointed into the buffer */
+        c->addr_n = 0;
+        rc = fill(r);
+        if (rc < 0)
+            break;
+        p = r->buf;
+    }
+    int prc = finish_ctx(c);
+    return rc < 0 ? rc : prc;
+}
+
+int mw_listfile_hash_file(const char *path, uint64_t *out)
+{
+    struct reader r = {.fd = open(path, O_RDONLY | O_CLOEXEC), .cap = MW_LISTFILE_BLOCK};
+    if (r.fd < 0)
+        return -errno;
+    int rc = (r.buf = malloc(r.cap + 1)) ? 0 : -ENOMEM;
+    while (!rc && !r.eof) {
+        r.have = 0; /* only the hash is kept */
+        rc = fill(&r);
+    }
+    close(r.fd);
+    free(r.buf);
+    if (!rc)
+        *out = r.hash;
     return rc;
 }
 
 int mw_listfile_parse_file(const char *path, enum mw_listfile_format fmt, mw_listfile_entry_cb cb,
                            void *arg, struct mw_listfile_report *rep, struct mw_errlist *errs)
 {
-    char *buf = NULL;
-    size_t len = 0;
     memset(rep, 0, sizeof(*rep));
-    int rc = mw_file_read(path, FILE_MAX, &buf, &len);
+    if ((unsigned)fmt > MW_LISTFILE_FMT_CSV)
+        return -EINVAL;
+    struct reader r = {.fd = open(path, O_RDONLY | O_CLOEXEC), .cap = 2 * MW_LISTFILE_BLOCK};
+    int rc = r.fd < 0 ? -errno : 0;
+    struct stat st;
+    if (!rc && fstat(r.fd, &st) < 0)
+        rc = -errno;
+    if (!rc && S_ISDIR(st.st_mode))
+        rc = -EISDIR;
+    if (!rc && !S_ISREG(st.st_mode)) {
+        /* A pipe or a device: read whole, as before. */
+        close(r.fd);
+        r.fd = -1;
+        size_t len = 0;
+        rc = mw_file_read(path, FILE_MAX, &r.buf, &len);
+        if (!rc) {
+            uint64_t h = mw_listfile_hash_buf(r.buf, len);
+            rc = mw_listfile_parse_buf(path, r.buf, len, fmt, cb, arg, rep, errs);
+            rep->content_hash = h;
+            free(r.buf);
+            return rc;
+        }
+    }
+    if (!rc && (uint64_t)st.st_size > FILE_MAX)
+        rc = -EFBIG;
+    if (!rc && !(r.buf = malloc(r.cap + 1)))
+        rc = -ENOMEM;
+    if (!rc)
+        rc = fill(&r);
     if (rc < 0) {
+        if (r.fd >= 0)
+            close(r.fd);
+        free(r.buf);
         if (errs)
             mw_errlist_add(errs, "%s: cannot read: %s", path, strerror(-rc));
         return rc;
     }
-    rc = mw_listfile_parse_buf(path, buf, len, fmt, cb, arg, rep, errs);
-    free(buf);
+    size_t start = r.have >= 3 && memcmp(r.buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    if (fmt == MW_LISTFILE_FMT_AUTO)
+        fmt = mw_listdetect_format(r.buf + start, r.have - start);
+    if (fmt == MW_LISTFILE_FMT_RPZ) {
+        /* Zones have structure across lines: rpz.c reads the file whole. */
+        while (!r.eof && !(rc = fill(&r)))
+            ;
+        if (!rc)
+            rc = mw_rpz_parse(path, r.buf + start, r.have - start, 0, cb, arg, rep, errs);
+    } else {
+        rep->format = fmt;
+        rc = stream_lines(&r, path, start, line_fn_of(fmt), cb, arg, rep, errs);
+    }
+    if (r.err && errs)
+        mw_errlist_add(errs, "%s: cannot read: %s", path, strerror(-r.err));
+    rep->content_hash = r.hash;
+    close(r.fd);
+    free(r.buf);
     return rc;
 }
 

@@ -159,6 +159,7 @@ static int load_one(struct build *b, const struct mw_list_conf *lc, struct mw_li
         mw_errlist_add(errs, "%s: %zu entries of another type than the list's (%s) ignored",
                        lc->path, b->wrong_type, mw_list_type_name(lc->type));
     info->format = rep.format;
+    info->content_hash = rep.content_hash;
     info->entries = rep.entries - b->wrong_type;
     info->bad = rep.bad;
     info->skipped = rep.skipped;
@@ -269,6 +270,56 @@ int mw_lists_inputs(const struct mw_config *cfg, uint8_t **out, size_t *len)
     return 0;
 }
 
+/* The settings part of the description, then each list file by content: what a rebuild
+ * would parse. hashes[i] is the fingerprint of the i-th enabled list's file. */
+static int describe_content(const struct mw_config *cfg, const uint64_t *hashes, struct desc *d)
+{
+    int action = cfg->sinkhole.action;
+    put(d, &action, sizeof(action));
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        const struct mw_list_conf *lc = &cfg->lists[i];
+        if (!lc->enabled)
+            continue;
+        int v[4] = {(int)lc->action, (int)lc->type, lc->format, lc->allow};
+        put_str(d, lc->name);
+        put_str(d, lc->category);
+        put(d, v, sizeof(v));
+        put_str(d, lc->path);
+        put(d, &hashes[k++], sizeof(uint64_t));
+    }
+    put_file(d, cfg->geoip.asn);
+    put_file(d, cfg->geoip.country);
+    return d->err;
+}
+
+bool mw_lists_same_content(const struct mw_lists *l, const struct mw_config *cfg)
+{
+    if (l->files)
+        l = l->files;
+    if (!l->content_len)
+        return false;
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_lists; i++)
+        n += cfg->lists[i].enabled;
+    uint64_t *h = calloc(n ? n : 1, sizeof(*h));
+    if (!h)
+        return false;
+    bool same = false;
+    size_t k = 0;
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        if (cfg->lists[i].enabled && mw_listfile_hash_file(cfg->lists[i].path, &h[k++]) < 0)
+            goto out;
+    }
+    struct desc d = {0};
+    same = describe_content(cfg, h, &d) == 0 && d.len == l->content_len &&
+           memcmp(d.p, l->content, d.len) == 0;
+    free(d.p);
+out:
+    free(h);
+    return same;
+}
+
 bool mw_lists_same_inputs(const struct mw_lists *l, const uint8_t *inputs, size_t len)
 {
     if (l->files)
@@ -337,6 +388,24 @@ struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation
         qsort(l->asns, l->n_asns, sizeof(*l->asns), asn_cmp);
     if (l->n_local)
         qsort(l->local, l->n_local, sizeof(*l->local), local_cmp);
+    /* By content too, from the hashes of the bytes parsed: a file rewritten with the same
+     * bytes is then known unchanged without a rebuild. */
+    size_t enabled = 0;
+    for (size_t i = 0; i < cfg->n_lists; i++)
+        enabled += cfg->lists[i].enabled;
+    uint64_t *h = enabled == l->n_lists ? calloc(enabled ? enabled : 1, sizeof(*h)) : NULL;
+    struct desc d = {0};
+    if (h) {
+        for (uint16_t i = 0; i < l->n_lists; i++)
+            h[i] = l->lists[i].content_hash;
+        if (describe_content(cfg, h, &d) == 0) {
+            l->content = d.p;
+            l->content_len = d.len;
+        } else {
+            free(d.p);
+        }
+        free(h);
+    }
     return l;
 nomem:
     mw_errlist_add(errs, "out of memory loading lists");
@@ -368,6 +437,8 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
     l->refs = 1;
     l->inputs = NULL; /* the files' own, asked through l->files */
     l->inputs_len = 0;
+    l->content = NULL;
+    l->content_len = 0;
     l->generation = generation;
     l->files = mw_lists_ref(files);
     l->lists = calloc(n ? n : 1, sizeof(*l->lists));
@@ -431,6 +502,7 @@ void mw_lists_unref(struct mw_lists *l)
     free(l->asns);
     free(l->local);
     free(l->inputs);
+    free(l->content);
     free(l);
 }
 

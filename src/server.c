@@ -223,8 +223,9 @@ static void reload_work(uv_work_t *req)
     uint8_t *in = NULL;
     size_t len = 0;
     s->pending_reused = false;
-    if (s->build_prev && mw_lists_inputs(s->build_cfg, &in, &len) == 0 &&
-        mw_lists_same_inputs(s->build_prev, in, len)) {
+    if (s->build_prev && ((mw_lists_inputs(s->build_cfg, &in, &len) == 0 &&
+                           mw_lists_same_inputs(s->build_prev, in, len)) ||
+                          mw_lists_same_content(s->build_prev, s->build_cfg))) {
         s->pending_lists =
             mw_lists_ref(s->build_prev->files ? s->build_prev->files : s->build_prev);
         s->pending_reused = true;

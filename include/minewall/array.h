@@ -1,5 +1,5 @@
-/* Growable arrays: the one capacity-doubling realloc that the builders (domainset.c,
- * patternset.c) use for their record, name, code and text arrays. Pure; no state. */
+/* Growable arrays: the one capacity-doubling realloc that the builders (domainset_build.c,
+ * patternset.c) use for their arrays. Pure; no state. */
 #pragma once
 
 #include <stddef.h>

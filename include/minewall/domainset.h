@@ -56,8 +56,10 @@ typedef int (*mw_domain_rule_cb)(const struct mw_domain_rule *r, void *arg);
 struct mw_domainset;
 struct mw_domainset_builder;
 
-/* A new, empty builder; size_hint is the expected number of rules (0 if unknown).
- * Returns NULL on ENOMEM. */
+/* A new, empty builder. size_hint (the expected number of rules, 0 if unknown) is not needed:
+ * the builder keeps each rule packed (about 15 octets for a listed name) in chunks that grow
+ * with it, and a build needs about 1.1x the built set's memory at its peak. Returns NULL on
+ * ENOMEM. */
 struct mw_domainset_builder *mw_domainset_builder_new(size_t size_hint);
 
 /* Free a builder that was not passed to mw_domainset_build. NULL is a no-op. */

@@ -142,6 +142,7 @@ struct mw_listfile_report {
     size_t ignored;                 /* hosts localhost names, RPZ SOA/NS and apex records */
     size_t skipped;                 /* sum of skip[] */
     size_t skip[MW_LISTFILE_SKIP_N];
+    uint64_t content_hash; /* mw_listfile_parse_file: mw_listfile_hash_buf of the bytes read */
 };
 
 /* Called once per entry, synchronously, from inside the parse call. e is borrowed: valid
@@ -167,11 +168,25 @@ int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
                           enum mw_listfile_format fmt, mw_listfile_entry_cb cb, void *arg,
                           struct mw_listfile_report *rep, struct mw_errlist *errs);
 
-/* Read the file at path whole and parse it as mw_listfile_parse_buf() does, path standing for
- * name. A missing or unreadable file (or one over 1 GiB) fails before any callback with a
- * negative errno and "PATH: cannot read: REASON" in errs. */
+/* Bytes a list file is read and hashed in at a time. */
+#define MW_LISTFILE_BLOCK ((size_t)1 << 20)
+
+/* Parse the file at path as mw_listfile_parse_buf() does, path standing for name. The line
+ * formats are read in MW_LISTFILE_BLOCK steps and parsed as they come, so a large list costs
+ * two blocks of memory, not its size (RPZ zones and pipes are read whole). A missing or
+ * unreadable file (or one over 1 GiB) fails before any callback with a negative errno and
+ * "PATH: cannot read: REASON" in errs; a read error later stops the parse with it.
+ * rep->content_hash is set to mw_listfile_hash_buf() of the bytes read. */
 int mw_listfile_parse_file(const char *path, enum mw_listfile_format fmt, mw_listfile_entry_cb cb,
                            void *arg, struct mw_listfile_report *rep, struct mw_errlist *errs);
+
+/* A fingerprint of a list file's bytes: mw_hash_bytes chained over MW_LISTFILE_BLOCK pieces
+ * (0 for no bytes), so that it can be computed while the file is streamed. */
+uint64_t mw_listfile_hash_buf(const void *buf, size_t len);
+
+/* The fingerprint of the file at path, read in blocks (one block of memory). Returns 0 with
+ * *out set, or a negative errno. */
+int mw_listfile_hash_file(const char *path, uint64_t *out);
 
 /* Parse one normalised entry as tools and the Redis sync write it: "example.com" (or
  * "*.example.com", an IDN name; a DOMAIN SUBTREE entry), "10.0.0.0/8" or "2001:db8::1" (IP),

@@ -30,6 +30,7 @@ struct mw_list_info {
     bool stale; /* a Redis list whose keys vanished: its last synced copy is in force */
     int format; /* enum mw_listfile_format as parsed */
     size_t entries, bad, skipped;
+    uint64_t content_hash; /* of the file's bytes as parsed (mw_listfile_hash_buf) */
     /* Exceptions (AdBlock "@@", RPZ rpz-passthru) in a list that is not an allowlist: they
      * allow their names against every list, as an allowlist does, so start-up names them. */
     size_t exceptions;
@@ -73,8 +74,10 @@ struct mw_lists {
     size_t n_local;
     struct mw_geo *geo; /* owned; NULL without geoip.asn */
     size_t total_entries;
-    uint8_t *inputs;   /* owned: what a file generation was built from (mw_lists_inputs) */
-    size_t inputs_len; /* 0 when unknown: never equal to another */
+    uint8_t *inputs;    /* owned: what a file generation was built from (mw_lists_inputs) */
+    size_t inputs_len;  /* 0 when unknown: never equal to another */
+    uint8_t *content;   /* owned: the same by the content of each list file (settings, hashes) */
+    size_t content_len; /* 0 when unknown */
 };
 
 /* Load every enabled list of cfg (and the geoip ASN/country databases). Bad lines are
@@ -101,6 +104,13 @@ int mw_lists_inputs(const struct mw_config *cfg, uint8_t **out, size_t *len);
 
 /* Did l come from exactly these inputs (as mw_lists_inputs describes them)? */
 bool mw_lists_same_inputs(const struct mw_lists *l, const uint8_t *inputs, size_t len);
+
+/* Would a build of cfg parse the same bytes into the same lists as l was built from: the same
+ * list settings, the same content of every list file (each one read and hashed now, one block
+ * of memory at a time), the same geoip databases by stat()? For files rewritten with identical
+ * bytes (a feed updater, a touch, a copy renamed over), where mw_lists_same_inputs says no.
+ * Blocking file I/O: call it off the event loop. */
+bool mw_lists_same_content(const struct mw_lists *l, const struct mw_config *cfg);
 
 /* The reload guard: lists of next (a file generation) that had entries in prev under the same
  * name and path and have none now, each reported into errs as "PATH: list NAME has no entries

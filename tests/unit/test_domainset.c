@@ -661,6 +661,59 @@ static void test_packed_names(void **state)
     mw_domainset_free(s);
 }
 
+/* foreach gives names back that get finds with the same rule. */
+struct back {
+    const struct mw_domainset *s;
+    int n;
+};
+
+static int back_cb(const struct mw_domain_rule *r, void *arg)
+{
+    struct back *bk = arg;
+    struct mw_rule got;
+    assert_true(mw_domainset_get(bk->s, r->name, r->name_len, r->kind, &got));
+    assert_int_equal(got.line, r->rule.line);
+    bk->n++;
+    return 0;
+}
+
+/* Many distinct last labels: more than the builder tracks (the rest stay among the symbols),
+ * ids past one octet, labels seen twice but left out of the set's dictionary (repacked with
+ * their names), labels seen once. Every name is found, no other, and foreach gives them all. */
+static void test_many_tlds(void **state)
+{
+    (void)state;
+    enum { REP = 600, UNIQ = 3500 };
+    struct mw_domainset_builder *b = mw_domainset_builder_new(0);
+    char txt[64];
+    for (int i = 0; i < REP; i++) {
+        snprintf(txt, sizeof(txt), "m%d.w%d", i, i % (REP / 2));
+        add(b, txt, MW_DOMAIN_SUBTREE, 0, (uint32_t)i + 1, 0, 0);
+    }
+    for (int i = 0; i < UNIQ; i++) {
+        snprintf(txt, sizeof(txt), "n%d.t%d", i, i);
+        add(b, txt, MW_DOMAIN_EXACT, 1, (uint32_t)(REP + i + 1), 0, 0);
+    }
+    struct mw_domainset *s = build(b);
+    assert_int_equal(mw_domainset_count(s), REP + UNIQ);
+    for (int i = 0; i < REP; i++) {
+        snprintf(txt, sizeof(txt), "x.m%d.w%d", i, i % (REP / 2));
+        assert_int_equal(match(s, txt), (uint32_t)i + 1);
+        snprintf(txt, sizeof(txt), "m%d.w%d", i, (i + 1) % (REP / 2));
+        assert_int_equal(match(s, txt), 0);
+    }
+    for (int i = 0; i < UNIQ; i++) {
+        snprintf(txt, sizeof(txt), "n%d.t%d", i, i);
+        assert_int_equal(match(s, txt), (uint32_t)(REP + i + 1));
+        snprintf(txt, sizeof(txt), "x.n%d.t%d", i, i);
+        assert_int_equal(match(s, txt), 0);
+    }
+    struct back bk = {.s = s};
+    assert_int_equal(mw_domainset_foreach(s, back_cb, &bk), 0);
+    assert_int_equal(bk.n, REP + UNIQ);
+    mw_domainset_free(s);
+}
+
 static void test_memory(void **state)
 {
     (void)state;
@@ -706,6 +759,7 @@ int main(void)
         cmocka_unit_test(test_overlay),
         cmocka_unit_test(test_random_reference),
         cmocka_unit_test(test_packed_names),
+        cmocka_unit_test(test_many_tlds),
         cmocka_unit_test(test_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

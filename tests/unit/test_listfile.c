@@ -633,6 +633,71 @@ static void test_file(void **state)
     unlink(path);
 }
 
+/* Files over one block are streamed: lines across block boundaries, a hosts address cached
+ * from an earlier block, a bad line in a later one, the last line without a newline; the
+ * result (entries, bad lines, line numbers, content hash) is that of the whole buffer. */
+struct last_line {
+    size_t n;
+    uint32_t max_line;
+    uint64_t sum;
+};
+
+static int track(const struct mw_listfile_entry *e, void *arg)
+{
+    struct last_line *t = arg;
+    t->n++;
+    t->sum = t->sum * 31 + e->line + e->name_len;
+    if (e->line > t->max_line)
+        t->max_line = e->line;
+    return 0;
+}
+
+static void test_file_streamed(void **state)
+{
+    (void)state;
+    size_t cap = 3 * MW_LISTFILE_BLOCK + 4096, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    unsigned i = 0;
+    while (len + 80 < 3 * MW_LISTFILE_BLOCK + 1000) {
+        if (i == 70000)
+            len += (size_t)sprintf(text + len, "not-an-address b%u.example\n", i);
+        else
+            len += (size_t)sprintf(text + len, "0.0.0.0 host%u.example%s\n", i,
+                                   i % 7 ? "" : " other.example");
+        i++;
+    }
+    len += (size_t)sprintf(text + len, "0.0.0.0 last.example"); /* no newline */
+    char path[] = "/tmp/mw_listfile_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, len), (ssize_t)len);
+    close(fd);
+
+    struct last_line a = {0}, b = {0};
+    struct mw_listfile_report ra, rb;
+    struct mw_errlist ea, eb;
+    mw_errlist_init(&ea);
+    mw_errlist_init(&eb);
+    assert_int_equal(mw_listfile_parse_file(path, MW_LISTFILE_FMT_AUTO, track, &a, &ra, &ea), 0);
+    assert_int_equal(
+        mw_listfile_parse_buf(path, text, len, MW_LISTFILE_FMT_AUTO, track, &b, &rb, &eb), 0);
+    assert_int_equal(ra.format, MW_LISTFILE_FMT_HOSTS);
+    assert_int_equal(a.n, b.n);
+    assert_int_equal(a.sum, b.sum);
+    assert_int_equal(a.max_line, i + 1);
+    assert_int_equal(ra.lines, rb.lines);
+    assert_int_equal(ra.bad, 1);
+    assert_int_equal(ea.n, eb.n);
+    assert_string_equal(ea.msgs[0], eb.msgs[0]);
+    assert_true(ra.content_hash == mw_listfile_hash_buf(text, len));
+    assert_true(ra.content_hash != mw_listfile_hash_buf(text, len - 1));
+    mw_errlist_deinit(&ea);
+    mw_errlist_deinit(&eb);
+    unlink(path);
+    free(text);
+}
+
 static void test_parse_entry(void **state)
 {
     (void)state;
@@ -848,16 +913,16 @@ static void test_real_details(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),        cmocka_unit_test(test_plain_bad),
-        cmocka_unit_test(test_bad_quoting),  cmocka_unit_test(test_error_cap),
-        cmocka_unit_test(test_hosts),        cmocka_unit_test(test_adblock),
-        cmocka_unit_test(test_dnsmasq),      cmocka_unit_test(test_ip),
-        cmocka_unit_test(test_asn),          cmocka_unit_test(test_pattern),
-        cmocka_unit_test(test_csv),          cmocka_unit_test(test_idn),
-        cmocka_unit_test(test_detect),       cmocka_unit_test(test_callback_abort),
-        cmocka_unit_test(test_file),         cmocka_unit_test(test_parse_entry),
-        cmocka_unit_test(test_names),        cmocka_unit_test(test_real_files),
-        cmocka_unit_test(test_real_details),
+        cmocka_unit_test(test_plain),       cmocka_unit_test(test_plain_bad),
+        cmocka_unit_test(test_bad_quoting), cmocka_unit_test(test_error_cap),
+        cmocka_unit_test(test_hosts),       cmocka_unit_test(test_adblock),
+        cmocka_unit_test(test_dnsmasq),     cmocka_unit_test(test_ip),
+        cmocka_unit_test(test_asn),         cmocka_unit_test(test_pattern),
+        cmocka_unit_test(test_csv),         cmocka_unit_test(test_idn),
+        cmocka_unit_test(test_detect),      cmocka_unit_test(test_callback_abort),
+        cmocka_unit_test(test_file),        cmocka_unit_test(test_file_streamed),
+        cmocka_unit_test(test_parse_entry), cmocka_unit_test(test_names),
+        cmocka_unit_test(test_real_files),  cmocka_unit_test(test_real_details),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

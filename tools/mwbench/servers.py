@@ -163,13 +163,38 @@ def cfg_unbound(ctx, port, opts):
     return [ctx.bins['unbound'], '-d', '-c', cfg], cfg, d
 
 
+DNSDIST_KEY = 'bWluZXdhbGwtYmVuY2gtY29uc29sZS1rZXktMzJieXQ='  # 32 bytes, base64
+
+
+def dnsdist_reload(ctx, h, wait=True):
+    """Reload dnsdist's blocklist through its console (mwReloadBlocklist of the fragment).
+    With wait, returns once the new list is in force; else returns the running client."""
+    argv = [ctx.bins['dnsdist'], '-C', h.cfg_path, '-c', '-e', 'mwReloadBlocklist()']
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    if not wait:
+        return p
+    try:
+        out, _ = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        raise BenchError('dnsdist: console reload did not finish within 300 s')
+    if p.returncode != 0:
+        raise BenchError('dnsdist: console reload failed: %s' % out.decode(errors='replace'))
+    return out
+
+
 def cfg_dnsdist(ctx, port, opts):
     d = os.path.join(ctx.tmp, 'dnsdist' + opts.get('instance', ''))
     os.makedirs(d, exist_ok=True)
     cfg = os.path.join(d, 'dnsdist.lua')
     blk = ''
     if opts.get('blocklist'):
-        blk = fill('dnsdist-blocklist.lua.frag', {'blocklist': opts['blocklist']})
+        # a console on loopback, for the reload workloads (dnsdist_reload)
+        blk = fill('dnsdist-blocklist.lua.frag', {
+            'blocklist': opts['blocklist'], 'ctl_port': free_port(taken=ctx.ports),
+            'ctl_key': DNSDIST_KEY})
     with open(cfg, 'w') as f:
         f.write(fill('dnsdist.lua.tmpl', {
             'port': port, 'listeners': ctx.args.threads, 'upstream_port': ctx.knot.port,

@@ -15,7 +15,8 @@ from ..dnswire import RCODES, dns_query
 from ..listgen import BL_SEED, ensure_blocklist, generate_blocklist, host_label, read_list, \
     write_list_files
 from ..proc import proc_cpu_seconds, proc_rss_kb, proc_status, system_cpu
-from ..servers import BASE, OTHERS, is_minewall, start_server, stop_server
+from ..servers import BASE, OTHERS, dnsdist_reload, is_minewall, start_server, \
+    stop_server
 from ..util import BenchError, fmt, log, median_of, ratio, tail
 from ..zone import ZONE, write_queries, zone_name
 from .hitmiss import prepare_hit
@@ -39,13 +40,15 @@ from .hitmiss import prepare_hit
 #               slice of never-asked zone names (their caches are separate), in turn
 #   bl-reload   a bounded UDP loop in this process sends cache-hit queries at a fixed rate
 #               (--reload-rate for --reload-seconds) while the list is replaced with an atomic
-#               rename (minewall reloads on its own; Unbound gets SIGHUP; dnsdist is skipped, it
-#               needs its console); longest gap between answers, lost queries, when the new list
-#               took effect (a probe name that the new list no longer blocks starts resolving)
+#               rename (minewall reloads on its own; Unbound gets SIGHUP; dnsdist runs the
+#               fragment's mwReloadBlocklist() through its console); longest gap between
+#               answers, lost queries, when the new list took effect (a probe name that the
+#               new list no longer blocks starts resolving), RSS before/after and the peak
 #   bl-reloads  --reloads SIGHUPs with the same list (the operator's reload of an unchanged
-#               list; dnsdist is skipped): RSS after each once it settles, and the peak over all
-#               of them (VmHWM, reset first through /proc/PID/clear_refs). A reload of a changed
-#               list is bl-reload, whose peak is reported there.
+#               list; dnsdist: mwReloadBlocklist() through its console): RSS after each once
+#               it settles, and the peak over all of them (VmHWM, reset first through
+#               /proc/PID/clear_refs). A reload of a changed list is bl-reload, whose peak is
+#               reported there.
 #
 # bl-load numbers come from the one start with the list, which every blocklist workload needs;
 # the others report medians of --rounds.
@@ -313,9 +316,6 @@ def reload_loop(ctx, h, names, rate, seconds, at, action, extra_seconds=10.0, so
 
 def bl_reload(ctx, h, server):
     a = ctx.args
-    if server == 'dnsdist':
-        log('dnsdist: bl-reload skipped (reloading its Lua config needs the console)')
-        return {'skipped': 'dnsdist reloads rules only through its console'}
     names = [zone_name(i) for i in ctx.perm[:min(500, a.hit_names)]]
     for n in names:  # warm: every name in this instance's cache
         dns_query(h.port, n, timeout=1.0)
@@ -324,13 +324,19 @@ def bl_reload(ctx, h, server):
     tmp = write_list_files(path, ctx.bl_reload_names, kind)
     time.sleep(0.5)  # let a directory watch see the temporary file come and settle first
     how = 'rename'
+    clients = []
 
     def action():
         os.replace(tmp, path)
         if server == 'unbound':
             os.kill(h.pid, signal.SIGHUP)
+        elif server == 'dnsdist':
+            # not waited for here: the query loop goes on while dnsdist reads the list
+            clients.append(dnsdist_reload(ctx, h, wait=False))
     if server == 'unbound':
         how = 'rename + SIGHUP'
+    elif server == 'dnsdist':
+        how = 'rename + console mwReloadBlocklist()'
     rss_before = proc_rss_kb(h.pid)
     try:
         with open('/proc/%d/clear_refs' % h.pid, 'w') as f:
@@ -340,6 +346,8 @@ def bl_reload(ctx, h, server):
     log('%s: reload under %d qps of cache hits for %gs (%s at %gs)' % (
         server, a.reload_rate, a.reload_seconds, how, a.reload_at))
     m = reload_loop(ctx, h, names, a.reload_rate, a.reload_seconds, a.reload_at, action)
+    for c in clients:
+        c.communicate(timeout=300)
     m['how'] = how
     m['rss_kb_before'] = rss_before
     m['rss_kb_after'] = proc_rss_kb(h.pid)
@@ -376,9 +384,6 @@ def settled_rss(pid, timeout=60.0, still=1.0):
 
 def bl_reloads(ctx, h, server):
     a = ctx.args
-    if server == 'dnsdist':
-        log('dnsdist: bl-reloads skipped (reloading its Lua config needs the console)')
-        return {'skipped': 'dnsdist reloads rules only through its console'}
     needle = b'configuration reloaded (generation'
     rss_start = settled_rss(h.pid)
     try:
@@ -390,7 +395,10 @@ def bl_reloads(ctx, h, server):
     after = []
     for i in range(a.reloads):
         done_before = open(h.log_path, 'rb').read().count(needle) if is_minewall(server) else 0
-        os.kill(h.pid, signal.SIGHUP)
+        if server == 'dnsdist':
+            dnsdist_reload(ctx, h)  # returns once the list is read again and swapped in
+        else:
+            os.kill(h.pid, signal.SIGHUP)
         t_end = time.monotonic() + 120
         while time.monotonic() < t_end:
             if h.proc.poll() is not None:
@@ -409,9 +417,10 @@ def bl_reloads(ctx, h, server):
          'rss_kb_peak': int(hwm.split()[0]) if hwm and peak_reset else None}
     m['after_over_start'] = ratio(m['rss_kb_after_last'], rss_start)
     m['peak_over_start'] = ratio(m['rss_kb_peak'], rss_start)
-    log('%s: %d SIGHUPs with the same list: RSS %s MB at start, %s MB after the last, peak %s MB '
+    log('%s: %d %s with the same list: RSS %s MB at start, %s MB after the last, peak %s MB '
         '(after/start %s, peak/start %s)' % (
-            server, a.reloads, fmt(rss_start / 1024.0, 1),
+            server, a.reloads, 'console reloads' if server == 'dnsdist' else 'SIGHUPs',
+            fmt(rss_start / 1024.0, 1),
             fmt((m['rss_kb_after_last'] or 0) / 1024.0, 1),
             fmt((m['rss_kb_peak'] or 0) / 1024.0, 1), fmt(m['after_over_start'], 2),
             fmt(m['peak_over_start'], 2)))
@@ -611,6 +620,8 @@ def bl_summary(bl):
                   'lat_max_before_ms', 'lat_max_reload_ms'):
             if k in rl:
                 d['reload_' + k] = rl[k]
+        if rl.get('rss_kb_peak') and rl.get('rss_kb_before'):
+            d['reload_peak_over_before'] = rl['rss_kb_peak'] / rl['rss_kb_before']
         rn = r.get('reloads', {})
         for k in ('rss_kb_start', 'rss_kb_after_last', 'rss_kb_peak', 'after_over_start',
                   'peak_over_start', 'skipped'):
@@ -652,6 +663,9 @@ def bl_targets(d):
     if d.get('reloads_peak_over_start') is not None:
         v = d['reloads_peak_over_start']
         add('peak during reloads / first load', v, '<= 2x', v <= 2.0, 'x')
+    if d.get('reload_rss_kb_peak') and d.get('reload_rss_kb_before'):
+        v = d['reload_rss_kb_peak'] / d['reload_rss_kb_before']
+        add('peak during a changed-list reload / before', v, '<= 2x', v <= 2.0, 'x')
     if d.get('reload_max_server_gap_reload_ms') is not None:
         # "no pause": the longest server-side gap from the reload on no worse than the one before
         # it plus 20 ms, and nothing lost
@@ -696,6 +710,7 @@ BL_ROWS = (
     ('reload: max latency ms', 'reload_lat_max_reload_ms', 1, 1),
     ('reload: max lat. before ms', 'reload_lat_max_before_ms', 1, 1),
     ('reload: RSS bef/aft/peak MB', None, 0, 1),
+    ('reload: peak / before', 'reload_peak_over_before', 2, 1),
     ('reloads: RSS start MB', 'reloads_rss_kb_start', 1, 1 / 1024.0),
     ('reloads: RSS after last MB', 'reloads_rss_kb_after_last', 1, 1 / 1024.0),
     ('reloads: peak MB', 'reloads_rss_kb_peak', 1, 1 / 1024.0),
@@ -760,7 +775,7 @@ def print_blocklist(doc, args):
         print()
         print('minewall targets:')
         for x in t:
-            print('  %-30s %10s %-3s  goal %-40s %s' % (
+            print('  %-44s %10s %-3s  goal %-40s %s' % (
                 x['target'], fmt(x['value'], 3 if x['unit'] == 'x' else 2), x['unit'], x['goal'],
                 'OK' if x['ok'] else 'MISSED'))
     print('start-up + load: process start until it answers a listed name with NXDOMAIN (one '
