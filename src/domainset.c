@@ -346,39 +346,8 @@ size_t mw_domainset_bytes(const struct mw_domainset *s)
 static size_t decode(const struct mw_domainset *s, const uint8_t *enc, size_t el, uint8_t *name)
 {
     uint8_t sym[3 * MW_DNAME_MAX];
-    size_t ns = 0, groups = (el - 1) / 2;
-    for (size_t g = 0; g < groups; g++) {
-        unsigned v = (unsigned)enc[2 * g] << 8 | enc[2 * g + 1];
-        uint8_t d[3] = {(uint8_t)(v / (SYM_BASE * SYM_BASE)), (uint8_t)(v / SYM_BASE % SYM_BASE),
-                        (uint8_t)(v % SYM_BASE)};
-        int j = 0;
-        if (g == 0)
-            while (j < 2 && d[j] == SYM_PAD)
-                j++;
-        for (; j < 3; j++)
-            sym[ns++] = d[j];
-    }
-    static const char alpha[] = "abcdefghijklmnopqrstuvwxyz0123456789-";
-    size_t n = 0, lab = 0;
-    if (ns) {
-        name[n++] = 0;
-        for (size_t k = 0; k < ns; k++) {
-            if (sym[k] == SYM_SEP) {
-                lab = n;
-                name[n++] = 0;
-                continue;
-            }
-            uint8_t c;
-            if (sym[k] == SYM_ESC && k + 2 < ns) {
-                c = (uint8_t)(sym[k + 1] * SYM_BASE + sym[k + 2]);
-                k += 2;
-            } else {
-                c = (uint8_t)alpha[sym[k] - 2];
-            }
-            name[n++] = c;
-            name[lab]++;
-        }
-    }
+    size_t ns = unpack_groups(enc, 2 * ((el - 1) / 2), sym);
+    size_t n = syms_to_wire(sym, ns, name);
     uint8_t dict = enc[el - 1];
     if (dict < TLD_ROOT) {
         const uint8_t *d = s->tld_lab + s->tld_off[dict];
