@@ -485,9 +485,9 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     p = pending_get(qs);
     if (!p)
         goto fail;
-    p->key = *k;
+    mw_cache_key_copy(&p->key, k);
     p->key_hash = hash;
-    p->q = q->q;
+    mw_dns_question_copy(&p->q, &q->q);
     p->cd = cd;
     p->watched = watched;
     p->start_ms = now;

@@ -776,7 +776,7 @@ static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsi
                        const struct mw_upgroup *g, int probe_up, uint64_t now)
 {
     struct mw_upstreams *ups = f->ups;
-    f->q = *q;
+    mw_dns_question_copy(&f->q, q);
     f->cd = (flags & MW_FETCH_CD) != 0;
     f->do_bit = (flags & MW_FETCH_DO) != 0;
     f->probe_up = probe_up;

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct mw_dns_question;
 struct mw_dns_stored;
@@ -18,6 +19,13 @@ struct mw_cache_key {
     uint16_t len;
     uint8_t data[256 + 5]; /* lowercase qname wire, qtype, qclass, DO */
 };
+
+/* Copy a key: only the octets in use (a whole-struct copy moves all 261). */
+static inline void mw_cache_key_copy(struct mw_cache_key *dst, const struct mw_cache_key *src)
+{
+    dst->len = src->len <= sizeof(src->data) ? src->len : (uint16_t)sizeof(src->data);
+    memcpy(dst->data, src->data, dst->len);
+}
 
 void mw_cache_key_make(const struct mw_dns_question *q, bool do_bit, struct mw_cache_key *k);
 /* The key's hash under c's seed (each cache has its own random seed). */
