@@ -11,10 +11,8 @@
 #define PROBE_FIRST_MS 1000
 #define PROBE_MAX_MS 8000
 
-void mw_upset_unref(struct mw_upset *s)
+void mw_upset__free(struct mw_upset *s)
 {
-    if (!s || --s->refs)
-        return;
     free(s->def.idx);
     for (uint16_t i = 0; i < s->n_zones; i++)
         free(s->zones[i].idx);
@@ -89,19 +87,6 @@ fail:
     return NULL;
 }
 
-uint64_t mw_upset_timeout(const struct mw_config *cfg, const struct mw_upstream *u)
-{
-    /* Unknown RTT: the configured cap. Known: a margin over it, so a slow moment does not
-     * send a duplicate at once, yet a dead upstream is left quickly. */
-    uint64_t t = cfg->upstream.timeout_ms;
-    if (u->srtt_ms > 0) {
-        uint64_t adaptive = (uint64_t)(u->srtt_ms * 4) + 250;
-        if (adaptive < t)
-            t = adaptive;
-    }
-    return t;
-}
-
 int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t *tried,
                   unsigned n_tries, bool retry)
 {
@@ -143,17 +128,6 @@ bool mw_upset_failed(struct mw_upstream *u, uint64_t now)
     u->down = true;
     u->probe_backoff_ms = PROBE_FIRST_MS;
     u->next_probe_ms = now + PROBE_FIRST_MS;
-    return true;
-}
-
-bool mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
-{
-    u->answers++;
-    u->fails = 0;
-    u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
-    if (!u->down)
-        return false;
-    u->down = false;
     return true;
 }
 

@@ -367,7 +367,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     unsigned b_ix = pending_bucket(s, id);
     a->hnext = ups->pending[b_ix];
     ups->pending[b_ix] = a;
-    uint64_t to = mw_upset_timeout(f->ups->w->snap->cfg, u);
+    uint64_t to = mw_upset_timeout(f->ups->w->snap->cfg->upstream.timeout_ms, u);
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
     uv_timer_start(&f->timer, fetch_timer, to, 0);

@@ -48,7 +48,13 @@ struct mw_upset {
  * NULL) already knew. Returns NULL on ENOMEM or more than 65535 upstreams. */
 struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old);
 /* Drop a reference; the last one frees the set. NULL is a no-op. */
-void mw_upset_unref(struct mw_upset *s);
+void mw_upset__free(struct mw_upset *s);
+/* Inline: every fetch holds the set it was started on and drops it when it ends. */
+static inline void mw_upset_unref(struct mw_upset *s)
+{
+    if (s && --s->refs == 0)
+        mw_upset__free(s);
+}
 
 /* The member of group g (of set s) to ask next, or -1. Untried healthy members first (lowest
  * RTT; unknown counts as 0 so new upstreams get measured), then untried down ones, then, when
@@ -57,16 +63,35 @@ void mw_upset_unref(struct mw_upset *s);
  * healthy member). */
 int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t *tried,
                   unsigned n_tries, bool retry);
-/* How long to wait for u: the configured cap while its RTT is unknown, else a margin over
- * its smoothed RTT, at most the cap. */
-uint64_t mw_upset_timeout(const struct mw_config *cfg, const struct mw_upstream *u);
+/* How long to wait for u: the cap (upstream.timeout) while its RTT is unknown, else a margin
+ * over its smoothed RTT (so a slow moment does not send a duplicate at once, yet a dead
+ * upstream is left quickly), at most the cap. Inline with mw_upset_answered: both run on
+ * every forwarded query. */
+static inline uint64_t mw_upset_timeout(uint64_t cap_ms, const struct mw_upstream *u)
+{
+    if (u->srtt_ms > 0) {
+        uint64_t adaptive = (uint64_t)(u->srtt_ms * 4) + 250;
+        if (adaptive < cap_ms)
+            return adaptive;
+    }
+    return cap_ms;
+}
 
 /* u failed (a timeout, an error, SERVFAIL/REFUSED) at now. Returns true when this marks it
  * down (its first probe is then due in 1 s): the caller logs and journals it. */
 bool mw_upset_failed(struct mw_upstream *u, uint64_t now);
 /* u answered after rtt ms: counted, RTT smoothed, failures reset. Returns true when it was
  * down and is now up again: the caller logs and journals it. */
-bool mw_upset_answered(struct mw_upstream *u, uint64_t rtt);
+static inline bool mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
+{
+    u->answers++;
+    u->fails = 0;
+    u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
+    if (!u->down)
+        return false;
+    u->down = false;
+    return true;
+}
 /* A probe of the down upstream u failed at now: the next one waits twice as long (at most
  * 8 s). */
 void mw_upset_probe_failed(struct mw_upstream *u, uint64_t now);

@@ -97,11 +97,11 @@ static void test_timeout(void **state)
     struct mw_config cfg;
     make_cfg(&cfg, 1);
     struct mw_upstream u = {0};
-    assert_int_equal(mw_upset_timeout(&cfg, &u), 1500);
+    assert_int_equal(mw_upset_timeout(cfg.upstream.timeout_ms, &u), 1500);
     u.srtt_ms = 10;
-    assert_int_equal(mw_upset_timeout(&cfg, &u), 290);
+    assert_int_equal(mw_upset_timeout(cfg.upstream.timeout_ms, &u), 290);
     u.srtt_ms = 1000;
-    assert_int_equal(mw_upset_timeout(&cfg, &u), 1500);
+    assert_int_equal(mw_upset_timeout(cfg.upstream.timeout_ms, &u), 1500);
 }
 
 int main(void)
