@@ -168,8 +168,11 @@ int mw_listfile_parse_buf(const char *name, const char *buf, size_t len,
                           enum mw_listfile_format fmt, mw_listfile_entry_cb cb, void *arg,
                           struct mw_listfile_report *rep, struct mw_errlist *errs);
 
-/* Bytes a list file is read and hashed in at a time. */
+/* Bytes a list file is read and hashed in at a time (the fuzz build makes it small, so that
+ * inputs of a few hundred bytes cross block boundaries). */
+#ifndef MW_LISTFILE_BLOCK
 #define MW_LISTFILE_BLOCK ((size_t)1 << 20)
+#endif
 
 /* Parse the file at path as mw_listfile_parse_buf() does, path standing for name. The line
  * formats are read in MW_LISTFILE_BLOCK steps and parsed as they come, so a large list costs

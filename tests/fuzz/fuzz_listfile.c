@@ -1,18 +1,24 @@
 /* libFuzzer entry for listfile.c. The first input byte picks the format (auto and each forced
  * one), the rest is the list text; the same bytes also go through the detector and, as a
  * NUL-terminated string, the single-entry parser. The callback checks the invariants every
- * entry must keep, so a malformed entry aborts instead of passing silently.
+ * entry must keep, so a malformed entry aborts instead of passing silently. The text is also
+ * parsed as a file (a memfd) by the streamed reader, which the fuzz build runs with 64-byte
+ * blocks: it must give the same entries, counts and content hash as the buffer parse.
  *
  *   clang -std=gnu11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -Iinclude \
  *       src/dname.c src/netaddr.c src/error.c src/log.c src/listfile.c \
  *       tests/fuzz/fuzz_listfile.c $(pkg-config --cflags --libs libidn2) -o fuzz_listfile */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "minewall/dname.h"
 #include "minewall/error.h"
+#include "minewall/hash.h"
 #include "minewall/listdetect.h"
 #include "minewall/listfile.h"
 
@@ -51,11 +57,75 @@ static void check(const struct mw_listfile_entry *e)
         abort();
 }
 
+/* Entries seen, and a hash of what each says, in order. */
+struct digest {
+    uint64_t h;
+    size_t n;
+};
+
+static void mix(struct digest *d, const void *p, size_t n)
+{
+    d->h = mw_hash_bytes(0, d->h, p, n);
+}
+
+static void mix_cidr(struct digest *d, const struct mw_cidr *c)
+{
+    uint32_t head[2] = {(uint32_t)c->family, c->prefix};
+    mix(d, head, sizeof(head));
+    mix(d, c->addr, sizeof(c->addr));
+}
+
 static int entry_cb(const struct mw_listfile_entry *e, void *arg)
 {
-    (void)arg;
+    struct digest *d = arg;
     check(e);
+    d->n++;
+    uint32_t head[5] = {(uint32_t)e->type, e->line, (uint32_t)e->action, e->allow, e->important};
+    mix(d, head, sizeof(head));
+    switch (e->type) {
+    case MW_LISTFILE_ENTRY_DOMAIN:
+        mix(d, &e->kind, sizeof(e->kind));
+        mix(d, e->name, e->name_len);
+        break;
+    case MW_LISTFILE_ENTRY_IP:
+        mix_cidr(d, &e->cidr);
+        break;
+    case MW_LISTFILE_ENTRY_ASN:
+        mix(d, &e->asn, sizeof(e->asn));
+        break;
+    default:
+        mix(d, e->pattern, e->pattern_len);
+    }
+    if (e->action == MW_LISTFILE_ACT_SINKHOLE)
+        for (size_t i = 0; i < e->naddrs; i++)
+            mix_cidr(d, &e->addrs[i]);
+    if (e->action == MW_LISTFILE_ACT_CNAME)
+        mix(d, e->target, e->target_len);
     return 0;
+}
+
+/* The streamed reader (mw_listfile_parse_file) against the buffer parse of the same bytes. */
+static void same_as_file(const char *text, size_t len, enum mw_listfile_format fmt,
+                         const struct digest *want, const struct mw_listfile_report *rep)
+{
+    int fd = memfd_create("fuzz_listfile", MFD_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (write(fd, text, len) != (ssize_t)len) {
+        close(fd);
+        return;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    struct digest got = {0};
+    struct mw_listfile_report r;
+    if (mw_listfile_parse_file(path, fmt, entry_cb, &got, &r, NULL) != 0)
+        abort();
+    close(fd);
+    if (got.n != want->n || got.h != want->h || r.bad != rep->bad || r.lines != rep->lines ||
+        r.ignored != rep->ignored || memcmp(r.skip, rep->skip, sizeof(r.skip)) != 0 ||
+        r.content_hash != mw_listfile_hash_buf(text, len))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -69,11 +139,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mw_listfile_report rep;
     struct mw_errlist errs;
     mw_errlist_init(&errs);
-    if (mw_listfile_parse_buf("fuzz", text, len, fmt, entry_cb, NULL, &rep, &errs) != 0)
+    struct digest d = {0};
+    if (mw_listfile_parse_buf("fuzz", text, len, fmt, entry_cb, &d, &rep, &errs) != 0)
         abort();
     if (rep.format == MW_LISTFILE_FMT_AUTO || errs.n > 21 || rep.lines > len + 1)
         abort();
     mw_errlist_deinit(&errs);
+    /* The format the buffer parse settled on: detection reads only the first block of a file. */
+    same_as_file(text, len, rep.format, &d, &rep);
     (void)mw_listdetect_format(text, len);
 
     if (len < 1024) {
