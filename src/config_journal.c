@@ -117,6 +117,7 @@ static void on_watch(struct ctx *c, const struct key *k, yaml_node_t *val)
                        k->path);
         return;
     }
+    cfg->lines.journal_watch = line_of(val);
     size_t cap = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
     char **v = calloc(cap ? cap : 1, sizeof(*v));
     enum mw_watch_kind *kinds = calloc(cap ? cap : 1, sizeof(*kinds));

@@ -134,21 +134,42 @@ static int usable(const char *path, int mode)
     return -err;
 }
 
-static void need(const struct checker *k, const char *path, int line, int mode, const char *what,
-                 bool fatal)
+/* A watched file may be missing (its directory is watched, so it is seen when it appears);
+ * the directory must be searchable and, when the file exists, the file readable. */
+static int watchable(const char *path)
 {
-    int err = path ? usable(path, mode) : 0;
-    if (err == 0)
-        return;
+    int err = usable(path, R_OK);
+    if (err != -ENOENT)
+        return err;
+    char dir[4096];
+    dir_of(path, dir, sizeof(dir));
+    return access(dir, R_OK | X_OK) == 0 ? 0 : -errno;
+}
+
+/* lost: what a warning costs (NULL for a fatal problem). */
+static void report_err(const struct checker *k, int err, const char *path, int line, int mode,
+                       const char *what, const char *lost)
+{
     char msg[4600];
     char where[4200];
     if (line > 0)
         snprintf(where, sizeof(where), "%s:%d: ", k->cfg->path ? k->cfg->path : "<default>", line);
     else
         snprintf(where, sizeof(where), "%s: ", k->cfg->path ? k->cfg->path : "<default>");
-    snprintf(msg, sizeof(msg), "%s%s %s is not %s by uid %u: %s", where, what, path,
-             (mode & W_OK) ? "writable" : "readable", (unsigned)geteuid(), strerror(-err));
-    k->report(k->arg, fatal, msg);
+    snprintf(msg, sizeof(msg), "%s%s %s is not %s by uid %u: %s%s%s", where, what, path,
+             (mode & W_OK) ? "writable" : "readable", (unsigned)geteuid(), strerror(-err),
+             lost ? " (warning: " : "", lost ? lost : "");
+    if (lost)
+        strcat(msg, ")");
+    k->report(k->arg, !lost, msg);
+}
+
+static void need(const struct checker *k, const char *path, int line, int mode, const char *what,
+                 const char *lost)
+{
+    int err = path ? usable(path, mode) : 0;
+    if (err != 0)
+        report_err(k, err, path, line, mode, what, lost);
 }
 
 /* Every file the config names, checked as the current effective user. */
@@ -159,22 +180,29 @@ static void check_all(const struct checker *k)
         if (cfg->lists[i].enabled)
             need(k, cfg->lists[i].path,
                  cfg->lists[i].path_line ? cfg->lists[i].path_line : cfg->lists[i].line, R_OK,
-                 "list file", true);
-    need(k, cfg->geoip.asn, cfg->lines.geoip_asn, R_OK, "geoip database", true);
-    need(k, cfg->geoip.country, cfg->lines.geoip_country, R_OK, "geoip database", true);
+                 "list file", NULL);
+    need(k, cfg->geoip.asn, cfg->lines.geoip_asn, R_OK, "geoip database", NULL);
+    need(k, cfg->geoip.country, cfg->lines.geoip_country, R_OK, "geoip database", NULL);
     if (cfg->journal.geo_asn && (!cfg->geoip.asn || strcmp(cfg->journal.geo_asn, cfg->geoip.asn)))
         need(k, cfg->journal.geo_asn, cfg->lines.journal_geo_asn, R_OK, "journal geoip database",
-             false);
+             NULL);
     if (cfg->journal.geo_country &&
         (!cfg->geoip.country || strcmp(cfg->journal.geo_country, cfg->geoip.country)))
         need(k, cfg->journal.geo_country, cfg->lines.journal_geo_country, R_OK,
-             "journal geoip database", false);
-    need(k, cfg->blocks_log, cfg->lines.blocks_log, W_OK, "block log", true);
+             "journal geoip database", NULL);
+    need(k, cfg->blocks_log, cfg->lines.blocks_log, W_OK, "block log", NULL);
     /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
-    need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal", false);
+    need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal",
+         "journal lines would be lost");
+    for (size_t i = 0; i < cfg->journal.n_watch; i++) {
+        int err = cfg->journal.path ? watchable(cfg->journal.watch[i]) : 0;
+        if (err != 0)
+            report_err(k, err, cfg->journal.watch[i], cfg->lines.journal_watch, R_OK,
+                       "watched file", "changes to it would not be seen");
+    }
     if (cfg->redis.url)
         need(k, cfg->redis.state_dir, cfg->lines.state_dir, W_OK | X_OK, "redis state directory",
-             true);
+             NULL);
 }
 
 struct first_fatal {
@@ -187,7 +215,7 @@ static void keep_first(void *arg, bool fatal, const char *msg)
 {
     struct first_fatal *f = arg;
     if (!fatal) {
-        mw_log_warn("server", "%s: journal events will be counted as lost", msg);
+        mw_log_warn("server", "%s", msg);
         return;
     }
     if (f->n++ == 0)
@@ -212,7 +240,7 @@ struct to_errs {
 static void add_err(void *arg, bool fatal, const char *msg)
 {
     struct to_errs *t = arg;
-    mw_errlist_add(t->errs, "%s%s", msg, fatal ? "" : " (warning: journal lines would be lost)");
+    mw_errlist_add(t->errs, "%s", msg);
     if (fatal)
         (*t->n_fatal)++;
 }

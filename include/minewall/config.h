@@ -204,6 +204,7 @@ struct mw_config {
     struct {
         int blocks_log, state_dir, geoip_asn, geoip_country;
         int journal_path, journal_geo_asn, journal_geo_country;
+        int journal_watch; /* the journal.watch list (its entries share it) */
     } lines;
 };
 

@@ -750,6 +750,53 @@ def test_check_config_reports_missing_files_with_their_lines(upstream):
         shutil.rmtree(d)
 
 
+def test_check_config_reports_journal_files(upstream):
+    """--check-config covers the journal's files too: an unusable journal geoip database is an
+    error (the start fails on it, so the check must agree), a watched file whose directory is
+    missing and an unwritable journal are warnings at their config lines (minewall runs without
+    them), and a watched file that does not exist yet in an existing directory is fine (it is
+    seen when it appears)."""
+    d = _check_config_dir()
+    try:
+        conf = os.path.join(d, "mw.yaml")
+        text = textwrap.dedent("""\
+            listen: ["127.0.0.1:%d"]
+            upstreams: ["%s"]
+            user: %s
+            journal:
+              path: %s/no-such-dir/journal.jsonl
+              watch:
+                - %s/no-such-dir/resolv.conf
+                - {path: %s/later-hosts, kind: hosts}
+              geoip:
+                asn: %s/no-such.mmdb
+            """) % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
+                    pwd.getpwuid(os.geteuid()).pw_name, d, d, d, d)
+        with open(conf, "w") as f:
+            f.write(text)
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        out = p.stdout
+        assert p.returncode == 1, out + p.stderr
+        assert "%s:10: journal geoip database %s/no-such.mmdb is not readable" % (conf, d) in out
+        assert ("%s:5: journal %s/no-such-dir/journal.jsonl is not writable" % (conf, d)
+                in out), out
+        assert ("%s:7: watched file %s/no-such-dir/resolv.conf is not readable" % (conf, d)
+                in out), out
+        assert "changes to it would not be seen" in out
+        assert "later-hosts" not in out  # its directory exists: watched until it appears
+        # minewall agrees: the start fails on the database.
+        p = conftest.run_minewall(["-c", conf], timeout=15)
+        assert p.returncode != 0 and "no-such.mmdb" in p.stderr, p.stderr
+        # Without the database, only warnings: valid, and they are printed.
+        with open(conf, "w") as f:
+            f.write(text.replace("  geoip:\n    asn: %s/no-such.mmdb\n" % d, ""))
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 0 and "configuration is valid" in p.stdout, p.stdout
+        assert "watched file" in p.stdout and "journal lines would be lost" in p.stdout
+    finally:
+        shutil.rmtree(d)
+
+
 @needs_root
 def test_check_config_checks_as_the_account_minewall_runs_as(upstream):
     """Run as root, --check-config checks access as the account minewall drops to (a child
