@@ -200,6 +200,15 @@ static void check_all(const struct checker *k)
             report_err(k, err, cfg->journal.watch[i], cfg->lines.journal_watch, R_OK,
                        "watched file", "changes to it would not be seen");
     }
+    if (cfg->redis.url && !cfg->redis.all && cfg->redis.n_lists == 0) {
+        /* Not a file, but a setting that looks like fleet sync and syncs nothing. */
+        char msg[4200];
+        snprintf(msg, sizeof(msg),
+                 "%s: redis.url is set but redis.lists names no list (warning: no list is "
+                 "synced from Redis; lists: [\"*\"] follows every published list)",
+                 cfg->path ? cfg->path : "<default>");
+        k->report(k->arg, false, msg);
+    }
     if (cfg->redis.url)
         need(k, cfg->redis.state_dir, cfg->lines.state_dir, W_OK | X_OK, "redis state directory",
              NULL);

@@ -797,6 +797,28 @@ def test_check_config_reports_journal_files(upstream):
         shutil.rmtree(d)
 
 
+def test_redis_url_without_lists_warns(upstream):
+    """redis.url with no redis.lists syncs nothing: a warning at --check-config and at start,
+    not silence (the config is still valid: the url may serve block events only)."""
+    d = _check_config_dir()
+    try:
+        conf = os.path.join(d, "mw.yaml")
+        with open(conf, "w") as f:
+            f.write('listen: ["127.0.0.1:%d"]\nupstreams: ["%s"]\nuser: %s\n'
+                    'redis:\n  url: redis://127.0.0.1:1\n  state-dir: %s/state\n'
+                    % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
+                       pwd.getpwuid(os.geteuid()).pw_name, d))
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 0 and "configuration is valid" in p.stdout, p.stdout
+        assert "redis.url is set but redis.lists names no list" in p.stdout, p.stdout
+        with open(conf, "a") as f:
+            f.write('  lists: ["*"]\n')
+        p = conftest.run_minewall(["--check-config", "-c", conf])
+        assert p.returncode == 0 and "redis.lists" not in p.stdout, p.stdout
+    finally:
+        shutil.rmtree(d)
+
+
 @needs_root
 def test_check_config_checks_as_the_account_minewall_runs_as(upstream):
     """Run as root, --check-config checks access as the account minewall drops to (a child
