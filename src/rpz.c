@@ -10,8 +10,9 @@
  *   It is hand-written because it is the whole cost of loading a large zone: ldns reads a
  *   1M-record zone in 2.4 s against 0.2 s here, most of it in per-record allocations (a line
  *   buffer and a handful of rdfs per record).
- * - Everything else goes to ldns (slow): every other record type ldns knows, quoted strings,
- *   names with escapes or characters the fast path does not take, extra data tokens. Type and
+ * - Everything else goes to ldns (slow): SOA, and CNAME/A/AAAA records with quoted strings,
+ *   names with escapes or characters the fast path does not take, extra data tokens. Other
+ *   types are not policy data: their type is checked and they are skipped unparsed. Type and
  *   class mnemonics always come from ldns's tables (dnstext.c).
  *
  * Both paths hand the record to apply() as wire data (type, lowercase absolute target,
@@ -756,11 +757,13 @@ static int slow(struct ctx *c, const struct rr *rr, size_t k, struct rdata *d)
         mw_listfile__bad(&c->o, "unknown record type", t.p, t.n);
         return -1;
     }
-    if (type == LDNS_RR_TYPE_IPSECKEY) {
-        /* Never policy data, and ldns leaks memory on some malformed IPSECKEY text (found by
-         * fuzz_rpz): a hostile zone could grow every reload. Skipped without parsing. */
-        mw_listfile__skip(&c->o, MW_LISTFILE_SKIP_RPZ_DATA);
-        return -1;
+    if (type != LDNS_RR_TYPE_CNAME && type != LDNS_RR_TYPE_A && type != LDNS_RR_TYPE_AAAA &&
+        type != LDNS_RR_TYPE_SOA) {
+        /* Not policy data (apply() skips it after checking the owner), so its text is never
+         * handed to ldns: less parser for a hostile zone to reach (ldns leaked memory on some
+         * malformed IPSECKEY text, found by fuzz_rpz: a zone could grow every reload). */
+        d->type = (uint16_t)type;
+        return 1;
     }
     size_t rest = (size_t)(rr->end - t.p);
     if (rest > RECORD_MAX) {
