@@ -696,6 +696,14 @@ def _check_config_dir():
     return d
 
 
+def _config_head(upstream):
+    """The first three lines of a --check-config test's config (lines 1-3: listen, upstreams,
+    user: the current account, so that the check runs as it)."""
+    return 'listen: ["127.0.0.1:%d"]\nupstreams: ["%s"]\nuser: %s\n' % (
+        free_port(), upstream.addr,
+        "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name)
+
+
 def test_check_config_reports_missing_files_with_their_lines(upstream):
     """Issue 11 item 5: --check-config opens every file the config names and reports each
     problem at the config line naming it, exit 1; the same config then fails the start, and
@@ -704,10 +712,7 @@ def test_check_config_reports_missing_files_with_their_lines(upstream):
     try:
         good = write_list(d)
         conf = os.path.join(d, "mw.yaml")
-        text = textwrap.dedent("""\
-            listen: ["127.0.0.1:%d"]
-            upstreams: ["%s"]
-            user: %s
+        text = _config_head(upstream) + textwrap.dedent("""\
             lists:
               - name: good
                 category: mining
@@ -723,8 +728,7 @@ def test_check_config_reports_missing_files_with_their_lines(upstream):
               asn: %s/no-such.mmdb
             log:
               blocks: %s/no-such-dir/blocks.log
-            """) % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
-                    pwd.getpwuid(os.geteuid()).pw_name, good, d, d)
+            """) % (good, d, d)
         with open(conf, "w") as f:
             f.write(text)
         p = conftest.run_minewall(["--check-config", "-c", conf])
@@ -759,10 +763,7 @@ def test_check_config_reports_journal_files(upstream):
     d = _check_config_dir()
     try:
         conf = os.path.join(d, "mw.yaml")
-        text = textwrap.dedent("""\
-            listen: ["127.0.0.1:%d"]
-            upstreams: ["%s"]
-            user: %s
+        text = _config_head(upstream) + textwrap.dedent("""\
             journal:
               path: %s/no-such-dir/journal.jsonl
               watch:
@@ -770,8 +771,7 @@ def test_check_config_reports_journal_files(upstream):
                 - {path: %s/later-hosts, kind: hosts}
               geoip:
                 asn: %s/no-such.mmdb
-            """) % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
-                    pwd.getpwuid(os.geteuid()).pw_name, d, d, d, d)
+            """) % (d, d, d, d)
         with open(conf, "w") as f:
             f.write(text)
         p = conftest.run_minewall(["--check-config", "-c", conf])
@@ -804,10 +804,8 @@ def test_redis_url_without_lists_warns(upstream):
     try:
         conf = os.path.join(d, "mw.yaml")
         with open(conf, "w") as f:
-            f.write('listen: ["127.0.0.1:%d"]\nupstreams: ["%s"]\nuser: %s\n'
-                    'redis:\n  url: redis://127.0.0.1:1\n  state-dir: %s/state\n'
-                    % (free_port(), upstream.addr, "root" if os.geteuid() == 0 else
-                       pwd.getpwuid(os.geteuid()).pw_name, d))
+            f.write(_config_head(upstream) +
+                    "redis:\n  url: redis://127.0.0.1:1\n  state-dir: %s/state\n" % d)
         p = conftest.run_minewall(["--check-config", "-c", conf])
         assert p.returncode == 0 and "configuration is valid" in p.stdout, p.stdout
         assert "redis.url is set but redis.lists names no list" in p.stdout, p.stdout
