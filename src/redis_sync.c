@@ -589,6 +589,7 @@ static void on_catalog_head(const struct redisReply *r, void *privdata)
         return;
     snprintf(rs->catalog_id, sizeof(rs->catalog_id), "%s", rc == 0 ? id : "0-0");
     rs->catalog_ready = true;
+    mw_log_info("redis", "following the catalog from id %s", rs->catalog_id);
     rs->follow_gen++;
     mw_rsync_follow(rs);
 }

@@ -17,46 +17,19 @@ import time
 import dns.rcode
 import pytest
 
+from fleetlib import EXTRA, FOLLOW_S, POLL_S, SYNC_S, is_blocked, ok, timed
 from conftest import BIN, FEED_BIN, addresses, feed, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
                                 reason="minewall-feed not built: " + FEED_BIN)
 
-EXTRA = {
-    "pool.evil.test": {"A": ["192.0.2.200"]},
-    "eu.pool.evil.test": {"A": ["192.0.2.201"]},
-    "late.evil.test": {"A": ["192.0.2.203"]},
-    "ipbad.test": {"A": ["198.51.100.7"]},
-}
-SINKHOLE = ["0.0.0.0"]
-SYNC_S = 5.0  # first full sync of a small list after start
-FOLLOW_S = 1.0  # the promise: a change reaches every resolver within a second
-POLL_S = 7.0  # the 5 s fallback poll plus slack
-
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def ok(p):
-    assert p.returncode == 0, "rc=%d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout,
-                                                                   p.stderr)
-    return p
-
-
-def is_blocked(m, name):
-    r = m.query(name)
-    return r.rcode() == dns.rcode.NOERROR and addresses(r) == SINKHOLE
 
 
 def resolves(m, name, addr):
     r = m.query(name)
     return r.rcode() == dns.rcode.NOERROR and addresses(r) == [addr]
-
-
-def timed(pred, timeout, what):
-    t0 = time.monotonic()
-    wait_until(pred, timeout, step=0.005, what=what)
-    return time.monotonic() - t0
 
 
 def write(tmp_path, name, lines):
@@ -279,8 +252,7 @@ def test_retired_while_stopped(rs, up, tmp_path, make_minewall):
 def test_new_named_list_through_catalog(rs, up, tmp_path, make_minewall):
     """A list named in the config but published only after the start."""
     m = make_minewall([up], config=cfg(rs, state_dir(tmp_path), lists=["fresh"]))
-    m.wait_log("connected to")
-    time.sleep(0.3)  # the catalog head is read right after connecting
+    m.wait_log("following the catalog from id")  # a list created from now on is seen
     ok(feed(["push", "fresh", write(tmp_path, "f.txt", ["late.evil.test"]),
              "--category", "phishing"], rs.url))
     took = timed(lambda: is_blocked(m, "late.evil.test"), FOLLOW_S + 1, "new list enforced")
@@ -320,8 +292,7 @@ def test_old_writer_meta_hash_only_found_by_poll(rs, up, tmp_path, make_minewall
 def test_hostile_catalog_and_index_are_bounded(rs, up, tmp_path, make_minewall):
     mport = free_port()
     m = make_minewall([up], config=cfg(rs, state_dir(tmp_path), mport=mport))
-    m.wait_log("connected to")
-    time.sleep(0.3)
+    m.wait_log("following the catalog from id")
     r = rs.client
     for rec in ({"op": "create", "list": "../../etc/x"}, {"op": "create", "list": "x" * 65},
                 {"op": "explode", "list": "ok"}, {"op": "create"}, {"junk": "y" * 10000}):

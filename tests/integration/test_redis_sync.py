@@ -13,33 +13,14 @@ import time
 import dns.rcode
 import pytest
 
+from fleetlib import EXTRA, FOLLOW_S, POLL_S, SINKHOLE, SYNC_S, is_blocked, ok, timed
 from conftest import FEED_BIN, addresses, feed, run_minewall, to_yaml, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
                                 reason="minewall-feed not built: " + FEED_BIN)
 
-EXTRA = {
-    "pool.evil.test": {"A": ["192.0.2.200"]},
-    "eu.pool.evil.test": {"A": ["192.0.2.201"]},
-    "other.evil.test": {"A": ["192.0.2.202"]},
-    "late.evil.test": {"A": ["192.0.2.203"]},
-    "ipbad.test": {"A": ["198.51.100.7"]},
-    "ipgood.test": {"A": ["198.51.100.8"]},
-    "*.burst.test": {"A": ["192.0.2.98"]},
-}
-SINKHOLE = ["0.0.0.0"]
-SYNC_S = 5.0  # bound on a full sync of a small list after start or reconnect
-FOLLOW_S = 1.0  # a change applied through the log: "within a second"
-CHECK_S = 7.0  # the 5 s fallback poll (SET-only writers, vanished keys) plus slack
-
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def ok(p):
-    assert p.returncode == 0, "rc=%d\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout,
-                                                                   p.stderr)
-    return p
 
 
 def ede(r):
@@ -47,11 +28,6 @@ def ede(r):
         if o.otype == 15:
             return o.code, o.text or ""
     return None
-
-
-def is_blocked(m, name):
-    r = m.query(name)
-    return r.rcode() == dns.rcode.NOERROR and addresses(r) == SINKHOLE
 
 
 def resolves(m, name, addr=None):
@@ -69,13 +45,6 @@ def wait_blocked(m, name, timeout=SYNC_S):
 def wait_resolves(m, name, timeout=SYNC_S):
     return wait_until(lambda: resolves(m, name), timeout, step=0.01,
                       what="%s resolving through %s:%d" % (name, *m.addr))
-
-
-def timed(pred, timeout, what):
-    """Seconds until pred() first holds (polled every 5 ms), bounded."""
-    t0 = time.monotonic()
-    wait_until(pred, timeout, step=0.005, what=what)
-    return time.monotonic() - t0
 
 
 def state_has(path, entry):
@@ -195,7 +164,7 @@ def test_star_follows_every_list_and_picks_up_new_ones(rs, up, state, tmp_path, 
     wait_blocked(m, "pool.evil.test")
     assert resolves(m, "late.evil.test")
     push(rs, tmp_path, "fresh", ["late.evil.test"], "--category", "phishing")
-    took = timed(lambda: is_blocked(m, "late.evil.test"), CHECK_S,
+    took = timed(lambda: is_blocked(m, "late.evil.test"), POLL_S,
                  "a list published after start picked up")
     assert took < FOLLOW_S, took  # through the catalog, not the poll
     assert ede(m.query("late.evil.test")) == (15, "minewall: phishing/fresh")
@@ -309,11 +278,11 @@ def test_trimmed_while_running_then_changed(rs, synced):
 def test_keys_deleted_keeps_copy_stale_then_recreated(rs, synced, tmp_path):
     m = synced
     rs.client.delete("minewall:list:{mining}:meta", "minewall:list:{mining}:entries")
-    m.wait_log("list mining: its keys are gone from Redis", CHECK_S)
+    m.wait_log("list mining: its keys are gone from Redis", POLL_S)
     assert "stale" in m.log()
     assert is_blocked(m, "pool.evil.test") and is_blocked(m, "eu.pool.evil.test")
     push(rs, tmp_path, "mining", ["late.evil.test"], "--category", "mining")
-    m.wait_log("list mining is back in Redis: full resync", CHECK_S)
+    m.wait_log("list mining is back in Redis: full resync", POLL_S)
     wait_blocked(m, "late.evil.test", 2)
     wait_resolves(m, "pool.evil.test", 2)
 
@@ -328,7 +297,7 @@ def test_redis_back_empty_keeps_copy(rs, synced, redis_server, tmp_path):
     m.wait_log("list mining: its keys are gone from Redis", 10)
     assert is_blocked(m, "pool.evil.test")
     push(back, tmp_path, "mining", ["late.evil.test"], "--category", "mining")
-    wait_blocked(m, "late.evil.test", CHECK_S)
+    wait_blocked(m, "late.evil.test", POLL_S)
     wait_resolves(m, "pool.evil.test", 2)
 
 
