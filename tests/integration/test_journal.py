@@ -10,7 +10,6 @@ the per-worker state (tracked names, upstream health) is the process's."""
 import datetime
 import json
 import os
-import signal
 import subprocess
 import sys
 import time

@@ -168,7 +168,6 @@ def test_rss_flat_across_redis_full_resyncs(make_minewall, upstream, redis_serve
 def blast(addr, names, window=256, timeout=10.0):
     """Ask every name over UDP with up to window queries outstanding; returns answers seen."""
     import socket
-    import struct
     import time
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.settimeout(0.2)
