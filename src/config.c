@@ -492,6 +492,7 @@ static const struct key top_keys[] = {
     {.path = "metrics", .fn = on_map, .sub = mw_config__metrics_keys},
     {.path = "rate-limit", .fn = mw_config__on_ratelimit, .sub = mw_config__ratelimit_keys},
     {.path = "user", .fn = mw_config__on_user},
+    {.path = "detect", .fn = on_map, .sub = mw_config__detect_keys},
     {.path = NULL},
 };
 
@@ -690,6 +691,7 @@ struct mw_config *mw_config_new_default(void)
     cfg->sinkhole.ttl = 60;
     cfg->journal.track = MW_TRACK_ALL;
     cfg->journal.max_names = 100000;
+    mw_config__detect_defaults(cfg);
     return cfg;
 }
 
@@ -702,6 +704,7 @@ void mw_config_free(struct mw_config *cfg)
         free(cfg->zones[i].upstreams);
     }
     free(cfg->zones);
+    mw_config__detect_free(cfg);
     for (size_t i = 0; i < cfg->n_lists; i++) {
         free(cfg->lists[i].name);
         free(cfg->lists[i].category);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "minewall/config.h"
+
 struct mw_config;
 struct mw_errlist;
 struct mw_list_conf;
@@ -116,6 +118,22 @@ bool mw_config__string_list(struct ctx *c, const struct key *k, yaml_node_t *val
 void mw_config__on_map(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Defaults of journal that depend on other keys; 0 or -1 (ENOMEM). */
 int mw_config__journal_finish(struct mw_config *cfg);
+
+/* ---- shared value parsers (config_journal.c, config_lists.c) ---- */
+
+/* A YAML 1.2 core boolean (true/True/TRUE, false/False/FALSE) into the bool field k->off. */
+void mw_config__on_bool(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* A list action name into *out; false after reporting an unknown one. */
+bool mw_config__parse_action(struct ctx *c, const struct key *k, yaml_node_t *val,
+                             enum mw_action *out);
+
+/* ---- config_detect.c ---- */
+
+/* `detect:`: a map of detectors (rebinding). */
+extern const struct key mw_config__detect_keys[];
+/* Defaults of detect: set in mw_config_new_default. */
+void mw_config__detect_defaults(struct mw_config *cfg);
+void mw_config__detect_free(struct mw_config *cfg);
 
 /* ---- node accessors ---- */
 

@@ -24,7 +24,7 @@ static void on_track(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
-static void on_bool(struct ctx *c, const struct key *k, yaml_node_t *val)
+void mw_config__on_bool(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     const char *s = mw_config__scalar(c, k->path, val);
     if (!s)
@@ -43,7 +43,7 @@ static void on_bool(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 static void on_ignore_same_asn(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    on_bool(c, k, val);
+    mw_config__on_bool(c, k, val);
     c->lines[SLOT_IGNORE_SAME_ASN] = line_of(val); /* checked against geoip after the walk */
 }
 

@@ -177,7 +177,8 @@ void mw_config__on_path(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 /* ---- values shared by lists and sinkhole ---- */
 
-static bool parse_action(struct ctx *c, const struct key *k, yaml_node_t *val, enum mw_action *out)
+bool mw_config__parse_action(struct ctx *c, const struct key *k, yaml_node_t *val,
+                             enum mw_action *out)
 {
     const char *s = mw_config__scalar(c, k->path, val);
     if (!s)
@@ -268,7 +269,7 @@ static void on_list_path(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 static void on_list_action(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    parse_action(c, k, val, &c->list->action);
+    mw_config__parse_action(c, k, val, &c->list->action);
 }
 
 static void on_list_type(struct ctx *c, const struct key *k, yaml_node_t *val)
@@ -401,7 +402,7 @@ void mw_config__on_lists(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 static void on_sinkhole_action(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
-    parse_action(c, k, val, &c->cfg->sinkhole.action);
+    mw_config__parse_action(c, k, val, &c->cfg->sinkhole.action);
 }
 
 /* An address into the 4- or 16-byte field that k describes. */

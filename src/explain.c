@@ -21,6 +21,8 @@
 #include "minewall/filter.h"
 #include "minewall/geo.h"
 #include "minewall/lists.h"
+#include "minewall/rebind.h"
+#include "minewall/regdom.h"
 #include "minewall/rlist.h"
 #include "minewall/server.h"
 
@@ -299,11 +301,54 @@ static void print_sinkhole(const struct mw_config *cfg, const struct mw_verdict 
             v->sink4 || v->sink6 ? ", local data of the rule" : "");
 }
 
+/* The registered domain of a name and what the rebinding guard makes of it; for an address,
+ * its guard class. */
+static void report_detect(const struct mw_config *cfg, const struct mw_lists *l,
+                          const struct input *in, FILE *out)
+{
+    const struct mw_regdom *rd = l->regdom;
+    const char *guard = cfg->detect.rebinding.private_ranges
+                            ? "metadata, loopback, link-local and private addresses"
+                        : cfg->detect.rebinding.metadata ? "metadata addresses"
+                                                         : "off";
+    if (in->kind == IN_ADDR) {
+        enum mw_rebind_class c = mw_rebind_classify(in->family, in->addr);
+        if (c == MW_REBIND_NONE)
+            return;
+        bool on = mw_rebind_guarded(c, cfg->detect.rebinding.metadata,
+                                    cfg->detect.rebinding.private_ranges);
+        fprintf(out, "%s: %s address: %s for public names (detect.rebinding, action %s)\n",
+                in->text, mw_rebind_class_name(c), on ? "blocked" : "not guarded",
+                mw_action_name(cfg->detect.rebinding.action));
+        return;
+    }
+    if (in->kind != IN_NAME)
+        return;
+    const uint8_t *w = in->q.qname;
+    size_t wl = in->q.qname_len;
+    int off = rd ? mw_regdom_find(rd, w, wl) : -ENOENT;
+    char text[MW_DNAME_MAX * 4 + 1];
+    if (off >= 0 && mw_dname_to_text(w + off, wl - (size_t)off, text, sizeof(text)) >= 0)
+        fprintf(out, "%s: registered domain %s (public suffix list: %s)\n", in->text, text,
+                mw_regdom_source(rd));
+    else
+        fprintf(out, "%s: no registered domain (public suffix list: %s)\n", in->text,
+                rd ? mw_regdom_source(rd) : "none loaded");
+    const char *why = NULL;
+    if (rd && !mw_regdom_is_public(rd, w, wl))
+        why = "exempt, not a public name";
+    else if (mw_config_is_internal(cfg, w, wl))
+        why = "exempt, under detect.rebinding.internal-zones";
+    fprintf(out, "%s: rebinding guard (%s): %s\n", in->text, guard,
+            why ? why : "its answers are checked");
+}
+
 static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
                    const char *shown, const struct holder *h, size_t n, FILE *out)
 {
     if (strcmp(shown, in->text) != 0)
         fprintf(out, "%s: looked up as %s\n", shown, in->text);
+    report_detect(cfg, l, in, out);
     if (in->kind == IN_ADDR && l->geo) {
         struct mw_geo_info gi;
         if (mw_geo_lookup(l->geo, in->family, in->addr, &gi) == 0 && gi.found_asn)
@@ -354,6 +399,9 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
     mw_errlist_init(&errs);
     struct mw_config *cfg = mw_server_load_config(o, &errs);
     struct mw_lists *files = cfg ? mw_lists_build(cfg, 1, &errs, NULL) : NULL;
+    struct mw_regdom *rd = files ? mw_regdom_new(NULL) : NULL;
+    if (files)
+        files->regdom = rd;
     struct mw_rlist *synced[MAX_SYNCED];
     size_t n_synced = files ? load_synced(cfg, synced, MAX_SYNCED) : 0;
     struct mw_lists *l = files ? mw_lists_derive(files, synced, (uint16_t)n_synced, 2, cfg) : NULL;
@@ -373,6 +421,7 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
         mw_rlist_unref(synced[i]);
     mw_lists_unref(files);
     mw_lists_unref(l);
+    mw_regdom_free(rd);
     mw_config_free(cfg);
     return rc;
 }

@@ -17,6 +17,8 @@
 #include "minewall/listfile.h"
 #include "minewall/lists.h"
 #include "minewall/patternset.h"
+#include "minewall/rebind.h"
+#include "minewall/regdom.h"
 #include "minewall/rlist.h"
 
 const char *mw_where_name(enum mw_where w)
@@ -412,16 +414,81 @@ static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8
     return r;
 }
 
+/* One walk over a response: what is checked, and the guard's lazily computed exemption of the
+ * question name. */
+struct walk {
+    const struct mw_lists *l;
+    const struct mw_config *cfg;
+    const uint8_t *pkt;
+    size_t len;
+    bool lists;          /* there are lists to check names and addresses against */
+    bool metadata, priv; /* the guard's classes */
+    int8_t q_exempt;     /* -1 not yet known, 0 guarded, 1 exempt */
+};
+
+static bool is_public(const struct mw_lists *l, const uint8_t *name, size_t len)
+{
+    if (l && l->regdom)
+        return mw_regdom_is_public(l->regdom, name, len);
+    return len > 1 && (size_t)name[0] + 2 < len; /* two labels or more */
+}
+
+/* Is an answer owned by the name at pkt[owner] exempt from the guard: its question name is
+ * not public or is under an internal zone, or the owner itself is under an internal zone (a
+ * public name CNAMEd into the VPC's private zone)? Only asked once an address is guarded. */
+static bool exempt(struct walk *w, size_t owner)
+{
+    uint8_t name[MW_DNAME_MAX + 1];
+    if (w->q_exempt < 0) {
+        size_t pos = MW_DNS_HDR;
+        int nl = mw_dname_unpack(w->pkt, w->len, &pos, name, sizeof(name));
+        w->q_exempt = nl > 0 && (!is_public(w->l, name, (size_t)nl) ||
+                                 mw_config_is_internal(w->cfg, name, (size_t)nl));
+    }
+    if (w->q_exempt)
+        return true;
+    int nl = mw_dname_unpack(w->pkt, w->len, &owner, name, sizeof(name));
+    return nl > 0 && mw_config_is_internal(w->cfg, name, (size_t)nl);
+}
+
+/* An address of an answer or additional record (or an SVCB hint) owned by pkt[owner]: the IP
+ * and AS rules, then, when none decided, the rebinding guard. */
+static enum mw_filter_result check_answer_addr(struct walk *w, int family, const uint8_t *addr,
+                                               size_t owner, struct mw_verdict *v)
+{
+    if (w->lists) {
+        enum mw_filter_result r = check_addr(w->l, family, addr, v);
+        if (r != MW_FILTER_PASS) /* an IP or AS allow rule vouches for the address */
+            return r;
+    }
+    enum mw_rebind_class c = mw_rebind_classify(family, addr);
+    if (!mw_rebind_guarded(c, w->metadata, w->priv) || exempt(w, owner))
+        return MW_FILTER_PASS;
+    v->rule = (struct mw_rule){.list = MW_LIST_DETECT + MW_DETECT_REBINDING};
+    v->action = w->cfg->detect.rebinding.action;
+    v->where = MW_WHERE_ANSWER_IP;
+    v->rule_wire = NULL;
+    v->sink4 = v->sink6 = NULL;
+    v->detect_class = (uint8_t)c;
+    snprintf(v->rule_text, sizeof(v->rule_text), "rebinding:%s", mw_rebind_class_name(c));
+    if (!inet_ntop(family, addr, v->matched, sizeof(v->matched)))
+        v->matched[0] = 0;
+    return MW_FILTER_BLOCK;
+}
+
 /* SVCB/HTTPS rdata (RFC 9460): priority, TargetName (never compressed), then SvcParams as
  * (key, length, value); ipv4hint (4) and ipv6hint (6) are addresses a client may connect to
  * without asking for A/AAAA, so they are checked as answer addresses. */
-static enum mw_filter_result check_svcb(const struct mw_lists *l, const uint8_t *pkt, size_t rd,
-                                        size_t rdlen, struct mw_verdict *v)
+static enum mw_filter_result check_svcb(struct walk *w, size_t owner, size_t rd, size_t rdlen,
+                                        struct mw_verdict *v)
 {
+    const uint8_t *pkt = w->pkt;
     size_t end = rd + rdlen, pos = rd + 2;
     if (rdlen < 3)
         return MW_FILTER_PASS;
-    enum mw_filter_result r = check_rr_name(l, pkt, end, pos, MW_WHERE_ANSWER_NAME, v);
+    enum mw_filter_result r = MW_FILTER_PASS;
+    if (w->lists)
+        r = check_rr_name(w->l, pkt, end, pos, MW_WHERE_ANSWER_NAME, v);
     if (r == MW_FILTER_BLOCK || mw_dname_skip(pkt, end, &pos) < 0)
         return r;
     while (end - pos >= 4) {
@@ -431,7 +498,8 @@ static enum mw_filter_result check_svcb(const struct mw_lists *l, const uint8_t 
             return MW_FILTER_PASS;
         size_t step = key == 4 ? 4 : key == 6 ? 16 : 0;
         for (size_t a = 0; step && a + step <= vl; a += step) {
-            if (check_addr(l, step == 4 ? AF_INET : AF_INET6, pkt + val + a, v) == MW_FILTER_BLOCK)
+            if (check_answer_addr(w, step == 4 ? AF_INET : AF_INET6, pkt + val + a, owner, v) ==
+                MW_FILTER_BLOCK)
                 return MW_FILTER_BLOCK;
         }
         pos = val + vl;
@@ -442,9 +510,14 @@ static enum mw_filter_result check_svcb(const struct mw_lists *l, const uint8_t 
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v)
 {
-    (void)cfg;
     v->rule_wire = NULL;
-    if (!l || l->n_lists == 0 || len < MW_DNS_HDR)
+    struct walk w = {.l = l, .cfg = cfg, .pkt = pkt, .len = len, .q_exempt = -1};
+    w.lists = l && l->n_lists > 0;
+    if (cfg) {
+        w.metadata = cfg->detect.rebinding.metadata;
+        w.priv = cfg->detect.rebinding.private_ranges;
+    }
+    if ((!w.lists && !w.metadata && !w.priv) || len < MW_DNS_HDR)
         return MW_FILTER_PASS;
     struct mw_dns_iter it;
     struct mw_dns_rr rr;
@@ -456,7 +529,9 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
      * would otherwise reach a caching stub such as systemd-resolved); authority owners are the
      * zones of the names above and are not, so an RPZ exact rule on a parent keeps its
      * meaning. The walk stops at the first unreadable record: mw_dns_prepare_response has
-     * validated every stored message, so that only happens to input that is never served. */
+     * validated every stored message, so that only happens to input that is never served.
+     * The rebinding guard leaves the authority section alone too: glue of a name server is
+     * not an address a client is told to connect to. */
     uint16_t last_ptr = 0xc000 | MW_DNS_HDR; /* the question name: the caller checks it */
     while (mw_dns_iter_next(&it, &rr) > 0) {
         size_t owner = rr.owner, rd = rr.rdata, rdlen = rr.rdlen;
@@ -467,20 +542,23 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
          * such a repeat is not looked up again. */
         uint16_t ptr =
             owner + 2 <= len && (pkt[owner] & 0xc0) == 0xc0 ? mw_dns_get16(pkt + owner) : 0;
-        if (!authority && type != MW_TYPE_OPT && (!ptr || ptr != last_ptr))
+        if (w.lists && !authority && type != MW_TYPE_OPT && (!ptr || ptr != last_ptr))
             r = check_rr_name(l, pkt, len, owner, MW_WHERE_ANSWER_NAME, v);
         if (ptr && !authority)
             last_ptr = ptr;
         if (r == MW_FILTER_BLOCK)
             return r;
-        if (type == MW_TYPE_CNAME || type == MW_TYPE_DNAME)
+        int family = type == MW_TYPE_A && rdlen == 4       ? AF_INET
+                     : type == MW_TYPE_AAAA && rdlen == 16 ? AF_INET6
+                                                           : 0;
+        if ((type == MW_TYPE_CNAME || type == MW_TYPE_DNAME) && w.lists)
             r = check_rr_name(l, pkt, len, rd, MW_WHERE_CNAME, v);
-        else if (type == MW_TYPE_A && rdlen == 4)
-            r = check_addr(l, AF_INET, pkt + rd, v);
-        else if (type == MW_TYPE_AAAA && rdlen == 16)
-            r = check_addr(l, AF_INET6, pkt + rd, v);
+        else if (family && authority && w.lists)
+            r = check_addr(l, family, pkt + rd, v);
+        else if (family && !authority)
+            r = check_answer_addr(&w, family, pkt + rd, owner, v);
         else if ((type == MW_TYPE_SVCB || type == MW_TYPE_HTTPS) && !authority)
-            r = check_svcb(l, pkt, rd, rdlen, v);
+            r = check_svcb(&w, owner, rd, rdlen, v);
         /* An allowed target or address only vouches for itself: keep checking the rest. */
         if (r == MW_FILTER_BLOCK)
             return r;

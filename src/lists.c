@@ -550,3 +550,23 @@ size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next
     }
     return n;
 }
+
+/* What the block path shows for a detector's verdict: the action is the detector's own (from
+ * its config section, set in the verdict), never this entry's. */
+static const struct mw_list_info detectors[MW_DETECT_COUNT] = {
+    [MW_DETECT_REBINDING] = {.name = "rebinding",
+                             .category = "detect",
+                             .path = "detect.rebinding",
+                             .origin = "detector",
+                             .action = MW_ACTION_NXDOMAIN,
+                             .ede_text = "minewall: detect/rebinding"},
+};
+
+const struct mw_list_info *mw_lists_info(const struct mw_lists *l, uint16_t list)
+{
+    if (list < l->n_lists)
+        return &l->lists[list];
+    if (list >= MW_LIST_DETECT && list - MW_LIST_DETECT < MW_DETECT_COUNT)
+        return &detectors[list - MW_LIST_DETECT];
+    return NULL;
+}

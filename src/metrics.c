@@ -105,9 +105,10 @@ static void add_recent(struct sums *s, const struct mw_worker_hit *h, const stru
     if (mw_dname_to_text(h->qname, h->qname_len, x.qname, sizeof(x.qname)) < 0)
         return;
     mw_addr_format_ip(&h->client, x.client, sizeof(x.client));
-    if (h->list < l->n_lists) {
-        snprintf(x.list, sizeof(x.list), "%s", l->lists[h->list].name);
-        snprintf(x.category, sizeof(x.category), "%s", l->lists[h->list].category);
+    const struct mw_list_info *li = mw_lists_info(l, h->list);
+    if (li) {
+        snprintf(x.list, sizeof(x.list), "%s", li->name);
+        snprintf(x.category, sizeof(x.category), "%s", li->category);
     }
     for (size_t i = 0; i < s->n_recent; i++) {
         if (!strcmp(s->recent[i].qname, x.qname) && !strcmp(s->recent[i].client, x.client)) {
@@ -411,6 +412,14 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             st->pool_freed);
     counter(r, "malloc_trims_total", "Times free memory was handed back to the kernel.", "",
             st->malloc_trims);
+
+    head(r, "detections_total", "counter",
+         "Answers a detector flagged (blocked, or recorded with action log), by detector and "
+         "class.");
+    for (unsigned c = MW_REBIND_METADATA; c < MW_REBIND_COUNT; c++)
+        mw_http_body_printf(
+            r, "minewall_detections_total{detector=\"rebinding\",class=\"%s\"} %llu\n",
+            mw_rebind_class_name((enum mw_rebind_class)c), (unsigned long long)st->rebinding[c]);
 
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
     mw_http_body_printf(

@@ -141,8 +141,10 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct sockaddr *client,
                        const struct mw_dns_question *q)
 {
-    const struct mw_list_info *lhit = &w->snap->lists->lists[v->rule.list];
+    const struct mw_list_info *lhit = mw_lists_info(w->snap->lists, v->rule.list);
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
+    if (v->rule.list == MW_LIST_DETECT + MW_DETECT_REBINDING && v->detect_class < MW_REBIND_COUNT)
+        w->stats.rebinding[v->detect_class]++;
     struct mw_worker_hit *h = &w->recent[w->recent_pos]; /* for the status page: raw copies */
     w->recent_pos = (w->recent_pos + 1) % MW_M_RECENT;
     if (w->n_recent < MW_M_RECENT)
@@ -154,7 +156,7 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
     struct mw_blocklog *bl = w->snap->blocklog;
     if (!bl && !w->snap->events)
         return;
-    const struct mw_list_info *li = &w->snap->lists->lists[v->rule.list];
+    const struct mw_list_info *li = lhit;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct mw_block_event e = {
@@ -182,7 +184,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
                           const struct mw_verdict *v, bool answer_side)
 {
     const struct mw_config *cfg = w->snap->cfg;
-    const char *text = w->snap->lists->lists[v->rule.list].ede_text;
+    const char *text = mw_lists_info(w->snap->lists, v->rule.list)->ede_text;
     int ede = answer_side ? EDE_FILTERED : EDE_BLOCKED;
     uint32_t ttl = cfg->sinkhole.ttl;
     const uint8_t *addr = NULL;

@@ -25,6 +25,7 @@
 #include "minewall/metrics.h"
 #include "minewall/privdrop.h"
 #include "minewall/redis_sync.h"
+#include "minewall/regdom.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
 
@@ -56,10 +57,14 @@ struct mw_server {
     struct list_watch *watches;        /* owned list */
     struct mw_lists *files;            /* owned reference: the file lists of the running config */
     struct mw_rsync *rs;               /* owned; NULL without redis.url */
-    struct mw_events *ev;       /* owned; the Redis events publisher, NULL without redis.url */
-    struct mw_jlog *jlog;       /* owned; NULL without journal.path */
-    struct mw_hostwatch *hw;    /* owned; with the journal */
-    struct mw_geo *jgeo;        /* owned; the journal's geo databases, or NULL */
+    struct mw_events *ev;    /* owned; the Redis events publisher, NULL without redis.url */
+    struct mw_jlog *jlog;    /* owned; NULL without journal.path */
+    struct mw_hostwatch *hw; /* owned; with the journal */
+    struct mw_geo *jgeo;     /* owned; the journal's geo databases, or NULL */
+    /* owned; the Public Suffix List, loaded once at start (not on reload: Debian updates the
+     * file with the package, and a restart follows a package upgrade); every file generation
+     * borrows it. NULL when it could not be loaded: every name counts as public. */
+    struct mw_regdom *regdom;
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
     uint64_t started_ms;        /* loop time at start, for the uptime */
     char host[256];             /* gethostname once at start ("unknown" without), for events */
@@ -232,6 +237,8 @@ static void reload_work(uv_work_t *req)
     } else {
         s->pending_lists =
             mw_lists_build(s->build_cfg, s->generation + 1, &s->pending_errs, &s->pending_warnings);
+        if (s->pending_lists) /* not published yet: no other thread reads it */
+            s->pending_lists->regdom = s->regdom;
     }
     free(in);
 }
@@ -824,6 +831,12 @@ int mw_server_run(const struct mw_overrides *o)
         mw_config_free(cfg);
         return 1;
     }
+    s.regdom = mw_regdom_new(NULL);
+    if (s.regdom)
+        mw_log_info("server", "public suffix list: %s", mw_regdom_source(s.regdom));
+    else
+        mw_log_warn("server", "no public suffix list: every name counts as public");
+    lists->regdom = s.regdom;
     log_list_warnings(&errs);
     mw_errlist_deinit(&errs);
     struct mw_blocklog *bl = NULL;
@@ -898,6 +911,7 @@ int mw_server_run(const struct mw_overrides *o)
         mw_geo_free(s.jgeo);
         mw_snapshot_unref(s.snap);
         mw_lists_unref(s.files);
+        mw_regdom_free(s.regdom);
         uv_loop_close(s.loop);
         return 3;
     }
@@ -918,6 +932,7 @@ int mw_server_run(const struct mw_overrides *o)
     mw_geo_free(s.jgeo);
     mw_snapshot_unref(s.snap);
     mw_lists_unref(s.files);
+    mw_regdom_free(s.regdom); /* after the last generation that borrowed it */
     rc = uv_loop_close(s.loop) == 0 ? 0 : 3;
     mw_log_info("server", "stopped");
     return rc;

@@ -35,6 +35,13 @@ struct mw_forward_zone {
     int line; /* where it was defined, for messages */
 };
 
+/* A zone named in the config (detect.rebinding.internal-zones). */
+struct mw_zone_name {
+    uint8_t wire[256]; /* lowercase wire form */
+    uint16_t wire_len;
+    int line; /* where it was given */
+};
+
 /* What happens to a query that a list matches (filtering). */
 enum mw_action {
     MW_ACTION_DEFAULT = 0, /* a list's action when not set: sinkhole.action */
@@ -198,6 +205,21 @@ struct mw_config {
         char *country; /* owned; MaxMind-format country database */
     } geoip;
 
+    /* Detection beyond lists (`detect:`), one map per detector; tunnel, dga and new-domains
+     * are to come beside rebinding. */
+    struct {
+        /* The metadata and rebinding guard (rebind.h): a public name answered with a cloud
+         * metadata address, or (private: true) with a loopback, link-local or private one, is
+         * blocked unless it is under an internal zone. */
+        struct {
+            bool metadata;                 /* `metadata:`; default true */
+            bool private_ranges;           /* `private:`; default false */
+            enum mw_action action;         /* `action:`; default nxdomain, never DEFAULT */
+            struct mw_zone_name *internal; /* owned; `internal-zones:` */
+            size_t n_internal;
+        } rebinding;
+    } detect;
+
     /* The config lines naming each file minewall opens (0: not set, or a default), so that
      * --check-config reports an unusable file as FILE:LINE. A journal.geoip path inherited
      * from geoip: carries that key's line. */
@@ -239,6 +261,9 @@ int mw_config_read_resolv(const char *path, const struct mw_addr *skip, size_t n
  * -ENOMEM. */
 int mw_config_set_listen(struct mw_config *cfg, const struct mw_addr *a, size_t n);
 int mw_config_set_upstreams(struct mw_config *cfg, const struct mw_addr *a, size_t n);
+
+/* Is the lowercase wire name under (or equal to) one of detect.rebinding.internal-zones? */
+bool mw_config_is_internal(const struct mw_config *cfg, const uint8_t *name, size_t len);
 
 /* The forward zone for a lowercase wire qname (longest suffix), or NULL for the default
  * upstreams. */

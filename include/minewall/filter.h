@@ -44,6 +44,9 @@ struct mw_verdict {
     char matched[280];    /* what matched it: the CNAME target or answer address */
     const uint8_t *sink4; /* RPZ local data, or NULL for the config's sinkhole addresses */
     const uint8_t *sink6;
+    /* A detector's verdict (rule.list >= MW_LIST_DETECT): for the rebinding guard the
+     * enum mw_rebind_class of the address that matched. */
+    uint8_t detect_class;
 };
 
 const char *mw_where_name(enum mw_where w);
@@ -74,7 +77,12 @@ enum mw_filter_result mw_filter_explain_asn(const struct mw_lists *l, uint32_t a
 /* Check the records of a prepared upstream response: CNAME/DNAME targets and A/AAAA addresses
  * (and their AS numbers) in every section, SVCB/HTTPS targets and address hints, and the owner
  * names of the answer and additional sections except the question name, which is the caller's
- * to check. No depth limit. */
+ * to check. No depth limit. With cfg (may be NULL: no guard) the same walk runs the rebinding
+ * guard (detect.rebinding) over the A/AAAA addresses and SVCB/HTTPS ipv4hint/ipv6hint of the
+ * answer and additional sections that no IP or AS rule matched: a guarded address class for a
+ * public question name (regdom.h) whose question and owner are under no internal zone gives a
+ * verdict with rule.list MW_LIST_DETECT + MW_DETECT_REBINDING, the detector's action, where
+ * answer-ip, rule_text "rebinding:<class>" and the address in matched. */
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v);
 

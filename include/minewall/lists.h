@@ -17,6 +17,7 @@ struct mw_errlist;
 struct mw_ipset;
 struct mw_patternset;
 struct mw_geo;
+struct mw_regdom;
 
 /* One list of a generation. */
 struct mw_list_info {
@@ -36,6 +37,13 @@ struct mw_list_info {
     size_t exceptions;
     char ede_text[200]; /* "minewall: <category>/<name>", the EDE extra text of its blocks */
 };
+
+/* Verdicts of a detector (not a list) carry rule.list = MW_LIST_DETECT + enum mw_detector;
+ * mw_lists_info() gives their name ("rebinding"), category ("detect") and EDE text, so a
+ * detection goes down the same block path (reply, block log, events, metrics) as a list hit.
+ * List indexes stay below it (lists are far fewer). */
+#define MW_LIST_DETECT 0xff00u
+enum mw_detector { MW_DETECT_REBINDING = 0, MW_DETECT_COUNT };
 
 /* An AS number rule. */
 struct mw_asn_rule {
@@ -73,6 +81,10 @@ struct mw_lists {
     struct mw_local_data *local; /* owned, sorted by (list, line) */
     size_t n_local;
     struct mw_geo *geo; /* owned; NULL without geoip.asn */
+    /* Borrowed: the Public Suffix List, loaded once at start, outlives every generation
+     * (server.c sets it on each file generation; derived ones copy it). NULL: every name of
+     * two labels or more counts as public. */
+    const struct mw_regdom *regdom;
     size_t total_entries;
     uint8_t *inputs;    /* owned: what a file generation was built from (mw_lists_inputs) */
     size_t inputs_len;  /* 0 when unknown: never equal to another */
@@ -124,6 +136,10 @@ size_t mw_lists_emptied(const struct mw_lists *prev, const struct mw_lists *next
 struct mw_lists *mw_lists_ref(struct mw_lists *l);
 /* NULL is a no-op; the last unref frees. */
 void mw_lists_unref(struct mw_lists *l);
+
+/* The list (or detector) a rule's list index names, or NULL for an index that names
+ * neither. */
+const struct mw_list_info *mw_lists_info(const struct mw_lists *l, uint16_t list);
 
 /* The RPZ local data of a rule, or NULL. */
 const struct mw_local_data *mw_lists_local_data(const struct mw_lists *l, const struct mw_rule *r);

@@ -12,6 +12,7 @@
 #include "minewall/cache.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/netaddr.h"
+#include "minewall/rebind.h"
 
 struct mw_snapshot;
 struct mw_listener;
@@ -49,6 +50,9 @@ struct mw_worker_stats {
     uint64_t upstream_tcp_overflow; /* truncated answers not retried: fetch.max-tcp */
     uint64_t pool_freed;            /* bytes of idle pool objects freed after a burst */
     uint64_t malloc_trims;          /* malloc_trim() calls after large frees */
+    /* Rebinding guard detections (blocked or, with action log, recorded) by address class
+     * (enum mw_rebind_class; [0] unused). */
+    uint64_t rebinding[MW_REBIND_COUNT];
 };
 
 /* Fetch-side gauges of a worker, published with its counters. */

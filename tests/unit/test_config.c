@@ -1434,6 +1434,69 @@ static void test_require(void **state)
     free(out);
 }
 
+/* detect.rebinding: defaults (metadata on, private off, nxdomain), every key, internal zones
+ * matched as subtrees, and each error with its line. */
+static void test_detect(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_true(c->detect.rebinding.metadata);
+    assert_false(c->detect.rebinding.private_ranges);
+    assert_int_equal(c->detect.rebinding.action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(c->detect.rebinding.n_internal, 0);
+    mw_config_free(c);
+
+    c = parse_ok("detect:\n"
+                 "  rebinding:\n"
+                 "    metadata: false\n"
+                 "    private: true\n"
+                 "    action: log\n"
+                 "    internal-zones: [Corp.Example.com., vpc.internal]\n");
+    assert_false(c->detect.rebinding.metadata);
+    assert_true(c->detect.rebinding.private_ranges);
+    assert_int_equal(c->detect.rebinding.action, MW_ACTION_LOG);
+    assert_int_equal(c->detect.rebinding.n_internal, 2);
+    uint8_t w[256];
+    int n = mw_dname_from_text("db.CORP.example.com", w, sizeof(w));
+    mw_dname_lower(w, (size_t)n);
+    assert_true(mw_config_is_internal(c, w, (size_t)n));
+    n = mw_dname_from_text("corp.example.com", w, sizeof(w));
+    assert_true(mw_config_is_internal(c, w, (size_t)n));
+    n = mw_dname_from_text("xcorp.example.com", w, sizeof(w));
+    assert_false(mw_config_is_internal(c, w, (size_t)n));
+    n = mw_dname_from_text("example.com", w, sizeof(w));
+    assert_false(mw_config_is_internal(c, w, (size_t)n));
+    mw_config_free(c);
+
+    c = parse_ok("detect: {rebinding: {action: sinkhole, internal-zones: []}}\n");
+    assert_int_equal(c->detect.rebinding.action, MW_ACTION_SINKHOLE);
+    mw_config_free(c);
+    c = parse_ok("detect:\n");
+    assert_true(c->detect.rebinding.metadata);
+    mw_config_free(c);
+
+    parse_error("detect:\n  rebinding:\n    private: yes\n",
+                NAME ":3: detect.rebinding.private: expected true or false, found 'yes'");
+    parse_error("detect:\n  rebinding:\n    action: block\n",
+                NAME ":3: detect.rebinding.action: unknown action 'block'");
+    parse_error("detect:\n  rebinding:\n    internal-zones: corp.example\n",
+                NAME ":3: detect.rebinding.internal-zones: expected a list of zone names");
+    parse_error("detect:\n  rebinding:\n    internal-zones:\n      - .\n",
+                NAME ":4: detect.rebinding.internal-zones: invalid zone name '.'");
+    parse_error("detect:\n  rebinding:\n    internal-zones: [a..b]\n",
+                NAME ":3: detect.rebinding.internal-zones: invalid zone name 'a..b'");
+    parse_error(
+        "detect:\n  rebinding:\n    internal-zones:\n      - a.example\n      - A.example.\n",
+        NAME ":5: detect.rebinding.internal-zones: duplicate zone 'A.example.' (first on "
+             "line 4)");
+    parse_error("detect:\n  rebinding:\n    privat: true\n",
+                NAME ":3: unknown key 'privat' in 'detect.rebinding'");
+    parse_error("detect:\n  tunnel: {}\n", NAME ":2: unknown key 'tunnel' in 'detect'");
+    const char *const two[] = {NAME ":3: detect.rebinding.metadata",
+                               NAME ":4: detect.rebinding.action"};
+    parse_errors("detect:\n  rebinding:\n    metadata: 1\n    action: x\n", 2, two);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1472,6 +1535,7 @@ int main(void)
         cmocka_unit_test(test_errlist),
         cmocka_unit_test(test_log_output),
         cmocka_unit_test(test_require),
+        cmocka_unit_test(test_detect),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,8 @@
 #include "minewall/error.h"
 #include "minewall/filter.h"
 #include "minewall/lists.h"
+#include "minewall/rebind.h"
+#include "minewall/regdom.h"
 
 #ifndef MW_TEST_SRCDIR
 #define MW_TEST_SRCDIR "tests"
@@ -1110,6 +1112,148 @@ static void test_build_bad_lines(void **state)
     mw_errlist_deinit(&e);
 }
 
+/* The rebinding guard in the answer walk: a public question answered with a guarded address
+ * (A, AAAA, IPv4 embedded in IPv6, SVCB/HTTPS hints, an additional record), the verdict it
+ * gives, what it leaves alone (authority glue, private ranges by default, names that are not
+ * public, internal zones as question or as CNAME target owner, an address an IP allow rule
+ * vouches for), and the settings. */
+static enum mw_filter_result gans(const struct mw_lists *l, const struct mw_config *c,
+                                  const char *qname, const char *const *an, const char *const *ar,
+                                  struct mw_verdict *v)
+{
+    struct resp r;
+    mkresp3(&r, qname, an, NULL, ar);
+    memset(v, 0x5a, sizeof(*v));
+    v->rule_text[0] = v->matched[0] = 0;
+    return mw_filter_answer(l, c, r.b, r.n, v);
+}
+
+#define GUARD(l, c, qname, rr, want)                                                               \
+    do {                                                                                           \
+        const char *const an_[] = {rr, NULL};                                                      \
+        if (gans(l, c, qname, an_, NULL, &v) != (want))                                            \
+            fail_msg("%s / %s: not %s", qname, rr, #want);                                         \
+    } while (0)
+
+static void test_rebinding(void **state)
+{
+    (void)state;
+    struct mw_verdict v;
+    struct mw_regdom *rd = mw_regdom_new(NULL);
+    assert_non_null(rd);
+    lists->regdom = rd;
+
+    /* Defaults: metadata addresses only, answered nxdomain. */
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_BLOCK);
+    assert_int_equal(v.rule.list, MW_LIST_DETECT + MW_DETECT_REBINDING);
+    assert_int_equal(v.action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(v.where, MW_WHERE_ANSWER_IP);
+    assert_int_equal(v.detect_class, MW_REBIND_METADATA);
+    assert_null(v.rule_wire);
+    assert_string_equal(v.rule_text, "rebinding:metadata");
+    assert_string_equal(v.matched, "169.254.169.254");
+    const struct mw_list_info *li = mw_lists_info(lists, v.rule.list);
+    assert_non_null(li);
+    assert_string_equal(li->name, "rebinding");
+    assert_string_equal(li->category, "detect");
+    assert_string_equal(li->ede_text, "minewall: detect/rebinding");
+    assert_null(mw_lists_info(lists, MW_LIST_DETECT + MW_DETECT_COUNT));
+    assert_null(mw_lists_info(lists, lists->n_lists));
+
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 169.254.170.2", MW_FILTER_BLOCK);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 100.100.100.200", MW_FILTER_BLOCK);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. AAAA fd00:ec2::254", MW_FILTER_BLOCK);
+    assert_string_equal(v.matched, "fd00:ec2::254");
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. AAAA ::ffff:169.254.169.254",
+          MW_FILTER_BLOCK);
+    assert_string_equal(v.matched, "::ffff:169.254.169.254");
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. AAAA 64:ff9b::a9fe:a9fe",
+          MW_FILTER_BLOCK);
+    GUARD(lists, cfg, "evil.example.com.",
+          "evil.example.com. HTTPS 1 . alpn=h2 ipv4hint=192.0.2.1,169.254.169.254",
+          MW_FILTER_BLOCK);
+    assert_string_equal(v.matched, "169.254.169.254");
+    GUARD(lists, cfg, "evil.example.com.",
+          "evil.example.com. SVCB 1 s.example.net. ipv6hint=fd00:ec2::254", MW_FILTER_BLOCK);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. HTTPS 1 . ipv6hint=::ffff:a9fe:a9fe",
+          MW_FILTER_BLOCK);
+    /* Through a CNAME chain: the address, whoever owns it. */
+    const char *const chain[] = {"evil.example.com. CNAME x.attacker.net.",
+                                 "x.attacker.net. A 169.254.169.254", NULL};
+    assert_int_equal(gans(lists, cfg, "evil.example.com.", chain, NULL, &v), MW_FILTER_BLOCK);
+    /* An additional record too; not authority glue. */
+    const char *const ok[] = {"evil.example.com. A 192.0.2.1", NULL};
+    const char *const ar[] = {"ns.example.com. A 169.254.169.254", NULL};
+    assert_int_equal(gans(lists, cfg, "evil.example.com.", ok, ar, &v), MW_FILTER_BLOCK);
+    struct resp r;
+    mkresp3(&r, "evil.example.com.", ok, ar, NULL);
+    assert_int_equal(mw_filter_answer(lists, cfg, r.b, r.n, &v), MW_FILTER_PASS);
+
+    /* Private ranges are left alone by default; so are global addresses. */
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 10.0.0.1", MW_FILTER_PASS);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 127.0.0.1", MW_FILTER_PASS);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 169.254.1.1", MW_FILTER_PASS);
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. AAAA 2001:db8::1", MW_FILTER_PASS);
+    /* Names that are not public: localhost, unlisted top-level labels, home.arpa. */
+    GUARD(lists, cfg, "metadata.google.internal.", "metadata.google.internal. A 169.254.169.254",
+          MW_FILTER_PASS);
+    GUARD(lists, cfg, "localhost.", "localhost. A 169.254.169.254", MW_FILTER_PASS);
+    GUARD(lists, cfg, "meta.home.arpa.", "meta.home.arpa. A 169.254.169.254", MW_FILTER_PASS);
+    /* An IP list rule decides first: a listed address is the list's block. */
+    GUARD(lists, cfg, "evil.example.com.", "evil.example.com. A 192.0.2.200", MW_FILTER_BLOCK);
+    assert_true(v.rule.list < lists->n_lists);
+    /* Without lists and without a config. */
+    GUARD(NULL, cfg, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_BLOCK);
+    GUARD(lists, NULL, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_PASS);
+
+    /* private: true, internal zones, action log. */
+    struct mw_config *c2 = parse_cfg("detect:\n"
+                                     "  rebinding:\n"
+                                     "    private: true\n"
+                                     "    action: log\n"
+                                     "    internal-zones: [corp.example.com]\n");
+    assert_non_null(c2);
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. A 10.0.0.1", MW_FILTER_BLOCK);
+    assert_int_equal(v.action, MW_ACTION_LOG);
+    assert_int_equal(v.detect_class, MW_REBIND_PRIVATE);
+    assert_string_equal(v.rule_text, "rebinding:private");
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. A 127.0.0.1", MW_FILTER_BLOCK);
+    assert_string_equal(v.rule_text, "rebinding:loopback");
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. A 0.0.0.0", MW_FILTER_BLOCK);
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. AAAA fe80::1", MW_FILTER_BLOCK);
+    assert_string_equal(v.rule_text, "rebinding:link-local");
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. AAAA fd12::1", MW_FILTER_BLOCK);
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. AAAA 64:ff9b::192.168.1.1",
+          MW_FILTER_BLOCK);
+    GUARD(lists, c2, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_BLOCK);
+    assert_string_equal(v.rule_text, "rebinding:metadata");
+    GUARD(lists, c2, "db.corp.example.com.", "db.corp.example.com. A 10.0.0.1", MW_FILTER_PASS);
+    GUARD(lists, c2, "corp.example.com.", "corp.example.com. A 169.254.169.254", MW_FILTER_PASS);
+    GUARD(lists, c2, "nas.lan.", "nas.lan. A 192.168.1.10", MW_FILTER_PASS);
+    /* A public name CNAMEd into an internal zone is the operator's; into localhost is not. */
+    const char *const into[] = {"www.example.com. CNAME db.corp.example.com.",
+                                "db.corp.example.com. A 10.0.0.5", NULL};
+    assert_int_equal(gans(lists, c2, "www.example.com.", into, NULL, &v), MW_FILTER_PASS);
+    const char *const lo[] = {"www.example.com. CNAME localhost.", "localhost. A 127.0.0.1", NULL};
+    assert_int_equal(gans(lists, c2, "www.example.com.", lo, NULL, &v), MW_FILTER_BLOCK);
+    /* Without a public suffix list every name of two labels counts as public. */
+    lists->regdom = NULL;
+    GUARD(lists, c2, "nas.lan.", "nas.lan. A 192.168.1.10", MW_FILTER_BLOCK);
+    GUARD(lists, c2, "localhost.", "localhost. A 127.0.0.1", MW_FILTER_PASS);
+    lists->regdom = rd;
+    mw_config_free(c2);
+
+    /* Both classes off: nothing, even with no lists. */
+    struct mw_config *c3 = parse_cfg("detect: {rebinding: {metadata: false}}\n");
+    assert_non_null(c3);
+    GUARD(lists, c3, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_PASS);
+    GUARD(NULL, c3, "evil.example.com.", "evil.example.com. A 169.254.169.254", MW_FILTER_PASS);
+    mw_config_free(c3);
+
+    lists->regdom = NULL;
+    mw_regdom_free(rd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1122,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_response),           cmocka_unit_test(test_answer_asn),
         cmocka_unit_test(test_answer_broken),      cmocka_unit_test(test_build_missing),
         cmocka_unit_test(test_build_bad_lines),    cmocka_unit_test(test_build_emptied),
+        cmocka_unit_test(test_rebinding),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

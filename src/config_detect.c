@@ -1,0 +1,113 @@
+/* The detection keys of the configuration: `detect:`, a map with one map per detector (see
+ * config.h). Only `rebinding:` exists yet; tunnel, dga and new-domains take their place in
+ * detect_keys beside it, each with an `action:` from the list actions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "minewall/config.h"
+#include "minewall/dname.h"
+
+#define MAX_INTERNAL 1024 /* internal zones: a list the guard walks on a detection */
+
+static void on_rebind_action(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    mw_config__parse_action(c, k, val, &c->cfg->detect.rebinding.action);
+}
+
+static void on_internal(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    struct mw_config *cfg = c->cfg;
+    char b[SHOWN_MAX + 4];
+    if (is_null(val))
+        return;
+    if (val->type != YAML_SEQUENCE_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a list of zone names, found %s", k->path,
+                       kind(val));
+        return;
+    }
+    size_t n = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (n > MAX_INTERNAL) {
+        mw_config__err(c, line_of(val), "%s: %zu zones, at most %d", k->path, n, MAX_INTERNAL);
+        return;
+    }
+    struct mw_zone_name *z = calloc(n ? n : 1, sizeof(*z));
+    if (!z) {
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+        return;
+    }
+    size_t got = 0;
+    for (yaml_node_item_t *it = val->data.sequence.items.start; it < val->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node(c, *it);
+        const char *s = mw_config__scalar(c, k->path, item);
+        if (!s)
+            continue;
+        int wl = -1;
+        if (strlen(s) == item->data.scalar.length)
+            wl = mw_dname_from_text(s, z[got].wire, sizeof(z[got].wire));
+        /* The root would exempt every name: an operator who wants that turns the guard off. */
+        if (wl <= 1) {
+            mw_config__err(c, line_of(item), "%s: invalid zone name '%s'", k->path,
+                           mw_config__shown(s, b));
+            continue;
+        }
+        mw_dname_lower(z[got].wire, (size_t)wl);
+        z[got].wire_len = (uint16_t)wl;
+        z[got].line = line_of(item);
+        size_t d = 0;
+        while (d < got && !(z[d].wire_len == wl && memcmp(z[d].wire, z[got].wire, (size_t)wl) == 0))
+            d++;
+        if (d < got) {
+            mw_config__err(c, line_of(item), "%s: duplicate zone '%s' (first on line %d)",
+                           k->path, mw_config__shown(s, b), z[d].line);
+            continue;
+        }
+        got++;
+    }
+    free(cfg->detect.rebinding.internal);
+    cfg->detect.rebinding.internal = z;
+    cfg->detect.rebinding.n_internal = got;
+}
+
+#define BOOL(p, f)                                                                                 \
+    {                                                                                              \
+        .path = p, .fn = mw_config__on_bool, .off = offsetof(struct mw_config, f)                  \
+    }
+
+static const struct key rebinding_keys[] = {
+    BOOL("detect.rebinding.metadata", detect.rebinding.metadata),
+    BOOL("detect.rebinding.private", detect.rebinding.private_ranges),
+    {.path = "detect.rebinding.action", .fn = on_rebind_action},
+    {.path = "detect.rebinding.internal-zones", .fn = on_internal},
+    {.path = NULL},
+};
+
+const struct key mw_config__detect_keys[] = {
+    {.path = "detect.rebinding", .fn = mw_config__on_map, .sub = rebinding_keys},
+    {.path = NULL},
+};
+
+void mw_config__detect_defaults(struct mw_config *cfg)
+{
+    cfg->detect.rebinding.metadata = true;
+    cfg->detect.rebinding.private_ranges = false;
+    /* Not the sinkhole: its default 0.0.0.0 reaches the host itself on Linux, which is what
+     * the guard keeps a public name from doing. */
+    cfg->detect.rebinding.action = MW_ACTION_NXDOMAIN;
+}
+
+void mw_config__detect_free(struct mw_config *cfg)
+{
+    free(cfg->detect.rebinding.internal);
+}
+
+bool mw_config_is_internal(const struct mw_config *cfg, const uint8_t *name, size_t len)
+{
+    for (size_t i = 0; i < cfg->detect.rebinding.n_internal; i++) {
+        const struct mw_zone_name *z = &cfg->detect.rebinding.internal[i];
+        if (mw_dname_is_subdomain(name, len, z->wire, z->wire_len))
+            return true;
+    }
+    return false;
+}
