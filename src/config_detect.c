@@ -59,8 +59,8 @@ static void on_internal(struct ctx *c, const struct key *k, yaml_node_t *val)
         while (d < got && !(z[d].wire_len == wl && memcmp(z[d].wire, z[got].wire, (size_t)wl) == 0))
             d++;
         if (d < got) {
-            mw_config__err(c, line_of(item), "%s: duplicate zone '%s' (first on line %d)",
-                           k->path, mw_config__shown(s, b), z[d].line);
+            mw_config__err(c, line_of(item), "%s: duplicate zone '%s' (first on line %d)", k->path,
+                           mw_config__shown(s, b), z[d].line);
             continue;
         }
         got++;

@@ -38,7 +38,8 @@ static bool zero(const uint8_t *a, size_t n)
 static enum mw_rebind_class classify6(const uint8_t *a)
 {
     /* fd00:ec2::254, AWS instance metadata over IPv6 (Nitro instances). */
-    static const uint8_t meta6[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    static const uint8_t meta6[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0,    0,
+                                      0,    0,    0,    0,    0, 0, 0x02, 0x54};
     static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0};
     if (memcmp(a, meta6, 16) == 0)
         return MW_REBIND_METADATA;

@@ -14,8 +14,8 @@
 #include "minewall/dname.h"
 
 struct mw_regdom {
-    psl_ctx_t *owned;      /* loaded from a file, or NULL */
-    const psl_ctx_t *psl;  /* owned or psl_builtin() (libpsl's, never freed) */
+    psl_ctx_t *owned;     /* loaded from a file, or NULL */
+    const psl_ctx_t *psl; /* owned or psl_builtin() (libpsl's, never freed) */
     char source[256 + 8];
 };
 

@@ -27,7 +27,7 @@ static enum mw_rebind_class cls(const char *text)
 #define EXPECT(text, c)                                                                            \
     do {                                                                                           \
         if (cls(text) != (c))                                                                      \
-            fail_msg("%s: class %s, expected %s", text, mw_rebind_class_name(cls(text)),          \
+            fail_msg("%s: class %s, expected %s", text, mw_rebind_class_name(cls(text)),           \
                      mw_rebind_class_name(c));                                                     \
     } while (0)
 

@@ -64,7 +64,7 @@ static void test_find(void **state)
     assert_string_equal(reg("example.com"), "example.com");
     assert_string_equal(reg("a.b.c.example.co.uk"), "example.co.uk");
     assert_string_equal(reg("x.y.city.kawasaki.jp"), "city.kawasaki.jp"); /* !city.kawasaki.jp */
-    assert_string_equal(reg("a.b.foo.kawasaki.jp"), "b.foo.kawasaki.jp");  /* *.kawasaki.jp */
+    assert_string_equal(reg("a.b.foo.kawasaki.jp"), "b.foo.kawasaki.jp"); /* *.kawasaki.jp */
     assert_string_equal(reg("deep.user.github.io"), "user.github.io");    /* private section */
     assert_string_equal(reg("nas.lan"), "nas.lan");                       /* implicit "*" rule */
     assert_string_equal(reg("WWW.Example.COM"), "example.com");           /* lowercased first */
