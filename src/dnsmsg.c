@@ -71,7 +71,20 @@ int mw_dns_iter_init(struct mw_dns_iter *it, const uint8_t *pkt, size_t len)
     if (len < MW_DNS_HDR)
         return -EBADMSG;
     size_t off = MW_DNS_HDR;
-    for (unsigned i = mw_dns_get16(pkt + 4); i > 0; i--) {
+    unsigned qd = mw_dns_get16(pkt + 4);
+    if (qd == 1) {
+        /* The usual single question: its name is the message's first, so it holds no
+         * compression pointer (one must point backwards); plain labels are skipped here, and
+         * anything else is left to the walker, which refuses it. */
+        size_t end = off;
+        while (end < len && pkt[end] && pkt[end] <= 63 && end - off < MW_DNAME_MAX)
+            end += 1 + (size_t)pkt[end];
+        if (end < len && pkt[end] == 0 && end + 1 - off <= MW_DNAME_MAX && len - end - 1 >= 4) {
+            off = end + 5;
+            qd = 0;
+        }
+    }
+    for (unsigned i = qd; i > 0; i--) {
         if (mw_dname_skip(pkt, len, &off) < 0 || len - off < 4)
             return -EBADMSG;
         off += 4;

@@ -8,22 +8,19 @@
 
 static enum mw_rebind_class classify4(const uint8_t *a)
 {
+    /* One integer and a few compares: this runs for every address of every upstream answer. */
+    uint32_t x = (uint32_t)a[0] << 24 | (uint32_t)a[1] << 16 | (uint32_t)a[2] << 8 | a[3];
     /* Metadata first: 169.254.169.254 and 169.254.170.2 are link-local too. */
-    static const uint8_t meta[][4] = {
-        {169, 254, 169, 254}, /* AWS, GCP, Azure, Oracle, OpenStack instance metadata */
-        {169, 254, 170, 2},   /* AWS ECS task metadata and credentials */
-        {100, 100, 100, 200}, /* Alibaba Cloud instance metadata */
-    };
-    for (size_t i = 0; i < sizeof(meta) / sizeof(meta[0]); i++)
-        if (memcmp(a, meta[i], 4) == 0)
-            return MW_REBIND_METADATA;
+    if (x == 0xa9fea9feu    /* 169.254.169.254: AWS, GCP, Azure, Oracle, OpenStack metadata */
+        || x == 0xa9feaa02u /* 169.254.170.2: AWS ECS task metadata and credentials */
+        || x == 0x646464c8u /* 100.100.100.200: Alibaba Cloud instance metadata */)
+        return MW_REBIND_METADATA;
     if (a[0] == 127 || a[0] == 0) /* 0.0.0.0/8: "this host" (RFC 1122), reaches local ports */
         return MW_REBIND_LOOPBACK;
-    if (a[0] == 169 && a[1] == 254)
+    if ((x >> 16) == 0xa9feu) /* 169.254.0.0/16 */
         return MW_REBIND_LINKLOCAL;
-    if (a[0] == 10 || (a[0] == 172 && (a[1] & 0xf0) == 16) || (a[0] == 192 && a[1] == 168) ||
-        (a[0] == 100 && (a[1] & 0xc0) == 64)) /* RFC 1918, RFC 6598 shared address space */
-        return MW_REBIND_PRIVATE;
+    if (a[0] == 10 || (x >> 20) == 0xac1u || (x >> 16) == 0xc0a8u || (x >> 22) == 0x191u)
+        return MW_REBIND_PRIVATE; /* RFC 1918; 100.64.0.0/10, RFC 6598 shared address space */
     return MW_REBIND_NONE;
 }
 
