@@ -17,7 +17,7 @@ import dns.rrset
 import pytest
 
 from conftest import addresses, free_port, run_minewall, to_yaml, wait_until
-from test_ops import scrape, val, wait_metric
+from test_ops import val, wait_metric
 
 EDE_FILTERED = 17
 EDE_TEXT = "minewall: detect/rebinding"
