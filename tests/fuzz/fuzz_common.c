@@ -9,6 +9,7 @@
 #include "minewall/config.h"
 #include "minewall/error.h"
 #include "minewall/lists.h"
+#include "minewall/regdom.h"
 
 void fz_fail(const char *expr, const char *file, int line)
 {
@@ -40,6 +41,7 @@ static const char config_fmt[] =
     "listen: [127.0.0.1:5353]\n"
     "upstreams: [127.0.0.1:53]\n"
     "sinkhole: {action: sinkhole, ipv4: 0.0.0.0, ipv6: \"::\", ttl: 60}\n"
+    "detect: {rebinding: {private: true, internal-zones: [corp.example.com, internal.test]}}\n"
     "lists:\n"
     "  - {name: c2, category: c2, path: %1$s/c2.txt}\n"
     "  - {name: mining, category: mining, path: %1$s/mining.txt, format: hosts}\n"
@@ -82,6 +84,7 @@ void fz_lists(const struct mw_config **cfg_out, const struct mw_lists **lists_ou
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "fuzz setup: %s\n", errs.msgs[i]);
         FZ_CHECK(lists != NULL && errs.n == 0);
+        lists->regdom = mw_regdom_new(NULL); /* the guard's public-name test, as minewall runs */
         mw_errlist_deinit(&errs);
         for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
             snprintf(path, sizeof(path), "%s/%s", dir, files[i][0]);

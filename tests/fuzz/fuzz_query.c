@@ -49,7 +49,8 @@ static void blocked(const struct mw_config *cfg, const struct mw_lists *lists,
                     const struct mw_dns_client *c, const struct mw_dns_query *q,
                     struct mw_verdict *v, const struct mw_addr *from)
 {
-    FZ_CHECK(v->rule.list < lists->n_lists);
+    const struct mw_list_info *li = mw_lists_info(lists, v->rule.list);
+    FZ_CHECK(li != NULL); /* a list, or a detector (the rebinding guard) */
     const char *rule = mw_verdict_rule_text(v);
     FZ_CHECK(rule != NULL && strlen(rule) < sizeof(v->rule_text));
     static struct mw_blocklog *bl;
@@ -58,7 +59,6 @@ static void blocked(const struct mw_config *cfg, const struct mw_lists *lists,
         FZ_CHECK(mw_blocklog_open("/dev/null", &bl) == 0);
         FZ_CHECK((fold = mw_blockfold_new()) != NULL);
     }
-    const struct mw_list_info *li = &lists->lists[v->rule.list];
     struct mw_block_event e = {
         .wall_ms = 1700000000000ull,
         .client = &from->u.sa,

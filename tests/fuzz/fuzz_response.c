@@ -74,10 +74,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     struct mw_verdict v;
     if (mw_filter_answer(lists, cfg, prep, (size_t)len, &v) == MW_FILTER_BLOCK) {
-        FZ_CHECK(v.rule.list < lists->n_lists);
+        const struct mw_list_info *li = mw_lists_info(lists, v.rule.list);
+        FZ_CHECK(li != NULL); /* a list, or a detector (the rebinding guard) */
+        FZ_CHECK(v.rule.list < lists->n_lists || v.rule.list >= MW_LIST_DETECT);
         FZ_CHECK(strlen(mw_verdict_rule_text(&v)) < sizeof(v.rule_text));
         FZ_CHECK(strlen(v.matched) < sizeof(v.matched));
-        const char *text = lists->lists[v.rule.list].ede_text;
+        const char *text = li->ede_text;
         int n = mw_dns_build_synth(&c, &info.q, MW_RCODE_NXDOMAIN, NULL, 0, 60, 17, text, out,
                                    sizeof(out));
         check_reply(n, &c, &info.q);
