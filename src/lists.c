@@ -351,7 +351,8 @@ struct mw_lists *mw_lists_build(const struct mw_config *cfg, uint64_t generation
     if (!l->lists || !b.dom || !b.ip || !b.pat)
         goto nomem;
     bool failed = false;
-    for (size_t i = 0; i < cfg->n_lists && i < UINT16_MAX; i++) {
+    /* List indexes stay below the detectors' (MW_LIST_DETECT). */
+    for (size_t i = 0; i < cfg->n_lists && i < MW_LIST_DETECT; i++) {
         const struct mw_list_conf *lc = &cfg->lists[i];
         if (!lc->enabled)
             continue;
@@ -431,7 +432,7 @@ struct mw_lists *mw_lists_derive(struct mw_lists *files, struct mw_rlist *const 
         files = files->files;
     struct mw_lists *l = calloc(1, sizeof(*l));
     size_t n = (size_t)files->n_lists + n_rlists;
-    if (!l || n > UINT16_MAX)
+    if (!l || n >= MW_LIST_DETECT) /* list indexes stay below the detectors' */
         goto fail;
     *l = *files; /* borrow every file member */
     l->refs = 1;
