@@ -42,7 +42,6 @@ struct mw_blocklog {
 struct fold_slot {
     uint64_t key;
     uint64_t start_ms;              /* monotonic: the window's first hit */
-    uint64_t last_ms;               /* monotonic: the last repeat */
     uint64_t first_wall, last_wall; /* wall clock of the first and last repeats */
     uint32_t repeats;
     size_t len, cap;
@@ -195,14 +194,15 @@ static size_t finish_line(char *line, size_t cap, uint64_t ts, const char *field
     return sb.trunc ? 0 : sb.len;
 }
 
-/* Write the slot's repeats, stamped now: now_ms is monotonic, so the wall time of the write is
- * the last repeat's wall time moved on by the monotonic time since (clock steps in between do
- * not reorder the file). */
-static void slot_emit(struct mw_blocklog *b, struct fold_slot *s, uint64_t now_ms)
+/* Write the slot's repeats, stamped with wall_now, the clock read for this write, as every
+ * first-hit line is stamped with its own fresh read: lines of one worker then stay in time
+ * order (the loop's cached monotonic time can be a millisecond off a fresh read either way,
+ * so a time derived from it could land before or after a neighbour's). */
+static void slot_emit(struct mw_blocklog *b, struct fold_slot *s, uint64_t wall_now)
 {
     if (s->repeats && s->line && s->len) {
         char line[LINE_MAX_LEN + TAIL_MAX];
-        uint64_t ts = s->last_wall + (now_ms > s->last_ms ? now_ms - s->last_ms : 0);
+        uint64_t ts = wall_now > s->last_wall ? wall_now : s->last_wall;
         size_t n = finish_line(line, sizeof(line), ts, s->line, s->len, s->first_wall, s->last_wall,
                                s->repeats, true);
         if (n)
@@ -236,10 +236,9 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct
         if (s->repeats++ == 0)
             s->first_wall = e->wall_ms;
         s->last_wall = e->wall_ms;
-        s->last_ms = now_ms;
         return;
     }
-    slot_emit(b, s, now_ms); /* the slot's previous window, whatever name it held */
+    slot_emit(b, s, e->wall_ms); /* the slot's previous window, whatever it held */
     char fields[LINE_MAX_LEN];
     struct mw_strbuf sb;
     mw_strbuf_init(&sb, fields, sizeof(fields));
@@ -263,7 +262,7 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct
         s->len = 0;
     }
     s->key = key;
-    s->start_ms = s->last_ms = now_ms;
+    s->start_ms = now_ms;
     char line[LINE_MAX_LEN + TAIL_MAX];
     n = finish_line(line, sizeof(line), e->wall_ms, fields, n, e->wall_ms, e->wall_ms, 1, false);
     if (n)
@@ -272,11 +271,12 @@ void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct
         __atomic_add_fetch(&b->failed, 1, __ATOMIC_RELAXED);
 }
 
-void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force)
+void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms,
+                        uint64_t wall_now, bool force)
 {
     for (size_t i = 0; i < FOLD_SLOTS; i++) {
         struct fold_slot *s = &f->slots[i];
         if (s->repeats && (force || now_ms - s->start_ms >= FOLD_WINDOW_MS))
-            slot_emit(b, s, now_ms);
+            slot_emit(b, s, wall_now);
     }
 }

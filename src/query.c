@@ -157,10 +157,8 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
     if (!bl && !w->snap->events)
         return;
     const struct mw_list_info *li = lhit;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
     struct mw_block_event e = {
-        .wall_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000,
+        .wall_ms = mw_blocklog_wall_ms(),
         .client = client,
         .qname = q->qname,
         .qname_len = q->qname_len,

@@ -105,7 +105,8 @@ static void finish(struct mw_worker *w)
         mw_upstreams_close(w->ups);
     mw_query_deinit(w);
     if (w->snap && w->snap->blocklog && w->fold)
-        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), mw_blocklog_wall_ms(),
+                           true);
     uv_close((uv_handle_t *)&w->fold_timer, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->pub_timer, mw_worker_handle_closed);
     uv_close((uv_handle_t *)&w->grace, mw_worker_handle_closed);
@@ -205,7 +206,8 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
         w->rl = make_ratelimit(cfg);
     }
     if (w->snap->blocklog && w->snap->blocklog != snap->blocklog)
-        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), true);
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), mw_blocklog_wall_ms(),
+                           true);
     mw_snapshot_unref(w->snap);
     w->snap = snap;
 }
@@ -342,7 +344,8 @@ static void fold_tick(uv_timer_t *t)
 {
     struct mw_worker *w = t->data;
     if (w->snap->blocklog)
-        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), false);
+        mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), mw_blocklog_wall_ms(),
+                           false);
 }
 
 /* The last step of a worker, once its loop has run every close callback: it is called once,

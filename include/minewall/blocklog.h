@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 struct mw_blocklog;
 struct mw_blockfold;
@@ -36,6 +37,14 @@ void mw_blocklog_unref(struct mw_blocklog *b);
 /* Lines written and lines lost to write errors. */
 void mw_blocklog_counts(const struct mw_blocklog *b, uint64_t *written, uint64_t *failed);
 
+/* The wall clock in milliseconds, as block lines are stamped. */
+static inline uint64_t mw_blocklog_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 /* Per-worker fold state. */
 struct mw_blockfold *mw_blockfold_new(void);
 void mw_blockfold_free(struct mw_blockfold *f);
@@ -43,5 +52,7 @@ void mw_blockfold_free(struct mw_blockfold *f);
 /* Record one hit at monotonic time now_ms: written now, or counted as a repeat. */
 void mw_blocklog_hit(struct mw_blocklog *b, struct mw_blockfold *f, const struct mw_block_event *e,
                      uint64_t now_ms);
-/* Write the folded repeats of windows that ended before now_ms (all of them when force). */
-void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms, bool force);
+/* Write the folded repeats of windows that ended before now_ms (all of them when force),
+ * stamped wall_now (the wall clock in ms, read by the caller for this write). */
+void mw_blockfold_flush(struct mw_blocklog *b, struct mw_blockfold *f, uint64_t now_ms,
+                        uint64_t wall_now, bool force);

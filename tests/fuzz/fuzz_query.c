@@ -73,7 +73,7 @@ static void blocked(const struct mw_config *cfg, const struct mw_lists *lists,
         .matched = v->matched,
     };
     mw_blocklog_hit(bl, fold, &e, q->id);
-    mw_blockfold_flush(bl, fold, q->id + 2000u, false);
+    mw_blockfold_flush(bl, fold, q->id + 2000u, q->id + 2000u, false);
 
     uint8_t rcode = MW_RCODE_NOERROR;
     const uint8_t *addr = NULL;

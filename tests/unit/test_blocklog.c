@@ -90,9 +90,9 @@ static void test_fold_per_qtype_with_times(void **state)
                                      "\"last_ts\":\"2023-11-14T22:13:20.000Z\",\"count\":1}"));
     assert_non_null(strstr(lines[1], "\"qtype\":\"AAAA\""));
     /* Nothing before the window is over; then one folded line per qtype. */
-    mw_blockfold_flush(b, f, 1999, false);
+    mw_blockfold_flush(b, f, 1999, WALL0 + 999, false);
     assert_int_equal(read_lines(lines, 8), 2);
-    mw_blockfold_flush(b, f, 2500, false);
+    mw_blockfold_flush(b, f, 2500, WALL0 + 1500, false);
     assert_int_equal(read_lines(lines, 8), 4);
     const char *a = strstr(lines[2], "\"qtype\":\"A\"") ? lines[2] : lines[3];
     const char *aaaa = a == lines[2] ? lines[3] : lines[2];
@@ -100,7 +100,7 @@ static void test_fold_per_qtype_with_times(void **state)
     assert_non_null(strstr(a, "\"first_ts\":\"2023-11-14T22:13:20.200Z\","
                               "\"last_ts\":\"2023-11-14T22:13:20.300Z\",\"count\":2,"
                               "\"folded\":true}"));
-    /* Stamped when written: 1200 ms of monotonic time after the last repeat. */
+    /* Stamped with the wall clock of the write. */
     assert_non_null(strstr(a, "{\"ts\":\"2023-11-14T22:13:21.500Z\",\"client\":\"192.0.2.9\""));
     assert_non_null(strstr(aaaa, "\"qtype\":\"AAAA\""));
     assert_non_null(strstr(aaaa, "\"first_ts\":\"2023-11-14T22:13:20.400Z\","
