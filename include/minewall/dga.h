@@ -1,0 +1,64 @@
+/* Generated-domain (DGA) scoring of a registered-domain label: the label left of the public
+ * suffix ("example" in www.example.co.uk), the part of a name a domain generation algorithm
+ * invents. The model is a logistic regression over hashed character n-grams and shape features
+ * of the label, trained offline by tools/dga-train (which documents the model, the features
+ * and the file format) and shipped as conf/dga.model. A model is immutable once loaded: any
+ * number of threads may score with it. Scoring allocates nothing and makes no system call.
+ * Pure: no libuv; the caller finds the registered domain (libpsl) and hands over its label. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_errlist;
+struct mw_dga_model;
+
+/* Confidence levels, as AWS DNS Firewall's: a label is at the highest level whose threshold
+ * its score reaches. The model file carries the three thresholds; tools/dga-train sets them
+ * on held-out benign registered domains so that at most 1 in 100 (LOW), 1 in 1,000 (MEDIUM)
+ * and 1 in 10,000 (HIGH) of them reach the level. */
+enum mw_dga_level { MW_DGA_NONE = 0, MW_DGA_LOW, MW_DGA_MEDIUM, MW_DGA_HIGH };
+
+#define MW_DGA_LABEL_MAX 63
+/* File bounds: the table has 2^bits int16 weights, 10 <= bits <= 20, so a model file is at
+ * most 48 + 2 MiB + 4 bytes. */
+#define MW_DGA_BITS_MIN 10
+#define MW_DGA_BITS_MAX 20
+#define MW_DGA_FILE_MAX (48 + 2 * ((size_t)1 << MW_DGA_BITS_MAX) + 4)
+
+struct mw_dga_result {
+    int32_t score; /* the integer score: bias plus the weights of the label's features */
+    double logit;  /* score times the model's scale: log-odds of "generated" */
+    enum mw_dga_level level;
+};
+
+/* Parse a model from len bytes at buf (copied: buf may be freed afterwards). A bad file gets
+ * a message in why ("at offset N: ..." where an offset applies): wrong magic or version,
+ * a field out of its bounds, a size that does not match the table, thresholds out of order,
+ * a CRC-32 that does not match. On success *out takes a new model (mw_dga_free).
+ * Returns 0, -EBADMSG for a bad file, -ENOMEM, -EINVAL for a NULL argument. */
+int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why,
+                 size_t why_len);
+
+/* Read and parse the model file at path; errors are added to errs as "PATH: message" (one
+ * message per failure). Returns 0 (*out set) or a negative errno: those of mw_dga_parse,
+ * -EFBIG for a file over MW_DGA_FILE_MAX, or the open(2)/read(2) error. */
+int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *errs);
+
+/* Free a model. NULL is a no-op. */
+void mw_dga_free(struct mw_dga_model *m);
+
+/* Score the label of len bytes at label (letters A-Z count as a-z; no dots, no terminator
+ * needed). Returns 0, or -EINVAL for an empty label or one over MW_DGA_LABEL_MAX bytes
+ * (*out untouched). Thread-safe, allocation-free. */
+int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
+                 struct mw_dga_result *out);
+
+/* The lowest score at level (LOW, MEDIUM or HIGH; NONE gives INT32_MIN). */
+int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level);
+
+/* "NONE", "LOW", "MEDIUM", "HIGH". */
+const char *mw_dga_level_name(enum mw_dga_level level);
+
+/* CRC-32 (IEEE 802.3, as zlib's crc32) of len bytes: the model file's checksum. */
+uint32_t mw_dga_crc32(const void *buf, size_t len);

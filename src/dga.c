@@ -1,0 +1,330 @@
+/* DGA scoring: see dga.h. The model is one table of 2^bits int16 weights indexed by hashed
+ * features of "^label$"; the score is the bias plus the sum of the weights of the label's
+ * features, in integers, so this file and tools/dga-train (which trains the weights and
+ * defines the features) give the same number for every label, bit for bit. Any change to a
+ * feature here must be made there too, with a new format version: the dgascore tool and
+ * tests/integration/test_dga.py compare the two over the held-out data.
+ *
+ * The features (a label of n bytes, lower-cased):
+ *  - each n-gram of 1..order bytes of "^label$", and the same n-gram paired with the length;
+ *  - seven shape values: length, digits, hyphens, vowel share in tenths, longest consonant
+ *    run, distinct-byte share in tenths, letter/digit switches (each capped);
+ *  - conjunctions: length with the set of character classes used, length with the highest
+ *    and lowest byte, and the class pattern (C consonant, V vowel, D digit, O other) of the
+ *    first 24 bytes, the first 4 and the last 4.
+ * Each feature's bytes are hashed with FNV-1a (32 bits); the slot is the top bits of the hash
+ * times a Fibonacci constant. The n-gram hashes at one start position extend each other, so a
+ * label of n bytes costs (n + 2) * order FNV steps and twice as many table reads. */
+#include "minewall/dga.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/error.h"
+#include "minewall/file.h"
+
+#define HEADER_LEN 48
+#define VERSION 1
+#define ORDER_MAX 8
+#define BIAS_MAX (1 << 28) /* keeps every sum inside int32: see score() */
+#define FNV_OFFSET 2166136261u
+#define FNV_PRIME 16777619u
+#define MIX 0x9E3779B1u
+#define LEN_CAP 40
+
+static const uint8_t magic[8] = {'M', 'W', 'D', 'G', 'A', 0, 0, 0};
+
+struct mw_dga_model {
+    unsigned bits;
+    unsigned order;
+    double scale;
+    int32_t bias;
+    int32_t thr[3]; /* LOW, MEDIUM, HIGH */
+    int16_t w[];    /* 2^bits weights */
+};
+
+uint32_t mw_dga_crc32(const void *buf, size_t len)
+{
+    static uint32_t table[256];
+    static bool ready; /* a benign race: every thread writes the same values */
+    if (!ready) {
+        for (uint32_t i = 0; i < 256; i++) {
+            uint32_t c = i;
+            for (int k = 0; k < 8; k++)
+                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+            table[i] = c;
+        }
+        ready = true;
+    }
+    const uint8_t *p = buf;
+    uint32_t c = 0xFFFFFFFFu;
+    for (size_t i = 0; i < len; i++)
+        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return le32toh(v);
+}
+
+static int bad(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int bad(char *why, size_t why_len, const char *fmt, ...)
+{
+    if (why && why_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return -EBADMSG;
+}
+
+int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why,
+                 size_t why_len)
+{
+    if (!out || (!buf && len))
+        return -EINVAL;
+    *out = NULL;
+    const uint8_t *p = buf;
+    if (len < HEADER_LEN + 4)
+        return bad(why, why_len, "truncated: %zu bytes, a model has at least %d", len,
+                   HEADER_LEN + 4);
+    if (memcmp(p, magic, sizeof(magic)) != 0)
+        return bad(why, why_len, "not a minewall DGA model (no MWDGA magic)");
+    uint32_t version = rd32(p + 8), bits = rd32(p + 12), order = rd32(p + 16);
+    if (version != VERSION)
+        return bad(why, why_len, "at offset 8: format version %u, this minewall reads %d",
+                   version, VERSION);
+    if (bits < MW_DGA_BITS_MIN || bits > MW_DGA_BITS_MAX)
+        return bad(why, why_len, "at offset 12: table bits %u out of %d..%d", bits,
+                   MW_DGA_BITS_MIN, MW_DGA_BITS_MAX);
+    if (order < 1 || order > ORDER_MAX)
+        return bad(why, why_len, "at offset 16: n-gram order %u out of 1..%d", order, ORDER_MAX);
+    if (rd32(p + 20) != 0)
+        return bad(why, why_len, "at offset 20: unknown flags 0x%x", rd32(p + 20));
+    size_t want = HEADER_LEN + ((size_t)2 << bits) + 4;
+    if (len != want)
+        return bad(why, why_len, "%s: %zu bytes, a table of 2^%u weights makes %zu",
+                   len < want ? "truncated" : "trailing bytes", len, bits, want);
+    uint32_t crc = rd32(p + len - 4);
+    if (crc != mw_dga_crc32(p, len - 4))
+        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt",
+                   crc, mw_dga_crc32(p, len - 4));
+    uint64_t sbits = (uint64_t)rd32(p + 24) | (uint64_t)rd32(p + 28) << 32;
+    double scale;
+    memcpy(&scale, &sbits, sizeof(scale));
+    if (!isfinite(scale) || scale <= 0 || scale > 1)
+        return bad(why, why_len, "at offset 24: scale %g is not in (0, 1]", scale);
+    int32_t bias = (int32_t)rd32(p + 32);
+    if (bias > BIAS_MAX || bias < -BIAS_MAX)
+        return bad(why, why_len, "at offset 32: bias %d out of +-%d", bias, BIAS_MAX);
+    int32_t thr[3];
+    for (int i = 0; i < 3; i++) {
+        thr[i] = (int32_t)rd32(p + 36 + 4 * i);
+        if (i && thr[i] < thr[i - 1])
+            return bad(why, why_len, "at offset %d: threshold %d below the previous %d",
+                       36 + 4 * i, thr[i], thr[i - 1]);
+    }
+    size_t n = (size_t)1 << bits;
+    struct mw_dga_model *m = malloc(sizeof(*m) + n * sizeof(int16_t));
+    if (!m)
+        return -ENOMEM;
+    m->bits = bits;
+    m->order = order;
+    m->scale = scale;
+    m->bias = bias;
+    memcpy(m->thr, thr, sizeof(thr));
+    for (size_t i = 0; i < n; i++) {
+        uint16_t v;
+        memcpy(&v, p + HEADER_LEN + 2 * i, 2);
+        m->w[i] = (int16_t)le16toh(v);
+    }
+    *out = m;
+    return 0;
+}
+
+int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *errs)
+{
+    if (!path || !out)
+        return -EINVAL;
+    *out = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc = mw_file_read(path, MW_DGA_FILE_MAX, &buf, &len);
+    if (rc == -EFBIG) {
+        mw_errlist_add(errs, "%s: DGA model larger than %zu bytes", path,
+                       (size_t)MW_DGA_FILE_MAX);
+        return rc;
+    }
+    if (rc < 0) {
+        mw_errlist_add(errs, "%s: cannot read DGA model: %s", path, strerror(-rc));
+        return rc;
+    }
+    char why[160];
+    rc = mw_dga_parse(buf, len, out, why, sizeof(why));
+    free(buf);
+    if (rc == -EBADMSG)
+        mw_errlist_add(errs, "%s: bad DGA model: %s", path, why);
+    else if (rc < 0)
+        mw_errlist_add(errs, "%s: cannot load DGA model: %s", path, strerror(-rc));
+    return rc;
+}
+
+void mw_dga_free(struct mw_dga_model *m)
+{
+    free(m);
+}
+
+static inline uint32_t fnv(uint32_t h, uint8_t c)
+{
+    return (h ^ c) * FNV_PRIME;
+}
+
+static inline int32_t at(const struct mw_dga_model *m, uint32_t h)
+{
+    return m->w[(uint32_t)(h * MIX) >> (32 - m->bits)];
+}
+
+/* FNV-1a of the bytes tag, a[0..n). */
+static uint32_t key(uint8_t tag, const uint8_t *a, size_t n)
+{
+    uint32_t h = fnv(FNV_OFFSET, tag);
+    for (size_t i = 0; i < n; i++)
+        h = fnv(h, a[i]);
+    return h;
+}
+
+static bool is_vowel(uint8_t c)
+{
+    return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
+}
+
+static unsigned cap(unsigned v, unsigned max)
+{
+    return v < max ? v : max;
+}
+
+/* The shape and conjunction features (the n-grams are summed by the caller). */
+static int32_t shape(const struct mw_dga_model *m, const uint8_t *s, size_t n)
+{
+    unsigned digits = 0, hyph = 0, vowels = 0, run = 0, best = 0, switches = 0, distinct = 0;
+    unsigned cls = 0, prev = 0;
+    uint8_t hi = 0, lo = 255, pat[MW_DGA_LABEL_MAX];
+    uint64_t seen[4] = {0};
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = s[i];
+        unsigned kind = 0;
+        if (c >= '0' && c <= '9') {
+            digits++;
+            kind = 2;
+            cls |= 1;
+            pat[i] = 'D';
+        } else if (c >= 'a' && c <= 'z') {
+            kind = 1;
+            if (is_vowel(c)) {
+                vowels++;
+                cls |= 2;
+                pat[i] = 'V';
+            } else {
+                cls |= c > 'f' ? 4 : 8;
+                pat[i] = 'C';
+            }
+        } else {
+            hyph += c == '-';
+            cls |= 16;
+            pat[i] = 'O';
+        }
+        run = kind == 1 && !is_vowel(c) ? run + 1 : 0;
+        best = run > best ? run : best;
+        if (kind && prev && kind != prev)
+            switches++;
+        if (kind)
+            prev = kind;
+        if (!(seen[c >> 6] >> (c & 63) & 1)) {
+            seen[c >> 6] |= (uint64_t)1 << (c & 63);
+            distinct++;
+        }
+        hi = c > hi ? c : hi;
+        lo = c < lo ? c : lo;
+    }
+    unsigned nl = cap((unsigned)n, LEN_CAP);
+    const uint8_t v[7][2] = {
+        {1, (uint8_t)nl},
+        {2, (uint8_t)cap(digits, 12)},
+        {3, (uint8_t)cap(hyph, 4)},
+        {4, (uint8_t)(vowels * 10 / n)},
+        {5, (uint8_t)cap(best, 12)},
+        {6, (uint8_t)(distinct * 10 / n)},
+        {7, (uint8_t)cap(switches, 12)},
+    };
+    int32_t sum = 0;
+    for (int i = 0; i < 7; i++)
+        sum += at(m, key(1, v[i], 2));
+    uint8_t lc[2] = {(uint8_t)nl, (uint8_t)cls};
+    sum += at(m, key(2, lc, 2));
+    uint8_t lhl[3] = {(uint8_t)nl, hi, lo};
+    sum += at(m, key(6, lhl, 3));
+    sum += at(m, key(3, pat, n < 24 ? n : 24));
+    sum += at(m, key(4, pat, n < 4 ? n : 4));
+    sum += at(m, key(5, pat + (n < 4 ? 0 : n - 4), n < 4 ? n : 4));
+    return sum;
+}
+
+int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
+                 struct mw_dga_result *out)
+{
+    if (!m || !label || !out || len == 0 || len > MW_DGA_LABEL_MAX)
+        return -EINVAL;
+    /* "^label$", lower-cased. */
+    uint8_t s[MW_DGA_LABEL_MAX + 2];
+    size_t n = len + 2;
+    s[0] = '^';
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)label[i];
+        s[i + 1] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+    }
+    s[n - 1] = '$';
+    uint8_t lenkey = (uint8_t)(0x80 | cap((unsigned)len, LEN_CAP));
+    /* At most 65 * 8 * 2 n-gram reads plus 12 others of |w| <= 32768 each, plus a bias of
+     * at most 2^28: inside int32. */
+    int32_t sum = m->bias;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = FNV_OFFSET;
+        size_t end = i + m->order < n ? i + m->order : n;
+        for (size_t j = i; j < end; j++) {
+            h = fnv(h, s[j]);
+            sum += at(m, h) + at(m, fnv(h, lenkey));
+        }
+    }
+    sum += shape(m, s + 1, len);
+    out->score = sum;
+    out->logit = sum * m->scale;
+    out->level = MW_DGA_NONE;
+    for (int i = 0; i < 3; i++)
+        if (sum >= m->thr[i])
+            out->level = (enum mw_dga_level)(i + 1);
+    return 0;
+}
+
+int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level)
+{
+    if (level < MW_DGA_LOW || level > MW_DGA_HIGH)
+        return INT32_MIN;
+    return m->thr[level - 1];
+}
+
+const char *mw_dga_level_name(enum mw_dga_level level)
+{
+    static const char *const names[] = {"NONE", "LOW", "MEDIUM", "HIGH"};
+    return level >= MW_DGA_NONE && level <= MW_DGA_HIGH ? names[level] : "?";
+}
