@@ -46,7 +46,7 @@ struct mw_dga_model {
     double scale;
     int32_t bias;
     int32_t thr[3]; /* LOW, MEDIUM, HIGH */
-    int16_t w[];    /* 2^bits weights */
+    int16_t *w;     /* owned: 2^bits weights, 64-byte aligned (whole cache lines) */
 };
 
 uint32_t mw_dga_crc32(const void *buf, size_t len)
@@ -89,8 +89,7 @@ static int bad(char *why, size_t why_len, const char *fmt, ...)
     return -EBADMSG;
 }
 
-int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why,
-                 size_t why_len)
+int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why, size_t why_len)
 {
     if (!out || (!buf && len))
         return -EINVAL;
@@ -103,11 +102,11 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
         return bad(why, why_len, "not a minewall DGA model (no MWDGA magic)");
     uint32_t version = rd32(p + 8), bits = rd32(p + 12), order = rd32(p + 16);
     if (version != VERSION)
-        return bad(why, why_len, "at offset 8: format version %u, this minewall reads %d",
-                   version, VERSION);
+        return bad(why, why_len, "at offset 8: format version %u, this minewall reads %d", version,
+                   VERSION);
     if (bits < MW_DGA_BITS_MIN || bits > MW_DGA_BITS_MAX)
-        return bad(why, why_len, "at offset 12: table bits %u out of %d..%d", bits,
-                   MW_DGA_BITS_MIN, MW_DGA_BITS_MAX);
+        return bad(why, why_len, "at offset 12: table bits %u out of %d..%d", bits, MW_DGA_BITS_MIN,
+                   MW_DGA_BITS_MAX);
     if (order < 1 || order > ORDER_MAX)
         return bad(why, why_len, "at offset 16: n-gram order %u out of 1..%d", order, ORDER_MAX);
     if (rd32(p + 20) != 0)
@@ -118,8 +117,8 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
                    len < want ? "truncated" : "trailing bytes", len, bits, want);
     uint32_t crc = rd32(p + len - 4);
     if (crc != mw_dga_crc32(p, len - 4))
-        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt",
-                   crc, mw_dga_crc32(p, len - 4));
+        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
+                   mw_dga_crc32(p, len - 4));
     uint64_t sbits = (uint64_t)rd32(p + 24) | (uint64_t)rd32(p + 28) << 32;
     double scale;
     memcpy(&scale, &sbits, sizeof(scale));
@@ -132,13 +131,18 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
     for (int i = 0; i < 3; i++) {
         thr[i] = (int32_t)rd32(p + 36 + 4 * i);
         if (i && thr[i] < thr[i - 1])
-            return bad(why, why_len, "at offset %d: threshold %d below the previous %d",
-                       36 + 4 * i, thr[i], thr[i - 1]);
+            return bad(why, why_len, "at offset %d: threshold %d below the previous %d", 36 + 4 * i,
+                       thr[i], thr[i - 1]);
     }
     size_t n = (size_t)1 << bits;
-    struct mw_dga_model *m = malloc(sizeof(*m) + n * sizeof(int16_t));
-    if (!m)
+    struct mw_dga_model *m = malloc(sizeof(*m));
+    int16_t *w = aligned_alloc(64, n * sizeof(int16_t)); /* n >= 1024: a multiple of 64 */
+    if (!m || !w) {
+        free(m);
+        free(w);
         return -ENOMEM;
+    }
+    m->w = w;
     m->bits = bits;
     m->order = order;
     m->scale = scale;
@@ -162,8 +166,7 @@ int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *
     size_t len = 0;
     int rc = mw_file_read(path, MW_DGA_FILE_MAX, &buf, &len);
     if (rc == -EFBIG) {
-        mw_errlist_add(errs, "%s: DGA model larger than %zu bytes", path,
-                       (size_t)MW_DGA_FILE_MAX);
+        mw_errlist_add(errs, "%s: DGA model larger than %zu bytes", path, (size_t)MW_DGA_FILE_MAX);
         return rc;
     }
     if (rc < 0) {
@@ -182,6 +185,8 @@ int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *
 
 void mw_dga_free(struct mw_dga_model *m)
 {
+    if (m)
+        free(m->w);
     free(m);
 }
 
@@ -294,7 +299,9 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
         s[i + 1] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
     }
     s[n - 1] = '$';
+    /* The n-gram paired with the length: its FNV state extended by the byte 0x80 | length. */
     uint8_t lenkey = (uint8_t)(0x80 | cap((unsigned)len, LEN_CAP));
+    unsigned shift = 32 - m->bits;
     /* At most 65 * 8 * 2 n-gram reads plus 12 others of |w| <= 32768 each, plus a bias of
      * at most 2^28: inside int32. */
     int32_t sum = m->bias;
@@ -303,7 +310,8 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
         size_t end = i + m->order < n ? i + m->order : n;
         for (size_t j = i; j < end; j++) {
             h = fnv(h, s[j]);
-            sum += at(m, h) + at(m, fnv(h, lenkey));
+            sum += m->w[(uint32_t)(h * MIX) >> shift] +
+                   m->w[(uint32_t)(fnv(h, lenkey) * MIX) >> shift];
         }
     }
     sum += shape(m, s + 1, len);

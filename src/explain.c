@@ -402,11 +402,14 @@ static void dga_model_path(char *buf, size_t len)
     char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
     if (slash) {
         *slash = 0;
+        char tree[PATH_MAX];
         snprintf(buf, len, "%s/../meson.build", exe);
-        if (access(buf, F_OK) == 0) {
+        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
             snprintf(buf, len, "%s/../conf/dga.model", exe);
-            if (access(buf, F_OK) == 0)
+            if (realpath(buf, tree) && strlen(tree) < len) {
+                memcpy(buf, tree, strlen(tree) + 1);
                 return;
+            }
         }
     }
     snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);

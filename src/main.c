@@ -35,7 +35,9 @@ static void usage(FILE *f)
             "  --explain INPUT       a name (Unicode too), IPv4/IPv6 address or AS number\n"
             "                        (AS64500 or 64500): print every list that holds it\n"
             "                        (file and line, or Redis), then the decision and why\n"
-            "                        that rule won (exit 0; 1 list errors; 2 bad input)\n"
+            "                        that rule won (exit 0; 1 list errors; 2 bad input);\n"
+            "                        for a name also its registered domain's DGA score\n"
+            "                        (model %s)\n"
             "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
@@ -47,7 +49,7 @@ static void usage(FILE *f)
             "  --help                this text\n"
             "\n"
             "Signals: SIGHUP reloads the configuration, SIGTERM/SIGINT stop.\n",
-            MW_DEFAULT_CONFIG);
+            MW_DEFAULT_CONFIG, MW_DEFAULT_DGA_MODEL);
 }
 
 enum {

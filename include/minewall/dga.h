@@ -37,8 +37,7 @@ struct mw_dga_result {
  * a field out of its bounds, a size that does not match the table, thresholds out of order,
  * a CRC-32 that does not match. On success *out takes a new model (mw_dga_free).
  * Returns 0, -EBADMSG for a bad file, -ENOMEM, -EINVAL for a NULL argument. */
-int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why,
-                 size_t why_len);
+int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why, size_t why_len);
 
 /* Read and parse the model file at path; errors are added to errs as "PATH: message" (one
  * message per failure). Returns 0 (*out set) or a negative errno: those of mw_dga_parse,

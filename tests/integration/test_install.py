@@ -114,6 +114,12 @@ def test_files_land_at_their_paths(inst):
         with open(os.path.join(SRC, src), "rb") as a, \
                 open(inst.at(os.path.join(inst.mandir, sect, name)), "rb") as b:
             assert a.read() == b.read()
+    # The DGA model, byte for byte, at the path the binary looks for it (--explain).
+    model = os.path.join(inst.prefix, inst.opts["datadir"], "minewall", "dga.model")
+    with open(os.path.join(SRC, "conf", "dga.model"), "rb") as a, open(inst.at(model), "rb") as b:
+        assert a.read() == b.read(), "installed %s differs from conf/dga.model" % model
+    p = run([inst.at(os.path.join(inst.sbindir, "minewall")), "--help"])
+    assert "(model %s)" % model in p.stdout, p.stdout
     # The installed binaries run.
     p = run([inst.at(os.path.join(inst.sbindir, "minewall")), "--version"])
     assert p.returncode == 0 and p.stdout.startswith("minewall "), p.stderr

@@ -106,8 +106,9 @@ static void test_generated_high(void **state)
     int b = generated(m, alnum, 26, 200, MW_DGA_MEDIUM, 2);
     int c = generated(m, hex, 16, 200, MW_DGA_MEDIUM, 3);
     int d = generated(m, letters, 12, 200, MW_DGA_LOW, 4);
-    fprintf(stderr, "flagged of 200: letters(20) %d MEDIUM, alnum(26) %d MEDIUM, hex(16) %d "
-                    "MEDIUM, letters(12) %d LOW\n",
+    fprintf(stderr,
+            "flagged of 200: letters(20) %d MEDIUM, alnum(26) %d MEDIUM, hex(16) %d "
+            "MEDIUM, letters(12) %d LOW\n",
             a, b, c, d);
     assert_true(a >= 140);
     assert_true(b >= 140);
@@ -245,8 +246,8 @@ static void test_cost(void **state)
 {
     (void)state;
     struct mw_dga_model *m = load_shipped();
-    static const char *const labels[] = {"google", "wikipedia", "xkcdqzpfmwtrbl", "a1b2c3d4e5f6",
-                                         "bundesregierung", "qwmzlkdjfhgpoiuytrex"};
+    static const char *const labels[] = {"google",       "wikipedia",       "xkcdqzpfmwtrbl",
+                                         "a1b2c3d4e5f6", "bundesregierung", "qwmzlkdjfhgpoiuytrex"};
     size_t n = sizeof(labels) / sizeof(labels[0]), total = 0, lens[6];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(labels[i]), total += lens[i];
@@ -270,8 +271,10 @@ static void test_cost(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_benign_low),      cmocka_unit_test(test_generated_high),
-        cmocka_unit_test(test_levels_and_bad_labels), cmocka_unit_test(test_corrupt_refused),
+        cmocka_unit_test(test_benign_low),
+        cmocka_unit_test(test_generated_high),
+        cmocka_unit_test(test_levels_and_bad_labels),
+        cmocka_unit_test(test_corrupt_refused),
         cmocka_unit_test(test_cost),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
