@@ -49,23 +49,17 @@ struct mw_dga_model {
     int16_t *w;     /* owned: 2^bits weights, 64-byte aligned (whole cache lines) */
 };
 
+/* Bitwise, no table: it runs once per model load (a few milliseconds for 256 KiB) and keeps
+ * this file free of global state. */
 uint32_t mw_dga_crc32(const void *buf, size_t len)
 {
-    static uint32_t table[256];
-    static bool ready; /* a benign race: every thread writes the same values */
-    if (!ready) {
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++)
-                c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        ready = true;
-    }
     const uint8_t *p = buf;
     uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < len; i++)
-        c = table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
+    for (size_t i = 0; i < len; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++)
+            c = (c >> 1) ^ (0xEDB88320u & -(c & 1));
+    }
     return c ^ 0xFFFFFFFFu;
 }
 
