@@ -3,7 +3,7 @@
  * keep one rule per name, whichever list it came from), each list is also loaded alone and
  * asked the same question. That parses every list twice, which a one-shot operator command can
  * afford and the resolver never does. For a name it also prints the generated-domain (DGA)
- * score of its registered domain (libpsl over Debian's publicsuffix data, dga.c's model). */
+ * score of its registered-domain label (regdom.c finds it, dga.c's model scores it). */
 #include "minewall/explain.h"
 
 #include <arpa/inet.h>
@@ -11,7 +11,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <idn2.h>
-#include <libpsl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -348,12 +347,72 @@ static void report_detect(const struct mw_config *cfg, const struct mw_lists *l,
             why ? why : "its answers are checked");
 }
 
+/* The model file: the source tree's conf/dga.model when this binary runs from a build
+ * directory inside the source tree (a meson.build next to it), else where `meson install`
+ * puts it. (A detect.dga.model config key is to come with the detector.) */
+static void dga_model_path(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = 0;
+        char tree[PATH_MAX];
+        snprintf(buf, len, "%s/../meson.build", exe);
+        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
+            snprintf(buf, len, "%s/../conf/dga.model", exe);
+            if (realpath(buf, tree) && strlen(tree) < len) {
+                memcpy(buf, tree, strlen(tree) + 1);
+                return;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);
+}
+
+/* The DGA score of the name's registered-domain label (the registered domain as
+ * report_detect found it), one line. A model that does not load is reported on stderr and
+ * does not change the exit code: the lists were explained. */
+static void report_dga(const struct mw_regdom *rd, const struct input *in, FILE *out)
+{
+    const uint8_t *w = in->q.qname;
+    int off = rd ? mw_regdom_find(rd, w, in->q.qname_len) : -ENOENT;
+    if (off < 0) {
+        fprintf(out, "%s: DGA score: none (no registered domain)\n", in->text);
+        return;
+    }
+    const char *label = (const char *)w + off + 1; /* the first label of the wire name */
+    size_t label_len = w[off];
+    char path[PATH_MAX + 32];
+    dga_model_path(path, sizeof(path));
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    struct mw_dga_model *m = NULL;
+    struct mw_dga_result r;
+    if (mw_dga_load(path, &m, &errs) < 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            fprintf(stderr, "minewall: --explain: %s\n", errs.msgs[i]);
+        fprintf(out, "%s: DGA score: none, the model did not load (%s)\n", in->text, path);
+    } else if (mw_dga_score(m, label, label_len, &r) == 0) {
+        fprintf(out,
+                "%s: DGA score of '%.*s' %d (log-odds %.2f), level %s (LOW from %d, MEDIUM "
+                "from %d, HIGH from %d; model %s)\n",
+                in->text, (int)label_len, label, r.score, r.logit, mw_dga_level_name(r.level),
+                mw_dga_threshold(m, MW_DGA_LOW), mw_dga_threshold(m, MW_DGA_MEDIUM),
+                mw_dga_threshold(m, MW_DGA_HIGH), path);
+    }
+    mw_errlist_deinit(&errs);
+    mw_dga_free(m);
+}
+
 static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
                    const char *shown, const struct holder *h, size_t n, FILE *out)
 {
     if (strcmp(shown, in->text) != 0)
         fprintf(out, "%s: looked up as %s\n", shown, in->text);
     report_detect(cfg, l, in, out);
+    if (in->kind == IN_NAME)
+        report_dga(l->regdom, in, out);
     if (in->kind == IN_ADDR && l->geo) {
         struct mw_geo_info gi;
         if (mw_geo_lookup(l->geo, in->family, in->addr, &gi) == 0 && gi.found_asn)
@@ -392,75 +451,6 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         why_won(h, n, w, in, out);
 }
 
-/* The model file: the source tree's conf/dga.model when this binary runs from a build
- * directory inside the source tree (a meson.build next to it), else where `meson install`
- * puts it. (A detect.dga.model config key is to come with the detector.) */
-static void dga_model_path(char *buf, size_t len)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
-    if (slash) {
-        *slash = 0;
-        char tree[PATH_MAX];
-        snprintf(buf, len, "%s/../meson.build", exe);
-        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
-            snprintf(buf, len, "%s/../conf/dga.model", exe);
-            if (realpath(buf, tree) && strlen(tree) < len) {
-                memcpy(buf, tree, strlen(tree) + 1);
-                return;
-            }
-        }
-    }
-    snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);
-}
-
-/* The DGA score of the name's registered-domain label, one line. A model that does not load
- * is reported on stderr and does not change the exit code: the lists were explained. */
-static void report_dga(const struct input *in, FILE *out)
-{
-    char name[sizeof(in->text)];
-    size_t n = strlen(in->text);
-    while (n && in->text[n - 1] == '.')
-        n--;
-    for (size_t i = 0; i < n; i++)
-        name[i] = (char)tolower((unsigned char)in->text[i]);
-    name[n] = 0;
-    psl_ctx_t *latest = psl_latest(NULL);
-    const psl_ctx_t *psl = latest ? latest : psl_builtin();
-    const char *reg = psl ? psl_registrable_domain(psl, name) : NULL;
-    if (!reg) {
-        fprintf(out, "%s: DGA score: none, no registered domain (a public suffix)\n", in->text);
-        psl_free(latest);
-        return;
-    }
-    size_t label_len = strcspn(reg, ".");
-    char path[PATH_MAX + 32];
-    dga_model_path(path, sizeof(path));
-    struct mw_errlist errs;
-    mw_errlist_init(&errs);
-    struct mw_dga_model *m = NULL;
-    struct mw_dga_result r;
-    if (mw_dga_load(path, &m, &errs) < 0) {
-        for (size_t i = 0; i < errs.n; i++)
-            fprintf(stderr, "minewall: --explain: %s\n", errs.msgs[i]);
-        fprintf(out, "%s: DGA score: none, the model did not load (%s)\n", in->text, path);
-    } else if (mw_dga_score(m, reg, label_len, &r) < 0) {
-        fprintf(out, "%s: DGA score: none, label '%.*s' longer than %d\n", in->text, (int)label_len,
-                reg, MW_DGA_LABEL_MAX);
-    } else {
-        fprintf(out,
-                "%s: registered domain %s: DGA score of '%.*s' %d (log-odds %.2f), level %s "
-                "(LOW from %d, MEDIUM from %d, HIGH from %d; model %s)\n",
-                in->text, reg, (int)label_len, reg, r.score, r.logit, mw_dga_level_name(r.level),
-                mw_dga_threshold(m, MW_DGA_LOW), mw_dga_threshold(m, MW_DGA_MEDIUM),
-                mw_dga_threshold(m, MW_DGA_HIGH), path);
-    }
-    mw_errlist_deinit(&errs);
-    mw_dga_free(m);
-    psl_free(latest);
-}
-
 int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
 {
     struct input in;
@@ -489,8 +479,6 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
         file_holders(cfg, &in, holders, &n);
         redis_holders(cfg, synced, n_synced, &in, holders, &n);
         report(cfg, l, &in, input, holders, n, out);
-        if (in.kind == IN_NAME)
-            report_dga(&in, out);
         rc = 0;
     }
     for (size_t i = 0; i < n_synced; i++)
