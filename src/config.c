@@ -25,6 +25,7 @@
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/file.h"
+#include "minewall/localzone.h"
 #include "minewall/log.h"
 #include "minewall/resolvconf.h"
 
@@ -474,6 +475,9 @@ static const struct key top_keys[] = {
     {.path = "listen", .fn = on_listen},
     {.path = "upstreams", .fn = on_upstreams},
     {.path = "forward-zones", .fn = on_zones},
+    {.path = "local-data", .fn = mw_config__on_local_data},
+    {.path = "local-zones", .fn = mw_config__on_local_zones},
+    {.path = "local-data-ptr", .fn = mw_config__on_local_ptr},
     NUM("threads", on_threads, threads, 1, MAX_THREADS, 1, 0),
     {.path = "access", .fn = on_map, .sub = access_keys},
     {.path = "cache", .fn = on_map, .sub = cache_keys},
@@ -608,6 +612,7 @@ static struct mw_config *parse_named(const char *text, size_t len, const char *n
     yaml_parser_delete(&p);
     free(c.dir);
 
+    mw_config__local_finish(&c);
     cross_check(&c);
     if (c.n_errors) {
         mw_config_free(c.cfg);
@@ -705,6 +710,7 @@ void mw_config_free(struct mw_config *cfg)
     }
     free(cfg->zones);
     mw_config__detect_free(cfg);
+    mw_localzone_free(cfg->local);
     for (size_t i = 0; i < cfg->n_lists; i++) {
         free(cfg->lists[i].name);
         free(cfg->lists[i].category);

@@ -15,6 +15,7 @@
 struct mw_config;
 struct mw_errlist;
 struct mw_list_conf;
+struct mw_localzone_builder;
 
 #define SHOWN_MAX 64 /* longest value quoted in a message */
 
@@ -37,10 +38,11 @@ struct ctx {
                                 current directory for a buffer; computed on first use */
     struct mw_errlist *errs; /* borrowed; may be NULL */
     size_t n_errors;
-    yaml_document_t *doc;      /* borrowed */
-    struct mw_config *cfg;     /* borrowed; being filled */
-    struct mw_list_conf *list; /* borrowed; the `lists:` entry being filled, else NULL */
-    int lines[SLOT_COUNT];     /* line where a cross-checked key was set, 0 if defaulted */
+    yaml_document_t *doc;               /* borrowed */
+    struct mw_config *cfg;              /* borrowed; being filled */
+    struct mw_list_conf *list;          /* borrowed; the `lists:` entry being filled, else NULL */
+    int lines[SLOT_COUNT];              /* line where a cross-checked key was set, 0 if defaulted */
+    struct mw_localzone_builder *local; /* owned; made by the first local-* key, else NULL */
 };
 
 struct key;
@@ -134,6 +136,15 @@ extern const struct key mw_config__detect_keys[];
 /* Defaults of detect: set in mw_config_new_default. */
 void mw_config__detect_defaults(struct mw_config *cfg);
 void mw_config__detect_free(struct mw_config *cfg);
+
+/* ---- config_local.c ---- */
+
+/* `local-data:` (a list of records), `local-zones:` (a map zone -> type), `local-data-ptr:`. */
+void mw_config__on_local_data(struct ctx *c, const struct key *k, yaml_node_t *val);
+void mw_config__on_local_zones(struct ctx *c, const struct key *k, yaml_node_t *val);
+void mw_config__on_local_ptr(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* After the walk: build cfg->local from what the keys collected (errors counted in c). */
+void mw_config__local_finish(struct ctx *c);
 
 /* ---- node accessors ---- */
 

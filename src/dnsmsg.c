@@ -366,6 +366,70 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
     return (int)(p - out);
 }
 
+/* Octets of one record as mw_dns_build_local writes it, or 0 when its owner cannot be said. */
+static size_t rrw_len(const struct mw_dns_client *c, const struct mw_dns_rrw *r)
+{
+    if (!r->owner && (size_t)r->qoff + 5 > c->qsec_len)
+        return 0;
+    return (r->owner ? r->owner_len : 2) + 10 + (size_t)r->rdlen;
+}
+
+static uint8_t *put_rrw(uint8_t *p, const struct mw_dns_rrw *r)
+{
+    if (r->owner) {
+        memcpy(p, r->owner, r->owner_len);
+        p += r->owner_len;
+    } else {
+        mw_dns_put16(p, (uint16_t)(0xc000 | (MW_DNS_HDR + r->qoff)));
+        p += 2;
+    }
+    mw_dns_put16(p, r->type);
+    mw_dns_put16(p + 2, 1); /* IN */
+    mw_dns_put32(p + 4, r->ttl);
+    mw_dns_put16(p + 8, r->rdlen);
+    memcpy(p + 10, r->rdata, r->rdlen);
+    return p + 10 + r->rdlen;
+}
+
+int mw_dns_build_local(const struct mw_dns_client *c, uint8_t rcode, const struct mw_dns_rrw *an,
+                       size_t n_an, const struct mw_dns_rrw *ns, size_t n_ns, uint8_t *out,
+                       size_t cap)
+{
+    if (!c->qsec || c->qsec_len < 5 || n_an > 0xffff || n_ns > 0xffff)
+        return -EINVAL;
+    size_t total = MW_DNS_HDR + c->qsec_len + (c->edns ? OPT_LEN : 0);
+    for (size_t i = 0; i < n_an + n_ns; i++) {
+        size_t n = rrw_len(c, i < n_an ? &an[i] : &ns[i - n_an]);
+        if (!n)
+            return -EINVAL;
+        total += n;
+    }
+    uint16_t flags = (uint16_t)(reply_flags(c, rcode & 0xf) | MW_DNS_AA);
+    if (total > c->max_size || total > (size_t)MW_DNS_MAXMSG) {
+        if ((size_t)(MW_DNS_HDR + c->qsec_len + (c->edns ? OPT_LEN : 0)) > cap)
+            return -ENOSPC;
+        return (int)put_head(c, flags | MW_DNS_TC, 0, out);
+    }
+    if (total > cap)
+        return -ENOSPC;
+    size_t n = put_head(c, flags, 0, out);
+    uint8_t *p = out + n - (c->edns ? OPT_LEN : 0);
+    uint8_t opt[OPT_LEN];
+    if (c->edns)
+        memcpy(opt, p, OPT_LEN); /* the records go before it */
+    for (size_t i = 0; i < n_an; i++)
+        p = put_rrw(p, &an[i]);
+    for (size_t i = 0; i < n_ns; i++)
+        p = put_rrw(p, &ns[i]);
+    if (c->edns) {
+        memcpy(p, opt, OPT_LEN);
+        p += OPT_LEN;
+    }
+    mw_dns_put16(out + 6, (uint16_t)n_an);
+    mw_dns_put16(out + 8, (uint16_t)n_ns);
+    return (int)(p - out);
+}
+
 int mw_dns_build_query(const struct mw_dns_question *q, uint16_t id, bool cd, bool do_bit,
                        uint8_t *out, size_t cap)
 {

@@ -421,6 +421,17 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             r, "minewall_detections_total{detector=\"rebinding\",class=\"%s\"} %llu\n",
             mw_rebind_class_name((enum mw_rebind_class)c), (unsigned long long)st->rebinding[c]);
 
+    head(r, "local_answers_total", "counter",
+         "Queries answered from local data and local zones, by result.");
+    mw_http_body_printf(r,
+                        "minewall_local_answers_total{result=\"answer\"} %llu\n"
+                        "minewall_local_answers_total{result=\"nodata\"} %llu\n"
+                        "minewall_local_answers_total{result=\"nxdomain\"} %llu\n"
+                        "minewall_local_answers_total{result=\"refused\"} %llu\n",
+                        (unsigned long long)st->local_answer, (unsigned long long)st->local_nodata,
+                        (unsigned long long)st->local_nxdomain,
+                        (unsigned long long)st->local_refused);
+
     head(r, "dropped_packets_total", "counter", "Packets dropped or refused, by reason.");
     mw_http_body_printf(
         r,

@@ -2,7 +2,10 @@
  *
  *   listener.c  receives a datagram or a TCP message -> w->on_udp/on_tcp, which worker.c
  *               wires to mw_query_from_udp/_tcp() (the listener does not include query.h)
- *   query.c     handle(): parse, access check, rate limit, qname filter; a block is answered
+ *   query.c     handle(): parse, access check, rate limit; local data and local zones
+ *               (localzone.c: one lookup decides, and a local answer is final: written here,
+ *               authoritative, never checked against the lists, cached or forwarded); qname
+ *               filter, a block is answered
  *               here; else the cache: a hit is rendered into the worker's scratch buffer and
  *               sent (no allocation). A miss goes to resolve(): the waiter (a copy of what
  *               the reply must echo, plus where to send it) joins the pending question with
@@ -40,6 +43,7 @@
 #include "minewall/journal.h"
 #include "minewall/listener.h"
 #include "minewall/lists.h"
+#include "minewall/localzone.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
@@ -213,6 +217,41 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
     }
     int n = mw_dns_build_synth(c, q, rcode, addr, alen, ttl, ede, text, w->out, sizeof(w->out));
     send_reply(w, to, q->qtype, w->out, n);
+}
+
+/* Answer from local data when the config's local set decides the question; false: go on.
+ * Local data is the operator's own: it wins over every list (a name the operator wrote is
+ * never blocked, its answer never filtered) and is never cached or forwarded. */
+static bool reply_local(struct mw_worker *w, const struct mw_localzone *lz,
+                        const struct mw_reply *to, const struct mw_dns_client *c,
+                        const struct mw_dns_question *q)
+{
+    struct mw_local_result r;
+    uint8_t rcode = MW_RCODE_NOERROR;
+    switch (mw_localzone_lookup(lz, q, &r)) {
+    case MW_LOCAL_PASS:
+        return false;
+    case MW_LOCAL_REFUSED:
+        w->stats.local_refused++;
+        send_error(w, to, q->qtype, c, MW_RCODE_REFUSED);
+        return true;
+    case MW_LOCAL_ANSWER:
+        w->stats.local_answer++;
+        break;
+    case MW_LOCAL_NODATA:
+        w->stats.local_nodata++;
+        break;
+    case MW_LOCAL_NXDOMAIN:
+        w->stats.local_nxdomain++;
+        rcode = MW_RCODE_NXDOMAIN;
+        break;
+    }
+    int n = mw_dns_build_local(c, rcode, r.an, r.n_an, r.has_soa ? &r.soa : NULL, r.has_soa ? 1 : 0,
+                               w->out, sizeof(w->out));
+    if (n < 0)
+        n = mw_dns_build_error(c, MW_RCODE_SERVFAIL, -1, NULL, w->out, sizeof(w->out));
+    send_reply(w, to, q->qtype, w->out, n);
+    return true;
 }
 
 /* ---- pools and the table of pending questions ---- */
@@ -551,6 +590,9 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
+
+    if (cfg->local && reply_local(w, cfg->local, to, &c, &q.q))
+        goto done;
 
     const struct mw_lists *lists = w->snap->lists;
     struct mw_verdict v;

@@ -10,6 +10,7 @@
 #include "minewall/netaddr.h"
 
 struct mw_errlist;
+struct mw_localzone;
 
 /* The config read without -c: meson passes the install's prefix/sysconfdir/minewall/minewall.yaml
  * (where `meson install` puts it); this fallback is only for builds outside meson. */
@@ -97,6 +98,11 @@ struct mw_config {
 
     struct mw_forward_zone *zones; /* owned array, sorted by descending wire_len */
     size_t n_zones;
+
+    /* Local data and local zones (`local-data:`, `local-zones:`, `local-data-ptr:`), built and
+     * checked at load; owned; NULL when neither is configured. */
+    struct mw_localzone *local;
+    bool local_data_ptr; /* PTR records made from local A/AAAA records; default false */
 
     unsigned threads; /* worker loops, 1..64; default 1 */
 

@@ -207,6 +207,28 @@ int mw_dns_build_synth(const struct mw_dns_client *c, const struct mw_dns_questi
                        uint8_t rcode, const uint8_t *addr, size_t addr_len, uint32_t ttl, int ede,
                        const char *extra_text, uint8_t *out, size_t cap);
 
+/* One record for mw_dns_build_local(), class IN. owner is an uncompressed wire name, or NULL
+ * for a compression pointer to the question name from octet qoff of it on (a suffix that
+ * starts at a label: the caller knows the name's structure). rdata is uncompressed wire. */
+struct mw_dns_rrw {
+    const uint8_t *owner; /* borrowed; NULL: the question name from qoff on */
+    uint16_t owner_len;
+    uint16_t qoff;
+    uint16_t type;
+    uint16_t rdlen;
+    uint32_t ttl;
+    const uint8_t *rdata; /* borrowed */
+};
+
+/* Write an authoritative reply (AA=1, as a server for local data is the authority for it):
+ * rcode, the n_an answer records, the n_ns authority records, and our OPT when the client used
+ * EDNS. A reply over c->max_size is cut to the question with TC=1 (the client retries over
+ * TCP). Needs the client's question (c->qsec). Returns the length, -EINVAL without a question
+ * or with a qoff outside it, or -ENOSPC. */
+int mw_dns_build_local(const struct mw_dns_client *c, uint8_t rcode, const struct mw_dns_rrw *an,
+                       size_t n_an, const struct mw_dns_rrw *ns, size_t n_ns, uint8_t *out,
+                       size_t cap);
+
 /* The one reader of resource records. Every record of a message is read through it, so
  * the bounds checks (owner name by the bounded walker of dname.c, the 10 fixed octets, rdata
  * within the message) live here only. Callers interpret rdata themselves. */

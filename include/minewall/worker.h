@@ -35,6 +35,8 @@ struct mw_worker_stats {
     uint64_t tcp_conns, tcp_rejected, tcp_idle_closed;
     uint64_t usock_rotations;
     uint64_t blocked_qname, blocked_answer, monitor_hits, allowed;
+    /* Queries answered from local data / local zones (localzone.c), by what they got. */
+    uint64_t local_answer, local_nodata, local_nxdomain, local_refused;
     uint64_t journal_answer_changes, journal_dropped;
     uint64_t ratelimited;
     /* Output bounds (listener.c): reading paused for unsent output; connections closed at
