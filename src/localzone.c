@@ -694,6 +694,27 @@ static int add_zones(struct mw_localzone_builder *b, struct mw_localzone *lz)
     return 0;
 }
 
+/* The empty non-terminals between name (below zone z) and z's apex: the ancestors of name
+ * up to the apex, stopping at the first that exists (its own chain is made when its turn
+ * comes, or was made already). Returns 0 or -ENOMEM. */
+static int add_ents(struct mw_localzone *lz, const uint8_t *name, size_t len, int32_t z)
+{
+    size_t zlen = lz->zones[z].len, off = 1 + name[0];
+    while (len - off > zlen) {
+        const uint8_t *s = name + off;
+        size_t sl = len - off;
+        uint64_t h = name_hash(s, sl);
+        if (find(lz, s, sl, h))
+            break;
+        long x = add_node(lz, s, sl, h);
+        if (x < 0)
+            return (int)x;
+        lz->nodes[x].encl = z;
+        off += 1 + s[0];
+    }
+    return 0;
+}
+
 /* Each name with data: its enclosing zone, the empty non-terminals up to that zone's apex, and
  * the rule that below a redirect zone's apex nothing is served. */
 static int place_data(struct mw_localzone_builder *b, struct mw_localzone *lz)
@@ -719,22 +740,19 @@ static int place_data(struct mw_localzone_builder *b, struct mw_localzone *lz)
             }
             n->n = 0; /* made PTRs there are never served */
         }
-        /* Ancestors up to the apex, stopping at the first that exists (its own chain is made
-         * when its turn comes, or was made already). */
-        const uint8_t *name = lz->nodes[i].name;
-        size_t len = lz->nodes[i].len, off = 1 + name[0];
-        while (len - off > zz->len) {
-            const uint8_t *s = name + off;
-            size_t sl = len - off;
-            uint64_t h = name_hash(s, sl);
-            if (find(lz, s, sl, h))
-                break;
-            long x = add_node(lz, s, sl, h);
-            if (x < 0)
-                return (int)x;
-            lz->nodes[x].encl = z;
-            off += 1 + s[0];
-        }
+        if (add_ents(lz, lz->nodes[i].name, lz->nodes[i].len, z) < 0)
+            return -ENOMEM;
+    }
+    /* A zone inside another zone exists in it as well: a static parent answers NODATA, not
+     * NXDOMAIN, for the names between. */
+    for (size_t i = 0; i < lz->n_zones; i++) {
+        const struct zone *zz = &lz->zones[i];
+        if (zz->len <= 1)
+            continue;
+        const uint8_t *parent = zz->wire + 1 + zz->wire[0];
+        int32_t z = zone_above(lz, parent, zz->len - 1 - zz->wire[0]);
+        if (z >= 0 && add_ents(lz, zz->wire, zz->len, z) < 0)
+            return -ENOMEM;
     }
     return 0;
 }
