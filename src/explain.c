@@ -25,6 +25,7 @@
 #include "minewall/filter.h"
 #include "minewall/geo.h"
 #include "minewall/lists.h"
+#include "minewall/localzone.h"
 #include "minewall/rebind.h"
 #include "minewall/regdom.h"
 #include "minewall/rlist.h"
@@ -405,11 +406,77 @@ static void report_dga(const struct mw_regdom *rd, const struct input *in, FILE 
     mw_dga_free(m);
 }
 
+/* One local record as "NAME TTL TYPE DATA (FILE:LINE)". */
+static void print_local_record(const struct mw_config *cfg, const char *owner,
+                               const struct mw_dns_rrw *rr, int line, bool made, FILE *out)
+{
+    char type[32], data[1024];
+    if (mw_dnstext_rdata(rr->type, rr->rdata, rr->rdlen, data, sizeof(data)) < 0)
+        snprintf(data, sizeof(data), "(%u octets)", (unsigned)rr->rdlen);
+    fprintf(out, "  data:   %s %u %s %s (%s%s:%d)\n", owner, (unsigned)rr->ttl,
+            mw_dnstext_type(rr->type, type, sizeof(type)), data,
+            made ? "made from the A/AAAA record at " : "", cfg->path, line);
+}
+
+/* Local data and local zones decide before any list: what they do with the name (an A query
+ * and the other types). Returns true when they decide it, so the lists are never asked. */
+static bool report_local(const struct mw_config *cfg, const struct input *in, size_t n_holders,
+                         FILE *out)
+{
+    struct mw_local_result r;
+    enum mw_local_action a = mw_localzone_lookup(cfg->local, &in->q, &r);
+    if (a == MW_LOCAL_PASS && (!cfg->local || r.zone_type == MW_LZ_NONE))
+        return false;
+    if (r.zone)
+        fprintf(out, "%s: in local zone %s (%s, %s:%d)\n", in->text, r.zone,
+                mw_localzone_type_name(r.zone_type), cfg->path, r.zone_line);
+    if (a == MW_LOCAL_PASS) {
+        fprintf(out,
+                "%s: no local data; the transparent zone lets it through to the lists and "
+                "upstream\n",
+                in->text);
+        return false;
+    }
+    const uint8_t *name = r.owner ? r.owner : in->q.qname;
+    size_t len = r.owner ? r.owner_len : in->q.qname_len;
+    char owner[MW_DNAME_MAX * 4 + 1];
+    if (mw_dname_to_text(name, len, owner, sizeof(owner)) < 0)
+        snprintf(owner, sizeof(owner), "%s", in->text);
+    const struct mw_dns_rrw *rrs;
+    int lines[64];
+    bool made[64];
+    size_t n = mw_localzone_records(cfg->local, name, len, &rrs, lines, made, 64);
+    fprintf(out, "%s: decided by local data, never forwarded: an A query gets %s", in->text,
+            mw_local_action_name(a));
+    if (a == MW_LOCAL_ANSWER && r.an && r.an[0].type != MW_TYPE_A)
+        fprintf(out, " (%s)", r.an[0].type == MW_TYPE_CNAME ? "its CNAME, not followed" : "SOA");
+    if (r.zone_type == MW_LZ_REDIRECT)
+        fprintf(out, " (redirect: the data of %s for every name below it)", owner);
+    fprintf(out, "\n");
+    for (size_t i = 0; i < n && i < 64; i++)
+        print_local_record(cfg, owner, &rrs[i], lines[i], made[i], out);
+    if (n > 64)
+        fprintf(out, "  ... %zu more records\n", n - 64);
+    if (n)
+        fprintf(out, "  other types: %s\n",
+                r.zone ? "NODATA with the zone's SOA unless a record of the type is listed"
+                       : "NODATA unless a record of the type is listed");
+    fprintf(out, "  lists:  not consulted (local data wins over every list)%s\n",
+            n_holders ? "; held by lists as below" : "");
+    return true;
+}
+
 static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
                    const char *shown, const struct holder *h, size_t n, FILE *out)
 {
     if (strcmp(shown, in->text) != 0)
         fprintf(out, "%s: looked up as %s\n", shown, in->text);
+    if (in->kind == IN_NAME && report_local(cfg, in, n, out)) {
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "  - %s (category %s): %s %s at %s\n", h[i].name, h[i].category,
+                    h[i].r == MW_FILTER_ALLOW ? "allow" : "rule", h[i].rule, h[i].source);
+        return;
+    }
     report_detect(cfg, l, in, out);
     if (in->kind == IN_NAME)
         report_dga(l->regdom, in, out);

@@ -62,8 +62,8 @@ static const char *const RECS[] = {
     NULL,
 };
 static const char *const ZONES[] = {
-    "corp.internal", "static",   "fwd.example", "transparent", "bad.example",
-    "refuse",        "redir.example", "redirect", NULL,
+    "corp.internal", "static",        "fwd.example", "transparent", "bad.example",
+    "refuse",        "redir.example", "redirect",    NULL,
 };
 
 static void test_answers(void **state)
@@ -166,8 +166,9 @@ static void test_nested_zones(void **state)
 {
     (void)state;
     const char *recs[] = {"h.lab.corp.test. A 10.9.9.9", NULL};
-    const char *zones[] = {"corp.test", "static", "lab.corp.test", "transparent",
-                           "deep.x.lab.corp.test", "refuse", NULL};
+    const char *zones[] = {
+        "corp.test", "static", "lab.corp.test", "transparent", "deep.x.lab.corp.test",
+        "refuse",    NULL};
     struct mw_localzone *lz = build(recs, zones, false, NULL);
     assert_non_null(lz);
     struct mw_local_result r;
@@ -285,7 +286,8 @@ static void test_errors(void **state)
     assert_error(bad8, NULL, "expected 'NAME [TTL] [IN] TYPE DATA'");
     const char *bad9[] = {"x.test. ANY 192.0.2.1", NULL};
     assert_error(bad9, NULL, "t.yaml:1:");
-    const char *bad10[] = {"x.test. IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJ", NULL};
+    const char *bad10[] = {"x.test. IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJ",
+                           NULL};
     assert_error(bad10, NULL, "IPSECKEY is not served");
     /* An owner called ipseckey is fine. */
     const char *ok[] = {"ipseckey.test. A 192.0.2.1", NULL};
@@ -471,10 +473,10 @@ static void test_config(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_answers), cmocka_unit_test(test_zones),
+        cmocka_unit_test(test_answers),      cmocka_unit_test(test_zones),
         cmocka_unit_test(test_nested_zones), cmocka_unit_test(test_ptr),
-        cmocka_unit_test(test_errors), cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_reply), cmocka_unit_test(test_config),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_reply),        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
