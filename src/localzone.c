@@ -760,11 +760,10 @@ static int place_data(struct mw_localzone_builder *b, struct mw_localzone *lz)
 int mw_localzone_build(struct mw_localzone_builder *b, struct mw_localzone **out)
 {
     *out = NULL;
-    int rc = -EINVAL;
+    int rc = b->n_errors ? -EINVAL : 0;
     struct mw_localzone *lz = NULL;
-    if (b->n_errors)
-        goto out;
-    rc = 0;
+    /* After errors in single records the checks across records still run, so that every
+     * problem is reported at once. */
     if (!b->n_recs && !b->n_zones)
         goto out;
     rc = -ENOMEM;
