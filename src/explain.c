@@ -423,7 +423,7 @@ static void print_local_record(const struct mw_config *cfg, const char *owner,
 static bool report_local(const struct mw_config *cfg, const struct input *in, size_t n_holders,
                          FILE *out)
 {
-    struct mw_local_result r;
+    struct mw_local_result r = {.zone_type = MW_LZ_NONE};
     enum mw_local_action a = mw_localzone_lookup(cfg->local, &in->q, &r);
     if (a == MW_LOCAL_PASS && (!cfg->local || r.zone_type == MW_LZ_NONE))
         return false;

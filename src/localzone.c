@@ -6,6 +6,9 @@
  * of a name with a node is one probe; a name without a node walks its suffixes, but only at
  * the label depths where some zone apex sits, and the first node found up the tree tells the
  * enclosing zone (any zone between would have been found first, zone apexes being nodes).
+ * Before any of that, a name whose top-level label is none of the set's (a short list, when
+ * there are at most 16 and no zone at the root) passes without a hash: most queries of a
+ * resolver with local data under a private TLD cost a label walk and a compare or two.
  *
  * The records of a node are contiguous and sorted by type, already in the form the reply
  * writer takes (struct mw_dns_rrw, owner pointing at the question), so an answer is written
@@ -30,6 +33,7 @@
 #define HASH_TAG 0x6c6f63616c7aULL /* "localz" */
 #define SHOWN 64
 #define TTL_MAX 2147483647u /* RFC 2181 section 8 */
+#define MAX_TLDS 16
 
 /* A record while building; its block (owner, then rdata) is owned until the set takes it. */
 struct brec {
@@ -77,6 +81,11 @@ struct mw_localzone {
     struct zone *zones; /* owned */
     size_t n_zones;
     uint8_t min_zl, max_zl; /* label counts of the shallowest and deepest zone apex */
+    /* The last labels (top-level domains) of every name and zone, when there are at most
+     * MAX_TLDS of them and no zone at the root: a name under another TLD has nothing local,
+     * which the lookup tells before hashing anything. n_tlds 0: no filter. */
+    uint8_t n_tlds;
+    uint8_t tld[MAX_TLDS][64]; /* length octet, then the label */
 };
 
 struct mw_localzone_builder {
@@ -85,6 +94,7 @@ struct mw_localzone_builder {
     size_t n_errors;
     struct brec *recs; /* owned */
     size_t n_recs, cap_recs, n_configured;
+    bool moved;         /* the record blocks belong to the set being built */
     struct zone *zones; /* owned */
     size_t n_zones, cap_zones;
     bool ptr;
@@ -183,7 +193,9 @@ static void free_zones(struct zone *z, size_t n)
 
 static void builder_clear(struct mw_localzone_builder *b)
 {
-    free_recs(b->recs, b->n_recs);
+    if (!b->moved)
+        free_recs(b->recs, b->n_recs);
+    b->moved = false;
     free(b->recs);
     free_zones(b->zones, b->n_zones);
     b->recs = NULL;
@@ -616,6 +628,60 @@ static int32_t zone_above(const struct mw_localzone *lz, const uint8_t *name, si
     return -1;
 }
 
+/* The last label of name: its offset (of the length octet). The root has none: -1. */
+static int last_label(const uint8_t *name, size_t len)
+{
+    size_t o = 0, last = 0;
+    if (len < 2 || !name[0])
+        return -1;
+    while (o < len && name[o]) {
+        last = o;
+        o += 1 + (size_t)name[o];
+    }
+    return (int)last;
+}
+
+/* Collect the TLDs of the nodes for the prefilter; more than MAX_TLDS, or a zone at the root,
+ * turns it off (every name is then looked up). */
+static void collect_tlds(struct mw_localzone *lz)
+{
+    lz->n_tlds = 0;
+    for (size_t i = 0; i < lz->n_nodes; i++) {
+        int o = last_label(lz->nodes[i].name, lz->nodes[i].len);
+        if (o < 0) {
+            lz->n_tlds = 0;
+            return;
+        }
+        const uint8_t *l = lz->nodes[i].name + o;
+        bool known = false;
+        for (unsigned k = 0; k < lz->n_tlds && !known; k++)
+            known = memcmp(lz->tld[k], l, 1 + (size_t)l[0]) == 0;
+        if (known)
+            continue;
+        if (lz->n_tlds == MAX_TLDS) {
+            lz->n_tlds = 0;
+            return;
+        }
+        memcpy(lz->tld[lz->n_tlds++], l, 1 + (size_t)l[0]);
+    }
+}
+
+/* Could name have anything local? False only when the prefilter is on and its TLD is none of
+ * the set's. */
+static bool tld_may_match(const struct mw_localzone *lz, const uint8_t *name, size_t len)
+{
+    if (!lz->n_tlds)
+        return true;
+    int o = last_label(name, len);
+    if (o < 0)
+        return false; /* the root: no zone there (else the filter is off), no data there */
+    const uint8_t *l = name + o;
+    for (unsigned k = 0; k < lz->n_tlds; k++)
+        if (lz->tld[k][0] == l[0] && memcmp(lz->tld[k] + 1, l + 1, l[0]) == 0)
+            return true;
+    return false;
+}
+
 /* ---- build ---- */
 
 /* Records into the set's arrays and one node per name (the blocks change owner). */
@@ -630,9 +696,11 @@ static int take_records(struct mw_localzone_builder *b, struct mw_localzone *lz)
     lz->blocks = calloc(b->n_recs ? b->n_recs : 1, sizeof(*lz->blocks));
     if (!lz->rr || !lz->rr_line || !lz->rr_made || !lz->blocks)
         return -ENOMEM;
+    for (size_t i = 0; i < b->n_recs; i++)
+        lz->blocks[lz->n_blocks++] = b->recs[i].owner; /* the set frees them from here on */
+    b->moved = true;
     for (size_t i = 0; i < b->n_recs; i++) {
         struct brec *r = &b->recs[i];
-        lz->blocks[lz->n_blocks++] = r->owner; /* the set frees it from here on */
         if (r->drop)
             continue;
         bool new_name = lz->n_rr == 0 || lz->nodes[lz->n_nodes - 1].len != r->owner_len ||
@@ -650,9 +718,6 @@ static int take_records(struct mw_localzone_builder *b, struct mw_localzone *lz)
             .type = r->type, .rdlen = r->rdlen, .ttl = r->ttl, .rdata = r->rdata};
     }
     lz->n_data = lz->n_nodes;
-    free(b->recs);
-    b->recs = NULL;
-    b->n_recs = b->cap_recs = 0;
     return 0;
 }
 
@@ -783,6 +848,7 @@ int mw_localzone_build(struct mw_localzone_builder *b, struct mw_localzone **out
     lz->mask = 15;
     if (take_records(b, lz) < 0 || add_zones(b, lz) < 0 || place_data(b, lz) < 0)
         goto out;
+    collect_tlds(lz);
     rc = b->n_errors ? -EINVAL : 0;
     if (rc == 0) {
         *out = lz;
@@ -852,7 +918,8 @@ enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
                                          const struct mw_dns_question *q, struct mw_local_result *r)
 {
     r->action = MW_LOCAL_PASS;
-    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX)
+    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX ||
+        !tld_may_match(lz, q->qname, q->qname_len))
         return MW_LOCAL_PASS;
     const struct node *n = find(lz, q->qname, q->qname_len, name_hash(q->qname, q->qname_len));
     int32_t z = n ? n->encl : walk(lz, q->qname, q->qname_len, 1);

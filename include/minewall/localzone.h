@@ -9,9 +9,10 @@
  * NODATA, NXDOMAIN, REFUSED, or PASS (not local: lists, cache and upstream as usual). The
  * caller writes the reply with mw_dns_build_local() from the records the result points at.
  *
- * Pure: ldns parses the record text at build time only; the lookup allocates nothing, reads
- * no clock and costs one hash probe for a name with no local data (plus one per candidate
- * zone depth when local zones exist). */
+ * Pure: ldns parses the record text at build time only; the lookup allocates nothing and
+ * reads no clock. A name under a top-level domain that no local name or zone uses passes after
+ * a label walk (when the set has at most 16 TLDs and no zone at the root); others cost one
+ * hash probe, plus one per candidate zone depth when local zones exist. */
 #pragma once
 
 #include <stdbool.h>
@@ -103,7 +104,9 @@ int mw_localzone_build(struct mw_localzone_builder *b, struct mw_localzone **out
 void mw_localzone_free(struct mw_localzone *lz);
 
 /* Decide question q (lowercase wire name, type, class) against the set lz (may be NULL: PASS).
- * Class IN only, as Unbound's default local zones. Fills r and returns r->action. */
+ * Class IN only, as Unbound's default local zones. Returns r->action; the other fields of r
+ * are filled whenever a local zone or local data concerns the name (a PASS through a
+ * transparent zone names the zone), and left as they were when nothing does. */
 enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
                                          const struct mw_dns_question *q,
                                          struct mw_local_result *r);

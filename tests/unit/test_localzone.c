@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -187,6 +188,41 @@ static void test_nested_zones(void **state)
     assert_int_equal(look(lz, "b.corp.test", MW_TYPE_A, &r), MW_LOCAL_NODATA);
     assert_int_equal(look(lz, "c.corp.test", MW_TYPE_A, &r), MW_LOCAL_NXDOMAIN);
     assert_int_equal(look(lz, "x.a.b.corp.test", MW_TYPE_A, &r), MW_LOCAL_REFUSED);
+    mw_localzone_free(lz);
+}
+
+/* The TLD prefilter: on with few TLDs, off with many or with a zone at the root; the answers
+ * are the same either way. */
+static void test_tld_filter(void **state)
+{
+    (void)state;
+    char buf[20][64];
+    const char *recs[21];
+    for (int i = 0; i < 20; i++) {
+        snprintf(buf[i], sizeof(buf[i]), "h.x%d. A 192.0.2.%d", i, i + 1);
+        recs[i] = buf[i];
+    }
+    struct mw_local_result r;
+    for (int n = 1; n <= 20; n += 19) {
+        recs[n] = NULL;
+        struct mw_localzone *lz = build(recs, NULL, false, NULL);
+        assert_int_equal(look(lz, "h.x0", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+        assert_int_equal(look(lz, n > 1 ? "h.x19" : "h.x0", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+        assert_int_equal(look(lz, "h.y0", MW_TYPE_A, &r), MW_LOCAL_PASS);
+        assert_int_equal(look(lz, "h.x0.x0", MW_TYPE_A, &r), MW_LOCAL_PASS);
+        assert_int_equal(look(lz, ".", MW_TYPE_A, &r), MW_LOCAL_PASS);
+        mw_localzone_free(lz);
+        recs[n] = n < 20 ? buf[n] : NULL;
+    }
+    /* A zone at the root takes every name. */
+    const char *zones[] = {".", "static", NULL};
+    const char *one[] = {"h.x0. A 192.0.2.1", NULL};
+    struct mw_localzone *lz = build(one, zones, false, NULL);
+    assert_int_equal(look(lz, "h.x0", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+    assert_int_equal(look(lz, "example.com", MW_TYPE_A, &r), MW_LOCAL_NXDOMAIN);
+    assert_int_equal(look(lz, "x0", MW_TYPE_A, &r), MW_LOCAL_NODATA);
+    assert_int_equal(look(lz, ".", MW_TYPE_NS, &r), MW_LOCAL_NODATA);
+    assert_int_equal(r.soa.qoff, 0);
     mw_localzone_free(lz);
 }
 
@@ -474,9 +510,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_answers),      cmocka_unit_test(test_zones),
-        cmocka_unit_test(test_nested_zones), cmocka_unit_test(test_ptr),
-        cmocka_unit_test(test_errors),       cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_reply),        cmocka_unit_test(test_config),
+        cmocka_unit_test(test_nested_zones), cmocka_unit_test(test_tld_filter),
+        cmocka_unit_test(test_ptr),          cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_cap),          cmocka_unit_test(test_reply),
+        cmocka_unit_test(test_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
