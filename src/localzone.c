@@ -6,6 +6,9 @@
  * of a name with a node is one probe; a name without a node walks its suffixes, but only at
  * the label depths where some zone apex sits, and the first node found up the tree tells the
  * enclosing zone (any zone between would have been found first, zone apexes being nodes).
+ * Names hash from the root down a label at a time, so one pass gives every suffix's hash, and
+ * a one-bit-per-name filter (16 bits a node) answers most probes for names without a node
+ * before the table is touched.
  * Before any of that, a name whose top-level label is none of the set's (a short list, when
  * there are at most 16 and no zone at the root) passes without a hash: most queries of a
  * resolver with local data under a private TLD cost a label walk and a compare or two.
@@ -72,6 +75,8 @@ struct mw_localzone {
     size_t n_nodes, cap_nodes, n_data;
     uint32_t *slots; /* owned: node indices, EMPTY; mask + 1 of them, at most half full */
     size_t mask;
+    uint64_t *bloom; /* owned: bloom_mask + 1 words, one bit per node */
+    size_t bloom_mask;
     struct mw_dns_rrw *rr; /* owned; owner NULL, qoff 0: the question name */
     int *rr_line;          /* owned, n_rr */
     bool *rr_made;         /* owned, n_rr */
@@ -530,9 +535,79 @@ static void check_name(struct mw_localzone_builder *b, struct brec *recs, size_t
 
 /* ---- the table ---- */
 
+/* Names hash from the root down, a label at a time, so that one pass over a query name gives
+ * the hash of each of its suffixes (the zone walk needs them): a label (length octet and
+ * octets) folded into the hash of the name above it, with the mix of hash.h. The label is read
+ * a word at a time and its tail byte by byte, without a call to memcpy. */
+static uint64_t label_step(uint64_t h, const uint8_t *l)
+{
+    size_t n = 1 + (size_t)l[0];
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, l, 8);
+        h = mw_hash_mix(v ^ 0xe7037ed1a0b428dbULL, h ^ 0x8ebc6af09c88c6e3ULL);
+        l += 8;
+        n -= 8;
+    }
+    uint64_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t |= (uint64_t)l[i] << (8 * i);
+    return mw_hash_mix(t ^ 0x589965cc75374cc3ULL, h ^ 0xa0761d6478bd642fULL);
+}
+
+/* Offsets of the labels of name (the root label last); returns how many labels. */
+static int label_offsets(const uint8_t *name, size_t len, uint16_t off[128])
+{
+    int n = 0;
+    size_t o = 0;
+    while (o < len && name[o] && n < 127) {
+        off[n++] = (uint16_t)o;
+        o += 1 + (size_t)name[o];
+    }
+    off[n] = (uint16_t)(len - 1);
+    return n;
+}
+
+/* The label offsets of name and the hash of every suffix: hs[i] for the suffix from label i
+ * on, hs[labels] for the root. Returns the number of labels. */
+static int suffix_hashes(const uint8_t *name, size_t len, uint16_t off[128], uint64_t hs[128])
+{
+    int labels = label_offsets(name, len, off);
+    hs[labels] = HASH_TAG;
+    for (int i = labels - 1; i >= 0; i--)
+        hs[i] = label_step(hs[i + 1], name + off[i]);
+    return labels;
+}
+
 static uint64_t name_hash(const uint8_t *name, size_t len)
 {
-    return mw_hash_bytes(0, HASH_TAG, name, len);
+    uint16_t off[128];
+    uint64_t hs[128];
+    suffix_hashes(name, len, off, hs);
+    return hs[0];
+}
+
+/* One bit per node name in a filter of 16 bits a node (other bits of the hash than the
+ * table's): most names that have no node are told without touching the table. */
+static bool maybe_node(const struct mw_localzone *lz, uint64_t h)
+{
+    uint64_t b = h >> 32;
+    return (lz->bloom[(b >> 6) & lz->bloom_mask] >> (b & 63)) & 1;
+}
+
+static int make_bloom(struct mw_localzone *lz)
+{
+    size_t words = 16;
+    while (words < lz->n_nodes / 4 && words < (1u << 17))
+        words *= 2;
+    if (!(lz->bloom = calloc(words, sizeof(*lz->bloom))))
+        return -ENOMEM;
+    lz->bloom_mask = words - 1;
+    for (size_t i = 0; i < lz->n_nodes; i++) {
+        uint64_t b = lz->nodes[i].hash >> 32;
+        lz->bloom[(b >> 6) & lz->bloom_mask] |= 1ULL << (b & 63);
+    }
+    return 0;
 }
 
 static const struct node *find(const struct mw_localzone *lz, const uint8_t *name, size_t len,
@@ -580,32 +655,19 @@ static long add_node(struct mw_localzone *lz, const uint8_t *name, size_t len, u
     return (long)lz->n_nodes++;
 }
 
-/* Offsets of the labels of name (the root label last); returns how many labels. */
-static int label_offsets(const uint8_t *name, size_t len, uint16_t off[128])
-{
-    int n = 0;
-    size_t o = 0;
-    while (o < len && name[o] && n < 127) {
-        off[n++] = (uint16_t)o;
-        o += 1 + (size_t)name[o];
-    }
-    off[n] = (uint16_t)(len - 1);
-    return n;
-}
-
-/* The nearest zone enclosing name from its suffix `from` (0: the name itself) up: the encl of
- * the first node met. Only depths where a zone apex sits are looked at. */
-static int32_t walk(const struct mw_localzone *lz, const uint8_t *name, size_t len, int from)
+/* The nearest zone enclosing a name (its label offsets and suffix hashes given) from the
+ * suffix below the name up: the encl of the first node met. Only depths where a zone apex
+ * sits are looked at. */
+static int32_t walk(const struct mw_localzone *lz, const uint8_t *name, size_t len,
+                    const uint16_t *off, const uint64_t *hs, int labels)
 {
     if (!lz->n_zones)
         return -1;
-    uint16_t off[128];
-    int labels = label_offsets(name, len, off);
-    int i = labels - lz->max_zl > from ? labels - lz->max_zl : from;
+    int i = labels - lz->max_zl > 1 ? labels - lz->max_zl : 1;
     for (; i <= labels - lz->min_zl; i++) {
-        const uint8_t *s = name + off[i];
-        size_t sl = len - off[i];
-        const struct node *n = find(lz, s, sl, name_hash(s, sl));
+        if (!maybe_node(lz, hs[i]))
+            continue;
+        const struct node *n = find(lz, name + off[i], len - off[i], hs[i]);
         if (n)
             return n->encl;
     }
@@ -617,11 +679,12 @@ static int32_t walk(const struct mw_localzone *lz, const uint8_t *name, size_t l
 static int32_t zone_above(const struct mw_localzone *lz, const uint8_t *name, size_t len)
 {
     uint16_t off[128];
-    int labels = label_offsets(name, len, off);
+    uint64_t hs[128];
+    int labels = suffix_hashes(name, len, off, hs);
     for (int i = 0; i <= labels; i++) {
         const uint8_t *s = name + off[i];
         size_t sl = len - off[i];
-        const struct node *n = find(lz, s, sl, name_hash(s, sl));
+        const struct node *n = find(lz, s, sl, hs[i]);
         if (n && n->zone >= 0)
             return n->zone;
     }
@@ -849,6 +912,10 @@ int mw_localzone_build(struct mw_localzone_builder *b, struct mw_localzone **out
     if (take_records(b, lz) < 0 || add_zones(b, lz) < 0 || place_data(b, lz) < 0)
         goto out;
     collect_tlds(lz);
+    if (make_bloom(lz) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
     rc = b->n_errors ? -EINVAL : 0;
     if (rc == 0) {
         *out = lz;
@@ -871,6 +938,7 @@ void mw_localzone_free(struct mw_localzone *lz)
     free(lz->blocks);
     free(lz->nodes);
     free(lz->slots);
+    free(lz->bloom);
     free(lz->rr);
     free(lz->rr_line);
     free(lz->rr_made);
@@ -921,8 +989,11 @@ enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
     if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX ||
         !tld_may_match(lz, q->qname, q->qname_len))
         return MW_LOCAL_PASS;
-    const struct node *n = find(lz, q->qname, q->qname_len, name_hash(q->qname, q->qname_len));
-    int32_t z = n ? n->encl : walk(lz, q->qname, q->qname_len, 1);
+    uint16_t off[128];
+    uint64_t hs[128];
+    int labels = suffix_hashes(q->qname, q->qname_len, off, hs);
+    const struct node *n = maybe_node(lz, hs[0]) ? find(lz, q->qname, q->qname_len, hs[0]) : NULL;
+    int32_t z = n ? n->encl : walk(lz, q->qname, q->qname_len, off, hs, labels);
     if (z < 0 && !(n && n->n))
         return MW_LOCAL_PASS; /* the common case: nothing local about this name */
 
