@@ -11,7 +11,9 @@
  * before the table is touched.
  * Before any of that, a name whose top-level label is none of the set's (a short list, when
  * there are at most 16 and no zone at the root) passes without a hash: most queries of a
- * resolver with local data under a private TLD cost a label walk and a compare or two.
+ * resolver with local data under a private TLD cost a label walk and a compare or two. Then a
+ * name whose last two labels are no node's (a second bit filter, when every zone has two
+ * labels or more) passes after hashing just those two labels.
  *
  * The records of a node are contiguous and sorted by type, already in the form the reply
  * writer takes (struct mw_dns_rrw, owner pointing at the question), so an answer is written
@@ -76,6 +78,7 @@ struct mw_localzone {
     uint32_t *slots; /* owned: node indices, EMPTY; mask + 1 of them, at most half full */
     size_t mask;
     uint64_t *bloom; /* owned: bloom_mask + 1 words, one bit per node */
+    uint64_t *sld;   /* owned: as many words, one bit per two-label suffix; NULL: off */
     size_t bloom_mask;
     struct mw_dns_rrw *rr; /* owned; owner NULL, qoff 0: the question name */
     int *rr_line;          /* owned, n_rr */
@@ -537,22 +540,44 @@ static void check_name(struct mw_localzone_builder *b, struct brec *recs, size_t
 
 /* Names hash from the root down, a label at a time, so that one pass over a query name gives
  * the hash of each of its suffixes (the zone walk needs them): a label (length octet and
- * octets) folded into the hash of the name above it, with the mix of hash.h. The label is read
- * a word at a time and its tail byte by byte, without a call to memcpy. */
+ * octets, 2 to 64 of them) folded into the hash of the name above it with the mix of hash.h.
+ * The label is read as wyhash reads short keys, by at most two overlapping loads of fixed size
+ * (no loop over octets, no call to memcpy); the length octet makes the loads unambiguous. */
+static inline uint64_t load4(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static inline uint64_t load8(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
 static uint64_t label_step(uint64_t h, const uint8_t *l)
 {
     size_t n = 1 + (size_t)l[0];
-    while (n >= 8) {
-        uint64_t v;
-        memcpy(&v, l, 8);
-        h = mw_hash_mix(v ^ 0xe7037ed1a0b428dbULL, h ^ 0x8ebc6af09c88c6e3ULL);
-        l += 8;
-        n -= 8;
+    uint64_t a, b;
+    if (n <= 3) {
+        a = ((uint64_t)l[0] << 16) | ((uint64_t)l[n >> 1] << 8) | l[n - 1];
+        b = 0;
+    } else if (n <= 8) {
+        a = load4(l);
+        b = load4(l + n - 4);
+    } else if (n <= 16) {
+        a = load8(l);
+        b = load8(l + n - 8);
+    } else {
+        size_t i = 0;
+        for (; i + 16 < n; i += 16)
+            h = mw_hash_mix(load8(l + i) ^ 0xe7037ed1a0b428dbULL, load8(l + i + 8) ^ h);
+        a = load8(l + n - 16);
+        b = load8(l + n - 8);
     }
-    uint64_t t = 0;
-    for (size_t i = 0; i < n; i++)
-        t |= (uint64_t)l[i] << (8 * i);
-    return mw_hash_mix(t ^ 0x589965cc75374cc3ULL, h ^ 0xa0761d6478bd642fULL);
+    return mw_hash_mix(a ^ 0x8ebc6af09c88c6e3ULL, b ^ h ^ 0x589965cc75374cc3ULL);
 }
 
 /* Offsets of the labels of name (the root label last); returns how many labels. */
@@ -729,20 +754,36 @@ static void collect_tlds(struct mw_localzone *lz)
     }
 }
 
-/* Could name have anything local? False only when the prefilter is on and its TLD is none of
- * the set's. */
-static bool tld_may_match(const struct mw_localzone *lz, const uint8_t *name, size_t len)
+/* Is the top-level label l (NULL for the root) one of the set's? Only asked when the TLD
+ * prefilter is on, which a zone at the root turns off: nothing local is at the root then. */
+static bool tld_known(const struct mw_localzone *lz, const uint8_t *l)
 {
-    if (!lz->n_tlds)
-        return true;
-    int o = last_label(name, len);
-    if (o < 0)
-        return false; /* the root: no zone there (else the filter is off), no data there */
-    const uint8_t *l = name + o;
-    for (unsigned k = 0; k < lz->n_tlds; k++)
+    for (unsigned k = 0; l && k < lz->n_tlds; k++)
         if (lz->tld[k][0] == l[0] && memcmp(lz->tld[k] + 1, l + 1, l[0]) == 0)
             return true;
     return false;
+}
+
+/* The second stage: one bit per distinct two-label suffix of the node names, on when every
+ * zone has two labels or more (a name under a shorter zone need not share its last two labels
+ * with any node). A one-label name skips it. */
+static int make_sld_filter(struct mw_localzone *lz)
+{
+    for (size_t i = 0; i < lz->n_zones; i++)
+        if (lz->zones[i].labels < 2)
+            return 0;
+    if (!(lz->sld = calloc(lz->bloom_mask + 1, sizeof(*lz->sld))))
+        return -ENOMEM;
+    for (size_t i = 0; i < lz->n_nodes; i++) {
+        uint16_t off[128];
+        uint64_t hs[128];
+        int labels = suffix_hashes(lz->nodes[i].name, lz->nodes[i].len, off, hs);
+        if (labels >= 2) {
+            uint64_t b = hs[labels - 2] >> 32;
+            lz->sld[(b >> 6) & lz->bloom_mask] |= 1ULL << (b & 63);
+        }
+    }
+    return 0;
 }
 
 /* ---- build ---- */
@@ -912,7 +953,7 @@ int mw_localzone_build(struct mw_localzone_builder *b, struct mw_localzone **out
     if (take_records(b, lz) < 0 || add_zones(b, lz) < 0 || place_data(b, lz) < 0)
         goto out;
     collect_tlds(lz);
-    if (make_bloom(lz) < 0) {
+    if (make_bloom(lz) < 0 || make_sld_filter(lz) < 0) {
         rc = -ENOMEM;
         goto out;
     }
@@ -939,6 +980,7 @@ void mw_localzone_free(struct mw_localzone *lz)
     free(lz->nodes);
     free(lz->slots);
     free(lz->bloom);
+    free(lz->sld);
     free(lz->rr);
     free(lz->rr_line);
     free(lz->rr_made);
@@ -986,12 +1028,27 @@ enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
                                          const struct mw_dns_question *q, struct mw_local_result *r)
 {
     r->action = MW_LOCAL_PASS;
-    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX ||
-        !tld_may_match(lz, q->qname, q->qname_len))
+    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX)
         return MW_LOCAL_PASS;
     uint16_t off[128];
     uint64_t hs[128];
-    int labels = suffix_hashes(q->qname, q->qname_len, off, hs);
+    int labels = label_offsets(q->qname, q->qname_len, off);
+    if (lz->n_tlds && !tld_known(lz, labels ? q->qname + off[labels - 1] : NULL))
+        return MW_LOCAL_PASS; /* the common case: nothing local under this TLD */
+    /* The suffix hashes from the root down, checking the two-label suffix on the way. */
+    hs[labels] = HASH_TAG;
+    int i = labels - 1;
+    if (lz->sld && labels >= 2) {
+        hs[i] = label_step(hs[i + 1], q->qname + off[i]);
+        i--;
+        hs[i] = label_step(hs[i + 1], q->qname + off[i]);
+        uint64_t b = hs[i] >> 32;
+        if (!((lz->sld[(b >> 6) & lz->bloom_mask] >> (b & 63)) & 1))
+            return MW_LOCAL_PASS;
+        i--;
+    }
+    for (; i >= 0; i--)
+        hs[i] = label_step(hs[i + 1], q->qname + off[i]);
     const struct node *n = maybe_node(lz, hs[0]) ? find(lz, q->qname, q->qname_len, hs[0]) : NULL;
     int32_t z = n ? n->encl : walk(lz, q->qname, q->qname_len, off, hs, labels);
     if (z < 0 && !(n && n->n))

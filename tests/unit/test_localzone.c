@@ -214,6 +214,25 @@ static void test_tld_filter(void **state)
         mw_localzone_free(lz);
         recs[n] = n < 20 ? buf[n] : NULL;
     }
+    /* The two-label stage: other second-level names under a TLD in use pass; a zone of one
+     * label turns the stage off and takes its whole TLD. */
+    {
+        const char *d[] = {"h.a.test. A 192.0.2.1", "b.test. A 192.0.2.2", NULL};
+        const char *z[] = {"z.test", "static", NULL};
+        struct mw_localzone *l2 = build(d, z, false, NULL);
+        assert_int_equal(look(l2, "h.a.test", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+        assert_int_equal(look(l2, "b.test", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+        assert_int_equal(look(l2, "q.r.z.test", MW_TYPE_A, &r), MW_LOCAL_NXDOMAIN);
+        assert_int_equal(look(l2, "x.c.test", MW_TYPE_A, &r), MW_LOCAL_PASS);
+        assert_int_equal(look(l2, "test", MW_TYPE_A, &r), MW_LOCAL_PASS);
+        mw_localzone_free(l2);
+        const char *z1[] = {"test", "static", NULL};
+        l2 = build(d, z1, false, NULL);
+        assert_int_equal(look(l2, "x.c.test", MW_TYPE_A, &r), MW_LOCAL_NXDOMAIN);
+        assert_int_equal(look(l2, "a.test", MW_TYPE_A, &r), MW_LOCAL_NODATA);
+        assert_int_equal(look(l2, "h.a.test", MW_TYPE_A, &r), MW_LOCAL_ANSWER);
+        mw_localzone_free(l2);
+    }
     /* A zone at the root takes every name. */
     const char *zones[] = {".", "static", NULL};
     const char *one[] = {"h.x0. A 192.0.2.1", NULL};
