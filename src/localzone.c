@@ -70,13 +70,31 @@ static int32_t walk(const struct mw_localzone *lz, const uint8_t *name, size_t l
     return -1;
 }
 
-/* Is the top-level label l (NULL for the root) one of the set's? Only asked when the TLD
- * prefilter is on, which a zone at the root turns off: nothing local is at the root then. */
-static bool tld_known(const struct mw_localzone *lz, const uint8_t *l)
+/* Is the top-level label of name (NULL: the root) one of the set's? Only asked when the TLD
+ * prefilter is on, which a zone at the root turns off: nothing local is at the root then. A
+ * bitmap of (length, first and last octet) answers for most other TLDs; the labels are then
+ * compared octet by octet (short, and no call). */
+static bool tld_known(const struct mw_localzone *lz, const uint8_t *name, size_t len)
 {
-    for (unsigned k = 0; l && k < lz->n_tlds; k++)
-        if (lz->tld[k][0] == l[0] && memcmp(lz->tld[k] + 1, l + 1, l[0]) == 0)
+    size_t o = 0, last = len;
+    while (o < len && name[o]) {
+        last = o;
+        o += 1 + (size_t)name[o];
+    }
+    if (last >= len)
+        return false;
+    const uint8_t *l = name + last;
+    unsigned key = tld_key(l);
+    if (!((lz->tld_bits[key >> 6] >> (key & 63)) & 1))
+        return false;
+    for (unsigned k = 0; k < lz->n_tlds; k++) {
+        const uint8_t *t = lz->tld[k];
+        unsigned j = 0;
+        while (j <= l[0] && t[j] == l[j])
+            j++;
+        if (j > l[0])
             return true;
+    }
     return false;
 }
 
@@ -134,17 +152,15 @@ static enum mw_local_action answer(const struct mw_localzone *lz, const struct n
     return r->action = MW_LOCAL_ANSWER;
 }
 
-enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
-                                         const struct mw_dns_question *q, struct mw_local_result *r)
+/* Past the TLD prefilter: the two-label stage, the node, the zone, the decision. Kept out of
+ * line so that the common case above pays for no stack frame of this size. */
+__attribute__((noinline)) static enum mw_local_action lookup_name(const struct mw_localzone *lz,
+                                                                  const struct mw_dns_question *q,
+                                                                  struct mw_local_result *r)
 {
-    r->action = MW_LOCAL_PASS;
-    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX)
-        return MW_LOCAL_PASS;
     uint16_t off[128];
     uint64_t hs[128];
     int labels = label_offsets(q->qname, q->qname_len, off);
-    if (lz->n_tlds && !tld_known(lz, labels ? q->qname + off[labels - 1] : NULL))
-        return MW_LOCAL_PASS; /* the common case: nothing local under this TLD */
     /* The suffix hashes from the root down, checking the two-label suffix on the way. */
     hs[labels] = HASH_TAG;
     int i = labels - 1;
@@ -202,6 +218,17 @@ enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
         r->soa.qoff = (uint16_t)(q->qname_len - zz->len);
     }
     return r->action;
+}
+
+enum mw_local_action mw_localzone_lookup(const struct mw_localzone *lz,
+                                         const struct mw_dns_question *q, struct mw_local_result *r)
+{
+    r->action = MW_LOCAL_PASS;
+    if (!lz || q->qclass != 1 || q->qname_len == 0 || q->qname_len > MW_DNAME_MAX)
+        return MW_LOCAL_PASS;
+    if (lz->n_tlds && !tld_known(lz, q->qname, q->qname_len))
+        return MW_LOCAL_PASS; /* the common case: nothing local under this TLD */
+    return lookup_name(lz, q, r);
 }
 
 size_t mw_localzone_records(const struct mw_localzone *lz, const uint8_t *name, size_t len,

@@ -514,6 +514,7 @@ static void collect_tlds(struct mw_localzone *lz)
             return;
         }
         memcpy(lz->tld[lz->n_tlds++], l, 1 + (size_t)l[0]);
+        lz->tld_bits[tld_key(l) >> 6] |= 1ULL << (tld_key(l) & 63);
     }
 }
 

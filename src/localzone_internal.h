@@ -77,6 +77,7 @@ struct mw_localzone {
      * which the lookup tells before hashing anything. n_tlds 0: no filter. */
     uint8_t n_tlds;
     uint8_t tld[MAX_TLDS][64]; /* length octet, then the label */
+    uint64_t tld_bits[4];      /* tld_key() of each: most other TLDs miss here at once */
 };
 
 struct mw_localzone_builder {
@@ -91,7 +92,7 @@ struct mw_localzone_builder {
     bool ptr;
 };
 
-static void free_zones(struct zone *z, size_t n)
+static inline void free_zones(struct zone *z, size_t n)
 {
     for (size_t i = 0; z && i < n; i++)
         free(z[i].text);
@@ -117,7 +118,7 @@ static inline uint64_t load8(const uint8_t *p)
     return v;
 }
 
-static uint64_t label_step(uint64_t h, const uint8_t *l)
+static inline uint64_t label_step(uint64_t h, const uint8_t *l)
 {
     size_t n = 1 + (size_t)l[0];
     uint64_t a, b;
@@ -155,7 +156,8 @@ static inline int label_offsets(const uint8_t *name, size_t len, uint16_t off[12
 
 /* The label offsets of name and the hash of every suffix: hs[i] for the suffix from label i
  * on, hs[labels] for the root. Returns the number of labels. */
-static inline int suffix_hashes(const uint8_t *name, size_t len, uint16_t off[128], uint64_t hs[128])
+static inline int suffix_hashes(const uint8_t *name, size_t len, uint16_t off[128],
+                                uint64_t hs[128])
 {
     int labels = label_offsets(name, len, off);
     hs[labels] = HASH_TAG;
@@ -164,7 +166,7 @@ static inline int suffix_hashes(const uint8_t *name, size_t len, uint16_t off[12
     return labels;
 }
 
-static uint64_t name_hash(const uint8_t *name, size_t len)
+static inline uint64_t name_hash(const uint8_t *name, size_t len)
 {
     uint16_t off[128];
     uint64_t hs[128];
@@ -180,8 +182,8 @@ static inline bool maybe_node(const struct mw_localzone *lz, uint64_t h)
     return (lz->bloom[(b >> 6) & lz->bloom_mask] >> (b & 63)) & 1;
 }
 
-static const struct node *find(const struct mw_localzone *lz, const uint8_t *name, size_t len,
-                               uint64_t h)
+static inline const struct node *find(const struct mw_localzone *lz, const uint8_t *name,
+                                      size_t len, uint64_t h)
 {
     for (size_t i = h & lz->mask;; i = (i + 1) & lz->mask) {
         uint32_t x = lz->slots[i];
@@ -191,4 +193,11 @@ static const struct node *find(const struct mw_localzone *lz, const uint8_t *nam
         if (n->hash == h && n->len == len && memcmp(n->name, name, len) == 0)
             return n;
     }
+}
+
+/* A byte of a label (length octet first) for the TLD bitmap: its length, first and last
+ * octet. */
+static inline unsigned tld_key(const uint8_t *l)
+{
+    return ((unsigned)l[0] * 7u + l[1] + l[l[0]]) & 255u;
 }
