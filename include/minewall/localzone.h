@@ -11,8 +11,10 @@
  *
  * Pure: ldns parses the record text at build time only; the lookup allocates nothing and
  * reads no clock. A name under a top-level domain that no local name or zone uses passes after
- * a label walk (when the set has at most 16 TLDs and no zone at the root); others cost one
- * hash probe, plus one per candidate zone depth when local zones exist. */
+ * a label walk and a bitmap test (when the set has at most 16 TLDs and no zone at the root);
+ * one whose last two labels are no local name's passes after hashing those two (when every
+ * zone has two labels or more); others cost the hashes of their suffixes and a probe (behind
+ * a bit filter) for the name and each candidate zone depth. */
 #pragma once
 
 #include <stdbool.h>
