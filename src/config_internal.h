@@ -139,10 +139,10 @@ void mw_config__detect_free(struct mw_config *cfg);
 
 /* ---- config_local.c ---- */
 
-/* `local-data:` (a list of records), `local-zones:` (a map zone -> type), `local-data-ptr:`. */
+/* `local-data:` (a list of records), `local-zones:` (a map zone -> type); `local-data-ptr:` is
+ * a plain boolean (mw_config__on_bool). */
 void mw_config__on_local_data(struct ctx *c, const struct key *k, yaml_node_t *val);
 void mw_config__on_local_zones(struct ctx *c, const struct key *k, yaml_node_t *val);
-void mw_config__on_local_ptr(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* After the walk: build cfg->local from what the keys collected (errors counted in c). */
 void mw_config__local_finish(struct ctx *c);
 

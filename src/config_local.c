@@ -2,8 +2,8 @@
  * `local-zones:` (zone -> static | transparent | refuse | redirect) and `local-data-ptr:`.
  * Their values go into a localzone builder as the walk meets them (so every bad record is
  * reported with its own line), and the set is built after the walk, when the zones and the PTR
- * switch are known whatever their order in the file. A client group will run the same three
- * handlers into its own builder. */
+ * switch (a plain boolean, read by mw_config__on_bool) are known whatever their order in the
+ * file. A client group will run the same handlers into its own builder. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,22 +75,6 @@ void mw_config__on_local_zones(struct ctx *c, const struct key *k, yaml_node_t *
         }
         if (mw_localzone_add_zone(b, text_of(zk), text_of(zv), line_of(zk)) < 0)
             c->n_errors++;
-    }
-}
-
-void mw_config__on_local_ptr(struct ctx *c, const struct key *k, yaml_node_t *val)
-{
-    const char *s = mw_config__scalar(c, k->path, val);
-    if (!s)
-        return;
-    if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE")) {
-        c->cfg->local_data_ptr = true;
-    } else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE")) {
-        c->cfg->local_data_ptr = false;
-    } else {
-        char b[SHOWN_MAX + 4];
-        mw_config__err(c, line_of(val), "%s: expected true or false, found '%s'", k->path,
-                       mw_config__shown(s, b));
     }
 }
 

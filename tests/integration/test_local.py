@@ -300,7 +300,7 @@ def test_explain_names_the_local_record(make_upstream, run_with):
     out = explain("other.fwd.test")
     assert "transparent zone lets it through" in out
     out = explain("example.test")
-    assert "local" not in out
+    assert "local data" not in out and "local zone" not in out
 
 
 def test_local_answers_counted_in_metrics(make_upstream, run_with):
