@@ -12,9 +12,8 @@
 #include "minewall/jsonw.h"
 #include "minewall/topn.h"
 
-static const char *const VERBS[MW_CTL_N] = {"status", "pause",       "resume",
-                                            "flush",  "reload",      "lists",
-                                            "top-clients", "top-names", "explain"};
+static const char *const VERBS[MW_CTL_N] = {
+    "status", "pause", "resume", "flush", "reload", "lists", "top-clients", "top-names", "explain"};
 
 const char *mw_control_cmd_name(enum mw_control_cmd cmd)
 {
@@ -449,8 +448,8 @@ void mw_control_top(struct mw_strbuf *sb, bool json, enum mw_control_top_kind ki
         mw_strbuf_puts(sb, "}\n");
         return;
     }
-    mw_strbuf_printf(sb, "%10s %8s  %s   (of %llu queries; count - error <= true count)\n",
-                     "COUNT", "ERROR", kind == MW_TOP_CLIENTS ? "CLIENT" : "NAME",
+    mw_strbuf_printf(sb, "%10s %8s  %s   (of %llu queries; count - error <= true count)\n", "COUNT",
+                     "ERROR", kind == MW_TOP_CLIENTS ? "CLIENT" : "NAME",
                      (unsigned long long)total);
     for (size_t i = 0; i < n; i++) {
         char k[1100];

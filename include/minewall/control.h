@@ -55,9 +55,9 @@ struct mw_control_req {
     bool json;
     bool changes; /* the command changes state (pause, resume, flush, reload) */
     char group[64];
-    uint64_t for_ms; /* pause */
-    bool all;        /* flush: every name */
-    char name[1024]; /* flush, explain: as given (explain accepts addresses and AS numbers) */
+    uint64_t for_ms;    /* pause */
+    bool all;           /* flush: every name */
+    char name[1024];    /* flush, explain: as given (explain accepts addresses and AS numbers) */
     uint8_t qname[256]; /* flush: the name in lowercase wire form */
     uint16_t qname_len;
     char client[64]; /* explain: an IP address, or "" */

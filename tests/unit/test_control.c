@@ -27,7 +27,7 @@ static void test_duration(void **state)
     assert_int_equal(ms, 250);
     assert_int_equal(mw_control_duration("2d", &ms), 0);
     assert_int_equal(ms, 2 * 86400000ull);
-    const char *bad[] = {"", "m", "5x", "0", "0s", "5m3", "-5m", "1y", "99999999999999999999s",
+    const char *bad[] = {"",     "m",  "5x", "0", "0s", "5m3", "-5m", "1y", "99999999999999999999s",
                          "400d", "5 m"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(mw_control_duration(bad[i], &ms), -EINVAL);
@@ -214,7 +214,7 @@ static void test_answers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_duration),     cmocka_unit_test(test_parse_ok),
+        cmocka_unit_test(test_duration),      cmocka_unit_test(test_parse_ok),
         cmocka_unit_test(test_parse_refused), cmocka_unit_test(test_argv),
         cmocka_unit_test(test_answers),
     };
