@@ -242,10 +242,10 @@ int main(int argc, char **argv)
     bool json = false;
     int timeout = 60;
     static const struct option opts[] = {
-        {"socket", required_argument, NULL, 's'},   {"url", required_argument, NULL, 'u'},
+        {"socket", required_argument, NULL, 's'},     {"url", required_argument, NULL, 'u'},
         {"token-file", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"timeout", required_argument, NULL, 'T'},  {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},        {NULL, 0, NULL, 0},
+        {"timeout", required_argument, NULL, 'T'},    {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},          {NULL, 0, NULL, 0},
     };
     int c;
     /* "+": options end at the command, whose own options (--for, --all) follow it. */

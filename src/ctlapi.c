@@ -213,9 +213,9 @@ static void lists_answer(struct mw_ctlapi *c, struct mw_strbuf *sb, bool json)
     }
     for (uint16_t i = 0; i < l->n_lists; i++) {
         const struct mw_list_info *li = &l->lists[i];
-        v[i] = (struct mw_control_list){li->name,    li->origin,  li->category,
-                                        li->allow ? "allow" : mw_action_name(li->action),
-                                        li->entries, li->stale};
+        v[i] = (struct mw_control_list){
+            li->name,    li->origin, li->category, li->allow ? "allow" : mw_action_name(li->action),
+            li->entries, li->stale};
     }
     mw_control_lists(sb, json, v, l->n_lists);
     free(v);
@@ -226,8 +226,8 @@ static size_t top_merged(struct mw_ctlapi *c, int which, struct mw_topn_item **o
                          uint64_t *total)
 {
     size_t per = MW_WORKER_TOP_PUB, n = 0;
-    struct mw_topn_item *items = malloc((c->env.n_workers ? c->env.n_workers : 1) * per *
-                                        sizeof(*items));
+    struct mw_topn_item *items =
+        malloc((c->env.n_workers ? c->env.n_workers : 1) * per * sizeof(*items));
     *total = 0;
     *out = items;
     if (!items)
@@ -306,8 +306,8 @@ static int explain_answer(struct mw_ctlapi *c, struct mw_strbuf *sb,
         fprintf(f, "client %s: group default (client groups do not exist yet)\n", req->client);
     struct mw_explain_summary sum;
     char why[256] = "";
-    int rc = mw_explain_lists(snap->cfg, snap->lists, rl, nrl, req->name, f, &sum, why,
-                              sizeof(why));
+    int rc =
+        mw_explain_lists(snap->cfg, snap->lists, rl, nrl, req->name, f, &sum, why, sizeof(why));
     fclose(f);
     if (rc < 0) {
         char msg[400];
@@ -549,9 +549,10 @@ void mw_ctlapi_reload_done(struct mw_ctlapi *c, bool ok)
             continue;
         }
         char msg[128];
-        snprintf(msg, sizeof(msg), "%s", ok ? "configuration and lists reloaded"
-                                            : "reload failed; the running configuration and "
-                                              "lists stay in force (see the log)");
+        snprintf(msg, sizeof(msg), "%s",
+                 ok ? "configuration and lists reloaded"
+                    : "reload failed; the running configuration and "
+                      "lists stay in force (see the log)");
         finish(c, w, ok ? 200 : 500, msg);
     }
 }
@@ -610,8 +611,8 @@ void mw_ctlapi_status_json(struct mw_ctlapi *c, char *buf, size_t cap)
         struct mw_topn_item *items;
         uint64_t total;
         size_t n = top_merged(c, which, &items, 10, &total);
-        enum mw_control_top_kind kind = which == MW_WORKER_TOP_CLIENTS ? MW_TOP_CLIENTS
-                                                                       : MW_TOP_NAMES;
+        enum mw_control_top_kind kind =
+            which == MW_WORKER_TOP_CLIENTS ? MW_TOP_CLIENTS : MW_TOP_NAMES;
         mw_jsonw_key(&sb, kind == MW_TOP_CLIENTS ? "top_clients" : "top_names");
         mw_strbuf_putc(&sb, '[');
         for (size_t i = 0; items && i < n; i++) {

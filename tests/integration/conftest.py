@@ -276,6 +276,8 @@ class Minewall:
         self.ctl_path = os.path.join(self.ctl_dir, "%s.sock" % name)
         cfg["control"] = {"socket": self.ctl_path}
         cfg.update(config or {})
+        if isinstance(cfg.get("control"), dict):
+            cfg["control"] = dict({"socket": self.ctl_path}, **cfg["control"])
         self.config = {k: v for k, v in cfg.items() if v is not None}
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
