@@ -512,6 +512,10 @@ int mw_ctlapi_http(struct mw_ctlapi *c, const char *path, const char *query,
         mw_http_body_printf(r, "error: an Authorization: Bearer token is required\n");
         return 0;
     }
+    if (r->head) { /* HEAD must not pause or flush anything */
+        r->status = 405;
+        return 0;
+    }
     char line[MW_CONTROL_REQ_MAX + 1];
     const char *verb = path + strlen("/control/");
     int n = snprintf(line, sizeof(line), "%s%s%s", verb, *query ? "?" : "", query);

@@ -610,6 +610,7 @@ static void serve(struct conn *c, const struct mw_http_request *rq, uint64_t now
     memcpy(auth, rq->authorization ? rq->authorization : "", rq->authorization_len);
     auth[rq->authorization_len] = '\0';
     r->authorization = rq->authorization ? auth : NULL;
+    r->head = head;
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     memset(&r->peer, 0, sizeof(r->peer));

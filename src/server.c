@@ -343,7 +343,7 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
     if (strcmp(path, "/healthz") == 0)
         return mw_metrics_health(r, s->workers, s->n_workers, s->snap);
     if (strcmp(path, "/status") == 0) {
-        char ctl[8192];
+        char ctl[32768];
         mw_ctlapi_status_json(s->ctl, ctl, sizeof(ctl));
         x.status_extra = ctl;
         return mw_metrics_status(r, s->workers, s->n_workers, s->snap, &x);
@@ -550,6 +550,9 @@ static void reload_done(uv_work_t *req, int status)
         mw_log_set_level(cfg->log_level);
         if (redis_changed(s->snap->cfg, cfg))
             mw_log_warn("server", "redis settings changed: they take effect on restart");
+        if (!same_str(s->snap->cfg->control.socket, cfg->control.socket) ||
+            !same_str(s->snap->cfg->control.token_file, cfg->control.token_file))
+            mw_log_warn("server", "control settings changed: they take effect on restart");
         struct mw_lists *files = lists;
         lists = combine(s, files, s->generation + 1, cfg);
         mw_lists_unref(files);

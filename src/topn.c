@@ -96,15 +96,15 @@ static unsigned smallest(struct mw_topn *t)
     }
 }
 
-void mw_topn_add(struct mw_topn *t, const void *key, size_t len)
+/* Count key (len octets) whose hash is h. */
+static void add_hashed(struct mw_topn *t, uint64_t h, const uint8_t *key, size_t len)
 {
-    if (len > MW_TOPN_KEY_MAX)
-        len = MW_TOPN_KEY_MAX;
-    uint64_t h = mw_hash_bytes(t->seed, 0, key, len);
     t->total++;
     for (uint16_t i = t->bucket[h & t->mask]; i != NIL; i = t->e[i].next) {
         struct entry *e = &t->e[i];
-        if (e->hash == h && e->len == len && memcmp(e->key, key, len) == 0) {
+        /* The 64-bit keyed hash stands for the key: a collision (odds about 2^-64 a pair)
+         * would only merge two keys' counts, and no key compare runs per query. */
+        if (e->hash == h && e->len == len) {
             e->count++;
             return;
         }
@@ -126,6 +126,48 @@ void mw_topn_add(struct mw_topn *t, const void *key, size_t len)
     memcpy(e->key, key, len);
     e->next = t->bucket[h & t->mask];
     t->bucket[h & t->mask] = (uint16_t)i;
+}
+
+void mw_topn_add(struct mw_topn *t, const void *key, size_t len)
+{
+    if (len > MW_TOPN_KEY_MAX)
+        len = MW_TOPN_KEY_MAX;
+    add_hashed(t, mw_hash_bytes(t->seed, 0, key, len), key, len);
+}
+
+/* The per-query entry points hash a word at a time with the folding step (hash.h), keyed by
+ * the table's seed; their hashes differ from mw_topn_add's, so a table is fed by one of the
+ * three only. */
+void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1], size_t len)
+{
+    if (len > MW_TOPN_KEY_MAX)
+        len = MW_TOPN_KEY_MAX;
+    /* Whole words, the last one masked to the octets of the key (little-endian loads): no
+     * copy and no call per query. */
+    uint64_t h = t->seed ^ len;
+    for (size_t i = 0; i < len; i += 8) {
+        uint64_t x;
+        memcpy(&x, key + i, 8);
+        if (len - i < 8)
+            x &= (1ull << (8 * (len - i))) - 1;
+        h = mw_hash_mix(x ^ t->seed, h ^ 0x8ebc6af09c88c6e3ull);
+    }
+    add_hashed(t, h, key, len);
+}
+
+void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len)
+{
+    uint64_t a = 0, b = 0;
+    if (len == 4) {
+        uint32_t v;
+        memcpy(&v, addr, 4);
+        a = v;
+    } else {
+        len = 16;
+        memcpy(&a, addr, 8);
+        memcpy(&b, addr + 8, 8);
+    }
+    add_hashed(t, mw_hash_mix(a ^ t->seed, (b ^ len) + 0xa0761d6478bd642full), addr, len);
 }
 
 static int by_count(const void *a, const void *b)

@@ -404,16 +404,12 @@ void mw_worker_count_top(struct mw_worker *w, const struct sockaddr *from, const
     if (!w->top[0])
         return;
     if (from->sa_family == AF_INET)
-        mw_topn_add(w->top[0], &((const struct sockaddr_in *)from)->sin_addr, 4);
+        mw_topn_add_addr(w->top[0], (const uint8_t *)&((const struct sockaddr_in *)from)->sin_addr,
+                         4);
     else if (from->sa_family == AF_INET6)
-        mw_topn_add(w->top[0], &((const struct sockaddr_in6 *)from)->sin6_addr, 16);
-    /* Lowercase, so that 0x20-randomised names count as one. */
-    uint8_t n[256];
-    if (qname_len > sizeof(n))
-        qname_len = sizeof(n);
-    for (size_t i = 0; i < qname_len; i++)
-        n[i] = qname[i] >= 'A' && qname[i] <= 'Z' ? (uint8_t)(qname[i] + 32) : qname[i];
-    mw_topn_add(w->top[1], n, qname_len);
+        mw_topn_add_addr(w->top[0],
+                         (const uint8_t *)&((const struct sockaddr_in6 *)from)->sin6_addr, 16);
+    mw_topn_add_name(w->top[1], qname, qname_len); /* lowercase already (dnsmsg.c) */
 }
 
 size_t mw_worker_top_read(struct mw_worker *w, int which, struct mw_topn_item *out, size_t cap,

@@ -78,6 +78,7 @@ struct mw_http_response {
      * client's address (family 0 when unknown). */
     const char *authorization;
     struct mw_addr peer;
+    bool head; /* a HEAD request: a handler must not act on it, only describe */
 };
 
 /* Append len bytes to the body. Returns 0, -ENOMEM, or -EMSGSIZE past MW_HTTP_BODY_MAX

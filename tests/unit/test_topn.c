@@ -119,6 +119,50 @@ static void test_merge(void **state)
     mw_topn_free(b);
 }
 
+/* Names are read a word at a time: the octets after the name do not count. */
+static void test_add_name(void **state)
+{
+    (void)state;
+    struct mw_topn *t = mw_topn_new(8, 1);
+    uint8_t a[256], b[256];
+    memset(a, 'x', sizeof(a));
+    memset(b, 'y', sizeof(b));
+    memcpy(a, "\3www\7example\3com\0", 18);
+    memcpy(b, "\3www\7example\3com\0", 18);
+    mw_topn_add_name(t, a, 18);
+    mw_topn_add_name(t, b, 18);
+    mw_topn_add_name(t, a, 16); /* another key: a prefix */
+    mw_topn_add_name(t, a, 255);
+    struct mw_topn_item it[4];
+    assert_int_equal(mw_topn_top(t, it, 4), 3);
+    assert_int_equal(it[0].count, 2);
+    assert_int_equal(it[0].key_len, 18);
+    assert_memory_equal(it[0].key, "\3www\7example\3com\0", 18);
+    mw_topn_free(t);
+}
+
+static void test_add_addr(void **state)
+{
+    (void)state;
+    struct mw_topn *t = mw_topn_new(4, 9);
+    const uint8_t v4[4] = {10, 0, 0, 7}, v4b[4] = {10, 0, 0, 8};
+    uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    mw_topn_add_addr(t, v4, 4);
+    mw_topn_add_addr(t, v4, 4);
+    mw_topn_add_addr(t, v4b, 4);
+    v6[15] = 1;
+    mw_topn_add_addr(t, v6, 16);
+    v6[15] = 2; /* differs in the second word only */
+    mw_topn_add_addr(t, v6, 16);
+    struct mw_topn_item it[4];
+    assert_int_equal(mw_topn_top(t, it, 4), 4);
+    assert_int_equal(it[0].count, 2);
+    assert_int_equal(it[0].key_len, 4);
+    assert_memory_equal(it[0].key, v4, 4);
+    assert_int_equal(mw_topn_total(t), 5);
+    mw_topn_free(t);
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -142,10 +186,9 @@ static void test_limits(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_exact_small),
-        cmocka_unit_test(test_space_saving_bounds),
-        cmocka_unit_test(test_merge),
-        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_exact_small), cmocka_unit_test(test_space_saving_bounds),
+        cmocka_unit_test(test_merge),       cmocka_unit_test(test_add_name),
+        cmocka_unit_test(test_add_addr),    cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
