@@ -96,16 +96,17 @@ static unsigned smallest(struct mw_topn *t)
     }
 }
 
-/* Count key (len octets) whose hash is h. */
-static void add_hashed(struct mw_topn *t, uint64_t h, const uint8_t *key, size_t len)
+/* Count weight occurrences of key (len octets) whose hash is h. */
+static void add_hashed(struct mw_topn *t, uint64_t h, const uint8_t *key, size_t len,
+                       uint32_t weight)
 {
-    t->total++;
+    t->total += weight;
     for (uint16_t i = t->bucket[h & t->mask]; i != NIL; i = t->e[i].next) {
         struct entry *e = &t->e[i];
         /* The 64-bit keyed hash stands for the key: a collision (odds about 2^-64 a pair)
          * would only merge two keys' counts, and no key compare runs per query. */
         if (e->hash == h && e->len == len) {
-            e->count++;
+            e->count += weight;
             return;
         }
     }
@@ -119,7 +120,7 @@ static void add_hashed(struct mw_topn *t, uint64_t h, const uint8_t *key, size_t
         unlink_entry(t, (uint16_t)i);
     }
     struct entry *e = &t->e[i];
-    e->count = base + 1;
+    e->count = base + weight;
     e->error = base;
     e->hash = h;
     e->len = (uint8_t)len;
@@ -132,13 +133,14 @@ void mw_topn_add(struct mw_topn *t, const void *key, size_t len)
 {
     if (len > MW_TOPN_KEY_MAX)
         len = MW_TOPN_KEY_MAX;
-    add_hashed(t, mw_hash_bytes(t->seed, 0, key, len), key, len);
+    add_hashed(t, mw_hash_bytes(t->seed, 0, key, len), key, len, 1);
 }
 
 /* The per-query entry points hash a word at a time with the folding step (hash.h), keyed by
  * the table's seed; their hashes differ from mw_topn_add's, so a table is fed by one of the
  * three only. */
-void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1], size_t len)
+void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1], size_t len,
+                      uint32_t weight)
 {
     if (len > MW_TOPN_KEY_MAX)
         len = MW_TOPN_KEY_MAX;
@@ -152,10 +154,10 @@ void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1],
             x &= (1ull << (8 * (len - i))) - 1;
         h = mw_hash_mix(x ^ t->seed, h ^ 0x8ebc6af09c88c6e3ull);
     }
-    add_hashed(t, h, key, len);
+    add_hashed(t, h, key, len, weight);
 }
 
-void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len)
+void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len, uint32_t weight)
 {
     uint64_t a = 0, b = 0;
     if (len == 4) {
@@ -167,7 +169,7 @@ void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len)
         memcpy(&a, addr, 8);
         memcpy(&b, addr + 8, 8);
     }
-    add_hashed(t, mw_hash_mix(a ^ t->seed, (b ^ len) + 0xa0761d6478bd642full), addr, len);
+    add_hashed(t, mw_hash_mix(a ^ t->seed, (b ^ len) + 0xa0761d6478bd642full), addr, len, weight);
 }
 
 static int by_count(const void *a, const void *b)

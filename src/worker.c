@@ -345,6 +345,9 @@ static void pub_tick(uv_timer_t *t)
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));
     memcpy(p->blocks, w->blocks, w->n_blocks * sizeof(*p->blocks));
     p->n_blocks = w->n_blocks;
+    uint64_t q = w->stats.queries_udp + w->stats.queries_tcp;
+    w->top_every = q - w->top_last_queries > MW_WORKER_TOP_EXACT_QPS ? MW_WORKER_TOP_SAMPLE : 1;
+    w->top_last_queries = q;
     for (int i = 0; i < 2; i++)
         w->n_top_pub[i] = w->top[i] ? mw_topn_top(w->top[i], w->top_pub[i], MW_WORKER_TOP_PUB) : 0;
     w->top_total_pub = w->top[0] ? mw_topn_total(w->top[0]) : 0;
@@ -403,13 +406,20 @@ void mw_worker_count_top(struct mw_worker *w, const struct sockaddr *from, const
 {
     if (!w->top[0])
         return;
+    uint32_t weight = w->top_every;
+    if (weight > 1) {
+        if (++w->top_skip < weight)
+            return;
+        w->top_skip = 0;
+    }
     if (from->sa_family == AF_INET)
         mw_topn_add_addr(w->top[0], (const uint8_t *)&((const struct sockaddr_in *)from)->sin_addr,
-                         4);
+                         4, weight);
     else if (from->sa_family == AF_INET6)
         mw_topn_add_addr(w->top[0],
-                         (const uint8_t *)&((const struct sockaddr_in6 *)from)->sin6_addr, 16);
-    mw_topn_add_name(w->top[1], qname, qname_len); /* lowercase already (dnsmsg.c) */
+                         (const uint8_t *)&((const struct sockaddr_in6 *)from)->sin6_addr, 16,
+                         weight);
+    mw_topn_add_name(w->top[1], qname, qname_len, weight); /* lowercase already (dnsmsg.c) */
 }
 
 size_t mw_worker_top_read(struct mw_worker *w, int which, struct mw_topn_item *out, size_t cap,
@@ -484,6 +494,7 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     /* Without memory for them the top-N tables stay off; queries are served all the same. */
     w->top[0] = mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed());
     w->top[1] = w->top[0] ? mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed()) : NULL;
+    w->top_every = 1;
     if (!w->top[1]) {
         mw_topn_free(w->top[0]);
         w->top[0] = NULL;

@@ -35,14 +35,17 @@ void mw_topn_free(struct mw_topn *t);
 /* Count one occurrence of the len bytes at key (len is cut to MW_TOPN_KEY_MAX). */
 void mw_topn_add(struct mw_topn *t, const void *key, size_t len);
 
+/* The per-query entry points count weight occurrences at once (a sampled stream: one
+ * occurrence in N counted with weight N keeps the estimates unbiased). */
 /* The same for a name in a buffer of MW_TOPN_KEY_MAX + 1 octets (whole words are read, the
  * octets past len ignored), hashed a word at a time: for every query. The octets are taken as
  * they are (minewall's parsed question names are lowercase already). A table is fed through
  * one of mw_topn_add, mw_topn_add_name and mw_topn_add_addr only (their hashes differ). */
-void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1], size_t len);
+void mw_topn_add_name(struct mw_topn *t, const uint8_t key[MW_TOPN_KEY_MAX + 1], size_t len,
+                      uint32_t weight);
 
 /* An address (len 4, else 16 octets), hashed as two words: for every query. */
-void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len);
+void mw_topn_add_addr(struct mw_topn *t, const uint8_t *addr, size_t len, uint32_t weight);
 
 /* Occurrences counted since creation (or the last reset). */
 uint64_t mw_topn_total(const struct mw_topn *t);

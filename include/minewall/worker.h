@@ -1,6 +1,11 @@
 /* Per worker: the top-N tables' capacity, and how many of each a worker publishes. */
 #define MW_WORKER_TOP_CAP 256
 #define MW_WORKER_TOP_PUB 100
+/* Above this many queries a second a worker counts one query in MW_WORKER_TOP_SAMPLE for its
+ * top-N (with that weight): the estimates of heavy hitters stay good, the cost falls by that
+ * factor. Below it, every query is counted exactly. */
+#define MW_WORKER_TOP_EXACT_QPS 2000
+#define MW_WORKER_TOP_SAMPLE 8
 enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 
 /* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
@@ -185,6 +190,9 @@ struct mw_worker {
     struct mw_topn_item top_pub[2][MW_WORKER_TOP_PUB]; /* under pub_lock */
     size_t n_top_pub[2];                               /* under pub_lock */
     uint64_t top_total_pub;                            /* under pub_lock */
+    uint32_t top_every; /* count 1 query in top_every (weight top_every): set once a second */
+    uint32_t top_skip;
+    uint64_t top_last_queries; /* queries at the last tick */
 
     /* Scratch for rendering one reply; the loop runs one callback at a time. */
     uint8_t out[MW_DNS_MAXMSG + 512];

@@ -129,15 +129,18 @@ static void test_add_name(void **state)
     memset(b, 'y', sizeof(b));
     memcpy(a, "\3www\7example\3com\0", 18);
     memcpy(b, "\3www\7example\3com\0", 18);
-    mw_topn_add_name(t, a, 18);
-    mw_topn_add_name(t, b, 18);
-    mw_topn_add_name(t, a, 16); /* another key: a prefix */
-    mw_topn_add_name(t, a, 255);
+    mw_topn_add_name(t, a, 18, 1);
+    mw_topn_add_name(t, b, 18, 1);
+    mw_topn_add_name(t, a, 16, 1); /* another key: a prefix */
+    mw_topn_add_name(t, a, 255, 8);
     struct mw_topn_item it[4];
     assert_int_equal(mw_topn_top(t, it, 4), 3);
-    assert_int_equal(it[0].count, 2);
-    assert_int_equal(it[0].key_len, 18);
-    assert_memory_equal(it[0].key, "\3www\7example\3com\0", 18);
+    assert_int_equal(it[0].count, 8); /* weighted */
+    assert_int_equal(it[0].key_len, 255);
+    assert_int_equal(it[1].count, 2);
+    assert_int_equal(it[1].key_len, 18);
+    assert_memory_equal(it[1].key, "\3www\7example\3com\0", 18);
+    assert_int_equal(mw_topn_total(t), 11);
     mw_topn_free(t);
 }
 
@@ -147,13 +150,13 @@ static void test_add_addr(void **state)
     struct mw_topn *t = mw_topn_new(4, 9);
     const uint8_t v4[4] = {10, 0, 0, 7}, v4b[4] = {10, 0, 0, 8};
     uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
-    mw_topn_add_addr(t, v4, 4);
-    mw_topn_add_addr(t, v4, 4);
-    mw_topn_add_addr(t, v4b, 4);
+    mw_topn_add_addr(t, v4, 4, 1);
+    mw_topn_add_addr(t, v4, 4, 1);
+    mw_topn_add_addr(t, v4b, 4, 1);
     v6[15] = 1;
-    mw_topn_add_addr(t, v6, 16);
+    mw_topn_add_addr(t, v6, 16, 1);
     v6[15] = 2; /* differs in the second word only */
-    mw_topn_add_addr(t, v6, 16);
+    mw_topn_add_addr(t, v6, 16, 1);
     struct mw_topn_item it[4];
     assert_int_equal(mw_topn_top(t, it, 4), 4);
     assert_int_equal(it[0].count, 2);
