@@ -19,6 +19,7 @@
 #include "minewall/jsonw.h"
 #include "minewall/lists.h"
 #include "minewall/log.h"
+#include "minewall/rlist.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
 
@@ -63,6 +64,23 @@ struct mw_ctlapi {
     struct waiter flush_w;
     struct waiter reloads[MW_CONTROL_MAX_CONNS + 1];
     uint64_t ok, failed, bad, unauthorized; /* requests by outcome */
+    unsigned jobs;                          /* explanations running on the thread pool */
+};
+
+/* An explanation for the UNIX socket, run on the thread pool: it builds each list alone,
+ * seconds for large lists, which the control loop must not spend. It holds references to the
+ * snapshot and the Redis lists it reads. */
+struct explain_job {
+    uv_work_t work;
+    struct mw_ctlapi *c;
+    struct mw_ctl_call *call;
+    struct mw_control_req req;
+    struct mw_snapshot *snap;
+    struct mw_rlist **rl;
+    size_t nrl;
+    int status;
+    char *body; /* BODY_MAX */
+    size_t len;
 };
 
 /* ---- recording ---- */
@@ -288,12 +306,9 @@ static void status_answer(struct mw_ctlapi *c, struct mw_strbuf *sb, bool json)
     free(tn);
 }
 
-static int explain_answer(struct mw_ctlapi *c, struct mw_strbuf *sb,
-                          const struct mw_control_req *req)
+static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req,
+                          struct mw_snapshot *snap, struct mw_rlist *const *rl, size_t nrl)
 {
-    struct mw_snapshot *snap = c->env.snapshot(c->env.arg);
-    struct mw_rlist *const *rl = NULL;
-    size_t nrl = c->env.synced ? c->env.synced(c->env.arg, &rl) : 0;
     char *text = NULL;
     size_t tlen = 0;
     FILE *f = open_memstream(&text, &tlen);
@@ -334,6 +349,90 @@ static int explain_answer(struct mw_ctlapi *c, struct mw_strbuf *sb,
     }
     free(text);
     return 200;
+}
+
+static void maybe_free(struct mw_ctlapi *c)
+{
+    if (c->closing && c->open == 0 && c->jobs == 0)
+        free(c);
+}
+
+static void explain_work(uv_work_t *w)
+{
+    struct explain_job *j = w->data;
+    struct mw_strbuf sb;
+    mw_strbuf_init(&sb, j->body, BODY_MAX);
+    j->status = explain_answer(&sb, &j->req, j->snap, j->rl, j->nrl);
+    if (sb.trunc) {
+        mw_strbuf_rewind(&sb, 0);
+        sb.trunc = false;
+        mw_control_error(&sb, j->req.json, "the answer is too large");
+        j->status = 500;
+    }
+    j->len = sb.len;
+}
+
+static void explain_done(uv_work_t *w, int status)
+{
+    struct explain_job *j = w->data;
+    struct mw_ctlapi *c = j->c;
+    if (status < 0)
+        mw_ctlsrv_reply(j->call, 500, "error: cancelled\n", 17);
+    else
+        mw_ctlsrv_reply(j->call, j->status, j->body, j->len);
+    for (size_t i = 0; i < j->nrl; i++)
+        mw_rlist_unref(j->rl[i]);
+    free(j->rl);
+    mw_snapshot_unref(j->snap);
+    free(j->body);
+    free(j);
+    c->jobs--;
+    maybe_free(c);
+}
+
+/* Queue an explanation for call. Returns 0 (answered later) or 500 with sb filled. */
+static int explain_queue(struct mw_ctlapi *c, const struct mw_control_req *req,
+                         struct mw_ctl_call *call, struct mw_strbuf *sb)
+{
+    struct explain_job *j = calloc(1, sizeof(*j));
+    struct mw_rlist *const *rl = NULL;
+    size_t nrl = c->env.synced ? c->env.synced(c->env.arg, &rl) : 0;
+    if (j) {
+        j->body = malloc(BODY_MAX);
+        j->rl = calloc(nrl ? nrl : 1, sizeof(*j->rl));
+    }
+    if (!j || !j->body || !j->rl) {
+        if (j) {
+            free(j->body);
+            free(j->rl);
+        }
+        free(j);
+        mw_control_error(sb, req->json, "out of memory");
+        return 500;
+    }
+    for (size_t i = 0; i < nrl; i++)
+        j->rl[i] = mw_rlist_ref(rl[i]);
+    j->nrl = nrl;
+    j->c = c;
+    j->call = call;
+    j->req = *req;
+    j->snap = mw_snapshot_ref(c->env.snapshot(c->env.arg));
+    j->work.data = j;
+    c->jobs++;
+    int rc = uv_queue_work(c->env.loop, &j->work, explain_work, explain_done);
+    if (rc < 0) {
+        j->call = NULL;
+        c->jobs--;
+        for (size_t i = 0; i < nrl; i++)
+            mw_rlist_unref(j->rl[i]);
+        mw_snapshot_unref(j->snap);
+        free(j->rl);
+        free(j->body);
+        free(j);
+        mw_control_error(sb, req->json, "cannot queue the explanation");
+        return 500;
+    }
+    return 0;
 }
 
 /* ---- requests ---- */
@@ -415,8 +514,15 @@ static int act(struct mw_ctlapi *c, const struct mw_control_req *req, const stru
     case MW_CTL_TOP_NAMES:
         top_answer(c, sb, req);
         return 200;
-    case MW_CTL_EXPLAIN:
-        return explain_answer(c, sb, req);
+    case MW_CTL_EXPLAIN: {
+        if (call)
+            return explain_queue(c, req, call, sb);
+        /* Over HTTP the handler answers at once: on the loop, for lists of a size an operator
+         * explains interactively. */
+        struct mw_rlist *const *rl = NULL;
+        size_t nrl = c->env.synced ? c->env.synced(c->env.arg, &rl) : 0;
+        return explain_answer(sb, req, c->env.snapshot(c->env.arg), rl, nrl);
+    }
     case MW_CTL_N:
         break;
     }
@@ -667,8 +773,8 @@ static int read_token(struct mw_ctlapi *c, const struct mw_config *cfg)
 static void handle_closed(uv_handle_t *h)
 {
     struct mw_ctlapi *c = h->data;
-    if (--c->open == 0)
-        free(c);
+    c->open--;
+    maybe_free(c);
 }
 
 int mw_ctlapi_new(const struct mw_ctlapi_env *env, const struct mw_config *cfg,

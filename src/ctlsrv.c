@@ -30,6 +30,7 @@ struct mw_ctl_call {
     unsigned open; /* handles not yet closed */
     int state;
     bool closing;
+    bool orphan; /* handles closed while the owner still holds the call: freed on reply */
     long uid, pid;
     size_t len;
     char *out; /* owned: the answer being written */
@@ -56,11 +57,8 @@ static void maybe_free(struct mw_ctlsrv *s)
     }
 }
 
-static void call_closed(uv_handle_t *h)
+static void call_free(struct mw_ctl_call *c)
 {
-    struct mw_ctl_call *c = h->data;
-    if (--c->open)
-        return;
     struct mw_ctlsrv *s = c->srv;
     if (c->prev)
         c->prev->next = c->next;
@@ -72,6 +70,17 @@ static void call_closed(uv_handle_t *h)
     free(c->out);
     free(c);
     maybe_free(s);
+}
+
+static void call_closed(uv_handle_t *h)
+{
+    struct mw_ctl_call *c = h->data;
+    if (--c->open)
+        return;
+    if (c->state == WAITING)
+        c->orphan = true; /* the owner answers it later (mw_ctlsrv_reply frees it then) */
+    else
+        call_free(c);
 }
 
 static void call_close(struct mw_ctl_call *c)
@@ -94,8 +103,12 @@ void mw_ctlsrv_reply(struct mw_ctl_call *c, int status, const char *body, size_t
     if (c->state == WRITING)
         return;
     c->state = WRITING;
+    if (c->orphan) {
+        call_free(c); /* closed meanwhile (server stopping): the answer has nowhere to go */
+        return;
+    }
     if (c->closing)
-        return; /* closed meanwhile (server stopping): the answer has nowhere to go */
+        return; /* its close callbacks free it */
     char head[16];
     int hl = snprintf(head, sizeof(head), "%d\n", status);
     c->out = malloc((size_t)hl + len);

@@ -49,6 +49,6 @@ void mw_ctlsrv_reply(struct mw_ctl_call *call, int status, const char *body, siz
 void mw_ctlsrv_stats(const struct mw_ctlsrv *c, struct mw_ctlsrv_stats *out);
 
 /* Stop listening, remove the socket file (when it is still the one created), close the
- * connections; calls awaiting a reply stay valid until replied to. Frees c once everything is
- * closed. NULL is a no-op. */
+ * connections; calls awaiting a reply stay valid until replied to (the reply is dropped then).
+ * Frees c once everything is closed and replied to. NULL is a no-op. */
 void mw_ctlsrv_close(struct mw_ctlsrv *c);
