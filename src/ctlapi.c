@@ -377,6 +377,12 @@ static void explain_done(uv_work_t *w, int status)
     struct explain_job *j = w->data;
     struct mw_ctlapi *c = j->c;
     if (status < 0)
+        j->status = 500;
+    if (j->status < 300)
+        c->ok++;
+    else
+        c->failed++;
+    if (status < 0)
         mw_ctlsrv_reply(j->call, 500, "error: cancelled\n", 17);
     else
         mw_ctlsrv_reply(j->call, j->status, j->body, j->len);
@@ -551,7 +557,14 @@ static int handle(struct mw_ctlapi *c, const char *line, size_t len, const struc
         mw_control_error(sb, req.json, "the answer is too large");
         status = 500;
     }
-    /* Reports are not recorded (they change nothing); actions are, when they end. */
+    /* Reports are counted, not recorded (they change nothing); actions are recorded (and
+     * counted) when they end. */
+    if (status && !req.changes) {
+        if (status < 300)
+            c->ok++;
+        else
+            c->failed++;
+    }
     if (status && status != 202 && req.changes) {
         char msg[512];
         struct mw_strbuf m;
