@@ -102,12 +102,14 @@ static void record(struct mw_ctlapi *c, const struct origin *o, const char *cmd,
 {
     char who[96], first[512];
     who_text(o, who, sizeof(who));
-    snprintf(first, sizeof(first), "%s", msg);
+    snprintf(first, sizeof(first), "%s", strncmp(msg, "error: ", 7) == 0 ? msg + 7 : msg);
     first[strcspn(first, "\n")] = 0;
-    if (ok)
-        c->ok++;
-    else
-        c->failed++;
+    if (strcmp(o->via, "timer") != 0) { /* requests only: the end of a pause is none */
+        if (ok)
+            c->ok++;
+        else
+            c->failed++;
+    }
     mw_log_info(TAG, "%s: %s: %s%s", who, line, ok ? "" : "failed: ", first);
     struct mw_journal_queue *q = c->env.journal ? c->env.journal(c->env.arg) : NULL;
     if (!q)

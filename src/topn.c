@@ -46,6 +46,8 @@ struct mw_topn *mw_topn_new(unsigned capacity, uint64_t seed)
         mw_topn_free(t);
         return NULL;
     }
+    /* Touched now: a fixed table costs its memory from the start, not as a burst fills it. */
+    memset(t->e, 0, capacity * sizeof(*t->e));
     mw_topn_reset(t);
     return t;
 }
@@ -82,17 +84,21 @@ static void unlink_entry(struct mw_topn *t, uint16_t i)
 }
 
 /* An entry with the smallest count of a full table. Counts never fall, so t->min only rises:
- * a full turn of the cursor without a counter at t->min proves the minimum is higher. */
+ * a full turn of the cursor without a counter at t->min proves the minimum is higher, and the
+ * smallest count seen on the way is the new one (weights make counts jump). */
 static unsigned smallest(struct mw_topn *t)
 {
     for (;;) {
+        uint64_t seen = UINT64_MAX;
         for (unsigned n = 0; n < t->cap; n++) {
             unsigned i = t->cursor;
             t->cursor = t->cursor + 1 == t->cap ? 0 : t->cursor + 1;
             if (t->e[i].count <= t->min)
                 return i;
+            if (t->e[i].count < seen)
+                seen = t->e[i].count;
         }
-        t->min++;
+        t->min = seen;
     }
 }
 

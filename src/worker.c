@@ -495,6 +495,9 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     w->top[0] = mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed());
     w->top[1] = w->top[0] ? mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed()) : NULL;
     w->top_every = 1;
+    /* The published copies are touched now too (the worker itself is calloc'ed, so its large
+     * arrays are untouched pages until first written): RSS does not grow when they fill. */
+    memset(w->top_pub, 0, sizeof(w->top_pub));
     if (!w->top[1]) {
         mw_topn_free(w->top[0]);
         w->top[0] = NULL;

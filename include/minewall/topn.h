@@ -5,9 +5,9 @@
  * table, and count - error <= true count <= count.
  *
  * Cost per add: a hash lookup in a chained index, and for a new key in a full table a step of
- * a cursor that finds a smallest counter; over a stream the cursor moves O(1) per add
- * (amortised: it wraps at most once per increase of the minimum, which rises at most
- * total/capacity times). No allocation after mw_topn_new. Keys are opaque bytes (at most
+ * a cursor that finds a smallest counter; a turn of the cursor that finds none raises the
+ * known minimum to the smallest count it saw, so the cursor moves about two entries per
+ * eviction on average. No allocation after mw_topn_new. Keys are opaque bytes (at most
  * MW_TOPN_KEY_MAX); the caller says what they mean (a wire name, an address). Pure, one
  * thread: a worker owns its table and publishes a copy. */
 #pragma once
