@@ -65,7 +65,7 @@ struct mw_worker_stats {
     /* Rebinding guard detections (blocked or, with action log, recorded) by address class
      * (enum mw_rebind_class; [0] unused). */
     uint64_t rebinding[MW_REBIND_COUNT];
-    uint64_t paused_hits;           /* blocks not enforced: minewall-ctl pause */
+    uint64_t paused_hits; /* blocks not enforced: minewall-ctl pause */
 };
 
 /* Fetch-side gauges of a worker, published with its counters. */
