@@ -156,6 +156,8 @@ static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
     mw_jsonw_kstr(sb, "rule", e->rule);
     mw_jsonw_kstr(sb, "where", e->where);
     mw_jsonw_kstr(sb, "matched", e->matched ? e->matched : "");
+    if (e->paused) /* only then: lines of enforced blocks stay as they were */
+        mw_jsonw_kbool(sb, "paused", true);
     return !sb->trunc && sb->len <= LINE_MAX_LEN;
 }
 
@@ -171,7 +173,8 @@ static uint64_t fold_key(const struct mw_block_event *e)
         alen = 16;
     }
     /* The address, the name and the type (as the tag). */
-    uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, e->qtype, a, alen), e->qname, e->qname_len);
+    uint64_t tag = e->qtype | (e->paused ? 0x10000u : 0); /* paused hits fold apart */
+    uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, tag, a, alen), e->qname, e->qname_len);
     return h | 1; /* 0 marks an empty slot */
 }
 

@@ -155,6 +155,25 @@ void mw_cache_clear(struct mw_cache *c)
     }
     mw_lru_forget_all(&c->t);
     c->st.entries = 0;
+    c->st.bytes = 0;
+}
+
+size_t mw_cache_remove_name(struct mw_cache *c, const uint8_t *qname, size_t len)
+{
+    /* A walk of the whole list: a control command, never on the query path. The key starts
+     * with the lowercase name; qtype, qclass and DO (5 octets) follow. */
+    size_t n = 0;
+    struct mw_lru_node *p = c->t.head;
+    while (p) {
+        struct mw_lru_node *next = p->next;
+        struct mw_cache_entry *e = entry_of(p);
+        if (e->key_len == len + 5 && memcmp(e->key, qname, len) == 0) {
+            remove_entry(c, e);
+            n++;
+        }
+        p = next;
+    }
+    return n;
 }
 
 void mw_cache_free(struct mw_cache *c)

@@ -496,6 +496,7 @@ static const struct key top_keys[] = {
     {.path = "redis", .fn = on_map, .sub = mw_config__redis_keys},
     {.path = "journal", .fn = on_map, .sub = mw_config__journal_keys},
     {.path = "metrics", .fn = on_map, .sub = mw_config__metrics_keys},
+    {.path = "control", .fn = on_map, .sub = mw_config__control_keys},
     {.path = "rate-limit", .fn = mw_config__on_ratelimit, .sub = mw_config__ratelimit_keys},
     {.path = "user", .fn = mw_config__on_user},
     {.path = "detect", .fn = on_map, .sub = mw_config__detect_keys},
@@ -556,6 +557,11 @@ static void cross_check(struct ctx *c)
         mw_config__err(c, later(c, SLOT_OUT_PAUSE, SLOT_OUT_LIMIT),
                        "tcp.output-limit (%u) is less than tcp.output-pause (%u)",
                        (unsigned)cfg->tcp.output_limit, (unsigned)cfg->tcp.output_pause);
+    /* The token guards the control paths of the metrics server: without one there is none. */
+    if (cfg->control.token_file && !cfg->metrics.enabled)
+        mw_config__err(c, cfg->lines.control_token_file,
+                       "control.token-file needs metrics.listen (control over HTTP is served by "
+                       "the metrics server)");
 }
 
 static void walk_document(struct ctx *c, yaml_parser_t *p, const char *text, size_t len)
@@ -722,6 +728,8 @@ void mw_config_free(struct mw_config *cfg)
     free(cfg->blocks_log);
     free(cfg->user);
     free(cfg->journal.path);
+    free(cfg->control.socket);
+    free(cfg->control.token_file);
     free(cfg->journal.geo_asn);
     free(cfg->journal.geo_country);
     for (size_t i = 0; i < cfg->journal.n_watch; i++)

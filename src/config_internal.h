@@ -104,6 +104,7 @@ extern const struct key mw_config__geoip_keys[];
 extern const struct key mw_config__redis_keys[];
 extern const struct key mw_config__journal_keys[];
 extern const struct key mw_config__metrics_keys[];
+extern const struct key mw_config__control_keys[];
 extern const struct key mw_config__ratelimit_keys[];
 extern const struct key mw_config__fetch_keys[];
 void mw_config__on_ratelimit(struct ctx *c, const struct key *k, yaml_node_t *val);

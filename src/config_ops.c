@@ -1,5 +1,6 @@
 /* The operations keys of the configuration: metrics, rate-limit, fetch bounds and user (see
  * config.h). */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,30 @@ static void on_user(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 const struct key mw_config__metrics_keys[] = {
     {.path = "metrics.listen", .fn = on_metrics_listen},
+    {.path = NULL},
+};
+
+/* A UNIX socket path must fit sockaddr_un.sun_path (108 bytes with the NUL). */
+static void on_control_socket(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    mw_config__on_path(c, k, val);
+    const char *p = c->cfg->control.socket;
+    if (p && strlen(p) >= 108) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(val), "%s: path longer than 107 bytes: '%s'", k->path,
+                       mw_config__shown(p, b));
+        free(c->cfg->control.socket);
+        c->cfg->control.socket = NULL;
+    }
+}
+
+const struct key mw_config__control_keys[] = {
+    {.path = "control.socket",
+     .fn = on_control_socket,
+     .off = offsetof(struct mw_config, control.socket),
+     .width = sizeof(char *),
+     .loff = offsetof(struct mw_config, lines.control_socket)},
+    PATH("control.token-file", control.token_file, control_token_file),
     {.path = NULL},
 };
 

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <idn2.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -177,45 +178,40 @@ static void add_holder(struct holder *h, size_t *n, const struct mw_lists *one, 
     }
 }
 
-/* Each enabled file list built alone (the config's lists array is pointed at one entry for
- * the build and restored: this config is explain's own, never a running one). */
-static void file_holders(struct mw_config *cfg, const struct input *in, struct holder *h, size_t *n)
+/* Each enabled file list built alone, through a shallow copy of the config that names only
+ * that list (cfg may be the running one: it is never written). */
+static void file_holders(const struct mw_config *cfg, const struct input *in, struct holder *h,
+                         size_t *n)
 {
-    struct mw_list_conf *all = cfg->lists;
-    size_t n_all = cfg->n_lists;
-    for (size_t i = 0; i < n_all; i++) {
-        if (!all[i].enabled)
+    for (size_t i = 0; i < cfg->n_lists; i++) {
+        if (!cfg->lists[i].enabled)
             continue;
-        cfg->lists = &all[i];
-        cfg->n_lists = 1;
+        struct mw_config one_cfg = *cfg;
+        one_cfg.lists = &cfg->lists[i];
+        one_cfg.n_lists = 1;
         struct mw_errlist errs;
         mw_errlist_init(&errs); /* already reported by the full build */
-        struct mw_lists *one = mw_lists_build(cfg, 1, &errs, NULL);
+        struct mw_lists *one = mw_lists_build(&one_cfg, 1, &errs, NULL);
         mw_errlist_deinit(&errs);
-        cfg->lists = all;
-        cfg->n_lists = n_all;
         if (one)
             add_holder(h, n, one, 0, in, NULL);
         mw_lists_unref(one);
     }
 }
 
-static void redis_holders(struct mw_config *cfg, struct mw_rlist **synced, size_t n_synced,
-                          const struct input *in, struct holder *h, size_t *n)
+static void redis_holders(const struct mw_config *cfg, struct mw_rlist *const *synced,
+                          size_t n_synced, const struct input *in, struct holder *h, size_t *n)
 {
     if (!n_synced)
         return;
-    struct mw_list_conf *all = cfg->lists;
-    size_t n_all = cfg->n_lists;
-    cfg->n_lists = 0; /* a file generation with no list (geoip still opened) */
+    struct mw_config none_cfg = *cfg;
+    none_cfg.n_lists = 0; /* a file generation with no list (geoip still opened) */
     struct mw_errlist errs;
     mw_errlist_init(&errs);
-    struct mw_lists *none = mw_lists_build(cfg, 1, &errs, NULL);
+    struct mw_lists *none = mw_lists_build(&none_cfg, 1, &errs, NULL);
     mw_errlist_deinit(&errs);
-    cfg->lists = all;
-    cfg->n_lists = n_all;
     for (size_t i = 0; none && i < n_synced; i++) {
-        struct mw_lists *one = mw_lists_derive(none, &synced[i], 1, 2, cfg);
+        struct mw_lists *one = mw_lists_derive(none, (struct mw_rlist **)&synced[i], 1, 2, cfg);
         if (one)
             add_holder(h, n, one, one->rlist_base, in, cfg->redis.state_dir);
         mw_lists_unref(one);
@@ -467,7 +463,8 @@ static bool report_local(const struct mw_config *cfg, const struct input *in, si
 }
 
 static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
-                   const char *shown, const struct holder *h, size_t n, FILE *out)
+                   const char *shown, const struct holder *h, size_t n, FILE *out,
+                   struct mw_explain_summary *sum)
 {
     if (strcmp(shown, in->text) != 0)
         fprintf(out, "%s: looked up as %s\n", shown, in->text);
@@ -496,11 +493,17 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
 
     struct mw_verdict v;
     enum mw_filter_result r = decide(l, in, &v);
+    snprintf(sum->input, sizeof(sum->input), "%s", in->text);
+    sum->holders = n;
     if (r == MW_FILTER_PASS) {
         fprintf(out, "%s: no list matches (resolved normally)\n", in->text);
         return;
     }
     const struct mw_list_info *li = &l->lists[v.rule.list];
+    sum->decision = r == MW_FILTER_ALLOW ? "allowed" : "blocked";
+    snprintf(sum->list, sizeof(sum->list), "%s", li->name);
+    snprintf(sum->rule, sizeof(sum->rule), "%s", v.rule_text);
+    sum->action = r == MW_FILTER_BLOCK ? mw_action_name(v.action) : NULL;
     fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)\n", in->text,
             r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin,
             li->stale ? ", stale" : "");
@@ -516,6 +519,29 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         print_sinkhole(cfg, &v, out);
     if (w)
         why_won(h, n, w, in, out);
+}
+
+int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
+                     struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
+                     struct mw_explain_summary *sum, char *why, size_t why_len)
+{
+    struct input in;
+    struct mw_explain_summary dummy;
+    sum = sum ? sum : &dummy;
+    memset(sum, 0, sizeof(*sum));
+    sum->decision = "none";
+    if (parse_input(input, &in, why, why_len) < 0)
+        return -EINVAL;
+    /* Large (holders with their sources): off the stack, one at a time. */
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static struct holder holders[MAX_HOLDERS];
+    pthread_mutex_lock(&mu);
+    size_t n = 0;
+    file_holders(cfg, &in, holders, &n);
+    redis_holders(cfg, synced, n_synced, &in, holders, &n);
+    report(cfg, l, &in, input, holders, n, out, sum);
+    pthread_mutex_unlock(&mu);
+    return 0;
 }
 
 int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
@@ -540,14 +566,8 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     mw_errlist_deinit(&errs);
     int rc = 1;
-    static struct holder holders[MAX_HOLDERS];
-    size_t n = 0;
-    if (l) {
-        file_holders(cfg, &in, holders, &n);
-        redis_holders(cfg, synced, n_synced, &in, holders, &n);
-        report(cfg, l, &in, input, holders, n, out);
+    if (l && mw_explain_lists(cfg, l, synced, n_synced, input, out, NULL, why, sizeof(why)) == 0)
         rc = 0;
-    }
     for (size_t i = 0; i < n_synced; i++)
         mw_rlist_unref(synced[i]);
     mw_lists_unref(files);

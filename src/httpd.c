@@ -175,6 +175,11 @@ static int parse_header(const char *s, size_t n, struct mw_http_request *out, st
         parse_connection(v, vl, st);
     } else if (ieq(s, nl, "Host")) {
         st->hosts++;
+    } else if (ieq(s, nl, "Authorization")) {
+        if (out->authorization)
+            return -EBADMSG; /* two credentials: which one would count is ambiguous */
+        out->authorization = v;
+        out->authorization_len = vl;
     }
     return 0;
 }
@@ -389,7 +394,7 @@ struct mw_httpd {
     bool closing;
     struct mw_httpd_stats st;
     struct mw_http_response resp;       /* reused for every request; body owned */
-    char scratch[MW_HTTP_HEAD_MAX + 2]; /* NUL-terminated path and query */
+    char scratch[MW_HTTP_HEAD_MAX + 3]; /* NUL-terminated path, query and authorization */
 };
 
 static void maybe_done(struct mw_httpd *h)
@@ -601,6 +606,16 @@ static void serve(struct conn *c, const struct mw_http_request *rq, uint64_t now
     if (rq->query_len)
         memcpy(query, rq->query, rq->query_len);
     query[rq->query_len] = '\0';
+    char *auth = query + rq->query_len + 1;
+    memcpy(auth, rq->authorization ? rq->authorization : "", rq->authorization_len);
+    auth[rq->authorization_len] = '\0';
+    r->authorization = rq->authorization ? auth : NULL;
+    r->head = head;
+    struct sockaddr_storage ss;
+    int sl = sizeof(ss);
+    memset(&r->peer, 0, sizeof(r->peer));
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
+        mw_addr_from_sa((struct sockaddr *)&ss, &r->peer);
     mw_log_debug(TAG, "%s %s", head ? "HEAD" : "GET", path);
     int rc = h->handler(h->arg, path, query, r);
     if (c->closing)

@@ -95,8 +95,9 @@ static int finish(struct mw_strbuf *w)
 
 const char *mw_journal_type_name(enum mw_journal_type t)
 {
-    static const char *const names[MW_JOURNAL_TYPES] = {
-        "answer_change", "host_config_change", "upstream_change", "config_change", "other"};
+    static const char *const names[MW_JOURNAL_TYPES] = {"answer_change",   "host_config_change",
+                                                        "upstream_change", "config_change",
+                                                        "control",         "other"};
     return (unsigned)t < MW_JOURNAL_TYPES ? names[t] : names[MW_JOURNAL_OTHER];
 }
 
@@ -374,6 +375,34 @@ int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *
         mw_strbuf_put(&w, "}", 1);
     }
     mw_strbuf_put(&w, "]", 1);
+    return finish(&w);
+}
+
+int mw_journal_format_control(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                              const struct mw_journal_control *ev)
+{
+    if (!ev || !ev->via || !ev->command)
+        return -EINVAL;
+    struct mw_strbuf w;
+    int r = begin(&w, buf, cap, ts_ms, MW_JOURNAL_CONTROL, host);
+    if (r < 0)
+        return r;
+    mw_jsonw_kstr(&w, "via", ev->via);
+    mw_jsonw_key(&w, "uid");
+    if (ev->uid >= 0)
+        mw_strbuf_u64(&w, (uint64_t)ev->uid);
+    else
+        mw_strbuf_puts(&w, "null");
+    mw_jsonw_key(&w, "pid");
+    if (ev->pid >= 0)
+        mw_strbuf_u64(&w, (uint64_t)ev->pid);
+    else
+        mw_strbuf_puts(&w, "null");
+    mw_jsonw_kstr(&w, "peer", ev->peer);
+    mw_jsonw_kstr(&w, "command", ev->command);
+    mw_jsonw_kstrn(&w, "request", ev->request ? ev->request : "", 1024, NULL);
+    mw_jsonw_kbool(&w, "ok", ev->ok);
+    mw_jsonw_kstrn(&w, "result", ev->result ? ev->result : "", 2048, NULL);
     return finish(&w);
 }
 

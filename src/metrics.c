@@ -591,7 +591,8 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
     mw_http_body_printf(r, ",\"redis\":{\"configured\":%s,\"up\":%s},\"journal\":{\"path\":",
                         x->redis_configured ? "true" : "false", x->redis.up ? "true" : "false");
     json_str(r, cfg->journal.path ? cfg->journal.path : "");
-    mw_http_body_printf(r, "}}\n");
+    mw_http_body_printf(r, "}%s%s}\n", x->status_extra && *x->status_extra ? "," : "",
+                        x->status_extra ? x->status_extra : "");
     free(s);
     return r->err;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/control.h"
 #include "minewall/error.h"
 #include "minewall/log.h"
 
@@ -57,7 +58,10 @@ int mw_privdrop(const struct mw_config *cfg, char *why, size_t why_len)
                 return -ENOENT;
             }
             /* What minewall created as root and must keep writing after the drop. */
-            const char *own[] = {cfg->redis.state_dir, cfg->blocks_log, cfg->journal.path};
+            /* The control socket too: operators in the account's group may use it (0660). */
+            const char *own[] = {cfg->redis.state_dir, cfg->blocks_log, cfg->journal.path,
+                                 cfg->control.socket ? cfg->control.socket
+                                                     : MW_CONTROL_SOCKET_DEFAULT};
             for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
                 if (own[i] && chown(own[i], pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
                     mw_log_warn("server", "%s: cannot hand over to %s: %s", own[i], name,

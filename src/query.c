@@ -142,9 +142,18 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
     mw_events_block(w->snap->events, e);
 }
 
+/* Whether a blocking verdict is carried out: not for a list that only logs, nor while the
+ * control API has paused blocking (the hit is then recorded as "paused" and resolved). */
+static bool enforced(struct mw_worker *w, const struct mw_verdict *v)
+{
+    return v->action != MW_ACTION_LOG && !atomic_load_explicit(&w->paused, memory_order_relaxed);
+}
+
 static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct sockaddr *client,
                        const struct mw_dns_question *q)
 {
+    bool paused = v->action != MW_ACTION_LOG && !enforced(w, v);
+    w->stats.paused_hits += paused;
     const struct mw_list_info *lhit = mw_lists_info(w->snap->lists, v->rule.list);
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
     if (v->rule.list == MW_LIST_DETECT + MW_DETECT_REBINDING && v->detect_class < MW_REBIND_COUNT)
@@ -173,6 +182,7 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
         .rule = mw_verdict_rule_text(v),
         .where = mw_where_name(v->where),
         .matched = v->matched,
+        .paused = paused,
     };
     if (bl)
         mw_blocklog_hit(bl, w->fold, &e, mw_worker_now(w));
@@ -430,7 +440,7 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
         struct mw_verdict v;
         if (mw_filter_answer(lists, w->snap->cfg, st->pkt, st->len, &v) == MW_FILTER_BLOCK) {
             record_hit(w, &v, from, q);
-            if (v.action != MW_ACTION_LOG) {
+            if (enforced(w, &v)) {
                 w->stats.blocked_answer++;
                 reply_blocked(w, to, c, q, &v, true);
                 return;
@@ -591,6 +601,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         goto done;
     }
 
+    mw_worker_count_top(w, from, q.q.qname, q.q.qname_len);
     if (cfg->local && reply_local(w, cfg->local, to, &c, &q.q))
         goto done;
 
@@ -599,7 +610,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     enum mw_filter_result fr = mw_filter_qname(lists, cfg, &q.q, &v);
     if (fr == MW_FILTER_BLOCK) {
         record_hit(w, &v, from, &q.q);
-        if (v.action != MW_ACTION_LOG) {
+        if (enforced(w, &v)) {
             w->stats.blocked_qname++;
             reply_blocked(w, to, &c, &q.q, &v, false);
             goto done;
@@ -703,10 +714,11 @@ static void track_answer(struct mw_worker *w, const struct pending *p,
 }
 
 /* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
- * only monitors, answer each with the blocked reply instead. */
-static void answer_filtered(struct mw_worker *w, struct pending *p, struct mw_verdict *v)
+ * only monitors or blocking is paused, answer each with the blocked reply instead (returns
+ * true then: the waiters are gone). */
+static bool answer_filtered(struct mw_worker *w, struct pending *p, struct mw_verdict *v)
 {
-    bool block = v->action != MW_ACTION_LOG;
+    bool block = enforced(w, v);
     for (struct mw_waiter *wt = p->waiters; wt; wt = wt->next) {
         const struct sockaddr *client = mw_reply_client(&wt->r);
         record_hit(w, v, client, &p->q);
@@ -720,6 +732,7 @@ static void answer_filtered(struct mw_worker *w, struct pending *p, struct mw_ve
     }
     if (block)
         drop_waiters(w->queries, p);
+    return block; /* read once: a pause may begin meanwhile on the control thread */
 }
 
 /* An answer: check it against the lists, journal it, cache it, and answer the waiters from
@@ -733,8 +746,7 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     bool monitor = false;
     /* The question too: the lists may have changed since it was asked. */
     if (mw_filter_response(lists, w->snap->cfg, &p->q, r->pkt, r->len, &v) == MW_FILTER_BLOCK) {
-        answer_filtered(w, p, &v);
-        if (v.action != MW_ACTION_LOG)
+        if (answer_filtered(w, p, &v))
             return;
         monitor = true;
     }
@@ -771,8 +783,7 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
         /* A stale answer may predate the lists in force: check it as a new one. */
         if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &p->q, st.pkt,
                                                       st.len, &v) == MW_FILTER_BLOCK) {
-            answer_filtered(w, p, &v);
-            if (v.action != MW_ACTION_LOG) {
+            if (answer_filtered(w, p, &v)) {
                 pending_put(qs, p);
                 mw_worker_maybe_done(w);
                 return;

@@ -12,6 +12,7 @@
 
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/ctlapi.h"
 #include "minewall/error.h"
 #include "minewall/events.h"
 #include "minewall/geo.h"
@@ -66,6 +67,7 @@ struct mw_server {
      * borrows it. NULL when it could not be loaded: every name counts as public. */
     struct mw_regdom *regdom;
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
+    struct mw_ctlapi *ctl;      /* owned; the control API (minewall-ctl), or NULL */
     uint64_t started_ms;        /* loop time at start, for the uptime */
     char host[256];             /* gethostname once at start ("unknown" without), for events */
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
@@ -205,6 +207,7 @@ static void reload_result(struct mw_server *s, bool ok)
     else
         s->reloads_failed++;
     s->last_reload_failed = !ok;
+    mw_ctlapi_reload_done(s->ctl, ok);
 }
 
 /* The reload guard of mw_lists_emptied: true (with the reasons logged) when lists, a new file
@@ -331,12 +334,20 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         mw_jlog_stats(s->jlog, &x.journal);
     if (strcmp(path, "/metrics") == 0) {
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
-        return mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
+        int rc = mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
+        mw_ctlapi_metrics(s->ctl, r);
+        return rc ? rc : r->err;
     }
+    if (strncmp(path, "/control/", 9) == 0)
+        return mw_ctlapi_http(s->ctl, path, query, r);
     if (strcmp(path, "/healthz") == 0)
         return mw_metrics_health(r, s->workers, s->n_workers, s->snap);
-    if (strcmp(path, "/status") == 0)
+    if (strcmp(path, "/status") == 0) {
+        char ctl[32768];
+        mw_ctlapi_status_json(s->ctl, ctl, sizeof(ctl));
+        x.status_extra = ctl;
         return mw_metrics_status(r, s->workers, s->n_workers, s->snap, &x);
+    }
     r->status = 404;
     mw_http_body_printf(r, "not found: try /metrics, /healthz or /status\n");
     return 0;
@@ -539,6 +550,9 @@ static void reload_done(uv_work_t *req, int status)
         mw_log_set_level(cfg->log_level);
         if (redis_changed(s->snap->cfg, cfg))
             mw_log_warn("server", "redis settings changed: they take effect on restart");
+        if (!same_str(s->snap->cfg->control.socket, cfg->control.socket) ||
+            !same_str(s->snap->cfg->control.token_file, cfg->control.token_file))
+            mw_log_warn("server", "control settings changed: they take effect on restart");
         struct mw_lists *files = lists;
         lists = combine(s, files, s->generation + 1, cfg);
         mw_lists_unref(files);
@@ -711,19 +725,84 @@ static void stop(struct mw_server *s)
         mw_httpd_close(s->httpd, NULL, NULL);
         s->httpd = NULL;
     }
+    mw_ctlapi_close(s->ctl);
+    s->ctl = NULL;
     unwatch_lists(s);
+}
+
+/* SIGHUP, or minewall-ctl reload. */
+static void hup(struct mw_server *s)
+{
+    mw_sd_notify("RELOADING=1");
+    if (s->jlog)
+        mw_jlog_reopen(s->jlog);
+    reload(s);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct mw_server *s = h->data;
-    if (signum == SIGHUP) {
-        mw_sd_notify("RELOADING=1");
-        if (s->jlog)
-            mw_jlog_reopen(s->jlog);
-        reload(s);
-    } else
+    if (signum == SIGHUP)
+        hup(s);
+    else
         stop(s);
+}
+
+/* ---- what the control API borrows (ctlapi.h) ---- */
+
+static struct mw_snapshot *ctl_snapshot(void *arg)
+{
+    return ((struct mw_server *)arg)->snap;
+}
+
+static struct mw_journal_queue *ctl_journal(void *arg)
+{
+    struct mw_server *s = arg;
+    return s->jlog ? mw_jlog_queue(s->jlog) : NULL;
+}
+
+static size_t ctl_synced(void *arg, struct mw_rlist *const **out)
+{
+    struct mw_server *s = arg;
+    return s->rs ? mw_rsync_lists(s->rs, out) : 0;
+}
+
+static void ctl_reload(void *arg)
+{
+    hup(arg);
+}
+
+static bool ctl_reloading(void *arg)
+{
+    return ((struct mw_server *)arg)->reloading;
+}
+
+static void ctl_counts(void *arg, uint64_t *ok, uint64_t *failed, bool *last_failed,
+                       uint64_t *uptime_s)
+{
+    struct mw_server *s = arg;
+    *ok = s->reloads_ok;
+    *failed = s->reloads_failed;
+    *last_failed = s->last_reload_failed;
+    *uptime_s = (uv_now(s->loop) - s->started_ms) / 1000;
+}
+
+static int start_control(struct mw_server *s)
+{
+    struct mw_ctlapi_env env = {
+        .loop = s->loop,
+        .workers = s->workers,
+        .n_workers = s->n_workers,
+        .host = s->host,
+        .arg = s,
+        .snapshot = ctl_snapshot,
+        .journal = ctl_journal,
+        .synced = ctl_synced,
+        .reload = ctl_reload,
+        .reloading = ctl_reloading,
+        .counts = ctl_counts,
+    };
+    return mw_ctlapi_new(&env, s->snap->cfg, &s->ctl);
 }
 
 static void stop_workers(struct mw_server *s)
@@ -780,6 +859,10 @@ static int start_workers(struct mw_server *s)
             return hrc;
         }
     }
+    /* The control socket before the privilege drop: /run/minewall is root's. */
+    int crc = start_control(s);
+    if (crc < 0)
+        return crc;
     /* Every socket is bound: leave root before any worker thread runs. */
     char why[512] = "";
     int rc = mw_privdrop(s->snap->cfg, why, sizeof(why));

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/dnstext.h"
+#include "minewall/hash.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
 #include "minewall/query.h"
@@ -212,18 +214,47 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     w->snap = snap;
 }
 
+/* A flush posted by the control API: done here, on the worker's own thread, since the cache
+ * is the worker's alone. The server learns of it through flush_done and its notify async. */
+static void flush(struct mw_worker *w, uint64_t seq, bool all, const uint8_t *name, size_t len)
+{
+    size_t n;
+    if (all) {
+        struct mw_cache_stats cs;
+        mw_cache_get_stats(w->cache, &cs);
+        n = cs.entries;
+        mw_cache_clear(w->cache);
+    } else {
+        n = mw_cache_remove_name(w->cache, name, len);
+    }
+    atomic_fetch_add(&w->flushed, n);
+    atomic_store(&w->flush_done, seq);
+    /* Under the lock: the control API clears notify under it before closing the async. */
+    uv_mutex_lock(&w->lock);
+    if (w->notify)
+        uv_async_send(w->notify);
+    uv_mutex_unlock(&w->lock);
+}
+
 static void wakeup(uv_async_t *a)
 {
     struct mw_worker *w = a->data;
+    uint8_t name[256];
     uv_mutex_lock(&w->lock);
     struct mw_snapshot *snap = w->posted;
     w->posted = NULL;
     bool stop = w->stop_requested;
+    uint64_t fseq = w->flush_seq;
+    bool fall = w->flush_all;
+    size_t flen = w->flush_len;
+    memcpy(name, w->flush_name, flen);
     uv_mutex_unlock(&w->lock);
     if (snap && !w->stopping)
         apply(w, snap);
     else
         mw_snapshot_unref(snap);
+    if (fseq > atomic_load(&w->flush_done))
+        flush(w, fseq, fall, name, flen);
     if (stop)
         begin_stop(w);
 }
@@ -314,6 +345,12 @@ static void pub_tick(uv_timer_t *t)
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));
     memcpy(p->blocks, w->blocks, w->n_blocks * sizeof(*p->blocks));
     p->n_blocks = w->n_blocks;
+    uint64_t q = w->stats.queries_udp + w->stats.queries_tcp;
+    w->top_every = q - w->top_last_queries > MW_WORKER_TOP_EXACT_QPS ? MW_WORKER_TOP_SAMPLE : 1;
+    w->top_last_queries = q;
+    for (int i = 0; i < 2; i++)
+        w->n_top_pub[i] = w->top[i] ? mw_topn_top(w->top[i], w->top_pub[i], MW_WORKER_TOP_PUB) : 0;
+    w->top_total_pub = w->top[0] ? mw_topn_total(w->top[0]) : 0;
     memcpy(p->recent, w->recent, sizeof(p->recent));
     p->n_recent = w->n_recent;
     p->recent_pos = w->recent_pos;
@@ -340,6 +377,62 @@ void mw_worker_pub_read(struct mw_worker *w, struct mw_worker_pub *out)
     uv_mutex_unlock(&w->pub_lock);
 }
 
+void mw_worker_set_paused(struct mw_worker *w, bool paused)
+{
+    atomic_store_explicit(&w->paused, paused, memory_order_relaxed);
+}
+
+void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify)
+{
+    uv_mutex_lock(&w->lock);
+    w->notify = notify;
+    uv_mutex_unlock(&w->lock);
+}
+
+void mw_worker_post_flush(struct mw_worker *w, uint64_t seq, const uint8_t *name, size_t len)
+{
+    uv_mutex_lock(&w->lock);
+    w->flush_seq = seq;
+    w->flush_all = name == NULL;
+    w->flush_len = name && len <= sizeof(w->flush_name) ? (uint16_t)len : 0;
+    if (name)
+        memcpy(w->flush_name, name, w->flush_len);
+    uv_mutex_unlock(&w->lock);
+    uv_async_send(&w->wakeup);
+}
+
+void mw_worker_count_top(struct mw_worker *w, const struct sockaddr *from, const uint8_t *qname,
+                         size_t qname_len)
+{
+    if (!w->top[0])
+        return;
+    uint32_t weight = w->top_every;
+    if (weight > 1) {
+        if (++w->top_skip < weight)
+            return;
+        w->top_skip = 0;
+    }
+    if (from->sa_family == AF_INET)
+        mw_topn_add_addr(w->top[0], (const uint8_t *)&((const struct sockaddr_in *)from)->sin_addr,
+                         4, weight);
+    else if (from->sa_family == AF_INET6)
+        mw_topn_add_addr(w->top[0],
+                         (const uint8_t *)&((const struct sockaddr_in6 *)from)->sin6_addr, 16,
+                         weight);
+    mw_topn_add_name(w->top[1], qname, qname_len, weight); /* lowercase already (dnsmsg.c) */
+}
+
+size_t mw_worker_top_read(struct mw_worker *w, int which, struct mw_topn_item *out, size_t cap,
+                          uint64_t *total)
+{
+    uv_mutex_lock(&w->pub_lock);
+    size_t n = w->n_top_pub[which] < cap ? w->n_top_pub[which] : cap;
+    memcpy(out, w->top_pub[which], n * sizeof(*out));
+    *total = w->top_total_pub;
+    uv_mutex_unlock(&w->pub_lock);
+    return n;
+}
+
 static void fold_tick(uv_timer_t *t)
 {
     struct mw_worker *w = t->data;
@@ -353,6 +446,8 @@ static void fold_tick(uv_timer_t *t)
 static void release(struct mw_worker *w)
 {
     mw_blockfold_free(w->fold);
+    mw_topn_free(w->top[0]);
+    mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
     mw_ratelimit_free(w->rl);
     mw_upstreams_free(w->ups);
@@ -396,6 +491,17 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     cache_params(snap->cfg, &cp);
     w->cache = mw_cache_new(&cp);
     w->rl = make_ratelimit(snap->cfg);
+    /* Without memory for them the top-N tables stay off; queries are served all the same. */
+    w->top[0] = mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed());
+    w->top[1] = w->top[0] ? mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed()) : NULL;
+    w->top_every = 1;
+    /* The published copies are touched now too (the worker itself is calloc'ed, so its large
+     * arrays are untouched pages until first written): RSS does not grow when they fill. */
+    memset(w->top_pub, 0, sizeof(w->top_pub));
+    if (!w->top[1]) {
+        mw_topn_free(w->top[0]);
+        w->top[0] = NULL;
+    }
     rc = w->cache && w->fold && (w->rl || !snap->cfg->ratelimit.enabled) ? mw_query_init(w)
                                                                          : -ENOMEM;
     if (rc == 0)

@@ -25,6 +25,9 @@ struct mw_block_event {
     uint16_t qtype;
     const char *list, *category, *action, *rule, *where;
     const char *matched; /* CNAME target or address for answer-side hits; "" otherwise */
+    /* The control API paused blocking (minewall-ctl pause): the query was answered as if
+     * allowed. The line then says "paused":true with the action that would have applied. */
+    bool paused;
 };
 
 /* Open (create, append) path. Returns 0 or a negative errno. */

@@ -80,5 +80,8 @@ enum mw_cache_result mw_cache_lookup(struct mw_cache *c, const struct mw_cache_k
 
 /* Drop everything (e.g. forward zones changed on reload). */
 void mw_cache_clear(struct mw_cache *c);
+/* Remove every entry of the name qname (lowercase wire, len octets): all types, classes and DO
+ * bits. Walks the whole cache (for the control API's flush). Returns the entries removed. */
+size_t mw_cache_remove_name(struct mw_cache *c, const uint8_t *qname, size_t len);
 
 void mw_cache_get_stats(const struct mw_cache *c, struct mw_cache_stats *out);

@@ -177,6 +177,13 @@ struct mw_config {
         struct mw_addr listen;
     } metrics;
 
+    /* The control API (`control: {socket, token-file}`, control.h): a UNIX socket for
+     * minewall-ctl, always on, and with token-file the /control/ paths of the metrics server. */
+    struct {
+        char *socket;     /* owned; NULL: MW_CONTROL_SOCKET_DEFAULT */
+        char *token_file; /* owned; NULL: no control over HTTP */
+    } control;
+
     /* Per-client rate limiting (`rate-limit:`); off when absent. */
     struct {
         bool enabled;
@@ -233,6 +240,7 @@ struct mw_config {
         int blocks_log, state_dir, geoip_asn, geoip_country;
         int journal_path, journal_geo_asn, journal_geo_country;
         int journal_watch; /* the journal.watch list (its entries share it) */
+        int control_socket, control_token_file;
     } lines;
 };
 

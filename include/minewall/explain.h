@@ -7,6 +7,29 @@
 #include <stdio.h>
 
 struct mw_overrides;
+struct mw_config;
+struct mw_lists;
+struct mw_rlist;
+
+/* The outcome of an explanation, for callers that want more than the text (JSON). */
+struct mw_explain_summary {
+    char input[1024];     /* as looked up (A-labels, normalised address) */
+    const char *decision; /* "blocked", "allowed" or "none" (static) */
+    char list[256];       /* the deciding list, "" for none */
+    char rule[280];
+    const char *action; /* of a block (static), NULL otherwise */
+    size_t holders;     /* lists that hold the input */
+};
+
+/* The report of --explain for input against the lists l built from cfg (the running ones for
+ * the control API: neither is written), with the Redis lists synced (borrowed; they are only
+ * read) to find each Redis list that holds it. Builds each file list alone to find its
+ * holders: seconds for large lists, so a server runs it off its loop. Serialised by a mutex
+ * (one shared holder table). Writes the text to out and, when sum is not NULL, fills it.
+ * Returns 0, or -EINVAL with why set when input is not a name, address or AS number. */
+int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
+                     struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
+                     struct mw_explain_summary *sum, char *why, size_t why_len);
 
 /* INPUT is a name (Unicode names are converted to A-labels as list entries are, IDNA 2008 /
  * UTS #46 non-transitional), an IPv4 or IPv6 address, or an AS number ("AS64500" or

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "minewall/netaddr.h"
+
 struct mw_addr;
 struct mw_httpd;
 struct uv_loop_s; /* uv_loop_t; the header does not need <uv.h> */
@@ -39,11 +41,13 @@ struct mw_http_request {
     size_t path_len;
     const char *query; /* after '?', without it; NULL when the target has no '?' */
     size_t query_len;
-    int version_minor;       /* HTTP/1.<minor>: 0 or 1 (a higher minor is read as 1) */
-    bool keep_alive;         /* from the version and the Connection header tokens */
-    bool has_host;           /* a Host header was present */
-    bool chunked;            /* Transfer-Encoding present (any coding): a body follows */
-    uint64_t content_length; /* 0 when absent */
+    int version_minor;         /* HTTP/1.<minor>: 0 or 1 (a higher minor is read as 1) */
+    bool keep_alive;           /* from the version and the Connection header tokens */
+    bool has_host;             /* a Host header was present */
+    bool chunked;              /* Transfer-Encoding present (any coding): a body follows */
+    uint64_t content_length;   /* 0 when absent */
+    const char *authorization; /* the Authorization header's value, or NULL (two: -EBADMSG) */
+    size_t authorization_len;
 };
 
 /* Parse the request head at the start of buf[0..len). Leading empty lines are skipped
@@ -69,6 +73,12 @@ struct mw_http_response {
     size_t body_len;
     size_t body_cap;
     int err; /* first append error; a set err turns the response into a 500 */
+    /* Set by the module before the call, for handlers that authenticate (the control API):
+     * the Authorization header (NUL-terminated, valid during the call) or NULL, and the
+     * client's address (family 0 when unknown). */
+    const char *authorization;
+    struct mw_addr peer;
+    bool head; /* a HEAD request: a handler must not act on it, only describe */
 };
 
 /* Append len bytes to the body. Returns 0, -ENOMEM, or -EMSGSIZE past MW_HTTP_BODY_MAX

@@ -34,13 +34,14 @@ struct mw_answer_change;
 #define MW_JOURNAL_FILE_LINE_MAX 256
 
 /* The event types, in the order of their names ("answer_change", "host_config_change",
- * "upstream_change", "config_change", "other"). Each queued line carries its type, so the
- * writer and the Redis forwarder never read it back out of the JSON. */
+ * "upstream_change", "config_change", "control", "other"). Each queued line carries its type, so
+ * the writer and the Redis forwarder never read it back out of the JSON. */
 enum mw_journal_type {
     MW_JOURNAL_ANSWER,
     MW_JOURNAL_HOST_CONFIG,
     MW_JOURNAL_UPSTREAM,
     MW_JOURNAL_CONFIG,
+    MW_JOURNAL_CONTROL,
     MW_JOURNAL_OTHER,
     MW_JOURNAL_TYPES
 };
@@ -183,6 +184,26 @@ struct mw_journal_config {
  * Returns as mw_journal_format_answer. */
 int mw_journal_format_config(char *buf, size_t cap, uint64_t ts_ms, const char *host,
                              const struct mw_journal_config *ev);
+
+/* ---- control ---- */
+
+/* One action of the control API (minewall-ctl): who asked, what, and how it ended. */
+struct mw_journal_control {
+    const char *via;     /* "unix" or "http" */
+    long uid, pid;       /* the UNIX peer's credentials (SO_PEERCRED); -1 when unknown */
+    const char *peer;    /* the HTTP client's address, or NULL */
+    const char *command; /* the verb ("pause") */
+    const char *request; /* the whole request line ("pause?for=5m") */
+    bool ok;
+    const char *result; /* the answer's message or the error */
+};
+
+/* Format a control event:
+ *   "via":"unix","uid":0|null,"pid":4242|null,"peer":"127.0.0.1:41000"|null,
+ *   "command":"pause","request":"pause?for=5m","ok":true,"result":"..."
+ * Returns as mw_journal_format_answer. */
+int mw_journal_format_control(char *buf, size_t cap, uint64_t ts_ms, const char *host,
+                              const struct mw_journal_control *ev);
 
 /* ---- the queue ---- */
 

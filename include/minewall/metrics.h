@@ -36,6 +36,7 @@ struct mw_metrics_extra {
     struct mw_rsync_stats redis;
     struct mw_events_stats events;
     struct mw_jlog_stats journal;
+    const char *status_extra; /* more members for /status ("k":v,...), or NULL */
 };
 
 /* Fill r; 0 or r->err. */

@@ -1,3 +1,13 @@
+/* Per worker: the top-N tables' capacity, and how many of each a worker publishes. */
+#define MW_WORKER_TOP_CAP 256
+#define MW_WORKER_TOP_PUB 100
+/* Above this many queries a second a worker counts one query in MW_WORKER_TOP_SAMPLE for its
+ * top-N (with that weight): the estimates of heavy hitters stay good, the cost falls by that
+ * factor. Below it, every query is counted exactly. */
+#define MW_WORKER_TOP_EXACT_QPS 2000
+#define MW_WORKER_TOP_SAMPLE 8
+enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
+
 /* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
  * (SO_REUSEPORT, so every worker binds the same addresses), TCP client connections, the
  * upstream sockets, the answer cache, the query pools and the counters. Nothing here is shared
@@ -5,6 +15,7 @@
  * server.c talks to a worker only through mw_worker_post_snapshot() and mw_worker_stop(). */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -13,6 +24,7 @@
 #include "minewall/dnsmsg.h"
 #include "minewall/netaddr.h"
 #include "minewall/rebind.h"
+#include "minewall/topn.h"
 
 struct mw_snapshot;
 struct mw_listener;
@@ -55,6 +67,7 @@ struct mw_worker_stats {
     /* Rebinding guard detections (blocked or, with action log, recorded) by address class
      * (enum mw_rebind_class; [0] unused). */
     uint64_t rebinding[MW_REBIND_COUNT];
+    uint64_t paused_hits; /* blocks not enforced: minewall-ctl pause */
 };
 
 /* Fetch-side gauges of a worker, published with its counters. */
@@ -164,6 +177,25 @@ struct mw_worker {
 
     struct mw_worker_stats stats;
 
+    /* Control API (server.c, control.h). paused is read where a verdict blocks, never on the
+     * pass path. A flush is posted under lock (one at a time: the server waits for it) and
+     * carried out on the next wakeup; the worker then sets flush_done and sends notify. */
+    atomic_bool paused;
+    uint64_t flush_seq;          /* under lock: the last flush posted */
+    bool flush_all;              /* under lock */
+    uint8_t flush_name[256];     /* under lock: lowercase wire */
+    uint16_t flush_len;          /* under lock */
+    _Atomic uint64_t flush_done; /* the last flush carried out */
+    _Atomic uint64_t flushed;    /* cache entries removed by flushes, in all */
+    uv_async_t *notify;          /* under lock; borrowed, may be NULL: ctlapi.c's */
+    struct mw_topn *top[2];      /* owned: clients, names (MW_WORKER_TOP_*) */
+    struct mw_topn_item top_pub[2][MW_WORKER_TOP_PUB]; /* under pub_lock */
+    size_t n_top_pub[2];                               /* under pub_lock */
+    uint64_t top_total_pub;                            /* under pub_lock */
+    uint32_t top_every; /* count 1 query in top_every (weight top_every): set once a second */
+    uint32_t top_skip;
+    uint64_t top_last_queries; /* queries at the last tick */
+
     /* Scratch for rendering one reply; the loop runs one callback at a time. */
     uint8_t out[MW_DNS_MAXMSG + 512];
 };
@@ -200,6 +232,23 @@ const char *mw_qtype_index_name(unsigned i);
 /* Count a block hit in the worker's table. */
 void mw_worker_count_block(struct mw_worker *w, const char *list, const char *category,
                            unsigned action, unsigned where);
+
+/* Thread-safe: blocking off (true) or on for this worker. */
+void mw_worker_set_paused(struct mw_worker *w, bool paused);
+/* Thread-safe: the async to send after each flush (NULL: none; once this returns, the old one
+ * is not sent any more). */
+void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify);
+/* Thread-safe: remove name (lowercase wire, len octets; all when NULL) from the worker's cache
+ * on its next wakeup, as flush number seq (increasing); flush_done reaches seq once done and
+ * notify is sent. */
+void mw_worker_post_flush(struct mw_worker *w, uint64_t seq, const uint8_t *name, size_t len);
+/* Count a query of client from with question name qname (wire) in the top-N tables. */
+void mw_worker_count_top(struct mw_worker *w, const struct sockaddr *from, const uint8_t *qname,
+                         size_t qname_len);
+/* Copy the published top-N of table which (MW_WORKER_TOP_*) into out (at most cap); *total is
+ * the queries the worker counted. Thread-safe. Returns how many were copied. */
+size_t mw_worker_top_read(struct mw_worker *w, int which, struct mw_topn_item *out, size_t cap,
+                          uint64_t *total);
 
 /* Close callback used by every handle a worker owns that has no other owner to free. */
 void mw_worker_handle_closed(uv_handle_t *h);

@@ -14,6 +14,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 try:
@@ -269,7 +270,14 @@ class Minewall:
             # Tests run as root in CI; keeping root must then be explicit (the privilege drop
             # itself has its own test).
             cfg["user"] = "root"
+        # The control socket in a short private directory: the default /run/minewall is shared
+        # by every minewall on the machine, and sun_path holds only 107 bytes.
+        self.ctl_dir = tempfile.mkdtemp(prefix="mwctl")
+        self.ctl_path = os.path.join(self.ctl_dir, "%s.sock" % name)
+        cfg["control"] = {"socket": self.ctl_path}
         cfg.update(config or {})
+        if isinstance(cfg.get("control"), dict):
+            cfg["control"] = dict({"socket": self.ctl_path}, **cfg["control"])
         self.config = {k: v for k, v in cfg.items() if v is not None}
         self.args = list(args)
         self.env = dict(os.environ, **(env or {}))
@@ -402,8 +410,14 @@ class Minewall:
             raise AssertionError("minewall died during the test (exit %s):\n%s"
                                  % (self.proc.returncode, self.log()[-8000:]))
         rc, took = self.terminate()
+        _rmtree_quiet(self.ctl_dir)
         assert rc == 0, "minewall exit code %s after SIGTERM (%.1fs):\n%s" % (
             rc, took, self.log()[-8000:])
+
+
+def _rmtree_quiet(path):
+    import shutil
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def run_minewall(args, timeout=10, env=None):

@@ -31,7 +31,8 @@ def _builddir():
 
 BUILD = _builddir()
 MAN_PAGES = [("doc/minewall.8", "man8", "minewall.8"),
-             ("doc/minewall-feed.1", "man1", "minewall-feed.1")]
+             ("doc/minewall-feed.1", "man1", "minewall-feed.1"),
+             ("doc/minewall-ctl.8", "man8", "minewall-ctl.8")]
 
 
 def run(cmd, **kw):
@@ -92,6 +93,7 @@ def shipped_lists():
 
 def test_files_land_at_their_paths(inst):
     executables = [os.path.join(inst.sbindir, "minewall"),
+                   os.path.join(inst.sbindir, "minewall-ctl"),
                    os.path.join(inst.bindir, "minewall-feed"),
                    os.path.join(inst.bindir, "minewall-update-feeds")]
     if os.path.exists(os.path.join(SRC, "tools", "minewall-journal")):
@@ -214,6 +216,7 @@ def test_unit_sandboxing():
         "ProtectClock": "yes", "ProtectHostname": "yes", "UMask": "0027",
         "LimitNOFILE": "65536", "WantedBy": "multi-user.target",
         "Documentation": "man:minewall(8)",
+        "RuntimeDirectory": "minewall", "RuntimeDirectoryMode": "0755",
     }
     for k, v in want.items():
         assert s.get(k) == [v], "%s=%s, want %s" % (k, s.get(k), v)
@@ -314,6 +317,22 @@ def test_minewall_feed_page_documents_every_command_and_option():
                 "minewall:list:{NAME}:log", "minewall:events:blocks", "MINEWALL_REDIS_URL"):
         assert key in text, key
     for code in ("0", "1", "2", "64"):
+        assert re.search(r"EXIT STATUS .*\b%s\b" % code, text)
+
+
+def test_minewall_ctl_page_documents_every_command_and_option():
+    text = rendered("doc/minewall-ctl.8")
+    binary = os.path.join(os.path.dirname(os.environ.get("MINEWALL_BIN",
+                                                         os.path.join(BUILD, "minewall"))),
+                          "minewall-ctl")
+    usage = help_text(binary)
+    commands = re.findall(r"^  ([a-z][a-z-]+) ", usage, re.M)
+    assert "pause" in commands and "top-names" in commands and "explain" in commands
+    for cmd in commands:
+        assert re.search(r"\b%s\b" % cmd, text), "minewall-ctl(8) lacks the command %s" % cmd
+    for opt in sorted(set(re.findall(r"(?<![\w-])(--?[a-z][a-z-]*)", usage))):
+        assert opt in text, "minewall-ctl(8) does not document %s" % opt
+    for code in "012":
         assert re.search(r"EXIT STATUS .*\b%s\b" % code, text)
 
 

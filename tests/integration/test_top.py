@@ -35,6 +35,9 @@ STATUS = {
     "lists": [{"name": "mining", "category": "mining", "origin": "file", "entries": 1234,
                "stale": False}],
     "redis": {"configured": True, "up": True},
+    "control": {"paused": True, "pause_remaining_s": 42,
+                "top_clients": [{"client": CLIENT_A, "count": 77}],
+                "top_names": [{"name": "busy.test", "count": 55}, {"name": BLOCKED, "count": 9}]},
     "blocks_recent": [
         {"qname": BLOCKED, "client": CLIENT_A, "list": "mining", "category": "mining",
          "count": 30},
@@ -167,6 +170,10 @@ def test_once_snapshot(fake, journal):
     assert "upstream_change" in out and UP2 in out
     assert "/etc/resolv.conf" in out and "config_change" in out
     assert "2024-05-01T12:04:02Z" in out
+    # the control API's part of /status: pause state and the top-N
+    assert "blocking PAUSED (minewall-ctl pause): resumes in 42s" in out
+    assert "top clients: %s 77" % CLIENT_A in out
+    assert "top names: busy.test 55, %s 9" % BLOCKED in out
     assert "Traceback" not in p.stderr
 
 

@@ -410,9 +410,38 @@ static void test_keys(void **state)
     struct mw_cache_stats st;
     mw_cache_get_stats(c, &st);
     assert_int_equal(st.entries, 0);
+    assert_int_equal(st.bytes, 0); /* the byte count starts over too (max-bytes) */
     assert_int_equal(st.inserts, 2);
     assert_int_equal(insert(c, &A, 0), 0);
     assert_int_equal(look(c, &A, 0, false, &s, &el), MW_CACHE_HIT);
+    mw_cache_free(c);
+}
+
+/* minewall-ctl flush NAME: every entry of the name (any type, DO bit), nothing else. */
+static void test_remove_name(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(100, 0, 86400, 0);
+    uint32_t ttls[] = {300};
+    static struct resp a1, a2, other;
+    make(&a1, "flush.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&a2, "FLUSH.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, true);
+    make(&other, "sub.flush.example", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &a1, 0), 0);
+    assert_int_equal(insert(c, &a2, 0), 0);
+    assert_int_equal(insert(c, &other, 0), 0);
+    uint8_t name[256];
+    int n = mw_dname_from_text("flush.example", name, sizeof(name));
+    assert_int_equal(mw_cache_remove_name(c, name, (size_t)n), 2);
+    struct mw_dns_stored s;
+    uint32_t el;
+    assert_int_equal(look(c, &a1, 0, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &a2, 0, false, &s, &el), MW_CACHE_MISS);
+    assert_int_equal(look(c, &other, 0, false, &s, &el), MW_CACHE_HIT);
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(st.entries, 1);
+    assert_int_equal(mw_cache_remove_name(c, name, (size_t)n), 0);
     mw_cache_free(c);
 }
 
@@ -507,11 +536,11 @@ static void test_max_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hit),       cmocka_unit_test(test_clamps),
-        cmocka_unit_test(test_negative),  cmocka_unit_test(test_not_stored),
-        cmocka_unit_test(test_lru),       cmocka_unit_test(test_stale),
-        cmocka_unit_test(test_keys),      cmocka_unit_test(test_many),
-        cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_hit),      cmocka_unit_test(test_clamps),
+        cmocka_unit_test(test_negative), cmocka_unit_test(test_not_stored),
+        cmocka_unit_test(test_lru),      cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_keys),     cmocka_unit_test(test_remove_name),
+        cmocka_unit_test(test_many),     cmocka_unit_test(test_max_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,24 @@ static void test_parse_complete(void **state)
     assert_false(rq.keep_alive);
 }
 
+/* The Authorization header is handed to the control API; two are refused. */
+static void test_parse_authorization(void **state)
+{
+    (void)state;
+    struct mw_http_request rq;
+    const char *r1 =
+        "GET /control/status HTTP/1.1\r\nHost: x\r\nAuthorization:  Bearer abc \r\n\r\n";
+    assert_true(parse(r1, &rq) > 0);
+    assert_int_equal(rq.authorization_len, 10);
+    assert_memory_equal(rq.authorization, "Bearer abc", 10);
+    assert_true(parse("GET / HTTP/1.0\r\n\r\n", &rq) > 0);
+    assert_null(rq.authorization);
+    assert_int_equal(parse("GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer a\r\n"
+                           "authorization: Bearer b\r\n\r\n",
+                           &rq),
+                     -EBADMSG);
+}
+
 static void test_parse_partial(void **state)
 {
     (void)state;
@@ -1061,6 +1079,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_complete),
+        cmocka_unit_test(test_parse_authorization),
         cmocka_unit_test(test_parse_partial),
         cmocka_unit_test(test_parse_malformed),
         cmocka_unit_test(test_parse_folding),

@@ -385,6 +385,38 @@ static void test_geo_flags(void **state)
 
 /* ---- queue ---- */
 
+static void test_control_line(void **state)
+{
+    (void)state;
+    char buf[4096];
+    struct mw_journal_control ev = {.via = "unix",
+                                    .uid = 0,
+                                    .pid = 4242,
+                                    .command = "pause",
+                                    .request = "pause?for=5m",
+                                    .ok = true,
+                                    .result = "blocking \"paused\""};
+    int n = mw_journal_format_control(buf, sizeof(buf), 1714564800123ull, "gw1", &ev);
+    assert_true(n > 0);
+    assert_string_equal(buf, "{\"ts\":\"2024-05-01T12:00:00.123Z\",\"type\":\"control\","
+                             "\"host\":\"gw1\",\"via\":\"unix\",\"uid\":0,\"pid\":4242,"
+                             "\"peer\":null,\"command\":\"pause\",\"request\":\"pause?for=5m\","
+                             "\"ok\":true,\"result\":\"blocking \\\"paused\\\"\"}\n");
+    ev = (struct mw_journal_control){.via = "http",
+                                     .uid = -1,
+                                     .pid = -1,
+                                     .peer = "127.0.0.1:5",
+                                     .command = "reload",
+                                     .ok = false};
+    n = mw_journal_format_control(buf, sizeof(buf), 1714564800123ull, NULL, &ev);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "\"uid\":null,\"pid\":null,\"peer\":\"127.0.0.1:5\""));
+    assert_non_null(strstr(buf, "\"request\":\"\",\"ok\":false,\"result\":\"\"}"));
+    assert_int_equal(mw_journal_format_control(buf, 20, 1714564800123ull, "gw1", &ev), -ENOSPC);
+    assert_int_equal(mw_journal_format_control(buf, sizeof(buf), 0, "gw1", NULL), -EINVAL);
+    assert_string_equal(mw_journal_type_name(MW_JOURNAL_CONTROL), "control");
+}
+
 static void test_queue_bounds(void **state)
 {
     (void)state;
@@ -500,6 +532,7 @@ int main(void)
         cmocka_unit_test(test_host_config_line),
         cmocka_unit_test(test_upstream_config_lines),
         cmocka_unit_test_setup_teardown(test_geo_flags, geo_setup, geo_teardown),
+        cmocka_unit_test(test_control_line),
         cmocka_unit_test(test_queue_bounds),
         cmocka_unit_test(test_queue_threads),
     };
