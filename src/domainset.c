@@ -65,7 +65,7 @@ static bool qview_init(struct qview *v, const uint8_t *q, size_t len, int maxl)
     uint64_t h = ROOT_HASH;
     v->h[n] = h;
     for (int i = n - 1; i >= v->lo; i--) {
-        h = label_hash(h, q + v->off[i] + 1, q[v->off[i]]);
+        h = mw_hash_label(h, q + v->off[i] + 1, q[v->off[i]]);
         v->h[i] = h;
     }
     return true;

@@ -162,7 +162,7 @@ static int cls_grow(struct cls_map *m)
     for (size_t j = 0; j <= m->mask; j++) {
         if (!m->keys[j])
             continue;
-        size_t x = (size_t)(mix((m->keys[j] - 1) ^ S0, S1) & g.mask);
+        size_t x = (size_t)(mw_hash_mix((m->keys[j] - 1) ^ S0, S1) & g.mask);
         while (g.keys[x])
             x = (x + 1) & g.mask;
         g.keys[x] = m->keys[j];
@@ -180,7 +180,7 @@ static int cls_id(struct mw_domainset_builder *b, const struct cls *c, uint32_t 
     struct cls_map *m = &b->cm;
     uint64_t key = (uint64_t)c->list | (uint64_t)c->flags << 16 | (uint64_t)c->action << 24 |
                    (uint64_t)c->kind << 32 | (uint64_t)c->removed << 34;
-    size_t i = (size_t)(mix(key ^ S0, S1) & m->mask);
+    size_t i = (size_t)(mw_hash_mix(key ^ S0, S1) & m->mask);
     while (m->keys[i]) {
         if (m->keys[i] == key + 1) {
             *id = m->ids[i];
@@ -268,7 +268,7 @@ static int add(struct mw_domainset_builder *b, const uint8_t *wire, size_t len, 
     mw_dname_lower(w, len);
     uint64_t hash = ROOT_HASH, h1 = 0;
     for (int i = n - 1; i >= 0; i--) {
-        hash = label_hash(hash, w + off[i] + 1, w[off[i]]);
+        hash = mw_hash_label(hash, w + off[i] + 1, w[off[i]]);
         if (i == n - 1)
             h1 = hash;
     }
@@ -391,7 +391,7 @@ static uint64_t stored_hash(const struct mw_domainset_builder *b, const struct s
     for (size_t o = 0; o < n; o += w[o] + 1u)
         off[k++] = (uint8_t)o;
     while (k-- > 0)
-        h = label_hash(h, w + off[k] + 1, w[off[k]]);
+        h = mw_hash_label(h, w + off[k] + 1, w[off[k]]);
     return h;
 }
 

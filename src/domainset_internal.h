@@ -13,6 +13,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/domainset.h"
+#include "minewall/hash.h"
 
 #define BUCKET_FILL 8 /* entries per bucket on average */
 #define SUPER_SHIFT 6 /* buckets per 32-bit directory base: 64 */
@@ -32,73 +33,7 @@ static const uint64_t S0 = 0xa0761d6478bd642full, S1 = 0xe7037ed1a0b428dbull,
 
 /* ---- hashing ------------------------------------------------------------------------------ */
 
-static inline void mul128(uint64_t *a, uint64_t *b)
-{
-#ifdef __SIZEOF_INT128__
-    unsigned __int128 r = (unsigned __int128)*a * *b;
-    *a = (uint64_t)r;
-    *b = (uint64_t)(r >> 64);
-#else
-    uint64_t ha = *a >> 32, hb = *b >> 32, la = (uint32_t)*a, lb = (uint32_t)*b;
-    uint64_t rh = ha * hb, rm0 = ha * lb, rm1 = hb * la, rl = la * lb;
-    uint64_t t = rl + (rm0 << 32), c = t < rl;
-    uint64_t lo = t + (rm1 << 32);
-    c += lo < t;
-    *a = lo;
-    *b = rh + (rm0 >> 32) + (rm1 >> 32) + c;
-#endif
-}
-
-static inline uint64_t mix(uint64_t a, uint64_t b)
-{
-    mul128(&a, &b);
-    return a ^ b;
-}
-
-static inline uint64_t rd8(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static inline uint64_t rd4(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-/* Extend the hash h of a name by one label of n octets at p on its left. wyhash-style: every
- * octet is read (short labels by overlapping loads), two 64x64->128 multiplies per label. */
-static inline uint64_t label_hash(uint64_t h, const uint8_t *p, size_t n)
-{
-    uint64_t a, b;
-    if (n <= 16) {
-        if (n >= 4) {
-            size_t m = (n >> 3) << 2;
-            a = (rd4(p) << 32) | rd4(p + m);
-            b = (rd4(p + n - 4) << 32) | rd4(p + n - 4 - m);
-        } else {
-            a = ((uint64_t)p[0] << 16) | ((uint64_t)p[n >> 1] << 8) | p[n - 1];
-            b = 0;
-        }
-    } else {
-        size_t i = n;
-        while (i > 16) {
-            h = mix(rd8(p) ^ S1, rd8(p + 8) ^ h);
-            p += 16;
-            i -= 16;
-        }
-        a = rd8(p + i - 16);
-        b = rd8(p + i - 8);
-    }
-    a ^= S1;
-    b ^= h;
-    mul128(&a, &b);
-    return mix(a ^ S0 ^ n, b ^ S1);
-}
-
+/* Names hash with hash.h's label step (mw_hash_label), from this root value down. */
 #define ROOT_HASH (S2 ^ S0)
 
 /* Split a wire name into labels. Returns the label count or -1 if malformed. */
@@ -307,12 +242,12 @@ static inline bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
     if (n >= 8) {
         size_t i = 0;
         for (; i + 8 <= n; i += 8)
-            if (rd8(a + i) != rd8(b + i))
+            if (mw_load64(a + i) != mw_load64(b + i))
                 return false;
-        return i == n || rd8(a + n - 8) == rd8(b + n - 8);
+        return i == n || mw_load64(a + n - 8) == mw_load64(b + n - 8);
     }
     if (n >= 4)
-        return rd4(a) == rd4(b) && rd4(a + n - 4) == rd4(b + n - 4);
+        return mw_load32(a) == mw_load32(b) && mw_load32(a + n - 4) == mw_load32(b + n - 4);
     for (size_t i = 0; i < n; i++)
         if (a[i] != b[i])
             return false;

@@ -99,46 +99,12 @@ static inline void free_zones(struct zone *z, size_t n)
     free(z);
 }
 
-/* Names hash from the root down, a label at a time, so that one pass over a query name gives
- * the hash of each of its suffixes (the zone walk needs them): a label (length octet and
- * octets, 2 to 64 of them) folded into the hash of the name above it with the mix of hash.h.
- * The label is read as wyhash reads short keys, by at most two overlapping loads of fixed size
- * (no loop over octets, no call to memcpy); the length octet makes the loads unambiguous. */
-static inline uint64_t load4(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static inline uint64_t load8(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
+/* Names hash from the root down, a label at a time (hash.h's label step), so that one pass
+ * over a query name gives the hash of each of its suffixes (the zone walk needs them). l is a
+ * label with its length octet (never the root label). */
 static inline uint64_t label_step(uint64_t h, const uint8_t *l)
 {
-    size_t n = 1 + (size_t)l[0];
-    uint64_t a, b;
-    if (n <= 3) {
-        a = ((uint64_t)l[0] << 16) | ((uint64_t)l[n >> 1] << 8) | l[n - 1];
-        b = 0;
-    } else if (n <= 8) {
-        a = load4(l);
-        b = load4(l + n - 4);
-    } else if (n <= 16) {
-        a = load8(l);
-        b = load8(l + n - 8);
-    } else {
-        size_t i = 0;
-        for (; i + 16 < n; i += 16)
-            h = mw_hash_mix(load8(l + i) ^ 0xe7037ed1a0b428dbULL, load8(l + i + 8) ^ h);
-        a = load8(l + n - 16);
-        b = load8(l + n - 8);
-    }
-    return mw_hash_mix(a ^ 0x8ebc6af09c88c6e3ULL, b ^ h ^ 0x589965cc75374cc3ULL);
+    return mw_hash_label(h, l + 1, l[0]);
 }
 
 /* Offsets of the labels of name (the root label last); returns how many labels. */

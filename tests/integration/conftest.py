@@ -193,6 +193,24 @@ def addresses(r):
     return sorted(rd.address for rr in r.answer if rr.rdtype in (1, 28) for rd in rr)
 
 
+def ede(r):
+    """(info code, extra text) of the reply's Extended DNS Error option, or None."""
+    for o in r.options:
+        if o.otype == 15:
+            if hasattr(o, "code"):
+                return o.code, o.text or ""
+            return struct.unpack("!H", o.data[:2])[0], o.data[2:].decode()
+    return None
+
+
+def blocks(path):
+    """The block log's lines as objects ([] before the file exists)."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return [json.loads(ln) for ln in f if ln.strip()]
+
+
 def assert_same_answer(got, ref):
     """The forwarded reply carries the upstream's rcode and records (TTLs may only drop)."""
     assert got.rcode() == ref.rcode(), (dns.rcode.to_text(got.rcode()),

@@ -1,9 +1,7 @@
 """Filtering: domain, IP, ASN and pattern lists, list formats, actions, allowlists, CNAME
 cloaking, the block log (folding, rotation), bad list files and reloads."""
 
-import json
 import os
-import struct
 import subprocess
 import time
 
@@ -11,7 +9,7 @@ import dns.rcode
 import pytest
 
 import conftest
-from conftest import addresses, run_minewall, to_yaml, wait_until
+from conftest import addresses, blocks, ede, run_minewall, to_yaml, wait_until
 
 EXTRA = {
     "pool.evil.test": {"A": ["192.0.2.200"]},
@@ -61,20 +59,6 @@ def start(make_minewall, up, tmp_path):
     return go
 
 
-def ede(r):
-    for o in r.options:
-        if o.otype == 15:
-            if hasattr(o, "code"):
-                return o.code, o.text or ""
-            return struct.unpack("!H", o.data[:2])[0], o.data[2:].decode()
-    return None
-
-
-def blocks(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(ln) for ln in f if ln.strip()]
 
 
 def assert_blocked_sinkhole(r, code=15, text=None):

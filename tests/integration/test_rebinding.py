@@ -6,17 +6,14 @@ rule and the address, count them in /metrics, leave internal zones and names tha
 public alone, apply the verdict to cached answers after a reload, refuse a bad `detect:`
 section with FILE:LINE, and show the registered domain in --explain."""
 
-import json
-import os
 import re
-import struct
 
 import dns.message
 import dns.rcode
 import dns.rrset
 import pytest
 
-from conftest import addresses, free_port, run_minewall, to_yaml, wait_until
+from conftest import addresses, blocks, ede, free_port, run_minewall, to_yaml, wait_until
 from test_ops import val, wait_metric
 
 EDE_FILTERED = 17
@@ -63,20 +60,6 @@ def start(make_minewall, make_upstream, up, tmp_path):
     return go
 
 
-def ede(r):
-    for o in r.options:
-        if o.otype == 15:
-            if hasattr(o, "code"):
-                return o.code, o.text or ""
-            return struct.unpack("!H", o.data[:2])[0], o.data[2:].decode()
-    return None
-
-
-def blocks(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(ln) for ln in f if ln.strip()]
 
 
 def metrics_port(m):

@@ -14,7 +14,7 @@ import dns.rcode
 import pytest
 
 from fleetlib import EXTRA, FOLLOW_S, POLL_S, SINKHOLE, SYNC_S, is_blocked, ok, timed
-from conftest import FEED_BIN, addresses, feed, run_minewall, to_yaml, wait_until
+from conftest import FEED_BIN, ede, addresses, feed, run_minewall, to_yaml, wait_until
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
                                 reason="minewall-feed not built: " + FEED_BIN)
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
 
 # --- helpers ---------------------------------------------------------------------------------
 
-
-def ede(r):
-    for o in r.options:
-        if o.otype == 15:
-            return o.code, o.text or ""
-    return None
 
 
 def resolves(m, name, addr=None):
