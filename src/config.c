@@ -486,6 +486,7 @@ static const struct key top_keys[] = {
     NUM("upstream-timeout", mw_config__on_uint, upstream.timeout_ms, 50, 60000, 1, SLOT_UP_TIMEOUT),
     NUM("resolve-timeout", mw_config__on_uint, upstream.total_ms, 100, 120000, 1,
         SLOT_TOTAL_TIMEOUT),
+    {.path = "health-check", .fn = on_map, .sub = mw_config__health_keys},
     {.path = "tcp", .fn = on_map, .sub = tcp_keys},
     {.path = "udp", .fn = on_map, .sub = udp_keys},
     {.path = "fetch", .fn = on_map, .sub = mw_config__fetch_keys},
@@ -688,6 +689,9 @@ struct mw_config *mw_config_new_default(void)
     cfg->cache.serve_stale = 86400;
     cfg->upstream.timeout_ms = 1500;
     cfg->upstream.total_ms = 4000;
+    cfg->health.interval_ms = 1000;
+    cfg->health.down_after = 3;
+    cfg->health.up_after = 2;
     cfg->tcp.idle_timeout_ms = 10000;
     cfg->tcp.max_connections = 1024;
     cfg->tcp.max_pipeline = 64;

@@ -107,6 +107,7 @@ extern const struct key mw_config__metrics_keys[];
 extern const struct key mw_config__control_keys[];
 extern const struct key mw_config__ratelimit_keys[];
 extern const struct key mw_config__fetch_keys[];
+extern const struct key mw_config__health_keys[];
 void mw_config__on_ratelimit(struct ctx *c, const struct key *k, yaml_node_t *val);
 void mw_config__on_user(struct ctx *c, const struct key *k, yaml_node_t *val);
 /* Decides about one item of a string list; false skips it (after reporting why, or not when

@@ -1,5 +1,5 @@
-/* The operations keys of the configuration: metrics, rate-limit, fetch bounds and user (see
- * config.h). */
+/* The operations keys of the configuration: metrics, rate-limit, fetch bounds, health checks
+ * and user (see config.h). */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,6 +118,15 @@ const struct key mw_config__fetch_keys[] = {
     NUM("fetch.max-queries", mw_config__on_uint, fetch.max_queries, 1, 10000000, 1, 0),
     {.path = "fetch.overflow", .fn = on_fetch_overflow},
     NUM("fetch.max-tcp", mw_config__on_uint, fetch.max_tcp, 1, 65535, 1, 0),
+    {.path = NULL},
+};
+
+/* Probes at least every 100 ms (the prober's tick) and at most once an hour; runs of 1..100
+ * (1: one lost probe marks an upstream down). */
+const struct key mw_config__health_keys[] = {
+    NUM("health-check.interval", mw_config__on_uint, health.interval_ms, 100, 3600000, 1, 0),
+    NUM("health-check.down-after", mw_config__on_uint, health.down_after, 1, 100, 1, 0),
+    NUM("health-check.up-after", mw_config__on_uint, health.up_after, 1, 100, 1, 0),
     {.path = NULL},
 };
 

@@ -13,6 +13,7 @@
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/filter.h"
+#include "minewall/health.h"
 #include "minewall/httpd.h"
 #include "minewall/jsonw.h"
 #include "minewall/lists.h"
@@ -289,10 +290,28 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
                                 lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)v);
         }
     }
+    /* Health: the board of the running config (health.h), one sample per configured
+     * upstream; the prober that writes it runs on this thread. */
+    const struct mw_health *hb = snap->box->health;
     head(r, "upstream_up", "gauge", "1 when the upstream is healthy, 0 when marked down.");
-    for (unsigned i = 0; i < s->n_ups; i++)
+    for (uint16_t i = 0; hb && i < hb->n; i++)
         mw_http_body_printf(r, "minewall_upstream_up{upstream=\"%s\"} %d\n",
-                            lv(s->ups[i].label, a, sizeof(a)), s->ups[i].up ? 1 : 0);
+                            lv(hb->slot[i].label, a, sizeof(a)), hb->slot[i].hc.down ? 0 : 1);
+    head(r, "upstream_probes_total", "counter",
+         "Health probes sent to each upstream (never counted as client queries).");
+    for (uint16_t i = 0; hb && i < hb->n; i++)
+        mw_http_body_printf(r, "minewall_upstream_probes_total{upstream=\"%s\"} %llu\n",
+                            lv(hb->slot[i].label, a, sizeof(a)),
+                            (unsigned long long)hb->slot[i].hc.probes);
+    head(r, "upstream_probe_failures_total", "counter",
+         "Health probes that failed: no answer in time, SERVFAIL, REFUSED, malformed, not sent.");
+    for (uint16_t i = 0; hb && i < hb->n; i++)
+        mw_http_body_printf(r, "minewall_upstream_probe_failures_total{upstream=\"%s\"} %llu\n",
+                            lv(hb->slot[i].label, a, sizeof(a)),
+                            (unsigned long long)hb->slot[i].hc.probe_failures);
+    counter(r, "upstream_probe_stray_total",
+            "Datagrams on the probe sockets that answered no outstanding probe.", "",
+            x->prober.stray);
     head(r, "upstream_srtt_seconds", "gauge", "Smoothed round-trip time of each upstream.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_srtt_seconds{upstream=\"%s\"} %g\n",
@@ -369,7 +388,8 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     counter(r, "journal_dropped_total",
             "Routing-change events lost (queue full, write "
             "errors).",
-            "", st->journal_dropped + x->journal.dropped + x->journal.lost);
+            "",
+            st->journal_dropped + x->prober.journal_dropped + x->journal.dropped + x->journal.lost);
 
     if (snap->blocklog) {
         uint64_t written, failed;

@@ -16,6 +16,7 @@
 #include "minewall/error.h"
 #include "minewall/events.h"
 #include "minewall/geo.h"
+#include "minewall/health.h"
 #include "minewall/hostwatch.h"
 #include "minewall/httpd.h"
 #include "minewall/jlog.h"
@@ -25,6 +26,7 @@
 #include "minewall/log.h"
 #include "minewall/metrics.h"
 #include "minewall/privdrop.h"
+#include "minewall/prober.h"
 #include "minewall/redis_sync.h"
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
@@ -68,6 +70,7 @@ struct mw_server {
     struct mw_regdom *regdom;
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
     struct mw_ctlapi *ctl;      /* owned; the control API (minewall-ctl), or NULL */
+    struct mw_prober *prober;   /* owned; upstream health checks (closes itself) */
     uint64_t started_ms;        /* loop time at start, for the uptime */
     char host[256];             /* gethostname once at start ("unknown" without), for events */
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
@@ -194,6 +197,8 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
     snap->host = s->host;
+    if (s->prober)
+        mw_prober_set(s->prober, snap);
     for (unsigned i = 0; i < s->n_workers; i++)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
@@ -332,6 +337,8 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         mw_events_stats(s->ev, &x.events);
     if (s->jlog)
         mw_jlog_stats(s->jlog, &x.journal);
+    if (s->prober)
+        mw_prober_stats(s->prober, &x.prober);
     if (strcmp(path, "/metrics") == 0) {
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         int rc = mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
@@ -564,6 +571,12 @@ static void reload_done(uv_work_t *req, int status)
         if (lists)
             journal_config(s, s->snap->cfg, s->snap->lists, cfg, lists);
         struct mw_snapshot *snap = lists ? mw_snapshot_new(cfg, lists, bl, ++s->generation) : NULL;
+        /* The new config's health board keeps the state of the upstreams that stay. */
+        if (snap && !(snap->box->health =
+                          mw_health_build(snap->cfg, s->snap->box->health, uv_now(s->loop)))) {
+            mw_snapshot_unref(snap);
+            snap = NULL;
+        }
         if (!snap) {
             mw_log_error("server", "reload failed: out of memory");
             reload_result(s, false);
@@ -721,6 +734,8 @@ static void stop(struct mw_server *s)
     mw_events_close(s->ev); /* freed once the workers, its producers, are stopped */
     mw_hostwatch_close(s->hw);
     s->hw = NULL;
+    mw_prober_close(s->prober);
+    s->prober = NULL;
     if (s->httpd) {
         mw_httpd_close(s->httpd, NULL, NULL);
         s->httpd = NULL;
@@ -958,6 +973,10 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
         return 3;
+    if (!(s.snap->box->health = mw_health_build(s.snap->cfg, NULL, uv_now(s.loop)))) {
+        mw_snapshot_unref(s.snap);
+        return 3;
+    }
     s.snap->events = s.ev;
     if (start_journal(&s) < 0) {
         mw_snapshot_unref(s.snap);
@@ -998,6 +1017,10 @@ int mw_server_run(const struct mw_overrides *o)
         uv_loop_close(s.loop);
         return 3;
     }
+    if (mw_prober_new(s.loop, &s.prober) == 0)
+        mw_prober_set(s.prober, s.snap);
+    else
+        mw_log_error("upstr", "out of memory: no upstream health checks");
     if (s.rs && mw_rsync_start(s.rs) < 0)
         mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
     if (s.ev && mw_events_start(s.ev) < 0)

@@ -5,6 +5,7 @@
 
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/health.h"
 #include "minewall/lists.h"
 
 struct mw_snapshot *mw_snapshot_new(struct mw_config *cfg, struct mw_lists *lists,
@@ -65,6 +66,7 @@ void mw_snapshot_unref(struct mw_snapshot *s)
         return;
     if (__atomic_sub_fetch(&s->box->refs, 1, __ATOMIC_ACQ_REL) == 0) {
         mw_config_free(s->box->cfg);
+        mw_health_unref(s->box->health);
         free(s->box);
     }
     mw_lists_unref(s->lists);

@@ -1,4 +1,4 @@
-/* The upstreams of one config and their health; see upset.h. */
+/* The upstreams of one config as one worker sees them; see upset.h. */
 #include "minewall/upset.h"
 
 #include <errno.h>
@@ -6,13 +6,11 @@
 #include <string.h>
 
 #include "minewall/config.h"
-
-#define FAILS_TO_DOWN 3
-#define PROBE_FIRST_MS 1000
-#define PROBE_MAX_MS 8000
+#include "minewall/health.h"
 
 void mw_upset__free(struct mw_upset *s)
 {
+    mw_health_unref(s->health);
     free(s->def.idx);
     for (uint16_t i = 0; i < s->n_zones; i++)
         free(s->zones[i].idx);
@@ -50,7 +48,8 @@ static int group_fill(struct mw_upset *s, struct mw_upgroup *g, const struct mw_
     return 0;
 }
 
-struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old)
+struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old,
+                                struct mw_health *health)
 {
     size_t cap = cfg->n_upstreams;
     for (size_t z = 0; z < cfg->n_zones; z++)
@@ -76,9 +75,18 @@ struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_ups
         for (uint16_t j = 0; j < old->n; j++) {
             if (mw_addr_equal(&s->u[i].addr, &old->u[j].addr)) {
                 s->u[i] = old->u[j];
-                s->u[i].probe_in_flight = false;
                 break;
             }
+        }
+    }
+    /* The old set's slots belong to its board: every member points into the new one. */
+    s->health = health ? mw_health_ref(health) : NULL;
+    for (uint16_t i = 0; i < s->n; i++) {
+        struct mw_upstream *u = &s->u[i];
+        u->hs = health ? mw_health_find(health, &u->addr) : NULL;
+        if (u->hs) {
+            u->down = mw_health_down(u->hs);
+            u->up_gen = __atomic_load_n(&u->hs->up_gen, __ATOMIC_RELAXED);
         }
     }
     return s;
@@ -120,20 +128,25 @@ int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t
     return best;
 }
 
-bool mw_upset_failed(struct mw_upstream *u, uint64_t now)
+void mw_upset_sync(struct mw_upset *s, unsigned down_after)
 {
-    u->fails++;
-    if (u->down || u->fails < FAILS_TO_DOWN)
-        return false;
-    u->down = true;
-    u->probe_backoff_ms = PROBE_FIRST_MS;
-    u->next_probe_ms = now + PROBE_FIRST_MS;
-    return true;
-}
-
-void mw_upset_probe_failed(struct mw_upstream *u, uint64_t now)
-{
-    u->probe_backoff_ms =
-        u->probe_backoff_ms * 2 > PROBE_MAX_MS ? PROBE_MAX_MS : u->probe_backoff_ms * 2;
-    u->next_probe_ms = now + u->probe_backoff_ms;
+    for (uint16_t i = 0; i < s->n; i++) {
+        struct mw_upstream *u = &s->u[i];
+        if (!u->hs)
+            continue;
+        uint32_t gen = __atomic_load_n(&u->hs->up_gen, __ATOMIC_RELAXED);
+        if (gen != u->up_gen) {
+            u->up_gen = gen;
+            u->fails = 0;
+        }
+        bool board_down = mw_health_down(u->hs);
+        bool run = u->fails >= down_after;
+        if (run && !board_down)
+            mw_health_report_fail(u->hs, true);
+        u->down = board_down || run;
+        if (u->answers != u->answers_synced) {
+            u->answers_synced = u->answers;
+            mw_health_report_answers(u->hs);
+        }
+    }
 }

@@ -7,10 +7,13 @@
  * attempt's upstream address and port, and its question is ours. Earlier attempts of a fetch
  * stay registered after a retry, so a late but genuine answer still completes the fetch.
  *
- * Health (upset.c keeps it and picks the member to ask): three consecutive failures mark an
- * upstream down; a down upstream gets no client traffic and is probed here with ". NS" on a
- * backoff (1 s doubling to 8 s) until it answers. Among healthy upstreams the lowest smoothed
- * RTT wins, with one query in 32 sent to another so RTTs stay fresh. */
+ * Health is shared by the workers (health.h): the prober on the control loop (prober.c)
+ * probes every upstream and keeps the up/down state on the config's board; this file reports
+ * failed client queries to it and copies its state into the worker's set every SYNC_TICK_MS
+ * (mw_upset_sync), so the hot path reads nothing shared. A worker that sees health-check
+ * down-after failures in a row from an upstream stops choosing it at once. Among healthy
+ * upstreams the lowest smoothed RTT wins, with one query in 32 sent to another so RTTs stay
+ * fresh (upset.c). */
 #include "minewall/upstream.h"
 
 #include <errno.h>
@@ -23,8 +26,7 @@
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
-#include "minewall/jlog.h"
-#include "minewall/journal.h"
+#include "minewall/health.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/socket.h"
@@ -36,7 +38,7 @@
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
 #endif
 #define PENDING_BUCKETS 8192
-#define PROBE_TICK_MS 250
+#define SYNC_TICK_MS 100 /* health state copied from the board (bounds how stale it is) */
 #define RECV_SLOTS 8
 #define MAX_ATTEMPTS 6
 #define FETCH_RESERVE 64 /* idle fetch objects always kept (see mw_upstreams_trim) */
@@ -60,12 +62,11 @@ struct mw_fetch {
     bool active;
     struct mw_dns_question q;
     bool cd, do_bit;
-    mw_fetch_cb cb; /* NULL for a probe */
+    mw_fetch_cb cb;
     void *arg;
     char answered_by[64]; /* label of the upstream whose answer completed it, or "" */
     struct mw_upset *set; /* ref held while active */
     const struct mw_upgroup *group;
-    int probe_up; /* >= 0: a health probe pinned to this upstream */
     uint64_t deadline_ms;
     uint32_t tried; /* bit i: group member i was tried (first 32) */
     unsigned n_tries;
@@ -107,7 +108,7 @@ struct mw_upstreams {
     struct mw_usock *pool4[POOL_SIZE];
     struct mw_usock *pool6[POOL_SIZE];
     struct mw_attempt *pending[PENDING_BUCKETS];
-    uv_timer_t probe;
+    uv_timer_t sync; /* health: SYNC_TICK_MS */
     bool closing;
     uint8_t qbuf[512];
     uint8_t *rbuf; /* shared receive buffer: callbacks run one at a time */
@@ -157,32 +158,13 @@ static void usock_close(struct mw_usock *s)
 static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                        unsigned flags);
 
-/* A socket bound to a random port: the kernel's choice of ephemeral port is sequential on
- * some configurations, so pick one from the CSPRNG and retry on collisions. */
+/* A socket bound to a random port (mw_socket_udp_random_port). */
 static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
 {
     struct mw_worker *w = ups->w;
-    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = mw_socket_udp_random_port(family);
     if (fd < 0)
         return NULL;
-    mw_socket_buffers(fd);
-    struct mw_addr a;
-    memset(&a, 0, sizeof(a));
-    a.u.sa.sa_family = (sa_family_t)family;
-    a.len = family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-    int rc = -1;
-    for (int tries = 0; tries < 16 && rc < 0; tries++) {
-        uint16_t port = (uint16_t)(1024 + arc4random_uniform(65536 - 1024));
-        if (family == AF_INET)
-            a.u.in4.sin_port = htons(port);
-        else
-            a.u.in6.sin6_port = htons(port);
-        rc = bind(fd, &a.u.sa, a.len);
-    }
-    if (rc < 0) {
-        close(fd);
-        return NULL;
-    }
     struct mw_usock *s = calloc(1, sizeof(*s));
     if (!s) {
         close(fd);
@@ -273,59 +255,21 @@ static unsigned live_attempts(const struct mw_fetch *f)
 
 /* ---- health ---- */
 
-/* Journal: an upstream went down or came back; the event carries where every forward zone
- * (and the default route, ".") goes now: its first healthy upstream. */
-static void journal_upstream(struct mw_worker *w, const struct mw_upset *set,
-                             const struct mw_upstream *u, const char *reason)
+/* A client query to u failed: counted in u's run, reported to the board (health.h). */
+static void up_failed(struct mw_worker *w, struct mw_upstream *u)
 {
-    struct mw_journal_queue *q = w->snap->journal;
-    if (!q)
-        return;
-    const struct mw_config *cfg = w->snap->cfg;
-    struct mw_journal_route routes[65];
-    size_t n = 0;
-    for (size_t z = 0; z <= cfg->n_zones && z <= set->n_zones && n < 65; z++) {
-        const struct mw_upgroup *g = z == 0 ? &set->def : &set->zones[z - 1];
-        routes[n].zone = z == 0 ? "." : cfg->zones[z - 1].name;
-        routes[n].upstream = NULL;
-        for (uint16_t i = 0; i < g->n; i++) {
-            if (!set->u[g->idx[i]].down) {
-                routes[n].upstream = set->u[g->idx[i]].label;
-                break;
-            }
-        }
-        n++;
-    }
-    struct mw_journal_upstream ev = {
-        .upstream = u->label, .up = !u->down, .reason = reason, .routes = routes, .n_routes = n};
-    char line[8192];
-    uv_timeval64_t tv;
-    uv_gettimeofday(&tv);
-    int len = mw_journal_format_upstream(line, sizeof(line),
-                                         (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
-                                         w->snap->host, &ev);
-    if (len <= 0 || mw_journal_queue_push(q, MW_JOURNAL_UPSTREAM, line, (size_t)len) < 0)
-        w->stats.journal_dropped++;
+    bool run = mw_upset_failed(u, w->snap->cfg->health.down_after);
+    if (run)
+        mw_log_debug("upstr", "worker %u: upstream %s failed %u times in a row", w->index, u->label,
+                     u->fails);
+    if (u->hs)
+        mw_health_report_fail(u->hs, run);
 }
 
-static void up_failed(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
-                      uint64_t now)
-{
-    if (mw_upset_failed(u, now)) {
-        mw_log_warn("upstr", "worker %u: upstream %s is down after %u failures", w->index, u->label,
-                    u->fails);
-        journal_upstream(w, set, u, "consecutive failures");
-    }
-}
-
-static void up_answered(struct mw_worker *w, const struct mw_upset *set, struct mw_upstream *u,
-                        uint64_t rtt)
+static void up_answered(struct mw_upstream *u, uint64_t rtt)
 {
     u->lat[mw_lat_bucket(rtt)]++;
-    if (mw_upset_answered(u, rtt)) {
-        mw_log_info("upstr", "worker %u: upstream %s is back up", w->index, u->label);
-        journal_upstream(w, set, u, "answered again");
-    }
+    mw_upset_answered(u, rtt);
 }
 
 /* ---- sending ---- */
@@ -374,26 +318,17 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     return 0;
 }
 
-/* Send f's question to the next upstream that takes it: the pinned one for a probe (asked
- * once), else the group member mw_upset_pick chooses (retry: members already asked may be
- * asked again, after timeouts). A failed send counts as a try, and one call makes at most
- * MAX_ATTEMPTS of them, so sockets that keep failing cannot spin the loop. Returns 0 when one
- * was sent, -EIO when nothing is left to try. */
+/* Send f's question to the next upstream that takes it: the group member mw_upset_pick
+ * chooses (retry: members already asked may be asked again, after timeouts). A failed send counts
+ * as a try, and one call makes at most MAX_ATTEMPTS of them, so sockets that keep failing cannot
+ * spin the loop. Returns 0 when one was sent, -EIO when nothing is left to try. */
 static int send_next(struct mw_fetch *f, bool retry, uint64_t now)
 {
     for (unsigned n = 0; n < MAX_ATTEMPTS && now < f->deadline_ms && f->n_att < MAX_ATTEMPTS; n++) {
-        int m = 0;
-        uint16_t up;
-        if (f->probe_up >= 0) {
-            if (f->n_tries > 0)
-                break;
-            up = (uint16_t)f->probe_up;
-        } else {
-            m = mw_upset_pick(f->set, f->group, &f->tried, f->n_tries, retry);
-            if (m < 0)
-                break;
-            up = f->group->idx[m];
-        }
+        int m = mw_upset_pick(f->set, f->group, &f->tried, f->n_tries, retry);
+        if (m < 0)
+            break;
+        uint16_t up = f->group->idx[m];
         if (m < 32)
             f->tried |= 1u << m;
         f->n_tries++;
@@ -451,7 +386,7 @@ static void utcp_failed(struct mw_utcp *t)
     uint64_t now = mw_worker_now(f->ups->w);
     struct mw_upstream *u = &f->set->u[f->tcp_up];
     u->errors++;
-    up_failed(f->ups->w, f->set, u, now);
+    up_failed(f->ups->w, u);
     fetch_next(f, now);
 }
 
@@ -581,7 +516,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     if (n < 0) {
         w->stats.upstream_malformed++;
         u->errors++;
-        up_failed(w, f->set, u, now);
+        up_failed(w, u);
         if (live_attempts(f) == 0 && !f->tcp)
             fetch_next(f, now);
         return;
@@ -592,12 +527,8 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
             fetch_next(f, now);
         return;
     }
-    up_answered(w, f->set, u, tcp || now < sent_ms ? 0 : now - sent_ms);
+    up_answered(u, tcp || now < sent_ms ? 0 : now - sent_ms);
     memcpy(f->answered_by, u->label, sizeof(f->answered_by));
-    if (f->probe_up >= 0) {
-        fetch_complete(f, 0, &info, (size_t)n);
-        return;
-    }
     if ((info.flags & MW_DNS_TC) && !tcp) {
         start_tcp(f, up, now);
         return;
@@ -610,7 +541,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
      * will not serve us at all, which counts against its health; SERVFAIL does not. */
     u->errors++;
     if (info.rcode != MW_RCODE_SERVFAIL)
-        up_failed(w, f->set, u, now);
+        up_failed(w, u);
     f->last_rcode = info.rcode;
     for (unsigned i = 0; i < f->n_att; i++)
         attempt_kill(f->ups, &f->att[i]);
@@ -664,11 +595,7 @@ static void fetch_timer(uv_timer_t *t)
     if (f->n_att > 0) {
         struct mw_upstream *u = &f->set->u[f->att[f->n_att - 1].up];
         u->timeouts++;
-        up_failed(w, f->set, u, now);
-    }
-    if (f->probe_up >= 0) { /* a probe has one attempt: it failed, the next one is scheduled */
-        fetch_complete(f, -ETIMEDOUT, NULL, 0);
-        return;
+        up_failed(w, u);
     }
     if (now >= f->deadline_ms || f->n_att >= MAX_ATTEMPTS) {
         fetch_complete(f, -ETIMEDOUT, NULL, 0);
@@ -733,8 +660,6 @@ static void fetch_release(struct mw_fetch *f)
     uv_timer_stop(&f->timer);
     if (f->tcp)
         utcp_close(f->tcp);
-    if (f->probe_up >= 0 && f->probe_up < f->set->n)
-        f->set->u[f->probe_up].probe_in_flight = false;
     mw_upset_unref(f->set);
     f->set = NULL;
     f->active = false;
@@ -746,8 +671,6 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
                            size_t len)
 {
     struct mw_upstreams *ups = f->ups;
-    if (f->probe_up >= 0 && status < 0 && f->probe_up < f->set->n)
-        mw_upset_probe_failed(&f->set->u[f->probe_up], mw_worker_now(ups->w));
     char label[sizeof(f->answered_by)];
     memcpy(label, f->answered_by, sizeof(label));
     mw_fetch_cb cb = f->cb;
@@ -769,17 +692,15 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
 }
 
 /* Fill f (from the pool, its cb and arg set) for question q with flags (MW_FETCH_*), asked
- * through group g, or pinned to upstream probe_up when that is >= 0 (a health probe, g
- * NULL), and send it. Returns 0, or -EIO when nothing could be sent: f is released, and the
- * caller puts it back in the pool. */
+ * through group g, and send it. Returns 0, or -EIO when nothing could be sent: f is released, and
+ * the caller puts it back in the pool. */
 static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsigned flags,
-                       const struct mw_upgroup *g, int probe_up, uint64_t now)
+                       const struct mw_upgroup *g, uint64_t now)
 {
     struct mw_upstreams *ups = f->ups;
     mw_dns_question_copy(&f->q, q);
     f->cd = (flags & MW_FETCH_CD) != 0;
     f->do_bit = (flags & MW_FETCH_DO) != 0;
-    f->probe_up = probe_up;
     f->group = g;
     f->set = ups->cur;
     f->set->refs++;
@@ -812,7 +733,7 @@ int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, un
         return -ENOMEM;
     f->cb = cb;
     f->arg = arg;
-    int rc = fetch_begin(f, q, flags, g, -1, mw_worker_now(ups->w));
+    int rc = fetch_begin(f, q, flags, g, mw_worker_now(ups->w));
     if (rc < 0) {
         fetch_put(ups, f);
         return rc;
@@ -861,37 +782,18 @@ void mw_upstreams_gauges(const struct mw_upstreams *ups, struct mw_fetch_gauges 
     g->upstream_tcp = ups->n_tcp;
 }
 
-/* ---- probes ---- */
+/* ---- health ---- */
 
-/* ". IN NS": every recursive resolver can answer it. */
-static const struct mw_dns_question probe_question = {
-    .qname = {0}, .qname_len = 1, .qtype = MW_TYPE_NS, .qclass = 1};
-
-static void probe_tick(uv_timer_t *t)
+/* Copy the board's states into the current set and report its answers (upset.h). */
+static void sync_tick(uv_timer_t *t)
 {
     struct mw_upstreams *ups = t->data;
-    struct mw_worker *w = ups->w;
-    if (w->stopping)
-        return;
-    uint64_t now = mw_worker_now(w);
-    struct mw_upset *set = ups->cur;
-    for (uint16_t i = 0; i < set->n; i++) {
-        struct mw_upstream *u = &set->u[i];
-        if (!u->down || u->probe_in_flight || now < u->next_probe_ms)
-            continue;
-        struct mw_fetch *f = fetch_get(ups);
-        if (!f)
-            return;
-        u->probe_in_flight = true;
-        if (fetch_begin(f, &probe_question, 0, NULL, i, now) < 0) {
-            u->probe_in_flight = false;
-            u->next_probe_ms = now + u->probe_backoff_ms;
-            fetch_put(ups, f);
-        }
-    }
+    if (!ups->w->stopping)
+        mw_upset_sync(ups->cur, ups->w->snap->cfg->health.down_after);
 }
 
-int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_upstreams **out)
+int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_health *health,
+                     struct mw_upstreams **out)
 {
     struct mw_upstreams *ups = calloc(1, sizeof(*ups));
     if (!ups)
@@ -899,24 +801,25 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
     ups->w = w;
     ups->rbuf_len = (size_t)RECV_SLOTS * 65536;
     ups->rbuf = malloc(ups->rbuf_len);
-    ups->cur = mw_upset_build(cfg, NULL);
+    ups->cur = mw_upset_build(cfg, NULL, health);
     if (!ups->rbuf || !ups->cur) {
         free(ups->rbuf);
         mw_upset_unref(ups->cur);
         free(ups);
         return -ENOMEM;
     }
-    uv_timer_init(&w->loop, &ups->probe);
-    ups->probe.data = ups;
+    uv_timer_init(&w->loop, &ups->sync);
+    ups->sync.data = ups;
     w->open_handles++;
-    uv_timer_start(&ups->probe, probe_tick, PROBE_TICK_MS, PROBE_TICK_MS);
+    uv_timer_start(&ups->sync, sync_tick, SYNC_TICK_MS, SYNC_TICK_MS);
     *out = ups;
     return 0;
 }
 
-int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg)
+int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg,
+                             struct mw_health *health)
 {
-    struct mw_upset *s = mw_upset_build(cfg, ups->cur);
+    struct mw_upset *s = mw_upset_build(cfg, ups->cur, health);
     if (!s)
         return -ENOMEM;
     mw_upset_unref(ups->cur);
@@ -929,7 +832,7 @@ const struct mw_upset *mw_upstreams_current(const struct mw_upstreams *ups)
     return ups->cur;
 }
 
-static void probe_closed(uv_handle_t *h)
+static void sync_closed(uv_handle_t *h)
 {
     struct mw_upstreams *ups = h->data;
     ups->w->open_handles--;
@@ -941,7 +844,7 @@ void mw_upstreams_close(struct mw_upstreams *ups)
     if (ups->closing)
         return;
     ups->closing = true;
-    /* Probes (and any fetch its caller left) end here; then every fetch timer closes and the
+    /* Any fetch its caller left ends here; then every fetch timer closes and the
      * objects free themselves in fetch_closed. */
     for (struct mw_fetch *f = ups->all_fetches; f; f = f->all_next)
         mw_fetch_cancel(f);
@@ -953,7 +856,7 @@ void mw_upstreams_close(struct mw_upstreams *ups)
         uv_close((uv_handle_t *)&f->timer, fetch_closed);
         f = next;
     }
-    uv_close((uv_handle_t *)&ups->probe, probe_closed);
+    uv_close((uv_handle_t *)&ups->sync, sync_closed);
     for (int i = 0; i < POOL_SIZE; i++) {
         if (ups->pool4[i])
             usock_close(ups->pool4[i]);

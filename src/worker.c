@@ -200,7 +200,7 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
      * names: start over when the routing of names changed. */
     if (!same_zones(old, cfg))
         mw_cache_clear(w->cache);
-    if (mw_upstreams_reconfigure(w->ups, cfg) < 0)
+    if (mw_upstreams_reconfigure(w->ups, cfg, snap->box->health) < 0)
         mw_log_error("worker", "worker %u: out of memory applying upstreams", w->index);
     relisten(w, cfg);
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
@@ -505,7 +505,7 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     rc = w->cache && w->fold && (w->rl || !snap->cfg->ratelimit.enabled) ? mw_query_init(w)
                                                                          : -ENOMEM;
     if (rc == 0)
-        rc = mw_upstreams_new(w, snap->cfg, &w->ups);
+        rc = mw_upstreams_new(w, snap->cfg, snap->box->health, &w->ups);
     if (rc == 0)
         rc = open_listeners(w, snap->cfg, bad_listen);
     if (rc == 0)

@@ -122,6 +122,14 @@ struct mw_config {
         uint32_t total_ms;   /* whole resolution budget before SERVFAIL; default 4000 */
     } upstream;
 
+    /* Active health checks (`health-check:`, see health.h): probe period, and how many
+     * failures in a row mark an upstream down and successes bring it back. */
+    struct {
+        uint32_t interval_ms; /* default 1000 */
+        uint32_t down_after;  /* default 3 */
+        uint32_t up_after;    /* default 2 */
+    } health;
+
     struct {
         uint32_t idle_timeout_ms; /* default 10000 */
         uint32_t max_connections; /* per worker; default 1024 */

@@ -11,6 +11,7 @@
 #include "minewall/dname.h"
 #include "minewall/events.h"
 #include "minewall/jlog.h"
+#include "minewall/prober.h"
 #include "minewall/redis_sync.h"
 
 struct mw_http_response;
@@ -37,6 +38,7 @@ struct mw_metrics_extra {
     struct mw_events_stats events;
     struct mw_jlog_stats journal;
     const char *status_extra; /* more members for /status ("k":v,...), or NULL */
+    struct mw_prober_stats prober; /* zero without a prober */
 };
 
 /* Fill r; 0 or r->err. */

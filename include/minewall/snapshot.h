@@ -12,11 +12,15 @@ struct mw_blocklog;
 struct mw_journal_queue;
 struct mw_events;
 struct mw_geo;
+struct mw_health;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
     int refs;              /* atomic */
     struct mw_config *cfg; /* owned */
+    /* Owned reference: the upstreams' health board of cfg (health.h), set by the server before
+     * the first snapshot of this config is published; NULL until then. */
+    struct mw_health *health;
 };
 
 struct mw_snapshot {

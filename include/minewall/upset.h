@@ -1,10 +1,13 @@
-/* The upstreams of one config as one worker sees them, and their health: which forwarder to
- * ask. A set is built from the config at start and on reload (keeping the health and RTT of
- * addresses that stay) and refcounted by the fetches that use it, so a reload never changes
- * the set an in-flight fetch walks. Health: three consecutive failures mark an upstream down
- * (probed back in on a backoff of 1 s doubling to 8 s by upstream.c); among healthy members
- * the lowest smoothed RTT wins, with one question in 32 sent to another so RTTs stay fresh.
- * Pure: no libuv, no I/O, time passed in; one worker's sets are used by that worker only. */
+/* The upstreams of one config as one worker sees them: which forwarder to ask. A set is built
+ * from the config at start and on reload (keeping the RTT and counters of addresses that stay)
+ * and refcounted by the fetches that use it, so a reload never changes the set an in-flight
+ * fetch walks. Health is shared by every worker (health.h): each member points to its slot on
+ * the config's health board and copies the slot's up/down state once per sync tick
+ * (mw_upset_sync), so picking a member reads only this worker's memory. A worker that sees
+ * down_after failures in a row from a member marks it down for itself at once and reports it
+ * to the board. Among healthy members the lowest smoothed RTT wins, with one question in 32
+ * sent to another so RTTs stay fresh. Pure: no libuv, no I/O; one worker's sets are used by
+ * that worker only. */
 #pragma once
 
 #include <stdbool.h>
@@ -13,17 +16,19 @@
 #include "minewall/netaddr.h"
 
 struct mw_config;
+struct mw_health;
+struct mw_health_slot;
 
 /* One forwarder as seen by one worker. */
 struct mw_upstream {
     struct mw_addr addr;
-    char label[64]; /* "127.0.0.1:53" */
-    bool down;
-    unsigned fails; /* consecutive */
-    double srtt_ms; /* 0 until the first answer */
-    uint64_t next_probe_ms;
-    uint32_t probe_backoff_ms;
-    bool probe_in_flight;
+    char label[64];            /* "127.0.0.1:53" */
+    bool down;                 /* for this worker: the board's state, or a run of failures */
+    uint32_t up_gen;           /* the board's count of returns at the last sync */
+    unsigned fails;            /* consecutive failed client queries */
+    double srtt_ms;            /* 0 until the first answer */
+    struct mw_health_slot *hs; /* borrowed from the set's board; NULL without one */
+    uint64_t answers_synced;   /* answers at the last sync */
     uint64_t queries, answers, timeouts, errors;
     uint64_t lat[12]; /* answer RTT histogram (MW_M_LAT buckets of worker.h) */
 };
@@ -42,11 +47,15 @@ struct mw_upset {
     struct mw_upgroup def;
     struct mw_upgroup *zones; /* owned; parallel to cfg->zones */
     uint16_t n_zones;
+    struct mw_health *health; /* owned reference; may be NULL (tests) */
 };
 
-/* The set for cfg, with refs 1, keeping health and RTT of the addresses that old (may be
- * NULL) already knew. Returns NULL on ENOMEM or more than 65535 upstreams. */
-struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old);
+/* The set for cfg, with refs 1, keeping RTT and counters of the addresses that old (may be
+ * NULL) already knew; each member points to its slot on health (may be NULL: no shared
+ * health), of which the set takes a reference. Returns NULL on ENOMEM or more than 65535
+ * upstreams. */
+struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old,
+                                struct mw_health *health);
 /* Drop a reference; the last one frees the set. NULL is a no-op. */
 void mw_upset__free(struct mw_upset *s);
 /* Inline: every fetch holds the set it was started on and drops it when it ends. */
@@ -77,21 +86,26 @@ static inline uint64_t mw_upset_timeout(uint64_t cap_ms, const struct mw_upstrea
     return cap_ms;
 }
 
-/* u failed (a timeout, an error, SERVFAIL/REFUSED) at now. Returns true when this marks it
- * down (its first probe is then due in 1 s): the caller logs and journals it. */
-bool mw_upset_failed(struct mw_upstream *u, uint64_t now);
-/* u answered after rtt ms: counted, RTT smoothed, failures reset. Returns true when it was
- * down and is now up again: the caller logs and journals it. */
-static inline bool mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
+/* u failed (a timeout, an error, REFUSED) for a client query. Returns true when this failure
+ * makes a run of down_after in a row: u is then down for this worker until the board says
+ * otherwise, and the caller reports it to the board (mw_health_report_fail). */
+static inline bool mw_upset_failed(struct mw_upstream *u, unsigned down_after)
+{
+    if (++u->fails != down_after)
+        return false;
+    u->down = true;
+    return true;
+}
+/* u answered after rtt ms: counted, RTT smoothed, its run of failures ended. Whether a down
+ * upstream is back is the board's call (the next sync). */
+static inline void mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
 {
     u->answers++;
     u->fails = 0;
     u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
-    if (!u->down)
-        return false;
-    u->down = false;
-    return true;
 }
-/* A probe of the down upstream u failed at now: the next one waits twice as long (at most
- * 8 s). */
-void mw_upset_probe_failed(struct mw_upstream *u, uint64_t now);
+/* The sync tick of a worker (every 100 ms, never per query): each member takes the board's
+ * state (a member the board brought back up since the last sync starts a new run of
+ * failures; a run the board has not taken yet is reported again), and members that answered
+ * since the last sync are reported to the board once. */
+void mw_upset_sync(struct mw_upset *s, unsigned down_after);

@@ -7,7 +7,8 @@
  * upstream.c owns the fetch object (pooled with its timer kept open, so a miss costs no handle
  * setup) and calls back exactly once, with the prepared response or a failure, never from
  * inside mw_fetch_start(). It knows nothing of clients: coalescing identical questions and
- * answering them is the caller's job (query.c). Health probes are fetches of its own. */
+ * answering them is the caller's job (query.c). Health probes are not fetches: prober.c sends
+ * them from the control loop; this module reads their outcome from the health board. */
 #pragma once
 
 #include <stdbool.h>
@@ -18,16 +19,20 @@
 
 struct mw_worker;
 struct mw_config;
+struct mw_health;
 struct mw_dns_question;
 struct mw_dns_response;
 struct mw_upstreams;
 struct mw_fetch;
 
-/* Create the worker's upstream machinery for cfg. Returns 0 or a negative errno. */
-int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_upstreams **out);
-/* Switch to cfg's upstreams (reload); health of addresses that stay is kept. In-flight
- * fetches finish on the set they started with. */
-int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg);
+/* Create the worker's upstream machinery for cfg, its health read from health (cfg's board,
+ * borrowed: the sets take references; may be NULL). Returns 0 or a negative errno. */
+int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_health *health,
+                     struct mw_upstreams **out);
+/* Switch to cfg's upstreams and health board (reload); RTTs of addresses that stay are kept.
+ * In-flight fetches finish on the set they started with. */
+int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *cfg,
+                             struct mw_health *health);
 /* Cancel every fetch still active (no callbacks), stop timers and close sockets. */
 void mw_upstreams_close(struct mw_upstreams *ups);
 /* Free after the loop has run the close callbacks. NULL is a no-op. */

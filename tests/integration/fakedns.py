@@ -192,10 +192,18 @@ class FakeDNS:
     def queries_tcp(self):
         return sum(1 for q in self.received() if q.tcp)
 
+    def is_probe(self, q):
+        """A health probe of minewall's (NS of the root, or of this server's origin for an
+        upstream that only serves a forward zone), not a client's question."""
+        return q.qtype == "NS" and q.name.lower() in (".", str(self.origin).lower())
+
     def received(self, name=None, qtype=None, tcp=None):
-        """Recorded queries, optionally only those for name (any case), type or transport."""
+        """Recorded queries, optionally only those for name (any case), type or transport.
+        Health probes count only when name is given (e.g. count(".", "NS"))."""
         with self._lock:
             qs = list(self.queries)
+        if name is None:
+            qs = [q for q in qs if not self.is_probe(q)]
         if name is not None:
             qs = [q for q in qs if q.name.lower() == str(_name(name)).lower()]
         if qtype is not None:
@@ -414,6 +422,12 @@ class FakeDNS:
         qname, qtype = q.question[0].name, q.question[0].rdtype
         if q.opcode() != dns.opcode.QUERY:
             r.set_rcode(dns.rcode.NOTIMP)
+            return r.to_wire()
+        if qname == dns.name.root:
+            # As a recursive resolver answers minewall's health probe ". NS".
+            if qtype == dns.rdatatype.NS:
+                r.answer.append(dns.rrset.from_text_list(dns.name.root, 518400, "IN", "NS",
+                                                         ["a.root-servers.net."]))
             return r.to_wire()
         if not qname.is_subdomain(self.origin):
             r.set_rcode(dns.rcode.REFUSED)

@@ -1,6 +1,7 @@
-/* Unit tests for the upstream sets and their health (upset.c): building a set from a config
- * keeps what an earlier set learned, selection prefers healthy fast members, failures and
- * answers move an upstream down and up, probes back off. */
+/* Unit tests for the upstream sets (upset.c): building a set from a config keeps what an
+ * earlier set learned and points into the health board, selection prefers healthy fast
+ * members, a run of failures takes a member out for the worker and is reported to the board,
+ * and the sync tick follows the board. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <cmocka.h>
 
 #include "minewall/config.h"
+#include "minewall/health.h"
 #include "minewall/netaddr.h"
 #include "minewall/upset.h"
 
@@ -31,21 +33,36 @@ static void test_build_keeps_health(void **state)
     (void)state;
     struct mw_config cfg;
     make_cfg(&cfg, 3);
-    struct mw_upset *s = mw_upset_build(&cfg, NULL);
+    struct mw_health *hb = mw_health_build(&cfg, NULL, 0);
+    assert_non_null(hb);
+    struct mw_upset *s = mw_upset_build(&cfg, NULL, hb);
     assert_non_null(s);
     assert_int_equal(s->n, 2); /* distinct addresses */
     assert_int_equal(s->def.n, 3);
     assert_int_equal(s->def.idx[2], 0);
     assert_string_equal(s->u[1].label, "127.0.0.2:53");
+    assert_ptr_equal(s->u[1].hs, &hb->slot[1]);
     s->u[1].srtt_ms = 7;
-    s->u[1].probe_in_flight = true;
-    struct mw_upset *t = mw_upset_build(&cfg, s);
+    /* A new board (reload): the set's members point into it, the RTT stays. */
+    struct mw_health *hb2 = mw_health_build(&cfg, hb, 0);
+    assert_non_null(hb2);
+    struct mw_upset *t = mw_upset_build(&cfg, s, hb2);
     assert_non_null(t);
     assert_true(t->u[1].srtt_ms == 7);
-    assert_false(t->u[1].probe_in_flight); /* the probe belongs to the old set's fetch */
+    assert_ptr_equal(t->u[1].hs, &hb2->slot[1]);
+    struct mw_upset *n = mw_upset_build(&cfg, t, NULL);
+    assert_non_null(n);
+    assert_null(n->u[1].hs); /* no board: nothing borrowed from the old one */
     mw_upset_unref(s);
     mw_upset_unref(t);
+    mw_upset_unref(n);
     mw_upset_unref(NULL);
+    /* The sets held references: the boards are still ours to drop (ASan sees a leak or a
+     * double free otherwise). */
+    assert_int_equal(hb->refs, 1);
+    assert_int_equal(hb2->refs, 1);
+    mw_health_unref(hb);
+    mw_health_unref(hb2);
 }
 
 static void test_pick_and_health(void **state)
@@ -53,7 +70,9 @@ static void test_pick_and_health(void **state)
     (void)state;
     struct mw_config cfg;
     make_cfg(&cfg, 2);
-    struct mw_upset *s = mw_upset_build(&cfg, NULL);
+    struct mw_health *hb = mw_health_build(&cfg, NULL, 0);
+    assert_non_null(hb);
+    struct mw_upset *s = mw_upset_build(&cfg, NULL, hb);
     assert_non_null(s);
     s->u[0].srtt_ms = 50;
     s->u[1].srtt_ms = 5;
@@ -68,26 +87,42 @@ static void test_pick_and_health(void **state)
     assert_int_equal(mw_upset_pick(s, &s->def, &tried, 2, true), 1);
     assert_int_equal(tried, 0);
 
-    assert_false(mw_upset_failed(&s->u[1], 100));
-    assert_false(mw_upset_failed(&s->u[1], 100));
-    assert_true(mw_upset_failed(&s->u[1], 100));
+    /* Three failures in a row: down for this worker at once. */
+    assert_false(mw_upset_failed(&s->u[1], 3));
+    assert_false(mw_upset_failed(&s->u[1], 3));
+    assert_true(mw_upset_failed(&s->u[1], 3));
     assert_true(s->u[1].down);
-    assert_int_equal(s->u[1].next_probe_ms, 1100);
-    assert_false(mw_upset_failed(&s->u[1], 200)); /* already down: said once */
+    assert_false(mw_upset_failed(&s->u[1], 3)); /* the run was reported once */
     tried = 0;
     assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 0); /* the healthy one */
     tried = 1;
     assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 1); /* then the down one */
-    mw_upset_probe_failed(&s->u[1], 1000);
-    assert_int_equal(s->u[1].probe_backoff_ms, 2000);
-    assert_int_equal(s->u[1].next_probe_ms, 3000);
-    for (int i = 0; i < 5; i++)
-        mw_upset_probe_failed(&s->u[1], 1000);
-    assert_int_equal(s->u[1].probe_backoff_ms, 8000);
-    assert_true(mw_upset_answered(&s->u[1], 20));
+    /* The board has not taken the report yet: the sync keeps the member down and reports the
+     * run again, so it cannot be lost. */
+    mw_upset_sync(s, 3);
+    assert_true(s->u[1].down);
+    assert_int_equal(hb->slot[1].down_reports, 1);
+    /* The prober marks it down, later up: the sync follows and the run starts over. */
+    struct mw_hcheck_params hp = {
+        .interval_ms = 1000, .down_after = 3, .up_after = 1, .timeout_ms = 1500};
+    assert_int_equal(mw_health_tick(&hb->slot[1], &hp, 10), MW_HCHECK_DOWN);
+    assert_true(mw_health_down(&hb->slot[1]));
+    mw_upset_sync(s, 3);
+    assert_true(s->u[1].down);
+    assert_int_equal(hb->slot[1].down_reports, 0);
+    mw_hcheck_sent(&hb->slot[1].hc);
+    assert_int_equal(mw_health_probe_done(&hb->slot[1], &hp, true, 1, 20), MW_HCHECK_UP);
+    mw_upset_sync(s, 3);
     assert_false(s->u[1].down);
     assert_int_equal(s->u[1].fails, 0);
-    assert_false(mw_upset_answered(&s->u[1], 20));
+    /* Answers: counted, and reported to the board once per sync, not per answer. */
+    mw_upset_answered(&s->u[0], 20);
+    mw_upset_answered(&s->u[0], 20);
+    mw_upset_sync(s, 3);
+    assert_int_equal(hb->slot[0].answer_reports, 1);
+    mw_upset_sync(s, 3);
+    assert_int_equal(hb->slot[0].answer_reports, 1);
+    mw_health_unref(hb);
     mw_upset_unref(s);
 }
 

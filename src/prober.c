@@ -1,0 +1,378 @@
+/* The health prober on the control loop; see prober.h for what it owns and health.h for the
+ * rules it applies. Everything runs on one tick (MW_HCHECK_SUSPECT_MS): reports are folded in,
+ * outstanding probes past their timeout fail, and due probes are sent. A tick costs a walk
+ * over the configured upstreams, nothing per client query. */
+#include "minewall/prober.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "minewall/config.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/health.h"
+#include "minewall/journal.h"
+#include "minewall/log.h"
+#include "minewall/snapshot.h"
+#include "minewall/socket.h"
+
+#ifndef MW_PROBER_ROTATE
+#define MW_PROBER_ROTATE 256 /* probes before a socket is replaced (when none is waiting) */
+#endif
+#define MAX_ROUTES 65 /* zones written in an upstream_change, as upstream.c wrote them */
+
+/* A probe socket: one per address family, replaced once worn (its port stops being fresh). */
+struct psock {
+    uv_udp_t h;
+    struct mw_prober *p;
+    uint32_t uses;
+    unsigned inflight;
+    bool retired, closing;
+};
+
+/* The outstanding probe of board slot i (parallel to the board's slots). */
+struct pend {
+    struct psock *s; /* NULL: none outstanding */
+    uint16_t id;
+    uint64_t sent_ms, timeout_ms;
+};
+
+struct mw_prober {
+    uv_loop_t *loop;
+    uv_timer_t tick;
+    struct mw_snapshot *snap; /* owned ref: config, board, journal queue, host */
+    struct mw_health *board;  /* borrowed from snap */
+    struct pend *pend;        /* owned; board->n entries */
+    struct psock *sock4, *sock6;
+    unsigned open_handles;
+    bool closing;
+    struct mw_prober_stats st;
+    uint8_t qbuf[512];
+    uint8_t rbuf[MW_DNS_MAXMSG]; /* one datagram at a time */
+    uint16_t ttl_off[MW_DNS_MAX_TTLS];
+    uint32_t ttl[MW_DNS_MAX_TTLS];
+};
+
+static void maybe_free(struct mw_prober *p)
+{
+    if (!p->closing || p->open_handles)
+        return;
+    mw_snapshot_unref(p->snap);
+    free(p->pend);
+    free(p);
+}
+
+/* ---- sockets ---- */
+
+static void psock_closed(uv_handle_t *h)
+{
+    struct psock *s = h->data;
+    struct mw_prober *p = s->p;
+    free(s);
+    p->open_handles--;
+    maybe_free(p);
+}
+
+static void psock_close(struct psock *s)
+{
+    if (s->closing)
+        return;
+    s->closing = true;
+    uv_close((uv_handle_t *)&s->h, psock_closed);
+}
+
+static void psock_release(struct psock *s)
+{
+    s->inflight--;
+    if (s->retired && s->inflight == 0)
+        psock_close(s);
+}
+
+static void rbuf_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct psock *s = h->data;
+    (void)suggested;
+    buf->base = (char *)s->p->rbuf;
+    buf->len = sizeof(s->p->rbuf);
+}
+
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags);
+
+static struct psock *psock_new(struct mw_prober *p, int family)
+{
+    int fd = mw_socket_udp_random_port(family);
+    if (fd < 0)
+        return NULL;
+    struct psock *s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(fd);
+        return NULL;
+    }
+    s->p = p;
+    uv_udp_init(p->loop, &s->h);
+    s->h.data = s;
+    p->open_handles++;
+    if (uv_udp_open(&s->h, fd) < 0) {
+        close(fd);
+        psock_close(s);
+        return NULL;
+    }
+    if (uv_udp_recv_start(&s->h, rbuf_alloc, on_recv) < 0) {
+        psock_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* The socket for a probe to family, replacing a worn one (kept open while probes wait). */
+static struct psock *psock_pick(struct mw_prober *p, int family)
+{
+    struct psock **slot = family == AF_INET ? &p->sock4 : &p->sock6;
+    struct psock *s = *slot;
+    if (s && s->uses >= MW_PROBER_ROTATE) {
+        s->retired = true;
+        if (s->inflight == 0)
+            psock_close(s);
+        *slot = s = NULL;
+    }
+    if (!s)
+        s = *slot = psock_new(p, family);
+    return s;
+}
+
+/* ---- state changes ---- */
+
+/* Where the zone group of addresses a[0..n) goes now: its first member that is up. */
+static const char *route_of(const struct mw_health *b, const struct mw_addr *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct mw_health_slot *s = mw_health_find(b, &a[i]);
+        if (s && !s->hc.down)
+            return s->label;
+    }
+    return NULL;
+}
+
+/* Log the change of slot s and journal it with the routes in effect after it. */
+static void changed(struct mw_prober *p, const struct mw_health_slot *s, bool by_probes)
+{
+    if (s->hc.down)
+        mw_log_warn("upstr", "upstream %s is down after %u failed %s", s->label,
+                    p->snap->cfg->health.down_after, by_probes ? "probes" : "client queries");
+    else
+        mw_log_info("upstr", "upstream %s is back up", s->label);
+    struct mw_journal_queue *q = p->snap->journal;
+    if (!q)
+        return;
+    const struct mw_config *cfg = p->snap->cfg;
+    struct mw_journal_route routes[MAX_ROUTES];
+    size_t n = 0;
+    for (size_t z = 0; z <= cfg->n_zones && n < MAX_ROUTES; z++, n++) {
+        routes[n].zone = z == 0 ? "." : cfg->zones[z - 1].name;
+        routes[n].upstream =
+            z == 0 ? route_of(p->board, cfg->upstreams, cfg->n_upstreams)
+                   : route_of(p->board, cfg->zones[z - 1].upstreams, cfg->zones[z - 1].n_upstreams);
+    }
+    /* The reasons are those upstream.c journaled before the prober existed: a consumer keys on
+     * them. */
+    struct mw_journal_upstream ev = {.upstream = s->label,
+                                     .up = !s->hc.down,
+                                     .reason = s->hc.down ? "consecutive failures" : "answered again",
+                                     .routes = routes,
+                                     .n_routes = n};
+    char line[8192];
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    int len = mw_journal_format_upstream(line, sizeof(line),
+                                         (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000,
+                                         p->snap->host, &ev);
+    if (len <= 0 || mw_journal_queue_push(q, MW_JOURNAL_UPSTREAM, line, (size_t)len) < 0)
+        p->st.journal_dropped++;
+}
+
+/* ---- probes ---- */
+
+static const struct mw_hcheck_params *params(struct mw_prober *p, struct mw_hcheck_params *hp)
+{
+    mw_health_params(p->snap->cfg, hp);
+    return hp;
+}
+
+/* A probe of slot i ended at now: ok, or failed. */
+static void probe_result(struct mw_prober *p, uint16_t i, bool ok, uint64_t rtt, uint64_t now)
+{
+    struct mw_hcheck_params hp;
+    struct mw_health_slot *s = &p->board->slot[i];
+    if (mw_health_probe_done(s, params(p, &hp), ok, rtt, now) != MW_HCHECK_SAME)
+        changed(p, s, true);
+}
+
+/* The outstanding probe of slot i got its answer or timed out. */
+static void probe_done(struct mw_prober *p, uint16_t i, bool ok, uint64_t now)
+{
+    struct pend *e = &p->pend[i];
+    uint64_t rtt = now > e->sent_ms ? now - e->sent_ms : 0;
+    psock_release(e->s);
+    e->s = NULL;
+    probe_result(p, i, ok, rtt, now);
+}
+
+static void probe_send(struct mw_prober *p, uint16_t i, uint64_t now)
+{
+    struct mw_health_slot *s = &p->board->slot[i];
+    struct pend *e = &p->pend[i];
+    struct mw_hcheck_params hp;
+    mw_hcheck_sent(&s->hc);
+    e->sent_ms = now;
+    e->timeout_ms = mw_hcheck_timeout(&s->hc, params(p, &hp));
+    struct psock *so = psock_pick(p, s->addr.u.sa.sa_family);
+    int n = -ENOMEM;
+    if (so) {
+        e->id = (uint16_t)arc4random();
+        n = mw_dns_build_query(&s->q, e->id, false, false, p->qbuf, sizeof(p->qbuf));
+    }
+    if (n >= 0) {
+        uv_buf_t b = uv_buf_init((char *)p->qbuf, (unsigned)n);
+        n = uv_udp_try_send(&so->h, &b, 1, &s->addr.u.sa);
+    }
+    so = n >= 0 ? so : NULL;
+    if (so) {
+        so->uses++;
+        so->inflight++;
+        e->s = so;
+        return;
+    }
+    /* Not sent: a failed probe (an unreachable network is a dead upstream too). */
+    p->st.send_errors++;
+    probe_result(p, i, false, 0, now);
+}
+
+/* A datagram on a probe socket: the answer of the probe it names, or a stray. */
+static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
+                    unsigned flags)
+{
+    struct psock *so = h->data;
+    struct mw_prober *p = so->p;
+    (void)flags;
+    if (nread <= 0 || !addr || !p->board)
+        return;
+    struct mw_addr from;
+    int i = -1;
+    if (nread >= MW_DNS_HDR && mw_addr_from_sa(addr, &from) == 0) {
+        uint16_t id = mw_dns_get16((const uint8_t *)buf->base);
+        for (uint16_t k = 0; k < p->board->n && i < 0; k++)
+            if (p->pend[k].s == so && p->pend[k].id == id &&
+                mw_addr_equal(&from, &p->board->slot[k].addr))
+                i = k;
+    }
+    if (i < 0) {
+        p->st.stray++;
+        return;
+    }
+    struct mw_dns_response info;
+    uint8_t *pkt = (uint8_t *)buf->base;
+    int n = mw_dns_prepare_response(pkt, (size_t)nread, pkt, (size_t)nread, &info, p->ttl_off,
+                                    p->ttl);
+    if (n >= 0 && !mw_dns_question_equal(&info.q, &p->board->slot[i].q)) {
+        p->st.stray++; /* not the question we asked: keep waiting for the real answer */
+        return;
+    }
+    /* A working server answers NOERROR or NXDOMAIN (truncated or not); SERVFAIL, REFUSED and
+     * a malformed message are failures, as they are for client queries. */
+    bool ok = n >= 0 && (info.rcode == MW_RCODE_NOERROR || info.rcode == MW_RCODE_NXDOMAIN);
+    probe_done(p, (uint16_t)i, ok, uv_now(p->loop));
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    struct mw_prober *p = t->data;
+    if (p->closing || !p->board)
+        return;
+    uint64_t now = uv_now(p->loop);
+    struct mw_hcheck_params hp;
+    params(p, &hp);
+    for (uint16_t i = 0; i < p->board->n; i++) {
+        struct mw_health_slot *s = &p->board->slot[i];
+        if (mw_health_tick(s, &hp, now) != MW_HCHECK_SAME)
+            changed(p, s, false);
+        struct pend *e = &p->pend[i];
+        if (e->s && now >= e->sent_ms + e->timeout_ms)
+            probe_done(p, i, false, now);
+        if (!e->s && mw_hcheck_due(&s->hc, now))
+            probe_send(p, i, now);
+    }
+}
+
+/* ---- lifecycle ---- */
+
+static void tick_closed(uv_handle_t *h)
+{
+    struct mw_prober *p = h->data;
+    p->open_handles--;
+    maybe_free(p);
+}
+
+int mw_prober_new(uv_loop_t *loop, struct mw_prober **out)
+{
+    struct mw_prober *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->loop = loop;
+    uv_timer_init(loop, &p->tick);
+    p->tick.data = p;
+    p->open_handles++;
+    uv_timer_start(&p->tick, on_tick, MW_HCHECK_SUSPECT_MS, MW_HCHECK_SUSPECT_MS);
+    *out = p;
+    return 0;
+}
+
+/* Forget the outstanding probes (their slots' in_flight was cleared by the board build). */
+static void forget_pending(struct mw_prober *p)
+{
+    for (uint16_t i = 0; p->board && i < p->board->n; i++)
+        if (p->pend[i].s)
+            psock_release(p->pend[i].s);
+    free(p->pend);
+    p->pend = NULL;
+    p->board = NULL;
+}
+
+void mw_prober_set(struct mw_prober *p, struct mw_snapshot *snap)
+{
+    if (p->closing)
+        return;
+    mw_snapshot_ref(snap);
+    struct mw_health *b = snap->box->health;
+    if (b != p->board) {
+        forget_pending(p);
+        p->pend = b ? calloc(b->n ? b->n : 1, sizeof(*p->pend)) : NULL;
+        p->board = p->pend ? b : NULL; /* out of memory: no probes until the next config */
+        if (b && !p->pend)
+            mw_log_error("upstr", "out of memory: health checks stopped");
+    }
+    mw_snapshot_unref(p->snap);
+    p->snap = snap;
+}
+
+void mw_prober_close(struct mw_prober *p)
+{
+    if (!p || p->closing)
+        return;
+    forget_pending(p);
+    p->closing = true;
+    uv_close((uv_handle_t *)&p->tick, tick_closed);
+    if (p->sock4)
+        psock_close(p->sock4);
+    if (p->sock6)
+        psock_close(p->sock6);
+    p->sock4 = p->sock6 = NULL;
+}
+
+void mw_prober_stats(const struct mw_prober *p, struct mw_prober_stats *out)
+{
+    *out = p->st;
+}
