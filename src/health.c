@@ -19,8 +19,8 @@ uint64_t mw_hcheck_timeout(const struct mw_hcheck *h, const struct mw_hcheck_par
     /* A margin over the RTT seen, as a client query's attempt has (upset.h): a dead upstream
      * costs little more than its RTT per probe, so three failures fit in the 3 s an idle
      * upstream is given to be found dead (health.h). */
-    uint64_t t = h->srtt_ms > 0 ? (uint64_t)(h->srtt_ms * 4) + MW_HCHECK_MARGIN_MS
-                                : MW_HCHECK_UNKNOWN_MS;
+    uint64_t t =
+        h->srtt_ms > 0 ? (uint64_t)(h->srtt_ms * 4) + MW_HCHECK_MARGIN_MS : MW_HCHECK_UNKNOWN_MS;
     return t < p->timeout_ms ? t : p->timeout_ms;
 }
 
@@ -217,8 +217,8 @@ enum mw_hcheck_change mw_health_tick(struct mw_health_slot *s, const struct mw_h
 }
 
 enum mw_hcheck_change mw_health_probe_done(struct mw_health_slot *s,
-                                           const struct mw_hcheck_params *p, bool ok,
-                                           uint64_t rtt, uint64_t now)
+                                           const struct mw_hcheck_params *p, bool ok, uint64_t rtt,
+                                           uint64_t now)
 {
     enum mw_hcheck_change c = mw_hcheck_probe_done(&s->hc, p, ok, rtt, now);
     store_down(s, c);

@@ -181,7 +181,8 @@ static void changed(struct mw_prober *p, const struct mw_health_slot *s, bool by
      * them. */
     struct mw_journal_upstream ev = {.upstream = s->label,
                                      .up = !s->hc.down,
-                                     .reason = s->hc.down ? "consecutive failures" : "answered again",
+                                     .reason =
+                                         s->hc.down ? "consecutive failures" : "answered again",
                                      .routes = routes,
                                      .n_routes = n};
     char line[8192];
@@ -275,8 +276,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     }
     struct mw_dns_response info;
     uint8_t *pkt = (uint8_t *)buf->base;
-    int n = mw_dns_prepare_response(pkt, (size_t)nread, pkt, (size_t)nread, &info, p->ttl_off,
-                                    p->ttl);
+    int n =
+        mw_dns_prepare_response(pkt, (size_t)nread, pkt, (size_t)nread, &info, p->ttl_off, p->ttl);
     if (n >= 0 && !mw_dns_question_equal(&info.q, &p->board->slot[i].q)) {
         p->st.stray++; /* not the question we asked: keep waiting for the real answer */
         return;

@@ -86,19 +86,19 @@ enum mw_hcheck_change mw_hcheck_reports(struct mw_hcheck *h, const struct mw_hch
 /* One upstream address on the board. */
 struct mw_health_slot {
     struct mw_addr addr;
-    char label[64];             /* "127.0.0.1:53", as the upstream set labels it */
-    struct mw_dns_question q;   /* what probes ask: ". NS", or a zone-only upstream's zone */
-    uint8_t down;               /* atomic; written by the prober only */
-    uint32_t up_gen;            /* atomic; the prober adds one each time it comes back up */
-    uint32_t fail_reports;      /* atomic; workers add, the prober takes */
-    uint32_t down_reports;      /* atomic; as fail_reports */
-    uint32_t answer_reports;    /* atomic; as fail_reports */
-    struct mw_hcheck hc;        /* the prober's */
+    char label[64];           /* "127.0.0.1:53", as the upstream set labels it */
+    struct mw_dns_question q; /* what probes ask: ". NS", or a zone-only upstream's zone */
+    uint8_t down;             /* atomic; written by the prober only */
+    uint32_t up_gen;          /* atomic; the prober adds one each time it comes back up */
+    uint32_t fail_reports;    /* atomic; workers add, the prober takes */
+    uint32_t down_reports;    /* atomic; as fail_reports */
+    uint32_t answer_reports;  /* atomic; as fail_reports */
+    struct mw_hcheck hc;      /* the prober's */
 };
 
 /* The board of one config. */
 struct mw_health {
-    int refs; /* atomic */
+    int refs;                    /* atomic */
     struct mw_health_slot *slot; /* owned array */
     uint16_t n;
 };
@@ -140,7 +140,7 @@ enum mw_hcheck_change mw_health_tick(struct mw_health_slot *s, const struct mw_h
                                      uint64_t now);
 /* The prober: a probe of s ended (mw_hcheck_probe_done), the new state stored. */
 enum mw_hcheck_change mw_health_probe_done(struct mw_health_slot *s,
-                                           const struct mw_hcheck_params *p, bool ok,
-                                           uint64_t rtt, uint64_t now);
+                                           const struct mw_hcheck_params *p, bool ok, uint64_t rtt,
+                                           uint64_t now);
 /* The parameters cfg gives. */
 void mw_health_params(const struct mw_config *cfg, struct mw_hcheck_params *p);

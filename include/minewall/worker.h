@@ -11,7 +11,9 @@ enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 /* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
  * (SO_REUSEPORT, so every worker binds the same addresses), TCP client connections, the
  * upstream sockets, the answer cache, the query pools and the counters. Nothing here is shared
- * with another worker except the snapshot (immutable, refcounted). The control loop in
+ * with another worker except the snapshot (immutable, refcounted) and the upstreams' health
+ * board its config carries (health.h: atomics written by the one prober, read by the workers
+ * once per sync tick, never per query). The control loop in
  * server.c talks to a worker only through mw_worker_post_snapshot() and mw_worker_stop(). */
 #pragma once
 

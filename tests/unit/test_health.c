@@ -134,7 +134,11 @@ static void test_board(void **state)
     struct mw_forward_zone z[2];
     memset(z, 0, sizeof(z));
     z[0].name = "corp.example";
-    memcpy(z[0].wire, "\x04" "corp\x07" "example", 14);
+    memcpy(z[0].wire,
+           "\x04"
+           "corp\x07"
+           "example",
+           14);
     z[0].wire_len = 14;
     z[0].upstreams = A; /* a default upstream too: asked ". NS" */
     z[0].n_upstreams = 2;
