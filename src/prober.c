@@ -1,7 +1,9 @@
 /* The health prober on the control loop; see prober.h for what it owns and health.h for the
- * rules it applies. Everything runs on one tick (MW_HCHECK_SUSPECT_MS): reports are folded in,
- * outstanding probes past their timeout fail, and due probes are sent. A tick costs a walk
- * over the configured upstreams, nothing per client query. */
+ * rules it applies. Everything runs on one timer: reports are folded in, outstanding probes
+ * past their timeout fail, and due probes are sent; then the timer is set for the next thing
+ * due (a probe, a timeout) or at most FOLD_MS away, so the workers' reports are read four
+ * times a second and an idle process wakes little more than that. A tick costs a walk over
+ * the configured upstreams, nothing per client query. */
 #include "minewall/prober.h"
 
 #include <errno.h>
@@ -23,6 +25,7 @@
 #define MW_PROBER_ROTATE 256 /* probes before a socket is replaced (when none is waiting) */
 #endif
 #define MAX_ROUTES 65 /* zones written in an upstream_change, as upstream.c wrote them */
+#define FOLD_MS 250   /* longest wait before the workers' reports are read */
 
 /* A probe socket: one per address family, replaced once worn (its port stops being fresh). */
 struct psock {
@@ -294,6 +297,7 @@ static void on_tick(uv_timer_t *t)
     if (p->closing || !p->board)
         return;
     uint64_t now = uv_now(p->loop);
+    uint64_t next = now + FOLD_MS;
     struct mw_hcheck_params hp;
     params(p, &hp);
     for (uint16_t i = 0; i < p->board->n; i++) {
@@ -305,7 +309,11 @@ static void on_tick(uv_timer_t *t)
             probe_done(p, i, false, now);
         if (!e->s && mw_hcheck_due(&s->hc, now))
             probe_send(p, i, now);
+        uint64_t due = e->s ? e->sent_ms + e->timeout_ms : s->hc.next_ms;
+        if (due < next)
+            next = due > now ? due : now + 1;
     }
+    uv_timer_start(&p->tick, on_tick, next - now, 0);
 }
 
 /* ---- lifecycle ---- */
@@ -326,7 +334,7 @@ int mw_prober_new(uv_loop_t *loop, struct mw_prober **out)
     uv_timer_init(loop, &p->tick);
     p->tick.data = p;
     p->open_handles++;
-    uv_timer_start(&p->tick, on_tick, MW_HCHECK_SUSPECT_MS, MW_HCHECK_SUSPECT_MS);
+    uv_timer_start(&p->tick, on_tick, FOLD_MS, 0);
     *out = p;
     return 0;
 }
@@ -357,6 +365,7 @@ void mw_prober_set(struct mw_prober *p, struct mw_snapshot *snap)
     }
     mw_snapshot_unref(p->snap);
     p->snap = snap;
+    uv_timer_start(&p->tick, on_tick, 0, 0); /* a new board's probes are due now */
 }
 
 void mw_prober_close(struct mw_prober *p)

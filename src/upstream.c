@@ -38,7 +38,9 @@
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
 #endif
 #define PENDING_BUCKETS 8192
-#define SYNC_TICK_MS 100 /* health state copied from the board (bounds how stale it is) */
+#define SYNC_TICK_MS                                                                               \
+    250 /* health state copied from the board (bounds how stale it is): the                        \
+         * rate the per-worker probe tick had, no more wake-ups than before */
 #define RECV_SLOTS 8
 #define MAX_ATTEMPTS 6
 #define FETCH_RESERVE 64 /* idle fetch objects always kept (see mw_upstreams_trim) */

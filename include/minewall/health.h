@@ -15,12 +15,13 @@
  *
  * Rules (README, health-check): a probe or a client query that fails counts against the
  * upstream; down_after consecutive failed probes, or down_after consecutive failed client
- * queries seen by one worker, mark it down; up_after consecutive successful probes (a tick in
- * which a down upstream answered client queries counts as one) bring it back. Probes are
- * sent every interval while the upstream is idle, at once (the next 100 ms tick) while it is
- * suspect (a failure since its last success) and every interval while it is down; an
- * upstream that answered client queries within the last interval and reported no failure is
- * not probed: the answers are the proof. One probe per upstream is outstanding at a time. */
+ * queries seen by one worker, mark it down; up_after consecutive successful probes (a round
+ * of reports in which a down upstream answered client queries counts as one) bring it back.
+ * Probes are sent every interval while the upstream is idle, MW_HCHECK_SUSPECT_MS after a
+ * failed probe and as soon as a failed client query is reported while it is suspect (a
+ * failure since its last success), and every interval while it is down; an upstream that
+ * answered client queries within the last interval and reported no failure is not probed:
+ * the answers are the proof. One probe per upstream is outstanding at a time. */
 #pragma once
 
 #include <stdbool.h>
@@ -39,7 +40,7 @@ struct mw_hcheck_params {
     uint32_t timeout_ms;  /* cap of one probe's wait (upstream-timeout) */
 };
 
-/* The next probe of a suspect upstream waits this long at most (the prober's tick). */
+/* A failed probe of an upstream that is not down yet is followed by the next this soon. */
 #define MW_HCHECK_SUSPECT_MS 100
 /* A probe waits for an answer 4 smoothed RTTs + this, or this cap while the RTT is unknown
  * (both at most the upstream-timeout). */

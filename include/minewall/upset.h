@@ -104,7 +104,7 @@ static inline void mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
     u->fails = 0;
     u->srtt_ms = u->srtt_ms == 0 ? (double)rtt + 0.1 : u->srtt_ms * 0.875 + (double)rtt * 0.125;
 }
-/* The sync tick of a worker (every 100 ms, never per query): each member takes the board's
+/* The sync tick of a worker (every 250 ms, never per query): each member takes the board's
  * state (a member the board brought back up since the last sync starts a new run of
  * failures; a run the board has not taken yet is reported again), and members that answered
  * since the last sync are reported to the board once. */

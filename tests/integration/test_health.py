@@ -5,6 +5,7 @@ again, clients keep getting answers meanwhile, a busy healthy upstream is not pr
 zone-only upstream is asked for its zone, probes never count as client queries, and bad
 settings are refused with FILE:LINE."""
 
+import json
 import re
 import time
 
@@ -27,6 +28,13 @@ def start(make_minewall, tmp_path, ups, **config):
            "metrics": {"listen": "127.0.0.1:%d" % mport}}
     cfg.update(config)
     return make_minewall(ups, config=cfg), jp, mport
+
+
+def worker_view(mport):
+    """{upstream: up} as the workers last published it (/status: up when up for any)."""
+    st, _, body = http_get(mport, "/status")
+    assert st == 200, body
+    return {u["address"]: u["up"] for u in json.loads(body)["upstreams"]}
 
 
 def probed_twice(*fakes):
@@ -63,7 +71,9 @@ def test_dead_upstream_down_within_3s_without_traffic(make_upstream, make_minewa
     st, _, body = http_get(mport, "/healthz")
     assert st == 200, body
 
-    # Clients are answered by b at once: a is not tried first.
+    # Every worker follows the board (within 250 ms; /status shows what the workers
+    # published, once a second): then clients are answered by b at once, a is not tried.
+    wait_until(lambda: not worker_view(mport)[a.addr], 3, what="workers see a down")
     for i in range(5):
         t = time.monotonic()
         r = m.query("h%d.bulk.test" % i, timeout=3)
