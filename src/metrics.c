@@ -312,6 +312,9 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     counter(r, "upstream_probe_stray_total",
             "Datagrams on the probe sockets that answered no outstanding probe.", "",
             x->prober.stray);
+    counter(r, "upstream_probe_send_errors_total",
+            "Health probes that could not be sent (each also a failed probe of its upstream).", "",
+            x->prober.send_errors);
     head(r, "upstream_srtt_seconds", "gauge", "Smoothed round-trip time of each upstream.");
     for (unsigned i = 0; i < s->n_ups; i++)
         mw_http_body_printf(r, "minewall_upstream_srtt_seconds{upstream=\"%s\"} %g\n",

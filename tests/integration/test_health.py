@@ -166,6 +166,18 @@ def test_zone_only_upstream_asked_for_its_zone(make_upstream, make_minewall, tmp
     assert e["state"] == "up" and e["zones"]["corp.test"] == corp.addr, e
 
 
+def test_ipv6_upstream_probed(make_upstream, make_minewall, tmp_path):
+    v4, v6 = make_upstream(), make_upstream(host="::1")
+    m, jp, mport = start(make_minewall, tmp_path, [v4, v6])
+    probed_twice(v4, v6)
+    make_dead(v6, "drop")
+    e = wait_events(jp, "upstream_change", 1, timeout=DETECT_S + 2)[0]
+    assert e["state"] == "down" and e["upstream"] == v6.addr, e
+    s, _ = scrape(mport)
+    assert val(s, "minewall_upstream_up", upstream=v4.addr) == 1
+    assert val(s, "minewall_upstream_probe_send_errors_total") == 0
+
+
 def test_settings_change_on_reload(make_upstream, make_minewall, tmp_path):
     """A reload keeps the state of upstreams that stay and applies new settings."""
     a, b = make_upstream(), make_upstream()

@@ -992,6 +992,30 @@ static void test_fetch_bounds(void **state)
     parse_error("fetch:\n  bogus: 1\n", NAME ":2: ");
 }
 
+static void test_health_check(void **state)
+{
+    (void)state;
+    struct mw_config *cfg = parse_ok("threads: 1\n");
+    assert_int_equal(cfg->health.interval_ms, 1000);
+    assert_int_equal(cfg->health.down_after, 3);
+    assert_int_equal(cfg->health.up_after, 2);
+    mw_config_free(cfg);
+    cfg = parse_ok("health-check:\n  interval: 250\n  down-after: 1\n  up-after: 100\n");
+    assert_int_equal(cfg->health.interval_ms, 250);
+    assert_int_equal(cfg->health.down_after, 1);
+    assert_int_equal(cfg->health.up_after, 100);
+    mw_config_free(cfg);
+    cfg = parse_ok("health-check:\n"); /* empty: the defaults */
+    assert_int_equal(cfg->health.interval_ms, 1000);
+    mw_config_free(cfg);
+    parse_error("health-check:\n  interval: 99\n", NAME ":2: health-check.interval");
+    parse_error("health-check:\n  down-after: 0\n", NAME ":2: health-check.down-after");
+    parse_error("health-check:\n  up-after: 101\n", NAME ":2: health-check.up-after");
+    parse_error("health-check:\n  up-after: soon\n", NAME ":2: health-check.up-after");
+    parse_error("health-check:\n  timeout: 5\n", NAME ":2: ");
+    parse_error("health-check: 5\n", NAME ":1: ");
+}
+
 static void test_duplicates(void **state)
 {
     (void)state;
@@ -1524,6 +1548,7 @@ int main(void)
         cmocka_unit_test(test_journal_watch_kinds),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_fetch_bounds),
+        cmocka_unit_test(test_health_check),
         cmocka_unit_test(test_duplicates),
         cmocka_unit_test(test_structure),
         cmocka_unit_test(test_yaml_syntax),

@@ -126,6 +126,24 @@ static void test_pick_and_health(void **state)
     mw_upset_unref(s);
 }
 
+/* Without a board the worker's own run of failures decides, and an answer ends it. */
+static void test_no_board(void **state)
+{
+    (void)state;
+    struct mw_config cfg;
+    make_cfg(&cfg, 2);
+    struct mw_upset *s = mw_upset_build(&cfg, NULL, NULL);
+    assert_non_null(s);
+    assert_false(mw_upset_failed(&s->u[0], 2));
+    assert_true(mw_upset_failed(&s->u[0], 2));
+    mw_upset_sync(s, 2);
+    assert_true(s->u[0].down);
+    mw_upset_answered(&s->u[0], 5);
+    mw_upset_sync(s, 2);
+    assert_false(s->u[0].down);
+    mw_upset_unref(s);
+}
+
 static void test_timeout(void **state)
 {
     (void)state;
@@ -144,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_keeps_health),
         cmocka_unit_test(test_pick_and_health),
+        cmocka_unit_test(test_no_board),
         cmocka_unit_test(test_timeout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
