@@ -431,7 +431,7 @@ def test_upstream_probed_back_without_traffic(jstart):
     kill_upstream(m, up, jp)
     time.sleep(1.5)  # the first probe (1 s after down) goes out and times out
     up.restart()
-    # probes: 1 s, then 2 s, 4 s after each failure: one within 5 s of the restart
+    # a down upstream is probed once a second (health-check.interval); two answers bring it back
     e = wait_events(jp, "upstream_change", 2, timeout=6)[1]
     assert e["state"] == "up" and e["reason"] == "answered again", e
     assert up.count(".", "NS") >= 1
