@@ -38,9 +38,9 @@
 #define MW_USOCK_ROTATE 4096 /* queries before a socket is replaced */
 #endif
 #define PENDING_BUCKETS 8192
-#define SYNC_TICK_MS                                                                               \
-    250 /* health state copied from the board (bounds how stale it is): the                        \
-         * rate the per-worker probe tick had, no more wake-ups than before */
+/* Health state is copied from the board this often (it bounds how stale a worker's view is):
+ * the rate the per-worker probe tick had, so no more wake-ups than before. */
+#define SYNC_TICK_MS 250
 #define RECV_SLOTS 8
 #define MAX_ATTEMPTS 6
 #define FETCH_RESERVE 64 /* idle fetch objects always kept (see mw_upstreams_trim) */
@@ -529,6 +529,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
             fetch_next(f, now);
         return;
     }
+    unsigned run = u->fails;
     up_answered(u, tcp || now < sent_ms ? 0 : now - sent_ms);
     memcpy(f->answered_by, u->label, sizeof(f->answered_by));
     if ((info.flags & MW_DNS_TC) && !tcp) {
@@ -542,8 +543,10 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     /* SERVFAIL, REFUSED, ...: another upstream may do better. REFUSED means the upstream
      * will not serve us at all, which counts against its health; SERVFAIL does not. */
     u->errors++;
-    if (info.rcode != MW_RCODE_SERVFAIL)
+    if (info.rcode != MW_RCODE_SERVFAIL) {
+        u->fails = run; /* a refusal continues the run of failures the answer ended */
         up_failed(w, u);
+    }
     f->last_rcode = info.rcode;
     for (unsigned i = 0; i < f->n_att; i++)
         attempt_kill(f->ups, &f->att[i]);

@@ -123,6 +123,25 @@ def test_clients_answered_during_detection(make_upstream, make_minewall, tmp_pat
     assert time.monotonic() - t0 < DETECT_S + 1.5
 
 
+def test_refusing_upstream_down_by_client_queries(make_upstream, make_minewall, tmp_path):
+    """REFUSED answers to client queries are failures in a row (the answer does not end the
+    run): down-after of them mark the upstream down, even though it answers probes."""
+    refuser = make_upstream(origin="other.")  # answers ". NS", REFUSES every *.test name
+    good = make_upstream()
+    m, jp, _ = start(make_minewall, tmp_path, [refuser, good],
+                     **{"health-check": {"interval": 60000}})
+    wait_until(lambda: refuser.count(".", "NS") >= 1, 5, what="a probe")
+    for i in range(10):  # answered by good every time; refuser is asked first while fastest
+        r = m.query("r%d.bulk.test" % i, timeout=3)
+        assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["192.0.2.99"], i
+    assert refuser.count() >= 3
+    # the prober reads the workers' reports every 250 ms
+    wait_events(jp, "upstream_change", 1, timeout=1.5)
+    e = events(jp, "upstream_change")[0]
+    assert e["state"] == "down" and e["upstream"] == refuser.addr, e
+    assert "failed client queries" in m.log()
+
+
 def test_busy_upstream_not_probed(make_upstream, make_minewall, tmp_path):
     up = make_upstream()
     m, jp, mport = start(make_minewall, tmp_path, [up])
