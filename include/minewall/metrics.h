@@ -37,7 +37,7 @@ struct mw_metrics_extra {
     struct mw_rsync_stats redis;
     struct mw_events_stats events;
     struct mw_jlog_stats journal;
-    const char *status_extra; /* more members for /status ("k":v,...), or NULL */
+    const char *status_extra;      /* more members for /status ("k":v,...), or NULL */
     struct mw_prober_stats prober; /* zero without a prober */
 };
 
