@@ -160,11 +160,9 @@ static void report_err(const struct checker *k, int err, const char *path, int l
         snprintf(where, sizeof(where), "%s:%d: ", k->cfg->path ? k->cfg->path : "<default>", line);
     else
         snprintf(where, sizeof(where), "%s: ", k->cfg->path ? k->cfg->path : "<default>");
-    snprintf(msg, sizeof(msg), "%s%s %s is not %s by uid %u: %s%s%s", where, what, path,
+    snprintf(msg, sizeof(msg), "%s%s %s is not %s by uid %u: %s%s%s%s", where, what, path,
              (mode & W_OK) ? "writable" : "readable", (unsigned)geteuid(), strerror(-err),
-             lost ? " (warning: " : "", lost ? lost : "");
-    if (lost)
-        strcat(msg, ")");
+             lost ? " (warning: " : "", lost ? lost : "", lost ? ")" : "");
     k->report(k->arg, !lost, msg);
 }
 
