@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "config_internal.h"
+#include "minewall/control.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/file.h"
@@ -638,6 +639,32 @@ struct mw_config *mw_config_parse(const char *text, size_t len, const char *name
     return parse_named(text, len, name, NULL, errs);
 }
 
+/* The bearer token of control.token-file, read with the config so that a bad one is a config
+ * error (FILE:LINE, --check-config, a failed reload keeps the running token) and a rotated
+ * one takes effect on reload. */
+static int read_token(struct mw_config *cfg, struct mw_errlist *errs)
+{
+    char *buf = NULL, why[128];
+    size_t n = 0;
+    int r = mw_file_read(cfg->control.token_file, 4096, &buf, &n);
+    if (r == 0) {
+        r = mw_control_token_check(buf, n, why, sizeof(why));
+        if (r >= 0) {
+            buf[r] = 0;
+            cfg->control.token = buf;
+            return 0;
+        }
+        explicit_bzero(buf, n);
+        free(buf);
+    } else {
+        snprintf(why, sizeof(why), "%s", r == -EFBIG ? "larger than 4096 bytes" : strerror(-r));
+    }
+    if (errs)
+        mw_errlist_add(errs, "%s:%d: control.token-file %s: %s", cfg->path,
+                       cfg->lines.control_token_file, cfg->control.token_file, why);
+    return -EINVAL;
+}
+
 struct mw_config *mw_config_load(const char *path, struct mw_errlist *errs)
 {
     char *text = NULL;
@@ -650,6 +677,10 @@ struct mw_config *mw_config_load(const char *path, struct mw_errlist *errs)
     }
     struct mw_config *cfg = parse_named(text, len, path, path, errs);
     free(text);
+    if (cfg && cfg->control.token_file && read_token(cfg, errs) < 0) {
+        mw_config_free(cfg);
+        return NULL;
+    }
     return cfg;
 }
 
@@ -734,6 +765,10 @@ void mw_config_free(struct mw_config *cfg)
     free(cfg->journal.path);
     free(cfg->control.socket);
     free(cfg->control.token_file);
+    if (cfg->control.token) {
+        explicit_bzero(cfg->control.token, strlen(cfg->control.token));
+        free(cfg->control.token);
+    }
     free(cfg->journal.geo_asn);
     free(cfg->journal.geo_country);
     for (size_t i = 0; i < cfg->journal.n_watch; i++)

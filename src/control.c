@@ -345,6 +345,23 @@ void mw_control_error(struct mw_strbuf *sb, bool json, const char *msg)
     }
 }
 
+int mw_control_token_check(const char *buf, size_t n, char *why, size_t why_len)
+{
+    while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
+            snprintf(why, why_len, "the token must be printable characters without spaces");
+            return -EINVAL;
+        }
+    if (n < MW_CONTROL_TOKEN_MIN || n > MW_CONTROL_TOKEN_MAX) {
+        snprintf(why, why_len, "the token must be %d to %d printable characters",
+                 MW_CONTROL_TOKEN_MIN, MW_CONTROL_TOKEN_MAX);
+        return -EINVAL;
+    }
+    return (int)n;
+}
+
 static void open_ok(struct mw_strbuf *sb, const struct mw_control_req *req)
 {
     mw_strbuf_puts(sb, "{\"ok\":true");

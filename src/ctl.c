@@ -165,8 +165,8 @@ static int read_token(const char *path, char *tok, size_t cap)
     return 0;
 }
 
-/* HTTP/1.1 GET /control/LINE with the bearer token; "http://HOST:PORT" only (no TLS: put the
- * metrics server on loopback or behind a proxy). */
+/* HTTP/1.1 GET /control/LINE with the bearer token (POST for a command that changes state);
+ * "http://HOST:PORT" only (no TLS: put the metrics server on loopback or behind a proxy). */
 static int via_http(const char *url, const char *token_file, const char *line, int timeout,
                     int *status, char **body)
 {
@@ -209,6 +209,10 @@ static int via_http(const char *url, const char *token_file, const char *line, i
     }
     freeaddrinfo(ai);
     set_timeouts(fd, timeout);
+    struct mw_control_req parsed;
+    char why[256];
+    bool post =
+        mw_control_parse(line, strlen(line), &parsed, why, sizeof(why)) == 0 && parsed.changes;
     size_t cap = strlen(line) + strlen(host) + strlen(tok) + 200;
     char *req = malloc(cap);
     if (!req) {
@@ -216,9 +220,9 @@ static int via_http(const char *url, const char *token_file, const char *line, i
         return -1;
     }
     int n = snprintf(req, cap,
-                     "GET /control/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
-                     "Connection: close\r\n\r\n",
-                     line, host, tok);
+                     "%s /control/%s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                     "%sConnection: close\r\n\r\n",
+                     post ? "POST" : "GET", line, host, tok, post ? "Content-Length: 0\r\n" : "");
     memset(tok, 0, sizeof(tok));
     int rc = send_all(fd, req, (size_t)n);
     free(req);

@@ -28,12 +28,11 @@
 #define BODY_MAX (1u << 20)
 /* How long the workers may take to confirm a flush. */
 #define FLUSH_WAIT_MS 5000
-/* Shortest accepted bearer token: guessing must not be an option. */
-#define TOKEN_MIN 16
 
 /* Who asked. */
 struct origin {
     const char *via; /* "unix", "http" or "timer" */
+    bool get;        /* over HTTP with GET: reports only (an action needs POST) */
     long uid, pid;
     char peer[64];
 };
@@ -552,6 +551,11 @@ static int handle(struct mw_ctlapi *c, const char *line, size_t len, const struc
         mw_log_info(TAG, "%s: refused request: %s", who, why);
         return 400;
     }
+    if (o->get && req.changes) {
+        c->bad++;
+        mw_control_error(sb, req.json, "this command changes minewall's state: use POST");
+        return 405;
+    }
     int status = act(c, &req, o, line, call, sb);
     if (sb->trunc) {
         mw_strbuf_rewind(sb, 0);
@@ -624,7 +628,7 @@ int mw_ctlapi_http(struct mw_ctlapi *c, const char *path, const char *query,
         mw_http_body_printf(r, "not found: control over HTTP needs control.token-file\n");
         return 0;
     }
-    struct origin o = {.via = "http", .uid = -1, .pid = -1};
+    struct origin o = {.via = "http", .get = r->method != MW_HTTP_POST, .uid = -1, .pid = -1};
     mw_addr_format(&r->peer, o.peer, sizeof(o.peer));
     if (!token_ok(c, r->authorization)) {
         c->unauthorized++;
@@ -654,6 +658,8 @@ int mw_ctlapi_http(struct mw_ctlapi *c, const char *path, const char *query,
         status = handle(c, line, (size_t)n, &o, NULL, &sb);
     }
     r->status = status;
+    if (status == 405)
+        r->allow = "POST";
     if (strstr(line, "format=json"))
         r->content_type = "application/json";
     mw_http_body_append(r, sb.b, sb.len);
@@ -758,31 +764,17 @@ void mw_ctlapi_status_json(struct mw_ctlapi *c, char *buf, size_t cap)
 
 /* ---- life ---- */
 
-static int read_token(struct mw_ctlapi *c, const struct mw_config *cfg)
+void mw_ctlapi_set_config(struct mw_ctlapi *c, const struct mw_config *cfg)
 {
-    const char *path = cfg->control.token_file;
-    FILE *f = fopen(path, "re");
-    size_t n = f ? fread(c->token, 1, sizeof(c->token) - 1, f) : 0;
-    int err = f ? 0 : errno;
-    if (f)
-        fclose(f);
-    while (n && (c->token[n - 1] == '\n' || c->token[n - 1] == '\r' || c->token[n - 1] == ' '))
-        n--;
-    c->token[n] = 0;
-    bool clean = true;
-    for (size_t i = 0; i < n; i++)
-        clean = clean && (unsigned char)c->token[i] > 0x20 && (unsigned char)c->token[i] < 0x7f;
-    if (err || n < TOKEN_MIN || n >= sizeof(c->token) - 1 || !clean) {
-        mw_log_error(TAG, "%s:%d: control.token-file %s: %s", cfg->path ? cfg->path : "<config>",
-                     cfg->lines.control_token_file, path,
-                     err     ? strerror(err)
-                     : clean ? "the token must be 16 to 510 printable characters"
-                             : "the token must be printable characters without spaces");
-        memset(c->token, 0, sizeof(c->token));
-        return -EINVAL;
-    }
+    if (!c)
+        return;
+    const char *t = cfg->control.token;
+    size_t n = t ? strlen(t) : 0;
+    explicit_bzero(c->token, sizeof(c->token));
+    if (n >= sizeof(c->token))
+        n = 0; /* cannot happen: config.c checks MW_CONTROL_TOKEN_MAX */
+    memcpy(c->token, t ? t : "", n);
     c->token_len = n;
-    return 0;
 }
 
 static void handle_closed(uv_handle_t *h)
@@ -799,10 +791,7 @@ int mw_ctlapi_new(const struct mw_ctlapi_env *env, const struct mw_config *cfg,
     if (!c)
         return -ENOMEM;
     c->env = *env;
-    if (cfg->control.token_file && read_token(c, cfg) < 0) {
-        free(c);
-        return -EINVAL;
-    }
+    mw_ctlapi_set_config(c, cfg);
     uv_timer_init(env->loop, &c->pause_timer);
     uv_timer_init(env->loop, &c->flush_timer);
     uv_async_init(env->loop, &c->notify, flush_check);

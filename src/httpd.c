@@ -66,6 +66,8 @@ static int parse_request_line(const char *s, size_t n, struct mw_http_request *o
         out->method = MW_HTTP_GET;
     else if (ieq(s, out->method_len, "HEAD") && memcmp(s, "HEAD", 4) == 0)
         out->method = MW_HTTP_HEAD;
+    else if (ieq(s, out->method_len, "POST") && memcmp(s, "POST", 4) == 0)
+        out->method = MW_HTTP_POST;
     else
         out->method = MW_HTTP_OTHER; /* methods are case-sensitive: "get" is another method */
 
@@ -562,8 +564,8 @@ static void refuse(struct conn *c, int status, bool head_only, bool keep, uint64
     mw_log_debug(TAG, "refused request: %d", status);
     char body[64];
     int n = snprintf(body, sizeof(body), "%s\n", mw_http_reason(status));
-    send_response(c, status, DEFAULT_CTYPE, status == 405 ? "Allow: GET, HEAD\r\n" : NULL, body,
-                  (size_t)n, head_only, keep, now);
+    send_response(c, status, DEFAULT_CTYPE, status == 405 ? "Allow: GET, HEAD, POST\r\n" : NULL,
+                  body, (size_t)n, head_only, keep, now);
 }
 
 static bool ctype_ok(const char *s)
@@ -611,12 +613,14 @@ static void serve(struct conn *c, const struct mw_http_request *rq, uint64_t now
     auth[rq->authorization_len] = '\0';
     r->authorization = rq->authorization ? auth : NULL;
     r->head = head;
+    r->method = rq->method;
+    r->allow = NULL;
     struct sockaddr_storage ss;
     int sl = sizeof(ss);
     memset(&r->peer, 0, sizeof(r->peer));
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0)
         mw_addr_from_sa((struct sockaddr *)&ss, &r->peer);
-    mw_log_debug(TAG, "%s %s", head ? "HEAD" : "GET", path);
+    mw_log_debug(TAG, "%.*s %s", (int)rq->method_len, rq->method_text, path);
     int rc = h->handler(h->arg, path, query, r);
     if (c->closing)
         return; /* the handler closed the server */
@@ -626,7 +630,12 @@ static void serve(struct conn *c, const struct mw_http_request *rq, uint64_t now
         send_response(c, 500, DEFAULT_CTYPE, NULL, ise, sizeof(ise) - 1, head, rq->keep_alive, now);
         return;
     }
-    send_response(c, r->status, ctype, NULL, r->body, r->body_len, head, rq->keep_alive, now);
+    char allow[64];
+    bool with_allow =
+        r->status == 405 && r->allow && ctype_ok(r->allow) &&
+        (size_t)snprintf(allow, sizeof(allow), "Allow: %s\r\n", r->allow) < sizeof(allow);
+    send_response(c, r->status, ctype, with_allow ? allow : NULL, r->body, r->body_len, head,
+                  rq->keep_alive, now);
     if (r->body_cap > (4u << 20)) { /* the response was copied: do not keep a huge buffer */
         free(r->body);
         r->body = NULL;

@@ -203,6 +203,7 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
         mw_worker_post_snapshot(s->workers[i], snap);
     mw_snapshot_unref(s->snap);
     s->snap = snap;
+    mw_ctlapi_set_config(s->ctl, snap->cfg); /* the token as read with this config */
 }
 
 static void reload_result(struct mw_server *s, bool ok)
@@ -322,7 +323,13 @@ static void forward_routing(void *arg, const struct mw_routing_event *ev)
 static int on_http(void *arg, const char *path, const char *query, struct mw_http_response *r)
 {
     struct mw_server *s = arg;
-    (void)query;
+    if (strncmp(path, "/control/", 9) == 0)
+        return mw_ctlapi_http(s->ctl, path, query, r);
+    if (r->method == MW_HTTP_POST) { /* only the control API acts */
+        r->status = 405;
+        r->allow = "GET, HEAD";
+        return 0;
+    }
     struct mw_metrics_extra x = {
         .uptime_s = (uv_now(s->loop) - s->started_ms) / 1000,
         .lists_loaded_unix = s->lists_loaded_unix,
@@ -345,8 +352,6 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         mw_ctlapi_metrics(s->ctl, r);
         return rc ? rc : r->err;
     }
-    if (strncmp(path, "/control/", 9) == 0)
-        return mw_ctlapi_http(s->ctl, path, query, r);
     if (strcmp(path, "/healthz") == 0)
         return mw_metrics_health(r, s->workers, s->n_workers, s->snap);
     if (strcmp(path, "/status") == 0) {
@@ -557,9 +562,8 @@ static void reload_done(uv_work_t *req, int status)
         mw_log_set_level(cfg->log_level);
         if (redis_changed(s->snap->cfg, cfg))
             mw_log_warn("server", "redis settings changed: they take effect on restart");
-        if (!same_str(s->snap->cfg->control.socket, cfg->control.socket) ||
-            !same_str(s->snap->cfg->control.token_file, cfg->control.token_file))
-            mw_log_warn("server", "control settings changed: they take effect on restart");
+        if (!same_str(s->snap->cfg->control.socket, cfg->control.socket))
+            mw_log_warn("server", "control.socket changed: it takes effect on restart");
         struct mw_lists *files = lists;
         lists = combine(s, files, s->generation + 1, cfg);
         mw_lists_unref(files);

@@ -190,6 +190,9 @@ struct mw_config {
     struct {
         char *socket;     /* owned; NULL: MW_CONTROL_SOCKET_DEFAULT */
         char *token_file; /* owned; NULL: no control over HTTP */
+        /* owned: the token read from token_file by mw_config_load (and so again on every
+         * reload: a rotated token takes effect on SIGHUP); NULL when parsed from a buffer */
+        char *token;
     } control;
 
     /* Per-client rate limiting (`rate-limit:`); off when absent. */

@@ -28,6 +28,10 @@ struct mw_topn_item;
 #define MW_CONTROL_REQ_MAX 1024
 /* Control connections open at once on the UNIX socket; more are closed and counted. */
 #define MW_CONTROL_MAX_CONNS 8
+/* A bearer token (control.token-file) is 16 to 510 printable ASCII characters without spaces:
+ * short enough for one header line, long enough that guessing is not an option. */
+#define MW_CONTROL_TOKEN_MIN 16
+#define MW_CONTROL_TOKEN_MAX 510
 /* pause without --for lasts this long; --for is at most MW_CONTROL_PAUSE_MAX_MS. A pause never
  * outlives a day: a forgotten one would leave the network unfiltered. */
 #define MW_CONTROL_PAUSE_DEFAULT_MS (5 * 60 * 1000ull)
@@ -91,6 +95,10 @@ int mw_control_argv_line(int argc, char *const *argv, bool json, char *out, size
 
 /* An error: {"ok":false,"error":MSG} or "error: MSG". */
 void mw_control_error(struct mw_strbuf *sb, bool json, const char *msg);
+
+/* The token in a token file's n bytes at buf: trailing CR, LF and spaces are dropped. Returns
+ * the token's length (its bytes are buf's first ones), or -EINVAL with the reason in why. */
+int mw_control_token_check(const char *buf, size_t n, char *why, size_t why_len);
 /* A done action: {"ok":true,"command":VERB,"message":MSG} or MSG. */
 void mw_control_done(struct mw_strbuf *sb, const struct mw_control_req *req, const char *msg);
 

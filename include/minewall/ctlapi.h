@@ -47,16 +47,21 @@ struct mw_ctlapi_env {
 };
 
 /* Start: the control socket at cfg's control.socket (or MW_CONTROL_SOCKET_DEFAULT; a socket
- * that cannot be made is a warning, not a failure) and the token of control.token-file (an
- * unreadable or short token is an error: -EINVAL with the reason logged). env is copied. */
+ * that cannot be made is a warning, not a failure) and the token of control.token-file (read
+ * and checked by mw_config_load). env is copied. */
 int mw_ctlapi_new(const struct mw_ctlapi_env *env, const struct mw_config *cfg,
                   struct mw_ctlapi **out);
+
+/* A reload put cfg in force: take its token (a rotated token file, or none). The socket stays
+ * the one of the start. */
+void mw_ctlapi_set_config(struct mw_ctlapi *c, const struct mw_config *cfg);
 
 /* A reload (SIGHUP, list change or asked for) ended. */
 void mw_ctlapi_reload_done(struct mw_ctlapi *c, bool ok);
 
 /* The metrics server's handler for paths under /control/: 401 without the bearer token (or
- * with no token configured: 404). Returns 0 or r->err. */
+ * with no token configured: 404); a command that changes something (pause, resume, flush,
+ * reload) needs POST (GET and HEAD: 405), reports take GET or POST. Returns 0 or r->err. */
 int mw_ctlapi_http(struct mw_ctlapi *c, const char *path, const char *query,
                    struct mw_http_response *r);
 

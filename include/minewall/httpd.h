@@ -1,6 +1,7 @@
 /* A small embedded HTTP/1.1 server for the metrics endpoint. It runs on the resolver's control
- * loop (never on a DNS worker), answers GET and HEAD through one synchronous handler, and
- * refuses everything else: other methods (405), request bodies (413/400), heads over
+ * loop (never on a DNS worker), answers GET, HEAD and POST (without a body: the control API's
+ * actions) through one synchronous handler, and refuses everything else: other methods (405),
+ * request bodies (413/400), heads over
  * MW_HTTP_HEAD_MAX (431), garbage (400). Keep-alive, pipelining (answered in order), an idle
  * timeout, a header timeout and a connection limit keep a misbehaving client to its own
  * connection. The request parser is pure and exported for the unit tests. */
@@ -28,6 +29,7 @@ enum mw_http_method {
     MW_HTTP_GET = 1,
     MW_HTTP_HEAD = 2,
     MW_HTTP_OTHER = 3, /* a syntactically valid method we do not serve: 405 */
+    MW_HTTP_POST = 4,  /* only without a body (Content-Length 0 or absent) */
 };
 
 /* A parsed request head. Every pointer points into the buffer given to the parser (borrowed;
@@ -79,6 +81,10 @@ struct mw_http_response {
     const char *authorization;
     struct mw_addr peer;
     bool head; /* a HEAD request: a handler must not act on it, only describe */
+    enum mw_http_method method;
+    /* A handler that answers 405 names the methods the path takes here ("POST"); borrowed,
+     * printable ASCII, sent as the Allow header. */
+    const char *allow;
 };
 
 /* Append len bytes to the body. Returns 0, -ENOMEM, or -EMSGSIZE past MW_HTTP_BODY_MAX
@@ -94,7 +100,7 @@ const char *mw_http_reason(int status);
 
 /* ---- Server ---- */
 
-/* Called synchronously, on the loop, for each complete GET or HEAD request, in order per
+/* Called synchronously, on the loop, for each complete GET, HEAD or POST request, in order per
  * connection. path is the raw request path (NUL-terminated, not percent-decoded), query the
  * raw text after '?' ("" when none); both are valid only during the call. Fill resp (for HEAD
  * too: the module sends the headers and drops the body). Return 0, or a negative errno to

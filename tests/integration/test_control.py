@@ -65,12 +65,13 @@ def read_jsonl(path):
         return [json.loads(ln) for ln in f if ln.strip()]
 
 
-def http_get(port, path, token=None):
+def http_get(port, path, token=None, method="GET", with_headers=False):
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     try:
-        c.request("GET", path, headers={"Authorization": "Bearer " + token} if token else {})
+        c.request(method, path, headers={"Authorization": "Bearer " + token} if token else {})
         r = c.getresponse()
-        return r.status, r.read().decode()
+        out = (r.status, r.read().decode())
+        return out + (dict(r.getheaders()),) if with_headers else out
     finally:
         c.close()
 
@@ -260,8 +261,14 @@ def test_http_needs_the_token(start, tmp_path):
     assert http_get(port, "/control/status", token=TOKEN[:-1])[0] == 401
     st, body = http_get(port, "/control/status?format=json", token=TOKEN)
     assert st == 200 and json.loads(body)["ok"], body
-    st, body = http_get(port, "/control/pause?for=1h", token=TOKEN)
+    # An action over GET is refused (405, Allow: POST) and changes nothing; POST acts.
+    st, body, hdr = http_get(port, "/control/pause?for=1h", token=TOKEN, with_headers=True)
+    assert st == 405 and hdr.get("Allow") == "POST" and "use POST" in body, (st, hdr, body)
+    assert blocked(m.query("pool.evil.test"))
+    st, body = http_get(port, "/control/pause?for=1h", token=TOKEN, method="POST")
     assert st == 200 and "resumes in 1h" in body, body
+    st, _, hdr = http_get(port, "/metrics", method="POST", with_headers=True)
+    assert st == 405 and hdr.get("Allow") == "GET, HEAD", (st, hdr)
     assert addresses(m.query("pool.evil.test")) == ["192.0.2.50"]
     st, body = http_get(port, "/control/nonsense", token=TOKEN)
     assert st == 400, body
@@ -277,7 +284,7 @@ def test_http_needs_the_token(start, tmp_path):
     assert metric(port, "minewall_control_requests_total", result="unauthorized") == 4
     # status, pause and resume
     assert metric(port, "minewall_control_requests_total", result="ok") == 3
-    assert metric(port, "minewall_control_requests_total", result="bad_request") == 1
+    assert metric(port, "minewall_control_requests_total", result="bad_request") == 2
     assert blocked(m.query("pool.evil.test"))
     st, body = http_get(port, "/status")
     assert st == 200 and json.loads(body)["control"]["paused"] is False, body
@@ -302,9 +309,32 @@ def test_short_token_stops_start(make_minewall, up, tmp_path):
     m = make_minewall([up], ready=False,
                       config={"metrics": {"listen": "127.0.0.1:%d" % free_port()},
                               "control": {"token-file": str(tok)}})
-    assert m.proc.wait(10) != 0
-    assert "the token must be 16 to 510 printable characters" in m.log(), m.log()
+    assert m.proc.wait(10) == 1  # a config error, as --check-config says
+    assert "control.token-file %s: the token must be 16 to 510 printable characters" % tok \
+        in m.log(), m.log()
     m.stopped = True
+    p = run_minewall(["-c", m.conf_path, "--check-config"])
+    assert p.returncode == 1 and "the token must be 16 to 510" in p.stdout + p.stderr, \
+        p.stdout + p.stderr
+
+
+def test_rotated_token_takes_effect_on_reload(start, tmp_path):
+    port = free_port()
+    tok = tmp_path / "token"
+    tok.write_text(TOKEN + "\n")
+    m = start(metrics={"listen": "127.0.0.1:%d" % port}, control={"token-file": str(tok)})
+    assert http_get(port, "/control/status", token=TOKEN)[0] == 200
+    new = "rotated-" + TOKEN
+    tok.write_text(new + "\n")
+    m.sighup()
+    wait_until(lambda: http_get(port, "/control/status", token=new)[0] == 200, 10,
+               what="the rotated token accepted")
+    assert http_get(port, "/control/status", token=TOKEN)[0] == 401
+    # A bad token file fails the reload, which keeps the token in force.
+    tok.write_text("short\n")
+    m.sighup()
+    wait_until(lambda: "the token must be 16 to 510" in m.log(), 10, what="the reload refused")
+    assert http_get(port, "/control/status", token=new)[0] == 200
 
 
 def test_bounds_are_refused_and_counted(start):
