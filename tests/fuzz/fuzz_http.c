@@ -11,7 +11,7 @@
 
 static void check_req(const char *buf, size_t n, const struct mw_http_request *r)
 {
-    FZ_CHECK(r->method >= MW_HTTP_GET && r->method <= MW_HTTP_OTHER);
+    FZ_CHECK(r->method >= MW_HTTP_GET && r->method <= MW_HTTP_POST);
     FZ_CHECK(r->method_text >= buf && r->method_text + r->method_len <= buf + n);
     /* An absolute-form target without a path ("http://host") gets the constant "/". */
     FZ_CHECK(r->path_len >= 1 && r->path[0] == '/');
