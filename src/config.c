@@ -309,6 +309,21 @@ static bool parse_addrs(struct ctx *c, const char *path, yaml_node_t *val, struc
     return ok;
 }
 
+bool mw_config__addr_list(struct ctx *c, const char *path, yaml_node_t *val, struct mw_addr **arr,
+                          size_t *n)
+{
+    return parse_addrs(c, path, val, arr, n);
+}
+
+bool mw_config__cidr_list(struct ctx *c, const char *path, yaml_node_t *val, struct mw_cidr **arr,
+                          size_t *n)
+{
+    void *p;
+    bool ok = parse_list(c, path, val, "prefix", parse_cidr_item, sizeof(struct mw_cidr), &p, n);
+    *arr = p;
+    return ok;
+}
+
 static void on_listen(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     struct mw_addr *a;
@@ -399,7 +414,7 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
     return true;
 }
 
-static void on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
+void mw_config__on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     if (is_null(val))
         return;
@@ -425,10 +440,13 @@ static void on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
-/* Longest name first, so the first suffix match in mw_config_zone_for() is the longest. */
+/* The top-level zones, then each group's in group order; in each, longest name first, so the
+ * first suffix match in mw_config_zone_for() is the longest. */
 static int zone_cmp(const void *a, const void *b)
 {
     const struct mw_forward_zone *x = a, *y = b;
+    if (x->group != y->group)
+        return x->group < y->group ? -1 : 1;
     if (x->wire_len != y->wire_len)
         return x->wire_len > y->wire_len ? -1 : 1;
     return memcmp(x->wire, y->wire, x->wire_len);
@@ -475,7 +493,8 @@ static const struct key access_keys[] = {
 static const struct key top_keys[] = {
     {.path = "listen", .fn = on_listen},
     {.path = "upstreams", .fn = on_upstreams},
-    {.path = "forward-zones", .fn = on_zones},
+    {.path = "forward-zones", .fn = mw_config__on_zones},
+    {.path = "groups", .fn = mw_config__on_groups},
     {.path = "local-data", .fn = mw_config__on_local_data},
     {.path = "local-zones", .fn = mw_config__on_local_zones},
     {.path = "local-data-ptr",
@@ -623,6 +642,7 @@ static struct mw_config *parse_named(const char *text, size_t len, const char *n
     free(c.dir);
 
     mw_config__local_finish(&c);
+    mw_config__groups_finish(&c);
     cross_check(&c);
     if (c.n_errors) {
         mw_config_free(c.cfg);
@@ -630,6 +650,7 @@ static struct mw_config *parse_named(const char *text, size_t len, const char *n
     }
     if (c.cfg->n_zones > 1)
         qsort(c.cfg->zones, c.cfg->n_zones, sizeof(*c.cfg->zones), zone_cmp);
+    mw_config__groups_index(c.cfg);
     return c.cfg;
 }
 
@@ -752,6 +773,7 @@ void mw_config_free(struct mw_config *cfg)
         free(cfg->zones[i].upstreams);
     }
     free(cfg->zones);
+    mw_config__groups_free(cfg);
     mw_config__detect_free(cfg);
     mw_localzone_free(cfg->local);
     for (size_t i = 0; i < cfg->n_lists; i++) {
@@ -823,7 +845,8 @@ int mw_config_set_upstreams(struct mw_config *cfg, const struct mw_addr *a, size
 const struct mw_forward_zone *mw_config_zone_for(const struct mw_config *cfg, const uint8_t *qname,
                                                  size_t qname_len)
 {
-    for (size_t i = 0; i < cfg->n_zones; i++) {
+    /* Group zones follow the top-level ones (zone_cmp): stop at the first. */
+    for (size_t i = 0; i < cfg->n_zones && cfg->zones[i].group == 0; i++) {
         const struct mw_forward_zone *z = &cfg->zones[i];
         if (mw_dname_is_subdomain(qname, qname_len, z->wire, z->wire_len))
             return z;

@@ -43,6 +43,7 @@ struct ctx {
     struct mw_list_conf *list;          /* borrowed; the `lists:` entry being filled, else NULL */
     int lines[SLOT_COUNT];              /* line where a cross-checked key was set, 0 if defaulted */
     struct mw_localzone_builder *local; /* owned; made by the first local-* key, else NULL */
+    struct mw_group_conf *group;        /* borrowed; the `groups:` entry being filled, else NULL */
 };
 
 struct key;
@@ -91,6 +92,26 @@ void mw_config__walk_map(struct ctx *c, yaml_node_t *map, const struct key *tabl
                          const char *section);
 /* Integer key into the field that k describes (see NUM). */
 void mw_config__on_uint(struct ctx *c, const struct key *k, yaml_node_t *val);
+
+/* Lists of addresses (ADDR[:PORT], port 53 by default) and of prefixes into new arrays (NULL
+ * when empty); false after reporting a bad item. */
+bool mw_config__addr_list(struct ctx *c, const char *path, yaml_node_t *val, struct mw_addr **arr,
+                          size_t *n);
+bool mw_config__cidr_list(struct ctx *c, const char *path, yaml_node_t *val, struct mw_cidr **arr,
+                          size_t *n);
+/* `forward-zones:` into c->cfg->zones (a group's walk points c->cfg at a scratch config). */
+void mw_config__on_zones(struct ctx *c, const struct key *k, yaml_node_t *val);
+
+/* ---- config_groups.c ---- */
+
+/* `groups:`: a map of group name -> group map. */
+void mw_config__on_groups(struct ctx *c, const struct key *k, yaml_node_t *val);
+/* After the walk: check names against lists and listen addresses, move each group's zones
+ * into cfg->zones, build cfg->group_match (errors counted in c). */
+void mw_config__groups_finish(struct ctx *c);
+/* After the zones are sorted: each group's range in cfg->zones. */
+void mw_config__groups_index(struct mw_config *cfg);
+void mw_config__groups_free(struct mw_config *cfg);
 
 /* ---- config_lists.c ---- */
 

@@ -11,6 +11,7 @@
 
 struct mw_errlist;
 struct mw_localzone;
+struct mw_groups;
 
 /* The config read without -c: meson passes the install's prefix/sysconfdir/minewall/minewall.yaml
  * (where `meson install` puts it); this fallback is only for builds outside meson. */
@@ -34,6 +35,10 @@ struct mw_forward_zone {
     struct mw_addr *upstreams; /* owned array */
     size_t n_upstreams;
     int line; /* where it was defined, for messages */
+    /* 0: a top-level zone; else the client group (index in cfg->groups + 1) it belongs to.
+     * cfg->zones holds the top-level zones first, then each group's, so upstream sets are
+     * built for all of them in one place. */
+    uint16_t group;
 };
 
 /* A zone named in the config (detect.rebinding.internal-zones). */
@@ -196,7 +201,7 @@ struct mw_config {
     } control;
 
     /* Per-client rate limiting (`rate-limit:`); off when absent. */
-    struct {
+    struct mw_ratelimit_conf {
         bool enabled;
         uint32_t qps;         /* tokens per second per client prefix */
         uint32_t burst;       /* bucket size; default 2 * qps */
@@ -205,6 +210,13 @@ struct mw_config {
         bool refuse;          /* action: refused (true) or drop (false, the default) */
         uint32_t max_clients; /* table bound per worker; default 65536 */
     } ratelimit;
+
+    /* Client groups (`groups:`, config_groups.c): n_groups configured, in file order, group
+     * index i + 1 for groups[i]; index 0 is `default` (the top-level settings). group_match
+     * (owned; NULL without groups) decides a query's group (groups.h). */
+    struct mw_group_conf *groups;
+    size_t n_groups;
+    struct mw_groups *group_match;
 
     /* Account to run as after binding (`user:`); NULL: "minewall" when that account exists,
      * else keep root only... see server.c; "root" explicitly keeps root. */
@@ -254,6 +266,53 @@ struct mw_config {
         int control_socket, control_token_file;
     } lines;
 };
+
+/* A group's action override (`actions:`): for a list name, or (category) for every list of a
+ * category. A list name override wins over a category override. */
+struct mw_group_action {
+    char *name; /* owned */
+    bool category;
+    enum mw_action action; /* never DEFAULT */
+    int line;
+};
+
+/* One entry of `groups:`. */
+struct mw_group_conf {
+    char *name;              /* owned; unique, never "default" */
+    struct mw_cidr *clients; /* owned */
+    int *client_lines;       /* owned; the config line of each client prefix */
+    size_t n_clients;
+    struct mw_addr *listeners; /* owned; empty: any listener */
+    size_t n_listeners;
+    /* `lists:` entries (owned), a list name or, with is_cat[i], a category; all_lists when the
+     * key is absent (every list, Redis lists included). */
+    char **lists;
+    bool *is_cat;
+    int *list_lines;
+    size_t n_lists;
+    bool all_lists;
+    struct mw_group_action *actions; /* owned */
+    size_t n_actions;
+    size_t zone_first, n_zones; /* the group's forward zones: cfg->zones[zone_first...] */
+    struct mw_localzone *local; /* owned; the group's local data, NULL: none */
+    bool local_data_ptr;        /* the group's local-data-ptr */
+    bool has_ratelimit;         /* `rate-limit:` given: it replaces the top-level limiter */
+    struct mw_ratelimit_conf ratelimit;
+    bool log_queries; /* `log-queries:`, default true: the query log records its queries */
+    uint64_t tag;     /* hash of the name: tells its forward-zone answers apart in the cache */
+    int line;
+};
+
+/* The name of group index gi ("default" for 0 and for an index out of range). */
+const char *mw_config_group_name(const struct mw_config *cfg, unsigned gi);
+/* Whether the query log records queries of group gi (`log-queries:`; true for default). */
+bool mw_config_group_logs_queries(const struct mw_config *cfg, unsigned gi);
+/* Group index of a name, or -ENOENT ("default" is 0). */
+int mw_config_group_find(const struct mw_config *cfg, const char *name);
+/* The forward zone for a query of group gi: the group's own zones first (longest suffix),
+ * then the top-level ones; NULL for the default upstreams. */
+const struct mw_forward_zone *mw_config_zone_for_group(const struct mw_config *cfg, unsigned gi,
+                                                       const uint8_t *qname, size_t qname_len);
 
 /* "sinkhole", "nxdomain", ... -> enum, or -EINVAL. */
 int mw_action_parse(const char *s, enum mw_action *out);
