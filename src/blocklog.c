@@ -156,6 +156,8 @@ static bool format_hit(const struct mw_block_event *e, struct mw_strbuf *sb)
     mw_jsonw_kstr(sb, "rule", e->rule);
     mw_jsonw_kstr(sb, "where", e->where);
     mw_jsonw_kstr(sb, "matched", e->matched ? e->matched : "");
+    if (e->group)
+        mw_jsonw_kstr(sb, "group", e->group);
     if (e->paused) /* only then: lines of enforced blocks stay as they were */
         mw_jsonw_kbool(sb, "paused", true);
     return !sb->trunc && sb->len <= LINE_MAX_LEN;
@@ -175,6 +177,8 @@ static uint64_t fold_key(const struct mw_block_event *e)
     /* The address, the name and the type (as the tag). */
     uint64_t tag = e->qtype | (e->paused ? 0x10000u : 0); /* paused hits fold apart */
     uint64_t h = mw_hash_bytes(0, mw_hash_bytes(0, tag, a, alen), e->qname, e->qname_len);
+    if (e->group) /* one client in two groups (two listeners) folds apart */
+        h = mw_hash_bytes(0, h, e->group, strlen(e->group));
     return h | 1; /* 0 marks an empty slot */
 }
 

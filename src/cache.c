@@ -161,13 +161,15 @@ void mw_cache_clear(struct mw_cache *c)
 size_t mw_cache_remove_name(struct mw_cache *c, const uint8_t *qname, size_t len)
 {
     /* A walk of the whole list: a control command, never on the query path. The key starts
-     * with the lowercase name; qtype, qclass and DO (5 octets) follow. */
+     * with the lowercase name; qtype, qclass and DO (5 octets) follow, and for an answer from a
+     * client group's forward zone the group's tag (8 octets, qgroup.c). */
     size_t n = 0;
     struct mw_lru_node *p = c->t.head;
     while (p) {
         struct mw_lru_node *next = p->next;
         struct mw_cache_entry *e = entry_of(p);
-        if (e->key_len == len + 5 && memcmp(e->key, qname, len) == 0) {
+        if ((e->key_len == len + 5 || e->key_len == len + 5 + 8) &&
+            memcmp(e->key, qname, len) == 0) {
             remove_entry(c, e);
             n++;
         }

@@ -209,8 +209,7 @@ static void parse_group(struct ctx *c, struct mw_group_conf *g, uint16_t gi, yam
     move_zones(c, sub, gi, line_of(map));
     mw_config_free(sub);
     if (!g->n_clients)
-        mw_config__err(c, line_of(map), "%s: no clients (a group needs client prefixes)",
-                       section);
+        mw_config__err(c, line_of(map), "%s: no clients (a group needs client prefixes)", section);
 }
 
 void mw_config__on_groups(struct ctx *c, const struct key *k, yaml_node_t *val)
@@ -272,7 +271,7 @@ void mw_config__on_groups(struct ctx *c, const struct key *k, yaml_node_t *val)
         g->line = line_of(kn);
         g->all_lists = true;
         g->log_queries = true;
-        g->tag = mw_hash_bytes(0, 0x67726f7570ull, name, strlen(name));
+        g->tag = mw_group_tag(name);
         cfg->n_groups++;
         parse_group(c, g, (uint16_t)cfg->n_groups, vn);
     }
@@ -307,7 +306,8 @@ static void check_lists(struct ctx *c, struct mw_group_conf *g)
     char b[SHOWN_MAX + 4];
     for (size_t i = 0; i < g->n_lists; i++) {
         const char *s = g->lists[i];
-        if (g->is_cat[i] ? is_category(cfg, s) || cfg->redis.url : is_list(cfg, s) || cfg->redis.all)
+        if (g->is_cat[i] ? is_category(cfg, s) || cfg->redis.url
+                         : is_list(cfg, s) || cfg->redis.all)
             continue;
         mw_config__err(c, g->list_lines[i], "groups.%s.lists: unknown %s '%s'", g->name,
                        g->is_cat[i] ? "category" : "list", mw_config__shown(s, b));
@@ -436,6 +436,11 @@ const char *mw_config_group_name(const struct mw_config *cfg, unsigned gi)
 bool mw_config_group_logs_queries(const struct mw_config *cfg, unsigned gi)
 {
     return gi && gi <= cfg->n_groups ? cfg->groups[gi - 1].log_queries : true;
+}
+
+uint64_t mw_group_tag(const char *name)
+{
+    return mw_hash_bytes(0, 0x67726f7570ull, name, strlen(name)) | 1;
 }
 
 int mw_config_group_find(const struct mw_config *cfg, const char *name)

@@ -128,13 +128,17 @@ static int apply_arg(struct mw_control_req *r, const char *k, const char *v, cha
         return 0;
     }
     if (strcmp(k, "group") == 0 && (c == MW_CTL_PAUSE || c == MW_CTL_RESUME)) {
-        /* Client groups (issue 13) are not there yet: everyone is in "default". */
-        if (strcmp(v, "default") != 0) {
-            snprintf(why, why_len, "group '%.64s': client groups do not exist yet; only 'default'",
-                     v);
+        /* A group name as the config allows it; whether it exists is the server's to say. */
+        bool ok = *v && strlen(v) < sizeof(r->group);
+        for (const char *p = v; ok && *p; p++)
+            ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '_' || *p == '-' || *p == '.';
+        if (!ok) {
+            snprintf(why, why_len, "group '%.64s': not a group name", v);
             return -EINVAL;
         }
         snprintf(r->group, sizeof(r->group), "%s", v);
+        r->group_set = true;
         return 0;
     }
     if (strcmp(k, "for") == 0 && c == MW_CTL_PAUSE) {

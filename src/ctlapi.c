@@ -19,6 +19,7 @@
 #include "minewall/jsonw.h"
 #include "minewall/lists.h"
 #include "minewall/log.h"
+#include "minewall/qgroup.h"
 #include "minewall/rlist.h"
 #include "minewall/snapshot.h"
 #include "minewall/worker.h"
@@ -58,6 +59,13 @@ struct mw_ctlapi {
     bool closing;
     bool paused;
     uint64_t pause_until; /* loop ms */
+    /* Groups paused on their own (pause --group G): by name, with their tag (mw_group_tag)
+     * and end; the workers get the tags. pause_timer fires at the earliest end of all. */
+    struct {
+        char name[64];
+        uint64_t tag, until;
+    } gp[MW_PAUSE_GROUPS];
+    unsigned n_gp;
     bool flush_busy;
     uint64_t flush_seq, flushed_before;
     struct waiter flush_w;
@@ -155,25 +163,95 @@ static void finish(struct mw_ctlapi *c, struct waiter *w, int status, const char
 
 static void pause_over(uv_timer_t *t);
 
+/* Arm the timer for the earliest end among the pause of everyone and those of groups. */
+static void pause_arm(struct mw_ctlapi *c)
+{
+    uint64_t next = c->paused ? c->pause_until : UINT64_MAX;
+    for (unsigned i = 0; i < c->n_gp; i++)
+        next = c->gp[i].until < next ? c->gp[i].until : next;
+    uint64_t now = uv_now(c->env.loop);
+    if (next == UINT64_MAX)
+        uv_timer_stop(&c->pause_timer);
+    else
+        uv_timer_start(&c->pause_timer, pause_over, next > now ? next - now : 0, 0);
+}
+
+static void groups_publish(struct mw_ctlapi *c)
+{
+    uint64_t tags[MW_PAUSE_GROUPS];
+    for (unsigned i = 0; i < c->n_gp; i++)
+        tags[i] = c->gp[i].tag;
+    for (unsigned i = 0; i < c->env.n_workers; i++)
+        mw_qgroup_set_paused(c->env.workers[i], tags, c->n_gp);
+}
+
 static void set_paused(struct mw_ctlapi *c, bool on, uint64_t ms)
 {
     c->paused = on;
     for (unsigned i = 0; i < c->env.n_workers; i++)
         mw_worker_set_paused(c->env.workers[i], on);
-    if (on) {
+    if (on)
         c->pause_until = uv_now(c->env.loop) + ms;
-        uv_timer_start(&c->pause_timer, pause_over, ms, 0);
-    } else {
-        uv_timer_stop(&c->pause_timer);
+    pause_arm(c);
+}
+
+static int group_index(struct mw_ctlapi *c, const char *name)
+{
+    for (unsigned i = 0; i < c->n_gp; i++)
+        if (strcmp(c->gp[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static void group_unpause(struct mw_ctlapi *c, unsigned i)
+{
+    c->gp[i] = c->gp[--c->n_gp];
+}
+
+/* Pause (on) or resume one group by name. Returns 0, or -ENOSPC when MW_PAUSE_GROUPS groups
+ * are paused already. */
+static int set_group_paused(struct mw_ctlapi *c, const char *name, bool on, uint64_t ms)
+{
+    int i = group_index(c, name);
+    if (on) {
+        if (i < 0 && c->n_gp == MW_PAUSE_GROUPS)
+            return -ENOSPC;
+        if (i < 0) {
+            i = (int)c->n_gp++;
+            snprintf(c->gp[i].name, sizeof(c->gp[i].name), "%s", name);
+            c->gp[i].tag = mw_group_tag(name);
+        }
+        c->gp[i].until = uv_now(c->env.loop) + ms;
+    } else if (i >= 0) {
+        group_unpause(c, (unsigned)i);
     }
+    groups_publish(c);
+    pause_arm(c);
+    return 0;
 }
 
 static void pause_over(uv_timer_t *t)
 {
     struct mw_ctlapi *c = t->data;
-    set_paused(c, false, 0);
+    uint64_t now = uv_now(c->env.loop);
     struct origin o = {.via = "timer", .uid = -1, .pid = -1};
-    record(c, &o, "resume", "resume (the pause ended)", true, "blocking resumed: the pause ended");
+    if (c->paused && c->pause_until <= now) {
+        set_paused(c, false, 0);
+        record(c, &o, "resume", "resume (the pause ended)", true,
+               "blocking resumed: the pause ended");
+    }
+    for (unsigned i = 0; i < c->n_gp;) {
+        if (c->gp[i].until > now) {
+            i++;
+            continue;
+        }
+        char msg[160];
+        snprintf(msg, sizeof(msg), "blocking resumed for group %s: the pause ended", c->gp[i].name);
+        group_unpause(c, i);
+        record(c, &o, "resume", "resume (the pause ended)", true, msg);
+    }
+    groups_publish(c);
+    pause_arm(c);
 }
 
 static void pause_state(struct mw_ctlapi *c, struct mw_control_pause *p)
@@ -181,6 +259,18 @@ static void pause_state(struct mw_ctlapi *c, struct mw_control_pause *p)
     uint64_t now = uv_now(c->env.loop);
     p->paused = c->paused;
     p->left_ms = c->paused && c->pause_until > now ? c->pause_until - now : 0;
+}
+
+/* The pause state of one group: paused with everyone, or on its own. */
+static void group_pause_state(struct mw_ctlapi *c, const char *name, struct mw_control_pause *p)
+{
+    pause_state(c, p);
+    int i = group_index(c, name);
+    uint64_t now = uv_now(c->env.loop);
+    if (i >= 0 && !p->paused) {
+        p->paused = true;
+        p->left_ms = c->gp[i].until > now ? c->gp[i].until - now : 0;
+    }
 }
 
 /* ---- flush ---- */
@@ -317,13 +407,10 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
         mw_control_error(sb, req->json, "out of memory");
         return 500;
     }
-    /* Client groups do not exist yet: every client gets the default group's verdict. */
-    if (req->client[0] && !req->json)
-        fprintf(f, "client %s: group default (client groups do not exist yet)\n", req->client);
     struct mw_explain_summary sum;
     char why[256] = "";
-    int rc =
-        mw_explain_lists(snap->cfg, snap->lists, rl, nrl, req->name, f, &sum, why, sizeof(why));
+    int rc = mw_explain_lists_for(snap->cfg, snap->lists, rl, nrl, req->name,
+                                  req->client[0] ? req->client : NULL, f, &sum, why, sizeof(why));
     fclose(f);
     if (rc < 0) {
         char msg[400];
@@ -336,7 +423,7 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
         mw_strbuf_puts(sb, "{\"ok\":true,\"command\":\"explain\"");
         mw_jsonw_kstr(sb, "input", sum.input);
         mw_jsonw_kstr(sb, "client", req->client[0] ? req->client : NULL);
-        mw_jsonw_kstr(sb, "group", "default");
+        mw_jsonw_kstr(sb, "group", sum.group);
         mw_jsonw_kstr(sb, "decision", sum.decision);
         mw_jsonw_kstr(sb, "list", sum.list[0] ? sum.list : NULL);
         mw_jsonw_kstr(sb, "rule", sum.rule[0] ? sum.rule : NULL);
@@ -474,15 +561,37 @@ static int act(struct mw_ctlapi *c, const struct mw_control_req *req, const stru
         status_answer(c, sb, req->json);
         return 200;
     case MW_CTL_PAUSE:
-        set_paused(c, true, req->for_ms);
-        pause_state(c, &p);
+    case MW_CTL_RESUME: {
+        bool on = req->cmd == MW_CTL_PAUSE;
+        if (!req->group_set) { /* everyone; a resume ends the groups' pauses too */
+            set_paused(c, on, req->for_ms);
+            if (!on) {
+                c->n_gp = 0;
+                groups_publish(c);
+            }
+            pause_state(c, &p);
+            mw_control_pause_result(sb, req, &p);
+            return 200;
+        }
+        const struct mw_config *cfg = c->env.snapshot(c->env.arg)->cfg;
+        if (mw_config_group_find(cfg, req->group) < 0) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "group '%s': no such group in the configuration",
+                     req->group);
+            mw_control_error(sb, req->json, msg);
+            return 404;
+        }
+        if (set_group_paused(c, req->group, on, req->for_ms) < 0) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "%d groups are paused already; resume one first",
+                     MW_PAUSE_GROUPS);
+            mw_control_error(sb, req->json, msg);
+            return 409;
+        }
+        group_pause_state(c, req->group, &p);
         mw_control_pause_result(sb, req, &p);
         return 200;
-    case MW_CTL_RESUME:
-        set_paused(c, false, 0);
-        pause_state(c, &p);
-        mw_control_pause_result(sb, req, &p);
-        return 200;
+    }
     case MW_CTL_FLUSH:
         if (c->flush_busy) {
             mw_control_error(sb, req->json, "a flush is in progress; try again");

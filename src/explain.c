@@ -25,6 +25,7 @@
 #include "minewall/error.h"
 #include "minewall/filter.h"
 #include "minewall/geo.h"
+#include "minewall/groups.h"
 #include "minewall/lists.h"
 #include "minewall/localzone.h"
 #include "minewall/rebind.h"
@@ -117,20 +118,21 @@ static int parse_input(const char *s, struct input *in, char *why, size_t why_le
     return 0;
 }
 
+/* The verdict of group g (NULL: default) over the lists l. */
 static enum mw_filter_result decide(const struct mw_lists *l, const struct input *in,
-                                    struct mw_verdict *v)
+                                    struct mw_verdict *v, const struct mw_group_conf *g)
 {
     switch (in->kind) {
     case IN_NAME: {
-        enum mw_filter_result r = mw_filter_explain(l, &in->q, v);
+        enum mw_filter_result r = mw_filter_explain_in(l, g, &in->q, v);
         if (r == MW_FILTER_BLOCK)
             mw_verdict_rule_text(v);
         return r;
     }
     case IN_ADDR:
-        return mw_filter_explain_addr(l, in->family, in->addr, v);
+        return mw_filter_explain_addr_in(l, g, in->family, in->addr, v);
     case IN_ASN:
-        return mw_filter_explain_asn(l, in->asn, v);
+        return mw_filter_explain_asn_in(l, g, in->asn, v);
     }
     return MW_FILTER_PASS;
 }
@@ -157,7 +159,7 @@ static void add_holder(struct holder *h, size_t *n, const struct mw_lists *one, 
                        const struct input *in, const char *state_dir)
 {
     struct mw_verdict v;
-    enum mw_filter_result r = decide(one, in, &v);
+    enum mw_filter_result r = decide(one, in, &v, NULL);
     if (r == MW_FILTER_PASS || *n >= MAX_HOLDERS)
         return;
     const struct mw_list_info *li = &one->lists[v.rule.list < one->n_lists ? v.rule.list : idx];
@@ -416,12 +418,12 @@ static void print_local_record(const struct mw_config *cfg, const char *owner,
 
 /* Local data and local zones decide before any list: what they do with the name (an A query
  * and the other types). Returns true when they decide it, so the lists are never asked. */
-static bool report_local(const struct mw_config *cfg, const struct input *in, size_t n_holders,
-                         FILE *out)
+static bool report_local(const struct mw_config *cfg, const struct mw_localzone *lz,
+                         const struct input *in, size_t n_holders, FILE *out)
 {
     struct mw_local_result r = {.zone_type = MW_LZ_NONE};
-    enum mw_local_action a = mw_localzone_lookup(cfg->local, &in->q, &r);
-    if (a == MW_LOCAL_PASS && (!cfg->local || r.zone_type == MW_LZ_NONE))
+    enum mw_local_action a = mw_localzone_lookup(lz, &in->q, &r);
+    if (a == MW_LOCAL_PASS && (!lz || r.zone_type == MW_LZ_NONE))
         return false;
     if (r.zone)
         fprintf(out, "%s: in local zone %s (%s, %s:%d)\n", in->text, r.zone,
@@ -441,7 +443,7 @@ static bool report_local(const struct mw_config *cfg, const struct input *in, si
     const struct mw_dns_rrw *rrs;
     int lines[64];
     bool made[64];
-    size_t n = mw_localzone_records(cfg->local, name, len, &rrs, lines, made, 64);
+    size_t n = mw_localzone_records(lz, name, len, &rrs, lines, made, 64);
     fprintf(out, "%s: decided by local data, never forwarded: an A query gets %s", in->text,
             mw_local_action_name(a));
     if (a == MW_LOCAL_ANSWER && r.an && r.an[0].type != MW_TYPE_A)
@@ -464,11 +466,12 @@ static bool report_local(const struct mw_config *cfg, const struct input *in, si
 
 static void report(const struct mw_config *cfg, const struct mw_lists *l, const struct input *in,
                    const char *shown, const struct holder *h, size_t n, FILE *out,
-                   struct mw_explain_summary *sum)
+                   struct mw_explain_summary *sum, const struct mw_group_conf *g)
 {
     if (strcmp(shown, in->text) != 0)
         fprintf(out, "%s: looked up as %s\n", shown, in->text);
-    if (in->kind == IN_NAME && report_local(cfg, in, n, out)) {
+    if (in->kind == IN_NAME && ((g && g->local && report_local(cfg, g->local, in, n, out)) ||
+                                report_local(cfg, cfg->local, in, n, out))) {
         for (size_t i = 0; i < n; i++)
             fprintf(out, "  - %s (category %s): %s %s at %s\n", h[i].name, h[i].category,
                     h[i].r == MW_FILTER_ALLOW ? "allow" : "rule", h[i].rule, h[i].source);
@@ -492,11 +495,12 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
                 h[i].r == MW_FILTER_BLOCK ? mw_action_name(h[i].action) : "");
 
     struct mw_verdict v;
-    enum mw_filter_result r = decide(l, in, &v);
+    enum mw_filter_result r = decide(l, in, &v, g);
     snprintf(sum->input, sizeof(sum->input), "%s", in->text);
     sum->holders = n;
     if (r == MW_FILTER_PASS) {
-        fprintf(out, "%s: no list matches (resolved normally)\n", in->text);
+        fprintf(out, "%s: no list %smatches (resolved normally)\n", in->text,
+                g && !g->all_lists ? "of the group " : "");
         return;
     }
     const struct mw_list_info *li = &l->lists[v.rule.list];
@@ -504,9 +508,9 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
     snprintf(sum->list, sizeof(sum->list), "%s", li->name);
     snprintf(sum->rule, sizeof(sum->rule), "%s", v.rule_text);
     sum->action = r == MW_FILTER_BLOCK ? mw_action_name(v.action) : NULL;
-    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)\n", in->text,
+    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)%s%s\n", in->text,
             r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin,
-            li->stale ? ", stale" : "");
+            li->stale ? ", stale" : "", g ? " for group " : "", g ? g->name : "");
     const struct holder *w = NULL;
     for (size_t i = 0; i < n && !w; i++)
         if (strcmp(h[i].name, li->name) == 0)
@@ -521,9 +525,55 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         why_won(h, n, w, in, out);
 }
 
+/* The group of client (text) under cfg, printed with what sets it apart. Returns the group
+ * (NULL for default), or -EINVAL in *rc for an address that does not parse. */
+static const struct mw_group_conf *report_group(const struct mw_config *cfg, const char *client,
+                                                FILE *out, struct mw_explain_summary *sum, int *rc)
+{
+    *rc = 0;
+    snprintf(sum->group, sizeof(sum->group), "default");
+    if (!client)
+        return NULL;
+    struct mw_addr a;
+    if (mw_addr_parse_ip(client, 0, &a) < 0) {
+        *rc = -EINVAL;
+        return NULL;
+    }
+    unsigned gi = mw_groups_match(cfg->group_match, &a.u.sa, NULL);
+    const struct mw_group_conf *g = gi && gi <= cfg->n_groups ? &cfg->groups[gi - 1] : NULL;
+    snprintf(sum->group, sizeof(sum->group), "%s", mw_config_group_name(cfg, gi));
+    if (!g) {
+        fprintf(out, "client %s: group default (the top-level settings)%s\n", client,
+                mw_groups_uses_listeners(cfg->group_match)
+                    ? "; groups restricted to listeners are not considered"
+                    : "");
+        return NULL;
+    }
+    fprintf(out, "client %s: group %s (%s:%d)%s\n", client, g->name, cfg->path, g->line,
+            g->n_listeners ? ", for queries on its listeners" : "");
+    if (!g->all_lists) {
+        fprintf(out, "  lists:");
+        for (size_t i = 0; i < g->n_lists; i++)
+            fprintf(out, " %s%s", g->is_cat[i] ? "category:" : "", g->lists[i]);
+        fprintf(out, " (no other list applies)\n");
+    }
+    for (size_t i = 0; i < g->n_actions; i++)
+        fprintf(out, "  action: %s%s -> %s\n", g->actions[i].category ? "category:" : "",
+                g->actions[i].name, mw_action_name(g->actions[i].action));
+    return g;
+}
+
 int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
                      struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
                      struct mw_explain_summary *sum, char *why, size_t why_len)
+{
+    return mw_explain_lists_for(cfg, l, synced, n_synced, input, NULL, out, sum, why, why_len);
+}
+
+int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
+                         struct mw_rlist *const *synced, size_t n_synced, const char *input,
+                         const char *client, FILE *out, struct mw_explain_summary *sum, char *why,
+                         size_t why_len)
 {
     struct input in;
     struct mw_explain_summary dummy;
@@ -532,6 +582,12 @@ int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
     sum->decision = "none";
     if (parse_input(input, &in, why, why_len) < 0)
         return -EINVAL;
+    int grc;
+    const struct mw_group_conf *g = report_group(cfg, client, out, sum, &grc);
+    if (grc < 0) {
+        snprintf(why, why_len, "client '%.64s' is not an IPv4 or IPv6 address", client);
+        return -EINVAL;
+    }
     /* Large (holders with their sources): off the stack, one at a time. */
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static struct holder holders[MAX_HOLDERS];
@@ -539,12 +595,18 @@ int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
     size_t n = 0;
     file_holders(cfg, &in, holders, &n);
     redis_holders(cfg, synced, n_synced, &in, holders, &n);
-    report(cfg, l, &in, input, holders, n, out, sum);
+    report(cfg, l, &in, input, holders, n, out, sum, g);
     pthread_mutex_unlock(&mu);
     return 0;
 }
 
 int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
+{
+    return mw_explain_run_for(o, input, NULL, out);
+}
+
+int mw_explain_run_for(const struct mw_overrides *o, const char *input, const char *client,
+                       FILE *out)
 {
     struct input in;
     char why[128];
@@ -566,8 +628,11 @@ int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     mw_errlist_deinit(&errs);
     int rc = 1;
-    if (l && mw_explain_lists(cfg, l, synced, n_synced, input, out, NULL, why, sizeof(why)) == 0)
+    if (l && mw_explain_lists_for(cfg, l, synced, n_synced, input, client, out, NULL, why,
+                                  sizeof(why)) == 0)
         rc = 0;
+    else if (l)
+        fprintf(stderr, "minewall: --explain: %s\n", why);
     for (size_t i = 0; i < n_synced; i++)
         mw_rlist_unref(synced[i]);
     mw_lists_unref(files);

@@ -40,15 +40,56 @@ const char *mw_where_name(enum mw_where w)
     return "?";
 }
 
+/* ---- client groups ---- */
+
+/* Does list index list take part in group g's verdicts? NULL (the default group) and a group
+ * without `lists:` take every list; detectors are not lists and always do. Only asked once a
+ * rule matched, so the pass path never pays for it. */
+static bool in_group(const struct mw_lists *l, const struct mw_group_conf *g, uint16_t list)
+{
+    if (!g || g->all_lists || list >= MW_LIST_DETECT)
+        return true;
+    const struct mw_list_info *info = mw_lists_info(l, list);
+    if (!info)
+        return false;
+    for (size_t i = 0; i < g->n_lists; i++)
+        if (strcmp(g->is_cat[i] ? info->category : info->name, g->lists[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The action group g gives the list of index list in place of the list's own (`actions:`),
+ * a list name before a category; fallback when the group overrides neither. */
+static enum mw_action group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                   uint16_t list, enum mw_action fallback)
+{
+    if (!g || !g->n_actions || (!l && list < MW_LIST_DETECT))
+        return fallback;
+    static const struct mw_lists none = {0};
+    const struct mw_list_info *info = mw_lists_info(l ? l : &none, list);
+    if (!info)
+        return fallback;
+    enum mw_action by_cat = MW_ACTION_DEFAULT;
+    for (size_t i = 0; i < g->n_actions; i++) {
+        const struct mw_group_action *a = &g->actions[i];
+        if (!a->category && strcmp(a->name, info->name) == 0)
+            return a->action;
+        if (a->category && !by_cat && strcmp(a->name, info->category) == 0)
+            by_cat = a->action;
+    }
+    return by_cat ? by_cat : fallback;
+}
+
 /* The action a rule asks for: a monitor-mode list records only, whatever its rules say;
  * otherwise an RPZ rule's own action, else the list's. */
-static void resolve_action(const struct mw_lists *l, const struct mw_rule *r, struct mw_verdict *v)
+static void resolve_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                           const struct mw_rule *r, struct mw_verdict *v)
 {
     const struct mw_list_info *info = &l->lists[r->list];
     v->rule = *r;
     v->sink4 = v->sink6 = NULL;
-    v->action = info->action;
-    if (info->action == MW_ACTION_LOG)
+    v->action = group_action(l, g, r->list, info->action);
+    if (v->action == MW_ACTION_LOG)
         return;
     switch (r->action) {
     case MW_LISTFILE_ACT_NXDOMAIN:
@@ -94,15 +135,50 @@ static bool better(const struct mw_domain_match *a, const struct mw_domain_match
     return (a->rule.flags & MW_RULE_ALLOW) && !(b->rule.flags & MW_RULE_ALLOW);
 }
 
+/* The file lists' deciding rule for group g when the rule for everyone (best, found at
+ * best->offset) is of a list outside the group: the rules of each suffix from there to the
+ * root, read one (name, kind) at a time, the first suffix with a rule of the group's lists
+ * deciding (allow first). A slow path: only a name that a list outside the group holds takes
+ * it. The merged set keeps one rule per (name, kind) (the allow rule, else the first list's):
+ * a name held by two lists with the same kind is seen with the first list's rule only. */
+static bool match_in_group(const struct mw_lists *l, const struct mw_group_conf *g,
+                           const uint8_t *name, size_t len, struct mw_domain_match *best)
+{
+    for (size_t pos = best->offset; pos < len;) {
+        int kinds[2] = {pos == 0 ? MW_DOMAIN_EXACT : MW_DOMAIN_WILDCARD, MW_DOMAIN_SUBTREE};
+        bool found = false;
+        for (int k = 0; k < 2; k++) {
+            struct mw_rule r;
+            if (!mw_domainset_get(l->domains, name + pos, len - pos, kinds[k], &r) ||
+                !in_group(l, g, r.list))
+                continue;
+            if (!found || ((r.flags & MW_RULE_ALLOW) && !(best->rule.flags & MW_RULE_ALLOW))) {
+                best->rule = r;
+                best->kind = (uint8_t)kinds[k];
+                best->offset = (uint8_t)pos;
+                found = true;
+            }
+        }
+        if (found)
+            return true;
+        if (name[pos] == 0)
+            break;
+        pos += 1 + (size_t)name[pos];
+    }
+    return false;
+}
+
 /* The deciding domain rule over the file lists and every Redis domain list. */
-static bool match_domains(const struct mw_lists *l, const uint8_t *name, size_t len,
-                          struct mw_domain_match *best)
+static bool match_domains(const struct mw_lists *l, const struct mw_group_conf *g,
+                          const uint8_t *name, size_t len, struct mw_domain_match *best)
 {
     bool found = mw_domainset_match(l->domains, name, len, best);
+    if (found && !in_group(l, g, best->rule.list))
+        found = match_in_group(l, g, name, len, best);
     for (uint16_t i = 0; i < l->n_rlists; i++) {
         const struct mw_rlist *r = l->rlists[i];
         struct mw_domain_match m;
-        if (r->meta.type != MW_LIST_DOMAIN ||
+        if (r->meta.type != MW_LIST_DOMAIN || !in_group(l, g, (uint16_t)(l->rlist_base + i)) ||
             !mw_domainset_overlay_match(mw_rbase_domains(r->base), r->delta, name, len, &m))
             continue;
         m.rule.list = (uint16_t)(l->rlist_base + i);
@@ -126,20 +202,20 @@ const char *mw_verdict_rule_text(struct mw_verdict *v)
 
 /* One name (qname or answer target) against the domain sets, then the patterns. With defer,
  * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
-static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *name, size_t len,
-                                       enum mw_where where, struct mw_verdict *v, bool explain,
-                                       bool defer)
+static enum mw_filter_result check_one(const struct mw_lists *l, const struct mw_group_conf *g,
+                                       const uint8_t *name, size_t len, enum mw_where where,
+                                       struct mw_verdict *v, bool explain, bool defer)
 {
     struct mw_domain_match m;
     v->rule_wire = NULL;
-    if (match_domains(l, name, len, &m)) {
+    if (match_domains(l, g, name, len, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW) {
             v->rule = m.rule;
             if (explain)
                 rule_name(&m, name, len, v);
             return MW_FILTER_ALLOW;
         }
-        resolve_action(l, &m.rule, v);
+        resolve_action(l, g, &m.rule, v);
         v->where = where;
         if (defer) {
             v->rule_wire = name + m.offset;
@@ -156,7 +232,9 @@ static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *
     char text[MW_DNAME_MAX * 4 + 1];
     int tl = mw_dname_to_text(name, len, text, sizeof(text));
     struct mw_pattern_match pm;
-    if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm))
+    /* One pattern decides for everyone; one of a list outside the group is no verdict. */
+    if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm) ||
+        !in_group(l, g, pm.rule.list))
         return MW_FILTER_PASS;
     if (pm.rule.flags & MW_RULE_ALLOW) {
         v->rule = pm.rule;
@@ -164,7 +242,7 @@ static enum mw_filter_result check_one(const struct mw_lists *l, const uint8_t *
                  pm.pattern);
         return MW_FILTER_ALLOW;
     }
-    resolve_action(l, &pm.rule, v);
+    resolve_action(l, g, &pm.rule, v);
     v->where = where == MW_WHERE_QNAME ? MW_WHERE_PATTERN : where;
     snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1, pm.pattern);
     return MW_FILTER_BLOCK;
@@ -223,11 +301,11 @@ end:
  * matched it, on its text reading (flat_name): a block of either blocks. An allow rule matching
  * only the text reading does not allow the name (it is not the name the rule was written for),
  * so the answer is still checked. */
-static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t *name, size_t len,
-                                        enum mw_where where, struct mw_verdict *v, bool explain,
-                                        bool defer)
+static enum mw_filter_result check_name(const struct mw_lists *l, const struct mw_group_conf *g,
+                                        const uint8_t *name, size_t len, enum mw_where where,
+                                        struct mw_verdict *v, bool explain, bool defer)
 {
-    enum mw_filter_result r = check_one(l, name, len, where, v, explain, defer);
+    enum mw_filter_result r = check_one(l, g, name, len, where, v, explain, defer);
     if (r != MW_FILTER_PASS)
         return r;
     uint8_t alt[MW_DNAME_MAX + 1];
@@ -235,17 +313,25 @@ static enum mw_filter_result check_name(const struct mw_lists *l, const uint8_t 
     if (al <= 1)
         return r;
     /* alt lives on this stack: the rule text is written now, never deferred. */
-    r = check_one(l, alt, (size_t)al, where, v, explain, false);
+    r = check_one(l, g, alt, (size_t)al, where, v, explain, false);
     return r == MW_FILTER_BLOCK ? r : MW_FILTER_PASS;
 }
 
 enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_config *cfg,
                                       const struct mw_dns_question *q, struct mw_verdict *v)
 {
+    return mw_filter_qname_in(l, cfg, NULL, q, v);
+}
+
+enum mw_filter_result mw_filter_qname_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                         const struct mw_group_conf *g,
+                                         const struct mw_dns_question *q, struct mw_verdict *v)
+{
     (void)cfg;
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    enum mw_filter_result r = check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, false, true);
+    enum mw_filter_result r =
+        check_name(l, g, q->qname, q->qname_len, MW_WHERE_QNAME, v, false, true);
     if (r == MW_FILTER_BLOCK)
         v->matched[0] = 0;
     return r;
@@ -254,22 +340,30 @@ enum mw_filter_result mw_filter_qname(const struct mw_lists *l, const struct mw_
 enum mw_filter_result mw_filter_explain(const struct mw_lists *l, const struct mw_dns_question *q,
                                         struct mw_verdict *v)
 {
+    return mw_filter_explain_in(l, NULL, q, v);
+}
+
+enum mw_filter_result mw_filter_explain_in(const struct mw_lists *l, const struct mw_group_conf *g,
+                                           const struct mw_dns_question *q, struct mw_verdict *v)
+{
     memset(v, 0, sizeof(*v));
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
-    return check_name(l, q->qname, q->qname_len, MW_WHERE_QNAME, v, true, false);
+    return check_name(l, g, q->qname, q->qname_len, MW_WHERE_QNAME, v, true, false);
 }
 
 /* The deciding IP rule over the file lists and the Redis IP lists: longest prefix, then
  * allow. */
-static bool match_ips(const struct mw_lists *l, int family, const uint8_t *addr,
-                      struct mw_ip_match *best)
+static bool match_ips(const struct mw_lists *l, const struct mw_group_conf *g, int family,
+                      const uint8_t *addr, struct mw_ip_match *best)
 {
-    bool found = mw_ipset_match(l->ips, family, addr, best);
+    /* The longest prefix of a list outside the group is no verdict (as for patterns). */
+    bool found = mw_ipset_match(l->ips, family, addr, best) && in_group(l, g, best->rule.list);
     for (uint16_t i = 0; i < l->n_rlists; i++) {
         const struct mw_rlist *r = l->rlists[i];
         struct mw_ip_match m;
-        if (r->meta.type != MW_LIST_IP || !r->ips || !mw_ipset_match(r->ips, family, addr, &m))
+        if (r->meta.type != MW_LIST_IP || !in_group(l, g, (uint16_t)(l->rlist_base + i)) ||
+            !r->ips || !mw_ipset_match(r->ips, family, addr, &m))
             continue;
         m.rule.list = (uint16_t)(l->rlist_base + i);
         m.rule.flags = r->allow ? MW_RULE_ALLOW : 0;
@@ -290,9 +384,12 @@ static int asn_key_cmp(const void *a, const void *b)
 }
 
 /* The AS rule for asn over the file lists and the Redis AS lists: allow wins. */
-static bool match_asn(const struct mw_lists *l, uint32_t asn, struct mw_asn_rule *out)
+static bool match_asn(const struct mw_lists *l, const struct mw_group_conf *g, uint32_t asn,
+                      struct mw_asn_rule *out)
 {
     const struct mw_asn_rule *fr = mw_lists_asn(l, asn);
+    if (fr && !in_group(l, g, fr->rule.list))
+        fr = NULL;
     bool found = fr != NULL;
     if (fr)
         *out = *fr;
@@ -300,6 +397,7 @@ static bool match_asn(const struct mw_lists *l, uint32_t asn, struct mw_asn_rule
     for (uint16_t i = 0; i < l->n_rlists && !(found && (out->rule.flags & MW_RULE_ALLOW)); i++) {
         const struct mw_rlist *r = l->rlists[i];
         if (r->meta.type != MW_LIST_ASN || !r->n_asns ||
+            !in_group(l, g, (uint16_t)(l->rlist_base + i)) ||
             !bsearch(&key, r->asns, r->n_asns, sizeof(key), asn_key_cmp))
             continue;
         if (!found || r->allow) {
@@ -322,16 +420,16 @@ static bool has_asn_rules(const struct mw_lists *l)
     return false;
 }
 
-static enum mw_filter_result check_addr(const struct mw_lists *l, int family, const uint8_t *addr,
-                                        struct mw_verdict *v)
+static enum mw_filter_result check_addr(const struct mw_lists *l, const struct mw_group_conf *g,
+                                        int family, const uint8_t *addr, struct mw_verdict *v)
 {
     struct mw_ip_match m;
     char text[INET6_ADDRSTRLEN];
     v->rule_wire = NULL; /* the rule text is always written here */
-    if (match_ips(l, family, addr, &m)) {
+    if (match_ips(l, g, family, addr, &m)) {
         if (m.rule.flags & MW_RULE_ALLOW)
             return MW_FILTER_ALLOW;
-        resolve_action(l, &m.rule, v);
+        resolve_action(l, g, &m.rule, v);
         v->where = MW_WHERE_ANSWER_IP;
         mw_cidr_format(&m.prefix, v->rule_text, sizeof(v->rule_text));
         inet_ntop(family, addr, text, sizeof(text));
@@ -343,11 +441,11 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family, co
         !gi.found_asn)
         return MW_FILTER_PASS;
     struct mw_asn_rule ar;
-    if (!match_asn(l, gi.asn, &ar))
+    if (!match_asn(l, g, gi.asn, &ar))
         return MW_FILTER_PASS;
     if (ar.rule.flags & MW_RULE_ALLOW)
         return MW_FILTER_ALLOW;
-    resolve_action(l, &ar.rule, v);
+    resolve_action(l, g, &ar.rule, v);
     v->where = MW_WHERE_ASN;
     snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
     inet_ntop(family, addr, text, sizeof(text));
@@ -358,11 +456,18 @@ static enum mw_filter_result check_addr(const struct mw_lists *l, int family, co
 enum mw_filter_result mw_filter_explain_addr(const struct mw_lists *l, int family,
                                              const uint8_t *addr, struct mw_verdict *v)
 {
+    return mw_filter_explain_addr_in(l, NULL, family, addr, v);
+}
+
+enum mw_filter_result mw_filter_explain_addr_in(const struct mw_lists *l,
+                                                const struct mw_group_conf *g, int family,
+                                                const uint8_t *addr, struct mw_verdict *v)
+{
     memset(v, 0, sizeof(*v));
     if (!l || l->n_lists == 0)
         return MW_FILTER_PASS;
     struct mw_ip_match m;
-    if (match_ips(l, family, addr, &m) && (m.rule.flags & MW_RULE_ALLOW)) {
+    if (match_ips(l, g, family, addr, &m) && (m.rule.flags & MW_RULE_ALLOW)) {
         /* check_addr stops at an allow rule without text: --explain wants the rule. */
         v->rule = m.rule;
         v->where = MW_WHERE_ANSWER_IP;
@@ -371,23 +476,30 @@ enum mw_filter_result mw_filter_explain_addr(const struct mw_lists *l, int famil
     }
     struct mw_geo_info gi;
     struct mw_asn_rule ar;
-    if (!match_ips(l, family, addr, &m) && l->geo &&
+    if (!match_ips(l, g, family, addr, &m) && l->geo &&
         mw_geo_lookup(l->geo, family, addr, &gi) == 0 && gi.found_asn &&
-        match_asn(l, gi.asn, &ar) && (ar.rule.flags & MW_RULE_ALLOW)) {
+        match_asn(l, g, gi.asn, &ar) && (ar.rule.flags & MW_RULE_ALLOW)) {
         v->rule = ar.rule;
         v->where = MW_WHERE_ASN;
         snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
         return MW_FILTER_ALLOW;
     }
-    return check_addr(l, family, addr, v);
+    return check_addr(l, g, family, addr, v);
 }
 
 enum mw_filter_result mw_filter_explain_asn(const struct mw_lists *l, uint32_t asn,
                                             struct mw_verdict *v)
 {
+    return mw_filter_explain_asn_in(l, NULL, asn, v);
+}
+
+enum mw_filter_result mw_filter_explain_asn_in(const struct mw_lists *l,
+                                               const struct mw_group_conf *g, uint32_t asn,
+                                               struct mw_verdict *v)
+{
     memset(v, 0, sizeof(*v));
     struct mw_asn_rule ar;
-    if (!l || l->n_lists == 0 || !match_asn(l, asn, &ar))
+    if (!l || l->n_lists == 0 || !match_asn(l, g, asn, &ar))
         return MW_FILTER_PASS;
     v->where = MW_WHERE_ASN;
     snprintf(v->rule_text, sizeof(v->rule_text), "AS%u", ar.asn);
@@ -395,19 +507,20 @@ enum mw_filter_result mw_filter_explain_asn(const struct mw_lists *l, uint32_t a
         v->rule = ar.rule;
         return MW_FILTER_ALLOW;
     }
-    resolve_action(l, &ar.rule, v);
+    resolve_action(l, g, &ar.rule, v);
     return MW_FILTER_BLOCK;
 }
 
 /* A name found in an answer record (CNAME/DNAME target, owner, SVCB target) at pkt[*pos]. */
-static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8_t *pkt, size_t len,
-                                           size_t pos, enum mw_where where, struct mw_verdict *v)
+static enum mw_filter_result check_rr_name(const struct mw_lists *l, const struct mw_group_conf *g,
+                                           const uint8_t *pkt, size_t len, size_t pos,
+                                           enum mw_where where, struct mw_verdict *v)
 {
     uint8_t name[MW_DNAME_MAX + 1];
     int nl = mw_dname_unpack(pkt, len, &pos, name, sizeof(name));
     if (nl <= 1) /* unreadable, or the root (an SVCB target "." stands for the owner) */
         return MW_FILTER_PASS;
-    enum mw_filter_result r = check_name(l, name, (size_t)nl, where, v, false, false);
+    enum mw_filter_result r = check_name(l, g, name, (size_t)nl, where, v, false, false);
     if (r == MW_FILTER_BLOCK &&
         mw_dname_to_text(name, (size_t)nl, v->matched, sizeof(v->matched)) < 0)
         v->matched[0] = 0;
@@ -418,6 +531,7 @@ static enum mw_filter_result check_rr_name(const struct mw_lists *l, const uint8
  * question name. */
 struct walk {
     const struct mw_lists *l;
+    const struct mw_group_conf *g; /* the client's group, NULL: default */
     const struct mw_config *cfg;
     const uint8_t *pkt;
     size_t len;
@@ -457,7 +571,7 @@ static enum mw_filter_result check_answer_addr(struct walk *w, int family, const
                                                size_t owner, struct mw_verdict *v)
 {
     if (w->lists) {
-        enum mw_filter_result r = check_addr(w->l, family, addr, v);
+        enum mw_filter_result r = check_addr(w->l, w->g, family, addr, v);
         if (r != MW_FILTER_PASS) /* an IP or AS allow rule vouches for the address */
             return r;
     }
@@ -465,7 +579,7 @@ static enum mw_filter_result check_answer_addr(struct walk *w, int family, const
     if (!mw_rebind_guarded(c, w->metadata, w->priv) || exempt(w, owner))
         return MW_FILTER_PASS;
     v->rule = (struct mw_rule){.list = MW_LIST_DETECT + MW_DETECT_REBINDING};
-    v->action = w->cfg->detect.rebinding.action;
+    v->action = group_action(w->l, w->g, v->rule.list, w->cfg->detect.rebinding.action);
     v->where = MW_WHERE_ANSWER_IP;
     v->rule_wire = NULL;
     v->sink4 = v->sink6 = NULL;
@@ -488,7 +602,7 @@ static enum mw_filter_result check_svcb(struct walk *w, size_t owner, size_t rd,
         return MW_FILTER_PASS;
     enum mw_filter_result r = MW_FILTER_PASS;
     if (w->lists)
-        r = check_rr_name(w->l, pkt, end, pos, MW_WHERE_ANSWER_NAME, v);
+        r = check_rr_name(w->l, w->g, pkt, end, pos, MW_WHERE_ANSWER_NAME, v);
     if (r == MW_FILTER_BLOCK || mw_dname_skip(pkt, end, &pos) < 0)
         return r;
     while (end - pos >= 4) {
@@ -510,8 +624,15 @@ static enum mw_filter_result check_svcb(struct walk *w, size_t owner, size_t rd,
 enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw_config *cfg,
                                        const uint8_t *pkt, size_t len, struct mw_verdict *v)
 {
+    return mw_filter_answer_in(l, cfg, NULL, pkt, len, v);
+}
+
+enum mw_filter_result mw_filter_answer_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                          const struct mw_group_conf *g, const uint8_t *pkt,
+                                          size_t len, struct mw_verdict *v)
+{
     v->rule_wire = NULL;
-    struct walk w = {.l = l, .cfg = cfg, .pkt = pkt, .len = len, .q_exempt = -1};
+    struct walk w = {.l = l, .g = g, .cfg = cfg, .pkt = pkt, .len = len, .q_exempt = -1};
     w.lists = l && l->n_lists > 0;
     if (cfg) {
         w.metadata = cfg->detect.rebinding.metadata;
@@ -543,7 +664,7 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
         uint16_t ptr =
             owner + 2 <= len && (pkt[owner] & 0xc0) == 0xc0 ? mw_dns_get16(pkt + owner) : 0;
         if (w.lists && !authority && type != MW_TYPE_OPT && (!ptr || ptr != last_ptr))
-            r = check_rr_name(l, pkt, len, owner, MW_WHERE_ANSWER_NAME, v);
+            r = check_rr_name(l, g, pkt, len, owner, MW_WHERE_ANSWER_NAME, v);
         if (ptr && !authority)
             last_ptr = ptr;
         if (r == MW_FILTER_BLOCK)
@@ -552,9 +673,9 @@ enum mw_filter_result mw_filter_answer(const struct mw_lists *l, const struct mw
                      : type == MW_TYPE_AAAA && rdlen == 16 ? AF_INET6
                                                            : 0;
         if ((type == MW_TYPE_CNAME || type == MW_TYPE_DNAME) && w.lists)
-            r = check_rr_name(l, pkt, len, rd, MW_WHERE_CNAME, v);
+            r = check_rr_name(l, g, pkt, len, rd, MW_WHERE_CNAME, v);
         else if (family && authority && w.lists)
-            r = check_addr(l, family, pkt + rd, v);
+            r = check_addr(l, g, family, pkt + rd, v);
         else if (family && !authority)
             r = check_answer_addr(&w, family, pkt + rd, owner, v);
         else if ((type == MW_TYPE_SVCB || type == MW_TYPE_HTTPS) && !authority)
@@ -570,9 +691,17 @@ enum mw_filter_result mw_filter_response(const struct mw_lists *l, const struct 
                                          const struct mw_dns_question *q, const uint8_t *pkt,
                                          size_t len, struct mw_verdict *v)
 {
-    enum mw_filter_result r = mw_filter_qname(l, cfg, q, v);
+    return mw_filter_response_in(l, cfg, NULL, q, pkt, len, v);
+}
+
+enum mw_filter_result mw_filter_response_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                            const struct mw_group_conf *g,
+                                            const struct mw_dns_question *q, const uint8_t *pkt,
+                                            size_t len, struct mw_verdict *v)
+{
+    enum mw_filter_result r = mw_filter_qname_in(l, cfg, g, q, v);
     if (r == MW_FILTER_ALLOW || (r == MW_FILTER_BLOCK && v->action != MW_ACTION_LOG))
         return r;
     /* A monitored query name was recorded when it was asked; its answer is still checked. */
-    return mw_filter_answer(l, cfg, pkt, len, v);
+    return mw_filter_answer_in(l, cfg, g, pkt, len, v);
 }

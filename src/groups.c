@@ -288,8 +288,9 @@ unsigned mw_groups_match(const struct mw_groups *g, const struct sockaddr *clien
     const struct in6_addr *a6 = &((const struct sockaddr_in6 *)client)->sin6_addr;
     if (IN6_IS_ADDR_V4MAPPED(a6)) {
         const uint8_t *b = a6->s6_addr + 12;
-        return g->n4 ? match4(g, (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-                                     (uint32_t)b[2] << 8 | b[3],
+        return g->n4 ? match4(g,
+                              (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 |
+                                  b[3],
                               lbit)
                      : 0;
     }

@@ -505,6 +505,7 @@ static void tcp_accept(uv_stream_t *server, int status)
     int sl = sizeof(ss);
     if (uv_tcp_getpeername(&c->h, (struct sockaddr *)&ss, &sl) == 0)
         mw_addr_from_sa((struct sockaddr *)&ss, &c->peer);
+    c->local = l->addr; /* the listen address: client groups may be restricted to it */
     uv_tcp_nodelay(&c->h, 1);
     conn_touch(c);
     conn_pause(c, false);

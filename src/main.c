@@ -38,6 +38,7 @@ static void usage(FILE *f)
             "                        that rule won (exit 0; 1 list errors; 2 bad input);\n"
             "                        for a name also its registered domain's DGA score\n"
             "                        (model %s)\n"
+            "  --client ADDR         with --explain: the verdict of ADDR's client group\n"
             "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
@@ -58,6 +59,7 @@ enum {
     OPT_CHECK,
     OPT_VERSION,
     OPT_EXPLAIN,
+    OPT_CLIENT,
     OPT_CHECK_LIST,
     OPT_FORMAT,
     OPT_USER
@@ -129,6 +131,7 @@ int main(int argc, char **argv)
         {"upstream", required_argument, NULL, OPT_UPSTREAM},
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"explain", required_argument, NULL, OPT_EXPLAIN},
+        {"client", required_argument, NULL, OPT_CLIENT},
         {"check-list", required_argument, NULL, OPT_CHECK_LIST},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"user", required_argument, NULL, OPT_USER},
@@ -139,7 +142,7 @@ int main(int argc, char **argv)
     struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
     struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
     bool check = false;
-    const char *explain = NULL, *check_list = NULL;
+    const char *explain = NULL, *check_list = NULL, *client = NULL;
     enum mw_listfile_format format = MW_LISTFILE_FMT_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -160,6 +163,9 @@ int main(int argc, char **argv)
             break;
         case OPT_EXPLAIN:
             explain = optarg;
+            break;
+        case OPT_CLIENT:
+            client = optarg;
             break;
         case OPT_USER:
             o.user = optarg;
@@ -211,8 +217,12 @@ int main(int argc, char **argv)
                     "running with built-in defaults and NO blocklists: nothing is "
                     "filtered",
                     MW_DEFAULT_CONFIG);
+    if (client && !explain) {
+        fprintf(stderr, "minewall: --client goes with --explain\n");
+        return 2;
+    }
     if (explain)
-        return mw_explain_run(&o, explain, stdout);
+        return mw_explain_run_for(&o, explain, client, stdout);
     if (check) {
         struct mw_errlist errs;
         mw_errlist_init(&errs);

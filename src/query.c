@@ -44,6 +44,7 @@
 #include "minewall/listener.h"
 #include "minewall/lists.h"
 #include "minewall/localzone.h"
+#include "minewall/qgroup.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
@@ -61,6 +62,7 @@ struct mw_waiter {
     uint8_t qsec[MW_DNS_HDR + 256 + 4];
     struct mw_reply r;   /* held: where the answer goes */
     struct mw_addr from; /* storage of r's UDP client address */
+    unsigned group;      /* the client's group (qgroup.h): its own verdict on the answer */
 };
 
 /* A question sent upstream and the clients waiting for its answer. */
@@ -144,16 +146,17 @@ static void queue_event(struct mw_worker *w, const struct mw_block_event *e)
 
 /* Whether a blocking verdict is carried out: not for a list that only logs, nor while the
  * control API has paused blocking (the hit is then recorded as "paused" and resolved). */
-static bool enforced(struct mw_worker *w, const struct mw_verdict *v)
+static bool enforced(struct mw_worker *w, const struct mw_verdict *v, unsigned gi)
 {
-    return v->action != MW_ACTION_LOG && !atomic_load_explicit(&w->paused, memory_order_relaxed);
+    return v->action != MW_ACTION_LOG && !mw_qgroup_paused(w, gi);
 }
 
 static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct sockaddr *client,
-                       const struct mw_dns_question *q)
+                       const struct mw_dns_question *q, unsigned gi)
 {
-    bool paused = v->action != MW_ACTION_LOG && !enforced(w, v);
+    bool paused = v->action != MW_ACTION_LOG && !enforced(w, v, gi);
     w->stats.paused_hits += paused;
+    w->stats.group_blocks[mw_qgroup_label(gi)]++;
     const struct mw_list_info *lhit = mw_lists_info(w->snap->lists, v->rule.list);
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
     if (v->rule.list == MW_LIST_DETECT + MW_DETECT_REBINDING && v->detect_class < MW_REBIND_COUNT)
@@ -183,6 +186,7 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
         .where = mw_where_name(v->where),
         .matched = v->matched,
         .paused = paused,
+        .group = mw_config_group_name(w->snap->cfg, gi),
     };
     if (bl)
         mw_blocklog_hit(bl, w->fold, &e, mw_worker_now(w));
@@ -433,21 +437,25 @@ void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
 static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
                          const struct mw_dns_client *c, const struct mw_dns_question *q,
                          struct mw_dns_stored *st, uint32_t elapsed, int64_t fixed_ttl,
-                         bool allowed, const struct sockaddr *from)
+                         bool allowed, const struct sockaddr *from, unsigned gi)
 {
     const struct mw_lists *lists = w->snap->lists;
-    if (!allowed && *st->stamp != lists->generation) {
+    const struct mw_config *cfg = w->snap->cfg;
+    /* The stamp is for one policy: default's, or a group's that differs from it. */
+    uint64_t stamp = lists->generation ^ mw_qgroup_policy(cfg, gi);
+    if (!allowed && *st->stamp != stamp) {
         struct mw_verdict v;
-        if (mw_filter_answer(lists, w->snap->cfg, st->pkt, st->len, &v) == MW_FILTER_BLOCK) {
-            record_hit(w, &v, from, q);
-            if (enforced(w, &v)) {
+        if (mw_filter_answer_in(lists, cfg, mw_qgroup_conf(cfg, gi), st->pkt, st->len, &v) ==
+            MW_FILTER_BLOCK) {
+            record_hit(w, &v, from, q, gi);
+            if (enforced(w, &v, gi)) {
                 w->stats.blocked_answer++;
                 reply_blocked(w, to, c, q, &v, true);
                 return;
             }
             w->stats.monitor_hits++;
         } else {
-            *st->stamp = lists->generation;
+            *st->stamp = stamp;
         }
     }
     int n = mw_dns_render(st, c, elapsed, fixed_ttl, w->out, sizeof(w->out));
@@ -461,14 +469,14 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
 static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
                      const struct mw_dns_client *c, const struct mw_reply *to,
                      const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
-                     bool allowed)
+                     bool allowed, unsigned gi)
 {
     struct mw_dns_stored st;
     uint32_t elapsed;
     if (mw_cache_lookup(w->cache, k, now, true, &st, &elapsed) != MW_CACHE_MISS) {
         w->stats.stale_served++;
         w->stats.overflow_stale++;
-        reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from);
+        reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from, gi);
     } else if (!w->snap->cfg->fetch.overflow_drop) {
         send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     }
@@ -476,7 +484,7 @@ static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
 }
 
 static void attach_waiter(struct mw_worker *w, struct pending *p, const struct mw_dns_client *c,
-                          const struct mw_reply *to)
+                          const struct mw_reply *to, unsigned gi)
 {
     struct mw_waiter *wt = waiter_get(w->queries);
     if (!wt) {
@@ -488,6 +496,7 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
     memcpy(wt->qsec, c->qsec, c->qsec_len);
     wt->c.qsec = wt->qsec;
     wt->r = *to;
+    wt->group = gi;
     mw_reply_hold(&wt->r, &wt->from);
     wt->next = p->waiters;
     p->waiters = wt;
@@ -500,7 +509,7 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r);
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
                     const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
-                    bool allowed, bool watched)
+                    bool allowed, bool watched, unsigned gi)
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
@@ -510,25 +519,25 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
      * it, max-per-worker x max-waiters could be reached by repeating each of many names. */
     if (qs->used_waiters >= cfg->fetch.max_queries) {
         w->stats.queries_overflow++;
-        overflow(w, q, c, to, from, k, now, allowed);
+        overflow(w, q, c, to, from, k, now, allowed, gi);
         return;
     }
     struct pending *p = pending_find(qs, k, hash, cd);
     if (p) {
         if (p->n_waiters >= cfg->fetch.max_waiters) {
             w->stats.waiters_overflow++;
-            overflow(w, q, c, to, from, k, now, allowed);
+            overflow(w, q, c, to, from, k, now, allowed, gi);
             return;
         }
         w->stats.coalesced++;
-        attach_waiter(w, p, c, to);
+        attach_waiter(w, p, c, to, gi);
         return;
     }
     /* Unbound's num-queries-per-thread: the pending table, the fetches and their waiters
      * stay bounded however many distinct names arrive. */
     if (qs->n_pending >= cfg->fetch.max_per_worker) {
         w->stats.fetch_overflow++;
-        overflow(w, q, c, to, from, k, now, allowed);
+        overflow(w, q, c, to, from, k, now, allowed, gi);
         return;
     }
     p = pending_get(qs);
@@ -543,7 +552,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     p->waiters = NULL;
     p->n_waiters = 0;
     unsigned flags = (cd ? MW_FETCH_CD : 0) | (q->do_bit ? MW_FETCH_DO : 0);
-    if (mw_fetch_start(w->ups, &q->q, flags, fetch_done, p, &p->fetch) < 0) {
+    if (mw_fetch_start_in(w->ups, &q->q, flags, gi, fetch_done, p, &p->fetch) < 0) {
         pending_put(qs, p);
         goto fail;
     }
@@ -551,7 +560,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     *bucket_of(qs, hash) = p;
     if (++qs->n_pending > qs->peak_pending)
         qs->peak_pending = qs->n_pending;
-    attach_waiter(w, p, c, to);
+    attach_waiter(w, p, c, to, gi);
     return;
 fail:
     send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
@@ -559,7 +568,7 @@ fail:
 }
 
 static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,
-                   const struct sockaddr *from, bool tcp)
+                   const struct sockaddr *from, bool tcp, const struct mw_addr *local)
 {
     struct mw_dns_query q;
     enum mw_dns_parse pr = mw_dns_parse_query(pkt, len, &q);
@@ -576,9 +585,14 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
-    if (w->rl && !mw_ratelimit_allow(w->rl, from, mw_worker_now(w))) {
+    /* The client's group, decided once: it travels with the query from here on. */
+    unsigned gi = mw_qgroup_of(w, from, local);
+    const struct mw_group_conf *grp = mw_qgroup_conf(cfg, gi);
+    bool refuse;
+    struct mw_ratelimit *rl = mw_qgroup_ratelimit(w, gi, &refuse);
+    if (rl && !mw_ratelimit_allow(rl, from, mw_worker_now(w))) {
         w->stats.ratelimited++;
-        if (cfg->ratelimit.refuse)
+        if (refuse)
             send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
@@ -602,15 +616,17 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
 
     mw_worker_count_top(w, from, q.q.qname, q.q.qname_len);
+    if (grp && grp->local && reply_local(w, grp->local, to, &c, &q.q))
+        goto done;
     if (cfg->local && reply_local(w, cfg->local, to, &c, &q.q))
         goto done;
 
     const struct mw_lists *lists = w->snap->lists;
     struct mw_verdict v;
-    enum mw_filter_result fr = mw_filter_qname(lists, cfg, &q.q, &v);
+    enum mw_filter_result fr = mw_filter_qname_in(lists, cfg, grp, &q.q, &v);
     if (fr == MW_FILTER_BLOCK) {
-        record_hit(w, &v, from, &q.q);
-        if (enforced(w, &v)) {
+        record_hit(w, &v, from, &q.q, gi);
+        if (enforced(w, &v, gi)) {
             w->stats.blocked_qname++;
             reply_blocked(w, to, &c, &q.q, &v, false);
             goto done;
@@ -625,18 +641,18 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
 
     uint64_t now = mw_worker_now(w);
     struct mw_cache_key k;
-    mw_cache_key_make(&q.q, q.do_bit, &k);
+    mw_qgroup_key(cfg, gi, &q.q, q.do_bit, &k);
     struct mw_dns_stored st;
     uint32_t elapsed;
     if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
         w->client_lat[0]++; /* answered within the millisecond it arrived */
-        reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from);
+        reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from, gi);
         goto done;
     }
     w->stats.cache_misses++;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched);
+    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
     return;
 done:
     mw_reply_done(to);
@@ -647,14 +663,14 @@ void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t
 {
     w->stats.queries_udp++;
     struct mw_reply to = mw_reply_udp(l, from);
-    handle(w, pkt, len, &to, from, false);
+    handle(w, pkt, len, &to, from, false, &l->addr);
 }
 
 void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt, size_t len)
 {
     w->stats.queries_tcp++;
     struct mw_reply to = mw_reply_tcp(c);
-    handle(w, pkt, len, &to, &c->peer.u.sa, true);
+    handle(w, pkt, len, &to, &c->peer.u.sa, true, &c->local);
 }
 
 /* ---- completion ---- */
@@ -713,43 +729,74 @@ static void track_answer(struct mw_worker *w, const struct pending *p,
         w->stats.journal_dropped++;
 }
 
-/* The answer of a fetch matched a list: record the hit for every waiter and, unless the list
- * only monitors or blocking is paused, answer each with the blocked reply instead (returns
- * true then: the waiters are gone). */
-static bool answer_filtered(struct mw_worker *w, struct pending *p, struct mw_verdict *v)
+/* One group's verdict on an answer, kept while the waiters of a fetch are filtered. */
+struct group_verdict {
+    uint64_t policy; /* mw_qgroup_policy: groups with equal policy get equal verdicts */
+    enum mw_filter_result r;
+    struct mw_verdict v;
+};
+
+/* The verdict of each waiter's group on the answer pkt (the question too: the lists may have
+ * changed since it was asked), worked out once per policy among the waiters (a coalesced fetch
+ * may serve clients of several groups). A waiter whose verdict blocks gets the blocked reply
+ * and leaves the list, unless its list only monitors or blocking is paused for its group: the
+ * hit is recorded and it is answered as usual. Returns whether waiters remain; *stamp is the
+ * cache stamp to set when *stamp_ok (a remaining waiter's policy passed the answer without a
+ * monitored hit). */
+static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t *pkt, size_t len,
+                           bool *stamp_ok, uint64_t *stamp)
 {
-    bool block = enforced(w, v);
-    for (struct mw_waiter *wt = p->waiters; wt; wt = wt->next) {
-        const struct sockaddr *client = mw_reply_client(&wt->r);
-        record_hit(w, v, client, &p->q);
-        if (block) {
-            w->stats.blocked_answer++;
-            reply_blocked(w, &wt->r, &wt->c, &p->q, v,
-                          v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
-        } else {
-            w->stats.monitor_hits++;
+    const struct mw_lists *lists = w->snap->lists;
+    const struct mw_config *cfg = w->snap->cfg;
+    struct group_verdict memo[4], extra;
+    unsigned n_memo = 0;
+    *stamp_ok = false;
+    struct mw_waiter **link = &p->waiters;
+    while (*link) {
+        struct mw_waiter *wt = *link;
+        uint64_t pol = mw_qgroup_policy(cfg, wt->group);
+        struct group_verdict *gv = NULL;
+        for (unsigned i = 0; i < n_memo && !gv; i++)
+            gv = memo[i].policy == pol ? &memo[i] : NULL;
+        if (!gv) {
+            gv = n_memo < 4 ? &memo[n_memo++] : &extra;
+            gv->policy = pol;
+            gv->r = mw_filter_response_in(lists, cfg, mw_qgroup_conf(cfg, wt->group), &p->q, pkt,
+                                          len, &gv->v);
         }
+        if (gv->r == MW_FILTER_BLOCK) {
+            struct mw_verdict *v = &gv->v;
+            record_hit(w, v, mw_reply_client(&wt->r), &p->q, wt->group);
+            if (enforced(w, v, wt->group)) { /* read once: a pause may begin meanwhile */
+                w->stats.blocked_answer++;
+                reply_blocked(w, &wt->r, &wt->c, &p->q, v,
+                              v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
+                *link = wt->next;
+                p->n_waiters--;
+                waiter_put(w->queries, wt);
+                continue;
+            }
+            w->stats.monitor_hits++;
+        } else if (!*stamp_ok) {
+            *stamp_ok = true;
+            *stamp = lists->generation ^ pol;
+        }
+        link = &wt->next;
     }
-    if (block)
-        drop_waiters(w->queries, p);
-    return block; /* read once: a pause may begin meanwhile on the control thread */
+    return p->waiters != NULL;
 }
 
-/* An answer: check it against the lists, journal it, cache it, and answer the waiters from
- * the cached copy when there is one, so the first client sees the same clamped TTLs (and RFC
- * 2308 negative TTL) as the ones after it. */
+/* An answer: check it for every waiter's group, journal it, cache it, and answer the waiters
+ * left from the cached copy when there is one, so the first client sees the same clamped TTLs
+ * (and RFC 2308 negative TTL) as the ones after it. An answer blocked for every waiter is not
+ * cached; one that some group's client receives is, and is filtered per group when served. */
 static void complete_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r,
                             uint64_t now)
 {
-    const struct mw_lists *lists = w->snap->lists;
-    struct mw_verdict v;
-    bool monitor = false;
-    /* The question too: the lists may have changed since it was asked. */
-    if (mw_filter_response(lists, w->snap->cfg, &p->q, r->pkt, r->len, &v) == MW_FILTER_BLOCK) {
-        if (answer_filtered(w, p, &v))
-            return;
-        monitor = true;
-    }
+    bool stamp_ok;
+    uint64_t stamp = 0;
+    if (!filter_waiters(w, p, r->pkt, r->len, &stamp_ok, &stamp))
+        return;
     track_answer(w, p, r);
     struct mw_dns_stored st = {.pkt = r->pkt,
                                .len = r->len,
@@ -759,8 +806,8 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     uint32_t elapsed = 0;
     /* A monitored hit is left unstamped so every later cache hit is recorded too. */
     if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) == 0 &&
-        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS && !monitor)
-        *st.stamp = lists->generation;
+        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS && stamp_ok)
+        *st.stamp = stamp;
     answer_waiters(w, p, &st, elapsed, -1);
 }
 
@@ -779,15 +826,13 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
         struct mw_dns_stored st;
         uint32_t elapsed;
         enum mw_cache_result cr = mw_cache_lookup(w->cache, &p->key, now, true, &st, &elapsed);
-        struct mw_verdict v;
+        bool stamp_ok;
+        uint64_t stamp;
         /* A stale answer may predate the lists in force: check it as a new one. */
-        if (cr != MW_CACHE_MISS && mw_filter_response(w->snap->lists, w->snap->cfg, &p->q, st.pkt,
-                                                      st.len, &v) == MW_FILTER_BLOCK) {
-            if (answer_filtered(w, p, &v)) {
-                pending_put(qs, p);
-                mw_worker_maybe_done(w);
-                return;
-            }
+        if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
+            pending_put(qs, p);
+            mw_worker_maybe_done(w);
+            return;
         }
         if (cr == MW_CACHE_STALE) {
             w->stats.stale_served += p->n_waiters;

@@ -728,8 +728,14 @@ static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsi
 int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
                    mw_fetch_cb cb, void *arg, struct mw_fetch **out)
 {
+    return mw_fetch_start_in(ups, q, flags, 0, cb, arg, out);
+}
+
+int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
+                      unsigned gi, mw_fetch_cb cb, void *arg, struct mw_fetch **out)
+{
     const struct mw_config *cfg = ups->w->snap->cfg;
-    const struct mw_forward_zone *z = mw_config_zone_for(cfg, q->qname, q->qname_len);
+    const struct mw_forward_zone *z = mw_config_zone_for_group(cfg, gi, q->qname, q->qname_len);
     const struct mw_upgroup *g = z ? &ups->cur->zones[z - cfg->zones] : &ups->cur->def;
     if (g->n == 0)
         return -ENOENT;

@@ -22,6 +22,7 @@
 #include "minewall/hash.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
+#include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
@@ -205,6 +206,7 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     relisten(w, cfg);
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
+        mw_qgroup_deinit(w);
         w->rl = make_ratelimit(cfg);
     }
     if (w->snap->blocklog && w->snap->blocklog != snap->blocklog)

@@ -28,6 +28,7 @@ struct mw_block_event {
     /* The control API paused blocking (minewall-ctl pause): the query was answered as if
      * allowed. The line then says "paused":true with the action that would have applied. */
     bool paused;
+    const char *group; /* the client's group (NULL: no "group" field) */
 };
 
 /* Open (create, append) path. Returns 0 or a negative errno. */

@@ -17,7 +17,7 @@ struct mw_cache;
 
 struct mw_cache_key {
     uint16_t len;
-    uint8_t data[256 + 5]; /* lowercase qname wire, qtype, qclass, DO */
+    uint8_t data[256 + 5 + 8]; /* lowercase qname wire, qtype, qclass, DO[, group tag] */
 };
 
 /* Copy a key: only the octets in use (a whole-struct copy moves all 261). */

@@ -307,6 +307,9 @@ struct mw_group_conf {
 const char *mw_config_group_name(const struct mw_config *cfg, unsigned gi);
 /* Whether the query log records queries of group gi (`log-queries:`; true for default). */
 bool mw_config_group_logs_queries(const struct mw_config *cfg, unsigned gi);
+/* The tag of a group name ("default" too): a 64-bit hash, stable across reloads, that names the
+ * group where an index would not (cache keys, paused groups). Never 0. */
+uint64_t mw_group_tag(const char *name);
 /* Group index of a name, or -ENOENT ("default" is 0). */
 int mw_config_group_find(const struct mw_config *cfg, const char *name);
 /* The forward zone for a query of group gi: the group's own zones first (longest suffix),

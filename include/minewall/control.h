@@ -11,7 +11,8 @@
  * percent-encoded. On the UNIX socket the line ends with '\n' and the answer is a status line
  * ("200", "400", "409", "500", ...) and the body, up to the end of the connection; over HTTP
  * the status is the HTTP status. Parsing checks everything (unknown keys, bad durations, names,
- * addresses, groups other than "default") and says why in one sentence. */
+ * addresses, group names) and says why in one sentence; whether a named group exists is
+ * checked by the server against its running config. */
 #pragma once
 
 #include <stdbool.h>
@@ -57,8 +58,9 @@ enum mw_control_cmd {
 struct mw_control_req {
     enum mw_control_cmd cmd;
     bool json;
-    bool changes; /* the command changes state (pause, resume, flush, reload) */
-    char group[64];
+    bool changes;       /* the command changes state (pause, resume, flush, reload) */
+    char group[64];     /* pause, resume: "default" unless group_set */
+    bool group_set;     /* a group was named: only its clients (else everyone) */
     uint64_t for_ms;    /* pause */
     bool all;           /* flush: every name */
     char name[1024];    /* flush, explain: as given (explain accepts addresses and AS numbers) */
@@ -79,8 +81,7 @@ int mw_control_duration(const char *s, uint64_t *ms);
 void mw_control_format_duration(struct mw_strbuf *sb, uint64_t ms);
 
 /* Parse a request line (without '\n'; len bytes, need not be NUL-terminated). Returns 0, or
- * -EINVAL with the reason in why ("unknown command 'x'", "group 'g': client groups do not exist
- * yet; only 'default'"...). */
+ * -EINVAL with the reason in why ("unknown command 'x'", "group 'g!': not a group name"...). */
 int mw_control_parse(const char *line, size_t len, struct mw_control_req *out, char *why,
                      size_t why_len);
 

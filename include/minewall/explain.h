@@ -19,6 +19,7 @@ struct mw_explain_summary {
     char rule[280];
     const char *action; /* of a block (static), NULL otherwise */
     size_t holders;     /* lists that hold the input */
+    char group[64];     /* the client's group ("default" without a client) */
 };
 
 /* The report of --explain for input against the lists l built from cfg (the running ones for
@@ -30,6 +31,18 @@ struct mw_explain_summary {
 int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
                      struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
                      struct mw_explain_summary *sum, char *why, size_t why_len);
+
+/* As mw_explain_lists for a query of client (an IP address as text; NULL: none): names the
+ * client's group (groups.h; listener-restricted groups are not considered) and gives that
+ * group's verdict (its lists, action overrides and local data). -EINVAL with why also for a
+ * client that is not an address. */
+int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
+                         struct mw_rlist *const *synced, size_t n_synced, const char *input,
+                         const char *client, FILE *out, struct mw_explain_summary *sum, char *why,
+                         size_t why_len);
+/* As mw_explain_run for a query of client (NULL: none; see mw_explain_lists_for). */
+int mw_explain_run_for(const struct mw_overrides *o, const char *input, const char *client,
+                       FILE *out);
 
 /* INPUT is a name (Unicode names are converted to A-labels as list entries are, IDNA 2008 /
  * UTS #46 non-transitional), an IPv4 or IPv6 address, or an AS number ("AS64500" or

@@ -14,6 +14,7 @@
 
 struct mw_lists;
 struct mw_dns_question;
+struct mw_group_conf;
 
 enum mw_where {
     MW_WHERE_QNAME = 0,
@@ -50,6 +51,34 @@ struct mw_verdict {
 };
 
 const char *mw_where_name(enum mw_where w);
+
+/* Client groups (config.h, struct mw_group_conf): every check below has an _in form that
+ * gives the verdict of group g, and the plain form is the default group's (g NULL: every list,
+ * no override); there is one code path. For a group, a rule of a list outside its `lists:`
+ * does not decide: for domain rules the most specific rule of its own lists does (looked up
+ * again, only when a rule outside matched); for an IP prefix, an AS number or a pattern,
+ * whose sets keep one deciding rule, the group gets no verdict from that set. A group's
+ * `actions:` replace the action of a list (by name, else by category) as the list's own
+ * `action:` would, and that of the rebinding detector (list "rebinding", category "detect").
+ * Detector verdicts apply to every group. */
+enum mw_filter_result mw_filter_qname_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                         const struct mw_group_conf *g,
+                                         const struct mw_dns_question *q, struct mw_verdict *v);
+enum mw_filter_result mw_filter_answer_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                          const struct mw_group_conf *g, const uint8_t *pkt,
+                                          size_t len, struct mw_verdict *v);
+enum mw_filter_result mw_filter_response_in(const struct mw_lists *l, const struct mw_config *cfg,
+                                            const struct mw_group_conf *g,
+                                            const struct mw_dns_question *q, const uint8_t *pkt,
+                                            size_t len, struct mw_verdict *v);
+enum mw_filter_result mw_filter_explain_in(const struct mw_lists *l, const struct mw_group_conf *g,
+                                           const struct mw_dns_question *q, struct mw_verdict *v);
+enum mw_filter_result mw_filter_explain_addr_in(const struct mw_lists *l,
+                                                const struct mw_group_conf *g, int family,
+                                                const uint8_t *addr, struct mw_verdict *v);
+enum mw_filter_result mw_filter_explain_asn_in(const struct mw_lists *l,
+                                               const struct mw_group_conf *g, uint32_t asn,
+                                               struct mw_verdict *v);
 
 /* The rule text of a verdict, formatted on first use. rule_wire points into the query name
  * given to mw_filter_qname, which must still be valid. */

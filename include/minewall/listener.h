@@ -51,7 +51,8 @@ struct mw_tcp_conn {
     bool out_paused;   /* not read because too much output waits for the client */
     size_t out_queued; /* bytes of answers not yet taken by the kernel (counted in the worker) */
     struct mw_addr peer;
-    uint8_t *rbuf; /* owned */
+    struct mw_addr local; /* the listen address it was accepted on */
+    uint8_t *rbuf;        /* owned */
     size_t rlen, rcap;
 };
 

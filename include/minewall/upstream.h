@@ -78,5 +78,9 @@ typedef void (*mw_fetch_cb)(void *arg, const struct mw_fetch_result *res);
  * called. */
 int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
                    mw_fetch_cb cb, void *arg, struct mw_fetch **out);
+/* As mw_fetch_start for a client of group gi (config.h): the group's own forward zones choose
+ * the upstreams first (mw_config_zone_for_group). */
+int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
+                      unsigned gi, mw_fetch_cb cb, void *arg, struct mw_fetch **out);
 /* Stop an active fetch without calling back (shutdown). */
 void mw_fetch_cancel(struct mw_fetch *f);

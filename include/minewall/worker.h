@@ -34,6 +34,12 @@ struct mw_upstreams;
 struct mw_queries;
 struct mw_tcp_conn;
 
+/* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
+ * by name, and "other" for the rest, so the label set stays bounded however many groups. */
+#define MW_GROUP_LABELS 66
+/* Groups paused at once by minewall-ctl pause --group. */
+#define MW_PAUSE_GROUPS 16
+
 /* Counters of one worker; written only by its thread, summed by readers at scrape time. */
 struct mw_worker_stats {
     uint64_t queries_udp, queries_tcp;
@@ -70,6 +76,8 @@ struct mw_worker_stats {
      * (enum mw_rebind_class; [0] unused). */
     uint64_t rebinding[MW_REBIND_COUNT];
     uint64_t paused_hits; /* blocks not enforced: minewall-ctl pause */
+    /* Client groups (qgroup.h): queries and block hits by group label (MW_GROUP_LABELS). */
+    uint64_t group_queries[MW_GROUP_LABELS], group_blocks[MW_GROUP_LABELS];
 };
 
 /* Fetch-side gauges of a worker, published with its counters. */
@@ -183,6 +191,15 @@ struct mw_worker {
      * pass path. A flush is posted under lock (one at a time: the server waits for it) and
      * carried out on the next wakeup; the worker then sets flush_done and sends notify. */
     atomic_bool paused;
+    /* Client groups paused (qgroup.h): the tags (mw_group_tag) of up to MW_PAUSE_GROUPS groups,
+     * 0 for a free slot; n_paused_groups > 0 when any is set, read first. */
+    _Atomic uint64_t paused_groups[MW_PAUSE_GROUPS];
+    atomic_uint n_paused_groups;
+    /* Per-group rate limiters (qgroup.c), made at a group's first query, for the config
+     * group_rl_cfg; owned; n_group_rl entries. */
+    struct mw_ratelimit **group_rl;
+    size_t n_group_rl;
+    const struct mw_config *group_rl_cfg;
     uint64_t flush_seq;          /* under lock: the last flush posted */
     bool flush_all;              /* under lock */
     uint8_t flush_name[256];     /* under lock: lowercase wire */

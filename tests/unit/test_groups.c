@@ -219,20 +219,21 @@ static void parse_error(const char *text, const char *want)
 static void test_config_groups(void **state)
 {
     (void)state;
-    const char *text = "listen: ['127.0.0.1:5300', '127.0.0.1:5301']\n" LISTS
-                       "forward-zones: {corp.example: ['192.0.2.1']}\n"
-                       "groups:\n"
-                       "  builders:\n"
-                       "    clients: ['10.1.0.0/16', 'fd00:1::/32']\n"
-                       "    listeners: ['127.0.0.1:5301']\n"
-                       "    lists: [pools, 'category:c2']\n"
-                       "    actions: {mining: log, c2: nxdomain}\n"
-                       "    forward-zones: {corp.example: ['192.0.2.9'], b.example: ['192.0.2.8']}\n"
-                       "    local-data: ['printer.corp.internal. 300 A 10.0.0.7']\n"
-                       "    rate-limit: {qps: 5}\n"
-                       "    log-queries: false\n"
-                       "  prod:\n"
-                       "    clients: ['10.2.0.0/16']\n";
+    const char *text =
+        "listen: ['127.0.0.1:5300', '127.0.0.1:5301']\n" LISTS
+        "forward-zones: {corp.example: ['192.0.2.1']}\n"
+        "groups:\n"
+        "  builders:\n"
+        "    clients: ['10.1.0.0/16', 'fd00:1::/32']\n"
+        "    listeners: ['127.0.0.1:5301']\n"
+        "    lists: [pools, 'category:c2']\n"
+        "    actions: {mining: log, c2: nxdomain}\n"
+        "    forward-zones: {corp.example: ['192.0.2.9'], b.example: ['192.0.2.8']}\n"
+        "    local-data: ['printer.corp.internal. 300 A 10.0.0.7']\n"
+        "    rate-limit: {qps: 5}\n"
+        "    log-queries: false\n"
+        "  prod:\n"
+        "    clients: ['10.2.0.0/16']\n";
     struct mw_errlist e;
     mw_errlist_init(&e);
     struct mw_config *cfg = parse(text, &e);
