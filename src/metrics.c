@@ -17,6 +17,7 @@
 #include "minewall/httpd.h"
 #include "minewall/jsonw.h"
 #include "minewall/lists.h"
+#include "minewall/qgroup.h"
 #include "minewall/rlist.h"
 #include "minewall/snapshot.h"
 #include "minewall/strbuf.h"
@@ -444,6 +445,23 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             r, "minewall_detections_total{detector=\"rebinding\",class=\"%s\"} %llu\n",
             mw_rebind_class_name((enum mw_rebind_class)c), (unsigned long long)st->rebinding[c]);
 
+    /* Client groups: default, the first MW_GROUP_LABELS - 2 groups by name, the rest "other". */
+    unsigned n_labels = snap->cfg->n_groups + 1 < MW_GROUP_LABELS - 1
+                            ? (unsigned)snap->cfg->n_groups + 1
+                            : MW_GROUP_LABELS;
+    head(r, "group_queries_total", "counter",
+         "Client queries by client group (groups: the first 64 by name, the rest as other).");
+    for (unsigned g = 0; g < n_labels; g++)
+        mw_http_body_printf(r, "minewall_group_queries_total{group=\"%s\"} %llu\n",
+                            lv(mw_qgroup_label_name(snap->cfg, g), a, sizeof(a)),
+                            (unsigned long long)st->group_queries[g]);
+    head(r, "group_blocks_total", "counter",
+         "List and detector hits (blocked, monitored or paused) by client group.");
+    for (unsigned g = 0; g < n_labels; g++)
+        mw_http_body_printf(r, "minewall_group_blocks_total{group=\"%s\"} %llu\n",
+                            lv(mw_qgroup_label_name(snap->cfg, g), a, sizeof(a)),
+                            (unsigned long long)st->group_blocks[g]);
+
     head(r, "local_answers_total", "counter",
          "Queries answered from local data and local zones, by result.");
     mw_http_body_printf(r,
@@ -607,6 +625,21 @@ int mw_metrics_status(struct mw_http_response *r, struct mw_worker *const *worke
         json_kv(r, "list", s->recent[i].list);
         json_kv(r, "category", s->recent[i].category);
         mw_http_body_printf(r, ",\"count\":%llu}", (unsigned long long)s->recent[i].count);
+    }
+    /* Client groups with their counts (label indexes: the first 64 groups, then "other"). */
+    mw_http_body_printf(r, "],\"groups\":[");
+    const struct mw_worker_stats *st = &s->all.stats;
+    for (size_t g = 0; g <= cfg->n_groups; g++) {
+        unsigned li = mw_qgroup_label((unsigned)g);
+        bool shared = li == MW_GROUP_LABELS - 1;
+        mw_http_body_printf(r, "%s{\"name\":", g ? "," : "");
+        json_str(r, mw_config_group_name(cfg, (unsigned)g));
+        const struct mw_group_conf *gc = g ? &cfg->groups[g - 1] : NULL;
+        mw_http_body_printf(r, ",\"clients\":%zu,\"lists\":%s", gc ? gc->n_clients : 0,
+                            gc && !gc->all_lists ? "\"some\"" : "\"all\"");
+        mw_http_body_printf(
+            r, ",\"queries\":%llu,\"blocks\":%llu%s}", (unsigned long long)st->group_queries[li],
+            (unsigned long long)st->group_blocks[li], shared ? ",\"counted_as\":\"other\"" : "");
     }
     mw_http_body_printf(r, "],\"reloads\":{\"ok\":%llu,\"failed\":%llu,\"last_ok\":%s}",
                         (unsigned long long)x->reloads_ok, (unsigned long long)x->reloads_failed,

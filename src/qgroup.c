@@ -23,8 +23,7 @@ const char *mw_qgroup_label_name(const struct mw_config *cfg, unsigned i)
     return i == MW_GROUP_LABELS - 1 ? "other" : mw_config_group_name(cfg, i);
 }
 
-unsigned mw_qgroup_of(struct mw_worker *w, const struct sockaddr *from,
-                      const struct mw_addr *local)
+unsigned mw_qgroup_of(struct mw_worker *w, const struct sockaddr *from, const struct mw_addr *local)
 {
     const struct mw_config *cfg = w->snap->cfg;
     unsigned gi = cfg->group_match ? mw_groups_match(cfg->group_match, from, local) : 0;

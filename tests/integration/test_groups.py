@@ -1,0 +1,312 @@
+"""Client groups (issue 13) over real sockets: clients on distinct loopback source addresses
+(127.0.0.x, all of them distinct clients to minewall) each get their group's verdict: a subset
+of the lists, an action override, their own forward zones (answers from another upstream,
+cached apart), their own local data and rate limit; a cached answer and a coalesced fetch are
+filtered per group; the most specific client prefix wins; --explain --client and minewall-ctl
+explain name the group and its verdict; the block log carries the group; /metrics and /status
+count per group; minewall-ctl pause --group stops blocking for that group only."""
+
+import json
+import os
+import socket
+import subprocess
+import threading
+import urllib.request
+
+import dns.flags
+import dns.message
+import dns.rcode
+import pytest
+
+import conftest
+from conftest import addresses, free_port, make_query, run_minewall, wait_until
+
+CTL = os.environ.get("MINEWALL_CTL_BIN",
+                     os.path.join(os.path.dirname(conftest.BIN), "minewall-ctl"))
+
+DEFAULT = "127.0.0.1"
+BUILDERS = "127.0.0.2"   # lists: [c2] only; own forward zone corp.test; own local data
+MONITOR = "127.0.0.3"    # actions: {mining: log}
+LIMITED = "127.0.0.4"    # rate-limit: qps 1, burst 2, refused
+WIDE = "127.0.1.6"       # in 127.0.1.0/24
+NARROW = "127.0.1.5"     # 127.0.1.5/32, lists: [c2] with c2 -> nxdomain
+
+RECORDS = {
+    "pool.evil.test": {"A": ["192.0.2.50"]},
+    "c2.evil.test": {"A": ["192.0.2.51"]},
+    "alias.test": {"CNAME": ["pool.evil.test."]},
+    "slowalias.test": {"CNAME": ["pool.evil.test."]},
+    "ok.test": {"A": ["192.0.2.60"]},
+    "x.corp.test": {"A": ["192.0.2.9"]},
+    "printer.corp.test": {"A": ["192.0.2.8"]},
+}
+
+
+def read_jsonl(path):
+    try:
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def ask_from(m, src, name, rdtype="A", tcp=False, timeout=3.0):
+    """The reply to a query for name sent to m from source address src (None: no reply)."""
+    q = make_query(name, rdtype)
+    if tcp:
+        with socket.create_connection(m.addr, timeout=timeout, source_address=(src, 0)) as s:
+            w = q.to_wire()
+            s.sendall(len(w).to_bytes(2, "big") + w)
+            data = b""
+            while len(data) < 2 or len(data) < 2 + int.from_bytes(data[:2], "big"):
+                b = s.recv(65535)
+                if not b:
+                    return None
+                data += b
+            return dns.message.from_wire(data[2:])
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        s.settimeout(timeout)
+        s.sendto(q.to_wire(), m.addr)
+        try:
+            data = s.recvfrom(65535)[0]
+        except socket.timeout:
+            return None
+    r = dns.message.from_wire(data)
+    assert r.id == q.id
+    return r
+
+
+def a_of(m, src, name, tcp=False):
+    r = ask_from(m, src, name, tcp=tcp)
+    assert r is not None, "no reply for %s from %s" % (name, src)
+    return addresses(r)
+
+
+def ctl(m, *args, json_out=False):
+    cmd = [CTL, "--socket", m.ctl_path] + (["--json"] if json_out else []) + list(args)
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=20)
+    return p.returncode, p.stdout, p.stderr
+
+
+@pytest.fixture
+def env(make_minewall, make_upstream, tmp_path):
+    up = make_upstream(RECORDS)
+    corp = make_upstream({"x.corp.test": {"A": ["198.51.100.9"]}}, origin="corp.test.")
+    mining = tmp_path / "mining.txt"
+    mining.write_text("pool.evil.test\n")
+    c2 = tmp_path / "c2.txt"
+    c2.write_text("c2.evil.test\n")
+    metrics_port = free_port()
+    config = {
+        "lists": [{"name": "mining", "category": "mining", "path": str(mining)},
+                  {"name": "c2", "category": "c2", "path": str(c2)}],
+        "log": {"level": "debug", "blocks": str(tmp_path / "blocks.jsonl")},
+        "metrics": {"listen": "127.0.0.1:%d" % metrics_port},
+        "groups": {
+            "builders": {"clients": [BUILDERS + "/32"], "lists": ["c2"],
+                         "forward-zones": {"corp.test": [corp.addr]},
+                         "local-data": ["printer.corp.test. 300 A 10.0.0.7"]},
+            "monitor": {"clients": [MONITOR], "actions": {"mining": "log"}},
+            "limited": {"clients": [LIMITED + "/32"],
+                        "rate-limit": {"qps": 1, "burst": 2, "action": "refused"}},
+            "wide": {"clients": ["127.0.1.0/24"]},
+            "narrow": {"clients": [NARROW + "/32"], "lists": ["category:c2"],
+                       "actions": {"c2": "nxdomain"}, "log-queries": False},
+        },
+    }
+    m = make_minewall([up], config=config)
+    m.metrics_port = metrics_port
+    return m, up, corp, tmp_path
+
+
+def blocklog(tmp_path):
+    return read_jsonl(str(tmp_path / "blocks.jsonl"))
+
+
+def test_lists_subset_and_block_log_group(env):
+    m, up, corp, tmp = env
+    assert a_of(m, DEFAULT, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, DEFAULT, "c2.evil.test") == ["0.0.0.0"]
+    # builders take only the c2 list: the mining pool resolves, c2 is blocked (TCP too).
+    assert a_of(m, BUILDERS, "pool.evil.test") == ["192.0.2.50"]
+    assert a_of(m, BUILDERS, "c2.evil.test", tcp=True) == ["0.0.0.0"]
+    lines = wait_until(lambda: [e for e in blocklog(tmp) if e["qname"] == "c2.evil.test"
+                                and e["client"] == BUILDERS], 5, what="builders' block line")
+    assert lines[0]["group"] == "builders" and lines[0]["list"] == "c2", lines
+    d = wait_until(lambda: [e for e in blocklog(tmp) if e["client"] == DEFAULT], 5,
+                   what="default's block lines")
+    assert {e["group"] for e in d} == {"default"}, d
+    assert not [e for e in blocklog(tmp) if e["client"] == BUILDERS
+                and e["qname"] == "pool.evil.test"]
+
+
+def test_action_override_and_most_specific(env):
+    m, up, corp, tmp = env
+    # monitor: the mining category only logs for this group.
+    assert a_of(m, MONITOR, "pool.evil.test") == ["192.0.2.50"]
+    assert a_of(m, MONITOR, "c2.evil.test") == ["0.0.0.0"]
+    e = wait_until(lambda: [x for x in blocklog(tmp) if x["client"] == MONITOR
+                            and x["qname"] == "pool.evil.test"], 5, what="monitor's log line")
+    assert e[0]["action"] == "log" and e[0]["group"] == "monitor", e
+    # 127.0.1.5/32 (narrow: c2 answered NXDOMAIN, mining not applied) beats 127.0.1.0/24.
+    r = ask_from(m, NARROW, "c2.evil.test")
+    assert r.rcode() == dns.rcode.NXDOMAIN, r
+    assert a_of(m, NARROW, "pool.evil.test") == ["192.0.2.50"]
+    assert a_of(m, WIDE, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, WIDE, "c2.evil.test") == ["0.0.0.0"]
+    groups = {(x["client"], x["group"]) for x in
+              wait_until(lambda: [x for x in blocklog(tmp) if x["client"].startswith("127.0.1.")
+                                  and x["qname"] == "c2.evil.test"] if len(
+                  [x for x in blocklog(tmp) if x["client"].startswith("127.0.1.")
+                   and x["qname"] == "c2.evil.test"]) >= 2 else None, 5, what="two lines")}
+    assert groups == {(NARROW, "narrow"), (WIDE, "wide")}, groups
+
+
+def test_cached_answer_filtered_per_group(env):
+    m, up, corp, tmp = env
+    # alias.test is a CNAME to the listed pool: answer-side for the mining list.
+    assert a_of(m, BUILDERS, "alias.test") == ["192.0.2.50"]     # miss: cached
+    assert a_of(m, DEFAULT, "alias.test") == ["0.0.0.0"]         # hit, filtered for default
+    assert a_of(m, BUILDERS, "alias.test") == ["192.0.2.50"]     # hit again
+    assert a_of(m, DEFAULT, "alias.test") == ["0.0.0.0"]
+    assert a_of(m, MONITOR, "alias.test") == ["192.0.2.50"]      # log override
+    assert up.count("alias.test") == 1, up.received("alias.test")
+    # The other order: blocked for default first (not cached then), builders still resolve.
+    assert a_of(m, DEFAULT, "slowalias.test") == ["0.0.0.0"]
+    assert a_of(m, BUILDERS, "slowalias.test") == ["192.0.2.50"]
+    assert a_of(m, DEFAULT, "slowalias.test") == ["0.0.0.0"]
+
+
+def test_coalesced_fetch_answers_each_group(env):
+    m, up, corp, tmp = env
+    up.set_mode("delay:700", "slowalias.test")
+    out = {}
+
+    def go(src):
+        out[src] = a_of(m, src, "slowalias.test")
+
+    ts = [threading.Thread(target=go, args=(s,)) for s in (DEFAULT, BUILDERS, MONITOR, WIDE)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert out == {DEFAULT: ["0.0.0.0"], BUILDERS: ["192.0.2.50"], MONITOR: ["192.0.2.50"],
+                   WIDE: ["0.0.0.0"]}, out
+    assert up.count("slowalias.test") == 1, up.received("slowalias.test")
+
+
+def test_forward_zones_and_local_data(env):
+    m, up, corp, tmp = env
+    for _ in range(2):  # the second round from the cache: kept apart per group
+        assert a_of(m, BUILDERS, "x.corp.test") == ["198.51.100.9"]
+        assert a_of(m, DEFAULT, "x.corp.test") == ["192.0.2.9"]
+        assert a_of(m, WIDE, "x.corp.test") == ["192.0.2.9"]
+    assert corp.count("x.corp.test") == 1 and up.count("x.corp.test") == 1
+    r = ask_from(m, BUILDERS, "printer.corp.test")
+    assert addresses(r) == ["10.0.0.7"] and r.flags & dns.flags.AA, r
+    assert corp.count("printer.corp.test") == 0
+    r = ask_from(m, DEFAULT, "printer.corp.test")
+    assert addresses(r) == ["192.0.2.8"] and not r.flags & dns.flags.AA, r
+
+
+def test_rate_limit_per_group(env):
+    m, up, corp, tmp = env
+    rcodes = [ask_from(m, LIMITED, "ok.test").rcode() for _ in range(8)]
+    assert rcodes.count(dns.rcode.REFUSED) >= 4 and rcodes[0] == dns.rcode.NOERROR, rcodes
+    # Other groups (and default, loopback exempt at the top level) are not limited.
+    assert all(ask_from(m, DEFAULT, "ok.test").rcode() == dns.rcode.NOERROR for _ in range(8))
+    assert all(ask_from(m, BUILDERS, "ok.test").rcode() == dns.rcode.NOERROR for _ in range(8))
+
+
+def test_explain_client(env):
+    m, up, corp, tmp = env
+    p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", BUILDERS])
+    assert p.returncode == 0, p.stderr
+    assert "client %s: group builders" % BUILDERS in p.stdout, p.stdout
+    assert "lists: c2 (no other list applies)" in p.stdout, p.stdout
+    assert "no list of the group matches" in p.stdout, p.stdout
+    p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", MONITOR])
+    assert "group monitor" in p.stdout and "action: log" in p.stdout, p.stdout
+    p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", DEFAULT])
+    assert "group default" in p.stdout and "blocked by list 'mining'" in p.stdout, p.stdout
+    p = run_minewall(["-c", m.conf_path, "--explain", "printer.corp.test", "--client", BUILDERS])
+    assert "decided by local data" in p.stdout, p.stdout
+    p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", "nope"])
+    assert p.returncode != 0
+    rc, out, err = ctl(m, "explain", "c2.evil.test", "--client", NARROW, json_out=True)
+    j = json.loads(out)
+    assert rc == 0 and j["group"] == "narrow" and j["action"] == "nxdomain", j
+
+
+def test_pause_group(env):
+    m, up, corp, tmp = env
+    rc, out, err = ctl(m, "pause", "--group", "builders", "--for", "1m")
+    assert rc == 0 and "paused for group builders" in out, (out, err)
+    assert a_of(m, BUILDERS, "c2.evil.test") == ["192.0.2.51"]
+    assert a_of(m, DEFAULT, "c2.evil.test") == ["0.0.0.0"]
+    assert a_of(m, WIDE, "c2.evil.test") == ["0.0.0.0"]
+    e = wait_until(lambda: [x for x in blocklog(tmp) if x["client"] == BUILDERS
+                            and x.get("paused")], 5, what="paused line")
+    assert e[0]["group"] == "builders", e
+    rc, out, err = ctl(m, "pause", "--group", "nosuch")
+    assert rc == 1 and "no such group" in err, (rc, out, err)
+    rc, out, err = ctl(m, "resume", "--group", "builders")
+    assert rc == 0 and "active for group builders" in out, out
+    assert a_of(m, BUILDERS, "c2.evil.test") == ["0.0.0.0"]
+    # Pausing default leaves the groups blocking.
+    assert ctl(m, "pause", "--group", "default")[0] == 0
+    assert a_of(m, DEFAULT, "c2.evil.test") == ["192.0.2.51"]
+    assert a_of(m, WIDE, "c2.evil.test") == ["0.0.0.0"]
+    assert ctl(m, "resume")[0] == 0
+    assert a_of(m, DEFAULT, "c2.evil.test") == ["0.0.0.0"]
+
+
+def test_pause_group_ends_by_itself(env):
+    m, up, corp, tmp = env
+    assert ctl(m, "pause", "--group", "builders", "--for", "1s")[0] == 0
+    assert a_of(m, BUILDERS, "c2.evil.test") == ["192.0.2.51"]
+    wait_until(lambda: a_of(m, BUILDERS, "c2.evil.test") == ["0.0.0.0"], 6,
+               what="the group's pause to end")
+
+
+def test_metrics_and_status(env):
+    m, up, corp, tmp = env
+    a_of(m, BUILDERS, "c2.evil.test")
+    a_of(m, DEFAULT, "ok.test")
+    url = "http://127.0.0.1:%d" % m.metrics_port
+
+    def get(path):
+        with urllib.request.urlopen(url + path, timeout=5) as r:
+            return r.read().decode()
+
+    wait_until(lambda: 'minewall_group_blocks_total{group="builders"} 1' in get("/metrics"), 5,
+               what="the builders' block counted")
+    text = get("/metrics")
+    assert 'minewall_group_queries_total{group="default"}' in text
+    assert 'minewall_group_queries_total{group="narrow"} 0' in text, text
+    st = json.loads(get("/status"))
+    g = {x["name"]: x for x in st["groups"]}
+    assert set(g) == {"default", "builders", "monitor", "limited", "wide", "narrow"}, g
+    assert g["builders"]["queries"] >= 1 and g["builders"]["blocks"] == 1, g
+    assert g["builders"]["lists"] == "some" and g["default"]["lists"] == "all", g
+
+
+def test_config_errors_refuse_start(tmp_path):
+    lst = tmp_path / "l.txt"
+    lst.write_text("a.test\n")
+    base = "lists:\n  - {name: l, category: mining, path: %s}\n" % lst
+    cases = [
+        ("groups:\n  default:\n    clients: ['10.0.0.0/8']\n", ":4: groups: 'default'"),
+        ("groups:\n  a:\n    clients: ['10.0.0.0/8']\n    lists: [nope]\n",
+         ":6: groups.a.lists: unknown list 'nope'"),
+        ("groups:\n  a:\n    clients: ['10.0.0.0/8']\n  b:\n    clients: ['10.0.0.0/8']\n",
+         ":7: groups.b.clients: 10.0.0.0/8 is also a client prefix of group 'a' (line 5)"),
+        ("groups:\n  a:\n    clients: ['10.0.0.0/8']\n    actions: {nope: log}\n",
+         ":6: groups.a.actions: unknown list or category 'nope'"),
+    ]
+    for i, (text, want) in enumerate(cases):
+        conf = tmp_path / ("c%d.yaml" % i)
+        conf.write_text(base + text)
+        p = run_minewall(["-c", str(conf), "--check-config"])
+        assert p.returncode == 1 and str(conf) + want in p.stdout + p.stderr, (p.stdout, p.stderr)
