@@ -310,3 +310,20 @@ def test_config_errors_refuse_start(tmp_path):
         conf.write_text(base + text)
         p = run_minewall(["-c", str(conf), "--check-config"])
         assert p.returncode == 1 and str(conf) + want in p.stdout + p.stderr, (p.stdout, p.stderr)
+
+
+def test_bench_generator_config_is_valid(tmp_path):
+    """tools/mwbench/groupsgen.py (the cost target's config): 1,000 groups, 10,000 prefixes,
+    accepted by --check-config."""
+    import sys
+    sys.path.insert(0, os.path.join(conftest.SRCDIR, "tools"))
+    from mwbench.groupsgen import groups_yaml
+    import yaml
+    text = groups_yaml(1000, 10000, "127.0.0.0/8")
+    d = yaml.safe_load(text)
+    assert len(d["groups"]) == 1000
+    assert sum(len(g["clients"]) for g in d["groups"].values()) == 10000
+    conf = tmp_path / "g.yaml"
+    conf.write_text('listen: ["127.0.0.1:%d"]\n' % free_port() + text)
+    p = run_minewall(["-c", str(conf), "--check-config"], timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr

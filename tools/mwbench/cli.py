@@ -16,11 +16,12 @@ import time
 from .proc import CLK_TCK, proc_rss_kb, proc_threads, stop_process
 from .servers import BASE, OTHERS, SERVERS, start_server, stop_server
 from .util import BenchError, fmt, log, median_of, ratio
-from .workloads import (BL_WORKLOADS, JOURNAL_WORKLOADS, METRICS_WORKLOADS, REDIS_WORKLOADS,
-                        WORKLOADS)
+from .workloads import (BL_WORKLOADS, GROUPS_WORKLOADS, JOURNAL_WORKLOADS, METRICS_WORKLOADS,
+                        REDIS_WORKLOADS, WORKLOADS)
 from .workloads.blocklist import BL_PROBE, bl_prepare, bl_summary, bl_targets, print_blocklist, \
     run_blocklist
 from .workloads.journal import print_journal, run_journal
+from .workloads.groups import print_groups, run_groups
 from .workloads.metrics import print_metrics, run_metrics
 from .workloads.redis import print_redis, run_redis
 from .zone import ZONE, ensure_zone, write_queries, zone_name
@@ -135,6 +136,7 @@ def run(args, tmp):
     doc_redis = None
     doc_journal = None
     doc_metrics = None
+    doc_groups = None
     results = {s: {w: {'rounds': []} for w in generic} for s in ctx.servers}
     meta = {
         'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
@@ -260,6 +262,13 @@ def run(args, tmp):
                 log('metrics workload skipped: it measures minewall only')
             else:
                 doc_metrics = run_metrics(ctx)
+        if 'groups' in args.workloads:
+            for s in list(handles):
+                stop_server(ctx, handles.pop(s))
+            if 'minewall' not in ctx.servers:
+                log('groups workload skipped: it measures minewall only')
+            else:
+                doc_groups = run_groups(ctx)
     finally:
         for p in list(ctx.clients):
             stop_process(p, grace=1)
@@ -304,6 +313,8 @@ def run(args, tmp):
         doc['journal'] = doc_journal
     if doc_metrics:
         doc['metrics'] = doc_metrics
+    if doc_groups:
+        doc['groups'] = doc_groups
     return doc
 
 
@@ -365,6 +376,7 @@ def print_table(doc, args):
     print_redis(doc, args)
     print_journal(doc, args)
     print_metrics(doc, args)
+    print_groups(doc, args)
     others = [m.get('other_cores') for s in args.servers for w in args.generic_workloads
               for m in res[s][w]['rounds'] if m.get('other_cores') is not None]
     for r in doc.get('blocklist', {}).get('servers', {}).values():
@@ -461,7 +473,7 @@ def parse_args(argv):
         a.workloads[i:i + 1] = [w for w in BL_WORKLOADS if w not in a.workloads]
     a.generic_workloads = [w for w in a.workloads if w not in BL_WORKLOADS and
                            w not in REDIS_WORKLOADS and w not in JOURNAL_WORKLOADS and
-                           w not in METRICS_WORKLOADS]
+                           w not in METRICS_WORKLOADS and w not in GROUPS_WORKLOADS]
     a.blocklist_size = a.blocklist_size or (250000 if a.quick else 1000000)
     a.redis_size = a.redis_size or (250000 if a.quick else 1000000)
     a.reload_seconds = a.reload_seconds or (6 if a.quick else 10)

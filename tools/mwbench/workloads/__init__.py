@@ -3,13 +3,14 @@ name -> (title, prepare(ctx, handle) or None, run(ctx, handle, round) or None); 
 ones (hit, miss) have prepare/run and run on every server, the others have their own run_*()
 called by cli.run(). The registry keeps the order of --workloads' default."""
 
-from . import blocklist, hitmiss, journal, metrics, redis
+from . import blocklist, groups, hitmiss, journal, metrics, redis
 
 WORKLOADS = {}
-for _m in (hitmiss, blocklist, redis, journal, metrics):
+for _m in (hitmiss, blocklist, redis, journal, metrics, groups):
     WORKLOADS.update(_m.WORKLOADS)
 
 BL_WORKLOADS = blocklist.BL_WORKLOADS
 REDIS_WORKLOADS = redis.REDIS_WORKLOADS
 JOURNAL_WORKLOADS = journal.JOURNAL_WORKLOADS
 METRICS_WORKLOADS = metrics.METRICS_WORKLOADS
+GROUPS_WORKLOADS = groups.GROUPS_WORKLOADS
