@@ -36,6 +36,7 @@ struct brec {
     char list[MW_LIST_NAME_MAX + 1], category[MW_CATEGORY_MAX + 1];
     char action[16], where[16];
     char rule[FIELD_MAX], matched[FIELD_MAX];
+    char group[64]; /* the client's group (config.h names are at most 63) */
 };
 
 struct mw_events {
@@ -118,6 +119,7 @@ int mw_events_block(struct mw_events *ev, const struct mw_block_event *e)
     cut |= field(r->where, sizeof(r->where), e->where);
     cut |= field(r->rule, sizeof(r->rule), e->rule);
     cut |= field(r->matched, sizeof(r->matched), e->matched ? e->matched : "");
+    cut |= field(r->group, sizeof(r->group), e->group ? e->group : "default");
     ev->truncated += cut;
     pthread_mutex_unlock(&ev->mu);
     return 0;
@@ -157,7 +159,8 @@ static void send_block(struct mw_events *ev, const struct brec *r)
                           "action",      r->action,
                           "rule",        r->rule,
                           "where",       r->where,
-                          "matched",     r->matched};
+                          "matched",     r->matched,
+                          "group",       r->group};
     int argc = (int)(sizeof(argv) / sizeof(argv[0]));
     if (mw_rconn_command_argv(ev->conn, on_xadd, ev, argc, argv, NULL) < 0)
         ev->st.dropped++;

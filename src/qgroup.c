@@ -37,6 +37,22 @@ uint64_t mw_qgroup_policy(const struct mw_config *cfg, unsigned gi)
     return g && (!g->all_lists || g->n_actions) ? g->tag : 0;
 }
 
+uint64_t mw_qgroup_tag(const struct mw_config *cfg, unsigned gi)
+{
+    const struct mw_group_conf *g = mw_qgroup_conf(cfg, gi);
+    return g ? g->tag : 0;
+}
+
+unsigned mw_qgroup_refind(const struct mw_config *cfg, unsigned gi, uint64_t tag)
+{
+    if (mw_qgroup_tag(cfg, gi) == tag)
+        return gi; /* the same config, or the group kept its place */
+    for (size_t i = 0; i < cfg->n_groups && tag; i++)
+        if (cfg->groups[i].tag == tag)
+            return (unsigned)i + 1;
+    return 0;
+}
+
 const struct mw_group_conf *mw_qgroup_conf(const struct mw_config *cfg, unsigned gi)
 {
     return gi && gi <= cfg->n_groups ? &cfg->groups[gi - 1] : NULL;

@@ -63,6 +63,7 @@ struct mw_waiter {
     struct mw_reply r;   /* held: where the answer goes */
     struct mw_addr from; /* storage of r's UDP client address */
     unsigned group;      /* the client's group (qgroup.h): its own verdict on the answer */
+    uint64_t group_tag;  /* and its tag, to find it again after a reload (0: default) */
 };
 
 /* A question sent upstream and the clients waiting for its answer. */
@@ -497,6 +498,7 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
     wt->c.qsec = wt->qsec;
     wt->r = *to;
     wt->group = gi;
+    wt->group_tag = mw_qgroup_tag(w->snap->cfg, gi);
     mw_reply_hold(&wt->r, &wt->from);
     wt->next = p->waiters;
     p->waiters = wt;
@@ -754,6 +756,7 @@ static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t
     struct mw_waiter **link = &p->waiters;
     while (*link) {
         struct mw_waiter *wt = *link;
+        wt->group = mw_qgroup_refind(cfg, wt->group, wt->group_tag); /* a reload meanwhile */
         uint64_t pol = mw_qgroup_policy(cfg, wt->group);
         struct group_verdict *gv = NULL;
         for (unsigned i = 0; i < n_memo && !gv; i++)

@@ -185,7 +185,8 @@ static bool same_zones(const struct mw_config *a, const struct mw_config *b)
     if (a->n_zones != b->n_zones)
         return false;
     for (size_t i = 0; i < a->n_zones; i++)
-        if (strcmp(a->zones[i].name, b->zones[i].name) != 0)
+        if (strcmp(a->zones[i].name, b->zones[i].name) != 0 ||
+            a->zones[i].group != b->zones[i].group)
             return false;
     return true;
 }
@@ -206,9 +207,12 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     relisten(w, cfg);
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
-        mw_qgroup_deinit(w);
         w->rl = make_ratelimit(cfg);
     }
+    /* The groups' limiters belong to the old config's groups: dropped while it is still held,
+     * so the next config (even at the same address) starts afresh. */
+    if (old != cfg)
+        mw_qgroup_deinit(w);
     if (w->snap->blocklog && w->snap->blocklog != snap->blocklog)
         mw_blockfold_flush(w->snap->blocklog, w->fold, mw_worker_now(w), mw_blocklog_wall_ms(),
                            true);
@@ -452,6 +456,7 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
     mw_ratelimit_free(w->rl);
+    mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);
     mw_cache_free(w->cache);
     mw_snapshot_unref(w->snap);

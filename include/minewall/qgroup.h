@@ -46,6 +46,12 @@ void mw_qgroup_key(const struct mw_config *cfg, unsigned gi, const struct mw_dns
  * the policy that last passed it. */
 uint64_t mw_qgroup_policy(const struct mw_config *cfg, unsigned gi);
 
+/* The tag of group gi (0 for default). A waiter keeps it: after a reload, the group index
+ * of a query asked under the old config is found again with mw_qgroup_refind (a group gone
+ * is default). */
+uint64_t mw_qgroup_tag(const struct mw_config *cfg, unsigned gi);
+unsigned mw_qgroup_refind(const struct mw_config *cfg, unsigned gi, uint64_t tag);
+
 /* The metric label index of group gi (see MW_GROUP_LABELS). */
 unsigned mw_qgroup_label(unsigned gi);
 /* The label text of index i under cfg: "default", a group's name, or "other". */
