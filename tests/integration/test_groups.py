@@ -327,3 +327,48 @@ def test_bench_generator_config_is_valid(tmp_path):
     conf.write_text('listen: ["127.0.0.1:%d"]\n' % free_port() + text)
     p = run_minewall(["-c", str(conf), "--check-config"], timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_listener_restricted_group(make_minewall, make_upstream, tmp_path):
+    """A group restricted to one listen address: its clients get its verdict there only; at
+    equal prefix it wins over the unrestricted group, elsewhere that one applies."""
+    up = make_upstream(RECORDS)
+    mining = tmp_path / "mining.txt"
+    mining.write_text("pool.evil.test\n")
+    p1, p2 = free_port(), free_port()
+    config = {
+        "listen": ["127.0.0.1:%d" % p1, "127.0.0.1:%d" % p2],
+        "lists": [{"name": "mining", "category": "mining", "path": str(mining)}],
+        "groups": {
+            "open": {"clients": ["127.0.0.0/24"], "listeners": ["127.0.0.1:%d" % p2],
+                     "actions": {"mining": "log"}},
+            "all": {"clients": ["127.0.0.0/24"], "actions": {"mining": "nxdomain"}},
+        },
+    }
+    m = make_minewall([up], config=config, listen=("127.0.0.1", p1))
+    m.wait_ready(addr=("127.0.0.1", p2))
+    r1 = ask_from(m, BUILDERS, "pool.evil.test")            # on p1: group all
+    assert r1.rcode() == dns.rcode.NXDOMAIN, r1
+    m.port = p2
+    assert a_of(m, BUILDERS, "pool.evil.test") == ["192.0.2.50"]            # on p2: open
+    assert a_of(m, BUILDERS, "pool.evil.test", tcp=True) == ["192.0.2.50"]  # TCP too
+    m.port = p1
+    assert ask_from(m, BUILDERS, "pool.evil.test", tcp=True).rcode() == dns.rcode.NXDOMAIN
+
+
+def test_reload_changes_groups(env):
+    m, up, corp, tmp = env
+    assert a_of(m, BUILDERS, "pool.evil.test") == ["192.0.2.50"]
+    cfg = dict(m.config)
+    groups = dict(cfg["groups"])
+    groups["builders"] = dict(groups["builders"], lists=["c2", "mining"])
+    cfg["groups"] = groups
+    m.reload_with(conftest.to_yaml(cfg) + "\n")
+    wait_until(lambda: a_of(m, BUILDERS, "pool.evil.test") == ["0.0.0.0"], 10,
+               what="the reloaded group's lists")
+    # A broken groups config is refused and the running one stays.
+    bad = dict(cfg, groups=dict(groups, default={"clients": ["10.0.0.0/8"]}))
+    m.reload_with(conftest.to_yaml(bad) + "\n")
+    m.wait_log("'default' is the group")
+    assert a_of(m, BUILDERS, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, MONITOR, "pool.evil.test") == ["192.0.2.50"]
