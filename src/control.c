@@ -491,6 +491,15 @@ void mw_control_status(struct mw_strbuf *sb, bool json, const struct mw_control_
         mw_jsonw_kbool(sb, "paused", st->pause.paused);
         mw_jsonw_ku64(sb, "pause_remaining_s",
                       st->pause.paused ? (st->pause.left_ms + 999) / 1000 : 0);
+        mw_jsonw_key(sb, "paused_groups");
+        mw_strbuf_putc(sb, '[');
+        for (size_t i = 0; i < st->n_paused_groups; i++) {
+            mw_strbuf_puts(sb, i ? ",{" : "{");
+            mw_jsonw_kstr(sb, "group", st->paused_groups[i]);
+            mw_jsonw_ku64(sb, "remaining_s", (st->paused_groups_left_ms[i] + 999) / 1000);
+            mw_strbuf_putc(sb, '}');
+        }
+        mw_strbuf_putc(sb, ']');
         mw_jsonw_ku64(sb, "queries", st->queries);
         mw_jsonw_ku64(sb, "cache_hits", st->cache_hits);
         mw_jsonw_ku64(sb, "cache_misses", st->cache_misses);
@@ -517,6 +526,11 @@ void mw_control_status(struct mw_strbuf *sb, bool json, const struct mw_control_
         mw_strbuf_puts(sb, ")\n");
     } else {
         mw_strbuf_puts(sb, "blocking: active\n");
+    }
+    for (size_t i = 0; i < st->n_paused_groups; i++) {
+        mw_strbuf_printf(sb, "blocking: PAUSED for group %s (resumes in ", st->paused_groups[i]);
+        mw_control_format_duration(sb, st->paused_groups_left_ms[i] + 999);
+        mw_strbuf_puts(sb, ")\n");
     }
     mw_strbuf_printf(sb,
                      "queries: %llu (cache hits %llu, misses %llu), blocked %llu, monitored %llu\n",

@@ -374,6 +374,12 @@ static void status_answer(struct mw_ctlapi *c, struct mw_strbuf *sb, bool json)
     c->env.counts(c->env.arg, &st.reloads_ok, &st.reloads_failed, &st.last_reload_failed,
                   &st.uptime_s);
     pause_state(c, &st.pause);
+    uint64_t now = uv_now(c->env.loop);
+    for (unsigned i = 0; i < c->n_gp && i < 16; i++) {
+        st.paused_groups[st.n_paused_groups] = c->gp[i].name;
+        st.paused_groups_left_ms[st.n_paused_groups++] =
+            c->gp[i].until > now ? c->gp[i].until - now : 0;
+    }
     struct mw_worker_pub *p = malloc(sizeof(*p));
     for (unsigned i = 0; p && i < c->env.n_workers; i++) {
         mw_worker_pub_read(c->env.workers[i], p);

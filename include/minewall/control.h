@@ -128,6 +128,10 @@ struct mw_control_status {
     uint64_t uptime_s, generation;
     unsigned workers;
     struct mw_control_pause pause;
+    /* Client groups paused on their own (pause --group), names borrowed; at most 16. */
+    const char *paused_groups[16];
+    uint64_t paused_groups_left_ms[16];
+    size_t n_paused_groups;
     uint64_t queries, cache_hits, cache_misses, blocked, monitor_hits;
     uint64_t lists, entries;
     uint64_t reloads_ok, reloads_failed;

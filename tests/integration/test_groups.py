@@ -249,6 +249,10 @@ def test_pause_group(env):
     e = wait_until(lambda: [x for x in blocklog(tmp) if x["client"] == BUILDERS
                             and x.get("paused")], 5, what="paused line")
     assert e[0]["group"] == "builders", e
+    st = json.loads(ctl(m, "status", json_out=True)[1])
+    assert st["paused"] is False and st["paused_groups"][0]["group"] == "builders", st
+    assert 50 <= st["paused_groups"][0]["remaining_s"] <= 60, st
+    assert "PAUSED for group builders" in ctl(m, "status")[1]
     rc, out, err = ctl(m, "pause", "--group", "nosuch")
     assert rc == 1 and "no such group" in err, (rc, out, err)
     rc, out, err = ctl(m, "resume", "--group", "builders")
