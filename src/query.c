@@ -2,7 +2,9 @@
  *
  *   listener.c  receives a datagram or a TCP message -> w->on_udp/on_tcp, which worker.c
  *               wires to mw_query_from_udp/_tcp() (the listener does not include query.h)
- *   query.c     handle(): parse, access check, rate limit; local data and local zones
+ *   query.c     handle(): parse, access check, the client's group (qgroup.h: decided once,
+ *               carried by the query and its waiter; every verdict below is the group's),
+ *               rate limit; local data and local zones
  *               (localzone.c: one lookup decides, and a local answer is final: written here,
  *               authoritative, never checked against the lists, cached or forwarded); qname
  *               filter, a block is answered
