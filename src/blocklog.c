@@ -17,6 +17,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/dnstext.h"
+#include "minewall/file.h"
 #include "minewall/hash.h"
 #include "minewall/journal.h"
 #include "minewall/jsonw.h"
@@ -58,9 +59,9 @@ int mw_blocklog_open(const char *path, struct mw_blocklog **out)
     if (!b)
         return -ENOMEM;
     b->path = strdup(path);
-    b->fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    b->fd = mw_file_open_log(path);
     if (!b->path || b->fd < 0) {
-        int err = b->fd < 0 ? -errno : -ENOMEM;
+        int err = b->fd < 0 ? b->fd : -ENOMEM;
         if (b->fd >= 0)
             close(b->fd);
         free(b->path);
@@ -74,9 +75,9 @@ int mw_blocklog_open(const char *path, struct mw_blocklog **out)
 
 int mw_blocklog_reopen(struct mw_blocklog *b)
 {
-    int fd = open(b->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = mw_file_open_log(b->path);
     if (fd < 0)
-        return -errno;
+        return fd;
     int old = __atomic_exchange_n(&b->fd, fd, __ATOMIC_ACQ_REL);
     /* A worker may be inside write(old) right now; closing only makes that write fail and be
      * counted, and a rotation losing a line at the instant of SIGHUP is acceptable. */

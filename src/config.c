@@ -482,6 +482,9 @@ static const struct key udp_keys[] = {
 static const struct key log_keys[] = {
     {.path = "log.level", .fn = on_log_level},
     PATH("log.blocks", blocks_log, blocks_log),
+    PATH("log.queries", querylog.path, query_log),
+    NUM("log.sample", mw_config__on_uint, querylog.sample, 1, 1000000, 1, 0),
+    NUM("log.queue", mw_config__on_uint, querylog.queue, 16, 1 << 20, 1, 0),
     {.path = NULL},
 };
 
@@ -756,6 +759,8 @@ struct mw_config *mw_config_new_default(void)
     cfg->fetch.max_queries = 16384;
     cfg->fetch.max_tcp = 64;
     cfg->log_level = MW_LOG_INFO;
+    cfg->querylog.sample = 1;
+    cfg->querylog.queue = 8192;
     cfg->sinkhole.action = MW_ACTION_SINKHOLE; /* ipv4 0.0.0.0 and ipv6 :: by calloc */
     cfg->sinkhole.ttl = 60;
     cfg->journal.track = MW_TRACK_ALL;
@@ -783,6 +788,7 @@ void mw_config_free(struct mw_config *cfg)
     }
     free(cfg->lists);
     free(cfg->blocks_log);
+    free(cfg->querylog.path);
     free(cfg->user);
     free(cfg->journal.path);
     free(cfg->control.socket);

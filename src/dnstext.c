@@ -24,6 +24,22 @@ const char *mw_dnstext_type(uint16_t type, char *buf, size_t cap)
     return buf;
 }
 
+/* IANA's mnemonics (RFC 1035, 2136): ldns writes "NOTIMPL" for 4, but the metrics, dig and
+ * the other resolvers' logs say "NOTIMP". */
+static const char *const rcode_names[] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+                                          "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+                                          "NXRRSET", "NOTAUTH", "NOTZONE"};
+
+const char *mw_dnstext_rcode(unsigned rcode, char *buf, size_t cap)
+{
+    if (rcode < sizeof(rcode_names) / sizeof(rcode_names[0]))
+        return rcode_names[rcode];
+    if (!buf || cap == 0)
+        return NULL;
+    snprintf(buf, cap, "RCODE%u", rcode);
+    return buf;
+}
+
 /* ldns's lookups take C strings: copy a short span (no mnemonic is longer than 15). */
 static bool to_cstr(const char *s, size_t n, char *tmp, size_t cap)
 {

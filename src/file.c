@@ -79,3 +79,9 @@ int mw_file_read(const char *path, size_t max, char **out, size_t *len)
     close(fd);
     return r;
 }
+
+int mw_file_open_log(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    return fd < 0 ? -errno : fd;
+}

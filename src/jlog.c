@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "minewall/events.h"
+#include "minewall/file.h"
 #include "minewall/journal.h"
 #include "minewall/log.h"
 
@@ -30,11 +31,11 @@ struct mw_jlog {
 
 static void open_file(struct mw_jlog *j)
 {
-    int fd = open(j->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    int fd = mw_file_open_log(j->path);
     if (fd < 0) {
         if (!j->open_failed_logged)
             mw_log_error("journl", "%s: cannot open the journal: %s; events are counted as lost",
-                         j->path, strerror(errno));
+                         j->path, strerror(-fd));
         j->open_failed_logged = true;
         return;
     }

@@ -59,9 +59,9 @@ int mw_privdrop(const struct mw_config *cfg, char *why, size_t why_len)
             }
             /* What minewall created as root and must keep writing after the drop. */
             /* The control socket too: operators in the account's group may use it (0660). */
-            const char *own[] = {cfg->redis.state_dir, cfg->blocks_log, cfg->journal.path,
-                                 cfg->control.socket ? cfg->control.socket
-                                                     : MW_CONTROL_SOCKET_DEFAULT};
+            const char *own[] = {
+                cfg->redis.state_dir, cfg->blocks_log, cfg->querylog.path, cfg->journal.path,
+                cfg->control.socket ? cfg->control.socket : MW_CONTROL_SOCKET_DEFAULT};
             for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
                 if (own[i] && chown(own[i], pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
                     mw_log_warn("server", "%s: cannot hand over to %s: %s", own[i], name,
@@ -193,6 +193,7 @@ static void check_all(const struct checker *k)
         need(k, cfg->journal.geo_country, cfg->lines.journal_geo_country, R_OK,
              "journal geoip database", NULL);
     need(k, cfg->blocks_log, cfg->lines.blocks_log, W_OK, "block log", NULL);
+    need(k, cfg->querylog.path, cfg->lines.query_log, W_OK, "query log", NULL);
     /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
     need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal",
          "journal lines would be lost");

@@ -47,6 +47,8 @@
 #include "minewall/lists.h"
 #include "minewall/localzone.h"
 #include "minewall/qgroup.h"
+#include "minewall/qlogw.h"
+#include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
 #include "minewall/upstream.h"
@@ -66,6 +68,7 @@ struct mw_waiter {
     struct mw_addr from; /* storage of r's UDP client address */
     unsigned group;      /* the client's group (qgroup.h): its own verdict on the answer */
     uint64_t group_tag;  /* and its tag, to find it again after a reload (0: default) */
+    uint8_t ql_verdict;  /* the query log's verdict (pass, allow, log, paused) so far */
 };
 
 /* A question sent upstream and the clients waiting for its answer. */
@@ -95,7 +98,23 @@ struct mw_queries {
     unsigned n_free_pending, n_free_waiters;
     unsigned used_pending, used_waiters;
     unsigned tick_peak_pending, tick_peak_waiters;
+    /* What the query log says of the answer being sent: reset where a query arrives (handle)
+     * and where a fetch ends (fetch_done), set per waiter, filled in on the way, read by
+     * send_reply. */
+    struct mw_querylog_note note;
 };
+
+/* The query log: every answer sent passes here once (from send_reply), unless the client's
+ * group has `log-queries: false`. */
+static void log_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                       const uint8_t *buf, size_t len)
+{
+    const struct mw_querylog_note *n = &w->queries->note;
+    if (!mw_config_group_logs_queries(w->snap->cfg, n->group))
+        return;
+    mw_qlogw_put(w->snap->qlog, w->index, n, mw_config_group_name(w->snap->cfg, n->group),
+                 mw_reply_client(to), mw_reply_is_tcp(to), qtype, buf, len, mw_worker_now(w));
+}
 
 static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
                        const uint8_t *buf, int len)
@@ -116,6 +135,8 @@ static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t 
         w->stats.answers_servfail++;
     else
         w->stats.answers_other++;
+    if (w->snap->qlog)
+        log_answer(w, to, qtype, buf, (size_t)len);
     mw_reply_send(to, buf, (size_t)len);
 }
 
@@ -160,6 +181,10 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
     bool paused = v->action != MW_ACTION_LOG && !enforced(w, v, gi);
     w->stats.paused_hits += paused;
     w->stats.group_blocks[mw_qgroup_label(gi)]++;
+    w->queries->note.v = v;
+    w->queries->note.verdict = v->action == MW_ACTION_LOG ? MW_QL_LOG
+                               : paused                   ? MW_QL_PAUSED
+                                                          : MW_QL_BLOCK;
     const struct mw_list_info *lhit = mw_lists_info(w->snap->lists, v->rule.list);
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
     if (v->rule.list == MW_LIST_DETECT + MW_DETECT_REBINDING && v->detect_class < MW_REBIND_COUNT)
@@ -479,6 +504,7 @@ static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
     if (mw_cache_lookup(w->cache, k, now, true, &st, &elapsed) != MW_CACHE_MISS) {
         w->stats.stale_served++;
         w->stats.overflow_stale++;
+        w->queries->note.cache = MW_QL_STALE;
         reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from, gi);
     } else if (!w->snap->cfg->fetch.overflow_drop) {
         send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
@@ -501,6 +527,7 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
     wt->r = *to;
     wt->group = gi;
     wt->group_tag = mw_qgroup_tag(w->snap->cfg, gi);
+    wt->ql_verdict = w->queries->note.verdict;
     mw_reply_hold(&wt->r, &wt->from);
     wt->next = p->waiters;
     p->waiters = wt;
@@ -581,21 +608,25 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         goto done;
     }
     uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
+    w->queries->note = (struct mw_querylog_note){.start_ms = mw_worker_now(w)};
     struct mw_dns_client c;
     mw_dns_client_from_query(&q, tcp, &c);
     const struct mw_config *cfg = w->snap->cfg;
     if (!mw_cidr_match_any(cfg->access, cfg->n_access, from)) {
         w->stats.refused_access++;
+        w->queries->note.verdict = MW_QL_REFUSED;
         send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
     }
     /* The client's group, decided once: it travels with the query from here on. */
     unsigned gi = mw_qgroup_of(w, from, local);
+    w->queries->note.group = gi;
     const struct mw_group_conf *grp = mw_qgroup_conf(cfg, gi);
     bool refuse;
     struct mw_ratelimit *rl = mw_qgroup_ratelimit(w, gi, &refuse);
     if (rl && !mw_ratelimit_allow(rl, from, mw_worker_now(w))) {
         w->stats.ratelimited++;
+        w->queries->note.verdict = MW_QL_RATELIMITED;
         if (refuse)
             send_error(w, to, qt, &c, MW_RCODE_REFUSED);
         goto done;
@@ -638,6 +669,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         w->stats.monitor_hits++;
     } else if (fr == MW_FILTER_ALLOW) {
         w->stats.allowed++;
+        w->queries->note.verdict = MW_QL_ALLOW;
     }
     /* journal track: listed follows only the names of lists in category "watch-names". */
     bool watched = fr != MW_FILTER_PASS && cfg->journal.track == MW_TRACK_LISTED &&
@@ -650,11 +682,13 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     uint32_t elapsed;
     if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
+        w->queries->note.cache = MW_QL_HIT;
         w->client_lat[0]++; /* answered within the millisecond it arrived */
         reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from, gi);
         goto done;
     }
     w->stats.cache_misses++;
+    w->queries->note.cache = MW_QL_MISS;
     /* resolve() owns the completion of a TCP query from here on. */
     resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
     return;
@@ -679,6 +713,23 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
 
 /* ---- completion ---- */
 
+/* The query log's note for a waiter about to be answered: its group and the verdict on its
+ * question. A name on a list with action log was recorded when asked and is not matched again
+ * on the answer: its rule is looked up again into *qv (only on that path). */
+static void note_waiter(struct mw_worker *w, struct pending *p, struct mw_waiter *wt,
+                        struct mw_verdict *qv)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    struct mw_querylog_note *n = &w->queries->note;
+    n->group = mw_qgroup_refind(cfg, wt->group, wt->group_tag);
+    n->verdict = wt->ql_verdict;
+    n->v = NULL;
+    if (wt->ql_verdict == MW_QL_LOG &&
+        mw_filter_qname_in(w->snap->lists, cfg, mw_qgroup_conf(cfg, n->group), &p->q, qv) ==
+            MW_FILTER_BLOCK)
+        n->v = qv;
+}
+
 static void answer_waiters(struct mw_worker *w, struct pending *p, const struct mw_dns_stored *st,
                            uint32_t elapsed, int64_t fixed_ttl)
 {
@@ -688,6 +739,9 @@ static void answer_waiters(struct mw_worker *w, struct pending *p, const struct 
         struct mw_waiter *next = wt->next;
         const struct mw_reply *to = &wt->r;
         w->client_lat[mw_lat_bucket(mw_worker_now(w) - p->start_ms)]++;
+        struct mw_verdict qv;
+        if (w->snap->qlog)
+            note_waiter(w, p, wt, &qv);
         if (st) {
             int n = mw_dns_render(st, &wt->c, elapsed, fixed_ttl, w->out, sizeof(w->out));
             send_reply(w, to, p->q.qtype, w->out, n);
@@ -769,10 +823,12 @@ static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t
             gv->r = mw_filter_response_in(lists, cfg, mw_qgroup_conf(cfg, wt->group), &p->q, pkt,
                                           len, &gv->v);
         }
+        w->queries->note.group = wt->group;
         if (gv->r == MW_FILTER_BLOCK) {
             struct mw_verdict *v = &gv->v;
             record_hit(w, v, mw_reply_client(&wt->r), &p->q, wt->group);
-            if (enforced(w, v, wt->group)) { /* read once: a pause may begin meanwhile */
+            wt->ql_verdict = w->queries->note.verdict; /* log or paused, if not blocked */
+            if (enforced(w, v, wt->group)) {           /* read once: a pause may begin meanwhile */
                 w->stats.blocked_answer++;
                 reply_blocked(w, &wt->r, &wt->c, &p->q, v,
                               v->where != MW_WHERE_QNAME && v->where != MW_WHERE_PATTERN);
@@ -782,9 +838,13 @@ static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t
                 continue;
             }
             w->stats.monitor_hits++;
-        } else if (!*stamp_ok) {
-            *stamp_ok = true;
-            *stamp = lists->generation ^ pol;
+        } else {
+            if (gv->r == MW_FILTER_ALLOW)
+                wt->ql_verdict = MW_QL_ALLOW;
+            if (!*stamp_ok) {
+                *stamp_ok = true;
+                *stamp = lists->generation ^ pol;
+            }
         }
         link = &wt->next;
     }
@@ -825,6 +885,9 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
     pending_remove(qs, p);
     p->fetch = NULL;
     uint64_t now = mw_worker_now(w);
+    qs->note = (struct mw_querylog_note){.start_ms = p->start_ms,
+                                         .cache = MW_QL_MISS,
+                                         .upstream = r->status == 0 ? r->upstream : NULL};
     if (r->status == 0) {
         complete_answer(w, p, r, now);
     } else {
@@ -839,6 +902,9 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
             mw_worker_maybe_done(w);
             return;
         }
+        qs->note.cache = cr == MW_CACHE_STALE ? MW_QL_STALE
+                         : cr == MW_CACHE_HIT ? MW_QL_HIT
+                                              : MW_QL_MISS;
         if (cr == MW_CACHE_STALE) {
             w->stats.stale_served += p->n_waiters;
             answer_waiters(w, p, &st, elapsed, STALE_TTL);

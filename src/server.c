@@ -27,6 +27,7 @@
 #include "minewall/metrics.h"
 #include "minewall/privdrop.h"
 #include "minewall/prober.h"
+#include "minewall/qlogw.h"
 #include "minewall/redis_sync.h"
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
@@ -60,8 +61,11 @@ struct mw_server {
     struct list_watch *watches;        /* owned list */
     struct mw_lists *files;            /* owned reference: the file lists of the running config */
     struct mw_rsync *rs;               /* owned; NULL without redis.url */
-    struct mw_events *ev;    /* owned; the Redis events publisher, NULL without redis.url */
-    struct mw_jlog *jlog;    /* owned; NULL without journal.path */
+    struct mw_events *ev; /* owned; the Redis events publisher, NULL without redis.url */
+    struct mw_jlog *jlog; /* owned; NULL without journal.path */
+    /* owned; the query log writer, made when a config first sets log.queries and kept to the
+     * end (its rings are the workers'); snapshots of a config without it do not see it. */
+    struct mw_qlogw *qlog;
     struct mw_hostwatch *hw; /* owned; with the journal */
     struct mw_geo *jgeo;     /* owned; the journal's geo databases, or NULL */
     /* owned; the Public Suffix List, loaded once at start (not on reload: Debian updates the
@@ -190,9 +194,29 @@ static struct mw_lists *combine(struct mw_server *s, struct mw_lists *files, uin
     return mw_lists_derive(files, rl, (uint16_t)n, generation, cfg);
 }
 
+/* The query log writer for cfg: made on first need, else pointed at cfg's path and rate.
+ * Returns NULL without log.queries, or when it cannot be made (logged). */
+static struct mw_qlogw *qlog_for(struct mw_server *s, const struct mw_config *cfg)
+{
+    if (!cfg->querylog.path)
+        return NULL;
+    if (s->qlog) {
+        mw_qlogw_configure(s->qlog, cfg->querylog.path, cfg->querylog.sample);
+        return s->qlog;
+    }
+    unsigned n = s->n_workers ? s->n_workers : (cfg->threads ? cfg->threads : 1);
+    int rc =
+        mw_qlogw_new(cfg->querylog.path, n, cfg->querylog.queue, cfg->querylog.sample, &s->qlog);
+    if (rc < 0)
+        mw_log_error("server", "%s: cannot open the query log: %s", cfg->querylog.path,
+                     strerror(-rc));
+    return rc < 0 ? NULL : s->qlog;
+}
+
 static void publish(struct mw_server *s, struct mw_snapshot *snap)
 {
     s->lists_loaded_unix = (uint64_t)time(NULL);
+    snap->qlog = qlog_for(s, snap->cfg);
     snap->events = s->ev;
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
@@ -350,6 +374,7 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         int rc = mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
         mw_ctlapi_metrics(s->ctl, r);
+        mw_qlogw_metrics(s->qlog, r);
         return rc ? rc : r->err;
     }
     if (strcmp(path, "/healthz") == 0)
@@ -755,6 +780,8 @@ static void hup(struct mw_server *s)
     mw_sd_notify("RELOADING=1");
     if (s->jlog)
         mw_jlog_reopen(s->jlog);
+    if (s->qlog)
+        mw_qlogw_reopen(s->qlog);
     reload(s);
 }
 
@@ -989,6 +1016,11 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
     s.snap->jgeo = s.jgeo;
     s.snap->host = s.host;
+    /* As the block log: a query log asked for and not writable stops the start. */
+    if (s.snap->cfg->querylog.path && !(s.snap->qlog = qlog_for(&s, s.snap->cfg))) {
+        mw_snapshot_unref(s.snap);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */
@@ -1011,6 +1043,7 @@ int mw_server_run(const struct mw_overrides *o)
         stop(&s);
         uv_run(s.loop, UV_RUN_DEFAULT);
         stop_workers(&s);
+        mw_qlogw_free(s.qlog);
         if (s.jlog)
             mw_jlog_close(s.jlog);
         close_signals(&s);
@@ -1035,6 +1068,7 @@ int mw_server_run(const struct mw_overrides *o)
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);
     stop_workers(&s);
+    mw_qlogw_free(s.qlog); /* after the workers: they fill its rings; writes what is queued */
     if (s.jlog)
         mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
     close_signals(&s);         /* runs the loop to its end: the publisher's close is through */

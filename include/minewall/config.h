@@ -164,6 +164,12 @@ struct mw_config {
 
     int log_level;    /* enum mw_log_level; default MW_LOG_INFO */
     char *blocks_log; /* owned; `log: {blocks: PATH}`; NULL: no block log */
+    /* `log: {queries: PATH, sample: N, queue: N}`: the query log (querylog.h, qlogw.h). */
+    struct {
+        char *path;      /* owned; NULL: no query log */
+        uint32_t sample; /* log one answered query in sample; default 1 (every one) */
+        uint32_t queue;  /* records queued per worker for the writer; default 8192 */
+    } querylog;
 
     struct mw_list_conf *lists; /* owned array, in file order */
     size_t n_lists;
@@ -260,7 +266,7 @@ struct mw_config {
      * --check-config reports an unusable file as FILE:LINE. A journal.geoip path inherited
      * from geoip: carries that key's line. */
     struct {
-        int blocks_log, state_dir, geoip_asn, geoip_country;
+        int blocks_log, query_log, state_dir, geoip_asn, geoip_country;
         int journal_path, journal_geo_asn, journal_geo_country;
         int journal_watch; /* the journal.watch list (its entries share it) */
         int control_socket, control_token_file;

@@ -12,6 +12,10 @@
  * buf is NULL. Allocation-free. */
 const char *mw_dnstext_type(uint16_t type, char *buf, size_t cap);
 
+/* The mnemonic of a response code ("NOERROR", "NXDOMAIN"), or "RCODE<n>" written into buf[cap]
+ * for one without a name (NULL when buf is NULL). Allocation-free. */
+const char *mw_dnstext_rcode(unsigned rcode, char *buf, size_t cap);
+
 /* The reverse for the text s[0..n) (need not be NUL-terminated), case-insensitive: "aaaa" or
  * "TYPE28" -> 28. Returns the type (1..65535) or -EINVAL. Allocation-free. */
 int mw_dnstext_type_parse(const char *s, size_t n);

@@ -12,3 +12,7 @@
  * files in growing steps. Returns 0, -EFBIG when the file has more than max bytes, -EISDIR for
  * a directory, -ENOMEM, or the negative errno of open(2)/read(2) (*out is then NULL). */
 int mw_file_read(const char *path, size_t max, char **out, size_t *len);
+
+/* Open a data log (block log, journal, query log) for appending: created with mode 0640 when
+ * missing, close-on-exec. Returns the descriptor or a negative errno. */
+int mw_file_open_log(const char *path);

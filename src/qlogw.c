@@ -1,0 +1,283 @@
+/* Query log writer thread; see qlogw.h. The control thread only sets requests (reopen, a new
+ * path, stop) under the mutex and signals the condition; the file descriptor and the batch
+ * buffer belong to the writer thread alone, so no lock is held while formatting or writing.
+ * Counters the control thread reads are atomics. */
+#include "minewall/qlogw.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "minewall/file.h"
+#include "minewall/httpd.h"
+#include "minewall/log.h"
+#include "minewall/querylog.h"
+#include "minewall/strbuf.h"
+
+#define POLL_MS 10
+#define BATCH_BYTES (64u << 10)
+#define RELEASE_EVERY 64 /* records given back to a worker at once while draining */
+
+struct mw_qlogw {
+    struct mw_querylog_ring *rings; /* owned: n_rings */
+    unsigned n_rings;
+    uint32_t sample; /* atomic: log one answer in sample */
+    uv_thread_t thread;
+    uv_mutex_t mu;
+    uv_cond_t cond;
+    /* Under mu: requests to the writer. */
+    bool stop, reopen;
+    char *path;     /* owned; the file the writer has (or will have) open */
+    char *new_path; /* owned; a path to switch to, or NULL */
+    /* The writer thread's own. */
+    int fd;
+    char *batch; /* owned: BATCH_BYTES */
+    size_t batch_len;
+    uint64_t batch_lines;
+    uint64_t written, lost; /* atomic */
+};
+
+/* Append the batch to the file; a short write counts the whole batch as lost rather than
+ * guess which lines made it (the file then ends with a cut line, as after a full disk). */
+static void flush_batch(struct mw_qlogw *q)
+{
+    if (!q->batch_len)
+        return;
+    size_t done = 0;
+    while (q->fd >= 0 && done < q->batch_len) {
+        ssize_t n = write(q->fd, q->batch + done, q->batch_len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    __atomic_add_fetch(done == q->batch_len ? &q->written : &q->lost, q->batch_lines,
+                       __ATOMIC_RELAXED);
+    q->batch_len = 0;
+    q->batch_lines = 0;
+}
+
+static uint64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Format and write everything the rings hold now. Returns true when a ring was at least half
+ * full: the writer then goes round again without sleeping. */
+static bool drain(struct mw_qlogw *q)
+{
+    /* Records carry the workers' loop time (CLOCK_MONOTONIC, libuv's clock): one offset per
+     * drain turns it into wall time. */
+    int64_t off = (int64_t)clock_ms(CLOCK_REALTIME) - (int64_t)clock_ms(CLOCK_MONOTONIC);
+    bool busy = false;
+    for (unsigned i = 0; i < q->n_rings; i++) {
+        struct mw_querylog_ring *r = &q->rings[i];
+        uint64_t n = mw_querylog_ring_ready(r), done = 0;
+        busy |= n >= r->cap / 2;
+        for (uint64_t k = 0; k < n; k++) {
+            const struct mw_querylog_rec *rec = mw_querylog_ring_at(r, k - done);
+            if (BATCH_BYTES - q->batch_len < MW_QUERYLOG_LINE_MAX + 1)
+                flush_batch(q);
+            struct mw_strbuf sb = {.b = q->batch, .cap = BATCH_BYTES, .len = q->batch_len};
+            int64_t wall = (int64_t)rec->mono_ms + off;
+            if (mw_querylog_format(rec, wall > 0 ? (uint64_t)wall : 0, &sb) == 0) {
+                q->batch_len = sb.len;
+                q->batch_lines++;
+            } else {
+                __atomic_add_fetch(&q->lost, 1, __ATOMIC_RELAXED);
+            }
+            if (k + 1 - done == RELEASE_EVERY) {
+                mw_querylog_ring_release(r, RELEASE_EVERY);
+                done += RELEASE_EVERY;
+            }
+        }
+        mw_querylog_ring_release(r, n - done);
+    }
+    flush_batch(q);
+    return busy;
+}
+
+/* Open path for the writer (it becomes the file); on failure the old one stays. */
+static void reopen_file(struct mw_qlogw *q, const char *path)
+{
+    int fd = mw_file_open_log(path);
+    if (fd < 0) {
+        mw_log_error("qlog", "%s: cannot open the query log: %s%s", path, strerror(-fd),
+                     q->fd >= 0 ? "; writing on to the old file" : "; lines are counted as lost");
+        return;
+    }
+    if (q->fd >= 0)
+        close(q->fd);
+    q->fd = fd;
+}
+
+static void run(void *arg)
+{
+    struct mw_qlogw *q = arg;
+    uv_mutex_lock(&q->mu);
+    for (;;) {
+        bool stop = q->stop, reopen = q->reopen;
+        char *np = q->new_path;
+        q->reopen = false;
+        q->new_path = NULL;
+        if (np) { /* the control thread reads path only under mu */
+            free(q->path);
+            q->path = np;
+        }
+        const char *path = q->path;
+        uv_mutex_unlock(&q->mu);
+        if (reopen || np)
+            reopen_file(q, path);
+        bool busy = drain(q);
+        uv_mutex_lock(&q->mu);
+        if (stop && !busy)
+            break; /* the workers are gone: what they queued is written */
+        if (!busy && !q->stop && !q->reopen && !q->new_path)
+            uv_cond_timedwait(&q->cond, &q->mu, (uint64_t)POLL_MS * 1000000);
+    }
+    uv_mutex_unlock(&q->mu);
+}
+
+int mw_qlogw_new(const char *path, unsigned n_rings, uint32_t queue, uint32_t sample,
+                 struct mw_qlogw **out)
+{
+    struct mw_qlogw *q = calloc(1, sizeof(*q));
+    if (!q)
+        return -ENOMEM;
+    q->fd = -1;
+    q->sample = sample ? sample : 1;
+    q->n_rings = n_rings ? n_rings : 1;
+    q->rings = calloc(q->n_rings, sizeof(*q->rings));
+    q->batch = malloc(BATCH_BYTES);
+    q->path = strdup(path);
+    int rc = q->rings && q->batch && q->path ? 0 : -ENOMEM;
+    unsigned made = 0;
+    for (; rc == 0 && made < q->n_rings; made++)
+        rc = mw_querylog_ring_init(&q->rings[made], queue);
+    if (rc == 0 && (q->fd = mw_file_open_log(path)) < 0)
+        rc = q->fd;
+    bool mu = false, cond = false;
+    if (rc == 0 && !(rc = uv_mutex_init(&q->mu)))
+        mu = true;
+    if (rc == 0 && !(rc = uv_cond_init(&q->cond)))
+        cond = true;
+    if (rc == 0)
+        rc = uv_thread_create(&q->thread, run, q);
+    if (rc == 0) {
+        *out = q;
+        return 0;
+    }
+    if (cond)
+        uv_cond_destroy(&q->cond);
+    if (mu)
+        uv_mutex_destroy(&q->mu);
+    if (q->fd >= 0)
+        close(q->fd);
+    for (unsigned i = 0; q->rings && i < made; i++)
+        mw_querylog_ring_deinit(&q->rings[i]);
+    free(q->rings);
+    free(q->batch);
+    free(q->path);
+    free(q);
+    return rc;
+}
+
+void mw_qlogw_configure(struct mw_qlogw *q, const char *path, uint32_t sample)
+{
+    __atomic_store_n(&q->sample, sample ? sample : 1, __ATOMIC_RELAXED);
+    uv_mutex_lock(&q->mu);
+    const char *cur = q->new_path ? q->new_path : q->path;
+    if (strcmp(cur, path) != 0) {
+        char *p = strdup(path);
+        if (p) {
+            free(q->new_path);
+            q->new_path = p;
+            uv_cond_signal(&q->cond);
+        } else {
+            mw_log_error("qlog", "%s: out of memory: the query log stays at %s", path, cur);
+        }
+    }
+    uv_mutex_unlock(&q->mu);
+}
+
+void mw_qlogw_reopen(struct mw_qlogw *q)
+{
+    uv_mutex_lock(&q->mu);
+    q->reopen = true;
+    uv_cond_signal(&q->cond);
+    uv_mutex_unlock(&q->mu);
+}
+
+void mw_qlogw_put(struct mw_qlogw *q, unsigned ring, const struct mw_querylog_note *n,
+                  const char *group, const struct sockaddr *client, bool tcp, uint16_t qtype,
+                  const uint8_t *pkt, size_t len, uint64_t now_ms)
+{
+    struct mw_querylog_ring *r = &q->rings[ring < q->n_rings ? ring : 0];
+    if (!mw_querylog_ring_sample(r, __atomic_load_n(&q->sample, __ATOMIC_RELAXED)))
+        return;
+    struct mw_querylog_rec *rec = mw_querylog_ring_reserve(r);
+    if (!rec)
+        return;
+    mw_querylog_fill(rec, n, group, client, tcp, qtype, pkt, len, now_ms);
+    mw_querylog_ring_commit(r);
+}
+
+void mw_qlogw_stats(struct mw_qlogw *q, struct mw_qlogw_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->written = __atomic_load_n(&q->written, __ATOMIC_RELAXED);
+    out->lost = __atomic_load_n(&q->lost, __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < q->n_rings; i++)
+        out->dropped += __atomic_load_n(&q->rings[i].dropped, __ATOMIC_RELAXED);
+}
+
+void mw_qlogw_metrics(struct mw_qlogw *q, struct mw_http_response *r)
+{
+    if (!q)
+        return;
+    struct mw_qlogw_stats st;
+    mw_qlogw_stats(q, &st);
+    mw_http_body_printf(
+        r,
+        "# HELP minewall_querylog_written_total Query log lines written.\n"
+        "# TYPE minewall_querylog_written_total counter\n"
+        "minewall_querylog_written_total %llu\n"
+        "# HELP minewall_querylog_dropped_total Query log records dropped: the queue of a "
+        "worker was full (log.queue).\n"
+        "# TYPE minewall_querylog_dropped_total counter\n"
+        "minewall_querylog_dropped_total %llu\n"
+        "# HELP minewall_querylog_lost_total Query log lines not written (file not open, write "
+        "error).\n"
+        "# TYPE minewall_querylog_lost_total counter\n"
+        "minewall_querylog_lost_total %llu\n",
+        (unsigned long long)st.written, (unsigned long long)st.dropped,
+        (unsigned long long)st.lost);
+}
+
+void mw_qlogw_free(struct mw_qlogw *q)
+{
+    if (!q)
+        return;
+    uv_mutex_lock(&q->mu);
+    q->stop = true;
+    uv_cond_signal(&q->cond);
+    uv_mutex_unlock(&q->mu);
+    uv_thread_join(&q->thread);
+    uv_cond_destroy(&q->cond);
+    uv_mutex_destroy(&q->mu);
+    if (q->fd >= 0)
+        close(q->fd);
+    for (unsigned i = 0; i < q->n_rings; i++)
+        mw_querylog_ring_deinit(&q->rings[i]);
+    free(q->rings);
+    free(q->batch);
+    free(q->path);
+    free(q->new_path);
+    free(q);
+}

@@ -1,0 +1,193 @@
+"""The query log (log.queries): one JSON line per answered client query, written by a thread of
+its own from bounded per-worker queues; sampling (log.sample), the queue bound (log.queue) and
+its drop counter, reopening on SIGHUP after a rotation, a clean flush at shutdown, and nothing
+at all when it is not configured."""
+
+import json
+import os
+import re
+import socket
+import time
+import urllib.request
+
+import dns.rcode
+
+from conftest import addresses, free_port, make_query, run_minewall, wait_until
+
+EXTRA = {"pool.evil.test": {"A": ["192.0.2.200"]}}
+LOCAL = "printer.corp.internal. 300 A 10.0.0.7"
+KEYS = {"time", "client", "client_port", "transport", "group", "qname", "qtype", "rcode",
+        "answers", "upstream", "latency_ms", "cache", "verdict", "rule"}
+TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def lines(path, probes=False):
+    """The query log's lines as objects ([] before the file exists), without the harness's
+    readiness probes (NOTIFY, answered NOTIMP) unless probes."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        got = [json.loads(ln) for ln in f if ln.strip()]
+    return got if probes else [x for x in got if x["rcode"] != "NOTIMP"]
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as f:
+        return f.read().decode()
+
+
+def metric(port, name):
+    m = re.search(r"^minewall_%s (\d+)$" % name, metrics(port), re.M)
+    return int(m.group(1)) if m else None
+
+
+def start(make_minewall, up, tmp_path, log=None, **config):
+    path = str(tmp_path / "queries.jsonl")
+    lst = tmp_path / "mining.txt"
+    lst.write_text("pool.evil.test\n")
+    cfg = {"log": dict({"level": "debug", "queries": path}, **(log or {})),
+           "lists": [{"name": "mining", "category": "mining", "path": str(lst)}]}
+    cfg.update(config)
+    return make_minewall([up], config=cfg), path
+
+
+def wait_lines(path, n, timeout=5):
+    return wait_until(lambda: len(lines(path)) >= n and lines(path), timeout,
+                      what="%d query log lines" % n)
+
+
+def test_fields(make_minewall, make_upstream, tmp_path):
+    up = make_upstream(EXTRA)
+    m, path = start(make_minewall, up, tmp_path, **{"local-data": [LOCAL]})
+    r = m.query("example.test", "A")
+    assert addresses(r) == ["192.0.2.1"]
+    miss = wait_lines(path, 1)[0]
+    assert set(miss) == KEYS, miss
+    assert TIME_RE.match(miss["time"]), miss
+    assert miss["client"] == "127.0.0.1" and miss["transport"] == "udp"
+    assert miss["group"] == "default"
+    assert (miss["qname"], miss["qtype"], miss["rcode"]) == ("example.test", "A", "NOERROR")
+    assert miss["answers"] == ["192.0.2.1"]
+    assert miss["upstream"] == up.addr
+    assert miss["cache"] == "miss" and miss["verdict"] == "pass" and miss["rule"] is None
+    assert isinstance(miss["latency_ms"], int) and 0 <= miss["latency_ms"] < 2000
+
+    m.query("example.test", "A", tcp=True)
+    hit = wait_lines(path, 2)[1]
+    assert hit["cache"] == "hit" and hit["upstream"] is None and hit["transport"] == "tcp"
+    assert hit["answers"] == ["192.0.2.1"] and hit["latency_ms"] == 0
+
+    r = m.query("pool.evil.test", "A")
+    assert addresses(r) == ["0.0.0.0"]
+    blk = wait_lines(path, 3)[2]
+    assert (blk["verdict"], blk["rule"], blk["cache"]) == ("block", "pool.evil.test", "local")
+    assert blk["answers"] == ["0.0.0.0"] and blk["upstream"] is None
+
+    r = m.query("nothing-here.test", "AAAA")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    nx = wait_lines(path, 4)[3]
+    assert (nx["qname"], nx["qtype"], nx["rcode"]) == ("nothing-here.test", "AAAA", "NXDOMAIN")
+    assert nx["answers"] == [] and nx["cache"] == "miss" and nx["upstream"] is not None
+
+    r = m.query("printer.corp.internal", "A")
+    assert addresses(r) == ["10.0.0.7"]
+    loc = wait_lines(path, 5)[4]
+    assert (loc["cache"], loc["upstream"], loc["answers"]) == ("local", None, ["10.0.0.7"])
+    assert len(lines(path)) == 5, "every answer is logged once"
+
+
+def test_sampling(make_minewall, upstream, tmp_path):
+    port = free_port()
+    m, path = start(make_minewall, upstream, tmp_path, log={"sample": 10},
+                    metrics={"listen": "127.0.0.1:%d" % port})
+    for i in range(200):
+        m.query("example.test", "A")
+    # One answer in 10 is logged, counted per worker (one here): 20 of the 200, whatever the
+    # readiness probes before them left in the count.
+    wait_until(lambda: len(lines(path)) >= 20, 5, what="20 lines")
+    assert metric(port, "querylog_dropped_total") == 0
+    # Every record is queued before its answer is sent: no more lines can come.
+    assert len(lines(path)) == 20
+    wait_until(lambda: metric(port, "querylog_written_total") == len(lines(path, probes=True)),
+               5, what="the written counter")
+
+
+def test_queue_bound_counted(make_minewall, upstream, tmp_path):
+    """A 16-record queue and a burst of 3000 answers sent without waiting for them: the writer
+    (polling every 10 ms) cannot keep up, the surplus is dropped and counted, minewall answers
+    on, and written + dropped is every answer."""
+    port = free_port()
+    m, path = start(make_minewall, upstream, tmp_path, log={"queue": 16},
+                    metrics={"listen": "127.0.0.1:%d" % port})
+    m.query("example.test", "A")  # cached: the burst is answered from the cache
+    wait_lines(path, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    s.connect(m.addr)
+    wire = make_query("example.test", "A").to_wire()
+    n, got = 3000, 0
+    s.settimeout(2)
+    for i in range(n):
+        s.send(wire)
+        if i % 100 == 99:  # stay under the socket buffers: read what came back so far
+            while got < i - 200:
+                s.recv(4096)
+                got += 1
+    try:
+        while got < n:
+            s.recv(4096)
+            got += 1
+    except socket.timeout:
+        pass
+    s.close()
+    assert got > n * 0.9, got
+    wait_until(lambda: metric(port, "querylog_written_total") + metric(
+        port, "querylog_dropped_total") >= got + 1, 5, what="every answer written or dropped")
+    dropped = metric(port, "querylog_dropped_total")
+    assert dropped > 0
+    assert metric(port, "querylog_written_total") == len(lines(path, probes=True))
+    assert m.query("example.test", "A").rcode() == dns.rcode.NOERROR
+
+
+def test_reopen_on_sighup(make_minewall, upstream, tmp_path):
+    m, path = start(make_minewall, upstream, tmp_path)
+    m.query("example.test", "A")
+    wait_lines(path, 1)
+    os.rename(path, path + ".1")
+    m.query("example.test", "AAAA")  # still written to the renamed file
+    wait_until(lambda: len(lines(path + ".1")) == 2, 5, what="line in the rotated file")
+    m.sighup()
+    wait_until(lambda: os.path.exists(path), 5, what="the query log reopened")
+    m.wait_log("configuration reloaded")
+    m.query("example.test", "MX")
+    new = wait_lines(path, 1)
+    assert [x["qtype"] for x in new] == ["MX"]
+    assert [x["qtype"] for x in lines(path + ".1")] == ["A", "AAAA"]
+
+
+def test_shutdown_flushes(make_minewall, upstream, tmp_path):
+    m, path = start(make_minewall, upstream, tmp_path)
+    for i in range(50):
+        m.query("example.test", "A")
+    rc, _ = m.terminate()
+    assert rc == 0
+    assert len(lines(path)) == 50
+
+
+def test_off_when_unset(make_minewall, upstream, tmp_path):
+    port = free_port()
+    m = make_minewall([upstream], config={"metrics": {"listen": "127.0.0.1:%d" % port}})
+    m.query("example.test", "A")
+    assert metric(port, "querylog_written_total") is None
+    assert not [f for f in os.listdir(tmp_path) if "quer" in f]
+
+
+def test_bad_config(tmp_path):
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("listen: [\"127.0.0.1:%d\"]\nupstreams: [\"127.0.0.1:53\"]\nlog:\n"
+                    "  queries: %s\n  sample: 0\n  queue: 1\n" % (free_port(), tmp_path / "q"))
+    out = run_minewall(["-c", str(conf), "--check-config"])
+    text = out.stdout + out.stderr
+    assert out.returncode != 0, text
+    assert re.search(r"%s:5: .*log\.sample" % re.escape(str(conf)), text), text
+    assert re.search(r"%s:6: .*log\.queue" % re.escape(str(conf)), text), text
