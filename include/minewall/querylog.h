@@ -113,7 +113,7 @@ void mw_querylog_ring_deinit(struct mw_querylog_ring *r);
 /* Sampling: true for one answer in every `every` (1: all), counted per ring. */
 static inline bool mw_querylog_ring_sample(struct mw_querylog_ring *r, uint32_t every)
 {
-    if (r->sample_left) {
+    if (r->sample_left && r->sample_left < every) { /* a count left by a larger rate ends */
         r->sample_left--;
         return false;
     }
