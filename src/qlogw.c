@@ -17,7 +17,9 @@
 #include "minewall/querylog.h"
 #include "minewall/strbuf.h"
 
-#define POLL_MS 10
+/* The writer sleeps this long when the rings are quiet; a worker whose ring reaches half full
+ * wakes it sooner (one signal per half ring, not per record). */
+#define POLL_MS 50
 #define BATCH_BYTES (64u << 10)
 #define RELEASE_EVERY 64 /* records given back to a worker at once while draining */
 
@@ -226,6 +228,9 @@ void mw_qlogw_put(struct mw_qlogw *q, unsigned ring, const struct mw_querylog_no
         return;
     mw_querylog_fill(rec, n, group, client, tcp, qtype, pkt, len, now_ms);
     mw_querylog_ring_commit(r);
+    /* Without the mutex: a wakeup lost to a writer just going to sleep costs one poll. */
+    if (r->head - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) == r->cap / 2)
+        uv_cond_signal(&q->cond);
 }
 
 void mw_qlogw_stats(struct mw_qlogw *q, struct mw_qlogw_stats *out)

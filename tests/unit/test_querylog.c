@@ -49,11 +49,10 @@ static void test_miss(void **state)
     pk_addr(&p, NULL, "192.0.2.2", 300);
     pk_name(&p, NULL, MW_TYPE_CNAME, "x.example.test", 300); /* not an address: left out */
     struct sockaddr_in c = client4();
-    struct mw_querylog_note n = {.start_ms = 1000, .upstream = "127.0.0.1:53",
-                                 .cache = MW_QL_MISS, .verdict = MW_QL_PASS};
+    struct mw_querylog_note n = {
+        .start_ms = 1000, .upstream = "127.0.0.1:53", .cache = MW_QL_MISS, .verdict = MW_QL_PASS};
     static struct mw_querylog_rec r;
-    mw_querylog_fill(&r, &n, "default", (struct sockaddr *)&c, false, MW_TYPE_A, p.b, p.len,
-                     1007);
+    mw_querylog_fill(&r, &n, "default", (struct sockaddr *)&c, false, MW_TYPE_A, p.b, p.len, 1007);
     char buf[MW_QUERYLOG_LINE_MAX];
     assert_string_equal(
         line_of(&r, buf, sizeof(buf)),
@@ -73,8 +72,7 @@ static void test_hit_v6_tcp_nxdomain(void **state)
     inet_pton(AF_INET6, "2001:db8::9", &c.sin6_addr);
     struct mw_querylog_note n = {.start_ms = 50, .cache = MW_QL_HIT, .verdict = MW_QL_ALLOW};
     static struct mw_querylog_rec r;
-    mw_querylog_fill(&r, &n, "builders", (struct sockaddr *)&c, true, MW_TYPE_AAAA, p.b, p.len,
-                     50);
+    mw_querylog_fill(&r, &n, "builders", (struct sockaddr *)&c, true, MW_TYPE_AAAA, p.b, p.len, 50);
     char buf[MW_QUERYLOG_LINE_MAX];
     const char *l = line_of(&r, buf, sizeof(buf));
     assert_non_null(strstr(l, "\"client\":\"2001:db8::9\",\"client_port\":5353,"
@@ -147,8 +145,7 @@ static void test_long_reply_cut(void **state)
     struct sockaddr_in c = client4();
     struct mw_querylog_note n = {.cache = MW_QL_STALE};
     static struct mw_querylog_rec r;
-    mw_querylog_fill(&r, &n, "default", (struct sockaddr *)&c, false, MW_TYPE_AAAA, p.b, p.len,
-                     0);
+    mw_querylog_fill(&r, &n, "default", (struct sockaddr *)&c, false, MW_TYPE_AAAA, p.b, p.len, 0);
     assert_true(r.pkt_cut);
     assert_int_equal(r.pkt_len, MW_QUERYLOG_PKT_MAX);
     char buf[MW_QUERYLOG_LINE_MAX];
