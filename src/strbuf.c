@@ -14,7 +14,7 @@ void mw_strbuf_init(struct mw_strbuf *sb, char *buf, size_t cap)
         sb->trunc = true;
 }
 
-void mw_strbuf_put(struct mw_strbuf *sb, const char *s, size_t n)
+void mw_strbuf_put_slow(struct mw_strbuf *sb, const char *s, size_t n)
 {
     if (sb->trunc || n == 0)
         return;
@@ -32,11 +32,6 @@ void mw_strbuf_puts(struct mw_strbuf *sb, const char *s)
 {
     if (s)
         mw_strbuf_put(sb, s, strlen(s));
-}
-
-void mw_strbuf_putc(struct mw_strbuf *sb, char c)
-{
-    mw_strbuf_put(sb, &c, 1);
 }
 
 void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 struct mw_strbuf {
     char *b;    /* borrowed: cap bytes */
@@ -23,11 +24,13 @@ struct mw_strbuf {
 void mw_strbuf_init(struct mw_strbuf *sb, char *buf, size_t cap);
 
 /* Append n bytes of s. When they do not all fit, as many as fit are written, trunc is set and
- * every later append is ignored. */
-void mw_strbuf_put(struct mw_strbuf *sb, const char *s, size_t n);
+ * every later append is ignored. Inline below. */
+static inline void mw_strbuf_put(struct mw_strbuf *sb, const char *s, size_t n);
+/* What mw_strbuf_put does when the bytes do not all fit (or n is 0, or a cut came before). */
+void mw_strbuf_put_slow(struct mw_strbuf *sb, const char *s, size_t n);
 /* Append the NUL-terminated s; NULL appends nothing. */
 void mw_strbuf_puts(struct mw_strbuf *sb, const char *s);
-void mw_strbuf_putc(struct mw_strbuf *sb, char c);
+static inline void mw_strbuf_putc(struct mw_strbuf *sb, char c);
 /* Append a decimal number. */
 void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v);
 /* Append printf-formatted text; cut like mw_strbuf_put when it does not fit. */
@@ -43,6 +46,24 @@ void mw_strbuf_rewind(struct mw_strbuf *sb, size_t len);
 static inline size_t mw_strbuf_room(const struct mw_strbuf *sb)
 {
     return sb->cap ? sb->cap - 1 - sb->len : 0;
+}
+
+/* The common case inline: every line minewall writes (block log, query log, journal, metrics)
+ * is made of many short appends, and a call per append was most of a query log line's cost. */
+static inline void mw_strbuf_put(struct mw_strbuf *sb, const char *s, size_t n)
+{
+    if (n && !sb->trunc && n <= mw_strbuf_room(sb)) {
+        memcpy(sb->b + sb->len, s, n);
+        sb->len += n;
+        sb->b[sb->len] = '\0';
+        return;
+    }
+    mw_strbuf_put_slow(sb, s, n);
+}
+
+static inline void mw_strbuf_putc(struct mw_strbuf *sb, char c)
+{
+    mw_strbuf_put(sb, &c, 1);
 }
 
 /* Length of the valid UTF-8 sequence at s (n bytes available, n >= 1): 1 for ASCII, 2-4 for a
