@@ -7,7 +7,6 @@ import json
 import os
 import re
 import socket
-import time
 import urllib.request
 
 import dns.rcode
@@ -191,3 +190,37 @@ def test_bad_config(tmp_path):
     assert out.returncode != 0, text
     assert re.search(r"%s:5: .*log\.sample" % re.escape(str(conf)), text), text
     assert re.search(r"%s:6: .*log\.queue" % re.escape(str(conf)), text), text
+
+
+def test_reload_new_path_and_rate(make_minewall, upstream, tmp_path):
+    """A reload that changes log.queries moves the log to the new file; one that sets it
+    where it was unset starts it; one that drops it stops the lines."""
+    m = make_minewall([upstream])
+    path = str(tmp_path / "q1.jsonl")
+    m.config["log"] = {"level": "debug", "queries": path}
+    m.reload_with(None)
+    m.wait_log("configuration reloaded")
+    m.query("example.test", "A")
+    wait_lines(path, 1)
+    path2 = str(tmp_path / "q2.jsonl")
+    m.config["log"]["queries"] = path2
+    m.reload_with(None)
+    m.wait_log_count("configuration reloaded", 2)
+    wait_until(lambda: os.path.exists(path2), 5, what="the new query log")
+    m.query("example.test", "AAAA")
+    assert [x["qtype"] for x in wait_lines(path2, 1)] == ["AAAA"]
+    del m.config["log"]["queries"]
+    m.reload_with(None)
+    m.wait_log_count("configuration reloaded", 3)
+    m.query("example.test", "MX")
+    m.query("example.test", "TXT", tcp=True)
+    # On again in a third file: an MX or TXT line, had one been queued, would be written
+    # before the SOA's, to the second file or the third.
+    path3 = str(tmp_path / "q3.jsonl")
+    m.config["log"]["queries"] = path3
+    m.reload_with(None)
+    m.wait_log_count("configuration reloaded", 4)
+    m.query("example.test", "SOA")
+    assert [x["qtype"] for x in wait_lines(path3, 1)] == ["SOA"]
+    assert [x["qtype"] for x in lines(path2)] == ["AAAA"]
+    assert [x["qtype"] for x in lines(path)] == ["A"]
