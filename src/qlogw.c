@@ -155,7 +155,11 @@ int mw_qlogw_new(const char *path, unsigned n_rings, uint32_t queue, uint32_t sa
     q->fd = -1;
     q->sample = sample ? sample : 1;
     q->n_rings = n_rings ? n_rings : 1;
-    q->rings = calloc(q->n_rings, sizeof(*q->rings));
+    /* Rings keep head and tail on cache lines of their own (_Alignas(64)): calloc does not
+     * promise that alignment. */
+    q->rings = aligned_alloc(_Alignof(struct mw_querylog_ring), q->n_rings * sizeof(*q->rings));
+    if (q->rings)
+        memset(q->rings, 0, q->n_rings * sizeof(*q->rings));
     q->batch = malloc(BATCH_BYTES);
     q->path = strdup(path);
     int rc = q->rings && q->batch && q->path ? 0 : -ENOMEM;

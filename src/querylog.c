@@ -185,7 +185,11 @@ int mw_querylog_format(const struct mw_querylog_rec *r, uint64_t wall_ms, struct
                  : -1;
     int ql = wl > 0 ? mw_dname_to_text(qname, (size_t)wl, qtext, sizeof(qtext)) : -1;
     PUT_LIT(sb, ",\"qname\":");
-    mw_jsonw_str(sb, ql >= 0 ? qtext : NULL); /* \DDD escapes hold backslashes */
+    /* Name text is [a-z0-9-_*.] and \DDD escapes: only a backslash needs the JSON writer. */
+    if (ql >= 0 && !memchr(qtext, '\\', (size_t)ql))
+        put_plain(sb, qtext);
+    else
+        mw_jsonw_str(sb, ql >= 0 ? qtext : NULL);
     char tb[16], rb[16];
     PUT_LIT(sb, ",\"qtype\":");
     put_plain(sb, wl > 0 || r->qtype ? mw_dnstext_type(r->qtype, tb, sizeof(tb)) : NULL);

@@ -112,6 +112,20 @@ static void test_block_rule(void **state)
     assert_int_equal(strspn(rule + 8, "r"), MW_QUERYLOG_RULE_MAX - 3);
 }
 
+static void test_escaped_name(void **state)
+{
+    (void)state;
+    struct pkt p;
+    pk_start(&p, "a\\001b.Test", MW_TYPE_TXT, 0); /* a label with the byte 1 */
+    struct mw_querylog_note n = {0};
+    static struct mw_querylog_rec r;
+    mw_querylog_fill(&r, &n, "we\"ird", NULL, false, MW_TYPE_TXT, p.b, p.len, 0);
+    char buf[MW_QUERYLOG_LINE_MAX];
+    const char *l = line_of(&r, buf, sizeof(buf));
+    assert_non_null(strstr(l, "\"group\":\"we\\\"ird\","));
+    assert_non_null(strstr(l, "\"qname\":\"a\\\\001b.test\",\"qtype\":\"TXT\","));
+}
+
 static void test_no_question(void **state)
 {
     (void)state;
@@ -210,13 +224,10 @@ static void test_ring_bound_and_sampling(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_miss),
-        cmocka_unit_test(test_hit_v6_tcp_nxdomain),
-        cmocka_unit_test(test_block_rule),
-        cmocka_unit_test(test_no_question),
-        cmocka_unit_test(test_long_reply_cut),
-        cmocka_unit_test(test_no_room),
-        cmocka_unit_test(test_ring_bound_and_sampling),
+        cmocka_unit_test(test_miss),        cmocka_unit_test(test_hit_v6_tcp_nxdomain),
+        cmocka_unit_test(test_block_rule),  cmocka_unit_test(test_escaped_name),
+        cmocka_unit_test(test_no_question), cmocka_unit_test(test_long_reply_cut),
+        cmocka_unit_test(test_no_room),     cmocka_unit_test(test_ring_bound_and_sampling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
