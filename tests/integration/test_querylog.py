@@ -44,8 +44,12 @@ def start(make_minewall, up, tmp_path, log=None, **config):
     path = str(tmp_path / "queries.jsonl")
     lst = tmp_path / "mining.txt"
     lst.write_text("pool.evil.test\n")
+    watch = tmp_path / "watch.txt"
+    watch.write_text("mail.example.test\n")
     cfg = {"log": dict({"level": "debug", "queries": path}, **(log or {})),
-           "lists": [{"name": "mining", "category": "mining", "path": str(lst)}]}
+           "lists": [{"name": "mining", "category": "mining", "path": str(lst)},
+                     {"name": "watch", "category": "watch", "path": str(watch),
+                      "action": "log"}]}
     cfg.update(config)
     return make_minewall([up], config=cfg), path
 
@@ -92,7 +96,13 @@ def test_fields(make_minewall, make_upstream, tmp_path):
     assert addresses(r) == ["10.0.0.7"]
     loc = wait_lines(path, 5)[4]
     assert (loc["cache"], loc["upstream"], loc["answers"]) == ("local", None, ["10.0.0.7"])
-    assert len(lines(path)) == 5, "every answer is logged once"
+    # A list with action log: resolved, and the verdict and rule say so on the miss and the hit.
+    for i in (5, 6):
+        assert addresses(m.query("mail.example.test", "A")) == ["192.0.2.25"]
+        got = wait_lines(path, i + 1)[i]
+        assert (got["verdict"], got["rule"]) == ("log", "mail.example.test"), got
+        assert got["cache"] == ("miss", "hit")[i - 5] and got["answers"] == ["192.0.2.25"]
+    assert len(lines(path)) == 7, "every answer is logged once"
 
 
 def test_sampling(make_minewall, upstream, tmp_path):
