@@ -234,3 +234,17 @@ def test_reload_new_path_and_rate(make_minewall, upstream, tmp_path):
     assert [x["qtype"] for x in wait_lines(path3, 1)] == ["SOA"]
     assert [x["qtype"] for x in lines(path2)] == ["AAAA"]
     assert [x["qtype"] for x in lines(path)] == ["A"]
+
+
+def test_unwritable_path(tmp_path):
+    """--check-config names the line of a query log that cannot be written; minewall does not
+    start with it, as with the block log."""
+    conf = tmp_path / "bad.yaml"
+    conf.write_text("listen: [\"127.0.0.1:%d\"]\nupstreams: [\"127.0.0.1:53\"]\nlog:\n"
+                    "  queries: %s\n" % (free_port(), tmp_path / "missing" / "q.jsonl"))
+    out = run_minewall(["-c", str(conf), "--check-config"])
+    assert out.returncode != 0
+    assert "%s:4: query log" % conf in out.stdout + out.stderr, out.stdout + out.stderr
+    out = run_minewall(["-c", str(conf)] + (["--user", "root"] if os.geteuid() == 0 else []))
+    assert out.returncode == 1
+    assert "cannot open the query log" in out.stdout + out.stderr
