@@ -1016,11 +1016,6 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
     s.snap->jgeo = s.jgeo;
     s.snap->host = s.host;
-    /* As the block log: a query log asked for and not writable stops the start. */
-    if (s.snap->cfg->querylog.path && !(s.snap->qlog = qlog_for(&s, s.snap->cfg))) {
-        mw_snapshot_unref(s.snap);
-        return 1;
-    }
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */
@@ -1038,7 +1033,9 @@ int mw_server_run(const struct mw_overrides *o)
     /* Watch the list files before the workers answer: a change made as soon as minewall
      * answers must not fall before the watch exists. */
     watch_lists(&s);
-    int rc = start_workers(&s);
+    /* As the block log: a query log asked for and not writable stops the start (exit 1). */
+    bool qlog_failed = s.snap->cfg->querylog.path && !(s.snap->qlog = qlog_for(&s, s.snap->cfg));
+    int rc = qlog_failed ? -EACCES : start_workers(&s);
     if (rc < 0) {
         stop(&s);
         uv_run(s.loop, UV_RUN_DEFAULT);
@@ -1052,7 +1049,7 @@ int mw_server_run(const struct mw_overrides *o)
         mw_lists_unref(s.files);
         mw_regdom_free(s.regdom);
         uv_loop_close(s.loop);
-        return 3;
+        return qlog_failed ? 1 : 3;
     }
     if (mw_prober_new(s.loop, &s.prober) == 0)
         mw_prober_set(s.prober, s.snap);
