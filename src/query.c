@@ -80,8 +80,7 @@ struct pending {
     uint64_t key_hash;
     struct mw_dns_question q;
     bool cd;
-    bool watched;       /* track: listed and the qname is on a watch-names list */
-    uint8_t ql_verdict; /* the query log's verdict on the question when asked (pass/allow/log) */
+    bool watched; /* track: listed and the qname is on a watch-names list */
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
     unsigned n_waiters;
@@ -580,7 +579,6 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     mw_dns_question_copy(&p->q, &q->q);
     p->cd = cd;
     p->watched = watched;
-    p->ql_verdict = qs->note.verdict;
     p->start_ms = now;
     p->waiters = NULL;
     p->n_waiters = 0;
@@ -889,14 +887,7 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
     uint64_t now = mw_worker_now(w);
     qs->note = (struct mw_querylog_note){.start_ms = p->start_ms,
                                          .cache = MW_QL_MISS,
-                                         .verdict = p->ql_verdict,
                                          .upstream = r->status == 0 ? r->upstream : NULL};
-    /* A name on a list with action log was recorded when asked and is not matched again
-     * below: its rule, for the query log's lines, is looked up again (only on that path). */
-    struct mw_verdict qv;
-    if (p->ql_verdict == MW_QL_LOG && w->snap->qlog &&
-        mw_filter_qname(w->snap->lists, w->snap->cfg, &p->q, &qv) == MW_FILTER_BLOCK)
-        qs->note.v = &qv;
     if (r->status == 0) {
         complete_answer(w, p, r, now);
     } else {

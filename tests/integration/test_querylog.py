@@ -7,13 +7,15 @@ import json
 import os
 import re
 import socket
+import threading
 import urllib.request
 
+import dns.message
 import dns.rcode
 
 from conftest import addresses, free_port, make_query, run_minewall, wait_until
 
-EXTRA = {"pool.evil.test": {"A": ["192.0.2.200"]}}
+EXTRA = {"pool.evil.test": {"A": ["192.0.2.200"]}, "slow.evil.test": {"A": ["192.0.2.201"]}}
 LOCAL = "printer.corp.internal. 300 A 10.0.0.7"
 KEYS = {"time", "client", "client_port", "transport", "group", "qname", "qtype", "rcode",
         "answers", "upstream", "latency_ms", "cache", "verdict", "rule"}
@@ -43,7 +45,7 @@ def metric(port, name):
 def start(make_minewall, up, tmp_path, log=None, **config):
     path = str(tmp_path / "queries.jsonl")
     lst = tmp_path / "mining.txt"
-    lst.write_text("pool.evil.test\n")
+    lst.write_text("pool.evil.test\nslow.evil.test\n")
     watch = tmp_path / "watch.txt"
     watch.write_text("mail.example.test\n")
     cfg = {"log": dict({"level": "debug", "queries": path}, **(log or {})),
@@ -248,3 +250,44 @@ def test_unwritable_path(tmp_path):
     out = run_minewall(["-c", str(conf)] + (["--user", "root"] if os.geteuid() == 0 else []))
     assert out.returncode == 1
     assert "cannot open the query log" in out.stdout + out.stderr
+
+
+def ask_from(m, src, name, rdtype="A"):
+    q = make_query(name, rdtype)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        s.settimeout(3)
+        s.sendto(q.to_wire(), m.addr)
+        return dns.message.from_wire(s.recvfrom(65535)[0])
+
+
+def test_groups(make_minewall, make_upstream, tmp_path):
+    """Each line carries the client's group; a group with log-queries: false has no lines, also
+    when its query waits on the same fetch as another group's."""
+    up = make_upstream(EXTRA)
+    m, path = start(make_minewall, up, tmp_path, groups={
+        "lab": {"clients": ["127.0.0.3/32"], "actions": {"mining": "log"}},
+        "quiet": {"clients": ["127.0.0.2/32"], "actions": {"mining": "log"},
+                  "log-queries": False}})
+    assert addresses(ask_from(m, "127.0.0.3", "pool.evil.test")) == ["192.0.2.200"]
+    lab = wait_lines(path, 1)[0]
+    assert (lab["group"], lab["client"], lab["verdict"], lab["rule"], lab["cache"]) == (
+        "lab", "127.0.0.3", "log", "pool.evil.test", "miss"), lab
+    assert addresses(ask_from(m, "127.0.0.1", "pool.evil.test")) == ["0.0.0.0"]
+    dflt = wait_lines(path, 2)[1]
+    assert (dflt["group"], dflt["verdict"], dflt["cache"]) == ("default", "block", "local")
+    assert addresses(ask_from(m, "127.0.0.2", "example.test")) == ["192.0.2.1"]
+    # Both at once (waiting on the same name upstream): one line, lab's.
+    up.set_mode("delay:700", "slow.evil.test")
+    out = {}
+    ts = [threading.Thread(target=lambda s=s: out.update({s: addresses(ask_from(
+        m, s, "slow.evil.test"))})) for s in ("127.0.0.2", "127.0.0.3")]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(10)
+    assert out == {"127.0.0.2": ["192.0.2.201"], "127.0.0.3": ["192.0.2.201"]}, out
+    assert addresses(ask_from(m, "127.0.0.3", "example.test")) == ["192.0.2.1"]
+    got = wait_lines(path, 4)
+    assert [(x["group"], x["qname"], x["verdict"]) for x in got[2:]] == [
+        ("lab", "slow.evil.test", "log"), ("lab", "example.test", "pass")], got
