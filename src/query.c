@@ -49,6 +49,7 @@
 #include "minewall/qgroup.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
+#include "minewall/tap.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
@@ -97,8 +98,9 @@ struct mw_queries {
     unsigned tick_peak_pending, tick_peak_waiters;
 };
 
-static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
-                       const uint8_t *buf, int len)
+/* Every answer to a client leaves here (v: the verdict of a blocked query, else NULL). */
+static void send_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                        const uint8_t *buf, int len, const struct mw_verdict *v)
 {
     if (len <= 0) {
         w->stats.send_errors++;
@@ -117,6 +119,13 @@ static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t 
     else
         w->stats.answers_other++;
     mw_reply_send(to, buf, (size_t)len);
+    mw_tap_client_response(w, to, buf, (size_t)len, v);
+}
+
+static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                       const uint8_t *buf, int len)
+{
+    send_answer(w, to, qtype, buf, len, NULL);
 }
 
 static void send_error(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
@@ -214,7 +223,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         return;
     case MW_ACTION_REFUSED: {
         int n = mw_dns_build_error(c, MW_RCODE_REFUSED, ede, text, w->out, sizeof(w->out));
-        send_reply(w, to, q->qtype, w->out, n);
+        send_answer(w, to, q->qtype, w->out, n, v);
         return;
     }
     case MW_ACTION_NXDOMAIN:
@@ -233,7 +242,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         break;
     }
     int n = mw_dns_build_synth(c, q, rcode, addr, alen, ttl, ede, text, w->out, sizeof(w->out));
-    send_reply(w, to, q->qtype, w->out, n);
+    send_answer(w, to, q->qtype, w->out, n, v);
 }
 
 /* Answer from local data when the config's local set decides the question; false: go on.
@@ -580,6 +589,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         w->stats.drop_malformed++;
         goto done;
     }
+    mw_tap_client_query(w, to, pkt, len);
     uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
     struct mw_dns_client c;
     mw_dns_client_from_query(&q, tcp, &c);

@@ -13,6 +13,7 @@ struct mw_journal_queue;
 struct mw_events;
 struct mw_geo;
 struct mw_health;
+struct mw_tap;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
@@ -39,6 +40,8 @@ struct mw_snapshot {
     struct mw_geo *jgeo;
     /* Borrowed from the server: this host's name for journal events, read once at start. */
     const char *host;
+    /* Borrowed from the server, like events: the dnstap output (tap.h), NULL without one. */
+    struct mw_tap *tap;
 };
 
 /* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).
