@@ -31,10 +31,11 @@ static void on_address(struct ctx *c, const struct key *k, yaml_node_t *val)
     const char *s = mw_config__scalar(c, k->path, val);
     if (!s)
         return;
-    if (mw_addr_parse(s, 0, &c->cfg->dnstap.address) < 0 || !mw_addr_port(&c->cfg->dnstap.address)) {
+    if (mw_addr_parse(s, 0, &c->cfg->dnstap.address) < 0 ||
+        !mw_addr_port(&c->cfg->dnstap.address)) {
         char b[SHOWN_MAX + 4];
-        mw_config__err(c, line_of(val), "%s: invalid address '%s' (IP:PORT, [IPv6]:PORT)",
-                       k->path, mw_config__shown(s, b));
+        mw_config__err(c, line_of(val), "%s: invalid address '%s' (IP:PORT, [IPv6]:PORT)", k->path,
+                       mw_config__shown(s, b));
         return;
     }
     c->cfg->dnstap.address_line = line_of(val);
@@ -70,7 +71,10 @@ static void on_queue_size(struct ctx *c, const struct key *k, yaml_node_t *val)
     }
 }
 
-#define BOOL(p, f) {.path = p, .fn = mw_config__on_bool, .off = offsetof(struct mw_config, f)}
+#define BOOL(p, f)                                                                                 \
+    {                                                                                              \
+        .path = p, .fn = mw_config__on_bool, .off = offsetof(struct mw_config, f)                  \
+    }
 
 static const struct key dnstap_keys[] = {
     {.path = "dnstap.socket",
@@ -95,13 +99,14 @@ void mw_config__on_dnstap(struct ctx *c, const struct key *k, yaml_node_t *val)
     bool sock = cfg->dnstap.socket != NULL, addr = cfg->dnstap.address_line != 0;
     if (sock && addr) {
         int line = cfg->dnstap.socket_line > cfg->dnstap.address_line ? cfg->dnstap.socket_line
-                                                                       : cfg->dnstap.address_line;
+                                                                      : cfg->dnstap.address_line;
         mw_config__err(c, line, "dnstap: give socket or address, not both");
         return;
     }
     if (!sock && !addr) {
-        mw_config__err(c, line_of(val), "dnstap: needs socket (a UNIX socket path) or address "
-                                        "(IP:PORT over TCP)");
+        mw_config__err(c, line_of(val),
+                       "dnstap: needs socket (a UNIX socket path) or address "
+                       "(IP:PORT over TCP)");
         return;
     }
     cfg->dnstap.enabled = true;

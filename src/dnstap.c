@@ -36,17 +36,19 @@ enum {
 };
 enum { FAMILY_INET = 1, FAMILY_INET6 = 2, PROTO_UDP = 1, PROTO_TCP = 2 };
 
-static size_t varint_len(uint64_t v)
+/* Varints of the sizes minewall writes (ports, lengths, Unix seconds) in straight-line code:
+ * this runs for every frame. */
+static inline size_t varint_len(uint64_t v)
 {
-    size_t n = 1;
-    while (v >= 0x80) {
-        v >>= 7;
-        n++;
-    }
-    return n;
+    return v < 1u << 7      ? 1
+           : v < 1u << 14   ? 2
+           : v < 1u << 21   ? 3
+           : v < 1u << 28   ? 4
+           : v < 1ull << 35 ? 5
+                            : 5 + varint_len(v >> 35);
 }
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
     while (v >= 0x80) {
         *p++ = (uint8_t)(v | 0x80);
@@ -56,15 +58,61 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
     return p;
 }
 
-static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *b, size_t n)
+/* Unix seconds: five bytes from 2^28 (1978) to 2^35 (year 3058), unrolled. */
+static inline uint8_t *put_seconds(uint8_t *p, uint64_t v)
+{
+    if (v < 1u << 28 || v >= 1ull << 35)
+        return put_varint(p, v);
+    p[0] = (uint8_t)(v | 0x80);
+    p[1] = (uint8_t)((v >> 7) | 0x80);
+    p[2] = (uint8_t)((v >> 14) | 0x80);
+    p[3] = (uint8_t)((v >> 21) | 0x80);
+    p[4] = (uint8_t)(v >> 28);
+    return p + 5;
+}
+
+/* A port or a length below 2^21: at most three bytes, no loop. */
+static inline uint8_t *put_small(uint8_t *p, uint32_t v)
+{
+    if (v < 1u << 7) {
+        p[0] = (uint8_t)v;
+        return p + 1;
+    }
+    if (v < 1u << 14) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)(v >> 7);
+        return p + 2;
+    }
+    if (v < 1u << 21) {
+        p[0] = (uint8_t)(v | 0x80);
+        p[1] = (uint8_t)((v >> 7) | 0x80);
+        p[2] = (uint8_t)(v >> 14);
+        return p + 3;
+    }
+    return put_varint(p, v);
+}
+
+static inline uint8_t *put_bytes(uint8_t *p, unsigned field, const void *b, size_t n)
 {
     *p++ = KEY(field, LEN);
-    p = put_varint(p, n);
+    p = put_small(p, (uint32_t)n);
     memcpy(p, b, n);
     return p + n;
 }
 
-static uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
+/* An IP address field: 4 or 16 bytes, copied with a fixed-size copy. */
+static inline uint8_t *put_addr(uint8_t *p, unsigned field, const uint8_t *a, size_t alen)
+{
+    p[0] = KEY(field, LEN);
+    p[1] = (uint8_t)alen;
+    if (alen == 4)
+        memcpy(p + 2, a, 4);
+    else
+        memcpy(p + 2, a, 16);
+    return p + 2 + alen;
+}
+
+static inline uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
 {
     *p++ = KEY(field, FIXED32);
     p[0] = (uint8_t)v;
@@ -75,7 +123,7 @@ static uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
 }
 
 /* A length-delimited field's size on the wire (all of minewall's keys are one byte). */
-static size_t bytes_size(size_t n)
+static inline size_t bytes_size(size_t n)
 {
     return 1 + varint_len(n) + n;
 }
@@ -101,9 +149,11 @@ struct side {
     uint16_t port;
 };
 
-static int side_of(const struct sockaddr *sa, int family, struct side *s)
+static inline int side_of(const struct sockaddr *sa, int family, struct side *s)
 {
-    *s = (struct side){0};
+    s->addr = NULL;
+    s->alen = 0;
+    s->port = 0;
     if (!sa || (family && sa->sa_family != family))
         return family;
     if (sa->sa_family == AF_INET) {
@@ -122,91 +172,93 @@ static int side_of(const struct sockaddr *sa, int family, struct side *s)
     return sa->sa_family;
 }
 
-static bool is_query(enum mw_dnstap_type t)
-{
-    return t == MW_DNSTAP_CLIENT_QUERY || t == MW_DNSTAP_FORWARDER_QUERY;
-}
-
-/* The fields of the Message, in order, into out; with out NULL only their size. */
-static size_t message(const struct mw_dnstap_msg *m, uint8_t *out)
-{
-    /* The peer's family (the client's, or the upstream's) is the message's. */
+/* Where each field goes: worked out once per frame, by arithmetic only. */
+struct layout {
     struct side q, r;
     int fam;
+    bool query;
+    size_t mlen;  /* the Message's bytes */
+    size_t total; /* the frame's */
+};
+
+static inline __attribute__((always_inline)) void
+plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout *L)
+{
+    /* The peer's family (the client's, or the upstream's) is the message's. */
     if (m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_CLIENT_RESPONSE) {
-        fam = side_of(m->query_addr, 0, &q);
-        fam = side_of(m->response_addr, fam, &r);
+        L->fam = side_of(m->query_addr, 0, &L->q);
+        L->fam = side_of(m->response_addr, L->fam, &L->r);
     } else {
-        fam = side_of(m->response_addr, 0, &r);
-        fam = side_of(m->query_addr, fam, &q);
+        L->fam = side_of(m->response_addr, 0, &L->r);
+        L->fam = side_of(m->query_addr, L->fam, &L->q);
     }
-    bool query = is_query(m->type);
-    size_t n = 2 + 2; /* type, protocol: one-byte values */
-    if (fam)
-        n += 2;
-    if (q.addr)
-        n += bytes_size(q.alen) + 1 + varint_len(q.port);
-    if (r.addr)
-        n += bytes_size(r.alen) + 1 + varint_len(r.port);
-    n += 1 + varint_len(m->time_sec) + 5;
-    n += bytes_size(m->dns_len);
-    if (!out)
-        return n;
-    uint8_t *p = out;
-    *p++ = KEY(M_TYPE, VARINT);
-    *p++ = (uint8_t)m->type;
-    if (fam) {
-        *p++ = KEY(M_FAMILY, VARINT);
-        *p++ = fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
-    }
-    *p++ = KEY(M_PROTOCOL, VARINT);
-    *p++ = m->tcp ? PROTO_TCP : PROTO_UDP;
-    if (q.addr)
-        p = put_bytes(p, M_QADDR, q.addr, q.alen);
-    if (r.addr)
-        p = put_bytes(p, M_RADDR, r.addr, r.alen);
-    if (q.addr) {
-        *p++ = KEY(M_QPORT, VARINT);
-        p = put_varint(p, q.port);
-    }
-    if (r.addr) {
-        *p++ = KEY(M_RPORT, VARINT);
-        p = put_varint(p, r.port);
-    }
-    *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
-    p = put_varint(p, m->time_sec);
-    p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
-    p = put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
-    return (size_t)(p - out);
+    L->query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
+    size_t n = 2 + 2 + (L->fam ? 2 : 0); /* type, protocol, family: one-byte values */
+    if (L->q.addr)
+        n += 2 + L->q.alen + 1 + varint_len(L->q.port);
+    if (L->r.addr)
+        n += 2 + L->r.alen + 1 + varint_len(L->r.port);
+    bool sec5 = m->time_sec >= 1u << 28 && m->time_sec < 1ull << 35;
+    n += 1 + (sec5 ? 5 : varint_len(m->time_sec)) + 5 + bytes_size(m->dns_len);
+    L->mlen = n;
+    L->total = 2 + e->head_len + bytes_size(n);
+    if (m->extra && m->extra_len)
+        L->total += bytes_size(m->extra_len);
 }
 
 size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
 {
-    size_t n = e->head_len + bytes_size(message(m, NULL)) + 2;
-    if (m->extra && m->extra_len)
-        n += bytes_size(m->extra_len);
-    return n;
+    struct layout L;
+    plan(e, m, &L);
+    return L.total;
 }
 
-size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m,
-                        uint8_t *out, size_t cap)
+/* Field order: protobuf readers take fields in any order, so Dnstap.type goes first and the
+ * Message last, where its length is known from the layout. */
+size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
+                        size_t cap)
 {
-    size_t mlen = message(m, NULL);
-    size_t total = e->head_len + bytes_size(mlen) + 2;
-    if (m->extra && m->extra_len)
-        total += bytes_size(m->extra_len);
-    if (total > cap)
+    struct layout L;
+    plan(e, m, &L);
+    if (L.total > cap)
         return 0;
     uint8_t *p = out;
+    p[0] = KEY(D_TYPE, VARINT);
+    p[1] = D_TYPE_MESSAGE;
+    p += 2;
     memcpy(p, e->head, e->head_len);
     p += e->head_len;
     if (m->extra && m->extra_len)
         p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
     *p++ = KEY(D_MESSAGE, LEN);
-    p = put_varint(p, mlen);
-    p += message(m, p);
-    *p++ = KEY(D_TYPE, VARINT);
-    *p++ = D_TYPE_MESSAGE;
+    p = put_small(p, (uint32_t)L.mlen);
+    p[0] = KEY(M_TYPE, VARINT);
+    p[1] = (uint8_t)m->type;
+    p += 2;
+    if (L.fam) {
+        p[0] = KEY(M_FAMILY, VARINT);
+        p[1] = L.fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
+        p += 2;
+    }
+    p[0] = KEY(M_PROTOCOL, VARINT);
+    p[1] = m->tcp ? PROTO_TCP : PROTO_UDP;
+    p += 2;
+    if (L.q.addr)
+        p = put_addr(p, M_QADDR, L.q.addr, L.q.alen);
+    if (L.r.addr)
+        p = put_addr(p, M_RADDR, L.r.addr, L.r.alen);
+    if (L.q.addr) {
+        *p++ = KEY(M_QPORT, VARINT);
+        p = put_small(p, L.q.port);
+    }
+    if (L.r.addr) {
+        *p++ = KEY(M_RPORT, VARINT);
+        p = put_small(p, L.r.port);
+    }
+    *p++ = KEY(L.query ? M_QSEC : M_RSEC, VARINT);
+    p = put_seconds(p, m->time_sec);
+    p = put_fixed32(p, L.query ? M_QNSEC : M_RNSEC, m->time_nsec);
+    p = put_bytes(p, L.query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
     return (size_t)(p - out);
 }
 

@@ -65,8 +65,8 @@ size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg 
 
 /* Write m's frame to out (cap bytes). Returns its length, or 0 when it does not fit (nothing
  * useful is left in out then). */
-size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m,
-                        uint8_t *out, size_t cap);
+size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
+                        size_t cap);
 
 /* What the extra field of a blocked query's CLIENT_RESPONSE says; each string may be NULL
  * (written as null). */

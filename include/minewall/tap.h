@@ -1,11 +1,12 @@
 /* dnstap output (`dnstap:` in the config): the I/O shell around dnstap.c's encoder. The
- * workers encode each message on their own thread into one allocation and hand it to
- * libfstrm's I/O thread (fstrm_iothr) through a queue of their own (single producer, bounded
- * by dnstap.queue-size); that thread writes Frame Streams to a reader on a UNIX socket or a
- * TCP address (content type protobuf:dnstap.Dnstap, bidirectional handshake), and reconnects
- * every RECONNECT_S seconds while there is none.
+ * workers encode each message on their own thread into a batch of frames (16 KiB) and hand
+ * each full batch, and once a second the partial one, to libfstrm's I/O thread (fstrm_iothr)
+ * through a queue of their own (single producer, bounded by dnstap.queue-size batches); that
+ * thread writes Frame Streams to a reader on a UNIX socket or a TCP address (content type
+ * protobuf:dnstap.Dnstap, bidirectional handshake), and reconnects every RECONNECT_S seconds
+ * while there is none. A frame reaches the reader within about three seconds.
  *
- * Never a stall: a full queue drops the frame on the worker (counted as queue_full); frames
+ * Never a stall: a full queue drops the batch on the worker (counted as queue_full); frames
  * the I/O thread takes while no reader is connected are discarded (counted as no_reader);
  * a reader that accepts no data for WRITE_TIMEOUT_S seconds is dropped and reconnected. The
  * I/O thread's socket is our own fstrm_rdwr (tap.c), which is how those counts are known.
@@ -57,6 +58,9 @@ void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const u
 /* The answer sent to a client; v is the verdict of a blocked query (NULL otherwise). */
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
                             size_t len, const struct mw_verdict *v);
+/* Hand the frames w has batched to the I/O thread (the worker calls it once a second; a
+ * batch also goes as soon as the next frame does not fit in it). */
+void mw_tap_flush(struct mw_worker *w);
 /* A query sent to an upstream, and a response accepted from one (wire, as sent and as
  * received). */
 void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,

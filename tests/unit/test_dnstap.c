@@ -15,7 +15,7 @@
 #include "dnstap.pb-c.h"
 #include "minewall/dnstap.h"
 
-static const uint8_t QUERY[] = {0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 7, 'e', 'x',
+static const uint8_t QUERY[] = {0x12, 0x34, 0x01, 0x00, 0,   1, 0,   0,   0,   0, 0, 0, 7, 'e', 'x',
                                 'a',  'm',  'p',  'l',  'e', 3, 'c', 'o', 'm', 0, 0, 1, 0, 1};
 
 static struct sockaddr_in v4(const char *ip, uint16_t port)
@@ -181,10 +181,8 @@ static void test_block_extra(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_query),
-        cmocka_unit_test(test_forwarder_response_v6_tcp_extra),
-        cmocka_unit_test(test_no_addresses),
-        cmocka_unit_test(test_identity_cut),
+        cmocka_unit_test(test_client_query), cmocka_unit_test(test_forwarder_response_v6_tcp_extra),
+        cmocka_unit_test(test_no_addresses), cmocka_unit_test(test_identity_cut),
         cmocka_unit_test(test_block_extra),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
