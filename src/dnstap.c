@@ -130,7 +130,12 @@ static inline size_t bytes_size(size_t n)
 
 void mw_dnstap_enc_init(struct mw_dnstap_enc *e, const char *identity, const char *version)
 {
+    /* Every frame starts with these bytes: Dnstap.type first (protobuf readers take fields
+     * in any order), then identity and version; the Message goes last, where its length is
+     * known. */
     uint8_t *p = e->head;
+    *p++ = KEY(D_TYPE, VARINT);
+    *p++ = D_TYPE_MESSAGE;
     const char *s[2] = {identity, version};
     for (unsigned i = 0; i < 2; i++) {
         size_t n = s[i] ? strlen(s[i]) : 0;
@@ -142,41 +147,38 @@ void mw_dnstap_enc_init(struct mw_dnstap_enc *e, const char *identity, const cha
     e->head_len = (size_t)(p - e->head);
 }
 
-/* An address and its port, when the family is the message's. */
+/* An address and its port, from a sockaddr of the message's family. */
 struct side {
     const uint8_t *addr; /* NULL: left out */
-    size_t alen;
-    uint16_t port;
+    uint32_t alen, port;
 };
 
 static inline int side_of(const struct sockaddr *sa, int family, struct side *s)
 {
-    s->addr = NULL;
-    s->alen = 0;
-    s->port = 0;
-    if (!sa || (family && sa->sa_family != family))
-        return family;
-    if (sa->sa_family == AF_INET) {
+    if (sa && sa->sa_family == AF_INET && family != AF_INET6) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        s->addr = (const uint8_t *)&in->sin_addr;
-        s->alen = 4;
-        s->port = ntohs(in->sin_port);
-    } else if (sa->sa_family == AF_INET6) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        s->addr = (const uint8_t *)&in6->sin6_addr;
-        s->alen = 16;
-        s->port = ntohs(in6->sin6_port);
-    } else {
-        return family;
+        *s = (struct side){(const uint8_t *)&in->sin_addr, 4, ntohs(in->sin_port)};
+        return AF_INET;
     }
-    return sa->sa_family;
+    if (sa && sa->sa_family == AF_INET6 && family != AF_INET) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        *s = (struct side){(const uint8_t *)&in6->sin6_addr, 16, ntohs(in6->sin6_port)};
+        return AF_INET6;
+    }
+    *s = (struct side){NULL, 0, 0};
+    return family;
 }
 
-/* Where each field goes: worked out once per frame, by arithmetic only. */
+/* An address field and its port field, as the Message holds them. */
+static inline size_t side_size(const struct side *s)
+{
+    return s->addr ? 2 + s->alen + 1 + (s->port < 1u << 7 ? 1 : s->port < 1u << 14 ? 2 : 3) : 0;
+}
+
+/* Everything of a frame but the Message's fields, worked out by arithmetic only. */
 struct layout {
     struct side q, r;
     int fam;
-    bool query;
     size_t mlen;  /* the Message's bytes */
     size_t total; /* the frame's */
 };
@@ -192,16 +194,13 @@ plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout
         L->fam = side_of(m->response_addr, 0, &L->r);
         L->fam = side_of(m->query_addr, L->fam, &L->q);
     }
-    L->query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
-    size_t n = 2 + 2 + (L->fam ? 2 : 0); /* type, protocol, family: one-byte values */
-    if (L->q.addr)
-        n += 2 + L->q.alen + 1 + varint_len(L->q.port);
-    if (L->r.addr)
-        n += 2 + L->r.alen + 1 + varint_len(L->r.port);
-    bool sec5 = m->time_sec >= 1u << 28 && m->time_sec < 1ull << 35;
-    n += 1 + (sec5 ? 5 : varint_len(m->time_sec)) + 5 + bytes_size(m->dns_len);
+    /* type, protocol and family (one-byte values), the two sides, time (seconds as a
+     * five-byte varint in this era), nanoseconds, the DNS message. */
+    size_t n = 4 + (L->fam ? 2 : 0) + side_size(&L->q) + side_size(&L->r);
+    n += 1 + (m->time_sec >= 1u << 28 && m->time_sec < 1ull << 35 ? 5 : varint_len(m->time_sec));
+    n += 5 + bytes_size(m->dns_len);
     L->mlen = n;
-    L->total = 2 + e->head_len + bytes_size(n);
+    L->total = e->head_len + bytes_size(n);
     if (m->extra && m->extra_len)
         L->total += bytes_size(m->extra_len);
 }
@@ -213,8 +212,14 @@ size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg 
     return L.total;
 }
 
-/* Field order: protobuf readers take fields in any order, so Dnstap.type goes first and the
- * Message last, where its length is known from the layout. */
+static inline uint8_t *put_side(uint8_t *p, const struct side *s, unsigned addr_field,
+                                unsigned port_field)
+{
+    p = put_addr(p, addr_field, s->addr, s->alen);
+    *p++ = KEY(port_field, VARINT);
+    return put_small(p, s->port);
+}
+
 size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
                         size_t cap)
 {
@@ -223,9 +228,6 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
     if (L.total > cap)
         return 0;
     uint8_t *p = out;
-    p[0] = KEY(D_TYPE, VARINT);
-    p[1] = D_TYPE_MESSAGE;
-    p += 2;
     memcpy(p, e->head, e->head_len);
     p += e->head_len;
     if (m->extra && m->extra_len)
@@ -234,31 +236,23 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
     p = put_small(p, (uint32_t)L.mlen);
     p[0] = KEY(M_TYPE, VARINT);
     p[1] = (uint8_t)m->type;
-    p += 2;
+    p[2] = KEY(M_PROTOCOL, VARINT);
+    p[3] = m->tcp ? PROTO_TCP : PROTO_UDP;
+    p += 4;
     if (L.fam) {
         p[0] = KEY(M_FAMILY, VARINT);
         p[1] = L.fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
         p += 2;
     }
-    p[0] = KEY(M_PROTOCOL, VARINT);
-    p[1] = m->tcp ? PROTO_TCP : PROTO_UDP;
-    p += 2;
     if (L.q.addr)
-        p = put_addr(p, M_QADDR, L.q.addr, L.q.alen);
+        p = put_side(p, &L.q, M_QADDR, M_QPORT);
     if (L.r.addr)
-        p = put_addr(p, M_RADDR, L.r.addr, L.r.alen);
-    if (L.q.addr) {
-        *p++ = KEY(M_QPORT, VARINT);
-        p = put_small(p, L.q.port);
-    }
-    if (L.r.addr) {
-        *p++ = KEY(M_RPORT, VARINT);
-        p = put_small(p, L.r.port);
-    }
-    *p++ = KEY(L.query ? M_QSEC : M_RSEC, VARINT);
+        p = put_side(p, &L.r, M_RADDR, M_RPORT);
+    bool query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
+    *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
     p = put_seconds(p, m->time_sec);
-    p = put_fixed32(p, L.query ? M_QNSEC : M_RNSEC, m->time_nsec);
-    p = put_bytes(p, L.query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
+    p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
+    p = put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
     return (size_t)(p - out);
 }
 

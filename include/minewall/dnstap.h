@@ -30,7 +30,7 @@ enum mw_dnstap_type {
 
 /* The part every frame shares: the identity and version fields, encoded once. */
 struct mw_dnstap_enc {
-    uint8_t head[2 * (1 + 2 + MW_DNSTAP_IDENT_MAX)];
+    uint8_t head[2 + 2 * (1 + 2 + MW_DNSTAP_IDENT_MAX)];
     size_t head_len;
 };
 
