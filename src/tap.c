@@ -52,7 +52,9 @@
  * free per batch instead of per frame: the cost per query stays a few percent. fstrm sees a
  * batch as one frame; rd_write writes its content (frames already framed) in place of it. */
 #define BATCH_BYTES 16384
+#define RETURN_RING 32 /* batches kept for reuse per worker (a power of 2) */
 struct batch {
+    uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
     uint32_t len;    /* bytes used of data */
     uint32_t cap;    /* bytes of data */
@@ -65,6 +67,13 @@ struct slot {
     struct fstrm_iothr_queue *q; /* fstrm's, freed with the iothr */
     struct batch *b;             /* owned: frames not yet handed to fstrm, or NULL */
     _Atomic uint64_t full;
+    /* Batches the I/O thread is done with, back for reuse, so that a batch is not allocated
+     * on one thread and freed on another each time (glibc would then serve the worker's
+     * other allocations from the slow path). A ring with one producer (the I/O thread) and
+     * one consumer (the worker); when it is full, batches are freed. */
+    _Atomic uint32_t ret_head; /* written by the I/O thread */
+    _Atomic uint32_t ret_tail; /* written by the worker */
+    struct batch *ret[RETURN_RING];
 } __attribute__((aligned(64)));
 
 /* The stream's state, as the I/O thread sees it through our rdwr. */
@@ -352,7 +361,15 @@ static void batch_free(void *buf, void *arg)
     struct batch *b = buf;
     atomic_fetch_add_explicit(t->state == C_LIVE ? &t->sent : &t->no_reader, b->frames,
                               memory_order_relaxed);
-    free(b);
+    struct slot *s = &t->slots[b->slot];
+    uint32_t head = atomic_load_explicit(&s->ret_head, memory_order_relaxed);
+    if (b->cap != BATCH_BYTES ||
+        head - atomic_load_explicit(&s->ret_tail, memory_order_acquire) >= RETURN_RING) {
+        free(b);
+        return;
+    }
+    s->ret[head % RETURN_RING] = b;
+    atomic_store_explicit(&s->ret_head, head + 1, memory_order_release);
 }
 
 static void flush_slot(struct mw_tap *t, struct slot *s);
@@ -389,7 +406,8 @@ static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
         fstrm_iothr_options_set_input_queue_size(o, queue_size) == fstrm_res_success &&
         fstrm_iothr_options_set_queue_model(o, FSTRM_IOTHR_QUEUE_MODEL_SPSC) == fstrm_res_success &&
         fstrm_iothr_options_set_reopen_interval(o, RECONNECT_S) == fstrm_res_success &&
-        fstrm_iothr_options_set_queue_notify_threshold(o, NOTIFY_BATCHES) == fstrm_res_success)
+        fstrm_iothr_options_set_queue_notify_threshold(
+            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success)
         th = fstrm_iothr_init(o, &wr);
     fstrm_iothr_options_destroy(&o);
     if (wr)
@@ -454,8 +472,12 @@ void mw_tap_free(struct mw_tap *t)
     for (unsigned i = 0; i < t->n_slots; i++)
         flush_slot(t, &t->slots[i]);
     fstrm_iothr_destroy(&t->iothr); /* flushes to a live reader, joins, closes */
-    for (unsigned i = 0; i < t->n_slots; i++)
-        free(t->slots[i].b); /* an empty batch a worker kept */
+    for (unsigned i = 0; i < t->n_slots; i++) {
+        struct slot *s = &t->slots[i];
+        free(s->b); /* an empty batch a worker kept */
+        for (uint32_t k = s->ret_tail; k != s->ret_head; k++)
+            free(s->ret[k % RETURN_RING]);
+    }
     if (t->fd >= 0)
         close(t->fd);
     free(t->slots);
@@ -503,11 +525,18 @@ static void flush_slot(struct mw_tap *t, struct slot *s)
     }
 }
 
-static struct batch *batch_new(size_t cap)
+/* A batch of cap bytes for slot s: a returned one when there is one, else a new one. */
+static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
 {
-    struct batch *b = malloc(sizeof(*b) + cap);
-    if (b)
-        *b = (struct batch){.cap = (uint32_t)cap};
+    struct batch *b = NULL;
+    uint32_t tail = atomic_load_explicit(&s->ret_tail, memory_order_relaxed);
+    if (cap == BATCH_BYTES && tail != atomic_load_explicit(&s->ret_head, memory_order_acquire)) {
+        b = s->ret[tail % RETURN_RING];
+        atomic_store_explicit(&s->ret_tail, tail + 1, memory_order_release);
+    } else if (!(b = malloc(sizeof(*b) + cap))) {
+        return NULL;
+    }
+    *b = (struct batch){.slot = (uint32_t)(s - t->slots), .cap = (uint32_t)cap};
     return b;
 }
 
@@ -528,7 +557,7 @@ static void submit(struct mw_tap *t, unsigned worker, struct mw_dnstap_msg *m)
     if (n == 0) { /* no batch yet, or this frame does not fit in it */
         flush_slot(t, s);
         size_t need = 4 + mw_dnstap_size(&t->enc, m);
-        if (!(b = s->b = batch_new(need > BATCH_BYTES ? need : BATCH_BYTES))) {
+        if (!(b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES))) {
             count_full(s, 1);
             return;
         }

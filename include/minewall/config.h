@@ -27,8 +27,9 @@ struct mw_groups;
  * errors with their FILE:LINE (config) or a logged refusal (Redis). */
 #define MW_LIST_NAME_MAX 64
 #define MW_CATEGORY_MAX 63
-/* dnstap.queue-size when not given: frames queued per worker for the dnstap I/O thread. */
-#define MW_DNSTAP_QUEUE_DEFAULT 4096
+/* dnstap.queue-size when not given: 16 KiB batches of frames queued per worker for the dnstap
+ * I/O thread (4 MiB). */
+#define MW_DNSTAP_QUEUE_DEFAULT 256
 
 struct mw_forward_zone {
     char *name;        /* owned; lowercase text without trailing dot, "" for the root */
@@ -248,7 +249,7 @@ struct mw_config {
         char *version;  /* owned; NULL: "minewall VERSION" */
         /* Which messages are written; each defaults to true. */
         bool client_query, client_response, forwarder_query, forwarder_response;
-        uint32_t queue_size; /* frames waiting per worker (a power of 2); MW_DNSTAP_QUEUE_DEFAULT */
+        uint32_t queue_size; /* batches waiting per worker (a power of 2) */
     } dnstap;
 
     struct {
