@@ -112,9 +112,11 @@ def ldns_text(path):
     assert res.returncode == 0, res.stderr
     out = []
     for line in res.stdout.splitlines():
-        m = re.search(r' (CQ|CR|FQ|FR) 127\.0\.0\.1 UDP \d+b (?:"([^"]+)" IN |\? \? \?)', line)
+        m = re.search(r' (CQ|CR|FQ|FR) 127\.0\.0\.1 (UDP|TCP) \d+b (?:"([^"]+)" IN |\? \? \?)',
+                      line)
         assert m, "unexpected dnstap-ldns line: %r" % line
-        out.append((m.group(1), m.group(2)))
+        out.append((m.group(1), m.group(3)) if m.group(2) == "UDP" else
+                   (m.group(1) + "/tcp", m.group(3)))
     return out
 
 
@@ -199,16 +201,19 @@ def short_dir():
 
 
 def send_mix(m):
-    """A miss, a hit of the same name, a blocked name."""
+    """A miss, a hit of the same name, a blocked name; a hit over TCP."""
     assert ask(m.addr, "example.test").rcode() == 0
     assert ask(m.addr, "example.test").rcode() == 0
     assert ask(m.addr, BLOCKED).rcode() == 3
+    assert ask(m.addr, "example.test", tcp=True).rcode() == 0
 
 
 def check_mix(path):
     seen = ldns_text(path)
     kinds = {k for k, _ in seen}
-    assert kinds == {"CQ", "CR", "FQ", "FR"}, seen
+    assert kinds == {"CQ", "CR", "FQ", "FR", "CQ/tcp", "CR/tcp"}, seen
+    assert seen.count(("CQ/tcp", "example.test.")) == 1, seen
+    assert seen.count(("CR/tcp", "example.test.")) == 1, seen
     # Both queries of example.test were logged and answered; it was forwarded once.
     assert seen.count(("CQ", "example.test.")) == 2, seen
     assert seen.count(("CR", "example.test.")) == 2, seen
@@ -246,8 +251,8 @@ def test_unix_socket_read_back(make_minewall, upstream, tmp_path, captures):
                          {"socket": sock, "identity": "tap-test"})
         wait_metric(mport, lambda s: s.get("minewall_dnstap_connected") == 1, "connected")
         send_mix(m)
-        # 3 CQ + 3 CR + 1 FQ + 1 FR reach the reader while minewall runs.
-        wait_metric(mport, lambda s: s.get("minewall_dnstap_sent_total", 0) >= 8, "8 sent")
+        # 4 CQ + 4 CR + 1 FQ + 1 FR reach the reader while minewall runs.
+        wait_metric(mport, lambda s: s.get("minewall_dnstap_sent_total", 0) >= 10, "10 sent")
         m.stop()
         cap.stop()
         check_mix(out)
@@ -280,7 +285,7 @@ def test_message_types_switch(make_minewall, upstream, tmp_path, captures):
         m.stop()
         cap.stop()
         kinds = {k for k, _ in ldns_text(out)}
-        assert kinds == {"CR", "FQ"}, kinds
+        assert kinds == {"CR", "FQ", "CR/tcp"}, kinds
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
