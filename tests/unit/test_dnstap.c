@@ -33,7 +33,13 @@ static Dnstap__Dnstap *roundtrip(const struct mw_dnstap_enc *e, const struct mw_
     assert_true(n == want);
     /* One byte short: nothing written. */
     assert_true(mw_dnstap_encode(e, m, buf, want - 1) == 0);
+    /* Exactly its size: nothing past it is touched. */
+    memset(buf, 0x5a, sizeof(buf));
+    assert_true(mw_dnstap_encode(e, m, buf, want) == want);
+    for (size_t i = want; i < sizeof(buf); i++)
+        assert_int_equal(buf[i], 0x5a);
     n = mw_dnstap_encode(e, m, buf, sizeof(buf));
+    assert_true(n == want);
     Dnstap__Dnstap *d = dnstap__dnstap__unpack(NULL, n, buf);
     assert_non_null(d);
     return d;
