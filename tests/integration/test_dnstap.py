@@ -380,3 +380,22 @@ def test_config_errors(tmp_path):
     p.write_text("upstreams: [\"127.0.0.1:53\"]\ndnstap:\n  address: nowhere\n")
     res = run_minewall(["-c", str(p), "--check-config"])
     assert "%s:3: dnstap.address: invalid address 'nowhere'" % p in res.stderr + res.stdout
+
+
+def test_forwarder_tcp_fallback(make_minewall, upstream, tmp_path, captures):
+    """An answer too big for UDP: the truncated UDP exchange and the TCP retry are both
+    logged, each with its protocol."""
+    d = short_dir()
+    try:
+        sock, out = os.path.join(d, "tap.sock"), str(tmp_path / "tc.fstrm")
+        cap = captures(out, sock=sock)
+        m, _ = start(make_minewall, upstream, tmp_path, {"socket": sock})
+        r = ask(m.addr, "big.test", "TXT", tcp=True)
+        assert r.rcode() == 0 and r.answer
+        m.stop()
+        cap.stop()
+        seen = ldns_text(out)
+        for kind in ("CQ/tcp", "CR/tcp", "FQ", "FR", "FQ/tcp", "FR/tcp"):
+            assert (kind, "big.test.") in seen, (kind, seen)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
