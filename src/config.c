@@ -524,6 +524,7 @@ static const struct key top_keys[] = {
     {.path = "rate-limit", .fn = mw_config__on_ratelimit, .sub = mw_config__ratelimit_keys},
     {.path = "user", .fn = mw_config__on_user},
     {.path = "detect", .fn = on_map, .sub = mw_config__detect_keys},
+    {.path = "dnstap", .fn = mw_config__on_dnstap},
     {.path = NULL},
 };
 
@@ -766,6 +767,7 @@ struct mw_config *mw_config_new_default(void)
     cfg->journal.track = MW_TRACK_ALL;
     cfg->journal.max_names = 100000;
     mw_config__detect_defaults(cfg);
+    mw_config__dnstap_defaults(cfg);
     return cfg;
 }
 
@@ -780,6 +782,7 @@ void mw_config_free(struct mw_config *cfg)
     free(cfg->zones);
     mw_config__groups_free(cfg);
     mw_config__detect_free(cfg);
+    mw_config__dnstap_free(cfg);
     mw_localzone_free(cfg->local);
     for (size_t i = 0; i < cfg->n_lists; i++) {
         free(cfg->lists[i].name);

@@ -169,6 +169,13 @@ void mw_config__on_local_zones(struct ctx *c, const struct key *k, yaml_node_t *
 /* After the walk: build cfg->local from what the keys collected (errors counted in c). */
 void mw_config__local_finish(struct ctx *c);
 
+/* ---- config_dnstap.c ---- */
+
+/* `dnstap:`: a map; sets cfg->dnstap.enabled when it names exactly one of socket, address. */
+void mw_config__on_dnstap(struct ctx *c, const struct key *k, yaml_node_t *val);
+void mw_config__dnstap_defaults(struct mw_config *cfg);
+void mw_config__dnstap_free(struct mw_config *cfg);
+
 /* ---- node accessors ---- */
 
 static inline int line_of(const yaml_node_t *n)

@@ -231,6 +231,21 @@ static void counter(struct mw_http_response *r, const char *name, const char *he
                         *labels ? "}" : "", (unsigned long long)v);
 }
 
+/* dnstap output (tap.h): frames written, and frames lost by why. */
+static void tap_metrics(struct mw_http_response *r, const struct mw_tap_stats *t)
+{
+    counter(r, "dnstap_sent_total", "dnstap frames written to the reader.", "", t->sent);
+    head(r, "dnstap_dropped_total", "counter",
+         "dnstap frames lost: a worker's queue was full, or no reader was connected.");
+    mw_http_body_printf(r, "minewall_dnstap_dropped_total{reason=\"queue_full\"} %llu\n",
+                        (unsigned long long)t->queue_full);
+    mw_http_body_printf(r, "minewall_dnstap_dropped_total{reason=\"no_reader\"} %llu\n",
+                        (unsigned long long)t->no_reader);
+    head(r, "dnstap_connected", "gauge", "1 while a dnstap reader is connected.");
+    mw_http_body_printf(r, "minewall_dnstap_connected %d\n", t->connected ? 1 : 0);
+    counter(r, "dnstap_connects_total", "Connections made to the dnstap reader.", "", t->connects);
+}
+
 int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *workers, unsigned n,
                       const struct mw_snapshot *snap, const struct mw_metrics_extra *x)
 {
@@ -394,6 +409,9 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             "errors).",
             "",
             st->journal_dropped + x->prober.journal_dropped + x->journal.dropped + x->journal.lost);
+
+    if (x->tap_configured)
+        tap_metrics(r, &x->tap);
 
     if (snap->blocklog) {
         uint64_t written, failed;

@@ -51,6 +51,7 @@
 #include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
+#include "minewall/tap.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
@@ -100,11 +101,11 @@ struct mw_queries {
     unsigned tick_peak_pending, tick_peak_waiters;
     /* What the query log says of the answer being sent: reset where a query arrives (handle)
      * and where a fetch ends (fetch_done), set per waiter, filled in on the way, read by
-     * send_reply. */
+     * send_answer. */
     struct mw_querylog_note note;
 };
 
-/* The query log: every answer sent passes here once (from send_reply), unless the client's
+/* The query log: every answer sent passes here once (from send_answer), unless the client's
  * group has `log-queries: false`. */
 static void log_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
                        const uint8_t *buf, size_t len)
@@ -116,8 +117,10 @@ static void log_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t 
                  mw_reply_client(to), mw_reply_is_tcp(to), qtype, buf, len, mw_worker_now(w));
 }
 
-static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
-                       const uint8_t *buf, int len)
+/* Every answer to a client leaves here, to the query log and dnstap too (v: the verdict of a
+ * blocked query, else NULL). */
+static void send_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                        const uint8_t *buf, int len, const struct mw_verdict *v)
 {
     if (len <= 0) {
         w->stats.send_errors++;
@@ -138,6 +141,13 @@ static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t 
     if (w->snap->qlog)
         log_answer(w, to, qtype, buf, (size_t)len);
     mw_reply_send(to, buf, (size_t)len);
+    mw_tap_client_response(w, to, buf, (size_t)len, v);
+}
+
+static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
+                       const uint8_t *buf, int len)
+{
+    send_answer(w, to, qtype, buf, len, NULL);
 }
 
 static void send_error(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,
@@ -239,7 +249,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         return;
     case MW_ACTION_REFUSED: {
         int n = mw_dns_build_error(c, MW_RCODE_REFUSED, ede, text, w->out, sizeof(w->out));
-        send_reply(w, to, q->qtype, w->out, n);
+        send_answer(w, to, q->qtype, w->out, n, v);
         return;
     }
     case MW_ACTION_NXDOMAIN:
@@ -258,7 +268,7 @@ static void reply_blocked(struct mw_worker *w, const struct mw_reply *to,
         break;
     }
     int n = mw_dns_build_synth(c, q, rcode, addr, alen, ttl, ede, text, w->out, sizeof(w->out));
-    send_reply(w, to, q->qtype, w->out, n);
+    send_answer(w, to, q->qtype, w->out, n, v);
 }
 
 /* Answer from local data when the config's local set decides the question; false: go on.
@@ -607,6 +617,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         w->stats.drop_malformed++;
         goto done;
     }
+    mw_tap_client_query(w, to, pkt, len);
     uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
     w->queries->note = (struct mw_querylog_note){.start_ms = mw_worker_now(w)};
     struct mw_dns_client c;

@@ -31,6 +31,7 @@
 #include "minewall/redis_sync.h"
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
+#include "minewall/tap.h"
 #include "minewall/worker.h"
 
 /* A watch on the directory of one list file: editors and feed tools replace files by rename,
@@ -68,6 +69,7 @@ struct mw_server {
     struct mw_qlogw *qlog;
     struct mw_hostwatch *hw; /* owned; with the journal */
     struct mw_geo *jgeo;     /* owned; the journal's geo databases, or NULL */
+    struct mw_tap *tap;      /* owned; the dnstap output (settings of the start), or NULL */
     /* owned; the Public Suffix List, loaded once at start (not on reload: Debian updates the
      * file with the package, and a restart follows a package upgrade); every file generation
      * borrows it. NULL when it could not be loaded: every name counts as public. */
@@ -221,6 +223,7 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     snap->journal = s->jlog ? mw_jlog_queue(s->jlog) : NULL;
     snap->jgeo = s->jgeo;
     snap->host = s->host;
+    snap->tap = s->tap;
     if (s->prober)
         mw_prober_set(s->prober, snap);
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -370,6 +373,10 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         mw_jlog_stats(s->jlog, &x.journal);
     if (s->prober)
         mw_prober_stats(s->prober, &x.prober);
+    if (s->tap) {
+        x.tap_configured = true;
+        mw_tap_stats(s->tap, &x.tap);
+    }
     if (strcmp(path, "/metrics") == 0) {
         r->content_type = "text/plain; version=0.0.4; charset=utf-8";
         int rc = mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
@@ -387,6 +394,21 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
     }
     r->status = 404;
     mw_http_body_printf(r, "not found: try /metrics, /healthz or /status\n");
+    return 0;
+}
+
+/* The dnstap output (tap.h), when configured; its settings stay those of the start. */
+static int start_tap(struct mw_server *s)
+{
+    const struct mw_config *cfg = s->snap->cfg;
+    if (!cfg->dnstap.enabled)
+        return 0;
+    char why[256] = "";
+    if (mw_tap_new(cfg, s->host, cfg->threads, &s->tap, why, sizeof(why)) < 0) {
+        mw_log_error("dnstap", "%s", why);
+        return -1;
+    }
+    mw_log_info("dnstap", "dnstap to %s", mw_tap_target(s->tap));
     return 0;
 }
 
@@ -589,6 +611,10 @@ static void reload_done(uv_work_t *req, int status)
             mw_log_warn("server", "redis settings changed: they take effect on restart");
         if (!same_str(s->snap->cfg->control.socket, cfg->control.socket))
             mw_log_warn("server", "control.socket changed: it takes effect on restart");
+        if (s->snap->cfg->dnstap.enabled != cfg->dnstap.enabled ||
+            !same_str(s->snap->cfg->dnstap.socket, cfg->dnstap.socket) ||
+            !mw_addr_equal(&s->snap->cfg->dnstap.address, &cfg->dnstap.address))
+            mw_log_warn("server", "dnstap settings changed: they take effect on restart");
         struct mw_lists *files = lists;
         lists = combine(s, files, s->generation + 1, cfg);
         mw_lists_unref(files);
@@ -1016,6 +1042,11 @@ int mw_server_run(const struct mw_overrides *o)
     s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
     s.snap->jgeo = s.jgeo;
     s.snap->host = s.host;
+    if (start_tap(&s) < 0) {
+        mw_snapshot_unref(s.snap);
+        return 1;
+    }
+    s.snap->tap = s.tap;
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */
@@ -1041,6 +1072,7 @@ int mw_server_run(const struct mw_overrides *o)
         uv_run(s.loop, UV_RUN_DEFAULT);
         stop_workers(&s);
         mw_qlogw_free(s.qlog);
+        mw_tap_free(s.tap);
         if (s.jlog)
             mw_jlog_close(s.jlog);
         close_signals(&s);
@@ -1066,6 +1098,7 @@ int mw_server_run(const struct mw_overrides *o)
     uv_run(s.loop, UV_RUN_DEFAULT);
     stop_workers(&s);
     mw_qlogw_free(s.qlog); /* after the workers: they fill its rings; writes what is queued */
+    mw_tap_free(s.tap);    /* after the workers: they queue frames; flushes to a reader */
     if (s.jlog)
         mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
     close_signals(&s);         /* runs the loop to its end: the publisher's close is through */

@@ -30,6 +30,7 @@
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
 #include "minewall/socket.h"
+#include "minewall/tap.h"
 #include "minewall/upset.h"
 #include "minewall/worker.h"
 
@@ -301,6 +302,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
         u->errors++;
         return rc;
     }
+    mw_tap_forwarder_query(ups->w, &u->addr.u.sa, false, ups->qbuf, (size_t)n);
     s->uses++;
     s->inflight++;
     struct mw_attempt *a = &f->att[f->n_att++];
@@ -493,6 +495,7 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
         utcp_close(t);
         goto fail;
     }
+    mw_tap_forwarder_query(w, &f->set->u[up].addr.u.sa, true, t->out + 2, (size_t)n);
     uint64_t to = f->ups->w->snap->cfg->upstream.timeout_ms;
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
@@ -509,6 +512,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
                         uint64_t sent_ms, bool tcp)
 {
     struct mw_worker *w = f->ups->w;
+    mw_tap_forwarder_response(w, &f->set->u[up].addr.u.sa, tcp, pkt, len);
     uint64_t now = mw_worker_now(w);
     struct mw_dns_response info;
     struct mw_upstreams *ups = f->ups;

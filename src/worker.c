@@ -26,6 +26,7 @@
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
 #include "minewall/snapshot.h"
+#include "minewall/tap.h"
 #include "minewall/upstream.h"
 
 #define GRACE_MS 1500
@@ -333,6 +334,7 @@ static void trim_tick(struct mw_worker *w)
 static void pub_tick(uv_timer_t *t)
 {
     struct mw_worker *w = t->data;
+    mw_tap_flush(w);
     if (!w->stopping)
         trim_tick(w);
     const struct mw_upset *set = w->ups ? mw_upstreams_current(w->ups) : NULL;

@@ -27,6 +27,9 @@ struct mw_groups;
  * errors with their FILE:LINE (config) or a logged refusal (Redis). */
 #define MW_LIST_NAME_MAX 64
 #define MW_CATEGORY_MAX 63
+/* dnstap.queue-size when not given: 16 KiB batches of frames queued per worker for the dnstap
+ * I/O thread (4 MiB). */
+#define MW_DNSTAP_QUEUE_DEFAULT 256
 
 struct mw_forward_zone {
     char *name;        /* owned; lowercase text without trailing dot, "" for the root */
@@ -241,6 +244,19 @@ struct mw_config {
         enum mw_watch_kind *watch_kind;
         bool watch_set; /* `watch:` was given (an empty list watches nothing) */
     } journal;
+
+    /* dnstap output (`dnstap:`, tap.h), read at start: a reload keeps the running one. */
+    struct {
+        bool enabled;           /* the section is present (and names socket or address) */
+        char *socket;           /* owned; UNIX socket path, or NULL */
+        struct mw_addr address; /* TCP reader when address_line != 0 */
+        int socket_line, address_line;
+        char *identity; /* owned; NULL: the host name */
+        char *version;  /* owned; NULL: "minewall VERSION" */
+        /* Which messages are written; each defaults to true. */
+        bool client_query, client_response, forwarder_query, forwarder_response;
+        uint32_t queue_size; /* batches waiting per worker (a power of 2) */
+    } dnstap;
 
     struct {
         char *asn;     /* owned; MaxMind-format ASN database (GeoLite2-ASN / DB-IP ASN) */

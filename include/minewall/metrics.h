@@ -13,6 +13,7 @@
 #include "minewall/jlog.h"
 #include "minewall/prober.h"
 #include "minewall/redis_sync.h"
+#include "minewall/tap.h"
 
 struct mw_http_response;
 struct mw_worker;
@@ -39,6 +40,8 @@ struct mw_metrics_extra {
     struct mw_jlog_stats journal;
     const char *status_extra;      /* more members for /status ("k":v,...), or NULL */
     struct mw_prober_stats prober; /* zero without a prober */
+    bool tap_configured;           /* dnstap output on: tap holds its counters */
+    struct mw_tap_stats tap;
 };
 
 /* Fill r; 0 or r->err. */

@@ -14,6 +14,7 @@ struct mw_events;
 struct mw_geo;
 struct mw_health;
 struct mw_qlogw;
+struct mw_tap;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
@@ -43,6 +44,8 @@ struct mw_snapshot {
     /* Borrowed from the server (outlives the workers): the query log writer; NULL without
      * log.queries. */
     struct mw_qlogw *qlog;
+    /* Borrowed from the server, like events: the dnstap output (tap.h), NULL without one. */
+    struct mw_tap *tap;
 };
 
 /* Takes ownership of cfg and of one reference each to lists and blocklog (also on failure).
