@@ -266,6 +266,7 @@ size_t mw_dnstap_block_extra(char *buf, size_t cap, const struct mw_dnstap_block
     mw_jsonw_kstr(&sb, "rule", b->rule);
     mw_jsonw_kstr(&sb, "action", b->action);
     mw_jsonw_kstr(&sb, "where", b->where);
+    mw_jsonw_kstr(&sb, "group", b->group);
     mw_strbuf_putc(&sb, '}');
     return sb.trunc ? 0 : sb.len;
 }

@@ -141,7 +141,10 @@ static void send_answer(struct mw_worker *w, const struct mw_reply *to, uint16_t
     if (w->snap->qlog)
         log_answer(w, to, qtype, buf, (size_t)len);
     mw_reply_send(to, buf, (size_t)len);
-    mw_tap_client_response(w, to, buf, (size_t)len, v);
+    if (w->snap->tap)
+        mw_tap_client_response(w, to, buf, (size_t)len, v,
+                               v ? mw_config_group_name(w->snap->cfg, w->queries->note.group)
+                                 : NULL);
 }
 
 static void send_reply(struct mw_worker *w, const struct mw_reply *to, uint16_t qtype,

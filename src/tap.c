@@ -602,7 +602,7 @@ void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const u
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                            size_t len, const struct mw_verdict *v)
+                            size_t len, const struct mw_verdict *v, const char *group)
 {
     struct mw_tap *t = w->snap->tap;
     if (!t || !t->cr)
@@ -621,7 +621,8 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
                                     .category = li->category,
                                     .rule = mw_verdict_rule_text(&vc),
                                     .action = mw_action_name(vc.action),
-                                    .where = mw_where_name(vc.where)};
+                                    .where = mw_where_name(vc.where),
+                                    .group = group};
         m.extra_len = mw_dnstap_block_extra(extra, sizeof(extra), &b);
         m.extra = (const uint8_t *)extra;
     }

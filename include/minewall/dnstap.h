@@ -71,10 +71,11 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
 /* What the extra field of a blocked query's CLIENT_RESPONSE says; each string may be NULL
  * (written as null). */
 struct mw_dnstap_block {
-    const char *list, *category, *rule, *action, *where;
+    const char *list, *category, *rule, *action, *where, *group;
 };
 
 /* The JSON object {"verdict":"block","list":...,"category":...,"rule":...,"action":...,
- * "where":...} into buf (cap bytes). Returns its length (without a NUL), or 0 when it did not
- * fit in cap (the field is then left out rather than cut). */
+ * "where":...,"group":...} (the client's group: "default" outside groups) into buf (cap bytes).
+ * Returns its length (without a NUL), or 0 when it did not fit in cap (the field is then left out
+ * rather than cut). */
 size_t mw_dnstap_block_extra(char *buf, size_t cap, const struct mw_dnstap_block *b);

@@ -55,9 +55,10 @@ const char *mw_tap_target(const struct mw_tap *t);
 /* A client's query (to says who and how it came) once it parsed. */
 void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
                          size_t len);
-/* The answer sent to a client; v is the verdict of a blocked query (NULL otherwise). */
+/* The answer sent to a client; v is the verdict of a blocked query (NULL otherwise) and group
+ * the name of the client's group. */
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                            size_t len, const struct mw_verdict *v);
+                            size_t len, const struct mw_verdict *v, const char *group);
 /* Hand the frames w has batched to the I/O thread (the worker calls it once a second; a
  * batch also goes as soon as the next frame does not fit in it). */
 void mw_tap_flush(struct mw_worker *w);

@@ -239,7 +239,7 @@ def check_mix(path):
     assert t == 6  # CLIENT_RESPONSE
     v = json.loads(x)
     assert v == {"verdict": "block", "list": "mining-pools", "category": "mining",
-                 "rule": BLOCKED, "action": "nxdomain", "where": "qname"}, v
+                 "rule": BLOCKED, "action": "nxdomain", "where": "qname", "group": "default"}, v
 
 
 def test_unix_socket_read_back(make_minewall, upstream, tmp_path, captures):

@@ -168,10 +168,12 @@ static void test_block_extra(void **state)
                                 .category = "mining",
                                 .rule = "pool.example",
                                 .action = "nxdomain",
-                                .where = "qname"};
+                                .where = "qname",
+                                .group = "builders"};
     size_t n = mw_dnstap_block_extra(buf, sizeof(buf), &b);
     const char *want = "{\"verdict\":\"block\",\"list\":\"mining-pools\",\"category\":\"mining\","
-                       "\"rule\":\"pool.example\",\"action\":\"nxdomain\",\"where\":\"qname\"}";
+                       "\"rule\":\"pool.example\",\"action\":\"nxdomain\",\"where\":\"qname\","
+                       "\"group\":\"builders\"}";
     assert_int_equal(n, strlen(want));
     assert_string_equal(buf, want);
     /* Quotes in a rule are escaped; a missing value is null. */
