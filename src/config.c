@@ -344,7 +344,7 @@ static void on_upstreams(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     struct mw_addr *a;
     size_t n;
-    if (!parse_addrs(c, k->path, val, &a, &n))
+    if (!mw_config__parse_upstreams(c, k->path, val, &a, &n))
         return;
     free(c->cfg->upstreams);
     c->cfg->upstreams = a;
@@ -396,7 +396,7 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
             return false;
         }
     }
-    if (!parse_addrs(c, path, v, &z->upstreams, &z->n_upstreams))
+    if (!mw_config__parse_upstreams(c, path, v, &z->upstreams, &z->n_upstreams))
         return false;
     if (z->n_upstreams == 0) {
         mw_config__err(c, line_of(v), "%s: zone '%s' has no upstreams", path,
@@ -511,6 +511,7 @@ static const struct key top_keys[] = {
         SLOT_TOTAL_TIMEOUT),
     {.path = "health-check", .fn = on_map, .sub = mw_config__health_keys},
     {.path = "tcp", .fn = on_map, .sub = tcp_keys},
+    {.path = "tls", .fn = on_map, .sub = mw_config__tls_keys},
     {.path = "udp", .fn = on_map, .sub = udp_keys},
     {.path = "fetch", .fn = on_map, .sub = mw_config__fetch_keys},
     {.path = "log", .fn = on_map, .sub = log_keys},
@@ -768,6 +769,7 @@ struct mw_config *mw_config_new_default(void)
     cfg->journal.max_names = 100000;
     mw_config__detect_defaults(cfg);
     mw_config__dnstap_defaults(cfg);
+    mw_config__tls_defaults(cfg);
     return cfg;
 }
 
@@ -783,6 +785,7 @@ void mw_config_free(struct mw_config *cfg)
     mw_config__groups_free(cfg);
     mw_config__detect_free(cfg);
     mw_config__dnstap_free(cfg);
+    mw_config__tls_free(cfg);
     mw_localzone_free(cfg->local);
     for (size_t i = 0; i < cfg->n_lists; i++) {
         free(cfg->lists[i].name);

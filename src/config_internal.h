@@ -175,6 +175,15 @@ void mw_config__local_finish(struct ctx *c);
 void mw_config__on_dnstap(struct ctx *c, const struct key *k, yaml_node_t *val);
 void mw_config__dnstap_defaults(struct mw_config *cfg);
 void mw_config__dnstap_free(struct mw_config *cfg);
+/* ---- config_tls.c ---- */
+
+/* `upstreams` and a forward zone's list: addresses and tls:// URLs (noted in cfg->tls.ups)
+ * into a new array. Returns false after reporting every bad entry. */
+bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *val,
+                                struct mw_addr **arr, size_t *n);
+extern const struct key mw_config__tls_keys[];
+void mw_config__tls_defaults(struct mw_config *cfg);
+void mw_config__tls_free(struct mw_config *cfg);
 
 /* ---- node accessors ---- */
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minewall/config.h"
+#include "minewall/upset.h"
 
 void mw_hcheck_init(struct mw_hcheck *h, uint64_t now)
 {
@@ -110,7 +111,8 @@ enum mw_hcheck_change mw_hcheck_reports(struct mw_hcheck *h, const struct mw_hch
 
 /* ---- the board ---- */
 
-static struct mw_health_slot *slot_add(struct mw_health *h, const struct mw_addr *a, size_t cap)
+static struct mw_health_slot *slot_add(struct mw_health *h, const struct mw_addr *a, size_t cap,
+                                       const struct mw_config *cfg)
 {
     struct mw_health_slot *s = mw_health_find(h, a);
     if (s || h->n >= cap)
@@ -118,7 +120,8 @@ static struct mw_health_slot *slot_add(struct mw_health *h, const struct mw_addr
     s = &h->slot[h->n++];
     memset(s, 0, sizeof(*s));
     s->addr = *a;
-    mw_addr_format(a, s->label, sizeof(s->label));
+    s->tls = mw_config_tls_upstream(cfg, a) != NULL;
+    mw_upset_label(a, s->tls, s->label, sizeof(s->label));
     s->q.qname[0] = 0; /* the root */
     s->q.qname_len = 1;
     s->q.qtype = MW_TYPE_NS;
@@ -144,13 +147,13 @@ struct mw_health *mw_health_build(const struct mw_config *cfg, const struct mw_h
         return NULL;
     }
     for (size_t i = 0; i < cfg->n_upstreams; i++)
-        slot_add(h, &cfg->upstreams[i], cap);
+        slot_add(h, &cfg->upstreams[i], cap, cfg);
     uint16_t n_default = h->n;
     for (size_t z = 0; z < cfg->n_zones; z++) {
         const struct mw_forward_zone *fz = &cfg->zones[z];
         for (size_t i = 0; i < fz->n_upstreams; i++) {
             uint16_t before = h->n;
-            struct mw_health_slot *s = slot_add(h, &fz->upstreams[i], cap);
+            struct mw_health_slot *s = slot_add(h, &fz->upstreams[i], cap, cfg);
             if (!s || h->n == before || s - h->slot < n_default)
                 continue;
             memcpy(s->q.qname, fz->wire, fz->wire_len); /* zone-only: ask for its zone */

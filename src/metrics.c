@@ -124,6 +124,26 @@ static void add_recent(struct sums *s, const struct mw_worker_hit *h, const stru
     }
 }
 
+/* DNS-over-TLS counters of one upstream, summed over the workers (dotconn.h). */
+static void tls_zero(struct mw_upstream_pub *o)
+{
+    o->tls_handshakes = o->tls_resumptions = o->tls_verify_failures = 0;
+    o->tls_conn_failures = o->tls_queries = o->tls_reused = o->tls_busy = o->tls_open = 0;
+}
+
+static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
+{
+    o->tls = o->tls || p->tls;
+    o->tls_handshakes += p->tls_handshakes;
+    o->tls_resumptions += p->tls_resumptions;
+    o->tls_verify_failures += p->tls_verify_failures;
+    o->tls_conn_failures += p->tls_conn_failures;
+    o->tls_queries += p->tls_queries;
+    o->tls_reused += p->tls_reused;
+    o->tls_busy += p->tls_busy;
+    o->tls_open += p->tls_open;
+}
+
 /* The sums of every worker's published counters (and l's list names), or NULL on ENOMEM.
  * The caller frees them. */
 static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struct mw_lists *l)
@@ -174,6 +194,7 @@ static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struc
                 s->ups[k].queries = s->ups[k].answers = s->ups[k].timeouts = 0;
                 s->ups[k].errors = 0;
                 s->ups[k].up = false;
+                tls_zero(&s->ups[k]);
             }
             struct mw_upstream_pub *o = &s->ups[k];
             o->up = o->up || p->ups[u].up; /* healthy for some worker: healthy */
@@ -185,6 +206,7 @@ static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struc
             o->errors += p->ups[u].errors;
             for (unsigned b = 0; b < MW_M_LAT; b++)
                 o->lat[b] += p->ups[u].lat[b];
+            tls_add(o, &p->ups[u]);
         }
         for (unsigned b = 0; b < p->n_blocks; b++) {
             const struct mw_block_counter *x = &p->blocks[b];
@@ -221,6 +243,35 @@ static const struct {
     {"upstream_errors_total",
      "Upstream errors (send errors, SERVFAIL, REFUSED, malformed answers).",
      offsetof(struct mw_upstream_pub, errors)},
+};
+
+/* The DNS-over-TLS families: one sample per tls:// upstream. */
+static const struct {
+    const char *name, *type, *help;
+    size_t off; /* of a uint64_t in struct mw_upstream_pub */
+} tls_counters[] = {
+    {"upstream_tls_handshakes_total", "counter", "TLS handshakes completed with each upstream.",
+     offsetof(struct mw_upstream_pub, tls_handshakes)},
+    {"upstream_tls_resumptions_total", "counter", "TLS handshakes that resumed an earlier session.",
+     offsetof(struct mw_upstream_pub, tls_resumptions)},
+    {"upstream_tls_verify_failures_total", "counter",
+     "TLS handshakes refused: certificate chain, name, validity or pins (never a fallback to "
+     "plain DNS).",
+     offsetof(struct mw_upstream_pub, tls_verify_failures)},
+    {"upstream_tls_connect_failures_total", "counter",
+     "TLS connections that failed otherwise (refused, reset, timed out, protocol error).",
+     offsetof(struct mw_upstream_pub, tls_conn_failures)},
+    {"upstream_tls_queries_total", "counter", "Queries written on TLS connections.",
+     offsetof(struct mw_upstream_pub, tls_queries)},
+    {"upstream_tls_reused_queries_total", "counter",
+     "Queries written on a TLS connection that had carried a query before.",
+     offsetof(struct mw_upstream_pub, tls_reused)},
+    {"upstream_tls_busy_total", "counter",
+     "Queries not sent: every connection of the pool full (tls.max-connections x "
+     "tls.max-pipeline).",
+     offsetof(struct mw_upstream_pub, tls_busy)},
+    {"upstream_tls_connections", "gauge", "TLS connections open to each upstream.",
+     offsetof(struct mw_upstream_pub, tls_open)},
 };
 
 static void counter(struct mw_http_response *r, const char *name, const char *help,
@@ -304,6 +355,16 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
             memcpy(&v, (const char *)&s->ups[i] + ups_counters[c].off, sizeof(v));
             mw_http_body_printf(r, "minewall_%s{upstream=\"%s\"} %llu\n", ups_counters[c].name,
                                 lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)v);
+        }
+    }
+    for (size_t c = 0; c < sizeof(tls_counters) / sizeof(tls_counters[0]); c++) {
+        head(r, tls_counters[c].name, tls_counters[c].type, tls_counters[c].help);
+        for (unsigned i = 0; i < s->n_ups; i++) {
+            uint64_t v;
+            memcpy(&v, (const char *)&s->ups[i] + tls_counters[c].off, sizeof(v));
+            if (s->ups[i].tls)
+                mw_http_body_printf(r, "minewall_%s{upstream=\"%s\"} %llu\n", tls_counters[c].name,
+                                    lv(s->ups[i].label, a, sizeof(a)), (unsigned long long)v);
         }
     }
     /* Health: the board of the running config (health.h), one sample per configured

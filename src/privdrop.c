@@ -194,6 +194,8 @@ static void check_all(const struct checker *k)
              "journal geoip database", NULL);
     need(k, cfg->blocks_log, cfg->lines.blocks_log, W_OK, "block log", NULL);
     need(k, cfg->querylog.path, cfg->lines.query_log, W_OK, "query log", NULL);
+    if (cfg->tls.n_ups)
+        need(k, cfg->tls.ca_file, cfg->lines.tls_ca_file, R_OK, "tls ca-file", NULL);
     /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
     need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal",
          "journal lines would be lost");

@@ -307,6 +307,10 @@ static void on_tick(uv_timer_t *t)
         struct pend *e = &p->pend[i];
         if (e->s && now >= e->sent_ms + e->timeout_ms)
             probe_done(p, i, false, now);
+        /* A tls:// upstream is not probed (a probe in clear text would ask a port that
+         * speaks TLS): client queries decide its state (workers' reports, above). */
+        if (s->tls)
+            continue;
         if (!e->s && mw_hcheck_due(&s->hc, now))
             probe_send(p, i, now);
         uint64_t due = e->s ? e->sent_ms + e->timeout_ms : s->hc.next_ms;

@@ -2,6 +2,7 @@
 #include "minewall/upset.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,22 @@ void mw_upset__free(struct mw_upset *s)
     free(s->zones);
     free(s->u);
     free(s);
+}
+
+/* A member's transport: a tls:// entry of cfg is asked over TLS and labelled "tls://...". */
+static void set_transport(struct mw_upstream *u, const struct mw_config *cfg)
+{
+    const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &u->addr);
+    u->tls = t != NULL;
+    snprintf(u->auth_name, sizeof(u->auth_name), "%s", t ? t->auth_name : "");
+    mw_upset_label(&u->addr, u->tls, u->label, sizeof(u->label));
+}
+
+void mw_upset_label(const struct mw_addr *a, bool tls, char *buf, size_t len)
+{
+    char text[64];
+    mw_addr_format(a, text, sizeof(text));
+    snprintf(buf, len, "%s%s", tls ? "tls://" : "", text);
 }
 
 static int set_index(struct mw_upset *s, const struct mw_addr *a, size_t cap)
@@ -79,6 +96,8 @@ struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_ups
             }
         }
     }
+    for (uint16_t i = 0; i < s->n; i++)
+        set_transport(&s->u[i], cfg);
     /* The old set's slots belong to its board: every member points into the new one. */
     s->health = health ? mw_health_ref(health) : NULL;
     for (uint16_t i = 0; i < s->n; i++) {

@@ -26,6 +26,8 @@
 #include "minewall/config.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/dot.h"
+#include "minewall/dotconn.h"
 #include "minewall/health.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
@@ -77,6 +79,9 @@ struct mw_fetch {
     unsigned n_att;
     struct mw_utcp *tcp; /* TCP exchange in progress, or NULL */
     int tcp_up;
+    struct mw_dot_req *dot; /* DNS-over-TLS query in flight (dotconn.h), or NULL */
+    uint16_t dot_up;
+    uint64_t dot_sent_ms;
     uv_timer_t timer; /* attempt timeout; open for the fetch object's lifetime */
     uint8_t last_rcode;
 };
@@ -120,7 +125,8 @@ struct mw_upstreams {
     struct mw_fetch *free_fetches;
     struct mw_fetch *all_fetches;
     unsigned n_free_fetches, used_fetches, tick_peak_fetches;
-    unsigned n_tcp; /* TCP fallback connections not yet closed (fetch.max-tcp) */
+    unsigned n_tcp;     /* TCP fallback connections not yet closed (fetch.max-tcp) */
+    struct mw_dot *dot; /* owned; DNS-over-TLS connections */
     /* A response prepared for the callback (borrowed by it; one callback at a time). */
     uint8_t prep[MW_DNS_MAXMSG + 512];
     uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
@@ -322,6 +328,66 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     return 0;
 }
 
+static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
+                        uint64_t sent_ms, bool tcp);
+
+/* The answer (status 0) or the failure of f's DoT query. A verification failure is a failed
+ * upstream like a timeout (strict, RFC 8310): the fetch moves on to another member, never to
+ * the same server in clear text. */
+static void dot_done(void *arg, int status, const uint8_t *pkt, size_t len)
+{
+    struct mw_fetch *f = arg;
+    uint16_t up = f->dot_up;
+    f->dot = NULL;
+    uv_timer_stop(&f->timer);
+    if (status == 0) {
+        on_response(f, up, pkt, len, f->dot_sent_ms, true);
+        return;
+    }
+    struct mw_upstream *u = &f->set->u[up];
+    u->errors++;
+    up_failed(f->ups->w, u);
+    fetch_next(f, mw_worker_now(f->ups->w));
+}
+
+/* Ask member up over TLS: one DoT query per fetch at a time (its connection is the
+ * retransmission), timed like a UDP attempt. */
+static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
+{
+    struct mw_upstreams *ups = f->ups;
+    struct mw_upstream *u = &f->set->u[up];
+    const struct mw_config *cfg = ups->w->snap->cfg;
+    if (f->dot) {
+        mw_dot_cancel(f->dot); /* the previous one timed out */
+        f->dot = NULL;
+    }
+    int n = mw_dns_build_query(&f->q, 0, f->cd, f->do_bit, ups->qbuf, sizeof(ups->qbuf));
+    if (n >= 0)
+        n = mw_dot_finish_query(ups->qbuf, (size_t)n, sizeof(ups->qbuf));
+    if (n < 0)
+        return n;
+    const struct mw_tls_pins *pins = u->auth_name[0] ? mw_config_tls_pins(cfg, u->auth_name) : NULL;
+    struct mw_dot_target t = {.addr = &u->addr,
+                              .auth_name = u->auth_name,
+                              .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
+                              .n_pins = pins ? pins->n : 0};
+    u->queries++;
+    int rc = mw_dot_query(ups->dot, &t, ups->qbuf, (size_t)n, dot_done, f, &f->dot);
+    if (rc < 0) {
+        u->errors++;
+        return rc;
+    }
+    f->dot_up = up;
+    f->dot_sent_ms = now;
+    uint64_t to = mw_upset_timeout(cfg->upstream.timeout_ms, u);
+    if (!u->answers) /* the first query also waits for the connection and the handshake */
+        to = cfg->upstream.timeout_ms;
+    if (now + to > f->deadline_ms)
+        to = f->deadline_ms > now ? f->deadline_ms - now : 1;
+    uv_timer_start(&f->timer, fetch_timer, to, 0);
+    return 0;
+}
+
 /* Send f's question to the next upstream that takes it: the group member mw_upset_pick
  * chooses (retry: members already asked may be asked again, after timeouts). A failed send counts
  * as a try, and one call makes at most MAX_ATTEMPTS of them, so sockets that keep failing cannot
@@ -336,7 +402,7 @@ static int send_next(struct mw_fetch *f, bool retry, uint64_t now)
         if (m < 32)
             f->tried |= 1u << m;
         f->n_tries++;
-        if (send_udp(f, up, now) == 0)
+        if ((f->set->u[up].tls ? send_tls(f, up, now) : send_udp(f, up, now)) == 0)
             return 0;
     }
     return -EIO;
@@ -349,7 +415,7 @@ static void fetch_next(struct mw_fetch *f, uint64_t now)
 {
     if (send_next(f, f->last_rcode == 0, now) == 0)
         return;
-    if (live_attempts(f) == 0 && !f->tcp)
+    if (live_attempts(f) == 0 && !f->tcp && !f->dot)
         fetch_complete(f, -ETIMEDOUT, NULL, 0);
 }
 
@@ -523,7 +589,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
         w->stats.upstream_malformed++;
         u->errors++;
         up_failed(w, u);
-        if (live_attempts(f) == 0 && !f->tcp)
+        if (live_attempts(f) == 0 && !f->tcp && !f->dot)
             fetch_next(f, now);
         return;
     }
@@ -534,7 +600,7 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
         return;
     }
     unsigned run = u->fails;
-    up_answered(u, tcp || now < sent_ms ? 0 : now - sent_ms);
+    up_answered(u, sent_ms == 0 || now < sent_ms ? 0 : now - sent_ms);
     memcpy(f->answered_by, u->label, sizeof(f->answered_by));
     if ((info.flags & MW_DNS_TC) && !tcp) {
         start_tcp(f, up, now);
@@ -600,8 +666,16 @@ static void fetch_timer(uv_timer_t *t)
         utcp_failed(tc);
         return;
     }
-    /* The newest attempt timed out; older ones stay live for a late answer. */
-    if (f->n_att > 0) {
+    if (f->dot) {
+        /* The DoT query timed out: counted, and dropped (a late answer is a stray) unless
+         * it is retried on the same member, whose connection keeps it. */
+        struct mw_upstream *u = &f->set->u[f->dot_up];
+        u->timeouts++;
+        up_failed(w, u);
+        mw_dot_cancel(f->dot);
+        f->dot = NULL;
+    } else if (f->n_att > 0) {
+        /* The newest attempt timed out; older ones stay live for a late answer. */
         struct mw_upstream *u = &f->set->u[f->att[f->n_att - 1].up];
         u->timeouts++;
         up_failed(w, u);
@@ -669,6 +743,10 @@ static void fetch_release(struct mw_fetch *f)
     uv_timer_stop(&f->timer);
     if (f->tcp)
         utcp_close(f->tcp);
+    if (f->dot) {
+        mw_dot_cancel(f->dot);
+        f->dot = NULL;
+    }
     mw_upset_unref(f->set);
     f->set = NULL;
     f->active = false;
@@ -719,6 +797,7 @@ static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsi
     f->n_tries = 0;
     f->n_att = 0;
     f->tcp = NULL;
+    f->dot = NULL;
     f->last_rcode = 0;
     f->answered_by[0] = 0;
     /* Send now; a fetch must never complete inside mw_fetch_start(), so when nothing could be
@@ -823,6 +902,17 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
         free(ups);
         return -ENOMEM;
     }
+    char why[256] = "";
+    int rc = mw_dot_new(w, cfg, &ups->dot, why, sizeof(why));
+    if (rc == -ENOMEM) {
+        mw_dot_free(ups->dot);
+        free(ups->rbuf);
+        mw_upset_unref(ups->cur);
+        free(ups);
+        return -ENOMEM;
+    }
+    if (rc < 0) /* the tls:// upstreams fail their queries; the others serve */
+        mw_log_error("upstr", "worker %u: tls: %s", w->index, why);
     uv_timer_init(&w->loop, &ups->sync);
     ups->sync.data = ups;
     w->open_handles++;
@@ -837,6 +927,10 @@ int mw_upstreams_reconfigure(struct mw_upstreams *ups, const struct mw_config *c
     struct mw_upset *s = mw_upset_build(cfg, ups->cur, health);
     if (!s)
         return -ENOMEM;
+    char why[256] = "";
+    if (mw_dot_configure(ups->dot, cfg, why, sizeof(why)) < 0)
+        mw_log_error("upstr", "worker %u: tls: %s (the previous trust anchors stay)", ups->w->index,
+                     why);
     mw_upset_unref(ups->cur);
     ups->cur = s;
     return 0;
@@ -872,6 +966,7 @@ void mw_upstreams_close(struct mw_upstreams *ups)
         f = next;
     }
     uv_close((uv_handle_t *)&ups->sync, sync_closed);
+    mw_dot_close(ups->dot);
     for (int i = 0; i < POOL_SIZE; i++) {
         if (ups->pool4[i])
             usock_close(ups->pool4[i]);
@@ -886,6 +981,13 @@ void mw_upstreams_free(struct mw_upstreams *ups)
     if (!ups)
         return;
     mw_upset_unref(ups->cur);
+    mw_dot_free(ups->dot);
     free(ups->rbuf);
     free(ups);
+}
+
+void mw_upstreams_tls_stats(const struct mw_upstreams *ups, const struct mw_addr *a,
+                            struct mw_dot_stats *out)
+{
+    mw_dot_stats(ups->dot, a, out);
 }

@@ -19,6 +19,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
 #include "minewall/dnstext.h"
+#include "minewall/dotconn.h"
 #include "minewall/hash.h"
 #include "minewall/listener.h"
 #include "minewall/log.h"
@@ -374,6 +375,19 @@ static void pub_tick(uv_timer_t *t)
         o->timeouts = u->timeouts;
         o->errors = u->errors;
         memcpy(o->lat, u->lat, sizeof(o->lat));
+        o->tls = u->tls;
+        if (u->tls) {
+            struct mw_dot_stats ds;
+            mw_upstreams_tls_stats(w->ups, &u->addr, &ds);
+            o->tls_handshakes = ds.handshakes;
+            o->tls_resumptions = ds.resumptions;
+            o->tls_verify_failures = ds.verify_failures;
+            o->tls_conn_failures = ds.conn_failures;
+            o->tls_queries = ds.queries;
+            o->tls_reused = ds.reused;
+            o->tls_busy = ds.busy;
+            o->tls_open = ds.open;
+        }
     }
     uv_mutex_unlock(&w->pub_lock);
 }

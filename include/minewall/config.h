@@ -92,6 +92,23 @@ struct mw_list_conf {
     int path_line; /* the line of its `path:` */
 };
 
+/* A DNS-over-TLS upstream (`tls://ADDR[:PORT][#AUTH-NAME]` in `upstreams` or
+ * `forward-zones`, dot.h). Its address also stands in the upstream lists: the address is
+ * the member's identity, this entry says it is reached over TLS and how it is verified. */
+struct mw_tls_upstream {
+    struct mw_addr addr;
+    char auth_name[254]; /* lowercase, no trailing dot; "": the certificate must name the IP */
+    int line;            /* where it was first given */
+};
+
+/* `tls: {pins: {AUTH-NAME: [BASE64-SHA256, ...]}}` (RFC 7858 section 4.2). */
+struct mw_tls_pins {
+    char *name;            /* owned; lowercase authentication name */
+    uint8_t (*sha256)[32]; /* owned; n SPKI SHA-256 hashes */
+    size_t n;
+    int line;
+};
+
 struct mw_config {
     char *path; /* owned; file it came from, or "<string>" */
 
@@ -137,6 +154,19 @@ struct mw_config {
         uint32_t down_after;  /* default 3 */
         uint32_t up_after;    /* default 2 */
     } health;
+
+    /* DNS over TLS to upstreams (`tls:`, config_tls.c). Strict: an upstream that fails
+     * verification is a failed upstream, never asked in clear text instead. */
+    struct {
+        struct mw_tls_upstream *ups; /* owned; every distinct tls:// address, config order */
+        size_t n_ups;
+        char *ca_file;            /* owned; PEM trust anchors; NULL: the system store */
+        uint32_t max_connections; /* per upstream per worker; default 2 */
+        uint32_t idle_timeout_ms; /* an unused connection is closed after it; default 10000 */
+        uint32_t max_pipeline;    /* queries in flight on one connection; default 64 */
+        struct mw_tls_pins *pins; /* owned */
+        size_t n_pins;
+    } tls;
 
     struct {
         uint32_t idle_timeout_ms; /* default 10000 */
@@ -286,6 +316,7 @@ struct mw_config {
         int journal_path, journal_geo_asn, journal_geo_country;
         int journal_watch; /* the journal.watch list (its entries share it) */
         int control_socket, control_token_file;
+        int tls_ca_file;
     } lines;
 };
 
@@ -338,6 +369,11 @@ int mw_config_group_find(const struct mw_config *cfg, const char *name);
  * then the top-level ones; NULL for the default upstreams. */
 const struct mw_forward_zone *mw_config_zone_for_group(const struct mw_config *cfg, unsigned gi,
                                                        const uint8_t *qname, size_t qname_len);
+/* The tls:// entry of address a, or NULL when a is a plain upstream. */
+const struct mw_tls_upstream *mw_config_tls_upstream(const struct mw_config *cfg,
+                                                     const struct mw_addr *a);
+/* The pins of an authentication name, or NULL when it has none. */
+const struct mw_tls_pins *mw_config_tls_pins(const struct mw_config *cfg, const char *name);
 
 /* "sinkhole", "nxdomain", ... -> enum, or -EINVAL. */
 int mw_action_parse(const char *s, enum mw_action *out);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "minewall/netaddr.h"
@@ -22,7 +23,9 @@ struct mw_health_slot;
 /* One forwarder as seen by one worker. */
 struct mw_upstream {
     struct mw_addr addr;
-    char label[64];            /* "127.0.0.1:53" */
+    char label[64];            /* "127.0.0.1:53", "tls://127.0.0.1:853" */
+    bool tls;                  /* asked over TLS (a tls:// entry of the config) */
+    char auth_name[254];       /* its authentication name; "" : the address */
     bool down;                 /* for this worker: the board's state, or a run of failures */
     uint32_t up_gen;           /* the board's count of returns at the last sync */
     unsigned fails;            /* consecutive failed client queries */
@@ -56,6 +59,8 @@ struct mw_upset {
  * upstreams. */
 struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old,
                                 struct mw_health *health);
+/* The label of an upstream at a: "127.0.0.1:53", or "tls://127.0.0.1:853" when tls. */
+void mw_upset_label(const struct mw_addr *a, bool tls, char *buf, size_t len);
 /* Drop a reference; the last one frees the set. NULL is a no-op. */
 void mw_upset__free(struct mw_upset *s);
 /* Inline: every fetch holds the set it was started on and drops it when it ends. */

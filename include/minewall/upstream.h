@@ -47,6 +47,12 @@ struct mw_fetch_gauges;
 /* Add the idle fetch objects to g->pooled and set g->upstream_tcp. */
 void mw_upstreams_gauges(const struct mw_upstreams *ups, struct mw_fetch_gauges *g);
 
+struct mw_addr;
+struct mw_dot_stats;
+/* The DNS-over-TLS counters of upstream a in this worker (zeros for a plain one). */
+void mw_upstreams_tls_stats(const struct mw_upstreams *ups, const struct mw_addr *a,
+                            struct mw_dot_stats *out);
+
 /* Flags of a fetch: bits copied into the upstream query. */
 enum {
     MW_FETCH_CD = 1, /* checking disabled (RFC 4035) */

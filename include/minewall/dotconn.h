@@ -1,0 +1,74 @@
+/* DNS-over-TLS connections of one worker (RFC 7858): a bounded pool per upstream, queries
+ * pipelined on a connection and answers matched by DNS ID in any order, TLS sessions resumed
+ * on the next connection, idle connections closed after tls.idle-timeout or the
+ * edns-tcp-keepalive timeout the server announces (RFC 7828), whichever is shorter. The TLS
+ * itself is tls.c (OpenSSL over memory BIOs); this file is the libuv shell that moves its
+ * bytes over TCP. It knows nothing of fetches: upstream.c sends a query and gets exactly one
+ * callback per query, never from inside mw_dot_query(). Strict (RFC 8310): a connection whose
+ * peer fails verification fails its queries with -EPERM; nothing is ever sent in clear text.
+ *
+ * The connection code is written so a DoH client (HTTP/2 over the same TLS connection) can
+ * sit on it later: the framing (2-byte length prefix, ID matching) is the only DNS-over-TLS
+ * specific part. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_worker;
+struct mw_config;
+struct mw_addr;
+struct mw_dot;
+struct mw_dot_req;
+
+/* Counters of one upstream in one worker (kept across reloads while it stays configured). */
+struct mw_dot_stats {
+    uint64_t handshakes;      /* completed handshakes (full or resumed) */
+    uint64_t resumptions;     /* handshakes that resumed a session */
+    uint64_t verify_failures; /* handshakes refused: chain, name, expiry or pins */
+    uint64_t conn_failures;   /* connections that failed otherwise (refused, reset, timeout) */
+    uint64_t queries;         /* queries written */
+    uint64_t reused;          /* of them, on a connection that had carried a query before */
+    uint64_t busy;            /* queries refused: every connection full (tls.max-pipeline) */
+    uint32_t open;            /* connections open now */
+};
+
+/* Where a query goes: borrowed for the call only. */
+struct mw_dot_target {
+    const struct mw_addr *addr;
+    const char *auth_name;     /* "" : the certificate must name the address */
+    const uint8_t (*pins)[32]; /* n_pins SPKI SHA-256 (copied); NULL when none */
+    size_t n_pins;
+};
+
+/* status 0: pkt (len bytes, borrowed for the call) is the answer to the query; otherwise
+ * -EPERM (verification failed), -ETIMEDOUT (connect or handshake too slow), -ECONNRESET,
+ * -EPROTO or another negative errno: the connection failed before the answer. */
+typedef void (*mw_dot_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
+
+/* The worker's DoT machinery for cfg (trust anchors loaded only when cfg has tls upstreams).
+ * Returns 0, -ENOMEM, or -EINVAL when the anchors cannot be loaded (why says why; the object
+ * is made anyway and its queries fail). */
+int mw_dot_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_dot **out, char *why,
+               size_t why_len);
+/* A reload: new trust anchors when tls.ca-file changed (every connection is then retired:
+ * it takes no new query and closes when its last answer is in), limits from cfg, pools of
+ * upstreams that are gone dropped once idle. Same returns as mw_dot_new. */
+int mw_dot_configure(struct mw_dot *d, const struct mw_config *cfg, char *why, size_t why_len);
+/* Send the DNS query q (len bytes, without the length prefix; its ID is replaced by one
+ * unique on the connection) to t. Returns 0 with *out the request (valid until its callback
+ * or mw_dot_cancel), -EBUSY when the pool is full, -ENOMEM, or -EINVAL (no trust anchors);
+ * cb is then never called. */
+int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t *q, size_t len,
+                 mw_dot_cb cb, void *arg, struct mw_dot_req **out);
+/* Forget a request: no callback; a late answer is dropped. */
+void mw_dot_cancel(struct mw_dot_req *r);
+/* The counters of upstream a (zeros when it has no pool). */
+void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot_stats *out);
+/* Answers that matched no request on their connection (a late answer, or a bad server). */
+uint64_t mw_dot_stray(const struct mw_dot *d);
+/* Close every connection (requests dropped without callbacks). */
+void mw_dot_close(struct mw_dot *d);
+/* Free after the loop ran the close callbacks; NULL is a no-op. */
+void mw_dot_free(struct mw_dot *d);

@@ -1,0 +1,223 @@
+/* The DNS-over-TLS keys of the configuration: `tls://` entries in `upstreams` and
+ * `forward-zones`, and the `tls:` map (ca-file, pins, max-connections, idle-timeout,
+ * max-pipeline). A tls:// address is the same kind of member as a plain one in the upstream
+ * lists (its address is its identity, so the health board and the upstream sets need no
+ * change of key); cfg->tls.ups says which addresses are reached over TLS and with which
+ * authentication name. So an address given once as tls:// is asked over TLS wherever it is
+ * listed (the same ADDR:PORT as a plain entry elsewhere means the same member), and one
+ * address under two authentication names is an error with FILE:LINE. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "minewall/config.h"
+#include "minewall/dot.h"
+
+/* Record a tls:// address (once per address); false after reporting a conflict. */
+static bool note_tls(struct ctx *c, const char *path, int line, const struct mw_addr *a,
+                     const char *name, const char *text)
+{
+    char b[SHOWN_MAX + 4];
+    struct mw_config *cfg = c->cfg;
+    for (size_t i = 0; i < cfg->tls.n_ups; i++) {
+        struct mw_tls_upstream *t = &cfg->tls.ups[i];
+        if (!mw_addr_equal(&t->addr, a))
+            continue;
+        if (strcmp(t->auth_name, name) == 0)
+            return true;
+        mw_config__err(c, line, "%s: '%s' names another authentication name than line %d", path,
+                       mw_config__shown(text, b), t->line);
+        return false;
+    }
+    struct mw_tls_upstream *n = realloc(cfg->tls.ups, (cfg->tls.n_ups + 1) * sizeof(*n));
+    if (!n) {
+        mw_config__err(c, line, "%s: out of memory", path);
+        return false;
+    }
+    cfg->tls.ups = n;
+    n += cfg->tls.n_ups++;
+    memset(n, 0, sizeof(*n));
+    n->addr = *a;
+    snprintf(n->auth_name, sizeof(n->auth_name), "%s", name);
+    n->line = line;
+    return true;
+}
+
+bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *val,
+                                struct mw_addr **arr, size_t *n)
+{
+    *arr = NULL;
+    *n = 0;
+    if (is_null(val))
+        return true;
+    if (val->type != YAML_SEQUENCE_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a list, found %s", path, kind(val));
+        return false;
+    }
+    size_t count = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
+    if (count == 0)
+        return true;
+    struct mw_addr *out = calloc(count, sizeof(*out));
+    if (!out) {
+        mw_config__err(c, line_of(val), "%s: out of memory", path);
+        return false;
+    }
+    bool ok = true;
+    char b[SHOWN_MAX + 4];
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, val->data.sequence.items.start[i]);
+        const char *s = mw_config__scalar(c, path, item);
+        if (!s) {
+            ok = false;
+            continue;
+        }
+        char name[MW_DOT_NAME_MAX + 1];
+        int r = mw_dot_parse_url(s, &out[i], name, sizeof(name));
+        if (r == 0)
+            r = mw_addr_parse(s, MW_DNS_PORT, &out[i]) < 0 ? -EINVAL : 0;
+        if (r < 0) {
+            mw_config__err(c, line_of(item),
+                           "%s: invalid address '%s' (expected ADDR[:PORT] or "
+                           "tls://ADDR[:PORT][#AUTH-NAME])",
+                           path, mw_config__shown(s, b));
+            ok = false;
+        } else if (r == 1 && !note_tls(c, path, line_of(item), &out[i], name, s)) {
+            ok = false;
+        }
+    }
+    if (!ok) {
+        free(out);
+        return false;
+    }
+    *arr = out;
+    *n = count;
+    return true;
+}
+
+/* `tls.pins`: a map of authentication names to lists of base64 SPKI SHA-256 hashes. */
+static void on_pins(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    char b[SHOWN_MAX + 4];
+    if (is_null(val))
+        return;
+    if (val->type != YAML_MAPPING_NODE) {
+        mw_config__err(c, line_of(val), "%s: expected a map of names to pin lists, found %s",
+                       k->path, kind(val));
+        return;
+    }
+    yaml_node_pair_t *start = val->data.mapping.pairs.start;
+    size_t count = (size_t)(val->data.mapping.pairs.top - start);
+    struct mw_config *cfg = c->cfg;
+    cfg->tls.pins = calloc(count ? count : 1, sizeof(*cfg->tls.pins));
+    if (!cfg->tls.pins) {
+        mw_config__err(c, line_of(val), "%s: out of memory", k->path);
+        return;
+    }
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *kn = node(c, start[i].key), *v = node(c, start[i].value);
+        const char *ks = mw_config__scalar(c, k->path, kn);
+        if (!ks)
+            continue;
+        char name[MW_DOT_NAME_MAX + 1];
+        struct mw_addr dummy;
+        char url[MW_DOT_NAME_MAX + 32];
+        snprintf(url, sizeof(url), "tls://127.0.0.1#%s", ks);
+        if (mw_dot_parse_url(url, &dummy, name, sizeof(name)) != 1) {
+            mw_config__err(c, line_of(kn), "%s: invalid authentication name '%s'", k->path,
+                           mw_config__shown(ks, b));
+            continue;
+        }
+        if (mw_config_tls_pins(cfg, name)) {
+            mw_config__err(c, line_of(kn), "%s: duplicate name '%s'", k->path,
+                           mw_config__shown(ks, b));
+            continue;
+        }
+        if (v->type != YAML_SEQUENCE_NODE) {
+            mw_config__err(c, line_of(v), "%s: '%s': expected a list of pins, found %s", k->path,
+                           mw_config__shown(ks, b), kind(v));
+            continue;
+        }
+        size_t np = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+        struct mw_tls_pins *p = &cfg->tls.pins[cfg->tls.n_pins];
+        memset(p, 0, sizeof(*p));
+        p->line = line_of(kn);
+        p->name = strdup(name);
+        p->sha256 = calloc(np ? np : 1, sizeof(*p->sha256));
+        if (!p->name || !p->sha256) {
+            free(p->name);
+            free(p->sha256);
+            mw_config__err(c, line_of(kn), "%s: out of memory", k->path);
+            continue;
+        }
+        bool ok = np > 0;
+        if (!ok)
+            mw_config__err(c, line_of(v), "%s: '%s' has no pins", k->path,
+                           mw_config__shown(ks, b));
+        for (size_t j = 0; j < np; j++) {
+            yaml_node_t *item = node(c, v->data.sequence.items.start[j]);
+            const char *s = mw_config__scalar(c, k->path, item);
+            if (!s) {
+                ok = false;
+            } else if (mw_dot_pin_decode(s, p->sha256[p->n]) < 0) {
+                mw_config__err(c, line_of(item),
+                               "%s: invalid pin '%s' (expected the base64 SHA-256 of a "
+                               "SubjectPublicKeyInfo, 44 characters)",
+                               k->path, mw_config__shown(s, b));
+                ok = false;
+            } else {
+                p->n++;
+            }
+        }
+        if (!ok) {
+            free(p->name);
+            free(p->sha256);
+            continue;
+        }
+        cfg->tls.n_pins++;
+    }
+}
+
+const struct key mw_config__tls_keys[] = {
+    PATH("tls.ca-file", tls.ca_file, tls_ca_file),
+    {.path = "tls.pins", .fn = on_pins},
+    NUM("tls.max-connections", mw_config__on_uint, tls.max_connections, 1, 64, 1, 0),
+    NUM("tls.idle-timeout", mw_config__on_uint, tls.idle_timeout_ms, 1, 3600, 1000, 0),
+    NUM("tls.max-pipeline", mw_config__on_uint, tls.max_pipeline, 1, 4096, 1, 0),
+    {.path = NULL},
+};
+
+void mw_config__tls_defaults(struct mw_config *cfg)
+{
+    cfg->tls.max_connections = 2;
+    cfg->tls.idle_timeout_ms = 10000;
+    cfg->tls.max_pipeline = 64;
+}
+
+void mw_config__tls_free(struct mw_config *cfg)
+{
+    free(cfg->tls.ups);
+    free(cfg->tls.ca_file);
+    for (size_t i = 0; i < cfg->tls.n_pins; i++) {
+        free(cfg->tls.pins[i].name);
+        free(cfg->tls.pins[i].sha256);
+    }
+    free(cfg->tls.pins);
+}
+
+const struct mw_tls_upstream *mw_config_tls_upstream(const struct mw_config *cfg,
+                                                     const struct mw_addr *a)
+{
+    for (size_t i = 0; i < cfg->tls.n_ups; i++)
+        if (mw_addr_equal(&cfg->tls.ups[i].addr, a))
+            return &cfg->tls.ups[i];
+    return NULL;
+}
+
+const struct mw_tls_pins *mw_config_tls_pins(const struct mw_config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->tls.n_pins; i++)
+        if (strcmp(cfg->tls.pins[i].name, name) == 0)
+            return &cfg->tls.pins[i];
+    return NULL;
+}

@@ -1,0 +1,705 @@
+/* DNS-over-TLS connections of one worker; see dotconn.h.
+ *
+ * Bounds: tls.max-connections connections per upstream, tls.max-pipeline queries in flight on
+ * each (so at most their product per upstream; beyond it a query is refused with -EBUSY and
+ * counted, and upstream.c tries another upstream), one received message of at most 64 KiB
+ * being reassembled per connection. Requests come from a free list, so a query allocates
+ * nothing once the pool is warm. A connection opened for a query carries the queries that
+ * arrive during its handshake too (they wait in its queue and are written when it is ready). */
+#include "minewall/dotconn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "minewall/config.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/dot.h"
+#include "minewall/log.h"
+#include "minewall/netaddr.h"
+#include "minewall/tls.h"
+#include "minewall/worker.h"
+
+#define MAX_QUERY 1024 /* a padded query: a name of 255 bytes fits with room */
+#define READ_BUF 16384
+
+struct mw_dot_req {
+    struct mw_dot_req *next, *prev; /* on the connection's queue or sent list, or free list */
+    struct dconn *c;                /* NULL once detached */
+    mw_dot_cb cb;
+    void *arg;
+    uint16_t id;
+    bool sent;
+    uint16_t len;
+    uint8_t buf[2 + MAX_QUERY]; /* length prefix and query */
+};
+
+struct pool;
+
+struct dconn {
+    uv_tcp_t tcp;
+    uv_timer_t timer; /* connect/handshake deadline, then idle timeout */
+    uv_connect_t creq;
+    struct pool *p;          /* valid until closing: a pool may go before the handles close */
+    struct mw_worker *w;
+    struct dconn *next; /* in the pool */
+    struct mw_tls *tls;
+    struct mw_dot_req *reqs; /* waiting to be written, then waiting for the answer */
+    unsigned n_reqs;
+    unsigned closed_handles;
+    uint64_t queries;
+    int64_t keepalive_ms; /* the server's, -1 unknown */
+    bool ready, retired, closing, broken;
+    uint8_t *in; /* plaintext being reassembled: 2-byte length and message */
+    size_t in_len;
+};
+
+struct pool {
+    struct pool *next;
+    struct mw_dot *d;
+    struct mw_addr addr;
+    char auth_name[MW_DOT_NAME_MAX + 1];
+    uint8_t (*pins)[32]; /* owned copy of the pins the connections were made with */
+    size_t n_pins;
+    struct dconn *conns;
+    unsigned n_conns;
+    struct mw_tls_session *session; /* owned; the newest resumable one */
+    bool configured;                /* in the current config */
+    struct mw_dot_stats st;
+};
+
+struct mw_dot {
+    struct mw_worker *w;
+    struct mw_tls_ctx *ctx; /* NULL: no tls upstream, or the anchors failed to load */
+    char *ca_file;          /* owned; what ctx was made from */
+    struct pool *pools;
+    struct mw_dot_req *free_reqs;
+    uint32_t max_conns, max_pipeline, idle_ms, connect_ms;
+    uint64_t stray;
+    bool closing;
+    uint8_t rbuf[READ_BUF];
+    uint8_t obuf[READ_BUF];
+};
+
+struct wreq {
+    uv_write_t w;
+    struct dconn *c;
+    size_t len;
+    uint8_t data[];
+};
+
+static void conn_fail(struct dconn *c, int status);
+
+/* ---- requests ---- */
+
+static struct mw_dot_req *req_get(struct mw_dot *d)
+{
+    struct mw_dot_req *r = d->free_reqs;
+    if (r) {
+        d->free_reqs = r->next;
+        return r;
+    }
+    return malloc(sizeof(*r));
+}
+
+static void req_put(struct mw_dot *d, struct mw_dot_req *r)
+{
+    r->next = d->free_reqs;
+    d->free_reqs = r;
+}
+
+static void req_unlink(struct mw_dot_req *r)
+{
+    struct dconn *c = r->c;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        c->reqs = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    c->n_reqs--;
+    r->c = NULL;
+}
+
+/* ---- connection ---- */
+
+static void conn_handle_closed(uv_handle_t *h)
+{
+    struct dconn *c = h->data;
+    struct mw_worker *w = c->w;
+    w->open_handles--;
+    if (++c->closed_handles < 2)
+        return;
+    mw_tls_free(c->tls);
+    free(c->in);
+    free(c);
+    mw_worker_maybe_done(w);
+}
+
+/* Take c out of its pool and close its handles; its requests must be gone. */
+static void conn_close(struct dconn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    struct pool *p = c->p;
+    for (struct dconn **pp = &p->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    p->n_conns--;
+    p->st.open = p->n_conns;
+    uv_close((uv_handle_t *)&c->tcp, conn_handle_closed);
+    uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
+}
+
+/* Fail every request of c with status (their callbacks may send again: c is closed first so
+ * no new request lands on it). */
+static void conn_fail(struct dconn *c, int status)
+{
+    struct mw_dot *d = c->p->d;
+    conn_close(c);
+    while (c->reqs) {
+        struct mw_dot_req *r = c->reqs;
+        req_unlink(r);
+        mw_dot_cb cb = r->cb;
+        void *arg = r->arg;
+        req_put(d, r);
+        cb(arg, status, NULL, 0);
+    }
+}
+
+static void wrote(uv_write_t *w, int status)
+{
+    struct wreq *wr = (struct wreq *)w;
+    struct dconn *c = wr->c;
+    free(wr);
+    if (status < 0 && !c->closing)
+        conn_fail(c, status);
+}
+
+/* Send what TLS has for the network. */
+static int flush(struct dconn *c)
+{
+    size_t n = mw_tls_pending(c->tls);
+    if (n == 0 || c->closing)
+        return 0;
+    struct wreq *wr = malloc(sizeof(*wr) + n);
+    if (!wr)
+        return -ENOMEM;
+    wr->c = c;
+    wr->len = mw_tls_take(c->tls, wr->data, n);
+    uv_buf_t b = uv_buf_init((char *)wr->data, (unsigned)wr->len);
+    int rc = uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, wrote);
+    if (rc < 0)
+        free(wr);
+    return rc;
+}
+
+static void idle_fired(uv_timer_t *t);
+
+/* Arm the idle timer when nothing is in flight (an idle connection costs the server a slot:
+ * the shorter of ours and the server's keepalive, RFC 7828 section 3.2.2). */
+static void idle_check(struct dconn *c)
+{
+    if (c->closing || !c->ready || c->n_reqs > 0)
+        return;
+    struct mw_dot *d = c->p->d;
+    if (c->retired || c->keepalive_ms == 0) {
+        conn_close(c);
+        return;
+    }
+    uint64_t ms = d->idle_ms;
+    if (c->keepalive_ms > 0 && (uint64_t)c->keepalive_ms < ms)
+        ms = (uint64_t)c->keepalive_ms;
+    uv_timer_start(&c->timer, idle_fired, ms, 0);
+}
+
+static void idle_fired(uv_timer_t *t)
+{
+    struct dconn *c = t->data;
+    if (c->broken) {
+        conn_fail(c, -EIO);
+        return;
+    }
+    if (!c->ready) {
+        c->p->st.conn_failures++;
+        conn_fail(c, -ETIMEDOUT);
+        return;
+    }
+    if (c->n_reqs == 0)
+        conn_close(c);
+}
+
+/* Encrypt the requests not yet written. */
+static int write_queued(struct dconn *c)
+{
+    for (struct mw_dot_req *r = c->reqs; r; r = r->next) {
+        if (r->sent)
+            continue;
+        if (mw_tls_write(c->tls, r->buf, (size_t)r->len + 2) < 0)
+            return -EPROTO;
+        r->sent = true;
+        c->p->st.queries++;
+        if (c->queries++ > 0)
+            c->p->st.reused++;
+    }
+    return flush(c);
+}
+
+static void keep_session(struct dconn *c)
+{
+    struct mw_tls_session *s = mw_tls_session_take(c->tls);
+    if (!s)
+        return;
+    mw_tls_session_free(c->p->session);
+    c->p->session = s;
+}
+
+/* Dispatch one complete message of c's buffer. */
+static void deliver(struct dconn *c, const uint8_t *pkt, size_t len)
+{
+    struct mw_dot *d = c->p->d;
+    if (len < MW_DNS_HDR) {
+        d->stray++;
+        return;
+    }
+    uint16_t id = mw_dns_get16(pkt);
+    struct mw_dot_req *r = c->reqs;
+    while (r && !(r->sent && r->id == id))
+        r = r->next;
+    if (!r) {
+        d->stray++;
+        return;
+    }
+    int64_t ka = mw_dot_keepalive_ms(pkt, len);
+    if (ka >= 0)
+        c->keepalive_ms = ka;
+    req_unlink(r);
+    mw_dot_cb cb = r->cb;
+    void *arg = r->arg;
+    req_put(d, r);
+    cb(arg, 0, pkt, len);
+}
+
+/* Read what TLS decrypted, message by message. Returns 0, or a negative errno when the
+ * connection is to fail. */
+static int read_plain(struct dconn *c)
+{
+    for (;;) {
+        if (!c->in) {
+            c->in = malloc(2 + 65535);
+            if (!c->in)
+                return -ENOMEM;
+        }
+        size_t want = c->in_len < 2 ? 2 - c->in_len : 2 + (size_t)mw_dns_get16(c->in) - c->in_len;
+        int n = mw_tls_read(c->tls, c->in + c->in_len, want);
+        if (n == -EAGAIN)
+            return 0;
+        if (n == 0)
+            return -ECONNRESET; /* close_notify */
+        if (n < 0)
+            return n;
+        c->in_len += (size_t)n;
+        if (c->in_len < 2 || c->in_len < 2 + (size_t)mw_dns_get16(c->in))
+            continue;
+        size_t len = mw_dns_get16(c->in);
+        c->in_len = 0;
+        deliver(c, c->in + 2, len);
+        if (c->closing)
+            return 0;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    struct dconn *c = s->data;
+    struct pool *p = c->p;
+    (void)buf;
+    if (c->closing)
+        return;
+    if (nread < 0) {
+        if (!c->ready)
+            p->st.conn_failures++;
+        conn_fail(c, nread == UV_EOF ? -ECONNRESET : (int)nread);
+        return;
+    }
+    if (mw_tls_feed(c->tls, p->d->rbuf, (size_t)nread) < 0) {
+        conn_fail(c, -ENOMEM);
+        return;
+    }
+    if (!c->ready) {
+        char why[256] = "";
+        int rc = mw_tls_handshake(c->tls, why, sizeof(why));
+        if (rc == -EAGAIN) {
+            if (flush(c) < 0)
+                conn_fail(c, -EIO);
+            return;
+        }
+        if (rc < 0) {
+            char a[64];
+            mw_addr_format(&p->addr, a, sizeof(a));
+            if (rc == -EPERM)
+                p->st.verify_failures++;
+            else
+                p->st.conn_failures++;
+            mw_log_warn("dot", "tls://%s%s%s: %s", a, p->auth_name[0] ? "#" : "", p->auth_name,
+                        why);
+            flush(c); /* the alert */
+            conn_fail(c, rc);
+            return;
+        }
+        c->ready = true;
+        p->st.handshakes++;
+        if (mw_tls_resumed(c->tls))
+            p->st.resumptions++;
+        uv_timer_stop(&c->timer);
+        if (write_queued(c) < 0) {
+            conn_fail(c, -EIO);
+            return;
+        }
+    }
+    int rc = read_plain(c);
+    if (c->closing)
+        return;
+    keep_session(c);
+    if (rc < 0) {
+        conn_fail(c, rc);
+        return;
+    }
+    if (flush(c) < 0) {
+        conn_fail(c, -EIO);
+        return;
+    }
+    idle_check(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    struct dconn *c = h->data;
+    (void)suggested;
+    buf->base = (char *)c->p->d->rbuf;
+    buf->len = sizeof(c->p->d->rbuf);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct dconn *c = req->data;
+    if (c->closing)
+        return;
+    if (status < 0) {
+        c->p->st.conn_failures++;
+        conn_fail(c, status);
+        return;
+    }
+    char why[256];
+    int rc = mw_tls_handshake(c->tls, why, sizeof(why)); /* the ClientHello */
+    if ((rc != -EAGAIN && rc != 0) || flush(c) < 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
+        c->p->st.conn_failures++;
+        conn_fail(c, -EPROTO);
+    }
+}
+
+/* A new connection of p, the handshake under way. NULL on failure. */
+static struct dconn *conn_new(struct pool *p)
+{
+    struct mw_dot *d = p->d;
+    struct mw_worker *w = d->w;
+    struct dconn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->p = p;
+    c->w = w;
+    c->keepalive_ms = -1;
+    c->tls = mw_tls_new(d->ctx, p->auth_name, &p->addr, (const uint8_t(*)[32])p->pins, p->n_pins,
+                        p->session);
+    if (!c->tls) {
+        free(c);
+        return NULL;
+    }
+    uv_tcp_init(&w->loop, &c->tcp);
+    uv_timer_init(&w->loop, &c->timer);
+    c->tcp.data = c->timer.data = c->creq.data = c;
+    w->open_handles += 2;
+    c->next = p->conns;
+    p->conns = c;
+    p->n_conns++;
+    p->st.open = p->n_conns;
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_timer_start(&c->timer, idle_fired, d->connect_ms, 0);
+    if (uv_tcp_connect(&c->creq, &c->tcp, &p->addr.u.sa, on_connect) < 0) {
+        conn_close(c);
+        return NULL;
+    }
+    return c;
+}
+
+/* ---- pools ---- */
+
+static struct pool *pool_find(const struct mw_dot *d, const struct mw_addr *a, const char *name)
+{
+    for (struct pool *p = d->pools; p; p = p->next)
+        if (mw_addr_equal(&p->addr, a) && (!name || strcmp(p->auth_name, name) == 0))
+            return p;
+    return NULL;
+}
+
+static void pool_retire(struct pool *p)
+{
+    for (struct dconn *c = p->conns, *next; c; c = next) {
+        next = c->next;
+        c->retired = true;
+        idle_check(c);
+    }
+    mw_tls_session_free(p->session);
+    p->session = NULL;
+}
+
+static struct pool *pool_get(struct mw_dot *d, const struct mw_dot_target *t)
+{
+    struct pool *p = pool_find(d, t->addr, t->auth_name);
+    if (!p) {
+        p = calloc(1, sizeof(*p));
+        if (!p)
+            return NULL;
+        p->d = d;
+        p->addr = *t->addr;
+        snprintf(p->auth_name, sizeof(p->auth_name), "%s", t->auth_name);
+        p->configured = true;
+        p->next = d->pools;
+        d->pools = p;
+    }
+    if (p->n_pins != t->n_pins ||
+        (t->n_pins && memcmp(p->pins, t->pins, t->n_pins * sizeof(*p->pins)) != 0)) {
+        /* New pins (a reload): connections verified under the old ones take no new query. */
+        uint8_t(*np)[32] = NULL;
+        if (t->n_pins && !(np = malloc(t->n_pins * sizeof(*np))))
+            return NULL;
+        if (t->n_pins)
+            memcpy(np, t->pins, t->n_pins * sizeof(*np));
+        free(p->pins);
+        p->pins = np;
+        p->n_pins = t->n_pins;
+        pool_retire(p);
+    }
+    return p;
+}
+
+/* The connection for the next query of p: the open one with the fewest queries in flight,
+ * a new one while the pool has room and every open one carries some, or NULL (full). */
+static struct dconn *pick(struct pool *p)
+{
+    struct mw_dot *d = p->d;
+    struct dconn *best = NULL;
+    unsigned live = 0;
+    for (struct dconn *c = p->conns; c; c = c->next) {
+        if (c->retired || c->closing)
+            continue;
+        live++;
+        if (c->n_reqs < d->max_pipeline && (!best || c->n_reqs < best->n_reqs))
+            best = c;
+    }
+    if (best && (best->n_reqs == 0 || live >= d->max_conns || !best->ready))
+        return best;
+    if (live < d->max_conns) {
+        struct dconn *c = conn_new(p);
+        if (c)
+            return c;
+    }
+    return best;
+}
+
+int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t *q, size_t len,
+                 mw_dot_cb cb, void *arg, struct mw_dot_req **out)
+{
+    if (!d->ctx || d->closing)
+        return -EINVAL;
+    if (len < MW_DNS_HDR || len > MAX_QUERY)
+        return -EMSGSIZE;
+    struct pool *p = pool_get(d, t);
+    if (!p)
+        return -ENOMEM;
+    struct dconn *c = pick(p);
+    if (!c) {
+        p->st.busy++;
+        return -EBUSY;
+    }
+    struct mw_dot_req *r = req_get(d);
+    if (!r)
+        return -ENOMEM;
+    uint16_t id;
+    bool taken;
+    do {
+        id = (uint16_t)arc4random();
+        taken = false;
+        for (struct mw_dot_req *o = c->reqs; o && !taken; o = o->next)
+            taken = o->id == id;
+    } while (taken);
+    r->c = c;
+    r->cb = cb;
+    r->arg = arg;
+    r->id = id;
+    r->sent = false;
+    r->len = (uint16_t)len;
+    mw_dns_put16(r->buf, (uint16_t)len);
+    memcpy(r->buf + 2, q, len);
+    mw_dns_put16(r->buf + 2, id);
+    r->prev = NULL;
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    c->n_reqs++;
+    if (c->ready) {
+        uv_timer_stop(&c->timer);
+        if (write_queued(c) < 0) {
+            /* Never call back from here: the request is taken back, the connection fails
+             * its others from the loop's next turn via its timer. */
+            req_unlink(r);
+            req_put(d, r);
+            c->retired = c->broken = true;
+            uv_timer_start(&c->timer, idle_fired, 0, 0);
+            return -EIO;
+        }
+    }
+    *out = r;
+    return 0;
+}
+
+void mw_dot_cancel(struct mw_dot_req *r)
+{
+    if (!r || !r->c)
+        return;
+    struct dconn *c = r->c;
+    struct mw_dot *d = c->p->d;
+    req_unlink(r);
+    req_put(d, r);
+    idle_check(c);
+}
+
+/* ---- lifecycle ---- */
+
+static int load(struct mw_dot *d, const struct mw_config *cfg, char *why, size_t why_len)
+{
+    d->max_conns = cfg->tls.max_connections;
+    d->max_pipeline = cfg->tls.max_pipeline;
+    d->idle_ms = cfg->tls.idle_timeout_ms;
+    d->connect_ms = cfg->upstream.timeout_ms;
+    for (struct pool *p = d->pools; p; p = p->next)
+        p->configured = mw_config_tls_upstream(cfg, &p->addr) != NULL;
+    if (cfg->tls.n_ups == 0)
+        return 0;
+    const char *ca = cfg->tls.ca_file;
+    if (d->ctx && ((!ca && !d->ca_file) || (ca && d->ca_file && strcmp(ca, d->ca_file) == 0)))
+        return 0;
+    struct mw_tls_ctx *ctx = NULL;
+    int rc = mw_tls_ctx_new(ca, &ctx, why, why_len);
+    char *copy = ca ? strdup(ca) : NULL;
+    if (rc < 0 || (ca && !copy)) {
+        mw_tls_ctx_free(ctx);
+        free(copy);
+        return rc < 0 ? rc : -ENOMEM;
+    }
+    /* New anchors: what was verified under the old ones is not reused. */
+    for (struct pool *p = d->pools; p; p = p->next)
+        pool_retire(p);
+    mw_tls_ctx_free(d->ctx);
+    free(d->ca_file);
+    d->ctx = ctx;
+    d->ca_file = copy;
+    return 0;
+}
+
+int mw_dot_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_dot **out, char *why,
+               size_t why_len)
+{
+    struct mw_dot *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->w = w;
+    *out = d;
+    return load(d, cfg, why, why_len);
+}
+
+int mw_dot_configure(struct mw_dot *d, const struct mw_config *cfg, char *why, size_t why_len)
+{
+    /* Pools of upstreams no longer configured go once they have no connection. */
+    for (struct pool **pp = &d->pools; *pp;) {
+        struct pool *p = *pp;
+        if (!mw_config_tls_upstream(cfg, &p->addr) && p->n_conns == 0) {
+            *pp = p->next;
+            mw_tls_session_free(p->session);
+            free(p->pins);
+            free(p);
+            continue;
+        }
+        pp = &p->next;
+    }
+    return load(d, cfg, why, why_len);
+}
+
+void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (const struct pool *p = d->pools; p; p = p->next) {
+        if (!mw_addr_equal(&p->addr, a))
+            continue;
+        out->handshakes += p->st.handshakes;
+        out->resumptions += p->st.resumptions;
+        out->verify_failures += p->st.verify_failures;
+        out->conn_failures += p->st.conn_failures;
+        out->queries += p->st.queries;
+        out->reused += p->st.reused;
+        out->busy += p->st.busy;
+        out->open += p->st.open;
+    }
+}
+
+uint64_t mw_dot_stray(const struct mw_dot *d)
+{
+    return d->stray;
+}
+
+void mw_dot_close(struct mw_dot *d)
+{
+    if (d->closing)
+        return;
+    d->closing = true;
+    for (struct pool *p = d->pools; p; p = p->next) {
+        while (p->conns) {
+            struct dconn *c = p->conns;
+            while (c->reqs) {
+                struct mw_dot_req *r = c->reqs;
+                req_unlink(r);
+                req_put(d, r);
+            }
+            conn_close(c);
+        }
+    }
+}
+
+void mw_dot_free(struct mw_dot *d)
+{
+    if (!d)
+        return;
+    while (d->pools) {
+        struct pool *p = d->pools;
+        d->pools = p->next;
+        mw_tls_session_free(p->session);
+        free(p->pins);
+        free(p);
+    }
+    while (d->free_reqs) {
+        struct mw_dot_req *r = d->free_reqs;
+        d->free_reqs = r->next;
+        free(r);
+    }
+    mw_tls_ctx_free(d->ctx);
+    free(d->ca_file);
+    free(d);
+}
