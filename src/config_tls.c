@@ -152,8 +152,7 @@ static void on_pins(struct ctx *c, const struct key *k, yaml_node_t *val)
         }
         bool ok = np > 0;
         if (!ok)
-            mw_config__err(c, line_of(v), "%s: '%s' has no pins", k->path,
-                           mw_config__shown(ks, b));
+            mw_config__err(c, line_of(v), "%s: '%s' has no pins", k->path, mw_config__shown(ks, b));
         for (size_t j = 0; j < np; j++) {
             yaml_node_t *item = node(c, v->data.sequence.items.start[j]);
             const char *s = mw_config__scalar(c, k->path, item);

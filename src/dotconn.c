@@ -24,6 +24,8 @@
 
 #define MAX_QUERY 1024 /* a padded query: a name of 255 bytes fits with room */
 #define READ_BUF 16384
+#define BACKOFF_MIN_MS 250
+#define BACKOFF_MAX_MS 30000
 
 struct mw_dot_req {
     struct mw_dot_req *next, *prev; /* on the connection's queue or sent list, or free list */
@@ -42,7 +44,7 @@ struct dconn {
     uv_tcp_t tcp;
     uv_timer_t timer; /* connect/handshake deadline, then idle timeout */
     uv_connect_t creq;
-    struct pool *p;          /* valid until closing: a pool may go before the handles close */
+    struct pool *p; /* valid until closing: a pool may go before the handles close */
     struct mw_worker *w;
     struct dconn *next; /* in the pool */
     struct mw_tls *tls;
@@ -66,6 +68,8 @@ struct pool {
     struct dconn *conns;
     unsigned n_conns;
     struct mw_tls_session *session; /* owned; the newest resumable one */
+    uint64_t backoff_ms;            /* after failed connections: 0, then 250 ms doubling to 30 s */
+    uint64_t retry_at;              /* no new connection before (loop time) */
     bool configured;                /* in the current config */
     struct mw_dot_stats st;
 };
@@ -162,6 +166,15 @@ static void conn_close(struct dconn *c)
 static void conn_fail(struct dconn *c, int status)
 {
     struct mw_dot *d = c->p->d;
+    if (!c->ready && !c->closing) {
+        /* A server that cannot be reached or verified is not asked to handshake again for
+         * each query: new connections wait out a backoff that doubles with each failure. */
+        struct pool *p = c->p;
+        p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
+        if (p->backoff_ms > BACKOFF_MAX_MS)
+            p->backoff_ms = BACKOFF_MAX_MS;
+        p->retry_at = uv_now(&c->w->loop) + p->backoff_ms;
+    }
     conn_close(c);
     while (c->reqs) {
         struct mw_dot_req *r = c->reqs;
@@ -354,6 +367,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         c->ready = true;
+        p->backoff_ms = 0;
         p->st.handshakes++;
         if (mw_tls_resumed(c->tls))
             p->st.resumptions++;
@@ -506,7 +520,7 @@ static struct dconn *pick(struct pool *p)
     }
     if (best && (best->n_reqs == 0 || live >= d->max_conns || !best->ready))
         return best;
-    if (live < d->max_conns) {
+    if (live < d->max_conns && uv_now(&d->w->loop) >= p->retry_at) {
         struct dconn *c = conn_new(p);
         if (c)
             return c;
@@ -525,6 +539,10 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
     if (!p)
         return -ENOMEM;
     struct dconn *c = pick(p);
+    if (!c && p->retry_at > uv_now(&d->w->loop)) {
+        p->st.backoff++;
+        return -ECONNREFUSED;
+    }
     if (!c) {
         p->st.busy++;
         return -EBUSY;
@@ -656,6 +674,7 @@ void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot
         out->queries += p->st.queries;
         out->reused += p->st.reused;
         out->busy += p->st.busy;
+        out->backoff += p->st.backoff;
         out->open += p->st.open;
     }
 }

@@ -129,6 +129,7 @@ static void tls_zero(struct mw_upstream_pub *o)
 {
     o->tls_handshakes = o->tls_resumptions = o->tls_verify_failures = 0;
     o->tls_conn_failures = o->tls_queries = o->tls_reused = o->tls_busy = o->tls_open = 0;
+    o->tls_backoff = 0;
 }
 
 static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
@@ -141,6 +142,7 @@ static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
     o->tls_queries += p->tls_queries;
     o->tls_reused += p->tls_reused;
     o->tls_busy += p->tls_busy;
+    o->tls_backoff += p->tls_backoff;
     o->tls_open += p->tls_open;
 }
 
@@ -270,6 +272,10 @@ static const struct {
      "Queries not sent: every connection of the pool full (tls.max-connections x "
      "tls.max-pipeline).",
      offsetof(struct mw_upstream_pub, tls_busy)},
+    {"upstream_tls_backoff_total", "counter",
+     "Queries not sent: no connection open and the last ones failed (a backoff from 250 ms "
+     "doubling to 30 s).",
+     offsetof(struct mw_upstream_pub, tls_backoff)},
     {"upstream_tls_connections", "gauge", "TLS connections open to each upstream.",
      offsetof(struct mw_upstream_pub, tls_open)},
 };

@@ -23,9 +23,9 @@ struct mw_tls_ctx {
 
 struct mw_tls {
     SSL *ssl;
-    BIO *in, *out;          /* owned by ssl: network -> ssl, ssl -> network */
-    SSL_SESSION *fresh;     /* owned: the newest ticket, until taken */
-    uint8_t (*pins)[32];    /* owned copy: a reload may free the config's during a handshake */
+    BIO *in, *out;       /* owned by ssl: network -> ssl, ssl -> network */
+    SSL_SESSION *fresh;  /* owned: the newest ticket, until taken */
+    uint8_t (*pins)[32]; /* owned copy: a reload may free the config's during a handshake */
     size_t n_pins;
     bool done;
 };
@@ -69,7 +69,8 @@ int mw_tls_ctx_new(const char *ca_file, struct mw_tls_ctx **out, char *why, size
     /* RFC 8310 section 9 and RFC 7525: TLS 1.2 at least. */
     SSL_CTX_set_min_proto_version(c->ssl, TLS1_2_VERSION);
     SSL_CTX_set_verify(c->ssl, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_session_cache_mode(c->ssl, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_session_cache_mode(c->ssl,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_sess_set_new_cb(c->ssl, on_new_session);
     int ok = ca_file ? SSL_CTX_load_verify_locations(c->ssl, ca_file, NULL)
                      : SSL_CTX_set_default_verify_paths(c->ssl);
@@ -267,10 +268,16 @@ int mw_tls_read(struct mw_tls *t, uint8_t *buf, size_t cap)
 
 struct mw_tls_session *mw_tls_session_take(struct mw_tls *t)
 {
-    /* The callback sees TLS 1.2 sessions too (the client cache mode is on). */
+    /* The callback sees TLS 1.2 sessions too (the client cache mode is on). A copy is kept:
+     * the session object is the connection's current one, and freeing a connection that
+     * did not shut down cleanly (reset, idle close) marks that object not resumable. */
     SSL_SESSION *s = t->fresh;
     t->fresh = NULL;
-    return (struct mw_tls_session *)s;
+    if (!s)
+        return NULL;
+    SSL_SESSION *copy = SSL_SESSION_dup(s);
+    SSL_SESSION_free(s);
+    return (struct mw_tls_session *)copy;
 }
 
 void mw_tls_session_free(struct mw_tls_session *s)

@@ -347,6 +347,9 @@ static void dot_done(void *arg, int status, const uint8_t *pkt, size_t len)
     struct mw_upstream *u = &f->set->u[up];
     u->errors++;
     up_failed(f->ups->w, u);
+    /* Like SERVFAIL: another member may do better, this one gets no second try in this
+     * fetch (a failed handshake would fail again at once). */
+    f->last_rcode = MW_RCODE_SERVFAIL;
     fetch_next(f, mw_worker_now(f->ups->w));
 }
 

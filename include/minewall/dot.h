@@ -13,7 +13,7 @@
 struct mw_addr;
 
 #define MW_DOT_PORT 853
-#define MW_DOT_NAME_MAX 253 /* an authentication name as text, without trailing dot */
+#define MW_DOT_NAME_MAX 253  /* an authentication name as text, without trailing dot */
 #define MW_DOT_PAD_BLOCK 128 /* RFC 8467 section 4.1: queries padded to a multiple of 128 */
 #define MW_DOT_PIN_LEN 32    /* SHA-256 of the SubjectPublicKeyInfo */
 

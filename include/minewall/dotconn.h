@@ -31,6 +31,7 @@ struct mw_dot_stats {
     uint64_t queries;         /* queries written */
     uint64_t reused;          /* of them, on a connection that had carried a query before */
     uint64_t busy;            /* queries refused: every connection full (tls.max-pipeline) */
+    uint64_t backoff;         /* queries refused: no connection, and the last ones failed */
     uint32_t open;            /* connections open now */
 };
 
@@ -58,8 +59,9 @@ int mw_dot_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_dot *
 int mw_dot_configure(struct mw_dot *d, const struct mw_config *cfg, char *why, size_t why_len);
 /* Send the DNS query q (len bytes, without the length prefix; its ID is replaced by one
  * unique on the connection) to t. Returns 0 with *out the request (valid until its callback
- * or mw_dot_cancel), -EBUSY when the pool is full, -ENOMEM, or -EINVAL (no trust anchors);
- * cb is then never called. */
+ * or mw_dot_cancel), -EBUSY when the pool is full, -ECONNREFUSED when t has no connection and
+ * its last ones failed (a backoff from 250 ms doubling to 30 s, reset by a handshake),
+ * -ENOMEM, or -EINVAL (no trust anchors); cb is then never called. */
 int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t *q, size_t len,
                  mw_dot_cb cb, void *arg, struct mw_dot_req **out);
 /* Forget a request: no callback; a late answer is dropped. */

@@ -1,0 +1,455 @@
+"""DNS over TLS to upstreams (tls://ADDR[:PORT][#AUTH-NAME], tls: {ca-file, pins}) against a
+real Unbound from Debian serving DoT on loopback (tls-port, tls-service-key/pem) with a local
+zone, so no internet is needed. The suite makes its own PKI with the openssl command: a test
+CA, a certificate for dns.test (and 127.0.0.1) signed by it, one for a wrong name, an expired
+one, and a self-signed one.
+
+Strictness: a certificate that fails verification (wrong name, unknown CA, self-signed,
+expired, a pin that matches nothing) is a failed upstream: the client gets SERVFAIL, the
+verification-failure metric moves, and nothing is ever asked in clear text (a plain UDP
+listener on the DoT port and on port 53 of the same address counts what reaches it).
+Reuse: many queries over one or two handshakes, seen both in minewall's metrics and in
+Unbound's own counters (num.query.tls through unbound-control over a UNIX socket)."""
+
+import base64
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+
+import dns.message
+import dns.rcode
+import pytest
+
+from conftest import addresses, free_port, run_minewall, wait_until
+from test_ops import scrape, val
+
+UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
+UNBOUND_CONTROL = shutil.which("unbound-control") or "/usr/sbin/unbound-control"
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(UNBOUND) or not os.path.exists(OPENSSL),
+                                reason="unbound and openssl are needed (tools/setup)")
+
+ANSWER = "192.0.2.53"
+
+
+def openssl(*args, cwd):
+    subprocess.run([OPENSSL] + list(args), cwd=cwd, check=True, capture_output=True,
+                   timeout=30)
+
+
+class PKI:
+    """A test CA and certificates made with the openssl command in directory d."""
+
+    def __init__(self, d):
+        self.d = str(d)
+        os.makedirs(self.d, exist_ok=True)
+        self.ca_key, self.ca = self.path("ca.key"), self.path("ca.pem")
+        openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", self.ca_key, "-out", self.ca, "-days", "30",
+                "-subj", "/CN=minewall test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=self.d)
+        # `openssl ca` is the command that signs with a validity in the past (x509 -req in
+        # OpenSSL 3.0 has no -not_before): a minimal database for it.
+        open(self.path("index.txt"), "w").close()
+        with open(self.path("serial"), "w") as f:
+            f.write("1000\n")
+        with open(self.path("ca.cnf"), "w") as f:
+            f.write("""[ca]
+default_ca = tca
+[tca]
+dir = %s
+database = $dir/index.txt
+serial = $dir/serial
+new_certs_dir = $dir
+certificate = %s
+private_key = %s
+default_md = sha256
+policy = anything
+unique_subject = no
+copy_extensions = copy
+[anything]
+commonName = supplied
+""" % (self.d, self.ca, self.ca_key))
+
+    def path(self, name):
+        return os.path.join(self.d, name)
+
+    def leaf(self, name, sans, signed=True, start=None, end=None):
+        """Key and certificate NAME.key/NAME.pem with the given subjectAltNames."""
+        key, csr, pem = self.path(name + ".key"), self.path(name + ".csr"), self.path(name + ".pem")
+        san = "subjectAltName=" + ",".join(sans)
+        if not signed:
+            openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                    "-nodes", "-keyout", key, "-out", pem, "-days", "30", "-subj",
+                    "/CN=" + name, "-addext", san, cwd=self.d)
+            return key, pem
+        openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-keyout", key, "-out", csr, "-subj", "/CN=" + name, "-addext", san, cwd=self.d)
+        args = ["ca", "-batch", "-config", self.path("ca.cnf"), "-in", csr, "-out", pem,
+                "-notext"]
+        if start:
+            args += ["-startdate", start, "-enddate", end]
+        else:
+            args += ["-days", "30"]
+        openssl(*args, cwd=self.d)
+        return key, pem
+
+    def pin(self, pem):
+        """The RFC 7858 pin of a certificate: base64 SHA-256 of its SubjectPublicKeyInfo."""
+        pub = subprocess.run([OPENSSL, "x509", "-in", pem, "-pubkey", "-noout"], check=True,
+                             capture_output=True).stdout
+        der = subprocess.run([OPENSSL, "pkey", "-pubin", "-outform", "der"], input=pub,
+                             check=True, capture_output=True).stdout
+        return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    p = PKI(tmp_path_factory.mktemp("pki"))
+    p.good = p.leaf("good", ["DNS:dns.test", "IP:127.0.0.1"])
+    p.wrong = p.leaf("wrong", ["DNS:other.test"])
+    p.expired = p.leaf("expired", ["DNS:dns.test"], start="20200101000000Z",
+                       end="20210101000000Z")
+    p.selfsigned = p.leaf("self", ["DNS:dns.test"], signed=False)
+    return p
+
+
+class Unbound:
+    """A real Unbound serving DNS over TLS on 127.0.0.1:port with key/pem, a local zone, and
+    remote control on a UNIX socket (for its counters)."""
+
+    def __init__(self, d, key, pem):
+        self.d = str(d)
+        os.makedirs(self.d, exist_ok=True)
+        self.port = free_port()
+        self.conf = os.path.join(self.d, "unbound.conf")
+        self.ctl = os.path.join(self.d, "ctl.sock")
+        with open(self.conf, "w") as f:
+            f.write("""server:
+    interface: 127.0.0.1@{port}
+    tls-port: {port}
+    tls-service-key: "{key}"
+    tls-service-pem: "{pem}"
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    use-syslog: no
+    logfile: "{d}/unbound.log"
+    verbosity: 1
+    do-ip6: no
+    do-udp: no
+    access-control: 127.0.0.0/8 allow
+    extended-statistics: yes
+    edns-tcp-keepalive: yes
+    edns-tcp-keepalive-timeout: 30000
+    local-zone: "dot.test." static
+    local-data: "a.dot.test. 300 IN A {answer}"
+    local-zone: "bulk.dot.test." redirect
+    local-data: "bulk.dot.test. 300 IN A {answer}"
+remote-control:
+    control-enable: yes
+    control-interface: "{ctl}"
+    control-use-cert: no
+""".format(port=self.port, key=key, pem=pem, d=self.d, answer=ANSWER, ctl=self.ctl))
+        self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL)
+        wait_until(self._listening, 10, what="unbound listening on %d" % self.port)
+
+    def _listening(self):
+        assert self.proc.poll() is None, "unbound exited:\n" + self.log()
+        try:
+            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
+        except OSError:
+            return False
+        return os.path.exists(self.ctl)
+
+    def log(self):
+        try:
+            with open(os.path.join(self.d, "unbound.log")) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stats(self):
+        out = subprocess.run([UNBOUND_CONTROL, "-c", self.conf, "stats_noreset"], check=True,
+                             capture_output=True, text=True, timeout=10).stdout
+        return dict(line.split("=", 1) for line in out.split() if "=" in line)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def make_unbound(tmp_path):
+    servers = []
+
+    def make(key_pem, name="unbound"):
+        u = Unbound(tmp_path / ("%s%d" % (name, len(servers))), *key_pem)
+        servers.append(u)
+        return u
+
+    yield make
+    for u in servers:
+        u.stop()
+
+
+class PlainTrap:
+    """UDP and TCP listeners for clear-text DNS: count every datagram and connection. Bound
+    to the DoT port over UDP (Unbound has do-udp: no) and to port 53 when it is free."""
+
+    def __init__(self, ports):
+        self.hits = 0
+        self.socks = []
+        self._stop = threading.Event()
+        for p in ports:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            try:
+                s.bind(("127.0.0.1", p))
+            except OSError:
+                s.close()
+                continue
+            s.settimeout(0.1)
+            self.socks.append(s)
+        self.threads = [threading.Thread(target=self._run, args=(s,), daemon=True)
+                        for s in self.socks]
+        for t in self.threads:
+            t.start()
+
+    def _run(self, s):
+        while not self._stop.is_set():
+            try:
+                s.recvfrom(4096)
+                self.hits += 1
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+
+    def stop(self):
+        self._stop.set()
+        for t in self.threads:
+            t.join(2)
+        for s in self.socks:
+            s.close()
+
+
+def start_mw(make_minewall, pki, upstream, **tls):
+    mport = free_port()
+    cfg = {"upstream-timeout": 1500, "resolve-timeout": 3000,
+           "tls": dict({"ca-file": pki.ca}, **tls),
+           "metrics": {"listen": "127.0.0.1:%d" % mport}}
+    m = make_minewall([upstream], config=cfg)
+    return m, mport
+
+
+def tls_metric(mport, name, label):
+    s, _ = scrape(mport)
+    return val(s, "minewall_upstream_tls_" + name, upstream=label)
+
+
+def wait_tls_metric(mport, name, label, pred, what):
+    return wait_until(lambda: pred(tls_metric(mport, name, label)), 5, what=what)
+
+
+def test_dot_answers_and_reuses_connection(make_minewall, make_unbound, pki):
+    u = make_unbound(pki.good)
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port)
+    r = m.query("a.dot.test", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+    n = 40
+    for i in range(n):
+        r = m.query("h%d.bulk.dot.test" % i, timeout=5)
+        assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+    # Every query went over TLS to Unbound, over one or two handshakes.
+    st = u.stats()
+    assert int(st.get("num.query.tls", 0)) == n + 1, st
+    wait_tls_metric(mport, "queries_total", label, lambda v: v == n + 1, "tls queries counted")
+    hs = tls_metric(mport, "handshakes_total", label)
+    assert 1 <= hs <= 2, hs
+    assert tls_metric(mport, "reused_queries_total", label) >= n + 1 - hs
+    assert tls_metric(mport, "verify_failures_total", label) == 0
+    assert tls_metric(mport, "connections", label) >= 1
+    s, _ = scrape(mport)
+    assert val(s, "minewall_upstream_queries_total", upstream=label) == n + 1
+    assert val(s, "minewall_upstream_up", upstream=label) == 1
+
+
+def test_dot_pipelines_concurrent_queries(make_minewall, make_unbound, pki):
+    """Queries sent at once share the pool (at most tls.max-connections connections) and
+    every answer reaches its own client, whatever order Unbound answers in."""
+    u = make_unbound(pki.good)
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port,
+                        **{"max-connections": 2})
+    assert m.query("a.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
+    socks = []
+    qs = []
+    for i in range(30):
+        q = dns.message.make_query("p%d.bulk.dot.test" % i, "A")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(q.to_wire(), m.addr)
+        socks.append(s)
+        qs.append(q)
+    for q, s in zip(qs, socks):
+        data, _ = s.recvfrom(4096)
+        r = dns.message.from_wire(data)
+        assert r.id == q.id and r.question == q.question, r
+        assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+        s.close()
+    wait_tls_metric(mport, "queries_total", label, lambda v: v == 31, "tls queries counted")
+    assert tls_metric(mport, "handshakes_total", label) <= 2
+    assert int(u.stats().get("num.query.tls", 0)) == 31
+
+
+def test_dot_without_name_checks_the_address(make_minewall, make_unbound, pki):
+    """No #AUTH-NAME: the certificate must carry the IP address (the good one does)."""
+    u = make_unbound(pki.good)
+    m, _ = start_mw(make_minewall, pki, "tls://127.0.0.1:%d" % u.port)
+    r = m.query("a.dot.test", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+
+
+@pytest.mark.parametrize("case", ["wrong-name-asked", "wrong-name-cert", "self-signed",
+                                  "expired", "unknown-ca"])
+def test_dot_verification_failure_is_refused(make_minewall, make_unbound, pki, case):
+    cert = {"wrong-name-cert": pki.wrong, "self-signed": pki.selfsigned,
+            "expired": pki.expired}.get(case, pki.good)
+    u = make_unbound(cert)
+    name = "wrong.test" if case == "wrong-name-asked" else "dns.test"
+    label = "tls://127.0.0.1:%d" % u.port
+    trap = PlainTrap([u.port, 53])
+    try:
+        tls = {}
+        if case == "unknown-ca":
+            tls["ca-file"] = pki.selfsigned[1]  # trusts only the self-signed certificate
+        m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#%s" % (u.port, name), **tls)
+        for i in range(3):
+            r = m.query("v%d.bulk.dot.test" % i, timeout=6)
+            assert r.rcode() == dns.rcode.SERVFAIL, r
+        wait_tls_metric(mport, "verify_failures_total", label, lambda v: v >= 1,
+                        "verification failure counted")
+        assert tls_metric(mport, "handshakes_total", label) == 0
+        assert trap.hits == 0, "a query went out in clear text"
+        assert int(u.stats().get("num.query.tls", 0)) == 0
+        assert "certificate verification failed" in m.log()
+    finally:
+        trap.stop()
+
+
+def test_dot_pin(make_minewall, make_unbound, pki):
+    u = make_unbound(pki.good)
+    good_pin = pki.pin(pki.good[1])
+    m, _ = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port,
+                    pins={"dns.test": [good_pin]})
+    r = m.query("a.dot.test", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+    # The CA's key is in the verified chain too: a pin of it works as well.
+    m2, _ = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port,
+                     pins={"dns.test": [pki.pin(pki.ca)]})
+    assert m2.query("a.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
+
+
+def test_dot_wrong_pin_is_refused(make_minewall, make_unbound, pki):
+    u = make_unbound(pki.good)
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port,
+                        pins={"dns.test": [pki.pin(pki.wrong[1])]})
+    r = m.query("a.dot.test", timeout=6)
+    assert r.rcode() == dns.rcode.SERVFAIL, r
+    wait_tls_metric(mport, "verify_failures_total", label, lambda v: v >= 1,
+                    "pin failure counted")
+    assert "no certificate of the chain matches a pin" in m.log()
+
+
+def test_dot_session_resumed_after_reconnect(make_minewall, make_unbound, pki):
+    """tls.idle-timeout closes the connection; the next query resumes the session."""
+    u = make_unbound(pki.good)
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port,
+                        **{"idle-timeout": 1})
+    assert m.query("a.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
+
+    def closed():
+        s, _ = scrape(mport)
+        return (val(s, "minewall_upstream_tls_queries_total", upstream=label) == 1 and
+                val(s, "minewall_upstream_tls_connections", upstream=label) == 0)
+
+    wait_until(closed, 5, what="idle connection closed")
+    assert m.query("r1.bulk.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
+    wait_tls_metric(mport, "handshakes_total", label, lambda v: v == 2, "second handshake")
+    assert tls_metric(mport, "resumptions_total", label) == 1
+
+
+def test_dot_in_forward_zone_and_plain_default(make_minewall, make_unbound, make_upstream, pki):
+    u = make_unbound(pki.good)
+    plain = make_upstream()
+    mport = free_port()
+    m = make_minewall([plain], config={
+        "forward-zones": {"dot.test": ["tls://127.0.0.1:%d#dns.test" % u.port]},
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    r = m.query("a.dot.test", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+    assert plain.count("a.dot.test") == 0
+    r = m.query("example.test", timeout=5)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["192.0.2.1"], r
+    assert int(u.stats().get("num.query.tls", 0)) == 1
+
+
+def test_dot_bad_config(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("""upstreams:
+  - "tls://127.0.0.1:853#dns.test"
+  - "tls://[::1]:853#bad..name"
+  - "tls://not-an-address#dns.test"
+  - "tls://127.0.0.1:853#other.test"
+tls:
+  pins:
+    dns.test: ["not base64"]
+  max-connections: 0
+""")
+    r = run_minewall(["-c", str(bad), "--check-config"])
+    assert r.returncode != 0
+    err = r.stdout + r.stderr
+    path = str(bad)
+    assert "%s:3: upstreams: invalid address 'tls://[::1]:853#bad..name'" % path in err, err
+    assert "%s:4: upstreams: invalid address 'tls://not-an-address#dns.test'" % path in err, err
+    assert "%s:5:" % path in err and "another authentication name than line 2" in err, err
+    assert "%s:8: tls.pins: invalid pin 'not base64'" % path in err, err
+    assert "%s:9:" % path in err and "max-connections" in err, err
+
+
+def test_dot_check_config_reports_unreadable_ca_file(tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text("""upstreams: ["tls://127.0.0.1:853#dns.test"]
+tls:
+  ca-file: %s
+user: root
+""" % (tmp_path / "missing.pem"))
+    r = run_minewall(["-c", str(conf), "--check-config"])
+    assert r.returncode != 0
+    assert "%s:3: tls ca-file %s is not readable" % (conf, tmp_path / "missing.pem") in r.stdout + r.stderr, \
+        r.stdout + r.stderr
+
+
+def test_dot_ipv6_url_parses(tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text('upstreams: ["tls://[::1]:8853#dns.test", "tls://[::1]"]\nuser: root\n')
+    r = run_minewall(["-c", str(conf), "--check-config"])
+    assert r.returncode == 0, r.stderr
