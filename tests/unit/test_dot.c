@@ -31,9 +31,8 @@ static void test_parse_url(void **state)
     mw_addr_format(&a, text, sizeof(text));
     assert_string_equal(text, "9.9.9.9:8853");
     assert_string_equal(name, "dns.quad9.net");
-    assert_int_equal(mw_dot_parse_url("tls://[2620:fe::fe]:853#dns.quad9.net", &a, name,
-                                      sizeof(name)),
-                     1);
+    assert_int_equal(
+        mw_dot_parse_url("tls://[2620:fe::fe]:853#dns.quad9.net", &a, name, sizeof(name)), 1);
     mw_addr_format(&a, text, sizeof(text));
     assert_string_equal(text, "[2620:fe::fe]:853");
     assert_int_equal(mw_dot_parse_url("tls://[::1]", &a, name, sizeof(name)), 1);
@@ -67,9 +66,10 @@ static void test_pins(void **state)
 {
     (void)state;
     /* SHA-256("abc") in base64 (FIPS 180-2 test vector). */
-    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
-                                    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
-                                    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    static const uint8_t abc[32] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea,
+                                    0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+                                    0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c,
+                                    0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
     uint8_t pin[2][32];
     assert_int_equal(mw_dot_pin_decode("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=", pin[0]), 0);
     assert_memory_equal(pin[0], abc, 32);
@@ -80,11 +80,11 @@ static void test_pins(void **state)
     assert_false(mw_dot_pin_match((const uint8_t(*)[32])pin, 0, abc));
     static const char *const bad[] = {
         "",
-        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0",    /* no pad */
-        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa1=",   /* pad bits set */
-        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0==",  /* too long */
-        "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0=",   /* base64url alphabet */
-        "ungWv48Bz pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=",   /* a space */
+        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0",   /* no pad */
+        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa1=",  /* pad bits set */
+        "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0==", /* too long */
+        "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0=",  /* base64url alphabet */
+        "ungWv48Bz pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=",  /* a space */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (mw_dot_pin_decode(bad[i], pin[0]) != -EINVAL)
@@ -142,13 +142,13 @@ static void test_keepalive(void **state)
     /* An answer: header, question a.test A, one A record (compressed owner), OPT with
      * keepalive 300 (30 s) after another option. */
     static const uint8_t pkt[] = {
-        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 1,            /* header */
-        1,    'a',  4,    't',  'e', 's', 't', 0, 0, 1, 0, 1,      /* question */
+        0x12, 0x34, 0x81, 0x80, 0,   1,   0,   1, 0, 0,  0, 1,               /* header */
+        1,    'a',  4,    't',  'e', 's', 't', 0, 0, 1,  0, 1,               /* question */
         0xc0, 12,   0,    1,    0,   1,   0,   0, 0, 60, 0, 4, 192, 0, 2, 1, /* A */
-        0,    0,    41,   4,    0,   0,   0,   0, 0,              /* OPT */
-        0,    14,                                                 /* rdlen */
-        0,    10,   0,    4,    1,   2,   3,   4,                  /* cookie-ish option */
-        0,    11,   0,    2,    1,   44,                            /* keepalive 300 */
+        0,    0,    41,   4,    0,   0,   0,   0, 0,                         /* OPT */
+        0,    14,                                                            /* rdlen */
+        0,    10,   0,    4,    1,   2,   3,   4,                            /* cookie-ish option */
+        0,    11,   0,    2,    1,   44,                                     /* keepalive 300 */
     };
     assert_int_equal(mw_dot_keepalive_ms(pkt, sizeof(pkt)), 30000);
     /* Truncated anywhere: never read past the end. */
