@@ -24,6 +24,9 @@
 
 #define MAX_QUERY 1024 /* a padded query: a name of 255 bytes fits with room */
 #define READ_BUF 16384
+/* Plaintext reassembly: the largest message and its prefix always fit, with room for the
+ * start of the next one. */
+#define IN_CAP (2 + 65535 + 4096)
 #define BACKOFF_MIN_MS 250
 #define BACKOFF_MAX_MS 30000
 
@@ -299,18 +302,15 @@ static void deliver(struct dconn *c, const uint8_t *pkt, size_t len)
     cb(arg, 0, pkt, len);
 }
 
-/* Read what TLS decrypted, message by message. Returns 0, or a negative errno when the
- * connection is to fail. */
+/* Read what TLS decrypted as it comes (several messages, or part of one, per read: one
+ * SSL_read per record rather than one per length prefix and body) and deliver each complete
+ * message. Returns 0, or a negative errno when the connection is to fail. */
 static int read_plain(struct dconn *c)
 {
+    if (!c->in && !(c->in = malloc(IN_CAP)))
+        return -ENOMEM;
     for (;;) {
-        if (!c->in) {
-            c->in = malloc(2 + 65535);
-            if (!c->in)
-                return -ENOMEM;
-        }
-        size_t want = c->in_len < 2 ? 2 - c->in_len : 2 + (size_t)mw_dns_get16(c->in) - c->in_len;
-        int n = mw_tls_read(c->tls, c->in + c->in_len, want);
+        int n = mw_tls_read(c->tls, c->in + c->in_len, IN_CAP - c->in_len);
         if (n == -EAGAIN)
             return 0;
         if (n == 0)
@@ -318,13 +318,18 @@ static int read_plain(struct dconn *c)
         if (n < 0)
             return n;
         c->in_len += (size_t)n;
-        if (c->in_len < 2 || c->in_len < 2 + (size_t)mw_dns_get16(c->in))
-            continue;
-        size_t len = mw_dns_get16(c->in);
-        c->in_len = 0;
-        deliver(c, c->in + 2, len);
-        if (c->closing)
-            return 0;
+        size_t at = 0;
+        while (c->in_len - at >= 2 && c->in_len - at >= 2 + (size_t)mw_dns_get16(c->in + at)) {
+            size_t len = mw_dns_get16(c->in + at);
+            deliver(c, c->in + at + 2, len);
+            if (c->closing)
+                return 0;
+            at += 2 + len;
+        }
+        if (at > 0) {
+            memmove(c->in, c->in + at, c->in_len - at);
+            c->in_len -= at;
+        }
     }
 }
 
