@@ -20,7 +20,6 @@
 #include "minewall/log.h"
 #include "minewall/netaddr.h"
 #include "minewall/tls.h"
-#include "minewall/worker.h"
 
 #define MAX_QUERY 1024 /* a padded query: a name of 255 bytes fits with room */
 #define READ_BUF 16384
@@ -48,8 +47,8 @@ struct dconn {
     uv_timer_t timer; /* connect/handshake deadline, then idle timeout */
     uv_connect_t creq;
     struct pool *p; /* valid until closing: a pool may go before the handles close */
-    struct mw_worker *w;
-    struct dconn *next; /* in the pool */
+    const struct mw_dot_host *host; /* the mw_dot's, which outlives its handles */
+    struct dconn *next;             /* in the pool */
     struct mw_tls *tls;
     struct mw_dot_req *reqs; /* waiting to be written, then waiting for the answer */
     unsigned n_reqs;
@@ -78,7 +77,7 @@ struct pool {
 };
 
 struct mw_dot {
-    struct mw_worker *w;
+    struct mw_dot_host host;
     struct mw_tls_ctx *ctx; /* NULL: no tls upstream, or the anchors failed to load */
     char *ca_file;          /* owned; what ctx was made from */
     struct pool *pools;
@@ -135,14 +134,16 @@ static void req_unlink(struct mw_dot_req *r)
 static void conn_handle_closed(uv_handle_t *h)
 {
     struct dconn *c = h->data;
-    struct mw_worker *w = c->w;
-    w->open_handles--;
-    if (++c->closed_handles < 2)
+    const struct mw_dot_host *host = c->host;
+    (*host->open_handles)--;
+    if (++c->closed_handles < 2) {
+        host->closed(host->arg);
         return;
+    }
     mw_tls_free(c->tls);
     free(c->in);
     free(c);
-    mw_worker_maybe_done(w);
+    host->closed(host->arg);
 }
 
 /* Take c out of its pool and close its handles; its requests must be gone. */
@@ -176,7 +177,7 @@ static void conn_fail(struct dconn *c, int status)
         p->backoff_ms = p->backoff_ms ? p->backoff_ms * 2 : BACKOFF_MIN_MS;
         if (p->backoff_ms > BACKOFF_MAX_MS)
             p->backoff_ms = BACKOFF_MAX_MS;
-        p->retry_at = uv_now(&c->w->loop) + p->backoff_ms;
+        p->retry_at = uv_now(c->host->loop) + p->backoff_ms;
     }
     conn_close(c);
     while (c->reqs) {
@@ -428,12 +429,11 @@ static void on_connect(uv_connect_t *req, int status)
 static struct dconn *conn_new(struct pool *p)
 {
     struct mw_dot *d = p->d;
-    struct mw_worker *w = d->w;
     struct dconn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->p = p;
-    c->w = w;
+    c->host = &d->host;
     c->keepalive_ms = -1;
     c->tls = mw_tls_new(d->ctx, p->auth_name, &p->addr, (const uint8_t(*)[32])p->pins, p->n_pins,
                         p->session);
@@ -441,10 +441,10 @@ static struct dconn *conn_new(struct pool *p)
         free(c);
         return NULL;
     }
-    uv_tcp_init(&w->loop, &c->tcp);
-    uv_timer_init(&w->loop, &c->timer);
+    uv_tcp_init(d->host.loop, &c->tcp);
+    uv_timer_init(d->host.loop, &c->timer);
     c->tcp.data = c->timer.data = c->creq.data = c;
-    w->open_handles += 2;
+    *d->host.open_handles += 2;
     c->next = p->conns;
     p->conns = c;
     p->n_conns++;
@@ -525,7 +525,7 @@ static struct dconn *pick(struct pool *p)
     }
     if (best && (best->n_reqs == 0 || live >= d->max_conns || !best->ready))
         return best;
-    if (live < d->max_conns && uv_now(&d->w->loop) >= p->retry_at) {
+    if (live < d->max_conns && uv_now(d->host.loop) >= p->retry_at) {
         struct dconn *c = conn_new(p);
         if (c)
             return c;
@@ -544,7 +544,7 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
     if (!p)
         return -ENOMEM;
     struct dconn *c = pick(p);
-    if (!c && p->retry_at > uv_now(&d->w->loop)) {
+    if (!c && p->retry_at > uv_now(d->host.loop)) {
         p->st.backoff++;
         return -ECONNREFUSED;
     }
@@ -638,13 +638,13 @@ static int load(struct mw_dot *d, const struct mw_config *cfg, char *why, size_t
     return 0;
 }
 
-int mw_dot_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_dot **out, char *why,
-               size_t why_len)
+int mw_dot_new(const struct mw_dot_host *host, const struct mw_config *cfg, struct mw_dot **out,
+               char *why, size_t why_len)
 {
     struct mw_dot *d = calloc(1, sizeof(*d));
     if (!d)
         return -ENOMEM;
-    d->w = w;
+    d->host = *host;
     *out = d;
     return load(d, cfg, why, why_len);
 }

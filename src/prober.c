@@ -15,6 +15,8 @@
 
 #include "minewall/config.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/dot.h"
+#include "minewall/dotconn.h"
 #include "minewall/health.h"
 #include "minewall/journal.h"
 #include "minewall/log.h"
@@ -38,7 +40,9 @@ struct psock {
 
 /* The outstanding probe of board slot i (parallel to the board's slots). */
 struct pend {
-    struct psock *s; /* NULL: none outstanding */
+    struct mw_prober *p;
+    struct psock *s;        /* a probe over UDP outstanding from this socket, or NULL */
+    struct mw_dot_req *dot; /* a probe over TLS outstanding (a tls:// upstream), or NULL */
     uint16_t id;
     uint64_t sent_ms, timeout_ms;
 };
@@ -49,6 +53,7 @@ struct mw_prober {
     struct mw_snapshot *snap; /* owned ref: config, board, journal queue, host */
     struct mw_health *board;  /* borrowed from snap */
     struct pend *pend;        /* owned; board->n entries */
+    struct mw_dot *dot;       /* owned; TLS connections to tls:// upstreams, NULL until one */
     struct psock *sock4, *sock6;
     unsigned open_handles;
     bool closing;
@@ -63,6 +68,7 @@ static void maybe_free(struct mw_prober *p)
 {
     if (!p->closing || p->open_handles)
         return;
+    mw_dot_free(p->dot);
     mw_snapshot_unref(p->snap);
     free(p->pend);
     free(p);
@@ -220,9 +226,75 @@ static void probe_done(struct mw_prober *p, uint16_t i, bool ok, uint64_t now)
 {
     struct pend *e = &p->pend[i];
     uint64_t rtt = now > e->sent_ms ? now - e->sent_ms : 0;
-    psock_release(e->s);
+    if (e->s)
+        psock_release(e->s);
     e->s = NULL;
+    mw_dot_cancel(e->dot);
+    e->dot = NULL;
     probe_result(p, i, ok, rtt, now);
+}
+
+/* The answer or failure of a probe over TLS (dotconn.h): a verification failure, like any
+ * failed connection, is a failed probe. */
+static void probe_tls_done(void *arg, int status, const uint8_t *pkt, size_t len)
+{
+    struct pend *e = arg;
+    struct mw_prober *p = e->p;
+    uint16_t i = (uint16_t)(e - p->pend);
+    e->dot = NULL;
+    bool ok = false;
+    if (status == 0 && len <= sizeof(p->rbuf)) {
+        struct mw_dns_response info;
+        memcpy(p->rbuf, pkt, len);
+        int n = mw_dns_prepare_response(p->rbuf, len, p->rbuf, len, &info, p->ttl_off, p->ttl);
+        ok = n >= 0 && mw_dns_question_equal(&info.q, &p->board->slot[i].q) &&
+             (info.rcode == MW_RCODE_NOERROR || info.rcode == MW_RCODE_NXDOMAIN);
+    }
+    probe_done(p, i, ok, uv_now(p->loop));
+}
+
+static void dot_closed(void *arg)
+{
+    maybe_free(arg);
+}
+
+/* Probe slot i's tls:// upstream over TLS, on a connection kept between probes (the same
+ * pool as a worker's: tls.idle-timeout, keepalive, resumption). Returns 0 or a negative
+ * errno (nothing outstanding). */
+static int probe_tls(struct mw_prober *p, uint16_t i)
+{
+    const struct mw_config *cfg = p->snap->cfg;
+    struct mw_health_slot *s = &p->board->slot[i];
+    struct pend *e = &p->pend[i];
+    if (!p->dot) {
+        char why[256] = "";
+        struct mw_dot_host host = {
+            .loop = p->loop, .open_handles = &p->open_handles, .closed = dot_closed, .arg = p};
+        int rc = mw_dot_new(&host, cfg, &p->dot, why, sizeof(why));
+        if (rc < 0) {
+            mw_log_error("upstr", "health checks over TLS: %s", why);
+            if (rc == -ENOMEM) {
+                mw_dot_free(p->dot);
+                p->dot = NULL;
+                return rc;
+            }
+        }
+    }
+    const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &s->addr);
+    if (!t)
+        return -ENOENT;
+    int n = mw_dns_build_query(&s->q, 0, false, false, p->qbuf, sizeof(p->qbuf));
+    if (n >= 0)
+        n = mw_dot_finish_query(p->qbuf, (size_t)n, sizeof(p->qbuf));
+    if (n < 0)
+        return n;
+    const struct mw_tls_pins *pins = t->auth_name[0] ? mw_config_tls_pins(cfg, t->auth_name) : NULL;
+    struct mw_dot_target tg = {.addr = &s->addr,
+                               .auth_name = t->auth_name,
+                               .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
+                               .n_pins = pins ? pins->n : 0};
+    e->p = p;
+    return mw_dot_query(p->dot, &tg, p->qbuf, (size_t)n, probe_tls_done, e, &e->dot);
 }
 
 static void probe_send(struct mw_prober *p, uint16_t i, uint64_t now)
@@ -233,6 +305,13 @@ static void probe_send(struct mw_prober *p, uint16_t i, uint64_t now)
     mw_hcheck_sent(&s->hc);
     e->sent_ms = now;
     e->timeout_ms = mw_hcheck_timeout(&s->hc, params(p, &hp));
+    if (s->tls) {
+        if (probe_tls(p, i) == 0)
+            return;
+        p->st.send_errors++;
+        probe_result(p, i, false, 0, now);
+        return;
+    }
     struct psock *so = psock_pick(p, s->addr.u.sa.sa_family);
     int n = -ENOMEM;
     if (so) {
@@ -305,15 +384,16 @@ static void on_tick(uv_timer_t *t)
         if (mw_health_tick(s, &hp, now) != MW_HCHECK_SAME)
             changed(p, s, false);
         struct pend *e = &p->pend[i];
-        if (e->s && now >= e->sent_ms + e->timeout_ms)
+        bool out = e->s || e->dot;
+        if (out && now >= e->sent_ms + e->timeout_ms) {
             probe_done(p, i, false, now);
-        /* A tls:// upstream is not probed (a probe in clear text would ask a port that
-         * speaks TLS): client queries decide its state (workers' reports, above). */
-        if (s->tls)
-            continue;
-        if (!e->s && mw_hcheck_due(&s->hc, now))
+            out = false;
+        }
+        if (!out && mw_hcheck_due(&s->hc, now)) {
             probe_send(p, i, now);
-        uint64_t due = e->s ? e->sent_ms + e->timeout_ms : s->hc.next_ms;
+            out = e->s || e->dot;
+        }
+        uint64_t due = out ? e->sent_ms + e->timeout_ms : s->hc.next_ms;
         if (due < next)
             next = due > now ? due : now + 1;
     }
@@ -349,6 +429,8 @@ static void forget_pending(struct mw_prober *p)
     for (uint16_t i = 0; p->board && i < p->board->n; i++)
         if (p->pend[i].s)
             psock_release(p->pend[i].s);
+        else
+            mw_dot_cancel(p->pend[i].dot);
     free(p->pend);
     p->pend = NULL;
     p->board = NULL;
@@ -369,6 +451,9 @@ void mw_prober_set(struct mw_prober *p, struct mw_snapshot *snap)
     }
     mw_snapshot_unref(p->snap);
     p->snap = snap;
+    char why[256] = "";
+    if (p->dot && mw_dot_configure(p->dot, snap->cfg, why, sizeof(why)) < 0)
+        mw_log_error("upstr", "health checks over TLS: %s (the previous trust anchors stay)", why);
     uv_timer_start(&p->tick, on_tick, 0, 0); /* a new board's probes are due now */
 }
 
@@ -384,6 +469,8 @@ void mw_prober_close(struct mw_prober *p)
     if (p->sock6)
         psock_close(p->sock6);
     p->sock4 = p->sock6 = NULL;
+    if (p->dot)
+        mw_dot_close(p->dot);
 }
 
 void mw_prober_stats(const struct mw_prober *p, struct mw_prober_stats *out)

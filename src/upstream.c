@@ -889,6 +889,11 @@ static void sync_tick(uv_timer_t *t)
         mw_upset_sync(ups->cur, ups->w->snap->cfg->health.down_after);
 }
 
+static void dot_closed(void *arg)
+{
+    mw_worker_maybe_done(arg);
+}
+
 int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_health *health,
                      struct mw_upstreams **out)
 {
@@ -906,7 +911,9 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
         return -ENOMEM;
     }
     char why[256] = "";
-    int rc = mw_dot_new(w, cfg, &ups->dot, why, sizeof(why));
+    struct mw_dot_host host = {
+        .loop = &w->loop, .open_handles = &w->open_handles, .closed = dot_closed, .arg = w};
+    int rc = mw_dot_new(&host, cfg, &ups->dot, why, sizeof(why));
     if (rc == -ENOMEM) {
         mw_dot_free(ups->dot);
         free(ups->rbuf);

@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct mw_worker;
 struct mw_config;
+struct uv_loop_s;
 struct mw_addr;
 struct mw_dot;
 struct mw_dot_req;
@@ -48,11 +48,19 @@ struct mw_dot_target {
  * -EPROTO or another negative errno: the connection failed before the answer. */
 typedef void (*mw_dot_cb)(void *arg, int status, const uint8_t *pkt, size_t len);
 
-/* The worker's DoT machinery for cfg (trust anchors loaded only when cfg has tls upstreams).
- * Returns 0, -ENOMEM, or -EINVAL when the anchors cannot be loaded (why says why; the object
- * is made anyway and its queries fail). */
-int mw_dot_new(struct mw_worker *w, const struct mw_config *cfg, struct mw_dot **out, char *why,
-               size_t why_len);
+/* The loop a mw_dot runs on and its owner's handle count (a worker's, the prober's). */
+struct mw_dot_host {
+    struct uv_loop_s *loop;
+    unsigned *open_handles;    /* raised as handles open, lowered as they close */
+    void (*closed)(void *arg); /* after each handle closed (the owner may finish closing) */
+    void *arg;
+};
+
+/* The DoT machinery of one loop for cfg (trust anchors loaded only when cfg has tls
+ * upstreams); host is copied. Returns 0, -ENOMEM, or -EINVAL when the anchors cannot be
+ * loaded (why says why; the object is made anyway and its queries fail). */
+int mw_dot_new(const struct mw_dot_host *host, const struct mw_config *cfg, struct mw_dot **out,
+               char *why, size_t why_len);
 /* A reload: new trust anchors when tls.ca-file changed (every connection is then retired:
  * it takes no new query and closes when its last answer is in), limits from cfg, pools of
  * upstreams that are gone dropped once idle. Same returns as mw_dot_new. */

@@ -88,7 +88,7 @@ enum mw_hcheck_change mw_hcheck_reports(struct mw_hcheck *h, const struct mw_hch
 struct mw_health_slot {
     struct mw_addr addr;
     char label[64];           /* "127.0.0.1:53", as the upstream set labels it */
-    bool tls;                 /* a tls:// upstream (probed over TCP: see prober.c) */
+    bool tls;                 /* a tls:// upstream (probed over TLS: prober.c) */
     struct mw_dns_question q; /* what probes ask: ". NS", or a zone-only upstream's zone */
     uint8_t down;             /* atomic; written by the prober only */
     uint32_t up_gen;          /* atomic; the prober adds one each time it comes back up */

@@ -5,9 +5,10 @@
  * many workers there are). Probes leave from sockets of their own (random ports from the
  * CSPRNG, re-bound every MW_PROBER_ROTATE probes), carry a fresh random ID and are accepted
  * only from the probed address with our ID and question (RFC 5452, as upstream.c does); they
- * never count as client queries. At most one probe per upstream is outstanding, so the
- * traffic is bounded by the configured upstreams: one question per interval each, while idle
- * or down. */
+ * never count as client queries. A tls:// upstream is probed over TLS, through a DoT pool of
+ * the prober's own (dotconn.h), with the same verification as client queries. At most one probe per
+ * upstream is outstanding, so the traffic is bounded by the configured upstreams: one question per
+ * interval each, while idle or down. */
 #pragma once
 
 #include <stdint.h>

@@ -150,6 +150,10 @@ class Unbound:
     extended-statistics: yes
     edns-tcp-keepalive: yes
     edns-tcp-keepalive-timeout: 30000
+    # Nothing is ever recursed (no traffic off loopback): the root is a local zone too,
+    # with the NS record the health probes ask for.
+    local-zone: "." static
+    local-data: ". 3600 IN NS ns.dot.test."
     local-zone: "dot.test." static
     local-data: "a.dot.test. 300 IN A {answer}"
     local-zone: "bulk.dot.test." redirect
@@ -250,11 +254,19 @@ class PlainTrap:
 
 def start_mw(make_minewall, pki, upstream, **tls):
     mport = free_port()
+    # Health probes (over TLS too) once at start and then not for an hour: Unbound's query
+    # count is then the client queries plus that one probe (probes()).
     cfg = {"upstream-timeout": 1500, "resolve-timeout": 3000,
+           "health-check": {"interval": 3600000},
            "tls": dict({"ca-file": pki.ca}, **tls),
            "metrics": {"listen": "127.0.0.1:%d" % mport}}
     m = make_minewall([upstream], config=cfg)
     return m, mport
+
+
+def probes(mport, label):
+    """Health probes sent to label (they reach Unbound as TLS queries too)."""
+    return val(scrape(mport)[0], "minewall_upstream_probes_total", upstream=label)
 
 
 def tls_metric(mport, name, label):
@@ -277,9 +289,9 @@ def test_dot_answers_and_reuses_connection(make_minewall, make_unbound, pki):
         r = m.query("h%d.bulk.dot.test" % i, timeout=5)
         assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
     # Every query went over TLS to Unbound, over one or two handshakes.
-    st = u.stats()
-    assert int(st.get("num.query.tls", 0)) == n + 1, st
     wait_tls_metric(mport, "queries_total", label, lambda v: v == n + 1, "tls queries counted")
+    st = u.stats()
+    assert int(st.get("num.query.tls", 0)) == n + 1 + probes(mport, label), st
     hs = tls_metric(mport, "handshakes_total", label)
     assert 1 <= hs <= 2, hs
     assert tls_metric(mport, "reused_queries_total", label) >= n + 1 - hs
@@ -315,7 +327,7 @@ def test_dot_pipelines_concurrent_queries(make_minewall, make_unbound, pki):
         s.close()
     wait_tls_metric(mport, "queries_total", label, lambda v: v == 31, "tls queries counted")
     assert tls_metric(mport, "handshakes_total", label) <= 2
-    assert int(u.stats().get("num.query.tls", 0)) == 31
+    assert int(u.stats().get("num.query.tls", 0)) == 31 + probes(mport, label)
 
 
 def test_dot_without_name_checks_the_address(make_minewall, make_unbound, pki):
@@ -403,13 +415,16 @@ def test_dot_in_forward_zone_and_plain_default(make_minewall, make_unbound, make
     mport = free_port()
     m = make_minewall([plain], config={
         "forward-zones": {"dot.test": ["tls://127.0.0.1:%d#dns.test" % u.port]},
+        "health-check": {"interval": 3600000},
         "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
     r = m.query("a.dot.test", timeout=5)
     assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
     assert plain.count("a.dot.test") == 0
     r = m.query("example.test", timeout=5)
     assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["192.0.2.1"], r
-    assert int(u.stats().get("num.query.tls", 0)) == 1
+    # One client query, and the probes ("dot.test NS": a zone-only upstream).
+    assert int(u.stats().get("num.query.tls", 0)) == 1 + probes(mport,
+                                                                "tls://127.0.0.1:%d" % u.port)
 
 
 def test_dot_bad_config(tmp_path):
@@ -453,3 +468,47 @@ def test_dot_ipv6_url_parses(tmp_path):
     conf.write_text('upstreams: ["tls://[::1]:8853#dns.test", "tls://[::1]"]\nuser: root\n')
     r = run_minewall(["-c", str(conf), "--check-config"])
     assert r.returncode == 0, r.stderr
+
+
+def test_dot_health_probes_over_tls(make_minewall, make_unbound, make_upstream, pki):
+    """The health checks probe a tls:// upstream over TLS (Unbound counts the probes as TLS
+    queries, no client asked anything); once it stops it is marked down within the health
+    checks' 3 s, and the plain upstream answers meanwhile."""
+    u = make_unbound(pki.good)
+    plain = make_upstream()
+    label = "tls://127.0.0.1:%d" % u.port
+    mport = free_port()
+    # The default upstream-timeout: the first probe waits for the connection and the
+    # handshake too (an ASan build under load needs more than 300 ms for them).
+    m = make_minewall(["tls://127.0.0.1:%d#dns.test" % u.port, plain], config={
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    wait_until(lambda: int(u.stats().get("num.query.tls", 0)) >= 2, 5,
+               what="two probes over TLS")
+    s, _ = scrape(mport)
+    assert val(s, "minewall_upstream_probes_total", upstream=label) >= 2
+    assert val(s, "minewall_upstream_probe_failures_total", upstream=label) == 0
+    assert val(s, "minewall_upstream_up", upstream=label) == 1
+    assert val(s, "minewall_upstream_queries_total") == 0  # probes are not client queries
+    u.stop()
+    t0 = time.monotonic()
+    wait_until(lambda: val(scrape(mport)[0], "minewall_upstream_up", upstream=label) == 0, 5,
+               what="tls upstream marked down")
+    took = time.monotonic() - t0
+    assert took < 3.5, "marked down after %.2fs" % took
+    r = m.query("example.test", timeout=3)
+    assert r.rcode() == dns.rcode.NOERROR and addresses(r) == ["192.0.2.1"], r
+
+
+def test_dot_health_probe_refused_certificate(make_minewall, make_unbound, pki):
+    """A probe that meets a certificate failing verification is a failed probe: the upstream
+    is marked down with no client traffic."""
+    u = make_unbound(pki.wrong)
+    label = "tls://127.0.0.1:%d" % u.port
+    mport = free_port()
+    make_minewall(["tls://127.0.0.1:%d#dns.test" % u.port], config={
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    wait_until(lambda: val(scrape(mport)[0], "minewall_upstream_up", upstream=label) == 0, 6,
+               what="upstream with a bad certificate marked down")
+    s, _ = scrape(mport)
+    assert val(s, "minewall_upstream_probe_failures_total", upstream=label) >= 3
+    assert int(u.stats().get("num.query.tls", 0)) == 0
