@@ -512,3 +512,32 @@ def test_dot_health_probe_refused_certificate(make_minewall, make_unbound, pki):
     s, _ = scrape(mport)
     assert val(s, "minewall_upstream_probe_failures_total", upstream=label) >= 3
     assert int(u.stats().get("num.query.tls", 0)) == 0
+
+
+def test_dot_reload_new_trust_anchors(make_minewall, make_unbound, pki):
+    """A reload with another tls.ca-file retires the connections verified under the old
+    anchors: the next query opens a new connection, verified under the new ones (here they
+    do not trust Unbound's certificate, so it is refused), and a reload back works again."""
+    u = make_unbound(pki.good)
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port)
+    assert m.query("a.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
+    wait_tls_metric(mport, "handshakes_total", label, lambda v: v == 1, "first handshake")
+
+    def reload(ca, n):
+        m.config["tls"]["ca-file"] = ca
+        m.write_config()
+        m.sighup()
+        wait_until(lambda: val(scrape(mport)[0], "minewall_reloads_total", result="ok") == n, 5,
+                   what="reload %d" % n)
+
+    reload(pki.selfsigned[1], 1)
+    r = m.query("x1.bulk.dot.test", timeout=6)
+    assert r.rcode() == dns.rcode.SERVFAIL, r
+    wait_tls_metric(mport, "verify_failures_total", label, lambda v: v >= 1,
+                    "new connection refused under the new anchors")
+    reload(pki.ca, 2)
+    # The failed connection's backoff (250 ms after one failure) passes, then it works.
+    wait_until(lambda: m.query("x2.bulk.dot.test", timeout=5).rcode() == dns.rcode.NOERROR, 5,
+               step=0.3, what="answers under the restored anchors")
+    wait_tls_metric(mport, "handshakes_total", label, lambda v: v == 2, "second handshake")
