@@ -36,6 +36,7 @@ struct mw_dot_req {
     void *arg;
     uint16_t id;
     bool sent;
+    bool moved; /* already moved once off a connection the server closed */
     uint16_t len;
     uint8_t buf[2 + MAX_QUERY]; /* length prefix and query */
 };
@@ -129,6 +130,33 @@ static void req_unlink(struct mw_dot_req *r)
     r->c = NULL;
 }
 
+/* Put r (its query in r->buf) on c's queue under an ID unique on c. */
+static void req_attach(struct dconn *c, struct mw_dot_req *r)
+{
+    uint16_t id;
+    bool taken;
+    do {
+        id = (uint16_t)arc4random();
+        taken = false;
+        for (struct mw_dot_req *o = c->reqs; o && !taken; o = o->next)
+            taken = o->id == id;
+    } while (taken);
+    r->c = c;
+    r->id = id;
+    r->sent = false;
+    mw_dns_put16(r->buf + 2, id);
+    r->prev = NULL;
+    r->next = c->reqs;
+    if (c->reqs)
+        c->reqs->prev = r;
+    c->reqs = r;
+    c->n_reqs++;
+}
+
+static struct dconn *pick(struct pool *p);
+static int write_queued(struct dconn *c);
+static void idle_fired(uv_timer_t *t);
+
 /* ---- connection ---- */
 
 static void conn_handle_closed(uv_handle_t *h)
@@ -165,6 +193,31 @@ static void conn_close(struct dconn *c)
     uv_close((uv_handle_t *)&c->timer, conn_handle_closed);
 }
 
+/* The server closed a connection that had worked, with queries in flight (its idle timeout
+ * crossing our query, RFC 7766 section 6.2.4): each moves once to another connection of the
+ * pool, a new one if need be, instead of failing the upstream. What cannot move stays on c
+ * and fails. */
+static void move_reqs(struct dconn *c)
+{
+    struct pool *p = c->p;
+    struct mw_dot_req *r = c->reqs;
+    while (r) {
+        struct mw_dot_req *next = r->next;
+        struct dconn *to = r->moved ? NULL : pick(p);
+        if (to) {
+            req_unlink(r);
+            r->moved = true;
+            req_attach(to, r);
+            p->st.moved++;
+            if (to->ready && write_queued(to) < 0) {
+                to->retired = to->broken = true;
+                uv_timer_start(&to->timer, idle_fired, 0, 0);
+            }
+        }
+        r = next;
+    }
+}
+
 /* Fail every request of c with status (their callbacks may send again: c is closed first so
  * no new request lands on it). */
 static void conn_fail(struct dconn *c, int status)
@@ -180,6 +233,8 @@ static void conn_fail(struct dconn *c, int status)
         p->retry_at = uv_now(c->host->loop) + p->backoff_ms;
     }
     conn_close(c);
+    if (c->ready && status == -ECONNRESET && c->reqs)
+        move_reqs(c);
     while (c->reqs) {
         struct mw_dot_req *r = c->reqs;
         req_unlink(r);
@@ -555,29 +610,13 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
     struct mw_dot_req *r = req_get(d);
     if (!r)
         return -ENOMEM;
-    uint16_t id;
-    bool taken;
-    do {
-        id = (uint16_t)arc4random();
-        taken = false;
-        for (struct mw_dot_req *o = c->reqs; o && !taken; o = o->next)
-            taken = o->id == id;
-    } while (taken);
-    r->c = c;
     r->cb = cb;
     r->arg = arg;
-    r->id = id;
-    r->sent = false;
+    r->moved = false;
     r->len = (uint16_t)len;
     mw_dns_put16(r->buf, (uint16_t)len);
     memcpy(r->buf + 2, q, len);
-    mw_dns_put16(r->buf + 2, id);
-    r->prev = NULL;
-    r->next = c->reqs;
-    if (c->reqs)
-        c->reqs->prev = r;
-    c->reqs = r;
-    c->n_reqs++;
+    req_attach(c, r);
     if (c->ready) {
         uv_timer_stop(&c->timer);
         if (write_queued(c) < 0) {
@@ -680,6 +719,7 @@ void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot
         out->reused += p->st.reused;
         out->busy += p->st.busy;
         out->backoff += p->st.backoff;
+        out->moved += p->st.moved;
         out->open += p->st.open;
     }
 }

@@ -129,7 +129,7 @@ static void tls_zero(struct mw_upstream_pub *o)
 {
     o->tls_handshakes = o->tls_resumptions = o->tls_verify_failures = 0;
     o->tls_conn_failures = o->tls_queries = o->tls_reused = o->tls_busy = o->tls_open = 0;
-    o->tls_backoff = 0;
+    o->tls_backoff = o->tls_moved = 0;
 }
 
 static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
@@ -143,6 +143,7 @@ static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
     o->tls_reused += p->tls_reused;
     o->tls_busy += p->tls_busy;
     o->tls_backoff += p->tls_backoff;
+    o->tls_moved += p->tls_moved;
     o->tls_open += p->tls_open;
 }
 
@@ -276,6 +277,9 @@ static const struct {
      "Queries not sent: no connection open and the last ones failed (a backoff from 250 ms "
      "doubling to 30 s).",
      offsetof(struct mw_upstream_pub, tls_backoff)},
+    {"upstream_tls_moved_queries_total", "counter",
+     "Queries moved to another connection after the server closed theirs (RFC 7766 6.2.4).",
+     offsetof(struct mw_upstream_pub, tls_moved)},
     {"upstream_tls_connections", "gauge", "TLS connections open to each upstream.",
      offsetof(struct mw_upstream_pub, tls_open)},
 };

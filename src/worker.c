@@ -387,6 +387,7 @@ static void pub_tick(uv_timer_t *t)
             o->tls_reused = ds.reused;
             o->tls_busy = ds.busy;
             o->tls_backoff = ds.backoff;
+            o->tls_moved = ds.moved;
             o->tls_open = ds.open;
         }
     }

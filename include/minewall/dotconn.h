@@ -32,6 +32,7 @@ struct mw_dot_stats {
     uint64_t reused;          /* of them, on a connection that had carried a query before */
     uint64_t busy;            /* queries refused: every connection full (tls.max-pipeline) */
     uint64_t backoff;         /* queries refused: no connection, and the last ones failed */
+    uint64_t moved;           /* queries moved off a connection the server closed */
     uint32_t open;            /* connections open now */
 };
 

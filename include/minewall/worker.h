@@ -109,7 +109,7 @@ struct mw_upstream_pub {
     uint64_t lat[MW_M_LAT]; /* answer RTT histogram, buckets of MW_LAT_BOUNDS_MS */
     bool tls;               /* a DNS-over-TLS upstream: the tls_ counters apply */
     uint64_t tls_handshakes, tls_resumptions, tls_verify_failures, tls_conn_failures;
-    uint64_t tls_queries, tls_reused, tls_busy, tls_backoff, tls_open;
+    uint64_t tls_queries, tls_reused, tls_busy, tls_backoff, tls_moved, tls_open;
 };
 
 /* One recent block hit (for the status page). */

@@ -541,3 +541,37 @@ def test_dot_reload_new_trust_anchors(make_minewall, make_unbound, pki):
     wait_until(lambda: m.query("x2.bulk.dot.test", timeout=5).rcode() == dns.rcode.NOERROR, 5,
                step=0.3, what="answers under the restored anchors")
     wait_tls_metric(mport, "handshakes_total", label, lambda v: v == 2, "second handshake")
+
+
+def test_dot_server_closes_idle_connection(make_minewall, make_unbound, pki, tmp_path):
+    """Unbound closes an idle connection before minewall would (tcp-idle-timeout 300 ms):
+    the next query opens a new connection (resumed) and is answered; nothing fails."""
+    u = make_unbound(pki.good)
+    u.stop()
+    with open(u.conf) as f:
+        text = f.read()
+    with open(u.conf, "w") as f:
+        # No keepalive announced (with it Unbound applies its keepalive timeout instead).
+        f.write(text.replace("edns-tcp-keepalive: yes", "edns-tcp-keepalive: no")
+                .replace("server:\n", "server:\n    tcp-idle-timeout: 300\n", 1))
+    u.proc = subprocess.Popen([UNBOUND, "-d", "-c", u.conf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_until(u._listening, 10, what="unbound restarted")
+    label = "tls://127.0.0.1:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, "tls://127.0.0.1:%d#dns.test" % u.port)
+    for i in range(3):
+        r = m.query("i%d.bulk.dot.test" % i, timeout=5)
+        assert r.rcode() == dns.rcode.NOERROR and addresses(r) == [ANSWER], r
+
+        def closed(n=i + 1):  # Unbound closed it (past its idle timeout): minewall saw EOF
+            s, _ = scrape(mport)
+            return (val(s, "minewall_upstream_tls_queries_total", upstream=label) == n and
+                    val(s, "minewall_upstream_tls_connections", upstream=label) == 0)
+
+        wait_until(closed, 5, what="connection closed by the server")
+    wait_tls_metric(mport, "queries_total", label, lambda v: v == 3, "tls queries counted")
+    s, _ = scrape(mport)
+    assert val(s, "minewall_upstream_tls_handshakes_total", upstream=label) == 3
+    assert val(s, "minewall_upstream_tls_resumptions_total", upstream=label) == 2
+    assert val(s, "minewall_upstream_errors_total", upstream=label) == 0
+    assert val(s, "minewall_upstream_timeouts_total", upstream=label) == 0
