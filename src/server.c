@@ -32,6 +32,7 @@
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
+#include "minewall/upset.h"
 #include "minewall/worker.h"
 
 /* A watch on the directory of one list file: editors and feed tools replace files by rename,
@@ -145,9 +146,12 @@ static void log_ready(const struct mw_server *s)
     }
     for (size_t i = 0; i < cfg->n_upstreams; i++) {
         char a[64];
-        mw_addr_format(&cfg->upstreams[i], a, sizeof(a));
-        mw_log_info("server", "upstream %s%s", a,
-                    cfg->upstreams_from_resolv ? " (from resolv.conf)" : "");
+        const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &cfg->upstreams[i]);
+        mw_upset_label(&cfg->upstreams[i], t != NULL, a, sizeof(a));
+        mw_log_info("server", "upstream %s%s%s", a, t && t->auth_name[0] ? " #" : "",
+                    t                            ? t->auth_name
+                    : cfg->upstreams_from_resolv ? " (from resolv.conf)"
+                                                 : "");
     }
 }
 

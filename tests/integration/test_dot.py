@@ -407,6 +407,8 @@ def test_dot_session_resumed_after_reconnect(make_minewall, make_unbound, pki):
     assert m.query("r1.bulk.dot.test", timeout=5).rcode() == dns.rcode.NOERROR
     wait_tls_metric(mport, "handshakes_total", label, lambda v: v == 2, "second handshake")
     assert tls_metric(mport, "resumptions_total", label) == 1
+    # Unbound saw it too: the query came over a resumed session.
+    assert int(u.stats().get("num.query.tls.resume", 0)) >= 1
 
 
 def test_dot_in_forward_zone_and_plain_default(make_minewall, make_unbound, make_upstream, pki):
