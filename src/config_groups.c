@@ -207,6 +207,7 @@ static void parse_group(struct ctx *c, struct mw_group_conf *g, uint16_t gi, yam
     g->has_ratelimit = sub->ratelimit.enabled;
     g->ratelimit = sub->ratelimit;
     move_zones(c, sub, gi, line_of(map));
+    mw_config__tls_merge(c, sub, section);
     mw_config_free(sub);
     if (!g->n_clients)
         mw_config__err(c, line_of(map), "%s: no clients (a group needs client prefixes)", section);

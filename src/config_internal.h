@@ -182,6 +182,9 @@ void mw_config__dnstap_free(struct mw_config *cfg);
 bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *val,
                                 struct mw_addr **arr, size_t *n);
 extern const struct key mw_config__tls_keys[];
+/* The tls:// upstreams a scratch config (a group's) noted, into c->cfg (conflicts reported
+ * under section). */
+void mw_config__tls_merge(struct ctx *c, const struct mw_config *sub, const char *section);
 void mw_config__tls_defaults(struct mw_config *cfg);
 void mw_config__tls_free(struct mw_config *cfg);
 

@@ -7,6 +7,7 @@
  * listed (the same ADDR:PORT as a plain entry elsewhere means the same member), and one
  * address under two authentication names is an error with FILE:LINE. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,6 +175,17 @@ static void on_pins(struct ctx *c, const struct key *k, yaml_node_t *val)
             continue;
         }
         cfg->tls.n_pins++;
+    }
+}
+
+void mw_config__tls_merge(struct ctx *c, const struct mw_config *sub, const char *section)
+{
+    for (size_t i = 0; i < sub->tls.n_ups; i++) {
+        const struct mw_tls_upstream *t = &sub->tls.ups[i];
+        char text[MW_DOT_NAME_MAX + 80], a[64];
+        mw_addr_format(&t->addr, a, sizeof(a));
+        snprintf(text, sizeof(text), "tls://%s%s%s", a, t->auth_name[0] ? "#" : "", t->auth_name);
+        note_tls(c, section, t->line, &t->addr, t->auth_name, text);
     }
 }
 

@@ -204,6 +204,20 @@ static void test_config(void **state)
     assert_null(mw_config_tls_pins(c, "other.test"));
     mw_config_free(c);
 
+    /* A group's forward zone: its tls:// entries are the config's too. */
+    c = parse("upstreams: [127.0.0.1]\n"
+              "groups:\n"
+              "  lab:\n"
+              "    clients: [10.0.0.0/8]\n"
+              "    forward-zones:\n"
+              "      lab.test: [\"tls://192.0.2.9#lab.test\"]\n",
+              &e);
+    if (!c || e.n)
+        fail_msg("%s", e.n ? e.msgs[0] : "no config");
+    assert_int_equal(c->tls.n_ups, 1);
+    assert_string_equal(c->tls.ups[0].auth_name, "lab.test");
+    mw_config_free(c);
+
     c = parse("upstreams: [127.0.0.1]\n", &e);
     assert_non_null(c);
     assert_int_equal(c->tls.n_ups, 0);
