@@ -633,6 +633,11 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
     return 0;
 }
 
+uint16_t mw_dot_req_id(const struct mw_dot_req *r)
+{
+    return r->id;
+}
+
 void mw_dot_cancel(struct mw_dot_req *r)
 {
     if (!r || !r->c)

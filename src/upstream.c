@@ -380,6 +380,8 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
         u->errors++;
         return rc;
     }
+    mw_dns_put16(ups->qbuf, mw_dot_req_id(f->dot)); /* dnstap shows the query as sent */
+    mw_tap_forwarder_query(ups->w, &u->addr.u.sa, true, ups->qbuf, (size_t)n);
     f->dot_up = up;
     f->dot_sent_ms = now;
     uint64_t to = mw_upset_timeout(cfg->upstream.timeout_ms, u);

@@ -73,6 +73,8 @@ int mw_dot_configure(struct mw_dot *d, const struct mw_config *cfg, char *why, s
  * -ENOMEM, or -EINVAL (no trust anchors); cb is then never called. */
 int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t *q, size_t len,
                  mw_dot_cb cb, void *arg, struct mw_dot_req **out);
+/* The DNS ID a request's query carries on its connection. */
+uint16_t mw_dot_req_id(const struct mw_dot_req *r);
 /* Forget a request: no callback; a late answer is dropped. */
 void mw_dot_cancel(struct mw_dot_req *r);
 /* The counters of upstream a (zeros when it has no pool). */
