@@ -332,6 +332,55 @@ bool mw_domainset_get(const struct mw_domainset *s, const uint8_t *wire, size_t 
     return mw_domainset_overlay_get(s, NULL, wire, wire_len, kind, out);
 }
 
+bool mw_domainset_get_if(const struct mw_domainset *s, const uint8_t *wire, size_t wire_len,
+                         int kind, mw_rule_keep_cb keep, void *arg, struct mw_rule *out)
+{
+    struct qview v;
+    if (kind < 0 || kind > 2 || !qview_init(&v, wire, wire_len, MAX_LABELS))
+        return false;
+    struct qsym qs;
+    qsym_init(&qs, &v);
+    uint8_t enc[ENC_MAX];
+    size_t el = pack_suffix(&v, &qs, 0, qview_tld(s, &v), enc);
+    const uint8_t *e = find(s, bucket_of(s, v.h[0]), enc, el);
+    struct found f = {0};
+    if (e)
+        read_entry(s, e, &f, NULL);
+    if (!(f.has & (1u << kind)))
+        return false;
+    if (keep(&f.r[kind], arg)) {
+        *out = f.r[kind];
+        return true;
+    }
+    /* The rules kept aside for this entry, in the order added: the first allow rule that keep
+     * takes, else the first rule, as the builder would have chosen among them alone. */
+    uint32_t at = (uint32_t)(e - s->arena);
+    size_t lo = 0, hi = s->nhidden;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->hidden[mid].at < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const struct mw_rule *pick = NULL;
+    for (size_t i = lo; i < s->nhidden && s->hidden[i].at == at; i++) {
+        const struct mw_rule *r = &s->hidden[i].rule;
+        if (s->hidden[i].kind != kind || !keep(r, arg))
+            continue;
+        if (!pick || ((r->flags & MW_RULE_ALLOW) && !(pick->flags & MW_RULE_ALLOW)))
+            pick = r;
+    }
+    if (pick)
+        *out = *pick;
+    return pick != NULL;
+}
+
+size_t mw_domainset_hidden(const struct mw_domainset *s)
+{
+    return s->nhidden;
+}
+
 size_t mw_domainset_count(const struct mw_domainset *s)
 {
     return s->nrules;
@@ -399,5 +448,6 @@ void mw_domainset_free(struct mw_domainset *s)
     free(s->tld_lab);
     free(s->tld_off);
     free(s->tld_tab);
+    free(s->hidden);
     free(s);
 }

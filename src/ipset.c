@@ -6,13 +6,20 @@
  * search to a few ranges, and addresses outside [lowest rule start, highest rule end] miss at
  * once. IPv4 keys are 32-bit; IPv6 keys are (hi, lo) 64-bit halves kept in separate arrays so
  * the search mostly reads one. The builder works on 128-bit keys for both, IPv4 in the top 32
- * bits. Immutable after build: lookups take a const set and need no locks. */
+ * bits. Immutable after build: lookups take a const set and need no locks.
+ *
+ * For filters (mw_ipset_match_if, client groups): each rule also knows its parent, the next
+ * shorter prefix that holds it (4 octets a rule), and the rules deduplication dropped are kept
+ * aside when they come from another list (dups: 12 octets each, rare), so the rule of the
+ * longest prefix a filter accepts is found by walking up from the range's rule. */
 #include "minewall/ipset.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "minewall/array.h"
 
 #define NONE UINT32_MAX
 #define IDX_BITS 16
@@ -61,10 +68,19 @@ struct fam {
     struct u128 min, max; /* lowest rule start, highest rule end */
 };
 
+/* A rule the build dropped for its prefix (ent), kept for filters. */
+struct dup {
+    uint32_t ent;
+    struct mw_rule rule;
+};
+
 struct mw_ipset {
     struct fam v4, v6;
     struct entry *ent; /* rules, IPv4 then IPv6, each in (start, length) order */
+    uint32_t *parent;  /* per rule: the rule of the next shorter prefix holding it, or NONE */
     size_t nent;
+    struct dup *dups; /* sorted by (ent, order added); NULL when none */
+    size_t ndups;
     size_t bytes;
 };
 
@@ -98,8 +114,8 @@ static size_t search(const struct fam *f, struct u128 k)
     return lo;
 }
 
-bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
-                    struct mw_ip_match *out)
+/* The rule of the longest prefix holding addr: an index into ent, or NONE. */
+static inline uint32_t lookup(const struct mw_ipset *s, int family, const uint8_t *addr)
 {
     const struct fam *f;
     struct u128 k;
@@ -110,16 +126,67 @@ bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
         f = &s->v6;
         k = (struct u128){rd64be(addr), rd64be(addr + 8)};
     } else {
-        return false;
+        return NONE;
     }
     if (!f->n || cmp128(k, f->min) < 0 || cmp128(k, f->max) > 0)
-        return false;
-    uint32_t v = f->val[search(f, k)];
+        return NONE;
+    return f->val[search(f, k)];
+}
+
+bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
+                    struct mw_ip_match *out)
+{
+    uint32_t v = lookup(s, family, addr);
     if (v == NONE)
         return false;
     out->rule = s->ent[v].rule;
     out->prefix = s->ent[v].prefix;
     return true;
+}
+
+/* The rule a set built only from the rules keep accepts gives prefix v: its own, else the
+ * first allow rule kept aside for it that keep accepts, else the first one. */
+static const struct mw_rule *rule_if(const struct mw_ipset *s, uint32_t v, mw_rule_keep_cb keep,
+                                     void *arg)
+{
+    if (keep(&s->ent[v].rule, arg))
+        return &s->ent[v].rule;
+    size_t lo = 0, hi = s->ndups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->dups[mid].ent < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const struct mw_rule *pick = NULL;
+    for (size_t i = lo; i < s->ndups && s->dups[i].ent == v; i++) {
+        const struct mw_rule *r = &s->dups[i].rule;
+        if (keep(r, arg) &&
+            (!pick || ((r->flags & MW_RULE_ALLOW) && !(pick->flags & MW_RULE_ALLOW))))
+            pick = r;
+    }
+    return pick;
+}
+
+bool mw_ipset_match_if(const struct mw_ipset *s, int family, const uint8_t *addr,
+                       mw_rule_keep_cb keep, void *arg, struct mw_ip_match *out)
+{
+    /* The range's rule is the longest prefix holding addr; its parents are the shorter ones. */
+    for (uint32_t v = lookup(s, family, addr); v != NONE; v = s->parent[v]) {
+        const struct mw_rule *r = rule_if(s, v, keep, arg);
+        if (r) {
+            out->rule = *r;
+            out->prefix = s->ent[v].prefix;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t mw_ipset_dups(const struct mw_ipset *s)
+{
+    return s->ndups;
 }
 
 size_t mw_ipset_count(const struct mw_ipset *s)
@@ -158,6 +225,8 @@ void mw_ipset_free(struct mw_ipset *s)
     fam_free(&s->v4);
     fam_free(&s->v6);
     free(s->ent);
+    free(s->parent);
+    free(s->dups);
     free(s);
 }
 
@@ -328,6 +397,7 @@ static int fam_build(struct mw_ipset *s, struct fam *f, const struct rec *recs, 
     f->max = recs[0].end;
     for (size_t i = 0; i < n; i++) {
         close_until(&r, st, &sp, &recs[i].start);
+        s->parent[first + i] = sp ? st[sp - 1].val : NONE; /* prefixes nest or are disjoint */
         emit(&r, recs[i].start, first + (uint32_t)i);
         st[sp++] = (struct open){recs[i].end, first + (uint32_t)i};
         if (cmp128(recs[i].end, f->max) > 0)
@@ -402,33 +472,49 @@ int mw_ipset_build(struct mw_ipset_builder *b, struct mw_ipset **out)
     if (b->n)
         qsort(b->recs, b->n, sizeof *b->recs, rec_cmp);
 
-    /* Deduplicate equal prefixes in place: allow beats block, else the first added. */
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        struct rec *x = &b->recs[i];
-        if (n && b->recs[n - 1].prefix.family == x->prefix.family &&
-            b->recs[n - 1].prefix.prefix == x->prefix.prefix &&
-            cmp128(b->recs[n - 1].start, x->start) == 0) {
-            struct rec *w = &b->recs[n - 1];
-            if ((x->rule.flags & MW_RULE_ALLOW) && !(w->rule.flags & MW_RULE_ALLOW))
-                *w = *x;
-            continue;
+    /* Deduplicate equal prefixes in place: allow beats block, else the first added. The others
+     * go aside (dups) unless a filter by list could never pick them: one of the winner's list
+     * and flags, or of a list and flags already aside (the first added of those wins). */
+    size_t n = 0, dcap = 0;
+    for (size_t i = 0, j; i < b->n; i = j) {
+        const struct rec *x = &b->recs[i];
+        size_t win = i;
+        for (j = i + 1; j < b->n && b->recs[j].prefix.family == x->prefix.family &&
+                        b->recs[j].prefix.prefix == x->prefix.prefix &&
+                        cmp128(b->recs[j].start, x->start) == 0;
+             j++)
+            if ((b->recs[j].rule.flags & MW_RULE_ALLOW) &&
+                !(b->recs[win].rule.flags & MW_RULE_ALLOW))
+                win = j;
+        size_t first = s->ndups;
+        for (size_t t = i; t < j; t++) {
+            const struct mw_rule *r = &b->recs[t].rule, *w = &b->recs[win].rule;
+            bool seen = t == win || (r->list == w->list && r->flags == w->flags);
+            for (size_t d = first; d < s->ndups && !seen; d++)
+                seen = s->dups[d].rule.list == r->list && s->dups[d].rule.flags == r->flags;
+            if (seen)
+                continue;
+            if (mw_array_grow((void **)&s->dups, &dcap, s->ndups + 1, sizeof *s->dups))
+                goto out;
+            s->dups[s->ndups++] = (struct dup){(uint32_t)n, *r};
         }
-        b->recs[n++] = *x;
+        b->recs[n++] = b->recs[win];
     }
+    s->bytes += s->ndups * sizeof *s->dups;
     size_t n4 = 0;
     while (n4 < n && b->recs[n4].prefix.family == AF_INET)
         n4++;
 
     if (n) {
         s->ent = malloc(n * sizeof *s->ent);
-        if (!s->ent)
+        s->parent = malloc(n * sizeof *s->parent);
+        if (!s->ent || !s->parent)
             goto out;
     }
     for (size_t i = 0; i < n; i++)
         s->ent[i] = (struct entry){b->recs[i].prefix, b->recs[i].rule};
     s->nent = n;
-    s->bytes += n * sizeof *s->ent;
+    s->bytes += n * (sizeof *s->ent + sizeof *s->parent);
     rc = fam_build(s, &s->v4, b->recs, n4, 0, true);
     if (!rc && n > n4)
         rc = fam_build(s, &s->v6, b->recs + n4, n - n4, (uint32_t)n4, false);
