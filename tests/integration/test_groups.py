@@ -432,3 +432,40 @@ def test_lists_subset_exact_where_lists_overlap(make_minewall, make_upstream, tm
         ("pool.evil.test", "c2"), ("both.test", "c2"), ("same.test", "ipb"),
         ("nested.test", "ipb"), ("x.mine.test", "patb")}, lines
     assert a_of(m, MONITOR, "same.test") == ["198.51.100.9"]
+
+
+def test_redis_list_overlapping_a_file_list(make_minewall, make_upstream, redis_server, tmp_path):
+    """Redis lists take part like file lists: a name in a file list and in a Redis list gets,
+    for a group with only one of them, that list's verdict; a Redis allowlist outside a group
+    allows nothing for it."""
+    from conftest import FEED_BIN, feed
+    from fleetlib import ok
+    if not os.path.exists(FEED_BIN):
+        pytest.skip("minewall-feed not built: " + FEED_BIN)
+    rs = redis_server()
+    for name, cat, extra, text in (("rc2", "c2", ["--action", "nxdomain"], "pool.evil.test\n"),
+                                   ("rokay", "allow", [], "both.test\n")):
+        path = tmp_path / (name + ".txt")
+        path.write_text(text)
+        ok(feed(["push", name, str(path), "--category", cat] + extra, rs.url))
+    up = make_upstream({"pool.evil.test": {"A": ["192.0.2.50"]},
+                        "both.test": {"A": ["192.0.2.61"]}})
+    mining = tmp_path / "mining.txt"
+    mining.write_text("pool.evil.test\nboth.test\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    config = {
+        "lists": [{"name": "mining", "category": "mining", "path": str(mining)}],
+        "redis": {"url": rs.url, "lists": ["rc2", "rokay"], "state-dir": str(state)},
+        "groups": {"redis": {"clients": [BUILDERS + "/32"], "lists": ["rc2"]},
+                   "files": {"clients": [MONITOR + "/32"], "lists": ["mining"]}},
+    }
+    m = make_minewall([up], config=config)
+    wait_until(lambda: a_of(m, DEFAULT, "both.test") == ["192.0.2.61"], 10,
+               what="the Redis allowlist synced")
+    wait_until(lambda: ask_from(m, BUILDERS, "pool.evil.test").rcode() == dns.rcode.NXDOMAIN,
+               10, what="the Redis list's verdict for its group")
+    assert a_of(m, DEFAULT, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, BUILDERS, "both.test") == ["192.0.2.61"]
+    assert a_of(m, MONITOR, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, MONITOR, "both.test") == ["0.0.0.0"]
