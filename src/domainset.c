@@ -92,8 +92,8 @@ static void qsym_init(struct qsym *qs, const struct qview *v)
 
 /* The packed form of the suffix of v at label i, in a set where v's last label has
  * dictionary index tld (or -1). */
-static size_t pack_suffix(const struct qview *v, const struct qsym *qs, int i, int tld,
-                          uint8_t *out)
+static inline __attribute__((always_inline)) size_t
+pack_suffix(const struct qview *v, const struct qsym *qs, int i, int tld, uint8_t *out)
 {
     if (i == v->n) {
         out[0] = TLD_ROOT;
@@ -163,7 +163,8 @@ static const uint8_t *read_entry(const struct mw_domainset *s, const uint8_t *e,
 
 /* The entry of the packed name enc in bucket b, or NULL. A bucket is about eight entries in
  * one run of the arena; a simple entry is skipped with one add. */
-static const uint8_t *find(const struct mw_domainset *s, uint64_t b, const uint8_t *enc, size_t el)
+static inline __attribute__((always_inline)) const uint8_t *
+find(const struct mw_domainset *s, uint64_t b, const uint8_t *enc, size_t el)
 {
     const uint8_t *p = s->arena + bucket_start(s, b), *end = s->arena + bucket_start(s, b + 1);
     const unsigned lw = s->lw;

@@ -226,6 +226,16 @@ const char *mw_verdict_rule_text(struct mw_verdict *v)
     return v->rule_text;
 }
 
+/* The group's own best pattern, when the best for everyone is of a list outside it. Kept out
+ * of check_one: the default path does not carry its frame. */
+static __attribute__((noinline)) bool group_pattern(const struct mw_lists *l,
+                                                    const struct mw_group_conf *g, const char *text,
+                                                    size_t len, struct mw_pattern_match *pm)
+{
+    struct member mb = {l, g};
+    return mw_patternset_match_if(l->patterns, text, len, is_member, &mb, pm);
+}
+
 /* One name (qname or answer target) against the domain sets, then the patterns. With defer,
  * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
 static enum mw_filter_result check_one(const struct mw_lists *l, const struct mw_group_conf *g,
@@ -258,13 +268,9 @@ static enum mw_filter_result check_one(const struct mw_lists *l, const struct mw
     char text[MW_DNAME_MAX * 4 + 1];
     int tl = mw_dname_to_text(name, len, text, sizeof(text));
     struct mw_pattern_match pm;
-    if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm))
+    if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm) ||
+        (!in_group(l, g, pm.rule.list) && !group_pattern(l, g, text, (size_t)tl, &pm)))
         return MW_FILTER_PASS;
-    if (!in_group(l, g, pm.rule.list)) { /* the group's own best pattern decides */
-        struct member mb = {l, g};
-        if (!mw_patternset_match_if(l->patterns, text, (size_t)tl, is_member, &mb, &pm))
-            return MW_FILTER_PASS;
-    }
     if (pm.rule.flags & MW_RULE_ALLOW) {
         v->rule = pm.rule;
         snprintf(v->rule_text, sizeof(v->rule_text), "%.*s", (int)sizeof(v->rule_text) - 1,

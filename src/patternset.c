@@ -105,14 +105,24 @@ static inline bool try_pat(const struct mw_patternset *s, uint32_t r, const uint
     return glob(s, p, t, n);
 }
 
-/* Walk a rank list in order; returns the first matching rank below best whose rule keep (NULL:
- * any) accepts, or best. */
-static inline __attribute__((always_inline)) uint32_t
-try_list(const struct mw_patternset *s, const uint32_t *r, size_t n, const uint8_t *t, size_t len,
-         uint32_t best, mw_rule_keep_cb keep, void *arg)
+/* Walk a rank list in order; returns the first matching rank below best, or best. */
+static uint32_t try_list(const struct mw_patternset *s, const uint32_t *r, size_t n,
+                         const uint8_t *t, size_t len, uint32_t best)
 {
     for (size_t i = 0; i < n && r[i] < best; i++)
-        if (try_pat(s, r[i], t, len) && (!keep || keep(&s->pats[r[i]].rule, arg)))
+        if (try_pat(s, r[i], t, len))
+            return r[i];
+    return best;
+}
+
+/* try_list among the ranks whose rule keep accepts: the filtered lookup's own, so the plain
+ * one keeps its code. */
+static uint32_t try_list_if(const struct mw_patternset *s, const uint32_t *r, size_t n,
+                            const uint8_t *t, size_t len, uint32_t best, mw_rule_keep_cb keep,
+                            void *arg)
+{
+    for (size_t i = 0; i < n && r[i] < best; i++)
+        if (try_pat(s, r[i], t, len) && keep(&s->pats[r[i]].rule, arg))
             return r[i];
     return best;
 }
@@ -139,14 +149,15 @@ static inline uint64_t gram_key(unsigned q, uint32_t w)
     return (uint64_t)q << 32 | (q == 4 ? w : w & ((1u << (8 * q)) - 1));
 }
 
-/* Inlined into both entry points, so the plain match has no filter test. */
+/* Inlined into both entry points, so the plain match has no filter test (keep NULL). */
 static inline __attribute__((always_inline)) bool match(const struct mw_patternset *s,
                                                         const char *name, size_t len,
                                                         mw_rule_keep_cb keep, void *arg,
                                                         struct mw_pattern_match *out)
 {
     const uint8_t *t = (const uint8_t *)name;
-    uint32_t best = try_list(s, s->always, s->nalways, t, len, UINT32_MAX, keep, arg);
+    uint32_t best = keep ? try_list_if(s, s->always, s->nalways, t, len, UINT32_MAX, keep, arg)
+                         : try_list(s, s->always, s->nalways, t, len, UINT32_MAX);
     if (s->qmask) {
         for (size_t i = 0; i < len; i++) {
             uint32_t w = 0;
@@ -164,7 +175,9 @@ static inline __attribute__((always_inline)) bool match(const struct mw_patterns
                     continue;
                 const struct gslot *g = gram_find(s, key, h);
                 if (g)
-                    best = try_list(s, s->ranks + g->start, g->count, t, len, best, keep, arg);
+                    best = keep ? try_list_if(s, s->ranks + g->start, g->count, t, len, best, keep,
+                                              arg)
+                                : try_list(s, s->ranks + g->start, g->count, t, len, best);
             }
         }
     }
