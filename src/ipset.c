@@ -8,10 +8,11 @@
  * the search mostly reads one. The builder works on 128-bit keys for both, IPv4 in the top 32
  * bits. Immutable after build: lookups take a const set and need no locks.
  *
- * For filters (mw_ipset_match_if, client groups): each rule also knows its parent, the next
- * shorter prefix that holds it (4 octets a rule), and the rules deduplication dropped are kept
- * aside when they come from another list (dups: 12 octets each, rare), so the rule of the
- * longest prefix a filter accepts is found by walking up from the range's rule. */
+ * For filters (mw_ipset_match_if, client groups): the rules deduplication dropped are kept
+ * aside when they come from another list (dups: 12 octets each, rare), and the shorter
+ * prefixes holding an address are found by a binary search of the rules per prefix length
+ * that occurs (a bit each), so the longest prefix a filter accepts costs nothing in memory
+ * beyond the dups, and only the filtered lookup pays for the search. */
 #include "minewall/ipset.h"
 
 #include <errno.h>
@@ -76,10 +77,10 @@ struct dup {
 
 struct mw_ipset {
     struct fam v4, v6;
-    struct entry *ent; /* rules, IPv4 then IPv6, each in (start, length) order */
-    uint32_t *parent;  /* per rule: the rule of the next shorter prefix holding it, or NONE */
-    size_t nent;
-    struct dup *dups; /* sorted by (ent, order added); NULL when none */
+    struct entry *ent;   /* rules, IPv4 then IPv6, each in (start, length) order */
+    size_t nent, n4;     /* n4: the IPv4 rules, ent[0..n4) */
+    uint64_t lens[2][3]; /* per family (IPv4, IPv6), bit L: some rule has prefix length L */
+    struct dup *dups;    /* sorted by (ent, order added); NULL when none */
     size_t ndups;
     size_t bytes;
 };
@@ -144,6 +145,40 @@ bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
     return true;
 }
 
+static struct u128 hostmask(int len);
+
+/* The start key of a rule's prefix. */
+static struct u128 start_of(const struct mw_cidr *c)
+{
+    if (c->family == AF_INET)
+        return (struct u128){(uint64_t)rd32be(c->addr) << 32, 0};
+    return (struct u128){rd64be(c->addr), rd64be(c->addr + 8)};
+}
+
+/* The rule of exactly the prefix of length len holding key k (of family), or NONE: a binary
+ * search of the family's rules, sorted by (start, length). */
+static uint32_t find_prefix(const struct mw_ipset *s, int family, struct u128 k, int len)
+{
+    struct u128 m = hostmask(len);
+    k.hi &= ~m.hi;
+    k.lo &= ~m.lo;
+    size_t lo = family == AF_INET ? 0 : s->n4, hi = family == AF_INET ? s->n4 : s->nent;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct mw_cidr *c = &s->ent[mid].prefix;
+        int d = cmp128(start_of(c), k);
+        if (d == 0)
+            d = c->prefix < len ? -1 : c->prefix > len;
+        if (d == 0)
+            return (uint32_t)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NONE;
+}
+
 /* The rule a set built only from the rules keep accepts gives prefix v: its own, else the
  * first allow rule kept aside for it that keep accepts, else the first one. */
 static const struct mw_rule *rule_if(const struct mw_ipset *s, uint32_t v, mw_rule_keep_cb keep,
@@ -173,15 +208,27 @@ bool mw_ipset_match_if(const struct mw_ipset *s, int family, const uint8_t *addr
                        mw_rule_keep_cb keep, void *arg, struct mw_ip_match *out)
 {
     /* The range's rule is the longest prefix holding addr; its parents are the shorter ones. */
-    for (uint32_t v = lookup(s, family, addr); v != NONE; v = s->parent[v]) {
-        const struct mw_rule *r = rule_if(s, v, keep, arg);
-        if (r) {
-            out->rule = *r;
-            out->prefix = s->ent[v].prefix;
-            return true;
+    uint32_t v = lookup(s, family, addr);
+    if (v == NONE)
+        return false;
+    struct u128 k = family == AF_INET ? (struct u128){(uint64_t)rd32be(addr) << 32, 0}
+                                      : (struct u128){rd64be(addr), rd64be(addr + 8)};
+    const uint64_t *lens = s->lens[family == AF_INET ? 0 : 1];
+    for (int len = s->ent[v].prefix.prefix;; len--) {
+        if (v != NONE) {
+            const struct mw_rule *r = rule_if(s, v, keep, arg);
+            if (r) {
+                out->rule = *r;
+                out->prefix = s->ent[v].prefix;
+                return true;
+            }
         }
+        while (len > 0 && !((lens[(len - 1) >> 6] >> ((len - 1) & 63)) & 1))
+            len--;
+        if (len == 0)
+            return false;
+        v = find_prefix(s, family, k, len - 1);
     }
-    return false;
 }
 
 size_t mw_ipset_dups(const struct mw_ipset *s)
@@ -225,7 +272,6 @@ void mw_ipset_free(struct mw_ipset *s)
     fam_free(&s->v4);
     fam_free(&s->v6);
     free(s->ent);
-    free(s->parent);
     free(s->dups);
     free(s);
 }
@@ -397,7 +443,6 @@ static int fam_build(struct mw_ipset *s, struct fam *f, const struct rec *recs, 
     f->max = recs[0].end;
     for (size_t i = 0; i < n; i++) {
         close_until(&r, st, &sp, &recs[i].start);
-        s->parent[first + i] = sp ? st[sp - 1].val : NONE; /* prefixes nest or are disjoint */
         emit(&r, recs[i].start, first + (uint32_t)i);
         st[sp++] = (struct open){recs[i].end, first + (uint32_t)i};
         if (cmp128(recs[i].end, f->max) > 0)
@@ -507,14 +552,17 @@ int mw_ipset_build(struct mw_ipset_builder *b, struct mw_ipset **out)
 
     if (n) {
         s->ent = malloc(n * sizeof *s->ent);
-        s->parent = malloc(n * sizeof *s->parent);
-        if (!s->ent || !s->parent)
+        if (!s->ent)
             goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        s->ent[i] = (struct entry){b->recs[i].prefix, b->recs[i].rule};
+    for (size_t i = 0; i < n; i++) {
+        const struct mw_cidr *c = &b->recs[i].prefix;
+        s->ent[i] = (struct entry){*c, b->recs[i].rule};
+        s->lens[c->family == AF_INET ? 0 : 1][c->prefix >> 6] |= 1ull << (c->prefix & 63);
+    }
     s->nent = n;
-    s->bytes += n * (sizeof *s->ent + sizeof *s->parent);
+    s->n4 = n4;
+    s->bytes += n * sizeof *s->ent;
     rc = fam_build(s, &s->v4, b->recs, n4, 0, true);
     if (!rc && n > n4)
         rc = fam_build(s, &s->v6, b->recs + n4, n - n4, (uint32_t)n4, false);
