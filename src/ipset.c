@@ -85,7 +85,7 @@ struct mw_ipset {
     size_t bytes;
 };
 
-static size_t search(const struct fam *f, struct u128 k)
+static inline __attribute__((always_inline)) size_t search(const struct fam *f, struct u128 k)
 {
     size_t lo = 0, hi = f->n - 1;
     if (f->idx) {
@@ -116,7 +116,8 @@ static size_t search(const struct fam *f, struct u128 k)
 }
 
 /* The rule of the longest prefix holding addr: an index into ent, or NONE. */
-static inline uint32_t lookup(const struct mw_ipset *s, int family, const uint8_t *addr)
+static inline __attribute__((always_inline)) uint32_t lookup(const struct mw_ipset *s, int family,
+                                                             const uint8_t *addr)
 {
     const struct fam *f;
     struct u128 k;
