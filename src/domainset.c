@@ -14,7 +14,9 @@
  * (0-4 octets, the fewest that hold the set's largest line). Other entries (several kinds at
  * one name, tombstones of a delta, a rarer class, a long name) have an extended header with a
  * rule count and a 16-bit length, and a class index per rule. Lines are kept because --explain and
- * RPZ local data trace a match to its list line.
+ * RPZ local data trace a match to its list line. A rule an entry does not keep (its name and
+ * kind added again by another list) goes to a side array sorted by entry offset, read only by
+ * mw_domainset_get_if (client groups): empty unless lists share names.
  *
  * Buckets. The 64-bit hash's top 32 bits, scaled to the bucket count, pick a bucket of about
  * eight entries; entries are written in hash order, so a bucket is one run of the arena. The
