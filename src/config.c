@@ -389,8 +389,9 @@ static bool parse_zone(struct ctx *c, const char *path, yaml_node_t *k, yaml_nod
     z->wire_len = (uint16_t)wl;
     z->line = line_of(k);
     for (const struct mw_forward_zone *o = c->cfg->zones; o < c->cfg->zones + c->cfg->n_zones;
-         o++) {
-        if (o->wire_len == z->wire_len && memcmp(o->wire, z->wire, z->wire_len) == 0) {
+         o++) { /* a group's zones (moved in already when `groups:` came first) may repeat ours */
+        if (o->group == 0 && o->wire_len == z->wire_len &&
+            memcmp(o->wire, z->wire, z->wire_len) == 0) {
             mw_config__err(c, line_of(k), "%s: duplicate zone '%s' (first on line %d)", path,
                            mw_config__shown(text, b), o->line);
             return false;
@@ -427,11 +428,14 @@ void mw_config__on_zones(struct ctx *c, const struct key *k, yaml_node_t *val)
     size_t count = (size_t)(val->data.mapping.pairs.top - start);
     if (count == 0)
         return;
-    c->cfg->zones = calloc(count, sizeof(*c->cfg->zones));
-    if (!c->cfg->zones) {
+    /* Appended: the zones of groups may be in already (`groups:` before `forward-zones:`). */
+    struct mw_forward_zone *zs =
+        realloc(c->cfg->zones, (c->cfg->n_zones + count) * sizeof(*c->cfg->zones));
+    if (!zs) {
         mw_config__err(c, line_of(val), "%s: out of memory", k->path);
         return;
     }
+    c->cfg->zones = zs;
     for (size_t i = 0; i < count; i++) {
         struct mw_forward_zone *z = &c->cfg->zones[c->cfg->n_zones];
         memset(z, 0, sizeof(*z));

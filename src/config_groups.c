@@ -282,8 +282,8 @@ void mw_config__on_groups(struct ctx *c, const struct key *k, yaml_node_t *val)
 
 static bool is_list(const struct mw_config *cfg, const char *name)
 {
-    for (size_t i = 0; i < cfg->n_lists; i++)
-        if (strcmp(cfg->lists[i].name, name) == 0)
+    for (size_t i = 0; i < cfg->n_lists; i++) /* a list in error may lack its name */
+        if (cfg->lists[i].name && strcmp(cfg->lists[i].name, name) == 0)
             return true;
     for (size_t i = 0; i < cfg->redis.n_lists; i++)
         if (strcmp(cfg->redis.lists[i], name) == 0)
@@ -293,8 +293,8 @@ static bool is_list(const struct mw_config *cfg, const char *name)
 
 static bool is_category(const struct mw_config *cfg, const char *name)
 {
-    for (size_t i = 0; i < cfg->n_lists; i++)
-        if (strcmp(cfg->lists[i].category, name) == 0)
+    for (size_t i = 0; i < cfg->n_lists; i++) /* or its category */
+        if (cfg->lists[i].category && strcmp(cfg->lists[i].category, name) == 0)
             return true;
     return strcmp(name, "detect") == 0;
 }

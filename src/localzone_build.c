@@ -210,6 +210,14 @@ int mw_localzone_add_record(struct mw_localzone_builder *b, const char *text, in
         report(b, line, "local-data: '%s': expected 'NAME [TTL] [IN] TYPE DATA'", shown(text, s));
         return -EINVAL;
     }
+    /* A record is one line of text: a control character (a newline from a YAML escape) is
+     * refused before ldns sees it, whose tokenizer (1.8.3) writes past its buffer on a
+     * newline inside parentheses. */
+    for (const char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            report(b, line, "local-data: '%s': control character in the record", shown(text, s));
+            return -EINVAL;
+        }
     /* ldns leaks memory on some malformed IPSECKEY text (see rpz.c): refused unparsed. */
     if (is_ipseckey(text)) {
         report(b, line, "local-data: '%s': IPSECKEY is not served", shown(text, s));

@@ -23,9 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < cfg->n_zones; i++) {
             const struct mw_forward_zone *z = &cfg->zones[i];
             FZ_CHECK(z->wire_len >= 1 && z->wire_len <= 255 && z->n_upstreams >= 1);
-            FZ_CHECK(mw_config_zone_for(cfg, z->wire, z->wire_len) != NULL);
+            FZ_CHECK((z->group ? mw_config_zone_for_group(cfg, z->group, z->wire, z->wire_len)
+                               : mw_config_zone_for(cfg, z->wire, z->wire_len)) != NULL);
+            /* top-level zones first, then each group's; longest first within each */
             if (i)
-                FZ_CHECK(cfg->zones[i - 1].wire_len >= z->wire_len);
+                FZ_CHECK(cfg->zones[i - 1].group < z->group ||
+                         (cfg->zones[i - 1].group == z->group &&
+                          cfg->zones[i - 1].wire_len >= z->wire_len));
         }
         for (size_t i = 0; i < cfg->n_lists; i++)
             FZ_CHECK(cfg->lists[i].name && cfg->lists[i].path && cfg->lists[i].category);

@@ -344,6 +344,10 @@ static void test_errors(void **state)
     const char *bad10[] = {"x.test. IPSECKEY 10 1 2 192.0.2.38 AQNRU3mG7TVTO2BkR47usntb102uFJ",
                            NULL};
     assert_error(bad10, NULL, "IPSECKEY is not served");
+    /* A newline inside parentheses made ldns 1.8.3's tokenizer write past its buffer. */
+    const char *bad11[] = {"x9.internal. TXT (\"a \nb\")", NULL};
+    assert_error(bad11, NULL, "t.yaml:1: local-data: 'x9.internal. TXT");
+    assert_error(bad11, NULL, "control character in the record");
     /* Data of many types, mostly malformed: refused or taken, never a crash, and (under ASan)
      * nothing leaked by ldns. */
     static const char *const types[] = {
