@@ -80,32 +80,60 @@ void mw_querylog_fill(struct mw_querylog_rec *r, const struct mw_querylog_note *
     memcpy(r->pkt, pkt, r->pkt_len);
 }
 
-/* A key with its comma and colon as one literal: keys are the writer's own, and one append
- * per key instead of four keeps the writer thread cheap. */
-#define PUT_LIT(sb, lit) mw_strbuf_put((sb), (lit), sizeof(lit) - 1)
+/* The line is written through a raw pointer: mw_querylog_format first works out, from the
+ * record's lengths, how many bytes the line can take at most (line_bound), and writes in place
+ * when the buffer has that room, else into a scratch buffer that is then appended (and cut, as
+ * any append). One bound check per line instead of one per append: the appends (a length
+ * check, a copy and a NUL each) were most of a line's cost. */
+#define PUT_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) + sizeof(lit) - 1)
 
-/* A quoted value that needs no escaping (addresses, mnemonics, times), or null. Text from
- * outside (names, labels, rules) goes through the JSON writer instead. */
-static void put_plain(struct mw_strbuf *sb, const char *s)
+static char *put_u32(char *o, uint32_t v)
 {
-    if (!s) {
-        PUT_LIT(sb, "null");
-        return;
-    }
-    mw_strbuf_putc(sb, '"');
-    mw_strbuf_puts(sb, s);
-    mw_strbuf_putc(sb, '"');
+    char t[10];
+    int n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o++ = t[--n];
+    return o;
 }
 
-/* An address as text. IPv4 by hand: glibc's inet_ntop writes it through sprintf, which cost
- * more than all the rest of a line. */
-static void addr_text(int af, const uint8_t *a, char out[INET6_ADDRSTRLEN])
+/* A quoted value that needs no escaping (addresses, mnemonics, times). */
+static char *put_plain(char *o, const char *s, size_t n)
+{
+    *o++ = '"';
+    memcpy(o, s, n);
+    o[n] = '"';
+    return o + n + 1;
+}
+
+/* A quoted string from outside (group, upstream label): copied when nothing in it needs
+ * escaping, which is the common case, else through the JSON writer. end is the buffer's end. */
+static char *put_text(char *o, char *end, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    for (; p[n]; n++)
+        if (p[n] < 0x20 || p[n] >= 0x7f || p[n] == '"' || p[n] == '\\')
+            break;
+    if (!p[n])
+        return put_plain(o, s, n);
+    struct mw_strbuf sb = {.b = o, .cap = (size_t)(end - o), .len = 0};
+    mw_jsonw_str(&sb, s);
+    return o + sb.len;
+}
+
+/* An address as text; returns its end. IPv4 by hand: glibc's inet_ntop writes it through
+ * sprintf, which cost more than all the rest of a line. */
+static char *addr_text(int af, const uint8_t *a, char *o)
 {
     if (af != AF_INET) {
-        inet_ntop(af, a, out, INET6_ADDRSTRLEN);
-        return;
+        if (!inet_ntop(af, a, o, INET6_ADDRSTRLEN))
+            *o = 0;
+        return o + strlen(o);
     }
-    char *o = out;
     for (int i = 0; i < 4; i++) {
         unsigned v = a[i];
         if (v >= 100)
@@ -113,15 +141,16 @@ static void addr_text(int af, const uint8_t *a, char out[INET6_ADDRSTRLEN])
         if (v >= 10)
             *o++ = (char)('0' + v / 10 % 10);
         *o++ = (char)('0' + v % 10);
-        *o++ = i < 3 ? '.' : 0;
+        *o++ = '.';
     }
+    return o - 1;
 }
 
 /* "answers":[...] from the A and AAAA records of the answer section. A cut copy ends the walk
  * at the first record that runs past it; *cut then says so. */
-static void put_answers(struct mw_strbuf *sb, const struct mw_querylog_rec *r, bool *cut)
+static char *put_answers(char *o, const struct mw_querylog_rec *r, bool *cut)
 {
-    PUT_LIT(sb, ",\"answers\":[");
+    o = PUT_LIT(o, ",\"answers\":[");
     struct mw_dns_iter it;
     struct mw_dns_rr rr;
     unsigned n = 0;
@@ -137,83 +166,202 @@ static void put_answers(struct mw_strbuf *sb, const struct mw_querylog_rec *r, b
                 *cut = true;
                 break;
             }
-            char a[INET6_ADDRSTRLEN];
-            addr_text(af, r->pkt + rr.rdata, a);
             if (n++)
-                mw_strbuf_putc(sb, ',');
-            put_plain(sb, a);
+                *o++ = ',';
+            *o++ = '"';
+            o = addr_text(af, r->pkt + rr.rdata, o);
+            *o++ = '"';
         }
     }
     if (rc < 0 && r->pkt_cut)
         *cut = true;
-    mw_strbuf_putc(sb, ']');
+    *o++ = ']';
+    return o;
+}
+
+/* Name text is [a-z0-9-_*] and \DDD for any other octet (mw_dname_to_text), and only its
+ * backslash needs JSON escaping: "\\DDD". */
+static inline bool name_plain(uint8_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*';
+}
+
+/* The question name as a JSON string, in one pass over the reply's uncompressed question
+ * (what a question nearly always is); NULL when it is not that simple (a compression pointer,
+ * a name running past the copy or past 255 octets): the caller then takes the general way. */
+static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len)
+{
+    size_t pos = MW_DNS_HDR;
+    *o++ = '"';
+    char *first = o;
+    for (;;) {
+        if (pos >= len || pos >= MW_DNS_HDR + MW_DNAME_MAX)
+            return NULL;
+        uint8_t l = pkt[pos];
+        if (l == 0)
+            break;
+        if (l > 63 || pos + 1 + l >= len || pos + 1 + l >= MW_DNS_HDR + MW_DNAME_MAX)
+            return NULL;
+        if (o != first)
+            *o++ = '.';
+        for (size_t i = pos + 1; i <= pos + l; i++) {
+            uint8_t c = pkt[i];
+            if (c >= 'A' && c <= 'Z') /* as mw_dname_unpack: names are logged lowercased */
+                c = (uint8_t)(c + 32);
+            if (name_plain(c)) {
+                *o++ = (char)c;
+            } else {
+                o[0] = '\\';
+                o[1] = '\\';
+                o[2] = (char)('0' + c / 100);
+                o[3] = (char)('0' + c / 10 % 10);
+                o[4] = (char)('0' + c % 10);
+                o += 5;
+            }
+        }
+        pos += 1 + l;
+    }
+    if (o == first)
+        *o++ = '.';
+    *o++ = '"';
+    return o;
+}
+
+/* The general way: unpack (pointers followed, checked), to text, JSON. Sets *ok. */
+static char *put_qname_slow(char *o, char *end, const struct mw_querylog_rec *r, bool *ok)
+{
+    uint8_t qname[MW_DNAME_MAX + 1];
+    char qtext[MW_DNAME_MAX * 4 + 2];
+    size_t off = MW_DNS_HDR;
+    int wl = mw_dname_unpack(r->pkt, r->pkt_len, &off, qname, sizeof(qname));
+    int ql = wl > 0 ? mw_dname_to_text(qname, (size_t)wl, qtext, sizeof(qtext)) : -1;
+    *ok = wl > 0;
+    struct mw_strbuf sb = {.b = o, .cap = (size_t)(end - o), .len = 0};
+    mw_jsonw_str(&sb, ql >= 0 ? qtext : NULL);
+    return o + sb.len;
+}
+
+/* The most bytes the line of r can take: fixed parts (keys, time, client, port, mnemonics,
+ * numbers) within 512; escaped text 6 bytes per byte at most (\u00XX); the name 5 per octet
+ * (\\DDD) and its dots; the addresses. */
+#define FIXED_MAX 512
+#define NAME_MAX_TEXT (MW_DNAME_MAX * 5 + 4)
+#define ANSWERS_MAX_TEXT (MW_QUERYLOG_ANSWERS_MAX * (INET6_ADDRSTRLEN + 3) + 32)
+#define LINE_BOUND_MAX                                                                             \
+    (FIXED_MAX + 2 * 6 * MW_QUERYLOG_LABEL_MAX + 6 * MW_QUERYLOG_RULE_MAX + 8 + NAME_MAX_TEXT +    \
+     ANSWERS_MAX_TEXT)
+
+static size_t line_bound(const struct mw_querylog_rec *r, size_t group_len, size_t up_len)
+{
+    return FIXED_MAX + 6 * (group_len + up_len + r->rule_len) + 8 + NAME_MAX_TEXT +
+           ANSWERS_MAX_TEXT;
 }
 
 /* The timestamp of the last line written: lines come in bursts within one millisecond, and
  * the writer is one thread (each thread keeps its own). */
 static __thread uint64_t last_ts_ms = UINT64_MAX;
 static __thread char last_ts[MW_JOURNAL_TS_LEN];
+static __thread size_t last_ts_len;
+/* Where a line goes when the caller's buffer may not hold it. */
+static __thread char scratch[LINE_BOUND_MAX];
+
+static const uint8_t CACHE_LEN[] = {5, 3, 4, 5};
+static const uint8_t VERDICT_LEN[] = {4, 5, 5, 3, 6, 7, 11};
+
+/* Write the line of r at o (room for line_bound bytes); returns its end. */
+static char *format_at(const struct mw_querylog_rec *r, char *o, char *end, size_t group_len,
+                       size_t up_len)
+{
+    o = PUT_LIT(o, "{\"time\":");
+    o = put_plain(o, last_ts, last_ts_len);
+    o = PUT_LIT(o, ",\"client\":");
+    if (r->family) {
+        *o++ = '"';
+        o = addr_text(r->family, r->client, o);
+        *o++ = '"';
+    } else {
+        o = PUT_LIT(o, "null");
+    }
+    o = PUT_LIT(o, ",\"client_port\":");
+    o = put_u32(o, r->client_port);
+    if (r->tcp)
+        o = PUT_LIT(o, ",\"transport\":\"tcp\",\"group\":");
+    else
+        o = PUT_LIT(o, ",\"transport\":\"udp\",\"group\":");
+    o = group_len ? put_text(o, end, r->group) : PUT_LIT(o, "\"\"");
+    /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
+    o = PUT_LIT(o, ",\"qname\":");
+    bool has_q = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(r->pkt + 4) > 0;
+    char *q = has_q ? put_qname_fast(o, r->pkt, r->pkt_len) : NULL;
+    if (q)
+        o = q;
+    else if (has_q)
+        o = put_qname_slow(o, end, r, &has_q);
+    else
+        o = PUT_LIT(o, "null");
+    char tb[16], rb[16];
+    o = PUT_LIT(o, ",\"qtype\":");
+    if (has_q || r->qtype) {
+        const char *t = mw_dnstext_type(r->qtype, tb, sizeof(tb));
+        o = put_plain(o, t, strlen(t));
+    } else {
+        o = PUT_LIT(o, "null");
+    }
+    o = PUT_LIT(o, ",\"rcode\":");
+    if (r->pkt_len >= 4) {
+        const char *t = mw_dnstext_rcode(r->pkt[3] & 0x0f, rb, sizeof(rb));
+        o = put_plain(o, t, strlen(t));
+    } else {
+        o = PUT_LIT(o, "null");
+    }
+    bool cut = false;
+    o = put_answers(o, r, &cut);
+    if (cut)
+        o = PUT_LIT(o, ",\"answers_cut\":true");
+    o = PUT_LIT(o, ",\"upstream\":");
+    o = up_len ? put_text(o, end, r->upstream) : PUT_LIT(o, "null");
+    o = PUT_LIT(o, ",\"latency_ms\":");
+    o = put_u32(o, r->latency_ms);
+    o = PUT_LIT(o, ",\"cache\":");
+    o = r->cache < sizeof(CACHE_LEN) ? put_plain(o, CACHE_NAMES[r->cache], CACHE_LEN[r->cache])
+                                     : PUT_LIT(o, "\"?\"");
+    o = PUT_LIT(o, ",\"verdict\":");
+    o = r->verdict < sizeof(VERDICT_LEN)
+            ? put_plain(o, VERDICT_NAMES[r->verdict], VERDICT_LEN[r->verdict])
+            : PUT_LIT(o, "\"?\"");
+    o = PUT_LIT(o, ",\"rule\":");
+    if (r->has_rule) { /* a cut copy may end inside a UTF-8 sequence: cut 3 bytes earlier */
+        struct mw_strbuf sb = {.b = o, .cap = (size_t)(end - o), .len = 0};
+        mw_jsonw_strn(&sb, r->rule, r->rule_len, r->rule_cut ? (size_t)r->rule_len - 3 : SIZE_MAX,
+                      NULL);
+        o += sb.len;
+    } else {
+        o = PUT_LIT(o, "null");
+    }
+    return PUT_LIT(o, "}\n");
+}
 
 int mw_querylog_format(const struct mw_querylog_rec *r, uint64_t wall_ms, struct mw_strbuf *sb)
 {
-    size_t mark = sb->len;
     if (wall_ms != last_ts_ms) {
         if (mw_journal_timestamp(wall_ms, last_ts) < 0)
             last_ts[0] = 0;
+        last_ts_len = strlen(last_ts);
         last_ts_ms = wall_ms;
     }
-    char client[INET6_ADDRSTRLEN] = "";
-    if (r->family)
-        addr_text(r->family, r->client, client);
-    PUT_LIT(sb, "{\"time\":");
-    put_plain(sb, last_ts);
-    PUT_LIT(sb, ",\"client\":");
-    put_plain(sb, r->family ? client : NULL);
-    PUT_LIT(sb, ",\"client_port\":");
-    mw_strbuf_u64(sb, r->client_port);
-    if (r->tcp)
-        PUT_LIT(sb, ",\"transport\":\"tcp\",\"group\":");
-    else
-        PUT_LIT(sb, ",\"transport\":\"udp\",\"group\":");
-    mw_jsonw_str(sb, r->group);
-    /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
-    uint8_t qname[MW_DNAME_MAX + 1];
-    char qtext[MW_DNAME_MAX * 4 + 2];
-    size_t off = MW_DNS_HDR;
-    int wl = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(r->pkt + 4) > 0
-                 ? mw_dname_unpack(r->pkt, r->pkt_len, &off, qname, sizeof(qname))
-                 : -1;
-    int ql = wl > 0 ? mw_dname_to_text(qname, (size_t)wl, qtext, sizeof(qtext)) : -1;
-    PUT_LIT(sb, ",\"qname\":");
-    /* Name text is [a-z0-9-_*.] and \DDD escapes: only a backslash needs the JSON writer. */
-    if (ql >= 0 && !memchr(qtext, '\\', (size_t)ql))
-        put_plain(sb, qtext);
-    else
-        mw_jsonw_str(sb, ql >= 0 ? qtext : NULL);
-    char tb[16], rb[16];
-    PUT_LIT(sb, ",\"qtype\":");
-    put_plain(sb, wl > 0 || r->qtype ? mw_dnstext_type(r->qtype, tb, sizeof(tb)) : NULL);
-    PUT_LIT(sb, ",\"rcode\":");
-    put_plain(sb, r->pkt_len >= 4 ? mw_dnstext_rcode(r->pkt[3] & 0x0f, rb, sizeof(rb)) : NULL);
-    bool cut = false;
-    put_answers(sb, r, &cut);
-    if (cut)
-        PUT_LIT(sb, ",\"answers_cut\":true");
-    PUT_LIT(sb, ",\"upstream\":");
-    mw_jsonw_str(sb, r->upstream[0] ? r->upstream : NULL);
-    PUT_LIT(sb, ",\"latency_ms\":");
-    mw_strbuf_u64(sb, r->latency_ms);
-    PUT_LIT(sb, ",\"cache\":");
-    put_plain(sb, mw_querylog_cache_name(r->cache));
-    PUT_LIT(sb, ",\"verdict\":");
-    put_plain(sb, mw_querylog_verdict_name(r->verdict));
-    PUT_LIT(sb, ",\"rule\":");
-    if (r->has_rule) /* a cut copy may end inside a UTF-8 sequence: cut 3 bytes earlier */
-        mw_jsonw_strn(sb, r->rule, r->rule_len, r->rule_cut ? (size_t)r->rule_len - 3 : SIZE_MAX,
-                      NULL);
-    else
-        PUT_LIT(sb, "null");
-    PUT_LIT(sb, "}\n");
+    size_t group_len = strnlen(r->group, MW_QUERYLOG_LABEL_MAX - 1);
+    size_t up_len = strnlen(r->upstream, MW_QUERYLOG_LABEL_MAX - 1);
+    size_t bound = line_bound(r, group_len, up_len);
+    if (!sb->trunc && bound <= mw_strbuf_room(sb)) {
+        char *o = sb->b + sb->len;
+        o = format_at(r, o, o + bound + 1, group_len, up_len);
+        sb->len = (size_t)(o - sb->b);
+        sb->b[sb->len] = 0;
+        return 0;
+    }
+    size_t mark = sb->len;
+    char *o = format_at(r, scratch, scratch + sizeof(scratch), group_len, up_len);
+    mw_strbuf_put(sb, scratch, (size_t)(o - scratch));
     if (sb->trunc) {
         mw_strbuf_rewind(sb, mark);
         return -ENOSPC;
