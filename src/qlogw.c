@@ -84,7 +84,9 @@ static bool drain(struct mw_qlogw *q)
         busy |= n >= r->cap / 2;
         for (uint64_t k = 0; k < n; k++) {
             const struct mw_querylog_rec *rec = mw_querylog_ring_at(r, k - done);
-            if (BATCH_BYTES - q->batch_len < MW_QUERYLOG_LINE_MAX + 1)
+            /* Twice a line's size: mw_querylog_format writes in place only when the room
+             * exceeds its worst-case bound for the record, which is above any real line. */
+            if (BATCH_BYTES - q->batch_len < 2 * MW_QUERYLOG_LINE_MAX + 1)
                 flush_batch(q);
             struct mw_strbuf sb = {.b = q->batch, .cap = BATCH_BYTES, .len = q->batch_len};
             int64_t wall = (int64_t)rec->mono_ms + off;

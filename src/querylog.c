@@ -109,24 +109,53 @@ static char *put_plain(char *o, const char *s, size_t n)
     return o + n + 1;
 }
 
+/* Bytes that go into a JSON string as they are: printable ASCII but quote and backslash. */
+#define JSON_OK(c) ((c) >= 0x20 && (c) < 0x7f && (c) != '"' && (c) != '\\')
+#define JSON_OK4(c) JSON_OK(c), JSON_OK(c + 1), JSON_OK(c + 2), JSON_OK(c + 3)
+#define JSON_OK16(c) JSON_OK4(c), JSON_OK4(c + 4), JSON_OK4(c + 8), JSON_OK4(c + 12)
+#define JSON_OK64(c) JSON_OK16(c), JSON_OK16(c + 16), JSON_OK16(c + 32), JSON_OK16(c + 48)
+static const bool JSON_COPY[256] = {JSON_OK64(0), JSON_OK64(64), JSON_OK64(128), JSON_OK64(192)};
+
 /* A quoted string from outside (group, upstream label): copied when nothing in it needs
  * escaping, which is the common case, else through the JSON writer. end is the buffer's end. */
 static char *put_text(char *o, char *end, const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t n = 0;
-    for (; p[n]; n++)
-        if (p[n] < 0x20 || p[n] >= 0x7f || p[n] == '"' || p[n] == '\\')
-            break;
-    if (!p[n])
-        return put_plain(o, s, n);
+    char *q = o + 1;
+    /* Copied while checked: the NUL (JSON_COPY 0) ends the loop as any byte to escape does. */
+    while (JSON_COPY[*p])
+        *q++ = (char)*p++;
+    if (!*p) {
+        *o = '"';
+        *q = '"';
+        return q + 1;
+    }
     struct mw_strbuf sb = {.b = o, .cap = (size_t)(end - o), .len = 0};
     mw_jsonw_str(&sb, s);
     return o + sb.len;
 }
 
-/* An address as text; returns its end. IPv4 by hand: glibc's inet_ntop writes it through
- * sprintf, which cost more than all the rest of a line. */
+/* Octets 0-255 as decimal text, built by the preprocessor: 1-3 digits and the count. */
+struct dec3 {
+    char d[3];
+    uint8_t n;
+};
+#define DEC3_D0(v) ((v) >= 100 ? '0' + (v) / 100 : (v) >= 10 ? '0' + (v) / 10 : '0' + (v))
+#define DEC3_D1(v) ((v) >= 100 ? '0' + (v) / 10 % 10 : (v) >= 10 ? '0' + (v) % 10 : 0)
+#define DEC3_D2(v) ((v) >= 100 ? '0' + (v) % 10 : 0)
+#define DEC3(v)                                                                                    \
+    {                                                                                              \
+        {DEC3_D0(v), DEC3_D1(v), DEC3_D2(v)}, (v) >= 100 ? 3 : (v) >= 10 ? 2 : 1                   \
+    }
+#define DEC3_4(v) DEC3(v), DEC3(v + 1), DEC3(v + 2), DEC3(v + 3)
+#define DEC3_16(v) DEC3_4(v), DEC3_4(v + 4), DEC3_4(v + 8), DEC3_4(v + 12)
+#define DEC3_64(v) DEC3_16(v), DEC3_16(v + 16), DEC3_16(v + 32), DEC3_16(v + 48)
+static const struct dec3 DEC[256] = {DEC3_64(0), DEC3_64(64), DEC3_64(128), DEC3_64(192)};
+
+/* An address as text; returns its end. IPv4 by table: glibc's inet_ntop writes it through
+ * sprintf, which cost more than all the rest of a line. Each octet copies 4 bytes (the count
+ * too) and keeps its digits: the bytes past them are overwritten next (the line bound leaves
+ * room for that one byte). */
 static char *addr_text(int af, const uint8_t *a, char *o)
 {
     if (af != AF_INET) {
@@ -135,12 +164,9 @@ static char *addr_text(int af, const uint8_t *a, char *o)
         return o + strlen(o);
     }
     for (int i = 0; i < 4; i++) {
-        unsigned v = a[i];
-        if (v >= 100)
-            *o++ = (char)('0' + v / 100);
-        if (v >= 10)
-            *o++ = (char)('0' + v / 10 % 10);
-        *o++ = (char)('0' + v % 10);
+        const struct dec3 *d = &DEC[a[i]];
+        memcpy(o, d, 4);
+        o += d->n;
         *o++ = '.';
     }
     return o - 1;
@@ -148,14 +174,23 @@ static char *addr_text(int af, const uint8_t *a, char *o)
 
 /* "answers":[...] from the A and AAAA records of the answer section. A cut copy ends the walk
  * at the first record that runs past it; *cut then says so. */
-static char *put_answers(char *o, const struct mw_querylog_rec *r, bool *cut)
+static char *put_answers(char *o, const struct mw_querylog_rec *r, size_t root, bool *cut)
 {
     o = PUT_LIT(o, ",\"answers\":[");
     struct mw_dns_iter it;
     struct mw_dns_rr rr;
     unsigned n = 0;
     int rc = 0;
-    if (mw_dns_iter_init(&it, r->pkt, r->pkt_len) == 0) {
+    /* The single question's name was walked already (root: its last octet, else 0): the
+     * iterator starts after it, as mw_dns_iter_init would. */
+    const uint8_t *pkt = r->pkt;
+    size_t len = r->pkt_len;
+    int init = root && mw_dns_get16(pkt + 4) == 1 && len - root - 1 >= 4
+                   ? (mw_dns_iter_begin(&it, pkt, len, root + 5, mw_dns_get16(pkt + 6),
+                                        mw_dns_get16(pkt + 8), mw_dns_get16(pkt + 10)),
+                      0)
+                   : mw_dns_iter_init(&it, pkt, len);
+    if (init == 0) {
         while ((rc = mw_dns_iter_next(&it, &rr)) == 1 && rr.section == MW_SECTION_ANSWER) {
             int af = rr.type == 1 && rr.rdlen == 4     ? AF_INET
                      : rr.type == 28 && rr.rdlen == 16 ? AF_INET6
@@ -180,16 +215,23 @@ static char *put_answers(char *o, const struct mw_querylog_rec *r, bool *cut)
 }
 
 /* Name text is [a-z0-9-_*] and \DDD for any other octet (mw_dname_to_text), and only its
- * backslash needs JSON escaping: "\\DDD". */
-static inline bool name_plain(uint8_t c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*';
-}
+ * backslash needs JSON escaping: "\\DDD". NAME_CH maps an octet to its text, lowercased as
+ * mw_dname_unpack does, or to 0 for \DDD: one load per octet. */
+#define NAME_CH(c)                                                                                 \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9') || (c) == '-' || (c) == '_' ||       \
+             (c) == '*'                                                                            \
+         ? (c)                                                                                     \
+     : (c) >= 'A' && (c) <= 'Z' ? (c) + 32                                                         \
+                                : 0)
+#define NAME_CH4(c) NAME_CH(c), NAME_CH(c + 1), NAME_CH(c + 2), NAME_CH(c + 3)
+#define NAME_CH16(c) NAME_CH4(c), NAME_CH4(c + 4), NAME_CH4(c + 8), NAME_CH4(c + 12)
+#define NAME_CH64(c) NAME_CH16(c), NAME_CH16(c + 16), NAME_CH16(c + 32), NAME_CH16(c + 48)
+static const char NAME_TEXT[256] = {NAME_CH64(0), NAME_CH64(64), NAME_CH64(128), NAME_CH64(192)};
 
 /* The question name as a JSON string, in one pass over the reply's uncompressed question
  * (what a question nearly always is); NULL when it is not that simple (a compression pointer,
  * a name running past the copy or past 255 octets): the caller then takes the general way. */
-static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len)
+static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len, size_t *root)
 {
     size_t pos = MW_DNS_HDR;
     *o++ = '"';
@@ -206,10 +248,9 @@ static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len)
             *o++ = '.';
         for (size_t i = pos + 1; i <= pos + l; i++) {
             uint8_t c = pkt[i];
-            if (c >= 'A' && c <= 'Z') /* as mw_dname_unpack: names are logged lowercased */
-                c = (uint8_t)(c + 32);
-            if (name_plain(c)) {
-                *o++ = (char)c;
+            char t = NAME_TEXT[c];
+            if (t) {
+                *o++ = t;
             } else {
                 o[0] = '\\';
                 o[1] = '\\';
@@ -224,6 +265,7 @@ static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len)
     if (o == first)
         *o++ = '.';
     *o++ = '"';
+    *root = pos;
     return o;
 }
 
@@ -251,9 +293,9 @@ static char *put_qname_slow(char *o, char *end, const struct mw_querylog_rec *r,
     (FIXED_MAX + 2 * 6 * MW_QUERYLOG_LABEL_MAX + 6 * MW_QUERYLOG_RULE_MAX + 8 + NAME_MAX_TEXT +    \
      ANSWERS_MAX_TEXT)
 
-static size_t line_bound(const struct mw_querylog_rec *r, size_t group_len, size_t up_len)
+static size_t line_bound(const struct mw_querylog_rec *r)
 {
-    return FIXED_MAX + 6 * (group_len + up_len + r->rule_len) + 8 + NAME_MAX_TEXT +
+    return FIXED_MAX + 6 * (2 * MW_QUERYLOG_LABEL_MAX + r->rule_len) + 8 + NAME_MAX_TEXT +
            ANSWERS_MAX_TEXT;
 }
 
@@ -269,8 +311,7 @@ static const uint8_t CACHE_LEN[] = {5, 3, 4, 5};
 static const uint8_t VERDICT_LEN[] = {4, 5, 5, 3, 6, 7, 11};
 
 /* Write the line of r at o (room for line_bound bytes); returns its end. */
-static char *format_at(const struct mw_querylog_rec *r, char *o, char *end, size_t group_len,
-                       size_t up_len)
+static char *format_at(const struct mw_querylog_rec *r, char *o, char *end)
 {
     o = PUT_LIT(o, "{\"time\":");
     o = put_plain(o, last_ts, last_ts_len);
@@ -288,11 +329,12 @@ static char *format_at(const struct mw_querylog_rec *r, char *o, char *end, size
         o = PUT_LIT(o, ",\"transport\":\"tcp\",\"group\":");
     else
         o = PUT_LIT(o, ",\"transport\":\"udp\",\"group\":");
-    o = group_len ? put_text(o, end, r->group) : PUT_LIT(o, "\"\"");
+    o = r->group[0] ? put_text(o, end, r->group) : PUT_LIT(o, "\"\"");
     /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
     o = PUT_LIT(o, ",\"qname\":");
     bool has_q = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(r->pkt + 4) > 0;
-    char *q = has_q ? put_qname_fast(o, r->pkt, r->pkt_len) : NULL;
+    size_t root = 0;
+    char *q = has_q ? put_qname_fast(o, r->pkt, r->pkt_len, &root) : NULL;
     if (q)
         o = q;
     else if (has_q)
@@ -301,7 +343,11 @@ static char *format_at(const struct mw_querylog_rec *r, char *o, char *end, size
         o = PUT_LIT(o, "null");
     char tb[16], rb[16];
     o = PUT_LIT(o, ",\"qtype\":");
-    if (has_q || r->qtype) {
+    if (r->qtype == 1) { /* the usual ones without a look-up */
+        o = PUT_LIT(o, "\"A\"");
+    } else if (r->qtype == 28) {
+        o = PUT_LIT(o, "\"AAAA\"");
+    } else if (has_q || r->qtype) {
         const char *t = mw_dnstext_type(r->qtype, tb, sizeof(tb));
         o = put_plain(o, t, strlen(t));
     } else {
@@ -315,11 +361,11 @@ static char *format_at(const struct mw_querylog_rec *r, char *o, char *end, size
         o = PUT_LIT(o, "null");
     }
     bool cut = false;
-    o = put_answers(o, r, &cut);
+    o = put_answers(o, r, root, &cut);
     if (cut)
         o = PUT_LIT(o, ",\"answers_cut\":true");
     o = PUT_LIT(o, ",\"upstream\":");
-    o = up_len ? put_text(o, end, r->upstream) : PUT_LIT(o, "null");
+    o = r->upstream[0] ? put_text(o, end, r->upstream) : PUT_LIT(o, "null");
     o = PUT_LIT(o, ",\"latency_ms\":");
     o = put_u32(o, r->latency_ms);
     o = PUT_LIT(o, ",\"cache\":");
@@ -349,18 +395,16 @@ int mw_querylog_format(const struct mw_querylog_rec *r, uint64_t wall_ms, struct
         last_ts_len = strlen(last_ts);
         last_ts_ms = wall_ms;
     }
-    size_t group_len = strnlen(r->group, MW_QUERYLOG_LABEL_MAX - 1);
-    size_t up_len = strnlen(r->upstream, MW_QUERYLOG_LABEL_MAX - 1);
-    size_t bound = line_bound(r, group_len, up_len);
+    size_t bound = line_bound(r);
     if (!sb->trunc && bound <= mw_strbuf_room(sb)) {
         char *o = sb->b + sb->len;
-        o = format_at(r, o, o + bound + 1, group_len, up_len);
+        o = format_at(r, o, o + bound + 1);
         sb->len = (size_t)(o - sb->b);
         sb->b[sb->len] = 0;
         return 0;
     }
     size_t mark = sb->len;
-    char *o = format_at(r, scratch, scratch + sizeof(scratch), group_len, up_len);
+    char *o = format_at(r, scratch, scratch + sizeof(scratch));
     mw_strbuf_put(sb, scratch, (size_t)(o - scratch));
     if (sb->trunc) {
         mw_strbuf_rewind(sb, mark);
