@@ -300,7 +300,8 @@ static size_t line_bound(const struct mw_querylog_rec *r)
 }
 
 /* The timestamp of the last line written: lines come in bursts within one millisecond, and
- * the writer is one thread (each thread keeps its own). */
+ * the writer is one thread (each thread keeps its own). Within a second only its milliseconds
+ * are rewritten. */
 static __thread uint64_t last_ts_ms = UINT64_MAX;
 static __thread char last_ts[MW_JOURNAL_TS_LEN];
 static __thread size_t last_ts_len;
@@ -389,10 +390,17 @@ static char *format_at(const struct mw_querylog_rec *r, char *o, char *end)
 
 int mw_querylog_format(const struct mw_querylog_rec *r, uint64_t wall_ms, struct mw_strbuf *sb)
 {
-    if (wall_ms != last_ts_ms) {
+    if (wall_ms / 1000 != last_ts_ms / 1000 || last_ts_ms == UINT64_MAX) {
         if (mw_journal_timestamp(wall_ms, last_ts) < 0)
             last_ts[0] = 0;
         last_ts_len = strlen(last_ts);
+        last_ts_ms = wall_ms;
+    } else if (wall_ms != last_ts_ms && last_ts_len == MW_JOURNAL_TS_LEN - 1) {
+        /* The same second: only the milliseconds ("...:SS.mmmZ") change. */
+        unsigned ms = (unsigned)(wall_ms % 1000);
+        last_ts[MW_JOURNAL_TS_LEN - 5] = (char)('0' + ms / 100);
+        last_ts[MW_JOURNAL_TS_LEN - 4] = (char)('0' + ms / 10 % 10);
+        last_ts[MW_JOURNAL_TS_LEN - 3] = (char)('0' + ms % 10);
         last_ts_ms = wall_ms;
     }
     size_t bound = line_bound(r);
