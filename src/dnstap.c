@@ -183,8 +183,9 @@ struct layout {
     size_t total; /* the frame's */
 };
 
-static inline __attribute__((always_inline)) void
-plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout *L)
+/* The message's family and its two sides. */
+static inline __attribute__((always_inline)) void sides(const struct mw_dnstap_msg *m,
+                                                        struct layout *L)
 {
     /* The peer's family (the client's, or the upstream's) is the message's. */
     if (m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_CLIENT_RESPONSE) {
@@ -194,6 +195,12 @@ plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout
         L->fam = side_of(m->response_addr, 0, &L->r);
         L->fam = side_of(m->query_addr, L->fam, &L->q);
     }
+}
+
+static inline __attribute__((always_inline)) void
+plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout *L)
+{
+    sides(m, L);
     /* type, protocol and family (one-byte values), the two sides, time (seconds as a
      * five-byte varint in this era), nanoseconds, the DNS message. */
     size_t n = 4 + (L->fam ? 2 : 0) + side_size(&L->q) + side_size(&L->r);
@@ -203,6 +210,14 @@ plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout
     L->total = e->head_len + bytes_size(n);
     if (m->extra && m->extra_len)
         L->total += bytes_size(m->extra_len);
+}
+
+/* At least the frame's size, from lengths only: both sides as IPv6 with 3-byte ports, every
+ * varint at its longest. */
+static inline size_t frame_bound(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
+{
+    size_t n = e->head_len + 1 + 10 + 6 + 2 * (2 + 16 + 1 + 3) + 1 + 10 + 5 + 1 + 10 + m->dns_len;
+    return m->extra && m->extra_len ? n + 1 + 10 + m->extra_len : n;
 }
 
 size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
@@ -220,39 +235,67 @@ static inline uint8_t *put_side(uint8_t *p, const struct side *s, unsigned addr_
     return put_small(p, s->port);
 }
 
+/* The Message's fields at p; returns their end. */
+static inline __attribute__((always_inline)) uint8_t *
+put_message(uint8_t *p, const struct mw_dnstap_msg *m, const struct layout *L)
+{
+    p[0] = KEY(M_TYPE, VARINT);
+    p[1] = (uint8_t)m->type;
+    p[2] = KEY(M_PROTOCOL, VARINT);
+    p[3] = m->tcp ? PROTO_TCP : PROTO_UDP;
+    p += 4;
+    if (L->fam) {
+        p[0] = KEY(M_FAMILY, VARINT);
+        p[1] = L->fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
+        p += 2;
+    }
+    if (L->q.addr)
+        p = put_side(p, &L->q, M_QADDR, M_QPORT);
+    if (L->r.addr)
+        p = put_side(p, &L->r, M_RADDR, M_RPORT);
+    bool query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
+    *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
+    p = put_seconds(p, m->time_sec);
+    p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
+    return put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
+}
+
 size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
                         size_t cap)
 {
     struct layout L;
+    uint8_t *p = out;
+    if (frame_bound(e, m) <= cap) {
+        /* The usual way, without working out the Message's length exactly first: its
+         * fields go where the length's varint would leave them by an estimate (ports taken
+         * as 2 bytes), and move in the rare case the length's varint takes another size. */
+        sides(m, &L);
+        size_t est = 4 + (L.fam ? 2 : 0) + (L.q.addr ? 6 + L.q.alen : 0) +
+                     (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len);
+        size_t guess = varint_len(est);
+        memcpy(p, e->head, e->head_len);
+        p += e->head_len;
+        if (m->extra && m->extra_len)
+            p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
+        *p++ = KEY(D_MESSAGE, LEN);
+        uint8_t *body = p + guess;
+        size_t mlen = (size_t)(put_message(body, m, &L) - body);
+        size_t k = varint_len(mlen);
+        if (k != guess)
+            memmove(p + k, body, mlen);
+        p = put_small(p, (uint32_t)mlen);
+        return (size_t)(p - out) + mlen;
+    }
     plan(e, m, &L);
     if (L.total > cap)
         return 0;
-    uint8_t *p = out;
     memcpy(p, e->head, e->head_len);
     p += e->head_len;
     if (m->extra && m->extra_len)
         p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
     *p++ = KEY(D_MESSAGE, LEN);
     p = put_small(p, (uint32_t)L.mlen);
-    p[0] = KEY(M_TYPE, VARINT);
-    p[1] = (uint8_t)m->type;
-    p[2] = KEY(M_PROTOCOL, VARINT);
-    p[3] = m->tcp ? PROTO_TCP : PROTO_UDP;
-    p += 4;
-    if (L.fam) {
-        p[0] = KEY(M_FAMILY, VARINT);
-        p[1] = L.fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
-        p += 2;
-    }
-    if (L.q.addr)
-        p = put_side(p, &L.q, M_QADDR, M_QPORT);
-    if (L.r.addr)
-        p = put_side(p, &L.r, M_RADDR, M_RPORT);
-    bool query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
-    *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
-    p = put_seconds(p, m->time_sec);
-    p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
-    p = put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
+    p = put_message(p, m, &L);
     return (size_t)(p - out);
 }
 
