@@ -1,5 +1,7 @@
 /* The DGA detector's check and its memo; see dgacheck.h. The memo's sets are 4 entries of 16
- * bytes, one cache line: a lookup reads one line. An entry's key is the hash with its low bit
+ * bytes, one cache line: a lookup reads one line. Two kinds of entry share the table, keyed
+ * with different hash tags: a registered domain's score, and a parent domain's registered-
+ * domain depth (what libpsl said for a child of it). An entry's key is the hash with its low bit
  * set, so 0 marks an empty entry. Replacement within a set is round-robin (a byte per set):
  * cheaper than LRU and, for a memo whose entries are all equally expensive to recompute, as
  * good. */
@@ -13,6 +15,9 @@
 #include "minewall/regdom.h"
 
 #define WAYS 4
+/* Parent entries (see regdom_depth) use the level byte as their kind. */
+#define LEVEL_DEPTH 0xfe
+#define LEVEL_PARENT_IS_SUFFIX 0xff
 
 struct entry {
     uint64_t key; /* hash | 1; 0: empty */
@@ -70,33 +75,109 @@ void mw_dga_memo_stats(const struct mw_dga_memo *memo, struct mw_dga_memo_stats 
     *out = memo->st;
 }
 
-int mw_dga_check(const struct mw_dga_model *m, const struct mw_regdom *rd,
-                 struct mw_dga_memo *memo, const uint8_t *name, size_t len,
-                 struct mw_dga_check *out)
+/* The set of key in the memo, and the entry holding key (NULL: none). */
+static struct entry *lookup(struct mw_dga_memo *memo, uint64_t key, struct entry **set)
+{
+    *set = &memo->e[(key >> 8 & memo->mask) * WAYS];
+    for (int i = 0; i < WAYS; i++)
+        if ((*set)[i].key == key)
+            return &(*set)[i];
+    return NULL;
+}
+
+/* Put key in its set (found by lookup): an empty entry, else the set's next victim. */
+static struct entry *put(struct mw_dga_memo *memo, struct entry *set, uint64_t key,
+                         unsigned *evicted)
+{
+    size_t s = (size_t)(set - memo->e) / WAYS;
+    struct entry *slot = NULL;
+    for (int i = 0; i < WAYS && !slot; i++)
+        if (!set[i].key)
+            slot = &set[i];
+    if (slot) {
+        memo->st.entries++;
+    } else {
+        slot = &set[memo->next[s]];
+        memo->next[s] = (uint8_t)((memo->next[s] + 1) % WAYS);
+        memo->st.evictions++;
+        (*evicted)++;
+    }
+    slot->key = key;
+    return slot;
+}
+
+/* The registered domain of name as a count of labels from the right: 1 or more, 0 for a name
+ * that is not public or has none. libpsl costs thousands of instructions a name (a DAFSA walk
+ * per candidate suffix), more than the rest of a cache miss, so its answer is memoized by the
+ * parent of the name (the name less its first label): for every child of a parent the
+ * registered domain is the same (the parent is a public suffix: the child itself; else the
+ * registered domain within the parent), except for a child that is itself a rule of the list
+ * ("s3.amazonaws.com" under "amazonaws.com"). Such a name, asked after a sibling, has the
+ * label of its parent's registered domain scored instead of none: a label of a public suffix
+ * operator, never a generated one. A name with no registered domain is not memoized. */
+static unsigned regdom_depth(struct mw_dga_memo *memo, const struct mw_regdom *rd,
+                             const uint8_t *name, size_t len, unsigned labels, unsigned *evicted)
+{
+    const uint8_t *parent = name + 1 + name[0];
+    size_t plen = len - 1 - name[0];
+    struct entry *set = NULL, *e = NULL;
+    uint64_t key = 0;
+    if (memo) {
+        key = mw_hash_bytes(memo->seed, 1, parent, plen) | 1;
+        if ((e = lookup(memo, key, &set))) {
+            memo->st.hits++;
+            return e->level == LEVEL_PARENT_IS_SUFFIX ? labels : (unsigned)e->score;
+        }
+    }
+    unsigned depth = 0;
+    if (mw_regdom_is_public(rd, name, len)) {
+        int off = mw_regdom_find(rd, name, len);
+        if (off < 0)
+            return 0;
+        for (size_t p = (size_t)off; p < len && name[p]; p += 1 + name[p])
+            depth++;
+    }
+    if (memo) {
+        memo->st.psl++;
+        e = put(memo, set, key, evicted);
+        e->level = depth == labels ? LEVEL_PARENT_IS_SUFFIX : LEVEL_DEPTH;
+        e->score = (int32_t)depth;
+    }
+    return depth;
+}
+
+int mw_dga_check(const struct mw_dga_model *m, const struct mw_regdom *rd, struct mw_dga_memo *memo,
+                 const uint8_t *name, size_t len, struct mw_dga_check *out)
 {
     if (!m || !rd || !name || !out)
         return -EINVAL;
-    if (!mw_regdom_is_public(rd, name, len))
+    out->evicted = 0;
+    out->memoized = false;
+    /* Count the labels; a single label (or the root) is never public. */
+    unsigned labels = 0;
+    for (size_t p = 0; p < len && name[p]; p += 1 + name[p])
+        labels++;
+    if (labels < 2 || len > 255)
         return 0;
-    int off = mw_regdom_find(rd, name, len);
-    if (off < 0)
+    unsigned depth = regdom_depth(memo, rd, name, len, labels, &out->evicted);
+    if (depth == 0 || depth > labels)
         return 0;
+    size_t off = 0;
+    for (unsigned skip = labels - depth; skip; skip--)
+        off += 1 + name[off];
     const uint8_t *reg = name + off;
-    size_t reg_len = len - (size_t)off;
-    out->regdom_off = (size_t)off;
-    struct entry *set = NULL;
+    size_t reg_len = len - off;
+    out->regdom_off = off;
+    struct entry *set = NULL, *e;
     uint64_t key = 0;
     if (memo) {
         key = mw_hash_bytes(memo->seed, 0, reg, reg_len) | 1;
-        set = &memo->e[(key >> 8 & memo->mask) * WAYS];
-        for (int i = 0; i < WAYS; i++) {
-            if (set[i].key == key) {
-                memo->st.hits++;
-                out->score = set[i].score;
-                out->level = (enum mw_dga_level)set[i].level;
-                out->memoized = true;
-                return 1;
-            }
+        if ((e = lookup(memo, key, &set))) {
+            memo->st.hits++;
+            out->score = e->score;
+            out->level = (enum mw_dga_level)e->level;
+            out->memoized = true;
+            return 1;
         }
     }
     struct mw_dga_result r;
@@ -104,24 +185,11 @@ int mw_dga_check(const struct mw_dga_model *m, const struct mw_regdom *rd,
         return 0;
     out->score = r.score;
     out->level = r.level;
-    out->memoized = false;
-    out->evicted = false;
     if (memo) {
         memo->st.scored++;
-        size_t s = (size_t)(set - memo->e) / WAYS;
-        struct entry *slot = NULL;
-        for (int i = 0; i < WAYS && !slot; i++)
-            if (!set[i].key)
-                slot = &set[i];
-        if (slot) {
-            memo->st.entries++;
-        } else {
-            slot = &set[memo->next[s]];
-            memo->next[s] = (uint8_t)((memo->next[s] + 1) % WAYS);
-            memo->st.evictions++;
-            out->evicted = true;
-        }
-        *slot = (struct entry){.key = key, .score = r.score, .level = (uint8_t)r.level};
+        e = put(memo, set, key, &out->evicted);
+        e->score = r.score;
+        e->level = (uint8_t)r.level;
     }
     return 1;
 }
