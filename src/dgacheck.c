@@ -1,10 +1,21 @@
 /* The DGA detector's check and its memo; see dgacheck.h. The memo's sets are 4 entries of 16
  * bytes, one cache line: a lookup reads one line. Two kinds of entry share the table, keyed
- * with different hash tags: a registered domain's score, and a parent domain's registered-
- * domain depth (what libpsl said for a child of it). An entry's key is the hash with its low bit
- * set, so 0 marks an empty entry. Replacement within a set is round-robin (a byte per set):
- * cheaper than LRU and, for a memo whose entries are all equally expensive to recompute, as
- * good. */
+ * with different hash tags:
+ *  - a parent domain (a query name less its first label): what libpsl said for a child of it,
+ *    either "the child is the registered domain" (the parent is a public suffix) or "the
+ *    registered domain is the last `depth` labels", with that domain's score;
+ *  - a registered domain that is the child of a public suffix, with its score.
+ * So "www.example.com" costs one lookup (parent example.com holds the score of example.com)
+ * and "example.com" two (parent com, then example.com). libpsl costs thousands of
+ * instructions a name (a DAFSA walk per candidate suffix), more than the rest of a cache
+ * miss, and is asked once per parent; the model once per registered domain and parent.
+ * For every child of a parent the registered domain is the same, except for a child that is
+ * itself a rule of the list ("s3.amazonaws.com" under "amazonaws.com"): such a name, asked
+ * after a sibling, has its parent's registered domain scored instead of none, a label of a
+ * public suffix operator, never a generated one. A name with no registered domain is not
+ * memoized. An entry's key is the hash with its low bit set, so 0 marks an empty entry.
+ * Replacement within a set is round-robin (a byte per set): cheaper than LRU and, for a memo
+ * whose entries are all about as expensive to recompute, as good. */
 #include "minewall/dgacheck.h"
 
 #include <errno.h>
@@ -15,15 +26,15 @@
 #include "minewall/regdom.h"
 
 #define WAYS 4
-/* Parent entries (see regdom_depth) use the level byte as their kind. */
-#define LEVEL_DEPTH 0xfe
-#define LEVEL_PARENT_IS_SUFFIX 0xff
+enum { KIND_SCORE = 1, KIND_PARENT_SUFFIX, KIND_PARENT_DEPTH };
 
 struct entry {
-    uint64_t key; /* hash | 1; 0: empty */
-    int32_t score;
-    uint8_t level;
-    uint8_t pad[3];
+    uint64_t key;  /* hash | 1; 0: empty */
+    int32_t score; /* KIND_SCORE, KIND_PARENT_DEPTH: the registered domain's */
+    uint8_t level; /* the same's enum mw_dga_level */
+    uint8_t kind;
+    uint8_t depth; /* KIND_PARENT_DEPTH: labels of the registered domain */
+    uint8_t pad;
 };
 
 struct mw_dga_memo {
@@ -102,48 +113,63 @@ static struct entry *put(struct mw_dga_memo *memo, struct entry *set, uint64_t k
         memo->st.evictions++;
         (*evicted)++;
     }
-    slot->key = key;
+    *slot = (struct entry){.key = key};
     return slot;
 }
 
-/* The registered domain of name as a count of labels from the right: 1 or more, 0 for a name
- * that is not public or has none. libpsl costs thousands of instructions a name (a DAFSA walk
- * per candidate suffix), more than the rest of a cache miss, so its answer is memoized by the
- * parent of the name (the name less its first label): for every child of a parent the
- * registered domain is the same (the parent is a public suffix: the child itself; else the
- * registered domain within the parent), except for a child that is itself a rule of the list
- * ("s3.amazonaws.com" under "amazonaws.com"). Such a name, asked after a sibling, has the
- * label of its parent's registered domain scored instead of none: a label of a public suffix
- * operator, never a generated one. A name with no registered domain is not memoized. */
-static unsigned regdom_depth(struct mw_dga_memo *memo, const struct mw_regdom *rd,
-                             const uint8_t *name, size_t len, unsigned labels, unsigned *evicted)
+/* libpsl: the registered domain of name as a count of labels from the right, 0 for none. */
+static unsigned psl_depth(const struct mw_regdom *rd, const uint8_t *name, size_t len)
 {
-    const uint8_t *parent = name + 1 + name[0];
-    size_t plen = len - 1 - name[0];
+    if (!mw_regdom_is_public(rd, name, len))
+        return 0;
+    int off = mw_regdom_find(rd, name, len);
+    if (off < 0)
+        return 0;
+    unsigned depth = 0;
+    for (size_t p = (size_t)off; p < len && name[p]; p += 1 + name[p])
+        depth++;
+    return depth;
+}
+
+/* Score the registered domain at reg (reg_len octets): the model, counted. */
+static int score(const struct mw_dga_model *m, struct mw_dga_memo *memo, const uint8_t *reg,
+                 struct mw_dga_check *out)
+{
+    struct mw_dga_result r;
+    if (mw_dga_score(m, (const char *)reg + 1, reg[0], &r) < 0)
+        return -EINVAL;
+    out->score = r.score;
+    out->level = r.level;
+    if (memo)
+        memo->st.scored++;
+    return 0;
+}
+
+/* The score of a registered domain through its own entry (the child of a public suffix). */
+static int score_regdom(const struct mw_dga_model *m, struct mw_dga_memo *memo, const uint8_t *reg,
+                        size_t reg_len, struct mw_dga_check *out)
+{
     struct entry *set = NULL, *e = NULL;
     uint64_t key = 0;
     if (memo) {
-        key = mw_hash_bytes(memo->seed, 1, parent, plen) | 1;
+        key = mw_hash_bytes(memo->seed, KIND_SCORE, reg, reg_len) | 1;
         if ((e = lookup(memo, key, &set))) {
             memo->st.hits++;
-            return e->level == LEVEL_PARENT_IS_SUFFIX ? labels : (unsigned)e->score;
+            out->score = e->score;
+            out->level = (enum mw_dga_level)e->level;
+            out->memoized = true;
+            return 0;
         }
     }
-    unsigned depth = 0;
-    if (mw_regdom_is_public(rd, name, len)) {
-        int off = mw_regdom_find(rd, name, len);
-        if (off < 0)
-            return 0;
-        for (size_t p = (size_t)off; p < len && name[p]; p += 1 + name[p])
-            depth++;
-    }
+    if (score(m, memo, reg, out) < 0)
+        return -EINVAL;
     if (memo) {
-        memo->st.psl++;
-        e = put(memo, set, key, evicted);
-        e->level = depth == labels ? LEVEL_PARENT_IS_SUFFIX : LEVEL_DEPTH;
-        e->score = (int32_t)depth;
+        e = put(memo, set, key, &out->evicted);
+        e->kind = KIND_SCORE;
+        e->score = out->score;
+        e->level = (uint8_t)out->level;
     }
-    return depth;
+    return 0;
 }
 
 int mw_dga_check(const struct mw_dga_model *m, const struct mw_regdom *rd, struct mw_dga_memo *memo,
@@ -159,37 +185,43 @@ int mw_dga_check(const struct mw_dga_model *m, const struct mw_regdom *rd, struc
         labels++;
     if (labels < 2 || len > 255)
         return 0;
-    unsigned depth = regdom_depth(memo, rd, name, len, labels, &out->evicted);
+    const uint8_t *parent = name + 1 + name[0];
+    size_t plen = len - 1 - name[0];
+    struct entry *set = NULL, *e = NULL;
+    uint64_t key = 0;
+    unsigned depth;
+    if (memo) {
+        key = mw_hash_bytes(memo->seed, KIND_PARENT_SUFFIX, parent, plen) | 1;
+        e = lookup(memo, key, &set);
+    }
+    if (e) {
+        memo->st.hits++;
+        depth = e->kind == KIND_PARENT_SUFFIX ? labels : e->depth;
+    } else {
+        depth = psl_depth(rd, name, len);
+        if (memo)
+            memo->st.psl++;
+    }
     if (depth == 0 || depth > labels)
         return 0;
     size_t off = 0;
     for (unsigned skip = labels - depth; skip; skip--)
         off += 1 + name[off];
-    const uint8_t *reg = name + off;
-    size_t reg_len = len - off;
     out->regdom_off = off;
-    struct entry *set = NULL, *e;
-    uint64_t key = 0;
-    if (memo) {
-        key = mw_hash_bytes(memo->seed, 0, reg, reg_len) | 1;
-        if ((e = lookup(memo, key, &set))) {
-            memo->st.hits++;
-            out->score = e->score;
-            out->level = (enum mw_dga_level)e->level;
-            out->memoized = true;
-            return 1;
-        }
+    if (e && e->kind == KIND_PARENT_DEPTH) { /* the score rides with the parent */
+        out->score = e->score;
+        out->level = (enum mw_dga_level)e->level;
+        out->memoized = true;
+        return 1;
     }
-    struct mw_dga_result r;
-    if (mw_dga_score(m, (const char *)reg + 1, reg[0], &r) < 0)
+    if (score_regdom(m, memo, name + off, len - off, out) < 0)
         return 0;
-    out->score = r.score;
-    out->level = r.level;
-    if (memo) {
-        memo->st.scored++;
+    if (memo && !e) {
         e = put(memo, set, key, &out->evicted);
-        e->score = r.score;
-        e->level = (uint8_t)r.level;
+        e->kind = depth == labels ? KIND_PARENT_SUFFIX : KIND_PARENT_DEPTH;
+        e->depth = (uint8_t)depth;
+        e->score = out->score;
+        e->level = (uint8_t)out->level;
     }
     return 1;
 }
