@@ -97,13 +97,14 @@ def names():
 def start(make_minewall, make_upstream, tmp_path):
     up = make_upstream({}, origin="com.")
 
-    def go(dga, names):
+    def go(dga, names, **extra):
         for n in names + BENIGN:
             for host in (n, "www." + n):
                 up.set_record(host, "A", 300, ["192.0.2.7"])
         config = {"log": {"level": "debug", "blocks": str(tmp_path / "blocks.jsonl")},
                   "metrics": {"listen": "127.0.0.1:%d" % free_port()},
                   "detect": {"dga": dga}}
+        config.update(extra)
         return make_minewall([up], config=config), up
     return go
 
@@ -174,6 +175,22 @@ def test_dga_block_answers_with_ede(start, names, tmp_path):
     # One label scored for the four queries of the generated domain, the rest from the memo.
     assert val(s, "minewall_dga_memo_hits_total") == 3, s
     assert val(s, "minewall_dga_scored_total") == 1 + len(BENIGN), s
+
+
+def test_dga_detection_in_redis_blocks_stream(start, names, redis_server, tmp_path):
+    """A detection is an event of the Redis blocks stream, as every other block."""
+    rs = redis_server()
+    dga = names[0] + ".com"
+    m, up = start({"action": "refused"}, [dga],
+                  redis={"url": rs.url, "lists": [], "state-dir": str(tmp_path / "state")})
+    r = m.query(dga)
+    assert r.rcode() == dns.rcode.REFUSED and ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    evs = wait_until(lambda: [f for _, f in rs.client.xrange("minewall:events:blocks")], 5,
+                     what="a block event in Redis")
+    e = evs[0]
+    assert (e["qname"].rstrip("."), e["list"], e["category"], e["rule"], e["action"],
+            e["where"]) == (dga, "dga", "detect", "dga:high", "refused", "qname"), e
+    assert re.fullmatch(re.escape(dga) + r" score=-?\d+", e["matched"]), e
 
 
 def test_dga_config_errors(tmp_path):
