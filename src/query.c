@@ -476,6 +476,10 @@ void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
 
 /* ---- the query path ---- */
 
+static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
+                        const struct mw_dns_client *c, const struct mw_reply *to,
+                        const struct sockaddr *from, unsigned gi);
+
 /* Answer from a cache entry. An entry last checked against an older generation of the lists
  * is checked again first, once: its stamp remembers the generation that passed it. */
 static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
@@ -499,6 +503,11 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             }
             w->stats.monitor_hits++;
         } else {
+            /* An entry checked under another policy (a group whose `actions:` differ, or
+             * older lists) gets this one's DGA check too, once (the memo has its score);
+             * under the same policy it was checked on its miss. */
+            if (cfg->detect.dga.enabled && dga_blocked(w, q, c, to, from, gi))
+                return;
             *st->stamp = stamp;
         }
     }
@@ -560,7 +569,7 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r);
  * cached, so each of its repeats is a miss that the memo answers without scoring. */
 static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
                         const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from)
+                        const struct sockaddr *from, unsigned gi)
 {
     const struct mw_config *cfg = w->snap->cfg;
     const struct mw_regdom *rd = w->snap->lists->regdom;
@@ -579,9 +588,11 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     }
     if ((int)r.level < cfg->detect.dga.level)
         return false;
-    struct mw_verdict v = {.action = cfg->detect.dga.action,
+    const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
+    struct mw_verdict v = {.action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi),
+                                                            list, cfg->detect.dga.action),
                            .where = MW_WHERE_QNAME,
-                           .rule = {.list = MW_LIST_DETECT + MW_DETECT_DGA},
+                           .rule = {.list = list},
                            .detect_class = (uint8_t)r.level};
     static const char *const level[] = {"none", "low", "medium", "high"};
     snprintf(v.rule_text, sizeof(v.rule_text), "dga:%s", level[r.level]);
@@ -590,8 +601,8 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
         0)
         text[0] = 0;
     snprintf(v.matched, sizeof(v.matched), "%s score=%d", text, (int)r.score);
-    record_hit(w, &v, from, q);
-    if (!enforced(w, &v)) {
+    record_hit(w, &v, from, q, gi);
+    if (!enforced(w, &v, gi)) {
         w->stats.monitor_hits++;
         return false;
     }
@@ -754,7 +765,8 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     w->queries->note.cache = MW_QL_MISS;
-    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW && dga_blocked(w, &q.q, &c, to, from))
+    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW &&
+        dga_blocked(w, &q.q, &c, to, from, gi))
         goto done;
     /* resolve() owns the completion of a TCP query from here on. */
     resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);

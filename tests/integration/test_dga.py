@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 
+import dns.message
+import dns.query
 import dns.rcode
 import pytest
 
@@ -191,6 +193,26 @@ def test_dga_detection_in_redis_blocks_stream(start, names, redis_server, tmp_pa
     assert (e["qname"].rstrip("."), e["list"], e["category"], e["rule"], e["action"],
             e["where"]) == (dga, "dga", "detect", "dga:high", "refused", "qname"), e
     assert re.fullmatch(re.escape(dga) + r" score=-?\d+", e["matched"]), e
+
+
+def test_dga_group_action(start, names, tmp_path):
+    """A group's `actions:` overrides the detector's action for its clients (list name
+    `dga`), also for a name the default group already resolved and cached (the entry, checked
+    under the default's policy, is checked again under the group's)."""
+    dga = names[0] + ".com"
+    m, up = start({}, [dga], groups={"strict": {"clients": ["127.0.0.2/32"],
+                                                "actions": {"dga": "nxdomain"}}})
+    r = m.query(dga)  # from 127.0.0.1: the default group, action log
+    assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+    q = dns.message.make_query(dga, "A", use_edns=0)
+    for _ in range(2):
+        r = dns.query.udp(q, m.addr[0], port=m.addr[1], source="127.0.0.2", timeout=2)
+        assert r.rcode() == dns.rcode.NXDOMAIN and ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    assert up.count(dga) == 1
+    path = str(tmp_path / "blocks.jsonl")
+    got = wait_until(lambda: len(blocks(path)) >= 2 and blocks(path), 5, what="block lines")
+    assert [(e["action"], e.get("group")) for e in got][:2] == [("log", "default"),
+                                                                ("nxdomain", "strict")], got
 
 
 def test_dga_config_errors(tmp_path):
