@@ -104,6 +104,9 @@ struct mw_queries {
      * and where a fetch ends (fetch_done), set per waiter, filled in on the way, read by
      * send_answer. */
     struct mw_querylog_note note;
+    /* The DGA detector's last verdict: the note above may point at it until the next query
+     * (a verdict on the stack would be gone when an answer is sent after the check). */
+    struct mw_verdict dga_v;
 };
 
 /* The query log: every answer sent passes here once (from send_answer), unless the client's
@@ -589,25 +592,28 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     if ((int)r.level < cfg->detect.dga.level)
         return false;
     const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
-    struct mw_verdict v = {.action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi),
-                                                            list, cfg->detect.dga.action),
-                           .where = MW_WHERE_QNAME,
-                           .rule = {.list = list},
-                           .detect_class = (uint8_t)r.level};
+    struct mw_verdict *v = &w->queries->dga_v;
+    *v = (struct mw_verdict){
+        .action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), list,
+                                         cfg->detect.dga.action),
+        .where = MW_WHERE_QNAME,
+        .rule = {.list = list},
+        .detect_class = (uint8_t)r.level,
+    };
     static const char *const level[] = {"none", "low", "medium", "high"};
-    snprintf(v.rule_text, sizeof(v.rule_text), "dga:%s", level[r.level]);
+    snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r.level]);
     char text[1024]; /* escaped text of at most 255 octets */
     if (mw_dname_to_text(q->qname + r.regdom_off, q->qname_len - r.regdom_off, text, sizeof(text)) <
         0)
         text[0] = 0;
-    snprintf(v.matched, sizeof(v.matched), "%s score=%d", text, (int)r.score);
-    record_hit(w, &v, from, q, gi);
-    if (!enforced(w, &v, gi)) {
+    snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r.score);
+    record_hit(w, v, from, q, gi);
+    if (!enforced(w, v, gi)) {
         w->stats.monitor_hits++;
         return false;
     }
     w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, &v, true);
+    reply_blocked(w, to, c, q, v, true);
     return true;
 }
 
@@ -765,8 +771,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     w->queries->note.cache = MW_QL_MISS;
-    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW &&
-        dga_blocked(w, &q.q, &c, to, from, gi))
+    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW && dga_blocked(w, &q.q, &c, to, from, gi))
         goto done;
     /* resolve() owns the completion of a TCP query from here on. */
     resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
