@@ -6,7 +6,10 @@
 
 #include "config_internal.h"
 #include "minewall/config.h"
+#include "minewall/dga.h"
+#include "minewall/dgacheck.h"
 #include "minewall/dname.h"
+#include "minewall/error.h"
 
 #define MAX_INTERNAL 1024 /* internal zones: a list the guard walks on a detection */
 
@@ -70,6 +73,70 @@ static void on_internal(struct ctx *c, const struct key *k, yaml_node_t *val)
     cfg->detect.rebinding.n_internal = got;
 }
 
+/* ---- detect.dga: generated-domain scoring (dgacheck.h) ---- */
+
+static void on_dga_action(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    mw_config__parse_action(c, k, val, &c->cfg->detect.dga.action);
+}
+
+static void on_dga_level(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    static const char *const names[] = {"low", "medium", "high"};
+    for (int i = 0; i < 3; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            c->cfg->detect.dga.level = MW_DGA_LOW + i;
+            return;
+        }
+    }
+    char b[SHOWN_MAX + 4];
+    mw_config__err(c, line_of(val), "%s: unknown level '%s' (expected low, medium or high)",
+                   k->path, mw_config__shown(s, b));
+}
+
+static const struct key dga_keys[] = {
+    {.path = "detect.dga.action", .fn = on_dga_action},
+    {.path = "detect.dga.level", .fn = on_dga_level},
+    {.path = "detect.dga.model",
+     .fn = mw_config__on_path,
+     .off = offsetof(struct mw_config, detect.dga.model),
+     .width = sizeof(char *),
+     .loff = offsetof(struct mw_config, detect.dga.model_line)},
+    NUM("detect.dga.cache-size", mw_config__on_uint, detect.dga.cache_size, MW_DGA_MEMO_MIN,
+        MW_DGA_MEMO_MAX, 1, 0),
+    {.path = NULL},
+};
+
+/* The section turns the detector on (`dga: {}` and `dga:` alone too); the model is loaded
+ * here, so --check-config and a reload report a bad or missing model file as an error of the
+ * config, at the section's line, and a reload with a bad model keeps the running config. */
+static void on_dga(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    struct mw_config *cfg = c->cfg;
+    cfg->detect.dga.enabled = true;
+    if (!is_null(val))
+        mw_config__on_map(c, k, val);
+    char def[4096];
+    const char *path = cfg->detect.dga.model;
+    if (!path) {
+        mw_dga_default_path(def, sizeof(def));
+        path = def;
+    }
+    struct mw_errlist errs;
+    mw_errlist_init(&errs);
+    mw_dga_free(cfg->detect.dga.loaded);
+    cfg->detect.dga.loaded = NULL;
+    if (mw_dga_load(path, &cfg->detect.dga.loaded, &errs) < 0)
+        for (size_t i = 0; i < errs.n; i++)
+            mw_config__err(c,
+                           cfg->detect.dga.model_line ? cfg->detect.dga.model_line : line_of(val),
+                           "%s: %s", k->path, errs.msgs[i]);
+    mw_errlist_deinit(&errs);
+}
+
 #define BOOL(p, f)                                                                                 \
     {                                                                                              \
         .path = p, .fn = mw_config__on_bool, .off = offsetof(struct mw_config, f)                  \
@@ -85,6 +152,7 @@ static const struct key rebinding_keys[] = {
 
 const struct key mw_config__detect_keys[] = {
     {.path = "detect.rebinding", .fn = mw_config__on_map, .sub = rebinding_keys},
+    {.path = "detect.dga", .fn = on_dga, .sub = dga_keys},
     {.path = NULL},
 };
 
@@ -95,11 +163,16 @@ void mw_config__detect_defaults(struct mw_config *cfg)
     /* Not the sinkhole: its default 0.0.0.0 reaches the host itself on Linux, which is what
      * the guard keeps a public name from doing. */
     cfg->detect.rebinding.action = MW_ACTION_NXDOMAIN;
+    cfg->detect.dga.action = MW_ACTION_LOG;
+    cfg->detect.dga.level = MW_DGA_HIGH;
+    cfg->detect.dga.cache_size = 65536;
 }
 
 void mw_config__detect_free(struct mw_config *cfg)
 {
     free(cfg->detect.rebinding.internal);
+    free(cfg->detect.dga.model);
+    mw_dga_free(cfg->detect.dga.loaded);
 }
 
 bool mw_config_is_internal(const struct mw_config *cfg, const uint8_t *name, size_t len)

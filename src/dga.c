@@ -19,12 +19,14 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "minewall/error.h"
 #include "minewall/file.h"
@@ -175,6 +177,37 @@ int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *
     else if (rc < 0)
         mw_errlist_add(errs, "%s: cannot load DGA model: %s", path, strerror(-rc));
     return rc;
+}
+
+/* A binary run from a build directory inside the source tree (a meson.build next to it) uses
+ * the source tree's model, so tests and --explain of a build see the shipped file. */
+void mw_dga_default_path(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = 0;
+        char tree[PATH_MAX];
+        snprintf(buf, len, "%s/../meson.build", exe);
+        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
+            snprintf(buf, len, "%s/../conf/dga.model", exe);
+            if (realpath(buf, tree) && strlen(tree) < len) {
+                memcpy(buf, tree, strlen(tree) + 1);
+                return;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);
+}
+
+bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->bits == b->bits && a->order == b->order && a->scale == b->scale &&
+           a->bias == b->bias && memcmp(a->thr, b->thr, sizeof(a->thr)) == 0 &&
+           memcmp(a->w, b->w, sizeof(int16_t) << a->bits) == 0;
 }
 
 void mw_dga_free(struct mw_dga_model *m)

@@ -11,6 +11,7 @@
 
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/filter.h"
 #include "minewall/health.h"
@@ -533,6 +534,18 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         mw_http_body_printf(
             r, "minewall_detections_total{detector=\"rebinding\",class=\"%s\"} %llu\n",
             mw_rebind_class_name((enum mw_rebind_class)c), (unsigned long long)st->rebinding[c]);
+    static const char *const dga_level[] = {"", "low", "medium", "high"};
+    for (unsigned lv = MW_DGA_LOW; lv <= MW_DGA_HIGH; lv++)
+        mw_http_body_printf(r, "minewall_detections_total{detector=\"dga\",level=\"%s\"} %llu\n",
+                            dga_level[lv], (unsigned long long)st->dga[lv]);
+    counter(r, "dga_scored_total",
+            "Registered-domain labels the DGA model scored (cache misses the memo did not answer).",
+            "", st->dga_scored);
+    counter(r, "dga_memo_hits_total", "DGA checks answered by the per-worker memo of scores.", "",
+            st->dga_memo_hits);
+    counter(r, "dga_memo_evictions_total",
+            "DGA memo entries given up for new registered domains (detect.dga.cache-size).", "",
+            st->dga_memo_evictions);
 
     /* Client groups: default, the first MW_GROUP_LABELS - 2 groups by name, the rest "other". */
     unsigned n_labels = snap->cfg->n_groups + 1 < MW_GROUP_LABELS - 1

@@ -36,6 +36,7 @@
 #include "minewall/blocklog.h"
 #include "minewall/cache.h"
 #include "minewall/config.h"
+#include "minewall/dgacheck.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/events.h"
@@ -103,6 +104,9 @@ struct mw_queries {
      * and where a fetch ends (fetch_done), set per waiter, filled in on the way, read by
      * send_answer. */
     struct mw_querylog_note note;
+    /* The DGA detector's last verdict: the note above may point at it until the next query
+     * (a verdict on the stack would be gone when an answer is sent after the check). */
+    struct mw_verdict dga_v;
 };
 
 /* The query log: every answer sent passes here once (from send_answer), unless the client's
@@ -202,6 +206,8 @@ static void record_hit(struct mw_worker *w, struct mw_verdict *v, const struct s
     mw_worker_count_block(w, lhit->name, lhit->category, v->action, v->where);
     if (v->rule.list == MW_LIST_DETECT + MW_DETECT_REBINDING && v->detect_class < MW_REBIND_COUNT)
         w->stats.rebinding[v->detect_class]++;
+    else if (v->rule.list == MW_LIST_DETECT + MW_DETECT_DGA && v->detect_class < 4)
+        w->stats.dga[v->detect_class]++;
     struct mw_worker_hit *h = &w->recent[w->recent_pos]; /* for the status page: raw copies */
     w->recent_pos = (w->recent_pos + 1) % MW_M_RECENT;
     if (w->n_recent < MW_M_RECENT)
@@ -473,6 +479,10 @@ void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
 
 /* ---- the query path ---- */
 
+static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
+                        const struct mw_dns_client *c, const struct mw_reply *to,
+                        const struct sockaddr *from, unsigned gi);
+
 /* Answer from a cache entry. An entry last checked against an older generation of the lists
  * is checked again first, once: its stamp remembers the generation that passed it. */
 static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
@@ -496,6 +506,11 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             }
             w->stats.monitor_hits++;
         } else {
+            /* An entry checked under another policy (a group whose `actions:` differ, or
+             * older lists) gets this one's DGA check too, once (the memo has its score);
+             * under the same policy it was checked on its miss. */
+            if (cfg->detect.dga.enabled && dga_blocked(w, q, c, to, from, gi))
+                return;
             *st->stamp = stamp;
         }
     }
@@ -548,6 +563,59 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
 }
 
 static void fetch_done(void *arg, const struct mw_fetch_result *r);
+
+/* The DGA detector (detect.dga) on a cache miss, before the question goes upstream: the
+ * registered-domain label scored (or its score found in the worker's memo). A detection is
+ * recorded as a block hit; true when it was also answered as blocked (the caller is done).
+ * Cache hits never come here: a name that passed (or was only logged) is cached with its
+ * answer and answered from the cache without a second check, and a blocked name is never
+ * cached, so each of its repeats is a miss that the memo answers without scoring. */
+static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
+                        const struct mw_dns_client *c, const struct mw_reply *to,
+                        const struct sockaddr *from, unsigned gi)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    const struct mw_regdom *rd = w->snap->lists->regdom;
+    if (!rd || !cfg->detect.dga.loaded)
+        return false;
+    if (!w->dga)
+        w->dga = mw_dga_memo_new(cfg->detect.dga.cache_size); /* NULL: score every time */
+    struct mw_dga_check r;
+    if (mw_dga_check(cfg->detect.dga.loaded, rd, w->dga, q->qname, q->qname_len, &r) != 1)
+        return false;
+    if (r.memoized) {
+        w->stats.dga_memo_hits++;
+    } else {
+        w->stats.dga_scored++;
+        w->stats.dga_memo_evictions += r.evicted;
+    }
+    if ((int)r.level < cfg->detect.dga.level)
+        return false;
+    const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
+    struct mw_verdict *v = &w->queries->dga_v;
+    *v = (struct mw_verdict){
+        .action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), list,
+                                         cfg->detect.dga.action),
+        .where = MW_WHERE_QNAME,
+        .rule = {.list = list},
+        .detect_class = (uint8_t)r.level,
+    };
+    static const char *const level[] = {"none", "low", "medium", "high"};
+    snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r.level]);
+    char text[1024]; /* escaped text of at most 255 octets */
+    if (mw_dname_to_text(q->qname + r.regdom_off, q->qname_len - r.regdom_off, text, sizeof(text)) <
+        0)
+        text[0] = 0;
+    snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r.score);
+    record_hit(w, v, from, q, gi);
+    if (!enforced(w, v, gi)) {
+        w->stats.monitor_hits++;
+        return false;
+    }
+    w->stats.blocked_qname++;
+    reply_blocked(w, to, c, q, v, true);
+    return true;
+}
 
 /* A miss: join the pending question with this key or ask upstream. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
@@ -703,6 +771,8 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     w->queries->note.cache = MW_QL_MISS;
+    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW && dga_blocked(w, &q.q, &c, to, from, gi))
+        goto done;
     /* resolve() owns the completion of a TCP query from here on. */
     resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
     return;

@@ -18,6 +18,8 @@
 #include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/dga.h"
+#include "minewall/dgacheck.h"
 #include "minewall/dnstext.h"
 #include "minewall/dotconn.h"
 #include "minewall/hash.h"
@@ -207,6 +209,18 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     if (mw_upstreams_reconfigure(w->ups, cfg, snap->box->health) < 0)
         mw_log_error("worker", "worker %u: out of memory applying upstreams", w->index);
     relisten(w, cfg);
+    /* The DGA check runs on cache misses only: when its verdict may differ now, cached
+     * answers are dropped so that every name is checked again on its next query. A model
+     * that scores differently also empties the memo of scores. */
+    const bool dga_model_same = mw_dga_equal(old->detect.dga.loaded, cfg->detect.dga.loaded);
+    if (cfg->detect.dga.enabled &&
+        (!old->detect.dga.enabled || old->detect.dga.action != cfg->detect.dga.action ||
+         old->detect.dga.level != cfg->detect.dga.level || !dga_model_same))
+        mw_cache_clear(w->cache);
+    if (!dga_model_same || old->detect.dga.cache_size != cfg->detect.dga.cache_size) {
+        mw_dga_memo_free(w->dga);
+        w->dga = NULL;
+    }
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
         w->rl = make_ratelimit(cfg);
@@ -473,6 +487,7 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[0]);
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
+    mw_dga_memo_free(w->dga);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);

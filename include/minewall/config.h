@@ -12,6 +12,7 @@
 struct mw_errlist;
 struct mw_localzone;
 struct mw_groups;
+struct mw_dga_model;
 
 /* The config read without -c: meson passes the install's prefix/sysconfdir/minewall/minewall.yaml
  * (where `meson install` puts it); this fallback is only for builds outside meson. */
@@ -306,6 +307,18 @@ struct mw_config {
             struct mw_zone_name *internal; /* owned; `internal-zones:` */
             size_t n_internal;
         } rebinding;
+        /* Generated-domain (DGA) scoring of query names (dgacheck.h): the registered-domain
+         * label of every query that misses the cache, scored by the model, memoized per
+         * registered domain in each worker. On when the `dga:` section is present. */
+        struct {
+            bool enabled;                /* `detect: {dga: ...}` is in the config */
+            enum mw_action action;       /* `action:`; default log, never DEFAULT */
+            int level;                   /* `level:` low|medium|high (enum mw_dga_level); high */
+            char *model;                 /* owned; `model:`; NULL: mw_dga_default_path() */
+            int model_line;              /* its line, 0 when defaulted */
+            uint32_t cache_size;         /* `cache-size:` registered domains memoized per worker */
+            struct mw_dga_model *loaded; /* owned: the model, loaded when the config is read */
+        } dga;
     } detect;
 
     /* The config lines naming each file minewall opens (0: not set, or a default), so that

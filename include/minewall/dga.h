@@ -7,6 +7,7 @@
  * Pure: no libuv; the caller finds the registered domain (libpsl) and hands over its label. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,17 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
  * message per failure). Returns 0 (*out set) or a negative errno: those of mw_dga_parse,
  * -EFBIG for a file over MW_DGA_FILE_MAX, or the open(2)/read(2) error. */
 int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *errs);
+
+/* The model file used when the config names none (detect.dga.model): the source tree's
+ * conf/dga.model for a binary run from a build directory inside the source tree, else where
+ * `meson install` puts it (MW_DEFAULT_DGA_MODEL, prefix/share/minewall/dga.model). Written
+ * into buf (truncated to len). Reads /proc/self/exe. */
+void mw_dga_default_path(char *buf, size_t len);
+
+/* Do a and b score every label the same (same table, bias and thresholds)? Two loads of one
+ * file are equal: a reload that reads the same model keeps the workers' memos. NULL equals
+ * only NULL. */
+bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b);
 
 /* Free a model. NULL is a no-op. */
 void mw_dga_free(struct mw_dga_model *m);

@@ -52,6 +52,11 @@ struct mw_verdict {
 
 const char *mw_where_name(enum mw_where w);
 
+/* The action group g (NULL: the default group) gives the list or detector of index list
+ * (`actions:` of the group, by list name, then category), else fallback. */
+enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                      uint16_t list, enum mw_action fallback);
+
 /* Client groups (config.h, struct mw_group_conf): every check below has an _in form that
  * gives the verdict of group g, and the plain form is the default group's (g NULL: every list,
  * no override); there is one code path. For a group, a rule of a list outside its `lists:`

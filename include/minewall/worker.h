@@ -33,6 +33,7 @@ struct mw_listener;
 struct mw_upstreams;
 struct mw_queries;
 struct mw_tcp_conn;
+struct mw_dga_memo;
 
 /* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
  * by name, and "other" for the rest, so the label set stays bounded however many groups. */
@@ -75,6 +76,10 @@ struct mw_worker_stats {
     /* Rebinding guard detections (blocked or, with action log, recorded) by address class
      * (enum mw_rebind_class; [0] unused). */
     uint64_t rebinding[MW_REBIND_COUNT];
+    /* DGA detector (detect.dga): detections by enum mw_dga_level ([0] unused), labels scored
+     * by the model, lookups the memo answered, memo entries evicted for new ones. */
+    uint64_t dga[4];
+    uint64_t dga_scored, dga_memo_hits, dga_memo_evictions;
     uint64_t paused_hits; /* blocks not enforced: minewall-ctl pause */
     /* Client groups (qgroup.h): queries and block hits by group label (MW_GROUP_LABELS). */
     uint64_t group_queries[MW_GROUP_LABELS], group_blocks[MW_GROUP_LABELS];
@@ -185,6 +190,7 @@ struct mw_worker {
     struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
     struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
     struct mw_ratelimit *rl;   /* owned; per-client rate limiting, or NULL when off */
+    struct mw_dga_memo *dga;   /* owned; DGA scores by registered domain, made on first use */
     uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
     uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
 

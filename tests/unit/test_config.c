@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/listfile.h"
@@ -1521,10 +1522,53 @@ static void test_detect(void **state)
     parse_errors("detect:\n  rebinding:\n    metadata: 1\n    action: x\n", 2, two);
 }
 
+/* detect.dga: off without the section; with it, the defaults (log, high, 65536) and the model
+ * loaded with the config; every key; a bad level, a cache size out of range and a model that
+ * does not load, each with its line. */
+static void test_detect_dga(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_false(c->detect.dga.enabled);
+    assert_null(c->detect.dga.loaded);
+    mw_config_free(c);
+
+#define DGA_MODEL MW_TEST_SRCDIR "/../conf/dga.model"
+    c = parse_ok("detect:\n  dga:\n    model: " DGA_MODEL "\n");
+    assert_true(c->detect.dga.enabled);
+    assert_non_null(c->detect.dga.loaded);
+    assert_int_equal(c->detect.dga.action, MW_ACTION_LOG);
+    assert_int_equal(c->detect.dga.level, MW_DGA_HIGH);
+    assert_int_equal(c->detect.dga.cache_size, 65536);
+    assert_string_equal(c->detect.dga.model, DGA_MODEL);
+    assert_int_equal(c->detect.dga.model_line, 3);
+    mw_config_free(c);
+
+    c = parse_ok("detect:\n  dga:\n    action: nxdomain\n    level: medium\n"
+                 "    cache-size: 1024\n    model: " DGA_MODEL "\n");
+    assert_int_equal(c->detect.dga.action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(c->detect.dga.level, MW_DGA_MEDIUM);
+    assert_int_equal(c->detect.dga.cache_size, 1024);
+    mw_config_free(c);
+
+    parse_error("detect:\n  dga:\n    level: extreme\n    model: " DGA_MODEL "\n", NAME
+                ":3: detect.dga.level: unknown level 'extreme' (expected low, medium or high)");
+    parse_error("detect:\n  dga:\n    cache-size: 3\n    model: " DGA_MODEL "\n",
+                NAME ":3: detect.dga.cache-size");
+    parse_error("detect:\n  dga:\n    action: log\n    model: /nonexistent/dga.model\n",
+                NAME ":4: detect.dga: /nonexistent/dga.model: cannot read DGA model: No such "
+                     "file or directory");
+    parse_error("detect:\n  dga:\n    model: " MW_TEST_SRCDIR "/../conf/minewall.yaml\n",
+                NAME ":3: detect.dga: " MW_TEST_SRCDIR "/../conf/minewall.yaml: bad DGA model: not "
+                     "a minewall DGA model");
+#undef DGA_MODEL
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_detect_dga),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_upstreams),
         cmocka_unit_test(test_forward_zones),
