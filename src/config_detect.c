@@ -150,9 +150,75 @@ static const struct key rebinding_keys[] = {
     {.path = NULL},
 };
 
+/* ---- detect.tunnel ---- */
+
+static void on_tunnel_action(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    mw_config__parse_action(c, k, val, &c->cfg->detect.tunnel.action);
+}
+
+/* A duration: a number with a unit, s, m or h ("90s", "10m", "1h"), or plain seconds, within
+ * k->min..k->max seconds, stored in milliseconds into the uint32_t field at k->off. */
+static void on_tunnel_duration(struct ctx *c, const struct key *k, yaml_node_t *val)
+{
+    char b[SHOWN_MAX + 4];
+    const char *s = mw_config__scalar(c, k->path, val);
+    if (!s)
+        return;
+    char *end = NULL;
+    unsigned long long n = 0;
+    if (*s >= '0' && *s <= '9')
+        n = strtoull(s, &end, 10);
+    unsigned long long mul = 0;
+    if (end && end != s && n <= 1000000) {
+        if (*end == 0 || strcmp(end, "s") == 0)
+            mul = 1;
+        else if (strcmp(end, "m") == 0)
+            mul = 60;
+        else if (strcmp(end, "h") == 0)
+            mul = 3600;
+    }
+    if (!mul) {
+        mw_config__err(c, line_of(val),
+                       "%s: expected a duration such as 90s, 10m or 1h, found '%s'", k->path,
+                       mw_config__shown(s, b));
+        return;
+    }
+    unsigned long long secs = n * mul;
+    if (secs < (unsigned long long)k->min || secs > (unsigned long long)k->max) {
+        mw_config__err(c, line_of(val), "%s: '%s' is out of range (%llds to %llds)", k->path,
+                       mw_config__shown(s, b), k->min, k->max);
+        return;
+    }
+    uint32_t ms = (uint32_t)(secs * 1000);
+    memcpy((char *)c->cfg + k->off, &ms, sizeof(ms));
+}
+
+#define DURATION(p, f, lo, hi)                                                                     \
+    {                                                                                              \
+        .path = p, .fn = on_tunnel_duration, .off = offsetof(struct mw_config, f), .min = lo,      \
+        .max = hi                                                                                  \
+    }
+
+static const struct key tunnel_keys[] = {
+    BOOL("detect.tunnel.enabled", detect.tunnel.enabled),
+    {.path = "detect.tunnel.action", .fn = on_tunnel_action},
+    DURATION("detect.tunnel.block-for", detect.tunnel.block_ms, 1, 7 * 24 * 3600),
+    DURATION("detect.tunnel.window", detect.tunnel.window_ms, 1, 3600),
+    NUM("detect.tunnel.max-entries", mw_config__on_uint, detect.tunnel.max_entries, 16, 1 << 24, 1,
+        0),
+    NUM("detect.tunnel.max-blocks", mw_config__on_uint, detect.tunnel.max_blocks, 16, 1 << 24, 1,
+        0),
+    NUM("detect.tunnel.min-distinct", mw_config__on_uint, detect.tunnel.min_distinct, 1, 1000, 1,
+        0),
+    NUM("detect.tunnel.threshold", mw_config__on_uint, detect.tunnel.threshold, 1, 100, 1, 0),
+    {.path = NULL},
+};
+
 const struct key mw_config__detect_keys[] = {
     {.path = "detect.rebinding", .fn = mw_config__on_map, .sub = rebinding_keys},
     {.path = "detect.dga", .fn = on_dga, .sub = dga_keys},
+    {.path = "detect.tunnel", .fn = mw_config__on_map, .sub = tunnel_keys},
     {.path = NULL},
 };
 
@@ -166,6 +232,16 @@ void mw_config__detect_defaults(struct mw_config *cfg)
     cfg->detect.dga.action = MW_ACTION_LOG;
     cfg->detect.dga.level = MW_DGA_HIGH;
     cfg->detect.dga.cache_size = 65536;
+    /* Tunnel detection alerts by default (as AWS's ALERT): a false positive would cut a
+     * client off a whole registered domain, so blocking is the operator's choice. */
+    cfg->detect.tunnel.enabled = true;
+    cfg->detect.tunnel.action = MW_ACTION_LOG;
+    cfg->detect.tunnel.block_ms = 10 * 60 * 1000;
+    cfg->detect.tunnel.window_ms = 60 * 1000;
+    cfg->detect.tunnel.max_entries = 16384;
+    cfg->detect.tunnel.max_blocks = 4096;
+    cfg->detect.tunnel.min_distinct = 30;
+    cfg->detect.tunnel.threshold = 60;
 }
 
 void mw_config__detect_free(struct mw_config *cfg)

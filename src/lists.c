@@ -567,6 +567,12 @@ static const struct mw_list_info detectors[MW_DETECT_COUNT] = {
                        .origin = "detector",
                        .action = MW_ACTION_LOG,
                        .ede_text = "minewall: detect/dga"},
+    [MW_DETECT_TUNNEL] = {.name = "tunnel",
+                          .category = "detect",
+                          .path = "detect.tunnel",
+                          .origin = "detector",
+                          .action = MW_ACTION_LOG,
+                          .ede_text = "minewall: detect/tunnel"},
 };
 
 const struct mw_list_info *mw_lists_info(const struct mw_lists *l, uint16_t list)

@@ -546,6 +546,25 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     counter(r, "dga_memo_evictions_total",
             "DGA memo entries given up for new registered domains (detect.dga.cache-size).", "",
             st->dga_memo_evictions);
+    mw_http_body_printf(r, "minewall_detections_total{detector=\"tunnel\"} %llu\n",
+                        (unsigned long long)st->tunnel_detections);
+    counter(r, "tunnel_blocked_total",
+            "Queries answered as blocked (or, with action log, let through) because a tunnel "
+            "detection blocks their registered domain for the client.",
+            "", st->tunnel_blocked);
+    counter(r, "tunnel_evicted_total",
+            "Tunnel detection states evicted by detect.tunnel.max-entries (per worker) while "
+            "still inside their window.",
+            "", st->tunnel_evicted);
+    counter(r, "tunnel_blocks_evicted_total",
+            "Tunnel blocks evicted by detect.tunnel.max-blocks before block-for ended.", "",
+            st->tunnel_blocks_evicted);
+    head(r, "tunnel_entries", "gauge",
+         "(client, registered domain) states held by the tunnel detector, all workers.");
+    mw_http_body_printf(r, "minewall_tunnel_entries %llu\n",
+                        (unsigned long long)st->tunnel_entries);
+    head(r, "tunnel_blocks", "gauge", "Tunnel blocks held (in force or not yet reclaimed).");
+    mw_http_body_printf(r, "minewall_tunnel_blocks %llu\n", (unsigned long long)st->tunnel_blocks);
 
     /* Client groups: default, the first MW_GROUP_LABELS - 2 groups by name, the rest "other". */
     unsigned n_labels = snap->cfg->n_groups + 1 < MW_GROUP_LABELS - 1

@@ -51,11 +51,15 @@
 #include "minewall/qlogw.h"
 #include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regdom.h"
+#include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
+#include "minewall/tunnel.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
+#define REGMEMO_ENTRIES 4096 /* registered domains memoised per worker (16 bytes each) */
 #define STALE_TTL 30         /* RFC 8767 section 4 recommends 30 seconds */
 #define PENDING_BUCKETS 4096 /* fetch.max-per-worker entries at ~1 per chain by default */
 /* Idle objects the pools always keep, so a quiet resolver does not allocate per miss. */
@@ -82,7 +86,8 @@ struct pending {
     uint64_t key_hash;
     struct mw_dns_question q;
     bool cd;
-    bool watched; /* track: listed and the qname is on a watch-names list */
+    bool watched;           /* track: listed and the qname is on a watch-names list */
+    uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
     unsigned n_waiters;
@@ -621,7 +626,7 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
                     const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
-                    bool allowed, bool watched, unsigned gi)
+                    bool allowed, bool watched, unsigned gi, uint32_t ticket)
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
@@ -660,11 +665,15 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     mw_dns_question_copy(&p->q, &q->q);
     p->cd = cd;
     p->watched = watched;
+    p->tunnel_ticket = ticket;
     p->start_ms = now;
     p->waiters = NULL;
     p->n_waiters = 0;
     unsigned flags = (cd ? MW_FETCH_CD : 0) | (q->do_bit ? MW_FETCH_DO : 0);
-    if (mw_fetch_start_in(w->ups, &q->q, flags, gi, fetch_done, p, &p->fetch) < 0) {
+    /* Forwarded in the client's case (its question section starts with the name, never
+     * compressed): the key above, the lists and the cache ignore case, the peer may not. */
+    const uint8_t *asked = c->qsec && c->qsec_len >= q->q.qname_len ? c->qsec : NULL;
+    if (mw_fetch_start_in(w->ups, &q->q, asked, flags, gi, fetch_done, p, &p->fetch) < 0) {
         pending_put(qs, p);
         goto fail;
     }
@@ -677,6 +686,153 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
 fail:
     send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     mw_reply_done(to);
+}
+
+/* ---- tunnel detection (tunnel.c) ---- */
+
+/* The client's address octets, the key of its tunnel state. */
+static const uint8_t *client_octets(const struct sockaddr *sa, size_t *n)
+{
+    if (sa->sa_family == AF_INET6) {
+        *n = 16;
+        return ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    }
+    *n = 4;
+    return (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+}
+
+/* The worker's detector for the config in force: made on first use, made again (state lost)
+ * when a reload changed its bounds or thresholds. NULL when off or out of memory. */
+static struct mw_tunnel *tunnel_of(struct mw_worker *w)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    if (w->snap->generation == w->tunnel_gen) /* checked against this config already */
+        return w->tunnel;
+    w->tunnel_gen = w->snap->generation;
+    if (!cfg->detect.tunnel.enabled || !w->snap->lists->regdom) {
+        mw_tunnel_free(w->tunnel); /* turned off: its blocks go too */
+        w->tunnel = NULL;
+        return NULL;
+    }
+    struct mw_tunnel_params p = {.max_entries = cfg->detect.tunnel.max_entries,
+                                 .max_blocks = cfg->detect.tunnel.max_blocks,
+                                 .window_ms = cfg->detect.tunnel.window_ms,
+                                 .block_ms = cfg->detect.tunnel.block_ms,
+                                 .min_distinct = cfg->detect.tunnel.min_distinct,
+                                 .threshold = cfg->detect.tunnel.threshold};
+    if (w->tunnel && memcmp(&p, &w->tunnel_params, sizeof(p)) == 0)
+        return w->tunnel;
+    mw_tunnel_free(w->tunnel);
+    w->tunnel = mw_tunnel_new(&p);
+    w->tunnel_params = p;
+    /* Once per worker: reads the Public Suffix List's rules (about 0.2 MB) for the memo. */
+    if (w->tunnel && !w->regmemo)
+        w->regmemo = mw_regmemo_new(w->snap->lists->regdom, MW_REGDOM_DAT, REGMEMO_ENTRIES);
+    if (!w->regmemo) {
+        mw_tunnel_free(w->tunnel);
+        w->tunnel = NULL;
+    }
+    return w->tunnel;
+}
+
+/* A tunnel verdict: rule "tunnel:<registered domain>", the features (or why) in matched. */
+static void tunnel_verdict(struct mw_worker *w, const struct mw_dns_question *q, size_t off,
+                           const char *why, struct mw_verdict *v)
+{
+    *v = (struct mw_verdict){.action = w->snap->cfg->detect.tunnel.action,
+                             .where = MW_WHERE_QNAME,
+                             .rule = {.list = MW_LIST_DETECT + MW_DETECT_TUNNEL}};
+    char dom[1024]; /* escaped text of a wire name: at most 4 x 255 */
+    if (mw_dname_to_text(q->qname + off, q->qname_len - off, dom, sizeof(dom)) < 0)
+        dom[0] = 0;
+    snprintf(v->rule_text, sizeof(v->rule_text), "tunnel:%s", dom);
+    snprintf(v->matched, sizeof(v->matched), "%s", why);
+}
+
+/* Before the cache: a client blocked for the registered domain of q gets the blocked answer
+ * (EDE 17), cache hit or not. Only while a block is in force and the action blocks. */
+static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
+                           const struct mw_dns_client *c, const struct mw_reply *to,
+                           const struct sockaddr *from, unsigned gi)
+{
+    size_t alen, off;
+    const uint8_t *a = client_octets(from, &alen);
+    if (!mw_tunnel_blocked(w->tunnel, a, alen, q->qname, q->qname_len, mw_worker_now(w), &off))
+        return false;
+    struct mw_verdict v;
+    tunnel_verdict(w, q, off, "blocked after a detection", &v);
+    w->stats.tunnel_blocked++;
+    record_hit(w, &v, from, q, gi);
+    if (!enforced(w, &v, gi)) {
+        w->queries->note.v = NULL; /* v is this frame's: the query log keeps the verdict only */
+        return false;
+    }
+    w->stats.blocked_qname++;
+    reply_blocked(w, to, c, q, &v, true);
+    return true;
+}
+
+/* The registered domain of a name for the detector. The memo looks only at the labels the
+ * list's rules can reach, so a tunnel's 8-bit labels on the left (iodine's base128 upstream
+ * encoding, which regdom.c refuses: the list has no entry with octets above 0x7e) do not
+ * matter. When they do (a name of 8-bit labels only), the domain is looked up below the last
+ * label that holds an octet the list cannot. */
+static int tunnel_regdom(struct mw_regmemo *rm, const uint8_t *name, size_t len)
+{
+    int off = mw_regmemo_find(rm, name, len);
+    if (off >= 0)
+        return off;
+    size_t from = 0;
+    for (size_t pos = 0; pos < len && name[pos] != 0;) {
+        size_t l = name[pos];
+        for (size_t i = pos + 1; i <= pos + l && i < len; i++) {
+            if (name[i] > 0x7e || name[i] == '.' || name[i] == 0) {
+                from = pos + 1 + l;
+                break;
+            }
+        }
+        pos += 1 + l;
+    }
+    if (from == 0 || from >= len)
+        return -ENOENT;
+    off = mw_regmemo_find(rm, name + from, len - from);
+    return off < 0 ? off : (int)from + off;
+}
+
+/* On the miss path: score the name. True when a detection was answered as blocked. */
+static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
+                           const struct mw_dns_client *c, const struct mw_reply *to,
+                           const struct sockaddr *from, unsigned gi, uint32_t *ticket)
+{
+    *ticket = 0;
+    unsigned weight;
+    if (!w->snap->cfg->detect.tunnel.enabled ||
+        !(weight = mw_tunnel_wants(q->qname, q->qname_len, q->qtype)))
+        return false;
+    struct mw_tunnel *t = tunnel_of(w); /* made on the first name that may count */
+    if (!t || (weight != 1 && !mw_tunnel_sampled(t, q->qname)))
+        return false;
+    int off = tunnel_regdom(w->regmemo, q->qname, q->qname_len);
+    if (off <= 0)
+        return false;
+    size_t alen;
+    const uint8_t *a = client_octets(from, &alen);
+    struct mw_tunnel_features f;
+    if (mw_tunnel_observe(t, a, alen, q->qname, q->qname_len, (size_t)off, q->qtype, weight,
+                          mw_worker_now(w), ticket, &f) != 1)
+        return false;
+    char why[sizeof(((struct mw_verdict *)0)->matched)];
+    struct mw_verdict v;
+    tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), &v);
+    w->stats.tunnel_detections++;
+    record_hit(w, &v, from, q, gi);
+    if (!enforced(w, &v, gi)) {
+        w->queries->note.v = NULL; /* v is this frame's: the query log keeps the verdict only */
+        return false;
+    }
+    w->stats.blocked_qname++;
+    reply_blocked(w, to, c, q, &v, true);
+    return true;
 }
 
 static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,
@@ -757,6 +913,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     bool watched = fr != MW_FILTER_PASS && cfg->journal.track == MW_TRACK_LISTED &&
                    strcmp(lists->lists[v.rule.list].category, "watch-names") == 0;
 
+    /* One test while no tunnel was detected (w->tunnel is NULL until the first miss). */
+    if (w->tunnel && fr != MW_FILTER_ALLOW && mw_tunnel_any_blocks(w->tunnel) &&
+        cfg->detect.tunnel.enabled && cfg->detect.tunnel.action != MW_ACTION_LOG &&
+        tunnel_blocked(w, &q.q, &c, to, from, gi))
+        goto done;
+
     uint64_t now = mw_worker_now(w);
     struct mw_cache_key k;
     mw_qgroup_key(cfg, gi, &q.q, q.do_bit, &k);
@@ -773,8 +935,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     w->queries->note.cache = MW_QL_MISS;
     if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW && dga_blocked(w, &q.q, &c, to, from, gi))
         goto done;
+    /* Tunnels defeat the cache by design: they are scored on the miss path only. */
+    uint32_t ticket = 0;
+    if (fr != MW_FILTER_ALLOW && tunnel_observe(w, &q.q, &c, to, from, gi, &ticket))
+        goto done;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
+    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi, ticket);
     return;
 done:
     mw_reply_done(to);
@@ -942,6 +1108,8 @@ static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t
 static void complete_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r,
                             uint64_t now)
 {
+    if (p->tunnel_ticket && w->tunnel)
+        mw_tunnel_answer(w->tunnel, p->tunnel_ticket, r->len);
     bool stamp_ok;
     uint64_t stamp = 0;
     if (!filter_waiters(w, p, r->pkt, r->len, &stamp_ok, &stamp))

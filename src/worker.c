@@ -28,6 +28,7 @@
 #include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
 #include "minewall/upstream.h"
@@ -362,6 +363,14 @@ static void pub_tick(uv_timer_t *t)
     p->stats = w->stats;
     p->stats.tcp_out_bytes = w->tcp_out_queued;
     p->stats.udp_queued_bytes = w->udp_queued;
+    if (w->tunnel) {
+        struct mw_tunnel_stats ts;
+        mw_tunnel_stats(w->tunnel, &ts);
+        p->stats.tunnel_evicted = ts.evicted;
+        p->stats.tunnel_blocks_evicted = ts.blocks_evicted;
+        p->stats.tunnel_entries = ts.entries;
+        p->stats.tunnel_blocks = ts.blocks;
+    }
     p->fetch = fg;
     mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
@@ -488,6 +497,8 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
     mw_dga_memo_free(w->dga);
+    mw_tunnel_free(w->tunnel);
+    mw_regmemo_free(w->regmemo);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);

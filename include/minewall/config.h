@@ -319,6 +319,18 @@ struct mw_config {
             uint32_t cache_size;         /* `cache-size:` registered domains memoized per worker */
             struct mw_dga_model *loaded; /* owned: the model, loaded when the config is read */
         } dga;
+        /* DNS tunnel detection (tunnel.h): per worker, per (client, registered domain) on the
+         * miss path; a detection blocks the registered domain for the client for block_ms. */
+        struct {
+            bool enabled;          /* `enabled:`; default true */
+            enum mw_action action; /* `action:`; default log (alert only), never DEFAULT */
+            uint32_t block_ms;     /* `block-for:`; default 10 minutes */
+            uint32_t window_ms;    /* `window:`; default 60 s */
+            uint32_t max_entries;  /* `max-entries:` per worker; default 16384 */
+            uint32_t max_blocks;   /* `max-blocks:` per worker; default 4096 */
+            uint32_t min_distinct; /* `min-distinct:`; default 30 */
+            uint32_t threshold;    /* `threshold:` (score 1..100); default 60 */
+        } tunnel;
     } detect;
 
     /* The config lines naming each file minewall opens (0: not set, or a default), so that

@@ -1461,6 +1461,59 @@ static void test_require(void **state)
 
 /* detect.rebinding: defaults (metadata on, private off, nxdomain), every key, internal zones
  * matched as subtrees, and each error with its line. */
+static void test_detect_tunnel(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_true(c->detect.tunnel.enabled);
+    assert_int_equal(c->detect.tunnel.action, MW_ACTION_LOG);
+    assert_int_equal(c->detect.tunnel.block_ms, 600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 60000);
+    assert_int_equal(c->detect.tunnel.max_entries, 16384);
+    assert_int_equal(c->detect.tunnel.max_blocks, 4096);
+    assert_int_equal(c->detect.tunnel.min_distinct, 30);
+    assert_int_equal(c->detect.tunnel.threshold, 60);
+    mw_config_free(c);
+
+    c = parse_ok("detect:\n"
+                 "  tunnel:\n"
+                 "    enabled: true\n"
+                 "    action: refused\n"
+                 "    block-for: 1h\n"
+                 "    window: 90s\n"
+                 "    max-entries: 1000\n"
+                 "    max-blocks: 64\n"
+                 "    min-distinct: 20\n"
+                 "    threshold: 70\n");
+    assert_int_equal(c->detect.tunnel.action, MW_ACTION_REFUSED);
+    assert_int_equal(c->detect.tunnel.block_ms, 3600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 90000);
+    assert_int_equal(c->detect.tunnel.max_entries, 1000);
+    assert_int_equal(c->detect.tunnel.max_blocks, 64);
+    assert_int_equal(c->detect.tunnel.min_distinct, 20);
+    assert_int_equal(c->detect.tunnel.threshold, 70);
+    mw_config_free(c);
+    c = parse_ok("detect: {tunnel: {enabled: false, block-for: 10m, window: 30}}\n");
+    assert_false(c->detect.tunnel.enabled);
+    assert_int_equal(c->detect.tunnel.block_ms, 600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 30000);
+    mw_config_free(c);
+
+    parse_error("detect:\n  tunnel:\n    action: block\n",
+                NAME ":3: detect.tunnel.action: unknown action 'block'");
+    parse_error("detect:\n  tunnel:\n    block-for: 10 minutes\n",
+                NAME ":3: detect.tunnel.block-for: expected a duration such as 90s, 10m or 1h, "
+                     "found '10 minutes'");
+    parse_error("detect:\n  tunnel:\n    window: 2h\n",
+                NAME ":3: detect.tunnel.window: '2h' is out of range (1s to 3600s)");
+    parse_error("detect:\n  tunnel:\n    block-for: 0s\n",
+                NAME ":3: detect.tunnel.block-for: '0s' is out of range");
+    parse_error("detect:\n  tunnel:\n    threshold: 101\n", NAME ":3: detect.tunnel.threshold");
+    parse_error("detect:\n  tunnel:\n    max-entries: 8\n", NAME ":3: detect.tunnel.max-entries");
+    parse_error("detect:\n  tunnel:\n    treshold: 50\n",
+                NAME ":3: unknown key 'treshold' in 'detect.tunnel'");
+}
+
 static void test_detect(void **state)
 {
     (void)state;
@@ -1516,7 +1569,7 @@ static void test_detect(void **state)
              "line 4)");
     parse_error("detect:\n  rebinding:\n    privat: true\n",
                 NAME ":3: unknown key 'privat' in 'detect.rebinding'");
-    parse_error("detect:\n  tunnel: {}\n", NAME ":2: unknown key 'tunnel' in 'detect'");
+    parse_error("detect:\n  tunel: {}\n", NAME ":2: unknown key 'tunel' in 'detect'");
     const char *const two[] = {NAME ":3: detect.rebinding.metadata",
                                NAME ":4: detect.rebinding.action"};
     parse_errors("detect:\n  rebinding:\n    metadata: 1\n    action: x\n", 2, two);
@@ -1605,6 +1658,7 @@ int main(void)
         cmocka_unit_test(test_log_output),
         cmocka_unit_test(test_require),
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_detect_tunnel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
