@@ -25,6 +25,7 @@
 #include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regcache.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
 #include "minewall/upstream.h"
@@ -457,6 +458,7 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[0]);
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
+    mw_regcache_free(w->regcache);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);
