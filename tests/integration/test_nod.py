@@ -12,9 +12,11 @@ import datetime
 import json
 import os
 import re
+import socket
 import time
 import urllib.request
 
+import dns.message
 import dns.name
 import dns.rcode
 import pytest
@@ -305,6 +307,41 @@ def test_block_action_blocks_then_expires(start, upstream, tmp_path):
     assert r.rcode() == dns.rcode.NOERROR and conftest.addresses(r) == ["192.0.2.31"], r
     time.sleep(QUIET_S)
     assert len(read_events(jp, domain="blocked-site.net")) == 1
+
+
+def ask_from(m, src, name):
+    q = conftest.make_query(name)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((src, 0))
+        s.settimeout(3)
+        s.sendto(q.to_wire(), m.addr)
+        return dns.message.from_wire(s.recvfrom(65535)[0])
+
+
+def test_group_action(start, tmp_path):
+    """groups.NAME.actions {new-domains: nxdomain}: that group's clients are blocked from a
+    new domain for block-for while the default group (action log) resolves it, uncached."""
+    strict = "127.0.0.2"
+    m, jp = start(nd={"block-for": "2s"},
+                  groups={"strict": {"clients": [strict + "/32"],
+                                     "actions": {"new-domains": "nxdomain"}}})
+    r = ask_from(m, "127.0.0.1", "a.blocked-site.net")
+    assert r.rcode() == dns.rcode.NOERROR and conftest.addresses(r) == ["192.0.2.30"], r
+    [e] = wait_events(jp, 1)
+    assert e["action"] == "log" and "blocked_for_s" not in e and e["client"] == "127.0.0.1"
+    t0 = time.monotonic()
+    r = ask_from(m, strict, "a.blocked-site.net")  # not served from the cache
+    assert r.rcode() == dns.rcode.NXDOMAIN, r
+    assert ask_from(m, "127.0.0.1", "b.blocked-site.net").rcode() == dns.rcode.NOERROR
+    assert ask_from(m, strict, "b.blocked-site.net").rcode() == dns.rcode.NXDOMAIN
+    # First asked by the strict group: its action in the event.
+    r = ask_from(m, strict, "www.fresh-site.com")
+    assert r.rcode() == dns.rcode.NXDOMAIN
+    [e2] = wait_events(jp, 1, domain="fresh-site.com")
+    assert e2["action"] == "nxdomain" and e2["blocked_for_s"] == 2 and e2["client"] == strict
+    wait_until(lambda: time.monotonic() - t0 > 2.1, 3)
+    r = ask_from(m, strict, "b.blocked-site.net")
+    assert r.rcode() == dns.rcode.NOERROR and conftest.addresses(r) == ["192.0.2.31"], r
 
 
 def test_config_errors_have_file_and_line(tmp_path):
