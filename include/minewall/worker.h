@@ -179,12 +179,14 @@ struct mw_worker {
     uv_mutex_t pub_lock;
     struct mw_worker_pub pub; /* under pub_lock */
 
-    struct mw_blockfold *fold;    /* owned; block-log repeat folding of this worker */
-    struct mw_answerdiff *ad;     /* owned; last answer sets for the journal, or NULL */
-    struct mw_regcache *regcache; /* owned; registered domains for the detectors, or NULL */
-    struct mw_ratelimit *rl;      /* owned; per-client rate limiting, or NULL when off */
-    uv_timer_t fold_timer;        /* writes folded repeats once their second is over */
-    uint64_t event_seen[256];     /* block events to Redis: last ms per (client, name) hash */
+    struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
+    struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
+    struct mw_ratelimit *rl;   /* owned; per-client rate limiting, or NULL when off */
+    uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
+    uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
+
+    /* Owned; registered domains for the detectors (regcache.h), made on first use. */
+    struct mw_regcache *regcache;
 
     struct mw_worker_stats stats;
 
