@@ -692,6 +692,14 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     int off = regdom_of(w, p->q.qname, p->q.qname_len, &tag);
     if (off < 0)
         return false;
+    /* In a domain's block time, the answers a group that only logs receives are not cached
+     * either: a blocking group's client would get them from the cache. */
+    uint64_t now = mw_worker_now(w);
+    if (mw_nodsvc_blocking(ns, now) && !p->allowed &&
+        mw_nodsvc_blocked(ns, p->q.qname + off, p->q.qname_len - (size_t)off, now)) {
+        nod_block_waiters(w, p, r, p->q.qname + off, p->q.qname_len - (size_t)off);
+        return true;
+    }
     struct mw_nod *nod = mw_nodsvc_filter(ns);
     /* The common miss: another name under a domain this worker found known in this epoch
      * (the cache entry of the name's parent says so): nothing to do, no filter probe. */
@@ -731,7 +739,6 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     e.block_for_ms = cfg->detect.new_domains.block_for_ms;
     e.blocked = fresh && v.action != MW_ACTION_LOG && !p->allowed;
     bool block = fresh && !p->allowed && nod_may_block(cfg);
-    uint64_t now = mw_worker_now(w);
     if (block)
         mw_nodsvc_block(ns, rd, rl, now, now + e.block_for_ms);
     mw_nodsvc_report(ns, &e);
