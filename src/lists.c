@@ -573,6 +573,12 @@ static const struct mw_list_info detectors[MW_DETECT_COUNT] = {
                           .origin = "detector",
                           .action = MW_ACTION_LOG,
                           .ede_text = "minewall: detect/tunnel"},
+    [MW_DETECT_NEW_DOMAINS] = {.name = "new-domains",
+                               .category = "detect",
+                               .path = "detect.new-domains",
+                               .origin = "detector",
+                               .action = MW_ACTION_LOG,
+                               .ede_text = "minewall: detect/new-domains"},
 };
 
 const struct mw_list_info *mw_lists_info(const struct mw_lists *l, uint16_t list)

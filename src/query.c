@@ -27,6 +27,7 @@
 #include "minewall/query.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,10 +48,14 @@
 #include "minewall/listener.h"
 #include "minewall/lists.h"
 #include "minewall/localzone.h"
+#include "minewall/nod.h"
+#include "minewall/nodevent.h"
+#include "minewall/nodsvc.h"
 #include "minewall/qgroup.h"
 #include "minewall/qlogw.h"
 #include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regcache.h"
 #include "minewall/regdom.h"
 #include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
@@ -87,6 +92,7 @@ struct pending {
     struct mw_dns_question q;
     bool cd;
     bool watched;           /* track: listed and the qname is on a watch-names list */
+    bool allowed;           /* an allow rule matched the qname: never blocked by a detector */
     uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
@@ -622,6 +628,198 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     return true;
 }
 
+/* ---- newly observed domains (nod.h, nodsvc.h) ---- */
+
+static void answer_waiters(struct mw_worker *w, struct pending *p, const struct mw_dns_stored *st,
+                           uint32_t elapsed, int64_t fixed_ttl);
+static void track_answer(struct mw_worker *w, const struct pending *p,
+                         const struct mw_fetch_result *r);
+
+/* The registered domain of a lowercase wire name (regdom.h) through the worker's cache: libpsl
+ * alone costs more than the rest of a miss. */
+static int regdom_of(struct mw_worker *w, const uint8_t *name, size_t len, uint32_t **tag)
+{
+    const struct mw_regdom *rd = w->snap->lists->regdom;
+    *tag = NULL;
+    if (!rd)
+        return -ENOENT;
+    if (!w->regcache && !(w->regcache = mw_regcache_new()))
+        return mw_regdom_find(rd, name, len);
+    return mw_regcache_find(w->regcache, rd, name, len, tag);
+}
+
+/* The detector's verdict for group gi on the registered domain at rd (rl octets): its action
+ * is the group's `actions:` entry for "new-domains" (or category "detect"), else
+ * detect.new-domains.action. */
+static void nod_verdict(struct mw_worker *w, unsigned gi, const uint8_t *rd, size_t rl,
+                        struct mw_verdict *v)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    v->rule = (struct mw_rule){.list = MW_LIST_DETECT + MW_DETECT_NEW_DOMAINS};
+    v->action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), v->rule.list,
+                                       cfg->detect.new_domains.action);
+    v->where = MW_WHERE_QNAME;
+    v->rule_wire = NULL;
+    v->sink4 = v->sink6 = NULL;
+    v->detect_class = 0;
+    snprintf(v->rule_text, sizeof(v->rule_text), "new-domain");
+    if (mw_dname_to_text(rd, rl, v->matched, sizeof(v->matched)) < 0)
+        v->matched[0] = 0;
+}
+
+/* May the detector block for some group (its action, or a group's `actions:` for new-domains
+ * or category detect)? Asked on a first sight only. */
+static bool nod_may_block(const struct mw_config *cfg)
+{
+    if (cfg->detect.new_domains.action != MW_ACTION_LOG)
+        return true;
+    for (size_t i = 0; i < cfg->n_groups; i++) {
+        const struct mw_group_conf *g = &cfg->groups[i];
+        for (size_t j = 0; j < g->n_actions; j++)
+            if (g->actions[j].action != MW_ACTION_LOG &&
+                strcmp(g->actions[j].name, g->actions[j].category ? "detect" : "new-domains") == 0)
+                return true;
+    }
+    return false;
+}
+
+/* A miss for a name under a registered domain first seen less than block-for ago, from a
+ * client whose group blocks new domains: answered as blocked without asking upstream. Only
+ * while some block is in force does this cost more than one atomic load, and never on a cache
+ * hit (the answers of a domain in its block time are not cached). */
+static bool nod_blocked(struct mw_worker *w, const struct mw_dns_question *q,
+                        const struct mw_dns_client *c, const struct mw_reply *to,
+                        const struct sockaddr *from, uint64_t now, unsigned gi)
+{
+    struct mw_nodsvc *ns = w->snap->nod;
+    if (!mw_nodsvc_blocking(ns, now))
+        return false;
+    uint32_t *tag;
+    int off = regdom_of(w, q->qname, q->qname_len, &tag);
+    if (off < 0 || !mw_nodsvc_blocked(ns, q->qname + off, q->qname_len - (size_t)off, now))
+        return false;
+    struct mw_verdict v;
+    nod_verdict(w, gi, q->qname + off, q->qname_len - (size_t)off, &v);
+    if (v.action == MW_ACTION_LOG)
+        return false; /* this group only logs (or a reload made it so) */
+    record_hit(w, &v, from, q, gi);
+    if (!enforced(w, &v, gi))
+        return false;
+    w->stats.blocked_qname++;
+    reply_blocked(w, to, c, q, &v, false);
+    mw_reply_done(to);
+    return true;
+}
+
+/* A new domain that blocks: every waiter whose group blocks gets the blocked reply (and the
+ * hit is recorded); the others get the answer, which is not cached, so that no client of a
+ * blocking group is served it from the cache during the block time. */
+static void nod_block_waiters(struct mw_worker *w, struct pending *p,
+                              const struct mw_fetch_result *r, const uint8_t *rd, size_t rl)
+{
+    struct mw_waiter **link = &p->waiters;
+    while (*link) {
+        struct mw_waiter *wt = *link;
+        struct mw_verdict v;
+        nod_verdict(w, wt->group, rd, rl, &v);
+        if (v.action != MW_ACTION_LOG) {
+            record_hit(w, &v, mw_reply_client(&wt->r), &p->q, wt->group);
+            if (enforced(w, &v, wt->group)) {
+                w->stats.blocked_answer++;
+                reply_blocked(w, &wt->r, &wt->c, &p->q, &v, false);
+                *link = wt->next;
+                p->n_waiters--;
+                waiter_put(w->queries, wt);
+                continue;
+            }
+            w->stats.monitor_hits++;
+        }
+        link = &wt->next;
+    }
+    if (!p->waiters)
+        return;
+    track_answer(w, p, r);
+    struct mw_dns_stored st = {.pkt = r->pkt,
+                               .len = r->len,
+                               .ttl_off = r->ttl_off,
+                               .ttl = r->ttl,
+                               .n_ttls = r->info->n_ttls};
+    answer_waiters(w, p, &st, 0, -1);
+}
+
+/* A NOERROR answer from upstream: is its registered domain new? A new one is reported (the
+ * event, with the first asker, its group's action and the first address of the answer) and,
+ * when some group blocks new domains, blocked for block-for from now for those groups, this
+ * answer included (returns true: the waiters are answered). A known one is reported once a
+ * day for the fleet's refresh. NXDOMAIN and failures are not sightings: a name that does not
+ * exist was not observed, and random nonexistent names do not fill the filter. */
+static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r)
+{
+    struct mw_nodsvc *ns = w->snap->nod;
+    const struct mw_lists *lists = w->snap->lists;
+    const struct mw_config *cfg = w->snap->cfg;
+    if (r->len < MW_DNS_HDR || (r->pkt[3] & 0x0f) != MW_RCODE_NOERROR)
+        return false;
+    uint32_t *tag;
+    int off = regdom_of(w, p->q.qname, p->q.qname_len, &tag);
+    if (off < 0)
+        return false;
+    /* In a domain's block time, the answers a group that only logs receives are not cached
+     * either: a blocking group's client would get them from the cache. */
+    uint64_t now = mw_worker_now(w);
+    if (mw_nodsvc_blocking(ns, now) && !p->allowed &&
+        mw_nodsvc_blocked(ns, p->q.qname + off, p->q.qname_len - (size_t)off, now)) {
+        nod_block_waiters(w, p, r, p->q.qname + off, p->q.qname_len - (size_t)off);
+        return true;
+    }
+    struct mw_nod *nod = mw_nodsvc_filter(ns);
+    /* The common miss: another name under a domain this worker found known in this epoch
+     * (the cache entry of the name's parent says so): nothing to do, no filter probe. */
+    uint32_t epoch = mw_nod_epoch(nod);
+    if (tag && *tag == epoch)
+        return false;
+    const uint8_t *rd = p->q.qname + off;
+    size_t rl = p->q.qname_len - (size_t)off;
+    bool fresh = mw_nod_observe(nod, rd, rl);
+    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
+    if (tag)
+        *tag = epoch; /* in the current generation and announced today from now on */
+    /* Only public registered domains are news: a .lan or .internal name is remembered (the
+     * check costs nothing until a domain is new) but never reported or blocked. */
+    if ((!fresh && !refresh) || !mw_regdom_is_public(lists->regdom, rd, rl))
+        return false;
+    /* Rare (a first sight, or once a day per domain): large, so off the stack. */
+    static __thread struct mw_nod_event e;
+    const struct mw_waiter *first = p->waiters;
+    while (first && first->next)
+        first = first->next; /* waiters are pushed in front: the last one asked first */
+    memset(&e.client, 0, sizeof(e.client));
+    if (first)
+        mw_addr_from_sa(mw_reply_client(&first->r), &e.client);
+    uv_timeval64_t tv;
+    uv_gettimeofday(&tv);
+    e.wall_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+    e.qtype = p->q.qtype;
+    e.qname_len = (uint16_t)p->q.qname_len;
+    e.regdom_off = (uint16_t)off;
+    memcpy(e.qname, p->q.qname, p->q.qname_len);
+    mw_nod_event_address(&e, r->pkt, r->len);
+    e.local_new = fresh;
+    struct mw_verdict v;
+    nod_verdict(w, first ? first->group : 0, rd, rl, &v);
+    e.action = (uint8_t)v.action;
+    e.block_for_ms = cfg->detect.new_domains.block_for_ms;
+    e.blocked = fresh && v.action != MW_ACTION_LOG && !p->allowed;
+    bool block = fresh && !p->allowed && nod_may_block(cfg);
+    if (block)
+        mw_nodsvc_block(ns, rd, rl, now, now + e.block_for_ms);
+    mw_nodsvc_report(ns, &e);
+    if (!block)
+        return false;
+    nod_block_waiters(w, p, r, rd, rl);
+    return true;
+}
+
 /* A miss: join the pending question with this key or ask upstream. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
@@ -630,6 +828,8 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
+    if (w->snap->nod && !allowed && nod_blocked(w, &q->q, c, to, from, now, gi))
+        return;
     uint64_t hash = mw_cache_key_hash(w->cache, k);
     bool cd = (q->flags & MW_DNS_CD) != 0;
     /* The client queries waiting, all fetches together (Unbound counts these too): without
@@ -666,6 +866,7 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     p->cd = cd;
     p->watched = watched;
     p->tunnel_ticket = ticket;
+    p->allowed = allowed;
     p->start_ms = now;
     p->waiters = NULL;
     p->n_waiters = 0;
@@ -1113,6 +1314,8 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     bool stamp_ok;
     uint64_t stamp = 0;
     if (!filter_waiters(w, p, r->pkt, r->len, &stamp_ok, &stamp))
+        return;
+    if (w->snap->nod && nod_answer(w, p, r))
         return;
     track_answer(w, p, r);
     struct mw_dns_stored st = {.pkt = r->pkt,

@@ -28,6 +28,7 @@
 #include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regcache.h"
 #include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
@@ -499,6 +500,7 @@ static void release(struct mw_worker *w)
     mw_dga_memo_free(w->dga);
     mw_tunnel_free(w->tunnel);
     mw_regmemo_free(w->regmemo);
+    mw_regcache_free(w->regcache);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);

@@ -331,6 +331,23 @@ struct mw_config {
             uint32_t min_distinct; /* `min-distinct:`; default 30 */
             uint32_t threshold;    /* `threshold:` (score 1..100); default 60 */
         } tunnel;
+        /* Newly observed domains (nod.h, nodsvc.h): the first sight of a registered domain by
+         * this resolver, and with Redis by the fleet, is an event and optionally a block. */
+        struct {
+            bool enabled;           /* the section is given and `enabled:` is not false */
+            enum mw_action action;  /* `action:`; default log, never DEFAULT */
+            uint64_t block_for_ms;  /* `block-for:`; default 10 minutes */
+            uint64_t capacity;      /* `capacity:` names remembered; default 10M */
+            double fp_rate;         /* `fp-rate:`; default 0.01 */
+            bool redis;             /* `redis:` fleet check (needs redis.url); default true */
+            uint32_t fleet_days;    /* `fleet-days:` a fleet day set lives; default 30 */
+            uint32_t max_in_flight; /* `max-in-flight:` fleet commands; default 64 */
+            uint64_t save_ms;       /* `save-interval:`; default 5 minutes */
+            char *state_dir; /* owned; `state-dir:`, default redis.state-dir; never NULL on */
+            int line;        /* where the section is */
+            int state_dir_line;
+            int redis_line; /* where `redis: true` was given, 0: the default */
+        } new_domains;
     } detect;
 
     /* The config lines naming each file minewall opens (0: not set, or a default), so that

@@ -66,6 +66,11 @@ enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_
  * `actions:` replace the action of a list (by name, else by category) as the list's own
  * `action:` would, and that of the rebinding detector (list "rebinding", category "detect").
  * Detector verdicts apply to every group. */
+/* The action group g (NULL: the default group) gives the list or detector of index list
+ * (`actions:` by name, then by category), else fallback. For detectors that decide outside
+ * the filter (new-domains). */
+enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                      uint16_t list, enum mw_action fallback);
 enum mw_filter_result mw_filter_qname_in(const struct mw_lists *l, const struct mw_config *cfg,
                                          const struct mw_group_conf *g,
                                          const struct mw_dns_question *q, struct mw_verdict *v);

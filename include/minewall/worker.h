@@ -204,6 +204,9 @@ struct mw_worker {
     uv_timer_t fold_timer;                 /* writes folded repeats once their second is over */
     uint64_t event_seen[256]; /* block events to Redis: last ms per (client, name) hash */
 
+    /* Owned; registered domains for the detectors (regcache.h), made on first use. */
+    struct mw_regcache *regcache;
+
     struct mw_worker_stats stats;
 
     /* Control API (server.c, control.h). paused is read where a verdict blocks, never on the

@@ -1459,6 +1459,66 @@ static void test_require(void **state)
     free(out);
 }
 
+/* detect.new-domains: off by default, on with the section (every default), every key, the
+ * state directory from redis.state-dir, redis following redis.url, errors with their line. */
+static void test_detect_new_domains(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_false(c->detect.new_domains.enabled);
+    mw_config_free(c);
+    c = parse_ok("detect: {new-domains: {state-dir: /var/lib/mw}}\n");
+    assert_true(c->detect.new_domains.enabled);
+    assert_int_equal(c->detect.new_domains.action, MW_ACTION_LOG);
+    assert_true(c->detect.new_domains.block_for_ms == 600000);
+    assert_true(c->detect.new_domains.capacity == 10000000);
+    assert_true(c->detect.new_domains.fp_rate == 0.01);
+    assert_false(c->detect.new_domains.redis); /* no redis.url */
+    assert_int_equal(c->detect.new_domains.fleet_days, 30);
+    assert_int_equal(c->detect.new_domains.max_in_flight, 64);
+    assert_true(c->detect.new_domains.save_ms == 300000);
+    assert_string_equal(c->detect.new_domains.state_dir, "/var/lib/mw");
+    mw_config_free(c);
+    c = parse_ok("redis: {url: 'redis://127.0.0.1:6379', state-dir: /var/lib/mwr}\n"
+                 "detect:\n"
+                 "  new-domains:\n"
+                 "    action: refused\n"
+                 "    block-for: 1h30m\n"
+                 "    capacity: 5000\n"
+                 "    fp-rate: 0.001\n"
+                 "    fleet-days: 7\n"
+                 "    max-in-flight: 8\n"
+                 "    save-interval: 90s\n");
+    assert_true(c->detect.new_domains.enabled);
+    assert_int_equal(c->detect.new_domains.action, MW_ACTION_REFUSED);
+    assert_true(c->detect.new_domains.block_for_ms == 5400000);
+    assert_true(c->detect.new_domains.capacity == 5000);
+    assert_true(c->detect.new_domains.fp_rate == 0.001);
+    assert_true(c->detect.new_domains.redis);
+    assert_int_equal(c->detect.new_domains.fleet_days, 7);
+    assert_int_equal(c->detect.new_domains.max_in_flight, 8);
+    assert_true(c->detect.new_domains.save_ms == 90000);
+    assert_string_equal(c->detect.new_domains.state_dir, "/var/lib/mwr");
+    mw_config_free(c);
+    c = parse_ok("detect: {new-domains: {enabled: false}}\n");
+    assert_false(c->detect.new_domains.enabled);
+    mw_config_free(c);
+
+    parse_error("detect:\n  new-domains:\n    action: log\n",
+                NAME ":3: detect.new-domains: needs a state-dir");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    block-for: 0s\n",
+                NAME ":4: detect.new-domains.block-for: expected a duration");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    capacity: 999\n",
+                NAME ":4: detect.new-domains.capacity");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    fp-rate: 1%\n",
+                NAME ":4: detect.new-domains.fp-rate: expected a rate from 0.0001 to 0.1, found "
+                     "'1%'");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    redis: true\n",
+                NAME ":4: detect.new-domains.redis: true needs redis.url");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    fleet-days: 0\n",
+                NAME ":4: detect.new-domains.fleet-days");
+}
+
 /* detect.rebinding: defaults (metadata on, private off, nxdomain), every key, internal zones
  * matched as subtrees, and each error with its line. */
 static void test_detect_tunnel(void **state)
@@ -1659,6 +1719,7 @@ int main(void)
         cmocka_unit_test(test_require),
         cmocka_unit_test(test_detect),
         cmocka_unit_test(test_detect_tunnel),
+        cmocka_unit_test(test_detect_new_domains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
