@@ -8,10 +8,10 @@
 #include "minewall/config.h"
 #include "minewall/control.h"
 #include "minewall/dga.h"
-#include "minewall/dgacheck.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/nod.h"
+#include "minewall/regmemo.h"
 
 #define MAX_INTERNAL 1024 /* internal zones: a list the guard walks on a detection */
 
@@ -107,8 +107,8 @@ static const struct key dga_keys[] = {
      .off = offsetof(struct mw_config, detect.dga.model),
      .width = sizeof(char *),
      .loff = offsetof(struct mw_config, detect.dga.model_line)},
-    NUM("detect.dga.cache-size", mw_config__on_uint, detect.dga.cache_size, MW_DGA_MEMO_MIN,
-        MW_DGA_MEMO_MAX, 1, 0),
+    NUM("detect.dga.cache-size", mw_config__on_uint, detect.dga.cache_size, MW_REGMEMO_MIN,
+        MW_REGMEMO_MAX, 1, 0),
     {.path = NULL},
 };
 

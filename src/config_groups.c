@@ -290,7 +290,7 @@ static bool is_list(const struct mw_config *cfg, const char *name)
             return true;
     /* The detectors' verdicts carry these list names. */
     return strcmp(name, "rebinding") == 0 || strcmp(name, "dga") == 0 ||
-           strcmp(name, "new-domains") == 0;
+           strcmp(name, "tunnel") == 0 || strcmp(name, "new-domains") == 0;
 }
 
 static bool is_category(const struct mw_config *cfg, const char *name)

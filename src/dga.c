@@ -30,6 +30,7 @@
 
 #include "minewall/error.h"
 #include "minewall/file.h"
+#include "minewall/regmemo.h"
 
 #define HEADER_LEN 48
 #define VERSION 1
@@ -349,6 +350,28 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
         if (sum >= m->thr[i])
             out->level = (enum mw_dga_level)(i + 1);
     return 0;
+}
+
+int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                 struct mw_regmemo_words *words, struct mw_dga_result *out, bool *memoized)
+{
+    if (!m || !reg || !words || !out || reg_len < 2 || reg[0] >= reg_len)
+        return -EINVAL;
+    *memoized = words->dga_scored;
+    if (!words->public)
+        return 0;
+    if (words->dga_scored) {
+        out->score = words->dga_score;
+        out->level = (enum mw_dga_level)words->dga_level;
+        out->logit = out->score * m->scale;
+        return 1;
+    }
+    if (mw_dga_score(m, (const char *)reg + 1, reg[0], out) < 0)
+        return 0;
+    words->dga_score = out->score;
+    words->dga_level = (uint8_t)out->level;
+    words->dga_scored = true;
+    return 1;
 }
 
 int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level)

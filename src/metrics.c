@@ -544,8 +544,9 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
     counter(r, "dga_memo_hits_total", "DGA checks answered by the per-worker memo of scores.", "",
             st->dga_memo_hits);
     counter(r, "dga_memo_evictions_total",
-            "DGA memo entries given up for new registered domains (detect.dga.cache-size).", "",
-            st->dga_memo_evictions);
+            "Entries of the detectors' registered-domain memo given up for new ones "
+            "(detect.dga.cache-size).",
+            "", st->dga_memo_evictions);
     mw_http_body_printf(r, "minewall_detections_total{detector=\"tunnel\"} %llu\n",
                         (unsigned long long)st->tunnel_detections);
     counter(r, "tunnel_blocked_total",

@@ -37,7 +37,8 @@
 #include "minewall/blocklog.h"
 #include "minewall/cache.h"
 #include "minewall/config.h"
-#include "minewall/dgacheck.h"
+#include "minewall/detect.h"
+#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/events.h"
@@ -55,16 +56,13 @@
 #include "minewall/qlogw.h"
 #include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
-#include "minewall/regcache.h"
 #include "minewall/regdom.h"
-#include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
 #include "minewall/tunnel.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
-#define REGMEMO_ENTRIES 4096 /* registered domains memoised per worker (16 bytes each) */
 #define STALE_TTL 30         /* RFC 8767 section 4 recommends 30 seconds */
 #define PENDING_BUCKETS 4096 /* fetch.max-per-worker entries at ~1 per chain by default */
 /* Idle objects the pools always keep, so a quiet resolver does not allocate per miss. */
@@ -93,6 +91,8 @@ struct pending {
     bool cd;
     bool watched;           /* track: listed and the qname is on a watch-names list */
     bool allowed;           /* an allow rule matched the qname: never blocked by a detector */
+    bool nod_known;         /* new-domains: the memo knew the registered domain this epoch */
+    int16_t regdom_off;     /* the registered domain in q.qname, -1: none or not looked up */
     uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
@@ -492,7 +492,7 @@ void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
 
 static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
                         const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, unsigned gi);
+                        const struct sockaddr *from, unsigned gi, struct mw_detect_rd *rd);
 
 /* Answer from a cache entry. An entry last checked against an older generation of the lists
  * is checked again first, once: its stamp remembers the generation that passed it. */
@@ -520,7 +520,9 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             /* An entry checked under another policy (a group whose `actions:` differ, or
              * older lists) gets this one's DGA check too, once (the memo has its score);
              * under the same policy it was checked on its miss. */
-            if (cfg->detect.dga.enabled && dga_blocked(w, q, c, to, from, gi))
+            struct mw_detect_rd rd;
+            mw_detect_rd_init(&rd);
+            if (cfg->detect.dga.enabled && dga_blocked(w, q, c, to, from, gi, &rd))
                 return;
             *st->stamp = stamp;
         }
@@ -583,23 +585,21 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r);
  * cached, so each of its repeats is a miss that the memo answers without scoring. */
 static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
                         const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, unsigned gi)
+                        const struct sockaddr *from, unsigned gi, struct mw_detect_rd *rd)
 {
     const struct mw_config *cfg = w->snap->cfg;
-    const struct mw_regdom *rd = w->snap->lists->regdom;
-    if (!rd || !cfg->detect.dga.loaded)
+    if (!cfg->detect.dga.loaded)
         return false;
-    if (!w->dga)
-        w->dga = mw_dga_memo_new(cfg->detect.dga.cache_size); /* NULL: score every time */
-    struct mw_dga_check r;
-    if (mw_dga_check(cfg->detect.dga.loaded, rd, w->dga, q->qname, q->qname_len, &r) != 1)
+    int off = mw_detect_regdom(w, q->qname, q->qname_len, rd);
+    struct mw_dga_result r;
+    bool memoized;
+    if (off < 0 || mw_dga_check(cfg->detect.dga.loaded, q->qname + off, q->qname_len - (size_t)off,
+                                rd->words, &r, &memoized) != 1)
         return false;
-    if (r.memoized) {
+    if (memoized)
         w->stats.dga_memo_hits++;
-    } else {
+    else
         w->stats.dga_scored++;
-        w->stats.dga_memo_evictions += r.evicted;
-    }
     if ((int)r.level < cfg->detect.dga.level)
         return false;
     const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
@@ -614,8 +614,7 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     static const char *const level[] = {"none", "low", "medium", "high"};
     snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r.level]);
     char text[1024]; /* escaped text of at most 255 octets */
-    if (mw_dname_to_text(q->qname + r.regdom_off, q->qname_len - r.regdom_off, text, sizeof(text)) <
-        0)
+    if (mw_dname_to_text(q->qname + off, q->qname_len - (size_t)off, text, sizeof(text)) < 0)
         text[0] = 0;
     snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r.score);
     record_hit(w, v, from, q, gi);
@@ -634,19 +633,6 @@ static void answer_waiters(struct mw_worker *w, struct pending *p, const struct 
                            uint32_t elapsed, int64_t fixed_ttl);
 static void track_answer(struct mw_worker *w, const struct pending *p,
                          const struct mw_fetch_result *r);
-
-/* The registered domain of a lowercase wire name (regdom.h) through the worker's cache: libpsl
- * alone costs more than the rest of a miss. */
-static int regdom_of(struct mw_worker *w, const uint8_t *name, size_t len, uint32_t **tag)
-{
-    const struct mw_regdom *rd = w->snap->lists->regdom;
-    *tag = NULL;
-    if (!rd)
-        return -ENOENT;
-    if (!w->regcache && !(w->regcache = mw_regcache_new()))
-        return mw_regdom_find(rd, name, len);
-    return mw_regcache_find(w->regcache, rd, name, len, tag);
-}
 
 /* The detector's verdict for group gi on the registered domain at rd (rl octets): its action
  * is the group's `actions:` entry for "new-domains" (or category "detect"), else
@@ -667,17 +653,17 @@ static void nod_verdict(struct mw_worker *w, unsigned gi, const uint8_t *rd, siz
         v->matched[0] = 0;
 }
 
-/* May the detector block for some group (its action, or a group's `actions:` for new-domains
- * or category detect)? Asked on a first sight only. */
-static bool nod_may_block(const struct mw_config *cfg)
+/* May the detector whose list name is list (action: its own action) block for some group
+ * (its action, or a group's `actions:` for the list or category detect)? */
+static bool detector_may_block(const struct mw_config *cfg, const char *list, enum mw_action action)
 {
-    if (cfg->detect.new_domains.action != MW_ACTION_LOG)
+    if (action != MW_ACTION_LOG)
         return true;
     for (size_t i = 0; i < cfg->n_groups; i++) {
         const struct mw_group_conf *g = &cfg->groups[i];
         for (size_t j = 0; j < g->n_actions; j++)
             if (g->actions[j].action != MW_ACTION_LOG &&
-                strcmp(g->actions[j].name, g->actions[j].category ? "detect" : "new-domains") == 0)
+                strcmp(g->actions[j].name, g->actions[j].category ? "detect" : list) == 0)
                 return true;
     }
     return false;
@@ -689,13 +675,13 @@ static bool nod_may_block(const struct mw_config *cfg)
  * hit (the answers of a domain in its block time are not cached). */
 static bool nod_blocked(struct mw_worker *w, const struct mw_dns_question *q,
                         const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, uint64_t now, unsigned gi)
+                        const struct sockaddr *from, uint64_t now, unsigned gi,
+                        struct mw_detect_rd *rdom)
 {
     struct mw_nodsvc *ns = w->snap->nod;
     if (!mw_nodsvc_blocking(ns, now))
         return false;
-    uint32_t *tag;
-    int off = regdom_of(w, q->qname, q->qname_len, &tag);
+    int off = mw_detect_regdom(w, q->qname, q->qname_len, rdom);
     if (off < 0 || !mw_nodsvc_blocked(ns, q->qname + off, q->qname_len - (size_t)off, now))
         return false;
     struct mw_verdict v;
@@ -760,8 +746,7 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     const struct mw_config *cfg = w->snap->cfg;
     if (r->len < MW_DNS_HDR || (r->pkt[3] & 0x0f) != MW_RCODE_NOERROR)
         return false;
-    uint32_t *tag;
-    int off = regdom_of(w, p->q.qname, p->q.qname_len, &tag);
+    int off = p->regdom_off;
     if (off < 0)
         return false;
     /* In a domain's block time, the answers a group that only logs receives are not cached
@@ -774,16 +759,20 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     }
     struct mw_nod *nod = mw_nodsvc_filter(ns);
     /* The common miss: another name under a domain this worker found known in this epoch
-     * (the cache entry of the name's parent says so): nothing to do, no filter probe. */
+     * (its memo words said so when the query missed): nothing to do, no filter probe. */
     uint32_t epoch = mw_nod_epoch(nod);
-    if (tag && *tag == epoch)
+    if (p->nod_known)
         return false;
     const uint8_t *rd = p->q.qname + off;
     size_t rl = p->q.qname_len - (size_t)off;
     bool fresh = mw_nod_observe(nod, rd, rl);
     bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
-    if (tag)
-        *tag = epoch; /* in the current generation and announced today from now on */
+    /* Known in the current generation and announced today from now on: the rare path (once
+     * per domain and epoch) looks the memo up again for its words. */
+    struct mw_detect_rd again;
+    mw_detect_rd_init(&again);
+    if (mw_detect_regdom(w, p->q.qname, p->q.qname_len, &again) == off && again.words)
+        again.words->nod_epoch = epoch;
     /* Only public registered domains are news: a .lan or .internal name is remembered (the
      * check costs nothing until a domain is new) but never reported or blocked. */
     if ((!fresh && !refresh) || !mw_regdom_is_public(lists->regdom, rd, rl))
@@ -810,7 +799,8 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     e.action = (uint8_t)v.action;
     e.block_for_ms = cfg->detect.new_domains.block_for_ms;
     e.blocked = fresh && v.action != MW_ACTION_LOG && !p->allowed;
-    bool block = fresh && !p->allowed && nod_may_block(cfg);
+    bool block = fresh && !p->allowed &&
+                 detector_may_block(cfg, "new-domains", cfg->detect.new_domains.action);
     if (block)
         mw_nodsvc_block(ns, rd, rl, now, now + e.block_for_ms);
     mw_nodsvc_report(ns, &e);
@@ -824,11 +814,12 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
                     const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
-                    bool allowed, bool watched, unsigned gi, uint32_t ticket)
+                    bool allowed, bool watched, unsigned gi, uint32_t ticket,
+                    struct mw_detect_rd *rd)
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
-    if (w->snap->nod && !allowed && nod_blocked(w, &q->q, c, to, from, now, gi))
+    if (w->snap->nod && !allowed && nod_blocked(w, &q->q, c, to, from, now, gi, rd))
         return;
     uint64_t hash = mw_cache_key_hash(w->cache, k);
     bool cd = (q->flags & MW_DNS_CD) != 0;
@@ -867,6 +858,14 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     p->watched = watched;
     p->tunnel_ticket = ticket;
     p->allowed = allowed;
+    p->regdom_off = -1;
+    p->nod_known = false;
+    if (w->snap->nod) {
+        int off = mw_detect_regdom(w, q->q.qname, q->q.qname_len, rd);
+        p->regdom_off = (int16_t)off;
+        p->nod_known = off >= 0 && rd->words &&
+                       rd->words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
+    }
     p->start_ms = now;
     p->waiters = NULL;
     p->n_waiters = 0;
@@ -926,23 +925,22 @@ static struct mw_tunnel *tunnel_of(struct mw_worker *w)
     mw_tunnel_free(w->tunnel);
     w->tunnel = mw_tunnel_new(&p);
     w->tunnel_params = p;
-    /* Once per worker: reads the Public Suffix List's rules (about 0.2 MB) for the memo. */
-    if (w->tunnel && !w->regmemo)
-        w->regmemo = mw_regmemo_new(w->snap->lists->regdom, MW_REGDOM_DAT, REGMEMO_ENTRIES);
-    if (!w->regmemo) {
-        mw_tunnel_free(w->tunnel);
-        w->tunnel = NULL;
-    }
     return w->tunnel;
 }
 
-/* A tunnel verdict: rule "tunnel:<registered domain>", the features (or why) in matched. */
+/* A tunnel verdict for group gi: rule "tunnel:<registered domain>", the features (or why) in
+ * matched; the action is the group's `actions:` entry for "tunnel" (or category "detect"),
+ * else detect.tunnel.action. */
 static void tunnel_verdict(struct mw_worker *w, const struct mw_dns_question *q, size_t off,
-                           const char *why, struct mw_verdict *v)
+                           const char *why, unsigned gi, struct mw_verdict *v)
 {
-    *v = (struct mw_verdict){.action = w->snap->cfg->detect.tunnel.action,
+    const struct mw_config *cfg = w->snap->cfg;
+    const uint16_t list = MW_LIST_DETECT + MW_DETECT_TUNNEL;
+    *v = (struct mw_verdict){.action =
+                                 mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi),
+                                                        list, cfg->detect.tunnel.action),
                              .where = MW_WHERE_QNAME,
-                             .rule = {.list = MW_LIST_DETECT + MW_DETECT_TUNNEL}};
+                             .rule = {.list = list}};
     char dom[1024]; /* escaped text of a wire name: at most 4 x 255 */
     if (mw_dname_to_text(q->qname + off, q->qname_len - off, dom, sizeof(dom)) < 0)
         dom[0] = 0;
@@ -961,7 +959,9 @@ static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     if (!mw_tunnel_blocked(w->tunnel, a, alen, q->qname, q->qname_len, mw_worker_now(w), &off))
         return false;
     struct mw_verdict v;
-    tunnel_verdict(w, q, off, "blocked after a detection", &v);
+    tunnel_verdict(w, q, off, "blocked after a detection", gi, &v);
+    if (v.action == MW_ACTION_LOG)
+        return false; /* this group only logs: its detection was the one alert */
     w->stats.tunnel_blocked++;
     record_hit(w, &v, from, q, gi);
     if (!enforced(w, &v, gi)) {
@@ -973,37 +973,11 @@ static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     return true;
 }
 
-/* The registered domain of a name for the detector. The memo looks only at the labels the
- * list's rules can reach, so a tunnel's 8-bit labels on the left (iodine's base128 upstream
- * encoding, which regdom.c refuses: the list has no entry with octets above 0x7e) do not
- * matter. When they do (a name of 8-bit labels only), the domain is looked up below the last
- * label that holds an octet the list cannot. */
-static int tunnel_regdom(struct mw_regmemo *rm, const uint8_t *name, size_t len)
-{
-    int off = mw_regmemo_find(rm, name, len);
-    if (off >= 0)
-        return off;
-    size_t from = 0;
-    for (size_t pos = 0; pos < len && name[pos] != 0;) {
-        size_t l = name[pos];
-        for (size_t i = pos + 1; i <= pos + l && i < len; i++) {
-            if (name[i] > 0x7e || name[i] == '.' || name[i] == 0) {
-                from = pos + 1 + l;
-                break;
-            }
-        }
-        pos += 1 + l;
-    }
-    if (from == 0 || from >= len)
-        return -ENOENT;
-    off = mw_regmemo_find(rm, name + from, len - from);
-    return off < 0 ? off : (int)from + off;
-}
-
 /* On the miss path: score the name. True when a detection was answered as blocked. */
 static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
                            const struct mw_dns_client *c, const struct mw_reply *to,
-                           const struct sockaddr *from, unsigned gi, uint32_t *ticket)
+                           const struct sockaddr *from, unsigned gi, uint32_t *ticket,
+                           struct mw_detect_rd *rd)
 {
     *ticket = 0;
     unsigned weight;
@@ -1013,7 +987,7 @@ static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
     struct mw_tunnel *t = tunnel_of(w); /* made on the first name that may count */
     if (!t || (weight != 1 && !mw_tunnel_sampled(t, q->qname)))
         return false;
-    int off = tunnel_regdom(w->regmemo, q->qname, q->qname_len);
+    int off = mw_detect_regdom(w, q->qname, q->qname_len, rd);
     if (off <= 0)
         return false;
     size_t alen;
@@ -1024,7 +998,7 @@ static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
         return false;
     char why[sizeof(((struct mw_verdict *)0)->matched)];
     struct mw_verdict v;
-    tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), &v);
+    tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), gi, &v);
     w->stats.tunnel_detections++;
     record_hit(w, &v, from, q, gi);
     if (!enforced(w, &v, gi)) {
@@ -1116,7 +1090,8 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
 
     /* One test while no tunnel was detected (w->tunnel is NULL until the first miss). */
     if (w->tunnel && fr != MW_FILTER_ALLOW && mw_tunnel_any_blocks(w->tunnel) &&
-        cfg->detect.tunnel.enabled && cfg->detect.tunnel.action != MW_ACTION_LOG &&
+        cfg->detect.tunnel.enabled &&
+        detector_may_block(cfg, "tunnel", cfg->detect.tunnel.action) &&
         tunnel_blocked(w, &q.q, &c, to, from, gi))
         goto done;
 
@@ -1134,14 +1109,19 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     w->queries->note.cache = MW_QL_MISS;
-    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW && dga_blocked(w, &q.q, &c, to, from, gi))
+    /* The registered domain of the name, looked up once (on the first detector that needs
+     * it) for every detector of this miss. */
+    struct mw_detect_rd rd;
+    mw_detect_rd_init(&rd);
+    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW &&
+        dga_blocked(w, &q.q, &c, to, from, gi, &rd))
         goto done;
     /* Tunnels defeat the cache by design: they are scored on the miss path only. */
     uint32_t ticket = 0;
-    if (fr != MW_FILTER_ALLOW && tunnel_observe(w, &q.q, &c, to, from, gi, &ticket))
+    if (fr != MW_FILTER_ALLOW && tunnel_observe(w, &q.q, &c, to, from, gi, &ticket, &rd))
         goto done;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi, ticket);
+    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi, ticket, &rd);
     return;
 done:
     mw_reply_done(to);

@@ -1,7 +1,8 @@
 /* Memoised registered domains; see regmemo.h. Two tables of 64-bit keyed hashes of name
  * suffixes (mw_hash_label, one pass from the root down): the node set (every suffix of every
  * rule of the list, open addressing, built once) and the memo (4-way sets, round-robin
- * victim, counted). */
+ * victim, counted), whose entries hold a suffix's registered domain and, for a registered
+ * domain's own entry, the detectors' words. */
 #include "minewall/regmemo.h"
 
 #include <errno.h>
@@ -17,9 +18,12 @@
 #define WAYS 4
 #define MAX_LABELS 128
 
+/* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
+ * labels: the key is the hash of the labels and their number, whatever the kind. */
 struct memo_entry {
     uint64_t key;   /* 0: empty */
     int32_t labels; /* labels of the registered domain, -1: none */
+    struct mw_regmemo_words words;
 };
 
 struct mw_regmemo {
@@ -171,59 +175,97 @@ void mw_regmemo_free(struct mw_regmemo *m)
     free(m);
 }
 
-int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len)
+/* The entry of key in its set: found (a hit) or made, the set's next victim given up. */
+static struct memo_entry *entry_of(struct mw_regmemo *m, uint64_t key, bool *hit)
 {
+    size_t set = (key >> 8) & (m->n_memo / WAYS - 1);
+    struct memo_entry *e = &m->memo[set * WAYS];
+    for (int i = 0; i < WAYS; i++) {
+        if (e[i].key == key) {
+            *hit = true;
+            return &e[i];
+        }
+    }
+    *hit = false;
+    struct memo_entry *v = &e[m->victim[set]];
+    m->victim[set] = (uint8_t)((m->victim[set] + 1) % WAYS);
+    if (v->key)
+        m->stats.evicted++;
+    *v = (struct memo_entry){.key = key, .labels = -1};
+    return v;
+}
+
+static uint64_t key_of(const struct mw_regmemo *m, uint64_t h, int labels)
+{
+    return mw_hash_mix(h ^ (uint64_t)labels, m->seed) | 1;
+}
+
+int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
+                    struct mw_regmemo_words **words)
+{
+    if (words)
+        *words = NULL;
     uint16_t starts[MAX_LABELS];
+    uint64_t hs[MAX_LABELS + 1]; /* hs[d]: hash of the last d labels */
     int n = label_starts(name, len, starts);
     if (n <= 0)
         return -ENOENT;
     /* Down from the root while the suffix is a node of the list, then two labels more (the
      * public suffix reaches at most one below the deepest node, the registered domain one
      * more). Without a node set, the whole name. */
-    int want = n, j = 0;
+    int want = m->nodes ? 2 : n, j = 0;
     uint64_t h = m->seed;
-    if (m->nodes) {
-        want = 2;
-        while (j < n && j < want) {
-            const uint8_t *p = name + starts[n - 1 - j];
-            h = mw_hash_label(h, p + 1, *p);
-            j++;
-            if (j + 2 > want && node_has(m, h))
-                want = j + 2;
-        }
+    while (j < n && j < want) {
+        const uint8_t *p = name + starts[n - 1 - j];
+        h = mw_hash_label(h, p + 1, *p);
+        hs[++j] = h;
+        if (m->nodes && j + 2 > want && node_has(m, h))
+            want = j + 2;
+    }
+    bool hit;
+    struct memo_entry *e = entry_of(m, key_of(m, h, j), &hit);
+    if (hit) {
+        m->stats.hits++;
     } else {
-        for (; j < n; j++)
-            h = mw_hash_label(h, name + starts[n - 1 - j] + 1, name[starts[n - 1 - j]]);
-    }
-    uint64_t key = mw_hash_mix(h ^ (uint64_t)j, m->seed) | 1;
-    size_t set = (key >> 8) & (m->n_memo / WAYS - 1);
-    struct memo_entry *e = &m->memo[set * WAYS];
-    int labels = -2;
-    for (int i = 0; i < WAYS; i++) {
-        if (e[i].key == key) {
-            labels = e[i].labels;
-            m->stats.hits++;
-            break;
-        }
-    }
-    if (labels == -2) {
         m->stats.misses++;
+        m->stats.psl++;
         size_t from = starts[n - j];
         int off = mw_regdom_find(m->rd, name + from, len - from);
-        labels = -1;
         if (off >= 0) {
             for (int i = n - j; i < n; i++)
                 if (starts[i] == from + (size_t)off)
-                    labels = n - i;
+                    e->labels = n - i;
         }
-        struct memo_entry *v = &e[m->victim[set]];
-        m->victim[set] = (uint8_t)((m->victim[set] + 1) % WAYS);
-        if (v->key)
-            m->stats.evicted++;
-        v->key = key;
-        v->labels = labels;
+        if (e->labels == j) /* the suffix is the registered domain: its own entry */
+            e->words.public = mw_regdom_is_public(m->rd, name + from, len - from);
     }
-    return labels > 0 ? starts[n - labels] : -ENOENT;
+    int labels = e->labels;
+    if (labels <= 0)
+        return -ENOENT;
+    int off = starts[n - labels];
+    if (!words)
+        return off;
+    /* The words live in the registered domain's own entry: this one when the suffix is the
+     * domain, else a second probe (made from the labels just found, no libpsl). */
+    if (labels != j) {
+        e = entry_of(m, key_of(m, hs[labels], labels), &hit);
+        if (!hit) {
+            e->labels = labels;
+            e->words.public = mw_regdom_is_public(m->rd, name + off, len - (size_t)off);
+        }
+    }
+    *words = &e->words;
+    return off;
+}
+
+void mw_regmemo_forget(struct mw_regmemo *m)
+{
+    memset(m->memo, 0, m->n_memo * sizeof(*m->memo));
+}
+
+size_t mw_regmemo_capacity(const struct mw_regmemo *m)
+{
+    return m->n_memo;
 }
 
 void mw_regmemo_stats(const struct mw_regmemo *m, struct mw_regmemo_stats *out)

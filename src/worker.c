@@ -18,8 +18,8 @@
 #include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/detect.h"
 #include "minewall/dga.h"
-#include "minewall/dgacheck.h"
 #include "minewall/dnstext.h"
 #include "minewall/dotconn.h"
 #include "minewall/hash.h"
@@ -28,7 +28,6 @@
 #include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
-#include "minewall/regcache.h"
 #include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
@@ -219,9 +218,14 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
         (!old->detect.dga.enabled || old->detect.dga.action != cfg->detect.dga.action ||
          old->detect.dga.level != cfg->detect.dga.level || !dga_model_same))
         mw_cache_clear(w->cache);
-    if (!dga_model_same || old->detect.dga.cache_size != cfg->detect.dga.cache_size) {
-        mw_dga_memo_free(w->dga);
-        w->dga = NULL;
+    if (!dga_model_same && w->regmemo)
+        mw_regmemo_forget(w->regmemo);
+    if (w->regmemo && mw_regmemo_capacity(w->regmemo) < mw_detect_memo_entries(cfg)) {
+        struct mw_regmemo_stats rs;
+        mw_regmemo_stats(w->regmemo, &rs);
+        w->stats.dga_memo_evictions += rs.evicted; /* the counter goes on across memos */
+        mw_regmemo_free(w->regmemo);               /* made again, larger, on the next miss */
+        w->regmemo = NULL;
     }
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
@@ -364,6 +368,11 @@ static void pub_tick(uv_timer_t *t)
     p->stats = w->stats;
     p->stats.tcp_out_bytes = w->tcp_out_queued;
     p->stats.udp_queued_bytes = w->udp_queued;
+    if (w->regmemo) { /* the detectors' registered-domain memo (detect.h) */
+        struct mw_regmemo_stats rs;
+        mw_regmemo_stats(w->regmemo, &rs);
+        p->stats.dga_memo_evictions += rs.evicted;
+    }
     if (w->tunnel) {
         struct mw_tunnel_stats ts;
         mw_tunnel_stats(w->tunnel, &ts);
@@ -497,10 +506,8 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[0]);
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
-    mw_dga_memo_free(w->dga);
     mw_tunnel_free(w->tunnel);
     mw_regmemo_free(w->regmemo);
-    mw_regcache_free(w->regcache);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);

@@ -13,6 +13,7 @@
 
 struct mw_errlist;
 struct mw_dga_model;
+struct mw_regmemo_words;
 
 /* Confidence levels, as AWS DNS Firewall's: a label is at the highest level whose threshold
  * its score reaches. The model file carries the three thresholds; tools/dga-train sets them
@@ -64,6 +65,16 @@ void mw_dga_free(struct mw_dga_model *m);
  * (*out untouched). Thread-safe, allocation-free. */
 int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
                  struct mw_dga_result *out);
+
+/* The DGA detector on a live query: the score of the registered domain reg (wire form,
+ * reg_len octets, as the worker's registered-domain memo found it, regmemo.h) taken from its
+ * memo words when the model in force scored it before, else scored (its first label) and kept
+ * there. words is required (a caller without a memo passes words of its own, `public` set).
+ * Names that are not public (single labels, .lan, .internal, home.arpa) are not scored.
+ * Returns 1 with *out filled (*memoized: from the words), 0 when not scored, -EINVAL.
+ * Allocates nothing. */
+int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                 struct mw_regmemo_words *words, struct mw_dga_result *out, bool *memoized);
 
 /* The lowest score at level (LOW, MEDIUM or HIGH; NONE gives INT32_MIN). */
 int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level);

@@ -34,7 +34,6 @@ struct mw_listener;
 struct mw_upstreams;
 struct mw_queries;
 struct mw_tcp_conn;
-struct mw_dga_memo;
 struct mw_regmemo;
 
 /* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
@@ -193,19 +192,15 @@ struct mw_worker {
     uv_mutex_t pub_lock;
     struct mw_worker_pub pub; /* under pub_lock */
 
-    struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
-    struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
-    struct mw_ratelimit *rl;   /* owned; per-client rate limiting, or NULL when off */
-    struct mw_dga_memo *dga;   /* owned; DGA scores by registered domain, made on first use */
-    struct mw_tunnel *tunnel;  /* owned; query.c makes it on the first miss, or NULL */
+    struct mw_blockfold *fold;             /* owned; block-log repeat folding of this worker */
+    struct mw_answerdiff *ad;              /* owned; last answer sets for the journal, or NULL */
+    struct mw_ratelimit *rl;               /* owned; per-client rate limiting, or NULL when off */
+    struct mw_tunnel *tunnel;              /* owned; query.c makes it on the first miss, or NULL */
     struct mw_tunnel_params tunnel_params; /* what tunnel was made with */
     uint64_t tunnel_gen;                   /* the snapshot generation it was checked against */
-    struct mw_regmemo *regmemo;            /* owned; registered domains for tunnel, or NULL */
+    struct mw_regmemo *regmemo;            /* owned; registered domains for the detectors */
     uv_timer_t fold_timer;                 /* writes folded repeats once their second is over */
     uint64_t event_seen[256]; /* block events to Redis: last ms per (client, name) hash */
-
-    /* Owned; registered domains for the detectors (regcache.h), made on first use. */
-    struct mw_regcache *regcache;
 
     struct mw_worker_stats stats;
 

@@ -357,3 +357,39 @@ def test_synthetic_tunnel_blocked_logged_and_in_redis(make_minewall, answer_all,
                  else None)(scrape(port)[0]), 5, what="detection counted")
     assert val(samples, "minewall_tunnel_blocked_total") >= 2
     assert val(samples, "minewall_blocks_total", list="tunnel") >= 3
+
+
+def test_tunnel_group_action(make_minewall, answer_all, tmp_path):
+    """A group's `actions:` overrides the detector's action for its clients (list name
+    `tunnel`): the same tunnel shape from a client of a group with `actions: {tunnel:
+    nxdomain}` is cut, from a client of the default group (action log) it only logs."""
+    blog = tmp_path / "blocks.jsonl"
+    m = make_minewall([answer_all.addr], config={
+        "log": {"blocks": str(blog)},
+        "groups": {"strict": {"clients": ["127.0.0.2/32"], "actions": {"tunnel": "nxdomain"}}},
+    })
+    rng = random.Random(11)
+
+    def run(source, domain):
+        for i in range(200):
+            name = "%s.%s.%s" % (b32(rng, 50), b32(rng, 40), domain)
+            q = dns.message.make_query(name, "TXT")
+            r = dns.query.udp(q, m.addr[0], port=m.addr[1], timeout=3, source=source)
+            if r.rcode() == dns.rcode.NXDOMAIN:
+                return i + 1
+            assert r.rcode() == dns.rcode.NOERROR, r
+        return None
+
+    assert run("127.0.0.1", "logged.example") is None  # default group: alert only
+    blocked_at = run("127.0.0.2", "cut.example")
+    assert blocked_at is not None and blocked_at <= 60, blocked_at
+    q = dns.message.make_query("www.cut.example", "A")
+    r = dns.query.udp(q, m.addr[0], port=m.addr[1], timeout=3, source="127.0.0.2")
+    assert r.rcode() == dns.rcode.NXDOMAIN, r
+    wait_until(lambda: len([b for b in blocks(str(blog)) if b["list"] == "tunnel"
+                            and b["matched"].startswith("score=")]) == 2, 5,
+               what="two detections")
+    det = {b["rule"]: (b["action"], b.get("group")) for b in blocks(str(blog))
+           if b["list"] == "tunnel" and b["matched"].startswith("score=")}
+    assert det == {"tunnel:logged.example": ("log", "default"),
+                   "tunnel:cut.example": ("nxdomain", "strict")}, det
