@@ -44,8 +44,7 @@ static int find(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_
     return off;
 }
 
-int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len,
-                     struct mw_detect_rd *rd)
+int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_detect_rd *rd)
 {
     if (rd->off != 1)
         return rd->off;

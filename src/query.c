@@ -948,6 +948,22 @@ static void tunnel_verdict(struct mw_worker *w, const struct mw_dns_question *q,
     snprintf(v->matched, sizeof(v->matched), "%s", why);
 }
 
+/* A tunnel verdict (of the caller's frame): recorded, and answered as blocked when it is
+ * enforced (true: the caller is done). */
+static bool tunnel_hit(struct mw_worker *w, struct mw_verdict *v, const struct mw_dns_question *q,
+                       const struct mw_dns_client *c, const struct mw_reply *to,
+                       const struct sockaddr *from, unsigned gi)
+{
+    record_hit(w, v, from, q, gi);
+    if (!enforced(w, v, gi)) {
+        w->queries->note.v = NULL; /* v is the caller's: the query log keeps the verdict only */
+        return false;
+    }
+    w->stats.blocked_qname++;
+    reply_blocked(w, to, c, q, v, true);
+    return true;
+}
+
 /* Before the cache: a client blocked for the registered domain of q gets the blocked answer
  * (EDE 17), cache hit or not. Only while a block is in force and the action blocks. */
 static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
@@ -963,14 +979,7 @@ static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
     if (v.action == MW_ACTION_LOG)
         return false; /* this group only logs: its detection was the one alert */
     w->stats.tunnel_blocked++;
-    record_hit(w, &v, from, q, gi);
-    if (!enforced(w, &v, gi)) {
-        w->queries->note.v = NULL; /* v is this frame's: the query log keeps the verdict only */
-        return false;
-    }
-    w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, &v, true);
-    return true;
+    return tunnel_hit(w, &v, q, c, to, from, gi);
 }
 
 /* On the miss path: score the name. True when a detection was answered as blocked. */
@@ -1000,14 +1009,7 @@ static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
     struct mw_verdict v;
     tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), gi, &v);
     w->stats.tunnel_detections++;
-    record_hit(w, &v, from, q, gi);
-    if (!enforced(w, &v, gi)) {
-        w->queries->note.v = NULL; /* v is this frame's: the query log keeps the verdict only */
-        return false;
-    }
-    w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, &v, true);
-    return true;
+    return tunnel_hit(w, &v, q, c, to, from, gi);
 }
 
 static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,

@@ -36,5 +36,4 @@ static inline void mw_detect_rd_init(struct mw_detect_rd *rd)
  * looked up on the first call for rd and remembered in it: its offset, or -ENOENT. A name
  * whose left labels hold octets the list cannot (iodine's 8-bit encoding) has the registered
  * domain of the labels right of the last such label. rd->words is set with an offset. */
-int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len,
-                     struct mw_detect_rd *rd);
+int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_detect_rd *rd);
