@@ -16,6 +16,7 @@
 #include "minewall/regdom.h"
 
 #define WAYS 4
+#define WILD 0x9e3779b97f4a7c15ull /* marks a node whose children a wildcard rule makes public */
 #define MAX_LABELS 128
 
 /* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
@@ -77,6 +78,8 @@ static int label_starts(const uint8_t *name, size_t len, uint16_t *starts)
  * the lookup adds) into the node set. */
 static void add_rule(struct mw_regmemo *m, const char *rule)
 {
+    /* "*.x": x's children are public suffixes, so names under x need one label more. */
+    bool wild = rule[0] == '*';
     while (*rule == '!' || *rule == '*' || *rule == '.')
         rule++;
     char *ascii = NULL;
@@ -99,6 +102,8 @@ static void add_rule(struct mw_regmemo *m, const char *rule)
             h = mw_hash_label(h, w + starts[i] + 1, w[starts[i]]);
             node_add(m, h);
         }
+        if (wild)
+            node_add(m, h ^ WILD);
     }
     free(ascii);
 }
@@ -210,17 +215,20 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     int n = label_starts(name, len, starts);
     if (n <= 0)
         return -ENOENT;
-    /* Down from the root while the suffix is a node of the list, then two labels more (the
-     * public suffix reaches at most one below the deepest node, the registered domain one
-     * more). Without a node set, the whole name. */
-    int want = m->nodes ? 2 : n, j = 0;
+    /* Down from the root while the suffix is a node of the list, then one label more (the
+     * public suffix is at most the deepest node, the registered domain one more), two under a
+     * wildcard rule's node (its children are public suffixes). Without a node set, the whole
+     * name. "n1.example.com" asks about "example.com": every name under it shares its entry. */
+    int want = m->nodes ? 2 : n, j = 0; /* 2: the implicit "*" rule (a top-level label) */
     uint64_t h = m->seed;
     while (j < n && j < want) {
         const uint8_t *p = name + starts[n - 1 - j];
         h = mw_hash_label(h, p + 1, *p);
         hs[++j] = h;
-        if (m->nodes && j + 2 > want && node_has(m, h))
-            want = j + 2;
+        if (m->nodes && j + 1 >= want && node_has(m, h)) {
+            int deeper = j + (node_has(m, h ^ WILD) ? 2 : 1);
+            want = deeper > want ? deeper : want;
+        }
     }
     bool hit;
     struct memo_entry *e = entry_of(m, key_of(m, h, j), &hit);
