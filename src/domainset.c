@@ -14,7 +14,9 @@
  * (0-4 octets, the fewest that hold the set's largest line). Other entries (several kinds at
  * one name, tombstones of a delta, a rarer class, a long name) have an extended header with a
  * rule count and a 16-bit length, and a class index per rule. Lines are kept because --explain and
- * RPZ local data trace a match to its list line.
+ * RPZ local data trace a match to its list line. A rule an entry does not keep (its name and
+ * kind added again by another list) goes to a side array sorted by entry offset, read only by
+ * mw_domainset_get_if (client groups): empty unless lists share names.
  *
  * Buckets. The 64-bit hash's top 32 bits, scaled to the bucket count, pick a bucket of about
  * eight entries; entries are written in hash order, so a bucket is one run of the arena. The
@@ -92,8 +94,8 @@ static void qsym_init(struct qsym *qs, const struct qview *v)
 
 /* The packed form of the suffix of v at label i, in a set where v's last label has
  * dictionary index tld (or -1). */
-static size_t pack_suffix(const struct qview *v, const struct qsym *qs, int i, int tld,
-                          uint8_t *out)
+static inline __attribute__((always_inline)) size_t
+pack_suffix(const struct qview *v, const struct qsym *qs, int i, int tld, uint8_t *out)
 {
     if (i == v->n) {
         out[0] = TLD_ROOT;
@@ -163,7 +165,8 @@ static const uint8_t *read_entry(const struct mw_domainset *s, const uint8_t *e,
 
 /* The entry of the packed name enc in bucket b, or NULL. A bucket is about eight entries in
  * one run of the arena; a simple entry is skipped with one add. */
-static const uint8_t *find(const struct mw_domainset *s, uint64_t b, const uint8_t *enc, size_t el)
+static inline __attribute__((always_inline)) const uint8_t *
+find(const struct mw_domainset *s, uint64_t b, const uint8_t *enc, size_t el)
 {
     const uint8_t *p = s->arena + bucket_start(s, b), *end = s->arena + bucket_start(s, b + 1);
     const unsigned lw = s->lw;
@@ -332,6 +335,55 @@ bool mw_domainset_get(const struct mw_domainset *s, const uint8_t *wire, size_t 
     return mw_domainset_overlay_get(s, NULL, wire, wire_len, kind, out);
 }
 
+bool mw_domainset_get_if(const struct mw_domainset *s, const uint8_t *wire, size_t wire_len,
+                         int kind, mw_rule_keep_cb keep, void *arg, struct mw_rule *out)
+{
+    struct qview v;
+    if (kind < 0 || kind > 2 || !qview_init(&v, wire, wire_len, MAX_LABELS))
+        return false;
+    struct qsym qs;
+    qsym_init(&qs, &v);
+    uint8_t enc[ENC_MAX];
+    size_t el = pack_suffix(&v, &qs, 0, qview_tld(s, &v), enc);
+    const uint8_t *e = find(s, bucket_of(s, v.h[0]), enc, el);
+    struct found f = {0};
+    if (e)
+        read_entry(s, e, &f, NULL);
+    if (!(f.has & (1u << kind)))
+        return false;
+    if (keep(&f.r[kind], arg)) {
+        *out = f.r[kind];
+        return true;
+    }
+    /* The rules kept aside for this entry, in the order added: the first allow rule that keep
+     * takes, else the first rule, as the builder would have chosen among them alone. */
+    uint32_t at = (uint32_t)(e - s->arena);
+    size_t lo = 0, hi = s->nhidden;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->hidden[mid].at < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const struct mw_rule *pick = NULL;
+    for (size_t i = lo; i < s->nhidden && s->hidden[i].at == at; i++) {
+        const struct mw_rule *r = &s->hidden[i].rule;
+        if (s->hidden[i].kind != kind || !keep(r, arg))
+            continue;
+        if (!pick || ((r->flags & MW_RULE_ALLOW) && !(pick->flags & MW_RULE_ALLOW)))
+            pick = r;
+    }
+    if (pick)
+        *out = *pick;
+    return pick != NULL;
+}
+
+size_t mw_domainset_hidden(const struct mw_domainset *s)
+{
+    return s->nhidden;
+}
+
 size_t mw_domainset_count(const struct mw_domainset *s)
 {
     return s->nrules;
@@ -399,5 +451,6 @@ void mw_domainset_free(struct mw_domainset *s)
     free(s->tld_lab);
     free(s->tld_off);
     free(s->tld_tab);
+    free(s->hidden);
     free(s);
 }

@@ -689,7 +689,44 @@ struct writer {
     struct chunk **chunks; /* the partition's, by number */
     struct stored *group;  /* the entries of one name */
     size_t group_cap;
+    struct hidden *hidden; /* the rules not kept, for s->hidden */
+    size_t nhidden, hidden_cap;
 };
+
+/* The rules of one name (a[0..n), in the order added, its entry at arena offset at) that the
+ * entry does not keep but a set built from fewer lists would: a client group without the
+ * winner's list must see the next rule of its own lists (filter.c). Left out, as no such set
+ * could pick them: tombstones, a rule of the winner's own list with its flags, and one of a
+ * list and flags already kept aside for the kind (the first added of those wins there too).
+ * Lists rarely share names, so this is a short array, not a second set. */
+static int keep_hidden(struct writer *wr, const struct stored *a, size_t n, uint32_t at)
+{
+    const struct stored *w[6];
+    winners(wr->b, a, n, w);
+    size_t first = wr->nhidden;
+    for (size_t j = 0; j < n; j++) {
+        const struct cls *c = &wr->b->cls[a[j].cls];
+        const struct stored *win = w[c->kind * 2];
+        if (c->removed || !win || win == &a[j])
+            continue;
+        const struct cls *wc = &wr->b->cls[win->cls];
+        bool seen = wc->list == c->list && wc->flags == c->flags;
+        for (size_t h = first; h < wr->nhidden && !seen; h++) {
+            const struct hidden *x = &wr->hidden[h];
+            seen = x->kind == c->kind && x->rule.list == c->list && x->rule.flags == c->flags;
+        }
+        if (seen)
+            continue;
+        if (mw_array_grow((void **)&wr->hidden, &wr->hidden_cap, wr->nhidden + 1,
+                          sizeof *wr->hidden))
+            return -ENOMEM;
+        wr->hidden[wr->nhidden++] = (struct hidden){
+            .at = at,
+            .kind = c->kind,
+            .rule = {.line = a[j].line, .list = c->list, .flags = c->flags, .action = c->action}};
+    }
+    return 0;
+}
 
 static inline const uint8_t *ix_entry(const struct writer *wr, const struct ix *x)
 {
@@ -724,6 +761,8 @@ static int write_run(struct writer *wr, struct ix *a, size_t n)
                 k++;
             }
         }
+        if (k > 1 && keep_hidden(wr, wr->group, k, (uint32_t)(wr->p - wr->s->arena)) < 0)
+            return -ENOMEM;
         uint8_t enc[ENC_MAX];
         size_t el = final_name(wr->b, wr->tmap, &wr->group[0], enc);
         wr->p = put_entry(wr->b, wr->s, wr->remap, enc, el, wr->group, k, wr->p);
@@ -809,11 +848,19 @@ static int layout(struct mw_domainset_builder *b, struct mw_domainset *s, const 
     if (rc)
         goto out;
     s->bytes += s->arena_len + s->ncls * sizeof *s->cls;
+    if (wr.nhidden) {
+        struct hidden *h = realloc(wr.hidden, wr.nhidden * sizeof *h); /* shrinking */
+        s->hidden = h ? h : wr.hidden;
+        s->nhidden = wr.nhidden;
+        wr.hidden = NULL;
+        s->bytes += s->nhidden * sizeof *s->hidden;
+    }
 out:
     free(idx);
     free(wr.off);
     free(wr.chunks);
     free(wr.group);
+    free(wr.hidden);
     free(remap);
     return rc;
 }

@@ -190,6 +190,15 @@ struct cls {
     uint8_t removed;
 };
 
+/* A rule the build did not keep: (name, kind) added again, from another list than the rule
+ * kept for it (the winner, see domainset_build.c). at is the arena offset of the name's entry;
+ * the array is sorted by (at, order added). Read only by mw_domainset_get_if. */
+struct hidden {
+    uint32_t at;
+    uint8_t kind;
+    struct mw_rule rule;
+};
+
 struct tld_slot {
     uint64_t hash; /* of the last label as a name */
     uint32_t id1;  /* dictionary index + 1, 0 empty */
@@ -211,7 +220,9 @@ struct mw_domainset {
     size_t arena_len, ncls;
     size_t nrules;
     size_t bytes;
-    uint64_t lmask[2]; /* bit L: some entry has L labels */
+    uint64_t lmask[2];     /* bit L: some entry has L labels */
+    struct hidden *hidden; /* owned; NULL when no name was added by two lists */
+    size_t nhidden;
 };
 
 static inline bool has_labels(const uint64_t *m, int l)

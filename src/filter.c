@@ -141,24 +141,50 @@ static bool better(const struct mw_domain_match *a, const struct mw_domain_match
     return (a->rule.flags & MW_RULE_ALLOW) && !(b->rule.flags & MW_RULE_ALLOW);
 }
 
+/* The group as a rule filter (mw_rule_keep_cb) for the sets' _if lookups. */
+struct member {
+    const struct mw_lists *l;
+    const struct mw_group_conf *g;
+};
+
+static bool is_member(const struct mw_rule *r, void *arg)
+{
+    const struct member *m = arg;
+    return in_group(m->l, m->g, r->list);
+}
+
+/* Precedence between the rules of one suffix, as mw_domainset_match has it: allow, then the
+ * lower list, then the lower line. */
+static bool rule_before(const struct mw_rule *a, const struct mw_rule *b)
+{
+    bool aa = a->flags & MW_RULE_ALLOW, ba = b->flags & MW_RULE_ALLOW;
+    if (aa != ba)
+        return aa;
+    if (a->list != b->list)
+        return a->list < b->list;
+    return a->line < b->line;
+}
+
 /* The file lists' deciding rule for group g when the rule for everyone (best, found at
  * best->offset) is of a list outside the group: the rules of each suffix from there to the
- * root, read one (name, kind) at a time, the first suffix with a rule of the group's lists
- * deciding (allow first). A slow path: only a name that a list outside the group holds takes
- * it. The merged set keeps one rule per (name, kind) (the allow rule, else the first list's):
- * a name held by two lists with the same kind is seen with the first list's rule only. */
+ * root, read one (name, kind) at a time as a set of the group's lists alone would hold them
+ * (mw_domainset_get_if: a name two lists hold keeps the other list's rule aside), the first
+ * suffix with a rule of the group's lists deciding. Exact: no suffix before best->offset has
+ * a rule of any list. A slow path: only a name that a list outside the group holds takes
+ * it. */
 static bool match_in_group(const struct mw_lists *l, const struct mw_group_conf *g,
                            const uint8_t *name, size_t len, struct mw_domain_match *best)
 {
+    struct member mb = {l, g};
     for (size_t pos = best->offset; pos < len;) {
         int kinds[2] = {pos == 0 ? MW_DOMAIN_EXACT : MW_DOMAIN_WILDCARD, MW_DOMAIN_SUBTREE};
         bool found = false;
         for (int k = 0; k < 2; k++) {
             struct mw_rule r;
-            if (!mw_domainset_get(l->domains, name + pos, len - pos, kinds[k], &r) ||
-                !in_group(l, g, r.list))
+            if (!mw_domainset_get_if(l->domains, name + pos, len - pos, kinds[k], is_member, &mb,
+                                     &r))
                 continue;
-            if (!found || ((r.flags & MW_RULE_ALLOW) && !(best->rule.flags & MW_RULE_ALLOW))) {
+            if (!found || rule_before(&r, &best->rule)) {
                 best->rule = r;
                 best->kind = (uint8_t)kinds[k];
                 best->offset = (uint8_t)pos;
@@ -206,6 +232,16 @@ const char *mw_verdict_rule_text(struct mw_verdict *v)
     return v->rule_text;
 }
 
+/* The group's own best pattern, when the best for everyone is of a list outside it. Kept out
+ * of check_one: the default path does not carry its frame. */
+static __attribute__((noinline)) bool group_pattern(const struct mw_lists *l,
+                                                    const struct mw_group_conf *g, const char *text,
+                                                    size_t len, struct mw_pattern_match *pm)
+{
+    struct member mb = {l, g};
+    return mw_patternset_match_if(l->patterns, text, len, is_member, &mb, pm);
+}
+
 /* One name (qname or answer target) against the domain sets, then the patterns. With defer,
  * the rule text of a domain match is left for mw_verdict_rule_text (name outlives v's use). */
 static enum mw_filter_result check_one(const struct mw_lists *l, const struct mw_group_conf *g,
@@ -238,9 +274,8 @@ static enum mw_filter_result check_one(const struct mw_lists *l, const struct mw
     char text[MW_DNAME_MAX * 4 + 1];
     int tl = mw_dname_to_text(name, len, text, sizeof(text));
     struct mw_pattern_match pm;
-    /* One pattern decides for everyone; one of a list outside the group is no verdict. */
     if (tl <= 0 || !mw_patternset_match(l->patterns, text, (size_t)tl, &pm) ||
-        !in_group(l, g, pm.rule.list))
+        (!in_group(l, g, pm.rule.list) && !group_pattern(l, g, text, (size_t)tl, &pm)))
         return MW_FILTER_PASS;
     if (pm.rule.flags & MW_RULE_ALLOW) {
         v->rule = pm.rule;
@@ -363,8 +398,11 @@ enum mw_filter_result mw_filter_explain_in(const struct mw_lists *l, const struc
 static bool match_ips(const struct mw_lists *l, const struct mw_group_conf *g, int family,
                       const uint8_t *addr, struct mw_ip_match *best)
 {
-    /* The longest prefix of a list outside the group is no verdict (as for patterns). */
-    bool found = mw_ipset_match(l->ips, family, addr, best) && in_group(l, g, best->rule.list);
+    bool found = mw_ipset_match(l->ips, family, addr, best);
+    if (found && !in_group(l, g, best->rule.list)) { /* the group's own longest prefix */
+        struct member mb = {l, g};
+        found = mw_ipset_match_if(l->ips, family, addr, is_member, &mb, best);
+    }
     for (uint16_t i = 0; i < l->n_rlists; i++) {
         const struct mw_rlist *r = l->rlists[i];
         struct mw_ip_match m;
@@ -394,8 +432,10 @@ static bool match_asn(const struct mw_lists *l, const struct mw_group_conf *g, u
                       struct mw_asn_rule *out)
 {
     const struct mw_asn_rule *fr = mw_lists_asn(l, asn);
-    if (fr && !in_group(l, g, fr->rule.list))
-        fr = NULL;
+    /* Every rule of an AS is kept, in precedence order (allow, list): the group's is the first
+     * of its lists. */
+    while (fr && !in_group(l, g, fr->rule.list))
+        fr = fr + 1 < l->asns + l->n_asns && fr[1].asn == asn ? fr + 1 : NULL;
     bool found = fr != NULL;
     if (fr)
         *out = *fr;

@@ -6,13 +6,21 @@
  * search to a few ranges, and addresses outside [lowest rule start, highest rule end] miss at
  * once. IPv4 keys are 32-bit; IPv6 keys are (hi, lo) 64-bit halves kept in separate arrays so
  * the search mostly reads one. The builder works on 128-bit keys for both, IPv4 in the top 32
- * bits. Immutable after build: lookups take a const set and need no locks. */
+ * bits. Immutable after build: lookups take a const set and need no locks.
+ *
+ * For filters (mw_ipset_match_if, client groups): the rules deduplication dropped are kept
+ * aside when they come from another list (dups: 12 octets each, rare), and the shorter
+ * prefixes holding an address are found by a binary search of the rules per prefix length
+ * that occurs (a bit each), so the longest prefix a filter accepts costs nothing in memory
+ * beyond the dups, and only the filtered lookup pays for the search. */
 #include "minewall/ipset.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+
+#include "minewall/array.h"
 
 #define NONE UINT32_MAX
 #define IDX_BITS 16
@@ -61,14 +69,23 @@ struct fam {
     struct u128 min, max; /* lowest rule start, highest rule end */
 };
 
+/* A rule the build dropped for its prefix (ent), kept for filters. */
+struct dup {
+    uint32_t ent;
+    struct mw_rule rule;
+};
+
 struct mw_ipset {
     struct fam v4, v6;
-    struct entry *ent; /* rules, IPv4 then IPv6, each in (start, length) order */
-    size_t nent;
+    struct entry *ent;   /* rules, IPv4 then IPv6, each in (start, length) order */
+    size_t nent, n4;     /* n4: the IPv4 rules, ent[0..n4) */
+    uint64_t lens[2][3]; /* per family (IPv4, IPv6), bit L: some rule has prefix length L */
+    struct dup *dups;    /* sorted by (ent, order added); NULL when none */
+    size_t ndups;
     size_t bytes;
 };
 
-static size_t search(const struct fam *f, struct u128 k)
+static inline __attribute__((always_inline)) size_t search(const struct fam *f, struct u128 k)
 {
     size_t lo = 0, hi = f->n - 1;
     if (f->idx) {
@@ -98,8 +115,9 @@ static size_t search(const struct fam *f, struct u128 k)
     return lo;
 }
 
-bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
-                    struct mw_ip_match *out)
+/* The rule of the longest prefix holding addr: an index into ent, or NONE. */
+static inline __attribute__((always_inline)) uint32_t lookup(const struct mw_ipset *s, int family,
+                                                             const uint8_t *addr)
 {
     const struct fam *f;
     struct u128 k;
@@ -110,16 +128,113 @@ bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
         f = &s->v6;
         k = (struct u128){rd64be(addr), rd64be(addr + 8)};
     } else {
-        return false;
+        return NONE;
     }
     if (!f->n || cmp128(k, f->min) < 0 || cmp128(k, f->max) > 0)
-        return false;
-    uint32_t v = f->val[search(f, k)];
+        return NONE;
+    return f->val[search(f, k)];
+}
+
+bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
+                    struct mw_ip_match *out)
+{
+    uint32_t v = lookup(s, family, addr);
     if (v == NONE)
         return false;
     out->rule = s->ent[v].rule;
     out->prefix = s->ent[v].prefix;
     return true;
+}
+
+static struct u128 hostmask(int len);
+
+/* The start key of a rule's prefix. */
+static struct u128 start_of(const struct mw_cidr *c)
+{
+    if (c->family == AF_INET)
+        return (struct u128){(uint64_t)rd32be(c->addr) << 32, 0};
+    return (struct u128){rd64be(c->addr), rd64be(c->addr + 8)};
+}
+
+/* The rule of exactly the prefix of length len holding key k (of family), or NONE: a binary
+ * search of the family's rules, sorted by (start, length). */
+static uint32_t find_prefix(const struct mw_ipset *s, int family, struct u128 k, int len)
+{
+    struct u128 m = hostmask(len);
+    k.hi &= ~m.hi;
+    k.lo &= ~m.lo;
+    size_t lo = family == AF_INET ? 0 : s->n4, hi = family == AF_INET ? s->n4 : s->nent;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct mw_cidr *c = &s->ent[mid].prefix;
+        int d = cmp128(start_of(c), k);
+        if (d == 0)
+            d = c->prefix < len ? -1 : c->prefix > len;
+        if (d == 0)
+            return (uint32_t)mid;
+        if (d < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NONE;
+}
+
+/* The rule a set built only from the rules keep accepts gives prefix v: its own, else the
+ * first allow rule kept aside for it that keep accepts, else the first one. */
+static const struct mw_rule *rule_if(const struct mw_ipset *s, uint32_t v, mw_rule_keep_cb keep,
+                                     void *arg)
+{
+    if (keep(&s->ent[v].rule, arg))
+        return &s->ent[v].rule;
+    size_t lo = 0, hi = s->ndups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->dups[mid].ent < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    const struct mw_rule *pick = NULL;
+    for (size_t i = lo; i < s->ndups && s->dups[i].ent == v; i++) {
+        const struct mw_rule *r = &s->dups[i].rule;
+        if (keep(r, arg) &&
+            (!pick || ((r->flags & MW_RULE_ALLOW) && !(pick->flags & MW_RULE_ALLOW))))
+            pick = r;
+    }
+    return pick;
+}
+
+bool mw_ipset_match_if(const struct mw_ipset *s, int family, const uint8_t *addr,
+                       mw_rule_keep_cb keep, void *arg, struct mw_ip_match *out)
+{
+    /* The range's rule is the longest prefix holding addr; its parents are the shorter ones. */
+    uint32_t v = lookup(s, family, addr);
+    if (v == NONE)
+        return false;
+    struct u128 k = family == AF_INET ? (struct u128){(uint64_t)rd32be(addr) << 32, 0}
+                                      : (struct u128){rd64be(addr), rd64be(addr + 8)};
+    const uint64_t *lens = s->lens[family == AF_INET ? 0 : 1];
+    for (int len = s->ent[v].prefix.prefix;; len--) {
+        if (v != NONE) {
+            const struct mw_rule *r = rule_if(s, v, keep, arg);
+            if (r) {
+                out->rule = *r;
+                out->prefix = s->ent[v].prefix;
+                return true;
+            }
+        }
+        while (len > 0 && !((lens[(len - 1) >> 6] >> ((len - 1) & 63)) & 1))
+            len--;
+        if (len == 0)
+            return false;
+        v = find_prefix(s, family, k, len - 1);
+    }
+}
+
+size_t mw_ipset_dups(const struct mw_ipset *s)
+{
+    return s->ndups;
 }
 
 size_t mw_ipset_count(const struct mw_ipset *s)
@@ -158,6 +273,7 @@ void mw_ipset_free(struct mw_ipset *s)
     fam_free(&s->v4);
     fam_free(&s->v6);
     free(s->ent);
+    free(s->dups);
     free(s);
 }
 
@@ -402,20 +518,35 @@ int mw_ipset_build(struct mw_ipset_builder *b, struct mw_ipset **out)
     if (b->n)
         qsort(b->recs, b->n, sizeof *b->recs, rec_cmp);
 
-    /* Deduplicate equal prefixes in place: allow beats block, else the first added. */
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        struct rec *x = &b->recs[i];
-        if (n && b->recs[n - 1].prefix.family == x->prefix.family &&
-            b->recs[n - 1].prefix.prefix == x->prefix.prefix &&
-            cmp128(b->recs[n - 1].start, x->start) == 0) {
-            struct rec *w = &b->recs[n - 1];
-            if ((x->rule.flags & MW_RULE_ALLOW) && !(w->rule.flags & MW_RULE_ALLOW))
-                *w = *x;
-            continue;
+    /* Deduplicate equal prefixes in place: allow beats block, else the first added. The others
+     * go aside (dups) unless a filter by list could never pick them: one of the winner's list
+     * and flags, or of a list and flags already aside (the first added of those wins). */
+    size_t n = 0, dcap = 0;
+    for (size_t i = 0, j; i < b->n; i = j) {
+        const struct rec *x = &b->recs[i];
+        size_t win = i;
+        for (j = i + 1; j < b->n && b->recs[j].prefix.family == x->prefix.family &&
+                        b->recs[j].prefix.prefix == x->prefix.prefix &&
+                        cmp128(b->recs[j].start, x->start) == 0;
+             j++)
+            if ((b->recs[j].rule.flags & MW_RULE_ALLOW) &&
+                !(b->recs[win].rule.flags & MW_RULE_ALLOW))
+                win = j;
+        size_t first = s->ndups;
+        for (size_t t = i; t < j; t++) {
+            const struct mw_rule *r = &b->recs[t].rule, *w = &b->recs[win].rule;
+            bool seen = t == win || (r->list == w->list && r->flags == w->flags);
+            for (size_t d = first; d < s->ndups && !seen; d++)
+                seen = s->dups[d].rule.list == r->list && s->dups[d].rule.flags == r->flags;
+            if (seen)
+                continue;
+            if (mw_array_grow((void **)&s->dups, &dcap, s->ndups + 1, sizeof *s->dups))
+                goto out;
+            s->dups[s->ndups++] = (struct dup){(uint32_t)n, *r};
         }
-        b->recs[n++] = *x;
+        b->recs[n++] = b->recs[win];
     }
+    s->bytes += s->ndups * sizeof *s->dups;
     size_t n4 = 0;
     while (n4 < n && b->recs[n4].prefix.family == AF_INET)
         n4++;
@@ -425,9 +556,13 @@ int mw_ipset_build(struct mw_ipset_builder *b, struct mw_ipset **out)
         if (!s->ent)
             goto out;
     }
-    for (size_t i = 0; i < n; i++)
-        s->ent[i] = (struct entry){b->recs[i].prefix, b->recs[i].rule};
+    for (size_t i = 0; i < n; i++) {
+        const struct mw_cidr *c = &b->recs[i].prefix;
+        s->ent[i] = (struct entry){*c, b->recs[i].rule};
+        s->lens[c->family == AF_INET ? 0 : 1][c->prefix >> 6] |= 1ull << (c->prefix & 63);
+    }
     s->nent = n;
+    s->n4 = n4;
     s->bytes += n * sizeof *s->ent;
     rc = fam_build(s, &s->v4, b->recs, n4, 0, true);
     if (!rc && n > n4)

@@ -115,6 +115,18 @@ static uint32_t try_list(const struct mw_patternset *s, const uint32_t *r, size_
     return best;
 }
 
+/* try_list among the ranks whose rule keep accepts: the filtered lookup's own, so the plain
+ * one keeps its code. */
+static uint32_t try_list_if(const struct mw_patternset *s, const uint32_t *r, size_t n,
+                            const uint8_t *t, size_t len, uint32_t best, mw_rule_keep_cb keep,
+                            void *arg)
+{
+    for (size_t i = 0; i < n && r[i] < best; i++)
+        if (try_pat(s, r[i], t, len) && keep(&s->pats[r[i]].rule, arg))
+            return r[i];
+    return best;
+}
+
 static inline uint64_t gram_hash(uint64_t key)
 {
     return (key ^ (key >> 29)) * M1;
@@ -137,11 +149,15 @@ static inline uint64_t gram_key(unsigned q, uint32_t w)
     return (uint64_t)q << 32 | (q == 4 ? w : w & ((1u << (8 * q)) - 1));
 }
 
-bool mw_patternset_match(const struct mw_patternset *s, const char *name, size_t len,
-                         struct mw_pattern_match *out)
+/* Inlined into both entry points, so the plain match has no filter test (keep NULL). */
+static inline __attribute__((always_inline)) bool match(const struct mw_patternset *s,
+                                                        const char *name, size_t len,
+                                                        mw_rule_keep_cb keep, void *arg,
+                                                        struct mw_pattern_match *out)
 {
     const uint8_t *t = (const uint8_t *)name;
-    uint32_t best = try_list(s, s->always, s->nalways, t, len, UINT32_MAX);
+    uint32_t best = keep ? try_list_if(s, s->always, s->nalways, t, len, UINT32_MAX, keep, arg)
+                         : try_list(s, s->always, s->nalways, t, len, UINT32_MAX);
     if (s->qmask) {
         for (size_t i = 0; i < len; i++) {
             uint32_t w = 0;
@@ -159,7 +175,9 @@ bool mw_patternset_match(const struct mw_patternset *s, const char *name, size_t
                     continue;
                 const struct gslot *g = gram_find(s, key, h);
                 if (g)
-                    best = try_list(s, s->ranks + g->start, g->count, t, len, best);
+                    best = keep ? try_list_if(s, s->ranks + g->start, g->count, t, len, best, keep,
+                                              arg)
+                                : try_list(s, s->ranks + g->start, g->count, t, len, best);
             }
         }
     }
@@ -168,6 +186,18 @@ bool mw_patternset_match(const struct mw_patternset *s, const char *name, size_t
     out->rule = s->pats[best].rule;
     out->pattern = s->texts + s->pats[best].text;
     return true;
+}
+
+bool mw_patternset_match(const struct mw_patternset *s, const char *name, size_t len,
+                         struct mw_pattern_match *out)
+{
+    return match(s, name, len, NULL, NULL, out);
+}
+
+bool mw_patternset_match_if(const struct mw_patternset *s, const char *name, size_t len,
+                            mw_rule_keep_cb keep, void *arg, struct mw_pattern_match *out)
+{
+    return match(s, name, len, keep, arg, out);
 }
 
 size_t mw_patternset_count(const struct mw_patternset *s)

@@ -106,6 +106,22 @@ bool mw_domainset_match(const struct mw_domainset *s, const uint8_t *qname, size
 bool mw_domainset_get(const struct mw_domainset *s, const uint8_t *wire, size_t wire_len, int kind,
                       struct mw_rule *out);
 
+/* A filter over rules: true keeps r. Client groups keep the rules of the group's lists. */
+typedef bool (*mw_rule_keep_cb)(const struct mw_rule *r, void *arg);
+
+/* The rule (name, kind) would have in a set built only from the rules that keep accepts, in
+ * the same order: the stored rule when keep accepts it, else, among the rules the build did
+ * not keep for (name, kind), the first allow rule keep accepts, else the first one it accepts.
+ * The set keeps those aside for every name added by more than one list (a short array: one
+ * entry per other list and flags, 16 octets each, mw_domainset_hidden counts them), so the
+ * answer is exact when keep tells rules apart by list. Returns true and fills *out, or false.
+ * For a base set (no tombstones). Lock-free. */
+bool mw_domainset_get_if(const struct mw_domainset *s, const uint8_t *wire, size_t wire_len,
+                         int kind, mw_rule_keep_cb keep, void *arg, struct mw_rule *out);
+
+/* Number of rules kept aside for mw_domainset_get_if. */
+size_t mw_domainset_hidden(const struct mw_domainset *s);
+
 /* Call cb for every rule and tombstone, in a fixed but unspecified order, synchronously.
  * Returns 0, or the first nonzero value cb returned. */
 int mw_domainset_foreach(const struct mw_domainset *s, mw_domain_rule_cb cb, void *arg);

@@ -59,10 +59,12 @@ enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_
 
 /* Client groups (config.h, struct mw_group_conf): every check below has an _in form that
  * gives the verdict of group g, and the plain form is the default group's (g NULL: every list,
- * no override); there is one code path. For a group, a rule of a list outside its `lists:`
- * does not decide: for domain rules the most specific rule of its own lists does (looked up
- * again, only when a rule outside matched); for an IP prefix, an AS number or a pattern,
- * whose sets keep one deciding rule, the group gets no verdict from that set. A group's
+ * no override); there is one code path. A group's verdict is exactly the one its `lists:`
+ * alone would give (most specific name, longest prefix, allow first, as for everyone): when
+ * the rule that decides for everyone is of a list outside the group, the group's own is looked
+ * up again (only then, so the default path pays nothing), in the merged sets' rules kept aside
+ * for inputs that several lists hold (domainset.h mw_domainset_get_if, ipset.h
+ * mw_ipset_match_if; the AS table and the pattern set keep every rule). A group's
  * `actions:` replace the action of a list (by name, else by category) as the list's own
  * `action:` would, and that of the rebinding detector (list "rebinding", category "detect").
  * Detector verdicts apply to every group. */

@@ -55,6 +55,18 @@ size_t mw_ipset_bytes(const struct mw_ipset *s);
 bool mw_ipset_match(const struct mw_ipset *s, int family, const uint8_t *addr,
                     struct mw_ip_match *out);
 
+/* The longest-prefix match of addr in a set built only from the rules keep accepts (client
+ * groups: the rules of the group's lists): the longest prefix holding addr with such a rule,
+ * and for a prefix added more than once its own rule if keep accepts it, else the first allow
+ * rule keep accepts among the others, else the first one. Exact when keep tells rules apart by
+ * list: the set keeps every rule of another list for a prefix aside (mw_ipset_dups counts
+ * them). Costs one match plus a step per enclosing prefix. Lock-free. */
+bool mw_ipset_match_if(const struct mw_ipset *s, int family, const uint8_t *addr,
+                       mw_rule_keep_cb keep, void *arg, struct mw_ip_match *out);
+
+/* Number of rules kept aside for mw_ipset_match_if. */
+size_t mw_ipset_dups(const struct mw_ipset *s);
+
 /* Call cb for every rule (IPv4 first, each family in address order), synchronously. Returns 0,
  * or the first nonzero value cb returned. */
 int mw_ipset_foreach(const struct mw_ipset *s, mw_ip_rule_cb cb, void *arg);

@@ -60,6 +60,12 @@ size_t mw_patternset_bytes(const struct mw_patternset *s);
 bool mw_patternset_match(const struct mw_patternset *s, const char *name, size_t len,
                          struct mw_pattern_match *out);
 
+/* As mw_patternset_match among the patterns whose rule keep accepts (client groups: the
+ * patterns of the group's lists), as a set built from those alone would answer: every pattern
+ * is kept, so this is exact. */
+bool mw_patternset_match_if(const struct mw_patternset *s, const char *name, size_t len,
+                            mw_rule_keep_cb keep, void *arg, struct mw_pattern_match *out);
+
 /* Call cb for every pattern in precedence order, synchronously. Returns 0, or the first
  * nonzero value cb returned. */
 int mw_patternset_foreach(const struct mw_patternset *s, mw_pattern_rule_cb cb, void *arg);

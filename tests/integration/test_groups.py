@@ -376,3 +376,96 @@ def test_reload_changes_groups(env):
     m.wait_log("'default' is the group")
     assert a_of(m, BUILDERS, "pool.evil.test") == ["0.0.0.0"]
     assert a_of(m, MONITOR, "pool.evil.test") == ["192.0.2.50"]
+
+
+def test_lists_subset_exact_where_lists_overlap(make_minewall, make_upstream, tmp_path):
+    """A group's verdict is the one its lists alone would give, also for inputs that several
+    lists hold (the merged sets keep one rule for each): a name, an answer prefix (the same,
+    and a longer one of a list outside the group) and a pattern in a list outside the group
+    and in the group's own, and an allowlist outside the group, which allows nothing for it."""
+    up = make_upstream({"pool.evil.test": {"A": ["192.0.2.50"]},
+                        "both.test": {"A": ["192.0.2.61"]},
+                        "same.test": {"A": ["198.51.100.9"]},
+                        "nested.test": {"A": ["203.0.113.9"]},
+                        "x.mine.test": {"A": ["192.0.2.62"]}})
+    files = {"mining.txt": "pool.evil.test\nboth.test\n", "okay.txt": "both.test\n",
+             "c2.txt": "pool.evil.test\nboth.test\n",
+             "ipa.txt": "198.51.100.0/24\n203.0.113.0/25\n",
+             "ipb.txt": "198.51.100.0/24\n203.0.113.0/24\n",
+             "pata.txt": "*.mine.test\n", "patb.txt": "*.mine.test\n"}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    p = lambda n: str(tmp_path / n)  # noqa: E731
+    config = {
+        "lists": [{"name": "mining", "category": "mining", "path": p("mining.txt")},
+                  {"name": "okay", "category": "allow", "path": p("okay.txt")},
+                  {"name": "c2", "category": "c2", "path": p("c2.txt"), "action": "nxdomain"},
+                  {"name": "ipa", "category": "c2", "type": "ip", "path": p("ipa.txt")},
+                  {"name": "ipb", "category": "c2", "type": "ip", "path": p("ipb.txt"),
+                   "action": "nxdomain"},
+                  {"name": "pata", "category": "mining", "type": "pattern",
+                   "path": p("pata.txt")},
+                  {"name": "patb", "category": "mining", "type": "pattern",
+                   "path": p("patb.txt"), "action": "nxdomain"}],
+        "log": {"blocks": p("blocks.jsonl")},
+        "groups": {"second": {"clients": [BUILDERS + "/32"], "lists": ["c2", "ipb", "patb"]},
+                   "first": {"clients": [MONITOR + "/32"], "lists": ["mining"]}},
+    }
+    m = make_minewall([up], config=config)
+    nx = lambda src, name: ask_from(m, src, name).rcode() == dns.rcode.NXDOMAIN  # noqa: E731
+    # Everyone: the first list's rules, the allowlist, the longer prefix.
+    assert a_of(m, DEFAULT, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, DEFAULT, "both.test") == ["192.0.2.61"]
+    assert a_of(m, DEFAULT, "nested.test") == ["0.0.0.0"]
+    assert a_of(m, DEFAULT, "x.mine.test") == ["0.0.0.0"]
+    # The group with the second list of each pair gets that list's verdict (NXDOMAIN).
+    names = ("pool.evil.test", "both.test", "same.test", "nested.test", "x.mine.test")
+    missed = [n for n in names if not nx(BUILDERS, n)]
+    # An allowlist outside the group allows nothing for it.
+    if a_of(m, MONITOR, "both.test") != ["0.0.0.0"]:
+        missed.append("both.test for the first list's group")
+    assert not missed, missed
+    lines = wait_until(lambda: [e for e in blocklog(tmp_path) if e["client"] == BUILDERS]
+                       if len([e for e in blocklog(tmp_path) if e["client"] == BUILDERS]) >= 5
+                       else None, 5, what="five block lines of the group")
+    assert {(e["qname"], e["list"]) for e in lines} == {
+        ("pool.evil.test", "c2"), ("both.test", "c2"), ("same.test", "ipb"),
+        ("nested.test", "ipb"), ("x.mine.test", "patb")}, lines
+    assert a_of(m, MONITOR, "same.test") == ["198.51.100.9"]
+
+
+def test_redis_list_overlapping_a_file_list(make_minewall, make_upstream, redis_server, tmp_path):
+    """Redis lists take part like file lists: a name in a file list and in a Redis list gets,
+    for a group with only one of them, that list's verdict; a Redis allowlist outside a group
+    allows nothing for it."""
+    from conftest import FEED_BIN, feed
+    from fleetlib import ok
+    if not os.path.exists(FEED_BIN):
+        pytest.skip("minewall-feed not built: " + FEED_BIN)
+    rs = redis_server()
+    for name, cat, extra, text in (("rc2", "c2", ["--action", "nxdomain"], "pool.evil.test\n"),
+                                   ("rokay", "allow", [], "both.test\n")):
+        path = tmp_path / (name + ".txt")
+        path.write_text(text)
+        ok(feed(["push", name, str(path), "--category", cat] + extra, rs.url))
+    up = make_upstream({"pool.evil.test": {"A": ["192.0.2.50"]},
+                        "both.test": {"A": ["192.0.2.61"]}})
+    mining = tmp_path / "mining.txt"
+    mining.write_text("pool.evil.test\nboth.test\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    config = {
+        "lists": [{"name": "mining", "category": "mining", "path": str(mining)}],
+        "redis": {"url": rs.url, "lists": ["rc2", "rokay"], "state-dir": str(state)},
+        "groups": {"redis": {"clients": [BUILDERS + "/32"], "lists": ["rc2"]},
+                   "files": {"clients": [MONITOR + "/32"], "lists": ["mining"]}},
+    }
+    m = make_minewall([up], config=config)
+    wait_until(lambda: a_of(m, DEFAULT, "both.test") == ["192.0.2.61"], 10,
+               what="the Redis allowlist synced")
+    wait_until(lambda: ask_from(m, BUILDERS, "pool.evil.test").rcode() == dns.rcode.NXDOMAIN,
+               10, what="the Redis list's verdict for its group")
+    assert a_of(m, DEFAULT, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, BUILDERS, "both.test") == ["192.0.2.61"]
+    assert a_of(m, MONITOR, "pool.evil.test") == ["0.0.0.0"]
+    assert a_of(m, MONITOR, "both.test") == ["0.0.0.0"]

@@ -746,6 +746,64 @@ static void test_memory(void **state)
     mw_domainset_free(s);
 }
 
+/* mw_domainset_get_if against its definition: for every subset of four lists, the rule of a
+ * set built from only those lists' rules (added in the same order). Names from a small space,
+ * so most are held by several lists, with allow rules and duplicates inside one list. */
+static bool keep_mask(const struct mw_rule *r, void *arg)
+{
+    return (*(const unsigned *)arg >> r->list) & 1;
+}
+
+static void test_get_if_reference(void **state)
+{
+    (void)state;
+    enum { N = 400 };
+    struct ref_rule *rules = calloc(N, sizeof(*rules));
+    assert_non_null(rules);
+    struct mw_domainset_builder *b = mw_domainset_builder_new(0);
+    for (int i = 0; i < N; i++) {
+        char name[256];
+        gen_name(name, 2);
+        struct ref_rule *x = &rules[i];
+        x->len = wire(name, x->w);
+        x->kind = (int)rnd(3);
+        x->r = (struct mw_rule){.line = (uint32_t)i + 1,
+                                .list = (uint16_t)rnd(4),
+                                .flags = rnd(4) == 0 ? MW_RULE_ALLOW : 0,
+                                .action = (uint8_t)rnd(3)};
+        assert_int_equal(mw_domainset_builder_add(b, x->w, (size_t)x->len, x->kind, &x->r), 0);
+    }
+    struct mw_domainset *full = build(b);
+    assert_true(mw_domainset_hidden(full) > 0);
+    for (unsigned mask = 0; mask < 16; mask++) {
+        struct mw_domainset_builder *sb = mw_domainset_builder_new(0);
+        for (int i = 0; i < N; i++)
+            if ((mask >> rules[i].r.list) & 1)
+                assert_int_equal(mw_domainset_builder_add(sb, rules[i].w, (size_t)rules[i].len,
+                                                          rules[i].kind, &rules[i].r),
+                                 0);
+        struct mw_domainset *sub = build(sb);
+        for (int i = 0; i < N; i++) {
+            for (int k = 0; k < 3; k++) {
+                struct mw_rule want, got;
+                bool w = mw_domainset_get(sub, rules[i].w, (size_t)rules[i].len, k, &want);
+                bool g = mw_domainset_get_if(full, rules[i].w, (size_t)rules[i].len, k, keep_mask,
+                                             &mask, &got);
+                assert_int_equal(g, w);
+                if (w) {
+                    assert_int_equal(got.line, want.line);
+                    assert_int_equal(got.list, want.list);
+                    assert_int_equal(got.flags, want.flags);
+                    assert_int_equal(got.action, want.action);
+                }
+            }
+        }
+        mw_domainset_free(sub);
+    }
+    mw_domainset_free(full);
+    free(rules);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -761,6 +819,7 @@ int main(void)
         cmocka_unit_test(test_packed_names),
         cmocka_unit_test(test_many_tlds),
         cmocka_unit_test(test_memory),
+        cmocka_unit_test(test_get_if_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

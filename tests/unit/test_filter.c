@@ -30,6 +30,7 @@
 #include "minewall/dnsmsg.h"
 #include "minewall/error.h"
 #include "minewall/filter.h"
+#include "minewall/ipset.h"
 #include "minewall/lists.h"
 #include "minewall/rebind.h"
 #include "minewall/regdom.h"
@@ -1254,6 +1255,135 @@ static void test_rebinding(void **state)
     mw_regdom_free(rd);
 }
 
+/* ---- client groups over lists that share rules ---- */
+
+/* A group's verdict is what it would be with only its lists loaded, also where the merged sets
+ * keep one rule for an input several lists hold: the same name, prefix, AS number or pattern
+ * in two lists (the group has only the second), an allowlist outside the group, and a longer
+ * prefix of a list outside the group over the group's own. */
+static const char overlap_yaml[] =
+    "lists:\n"
+    "  - {name: first, category: mining, path: @D@/ov_first.txt}\n"
+    "  - {name: okay, category: allow, path: @D@/ov_okay.txt}\n"
+    "  - {name: second, category: c2, path: @D@/ov_second.txt, action: nxdomain}\n"
+    "  - {name: ipa, category: c2, path: @D@/ov_ipa.txt, type: ip}\n"
+    "  - {name: ipok, category: allow, path: @D@/ov_ipok.txt, type: ip}\n"
+    "  - {name: ipb, category: c2, path: @D@/ov_ipb.txt, type: ip}\n"
+    "  - {name: asna, category: c2, path: @D@/ov_asna.txt, type: asn}\n"
+    "  - {name: asnb, category: c2, path: @D@/ov_asnb.txt, type: asn}\n"
+    "  - {name: pata, category: mining, path: @D@/ov_pata.txt, type: pattern}\n"
+    "  - {name: patb, category: mining, path: @D@/ov_patb.txt, type: pattern}\n"
+    "groups:\n"
+    "  g1: {clients: [10.1.0.0/16], lists: [first, ipa]}\n"
+    "  g2: {clients: [10.2.0.0/16], lists: [second, ipb, asnb, patb]}\n"
+    "  gok: {clients: [10.3.0.0/16], lists: [okay, second, ipok, ipb]}\n";
+
+static enum mw_filter_result ov_name(const struct mw_lists *l, const struct mw_group_conf *g,
+                                     const char *name, struct mw_verdict *v)
+{
+    struct mw_dns_question q;
+    mkq(&q, name, MW_TYPE_A);
+    return mw_filter_explain_in(l, g, &q, v);
+}
+
+static enum mw_filter_result ov_addr(const struct mw_lists *l, const struct mw_group_conf *g,
+                                     const char *addr, struct mw_verdict *v)
+{
+    uint8_t a[16];
+    int family = strchr(addr, ':') ? AF_INET6 : AF_INET;
+    assert_int_equal(inet_pton(family, addr, a), 1);
+    return mw_filter_explain_addr_in(l, g, family, a, v);
+}
+
+#define OV_EXPECT(call, want, list_, text)                                                         \
+    do {                                                                                           \
+        struct mw_verdict v_;                                                                      \
+        enum mw_filter_result r_ = call;                                                           \
+        if (r_ != (want) || (r_ != MW_FILTER_PASS &&                                               \
+                             (v_.rule.list != (list_) || strcmp(v_.rule_text, text) != 0)))        \
+            ov_bad +=                                                                              \
+                fprintf(stderr, "%s: result %d list %u rule '%s'\n", #call, (int)r_,               \
+                        (unsigned)v_.rule.list, r_ != MW_FILTER_PASS ? v_.rule_text : "") > 0;     \
+    } while (0)
+
+static void test_groups_overlap(void **state)
+{
+    (void)state;
+    assert_int_equal(write_file("ov_first.txt", "pool.evil.test\nboth.example\n"), 0);
+    assert_int_equal(write_file("ov_okay.txt", "both.example\n"), 0);
+    assert_int_equal(write_file("ov_second.txt", "pool.evil.test\nboth.example\n"), 0);
+    assert_int_equal(write_file("ov_ipa.txt", "192.0.2.0/24\n198.51.100.0/25\n"), 0);
+    assert_int_equal(write_file("ov_ipok.txt", "203.0.113.0/24\n"), 0);
+    assert_int_equal(write_file("ov_ipb.txt", "192.0.2.0/24\n198.51.100.0/24\n203.0.113.0/24\n"),
+                     0);
+    assert_int_equal(write_file("ov_asna.txt", "AS64500\n"), 0);
+    assert_int_equal(write_file("ov_asnb.txt", "AS64500\n"), 0);
+    assert_int_equal(write_file("ov_pata.txt", "*.mine.test\n"), 0);
+    assert_int_equal(write_file("ov_patb.txt", "*.mine.test\n"), 0);
+    struct mw_config *c = parse_cfg(overlap_yaml);
+    assert_non_null(c);
+    struct mw_errlist e;
+    mw_errlist_init(&e);
+    struct mw_lists *l = mw_lists_build(c, 1, &e, NULL);
+    print_errs(&e);
+    mw_errlist_deinit(&e);
+    assert_non_null(l);
+    const struct mw_group_conf *g1 = &c->groups[mw_config_group_find(c, "g1") - 1];
+    const struct mw_group_conf *g2 = &c->groups[mw_config_group_find(c, "g2") - 1];
+    const struct mw_group_conf *gok = &c->groups[mw_config_group_find(c, "gok") - 1];
+    assert_string_equal(g2->name, "g2");
+    int ov_bad = 0; /* every case is tried and each failure printed */
+    /* What the merged sets keep aside: second's pool.evil.test, first's and second's
+     * both.example; ipb's 192.0.2.0/24 and 203.0.113.0/24. */
+    assert_int_equal(mw_domainset_hidden(l->domains), 3);
+    assert_int_equal(mw_ipset_dups(l->ips), 2);
+
+    /* Everyone: the first list's rule, the allowlist, the longest prefix, allow first. */
+    OV_EXPECT(ov_name(l, NULL, "pool.evil.test", &v_), MW_FILTER_BLOCK, 0, "pool.evil.test");
+    OV_EXPECT(ov_name(l, NULL, "both.example", &v_), MW_FILTER_ALLOW, 1, "both.example");
+    OV_EXPECT(ov_addr(l, NULL, "198.51.100.1", &v_), MW_FILTER_BLOCK, 3, "198.51.100.0/25");
+    OV_EXPECT(ov_addr(l, NULL, "203.0.113.9", &v_), MW_FILTER_ALLOW, 4, "203.0.113.0/24");
+
+    /* g2 has only the second list of each pair. */
+    OV_EXPECT(ov_name(l, g2, "pool.evil.test", &v_), MW_FILTER_BLOCK, 2, "pool.evil.test");
+    OV_EXPECT(ov_name(l, g2, "www.pool.evil.test", &v_), MW_FILTER_BLOCK, 2, "pool.evil.test");
+    OV_EXPECT(ov_name(l, g2, "both.example", &v_), MW_FILTER_BLOCK, 2, "both.example");
+    OV_EXPECT(ov_addr(l, g2, "192.0.2.7", &v_), MW_FILTER_BLOCK, 5, "192.0.2.0/24");
+    OV_EXPECT(ov_addr(l, g2, "198.51.100.1", &v_), MW_FILTER_BLOCK, 5, "198.51.100.0/24");
+    OV_EXPECT(ov_addr(l, g2, "203.0.113.9", &v_), MW_FILTER_BLOCK, 5, "203.0.113.0/24");
+    OV_EXPECT(mw_filter_explain_asn_in(l, g2, 64500, &v_), MW_FILTER_BLOCK, 7, "AS64500");
+    OV_EXPECT(ov_name(l, g2, "x.mine.test", &v_), MW_FILTER_BLOCK, 9, "*.mine.test");
+    /* gok names the allowlists: they allow for it. */
+    OV_EXPECT(ov_name(l, gok, "both.example", &v_), MW_FILTER_ALLOW, 1, "both.example");
+    OV_EXPECT(ov_addr(l, gok, "203.0.113.9", &v_), MW_FILTER_ALLOW, 4, "203.0.113.0/24");
+    OV_EXPECT(ov_addr(l, gok, "198.51.100.200", &v_), MW_FILTER_BLOCK, 5, "198.51.100.0/24");
+
+    /* g1 has the first lists: their rules, and nothing from the others. */
+    OV_EXPECT(ov_name(l, g1, "both.example", &v_), MW_FILTER_BLOCK, 0, "both.example");
+    OV_EXPECT(ov_addr(l, g1, "198.51.100.1", &v_), MW_FILTER_BLOCK, 3, "198.51.100.0/25");
+    OV_EXPECT(ov_addr(l, g1, "198.51.100.200", &v_), MW_FILTER_PASS, 0, "");
+    OV_EXPECT(ov_addr(l, g1, "203.0.113.9", &v_), MW_FILTER_PASS, 0, "");
+    OV_EXPECT(mw_filter_explain_asn_in(l, g1, 64500, &v_), MW_FILTER_PASS, 0, "");
+    OV_EXPECT(ov_name(l, g1, "x.mine.test", &v_), MW_FILTER_PASS, 0, "");
+    assert_int_equal(ov_bad, 0);
+    /* On the query path too, with the second list's action. */
+    struct mw_dns_question q;
+    struct mw_verdict v;
+    mkq(&q, "pool.evil.test", MW_TYPE_A);
+    assert_int_equal(mw_filter_qname_in(l, c, g2, &q, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.rule.list, 2);
+    assert_int_equal(v.action, MW_ACTION_NXDOMAIN);
+    struct resp r;
+    const char *const rrs[] = {"host.example. A 192.0.2.7", NULL};
+    mkresp(&r, "host.example.", "A", rrs);
+    assert_int_equal(mw_filter_answer_in(l, c, g2, r.b, r.n, &v), MW_FILTER_BLOCK);
+    assert_int_equal(v.rule.list, 5);
+    assert_string_equal(v.matched, "192.0.2.7");
+
+    mw_lists_unref(l);
+    mw_config_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1266,7 +1396,7 @@ int main(void)
         cmocka_unit_test(test_response),           cmocka_unit_test(test_answer_asn),
         cmocka_unit_test(test_answer_broken),      cmocka_unit_test(test_build_missing),
         cmocka_unit_test(test_build_bad_lines),    cmocka_unit_test(test_build_emptied),
-        cmocka_unit_test(test_rebinding),
+        cmocka_unit_test(test_rebinding),          cmocka_unit_test(test_groups_overlap),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -320,13 +320,70 @@ static void test_many_v4_hosts(void **state)
     free(c);
 }
 
+/* mw_ipset_match_if against its definition: for every subset of four lists, the match in a
+ * set built from only those lists' rules (added in the same order). Few distinct prefixes, so
+ * lists share many, with allow rules and prefixes nested across lists. */
+static bool keep_mask(const struct mw_rule *r, void *arg)
+{
+    return (*(const unsigned *)arg >> r->list) & 1;
+}
+
+static void test_match_if_reference(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    struct ref *refs = calloc(N, sizeof(*refs));
+    assert_non_null(refs);
+    struct mw_ipset_builder *b = mw_ipset_builder_new(0);
+    for (int i = 0; i < N; i++) {
+        if (i >= 40 && rnd() % 2) /* the prefix of an earlier rule, maybe of another list */
+            refs[i].c = refs[rnd() % 40].c;
+        else
+            random_prefix(&refs[i].c, rnd() % 2 ? AF_INET : AF_INET6);
+        refs[i].r = (struct mw_rule){.line = (uint32_t)i + 1,
+                                     .list = (uint16_t)(rnd() % 4),
+                                     .flags = rnd() % 4 == 0 ? MW_RULE_ALLOW : 0,
+                                     .action = (uint8_t)(rnd() % 3)};
+        assert_int_equal(mw_ipset_builder_add(b, &refs[i].c, &refs[i].r), 0);
+    }
+    struct mw_ipset *full = build(b);
+    assert_true(mw_ipset_dups(full) > 0);
+    for (unsigned mask = 0; mask < 16; mask++) {
+        struct mw_ipset_builder *sb = mw_ipset_builder_new(0);
+        for (int i = 0; i < N; i++)
+            if ((mask >> refs[i].r.list) & 1)
+                assert_int_equal(mw_ipset_builder_add(sb, &refs[i].c, &refs[i].r), 0);
+        struct mw_ipset *sub = build(sb);
+        for (int q = 0; q < 3000; q++) {
+            struct mw_cidr a = refs[rnd() % N].c;
+            int bits = a.family == AF_INET ? 32 : 128;
+            for (int i = 0; i < bits / 8; i++)
+                if (rnd() % 3 == 0)
+                    a.addr[i] ^= (uint8_t)(rnd() % 4);
+            struct mw_ip_match want, got;
+            bool w = mw_ipset_match(sub, a.family, a.addr, &want);
+            bool g = mw_ipset_match_if(full, a.family, a.addr, keep_mask, &mask, &got);
+            assert_int_equal(g, w);
+            if (w) {
+                assert_int_equal(got.rule.line, want.rule.line);
+                assert_int_equal(got.rule.list, want.rule.list);
+                assert_int_equal(got.rule.flags, want.rule.flags);
+                assert_int_equal(got.prefix.prefix, want.prefix.prefix);
+            }
+        }
+        mw_ipset_free(sub);
+    }
+    mw_ipset_free(full);
+    free(refs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty),         cmocka_unit_test(test_v4),
         cmocka_unit_test(test_v6_and_zero),   cmocka_unit_test(test_duplicates_and_invalid),
         cmocka_unit_test(test_foreach),       cmocka_unit_test(test_random_reference),
-        cmocka_unit_test(test_many_v4_hosts),
+        cmocka_unit_test(test_many_v4_hosts), cmocka_unit_test(test_match_if_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

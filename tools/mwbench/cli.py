@@ -17,12 +17,13 @@ from .proc import CLK_TCK, proc_rss_kb, proc_threads, stop_process
 from .servers import BASE, OTHERS, SERVERS, start_server, stop_server
 from .util import BenchError, fmt, log, median_of, ratio
 from .workloads import (BL_WORKLOADS, GROUPS_WORKLOADS, JOURNAL_WORKLOADS, METRICS_WORKLOADS,
-                        REDIS_WORKLOADS, WORKLOADS)
+                        OBSERVE_WORKLOADS, REDIS_WORKLOADS, WORKLOADS)
 from .workloads.blocklist import BL_PROBE, bl_prepare, bl_summary, bl_targets, print_blocklist, \
     run_blocklist
 from .workloads.journal import print_journal, run_journal
 from .workloads.groups import print_groups, run_groups
 from .workloads.metrics import print_metrics, run_metrics
+from .workloads.observe import print_observe, run_observe
 from .workloads.redis import print_redis, run_redis
 from .zone import ZONE, ensure_zone, write_queries, zone_name
 
@@ -137,6 +138,7 @@ def run(args, tmp):
     doc_journal = None
     doc_metrics = None
     doc_groups = None
+    doc_observe = None
     results = {s: {w: {'rounds': []} for w in generic} for s in ctx.servers}
     meta = {
         'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
@@ -179,6 +181,9 @@ def run(args, tmp):
     ctx.journal_slot0 = slots
     if 'journal' in args.workloads and 'minewall' in ctx.servers:
         slots += args.rounds  # one slice per round, asked of both journal instances
+    ctx.observe_slot0 = slots
+    if 'observe' in args.workloads and 'minewall' in ctx.servers:
+        slots += args.rounds  # one slice per round, asked of the three observe instances
     ctx.miss_slice_size = (n - args.hit_names) // slots if slots else 0
     if slots:
         meta['miss_slice_names'] = ctx.miss_slice_size
@@ -269,6 +274,13 @@ def run(args, tmp):
                 log('groups workload skipped: it measures minewall only')
             else:
                 doc_groups = run_groups(ctx)
+        if 'observe' in args.workloads:
+            for s in list(handles):
+                stop_server(ctx, handles.pop(s))
+            if 'minewall' not in ctx.servers:
+                log('observe workload skipped: it measures minewall only')
+            else:
+                doc_observe = run_observe(ctx)
     finally:
         for p in list(ctx.clients):
             stop_process(p, grace=1)
@@ -315,6 +327,8 @@ def run(args, tmp):
         doc['metrics'] = doc_metrics
     if doc_groups:
         doc['groups'] = doc_groups
+    if doc_observe:
+        doc['observe'] = doc_observe
     return doc
 
 
@@ -377,6 +391,7 @@ def print_table(doc, args):
     print_journal(doc, args)
     print_metrics(doc, args)
     print_groups(doc, args)
+    print_observe(doc, args)
     others = [m.get('other_cores') for s in args.servers for w in args.generic_workloads
               for m in res[s][w]['rounds'] if m.get('other_cores') is not None]
     for r in doc.get('blocklist', {}).get('servers', {}).values():
@@ -473,7 +488,8 @@ def parse_args(argv):
         a.workloads[i:i + 1] = [w for w in BL_WORKLOADS if w not in a.workloads]
     a.generic_workloads = [w for w in a.workloads if w not in BL_WORKLOADS and
                            w not in REDIS_WORKLOADS and w not in JOURNAL_WORKLOADS and
-                           w not in METRICS_WORKLOADS and w not in GROUPS_WORKLOADS]
+                           w not in METRICS_WORKLOADS and w not in GROUPS_WORKLOADS and
+                           w not in OBSERVE_WORKLOADS]
     a.blocklist_size = a.blocklist_size or (250000 if a.quick else 1000000)
     a.redis_size = a.redis_size or (250000 if a.quick else 1000000)
     a.reload_seconds = a.reload_seconds or (6 if a.quick else 10)
