@@ -629,6 +629,16 @@ static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
 
 /* ---- newly observed domains (nod.h, nodsvc.h) ---- */
 
+/* An upstream answer as the stored form answer_waiters serves (not cached: no stamp). */
+static struct mw_dns_stored stored_of(const struct mw_fetch_result *r)
+{
+    return (struct mw_dns_stored){.pkt = r->pkt,
+                                  .len = r->len,
+                                  .ttl_off = r->ttl_off,
+                                  .ttl = r->ttl,
+                                  .n_ttls = r->info->n_ttls};
+}
+
 static void answer_waiters(struct mw_worker *w, struct pending *p, const struct mw_dns_stored *st,
                            uint32_t elapsed, int64_t fixed_ttl);
 static void track_answer(struct mw_worker *w, const struct pending *p,
@@ -725,11 +735,7 @@ static void nod_block_waiters(struct mw_worker *w, struct pending *p,
     if (!p->waiters)
         return;
     track_answer(w, p, r);
-    struct mw_dns_stored st = {.pkt = r->pkt,
-                               .len = r->len,
-                               .ttl_off = r->ttl_off,
-                               .ttl = r->ttl,
-                               .n_ttls = r->info->n_ttls};
+    struct mw_dns_stored st = stored_of(r);
     answer_waiters(w, p, &st, 0, -1);
 }
 
@@ -1300,11 +1306,7 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     if (w->snap->nod && nod_answer(w, p, r))
         return;
     track_answer(w, p, r);
-    struct mw_dns_stored st = {.pkt = r->pkt,
-                               .len = r->len,
-                               .ttl_off = r->ttl_off,
-                               .ttl = r->ttl,
-                               .n_ttls = r->info->n_ttls};
+    struct mw_dns_stored st = stored_of(r);
     uint32_t elapsed = 0;
     /* A monitored hit is left unstamped so every later cache hit is recorded too. */
     if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) == 0 &&
