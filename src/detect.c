@@ -1,12 +1,16 @@
-/* The worker's registered-domain memo and the once-per-query lookup; see detect.h. */
+/* The detectors' side of a worker: its registered-domain memo and the once-per-query lookup,
+ * its tunnel detector per config, and whether a detector may block for some group; see
+ * detect.h. */
 #include "minewall/detect.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "minewall/config.h"
 #include "minewall/lists.h"
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
+#include "minewall/tunnel.h"
 #include "minewall/worker.h"
 
 #define MEMO_ENTRIES 4096 /* registered domains memoised per worker at least (24 bytes each) */
@@ -78,4 +82,43 @@ int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struc
     }
     rd->off = off;
     return off;
+}
+
+bool mw_detect_may_block(const struct mw_config *cfg, const char *list, enum mw_action action)
+{
+    if (action != MW_ACTION_LOG)
+        return true;
+    for (size_t i = 0; i < cfg->n_groups; i++) {
+        const struct mw_group_conf *g = &cfg->groups[i];
+        for (size_t j = 0; j < g->n_actions; j++)
+            if (g->actions[j].action != MW_ACTION_LOG &&
+                strcmp(g->actions[j].name, g->actions[j].category ? "detect" : list) == 0)
+                return true;
+    }
+    return false;
+}
+
+struct mw_tunnel *mw_detect_tunnel(struct mw_worker *w)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    if (w->snap->generation == w->tunnel_gen) /* checked against this config already */
+        return w->tunnel;
+    w->tunnel_gen = w->snap->generation;
+    if (!cfg->detect.tunnel.enabled || !w->snap->lists->regdom) {
+        mw_tunnel_free(w->tunnel); /* turned off: its blocks go too */
+        w->tunnel = NULL;
+        return NULL;
+    }
+    struct mw_tunnel_params p = {.max_entries = cfg->detect.tunnel.max_entries,
+                                 .max_blocks = cfg->detect.tunnel.max_blocks,
+                                 .window_ms = cfg->detect.tunnel.window_ms,
+                                 .block_ms = cfg->detect.tunnel.block_ms,
+                                 .min_distinct = cfg->detect.tunnel.min_distinct,
+                                 .threshold = cfg->detect.tunnel.threshold};
+    if (w->tunnel && memcmp(&p, &w->tunnel_params, sizeof(p)) == 0)
+        return w->tunnel;
+    mw_tunnel_free(w->tunnel);
+    w->tunnel = mw_tunnel_new(&p);
+    w->tunnel_params = p;
+    return w->tunnel;
 }

@@ -663,22 +663,6 @@ static void nod_verdict(struct mw_worker *w, unsigned gi, const uint8_t *rd, siz
         v->matched[0] = 0;
 }
 
-/* May the detector whose list name is list (action: its own action) block for some group
- * (its action, or a group's `actions:` for the list or category detect)? */
-static bool detector_may_block(const struct mw_config *cfg, const char *list, enum mw_action action)
-{
-    if (action != MW_ACTION_LOG)
-        return true;
-    for (size_t i = 0; i < cfg->n_groups; i++) {
-        const struct mw_group_conf *g = &cfg->groups[i];
-        for (size_t j = 0; j < g->n_actions; j++)
-            if (g->actions[j].action != MW_ACTION_LOG &&
-                strcmp(g->actions[j].name, g->actions[j].category ? "detect" : list) == 0)
-                return true;
-    }
-    return false;
-}
-
 /* A miss for a name under a registered domain first seen less than block-for ago, from a
  * client whose group blocks new domains: answered as blocked without asking upstream. Only
  * while some block is in force does this cost more than one atomic load, and never on a cache
@@ -806,7 +790,7 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
     e.block_for_ms = cfg->detect.new_domains.block_for_ms;
     e.blocked = fresh && v.action != MW_ACTION_LOG && !p->allowed;
     bool block = fresh && !p->allowed &&
-                 detector_may_block(cfg, "new-domains", cfg->detect.new_domains.action);
+                 mw_detect_may_block(cfg, "new-domains", cfg->detect.new_domains.action);
     if (block)
         mw_nodsvc_block(ns, rd, rl, now, now + e.block_for_ms);
     mw_nodsvc_report(ns, &e);
@@ -907,33 +891,6 @@ static const uint8_t *client_octets(const struct sockaddr *sa, size_t *n)
     return (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
 }
 
-/* The worker's detector for the config in force: made on first use, made again (state lost)
- * when a reload changed its bounds or thresholds. NULL when off or out of memory. */
-static struct mw_tunnel *tunnel_of(struct mw_worker *w)
-{
-    const struct mw_config *cfg = w->snap->cfg;
-    if (w->snap->generation == w->tunnel_gen) /* checked against this config already */
-        return w->tunnel;
-    w->tunnel_gen = w->snap->generation;
-    if (!cfg->detect.tunnel.enabled || !w->snap->lists->regdom) {
-        mw_tunnel_free(w->tunnel); /* turned off: its blocks go too */
-        w->tunnel = NULL;
-        return NULL;
-    }
-    struct mw_tunnel_params p = {.max_entries = cfg->detect.tunnel.max_entries,
-                                 .max_blocks = cfg->detect.tunnel.max_blocks,
-                                 .window_ms = cfg->detect.tunnel.window_ms,
-                                 .block_ms = cfg->detect.tunnel.block_ms,
-                                 .min_distinct = cfg->detect.tunnel.min_distinct,
-                                 .threshold = cfg->detect.tunnel.threshold};
-    if (w->tunnel && memcmp(&p, &w->tunnel_params, sizeof(p)) == 0)
-        return w->tunnel;
-    mw_tunnel_free(w->tunnel);
-    w->tunnel = mw_tunnel_new(&p);
-    w->tunnel_params = p;
-    return w->tunnel;
-}
-
 /* A tunnel verdict for group gi: rule "tunnel:<registered domain>", the features (or why) in
  * matched; the action is the group's `actions:` entry for "tunnel" (or category "detect"),
  * else detect.tunnel.action. */
@@ -999,7 +956,7 @@ static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
     if (!w->snap->cfg->detect.tunnel.enabled ||
         !(weight = mw_tunnel_wants(q->qname, q->qname_len, q->qtype)))
         return false;
-    struct mw_tunnel *t = tunnel_of(w); /* made on the first name that may count */
+    struct mw_tunnel *t = mw_detect_tunnel(w); /* made on the first name that may count */
     if (!t || (weight != 1 && !mw_tunnel_sampled(t, q->qname)))
         return false;
     int off = mw_detect_regdom(w, q->qname, q->qname_len, rd);
@@ -1099,7 +1056,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     /* One test while no tunnel was detected (w->tunnel is NULL until the first miss). */
     if (w->tunnel && fr != MW_FILTER_ALLOW && mw_tunnel_any_blocks(w->tunnel) &&
         cfg->detect.tunnel.enabled &&
-        detector_may_block(cfg, "tunnel", cfg->detect.tunnel.action) &&
+        mw_detect_may_block(cfg, "tunnel", cfg->detect.tunnel.action) &&
         tunnel_blocked(w, &q.q, &c, to, from, gi))
         goto done;
 

@@ -6,12 +6,14 @@
  * (dga.h, tunnel.h, nod.h). */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "minewall/config.h"
 #include "minewall/regmemo.h"
 
-struct mw_config;
+struct mw_tunnel;
 struct mw_worker;
 
 /* The registered domain of one query's name, for every detector of that query. */
@@ -37,3 +39,13 @@ static inline void mw_detect_rd_init(struct mw_detect_rd *rd)
  * whose left labels hold octets the list cannot (iodine's 8-bit encoding) has the registered
  * domain of the labels right of the last such label. rd->words is set with an offset. */
 int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_detect_rd *rd);
+
+/* The worker's tunnel detector (tunnel.h) for the config in force: made on first use, made
+ * again (its state lost) when a reload changed its bounds or thresholds, freed when a reload
+ * turned it off. NULL when off or out of memory. Owned by the worker (w->tunnel). */
+struct mw_tunnel *mw_detect_tunnel(struct mw_worker *w);
+
+/* May the detector whose list name is list ("tunnel", "new-domains"; action: its own
+ * `action:`) block for some client group: its action, or a group's `actions:` for the list
+ * or for category detect? Walks the groups: for the rare paths (a detection, a block). */
+bool mw_detect_may_block(const struct mw_config *cfg, const char *list, enum mw_action action);
