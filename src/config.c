@@ -569,6 +569,7 @@ static void cross_check(struct ctx *c)
     struct mw_config *cfg = c->cfg;
     if (mw_config__journal_finish(cfg) < 0)
         mw_config__err(c, 0, "out of memory");
+    mw_config__detect_finish(c);
     /* Without AS numbers every change would look like one inside the same ASN or none: the
      * option could only drop events silently or do nothing, so it is refused. */
     if (cfg->journal.ignore_same_asn && !cfg->journal.geo_asn)

@@ -288,7 +288,9 @@ static bool is_list(const struct mw_config *cfg, const char *name)
     for (size_t i = 0; i < cfg->redis.n_lists; i++)
         if (strcmp(cfg->redis.lists[i], name) == 0)
             return true;
-    return strcmp(name, "rebinding") == 0; /* the detector's verdicts carry this list name */
+    /* The detectors' verdicts carry these list names. */
+    return strcmp(name, "rebinding") == 0 || strcmp(name, "dga") == 0 ||
+           strcmp(name, "tunnel") == 0 || strcmp(name, "new-domains") == 0;
 }
 
 static bool is_category(const struct mw_config *cfg, const char *name)

@@ -159,6 +159,8 @@ extern const struct key mw_config__detect_keys[];
 /* Defaults of detect: set in mw_config_new_default. */
 void mw_config__detect_defaults(struct mw_config *cfg);
 void mw_config__detect_free(struct mw_config *cfg);
+/* After the walk: defaults of detect.new-domains that depend on redis (state-dir, redis). */
+void mw_config__detect_finish(struct ctx *c);
 
 /* ---- config_local.c ---- */
 

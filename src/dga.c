@@ -19,15 +19,18 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "minewall/error.h"
 #include "minewall/file.h"
+#include "minewall/regmemo.h"
 
 #define HEADER_LEN 48
 #define VERSION 1
@@ -177,6 +180,37 @@ int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *
     return rc;
 }
 
+/* A binary run from a build directory inside the source tree (a meson.build next to it) uses
+ * the source tree's model, so tests and --explain of a build see the shipped file. */
+void mw_dga_default_path(char *buf, size_t len)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
+    if (slash) {
+        *slash = 0;
+        char tree[PATH_MAX];
+        snprintf(buf, len, "%s/../meson.build", exe);
+        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
+            snprintf(buf, len, "%s/../conf/dga.model", exe);
+            if (realpath(buf, tree) && strlen(tree) < len) {
+                memcpy(buf, tree, strlen(tree) + 1);
+                return;
+            }
+        }
+    }
+    snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);
+}
+
+bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b)
+{
+    if (!a || !b)
+        return a == b;
+    return a->bits == b->bits && a->order == b->order && a->scale == b->scale &&
+           a->bias == b->bias && memcmp(a->thr, b->thr, sizeof(a->thr)) == 0 &&
+           memcmp(a->w, b->w, sizeof(int16_t) << a->bits) == 0;
+}
+
 void mw_dga_free(struct mw_dga_model *m)
 {
     if (m)
@@ -316,6 +350,28 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
         if (sum >= m->thr[i])
             out->level = (enum mw_dga_level)(i + 1);
     return 0;
+}
+
+int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                 struct mw_regmemo_words *words, struct mw_dga_result *out, bool *memoized)
+{
+    if (!m || !reg || !words || !out || reg_len < 2 || reg[0] >= reg_len)
+        return -EINVAL;
+    *memoized = words->dga_scored;
+    if (!words->public)
+        return 0;
+    if (words->dga_scored) {
+        out->score = words->dga_score;
+        out->level = (enum mw_dga_level)words->dga_level;
+        out->logit = out->score * m->scale;
+        return 1;
+    }
+    if (mw_dga_score(m, (const char *)reg + 1, reg[0], out) < 0)
+        return 0;
+    words->dga_score = out->score;
+    words->dga_level = (uint8_t)out->level;
+    words->dga_scored = true;
+    return 1;
 }
 
 int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level)

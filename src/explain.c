@@ -346,33 +346,11 @@ static void report_detect(const struct mw_config *cfg, const struct mw_lists *l,
             why ? why : "its answers are checked");
 }
 
-/* The model file: the source tree's conf/dga.model when this binary runs from a build
- * directory inside the source tree (a meson.build next to it), else where `meson install`
- * puts it. (A detect.dga.model config key is to come with the detector.) */
-static void dga_model_path(char *buf, size_t len)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    char *slash = n > 0 ? (exe[n] = 0, strrchr(exe, '/')) : NULL;
-    if (slash) {
-        *slash = 0;
-        char tree[PATH_MAX];
-        snprintf(buf, len, "%s/../meson.build", exe);
-        if (access(buf, F_OK) == 0 && strlen(exe) < PATH_MAX - 20) {
-            snprintf(buf, len, "%s/../conf/dga.model", exe);
-            if (realpath(buf, tree) && strlen(tree) < len) {
-                memcpy(buf, tree, strlen(tree) + 1);
-                return;
-            }
-        }
-    }
-    snprintf(buf, len, "%s", MW_DEFAULT_DGA_MODEL);
-}
-
 /* The DGA score of the name's registered-domain label (the registered domain as
  * report_detect found it), one line. A model that does not load is reported on stderr and
  * does not change the exit code: the lists were explained. */
-static void report_dga(const struct mw_regdom *rd, const struct input *in, FILE *out)
+static void report_dga(const struct mw_config *cfg, const struct mw_regdom *rd,
+                       const struct input *in, FILE *out)
 {
     const uint8_t *w = in->q.qname;
     int off = rd ? mw_regdom_find(rd, w, in->q.qname_len) : -ENOENT;
@@ -383,7 +361,10 @@ static void report_dga(const struct mw_regdom *rd, const struct input *in, FILE 
     const char *label = (const char *)w + off + 1; /* the first label of the wire name */
     size_t label_len = w[off];
     char path[PATH_MAX + 32];
-    dga_model_path(path, sizeof(path));
+    if (cfg->detect.dga.model)
+        snprintf(path, sizeof(path), "%s", cfg->detect.dga.model);
+    else
+        mw_dga_default_path(path, sizeof(path));
     struct mw_errlist errs;
     mw_errlist_init(&errs);
     struct mw_dga_model *m = NULL;
@@ -479,7 +460,7 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
     }
     report_detect(cfg, l, in, out);
     if (in->kind == IN_NAME)
-        report_dga(l->regdom, in, out);
+        report_dga(cfg, l->regdom, in, out);
     if (in->kind == IN_ADDR && l->geo) {
         struct mw_geo_info gi;
         if (mw_geo_lookup(l->geo, in->family, in->addr, &gi) == 0 && gi.found_asn)

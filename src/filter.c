@@ -80,6 +80,12 @@ static enum mw_action group_action(const struct mw_lists *l, const struct mw_gro
     return by_cat ? by_cat : fallback;
 }
 
+enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                      uint16_t list, enum mw_action fallback)
+{
+    return group_action(l, g, list, fallback);
+}
+
 /* The action a rule asks for: a monitor-mode list records only, whatever its rules say;
  * otherwise an RPZ rule's own action, else the list's. */
 static void resolve_action(const struct mw_lists *l, const struct mw_group_conf *g,

@@ -95,9 +95,13 @@ static int finish(struct mw_strbuf *w)
 
 const char *mw_journal_type_name(enum mw_journal_type t)
 {
-    static const char *const names[MW_JOURNAL_TYPES] = {"answer_change",   "host_config_change",
-                                                        "upstream_change", "config_change",
-                                                        "control",         "other"};
+    static const char *const names[MW_JOURNAL_TYPES] = {"answer_change",
+                                                        "host_config_change",
+                                                        "upstream_change",
+                                                        "config_change",
+                                                        "control",
+                                                        "new_domain",
+                                                        "other"};
     return (unsigned)t < MW_JOURNAL_TYPES ? names[t] : names[MW_JOURNAL_OTHER];
 }
 

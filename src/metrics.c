@@ -11,6 +11,7 @@
 
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/filter.h"
 #include "minewall/health.h"
@@ -533,6 +534,38 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
         mw_http_body_printf(
             r, "minewall_detections_total{detector=\"rebinding\",class=\"%s\"} %llu\n",
             mw_rebind_class_name((enum mw_rebind_class)c), (unsigned long long)st->rebinding[c]);
+    static const char *const dga_level[] = {"", "low", "medium", "high"};
+    for (unsigned lv = MW_DGA_LOW; lv <= MW_DGA_HIGH; lv++)
+        mw_http_body_printf(r, "minewall_detections_total{detector=\"dga\",level=\"%s\"} %llu\n",
+                            dga_level[lv], (unsigned long long)st->dga[lv]);
+    counter(r, "dga_scored_total",
+            "Registered-domain labels the DGA model scored (cache misses the memo did not answer).",
+            "", st->dga_scored);
+    counter(r, "dga_memo_hits_total", "DGA checks answered by the per-worker memo of scores.", "",
+            st->dga_memo_hits);
+    counter(r, "dga_memo_evictions_total",
+            "Entries of the detectors' registered-domain memo given up for new ones "
+            "(detect.dga.cache-size).",
+            "", st->dga_memo_evictions);
+    mw_http_body_printf(r, "minewall_detections_total{detector=\"tunnel\"} %llu\n",
+                        (unsigned long long)st->tunnel_detections);
+    counter(r, "tunnel_blocked_total",
+            "Queries answered as blocked (or, with action log, let through) because a tunnel "
+            "detection blocks their registered domain for the client.",
+            "", st->tunnel_blocked);
+    counter(r, "tunnel_evicted_total",
+            "Tunnel detection states evicted by detect.tunnel.max-entries (per worker) while "
+            "still inside their window.",
+            "", st->tunnel_evicted);
+    counter(r, "tunnel_blocks_evicted_total",
+            "Tunnel blocks evicted by detect.tunnel.max-blocks before block-for ended.", "",
+            st->tunnel_blocks_evicted);
+    head(r, "tunnel_entries", "gauge",
+         "(client, registered domain) states held by the tunnel detector, all workers.");
+    mw_http_body_printf(r, "minewall_tunnel_entries %llu\n",
+                        (unsigned long long)st->tunnel_entries);
+    head(r, "tunnel_blocks", "gauge", "Tunnel blocks held (in force or not yet reclaimed).");
+    mw_http_body_printf(r, "minewall_tunnel_blocks %llu\n", (unsigned long long)st->tunnel_blocks);
 
     /* Client groups: default, the first MW_GROUP_LABELS - 2 groups by name, the rest "other". */
     unsigned n_labels = snap->cfg->n_groups + 1 < MW_GROUP_LABELS - 1

@@ -60,8 +60,12 @@ int mw_privdrop(const struct mw_config *cfg, char *why, size_t why_len)
             /* What minewall created as root and must keep writing after the drop. */
             /* The control socket too: operators in the account's group may use it (0660). */
             const char *own[] = {
-                cfg->redis.state_dir, cfg->blocks_log, cfg->querylog.path, cfg->journal.path,
-                cfg->control.socket ? cfg->control.socket : MW_CONTROL_SOCKET_DEFAULT};
+                cfg->redis.state_dir,
+                cfg->blocks_log,
+                cfg->querylog.path,
+                cfg->journal.path,
+                cfg->control.socket ? cfg->control.socket : MW_CONTROL_SOCKET_DEFAULT,
+                cfg->detect.new_domains.enabled ? cfg->detect.new_domains.state_dir : NULL};
             for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++)
                 if (own[i] && chown(own[i], pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT)
                     mw_log_warn("server", "%s: cannot hand over to %s: %s", own[i], name,
@@ -217,6 +221,9 @@ static void check_all(const struct checker *k)
     if (cfg->redis.url)
         need(k, cfg->redis.state_dir, cfg->lines.state_dir, W_OK | X_OK, "redis state directory",
              NULL);
+    if (cfg->detect.new_domains.enabled)
+        need(k, cfg->detect.new_domains.state_dir, cfg->detect.new_domains.state_dir_line,
+             W_OK | X_OK, "new-domains state directory", NULL);
 }
 
 struct first_fatal {

@@ -25,6 +25,7 @@
 #include "minewall/lists.h"
 #include "minewall/log.h"
 #include "minewall/metrics.h"
+#include "minewall/nodsvc.h"
 #include "minewall/privdrop.h"
 #include "minewall/prober.h"
 #include "minewall/qlogw.h"
@@ -78,6 +79,7 @@ struct mw_server {
     struct mw_httpd *httpd;     /* owned; metrics, health and status, or NULL */
     struct mw_ctlapi *ctl;      /* owned; the control API (minewall-ctl), or NULL */
     struct mw_prober *prober;   /* owned; upstream health checks (closes itself) */
+    struct mw_nodsvc *nod;      /* owned; detect.new-domains, or NULL */
     uint64_t started_ms;        /* loop time at start, for the uptime */
     char host[256];             /* gethostname once at start ("unknown" without), for events */
     uint64_t lists_loaded_unix; /* wall time the lists in force were published */
@@ -228,6 +230,7 @@ static void publish(struct mw_server *s, struct mw_snapshot *snap)
     snap->jgeo = s->jgeo;
     snap->host = s->host;
     snap->tap = s->tap;
+    snap->nod = s->nod;
     if (s->prober)
         mw_prober_set(s->prober, snap);
     for (unsigned i = 0; i < s->n_workers; i++)
@@ -386,6 +389,7 @@ static int on_http(void *arg, const char *path, const char *query, struct mw_htt
         int rc = mw_metrics_render(r, s->workers, s->n_workers, s->snap, &x);
         mw_ctlapi_metrics(s->ctl, r);
         mw_qlogw_metrics(s->qlog, r);
+        mw_nodsvc_metrics(s->nod, r);
         return rc ? rc : r->err;
     }
     if (strcmp(path, "/healthz") == 0)
@@ -613,6 +617,9 @@ static void reload_done(uv_work_t *req, int status)
         mw_log_set_level(cfg->log_level);
         if (redis_changed(s->snap->cfg, cfg))
             mw_log_warn("server", "redis settings changed: they take effect on restart");
+        if (mw_nodsvc_restart_needed(s->snap->cfg, cfg))
+            mw_log_warn("nod", "detect.new-domains changed beyond action and block-for: the "
+                               "rest takes effect on restart");
         if (!same_str(s->snap->cfg->control.socket, cfg->control.socket))
             mw_log_warn("server", "control.socket changed: it takes effect on restart");
         if (s->snap->cfg->dnstap.enabled != cfg->dnstap.enabled ||
@@ -791,6 +798,7 @@ static void stop(struct mw_server *s)
         s->rs = NULL;
     }
     mw_events_close(s->ev); /* freed once the workers, its producers, are stopped */
+    mw_nodsvc_stop(s->nod); /* its Redis connection; the rest closes after the workers */
     mw_hostwatch_close(s->hw);
     s->hw = NULL;
     mw_prober_close(s->prober);
@@ -1051,6 +1059,18 @@ int mw_server_run(const struct mw_overrides *o)
         return 1;
     }
     s.snap->tap = s.tap;
+    if (cfg->detect.new_domains.enabled) {
+        char why[256] = "";
+        if (mw_nodsvc_new(s.loop, cfg, s.host, s.snap->journal, s.ev, s.jgeo, &s.nod, why,
+                          sizeof(why)) < 0) {
+            mw_log_error("nod", "%s", why);
+            if (s.jlog)
+                mw_jlog_close(s.jlog);
+            mw_snapshot_unref(s.snap);
+            return 1;
+        }
+        s.snap->nod = s.nod;
+    }
     signal(SIGPIPE, SIG_IGN);
     /* Handlers first: a signal that arrives once the workers answer must find them. libuv
      * queues it until the loop runs. */
@@ -1077,9 +1097,11 @@ int mw_server_run(const struct mw_overrides *o)
         stop_workers(&s);
         mw_qlogw_free(s.qlog);
         mw_tap_free(s.tap);
+        mw_nodsvc_close(s.nod);
         if (s.jlog)
             mw_jlog_close(s.jlog);
         close_signals(&s);
+        mw_nodsvc_free(s.nod);
         mw_geo_free(s.jgeo);
         mw_snapshot_unref(s.snap);
         mw_lists_unref(s.files);
@@ -1095,17 +1117,21 @@ int mw_server_run(const struct mw_overrides *o)
         mw_log_error("redis", "cannot start the Redis sync; enforcing the saved lists");
     if (s.ev && mw_events_start(s.ev) < 0)
         mw_log_error("redis", "cannot start the events publisher; events are dropped");
+    if (s.nod && mw_nodsvc_start(s.nod) < 0)
+        mw_log_error("nod", "cannot start the fleet check of new domains; local only");
     log_ready(&s);
     mw_sd_notify("READY=1");
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);
     stop_workers(&s);
-    mw_qlogw_free(s.qlog); /* after the workers: they fill its rings; writes what is queued */
-    mw_tap_free(s.tap);    /* after the workers: they queue frames; flushes to a reader */
+    mw_qlogw_free(s.qlog);  /* after the workers: they fill its rings; writes what is queued */
+    mw_tap_free(s.tap);     /* after the workers: they queue frames; flushes to a reader */
+    mw_nodsvc_close(s.nod); /* after the workers, before the journal it writes to */
     if (s.jlog)
         mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
     close_signals(&s);         /* runs the loop to its end: the publisher's close is through */
+    mw_nodsvc_free(s.nod);
     mw_events_free(s.ev);
     mw_geo_free(s.jgeo);
     mw_snapshot_unref(s.snap);

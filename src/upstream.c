@@ -786,11 +786,13 @@ static void fetch_complete(struct mw_fetch *f, int status, const struct mw_dns_r
 /* Fill f (from the pool, its cb and arg set) for question q with flags (MW_FETCH_*), asked
  * through group g, and send it. Returns 0, or -EIO when nothing could be sent: f is released, and
  * the caller puts it back in the pool. */
-static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsigned flags,
-                       const struct mw_upgroup *g, uint64_t now)
+static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, const uint8_t *asked,
+                       unsigned flags, const struct mw_upgroup *g, uint64_t now)
 {
     struct mw_upstreams *ups = f->ups;
     mw_dns_question_copy(&f->q, q);
+    if (asked) /* the name sent, in the client's case; compared ignoring case */
+        memcpy(f->q.qname, asked, f->q.qname_len);
     f->cd = (flags & MW_FETCH_CD) != 0;
     f->do_bit = (flags & MW_FETCH_DO) != 0;
     f->group = g;
@@ -813,14 +815,15 @@ static int fetch_begin(struct mw_fetch *f, const struct mw_dns_question *q, unsi
     return -EIO;
 }
 
-int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
-                   mw_fetch_cb cb, void *arg, struct mw_fetch **out)
+int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, const uint8_t *asked,
+                   unsigned flags, mw_fetch_cb cb, void *arg, struct mw_fetch **out)
 {
-    return mw_fetch_start_in(ups, q, flags, 0, cb, arg, out);
+    return mw_fetch_start_in(ups, q, asked, flags, 0, cb, arg, out);
 }
 
-int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
-                      unsigned gi, mw_fetch_cb cb, void *arg, struct mw_fetch **out)
+int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q,
+                      const uint8_t *asked, unsigned flags, unsigned gi, mw_fetch_cb cb, void *arg,
+                      struct mw_fetch **out)
 {
     const struct mw_config *cfg = ups->w->snap->cfg;
     const struct mw_forward_zone *z = mw_config_zone_for_group(cfg, gi, q->qname, q->qname_len);
@@ -832,7 +835,7 @@ int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q,
         return -ENOMEM;
     f->cb = cb;
     f->arg = arg;
-    int rc = fetch_begin(f, q, flags, g, mw_worker_now(ups->w));
+    int rc = fetch_begin(f, q, asked, flags, g, mw_worker_now(ups->w));
     if (rc < 0) {
         fetch_put(ups, f);
         return rc;

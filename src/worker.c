@@ -18,6 +18,8 @@
 #include "minewall/answerdiff.h"
 #include "minewall/blocklog.h"
 #include "minewall/config.h"
+#include "minewall/detect.h"
+#include "minewall/dga.h"
 #include "minewall/dnstext.h"
 #include "minewall/dotconn.h"
 #include "minewall/hash.h"
@@ -26,6 +28,7 @@
 #include "minewall/qgroup.h"
 #include "minewall/query.h"
 #include "minewall/ratelimit.h"
+#include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
 #include "minewall/upstream.h"
@@ -207,6 +210,23 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     if (mw_upstreams_reconfigure(w->ups, cfg, snap->box->health) < 0)
         mw_log_error("worker", "worker %u: out of memory applying upstreams", w->index);
     relisten(w, cfg);
+    /* The DGA check runs on cache misses only: when its verdict may differ now, cached
+     * answers are dropped so that every name is checked again on its next query. A model
+     * that scores differently also empties the memo of scores. */
+    const bool dga_model_same = mw_dga_equal(old->detect.dga.loaded, cfg->detect.dga.loaded);
+    if (cfg->detect.dga.enabled &&
+        (!old->detect.dga.enabled || old->detect.dga.action != cfg->detect.dga.action ||
+         old->detect.dga.level != cfg->detect.dga.level || !dga_model_same))
+        mw_cache_clear(w->cache);
+    if (!dga_model_same && w->regmemo)
+        mw_regmemo_forget(w->regmemo);
+    if (w->regmemo && mw_regmemo_capacity(w->regmemo) < mw_detect_memo_entries(cfg)) {
+        struct mw_regmemo_stats rs;
+        mw_regmemo_stats(w->regmemo, &rs);
+        w->stats.dga_memo_evictions += rs.evicted; /* the counter goes on across memos */
+        mw_regmemo_free(w->regmemo);               /* made again, larger, on the next miss */
+        w->regmemo = NULL;
+    }
     if (memcmp(&old->ratelimit, &cfg->ratelimit, sizeof(cfg->ratelimit)) != 0) {
         mw_ratelimit_free(w->rl);
         w->rl = make_ratelimit(cfg);
@@ -348,6 +368,19 @@ static void pub_tick(uv_timer_t *t)
     p->stats = w->stats;
     p->stats.tcp_out_bytes = w->tcp_out_queued;
     p->stats.udp_queued_bytes = w->udp_queued;
+    if (w->regmemo) { /* the detectors' registered-domain memo (detect.h) */
+        struct mw_regmemo_stats rs;
+        mw_regmemo_stats(w->regmemo, &rs);
+        p->stats.dga_memo_evictions += rs.evicted;
+    }
+    if (w->tunnel) {
+        struct mw_tunnel_stats ts;
+        mw_tunnel_stats(w->tunnel, &ts);
+        p->stats.tunnel_evicted = ts.evicted;
+        p->stats.tunnel_blocks_evicted = ts.blocks_evicted;
+        p->stats.tunnel_entries = ts.entries;
+        p->stats.tunnel_blocks = ts.blocks;
+    }
     p->fetch = fg;
     mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
@@ -473,6 +506,8 @@ static void release(struct mw_worker *w)
     mw_topn_free(w->top[0]);
     mw_topn_free(w->top[1]);
     mw_answerdiff_free(w->ad);
+    mw_tunnel_free(w->tunnel);
+    mw_regmemo_free(w->regmemo);
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);

@@ -12,6 +12,7 @@
 struct mw_errlist;
 struct mw_localzone;
 struct mw_groups;
+struct mw_dga_model;
 
 /* The config read without -c: meson passes the install's prefix/sysconfdir/minewall/minewall.yaml
  * (where `meson install` puts it); this fallback is only for builds outside meson. */
@@ -306,6 +307,47 @@ struct mw_config {
             struct mw_zone_name *internal; /* owned; `internal-zones:` */
             size_t n_internal;
         } rebinding;
+        /* Generated-domain (DGA) scoring of query names (dgacheck.h): the registered-domain
+         * label of every query that misses the cache, scored by the model, memoized per
+         * registered domain in each worker. On when the `dga:` section is present. */
+        struct {
+            bool enabled;                /* `detect: {dga: ...}` is in the config */
+            enum mw_action action;       /* `action:`; default log, never DEFAULT */
+            int level;                   /* `level:` low|medium|high (enum mw_dga_level); high */
+            char *model;                 /* owned; `model:`; NULL: mw_dga_default_path() */
+            int model_line;              /* its line, 0 when defaulted */
+            uint32_t cache_size;         /* `cache-size:` registered domains memoized per worker */
+            struct mw_dga_model *loaded; /* owned: the model, loaded when the config is read */
+        } dga;
+        /* DNS tunnel detection (tunnel.h): per worker, per (client, registered domain) on the
+         * miss path; a detection blocks the registered domain for the client for block_ms. */
+        struct {
+            bool enabled;          /* `enabled:`; default true */
+            enum mw_action action; /* `action:`; default log (alert only), never DEFAULT */
+            uint32_t block_ms;     /* `block-for:`; default 10 minutes */
+            uint32_t window_ms;    /* `window:`; default 60 s */
+            uint32_t max_entries;  /* `max-entries:` per worker; default 16384 */
+            uint32_t max_blocks;   /* `max-blocks:` per worker; default 4096 */
+            uint32_t min_distinct; /* `min-distinct:`; default 30 */
+            uint32_t threshold;    /* `threshold:` (score 1..100); default 60 */
+        } tunnel;
+        /* Newly observed domains (nod.h, nodsvc.h): the first sight of a registered domain by
+         * this resolver, and with Redis by the fleet, is an event and optionally a block. */
+        struct {
+            bool enabled;           /* the section is given and `enabled:` is not false */
+            enum mw_action action;  /* `action:`; default log, never DEFAULT */
+            uint64_t block_for_ms;  /* `block-for:`; default 10 minutes */
+            uint64_t capacity;      /* `capacity:` names remembered; default 10M */
+            double fp_rate;         /* `fp-rate:`; default 0.01 */
+            bool redis;             /* `redis:` fleet check (needs redis.url); default true */
+            uint32_t fleet_days;    /* `fleet-days:` a fleet day set lives; default 30 */
+            uint32_t max_in_flight; /* `max-in-flight:` fleet commands; default 64 */
+            uint64_t save_ms;       /* `save-interval:`; default 5 minutes */
+            char *state_dir; /* owned; `state-dir:`, default redis.state-dir; never NULL on */
+            int line;        /* where the section is */
+            int state_dir_line;
+            int redis_line; /* where `redis: true` was given, 0: the default */
+        } new_domains;
     } detect;
 
     /* The config lines naming each file minewall opens (0: not set, or a default), so that

@@ -7,11 +7,13 @@
  * Pure: no libuv; the caller finds the registered domain (libpsl) and hands over its label. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct mw_errlist;
 struct mw_dga_model;
+struct mw_regmemo_words;
 
 /* Confidence levels, as AWS DNS Firewall's: a label is at the highest level whose threshold
  * its score reaches. The model file carries the three thresholds; tools/dga-train sets them
@@ -44,6 +46,17 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
  * -EFBIG for a file over MW_DGA_FILE_MAX, or the open(2)/read(2) error. */
 int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *errs);
 
+/* The model file used when the config names none (detect.dga.model): the source tree's
+ * conf/dga.model for a binary run from a build directory inside the source tree, else where
+ * `meson install` puts it (MW_DEFAULT_DGA_MODEL, prefix/share/minewall/dga.model). Written
+ * into buf (truncated to len). Reads /proc/self/exe. */
+void mw_dga_default_path(char *buf, size_t len);
+
+/* Do a and b score every label the same (same table, bias and thresholds)? Two loads of one
+ * file are equal: a reload that reads the same model keeps the workers' memos. NULL equals
+ * only NULL. */
+bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b);
+
 /* Free a model. NULL is a no-op. */
 void mw_dga_free(struct mw_dga_model *m);
 
@@ -52,6 +65,16 @@ void mw_dga_free(struct mw_dga_model *m);
  * (*out untouched). Thread-safe, allocation-free. */
 int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
                  struct mw_dga_result *out);
+
+/* The DGA detector on a live query: the score of the registered domain reg (wire form,
+ * reg_len octets, as the worker's registered-domain memo found it, regmemo.h) taken from its
+ * memo words when the model in force scored it before, else scored (its first label) and kept
+ * there. words is required (a caller without a memo passes words of its own, `public` set).
+ * Names that are not public (single labels, .lan, .internal, home.arpa) are not scored.
+ * Returns 1 with *out filled (*memoized: from the words), 0 when not scored, -EINVAL.
+ * Allocates nothing. */
+int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                 struct mw_regmemo_words *words, struct mw_dga_result *out, bool *memoized);
 
 /* The lowest score at level (LOW, MEDIUM or HIGH; NONE gives INT32_MIN). */
 int32_t mw_dga_threshold(const struct mw_dga_model *m, enum mw_dga_level level);

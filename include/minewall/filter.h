@@ -52,6 +52,11 @@ struct mw_verdict {
 
 const char *mw_where_name(enum mw_where w);
 
+/* The action group g (NULL: the default group) gives the list or detector of index list
+ * (`actions:` of the group, by list name, then category), else fallback. */
+enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                      uint16_t list, enum mw_action fallback);
+
 /* Client groups (config.h, struct mw_group_conf): every check below has an _in form that
  * gives the verdict of group g, and the plain form is the default group's (g NULL: every list,
  * no override); there is one code path. A group's verdict is exactly the one its `lists:`
@@ -63,6 +68,11 @@ const char *mw_where_name(enum mw_where w);
  * `actions:` replace the action of a list (by name, else by category) as the list's own
  * `action:` would, and that of the rebinding detector (list "rebinding", category "detect").
  * Detector verdicts apply to every group. */
+/* The action group g (NULL: the default group) gives the list or detector of index list
+ * (`actions:` by name, then by category), else fallback. For detectors that decide outside
+ * the filter (new-domains). */
+enum mw_action mw_filter_group_action(const struct mw_lists *l, const struct mw_group_conf *g,
+                                      uint16_t list, enum mw_action fallback);
 enum mw_filter_result mw_filter_qname_in(const struct mw_lists *l, const struct mw_config *cfg,
                                          const struct mw_group_conf *g,
                                          const struct mw_dns_question *q, struct mw_verdict *v);

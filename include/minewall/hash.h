@@ -32,7 +32,8 @@ static inline uint64_t mw_load32(const uint8_t *p)
     return v;
 }
 
-/* Extend the hash h of a name by one label of n octets at p (1 <= n <= 63) on its left, so
+/* Extend the hash h of a name by one label of n octets at p (1 <= n <= 63; any n >= 1 is read
+ * whole, so it also hashes a short string in one call) on its left, so
  * that one pass from the root down gives the hash of every suffix of a name (the list set's
  * and the local zones' walks). wyhash-style: every octet is read, short labels by overlapping
  * loads with no loop; two 64x64->128 multiplies per label. Hand-written because it is the

@@ -34,14 +34,15 @@ struct mw_answer_change;
 #define MW_JOURNAL_FILE_LINE_MAX 256
 
 /* The event types, in the order of their names ("answer_change", "host_config_change",
- * "upstream_change", "config_change", "control", "other"). Each queued line carries its type, so
- * the writer and the Redis forwarder never read it back out of the JSON. */
+ * "upstream_change", "config_change", "control", "new_domain", "other"). Each queued line carries
+ * its type, so the writer and the Redis forwarder never read it back out of the JSON. */
 enum mw_journal_type {
     MW_JOURNAL_ANSWER,
     MW_JOURNAL_HOST_CONFIG,
     MW_JOURNAL_UPSTREAM,
     MW_JOURNAL_CONFIG,
     MW_JOURNAL_CONTROL,
+    MW_JOURNAL_NEW_DOMAIN, /* nodevent.h */
     MW_JOURNAL_OTHER,
     MW_JOURNAL_TYPES
 };

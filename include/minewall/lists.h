@@ -43,7 +43,13 @@ struct mw_list_info {
  * detection goes down the same block path (reply, block log, events, metrics) as a list hit.
  * List indexes stay below it (lists are far fewer). */
 #define MW_LIST_DETECT 0xff00u
-enum mw_detector { MW_DETECT_REBINDING = 0, MW_DETECT_COUNT };
+enum mw_detector {
+    MW_DETECT_REBINDING = 0,
+    MW_DETECT_DGA,
+    MW_DETECT_TUNNEL,
+    MW_DETECT_NEW_DOMAINS,
+    MW_DETECT_COUNT
+};
 
 /* An AS number rule. */
 struct mw_asn_rule {

@@ -15,6 +15,7 @@ struct mw_geo;
 struct mw_health;
 struct mw_qlogw;
 struct mw_tap;
+struct mw_nodsvc;
 
 /* A config shared by the snapshots that differ only in their lists. */
 struct mw_cfgbox {
@@ -39,6 +40,9 @@ struct mw_snapshot {
      * journal.path) and the geo databases for its answer changes (may be NULL). */
     struct mw_journal_queue *journal;
     struct mw_geo *jgeo;
+    /* Borrowed from the server, like events: the newly-observed-domain detector (nodsvc.h),
+     * NULL when detect.new-domains is off. */
+    struct mw_nodsvc *nod;
     /* Borrowed from the server: this host's name for journal events, read once at start. */
     const char *host;
     /* Borrowed from the server (outlives the workers): the query log writer; NULL without

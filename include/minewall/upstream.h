@@ -78,15 +78,18 @@ struct mw_fetch_result {
 typedef void (*mw_fetch_cb)(void *arg, const struct mw_fetch_result *res);
 
 /* Begin resolving q (qname lowercase wire form) with flags (MW_FETCH_*) through the upstreams
- * configured for the qname. Never calls cb synchronously. On success *out (may be NULL) is the
- * fetch, valid until cb runs or mw_fetch_cancel(). Returns 0, -ENOENT when no upstream serves
- * the name, -ENOMEM, or another negative errno when nothing could be sent; cb is then never
- * called. */
-int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
-                   mw_fetch_cb cb, void *arg, struct mw_fetch **out);
+ * configured for the qname. The name is sent as asked (q->qname_len octets: the client's
+ * case, as Unbound forwards it: case is data to some peers, dns2tcp among them), or as q has
+ * it when asked is NULL; the answer's question is matched ignoring case. Never calls cb
+ * synchronously. On success *out (may be NULL) is the fetch, valid until cb runs or
+ * mw_fetch_cancel(). Returns 0, -ENOENT when no upstream serves the name, -ENOMEM, or another
+ * negative errno when nothing could be sent; cb is then never called. */
+int mw_fetch_start(struct mw_upstreams *ups, const struct mw_dns_question *q, const uint8_t *asked,
+                   unsigned flags, mw_fetch_cb cb, void *arg, struct mw_fetch **out);
 /* As mw_fetch_start for a client of group gi (config.h): the group's own forward zones choose
  * the upstreams first (mw_config_zone_for_group). */
-int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q, unsigned flags,
-                      unsigned gi, mw_fetch_cb cb, void *arg, struct mw_fetch **out);
+int mw_fetch_start_in(struct mw_upstreams *ups, const struct mw_dns_question *q,
+                      const uint8_t *asked, unsigned flags, unsigned gi, mw_fetch_cb cb, void *arg,
+                      struct mw_fetch **out);
 /* Stop an active fetch without calling back (shutdown). */
 void mw_fetch_cancel(struct mw_fetch *f);

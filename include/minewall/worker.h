@@ -27,12 +27,14 @@ enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 #include "minewall/netaddr.h"
 #include "minewall/rebind.h"
 #include "minewall/topn.h"
+#include "minewall/tunnel.h"
 
 struct mw_snapshot;
 struct mw_listener;
 struct mw_upstreams;
 struct mw_queries;
 struct mw_tcp_conn;
+struct mw_regmemo;
 
 /* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
  * by name, and "other" for the rest, so the label set stays bounded however many groups. */
@@ -75,9 +77,17 @@ struct mw_worker_stats {
     /* Rebinding guard detections (blocked or, with action log, recorded) by address class
      * (enum mw_rebind_class; [0] unused). */
     uint64_t rebinding[MW_REBIND_COUNT];
+    /* DGA detector (detect.dga): detections by enum mw_dga_level ([0] unused), labels scored
+     * by the model, lookups the memo answered, memo entries evicted for new ones. */
+    uint64_t dga[4];
+    uint64_t dga_scored, dga_memo_hits, dga_memo_evictions;
     uint64_t paused_hits; /* blocks not enforced: minewall-ctl pause */
     /* Client groups (qgroup.h): queries and block hits by group label (MW_GROUP_LABELS). */
     uint64_t group_queries[MW_GROUP_LABELS], group_blocks[MW_GROUP_LABELS];
+    /* Tunnel detection (tunnel.h): detections, queries met by a block in force, and the
+     * table's bound (states and blocks evicted) and gauges, set when publishing. */
+    uint64_t tunnel_detections, tunnel_blocked;
+    uint64_t tunnel_evicted, tunnel_blocks_evicted, tunnel_entries, tunnel_blocks;
 };
 
 /* Fetch-side gauges of a worker, published with its counters. */
@@ -182,11 +192,15 @@ struct mw_worker {
     uv_mutex_t pub_lock;
     struct mw_worker_pub pub; /* under pub_lock */
 
-    struct mw_blockfold *fold; /* owned; block-log repeat folding of this worker */
-    struct mw_answerdiff *ad;  /* owned; last answer sets for the journal, or NULL */
-    struct mw_ratelimit *rl;   /* owned; per-client rate limiting, or NULL when off */
-    uv_timer_t fold_timer;     /* writes folded repeats once their second is over */
-    uint64_t event_seen[256];  /* block events to Redis: last ms per (client, name) hash */
+    struct mw_blockfold *fold;             /* owned; block-log repeat folding of this worker */
+    struct mw_answerdiff *ad;              /* owned; last answer sets for the journal, or NULL */
+    struct mw_ratelimit *rl;               /* owned; per-client rate limiting, or NULL when off */
+    struct mw_tunnel *tunnel;              /* owned; query.c makes it on the first miss, or NULL */
+    struct mw_tunnel_params tunnel_params; /* what tunnel was made with */
+    uint64_t tunnel_gen;                   /* the snapshot generation it was checked against */
+    struct mw_regmemo *regmemo;            /* owned; registered domains for the detectors */
+    uv_timer_t fold_timer;                 /* writes folded repeats once their second is over */
+    uint64_t event_seen[256]; /* block events to Redis: last ms per (client, name) hash */
 
     struct mw_worker_stats stats;
 

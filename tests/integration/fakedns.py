@@ -136,10 +136,11 @@ class FakeDNS:
         self._conns = []
         self._timers = []
         self._udp = self._tcp = None
+        o = "" if self.origin == dns.name.root else str(self.origin)  # the root: "ns."
         self.set_record(
             self.origin, "SOA", soa_ttl,
-            ["ns.%s hostmaster.%s 1 3600 600 86400 %d" % (self.origin, self.origin, soa_minimum)])
-        self.set_record(self.origin, "NS", soa_ttl, ["ns.%s" % self.origin])
+            ["ns.%s hostmaster.%s 1 3600 600 86400 %d" % (o, o, soa_minimum)])
+        self.set_record(self.origin, "NS", soa_ttl, ["ns.%s" % o])
         for name, types in (records or {}).items():
             for rdtype, values in types.items():
                 ttl, values = values if isinstance(values, tuple) else (300, values)

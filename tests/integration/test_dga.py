@@ -6,11 +6,16 @@ scorer's), and the false positives at each level stay within the level's bound."
 
 import json
 import os
+import re
 import subprocess
 
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 
-from conftest import BIN, SRCDIR
+from conftest import BIN, SRCDIR, blocks, ede, free_port, run_minewall, wait_until
+from test_ops import val, wait_metric
 
 DATA = os.path.join(SRCDIR, "..", "shared", "data")
 SCORER = os.path.join(os.path.dirname(BIN), "dgascore")
@@ -56,3 +61,175 @@ def test_dgascore_refuses_a_corrupt_model(tmp_path):
     assert p.returncode == 1
     assert "%s: bad DGA model: checksum mismatch" % bad in p.stderr
     assert p.stdout == ""
+
+
+# ---- the detector on live queries (detect.dga) ----
+
+EDE_FILTERED = 17
+EDE_TEXT = "minewall: detect/dga"
+BENIGN = ["google.com", "wikipedia.com", "example.com", "amazonaws.com", "github.com",
+          "microsoft.com", "bbc.com"]
+# Generated labels (zloader, ranbyus, sisron, newgoz generators); the model decides which are
+# HIGH: the test takes the first that is, as dgascore (the same C code) scores them.
+CANDIDATES = ["sqbfivaaaxbvcdptmhbv", "kmgavokjtrjlahxjgwsb", "mdeymtiymgq", "bmtmmdiymq",
+              "ndiwmtiymge", "xyqpfrdkvbsbtxhjfalr", "ulnydqwoyxyhcsvpghtkxwrrwx",
+              "gkpsyaqyafhefiljyfbrkxwlq", "tnjxvqkrmebrhqyotdmhxncdas"]
+
+
+def dgascore(labels):
+    p = subprocess.run([SCORER, MODEL], input="\n".join(labels) + "\n", capture_output=True,
+                       text=True, timeout=10)
+    assert p.returncode == 0, p.stderr
+    return [line.split("\t")[1] for line in p.stdout.splitlines()]
+
+
+@pytest.fixture
+def names():
+    if not os.path.exists(SCORER):
+        pytest.skip("no dgascore next to %s" % BIN)
+    levels = dgascore(CANDIDATES)
+    high = [c for c, lv in zip(CANDIDATES, levels) if lv == "HIGH"]
+    assert len(high) >= 2, list(zip(CANDIDATES, levels))
+    benign = [b.split(".")[0] for b in BENIGN]
+    assert set(dgascore(benign)) <= {"NONE", "LOW"}, list(zip(benign, dgascore(benign)))
+    return high
+
+
+@pytest.fixture
+def start(make_minewall, make_upstream, tmp_path):
+    up = make_upstream({}, origin="com.")
+
+    def go(dga, names, **extra):
+        for n in names + BENIGN:
+            for host in (n, "www." + n):
+                up.set_record(host, "A", 300, ["192.0.2.7"])
+        config = {"log": {"level": "debug", "blocks": str(tmp_path / "blocks.jsonl")},
+                  "metrics": {"listen": "127.0.0.1:%d" % free_port()},
+                  "detect": {"dga": dga}}
+        config.update(extra)
+        return make_minewall([up], config=config), up
+    return go
+
+
+def mport(m):
+    return int(m.config["metrics"]["listen"].rsplit(":", 1)[1])
+
+
+def test_dga_log_answers_and_records(start, names, tmp_path):
+    """action log (the default): a generated name is answered and recorded once in the block
+    log and the metrics; a second query of it is a cache hit (no check, no record), a name
+    under the same registered domain is checked through the memo (not scored again); benign
+    names are not recorded."""
+    dga = names[0] + ".com"
+    m, up = start({}, [names[0] + ".com"])
+    for b in BENIGN:
+        r = m.query(b)
+        assert r.rcode() == dns.rcode.NOERROR and r.answer and ede(r) is None, r
+    r = m.query(dga)
+    assert r.rcode() == dns.rcode.NOERROR and r.answer and ede(r) is None, r
+    path = str(tmp_path / "blocks.jsonl")
+    got = wait_until(lambda: blocks(path), 5, what="a block line")
+    assert len(got) == 1, got
+    e = got[0]
+    assert (e["qname"].rstrip("."), e["list"], e["category"], e["rule"], e["action"],
+            e["where"]) == (dga, "dga", "detect", "dga:high", "log", "qname"), e
+    assert re.fullmatch(re.escape(dga) + r" score=-?\d+", e["matched"]), e
+    s = wait_metric(mport(m), lambda s: val(s, "minewall_detections_total", detector="dga",
+                                            level="high") == 1, "1 dga detection")
+    scored = val(s, "minewall_dga_scored_total")
+    assert scored == len(BENIGN) + 1, s
+    # Cache hit: answered without a check.
+    r = m.query(dga)
+    assert r.answer and up.count(dga) == 1
+    # Another name of the same registered domain: a miss, checked through the memo.
+    r = m.query("www." + dga)
+    assert r.rcode() == dns.rcode.NOERROR and r.answer
+    s = wait_metric(mport(m), lambda s: val(s, "minewall_dga_memo_hits_total") == 1,
+                    "a memo hit")
+    assert val(s, "minewall_dga_scored_total") == scored
+    assert val(s, "minewall_detections_total", detector="dga", level="high") == 2
+    assert val(s, "minewall_blocks_total", list="dga", category="detect", action="log") == 2
+    assert len(wait_until(lambda: len(blocks(path)) == 2 and blocks(path), 5,
+                          what="2 block lines")) == 2
+
+
+def test_dga_block_answers_with_ede(start, names, tmp_path):
+    """A block action: the generated name is answered NXDOMAIN with EDE 17 and never asked
+    upstream, every time; benign names resolve."""
+    dga = names[1] + ".com"
+    m, up = start({"action": "nxdomain", "level": "high"}, [dga])
+    for _ in range(3):
+        r = m.query(dga)
+        assert r.rcode() == dns.rcode.NXDOMAIN and not r.answer, r
+        assert ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    r = m.query("www." + dga, "AAAA")
+    assert r.rcode() == dns.rcode.NXDOMAIN and ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    assert up.count(dga) == 0 and up.count("www." + dga) == 0
+    for b in BENIGN:
+        r = m.query(b)
+        assert r.rcode() == dns.rcode.NOERROR and r.answer and ede(r) is None, r
+    path = str(tmp_path / "blocks.jsonl")
+    got = wait_until(lambda: len(blocks(path)) >= 2 and blocks(path), 5, what="block lines")
+    assert {(e["rule"], e["action"]) for e in got} == {("dga:high", "nxdomain")}, got
+    assert {e["qname"].rstrip(".") for e in got} == {dga, "www." + dga}, got
+    s = wait_metric(mport(m), lambda s: val(s, "minewall_detections_total", detector="dga",
+                                            level="high") == 4, "4 dga detections")
+    # One label scored for the four queries of the generated domain, the rest from the memo.
+    assert val(s, "minewall_dga_memo_hits_total") == 3, s
+    assert val(s, "minewall_dga_scored_total") == 1 + len(BENIGN), s
+
+
+def test_dga_detection_in_redis_blocks_stream(start, names, redis_server, tmp_path):
+    """A detection is an event of the Redis blocks stream, as every other block."""
+    rs = redis_server()
+    dga = names[0] + ".com"
+    m, up = start({"action": "refused"}, [dga],
+                  redis={"url": rs.url, "lists": [], "state-dir": str(tmp_path / "state")})
+    r = m.query(dga)
+    assert r.rcode() == dns.rcode.REFUSED and ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    evs = wait_until(lambda: [f for _, f in rs.client.xrange("minewall:events:blocks")], 5,
+                     what="a block event in Redis")
+    e = evs[0]
+    assert (e["qname"].rstrip("."), e["list"], e["category"], e["rule"], e["action"],
+            e["where"]) == (dga, "dga", "detect", "dga:high", "refused", "qname"), e
+    assert re.fullmatch(re.escape(dga) + r" score=-?\d+", e["matched"]), e
+
+
+def test_dga_group_action(start, names, tmp_path):
+    """A group's `actions:` overrides the detector's action for its clients (list name
+    `dga`), also for a name the default group already resolved and cached (the entry, checked
+    under the default's policy, is checked again under the group's)."""
+    dga = names[0] + ".com"
+    m, up = start({}, [dga], groups={"strict": {"clients": ["127.0.0.2/32"],
+                                                "actions": {"dga": "nxdomain"}}})
+    r = m.query(dga)  # from 127.0.0.1: the default group, action log
+    assert r.rcode() == dns.rcode.NOERROR and r.answer, r
+    q = dns.message.make_query(dga, "A", use_edns=0)
+    for _ in range(2):
+        r = dns.query.udp(q, m.addr[0], port=m.addr[1], source="127.0.0.2", timeout=2)
+        assert r.rcode() == dns.rcode.NXDOMAIN and ede(r) == (EDE_FILTERED, EDE_TEXT), r
+    assert up.count(dga) == 1
+    path = str(tmp_path / "blocks.jsonl")
+    got = wait_until(lambda: len(blocks(path)) >= 2 and blocks(path), 5, what="block lines")
+    assert [(e["action"], e.get("group")) for e in got][:2] == [("log", "default"),
+                                                                ("nxdomain", "strict")], got
+
+
+def test_dga_config_errors(tmp_path):
+    path = str(tmp_path / "bad.yaml")
+    with open(path, "w") as f:
+        f.write("listen: [127.0.0.1:%d]\n"      # 1
+                "detect:\n"                      # 2
+                "  dga:\n"                       # 3
+                "    level: extreme\n"           # 4
+                "    action: block\n"            # 5
+                "    cache-size: 3\n"            # 6
+                "    model: missing.model\n"     # 7
+                % free_port())
+    res = run_minewall(["-c", path, "--check-config"])
+    out = res.stdout + res.stderr
+    assert res.returncode == 1, out
+    for line, text in ((4, "unknown level 'extreme'"), (5, "unknown action 'block'"),
+                       (6, "cache-size"),
+                       (7, "%s: cannot read DGA model" % (tmp_path / "missing.model"))):
+        assert "%s:%d: " % (path, line) in out and text in out, (line, text, out)

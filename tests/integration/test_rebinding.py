@@ -211,7 +211,8 @@ def test_config_errors_refused_with_line(tmp_path):
                 "      - corp.example.com\n"  # 7
                 "      - Corp.Example.COM.\n"  # 8
                 "      - a..b\n"             # 9
-                "  tunnel: {}\n" % free_port())  # 10
+                "  tunnel: {block-for: 10 minutes}\n"  # 10
+                "  tunel: {}\n" % free_port())  # 11
     res = run_minewall(["-c", path, "--check-config"])
     out = res.stdout + res.stderr
     assert res.returncode == 1, out
@@ -219,10 +220,12 @@ def test_config_errors_refused_with_line(tmp_path):
                        (5, "unknown action 'block'"),
                        (8, "duplicate zone 'Corp.Example.COM.' (first on line 7)"),
                        (9, "invalid zone name 'a..b'"),
-                       (10, "unknown key 'tunnel' in 'detect'")):
+                       (10, "detect.tunnel.block-for: expected a duration such as 90s, 10m or "
+                            "1h, found '10 minutes'"),
+                       (11, "unknown key 'tunel' in 'detect'")):
         assert "%s:%d: " % (path, line) in out and text in out, (line, text, out)
     reported = {int(n) for n in re.findall(re.escape(path) + r":(\d+): ", out)}
-    assert reported == {4, 5, 8, 9, 10}, out
+    assert reported == {4, 5, 8, 9, 10, 11}, out
 
 
 def test_explain_shows_registered_domain(tmp_path):

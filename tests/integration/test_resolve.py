@@ -67,6 +67,18 @@ def test_0x20_question_case_echoed(mw, tcp):
     assert r.rcode() == dns.rcode.NOERROR and r.answer
 
 
+def test_client_case_forwarded_upstream(mw, upstream):
+    """The name goes upstream as the client wrote it (dns2tcp's data is case-sensitive);
+    the cache ignores case, so another spelling is a hit answered in its own case."""
+    r = mw.query("ExAmple.TEST", "TXT")
+    assert r.rcode() == dns.rcode.NOERROR and r.answer
+    assert [q.name for q in upstream.queries if q.qtype == "TXT"] == ["ExAmple.TEST."]
+    r = mw.query("eXample.test", "TXT")
+    assert r.question[0].name.to_text() == "eXample.test."
+    assert r.answer
+    assert upstream.count("example.test", "TXT") == 1
+
+
 def test_rd_copied_and_id_echoed(mw):
     q = make_query("example.test", "A")
     q.flags &= ~dns.flags.RD

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "minewall/config.h"
+#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/error.h"
 #include "minewall/listfile.h"
@@ -1458,8 +1459,121 @@ static void test_require(void **state)
     free(out);
 }
 
+/* detect.new-domains: off by default, on with the section (every default), every key, the
+ * state directory from redis.state-dir, redis following redis.url, errors with their line. */
+static void test_detect_new_domains(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_false(c->detect.new_domains.enabled);
+    mw_config_free(c);
+    c = parse_ok("detect: {new-domains: {state-dir: /var/lib/mw}}\n");
+    assert_true(c->detect.new_domains.enabled);
+    assert_int_equal(c->detect.new_domains.action, MW_ACTION_LOG);
+    assert_true(c->detect.new_domains.block_for_ms == 600000);
+    assert_true(c->detect.new_domains.capacity == 10000000);
+    assert_true(c->detect.new_domains.fp_rate == 0.01);
+    assert_false(c->detect.new_domains.redis); /* no redis.url */
+    assert_int_equal(c->detect.new_domains.fleet_days, 30);
+    assert_int_equal(c->detect.new_domains.max_in_flight, 64);
+    assert_true(c->detect.new_domains.save_ms == 300000);
+    assert_string_equal(c->detect.new_domains.state_dir, "/var/lib/mw");
+    mw_config_free(c);
+    c = parse_ok("redis: {url: 'redis://127.0.0.1:6379', state-dir: /var/lib/mwr}\n"
+                 "detect:\n"
+                 "  new-domains:\n"
+                 "    action: refused\n"
+                 "    block-for: 1h30m\n"
+                 "    capacity: 5000\n"
+                 "    fp-rate: 0.001\n"
+                 "    fleet-days: 7\n"
+                 "    max-in-flight: 8\n"
+                 "    save-interval: 90s\n");
+    assert_true(c->detect.new_domains.enabled);
+    assert_int_equal(c->detect.new_domains.action, MW_ACTION_REFUSED);
+    assert_true(c->detect.new_domains.block_for_ms == 5400000);
+    assert_true(c->detect.new_domains.capacity == 5000);
+    assert_true(c->detect.new_domains.fp_rate == 0.001);
+    assert_true(c->detect.new_domains.redis);
+    assert_int_equal(c->detect.new_domains.fleet_days, 7);
+    assert_int_equal(c->detect.new_domains.max_in_flight, 8);
+    assert_true(c->detect.new_domains.save_ms == 90000);
+    assert_string_equal(c->detect.new_domains.state_dir, "/var/lib/mwr");
+    mw_config_free(c);
+    c = parse_ok("detect: {new-domains: {enabled: false}}\n");
+    assert_false(c->detect.new_domains.enabled);
+    mw_config_free(c);
+
+    parse_error("detect:\n  new-domains:\n    action: log\n",
+                NAME ":3: detect.new-domains: needs a state-dir");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    block-for: 0s\n",
+                NAME ":4: detect.new-domains.block-for: expected a duration");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    capacity: 999\n",
+                NAME ":4: detect.new-domains.capacity");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    fp-rate: 1%\n",
+                NAME ":4: detect.new-domains.fp-rate: expected a rate from 0.0001 to 0.1, found "
+                     "'1%'");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    redis: true\n",
+                NAME ":4: detect.new-domains.redis: true needs redis.url");
+    parse_error("detect:\n  new-domains:\n    state-dir: /x\n    fleet-days: 0\n",
+                NAME ":4: detect.new-domains.fleet-days");
+}
+
 /* detect.rebinding: defaults (metadata on, private off, nxdomain), every key, internal zones
  * matched as subtrees, and each error with its line. */
+static void test_detect_tunnel(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_true(c->detect.tunnel.enabled);
+    assert_int_equal(c->detect.tunnel.action, MW_ACTION_LOG);
+    assert_int_equal(c->detect.tunnel.block_ms, 600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 60000);
+    assert_int_equal(c->detect.tunnel.max_entries, 16384);
+    assert_int_equal(c->detect.tunnel.max_blocks, 4096);
+    assert_int_equal(c->detect.tunnel.min_distinct, 30);
+    assert_int_equal(c->detect.tunnel.threshold, 60);
+    mw_config_free(c);
+
+    c = parse_ok("detect:\n"
+                 "  tunnel:\n"
+                 "    enabled: true\n"
+                 "    action: refused\n"
+                 "    block-for: 1h\n"
+                 "    window: 90s\n"
+                 "    max-entries: 1000\n"
+                 "    max-blocks: 64\n"
+                 "    min-distinct: 20\n"
+                 "    threshold: 70\n");
+    assert_int_equal(c->detect.tunnel.action, MW_ACTION_REFUSED);
+    assert_int_equal(c->detect.tunnel.block_ms, 3600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 90000);
+    assert_int_equal(c->detect.tunnel.max_entries, 1000);
+    assert_int_equal(c->detect.tunnel.max_blocks, 64);
+    assert_int_equal(c->detect.tunnel.min_distinct, 20);
+    assert_int_equal(c->detect.tunnel.threshold, 70);
+    mw_config_free(c);
+    c = parse_ok("detect: {tunnel: {enabled: false, block-for: 10m, window: 30}}\n");
+    assert_false(c->detect.tunnel.enabled);
+    assert_int_equal(c->detect.tunnel.block_ms, 600000);
+    assert_int_equal(c->detect.tunnel.window_ms, 30000);
+    mw_config_free(c);
+
+    parse_error("detect:\n  tunnel:\n    action: block\n",
+                NAME ":3: detect.tunnel.action: unknown action 'block'");
+    parse_error("detect:\n  tunnel:\n    block-for: 10 minutes\n",
+                NAME ":3: detect.tunnel.block-for: expected a duration such as 90s, 10m or 1h, "
+                     "found '10 minutes'");
+    parse_error("detect:\n  tunnel:\n    window: 2h\n",
+                NAME ":3: detect.tunnel.window: '2h' is out of range (1s to 3600s)");
+    parse_error("detect:\n  tunnel:\n    block-for: 0s\n",
+                NAME ":3: detect.tunnel.block-for: '0s' is out of range");
+    parse_error("detect:\n  tunnel:\n    threshold: 101\n", NAME ":3: detect.tunnel.threshold");
+    parse_error("detect:\n  tunnel:\n    max-entries: 8\n", NAME ":3: detect.tunnel.max-entries");
+    parse_error("detect:\n  tunnel:\n    treshold: 50\n",
+                NAME ":3: unknown key 'treshold' in 'detect.tunnel'");
+}
+
 static void test_detect(void **state)
 {
     (void)state;
@@ -1515,16 +1629,59 @@ static void test_detect(void **state)
              "line 4)");
     parse_error("detect:\n  rebinding:\n    privat: true\n",
                 NAME ":3: unknown key 'privat' in 'detect.rebinding'");
-    parse_error("detect:\n  tunnel: {}\n", NAME ":2: unknown key 'tunnel' in 'detect'");
+    parse_error("detect:\n  tunel: {}\n", NAME ":2: unknown key 'tunel' in 'detect'");
     const char *const two[] = {NAME ":3: detect.rebinding.metadata",
                                NAME ":4: detect.rebinding.action"};
     parse_errors("detect:\n  rebinding:\n    metadata: 1\n    action: x\n", 2, two);
+}
+
+/* detect.dga: off without the section; with it, the defaults (log, high, 65536) and the model
+ * loaded with the config; every key; a bad level, a cache size out of range and a model that
+ * does not load, each with its line. */
+static void test_detect_dga(void **state)
+{
+    (void)state;
+    struct mw_config *c = parse_ok("listen: [127.0.0.1]\n");
+    assert_false(c->detect.dga.enabled);
+    assert_null(c->detect.dga.loaded);
+    mw_config_free(c);
+
+#define DGA_MODEL MW_TEST_SRCDIR "/../conf/dga.model"
+    c = parse_ok("detect:\n  dga:\n    model: " DGA_MODEL "\n");
+    assert_true(c->detect.dga.enabled);
+    assert_non_null(c->detect.dga.loaded);
+    assert_int_equal(c->detect.dga.action, MW_ACTION_LOG);
+    assert_int_equal(c->detect.dga.level, MW_DGA_HIGH);
+    assert_int_equal(c->detect.dga.cache_size, 65536);
+    assert_string_equal(c->detect.dga.model, DGA_MODEL);
+    assert_int_equal(c->detect.dga.model_line, 3);
+    mw_config_free(c);
+
+    c = parse_ok("detect:\n  dga:\n    action: nxdomain\n    level: medium\n"
+                 "    cache-size: 1024\n    model: " DGA_MODEL "\n");
+    assert_int_equal(c->detect.dga.action, MW_ACTION_NXDOMAIN);
+    assert_int_equal(c->detect.dga.level, MW_DGA_MEDIUM);
+    assert_int_equal(c->detect.dga.cache_size, 1024);
+    mw_config_free(c);
+
+    parse_error("detect:\n  dga:\n    level: extreme\n    model: " DGA_MODEL "\n", NAME
+                ":3: detect.dga.level: unknown level 'extreme' (expected low, medium or high)");
+    parse_error("detect:\n  dga:\n    cache-size: 3\n    model: " DGA_MODEL "\n",
+                NAME ":3: detect.dga.cache-size");
+    parse_error("detect:\n  dga:\n    action: log\n    model: /nonexistent/dga.model\n",
+                NAME ":4: detect.dga: /nonexistent/dga.model: cannot read DGA model: No such "
+                     "file or directory");
+    parse_error("detect:\n  dga:\n    model: " MW_TEST_SRCDIR "/../conf/minewall.yaml\n",
+                NAME ":3: detect.dga: " MW_TEST_SRCDIR "/../conf/minewall.yaml: bad DGA model: not "
+                     "a minewall DGA model");
+#undef DGA_MODEL
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_detect_dga),
         cmocka_unit_test(test_listen),
         cmocka_unit_test(test_upstreams),
         cmocka_unit_test(test_forward_zones),
@@ -1561,6 +1718,8 @@ int main(void)
         cmocka_unit_test(test_log_output),
         cmocka_unit_test(test_require),
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_detect_tunnel),
+        cmocka_unit_test(test_detect_new_domains),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

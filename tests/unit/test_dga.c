@@ -19,6 +19,7 @@
 #include "minewall/dga.h"
 #include "minewall/error.h"
 #include "minewall/file.h"
+#include "minewall/regmemo.h"
 
 #ifndef MW_TEST_SRCDIR
 #define MW_TEST_SRCDIR "tests"
@@ -114,6 +115,35 @@ static void test_generated_high(void **state)
     assert_true(b >= 140);
     assert_true(c >= 120);
     assert_true(d >= 120);
+    mw_dga_free(m);
+}
+
+/* mw_dga_check (folded from the DGA memo's tests): the registered domain's first label scored
+ * once and kept in its memo words, later checks answered from them, names that are not public
+ * never scored, and forgotten words scoring again. */
+static void test_check_through_words(void **state)
+{
+    (void)state;
+    struct mw_dga_model *m = load_shipped();
+    const uint8_t reg[] = "\x0cqxvbzjkwhtrp\x03com";
+    struct mw_regmemo_words words = {.public = true};
+    struct mw_dga_result a, b;
+    bool memo;
+    assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &a, &memo), 1);
+    assert_false(memo);
+    assert_true(words.dga_scored);
+    struct mw_dga_result r = score(m, "qxvbzjkwhtrp");
+    assert_int_equal(a.score, r.score);
+    assert_int_equal(a.level, r.level);
+    assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &b, &memo), 1);
+    assert_true(memo);
+    assert_int_equal(b.score, a.score);
+    assert_int_equal(b.level, a.level);
+    words = (struct mw_regmemo_words){.public = false};
+    assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &b, &memo), 0);
+    assert_false(words.dga_scored);
+    assert_int_equal(mw_dga_check(m, reg, sizeof(reg), NULL, &b, &memo), -EINVAL);
+    assert_int_equal(mw_dga_check(NULL, reg, sizeof(reg), &words, &b, &memo), -EINVAL);
     mw_dga_free(m);
 }
 
@@ -274,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_benign_low),
         cmocka_unit_test(test_generated_high),
         cmocka_unit_test(test_levels_and_bad_labels),
+        cmocka_unit_test(test_check_through_words),
         cmocka_unit_test(test_corrupt_refused),
         cmocka_unit_test(test_cost),
     };

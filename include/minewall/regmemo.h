@@ -1,0 +1,78 @@
+/* Registered domains at the price of a few hash probes: the one per-worker memo in front of
+ * regdom.c (libpsl), for the detectors that need the registered domain of every miss (DGA,
+ * tunnel, new domains), with a few words each detector keeps per registered domain (the DGA
+ * score, the new-domain filter's epoch), so that a query crosses libpsl at most once and a
+ * known registered domain costs its detectors a word test. libpsl's psl_registrable_domain tests
+ * every suffix of the name, about 12,000 instructions for a five-label name: more than the rest of
+ * a cache miss.
+ *
+ * Exact, not a heuristic: the public suffix of a name depends only on its last k + 1 labels,
+ * where k is the depth of the deepest suffix of the name that is a node of the list (a rule,
+ * or a suffix of a rule; a wildcard rule "*.x" adds one label below x). The registered domain
+ * then lies within the last k + 2 labels, so libpsl is asked about that suffix only and its
+ * answer kept under the suffix's hash: names that differ only in the labels on the left (a
+ * tunnel's data, a CDN's hashed host names) share one entry. The node set is read from the
+ * Public Suffix List file (Debian's .dat, internationalised rules converted with libidn2);
+ * without it every name is its own entry (still exact, libpsl on every new name).
+ *
+ * Two kinds of entry share the table: a suffix's (the labels of its registered domain) and a
+ * registered domain's own (its public flag and the detectors' words). A name whose suffix is
+ * its registered domain ("example.com", "www.example.co.uk") needs one probe; a deeper one
+ * ("www.example.com": suffix "www.example.com", domain "example.com") two, so that the words
+ * are per registered domain whatever name under it is asked.
+ *
+ * Pure: no libuv, no locks: one memo per worker. Keys are keyed hashes (a random seed per
+ * memo); a collision in the node set only makes the asked suffix longer (still exact), one in
+ * the memo (2^-64 a pair) would give a wrong answer. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mw_regdom;
+struct mw_regmemo;
+
+/* Bounds of a memo's entry count (detect.dga.cache-size). */
+#define MW_REGMEMO_MIN 64
+#define MW_REGMEMO_MAX (1u << 24)
+
+/* A memo of max_entries (rounded up to a power of two, at least 64) over rd (borrowed: must
+ * outlive the memo), with the node set read from dat_path (the .dat list; NULL or unreadable:
+ * no node set). Reads the file: call it off the query path or once. NULL on ENOMEM. */
+struct mw_regmemo *mw_regmemo_new(const struct mw_regdom *rd, const char *dat_path,
+                                  size_t max_entries);
+/* NULL is a no-op. */
+void mw_regmemo_free(struct mw_regmemo *m);
+
+/* What the memo keeps with a registered domain: zero when its entry is made, kept until the
+ * entry is evicted or the memo forgotten (mw_regmemo_forget). Each word belongs to one
+ * detector; `public` is the memo's own. */
+struct mw_regmemo_words {
+    uint32_t nod_epoch; /* new-domains: the filter epoch in which the domain was known (0: no) */
+    int32_t dga_score;  /* dga: the registered-domain label's score, when dga_scored */
+    uint8_t dga_level;  /* dga: its enum mw_dga_level */
+    bool dga_scored;    /* dga: the two above are set (by the model in force) */
+    bool public;        /* the memo's: mw_regdom_is_public() of the registered domain */
+};
+
+/* As mw_regdom_find (lowercase wire name, len octets with the root): the offset of the
+ * registered domain in name, or -ENOENT. One difference: labels to the left of those the
+ * list's rules can reach are not read, so octets the list cannot hold (above 0x7e) there do
+ * not make it -ENOENT (mw_regdom_find refuses the whole name). With words not NULL, *words is
+ * the registered domain's words (valid until the next call), NULL with -ENOENT. */
+int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
+                    struct mw_regmemo_words **words);
+
+/* Forget every entry (a new DGA model scores differently); the node set and counters stay. */
+void mw_regmemo_forget(struct mw_regmemo *m);
+
+/* Entries the memo holds at most (max_entries rounded up). */
+size_t mw_regmemo_capacity(const struct mw_regmemo *m);
+
+struct mw_regmemo_stats {
+    uint64_t hits, misses, evicted;
+    uint64_t psl;   /* names libpsl was asked about (suffix misses) */
+    uint64_t nodes; /* suffixes of the list's rules in the node set */
+};
+void mw_regmemo_stats(const struct mw_regmemo *m, struct mw_regmemo_stats *out);

@@ -1,0 +1,395 @@
+/* Newly observed domains: the rotating pair of Bloom filters and its file; see nod.h. The bit
+ * arrays are calloc'ed, so the kernel hands out zero pages only as bits are set (a 13.8 MB
+ * filter costs its RSS as it fills), and every access is atomic because all workers share it.
+ * Probes use double hashing (Kirsch and Mitzenmacher): g_i = h1 + i*h2 from one 64-bit hash,
+ * mapped onto the m bits by a multiply-shift instead of a division. */
+#include "minewall/nod.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "minewall/hash.h"
+
+#define K_MAX 16
+#define TAG 0x6e6f64u    /* "nod": the hash's type tag */
+#define CHUNK (1u << 20) /* bytes copied, hashed and written at a time by save */
+#define FILE_VERSION 1u
+static const char MAGIC[8] = "MWNODBF";
+
+struct bloom {
+    _Atomic uint64_t *w; /* owned: m / 64 words */
+    uint64_t m;          /* bits, a multiple of 64 */
+    uint32_t k;
+    _Atomic uint64_t names; /* names added */
+    _Atomic uint64_t set;   /* bits set */
+};
+
+struct mw_nod {
+    uint64_t capacity;
+    double fp;
+    uint64_t salt;
+    struct bloom gen[2];
+    _Atomic unsigned cur; /* index of the current generation */
+    _Atomic uint64_t rotations;
+    _Atomic uint32_t epoch; /* mw_nod_epoch */
+    struct bloom today;
+};
+
+/* The file header; native byte order, as the bits after it. */
+struct header {
+    char magic[8];
+    uint32_t version, k;
+    uint64_t capacity, fp_bits, salt, m;
+    uint64_t names[2]; /* current, previous */
+    uint64_t rotations;
+    uint64_t checksum; /* mw_hash_bytes chained over the bits, current generation first */
+};
+_Static_assert(sizeof(struct header) == 80, "header layout");
+
+struct probe {
+    uint64_t h1, h2;
+};
+
+static struct probe probe_of(const struct mw_nod *n, const uint8_t *name, size_t len)
+{
+    uint64_t h = mw_hash_bytes(n->salt, TAG, name, len);
+    /* The step must be odd so that the k probes differ for any m. */
+    return (struct probe){h, mw_hash_mix(h ^ 0x9e3779b97f4a7c15ull, n->salt | 1) | 1};
+}
+
+static inline uint64_t bit_of(const struct bloom *b, const struct probe *p, uint32_t i)
+{
+    return (uint64_t)(((__uint128_t)(p->h1 + i * p->h2) * b->m) >> 64);
+}
+
+static bool test(const struct bloom *b, const struct probe *p)
+{
+    for (uint32_t i = 0; i < b->k; i++) {
+        uint64_t x = bit_of(b, p, i);
+        uint64_t v = atomic_load_explicit(&b->w[x >> 6], memory_order_relaxed);
+        if (!(v & (1ull << (x & 63))))
+            return false;
+    }
+    return true;
+}
+
+/* Set the probes' bits; true when this call set at least one (the name was not in b, and no
+ * other thread added it first). */
+static bool set(struct bloom *b, const struct probe *p)
+{
+    uint64_t flipped = 0;
+    for (uint32_t i = 0; i < b->k; i++) {
+        uint64_t x = bit_of(b, p, i), bit = 1ull << (x & 63);
+        uint64_t old = atomic_fetch_or_explicit(&b->w[x >> 6], bit, memory_order_relaxed);
+        flipped += !(old & bit);
+    }
+    if (!flipped)
+        return false;
+    atomic_fetch_add_explicit(&b->set, flipped, memory_order_relaxed);
+    atomic_fetch_add_explicit(&b->names, 1, memory_order_relaxed);
+    return true;
+}
+
+static void clear(struct bloom *b)
+{
+    for (uint64_t i = 0; i < b->m / 64; i++)
+        if (atomic_load_explicit(&b->w[i], memory_order_relaxed))
+            atomic_store_explicit(&b->w[i], 0, memory_order_relaxed);
+    atomic_store(&b->set, 0);
+    atomic_store(&b->names, 0);
+}
+
+/* Bits and probes for n names at false-positive rate p. */
+static int size_bloom(struct bloom *b, uint64_t n, double p)
+{
+    double ln2 = log(2.0);
+    double bits = ceil((double)n * -log(p) / (ln2 * ln2));
+    uint64_t m = ((uint64_t)bits + 63) & ~63ull;
+    double k = round((double)m / (double)n * ln2);
+    b->m = m < 64 ? 64 : m;
+    b->k = k < 1 ? 1 : k > K_MAX ? K_MAX : (uint32_t)k;
+    b->w = calloc(b->m / 64, sizeof(*b->w));
+    return b->w ? 0 : -ENOMEM;
+}
+
+int mw_nod_new(uint64_t capacity, double fp_rate, uint64_t salt, struct mw_nod **out)
+{
+    *out = NULL;
+    if (capacity < MW_NOD_CAPACITY_MIN || capacity > MW_NOD_CAPACITY_MAX || !(fp_rate > 0) ||
+        !(fp_rate < 0.5))
+        return -EINVAL;
+    struct mw_nod *n = calloc(1, sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    n->capacity = capacity;
+    n->fp = fp_rate;
+    n->salt = salt ? salt : mw_hash_seed();
+    uint64_t today = capacity / MW_NOD_TODAY_DIV;
+    if (today < MW_NOD_CAPACITY_MIN)
+        today = MW_NOD_CAPACITY_MIN;
+    /* Each generation at 0.45 fp_rate: the union of two full ones stays at 0.9 fp_rate,
+     * a margin for the rounding of k and of the bits (at exactly fp_rate / 2 the measured
+     * union sat at fp_rate itself). */
+    if (size_bloom(&n->gen[0], capacity / 2, fp_rate * 0.45) < 0 ||
+        size_bloom(&n->gen[1], capacity / 2, fp_rate * 0.45) < 0 ||
+        size_bloom(&n->today, today, 0.01) < 0) {
+        mw_nod_free(n);
+        return -ENOMEM;
+    }
+    *out = n;
+    return 0;
+}
+
+void mw_nod_free(struct mw_nod *n)
+{
+    if (!n)
+        return;
+    free(n->gen[0].w);
+    free(n->gen[1].w);
+    free(n->today.w);
+    free(n);
+}
+
+size_t mw_nod_bytes(const struct mw_nod *n)
+{
+    return (size_t)((n->gen[0].m + n->gen[1].m + n->today.m) / 8);
+}
+
+bool mw_nod_observe(struct mw_nod *n, const uint8_t *name, size_t len)
+{
+    struct probe p = probe_of(n, name, len);
+    unsigned cur = atomic_load_explicit(&n->cur, memory_order_acquire);
+    if (test(&n->gen[cur], &p))
+        return false;
+    if (test(&n->gen[cur ^ 1], &p)) {
+        set(&n->gen[cur], &p); /* still in use: carried into the current generation */
+        return false;
+    }
+    return set(&n->gen[cur], &p);
+}
+
+bool mw_nod_contains(const struct mw_nod *n, const uint8_t *name, size_t len)
+{
+    struct probe p = probe_of(n, name, len);
+    return test(&n->gen[0], &p) || test(&n->gen[1], &p);
+}
+
+bool mw_nod_today_first(struct mw_nod *n, const uint8_t *name, size_t len)
+{
+    struct probe p = probe_of(n, name, len);
+    return !test(&n->today, &p) && set(&n->today, &p);
+}
+
+void mw_nod_new_day(struct mw_nod *n)
+{
+    clear(&n->today);
+    /* After the change: a caller that read the old epoch stored a stale tag; one that reads
+     * the new one sees the cleared filter (release/acquire). */
+    atomic_fetch_add_explicit(&n->epoch, 1, memory_order_release);
+}
+
+uint32_t mw_nod_epoch(const struct mw_nod *n)
+{
+    return atomic_load_explicit(&n->epoch, memory_order_acquire) + 1;
+}
+
+bool mw_nod_maintain(struct mw_nod *n)
+{
+    unsigned cur = atomic_load(&n->cur);
+    if (atomic_load(&n->gen[cur].names) < n->capacity / 2)
+        return false;
+    /* Cleared while it is still the previous generation: observers only read it then. */
+    clear(&n->gen[cur ^ 1]);
+    atomic_store_explicit(&n->cur, cur ^ 1, memory_order_release);
+    atomic_fetch_add(&n->rotations, 1);
+    /* After the switch, as in mw_nod_new_day. */
+    atomic_fetch_add_explicit(&n->epoch, 1, memory_order_release);
+    return true;
+}
+
+void mw_nod_stats(const struct mw_nod *n, struct mw_nod_stats *out)
+{
+    unsigned cur = atomic_load(&n->cur);
+    *out = (struct mw_nod_stats){.capacity = n->capacity,
+                                 .rotations = atomic_load(&n->rotations),
+                                 .k = n->gen[0].k,
+                                 .bits = n->gen[0].m,
+                                 .today_names = atomic_load(&n->today.names)};
+    for (int i = 0; i < 2; i++) {
+        const struct bloom *b = &n->gen[cur ^ (unsigned)i];
+        out->names[i] = atomic_load(&b->names);
+        out->fill[i] = (double)atomic_load(&b->set) / (double)b->m;
+    }
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len) {
+        ssize_t r = write(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+/* Copy, hash and write one generation's bits CHUNK bytes at a time (bounded memory). */
+static int write_bits(int fd, const struct bloom *b, uint64_t *buf, uint64_t seed, uint64_t *h)
+{
+    uint64_t words = b->m / 64, per = CHUNK / 8;
+    for (uint64_t i = 0; i < words; i += per) {
+        uint64_t n = words - i < per ? words - i : per;
+        for (uint64_t j = 0; j < n; j++)
+            buf[j] = atomic_load_explicit(&b->w[i + j], memory_order_relaxed);
+        *h = mw_hash_bytes(seed, *h, buf, n * 8);
+        int rc = write_all(fd, buf, n * 8);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int mw_nod_save(const struct mw_nod *n, const char *path)
+{
+    char tmp[4096];
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    uint64_t *buf = malloc(CHUNK);
+    if (!buf)
+        return -ENOMEM;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        free(buf);
+        return -errno;
+    }
+    unsigned cur = atomic_load(&n->cur);
+    struct header h = {
+        .version = FILE_VERSION,
+        .k = n->gen[0].k,
+        .capacity = n->capacity,
+        .salt = n->salt,
+        .m = n->gen[0].m,
+        .names = {atomic_load(&n->gen[cur].names), atomic_load(&n->gen[cur ^ 1].names)},
+        .rotations = atomic_load(&n->rotations)};
+    memcpy(h.magic, MAGIC, sizeof(h.magic));
+    memcpy(&h.fp_bits, &n->fp, sizeof(h.fp_bits));
+    /* The header goes last, with the checksum: a file cut short never has a valid one. */
+    int rc = lseek(fd, sizeof(h), SEEK_SET) < 0 ? -errno : 0;
+    uint64_t sum = 0;
+    if (rc == 0)
+        rc = write_bits(fd, &n->gen[cur], buf, n->salt, &sum);
+    if (rc == 0)
+        rc = write_bits(fd, &n->gen[cur ^ 1], buf, n->salt, &sum);
+    h.checksum = sum;
+    if (rc == 0 && pwrite(fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+        rc = -EIO;
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    free(buf);
+    return rc;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        ssize_t r = read(fd, p, len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -errno;
+        if (r == 0)
+            return -EBADMSG; /* truncated */
+        p += r;
+        len -= (size_t)r;
+    }
+    return 0;
+}
+
+static uint64_t popcount_bits(const struct bloom *b)
+{
+    uint64_t c = 0;
+    for (uint64_t i = 0; i < b->m / 64; i++)
+        c += (uint64_t)__builtin_popcountll(atomic_load_explicit(&b->w[i], memory_order_relaxed));
+    return c;
+}
+
+static int read_bits(int fd, struct bloom *b, uint64_t seed, uint64_t *h)
+{
+    /* Straight into the array: nobody else holds this filter yet. Hashed in the pieces
+     * write_bits hashed. */
+    int rc = read_all(fd, (void *)b->w, b->m / 8);
+    for (uint64_t off = 0; rc == 0 && off < b->m / 8; off += CHUNK) {
+        uint64_t n = b->m / 8 - off < CHUNK ? b->m / 8 - off : CHUNK;
+        *h = mw_hash_bytes(seed, *h, (const char *)b->w + off, n);
+    }
+    return rc;
+}
+
+int mw_nod_load(const char *path, uint64_t capacity, double fp_rate, struct mw_nod **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct header h;
+    struct mw_nod *n = NULL;
+    struct stat sb;
+    int rc = fstat(fd, &sb) < 0 ? -errno : read_all(fd, &h, sizeof(h));
+    if (rc < 0)
+        goto out;
+    double fp;
+    memcpy(&fp, &h.fp_bits, sizeof(fp));
+    if (memcmp(h.magic, MAGIC, sizeof(h.magic)) != 0 || h.version != FILE_VERSION) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    if (h.capacity != capacity || fp != fp_rate) {
+        rc = -ESTALE;
+        goto out;
+    }
+    if ((rc = mw_nod_new(capacity, fp_rate, h.salt, &n)) < 0)
+        goto out;
+    /* A file of the right parameters but other sizes was not written by this code. */
+    if (h.k != n->gen[0].k || h.m != n->gen[0].m || h.salt == 0 ||
+        (uint64_t)sb.st_size != sizeof(h) + 2 * (h.m / 8)) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    uint64_t sum = 0;
+    if ((rc = read_bits(fd, &n->gen[0], n->salt, &sum)) < 0 ||
+        (rc = read_bits(fd, &n->gen[1], n->salt, &sum)) < 0)
+        goto out;
+    if (sum != h.checksum) {
+        rc = -EBADMSG;
+        goto out;
+    }
+    for (int i = 0; i < 2; i++) {
+        atomic_store(&n->gen[i].names, h.names[i]);
+        atomic_store(&n->gen[i].set, popcount_bits(&n->gen[i]));
+    }
+    atomic_store(&n->rotations, h.rotations);
+    *out = n; /* the saved current generation is gen[0], and cur starts at 0 */
+    n = NULL;
+out:
+    mw_nod_free(n);
+    close(fd);
+    return rc;
+}

@@ -1,0 +1,88 @@
+/* The new_domain event: see nodevent.h. */
+#include "minewall/nodevent.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "minewall/config.h"
+#include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
+#include "minewall/dnstext.h"
+#include "minewall/geo.h"
+#include "minewall/journal.h"
+#include "minewall/jsonw.h"
+#include "minewall/strbuf.h"
+
+void mw_nod_event_address(struct mw_nod_event *e, const uint8_t *pkt, size_t len)
+{
+    struct mw_dns_iter it;
+    struct mw_dns_rr rr;
+    e->family = 0;
+    if (mw_dns_iter_init(&it, pkt, len) < 0)
+        return;
+    while (it.index < it.an_end && mw_dns_iter_next(&it, &rr) == 1) {
+        if (rr.cls != 1)
+            continue;
+        if (rr.type == MW_TYPE_A && rr.rdlen == 4) {
+            e->family = AF_INET;
+            memcpy(e->addr, pkt + rr.rdata, 4);
+            return;
+        }
+        if (rr.type == MW_TYPE_AAAA && rr.rdlen == 16) {
+            e->family = AF_INET6;
+            memcpy(e->addr, pkt + rr.rdata, 16);
+            return;
+        }
+    }
+}
+
+static void kname(struct mw_strbuf *w, const char *k, const uint8_t *wire, size_t len)
+{
+    char text[MW_DNAME_MAX * 4 + 2];
+    if (mw_dname_to_text(wire, len, text, sizeof(text)) < 0)
+        text[0] = 0;
+    mw_jsonw_kstr(w, k, text);
+}
+
+int mw_nod_event_format(char *buf, size_t cap, const char *host, const struct mw_nod_event *e,
+                        const char *scope, const struct mw_geo_info *gi)
+{
+    char ts[MW_JOURNAL_TS_LEN], a[64], qt[16];
+    if (!buf || cap == 0)
+        return -ENOSPC;
+    if (mw_journal_timestamp(e->wall_ms, ts) < 0)
+        return -EINVAL;
+    struct mw_strbuf w;
+    mw_strbuf_init(&w, buf, cap);
+    mw_strbuf_putc(&w, '{');
+    mw_jsonw_kstr(&w, "ts", ts);
+    mw_jsonw_kstr(&w, "type", mw_journal_type_name(MW_JOURNAL_NEW_DOMAIN));
+    mw_jsonw_kstr(&w, "host", host);
+    mw_jsonw_kstr(&w, "scope", scope);
+    bool have_client = e->client.u.sa.sa_family && mw_addr_format_ip(&e->client, a, sizeof(a)) >= 0;
+    mw_jsonw_kstr(&w, "client", have_client ? a : NULL);
+    size_t off = e->regdom_off < e->qname_len ? e->regdom_off : 0;
+    kname(&w, "registered_domain", e->qname + off, e->qname_len - off);
+    kname(&w, "qname", e->qname, e->qname_len);
+    mw_jsonw_kstr(&w, "qtype", mw_dnstext_type(e->qtype, qt, sizeof(qt)));
+    bool have_addr = e->family && inet_ntop(e->family, e->addr, a, sizeof(a));
+    mw_jsonw_kstr(&w, "address", have_addr ? a : NULL);
+    mw_jsonw_key(&w, "asn");
+    if (gi && gi->found_asn)
+        mw_strbuf_u64(&w, gi->asn);
+    else
+        mw_strbuf_puts(&w, "null");
+    mw_jsonw_kstr(&w, "as_org", gi && gi->as_org[0] ? gi->as_org : NULL);
+    mw_jsonw_kstr(&w, "country", gi && gi->found_country ? gi->country : NULL);
+    mw_jsonw_kstr(&w, "action", mw_action_name((enum mw_action)e->action));
+    if (e->blocked)
+        mw_jsonw_ku64(&w, "blocked_for_s", e->block_for_ms / 1000);
+    mw_strbuf_put(&w, "}\n", 2);
+    if (w.trunc) {
+        buf[0] = 0;
+        return -ENOSPC;
+    }
+    return (int)w.len;
+}

@@ -1,0 +1,282 @@
+/* Memoised registered domains; see regmemo.h. Two tables of 64-bit keyed hashes of name
+ * suffixes (mw_hash_label, one pass from the root down): the node set (every suffix of every
+ * rule of the list, open addressing, built once) and the memo (4-way sets, round-robin
+ * victim, counted), whose entries hold a suffix's registered domain and, for a registered
+ * domain's own entry, the detectors' words. */
+#include "minewall/regmemo.h"
+
+#include <errno.h>
+#include <idn2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/dname.h"
+#include "minewall/hash.h"
+#include "minewall/regdom.h"
+
+#define WAYS 4
+#define WILD 0x9e3779b97f4a7c15ull /* marks a node whose children a wildcard rule makes public */
+#define MAX_LABELS 128
+
+/* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
+ * labels: the key is the hash of the labels and their number, whatever the kind. */
+struct memo_entry {
+    uint64_t key;   /* 0: empty */
+    int32_t labels; /* labels of the registered domain, -1: none */
+    struct mw_regmemo_words words;
+};
+
+struct mw_regmemo {
+    const struct mw_regdom *rd; /* borrowed */
+    uint64_t seed;
+    uint64_t *nodes; /* owned: n_nodes slots, 0 empty; NULL without a list file */
+    size_t n_nodes, mask_nodes;
+    struct memo_entry *memo; /* owned */
+    size_t n_memo;
+    uint8_t *victim; /* owned: next way to replace, per set */
+    struct mw_regmemo_stats stats;
+};
+
+static bool node_has(const struct mw_regmemo *m, uint64_t h)
+{
+    h |= 1;
+    for (size_t i = h & m->mask_nodes;; i = (i + 1) & m->mask_nodes) {
+        if (m->nodes[i] == h)
+            return true;
+        if (m->nodes[i] == 0)
+            return false;
+    }
+}
+
+static void node_add(struct mw_regmemo *m, uint64_t h)
+{
+    h |= 1;
+    size_t i = h & m->mask_nodes;
+    while (m->nodes[i] != 0) {
+        if (m->nodes[i] == h)
+            return;
+        i = (i + 1) & m->mask_nodes;
+    }
+    m->nodes[i] = h;
+    m->stats.nodes++;
+}
+
+/* Label start offsets of a wire name, left to right; their number, or -1. */
+static int label_starts(const uint8_t *name, size_t len, uint16_t *starts)
+{
+    int n = 0;
+    for (size_t pos = 0; pos < len && name[pos] != 0; pos += 1 + (size_t)name[pos]) {
+        if (n == MAX_LABELS || name[pos] > 63 || pos + 1 + name[pos] >= len)
+            return -1;
+        starts[n++] = (uint16_t)pos;
+    }
+    return n;
+}
+
+/* Every suffix of one rule ("*." and "!" taken off: their depth is covered by the two labels
+ * the lookup adds) into the node set. */
+static void add_rule(struct mw_regmemo *m, const char *rule)
+{
+    /* "*.x": x's children are public suffixes, so names under x need one label more. */
+    bool wild = rule[0] == '*';
+    while (*rule == '!' || *rule == '*' || *rule == '.')
+        rule++;
+    char *ascii = NULL;
+    for (const char *p = rule; *p; p++) {
+        if ((unsigned char)*p >= 0x80) {
+            if (idn2_to_ascii_8z(rule, &ascii, IDN2_NONTRANSITIONAL) != IDN2_OK)
+                return;
+            rule = ascii;
+            break;
+        }
+    }
+    uint8_t w[256];
+    uint16_t starts[MAX_LABELS];
+    int wl = mw_dname_from_text(rule, w, sizeof(w));
+    int n = wl > 1 ? label_starts(w, (size_t)wl, starts) : -1;
+    if (n > 0) {
+        mw_dname_lower(w, (size_t)wl);
+        uint64_t h = m->seed;
+        for (int i = n - 1; i >= 0; i--) {
+            h = mw_hash_label(h, w + starts[i] + 1, w[starts[i]]);
+            node_add(m, h);
+        }
+        if (wild)
+            node_add(m, h ^ WILD);
+    }
+    free(ascii);
+}
+
+static int load_nodes(struct mw_regmemo *m, const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -errno;
+    /* About 9,700 rules with 1.3 suffixes of their own each: 32768 slots stay under half full;
+     * grown once if a future list is much larger. */
+    size_t cap = 32768;
+    m->nodes = calloc(cap, sizeof(*m->nodes));
+    if (!m->nodes) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    m->n_nodes = cap;
+    m->mask_nodes = cap - 1;
+    char line[512];
+    while (fgets(line, sizeof(line), f)) {
+        char *s = line;
+        while (*s == ' ' || *s == '\t')
+            s++;
+        size_t l = strcspn(s, " \t\r\n");
+        s[l] = 0;
+        if (l == 0 || (s[0] == '/' && s[1] == '/'))
+            continue;
+        if (m->stats.nodes * 2 >= m->n_nodes) {
+            fclose(f); /* a list this large is not Debian's: do without the set */
+            free(m->nodes);
+            m->nodes = NULL;
+            m->stats.nodes = 0;
+            return -E2BIG;
+        }
+        add_rule(m, s);
+    }
+    fclose(f);
+    return 0;
+}
+
+struct mw_regmemo *mw_regmemo_new(const struct mw_regdom *rd, const char *dat_path,
+                                  size_t max_entries)
+{
+    struct mw_regmemo *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->rd = rd;
+    m->seed = mw_hash_seed();
+    size_t n = 64;
+    while (n < max_entries && n < ((size_t)1 << 24))
+        n <<= 1;
+    m->n_memo = n;
+    m->memo = calloc(n, sizeof(*m->memo));
+    m->victim = calloc(n / WAYS, 1);
+    if (!m->memo || !m->victim) {
+        mw_regmemo_free(m);
+        return NULL;
+    }
+    if (dat_path && load_nodes(m, dat_path) == -ENOMEM) {
+        mw_regmemo_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void mw_regmemo_free(struct mw_regmemo *m)
+{
+    if (!m)
+        return;
+    free(m->nodes);
+    free(m->memo);
+    free(m->victim);
+    free(m);
+}
+
+/* The entry of key in its set: found (a hit) or made, the set's next victim given up. */
+static struct memo_entry *entry_of(struct mw_regmemo *m, uint64_t key, bool *hit)
+{
+    size_t set = (key >> 8) & (m->n_memo / WAYS - 1);
+    struct memo_entry *e = &m->memo[set * WAYS];
+    for (int i = 0; i < WAYS; i++) {
+        if (e[i].key == key) {
+            *hit = true;
+            return &e[i];
+        }
+    }
+    *hit = false;
+    struct memo_entry *v = &e[m->victim[set]];
+    m->victim[set] = (uint8_t)((m->victim[set] + 1) % WAYS);
+    if (v->key)
+        m->stats.evicted++;
+    *v = (struct memo_entry){.key = key, .labels = -1};
+    return v;
+}
+
+static uint64_t key_of(const struct mw_regmemo *m, uint64_t h, int labels)
+{
+    return mw_hash_mix(h ^ (uint64_t)labels, m->seed) | 1;
+}
+
+int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
+                    struct mw_regmemo_words **words)
+{
+    if (words)
+        *words = NULL;
+    uint16_t starts[MAX_LABELS];
+    uint64_t hs[MAX_LABELS + 1]; /* hs[d]: hash of the last d labels */
+    int n = label_starts(name, len, starts);
+    if (n <= 0)
+        return -ENOENT;
+    /* Down from the root while the suffix is a node of the list, then one label more (the
+     * public suffix is at most the deepest node, the registered domain one more), two under a
+     * wildcard rule's node (its children are public suffixes). Without a node set, the whole
+     * name. "n1.example.com" asks about "example.com": every name under it shares its entry. */
+    int want = m->nodes ? 2 : n, j = 0; /* 2: the implicit "*" rule (a top-level label) */
+    uint64_t h = m->seed;
+    while (j < n && j < want) {
+        const uint8_t *p = name + starts[n - 1 - j];
+        h = mw_hash_label(h, p + 1, *p);
+        hs[++j] = h;
+        if (m->nodes && j + 1 >= want && node_has(m, h)) {
+            int deeper = j + (node_has(m, h ^ WILD) ? 2 : 1);
+            want = deeper > want ? deeper : want;
+        }
+    }
+    bool hit;
+    struct memo_entry *e = entry_of(m, key_of(m, h, j), &hit);
+    if (hit) {
+        m->stats.hits++;
+    } else {
+        m->stats.misses++;
+        m->stats.psl++;
+        size_t from = starts[n - j];
+        int off = mw_regdom_find(m->rd, name + from, len - from);
+        if (off >= 0) {
+            for (int i = n - j; i < n; i++)
+                if (starts[i] == from + (size_t)off)
+                    e->labels = n - i;
+        }
+        if (e->labels == j) /* the suffix is the registered domain: its own entry */
+            e->words.public = mw_regdom_is_public(m->rd, name + from, len - from);
+    }
+    int labels = e->labels;
+    if (labels <= 0)
+        return -ENOENT;
+    int off = starts[n - labels];
+    if (!words)
+        return off;
+    /* The words live in the registered domain's own entry: this one when the suffix is the
+     * domain, else a second probe (made from the labels just found, no libpsl). */
+    if (labels != j) {
+        e = entry_of(m, key_of(m, hs[labels], labels), &hit);
+        if (!hit) {
+            e->labels = labels;
+            e->words.public = mw_regdom_is_public(m->rd, name + off, len - (size_t)off);
+        }
+    }
+    *words = &e->words;
+    return off;
+}
+
+void mw_regmemo_forget(struct mw_regmemo *m)
+{
+    memset(m->memo, 0, m->n_memo * sizeof(*m->memo));
+}
+
+size_t mw_regmemo_capacity(const struct mw_regmemo *m)
+{
+    return m->n_memo;
+}
+
+void mw_regmemo_stats(const struct mw_regmemo *m, struct mw_regmemo_stats *out)
+{
+    *out = m->stats;
+}

@@ -1,0 +1,221 @@
+/* Unit tests for regmemo.c: the memo gives what libpsl (regdom.c) gives, for names under
+ * plain, deep, wildcard, exception, private-section and internationalised rules, unknown
+ * top-level domains, public suffixes themselves and long names; names that differ only on the
+ * left share one entry; and without the list file it is still exact. MW_REGMEMO_NAMES=FILE
+ * checks every name of a file (one a line, e.g. Umbrella's list) the same way. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "minewall/dname.h"
+#include "minewall/regdom.h"
+#include "minewall/regmemo.h"
+
+static const char *const names[] = {
+    "www.google.com",
+    "a.b.c.example.co.uk",
+    "co.uk",
+    "com",
+    "example.com",
+    "x.y.s3.amazonaws.com",
+    "bucket.s3.dualstack.us-east-1.amazonaws.com",
+    "a.b.s3.dualstack.us-east-1.amazonaws.com",
+    "x.compute-1.amazonaws.com",
+    "a.b.c.d.e.elb.amazonaws.com",
+    "foo.bar.kawasaki.jp",
+    "a.foo.bar.kawasaki.jp",
+    "city.kawasaki.jp",
+    "a.city.kawasaki.jp",
+    "www.ck",
+    "a.b.www.ck",
+    "foo.ck",
+    "a.foo.ck",
+    "x.y.xn--55qx5d.cn",
+    "paaaprlq.tun.test",
+    "a.b.c.d.tun.test",
+    "host.lan",
+    "localhost",
+    "x.github.io",
+    "a.b.x.github.io",
+    "a.blogspot.com",
+    "5f1e0c9a3b7d2e4f6a8b9c0d1e2f3a4b.events.data.microsoft.com",
+    "r4---sn-ab5l6nzr.googlevideo.com",
+    "1.0.0.127.in-addr.arpa",
+};
+
+static void check(struct mw_regmemo *m, const struct mw_regdom *rd, const char *text)
+{
+    uint8_t w[256];
+    int n = mw_dname_from_text(text, w, sizeof(w));
+    if (n <= 0)
+        return;
+    mw_dname_lower(w, (size_t)n);
+    int want = mw_regdom_find(rd, w, (size_t)n);
+    for (int round = 0; round < 2; round++) { /* the miss, then the memo's hit */
+        int got = mw_regmemo_find(m, w, (size_t)n, NULL);
+        if (got != want)
+            fail_msg("%s: memo %d, libpsl %d (round %d)", text, got, want, round);
+    }
+}
+
+static void test_same_as_libpsl(void **state)
+{
+    (void)state;
+    struct mw_regdom *rd = mw_regdom_new(MW_REGDOM_DAT);
+    assert_non_null(rd);
+    struct mw_regmemo *m = mw_regmemo_new(rd, MW_REGDOM_DAT, 4096);
+    assert_non_null(m);
+    struct mw_regmemo_stats st;
+    mw_regmemo_stats(m, &st);
+    assert_true(st.nodes > 5000);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        check(m, rd, names[i]);
+    /* Without the node set: every name its own entry, same answers. */
+    struct mw_regmemo *bare = mw_regmemo_new(rd, "/nonexistent/psl.dat", 64);
+    assert_non_null(bare);
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        check(bare, rd, names[i]);
+    mw_regmemo_free(bare);
+
+    const char *file = getenv("MW_REGMEMO_NAMES");
+    if (file) {
+        FILE *f = fopen(file, "r");
+        assert_non_null(f);
+        char line[512];
+        size_t count = 0;
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            char *s = strchr(line, ',') ? strchr(line, ',') + 1 : line;
+            check(m, rd, s);
+            count++;
+        }
+        fclose(f);
+        printf("checked %zu names\n", count);
+    }
+    mw_regmemo_free(m);
+    mw_regdom_free(rd);
+}
+
+/* A tunnel's names differ in their left labels only: one libpsl call for all of them. */
+static void test_left_labels_share_an_entry(void **state)
+{
+    (void)state;
+    struct mw_regdom *rd = mw_regdom_new(MW_REGDOM_DAT);
+    struct mw_regmemo *m = mw_regmemo_new(rd, MW_REGDOM_DAT, 64);
+    for (int i = 0; i < 1000; i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "d%08x.e%d.tun.example.co.uk", (unsigned)i * 2654435761u, i);
+        uint8_t w[256];
+        int n = mw_dname_from_text(text, w, sizeof(w));
+        int off = mw_regmemo_find(m, w, (size_t)n, NULL);
+        assert_true(off > 0);
+        assert_string_equal((const char *)w + off, "\x07"
+                                                   "example\x02"
+                                                   "co\x02uk");
+    }
+    struct mw_regmemo_stats st;
+    mw_regmemo_stats(m, &st);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, 999);
+    /* Bounded: 64 entries, many domains. */
+    for (int i = 0; i < 500; i++) {
+        char text[64];
+        snprintf(text, sizeof(text), "www.d%d.com", i);
+        uint8_t w[256];
+        int n = mw_dname_from_text(text, w, sizeof(w));
+        assert_int_equal(mw_regmemo_find(m, w, (size_t)n, NULL), 4);
+    }
+    mw_regmemo_stats(m, &st);
+    if (st.evicted < 400)
+        fail_msg("evicted %llu, hits %llu, misses %llu", (unsigned long long)st.evicted,
+                 (unsigned long long)st.hits, (unsigned long long)st.misses);
+    uint8_t root[1] = {0};
+    assert_int_equal(mw_regmemo_find(m, root, 1, NULL), -ENOENT);
+    mw_regmemo_free(m);
+    mw_regmemo_free(NULL);
+    mw_regdom_free(rd);
+}
+
+static int find_text(struct mw_regmemo *m, const char *text, struct mw_regmemo_words **words)
+{
+    uint8_t w[256];
+    int n = mw_dname_from_text(text, w, sizeof(w));
+    assert_true(n > 0);
+    mw_dname_lower(w, (size_t)n);
+    return mw_regmemo_find(m, w, (size_t)n, words);
+}
+
+/* The detectors' words (folded from the DGA memo's and the new-domain cache's tests): one set
+ * per registered domain whatever name under it is asked, zero when new, public as libpsl says,
+ * gone after mw_regmemo_forget, and a bounded memo evicting. */
+static void test_words_per_registered_domain(void **state)
+{
+    (void)state;
+    struct mw_regdom *rd = mw_regdom_new(MW_REGDOM_DAT);
+    struct mw_regmemo *m = mw_regmemo_new(rd, MW_REGDOM_DAT, 4096);
+    assert_non_null(m);
+    assert_int_equal(mw_regmemo_capacity(m), 4096);
+    struct mw_regmemo_words *a, *b, *c;
+    assert_int_equal(find_text(m, "www.example.co.uk", &a), 4);
+    assert_non_null(a);
+    assert_true(a->public);
+    assert_int_equal(a->nod_epoch, 0);
+    assert_false(a->dga_scored);
+    a->nod_epoch = 7;
+    a->dga_scored = true;
+    a->dga_score = -123;
+    /* Other names under example.co.uk: another suffix entry, the same words. */
+    assert_int_equal(find_text(m, "a.b.mail.example.co.uk", &b), 9);
+    assert_ptr_equal(a, b);
+    assert_int_equal(find_text(m, "example.co.uk", &b), 0);
+    assert_ptr_equal(a, b);
+    assert_int_equal(b->nod_epoch, 7);
+    assert_int_equal(b->dga_score, -123);
+    /* Another registered domain has its own words; names that are not public say so. */
+    assert_int_equal(find_text(m, "www.example.com", &c), 4);
+    assert_true(c != a && c->nod_epoch == 0 && c->public);
+    assert_int_equal(find_text(m, "printer.office.lan", &c), 8);
+    assert_false(c->public);
+    assert_int_equal(find_text(m, "x.home.arpa", &c), 2);
+    assert_false(c->public);
+    assert_int_equal(find_text(m, "co.uk", &c), -ENOENT);
+    assert_null(c);
+    mw_regmemo_forget(m);
+    assert_int_equal(find_text(m, "www.example.co.uk", &a), 4);
+    assert_int_equal(a->nod_epoch, 0);
+    assert_false(a->dga_scored);
+    mw_regmemo_free(m);
+    /* 64 entries, 1000 registered domains: bounded, evictions counted. */
+    m = mw_regmemo_new(rd, MW_REGDOM_DAT, 1);
+    assert_int_equal(mw_regmemo_capacity(m), MW_REGMEMO_MIN);
+    for (int i = 0; i < 1000; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "www.host%dname.org", i);
+        assert_int_equal(find_text(m, name, &a), 4);
+        assert_non_null(a);
+    }
+    struct mw_regmemo_stats st;
+    mw_regmemo_stats(m, &st);
+    assert_true(st.evicted >= 1000 - MW_REGMEMO_MIN);
+    assert_int_equal(st.psl, st.misses);
+    mw_regmemo_free(m);
+    mw_regdom_free(rd);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_as_libpsl),
+        cmocka_unit_test(test_left_labels_share_an_entry),
+        cmocka_unit_test(test_words_per_registered_domain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
