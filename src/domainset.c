@@ -196,16 +196,6 @@ static void lookup(const struct mw_domainset *s, const struct qview *v, const st
     if (e)
         read_entry(s, e, f, NULL);
 }
-/* Precedence between rules for the same name: allow first, then list, then line. */
-static inline bool better(const struct mw_rule *a, const struct mw_rule *b)
-{
-    bool aa = a->flags & MW_RULE_ALLOW, ba = b->flags & MW_RULE_ALLOW;
-    if (aa != ba)
-        return aa;
-    if (a->list != b->list)
-        return a->list < b->list;
-    return a->line < b->line;
-}
 
 /* The effective rule of (name, kind) over a base and a delta's rules at that name. */
 static const struct mw_rule *effective(const struct found *b, const struct found *d, int k)
@@ -227,7 +217,7 @@ static bool decide(const struct found *b, const struct found *d, unsigned kinds,
         if (!(kinds & (1u << k)))
             continue;
         const struct mw_rule *c = effective(b, d, k);
-        if (c && (!any || better(c, &out->rule))) {
+        if (c && (!any || mw_rule_before(c, &out->rule))) {
             out->rule = *c;
             out->kind = (uint8_t)k;
             any = true;

@@ -153,18 +153,6 @@ static bool is_member(const struct mw_rule *r, void *arg)
     return in_group(m->l, m->g, r->list);
 }
 
-/* Precedence between the rules of one suffix, as mw_domainset_match has it: allow, then the
- * lower list, then the lower line. */
-static bool rule_before(const struct mw_rule *a, const struct mw_rule *b)
-{
-    bool aa = a->flags & MW_RULE_ALLOW, ba = b->flags & MW_RULE_ALLOW;
-    if (aa != ba)
-        return aa;
-    if (a->list != b->list)
-        return a->list < b->list;
-    return a->line < b->line;
-}
-
 /* The file lists' deciding rule for group g when the rule for everyone (best, found at
  * best->offset) is of a list outside the group: the rules of each suffix from there to the
  * root, read one (name, kind) at a time as a set of the group's lists alone would hold them
@@ -184,7 +172,7 @@ static bool match_in_group(const struct mw_lists *l, const struct mw_group_conf 
             if (!mw_domainset_get_if(l->domains, name + pos, len - pos, kinds[k], is_member, &mb,
                                      &r))
                 continue;
-            if (!found || rule_before(&r, &best->rule)) {
+            if (!found || mw_rule_before(&r, &best->rule)) {
                 best->rule = r;
                 best->kind = (uint8_t)kinds[k];
                 best->offset = (uint8_t)pos;

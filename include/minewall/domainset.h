@@ -29,6 +29,18 @@ struct mw_rule {
     uint8_t action; /* opaque action code, 0 = the list's default */
 };
 
+/* Precedence between rules for the same input: allow first, then the lower list, then the
+ * lower line (the set's own tie-break, and a group's when it looks past it). */
+static inline bool mw_rule_before(const struct mw_rule *a, const struct mw_rule *b)
+{
+    bool aa = a->flags & MW_RULE_ALLOW, ba = b->flags & MW_RULE_ALLOW;
+    if (aa != ba)
+        return aa;
+    if (a->list != b->list)
+        return a->list < b->list;
+    return a->line < b->line;
+}
+
 enum mw_domain_kind {
     MW_DOMAIN_SUBTREE = 0,  /* the name and every name below it (plain, hosts, AdBlock) */
     MW_DOMAIN_EXACT = 1,    /* the name only (RPZ "d") */
