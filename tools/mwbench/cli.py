@@ -112,6 +112,12 @@ def baseline_commit(binary):
 
 
 
+# Workloads that measure minewall alone, each with its own instances, in this order after the
+# generic and blocklist ones.
+MW_ONLY_WORKLOADS = (('redis', run_redis), ('journal', run_journal), ('metrics', run_metrics),
+                     ('groups', run_groups), ('observe', run_observe))
+
+
 def round_order(servers, rnd):
     """The servers in the order of round rnd: rotated each round so that no server always goes
     first. minewall and minewall-base stay back to back (a pair whose order alternates), so
@@ -134,11 +140,7 @@ def run(args, tmp):
     ctx.bins = find_bins(args)
     generic = args.generic_workloads
     blw = [w for w in args.workloads if w in BL_WORKLOADS]
-    doc_redis = None
-    doc_journal = None
-    doc_metrics = None
-    doc_groups = None
-    doc_observe = None
+    mw_docs = {}  # the minewall-only workloads' results, by workload
     results = {s: {w: {'rounds': []} for w in generic} for s in ctx.servers}
     meta = {
         'started': time.strftime('%Y-%m-%dT%H:%M:%S%z'),
@@ -246,41 +248,15 @@ def run(args, tmp):
                             if isinstance(v, (int, float)) and not isinstance(v, bool) and
                             isinstance(summ[o].get(k), (int, float))}
             meta['blocklist'] = doc_bl['meta']
-        if 'redis' in args.workloads:
+        for w, run_w in MW_ONLY_WORKLOADS:
+            if w not in args.workloads:
+                continue
             for s in list(handles):
                 stop_server(ctx, handles.pop(s))
             if 'minewall' not in ctx.servers:
-                log('redis workload skipped: it measures minewall only')
+                log('%s workload skipped: it measures minewall only' % w)
             else:
-                doc_redis = run_redis(ctx)
-        if 'journal' in args.workloads:
-            for s in list(handles):
-                stop_server(ctx, handles.pop(s))
-            if 'minewall' not in ctx.servers:
-                log('journal workload skipped: it measures minewall only')
-            else:
-                doc_journal = run_journal(ctx)
-        if 'metrics' in args.workloads:
-            for s in list(handles):
-                stop_server(ctx, handles.pop(s))
-            if 'minewall' not in ctx.servers:
-                log('metrics workload skipped: it measures minewall only')
-            else:
-                doc_metrics = run_metrics(ctx)
-        if 'groups' in args.workloads:
-            for s in list(handles):
-                stop_server(ctx, handles.pop(s))
-            if 'minewall' not in ctx.servers:
-                log('groups workload skipped: it measures minewall only')
-            else:
-                doc_groups = run_groups(ctx)
-        if 'observe' in args.workloads:
-            for s in list(handles):
-                stop_server(ctx, handles.pop(s))
-            if 'minewall' not in ctx.servers:
-                log('observe workload skipped: it measures minewall only')
-            else:
-                doc_observe = run_observe(ctx)
+                mw_docs[w] = run_w(ctx)
     finally:
         for p in list(ctx.clients):
             stop_process(p, grace=1)
@@ -319,16 +295,7 @@ def run(args, tmp):
     doc = {'meta': meta, 'results': results, 'ratios': ratios}
     if blw:
         doc['blocklist'] = doc_bl
-    if doc_redis:
-        doc['redis'] = doc_redis
-    if doc_journal:
-        doc['journal'] = doc_journal
-    if doc_metrics:
-        doc['metrics'] = doc_metrics
-    if doc_groups:
-        doc['groups'] = doc_groups
-    if doc_observe:
-        doc['observe'] = doc_observe
+    doc.update({w: d for w, d in mw_docs.items() if d})
     return doc
 
 
