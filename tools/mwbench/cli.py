@@ -17,7 +17,7 @@ from .proc import CLK_TCK, proc_rss_kb, proc_threads, stop_process
 from .servers import BASE, OTHERS, SERVERS, start_server, stop_server
 from .util import BenchError, fmt, log, median_of, ratio
 from .workloads import (BL_WORKLOADS, GROUPS_WORKLOADS, JOURNAL_WORKLOADS, METRICS_WORKLOADS,
-                        OBSERVE_WORKLOADS, REDIS_WORKLOADS, WORKLOADS)
+                        OBSERVE_WORKLOADS, REDIS_WORKLOADS, UPSTREAM_WORKLOADS, WORKLOADS)
 from .workloads.blocklist import BL_PROBE, bl_prepare, bl_summary, bl_targets, print_blocklist, \
     run_blocklist
 from .workloads.journal import print_journal, run_journal
@@ -25,6 +25,7 @@ from .workloads.groups import print_groups, run_groups
 from .workloads.metrics import print_metrics, run_metrics
 from .workloads.observe import print_observe, run_observe
 from .workloads.redis import print_redis, run_redis
+from .workloads.upstreams import print_upstreams, run_dot, run_threads
 from .zone import ZONE, ensure_zone, write_queries, zone_name
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -74,7 +75,7 @@ class Ctx:
 
 def find_bins(args):
     bins = {}
-    for name in ('knotd', 'unbound', 'dnsdist', 'dnsperf'):
+    for name in ('knotd', 'knotc', 'unbound', 'dnsdist', 'dnsperf'):
         p = shutil.which(name) or shutil.which(name, path='/usr/sbin:/sbin:/usr/bin')
         bins[name] = p
     mw = args.minewall_bin or os.environ.get('MINEWALL_BIN') or \
@@ -111,6 +112,10 @@ def baseline_commit(binary):
 
 
 
+
+# Workloads that run on every server, each with instances of their own (an upstream over TLS,
+# one and two threads), after the generic and blocklist ones.
+SIDE_WORKLOADS = (('dot-miss', run_dot), ('threads', run_threads))
 
 # Workloads that measure minewall alone, each with its own instances, in this order after the
 # generic and blocklist ones.
@@ -186,6 +191,14 @@ def run(args, tmp):
     ctx.observe_slot0 = slots
     if 'observe' in args.workloads and 'minewall' in ctx.servers:
         slots += args.rounds  # one slice per round, asked of the three observe instances
+    ctx.dot_slot0 = slots
+    if 'dot-miss' in args.workloads:
+        slots += args.rounds * len(ctx.servers)  # one slice per server and round
+    ctx.threads_slot0 = slots
+    if 'threads' in args.workloads:
+        # per server: a slice per thread count and round, and one per thread count for the
+        # fetch-once check
+        slots += 2 * len(ctx.servers) * (args.rounds + 1)
     ctx.miss_slice_size = (n - args.hit_names) // slots if slots else 0
     if slots:
         meta['miss_slice_names'] = ctx.miss_slice_size
@@ -248,6 +261,11 @@ def run(args, tmp):
                             if isinstance(v, (int, float)) and not isinstance(v, bool) and
                             isinstance(summ[o].get(k), (int, float))}
             meta['blocklist'] = doc_bl['meta']
+        for w, run_w in SIDE_WORKLOADS:
+            if w in args.workloads:
+                for s in list(handles):
+                    stop_server(ctx, handles.pop(s))
+                mw_docs[w] = run_w(ctx)
         for w, run_w in MW_ONLY_WORKLOADS:
             if w not in args.workloads:
                 continue
@@ -354,6 +372,7 @@ def print_table(doc, args):
             s, v['ready_s'], fmt(v['rss_kb_idle'] / 1024.0, 1)) for s, v in st.items()) +
             '; knotd loaded the zone in %.1fs' % meta.get('knotd_load_s', 0))
     print_blocklist(doc, args)
+    print_upstreams(doc, args)
     print_redis(doc, args)
     print_journal(doc, args)
     print_metrics(doc, args)
@@ -456,7 +475,7 @@ def parse_args(argv):
     a.generic_workloads = [w for w in a.workloads if w not in BL_WORKLOADS and
                            w not in REDIS_WORKLOADS and w not in JOURNAL_WORKLOADS and
                            w not in METRICS_WORKLOADS and w not in GROUPS_WORKLOADS and
-                           w not in OBSERVE_WORKLOADS]
+                           w not in OBSERVE_WORKLOADS and w not in UPSTREAM_WORKLOADS]
     a.blocklist_size = a.blocklist_size or (250000 if a.quick else 1000000)
     a.redis_size = a.redis_size or (250000 if a.quick else 1000000)
     a.reload_seconds = a.reload_seconds or (6 if a.quick else 10)

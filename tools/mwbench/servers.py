@@ -125,16 +125,20 @@ def cfg_minewall(ctx, port, opts):
     d = os.path.join(ctx.tmp, opts.get('server', 'minewall') + opts.get('instance', ''))
     os.makedirs(d, exist_ok=True)
     cfg = os.path.join(d, opts.get('config_name', 'minewall.yaml'))
+    dot = opts.get('dot')  # (port, auth name, CA file): the upstream over DNS over TLS
+    upstream = ('tls://127.0.0.1:%d#%s' % dot[:2]) if dot else '127.0.0.1:%d' % ctx.knot.port
     lines = [
         'listen: ["127.0.0.1:%d"]' % port,
-        'upstreams: ["127.0.0.1:%d"]' % ctx.knot.port,
-        'threads: %d' % ctx.args.threads,
+        'upstreams: ["%s"]' % upstream,
+        'threads: %d' % opts.get('threads', ctx.args.threads),
         'cache:',
         '  size: %d' % opts.get('cache_size', 1000000),
         'log:',
         '  level: %s' % opts.get('log_level', 'warn'),
     ]
     extra = list(opts.get('extra_yaml', []))
+    if dot:
+        extra += ['tls:', '  ca-file: "%s"' % dot[2]]
     lines += extra
     # As root, minewall drops to the "minewall" account (or refuses to run without it) unless
     # the config keeps root explicitly. The bench runs every server as the invoking user, and
@@ -153,13 +157,20 @@ def cfg_unbound(ctx, port, opts):
     d = os.path.join(ctx.tmp, 'unbound' + opts.get('instance', ''))
     os.makedirs(d, exist_ok=True)
     cfg = os.path.join(d, 'unbound.conf')
-    t = ctx.args.threads
-    with open(cfg, 'w') as f:
-        f.write(fill('unbound.conf.tmpl', {
+    t = opts.get('threads', ctx.args.threads)
+    text = fill('unbound.conf.tmpl', {
             'port': port, 'threads': t, 'slabs': pow2_at_least(t), 'rundir': d,
             'module_config': 'iterator', 'upstream_port': ctx.knot.port,
             'blocklist_include': opts.get('blocklist_include', ''),
-            'rpz_clause': opts.get('rpz_clause', '')}))
+            'rpz_clause': opts.get('rpz_clause', '')})
+    dot = opts.get('dot')
+    if dot:  # forward over TLS (forward-tls-upstream), verified against the bench CA
+        text = text.replace('    forward-addr: 127.0.0.1@%d\n' % ctx.knot.port,
+                            '    forward-addr: 127.0.0.1@%d#%s\n    forward-tls-upstream: yes\n'
+                            % dot[:2])
+        text = text.replace('server:\n', 'server:\n    tls-cert-bundle: "%s"\n' % dot[2], 1)
+    with open(cfg, 'w') as f:
+        f.write(text)
     return [ctx.bins['unbound'], '-d', '-c', cfg], cfg, d
 
 
@@ -195,10 +206,19 @@ def cfg_dnsdist(ctx, port, opts):
         blk = fill('dnsdist-blocklist.lua.frag', {
             'blocklist': opts['blocklist'], 'ctl_port': free_port(taken=ctx.ports),
             'ctl_key': DNSDIST_KEY})
+    text = fill('dnsdist.lua.tmpl', {
+        'port': port, 'listeners': opts.get('threads', ctx.args.threads),
+        'upstream_port': ctx.knot.port, 'blocklist_lua': blk})
+    dot = opts.get('dot')
+    if dot:  # outgoing DoT (tls = 'openssl'), verified against the bench CA and the name
+        old = "address = '127.0.0.1:%d', name = 'auth'," % ctx.knot.port
+        if old not in text:
+            raise BenchError('dnsdist.lua.tmpl: no backend line to turn into DoT')
+        text = text.replace(old, "address = '127.0.0.1:%d', name = 'auth', tls = 'openssl', "
+                                 "subjectName = '%s', validateCertificates = true, "
+                                 "caStore = '%s'," % dot)
     with open(cfg, 'w') as f:
-        f.write(fill('dnsdist.lua.tmpl', {
-            'port': port, 'listeners': ctx.args.threads, 'upstream_port': ctx.knot.port,
-            'blocklist_lua': blk}))
+        f.write(text)
     return [ctx.bins['dnsdist'], '--supervised', '--disable-syslog', '-C', cfg], cfg, d
 
 
