@@ -48,7 +48,7 @@ static struct mw_regmemo *memo_of(struct mw_worker *w)
 static int find(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_detect_rd *rd)
 {
     const struct mw_regdom *psl = w->snap->lists->regdom;
-    struct mw_regmemo *m = memo_of(w);
+    struct mw_regmemo *m = w->regmemo ? w->regmemo : memo_of(w);
     if (m)
         return mw_regmemo_find(m, name, len, &rd->words);
     /* Out of memory: libpsl every time, words of this query only. */
@@ -61,6 +61,35 @@ static int find(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_
     return off;
 }
 
+/* A name the memo found no registered domain for: maybe labels the list cannot hold on the
+ * left (the rare path, out of line). */
+static __attribute__((noinline)) int regdom_8bit(struct mw_worker *w, const uint8_t *name,
+                                                 size_t len, struct mw_detect_rd *rd)
+{
+    /* The memo reads only the labels the list's rules can reach, so a tunnel's 8-bit labels
+     * on the left (iodine's base128 encoding, which libpsl refuses) do not matter; when they
+     * do (a name of such labels only), the domain is the one below the last label holding an
+     * octet the list cannot. */
+    size_t from = 0;
+    for (size_t pos = 0; pos < len && name[pos] != 0;) {
+        size_t l = name[pos];
+        for (size_t i = pos + 1; i <= pos + l && i < len; i++) {
+            if (name[i] > 0x7e || name[i] == '.' || name[i] == 0) {
+                from = pos + 1 + l;
+                break;
+            }
+        }
+        pos += 1 + l;
+    }
+    if (from == 0 || from >= len)
+        return rd->off;
+    int off = find(w, name + from, len - from, rd);
+    if (off < 0)
+        return rd->off;
+    rd->off = off + (int)from;
+    return rd->off;
+}
+
 int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struct mw_detect_rd *rd)
 {
     if (rd->off != 1)
@@ -69,30 +98,11 @@ int mw_detect_regdom(struct mw_worker *w, const uint8_t *name, size_t len, struc
     rd->off = -ENOENT;
     if (!w->snap->lists->regdom)
         return rd->off;
-    int off = find(w, name, len, rd);
-    if (off < 0) {
-        /* The memo reads only the labels the list's rules can reach, so a tunnel's 8-bit
-         * labels on the left (iodine's base128 encoding, which libpsl refuses) do not matter;
-         * when they do (a name of such labels only), the domain is the one below the last
-         * label holding an octet the list cannot. */
-        size_t from = 0;
-        for (size_t pos = 0; pos < len && name[pos] != 0;) {
-            size_t l = name[pos];
-            for (size_t i = pos + 1; i <= pos + l && i < len; i++) {
-                if (name[i] > 0x7e || name[i] == '.' || name[i] == 0) {
-                    from = pos + 1 + l;
-                    break;
-                }
-            }
-            pos += 1 + l;
-        }
-        if (from == 0 || from >= len)
-            return rd->off;
-        off = find(w, name + from, len - from, rd);
-        if (off < 0)
-            return rd->off;
-        off += (int)from;
-    }
+    /* The common case: the worker's memo, one call. */
+    int off =
+        w->regmemo ? mw_regmemo_find(w->regmemo, name, len, &rd->words) : find(w, name, len, rd);
+    if (off < 0)
+        return regdom_8bit(w, name, len, rd);
     rd->off = off;
     return off;
 }
@@ -166,6 +176,9 @@ static bool add_done(struct mw_worker *w, struct mw_detect_result *res, unsigned
  * passed (or was only logged) is cached with its answer and answered from the cache without
  * a second check, and a blocked name is never cached, so each of its repeats is a miss that
  * the memo answers without scoring. */
+static bool dga_hit(struct mw_worker *w, const struct mw_dns_question *q, unsigned gi, int off,
+                    const struct mw_dga_result *r, struct mw_detect_result *res);
+
 static bool dga_check(struct mw_worker *w, const struct mw_dns_question *q, unsigned gi,
                       struct mw_detect_result *res)
 {
@@ -173,10 +186,19 @@ static bool dga_check(struct mw_worker *w, const struct mw_dns_question *q, unsi
     if (!cfg->detect.dga.loaded)
         return false;
     int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
+    const struct mw_regmemo_words *words = res->rd.words;
+    if (off < 0 || !words || !words->public)
+        return false;
+    /* The common miss: a registered domain scored before (the memo's words) under the level:
+     * one test, no call. */
+    if (words->dga_scored && (int)words->dga_level < cfg->detect.dga.level) {
+        w->stats.dga_memo_hits++;
+        return false;
+    }
     struct mw_dga_result r;
     bool memoized;
-    if (off < 0 || mw_dga_check(cfg->detect.dga.loaded, q->qname + off, q->qname_len - (size_t)off,
-                                res->rd.words, &r, &memoized) != 1)
+    if (mw_dga_check(cfg->detect.dga.loaded, q->qname + off, q->qname_len - (size_t)off,
+                     res->rd.words, &r, &memoized) != 1)
         return false;
     if (memoized)
         w->stats.dga_memo_hits++;
@@ -184,6 +206,15 @@ static bool dga_check(struct mw_worker *w, const struct mw_dns_question *q, unsi
         w->stats.dga_scored++;
     if ((int)r.level < cfg->detect.dga.level)
         return false;
+    return dga_hit(w, q, gi, off, &r, res);
+}
+
+/* A detection: the verdict (rare: out of line, with its text buffers). */
+static __attribute__((noinline)) bool dga_hit(struct mw_worker *w, const struct mw_dns_question *q,
+                                              unsigned gi, int off, const struct mw_dga_result *r,
+                                              struct mw_detect_result *res)
+{
+    const struct mw_config *cfg = w->snap->cfg;
     const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
     struct mw_verdict *v = add_hit(res, true);
     *v = (struct mw_verdict){
@@ -191,14 +222,14 @@ static bool dga_check(struct mw_worker *w, const struct mw_dns_question *q, unsi
                                          cfg->detect.dga.action),
         .where = MW_WHERE_QNAME,
         .rule = {.list = list},
-        .detect_class = (uint8_t)r.level,
+        .detect_class = (uint8_t)r->level,
     };
     static const char *const level[] = {"none", "low", "medium", "high"};
-    snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r.level]);
+    snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r->level]);
     char text[1024]; /* escaped text of at most 255 octets */
     if (mw_dname_to_text(q->qname + off, q->qname_len - (size_t)off, text, sizeof(text)) < 0)
         text[0] = 0;
-    snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r.score);
+    snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r->score);
     return add_done(w, res, gi);
 }
 
@@ -272,6 +303,9 @@ bool mw_detect_before_cache(struct mw_worker *w, const struct mw_dns_question *q
     return true;
 }
 
+static bool tunnel_hit(struct mw_worker *w, const struct mw_dns_question *q, unsigned gi, int off,
+                       const struct mw_tunnel_features *fp, struct mw_detect_result *res);
+
 /* On the miss path: score the name. True when a detection blocks. */
 static bool tunnel_check(struct mw_worker *w, const struct mw_dns_question *q,
                          const struct sockaddr *from, unsigned gi, struct mw_detect_result *res)
@@ -292,6 +326,16 @@ static bool tunnel_check(struct mw_worker *w, const struct mw_dns_question *q,
     if (mw_tunnel_observe(t, a, alen, q->qname, q->qname_len, (size_t)off, q->qtype, weight,
                           mw_worker_now(w), &res->tunnel_ticket, &f) != 1)
         return false;
+    return tunnel_hit(w, q, gi, off, &f, res);
+}
+
+/* A detection: the verdict (rare: out of line, with its text buffers). */
+static __attribute__((noinline)) bool tunnel_hit(struct mw_worker *w,
+                                                 const struct mw_dns_question *q, unsigned gi,
+                                                 int off, const struct mw_tunnel_features *fp,
+                                                 struct mw_detect_result *res)
+{
+    struct mw_tunnel_features f = *fp;
     char why[sizeof(((struct mw_verdict *)0)->matched)];
     struct mw_verdict *v = add_hit(res, true);
     tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), gi, v);
@@ -391,14 +435,17 @@ void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, 
 
 /* NXDOMAIN and failures are not sightings: a name that does not exist was not observed, and
  * random nonexistent names do not fill the filter. */
+static bool nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
+                         const struct mw_dns_question *q, bool allowed,
+                         const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
+                         size_t len);
+
 bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d,
                           const struct mw_dns_question *q, bool allowed,
                           const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
                           size_t len)
 {
     struct mw_nodsvc *ns = w->snap->nod;
-    const struct mw_lists *lists = w->snap->lists;
-    const struct mw_config *cfg = w->snap->cfg;
     if (!ns || len < MW_DNS_HDR || (pkt[3] & 0x0f) != MW_RCODE_NOERROR)
         return false;
     int off = d->regdom_off;
@@ -415,6 +462,23 @@ bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d
      * (its memo words said so when the query missed): nothing to do, no filter probe. */
     if (d->nod_known)
         return false;
+    return nod_sighting(w, d, q, allowed, first, first_group, pkt, len);
+}
+
+/* A registered domain not known in this epoch: the filter probed and set, the memo told,
+ * and a first sight (or the day's first, for the fleet) reported. Out of line: rare. */
+static __attribute__((noinline)) bool
+nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
+             const struct mw_dns_question *q, bool allowed, const struct sockaddr *first,
+             unsigned first_group, const uint8_t *pkt, size_t len)
+{
+    struct mw_nodsvc *ns = w->snap->nod;
+    const struct mw_lists *lists = w->snap->lists;
+    const struct mw_config *cfg = w->snap->cfg;
+    int off = d->regdom_off;
+    const uint8_t *rd = q->qname + off;
+    size_t rl = q->qname_len - (size_t)off;
+    uint64_t now = mw_worker_now(w);
     struct mw_nod *nod = mw_nodsvc_filter(ns);
     uint32_t epoch = mw_nod_epoch(nod);
     bool fresh = mw_nod_observe(nod, rd, rl);
