@@ -487,11 +487,15 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
      * per domain and epoch) looks the memo up again for its words. */
     struct mw_detect_rd again;
     mw_detect_rd_init(&again);
-    if (mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words)
+    bool found = mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words;
+    if (found)
         again.words->nod_epoch = epoch;
+    if (!fresh && !refresh)
+        return false;
     /* Only public registered domains are news: a .lan or .internal name is remembered (the
-     * check costs nothing until a domain is new) but never reported or blocked. */
-    if ((!fresh && !refresh) || !mw_regdom_is_public(lists->regdom, rd, rl))
+     * check costs nothing until a domain is new) but never reported or blocked. The memo's
+     * words know (libpsl asked once per top-level label). */
+    if (!(found ? again.words->public : mw_regdom_is_public(lists->regdom, rd, rl)))
         return false;
     /* Rare (a first sight, or once a day per domain): large, so off the stack. */
     static __thread struct mw_nod_event e;

@@ -17,6 +17,7 @@
 
 #define WAYS 4
 #define MAX_LABELS 128
+#define TLD_SLOTS 256
 /* A node set slot: the suffix's hash with bit 0 set (0 is an empty slot) and bit 1 the node's
  * own: set when a wildcard rule makes its children public suffixes. One probe answers both. */
 #define NODE_IN 1u
@@ -39,6 +40,11 @@ struct mw_regmemo {
     size_t n_memo;
     uint8_t *victim; /* owned: next way to replace, per set */
     struct mw_regmemo_stats stats;
+    /* Whether a registered domain is public depends on its top-level label only (libpsl's
+     * psl_is_public_suffix2 on it, about 2,500 instructions): kept per top-level label's hash,
+     * direct-mapped, so a new registered domain under a known TLD costs libpsl one call. */
+    uint64_t tld_key[TLD_SLOTS]; /* hash | 1, 0: empty */
+    bool tld_public[TLD_SLOTS];
 };
 
 /* The node's slot bits (NODE_IN, NODE_WILD), or 0 when the suffix of hash h is no node. */
@@ -224,11 +230,33 @@ static uint64_t suffix_hash(const struct mw_regmemo *m, const uint8_t *name, con
     return h;
 }
 
+/* mw_regdom_is_public() of the registered domain at name (len octets) whose top-level
+ * label's hash is h1, through the per-TLD cache. "arpa" is not cached: its answer depends on
+ * more than the top-level label (home.arpa, RFC 8375). */
+static bool is_public(struct mw_regmemo *m, uint64_t h1, const uint8_t *name, size_t len)
+{
+    size_t l = name[0];
+    if (l + 2 >= len) /* one label: never public */
+        return mw_regdom_is_public(m->rd, name, len);
+    const uint8_t *tld = name;
+    while ((size_t)(tld - name) + 1 + tld[0] < len && tld[1 + tld[0]] != 0)
+        tld += 1 + tld[0];
+    if (tld[0] == 4 && memcmp(tld + 1, "arpa", 4) == 0)
+        return mw_regdom_is_public(m->rd, name, len);
+    size_t slot = (h1 >> 3) & (TLD_SLOTS - 1);
+    if (m->tld_key[slot] == (h1 | 1))
+        return m->tld_public[slot];
+    bool pub = mw_regdom_is_public(m->rd, name, len);
+    m->tld_key[slot] = h1 | 1;
+    m->tld_public[slot] = pub;
+    return pub;
+}
+
 /* The miss: libpsl asked about the suffix of j labels (from its start), its answer kept in e.
  * Out of line: once per suffix while its entry lives. */
 static __attribute__((noinline)) void ask_psl(struct mw_regmemo *m, struct memo_entry *e,
                                               const uint8_t *name, size_t len,
-                                              const uint8_t *starts, int n, int j)
+                                              const uint8_t *starts, int n, int j, uint64_t h1)
 {
     m->stats.misses++;
     m->stats.psl++;
@@ -240,7 +268,7 @@ static __attribute__((noinline)) void ask_psl(struct mw_regmemo *m, struct memo_
                 e->labels = n - i;
     }
     if (e->labels == j) /* the suffix is the registered domain: its own entry */
-        e->words.public = mw_regdom_is_public(m->rd, name + from, len - from);
+        e->words.public = is_public(m, h1, name + from, len - from);
 }
 
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
@@ -266,11 +294,12 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
      * wildcard rule's node (its children are public suffixes). Without a node set, the whole
      * name. "n1.example.com" asks about "example.com": every name under it shares its entry. */
     int want = m->nodes ? 2 : n, j = 0; /* 2: the implicit "*" rule (a top-level label) */
-    uint64_t h = m->seed;
+    uint64_t h = m->seed, h1 = 0;
     while (j < n && j < want) {
         const uint8_t *p = name + starts[n - 1 - j];
         h = mw_hash_label(h, p + 1, *p);
-        j++;
+        if (j++ == 0)
+            h1 = h; /* the top-level label's */
         unsigned node;
         if (m->nodes && j + 1 >= want && (node = node_find(m, h)) != 0) {
             int deeper = j + (node & NODE_WILD ? 2 : 1);
@@ -282,7 +311,7 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     if (hit)
         m->stats.hits++;
     else
-        ask_psl(m, e, name, len, starts, n, j);
+        ask_psl(m, e, name, len, starts, n, j, h1);
     int labels = e->labels;
     if (labels <= 0)
         return -ENOENT;
@@ -295,7 +324,7 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
         e = entry_of(m, key_of(suffix_hash(m, name, starts, n, labels), labels), &hit);
         if (!hit) {
             e->labels = labels;
-            e->words.public = mw_regdom_is_public(m->rd, name + off, len - (size_t)off);
+            e->words.public = is_public(m, h1, name + off, len - (size_t)off);
         }
     }
     *words = &e->words;
