@@ -31,7 +31,7 @@ struct mw_detect_rd {
     struct mw_regmemo_words own;    /* words of this query only, when the worker has no memo */
 };
 
-/* Entries of the worker's memo for cfg: 4096, or detect.dga.cache-size when the DGA
+/* Entries of the worker's memo for cfg: 65536, or detect.dga.cache-size when the DGA
  * detector is on and wants more. */
 size_t mw_detect_memo_entries(const struct mw_config *cfg);
 
