@@ -38,7 +38,6 @@
 #include "minewall/cache.h"
 #include "minewall/config.h"
 #include "minewall/detect.h"
-#include "minewall/dga.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/events.h"
@@ -49,17 +48,12 @@
 #include "minewall/listener.h"
 #include "minewall/lists.h"
 #include "minewall/localzone.h"
-#include "minewall/nod.h"
-#include "minewall/nodevent.h"
-#include "minewall/nodsvc.h"
 #include "minewall/qgroup.h"
 #include "minewall/qlogw.h"
 #include "minewall/querylog.h"
 #include "minewall/ratelimit.h"
-#include "minewall/regdom.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
-#include "minewall/tunnel.h"
 #include "minewall/upstream.h"
 #include "minewall/worker.h"
 
@@ -89,11 +83,9 @@ struct pending {
     uint64_t key_hash;
     struct mw_dns_question q;
     bool cd;
-    bool watched;           /* track: listed and the qname is on a watch-names list */
-    bool allowed;           /* an allow rule matched the qname: never blocked by a detector */
-    bool nod_known;         /* new-domains: the memo knew the registered domain this epoch */
-    int16_t regdom_off;     /* the registered domain in q.qname, -1: none or not looked up */
-    uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
+    bool watched;                 /* track: listed and the qname is on a watch-names list */
+    bool allowed;                 /* an allow rule matched the qname: never blocked by a detector */
+    struct mw_detect_pending det; /* what the detectors keep until the answer */
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
     unsigned n_waiters;
@@ -115,9 +107,9 @@ struct mw_queries {
      * and where a fetch ends (fetch_done), set per waiter, filled in on the way, read by
      * send_answer. */
     struct mw_querylog_note note;
-    /* The DGA detector's last verdict: the note above may point at it until the next query
-     * (a verdict on the stack would be gone when an answer is sent after the check). */
-    struct mw_verdict dga_v;
+    /* The detectors' last result: the note above may point at its verdicts until the next
+     * query (a verdict on the stack would be gone when an answer is sent after the check). */
+    struct mw_detect_result det;
 };
 
 /* The query log: every answer sent passes here once (from send_answer), unless the client's
@@ -490,9 +482,24 @@ void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g)
 
 /* ---- the query path ---- */
 
-static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
-                        const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, unsigned gi, struct mw_detect_rd *rd);
+/* The detectors' verdicts on q (detect.h), recorded as list hits in order; the last one
+ * answers the query when it blocks (true: the caller is done). */
+static bool act_on_detection(struct mw_worker *w, struct mw_detect_result *res,
+                             const struct mw_dns_question *q, const struct mw_dns_client *c,
+                             const struct mw_reply *to, const struct sockaddr *from, unsigned gi)
+{
+    for (unsigned i = 0; i < res->n; i++) {
+        struct mw_verdict *v = &res->hit[i].v;
+        record_hit(w, v, from, q, gi);
+        if (i + 1 == res->n && res->block) {
+            w->stats.blocked_qname++;
+            reply_blocked(w, to, c, q, v, res->hit[i].filtered);
+            return true;
+        }
+        w->stats.monitor_hits++;
+    }
+    return false;
+}
 
 /* Answer from a cache entry. An entry last checked against an older generation of the lists
  * is checked again first, once: its stamp remembers the generation that passed it. */
@@ -520,9 +527,8 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             /* An entry checked under another policy (a group whose `actions:` differ, or
              * older lists) gets this one's DGA check too, once (the memo has its score);
              * under the same policy it was checked on its miss. */
-            struct mw_detect_rd rd;
-            mw_detect_rd_init(&rd);
-            if (cfg->detect.dga.enabled && dga_blocked(w, q, c, to, from, gi, &rd))
+            struct mw_detect_result *det = &w->queries->det;
+            if (mw_detect_recheck(w, q, gi, det) && act_on_detection(w, det, q, c, to, from, gi))
                 return;
             *st->stamp = stamp;
         }
@@ -577,57 +583,7 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
 
 static void fetch_done(void *arg, const struct mw_fetch_result *r);
 
-/* The DGA detector (detect.dga) on a cache miss, before the question goes upstream: the
- * registered-domain label scored (or its score found in the worker's memo). A detection is
- * recorded as a block hit; true when it was also answered as blocked (the caller is done).
- * Cache hits never come here: a name that passed (or was only logged) is cached with its
- * answer and answered from the cache without a second check, and a blocked name is never
- * cached, so each of its repeats is a miss that the memo answers without scoring. */
-static bool dga_blocked(struct mw_worker *w, const struct mw_dns_question *q,
-                        const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, unsigned gi, struct mw_detect_rd *rd)
-{
-    const struct mw_config *cfg = w->snap->cfg;
-    if (!cfg->detect.dga.loaded)
-        return false;
-    int off = mw_detect_regdom(w, q->qname, q->qname_len, rd);
-    struct mw_dga_result r;
-    bool memoized;
-    if (off < 0 || mw_dga_check(cfg->detect.dga.loaded, q->qname + off, q->qname_len - (size_t)off,
-                                rd->words, &r, &memoized) != 1)
-        return false;
-    if (memoized)
-        w->stats.dga_memo_hits++;
-    else
-        w->stats.dga_scored++;
-    if ((int)r.level < cfg->detect.dga.level)
-        return false;
-    const uint16_t list = MW_LIST_DETECT + MW_DETECT_DGA;
-    struct mw_verdict *v = &w->queries->dga_v;
-    *v = (struct mw_verdict){
-        .action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), list,
-                                         cfg->detect.dga.action),
-        .where = MW_WHERE_QNAME,
-        .rule = {.list = list},
-        .detect_class = (uint8_t)r.level,
-    };
-    static const char *const level[] = {"none", "low", "medium", "high"};
-    snprintf(v->rule_text, sizeof(v->rule_text), "dga:%s", level[r.level]);
-    char text[1024]; /* escaped text of at most 255 octets */
-    if (mw_dname_to_text(q->qname + off, q->qname_len - (size_t)off, text, sizeof(text)) < 0)
-        text[0] = 0;
-    snprintf(v->matched, sizeof(v->matched), "%s score=%d", text, (int)r.score);
-    record_hit(w, v, from, q, gi);
-    if (!enforced(w, v, gi)) {
-        w->stats.monitor_hits++;
-        return false;
-    }
-    w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, v, true);
-    return true;
-}
-
-/* ---- newly observed domains (nod.h, nodsvc.h) ---- */
+/* ---- newly observed domains: the waiters of a domain in its block time ---- */
 
 /* An upstream answer as the stored form answer_waiters serves (not cached: no stamp). */
 static struct mw_dns_stored stored_of(const struct mw_fetch_result *r)
@@ -644,64 +600,17 @@ static void answer_waiters(struct mw_worker *w, struct pending *p, const struct 
 static void track_answer(struct mw_worker *w, const struct pending *p,
                          const struct mw_fetch_result *r);
 
-/* The detector's verdict for group gi on the registered domain at rd (rl octets): its action
- * is the group's `actions:` entry for "new-domains" (or category "detect"), else
- * detect.new-domains.action. */
-static void nod_verdict(struct mw_worker *w, unsigned gi, const uint8_t *rd, size_t rl,
-                        struct mw_verdict *v)
-{
-    const struct mw_config *cfg = w->snap->cfg;
-    v->rule = (struct mw_rule){.list = MW_LIST_DETECT + MW_DETECT_NEW_DOMAINS};
-    v->action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), v->rule.list,
-                                       cfg->detect.new_domains.action);
-    v->where = MW_WHERE_QNAME;
-    v->rule_wire = NULL;
-    v->sink4 = v->sink6 = NULL;
-    v->detect_class = 0;
-    snprintf(v->rule_text, sizeof(v->rule_text), "new-domain");
-    if (mw_dname_to_text(rd, rl, v->matched, sizeof(v->matched)) < 0)
-        v->matched[0] = 0;
-}
-
-/* A miss for a name under a registered domain first seen less than block-for ago, from a
- * client whose group blocks new domains: answered as blocked without asking upstream. Only
- * while some block is in force does this cost more than one atomic load, and never on a cache
- * hit (the answers of a domain in its block time are not cached). */
-static bool nod_blocked(struct mw_worker *w, const struct mw_dns_question *q,
-                        const struct mw_dns_client *c, const struct mw_reply *to,
-                        const struct sockaddr *from, uint64_t now, unsigned gi,
-                        struct mw_detect_rd *rdom)
-{
-    struct mw_nodsvc *ns = w->snap->nod;
-    if (!mw_nodsvc_blocking(ns, now))
-        return false;
-    int off = mw_detect_regdom(w, q->qname, q->qname_len, rdom);
-    if (off < 0 || !mw_nodsvc_blocked(ns, q->qname + off, q->qname_len - (size_t)off, now))
-        return false;
-    struct mw_verdict v;
-    nod_verdict(w, gi, q->qname + off, q->qname_len - (size_t)off, &v);
-    if (v.action == MW_ACTION_LOG)
-        return false; /* this group only logs (or a reload made it so) */
-    record_hit(w, &v, from, q, gi);
-    if (!enforced(w, &v, gi))
-        return false;
-    w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, &v, false);
-    mw_reply_done(to);
-    return true;
-}
-
 /* A new domain that blocks: every waiter whose group blocks gets the blocked reply (and the
  * hit is recorded); the others get the answer, which is not cached, so that no client of a
  * blocking group is served it from the cache during the block time. */
 static void nod_block_waiters(struct mw_worker *w, struct pending *p,
-                              const struct mw_fetch_result *r, const uint8_t *rd, size_t rl)
+                              const struct mw_fetch_result *r)
 {
     struct mw_waiter **link = &p->waiters;
     while (*link) {
         struct mw_waiter *wt = *link;
         struct mw_verdict v;
-        nod_verdict(w, wt->group, rd, rl, &v);
+        mw_detect_nod_verdict(w, wt->group, &p->q, &p->det, &v);
         if (v.action != MW_ACTION_LOG) {
             record_hit(w, &v, mw_reply_client(&wt->r), &p->q, wt->group);
             if (enforced(w, &v, wt->group)) {
@@ -723,80 +632,19 @@ static void nod_block_waiters(struct mw_worker *w, struct pending *p,
     answer_waiters(w, p, &st, 0, -1);
 }
 
-/* A NOERROR answer from upstream: is its registered domain new? A new one is reported (the
- * event, with the first asker, its group's action and the first address of the answer) and,
- * when some group blocks new domains, blocked for block-for from now for those groups, this
- * answer included (returns true: the waiters are answered). A known one is reported once a
- * day for the fleet's refresh. NXDOMAIN and failures are not sightings: a name that does not
- * exist was not observed, and random nonexistent names do not fill the filter. */
-static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r)
+/* A NOERROR answer from upstream, to the new-domain detector (detect.h) with its first asker
+ * (waiters are pushed in front: the last one asked first). True when its registered domain is
+ * in its block time: the waiters are answered here, per group. */
+static bool new_domain(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r)
 {
-    struct mw_nodsvc *ns = w->snap->nod;
-    const struct mw_lists *lists = w->snap->lists;
-    const struct mw_config *cfg = w->snap->cfg;
-    if (r->len < MW_DNS_HDR || (r->pkt[3] & 0x0f) != MW_RCODE_NOERROR)
-        return false;
-    int off = p->regdom_off;
-    if (off < 0)
-        return false;
-    /* In a domain's block time, the answers a group that only logs receives are not cached
-     * either: a blocking group's client would get them from the cache. */
-    uint64_t now = mw_worker_now(w);
-    if (mw_nodsvc_blocking(ns, now) && !p->allowed &&
-        mw_nodsvc_blocked(ns, p->q.qname + off, p->q.qname_len - (size_t)off, now)) {
-        nod_block_waiters(w, p, r, p->q.qname + off, p->q.qname_len - (size_t)off);
-        return true;
-    }
-    struct mw_nod *nod = mw_nodsvc_filter(ns);
-    /* The common miss: another name under a domain this worker found known in this epoch
-     * (its memo words said so when the query missed): nothing to do, no filter probe. */
-    uint32_t epoch = mw_nod_epoch(nod);
-    if (p->nod_known)
-        return false;
-    const uint8_t *rd = p->q.qname + off;
-    size_t rl = p->q.qname_len - (size_t)off;
-    bool fresh = mw_nod_observe(nod, rd, rl);
-    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
-    /* Known in the current generation and announced today from now on: the rare path (once
-     * per domain and epoch) looks the memo up again for its words. */
-    struct mw_detect_rd again;
-    mw_detect_rd_init(&again);
-    if (mw_detect_regdom(w, p->q.qname, p->q.qname_len, &again) == off && again.words)
-        again.words->nod_epoch = epoch;
-    /* Only public registered domains are news: a .lan or .internal name is remembered (the
-     * check costs nothing until a domain is new) but never reported or blocked. */
-    if ((!fresh && !refresh) || !mw_regdom_is_public(lists->regdom, rd, rl))
-        return false;
-    /* Rare (a first sight, or once a day per domain): large, so off the stack. */
-    static __thread struct mw_nod_event e;
     const struct mw_waiter *first = p->waiters;
     while (first && first->next)
-        first = first->next; /* waiters are pushed in front: the last one asked first */
-    memset(&e.client, 0, sizeof(e.client));
-    if (first)
-        mw_addr_from_sa(mw_reply_client(&first->r), &e.client);
-    uv_timeval64_t tv;
-    uv_gettimeofday(&tv);
-    e.wall_ms = (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-    e.qtype = p->q.qtype;
-    e.qname_len = (uint16_t)p->q.qname_len;
-    e.regdom_off = (uint16_t)off;
-    memcpy(e.qname, p->q.qname, p->q.qname_len);
-    mw_nod_event_address(&e, r->pkt, r->len);
-    e.local_new = fresh;
-    struct mw_verdict v;
-    nod_verdict(w, first ? first->group : 0, rd, rl, &v);
-    e.action = (uint8_t)v.action;
-    e.block_for_ms = cfg->detect.new_domains.block_for_ms;
-    e.blocked = fresh && v.action != MW_ACTION_LOG && !p->allowed;
-    bool block = fresh && !p->allowed &&
-                 mw_detect_may_block(cfg, "new-domains", cfg->detect.new_domains.action);
-    if (block)
-        mw_nodsvc_block(ns, rd, rl, now, now + e.block_for_ms);
-    mw_nodsvc_report(ns, &e);
-    if (!block)
+        first = first->next;
+    if (!mw_detect_new_domain(w, &p->det, &p->q, p->allowed,
+                              first ? mw_reply_client(&first->r) : NULL, first ? first->group : 0,
+                              r->pkt, r->len))
         return false;
-    nod_block_waiters(w, p, r, rd, rl);
+    nod_block_waiters(w, p, r);
     return true;
 }
 
@@ -804,13 +652,10 @@ static bool nod_answer(struct mw_worker *w, struct pending *p, const struct mw_f
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
                     const struct sockaddr *from, const struct mw_cache_key *k, uint64_t now,
-                    bool allowed, bool watched, unsigned gi, uint32_t ticket,
-                    struct mw_detect_rd *rd)
+                    bool allowed, bool watched, unsigned gi)
 {
     struct mw_queries *qs = w->queries;
     const struct mw_config *cfg = w->snap->cfg;
-    if (w->snap->nod && !allowed && nod_blocked(w, &q->q, c, to, from, now, gi, rd))
-        return;
     uint64_t hash = mw_cache_key_hash(w->cache, k);
     bool cd = (q->flags & MW_DNS_CD) != 0;
     /* The client queries waiting, all fetches together (Unbound counts these too): without
@@ -846,16 +691,8 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     mw_dns_question_copy(&p->q, &q->q);
     p->cd = cd;
     p->watched = watched;
-    p->tunnel_ticket = ticket;
     p->allowed = allowed;
-    p->regdom_off = -1;
-    p->nod_known = false;
-    if (w->snap->nod) {
-        int off = mw_detect_regdom(w, q->q.qname, q->q.qname_len, rd);
-        p->regdom_off = (int16_t)off;
-        p->nod_known = off >= 0 && rd->words &&
-                       rd->words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
-    }
+    mw_detect_pending_init(w, &q->q, &qs->det, &p->det);
     p->start_ms = now;
     p->waiters = NULL;
     p->n_waiters = 0;
@@ -876,103 +713,6 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
 fail:
     send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     mw_reply_done(to);
-}
-
-/* ---- tunnel detection (tunnel.c) ---- */
-
-/* The client's address octets, the key of its tunnel state. */
-static const uint8_t *client_octets(const struct sockaddr *sa, size_t *n)
-{
-    if (sa->sa_family == AF_INET6) {
-        *n = 16;
-        return ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-    }
-    *n = 4;
-    return (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
-}
-
-/* A tunnel verdict for group gi: rule "tunnel:<registered domain>", the features (or why) in
- * matched; the action is the group's `actions:` entry for "tunnel" (or category "detect"),
- * else detect.tunnel.action. */
-static void tunnel_verdict(struct mw_worker *w, const struct mw_dns_question *q, size_t off,
-                           const char *why, unsigned gi, struct mw_verdict *v)
-{
-    const struct mw_config *cfg = w->snap->cfg;
-    const uint16_t list = MW_LIST_DETECT + MW_DETECT_TUNNEL;
-    *v = (struct mw_verdict){.action =
-                                 mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi),
-                                                        list, cfg->detect.tunnel.action),
-                             .where = MW_WHERE_QNAME,
-                             .rule = {.list = list}};
-    char dom[1024]; /* escaped text of a wire name: at most 4 x 255 */
-    if (mw_dname_to_text(q->qname + off, q->qname_len - off, dom, sizeof(dom)) < 0)
-        dom[0] = 0;
-    snprintf(v->rule_text, sizeof(v->rule_text), "tunnel:%s", dom);
-    snprintf(v->matched, sizeof(v->matched), "%s", why);
-}
-
-/* A tunnel verdict (of the caller's frame): recorded, and answered as blocked when it is
- * enforced (true: the caller is done). */
-static bool tunnel_hit(struct mw_worker *w, struct mw_verdict *v, const struct mw_dns_question *q,
-                       const struct mw_dns_client *c, const struct mw_reply *to,
-                       const struct sockaddr *from, unsigned gi)
-{
-    record_hit(w, v, from, q, gi);
-    if (!enforced(w, v, gi)) {
-        w->queries->note.v = NULL; /* v is the caller's: the query log keeps the verdict only */
-        return false;
-    }
-    w->stats.blocked_qname++;
-    reply_blocked(w, to, c, q, v, true);
-    return true;
-}
-
-/* Before the cache: a client blocked for the registered domain of q gets the blocked answer
- * (EDE 17), cache hit or not. Only while a block is in force and the action blocks. */
-static bool tunnel_blocked(struct mw_worker *w, const struct mw_dns_question *q,
-                           const struct mw_dns_client *c, const struct mw_reply *to,
-                           const struct sockaddr *from, unsigned gi)
-{
-    size_t alen, off;
-    const uint8_t *a = client_octets(from, &alen);
-    if (!mw_tunnel_blocked(w->tunnel, a, alen, q->qname, q->qname_len, mw_worker_now(w), &off))
-        return false;
-    struct mw_verdict v;
-    tunnel_verdict(w, q, off, "blocked after a detection", gi, &v);
-    if (v.action == MW_ACTION_LOG)
-        return false; /* this group only logs: its detection was the one alert */
-    w->stats.tunnel_blocked++;
-    return tunnel_hit(w, &v, q, c, to, from, gi);
-}
-
-/* On the miss path: score the name. True when a detection was answered as blocked. */
-static bool tunnel_observe(struct mw_worker *w, const struct mw_dns_question *q,
-                           const struct mw_dns_client *c, const struct mw_reply *to,
-                           const struct sockaddr *from, unsigned gi, uint32_t *ticket,
-                           struct mw_detect_rd *rd)
-{
-    *ticket = 0;
-    unsigned weight;
-    if (!w->snap->cfg->detect.tunnel.enabled ||
-        !(weight = mw_tunnel_wants(q->qname, q->qname_len, q->qtype)))
-        return false;
-    struct mw_tunnel *t = mw_detect_tunnel(w); /* made on the first name that may count */
-    if (!t || (weight != 1 && !mw_tunnel_sampled(t, q->qname)))
-        return false;
-    int off = mw_detect_regdom(w, q->qname, q->qname_len, rd);
-    if (off <= 0)
-        return false;
-    size_t alen;
-    const uint8_t *a = client_octets(from, &alen);
-    struct mw_tunnel_features f;
-    if (mw_tunnel_observe(t, a, alen, q->qname, q->qname_len, (size_t)off, q->qtype, weight,
-                          mw_worker_now(w), ticket, &f) != 1)
-        return false;
-    char why[sizeof(((struct mw_verdict *)0)->matched)];
-    struct mw_verdict v;
-    tunnel_verdict(w, q, (size_t)off, mw_tunnel_features_text(&f, why, sizeof(why)), gi, &v);
-    w->stats.tunnel_detections++;
-    return tunnel_hit(w, &v, q, c, to, from, gi);
 }
 
 static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,
@@ -1054,10 +794,9 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
                    strcmp(lists->lists[v.rule.list].category, "watch-names") == 0;
 
     /* One test while no tunnel was detected (w->tunnel is NULL until the first miss). */
-    if (w->tunnel && fr != MW_FILTER_ALLOW && mw_tunnel_any_blocks(w->tunnel) &&
-        cfg->detect.tunnel.enabled &&
-        mw_detect_may_block(cfg, "tunnel", cfg->detect.tunnel.action) &&
-        tunnel_blocked(w, &q.q, &c, to, from, gi))
+    struct mw_detect_result *det = &w->queries->det;
+    if (w->tunnel && fr != MW_FILTER_ALLOW && mw_detect_before_cache(w, &q.q, from, gi, det) &&
+        act_on_detection(w, det, &q.q, &c, to, from, gi))
         goto done;
 
     uint64_t now = mw_worker_now(w);
@@ -1074,19 +813,12 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
     }
     w->stats.cache_misses++;
     w->queries->note.cache = MW_QL_MISS;
-    /* The registered domain of the name, looked up once (on the first detector that needs
-     * it) for every detector of this miss. */
-    struct mw_detect_rd rd;
-    mw_detect_rd_init(&rd);
-    if (cfg->detect.dga.enabled && fr != MW_FILTER_ALLOW &&
-        dga_blocked(w, &q.q, &c, to, from, gi, &rd))
-        goto done;
-    /* Tunnels defeat the cache by design: they are scored on the miss path only. */
-    uint32_t ticket = 0;
-    if (fr != MW_FILTER_ALLOW && tunnel_observe(w, &q.q, &c, to, from, gi, &ticket, &rd))
+    /* The detectors (detect.h): one result to record and maybe answer. */
+    if (mw_detect_miss(w, &q.q, from, gi, fr == MW_FILTER_ALLOW, det) &&
+        act_on_detection(w, det, &q.q, &c, to, from, gi))
         goto done;
     /* resolve() owns the completion of a TCP query from here on. */
-    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi, ticket, &rd);
+    resolve(w, &q, &c, to, from, &k, now, fr == MW_FILTER_ALLOW, watched, gi);
     return;
 done:
     mw_reply_done(to);
@@ -1254,13 +986,12 @@ static bool filter_waiters(struct mw_worker *w, struct pending *p, const uint8_t
 static void complete_answer(struct mw_worker *w, struct pending *p, const struct mw_fetch_result *r,
                             uint64_t now)
 {
-    if (p->tunnel_ticket && w->tunnel)
-        mw_tunnel_answer(w->tunnel, p->tunnel_ticket, r->len);
+    mw_detect_answered(w, &p->det, r->len);
     bool stamp_ok;
     uint64_t stamp = 0;
     if (!filter_waiters(w, p, r->pkt, r->len, &stamp_ok, &stamp))
         return;
-    if (w->snap->nod && nod_answer(w, p, r))
+    if (w->snap->nod && new_domain(w, p, r))
         return;
     track_answer(w, p, r);
     struct mw_dns_stored st = stored_of(r);

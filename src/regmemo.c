@@ -16,8 +16,12 @@
 #include "minewall/regdom.h"
 
 #define WAYS 4
-#define WILD 0x9e3779b97f4a7c15ull /* marks a node whose children a wildcard rule makes public */
 #define MAX_LABELS 128
+#define TLD_SLOTS 256
+/* A node set slot: the suffix's hash with bit 0 set (0 is an empty slot) and bit 1 the node's
+ * own: set when a wildcard rule makes its children public suffixes. One probe answers both. */
+#define NODE_IN 1u
+#define NODE_WILD 2u
 
 /* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
  * labels: the key is the hash of the labels and their number, whatever the kind. */
@@ -36,29 +40,38 @@ struct mw_regmemo {
     size_t n_memo;
     uint8_t *victim; /* owned: next way to replace, per set */
     struct mw_regmemo_stats stats;
+    /* Whether a registered domain is public depends on its top-level label only (libpsl's
+     * psl_is_public_suffix2 on it, about 2,500 instructions): kept per top-level label's hash,
+     * direct-mapped, so a new registered domain under a known TLD costs libpsl one call. */
+    uint64_t tld_key[TLD_SLOTS]; /* hash | 1, 0: empty */
+    bool tld_public[TLD_SLOTS];
 };
 
-static bool node_has(const struct mw_regmemo *m, uint64_t h)
+/* The node's slot bits (NODE_IN, NODE_WILD), or 0 when the suffix of hash h is no node. */
+static unsigned node_find(const struct mw_regmemo *m, uint64_t h)
 {
-    h |= 1;
-    for (size_t i = h & m->mask_nodes;; i = (i + 1) & m->mask_nodes) {
-        if (m->nodes[i] == h)
-            return true;
-        if (m->nodes[i] == 0)
-            return false;
+    h |= NODE_IN | NODE_WILD;
+    for (size_t i = (h >> 2) & m->mask_nodes;; i = (i + 1) & m->mask_nodes) {
+        uint64_t v = m->nodes[i];
+        if ((v | NODE_WILD) == h)
+            return (unsigned)(v & 3);
+        if (v == 0)
+            return 0;
     }
 }
 
-static void node_add(struct mw_regmemo *m, uint64_t h)
+static void node_add(struct mw_regmemo *m, uint64_t h, bool wild)
 {
-    h |= 1;
-    size_t i = h & m->mask_nodes;
+    h |= NODE_IN | NODE_WILD;
+    size_t i = (h >> 2) & m->mask_nodes;
     while (m->nodes[i] != 0) {
-        if (m->nodes[i] == h)
+        if ((m->nodes[i] | NODE_WILD) == h) {
+            m->nodes[i] |= wild ? NODE_WILD : 0;
             return;
+        }
         i = (i + 1) & m->mask_nodes;
     }
-    m->nodes[i] = h;
+    m->nodes[i] = wild ? h : h & ~(uint64_t)NODE_WILD;
     m->stats.nodes++;
 }
 
@@ -100,10 +113,8 @@ static void add_rule(struct mw_regmemo *m, const char *rule)
         uint64_t h = m->seed;
         for (int i = n - 1; i >= 0; i--) {
             h = mw_hash_label(h, w + starts[i] + 1, w[starts[i]]);
-            node_add(m, h);
+            node_add(m, h, wild && i == 0);
         }
-        if (wild)
-            node_add(m, h ^ WILD);
     }
     free(ascii);
 }
@@ -200,9 +211,64 @@ static struct memo_entry *entry_of(struct mw_regmemo *m, uint64_t key, bool *hit
     return v;
 }
 
-static uint64_t key_of(const struct mw_regmemo *m, uint64_t h, int labels)
+/* The memo key of the suffix of j labels whose hash is h: the hashes are keyed by the memo's
+ * seed already, so the label count is only folded in (a suffix's hash differs from its
+ * parent's anyway); bit 0 set, as 0 marks an empty entry. */
+static inline uint64_t key_of(uint64_t h, int labels)
 {
-    return mw_hash_mix(h ^ (uint64_t)labels, m->seed) | 1;
+    return (h + (uint64_t)labels * 0x9e3779b97f4a7c15ull) | 1;
+}
+
+/* The hash of the last k labels of name (label starts in starts[0..n-1]): the rare second
+ * probe's, computed again rather than kept for every query. */
+static uint64_t suffix_hash(const struct mw_regmemo *m, const uint8_t *name, const uint8_t *starts,
+                            int n, int k)
+{
+    uint64_t h = m->seed;
+    for (int i = n - 1; i >= n - k; i--)
+        h = mw_hash_label(h, name + starts[i] + 1, name[starts[i]]);
+    return h;
+}
+
+/* mw_regdom_is_public() of the registered domain at name (len octets) whose top-level
+ * label's hash is h1, through the per-TLD cache. "arpa" is not cached: its answer depends on
+ * more than the top-level label (home.arpa, RFC 8375). */
+static bool is_public(struct mw_regmemo *m, uint64_t h1, const uint8_t *name, size_t len)
+{
+    size_t l = name[0];
+    if (l + 2 >= len) /* one label: never public */
+        return mw_regdom_is_public(m->rd, name, len);
+    const uint8_t *tld = name;
+    while ((size_t)(tld - name) + 1 + tld[0] < len && tld[1 + tld[0]] != 0)
+        tld += 1 + tld[0];
+    if (tld[0] == 4 && memcmp(tld + 1, "arpa", 4) == 0)
+        return mw_regdom_is_public(m->rd, name, len);
+    size_t slot = (h1 >> 3) & (TLD_SLOTS - 1);
+    if (m->tld_key[slot] == (h1 | 1))
+        return m->tld_public[slot];
+    bool pub = mw_regdom_is_public(m->rd, name, len);
+    m->tld_key[slot] = h1 | 1;
+    m->tld_public[slot] = pub;
+    return pub;
+}
+
+/* The miss: libpsl asked about the suffix of j labels (from its start), its answer kept in e.
+ * Out of line: once per suffix while its entry lives. */
+static __attribute__((noinline)) void ask_psl(struct mw_regmemo *m, struct memo_entry *e,
+                                              const uint8_t *name, size_t len,
+                                              const uint8_t *starts, int n, int j, uint64_t h1)
+{
+    m->stats.misses++;
+    m->stats.psl++;
+    size_t from = starts[n - j];
+    int off = mw_regdom_find(m->rd, name + from, len - from);
+    if (off >= 0) {
+        for (int i = n - j; i < n; i++)
+            if (starts[i] == from + (size_t)off)
+                e->labels = n - i;
+    }
+    if (e->labels == j) /* the suffix is the registered domain: its own entry */
+        e->words.public = is_public(m, h1, name + from, len - from);
 }
 
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
@@ -210,43 +276,42 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
 {
     if (words)
         *words = NULL;
-    uint16_t starts[MAX_LABELS];
-    uint64_t hs[MAX_LABELS + 1]; /* hs[d]: hash of the last d labels */
-    int n = label_starts(name, len, starts);
-    if (n <= 0)
+    /* Label starts, left to right: a name of at most 255 octets has at most 127 labels and
+     * every start fits in an octet. */
+    uint8_t starts[MAX_LABELS];
+    int n = 0;
+    if (len == 0 || len > 255)
+        return -ENOENT;
+    for (size_t pos = 0; name[pos] != 0; pos += 1 + (size_t)name[pos]) {
+        if (name[pos] > 63 || pos + 1 + name[pos] >= len)
+            return -ENOENT;
+        starts[n++] = (uint8_t)pos;
+    }
+    if (n == 0)
         return -ENOENT;
     /* Down from the root while the suffix is a node of the list, then one label more (the
      * public suffix is at most the deepest node, the registered domain one more), two under a
      * wildcard rule's node (its children are public suffixes). Without a node set, the whole
      * name. "n1.example.com" asks about "example.com": every name under it shares its entry. */
     int want = m->nodes ? 2 : n, j = 0; /* 2: the implicit "*" rule (a top-level label) */
-    uint64_t h = m->seed;
+    uint64_t h = m->seed, h1 = 0;
     while (j < n && j < want) {
         const uint8_t *p = name + starts[n - 1 - j];
         h = mw_hash_label(h, p + 1, *p);
-        hs[++j] = h;
-        if (m->nodes && j + 1 >= want && node_has(m, h)) {
-            int deeper = j + (node_has(m, h ^ WILD) ? 2 : 1);
+        if (j++ == 0)
+            h1 = h; /* the top-level label's */
+        unsigned node;
+        if (m->nodes && j + 1 >= want && (node = node_find(m, h)) != 0) {
+            int deeper = j + (node & NODE_WILD ? 2 : 1);
             want = deeper > want ? deeper : want;
         }
     }
     bool hit;
-    struct memo_entry *e = entry_of(m, key_of(m, h, j), &hit);
-    if (hit) {
+    struct memo_entry *e = entry_of(m, key_of(h, j), &hit);
+    if (hit)
         m->stats.hits++;
-    } else {
-        m->stats.misses++;
-        m->stats.psl++;
-        size_t from = starts[n - j];
-        int off = mw_regdom_find(m->rd, name + from, len - from);
-        if (off >= 0) {
-            for (int i = n - j; i < n; i++)
-                if (starts[i] == from + (size_t)off)
-                    e->labels = n - i;
-        }
-        if (e->labels == j) /* the suffix is the registered domain: its own entry */
-            e->words.public = mw_regdom_is_public(m->rd, name + from, len - from);
-    }
+    else
+        ask_psl(m, e, name, len, starts, n, j, h1);
     int labels = e->labels;
     if (labels <= 0)
         return -ENOENT;
@@ -256,10 +321,10 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     /* The words live in the registered domain's own entry: this one when the suffix is the
      * domain, else a second probe (made from the labels just found, no libpsl). */
     if (labels != j) {
-        e = entry_of(m, key_of(m, hs[labels], labels), &hit);
+        e = entry_of(m, key_of(suffix_hash(m, name, starts, n, labels), labels), &hit);
         if (!hit) {
             e->labels = labels;
-            e->words.public = mw_regdom_is_public(m->rd, name + off, len - (size_t)off);
+            e->words.public = is_public(m, h1, name + off, len - (size_t)off);
         }
     }
     *words = &e->words;

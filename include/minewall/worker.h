@@ -195,7 +195,7 @@ struct mw_worker {
     struct mw_blockfold *fold;             /* owned; block-log repeat folding of this worker */
     struct mw_answerdiff *ad;              /* owned; last answer sets for the journal, or NULL */
     struct mw_ratelimit *rl;               /* owned; per-client rate limiting, or NULL when off */
-    struct mw_tunnel *tunnel;              /* owned; query.c makes it on the first miss, or NULL */
+    struct mw_tunnel *tunnel;              /* owned; detect.c makes it on the first miss, or NULL */
     struct mw_tunnel_params tunnel_params; /* what tunnel was made with */
     uint64_t tunnel_gen;                   /* the snapshot generation it was checked against */
     struct mw_regmemo *regmemo;            /* owned; registered domains for the detectors */

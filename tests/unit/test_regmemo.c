@@ -49,6 +49,12 @@ static const char *const names[] = {
     "5f1e0c9a3b7d2e4f6a8b9c0d1e2f3a4b.events.data.microsoft.com",
     "r4---sn-ab5l6nzr.googlevideo.com",
     "1.0.0.127.in-addr.arpa",
+    "printer.home.arpa",
+    "x.y.home.arpa",
+    "a.example.lan",
+    "b.example.lan",
+    "www.example.com",
+    "www.example2.com",
 };
 
 static void check(struct mw_regmemo *m, const struct mw_regdom *rd, const char *text)
@@ -63,6 +69,14 @@ static void check(struct mw_regmemo *m, const struct mw_regdom *rd, const char *
         int got = mw_regmemo_find(m, w, (size_t)n, NULL);
         if (got != want)
             fail_msg("%s: memo %d, libpsl %d (round %d)", text, got, want, round);
+        /* The words' public flag: libpsl's, though the memo asks it once per TLD. */
+        struct mw_regmemo_words *words;
+        got = mw_regmemo_find(m, w, (size_t)n, &words);
+        if (got != want || (got >= 0 && !words))
+            fail_msg("%s: memo %d with words, libpsl %d", text, got, want);
+        if (got >= 0 && words->public != mw_regdom_is_public(rd, w + got, (size_t)(n - got)))
+            fail_msg("%s: public %d, libpsl %d", text, words->public,
+                     mw_regdom_is_public(rd, w + got, (size_t)(n - got)));
     }
 }
 

@@ -9,7 +9,8 @@
   listgen    the generated blocklist (realistic domain names), cached on disk
   servers    config writers and start/stop for minewall, minewall-base, Unbound, dnsdist, knotd
   dnsperf    a bounded dnsperf run and measure(): one measured run with CPU, RSS, datagrams
-  workloads/ one module per workload: hitmiss, blocklist, redis, journal, metrics
+  workloads/ one module per workload: hitmiss, blocklist, redis, journal, metrics, groups,
+             observe, detect
   cli        command line, the run, the table
 
 Adding a workload: write prepare(ctx, srv) (once per server, may be None) and

@@ -16,10 +16,12 @@ import time
 from .proc import CLK_TCK, proc_rss_kb, proc_threads, stop_process
 from .servers import BASE, OTHERS, SERVERS, start_server, stop_server
 from .util import BenchError, fmt, log, median_of, ratio
-from .workloads import (BL_WORKLOADS, GROUPS_WORKLOADS, JOURNAL_WORKLOADS, METRICS_WORKLOADS,
-                        OBSERVE_WORKLOADS, REDIS_WORKLOADS, UPSTREAM_WORKLOADS, WORKLOADS)
+from .workloads import (BL_WORKLOADS, DETECT_WORKLOADS, GROUPS_WORKLOADS, JOURNAL_WORKLOADS,
+                        METRICS_WORKLOADS, OBSERVE_WORKLOADS, REDIS_WORKLOADS,
+                        UPSTREAM_WORKLOADS, WORKLOADS)
 from .workloads.blocklist import BL_PROBE, bl_prepare, bl_summary, bl_targets, print_blocklist, \
     run_blocklist
+from .workloads.detect import print_detect, run_detect
 from .workloads.journal import print_journal, run_journal
 from .workloads.groups import print_groups, run_groups
 from .workloads.metrics import print_metrics, run_metrics
@@ -120,7 +122,7 @@ SIDE_WORKLOADS = (('dot-miss', run_dot), ('threads', run_threads))
 # Workloads that measure minewall alone, each with its own instances, in this order after the
 # generic and blocklist ones.
 MW_ONLY_WORKLOADS = (('redis', run_redis), ('journal', run_journal), ('metrics', run_metrics),
-                     ('groups', run_groups), ('observe', run_observe))
+                     ('groups', run_groups), ('observe', run_observe), ('detect', run_detect))
 
 
 def round_order(servers, rnd):
@@ -378,6 +380,7 @@ def print_table(doc, args):
     print_metrics(doc, args)
     print_groups(doc, args)
     print_observe(doc, args)
+    print_detect(doc, args)
     others = [m.get('other_cores') for s in args.servers for w in args.generic_workloads
               for m in res[s][w]['rounds'] if m.get('other_cores') is not None]
     for r in doc.get('blocklist', {}).get('servers', {}).values():
@@ -429,6 +432,9 @@ def parse_args(argv):
                    help='redis: changed names polled per resolver (default %(default)s)')
     p.add_argument('--redis-sync-timeout', type=float, default=120,
                    help='redis: bound on the initial sync, seconds (default %(default)s)')
+    p.add_argument('--detect-rate', type=int, default=0,
+                   help='detect: queries per second of every run (dnsperf -Q; 0: unpaced; '
+                        'default %(default)s)')
     p.add_argument('--threads', type=int, default=1,
                    help='worker threads of each server (minewall threads, unbound num-threads, '
                         'dnsdist listeners)')
@@ -475,7 +481,8 @@ def parse_args(argv):
     a.generic_workloads = [w for w in a.workloads if w not in BL_WORKLOADS and
                            w not in REDIS_WORKLOADS and w not in JOURNAL_WORKLOADS and
                            w not in METRICS_WORKLOADS and w not in GROUPS_WORKLOADS and
-                           w not in OBSERVE_WORKLOADS and w not in UPSTREAM_WORKLOADS]
+                           w not in OBSERVE_WORKLOADS and w not in UPSTREAM_WORKLOADS and
+                           w not in DETECT_WORKLOADS]
     a.blocklist_size = a.blocklist_size or (250000 if a.quick else 1000000)
     a.redis_size = a.redis_size or (250000 if a.quick else 1000000)
     a.reload_seconds = a.reload_seconds or (6 if a.quick else 10)

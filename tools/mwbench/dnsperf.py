@@ -69,8 +69,9 @@ def latency_percentiles(path):
 
 
 def run_dnsperf(ctx, port, qfile, seconds, verbose=False, max_runs=None, tag='run', clients=None,
-                outstanding=None):
-    """dnsperf -T 1 -c 16 -q 100 -l seconds (as in PERF.md), bounded by a hard wall-clock limit."""
+                outstanding=None, rate=None):
+    """dnsperf -T 1 -c 16 -q 100 -l seconds (as in PERF.md), bounded by a hard wall-clock limit;
+    with rate, at most that many queries a second (-Q)."""
     out = os.path.join(ctx.tmp, 'dnsperf.%s.%d.out' % (tag, ctx.next_id()))
     argv = [ctx.bins['dnsperf'], '-s', '127.0.0.1', '-p', str(port), '-d', qfile,
             '-T', '1', '-c', str(clients or ctx.args.clients),
@@ -78,6 +79,8 @@ def run_dnsperf(ctx, port, qfile, seconds, verbose=False, max_runs=None, tag='ru
             '-l', '%g' % seconds, '-t', str(ctx.args.query_timeout)]
     if max_runs:
         argv += ['-n', str(max_runs)]
+    if rate:
+        argv += ['-Q', str(int(rate))]
     if verbose:
         argv.append('-v')
     limit = seconds + ctx.args.query_timeout + 30
@@ -115,7 +118,7 @@ def run_dnsperf(ctx, port, qfile, seconds, verbose=False, max_runs=None, tag='ru
 
 
 def measure(ctx, h, qfile, seconds, max_runs=None, lat_qfile=None, lat_seconds=None,
-            lat_max_runs=None, tag='run', expect='NOERROR'):
+            lat_max_runs=None, tag='run', expect='NOERROR', rate=None):
     """One measured dnsperf run against server h, with its CPU and RSS, plus the latency run
     according to --latency. Returns a flat dict of numbers."""
     mode = ctx.args.latency
@@ -123,7 +126,7 @@ def measure(ctx, h, qfile, seconds, max_runs=None, lat_qfile=None, lat_seconds=N
     udp0, sys0 = udp_counters(), system_cpu()
     cpu0, up0 = proc_cpu_seconds(h.pid), proc_cpu_seconds(up.pid)
     d = run_dnsperf(ctx, h.port, qfile, seconds, verbose=(mode == 'inline'), max_runs=max_runs,
-                    tag=tag)
+                    tag=tag, rate=rate)
     cpu1, up1 = proc_cpu_seconds(h.pid), proc_cpu_seconds(up.pid)
     udp1, sys1 = udp_counters(), system_cpu()
     if h.proc.poll() is not None:

@@ -3,10 +3,10 @@ name -> (title, prepare(ctx, handle) or None, run(ctx, handle, round) or None); 
 ones (hit, miss) have prepare/run and run on every server, the others have their own run_*()
 called by cli.run(). The registry keeps the order of --workloads' default."""
 
-from . import blocklist, groups, hitmiss, journal, metrics, observe, redis, upstreams
+from . import blocklist, detect, groups, hitmiss, journal, metrics, observe, redis, upstreams
 
 WORKLOADS = {}
-for _m in (hitmiss, blocklist, upstreams, redis, journal, metrics, groups, observe):
+for _m in (hitmiss, blocklist, upstreams, redis, journal, metrics, groups, observe, detect):
     WORKLOADS.update(_m.WORKLOADS)
 
 BL_WORKLOADS = blocklist.BL_WORKLOADS
@@ -16,3 +16,4 @@ METRICS_WORKLOADS = metrics.METRICS_WORKLOADS
 GROUPS_WORKLOADS = groups.GROUPS_WORKLOADS
 OBSERVE_WORKLOADS = observe.OBSERVE_WORKLOADS
 UPSTREAM_WORKLOADS = upstreams.UPSTREAM_WORKLOADS
+DETECT_WORKLOADS = detect.DETECT_WORKLOADS
