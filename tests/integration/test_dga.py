@@ -69,8 +69,8 @@ EDE_FILTERED = 17
 EDE_TEXT = "minewall: detect/dga"
 BENIGN = ["google.com", "wikipedia.com", "example.com", "amazonaws.com", "github.com",
           "microsoft.com", "bbc.com"]
-# Generated labels (zloader, ranbyus, sisron, newgoz generators); the model decides which are
-# HIGH: the test takes the first that is, as dgascore (the same C code) scores them.
+# Generated labels (zloader, ranbyus, sisron, newgoz generators), under .com; the model decides
+# which are HIGH: the test takes the first that is, as dgascore (the same C code) scores them.
 CANDIDATES = ["sqbfivaaaxbvcdptmhbv", "kmgavokjtrjlahxjgwsb", "mdeymtiymgq", "bmtmmdiymq",
               "ndiwmtiymge", "xyqpfrdkvbsbtxhjfalr", "ulnydqwoyxyhcsvpghtkxwrrwx",
               "gkpsyaqyafhefiljyfbrkxwlq", "tnjxvqkrmebrhqyotdmhxncdas"]
@@ -87,11 +87,10 @@ def dgascore(labels):
 def names():
     if not os.path.exists(SCORER):
         pytest.skip("no dgascore next to %s" % BIN)
-    levels = dgascore(CANDIDATES)
+    levels = dgascore([c + ".com" for c in CANDIDATES])
     high = [c for c, lv in zip(CANDIDATES, levels) if lv == "HIGH"]
     assert len(high) >= 2, list(zip(CANDIDATES, levels))
-    benign = [b.split(".")[0] for b in BENIGN]
-    assert set(dgascore(benign)) <= {"NONE", "LOW"}, list(zip(benign, dgascore(benign)))
+    assert set(dgascore(BENIGN)) <= {"NONE", "LOW"}, list(zip(BENIGN, dgascore(BENIGN)))
     return high
 
 
