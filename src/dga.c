@@ -1,7 +1,8 @@
 /* DGA scoring: see dga.h. The model is one table of 2^bits int16 weights indexed by hashed
- * features of "^label$"; the score is the bias plus the sum of the weights of the label's
- * features, in integers, so this file and tools/dga-train (which trains the weights and
- * defines the features) give the same number for every label, bit for bit. Any change to a
+ * features of "^label$" and of the public suffix; the score is the bias plus the sum of the
+ * weights of the registered domain's features, in integers, so this file and tools/dga-train
+ * (which trains the weights and defines the features) give the same number for every
+ * registered domain, bit for bit. Any change to a
  * feature here must be made there too, with a new format version: the dgascore tool and
  * tests/integration/test_dga.py compare the two over the held-out data.
  *
@@ -11,10 +12,14 @@
  *    run, distinct-byte share in tenths, letter/digit switches (each capped);
  *  - conjunctions: length with the set of character classes used, length with the highest
  *    and lowest byte, and the class pattern (C consonant, V vowel, D digit, O other) of the
- *    first 24 bytes, the first 4 and the last 4.
+ *    first 24 bytes, the first 4 and the last 4;
+ *  - (version 2) the public suffix of the registered domain: whole, its last two labels, its
+ *    top-level domain, with the length, the classes or both, and each 1- and 2-gram of
+ *    "^label$" under it (generators draw from a few suffixes; see tools/dga-train).
  * Each feature's bytes are hashed with FNV-1a (32 bits); the slot is the top bits of the hash
  * times a Fibonacci constant. The n-gram hashes at one start position extend each other, so a
- * label of n bytes costs (n + 2) * order FNV steps and twice as many table reads. */
+ * label of n bytes costs (n + 2) * order FNV steps and twice as many table reads, plus
+ * (n + 2) * 2 under the suffix. */
 #include "minewall/dga.h"
 
 #include <endian.h>
