@@ -1,7 +1,8 @@
 /* DGA scoring: see dga.h. The model is one table of 2^bits int16 weights indexed by hashed
- * features of "^label$"; the score is the bias plus the sum of the weights of the label's
- * features, in integers, so this file and tools/dga-train (which trains the weights and
- * defines the features) give the same number for every label, bit for bit. Any change to a
+ * features of "^label$" and of the public suffix; the score is the bias plus the sum of the
+ * weights of the registered domain's features, in integers, so this file and tools/dga-train
+ * (which trains the weights and defines the features) give the same number for every
+ * registered domain, bit for bit. Any change to a
  * feature here must be made there too, with a new format version: the dgascore tool and
  * tests/integration/test_dga.py compare the two over the held-out data.
  *
@@ -11,10 +12,14 @@
  *    run, distinct-byte share in tenths, letter/digit switches (each capped);
  *  - conjunctions: length with the set of character classes used, length with the highest
  *    and lowest byte, and the class pattern (C consonant, V vowel, D digit, O other) of the
- *    first 24 bytes, the first 4 and the last 4.
+ *    first 24 bytes, the first 4 and the last 4;
+ *  - (version 2) the public suffix of the registered domain: whole, its last two labels, its
+ *    top-level domain, with the length, the classes or both, and each 1- and 2-gram of
+ *    "^label$" under it (generators draw from a few suffixes; see tools/dga-train).
  * Each feature's bytes are hashed with FNV-1a (32 bits); the slot is the top bits of the hash
  * times a Fibonacci constant. The n-gram hashes at one start position extend each other, so a
- * label of n bytes costs (n + 2) * order FNV steps and twice as many table reads. */
+ * label of n bytes costs (n + 2) * order FNV steps and twice as many table reads, plus
+ * (n + 2) * 2 under the suffix. */
 #include "minewall/dga.h"
 
 #include <endian.h>
@@ -33,7 +38,7 @@
 #include "minewall/regmemo.h"
 
 #define HEADER_LEN 48
-#define VERSION 1
+#define VERSION 2
 #define ORDER_MAX 8
 #define BIAS_MAX (1 << 28) /* keeps every sum inside int32: see score() */
 #define FNV_OFFSET 2166136261u
@@ -248,7 +253,7 @@ static unsigned cap(unsigned v, unsigned max)
 }
 
 /* The shape and conjunction features (the n-grams are summed by the caller). */
-static int32_t shape(const struct mw_dga_model *m, const uint8_t *s, size_t n)
+static int32_t shape(const struct mw_dga_model *m, const uint8_t *s, size_t n, uint8_t *cls_out)
 {
     unsigned digits = 0, hyph = 0, vowels = 0, run = 0, best = 0, switches = 0, distinct = 0;
     unsigned cls = 0, prev = 0;
@@ -310,14 +315,55 @@ static int32_t shape(const struct mw_dga_model *m, const uint8_t *s, size_t n)
     sum += at(m, key(3, pat, n < 24 ? n : 24));
     sum += at(m, key(4, pat, n < 4 ? n : 4));
     sum += at(m, key(5, pat + (n < 4 ? 0 : n - 4), n < 4 ? n : 4));
+    *cls_out = (uint8_t)cls;
     return sum;
 }
 
-int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
-                 struct mw_dga_result *out)
+/* FNV-1a of a[0..n) continued from h. */
+static uint32_t ext(uint32_t h, const uint8_t *a, size_t n)
 {
-    if (!m || !label || !out || len == 0 || len > MW_DGA_LABEL_MAX)
-        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        h = fnv(h, a[i]);
+    return h;
+}
+
+/* The public suffix's features (format version 2), sfx the suffix in text form, lower case,
+ * sl bytes (0 for none); s is "^label$" of n bytes, nl the capped label length, cls its set of
+ * character classes. tools/dga-train says why. */
+static int32_t suffix_sum(const struct mw_dga_model *m, const uint8_t *sfx, size_t sl,
+                          const uint8_t *s, size_t n, uint8_t nl, uint8_t cls)
+{
+    /* Its top-level domain (after the last dot) and last two labels (after the one before). */
+    size_t t = sl, p = 0;
+    while (t > 0 && sfx[t - 1] != '.')
+        t--;
+    if (t > 1) {
+        p = t - 1;
+        while (p > 0 && sfx[p - 1] != '.')
+            p--;
+    }
+    int32_t sum = at(m, key(8, sfx, sl)) + at(m, key(12, sfx + t, sl - t)) +
+                  at(m, key(14, sfx + p, sl - p)) + at(m, ext(key(15, &nl, 1), sfx + p, sl - p)) +
+                  at(m, ext(key(9, &nl, 1), sfx, sl)) + at(m, ext(key(10, &cls, 1), sfx, sl));
+    const uint8_t ncls[2] = {nl, cls};
+    sum += at(m, ext(key(11, ncls, 2), sfx, sl));
+    /* The label's 1- and 2-grams under the suffix: one hash of the suffix, extended. */
+    uint32_t hs = key(13, sfx, sl);
+    unsigned shift = 32 - m->bits;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h = fnv(hs, s[i]);
+        sum += m->w[(uint32_t)(h * MIX) >> shift];
+        if (i + 1 < n)
+            sum += m->w[(uint32_t)(fnv(h, s[i + 1]) * MIX) >> shift];
+    }
+    return sum;
+}
+
+/* The score of label (len bytes, 1..MW_DGA_LABEL_MAX) under the suffix sfx (sl bytes, lower
+ * case, text form; sl 0 for none). */
+static void score(const struct mw_dga_model *m, const char *label, size_t len, const uint8_t *sfx,
+                  size_t sl, struct mw_dga_result *out)
+{
     /* "^label$", lower-cased. */
     uint8_t s[MW_DGA_LABEL_MAX + 2];
     size_t n = len + 2;
@@ -330,8 +376,8 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
     /* The n-gram paired with the length: its FNV state extended by the byte 0x80 | length. */
     uint8_t lenkey = (uint8_t)(0x80 | cap((unsigned)len, LEN_CAP));
     unsigned shift = 32 - m->bits;
-    /* At most 65 * 8 * 2 n-gram reads plus 12 others of |w| <= 32768 each, plus a bias of
-     * at most 2^28: inside int32. */
+    /* At most 65 * 8 * 2 n-gram reads, 65 * 2 under the suffix and 19 others of |w| <= 32768
+     * each, plus a bias of at most 2^28: inside int32. */
     int32_t sum = m->bias;
     for (size_t i = 0; i < n; i++) {
         uint32_t h = FNV_OFFSET;
@@ -342,13 +388,58 @@ int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
                    m->w[(uint32_t)(fnv(h, lenkey) * MIX) >> shift];
         }
     }
-    sum += shape(m, s + 1, len);
+    uint8_t cls;
+    sum += shape(m, s + 1, len, &cls);
+    sum += suffix_sum(m, sfx, sl, s, n, (uint8_t)cap((unsigned)len, LEN_CAP), cls);
     out->score = sum;
     out->logit = sum * m->scale;
     out->level = MW_DGA_NONE;
     for (int i = 0; i < 3; i++)
         if (sum >= m->thr[i])
             out->level = (enum mw_dga_level)(i + 1);
+}
+
+int mw_dga_score(const struct mw_dga_model *m, const char *name, size_t len,
+                 struct mw_dga_result *out)
+{
+    if (!m || !name || !out)
+        return -EINVAL;
+    const char *dot = memchr(name, '.', len);
+    size_t ll = dot ? (size_t)(dot - name) : len;
+    size_t sl = dot ? len - ll - 1 : 0;
+    if (ll == 0 || ll > MW_DGA_LABEL_MAX || sl > MW_DGA_SUFFIX_MAX)
+        return -EINVAL;
+    uint8_t sfx[MW_DGA_SUFFIX_MAX];
+    for (size_t i = 0; i < sl; i++) {
+        uint8_t c = (uint8_t)dot[1 + i];
+        sfx[i] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+    }
+    score(m, name, ll, sfx, sl, out);
+    return 0;
+}
+
+int mw_dga_score_wire(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                      struct mw_dga_result *out)
+{
+    if (!m || !reg || !out || reg_len < 2 || reg[0] == 0 || reg[0] > MW_DGA_LABEL_MAX ||
+        reg[0] >= reg_len)
+        return -EINVAL;
+    /* The suffix's labels in text form, lower case: at most 253 bytes in a 255-byte name. */
+    uint8_t sfx[MW_DGA_SUFFIX_MAX];
+    size_t sl = 0;
+    for (size_t i = 1 + (size_t)reg[0]; i < reg_len && reg[i] != 0;) {
+        size_t ln = reg[i];
+        if (ln > 63 || i + 1 + ln > reg_len || sl + (sl > 0) + ln > sizeof(sfx))
+            return -EINVAL;
+        if (sl)
+            sfx[sl++] = '.';
+        for (size_t j = 0; j < ln; j++) {
+            uint8_t c = reg[i + 1 + j];
+            sfx[sl++] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
+        }
+        i += 1 + ln;
+    }
+    score(m, (const char *)reg + 1, reg[0], sfx, sl, out);
     return 0;
 }
 
@@ -366,7 +457,7 @@ int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_le
         out->logit = out->score * m->scale;
         return 1;
     }
-    if (mw_dga_score(m, (const char *)reg + 1, reg[0], out) < 0)
+    if (mw_dga_score_wire(m, reg, reg_len, out) < 0)
         return 0;
     words->dga_score = out->score;
     words->dga_level = (uint8_t)out->level;

@@ -373,7 +373,7 @@ static void report_dga(const struct mw_config *cfg, const struct mw_regdom *rd,
         for (size_t i = 0; i < errs.n; i++)
             fprintf(stderr, "minewall: --explain: %s\n", errs.msgs[i]);
         fprintf(out, "%s: DGA score: none, the model did not load (%s)\n", in->text, path);
-    } else if (mw_dga_score(m, label, label_len, &r) == 0) {
+    } else if (mw_dga_score_wire(m, w + off, in->q.qname_len - (size_t)off, &r) == 0) {
         fprintf(out,
                 "%s: DGA score of '%.*s' %d (log-odds %.2f), level %s (LOW from %d, MEDIUM "
                 "from %d, HIGH from %d; model %s)\n",

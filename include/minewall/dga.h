@@ -1,9 +1,10 @@
-/* Generated-domain (DGA) scoring of a registered-domain label: the label left of the public
- * suffix ("example" in www.example.co.uk), the part of a name a domain generation algorithm
- * invents. The model is a logistic regression over hashed character n-grams and shape features
- * of the label, trained offline by tools/dga-train (which documents the model, the features
- * and the file format) and shipped as conf/dga.model. A model is immutable once loaded: any
- * number of threads may score with it. Scoring allocates nothing and makes no system call.
+/* Generated-domain (DGA) scoring of a registered domain: its label, left of the public suffix
+ * ("example" in www.example.co.uk), the part of a name a domain generation algorithm invents,
+ * and the suffix it sits under ("co.uk"), which generators pick from a few. The model is a
+ * logistic regression over hashed character n-grams and shape features of the label, alone
+ * and crossed with the suffix, trained offline by tools/dga-train (which documents the model, the
+ * features and the file format) and shipped as conf/dga.model. A model is immutable once loaded:
+ * any number of threads may score with it. Scoring allocates nothing and makes no system call.
  * Pure: no libuv; the caller finds the registered domain (libpsl) and hands over its label. */
 #pragma once
 
@@ -22,6 +23,7 @@ struct mw_regmemo_words;
 enum mw_dga_level { MW_DGA_NONE = 0, MW_DGA_LOW, MW_DGA_MEDIUM, MW_DGA_HIGH };
 
 #define MW_DGA_LABEL_MAX 63
+#define MW_DGA_SUFFIX_MAX 253 /* a suffix in text form, as in a 255-octet wire name */
 /* File bounds: the table has 2^bits int16 weights, 10 <= bits <= 20, so a model file is at
  * most 48 + 2 MiB + 4 bytes. */
 #define MW_DGA_BITS_MIN 10
@@ -60,17 +62,25 @@ bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b);
 /* Free a model. NULL is a no-op. */
 void mw_dga_free(struct mw_dga_model *m);
 
-/* Score the label of len bytes at label (letters A-Z count as a-z; no dots, no terminator
- * needed). Returns 0, or -EINVAL for an empty label or one over MW_DGA_LABEL_MAX bytes
- * (*out untouched). Thread-safe, allocation-free. */
-int mw_dga_score(const struct mw_dga_model *m, const char *label, size_t len,
+/* Score the registered domain of len bytes at name in text form, "label.suffix" ("example.
+ * co.uk": the label up to the first dot, the public suffix after it; a name without a dot is
+ * a label under no suffix). Letters A-Z count as a-z; no terminator needed. Returns 0, or
+ * -EINVAL for an empty label, a label over MW_DGA_LABEL_MAX or a suffix over
+ * MW_DGA_SUFFIX_MAX bytes (*out untouched). Thread-safe, allocation-free. */
+int mw_dga_score(const struct mw_dga_model *m, const char *name, size_t len,
                  struct mw_dga_result *out);
+
+/* The same for a registered domain in wire form (reg_len octets at reg: its label, then the
+ * suffix's labels, up to the root label or reg_len). Returns 0, or -EINVAL for a label of 0
+ * or over MW_DGA_LABEL_MAX octets, or labels that run past reg_len. */
+int mw_dga_score_wire(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,
+                      struct mw_dga_result *out);
 
 /* The DGA detector on a live query: the score of the registered domain reg (wire form,
  * reg_len octets, as the worker's registered-domain memo found it, regmemo.h) taken from its
- * memo words when the model in force scored it before, else scored (its first label) and kept
- * there. words is required (a caller without a memo passes words of its own, `public` set).
- * Names that are not public (single labels, .lan, .internal, home.arpa) are not scored.
+ * memo words when the model in force scored it before, else scored (its label and suffix)
+ * and kept there. words is required (a caller without a memo passes words of its own, `public`
+ * set). Names that are not public (single labels, .lan, .internal, home.arpa) are not scored.
  * Returns 1 with *out filled (*memoized: from the words), 0 when not scored, -EINVAL.
  * Allocates nothing. */
 int mw_dga_check(const struct mw_dga_model *m, const uint8_t *reg, size_t reg_len,

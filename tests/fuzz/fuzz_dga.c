@@ -1,8 +1,9 @@
 /* libFuzzer harness for the DGA model loader: the input is a model file, parsed as it is and
  * again with its CRC-32 recomputed (so the fuzzer reaches the checks behind the checksum). A
- * model that loads scores labels cut from the input: every score must succeed and its level
- * must be the highest threshold the score reaches. The seed corpus holds small valid models
- * (2^10 weights) written by tools/dga-train's format. */
+ * model that loads scores names cut from the input (text and wire form): every score of a
+ * name with a label must succeed and its level must be the highest threshold the score
+ * reaches. The seed corpus holds small valid models (2^10 weights, format version 2) written
+ * by tools/dga-train's Model class. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,16 @@ static void use(const struct mw_dga_model *m, const uint8_t *data, size_t size)
     for (size_t off = 0; off < size && off < 4096; off += 61) {
         size_t len = size - off < MW_DGA_LABEL_MAX ? size - off : MW_DGA_LABEL_MAX;
         struct mw_dga_result r;
-        FZ_CHECK(mw_dga_score(m, (const char *)data + off, len, &r) == 0);
+        /* The text up to a dot is the label, the rest the suffix: only an empty label fails. */
+        int rc = mw_dga_score(m, (const char *)data + off, len, &r);
+        FZ_CHECK(rc == 0 || (rc == -EINVAL && data[off] == '.'));
+        /* The same bytes as a wire-form registered domain: scored or refused, never read
+         * past. */
+        struct mw_dga_result rw;
+        int rcw = mw_dga_score_wire(m, data + off, len, &rw);
+        FZ_CHECK(rcw == 0 || rcw == -EINVAL);
+        if (rc < 0)
+            continue;
         enum mw_dga_level want = r.score >= hi   ? MW_DGA_HIGH
                                  : r.score >= me ? MW_DGA_MEDIUM
                                  : r.score >= lo ? MW_DGA_LOW

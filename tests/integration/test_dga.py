@@ -1,6 +1,6 @@
 """Issue 14, generated-domain (DGA) scoring: the shipped conf/dga.model scored by the C
 implementation (build/dgascore, src/dga.c) over the held-out split of ../shared/data/dga and
-the benign lists. tools/dga-train --eval-only recomputes the split, checks that every C score
+the benign lists (registered domains: label and public suffix). tools/dga-train --eval-only recomputes the split, checks that every C score
 equals the training script's (so the figures it prints, and the README's, are the C
 scorer's), and the false positives at each level stay within the level's bound."""
 
@@ -39,14 +39,21 @@ def test_c_scorer_equals_training_script_on_held_out_split():
     for level, per in (("LOW", 100), ("MEDIUM", 1000), ("HIGH", 10000)):
         b = res["benign"][level]
         assert b["fp"] <= b["allowed"] == res["benign"]["labels"] // per
-    # The figures the README states, as floors: a retrained model must not fall below them
-    # unnoticed.
+    # The figures the README states (char 20.7% HIGH, 63.9% MEDIUM, 89.8% LOW; hex 28.5%,
+    # 88.0%, 99.2%), as floors a little under them: a retrained model must not fall below
+    # them unnoticed.
     char = res["kinds"]["char"]
-    assert char["names"] > 10000
-    assert char["LOW"] / char["names"] >= 0.70
-    assert char["HIGH"] / char["names"] >= 0.15
+    assert char["names"] > 12000
+    assert char["HIGH"] / char["names"] >= 0.20
+    assert char["MEDIUM"] / char["names"] >= 0.63
+    assert char["LOW"] / char["names"] >= 0.89
     hexk = res["kinds"]["hex"]
-    assert hexk["LOW"] / hexk["names"] >= 0.90
+    assert hexk["MEDIUM"] / hexk["names"] >= 0.87
+    assert hexk["LOW"] / hexk["names"] >= 0.99
+    # The suffix is a feature: the families under one rare suffix are caught at MEDIUM.
+    for fam in ("symmi", "pushdo"):
+        f = fams[fam]
+        assert f["MEDIUM"] / f["names"] >= 0.75, (fam, f)
 
 
 def test_dgascore_refuses_a_corrupt_model(tmp_path):
@@ -69,8 +76,8 @@ EDE_FILTERED = 17
 EDE_TEXT = "minewall: detect/dga"
 BENIGN = ["google.com", "wikipedia.com", "example.com", "amazonaws.com", "github.com",
           "microsoft.com", "bbc.com"]
-# Generated labels (zloader, ranbyus, sisron, newgoz generators); the model decides which are
-# HIGH: the test takes the first that is, as dgascore (the same C code) scores them.
+# Generated labels (zloader, ranbyus, sisron, newgoz generators), under .com; the model decides
+# which are HIGH: the test takes the first that is, as dgascore (the same C code) scores them.
 CANDIDATES = ["sqbfivaaaxbvcdptmhbv", "kmgavokjtrjlahxjgwsb", "mdeymtiymgq", "bmtmmdiymq",
               "ndiwmtiymge", "xyqpfrdkvbsbtxhjfalr", "ulnydqwoyxyhcsvpghtkxwrrwx",
               "gkpsyaqyafhefiljyfbrkxwlq", "tnjxvqkrmebrhqyotdmhxncdas"]
@@ -87,11 +94,10 @@ def dgascore(labels):
 def names():
     if not os.path.exists(SCORER):
         pytest.skip("no dgascore next to %s" % BIN)
-    levels = dgascore(CANDIDATES)
+    levels = dgascore([c + ".com" for c in CANDIDATES])
     high = [c for c, lv in zip(CANDIDATES, levels) if lv == "HIGH"]
     assert len(high) >= 2, list(zip(CANDIDATES, levels))
-    benign = [b.split(".")[0] for b in BENIGN]
-    assert set(dgascore(benign)) <= {"NONE", "LOW"}, list(zip(benign, dgascore(benign)))
+    assert set(dgascore(BENIGN)) <= {"NONE", "LOW"}, list(zip(BENIGN, dgascore(BENIGN)))
     return high
 
 

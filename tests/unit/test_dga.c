@@ -53,10 +53,11 @@ static void test_benign_low(void **state)
     (void)state;
     struct mw_dga_model *m = load_shipped();
     static const char *const names[] = {
-        "google",    "wikipedia", "facebook", "amazon",    "microsoft",  "github",
-        "youtube",   "netflix",   "debian",   "kernel",    "cloudflare", "openstreetmap",
-        "bbc",       "spiegel",   "ubuntu",   "mozilla",   "apple",      "stackoverflow",
-        "instagram", "linkedin",  "reddit",   "bundestag", "nlnetlabs",  "python",
+        "google.com",     "wikipedia.org",     "facebook.com", "amazon.co.uk",      "microsoft.com",
+        "github.io",      "youtube.com",       "netflix.com",  "debian.org",        "kernel.org",
+        "cloudflare.com", "openstreetmap.org", "bbc.co.uk",    "spiegel.de",        "ubuntu.com",
+        "mozilla.org",    "apple.com",         "linkedin.com", "stackoverflow.com", "instagram.com",
+        "reddit.com",     "bundestag.de",      "nlnetlabs.nl", "python.org",
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         struct mw_dga_result r = score(m, names[i]);
@@ -66,7 +67,7 @@ static void test_benign_low(void **state)
         assert_true(r.score < mw_dga_threshold(m, MW_DGA_LOW));
     }
     /* Case does not matter. */
-    assert_int_equal(score(m, "GitHub").score, score(m, "github").score);
+    assert_int_equal(score(m, "GitHub.COM").score, score(m, "github.com").score);
     mw_dga_free(m);
 }
 
@@ -78,17 +79,18 @@ static uint32_t xorshift(uint32_t *s)
     return *s;
 }
 
-/* n labels of len bytes drawn uniformly from alphabet; returns how many reach level. */
+/* n labels of len bytes drawn uniformly from alphabet, under .com; returns how many reach
+ * level. */
 static int generated(const struct mw_dga_model *m, const char *alphabet, size_t len, int n,
                      enum mw_dga_level level, uint32_t seed)
 {
     size_t k = strlen(alphabet);
     int hits = 0;
     for (int i = 0; i < n; i++) {
-        char label[MW_DGA_LABEL_MAX + 1];
+        char label[MW_DGA_LABEL_MAX + 5];
         for (size_t j = 0; j < len; j++)
             label[j] = alphabet[xorshift(&seed) % k];
-        label[len] = 0;
+        memcpy(label + len, ".com", 5);
         hits += score(m, label).level >= level;
     }
     return hits;
@@ -113,7 +115,7 @@ static void test_generated_high(void **state)
             a, b, c, d);
     assert_true(a >= 140);
     assert_true(b >= 140);
-    assert_true(c >= 120);
+    assert_true(c >= 100);
     assert_true(d >= 120);
     mw_dga_free(m);
 }
@@ -125,15 +127,28 @@ static void test_check_through_words(void **state)
 {
     (void)state;
     struct mw_dga_model *m = load_shipped();
-    const uint8_t reg[] = "\x0cqxvbzjkwhtrp\x03com";
+    const uint8_t reg[] = "\x0cqxvbzjkwhtrp\x03"
+                          "com";
     struct mw_regmemo_words words = {.public = true};
     struct mw_dga_result a, b;
     bool memo;
     assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &a, &memo), 1);
     assert_false(memo);
     assert_true(words.dga_scored);
-    struct mw_dga_result r = score(m, "qxvbzjkwhtrp");
+    struct mw_dga_result r = score(m, "qxvbzjkwhtrp.com");
     assert_int_equal(a.score, r.score);
+    /* The suffix counts, in any case, and the wire form scores as the text form. */
+    const uint8_t reg2[] = "\x0cqxvbzjkwhtrp\x02"
+                           "CO\x02"
+                           "uk";
+    assert_int_equal(mw_dga_score_wire(m, reg2, sizeof(reg2), &b), 0);
+    assert_int_equal(b.score, score(m, "qxvbzjkwhtrp.co.uk").score);
+    assert_int_not_equal(b.score, a.score);
+    /* Without a root label, the suffix ends with the buffer; a label past it is refused. */
+    assert_int_equal(mw_dga_score_wire(m, reg2, sizeof(reg2) - 1, &r), 0);
+    assert_int_equal(r.score, b.score);
+    assert_int_equal(mw_dga_score_wire(m, reg2, sizeof(reg2) - 2, &r), -EINVAL);
+    assert_int_equal(mw_dga_score_wire(m, reg2, 12, &r), -EINVAL);
     assert_int_equal(a.level, r.level);
     assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &b, &memo), 1);
     assert_true(memo);
@@ -164,6 +179,12 @@ static void test_levels_and_bad_labels(void **state)
     assert_int_equal(mw_dga_score(m, big, sizeof(big), &r), -EINVAL);
     assert_int_equal(r.score, 12345); /* untouched */
     assert_int_equal(mw_dga_score(m, big, MW_DGA_LABEL_MAX, &r), 0);
+    assert_int_equal(mw_dga_score(m, ".com", 4, &r), -EINVAL); /* no label */
+    char name[MW_DGA_LABEL_MAX + 2 + MW_DGA_SUFFIX_MAX];
+    memset(name, 'a', sizeof(name));
+    name[1] = '.';
+    assert_int_equal(mw_dga_score(m, name, 2 + MW_DGA_SUFFIX_MAX, &r), 0);
+    assert_int_equal(mw_dga_score(m, name, 3 + MW_DGA_SUFFIX_MAX, &r), -EINVAL);
     /* The level is the highest threshold reached. */
     r = score(m, "x");
     assert_int_equal(r.level, r.score >= hi   ? MW_DGA_HIGH
@@ -220,9 +241,9 @@ static void test_corrupt_refused(void **state)
     b[0] = 'X';
     expect_bad(b, len, "no MWDGA magic");
     memcpy(b, orig, len);
-    put32(b + 8, 2);
+    put32(b + 8, 1); /* version 1 had no suffix features */
     fix_crc(b, len);
-    expect_bad(b, len, "format version 2");
+    expect_bad(b, len, "format version 1");
     memcpy(b, orig, len);
     put32(b + 12, 21);
     fix_crc(b, len);
@@ -276,8 +297,9 @@ static void test_cost(void **state)
 {
     (void)state;
     struct mw_dga_model *m = load_shipped();
-    static const char *const labels[] = {"google",       "wikipedia",       "xkcdqzpfmwtrbl",
-                                         "a1b2c3d4e5f6", "bundesregierung", "qwmzlkdjfhgpoiuytrex"};
+    static const char *const labels[] = {"google.com",         "wikipedia.org",
+                                         "xkcdqzpfmwtrbl.net", "a1b2c3d4e5f6.com",
+                                         "bundesregierung.de", "qwmzlkdjfhgpoiuytrex.co.uk"};
     size_t n = sizeof(labels) / sizeof(labels[0]), total = 0, lens[6];
     for (size_t i = 0; i < n; i++)
         lens[i] = strlen(labels[i]), total += lens[i];
@@ -293,7 +315,7 @@ static void test_cost(void **state)
         }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double ns = (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
-    fprintf(stderr, "dga: %.1f ns per label (mean length %.1f, %d labels, checksum %lld)\n",
+    fprintf(stderr, "dga: %.1f ns per domain (mean length %.1f, %d domains, checksum %lld)\n",
             ns / ((double)rounds * (double)n), (double)total / (double)n, rounds * (int)n, sum);
     mw_dga_free(m);
 }

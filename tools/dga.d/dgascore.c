@@ -1,7 +1,9 @@
 /* The C scorer of the DGA model, for tools/dga-train and the tests (not installed):
- *   dgascore MODEL < labels          one "SCORE<TAB>LEVEL" line per input label
- *   dgascore --bench MODEL < labels  score the labels over and over for about a second and
- *                                    print the cost in ns per label (wall clock and CPU)
+ *   dgascore MODEL < names          one "SCORE<TAB>LEVEL" line per input registered domain
+ *                                   ("label.suffix", e.g. "example.co.uk"; a bare label is
+ *                                   scored under no suffix)
+ *   dgascore --bench MODEL < names  score the names over and over for about a second and
+ *                                   print the cost in ns per name (wall clock and CPU)
  * tools/dga-train --scorer uses the first form so that the evaluation it prints is this
  * implementation's (it checks every score against its own). */
 #include <errno.h>
@@ -13,7 +15,8 @@
 #include "minewall/dga.h"
 #include "minewall/error.h"
 
-#define MAX_LABELS 1000000
+#define MAX_NAMES 200000
+#define NAME_MAX_LEN (MW_DGA_LABEL_MAX + 1 + MW_DGA_SUFFIX_MAX)
 
 static double now_s(clockid_t clock)
 {
@@ -24,13 +27,13 @@ static double now_s(clockid_t clock)
 
 static int bench(const struct mw_dga_model *m)
 {
-    static char labels[MAX_LABELS][MW_DGA_LABEL_MAX + 1];
-    static size_t lens[MAX_LABELS];
+    static char labels[MAX_NAMES][NAME_MAX_LEN];
+    static size_t lens[MAX_NAMES];
     size_t n = 0;
     char line[4096];
-    while (n < MAX_LABELS && fgets(line, sizeof(line), stdin)) {
+    while (n < MAX_NAMES && fgets(line, sizeof(line), stdin)) {
         size_t len = strcspn(line, "\r\n");
-        if (len == 0 || len > MW_DGA_LABEL_MAX)
+        if (len == 0 || len > NAME_MAX_LEN)
             continue;
         memcpy(labels[n], line, len);
         lens[n++] = len;
@@ -87,8 +90,10 @@ int main(int argc, char **argv)
         size_t len = strcspn(line, "\r\n");
         struct mw_dga_result r;
         if (mw_dga_score(m, line, len, &r) < 0) {
-            fprintf(stderr, "dgascore: stdin:%lu: not a label of 1..%d bytes\n", lineno,
-                    MW_DGA_LABEL_MAX);
+            fprintf(stderr,
+                    "dgascore: stdin:%lu: not a label of 1..%d bytes (and a suffix of at most "
+                    "%d)\n",
+                    lineno, MW_DGA_LABEL_MAX, MW_DGA_SUFFIX_MAX);
             rc = 1;
             printf("-\t-\n");
             continue;
