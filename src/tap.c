@@ -53,6 +53,7 @@
  * batch as one frame; rd_write writes its content (frames already framed) in place of it. */
 #define BATCH_BYTES 16384
 #define RETURN_RING 32 /* batches kept for reuse per worker (a power of 2) */
+#define ROUTES 16      /* upstreams whose source address a worker remembers */
 struct batch {
     uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
@@ -74,6 +75,14 @@ struct slot {
     _Atomic uint32_t ret_head; /* written by the I/O thread */
     _Atomic uint32_t ret_tail; /* written by the worker */
     struct batch *ret[RETURN_RING];
+    /* The source address of each upstream this worker's forwarder frames named (a socket bound
+     * to the wildcard sends from the route's address): ROUTES at most, replaced in turn. */
+    struct route {
+        uint8_t family; /* 0: empty */
+        uint8_t up[16]; /* the upstream's address (4 bytes used for AF_INET) */
+        uint8_t src[16];
+    } routes[ROUTES];
+    uint32_t route_next;
 } __attribute__((aligned(64)));
 
 /* The stream's state, as the I/O thread sees it through our rdwr. */
@@ -540,16 +549,26 @@ static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
     return b;
 }
 
-/* Encode m into the worker's batch (a new one when it does not fit). */
-static void submit(struct mw_tap *t, unsigned worker, struct mw_dnstap_msg *m)
+/* Now as Unix time in nanoseconds (the frames' times; a uint64_t lasts until 2554). */
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void set_time(struct mw_dnstap_msg *m, uint64_t ns)
+{
+    m->time_sec = ns / 1000000000u;
+    m->time_nsec = (uint32_t)(ns % 1000000000u);
+}
+
+/* Encode m, its time set, into the worker's batch (a new one when it does not fit). */
+static void submit(struct mw_tap *t, unsigned worker, const struct mw_dnstap_msg *m)
 {
     if (worker >= t->n_slots)
         return;
     struct slot *s = &t->slots[worker];
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m->time_sec = (uint64_t)ts.tv_sec;
-    m->time_nsec = (uint32_t)ts.tv_nsec;
     struct batch *b = s->b;
     size_t n = 0;
     if (b && b->cap - b->len > 4)
@@ -586,19 +605,24 @@ static const struct sockaddr *local_of(const struct mw_reply *to)
     return to->l ? &to->l->addr.u.sa : NULL;
 }
 
-void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                         size_t len)
+uint64_t mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
+                             size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->cq)
-        return;
+    if (!t || !(t->cq || t->cr))
+        return 0;
+    uint64_t ns = now_ns(); /* also the response's query_time */
+    if (!t->cq)
+        return ns;
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_QUERY,
                               .tcp = mw_reply_is_tcp(to),
                               .query_addr = mw_reply_client(to),
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
+    set_time(&m, ns);
     submit(t, w->index, &m);
+    return ns;
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
@@ -613,6 +637,11 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
+    set_time(&m, now_ns());
+    if (to->tap_qtime_ns) {
+        m.qtime_sec = to->tap_qtime_ns / 1000000000u;
+        m.qtime_nsec = (uint32_t)(to->tap_qtime_ns % 1000000000u);
+    }
     char extra[1024];
     if (v) { /* a block: rare, so the verdict is copied to format its rule text */
         struct mw_verdict vc = *v;
@@ -629,30 +658,94 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
     submit(t, w->index, &m);
 }
 
-void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                            const uint8_t *pkt, size_t len)
+/* The address the kernel sends to upstream from (family AF_INET or AF_INET6) into src:
+ * what a socket bound to the wildcard shows as its source. Zeros when unknown. */
+static void route_source(int family, const uint8_t *up, uint8_t src[16])
+{
+    memset(src, 0, 16);
+    struct mw_addr a = {0}, b = {0};
+    a.u.sa.sa_family = (sa_family_t)family;
+    a.u.in4.sin_port = htons(53); /* any port: connect() on UDP only picks the route */
+    if (family == AF_INET) {
+        memcpy(&a.u.in4.sin_addr, up, 4);
+        a.len = sizeof(a.u.in4);
+    } else {
+        memcpy(&a.u.in6.sin6_addr, up, 16);
+        a.len = sizeof(a.u.in6);
+    }
+    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    b.len = sizeof(b.u.ss);
+    if (connect(fd, &a.u.sa, a.len) == 0 && getsockname(fd, &b.u.sa, &b.len) == 0 &&
+        b.u.sa.sa_family == family)
+        memcpy(src, family == AF_INET ? (const void *)&b.u.in4.sin_addr : &b.u.in6.sin6_addr,
+               family == AF_INET ? 4 : 16);
+    close(fd);
+}
+
+/* local (the socket's bound address) with a wildcard address replaced by the route's source
+ * towards upstream, into out; returns what the frame names as minewall's side. */
+static const struct sockaddr *forwarder_local(struct slot *s, const struct sockaddr *upstream,
+                                              const struct sockaddr *local, struct mw_addr *out)
+{
+    if (!local || !upstream || local->sa_family != upstream->sa_family ||
+        mw_addr_from_sa(local, out) < 0)
+        return local;
+    bool v4 = local->sa_family == AF_INET;
+    uint8_t *la = v4 ? (uint8_t *)&out->u.in4.sin_addr : (uint8_t *)&out->u.in6.sin6_addr;
+    size_t n = v4 ? 4 : 16;
+    static const uint8_t zero[16];
+    if (memcmp(la, zero, n) != 0)
+        return &out->u.sa; /* bound to an address: it is the source */
+    const uint8_t *ua = v4 ? (const uint8_t *)&((const struct sockaddr_in *)upstream)->sin_addr
+                           : (const uint8_t *)&((const struct sockaddr_in6 *)upstream)->sin6_addr;
+    struct route *r = NULL;
+    for (unsigned i = 0; i < ROUTES && !r; i++)
+        if (s->routes[i].family == local->sa_family && memcmp(s->routes[i].up, ua, n) == 0)
+            r = &s->routes[i];
+    if (!r) { /* once per upstream (and after ROUTES others): a few syscalls, no packet */
+        r = &s->routes[s->route_next++ % ROUTES];
+        r->family = (uint8_t)local->sa_family;
+        memcpy(r->up, ua, n);
+        route_source(local->sa_family, ua, r->src);
+    }
+    memcpy(la, r->src, n);
+    return &out->u.sa;
+}
+
+static void forwarder(struct mw_worker *w, enum mw_dnstap_type type,
+                      const struct sockaddr *upstream, const struct sockaddr *local, bool tcp,
+                      const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->fq)
+    if (w->index >= t->n_slots)
         return;
-    struct mw_dnstap_msg m = {.type = MW_DNSTAP_FORWARDER_QUERY,
+    struct mw_addr la;
+    struct mw_dnstap_msg m = {.type = type,
                               .tcp = tcp,
+                              .query_addr =
+                                  forwarder_local(&t->slots[w->index], upstream, local, &la),
                               .response_addr = upstream,
                               .dns = pkt,
                               .dns_len = len};
+    set_time(&m, now_ns());
     submit(t, w->index, &m);
 }
 
-void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                               const uint8_t *pkt, size_t len)
+void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
+                            const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->fr)
-        return;
-    struct mw_dnstap_msg m = {.type = MW_DNSTAP_FORWARDER_RESPONSE,
-                              .tcp = tcp,
-                              .response_addr = upstream,
-                              .dns = pkt,
-                              .dns_len = len};
-    submit(t, w->index, &m);
+    if (t && t->fq)
+        forwarder(w, MW_DNSTAP_FORWARDER_QUERY, upstream, local, tcp, pkt, len);
+}
+
+void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream,
+                               const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                               size_t len)
+{
+    struct mw_tap *t = w->snap->tap;
+    if (t && t->fr)
+        forwarder(w, MW_DNSTAP_FORWARDER_RESPONSE, upstream, local, tcp, pkt, len);
 }

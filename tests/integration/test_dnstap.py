@@ -181,6 +181,40 @@ def extras(path):
     return out
 
 
+def messages(path):
+    """[{field number: value}] of every frame's Message (fields 1 type, 3 protocol, 4/5
+    query/response address, 6/7 ports, 8/9 query time, 12/13 response time)."""
+    return [dict(pb_fields(dict(pb_fields(fr))[14])) for fr in frames(path)]
+
+
+LOOPBACK = socket.inet_aton("127.0.0.1")
+
+
+def check_times_and_sides(path, upstream_port):
+    """Responses carry their query's time (not after the response's); forwarder frames
+    name minewall's socket (127.0.0.1 and its port, the same for a query and its answer over
+    UDP) as the query side and the upstream as the response side."""
+    msgs = messages(path)
+    crs = [m for m in msgs if m[1] == 6]
+    assert crs, msgs
+    for m in crs:
+        assert 8 in m and 9 in m, m  # query_time_sec, query_time_nsec
+        assert (m[8], m[9]) <= (m[12], m[13]), m
+        assert m[12] - m[8] < 30, m
+    fwd = [m for m in msgs if m[1] in (7, 8)]
+    assert fwd, msgs
+    for m in fwd:
+        assert m.get(2) == 1, m  # socket_family INET
+        assert m.get(4) == LOOPBACK and m.get(6, 0) > 0, m
+        assert m.get(5) == LOOPBACK and m.get(7) == upstream_port, m
+    for proto in (1, 2):
+        ports = {(m[1], m[6]) for m in fwd if m[3] == proto}
+        for t, port in ports:
+            if proto == 1:  # a UDP query and its answer share the socket
+                assert (7 if t == 8 else 8, port) in ports, (ports, fwd)
+    return msgs
+
+
 # --- tests -----------------------------------------------------------------------------------
 
 
@@ -256,6 +290,7 @@ def test_unix_socket_read_back(make_minewall, upstream, tmp_path, captures):
         m.stop()
         cap.stop()
         check_mix(out)
+        check_times_and_sides(out, upstream.port)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -397,5 +432,9 @@ def test_forwarder_tcp_fallback(make_minewall, upstream, tmp_path, captures):
         seen = ldns_text(out)
         for kind in ("CQ/tcp", "CR/tcp", "FQ", "FR", "FQ/tcp", "FR/tcp"):
             assert (kind, "big.test.") in seen, (kind, seen)
+        msgs = check_times_and_sides(out, upstream.port)
+        # The TCP retry: its query and answer name the connection's own port.
+        tcp = {m[1]: m[6] for m in msgs if m[1] in (7, 8) and m[3] == 2}
+        assert tcp.get(7) and tcp.get(7) == tcp.get(8), msgs
     finally:
         shutil.rmtree(d, ignore_errors=True)
