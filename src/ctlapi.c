@@ -415,8 +415,9 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
     }
     struct mw_explain_summary sum;
     char why[256] = "";
-    int rc = mw_explain_lists_for(snap->cfg, snap->lists, rl, nrl, req->name,
-                                  req->client[0] ? req->client : NULL, f, &sum, why, sizeof(why));
+    int rc = mw_explain_lists_for(
+        snap->cfg, snap->lists, rl, nrl, req->name, req->client[0] ? req->client : NULL,
+        req->listener[0] ? req->listener : NULL, f, &sum, why, sizeof(why));
     fclose(f);
     if (rc < 0) {
         char msg[400];
@@ -429,6 +430,7 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
         mw_strbuf_puts(sb, "{\"ok\":true,\"command\":\"explain\"");
         mw_jsonw_kstr(sb, "input", sum.input);
         mw_jsonw_kstr(sb, "client", req->client[0] ? req->client : NULL);
+        mw_jsonw_kstr(sb, "listener", req->listener[0] ? req->listener : NULL);
         mw_jsonw_kstr(sb, "group", sum.group);
         mw_jsonw_kstr(sb, "decision", sum.decision);
         mw_jsonw_kstr(sb, "list", sum.list[0] ? sum.list : NULL);

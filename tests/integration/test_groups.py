@@ -358,6 +358,29 @@ def test_listener_restricted_group(make_minewall, make_upstream, tmp_path):
     assert a_of(m, BUILDERS, "pool.evil.test", tcp=True) == ["192.0.2.50"]  # TCP too
     m.port = p1
     assert ask_from(m, BUILDERS, "pool.evil.test", tcp=True).rcode() == dns.rcode.NXDOMAIN
+    # --explain picks the group as a query does: by the arrival listener too.
+    ex = ["-c", m.conf_path, "--explain", "pool.evil.test", "--client", BUILDERS]
+    p = run_minewall(ex + ["--listener", "127.0.0.1:%d" % p2])
+    assert p.returncode == 0, p.stderr
+    assert "client %s on listener 127.0.0.1:%d: group open" % (BUILDERS, p2) in p.stdout, p.stdout
+    assert "action: mining -> log" in p.stdout, p.stdout
+    p = run_minewall(ex + ["--listener", "127.0.0.1:%d" % p1])
+    assert "group all" in p.stdout and "action: mining -> nxdomain" in p.stdout, p.stdout
+    p = run_minewall(ex)  # no listener: only unrestricted groups, and it says so
+    assert "group all" in p.stdout and "--listener" not in p.stdout, p.stdout
+    p = run_minewall(ex + ["--listener", "not-an-address"])
+    assert p.returncode != 0 and "listener 'not-an-address'" in p.stderr, p.stderr
+    # minewall-ctl explain: the same choice on the running config.
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener",
+                       "127.0.0.1:%d" % p2, json_out=True)
+    j = json.loads(out)
+    assert rc == 0 and j["group"] == "open" and j["action"] == "log", j
+    assert j["listener"] == "127.0.0.1:%d" % p2, j
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener",
+                       "127.0.0.1:%d" % p1)
+    assert rc == 0 and "group all" in out, (out, err)
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener", "x:y")
+    assert rc != 0 and "listener" in err + out, (out, err)
 
 
 def test_reload_changes_groups(env):
