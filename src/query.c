@@ -724,7 +724,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, struct m
         w->stats.drop_malformed++;
         goto done;
     }
-    to->tap_qtime_ns = mw_tap_client_query(w, to, pkt, len); /* waiters copy it with *to */
+    mw_tap_client_query(w, to, pkt, len); /* notes the time in *to: waiters copy it */
     uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
     w->queries->note = (struct mw_querylog_note){.start_ms = mw_worker_now(w)};
     struct mw_dns_client c;

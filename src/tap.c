@@ -45,15 +45,20 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define WRITE_TIMEOUT_S 2 /* a reader that takes no data this long is dropped */
 #define NOTIFY_BATCHES 4  /* batches queued before fstrm's thread is woken (else each second) */
+/* fstrm's I/O thread writes what it took from the queues once the next entry would bring it
+ * to buffer_hint bytes (each entry counted with a 4-byte length): at its maximum, 64 KiB, a
+ * write carries four batches (BATCH_BYTES leaves room for that), so there is one write
+ * syscall, and one wakeup of the reader, per 64 KiB of frames. */
+#define WRITE_HINT FSTRM_IOTHR_BUFFER_HINT_MAX
 
 /* Frames travel in batches: a worker appends each frame, length-prefixed as on the wire, to
  * its current batch, and hands the batch to fstrm as one queue entry when the next frame
  * does not fit or once a second (mw_tap_flush). One allocation, one queue entry and one
  * free per batch instead of per frame: the cost per query stays a few percent. fstrm sees a
  * batch as one frame; rd_write writes its content (frames already framed) in place of it. */
-#define BATCH_BYTES 16384
-#define RETURN_RING 32 /* batches kept for reuse per worker (a power of 2) */
-#define ROUTES 16      /* upstreams whose source address a worker remembers */
+#define BATCH_BYTES (16384 - 24) /* with its header and fstrm's length: 4 in a 64 KiB write */
+#define RETURN_RING 32           /* batches kept for reuse per worker (a power of 2) */
+#define ROUTES 16                /* upstreams whose source address a worker remembers */
 struct batch {
     uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
@@ -61,6 +66,8 @@ struct batch {
     uint32_t cap;    /* bytes of data */
     uint8_t data[];  /* frames: 4-byte big-endian length, then the Dnstap bytes */
 };
+_Static_assert(4 * (4 + sizeof(struct batch) + BATCH_BYTES) < WRITE_HINT,
+               "four full batches fit in one write");
 
 /* A worker's queue, batch and counter: written by that worker only, on a cache line of its
  * own. */
@@ -82,7 +89,8 @@ struct slot {
         uint8_t up[16]; /* the upstream's address (4 bytes used for AF_INET) */
         uint8_t src[16];
     } routes[ROUTES];
-    uint32_t route_next;
+    uint32_t route_next; /* the entry replaced next */
+    uint32_t route_last; /* the entry found last */
 } __attribute__((aligned(64)));
 
 /* The stream's state, as the I/O thread sees it through our rdwr. */
@@ -416,7 +424,8 @@ static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
         fstrm_iothr_options_set_queue_model(o, FSTRM_IOTHR_QUEUE_MODEL_SPSC) == fstrm_res_success &&
         fstrm_iothr_options_set_reopen_interval(o, RECONNECT_S) == fstrm_res_success &&
         fstrm_iothr_options_set_queue_notify_threshold(
-            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success)
+            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success &&
+        fstrm_iothr_options_set_buffer_hint(o, WRITE_HINT) == fstrm_res_success)
         th = fstrm_iothr_init(o, &wr);
     fstrm_iothr_options_destroy(&o);
     if (wr)
@@ -549,18 +558,13 @@ static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
     return b;
 }
 
-/* Now as Unix time in nanoseconds (the frames' times; a uint64_t lasts until 2554). */
-static uint64_t now_ns(void)
+/* Now (Unix time) as m's time. */
+static inline void stamp(struct mw_dnstap_msg *m)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void set_time(struct mw_dnstap_msg *m, uint64_t ns)
-{
-    m->time_sec = ns / 1000000000u;
-    m->time_nsec = (uint32_t)(ns % 1000000000u);
+    m->time_sec = (uint64_t)ts.tv_sec;
+    m->time_nsec = (uint32_t)ts.tv_nsec;
 }
 
 /* Encode m, its time set, into the worker's batch (a new one when it does not fit). */
@@ -605,24 +609,22 @@ static const struct sockaddr *local_of(const struct mw_reply *to)
     return to->l ? &to->l->addr.u.sa : NULL;
 }
 
-uint64_t mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                             size_t len)
+void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
     if (!t || !(t->cq || t->cr))
-        return 0;
-    uint64_t ns = now_ns(); /* also the response's query_time */
-    if (!t->cq)
-        return ns;
+        return;
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_QUERY,
                               .tcp = mw_reply_is_tcp(to),
                               .query_addr = mw_reply_client(to),
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
-    set_time(&m, ns);
-    submit(t, w->index, &m);
-    return ns;
+    stamp(&m);
+    to->tap_qsec = (uint32_t)m.time_sec; /* the response's query_time (until 2106) */
+    to->tap_qnsec = m.time_nsec;
+    if (t->cq)
+        submit(t, w->index, &m);
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
@@ -637,11 +639,9 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
-    set_time(&m, now_ns());
-    if (to->tap_qtime_ns) {
-        m.qtime_sec = to->tap_qtime_ns / 1000000000u;
-        m.qtime_nsec = (uint32_t)(to->tap_qtime_ns % 1000000000u);
-    }
+    stamp(&m);
+    m.qtime_sec = to->tap_qsec;
+    m.qtime_nsec = to->tap_qnsec;
     char extra[1024];
     if (v) { /* a block: rare, so the verdict is copied to format its rule text */
         struct mw_verdict vc = *v;
@@ -658,60 +658,98 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
     submit(t, w->index, &m);
 }
 
-/* The address the kernel sends to upstream from (family AF_INET or AF_INET6) into src:
- * what a socket bound to the wildcard shows as its source. Zeros when unknown. */
-static void route_source(int family, const uint8_t *up, uint8_t src[16])
+/* A route entry for the upstream address ua of family fam? (4 or 16 bytes compared as
+ * integers: this runs for each forwarder frame.) */
+static inline bool route_is(const struct route *r, int fam, const uint8_t *ua)
 {
-    memset(src, 0, 16);
-    struct mw_addr a = {0}, b = {0};
-    a.u.sa.sa_family = (sa_family_t)family;
-    a.u.in4.sin_port = htons(53); /* any port: connect() on UDP only picks the route */
-    if (family == AF_INET) {
-        memcpy(&a.u.in4.sin_addr, up, 4);
-        a.len = sizeof(a.u.in4);
-    } else {
-        memcpy(&a.u.in6.sin6_addr, up, 16);
-        a.len = sizeof(a.u.in6);
+    if (r->family != fam)
+        return false;
+    if (fam == AF_INET) {
+        uint32_t a, b;
+        memcpy(&a, r->up, 4);
+        memcpy(&b, ua, 4);
+        return a == b;
     }
-    int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    uint64_t a[2], b[2];
+    memcpy(a, r->up, 16);
+    memcpy(b, ua, 16);
+    return a[0] == b[0] && a[1] == b[1];
+}
+
+/* The address the kernel sends to ua (family fam) from, into r->src: what a socket bound
+ * to the wildcard shows as its source. Zeros when unknown. A few syscalls, no packet. */
+static void route_fill(struct route *r, int fam, const uint8_t *ua)
+{
+    memset(r, 0, sizeof(*r));
+    r->family = (uint8_t)fam;
+    memcpy(r->up, ua, fam == AF_INET ? 4 : 16);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } a = {0}, b = {0};
+    socklen_t alen = fam == AF_INET ? sizeof(a.in4) : sizeof(a.in6), blen = sizeof(b);
+    a.sa.sa_family = (sa_family_t)fam;
+    a.in4.sin_port = htons(53); /* any port: connect() on UDP only picks the route */
+    if (fam == AF_INET)
+        memcpy(&a.in4.sin_addr, ua, 4);
+    else
+        memcpy(&a.in6.sin6_addr, ua, 16);
+    int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
-    b.len = sizeof(b.u.ss);
-    if (connect(fd, &a.u.sa, a.len) == 0 && getsockname(fd, &b.u.sa, &b.len) == 0 &&
-        b.u.sa.sa_family == family)
-        memcpy(src, family == AF_INET ? (const void *)&b.u.in4.sin_addr : &b.u.in6.sin6_addr,
-               family == AF_INET ? 4 : 16);
+    if (connect(fd, &a.sa, alen) == 0 && getsockname(fd, &b.sa, &blen) == 0 &&
+        b.sa.sa_family == fam)
+        memcpy(r->src, fam == AF_INET ? (const void *)&b.in4.sin_addr : &b.in6.sin6_addr,
+               fam == AF_INET ? 4 : 16);
     close(fd);
 }
 
-/* local (the socket's bound address) with a wildcard address replaced by the route's source
- * towards upstream, into out; returns what the frame names as minewall's side. */
+/* The socket address minewall's side of a forwarder frame shows: local (the socket's bound
+ * address) as it is, or with a wildcard address replaced by the route's source towards
+ * upstream (remembered per slot), built in out. */
+union side_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+};
 static const struct sockaddr *forwarder_local(struct slot *s, const struct sockaddr *upstream,
-                                              const struct sockaddr *local, struct mw_addr *out)
+                                              const struct sockaddr *local, union side_addr *out)
 {
-    if (!local || !upstream || local->sa_family != upstream->sa_family ||
-        mw_addr_from_sa(local, out) < 0)
-        return local;
-    bool v4 = local->sa_family == AF_INET;
-    uint8_t *la = v4 ? (uint8_t *)&out->u.in4.sin_addr : (uint8_t *)&out->u.in6.sin6_addr;
-    size_t n = v4 ? 4 : 16;
-    static const uint8_t zero[16];
-    if (memcmp(la, zero, n) != 0)
-        return &out->u.sa; /* bound to an address: it is the source */
-    const uint8_t *ua = v4 ? (const uint8_t *)&((const struct sockaddr_in *)upstream)->sin_addr
-                           : (const uint8_t *)&((const struct sockaddr_in6 *)upstream)->sin6_addr;
-    struct route *r = NULL;
-    for (unsigned i = 0; i < ROUTES && !r; i++)
-        if (s->routes[i].family == local->sa_family && memcmp(s->routes[i].up, ua, n) == 0)
-            r = &s->routes[i];
-    if (!r) { /* once per upstream (and after ROUTES others): a few syscalls, no packet */
-        r = &s->routes[s->route_next++ % ROUTES];
-        r->family = (uint8_t)local->sa_family;
-        memcpy(r->up, ua, n);
-        route_source(local->sa_family, ua, r->src);
+    int fam = local ? local->sa_family : 0;
+    if (!upstream || upstream->sa_family != fam)
+        return NULL; /* unknown, or not the upstream's family: left out */
+    const uint8_t *ua;
+    if (fam == AF_INET) {
+        const struct sockaddr_in *l4 = (const struct sockaddr_in *)local;
+        if (l4->sin_addr.s_addr != 0)
+            return local; /* bound to an address (or connected): it is the source */
+        out->in4 = *l4;
+        ua = (const uint8_t *)&((const struct sockaddr_in *)upstream)->sin_addr;
+    } else {
+        const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)local;
+        if (!IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
+            return local;
+        out->in6 = *l6;
+        ua = (const uint8_t *)&((const struct sockaddr_in6 *)upstream)->sin6_addr;
     }
-    memcpy(la, r->src, n);
-    return &out->u.sa;
+    struct route *r = &s->routes[s->route_last % ROUTES];
+    if (!route_is(r, fam, ua)) { /* not the last one used: another known one, or a new one */
+        unsigned i = 0;
+        while (i < ROUTES && !route_is(&s->routes[i], fam, ua))
+            i++;
+        if (i == ROUTES) { /* once per upstream (and after ROUTES others) */
+            i = s->route_next++ % ROUTES;
+            route_fill(&s->routes[i], fam, ua);
+        }
+        s->route_last = i;
+        r = &s->routes[i];
+    }
+    if (fam == AF_INET)
+        memcpy(&out->in4.sin_addr, r->src, 4);
+    else
+        memcpy(&out->in6.sin6_addr, r->src, 16);
+    return &out->sa;
 }
 
 static void forwarder(struct mw_worker *w, enum mw_dnstap_type type,
@@ -721,7 +759,7 @@ static void forwarder(struct mw_worker *w, enum mw_dnstap_type type,
     struct mw_tap *t = w->snap->tap;
     if (w->index >= t->n_slots)
         return;
-    struct mw_addr la;
+    union side_addr la;
     struct mw_dnstap_msg m = {.type = type,
                               .tcp = tcp,
                               .query_addr =
@@ -729,7 +767,7 @@ static void forwarder(struct mw_worker *w, enum mw_dnstap_type type,
                               .response_addr = upstream,
                               .dns = pkt,
                               .dns_len = len};
-    set_time(&m, now_ns());
+    stamp(&m);
     submit(t, w->index, &m);
 }
 

@@ -54,13 +54,13 @@ const char *mw_tap_target(const struct mw_tap *t);
 /* ---- the hooks, on a worker's thread; each does nothing when w's snapshot has no dnstap
  * output or the message type is switched off. The message bytes are borrowed for the call. */
 
-/* A client's query (to says who and how it came) once it parsed. Returns when it arrived
- * (Unix time in nanoseconds) for the caller to keep in to->tap_qtime_ns, so that the
- * CLIENT_RESPONSE carries it as query_time; 0 when no CLIENT_* message is written. */
-uint64_t mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                             size_t len);
+/* A client's query (to says who and how it came) once it parsed. Also notes when it arrived
+ * in to (tap_qsec, tap_qnsec; a waiter's copy of *to keeps it), so that the CLIENT_RESPONSE
+ * carries it as query_time. */
+void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t *pkt, size_t len);
 /* The answer sent to a client; v is the verdict of a blocked query (NULL otherwise) and group
- * the name of the client's group. Its query_time is to->tap_qtime_ns (left out when 0). */
+ * the name of the client's group. Its query_time is to's tap_qsec and tap_qnsec (left out
+ * when not taken). */
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
                             size_t len, const struct mw_verdict *v, const char *group);
 /* Hand the frames w has batched to the I/O thread (the worker calls it once a second; a
