@@ -226,6 +226,12 @@ plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout
         L->total += bytes_size(m->extra_len);
 }
 
+/* The head is copied as this many bytes when it is no longer (usual identities): past its
+ * end the bytes are overwritten by the rest of the frame, which is always longer (at least
+ * HEAD_COPY, see frame_bound). */
+#define HEAD_COPY 64
+_Static_assert(sizeof(((struct mw_dnstap_enc *)0)->head) >= HEAD_COPY, "head holds HEAD_COPY");
+
 /* At least the frame's size, from lengths only: both sides as IPv6 with 3-byte ports, every
  * varint at its longest. */
 static inline size_t frame_bound(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
@@ -294,7 +300,10 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
                      (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len) +
                      (has_qtime(m) ? 11 : 0);
         size_t guess = varint_len(est);
-        memcpy(p, e->head, e->head_len);
+        if (e->head_len <= HEAD_COPY)
+            memcpy(p, e->head, HEAD_COPY); /* a fixed-size copy, no call: the frame is longer */
+        else
+            memcpy(p, e->head, e->head_len);
         p += e->head_len;
         if (m->extra && m->extra_len)
             p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
