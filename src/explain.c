@@ -485,13 +485,16 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         return;
     }
     const struct mw_list_info *li = &l->lists[v.rule.list];
-    sum->decision = r == MW_FILTER_ALLOW ? "allowed" : "blocked";
+    /* A list with action log matches without blocking: the query is answered as usual. */
+    bool monitored = r == MW_FILTER_BLOCK && v.action == MW_ACTION_LOG;
+    const char *decision = r == MW_FILTER_ALLOW ? "allowed" : monitored ? "monitored" : "blocked";
+    sum->decision = decision;
     snprintf(sum->list, sizeof(sum->list), "%s", li->name);
     snprintf(sum->rule, sizeof(sum->rule), "%s", v.rule_text);
     sum->action = r == MW_FILTER_BLOCK ? mw_action_name(v.action) : NULL;
-    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)%s%s\n", in->text,
-            r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin,
-            li->stale ? ", stale" : "", g ? " for group " : "", g ? g->name : "");
+    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)%s%s%s\n", in->text, decision,
+            li->name, li->category, li->origin, li->stale ? ", stale" : "", g ? " for group " : "",
+            g ? g->name : "", monitored ? ": answered as usual, the hit is recorded" : "");
     const struct holder *w = NULL;
     for (size_t i = 0; i < n && !w; i++)
         if (strcmp(h[i].name, li->name) == 0)

@@ -24,6 +24,7 @@ from conftest import ask, free_port, run_minewall, wait_until
 
 FSTRM_CAPTURE = shutil.which("fstrm_capture")
 DNSTAP_LDNS = shutil.which("dnstap-ldns")
+DNSTAP_READ = shutil.which("dnstap-read")  # BIND's (bind9-dnsutils)
 pytestmark = pytest.mark.skipif(not FSTRM_CAPTURE or not DNSTAP_LDNS,
                                 reason="needs fstrm-bin and dnstap-ldns")
 
@@ -215,6 +216,33 @@ def check_times_and_sides(path, upstream_port):
     return msgs
 
 
+def check_dnstap_read(path, listen, upstream_port):
+    """BIND's dnstap-read reads the file too: each message with both sides, forwarder
+    messages from minewall's own address and port to the upstream."""
+    if not DNSTAP_READ:
+        pytest.skip("needs dnstap-read (bind9-dnsutils)")
+    res = subprocess.run([DNSTAP_READ, path], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    lst = "%s:%d" % listen
+    up = "127.0.0.1:%d" % upstream_port
+    pat = re.compile(r" (CQ|CR|FQ|FR) (\S+) (->|<-) (\S+) (UDP|TCP) \d+b (\S+)/IN/")
+    seen = set()
+    for line in lines:
+        mt = pat.search(line)
+        assert mt, "unexpected dnstap-read line: %r" % line
+        kind, a, arrow, b, proto, name = mt.groups()
+        seen.add((kind, proto, name))
+        assert arrow == ("->" if kind in ("CQ", "FQ") else "<-"), line
+        if kind in ("FQ", "FR"):
+            assert re.fullmatch(r"127\.0\.0\.1:\d+", a) and not a.endswith(":0"), line
+            assert b == up, line
+        elif proto == "UDP":
+            assert a.startswith("127.0.0.1:") and b == lst, line
+    for kind in ("CQ", "CR", "FQ", "FR"):
+        assert (kind, "UDP", "example.test") in seen, (kind, lines)
+
+
 # --- tests -----------------------------------------------------------------------------------
 
 
@@ -291,6 +319,7 @@ def test_unix_socket_read_back(make_minewall, upstream, tmp_path, captures):
         cap.stop()
         check_mix(out)
         check_times_and_sides(out, upstream.port)
+        check_dnstap_read(out, m.addr, upstream.port)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -228,6 +228,7 @@ def test_explain_client(env):
     assert "no list of the group matches" in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", MONITOR])
     assert "group monitor" in p.stdout and "action: log" in p.stdout, p.stdout
+    assert "monitored by list 'mining'" in p.stdout and "blocked by" not in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", DEFAULT])
     assert "group default" in p.stdout and "blocked by list 'mining'" in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "printer.corp.test", "--client", BUILDERS])
