@@ -752,9 +752,9 @@ static const struct sockaddr *forwarder_local(struct slot *s, const struct socka
     return &out->sa;
 }
 
-static void forwarder(struct mw_worker *w, enum mw_dnstap_type type,
-                      const struct sockaddr *upstream, const struct sockaddr *local, bool tcp,
-                      const uint8_t *pkt, size_t len)
+static inline __attribute__((always_inline)) void
+forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *upstream,
+          const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
     if (w->index >= t->n_slots)
