@@ -58,7 +58,7 @@
  * batch as one frame; rd_write writes its content (frames already framed) in place of it. */
 #define BATCH_BYTES (16384 - 24) /* with its header and fstrm's length: 4 in a 64 KiB write */
 #define RETURN_RING 32           /* batches kept for reuse per worker (a power of 2) */
-#define ROUTES 16                /* upstreams whose source address a worker remembers */
+#define ROUTES 64                /* source addresses a worker remembers (a power of 2) */
 struct batch {
     uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
@@ -68,6 +68,7 @@ struct batch {
 };
 _Static_assert(4 * (4 + sizeof(struct batch) + BATCH_BYTES) < WRITE_HINT,
                "four full batches fit in one write");
+_Static_assert(ROUTES == 64, "routes are indexed by the 6 top bits of a 32-bit hash");
 
 /* A worker's queue, batch and counter: written by that worker only, on a cache line of its
  * own. */
@@ -82,15 +83,14 @@ struct slot {
     _Atomic uint32_t ret_head; /* written by the I/O thread */
     _Atomic uint32_t ret_tail; /* written by the worker */
     struct batch *ret[RETURN_RING];
-    /* The source address of each upstream this worker's forwarder frames named (a socket bound
-     * to the wildcard sends from the route's address): ROUTES at most, replaced in turn. */
+    /* The source address of the upstreams this worker's forwarder frames named (a socket
+     * bound to the wildcard sends from the route's address): a table indexed by a hash of the
+     * upstream's address, an entry replaced when another upstream hashes to it. */
     struct route {
         uint8_t family; /* 0: empty */
         uint8_t up[16]; /* the upstream's address (4 bytes used for AF_INET) */
         uint8_t src[16];
     } routes[ROUTES];
-    uint32_t route_next; /* the entry replaced next */
-    uint32_t route_last; /* the entry found last */
 } __attribute__((aligned(64)));
 
 /* The stream's state, as the I/O thread sees it through our rdwr. */
@@ -733,18 +733,15 @@ static const struct sockaddr *forwarder_local(struct slot *s, const struct socka
         out->in6 = *l6;
         ua = (const uint8_t *)&((const struct sockaddr_in6 *)upstream)->sin6_addr;
     }
-    struct route *r = &s->routes[s->route_last % ROUTES];
-    if (!route_is(r, fam, ua)) { /* not the last one used: another known one, or a new one */
-        unsigned i = 0;
-        while (i < ROUTES && !route_is(&s->routes[i], fam, ua))
-            i++;
-        if (i == ROUTES) { /* once per upstream (and after ROUTES others) */
-            i = s->route_next++ % ROUTES;
-            route_fill(&s->routes[i], fam, ua);
-        }
-        s->route_last = i;
-        r = &s->routes[i];
+    uint32_t h, x;
+    memcpy(&h, ua + (fam == AF_INET ? 0 : 12), 4); /* an IPv6 upstream: its last 4 bytes */
+    if (fam != AF_INET) {
+        memcpy(&x, ua + 4, 4);
+        h ^= x;
     }
+    struct route *r = &s->routes[(h * 2654435761u) >> 26]; /* Knuth's multiplier, 6 bits */
+    if (!route_is(r, fam, ua)) /* once per upstream (and after a collision) */
+        route_fill(r, fam, ua);
     if (fam == AF_INET)
         memcpy(&out->in4.sin_addr, r->src, 4);
     else
