@@ -855,6 +855,18 @@ void mw_ctlapi_status_json(struct mw_ctlapi *c, char *buf, size_t cap)
     mw_strbuf_puts(&sb, "\"control\":{");
     mw_jsonw_kbool(&sb, "paused", p.paused);
     mw_jsonw_ku64(&sb, "pause_remaining_s", p.paused ? (p.left_ms + 999) / 1000 : 0);
+    /* The groups paused on their own, as `status` lists them (minewall-top shows them). */
+    uint64_t now = uv_now(c->env.loop);
+    mw_jsonw_key(&sb, "paused_groups");
+    mw_strbuf_putc(&sb, '[');
+    for (unsigned i = 0; i < c->n_gp; i++) {
+        mw_strbuf_puts(&sb, i ? ",{" : "{");
+        mw_jsonw_kstr(&sb, "group", c->gp[i].name);
+        mw_jsonw_ku64(&sb, "remaining_s",
+                      (c->gp[i].until > now ? c->gp[i].until - now + 999 : 0) / 1000);
+        mw_strbuf_putc(&sb, '}');
+    }
+    mw_strbuf_putc(&sb, ']');
     for (int which = 0; which < 2; which++) {
         struct mw_topn_item *items;
         uint64_t total;

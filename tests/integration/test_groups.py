@@ -4,7 +4,8 @@ of the lists, an action override, their own forward zones (answers from another 
 cached apart), their own local data and rate limit; a cached answer and a coalesced fetch are
 filtered per group; the most specific client prefix wins; --explain --client and minewall-ctl
 explain name the group and its verdict; the block log carries the group; /metrics and /status
-count per group; minewall-ctl pause --group stops blocking for that group only."""
+count per group (minewall-top shows them); minewall-ctl pause --group stops blocking for that
+group only."""
 
 import json
 import os
@@ -23,6 +24,7 @@ from conftest import addresses, free_port, make_query, run_minewall, wait_until
 
 CTL = os.environ.get("MINEWALL_CTL_BIN",
                      os.path.join(os.path.dirname(conftest.BIN), "minewall-ctl"))
+TOP = os.path.join(conftest.SRCDIR, "tools", "minewall-top")
 
 DEFAULT = "127.0.0.1"
 BUILDERS = "127.0.0.2"   # lists: [c2] only; own forward zone corp.test; own local data
@@ -295,6 +297,19 @@ def test_metrics_and_status(env):
     assert set(g) == {"default", "builders", "monitor", "limited", "wide", "narrow"}, g
     assert g["builders"]["queries"] >= 1 and g["builders"]["blocks"] == 1, g
     assert g["builders"]["lists"] == "some" and g["default"]["lists"] == "all", g
+    # A group paused on its own: in /status, and minewall-top's groups view shows it.
+    assert ctl(m, "pause", "--group", "builders", "--for", "5m")[0] == 0
+    st = json.loads(get("/status"))
+    pg = st["control"]["paused_groups"]
+    assert pg[0]["group"] == "builders" and 290 <= pg[0]["remaining_s"] <= 300, st["control"]
+    top = subprocess.run([TOP, "--url", url, "--interval", "0.2", "--once"], capture_output=True,
+                         text=True, timeout=30)
+    assert top.returncode == 0, top.stderr
+    rows = {l.split()[0]: l for l in top.stdout.splitlines() if l.split()[:1] and
+            l.split()[0] in g}
+    assert "PAUSED, resumes in" in rows["builders"], top.stdout
+    assert rows["default"].rstrip().endswith("blocking"), top.stdout
+    assert ctl(m, "resume", "--group", "builders")[0] == 0
 
 
 def test_config_errors_refuse_start(tmp_path):
