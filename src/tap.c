@@ -676,9 +676,11 @@ static inline bool route_is(const struct route *r, int fam, const uint8_t *ua)
     return a[0] == b[0] && a[1] == b[1];
 }
 
-/* The address the kernel sends to ua (family fam) from, into r->src: what a socket bound
- * to the wildcard shows as its source. Zeros when unknown. A few syscalls, no packet. */
-static void route_fill(struct route *r, int fam, const uint8_t *ua)
+/* The address the kernel sends to upstream (of family fam, its address at ua) from, into
+ * r->src: what a socket bound to the wildcard shows as its source. Zeros when unknown. A few
+ * syscalls, no packet: connect() on a UDP socket only picks the route (an IPv6 upstream's
+ * scope included). */
+static void route_fill(struct route *r, int fam, const uint8_t *ua, const struct sockaddr *upstream)
 {
     memset(r, 0, sizeof(*r));
     r->family = (uint8_t)fam;
@@ -687,18 +689,13 @@ static void route_fill(struct route *r, int fam, const uint8_t *ua)
         struct sockaddr sa;
         struct sockaddr_in in4;
         struct sockaddr_in6 in6;
-    } a = {0}, b = {0};
-    socklen_t alen = fam == AF_INET ? sizeof(a.in4) : sizeof(a.in6), blen = sizeof(b);
-    a.sa.sa_family = (sa_family_t)fam;
-    a.in4.sin_port = htons(53); /* any port: connect() on UDP only picks the route */
-    if (fam == AF_INET)
-        memcpy(&a.in4.sin_addr, ua, 4);
-    else
-        memcpy(&a.in6.sin6_addr, ua, 16);
+    } b = {0};
+    socklen_t alen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    socklen_t blen = sizeof(b);
     int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return;
-    if (connect(fd, &a.sa, alen) == 0 && getsockname(fd, &b.sa, &blen) == 0 &&
+    if (connect(fd, upstream, alen) == 0 && getsockname(fd, &b.sa, &blen) == 0 &&
         b.sa.sa_family == fam)
         memcpy(r->src, fam == AF_INET ? (const void *)&b.in4.sin_addr : &b.in6.sin6_addr,
                fam == AF_INET ? 4 : 16);
@@ -741,7 +738,7 @@ static const struct sockaddr *forwarder_local(struct slot *s, const struct socka
     }
     struct route *r = &s->routes[(h * 2654435761u) >> 26]; /* Knuth's multiplier, 6 bits */
     if (!route_is(r, fam, ua)) /* once per upstream (and after a collision) */
-        route_fill(r, fam, ua);
+        route_fill(r, fam, ua, upstream);
     if (fam == AF_INET)
         memcpy(&out->in4.sin_addr, r->src, 4);
     else

@@ -467,3 +467,26 @@ def test_forwarder_tcp_fallback(make_minewall, upstream, tmp_path, captures):
         assert tcp.get(7) and tcp.get(7) == tcp.get(8), msgs
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def test_forwarder_frames_ipv6(make_minewall, make_upstream, tmp_path, captures):
+    """An IPv6 upstream: forwarder frames are INET6, from minewall's own ::1 and port (the
+    route's source for a socket bound to the wildcard) to the upstream."""
+    up6 = make_upstream(host="::1")
+    d = short_dir()
+    try:
+        sock, out = os.path.join(d, "tap.sock"), str(tmp_path / "v6.fstrm")
+        cap = captures(out, sock=sock)
+        m = make_minewall([up6], config={"dnstap": {"socket": sock}})
+        assert ask(m.addr, "example.test").rcode() == 0
+        m.stop()
+        cap.stop()
+        fwd = [x for x in messages(out) if x[1] in (7, 8)]
+        loop6 = socket.inet_pton(socket.AF_INET6, "::1")
+        assert {x[1] for x in fwd} == {7, 8}, fwd
+        for x in fwd:
+            assert x.get(2) == 2, x  # socket_family INET6
+            assert x.get(4) == loop6 and x.get(6, 0) > 0, x
+            assert x.get(5) == loop6 and x.get(7) == up6.port, x
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
