@@ -746,38 +746,43 @@ static const struct sockaddr *forwarder_local(struct slot *s, const struct socka
     return &out->sa;
 }
 
-static inline __attribute__((always_inline)) void
+/* A forwarder frame (written when write); sent: the query's stamp for a response (0: none).
+ * Returns the frame's own stamp: seconds in the high 32 bits, nanoseconds in the low ones
+ * (no division either way). */
+static inline __attribute__((always_inline)) uint64_t
 forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *upstream,
-          const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len)
+          const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len, uint64_t sent,
+          bool write)
 {
     struct mw_tap *t = w->snap->tap;
-    if (w->index >= t->n_slots)
-        return;
-    union side_addr la;
-    struct mw_dnstap_msg m = {.type = type,
-                              .tcp = tcp,
-                              .query_addr =
-                                  forwarder_local(&t->slots[w->index], upstream, local, &la),
-                              .response_addr = upstream,
-                              .dns = pkt,
-                              .dns_len = len};
+    struct mw_dnstap_msg m = {.type = type, .tcp = tcp, .dns = pkt, .dns_len = len};
     stamp(&m);
-    submit(t, w->index, &m);
+    if (write && w->index < t->n_slots) {
+        union side_addr la;
+        m.query_addr = forwarder_local(&t->slots[w->index], upstream, local, &la);
+        m.response_addr = upstream;
+        m.qtime_sec = sent >> 32;
+        m.qtime_nsec = (uint32_t)sent;
+        submit(t, w->index, &m);
+    }
+    return m.time_sec << 32 | m.time_nsec;
 }
 
-void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
-                            const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len)
+uint64_t mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
+                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                                size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (t && t->fq)
-        forwarder(w, MW_DNSTAP_FORWARDER_QUERY, upstream, local, tcp, pkt, len);
+    if (!t || !(t->fq || t->fr)) /* with only responses written, their query_time is wanted */
+        return 0;
+    return forwarder(w, MW_DNSTAP_FORWARDER_QUERY, upstream, local, tcp, pkt, len, 0, t->fq);
 }
 
 void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream,
                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
-                               size_t len)
+                               size_t len, uint64_t sent)
 {
     struct mw_tap *t = w->snap->tap;
     if (t && t->fr)
-        forwarder(w, MW_DNSTAP_FORWARDER_RESPONSE, upstream, local, tcp, pkt, len);
+        forwarder(w, MW_DNSTAP_FORWARDER_RESPONSE, upstream, local, tcp, pkt, len, sent, true);
 }

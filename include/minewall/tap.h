@@ -70,9 +70,12 @@ void mw_tap_flush(struct mw_worker *w);
  * received). local is the address of minewall's socket (getsockname; NULL: unknown): the
  * frame's query_address/port, with a wildcard address replaced by the source address the
  * route to upstream gives (looked up once per upstream per worker); upstream is the
- * response_address/port. */
-void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
-                            const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len);
+ * response_address/port. The query's hook returns when it was sent (an opaque stamp; 0 when
+ * no FORWARDER_* message is written) for the caller to hand to the response's hook as sent:
+ * the response's query_time, as Unbound writes it. */
+uint64_t mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
+                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                                size_t len);
 void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream,
                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
-                               size_t len);
+                               size_t len, uint64_t sent);

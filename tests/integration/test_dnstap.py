@@ -192,8 +192,8 @@ LOOPBACK = socket.inet_aton("127.0.0.1")
 
 
 def check_times_and_sides(path, upstream_port):
-    """Responses carry their query's time (not after the response's); forwarder frames
-    name minewall's socket (127.0.0.1 and its port, the same for a query and its answer over
+    """Responses carry their query's time (not after the response's; a forwarder response
+    its FORWARDER_QUERY's); forwarder frames name minewall's socket (127.0.0.1 and its port, the same for a query and its answer over
     UDP) as the query side and the upstream as the response side."""
     msgs = messages(path)
     crs = [m for m in msgs if m[1] == 6]
@@ -208,6 +208,12 @@ def check_times_and_sides(path, upstream_port):
         assert m.get(2) == 1, m  # socket_family INET
         assert m.get(4) == LOOPBACK and m.get(6, 0) > 0, m
         assert m.get(5) == LOOPBACK and m.get(7) == upstream_port, m
+    # A forwarder response's query_time is its query's: the FORWARDER_QUERY's time.
+    sent = {(m[3], m[6], m[8], m[9]) for m in fwd if m[1] == 7}
+    for m in fwd:
+        if m[1] == 8:
+            assert (m[3], m[6], m[8], m[9]) in sent, (m, sent)
+            assert (m[8], m[9]) <= (m[12], m[13]), m
     for proto in (1, 2):
         ports = {(m[1], m[6]) for m in fwd if m[3] == proto}
         for t, port in ports:
