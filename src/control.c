@@ -10,6 +10,7 @@
 
 #include "minewall/dname.h"
 #include "minewall/jsonw.h"
+#include "minewall/netaddr.h"
 #include "minewall/topn.h"
 
 static const char *const VERBS[MW_CTL_N] = {
@@ -169,6 +170,15 @@ static int apply_arg(struct mw_control_req *r, const char *k, const char *v, cha
         snprintf(r->client, sizeof(r->client), "%s", v);
         return 0;
     }
+    if (strcmp(k, "listener") == 0 && c == MW_CTL_EXPLAIN) {
+        struct mw_addr a;
+        if (strlen(v) >= sizeof(r->listener) || mw_addr_parse(v, 53, &a) < 0) {
+            snprintf(why, why_len, "listener '%.64s': not ADDR[:PORT]", v);
+            return -EINVAL;
+        }
+        snprintf(r->listener, sizeof(r->listener), "%s", v);
+        return 0;
+    }
     if (strcmp(k, "n") == 0 && (c == MW_CTL_TOP_CLIENTS || c == MW_CTL_TOP_NAMES)) {
         char *end;
         unsigned long n = strtoul(v, &end, 10);
@@ -306,6 +316,8 @@ int mw_control_argv_line(int argc, char *const *argv, bool json, char *out, size
             key = "for";
         else if (strcmp(a, "--client") == 0)
             key = "client";
+        else if (strcmp(a, "--listener") == 0)
+            key = "listener";
         else if (strcmp(a, "-n") == 0)
             key = "n";
         if (key) {

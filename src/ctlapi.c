@@ -415,8 +415,9 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
     }
     struct mw_explain_summary sum;
     char why[256] = "";
-    int rc = mw_explain_lists_for(snap->cfg, snap->lists, rl, nrl, req->name,
-                                  req->client[0] ? req->client : NULL, f, &sum, why, sizeof(why));
+    int rc = mw_explain_lists_for(
+        snap->cfg, snap->lists, rl, nrl, req->name, req->client[0] ? req->client : NULL,
+        req->listener[0] ? req->listener : NULL, f, &sum, why, sizeof(why));
     fclose(f);
     if (rc < 0) {
         char msg[400];
@@ -429,6 +430,7 @@ static int explain_answer(struct mw_strbuf *sb, const struct mw_control_req *req
         mw_strbuf_puts(sb, "{\"ok\":true,\"command\":\"explain\"");
         mw_jsonw_kstr(sb, "input", sum.input);
         mw_jsonw_kstr(sb, "client", req->client[0] ? req->client : NULL);
+        mw_jsonw_kstr(sb, "listener", req->listener[0] ? req->listener : NULL);
         mw_jsonw_kstr(sb, "group", sum.group);
         mw_jsonw_kstr(sb, "decision", sum.decision);
         mw_jsonw_kstr(sb, "list", sum.list[0] ? sum.list : NULL);
@@ -853,6 +855,18 @@ void mw_ctlapi_status_json(struct mw_ctlapi *c, char *buf, size_t cap)
     mw_strbuf_puts(&sb, "\"control\":{");
     mw_jsonw_kbool(&sb, "paused", p.paused);
     mw_jsonw_ku64(&sb, "pause_remaining_s", p.paused ? (p.left_ms + 999) / 1000 : 0);
+    /* The groups paused on their own, as `status` lists them (minewall-top shows them). */
+    uint64_t now = uv_now(c->env.loop);
+    mw_jsonw_key(&sb, "paused_groups");
+    mw_strbuf_putc(&sb, '[');
+    for (unsigned i = 0; i < c->n_gp; i++) {
+        mw_strbuf_puts(&sb, i ? ",{" : "{");
+        mw_jsonw_kstr(&sb, "group", c->gp[i].name);
+        mw_jsonw_ku64(&sb, "remaining_s",
+                      (c->gp[i].until > now ? c->gp[i].until - now + 999 : 0) / 1000);
+        mw_strbuf_putc(&sb, '}');
+    }
+    mw_strbuf_putc(&sb, ']');
     for (int which = 0; which < 2; which++) {
         struct mw_topn_item *items;
         uint64_t total;

@@ -175,6 +175,19 @@ static inline size_t side_size(const struct side *s)
     return s->addr ? 2 + s->alen + 1 + (s->port < 1u << 7 ? 1 : s->port < 1u << 14 ? 2 : 3) : 0;
 }
 
+/* A Unix time's varint: five bytes in this era. */
+static inline size_t seconds_len(uint64_t v)
+{
+    return v >= 1u << 28 && v < 1ull << 35 ? 5 : varint_len(v);
+}
+
+/* A response that also carries its query's time. */
+static inline bool has_qtime(const struct mw_dnstap_msg *m)
+{
+    return m->qtime_sec &&
+           (m->type == MW_DNSTAP_CLIENT_RESPONSE || m->type == MW_DNSTAP_FORWARDER_RESPONSE);
+}
+
 /* Everything of a frame but the Message's fields, worked out by arithmetic only. */
 struct layout {
     struct side q, r;
@@ -204,19 +217,27 @@ plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout
     /* type, protocol and family (one-byte values), the two sides, time (seconds as a
      * five-byte varint in this era), nanoseconds, the DNS message. */
     size_t n = 4 + (L->fam ? 2 : 0) + side_size(&L->q) + side_size(&L->r);
-    n += 1 + (m->time_sec >= 1u << 28 && m->time_sec < 1ull << 35 ? 5 : varint_len(m->time_sec));
-    n += 5 + bytes_size(m->dns_len);
+    n += 1 + seconds_len(m->time_sec) + 5 + bytes_size(m->dns_len);
+    if (has_qtime(m))
+        n += 1 + seconds_len(m->qtime_sec) + 5;
     L->mlen = n;
     L->total = e->head_len + bytes_size(n);
     if (m->extra && m->extra_len)
         L->total += bytes_size(m->extra_len);
 }
 
+/* The head is copied as this many bytes when it is no longer (usual identities): past its
+ * end the bytes are overwritten by the rest of the frame, which is always longer (at least
+ * HEAD_COPY, see frame_bound). */
+#define HEAD_COPY 64
+_Static_assert(sizeof(((struct mw_dnstap_enc *)0)->head) >= HEAD_COPY, "head holds HEAD_COPY");
+
 /* At least the frame's size, from lengths only: both sides as IPv6 with 3-byte ports, every
  * varint at its longest. */
 static inline size_t frame_bound(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
 {
-    size_t n = e->head_len + 1 + 10 + 6 + 2 * (2 + 16 + 1 + 3) + 1 + 10 + 5 + 1 + 10 + m->dns_len;
+    size_t n =
+        e->head_len + 1 + 10 + 6 + 2 * (2 + 16 + 1 + 3) + 2 * (1 + 10 + 5) + 1 + 10 + m->dns_len;
     return m->extra && m->extra_len ? n + 1 + 10 + m->extra_len : n;
 }
 
@@ -254,6 +275,11 @@ put_message(uint8_t *p, const struct mw_dnstap_msg *m, const struct layout *L)
     if (L->r.addr)
         p = put_side(p, &L->r, M_RADDR, M_RPORT);
     bool query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
+    if (has_qtime(m)) {
+        *p++ = KEY(M_QSEC, VARINT);
+        p = put_seconds(p, m->qtime_sec);
+        p = put_fixed32(p, M_QNSEC, m->qtime_nsec);
+    }
     *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
     p = put_seconds(p, m->time_sec);
     p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
@@ -271,9 +297,13 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
          * as 2 bytes), and move in the rare case the length's varint takes another size. */
         sides(m, &L);
         size_t est = 4 + (L.fam ? 2 : 0) + (L.q.addr ? 6 + L.q.alen : 0) +
-                     (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len);
+                     (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len) +
+                     (has_qtime(m) ? 11 : 0);
         size_t guess = varint_len(est);
-        memcpy(p, e->head, e->head_len);
+        if (e->head_len <= HEAD_COPY)
+            memcpy(p, e->head, HEAD_COPY); /* a fixed-size copy, no call: the frame is longer */
+        else
+            memcpy(p, e->head, e->head_len);
         p += e->head_len;
         if (m->extra && m->extra_len)
             p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);

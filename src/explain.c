@@ -485,13 +485,16 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         return;
     }
     const struct mw_list_info *li = &l->lists[v.rule.list];
-    sum->decision = r == MW_FILTER_ALLOW ? "allowed" : "blocked";
+    /* A list with action log matches without blocking: the query is answered as usual. */
+    bool monitored = r == MW_FILTER_BLOCK && v.action == MW_ACTION_LOG;
+    const char *decision = r == MW_FILTER_ALLOW ? "allowed" : monitored ? "monitored" : "blocked";
+    sum->decision = decision;
     snprintf(sum->list, sizeof(sum->list), "%s", li->name);
     snprintf(sum->rule, sizeof(sum->rule), "%s", v.rule_text);
     sum->action = r == MW_FILTER_BLOCK ? mw_action_name(v.action) : NULL;
-    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)%s%s\n", in->text,
-            r == MW_FILTER_ALLOW ? "allowed" : "blocked", li->name, li->category, li->origin,
-            li->stale ? ", stale" : "", g ? " for group " : "", g ? g->name : "");
+    fprintf(out, "%s: %s by list '%s' (category %s, origin %s%s)%s%s%s\n", in->text, decision,
+            li->name, li->category, li->origin, li->stale ? ", stale" : "", g ? " for group " : "",
+            g ? g->name : "", monitored ? ": answered as usual, the hit is recorded" : "");
     const struct holder *w = NULL;
     for (size_t i = 0; i < n && !w; i++)
         if (strcmp(h[i].name, li->name) == 0)
@@ -506,31 +509,45 @@ static void report(const struct mw_config *cfg, const struct mw_lists *l, const 
         why_won(h, n, w, in, out);
 }
 
-/* The group of client (text) under cfg, printed with what sets it apart. Returns the group
- * (NULL for default), or -EINVAL in *rc for an address that does not parse. */
+/* The group of client (text) for a query on listener (text or NULL) under cfg, chosen by the
+ * matcher a query goes through (mw_groups_match), printed with what sets it apart. Returns the
+ * group (NULL for default), or -EINVAL in *rc for a client (-EDESTADDRREQ for a listener)
+ * that does not parse. */
 static const struct mw_group_conf *report_group(const struct mw_config *cfg, const char *client,
-                                                FILE *out, struct mw_explain_summary *sum, int *rc)
+                                                const char *listener, FILE *out,
+                                                struct mw_explain_summary *sum, int *rc)
 {
     *rc = 0;
     snprintf(sum->group, sizeof(sum->group), "default");
     if (!client)
         return NULL;
-    struct mw_addr a;
+    struct mw_addr a, la;
     if (mw_addr_parse_ip(client, 0, &a) < 0) {
         *rc = -EINVAL;
         return NULL;
     }
-    unsigned gi = mw_groups_match(cfg->group_match, &a.u.sa, NULL);
+    if (listener && mw_addr_parse(listener, 53, &la) < 0) {
+        *rc = -EDESTADDRREQ;
+        return NULL;
+    }
+    unsigned gi = mw_groups_match(cfg->group_match, &a.u.sa, listener ? &la : NULL);
     const struct mw_group_conf *g = gi && gi <= cfg->n_groups ? &cfg->groups[gi - 1] : NULL;
     snprintf(sum->group, sizeof(sum->group), "%s", mw_config_group_name(cfg, gi));
+    char on[80] = "";
+    if (listener) {
+        char t[64] = "?";
+        mw_addr_format(&la, t, sizeof(t));
+        snprintf(on, sizeof(on), " on listener %s", t);
+    }
     if (!g) {
-        fprintf(out, "client %s: group default (the top-level settings)%s\n", client,
-                mw_groups_uses_listeners(cfg->group_match)
-                    ? "; groups restricted to listeners are not considered"
+        fprintf(out, "client %s%s: group default (the top-level settings)%s\n", client, on,
+                mw_groups_uses_listeners(cfg->group_match) && !listener
+                    ? "; groups restricted to listeners are not considered (--listener "
+                      "ADDR[:PORT] names the arrival listener)"
                     : "");
         return NULL;
     }
-    fprintf(out, "client %s: group %s (%s:%d)%s\n", client, g->name, cfg->path, g->line,
+    fprintf(out, "client %s%s: group %s (%s:%d)%s\n", client, on, g->name, cfg->path, g->line,
             g->n_listeners ? ", for queries on its listeners" : "");
     if (!g->all_lists) {
         fprintf(out, "  lists:");
@@ -548,13 +565,14 @@ int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
                      struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
                      struct mw_explain_summary *sum, char *why, size_t why_len)
 {
-    return mw_explain_lists_for(cfg, l, synced, n_synced, input, NULL, out, sum, why, why_len);
+    return mw_explain_lists_for(cfg, l, synced, n_synced, input, NULL, NULL, out, sum, why,
+                                why_len);
 }
 
 int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
                          struct mw_rlist *const *synced, size_t n_synced, const char *input,
-                         const char *client, FILE *out, struct mw_explain_summary *sum, char *why,
-                         size_t why_len)
+                         const char *client, const char *listener, FILE *out,
+                         struct mw_explain_summary *sum, char *why, size_t why_len)
 {
     struct input in;
     struct mw_explain_summary dummy;
@@ -564,7 +582,11 @@ int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
     if (parse_input(input, &in, why, why_len) < 0)
         return -EINVAL;
     int grc;
-    const struct mw_group_conf *g = report_group(cfg, client, out, sum, &grc);
+    const struct mw_group_conf *g = report_group(cfg, client, listener, out, sum, &grc);
+    if (grc == -EDESTADDRREQ) {
+        snprintf(why, why_len, "listener '%.64s' is not ADDR[:PORT]", listener);
+        return -EINVAL;
+    }
     if (grc < 0) {
         snprintf(why, why_len, "client '%.64s' is not an IPv4 or IPv6 address", client);
         return -EINVAL;
@@ -583,11 +605,11 @@ int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
 
 int mw_explain_run(const struct mw_overrides *o, const char *input, FILE *out)
 {
-    return mw_explain_run_for(o, input, NULL, out);
+    return mw_explain_run_for(o, input, NULL, NULL, out);
 }
 
 int mw_explain_run_for(const struct mw_overrides *o, const char *input, const char *client,
-                       FILE *out)
+                       const char *listener, FILE *out)
 {
     struct input in;
     char why[128];
@@ -609,7 +631,7 @@ int mw_explain_run_for(const struct mw_overrides *o, const char *input, const ch
         fprintf(stderr, "%s\n", errs.msgs[i]);
     mw_errlist_deinit(&errs);
     int rc = 1;
-    if (l && mw_explain_lists_for(cfg, l, synced, n_synced, input, client, out, NULL, why,
+    if (l && mw_explain_lists_for(cfg, l, synced, n_synced, input, client, listener, out, NULL, why,
                                   sizeof(why)) == 0)
         rc = 0;
     else if (l)

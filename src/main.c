@@ -39,6 +39,9 @@ static void usage(FILE *f)
             "                        for a name also its registered domain's DGA score\n"
             "                        (model %s)\n"
             "  --client ADDR         with --explain: the verdict of ADDR's client group\n"
+            "  --listener ADDR[:PORT] with --client: the query arrived on this listen\n"
+            "                        address (port 53 by default): groups bound to\n"
+            "                        listeners are chosen as for a query\n"
             "  --user NAME           run as NAME after binding (overrides the config's user:)\n"
             "  --check-list FILE     parse one list file (--format F to force a format),\n"
             "                        print bad lines as FILE:LINE: reason and a summary;\n"
@@ -60,6 +63,7 @@ enum {
     OPT_VERSION,
     OPT_EXPLAIN,
     OPT_CLIENT,
+    OPT_LISTENER,
     OPT_CHECK_LIST,
     OPT_FORMAT,
     OPT_USER
@@ -132,6 +136,7 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, OPT_CHECK},
         {"explain", required_argument, NULL, OPT_EXPLAIN},
         {"client", required_argument, NULL, OPT_CLIENT},
+        {"listener", required_argument, NULL, OPT_LISTENER},
         {"check-list", required_argument, NULL, OPT_CHECK_LIST},
         {"format", required_argument, NULL, OPT_FORMAT},
         {"user", required_argument, NULL, OPT_USER},
@@ -142,7 +147,7 @@ int main(int argc, char **argv)
     struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
     struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
     bool check = false;
-    const char *explain = NULL, *check_list = NULL, *client = NULL;
+    const char *explain = NULL, *check_list = NULL, *client = NULL, *listener = NULL;
     enum mw_listfile_format format = MW_LISTFILE_FMT_AUTO;
     int c;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -166,6 +171,9 @@ int main(int argc, char **argv)
             break;
         case OPT_CLIENT:
             client = optarg;
+            break;
+        case OPT_LISTENER:
+            listener = optarg;
             break;
         case OPT_USER:
             o.user = optarg;
@@ -221,8 +229,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "minewall: --client goes with --explain\n");
         return 2;
     }
+    if (listener && !client) {
+        fprintf(stderr, "minewall: --listener goes with --explain and --client\n");
+        return 2;
+    }
     if (explain)
-        return mw_explain_run_for(&o, explain, client, stdout);
+        return mw_explain_run_for(&o, explain, client, listener, stdout);
     if (check) {
         struct mw_errlist errs;
         mw_errlist_init(&errs);

@@ -715,7 +715,7 @@ fail:
     mw_reply_done(to);
 }
 
-static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const struct mw_reply *to,
+static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, struct mw_reply *to,
                    const struct sockaddr *from, bool tcp, const struct mw_addr *local)
 {
     struct mw_dns_query q;
@@ -724,7 +724,7 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, const st
         w->stats.drop_malformed++;
         goto done;
     }
-    mw_tap_client_query(w, to, pkt, len);
+    mw_tap_client_query(w, to, pkt, len); /* notes the time in *to: waiters copy it */
     uint16_t qt = q.qsec ? q.q.qtype : 0; /* what the reply's echoed question will say */
     w->queries->note = (struct mw_querylog_note){.start_ms = mw_worker_now(w)};
     struct mw_dns_client c;

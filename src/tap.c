@@ -45,14 +45,20 @@
 #define CONNECT_TIMEOUT_MS 2000
 #define WRITE_TIMEOUT_S 2 /* a reader that takes no data this long is dropped */
 #define NOTIFY_BATCHES 4  /* batches queued before fstrm's thread is woken (else each second) */
+/* fstrm's I/O thread writes what it took from the queues once the next entry would bring it
+ * to buffer_hint bytes (each entry counted with a 4-byte length): at its maximum, 64 KiB, a
+ * write carries four batches (BATCH_BYTES leaves room for that), so there is one write
+ * syscall, and one wakeup of the reader, per 64 KiB of frames. */
+#define WRITE_HINT FSTRM_IOTHR_BUFFER_HINT_MAX
 
 /* Frames travel in batches: a worker appends each frame, length-prefixed as on the wire, to
  * its current batch, and hands the batch to fstrm as one queue entry when the next frame
  * does not fit or once a second (mw_tap_flush). One allocation, one queue entry and one
  * free per batch instead of per frame: the cost per query stays a few percent. fstrm sees a
  * batch as one frame; rd_write writes its content (frames already framed) in place of it. */
-#define BATCH_BYTES 16384
-#define RETURN_RING 32 /* batches kept for reuse per worker (a power of 2) */
+#define BATCH_BYTES (16384 - 24) /* with its header and fstrm's length: 4 in a 64 KiB write */
+#define RETURN_RING 32           /* batches kept for reuse per worker (a power of 2) */
+#define ROUTES 64                /* source addresses a worker remembers (a power of 2) */
 struct batch {
     uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
@@ -60,6 +66,9 @@ struct batch {
     uint32_t cap;    /* bytes of data */
     uint8_t data[];  /* frames: 4-byte big-endian length, then the Dnstap bytes */
 };
+_Static_assert(4 * (4 + sizeof(struct batch) + BATCH_BYTES) < WRITE_HINT,
+               "four full batches fit in one write");
+_Static_assert(ROUTES == 64, "routes are indexed by the 6 top bits of a 32-bit hash");
 
 /* A worker's queue, batch and counter: written by that worker only, on a cache line of its
  * own. */
@@ -74,6 +83,14 @@ struct slot {
     _Atomic uint32_t ret_head; /* written by the I/O thread */
     _Atomic uint32_t ret_tail; /* written by the worker */
     struct batch *ret[RETURN_RING];
+    /* The source address of the upstreams this worker's forwarder frames named (a socket
+     * bound to the wildcard sends from the route's address): a table indexed by a hash of the
+     * upstream's address, an entry replaced when another upstream hashes to it. */
+    struct route {
+        uint8_t family; /* 0: empty */
+        uint8_t up[16]; /* the upstream's address (4 bytes used for AF_INET) */
+        uint8_t src[16];
+    } routes[ROUTES];
 } __attribute__((aligned(64)));
 
 /* The stream's state, as the I/O thread sees it through our rdwr. */
@@ -407,7 +424,8 @@ static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
         fstrm_iothr_options_set_queue_model(o, FSTRM_IOTHR_QUEUE_MODEL_SPSC) == fstrm_res_success &&
         fstrm_iothr_options_set_reopen_interval(o, RECONNECT_S) == fstrm_res_success &&
         fstrm_iothr_options_set_queue_notify_threshold(
-            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success)
+            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success &&
+        fstrm_iothr_options_set_buffer_hint(o, WRITE_HINT) == fstrm_res_success)
         th = fstrm_iothr_init(o, &wr);
     fstrm_iothr_options_destroy(&o);
     if (wr)
@@ -540,16 +558,21 @@ static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
     return b;
 }
 
-/* Encode m into the worker's batch (a new one when it does not fit). */
-static void submit(struct mw_tap *t, unsigned worker, struct mw_dnstap_msg *m)
+/* Now (Unix time) as m's time. */
+static inline void stamp(struct mw_dnstap_msg *m)
 {
-    if (worker >= t->n_slots)
-        return;
-    struct slot *s = &t->slots[worker];
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     m->time_sec = (uint64_t)ts.tv_sec;
     m->time_nsec = (uint32_t)ts.tv_nsec;
+}
+
+/* Encode m, its time set, into the worker's batch (a new one when it does not fit). */
+static void submit(struct mw_tap *t, unsigned worker, const struct mw_dnstap_msg *m)
+{
+    if (worker >= t->n_slots)
+        return;
+    struct slot *s = &t->slots[worker];
     struct batch *b = s->b;
     size_t n = 0;
     if (b && b->cap - b->len > 4)
@@ -586,11 +609,10 @@ static const struct sockaddr *local_of(const struct mw_reply *to)
     return to->l ? &to->l->addr.u.sa : NULL;
 }
 
-void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                         size_t len)
+void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->cq)
+    if (!t || !(t->cq || t->cr))
         return;
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_QUERY,
                               .tcp = mw_reply_is_tcp(to),
@@ -598,7 +620,11 @@ void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const u
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
-    submit(t, w->index, &m);
+    stamp(&m);
+    to->tap_qsec = (uint32_t)m.time_sec; /* the response's query_time (until 2106) */
+    to->tap_qnsec = m.time_nsec;
+    if (t->cq)
+        submit(t, w->index, &m);
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
@@ -613,6 +639,9 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
+    stamp(&m);
+    m.qtime_sec = to->tap_qsec;
+    m.qtime_nsec = to->tap_qnsec;
     char extra[1024];
     if (v) { /* a block: rare, so the verdict is copied to format its rule text */
         struct mw_verdict vc = *v;
@@ -629,30 +658,131 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
     submit(t, w->index, &m);
 }
 
-void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                            const uint8_t *pkt, size_t len)
+/* A route entry for the upstream address ua of family fam? (4 or 16 bytes compared as
+ * integers: this runs for each forwarder frame.) */
+static inline bool route_is(const struct route *r, int fam, const uint8_t *ua)
 {
-    struct mw_tap *t = w->snap->tap;
-    if (!t || !t->fq)
-        return;
-    struct mw_dnstap_msg m = {.type = MW_DNSTAP_FORWARDER_QUERY,
-                              .tcp = tcp,
-                              .response_addr = upstream,
-                              .dns = pkt,
-                              .dns_len = len};
-    submit(t, w->index, &m);
+    if (r->family != fam)
+        return false;
+    if (fam == AF_INET) {
+        uint32_t a, b;
+        memcpy(&a, r->up, 4);
+        memcpy(&b, ua, 4);
+        return a == b;
+    }
+    uint64_t a[2], b[2];
+    memcpy(a, r->up, 16);
+    memcpy(b, ua, 16);
+    return a[0] == b[0] && a[1] == b[1];
 }
 
-void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                               const uint8_t *pkt, size_t len)
+/* The address the kernel sends to upstream (of family fam, its address at ua) from, into
+ * r->src: what a socket bound to the wildcard shows as its source. Zeros when unknown. A few
+ * syscalls, no packet: connect() on a UDP socket only picks the route (an IPv6 upstream's
+ * scope included). */
+static void route_fill(struct route *r, int fam, const uint8_t *ua, const struct sockaddr *upstream)
+{
+    memset(r, 0, sizeof(*r));
+    r->family = (uint8_t)fam;
+    memcpy(r->up, ua, fam == AF_INET ? 4 : 16);
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in4;
+        struct sockaddr_in6 in6;
+    } b = {0};
+    socklen_t alen = fam == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    socklen_t blen = sizeof(b);
+    int fd = socket(fam, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (connect(fd, upstream, alen) == 0 && getsockname(fd, &b.sa, &blen) == 0 &&
+        b.sa.sa_family == fam)
+        memcpy(r->src, fam == AF_INET ? (const void *)&b.in4.sin_addr : &b.in6.sin6_addr,
+               fam == AF_INET ? 4 : 16);
+    close(fd);
+}
+
+/* The socket address minewall's side of a forwarder frame shows: local (the socket's bound
+ * address) as it is, or with a wildcard address replaced by the route's source towards
+ * upstream (remembered per slot), built in out. */
+union side_addr {
+    struct sockaddr sa;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+};
+static const struct sockaddr *forwarder_local(struct slot *s, const struct sockaddr *upstream,
+                                              const struct sockaddr *local, union side_addr *out)
+{
+    int fam = local ? local->sa_family : 0;
+    if (!upstream || upstream->sa_family != fam)
+        return NULL; /* unknown, or not the upstream's family: left out */
+    const uint8_t *ua;
+    if (fam == AF_INET) {
+        const struct sockaddr_in *l4 = (const struct sockaddr_in *)local;
+        if (l4->sin_addr.s_addr != 0)
+            return local; /* bound to an address (or connected): it is the source */
+        out->in4 = *l4;
+        ua = (const uint8_t *)&((const struct sockaddr_in *)upstream)->sin_addr;
+    } else {
+        const struct sockaddr_in6 *l6 = (const struct sockaddr_in6 *)local;
+        if (!IN6_IS_ADDR_UNSPECIFIED(&l6->sin6_addr))
+            return local;
+        out->in6 = *l6;
+        ua = (const uint8_t *)&((const struct sockaddr_in6 *)upstream)->sin6_addr;
+    }
+    uint32_t h, x;
+    memcpy(&h, ua + (fam == AF_INET ? 0 : 12), 4); /* an IPv6 upstream: its last 4 bytes */
+    if (fam != AF_INET) {
+        memcpy(&x, ua + 4, 4);
+        h ^= x;
+    }
+    struct route *r = &s->routes[(h * 2654435761u) >> 26]; /* Knuth's multiplier, 6 bits */
+    if (!route_is(r, fam, ua)) /* once per upstream (and after a collision) */
+        route_fill(r, fam, ua, upstream);
+    if (fam == AF_INET)
+        memcpy(&out->in4.sin_addr, r->src, 4);
+    else
+        memcpy(&out->in6.sin6_addr, r->src, 16);
+    return &out->sa;
+}
+
+/* A forwarder frame (written when write); sent: the query's stamp for a response (0: none).
+ * Returns the frame's own stamp: seconds in the high 32 bits, nanoseconds in the low ones
+ * (no division either way). */
+static inline __attribute__((always_inline)) uint64_t
+forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *upstream,
+          const struct sockaddr *local, bool tcp, const uint8_t *pkt, size_t len, uint64_t sent,
+          bool write)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->fr)
-        return;
-    struct mw_dnstap_msg m = {.type = MW_DNSTAP_FORWARDER_RESPONSE,
-                              .tcp = tcp,
-                              .response_addr = upstream,
-                              .dns = pkt,
-                              .dns_len = len};
-    submit(t, w->index, &m);
+    struct mw_dnstap_msg m = {.type = type, .tcp = tcp, .dns = pkt, .dns_len = len};
+    stamp(&m);
+    if (write && w->index < t->n_slots) {
+        union side_addr la;
+        m.query_addr = forwarder_local(&t->slots[w->index], upstream, local, &la);
+        m.response_addr = upstream;
+        m.qtime_sec = sent >> 32;
+        m.qtime_nsec = (uint32_t)sent;
+        submit(t, w->index, &m);
+    }
+    return m.time_sec << 32 | m.time_nsec;
+}
+
+uint64_t mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
+                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                                size_t len)
+{
+    struct mw_tap *t = w->snap->tap;
+    if (!t || !(t->fq || t->fr)) /* with only responses written, their query_time is wanted */
+        return 0;
+    return forwarder(w, MW_DNSTAP_FORWARDER_QUERY, upstream, local, tcp, pkt, len, 0, t->fq);
+}
+
+void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream,
+                               const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                               size_t len, uint64_t sent)
+{
+    struct mw_tap *t = w->snap->tap;
+    if (t && t->fr)
+        forwarder(w, MW_DNSTAP_FORWARDER_RESPONSE, upstream, local, tcp, pkt, len, sent, true);
 }

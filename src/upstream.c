@@ -57,6 +57,7 @@ struct mw_attempt {
     uint16_t up; /* index in the fetch's upset */
     bool live;
     uint64_t sent_ms;
+    uint64_t tap_sent; /* dnstap: when it was sent (tap.h), 0: not taken */
 };
 
 /* One question being resolved, or a free object in the pool. */
@@ -82,7 +83,8 @@ struct mw_fetch {
     struct mw_dot_req *dot; /* DNS-over-TLS query in flight (dotconn.h), or NULL */
     uint16_t dot_up;
     uint64_t dot_sent_ms;
-    uv_timer_t timer; /* attempt timeout; open for the fetch object's lifetime */
+    uint64_t dot_tap_sent; /* dnstap: when the DoT query was sent (tap.h) */
+    uv_timer_t timer;      /* attempt timeout; open for the fetch object's lifetime */
     uint8_t last_rcode;
 };
 
@@ -94,6 +96,7 @@ struct mw_usock {
     uint32_t inflight;
     bool retired;
     bool closing;
+    struct mw_addr local; /* the bound address (dnstap's forwarder frames) */
 };
 
 struct mw_utcp {
@@ -108,6 +111,8 @@ struct mw_utcp {
     uint8_t *in;
     size_t in_len, in_cap;
     bool closing;
+    struct mw_addr local; /* the connection's own address (dnstap's forwarder frames) */
+    uint64_t tap_sent;    /* dnstap: when the query was sent (tap.h) */
 };
 
 struct mw_upstreams {
@@ -167,6 +172,12 @@ static void usock_close(struct mw_usock *s)
 static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                        unsigned flags);
 
+/* A socket's own address for dnstap, or NULL when getsockname failed. */
+static const struct sockaddr *local_sa(const struct mw_addr *a)
+{
+    return a->len ? &a->u.sa : NULL;
+}
+
 /* A socket bound to a random port (mw_socket_udp_random_port). */
 static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
 {
@@ -189,6 +200,9 @@ static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
         usock_close(s);
         return NULL;
     }
+    int alen = sizeof(s->local.u.ss);
+    if (uv_udp_getsockname(&s->h, &s->local.u.sa, &alen) == 0)
+        s->local.len = (socklen_t)alen;
     if (uv_udp_recv_start(&s->h, rbuf_alloc, usock_recv) < 0) {
         usock_close(s);
         return NULL;
@@ -308,7 +322,8 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
         u->errors++;
         return rc;
     }
-    mw_tap_forwarder_query(ups->w, &u->addr.u.sa, false, ups->qbuf, (size_t)n);
+    uint64_t tap_sent = mw_tap_forwarder_query(ups->w, &u->addr.u.sa, local_sa(&s->local), false,
+                                               ups->qbuf, (size_t)n);
     s->uses++;
     s->inflight++;
     struct mw_attempt *a = &f->att[f->n_att++];
@@ -318,6 +333,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
     a->up = up;
     a->live = true;
     a->sent_ms = now;
+    a->tap_sent = tap_sent;
     unsigned b_ix = pending_bucket(s, id);
     a->hnext = ups->pending[b_ix];
     ups->pending[b_ix] = a;
@@ -329,7 +345,8 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
 }
 
 static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
-                        uint64_t sent_ms, bool tcp);
+                        uint64_t sent_ms, bool tcp, const struct sockaddr *local,
+                        uint64_t tap_sent);
 
 /* The answer (status 0) or the failure of f's DoT query. A verification failure is a failed
  * upstream like a timeout (strict, RFC 8310): the fetch moves on to another member, never to
@@ -341,7 +358,7 @@ static void dot_done(void *arg, int status, const uint8_t *pkt, size_t len)
     f->dot = NULL;
     uv_timer_stop(&f->timer);
     if (status == 0) {
-        on_response(f, up, pkt, len, f->dot_sent_ms, true);
+        on_response(f, up, pkt, len, f->dot_sent_ms, true, NULL, f->dot_tap_sent);
         return;
     }
     struct mw_upstream *u = &f->set->u[up];
@@ -381,7 +398,8 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
         return rc;
     }
     mw_dns_put16(ups->qbuf, mw_dot_req_id(f->dot)); /* dnstap shows the query as sent */
-    mw_tap_forwarder_query(ups->w, &u->addr.u.sa, true, ups->qbuf, (size_t)n);
+    f->dot_tap_sent =
+        mw_tap_forwarder_query(ups->w, &u->addr.u.sa, NULL, true, ups->qbuf, (size_t)n);
     f->dot_up = up;
     f->dot_sent_ms = now;
     uint64_t to = mw_upset_timeout(cfg->upstream.timeout_ms, u);
@@ -450,7 +468,8 @@ static void utcp_close(struct mw_utcp *t)
 }
 
 static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
-                        uint64_t sent_ms, bool tcp);
+                        uint64_t sent_ms, bool tcp, const struct sockaddr *local,
+                        uint64_t tap_sent);
 
 static void utcp_failed(struct mw_utcp *t)
 {
@@ -503,7 +522,7 @@ static void utcp_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     uint16_t up = (uint16_t)f->tcp_up;
     utcp_close(t);
-    on_response(f, up, t->in + 2, mlen, 0, true);
+    on_response(f, up, t->in + 2, mlen, 0, true, local_sa(&t->local), t->tap_sent);
 }
 
 static void utcp_written(uv_write_t *req, int status)
@@ -566,7 +585,11 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
         utcp_close(t);
         goto fail;
     }
-    mw_tap_forwarder_query(w, &f->set->u[up].addr.u.sa, true, t->out + 2, (size_t)n);
+    int alen = sizeof(t->local.u.ss); /* the kernel picked it at connect() */
+    if (uv_tcp_getsockname(&t->h, &t->local.u.sa, &alen) == 0)
+        t->local.len = (socklen_t)alen;
+    t->tap_sent = mw_tap_forwarder_query(w, &f->set->u[up].addr.u.sa, local_sa(&t->local), true,
+                                         t->out + 2, (size_t)n);
     uint64_t to = f->ups->w->snap->cfg->upstream.timeout_ms;
     if (now + to > f->deadline_ms)
         to = f->deadline_ms > now ? f->deadline_ms - now : 1;
@@ -580,10 +603,10 @@ fail:
 
 /* An answer that passed the address and ID checks (or came over our TCP connection). */
 static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
-                        uint64_t sent_ms, bool tcp)
+                        uint64_t sent_ms, bool tcp, const struct sockaddr *local, uint64_t tap_sent)
 {
     struct mw_worker *w = f->ups->w;
-    mw_tap_forwarder_response(w, &f->set->u[up].addr.u.sa, tcp, pkt, len);
+    mw_tap_forwarder_response(w, &f->set->u[up].addr.u.sa, local, tcp, pkt, len, tap_sent);
     uint64_t now = mw_worker_now(w);
     struct mw_dns_response info;
     struct mw_upstreams *ups = f->ups;
@@ -655,9 +678,9 @@ static void usock_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const st
         return;
     }
     uint16_t up = a->up;
-    uint64_t sent = a->sent_ms;
+    uint64_t sent = a->sent_ms, tap_sent = a->tap_sent;
     attempt_kill(ups, a);
-    on_response(f, up, pkt, (size_t)nread, sent, false);
+    on_response(f, up, pkt, (size_t)nread, sent, false, local_sa(&s->local), tap_sent);
 }
 
 static void fetch_timer(uv_timer_t *t)

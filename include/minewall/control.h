@@ -66,8 +66,9 @@ struct mw_control_req {
     char name[1024];    /* flush, explain: as given (explain accepts addresses and AS numbers) */
     uint8_t qname[256]; /* flush: the name in lowercase wire form */
     uint16_t qname_len;
-    char client[64]; /* explain: an IP address, or "" */
-    unsigned n;      /* top-*: entries wanted */
+    char client[64];   /* explain: an IP address, or "" */
+    char listener[64]; /* explain: the arrival listener, ADDR[:PORT], or "" */
+    unsigned n;        /* top-*: entries wanted */
 };
 
 /* The verb of cmd ("status", "top-clients", ...). */

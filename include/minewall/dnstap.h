@@ -48,6 +48,10 @@ struct mw_dnstap_msg {
      * *_RESPONSE. */
     uint64_t time_sec;
     uint32_t time_nsec;
+    /* A *_RESPONSE's query_time too (when its query arrived or was sent, as Unbound writes
+     * it); 0 seconds: left out. Unused for a *_QUERY. */
+    uint64_t qtime_sec;
+    uint32_t qtime_nsec;
     /* The DNS message in wire form: query_message or response_message by type. */
     const uint8_t *dns;
     size_t dns_len;

@@ -32,17 +32,20 @@ int mw_explain_lists(const struct mw_config *cfg, const struct mw_lists *l,
                      struct mw_rlist *const *synced, size_t n_synced, const char *input, FILE *out,
                      struct mw_explain_summary *sum, char *why, size_t why_len);
 
-/* As mw_explain_lists for a query of client (an IP address as text; NULL: none): names the
- * client's group (groups.h; listener-restricted groups are not considered) and gives that
- * group's verdict (its lists, action overrides and local data). -EINVAL with why also for a
- * client that is not an address. */
+/* As mw_explain_lists for a query of client (an IP address as text; NULL: none) that arrived
+ * on listener ("ADDR[:PORT]", port 53 by default; NULL: unknown, so groups restricted to
+ * listeners are not considered): names the client's group, chosen by mw_groups_match as a
+ * query's is, and gives that group's verdict (its lists, action overrides and local data).
+ * -EINVAL with why also for a client that is not an address or a listener that does not
+ * parse. */
 int mw_explain_lists_for(const struct mw_config *cfg, const struct mw_lists *l,
                          struct mw_rlist *const *synced, size_t n_synced, const char *input,
-                         const char *client, FILE *out, struct mw_explain_summary *sum, char *why,
-                         size_t why_len);
-/* As mw_explain_run for a query of client (NULL: none; see mw_explain_lists_for). */
+                         const char *client, const char *listener, FILE *out,
+                         struct mw_explain_summary *sum, char *why, size_t why_len);
+/* As mw_explain_run for a query of client on listener (each NULL: none; see
+ * mw_explain_lists_for). */
 int mw_explain_run_for(const struct mw_overrides *o, const char *input, const char *client,
-                       FILE *out);
+                       const char *listener, FILE *out);
 
 /* INPUT is a name (Unicode names are converted to A-labels as list entries are, IDNA 2008 /
  * UTS #46 non-transitional), an IPv4 or IPv6 address, or an AS number ("AS64500" or

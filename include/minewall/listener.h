@@ -104,6 +104,9 @@ struct mw_reply {
     struct mw_tcp_conn *conn;      /* TCP: the connection; NULL for UDP */
     const struct sockaddr *client; /* UDP: borrowed until held, then points at the store */
     bool held;
+    /* dnstap: when the query arrived (Unix seconds and nanoseconds; seconds 0: not taken),
+     * for its CLIENT_RESPONSE's query_time (tap.h). */
+    uint32_t tap_qsec, tap_qnsec;
 };
 
 static inline struct mw_reply mw_reply_udp(struct mw_listener *l, const struct sockaddr *client)

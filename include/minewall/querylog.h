@@ -70,10 +70,12 @@ struct mw_querylog_rec {
     uint8_t cache, verdict;
     bool tcp, pkt_cut, rule_cut, has_rule;
     uint8_t client[16];
-    char upstream[MW_QUERYLOG_LABEL_MAX]; /* "" for none */
+    /* What every record fills first and the rule last: a record touches its first few cache
+     * lines only (the ring is large, so each line written is a cache miss). */
     char group[MW_QUERYLOG_LABEL_MAX];
-    char rule[MW_QUERYLOG_RULE_MAX + 1]; /* rule_len bytes and a NUL */
-    uint8_t pkt[MW_QUERYLOG_PKT_MAX];    /* pkt_len bytes of the reply */
+    char upstream[MW_QUERYLOG_LABEL_MAX]; /* "" for none */
+    uint8_t pkt[MW_QUERYLOG_PKT_MAX];     /* pkt_len bytes of the reply */
+    char rule[MW_QUERYLOG_RULE_MAX + 1];  /* rule_len bytes and a NUL */
 };
 
 /* Fill r for the reply pkt[0..len) sent to client (tcp: over TCP) for a question of qtype,

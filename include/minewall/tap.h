@@ -14,7 +14,9 @@
  * Messages: CLIENT_QUERY when a client's query parsed, CLIENT_RESPONSE for each answer sent
  * (a blocked query's carries the verdict as JSON in Dnstap.extra, see dnstap.h), and
  * FORWARDER_QUERY / FORWARDER_RESPONSE for each query sent to an upstream and each response
- * accepted from one. Settings are read at start; a reload keeps them. */
+ * accepted from one. Responses carry their query's time too (query_time), and forwarder
+ * frames minewall's socket as the query side. Settings are read at start; a reload keeps
+ * them. */
 #pragma once
 
 #include <stdbool.h>
@@ -52,19 +54,28 @@ const char *mw_tap_target(const struct mw_tap *t);
 /* ---- the hooks, on a worker's thread; each does nothing when w's snapshot has no dnstap
  * output or the message type is switched off. The message bytes are borrowed for the call. */
 
-/* A client's query (to says who and how it came) once it parsed. */
-void mw_tap_client_query(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
-                         size_t len);
+/* A client's query (to says who and how it came) once it parsed. Also notes when it arrived
+ * in to (tap_qsec, tap_qnsec; a waiter's copy of *to keeps it), so that the CLIENT_RESPONSE
+ * carries it as query_time. */
+void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t *pkt, size_t len);
 /* The answer sent to a client; v is the verdict of a blocked query (NULL otherwise) and group
- * the name of the client's group. */
+ * the name of the client's group. Its query_time is to's tap_qsec and tap_qnsec (left out
+ * when not taken). */
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
                             size_t len, const struct mw_verdict *v, const char *group);
 /* Hand the frames w has batched to the I/O thread (the worker calls it once a second; a
  * batch also goes as soon as the next frame does not fit in it). */
 void mw_tap_flush(struct mw_worker *w);
 /* A query sent to an upstream, and a response accepted from one (wire, as sent and as
- * received). */
-void mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                            const uint8_t *pkt, size_t len);
-void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream, bool tcp,
-                               const uint8_t *pkt, size_t len);
+ * received). local is the address of minewall's socket (getsockname; NULL: unknown): the
+ * frame's query_address/port, with a wildcard address replaced by the source address the
+ * route to upstream gives (looked up once per upstream per worker); upstream is the
+ * response_address/port. The query's hook returns when it was sent (an opaque stamp; 0 when
+ * no FORWARDER_* message is written) for the caller to hand to the response's hook as sent:
+ * the response's query_time, as Unbound writes it. */
+uint64_t mw_tap_forwarder_query(struct mw_worker *w, const struct sockaddr *upstream,
+                                const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                                size_t len);
+void mw_tap_forwarder_response(struct mw_worker *w, const struct sockaddr *upstream,
+                               const struct sockaddr *local, bool tcp, const uint8_t *pkt,
+                               size_t len, uint64_t sent);

@@ -24,6 +24,7 @@ from conftest import ask, free_port, run_minewall, wait_until
 
 FSTRM_CAPTURE = shutil.which("fstrm_capture")
 DNSTAP_LDNS = shutil.which("dnstap-ldns")
+DNSTAP_READ = shutil.which("dnstap-read")  # BIND's (bind9-dnsutils)
 pytestmark = pytest.mark.skipif(not FSTRM_CAPTURE or not DNSTAP_LDNS,
                                 reason="needs fstrm-bin and dnstap-ldns")
 
@@ -181,6 +182,73 @@ def extras(path):
     return out
 
 
+def messages(path):
+    """[{field number: value}] of every frame's Message (fields 1 type, 3 protocol, 4/5
+    query/response address, 6/7 ports, 8/9 query time, 12/13 response time)."""
+    return [dict(pb_fields(dict(pb_fields(fr))[14])) for fr in frames(path)]
+
+
+LOOPBACK = socket.inet_aton("127.0.0.1")
+
+
+def check_times_and_sides(path, upstream_port):
+    """Responses carry their query's time (not after the response's; a forwarder response
+    its FORWARDER_QUERY's); forwarder frames name minewall's socket (127.0.0.1 and its port, the same for a query and its answer over
+    UDP) as the query side and the upstream as the response side."""
+    msgs = messages(path)
+    crs = [m for m in msgs if m[1] == 6]
+    assert crs, msgs
+    for m in crs:
+        assert 8 in m and 9 in m, m  # query_time_sec, query_time_nsec
+        assert (m[8], m[9]) <= (m[12], m[13]), m
+        assert m[12] - m[8] < 30, m
+    fwd = [m for m in msgs if m[1] in (7, 8)]
+    assert fwd, msgs
+    for m in fwd:
+        assert m.get(2) == 1, m  # socket_family INET
+        assert m.get(4) == LOOPBACK and m.get(6, 0) > 0, m
+        assert m.get(5) == LOOPBACK and m.get(7) == upstream_port, m
+    # A forwarder response's query_time is its query's: the FORWARDER_QUERY's time.
+    sent = {(m[3], m[6], m[8], m[9]) for m in fwd if m[1] == 7}
+    for m in fwd:
+        if m[1] == 8:
+            assert (m[3], m[6], m[8], m[9]) in sent, (m, sent)
+            assert (m[8], m[9]) <= (m[12], m[13]), m
+    for proto in (1, 2):
+        ports = {(m[1], m[6]) for m in fwd if m[3] == proto}
+        for t, port in ports:
+            if proto == 1:  # a UDP query and its answer share the socket
+                assert (7 if t == 8 else 8, port) in ports, (ports, fwd)
+    return msgs
+
+
+def check_dnstap_read(path, listen, upstream_port):
+    """BIND's dnstap-read reads the file too: each message with both sides, forwarder
+    messages from minewall's own address and port to the upstream."""
+    if not DNSTAP_READ:
+        pytest.skip("needs dnstap-read (bind9-dnsutils)")
+    res = subprocess.run([DNSTAP_READ, path], capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    lst = "%s:%d" % listen
+    up = "127.0.0.1:%d" % upstream_port
+    pat = re.compile(r" (CQ|CR|FQ|FR) (\S+) (->|<-) (\S+) (UDP|TCP) \d+b (\S+)/IN/")
+    seen = set()
+    for line in lines:
+        mt = pat.search(line)
+        assert mt, "unexpected dnstap-read line: %r" % line
+        kind, a, arrow, b, proto, name = mt.groups()
+        seen.add((kind, proto, name))
+        assert arrow == ("->" if kind in ("CQ", "FQ") else "<-"), line
+        if kind in ("FQ", "FR"):
+            assert re.fullmatch(r"127\.0\.0\.1:\d+", a) and not a.endswith(":0"), line
+            assert b == up, line
+        elif proto == "UDP":
+            assert a.startswith("127.0.0.1:") and b == lst, line
+    for kind in ("CQ", "CR", "FQ", "FR"):
+        assert (kind, "UDP", "example.test") in seen, (kind, lines)
+
+
 # --- tests -----------------------------------------------------------------------------------
 
 
@@ -256,6 +324,8 @@ def test_unix_socket_read_back(make_minewall, upstream, tmp_path, captures):
         m.stop()
         cap.stop()
         check_mix(out)
+        check_times_and_sides(out, upstream.port)
+        check_dnstap_read(out, m.addr, upstream.port)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -397,5 +467,32 @@ def test_forwarder_tcp_fallback(make_minewall, upstream, tmp_path, captures):
         seen = ldns_text(out)
         for kind in ("CQ/tcp", "CR/tcp", "FQ", "FR", "FQ/tcp", "FR/tcp"):
             assert (kind, "big.test.") in seen, (kind, seen)
+        msgs = check_times_and_sides(out, upstream.port)
+        # The TCP retry: its query and answer name the connection's own port.
+        tcp = {m[1]: m[6] for m in msgs if m[1] in (7, 8) and m[3] == 2}
+        assert tcp.get(7) and tcp.get(7) == tcp.get(8), msgs
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def test_forwarder_frames_ipv6(make_minewall, make_upstream, tmp_path, captures):
+    """An IPv6 upstream: forwarder frames are INET6, from minewall's own ::1 and port (the
+    route's source for a socket bound to the wildcard) to the upstream."""
+    up6 = make_upstream(host="::1")
+    d = short_dir()
+    try:
+        sock, out = os.path.join(d, "tap.sock"), str(tmp_path / "v6.fstrm")
+        cap = captures(out, sock=sock)
+        m = make_minewall([up6], config={"dnstap": {"socket": sock}})
+        assert ask(m.addr, "example.test").rcode() == 0
+        m.stop()
+        cap.stop()
+        fwd = [x for x in messages(out) if x[1] in (7, 8)]
+        loop6 = socket.inet_pton(socket.AF_INET6, "::1")
+        assert {x[1] for x in fwd} == {7, 8}, fwd
+        for x in fwd:
+            assert x.get(2) == 2, x  # socket_family INET6
+            assert x.get(4) == loop6 and x.get(6, 0) > 0, x
+            assert x.get(5) == loop6 and x.get(7) == up6.port, x
     finally:
         shutil.rmtree(d, ignore_errors=True)

@@ -4,7 +4,8 @@ of the lists, an action override, their own forward zones (answers from another 
 cached apart), their own local data and rate limit; a cached answer and a coalesced fetch are
 filtered per group; the most specific client prefix wins; --explain --client and minewall-ctl
 explain name the group and its verdict; the block log carries the group; /metrics and /status
-count per group; minewall-ctl pause --group stops blocking for that group only."""
+count per group (minewall-top shows them); minewall-ctl pause --group stops blocking for that
+group only."""
 
 import json
 import os
@@ -23,6 +24,7 @@ from conftest import addresses, free_port, make_query, run_minewall, wait_until
 
 CTL = os.environ.get("MINEWALL_CTL_BIN",
                      os.path.join(os.path.dirname(conftest.BIN), "minewall-ctl"))
+TOP = os.path.join(conftest.SRCDIR, "tools", "minewall-top")
 
 DEFAULT = "127.0.0.1"
 BUILDERS = "127.0.0.2"   # lists: [c2] only; own forward zone corp.test; own local data
@@ -228,6 +230,7 @@ def test_explain_client(env):
     assert "no list of the group matches" in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", MONITOR])
     assert "group monitor" in p.stdout and "action: log" in p.stdout, p.stdout
+    assert "monitored by list 'mining'" in p.stdout and "blocked by" not in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "pool.evil.test", "--client", DEFAULT])
     assert "group default" in p.stdout and "blocked by list 'mining'" in p.stdout, p.stdout
     p = run_minewall(["-c", m.conf_path, "--explain", "printer.corp.test", "--client", BUILDERS])
@@ -294,6 +297,19 @@ def test_metrics_and_status(env):
     assert set(g) == {"default", "builders", "monitor", "limited", "wide", "narrow"}, g
     assert g["builders"]["queries"] >= 1 and g["builders"]["blocks"] == 1, g
     assert g["builders"]["lists"] == "some" and g["default"]["lists"] == "all", g
+    # A group paused on its own: in /status, and minewall-top's groups view shows it.
+    assert ctl(m, "pause", "--group", "builders", "--for", "5m")[0] == 0
+    st = json.loads(get("/status"))
+    pg = st["control"]["paused_groups"]
+    assert pg[0]["group"] == "builders" and 290 <= pg[0]["remaining_s"] <= 300, st["control"]
+    top = subprocess.run([TOP, "--url", url, "--interval", "0.2", "--once"], capture_output=True,
+                         text=True, timeout=30)
+    assert top.returncode == 0, top.stderr
+    rows = {l.split()[0]: l for l in top.stdout.splitlines() if l.split()[:1] and
+            l.split()[0] in g}
+    assert "PAUSED, resumes in" in rows["builders"], top.stdout
+    assert rows["default"].rstrip().endswith("blocking"), top.stdout
+    assert ctl(m, "resume", "--group", "builders")[0] == 0
 
 
 def test_config_errors_refuse_start(tmp_path):
@@ -358,6 +374,29 @@ def test_listener_restricted_group(make_minewall, make_upstream, tmp_path):
     assert a_of(m, BUILDERS, "pool.evil.test", tcp=True) == ["192.0.2.50"]  # TCP too
     m.port = p1
     assert ask_from(m, BUILDERS, "pool.evil.test", tcp=True).rcode() == dns.rcode.NXDOMAIN
+    # --explain picks the group as a query does: by the arrival listener too.
+    ex = ["-c", m.conf_path, "--explain", "pool.evil.test", "--client", BUILDERS]
+    p = run_minewall(ex + ["--listener", "127.0.0.1:%d" % p2])
+    assert p.returncode == 0, p.stderr
+    assert "client %s on listener 127.0.0.1:%d: group open" % (BUILDERS, p2) in p.stdout, p.stdout
+    assert "action: mining -> log" in p.stdout, p.stdout
+    p = run_minewall(ex + ["--listener", "127.0.0.1:%d" % p1])
+    assert "group all" in p.stdout and "action: mining -> nxdomain" in p.stdout, p.stdout
+    p = run_minewall(ex)  # no listener: only unrestricted groups, and it says so
+    assert "group all" in p.stdout and "--listener" not in p.stdout, p.stdout
+    p = run_minewall(ex + ["--listener", "not-an-address"])
+    assert p.returncode != 0 and "listener 'not-an-address'" in p.stderr, p.stderr
+    # minewall-ctl explain: the same choice on the running config.
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener",
+                       "127.0.0.1:%d" % p2, json_out=True)
+    j = json.loads(out)
+    assert rc == 0 and j["group"] == "open" and j["action"] == "log", j
+    assert j["listener"] == "127.0.0.1:%d" % p2, j
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener",
+                       "127.0.0.1:%d" % p1)
+    assert rc == 0 and "group all" in out, (out, err)
+    rc, out, err = ctl(m, "explain", "pool.evil.test", "--client", BUILDERS, "--listener", "x:y")
+    assert rc != 0 and "listener" in err + out, (out, err)
 
 
 def test_reload_changes_groups(env):

@@ -35,7 +35,13 @@ STATUS = {
     "lists": [{"name": "mining", "category": "mining", "origin": "file", "entries": 1234,
                "stale": False}],
     "redis": {"configured": True, "up": True},
+    "groups": [
+        {"name": "default", "clients": 0, "lists": "all", "queries": 500, "blocks": 20},
+        {"name": "builders", "clients": 2, "lists": "some", "queries": 900, "blocks": 5},
+        {"name": "sandbox", "clients": 1, "lists": "all", "queries": 0, "blocks": 0},
+    ],
     "control": {"paused": True, "pause_remaining_s": 42,
+                "paused_groups": [{"group": "sandbox", "remaining_s": 17}],
                 "top_clients": [{"client": CLIENT_A, "count": 77}],
                 "top_names": [{"name": "busy.test", "count": 55}, {"name": BLOCKED, "count": 9}]},
     "blocks_recent": [
@@ -68,12 +74,13 @@ class FakeMetrics:
 
     def __init__(self):
         self.scrapes = 0
+        self.status = STATUS
         fake = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
                 if self.path == "/status":
-                    body, ctype = json.dumps(STATUS).encode(), "application/json"
+                    body, ctype = json.dumps(fake.status).encode(), "application/json"
                 elif self.path == "/metrics":
                     fake.scrapes += 1
                     body, ctype = fake.metrics().encode(), "text/plain; version=0.0.4"
@@ -119,6 +126,12 @@ class FakeMetrics:
             'minewall_upstream_srtt_seconds{upstream="%s"} 0.25' % UP2,
             'minewall_list_entries{list="mining"} 1234',
             'minewall_dropped_packets_total{reason="ratelimit"} 0',
+            'minewall_group_queries_total{group="default"} %d' % (100 * n),
+            'minewall_group_queries_total{group="builders"} %d' % (300 * n),
+            'minewall_group_queries_total{group="sandbox"} 0',
+            'minewall_group_blocks_total{group="default"} %d' % (10 * n),
+            'minewall_group_blocks_total{group="builders"} 0',
+            'minewall_group_blocks_total{group="sandbox"} 0',
             'minewall_weird_label{a="x\\"y,z}",b="2"} 1 1714564800000',
             "",
         ])
@@ -175,6 +188,32 @@ def test_once_snapshot(fake, journal):
     assert "top clients: %s 77" % CLIENT_A in out
     assert "top names: busy.test 55, %s 9" % BLOCKED in out
     assert "Traceback" not in p.stderr
+
+
+def group_rows(out):
+    lines = out.splitlines()
+    i = next(i for i, l in enumerate(lines) if l.startswith("GROUP "))
+    return {l.split()[0]: l for l in lines[i + 1:i + 1 + len(STATUS["groups"])]}
+
+
+def test_once_groups(fake):
+    """The client groups: busiest first, rates from the per-group counters, totals from
+    /status, and each group's pause state."""
+    p = run_top("--url", fake.url, "--interval", "0.3", "--once")
+    assert p.returncode == 0, p.stderr
+    rows = group_rows(p.stdout)
+    assert list(rows) == ["builders", "default", "sandbox"], p.stdout
+    b, d = rows["builders"].split(), rows["default"].split()
+    assert float(b[1]) > float(d[1]) > 0, rows  # queries/s: 300 vs 100 per scrape step
+    assert float(d[2]) > 0 and b[2] in ("0", "0.0"), rows  # blocks/s
+    assert b[3:7] == ["900", "5", "2", "some"], rows
+    assert "paused (everyone)" in rows["sandbox"], rows
+    st = dict(STATUS, control=dict(STATUS["control"], paused=False, pause_remaining_s=0))
+    fake.status = st
+    p = run_top("--url", fake.url, "--interval", "0.3", "--once")
+    rows = group_rows(p.stdout)
+    assert "PAUSED, resumes in 17s" in rows["sandbox"], rows
+    assert rows["builders"].rstrip().endswith("blocking"), rows
 
 
 def test_once_journal_from_status(fake):

@@ -129,6 +129,44 @@ static void test_forwarder_response_v6_tcp_extra(void **state)
     dnstap__dnstap__free_unpacked(d, NULL);
 }
 
+/* A response with its query's time: both times written, each exact; a query ignores it. */
+static void test_response_query_time(void **state)
+{
+    (void)state;
+    struct mw_dnstap_enc e;
+    mw_dnstap_enc_init(&e, "id", "v");
+    struct sockaddr_in cl = v4("192.0.2.7", 40000), li = v4("127.0.0.1", 53);
+    uint8_t dns[40] = {0x12, 0x34, 0x81, 0x80};
+    enum mw_dnstap_type types[3] = {MW_DNSTAP_CLIENT_RESPONSE, MW_DNSTAP_FORWARDER_RESPONSE,
+                                    MW_DNSTAP_CLIENT_QUERY};
+    for (unsigned i = 0; i < 3; i++) {
+        struct mw_dnstap_msg m = {.type = types[i],
+                                  .query_addr = (struct sockaddr *)&cl,
+                                  .response_addr = (struct sockaddr *)&li,
+                                  .time_sec = 1764680001,
+                                  .time_nsec = 5,
+                                  .qtime_sec = 1764680000,
+                                  .qtime_nsec = 999999999,
+                                  .dns = dns,
+                                  .dns_len = sizeof(dns)};
+        assert_int_equal(mw_dnstap_size(&e, &m), mw_dnstap_encode(&e, &m, (uint8_t[512]){0}, 512));
+        Dnstap__Dnstap *d = roundtrip(&e, &m);
+        Dnstap__Message *msg = d->message;
+        if (i < 2) {
+            assert_true(msg->has_query_time_sec && msg->query_time_sec == 1764680000);
+            assert_true(msg->has_query_time_nsec && msg->query_time_nsec == 999999999);
+            assert_true(msg->has_response_time_sec && msg->response_time_sec == 1764680001);
+            assert_int_equal(msg->response_time_nsec, 5);
+            assert_true(msg->has_response_message);
+        } else { /* a query's own time is its query_time */
+            assert_int_equal(msg->query_time_sec, 1764680001);
+            assert_int_equal(msg->query_time_nsec, 5);
+            assert_false(msg->has_response_time_sec);
+        }
+        dnstap__dnstap__free_unpacked(d, NULL);
+    }
+}
+
 static void test_no_addresses(void **state)
 {
     (void)state;
@@ -189,8 +227,11 @@ static void test_block_extra(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_client_query), cmocka_unit_test(test_forwarder_response_v6_tcp_extra),
-        cmocka_unit_test(test_no_addresses), cmocka_unit_test(test_identity_cut),
+        cmocka_unit_test(test_client_query),
+        cmocka_unit_test(test_forwarder_response_v6_tcp_extra),
+        cmocka_unit_test(test_no_addresses),
+        cmocka_unit_test(test_identity_cut),
+        cmocka_unit_test(test_response_query_time),
         cmocka_unit_test(test_block_extra),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
