@@ -512,7 +512,7 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
     const struct mw_config *cfg = w->snap->cfg;
     /* The stamp is for one policy: default's, or a group's that differs from it. */
     uint64_t stamp = lists->generation ^ mw_qgroup_policy(cfg, gi);
-    if (!allowed && *st->stamp != stamp) {
+    if (!allowed && mw_cache_stamp_get(st->stamp) != stamp) {
         struct mw_verdict v;
         if (mw_filter_answer_in(lists, cfg, mw_qgroup_conf(cfg, gi), st->pkt, st->len, &v) ==
             MW_FILTER_BLOCK) {
@@ -530,7 +530,7 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             struct mw_detect_result *det = &w->queries->det;
             if (mw_detect_recheck(w, q, gi, det) && act_on_detection(w, det, q, c, to, from, gi))
                 return;
-            *st->stamp = stamp;
+            mw_cache_stamp_set(st->stamp, stamp);
         }
     }
     int n = mw_dns_render(st, c, elapsed, fixed_ttl, w->out, sizeof(w->out));
@@ -548,11 +548,14 @@ static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
 {
     struct mw_dns_stored st;
     uint32_t elapsed;
-    if (mw_cache_lookup(w->cache, k, now, true, &st, &elapsed) != MW_CACHE_MISS) {
+    struct mw_cache_entry *ref;
+    if (mw_cache_lookup_hold(w->cache, k, mw_cache_key_hash(w->cache, k), now, true, &st, &elapsed,
+                             &ref) != MW_CACHE_MISS) {
         w->stats.stale_served++;
         w->stats.overflow_stale++;
         w->queries->note.cache = MW_QL_STALE;
         reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from, gi);
+        mw_cache_release(w->cache, ref);
     } else if (!w->snap->cfg->fetch.overflow_drop) {
         send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     }
@@ -804,11 +807,14 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, struct m
     mw_qgroup_key(cfg, gi, &q.q, q.do_bit, &k);
     struct mw_dns_stored st;
     uint32_t elapsed;
-    if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
+    struct mw_cache_entry *ref; /* the shared cache's entry, held while it is rendered */
+    if (mw_cache_lookup_hold(w->cache, &k, mw_cache_key_hash(w->cache, &k), now, false, &st,
+                             &elapsed, &ref) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
         w->queries->note.cache = MW_QL_HIT;
         w->client_lat[0]++; /* answered within the millisecond it arrived */
         reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from, gi);
+        mw_cache_release(w->cache, ref);
         goto done;
     }
     w->stats.cache_misses++;
@@ -994,13 +1000,15 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     if (w->snap->nod && new_domain(w, p, r))
         return;
     track_answer(w, p, r);
-    struct mw_dns_stored st = stored_of(r);
-    uint32_t elapsed = 0;
-    /* A monitored hit is left unstamped so every later cache hit is recorded too. */
-    if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) == 0 &&
-        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS && stamp_ok)
-        *st.stamp = stamp;
-    answer_waiters(w, p, &st, elapsed, -1);
+    struct mw_dns_stored st;
+    struct mw_cache_entry *ref = NULL; /* the entry stored, held while the waiters get it */
+    if (mw_cache_insert_hold(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now,
+                             &st, &ref) < 0)
+        st = stored_of(r);
+    else if (stamp_ok) /* a monitored hit is left unstamped so every later hit is recorded too */
+        mw_cache_stamp_set(st.stamp, stamp);
+    answer_waiters(w, p, &st, 0, -1);
+    mw_cache_release(w->cache, ref);
 }
 
 /* upstream.c's callback: the question of p is answered or failed. */
@@ -1020,11 +1028,14 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
     } else {
         struct mw_dns_stored st;
         uint32_t elapsed;
-        enum mw_cache_result cr = mw_cache_lookup(w->cache, &p->key, now, true, &st, &elapsed);
+        struct mw_cache_entry *ref;
+        enum mw_cache_result cr =
+            mw_cache_lookup_hold(w->cache, &p->key, p->key_hash, now, true, &st, &elapsed, &ref);
         bool stamp_ok;
         uint64_t stamp;
         /* A stale answer may predate the lists in force: check it as a new one. */
         if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
+            mw_cache_release(w->cache, ref);
             pending_put(qs, p);
             mw_worker_maybe_done(w);
             return;
@@ -1040,6 +1051,7 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
         } else {
             answer_waiters(w, p, NULL, 0, -1);
         }
+        mw_cache_release(w->cache, ref);
     }
     pending_put(qs, p);
     mw_worker_maybe_done(w);

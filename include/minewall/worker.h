@@ -10,10 +10,10 @@ enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 
 /* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
  * (SO_REUSEPORT, so every worker binds the same addresses), TCP client connections, the
- * upstream sockets, the answer cache, the query pools and the counters. Nothing here is shared
- * with another worker except the snapshot (immutable, refcounted) and the upstreams' health
- * board its config carries (health.h: atomics written by the one prober, read by the workers
- * once per sync tick, never per query). The control loop in
+ * upstream sockets, the query pools and the counters. Nothing here is shared with another
+ * worker except the snapshot (immutable, refcounted), the answer cache (cache.h: sharded, a
+ * mutex per shard) and the upstreams' health board its config carries (health.h: atomics written by
+ * the one prober, read by the workers once per sync tick, never per query). The control loop in
  * server.c talks to a worker only through mw_worker_post_snapshot() and mw_worker_stop(). */
 #pragma once
 
@@ -173,7 +173,7 @@ struct mw_worker {
     uint64_t tcp_out_queued; /* unsent TCP answer bytes over all conns (tcp.worker-output-limit) */
     uint64_t udp_queued;     /* bytes of UDP answers waiting for socket room (udp.send-queue) */
 
-    struct mw_cache *cache;   /* owned */
+    struct mw_cache *cache;   /* borrowed: the server's, one for all workers (cache.h) */
     struct mw_upstreams *ups; /* owned */
 
     struct mw_queries *queries; /* owned by query.c: pending questions, waiters, pools */
@@ -236,11 +236,16 @@ struct mw_worker {
     uint8_t out[MW_DNS_MAXMSG + 512];
 };
 
-/* Set up a worker's loop, cache, upstreams and listeners for snap (takes a new reference).
+/* Set up a worker's loop, upstreams and listeners for snap (takes a new reference), answering
+ * from cache (borrowed: shared by every worker, freed by the caller after the last join).
  * Binding errors are returned (negative errno) with *bad_listen set to the address that
  * failed; nothing is left open then. Runs on the calling thread; the loop does not run yet. */
 int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap,
-                   const struct mw_addr **bad_listen);
+                   struct mw_cache *cache, const struct mw_addr **bad_listen);
+
+/* The cache bounds and clamps of cfg (shards left 0). */
+struct mw_config;
+void mw_worker_cache_params(const struct mw_config *cfg, struct mw_cache_params *p);
 
 /* Run the loop on a new thread. */
 int mw_worker_start(struct mw_worker *w);
