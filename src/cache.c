@@ -45,11 +45,14 @@ struct mw_cache_entry {
 
 /* One shard: everything in it is under its lock. Aligned so that two shards never share a
  * cache line (their locks are written by different threads). */
+#define MARK_BUCKETS 64 /* per shard: fetch.max-per-worker x threads marks at most */
+
 struct shard {
     _Alignas(64) pthread_mutex_t lock;
     struct mw_cache_params p; /* the whole cache's, with this shard's part of the two bounds */
     struct mw_lru t;          /* owns the bucket array; the entries are freed here */
     struct mw_cache_stats st;
+    struct mw_cache_mark *marks[MARK_BUCKETS]; /* claimed keys (the claimers' storage) */
 };
 
 struct mw_cache {
@@ -309,6 +312,69 @@ static inline uint32_t clamp_ttl(const struct mw_cache_params *p, uint32_t v)
     if (v < p->min_ttl)
         v = p->min_ttl;
     return v > p->max_ttl ? p->max_ttl : v; /* max wins when min > max */
+}
+
+/* ---- in-flight marks ---- */
+
+/* The mark chain of hash: bits below the shard's (top) and apart from the buckets' (low). */
+static inline struct mw_cache_mark **marks_of(struct shard *sh, uint64_t hash)
+{
+    return &sh->marks[(hash >> 40) & (MARK_BUCKETS - 1)];
+}
+
+enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key *key,
+                                   uint64_t hash, uint64_t now_ms, unsigned me,
+                                   struct mw_cache_mark *m)
+{
+    struct shard *sh = shard_of(c, hash);
+    enum mw_cache_claim r = MW_CACHE_CLAIM_OWNED;
+    pthread_mutex_lock(&sh->lock);
+    struct mw_cache_entry *e = find(sh, key, hash);
+    if (e && now_ms < e->expire_ms) {
+        r = MW_CACHE_CLAIM_HIT;
+        goto out;
+    }
+    struct mw_cache_mark **chain = marks_of(sh, hash);
+    for (struct mw_cache_mark *o = *chain; o; o = o->next) {
+        if (o->hash == hash && mw_cache_key_equal(o->key, key)) {
+            if (o->owner == me || me >= 64) {
+                r = MW_CACHE_CLAIM_NONE;
+            } else {
+                o->waiting |= (uint64_t)1 << me;
+                r = MW_CACHE_CLAIM_PARKED;
+            }
+            goto out;
+        }
+    }
+    m->key = key;
+    m->hash = hash;
+    m->waiting = 0;
+    m->owner = me;
+    m->linked = true;
+    m->next = *chain;
+    *chain = m;
+out:
+    pthread_mutex_unlock(&sh->lock);
+    return r;
+}
+
+uint64_t mw_cache_unclaim(struct mw_cache *c, struct mw_cache_mark *m)
+{
+    if (!m->linked)
+        return 0;
+    struct shard *sh = shard_of(c, m->hash);
+    pthread_mutex_lock(&sh->lock);
+    for (struct mw_cache_mark **pp = marks_of(sh, m->hash); *pp; pp = &(*pp)->next) {
+        if (*pp == m) {
+            *pp = m->next;
+            break;
+        }
+    }
+    uint64_t waiting = m->waiting;
+    m->linked = false;
+    m->next = NULL;
+    pthread_mutex_unlock(&sh->lock);
+    return waiting;
 }
 
 /* The stored view of e for a caller. */

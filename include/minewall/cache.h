@@ -127,6 +127,37 @@ static inline void mw_cache_stamp_set(uint64_t *stamp, uint64_t v)
     __atomic_store_n(stamp, v, __ATOMIC_RELAXED);
 }
 
+/* In-flight marks: one fetch per key for all the threads. A thread about to ask upstream for
+ * a key claims it; a second thread that misses the same key meanwhile is told to wait
+ * (PARKED) and is remembered in the mark; the first inserts the answer, unclaims, and tells
+ * the threads the returned set names. The mark is the caller's storage (in its pending
+ * question: no allocation here), linked into the key's shard while claimed. */
+struct mw_cache_mark {
+    struct mw_cache_mark *next;    /* the shard's chain (cache.c's) */
+    const struct mw_cache_key *key; /* borrowed: the claimer's copy, unchanged while linked */
+    uint64_t hash;
+    uint64_t waiting; /* bit i: thread i parked on this mark */
+    unsigned owner;   /* the claiming thread */
+    bool linked;
+};
+
+enum mw_cache_claim {
+    MW_CACHE_CLAIM_NONE = 0, /* not marked (the caller's own mark exists): fetch without one */
+    MW_CACHE_CLAIM_OWNED,    /* m is linked: fetch, insert, then mw_cache_unclaim(m) */
+    MW_CACHE_CLAIM_PARKED,   /* another thread fetches key: wait for its notice */
+    MW_CACHE_CLAIM_HIT,      /* a fresh answer arrived since the caller's lookup: look again */
+};
+
+/* Claim key (hash: mw_cache_key_hash) for thread me (< 64) with m (caller's storage; *key
+ * must stay as it is while m is linked), under the key's shard lock, so that a fetch that
+ * ends (insert, then unclaim) and a miss on another thread never cross unseen. */
+enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key *key,
+                                   uint64_t hash, uint64_t now_ms, unsigned me,
+                                   struct mw_cache_mark *m);
+/* Unlink m (linked by mw_cache_claim; nothing when not linked) and return the threads that
+ * parked on it (bit i for thread i), for the caller to tell. */
+uint64_t mw_cache_unclaim(struct mw_cache *c, struct mw_cache_mark *m);
+
 /* Drop everything (e.g. forward zones changed on reload). Returns the entries removed. */
 size_t mw_cache_clear(struct mw_cache *c);
 /* Remove every entry of the name qname (lowercase wire, len octets): all types, classes and DO

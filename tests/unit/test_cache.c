@@ -723,6 +723,43 @@ static void test_threads(void **state)
     mw_cache_free(c);
 }
 
+/* In-flight marks: the first thread to claim a key owns it, the others park (and are named
+ * when it unclaims), the owner's own second claim is not marked, and an answer inserted
+ * before a claim makes it a hit. */
+static void test_claim(void **state)
+{
+    (void)state;
+    struct mw_cache_params p = {.max_entries = 1000, .max_ttl = 86400, .shards = 4};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    uint32_t ttls[] = {300};
+    make(&A, "claimed.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&B, "other.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    uint64_t ha = mw_cache_key_hash(c, &A.key), hb = mw_cache_key_hash(c, &B.key);
+    struct mw_cache_mark ma = {0}, mb = {0}, spare = {0};
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_true(ma.linked);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, &spare), MW_CACHE_CLAIM_NONE);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 5, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_false(spare.linked);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    /* the owner inserts, then unclaims: threads 3 and 5 are told */
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 10, 7, &spare), MW_CACHE_CLAIM_HIT);
+    assert_true(mw_cache_unclaim(c, &ma) == ((1u << 3) | (1u << 5)));
+    assert_false(ma.linked);
+    assert_int_equal(mw_cache_unclaim(c, &ma), 0);
+    /* expired: a claim again */
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 400000, 2, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &ma), 0);
+    assert_int_equal(mw_cache_unclaim(c, &mb), 0);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &mb), 0);
+    mw_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -733,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_many),       cmocka_unit_test(test_max_bytes),
         cmocka_unit_test(test_shards_for), cmocka_unit_test(test_shard_bounds),
         cmocka_unit_test(test_hold),       cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_claim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
