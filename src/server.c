@@ -966,6 +966,11 @@ static int start_workers(struct mw_server *s)
         mw_log_error("server", "%s", why);
         return rc;
     }
+    /* Each worker knows the others, to tell them of the fetches they wait on (cache marks). */
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        s->workers[i]->siblings = s->workers;
+        s->workers[i]->n_siblings = s->n_workers;
+    }
     for (unsigned i = 0; i < s->n_workers; i++) {
         rc = mw_worker_start(s->workers[i]);
         if (rc < 0)

@@ -106,6 +106,9 @@ static int open_listeners(struct mw_worker *w, const struct mw_config *cfg,
 /* Close everything that is still open; the loop then runs out of handles. */
 static void finish(struct mw_worker *w)
 {
+    uv_mutex_lock(&w->lock);
+    w->inbox_closed = true; /* before the async closes: no sibling sends to it after this */
+    uv_mutex_unlock(&w->lock);
     mw_query_abort_all(w);
     close_listeners(w);
     while (w->conns)
@@ -266,7 +269,15 @@ static void wakeup(uv_async_t *a)
 {
     struct mw_worker *w = a->data;
     uint8_t name[256];
+    uint64_t ready[MW_WORKER_READY_CAP];
+    bool ready_ok[MW_WORKER_READY_CAP];
     uv_mutex_lock(&w->lock);
+    unsigned n_ready = w->n_ready;
+    bool ready_all = w->ready_all;
+    memcpy(ready, w->ready, n_ready * sizeof(*ready));
+    memcpy(ready_ok, w->ready_ok, n_ready * sizeof(*ready_ok));
+    w->n_ready = 0;
+    w->ready_all = false;
     struct mw_snapshot *snap = w->posted;
     w->posted = NULL;
     bool stop = w->stop_requested;
@@ -281,6 +292,10 @@ static void wakeup(uv_async_t *a)
         mw_snapshot_unref(snap);
     if (fseq > atomic_load(&w->flush_done))
         flush(w, fseq, fall, name, flen);
+    for (unsigned i = 0; i < n_ready; i++)
+        mw_query_ready(w, ready[i], ready_ok[i]);
+    if (ready_all)
+        mw_query_ready_all(w);
     if (stop)
         begin_stop(w);
 }
@@ -443,6 +458,23 @@ void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify)
 {
     uv_mutex_lock(&w->lock);
     w->notify = notify;
+    uv_mutex_unlock(&w->lock);
+}
+
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool ok)
+{
+    /* The send under the lock, as flush's notify: once finish() set inbox_closed the async
+     * may be closed and the loop released, so nothing may reach it after. */
+    uv_mutex_lock(&w->lock);
+    if (!w->inbox_closed) {
+        if (w->n_ready < MW_WORKER_READY_CAP) {
+            w->ready[w->n_ready] = hash;
+            w->ready_ok[w->n_ready++] = ok;
+        } else {
+            w->ready_all = true;
+        }
+        uv_async_send(&w->wakeup);
+    }
     uv_mutex_unlock(&w->lock);
 }
 

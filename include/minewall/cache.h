@@ -133,7 +133,7 @@ static inline void mw_cache_stamp_set(uint64_t *stamp, uint64_t v)
  * the threads the returned set names. The mark is the caller's storage (in its pending
  * question: no allocation here), linked into the key's shard while claimed. */
 struct mw_cache_mark {
-    struct mw_cache_mark *next;    /* the shard's chain (cache.c's) */
+    struct mw_cache_mark *next;     /* the shard's chain (cache.c's) */
     const struct mw_cache_key *key; /* borrowed: the claimer's copy, unchanged while linked */
     uint64_t hash;
     uint64_t waiting; /* bit i: thread i parked on this mark */

@@ -39,6 +39,8 @@ struct mw_regmemo;
 /* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
  * by name, and "other" for the rest, so the label set stays bounded however many groups. */
 #define MW_GROUP_LABELS 66
+/* Notices of other workers' fetches a worker queues between two wakeups. */
+#define MW_WORKER_READY_CAP 256
 /* Groups paused at once by minewall-ctl pause --group. */
 #define MW_PAUSE_GROUPS 16
 
@@ -47,7 +49,8 @@ struct mw_worker_stats {
     uint64_t queries_udp, queries_tcp;
     uint64_t answers_noerror, answers_nxdomain, answers_servfail, answers_other;
     uint64_t cache_hits, cache_misses, stale_served, coalesced;
-    uint64_t drop_malformed; /* unparseable client packets dropped */
+    uint64_t coalesced_workers; /* misses that waited for another worker's fetch of the key */
+    uint64_t drop_malformed;    /* unparseable client packets dropped */
     uint64_t formerr, notimp, refused_access;
     uint64_t upstream_spoofed; /* responses that failed address/port/id/question checks */
     uint64_t upstream_stray;   /* responses for no pending query */
@@ -173,7 +176,20 @@ struct mw_worker {
     uint64_t tcp_out_queued; /* unsent TCP answer bytes over all conns (tcp.worker-output-limit) */
     uint64_t udp_queued;     /* bytes of UDP answers waiting for socket room (udp.send-queue) */
 
-    struct mw_cache *cache;   /* borrowed: the server's, one for all workers (cache.h) */
+    struct mw_cache *cache; /* borrowed: the server's, one for all workers (cache.h) */
+    /* Every worker (server.c's array, this one too; borrowed, set before the threads start,
+     * freed after every thread ended): a fetch that other workers' questions wait on (the
+     * cache's in-flight marks) tells them through mw_worker_post_ready. n_siblings <= 1: no
+     * marks at all. */
+    struct mw_worker *const *siblings;
+    unsigned n_siblings;
+    /* Inbox of those notices, under lock: key hashes and whether the fetch answered; past
+     * MW_WORKER_READY_CAP, ready_all has every parked question looked at again. */
+    uint64_t ready[MW_WORKER_READY_CAP];
+    bool ready_ok[MW_WORKER_READY_CAP];
+    unsigned n_ready;
+    bool ready_all;
+    bool inbox_closed;        /* the wakeup async is closing: notices are dropped */
     struct mw_upstreams *ups; /* owned */
 
     struct mw_queries *queries; /* owned by query.c: pending questions, waiters, pools */
@@ -279,6 +295,10 @@ void mw_worker_set_paused(struct mw_worker *w, bool paused);
 /* Thread-safe: the async to send after each flush (NULL: none; once this returns, the old one
  * is not sent any more). */
 void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify);
+/* Thread-safe: another worker's fetch of the key with hash ended (ok: answered, and the
+ * answer inserted into the cache if it could be); w's questions parked on it are answered or
+ * fetched on its next wakeup. Does nothing once w is finishing. */
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool ok);
 /* Thread-safe: remove name (lowercase wire, len octets; all when NULL) from the worker's cache
  * on its next wakeup, as flush number seq (increasing); flush_done reaches seq once done and
  * notify is sent. */

@@ -1,6 +1,7 @@
 """One answer cache for all worker threads (issue 12): with threads: 2 a name is fetched once
-whichever worker gets the question, a flush empties the cache for every worker, and the cache
-bounds (cache.size, cache.max-bytes) are the whole process's.
+whichever worker gets the question, also when both workers miss it at the same moment (the
+second waits for the first one's fetch), a flush empties the cache for every worker, and the
+cache bounds (cache.size, cache.max-bytes) are the whole process's.
 
 Every query leaves from a new UDP socket (a new source port): the kernel's SO_REUSEPORT hash
 of the 4-tuple spreads them over both workers, so about half of the second asks of a name
@@ -121,3 +122,45 @@ def test_cache_bounds_are_the_process_s(start):
     text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") >= 1100
                                else None)(scrape(port)), 5, what="the misses published")
     assert metric(text, "minewall_cache_bytes") <= 65536
+
+
+def test_simultaneous_misses_on_two_workers_fetch_once(start):
+    # Each name answered after 300 ms and asked by 8 clients at once: both workers miss it
+    # while the first fetch is out; the second worker waits for it instead of asking again.
+    m, up, port = start(n=20)
+    names = ["n%d.test" % i for i in range(20)]
+    for n in names:
+        up.set_mode("delay:300", n)
+    sent = []
+    for n in names:
+        for _ in range(8):
+            q = make_query(n)
+            sent.append((n, udp_send(m.addr, q), q))
+    for n, s, q in sent:
+        r = udp_recv(s, q, timeout=5.0)
+        assert addresses(r) == ["192.0.2.%d" % (int(n[1:-5]) % 250 + 1)], (n, r)
+    counts = {n: up.count(n) for n in names}
+    assert all(c == 1 for c in counts.values()), counts
+    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 160
+                               else None)(scrape(port)), 5, what="the misses published")
+    # About half of the names' 8 askers span both workers: those waited for the other's fetch.
+    assert metric(text, "minewall_cache_coalesced_workers_total") > 0
+
+
+def test_a_failed_fetch_answers_the_other_worker_s_clients(start):
+    # The upstream drops one name: the owner's fetch fails and the clients parked on the other
+    # worker get SERVFAIL with it, not after a fetch of their own.
+    m, up, port = start(n=4, **{"upstream-timeout": 300, "resolve-timeout": 600})
+    up.set_mode("drop", "n1.test")
+    sent = []
+    for _ in range(16):  # all on one worker: 2 in 65536
+        q = make_query("n1.test")
+        sent.append((udp_send(m.addr, q), q))
+    for s, q in sent:
+        r = udp_recv(s, q, timeout=5.0)
+        assert r.rcode() == 2, r  # SERVFAIL
+    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 16
+                               else None)(scrape(port)), 5, what="the misses published")
+    assert metric(text, "minewall_cache_coalesced_workers_total") > 0
+    up.set_mode(None, "n1.test")
+    assert addresses(m.query("n1.test")) == ["192.0.2.2"]
