@@ -1114,32 +1114,30 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
 static void answer_from_cache(struct mw_worker *w, struct pending *p, uint64_t now)
 {
     struct mw_queries *qs = w->queries;
-    {
-        struct mw_dns_stored st;
-        uint32_t elapsed;
-        struct mw_cache_entry *ref;
-        enum mw_cache_result cr =
-            mw_cache_lookup_hold(w->cache, &p->key, p->key_hash, now, true, &st, &elapsed, &ref);
-        bool stamp_ok;
-        uint64_t stamp;
-        /* A stale answer may predate the lists in force: check it as a new one. */
-        if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
-            mw_cache_release(w->cache, ref);
-            return;
-        }
-        qs->note.cache = cr == MW_CACHE_STALE ? MW_QL_STALE
-                         : cr == MW_CACHE_HIT ? MW_QL_HIT
-                                              : MW_QL_MISS;
-        if (cr == MW_CACHE_STALE) {
-            w->stats.stale_served += p->n_waiters;
-            answer_waiters(w, p, &st, elapsed, STALE_TTL);
-        } else if (cr == MW_CACHE_HIT) {
-            answer_waiters(w, p, &st, elapsed, -1);
-        } else {
-            answer_waiters(w, p, NULL, 0, -1);
-        }
+    struct mw_dns_stored st;
+    uint32_t elapsed;
+    struct mw_cache_entry *ref;
+    enum mw_cache_result cr =
+        mw_cache_lookup_hold(w->cache, &p->key, p->key_hash, now, true, &st, &elapsed, &ref);
+    bool stamp_ok;
+    uint64_t stamp;
+    /* A stale answer may predate the lists in force: check it as a new one. */
+    if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
         mw_cache_release(w->cache, ref);
+        return;
     }
+    qs->note.cache = cr == MW_CACHE_STALE ? MW_QL_STALE
+                     : cr == MW_CACHE_HIT ? MW_QL_HIT
+                                          : MW_QL_MISS;
+    if (cr == MW_CACHE_STALE) {
+        w->stats.stale_served += p->n_waiters;
+        answer_waiters(w, p, &st, elapsed, STALE_TTL);
+    } else if (cr == MW_CACHE_HIT) {
+        answer_waiters(w, p, &st, elapsed, -1);
+    } else {
+        answer_waiters(w, p, NULL, 0, -1);
+    }
+    mw_cache_release(w->cache, ref);
 }
 
 /* A parked question whose awaited fetch ended. */
