@@ -250,9 +250,8 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
 
 /* A flush posted by the control API: done here, on the worker's own thread. The cache is
  * shared now, so the first worker removes the entries and the others find none (the sum is
- * right); a flush still waits for every worker, so an answer in flight on another worker when
- * the flush began cannot be inserted after it answered. The server learns of it through
- * flush_done and its notify async. */
+ * right); a flush still goes to every worker, and the control API answers once all have taken
+ * it. The server learns of it through flush_done and its notify async. */
 static void flush(struct mw_worker *w, uint64_t seq, bool all, const uint8_t *name, size_t len)
 {
     size_t n = all ? mw_cache_clear(w->cache) : mw_cache_remove_name(w->cache, name, len);
