@@ -57,6 +57,7 @@ struct shard {
 
 struct mw_cache {
     uint64_t seed; /* keys the hash: random per cache */
+    bool locking;  /* false: one thread uses the cache (params.one_thread), no locks */
     unsigned n_shards;
     unsigned shift;       /* hash >> shift is the shard (64 with one shard: see shard_of) */
     struct shard *shards; /* owned: n_shards */
@@ -102,6 +103,18 @@ bool mw_cache_key_equal(const struct mw_cache_key *a, const struct mw_cache_key 
 static inline size_t entry_size(const struct mw_cache_entry *e)
 {
     return sizeof(*e) + (size_t)e->n_ttls * 6 + e->key_len + e->len;
+}
+
+static inline void lock(const struct mw_cache *c, struct shard *sh)
+{
+    if (c->locking)
+        pthread_mutex_lock(&sh->lock);
+}
+
+static inline void unlock(const struct mw_cache *c, struct shard *sh)
+{
+    if (c->locking)
+        pthread_mutex_unlock(&sh->lock);
 }
 
 static inline struct shard *shard_of(const struct mw_cache *c, uint64_t h)
@@ -202,6 +215,7 @@ struct mw_cache *mw_cache_new(const struct mw_cache_params *p)
     }
     c->n_shards = n;
     c->shift = 64 - bits;
+    c->locking = !p->one_thread;
     c->seed = mw_hash_seed();
     c->shards = aligned_alloc(_Alignof(struct shard), n * sizeof(struct shard));
     if (!c->shards) {
@@ -246,9 +260,9 @@ size_t mw_cache_clear(struct mw_cache *c)
     size_t n = 0;
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct shard *sh = &c->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        lock(c, sh);
         n += shard_clear(sh);
-        pthread_mutex_unlock(&sh->lock);
+        unlock(c, sh);
     }
     return n;
 }
@@ -263,7 +277,7 @@ size_t mw_cache_remove_name(struct mw_cache *c, const uint8_t *qname, size_t len
     size_t n = 0;
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct shard *sh = &c->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        lock(c, sh);
         struct mw_lru_node *p = sh->t.head;
         while (p) {
             struct mw_lru_node *next = p->next;
@@ -275,7 +289,7 @@ size_t mw_cache_remove_name(struct mw_cache *c, const uint8_t *qname, size_t len
             }
             p = next;
         }
-        pthread_mutex_unlock(&sh->lock);
+        unlock(c, sh);
     }
     return n;
 }
@@ -302,11 +316,11 @@ void mw_cache_set_params(struct mw_cache *c, const struct mw_cache_params *p)
 {
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct shard *sh = &c->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        lock(c, sh);
         shard_params(c, i, p, &sh->p);
         evict_to(sh, sh->p.max_entries, bytes_bound(&sh->p));
         mw_lru_resize(&sh->t, buckets_for(sh->p.max_entries)); /* on ENOMEM chains get longer */
-        pthread_mutex_unlock(&sh->lock);
+        unlock(c, sh);
     }
 }
 
@@ -333,7 +347,7 @@ enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key
 {
     struct shard *sh = shard_of(c, hash);
     enum mw_cache_claim r = MW_CACHE_CLAIM_OWNED;
-    pthread_mutex_lock(&sh->lock);
+    lock(c, sh);
     struct mw_cache_entry *e = find(sh, key, hash);
     if (e && now_ms < e->expire_ms) {
         r = MW_CACHE_CLAIM_HIT;
@@ -359,7 +373,7 @@ enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key
     m->next = *chain;
     *chain = m;
 out:
-    pthread_mutex_unlock(&sh->lock);
+    unlock(c, sh);
     return r;
 }
 
@@ -368,7 +382,7 @@ uint64_t mw_cache_unclaim(struct mw_cache *c, struct mw_cache_mark *m)
     if (!m->linked)
         return 0;
     struct shard *sh = shard_of(c, m->hash);
-    pthread_mutex_lock(&sh->lock);
+    lock(c, sh);
     for (struct mw_cache_mark **pp = marks_of(sh, m->hash); *pp; pp = &(*pp)->next) {
         if (*pp == m) {
             *pp = m->next;
@@ -378,7 +392,7 @@ uint64_t mw_cache_unclaim(struct mw_cache *c, struct mw_cache_mark *m)
     uint64_t waiting = m->waiting;
     m->linked = false;
     m->next = NULL;
-    pthread_mutex_unlock(&sh->lock);
+    unlock(c, sh);
     return waiting;
 }
 
@@ -482,9 +496,9 @@ static int insert(struct mw_cache *c, const struct mw_cache_key *k, const uint8_
     /* Hashed and allocated under the lock: the miss path only, and one lock taken. */
     uint64_t hash = mw_cache_key_hash(c, k);
     struct shard *sh = shard_of(c, hash);
-    pthread_mutex_lock(&sh->lock);
+    lock(c, sh);
     int rc = insert_locked(sh, k, hash, pkt, len, info, ttl_off, ttl, now_ms, out);
-    pthread_mutex_unlock(&sh->lock);
+    unlock(c, sh);
     return rc;
 }
 
@@ -513,7 +527,7 @@ enum mw_cache_result mw_cache_lookup_hold(struct mw_cache *c, const struct mw_ca
                                           struct mw_cache_entry **ref)
 {
     struct shard *sh = shard_of(c, hash);
-    pthread_mutex_lock(&sh->lock);
+    lock(c, sh);
     struct mw_cache_entry *e = find(sh, k, hash);
     enum mw_cache_result r = MW_CACHE_HIT;
     if (!e) {
@@ -534,7 +548,7 @@ enum mw_cache_result mw_cache_lookup_hold(struct mw_cache *c, const struct mw_ca
     }
     if (r == MW_CACHE_MISS) {
         sh->st.misses++;
-        pthread_mutex_unlock(&sh->lock);
+        unlock(c, sh);
         if (ref)
             *ref = NULL;
         return r;
@@ -543,7 +557,7 @@ enum mw_cache_result mw_cache_lookup_hold(struct mw_cache *c, const struct mw_ca
     if (ref) /* under the lock: the table's reference keeps e alive until here */
         atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
     uint64_t inserted = e->inserted_ms;
-    pthread_mutex_unlock(&sh->lock);
+    unlock(c, sh);
     view(e, s);
     uint64_t age = now_ms > inserted ? (now_ms - inserted) / 1000 : 0;
     *elapsed = age > UINT32_MAX ? UINT32_MAX : (uint32_t)age;
@@ -572,7 +586,7 @@ void mw_cache_get_stats(struct mw_cache *c, struct mw_cache_stats *out)
     memset(out, 0, sizeof(*out));
     for (unsigned i = 0; i < c->n_shards; i++) {
         struct shard *sh = &c->shards[i];
-        pthread_mutex_lock(&sh->lock);
+        lock(c, sh);
         const struct mw_cache_stats *st = &sh->st;
         out->hits += st->hits;
         out->misses += st->misses;
@@ -583,6 +597,6 @@ void mw_cache_get_stats(struct mw_cache *c, struct mw_cache_stats *out)
         out->evictions_bytes += st->evictions_bytes;
         out->entries += st->entries;
         out->bytes += st->bytes;
-        pthread_mutex_unlock(&sh->lock);
+        unlock(c, sh);
     }
 }

@@ -922,6 +922,7 @@ static int start_workers(struct mw_server *s)
     struct mw_cache_params cp;
     mw_worker_cache_params(s->snap->cfg, &cp);
     cp.shards = mw_cache_shards_for(n, cp.max_entries);
+    cp.one_thread = n == 1; /* one worker: every cache call is on its thread, no locks */
     s->cache = mw_cache_new(&cp);
     s->workers = calloc(n, sizeof(*s->workers));
     if (!s->workers || !s->cache)

@@ -4,14 +4,15 @@
  * min(SOA TTL, SOA MINIMUM); expired entries stay serve_stale seconds for RFC 8767. Time is
  * passed in (now_ms, monotonic).
  *
- * Thread-safe: every worker thread uses the one cache. It is split into shards (a power of two,
- * fixed at creation), each with its own mutex, hash table, LRU list and its share of the bounds;
- * a key's shard is picked by the top bits of its hash. An entry is immutable once inserted
- * except for its stamp (read and written with relaxed atomics, a hint) and its reference count:
- * the _hold functions hand out a reference so the caller renders from the entry after the shard
- * lock is released, and mw_cache_release() drops it (the last reference frees the entry, even
- * one evicted meanwhile). The functions without _hold give pointers valid only until the next
- * call on the cache from any thread: for single-threaded users (tests, fuzzers, tools). */
+ * Thread-safe (unless made with one_thread): every worker thread uses the one cache. It is split
+ * into shards (a power of two, fixed at creation), each with its own mutex, hash table, LRU list
+ * and its share of the bounds; a key's shard is picked by the top bits of its hash. An entry is
+ * immutable once inserted except for its stamp (read and written with relaxed atomics, a hint) and
+ * its reference count: the _hold functions hand out a reference so the caller renders from the
+ * entry after the shard lock is released, and mw_cache_release() drops it (the last reference frees
+ * the entry, even one evicted meanwhile). The functions without _hold give pointers valid only
+ * until the next call on the cache from any thread: for single-threaded users (tests, fuzzers,
+ * tools). */
 #pragma once
 
 #include <stdbool.h>
@@ -61,6 +62,9 @@ struct mw_cache_params {
      * entries and max_bytes / shards bytes (the remainders go to the first shards), so the
      * bounds hold for the whole cache; LRU order is kept within a shard. */
     unsigned shards;
+    /* Read by mw_cache_new only: one thread makes every call (threads: 1, whose worker also
+     * takes the flushes and publishes the counters), so no lock is taken. */
+    bool one_thread;
 };
 
 #define MW_CACHE_MAX_SHARDS 64

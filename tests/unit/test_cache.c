@@ -84,8 +84,9 @@ static enum mw_cache_result look(struct mw_cache *c, const struct resp *r, uint6
 
 static struct mw_cache *cache(size_t n, uint32_t min, uint32_t max, uint32_t stale)
 {
+    /* One thread here: the tests built on this helper run without locks (threads: 1). */
     struct mw_cache_params p = {
-        .max_entries = n, .min_ttl = min, .max_ttl = max, .serve_stale = stale};
+        .max_entries = n, .min_ttl = min, .max_ttl = max, .serve_stale = stale, .one_thread = true};
     struct mw_cache *c = mw_cache_new(&p);
     assert_non_null(c);
     return c;
