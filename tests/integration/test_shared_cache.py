@@ -164,3 +164,22 @@ def test_a_failed_fetch_answers_the_other_worker_s_clients(start):
     assert metric(text, "minewall_cache_coalesced_workers_total") > 0
     up.set_mode(None, "n1.test")
     assert addresses(m.query("n1.test")) == ["192.0.2.2"]
+
+
+def test_an_uncacheable_answer_is_fetched_by_the_parked_worker(start):
+    # TTL 0: the owner's answer cannot be cached, so a worker parked on its fetch asks itself
+    # when told (its clients are answered all the same): one fetch per worker at most.
+    m, up, port = start(n=2)
+    up.set_record("zero.test", "A", 0, ["192.0.2.77"])
+    up.set_mode("delay:300", "zero.test")
+    sent = []
+    for _ in range(16):
+        q = make_query("zero.test")
+        sent.append((udp_send(m.addr, q), q))
+    for s, q in sent:
+        assert addresses(udp_recv(s, q, timeout=5.0)) == ["192.0.2.77"]
+    assert 1 <= up.count("zero.test") <= 2, up.count("zero.test")
+    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 16
+                               else None)(scrape(port)), 5, what="the misses published")
+    if metric(text, "minewall_cache_coalesced_workers_total") > 0:
+        assert up.count("zero.test") == 2  # the parked worker fetched after the owner
