@@ -342,7 +342,7 @@ static inline struct mw_cache_mark **marks_of(struct shard *sh, uint64_t hash)
 }
 
 enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key *key,
-                                   uint64_t hash, uint64_t now_ms, unsigned me,
+                                   uint64_t hash, uint8_t variant, uint64_t now_ms, unsigned me,
                                    struct mw_cache_mark *m)
 {
     struct shard *sh = shard_of(c, hash);
@@ -355,7 +355,7 @@ enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key
     }
     struct mw_cache_mark **chain = marks_of(sh, hash);
     for (struct mw_cache_mark *o = *chain; o; o = o->next) {
-        if (o->hash == hash && mw_cache_key_equal(o->key, key)) {
+        if (o->hash == hash && o->variant == variant && mw_cache_key_equal(o->key, key)) {
             if (o->owner == me || me >= 64) {
                 r = MW_CACHE_CLAIM_NONE;
             } else {
@@ -369,6 +369,7 @@ enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key
     m->hash = hash;
     m->waiting = 0;
     m->owner = me;
+    m->variant = variant;
     m->linked = true;
     m->next = *chain;
     *chain = m;

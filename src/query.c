@@ -677,7 +677,7 @@ static enum mw_cache_claim claim(struct mw_worker *w, struct pending *p, uint64_
     p->mark.linked = false;
     if (w->n_siblings <= 1)
         return MW_CACHE_CLAIM_NONE;
-    return mw_cache_claim(w->cache, &p->key, p->key_hash, now, w->index, &p->mark);
+    return mw_cache_claim(w->cache, &p->key, p->key_hash, p->cd, now, w->index, &p->mark);
 }
 
 /* p's fetch ended (ok: answered, inserted if cacheable): unclaim its key and tell the workers
@@ -689,7 +689,7 @@ static void release_mark(struct mw_worker *w, struct pending *p, bool ok)
     uint64_t waiting = mw_cache_unclaim(w->cache, &p->mark);
     for (unsigned i = 0; waiting && i < w->n_siblings; i++, waiting >>= 1)
         if ((waiting & 1) && i != w->index)
-            mw_worker_post_ready(w->siblings[i], p->key_hash, ok);
+            mw_worker_post_ready(w->siblings[i], p->key_hash, p->cd, ok);
 }
 
 /* A fresh answer for k after all: answered as a hit (true), or false when it is gone. */
@@ -1171,7 +1171,7 @@ static void resume(struct mw_worker *w, struct pending *p, bool ok)
     mw_worker_maybe_done(w);
 }
 
-void mw_query_ready(struct mw_worker *w, uint64_t hash, bool ok)
+void mw_query_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok)
 {
     struct mw_queries *qs = w->queries;
     if (!qs)
@@ -1181,7 +1181,7 @@ void mw_query_ready(struct mw_worker *w, uint64_t hash, bool ok)
      * queries (w->queries NULL): nothing is read after that. */
     while (p && w->queries) {
         struct pending *next = p->next;
-        if (p->parked && p->key_hash == hash)
+        if (p->parked && p->key_hash == hash && p->cd == cd)
             resume(w, p, ok);
         p = next;
     }

@@ -269,12 +269,12 @@ static void wakeup(uv_async_t *a)
     struct mw_worker *w = a->data;
     uint8_t name[256];
     uint64_t ready[MW_WORKER_READY_CAP];
-    bool ready_ok[MW_WORKER_READY_CAP];
+    uint8_t ready_how[MW_WORKER_READY_CAP];
     uv_mutex_lock(&w->lock);
     unsigned n_ready = w->n_ready;
     bool ready_all = w->ready_all;
     memcpy(ready, w->ready, n_ready * sizeof(*ready));
-    memcpy(ready_ok, w->ready_ok, n_ready * sizeof(*ready_ok));
+    memcpy(ready_how, w->ready_how, n_ready * sizeof(*ready_how));
     w->n_ready = 0;
     w->ready_all = false;
     struct mw_snapshot *snap = w->posted;
@@ -292,7 +292,7 @@ static void wakeup(uv_async_t *a)
     if (fseq > atomic_load(&w->flush_done))
         flush(w, fseq, fall, name, flen);
     for (unsigned i = 0; i < n_ready; i++)
-        mw_query_ready(w, ready[i], ready_ok[i]);
+        mw_query_ready(w, ready[i], ready_how[i] & 2, ready_how[i] & 1);
     if (ready_all)
         mw_query_ready_all(w);
     if (stop)
@@ -460,7 +460,7 @@ void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify)
     uv_mutex_unlock(&w->lock);
 }
 
-void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool ok)
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok)
 {
     /* The send under the lock, as flush's notify: once finish() set inbox_closed the async
      * may be closed and the loop released, so nothing may reach it after. */
@@ -468,7 +468,7 @@ void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool ok)
     if (!w->inbox_closed) {
         if (w->n_ready < MW_WORKER_READY_CAP) {
             w->ready[w->n_ready] = hash;
-            w->ready_ok[w->n_ready++] = ok;
+            w->ready_how[w->n_ready++] = (uint8_t)((cd ? 2 : 0) | (ok ? 1 : 0));
         } else {
             w->ready_all = true;
         }

@@ -142,6 +142,7 @@ struct mw_cache_mark {
     uint64_t hash;
     uint64_t waiting; /* bit i: thread i parked on this mark */
     unsigned owner;   /* the claiming thread */
+    uint8_t variant;  /* the claimer's: marks of one key and another variant are apart */
     bool linked;
 };
 
@@ -154,9 +155,11 @@ enum mw_cache_claim {
 
 /* Claim key (hash: mw_cache_key_hash) for thread me (< 64) with m (caller's storage; *key
  * must stay as it is while m is linked), under the key's shard lock, so that a fetch that
- * ends (insert, then unclaim) and a miss on another thread never cross unseen. */
+ * ends (insert, then unclaim) and a miss on another thread never cross unseen. variant
+ * separates fetches of one key that may fail differently (query.c: the CD bit, as its own
+ * coalescing does): a miss parks only on a mark of the same variant. */
 enum mw_cache_claim mw_cache_claim(struct mw_cache *c, const struct mw_cache_key *key,
-                                   uint64_t hash, uint64_t now_ms, unsigned me,
+                                   uint64_t hash, uint8_t variant, uint64_t now_ms, unsigned me,
                                    struct mw_cache_mark *m);
 /* Unlink m (linked by mw_cache_claim; nothing when not linked) and return the threads that
  * parked on it (bit i for thread i), for the caller to tell. */

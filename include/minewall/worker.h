@@ -186,7 +186,7 @@ struct mw_worker {
     /* Inbox of those notices, under lock: key hashes and whether the fetch answered; past
      * MW_WORKER_READY_CAP, ready_all has every parked question looked at again. */
     uint64_t ready[MW_WORKER_READY_CAP];
-    bool ready_ok[MW_WORKER_READY_CAP];
+    uint8_t ready_how[MW_WORKER_READY_CAP]; /* bit 0: answered; bit 1: the CD variant */
     unsigned n_ready;
     bool ready_all;
     bool inbox_closed;        /* the wakeup async is closing: notices are dropped */
@@ -295,10 +295,10 @@ void mw_worker_set_paused(struct mw_worker *w, bool paused);
 /* Thread-safe: the async to send after each flush (NULL: none; once this returns, the old one
  * is not sent any more). */
 void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify);
-/* Thread-safe: another worker's fetch of the key with hash ended (ok: answered, and the
- * answer inserted into the cache if it could be); w's questions parked on it are answered or
+/* Thread-safe: another worker's fetch of the key with hash (and CD bit cd) ended (ok: answered, and
+ * the answer inserted into the cache if it could be); w's questions parked on it are answered or
  * fetched on its next wakeup. Does nothing once w is finishing. */
-void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool ok);
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok);
 /* Thread-safe: remove name (lowercase wire, len octets; all when NULL) from the worker's cache
  * on its next wakeup, as flush number seq (increasing); flush_done reaches seq once done and
  * notify is sent. */

@@ -738,25 +738,29 @@ static void test_claim(void **state)
     make(&B, "other.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
     uint64_t ha = mw_cache_key_hash(c, &A.key), hb = mw_cache_key_hash(c, &B.key);
     struct mw_cache_mark ma = {0}, mb = {0}, spare = {0};
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 0, &ma), MW_CACHE_CLAIM_OWNED);
     assert_true(ma.linked);
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, &spare), MW_CACHE_CLAIM_NONE);
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 5, &spare), MW_CACHE_CLAIM_PARKED);
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 0, &spare), MW_CACHE_CLAIM_NONE);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 5, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
     assert_false(spare.linked);
-    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    /* another variant (the CD bit) of the key is a fetch of its own */
+    struct mw_cache_mark mcd = {0};
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 1, 0, 3, &mcd), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &mcd), 0);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
     /* the owner inserts, then unclaims: threads 3 and 5 are told */
     assert_int_equal(insert(c, &A, 0), 0);
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 10, 7, &spare), MW_CACHE_CLAIM_HIT);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 10, 7, &spare), MW_CACHE_CLAIM_HIT);
     assert_true(mw_cache_unclaim(c, &ma) == ((1u << 3) | (1u << 5)));
     assert_false(ma.linked);
     assert_int_equal(mw_cache_unclaim(c, &ma), 0);
     /* expired: a claim again */
-    assert_int_equal(mw_cache_claim(c, &A.key, ha, 400000, 2, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 400000, 2, &ma), MW_CACHE_CLAIM_OWNED);
     assert_int_equal(mw_cache_unclaim(c, &ma), 0);
     assert_int_equal(mw_cache_unclaim(c, &mb), 0);
-    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
     assert_int_equal(mw_cache_unclaim(c, &mb), 0);
     mw_cache_free(c);
 }
