@@ -175,6 +175,7 @@ struct mw_health *mw_health_build(const struct mw_config *cfg, const struct mw_h
             s->hc.next_ms = now + MW_HCHECK_SUSPECT_MS;
         s->down = s->hc.down;
         s->up_gen = o->up_gen;
+        s->srtt_us = __atomic_load_n(&o->srtt_us, __ATOMIC_RELAXED);
     }
     return h;
 }

@@ -348,15 +348,18 @@ int mw_metrics_render(struct mw_http_response *r, struct mw_worker *const *worke
 
     counter(r, "cache_hits_total", "Queries answered from the cache.", "", st->cache_hits);
     counter(r, "cache_misses_total", "Queries the cache could not answer.", "", st->cache_misses);
+    counter(r, "cache_coalesced_workers_total",
+            "Misses answered by another worker's fetch of the same question (one cache).", "",
+            st->coalesced_workers);
     counter(r, "cache_evictions_total", "Cache entries evicted for room.", "",
             s->all.cache.evictions);
     counter(r, "cache_stale_served_total",
             "Expired answers served because every upstream "
             "failed (RFC 8767).",
             "", st->stale_served);
-    head(r, "cache_entries", "gauge", "Entries in the caches of all workers.");
+    head(r, "cache_entries", "gauge", "Entries in the answer cache (one for all workers).");
     mw_http_body_printf(r, "minewall_cache_entries %zu\n", s->all.cache.entries);
-    head(r, "cache_bytes", "gauge", "Heap bytes of the entries in the caches of all workers.");
+    head(r, "cache_bytes", "gauge", "Heap bytes of the entries in the answer cache.");
     mw_http_body_printf(r, "minewall_cache_bytes %zu\n", s->all.cache.bytes);
 
     for (size_t c = 0; c < sizeof(ups_counters) / sizeof(ups_counters[0]); c++) {

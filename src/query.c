@@ -23,7 +23,14 @@
  *               way, or SERVFAIL) through listener.c's mw_reply_send/mw_reply_done.
  *
  * query.c owns the pending questions (the coalescing table) and their waiters, both pooled;
- * upstream.c owns the fetches. Neither calls into the other's objects. */
+ * upstream.c owns the fetches. Neither calls into the other's objects.
+ *
+ * Workers share the cache, and with it one fetch per key: a new pending question claims its
+ * key in the cache (an in-flight mark, cache.h). When another worker holds the key's mark the
+ * question is parked (it waits with no fetch of its own; this worker's later askers join it
+ * as usual); the owner inserts the answer, unclaims, and posts the parked workers a notice
+ * (mw_worker_post_ready), on which they answer from the cache (mw_query_ready) or, when the
+ * answer could not be cached, fetch it themselves. */
 #include "minewall/query.h"
 
 #include <errno.h>
@@ -89,6 +96,11 @@ struct pending {
     uint64_t start_ms;
     struct mw_waiter *waiters; /* owned */
     unsigned n_waiters;
+    /* Workers: the key's in-flight mark in the shared cache while this fetch is the one
+     * other workers wait for; parked: no fetch of its own, another worker's is awaited. */
+    struct mw_cache_mark mark;
+    bool parked;
+    unsigned fetch_flags; /* MW_FETCH_*, for a parked question that must fetch after all */
 };
 
 /* The query state of one worker: pending questions by key, and the pools. */
@@ -379,9 +391,13 @@ static struct pending *pending_get(struct mw_queries *qs)
     return p;
 }
 
+static void release_mark(struct mw_worker *w, struct pending *p, bool ok);
+
 static void pending_put(struct mw_queries *qs, struct pending *p)
 {
+    release_mark(qs->w, p, false); /* a fetch that ends without an answer: the parked try */
     p->fetch = NULL;
+    p->parked = false;
     p->next = qs->free_pending;
     qs->free_pending = p;
     qs->n_free_pending++;
@@ -512,7 +528,7 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
     const struct mw_config *cfg = w->snap->cfg;
     /* The stamp is for one policy: default's, or a group's that differs from it. */
     uint64_t stamp = lists->generation ^ mw_qgroup_policy(cfg, gi);
-    if (!allowed && *st->stamp != stamp) {
+    if (!allowed && mw_cache_stamp_get(st->stamp) != stamp) {
         struct mw_verdict v;
         if (mw_filter_answer_in(lists, cfg, mw_qgroup_conf(cfg, gi), st->pkt, st->len, &v) ==
             MW_FILTER_BLOCK) {
@@ -530,7 +546,7 @@ static void reply_cached(struct mw_worker *w, const struct mw_reply *to,
             struct mw_detect_result *det = &w->queries->det;
             if (mw_detect_recheck(w, q, gi, det) && act_on_detection(w, det, q, c, to, from, gi))
                 return;
-            *st->stamp = stamp;
+            mw_cache_stamp_set(st->stamp, stamp);
         }
     }
     int n = mw_dns_render(st, c, elapsed, fixed_ttl, w->out, sizeof(w->out));
@@ -548,11 +564,14 @@ static void overflow(struct mw_worker *w, const struct mw_dns_query *q,
 {
     struct mw_dns_stored st;
     uint32_t elapsed;
-    if (mw_cache_lookup(w->cache, k, now, true, &st, &elapsed) != MW_CACHE_MISS) {
+    struct mw_cache_entry *ref;
+    if (mw_cache_lookup_hold(w->cache, k, mw_cache_key_hash(w->cache, k), now, true, &st, &elapsed,
+                             &ref) != MW_CACHE_MISS) {
         w->stats.stale_served++;
         w->stats.overflow_stale++;
         w->queries->note.cache = MW_QL_STALE;
         reply_cached(w, to, c, &q->q, &st, elapsed, STALE_TTL, allowed, from, gi);
+        mw_cache_release(w->cache, ref);
     } else if (!w->snap->cfg->fetch.overflow_drop) {
         send_error(w, to, q->q.qtype, c, MW_RCODE_SERVFAIL);
     }
@@ -582,6 +601,7 @@ static void attach_waiter(struct mw_worker *w, struct pending *p, const struct m
 }
 
 static void fetch_done(void *arg, const struct mw_fetch_result *r);
+static void answer_from_cache(struct mw_worker *w, struct pending *p, uint64_t now);
 
 /* ---- newly observed domains: the waiters of a domain in its block time ---- */
 
@@ -648,6 +668,48 @@ static bool new_domain(struct mw_worker *w, struct pending *p, const struct mw_f
     return true;
 }
 
+/* ---- one fetch per key for all workers (the cache's in-flight marks) ---- */
+
+/* Claim p's key for this worker (only with other workers to coordinate with). */
+static enum mw_cache_claim claim(struct mw_worker *w, struct pending *p, uint64_t now)
+{
+    p->parked = false;
+    p->mark.linked = false;
+    if (w->n_siblings <= 1)
+        return MW_CACHE_CLAIM_NONE;
+    return mw_cache_claim(w->cache, &p->key, p->key_hash, p->cd, now, w->index, &p->mark);
+}
+
+/* p's fetch ended (ok: answered, inserted if cacheable): unclaim its key and tell the workers
+ * parked on it. */
+static void release_mark(struct mw_worker *w, struct pending *p, bool ok)
+{
+    if (!p->mark.linked)
+        return;
+    uint64_t waiting = mw_cache_unclaim(w->cache, &p->mark);
+    for (unsigned i = 0; waiting && i < w->n_siblings; i++, waiting >>= 1)
+        if ((waiting & 1) && i != w->index)
+            mw_worker_post_ready(w->siblings[i], p->key_hash, p->cd, ok);
+}
+
+/* A fresh answer for k after all: answered as a hit (true), or false when it is gone. */
+static bool reply_hit(struct mw_worker *w, const struct mw_dns_query *q,
+                      const struct mw_dns_client *c, const struct mw_reply *to,
+                      const struct sockaddr *from, const struct mw_cache_key *k, uint64_t hash,
+                      uint64_t now, bool allowed, unsigned gi)
+{
+    struct mw_dns_stored st;
+    uint32_t elapsed;
+    struct mw_cache_entry *ref;
+    if (mw_cache_lookup_hold(w->cache, k, hash, now, false, &st, &elapsed, &ref) != MW_CACHE_HIT)
+        return false;
+    w->queries->note.cache = MW_QL_HIT;
+    reply_cached(w, to, c, &q->q, &st, elapsed, -1, allowed, from, gi);
+    mw_cache_release(w->cache, ref);
+    mw_reply_done(to);
+    return true;
+}
+
 /* A miss: join the pending question with this key or ask upstream. */
 static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
                     const struct mw_dns_client *c, const struct mw_reply *to,
@@ -697,10 +759,26 @@ static void resolve(struct mw_worker *w, const struct mw_dns_query *q,
     p->waiters = NULL;
     p->n_waiters = 0;
     unsigned flags = (cd ? MW_FETCH_CD : 0) | (q->do_bit ? MW_FETCH_DO : 0);
+    p->fetch_flags = flags;
+    switch (claim(w, p, now)) {
+    case MW_CACHE_CLAIM_HIT: /* another worker's answer came in since the lookup */
+        if (reply_hit(w, q, c, to, from, k, hash, now, allowed, gi)) {
+            pending_put(qs, p);
+            return;
+        }
+        break; /* evicted already (rare): fetched without a mark */
+    case MW_CACHE_CLAIM_PARKED:
+        p->parked = true;
+        w->stats.coalesced_workers++;
+        break;
+    default:
+        break;
+    }
     /* Forwarded in the client's case (its question section starts with the name, never
      * compressed): the key above, the lists and the cache ignore case, the peer may not. */
     const uint8_t *asked = c->qsec && c->qsec_len >= q->q.qname_len ? c->qsec : NULL;
-    if (mw_fetch_start_in(w->ups, &q->q, asked, flags, gi, fetch_done, p, &p->fetch) < 0) {
+    if (!p->parked &&
+        mw_fetch_start_in(w->ups, &q->q, asked, flags, gi, fetch_done, p, &p->fetch) < 0) {
         pending_put(qs, p);
         goto fail;
     }
@@ -804,11 +882,14 @@ static void handle(struct mw_worker *w, const uint8_t *pkt, size_t len, struct m
     mw_qgroup_key(cfg, gi, &q.q, q.do_bit, &k);
     struct mw_dns_stored st;
     uint32_t elapsed;
-    if (mw_cache_lookup(w->cache, &k, now, false, &st, &elapsed) == MW_CACHE_HIT) {
+    struct mw_cache_entry *ref; /* the shared cache's entry, held while it is rendered */
+    if (mw_cache_lookup_hold(w->cache, &k, mw_cache_key_hash(w->cache, &k), now, false, &st,
+                             &elapsed, &ref) == MW_CACHE_HIT) {
         w->stats.cache_hits++;
         w->queries->note.cache = MW_QL_HIT;
         w->client_lat[0]++; /* answered within the millisecond it arrived */
         reply_cached(w, to, &c, &q.q, &st, elapsed, -1, fr == MW_FILTER_ALLOW, from, gi);
+        mw_cache_release(w->cache, ref);
         goto done;
     }
     w->stats.cache_misses++;
@@ -994,13 +1075,15 @@ static void complete_answer(struct mw_worker *w, struct pending *p, const struct
     if (w->snap->nod && new_domain(w, p, r))
         return;
     track_answer(w, p, r);
-    struct mw_dns_stored st = stored_of(r);
-    uint32_t elapsed = 0;
-    /* A monitored hit is left unstamped so every later cache hit is recorded too. */
-    if (mw_cache_insert(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now) == 0 &&
-        mw_cache_lookup(w->cache, &p->key, now, false, &st, &elapsed) != MW_CACHE_MISS && stamp_ok)
-        *st.stamp = stamp;
-    answer_waiters(w, p, &st, elapsed, -1);
+    struct mw_dns_stored st;
+    struct mw_cache_entry *ref = NULL; /* the entry stored, held while the waiters get it */
+    if (mw_cache_insert_hold(w->cache, &p->key, r->pkt, r->len, r->info, r->ttl_off, r->ttl, now,
+                             &st, &ref) < 0)
+        st = stored_of(r);
+    else if (stamp_ok) /* a monitored hit is left unstamped so every later hit is recorded too */
+        mw_cache_stamp_set(st.stamp, stamp);
+    answer_waiters(w, p, &st, 0, -1);
+    mw_cache_release(w->cache, ref);
 }
 
 /* upstream.c's callback: the question of p is answered or failed. */
@@ -1017,32 +1100,107 @@ static void fetch_done(void *arg, const struct mw_fetch_result *r)
                                          .upstream = r->status == 0 ? r->upstream : NULL};
     if (r->status == 0) {
         complete_answer(w, p, r, now);
+        release_mark(w, p, true); /* after the insert: a later miss elsewhere finds it */
     } else {
-        struct mw_dns_stored st;
-        uint32_t elapsed;
-        enum mw_cache_result cr = mw_cache_lookup(w->cache, &p->key, now, true, &st, &elapsed);
-        bool stamp_ok;
-        uint64_t stamp;
-        /* A stale answer may predate the lists in force: check it as a new one. */
-        if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
-            pending_put(qs, p);
-            mw_worker_maybe_done(w);
-            return;
-        }
-        qs->note.cache = cr == MW_CACHE_STALE ? MW_QL_STALE
-                         : cr == MW_CACHE_HIT ? MW_QL_HIT
-                                              : MW_QL_MISS;
-        if (cr == MW_CACHE_STALE) {
-            w->stats.stale_served += p->n_waiters;
-            answer_waiters(w, p, &st, elapsed, STALE_TTL);
-        } else if (cr == MW_CACHE_HIT) {
-            answer_waiters(w, p, &st, elapsed, -1);
-        } else {
-            answer_waiters(w, p, NULL, 0, -1);
-        }
+        release_mark(w, p, false);
+        answer_from_cache(w, p, now);
     }
     pending_put(qs, p);
     mw_worker_maybe_done(w);
+}
+
+/* A fetch failed (or another worker's fetch p waited on ended): answer p's waiters from the
+ * cache, a stale entry with TTL 30 (RFC 8767), or SERVFAIL. */
+static void answer_from_cache(struct mw_worker *w, struct pending *p, uint64_t now)
+{
+    struct mw_queries *qs = w->queries;
+    struct mw_dns_stored st;
+    uint32_t elapsed;
+    struct mw_cache_entry *ref;
+    enum mw_cache_result cr =
+        mw_cache_lookup_hold(w->cache, &p->key, p->key_hash, now, true, &st, &elapsed, &ref);
+    bool stamp_ok;
+    uint64_t stamp;
+    /* A stale answer may predate the lists in force: check it as a new one. */
+    if (cr != MW_CACHE_MISS && !filter_waiters(w, p, st.pkt, st.len, &stamp_ok, &stamp)) {
+        mw_cache_release(w->cache, ref);
+        return;
+    }
+    qs->note.cache = cr == MW_CACHE_STALE ? MW_QL_STALE
+                     : cr == MW_CACHE_HIT ? MW_QL_HIT
+                                          : MW_QL_MISS;
+    if (cr == MW_CACHE_STALE) {
+        w->stats.stale_served += p->n_waiters;
+        answer_waiters(w, p, &st, elapsed, STALE_TTL);
+    } else if (cr == MW_CACHE_HIT) {
+        answer_waiters(w, p, &st, elapsed, -1);
+    } else {
+        answer_waiters(w, p, NULL, 0, -1);
+    }
+    mw_cache_release(w->cache, ref);
+}
+
+/* A parked question whose awaited fetch ended. */
+static void resume(struct mw_worker *w, struct pending *p, bool ok)
+{
+    struct mw_queries *qs = w->queries;
+    uint64_t now = mw_worker_now(w);
+    p->parked = false;
+    if (ok && p->waiters) {
+        /* Answered elsewhere but not cached (uncacheable, or blocked for the owner's clients):
+         * fetched here after all. The fetch carries the first waiter's case and group. */
+        struct mw_cache_entry *ref;
+        struct mw_dns_stored st;
+        uint32_t elapsed;
+        if (mw_cache_lookup_hold(w->cache, &p->key, p->key_hash, now, false, &st, &elapsed, &ref) ==
+            MW_CACHE_MISS) {
+            const struct mw_waiter *wt = p->waiters;
+            unsigned gi = mw_qgroup_refind(w->snap->cfg, wt->group, wt->group_tag);
+            const uint8_t *asked = wt->c.qsec_len >= p->q.qname_len ? wt->c.qsec : NULL;
+            if (mw_fetch_start_in(w->ups, &p->q, asked, p->fetch_flags, gi, fetch_done, p,
+                                  &p->fetch) == 0)
+                return;
+        } else {
+            mw_cache_release(w->cache, ref);
+        }
+    }
+    pending_remove(qs, p);
+    qs->note = (struct mw_querylog_note){.start_ms = p->start_ms, .cache = MW_QL_MISS};
+    answer_from_cache(w, p, now);
+    pending_put(qs, p);
+    mw_worker_maybe_done(w);
+}
+
+void mw_query_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok)
+{
+    struct mw_queries *qs = w->queries;
+    if (!qs)
+        return;
+    struct pending *p = *bucket_of(qs, hash);
+    /* resume may take p out of the chain, and at shutdown the last one ends the worker's
+     * queries (w->queries NULL): nothing is read after that. */
+    while (p && w->queries) {
+        struct pending *next = p->next;
+        if (p->parked && p->key_hash == hash && p->cd == cd)
+            resume(w, p, ok);
+        p = next;
+    }
+}
+
+void mw_query_ready_all(struct mw_worker *w)
+{
+    struct mw_queries *qs = w->queries;
+    if (!qs)
+        return;
+    for (unsigned b = 0; b < PENDING_BUCKETS && w->queries; b++) {
+        struct pending *p = qs->by_key[b];
+        while (p && w->queries) {
+            struct pending *next = p->next;
+            if (p->parked)
+                resume(w, p, true);
+            p = next;
+        }
+    }
 }
 
 void mw_query_abort_all(struct mw_worker *w)
@@ -1055,7 +1213,8 @@ void mw_query_abort_all(struct mw_worker *w)
             struct pending *p = qs->by_key[b];
             qs->by_key[b] = p->next;
             qs->n_pending--;
-            mw_fetch_cancel(p->fetch);
+            if (p->fetch)
+                mw_fetch_cancel(p->fetch);
             drop_waiters(qs, p);
             pending_put(qs, p);
         }

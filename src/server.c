@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "minewall/blocklog.h"
+#include "minewall/cache.h"
 #include "minewall/config.h"
 #include "minewall/ctlapi.h"
 #include "minewall/error.h"
@@ -53,6 +54,7 @@ struct mw_server {
     uint64_t generation;
     struct mw_worker **workers; /* owned */
     unsigned n_workers;
+    struct mw_cache *cache; /* owned: the answer cache all workers share; freed after they end */
     bool stopping;
     /* Reload: lists are built on the libuv thread pool so the control loop stays free. */
     uv_work_t reload_work;
@@ -900,6 +902,8 @@ static void stop_workers(struct mw_server *s)
     free(s->workers);
     s->workers = NULL;
     s->n_workers = 0;
+    mw_cache_free(s->cache);
+    s->cache = NULL;
 }
 
 static int start_workers(struct mw_server *s)
@@ -913,8 +917,15 @@ static int start_workers(struct mw_server *s)
                     "threads: %u without CAP_SETUID: processes of uid %ld could join "
                     "the listen sockets (SO_REUSEPORT)",
                     n, (long)geteuid());
+    /* One cache for the process (cache.size and cache.max-bytes are its bounds), in shards so
+     * that workers rarely wait for one another; the shard count is fixed here, at start. */
+    struct mw_cache_params cp;
+    mw_worker_cache_params(s->snap->cfg, &cp);
+    cp.shards = mw_cache_shards_for(n, cp.max_entries);
+    cp.one_thread = n == 1; /* one worker: every cache call is on its thread, no locks */
+    s->cache = mw_cache_new(&cp);
     s->workers = calloc(n, sizeof(*s->workers));
-    if (!s->workers)
+    if (!s->workers || !s->cache)
         return -ENOMEM;
     for (unsigned i = 0; i < n; i++) {
         /* Workers are large (scratch buffers) and must not move: one allocation each. */
@@ -922,7 +933,7 @@ static int start_workers(struct mw_server *s)
         if (!w)
             return -ENOMEM;
         const struct mw_addr *bad = NULL;
-        int rc = mw_worker_init(w, i, s->snap, &bad);
+        int rc = mw_worker_init(w, i, s->snap, s->cache, &bad);
         if (rc < 0) {
             char a[64] = "?";
             if (bad)
@@ -955,6 +966,11 @@ static int start_workers(struct mw_server *s)
     if (rc < 0) {
         mw_log_error("server", "%s", why);
         return rc;
+    }
+    /* Each worker knows the others, to tell them of the fetches they wait on (cache marks). */
+    for (unsigned i = 0; i < s->n_workers; i++) {
+        s->workers[i]->siblings = s->workers;
+        s->workers[i]->n_siblings = s->n_workers;
     }
     for (unsigned i = 0; i < s->n_workers; i++) {
         rc = mw_worker_start(s->workers[i]);

@@ -165,9 +165,19 @@ void mw_upset_sync(struct mw_upset *s, unsigned down_after)
         if (run && !board_down)
             mw_health_report_fail(u->hs, true);
         u->down = board_down || run;
+        /* The RTT: plain load and store, not a read-modify-write: two workers' ticks that
+         * cross lose one's sample, which the next tick makes good. */
+        uint32_t board_us = __atomic_load_n(&u->hs->srtt_us, __ATOMIC_RELAXED);
         if (u->answers != u->answers_synced) {
             u->answers_synced = u->answers;
             mw_health_report_answers(u->hs);
+            if (board_us && u->srtt_ms > 0)
+                u->srtt_ms = (u->srtt_ms + board_us / 1000.0) / 2;
+            double us = u->srtt_ms * 1000;
+            __atomic_store_n(&u->hs->srtt_us, us >= UINT32_MAX ? UINT32_MAX : (uint32_t)us + 1,
+                             __ATOMIC_RELAXED);
+        } else if (board_us) {
+            u->srtt_ms = board_us / 1000.0;
         }
     }
 }

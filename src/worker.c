@@ -59,8 +59,9 @@ static struct mw_ratelimit *make_ratelimit(const struct mw_config *cfg)
     return mw_ratelimit_new(&p);
 }
 
-static void cache_params(const struct mw_config *cfg, struct mw_cache_params *p)
+void mw_worker_cache_params(const struct mw_config *cfg, struct mw_cache_params *p)
 {
+    p->shards = 0; /* kept by set_params; mw_cache_new's caller sets it */
     p->max_entries = cfg->cache.size;
     p->max_bytes = cfg->cache.max_bytes;
     p->min_ttl = cfg->cache.min_ttl;
@@ -105,6 +106,9 @@ static int open_listeners(struct mw_worker *w, const struct mw_config *cfg,
 /* Close everything that is still open; the loop then runs out of handles. */
 static void finish(struct mw_worker *w)
 {
+    uv_mutex_lock(&w->lock);
+    w->inbox_closed = true; /* before the async closes: no sibling sends to it after this */
+    uv_mutex_unlock(&w->lock);
     mw_query_abort_all(w);
     close_listeners(w);
     while (w->conns)
@@ -201,10 +205,12 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
 {
     const struct mw_config *old = w->snap->cfg, *cfg = snap->cfg;
     struct mw_cache_params cp;
-    cache_params(cfg, &cp);
-    mw_cache_set_params(w->cache, &cp);
+    mw_worker_cache_params(cfg, &cp);
+    mw_cache_set_params(w->cache, &cp); /* the shared cache: each worker sets the same bounds */
     /* Answers cached for a zone may have come from other upstreams than the new config
-     * names: start over when the routing of names changed. */
+     * names: start over when the routing of names changed. Every worker clears the shared
+     * cache as it takes the new config, so the last clear follows the last old-config insert
+     * of a worker's own (as when each worker had its own cache). */
     if (!same_zones(old, cfg))
         mw_cache_clear(w->cache);
     if (mw_upstreams_reconfigure(w->ups, cfg, snap->box->health) < 0)
@@ -242,19 +248,13 @@ static void apply(struct mw_worker *w, struct mw_snapshot *snap)
     w->snap = snap;
 }
 
-/* A flush posted by the control API: done here, on the worker's own thread, since the cache
- * is the worker's alone. The server learns of it through flush_done and its notify async. */
+/* A flush posted by the control API: done here, on the worker's own thread. The cache is
+ * shared now, so the first worker removes the entries and the others find none (the sum is
+ * right); a flush still goes to every worker, and the control API answers once all have taken
+ * it. The server learns of it through flush_done and its notify async. */
 static void flush(struct mw_worker *w, uint64_t seq, bool all, const uint8_t *name, size_t len)
 {
-    size_t n;
-    if (all) {
-        struct mw_cache_stats cs;
-        mw_cache_get_stats(w->cache, &cs);
-        n = cs.entries;
-        mw_cache_clear(w->cache);
-    } else {
-        n = mw_cache_remove_name(w->cache, name, len);
-    }
+    size_t n = all ? mw_cache_clear(w->cache) : mw_cache_remove_name(w->cache, name, len);
     atomic_fetch_add(&w->flushed, n);
     atomic_store(&w->flush_done, seq);
     /* Under the lock: the control API clears notify under it before closing the async. */
@@ -268,7 +268,15 @@ static void wakeup(uv_async_t *a)
 {
     struct mw_worker *w = a->data;
     uint8_t name[256];
+    uint64_t ready[MW_WORKER_READY_CAP];
+    uint8_t ready_how[MW_WORKER_READY_CAP];
     uv_mutex_lock(&w->lock);
+    unsigned n_ready = w->n_ready;
+    bool ready_all = w->ready_all;
+    memcpy(ready, w->ready, n_ready * sizeof(*ready));
+    memcpy(ready_how, w->ready_how, n_ready * sizeof(*ready_how));
+    w->n_ready = 0;
+    w->ready_all = false;
     struct mw_snapshot *snap = w->posted;
     w->posted = NULL;
     bool stop = w->stop_requested;
@@ -283,6 +291,10 @@ static void wakeup(uv_async_t *a)
         mw_snapshot_unref(snap);
     if (fseq > atomic_load(&w->flush_done))
         flush(w, fseq, fall, name, flen);
+    for (unsigned i = 0; i < n_ready; i++)
+        mw_query_ready(w, ready[i], ready_how[i] & 2, ready_how[i] & 1);
+    if (ready_all)
+        mw_query_ready_all(w);
     if (stop)
         begin_stop(w);
 }
@@ -382,7 +394,9 @@ static void pub_tick(uv_timer_t *t)
         p->stats.tunnel_blocks = ts.blocks;
     }
     p->fetch = fg;
-    mw_cache_get_stats(w->cache, &p->cache);
+    /* One cache for all workers: the first publishes it, so that a scrape's sum counts it once. */
+    if (w->index == 0)
+        mw_cache_get_stats(w->cache, &p->cache);
     memcpy(p->responses, w->responses, sizeof(p->responses));
     memcpy(p->client_lat, w->client_lat, sizeof(p->client_lat));
     memcpy(p->blocks, w->blocks, w->n_blocks * sizeof(*p->blocks));
@@ -443,6 +457,23 @@ void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify)
 {
     uv_mutex_lock(&w->lock);
     w->notify = notify;
+    uv_mutex_unlock(&w->lock);
+}
+
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok)
+{
+    /* The send under the lock, as flush's notify: once finish() set inbox_closed the async
+     * may be closed and the loop released, so nothing may reach it after. */
+    uv_mutex_lock(&w->lock);
+    if (!w->inbox_closed) {
+        if (w->n_ready < MW_WORKER_READY_CAP) {
+            w->ready[w->n_ready] = hash;
+            w->ready_how[w->n_ready++] = (uint8_t)((cd ? 2 : 0) | (ok ? 1 : 0));
+        } else {
+            w->ready_all = true;
+        }
+        uv_async_send(&w->wakeup);
+    }
     uv_mutex_unlock(&w->lock);
 }
 
@@ -511,7 +542,6 @@ static void release(struct mw_worker *w)
     mw_ratelimit_free(w->rl);
     mw_qgroup_deinit(w);
     mw_upstreams_free(w->ups);
-    mw_cache_free(w->cache);
     mw_snapshot_unref(w->snap);
     mw_snapshot_unref(w->posted);
     uv_mutex_destroy(&w->lock);
@@ -522,7 +552,7 @@ static void release(struct mw_worker *w)
 }
 
 int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap,
-                   const struct mw_addr **bad_listen)
+                   struct mw_cache *cache, const struct mw_addr **bad_listen)
 {
     memset(w, 0, sizeof(*w));
     w->index = index;
@@ -547,9 +577,7 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
     w->fold = mw_blockfold_new();
     if (w->fold)
         uv_timer_start(&w->fold_timer, fold_tick, 1000, 1000);
-    struct mw_cache_params cp;
-    cache_params(snap->cfg, &cp);
-    w->cache = mw_cache_new(&cp);
+    w->cache = cache;
     w->rl = make_ratelimit(snap->cfg);
     /* Without memory for them the top-N tables stay off; queries are served all the same. */
     w->top[0] = mw_topn_new(MW_WORKER_TOP_CAP, mw_hash_seed());

@@ -5,6 +5,7 @@
  * waiters (per-worker pools); the path is written out at the top of query.c. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -31,5 +32,12 @@ struct mw_fetch_gauges;
 void mw_query_gauges(const struct mw_worker *w, struct mw_fetch_gauges *g);
 /* Shutdown: cancel every pending fetch and drop its waiters unanswered. */
 void mw_query_abort_all(struct mw_worker *w);
+/* Another worker's fetch of the key with hash and CD bit cd ended (ok: answered): the
+ * questions parked on
+ * it are answered from the cache (or, failed, from a stale entry or with SERVFAIL), or fetched
+ * here when the answer was not cached. mw_query_ready_all: every parked question (notices
+ * were lost to the inbox bound). */
+void mw_query_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok);
+void mw_query_ready_all(struct mw_worker *w);
 /* Free the table and pools. NULL-safe (w->queries may be unset). */
 void mw_query_deinit(struct mw_worker *w);

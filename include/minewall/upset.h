@@ -6,8 +6,10 @@
  * (mw_upset_sync), so picking a member reads only this worker's memory. A worker that sees
  * down_after failures in a row from a member marks it down for itself at once and reports it
  * to the board. Among healthy members the lowest smoothed RTT wins, with one question in 32
- * sent to another so RTTs stay fresh. Pure: no libuv, no I/O; one worker's sets are used by
- * that worker only. */
+ * sent to another so RTTs stay fresh. The RTT is shared through the board too, once per sync
+ * tick: a worker that had answers averages its RTT with the board's and publishes it, one that
+ * had none takes the board's (one cache means a worker may see few misses). Pure: no libuv, no I/O;
+ * one worker's sets are used by that worker only. */
 #pragma once
 
 #include <stdbool.h>
@@ -112,5 +114,6 @@ static inline void mw_upset_answered(struct mw_upstream *u, uint64_t rtt)
 /* The sync tick of a worker (every 250 ms, never per query): each member takes the board's
  * state (a member the board brought back up since the last sync starts a new run of
  * failures; a run the board has not taken yet is reported again), and members that answered
- * since the last sync are reported to the board once. */
+ * since the last sync are reported to the board once, with their RTT averaged with the
+ * board's; members with no answers take the board's RTT. */
 void mw_upset_sync(struct mw_upset *s, unsigned down_after);

@@ -10,10 +10,10 @@ enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 
 /* A worker: one thread, one libuv loop, and everything that loop drives — client listeners
  * (SO_REUSEPORT, so every worker binds the same addresses), TCP client connections, the
- * upstream sockets, the answer cache, the query pools and the counters. Nothing here is shared
- * with another worker except the snapshot (immutable, refcounted) and the upstreams' health
- * board its config carries (health.h: atomics written by the one prober, read by the workers
- * once per sync tick, never per query). The control loop in
+ * upstream sockets, the query pools and the counters. Nothing here is shared with another
+ * worker except the snapshot (immutable, refcounted), the answer cache (cache.h: sharded, a
+ * mutex per shard) and the upstreams' health board its config carries (health.h: atomics written by
+ * the one prober, read by the workers once per sync tick, never per query). The control loop in
  * server.c talks to a worker only through mw_worker_post_snapshot() and mw_worker_stop(). */
 #pragma once
 
@@ -39,6 +39,8 @@ struct mw_regmemo;
 /* Metric labels of client groups: default, the first MW_GROUP_LABELS - 2 groups in config order
  * by name, and "other" for the rest, so the label set stays bounded however many groups. */
 #define MW_GROUP_LABELS 66
+/* Notices of other workers' fetches a worker queues between two wakeups. */
+#define MW_WORKER_READY_CAP 256
 /* Groups paused at once by minewall-ctl pause --group. */
 #define MW_PAUSE_GROUPS 16
 
@@ -47,7 +49,8 @@ struct mw_worker_stats {
     uint64_t queries_udp, queries_tcp;
     uint64_t answers_noerror, answers_nxdomain, answers_servfail, answers_other;
     uint64_t cache_hits, cache_misses, stale_served, coalesced;
-    uint64_t drop_malformed; /* unparseable client packets dropped */
+    uint64_t coalesced_workers; /* misses that waited for another worker's fetch of the key */
+    uint64_t drop_malformed;    /* unparseable client packets dropped */
     uint64_t formerr, notimp, refused_access;
     uint64_t upstream_spoofed; /* responses that failed address/port/id/question checks */
     uint64_t upstream_stray;   /* responses for no pending query */
@@ -173,7 +176,20 @@ struct mw_worker {
     uint64_t tcp_out_queued; /* unsent TCP answer bytes over all conns (tcp.worker-output-limit) */
     uint64_t udp_queued;     /* bytes of UDP answers waiting for socket room (udp.send-queue) */
 
-    struct mw_cache *cache;   /* owned */
+    struct mw_cache *cache; /* borrowed: the server's, one for all workers (cache.h) */
+    /* Every worker (server.c's array, this one too; borrowed, set before the threads start,
+     * freed after every thread ended): a fetch that other workers' questions wait on (the
+     * cache's in-flight marks) tells them through mw_worker_post_ready. n_siblings <= 1: no
+     * marks at all. */
+    struct mw_worker *const *siblings;
+    unsigned n_siblings;
+    /* Inbox of those notices, under lock: key hashes and whether the fetch answered; past
+     * MW_WORKER_READY_CAP, ready_all has every parked question looked at again. */
+    uint64_t ready[MW_WORKER_READY_CAP];
+    uint8_t ready_how[MW_WORKER_READY_CAP]; /* bit 0: answered; bit 1: the CD variant */
+    unsigned n_ready;
+    bool ready_all;
+    bool inbox_closed;        /* the wakeup async is closing: notices are dropped */
     struct mw_upstreams *ups; /* owned */
 
     struct mw_queries *queries; /* owned by query.c: pending questions, waiters, pools */
@@ -236,11 +252,16 @@ struct mw_worker {
     uint8_t out[MW_DNS_MAXMSG + 512];
 };
 
-/* Set up a worker's loop, cache, upstreams and listeners for snap (takes a new reference).
+/* Set up a worker's loop, upstreams and listeners for snap (takes a new reference), answering
+ * from cache (borrowed: shared by every worker, freed by the caller after the last join).
  * Binding errors are returned (negative errno) with *bad_listen set to the address that
  * failed; nothing is left open then. Runs on the calling thread; the loop does not run yet. */
 int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap,
-                   const struct mw_addr **bad_listen);
+                   struct mw_cache *cache, const struct mw_addr **bad_listen);
+
+/* The cache bounds and clamps of cfg (shards left 0). */
+struct mw_config;
+void mw_worker_cache_params(const struct mw_config *cfg, struct mw_cache_params *p);
 
 /* Run the loop on a new thread. */
 int mw_worker_start(struct mw_worker *w);
@@ -274,6 +295,10 @@ void mw_worker_set_paused(struct mw_worker *w, bool paused);
 /* Thread-safe: the async to send after each flush (NULL: none; once this returns, the old one
  * is not sent any more). */
 void mw_worker_set_notify(struct mw_worker *w, uv_async_t *notify);
+/* Thread-safe: another worker's fetch of the key with hash (and CD bit cd) ended (ok: answered, and
+ * the answer inserted into the cache if it could be); w's questions parked on it are answered or
+ * fetched on its next wakeup. Does nothing once w is finishing. */
+void mw_worker_post_ready(struct mw_worker *w, uint64_t hash, bool cd, bool ok);
 /* Thread-safe: remove name (lowercase wire, len octets; all when NULL) from the worker's cache
  * on its next wakeup, as flush number seq (increasing); flush_done reaches seq once done and
  * notify is sent. */

@@ -1,6 +1,8 @@
 /* Unit tests for cache.c: positive and negative lifetimes with clamps, what is not stored,
  * LRU order, the serve-stale window, key separation, clear, resize and the counters. Entries
- * are real prepared responses, and a hit is rendered once to check the whole path. */
+ * are real prepared responses, and a hit is rendered once to check the whole path. The shared
+ * cache: the bounds over shards, references that outlive eviction, and threads that insert,
+ * look up and clear at once (run under TSan with -Db_sanitize=thread). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +10,7 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -81,8 +84,9 @@ static enum mw_cache_result look(struct mw_cache *c, const struct resp *r, uint6
 
 static struct mw_cache *cache(size_t n, uint32_t min, uint32_t max, uint32_t stale)
 {
+    /* One thread here: the tests built on this helper run without locks (threads: 1). */
     struct mw_cache_params p = {
-        .max_entries = n, .min_ttl = min, .max_ttl = max, .serve_stale = stale};
+        .max_entries = n, .min_ttl = min, .max_ttl = max, .serve_stale = stale, .one_thread = true};
     struct mw_cache *c = mw_cache_new(&p);
     assert_non_null(c);
     return c;
@@ -533,14 +537,245 @@ static void test_max_bytes(void **state)
     mw_cache_free(c);
 }
 
+static void test_shards_for(void **state)
+{
+    (void)state;
+    assert_int_equal(mw_cache_shards_for(1, 100000), 1);
+    assert_int_equal(mw_cache_shards_for(2, 100000), 8);
+    assert_int_equal(mw_cache_shards_for(3, 100000), 16);
+    assert_int_equal(mw_cache_shards_for(64, 100000000), MW_CACHE_MAX_SHARDS);
+    assert_int_equal(mw_cache_shards_for(2, 1000), 2); /* at least 256 entries a shard */
+    assert_int_equal(mw_cache_shards_for(8, 10), 1);
+}
+
+/* With shards the entry and byte bounds are the whole cache's: never passed, and every
+ * entry over them counted as an eviction. */
+static void test_shard_bounds(void **state)
+{
+    (void)state;
+    struct mw_cache_params p = {.max_entries = 1001, .max_ttl = 86400, .shards = 8};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    uint32_t ttls[] = {300};
+    static struct resp r;
+    char name[64];
+    struct mw_cache_stats st;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "s%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(insert(c, &r, 0), 0);
+    }
+    mw_cache_get_stats(c, &st);
+    assert_true(st.entries <= 1001);
+    assert_true(st.entries > 900); /* the shards fill about evenly */
+    assert_int_equal(st.evictions, 5000 - st.entries);
+    assert_int_equal(st.inserts, 5000);
+    /* every name still held is found, whatever its shard */
+    size_t hits = 0;
+    struct mw_dns_stored s;
+    uint32_t el;
+    for (int i = 0; i < 5000; i++) {
+        snprintf(name, sizeof(name), "s%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        if (look(c, &r, 1, false, &s, &el) == MW_CACHE_HIT) {
+            assert_memory_equal(s.pkt, r.out, s.len);
+            hits++;
+        }
+    }
+    assert_int_equal(hits, st.entries);
+    /* the byte bound over shards */
+    p.max_bytes = 20000;
+    mw_cache_set_params(c, &p);
+    mw_cache_get_stats(c, &st);
+    assert_true(st.bytes <= 20000);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(name, sizeof(name), "b%d.example.com", i);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        assert_int_equal(insert(c, &r, 0), 0);
+        mw_cache_get_stats(c, &st);
+        assert_true(st.bytes <= 20000);
+    }
+    assert_true(st.evictions_bytes > 0);
+    /* one name's types live in several shards: remove_name finds them all */
+    for (uint16_t t = 1; t < 40; t++) {
+        make(&r, "multi.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        mw_dns_put16(r.key.data + r.key.len - 5, t);
+        assert_int_equal(insert(c, &r, 0), 0);
+    }
+    static const uint8_t multi[] = "\5multi\7example\3com";
+    assert_int_equal(mw_cache_remove_name(c, multi, sizeof(multi)), 39);
+    mw_cache_get_stats(c, &st);
+    assert_int_equal(mw_cache_clear(c), st.entries);
+    mw_cache_free(c);
+}
+
+/* A held entry stays readable after it is replaced, evicted and the cache cleared; the last
+ * release frees it (ASan checks both). insert_hold hands out the clamped TTLs. */
+static void test_hold(void **state)
+{
+    (void)state;
+    struct mw_cache *c = cache(1, 0, 100, 0);
+    uint32_t ttls[] = {300};
+    make(&A, "held.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    struct mw_dns_stored s, s2;
+    struct mw_cache_entry *ref, *ref2;
+    assert_int_equal(
+        mw_cache_insert_hold(c, &A.key, A.out, (size_t)A.len, &A.info, A.off, A.ttl, 0, &s, &ref),
+        0);
+    assert_non_null(ref);
+    assert_int_equal(s.ttl[0], 100); /* clamped by max_ttl */
+    uint32_t el;
+    uint64_t h = mw_cache_key_hash(c, &A.key);
+    assert_int_equal(mw_cache_lookup_hold(c, &A.key, h, 1500, false, &s2, &el, &ref2),
+                     MW_CACHE_HIT);
+    assert_ptr_equal(ref, ref2);
+    assert_int_equal(el, 1);
+    mw_cache_stamp_set(s2.stamp, 77);
+    assert_int_equal(mw_cache_stamp_get(s.stamp), 77);
+    /* B evicts A (one entry); A's pointers stay valid for its holders */
+    make(&B, "other.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    assert_int_equal(insert(c, &B, 0), 0);
+    assert_int_equal(mw_cache_lookup_hold(c, &A.key, h, 1500, false, &s2, &el, &ref2),
+                     MW_CACHE_MISS);
+    assert_null(ref2);
+    assert_memory_equal(s.pkt, A.out, s.len);
+    mw_cache_release(c, ref);
+    assert_memory_equal(s.pkt, A.out, s.len); /* the first lookup's reference still holds */
+    mw_cache_release(c, ref);                 /* that one: freed now */
+    assert_int_equal(
+        mw_cache_lookup_hold(c, &B.key, mw_cache_key_hash(c, &B.key), 0, false, &s, &el, &ref),
+        MW_CACHE_HIT);
+    assert_int_equal(mw_cache_clear(c), 1);
+    assert_memory_equal(s.pkt, B.out, s.len);
+    mw_cache_release(c, ref);
+    mw_cache_release(c, NULL);
+    mw_cache_free(c);
+}
+
+/* Threads that share the cache: each inserts its own names and names of the others, looks
+ * up, holds and renders from entries while the others evict, and one clears now and then.
+ * Every hit must carry the packet of its own name. */
+struct th_arg {
+    struct mw_cache *c;
+    unsigned id;
+    unsigned hits;
+    unsigned bad; /* hits or holds with another packet (cmocka's asserts are for the main thread) */
+};
+
+static void *th_run(void *arg)
+{
+    struct th_arg *a = arg;
+    static __thread struct resp r;
+    uint32_t ttls[] = {300};
+    char name[64];
+    for (unsigned i = 0; i < 20000; i++) {
+        snprintf(name, sizeof(name), "n%u.example.com", (i * 7 + a->id) % 3000);
+        make(&r, name, MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+        struct mw_dns_stored s;
+        struct mw_cache_entry *ref;
+        uint32_t el;
+        if (mw_cache_lookup_hold(a->c, &r.key, mw_cache_key_hash(a->c, &r.key), i, false, &s, &el,
+                                 &ref) == MW_CACHE_HIT) {
+            if (s.len != (size_t)r.len || memcmp(s.pkt + 12, r.out + 12, s.len - 12) != 0)
+                a->bad++;
+            if (mw_cache_stamp_get(s.stamp) != a->id)
+                mw_cache_stamp_set(s.stamp, a->id);
+            mw_cache_release(a->c, ref);
+            a->hits++;
+        } else if (mw_cache_insert_hold(a->c, &r.key, r.out, (size_t)r.len, &r.info, r.off, r.ttl,
+                                        i, &s, &ref) == 0) {
+            if (s.len != (size_t)r.len || memcmp(s.pkt + 12, r.out + 12, s.len - 12) != 0)
+                a->bad++;
+            mw_cache_release(a->c, ref);
+        }
+        if (a->id == 0 && i % 5000 == 4999)
+            mw_cache_clear(a->c);
+        if (a->id == 1 && i % 3000 == 2999)
+            mw_cache_remove_name(a->c, r.key.data, r.key.len - 5);
+    }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    struct mw_cache_params p = {
+        .max_entries = 1000, .max_ttl = 86400, .max_bytes = 200000, .shards = 4};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    pthread_t t[4];
+    struct th_arg a[4];
+    for (unsigned i = 0; i < 4; i++) {
+        a[i] = (struct th_arg){.c = c, .id = i};
+        assert_int_equal(pthread_create(&t[i], NULL, th_run, &a[i]), 0);
+    }
+    unsigned hits = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        hits += a[i].hits;
+        assert_int_equal(a[i].bad, 0);
+    }
+    struct mw_cache_stats st;
+    mw_cache_get_stats(c, &st);
+    assert_true(st.entries <= 1000);
+    assert_true(st.bytes <= 200000);
+    assert_int_equal(st.hits, hits);
+    assert_true(hits > 0);
+    mw_cache_free(c);
+}
+
+/* In-flight marks: the first thread to claim a key owns it, the others park (and are named
+ * when it unclaims), the owner's own second claim is not marked, and an answer inserted
+ * before a claim makes it a hit. */
+static void test_claim(void **state)
+{
+    (void)state;
+    struct mw_cache_params p = {.max_entries = 1000, .max_ttl = 86400, .shards = 4};
+    struct mw_cache *c = mw_cache_new(&p);
+    assert_non_null(c);
+    uint32_t ttls[] = {300};
+    make(&A, "claimed.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    make(&B, "other.example.com", MW_RCODE_NOERROR, ttls, 1, -1, 0, false);
+    uint64_t ha = mw_cache_key_hash(c, &A.key), hb = mw_cache_key_hash(c, &B.key);
+    struct mw_cache_mark ma = {0}, mb = {0}, spare = {0};
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 0, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_true(ma.linked);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 0, &spare), MW_CACHE_CLAIM_NONE);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 5, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 0, 3, &spare), MW_CACHE_CLAIM_PARKED);
+    assert_false(spare.linked);
+    /* another variant (the CD bit) of the key is a fetch of its own */
+    struct mw_cache_mark mcd = {0};
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 1, 0, 3, &mcd), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &mcd), 0);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    /* the owner inserts, then unclaims: threads 3 and 5 are told */
+    assert_int_equal(insert(c, &A, 0), 0);
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 10, 7, &spare), MW_CACHE_CLAIM_HIT);
+    assert_true(mw_cache_unclaim(c, &ma) == ((1u << 3) | (1u << 5)));
+    assert_false(ma.linked);
+    assert_int_equal(mw_cache_unclaim(c, &ma), 0);
+    /* expired: a claim again */
+    assert_int_equal(mw_cache_claim(c, &A.key, ha, 0, 400000, 2, &ma), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &ma), 0);
+    assert_int_equal(mw_cache_unclaim(c, &mb), 0);
+    assert_int_equal(mw_cache_claim(c, &B.key, hb, 0, 0, 1, &mb), MW_CACHE_CLAIM_OWNED);
+    assert_int_equal(mw_cache_unclaim(c, &mb), 0);
+    mw_cache_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hit),      cmocka_unit_test(test_clamps),
-        cmocka_unit_test(test_negative), cmocka_unit_test(test_not_stored),
-        cmocka_unit_test(test_lru),      cmocka_unit_test(test_stale),
-        cmocka_unit_test(test_keys),     cmocka_unit_test(test_remove_name),
-        cmocka_unit_test(test_many),     cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_hit),        cmocka_unit_test(test_clamps),
+        cmocka_unit_test(test_negative),   cmocka_unit_test(test_not_stored),
+        cmocka_unit_test(test_lru),        cmocka_unit_test(test_stale),
+        cmocka_unit_test(test_keys),       cmocka_unit_test(test_remove_name),
+        cmocka_unit_test(test_many),       cmocka_unit_test(test_max_bytes),
+        cmocka_unit_test(test_shards_for), cmocka_unit_test(test_shard_bounds),
+        cmocka_unit_test(test_hold),       cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_claim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -157,13 +157,43 @@ static void test_timeout(void **state)
     assert_int_equal(mw_upset_timeout(cfg.upstream.timeout_ms, &u), 1500);
 }
 
+/* Two workers' sets on one board share the RTT at their sync ticks: the one with answers
+ * publishes, the quiet one takes it; both with answers meet halfway. A reload keeps it. */
+static void test_shared_rtt(void **state)
+{
+    (void)state;
+    struct mw_config cfg;
+    make_cfg(&cfg, 2);
+    struct mw_health *hb = mw_health_build(&cfg, NULL, 0);
+    assert_non_null(hb);
+    struct mw_upset *a = mw_upset_build(&cfg, NULL, hb), *b = mw_upset_build(&cfg, NULL, hb);
+    assert_non_null(a);
+    assert_non_null(b);
+    mw_upset_answered(&a->u[0], 20);
+    mw_upset_sync(a, 3);
+    mw_upset_sync(b, 3);
+    assert_true(b->u[0].srtt_ms > 20 && b->u[0].srtt_ms < 20.2);
+    assert_true(b->u[1].srtt_ms == 0); /* nobody measured it */
+    mw_upset_answered(&b->u[0], 60);   /* 20.1 * 0.875 + 7.5 = 25.09 */
+    mw_upset_sync(b, 3);               /* (25.09 + 20.1) / 2 */
+    assert_true(b->u[0].srtt_ms > 22.5 && b->u[0].srtt_ms < 22.7);
+    mw_upset_sync(a, 3); /* no answers since: a takes it */
+    assert_true(a->u[0].srtt_ms > 22.5 && a->u[0].srtt_ms < 22.7);
+    struct mw_health *hb2 = mw_health_build(&cfg, hb, 0);
+    assert_non_null(hb2);
+    assert_int_equal(hb2->slot[0].srtt_us, hb->slot[0].srtt_us);
+    mw_upset_unref(a);
+    mw_upset_unref(b);
+    mw_health_unref(hb);
+    mw_health_unref(hb2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_build_keeps_health),
-        cmocka_unit_test(test_pick_and_health),
-        cmocka_unit_test(test_no_board),
-        cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_build_keeps_health), cmocka_unit_test(test_pick_and_health),
+        cmocka_unit_test(test_no_board),           cmocka_unit_test(test_timeout),
+        cmocka_unit_test(test_shared_rtt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
