@@ -285,14 +285,13 @@ static int probe_tls(struct mw_prober *p, uint16_t i)
         return -ENOENT;
     int n = mw_dns_build_query(&s->q, 0, false, false, p->qbuf, sizeof(p->qbuf));
     if (n >= 0)
-        n = mw_dot_finish_query(p->qbuf, (size_t)n, sizeof(p->qbuf));
+        n = mw_dot_finish_query_opt(p->qbuf, (size_t)n, sizeof(p->qbuf), !t->doh);
     if (n < 0)
         return n;
-    const struct mw_tls_pins *pins = t->auth_name[0] ? mw_config_tls_pins(cfg, t->auth_name) : NULL;
-    struct mw_dot_target tg = {.addr = &s->addr,
-                               .auth_name = t->auth_name,
-                               .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
-                               .n_pins = pins ? pins->n : 0};
+    struct mw_addr at;
+    bool resolved = t->doh && mw_health_resolved(s, &at);
+    struct mw_dot_target tg;
+    mw_dot_target_of(cfg, t, resolved ? &at : NULL, &tg);
     e->p = p;
     return mw_dot_query(p->dot, &tg, p->qbuf, (size_t)n, probe_tls_done, e, &e->dot);
 }

@@ -149,9 +149,9 @@ static void log_ready(const struct mw_server *s)
         mw_log_info("server", "listening on %s (udp, tcp)", a);
     }
     for (size_t i = 0; i < cfg->n_upstreams; i++) {
-        char a[64];
+        char a[MW_UPSTREAM_LABEL];
         const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &cfg->upstreams[i]);
-        mw_upset_label(&cfg->upstreams[i], t != NULL, a, sizeof(a));
+        mw_upset_label(&cfg->upstreams[i], t, a, sizeof(a));
         mw_log_info("server", "upstream %s%s%s", a, t && t->auth_name[0] ? " #" : "",
                     t                            ? t->auth_name
                     : cfg->upstreams_from_resolv ? " (from resolv.conf)"
