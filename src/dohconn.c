@@ -15,8 +15,8 @@
 
 #include "minewall/doh.h"
 
-#define QUERY_MAX 1024       /* a padded query, as dotconn.c bounds it */
-#define GET_PATH_MAX 2048    /* PATH and the base64url of QUERY_MAX bytes */
+#define QUERY_MAX 1024    /* a padded query, as dotconn.c bounds it */
+#define GET_PATH_MAX 2048 /* PATH and the base64url of QUERY_MAX bytes */
 #define BODY_FIRST 512
 
 struct stream {
@@ -127,7 +127,8 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *u
     st->body = NULL;
     stream_free(h, st);
     if (req && !h->dead)
-        h->cb(h->arg, req, status, http, status == 0 ? copy.body : NULL, status == 0 ? copy.len : 0);
+        h->cb(h->arg, req, status, http, status == 0 ? copy.body : NULL,
+              status == 0 ? copy.len : 0);
     free(copy.body);
     return 0;
 }
@@ -141,8 +142,8 @@ static int on_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
-static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len,
-                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+static ssize_t read_body(nghttp2_session *s, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *ud)
 {
     (void)s;
     (void)id;
@@ -202,8 +203,8 @@ void mw_dohconn_free(struct mw_dohconn *h)
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                  \
     }
 
-int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const char *path,
-                          bool get, const uint8_t *q, size_t len, void *req)
+int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const char *path, bool get,
+                          const uint8_t *q, size_t len, void *req)
 {
     if (h->dead || h->goaway)
         return -EAGAIN;

@@ -19,17 +19,17 @@
 #include "minewall/netaddr.h"
 
 #define MW_DOH_PORT 443
-#define MW_DOH_HOST_MAX 253 /* a host name as text, without trailing dot */
-#define MW_DOH_PATH_MAX 255 /* the path (with its leading '/' and any query part) */
+#define MW_DOH_HOST_MAX 253  /* a host name as text, without trailing dot */
+#define MW_DOH_PATH_MAX 255  /* the path (with its leading '/' and any query part) */
 #define MW_DOH_MSG_MAX 65535 /* the largest DNS message a response body may carry */
 
 struct mw_doh_url {
     char host[MW_DOH_HOST_MAX + 1]; /* lowercase name, or the address as text (no brackets) */
     char path[MW_DOH_PATH_MAX + 1]; /* "/dns-query" */
     uint16_t port;
-    bool is_ip;          /* host is an IP address literal */
-    struct mw_addr ip;   /* when is_ip: host's address with port */
-    struct mw_addr id;   /* the member identity (see above) */
+    bool is_ip;        /* host is an IP address literal */
+    struct mw_addr ip; /* when is_ip: host's address with port */
+    struct mw_addr id; /* the member identity (see above) */
 };
 
 /* Parse "https://HOST[:PORT]/PATH" (HOST a name, an IPv4 address, or an IPv6 address in

@@ -24,8 +24,8 @@ struct mw_dohconn;
  * for the call) is the answer; -EBADMSG: an HTTP status other than 200 (http_status says which),
  * a wrong Content-Type or a body too short for DNS; -EMSGSIZE: a body over 65535 bytes;
  * -ECONNRESET: the stream was reset or refused (GOAWAY) before its answer. */
-typedef void (*mw_dohconn_cb)(void *arg, void *req, int status, int http_status,
-                              const uint8_t *pkt, size_t len);
+typedef void (*mw_dohconn_cb)(void *arg, void *req, int status, int http_status, const uint8_t *pkt,
+                              size_t len);
 
 /* Writes bytes to the peer (through TLS); returns 0 or a negative errno. */
 typedef int (*mw_dohconn_write)(void *arg, const uint8_t *buf, size_t len);
@@ -42,8 +42,8 @@ void mw_dohconn_free(struct mw_dohconn *h);
  * id (> 0), -ENOSPC when the query does not fit a GET path, -EAGAIN when the session can
  * open no more streams (GOAWAY, IDs exhausted: use another connection), -ENOMEM. Never
  * calls back from here. Frames go out at the next mw_dohconn_send. */
-int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const char *path,
-                          bool get, const uint8_t *q, size_t len, void *req);
+int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const char *path, bool get,
+                          const uint8_t *q, size_t len, void *req);
 /* Forget stream id: RST_STREAM(CANCEL) is queued, no callback; a late answer is dropped. */
 void mw_dohconn_cancel(struct mw_dohconn *h, int32_t id);
 

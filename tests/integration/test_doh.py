@@ -37,6 +37,12 @@ def metric(mport, name, label):
     return val(scrape(mport)[0], "minewall_" + name, upstream=label)
 
 
+def wait_metric(mport, name, label, want, timeout=5):
+    """Workers publish their counters once a second: wait for name to reach want."""
+    wait_until(lambda: metric(mport, name, label) == want, timeout,
+               what="%s{upstream=%s} == %s" % (name, label, want))
+
+
 def probes(mport, label):
     return metric(mport, "upstream_probes_total", label)
 
@@ -63,3 +69,106 @@ def test_doh_answers_over_one_connection(make_minewall, make_unbound, pki, metho
     assert metric(mport, "upstream_tls_verify_failures_total", url) == 0
     assert metric(mport, "upstream_queries_total", url) == n
     assert metric(mport, "upstream_up", url) == 1
+
+
+def test_doh_blocked_names_stay_blocked(make_minewall, make_unbound, pki, tmp_path):
+    u = make_unbound(pki.good, https=True)
+    url = "https://127.0.0.1:%d/dns-query" % u.port
+    lst = tmp_path / "block.txt"
+    lst.write_text("blocked.dot.test\n")
+    mport = free_port()
+    m = make_minewall([url], config={
+        "upstream-timeout": 1500, "health-check": {"interval": 3600000},
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport},
+        "lists": [{"name": "b", "category": "mining", "path": str(lst)}]})
+    assert ok(m.query("a.dot.test", timeout=5))
+    r = m.query("blocked.dot.test", timeout=5)
+    assert ANSWER not in addresses(r), r
+    wait_metric(mport, "upstream_queries_total", url, 1)
+
+
+@pytest.mark.parametrize("cert", ["wrong", "expired", "selfsigned", "pin"])
+def test_doh_bad_certificate_is_a_failed_upstream(make_minewall, make_unbound, pki, cert):
+    """Nothing is asked over HTTP of a server that fails verification: SERVFAIL, the
+    verification failure counted, no query reaches Unbound."""
+    key_pem = pki.good if cert == "pin" else getattr(pki, cert)
+    u = make_unbound(key_pem, https=True)
+    url = "https://127.0.0.1:%d/dns-query" % u.port
+    tls = {}
+    if cert == "pin":
+        tls["pins"] = {"dns.test": [pki.pin(pki.wrong[1])]}
+        url = "https://dns.test:%d/dns-query" % u.port
+    elif cert != "wrong":
+        url = "https://dns.test:%d/dns-query" % u.port
+    hosts = pki.path("hosts-%s" % cert)
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 dns.test\n")
+    m, mport = start_mw(make_minewall, pki, url, **dict(tls, **{"hosts-file": hosts}))
+    r = m.query("a.dot.test", timeout=5)
+    assert r.rcode() == dns.rcode.SERVFAIL, r
+    wait_until(lambda: metric(mport, "upstream_tls_verify_failures_total", url) >= 1, 5,
+               what="the verification failure counted")
+    assert metric(mport, "upstream_tls_handshakes_total", url) == 0
+    assert int(u.stats().get("num.query.https", 0)) == 0
+
+
+def test_doh_pinned_key_and_hosts_file_name(make_minewall, make_unbound, pki):
+    """HOST a name: bootstrapped from tls.hosts-file, verified against that name (SNI too),
+    with a pin of the server's key."""
+    u = make_unbound(pki.good, https=True)
+    url = "https://dns.test:%d/dns-query" % u.port
+    hosts = pki.path("hosts-pin")
+    with open(hosts, "w") as f:
+        f.write("# test\n127.0.0.2 other.test\n127.0.0.1   DNS.test alias\n")
+    m, mport = start_mw(make_minewall, pki, url, **{
+        "hosts-file": hosts, "pins": {"dns.test": [pki.pin(pki.good[1])]}})
+    wait_until(lambda: "host resolved to 127.0.0.1:%d" % u.port in m.log(), 5,
+               what="the host name resolved from the hosts file")
+    assert ok(m.query("a.dot.test", timeout=5))
+    wait_metric(mport, "upstream_tls_handshakes_total", url, 1)
+    assert metric(mport, "upstream_tls_verify_failures_total", url) == 0
+
+
+def test_doh_name_bootstrapped_through_plain_upstream(make_minewall, make_upstream, make_unbound,
+                                                      pki, tmp_path):
+    """No hosts entry: HOST is asked of the plain upstream (never of minewall, never over
+    DoH), and the zone forwarded to the DoH upstream is answered over DoH."""
+    u = make_unbound(pki.good, https=True)
+    plain = make_upstream(records={"dns.test": {"A": (30, ["127.0.0.1"])}})
+    url = "https://dns.test:%d/dns-query" % u.port
+    hosts = tmp_path / "empty-hosts"
+    hosts.write_text("127.0.0.9 unrelated.test\n")
+    mport = free_port()
+    m = make_minewall([plain.addr], config={
+        "upstream-timeout": 1500, "health-check": {"interval": 3600000},
+        "tls": {"ca-file": pki.ca, "hosts-file": str(hosts)},
+        "forward-zones": {"dot.test": [url]},
+        "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    wait_until(lambda: plain.count("dns.test", "A") >= 1, 5, what="the bootstrap question")
+    wait_until(lambda: "host resolved to 127.0.0.1:%d" % u.port in m.log(), 5,
+               what="the host name resolved through the plain upstream")
+    r = m.query("a.dot.test", timeout=5)
+    assert ok(r), r
+    wait_metric(mport, "upstream_queries_total", url, 1)
+    assert int(u.stats().get("num.query.https", 0)) >= 1
+    assert plain.count("a.dot.test") == 0
+    assert addresses(m.query("example.test", timeout=5)) == ["192.0.2.1"]
+
+
+def test_doh_killed_upstream_fails_over(make_minewall, make_upstream, make_unbound, pki):
+    u = make_unbound(pki.good, https=True)
+    plain = make_upstream()
+    url = "https://127.0.0.1:%d/dns-query" % u.port
+    mport = free_port()
+    m = make_minewall([url, plain.addr], config={
+        "upstream-timeout": 1000, "resolve-timeout": 3000,
+        "health-check": {"interval": 300, "down-after": 2, "up-after": 1},
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    wait_until(lambda: int(u.stats().get("num.query.https", 0)) >= 1, 5,
+               what="a DoH probe reaching Unbound")
+    u.stop()
+    wait_until(lambda: metric(mport, "upstream_up", url) == 0, 6,
+               what="the killed DoH upstream marked down by the health checks")
+    for i in range(5):
+        r = m.query("example.test", timeout=5)
+        assert addresses(r) == ["192.0.2.1"], r
