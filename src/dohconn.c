@@ -37,7 +37,7 @@ struct mw_dohconn {
     void *arg;
     struct stream *streams;
     unsigned n_streams;
-    bool in_recv, goaway, dead;
+    bool in_recv, in_send, goaway, dead;
 };
 
 static void stream_free(struct mw_dohconn *h, struct stream *st)
@@ -77,14 +77,20 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static int on_data(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data, size_t len,
                    void *ud)
 {
+    struct mw_dohconn *h = ud;
     (void)flags;
-    (void)ud;
     struct stream *st = nghttp2_session_get_stream_user_data(s, id);
     if (!st || st->oversize)
         return 0;
     if (st->len + len > MW_DOH_MSG_MAX) {
+        /* The stream closes when its RST_STREAM is sent, in mw_dohconn_send, which never
+         * calls back: the request fails now. */
         st->oversize = true;
         nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, id, NGHTTP2_CANCEL);
+        void *req = st->req;
+        st->req = NULL;
+        if (req && !h->dead)
+            h->cb(h->arg, req, -EMSGSIZE, st->http_status, NULL, 0);
         return 0;
     }
     if (st->len + len > st->cap) {
@@ -126,7 +132,9 @@ static int on_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *u
     struct stream copy = *st;
     st->body = NULL;
     stream_free(h, st);
-    if (req && !h->dead)
+    /* Never from mw_dohconn_send: a stream that ends there ends with the session (its GOAWAY
+     * going out), which the caller learns from the return code and fails as a whole. */
+    if (req && !h->dead && !h->in_send)
         h->cb(h->arg, req, status, http, status == 0 ? copy.body : NULL,
               status == 0 ? copy.len : 0);
     free(copy.body);
@@ -267,7 +275,9 @@ int mw_dohconn_recv(struct mw_dohconn *h, const uint8_t *buf, size_t len)
     h->in_recv = true;
     ssize_t n = nghttp2_session_mem_recv(h->s, buf, len);
     h->in_recv = false;
-    if (n < 0 || (size_t)n != len) {
+    /* A connection error ends the session inside nghttp2 (it queues a GOAWAY and wants
+     * nothing more): the caller is told so it fails or moves what is still open. */
+    if (n < 0 || (size_t)n != len || !nghttp2_session_want_read(h->s)) {
         h->dead = true;
         return -EPROTO;
     }
@@ -282,13 +292,21 @@ int mw_dohconn_send(struct mw_dohconn *h, mw_dohconn_write write, void *arg)
         return -EPROTO;
     for (;;) {
         const uint8_t *data;
+        h->in_send = true;
         ssize_t n = nghttp2_session_mem_send(h->s, &data);
+        h->in_send = false;
         if (n < 0) {
             h->dead = true;
             return -EPROTO;
         }
-        if (n == 0)
+        if (n == 0) {
+            /* A connection error shows once its GOAWAY is out: the session wants no more. */
+            if (!nghttp2_session_want_read(h->s)) {
+                h->dead = true;
+                return -EPROTO;
+            }
             return 0;
+        }
         int rc = write(arg, data, (size_t)n);
         if (rc < 0)
             return rc;

@@ -379,6 +379,21 @@ static void h2_done(void *arg, void *req, int status, int http_status, const uin
     else if (status == -ECONNRESET)
         p->st.resets++;
     req_unlink(r);
+    if (status == -ECONNRESET && !r->moved && !c->closing) {
+        /* A stream refused by GOAWAY (the server going idle or away) or reset: the query
+         * moves once to another stream, on another connection when this one is going. */
+        struct dconn *to = pick(p);
+        if (to) {
+            r->moved = true;
+            req_attach(to, r);
+            p->st.moved++;
+            if (to->ready && write_queued(to) < 0) {
+                to->retired = to->broken = true;
+                uv_timer_start(&to->timer, idle_fired, 0, 0);
+            }
+            return;
+        }
+    }
     mw_dot_cb cb = r->cb;
     void *cb_arg = r->arg;
     req_put(p->d, r);

@@ -276,7 +276,7 @@ static const struct {
      offsetof(struct mw_upstream_pub, tls_reused)},
     {"upstream_tls_busy_total", "counter",
      "Queries not sent: every connection of the pool full (tls.max-connections x "
-     "tls.max-pipeline).",
+     "tls.max-pipeline, or for DoH the server's SETTINGS_MAX_CONCURRENT_STREAMS if lower).",
      offsetof(struct mw_upstream_pub, tls_busy)},
     {"upstream_tls_backoff_total", "counter",
      "Queries not sent: no connection open and the last ones failed (a backoff from 250 ms "

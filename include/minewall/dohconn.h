@@ -49,13 +49,16 @@ void mw_dohconn_cancel(struct mw_dohconn *h, int32_t id);
 
 /* Bytes from the peer: frames are parsed, streams that end call back (the callback may
  * submit and cancel, but not free the session). Returns 0, or -EPROTO on an HTTP/2 connection
- * error (the session is then unusable; its streams have not called back). */
+ * error or when the session is over (after a GOAWAY, its last stream ended): the session is
+ * then unusable, and the streams still open have not called back and never will. */
 int mw_dohconn_recv(struct mw_dohconn *h, const uint8_t *buf, size_t len);
 /* Hand every queued frame to write. Does nothing while mw_dohconn_recv is running (call it
- * after). Returns 0, the writer's error, or -EPROTO. */
+ * after). Returns 0, the writer's error, or -EPROTO when the session is over (a connection
+ * error whose GOAWAY is now written: as for mw_dohconn_recv). */
 int mw_dohconn_send(struct mw_dohconn *h, mw_dohconn_write write, void *arg);
 
-/* The server's SETTINGS_MAX_CONCURRENT_STREAMS (nghttp2 assumes 100 until they arrive). */
+/* The server's SETTINGS_MAX_CONCURRENT_STREAMS (unlimited, 2^32 - 1, until its SETTINGS
+ * arrive: the caller's own bound applies meanwhile). */
 uint32_t mw_dohconn_max_streams(const struct mw_dohconn *h);
 /* Can new streams be opened (no GOAWAY received, no fatal error)? */
 bool mw_dohconn_usable(const struct mw_dohconn *h);
