@@ -282,3 +282,16 @@ int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out)
         return r;
     return mw_addr_parse(s, MW_DNS_PORT, &out->addr) < 0 ? -EINVAL : 0;
 }
+
+int mw_config_add_tls_upstream(struct mw_config *cfg, const struct mw_tls_upstream *t)
+{
+    const struct mw_tls_upstream *old = mw_config_tls_upstream(cfg, &t->addr);
+    if (old)
+        return old->doh == t->doh && strcmp(old->auth_name, t->auth_name) == 0 ? 0 : -EEXIST;
+    struct mw_tls_upstream *n = realloc(cfg->tls.ups, (cfg->tls.n_ups + 1) * sizeof(*n));
+    if (!n)
+        return -ENOMEM;
+    cfg->tls.ups = n;
+    n[cfg->tls.n_ups++] = *t;
+    return 0;
+}

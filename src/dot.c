@@ -41,6 +41,8 @@ int mw_dot_name_copy(const char *s, char *name, size_t cap)
         }
         name[i] = ch;
     }
+    if (label == 0) /* "a..": one trailing dot is dropped, a second is an empty label */
+        return -EINVAL;
     name[n] = 0;
     return 0;
 }

@@ -422,6 +422,10 @@ const struct mw_forward_zone *mw_config_zone_for_group(const struct mw_config *c
 /* Parse one upstream entry: ADDR[:PORT] (returns 0, out->addr set), tls://... or https://...
  * (returns 1, *out filled as cfg->tls.ups holds it), or -EINVAL. */
 int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out);
+/* Add t (a tls:// or https:// upstream given outside the file: --upstream) to cfg->tls.ups.
+ * Returns 0 (also when the same entry is there), -EEXIST when t's address is there under
+ * another name or transport, -ENOMEM. */
+int mw_config_add_tls_upstream(struct mw_config *cfg, const struct mw_tls_upstream *t);
 /* The tls:// or https:// entry of address a, or NULL when a is a plain upstream. */
 const struct mw_tls_upstream *mw_config_tls_upstream(const struct mw_config *cfg,
                                                      const struct mw_addr *a);

@@ -6,14 +6,12 @@ queries over one handshake, seen in minewall's metrics and in Unbound's num.quer
 A host name is bootstrapped from a hosts file or a plain upstream, never through minewall."""
 
 import os
-import socket
-import subprocess
 
 import dns.message
 import dns.rcode
 import pytest
 
-from conftest import addresses, free_port, wait_until
+from conftest import addresses, free_port, run_minewall, wait_until
 from test_ops import scrape, val
 from tlslib import ANSWER, OPENSSL, UNBOUND, make_unbound, pki  # noqa: F401 (fixtures)
 
@@ -172,3 +170,23 @@ def test_doh_killed_upstream_fails_over(make_minewall, make_upstream, make_unbou
     for i in range(5):
         r = m.query("example.test", timeout=5)
         assert addresses(r) == ["192.0.2.1"], r
+
+
+def test_doh_and_dot_on_the_command_line(make_minewall, make_unbound, pki, tmp_path):
+    """--upstream takes https:// and tls:// as the config's upstreams do; a bad one is an
+    error naming the forms."""
+    u = make_unbound(pki.good, https=True)
+    url = "https://127.0.0.1:%d/dns-query" % u.port
+    mport = free_port()
+    m = make_minewall([], args=["--upstream", url], config={
+        "upstream-timeout": 1500, "health-check": {"interval": 3600000},
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    assert ok(m.query("a.dot.test", timeout=5))
+    wait_metric(mport, "upstream_tls_handshakes_total", url, 1)
+    r = run_minewall(["--upstream", "https://dns.test", "--check-config"])
+    assert r.returncode == 2 and "https://HOST[:PORT]/PATH" in r.stderr, r
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("upstreams: [127.0.0.1]\n")
+    r = run_minewall(["-c", str(cfg), "--upstream", "tls://127.0.0.1:853#dns.test",
+                      "--check-config"])
+    assert r.returncode == 0, r

@@ -64,20 +64,20 @@ static void test_parse_url(void **state)
     assert_int_equal(mw_doh_parse_url("tls://1.1.1.1", &u), 0);
     assert_int_equal(mw_doh_parse_url("1.1.1.1", &u), 0);
     const char *bad[] = {
-        "https://dns.test",          /* no path */
-        "https:///dns-query",        /* no host */
-        "https://dns.test:0/q",      /* port 0 */
-        "https://dns.test:65536/q",  /* port too large */
-        "https://dns.test:44a/q",    /* not a number */
-        "https://dns.test:/q",       /* empty port */
-        "https://user@dns.test/q",   /* user info */
-        "https://dns..test/q",       /* empty label */
-        "https://dns test/q",        /* space */
-        "https://dns.test/a b",      /* space in the path */
-        "https://dns.test/a#frag",   /* fragment */
-        "https://[dns.test]/q",      /* brackets around a name */
-        "https://[::1/q",            /* unclosed bracket */
-        "https://[1.2.3.4]/q",       /* brackets around IPv4 */
+        "https://dns.test",         /* no path */
+        "https:///dns-query",       /* no host */
+        "https://dns.test:0/q",     /* port 0 */
+        "https://dns.test:65536/q", /* port too large */
+        "https://dns.test:44a/q",   /* not a number */
+        "https://dns.test:/q",      /* empty port */
+        "https://user@dns.test/q",  /* user info */
+        "https://dns..test/q",      /* empty label */
+        "https://dns test/q",       /* space */
+        "https://dns.test/a b",     /* space in the path */
+        "https://dns.test/a#frag",  /* fragment */
+        "https://[dns.test]/q",     /* brackets around a name */
+        "https://[::1/q",           /* unclosed bracket */
+        "https://[1.2.3.4]/q",      /* brackets around IPv4 */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (mw_doh_parse_url(bad[i], &u) != -EINVAL)
@@ -90,9 +90,9 @@ static void test_b64url(void **state)
     char out[64];
     uint8_t back[64];
     /* RFC 4648 section 10 vectors, in the URL alphabet without padding. */
-    const char *vec[][2] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
-                            {"foo", "Zm9v"},  {"foob", "Zm9vYg"},  {"fooba", "Zm9vYmE"},
-                            {"foobar", "Zm9vYmFy"}};
+    const char *vec[][2] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         size_t n = strlen(vec[i][0]);
         assert_int_equal(mw_doh_b64url((const uint8_t *)vec[i][0], n, out, sizeof(out)),
@@ -116,9 +116,9 @@ static void test_get_path(void **state)
 {
     (void)state;
     /* RFC 8484 section 4.1.1: www.example.com A with ID 0. */
-    const uint8_t q[] = {0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-                         0x03, 0x77, 0x77, 0x77, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70, 0x6c, 0x65,
-                         0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01};
+    const uint8_t q[] = {0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+                         0x00, 0x03, 0x77, 0x77, 0x77, 0x07, 0x65, 0x78, 0x61, 0x6d, 0x70,
+                         0x6c, 0x65, 0x03, 0x63, 0x6f, 0x6d, 0x00, 0x00, 0x01, 0x00, 0x01};
     char p[256];
     assert_true(mw_doh_get_path("/dns-query", q, sizeof(q), p, sizeof(p)) > 0);
     assert_string_equal(p, "/dns-query?dns=AAABAAABAAAAAAAAA3d3dwdleGFtcGxlA2NvbQAAAQAB");
@@ -132,8 +132,12 @@ static void test_content_type(void **state)
     (void)state;
     const char *good[] = {"application/dns-message", "Application/DNS-Message",
                           " application/dns-message ", "application/dns-message; charset=x"};
-    const char *bad[] = {"", "text/html", "application/dns-messages", "application/dns",
-                         "application/dns-message x", "application/dns-json"};
+    const char *bad[] = {"",
+                         "text/html",
+                         "application/dns-messages",
+                         "application/dns",
+                         "application/dns-message x",
+                         "application/dns-json"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_true(mw_doh_content_type_ok(good[i], strlen(good[i])));
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -230,12 +234,11 @@ static void test_answer(void **state)
     (void)state;
     /* dns.test A: a CNAME, then A 127.0.0.1 TTL 2 (raised to the minimum), then AAAA. */
     const uint8_t pkt[] = {
-        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 3, 0, 0, 0, 0,
-        3, 'd', 'n', 's', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1,
-        0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 2, 0xc0, 12,
-        0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 2, 0, 4, 127, 0, 0, 1,
-        0xc0, 12, 0, 28, 0, 1, 0, 0, 0x0e, 0x10, 0, 16,
-        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+        0x12, 0x34, 0x81, 0x80, 0,    1,    0,    3,  0,  0,    0,  0, 3, 'd',  'n',  's', 4,
+        't',  'e',  's',  't',  0,    0,    1,    0,  1,  0xc0, 12, 0, 5, 0,    1,    0,   0,
+        0,    60,   0,    2,    0xc0, 12,   0xc0, 12, 0,  1,    0,  1, 0, 0,    0,    2,   0,
+        4,    127,  0,    0,    1,    0xc0, 12,   0,  28, 0,    1,  0, 0, 0x0e, 0x10, 0,   16,
+        0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,    0,  0,  0,    0,  0, 0, 0,    0,    9,
     };
     struct mw_addr a;
     uint32_t ttl = 0;

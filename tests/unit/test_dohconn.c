@@ -36,8 +36,8 @@ struct result {
     size_t len;
 };
 
-static const uint8_t query[] = {0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0,
-                                3, 'd', 'n', 's', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
+static const uint8_t query[] = {0,   0,   1,   0, 0,   1,   0,   0,   0, 0, 0, 0, 3,
+                                'd', 'n', 's', 4, 't', 'e', 's', 't', 0, 0, 1, 0, 1};
 
 static int s_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *n, size_t nl,
                     const uint8_t *v, size_t vl, uint8_t flags, void *ud)
@@ -118,9 +118,9 @@ static int s_frame(nghttp2_session *s, const nghttp2_frame *f, void *ud)
         memcpy(sv->resp, query, sizeof(query));
         sv->resp[2] |= 0x80;
     }
-    nghttp2_nv nva[] = {NV(":status", sv->reply == R_404 ? "404" : "200"),
-                        NV("content-type", sv->reply == R_CTYPE ? "text/html"
-                                                                : "application/dns-message")};
+    nghttp2_nv nva[] = {
+        NV(":status", sv->reply == R_404 ? "404" : "200"),
+        NV("content-type", sv->reply == R_CTYPE ? "text/html" : "application/dns-message")};
     nghttp2_data_provider prd = {.read_callback = s_read};
     nghttp2_submit_response(s, f->hd.stream_id, nva, 2, &prd);
     return 0;
@@ -196,8 +196,8 @@ static void test_post_and_get(void **state)
     struct mw_dohconn *h;
     assert_int_equal(mw_dohconn_new(on_done, &res, &h), 0);
     int tag;
-    assert_true(mw_dohconn_submit(h, "dns.test:8443", "/dns-query", false, query, sizeof(query),
-                                  &tag) > 0);
+    assert_true(
+        mw_dohconn_submit(h, "dns.test:8443", "/dns-query", false, query, sizeof(query), &tag) > 0);
     assert_int_equal(mw_dohconn_open_streams(h), 1);
     pump(h, &sv);
     assert_int_equal(res.calls, 1);
@@ -216,8 +216,8 @@ static void test_post_and_get(void **state)
 
     /* GET: the query in ?dns=, base64url (RFC 8484 section 4.1), no body. */
     sv.body_len = 0;
-    assert_true(mw_dohconn_submit(h, "dns.test:8443", "/dns-query", true, query, sizeof(query),
-                                  &tag) > 0);
+    assert_true(
+        mw_dohconn_submit(h, "dns.test:8443", "/dns-query", true, query, sizeof(query), &tag) > 0);
     pump(h, &sv);
     assert_int_equal(res.calls, 2);
     assert_int_equal(res.status, 0);
