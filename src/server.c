@@ -165,8 +165,8 @@ static void log_ready(const struct mw_server *s)
         char a[MW_UPSTREAM_LABEL];
         const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &cfg->upstreams[i]);
         mw_upset_label(&cfg->upstreams[i], t, a, sizeof(a));
-        mw_log_info("server", "upstream %s%s%s", a, t && t->auth_name[0] ? " #" : "",
-                    t                            ? t->auth_name
+        mw_log_info("server", "upstream %s%s%s", a, t && !t->doh && t->auth_name[0] ? " #" : "",
+                    t && !t->doh                 ? t->auth_name
                     : cfg->upstreams_from_resolv ? " (from resolv.conf)"
                                                  : "");
     }

@@ -6,6 +6,7 @@ queries over one handshake, seen in minewall's metrics and in Unbound's num.quer
 A host name is bootstrapped from a hosts file or a plain upstream, never through minewall."""
 
 import os
+import socket
 
 import dns.message
 import dns.rcode
@@ -190,3 +191,36 @@ def test_doh_and_dot_on_the_command_line(make_minewall, make_unbound, pki, tmp_p
     r = run_minewall(["-c", str(cfg), "--upstream", "tls://127.0.0.1:853#dns.test",
                       "--check-config"])
     assert r.returncode == 0, r
+
+
+def test_doh_streams_bounded_by_server_settings(make_minewall, make_unbound, pki):
+    """Unbound announces SETTINGS_MAX_CONCURRENT_STREAMS 2 (http-max-streams): with one
+    connection, a burst of 20 queries never has more than 2 streams open; the rest are
+    refused and counted (busy), and every answer that comes is the right one."""
+    u = make_unbound(pki.good, https=True, extra="http-max-streams: 2")
+    url = "https://127.0.0.1:%d/dns-query" % u.port
+    m, mport = start_mw(make_minewall, pki, url, **{"max-connections": 1})
+    assert ok(m.query("a.dot.test", timeout=5))  # the connection and its SETTINGS
+    socks, qs = [], []
+    for i in range(20):
+        q = dns.message.make_query("s%d.bulk.dot.test" % i, "A")
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(5)
+        s.sendto(q.to_wire(), m.addr)
+        socks.append(s)
+        qs.append(q)
+    answered = 0
+    for q, s in zip(qs, socks):
+        r = dns.message.from_wire(s.recvfrom(4096)[0])
+        s.close()
+        assert r.id == q.id and r.question == q.question, r
+        if r.rcode() == dns.rcode.NOERROR:
+            assert addresses(r) == [ANSWER], r
+            answered += 1
+        else:
+            assert r.rcode() == dns.rcode.SERVFAIL, r
+    assert 2 <= answered < 20, answered
+    wait_until(lambda: metric(mport, "upstream_tls_busy_total", url) >= 20 - answered, 5,
+               what="the refused streams counted")
+    assert metric(mport, "upstream_tls_handshakes_total", url) == 1
+    assert metric(mport, "upstream_doh_resets_total", url) == 0

@@ -108,7 +108,7 @@ class Unbound:
     """A real Unbound serving DNS over TLS on 127.0.0.1:port with key/pem, a local zone, and
     remote control on a UNIX socket (for its counters)."""
 
-    def __init__(self, d, key, pem, https=False):
+    def __init__(self, d, key, pem, https=False, extra=""):
         self.d = str(d)
         os.makedirs(self.d, exist_ok=True)
         self.port = free_port()
@@ -118,6 +118,7 @@ class Unbound:
             f.write("""server:
     interface: 127.0.0.1@{port}
     {listener}
+    {extra}
     tls-service-key: "{key}"
     tls-service-pem: "{pem}"
     do-daemonize: no
@@ -148,7 +149,7 @@ remote-control:
     control-use-cert: no
 """.format(port=self.port, key=key, pem=pem, d=self.d, answer=ANSWER, ctl=self.ctl,
            listener=("https-port: %d\n    http-endpoint: \"/dns-query\"" % self.port) if https
-           else "tls-port: %d" % self.port))
+           else "tls-port: %d" % self.port, extra=extra))
         self.proc = subprocess.Popen([UNBOUND, "-d", "-c", self.conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
@@ -188,8 +189,9 @@ remote-control:
 def make_unbound(tmp_path):
     servers = []
 
-    def make(key_pem, name="unbound", https=False):
-        u = Unbound(tmp_path / ("%s%d" % (name, len(servers))), *key_pem, https=https)
+    def make(key_pem, name="unbound", https=False, extra=""):
+        u = Unbound(tmp_path / ("%s%d" % (name, len(servers))), *key_pem, https=https,
+                    extra=extra)
         servers.append(u)
         return u
 
