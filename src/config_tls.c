@@ -35,7 +35,8 @@ static bool note_tls(struct ctx *c, const char *path, int line, const struct mw_
                            mw_config__shown(text, b), t->line);
             return false;
         }
-        if (t->doh == e->doh && strcmp(t->auth_name, e->auth_name) == 0)
+        if (t->doh == e->doh && t->by_name == e->by_name &&
+            strcmp(t->auth_name, e->auth_name) == 0 && strcmp(t->url.host, e->url.host) == 0)
             return true;
         mw_config__err(c, line, "%s: '%s' names another authentication name than line %d", path,
                        mw_config__shown(text, b), t->line);
@@ -88,7 +89,7 @@ bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *va
         if (r < 0) {
             mw_config__err(c, line_of(item),
                            "%s: invalid address '%s' (expected ADDR[:PORT], "
-                           "tls://ADDR[:PORT][#AUTH-NAME] or https://HOST[:PORT]/PATH)",
+                           "tls://HOST[:PORT][#AUTH-NAME] or https://HOST[:PORT]/PATH)",
                            path, mw_config__shown(s, b));
             ok = false;
         } else if (r == 1 && !note_tls(c, path, line_of(item), &e, s)) {
@@ -194,6 +195,9 @@ void mw_config__tls_merge(struct ctx *c, const struct mw_config *sub, const char
         mw_addr_format(&t->addr, a, sizeof(a));
         if (t->doh)
             mw_doh_label(&t->url, text, sizeof(text));
+        else if (t->by_name)
+            snprintf(text, sizeof(text), "tls://%s:%u#%s", t->url.host, (unsigned)t->url.port,
+                     t->auth_name);
         else
             snprintf(text, sizeof(text), "tls://%s%s%s", a, t->auth_name[0] ? "#" : "",
                      t->auth_name);
@@ -264,6 +268,43 @@ const struct mw_tls_pins *mw_config_tls_pins(const struct mw_config *cfg, const 
     return NULL;
 }
 
+/* "tls://NAME[:PORT][#AUTH-NAME]": a DoT upstream by host name (bootstrapped as DoH's are);
+ * the certificate must name AUTH-NAME, or NAME without one. */
+static int parse_tls_name(const char *s, struct mw_tls_upstream *out)
+{
+    s += strlen("tls://");
+    const char *hash = strchr(s, '#');
+    size_t n = hash ? (size_t)(hash - s) : strlen(s);
+    char host[MW_DOH_HOST_MAX + 8];
+    if (n == 0 || n >= sizeof(host))
+        return -EINVAL;
+    memcpy(host, s, n);
+    host[n] = 0;
+    unsigned long port = MW_DOT_PORT;
+    char *colon = strchr(host, ':');
+    if (colon) {
+        *colon = 0;
+        char *end = NULL;
+        port = strtoul(colon + 1, &end, 10);
+        if (!colon[1] || *end || port == 0 || port > 65535 || colon[1] < '0' || colon[1] > '9')
+            return -EINVAL;
+    }
+    if (mw_doh_host_name(host, out->url.host, sizeof(out->url.host)) < 0)
+        return -EINVAL;
+    if (hash) {
+        if (mw_dot_name_copy(hash + 1, out->auth_name, sizeof(out->auth_name)) < 0)
+            return -EINVAL;
+    } else {
+        snprintf(out->auth_name, sizeof(out->auth_name), "%s", out->url.host);
+    }
+    out->url.port = (uint16_t)port;
+    out->by_name = true;
+    char label[MW_DOH_HOST_MAX + 32];
+    snprintf(label, sizeof(label), "tls://%s:%lu", out->url.host, port);
+    mw_doh_identity(label, out->url.port, &out->addr);
+    return 1;
+}
+
 int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out)
 {
     memset(out, 0, sizeof(*out));
@@ -271,6 +312,7 @@ int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out)
     if (r == 1) {
         out->doh = true;
         out->addr = out->url.id;
+        out->by_name = !out->url.is_ip;
         if (!out->url.is_ip)
             snprintf(out->auth_name, sizeof(out->auth_name), "%s", out->url.host);
         return 1;
@@ -278,6 +320,8 @@ int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out)
     if (r < 0)
         return r;
     r = mw_dot_parse_url(s, &out->addr, out->auth_name, sizeof(out->auth_name));
+    if (r == -EINVAL) /* not an address: a host name? */
+        r = parse_tls_name(s, out);
     if (r != 0)
         return r;
     return mw_addr_parse(s, MW_DNS_PORT, &out->addr) < 0 ? -EINVAL : 0;
@@ -287,7 +331,10 @@ int mw_config_add_tls_upstream(struct mw_config *cfg, const struct mw_tls_upstre
 {
     const struct mw_tls_upstream *old = mw_config_tls_upstream(cfg, &t->addr);
     if (old)
-        return old->doh == t->doh && strcmp(old->auth_name, t->auth_name) == 0 ? 0 : -EEXIST;
+        return old->doh == t->doh && strcmp(old->auth_name, t->auth_name) == 0 &&
+                       strcmp(old->url.host, t->url.host) == 0
+                   ? 0
+                   : -EEXIST;
     struct mw_tls_upstream *n = realloc(cfg->tls.ups, (cfg->tls.n_ups + 1) * sizeof(*n));
     if (!n)
         return -ENOMEM;

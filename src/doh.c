@@ -84,21 +84,27 @@ int mw_doh_parse_url(const char *s, struct mw_doh_url *out)
         out->is_ip = true;
         if (mw_addr_format_ip(&out->ip, out->host, sizeof(out->host)) < 0)
             return -EINVAL;
-    } else if (hp[0] == '[' || mw_dot_name_copy(host, out->host, sizeof(out->host)) < 0) {
+    } else if (hp[0] == '[' || mw_doh_host_name(host, out->host, sizeof(out->host)) < 0) {
         return -EINVAL;
     }
-    /* The identity: 100::/64 (RFC 6666) with the hash of the canonical label. */
     char label[MW_DOH_HOST_MAX + MW_DOH_PATH_MAX + 32];
     mw_doh_label(out, label, sizeof(label));
+    mw_doh_identity(label, out->port, &out->id);
+    return 1;
+}
+
+void mw_doh_identity(const char *label, uint16_t port, struct mw_addr *out)
+{
+    /* 100::/64 (RFC 6666) with the hash of the canonical label. */
     uint64_t h = fnv64(label);
-    struct sockaddr_in6 *a6 = &out->id.u.in6;
+    memset(out, 0, sizeof(*out));
+    struct sockaddr_in6 *a6 = &out->u.in6;
     a6->sin6_family = AF_INET6;
-    a6->sin6_port = htons(out->port);
+    a6->sin6_port = htons(port);
     a6->sin6_addr.s6_addr[0] = 0x01;
     for (int i = 0; i < 8; i++)
         a6->sin6_addr.s6_addr[8 + i] = (uint8_t)(h >> (56 - 8 * i));
-    out->id.len = sizeof(*a6);
-    return 1;
+    out->len = sizeof(*a6);
 }
 
 bool mw_doh_is_identity(const struct mw_addr *a)
@@ -110,6 +116,18 @@ bool mw_doh_is_identity(const struct mw_addr *a)
 static bool host_v6(const struct mw_doh_url *u)
 {
     return u->is_ip && u->ip.u.sa.sa_family == AF_INET6;
+}
+
+int mw_doh_host_name(const char *s, char *out, size_t cap)
+{
+    if (mw_dot_name_copy(s, out, cap) < 0)
+        return -EINVAL;
+    /* An all-numeric last label is a mistyped address ("999.1.1.1"), not a host name. */
+    const char *last = strrchr(out, '.');
+    last = last ? last + 1 : out;
+    if (strspn(last, "0123456789") == strlen(last))
+        return -EINVAL;
+    return 0;
 }
 
 int mw_doh_label(const struct mw_doh_url *u, char *buf, size_t len)

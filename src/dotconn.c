@@ -728,7 +728,7 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
         return -EINVAL;
     if (len < MW_DNS_HDR || len > MAX_QUERY)
         return -EMSGSIZE;
-    if (t->doh && !t->connect)
+    if (t->by_name && !t->connect)
         return -EHOSTUNREACH;
     struct pool *p = pool_get(d, t);
     if (!p)
@@ -926,9 +926,12 @@ void mw_dot_target_of(const struct mw_config *cfg, const struct mw_tls_upstream 
                                   .auth_name = t->auth_name,
                                   .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
                                   .n_pins = pins ? pins->n : 0};
+    out->by_name = t->by_name;
     if (t->doh) {
         out->doh = &t->url;
         out->doh_get = cfg->tls.doh_get;
         out->connect = t->url.is_ip ? &t->url.ip : resolved;
+    } else if (t->by_name) {
+        out->connect = resolved;
     }
 }

@@ -298,7 +298,7 @@ static int probe_tls(struct mw_prober *p, uint16_t i)
     if (n < 0)
         return n;
     struct mw_addr at;
-    bool resolved = t->doh && mw_health_resolved(s, &at);
+    bool resolved = t->by_name && mw_health_resolved(s, &at);
     struct mw_dot_target tg;
     mw_dot_target_of(cfg, t, resolved ? &at : NULL, &tg);
     e->p = p;
@@ -352,7 +352,7 @@ static void probe_send(struct mw_prober *p, uint16_t i, uint64_t now)
 static const struct mw_tls_upstream *boot_entry(struct mw_prober *p, uint16_t i)
 {
     const struct mw_tls_upstream *t = mw_config_tls_upstream(p->snap->cfg, &p->board->slot[i].addr);
-    return t && t->doh && !t->url.is_ip ? t : NULL;
+    return t && t->by_name ? t : NULL;
 }
 
 static void boot_release(struct pend *e)

@@ -37,6 +37,10 @@ void mw_upset_label(const struct mw_addr *a, const struct mw_tls_upstream *t, ch
         mw_doh_label(&t->url, buf, len);
         return;
     }
+    if (t && t->by_name) {
+        snprintf(buf, len, "tls://%s:%u", t->url.host, (unsigned)t->url.port);
+        return;
+    }
     char text[64];
     mw_addr_format(a, text, sizeof(text));
     snprintf(buf, len, "%s%s", t ? "tls://" : "", text);

@@ -390,7 +390,7 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
     if (n < 0)
         return n;
     struct mw_addr at;
-    bool resolved = te->doh && u->hs && mw_health_resolved(u->hs, &at);
+    bool resolved = te->by_name && u->hs && mw_health_resolved(u->hs, &at);
     struct mw_dot_target t;
     mw_dot_target_of(cfg, te, resolved ? &at : NULL, &t);
     u->queries++;

@@ -104,6 +104,10 @@ struct mw_tls_upstream {
     /* DNS over HTTPS (`https://HOST[:PORT]/PATH`, doh.h): addr is then the URL's stand-in
      * identity, auth_name its HOST when HOST is a name. */
     bool doh;
+    /* HOST (DoH) or the tls:// NAME is a name: addr is a stand-in (doh.h), the address to
+     * connect to comes from the bootstrap (dohboot.h). url.host and url.port hold it for a
+     * tls:// NAME too. */
+    bool by_name;
     struct mw_doh_url url;
 };
 

@@ -39,6 +39,13 @@ struct mw_doh_url {
  * it is a malformed one. */
 int mw_doh_parse_url(const char *s, struct mw_doh_url *out);
 
+/* The stand-in identity of the upstream labelled label (its canonical text) with port. */
+void mw_doh_identity(const char *label, uint16_t port, struct mw_addr *out);
+
+/* Check host name s (as mw_dot_name_copy, and its last label not all digits: "999.1.1.1" is
+ * a mistyped address) and copy it lowercase into out. Returns 0 or -EINVAL. */
+int mw_doh_host_name(const char *s, char *out, size_t cap);
+
 /* Is a the stand-in identity of a DoH upstream (in 100::/64)? */
 bool mw_doh_is_identity(const struct mw_addr *a);
 

@@ -53,6 +53,7 @@ struct mw_dot_target {
     size_t n_pins;
     const struct mw_doh_url *doh;  /* DNS over HTTPS to this URL; NULL: DNS over TLS */
     bool doh_get;                  /* DoH: GET with ?dns= instead of POST */
+    bool by_name;                  /* addr is a stand-in (a host name): connect must be given */
     const struct mw_addr *connect; /* where to connect; NULL: addr (DoH: NULL while the host
                                     * name is unresolved, and the query fails) */
 };

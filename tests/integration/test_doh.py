@@ -224,3 +224,18 @@ def test_doh_streams_bounded_by_server_settings(make_minewall, make_unbound, pki
                what="the refused streams counted")
     assert metric(mport, "upstream_tls_handshakes_total", url) == 1
     assert metric(mport, "upstream_doh_resets_total", url) == 0
+
+
+def test_dot_by_host_name(make_minewall, make_unbound, pki):
+    """tls://NAME:PORT is bootstrapped like a DoH host and verified against NAME."""
+    u = make_unbound(pki.good)  # DoT
+    hosts = pki.path("hosts-dot")
+    with open(hosts, "w") as f:
+        f.write("127.0.0.1 dns.test\n")
+    label = "tls://dns.test:%d" % u.port
+    m, mport = start_mw(make_minewall, pki, label, **{"hosts-file": hosts})
+    wait_until(lambda: "host resolved to 127.0.0.1:%d" % u.port in m.log(), 5,
+               what="the DoT host name resolved")
+    assert ok(m.query("a.dot.test", timeout=5))
+    wait_metric(mport, "upstream_tls_handshakes_total", label, 1)
+    assert int(u.stats().get("num.query.tls", 0)) >= 1

@@ -78,6 +78,7 @@ static void test_parse_url(void **state)
         "https://[dns.test]/q",     /* brackets around a name */
         "https://[::1/q",           /* unclosed bracket */
         "https://[1.2.3.4]/q",      /* brackets around IPv4 */
+        "https://999.1.1.1/q",      /* a mistyped address */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (mw_doh_parse_url(bad[i], &u) != -EINVAL)
@@ -204,6 +205,24 @@ static void test_config(void **state)
     assert_int_equal(mw_config_parse_upstream("https://a.test/q", &u), 1);
     assert_true(u.doh);
     assert_int_equal(mw_config_parse_upstream("https://a.test", &u), -EINVAL);
+    /* tls:// with a host name: bootstrapped like DoH, verified against NAME or AUTH-NAME. */
+    assert_int_equal(mw_config_parse_upstream("tls://Dns.Quad9.net", &u), 1);
+    assert_true(u.by_name && !u.doh);
+    assert_true(mw_doh_is_identity(&u.addr));
+    assert_int_equal(u.url.port, 853);
+    assert_string_equal(u.url.host, "dns.quad9.net");
+    assert_string_equal(u.auth_name, "dns.quad9.net");
+    assert_int_equal(mw_config_parse_upstream("tls://resolver.test:8853#dns.test", &u), 1);
+    assert_int_equal(u.url.port, 8853);
+    assert_string_equal(u.auth_name, "dns.test");
+    assert_int_equal(mw_config_parse_upstream("tls://192.0.2.1", &u), 1);
+    assert_false(u.by_name);
+    const char *bad_tls[] = {"tls://1.1.1.1/", "tls://999.1.1.1",     "tls://a.test:0",
+                             "tls://a.test:x", "tls://a.test:",       "tls://a..test",
+                             "tls://#a.test",  "tls://a.test#b..test"};
+    for (size_t i = 0; i < sizeof(bad_tls) / sizeof(bad_tls[0]); i++)
+        if (mw_config_parse_upstream(bad_tls[i], &u) != -EINVAL)
+            fail_msg("accepted %s", bad_tls[i]);
     assert_int_equal(mw_config_parse_upstream("nonsense", &u), -EINVAL);
 }
 
