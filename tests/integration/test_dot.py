@@ -251,7 +251,7 @@ def test_dot_bad_config(tmp_path):
     bad.write_text("""upstreams:
   - "tls://127.0.0.1:853#dns.test"
   - "tls://[::1]:853#bad..name"
-  - "tls://not-an-address#dns.test"
+  - "tls://999.0.0.1#dns.test"
   - "tls://127.0.0.1:853#other.test"
 tls:
   pins:
@@ -263,7 +263,7 @@ tls:
     err = r.stdout + r.stderr
     path = str(bad)
     assert "%s:3: upstreams: invalid address 'tls://[::1]:853#bad..name'" % path in err, err
-    assert "%s:4: upstreams: invalid address 'tls://not-an-address#dns.test'" % path in err, err
+    assert "%s:4: upstreams: invalid address 'tls://999.0.0.1#dns.test'" % path in err, err
     assert "%s:5:" % path in err and "another authentication name than line 2" in err, err
     assert "%s:8: tls.pins: invalid pin 'not base64'" % path in err, err
     assert "%s:9:" % path in err and "max-connections" in err, err
