@@ -7,6 +7,7 @@
 #include "minewall/dohconn.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,9 @@ struct stream {
     int http_status;
     bool ctype_ok, oversize;
     size_t qlen, qoff;
-    uint8_t q[QUERY_MAX];
     uint8_t *body; /* owned */
     size_t len, cap;
+    uint8_t q[QUERY_MAX]; /* last: only qlen bytes are written */
 };
 
 struct mw_dohconn {
@@ -218,9 +219,10 @@ int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const cha
         return -EAGAIN;
     if (len > QUERY_MAX)
         return -ENOSPC;
-    struct stream *st = calloc(1, sizeof(*st));
+    struct stream *st = malloc(sizeof(*st));
     if (!st)
         return -ENOMEM;
+    memset(st, 0, offsetof(struct stream, q));
     st->req = req;
     memcpy(st->q, q, len);
     st->qlen = len;
@@ -241,6 +243,8 @@ int32_t mw_dohconn_submit(struct mw_dohconn *h, const char *authority, const cha
         NV("content-type", "application/dns-message", 23),
         NV("content-length", clen, (size_t)cl),
     };
+    if (get) /* each GET path is unique: kept out of the HPACK tables of both sides */
+        nva[3].flags = NGHTTP2_NV_FLAG_NO_INDEX;
     nghttp2_data_provider body = {.source.ptr = st, .read_callback = read_body};
     int32_t id = nghttp2_submit_request(h->s, NULL, nva, get ? 5 : 7, get ? NULL : &body, st);
     if (id < 0) {

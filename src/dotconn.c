@@ -97,6 +97,11 @@ struct mw_dot {
     bool closing;
     uint8_t rbuf[READ_BUF];
     uint8_t obuf[READ_BUF];
+    /* DoH: the frames of one mw_dohconn_send gathered into one TLS record (HEADERS and DATA
+     * of a query in one SSL_write: a record costs more than its bytes). Not obuf: a stream's
+     * callback, while obuf holds the input being parsed, may send on another connection. */
+    uint8_t hbuf[READ_BUF];
+    size_t hlen;
 };
 
 struct wreq {
@@ -322,7 +327,29 @@ static void idle_fired(uv_timer_t *t)
 static int h2_write(void *arg, const uint8_t *buf, size_t len)
 {
     struct dconn *c = arg;
-    return mw_tls_write(c->tls, buf, len);
+    struct mw_dot *d = c->p->d;
+    if (d->hlen + len > sizeof(d->hbuf)) {
+        if (d->hlen && mw_tls_write(c->tls, d->hbuf, d->hlen) < 0)
+            return -EPROTO;
+        d->hlen = 0;
+        if (len > sizeof(d->hbuf))
+            return mw_tls_write(c->tls, buf, len);
+    }
+    memcpy(d->hbuf + d->hlen, buf, len);
+    d->hlen += len;
+    return 0;
+}
+
+/* Encrypt the frames c's HTTP/2 session has queued (then flush() sends them). */
+static int h2_pump(struct dconn *c)
+{
+    struct mw_dot *d = c->p->d;
+    d->hlen = 0;
+    int rc = mw_dohconn_send(c->h2, h2_write, c);
+    if (d->hlen && mw_tls_write(c->tls, d->hbuf, d->hlen) < 0 && rc == 0)
+        rc = -EPROTO; /* what was gathered goes out even after an error: it is the GOAWAY */
+    d->hlen = 0;
+    return rc;
 }
 
 /* DoH: open a stream for each request not yet written, then encrypt the frames. */
@@ -341,7 +368,7 @@ static int write_queued_h2(struct dconn *c)
         if (c->queries++ > 0)
             p->st.reused++;
     }
-    int rc = mw_dohconn_send(c->h2, h2_write, c);
+    int rc = h2_pump(c);
     return rc < 0 ? rc : flush(c);
 }
 
@@ -445,7 +472,7 @@ static int read_plain(struct dconn *c)
         for (;;) {
             int n = mw_tls_read(c->tls, buf, sizeof(c->p->d->obuf));
             if (n == -EAGAIN)
-                return mw_dohconn_send(c->h2, h2_write, c); /* WINDOW_UPDATE, SETTINGS ack */
+                return h2_pump(c); /* WINDOW_UPDATE, SETTINGS ack, RST_STREAM */
             if (n == 0)
                 return -ECONNRESET;
             if (n < 0)
@@ -781,7 +808,7 @@ void mw_dot_cancel(struct mw_dot_req *r)
     struct mw_dot *d = c->p->d;
     if (c->h2 && r->sent) {
         mw_dohconn_cancel(c->h2, r->stream);
-        if (!c->closing && c->ready && (mw_dohconn_send(c->h2, h2_write, c) < 0 || flush(c) < 0)) {
+        if (!c->closing && c->ready && (h2_pump(c) < 0 || flush(c) < 0)) {
             c->retired = c->broken = true;
             uv_timer_start(&c->timer, idle_fired, 0, 0);
         }
