@@ -239,3 +239,23 @@ def test_dot_by_host_name(make_minewall, make_unbound, pki):
     assert ok(m.query("a.dot.test", timeout=5))
     wait_metric(mport, "upstream_tls_handshakes_total", label, 1)
     assert int(u.stats().get("num.query.tls", 0)) >= 1
+
+
+def test_doh_http_error_is_a_failed_answer(make_minewall, make_upstream, make_unbound, pki):
+    """A path Unbound does not serve gets HTTP 404: a failed upstream answer (counted), and
+    the query fails over to the plain upstream as after a SERVFAIL."""
+    u = make_unbound(pki.good, https=True)
+    plain = make_upstream()
+    url = "https://127.0.0.1:%d/wrong-path" % u.port
+    mport = free_port()
+    m = make_minewall([url, plain.addr], config={
+        "upstream-timeout": 1500, "resolve-timeout": 3000,
+        "health-check": {"interval": 3600000},
+        "tls": {"ca-file": pki.ca}, "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    for i in range(6):
+        r = m.query("e%d.example.test" % i, "A", timeout=5)
+        assert r.rcode() == dns.rcode.NXDOMAIN, r  # the plain upstream's answer
+    wait_until(lambda: metric(mport, "upstream_doh_http_errors_total", url) >= 1, 5,
+               what="the 404 counted")
+    assert metric(mport, "upstream_tls_handshakes_total", url) >= 1
+    assert metric(mport, "upstream_errors_total", url) >= 1
