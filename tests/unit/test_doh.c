@@ -79,6 +79,7 @@ static void test_parse_url(void **state)
         "https://[::1/q",           /* unclosed bracket */
         "https://[1.2.3.4]/q",      /* brackets around IPv4 */
         "https://999.1.1.1/q",      /* a mistyped address */
+        "https://a../q",            /* two trailing dots (fuzz_doh) */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (mw_doh_parse_url(bad[i], &u) != -EINVAL)
