@@ -50,7 +50,8 @@ struct pend {
     uint64_t sent_ms, timeout_ms;
     /* The bootstrap of a DoH upstream named by host name (dohboot.h): one question to a
      * plain upstream outstanding at a time. */
-    struct psock *bs; /* outstanding from this socket, or NULL */
+    struct psock *bs;        /* outstanding from this socket, or NULL */
+    struct mw_dot_req *bdot; /* outstanding over DoT (no plain upstream), or NULL */
     uint16_t bid, bqtype;
     uint64_t bsent;
     struct mw_addr bto;
@@ -267,6 +268,26 @@ static void dot_closed(void *arg)
     maybe_free(arg);
 }
 
+/* The prober's DoT pool, made at the first need. Returns 0 or -ENOMEM. */
+static int dot_make(struct mw_prober *p)
+{
+    if (p->dot)
+        return 0;
+    char why[256] = "";
+    struct mw_dot_host host = {
+        .loop = p->loop, .open_handles = &p->open_handles, .closed = dot_closed, .arg = p};
+    int rc = mw_dot_new(&host, p->snap->cfg, &p->dot, why, sizeof(why));
+    if (rc < 0) {
+        mw_log_error("upstr", "health checks over TLS: %s", why);
+        if (rc == -ENOMEM) {
+            mw_dot_free(p->dot);
+            p->dot = NULL;
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Probe slot i's tls:// upstream over TLS, on a connection kept between probes (the same
  * pool as a worker's: tls.idle-timeout, keepalive, resumption). Returns 0 or a negative
  * errno (nothing outstanding). */
@@ -275,20 +296,9 @@ static int probe_tls(struct mw_prober *p, uint16_t i)
     const struct mw_config *cfg = p->snap->cfg;
     struct mw_health_slot *s = &p->board->slot[i];
     struct pend *e = &p->pend[i];
-    if (!p->dot) {
-        char why[256] = "";
-        struct mw_dot_host host = {
-            .loop = p->loop, .open_handles = &p->open_handles, .closed = dot_closed, .arg = p};
-        int rc = mw_dot_new(&host, cfg, &p->dot, why, sizeof(why));
-        if (rc < 0) {
-            mw_log_error("upstr", "health checks over TLS: %s", why);
-            if (rc == -ENOMEM) {
-                mw_dot_free(p->dot);
-                p->dot = NULL;
-                return rc;
-            }
-        }
-    }
+    int rc = dot_make(p);
+    if (rc < 0)
+        return rc;
     const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &s->addr);
     if (!t)
         return -ENOENT;
@@ -360,6 +370,8 @@ static void boot_release(struct pend *e)
     if (e->bs)
         psock_release(e->bs);
     e->bs = NULL;
+    mw_dot_cancel(e->bdot);
+    e->bdot = NULL;
 }
 
 static void boot_set(struct mw_prober *p, uint16_t i, const struct mw_addr *a, uint64_t until,
@@ -394,8 +406,11 @@ static void boot_fail(struct mw_prober *p, uint16_t i, const char *why, uint64_t
     p->pend[i].bqtype = 0;
 }
 
+static void boot_tls_done(void *arg, int status, const uint8_t *pkt, size_t len);
+
 /* Resolve slot i's host: the hosts file, else a question to the first plain upstream of
- * `upstreams` that is not down (never minewall, never a DoH or DoT upstream). */
+ * `upstreams` that is not down, else to its first DoT upstream given by address (never
+ * minewall, never a DoH upstream). */
 static void boot_start(struct mw_prober *p, uint16_t i, const struct mw_tls_upstream *t,
                        uint64_t now)
 {
@@ -414,26 +429,50 @@ static void boot_start(struct mw_prober *p, uint16_t i, const struct mw_tls_upst
         boot_set(p, i, &a, now + MW_DOHBOOT_HOSTS_TTL_S * 1000ull, path);
         return;
     }
+    /* A plain upstream, else a DoT one given by address (never one by name: it would need
+     * a bootstrap of its own). */
     const struct mw_addr *to = NULL;
+    const struct mw_tls_upstream *dot = NULL;
     for (size_t k = 0; k < cfg->n_upstreams && !to; k++) {
         const struct mw_health_slot *u = mw_health_find(p->board, &cfg->upstreams[k]);
-        if (!mw_config_tls_upstream(cfg, &cfg->upstreams[k]) && !(u && u->hc.down))
+        const struct mw_tls_upstream *tu = mw_config_tls_upstream(cfg, &cfg->upstreams[k]);
+        if (u && u->hc.down)
+            continue;
+        if (!tu)
             to = &cfg->upstreams[k];
+        else if (!dot && !tu->doh && !tu->by_name)
+            dot = tu;
     }
-    if (!to) {
-        boot_fail(p, i, "not in the hosts file, no plain upstream to ask", now);
+    if (!to && !dot) {
+        boot_fail(p, i, "not in the hosts file, no plain or DoT upstream to ask", now);
         return;
     }
     struct mw_dns_question q = {.qclass = 1};
     int wl = mw_dname_from_text(t->url.host, q.qname, sizeof(q.qname));
+    q.qname_len = (uint16_t)(wl > 0 ? wl : 0);
+    q.qtype = e->bqtype ? e->bqtype : MW_TYPE_A;
+    e->bqtype = q.qtype;
+    e->p = p;
+    if (!to) {
+        int n = wl > 0 ? mw_dns_build_query(&q, 0, false, false, p->qbuf, sizeof(p->qbuf)) : -1;
+        if (n >= 0)
+            n = mw_dot_finish_query(p->qbuf, (size_t)n, sizeof(p->qbuf));
+        struct mw_dot_target tg;
+        mw_dot_target_of(cfg, dot, NULL, &tg);
+        if (n < 0 || dot_make(p) < 0 ||
+            mw_dot_query(p->dot, &tg, p->qbuf, (size_t)n, boot_tls_done, e, &e->bdot) < 0) {
+            boot_fail(p, i, "cannot ask the DoT upstream", now);
+            return;
+        }
+        e->bto = dot->addr;
+        e->bsent = now;
+        return;
+    }
     struct psock *so = wl > 0 ? psock_pick(p, to->u.sa.sa_family) : NULL;
     if (!so) {
         boot_fail(p, i, "no socket", now);
         return;
     }
-    q.qname_len = (uint16_t)wl;
-    q.qtype = e->bqtype ? e->bqtype : MW_TYPE_A;
-    e->bqtype = q.qtype;
     e->bid = (uint16_t)arc4random();
     int n = mw_dns_build_query(&q, e->bid, false, false, p->qbuf, sizeof(p->qbuf));
     if (n >= 0) {
@@ -452,43 +491,65 @@ static void boot_start(struct mw_prober *p, uint16_t i, const struct mw_tls_upst
 }
 
 /* A datagram that may answer a bootstrap question: true when it was one (used). */
+/* The answer pkt (len bytes) to slot i's bootstrap question, from the upstream at from.
+ * Returns false when it is not an answer to that question (nothing changed). */
+static bool boot_answer(struct mw_prober *p, uint16_t i, const uint8_t *pkt, size_t len,
+                        const struct mw_addr *from, const char *how)
+{
+    struct pend *e = &p->pend[i];
+    const struct mw_tls_upstream *t = boot_entry(p, i);
+    struct mw_dns_question q = {.qclass = 1, .qtype = e->bqtype};
+    int wl = t ? mw_dname_from_text(t->url.host, q.qname, sizeof(q.qname)) : -1;
+    struct mw_dns_response info;
+    int n = len <= sizeof(p->rbuf) ? mw_dns_prepare_response(pkt, len, p->rbuf, sizeof(p->rbuf),
+                                                             &info, p->ttl_off, p->ttl)
+                                   : -EMSGSIZE;
+    q.qname_len = (uint16_t)(wl > 0 ? wl : 0);
+    if (wl <= 0 || n < 0 || !mw_dns_question_equal(&info.q, &q))
+        return false;
+    uint64_t now = uv_now(p->loop);
+    boot_release(e);
+    struct mw_addr a;
+    uint32_t ttl = 0;
+    int r = info.rcode == MW_RCODE_NOERROR
+                ? mw_dohboot_answer(p->rbuf, (size_t)n, q.qtype, t->url.port, &a, &ttl)
+                : 0;
+    char from_text[96], at[64];
+    mw_addr_format(from, at, sizeof(at));
+    snprintf(from_text, sizeof(from_text), "asked %s%s", how, at);
+    if (r == 1) {
+        boot_set(p, i, &a, now + ttl * 1000ull, from_text);
+    } else if (r == 0 && q.qtype == MW_TYPE_A && info.rcode == MW_RCODE_NOERROR) {
+        e->bqtype = MW_TYPE_AAAA; /* no IPv4 address: ask for IPv6 at once */
+        p->board->slot[i].res_next_ms = now;
+    } else {
+        boot_fail(p, i, r < 0 ? "malformed answer" : "no address", now);
+    }
+    return true;
+}
+
 static bool boot_recv(struct mw_prober *p, struct psock *so, const uint8_t *pkt, size_t len,
                       const struct mw_addr *from)
 {
     uint16_t id = mw_dns_get16(pkt);
     for (uint16_t i = 0; i < p->board->n; i++) {
         struct pend *e = &p->pend[i];
-        if (e->bs != so || e->bid != id || !mw_addr_equal(&e->bto, from))
-            continue;
-        const struct mw_tls_upstream *t = boot_entry(p, i);
-        struct mw_dns_question q = {.qclass = 1, .qtype = e->bqtype};
-        int wl = t ? mw_dname_from_text(t->url.host, q.qname, sizeof(q.qname)) : -1;
-        struct mw_dns_response info;
-        int n =
-            mw_dns_prepare_response(pkt, len, p->rbuf, sizeof(p->rbuf), &info, p->ttl_off, p->ttl);
-        q.qname_len = (uint16_t)(wl > 0 ? wl : 0);
-        if (wl <= 0 || n < 0 || !mw_dns_question_equal(&info.q, &q))
-            return false; /* not our question: keep waiting (RFC 5452) */
-        uint64_t now = uv_now(p->loop);
-        boot_release(e);
-        struct mw_addr a;
-        uint32_t ttl = 0;
-        int r = info.rcode == MW_RCODE_NOERROR
-                    ? mw_dohboot_answer(p->rbuf, (size_t)n, q.qtype, t->url.port, &a, &ttl)
-                    : 0;
-        char from_text[80], at[64];
-        mw_addr_format(from, at, sizeof(at));
-        snprintf(from_text, sizeof(from_text), "asked %s", at);
-        if (r == 1)
-            boot_set(p, i, &a, now + ttl * 1000ull, from_text);
-        else if (r == 0 && q.qtype == MW_TYPE_A && info.rcode == MW_RCODE_NOERROR) {
-            e->bqtype = MW_TYPE_AAAA; /* no IPv4 address: ask for IPv6 at once */
-            p->board->slot[i].res_next_ms = now;
-        } else
-            boot_fail(p, i, r < 0 ? "malformed answer" : "no address", now);
-        return true;
+        if (e->bs == so && e->bid == id && mw_addr_equal(&e->bto, from))
+            return boot_answer(p, i, pkt, len, from, ""); /* false: keep waiting (RFC 5452) */
     }
     return false;
+}
+
+/* The answer or failure of a bootstrap question over DoT (the connection matched it). */
+static void boot_tls_done(void *arg, int status, const uint8_t *pkt, size_t len)
+{
+    struct pend *e = arg;
+    struct mw_prober *p = e->p;
+    uint16_t i = (uint16_t)(e - p->pend);
+    e->bdot = NULL;
+    if (status != 0 || !boot_answer(p, i, pkt, len, &e->bto, "tls://"))
+        boot_fail(p, i, status == -EPERM ? "the DoT upstream failed verification" : "no answer",
+                  uv_now(p->loop));
 }
 
 /* Slot i's bootstrap at now: start it when due, fail it when its answer is late. Returns
@@ -500,13 +561,15 @@ static uint64_t boot_tick(struct mw_prober *p, uint16_t i, uint64_t now)
         return UINT64_MAX;
     struct pend *e = &p->pend[i];
     struct mw_health_slot *s = &p->board->slot[i];
-    if (e->bs && now >= e->bsent + BOOT_TIMEOUT_MS) {
+    bool out = e->bs || e->bdot;
+    if (out && now >= e->bsent + BOOT_TIMEOUT_MS) {
         boot_release(e);
         boot_fail(p, i, "no answer", now);
+        out = false;
     }
-    if (!e->bs && now >= s->res_next_ms)
+    if (!out && now >= s->res_next_ms)
         boot_start(p, i, t, now);
-    return e->bs ? e->bsent + BOOT_TIMEOUT_MS : s->res_next_ms;
+    return e->bs || e->bdot ? e->bsent + BOOT_TIMEOUT_MS : s->res_next_ms;
 }
 
 /* A datagram on a probe socket: the answer of the probe it names, or a stray. */

@@ -1,8 +1,9 @@
 /* The bootstrap of DoH upstreams named by host name, the pure parts: a host name looked up in
  * a hosts file's bytes, and the address read from a DNS answer. The prober (prober.c) drives
  * them on its loop: at start and when the address's TTL runs out it looks HOST up in
- * tls.hosts-file (default /etc/hosts), then asks the plain upstreams of `upstreams` (A, then
- * AAAA when there is no A), never minewall itself and never a DoH upstream; the address goes
+ * tls.hosts-file (default /etc/hosts), then asks a plain upstream of `upstreams`, or its
+ * DoT upstream when it has no plain one (A, then AAAA when there is no A), never minewall
+ * itself and never a DoH upstream; the address goes
  * on the health board (health.h) where the workers read it. Pure: no I/O. */
 #pragma once
 

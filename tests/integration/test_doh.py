@@ -259,3 +259,24 @@ def test_doh_http_error_is_a_failed_answer(make_minewall, make_upstream, make_un
                what="the 404 counted")
     assert metric(mport, "upstream_tls_handshakes_total", url) >= 1
     assert metric(mport, "upstream_errors_total", url) >= 1
+
+
+def test_doh_name_bootstrapped_over_dot(make_minewall, make_unbound, pki, tmp_path):
+    """Every upstream encrypted: the DoH HOST is asked of the DoT upstream (nothing in clear
+    text), then the forwarded zone is answered over DoH."""
+    dot = make_unbound(pki.good, extra='local-data: "dns.test. 30 IN A 127.0.0.1"')
+    doh = make_unbound(pki.good, https=True)
+    url = "https://dns.test:%d/dns-query" % doh.port
+    hosts = tmp_path / "no-hosts"
+    hosts.write_text("")
+    mport = free_port()
+    m = make_minewall(["tls://127.0.0.1:%d#dns.test" % dot.port], config={
+        "upstream-timeout": 1500, "health-check": {"interval": 3600000},
+        "tls": {"ca-file": pki.ca, "hosts-file": str(hosts)},
+        "forward-zones": {"dot.test": [url]},
+        "metrics": {"listen": "127.0.0.1:%d" % mport}})
+    wait_until(lambda: "host resolved to 127.0.0.1:%d (asked tls://" % doh.port in m.log(), 5,
+               what="the host name resolved over DoT")
+    assert ok(m.query("a.dot.test", timeout=5))
+    wait_metric(mport, "upstream_queries_total", url, 1)
+    assert int(doh.stats().get("num.query.https", 0)) >= 1
