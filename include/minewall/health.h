@@ -96,8 +96,8 @@ struct mw_health_slot {
     uint32_t fail_reports;         /* atomic; workers add, the prober takes */
     uint32_t down_reports;         /* atomic; as fail_reports */
     uint32_t answer_reports;       /* atomic; as fail_reports */
-    uint32_t srtt_us; /* atomic; the workers' shared smoothed RTT of client queries (0: none) */
-    struct mw_hcheck hc;           /* the prober's */
+    uint32_t srtt_us;    /* atomic; the workers' shared smoothed RTT of client queries (0: none) */
+    struct mw_hcheck hc; /* the prober's */
     /* A DoH upstream named by host name: the address its bootstrap (dohboot.c, on the
      * prober's loop) resolved last, behind a sequence lock (res_seq odd while written, 0
      * while never resolved): workers copy it when they send, never wait for it. */
