@@ -18,8 +18,7 @@ static bool name_char(char ch)
            ch == '.';
 }
 
-/* Copy an authentication name lowercase, checking its shape. */
-static int copy_name(const char *s, char *name, size_t cap)
+int mw_dot_name_copy(const char *s, char *name, size_t cap)
 {
     size_t n = strlen(s);
     if (n > 0 && s[n - 1] == '.')
@@ -42,6 +41,8 @@ static int copy_name(const char *s, char *name, size_t cap)
         }
         name[i] = ch;
     }
+    if (label == 0) /* "a..": one trailing dot is dropped, a second is an empty label */
+        return -EINVAL;
     name[n] = 0;
     return 0;
 }
@@ -65,7 +66,7 @@ int mw_dot_parse_url(const char *s, struct mw_addr *addr, char *name, size_t cap
     if (mw_addr_port(addr) == 0)
         return -EINVAL;
     name[0] = 0;
-    if (hash && copy_name(hash + 1, name, cap) < 0)
+    if (hash && mw_dot_name_copy(hash + 1, name, cap) < 0)
         return -EINVAL;
     return 1;
 }
@@ -120,23 +121,31 @@ bool mw_dot_pin_match(const uint8_t (*pins)[MW_DOT_PIN_LEN], size_t n,
 
 int mw_dot_finish_query(uint8_t *buf, size_t len, size_t cap)
 {
+    return mw_dot_finish_query_opt(buf, len, cap, true);
+}
+
+int mw_dot_finish_query_opt(uint8_t *buf, size_t len, size_t cap, bool keepalive)
+{
     /* The OPT record mw_dns_build_query writes last: root name, TYPE 41, CLASS, TTL, RDLEN 0. */
     if (len < MW_DNS_HDR + 11)
         return -EINVAL;
     uint8_t *opt = buf + len - 11;
     if (opt[0] != 0 || mw_dns_get16(opt + 1) != TYPE_OPT || mw_dns_get16(opt + 9) != 0)
         return -EINVAL;
-    size_t n = len + 4; /* keepalive: code, length 0 */
+    size_t n = len + (keepalive ? 4 : 0); /* keepalive: code, length 0 */
     size_t pad_hdr = n + 4;
     size_t padded = (pad_hdr + MW_DOT_PAD_BLOCK - 1) / MW_DOT_PAD_BLOCK * MW_DOT_PAD_BLOCK;
     if (padded > cap)
         return -ENOSPC;
     uint8_t *p = buf + len;
-    mw_dns_put16(p, OPT_KEEPALIVE);
-    mw_dns_put16(p + 2, 0);
-    mw_dns_put16(p + 4, OPT_PADDING);
-    mw_dns_put16(p + 6, (uint16_t)(padded - pad_hdr));
-    memset(p + 8, 0, padded - pad_hdr); /* RFC 7830: the padding octets are zero */
+    if (keepalive) {
+        mw_dns_put16(p, OPT_KEEPALIVE);
+        mw_dns_put16(p + 2, 0);
+        p += 4;
+    }
+    mw_dns_put16(p, OPT_PADDING);
+    mw_dns_put16(p + 2, (uint16_t)(padded - pad_hdr));
+    memset(p + 4, 0, padded - pad_hdr); /* RFC 7830: the padding octets are zero */
     mw_dns_put16(opt + 9, (uint16_t)(padded - len));
     return (int)padded;
 }

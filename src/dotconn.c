@@ -16,6 +16,8 @@
 
 #include "minewall/config.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/doh.h"
+#include "minewall/dohconn.h"
 #include "minewall/dot.h"
 #include "minewall/log.h"
 #include "minewall/netaddr.h"
@@ -36,7 +38,8 @@ struct mw_dot_req {
     void *arg;
     uint16_t id;
     bool sent;
-    bool moved; /* already moved once off a connection the server closed */
+    bool moved;     /* already moved once off a connection the server closed */
+    int32_t stream; /* DoH: its HTTP/2 stream once sent */
     uint16_t len;
     uint8_t buf[2 + MAX_QUERY]; /* length prefix and query */
 };
@@ -51,6 +54,7 @@ struct dconn {
     const struct mw_dot_host *host; /* the mw_dot's, which outlives its handles */
     struct dconn *next;             /* in the pool */
     struct mw_tls *tls;
+    struct mw_dohconn *h2;   /* DoH: the HTTP/2 session on this connection; NULL for DoT */
     struct mw_dot_req *reqs; /* waiting to be written, then waiting for the answer */
     unsigned n_reqs;
     unsigned closed_handles;
@@ -68,6 +72,11 @@ struct pool {
     char auth_name[MW_DOT_NAME_MAX + 1];
     uint8_t (*pins)[32]; /* owned copy of the pins the connections were made with */
     size_t n_pins;
+    /* DoH: the URL's request parts and where its host is now (updated by each query). */
+    bool doh, get;
+    struct mw_addr connect;
+    char authority[MW_DOH_HOST_MAX + 10];
+    char path[MW_DOH_PATH_MAX + 1];
     struct dconn *conns;
     unsigned n_conns;
     struct mw_tls_session *session; /* owned; the newest resumable one */
@@ -88,6 +97,11 @@ struct mw_dot {
     bool closing;
     uint8_t rbuf[READ_BUF];
     uint8_t obuf[READ_BUF];
+    /* DoH: the frames of one mw_dohconn_send gathered into one TLS record (HEADERS and DATA
+     * of a query in one SSL_write: a record costs more than its bytes). Not obuf: a stream's
+     * callback, while obuf holds the input being parsed, may send on another connection. */
+    uint8_t hbuf[READ_BUF];
+    size_t hlen;
 };
 
 struct wreq {
@@ -133,14 +147,14 @@ static void req_unlink(struct mw_dot_req *r)
 /* Put r (its query in r->buf) on c's queue under an ID unique on c. */
 static void req_attach(struct dconn *c, struct mw_dot_req *r)
 {
-    uint16_t id;
-    bool taken;
-    do {
+    uint16_t id = 0; /* DoH: RFC 8484 section 4.1, the stream matches the answer */
+    bool unique = c->h2 != NULL;
+    while (!unique) {
         id = (uint16_t)arc4random();
-        taken = false;
-        for (struct mw_dot_req *o = c->reqs; o && !taken; o = o->next)
-            taken = o->id == id;
-    } while (taken);
+        unique = true;
+        for (struct mw_dot_req *o = c->reqs; o && unique; o = o->next)
+            unique = o->id != id;
+    }
     r->c = c;
     r->id = id;
     r->sent = false;
@@ -154,6 +168,8 @@ static void req_attach(struct dconn *c, struct mw_dot_req *r)
 }
 
 static struct dconn *pick(struct pool *p);
+static void h2_done(void *arg, void *req, int status, int http_status, const uint8_t *pkt,
+                    size_t len);
 static int write_queued(struct dconn *c);
 static void idle_fired(uv_timer_t *t);
 
@@ -169,6 +185,7 @@ static void conn_handle_closed(uv_handle_t *h)
         return;
     }
     mw_tls_free(c->tls);
+    mw_dohconn_free(c->h2);
     free(c->in);
     free(c);
     host->closed(host->arg);
@@ -281,7 +298,7 @@ static void idle_check(struct dconn *c)
     if (c->closing || !c->ready || c->n_reqs > 0)
         return;
     struct mw_dot *d = c->p->d;
-    if (c->retired || c->keepalive_ms == 0) {
+    if (c->retired || c->keepalive_ms == 0 || (c->h2 && !mw_dohconn_usable(c->h2))) {
         conn_close(c);
         return;
     }
@@ -307,9 +324,59 @@ static void idle_fired(uv_timer_t *t)
         conn_close(c);
 }
 
+static int h2_write(void *arg, const uint8_t *buf, size_t len)
+{
+    struct dconn *c = arg;
+    struct mw_dot *d = c->p->d;
+    if (d->hlen + len > sizeof(d->hbuf)) {
+        if (d->hlen && mw_tls_write(c->tls, d->hbuf, d->hlen) < 0)
+            return -EPROTO;
+        d->hlen = 0;
+        if (len > sizeof(d->hbuf))
+            return mw_tls_write(c->tls, buf, len);
+    }
+    memcpy(d->hbuf + d->hlen, buf, len);
+    d->hlen += len;
+    return 0;
+}
+
+/* Encrypt the frames c's HTTP/2 session has queued (then flush() sends them). */
+static int h2_pump(struct dconn *c)
+{
+    struct mw_dot *d = c->p->d;
+    d->hlen = 0;
+    int rc = mw_dohconn_send(c->h2, h2_write, c);
+    if (d->hlen && mw_tls_write(c->tls, d->hbuf, d->hlen) < 0 && rc == 0)
+        rc = -EPROTO; /* what was gathered goes out even after an error: it is the GOAWAY */
+    d->hlen = 0;
+    return rc;
+}
+
+/* DoH: open a stream for each request not yet written, then encrypt the frames. */
+static int write_queued_h2(struct dconn *c)
+{
+    struct pool *p = c->p;
+    for (struct mw_dot_req *r = c->reqs; r; r = r->next) {
+        if (r->sent)
+            continue;
+        int32_t id = mw_dohconn_submit(c->h2, p->authority, p->path, p->get, r->buf + 2, r->len, r);
+        if (id < 0)
+            return id;
+        r->stream = id;
+        r->sent = true;
+        p->st.queries++;
+        if (c->queries++ > 0)
+            p->st.reused++;
+    }
+    int rc = h2_pump(c);
+    return rc < 0 ? rc : flush(c);
+}
+
 /* Encrypt the requests not yet written. */
 static int write_queued(struct dconn *c)
 {
+    if (c->h2)
+        return write_queued_h2(c);
     for (struct mw_dot_req *r = c->reqs; r; r = r->next) {
         if (r->sent)
             continue;
@@ -321,6 +388,43 @@ static int write_queued(struct dconn *c)
             c->p->st.reused++;
     }
     return flush(c);
+}
+
+/* DoH: a stream ended (dohconn.h). Its answer, or its failure, goes to the request's owner;
+ * a refused answer is counted by why. */
+static void h2_done(void *arg, void *req, int status, int http_status, const uint8_t *pkt,
+                    size_t len)
+{
+    struct dconn *c = arg;
+    struct mw_dot_req *r = req;
+    struct pool *p = c->p;
+    (void)http_status;
+    if (status == -EBADMSG)
+        p->st.http_errors++;
+    else if (status == -EMSGSIZE)
+        p->st.oversize++;
+    else if (status == -ECONNRESET)
+        p->st.resets++;
+    req_unlink(r);
+    if (status == -ECONNRESET && !r->moved && !c->closing) {
+        /* A stream refused by GOAWAY (the server going idle or away) or reset: the query
+         * moves once to another stream, on another connection when this one is going. */
+        struct dconn *to = pick(p);
+        if (to) {
+            r->moved = true;
+            req_attach(to, r);
+            p->st.moved++;
+            if (to->ready && write_queued(to) < 0) {
+                to->retired = to->broken = true;
+                uv_timer_start(&to->timer, idle_fired, 0, 0);
+            }
+            return;
+        }
+    }
+    mw_dot_cb cb = r->cb;
+    void *cb_arg = r->arg;
+    req_put(p->d, r);
+    cb(cb_arg, status, pkt, len);
 }
 
 static void keep_session(struct dconn *c)
@@ -363,6 +467,22 @@ static void deliver(struct dconn *c, const uint8_t *pkt, size_t len)
  * message. Returns 0, or a negative errno when the connection is to fail. */
 static int read_plain(struct dconn *c)
 {
+    if (c->h2) {
+        uint8_t *buf = c->p->d->obuf;
+        for (;;) {
+            int n = mw_tls_read(c->tls, buf, sizeof(c->p->d->obuf));
+            if (n == -EAGAIN)
+                return h2_pump(c); /* WINDOW_UPDATE, SETTINGS ack, RST_STREAM */
+            if (n == 0)
+                return -ECONNRESET;
+            if (n < 0)
+                return n;
+            if (mw_dohconn_recv(c->h2, buf, (size_t)n) < 0)
+                return -EPROTO;
+            if (c->closing)
+                return 0;
+        }
+    }
     if (!c->in && !(c->in = malloc(IN_CAP)))
         return -ENOMEM;
     for (;;) {
@@ -416,15 +536,27 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         }
         if (rc < 0) {
             char a[64];
-            mw_addr_format(&p->addr, a, sizeof(a));
+            mw_addr_format(&p->connect, a, sizeof(a));
             if (rc == -EPERM)
                 p->st.verify_failures++;
             else
                 p->st.conn_failures++;
-            mw_log_warn("dot", "tls://%s%s%s: %s", a, p->auth_name[0] ? "#" : "", p->auth_name,
-                        why);
+            if (p->doh)
+                mw_log_warn("dot", "https://%s%s (%s): %s", p->authority, p->path, a, why);
+            else
+                mw_log_warn("dot", "tls://%s%s%s: %s", a, p->auth_name[0] ? "#" : "", p->auth_name,
+                            why);
             flush(c); /* the alert */
             conn_fail(c, rc);
+            return;
+        }
+        if (c->h2 && !mw_tls_alpn_is(c->tls, "h2")) {
+            char a[64];
+            mw_addr_format(&p->connect, a, sizeof(a));
+            mw_log_warn("dot", "https://%s (%s): the server did not select HTTP/2 (ALPN h2)",
+                        p->authority, a);
+            p->st.conn_failures++;
+            conn_fail(c, -EPROTO);
             return;
         }
         c->ready = true;
@@ -490,8 +622,14 @@ static struct dconn *conn_new(struct pool *p)
     c->p = p;
     c->host = &d->host;
     c->keepalive_ms = -1;
-    c->tls = mw_tls_new(d->ctx, p->auth_name, &p->addr, (const uint8_t(*)[32])p->pins, p->n_pins,
+    c->tls = mw_tls_new(d->ctx, p->auth_name, &p->connect, (const uint8_t(*)[32])p->pins, p->n_pins,
                         p->session);
+    if (c->tls && p->doh &&
+        (mw_tls_set_alpn(c->tls, (const uint8_t *)"\x02h2", 3) < 0 ||
+         mw_dohconn_new(h2_done, c, &c->h2) < 0)) {
+        mw_tls_free(c->tls);
+        c->tls = NULL;
+    }
     if (!c->tls) {
         free(c);
         return NULL;
@@ -506,7 +644,7 @@ static struct dconn *conn_new(struct pool *p)
     p->st.open = p->n_conns;
     uv_tcp_nodelay(&c->tcp, 1);
     uv_timer_start(&c->timer, idle_fired, d->connect_ms, 0);
-    if (uv_tcp_connect(&c->creq, &c->tcp, &p->addr.u.sa, on_connect) < 0) {
+    if (uv_tcp_connect(&c->creq, &c->tcp, &p->connect.u.sa, on_connect) < 0) {
         conn_close(c);
         return NULL;
     }
@@ -545,8 +683,17 @@ static struct pool *pool_get(struct mw_dot *d, const struct mw_dot_target *t)
         p->addr = *t->addr;
         snprintf(p->auth_name, sizeof(p->auth_name), "%s", t->auth_name);
         p->configured = true;
+        p->connect = *t->addr;
         p->next = d->pools;
         d->pools = p;
+    }
+    if (t->connect)
+        p->connect = *t->connect; /* a re-resolved host: new connections go there */
+    if (t->doh) {
+        p->doh = true;
+        p->get = t->doh_get;
+        mw_doh_authority(t->doh, p->authority, sizeof(p->authority));
+        snprintf(p->path, sizeof(p->path), "%s", t->doh->path);
     }
     if (p->n_pins != t->n_pins ||
         (t->n_pins && memcmp(p->pins, t->pins, t->n_pins * sizeof(*p->pins)) != 0)) {
@@ -564,6 +711,19 @@ static struct pool *pool_get(struct mw_dot *d, const struct mw_dot_target *t)
     return p;
 }
 
+/* Queries c may carry at once: tls.max-pipeline, and for DoH the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS too. */
+static unsigned conn_cap(const struct dconn *c)
+{
+    unsigned cap = c->p->d->max_pipeline;
+    if (c->h2) {
+        uint32_t m = mw_dohconn_max_streams(c->h2);
+        if (m < cap)
+            cap = m;
+    }
+    return cap;
+}
+
 /* The connection for the next query of p: the open one with the fewest queries in flight,
  * a new one while the pool has room and every open one carries some, or NULL (full). */
 static struct dconn *pick(struct pool *p)
@@ -572,10 +732,10 @@ static struct dconn *pick(struct pool *p)
     struct dconn *best = NULL;
     unsigned live = 0;
     for (struct dconn *c = p->conns; c; c = c->next) {
-        if (c->retired || c->closing)
+        if (c->retired || c->closing || (c->h2 && !mw_dohconn_usable(c->h2)))
             continue;
         live++;
-        if (c->n_reqs < d->max_pipeline && (!best || c->n_reqs < best->n_reqs))
+        if (c->n_reqs < conn_cap(c) && (!best || c->n_reqs < best->n_reqs))
             best = c;
     }
     if (best && (best->n_reqs == 0 || live >= d->max_conns || !best->ready))
@@ -595,6 +755,8 @@ int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t 
         return -EINVAL;
     if (len < MW_DNS_HDR || len > MAX_QUERY)
         return -EMSGSIZE;
+    if (t->by_name && !t->connect)
+        return -EHOSTUNREACH;
     struct pool *p = pool_get(d, t);
     if (!p)
         return -ENOMEM;
@@ -644,6 +806,13 @@ void mw_dot_cancel(struct mw_dot_req *r)
         return;
     struct dconn *c = r->c;
     struct mw_dot *d = c->p->d;
+    if (c->h2 && r->sent) {
+        mw_dohconn_cancel(c->h2, r->stream);
+        if (!c->closing && c->ready && (h2_pump(c) < 0 || flush(c) < 0)) {
+            c->retired = c->broken = true;
+            uv_timer_start(&c->timer, idle_fired, 0, 0);
+        }
+    }
     req_unlink(r);
     req_put(d, r);
     idle_check(c);
@@ -725,6 +894,9 @@ void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot
         out->busy += p->st.busy;
         out->backoff += p->st.backoff;
         out->moved += p->st.moved;
+        out->http_errors += p->st.http_errors;
+        out->oversize += p->st.oversize;
+        out->resets += p->st.resets;
         out->open += p->st.open;
     }
 }
@@ -771,4 +943,22 @@ void mw_dot_free(struct mw_dot *d)
     mw_tls_ctx_free(d->ctx);
     free(d->ca_file);
     free(d);
+}
+
+void mw_dot_target_of(const struct mw_config *cfg, const struct mw_tls_upstream *t,
+                      const struct mw_addr *resolved, struct mw_dot_target *out)
+{
+    const struct mw_tls_pins *pins = t->auth_name[0] ? mw_config_tls_pins(cfg, t->auth_name) : NULL;
+    *out = (struct mw_dot_target){.addr = &t->addr,
+                                  .auth_name = t->auth_name,
+                                  .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
+                                  .n_pins = pins ? pins->n : 0};
+    out->by_name = t->by_name;
+    if (t->doh) {
+        out->doh = &t->url;
+        out->doh_get = cfg->tls.doh_get;
+        out->connect = t->url.is_ip ? &t->url.ip : resolved;
+    } else if (t->by_name) {
+        out->connect = resolved;
+    }
 }

@@ -120,8 +120,9 @@ static struct mw_health_slot *slot_add(struct mw_health *h, const struct mw_addr
     s = &h->slot[h->n++];
     memset(s, 0, sizeof(*s));
     s->addr = *a;
-    s->tls = mw_config_tls_upstream(cfg, a) != NULL;
-    mw_upset_label(a, s->tls, s->label, sizeof(s->label));
+    const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, a);
+    s->tls = t != NULL;
+    mw_upset_label(a, t, s->label, sizeof(s->label));
     s->q.qname[0] = 0; /* the root */
     s->q.qname_len = 1;
     s->q.qtype = MW_TYPE_NS;
@@ -176,8 +177,22 @@ struct mw_health *mw_health_build(const struct mw_config *cfg, const struct mw_h
         s->down = s->hc.down;
         s->up_gen = o->up_gen;
         s->srtt_us = __atomic_load_n(&o->srtt_us, __ATOMIC_RELAXED);
+        /* A host name keeps its address across a reload (the prober writes both boards). */
+        s->resolved = o->resolved;
+        s->res_seq = o->res_seq & ~1u;
+        s->res_next_ms = o->res_next_ms;
+        s->res_backoff_ms = o->res_backoff_ms;
     }
     return h;
+}
+
+void mw_health_set_resolved(struct mw_health_slot *s, const struct mw_addr *a)
+{
+    uint32_t q = s->res_seq;
+    __atomic_store_n(&s->res_seq, q + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    memcpy(&s->resolved, a, sizeof(*a));
+    __atomic_store_n(&s->res_seq, q + 2, __ATOMIC_RELEASE);
 }
 
 struct mw_health *mw_health_ref(struct mw_health *h)

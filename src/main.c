@@ -31,7 +31,8 @@ static void usage(FILE *f)
             "  --listen ADDR:PORT    listen here instead of the config's listen list\n"
             "                        (repeatable; IPv6 as [::1]:5353)\n"
             "  --upstream ADDR[:PORT] forward here instead of the config's upstreams\n"
-            "                        (repeatable)\n"
+            "                        (repeatable; also tls://ADDR[:PORT][#AUTH-NAME] and\n"
+            "                        https://HOST[:PORT]/PATH, verified as in the config)\n"
             "  --explain INPUT       a name (Unicode too), IPv4/IPv6 address or AS number\n"
             "                        (AS64500 or 64500): print every list that holds it\n"
             "                        (file and line, or Redis), then the decision and why\n"
@@ -68,6 +69,28 @@ enum {
     OPT_FORMAT,
     OPT_USER
 };
+
+/* --upstream: ADDR[:PORT], tls://... or https://... (the last two also noted in tls[]). */
+static int add_upstream(struct mw_overrides *o, struct mw_tls_upstream *tls, const char *s)
+{
+    if (o->n_upstreams >= MAX_CLI_ADDRS) {
+        fprintf(stderr, "minewall: too many --upstream options (max %d)\n", MAX_CLI_ADDRS);
+        return -1;
+    }
+    struct mw_tls_upstream *t = &tls[o->n_tls_ups];
+    int r = mw_config_parse_upstream(s, t);
+    if (r < 0) {
+        fprintf(stderr,
+                "minewall: --upstream: invalid address '%s' (expected ADDR[:PORT], "
+                "tls://ADDR[:PORT][#AUTH-NAME] or https://HOST[:PORT]/PATH)\n",
+                s);
+        return -1;
+    }
+    o->upstreams[o->n_upstreams++] = t->addr;
+    if (r == 1)
+        o->n_tls_ups++;
+    return 0;
+}
 
 static int add_addr(struct mw_addr *arr, size_t *n, const char *s, uint16_t port, const char *what)
 {
@@ -145,7 +168,8 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct mw_addr listen[MAX_CLI_ADDRS], upstreams[MAX_CLI_ADDRS];
-    struct mw_overrides o = {.listen = listen, .upstreams = upstreams};
+    static struct mw_tls_upstream cli_tls[MAX_CLI_ADDRS]; /* about 800 bytes each */
+    struct mw_overrides o = {.listen = listen, .upstreams = upstreams, .tls_ups = cli_tls};
     bool check = false;
     const char *explain = NULL, *check_list = NULL, *client = NULL, *listener = NULL;
     enum mw_listfile_format format = MW_LISTFILE_FMT_AUTO;
@@ -160,7 +184,7 @@ int main(int argc, char **argv)
                 return 2;
             break;
         case OPT_UPSTREAM:
-            if (add_addr(upstreams, &o.n_upstreams, optarg, MW_DNS_PORT, "upstream") < 0)
+            if (add_upstream(&o, cli_tls, optarg) < 0)
                 return 2;
             break;
         case OPT_CHECK:

@@ -131,6 +131,7 @@ static void tls_zero(struct mw_upstream_pub *o)
     o->tls_handshakes = o->tls_resumptions = o->tls_verify_failures = 0;
     o->tls_conn_failures = o->tls_queries = o->tls_reused = o->tls_busy = o->tls_open = 0;
     o->tls_backoff = o->tls_moved = 0;
+    o->doh_http_errors = o->doh_oversize = o->doh_resets = 0;
 }
 
 static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
@@ -146,6 +147,9 @@ static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
     o->tls_backoff += p->tls_backoff;
     o->tls_moved += p->tls_moved;
     o->tls_open += p->tls_open;
+    o->doh_http_errors += p->doh_http_errors;
+    o->doh_oversize += p->doh_oversize;
+    o->doh_resets += p->doh_resets;
 }
 
 /* The sums of every worker's published counters (and l's list names), or NULL on ENOMEM.
@@ -272,7 +276,7 @@ static const struct {
      offsetof(struct mw_upstream_pub, tls_reused)},
     {"upstream_tls_busy_total", "counter",
      "Queries not sent: every connection of the pool full (tls.max-connections x "
-     "tls.max-pipeline).",
+     "tls.max-pipeline, or for DoH the server's SETTINGS_MAX_CONCURRENT_STREAMS if lower).",
      offsetof(struct mw_upstream_pub, tls_busy)},
     {"upstream_tls_backoff_total", "counter",
      "Queries not sent: no connection open and the last ones failed (a backoff from 250 ms "
@@ -283,6 +287,16 @@ static const struct {
      offsetof(struct mw_upstream_pub, tls_moved)},
     {"upstream_tls_connections", "gauge", "TLS connections open to each upstream.",
      offsetof(struct mw_upstream_pub, tls_open)},
+    {"upstream_doh_http_errors_total", "counter",
+     "DNS-over-HTTPS answers refused: HTTP status not 200, wrong Content-Type or a body too "
+     "short (a failed upstream answer).",
+     offsetof(struct mw_upstream_pub, doh_http_errors)},
+    {"upstream_doh_oversize_total", "counter",
+     "DNS-over-HTTPS answers refused: a body over 65535 bytes (the stream is reset).",
+     offsetof(struct mw_upstream_pub, doh_oversize)},
+    {"upstream_doh_resets_total", "counter",
+     "DNS-over-HTTPS streams reset or refused by the server before their answer.",
+     offsetof(struct mw_upstream_pub, doh_resets)},
 };
 
 static void counter(struct mw_http_response *r, const char *name, const char *help,

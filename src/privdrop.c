@@ -200,6 +200,9 @@ static void check_all(const struct checker *k)
     need(k, cfg->querylog.path, cfg->lines.query_log, W_OK, "query log", NULL);
     if (cfg->tls.n_ups)
         need(k, cfg->tls.ca_file, cfg->lines.tls_ca_file, R_OK, "tls ca-file", NULL);
+    if (cfg->tls.n_ups) /* read again on each host name's TTL, after the drop */
+        need(k, cfg->tls.hosts_file, cfg->lines.tls_hosts_file, R_OK, "tls hosts-file",
+             "host names in upstreams would be asked of the plain upstreams only");
     /* The journal is not worth refusing to resolve for: its lines are counted as lost. */
     need(k, cfg->journal.path, cfg->lines.journal_path, W_OK, "journal",
          "journal lines would be lost");

@@ -14,10 +14,13 @@
 #include <uv.h>
 
 #include "minewall/config.h"
+#include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/dohboot.h"
 #include "minewall/dot.h"
 #include "minewall/dotconn.h"
 #include "minewall/health.h"
+#include "minewall/hostfile.h"
 #include "minewall/journal.h"
 #include "minewall/log.h"
 #include "minewall/snapshot.h"
@@ -45,6 +48,13 @@ struct pend {
     struct mw_dot_req *dot; /* a probe over TLS outstanding (a tls:// upstream), or NULL */
     uint16_t id;
     uint64_t sent_ms, timeout_ms;
+    /* The bootstrap of a DoH upstream named by host name (dohboot.h): one question to a
+     * plain upstream outstanding at a time. */
+    struct psock *bs;        /* outstanding from this socket, or NULL */
+    struct mw_dot_req *bdot; /* outstanding over DoT (no plain upstream), or NULL */
+    uint16_t bid, bqtype;
+    uint64_t bsent;
+    struct mw_addr bto;
 };
 
 struct mw_prober {
@@ -258,6 +268,26 @@ static void dot_closed(void *arg)
     maybe_free(arg);
 }
 
+/* The prober's DoT pool, made at the first need. Returns 0 or -ENOMEM. */
+static int dot_make(struct mw_prober *p)
+{
+    if (p->dot)
+        return 0;
+    char why[256] = "";
+    struct mw_dot_host host = {
+        .loop = p->loop, .open_handles = &p->open_handles, .closed = dot_closed, .arg = p};
+    int rc = mw_dot_new(&host, p->snap->cfg, &p->dot, why, sizeof(why));
+    if (rc < 0) {
+        mw_log_error("upstr", "health checks over TLS: %s", why);
+        if (rc == -ENOMEM) {
+            mw_dot_free(p->dot);
+            p->dot = NULL;
+            return rc;
+        }
+    }
+    return 0;
+}
+
 /* Probe slot i's tls:// upstream over TLS, on a connection kept between probes (the same
  * pool as a worker's: tls.idle-timeout, keepalive, resumption). Returns 0 or a negative
  * errno (nothing outstanding). */
@@ -266,33 +296,21 @@ static int probe_tls(struct mw_prober *p, uint16_t i)
     const struct mw_config *cfg = p->snap->cfg;
     struct mw_health_slot *s = &p->board->slot[i];
     struct pend *e = &p->pend[i];
-    if (!p->dot) {
-        char why[256] = "";
-        struct mw_dot_host host = {
-            .loop = p->loop, .open_handles = &p->open_handles, .closed = dot_closed, .arg = p};
-        int rc = mw_dot_new(&host, cfg, &p->dot, why, sizeof(why));
-        if (rc < 0) {
-            mw_log_error("upstr", "health checks over TLS: %s", why);
-            if (rc == -ENOMEM) {
-                mw_dot_free(p->dot);
-                p->dot = NULL;
-                return rc;
-            }
-        }
-    }
+    int rc = dot_make(p);
+    if (rc < 0)
+        return rc;
     const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &s->addr);
     if (!t)
         return -ENOENT;
     int n = mw_dns_build_query(&s->q, 0, false, false, p->qbuf, sizeof(p->qbuf));
     if (n >= 0)
-        n = mw_dot_finish_query(p->qbuf, (size_t)n, sizeof(p->qbuf));
+        n = mw_dot_finish_query_opt(p->qbuf, (size_t)n, sizeof(p->qbuf), !t->doh);
     if (n < 0)
         return n;
-    const struct mw_tls_pins *pins = t->auth_name[0] ? mw_config_tls_pins(cfg, t->auth_name) : NULL;
-    struct mw_dot_target tg = {.addr = &s->addr,
-                               .auth_name = t->auth_name,
-                               .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
-                               .n_pins = pins ? pins->n : 0};
+    struct mw_addr at;
+    bool resolved = t->by_name && mw_health_resolved(s, &at);
+    struct mw_dot_target tg;
+    mw_dot_target_of(cfg, t, resolved ? &at : NULL, &tg);
     e->p = p;
     return mw_dot_query(p->dot, &tg, p->qbuf, (size_t)n, probe_tls_done, e, &e->dot);
 }
@@ -334,6 +352,226 @@ static void probe_send(struct mw_prober *p, uint16_t i, uint64_t now)
     probe_result(p, i, false, 0, now);
 }
 
+/* ---- DoH bootstrap ---- */
+
+#define BOOT_TIMEOUT_MS 2000
+#define BOOT_BACKOFF_MIN_MS 1000
+#define BOOT_BACKOFF_MAX_MS 60000
+
+/* The https:// entry of slot i when its HOST is a name (the ones to bootstrap), or NULL. */
+static const struct mw_tls_upstream *boot_entry(struct mw_prober *p, uint16_t i)
+{
+    const struct mw_tls_upstream *t = mw_config_tls_upstream(p->snap->cfg, &p->board->slot[i].addr);
+    return t && t->by_name ? t : NULL;
+}
+
+static void boot_release(struct pend *e)
+{
+    if (e->bs)
+        psock_release(e->bs);
+    e->bs = NULL;
+    mw_dot_cancel(e->bdot);
+    e->bdot = NULL;
+}
+
+static void boot_set(struct mw_prober *p, uint16_t i, const struct mw_addr *a, uint64_t until,
+                     const char *from)
+{
+    struct mw_health_slot *s = &p->board->slot[i];
+    struct mw_addr old;
+    if (!mw_health_resolved(s, &old) || !mw_addr_equal(&old, a)) {
+        char t[64];
+        mw_addr_format(a, t, sizeof(t));
+        mw_log_info("upstr", "upstream %s: host resolved to %s (%s)", s->label, t, from);
+        mw_health_set_resolved(s, a);
+    }
+    s->res_next_ms = until;
+    s->res_backoff_ms = 0;
+    p->pend[i].bqtype = 0;
+}
+
+/* No address this time: ask again after a backoff (1 s doubling to 60 s). The upstream keeps
+ * the address it had (if any); without one its queries and probes fail, so the health checks
+ * mark it down and failover takes over. */
+static void boot_fail(struct mw_prober *p, uint16_t i, const char *why, uint64_t now)
+{
+    struct mw_health_slot *s = &p->board->slot[i];
+    if (s->res_backoff_ms == 0)
+        mw_log_warn("upstr", "upstream %s: cannot resolve its host (%s), trying again", s->label,
+                    why);
+    s->res_backoff_ms = s->res_backoff_ms ? s->res_backoff_ms * 2 : BOOT_BACKOFF_MIN_MS;
+    if (s->res_backoff_ms > BOOT_BACKOFF_MAX_MS)
+        s->res_backoff_ms = BOOT_BACKOFF_MAX_MS;
+    s->res_next_ms = now + s->res_backoff_ms;
+    p->pend[i].bqtype = 0;
+}
+
+static void boot_tls_done(void *arg, int status, const uint8_t *pkt, size_t len);
+
+/* Resolve slot i's host: the hosts file, else a question to the first plain upstream of
+ * `upstreams` that is not down, else to its first DoT upstream given by address (never
+ * minewall, never a DoH upstream). */
+static void boot_start(struct mw_prober *p, uint16_t i, const struct mw_tls_upstream *t,
+                       uint64_t now)
+{
+    const struct mw_config *cfg = p->snap->cfg;
+    struct pend *e = &p->pend[i];
+    struct mw_addr a;
+    /* A hosts file is a few KiB, read at most once per MW_DOHBOOT_HOSTS_TTL_S per name: a
+     * blocking read on the control loop costs less than a thread-pool round trip. */
+    struct mw_hostfile_snap *hf = NULL;
+    const char *path = cfg->tls.hosts_file ? cfg->tls.hosts_file : "/etc/hosts";
+    int found = 0;
+    if (mw_hostfile_read(path, &hf) == 0 && hf->exists)
+        found = mw_dohboot_hosts(hf->data, hf->len, t->url.host, t->url.port, &a);
+    mw_hostfile_snap_free(hf);
+    if (found == 1) {
+        boot_set(p, i, &a, now + MW_DOHBOOT_HOSTS_TTL_S * 1000ull, path);
+        return;
+    }
+    /* A plain upstream, else a DoT one given by address (never one by name: it would need
+     * a bootstrap of its own). */
+    const struct mw_addr *to = NULL;
+    const struct mw_tls_upstream *dot = NULL;
+    for (size_t k = 0; k < cfg->n_upstreams && !to; k++) {
+        const struct mw_health_slot *u = mw_health_find(p->board, &cfg->upstreams[k]);
+        const struct mw_tls_upstream *tu = mw_config_tls_upstream(cfg, &cfg->upstreams[k]);
+        if (u && u->hc.down)
+            continue;
+        if (!tu)
+            to = &cfg->upstreams[k];
+        else if (!dot && !tu->doh && !tu->by_name)
+            dot = tu;
+    }
+    if (!to && !dot) {
+        boot_fail(p, i, "not in the hosts file, no plain or DoT upstream to ask", now);
+        return;
+    }
+    struct mw_dns_question q = {.qclass = 1};
+    int wl = mw_dname_from_text(t->url.host, q.qname, sizeof(q.qname));
+    q.qname_len = (uint16_t)(wl > 0 ? wl : 0);
+    q.qtype = e->bqtype ? e->bqtype : MW_TYPE_A;
+    e->bqtype = q.qtype;
+    e->p = p;
+    if (!to) {
+        int n = wl > 0 ? mw_dns_build_query(&q, 0, false, false, p->qbuf, sizeof(p->qbuf)) : -1;
+        if (n >= 0)
+            n = mw_dot_finish_query(p->qbuf, (size_t)n, sizeof(p->qbuf));
+        struct mw_dot_target tg;
+        mw_dot_target_of(cfg, dot, NULL, &tg);
+        if (n < 0 || dot_make(p) < 0 ||
+            mw_dot_query(p->dot, &tg, p->qbuf, (size_t)n, boot_tls_done, e, &e->bdot) < 0) {
+            boot_fail(p, i, "cannot ask the DoT upstream", now);
+            return;
+        }
+        e->bto = dot->addr;
+        e->bsent = now;
+        return;
+    }
+    struct psock *so = wl > 0 ? psock_pick(p, to->u.sa.sa_family) : NULL;
+    if (!so) {
+        boot_fail(p, i, "no socket", now);
+        return;
+    }
+    e->bid = (uint16_t)arc4random();
+    int n = mw_dns_build_query(&q, e->bid, false, false, p->qbuf, sizeof(p->qbuf));
+    if (n >= 0) {
+        uv_buf_t b = uv_buf_init((char *)p->qbuf, (unsigned)n);
+        n = uv_udp_try_send(&so->h, &b, 1, &to->u.sa);
+    }
+    if (n < 0) {
+        boot_fail(p, i, "send failed", now);
+        return;
+    }
+    so->uses++;
+    so->inflight++;
+    e->bs = so;
+    e->bto = *to;
+    e->bsent = now;
+}
+
+/* A datagram that may answer a bootstrap question: true when it was one (used). */
+/* The answer pkt (len bytes) to slot i's bootstrap question, from the upstream at from.
+ * Returns false when it is not an answer to that question (nothing changed). */
+static bool boot_answer(struct mw_prober *p, uint16_t i, const uint8_t *pkt, size_t len,
+                        const struct mw_addr *from, const char *how)
+{
+    struct pend *e = &p->pend[i];
+    const struct mw_tls_upstream *t = boot_entry(p, i);
+    struct mw_dns_question q = {.qclass = 1, .qtype = e->bqtype};
+    int wl = t ? mw_dname_from_text(t->url.host, q.qname, sizeof(q.qname)) : -1;
+    struct mw_dns_response info;
+    int n = len <= sizeof(p->rbuf) ? mw_dns_prepare_response(pkt, len, p->rbuf, sizeof(p->rbuf),
+                                                             &info, p->ttl_off, p->ttl)
+                                   : -EMSGSIZE;
+    q.qname_len = (uint16_t)(wl > 0 ? wl : 0);
+    if (wl <= 0 || n < 0 || !mw_dns_question_equal(&info.q, &q))
+        return false;
+    uint64_t now = uv_now(p->loop);
+    boot_release(e);
+    struct mw_addr a;
+    uint32_t ttl = 0;
+    int r = info.rcode == MW_RCODE_NOERROR
+                ? mw_dohboot_answer(p->rbuf, (size_t)n, q.qtype, t->url.port, &a, &ttl)
+                : 0;
+    char from_text[96], at[64];
+    mw_addr_format(from, at, sizeof(at));
+    snprintf(from_text, sizeof(from_text), "asked %s%s", how, at);
+    if (r == 1) {
+        boot_set(p, i, &a, now + ttl * 1000ull, from_text);
+    } else if (r == 0 && q.qtype == MW_TYPE_A && info.rcode == MW_RCODE_NOERROR) {
+        e->bqtype = MW_TYPE_AAAA; /* no IPv4 address: ask for IPv6 at once */
+        p->board->slot[i].res_next_ms = now;
+    } else {
+        boot_fail(p, i, r < 0 ? "malformed answer" : "no address", now);
+    }
+    return true;
+}
+
+static bool boot_recv(struct mw_prober *p, struct psock *so, const uint8_t *pkt, size_t len,
+                      const struct mw_addr *from)
+{
+    uint16_t id = mw_dns_get16(pkt);
+    for (uint16_t i = 0; i < p->board->n; i++) {
+        struct pend *e = &p->pend[i];
+        if (e->bs == so && e->bid == id && mw_addr_equal(&e->bto, from))
+            return boot_answer(p, i, pkt, len, from, ""); /* false: keep waiting (RFC 5452) */
+    }
+    return false;
+}
+
+/* The answer or failure of a bootstrap question over DoT (the connection matched it). */
+static void boot_tls_done(void *arg, int status, const uint8_t *pkt, size_t len)
+{
+    struct pend *e = arg;
+    struct mw_prober *p = e->p;
+    uint16_t i = (uint16_t)(e - p->pend);
+    e->bdot = NULL;
+    if (status != 0 || !boot_answer(p, i, pkt, len, &e->bto, "tls://"))
+        boot_fail(p, i, status == -EPERM ? "the DoT upstream failed verification" : "no answer",
+                  uv_now(p->loop));
+}
+
+/* Slot i's bootstrap at now: start it when due, fail it when its answer is late. Returns
+ * when it next needs attention (UINT64_MAX: not a named DoH upstream). */
+static uint64_t boot_tick(struct mw_prober *p, uint16_t i, uint64_t now)
+{
+    const struct mw_tls_upstream *t = boot_entry(p, i);
+    if (!t)
+        return UINT64_MAX;
+    struct pend *e = &p->pend[i];
+    struct mw_health_slot *s = &p->board->slot[i];
+    bool out = e->bs || e->bdot;
+    if (out && now >= e->bsent + BOOT_TIMEOUT_MS) {
+        boot_release(e);
+        boot_fail(p, i, "no answer", now);
+        out = false;
+    }
+    if (!out && now >= s->res_next_ms)
+        boot_start(p, i, t, now);
+    return e->bs || e->bdot ? e->bsent + BOOT_TIMEOUT_MS : s->res_next_ms;
+}
+
 /* A datagram on a probe socket: the answer of the probe it names, or a stray. */
 static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struct sockaddr *addr,
                     unsigned flags)
@@ -346,6 +584,8 @@ static void on_recv(uv_udp_t *h, ssize_t nread, const uv_buf_t *buf, const struc
     struct mw_addr from;
     int i = -1;
     if (nread >= MW_DNS_HDR && mw_addr_from_sa(addr, &from) == 0) {
+        if (boot_recv(p, so, (const uint8_t *)buf->base, (size_t)nread, &from))
+            return;
         uint16_t id = mw_dns_get16((const uint8_t *)buf->base);
         for (uint16_t k = 0; k < p->board->n && i < 0; k++)
             if (p->pend[k].s == so && p->pend[k].id == id &&
@@ -394,6 +634,9 @@ static void on_tick(uv_timer_t *t)
             out = e->s || e->dot;
         }
         uint64_t due = out ? e->sent_ms + e->timeout_ms : s->hc.next_ms;
+        uint64_t boot = boot_tick(p, i, now);
+        if (boot < due)
+            due = boot;
         if (due < next)
             next = due > now ? due : now + 1;
     }
@@ -426,11 +669,13 @@ int mw_prober_new(uv_loop_t *loop, struct mw_prober **out)
 /* Forget the outstanding probes (their slots' in_flight was cleared by the board build). */
 static void forget_pending(struct mw_prober *p)
 {
-    for (uint16_t i = 0; p->board && i < p->board->n; i++)
+    for (uint16_t i = 0; p->board && i < p->board->n; i++) {
         if (p->pend[i].s)
             psock_release(p->pend[i].s);
         else
             mw_dot_cancel(p->pend[i].dot);
+        boot_release(&p->pend[i]);
+    }
     free(p->pend);
     p->pend = NULL;
     p->board = NULL;

@@ -109,6 +109,19 @@ struct mw_config *mw_server_load_config(const struct mw_overrides *o, struct mw_
         mw_config_free(cfg);
         return NULL;
     }
+    for (size_t i = 0; i < o->n_tls_ups; i++) {
+        int rc = mw_config_add_tls_upstream(cfg, &o->tls_ups[i]);
+        if (rc < 0) {
+            char a[MW_UPSTREAM_LABEL];
+            mw_upset_label(&o->tls_ups[i].addr, &o->tls_ups[i], a, sizeof(a));
+            mw_errlist_add(errs, "--upstream %s: %s", a,
+                           rc == -EEXIST ? "the config gives this address another name or "
+                                           "transport"
+                                         : "out of memory");
+            mw_config_free(cfg);
+            return NULL;
+        }
+    }
     if (o->user) {
         free(cfg->user);
         if (!(cfg->user = strdup(o->user))) {
@@ -149,11 +162,11 @@ static void log_ready(const struct mw_server *s)
         mw_log_info("server", "listening on %s (udp, tcp)", a);
     }
     for (size_t i = 0; i < cfg->n_upstreams; i++) {
-        char a[64];
+        char a[MW_UPSTREAM_LABEL];
         const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &cfg->upstreams[i]);
-        mw_upset_label(&cfg->upstreams[i], t != NULL, a, sizeof(a));
-        mw_log_info("server", "upstream %s%s%s", a, t && t->auth_name[0] ? " #" : "",
-                    t                            ? t->auth_name
+        mw_upset_label(&cfg->upstreams[i], t, a, sizeof(a));
+        mw_log_info("server", "upstream %s%s%s", a, t && !t->doh && t->auth_name[0] ? " #" : "",
+                    t && !t->doh                 ? t->auth_name
                     : cfg->upstreams_from_resolv ? " (from resolv.conf)"
                                                  : "");
     }
@@ -454,8 +467,10 @@ static int start_journal(struct mw_server *s)
 }
 
 /* Texts of the addresses in a that are not in b. */
+/* The addresses of a missing from b, as text; with cfg (a's config), a DoH member by its URL
+ * (its address is a stand-in, doh.h; cut at 63 bytes). */
 static size_t addr_diff(const struct mw_addr *a, size_t na, const struct mw_addr *b, size_t nb,
-                        char (*out)[64], const char **v, size_t cap)
+                        char (*out)[64], const char **v, size_t cap, const struct mw_config *cfg)
 {
     size_t n = 0;
     for (size_t i = 0; i < na && n < cap; i++) {
@@ -463,7 +478,11 @@ static size_t addr_diff(const struct mw_addr *a, size_t na, const struct mw_addr
         for (size_t j = 0; j < nb && !found; j++)
             found = mw_addr_equal(&a[i], &b[j]);
         if (!found) {
-            mw_addr_format(&a[i], out[n], 64);
+            const struct mw_tls_upstream *t = cfg ? mw_config_tls_upstream(cfg, &a[i]) : NULL;
+            if (t && t->doh)
+                mw_doh_label(&t->url, out[n], 64);
+            else
+                mw_addr_format(&a[i], out[n], 64);
             v[n] = out[n];
             n++;
         }
@@ -498,13 +517,13 @@ static void journal_config(struct mw_server *s, const struct mw_config *old,
     const char *vla[CAP], *vlr[CAP], *vua[CAP], *vur[CAP], *vza[CAP], *vzr[CAP];
     struct mw_journal_config ev = {
         .listeners_added = {vla, addr_diff(cfg->listen, cfg->n_listen, old->listen, old->n_listen,
-                                           la, vla, CAP)},
+                                           la, vla, CAP, NULL)},
         .listeners_removed = {vlr, addr_diff(old->listen, old->n_listen, cfg->listen, cfg->n_listen,
-                                             lr, vlr, CAP)},
+                                             lr, vlr, CAP, NULL)},
         .upstreams_added = {vua, addr_diff(cfg->upstreams, cfg->n_upstreams, old->upstreams,
-                                           old->n_upstreams, ua, vua, CAP)},
+                                           old->n_upstreams, ua, vua, CAP, cfg)},
         .upstreams_removed = {vur, addr_diff(old->upstreams, old->n_upstreams, cfg->upstreams,
-                                             cfg->n_upstreams, ur, vur, CAP)},
+                                             cfg->n_upstreams, ur, vur, CAP, old)},
         .zones_added = {vza, zone_diff(cfg, old, vza, CAP)},
         .zones_removed = {vzr, zone_diff(old, cfg, vzr, CAP)},
     };

@@ -211,6 +211,20 @@ int mw_tls_handshake(struct mw_tls *t, char *why, size_t why_len)
     return -EPROTO;
 }
 
+int mw_tls_set_alpn(struct mw_tls *t, const uint8_t *protos, size_t len)
+{
+    /* OpenSSL's one inverted return: 0 is success. */
+    return SSL_set_alpn_protos(t->ssl, protos, (unsigned)len) == 0 ? 0 : -ENOMEM;
+}
+
+bool mw_tls_alpn_is(const struct mw_tls *t, const char *proto)
+{
+    const unsigned char *sel = NULL;
+    unsigned n = 0;
+    SSL_get0_alpn_selected(t->ssl, &sel, &n);
+    return sel && n == strlen(proto) && memcmp(sel, proto, n) == 0;
+}
+
 bool mw_tls_resumed(const struct mw_tls *t)
 {
     return SSL_session_reused(t->ssl) == 1;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "minewall/config.h"
+#include "minewall/doh.h"
 #include "minewall/health.h"
 
 void mw_upset__free(struct mw_upset *s)
@@ -20,20 +21,29 @@ void mw_upset__free(struct mw_upset *s)
     free(s);
 }
 
-/* A member's transport: a tls:// entry of cfg is asked over TLS and labelled "tls://...". */
+/* A member's transport: a tls:// or https:// entry of cfg is asked over TLS and labelled
+ * "tls://..." or with its URL. */
 static void set_transport(struct mw_upstream *u, const struct mw_config *cfg)
 {
     const struct mw_tls_upstream *t = mw_config_tls_upstream(cfg, &u->addr);
     u->tls = t != NULL;
     snprintf(u->auth_name, sizeof(u->auth_name), "%s", t ? t->auth_name : "");
-    mw_upset_label(&u->addr, u->tls, u->label, sizeof(u->label));
+    mw_upset_label(&u->addr, t, u->label, sizeof(u->label));
 }
 
-void mw_upset_label(const struct mw_addr *a, bool tls, char *buf, size_t len)
+void mw_upset_label(const struct mw_addr *a, const struct mw_tls_upstream *t, char *buf, size_t len)
 {
+    if (t && t->doh) {
+        mw_doh_label(&t->url, buf, len);
+        return;
+    }
+    if (t && t->by_name) {
+        snprintf(buf, len, "tls://%s:%u", t->url.host, (unsigned)t->url.port);
+        return;
+    }
     char text[64];
     mw_addr_format(a, text, sizeof(text));
-    snprintf(buf, len, "%s%s", tls ? "tls://" : "", text);
+    snprintf(buf, len, "%s%s", t ? "tls://" : "", text);
 }
 
 static int set_index(struct mw_upset *s, const struct mw_addr *a, size_t cap)

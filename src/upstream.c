@@ -381,16 +381,18 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
         mw_dot_cancel(f->dot); /* the previous one timed out */
         f->dot = NULL;
     }
+    const struct mw_tls_upstream *te = mw_config_tls_upstream(cfg, &u->addr);
+    if (!te)
+        return -ENOENT;
     int n = mw_dns_build_query(&f->q, 0, f->cd, f->do_bit, ups->qbuf, sizeof(ups->qbuf));
-    if (n >= 0)
-        n = mw_dot_finish_query(ups->qbuf, (size_t)n, sizeof(ups->qbuf));
+    if (n >= 0) /* DoH: padding only (tcp-keepalive is a TCP option, HTTP/2 has its own) */
+        n = mw_dot_finish_query_opt(ups->qbuf, (size_t)n, sizeof(ups->qbuf), !te->doh);
     if (n < 0)
         return n;
-    const struct mw_tls_pins *pins = u->auth_name[0] ? mw_config_tls_pins(cfg, u->auth_name) : NULL;
-    struct mw_dot_target t = {.addr = &u->addr,
-                              .auth_name = u->auth_name,
-                              .pins = pins ? (const uint8_t(*)[32])pins->sha256 : NULL,
-                              .n_pins = pins ? pins->n : 0};
+    struct mw_addr at;
+    bool resolved = te->by_name && u->hs && mw_health_resolved(u->hs, &at);
+    struct mw_dot_target t;
+    mw_dot_target_of(cfg, te, resolved ? &at : NULL, &t);
     u->queries++;
     int rc = mw_dot_query(ups->dot, &t, ups->qbuf, (size_t)n, dot_done, f, &f->dot);
     if (rc < 0) {
@@ -398,8 +400,8 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
         return rc;
     }
     mw_dns_put16(ups->qbuf, mw_dot_req_id(f->dot)); /* dnstap shows the query as sent */
-    f->dot_tap_sent =
-        mw_tap_forwarder_query(ups->w, &u->addr.u.sa, NULL, true, ups->qbuf, (size_t)n);
+    f->dot_tap_sent = mw_tap_forwarder_query(ups->w, t.connect ? &t.connect->u.sa : &u->addr.u.sa,
+                                             NULL, true, ups->qbuf, (size_t)n);
     f->dot_up = up;
     f->dot_sent_ms = now;
     uint64_t to = mw_upset_timeout(cfg->upstream.timeout_ms, u);

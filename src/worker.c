@@ -436,6 +436,9 @@ static void pub_tick(uv_timer_t *t)
             o->tls_backoff = ds.backoff;
             o->tls_moved = ds.moved;
             o->tls_open = ds.open;
+            o->doh_http_errors = ds.http_errors;
+            o->doh_oversize = ds.oversize;
+            o->doh_resets = ds.resets;
         }
     }
     uv_mutex_unlock(&w->pub_lock);

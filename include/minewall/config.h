@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "minewall/doh.h"
 #include "minewall/netaddr.h"
 
 struct mw_errlist;
@@ -93,13 +94,21 @@ struct mw_list_conf {
     int path_line; /* the line of its `path:` */
 };
 
-/* A DNS-over-TLS upstream (`tls://ADDR[:PORT][#AUTH-NAME]` in `upstreams` or
+/* A DNS-over-TLS or DNS-over-HTTPS upstream (`tls://ADDR[:PORT][#AUTH-NAME]` in `upstreams` or
  * `forward-zones`, dot.h). Its address also stands in the upstream lists: the address is
  * the member's identity, this entry says it is reached over TLS and how it is verified. */
 struct mw_tls_upstream {
     struct mw_addr addr;
     char auth_name[254]; /* lowercase, no trailing dot; "": the certificate must name the IP */
     int line;            /* where it was first given */
+    /* DNS over HTTPS (`https://HOST[:PORT]/PATH`, doh.h): addr is then the URL's stand-in
+     * identity, auth_name its HOST when HOST is a name. */
+    bool doh;
+    /* HOST (DoH) or the tls:// NAME is a name: addr is a stand-in (doh.h), the address to
+     * connect to comes from the bootstrap (dohboot.h). url.host and url.port hold it for a
+     * tls:// NAME too. */
+    bool by_name;
+    struct mw_doh_url url;
 };
 
 /* `tls: {pins: {AUTH-NAME: [BASE64-SHA256, ...]}}` (RFC 7858 section 4.2). */
@@ -167,6 +176,8 @@ struct mw_config {
         uint32_t max_pipeline;    /* queries in flight on one connection; default 64 */
         struct mw_tls_pins *pins; /* owned */
         size_t n_pins;
+        bool doh_get;     /* `doh-method: get`: DoH queries as GET ?dns= (default POST) */
+        char *hosts_file; /* owned; where DoH host names are looked up first; NULL: /etc/hosts */
     } tls;
 
     struct {
@@ -359,6 +370,7 @@ struct mw_config {
         int journal_watch; /* the journal.watch list (its entries share it) */
         int control_socket, control_token_file;
         int tls_ca_file;
+        int tls_hosts_file;
     } lines;
 };
 
@@ -411,7 +423,14 @@ int mw_config_group_find(const struct mw_config *cfg, const char *name);
  * then the top-level ones; NULL for the default upstreams. */
 const struct mw_forward_zone *mw_config_zone_for_group(const struct mw_config *cfg, unsigned gi,
                                                        const uint8_t *qname, size_t qname_len);
-/* The tls:// entry of address a, or NULL when a is a plain upstream. */
+/* Parse one upstream entry: ADDR[:PORT] (returns 0, out->addr set), tls://... or https://...
+ * (returns 1, *out filled as cfg->tls.ups holds it), or -EINVAL. */
+int mw_config_parse_upstream(const char *s, struct mw_tls_upstream *out);
+/* Add t (a tls:// or https:// upstream given outside the file: --upstream) to cfg->tls.ups.
+ * Returns 0 (also when the same entry is there), -EEXIST when t's address is there under
+ * another name or transport, -ENOMEM. */
+int mw_config_add_tls_upstream(struct mw_config *cfg, const struct mw_tls_upstream *t);
+/* The tls:// or https:// entry of address a, or NULL when a is a plain upstream. */
 const struct mw_tls_upstream *mw_config_tls_upstream(const struct mw_config *cfg,
                                                      const struct mw_addr *a);
 /* The pins of an authentication name, or NULL when it has none. */

@@ -25,6 +25,10 @@ struct mw_addr;
  * written), -EINVAL when it is a malformed one. */
 int mw_dot_parse_url(const char *s, struct mw_addr *addr, char *name, size_t cap);
 
+/* Check the host name s (letters, digits, '-', '_', '.', labels of 1..63, at most 253 bytes; a
+ * trailing dot is dropped) and copy it lowercase into name (cap bytes). Returns 0 or -EINVAL. */
+int mw_dot_name_copy(const char *s, char *name, size_t cap);
+
 /* Decode a base64 SHA-256 pin (44 characters with one '=' pad, RFC 4648) into out. Returns 0
  * or -EINVAL (wrong length, bad characters, non-zero pad bits). */
 int mw_dot_pin_decode(const char *s, uint8_t out[MW_DOT_PIN_LEN]);
@@ -39,6 +43,8 @@ bool mw_dot_pin_match(const uint8_t (*pins)[MW_DOT_PIN_LEN], size_t n,
  * multiple of MW_DOT_PAD_BLOCK bytes. Returns the new length, -EINVAL when buf does not end
  * in an empty OPT record, -ENOSPC when cap is too small. */
 int mw_dot_finish_query(uint8_t *buf, size_t len, size_t cap);
+/* The same, with the keepalive option only when keepalive (DoH queries are padded only). */
+int mw_dot_finish_query_opt(uint8_t *buf, size_t len, size_t cap, bool keepalive);
 
 /* The edns-tcp-keepalive timeout a server put in its answer pkt (len bytes), in
  * milliseconds (the option counts units of 100 ms), or -1 when it sent none (or the message

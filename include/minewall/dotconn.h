@@ -7,9 +7,12 @@
  * callback per query, never from inside mw_dot_query(). Strict (RFC 8310): a connection whose
  * peer fails verification fails its queries with -EPERM; nothing is ever sent in clear text.
  *
- * The connection code is written so a DoH client (HTTP/2 over the same TLS connection) can
- * sit on it later: the framing (2-byte length prefix, ID matching) is the only DNS-over-TLS
- * specific part. */
+ * DNS over HTTPS (RFC 8484) rides the same pools: a target with a DoH URL gets connections
+ * that offer ALPN "h2" (and fail unless the server selects it) and carry an HTTP/2 session
+ * (dohconn.c) instead of the 2-byte framing; a query is a stream, its DNS ID is 0, and the
+ * streams in flight on one connection are bounded by tls.max-pipeline and by the server's
+ * SETTINGS_MAX_CONCURRENT_STREAMS. Everything else (verification, pins, resumption, backoff,
+ * idle close, the pool bound) is shared with DoT. */
 #pragma once
 
 #include <stdbool.h>
@@ -33,8 +36,14 @@ struct mw_dot_stats {
     uint64_t busy;            /* queries refused: every connection full (tls.max-pipeline) */
     uint64_t backoff;         /* queries refused: no connection, and the last ones failed */
     uint64_t moved;           /* queries moved off a connection the server closed */
+    uint64_t http_errors;     /* DoH answers refused: HTTP status not 200, wrong Content-Type */
+    uint64_t oversize;        /* DoH answers refused: body over 65535 bytes (stream reset) */
+    uint64_t resets;          /* DoH streams reset or refused by the server before an answer */
     uint32_t open;            /* connections open now */
 };
+
+struct mw_tls_upstream;
+struct mw_doh_url;
 
 /* Where a query goes: borrowed for the call only. */
 struct mw_dot_target {
@@ -42,7 +51,17 @@ struct mw_dot_target {
     const char *auth_name;     /* "" : the certificate must name the address */
     const uint8_t (*pins)[32]; /* n_pins SPKI SHA-256 (copied); NULL when none */
     size_t n_pins;
+    const struct mw_doh_url *doh;  /* DNS over HTTPS to this URL; NULL: DNS over TLS */
+    bool doh_get;                  /* DoH: GET with ?dns= instead of POST */
+    bool by_name;                  /* addr is a stand-in (a host name): connect must be given */
+    const struct mw_addr *connect; /* where to connect; NULL: addr (DoH: NULL while the host
+                                    * name is unresolved, and the query fails) */
 };
+
+/* The target of configured upstream t of cfg (addr is t's identity; pins by its name),
+ * connecting to resolved (borrowed; used for a DoH upstream named by host name). */
+void mw_dot_target_of(const struct mw_config *cfg, const struct mw_tls_upstream *t,
+                      const struct mw_addr *resolved, struct mw_dot_target *out);
 
 /* status 0: pkt (len bytes, borrowed for the call) is the answer to the query; otherwise
  * -EPERM (verification failed), -ETIMEDOUT (connect or handshake too slow), -ECONNRESET,
@@ -70,7 +89,9 @@ int mw_dot_configure(struct mw_dot *d, const struct mw_config *cfg, char *why, s
  * unique on the connection) to t. Returns 0 with *out the request (valid until its callback
  * or mw_dot_cancel), -EBUSY when the pool is full, -ECONNREFUSED when t has no connection and
  * its last ones failed (a backoff from 250 ms doubling to 30 s, reset by a handshake),
- * -ENOMEM, or -EINVAL (no trust anchors); cb is then never called. */
+ * -ENOMEM, -EHOSTUNREACH (a DoH host name not resolved yet), or -EINVAL (no trust anchors);
+ * cb is then never called. A DoH query fails in its callback with -EBADMSG (HTTP status or
+ * Content-Type wrong), -EMSGSIZE (answer too large) or -ECONNRESET (stream reset). */
 int mw_dot_query(struct mw_dot *d, const struct mw_dot_target *t, const uint8_t *q, size_t len,
                  mw_dot_cb cb, void *arg, struct mw_dot_req **out);
 /* The DNS ID a request's query carries on its connection. */

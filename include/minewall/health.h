@@ -26,6 +26,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "minewall/dnsmsg.h"
 #include "minewall/netaddr.h"
@@ -87,16 +88,23 @@ enum mw_hcheck_change mw_hcheck_reports(struct mw_hcheck *h, const struct mw_hch
 /* One upstream address on the board. */
 struct mw_health_slot {
     struct mw_addr addr;
-    char label[64];           /* "127.0.0.1:53", as the upstream set labels it */
-    bool tls;                 /* a tls:// upstream (probed over TLS: prober.c) */
-    struct mw_dns_question q; /* what probes ask: ". NS", or a zone-only upstream's zone */
-    uint8_t down;             /* atomic; written by the prober only */
-    uint32_t up_gen;          /* atomic; the prober adds one each time it comes back up */
-    uint32_t fail_reports;    /* atomic; workers add, the prober takes */
-    uint32_t down_reports;    /* atomic; as fail_reports */
-    uint32_t answer_reports;  /* atomic; as fail_reports */
+    char label[MW_UPSTREAM_LABEL]; /* "127.0.0.1:53", as the upstream set labels it */
+    bool tls;                      /* a tls:// upstream (probed over TLS: prober.c) */
+    struct mw_dns_question q;      /* what probes ask: ". NS", or a zone-only upstream's zone */
+    uint8_t down;                  /* atomic; written by the prober only */
+    uint32_t up_gen;               /* atomic; the prober adds one each time it comes back up */
+    uint32_t fail_reports;         /* atomic; workers add, the prober takes */
+    uint32_t down_reports;         /* atomic; as fail_reports */
+    uint32_t answer_reports;       /* atomic; as fail_reports */
     uint32_t srtt_us;    /* atomic; the workers' shared smoothed RTT of client queries (0: none) */
     struct mw_hcheck hc; /* the prober's */
+    /* A DoH upstream named by host name: the address its bootstrap (dohboot.c, on the
+     * prober's loop) resolved last, behind a sequence lock (res_seq odd while written, 0
+     * while never resolved): workers copy it when they send, never wait for it. */
+    uint32_t res_seq;
+    struct mw_addr resolved;
+    uint64_t res_next_ms;    /* the prober's: when to resolve again (TTL, or a backoff) */
+    uint32_t res_backoff_ms; /* the prober's: after a failed resolution, 1 s doubling to 60 s */
 };
 
 /* The board of one config. */
@@ -145,5 +153,22 @@ enum mw_hcheck_change mw_health_tick(struct mw_health_slot *s, const struct mw_h
 enum mw_hcheck_change mw_health_probe_done(struct mw_health_slot *s,
                                            const struct mw_hcheck_params *p, bool ok, uint64_t rtt,
                                            uint64_t now);
+/* Copy slot s's resolved address into out (any thread). Returns false while there is none. */
+static inline bool mw_health_resolved(const struct mw_health_slot *s, struct mw_addr *out)
+{
+    for (;;) {
+        uint32_t a = __atomic_load_n(&s->res_seq, __ATOMIC_ACQUIRE);
+        if (a == 0)
+            return false;
+        if (a & 1)
+            continue;
+        memcpy(out, &s->resolved, sizeof(*out));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&s->res_seq, __ATOMIC_RELAXED) == a)
+            return true;
+    }
+}
+/* The prober: slot s's host now resolves to a. */
+void mw_health_set_resolved(struct mw_health_slot *s, const struct mw_addr *a);
 /* The parameters cfg gives. */
 void mw_health_params(const struct mw_config *cfg, struct mw_hcheck_params *p);

@@ -7,6 +7,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Room for an upstream's label in metrics, /status and the journal ("tls://[::1]:853", a DoH
+ * URL; longer URLs are cut). */
+#define MW_UPSTREAM_LABEL 128
+
 struct mw_addr {
     union {
         struct sockaddr sa;

@@ -18,6 +18,8 @@ struct mw_overrides {
     size_t n_listen;
     struct mw_addr *upstreams; /* borrowed; n_upstreams == 0 keeps the config's */
     size_t n_upstreams;
+    const struct mw_tls_upstream *tls_ups; /* borrowed; the tls:// and https:// ones of them */
+    size_t n_tls_ups;
     const char *resolv_conf; /* file for the upstream fallback */
     const char *user;        /* --user: replaces the config's user (NULL keeps it) */
 };

@@ -40,6 +40,12 @@ struct mw_tls *mw_tls_new(struct mw_tls_ctx *ctx, const char *name, const struct
                           const struct mw_tls_session *resume);
 void mw_tls_free(struct mw_tls *t);
 
+/* Offer ALPN protocols (wire form: length-prefixed names, "\x02h2" for HTTP/2) before the
+ * handshake. Returns 0 or -ENOMEM. */
+int mw_tls_set_alpn(struct mw_tls *t, const uint8_t *protos, size_t len);
+/* After the handshake: did the server select protocol proto (NUL-terminated)? */
+bool mw_tls_alpn_is(const struct mw_tls *t, const char *proto);
+
 /* Advance the handshake. Returns 0 when it is complete, -EAGAIN when it needs bytes from the
  * peer (send what mw_tls_take gives first), -EPERM when the peer failed verification (chain,
  * name, expiry, pins: why gets the reason), -EPROTO for any other TLS failure. */

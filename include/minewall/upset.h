@@ -21,19 +21,20 @@
 struct mw_config;
 struct mw_health;
 struct mw_health_slot;
+struct mw_tls_upstream;
 
 /* One forwarder as seen by one worker. */
 struct mw_upstream {
     struct mw_addr addr;
-    char label[64];            /* "127.0.0.1:53", "tls://127.0.0.1:853" */
-    bool tls;                  /* asked over TLS (a tls:// entry of the config) */
-    char auth_name[254];       /* its authentication name; "" : the address */
-    bool down;                 /* for this worker: the board's state, or a run of failures */
-    uint32_t up_gen;           /* the board's count of returns at the last sync */
-    unsigned fails;            /* consecutive failed client queries */
-    double srtt_ms;            /* 0 until the first answer */
-    struct mw_health_slot *hs; /* borrowed from the set's board; NULL without one */
-    uint64_t answers_synced;   /* answers at the last sync */
+    char label[MW_UPSTREAM_LABEL]; /* "127.0.0.1:53", "tls://127.0.0.1:853", "https://..." */
+    bool tls;                      /* asked over TLS (a tls:// entry of the config) */
+    char auth_name[254];           /* its authentication name; "" : the address */
+    bool down;                     /* for this worker: the board's state, or a run of failures */
+    uint32_t up_gen;               /* the board's count of returns at the last sync */
+    unsigned fails;                /* consecutive failed client queries */
+    double srtt_ms;                /* 0 until the first answer */
+    struct mw_health_slot *hs;     /* borrowed from the set's board; NULL without one */
+    uint64_t answers_synced;       /* answers at the last sync */
     uint64_t queries, answers, timeouts, errors;
     uint64_t lat[12]; /* answer RTT histogram (MW_M_LAT buckets of worker.h) */
 };
@@ -61,8 +62,10 @@ struct mw_upset {
  * upstreams. */
 struct mw_upset *mw_upset_build(const struct mw_config *cfg, const struct mw_upset *old,
                                 struct mw_health *health);
-/* The label of an upstream at a: "127.0.0.1:53", or "tls://127.0.0.1:853" when tls. */
-void mw_upset_label(const struct mw_addr *a, bool tls, char *buf, size_t len);
+/* The label of an upstream at a: "127.0.0.1:53", "tls://127.0.0.1:853" when t (its tls entry,
+ * NULL for plain) is DoT, the URL "https://HOST:PORT/PATH" when DoH (truncated to len). */
+void mw_upset_label(const struct mw_addr *a, const struct mw_tls_upstream *t, char *buf,
+                    size_t len);
 /* Drop a reference; the last one frees the set. NULL is a no-op. */
 void mw_upset__free(struct mw_upset *s);
 /* Inline: every fetch holds the set it was started on and drops it when it ends. */

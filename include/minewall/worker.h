@@ -115,7 +115,7 @@ struct mw_block_counter {
 
 /* Upstream counters as published. */
 struct mw_upstream_pub {
-    char label[64];
+    char label[MW_UPSTREAM_LABEL];
     bool up;
     double srtt_ms;
     uint64_t queries, answers, timeouts, errors;
@@ -123,6 +123,7 @@ struct mw_upstream_pub {
     bool tls;               /* a DNS-over-TLS upstream: the tls_ counters apply */
     uint64_t tls_handshakes, tls_resumptions, tls_verify_failures, tls_conn_failures;
     uint64_t tls_queries, tls_reused, tls_busy, tls_backoff, tls_moved, tls_open;
+    uint64_t doh_http_errors, doh_oversize, doh_resets; /* DoH answers refused (dotconn.h) */
 };
 
 /* One recent block hit (for the status page). */

@@ -193,6 +193,21 @@ static void test_board(void **state)
     assert_int_equal(c->slot[0].q.qname_len, 1); /* a default upstream now */
     assert_int_equal(c->slot[1].q.qname_len, 5);
     assert_int_equal(c->slot[1].hc.next_ms, 200 + MW_HCHECK_SUSPECT_MS);
+    /* A host name's address (DoH bootstrap) is read back as written and kept on reload. */
+    struct mw_addr r, got;
+    assert_false(mw_health_resolved(&c->slot[1], &got));
+    assert_int_equal(mw_addr_parse("192.0.2.7:443", 53, &r), 0);
+    mw_health_set_resolved(&c->slot[1], &r);
+    assert_true(mw_health_resolved(&c->slot[1], &got));
+    assert_true(mw_addr_equal(&got, &r));
+    c->slot[1].res_next_ms = 5000;
+    struct mw_health *d = mw_health_build(&cfg, c, 300);
+    assert_non_null(d);
+    assert_true(mw_health_resolved(&d->slot[1], &got));
+    assert_true(mw_addr_equal(&got, &r));
+    assert_int_equal(d->slot[1].res_next_ms, 5000);
+    assert_false(mw_health_resolved(&d->slot[0], &got));
+    mw_health_unref(d);
     mw_health_unref(b);
     assert_ptr_equal(mw_health_ref(c), c);
     mw_health_unref(c);
