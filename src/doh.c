@@ -6,9 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "minewall/base64.h"
 #include "minewall/dot.h"
-
-static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
 /* FNV-1a, 64 bits: a stable hash of the URL for the identity (not a security boundary: two
  * URLs that collide are caught by the config as one member under two URLs). */
@@ -146,73 +145,12 @@ int mw_doh_authority(const struct mw_doh_url *u, char *buf, size_t len)
                     (unsigned)u->port);
 }
 
-int mw_doh_b64url(const uint8_t *in, size_t len, char *out, size_t cap)
-{
-    size_t need = len / 3 * 4 + (len % 3 ? len % 3 + 1 : 0);
-    if (need + 1 > cap)
-        return -ENOSPC;
-    char *o = out;
-    size_t i = 0;
-    for (; i + 3 <= len; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        *o++ = b64url[v >> 18];
-        *o++ = b64url[(v >> 12) & 63];
-        *o++ = b64url[(v >> 6) & 63];
-        *o++ = b64url[v & 63];
-    }
-    if (len - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        *o++ = b64url[v >> 18];
-        *o++ = b64url[(v >> 12) & 63];
-    } else if (len - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        *o++ = b64url[v >> 18];
-        *o++ = b64url[(v >> 12) & 63];
-        *o++ = b64url[(v >> 6) & 63];
-    }
-    *o = 0;
-    return (int)(o - out);
-}
-
-static int b64url_value(char c)
-{
-    const char *p = c ? strchr(b64url, c) : NULL;
-    return p ? (int)(p - b64url) : -1;
-}
-
-int mw_doh_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap)
-{
-    if (n % 4 == 1)
-        return -EINVAL;
-    size_t need = n / 4 * 3 + (n % 4 ? n % 4 - 1 : 0);
-    if (need > cap)
-        return -ENOSPC;
-    uint32_t acc = 0;
-    unsigned bits = 0;
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++) {
-        int v = b64url_value(s[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[w++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (acc != 0) /* the bits past the last byte must be zero (canonical encoding) */
-        return -EINVAL;
-    return (int)w;
-}
-
 int mw_doh_get_path(const char *path, const uint8_t *q, size_t len, char *out, size_t cap)
 {
     int n = snprintf(out, cap, "%s%cdns=", path, strchr(path, '?') ? '&' : '?');
     if (n < 0 || (size_t)n >= cap)
         return -ENOSPC;
-    int b = mw_doh_b64url(q, len, out + n, cap - (size_t)n);
+    int b = mw_base64_encode(q, len, true, out + n, cap - (size_t)n);
     return b < 0 ? b : n + b;
 }
 

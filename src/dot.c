@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "minewall/base64.h"
 #include "minewall/dname.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/netaddr.h"
@@ -71,43 +72,12 @@ int mw_dot_parse_url(const char *s, struct mw_addr *addr, char *name, size_t cap
     return 1;
 }
 
-static int b64_value(char ch)
-{
-    if (ch >= 'A' && ch <= 'Z')
-        return ch - 'A';
-    if (ch >= 'a' && ch <= 'z')
-        return ch - 'a' + 26;
-    if (ch >= '0' && ch <= '9')
-        return ch - '0' + 52;
-    if (ch == '+')
-        return 62;
-    if (ch == '/')
-        return 63;
-    return -1;
-}
-
 int mw_dot_pin_decode(const char *s, uint8_t out[MW_DOT_PIN_LEN])
 {
     /* 32 bytes are 43 characters of 6 bits (258 bits: the last 2 are zero) and one '='. */
     if (strlen(s) != 44 || s[43] != '=')
         return -EINVAL;
-    uint32_t acc = 0;
-    unsigned bits = 0, n = 0;
-    for (int i = 0; i < 43; i++) {
-        int v = b64_value(s[i]);
-        if (v < 0)
-            return -EINVAL;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-            acc &= (1u << bits) - 1;
-        }
-    }
-    if (n != MW_DOT_PIN_LEN || acc != 0)
-        return -EINVAL;
-    return 0;
+    return mw_base64_decode(s, 43, false, out, MW_DOT_PIN_LEN) == MW_DOT_PIN_LEN ? 0 : -EINVAL;
 }
 
 bool mw_dot_pin_match(const uint8_t (*pins)[MW_DOT_PIN_LEN], size_t n,

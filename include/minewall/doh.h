@@ -57,15 +57,6 @@ int mw_doh_label(const struct mw_doh_url *u, char *buf, size_t len);
  * in brackets. Same return as mw_doh_label. */
 int mw_doh_authority(const struct mw_doh_url *u, char *buf, size_t len);
 
-/* Encode len bytes of in as base64url without padding into out (cap bytes, NUL written).
- * Returns the length of the text, or -ENOSPC. */
-int mw_doh_b64url(const uint8_t *in, size_t len, char *out, size_t cap);
-
-/* Decode base64url text (no padding, no other characters) of n characters. Returns the
- * bytes written, or -EINVAL (bad character, impossible length, non-zero pad bits) or
- * -ENOSPC. */
-int mw_doh_b64url_decode(const char *s, size_t n, uint8_t *out, size_t cap);
-
 /* The path of a GET for query q (len bytes): PATH, then "?dns=" (or "&dns=" when PATH has a
  * query part already) and the base64url of q. Returns the length, or -ENOSPC. */
 int mw_doh_get_path(const char *path, const uint8_t *q, size_t len, char *out, size_t cap);

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "minewall/base64.h"
 #include "minewall/config.h"
 #include "minewall/dnsmsg.h"
 #include "minewall/doh.h"
@@ -97,21 +98,27 @@ static void test_b64url(void **state)
         {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         size_t n = strlen(vec[i][0]);
-        assert_int_equal(mw_doh_b64url((const uint8_t *)vec[i][0], n, out, sizeof(out)),
+        assert_int_equal(mw_base64_encode((const uint8_t *)vec[i][0], n, true, out, sizeof(out)),
                          (int)strlen(vec[i][1]));
         assert_string_equal(out, vec[i][1]);
-        assert_int_equal(mw_doh_b64url_decode(out, strlen(out), back, sizeof(back)), (int)n);
+        assert_int_equal(mw_base64_decode(out, strlen(out), true, back, sizeof(back)), (int)n);
         assert_memory_equal(back, vec[i][0], n);
     }
     const uint8_t hi[] = {0xfb, 0xff, 0xbf};
-    assert_int_equal(mw_doh_b64url(hi, 3, out, sizeof(out)), 4);
+    assert_int_equal(mw_base64_encode(hi, 3, true, out, sizeof(out)), 4);
     assert_string_equal(out, "-_-_"); /* '+' and '/' of base64 are '-' and '_' */
-    assert_int_equal(mw_doh_b64url(hi, 3, out, 4), -ENOSPC);
-    assert_int_equal(mw_doh_b64url_decode("Zm9v=", 5, back, sizeof(back)), -EINVAL);
-    assert_int_equal(mw_doh_b64url_decode("Zm+v", 4, back, sizeof(back)), -EINVAL);
-    assert_int_equal(mw_doh_b64url_decode("Z", 1, back, sizeof(back)), -EINVAL);
-    assert_int_equal(mw_doh_b64url_decode("Zh", 2, back, sizeof(back)), -EINVAL); /* pad bits */
-    assert_int_equal(mw_doh_b64url_decode("Zm9vYmFy", 8, back, 5), -ENOSPC);
+    assert_int_equal(mw_base64_encode(hi, 3, true, out, 4), -ENOSPC);
+    assert_int_equal(mw_base64_decode("Zm9v=", 5, true, back, sizeof(back)), -EINVAL);
+    assert_int_equal(mw_base64_decode("Zm+v", 4, true, back, sizeof(back)), -EINVAL);
+    assert_int_equal(mw_base64_decode("Z", 1, true, back, sizeof(back)), -EINVAL);
+    assert_int_equal(mw_base64_decode("Zh", 2, true, back, sizeof(back)), -EINVAL); /* pad bits */
+    assert_int_equal(mw_base64_decode("Zm9vYmFy", 8, true, back, 5), -ENOSPC);
+    /* The standard alphabet (DoT pins) has '+' and '/' where the URL one has '-' and '_'. */
+    assert_int_equal(mw_base64_encode(hi, 3, false, out, sizeof(out)), 4);
+    assert_string_equal(out, "+/+/");
+    assert_int_equal(mw_base64_decode("+/+/", 4, false, back, sizeof(back)), 3);
+    assert_memory_equal(back, hi, 3);
+    assert_int_equal(mw_base64_decode("-_-_", 4, false, back, sizeof(back)), -EINVAL);
 }
 
 static void test_get_path(void **state)

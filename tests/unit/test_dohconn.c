@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <nghttp2/nghttp2.h>
 
+#include "minewall/base64.h"
 #include "minewall/doh.h"
 #include "minewall/dohconn.h"
 
@@ -225,7 +226,7 @@ static void test_post_and_get(void **state)
     assert_int_equal(sv.body_len, 0);
     assert_memory_equal(sv.path, "/dns-query?dns=", 15);
     uint8_t back[64];
-    assert_int_equal(mw_doh_b64url_decode(sv.path + 15, strlen(sv.path + 15), back, sizeof(back)),
+    assert_int_equal(mw_base64_decode(sv.path + 15, strlen(sv.path + 15), true, back, sizeof(back)),
                      (int)sizeof(query));
     assert_memory_equal(back, query, sizeof(query));
     mw_dohconn_free(h);
