@@ -259,8 +259,8 @@ static int parse_cidr_item(const char *text, void *out)
 /* A list of scalars, each converted by fn into an array of size-byte items. A null value is
  * an empty list. Returns true with *arr (NULL when empty, caller frees) and *n when every
  * item was good. */
-static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const char *what,
-                       item_parse_fn *fn, size_t size, void **arr, size_t *n)
+bool mw_config__parse_seq(struct ctx *c, const char *path, yaml_node_t *val, size_t size,
+                          seq_item_fn *fn, const void *arg, void **arr, size_t *n)
 {
     *arr = NULL;
     *n = 0;
@@ -279,17 +279,11 @@ static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const 
         return false;
     }
     bool ok = true;
-    char b[SHOWN_MAX + 4];
     for (size_t i = 0; i < count; i++) {
         yaml_node_t *item = node(c, val->data.sequence.items.start[i]);
         const char *s = mw_config__scalar(c, path, item);
-        if (!s) {
-            ok = false;
-        } else if (fn(s, out + i * size) < 0) {
-            mw_config__err(c, line_of(item), "%s: invalid %s '%s'", path, what,
-                           mw_config__shown(s, b));
-            ok = false;
-        }
+        if (!s || !fn(c, path, item, s, out + i * size, arg))
+            ok = false; /* every item is checked, so each error is reported */
     }
     if (!ok) {
         free(out);
@@ -298,6 +292,29 @@ static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const 
     *arr = out;
     *n = count;
     return true;
+}
+
+struct list_item {
+    const char *what;
+    item_parse_fn *fn;
+};
+
+static bool list_item(struct ctx *c, const char *path, yaml_node_t *item, const char *s, void *out,
+                      const void *arg)
+{
+    const struct list_item *li = arg;
+    if (li->fn(s, out) >= 0)
+        return true;
+    char b[SHOWN_MAX + 4];
+    mw_config__err(c, line_of(item), "%s: invalid %s '%s'", path, li->what, mw_config__shown(s, b));
+    return false;
+}
+
+static bool parse_list(struct ctx *c, const char *path, yaml_node_t *val, const char *what,
+                       item_parse_fn *fn, size_t size, void **arr, size_t *n)
+{
+    const struct list_item li = {what, fn};
+    return mw_config__parse_seq(c, path, val, size, list_item, &li, arr, n);
 }
 
 static bool parse_addrs(struct ctx *c, const char *path, yaml_node_t *val, struct mw_addr **arr,

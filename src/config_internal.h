@@ -179,6 +179,14 @@ void mw_config__dnstap_defaults(struct mw_config *cfg);
 void mw_config__dnstap_free(struct mw_config *cfg);
 /* ---- config_tls.c ---- */
 
+/* A list key: null is an empty list, anything but a sequence an error. Each item's text goes
+ * to fn with its slot in a new array of size-byte items; fn reports its own error and returns
+ * false. Every item is checked; on any failure nothing is kept. */
+typedef bool seq_item_fn(struct ctx *c, const char *path, yaml_node_t *item, const char *s,
+                         void *out, const void *arg);
+bool mw_config__parse_seq(struct ctx *c, const char *path, yaml_node_t *val, size_t size,
+                          seq_item_fn *fn, const void *arg, void **arr, size_t *n);
+
 /* `upstreams` and a forward zone's list: addresses and tls:// URLs (noted in cfg->tls.ups)
  * into a new array. Returns false after reporting every bad entry. */
 bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *val,

@@ -54,55 +54,32 @@ static bool note_tls(struct ctx *c, const char *path, int line, const struct mw_
     return true;
 }
 
+static bool upstream_item(struct ctx *c, const char *path, yaml_node_t *item, const char *s,
+                          void *out, const void *arg)
+{
+    (void)arg;
+    struct mw_tls_upstream e;
+    memset(&e, 0, sizeof(e));
+    int r = mw_config_parse_upstream(s, &e);
+    *(struct mw_addr *)out = e.addr;
+    if (r < 0) {
+        char b[SHOWN_MAX + 4];
+        mw_config__err(c, line_of(item),
+                       "%s: invalid address '%s' (expected ADDR[:PORT], "
+                       "tls://HOST[:PORT][#AUTH-NAME] or https://HOST[:PORT]/PATH)",
+                       path, mw_config__shown(s, b));
+        return false;
+    }
+    return r != 1 || note_tls(c, path, line_of(item), &e, s);
+}
+
 bool mw_config__parse_upstreams(struct ctx *c, const char *path, yaml_node_t *val,
                                 struct mw_addr **arr, size_t *n)
 {
-    *arr = NULL;
-    *n = 0;
-    if (is_null(val))
-        return true;
-    if (val->type != YAML_SEQUENCE_NODE) {
-        mw_config__err(c, line_of(val), "%s: expected a list, found %s", path, kind(val));
-        return false;
-    }
-    size_t count = (size_t)(val->data.sequence.items.top - val->data.sequence.items.start);
-    if (count == 0)
-        return true;
-    struct mw_addr *out = calloc(count, sizeof(*out));
-    if (!out) {
-        mw_config__err(c, line_of(val), "%s: out of memory", path);
-        return false;
-    }
-    bool ok = true;
-    char b[SHOWN_MAX + 4];
-    for (size_t i = 0; i < count; i++) {
-        yaml_node_t *item = node(c, val->data.sequence.items.start[i]);
-        const char *s = mw_config__scalar(c, path, item);
-        if (!s) {
-            ok = false;
-            continue;
-        }
-        struct mw_tls_upstream e;
-        memset(&e, 0, sizeof(e));
-        int r = mw_config_parse_upstream(s, &e);
-        out[i] = e.addr;
-        if (r < 0) {
-            mw_config__err(c, line_of(item),
-                           "%s: invalid address '%s' (expected ADDR[:PORT], "
-                           "tls://HOST[:PORT][#AUTH-NAME] or https://HOST[:PORT]/PATH)",
-                           path, mw_config__shown(s, b));
-            ok = false;
-        } else if (r == 1 && !note_tls(c, path, line_of(item), &e, s)) {
-            ok = false;
-        }
-    }
-    if (!ok) {
-        free(out);
-        return false;
-    }
-    *arr = out;
-    *n = count;
-    return true;
+    void *p = NULL;
+    bool ok = mw_config__parse_seq(c, path, val, sizeof(**arr), upstream_item, NULL, &p, n);
+    *arr = p;
+    return ok;
 }
 
 /* `tls.pins`: a map of authentication names to lists of base64 SPKI SHA-256 hashes. */
