@@ -1,6 +1,7 @@
 /* The detection keys of the configuration: `detect:`, a map with one map per detector (see
  * config.h): `dga:`, `new-domains:`, `rebinding:` and `tunnel:`, each with an `action:` from the
  * list actions. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,47 +160,40 @@ static void on_tunnel_action(struct ctx *c, const struct key *k, yaml_node_t *va
     mw_config__parse_action(c, k, val, &c->cfg->detect.tunnel.action);
 }
 
-/* A duration: a number with a unit, s, m or h ("90s", "10m", "1h"), or plain seconds, within
- * k->min..k->max seconds, stored in milliseconds into the uint32_t field at k->off. */
-static void on_tunnel_duration(struct ctx *c, const struct key *k, yaml_node_t *val)
+/* A duration ("90s", "10m", "1h30m", a bare number of seconds; mw_control_duration's syntax)
+ * within k->min..k->max seconds, stored in milliseconds into the field at k->off, a uint32_t
+ * or a uint64_t by k->width. One handler for every duration key of the detect section. */
+static void on_duration(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     char b[SHOWN_MAX + 4];
     const char *s = mw_config__scalar(c, k->path, val);
+    uint64_t ms;
     if (!s)
         return;
-    char *end = NULL;
-    unsigned long long n = 0;
-    if (*s >= '0' && *s <= '9')
-        n = strtoull(s, &end, 10);
-    unsigned long long mul = 0;
-    if (end && end != s && n <= 1000000) {
-        if (*end == 0 || strcmp(end, "s") == 0)
-            mul = 1;
-        else if (strcmp(end, "m") == 0)
-            mul = 60;
-        else if (strcmp(end, "h") == 0)
-            mul = 3600;
-    }
-    if (!mul) {
+    int rc = mw_control_duration(s, &ms);
+    if (rc == -EINVAL) {
         mw_config__err(c, line_of(val),
                        "%s: expected a duration such as 90s, 10m or 1h, found '%s'", k->path,
                        mw_config__shown(s, b));
         return;
     }
-    unsigned long long secs = n * mul;
-    if (secs < (unsigned long long)k->min || secs > (unsigned long long)k->max) {
+    if (rc < 0 || ms < (uint64_t)k->min * 1000 || ms > (uint64_t)k->max * 1000) {
         mw_config__err(c, line_of(val), "%s: '%s' is out of range (%llds to %llds)", k->path,
                        mw_config__shown(s, b), k->min, k->max);
         return;
     }
-    uint32_t ms = (uint32_t)(secs * 1000);
-    memcpy((char *)c->cfg + k->off, &ms, sizeof(ms));
+    if (k->width == sizeof(uint32_t)) {
+        uint32_t v = (uint32_t)ms;
+        memcpy((char *)c->cfg + k->off, &v, sizeof(v));
+    } else {
+        memcpy((char *)c->cfg + k->off, &ms, sizeof(ms));
+    }
 }
 
 #define DURATION(p, f, lo, hi)                                                                     \
     {                                                                                              \
-        .path = p, .fn = on_tunnel_duration, .off = offsetof(struct mw_config, f), .min = lo,      \
-        .max = hi                                                                                  \
+        .path = p, .fn = on_duration, .off = offsetof(struct mw_config, f),                        \
+        .width = sizeof(((struct mw_config *)0)->f), .min = lo, .max = hi                          \
     }
 
 static const struct key tunnel_keys[] = {
@@ -224,23 +218,6 @@ static const struct key tunnel_keys[] = {
 static void on_nd_action(struct ctx *c, const struct key *k, yaml_node_t *val)
 {
     mw_config__parse_action(c, k, val, &c->cfg->ND(action));
-}
-
-/* A duration ("10m", "1h30m", a bare number of seconds) of at least 1 s and at most a year. */
-static void on_nd_duration(struct ctx *c, const struct key *k, yaml_node_t *val)
-{
-    const char *s = mw_config__scalar(c, k->path, val);
-    uint64_t ms;
-    if (!s)
-        return;
-    if (mw_control_duration(s, &ms) < 0 || ms < 1000) {
-        char b[SHOWN_MAX + 4];
-        mw_config__err(c, line_of(val),
-                       "%s: expected a duration of 1s to 365d such as 10m or 1h30m, found '%s'",
-                       k->path, mw_config__shown(s, b));
-        return;
-    }
-    memcpy((char *)c->cfg + k->off, &ms, sizeof(ms));
 }
 
 static void on_nd_fp(struct ctx *c, const struct key *k, yaml_node_t *val)
@@ -274,9 +251,7 @@ static void on_nd_state_dir(struct ctx *c, const struct key *k, yaml_node_t *val
 static const struct key new_domains_keys[] = {
     BOOL("detect.new-domains.enabled", ND(enabled)),
     {.path = "detect.new-domains.action", .fn = on_nd_action},
-    {.path = "detect.new-domains.block-for",
-     .fn = on_nd_duration,
-     .off = offsetof(struct mw_config, ND(block_for_ms))},
+    DURATION("detect.new-domains.block-for", ND(block_for_ms), 1, 365 * 86400),
     NUM("detect.new-domains.capacity", mw_config__on_uint, ND(capacity), MW_NOD_CAPACITY_MIN,
         MW_NOD_CAPACITY_MAX, 1, 0),
     {.path = "detect.new-domains.fp-rate", .fn = on_nd_fp},
@@ -285,9 +260,7 @@ static const struct key new_domains_keys[] = {
      .off = offsetof(struct mw_config, ND(redis))},
     NUM("detect.new-domains.fleet-days", mw_config__on_uint, ND(fleet_days), 1, 365, 1, 0),
     NUM("detect.new-domains.max-in-flight", mw_config__on_uint, ND(max_in_flight), 1, 4096, 1, 0),
-    {.path = "detect.new-domains.save-interval",
-     .fn = on_nd_duration,
-     .off = offsetof(struct mw_config, ND(save_ms))},
+    DURATION("detect.new-domains.save-interval", ND(save_ms), 1, 365 * 86400),
     {.path = "detect.new-domains.state-dir",
      .fn = on_nd_state_dir,
      .off = offsetof(struct mw_config, ND(state_dir)),

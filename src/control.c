@@ -40,7 +40,7 @@ int mw_control_duration(const char *s, uint64_t *ms)
         while (*s >= '0' && *s <= '9') {
             v = v * 10 + (uint64_t)(*s++ - '0');
             if (v > year)
-                return -EINVAL;
+                return -ERANGE;
         }
         uint64_t mul = 0;
         size_t ulen = 0;
@@ -56,10 +56,10 @@ int mw_control_duration(const char *s, uint64_t *ms)
         s += ulen;
         total += v * mul;
         if (total > year)
-            return -EINVAL;
+            return -ERANGE;
     }
     if (total == 0)
-        return -EINVAL;
+        return -ERANGE;
     *ms = total;
     return 0;
 }

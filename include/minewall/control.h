@@ -75,7 +75,7 @@ struct mw_control_req {
 const char *mw_control_cmd_name(enum mw_control_cmd cmd);
 
 /* Parse a duration: a sequence of NUMBER UNIT with units ms, s, m, h, d ("5m", "1h30m"), or a
- * bare number of seconds. Returns 0 and *ms, or -EINVAL (empty, bad unit, overflow, 0 or more
+ * bare number of seconds. Returns 0 and *ms, -EINVAL (empty, bad unit) or -ERANGE (0, or more
  * than a year). */
 int mw_control_duration(const char *s, uint64_t *ms);
 /* Write ms as "1h2m3s" ("0s" for less than a second). */

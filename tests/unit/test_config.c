@@ -1507,7 +1507,7 @@ static void test_detect_new_domains(void **state)
     parse_error("detect:\n  new-domains:\n    action: log\n",
                 NAME ":3: detect.new-domains: needs a state-dir");
     parse_error("detect:\n  new-domains:\n    state-dir: /x\n    block-for: 0s\n",
-                NAME ":4: detect.new-domains.block-for: expected a duration");
+                NAME ":4: detect.new-domains.block-for: '0s' is out of range (1s to 31536000s)");
     parse_error("detect:\n  new-domains:\n    state-dir: /x\n    capacity: 999\n",
                 NAME ":4: detect.new-domains.capacity");
     parse_error("detect:\n  new-domains:\n    state-dir: /x\n    fp-rate: 1%\n",

@@ -27,10 +27,12 @@ static void test_duration(void **state)
     assert_int_equal(ms, 250);
     assert_int_equal(mw_control_duration("2d", &ms), 0);
     assert_int_equal(ms, 2 * 86400000ull);
-    const char *bad[] = {"",     "m",  "5x", "0", "0s", "5m3", "-5m", "1y", "99999999999999999999s",
-                         "400d", "5 m"};
+    const char *bad[] = {"", "m", "5x", "5m3", "-5m", "1y", "5 m"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(mw_control_duration(bad[i], &ms), -EINVAL);
+    const char *range[] = {"0", "0s", "99999999999999999999s", "400d"};
+    for (size_t i = 0; i < sizeof(range) / sizeof(range[0]); i++)
+        assert_int_equal(mw_control_duration(range[i], &ms), -ERANGE);
     char b[32];
     struct mw_strbuf sb;
     mw_strbuf_init(&sb, b, sizeof(b));
