@@ -883,22 +883,26 @@ void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot
 {
     memset(out, 0, sizeof(*out));
     for (const struct pool *p = d->pools; p; p = p->next) {
-        if (!mw_addr_equal(&p->addr, a))
-            continue;
-        out->handshakes += p->st.handshakes;
-        out->resumptions += p->st.resumptions;
-        out->verify_failures += p->st.verify_failures;
-        out->conn_failures += p->st.conn_failures;
-        out->queries += p->st.queries;
-        out->reused += p->st.reused;
-        out->busy += p->st.busy;
-        out->backoff += p->st.backoff;
-        out->moved += p->st.moved;
-        out->http_errors += p->st.http_errors;
-        out->oversize += p->st.oversize;
-        out->resets += p->st.resets;
-        out->open += p->st.open;
+        if (mw_addr_equal(&p->addr, a))
+            mw_dot_stats_add(out, &p->st);
     }
+}
+
+void mw_dot_stats_add(struct mw_dot_stats *out, const struct mw_dot_stats *in)
+{
+    out->handshakes += in->handshakes;
+    out->resumptions += in->resumptions;
+    out->verify_failures += in->verify_failures;
+    out->conn_failures += in->conn_failures;
+    out->queries += in->queries;
+    out->reused += in->reused;
+    out->busy += in->busy;
+    out->backoff += in->backoff;
+    out->moved += in->moved;
+    out->http_errors += in->http_errors;
+    out->oversize += in->oversize;
+    out->resets += in->resets;
+    out->open += in->open;
 }
 
 uint64_t mw_dot_stray(const struct mw_dot *d)

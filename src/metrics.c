@@ -125,33 +125,6 @@ static void add_recent(struct sums *s, const struct mw_worker_hit *h, const stru
     }
 }
 
-/* DNS-over-TLS counters of one upstream, summed over the workers (dotconn.h). */
-static void tls_zero(struct mw_upstream_pub *o)
-{
-    o->tls_handshakes = o->tls_resumptions = o->tls_verify_failures = 0;
-    o->tls_conn_failures = o->tls_queries = o->tls_reused = o->tls_busy = o->tls_open = 0;
-    o->tls_backoff = o->tls_moved = 0;
-    o->doh_http_errors = o->doh_oversize = o->doh_resets = 0;
-}
-
-static void tls_add(struct mw_upstream_pub *o, const struct mw_upstream_pub *p)
-{
-    o->tls = o->tls || p->tls;
-    o->tls_handshakes += p->tls_handshakes;
-    o->tls_resumptions += p->tls_resumptions;
-    o->tls_verify_failures += p->tls_verify_failures;
-    o->tls_conn_failures += p->tls_conn_failures;
-    o->tls_queries += p->tls_queries;
-    o->tls_reused += p->tls_reused;
-    o->tls_busy += p->tls_busy;
-    o->tls_backoff += p->tls_backoff;
-    o->tls_moved += p->tls_moved;
-    o->tls_open += p->tls_open;
-    o->doh_http_errors += p->doh_http_errors;
-    o->doh_oversize += p->doh_oversize;
-    o->doh_resets += p->doh_resets;
-}
-
 /* The sums of every worker's published counters (and l's list names), or NULL on ENOMEM.
  * The caller frees them. */
 static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struct mw_lists *l)
@@ -202,7 +175,7 @@ static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struc
                 s->ups[k].queries = s->ups[k].answers = s->ups[k].timeouts = 0;
                 s->ups[k].errors = 0;
                 s->ups[k].up = false;
-                tls_zero(&s->ups[k]);
+                memset(&s->ups[k].dot, 0, sizeof(s->ups[k].dot));
             }
             struct mw_upstream_pub *o = &s->ups[k];
             o->up = o->up || p->ups[u].up; /* healthy for some worker: healthy */
@@ -214,7 +187,8 @@ static struct sums *sums_new(struct mw_worker *const *w, unsigned n, const struc
             o->errors += p->ups[u].errors;
             for (unsigned b = 0; b < MW_M_LAT; b++)
                 o->lat[b] += p->ups[u].lat[b];
-            tls_add(o, &p->ups[u]);
+            o->tls = o->tls || p->ups[u].tls; /* TLS counters summed over the workers */
+            mw_dot_stats_add(&o->dot, &p->ups[u].dot);
         }
         for (unsigned b = 0; b < p->n_blocks; b++) {
             const struct mw_block_counter *x = &p->blocks[b];
@@ -259,44 +233,44 @@ static const struct {
     size_t off; /* of a uint64_t in struct mw_upstream_pub */
 } tls_counters[] = {
     {"upstream_tls_handshakes_total", "counter", "TLS handshakes completed with each upstream.",
-     offsetof(struct mw_upstream_pub, tls_handshakes)},
+     offsetof(struct mw_upstream_pub, dot.handshakes)},
     {"upstream_tls_resumptions_total", "counter", "TLS handshakes that resumed an earlier session.",
-     offsetof(struct mw_upstream_pub, tls_resumptions)},
+     offsetof(struct mw_upstream_pub, dot.resumptions)},
     {"upstream_tls_verify_failures_total", "counter",
      "TLS handshakes refused: certificate chain, name, validity or pins (never a fallback to "
      "plain DNS).",
-     offsetof(struct mw_upstream_pub, tls_verify_failures)},
+     offsetof(struct mw_upstream_pub, dot.verify_failures)},
     {"upstream_tls_connect_failures_total", "counter",
      "TLS connections that failed otherwise (refused, reset, timed out, protocol error).",
-     offsetof(struct mw_upstream_pub, tls_conn_failures)},
+     offsetof(struct mw_upstream_pub, dot.conn_failures)},
     {"upstream_tls_queries_total", "counter", "Queries written on TLS connections.",
-     offsetof(struct mw_upstream_pub, tls_queries)},
+     offsetof(struct mw_upstream_pub, dot.queries)},
     {"upstream_tls_reused_queries_total", "counter",
      "Queries written on a TLS connection that had carried a query before.",
-     offsetof(struct mw_upstream_pub, tls_reused)},
+     offsetof(struct mw_upstream_pub, dot.reused)},
     {"upstream_tls_busy_total", "counter",
      "Queries not sent: every connection of the pool full (tls.max-connections x "
      "tls.max-pipeline, or for DoH the server's SETTINGS_MAX_CONCURRENT_STREAMS if lower).",
-     offsetof(struct mw_upstream_pub, tls_busy)},
+     offsetof(struct mw_upstream_pub, dot.busy)},
     {"upstream_tls_backoff_total", "counter",
      "Queries not sent: no connection open and the last ones failed (a backoff from 250 ms "
      "doubling to 30 s).",
-     offsetof(struct mw_upstream_pub, tls_backoff)},
+     offsetof(struct mw_upstream_pub, dot.backoff)},
     {"upstream_tls_moved_queries_total", "counter",
      "Queries moved to another connection after the server closed theirs (RFC 7766 6.2.4).",
-     offsetof(struct mw_upstream_pub, tls_moved)},
+     offsetof(struct mw_upstream_pub, dot.moved)},
     {"upstream_tls_connections", "gauge", "TLS connections open to each upstream.",
-     offsetof(struct mw_upstream_pub, tls_open)},
+     offsetof(struct mw_upstream_pub, dot.open)},
     {"upstream_doh_http_errors_total", "counter",
      "DNS-over-HTTPS answers refused: HTTP status not 200, wrong Content-Type or a body too "
      "short (a failed upstream answer).",
-     offsetof(struct mw_upstream_pub, doh_http_errors)},
+     offsetof(struct mw_upstream_pub, dot.http_errors)},
     {"upstream_doh_oversize_total", "counter",
      "DNS-over-HTTPS answers refused: a body over 65535 bytes (the stream is reset).",
-     offsetof(struct mw_upstream_pub, doh_oversize)},
+     offsetof(struct mw_upstream_pub, dot.oversize)},
     {"upstream_doh_resets_total", "counter",
      "DNS-over-HTTPS streams reset or refused by the server before their answer.",
-     offsetof(struct mw_upstream_pub, doh_resets)},
+     offsetof(struct mw_upstream_pub, dot.resets)},
 };
 
 static void counter(struct mw_http_response *r, const char *name, const char *help,

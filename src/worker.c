@@ -423,23 +423,10 @@ static void pub_tick(uv_timer_t *t)
         o->errors = u->errors;
         memcpy(o->lat, u->lat, sizeof(o->lat));
         o->tls = u->tls;
-        if (u->tls) {
-            struct mw_dot_stats ds;
-            mw_upstreams_tls_stats(w->ups, &u->addr, &ds);
-            o->tls_handshakes = ds.handshakes;
-            o->tls_resumptions = ds.resumptions;
-            o->tls_verify_failures = ds.verify_failures;
-            o->tls_conn_failures = ds.conn_failures;
-            o->tls_queries = ds.queries;
-            o->tls_reused = ds.reused;
-            o->tls_busy = ds.busy;
-            o->tls_backoff = ds.backoff;
-            o->tls_moved = ds.moved;
-            o->tls_open = ds.open;
-            o->doh_http_errors = ds.http_errors;
-            o->doh_oversize = ds.oversize;
-            o->doh_resets = ds.resets;
-        }
+        if (u->tls)
+            mw_upstreams_tls_stats(w->ups, &u->addr, &o->dot);
+        else
+            memset(&o->dot, 0, sizeof(o->dot));
     }
     uv_mutex_unlock(&w->pub_lock);
 }

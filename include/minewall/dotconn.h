@@ -39,7 +39,7 @@ struct mw_dot_stats {
     uint64_t http_errors;     /* DoH answers refused: HTTP status not 200, wrong Content-Type */
     uint64_t oversize;        /* DoH answers refused: body over 65535 bytes (stream reset) */
     uint64_t resets;          /* DoH streams reset or refused by the server before an answer */
-    uint32_t open;            /* connections open now */
+    uint64_t open;            /* connections open now */
 };
 
 struct mw_tls_upstream;
@@ -100,6 +100,8 @@ uint16_t mw_dot_req_id(const struct mw_dot_req *r);
 void mw_dot_cancel(struct mw_dot_req *r);
 /* The counters of upstream a (zeros when it has no pool). */
 void mw_dot_stats(const struct mw_dot *d, const struct mw_addr *a, struct mw_dot_stats *out);
+/* out += in, field by field: the one place that knows every counter of the struct. */
+void mw_dot_stats_add(struct mw_dot_stats *out, const struct mw_dot_stats *in);
 /* Answers that matched no request on their connection (a late answer, or a bad server). */
 uint64_t mw_dot_stray(const struct mw_dot *d);
 /* Close every connection (requests dropped without callbacks). */

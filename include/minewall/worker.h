@@ -24,6 +24,7 @@ enum { MW_WORKER_TOP_CLIENTS, MW_WORKER_TOP_NAMES };
 
 #include "minewall/cache.h"
 #include "minewall/dnsmsg.h"
+#include "minewall/dotconn.h"
 #include "minewall/netaddr.h"
 #include "minewall/rebind.h"
 #include "minewall/topn.h"
@@ -119,11 +120,9 @@ struct mw_upstream_pub {
     bool up;
     double srtt_ms;
     uint64_t queries, answers, timeouts, errors;
-    uint64_t lat[MW_M_LAT]; /* answer RTT histogram, buckets of MW_LAT_BOUNDS_MS */
-    bool tls;               /* a DNS-over-TLS upstream: the tls_ counters apply */
-    uint64_t tls_handshakes, tls_resumptions, tls_verify_failures, tls_conn_failures;
-    uint64_t tls_queries, tls_reused, tls_busy, tls_backoff, tls_moved, tls_open;
-    uint64_t doh_http_errors, doh_oversize, doh_resets; /* DoH answers refused (dotconn.h) */
+    uint64_t lat[MW_M_LAT];  /* answer RTT histogram, buckets of MW_LAT_BOUNDS_MS */
+    bool tls;                /* a DNS-over-TLS or -HTTPS upstream: dot applies */
+    struct mw_dot_stats dot; /* its connection pools' counters, as dotconn.h keeps them */
 };
 
 /* One recent block hit (for the status page). */
