@@ -665,7 +665,12 @@ def test_slow_and_garbage_http_clients(make_minewall, upstream, mport):
                 assert time.monotonic() - t0 < 1.0
                 scrapes += 1
             time.sleep(0.02)
-        assert max(lat) < 0.1, "slowest DNS answer %.0f ms" % (max(lat) * 1e3)
+        # A server held up by the slow client would stall answers for its 0.5 s per byte: the
+        # tail must stay far below that (p95 under 100 ms, none at 0.5 s) on a loaded machine.
+        lat.sort()
+        p95 = lat[int(len(lat) * 0.95)]
+        assert p95 < 0.1, "p95 DNS answer %.0f ms" % (p95 * 1e3)
+        assert lat[-1] < 0.5, "slowest DNS answer %.0f ms" % (lat[-1] * 1e3)
         assert scrapes >= 3
         assert http_get(mport, "/healthz")[0] == 200
     finally:
