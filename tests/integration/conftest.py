@@ -8,6 +8,7 @@ within 5 s of SIGTERM. The log of each minewall is attached to the report of a f
 
 import glob
 import json
+import re
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 try:
     import redis
@@ -234,6 +236,32 @@ def wait_until(pred, timeout, step=0.05, what="condition"):
             return v
         time.sleep(step)
     raise AssertionError("%s not met within %.1fs" % (what, timeout))
+
+
+# --- /metrics ------------------------------------------------------------------------------
+
+_SAMPLE = re.compile(r"^([A-Za-z_:][\w:]*)(?:\{(.*)\})? (\S+)$", re.M)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def metrics_text(port, timeout=2.0):
+    """The body of http://127.0.0.1:PORT/metrics."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=timeout) as f:
+        return f.read().decode()
+
+
+def metric_value(text, name, **labels):
+    """The value of one sample of a /metrics text, or None when it is absent. name is a sample
+    name ("minewall_queries_total", labels as keywords) or a whole sample as written
+    ('minewall_reloads_total{result="failed"}'). Labels must match exactly, in any order."""
+    if "{" in name:
+        name, rest = name.split("{", 1)
+        labels = dict(_LABEL.findall(rest.rstrip("}")))
+    want = {k: str(v) for k, v in labels.items()}
+    for m in _SAMPLE.finditer(text):
+        if m.group(1) == name and dict(_LABEL.findall(m.group(2) or "")) == want:
+            return float(m.group(3))
+    return None
 
 
 # --- the minewall process ------------------------------------------------------------------

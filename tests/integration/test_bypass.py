@@ -5,13 +5,11 @@ one avenue over real sockets; the README section "Filter guarantees" says which 
 which are documented limits (the tests assert that documented behaviour too)."""
 
 import os
-import re
 import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 
 import dns.edns
 import dns.flags
@@ -24,7 +22,7 @@ import dns.rrset
 import pytest
 
 import conftest
-from conftest import addresses, free_port, to_yaml, wait_until
+from conftest import addresses, free_port, metric_value, metrics_text, to_yaml, wait_until
 from test_ops import netns  # noqa: F401  (a fixture: a network namespace joined by a veth)
 
 LISTED = "pool.evil.test"
@@ -70,16 +68,6 @@ def response(q, answer=(), authority=(), additional=()):
             owner = owner if owner.endswith(".") else owner + "."
             sec.append(dns.rrset.from_text(owner, 300, "IN", rtype, rdata))
     return r
-
-
-def http_metrics(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as f:
-        return f.read().decode()
-
-
-def metric(text, sample):
-    m = re.search(r"^%s (\S+)$" % re.escape(sample), text, re.M)
-    return float(m.group(1)) if m else None
 
 
 @pytest.fixture
@@ -371,16 +359,16 @@ def test_reload_with_broken_list_keeps_policy(start, up, tmp_path, how):
     m = start(metrics={"listen": "127.0.0.1:%d" % mport})
     path = str(tmp_path / "mining.txt")
     assert_blocked(m.query(LISTED))
-    t = http_metrics(mport)
-    assert metric(t, "minewall_last_reload_successful") == 1
+    t = metrics_text(mport)
+    assert metric_value(t, "minewall_last_reload_successful") == 1
     break_list(path, how)
     m.sighup()
     # whatever happens, the listed name stays blocked while the reload runs and after it
     deadline = time.monotonic() + 5
-    while metric(http_metrics(mport), 'minewall_reloads_total{result="failed"}') < 1:
+    while metric_value(metrics_text(mport), 'minewall_reloads_total{result="failed"}') < 1:
         assert time.monotonic() < deadline, m.log()[-3000:]
         assert_blocked(m.query(LISTED))
-    assert metric(http_metrics(mport), "minewall_last_reload_successful") == 0
+    assert metric_value(metrics_text(mport), "minewall_last_reload_successful") == 0
     assert "keeping the running" in m.log()
     for _ in range(20):
         assert_blocked(m.query(LISTED))
@@ -393,7 +381,7 @@ def test_reload_with_broken_list_keeps_policy(start, up, tmp_path, how):
         f.write(LISTED + "\nlater.test\n")
     os.rename(path + ".new", path)
     m.sighup()
-    wait_until(lambda: metric(http_metrics(mport), "minewall_last_reload_successful") == 1, 5,
+    wait_until(lambda: metric_value(metrics_text(mport), "minewall_last_reload_successful") == 1, 5,
                what="successful reload")
     wait_until(lambda: blocked(m.query("later.test")), 3, what="repaired list in force")
 

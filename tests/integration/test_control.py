@@ -15,7 +15,7 @@ import pytest
 
 import conftest
 from conftest import addresses, run_minewall, wait_until
-from conftest import free_port
+from conftest import free_port, metric_value, metrics_text
 
 CTL = os.environ.get("MINEWALL_CTL_BIN",
                      os.path.join(os.path.dirname(conftest.BIN), "minewall-ctl"))
@@ -74,17 +74,6 @@ def http_get(port, path, token=None, method="GET", with_headers=False):
         return out + (dict(r.getheaders()),) if with_headers else out
     finally:
         c.close()
-
-
-def metric(port, name, **labels):
-    st, body = http_get(port, "/metrics")
-    assert st == 200
-    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
-    key = "%s{%s}" % (name, want) if labels else name
-    for ln in body.splitlines():
-        if ln.startswith(key + " "):
-            return float(ln.split()[-1])
-    return None
 
 
 @pytest.fixture
@@ -281,10 +270,11 @@ def test_http_needs_the_token(start, tmp_path):
     p = subprocess.run([CTL, "--url", url, "--token-file", str(bad), "status"],
                        capture_output=True, text=True, timeout=10)
     assert p.returncode == 1 and "Bearer" in p.stderr, p.stderr
-    assert metric(port, "minewall_control_requests_total", result="unauthorized") == 4
+    text = metrics_text(port)
+    assert metric_value(text, "minewall_control_requests_total", result="unauthorized") == 4
     # status, pause and resume
-    assert metric(port, "minewall_control_requests_total", result="ok") == 3
-    assert metric(port, "minewall_control_requests_total", result="bad_request") == 2
+    assert metric_value(text, "minewall_control_requests_total", result="ok") == 3
+    assert metric_value(text, "minewall_control_requests_total", result="bad_request") == 2
     assert blocked(m.query("pool.evil.test"))
     st, body = http_get(port, "/status")
     assert st == 200 and json.loads(body)["control"]["paused"] is False, body
@@ -351,8 +341,8 @@ def test_bounds_are_refused_and_counted(start):
             s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             s.connect(m.ctl_path)
             idle.append(s)
-        wait_until(lambda: metric(port, "minewall_control_refused_total",
-                                  reason="connections") == 0, 2, what="metrics")
+        wait_until(lambda: metric_value(metrics_text(port), "minewall_control_refused_total",
+                                        reason="connections") == 0, 2, what="metrics")
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(3)
         s.connect(m.ctl_path)
@@ -372,9 +362,10 @@ def test_bounds_are_refused_and_counted(start):
         except OSError:
             return False  # the closes of the idle ones are not through yet
     wait_until(served, 3, what="served")
-    assert metric(port, "minewall_control_refused_total", reason="oversized") == 1
-    assert metric(port, "minewall_control_refused_total", reason="connections") >= 1
-    assert metric(port, "minewall_control_requests_total", result="bad_request") == 2
+    text = metrics_text(port)
+    assert metric_value(text, "minewall_control_refused_total", reason="oversized") == 1
+    assert metric_value(text, "minewall_control_refused_total", reason="connections") >= 1
+    assert metric_value(text, "minewall_control_requests_total", result="bad_request") == 2
     assert m.alive
 
 

@@ -18,7 +18,8 @@ import dns.rcode
 import pytest
 
 from fleetlib import EXTRA, FOLLOW_S, POLL_S, SYNC_S, is_blocked, ok, timed
-from conftest import BIN, FEED_BIN, addresses, feed, free_port, wait_until
+from conftest import (BIN, FEED_BIN, addresses, feed, free_port, metric_value, metrics_text,
+                      wait_until)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(FEED_BIN),
                                 reason="minewall-feed not built: " + FEED_BIN)
@@ -46,16 +47,6 @@ def http_get(port, path):
         return r.status, r.read().decode()
     finally:
         c.close()
-
-
-def metric(port, name, labels):
-    """The value of one sample of /metrics, or None when absent."""
-    _, body = http_get(port, "/metrics")
-    want = ("%s{%s} " % (name, labels)) if labels else name + " "
-    for line in body.splitlines():
-        if line.startswith(want):
-            return float(line[len(want):])
-    return None
 
 
 def status_list(port, name):
@@ -137,7 +128,7 @@ def test_rollout_log_then_sinkhole(rs, up, tmp_path, make_minewall):
                what="a block-log line with action sinkhole")
     sl = status_list(mport, "rollout")
     assert sl["action"] == "sinkhole" and sl["category"] == "mining" and not sl["stale"], sl
-    assert metric(mport, "minewall_redis_meta_changes_total", "") == 1
+    assert metric_value(metrics_text(mport), "minewall_redis_meta_changes_total") == 1
 
     # saved in the state directory, and --explain reads it from there
     path = state / "rollout.list"
@@ -298,9 +289,11 @@ def test_hostile_catalog_and_index_are_bounded(rs, up, tmp_path, make_minewall):
                 {"op": "explode", "list": "ok"}, {"op": "create"}, {"junk": "y" * 10000}):
         r.xadd("minewall:catalog", rec)
     r.sadd("minewall:lists", "../escape", "a b")
-    wait_until(lambda: metric(mport, "minewall_redis_catalog_ignored_total", "") == 5, 3,
+    wait_until(lambda: metric_value(metrics_text(mport),
+                                    "minewall_redis_catalog_ignored_total") == 5, 3,
                what="5 catalog records ignored")
-    wait_until(lambda: (metric(mport, "minewall_redis_lists_refused_total", "") or 0) >= 1,
+    wait_until(lambda: (metric_value(metrics_text(mport),
+                                     "minewall_redis_lists_refused_total") or 0) >= 1,
                POLL_S, what="bad index names refused")
     assert not list((tmp_path / "state0").iterdir())  # nothing written outside or inside
     # still following: a good list arrives within a second
@@ -361,23 +354,24 @@ def test_vanished_list_stale_in_healthz_and_metric(rs, up, tmp_path, make_minewa
     wait_until(lambda: is_blocked(m, "pool.evil.test"), SYNC_S, what="synced")
     assert http_get(mport, "/healthz") == (200, "ok\n")
     labels = 'list="mining"'
-    assert metric(mport, "minewall_list_stale", labels) == 0
+    assert metric_value(metrics_text(mport), "minewall_list_stale{%s}" % labels) == 0
     entries = 'list="mining",category="mining",origin="redis"'
-    assert metric(mport, "minewall_list_entries", entries) == 1
+    assert metric_value(metrics_text(mport), "minewall_list_entries{%s}" % entries) == 1
 
     rs.client.delete("minewall:list:{mining}:meta", "minewall:list:{mining}:entries",
                      "minewall:list:{mining}:log")  # vanished, no retire record
-    wait_until(lambda: metric(mport, "minewall_list_stale", labels) == 1, POLL_S,
-               what="minewall_list_stale 1")
+    wait_until(lambda: metric_value(metrics_text(mport), "minewall_list_stale{%s}" % labels) == 1,
+               POLL_S, what="minewall_list_stale 1")
     assert http_get(mport, "/healthz") == (200, "degraded: 1 stale list: mining\n")
-    assert metric(mport, "minewall_list_entries", entries) == 1  # same series, same labels
+    # the same series, with the same labels
+    assert metric_value(metrics_text(mport), "minewall_list_entries{%s}" % entries) == 1
     assert status_list(mport, "mining")["stale"] is True
     assert is_blocked(m, "pool.evil.test")  # still enforced
     assert "retired" not in m.log()
 
     ok(feed(["push", "mining", f, "--category", "mining"], rs.url))
-    wait_until(lambda: metric(mport, "minewall_list_stale", labels) == 0, POLL_S,
-               what="back from stale")
+    wait_until(lambda: metric_value(metrics_text(mport), "minewall_list_stale{%s}" % labels) == 0,
+               POLL_S, what="back from stale")
     assert http_get(mport, "/healthz") == (200, "ok\n")
 
 
@@ -399,6 +393,6 @@ def test_rm_force_drops_a_stale_list(rs, up, tmp_path, make_minewall):
                  "the stale list dropped")
     assert took < FOLLOW_S, took
     assert http_get(mport, "/healthz") == (200, "ok\n")
-    assert metric(mport, "minewall_list_stale", 'list="mining"') is None
-    assert metric(mport, "minewall_redis_lists_retired_total", "") == 1
+    assert metric_value(metrics_text(mport), 'minewall_list_stale{list="mining"}') is None
+    assert metric_value(metrics_text(mport), "minewall_redis_lists_retired_total") == 1
     wait_until(lambda: not (state / "mining.list").exists(), 3, what="state file removed")

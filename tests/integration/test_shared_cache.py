@@ -7,12 +7,11 @@ Every query leaves from a new UDP socket (a new source port): the kernel's SO_RE
 of the 4-tuple spreads them over both workers, so about half of the second asks of a name
 reach the other worker than the first (with one cache per worker, those were fetched again)."""
 
-import re
-import urllib.request
 
 import pytest
 
-from conftest import addresses, free_port, make_query, udp_recv, udp_send, wait_until
+from conftest import (addresses, free_port, make_query, metric_value, metrics_text, udp_recv,
+                      udp_send, wait_until)
 
 N = 200
 
@@ -31,16 +30,6 @@ def ask_all(m, names, rdtype="A"):
             sent.append((udp_send(m.addr, q), q))
         out += [udp_recv(s, q, timeout=5.0) for s, q in sent]
     return out
-
-
-def scrape(port):
-    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=2) as f:
-        return f.read().decode()
-
-
-def metric(text, sample):
-    m = re.search(r"^%s (\S+)$" % re.escape(sample), text, re.M)
-    return float(m.group(1)) if m else None
 
 
 @pytest.fixture
@@ -68,10 +57,10 @@ def test_each_name_fetched_once_by_two_workers(start):
     twice = [n for n in names if up.count(n) != 1]
     assert not twice, "fetched more than once: %s" % twice[:10]
     assert up.count() == N
-    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_hits_total") == N
-                               else None)(scrape(port)), 5, what="the hits published")
-    assert metric(text, "minewall_cache_misses_total") == N
-    assert metric(text, "minewall_cache_entries") == N  # counted once, not once per worker
+    text = wait_until(lambda: (lambda t: t if metric_value(t, "minewall_cache_hits_total") == N
+                               else None)(metrics_text(port)), 5, what="the hits published")
+    assert metric_value(text, "minewall_cache_misses_total") == N
+    assert metric_value(text, "minewall_cache_entries") == N  # counted once, not once per worker
 
 
 def test_flush_empties_the_cache_of_every_worker(start):
@@ -100,28 +89,28 @@ def test_cache_bounds_are_the_process_s(start):
     ask_all(m, names)
 
     def published():
-        t = scrape(port)
-        return t if metric(t, "minewall_cache_misses_total") == 900 else None
+        t = metrics_text(port)
+        return t if metric_value(t, "minewall_cache_misses_total") == 900 else None
     text = wait_until(published, 5, what="the misses published")
-    entries = metric(text, "minewall_cache_entries")
-    evictions = metric(text, "minewall_cache_evictions_total")
+    entries = metric_value(text, "minewall_cache_entries")
+    evictions = metric_value(text, "minewall_cache_evictions_total")
     assert 500 <= entries <= 600, entries
     assert evictions == 900 - entries, (entries, evictions)
-    assert metric(text, "minewall_cache_bytes") > 65536
+    assert metric_value(text, "minewall_cache_bytes") > 65536
     # The byte bound: a reload to 64 KiB (its least; 600 answers take about 100 KB) evicts down to it at once, for the whole process.
     m.config["cache"] = {"size": 600, "max-bytes": 65536}
     m.reload_with(None)
 
     def shrunk():
-        t = scrape(port)
-        b = metric(t, "minewall_cache_bytes")
+        t = metrics_text(port)
+        b = metric_value(t, "minewall_cache_bytes")
         return t if b is not None and 0 < b <= 65536 else None
     text = wait_until(shrunk, 5, what="the cache shrunk to max-bytes")
-    assert metric(text, 'minewall_limit_hits_total{limit="cache-max-bytes"}') > 0
+    assert metric_value(text, 'minewall_limit_hits_total{limit="cache-max-bytes"}') > 0
     ask_all(m, names[:300])
-    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") >= 1100
-                               else None)(scrape(port)), 5, what="the misses published")
-    assert metric(text, "minewall_cache_bytes") <= 65536
+    text = wait_until(lambda: (lambda t: t if metric_value(t, "minewall_cache_misses_total") >= 1100
+                               else None)(metrics_text(port)), 5, what="the misses published")
+    assert metric_value(text, "minewall_cache_bytes") <= 65536
 
 
 def test_simultaneous_misses_on_two_workers_fetch_once(start):
@@ -141,10 +130,10 @@ def test_simultaneous_misses_on_two_workers_fetch_once(start):
         assert addresses(r) == ["192.0.2.%d" % (int(n[1:-5]) % 250 + 1)], (n, r)
     counts = {n: up.count(n) for n in names}
     assert all(c == 1 for c in counts.values()), counts
-    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 160
-                               else None)(scrape(port)), 5, what="the misses published")
+    text = wait_until(lambda: (lambda t: t if metric_value(t, "minewall_cache_misses_total") == 160
+                               else None)(metrics_text(port)), 5, what="the misses published")
     # About half of the names' 8 askers span both workers: those waited for the other's fetch.
-    assert metric(text, "minewall_cache_coalesced_workers_total") > 0
+    assert metric_value(text, "minewall_cache_coalesced_workers_total") > 0
 
 
 def test_a_failed_fetch_answers_the_other_worker_s_clients(start):
@@ -159,9 +148,9 @@ def test_a_failed_fetch_answers_the_other_worker_s_clients(start):
     for s, q in sent:
         r = udp_recv(s, q, timeout=5.0)
         assert r.rcode() == 2, r  # SERVFAIL
-    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 16
-                               else None)(scrape(port)), 5, what="the misses published")
-    assert metric(text, "minewall_cache_coalesced_workers_total") > 0
+    text = wait_until(lambda: (lambda t: t if metric_value(t, "minewall_cache_misses_total") == 16
+                               else None)(metrics_text(port)), 5, what="the misses published")
+    assert metric_value(text, "minewall_cache_coalesced_workers_total") > 0
     up.set_mode(None, "n1.test")
     assert addresses(m.query("n1.test")) == ["192.0.2.2"]
 
@@ -179,7 +168,7 @@ def test_an_uncacheable_answer_is_fetched_by_the_parked_worker(start):
     for s, q in sent:
         assert addresses(udp_recv(s, q, timeout=5.0)) == ["192.0.2.77"]
     assert 1 <= up.count("zero.test") <= 2, up.count("zero.test")
-    text = wait_until(lambda: (lambda t: t if metric(t, "minewall_cache_misses_total") == 16
-                               else None)(scrape(port)), 5, what="the misses published")
-    if metric(text, "minewall_cache_coalesced_workers_total") > 0:
+    text = wait_until(lambda: (lambda t: t if metric_value(t, "minewall_cache_misses_total") == 16
+                               else None)(metrics_text(port)), 5, what="the misses published")
+    if metric_value(text, "minewall_cache_coalesced_workers_total") > 0:
         assert up.count("zero.test") == 2  # the parked worker fetched after the owner
