@@ -329,6 +329,77 @@ size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_ms
     return (size_t)(p - out);
 }
 
+size_t mw_dnstap_encode_answer(const struct mw_dnstap_enc *e, const uint8_t *q, size_t q_len,
+                               size_t q_dns_len, const uint8_t *dns, size_t dns_len, uint8_t *out,
+                               size_t cap)
+{
+    /* q is head, Message key, length, then the Message: type, protocol, family, the sides,
+     * the time (seconds and nanoseconds), the query message last. Each part is checked
+     * before it is used (every read stays in q): a frame of another shape gives 0. */
+    const uint8_t *end = q + q_len;
+    const uint8_t *body = q + e->head_len + 1;
+    if (q_len < e->head_len + 3 || body[-1] != KEY(D_MESSAGE, LEN))
+        return 0;
+    size_t qm = body[0];
+    if (qm < 0x80) {
+        body += 1;
+    } else if (body[1] < 0x80 && q_len >= e->head_len + 4) {
+        qm = (qm & 0x7f) | (size_t)body[1] << 7;
+        body += 2;
+    } else {
+        return 0; /* a query frame of 16 KiB or more: not made here */
+    }
+    size_t tail = 1 + varint_len(q_dns_len) + q_dns_len; /* the query message's field */
+    if (qm != (size_t)(end - body) || qm < 4 + 7 + tail || body[0] != KEY(M_TYPE, VARINT) ||
+        (body[1] != MW_DNSTAP_CLIENT_QUERY && body[1] != MW_DNSTAP_FORWARDER_QUERY))
+        return 0;
+    const uint8_t *msg = end - tail;
+    if (msg[0] != KEY(M_QMSG, LEN) || msg[-5] != KEY(M_QNSEC, FIXED32) || msg[-6] >= 0x80)
+        return 0;
+    /* The seconds' key: 11 bytes before the query message for a time of this era (five
+     * varint bytes), else found by going back over the varint's bytes (the last below 0x80,
+     * the others above) to the key, which is below 0x80. */
+    const uint8_t *t = msg - 11;
+    if (t < body + 4 || t[0] != KEY(M_QSEC, VARINT) || (t[1] & t[2] & t[3] & t[4]) < 0x80) {
+        t = msg - 6;
+        do
+            t--;
+        while (t > body + 4 && *t >= 0x80);
+        if (*t != KEY(M_QSEC, VARINT))
+            return 0;
+    }
+    size_t pre = (size_t)(t - body); /* type to the sides */
+    size_t tl = (size_t)(msg - t);   /* the time fields */
+    size_t mlen = pre + 2 * tl + 1 + varint_len(dns_len) + dns_len;
+    size_t total = e->head_len + 1 + varint_len(mlen) + mlen;
+    if (total > cap)
+        return 0;
+    uint8_t *p = out;
+    if (e->head_len <= HEAD_COPY && total >= HEAD_COPY)
+        memcpy(p, e->head, HEAD_COPY); /* q's head is e's: copied from e, q may be shorter */
+    else
+        memcpy(p, e->head, e->head_len);
+    p += e->head_len;
+    *p++ = KEY(D_MESSAGE, LEN);
+    p = put_small(p, (uint32_t)mlen);
+    /* The query's fields as they are, its time now the response's query_time... */
+    uint8_t *r = p;
+    memcpy(p, body, pre + tl);
+    r[1] = (uint8_t)(body[1] + 1); /* *_QUERY + 1 is its *_RESPONSE */
+    p += pre + tl;
+    /* ... and again as the response's time. */
+    if (tl == 11) {
+        memcpy(p, t, 8); /* fixed-size copies, no call */
+        memcpy(p + 7, t + 7, 4);
+    } else {
+        memcpy(p, t, tl);
+    }
+    p[0] = KEY(M_RSEC, VARINT);
+    p[tl - 5] = KEY(M_RNSEC, FIXED32);
+    p += tl;
+    return (size_t)(put_bytes(p, M_RMSG, dns, dns_len) - out);
+}
+
 size_t mw_dnstap_block_extra(char *buf, size_t cap, const struct mw_dnstap_block *b)
 {
     struct mw_strbuf sb;
