@@ -595,23 +595,32 @@ static inline void commit(struct batch *b, size_t n)
     b->frames++;
 }
 
+/* submit() when m does not fit in the slot's batch (or there is none): the next batch. */
+static __attribute__((noinline)) size_t submit_new(struct mw_tap *t, struct slot *s,
+                                                   const struct mw_dnstap_msg *m)
+{
+    flush_slot(t, s);
+    size_t need = 4 + mw_dnstap_size(&t->enc, m);
+    struct batch *b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES);
+    if (!b) {
+        count_full(s, 1);
+        return 0;
+    }
+    size_t n = mw_dnstap_encode(&t->enc, m, b->data + 4, b->cap - 4);
+    commit(b, n);
+    return n;
+}
+
 /* Encode m, its time set, into slot s's batch (a new one when it does not fit); returns the
  * frame's length (0: dropped, counted). */
-static size_t submit(struct mw_tap *t, struct slot *s, const struct mw_dnstap_msg *m)
+static inline __attribute__((always_inline)) size_t submit(struct mw_tap *t, struct slot *s,
+                                                           const struct mw_dnstap_msg *m)
 {
     struct batch *b = s->b;
-    size_t n = 0;
-    if (b && b->cap - b->len > 4)
-        n = mw_dnstap_encode(&t->enc, m, b->data + b->len + 4, b->cap - b->len - 4);
-    if (n == 0) { /* no batch yet, or this frame does not fit in it */
-        flush_slot(t, s);
-        size_t need = 4 + mw_dnstap_size(&t->enc, m);
-        if (!(b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES))) {
-            count_full(s, 1);
-            return 0;
-        }
-        n = mw_dnstap_encode(&t->enc, m, b->data + 4, b->cap - 4);
-    }
+    size_t n;
+    if (!b || b->cap - b->len <= 4 ||
+        !(n = mw_dnstap_encode(&t->enc, m, b->data + b->len + 4, b->cap - b->len - 4)))
+        return submit_new(t, s, m);
     commit(b, n);
     return n;
 }
