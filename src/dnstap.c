@@ -182,10 +182,10 @@ static inline size_t seconds_len(uint64_t v)
 }
 
 /* A response that also carries its query's time. */
-static inline bool has_qtime(const struct mw_dnstap_msg *m)
+static inline bool has_qtime(const struct mw_dnstap_msg *m, enum mw_dnstap_type type)
 {
     return m->qtime_sec &&
-           (m->type == MW_DNSTAP_CLIENT_RESPONSE || m->type == MW_DNSTAP_FORWARDER_RESPONSE);
+           (type == MW_DNSTAP_CLIENT_RESPONSE || type == MW_DNSTAP_FORWARDER_RESPONSE);
 }
 
 /* Everything of a frame but the Message's fields, worked out by arithmetic only. */
@@ -198,10 +198,10 @@ struct layout {
 
 /* The message's family and its two sides. */
 static inline __attribute__((always_inline)) void sides(const struct mw_dnstap_msg *m,
-                                                        struct layout *L)
+                                                        enum mw_dnstap_type type, struct layout *L)
 {
     /* The peer's family (the client's, or the upstream's) is the message's. */
-    if (m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_CLIENT_RESPONSE) {
+    if (type == MW_DNSTAP_CLIENT_QUERY || type == MW_DNSTAP_CLIENT_RESPONSE) {
         L->fam = side_of(m->query_addr, 0, &L->q);
         L->fam = side_of(m->response_addr, L->fam, &L->r);
     } else {
@@ -213,12 +213,12 @@ static inline __attribute__((always_inline)) void sides(const struct mw_dnstap_m
 static inline __attribute__((always_inline)) void
 plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout *L)
 {
-    sides(m, L);
+    sides(m, m->type, L);
     /* type, protocol and family (one-byte values), the two sides, time (seconds as a
      * five-byte varint in this era), nanoseconds, the DNS message. */
     size_t n = 4 + (L->fam ? 2 : 0) + side_size(&L->q) + side_size(&L->r);
     n += 1 + seconds_len(m->time_sec) + 5 + bytes_size(m->dns_len);
-    if (has_qtime(m))
+    if (has_qtime(m, m->type))
         n += 1 + seconds_len(m->qtime_sec) + 5;
     L->mlen = n;
     L->total = e->head_len + bytes_size(n);
@@ -257,11 +257,13 @@ static inline uint8_t *put_side(uint8_t *p, const struct side *s, unsigned addr_
 }
 
 /* The Message's fields at p; returns their end. */
-static inline __attribute__((always_inline)) uint8_t *
-put_message(uint8_t *p, const struct mw_dnstap_msg *m, const struct layout *L)
+static inline __attribute__((always_inline)) uint8_t *put_message(uint8_t *p,
+                                                                  const struct mw_dnstap_msg *m,
+                                                                  enum mw_dnstap_type type,
+                                                                  const struct layout *L)
 {
     p[0] = KEY(M_TYPE, VARINT);
-    p[1] = (uint8_t)m->type;
+    p[1] = (uint8_t)type;
     p[2] = KEY(M_PROTOCOL, VARINT);
     p[3] = m->tcp ? PROTO_TCP : PROTO_UDP;
     p += 4;
@@ -274,8 +276,8 @@ put_message(uint8_t *p, const struct mw_dnstap_msg *m, const struct layout *L)
         p = put_side(p, &L->q, M_QADDR, M_QPORT);
     if (L->r.addr)
         p = put_side(p, &L->r, M_RADDR, M_RPORT);
-    bool query = m->type == MW_DNSTAP_CLIENT_QUERY || m->type == MW_DNSTAP_FORWARDER_QUERY;
-    if (has_qtime(m)) {
+    bool query = type == MW_DNSTAP_CLIENT_QUERY || type == MW_DNSTAP_FORWARDER_QUERY;
+    if (has_qtime(m, type)) {
         *p++ = KEY(M_QSEC, VARINT);
         p = put_seconds(p, m->qtime_sec);
         p = put_fixed32(p, M_QNSEC, m->qtime_nsec);
@@ -286,47 +288,138 @@ put_message(uint8_t *p, const struct mw_dnstap_msg *m, const struct layout *L)
     return put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
 }
 
-size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
-                        size_t cap)
+/* The usual frame (it fits in cap by frame_bound), for a type known at compile time: each of
+ * the four copies has the type's branches folded away. The Message's fields go where the
+ * length's varint would leave them by an estimate (ports taken as 2 bytes), without working
+ * out that length exactly first, and move in the rare case the varint takes another size. */
+static inline __attribute__((always_inline)) size_t encode_as(const struct mw_dnstap_enc *e,
+                                                              const struct mw_dnstap_msg *m,
+                                                              enum mw_dnstap_type type,
+                                                              uint8_t *out)
 {
     struct layout L;
     uint8_t *p = out;
+    sides(m, type, &L);
+    size_t est = 4 + (L.fam ? 2 : 0) + (L.q.addr ? 6 + L.q.alen : 0) +
+                 (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len) +
+                 (has_qtime(m, type) ? 11 : 0);
+    size_t guess = varint_len(est);
+    if (e->head_len <= HEAD_COPY)
+        memcpy(p, e->head, HEAD_COPY); /* a fixed-size copy, no call: the frame is longer */
+    else
+        memcpy(p, e->head, e->head_len);
+    p += e->head_len;
+    if (m->extra && m->extra_len)
+        p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
+    *p++ = KEY(D_MESSAGE, LEN);
+    uint8_t *body = p + guess;
+    size_t mlen = (size_t)(put_message(body, m, type, &L) - body);
+    size_t k = varint_len(mlen);
+    if (k != guess)
+        memmove(p + k, body, mlen);
+    p = put_small(p, (uint32_t)mlen);
+    return (size_t)(p - out) + mlen;
+}
+
+size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
+                        size_t cap)
+{
     if (frame_bound(e, m) <= cap) {
-        /* The usual way, without working out the Message's length exactly first: its
-         * fields go where the length's varint would leave them by an estimate (ports taken
-         * as 2 bytes), and move in the rare case the length's varint takes another size. */
-        sides(m, &L);
-        size_t est = 4 + (L.fam ? 2 : 0) + (L.q.addr ? 6 + L.q.alen : 0) +
-                     (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len) +
-                     (has_qtime(m) ? 11 : 0);
-        size_t guess = varint_len(est);
-        if (e->head_len <= HEAD_COPY)
-            memcpy(p, e->head, HEAD_COPY); /* a fixed-size copy, no call: the frame is longer */
-        else
-            memcpy(p, e->head, e->head_len);
-        p += e->head_len;
-        if (m->extra && m->extra_len)
-            p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
-        *p++ = KEY(D_MESSAGE, LEN);
-        uint8_t *body = p + guess;
-        size_t mlen = (size_t)(put_message(body, m, &L) - body);
-        size_t k = varint_len(mlen);
-        if (k != guess)
-            memmove(p + k, body, mlen);
-        p = put_small(p, (uint32_t)mlen);
-        return (size_t)(p - out) + mlen;
+        switch (m->type) {
+        case MW_DNSTAP_CLIENT_QUERY:
+            return encode_as(e, m, MW_DNSTAP_CLIENT_QUERY, out);
+        case MW_DNSTAP_CLIENT_RESPONSE:
+            return encode_as(e, m, MW_DNSTAP_CLIENT_RESPONSE, out);
+        case MW_DNSTAP_FORWARDER_QUERY:
+            return encode_as(e, m, MW_DNSTAP_FORWARDER_QUERY, out);
+        case MW_DNSTAP_FORWARDER_RESPONSE:
+            return encode_as(e, m, MW_DNSTAP_FORWARDER_RESPONSE, out);
+        }
     }
+    struct layout L;
     plan(e, m, &L);
     if (L.total > cap)
         return 0;
+    uint8_t *p = out;
     memcpy(p, e->head, e->head_len);
     p += e->head_len;
     if (m->extra && m->extra_len)
         p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
     *p++ = KEY(D_MESSAGE, LEN);
     p = put_small(p, (uint32_t)L.mlen);
-    p = put_message(p, m, &L);
+    p = put_message(p, m, m->type, &L);
     return (size_t)(p - out);
+}
+
+size_t mw_dnstap_encode_answer(const struct mw_dnstap_enc *e, const uint8_t *q, size_t q_len,
+                               size_t q_dns_len, const uint8_t *dns, size_t dns_len, uint8_t *out,
+                               size_t cap)
+{
+    /* q is head, Message key, length, then the Message: type, protocol, family, the sides,
+     * the time (seconds and nanoseconds), the query message last. Each part is checked
+     * before it is used (every read stays in q): a frame of another shape gives 0. */
+    const uint8_t *end = q + q_len;
+    const uint8_t *body = q + e->head_len + 1;
+    if (q_len < e->head_len + 3 || body[-1] != KEY(D_MESSAGE, LEN))
+        return 0;
+    size_t qm = body[0];
+    if (qm < 0x80) {
+        body += 1;
+    } else if (body[1] < 0x80 && q_len >= e->head_len + 4) {
+        qm = (qm & 0x7f) | (size_t)body[1] << 7;
+        body += 2;
+    } else {
+        return 0; /* a query frame of 16 KiB or more: not made here */
+    }
+    size_t tail = 1 + varint_len(q_dns_len) + q_dns_len; /* the query message's field */
+    if (qm != (size_t)(end - body) || qm < 4 + 7 + tail || body[0] != KEY(M_TYPE, VARINT) ||
+        (body[1] != MW_DNSTAP_CLIENT_QUERY && body[1] != MW_DNSTAP_FORWARDER_QUERY))
+        return 0;
+    const uint8_t *msg = end - tail;
+    if (msg[0] != KEY(M_QMSG, LEN) || msg[-5] != KEY(M_QNSEC, FIXED32) || msg[-6] >= 0x80)
+        return 0;
+    /* The seconds' key: 11 bytes before the query message for a time of this era (five
+     * varint bytes), else found by going back over the varint's bytes (the last below 0x80,
+     * the others above) to the key, which is below 0x80. */
+    const uint8_t *t = msg - 11;
+    if (t < body + 4 || t[0] != KEY(M_QSEC, VARINT) || (t[1] & t[2] & t[3] & t[4]) < 0x80) {
+        t = msg - 6;
+        do
+            t--;
+        while (t > body + 4 && *t >= 0x80);
+        if (*t != KEY(M_QSEC, VARINT))
+            return 0;
+    }
+    size_t pre = (size_t)(t - body); /* type to the sides */
+    size_t tl = (size_t)(msg - t);   /* the time fields */
+    size_t mlen = pre + 2 * tl + 1 + varint_len(dns_len) + dns_len;
+    size_t total = e->head_len + 1 + varint_len(mlen) + mlen;
+    if (total > cap)
+        return 0;
+    uint8_t *p = out;
+    if (e->head_len <= HEAD_COPY && total >= HEAD_COPY)
+        memcpy(p, e->head, HEAD_COPY); /* q's head is e's: copied from e, q may be shorter */
+    else
+        memcpy(p, e->head, e->head_len);
+    p += e->head_len;
+    *p++ = KEY(D_MESSAGE, LEN);
+    p = put_small(p, (uint32_t)mlen);
+    /* The query's fields as they are, its time now the response's query_time... */
+    uint8_t *r = p;
+    memcpy(p, body, pre + tl);
+    r[1] = (uint8_t)(body[1] + 1); /* *_QUERY + 1 is its *_RESPONSE */
+    p += pre + tl;
+    /* ... and again as the response's time. */
+    if (tl == 11) {
+        memcpy(p, t, 8); /* fixed-size copies, no call */
+        memcpy(p + 7, t + 7, 4);
+    } else {
+        memcpy(p, t, tl);
+    }
+    p[0] = KEY(M_RSEC, VARINT);
+    p[tl - 5] = KEY(M_RNSEC, FIXED32);
+    p += tl;
+    return (size_t)(put_bytes(p, M_RMSG, dns, dns_len) - out);
 }
 
 size_t mw_dnstap_block_extra(char *buf, size_t cap, const struct mw_dnstap_block *b)

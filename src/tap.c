@@ -83,6 +83,21 @@ struct slot {
     _Atomic uint32_t ret_head; /* written by the I/O thread */
     _Atomic uint32_t ret_tail; /* written by the worker */
     struct batch *ret[RETURN_RING];
+    /* The CLIENT_QUERY frame this worker wrote last, while it is the last frame of batch b:
+     * when the answer to it follows in the same callback (a cache hit, a block), its
+     * CLIENT_RESPONSE is made from these bytes and shares the query's time (no second clock
+     * read, the sides not encoded again). to and the time stamped in it say which query it
+     * was: a reply that was held (a waiter, a forwarded query) answers through a copy at
+     * another address, in a later callback. */
+    struct last_query {
+        const struct mw_reply *to; /* NULL: none */
+        const struct batch *b;
+        uint32_t frames; /* b->frames after it */
+        uint32_t off;    /* its bytes in b->data */
+        uint32_t len;
+        uint32_t dns_len;
+        uint32_t sec, nsec;
+    } lq;
     /* The source address of the upstreams this worker's forwarder frames named (a socket
      * bound to the wildcard sends from the route's address): a table indexed by a hash of the
      * upstream's address, an entry replaced when another upstream hashes to it. */
@@ -536,6 +551,7 @@ static void flush_slot(struct mw_tap *t, struct slot *s)
     if (!b || b->frames == 0)
         return;
     s->b = NULL;
+    s->lq.to = NULL; /* its frame leaves with the batch */
     if (fstrm_iothr_submit(t->iothr, s->q, b, sizeof(*b) + b->len, batch_free, t) !=
         fstrm_res_success) {
         count_full(s, b->frames);
@@ -567,25 +583,9 @@ static inline void stamp(struct mw_dnstap_msg *m)
     m->time_nsec = (uint32_t)ts.tv_nsec;
 }
 
-/* Encode m, its time set, into the worker's batch (a new one when it does not fit). */
-static void submit(struct mw_tap *t, unsigned worker, const struct mw_dnstap_msg *m)
+/* A frame of n bytes written at b->data + b->len + 4: its length before it, counted. */
+static inline void commit(struct batch *b, size_t n)
 {
-    if (worker >= t->n_slots)
-        return;
-    struct slot *s = &t->slots[worker];
-    struct batch *b = s->b;
-    size_t n = 0;
-    if (b && b->cap - b->len > 4)
-        n = mw_dnstap_encode(&t->enc, m, b->data + b->len + 4, b->cap - b->len - 4);
-    if (n == 0) { /* no batch yet, or this frame does not fit in it */
-        flush_slot(t, s);
-        size_t need = 4 + mw_dnstap_size(&t->enc, m);
-        if (!(b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES))) {
-            count_full(s, 1);
-            return;
-        }
-        n = mw_dnstap_encode(&t->enc, m, b->data + 4, b->cap - 4);
-    }
     uint8_t *p = b->data + b->len;
     p[0] = (uint8_t)(n >> 24);
     p[1] = (uint8_t)(n >> 16);
@@ -593,6 +593,36 @@ static void submit(struct mw_tap *t, unsigned worker, const struct mw_dnstap_msg
     p[3] = (uint8_t)n;
     b->len += 4 + (uint32_t)n;
     b->frames++;
+}
+
+/* submit() when m does not fit in the slot's batch (or there is none): the next batch. */
+static __attribute__((noinline)) size_t submit_new(struct mw_tap *t, struct slot *s,
+                                                   const struct mw_dnstap_msg *m)
+{
+    flush_slot(t, s);
+    size_t need = 4 + mw_dnstap_size(&t->enc, m);
+    struct batch *b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES);
+    if (!b) {
+        count_full(s, 1);
+        return 0;
+    }
+    size_t n = mw_dnstap_encode(&t->enc, m, b->data + 4, b->cap - 4);
+    commit(b, n);
+    return n;
+}
+
+/* Encode m, its time set, into slot s's batch (a new one when it does not fit); returns the
+ * frame's length (0: dropped, counted). */
+static inline __attribute__((always_inline)) size_t submit(struct mw_tap *t, struct slot *s,
+                                                           const struct mw_dnstap_msg *m)
+{
+    struct batch *b = s->b;
+    size_t n;
+    if (!b || b->cap - b->len <= 4 ||
+        !(n = mw_dnstap_encode(&t->enc, m, b->data + b->len + 4, b->cap - b->len - 4)))
+        return submit_new(t, s, m);
+    commit(b, n);
+    return n;
 }
 
 void mw_tap_flush(struct mw_worker *w)
@@ -612,7 +642,7 @@ static const struct sockaddr *local_of(const struct mw_reply *to)
 void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t *pkt, size_t len)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !(t->cq || t->cr))
+    if (!t || !(t->cq || t->cr) || w->index >= t->n_slots)
         return;
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_QUERY,
                               .tcp = mw_reply_is_tcp(to),
@@ -623,39 +653,77 @@ void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t
     stamp(&m);
     to->tap_qsec = (uint32_t)m.time_sec; /* the response's query_time (until 2106) */
     to->tap_qnsec = m.time_nsec;
-    if (t->cq)
-        submit(t, w->index, &m);
+    if (!t->cq)
+        return;
+    struct slot *s = &t->slots[w->index];
+    size_t n = submit(t, s, &m);
+    if (n) {
+        struct batch *b = s->b;
+        s->lq = (struct last_query){.to = to,
+                                    .b = b,
+                                    .frames = b->frames,
+                                    .off = b->len - (uint32_t)n,
+                                    .len = (uint32_t)n,
+                                    .dns_len = (uint32_t)len,
+                                    .sec = to->tap_qsec,
+                                    .nsec = to->tap_qnsec};
+    }
+}
+
+/* A blocked query's CLIENT_RESPONSE, with the verdict in extra (rare: kept out of the hook's
+ * way, and the verdict copied to format its rule text). */
+static __attribute__((noinline)) void client_block(struct mw_worker *w, struct mw_tap *t,
+                                                   struct slot *s, struct mw_dnstap_msg *m,
+                                                   const struct mw_verdict *v, const char *group)
+{
+    char extra[1024];
+    struct mw_verdict vc = *v;
+    const struct mw_list_info *li = mw_lists_info(w->snap->lists, vc.rule.list);
+    struct mw_dnstap_block b = {.list = li->name,
+                                .category = li->category,
+                                .rule = mw_verdict_rule_text(&vc),
+                                .action = mw_action_name(vc.action),
+                                .where = mw_where_name(vc.where),
+                                .group = group};
+    m->extra_len = mw_dnstap_block_extra(extra, sizeof(extra), &b);
+    m->extra = (const uint8_t *)extra;
+    submit(t, s, m);
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
                             size_t len, const struct mw_verdict *v, const char *group)
 {
     struct mw_tap *t = w->snap->tap;
-    if (!t || !t->cr)
+    if (!t || !t->cr || w->index >= t->n_slots)
         return;
+    struct slot *s = &t->slots[w->index];
+    struct batch *b = s->b;
+    if (!v && s->lq.to == to && b == s->lq.b && b->frames == s->lq.frames &&
+        to->tap_qsec == s->lq.sec && to->tap_qnsec == s->lq.nsec) {
+        /* The answer to the query framed last, in the same callback: from its frame. */
+        s->lq.to = NULL;
+        size_t n = 0;
+        if (b->cap - b->len > 4)
+            n = mw_dnstap_encode_answer(&t->enc, b->data + s->lq.off, s->lq.len, s->lq.dns_len, pkt,
+                                        len, b->data + b->len + 4, b->cap - b->len - 4);
+        if (n) {
+            commit(b, n);
+            return;
+        }
+    }
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_RESPONSE,
                               .tcp = mw_reply_is_tcp(to),
                               .query_addr = mw_reply_client(to),
                               .response_addr = local_of(to),
                               .dns = pkt,
-                              .dns_len = len};
+                              .dns_len = len,
+                              .qtime_sec = to->tap_qsec,
+                              .qtime_nsec = to->tap_qnsec};
     stamp(&m);
-    m.qtime_sec = to->tap_qsec;
-    m.qtime_nsec = to->tap_qnsec;
-    char extra[1024];
-    if (v) { /* a block: rare, so the verdict is copied to format its rule text */
-        struct mw_verdict vc = *v;
-        const struct mw_list_info *li = mw_lists_info(w->snap->lists, vc.rule.list);
-        struct mw_dnstap_block b = {.list = li->name,
-                                    .category = li->category,
-                                    .rule = mw_verdict_rule_text(&vc),
-                                    .action = mw_action_name(vc.action),
-                                    .where = mw_where_name(vc.where),
-                                    .group = group};
-        m.extra_len = mw_dnstap_block_extra(extra, sizeof(extra), &b);
-        m.extra = (const uint8_t *)extra;
-    }
-    submit(t, w->index, &m);
+    if (v)
+        client_block(w, t, s, &m, v, group);
+    else
+        submit(t, s, &m);
 }
 
 /* A route entry for the upstream address ua of family fam? (4 or 16 bytes compared as
@@ -763,7 +831,7 @@ forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *
         m.response_addr = upstream;
         m.qtime_sec = sent >> 32;
         m.qtime_nsec = (uint32_t)sent;
-        submit(t, w->index, &m);
+        submit(t, &t->slots[w->index], &m);
     }
     return m.time_sec << 32 | m.time_nsec;
 }

@@ -202,6 +202,14 @@ def check_times_and_sides(path, upstream_port):
         assert 8 in m and 9 in m, m  # query_time_sec, query_time_nsec
         assert (m[8], m[9]) <= (m[12], m[13]), m
         assert m[12] - m[8] < 30, m
+    # Each CLIENT_RESPONSE answers a CLIENT_QUERY of the same client, protocol and time, with
+    # the same sides; a hit's, made from its query's frame in the same callback, shares that
+    # time as its response_time.
+    side = (2, 3, 4, 5, 6, 7, 8, 9)
+    cqs = [tuple(m.get(k) for k in side) for m in msgs if m[1] == 5]
+    for m in crs:
+        assert tuple(m.get(k) for k in side) in cqs, (m, cqs)
+    assert any((m[8], m[9]) == (m[12], m[13]) for m in crs), crs
     fwd = [m for m in msgs if m[1] in (7, 8)]
     assert fwd, msgs
     for m in fwd:

@@ -198,6 +198,109 @@ static void test_identity_cut(void **state)
     dnstap__dnstap__free_unpacked(d, NULL);
 }
 
+/* An answer made from its query's frame: byte for byte the frame mw_dnstap_encode writes for
+ * that response (its query_time and response_time both the query's), across families,
+ * protocols, both query types, heads shorter and longer than 64 bytes and lengths whose
+ * varints take one, two and three bytes. */
+static void test_encode_answer(void **state)
+{
+    (void)state;
+    static uint8_t qdns[20000], rdns[20000];
+    for (size_t i = 0; i < sizeof(qdns); i++) {
+        qdns[i] = (uint8_t)(i * 7);
+        rdns[i] = (uint8_t)(i * 13 + 1);
+    }
+    struct sockaddr_in c4 = v4("192.0.2.7", 40000), l4 = v4("127.0.0.1", 53);
+    struct sockaddr_in6 c6 = {.sin6_family = AF_INET6, .sin6_port = htons(100)};
+    struct sockaddr_in6 l6 = {.sin6_family = AF_INET6, .sin6_port = htons(53)};
+    inet_pton(AF_INET6, "2001:db8::7", &c6.sin6_addr);
+    inet_pton(AF_INET6, "::1", &l6.sin6_addr);
+    char longid[200];
+    memset(longid, 'x', sizeof(longid) - 1);
+    longid[sizeof(longid) - 1] = 0;
+    const char *ids[] = {"h", "resolver-1.example", longid};
+    const struct sockaddr *qs[] = {(struct sockaddr *)&c4, (struct sockaddr *)&c6, NULL};
+    const struct sockaddr *rs[] = {(struct sockaddr *)&l4, (struct sockaddr *)&l6, NULL};
+    const size_t qlens[] = {12, 29, 120, 200, 16000};
+    const size_t rlens[] = {12, 45, 127, 300, 17000};
+    const uint64_t secs[] = {1764680000, 5, 1ull << 40};
+    static uint8_t qf[40000], want[40000], got[40000];
+    unsigned checked = 0;
+    for (unsigned ii = 0; ii < 3; ii++) {
+        struct mw_dnstap_enc e;
+        mw_dnstap_enc_init(&e, ids[ii], "minewall 0.1.0");
+        for (unsigned ai = 0; ai < 3; ai++)
+            for (unsigned ti = 0; ti < 4; ti++)
+                for (unsigned li = 0; li < 5; li++) {
+                    struct mw_dnstap_msg m = {.type = ti & 1 ? MW_DNSTAP_FORWARDER_QUERY
+                                                             : MW_DNSTAP_CLIENT_QUERY,
+                                              .tcp = ti & 2,
+                                              .query_addr = qs[ai],
+                                              .response_addr = rs[ai],
+                                              .time_sec = secs[li % 3],
+                                              .time_nsec = 123456789,
+                                              .dns = qdns,
+                                              .dns_len = qlens[li]};
+                    size_t qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
+                    assert_true(qn > 0);
+                    m.type++; /* its response */
+                    m.qtime_sec = m.time_sec;
+                    m.qtime_nsec = m.time_nsec;
+                    m.dns = rdns;
+                    m.dns_len = rlens[(li + ai) % 5];
+                    size_t wn = mw_dnstap_encode(&e, &m, want, sizeof(want));
+                    assert_true(wn > 0);
+                    memset(got, 0x5a, sizeof(got));
+                    size_t gn =
+                        mw_dnstap_encode_answer(&e, qf, qn, qlens[li], rdns, m.dns_len, got, wn);
+                    assert_true(gn == wn);
+                    assert_memory_equal(got, want, wn);
+                    assert_int_equal(got[wn], 0x5a); /* nothing past it */
+                    /* One byte short: nothing written. */
+                    assert_true(mw_dnstap_encode_answer(&e, qf, qn, qlens[li], rdns, m.dns_len, got,
+                                                        wn - 1) == 0);
+                    checked++;
+                }
+    }
+    assert_int_equal(checked, 3 * 3 * 4 * 5);
+    /* Frames of another shape give 0: a response, a frame with extra, a cut one, a wrong
+     * query length. */
+    struct mw_dnstap_enc e;
+    mw_dnstap_enc_init(&e, "id", "v");
+    struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_RESPONSE,
+                              .query_addr = (struct sockaddr *)&c4,
+                              .response_addr = (struct sockaddr *)&l4,
+                              .time_sec = 1764680000,
+                              .dns = qdns,
+                              .dns_len = 29};
+    size_t qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
+    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) == 0);
+    m.type = MW_DNSTAP_CLIENT_QUERY;
+    m.extra = (const uint8_t *)"{}";
+    m.extra_len = 2;
+    qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
+    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) == 0);
+    m.extra = NULL;
+    m.extra_len = 0;
+    qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
+    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) > 0);
+    for (size_t cut = 0; cut < qn; cut++)
+        assert_true(mw_dnstap_encode_answer(&e, qf, cut, 29, rdns, 40, got, sizeof(got)) == 0);
+    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 28, rdns, 40, got, sizeof(got)) == 0);
+    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 30, rdns, 40, got, sizeof(got)) == 0);
+    /* And what it made decodes as the response. */
+    size_t gn = mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got));
+    Dnstap__Dnstap *d = dnstap__dnstap__unpack(NULL, gn, got);
+    assert_non_null(d);
+    assert_int_equal(d->message->type, DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE);
+    assert_true(d->message->has_query_time_sec && d->message->query_time_sec == 1764680000);
+    assert_true(d->message->has_response_time_sec && d->message->response_time_sec == 1764680000);
+    assert_true(d->message->has_response_message && d->message->response_message.len == 40);
+    assert_memory_equal(d->message->response_message.data, rdns, 40);
+    assert_true(d->message->has_query_port && d->message->query_port == 40000);
+    dnstap__dnstap__free_unpacked(d, NULL);
+}
+
 static void test_block_extra(void **state)
 {
     (void)state;
@@ -232,6 +335,7 @@ int main(void)
         cmocka_unit_test(test_no_addresses),
         cmocka_unit_test(test_identity_cut),
         cmocka_unit_test(test_response_query_time),
+        cmocka_unit_test(test_encode_answer),
         cmocka_unit_test(test_block_extra),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
