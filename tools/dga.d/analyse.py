@@ -152,13 +152,20 @@ def indistinguishable(benign_r, fams, fam_r):
 
 # ---- thresholds and rates -----------------------------------------------------------------
 
-def thresholds(benign_scores, allowed_per=None):
+def thresholds(benign_scores):
     """Lowest score at most len // per benign scores reach, per level (as dga-train)."""
     s = sorted(benign_scores, reverse=True)
     thr = []
     for _, per in LEVELS:
         k = len(s) // per
-        thr.append(s[k] + 1 if k < len(s) else s[-1])
+        # Just above the (k+1)-th highest: the next integer for integer scores, the next
+        # float for log-odds.
+        if k >= len(s):
+            thr.append(s[-1])
+        elif isinstance(s[k], int):
+            thr.append(s[k] + 1)
+        else:
+            thr.append(math.nextafter(s[k], math.inf))
     for i in range(1, len(thr)):
         thr[i] = max(thr[i], thr[i - 1])
     return thr
@@ -194,7 +201,9 @@ def linear_fit(train_b, fams_train, epochs):
     registered domains in fams_train[fam]["train"]; returns a scoring function."""
     m = T.train(train_b, fams_train, {"char", "hex", "dict", "other"}, epochs,
                 log=open(os.devnull, "w"))
-    return m.score
+    # In log-odds: each model has its own quantization scale, and k-fold pools the scores of
+    # several models.
+    return lambda d: m.score(d) * m.scale
 
 
 def kfold(fit, benign, fams, k):
@@ -310,17 +319,22 @@ def main():
         thr = thresholds([score(d) for d in allb])
         r = rates(thr, fams_all, score)
         out.append("\n4. In-sample ceiling (the shipped trainer on all names, evaluated on "
-                   "them; %d benign, HIGH allows %d): %s  (%.0fs)" %
-                   (len(allb), len(allb) // 10000, fmt_rates(r), time.time() - t0))
+                   "them; %d benign, HIGH allows %d, from %.3f): %s  (%.0fs)" %
+                   (len(allb), len(allb) // 10000, thr[2], fmt_rates(r), time.time() - t0))
         res["in_sample"] = {"thresholds": thr, "rates": r}
         # 5. k-fold thresholds
         oof, ds = kfold(lambda tr, fm: linear_fit(tr, fm, a.epochs), allb, fams, a.folds)
         thr, r, top = kfold_rates(oof, ds, fams)
-        out.append("\n5. %d-fold thresholds (%d out-of-fold benign scores, HIGH allows %d): %s" %
-                   (a.folds, len(oof), len(oof) // 10000, fmt_rates(r)))
+        out.append("\n5. %d-fold thresholds (%d out-of-fold benign scores, HIGH allows %d, "
+                   "from %.3f): %s" % (a.folds, len(oof), len(oof) // 10000, thr[2], fmt_rates(r)))
         out.append("   out-of-fold benign scored highest: " +
                    ", ".join("%s.%s" % d for d in top))
         res["kfold"] = {"thresholds": thr, "rates": r, "top_benign": ["%s.%s" % d for d in top]}
+        oof2 = {d: v for d, v in oof.items() if d not in union_all}
+        thr2, r2, _ = kfold_rates(oof2, ds, fams)
+        out.append("   without the %d indistinguishable benign names (HIGH from %.3f, allows %d): %s"
+                   % (len(oof) - len(oof2), thr2[2], len(oof2) // 10000, fmt_rates(r2)))
+        res["kfold"]["without_indistinguishable"] = {"thresholds": thr2, "rates": r2}
 
     if a.json:
         json.dump(res, sys.stdout, indent=1, sort_keys=True)
