@@ -56,6 +56,30 @@ def test_c_scorer_equals_training_script_on_held_out_split():
         assert f["MEDIUM"] / f["names"] >= 0.75, (fam, f)
 
 
+def test_feasibility_analysis_reproduces_the_readme():
+    """tools/dga.d/analyse.py --skip-train: the benign twins of char-family output (README,
+    "Is the HIGH target reachable") are the same on every run, and removing them from the
+    held-out benign only lowers the shipped model's HIGH threshold."""
+    if not os.path.isdir(os.path.join(DATA, "dga")):
+        pytest.skip("shared data not present: %s" % DATA)
+    p = subprocess.run(["/usr/bin/python3", os.path.join(SRCDIR, "tools", "dga.d", "analyse.py"),
+                        "--skip-train", "--json", "--data", DATA, "--model", MODEL],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    res = json.loads(p.stdout)
+    assert res["benign"] == 57398 and res["held_out_benign"] == 17159
+    assert res["indistinguishable_any"] == {"all": 2775, "held_out": 798}
+    ind = res["indistinguishable"]
+    assert "kbz0pwvxmv.com" in ind["reconyc"]["names"]
+    assert ind["zloader"]["all"] == ind["symmi"]["all"] == 0
+    shipped = res["shipped"]
+    without = shipped["without_indistinguishable"]
+    assert without["thresholds"][2] <= shipped["thresholds"][2]
+    assert without["rates"]["char"]["HIGH"] >= shipped["rates"]["char"]["HIGH"]
+    # The shipped model's thresholds are the ones this recomputes from held-out benign.
+    assert shipped["rates"]["char"]["HIGH"] >= 0.20
+
+
 def test_dgascore_refuses_a_corrupt_model(tmp_path):
     if not os.path.exists(SCORER):
         pytest.skip("no dgascore next to %s" % BIN)
