@@ -72,7 +72,8 @@ size_t mw_regmemo_capacity(const struct mw_regmemo *m);
 
 struct mw_regmemo_stats {
     uint64_t hits, misses, evicted;
-    uint64_t psl;   /* names libpsl was asked about (suffix misses) */
-    uint64_t nodes; /* suffixes of the list's rules in the node set */
+    uint64_t psl;     /* names libpsl was asked about (suffix misses) */
+    uint64_t classed; /* suffix misses answered from their class, without libpsl */
+    uint64_t nodes;   /* suffixes of the list's rules in the node set */
 };
 void mw_regmemo_stats(const struct mw_regmemo *m, struct mw_regmemo_stats *out);
