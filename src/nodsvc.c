@@ -136,6 +136,11 @@ static int load(struct mw_nodsvc *s, const struct mw_config *cfg)
         mw_log_info("nod", "%s: no saved filter; every domain is new once", s->path);
     else if (rc == -ESTALE)
         mw_log_warn("nod", "%s: made for another capacity or fp-rate; starting empty", s->path);
+    else if (rc == -EPROTONOSUPPORT)
+        mw_log_warn("nod",
+                    "%s: a filter of an older format (before the blocked layout); starting "
+                    "empty and replacing it: every domain is new once",
+                    s->path);
     else
         mw_log_warn("nod", "%s: %s; starting empty and replacing it", s->path,
                     rc == -EBADMSG ? "corrupt or truncated" : strerror(-rc));
