@@ -75,45 +75,50 @@ static struct probe probe_of(const struct mw_nod *n, const uint8_t *name, size_t
     return (struct probe){h, mw_hash_mix(h ^ 0x9e3779b97f4a7c15ull, n->salt | 1)};
 }
 
-/* The name's block (its first word) and its k bits there, as a mask per word. */
-static inline _Atomic uint64_t *block_of(const struct bloom *b, const struct probe *p,
-                                         uint64_t mask[BLOCK_WORDS])
+/* A name's place in a filter: its block's first word and its k bits there, a mask per word.
+ * The same for every filter of the same m and k (both generations): made once a name. */
+struct bits {
+    uint64_t word;
+    uint64_t mask[BLOCK_WORDS];
+};
+
+static void bits_of(const struct bloom *b, const struct probe *p, struct bits *x)
 {
     uint64_t blocks = b->m / BLOCK_BITS;
-    uint64_t blk = (uint64_t)(((__uint128_t)p->h1 * blocks) >> 64);
-    for (uint32_t i = 0; i < BLOCK_WORDS; i++)
-        mask[i] = 0;
+    x->word = (uint64_t)(((__uint128_t)p->h1 * blocks) >> 64) * BLOCK_WORDS;
+    memset(x->mask, 0, sizeof(x->mask));
     uint64_t h = p->h2;
-    for (uint32_t i = 0; i < b->k; i++) {
-        if (i > 0 && i % 7 == 0)
+    for (uint32_t i = 0, slice = 0; i < b->k; i++, slice++) {
+        if (slice == 7) {
             h = mw_hash_mix(h ^ 0xc2b2ae3d27d4eb4full, p->h1 | 1);
-        uint32_t pos = (uint32_t)(h >> (9 * (i % 7))) & (BLOCK_BITS - 1);
-        mask[pos >> 6] |= 1ull << (pos & 63);
+            slice = 0;
+        }
+        uint32_t pos = (uint32_t)(h >> (9 * slice)) & (BLOCK_BITS - 1);
+        x->mask[pos >> 6] |= 1ull << (pos & 63);
     }
-    return &b->w[blk * BLOCK_WORDS];
 }
 
-static bool test(const struct bloom *b, const struct probe *p)
+static bool test(const struct bloom *b, const struct bits *x)
 {
-    uint64_t mask[BLOCK_WORDS];
-    _Atomic uint64_t *w = block_of(b, p, mask);
+    const _Atomic uint64_t *w = &b->w[x->word];
     for (uint32_t i = 0; i < BLOCK_WORDS; i++)
-        if (mask[i] && (atomic_load_explicit(&w[i], memory_order_relaxed) & mask[i]) != mask[i])
+        if ((atomic_load_explicit(&w[i], memory_order_relaxed) & x->mask[i]) != x->mask[i])
             return false;
     return true;
 }
 
-/* Set the probes' bits; true when this call set at least one (the name was not in b, and no
+/* Set the name's bits; true when this call set at least one (the name was not in b, and no
  * other thread added it first). */
-static bool set(struct bloom *b, const struct probe *p)
+static bool set(struct bloom *b, const struct bits *x)
 {
-    uint64_t mask[BLOCK_WORDS], flipped = 0;
-    _Atomic uint64_t *w = block_of(b, p, mask);
+    _Atomic uint64_t *w = &b->w[x->word];
+    uint64_t flipped = 0;
     for (uint32_t i = 0; i < BLOCK_WORDS; i++) {
-        if (!mask[i])
+        if (!x->mask[i])
             continue;
-        uint64_t old = atomic_fetch_or_explicit(&w[i], mask[i], memory_order_relaxed);
-        flipped += (uint64_t)__builtin_popcountll(mask[i] & ~old);
+        uint64_t old = atomic_fetch_or_explicit(&w[i], x->mask[i], memory_order_relaxed);
+        for (uint64_t f = x->mask[i] & ~old; f; f &= f - 1) /* at most k bits: no popcount */
+            flipped++;
     }
     if (!flipped)
         return false;
@@ -224,25 +229,31 @@ bool mw_nod_observe(struct mw_nod *n, const uint8_t *name, size_t len)
 {
     struct probe p = probe_of(n, name, len);
     unsigned cur = atomic_load_explicit(&n->cur, memory_order_acquire);
-    if (test(&n->gen[cur], &p))
+    struct bits x; /* the generations are the same size: the same place in both */
+    bits_of(&n->gen[cur], &p, &x);
+    if (test(&n->gen[cur], &x))
         return false;
-    if (test(&n->gen[cur ^ 1], &p)) {
-        set(&n->gen[cur], &p); /* still in use: carried into the current generation */
+    if (test(&n->gen[cur ^ 1], &x)) {
+        set(&n->gen[cur], &x); /* still in use: carried into the current generation */
         return false;
     }
-    return set(&n->gen[cur], &p);
+    return set(&n->gen[cur], &x);
 }
 
 bool mw_nod_contains(const struct mw_nod *n, const uint8_t *name, size_t len)
 {
     struct probe p = probe_of(n, name, len);
-    return test(&n->gen[0], &p) || test(&n->gen[1], &p);
+    struct bits x;
+    bits_of(&n->gen[0], &p, &x);
+    return test(&n->gen[0], &x) || test(&n->gen[1], &x);
 }
 
 bool mw_nod_today_first(struct mw_nod *n, const uint8_t *name, size_t len)
 {
     struct probe p = probe_of(n, name, len);
-    return !test(&n->today, &p) && set(&n->today, &p);
+    struct bits x;
+    bits_of(&n->today, &p, &x);
+    return !test(&n->today, &x) && set(&n->today, &x);
 }
 
 void mw_nod_new_day(struct mw_nod *n)

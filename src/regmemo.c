@@ -45,6 +45,17 @@ struct mw_regmemo {
      * direct-mapped, so a new registered domain under a known TLD costs libpsl one call. */
     uint64_t tld_key[TLD_SLOTS]; /* hash | 1, 0: empty */
     bool tld_public[TLD_SLOTS];
+    /* The last registered domain answered by its own entry, the walk having stopped there for
+     * want of deeper nodes (not for want of labels): every name that ends in these labels
+     * walks the same suffixes, stops there too (the node set said so: never set without one)
+     * and gets the same entry, so a name under the same domain as the one before (a
+     * tunnel's, a host's burst) is a compare, no hashing. Valid while the entry still holds
+     * last_key. */
+    struct memo_entry *last_e; /* in memo, or NULL */
+    uint64_t last_key;
+    int last_labels;
+    uint16_t last_len;
+    uint8_t last[256];
 };
 
 /* The node's slot bits (NODE_IN, NODE_WILD), or 0 when the suffix of hash h is no node. */
@@ -355,6 +366,16 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     }
     if (n == 0)
         return -ENOENT;
+    if (m->last_e && n >= m->last_labels) {
+        size_t from = starts[n - m->last_labels];
+        if (len - from == m->last_len && m->last_e->key == m->last_key &&
+            memcmp(name + from, m->last, m->last_len) == 0) {
+            m->stats.hits++;
+            if (words)
+                *words = &m->last_e->words;
+            return (int)from;
+        }
+    }
     /* Down from the root while the suffix is a node of the list, then one label more (the
      * public suffix is at most the deepest node, the registered domain one more), two under a
      * wildcard rule's node (its children are public suffixes). Without a node set, the whole
@@ -400,6 +421,13 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     if (labels <= 0)
         return -ENOENT;
     int off = starts[n - labels];
+    if (labels == j && j == want && m->nodes) { /* see last_e (without nodes want is n) */
+        m->last_e = e;
+        m->last_key = e->key;
+        m->last_labels = labels;
+        m->last_len = (uint16_t)(len - (size_t)off);
+        memcpy(m->last, name + off, len - (size_t)off);
+    }
     if (!words)
         return off;
     /* The words live in the registered domain's own entry: this one when the suffix is the
@@ -419,6 +447,7 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
 void mw_regmemo_forget(struct mw_regmemo *m)
 {
     memset(m->memo, 0, m->n_memo * sizeof(*m->memo));
+    m->last_e = NULL;
 }
 
 size_t mw_regmemo_capacity(const struct mw_regmemo *m)
