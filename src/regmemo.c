@@ -359,6 +359,19 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     int n = 0;
     if (len == 0 || len > 255)
         return -ENOENT;
+    /* The last domain's labels at the end of the name, after whole labels (checked as the
+     * parse below would: lengths up to 63, no root before the end): see last_e. */
+    if (m->last_e && len >= m->last_len && m->last_e->key == m->last_key) {
+        size_t from = len - m->last_len, pos = 0;
+        while (pos < from && name[pos] != 0 && name[pos] <= 63)
+            pos += 1 + (size_t)name[pos];
+        if (pos == from && memcmp(name + from, m->last, m->last_len) == 0) {
+            m->stats.hits++;
+            if (words)
+                *words = &m->last_e->words;
+            return (int)from;
+        }
+    }
     for (size_t pos = 0; name[pos] != 0; pos += 1 + (size_t)name[pos]) {
         if (name[pos] > 63 || pos + 1 + name[pos] >= len)
             return -ENOENT;
@@ -366,16 +379,6 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     }
     if (n == 0)
         return -ENOENT;
-    if (m->last_e && n >= m->last_labels) {
-        size_t from = starts[n - m->last_labels];
-        if (len - from == m->last_len && m->last_e->key == m->last_key &&
-            memcmp(name + from, m->last, m->last_len) == 0) {
-            m->stats.hits++;
-            if (words)
-                *words = &m->last_e->words;
-            return (int)from;
-        }
-    }
     /* Down from the root while the suffix is a node of the list, then one label more (the
      * public suffix is at most the deepest node, the registered domain one more), two under a
      * wildcard rule's node (its children are public suffixes). Without a node set, the whole
