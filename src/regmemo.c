@@ -26,10 +26,12 @@
 /* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
  * labels: the key is the hash of the labels and their number, whatever the kind. */
 struct memo_entry {
-    uint64_t key;   /* 0: empty */
-    int32_t labels; /* labels of the registered domain, -1: none */
+    uint64_t key;  /* 0: empty */
+    int8_t labels; /* labels of the registered domain, -1: none (a name has at most 127) */
+    bool final;    /* a walk ended here for want of deeper nodes: see mw_regmemo_find */
     struct mw_regmemo_words words;
 };
+_Static_assert(sizeof(struct memo_entry) == 24, "memo entry size");
 
 struct mw_regmemo {
     const struct mw_regdom *rd; /* borrowed */
@@ -348,6 +350,10 @@ static bool from_class(struct mw_regmemo *m, const uint8_t *name, size_t len, co
     return true;
 }
 
+static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *name, size_t len,
+                  const uint8_t *starts, int n, int j, int want, uint64_t h1,
+                  struct mw_regmemo_words **words);
+
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
                     struct mw_regmemo_words **words)
 {
@@ -386,10 +392,26 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
      * d is the deepest node found (0: none) and hd its hash: the suffix of d + 1 labels was
      * tested and is no node, or the name has d labels. */
     int want = m->nodes ? 2 : n, j = 0, d = 0; /* 2: the implicit "*" rule (a top-level label) */
-    uint64_t h = m->seed, h1 = 0, hd = m->seed;
+    uint64_t h = m->seed, h1 = 0, hd = m->seed, h2 = 0;
+    /* Every walk with the node set hashes two labels at least; most end there (a name under
+     * .com). An entry of those two labels marked final was made by a walk that ended there
+     * for want of deeper nodes, and the walk of any name ending in them ends there too: the
+     * node probes are skipped. */
+    bool two = m->nodes && n >= 2;
+    struct memo_entry *e2 = NULL;
+    if (two) {
+        const uint8_t *t = name + starts[n - 1], *u = name + starts[n - 2];
+        h1 = mw_hash_label(m->seed, t + 1, *t);
+        h2 = mw_hash_label(h1, u + 1, *u);
+        e2 = lookup(m, key_of(h2, 2));
+        if (e2 && e2->final) {
+            m->stats.hits++;
+            return result(m, e2, name, len, starts, n, 2, 2, h1, words);
+        }
+    }
     while (j < n && j < want) {
         const uint8_t *p = name + starts[n - 1 - j];
-        h = mw_hash_label(h, p + 1, *p);
+        h = two && j < 2 ? (j == 0 ? h1 : h2) : mw_hash_label(h, p + 1, *p);
         if (j++ == 0)
             h1 = h; /* the top-level label's */
         unsigned node;
@@ -400,9 +422,10 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
             hd = h;
         }
     }
-    struct memo_entry *e = lookup(m, key_of(h, j));
+    struct memo_entry *e = two && j == 2 ? e2 : lookup(m, key_of(h, j));
     if (e) {
         m->stats.hits++;
+        e->final = e->final || j == want;
     } else {
         /* A suffix not in the memo: its class's answer (a new registered domain under a known
          * public suffix costs no libpsl call), else libpsl's. */
@@ -419,7 +442,17 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
         } else {
             ask_psl(m, e, name, len, starts, n, j, h1, d, hd);
         }
+        e->final = j == want;
     }
+    return result(m, e, name, len, starts, n, j, want, h1, words);
+}
+
+/* The answer of the entry e that ended a walk of j labels (want: where the node set stopped
+ * it), with the registered domain's words when asked. */
+static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *name, size_t len,
+                  const uint8_t *starts, int n, int j, int want, uint64_t h1,
+                  struct mw_regmemo_words **words)
+{
     int labels = e->labels;
     if (labels <= 0)
         return -ENOENT;
