@@ -54,6 +54,7 @@ struct mw_regmemo {
      * tunnel's, a host's burst) is a compare, no hashing. Valid while the entry still holds
      * last_key. */
     struct memo_entry *last_e; /* in memo, or NULL */
+    struct memo_entry *prev_e; /* the entry of the name before: last_e's candidate */
     uint64_t last_key;
     int last_labels;
     uint16_t last_len;
@@ -354,6 +355,27 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
                   const uint8_t *starts, int n, int j, int want, uint64_t h1,
                   struct mw_regmemo_words **words);
 
+/* a[0..n) == b[0..n), n >= 2 (a name with the root): 8 octets at a time, inline, the end
+ * first (the labels nearest the root differ least among a worker's names). */
+static inline bool same_tail(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y;
+    size_t i = n;
+    while (i >= 8) {
+        i -= 8;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    while (i > 0) {
+        i--;
+        if (a[i] != b[i])
+            return false;
+    }
+    return true;
+}
+
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
                     struct mw_regmemo_words **words)
 {
@@ -367,11 +389,12 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
         return -ENOENT;
     /* The last domain's labels at the end of the name, after whole labels (checked as the
      * parse below would: lengths up to 63, no root before the end): see last_e. */
-    if (m->last_e && len >= m->last_len && m->last_e->key == m->last_key) {
+    if (m->last_e && len >= m->last_len && m->last_e->key == m->last_key &&
+        same_tail(name + len - m->last_len, m->last, m->last_len)) {
         size_t from = len - m->last_len, pos = 0;
         while (pos < from && name[pos] != 0 && name[pos] <= 63)
             pos += 1 + (size_t)name[pos];
-        if (pos == from && memcmp(name + from, m->last, m->last_len) == 0) {
+        if (pos == from) {
             m->stats.hits++;
             if (words)
                 *words = &m->last_e->words;
@@ -457,13 +480,17 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
     if (labels <= 0)
         return -ENOENT;
     int off = starts[n - labels];
-    if (labels == j && j == want && m->nodes) { /* see last_e (without nodes want is n) */
+    /* See last_e (without nodes want is n); kept once a domain comes twice in a row, so that
+     * names of many domains in turn cost no copy. */
+    if (labels == j && j == want && m->nodes && e == m->prev_e &&
+        (e != m->last_e || e->key != m->last_key)) {
         m->last_e = e;
         m->last_key = e->key;
         m->last_labels = labels;
         m->last_len = (uint16_t)(len - (size_t)off);
         memcpy(m->last, name + off, len - (size_t)off);
     }
+    m->prev_e = e;
     if (!words)
         return off;
     /* The words live in the registered domain's own entry: this one when the suffix is the
@@ -483,7 +510,7 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
 void mw_regmemo_forget(struct mw_regmemo *m)
 {
     memset(m->memo, 0, m->n_memo * sizeof(*m->memo));
-    m->last_e = NULL;
+    m->last_e = m->prev_e = NULL;
 }
 
 size_t mw_regmemo_capacity(const struct mw_regmemo *m)
