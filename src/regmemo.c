@@ -355,6 +355,17 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
                   const uint8_t *starts, int n, int j, int want, uint64_t h1,
                   struct mw_regmemo_words **words);
 
+/* Keep e's registered domain (the len octets at rd, its labels e->labels) as the last one. */
+static __attribute__((noinline)) void keep_last(struct mw_regmemo *m, struct memo_entry *e,
+                                                const uint8_t *rd, size_t len)
+{
+    m->last_e = e;
+    m->last_key = e->key;
+    m->last_labels = e->labels;
+    m->last_len = (uint16_t)len;
+    memcpy(m->last, rd, len);
+}
+
 /* a[0..n) == b[0..n), n >= 2 (a name with the root): 8 octets at a time, inline, the end
  * first (the labels nearest the root differ least among a worker's names). */
 static inline bool same_tail(const uint8_t *a, const uint8_t *b, size_t n)
@@ -429,7 +440,16 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
         e2 = lookup(m, key_of(h2, 2));
         if (e2 && e2->final) {
             m->stats.hits++;
-            return result(m, e2, name, len, starts, n, 2, 2, h1, words);
+            if (e2->labels != 2) /* a public suffix, or a domain above its suffix: rarer */
+                return result(m, e2, name, len, starts, n, 2, 2, h1, words);
+            /* The common name, as result() answers it with j = want = labels = 2. */
+            size_t off = starts[n - 2];
+            if (e2 == m->prev_e && (e2 != m->last_e || e2->key != m->last_key))
+                keep_last(m, e2, name + off, len - off);
+            m->prev_e = e2;
+            if (words)
+                *words = &e2->words;
+            return (int)off;
         }
     }
     while (j < n && j < want) {
@@ -483,13 +503,8 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
     /* See last_e (without nodes want is n); kept once a domain comes twice in a row, so that
      * names of many domains in turn cost no copy. */
     if (labels == j && j == want && m->nodes && e == m->prev_e &&
-        (e != m->last_e || e->key != m->last_key)) {
-        m->last_e = e;
-        m->last_key = e->key;
-        m->last_labels = labels;
-        m->last_len = (uint16_t)(len - (size_t)off);
-        memcpy(m->last, name + off, len - (size_t)off);
-    }
+        (e != m->last_e || e->key != m->last_key))
+        keep_last(m, e, name + off, len - (size_t)off);
     m->prev_e = e;
     if (!words)
         return off;
