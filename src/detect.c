@@ -349,13 +349,20 @@ static __attribute__((noinline)) bool tunnel_hit(struct mw_worker *w,
 
 /* ---- newly observed domains (nod.h, nodsvc.h) ---- */
 
+/* The new-domain action for group gi. */
+static enum mw_action nod_action(struct mw_worker *w, unsigned gi)
+{
+    const struct mw_config *cfg = w->snap->cfg;
+    return mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi),
+                                  MW_LIST_DETECT + MW_DETECT_NEW_DOMAINS,
+                                  cfg->detect.new_domains.action);
+}
+
 static void nod_verdict(struct mw_worker *w, unsigned gi, const uint8_t *rd, size_t rl,
                         struct mw_verdict *v)
 {
-    const struct mw_config *cfg = w->snap->cfg;
     v->rule = (struct mw_rule){.list = MW_LIST_DETECT + MW_DETECT_NEW_DOMAINS};
-    v->action = mw_filter_group_action(w->snap->lists, mw_qgroup_conf(cfg, gi), v->rule.list,
-                                       cfg->detect.new_domains.action);
+    v->action = nod_action(w, gi);
     v->where = MW_WHERE_QNAME;
     v->rule_wire = NULL;
     v->sink4 = v->sink6 = NULL;
@@ -515,11 +522,11 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     memcpy(e.qname, q->qname, q->qname_len);
     mw_nod_event_address(&e, pkt, len);
     e.local_new = fresh;
-    struct mw_verdict v;
-    nod_verdict(w, first ? first_group : 0, rd, rl, &v);
-    e.action = (uint8_t)v.action;
+    /* The event carries the action only: no verdict text to write. */
+    enum mw_action action = nod_action(w, first ? first_group : 0);
+    e.action = (uint8_t)action;
     e.block_for_ms = cfg->detect.new_domains.block_for_ms;
-    e.blocked = fresh && v.action != MW_ACTION_LOG && !allowed;
+    e.blocked = fresh && action != MW_ACTION_LOG && !allowed;
     bool block = fresh && !allowed &&
                  mw_detect_may_block(cfg, "new-domains", cfg->detect.new_domains.action);
     if (block)

@@ -31,7 +31,12 @@
 #include "minewall/redisurl.h"
 
 #define TICK_MS 1000 /* rotation, the day, the periodic save; reports wake the loop */
-#define PROBES 16    /* slots of the block table looked at per name */
+/* After a wakeup the loop drains the queue again every POLL_MS while reports keep coming, and
+ * workers do not wake it meanwhile: at most 1000 / POLL_MS wakeups a second however many new
+ * domains arrive (each wakeup is a context switch and an eventfd round trip, more than a
+ * report costs), events at most POLL_MS late, and an idle resolver still never woken. */
+#define POLL_MS 20
+#define PROBES 16 /* slots of the block table looked at per name */
 #define DAY_S 86400
 
 /* New when SADD added it to today's set and no earlier day's set holds it. EXPIRE on every
@@ -68,7 +73,8 @@ struct mw_nodsvc {
     uint64_t save_ms;
     uv_timer_t timer;
     uv_async_t wake; /* a worker queued the first report of a batch */
-    unsigned open;   /* the timer, the async and the rconn, until their close callbacks */
+    uv_timer_t poll; /* the drains after a wakeup, while reports come */
+    unsigned open;   /* the timers, the async and the rconn, until their close callbacks */
     bool closing;
     bool stopped; /* the fleet connection is closing: no more checks */
     /* Saving on the thread pool: one at a time; the close saves once more after it. */
@@ -78,11 +84,12 @@ struct mw_nodsvc {
     uint64_t last_save_ms, saved_sig;
     long day; /* days since the epoch (UTC) of the today filter */
 
-    pthread_mutex_t mu;         /* guards q, n_q, q_dropped */
+    pthread_mutex_t mu;         /* guards q, n_q, q_dropped, polling */
     struct mw_nod_event *q;     /* owned, MW_NODSVC_QUEUE: filled by workers */
     struct mw_nod_event *batch; /* owned, MW_NODSVC_QUEUE: drained by the loop */
     size_t n_q;
     uint64_t q_dropped;
+    bool polling; /* a wakeup was sent and the poll timer drains until the queue stays empty */
 
     pthread_mutex_t bmu; /* guards blocks and blocks_evicted */
     struct slot *blocks; /* owned, MW_NODSVC_BLOCKS */
@@ -129,6 +136,11 @@ static int load(struct mw_nodsvc *s, const struct mw_config *cfg)
         mw_log_info("nod", "%s: no saved filter; every domain is new once", s->path);
     else if (rc == -ESTALE)
         mw_log_warn("nod", "%s: made for another capacity or fp-rate; starting empty", s->path);
+    else if (rc == -EPROTONOSUPPORT)
+        mw_log_warn("nod",
+                    "%s: a filter of an older format (before the blocked layout); starting "
+                    "empty and replacing it: every domain is new once",
+                    s->path);
     else
         mw_log_warn("nod", "%s: %s; starting empty and replacing it", s->path,
                     rc == -EBADMSG ? "corrupt or truncated" : strerror(-rc));
@@ -211,7 +223,9 @@ int mw_nodsvc_new(uv_loop_t *loop, const struct mw_config *cfg, const char *host
     s->timer.data = s;
     uv_async_init(loop, &s->wake, on_wake);
     s->wake.data = s;
-    s->open = 2 + (s->conn != NULL);
+    uv_timer_init(loop, &s->poll);
+    s->poll.data = s;
+    s->open = 3 + (s->conn != NULL);
     s->day = (long)(wall_ms() / 1000 / DAY_S);
     s->last_save_ms = uv_now(loop);
     mw_log_info("nod", "new-domains: %zu bytes of filter, fleet check %s", mw_nod_bytes(s->nod),
@@ -237,12 +251,13 @@ void mw_nodsvc_report(struct mw_nodsvc *s, const struct mw_nod_event *e)
     if (s->n_q == MW_NODSVC_QUEUE || s->closing) {
         s->q_dropped++;
     } else {
-        first = s->n_q == 0;
+        first = s->n_q == 0 && !s->polling;
+        s->polling = s->polling || first;
         s->q[s->n_q++] = *e;
     }
     pthread_mutex_unlock(&s->mu);
-    /* One wakeup per batch: the loop takes everything queued until it runs. An idle resolver
-     * is not woken at all (no polling timer for reports). */
+    /* One wakeup per batch and per POLL_MS at most: the loop takes everything queued until it
+     * runs, then polls while reports come. An idle resolver is not woken at all. */
     if (first)
         uv_async_send(&s->wake);
 }
@@ -461,11 +476,28 @@ static void save_done(uv_work_t *req, int status)
         save_sync(s); /* the close came while this save ran: the final state too */
 }
 
+static void on_poll(uv_timer_t *t)
+{
+    struct mw_nodsvc *s = t->data;
+    if (s->closing)
+        return;
+    pthread_mutex_lock(&s->mu);
+    bool more = s->n_q > 0;
+    s->polling = more; /* nothing came: the next report wakes the loop again */
+    pthread_mutex_unlock(&s->mu);
+    if (!more)
+        return;
+    drain(s, true);
+    uv_timer_start(&s->poll, on_poll, POLL_MS, 0);
+}
+
 static void on_wake(uv_async_t *a)
 {
     struct mw_nodsvc *s = a->data;
-    if (!s->closing)
-        drain(s, true);
+    if (s->closing)
+        return;
+    drain(s, true);
+    uv_timer_start(&s->poll, on_poll, POLL_MS, 0);
 }
 
 static void tick(uv_timer_t *t)
@@ -514,6 +546,7 @@ void mw_nodsvc_stop(struct mw_nodsvc *s)
     s->stopped = true;
     uv_unref((uv_handle_t *)&s->timer);
     uv_unref((uv_handle_t *)&s->wake);
+    uv_unref((uv_handle_t *)&s->poll);
     if (s->conn)
         mw_rconn_close(s->conn, closed_one);
 }
@@ -533,6 +566,7 @@ void mw_nodsvc_close(struct mw_nodsvc *s)
         save_sync(s);
     uv_close((uv_handle_t *)&s->timer, handle_closed);
     uv_close((uv_handle_t *)&s->wake, handle_closed);
+    uv_close((uv_handle_t *)&s->poll, handle_closed);
 }
 
 void mw_nodsvc_free(struct mw_nodsvc *s)

@@ -26,10 +26,12 @@
 /* 24 bytes. A suffix's entry and a registered domain's are one entry when they are the same
  * labels: the key is the hash of the labels and their number, whatever the kind. */
 struct memo_entry {
-    uint64_t key;   /* 0: empty */
-    int32_t labels; /* labels of the registered domain, -1: none */
+    uint64_t key;  /* 0: empty */
+    int8_t labels; /* labels of the registered domain, -1: none (a name has at most 127) */
+    bool final;    /* a walk ended here for want of deeper nodes: see mw_regmemo_find */
     struct mw_regmemo_words words;
 };
+_Static_assert(sizeof(struct memo_entry) == 24, "memo entry size");
 
 struct mw_regmemo {
     const struct mw_regdom *rd; /* borrowed */
@@ -45,6 +47,18 @@ struct mw_regmemo {
      * direct-mapped, so a new registered domain under a known TLD costs libpsl one call. */
     uint64_t tld_key[TLD_SLOTS]; /* hash | 1, 0: empty */
     bool tld_public[TLD_SLOTS];
+    /* The last registered domain answered by its own entry, the walk having stopped there for
+     * want of deeper nodes (not for want of labels): every name that ends in these labels
+     * walks the same suffixes, stops there too (the node set said so: never set without one)
+     * and gets the same entry, so a name under the same domain as the one before (a
+     * tunnel's, a host's burst) is a compare, no hashing. Valid while the entry still holds
+     * last_key. */
+    struct memo_entry *last_e; /* in memo, or NULL */
+    struct memo_entry *prev_e; /* the entry of the name before: last_e's candidate */
+    uint64_t last_key;
+    int last_labels;
+    uint16_t last_len;
+    uint8_t last[256];
 };
 
 /* The node's slot bits (NODE_IN, NODE_WILD), or 0 when the suffix of hash h is no node. */
@@ -191,24 +205,34 @@ void mw_regmemo_free(struct mw_regmemo *m)
     free(m);
 }
 
-/* The entry of key in its set: found (a hit) or made, the set's next victim given up. */
-static struct memo_entry *entry_of(struct mw_regmemo *m, uint64_t key, bool *hit)
+/* The entry of key, or NULL. */
+static inline struct memo_entry *lookup(struct mw_regmemo *m, uint64_t key)
+{
+    struct memo_entry *e = &m->memo[((key >> 8) & (m->n_memo / WAYS - 1)) * WAYS];
+    for (int i = 0; i < WAYS; i++)
+        if (e[i].key == key)
+            return &e[i];
+    return NULL;
+}
+
+/* A new entry for key (not in the memo): its set's next victim given up. */
+static struct memo_entry *make(struct mw_regmemo *m, uint64_t key)
 {
     size_t set = (key >> 8) & (m->n_memo / WAYS - 1);
-    struct memo_entry *e = &m->memo[set * WAYS];
-    for (int i = 0; i < WAYS; i++) {
-        if (e[i].key == key) {
-            *hit = true;
-            return &e[i];
-        }
-    }
-    *hit = false;
-    struct memo_entry *v = &e[m->victim[set]];
+    struct memo_entry *v = &m->memo[set * WAYS + m->victim[set]];
     m->victim[set] = (uint8_t)((m->victim[set] + 1) % WAYS);
     if (v->key)
         m->stats.evicted++;
     *v = (struct memo_entry){.key = key, .labels = -1};
     return v;
+}
+
+/* The entry of key in its set: found (a hit) or made. */
+static struct memo_entry *entry_of(struct mw_regmemo *m, uint64_t key, bool *hit)
+{
+    struct memo_entry *e = lookup(m, key);
+    *hit = e != NULL;
+    return e ? e : make(m, key);
 }
 
 /* The memo key of the suffix of j labels whose hash is h: the hashes are keyed by the memo's
@@ -252,13 +276,41 @@ static bool is_public(struct mw_regmemo *m, uint64_t h1, const uint8_t *name, si
     return pub;
 }
 
-/* The miss: libpsl asked about the suffix of j labels (from its start), its answer kept in e.
- * Out of line: once per suffix while its entry lives. */
+/* The key of a class of names: those whose last d labels hash to hd and, with more, whose
+ * suffix of d + 1 labels is no node of the list (the node set has no false "no": every name of
+ * the class has the same public suffix, see the header); without more, those of d labels.
+ * Salted apart from the suffix keys. */
+static inline uint64_t class_key(uint64_t hd, int d, bool more)
+{
+    return key_of(hd ^ (more ? 0x5be0cd19137e2179ull : 0x1f83d9abfb41bd6bull), d + MAX_LABELS);
+}
+
+/* Names whose asked suffix is longer than this (wire octets) never use or make a class entry:
+ * no rule is near it, and it keeps any length limit inside libpsl (its suffix buffers) out of
+ * the classes' reasoning. */
+#define CLASS_SUFFIX_MAX 120
+
+/* Are the labels of depths from..to (1: the top-level label) ones regdom.c hands to libpsl
+ * (octets 0x21-0x7e but the dot)? */
+static bool plain(const uint8_t *name, const uint8_t *starts, int n, int from, int to)
+{
+    for (int k = from; k <= to; k++) {
+        const uint8_t *p = name + starts[n - k];
+        for (size_t i = 1; i <= *p; i++)
+            if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '.')
+                return false;
+    }
+    return true;
+}
+
+/* The miss: libpsl asked about the suffix of j labels (from its start), its answer kept in e,
+ * and the public suffix it implies kept for the name's class (d, hd: the deepest node of the
+ * list among its suffixes). Out of line: once per class and suffix while their entries live. */
 static __attribute__((noinline)) void ask_psl(struct mw_regmemo *m, struct memo_entry *e,
                                               const uint8_t *name, size_t len,
-                                              const uint8_t *starts, int n, int j, uint64_t h1)
+                                              const uint8_t *starts, int n, int j, uint64_t h1,
+                                              int d, uint64_t hd)
 {
-    m->stats.misses++;
     m->stats.psl++;
     size_t from = starts[n - j];
     int off = mw_regdom_find(m->rd, name + from, len - from);
@@ -269,6 +321,70 @@ static __attribute__((noinline)) void ask_psl(struct mw_regmemo *m, struct memo_
     }
     if (e->labels == j) /* the suffix is the registered domain: its own entry */
         e->words.public = is_public(m, h1, name + from, len - from);
+    /* The class learns the public suffix's depth: one label less than the registered domain,
+     * or the whole suffix asked when it is public itself (libpsl's NULL for a name it read).
+     * It is at most d + 1 (a wildcard's child); anything else is not kept. */
+    if (!m->nodes || len - from > CLASS_SUFFIX_MAX || !plain(name, starts, n, 1, j))
+        return;
+    int p = e->labels > 0 ? e->labels - 1 : j;
+    if (p < 1 || p > d + 1)
+        return;
+    uint64_t ck = class_key(hd, d, n > d);
+    struct memo_entry *c = lookup(m, ck);
+    (c ? c : make(m, ck))->labels = p;
+}
+
+/* The registered domain's labels (-1: none) of a name (j labels asked) from its class's
+ * entry, if the memo has it: false when libpsl must be asked. */
+static bool from_class(struct mw_regmemo *m, const uint8_t *name, size_t len, const uint8_t *starts,
+                       int n, int j, int d, uint64_t hd, int *labels)
+{
+    if (len - starts[n - j] > CLASS_SUFFIX_MAX)
+        return false;
+    const struct memo_entry *c = lookup(m, class_key(hd, d, n > d));
+    if (!c)
+        return false;
+    /* The labels outside the class's key are this name's own: libpsl refuses the name (as it
+     * would the suffix asked) when one holds an octet it cannot read. */
+    int r = c->labels + 1;
+    *labels = r <= j && plain(name, starts, n, d + 1, j) ? r : -1;
+    return true;
+}
+
+static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *name, size_t len,
+                  const uint8_t *starts, int n, int j, int want, uint64_t h1,
+                  struct mw_regmemo_words **words);
+
+/* Keep e's registered domain (the len octets at rd, its labels e->labels) as the last one. */
+static __attribute__((noinline)) void keep_last(struct mw_regmemo *m, struct memo_entry *e,
+                                                const uint8_t *rd, size_t len)
+{
+    m->last_e = e;
+    m->last_key = e->key;
+    m->last_labels = e->labels;
+    m->last_len = (uint16_t)len;
+    memcpy(m->last, rd, len);
+}
+
+/* a[0..n) == b[0..n), n >= 2 (a name with the root): 8 octets at a time, inline, the end
+ * first (the labels nearest the root differ least among a worker's names). */
+static inline bool same_tail(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t x, y;
+    size_t i = n;
+    while (i >= 8) {
+        i -= 8;
+        memcpy(&x, a + i, 8);
+        memcpy(&y, b + i, 8);
+        if (x != y)
+            return false;
+    }
+    while (i > 0) {
+        i--;
+        if (a[i] != b[i])
+            return false;
+    }
+    return true;
 }
 
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
@@ -282,6 +398,20 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     int n = 0;
     if (len == 0 || len > 255)
         return -ENOENT;
+    /* The last domain's labels at the end of the name, after whole labels (checked as the
+     * parse below would: lengths up to 63, no root before the end): see last_e. */
+    if (m->last_e && len >= m->last_len && m->last_e->key == m->last_key &&
+        same_tail(name + len - m->last_len, m->last, m->last_len)) {
+        size_t from = len - m->last_len, pos = 0;
+        while (pos < from && name[pos] != 0 && name[pos] <= 63)
+            pos += 1 + (size_t)name[pos];
+        if (pos == from) {
+            m->stats.hits++;
+            if (words)
+                *words = &m->last_e->words;
+            return (int)from;
+        }
+    }
     for (size_t pos = 0; name[pos] != 0; pos += 1 + (size_t)name[pos]) {
         if (name[pos] > 63 || pos + 1 + name[pos] >= len)
             return -ENOENT;
@@ -292,35 +422,96 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
     /* Down from the root while the suffix is a node of the list, then one label more (the
      * public suffix is at most the deepest node, the registered domain one more), two under a
      * wildcard rule's node (its children are public suffixes). Without a node set, the whole
-     * name. "n1.example.com" asks about "example.com": every name under it shares its entry. */
-    int want = m->nodes ? 2 : n, j = 0; /* 2: the implicit "*" rule (a top-level label) */
-    uint64_t h = m->seed, h1 = 0;
+     * name. "n1.example.com" asks about "example.com": every name under it shares its entry.
+     * d is the deepest node found (0: none) and hd its hash: the suffix of d + 1 labels was
+     * tested and is no node, or the name has d labels. */
+    int want = m->nodes ? 2 : n, j = 0, d = 0; /* 2: the implicit "*" rule (a top-level label) */
+    uint64_t h = m->seed, h1 = 0, hd = m->seed, h2 = 0;
+    /* Every walk with the node set hashes two labels at least; most end there (a name under
+     * .com). An entry of those two labels marked final was made by a walk that ended there
+     * for want of deeper nodes, and the walk of any name ending in them ends there too: the
+     * node probes are skipped. */
+    bool two = m->nodes && n >= 2;
+    struct memo_entry *e2 = NULL;
+    if (two) {
+        const uint8_t *t = name + starts[n - 1], *u = name + starts[n - 2];
+        h1 = mw_hash_label(m->seed, t + 1, *t);
+        h2 = mw_hash_label(h1, u + 1, *u);
+        e2 = lookup(m, key_of(h2, 2));
+        if (e2 && e2->final) {
+            m->stats.hits++;
+            if (e2->labels != 2) /* a public suffix, or a domain above its suffix: rarer */
+                return result(m, e2, name, len, starts, n, 2, 2, h1, words);
+            /* The common name, as result() answers it with j = want = labels = 2. */
+            size_t off = starts[n - 2];
+            if (e2 == m->prev_e && (e2 != m->last_e || e2->key != m->last_key))
+                keep_last(m, e2, name + off, len - off);
+            m->prev_e = e2;
+            if (words)
+                *words = &e2->words;
+            return (int)off;
+        }
+    }
     while (j < n && j < want) {
         const uint8_t *p = name + starts[n - 1 - j];
-        h = mw_hash_label(h, p + 1, *p);
+        h = two && j < 2 ? (j == 0 ? h1 : h2) : mw_hash_label(h, p + 1, *p);
         if (j++ == 0)
             h1 = h; /* the top-level label's */
         unsigned node;
         if (m->nodes && j + 1 >= want && (node = node_find(m, h)) != 0) {
             int deeper = j + (node & NODE_WILD ? 2 : 1);
             want = deeper > want ? deeper : want;
+            d = j;
+            hd = h;
         }
     }
-    bool hit;
-    struct memo_entry *e = entry_of(m, key_of(h, j), &hit);
-    if (hit)
+    struct memo_entry *e = two && j == 2 ? e2 : lookup(m, key_of(h, j));
+    if (e) {
         m->stats.hits++;
-    else
-        ask_psl(m, e, name, len, starts, n, j, h1);
+        e->final = e->final || j == want;
+    } else {
+        /* A suffix not in the memo: its class's answer (a new registered domain under a known
+         * public suffix costs no libpsl call), else libpsl's. */
+        m->stats.misses++;
+        int r;
+        bool known = m->nodes && from_class(m, name, len, starts, n, j, d, hd, &r);
+        e = make(m, key_of(h, j));
+        if (known) {
+            m->stats.classed++;
+            e->labels = r;
+            if (r == j)
+                e->words.public =
+                    is_public(m, h1, name + starts[n - j], len - (size_t)starts[n - j]);
+        } else {
+            ask_psl(m, e, name, len, starts, n, j, h1, d, hd);
+        }
+        e->final = j == want;
+    }
+    return result(m, e, name, len, starts, n, j, want, h1, words);
+}
+
+/* The answer of the entry e that ended a walk of j labels (want: where the node set stopped
+ * it), with the registered domain's words when asked. */
+static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *name, size_t len,
+                  const uint8_t *starts, int n, int j, int want, uint64_t h1,
+                  struct mw_regmemo_words **words)
+{
     int labels = e->labels;
     if (labels <= 0)
         return -ENOENT;
     int off = starts[n - labels];
+    /* See last_e (without nodes want is n); kept once a domain comes twice in a row, so that
+     * names of many domains in turn cost no copy. */
+    if (labels == j && j == want && m->nodes && e == m->prev_e &&
+        (e != m->last_e || e->key != m->last_key))
+        keep_last(m, e, name + off, len - (size_t)off);
+    m->prev_e = e;
     if (!words)
         return off;
     /* The words live in the registered domain's own entry: this one when the suffix is the
      * domain, else a second probe (made from the labels just found, no libpsl). */
     if (labels != j) {
+        bool hit;
         e = entry_of(m, key_of(suffix_hash(m, name, starts, n, labels), labels), &hit);
         if (!hit) {
             e->labels = labels;
@@ -334,6 +525,7 @@ int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
 void mw_regmemo_forget(struct mw_regmemo *m)
 {
     memset(m->memo, 0, m->n_memo * sizeof(*m->memo));
+    m->last_e = m->prev_e = NULL;
 }
 
 size_t mw_regmemo_capacity(const struct mw_regmemo *m)

@@ -102,6 +102,8 @@ int mw_nod_save(const struct mw_nod *n, const char *path);
 
 /* Load a filter saved by mw_nod_save. Returns 0 with *out owned by the caller; -ENOENT when
  * there is no file; -EBADMSG for a file that is not one (bad magic, truncated, checksum
- * mismatch, parameters out of range); -ESTALE when it was made for another capacity or fp_rate
+ * mismatch, parameters out of range); -EPROTONOSUPPORT for a filter file of another format
+ * version (version 1, before the blocked layout: its bits mean other names, so it is refused,
+ * and the caller starts afresh); -ESTALE when it was made for another capacity or fp_rate
  * than the ones given (the caller starts afresh); another negative errno of open/read. */
 int mw_nod_load(const char *path, uint64_t capacity, double fp_rate, struct mw_nod **out);

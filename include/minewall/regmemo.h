@@ -21,6 +21,22 @@
  * ("www.example.com": suffix "www.example.com", domain "example.com") two, so that the words
  * are per registered domain whatever name under it is asked.
  *
+ * A third kind, a class of names, spares libpsl for new registered domains: every name whose
+ * deepest node of the list among its suffixes is the same d labels, and which has a label
+ * below them, has the same public suffix (the suffix of d + 1 labels is no node, so no rule
+ * and no exception: it is public exactly when a wildcard rule hangs below the node, and
+ * nothing deeper can be). The first name of a class is asked of libpsl; the public suffix's
+ * depth learnt from its answer serves the others ("x1.com", "x2.com", ...). The node set has
+ * no false "no" (every rule's suffixes are in it; a hash collision only makes d deeper, whose
+ * class is as exact), so a class never mixes names libpsl tells apart; an answer is only
+ * learnt from a suffix of plain labels of at most 120 octets.
+ *
+ * Two shortcuts skip work that cannot change the answer: an entry made where a walk ended for
+ * want of deeper nodes is marked final, and a name whose last two labels have a final entry
+ * needs no node probe (its walk ends there too); and the last registered domain, once it came
+ * twice in a row, is kept as octets, so a name under it (a tunnel's, a burst's) costs a
+ * compare instead of hashing.
+ *
  * Pure: no libuv, no locks: one memo per worker. Keys are keyed hashes (a random seed per
  * memo); a collision in the node set only makes the asked suffix longer (still exact), one in
  * the memo (2^-64 a pair) would give a wrong answer. */
@@ -72,7 +88,8 @@ size_t mw_regmemo_capacity(const struct mw_regmemo *m);
 
 struct mw_regmemo_stats {
     uint64_t hits, misses, evicted;
-    uint64_t psl;   /* names libpsl was asked about (suffix misses) */
-    uint64_t nodes; /* suffixes of the list's rules in the node set */
+    uint64_t psl;     /* names libpsl was asked about (suffix misses) */
+    uint64_t classed; /* suffix misses answered from their class, without libpsl */
+    uint64_t nodes;   /* suffixes of the list's rules in the node set */
 };
 void mw_regmemo_stats(const struct mw_regmemo *m, struct mw_regmemo_stats *out);

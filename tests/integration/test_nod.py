@@ -13,6 +13,7 @@ import json
 import os
 import re
 import socket
+import struct
 import time
 import urllib.request
 
@@ -206,6 +207,29 @@ def test_corrupt_file_is_reported_and_replaced(start, tmp_path):
     m4, _ = start(nd={"capacity": 5000})
     m4.wait_log("made for another capacity or fp-rate; starting empty")
     assert m4.alive
+
+
+def test_old_format_file_is_refused_and_rewritten(start, tmp_path):
+    """A filter file of format version 1 (before the blocked layout) is never read as blocks:
+    reported, replaced by an empty filter in the current format, the resolver serving."""
+    m, jp = start()
+    m.query("www.fresh-site.com")
+    wait_events(jp, 1)
+    assert m.terminate()[0] == 0
+    state = tmp_path / "state-a" / "new-domains.bloom"
+    with open(state, "r+b") as f:
+        f.seek(8)
+        assert struct.unpack("=I", f.read(4))[0] == 2
+        f.seek(8)
+        f.write(struct.pack("=I", 1))
+    m2, _ = start()
+    m2.wait_log("a filter of an older format (before the blocked layout); starting empty")
+    with open(state, "rb") as f:  # rewritten at start, in the current format
+        f.seek(8)
+        assert struct.unpack("=I", f.read(4))[0] == 2
+    m2.query("mail.fresh-site.com")  # new once more: the old bits were not used
+    wait_events(jp, 2, domain="fresh-site.com")
+    assert m2.alive
 
 
 def test_fleet_second_resolver_sees_not_new(start, redis_server):
