@@ -186,20 +186,20 @@ static inline uint64_t low_bytes(size_t n)
     return n >= 8 ? ~0ULL : (1ULL << (8 * n)) - 1;
 }
 
+/* Whether the n bytes at a and b are the same, 8 at a time (both readable 8 past n). */
+static inline bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    uint64_t d = 0;
+    for (size_t i = 0; i < n; i += 8)
+        d |= (load8(a + i) ^ load8(b + i)) & low_bytes(n - i);
+    return d == 0;
+}
+
 /* Whether the word's first n bytes go into a JSON string as they are: printable ASCII but
  * quote and backslash. */
 static inline bool json_plain8(uint64_t x, size_t n)
 {
     uint64_t ok = in_range(x, 0x20, 0x7e) & ~in_range(x, '"', '"') & ~in_range(x, '\\', '\\') & ~x;
-    uint64_t m = low_bytes(n) & HIGHS;
-    return (ok & m) == m;
-}
-
-/* Whether the word's first n bytes are name text as they are: [a-z0-9-] (NAME_TEXT maps
- * them to themselves; '_', '*', capitals and the rest take the byte-by-byte way). */
-static inline bool name_plain8(uint64_t x, size_t n)
-{
-    uint64_t ok = (in_range(x, 'a', 'z') | in_range(x, '0', '9') | in_range(x, '-', '-')) & ~x;
     uint64_t m = low_bytes(n) & HIGHS;
     return (ok & m) == m;
 }
@@ -371,6 +371,12 @@ static char *put_answers(char *o, const struct mw_querylog_rec *r, size_t root, 
 #define NAME_CH16(c) NAME_CH4(c), NAME_CH4(c + 4), NAME_CH4(c + 8), NAME_CH4(c + 12)
 #define NAME_CH64(c) NAME_CH16(c), NAME_CH16(c + 16), NAME_CH16(c + 32), NAME_CH16(c + 48)
 static const char NAME_TEXT[256] = {NAME_CH64(0), NAME_CH64(64), NAME_CH64(128), NAME_CH64(192)};
+/* The octets that are their own text: [a-z0-9-_*]. */
+#define NAME_SM(c) ((c) && NAME_CH(c) == (c))
+#define NAME_SM4(c) NAME_SM(c), NAME_SM(c + 1), NAME_SM(c + 2), NAME_SM(c + 3)
+#define NAME_SM16(c) NAME_SM4(c), NAME_SM4(c + 4), NAME_SM4(c + 8), NAME_SM4(c + 12)
+#define NAME_SM64(c) NAME_SM16(c), NAME_SM16(c + 16), NAME_SM16(c + 32), NAME_SM16(c + 48)
+static const bool NAME_SAME[256] = {NAME_SM64(0), NAME_SM64(64), NAME_SM64(128), NAME_SM64(192)};
 
 /* The question name as a JSON string, in one pass over the reply's uncompressed question
  * (what a question nearly always is); NULL when it is not that simple (a compression pointer,
@@ -390,15 +396,14 @@ static char *put_qname_fast(char *o, const uint8_t *pkt, size_t len, size_t *roo
             return NULL;
         if (o != first)
             *o++ = '.';
-        /* Copied as it is while checked 8 bytes at a time: a label of [a-z0-9-] (nearly
-         * every one) is then done. */
+        /* Copied as it is, then checked with a loop of loads (no store in it: a store
+         * through char * would make every load wait): a label of [a-z0-9-_*], nearly every
+         * one, is then done. */
         const uint8_t *lab = pkt + pos + 1;
+        memcpy(o, lab, l);
         bool same = true;
-        for (unsigned i = 0; i < l; i += 8) {
-            uint64_t w = load8(lab + i);
-            same &= name_plain8(w, l - i);
-            memcpy(o + i, &w, 8);
-        }
+        for (unsigned i = 0; i < l; i++)
+            same &= NAME_SAME[lab[i]];
         if (same) {
             o += l;
         } else {
@@ -470,6 +475,15 @@ static __thread struct {
     size_t ts_len;
     struct text rcode[16];
     struct text tail[N_CACHE][N_VERDICT];
+    /* The last client's address as text with its quotes: a client asks many times in a row. */
+    uint8_t client_af, client[16];
+    uint8_t client_len;
+    char client_text[INET6_ADDRSTRLEN + 8];
+    /* The last group's text as written (quoted, escaped), and its name. */
+    uint8_t group_len;
+    uint16_t group_text_len;
+    uint8_t group[MW_QUERYLOG_LABEL_MAX + 8];
+    char group_text[6 * MW_QUERYLOG_LABEL_MAX + 8];
 } kept;
 
 static void text_set(struct text *t, const char *a, const char *b, const char *c)
@@ -491,6 +505,8 @@ static void kept_init(void)
         }
     }
     kept.ts_ms = UINT64_MAX;
+    kept.client_af = 0xff;
+    kept.group_len = 0xff;
     kept.ready = true;
 }
 
@@ -531,9 +547,17 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
         o += kept.ts_len;
     }
     if (r->family) {
-        *o++ = '"';
-        o = r->family == AF_INET ? ipv4_text(r->client, o) : ipv6_text(r->client, o);
-        *o++ = '"';
+        if (r->family != kept.client_af || memcmp(r->client, kept.client, 16) != 0) {
+            char *t = kept.client_text;
+            *t++ = '"';
+            t = r->family == AF_INET ? ipv4_text(r->client, t) : ipv6_text(r->client, t);
+            *t++ = '"';
+            kept.client_len = (uint8_t)(t - kept.client_text);
+            kept.client_af = r->family;
+            memcpy(kept.client, r->client, 16);
+        }
+        memcpy(o, kept.client_text, sizeof(kept.client_text));
+        o += kept.client_len;
     } else {
         o = PUT_LIT(o, "null");
     }
@@ -544,7 +568,15 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
     else
         o = PUT_LIT(o, ",\"transport\":\"udp\",\"group\":");
     const uint8_t *pkt = r->data, *group = pkt + r->pkt_len, *up = group + r->group_len;
-    o = put_text(o, group, r->group_len);
+    if (r->group_len != kept.group_len || !same_bytes(group, kept.group, r->group_len)) {
+        char *e = put_text(kept.group_text, group, r->group_len);
+        kept.group_text_len = (uint16_t)(e - kept.group_text);
+        kept.group_len = r->group_len;
+        memset(kept.group, 0, sizeof(kept.group));
+        memcpy(kept.group, group, r->group_len);
+    }
+    memcpy(o, kept.group_text, kept.group_text_len);
+    o += kept.group_text_len;
     /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
     o = PUT_LIT(o, ",\"qname\":");
     bool has_q = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(pkt + 4) > 0;
