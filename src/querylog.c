@@ -316,11 +316,10 @@ char *mw_querylog_addr_text(int af, const uint8_t *a, char *o)
     return af == AF_INET ? ipv4_text(a, o) : ipv6_text(a, o);
 }
 
-/* "answers":[...] from the A and AAAA records of the answer section. A cut copy ends the walk
- * at the first record that runs past it; *cut then says so. */
+/* The addresses of "answers":[...] and its ']' from the A and AAAA records of the answer section. A
+ * cut copy ends the walk at the first record that runs past it; *cut then says so. */
 static char *put_answers(char *o, const struct mw_querylog_rec *r, size_t root, bool *cut)
 {
-    o = PUT_LIT(o, ",\"answers\":[");
     struct mw_dns_iter it;
     struct mw_dns_rr rr;
     unsigned n = 0;
@@ -475,15 +474,18 @@ static __thread struct {
     size_t ts_len;
     struct text rcode[16];
     struct text tail[N_CACHE][N_VERDICT];
-    /* The last client's address as text with its quotes: a client asks many times in a row. */
-    uint8_t client_af, client[16];
-    uint8_t client_len;
-    char client_text[INET6_ADDRSTRLEN + 8];
-    /* The last group's text as written (quoted, escaped), and its name. */
+    struct text qtype_rcode[2][16]; /* ,"qtype":"A","rcode":"NOERROR","answers":[ and AAAA */
+    struct text tail_null[N_CACHE][N_VERDICT]; /* the tail with "rule":null}\n */
+    /* The last client's address as text with its quotes and the port's key: a client asks
+     * many times in a row. */
+    uint8_t client_af, client_addr[16 + 8];
+    struct text client;
+    /* The text from "transport" to "qname" of the last line, and its group name. */
     uint8_t group_len;
+    bool group_tcp;
     uint16_t group_text_len;
     uint8_t group[MW_QUERYLOG_LABEL_MAX + 8];
-    char group_text[6 * MW_QUERYLOG_LABEL_MAX + 8];
+    char group_text[6 * MW_QUERYLOG_LABEL_MAX + 128];
 } kept;
 
 static void text_set(struct text *t, const char *a, const char *b, const char *c)
@@ -495,13 +497,19 @@ static void text_set(struct text *t, const char *a, const char *b, const char *c
 static void kept_init(void)
 {
     char b[16];
-    for (unsigned i = 0; i < 16; i++)
-        text_set(&kept.rcode[i], "\"", mw_dnstext_rcode(i, b, sizeof(b)), "\"");
+    for (unsigned i = 0; i < 16; i++) {
+        const char *rc = mw_dnstext_rcode(i, b, sizeof(b));
+        text_set(&kept.rcode[i], "\"", rc, "\"");
+        text_set(&kept.qtype_rcode[0][i], ",\"qtype\":\"A\",\"rcode\":\"", rc, "\",\"answers\":[");
+        text_set(&kept.qtype_rcode[1][i], ",\"qtype\":\"AAAA\",\"rcode\":\"", rc,
+                 "\",\"answers\":[");
+    }
     for (unsigned c = 0; c < N_CACHE; c++) {
         for (unsigned v = 0; v < N_VERDICT; v++) {
             char cv[40];
             snprintf(cv, sizeof(cv), "%s\",\"verdict\":\"%s", CACHE_NAMES[c], VERDICT_NAMES[v]);
             text_set(&kept.tail[c][v], ",\"cache\":\"", cv, "\",\"rule\":");
+            text_set(&kept.tail_null[c][v], ",\"cache\":\"", cv, "\",\"rule\":null}\n");
         }
     }
     kept.ts_ms = UINT64_MAX;
@@ -534,6 +542,9 @@ static void kept_time(uint64_t wall_ms)
     kept.ts_ms = wall_ms;
 }
 
+/* Copy the kept text t (its whole buffer: one fixed-size copy) and step past its length. */
+#define PUT_KEPT(o, t) (memcpy((o), (t)->s, sizeof((t)->s)), (o) + (t)->n)
+
 char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, char *o)
 {
     if (!kept.ready)
@@ -547,38 +558,42 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
         o += kept.ts_len;
     }
     if (r->family) {
-        if (r->family != kept.client_af || memcmp(r->client, kept.client, 16) != 0) {
-            char *t = kept.client_text;
+        if (r->family != kept.client_af || !same_bytes(r->client, kept.client_addr, 16)) {
+            char *t = kept.client.s;
             *t++ = '"';
             t = r->family == AF_INET ? ipv4_text(r->client, t) : ipv6_text(r->client, t);
-            *t++ = '"';
-            kept.client_len = (uint8_t)(t - kept.client_text);
+            t = PUT_LIT(t, "\",\"client_port\":");
+            kept.client.n = (uint8_t)(t - kept.client.s);
             kept.client_af = r->family;
-            memcpy(kept.client, r->client, 16);
+            memcpy(kept.client_addr, r->client, 16);
         }
-        memcpy(o, kept.client_text, sizeof(kept.client_text));
-        o += kept.client_len;
+        o = PUT_KEPT(o, &kept.client);
     } else {
-        o = PUT_LIT(o, "null");
+        o = PUT_LIT(o, "null,\"client_port\":");
     }
-    o = PUT_LIT(o, ",\"client_port\":");
     o = put_u32(o, r->client_port);
-    if (r->tcp)
-        o = PUT_LIT(o, ",\"transport\":\"tcp\",\"group\":");
-    else
-        o = PUT_LIT(o, ",\"transport\":\"udp\",\"group\":");
     const uint8_t *pkt = r->data, *group = pkt + r->pkt_len, *up = group + r->group_len;
-    if (r->group_len != kept.group_len || !same_bytes(group, kept.group, r->group_len)) {
-        char *e = put_text(kept.group_text, group, r->group_len);
-        kept.group_text_len = (uint16_t)(e - kept.group_text);
+    /* ,"transport":...,"group":...,"qname": as on the line before, unless transport or group
+     * changed. */
+    if (r->group_len != kept.group_len || r->tcp != kept.group_tcp ||
+        !same_bytes(group, kept.group, r->group_len)) {
+        char *t = kept.group_text;
+        t = r->tcp ? PUT_LIT(t, ",\"transport\":\"tcp\",\"group\":")
+                   : PUT_LIT(t, ",\"transport\":\"udp\",\"group\":");
+        t = put_text(t, group, r->group_len);
+        t = PUT_LIT(t, ",\"qname\":");
+        kept.group_text_len = (uint16_t)(t - kept.group_text);
         kept.group_len = r->group_len;
+        kept.group_tcp = r->tcp;
         memset(kept.group, 0, sizeof(kept.group));
         memcpy(kept.group, group, r->group_len);
     }
-    memcpy(o, kept.group_text, kept.group_text_len);
+    if (kept.group_text_len <= 64)
+        memcpy(o, kept.group_text, 64);
+    else
+        memcpy(o, kept.group_text, kept.group_text_len);
     o += kept.group_text_len;
     /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
-    o = PUT_LIT(o, ",\"qname\":");
     bool has_q = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(pkt + 4) > 0;
     size_t root = 0;
     char *q = has_q ? put_qname_fast(o, pkt, r->pkt_len, &root) : NULL;
@@ -588,38 +603,43 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
         o = put_qname_slow(o, r, &has_q);
     else
         o = PUT_LIT(o, "null");
-    o = PUT_LIT(o, ",\"qtype\":");
-    if (r->qtype == 1) { /* the usual ones without a look-up */
-        o = PUT_LIT(o, "\"A\"");
-    } else if (r->qtype == 28) {
-        o = PUT_LIT(o, "\"AAAA\"");
-    } else if (has_q || r->qtype) {
-        char tb[16];
-        const char *t = mw_dnstext_type(r->qtype, tb, sizeof(tb));
-        o = put_plain(o, t, strlen(t));
+    if ((r->qtype == 1 || r->qtype == 28) && r->pkt_len >= 4) { /* the usual ones, kept whole */
+        o = PUT_KEPT(o, &kept.qtype_rcode[r->qtype == 28][pkt[3] & 0x0f]);
     } else {
-        o = PUT_LIT(o, "null");
-    }
-    o = PUT_LIT(o, ",\"rcode\":");
-    if (r->pkt_len >= 4) {
-        const struct text *t = &kept.rcode[pkt[3] & 0x0f]; /* all within 16 bytes */
-        memcpy(o, t->s, 16);
-        o += t->n;
-    } else {
-        o = PUT_LIT(o, "null");
+        o = PUT_LIT(o, ",\"qtype\":");
+        if (has_q || r->qtype) {
+            char tb[16];
+            const char *t = mw_dnstext_type(r->qtype, tb, sizeof(tb));
+            o = put_plain(o, t, strlen(t));
+        } else {
+            o = PUT_LIT(o, "null");
+        }
+        o = PUT_LIT(o, ",\"rcode\":");
+        if (r->pkt_len >= 4) {
+            const struct text *t = &kept.rcode[pkt[3] & 0x0f];
+            memcpy(o, t->s, 16); /* every one within 16 bytes */
+            o += t->n;
+        } else {
+            o = PUT_LIT(o, "null");
+        }
+        o = PUT_LIT(o, ",\"answers\":[");
     }
     bool cut = false;
     o = put_answers(o, r, root, &cut);
     if (cut)
         o = PUT_LIT(o, ",\"answers_cut\":true");
-    o = PUT_LIT(o, ",\"upstream\":");
-    o = r->upstream_len ? put_text(o, up, r->upstream_len) : PUT_LIT(o, "null");
-    o = PUT_LIT(o, ",\"latency_ms\":");
+    if (r->upstream_len) {
+        o = PUT_LIT(o, ",\"upstream\":");
+        o = put_text(o, up, r->upstream_len);
+        o = PUT_LIT(o, ",\"latency_ms\":");
+    } else {
+        o = PUT_LIT(o, ",\"upstream\":null,\"latency_ms\":");
+    }
     o = put_u32(o, r->latency_ms);
     if (r->cache < N_CACHE && r->verdict < N_VERDICT) {
-        const struct text *t = &kept.tail[r->cache][r->verdict];
-        memcpy(o, t->s, sizeof(t->s));
-        o += t->n;
+        if (!r->has_rule)
+            return PUT_KEPT(o, &kept.tail_null[r->cache][r->verdict]);
+        o = PUT_KEPT(o, &kept.tail[r->cache][r->verdict]);
     } else {
         o = PUT_LIT(o, ",\"cache\":");
         o = put_plain(o, mw_querylog_cache_name(r->cache),
