@@ -486,6 +486,11 @@ static __thread struct {
     uint16_t group_text_len;
     uint8_t group[MW_QUERYLOG_LABEL_MAX + 8];
     char group_text[6 * MW_QUERYLOG_LABEL_MAX + 128];
+    /* The same for the upstream, from its key to the latency's. */
+    uint8_t up_len;
+    uint16_t up_text_len;
+    uint8_t up[MW_QUERYLOG_LABEL_MAX + 8];
+    char up_text[6 * MW_QUERYLOG_LABEL_MAX + 128];
 } kept;
 
 static void text_set(struct text *t, const char *a, const char *b, const char *c)
@@ -515,6 +520,7 @@ static void kept_init(void)
     kept.ts_ms = UINT64_MAX;
     kept.client_af = 0xff;
     kept.group_len = 0xff;
+    kept.up_len = 0xff;
     kept.ready = true;
 }
 
@@ -628,10 +634,21 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
     o = put_answers(o, r, root, &cut);
     if (cut)
         o = PUT_LIT(o, ",\"answers_cut\":true");
-    if (r->upstream_len) {
-        o = PUT_LIT(o, ",\"upstream\":");
-        o = put_text(o, up, r->upstream_len);
-        o = PUT_LIT(o, ",\"latency_ms\":");
+    if (r->upstream_len) { /* kept as the group is: a few upstreams answer everything */
+        if (r->upstream_len != kept.up_len || !same_bytes(up, kept.up, r->upstream_len)) {
+            char *t = PUT_LIT(kept.up_text, ",\"upstream\":");
+            t = put_text(t, up, r->upstream_len);
+            t = PUT_LIT(t, ",\"latency_ms\":");
+            kept.up_text_len = (uint16_t)(t - kept.up_text);
+            kept.up_len = r->upstream_len;
+            memset(kept.up, 0, sizeof(kept.up));
+            memcpy(kept.up, up, r->upstream_len);
+        }
+        if (kept.up_text_len <= 64)
+            memcpy(o, kept.up_text, 64);
+        else
+            memcpy(o, kept.up_text, kept.up_text_len);
+        o += kept.up_text_len;
     } else {
         o = PUT_LIT(o, ",\"upstream\":null,\"latency_ms\":");
     }

@@ -41,8 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             v.rule_text[i] = (char)(h[5] + i * 11) ? (char)(h[5] + i * 11) : '.';
         v.rule_text[rl] = 0;
     }
-    struct mw_querylog_note n = {.start_ms = h[6], .upstream = h[2] & 0x80 ? up : NULL,
-                                 .v = h[1] & 0x80 ? &v : NULL, .cache = h[0] & 7,
+    struct mw_querylog_note n = {.start_ms = h[6],
+                                 .upstream = h[2] & 0x80 ? up : NULL,
+                                 .v = h[1] & 0x80 ? &v : NULL,
+                                 .cache = h[0] & 7,
                                  .verdict = (h[1] & 0x0f)};
     struct sockaddr_in6 c6 = {.sin6_family = AF_INET6, .sin6_port = h[7]};
     struct sockaddr_in c4 = {.sin_family = AF_INET, .sin_port = h[7]};

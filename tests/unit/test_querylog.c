@@ -546,6 +546,83 @@ static void test_text_checks(void **state)
     }
 }
 
+/* The text kept from the line before (client, transport and group, upstream) follows every
+ * change, also to a value of the same length. */
+static void test_kept_text_changes(void **state)
+{
+    (void)state;
+    struct pkt p;
+    pk_start(&p, "k.test", MW_TYPE_A, 0);
+    static const char *const ups[] = {"10.0.0.1:53", "10.0.0.2:53", NULL, "10.0.0.2:53"};
+    static const char *const groups[] = {"aa", "ab", "ab", "aa"};
+    struct sockaddr_in c4 = client4();
+    struct sockaddr_in6 c6 = {.sin6_family = AF_INET6, .sin6_port = htons(40000)};
+    inet_pton(AF_INET6, "2001:db8::9", &c6.sin6_addr);
+    struct sockaddr_in c4b = c4;
+    inet_pton(AF_INET, "192.0.2.10", &c4b.sin_addr);
+    const struct sockaddr *clients[] = {(struct sockaddr *)&c4, (struct sockaddr *)&c6, NULL,
+                                        (struct sockaddr *)&c4b};
+    static const char *const ctext[] = {"\"192.0.2.9\"", "\"2001:db8::9\"", "null",
+                                        "\"192.0.2.10\""};
+    struct mw_querylog_rec *r = rec_buf();
+    char buf[MW_QUERYLOG_LINE_MAX], want[256];
+    for (int i = 0; i < 24; i++) {
+        struct mw_querylog_note n = {.upstream = ups[i % 4], .cache = MW_QL_MISS};
+        bool tcp = i % 3 == 0;
+        mw_querylog_make(r, &n, groups[i % 4 == 2 ? 2 : (i / 4) % 4], clients[(i / 2) % 4], tcp,
+                         MW_TYPE_A, p.b, p.len, 0);
+        const char *l = line_of(r, buf, sizeof(buf));
+        snprintf(want, sizeof(want), "\"client\":%s,\"client_port\":%s,\"transport\":\"%s\",",
+                 ctext[(i / 2) % 4], clients[(i / 2) % 4] ? "40000" : "0", tcp ? "tcp" : "udp");
+        assert_non_null(strstr(l, want));
+        snprintf(want, sizeof(want), "\"group\":\"%s\",\"qname\":\"k.test\",",
+                 groups[i % 4 == 2 ? 2 : (i / 4) % 4]);
+        assert_non_null(strstr(l, want));
+        if (ups[i % 4])
+            snprintf(want, sizeof(want), "\"upstream\":\"%s\",\"latency_ms\":0,", ups[i % 4]);
+        else
+            snprintf(want, sizeof(want), "\"upstream\":null,\"latency_ms\":0,");
+        assert_non_null(strstr(l, want));
+    }
+}
+
+/* The worker's put: records go into the ring as the writer reads them back, the wake-up is
+ * asked for once, when the queue crosses its mark, and a full ring refuses and counts. */
+static void test_put_wake_and_drop(void **state)
+{
+    (void)state;
+    struct mw_querylog_ring ring;
+    assert_int_equal(mw_querylog_ring_init(&ring, 64), 0); /* 8 KiB, woken at 4 KiB */
+    assert_int_equal(ring.cap, 8192);
+    assert_int_equal(ring.wake, 4096);
+    struct pkt p;
+    pk_start(&p, "www.example.test", MW_TYPE_A, 0);
+    pk_addr(&p, NULL, "192.0.2.1", 300);
+    struct sockaddr_in c = client4();
+    struct mw_querylog_note n = {.cache = MW_QL_HIT};
+    int wakes = 0, puts = 0, rc;
+    while ((rc = mw_querylog_put(&ring, &n, "default", (struct sockaddr *)&c, false, MW_TYPE_A, p.b,
+                                 p.len, (uint64_t)puts)) >= 0) {
+        wakes += rc;
+        puts++;
+    }
+    assert_int_equal(rc, -ENOBUFS);
+    assert_int_equal(wakes, 1);
+    assert_int_equal(ring.dropped, 1);
+    assert_true(puts > 60); /* about 100 bytes each */
+    uint64_t end = ring.tail + mw_querylog_ring_ready(&ring), pos = ring.tail;
+    char buf[MW_QUERYLOG_LINE_MAX];
+    for (int i = 0; pos < end; i++) {
+        const struct mw_querylog_rec *r = mw_querylog_ring_at(&ring, pos);
+        assert_int_equal(r->mono_ms, (uint64_t)i);
+        assert_non_null(strstr(line_of(r, buf, sizeof(buf)),
+                               "\"qname\":\"www.example.test\",\"qtype\":\"A\",\"rcode\":"
+                               "\"NOERROR\",\"answers\":[\"192.0.2.1\"],"));
+        pos += r->size;
+    }
+    mw_querylog_ring_deinit(&ring);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +639,8 @@ int main(void)
         cmocka_unit_test(test_malformed_replies),
         cmocka_unit_test(test_longest_line),
         cmocka_unit_test(test_text_checks),
+        cmocka_unit_test(test_kept_text_changes),
+        cmocka_unit_test(test_put_wake_and_drop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
