@@ -15,10 +15,10 @@
 #include "minewall/httpd.h"
 #include "minewall/log.h"
 #include "minewall/querylog.h"
-#include "minewall/strbuf.h"
 
-/* The writer sleeps this long when the rings are quiet; a worker whose ring reaches half full
- * wakes it sooner (one signal per half ring, not per record). */
+/* The writer sleeps this long when the rings are quiet; a worker whose ring reaches its wake
+ * mark (64 KiB of records, or half a smaller ring) wakes it sooner (one signal each time the
+ * mark is crossed, not per record). */
 #define POLL_MS 50
 #define BATCH_BYTES (256u << 10)
 #define RELEASE_BYTES (8u << 10) /* ring bytes given back to a worker at once while draining */
