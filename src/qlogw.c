@@ -15,13 +15,13 @@
 #include "minewall/httpd.h"
 #include "minewall/log.h"
 #include "minewall/querylog.h"
-#include "minewall/strbuf.h"
 
-/* The writer sleeps this long when the rings are quiet; a worker whose ring reaches half full
- * wakes it sooner (one signal per half ring, not per record). */
+/* The writer sleeps this long when the rings are quiet; a worker whose ring reaches its wake
+ * mark (64 KiB of records, or half a smaller ring) wakes it sooner (one signal each time the
+ * mark is crossed, not per record). */
 #define POLL_MS 50
-#define BATCH_BYTES (64u << 10)
-#define RELEASE_EVERY 64 /* records given back to a worker at once while draining */
+#define BATCH_BYTES (256u << 10)
+#define RELEASE_BYTES (8u << 10) /* ring bytes given back to a worker at once while draining */
 
 struct mw_qlogw {
     struct mw_querylog_ring *rings; /* owned: n_rings */
@@ -80,28 +80,29 @@ static bool drain(struct mw_qlogw *q)
     bool busy = false;
     for (unsigned i = 0; i < q->n_rings; i++) {
         struct mw_querylog_ring *r = &q->rings[i];
-        uint64_t n = mw_querylog_ring_ready(r), done = 0;
+        uint64_t n = mw_querylog_ring_ready(r), pos = r->tail, freed = r->tail;
+        const uint64_t end = pos + n;
         busy |= n >= r->cap / 2;
-        for (uint64_t k = 0; k < n; k++) {
-            const struct mw_querylog_rec *rec = mw_querylog_ring_at(r, k - done);
-            /* Twice a line's size: mw_querylog_format writes in place only when the room
-             * exceeds its worst-case bound for the record, which is above any real line. */
-            if (BATCH_BYTES - q->batch_len < 2 * MW_QUERYLOG_LINE_MAX + 1)
+        char *o = q->batch + q->batch_len;
+        while (pos < end) {
+            const struct mw_querylog_rec *rec = mw_querylog_ring_at(r, pos);
+            /* Room for the longest line, written in place with no bound check per field. */
+            if ((size_t)(o - q->batch) > BATCH_BYTES - MW_QUERYLOG_LINE_MAX) {
+                q->batch_len = (size_t)(o - q->batch);
                 flush_batch(q);
-            struct mw_strbuf sb = {.b = q->batch, .cap = BATCH_BYTES, .len = q->batch_len};
-            int64_t wall = (int64_t)rec->mono_ms + off;
-            if (mw_querylog_format(rec, wall > 0 ? (uint64_t)wall : 0, &sb) == 0) {
-                q->batch_len = sb.len;
-                q->batch_lines++;
-            } else {
-                __atomic_add_fetch(&q->lost, 1, __ATOMIC_RELAXED);
+                o = q->batch;
             }
-            if (k + 1 - done == RELEASE_EVERY) {
-                mw_querylog_ring_release(r, RELEASE_EVERY);
-                done += RELEASE_EVERY;
+            int64_t wall = (int64_t)rec->mono_ms + off;
+            o = mw_querylog_format_at(rec, wall > 0 ? (uint64_t)wall : 0, o);
+            q->batch_lines++;
+            pos += rec->size;
+            if (pos - freed >= RELEASE_BYTES) { /* room back to the worker while draining */
+                mw_querylog_ring_release(r, pos - freed);
+                freed = pos;
             }
         }
-        mw_querylog_ring_release(r, n - done);
+        q->batch_len = (size_t)(o - q->batch);
+        mw_querylog_ring_release(r, pos - freed);
     }
     flush_batch(q);
     return busy;
@@ -229,13 +230,8 @@ void mw_qlogw_put(struct mw_qlogw *q, unsigned ring, const struct mw_querylog_no
     struct mw_querylog_ring *r = &q->rings[ring < q->n_rings ? ring : 0];
     if (!mw_querylog_ring_sample(r, __atomic_load_n(&q->sample, __ATOMIC_RELAXED)))
         return;
-    struct mw_querylog_rec *rec = mw_querylog_ring_reserve(r);
-    if (!rec)
-        return;
-    mw_querylog_fill(rec, n, group, client, tcp, qtype, pkt, len, now_ms);
-    mw_querylog_ring_commit(r);
     /* Without the mutex: a wakeup lost to a writer just going to sleep costs one poll. */
-    if (r->head - __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) == r->cap / 2)
+    if (mw_querylog_put(r, n, group, client, tcp, qtype, pkt, len, now_ms) > 0)
         uv_cond_signal(&q->cond);
 }
 
