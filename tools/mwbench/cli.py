@@ -192,7 +192,9 @@ def run(args, tmp):
         slots += args.rounds  # one slice per round, asked of both journal instances
     ctx.observe_slot0 = slots
     if 'observe' in args.workloads and 'minewall' in ctx.servers:
-        slots += args.rounds  # one slice per round, asked of the three observe instances
+        # two slices per round: the first asked of all three observe instances, the second of
+        # the instance with neither, whose second run closes the round
+        slots += 2 * args.rounds
     ctx.dot_slot0 = slots
     if 'dot-miss' in args.workloads:
         slots += args.rounds * len(ctx.servers)  # one slice per server and round
