@@ -484,6 +484,15 @@ struct text {
     char s[64];
     uint8_t n;
 };
+/* A string of the record (group, upstream) and its line text, kept while the next line's is
+ * the same; flag is another byte of the key (the group's transport). */
+struct kept_str {
+    uint8_t len, flag;
+    uint16_t text_len;
+    uint8_t key[MW_QUERYLOG_LABEL_MAX + 8];
+    char text[6 * MW_QUERYLOG_LABEL_MAX + 128];
+};
+
 static __thread struct {
     bool ready;
     uint64_t ts_ms; /* the time of ts, UINT64_MAX for none */
@@ -497,18 +506,33 @@ static __thread struct {
      * many times in a row. */
     uint8_t client_af, client_addr[16 + 8];
     struct text client;
-    /* The text from "transport" to "qname" of the last line, and its group name. */
-    uint8_t group_len;
-    bool group_tcp;
-    uint16_t group_text_len;
-    uint8_t group[MW_QUERYLOG_LABEL_MAX + 8];
-    char group_text[6 * MW_QUERYLOG_LABEL_MAX + 128];
-    /* The same for the upstream, from its key to the latency's. */
-    uint8_t up_len;
-    uint16_t up_text_len;
-    uint8_t up[MW_QUERYLOG_LABEL_MAX + 8];
-    char up_text[6 * MW_QUERYLOG_LABEL_MAX + 128];
+    struct kept_str group; /* the text from "transport" to "qname", by group and transport */
+    struct kept_str up;    /* the upstream's, from its key to the latency's */
 } kept;
+
+static inline bool kept_same(const struct kept_str *k, const uint8_t *v, uint8_t n, uint8_t flag)
+{
+    return n == k->len && flag == k->flag && same_bytes(v, k->key, n);
+}
+
+/* k's text was written up to end: keep it for the key v[0..n), flag. */
+static void kept_set(struct kept_str *k, const uint8_t *v, uint8_t n, uint8_t flag, const char *end)
+{
+    k->text_len = (uint16_t)(end - k->text);
+    k->len = n;
+    k->flag = flag;
+    memset(k->key, 0, sizeof(k->key));
+    memcpy(k->key, v, n);
+}
+
+static inline char *put_kept_str(char *o, const struct kept_str *k)
+{
+    if (k->text_len <= 64)
+        memcpy(o, k->text, 64); /* a fixed-size copy, no call: the line goes on after it */
+    else
+        memcpy(o, k->text, k->text_len);
+    return o + k->text_len;
+}
 
 static void text_set(struct text *t, const char *a, const char *b, const char *c)
 {
@@ -536,8 +560,8 @@ static void kept_init(void)
     }
     kept.ts_ms = UINT64_MAX;
     kept.client_af = 0xff;
-    kept.group_len = 0xff;
-    kept.up_len = 0xff;
+    kept.group.len = 0xff;
+    kept.up.len = 0xff;
     kept.ready = true;
 }
 
@@ -598,24 +622,15 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
     const uint8_t *pkt = r->data, *group = pkt + r->pkt_len, *up = group + r->group_len;
     /* ,"transport":...,"group":...,"qname": as on the line before, unless transport or group
      * changed. */
-    if (r->group_len != kept.group_len || r->tcp != kept.group_tcp ||
-        !same_bytes(group, kept.group, r->group_len)) {
-        char *t = kept.group_text;
+    if (!kept_same(&kept.group, group, r->group_len, r->tcp)) {
+        char *t = kept.group.text;
         t = r->tcp ? PUT_LIT(t, ",\"transport\":\"tcp\",\"group\":")
                    : PUT_LIT(t, ",\"transport\":\"udp\",\"group\":");
         t = put_text(t, group, r->group_len);
         t = PUT_LIT(t, ",\"qname\":");
-        kept.group_text_len = (uint16_t)(t - kept.group_text);
-        kept.group_len = r->group_len;
-        kept.group_tcp = r->tcp;
-        memset(kept.group, 0, sizeof(kept.group));
-        memcpy(kept.group, group, r->group_len);
+        kept_set(&kept.group, group, r->group_len, r->tcp, t);
     }
-    if (kept.group_text_len <= 64)
-        memcpy(o, kept.group_text, 64);
-    else
-        memcpy(o, kept.group_text, kept.group_text_len);
-    o += kept.group_text_len;
+    o = put_kept_str(o, &kept.group);
     /* The echoed question, when the reply has one (a FORMERR for a query without one has not). */
     bool has_q = r->pkt_len >= MW_DNS_HDR && mw_dns_get16(pkt + 4) > 0;
     size_t root = 0;
@@ -652,20 +667,13 @@ char *mw_querylog_format_at(const struct mw_querylog_rec *r, uint64_t wall_ms, c
     if (cut)
         o = PUT_LIT(o, ",\"answers_cut\":true");
     if (r->upstream_len) { /* kept as the group is: a few upstreams answer everything */
-        if (r->upstream_len != kept.up_len || !same_bytes(up, kept.up, r->upstream_len)) {
-            char *t = PUT_LIT(kept.up_text, ",\"upstream\":");
+        if (!kept_same(&kept.up, up, r->upstream_len, 0)) {
+            char *t = PUT_LIT(kept.up.text, ",\"upstream\":");
             t = put_text(t, up, r->upstream_len);
             t = PUT_LIT(t, ",\"latency_ms\":");
-            kept.up_text_len = (uint16_t)(t - kept.up_text);
-            kept.up_len = r->upstream_len;
-            memset(kept.up, 0, sizeof(kept.up));
-            memcpy(kept.up, up, r->upstream_len);
+            kept_set(&kept.up, up, r->upstream_len, 0, t);
         }
-        if (kept.up_text_len <= 64)
-            memcpy(o, kept.up_text, 64);
-        else
-            memcpy(o, kept.up_text, kept.up_text_len);
-        o += kept.up_text_len;
+        o = put_kept_str(o, &kept.up);
     } else {
         o = PUT_LIT(o, ",\"upstream\":null,\"latency_ms\":");
     }

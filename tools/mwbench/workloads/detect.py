@@ -184,6 +184,30 @@ def mean_of(a, b):
     return {k: (a[k] + b[k]) / 2.0 for k in ('cpu_us_per_q', 'user_us_per_q', 'qps')}
 
 
+def run_bracketed(ctx, hs, order, files, rate, max_runs, name, w, rnd):
+    """One round of one query kind w: the instance 'off' first and last, the others in order
+    between, all with the query file files[0] but the last run, with files[1] (names 'off' has
+    not been asked). Returns {instance: measurement}, 'off' the mean of its two runs: noise
+    that drifts over the round cancels out of the ratios against it (see paired_cost)."""
+    seq = ('off',) + tuple(order) + ('off',)
+    runs = {}
+    for i, k in enumerate(seq):
+        m = measure_user(ctx, hs[k], files[1 if i == len(seq) - 1 else 0], rate, max_runs,
+                         'minewall-%s-%s-%s-r%d-%d' % (name, k, w, rnd, i))
+        runs.setdefault(k, []).append(m)
+        log('round %d %s %-11s %-6s qps %8.0f  cpu %6.3f us/q  user %6.3f us/q  lost %d'
+            % (rnd + 1, name, k, w, m['qps'], m['cpu_us_per_q'], m['user_us_per_q'], m['lost']))
+    runs['off'] = [dict(runs['off'][0], **mean_of(*runs['off']))]
+    return {k: v[0] for k, v in runs.items()}
+
+
+def paired_cost(on_rounds, off_rounds, what):
+    """The cost in % of each round against that round's 'off' (sorted), and their median."""
+    rr = [ratio(x.get(what), y.get(what)) for x, y in zip(on_rounds, off_rounds)]
+    rr = sorted((x - 1) * 100 for x in rr if x is not None)
+    return (statistics.median(rr) if rr else None), rr
+
+
 def run_detect(ctx):
     a = ctx.args
     rate = a.detect_rate or None
@@ -211,20 +235,11 @@ def run_detect(ctx):
             for f in files:
                 f['hit'] = ctx.files['hit']
             for w in ('hit',) + MISS_KINDS:
-                runs = {}
                 # off first and last: the detectors are compared with the mean of the two
-                seq = ('off',) + order + ('off',)
-                for i, k in enumerate(seq):
-                    qf = files[1 if i == len(seq) - 1 else 0][w]
-                    m = measure_user(ctx, hs[k], qf, rate, 1 if w != 'hit' else None,
-                                     'minewall-detect-%s-%s-r%d-%d' % (k, w, rnd, i))
-                    runs.setdefault(k, []).append(m)
-                    log('round %d detect %-11s %-6s qps %8.0f  cpu %6.3f us/q  user %6.3f '
-                        'us/q  lost %d' % (rnd + 1, k, w, m['qps'], m['cpu_us_per_q'],
-                                           m['user_us_per_q'], m['lost']))
-                runs['off'] = [dict(runs['off'][0], **mean_of(*runs['off']))]
+                runs = run_bracketed(ctx, hs, order, (files[0][w], files[1][w]), rate,
+                                     1 if w != 'hit' else None, 'detect', w, rnd)
                 for k in KINDS:
-                    rounds[k][w].append(runs[k][0])
+                    rounds[k][w].append(runs[k])
             if not a.keep_tmp:
                 for f in files:
                     for w in MISS_KINDS:
@@ -246,12 +261,10 @@ def run_detect(ctx):
             e = {}
             for what in ('cpu_us_per_q', 'user_us_per_q'):
                 # per round, against the mean of that round's two runs with every detector off
-                rr = [ratio(x.get(what), y.get(what))
-                      for x, y in zip(res[k][w]['rounds'], res['off'][w]['rounds'])]
-                rr = sorted((x - 1) * 100 for x in rr if x is not None)
+                med, rr = paired_cost(res[k][w]['rounds'], res['off'][w]['rounds'], what)
                 e[what + '_on'] = res[k][w]['median'].get(what)
                 e[what + '_off'] = res['off'][w]['median'].get(what)
-                e[what + '_cost_pct'] = statistics.median(rr) if rr else None
+                e[what + '_cost_pct'] = med
                 e[what + '_cost_pct_per_round'] = rr
             summ['%s_%s' % (k, w)] = e
     res['summary'] = summ

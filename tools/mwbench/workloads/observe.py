@@ -2,13 +2,12 @@
 
 import os
 import shutil
-import statistics
 import subprocess
 
 from ..servers import start_server, stop_server
-from ..util import BenchError, fmt, log, median_of, ratio, tail
+from ..util import BenchError, fmt, log, median_of, tail
 from ..zone import write_queries
-from .detect import mean_of, measure_user
+from .detect import paired_cost, run_bracketed
 from .hitmiss import prepare_hit
 
 # Observe workload (minewall only): issue 13's cost targets, the query log and dnstap each at
@@ -64,28 +63,17 @@ def run_observe(ctx):
     rounds = {k: {'hit': [], 'miss': []} for k in KINDS}
     for rnd in range(a.rounds):
         order = ('querylog', 'dnstap') if rnd % 2 == 0 else ('dnstap', 'querylog')
-        seq = ('off',) + order + ('off',)
         qfs = []
         for i in (0, 1):
             s = ctx.observe_slot0 + 2 * rnd + i
             sl = ctx.perm[a.hit_names + s * size:a.hit_names + (s + 1) * size]
             qfs.append(write_queries(os.path.join(ctx.tmp, 'observe-r%d-%d.txt' % (rnd, i)), sl))
         for w in ('hit', 'miss'):
-            runs = {}
-            for i, k in enumerate(seq):
-                if w == 'hit':
-                    m = measure_user(ctx, hs[k], ctx.files['hit'], None, None,
-                                     'minewall-observe-%s-hit-r%d-%d' % (k, rnd, i))
-                else:
-                    m = measure_user(ctx, hs[k], qfs[1 if i == len(seq) - 1 else 0], None, 1,
-                                     'minewall-observe-%s-miss-r%d-%d' % (k, rnd, i))
-                runs.setdefault(k, []).append(m)
-                log('round %d observe %-8s %-4s qps %9.0f  cpu %6.3f us/q  user %6.3f us/q  '
-                    'lost %d' % (rnd + 1, k, w, m['qps'], m['cpu_us_per_q'],
-                                 m['user_us_per_q'], m['lost']))
-            runs['off'] = [dict(runs['off'][0], **mean_of(*runs['off']))]
+            files = (ctx.files['hit'],) * 2 if w == 'hit' else qfs
+            runs = run_bracketed(ctx, hs, order, files, None, None if w == 'hit' else 1,
+                                 'observe', w, rnd)
             for k in KINDS:
-                rounds[k][w].append(runs[k][0])
+                rounds[k][w].append(runs[k])
         if not a.keep_tmp:
             for qf in qfs:
                 os.unlink(qf)
@@ -104,12 +92,10 @@ def run_observe(ctx):
             e = {'target_pct': OBSERVE_TARGET_PCT[w]}
             for what in ('cpu_us_per_q', 'user_us_per_q'):
                 # per round, against the mean of that round's two runs with neither
-                rr = [ratio(x.get(what), y.get(what))
-                      for x, y in zip(res[k][w]['rounds'], res['off'][w]['rounds'])]
-                rr = sorted((x - 1) * 100 for x in rr if x is not None)
+                med, rr = paired_cost(res[k][w]['rounds'], res['off'][w]['rounds'], what)
                 e[what + '_on'] = res[k][w]['median'].get(what)
                 e[what + '_off'] = res['off'][w]['median'].get(what)
-                e[what + '_cost_pct'] = statistics.median(rr) if rr else None
+                e[what + '_cost_pct'] = med
                 e[what + '_cost_pct_per_round'] = rr
             # the target is on CPU per query of the whole process (user + sys)
             e['cost_pct'] = e['cpu_us_per_q_cost_pct']
