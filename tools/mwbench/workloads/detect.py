@@ -201,11 +201,19 @@ def run_bracketed(ctx, hs, order, files, rate, max_runs, name, w, rnd):
     return {k: v[0] for k, v in runs.items()}
 
 
-def paired_cost(on_rounds, off_rounds, what):
-    """The cost in % of each round against that round's 'off' (sorted), and their median."""
-    rr = [ratio(x.get(what), y.get(what)) for x, y in zip(on_rounds, off_rounds)]
-    rr = sorted((x - 1) * 100 for x in rr if x is not None)
-    return (statistics.median(rr) if rr else None), rr
+def paired_costs(on, off):
+    """For user+sys and user CPU per query: on's and off's medians, the cost in % of each round
+    against that round's 'off' (sorted: X_cost_pct_per_round) and their median (X_cost_pct).
+    on and off are {'rounds': [...], 'median': {...}} of one instance and query kind."""
+    e = {}
+    for what in ('cpu_us_per_q', 'user_us_per_q'):
+        rr = [ratio(x.get(what), y.get(what)) for x, y in zip(on['rounds'], off['rounds'])]
+        rr = sorted((x - 1) * 100 for x in rr if x is not None)
+        e[what + '_on'] = on['median'].get(what)
+        e[what + '_off'] = off['median'].get(what)
+        e[what + '_cost_pct'] = statistics.median(rr) if rr else None
+        e[what + '_cost_pct_per_round'] = rr
+    return e
 
 
 def run_detect(ctx):
@@ -258,15 +266,8 @@ def run_detect(ctx):
     summ = {}
     for k in KINDS[1:]:
         for w in ('hit',) + MISS_KINDS:
-            e = {}
-            for what in ('cpu_us_per_q', 'user_us_per_q'):
-                # per round, against the mean of that round's two runs with every detector off
-                med, rr = paired_cost(res[k][w]['rounds'], res['off'][w]['rounds'], what)
-                e[what + '_on'] = res[k][w]['median'].get(what)
-                e[what + '_off'] = res['off'][w]['median'].get(what)
-                e[what + '_cost_pct'] = med
-                e[what + '_cost_pct_per_round'] = rr
-            summ['%s_%s' % (k, w)] = e
+            # per round, against the mean of that round's two runs with every detector off
+            summ['%s_%s' % (k, w)] = paired_costs(res[k][w], res['off'][w])
     res['summary'] = summ
     res['meta'] = {'names_per_file': count, 'pool': POOL, 'target_pct': DETECT_TARGET_PCT,
                    'rate': rate}

@@ -7,7 +7,7 @@ import subprocess
 from ..servers import start_server, stop_server
 from ..util import BenchError, fmt, log, median_of, tail
 from ..zone import write_queries
-from .detect import paired_cost, run_bracketed
+from .detect import paired_costs, run_bracketed
 from .hitmiss import prepare_hit
 
 # Observe workload (minewall only): issue 13's cost targets, the query log and dnstap each at
@@ -89,14 +89,8 @@ def run_observe(ctx):
     summ = {}
     for k in ('querylog', 'dnstap'):
         for w in ('hit', 'miss'):
-            e = {'target_pct': OBSERVE_TARGET_PCT[w]}
-            for what in ('cpu_us_per_q', 'user_us_per_q'):
-                # per round, against the mean of that round's two runs with neither
-                med, rr = paired_cost(res[k][w]['rounds'], res['off'][w]['rounds'], what)
-                e[what + '_on'] = res[k][w]['median'].get(what)
-                e[what + '_off'] = res['off'][w]['median'].get(what)
-                e[what + '_cost_pct'] = med
-                e[what + '_cost_pct_per_round'] = rr
+            # per round, against the mean of that round's two runs with neither
+            e = dict(paired_costs(res[k][w], res['off'][w]), target_pct=OBSERVE_TARGET_PCT[w])
             # the target is on CPU per query of the whole process (user + sys)
             e['cost_pct'] = e['cpu_us_per_q_cost_pct']
             e['ok'] = e['cost_pct'] is not None and e['cost_pct'] <= e['target_pct']
