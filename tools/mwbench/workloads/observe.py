@@ -47,7 +47,8 @@ def start_reader(ctx, sock):
     if not exe:
         raise BenchError('the observe workload needs fstrm_capture (package fstrm-bin)')
     p = subprocess.Popen([exe, '-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True)  # stop_process ends its process group
     ctx.clients.append(p)
     return p
 
