@@ -131,25 +131,26 @@ void mw_querylog_make(struct mw_querylog_rec *r, const struct mw_querylog_note *
 #define D2(t) #t "0" #t "1" #t "2" #t "3" #t "4" #t "5" #t "6" #t "7" #t "8" #t "9"
 static const char DIGITS2[201] = D2(0) D2(1) D2(2) D2(3) D2(4) D2(5) D2(6) D2(7) D2(8) D2(9);
 
-/* Digits written backwards into a temp, then 16 bytes copied at once (a fixed-size copy is a
- * pair of moves; the bytes past the number are overwritten next). */
+/* Digits written backwards straight into place, two per step, after counting them. Building
+ * them in a temp and copying 16 bytes out read back bytes just stored two at a time, which
+ * the store buffer cannot forward: put_u32 took a third of the writer's user time (perf) for
+ * a twelfth of its instructions. */
 static char *put_u32(char *o, uint32_t v)
 {
-    char t[32];
-    char *p = t + 16;
+    unsigned n = v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : v < 10000 ? 4 : 5;
+    for (uint64_t p = 100000; v >= p; p *= 10) /* rare: a latency of 100 s or more */
+        n++;
+    char *p = o + n;
     while (v >= 100) {
         p -= 2;
         memcpy(p, DIGITS2 + 2 * (v % 100), 2);
         v /= 100;
     }
-    if (v >= 10) {
-        p -= 2;
-        memcpy(p, DIGITS2 + 2 * v, 2);
-    } else {
-        *--p = (char)('0' + v);
-    }
-    memcpy(o, p, 16);
-    return o + (t + 16 - p);
+    if (v >= 10)
+        memcpy(p - 2, DIGITS2 + 2 * v, 2);
+    else
+        p[-1] = (char)('0' + v);
+    return o + n;
 }
 
 /* A quoted value that needs no escaping (addresses, mnemonics, times). */

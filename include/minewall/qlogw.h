@@ -1,10 +1,12 @@
 /* The query log writer: one ring of records per worker (querylog.h), drained by a thread of
- * its own that formats the records as JSON lines and appends them to the log file in batches
- * (one write(2) per 256 KB or per drain). Workers copy a variable-length record into their ring
- * and never wait: a full ring drops the record and counts it. The thread wakes every 50 ms, when
- * a ring holds 64 KiB of records (or is half full), and at once when asked to reopen or stop; it
- * reopens the file (log rotation) on request, and on free it writes everything still queued before
- * it exits. Lines that cannot be written (file not open, write error) are counted as lost. */
+ * its own that formats the records as JSON lines and appends them to the log file in pieces
+ * that end on a multiple of 256 KiB of the file (one write(2) each; a piece that has not
+ * filled within 250 ms is written as it is). Workers copy a variable-length record into their
+ * ring and never wait: a full ring drops the record and counts it. The thread wakes every
+ * 50 ms, when a ring holds 64 KiB of records (or is half full), and at once when asked to
+ * reopen or stop; it reopens the file (log rotation) on request, and on free it writes
+ * everything still queued before it exits. Lines that cannot be written (file not open, write
+ * error) are counted as lost. */
 #pragma once
 
 #include <stdbool.h>
