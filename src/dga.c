@@ -57,12 +57,6 @@
 
 static const uint8_t magic[8] = {'M', 'W', 'D', 'G', 'A', 0, 0, 0};
 
-/* A node of a version 3 tree: go to the right child when the feature is above thr. */
-struct node {
-    int32_t thr;
-    uint32_t feat; /* < NFEAT */
-};
-
 struct mw_dga_model {
     unsigned version;
     unsigned bits;  /* version 2: table bits; version 3: suffix table bits */
@@ -77,8 +71,11 @@ struct mw_dga_model {
     /* Version 3, borrowed from w. */
     unsigned trees, depth;
     const int16_t *cb, *cd, *sfx;
-    const struct node *nodes; /* trees x (2^depth - 1), breadth first */
-    const int32_t *leaves;    /* trees x 2^depth */
+    /* Each tree (walk_d): 2^(depth + 1) - 1 int32, the nodes' thresholds (go right when the
+     * feature is above) then the leaves, breadth first, and 2^depth - 1 uint32, the nodes'
+     * features (< NFEAT). */
+    const int32_t *nodes;
+    uint16_t sym[256]; /* sym_table() */
 };
 
 /* Bitwise, no table: it runs once per model load (a few milliseconds for 256 KiB) and keeps
@@ -135,6 +132,8 @@ static int parse_common(const uint8_t *p, double *scale, int32_t *bias, int32_t 
     return 0;
 }
 
+static void sym_table(uint16_t *t);
+
 /* Format version 3 (tools/dga-train documents the layout): after the 64-byte header, the
  * character costs, the suffix table and the trees, then the CRC-32. */
 static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char *why,
@@ -180,11 +179,10 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
     for (size_t i = 0; i < 2 * nc; i++)
         if ((int16_t)(q[2 * i] | q[2 * i + 1] << 8) < 0)
             return bad(why, why_len, "at offset %zu: negative character cost", HEADER3_LEN + 2 * i);
-    /* One block: int16 costs and suffix values, then (aligned) nodes and leaves. */
-    size_t h16 = (2 * nc + ns) * sizeof(int16_t);
+    /* One block: int16 costs and suffix values, then (aligned) each tree's nodes and leaves. */
+    size_t h16 = (2 * nc + ns) * sizeof(int16_t), per = 2 * inner + 1, stride = per + inner;
     size_t off_nodes = (h16 + 7) & ~(size_t)7;
-    size_t off_leaves = off_nodes + trees * inner * sizeof(struct node);
-    size_t total = off_leaves + trees * (inner + 1) * sizeof(int32_t);
+    size_t total = off_nodes + trees * stride * sizeof(int32_t);
     struct mw_dga_model *m = calloc(1, sizeof(*m));
     uint8_t *blk = aligned_alloc(64, (total + 63) & ~(size_t)63);
     if (!m || !blk) {
@@ -196,13 +194,12 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
     int16_t *h = (int16_t *)blk;
     for (size_t i = 0; i < 2 * nc + ns; i++)
         h[i] = (int16_t)(q[2 * i] | q[2 * i + 1] << 8);
-    struct node *nodes = (struct node *)(blk + off_nodes);
-    int32_t *leaves = (int32_t *)(blk + off_leaves);
+    int32_t *nodes = (int32_t *)(blk + off_nodes);
     q += 2 * (2 * nc + ns);
     for (size_t t = 0; t < trees; t++, q += tree_bytes) {
         for (size_t i = 0; i < inner; i++) {
-            nodes[t * inner + i].thr = (int32_t)rd32(q + 4 * i);
-            nodes[t * inner + i].feat = q[4 * inner + i];
+            nodes[t * stride + i] = (int32_t)rd32(q + 4 * i);
+            nodes[t * stride + per + i] = q[4 * inner + i];
             if (q[4 * inner + i] >= NFEAT)
                 rc = bad(why, why_len, "at offset %zu: feature %u out of 0..%d",
                          (size_t)(q - p) + 4 * inner + i, q[4 * inner + i], NFEAT - 1);
@@ -212,7 +209,7 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
             if (v > LEAF_MAX || v < -LEAF_MAX)
                 rc = bad(why, why_len, "at offset %zu: leaf %d out of +-%d",
                          (size_t)(q - p) + 5 * inner + 4 * i, v, LEAF_MAX);
-            leaves[t * (inner + 1) + i] = v;
+            nodes[t * stride + inner + i] = v;
         }
         if (rc < 0) {
             free(blk);
@@ -220,6 +217,7 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
             return rc;
         }
     }
+    sym_table(m->sym);
     m->version = VERSION3;
     m->bits = sbits;
     m->order = order;
@@ -234,7 +232,6 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
     m->cd = h + nc;
     m->sfx = h + 2 * nc;
     m->nodes = nodes;
-    m->leaves = leaves;
     *out = m;
     return 0;
 }
@@ -502,117 +499,149 @@ static int32_t suffix_sum(const struct mw_dga_model *m, const uint8_t *sfx, size
     return sum;
 }
 
-/* Version 3's symbol of a label byte (lower case) in the character model. */
-static unsigned cidx(uint8_t c)
+/* Version 3's symbol of a byte (lower case) in the character model and its class bit (1
+ * digit, 2 vowel, 4 consonant beyond f, 8 consonant a-f, 16 other), as sym | class << 8: one
+ * table read per label byte. Built at load, kept in the model. */
+static void sym_table(uint16_t *t)
 {
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 1;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 27;
-    return c == '-' ? 37 : 39;
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned sym = 39, bit = 16;
+        unsigned c = b >= 'A' && b <= 'Z' ? b + 32 : b; /* A-Z count as a-z: no lower-cased copy */
+        if (c >= 'a' && c <= 'z') {
+            sym = c - 'a' + 1;
+            bit = is_vowel((uint8_t)c) ? 2 : c > 'f' ? 4 : 8;
+        } else if (c >= '0' && c <= '9') {
+            sym = c - '0' + 27;
+            bit = 1;
+        } else if (c == '-') {
+            sym = 37;
+        }
+        t[b] = (uint16_t)(sym | bit << 8);
+    }
 }
 
-/* Version 3's NFEAT integer features of the label lb (n bytes, lower case) under the suffix
- * sfx (sl bytes), as tools/dga-train's feats3(). */
+/* Version 3's NFEAT integer features of the label lb (n bytes, any case) under the suffix sfx
+ * (sl bytes, lower case), as tools/dga-train's feats3(). */
 static void feats3(const struct mw_dga_model *m, const uint8_t *lb, size_t n, const uint8_t *sfx,
                    size_t sl, int32_t *f)
 {
     unsigned digits = 0, hyph = 0, vowels = 0, run = 0, best = 0, drun = 0, dbest = 0;
-    unsigned switches = 0, distinct = 0, cls = 0, prev = 0;
-    uint64_t seen[4] = {0};
-    /* The character models: "^^label$", the context as the previous two symbols. */
+    unsigned switches = 0, cls = 0, prev = 0;
+    uint64_t seen = 0;
+    /* The character models over "^^label$": j indexes (two symbols before, this one). */
     unsigned m2 = m->order == 3 ? CHARV * CHARV : 0, m1 = m->order >= 2 ? CHARV : 0;
-    unsigned a = 0, b = 0;
+    unsigned ctx = 0, b = 0; /* the previous two symbols' part of j ('^' is 0); the last one */
     int32_t cb = 0, cd = 0;
     for (size_t i = 0; i < n; i++) {
-        uint8_t c = lb[i];
-        unsigned kind = 0;
-        if (c >= '0' && c <= '9') {
-            digits++;
-            kind = 2;
-            cls |= 1;
-            drun++;
-            dbest = drun > dbest ? drun : dbest;
-        } else {
-            drun = 0;
-            if (c >= 'a' && c <= 'z') {
-                kind = 1;
-                if (is_vowel(c)) {
-                    vowels++;
-                    cls |= 2;
-                } else {
-                    cls |= c > 'f' ? 4 : 8;
-                }
-            } else {
-                hyph += c == '-';
-                cls |= 16;
-            }
-        }
-        run = kind == 1 && !is_vowel(c) ? run + 1 : 0;
+        unsigned t = m->sym[lb[i]], x = t & 0xFF, k = t >> 8;
+        cls |= k;
+        digits += k & 1;
+        vowels += k >> 1 & 1;
+        hyph += x == 37;
+        run = k & 12 ? run + 1 : 0;
         best = run > best ? run : best;
-        if (kind && prev && kind != prev)
-            switches++;
-        if (kind)
-            prev = kind;
-        if (!(seen[c >> 6] >> (c & 63) & 1)) {
-            seen[c >> 6] |= (uint64_t)1 << (c & 63);
-            distinct++;
-        }
-        unsigned x = cidx(c), j = a * m2 + b * m1 + x;
+        drun = k & 1 ? drun + 1 : 0;
+        dbest = drun > dbest ? drun : dbest;
+        unsigned kind = k & 14 ? 1 : k & 1 ? 2 : 0; /* letter, digit, neither */
+        switches += kind && prev && kind != prev;
+        prev = kind ? kind : prev;
+        seen |= (uint64_t)1 << x;
+        unsigned j = ctx + x;
         cb += m->cb[j];
         cd += m->cd[j];
-        a = b;
+        ctx = b * m2 + x * m1;
         b = x;
     }
-    unsigned j = a * m2 + b * m1 + 38; /* the end mark */
-    cb = (cb + m->cb[j]) / (int32_t)(n + 1);
-    cd = (cd + m->cd[j]) / (int32_t)(n + 1);
+    cb = (cb + m->cb[ctx + 38]) / (int32_t)(n + 1); /* and the end mark */
+    cd = (cd + m->cd[ctx + 38]) / (int32_t)(n + 1);
     f[0] = (int32_t)n;
     f[1] = (int32_t)digits;
     f[2] = (int32_t)hyph;
     f[3] = (int32_t)vowels;
     f[4] = (int32_t)best;
     f[5] = (int32_t)dbest;
-    f[6] = (int32_t)distinct;
+    f[6] = __builtin_popcountll(seen);
     f[7] = (int32_t)switches;
     f[8] = (int32_t)cls;
     /* The suffix's kind: com/net/org, another generic TLD, two letters, another single label
-     * (or none), several labels. */
+     * (or none), several labels; and its slot in the suffix table. */
+    uint32_t h = fnv(FNV_OFFSET, 0x10);
+    bool dot = false;
+    for (size_t i = 0; i < sl; i++) {
+        h = fnv(h, sfx[i]);
+        dot |= sfx[i] == '.';
+    }
+    uint32_t w3 = sl == 3 ? (uint32_t)sfx[0] << 16 | (uint32_t)sfx[1] << 8 | sfx[2] : 0;
+#define W3(s) ((uint32_t)(s)[0] << 16 | (uint32_t)(s)[1] << 8 | (uint32_t)(s)[2])
     int kind;
-    if ((sl == 3 &&
-         (memcmp(sfx, "com", 3) == 0 || memcmp(sfx, "net", 3) == 0 || memcmp(sfx, "org", 3) == 0)))
+    if (w3 == W3("com") || w3 == W3("net") || w3 == W3("org"))
         kind = 0;
-    else if (memchr(sfx, '.', sl))
+    else if (dot)
         kind = 4;
-    else if ((sl == 4 && memcmp(sfx, "info", 4) == 0) ||
-             (sl == 3 && (memcmp(sfx, "biz", 3) == 0 || memcmp(sfx, "edu", 3) == 0 ||
-                          memcmp(sfx, "gov", 3) == 0 || memcmp(sfx, "mil", 3) == 0 ||
-                          memcmp(sfx, "int", 3) == 0)))
+    else if (w3 == W3("biz") || w3 == W3("edu") || w3 == W3("gov") || w3 == W3("mil") ||
+             w3 == W3("int") || (sl == 4 && memcmp(sfx, "info", 4) == 0))
         kind = 1;
     else
         kind = sl == 2 ? 2 : 3;
+#undef W3
     f[9] = kind;
-    f[10] = m->sfx[(uint32_t)(key(0x10, sfx, sl) * MIX) >> (32 - m->bits)];
+    f[10] = m->sfx[(uint32_t)(h * MIX) >> (32 - m->bits)];
     f[11] = cb;
     f[12] = cd;
     f[13] = cb - cd;
 }
 
-/* Version 3: the sum of the leaves the features reach, one per tree (complete trees, children
- * of node i at 2i + 1 and 2i + 2). */
-static int32_t walk(const struct mw_dga_model *m, const int32_t *f)
+/* One walk over every tree of depth levels: the bias plus, for each tree, the leaf its walk
+ * reaches. A tree is complete (children of node i at 2i + 1 and 2i + 2, leaves on the last
+ * level) and stored as its thresholds and leaves, then its nodes' features, so a step is a
+ * read of the feature, a compare and an index update, with no branch. Inlined with a constant
+ * depth: the loop over the levels unrolls and the features sit at a constant offset. */
+static inline __attribute__((always_inline)) int32_t walk_d(const struct mw_dga_model *m,
+                                                            const int32_t *f, unsigned depth)
 {
     int32_t sum = m->bias;
-    unsigned inner = (1u << m->depth) - 1;
-    const struct node *nd = m->nodes;
-    const int32_t *lv = m->leaves;
-    for (unsigned t = 0; t < m->trees; t++, nd += inner, lv += inner + 1) {
-        unsigned i = 0;
-        for (unsigned d = 0; d < m->depth; d++)
-            i = 2 * i + 1 + (f[nd[i].feat] > nd[i].thr);
-        sum += lv[i - inner];
+    size_t per = (2u << depth) - 1, stride = per + (1u << depth) - 1;
+    const int32_t *t = m->nodes, *end = t + m->trees * stride;
+    for (; t < end; t += stride) {
+        const uint32_t *feat = (const uint32_t *)t + per;
+        size_t i = 0; /* not unsigned: no zero-extension before each address */
+#pragma GCC unroll 8
+        for (unsigned d = 0; d < depth; d++)
+            i = 2 * i + 1 + (size_t)(f[feat[i]] > t[i]);
+        sum += t[i];
     }
     return sum;
+}
+
+/* The usual depths, each its own function: merged into one, the compiler tests the depth
+ * inside the loop and keeps a step counter. */
+static __attribute__((noinline)) int32_t walk4(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 4);
+}
+
+static __attribute__((noinline)) int32_t walk5(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 5);
+}
+
+static __attribute__((noinline)) int32_t walk6(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 6);
+}
+
+static int32_t walk(const struct mw_dga_model *m, const int32_t *f)
+{
+    switch (m->depth) {
+    case 4:
+        return walk4(m, f);
+    case 5:
+        return walk5(m, f);
+    case 6:
+        return walk6(m, f);
+    default:
+        return walk_d(m, f, m->depth);
+    }
 }
 
 static void level_of(const struct mw_dga_model *m, int32_t sum, struct mw_dga_result *out)
@@ -631,13 +660,8 @@ static void score(const struct mw_dga_model *m, const char *label, size_t len, c
                   size_t sl, struct mw_dga_result *out)
 {
     if (m->version == VERSION3) {
-        uint8_t lb[MW_DGA_LABEL_MAX];
-        for (size_t i = 0; i < len; i++) {
-            uint8_t c = (uint8_t)label[i];
-            lb[i] = c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
-        }
         int32_t f[NFEAT];
-        feats3(m, lb, len, sfx, sl, f);
+        feats3(m, (const uint8_t *)label, len, sfx, sl, f);
         level_of(m, walk(m, f), out);
         return;
     }
