@@ -1,12 +1,19 @@
-/* DGA scoring: see dga.h. The model is one table of 2^bits int16 weights indexed by hashed
- * features of "^label$" and of the public suffix; the score is the bias plus the sum of the
- * weights of the registered domain's features, in integers, so this file and tools/dga-train
- * (which trains the weights and defines the features) give the same number for every
- * registered domain, bit for bit. Any change to a
- * feature here must be made there too, with a new format version: the dgascore tool and
- * tests/integration/test_dga.py compare the two over the held-out data.
+/* DGA scoring: see dga.h. Two model formats, both scored in integers so that this file and
+ * tools/dga-train (which trains the models and defines the features) give the same number
+ * for every registered domain, bit for bit.
  *
- * The features (a label of n bytes, lower-cased):
+ * Version 3 (shipped): boosted trees over 14 integer features (feats3(): shape counts of the
+ * label, the suffix's kind and its DGA-to-benign log-ratio from a hashed table, the label's
+ * cost per character under a benign and a DGA character 3-gram model, int16 tables in the
+ * file), walked as complete trees with integer thresholds and leaves (walk()). A domain costs
+ * one pass over the label and the suffix and trees x depth compares.
+ *
+ * Any change to a feature here must be made there too, with a new format version: the
+ * dgascore tool, tests/unit/test_dga.c and tests/integration/test_dga.py compare the two.
+ *
+ * Version 2: one table of 2^bits int16 weights indexed by hashed features of "^label$" and of
+ * the public suffix; the score is the bias plus the sum of the weights of the registered
+ * domain's features. The features (a label of n bytes, lower-cased):
  *  - each n-gram of 1..order bytes of "^label$", and the same n-gram paired with the length;
  *  - seven shape values: length, digits, hyphens, vowel share in tenths, longest consonant
  *    run, distinct-byte share in tenths, letter/digit switches (each capped);
