@@ -27,10 +27,12 @@ def main():
     ap.add_argument("--lr", type=float, default=T.TREE_LR)
     ap.add_argument("--neg-weight", type=float, default=T.NEG_WEIGHT)
     ap.add_argument("--kfold", type=int, default=0)
+    ap.add_argument("--unused", default="", help="features not given to the trees: 9,13")
     ap.add_argument("--sfx-prior", type=float, default=T.SFX_PRIOR,
                     help="pseudo-count per class of the suffix table")
     a = ap.parse_args()
     T.SFX_PRIOR = a.sfx_prior
+    T.UNUSED = tuple(int(x) for x in a.unused.split(",") if x)
     psl = T.load_psl()
     kinds, benign, families = T.load_data(T.DEFAULT_DATA, psl)
     train_b, test_b, fams = T.make_split(kinds, benign, families)
@@ -51,7 +53,7 @@ def main():
     thr = A.thresholds([score(d) for d in test_b])
     r = A.rates(thr, fams, score)
     top = sorted(test_b, key=lambda d: -score(d))[:8]
-    print("sfx prior %g: " % a.sfx_prior, end="")
+    print("sfx prior %g unused %s: " % (a.sfx_prior, a.unused), end="")
     print("%d x %d lr %g: held-out: %s  (%.0fs)" % (a.trees, a.depth, a.lr, A.fmt_rates(r),
                                                    time.time() - t0), flush=True)
     print("  top benign: " + ", ".join("%s.%s" % d for d in top), flush=True)
@@ -59,7 +61,7 @@ def main():
         allb = sorted(set(train_b) | set(test_b))
         oof, ds = A.kfold(fit, allb, fams, a.kfold)
         thr, r, top = A.kfold_rates(oof, ds, fams)
-        print("sfx prior %g: " % a.sfx_prior, end="")
+        print("sfx prior %g unused %s: " % (a.sfx_prior, a.unused), end="")
         print("%d x %d lr %g: %d-fold: %s" % (a.trees, a.depth, a.lr, a.kfold, A.fmt_rates(r)),
               flush=True)
         print("  top benign: " + ", ".join("%s.%s" % d for d in top), flush=True)
