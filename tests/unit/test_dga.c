@@ -1,8 +1,10 @@
-/* The DGA model: the shipped conf/dga.model loads, scores well-known names low and generated
- * labels high, the same whatever the case; bad labels and every kind of bad model file are
- * refused with a message. The generated labels come from this file's own generators (the
- * training data is not in the repository); the figures per malware family are measured by
- * tools/dga-train and tests/integration/test_dga.py. Prints the cost per label. */
+/* The DGA model: the shipped conf/dga.model (format version 3) loads, scores well-known names
+ * low and generated labels high, the same whatever the case, and gives the training script's
+ * score to every name of its sample (and a version 2 file to its own); bad labels and every
+ * kind of bad model file, of either version, are refused with a message. The generated labels come
+ * from this file's own generators (the training data is not in the repository); the figures per
+ * malware family are measured by tools/dga-train and tests/integration/test_dga.py. Prints the cost
+ * per label. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
