@@ -1,12 +1,19 @@
-/* DGA scoring: see dga.h. The model is one table of 2^bits int16 weights indexed by hashed
- * features of "^label$" and of the public suffix; the score is the bias plus the sum of the
- * weights of the registered domain's features, in integers, so this file and tools/dga-train
- * (which trains the weights and defines the features) give the same number for every
- * registered domain, bit for bit. Any change to a
- * feature here must be made there too, with a new format version: the dgascore tool and
- * tests/integration/test_dga.py compare the two over the held-out data.
+/* DGA scoring: see dga.h. Two model formats, both scored in integers so that this file and
+ * tools/dga-train (which trains the models and defines the features) give the same number
+ * for every registered domain, bit for bit.
  *
- * The features (a label of n bytes, lower-cased):
+ * Version 3 (shipped): boosted trees over 14 integer features (feats3(): shape counts of the
+ * label, the suffix's kind and its DGA-to-benign log-ratio from a hashed table, the label's
+ * cost per character under a benign and a DGA character 3-gram model, int16 tables in the
+ * file), walked as complete trees with integer thresholds and leaves (walk()). A domain costs
+ * one pass over the label and the suffix and trees x depth compares.
+ *
+ * Any change to a feature here must be made there too, with a new format version: the
+ * dgascore tool, tests/unit/test_dga.c and tests/integration/test_dga.py compare the two.
+ *
+ * Version 2: one table of 2^bits int16 weights indexed by hashed features of "^label$" and of
+ * the public suffix; the score is the bias plus the sum of the weights of the registered
+ * domain's features. The features (a label of n bytes, lower-cased):
  *  - each n-gram of 1..order bytes of "^label$", and the same n-gram paired with the length;
  *  - seven shape values: length, digits, hyphens, vowel share in tenths, longest consonant
  *    run, distinct-byte share in tenths, letter/digit switches (each capped);
@@ -39,6 +46,15 @@
 
 #define HEADER_LEN 48
 #define VERSION 2
+#define VERSION3 3
+#define HEADER3_LEN 64
+#define NFEAT 14      /* version 3's features: tools/dga-train, feats3() */
+#define CHARV 40      /* symbols of the character model: '^', a-z, 0-9, '-', '$', other */
+#define TREES_MAX 512 /* with |leaf| <= LEAF_MAX and the bias, every sum stays in int32 */
+#define DEPTH_MAX 8
+#define LEAF_MAX (1 << 20)
+#define SFX_BITS_MIN 4
+#define SFX_BITS_MAX 16
 #define ORDER_MAX 8
 #define BIAS_MAX (1 << 28) /* keeps every sum inside int32: see score() */
 #define FNV_OFFSET 2166136261u
@@ -49,12 +65,24 @@
 static const uint8_t magic[8] = {'M', 'W', 'D', 'G', 'A', 0, 0, 0};
 
 struct mw_dga_model {
-    unsigned bits;
-    unsigned order;
+    unsigned version;
+    unsigned bits;  /* version 2: table bits; version 3: suffix table bits */
+    unsigned order; /* version 2: longest n-gram; version 3: the character model's order */
     double scale;
     int32_t bias;
     int32_t thr[3]; /* LOW, MEDIUM, HIGH */
-    int16_t *w;     /* owned: 2^bits weights, 64-byte aligned (whole cache lines) */
+    int16_t *w;     /* owned: 2^bits weights, 64-byte aligned (whole cache lines); version 3:
+                     * the benign and DGA character costs (CHARV^order each), then the 2^bits
+                     * suffix values, then the trees (nodes, then leaves), in one block */
+    size_t w_len;   /* bytes at w */
+    /* Version 3, borrowed from w. */
+    unsigned trees, depth;
+    const int16_t *cb, *cd, *sfx;
+    /* Each tree (walk_d): 2^(depth + 1) - 1 int32, the nodes' thresholds (go right when the
+     * feature is above) then the leaves, breadth first, and 2^depth - 1 uint32, the nodes'
+     * features (< NFEAT). */
+    const int32_t *nodes;
+    uint16_t sym[256]; /* sym_table() */
 };
 
 /* Bitwise, no table: it runs once per model load (a few milliseconds for 256 KiB) and keeps
@@ -91,6 +119,130 @@ static int bad(char *why, size_t why_len, const char *fmt, ...)
     return -EBADMSG;
 }
 
+/* The header fields both versions share: scale at 24, bias at 32, thresholds at 36. */
+static int parse_common(const uint8_t *p, double *scale, int32_t *bias, int32_t thr[3], char *why,
+                        size_t why_len)
+{
+    uint64_t sbits = (uint64_t)rd32(p + 24) | (uint64_t)rd32(p + 28) << 32;
+    memcpy(scale, &sbits, sizeof(*scale));
+    if (!isfinite(*scale) || *scale <= 0 || *scale > 1)
+        return bad(why, why_len, "at offset 24: scale %g is not in (0, 1]", *scale);
+    *bias = (int32_t)rd32(p + 32);
+    if (*bias > BIAS_MAX || *bias < -BIAS_MAX)
+        return bad(why, why_len, "at offset 32: bias %d out of +-%d", *bias, BIAS_MAX);
+    for (int i = 0; i < 3; i++) {
+        thr[i] = (int32_t)rd32(p + 36 + 4 * i);
+        if (i && thr[i] < thr[i - 1])
+            return bad(why, why_len, "at offset %d: threshold %d below the previous %d", 36 + 4 * i,
+                       thr[i], thr[i - 1]);
+    }
+    return 0;
+}
+
+static void sym_table(uint16_t *t);
+
+/* Format version 3 (tools/dga-train documents the layout): after the 64-byte header, the
+ * character costs, the suffix table and the trees, then the CRC-32. */
+static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char *why,
+                  size_t why_len)
+{
+    if (len < HEADER3_LEN + 4)
+        return bad(why, why_len, "truncated: %zu bytes, a version 3 model has at least %d", len,
+                   HEADER3_LEN + 4);
+    uint32_t trees = rd32(p + 12), depth = rd32(p + 16), order = rd32(p + 48), sbits = rd32(p + 52);
+    if (trees < 1 || trees > TREES_MAX)
+        return bad(why, why_len, "at offset 12: %u trees, out of 1..%d", trees, TREES_MAX);
+    if (depth < 1 || depth > DEPTH_MAX)
+        return bad(why, why_len, "at offset 16: tree depth %u out of 1..%d", depth, DEPTH_MAX);
+    if (rd32(p + 20) != 0)
+        return bad(why, why_len, "at offset 20: unknown flags 0x%x", rd32(p + 20));
+    if (order < 1 || order > 3)
+        return bad(why, why_len, "at offset 48: character model order %u out of 1..3", order);
+    if (sbits < SFX_BITS_MIN || sbits > SFX_BITS_MAX)
+        return bad(why, why_len, "at offset 52: suffix table bits %u out of %d..%d", sbits,
+                   SFX_BITS_MIN, SFX_BITS_MAX);
+    if (rd32(p + 56) != NFEAT)
+        return bad(why, why_len, "at offset 56: %u features, this minewall computes %d",
+                   rd32(p + 56), NFEAT);
+    if (rd32(p + 60) != 0)
+        return bad(why, why_len, "at offset 60: reserved field 0x%x", rd32(p + 60));
+    size_t nc = order == 1 ? CHARV : order == 2 ? CHARV * CHARV : CHARV * CHARV * CHARV;
+    size_t ns = (size_t)1 << sbits, inner = ((size_t)1 << depth) - 1;
+    size_t tree_bytes = inner * 5 + (inner + 1) * 4; /* i32 thresholds, u8 features, i32 leaves */
+    size_t want = HEADER3_LEN + 4 * nc + 2 * ns + trees * tree_bytes + 4;
+    if (len != want)
+        return bad(why, why_len, "%s: %zu bytes, %u trees of depth %u make %zu",
+                   len < want ? "truncated" : "trailing bytes", len, trees, depth, want);
+    uint32_t crc = rd32(p + len - 4);
+    if (crc != mw_dga_crc32(p, len - 4))
+        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
+                   mw_dga_crc32(p, len - 4));
+    double scale;
+    int32_t bias, thr[3];
+    int rc = parse_common(p, &scale, &bias, thr, why, why_len);
+    if (rc < 0)
+        return rc;
+    const uint8_t *q = p + HEADER3_LEN;
+    for (size_t i = 0; i < 2 * nc; i++)
+        if ((int16_t)(q[2 * i] | q[2 * i + 1] << 8) < 0)
+            return bad(why, why_len, "at offset %zu: negative character cost", HEADER3_LEN + 2 * i);
+    /* One block: int16 costs and suffix values, then (aligned) each tree's nodes and leaves. */
+    size_t h16 = (2 * nc + ns) * sizeof(int16_t), per = 2 * inner + 1, stride = per + inner;
+    size_t off_nodes = (h16 + 7) & ~(size_t)7;
+    size_t total = off_nodes + trees * stride * sizeof(int32_t);
+    struct mw_dga_model *m = calloc(1, sizeof(*m));
+    uint8_t *blk = aligned_alloc(64, (total + 63) & ~(size_t)63);
+    if (!m || !blk) {
+        free(m);
+        free(blk);
+        return -ENOMEM;
+    }
+    memset(blk, 0, (total + 63) & ~(size_t)63);
+    int16_t *h = (int16_t *)blk;
+    for (size_t i = 0; i < 2 * nc + ns; i++)
+        h[i] = (int16_t)(q[2 * i] | q[2 * i + 1] << 8);
+    int32_t *nodes = (int32_t *)(blk + off_nodes);
+    q += 2 * (2 * nc + ns);
+    for (size_t t = 0; t < trees; t++, q += tree_bytes) {
+        for (size_t i = 0; i < inner; i++) {
+            nodes[t * stride + i] = (int32_t)rd32(q + 4 * i);
+            nodes[t * stride + per + i] = q[4 * inner + i];
+            if (q[4 * inner + i] >= NFEAT)
+                rc = bad(why, why_len, "at offset %zu: feature %u out of 0..%d",
+                         (size_t)(q - p) + 4 * inner + i, q[4 * inner + i], NFEAT - 1);
+        }
+        for (size_t i = 0; i <= inner; i++) {
+            int32_t v = (int32_t)rd32(q + 5 * inner + 4 * i);
+            if (v > LEAF_MAX || v < -LEAF_MAX)
+                rc = bad(why, why_len, "at offset %zu: leaf %d out of +-%d",
+                         (size_t)(q - p) + 5 * inner + 4 * i, v, LEAF_MAX);
+            nodes[t * stride + inner + i] = v;
+        }
+        if (rc < 0) {
+            free(blk);
+            free(m);
+            return rc;
+        }
+    }
+    sym_table(m->sym);
+    m->version = VERSION3;
+    m->bits = sbits;
+    m->order = order;
+    m->scale = scale;
+    m->bias = bias;
+    memcpy(m->thr, thr, sizeof(thr));
+    m->w = h;
+    m->w_len = total;
+    m->trees = trees;
+    m->depth = depth;
+    m->cb = h;
+    m->cd = h + nc;
+    m->sfx = h + 2 * nc;
+    m->nodes = nodes;
+    *out = m;
+    return 0;
+}
+
 int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *why, size_t why_len)
 {
     if (!out || (!buf && len))
@@ -103,9 +255,11 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
     if (memcmp(p, magic, sizeof(magic)) != 0)
         return bad(why, why_len, "not a minewall DGA model (no MWDGA magic)");
     uint32_t version = rd32(p + 8), bits = rd32(p + 12), order = rd32(p + 16);
+    if (version == VERSION3)
+        return parse3(p, len, out, why, why_len);
     if (version != VERSION)
-        return bad(why, why_len, "at offset 8: format version %u, this minewall reads %d", version,
-                   VERSION);
+        return bad(why, why_len, "at offset 8: format version %u, this minewall reads %d and %d",
+                   version, VERSION, VERSION3);
     if (bits < MW_DGA_BITS_MIN || bits > MW_DGA_BITS_MAX)
         return bad(why, why_len, "at offset 12: table bits %u out of %d..%d", bits, MW_DGA_BITS_MIN,
                    MW_DGA_BITS_MAX);
@@ -121,23 +275,13 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
     if (crc != mw_dga_crc32(p, len - 4))
         return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
                    mw_dga_crc32(p, len - 4));
-    uint64_t sbits = (uint64_t)rd32(p + 24) | (uint64_t)rd32(p + 28) << 32;
     double scale;
-    memcpy(&scale, &sbits, sizeof(scale));
-    if (!isfinite(scale) || scale <= 0 || scale > 1)
-        return bad(why, why_len, "at offset 24: scale %g is not in (0, 1]", scale);
-    int32_t bias = (int32_t)rd32(p + 32);
-    if (bias > BIAS_MAX || bias < -BIAS_MAX)
-        return bad(why, why_len, "at offset 32: bias %d out of +-%d", bias, BIAS_MAX);
-    int32_t thr[3];
-    for (int i = 0; i < 3; i++) {
-        thr[i] = (int32_t)rd32(p + 36 + 4 * i);
-        if (i && thr[i] < thr[i - 1])
-            return bad(why, why_len, "at offset %d: threshold %d below the previous %d", 36 + 4 * i,
-                       thr[i], thr[i - 1]);
-    }
+    int32_t bias, thr[3];
+    int rc = parse_common(p, &scale, &bias, thr, why, why_len);
+    if (rc < 0)
+        return rc;
     size_t n = (size_t)1 << bits;
-    struct mw_dga_model *m = malloc(sizeof(*m));
+    struct mw_dga_model *m = calloc(1, sizeof(*m));
     int16_t *w = aligned_alloc(64, n * sizeof(int16_t)); /* n >= 1024: a multiple of 64 */
     if (!m || !w) {
         free(m);
@@ -145,6 +289,8 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
         return -ENOMEM;
     }
     m->w = w;
+    m->w_len = n * sizeof(int16_t);
+    m->version = VERSION;
     m->bits = bits;
     m->order = order;
     m->scale = scale;
@@ -211,9 +357,10 @@ bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b)
 {
     if (!a || !b)
         return a == b;
-    return a->bits == b->bits && a->order == b->order && a->scale == b->scale &&
-           a->bias == b->bias && memcmp(a->thr, b->thr, sizeof(a->thr)) == 0 &&
-           memcmp(a->w, b->w, sizeof(int16_t) << a->bits) == 0;
+    return a->version == b->version && a->bits == b->bits && a->order == b->order &&
+           a->scale == b->scale && a->bias == b->bias && a->trees == b->trees &&
+           a->depth == b->depth && memcmp(a->thr, b->thr, sizeof(a->thr)) == 0 &&
+           a->w_len == b->w_len && memcmp(a->w, b->w, a->w_len) == 0;
 }
 
 void mw_dga_free(struct mw_dga_model *m)
@@ -359,11 +506,172 @@ static int32_t suffix_sum(const struct mw_dga_model *m, const uint8_t *sfx, size
     return sum;
 }
 
+/* Version 3's symbol of a byte (lower case) in the character model and its class bit (1
+ * digit, 2 vowel, 4 consonant beyond f, 8 consonant a-f, 16 other), as sym | class << 8: one
+ * table read per label byte. Built at load, kept in the model. */
+static void sym_table(uint16_t *t)
+{
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned sym = 39, bit = 16;
+        unsigned c = b >= 'A' && b <= 'Z' ? b + 32 : b; /* A-Z count as a-z: no lower-cased copy */
+        if (c >= 'a' && c <= 'z') {
+            sym = c - 'a' + 1;
+            bit = is_vowel((uint8_t)c) ? 2 : c > 'f' ? 4 : 8;
+        } else if (c >= '0' && c <= '9') {
+            sym = c - '0' + 27;
+            bit = 1;
+        } else if (c == '-') {
+            sym = 37;
+        }
+        t[b] = (uint16_t)(sym | bit << 8);
+    }
+}
+
+/* Version 3's NFEAT integer features of the label lb (n bytes, any case) under the suffix sfx
+ * (sl bytes, lower case), as tools/dga-train's feats3(). */
+static void feats3(const struct mw_dga_model *m, const uint8_t *lb, size_t n, const uint8_t *sfx,
+                   size_t sl, int32_t *f)
+{
+    unsigned digits = 0, hyph = 0, vowels = 0, run = 0, best = 0, drun = 0, dbest = 0;
+    unsigned switches = 0, cls = 0, prev = 0;
+    uint64_t seen = 0;
+    /* The character models over "^^label$": j indexes (two symbols before, this one). */
+    unsigned m2 = m->order == 3 ? CHARV * CHARV : 0, m1 = m->order >= 2 ? CHARV : 0;
+    unsigned ctx = 0, b = 0; /* the previous two symbols' part of j ('^' is 0); the last one */
+    int32_t cb = 0, cd = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned t = m->sym[lb[i]], x = t & 0xFF, k = t >> 8;
+        cls |= k;
+        digits += k & 1;
+        vowels += k >> 1 & 1;
+        hyph += x == 37;
+        run = k & 12 ? run + 1 : 0;
+        best = run > best ? run : best;
+        drun = k & 1 ? drun + 1 : 0;
+        dbest = drun > dbest ? drun : dbest;
+        unsigned kind = k & 14 ? 1 : k & 1 ? 2 : 0; /* letter, digit, neither */
+        switches += kind && prev && kind != prev;
+        prev = kind ? kind : prev;
+        seen |= (uint64_t)1 << x;
+        unsigned j = ctx + x;
+        cb += m->cb[j];
+        cd += m->cd[j];
+        ctx = b * m2 + x * m1;
+        b = x;
+    }
+    cb = (cb + m->cb[ctx + 38]) / (int32_t)(n + 1); /* and the end mark */
+    cd = (cd + m->cd[ctx + 38]) / (int32_t)(n + 1);
+    f[0] = (int32_t)n;
+    f[1] = (int32_t)digits;
+    f[2] = (int32_t)hyph;
+    f[3] = (int32_t)vowels;
+    f[4] = (int32_t)best;
+    f[5] = (int32_t)dbest;
+    f[6] = __builtin_popcountll(seen);
+    f[7] = (int32_t)switches;
+    f[8] = (int32_t)cls;
+    /* The suffix's kind: com/net/org, another generic TLD, two letters, another single label
+     * (or none), several labels; and its slot in the suffix table. */
+    uint32_t h = fnv(FNV_OFFSET, 0x10);
+    bool dot = false;
+    for (size_t i = 0; i < sl; i++) {
+        h = fnv(h, sfx[i]);
+        dot |= sfx[i] == '.';
+    }
+    uint32_t w3 = sl == 3 ? (uint32_t)sfx[0] << 16 | (uint32_t)sfx[1] << 8 | sfx[2] : 0;
+#define W3(s) ((uint32_t)(s)[0] << 16 | (uint32_t)(s)[1] << 8 | (uint32_t)(s)[2])
+    int kind;
+    if (w3 == W3("com") || w3 == W3("net") || w3 == W3("org"))
+        kind = 0;
+    else if (dot)
+        kind = 4;
+    else if (w3 == W3("biz") || w3 == W3("edu") || w3 == W3("gov") || w3 == W3("mil") ||
+             w3 == W3("int") || (sl == 4 && memcmp(sfx, "info", 4) == 0))
+        kind = 1;
+    else
+        kind = sl == 2 ? 2 : 3;
+#undef W3
+    f[9] = kind;
+    f[10] = m->sfx[(uint32_t)(h * MIX) >> (32 - m->bits)];
+    f[11] = cb;
+    f[12] = cd;
+    f[13] = cb - cd;
+}
+
+/* One walk over every tree of depth levels: the bias plus, for each tree, the leaf its walk
+ * reaches. A tree is complete (children of node i at 2i + 1 and 2i + 2, leaves on the last
+ * level) and stored as its thresholds and leaves, then its nodes' features, so a step is a
+ * read of the feature, a compare and an index update, with no branch. Inlined with a constant
+ * depth: the loop over the levels unrolls and the features sit at a constant offset. */
+static inline __attribute__((always_inline)) int32_t walk_d(const struct mw_dga_model *m,
+                                                            const int32_t *f, unsigned depth)
+{
+    int32_t sum = m->bias;
+    size_t per = (2u << depth) - 1, stride = per + (1u << depth) - 1;
+    const int32_t *t = m->nodes, *end = t + m->trees * stride;
+    for (; t < end; t += stride) {
+        const uint32_t *feat = (const uint32_t *)t + per;
+        size_t i = 0; /* not unsigned: no zero-extension before each address */
+#pragma GCC unroll 8
+        for (unsigned d = 0; d < depth; d++)
+            i = 2 * i + 1 + (size_t)(f[feat[i]] > t[i]);
+        sum += t[i];
+    }
+    return sum;
+}
+
+/* The usual depths, each its own function: merged into one, the compiler tests the depth
+ * inside the loop and keeps a step counter. */
+static __attribute__((noinline)) int32_t walk4(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 4);
+}
+
+static __attribute__((noinline)) int32_t walk5(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 5);
+}
+
+static __attribute__((noinline)) int32_t walk6(const struct mw_dga_model *m, const int32_t *f)
+{
+    return walk_d(m, f, 6);
+}
+
+static int32_t walk(const struct mw_dga_model *m, const int32_t *f)
+{
+    switch (m->depth) {
+    case 4:
+        return walk4(m, f);
+    case 5:
+        return walk5(m, f);
+    case 6:
+        return walk6(m, f);
+    default:
+        return walk_d(m, f, m->depth);
+    }
+}
+
+static void level_of(const struct mw_dga_model *m, int32_t sum, struct mw_dga_result *out)
+{
+    out->score = sum;
+    out->logit = sum * m->scale;
+    out->level = MW_DGA_NONE;
+    for (int i = 0; i < 3; i++)
+        if (sum >= m->thr[i])
+            out->level = (enum mw_dga_level)(i + 1);
+}
+
 /* The score of label (len bytes, 1..MW_DGA_LABEL_MAX) under the suffix sfx (sl bytes, lower
  * case, text form; sl 0 for none). */
 static void score(const struct mw_dga_model *m, const char *label, size_t len, const uint8_t *sfx,
                   size_t sl, struct mw_dga_result *out)
 {
+    if (m->version == VERSION3) {
+        int32_t f[NFEAT];
+        feats3(m, (const uint8_t *)label, len, sfx, sl, f);
+        level_of(m, walk(m, f), out);
+        return;
+    }
     /* "^label$", lower-cased. */
     uint8_t s[MW_DGA_LABEL_MAX + 2];
     size_t n = len + 2;
@@ -391,12 +699,7 @@ static void score(const struct mw_dga_model *m, const char *label, size_t len, c
     uint8_t cls;
     sum += shape(m, s + 1, len, &cls);
     sum += suffix_sum(m, sfx, sl, s, n, (uint8_t)cap((unsigned)len, LEN_CAP), cls);
-    out->score = sum;
-    out->logit = sum * m->scale;
-    out->level = MW_DGA_NONE;
-    for (int i = 0; i < 3; i++)
-        if (sum >= m->thr[i])
-            out->level = (enum mw_dga_level)(i + 1);
+    level_of(m, sum, out);
 }
 
 int mw_dga_score(const struct mw_dga_model *m, const char *name, size_t len,

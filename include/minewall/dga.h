@@ -1,9 +1,12 @@
 /* Generated-domain (DGA) scoring of a registered domain: its label, left of the public suffix
  * ("example" in www.example.co.uk), the part of a name a domain generation algorithm invents,
- * and the suffix it sits under ("co.uk"), which generators pick from a few. The model is a
- * logistic regression over hashed character n-grams and shape features of the label, alone
- * and crossed with the suffix, trained offline by tools/dga-train (which documents the model, the
- * features and the file format) and shipped as conf/dga.model. A model is immutable once loaded:
+ * and the suffix it sits under ("co.uk"), which generators pick from a few. The shipped model
+ * (format version 3) is an ensemble of boosted trees over integer features of the label and
+ * the suffix (shape counts, bits per character under a benign and a DGA character model, the
+ * suffix's DGA-to-benign ratio); format version 2, still read, is a logistic regression over
+ * hashed character n-grams and shape features, alone and crossed with the suffix. Both are
+ * trained offline by tools/dga-train (which documents the models, the features and the file
+ * formats) and shipped as conf/dga.model. A model is immutable once loaded:
  * any number of threads may score with it. Scoring allocates nothing and makes no system call.
  * Pure: no libuv; the caller finds the registered domain (libpsl) and hands over its label. */
 #pragma once
@@ -24,14 +27,16 @@ enum mw_dga_level { MW_DGA_NONE = 0, MW_DGA_LOW, MW_DGA_MEDIUM, MW_DGA_HIGH };
 
 #define MW_DGA_LABEL_MAX 63
 #define MW_DGA_SUFFIX_MAX 253 /* a suffix in text form, as in a 255-octet wire name */
-/* File bounds: the table has 2^bits int16 weights, 10 <= bits <= 20, so a model file is at
- * most 48 + 2 MiB + 4 bytes. */
+/* File bounds: a version 2 table has 2^bits int16 weights, 10 <= bits <= 20, so a model file
+ * is at most 48 + 2 MiB + 4 bytes; a version 3 file is at most 64 + 256,000 + 128 KiB + 512
+ * trees of depth 8 (2,299 bytes each) + 4 bytes, less. */
 #define MW_DGA_BITS_MIN 10
 #define MW_DGA_BITS_MAX 20
 #define MW_DGA_FILE_MAX (48 + 2 * ((size_t)1 << MW_DGA_BITS_MAX) + 4)
 
 struct mw_dga_result {
-    int32_t score; /* the integer score: bias plus the weights of the label's features */
+    int32_t score; /* the integer score: bias plus the weights of the features (version 2) or
+                    * the leaves the trees reach (version 3) */
     double logit;  /* score times the model's scale: log-odds of "generated" */
     enum mw_dga_level level;
 };
@@ -54,9 +59,9 @@ int mw_dga_load(const char *path, struct mw_dga_model **out, struct mw_errlist *
  * into buf (truncated to len). Reads /proc/self/exe. */
 void mw_dga_default_path(char *buf, size_t len);
 
-/* Do a and b score every label the same (same table, bias and thresholds)? Two loads of one
- * file are equal: a reload that reads the same model keeps the workers' memos. NULL equals
- * only NULL. */
+/* Do a and b score every label the same (same version, tables, trees, bias and thresholds)?
+ * Two loads of one file are equal: a reload that reads the same model keeps the workers' memos.
+ * NULL equals only NULL. */
 bool mw_dga_equal(const struct mw_dga_model *a, const struct mw_dga_model *b);
 
 /* Free a model. NULL is a no-op. */

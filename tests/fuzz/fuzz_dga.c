@@ -2,8 +2,10 @@
  * again with its CRC-32 recomputed (so the fuzzer reaches the checks behind the checksum). A
  * model that loads scores names cut from the input (text and wire form): every score of a
  * name with a label must succeed and its level must be the highest threshold the score
- * reaches. The seed corpus holds small valid models (2^10 weights, format version 2) written
- * by tools/dga-train's Model class. */
+ * reaches. The seed corpus holds small valid models written by tools/dga-train: seed1-3 of
+ * format version 2 (2^10 weights, its Model class), seed4-6 of version 3 (Model3: character
+ * models of order 1 and 2, 16- and 32-slot suffix tables, 2 to 4 trees of depth 2, 3 and 5,
+ * random costs, thresholds and leaves). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

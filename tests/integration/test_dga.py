@@ -39,16 +39,17 @@ def test_c_scorer_equals_training_script_on_held_out_split():
     for level, per in (("LOW", 100), ("MEDIUM", 1000), ("HIGH", 10000)):
         b = res["benign"][level]
         assert b["fp"] <= b["allowed"] == res["benign"]["labels"] // per
-    # The figures the README states (char 20.7% HIGH, 63.9% MEDIUM, 89.8% LOW; hex 28.5%,
-    # 88.0%, 99.2%), as floors a little under them: a retrained model must not fall below
-    # them unnoticed.
+    # The figures the README states for the shipped model, format version 3 (char 38.0% HIGH,
+    # 67.7% MEDIUM, 92.5% LOW; hex 64.6%, 96.0%, 99.8%), as floors a little under them: a
+    # retrained model must not fall below them unnoticed (version 2: char 20.7%, 63.9%, 89.8%).
     char = res["kinds"]["char"]
     assert char["names"] > 12000
-    assert char["HIGH"] / char["names"] >= 0.20
-    assert char["MEDIUM"] / char["names"] >= 0.63
-    assert char["LOW"] / char["names"] >= 0.89
+    assert char["HIGH"] / char["names"] >= 0.37
+    assert char["MEDIUM"] / char["names"] >= 0.67
+    assert char["LOW"] / char["names"] >= 0.92
     hexk = res["kinds"]["hex"]
-    assert hexk["MEDIUM"] / hexk["names"] >= 0.87
+    assert hexk["HIGH"] / hexk["names"] >= 0.64
+    assert hexk["MEDIUM"] / hexk["names"] >= 0.95
     assert hexk["LOW"] / hexk["names"] >= 0.99
     # The suffix is a feature: the families under one rare suffix are caught at MEDIUM.
     for fam in ("symmi", "pushdo"):

@@ -299,6 +299,9 @@ def test_explain_dga_score(upstream, tmp_path):
     assert os.path.realpath(line.rsplit("model ", 1)[1].rstrip(")")) == model
     line = dga_line("a.b.qxjzvkwpfhtrmdlbcsnq.co.uk")
     assert "DGA score of 'qxjzvkwpfhtrmdlbcsnq'" in line
+    # The level depends on the suffix: no generator of the training data uses co.uk, and
+    # the version 3 model scores this label under it NONE (README); under .com it is flagged.
+    line = dga_line("a.b.qxjzvkwpfhtrmdlbcsnq.com")
     assert "level HIGH" in line or "level MEDIUM" in line, line
     assert "DGA score of 'xq7kzv2mfp9t'" in dga_line("xq7kzv2mfp9t.ddns.net")
     assert "DGA score: none (no registered domain)" in dga_line("co.uk")

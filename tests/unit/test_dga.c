@@ -1,8 +1,10 @@
-/* The DGA model: the shipped conf/dga.model loads, scores well-known names low and generated
- * labels high, the same whatever the case; bad labels and every kind of bad model file are
- * refused with a message. The generated labels come from this file's own generators (the
- * training data is not in the repository); the figures per malware family are measured by
- * tools/dga-train and tests/integration/test_dga.py. Prints the cost per label. */
+/* The DGA model: the shipped conf/dga.model (format version 3) loads, scores well-known names
+ * low and generated labels high, the same whatever the case, and gives the training script's
+ * score to every name of its sample (and a version 2 file to its own); bad labels and every
+ * kind of bad model file, of either version, are refused with a message. The generated labels come
+ * from this file's own generators (the training data is not in the repository); the figures per
+ * malware family are measured by tools/dga-train and tests/integration/test_dga.py. Prints the cost
+ * per label. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,13 +27,18 @@
 #define MW_TEST_SRCDIR "tests"
 #endif
 #define MODEL MW_TEST_SRCDIR "/../conf/dga.model"
+/* A small format version 2 model (2^10 weights, a fuzz seed): version 2 files still load. */
+#define MODEL_V2 MW_TEST_SRCDIR "/fuzz/corpus/dga/seed1.model"
+/* tools/dga-train --sample: its own scores of a sample of held-out and odd names. */
+#define SAMPLE MW_TEST_SRCDIR "/unit/dga_sample.tsv"
+#define SAMPLE_V2 MW_TEST_SRCDIR "/unit/dga_sample_v2.tsv"
 
-static struct mw_dga_model *load_shipped(void)
+static struct mw_dga_model *load_path(const char *path)
 {
     struct mw_errlist errs;
     mw_errlist_init(&errs);
     struct mw_dga_model *m = NULL;
-    int rc = mw_dga_load(MODEL, &m, &errs);
+    int rc = mw_dga_load(path, &m, &errs);
     for (size_t i = 0; i < errs.n; i++)
         fprintf(stderr, "%s\n", errs.msgs[i]);
     assert_int_equal(rc, 0);
@@ -39,6 +46,11 @@ static struct mw_dga_model *load_shipped(void)
     mw_errlist_deinit(&errs);
     assert_non_null(m);
     return m;
+}
+
+static struct mw_dga_model *load_shipped(void)
+{
+    return load_path(MODEL);
 }
 
 static struct mw_dga_result score(const struct mw_dga_model *m, const char *label)
@@ -120,6 +132,59 @@ static void test_generated_high(void **state)
     mw_dga_free(m);
 }
 
+/* "label.suffix" in wire form (no root label): n octets at out. */
+static size_t to_wire(const char *name, uint8_t *out)
+{
+    size_t n = 0;
+    while (*name) {
+        size_t l = strcspn(name, ".");
+        out[n++] = (uint8_t)l;
+        memcpy(out + n, name, l);
+        n += l;
+        name += l + (name[l] == '.');
+    }
+    return n;
+}
+
+/* The C scorer gives the training script's score to every name of its sample, in text and
+ * in wire form: the features, the character and suffix tables, the trees (version 3) or the
+ * hashed weights (version 2) are computed alike on both sides. */
+static void expect_sample(const char *model, const char *sample, int want_lines)
+{
+    struct mw_dga_model *m = load_path(model);
+    FILE *f = fopen(sample, "r");
+    assert_non_null(f);
+    char line[512];
+    int lines = 0, bad = 0;
+    while (fgets(line, sizeof(line), f)) {
+        char *tab = strchr(line, '\t');
+        assert_non_null(tab);
+        *tab = 0;
+        int32_t want = (int32_t)strtol(tab + 1, NULL, 10);
+        struct mw_dga_result r, rw;
+        assert_int_equal(mw_dga_score(m, line, strlen(line), &r), 0);
+        uint8_t wire[320];
+        assert_int_equal(mw_dga_score_wire(m, wire, to_wire(line, wire), &rw), 0);
+        if (r.score != want || rw.score != want) {
+            fprintf(stderr, "%s: %s: C %d (wire %d), trainer %d\n", sample, line, r.score, rw.score,
+                    want);
+            bad++;
+        }
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(bad, 0);
+    assert_int_equal(lines, want_lines);
+    mw_dga_free(m);
+}
+
+static void test_scores_equal_trainer(void **state)
+{
+    (void)state;
+    expect_sample(MODEL, SAMPLE, 339);
+    expect_sample(MODEL_V2, SAMPLE_V2, 339);
+}
+
 /* mw_dga_check (folded from the DGA memo's tests): the registered domain's first label scored
  * once and kept in its memo words, later checks answered from them, names that are not public
  * never scored, and forgotten words scoring again. */
@@ -149,7 +214,7 @@ static void test_check_through_words(void **state)
     assert_int_equal(r.score, b.score);
     assert_int_equal(mw_dga_score_wire(m, reg2, sizeof(reg2) - 2, &r), -EINVAL);
     assert_int_equal(mw_dga_score_wire(m, reg2, 12, &r), -EINVAL);
-    assert_int_equal(a.level, r.level);
+    assert_int_equal(b.level, r.level);
     assert_int_equal(mw_dga_check(m, reg, sizeof(reg), &words, &b, &memo), 1);
     assert_true(memo);
     assert_int_equal(b.score, a.score);
@@ -217,25 +282,19 @@ static void expect_bad(const char *buf, size_t len, const char *msg)
     assert_non_null(strstr(why, msg));
 }
 
-static void test_corrupt_refused(void **state)
+/* The checks both versions share, on the file orig of len bytes (b: a copy's room). */
+static void corrupt_common(const char *orig, size_t len, char *b)
 {
-    (void)state;
-    char *orig;
-    size_t len;
-    assert_int_equal(mw_file_read(MODEL, MW_DGA_FILE_MAX, &orig, &len), 0);
-    char *b = malloc(len + 1);
-    assert_non_null(b);
     struct mw_dga_model *m = NULL;
     assert_int_equal(mw_dga_parse(orig, len, &m, NULL, 0), 0);
     mw_dga_free(m);
-
     expect_bad(orig, 0, "truncated");
     expect_bad(orig, 40, "truncated");
     expect_bad(orig, len - 1, "truncated");
     memcpy(b, orig, len);
     b[len] = 0;
     expect_bad(b, len + 1, "trailing bytes");
-    b[100] ^= 1; /* one weight bit */
+    b[100] ^= 1; /* one weight or cost bit */
     expect_bad(b, len, "checksum mismatch");
     memcpy(b, orig, len);
     b[0] = 'X';
@@ -245,17 +304,9 @@ static void test_corrupt_refused(void **state)
     fix_crc(b, len);
     expect_bad(b, len, "format version 1");
     memcpy(b, orig, len);
-    put32(b + 12, 21);
+    put32(b + 8, 4);
     fix_crc(b, len);
-    expect_bad(b, len, "table bits 21");
-    memcpy(b, orig, len);
-    put32(b + 12, 16); /* a valid size, but not this file's */
-    fix_crc(b, len);
-    expect_bad(b, len, "trailing bytes");
-    memcpy(b, orig, len);
-    put32(b + 16, 0);
-    fix_crc(b, len);
-    expect_bad(b, len, "n-gram order 0");
+    expect_bad(b, len, "format version 4, this minewall reads 2 and 3");
     memcpy(b, orig, len);
     put32(b + 44, (uint32_t)INT32_MIN); /* HIGH below MEDIUM */
     fix_crc(b, len);
@@ -269,6 +320,95 @@ static void test_corrupt_refused(void **state)
     put32(b + 32, 0x7FFFFFFF);
     fix_crc(b, len);
     expect_bad(b, len, "bias");
+}
+
+static uint32_t get32(const char *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = v << 8 | (uint8_t)p[i];
+    return v;
+}
+
+static void test_corrupt_refused(void **state)
+{
+    (void)state;
+    char *orig;
+    size_t len;
+    /* Version 2: a table of 2^bits weights. */
+    assert_int_equal(mw_file_read(MODEL_V2, MW_DGA_FILE_MAX, &orig, &len), 0);
+    char *b = malloc(len + 1);
+    assert_non_null(b);
+    corrupt_common(orig, len, b);
+    memcpy(b, orig, len);
+    put32(b + 12, 21);
+    fix_crc(b, len);
+    expect_bad(b, len, "table bits 21");
+    memcpy(b, orig, len);
+    put32(b + 12, 11); /* a valid size, but not this file's */
+    fix_crc(b, len);
+    expect_bad(b, len, "truncated");
+    memcpy(b, orig, len);
+    put32(b + 16, 0);
+    fix_crc(b, len);
+    expect_bad(b, len, "n-gram order 0");
+    free(b);
+    free(orig);
+
+    /* Version 3, the shipped model: character costs, suffix table, trees. */
+    assert_int_equal(mw_file_read(MODEL, MW_DGA_FILE_MAX, &orig, &len), 0);
+    assert_int_equal(get32(orig + 8), 3);
+    b = malloc(len + 1);
+    assert_non_null(b);
+    corrupt_common(orig, len, b);
+    static const struct {
+        size_t off;
+        uint32_t v;
+        const char *msg;
+    } bad3[] = {
+        {12, 0, "0 trees"},
+        {12, 513, "513 trees"},
+        {12, 1, "trailing bytes"}, /* a valid count, not this file's */
+        {16, 0, "tree depth 0"},
+        {16, 9, "tree depth 9"},
+        {20, 1, "unknown flags"},
+        {48, 0, "character model order 0"},
+        {48, 4, "character model order 4"},
+        {48, 2, "trailing bytes"},
+        {52, 3, "suffix table bits 3"},
+        {52, 17, "suffix table bits 17"},
+        {56, 13, "13 features"},
+        {60, 1, "reserved field"},
+    };
+    for (size_t i = 0; i < sizeof(bad3) / sizeof(bad3[0]); i++) {
+        memcpy(b, orig, len);
+        put32(b + bad3[i].off, bad3[i].v);
+        fix_crc(b, len);
+        expect_bad(b, len, bad3[i].msg);
+    }
+    /* The first tree's first node, feature and leaf, after the costs and the suffix table. */
+    uint32_t order = get32(orig + 48), sbits = get32(orig + 52), depth = get32(orig + 16);
+    size_t nc = order == 3 ? 64000 : order == 2 ? 1600 : 40, inner = ((size_t)1 << depth) - 1;
+    size_t tree = 64 + 4 * nc + ((size_t)2 << sbits);
+    memcpy(b, orig, len);
+    b[64 + 1] = (char)0x80; /* the first benign cost negative */
+    fix_crc(b, len);
+    expect_bad(b, len, "at offset 64: negative character cost");
+    memcpy(b, orig, len);
+    b[tree + 4 * inner] = 14; /* the root's feature */
+    fix_crc(b, len);
+    expect_bad(b, len, "feature 14 out of 0..13");
+    memcpy(b, orig, len);
+    put32(b + tree + 5 * inner, (uint32_t) - (1 << 20) - 1); /* the first leaf */
+    fix_crc(b, len);
+    expect_bad(b, len, "leaf -1048577 out of");
+    /* Any root threshold loads: an integer compare has no bad value. */
+    memcpy(b, orig, len);
+    put32(b + tree, 0x80000000u);
+    fix_crc(b, len);
+    struct mw_dga_model *m = NULL;
+    assert_int_equal(mw_dga_parse(b, len, &m, NULL, 0), 0);
+    mw_dga_free(m);
 
     /* Through the file loader: the path leads the message. */
     char path[] = "/tmp/mw-dga-XXXXXX";
@@ -327,6 +467,7 @@ int main(void)
         cmocka_unit_test(test_generated_high),
         cmocka_unit_test(test_levels_and_bad_labels),
         cmocka_unit_test(test_check_through_words),
+        cmocka_unit_test(test_scores_equal_trainer),
         cmocka_unit_test(test_corrupt_refused),
         cmocka_unit_test(test_cost),
     };

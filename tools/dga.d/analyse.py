@@ -285,7 +285,7 @@ def main():
 
     # 2./3. the shipped model with and without them
     with open(a.model, "rb") as f:
-        model = T.Model.from_bytes(f.read())
+        model = T.load_model(f.read())
     bsc = {d: model.score(d) for d in test_b}
     dsc = {}
     for d in fams.values():

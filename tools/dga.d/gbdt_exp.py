@@ -154,8 +154,8 @@ def fit(train_b, fams, private, args):
     lin = None
     if args.with_linear:
         # The linear model's score as one more feature: cross-fitted for the training rows
-        # (5 models of the shipped configuration, each trained without a fifth), the shipped
-        # model (trained on this whole training split) for unseen names. Held-out only.
+        # (5 models of the version 2 configuration, each trained without a fifth), one trained
+        # on this whole training split for unseen names. Held-out only.
         fb, fd = fold_ids(train_b, 5, "b"), fold_ids(dga, 5, "d")
         for i in range(5):
             bi = [d for d in train_b if fb[d] != i]
@@ -168,8 +168,8 @@ def fit(train_b, fams, private, args):
                 if fd[d] == i:
                     rows[d] = rows[d] + [m.score(d)]
             print("  linear cross-fit %d/5" % (i + 1), file=sys.stderr)
-        with open(T.DEFAULT_MODEL, "rb") as f:
-            lin = T.Model.from_bytes(f.read())
+        lin = T.train(train_b, fams, {"char", "hex", "dict", "other"}, T.EPOCHS,
+                      log=open(os.devnull, "w"))
     X = np.array([rows[d] for d in train_b] + [rows[d] for d in dga], dtype=np.float64)
     y = np.array([0] * len(train_b) + [1] * len(dga))
     w = np.where(y == 0, args.neg_weight * len(y) / (2 * len(train_b)),
