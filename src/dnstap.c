@@ -142,8 +142,8 @@ static inline int family_of(const struct sockaddr *sa)
 }
 
 /* An address field and its port field from sa (of family fam, AF_INET or AF_INET6). */
-static inline uint8_t *put_side(uint8_t *p, const struct sockaddr *sa, int fam,
-                                unsigned addr_field, unsigned port_field)
+static inline uint8_t *put_side(uint8_t *p, const struct sockaddr *sa, int fam, unsigned addr_field,
+                                unsigned port_field)
 {
     uint16_t port;
     p[0] = KEY(addr_field, LEN);
@@ -166,9 +166,11 @@ static inline uint8_t *put_side(uint8_t *p, const struct sockaddr *sa, int fam,
 
 _Static_assert(MW_DNSTAP_PRE_MAX >= 4 + 2 + 2 * (2 + 16 + 1 + 3), "a pre holds two IPv6 sides");
 
-static inline __attribute__((always_inline)) void
-pre_fill(struct mw_dnstap_pre *pre, enum mw_dnstap_type type, bool tcp,
-         const struct sockaddr *query_addr, const struct sockaddr *response_addr)
+/* mw_dnstap_pre_init, inlined where a frame is encoded from sockaddrs. */
+static inline __attribute__((always_inline)) void pre_fill(struct mw_dnstap_pre *pre,
+                                                           enum mw_dnstap_type type, bool tcp,
+                                                           const struct sockaddr *query_addr,
+                                                           const struct sockaddr *response_addr)
 {
     /* The peer's family (the client's, or the upstream's) is the message's, else the other
      * side's; a side of another family is left out. */
@@ -219,8 +221,7 @@ static inline bool has_qtime(const struct mw_dnstap_msg *m)
 
 /* The Message's length, and the frame's (*total), for pre's fields followed by m's. */
 static inline __attribute__((always_inline)) size_t
-lengths(const struct mw_dnstap_enc *e, size_t pre_len, const struct mw_dnstap_msg *m,
-        size_t *total)
+lengths(const struct mw_dnstap_enc *e, size_t pre_len, const struct mw_dnstap_msg *m, size_t *total)
 {
     size_t mlen = pre_len + 1 + seconds_len(m->time_sec) + 5 + bytes_size(m->dns_len);
     if (has_qtime(m))
@@ -246,9 +247,10 @@ _Static_assert(sizeof(((struct mw_dnstap_pre *)0)->b) >= PRE_COPY, "a pre holds 
  * usual frame fits by a bound worked out from the lengths alone, and its Message goes where
  * the length's varint would leave it by an estimate, moved in the rare case the varint takes
  * another size; only a frame near cap has its exact length worked out first. */
-static inline __attribute__((always_inline)) size_t
-frame(const struct mw_dnstap_enc *e, const uint8_t *pre, size_t pre_len,
-      const struct mw_dnstap_msg *m, bool query, uint8_t *out, size_t cap)
+static inline __attribute__((always_inline)) size_t frame(const struct mw_dnstap_enc *e,
+                                                          const uint8_t *pre, size_t pre_len,
+                                                          const struct mw_dnstap_msg *m, bool query,
+                                                          uint8_t *out, size_t cap)
 {
     bool qt = !query && m->qtime_sec;
     bool extra = m->extra && m->extra_len;
@@ -302,9 +304,10 @@ frame(const struct mw_dnstap_enc *e, const uint8_t *pre, size_t pre_len,
 }
 
 /* frame() with the kind of m's type folded in. */
-static inline __attribute__((always_inline)) size_t
-frame_any(const struct mw_dnstap_enc *e, const uint8_t *pre, size_t pre_len,
-          const struct mw_dnstap_msg *m, uint8_t *out, size_t cap)
+static inline __attribute__((always_inline)) size_t frame_any(const struct mw_dnstap_enc *e,
+                                                              const uint8_t *pre, size_t pre_len,
+                                                              const struct mw_dnstap_msg *m,
+                                                              uint8_t *out, size_t cap)
 {
     return is_query(m->type) ? frame(e, pre, pre_len, m, true, out, cap)
                              : frame(e, pre, pre_len, m, false, out, cap);

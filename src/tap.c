@@ -860,15 +860,15 @@ static inline void fwd_key(const struct sockaddr *sa, uint64_t k[3])
 /* The fields of the forwarder frames between local (minewall's socket) and upstream, from
  * slot s's table (made there the first time). */
 static inline struct mw_dnstap_pre *fwd_pre(struct slot *s, const struct sockaddr *upstream,
-                                                  const struct sockaddr *local, bool tcp)
+                                            const struct sockaddr *local, bool tcp)
 {
     uint64_t k[6];
     fwd_key(upstream, k);
     fwd_key(local, k + 3);
     uint64_t h = (k[0] + k[2] + (k[3] + k[5]) * 0x9e3779b97f4a7c15ull) * 0x9e3779b97f4a7c15ull;
     struct fwd *f = &s->fwd[h >> 56]; /* 8 bits */
-    if (!f->used || f->tcp != tcp || f->key[0] != k[0] || f->key[1] != k[1] ||
-        f->key[2] != k[2] || f->key[3] != k[3] || f->key[4] != k[4] || f->key[5] != k[5]) {
+    if (!f->used || f->tcp != tcp || f->key[0] != k[0] || f->key[1] != k[1] || f->key[2] != k[2] ||
+        f->key[3] != k[3] || f->key[4] != k[4] || f->key[5] != k[5]) {
         /* Once per socket and upstream (and after a collision). */
         union side_addr la;
         mw_dnstap_pre_init(&f->pre, MW_DNSTAP_FORWARDER_QUERY, tcp,
