@@ -100,18 +100,6 @@ static inline uint8_t *put_bytes(uint8_t *p, unsigned field, const void *b, size
     return p + n;
 }
 
-/* An IP address field: 4 or 16 bytes, copied with a fixed-size copy. */
-static inline uint8_t *put_addr(uint8_t *p, unsigned field, const uint8_t *a, size_t alen)
-{
-    p[0] = KEY(field, LEN);
-    p[1] = (uint8_t)alen;
-    if (alen == 4)
-        memcpy(p + 2, a, 4);
-    else
-        memcpy(p + 2, a, 16);
-    return p + 2 + alen;
-}
-
 static inline uint8_t *put_fixed32(uint8_t *p, unsigned field, uint32_t v)
 {
     *p++ = KEY(field, FIXED32);
@@ -147,32 +135,70 @@ void mw_dnstap_enc_init(struct mw_dnstap_enc *e, const char *identity, const cha
     e->head_len = (size_t)(p - e->head);
 }
 
-/* An address and its port, from a sockaddr of the message's family. */
-struct side {
-    const uint8_t *addr; /* NULL: left out */
-    uint32_t alen, port;
-};
-
-static inline int side_of(const struct sockaddr *sa, int family, struct side *s)
+/* A sockaddr's family when it is one a frame carries (AF_INET, AF_INET6), else 0. */
+static inline int family_of(const struct sockaddr *sa)
 {
-    if (sa && sa->sa_family == AF_INET && family != AF_INET6) {
-        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-        *s = (struct side){(const uint8_t *)&in->sin_addr, 4, ntohs(in->sin_port)};
-        return AF_INET;
-    }
-    if (sa && sa->sa_family == AF_INET6 && family != AF_INET) {
-        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-        *s = (struct side){(const uint8_t *)&in6->sin6_addr, 16, ntohs(in6->sin6_port)};
-        return AF_INET6;
-    }
-    *s = (struct side){NULL, 0, 0};
-    return family;
+    return sa && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) ? sa->sa_family : 0;
 }
 
-/* An address field and its port field, as the Message holds them. */
-static inline size_t side_size(const struct side *s)
+/* An address field and its port field from sa (of family fam, AF_INET or AF_INET6). */
+static inline uint8_t *put_side(uint8_t *p, const struct sockaddr *sa, int fam, unsigned addr_field,
+                                unsigned port_field)
 {
-    return s->addr ? 2 + s->alen + 1 + (s->port < 1u << 7 ? 1 : s->port < 1u << 14 ? 2 : 3) : 0;
+    uint16_t port;
+    p[0] = KEY(addr_field, LEN);
+    if (fam == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        p[1] = 4;
+        memcpy(p + 2, &in->sin_addr, 4);
+        p += 6;
+        port = ntohs(in->sin_port);
+    } else {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        p[1] = 16;
+        memcpy(p + 2, &in6->sin6_addr, 16);
+        p += 18;
+        port = ntohs(in6->sin6_port);
+    }
+    *p++ = KEY(port_field, VARINT);
+    return put_small(p, port);
+}
+
+_Static_assert(MW_DNSTAP_PRE_MAX >= 4 + 2 + 2 * (2 + 16 + 1 + 3), "a pre holds two IPv6 sides");
+
+/* mw_dnstap_pre_init, inlined where a frame is encoded from sockaddrs. */
+static inline __attribute__((always_inline)) void pre_fill(struct mw_dnstap_pre *pre,
+                                                           enum mw_dnstap_type type, bool tcp,
+                                                           const struct sockaddr *query_addr,
+                                                           const struct sockaddr *response_addr)
+{
+    /* The peer's family (the client's, or the upstream's) is the message's, else the other
+     * side's; a side of another family is left out. */
+    int qf = family_of(query_addr), rf = family_of(response_addr);
+    bool client = type == MW_DNSTAP_CLIENT_QUERY || type == MW_DNSTAP_CLIENT_RESPONSE;
+    int fam = client ? (qf ? qf : rf) : (rf ? rf : qf);
+    uint8_t *p = pre->b;
+    p[0] = KEY(M_TYPE, VARINT);
+    p[1] = (uint8_t)type;
+    p[2] = KEY(M_PROTOCOL, VARINT);
+    p[3] = tcp ? PROTO_TCP : PROTO_UDP;
+    p += 4;
+    if (fam) {
+        p[0] = KEY(M_FAMILY, VARINT);
+        p[1] = fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
+        p += 2;
+        if (qf == fam)
+            p = put_side(p, query_addr, fam, M_QADDR, M_QPORT);
+        if (rf == fam)
+            p = put_side(p, response_addr, fam, M_RADDR, M_RPORT);
+    }
+    pre->len = (uint8_t)(p - pre->b);
+}
+
+void mw_dnstap_pre_init(struct mw_dnstap_pre *pre, enum mw_dnstap_type type, bool tcp,
+                        const struct sockaddr *query_addr, const struct sockaddr *response_addr)
+{
+    pre_fill(pre, type, tcp, query_addr, response_addr);
 }
 
 /* A Unix time's varint: five bytes in this era. */
@@ -181,139 +207,95 @@ static inline size_t seconds_len(uint64_t v)
     return v >= 1u << 28 && v < 1ull << 35 ? 5 : varint_len(v);
 }
 
+/* A query type (CLIENT_QUERY, FORWARDER_QUERY: odd), else a response. */
+static inline bool is_query(enum mw_dnstap_type type)
+{
+    return type & 1;
+}
+
 /* A response that also carries its query's time. */
-static inline bool has_qtime(const struct mw_dnstap_msg *m, enum mw_dnstap_type type)
+static inline bool has_qtime(const struct mw_dnstap_msg *m)
 {
-    return m->qtime_sec &&
-           (type == MW_DNSTAP_CLIENT_RESPONSE || type == MW_DNSTAP_FORWARDER_RESPONSE);
+    return m->qtime_sec && !is_query(m->type);
 }
 
-/* Everything of a frame but the Message's fields, worked out by arithmetic only. */
-struct layout {
-    struct side q, r;
-    int fam;
-    size_t mlen;  /* the Message's bytes */
-    size_t total; /* the frame's */
-};
-
-/* The message's family and its two sides. */
-static inline __attribute__((always_inline)) void sides(const struct mw_dnstap_msg *m,
-                                                        enum mw_dnstap_type type, struct layout *L)
+/* The Message's length, and the frame's (*total), for pre's fields followed by m's. */
+static inline __attribute__((always_inline)) size_t
+lengths(const struct mw_dnstap_enc *e, size_t pre_len, const struct mw_dnstap_msg *m, size_t *total)
 {
-    /* The peer's family (the client's, or the upstream's) is the message's. */
-    if (type == MW_DNSTAP_CLIENT_QUERY || type == MW_DNSTAP_CLIENT_RESPONSE) {
-        L->fam = side_of(m->query_addr, 0, &L->q);
-        L->fam = side_of(m->response_addr, L->fam, &L->r);
-    } else {
-        L->fam = side_of(m->response_addr, 0, &L->r);
-        L->fam = side_of(m->query_addr, L->fam, &L->q);
-    }
-}
-
-static inline __attribute__((always_inline)) void
-plan(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, struct layout *L)
-{
-    sides(m, m->type, L);
-    /* type, protocol and family (one-byte values), the two sides, time (seconds as a
-     * five-byte varint in this era), nanoseconds, the DNS message. */
-    size_t n = 4 + (L->fam ? 2 : 0) + side_size(&L->q) + side_size(&L->r);
-    n += 1 + seconds_len(m->time_sec) + 5 + bytes_size(m->dns_len);
-    if (has_qtime(m, m->type))
-        n += 1 + seconds_len(m->qtime_sec) + 5;
-    L->mlen = n;
-    L->total = e->head_len + bytes_size(n);
+    size_t mlen = pre_len + 1 + seconds_len(m->time_sec) + 5 + bytes_size(m->dns_len);
+    if (has_qtime(m))
+        mlen += 1 + seconds_len(m->qtime_sec) + 5;
+    size_t n = e->head_len + bytes_size(mlen);
     if (m->extra && m->extra_len)
-        L->total += bytes_size(m->extra_len);
+        n += bytes_size(m->extra_len);
+    *total = n;
+    return mlen;
 }
 
-/* The head is copied as this many bytes when it is no longer (usual identities): past its
- * end the bytes are overwritten by the rest of the frame, which is always longer (at least
- * HEAD_COPY, see frame_bound). */
+/* Fixed-size copies, no call: the head is copied as HEAD_COPY bytes and a pre as PRE_COPY
+ * when they are no longer and the frame has that many bytes left from where they go (the
+ * bytes past their end are then overwritten by the rest of the frame). */
 #define HEAD_COPY 64
+#define PRE_COPY MW_DNSTAP_PRE_MAX
 _Static_assert(sizeof(((struct mw_dnstap_enc *)0)->head) >= HEAD_COPY, "head holds HEAD_COPY");
+_Static_assert(sizeof(((struct mw_dnstap_pre *)0)->b) >= PRE_COPY, "a pre holds PRE_COPY");
 
-/* At least the frame's size, from lengths only: both sides as IPv6 with 3-byte ports, every
- * varint at its longest. */
-static inline size_t frame_bound(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
+/* The frame: head, extra, then the Message (pre's fields with m's type, the times, the DNS
+ * message), for a query or a response (query: m->type's kind, a constant in each caller's
+ * copy). Returns its length, or 0 when it does not fit in cap (nothing written then). The
+ * usual frame fits by a bound worked out from the lengths alone, and its Message goes where
+ * the length's varint would leave it by an estimate, moved in the rare case the varint takes
+ * another size; only a frame near cap has its exact length worked out first. */
+static inline __attribute__((always_inline)) size_t frame(const struct mw_dnstap_enc *e,
+                                                          const uint8_t *pre, size_t pre_len,
+                                                          const struct mw_dnstap_msg *m, bool query,
+                                                          uint8_t *out, size_t cap)
 {
-    size_t n =
-        e->head_len + 1 + 10 + 6 + 2 * (2 + 16 + 1 + 3) + 2 * (1 + 10 + 5) + 1 + 10 + m->dns_len;
-    return m->extra && m->extra_len ? n + 1 + 10 + m->extra_len : n;
-}
-
-size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
-{
-    struct layout L;
-    plan(e, m, &L);
-    return L.total;
-}
-
-static inline uint8_t *put_side(uint8_t *p, const struct side *s, unsigned addr_field,
-                                unsigned port_field)
-{
-    p = put_addr(p, addr_field, s->addr, s->alen);
-    *p++ = KEY(port_field, VARINT);
-    return put_small(p, s->port);
-}
-
-/* The Message's fields at p; returns their end. */
-static inline __attribute__((always_inline)) uint8_t *put_message(uint8_t *p,
-                                                                  const struct mw_dnstap_msg *m,
-                                                                  enum mw_dnstap_type type,
-                                                                  const struct layout *L)
-{
-    p[0] = KEY(M_TYPE, VARINT);
-    p[1] = (uint8_t)type;
-    p[2] = KEY(M_PROTOCOL, VARINT);
-    p[3] = m->tcp ? PROTO_TCP : PROTO_UDP;
-    p += 4;
-    if (L->fam) {
-        p[0] = KEY(M_FAMILY, VARINT);
-        p[1] = L->fam == AF_INET ? FAMILY_INET : FAMILY_INET6;
-        p += 2;
+    bool qt = !query && m->qtime_sec;
+    bool extra = m->extra && m->extra_len;
+    size_t guess; /* the Message length's varint */
+    /* Every varint at its longest: lengths 3 bytes (put_small), times 10. */
+    size_t bound = e->head_len + 4 + pre_len + 2 * 16 + 4 + m->dns_len;
+    if (extra)
+        bound += 4 + m->extra_len;
+    if (bound <= cap) {
+        size_t est = pre_len + 11 + (qt ? 11 : 0) + 2 + m->dns_len;
+        guess = est < 1u << 7 ? 1 : est < 1u << 14 ? 2 : 3;
+    } else {
+        size_t total;
+        guess = varint_len(lengths(e, pre_len, m, &total));
+        if (total > cap)
+            return 0;
     }
-    if (L->q.addr)
-        p = put_side(p, &L->q, M_QADDR, M_QPORT);
-    if (L->r.addr)
-        p = put_side(p, &L->r, M_RADDR, M_RPORT);
-    bool query = type == MW_DNSTAP_CLIENT_QUERY || type == MW_DNSTAP_FORWARDER_QUERY;
-    if (has_qtime(m, type)) {
-        *p++ = KEY(M_QSEC, VARINT);
-        p = put_seconds(p, m->qtime_sec);
-        p = put_fixed32(p, M_QNSEC, m->qtime_nsec);
-    }
-    *p++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
-    p = put_seconds(p, m->time_sec);
-    p = put_fixed32(p, query ? M_QNSEC : M_RNSEC, m->time_nsec);
-    return put_bytes(p, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
-}
-
-/* The usual frame (it fits in cap by frame_bound), for a type known at compile time: each of
- * the four copies has the type's branches folded away. The Message's fields go where the
- * length's varint would leave them by an estimate (ports taken as 2 bytes), without working
- * out that length exactly first, and move in the rare case the varint takes another size. */
-static inline __attribute__((always_inline)) size_t encode_as(const struct mw_dnstap_enc *e,
-                                                              const struct mw_dnstap_msg *m,
-                                                              enum mw_dnstap_type type,
-                                                              uint8_t *out)
-{
-    struct layout L;
+    /* The frame's shortest length from here, for the fixed-size copies. */
+    size_t rest = 1 + 1 + pre_len + 7 + 1 + 1 + m->dns_len;
     uint8_t *p = out;
-    sides(m, type, &L);
-    size_t est = 4 + (L.fam ? 2 : 0) + (L.q.addr ? 6 + L.q.alen : 0) +
-                 (L.r.addr ? 6 + L.r.alen : 0) + 11 + bytes_size(m->dns_len) +
-                 (has_qtime(m, type) ? 11 : 0);
-    size_t guess = varint_len(est);
-    if (e->head_len <= HEAD_COPY)
-        memcpy(p, e->head, HEAD_COPY); /* a fixed-size copy, no call: the frame is longer */
+    if (e->head_len <= HEAD_COPY && e->head_len + rest >= HEAD_COPY)
+        memcpy(p, e->head, HEAD_COPY);
     else
         memcpy(p, e->head, e->head_len);
     p += e->head_len;
-    if (m->extra && m->extra_len)
+    if (extra)
         p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
     *p++ = KEY(D_MESSAGE, LEN);
-    uint8_t *body = p + guess;
-    size_t mlen = (size_t)(put_message(body, m, type, &L) - body);
+    uint8_t *body = p + guess, *q = body;
+    if (pre_len <= PRE_COPY && rest - 2 >= PRE_COPY)
+        memcpy(q, pre, PRE_COPY);
+    else
+        memcpy(q, pre, pre_len);
+    q[1] = (uint8_t)m->type;
+    q += pre_len;
+    if (qt) {
+        *q++ = KEY(M_QSEC, VARINT);
+        q = put_seconds(q, m->qtime_sec);
+        q = put_fixed32(q, M_QNSEC, m->qtime_nsec);
+    }
+    *q++ = KEY(query ? M_QSEC : M_RSEC, VARINT);
+    q = put_seconds(q, m->time_sec);
+    q = put_fixed32(q, query ? M_QNSEC : M_RNSEC, m->time_nsec);
+    q = put_bytes(q, query ? M_QMSG : M_RMSG, m->dns, m->dns_len);
+    size_t mlen = (size_t)(q - body);
     size_t k = varint_len(mlen);
     if (k != guess)
         memmove(p + k, body, mlen);
@@ -321,105 +303,52 @@ static inline __attribute__((always_inline)) size_t encode_as(const struct mw_dn
     return (size_t)(p - out) + mlen;
 }
 
+/* frame() with the kind of m's type folded in. */
+static inline __attribute__((always_inline)) size_t frame_any(const struct mw_dnstap_enc *e,
+                                                              const uint8_t *pre, size_t pre_len,
+                                                              const struct mw_dnstap_msg *m,
+                                                              uint8_t *out, size_t cap)
+{
+    return is_query(m->type) ? frame(e, pre, pre_len, m, true, out, cap)
+                             : frame(e, pre, pre_len, m, false, out, cap);
+}
+
+size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m)
+{
+    struct mw_dnstap_pre pre;
+    pre_fill(&pre, m->type, m->tcp, m->query_addr, m->response_addr);
+    size_t total;
+    lengths(e, pre.len, m, &total);
+    return total;
+}
+
 size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
                         size_t cap)
 {
-    if (frame_bound(e, m) <= cap) {
-        switch (m->type) {
-        case MW_DNSTAP_CLIENT_QUERY:
-            return encode_as(e, m, MW_DNSTAP_CLIENT_QUERY, out);
-        case MW_DNSTAP_CLIENT_RESPONSE:
-            return encode_as(e, m, MW_DNSTAP_CLIENT_RESPONSE, out);
-        case MW_DNSTAP_FORWARDER_QUERY:
-            return encode_as(e, m, MW_DNSTAP_FORWARDER_QUERY, out);
-        case MW_DNSTAP_FORWARDER_RESPONSE:
-            return encode_as(e, m, MW_DNSTAP_FORWARDER_RESPONSE, out);
-        }
-    }
-    struct layout L;
-    plan(e, m, &L);
-    if (L.total > cap)
-        return 0;
-    uint8_t *p = out;
-    memcpy(p, e->head, e->head_len);
-    p += e->head_len;
-    if (m->extra && m->extra_len)
-        p = put_bytes(p, D_EXTRA, m->extra, m->extra_len);
-    *p++ = KEY(D_MESSAGE, LEN);
-    p = put_small(p, (uint32_t)L.mlen);
-    p = put_message(p, m, m->type, &L);
-    return (size_t)(p - out);
+    struct mw_dnstap_pre pre;
+    pre_fill(&pre, m->type, m->tcp, m->query_addr, m->response_addr);
+    return frame_any(e, pre.b, pre.len, m, out, cap);
 }
 
-size_t mw_dnstap_encode_answer(const struct mw_dnstap_enc *e, const uint8_t *q, size_t q_len,
-                               size_t q_dns_len, const uint8_t *dns, size_t dns_len, uint8_t *out,
-                               size_t cap)
+size_t mw_dnstap_encode_keep(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m,
+                             struct mw_dnstap_pre *keep, uint8_t *out, size_t cap)
 {
-    /* q is head, Message key, length, then the Message: type, protocol, family, the sides,
-     * the time (seconds and nanoseconds), the query message last. Each part is checked
-     * before it is used (every read stays in q): a frame of another shape gives 0. */
-    const uint8_t *end = q + q_len;
-    const uint8_t *body = q + e->head_len + 1;
-    if (q_len < e->head_len + 3 || body[-1] != KEY(D_MESSAGE, LEN))
-        return 0;
-    size_t qm = body[0];
-    if (qm < 0x80) {
-        body += 1;
-    } else if (body[1] < 0x80 && q_len >= e->head_len + 4) {
-        qm = (qm & 0x7f) | (size_t)body[1] << 7;
-        body += 2;
-    } else {
-        return 0; /* a query frame of 16 KiB or more: not made here */
-    }
-    size_t tail = 1 + varint_len(q_dns_len) + q_dns_len; /* the query message's field */
-    if (qm != (size_t)(end - body) || qm < 4 + 7 + tail || body[0] != KEY(M_TYPE, VARINT) ||
-        (body[1] != MW_DNSTAP_CLIENT_QUERY && body[1] != MW_DNSTAP_FORWARDER_QUERY))
-        return 0;
-    const uint8_t *msg = end - tail;
-    if (msg[0] != KEY(M_QMSG, LEN) || msg[-5] != KEY(M_QNSEC, FIXED32) || msg[-6] >= 0x80)
-        return 0;
-    /* The seconds' key: 11 bytes before the query message for a time of this era (five
-     * varint bytes), else found by going back over the varint's bytes (the last below 0x80,
-     * the others above) to the key, which is below 0x80. */
-    const uint8_t *t = msg - 11;
-    if (t < body + 4 || t[0] != KEY(M_QSEC, VARINT) || (t[1] & t[2] & t[3] & t[4]) < 0x80) {
-        t = msg - 6;
-        do
-            t--;
-        while (t > body + 4 && *t >= 0x80);
-        if (*t != KEY(M_QSEC, VARINT))
-            return 0;
-    }
-    size_t pre = (size_t)(t - body); /* type to the sides */
-    size_t tl = (size_t)(msg - t);   /* the time fields */
-    size_t mlen = pre + 2 * tl + 1 + varint_len(dns_len) + dns_len;
-    size_t total = e->head_len + 1 + varint_len(mlen) + mlen;
-    if (total > cap)
-        return 0;
-    uint8_t *p = out;
-    if (e->head_len <= HEAD_COPY && total >= HEAD_COPY)
-        memcpy(p, e->head, HEAD_COPY); /* q's head is e's: copied from e, q may be shorter */
-    else
-        memcpy(p, e->head, e->head_len);
-    p += e->head_len;
-    *p++ = KEY(D_MESSAGE, LEN);
-    p = put_small(p, (uint32_t)mlen);
-    /* The query's fields as they are, its time now the response's query_time... */
-    uint8_t *r = p;
-    memcpy(p, body, pre + tl);
-    r[1] = (uint8_t)(body[1] + 1); /* *_QUERY + 1 is its *_RESPONSE */
-    p += pre + tl;
-    /* ... and again as the response's time. */
-    if (tl == 11) {
-        memcpy(p, t, 8); /* fixed-size copies, no call */
-        memcpy(p + 7, t + 7, 4);
-    } else {
-        memcpy(p, t, tl);
-    }
-    p[0] = KEY(M_RSEC, VARINT);
-    p[tl - 5] = KEY(M_RNSEC, FIXED32);
-    p += tl;
-    return (size_t)(put_bytes(p, M_RMSG, dns, dns_len) - out);
+    pre_fill(keep, m->type, m->tcp, m->query_addr, m->response_addr);
+    return frame_any(e, keep->b, keep->len, m, out, cap);
+}
+
+size_t mw_dnstap_encode_pre(const struct mw_dnstap_enc *e, const struct mw_dnstap_pre *pre,
+                            const struct mw_dnstap_msg *m, uint8_t *out, size_t cap)
+{
+    return frame_any(e, pre->b, pre->len, m, out, cap);
+}
+
+size_t mw_dnstap_pre_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_pre *pre,
+                          const struct mw_dnstap_msg *m)
+{
+    size_t total;
+    lengths(e, pre->len, m, &total);
+    return total;
 }
 
 size_t mw_dnstap_block_extra(char *buf, size_t cap, const struct mw_dnstap_block *b)

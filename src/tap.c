@@ -44,7 +44,6 @@
 #define RECONNECT_S 2 /* fstrm's reopen interval: seconds between connection attempts */
 #define CONNECT_TIMEOUT_MS 2000
 #define WRITE_TIMEOUT_S 2 /* a reader that takes no data this long is dropped */
-#define NOTIFY_BATCHES 4  /* batches queued before fstrm's thread is woken (else each second) */
 /* fstrm's I/O thread writes what it took from the queues once the next entry would bring it
  * to buffer_hint bytes (each entry counted with a 4-byte length): at its maximum, 64 KiB, a
  * write carries four batches (BATCH_BYTES leaves room for that), so there is one write
@@ -59,6 +58,7 @@
 #define BATCH_BYTES (16384 - 24) /* with its header and fstrm's length: 4 in a 64 KiB write */
 #define RETURN_RING 32           /* batches kept for reuse per worker (a power of 2) */
 #define ROUTES 64                /* source addresses a worker remembers (a power of 2) */
+#define FWDS 256                 /* forwarder sides a worker keeps encoded (a power of 2) */
 struct batch {
     uint32_t slot;   /* the worker whose batch it is (where it returns) */
     uint32_t frames; /* in data */
@@ -69,6 +69,7 @@ struct batch {
 _Static_assert(4 * (4 + sizeof(struct batch) + BATCH_BYTES) < WRITE_HINT,
                "four full batches fit in one write");
 _Static_assert(ROUTES == 64, "routes are indexed by the 6 top bits of a 32-bit hash");
+_Static_assert(FWDS == 256, "forwarder sides are indexed by the 8 top bits of a 64-bit hash");
 
 /* A worker's queue, batch and counter: written by that worker only, on a cache line of its
  * own. */
@@ -84,20 +85,27 @@ struct slot {
     _Atomic uint32_t ret_tail; /* written by the worker */
     struct batch *ret[RETURN_RING];
     /* The CLIENT_QUERY frame this worker wrote last, while it is the last frame of batch b:
-     * when the answer to it follows in the same callback (a cache hit, a block), its
-     * CLIENT_RESPONSE is made from these bytes and shares the query's time (no second clock
-     * read, the sides not encoded again). to and the time stamped in it say which query it
-     * was: a reply that was held (a waiter, a forwarded query) answers through a copy at
+     * when the answer to it follows in the same callback (a cache hit, local data, an error),
+     * its CLIENT_RESPONSE is made from the query's fields (pre) and shares its time (no second
+     * clock read, the sides not encoded again). to and the time stamped in it say which query
+     * it was: a reply that was held (a waiter, a forwarded query) answers through a copy at
      * another address, in a later callback. */
     struct last_query {
         const struct mw_reply *to; /* NULL: none */
         const struct batch *b;
         uint32_t frames; /* b->frames after it */
-        uint32_t off;    /* its bytes in b->data */
-        uint32_t len;
-        uint32_t dns_len;
         uint32_t sec, nsec;
+        struct mw_dnstap_pre pre;
     } lq;
+    /* The forwarder frames' fields, encoded once per (minewall's socket, upstream, protocol):
+     * a table indexed by a hash of the two addresses, an entry replaced when another pair
+     * hashes to it (a socket lasts thousands of queries; upstream.c keeps 16 per family, so
+     * 256 entries keep most pairs apart). */
+    struct fwd {
+        uint64_t key[6]; /* the upstream's and the local sockaddr's leading bytes (fwd_key) */
+        bool tcp, used;
+        struct mw_dnstap_pre pre;
+    } fwd[FWDS];
     /* The source address of the upstreams this worker's forwarder frames named (a socket
      * bound to the wildcard sends from the route's address): a table indexed by a hash of the
      * upstream's address, an entry replaced when another upstream hashes to it. */
@@ -429,6 +437,17 @@ static struct fstrm_writer *writer_new(struct mw_tap *t)
     return wr;
 }
 
+/* fstrm wakes its thread when a submit leaves exactly the threshold's number of entries free
+ * in the queue (fstrm_iothr_submit compares the space left, not the entries waiting as its
+ * documentation says; the queue holds one entry less than its size): this threshold wakes it
+ * once half the queue waits, long before a batch would be dropped, and seldom (each wakeup
+ * is a futex call on both threads). Otherwise it wakes each second (fstrm's flush timeout).
+ * A queue of 2 holds one batch: its thread wakes each second. */
+static unsigned notify_threshold(uint32_t queue_size)
+{
+    return queue_size / 2 > 1 ? queue_size / 2 - 1 : 1;
+}
+
 static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
 {
     struct fstrm_writer *wr = writer_new(t);
@@ -438,8 +457,8 @@ static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
         fstrm_iothr_options_set_input_queue_size(o, queue_size) == fstrm_res_success &&
         fstrm_iothr_options_set_queue_model(o, FSTRM_IOTHR_QUEUE_MODEL_SPSC) == fstrm_res_success &&
         fstrm_iothr_options_set_reopen_interval(o, RECONNECT_S) == fstrm_res_success &&
-        fstrm_iothr_options_set_queue_notify_threshold(
-            o, queue_size > 2 * NOTIFY_BATCHES ? NOTIFY_BATCHES : 1) == fstrm_res_success &&
+        fstrm_iothr_options_set_queue_notify_threshold(o, notify_threshold(queue_size)) ==
+            fstrm_res_success &&
         fstrm_iothr_options_set_buffer_hint(o, WRITE_HINT) == fstrm_res_success)
         th = fstrm_iothr_init(o, &wr);
     fstrm_iothr_options_destroy(&o);
@@ -574,13 +593,23 @@ static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
     return b;
 }
 
-/* Now (Unix time) as m's time. */
-static inline void stamp(struct mw_dnstap_msg *m)
+/* Now (Unix time) as m's time: the reading the callback in progress took (w->tap_now), else
+ * the clock's, kept for the callback's later frames when keep (a client's query, a forwarder's
+ * response: their callers clear it at the callback's end, see worker.h). So a miss reads the
+ * clock twice, not four times: its FORWARDER_QUERY shares its CLIENT_QUERY's time and its
+ * CLIENT_RESPONSE its FORWARDER_RESPONSE's, each pair a few microseconds apart. */
+static inline void stamp(struct mw_worker *w, struct mw_dnstap_msg *m, bool keep)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    m->time_sec = (uint64_t)ts.tv_sec;
-    m->time_nsec = (uint32_t)ts.tv_nsec;
+    uint64_t now = w->tap_now;
+    if (!now) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t)ts.tv_sec << 32 | (uint32_t)ts.tv_nsec;
+        if (keep)
+            w->tap_now = now;
+    }
+    m->time_sec = now >> 32;
+    m->time_nsec = (uint32_t)now;
 }
 
 /* A frame of n bytes written at b->data + b->len + 4: its length before it, counted. */
@@ -597,30 +626,40 @@ static inline void commit(struct batch *b, size_t n)
 
 /* submit() when m does not fit in the slot's batch (or there is none): the next batch. */
 static __attribute__((noinline)) size_t submit_new(struct mw_tap *t, struct slot *s,
+                                                   struct mw_dnstap_pre *pre, bool fill,
                                                    const struct mw_dnstap_msg *m)
 {
+    if (fill)
+        mw_dnstap_pre_init(pre, m->type, m->tcp, m->query_addr, m->response_addr);
     flush_slot(t, s);
-    size_t need = 4 + mw_dnstap_size(&t->enc, m);
+    size_t need = 4 + mw_dnstap_pre_size(&t->enc, pre, m);
     struct batch *b = s->b = batch_new(t, s, need > BATCH_BYTES ? need : BATCH_BYTES);
     if (!b) {
         count_full(s, 1);
         return 0;
     }
-    size_t n = mw_dnstap_encode(&t->enc, m, b->data + 4, b->cap - 4);
+    size_t n = mw_dnstap_encode_pre(&t->enc, pre, m, b->data + 4, b->cap - 4);
     commit(b, n);
     return n;
 }
 
-/* Encode m, its time set, into slot s's batch (a new one when it does not fit); returns the
- * frame's length (0: dropped, counted). */
+/* Encode m, its time set, into slot s's batch (a new one when it does not fit) with its sides
+ * and protocol from pre, or when fill from m's sockaddrs, then kept in pre (one call for
+ * both); returns the frame's length (0: dropped, counted). */
 static inline __attribute__((always_inline)) size_t submit(struct mw_tap *t, struct slot *s,
+                                                           struct mw_dnstap_pre *pre, bool fill,
                                                            const struct mw_dnstap_msg *m)
 {
     struct batch *b = s->b;
     size_t n;
-    if (!b || b->cap - b->len <= 4 ||
-        !(n = mw_dnstap_encode(&t->enc, m, b->data + b->len + 4, b->cap - b->len - 4)))
-        return submit_new(t, s, m);
+    if (!b || b->cap - b->len <= 4)
+        return submit_new(t, s, pre, fill, m);
+    uint8_t *out = b->data + b->len + 4;
+    size_t cap = b->cap - b->len - 4;
+    n = fill ? mw_dnstap_encode_keep(&t->enc, m, pre, out, cap)
+             : mw_dnstap_encode_pre(&t->enc, pre, m, out, cap);
+    if (!n)
+        return submit_new(t, s, pre, false, m); /* pre was filled */
     commit(b, n);
     return n;
 }
@@ -650,30 +689,26 @@ void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
-    stamp(&m);
+    stamp(w, &m, true);
     to->tap_qsec = (uint32_t)m.time_sec; /* the response's query_time (until 2106) */
     to->tap_qnsec = m.time_nsec;
     if (!t->cq)
         return;
     struct slot *s = &t->slots[w->index];
-    size_t n = submit(t, s, &m);
-    if (n) {
-        struct batch *b = s->b;
-        s->lq = (struct last_query){.to = to,
-                                    .b = b,
-                                    .frames = b->frames,
-                                    .off = b->len - (uint32_t)n,
-                                    .len = (uint32_t)n,
-                                    .dns_len = (uint32_t)len,
-                                    .sec = to->tap_qsec,
-                                    .nsec = to->tap_qnsec};
+    if (submit(t, s, &s->lq.pre, true, &m)) {
+        s->lq.to = to;
+        s->lq.b = s->b;
+        s->lq.frames = s->b->frames;
+        s->lq.sec = to->tap_qsec;
+        s->lq.nsec = to->tap_qnsec;
     }
 }
 
 /* A blocked query's CLIENT_RESPONSE, with the verdict in extra (rare: kept out of the hook's
  * way, and the verdict copied to format its rule text). */
 static __attribute__((noinline)) void client_block(struct mw_worker *w, struct mw_tap *t,
-                                                   struct slot *s, struct mw_dnstap_msg *m,
+                                                   struct slot *s, struct mw_dnstap_pre *pre,
+                                                   struct mw_dnstap_msg *m,
                                                    const struct mw_verdict *v, const char *group)
 {
     char extra[1024];
@@ -687,7 +722,7 @@ static __attribute__((noinline)) void client_block(struct mw_worker *w, struct m
                                 .group = group};
     m->extra_len = mw_dnstap_block_extra(extra, sizeof(extra), &b);
     m->extra = (const uint8_t *)extra;
-    submit(t, s, m);
+    submit(t, s, pre, true, m);
 }
 
 void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, const uint8_t *pkt,
@@ -697,33 +732,30 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
     if (!t || !t->cr || w->index >= t->n_slots)
         return;
     struct slot *s = &t->slots[w->index];
-    struct batch *b = s->b;
-    if (!v && s->lq.to == to && b == s->lq.b && b->frames == s->lq.frames &&
-        to->tap_qsec == s->lq.sec && to->tap_qnsec == s->lq.nsec) {
-        /* The answer to the query framed last, in the same callback: from its frame. */
-        s->lq.to = NULL;
-        size_t n = 0;
-        if (b->cap - b->len > 4)
-            n = mw_dnstap_encode_answer(&t->enc, b->data + s->lq.off, s->lq.len, s->lq.dns_len, pkt,
-                                        len, b->data + b->len + 4, b->cap - b->len - 4);
-        if (n) {
-            commit(b, n);
-            return;
-        }
-    }
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_RESPONSE,
-                              .tcp = mw_reply_is_tcp(to),
-                              .query_addr = mw_reply_client(to),
-                              .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len,
                               .qtime_sec = to->tap_qsec,
                               .qtime_nsec = to->tap_qnsec};
-    stamp(&m);
+    struct batch *b = s->b;
+    if (!v && s->lq.to == to && b == s->lq.b && b->frames == s->lq.frames &&
+        to->tap_qsec == s->lq.sec && to->tap_qnsec == s->lq.nsec) {
+        /* The answer to the query framed last, in the same callback: its fields and time. */
+        s->lq.to = NULL;
+        m.time_sec = m.qtime_sec;
+        m.time_nsec = m.qtime_nsec;
+        submit(t, s, &s->lq.pre, false, &m);
+        return;
+    }
+    stamp(w, &m, false);
+    m.tcp = mw_reply_is_tcp(to);
+    m.query_addr = mw_reply_client(to);
+    m.response_addr = local_of(to);
+    struct mw_dnstap_pre pre;
     if (v)
-        client_block(w, t, s, &m, v, group);
+        client_block(w, t, s, &pre, &m, v, group);
     else
-        submit(t, s, &m);
+        submit(t, s, &pre, true, &m);
 }
 
 /* A route entry for the upstream address ua of family fam? (4 or 16 bytes compared as
@@ -814,6 +846,40 @@ static const struct sockaddr *forwarder_local(struct slot *s, const struct socka
     return &out->sa;
 }
 
+/* A sockaddr's leading bytes as a table key: family, port and address (and an IPv6 one's flow
+ * label), zeros for NULL or another family. */
+static inline void fwd_key(const struct sockaddr *sa, uint64_t k[3])
+{
+    k[0] = k[1] = k[2] = 0;
+    if (sa && sa->sa_family == AF_INET)
+        memcpy(k, sa, 8);
+    else if (sa && sa->sa_family == AF_INET6)
+        memcpy(k, sa, 24);
+}
+
+/* The fields of the forwarder frames between local (minewall's socket) and upstream, from
+ * slot s's table (made there the first time). */
+static inline struct mw_dnstap_pre *fwd_pre(struct slot *s, const struct sockaddr *upstream,
+                                            const struct sockaddr *local, bool tcp)
+{
+    uint64_t k[6];
+    fwd_key(upstream, k);
+    fwd_key(local, k + 3);
+    uint64_t h = (k[0] + k[2] + (k[3] + k[5]) * 0x9e3779b97f4a7c15ull) * 0x9e3779b97f4a7c15ull;
+    struct fwd *f = &s->fwd[h >> 56]; /* 8 bits */
+    if (!f->used || f->tcp != tcp || f->key[0] != k[0] || f->key[1] != k[1] || f->key[2] != k[2] ||
+        f->key[3] != k[3] || f->key[4] != k[4] || f->key[5] != k[5]) {
+        /* Once per socket and upstream (and after a collision). */
+        union side_addr la;
+        mw_dnstap_pre_init(&f->pre, MW_DNSTAP_FORWARDER_QUERY, tcp,
+                           forwarder_local(s, upstream, local, &la), upstream);
+        memcpy(f->key, k, sizeof(k));
+        f->tcp = tcp;
+        f->used = true;
+    }
+    return &f->pre;
+}
+
 /* A forwarder frame (written when write); sent: the query's stamp for a response (0: none).
  * Returns the frame's own stamp: seconds in the high 32 bits, nanoseconds in the low ones
  * (no division either way). */
@@ -823,15 +889,15 @@ forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *
           bool write)
 {
     struct mw_tap *t = w->snap->tap;
-    struct mw_dnstap_msg m = {.type = type, .tcp = tcp, .dns = pkt, .dns_len = len};
-    stamp(&m);
+    struct mw_dnstap_msg m = {.type = type,
+                              .dns = pkt,
+                              .dns_len = len,
+                              .qtime_sec = sent >> 32,
+                              .qtime_nsec = (uint32_t)sent};
+    stamp(w, &m, type == MW_DNSTAP_FORWARDER_RESPONSE);
     if (write && w->index < t->n_slots) {
-        union side_addr la;
-        m.query_addr = forwarder_local(&t->slots[w->index], upstream, local, &la);
-        m.response_addr = upstream;
-        m.qtime_sec = sent >> 32;
-        m.qtime_nsec = (uint32_t)sent;
-        submit(t, &t->slots[w->index], &m);
+        struct slot *s = &t->slots[w->index];
+        submit(t, s, fwd_pre(s, upstream, local, tcp), false, &m);
     }
     return m.time_sec << 32 | m.time_nsec;
 }

@@ -603,12 +603,23 @@ fail:
 
 /* ---- responses ---- */
 
+static void take_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
+                          uint64_t sent_ms, bool tcp);
+
 /* An answer that passed the address and ID checks (or came over our TCP connection). */
 static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
                         uint64_t sent_ms, bool tcp, const struct sockaddr *local, uint64_t tap_sent)
 {
     struct mw_worker *w = f->ups->w;
     mw_tap_forwarder_response(w, &f->set->u[up].addr.u.sa, local, tcp, pkt, len, tap_sent);
+    take_response(f, up, pkt, len, sent_ms, tcp); /* may end f */
+    w->tap_now = 0; /* dnstap's frames of this answer shared one clock reading (tap.h) */
+}
+
+static void take_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,
+                          uint64_t sent_ms, bool tcp)
+{
+    struct mw_worker *w = f->ups->w;
     uint64_t now = mw_worker_now(w);
     struct mw_dns_response info;
     struct mw_upstreams *ups = f->ups;

@@ -5,7 +5,9 @@
  * The encoder is written out by hand rather than through protobuf-c's generic packer: it runs
  * on the workers for every query (twice, query and response), and a direct writer of the few
  * fields minewall fills costs a fraction of the descriptor walk. mw_dnstap_size() gives the
- * exact frame length, so the caller allocates once and mw_dnstap_encode() fills it.
+ * exact frame length, so the caller allocates once and mw_dnstap_encode() fills it. The
+ * fields a query's frame shares with its response's, and the frames to and from one upstream
+ * with each other, are kept encoded (struct mw_dnstap_pre) so they are not encoded again.
  *
  * Also here: the JSON object minewall puts in the frame's `extra` field for a blocked query
  * (README, "dnstap"). Pure: no libuv, no fstrm, no clock (times are passed in). */
@@ -72,17 +74,33 @@ size_t mw_dnstap_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg 
 size_t mw_dnstap_encode(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m, uint8_t *out,
                         size_t cap);
 
-/* The response frame to the *_QUERY frame q (q_len bytes, written by mw_dnstap_encode with e
- * and no extra; its DNS message q_dns_len bytes), made from q's bytes rather than from
- * sockaddrs: CLIENT_RESPONSE for a CLIENT_QUERY (FORWARDER_ for FORWARDER_), the same protocol,
- * family, addresses and ports, q's time as both its query_time and its response_time, and dns
- * (dns_len bytes) as its response_message. The same bytes as mw_dnstap_encode gives for that
- * response, for about a third of the work: for an answer sent in the same callback as its
- * query (a cache hit, a block), whose two times are microseconds apart. Writes to out (cap
- * bytes); returns the frame's length, or 0 when it does not fit or q is not such a frame. */
-size_t mw_dnstap_encode_answer(const struct mw_dnstap_enc *e, const uint8_t *q, size_t q_len,
-                               size_t q_dns_len, const uint8_t *dns, size_t dns_len, uint8_t *out,
-                               size_t cap);
+/* The leading fields of a frame's Message (type, protocol, family, both sides' addresses and
+ * ports), encoded once and kept: a query and its response share them, as do all the frames
+ * between minewall's socket and one upstream. The type written is the frame's (m->type); the
+ * pre's only says which side is the peer (client types: the query side, forwarder types: the
+ * response side). */
+#define MW_DNSTAP_PRE_MAX 56 /* two IPv6 sides take 50 */
+struct mw_dnstap_pre {
+    uint8_t b[MW_DNSTAP_PRE_MAX];
+    uint8_t len;
+};
+
+/* Encode the fields of a message of type (or of its response) with these sides (as in struct
+ * mw_dnstap_msg: either may be NULL, the peer's family is the message's). */
+void mw_dnstap_pre_init(struct mw_dnstap_pre *pre, enum mw_dnstap_type type, bool tcp,
+                        const struct sockaddr *query_addr, const struct sockaddr *response_addr);
+
+/* mw_dnstap_encode and mw_dnstap_size with the sides and protocol taken from pre (m's tcp,
+ * query_addr and response_addr are not read): the same bytes as from the sockaddrs pre was
+ * made from, for about half of the work. */
+size_t mw_dnstap_encode_pre(const struct mw_dnstap_enc *e, const struct mw_dnstap_pre *pre,
+                            const struct mw_dnstap_msg *m, uint8_t *out, size_t cap);
+size_t mw_dnstap_pre_size(const struct mw_dnstap_enc *e, const struct mw_dnstap_pre *pre,
+                          const struct mw_dnstap_msg *m);
+/* mw_dnstap_encode that also leaves the fields it made from m's sockaddrs in keep (filled even
+ * when the frame does not fit), for a later frame's mw_dnstap_encode_pre: one call for both. */
+size_t mw_dnstap_encode_keep(const struct mw_dnstap_enc *e, const struct mw_dnstap_msg *m,
+                             struct mw_dnstap_pre *keep, uint8_t *out, size_t cap);
 
 /* What the extra field of a blocked query's CLIENT_RESPONSE says; each string may be NULL
  * (written as null). */

@@ -219,6 +219,10 @@ struct mw_worker {
     uint64_t event_seen[256]; /* block events to Redis: last ms per (client, name) hash */
 
     struct mw_worker_stats stats;
+    /* dnstap (tap.c): the clock reading the frames of the callback in progress share (Unix
+     * seconds << 32 | nanoseconds), 0: none taken. A client's query and a forwarder's response
+     * take one; whoever calls their hooks clears it when that callback's work is done. */
+    uint64_t tap_now;
 
     /* Control API (server.c, control.h). paused is read where a verdict blocks, never on the
      * pass path. A flush is posted under lock (one at a time: the server waits for it) and

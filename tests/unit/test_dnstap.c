@@ -198,11 +198,12 @@ static void test_identity_cut(void **state)
     dnstap__dnstap__free_unpacked(d, NULL);
 }
 
-/* An answer made from its query's frame: byte for byte the frame mw_dnstap_encode writes for
- * that response (its query_time and response_time both the query's), across families,
- * protocols, both query types, heads shorter and longer than 64 bytes and lengths whose
- * varints take one, two and three bytes. */
-static void test_encode_answer(void **state)
+/* Frames made from a pre (the sides encoded once): byte for byte the frames mw_dnstap_encode
+ * writes from the sockaddrs, for a query and for its response from the query's pre, across
+ * families, protocols, both query types, heads shorter and longer than 64 bytes and lengths
+ * whose varints take one, two and three bytes; nothing written past the frame, nothing at all
+ * when it does not fit. */
+static void test_encode_pre(void **state)
 {
     (void)state;
     static uint8_t qdns[20000], rdns[20000];
@@ -219,17 +220,19 @@ static void test_encode_answer(void **state)
     memset(longid, 'x', sizeof(longid) - 1);
     longid[sizeof(longid) - 1] = 0;
     const char *ids[] = {"h", "resolver-1.example", longid};
-    const struct sockaddr *qs[] = {(struct sockaddr *)&c4, (struct sockaddr *)&c6, NULL};
-    const struct sockaddr *rs[] = {(struct sockaddr *)&l4, (struct sockaddr *)&l6, NULL};
+    const struct sockaddr *qs[] = {(struct sockaddr *)&c4, (struct sockaddr *)&c6, NULL,
+                                   (struct sockaddr *)&c4};
+    const struct sockaddr *rs[] = {(struct sockaddr *)&l4, (struct sockaddr *)&l6, NULL,
+                                   (struct sockaddr *)&l6};
     const size_t qlens[] = {12, 29, 120, 200, 16000};
     const size_t rlens[] = {12, 45, 127, 300, 17000};
     const uint64_t secs[] = {1764680000, 5, 1ull << 40};
-    static uint8_t qf[40000], want[40000], got[40000];
+    static uint8_t want[40000], got[40000];
     unsigned checked = 0;
     for (unsigned ii = 0; ii < 3; ii++) {
         struct mw_dnstap_enc e;
         mw_dnstap_enc_init(&e, ids[ii], "minewall 0.1.0");
-        for (unsigned ai = 0; ai < 3; ai++)
+        for (unsigned ai = 0; ai < 4; ai++)
             for (unsigned ti = 0; ti < 4; ti++)
                 for (unsigned li = 0; li < 5; li++) {
                     struct mw_dnstap_msg m = {.type = ti & 1 ? MW_DNSTAP_FORWARDER_QUERY
@@ -241,55 +244,53 @@ static void test_encode_answer(void **state)
                                               .time_nsec = 123456789,
                                               .dns = qdns,
                                               .dns_len = qlens[li]};
-                    size_t qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
-                    assert_true(qn > 0);
-                    m.type++; /* its response */
-                    m.qtime_sec = m.time_sec;
-                    m.qtime_nsec = m.time_nsec;
-                    m.dns = rdns;
-                    m.dns_len = rlens[(li + ai) % 5];
-                    size_t wn = mw_dnstap_encode(&e, &m, want, sizeof(want));
-                    assert_true(wn > 0);
-                    memset(got, 0x5a, sizeof(got));
-                    size_t gn =
-                        mw_dnstap_encode_answer(&e, qf, qn, qlens[li], rdns, m.dns_len, got, wn);
-                    assert_true(gn == wn);
-                    assert_memory_equal(got, want, wn);
-                    assert_int_equal(got[wn], 0x5a); /* nothing past it */
-                    /* One byte short: nothing written. */
-                    assert_true(mw_dnstap_encode_answer(&e, qf, qn, qlens[li], rdns, m.dns_len, got,
-                                                        wn - 1) == 0);
-                    checked++;
+                    struct mw_dnstap_pre pre, kept;
+                    mw_dnstap_pre_init(&pre, m.type, m.tcp, m.query_addr, m.response_addr);
+                    /* The query encoded in full keeps the same fields. */
+                    memset(&kept, 0, sizeof(kept));
+                    size_t kn = mw_dnstap_encode_keep(&e, &m, &kept, want, sizeof(want));
+                    assert_true(kn == mw_dnstap_encode(&e, &m, got, sizeof(got)));
+                    assert_memory_equal(want, got, kn);
+                    assert_int_equal(kept.len, pre.len);
+                    assert_memory_equal(kept.b, pre.b, pre.len);
+                    for (unsigned k = 0; k < 2; k++) {
+                        if (k) { /* its response, from the query's pre */
+                            m.type++;
+                            m.qtime_sec = m.time_sec;
+                            m.qtime_nsec = m.time_nsec;
+                            m.time_nsec += 1000;
+                            m.dns = rdns;
+                            m.dns_len = rlens[(li + ai) % 5];
+                        }
+                        size_t wn = mw_dnstap_encode(&e, &m, want, sizeof(want));
+                        assert_true(wn > 0);
+                        assert_true(mw_dnstap_size(&e, &m) == wn);
+                        assert_true(mw_dnstap_pre_size(&e, &pre, &m) == wn);
+                        memset(got, 0x5a, sizeof(got));
+                        assert_true(mw_dnstap_encode_pre(&e, &pre, &m, got, wn) == wn);
+                        assert_memory_equal(got, want, wn);
+                        assert_int_equal(got[wn], 0x5a); /* nothing past it */
+                        /* One byte short: nothing written. */
+                        memset(got, 0x5a, sizeof(got));
+                        assert_true(mw_dnstap_encode_pre(&e, &pre, &m, got, wn - 1) == 0);
+                        assert_int_equal(got[0], 0x5a);
+                        checked++;
+                    }
                 }
     }
-    assert_int_equal(checked, 3 * 3 * 4 * 5);
-    /* Frames of another shape give 0: a response, a frame with extra, a cut one, a wrong
-     * query length. */
+    assert_int_equal(checked, 3 * 4 * 4 * 5 * 2);
+    /* A client response made from its query's pre decodes as that response. */
     struct mw_dnstap_enc e;
     mw_dnstap_enc_init(&e, "id", "v");
+    struct mw_dnstap_pre pre;
+    mw_dnstap_pre_init(&pre, MW_DNSTAP_CLIENT_QUERY, false, (struct sockaddr *)&c4,
+                       (struct sockaddr *)&l4);
     struct mw_dnstap_msg m = {.type = MW_DNSTAP_CLIENT_RESPONSE,
-                              .query_addr = (struct sockaddr *)&c4,
-                              .response_addr = (struct sockaddr *)&l4,
                               .time_sec = 1764680000,
-                              .dns = qdns,
-                              .dns_len = 29};
-    size_t qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
-    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) == 0);
-    m.type = MW_DNSTAP_CLIENT_QUERY;
-    m.extra = (const uint8_t *)"{}";
-    m.extra_len = 2;
-    qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
-    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) == 0);
-    m.extra = NULL;
-    m.extra_len = 0;
-    qn = mw_dnstap_encode(&e, &m, qf, sizeof(qf));
-    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got)) > 0);
-    for (size_t cut = 0; cut < qn; cut++)
-        assert_true(mw_dnstap_encode_answer(&e, qf, cut, 29, rdns, 40, got, sizeof(got)) == 0);
-    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 28, rdns, 40, got, sizeof(got)) == 0);
-    assert_true(mw_dnstap_encode_answer(&e, qf, qn, 30, rdns, 40, got, sizeof(got)) == 0);
-    /* And what it made decodes as the response. */
-    size_t gn = mw_dnstap_encode_answer(&e, qf, qn, 29, rdns, 40, got, sizeof(got));
+                              .qtime_sec = 1764680000,
+                              .dns = rdns,
+                              .dns_len = 40};
+    size_t gn = mw_dnstap_encode_pre(&e, &pre, &m, got, sizeof(got));
     Dnstap__Dnstap *d = dnstap__dnstap__unpack(NULL, gn, got);
     assert_non_null(d);
     assert_int_equal(d->message->type, DNSTAP__MESSAGE__TYPE__CLIENT_RESPONSE);
@@ -335,7 +336,7 @@ int main(void)
         cmocka_unit_test(test_no_addresses),
         cmocka_unit_test(test_identity_cut),
         cmocka_unit_test(test_response_query_time),
-        cmocka_unit_test(test_encode_answer),
+        cmocka_unit_test(test_encode_pre),
         cmocka_unit_test(test_block_extra),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
