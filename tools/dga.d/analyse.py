@@ -23,6 +23,14 @@ It prints, reproducibly (fixed seeds, the split of tools/dga-train):
  4. (training) An in-sample ceiling of the feature set: the shipped trainer fitted on every
     benign and every DGA name, thresholds on all benign (5 allowed out of 57,398), evaluated
     on the same names.
+ 6. An upper bound on char HIGH for any model of the registered domain, from item 1's
+    held-out counts, assuming a benign name counted against family F is like a name drawn
+    from the more random half of F's names (same length, suffix and alphabet, at least F's
+    median randomness): a model that flags a share r of F's held-out names flags at least
+    2r - 1 of that half, so each of F's t held-out twins is flagged with probability at
+    least 2r - 1, and at most n/10,000 of the n held-out benign may be. Per family
+    r <= 1/2 + (n/10,000) / (2t) (each family alone given the whole allowance: looser than
+    sharing it, so a true bound under the assumption); families without twins count whole.
  5. (training) k-fold thresholds: the benign registered domains are split by label into
     --folds folds; each fold is scored by a model trained on the other folds' benign names
     and the DGA training split; HIGH is the lowest score that at most 5 of the 57,398
@@ -148,6 +156,22 @@ def indistinguishable(benign_r, fams, fam_r):
                      if (len(b[0]), b[1], alphabet(b[0])) in keys and r >= med)
         out[fam] = {"median_bits": med, "benign": hit}
     return out
+
+
+def twin_bound(ind, held, fams, n_benign):
+    """Item 6: the most char names (held out, counted as dga-train counts them) any model
+    could flag at HIGH under item 6's assumption, per family and in all."""
+    allow = n_benign / 10000.0
+    rows, tot, best = [], 0, 0.0
+    for fam, v in sorted(ind.items()):
+        d = fams[fam]
+        n = sum(len(d["names"][x]) for x in d["test"])
+        t = sum(1 for b in v["benign"] if b in held)
+        r = 1.0 if t == 0 else min(1.0, 0.5 + allow / (2 * t))
+        rows.append((fam, n, t, r))
+        tot += n
+        best += r * n
+    return rows, tot, best
 
 
 # ---- thresholds and rates -----------------------------------------------------------------
@@ -283,6 +307,21 @@ def main():
     out.append("   %-14s %8s %8d %8d" % ("any family", "", len(union_all), len(union_held)))
     res["indistinguishable_any"] = {"all": len(union_all), "held_out": len(union_held)}
 
+    # 6. the bound those twins put on any model (printed after item 3)
+    rows, tot, best = twin_bound(ind, held, fams, len(test_b))
+    bound_out = ["\n6. Upper bound on char HIGH for any model of the registered domain, from "
+                 "item 1's held-out twins\n   (%d held-out benign: %.2f false positives "
+                 "allowed; per family r <= 1/2 + allowed / (2 t))\n" % (len(test_b),
+                                                                       len(test_b) / 10000.0)]
+    bound_out.append("   %-14s %8s %8s %8s" % ("family", "names", "twins", "max r"))
+    for fam, n, t, r in rows:
+        bound_out.append("   %-14s %8d %8d %7.1f%%" % (fam, n, t, 100 * r))
+    bound_out.append("   %-14s %8d %8s %7.1f%%  (the target: 90%%)" % ("all char", tot, "",
+                                                                    100 * best / tot))
+    res["bound"] = {"families": {f: {"names": n, "twins": t, "max_share": r}
+                                 for f, n, t, r in rows},
+                    "char_names": tot, "max_char_high": best / tot}
+
     # 2./3. the shipped model with and without them
     with open(a.model, "rb") as f:
         model = T.load_model(f.read())
@@ -307,6 +346,7 @@ def main():
     for d in top:
         out.append("   %9d  %s.%s%s" % (bsc[d], d[0], d[1],
                                         "  (indistinguishable)" if d in union_held else ""))
+    out.extend(bound_out)
     res["shipped"] = {"thresholds": thr, "rates": r0, "without_indistinguishable": {
         "thresholds": thr1, "rates": r1}, "top_benign": ["%s.%s" % d for d in top]}
 
