@@ -336,6 +336,54 @@ static void test_event(void **state)
     assert_int_equal(mw_nod_event_format(buf, 40, "gw1", &e, "fleet", NULL), -ENOSPC);
 }
 
+/* The names come from one text conversion (the registered domain's is the end of the name's),
+ * the addresses without inet_ntop: each field as the two conversions and inet_ntop wrote it,
+ * labels with dots, quotes and backslashes in them included, IPv6 and scoped clients too. */
+static void test_event_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *wire; /* labels as length-prefixed octets, without the root */
+        size_t rd_labels_left;
+        const char *client, *rd, *qname;
+    } cases[] = {
+        {"\3www\7example\3com", 1, "2001:db8::1", "example.com", "www.example.com"},
+        {"\3a.b\2c\\\7example\3com", 2, "fe80::1%3", "example.com",
+         "a\\\\046b.c\\\\092.example.com"},
+        {"\1x\4ex\"a\2co\2uk", 1, "::ffff:10.1.2.3", "ex\\\\034a.co.uk", "x.ex\\\\034a.co.uk"},
+        {"\7example\3com", 0, "192.0.2.200", "example.com", "example.com"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        static struct mw_nod_event e;
+        memset(&e, 0, sizeof(e));
+        e.wall_ms = 1714564800123ull;
+        size_t len = strlen(cases[i].wire);
+        memcpy(e.qname, cases[i].wire, len + 1);
+        e.qname_len = (uint16_t)(len + 1);
+        size_t off = 0;
+        for (size_t k = 0; k < cases[i].rd_labels_left; k++)
+            off += 1 + e.qname[off];
+        e.regdom_off = (uint16_t)off;
+        if (strchr(cases[i].client, '%')) {
+            assert_int_equal(mw_addr_parse("fe80::1", 0, &e.client), 0);
+            e.client.u.in6.sin6_scope_id = 3;
+        } else {
+            assert_int_equal(mw_addr_parse(cases[i].client, 0, &e.client), 0);
+        }
+        e.family = AF_INET6;
+        memcpy(e.addr, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+        e.qtype = 28;
+        char buf[2048], want[512];
+        assert_true(mw_nod_event_format(buf, sizeof(buf), "gw1", &e, "local", NULL) > 0);
+        snprintf(want, sizeof(want),
+                 "\"client\":\"%s\",\"registered_domain\":\"%s\",\"qname\":\"%s\","
+                 "\"qtype\":\"AAAA\",\"address\":\"2001:db8::2\",",
+                 cases[i].client, cases[i].rd, cases[i].qname);
+        if (!strstr(buf, want))
+            fail_msg("case %zu: %s lacks %s", i, buf, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,7 +391,7 @@ int main(void)
         cmocka_unit_test(test_fp_rate_scaled), cmocka_unit_test(test_rotation_keeps_names_in_use),
         cmocka_unit_test(test_epoch),          cmocka_unit_test(test_today),
         cmocka_unit_test(test_save_load),      cmocka_unit_test(test_corrupt_files),
-        cmocka_unit_test(test_event),
+        cmocka_unit_test(test_event),          cmocka_unit_test(test_event_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

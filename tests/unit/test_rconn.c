@@ -264,6 +264,18 @@ static void test_roundtrip(void **state)
     assert_int_equal(mw_rconn_command_argv(f->c, NULL, NULL, 3, av, al), 0);
     const char *gv[] = {"STRLEN", "k2"};
     assert_int_equal(mw_rconn_command_argv(f->c, on_res, &bin, 2, gv, NULL), 0);
+    /* More arguments than the formatter's stack array (70), an empty one among them: SADD
+     * answers how many distinct members it added (k3..k70, 68 of them, and "" once). */
+    const char *mv[72];
+    char names[70][8];
+    mv[0] = "SADD";
+    mv[1] = "s1";
+    for (int i = 0; i < 70; i++) {
+        snprintf(names[i], sizeof(names[i]), "k%d", i < 69 ? i + 3 : 3);
+        mv[2 + i] = i == 68 ? "" : names[i];
+    }
+    struct res many = {0};
+    assert_int_equal(mw_rconn_command_argv(f->c, on_res, &many, 72, mv, NULL), 0);
     assert_int_equal(mw_rconn_command(f->c, on_res, &bad, "NOSUCHCMD"), 0);
     assert_int_equal(mw_rconn_command_argv(f->c, on_res, &bad, 0, av, NULL), -EINVAL);
     assert_true(run_until(f, &bad.calls, 1, 3000));
@@ -275,6 +287,8 @@ static void test_roundtrip(void **state)
     assert_int_equal(bin.type, REDIS_REPLY_INTEGER);
     assert_int_equal(bin.integer, 3);
     assert_int_equal(bad.type, REDIS_REPLY_ERROR);
+    assert_int_equal(many.type, REDIS_REPLY_INTEGER);
+    assert_int_equal(many.integer, 69);
 
     /* Liveness PINGs keep the connection up. */
     run_for(f, 1500);
@@ -282,7 +296,7 @@ static void test_roundtrip(void **state)
     assert_int_equal(f->downs, 0);
     struct mw_rconn_stats st;
     mw_rconn_stats(f->c, &st);
-    assert_true(st.connects == 1 && st.disconnects == 0 && st.commands == 5 && st.errors == 1);
+    assert_true(st.connects == 1 && st.disconnects == 0 && st.commands == 6 && st.errors == 1);
 
     /* Close while up with a command in flight: its callback gets its reply or NULL, once. */
     struct res last = {0};
