@@ -430,12 +430,16 @@ void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q
     out->tunnel_ticket = res->tunnel_ticket;
     out->regdom_off = -1;
     out->nod_known = false;
+    out->memo_key = 0;
     if (!w->snap->nod)
         return;
     int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
     out->regdom_off = (int16_t)off;
-    out->nod_known = off >= 0 && res->rd.words &&
-                     res->rd.words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
+    if (off < 0 || !res->rd.words)
+        return;
+    out->nod_known = res->rd.words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
+    if (!out->nod_known && res->rd.words != &res->rd.own)
+        out->memo_key = mw_regmemo_key_of(res->rd.words);
 }
 
 void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, size_t len)
@@ -494,11 +498,14 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     uint32_t epoch = mw_nod_epoch(nod);
     bool fresh = mw_nod_observe(nod, rd, rl);
     bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
-    /* Known in the current generation and announced today from now on: the rare path (once
-     * per domain and epoch) looks the memo up again for its words. */
+    /* Known in the current generation and announced today from now on: the words are found
+     * again by the entry's key kept at the miss (one probe), or, when the entry went
+     * meanwhile, by a second lookup. */
     struct mw_detect_rd again;
     mw_detect_rd_init(&again);
-    bool found = mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words;
+    again.words = d->memo_key && w->regmemo ? mw_regmemo_words_of(w->regmemo, d->memo_key) : NULL;
+    bool found =
+        again.words || (mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words);
     if (found)
         again.words->nod_epoch = epoch;
     if (!fresh && !refresh)

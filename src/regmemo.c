@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <idn2.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +521,19 @@ static int result(struct mw_regmemo *m, struct memo_entry *e, const uint8_t *nam
     }
     *words = &e->words;
     return off;
+}
+
+uint64_t mw_regmemo_key_of(const struct mw_regmemo_words *words)
+{
+    const struct memo_entry *e =
+        (const struct memo_entry *)((const char *)words - offsetof(struct memo_entry, words));
+    return e->key;
+}
+
+struct mw_regmemo_words *mw_regmemo_words_of(struct mw_regmemo *m, uint64_t key)
+{
+    struct memo_entry *e = key ? lookup(m, key) : NULL;
+    return e ? &e->words : NULL;
 }
 
 void mw_regmemo_forget(struct mw_regmemo *m)
