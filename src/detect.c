@@ -24,6 +24,7 @@
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
 #include "minewall/tunnel.h"
+#include "minewall/upstream.h"
 #include "minewall/worker.h"
 
 /* Registered domains memoised per worker at least (24 bytes each, 1.5 MiB, calloc'ed so pages
@@ -452,16 +453,16 @@ void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, 
  * random nonexistent names do not fill the filter. */
 static bool nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
                          const struct mw_dns_question *q, bool allowed,
-                         const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
-                         size_t len);
+                         const struct sockaddr *first, unsigned first_group,
+                         const struct mw_fetch_result *r);
 
 bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d,
                           const struct mw_dns_question *q, bool allowed,
-                          const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
-                          size_t len)
+                          const struct sockaddr *first, unsigned first_group,
+                          const struct mw_fetch_result *r)
 {
     struct mw_nodsvc *ns = w->snap->nod;
-    if (!ns || len < MW_DNS_HDR || (pkt[3] & 0x0f) != MW_RCODE_NOERROR)
+    if (!ns || r->len < MW_DNS_HDR || (r->pkt[3] & 0x0f) != MW_RCODE_NOERROR)
         return false;
     int off = d->regdom_off;
     if (off < 0)
@@ -477,7 +478,7 @@ bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d
      * (its memo words said so when the query missed): nothing to do, no filter probe. */
     if (d->nod_known)
         return false;
-    return nod_sighting(w, d, q, allowed, first, first_group, pkt, len);
+    return nod_sighting(w, d, q, allowed, first, first_group, r);
 }
 
 /* A registered domain not known in this epoch: the filter probed and set, the memo told,
@@ -485,7 +486,7 @@ bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d
 static __attribute__((noinline)) bool
 nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
              const struct mw_dns_question *q, bool allowed, const struct sockaddr *first,
-             unsigned first_group, const uint8_t *pkt, size_t len)
+             unsigned first_group, const struct mw_fetch_result *r)
 {
     struct mw_nodsvc *ns = w->snap->nod;
     const struct mw_lists *lists = w->snap->lists;
@@ -527,7 +528,8 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     e.qname_len = (uint16_t)q->qname_len;
     e.regdom_off = (uint16_t)off;
     memcpy(e.qname, q->qname, q->qname_len);
-    mw_nod_event_address(&e, pkt, len);
+    mw_nod_event_address(&e, r->pkt, r->len, r->ttl_off,
+                         r->info->ancount < r->info->n_ttls ? r->info->ancount : r->info->n_ttls);
     e.local_new = fresh;
     /* The event carries the action only: no verdict text to write. */
     enum mw_action action = nod_action(w, first ? first_group : 0);

@@ -16,24 +16,25 @@
 #include "minewall/querylog.h"
 #include "minewall/strbuf.h"
 
-void mw_nod_event_address(struct mw_nod_event *e, const uint8_t *pkt, size_t len)
+void mw_nod_event_address(struct mw_nod_event *e, const uint8_t *pkt, size_t len,
+                          const uint16_t *ttl_off, unsigned n)
 {
-    struct mw_dns_iter it;
-    struct mw_dns_rr rr;
     e->family = 0;
-    if (mw_dns_iter_init(&it, pkt, len) < 0)
-        return;
-    while (it.index < it.an_end && mw_dns_iter_next(&it, &rr) == 1) {
-        if (rr.cls != 1)
+    for (unsigned i = 0; i < n; i++) {
+        size_t at = ttl_off[i]; /* TYPE CLASS at - 4, TTL at, RDLENGTH at + 4, RDATA at + 6 */
+        if (at < 4 || at + 6 > len)
+            return;
+        uint16_t type = mw_dns_get16(pkt + at - 4), rdlen = mw_dns_get16(pkt + at + 4);
+        if (mw_dns_get16(pkt + at - 2) != 1 || at + 6 + rdlen > len)
             continue;
-        if (rr.type == MW_TYPE_A && rr.rdlen == 4) {
+        if (type == MW_TYPE_A && rdlen == 4) {
             e->family = AF_INET;
-            memcpy(e->addr, pkt + rr.rdata, 4);
+            memcpy(e->addr, pkt + at + 6, 4);
             return;
         }
-        if (rr.type == MW_TYPE_AAAA && rr.rdlen == 16) {
+        if (type == MW_TYPE_AAAA && rdlen == 16) {
             e->family = AF_INET6;
-            memcpy(e->addr, pkt + rr.rdata, 16);
+            memcpy(e->addr, pkt + at + 6, 16);
             return;
         }
     }

@@ -22,6 +22,7 @@
 
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
 #include "minewall/geo.h"
 #include "minewall/nod.h"
 #include "minewall/nodevent.h"
@@ -308,8 +309,21 @@ static void test_event(void **state)
     e.action = MW_ACTION_NXDOMAIN;
     e.block_for_ms = 600000;
     e.blocked = true;
-    mw_nod_event_address(&e, RESP, sizeof(RESP));
+    /* The address from the TTL offsets a prepared response records (the CNAME's skipped). */
+    uint8_t pkt[sizeof(RESP)];
+    struct mw_dns_response info;
+    uint16_t ttl_off[MW_DNS_MAX_TTLS];
+    uint32_t ttl[MW_DNS_MAX_TTLS];
+    int plen = mw_dns_prepare_response(RESP, sizeof(RESP), pkt, sizeof(pkt), &info, ttl_off, ttl);
+    assert_int_equal(plen, (int)sizeof(RESP));
+    assert_int_equal(info.ancount, 2);
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, info.ancount);
     assert_int_equal(e.family, AF_INET);
+    assert_memory_equal(e.addr, "\xc0\x00\x02\x07", 4);
+    /* Only the CNAME among the records given: none. */
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, 1);
+    assert_int_equal(e.family, 0);
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, info.ancount);
     struct mw_geo_info gi = {.asn = 64500, .found_asn = true, .found_country = true};
     snprintf(gi.as_org, sizeof(gi.as_org), "Doc \"Org\"");
     memcpy(gi.country, "DE", 3);
@@ -323,7 +337,7 @@ static void test_event(void **state)
              "\"asn\":64500,\"as_org\":\"Doc \\\"Org\\\"\",\"country\":\"DE\","
              "\"action\":\"nxdomain\",\"blocked_for_s\":600}\n");
     /* No address, no geo, no client: nulls. A response cut short has no address. */
-    mw_nod_event_address(&e, RESP, sizeof(RESP) - 1);
+    mw_nod_event_address(&e, pkt, (size_t)plen - 1, ttl_off, info.ancount);
     assert_int_equal(e.family, 0);
     memset(&e.client, 0, sizeof(e.client));
     e.blocked = false;
