@@ -428,19 +428,27 @@ unsigned mw_detect_miss(struct mw_worker *w, const struct mw_dns_question *q,
 void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q,
                             struct mw_detect_result *res, struct mw_detect_pending *out)
 {
+    struct mw_nodsvc *ns = w->snap->nod;
     out->tunnel_ticket = res->tunnel_ticket;
     out->regdom_off = -1;
     out->nod_known = false;
-    out->memo_key = 0;
-    if (!w->snap->nod)
+    if (!ns)
         return;
     int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
     out->regdom_off = (int16_t)off;
-    if (off < 0 || !res->rd.words)
+    if (off < 0)
         return;
-    out->nod_known = res->rd.words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
-    if (!out->nod_known && res->rd.words != &res->rd.own)
-        out->memo_key = mw_regmemo_key_of(res->rd.words);
+    struct mw_nod *nod = mw_nodsvc_filter(ns);
+    const struct mw_regmemo_words *words = res->rd.words;
+    out->nod_known = words && words->nod_epoch == mw_nod_epoch(nod);
+    if (out->nod_known)
+        return;
+    /* Not known in this epoch: its answer probes the filter. The name is hashed now and its
+     * blocks (a cache miss each, the filter being far larger than the caches) are loaded
+     * while the question is upstream. */
+    out->memo_key = words && words != &res->rd.own ? mw_regmemo_key_of(words) : 0;
+    out->nod_hash = mw_nod_hash(nod, q->qname + off, q->qname_len - (size_t)off);
+    mw_nod_prefetch(nod, out->nod_hash, mw_nodsvc_fleet(ns));
 }
 
 void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, size_t len)
@@ -497,8 +505,8 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     uint64_t now = mw_worker_now(w);
     struct mw_nod *nod = mw_nodsvc_filter(ns);
     uint32_t epoch = mw_nod_epoch(nod);
-    bool fresh = mw_nod_observe(nod, rd, rl);
-    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
+    bool fresh = mw_nod_observe_hash(nod, d->nod_hash);
+    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first_hash(nod, d->nod_hash);
     /* Known in the current generation and announced today from now on: the words are found
      * again by the entry's key kept at the miss (one probe), or, when the entry went
      * meanwhile, by a second lookup. */

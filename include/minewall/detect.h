@@ -85,8 +85,9 @@ struct mw_detect_pending {
     int16_t regdom_off;     /* the registered domain in the qname, -1: none or not looked up */
     bool nod_known;         /* new-domains: the memo knew the registered domain this epoch */
     uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
-    uint64_t memo_key;      /* new-domains, not known: the domain's memo entry (0: none), so
-                               that its answer finds the words again with one probe */
+    /* new-domains, when not known (set only then): */
+    uint64_t memo_key; /* the domain's memo entry (0: none): its words again in one probe */
+    uint64_t nod_hash; /* its filter hash (mw_nod_hash), its blocks prefetched at the miss */
 };
 
 /* Before the cache, on every query that no allow rule matched while the worker has a tunnel

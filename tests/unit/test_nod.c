@@ -90,6 +90,34 @@ static void test_first_sight_once(void **state)
     mw_nod_free(n);
 }
 
+/* The hashed forms are the name forms: a name observed by its hash (prefetched first, as at a
+ * miss) is known by its name and the other way round; the today filter likewise. */
+static void test_hashed_forms(void **state)
+{
+    (void)state;
+    struct mw_nod *n;
+    assert_int_equal(mw_nod_new(10000, 0.01, 0, &n), 0);
+    for (uint32_t i = 0; i < 200; i++) {
+        uint8_t w[256];
+        size_t len = name_of(w, i, "h");
+        uint64_t h = mw_nod_hash(n, w, len);
+        mw_nod_prefetch(n, h, i & 1);
+        if (i & 1) {
+            assert_true(mw_nod_observe(n, w, len));
+            assert_false(mw_nod_observe_hash(n, h));
+            assert_true(mw_nod_today_first_hash(n, h));
+            assert_false(mw_nod_today_first(n, w, len));
+        } else {
+            assert_true(mw_nod_observe_hash(n, h));
+            assert_false(mw_nod_observe(n, w, len));
+            assert_true(mw_nod_today_first(n, w, len));
+            assert_false(mw_nod_today_first_hash(n, h));
+        }
+        assert_true(mw_nod_contains(n, w, len));
+    }
+    mw_nod_free(n);
+}
+
 /* Fill to capacity with rotations as the service does (maintain after every name), measure the
  * false "already seen" rate with both generations full, check that no name of the last
  * capacity/2 was forgotten. */
@@ -401,11 +429,17 @@ static void test_event_fields(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),         cmocka_unit_test(test_first_sight_once),
-        cmocka_unit_test(test_fp_rate_scaled), cmocka_unit_test(test_rotation_keeps_names_in_use),
-        cmocka_unit_test(test_epoch),          cmocka_unit_test(test_today),
-        cmocka_unit_test(test_save_load),      cmocka_unit_test(test_corrupt_files),
-        cmocka_unit_test(test_event),          cmocka_unit_test(test_event_fields),
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_first_sight_once),
+        cmocka_unit_test(test_hashed_forms),
+        cmocka_unit_test(test_fp_rate_scaled),
+        cmocka_unit_test(test_rotation_keeps_names_in_use),
+        cmocka_unit_test(test_epoch),
+        cmocka_unit_test(test_today),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_corrupt_files),
+        cmocka_unit_test(test_event),
+        cmocka_unit_test(test_event_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
