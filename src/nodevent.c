@@ -66,11 +66,16 @@ int mw_nod_event_format(char *buf, size_t cap, const char *host, const struct mw
     struct mw_strbuf w;
     mw_strbuf_init(&w, buf, cap);
     mw_strbuf_putc(&w, '{');
-    mw_jsonw_kstr(&w, "ts", ts);
-    mw_jsonw_kstr(&w, "type", mw_journal_type_name(MW_JOURNAL_NEW_DOMAIN));
-    mw_jsonw_kstr(&w, "host", host);
-    mw_jsonw_kstr(&w, "scope", scope);
-    mw_jsonw_kstr(&w, "client", client_text(&e->client, a, sizeof(a)) ? a : NULL);
+    MW_JSONW_KEY(&w, "ts");
+    mw_jsonw_strn(&w, ts, sizeof(ts) - 1, SIZE_MAX, NULL);
+    MW_JSONW_KEY(&w, "type");
+    mw_jsonw_str(&w, mw_journal_type_name(MW_JOURNAL_NEW_DOMAIN));
+    MW_JSONW_KEY(&w, "host");
+    mw_jsonw_str(&w, host);
+    MW_JSONW_KEY(&w, "scope");
+    mw_jsonw_str(&w, scope);
+    MW_JSONW_KEY(&w, "client");
+    mw_jsonw_str(&w, client_text(&e->client, a, sizeof(a)) ? a : NULL);
     /* The registered domain's text is the end of the name's: every dot of a name's text
      * parts labels (a dot inside a label is written \046), so it follows the dot after the
      * labels left of it. One conversion instead of two. */
@@ -83,24 +88,31 @@ int mw_nod_event_format(char *buf, size_t cap, const char *host, const struct mw
         const char *dot = memchr(text + at, '.', (size_t)tl - at);
         at = dot ? (size_t)(dot - text) + 1 : (size_t)tl;
     }
-    mw_jsonw_key(&w, "registered_domain");
+    MW_JSONW_KEY(&w, "registered_domain");
     mw_jsonw_strn(&w, text + at, (size_t)tl - at, SIZE_MAX, NULL);
-    mw_jsonw_key(&w, "qname");
+    MW_JSONW_KEY(&w, "qname");
     mw_jsonw_strn(&w, text, (size_t)tl, SIZE_MAX, NULL);
-    mw_jsonw_kstr(&w, "qtype", mw_dnstext_type(e->qtype, qt, sizeof(qt)));
+    MW_JSONW_KEY(&w, "qtype");
+    mw_jsonw_str(&w, mw_dnstext_type(e->qtype, qt, sizeof(qt)));
     if (e->family == AF_INET || e->family == AF_INET6)
         *mw_querylog_addr_text(e->family, e->addr, a) = 0;
-    mw_jsonw_kstr(&w, "address", e->family == AF_INET || e->family == AF_INET6 ? a : NULL);
-    mw_jsonw_key(&w, "asn");
+    MW_JSONW_KEY(&w, "address");
+    mw_jsonw_str(&w, e->family == AF_INET || e->family == AF_INET6 ? a : NULL);
+    MW_JSONW_KEY(&w, "asn");
     if (gi && gi->found_asn)
         mw_strbuf_u64(&w, gi->asn);
     else
-        mw_strbuf_puts(&w, "null");
-    mw_jsonw_kstr(&w, "as_org", gi && gi->as_org[0] ? gi->as_org : NULL);
-    mw_jsonw_kstr(&w, "country", gi && gi->found_country ? gi->country : NULL);
-    mw_jsonw_kstr(&w, "action", mw_action_name((enum mw_action)e->action));
-    if (e->blocked)
-        mw_jsonw_ku64(&w, "blocked_for_s", e->block_for_ms / 1000);
+        mw_strbuf_put(&w, "null", 4);
+    MW_JSONW_KEY(&w, "as_org");
+    mw_jsonw_str(&w, gi && gi->as_org[0] ? gi->as_org : NULL);
+    MW_JSONW_KEY(&w, "country");
+    mw_jsonw_str(&w, gi && gi->found_country ? gi->country : NULL);
+    MW_JSONW_KEY(&w, "action");
+    mw_jsonw_str(&w, mw_action_name((enum mw_action)e->action));
+    if (e->blocked) {
+        MW_JSONW_KEY(&w, "blocked_for_s");
+        mw_strbuf_u64(&w, e->block_for_ms / 1000);
+    }
     mw_strbuf_put(&w, "}\n", 2);
     if (w.trunc) {
         buf[0] = 0;
