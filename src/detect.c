@@ -425,30 +425,46 @@ unsigned mw_detect_miss(struct mw_worker *w, const struct mw_dns_question *q,
     return res->n;
 }
 
-void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q,
-                            struct mw_detect_result *res, struct mw_detect_pending *out)
+/* A registered domain not known in this epoch: its answer probes the filter. The name is
+ * hashed now and its blocks (a cache miss each, the filter being far larger than the caches)
+ * are loaded while the question is upstream. Out of line: the known domain's miss stays a
+ * word test. */
+static __attribute__((noinline)) void nod_unknown(struct mw_nodsvc *ns, struct mw_nod *nod,
+                                                  const struct mw_dns_question *q, int off,
+                                                  const struct mw_detect_result *res,
+                                                  struct mw_detect_pending *out)
 {
-    struct mw_nodsvc *ns = w->snap->nod;
-    out->tunnel_ticket = res->tunnel_ticket;
-    out->regdom_off = -1;
-    out->nod_known = false;
-    if (!ns)
-        return;
+    const struct mw_regmemo_words *words = res->rd.words;
+    out->memo_key = words && words != &res->rd.own ? mw_regmemo_key_of(words) : 0;
+    out->nod_hash = mw_nod_hash(nod, q->qname + off, q->qname_len - (size_t)off);
+    mw_nod_prefetch(nod, out->nod_hash, mw_nodsvc_fleet(ns));
+}
+
+/* The new-domain part of mw_detect_pending_init, out of line: a miss with the detector off
+ * pays one test, not this function's frame. */
+static __attribute__((noinline)) void nod_pending(struct mw_worker *w,
+                                                  const struct mw_dns_question *q,
+                                                  struct mw_detect_result *res,
+                                                  struct mw_detect_pending *out)
+{
     int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
     out->regdom_off = (int16_t)off;
     if (off < 0)
         return;
-    struct mw_nod *nod = mw_nodsvc_filter(ns);
-    const struct mw_regmemo_words *words = res->rd.words;
-    out->nod_known = words && words->nod_epoch == mw_nod_epoch(nod);
-    if (out->nod_known)
-        return;
-    /* Not known in this epoch: its answer probes the filter. The name is hashed now and its
-     * blocks (a cache miss each, the filter being far larger than the caches) are loaded
-     * while the question is upstream. */
-    out->memo_key = words && words != &res->rd.own ? mw_regmemo_key_of(words) : 0;
-    out->nod_hash = mw_nod_hash(nod, q->qname + off, q->qname_len - (size_t)off);
-    mw_nod_prefetch(nod, out->nod_hash, mw_nodsvc_fleet(ns));
+    struct mw_nod *nod = mw_nodsvc_filter(w->snap->nod);
+    out->nod_known = res->rd.words && res->rd.words->nod_epoch == mw_nod_epoch(nod);
+    if (!out->nod_known)
+        nod_unknown(w->snap->nod, nod, q, off, res, out);
+}
+
+void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q,
+                            struct mw_detect_result *res, struct mw_detect_pending *out)
+{
+    out->tunnel_ticket = res->tunnel_ticket;
+    out->regdom_off = -1;
+    out->nod_known = false;
+    if (w->snap->nod)
+        nod_pending(w, q, res, out);
 }
 
 void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, size_t len)
