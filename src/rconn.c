@@ -547,18 +547,26 @@ int mw_rconn_command(struct mw_rconn *c, mw_rconn_reply_cb cb, void *privdata, c
     return submit(c, cb, privdata, cmd, len);
 }
 
-/* "<c><n>\r\n" at o (n in decimal); returns the end. */
+/* "<c><n>\r\n" at o (n in decimal); returns the end. Most lengths have one or two digits (a
+ * key, a domain): those without a loop. */
 static char *resp_head(char *o, char c, size_t n)
 {
-    char d[20];
-    size_t i = sizeof(d);
-    do {
-        d[--i] = (char)('0' + n % 10);
-        n /= 10;
-    } while (n);
     *o++ = c;
-    memcpy(o, d + i, sizeof(d) - i);
-    o += sizeof(d) - i;
+    if (n < 10) {
+        *o++ = (char)('0' + n);
+    } else if (n < 100) {
+        *o++ = (char)('0' + n / 10);
+        *o++ = (char)('0' + n % 10);
+    } else {
+        char d[20];
+        size_t i = sizeof(d);
+        do {
+            d[--i] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        memcpy(o, d + i, sizeof(d) - i);
+        o += sizeof(d) - i;
+    }
     *o++ = '\r';
     *o++ = '\n';
     return o;
