@@ -24,6 +24,7 @@
 #include "minewall/regdom.h"
 #include "minewall/snapshot.h"
 #include "minewall/tunnel.h"
+#include "minewall/upstream.h"
 #include "minewall/worker.h"
 
 /* Registered domains memoised per worker at least (24 bytes each, 1.5 MiB, calloc'ed so pages
@@ -424,18 +425,46 @@ unsigned mw_detect_miss(struct mw_worker *w, const struct mw_dns_question *q,
     return res->n;
 }
 
+/* A registered domain not known in this epoch: its answer probes the filter. The name is
+ * hashed now and its blocks (a cache miss each, the filter being far larger than the caches)
+ * are loaded while the question is upstream. Out of line: the known domain's miss stays a
+ * word test. */
+static __attribute__((noinline)) void nod_unknown(struct mw_nodsvc *ns, struct mw_nod *nod,
+                                                  const struct mw_dns_question *q, int off,
+                                                  const struct mw_detect_result *res,
+                                                  struct mw_detect_pending *out)
+{
+    const struct mw_regmemo_words *words = res->rd.words;
+    out->memo_key = words && words != &res->rd.own ? mw_regmemo_key_of(words) : 0;
+    out->nod_hash = mw_nod_hash(nod, q->qname + off, q->qname_len - (size_t)off);
+    mw_nod_prefetch(nod, out->nod_hash, mw_nodsvc_fleet(ns));
+}
+
+/* The new-domain part of mw_detect_pending_init, out of line: a miss with the detector off
+ * pays one test, not this function's frame. */
+static __attribute__((noinline)) void nod_pending(struct mw_worker *w,
+                                                  const struct mw_dns_question *q,
+                                                  struct mw_detect_result *res,
+                                                  struct mw_detect_pending *out)
+{
+    int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
+    out->regdom_off = (int16_t)off;
+    if (off < 0)
+        return;
+    struct mw_nod *nod = mw_nodsvc_filter(w->snap->nod);
+    out->nod_known = res->rd.words && res->rd.words->nod_epoch == mw_nod_epoch(nod);
+    if (!out->nod_known)
+        nod_unknown(w->snap->nod, nod, q, off, res, out);
+}
+
 void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q,
                             struct mw_detect_result *res, struct mw_detect_pending *out)
 {
     out->tunnel_ticket = res->tunnel_ticket;
     out->regdom_off = -1;
     out->nod_known = false;
-    if (!w->snap->nod)
-        return;
-    int off = mw_detect_regdom(w, q->qname, q->qname_len, &res->rd);
-    out->regdom_off = (int16_t)off;
-    out->nod_known = off >= 0 && res->rd.words &&
-                     res->rd.words->nod_epoch == mw_nod_epoch(mw_nodsvc_filter(w->snap->nod));
+    if (w->snap->nod)
+        nod_pending(w, q, res, out);
 }
 
 void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, size_t len)
@@ -448,16 +477,16 @@ void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, 
  * random nonexistent names do not fill the filter. */
 static bool nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
                          const struct mw_dns_question *q, bool allowed,
-                         const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
-                         size_t len);
+                         const struct sockaddr *first, unsigned first_group,
+                         const struct mw_fetch_result *r);
 
 bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d,
                           const struct mw_dns_question *q, bool allowed,
-                          const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
-                          size_t len)
+                          const struct sockaddr *first, unsigned first_group,
+                          const struct mw_fetch_result *r)
 {
     struct mw_nodsvc *ns = w->snap->nod;
-    if (!ns || len < MW_DNS_HDR || (pkt[3] & 0x0f) != MW_RCODE_NOERROR)
+    if (!ns || r->len < MW_DNS_HDR || (r->pkt[3] & 0x0f) != MW_RCODE_NOERROR)
         return false;
     int off = d->regdom_off;
     if (off < 0)
@@ -473,7 +502,7 @@ bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d
      * (its memo words said so when the query missed): nothing to do, no filter probe. */
     if (d->nod_known)
         return false;
-    return nod_sighting(w, d, q, allowed, first, first_group, pkt, len);
+    return nod_sighting(w, d, q, allowed, first, first_group, r);
 }
 
 /* A registered domain not known in this epoch: the filter probed and set, the memo told,
@@ -481,7 +510,7 @@ bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d
 static __attribute__((noinline)) bool
 nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
              const struct mw_dns_question *q, bool allowed, const struct sockaddr *first,
-             unsigned first_group, const uint8_t *pkt, size_t len)
+             unsigned first_group, const struct mw_fetch_result *r)
 {
     struct mw_nodsvc *ns = w->snap->nod;
     const struct mw_lists *lists = w->snap->lists;
@@ -492,13 +521,16 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     uint64_t now = mw_worker_now(w);
     struct mw_nod *nod = mw_nodsvc_filter(ns);
     uint32_t epoch = mw_nod_epoch(nod);
-    bool fresh = mw_nod_observe(nod, rd, rl);
-    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first(nod, rd, rl);
-    /* Known in the current generation and announced today from now on: the rare path (once
-     * per domain and epoch) looks the memo up again for its words. */
+    bool fresh = mw_nod_observe_hash(nod, d->nod_hash);
+    bool refresh = mw_nodsvc_fleet(ns) && mw_nod_today_first_hash(nod, d->nod_hash);
+    /* Known in the current generation and announced today from now on: the words are found
+     * again by the entry's key kept at the miss (one probe), or, when the entry went
+     * meanwhile, by a second lookup. */
     struct mw_detect_rd again;
     mw_detect_rd_init(&again);
-    bool found = mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words;
+    again.words = d->memo_key && w->regmemo ? mw_regmemo_words_of(w->regmemo, d->memo_key) : NULL;
+    bool found =
+        again.words || (mw_detect_regdom(w, q->qname, q->qname_len, &again) == off && again.words);
     if (found)
         again.words->nod_epoch = epoch;
     if (!fresh && !refresh)
@@ -520,7 +552,8 @@ nod_sighting(struct mw_worker *w, const struct mw_detect_pending *d,
     e.qname_len = (uint16_t)q->qname_len;
     e.regdom_off = (uint16_t)off;
     memcpy(e.qname, q->qname, q->qname_len);
-    mw_nod_event_address(&e, pkt, len);
+    mw_nod_event_address(&e, r->pkt, r->len, r->ttl_off,
+                         r->info->ancount < r->info->n_ttls ? r->info->ancount : r->info->n_ttls);
     e.local_new = fresh;
     /* The event carries the action only: no verdict text to write. */
     enum mw_action action = nod_action(w, first ? first_group : 0);

@@ -23,10 +23,19 @@ static inline uint8_t lower(uint8_t c)
     return (c >= 'A' && c <= 'Z') ? (uint8_t)(c + ('a' - 'A')) : c;
 }
 
-/* Bytes written as themselves in text form; everything else becomes \DDD. */
+/* Bytes written as themselves in text form; everything else becomes \DDD. By table: the text
+ * form of every name of an event line or a verdict tests each octet. */
+#define PN1(c)                                                                                     \
+    (((c) >= 'a' && (c) <= 'z') || ((c) >= '0' && (c) <= '9') || (c) == '-' || (c) == '_' ||       \
+     (c) == '*')
+#define PN4(c) PN1(c), PN1(c + 1), PN1(c + 2), PN1(c + 3)
+#define PN16(c) PN4(c), PN4(c + 4), PN4(c + 8), PN4(c + 12)
+#define PN64(c) PN16(c), PN16(c + 16), PN16(c + 32), PN16(c + 48)
+static const bool PLAIN[256] = {PN64(0), PN64(64), PN64(128), PN64(192)};
+
 static inline bool plain(uint8_t c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '*';
+    return PLAIN[c];
 }
 
 /* Append one wire octet at *n. The name must stay within 255 octets with the root label still
@@ -130,6 +139,16 @@ int mw_dname_to_text(const uint8_t *wire, size_t wire_len, char *buf, size_t cap
             if (out + 2 > cap)
                 return -ENOSPC;
             buf[out++] = '.';
+        }
+        /* A label of plain octets that fits with room for a NUL: copied whole. */
+        size_t run = 0;
+        while (run < l && plain(wire[pos + 1 + run]))
+            run++;
+        if (run == l && out + l + 1 < cap) {
+            memcpy(buf + out, wire + pos + 1, l);
+            out += l;
+            pos += 1 + l;
+            continue;
         }
         for (size_t i = pos + 1; i <= pos + l; i++) {
             uint8_t c = wire[i];

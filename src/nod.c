@@ -69,10 +69,19 @@ struct probe {
     uint64_t h1, h2; /* h1 picks the block, h2 the bits in it */
 };
 
+uint64_t mw_nod_hash(const struct mw_nod *n, const uint8_t *name, size_t len)
+{
+    return mw_hash_bytes(n->salt, TAG, name, len);
+}
+
+static struct probe probe_hashed(const struct mw_nod *n, uint64_t h)
+{
+    return (struct probe){h, mw_hash_mix(h ^ 0x9e3779b97f4a7c15ull, n->salt | 1)};
+}
+
 static struct probe probe_of(const struct mw_nod *n, const uint8_t *name, size_t len)
 {
-    uint64_t h = mw_hash_bytes(n->salt, TAG, name, len);
-    return (struct probe){h, mw_hash_mix(h ^ 0x9e3779b97f4a7c15ull, n->salt | 1)};
+    return probe_hashed(n, mw_nod_hash(n, name, len));
 }
 
 /* A name's place in a filter: its block's first word and its k bits there, a mask per word.
@@ -82,10 +91,15 @@ struct bits {
     uint64_t mask[BLOCK_WORDS];
 };
 
+/* The first word of the block of h1 in b (bits_of's, without the bits). */
+static uint64_t block_word(const struct bloom *b, uint64_t h1)
+{
+    return (uint64_t)(((__uint128_t)h1 * (b->m / BLOCK_BITS)) >> 64) * BLOCK_WORDS;
+}
+
 static void bits_of(const struct bloom *b, const struct probe *p, struct bits *x)
 {
-    uint64_t blocks = b->m / BLOCK_BITS;
-    x->word = (uint64_t)(((__uint128_t)p->h1 * blocks) >> 64) * BLOCK_WORDS;
+    x->word = block_word(b, p->h1);
     memset(x->mask, 0, sizeof(x->mask));
     uint64_t h = p->h2;
     for (uint32_t i = 0, slice = 0; i < b->k; i++, slice++) {
@@ -225,9 +239,23 @@ size_t mw_nod_bytes(const struct mw_nod *n)
     return (size_t)((n->gen[0].m + n->gen[1].m + n->today.m) / 8);
 }
 
+void mw_nod_prefetch(const struct mw_nod *n, uint64_t h, bool today)
+{
+    uint64_t at = block_word(&n->gen[0], h); /* the generations are the same size */
+    __builtin_prefetch((const void *)&n->gen[0].w[at], 0, 3);
+    __builtin_prefetch((const void *)&n->gen[1].w[at], 0, 3);
+    if (today)
+        __builtin_prefetch((const void *)&n->today.w[block_word(&n->today, h)], 0, 3);
+}
+
 bool mw_nod_observe(struct mw_nod *n, const uint8_t *name, size_t len)
 {
-    struct probe p = probe_of(n, name, len);
+    return mw_nod_observe_hash(n, mw_nod_hash(n, name, len));
+}
+
+bool mw_nod_observe_hash(struct mw_nod *n, uint64_t h)
+{
+    struct probe p = probe_hashed(n, h);
     unsigned cur = atomic_load_explicit(&n->cur, memory_order_acquire);
     struct bits x; /* the generations are the same size: the same place in both */
     bits_of(&n->gen[cur], &p, &x);
@@ -250,7 +278,12 @@ bool mw_nod_contains(const struct mw_nod *n, const uint8_t *name, size_t len)
 
 bool mw_nod_today_first(struct mw_nod *n, const uint8_t *name, size_t len)
 {
-    struct probe p = probe_of(n, name, len);
+    return mw_nod_today_first_hash(n, mw_nod_hash(n, name, len));
+}
+
+bool mw_nod_today_first_hash(struct mw_nod *n, uint64_t h)
+{
+    struct probe p = probe_hashed(n, h);
     struct bits x;
     bits_of(&n->today, &p, &x);
     return !test(&n->today, &x) && set(&n->today, &x);

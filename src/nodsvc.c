@@ -101,6 +101,9 @@ struct mw_nodsvc {
     size_t bl_head, bl_n;
     struct mw_nodsvc_stats st; /* loop side */
     char line[4096];           /* the loop's event line */
+    long keys_day;             /* the day (since the epoch, UTC) keys[] were made for, -1: none */
+    char keys[366][32];        /* the fleet check's day set keys, that day first */
+    size_t key_len[366];
 };
 
 static uint64_t wall_ms(void)
@@ -227,6 +230,7 @@ int mw_nodsvc_new(uv_loop_t *loop, const struct mw_config *cfg, const char *host
     s->poll.data = s;
     s->open = 3 + (s->conn != NULL);
     s->day = (long)(wall_ms() / 1000 / DAY_S);
+    s->keys_day = -1;
     s->last_save_ms = uv_now(loop);
     mw_log_info("nod", "new-domains: %zu bytes of filter, fleet check %s", mw_nod_bytes(s->nod),
                 s->conn ? "on" : "off");
@@ -359,30 +363,49 @@ static void on_check(const redisReply *r, void *privdata)
     pump(s); /* a slot is free */
 }
 
+/* The day sets' keys of the day of unix second t: made once a day, not per check (30
+ * gmtime_r and strftime calls were about 31,000 instructions a check). */
+static void day_keys(struct mw_nodsvc *s, time_t t)
+{
+    long day = (long)(t / DAY_S);
+    if (day == s->keys_day)
+        return;
+    s->keys_day = day;
+    for (uint32_t d = 0; d < s->fleet_days; d++) {
+        time_t k = t - (time_t)d * DAY_S;
+        struct tm tm;
+        gmtime_r(&k, &tm);
+        s->key_len[d] = strftime(s->keys[d], sizeof(s->keys[d]), "minewall:nod:%Y%m%d", &tm);
+    }
+}
+
 /* One EVAL: today's set and the fleet_days - 1 days before it. */
 static void check_fleet(struct mw_nodsvc *s, const struct mw_nod_event *e)
 {
-    char keys[366][32], domain[MW_DNAME_MAX * 4 + 2], ttl[24], nk[8];
+    char domain[MW_DNAME_MAX * 4 + 2], ttl[24], nk[8];
     const char *argv[3 + 366 + 2];
+    size_t lens[3 + 366 + 2];
     int argc = 0;
     size_t off = e->regdom_off < e->qname_len ? e->regdom_off : 0;
-    if (mw_dname_to_text(e->qname + off, e->qname_len - off, domain, sizeof(domain)) < 0)
+    int dl = mw_dname_to_text(e->qname + off, e->qname_len - off, domain, sizeof(domain));
+    if (dl < 0)
         return;
-    time_t now = (time_t)(e->wall_ms / 1000);
-    for (uint32_t d = 0; d < s->fleet_days; d++) {
-        time_t t = now - (time_t)d * DAY_S;
-        struct tm tm;
-        gmtime_r(&t, &tm);
-        strftime(keys[d], sizeof(keys[d]), "minewall:nod:%Y%m%d", &tm);
-    }
-    snprintf(nk, sizeof(nk), "%u", (unsigned)s->fleet_days);
-    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)s->fleet_days * DAY_S);
+    day_keys(s, (time_t)(e->wall_ms / 1000));
+    int nkl = snprintf(nk, sizeof(nk), "%u", (unsigned)s->fleet_days);
+    int ttll = snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)s->fleet_days * DAY_S);
+    lens[argc] = 4;
     argv[argc++] = "EVAL";
+    lens[argc] = sizeof(SCRIPT) - 1;
     argv[argc++] = SCRIPT;
+    lens[argc] = (size_t)nkl;
     argv[argc++] = nk;
-    for (uint32_t d = 0; d < s->fleet_days; d++)
-        argv[argc++] = keys[d];
+    for (uint32_t d = 0; d < s->fleet_days; d++) {
+        lens[argc] = s->key_len[d];
+        argv[argc++] = s->keys[d];
+    }
+    lens[argc] = (size_t)dl;
     argv[argc++] = domain;
+    lens[argc] = (size_t)ttll;
     argv[argc++] = ttl;
     struct pend *p = malloc(sizeof(*p));
     if (!p) {
@@ -391,7 +414,7 @@ static void check_fleet(struct mw_nodsvc *s, const struct mw_nod_event *e)
     }
     p->s = s;
     p->e = *e;
-    if (mw_rconn_command_argv(s->conn, on_check, p, argc, argv, NULL) < 0) {
+    if (mw_rconn_command_argv(s->conn, on_check, p, argc, argv, lens) < 0) {
         free(p);
         s->st.redis_dropped++;
         return;

@@ -662,7 +662,7 @@ static bool new_domain(struct mw_worker *w, struct pending *p, const struct mw_f
         first = first->next;
     if (!mw_detect_new_domain(w, &p->det, &p->q, p->allowed,
                               first ? mw_reply_client(&first->r) : NULL, first ? first->group : 0,
-                              r->pkt, r->len))
+                              r))
         return false;
     nod_block_waiters(w, p, r);
     return true;

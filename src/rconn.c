@@ -547,6 +547,31 @@ int mw_rconn_command(struct mw_rconn *c, mw_rconn_reply_cb cb, void *privdata, c
     return submit(c, cb, privdata, cmd, len);
 }
 
+/* "<c><n>\r\n" at o (n in decimal); returns the end. Most lengths have one or two digits (a
+ * key, a domain): those without a loop. */
+static char *resp_head(char *o, char c, size_t n)
+{
+    *o++ = c;
+    if (n < 10) {
+        *o++ = (char)('0' + n);
+    } else if (n < 100) {
+        *o++ = (char)('0' + n / 10);
+        *o++ = (char)('0' + n % 10);
+    } else {
+        char d[20];
+        size_t i = sizeof(d);
+        do {
+            d[--i] = (char)('0' + n % 10);
+            n /= 10;
+        } while (n);
+        memcpy(o, d + i, sizeof(d) - i);
+        o += sizeof(d) - i;
+    }
+    *o++ = '\r';
+    *o++ = '\n';
+    return o;
+}
+
 int mw_rconn_command_argv(struct mw_rconn *c, mw_rconn_reply_cb cb, void *privdata, int argc,
                           const char **argv, const size_t *argvlen)
 {
@@ -554,8 +579,35 @@ int mw_rconn_command_argv(struct mw_rconn *c, mw_rconn_reply_cb cb, void *privda
         return -ENOTCONN;
     if (argc < 1 || !argv)
         return -EINVAL;
-    char *cmd = NULL;
-    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    /* The RESP array formatted here, as hiredis's redisFormatCommandArgv would: it wrote each
+     * "$LEN" with sprintf, which cost more than the rest of a fleet check or an event (a
+     * 35-argument EVAL took about 48,000 instructions). 24 bytes bound each header. */
+    size_t need = 24, lens[64], *ln = argc <= 64 ? lens : malloc((size_t)argc * sizeof(*ln));
+    if (!ln)
+        return -ENOMEM;
+    for (int i = 0; i < argc; i++) {
+        ln[i] = argvlen ? argvlen[i] : strlen(argv[i]);
+        need += 24 + ln[i] + 2;
+    }
+    char *cmd = malloc(need);
+    int len = -1;
+    if (cmd) {
+        char *o = resp_head(cmd, '*', (size_t)argc);
+        for (int i = 0; i < argc; i++) {
+            o = resp_head(o, '$', ln[i]);
+            memcpy(o, argv[i], ln[i]);
+            o += ln[i];
+            *o++ = '\r';
+            *o++ = '\n';
+        }
+        len = o - cmd > INT32_MAX ? -2 : (int)(o - cmd);
+    }
+    if (ln != lens)
+        free(ln);
+    if (len == -2) {
+        free(cmd);
+        return -EINVAL;
+    }
     return submit(c, cb, privdata, cmd, len);
 }
 

@@ -20,6 +20,7 @@
 #include "minewall/regmemo.h"
 
 struct mw_dns_question;
+struct mw_fetch_result;
 struct sockaddr;
 struct mw_tunnel;
 struct mw_worker;
@@ -84,6 +85,9 @@ struct mw_detect_pending {
     int16_t regdom_off;     /* the registered domain in the qname, -1: none or not looked up */
     bool nod_known;         /* new-domains: the memo knew the registered domain this epoch */
     uint32_t tunnel_ticket; /* mw_tunnel_observe's, for the answer size; 0: none */
+    /* new-domains, when not known (set only then): */
+    uint64_t memo_key; /* the domain's memo entry (0: none): its words again in one probe */
+    uint64_t nod_hash; /* its filter hash (mw_nod_hash), its blocks prefetched at the miss */
 };
 
 /* Before the cache, on every query that no allow rule matched while the worker has a tunnel
@@ -113,16 +117,17 @@ void mw_detect_pending_init(struct mw_worker *w, const struct mw_dns_question *q
 /* The answer to a pending question came (len octets): the tunnel state's bytes down. */
 void mw_detect_answered(struct mw_worker *w, const struct mw_detect_pending *d, size_t len);
 
-/* The answer pkt (len octets) to question q of a pending question that the lists passed for
- * some waiter: is its registered domain new? A new one is reported (the event, with the
- * first asker from/group, its group's action and the answer's first address) and, when some
- * group blocks new domains, blocked for block-for from now; a known one is reported once a
- * day for the fleet's refresh. True: the domain is in its block time, the caller answers each
- * waiter with mw_detect_nod_verdict's verdict for its group (and does not cache the answer). */
+/* The answer r (an answer from upstream, as upstream.h hands it over) to question q of a
+ * pending question that the lists passed for some waiter: is its registered domain new? A new one
+ * is reported (the event, with the first asker from/group, its group's action and the answer's
+ * first address) and, when some group blocks new domains, blocked for block-for from now; a known
+ * one is reported once a day for the fleet's refresh. True: the domain is in its block time, the
+ * caller answers each waiter with mw_detect_nod_verdict's verdict for its group (and does not cache
+ * the answer). */
 bool mw_detect_new_domain(struct mw_worker *w, const struct mw_detect_pending *d,
                           const struct mw_dns_question *q, bool allowed,
-                          const struct sockaddr *first, unsigned first_group, const uint8_t *pkt,
-                          size_t len);
+                          const struct sockaddr *first, unsigned first_group,
+                          const struct mw_fetch_result *r);
 
 /* The new-domain detector's verdict for group gi on the registered domain of q (d's): its
  * action is the group's `actions:` entry for "new-domains" (or category "detect"), else

@@ -22,6 +22,15 @@ void mw_jsonw_str(struct mw_strbuf *sb, const char *s);
 /* ,"k": -- the comma unless the object just opened (the last byte written is '{'). k is
  * written as is: keys are literals of the caller. */
 void mw_jsonw_key(struct mw_strbuf *sb, const char *k);
+/* mw_jsonw_key of a string literal k, measured by the compiler: one append, no strlen (a
+ * line of many keys, such as a journal event's, spent more on its keys than its values). */
+#define MW_JSONW_KEY(sb, k) mw_jsonw_keyq((sb), "\"" k "\":", sizeof("\"" k "\":") - 1)
+static inline void mw_jsonw_keyq(struct mw_strbuf *sb, const char *quoted, size_t n)
+{
+    if (sb->len && sb->b[sb->len - 1] != '{')
+        mw_strbuf_putc(sb, ',');
+    mw_strbuf_put(sb, quoted, n);
+}
 void mw_jsonw_kstr(struct mw_strbuf *sb, const char *k, const char *v);
 /* "k": with at most max input bytes of v (see mw_jsonw_strn). */
 void mw_jsonw_kstrn(struct mw_strbuf *sb, const char *k, const char *v, size_t max, bool *cut);

@@ -62,6 +62,19 @@ size_t mw_nod_bytes(const struct mw_nod *n);
  * true when neither generation held it (it is new, and is now remembered). Any thread. */
 bool mw_nod_observe(struct mw_nod *n, const uint8_t *name, size_t len);
 
+/* The name's hash under the filter's salt: what the _hash forms below take, so that a caller
+ * that knows the name early (a miss, before its answer) hashes it once. Any thread. */
+uint64_t mw_nod_hash(const struct mw_nod *n, const uint8_t *name, size_t len);
+
+/* Start loading the cache lines the name of hash h occupies in both generations (and, with
+ * today, in the today filter), so that its mw_nod_observe_hash later finds them in cache:
+ * each is one cache miss of a filter far larger than the caches. Changes nothing. */
+void mw_nod_prefetch(const struct mw_nod *n, uint64_t h, bool today);
+
+/* mw_nod_observe and mw_nod_today_first of the name of hash h (mw_nod_hash). */
+bool mw_nod_observe_hash(struct mw_nod *n, uint64_t h);
+bool mw_nod_today_first_hash(struct mw_nod *n, uint64_t h);
+
 /* Does either generation hold name? Changes nothing. Any thread. */
 bool mw_nod_contains(const struct mw_nod *n, const uint8_t *name, size_t len);
 

@@ -36,8 +36,12 @@ struct mw_nod_event {
 };
 
 /* The first A or AAAA record (class IN, right length) of the answer section of the response
- * pkt into e->family and e->addr; family 0 when there is none or the response is malformed. */
-void mw_nod_event_address(struct mw_nod_event *e, const uint8_t *pkt, size_t len);
+ * pkt (len octets) as mw_dns_prepare_response left it, into e->family and e->addr; family 0
+ * when there is none. ttl_off: the offsets of the records' TTLs it recorded, n of them for the
+ * answer section (its count, or the offsets kept when fewer): each record's type, class and
+ * length sit around its TTL, so no name is walked. */
+void mw_nod_event_address(struct mw_nod_event *e, const uint8_t *pkt, size_t len,
+                          const uint16_t *ttl_off, unsigned n);
 
 /* Format the event as a journal line (with '\n' and NUL) into buf: scope "local" or "fleet",
  * gi the geo information of e's address (NULL: unknown). Returns the length without the NUL,

@@ -80,6 +80,15 @@ struct mw_regmemo_words {
 int mw_regmemo_find(struct mw_regmemo *m, const uint8_t *name, size_t len,
                     struct mw_regmemo_words **words);
 
+/* The key of the entry that holds words (as mw_regmemo_find gave them): what a caller keeps to
+ * find the same registered domain's words later (its pointer is valid until the next call
+ * only). Never 0. */
+uint64_t mw_regmemo_key_of(const struct mw_regmemo_words *words);
+
+/* The words of the entry of key (mw_regmemo_key_of) when the memo still holds it, else NULL
+ * (evicted or forgotten since, or a key of another memo). One probe; counts nothing. */
+struct mw_regmemo_words *mw_regmemo_words_of(struct mw_regmemo *m, uint64_t key);
+
 /* Forget every entry (a new DGA model scores differently); the node set and counters stay. */
 void mw_regmemo_forget(struct mw_regmemo *m);
 

@@ -40,6 +40,8 @@ static void one(const char *text)
     int with = mw_regmemo_find(memo, w, (size_t)n, &words);
     FZ_CHECK(plain == with);
     FZ_CHECK((with >= 0) == (words != NULL));
+    if (words) /* the words found again by their entry's key */
+        FZ_CHECK(mw_regmemo_words_of(memo, mw_regmemo_key_of(words)) == words);
     FZ_CHECK(with == -ENOENT || (with >= 0 && with < n));
     if (!readable(w, (size_t)n))
         return;

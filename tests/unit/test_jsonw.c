@@ -122,6 +122,32 @@ static void test_object_every_cap(void **state)
     }
 }
 
+/* MW_JSONW_KEY writes what mw_jsonw_key writes: no comma after '{', one after a value. */
+static void test_literal_keys(void **state)
+{
+    (void)state;
+    char a[64], b[64];
+    struct mw_strbuf x, y;
+    mw_strbuf_init(&x, a, sizeof(a));
+    mw_strbuf_init(&y, b, sizeof(b));
+    mw_strbuf_putc(&x, '{');
+    mw_strbuf_putc(&y, '{');
+    mw_jsonw_key(&x, "ts");
+    MW_JSONW_KEY(&y, "ts");
+    mw_jsonw_str(&x, "1");
+    mw_jsonw_str(&y, "1");
+    mw_jsonw_key(&x, "registered_domain");
+    MW_JSONW_KEY(&y, "registered_domain");
+    assert_string_equal(a, "{\"ts\":\"1\",\"registered_domain\":");
+    assert_string_equal(a, b);
+    /* Cut like any append. */
+    mw_strbuf_init(&y, b, 6);
+    mw_strbuf_putc(&y, '{');
+    MW_JSONW_KEY(&y, "long_key");
+    assert_true(y.trunc);
+    assert_string_equal(b, "{\"lon");
+}
+
 static void test_arrays_report_cuts(void **state)
 {
     (void)state;
@@ -145,11 +171,9 @@ static void test_arrays_report_cuts(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_escapes),
-        cmocka_unit_test(test_utf8),
-        cmocka_unit_test(test_cut_at_characters),
-        cmocka_unit_test(test_object_every_cap),
-        cmocka_unit_test(test_arrays_report_cuts),
+        cmocka_unit_test(test_escapes),           cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_cut_at_characters), cmocka_unit_test(test_object_every_cap),
+        cmocka_unit_test(test_literal_keys),      cmocka_unit_test(test_arrays_report_cuts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,6 +22,7 @@
 
 #include "minewall/config.h"
 #include "minewall/dname.h"
+#include "minewall/dnsmsg.h"
 #include "minewall/geo.h"
 #include "minewall/nod.h"
 #include "minewall/nodevent.h"
@@ -86,6 +87,34 @@ static void test_first_sight_once(void **state)
     assert_int_equal(st.names[0], 2);
     assert_true(st.fill[0] > 0 && st.fill[0] < 0.01);
     assert_false(mw_nod_maintain(n)); /* far from capacity / 2 */
+    mw_nod_free(n);
+}
+
+/* The hashed forms are the name forms: a name observed by its hash (prefetched first, as at a
+ * miss) is known by its name and the other way round; the today filter likewise. */
+static void test_hashed_forms(void **state)
+{
+    (void)state;
+    struct mw_nod *n;
+    assert_int_equal(mw_nod_new(10000, 0.01, 0, &n), 0);
+    for (uint32_t i = 0; i < 200; i++) {
+        uint8_t w[256];
+        size_t len = name_of(w, i, "h");
+        uint64_t h = mw_nod_hash(n, w, len);
+        mw_nod_prefetch(n, h, i & 1);
+        if (i & 1) {
+            assert_true(mw_nod_observe(n, w, len));
+            assert_false(mw_nod_observe_hash(n, h));
+            assert_true(mw_nod_today_first_hash(n, h));
+            assert_false(mw_nod_today_first(n, w, len));
+        } else {
+            assert_true(mw_nod_observe_hash(n, h));
+            assert_false(mw_nod_observe(n, w, len));
+            assert_true(mw_nod_today_first(n, w, len));
+            assert_false(mw_nod_today_first_hash(n, h));
+        }
+        assert_true(mw_nod_contains(n, w, len));
+    }
     mw_nod_free(n);
 }
 
@@ -308,8 +337,21 @@ static void test_event(void **state)
     e.action = MW_ACTION_NXDOMAIN;
     e.block_for_ms = 600000;
     e.blocked = true;
-    mw_nod_event_address(&e, RESP, sizeof(RESP));
+    /* The address from the TTL offsets a prepared response records (the CNAME's skipped). */
+    uint8_t pkt[sizeof(RESP)];
+    struct mw_dns_response info;
+    uint16_t ttl_off[MW_DNS_MAX_TTLS];
+    uint32_t ttl[MW_DNS_MAX_TTLS];
+    int plen = mw_dns_prepare_response(RESP, sizeof(RESP), pkt, sizeof(pkt), &info, ttl_off, ttl);
+    assert_int_equal(plen, (int)sizeof(RESP));
+    assert_int_equal(info.ancount, 2);
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, info.ancount);
     assert_int_equal(e.family, AF_INET);
+    assert_memory_equal(e.addr, "\xc0\x00\x02\x07", 4);
+    /* Only the CNAME among the records given: none. */
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, 1);
+    assert_int_equal(e.family, 0);
+    mw_nod_event_address(&e, pkt, (size_t)plen, ttl_off, info.ancount);
     struct mw_geo_info gi = {.asn = 64500, .found_asn = true, .found_country = true};
     snprintf(gi.as_org, sizeof(gi.as_org), "Doc \"Org\"");
     memcpy(gi.country, "DE", 3);
@@ -323,7 +365,7 @@ static void test_event(void **state)
              "\"asn\":64500,\"as_org\":\"Doc \\\"Org\\\"\",\"country\":\"DE\","
              "\"action\":\"nxdomain\",\"blocked_for_s\":600}\n");
     /* No address, no geo, no client: nulls. A response cut short has no address. */
-    mw_nod_event_address(&e, RESP, sizeof(RESP) - 1);
+    mw_nod_event_address(&e, pkt, (size_t)plen - 1, ttl_off, info.ancount);
     assert_int_equal(e.family, 0);
     memset(&e.client, 0, sizeof(e.client));
     e.blocked = false;
@@ -336,14 +378,68 @@ static void test_event(void **state)
     assert_int_equal(mw_nod_event_format(buf, 40, "gw1", &e, "fleet", NULL), -ENOSPC);
 }
 
+/* The names come from one text conversion (the registered domain's is the end of the name's),
+ * the addresses without inet_ntop: each field as the two conversions and inet_ntop wrote it,
+ * labels with dots, quotes and backslashes in them included, IPv6 and scoped clients too. */
+static void test_event_fields(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *wire; /* labels as length-prefixed octets, without the root */
+        size_t rd_labels_left;
+        const char *client, *rd, *qname;
+    } cases[] = {
+        {"\3www\7example\3com", 1, "2001:db8::1", "example.com", "www.example.com"},
+        {"\3a.b\2c\\\7example\3com", 2, "fe80::1%3", "example.com",
+         "a\\\\046b.c\\\\092.example.com"},
+        {"\1x\4ex\"a\2co\2uk", 1, "::ffff:10.1.2.3", "ex\\\\034a.co.uk", "x.ex\\\\034a.co.uk"},
+        {"\7example\3com", 0, "192.0.2.200", "example.com", "example.com"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        static struct mw_nod_event e;
+        memset(&e, 0, sizeof(e));
+        e.wall_ms = 1714564800123ull;
+        size_t len = strlen(cases[i].wire);
+        memcpy(e.qname, cases[i].wire, len + 1);
+        e.qname_len = (uint16_t)(len + 1);
+        size_t off = 0;
+        for (size_t k = 0; k < cases[i].rd_labels_left; k++)
+            off += 1 + e.qname[off];
+        e.regdom_off = (uint16_t)off;
+        if (strchr(cases[i].client, '%')) {
+            assert_int_equal(mw_addr_parse("fe80::1", 0, &e.client), 0);
+            e.client.u.in6.sin6_scope_id = 3;
+        } else {
+            assert_int_equal(mw_addr_parse(cases[i].client, 0, &e.client), 0);
+        }
+        e.family = AF_INET6;
+        memcpy(e.addr, "\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+        e.qtype = 28;
+        char buf[2048], want[512];
+        assert_true(mw_nod_event_format(buf, sizeof(buf), "gw1", &e, "local", NULL) > 0);
+        snprintf(want, sizeof(want),
+                 "\"client\":\"%s\",\"registered_domain\":\"%s\",\"qname\":\"%s\","
+                 "\"qtype\":\"AAAA\",\"address\":\"2001:db8::2\",",
+                 cases[i].client, cases[i].rd, cases[i].qname);
+        if (!strstr(buf, want))
+            fail_msg("case %zu: %s lacks %s", i, buf, want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_params),         cmocka_unit_test(test_first_sight_once),
-        cmocka_unit_test(test_fp_rate_scaled), cmocka_unit_test(test_rotation_keeps_names_in_use),
-        cmocka_unit_test(test_epoch),          cmocka_unit_test(test_today),
-        cmocka_unit_test(test_save_load),      cmocka_unit_test(test_corrupt_files),
+        cmocka_unit_test(test_params),
+        cmocka_unit_test(test_first_sight_once),
+        cmocka_unit_test(test_hashed_forms),
+        cmocka_unit_test(test_fp_rate_scaled),
+        cmocka_unit_test(test_rotation_keeps_names_in_use),
+        cmocka_unit_test(test_epoch),
+        cmocka_unit_test(test_today),
+        cmocka_unit_test(test_save_load),
+        cmocka_unit_test(test_corrupt_files),
         cmocka_unit_test(test_event),
+        cmocka_unit_test(test_event_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,6 +264,28 @@ static void test_roundtrip(void **state)
     assert_int_equal(mw_rconn_command_argv(f->c, NULL, NULL, 3, av, al), 0);
     const char *gv[] = {"STRLEN", "k2"};
     assert_int_equal(mw_rconn_command_argv(f->c, on_res, &bin, 2, gv, NULL), 0);
+    /* More arguments than the formatter's stack array (70), an empty one among them: SADD
+     * answers how many distinct members it added (k3..k70, 68 of them, and "" once). */
+    const char *mv[72];
+    char names[70][8];
+    mv[0] = "SADD";
+    mv[1] = "s1";
+    for (int i = 0; i < 70; i++) {
+        snprintf(names[i], sizeof(names[i]), "k%d", i < 69 ? i + 3 : 3);
+        mv[2 + i] = i == 68 ? "" : names[i];
+    }
+    struct res many = {0};
+    assert_int_equal(mw_rconn_command_argv(f->c, on_res, &many, 72, mv, NULL), 0);
+    /* Lengths of one, two and three digits around their bounds: APPEND answers the length. */
+    static char big[1001];
+    memset(big, 'x', 1000);
+    const size_t pieces[] = {9, 1, 89, 1, 900};
+    struct res app[5] = {{0}};
+    for (int i = 0; i < 5; i++) {
+        const char *ap[] = {"APPEND", "k4", big};
+        const size_t al4[] = {6, 2, pieces[i]};
+        assert_int_equal(mw_rconn_command_argv(f->c, on_res, &app[i], 3, ap, al4), 0);
+    }
     assert_int_equal(mw_rconn_command(f->c, on_res, &bad, "NOSUCHCMD"), 0);
     assert_int_equal(mw_rconn_command_argv(f->c, on_res, &bad, 0, av, NULL), -EINVAL);
     assert_true(run_until(f, &bad.calls, 1, 3000));
@@ -275,6 +297,12 @@ static void test_roundtrip(void **state)
     assert_int_equal(bin.type, REDIS_REPLY_INTEGER);
     assert_int_equal(bin.integer, 3);
     assert_int_equal(bad.type, REDIS_REPLY_ERROR);
+    assert_int_equal(many.type, REDIS_REPLY_INTEGER);
+    assert_int_equal(many.integer, 69);
+    assert_true(run_until(f, &app[4].calls, 1, 3000));
+    const long long total[] = {9, 10, 99, 100, 1000};
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(app[i].integer, total[i]);
 
     /* Liveness PINGs keep the connection up. */
     run_for(f, 1500);
@@ -282,7 +310,7 @@ static void test_roundtrip(void **state)
     assert_int_equal(f->downs, 0);
     struct mw_rconn_stats st;
     mw_rconn_stats(f->c, &st);
-    assert_true(st.connects == 1 && st.disconnects == 0 && st.commands == 5 && st.errors == 1);
+    assert_true(st.connects == 1 && st.disconnects == 0 && st.commands == 11 && st.errors == 1);
 
     /* Close while up with a command in flight: its callback gets its reply or NULL, once. */
     struct res last = {0};

@@ -223,6 +223,13 @@ static void test_words_per_registered_domain(void **state)
     assert_ptr_equal(a, b);
     assert_int_equal(b->nod_epoch, 7);
     assert_int_equal(b->dga_score, -123);
+    /* The entry's key finds the same words later, after other lookups; nothing for 0. */
+    uint64_t key = mw_regmemo_key_of(a);
+    assert_true(key != 0);
+    assert_int_equal(find_text(m, "www.example.com", &c), 4);
+    assert_ptr_equal(mw_regmemo_words_of(m, key), a);
+    assert_ptr_equal(mw_regmemo_words_of(m, mw_regmemo_key_of(c)), c);
+    assert_null(mw_regmemo_words_of(m, 0));
     /* Another registered domain has its own words; names that are not public say so. */
     assert_int_equal(find_text(m, "www.example.com", &c), 4);
     assert_true(c != a && c->nod_epoch == 0 && c->public);
@@ -233,6 +240,7 @@ static void test_words_per_registered_domain(void **state)
     assert_int_equal(find_text(m, "co.uk", &c), -ENOENT);
     assert_null(c);
     mw_regmemo_forget(m);
+    assert_null(mw_regmemo_words_of(m, key));
     assert_int_equal(find_text(m, "www.example.co.uk", &a), 4);
     assert_int_equal(a->nod_epoch, 0);
     assert_false(a->dga_scored);
@@ -246,6 +254,15 @@ static void test_words_per_registered_domain(void **state)
         assert_int_equal(find_text(m, name, &a), 4);
         assert_non_null(a);
     }
+    /* An evicted entry's key finds nothing (www.host0name.org's, 999 domains ago). */
+    assert_int_equal(find_text(m, "www.host0name.org", &a), 4);
+    key = mw_regmemo_key_of(a);
+    for (int i = 1; i < 1000; i++) {
+        char name[64];
+        snprintf(name, sizeof(name), "www.host%dname.org", i);
+        assert_int_equal(find_text(m, name, &b), 4);
+    }
+    assert_null(mw_regmemo_words_of(m, key));
     struct mw_regmemo_stats st;
     mw_regmemo_stats(m, &st);
     assert_true(st.evicted >= 1000 - MW_REGMEMO_MIN);
