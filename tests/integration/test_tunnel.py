@@ -12,9 +12,9 @@ another client's do not. With action log the tunnel keeps working: iodine logs i
 datagrams both ways, dns2tcp authenticates (which needs the client's case forwarded as
 written) and echoes lines back.
 
-Benign replays (plain loopback): a few thousand Tranco and Umbrella names from one client
-against a fake upstream that answers everything, and names with hashed labels under CDN and
-telemetry domains, each faster than such clients ask: no detection."""
+Benign replays (plain loopback): every name of the Tranco and Umbrella lists in their order
+from one client against a fake upstream that answers everything, and names with hashed labels
+under CDN and telemetry domains, each faster than such clients ask: no detection."""
 
 import json
 import os
