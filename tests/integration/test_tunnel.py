@@ -272,7 +272,7 @@ def no_detection(m, tmp_path):
 @pytest.mark.skipif(not os.path.isdir(BENIGN), reason="no benign lists at %s" % BENIGN)
 def test_no_detection_on_tranco_and_umbrella(make_minewall, tmp_path):
     """The whole of both benign lists in their order from one client, as fast as minewall
-    answers (some 20,000 names a second here): far above any client's rate, so that hashed
+    answers (some 40,000 queries a second here): far above any client's rate, so that hashed
     names under one registered domain (Windows' TPM attestation hosts
     stm-keyid-<40 hex>.microsoftaik.azure.net, load balancers <name>-<hash>.elb.*.amazonaws.com)
     come as bursts. Browsers ask A and AAAA, newer ones HTTPS too, a few TXT (verification,
