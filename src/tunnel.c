@@ -23,6 +23,9 @@
 #define SCORE_EVERY 4    /* past the gate, the score is computed on every 4th name */
 #define ENTROPY_EVERY 4  /* one name in 4 has its entropy measured */
 #define ENTROPY_MIN 12   /* shorter labels have less entropy than the score's ramp starts at */
+#define DATA_LO 48       /* encoded characters a name: the name-only damping lifts from here */
+#define DATA_HI 96       /* ... to none: a tunnel of A queries fills several long labels */
+#define DATA_FLOOR 0.75f /* the name features' factor when the names carry one hash at most */
 
 struct state {
     uint64_t key; /* 0: empty */
@@ -34,8 +37,9 @@ struct state {
     uint32_t observed;    /* names observed (queries is their weight: sampled names count 4) */
     uint64_t bytes_up, bytes_down;
     uint64_t sketch[SKETCH_BITS / 64];
-    uint16_t ones; /* bits set in sketch */
-    uint8_t gen;   /* bumped when the slot starts again: stale tickets miss */
+    uint32_t sum_data; /* characters in encoded-looking labels (here, it fills padding) */
+    uint16_t ones;     /* bits set in sketch */
+    uint8_t gen;       /* bumped when the slot starts again: stale tickets miss */
 };
 
 struct block {
@@ -210,27 +214,33 @@ static bool is_vowel(uint8_t c)
     return c == 'a' || c == 'e' || c == 'i' || c == 'o' || c == 'u';
 }
 
-/* A label of a tunnel's payload: long, with digits (or octets no hostname has), and not
- * spelled like words (fewer than 3 vowels in 10 letters, or a quarter digits or more: hex).
- * Hostname words ("download-center-2024") have vowels; base32, base64 and hex do not. */
+/* A label of a tunnel's payload: one of any length with an octet no hostname has (base64's
+ * '+', '/' and '=', base128's octets above 0x7f: dns2tcp's polls are 10 characters), or a long
+ * one with digits and not spelled like words (fewer than 3 vowels in 10 letters, or a quarter
+ * digits or more: hex). Hostname words ("download-center-2024") have vowels; base32, base64
+ * and hex do not. */
 static bool looks_encoded(unsigned n, unsigned digits, unsigned letters, unsigned vowels,
-                          unsigned high)
+                          unsigned odd)
 {
-    if (n < ENCODED_MIN || (digits == 0 && high == 0))
+    if (odd > 0)
+        return true;
+    if (n < ENCODED_MIN || digits == 0)
         return false;
-    return high > 0 || vowels * 10 < letters * 3 || digits * 4 >= n;
+    return vowels * 10 < letters * 3 || digits * 4 >= n;
 }
 
 struct name_features {
     uint32_t len, label, entropy_milli;
+    uint32_t data; /* characters in encoded-looking labels, all of them */
     bool encoded;
     uint64_t hash; /* of the subdomain part, for the distinct sketch */
 };
 
 /* Per-octet classes packed in one word, so that a label's counts are one add per octet:
- * digits in bits 0-7, letters 8-15, vowels 16-23, octets above 0x7f 24-31 (a label has at
- * most 63 octets: no field overflows). */
-enum { CLS_DIGIT = 1u, CLS_LETTER = 1u << 8, CLS_VOWEL = 1u << 16, CLS_HIGH = 1u << 24 };
+ * digits in bits 0-7, letters 8-15, vowels 16-23, octets no hostname has 24-31: above 0x7f, or
+ * ASCII other than lowercase letters, digits, '-' and '_' (service labels); names come
+ * lowercased. A label has at most 63 octets: no field overflows. */
+enum { CLS_DIGIT = 1u, CLS_LETTER = 1u << 8, CLS_VOWEL = 1u << 16, CLS_ODD = 1u << 24 };
 
 static void tables_init(struct tables *tb)
 {
@@ -245,8 +255,8 @@ static void tables_init(struct tables *tb)
             v |= CLS_LETTER;
         if (is_vowel((uint8_t)c))
             v |= CLS_VOWEL;
-        if (c >= 0x80)
-            v |= CLS_HIGH;
+        if (!(v & (CLS_DIGIT | CLS_LETTER)) && c != '-' && c != '_')
+            v |= CLS_ODD;
         tb->cls[c] = v;
     }
 }
@@ -284,12 +294,12 @@ static void name_features(struct tables *tb, uint64_t seed, const uint8_t *name,
             nf->label = l;
             longest = p;
         }
-        if (l >= ENCODED_MIN && !nf->encoded) {
-            uint32_t acc = 0;
-            for (unsigned i = 0; i < l; i++)
-                acc += tb->cls[p[i]];
-            nf->encoded =
-                looks_encoded(l, acc & 0xff, (acc >> 8) & 0xff, (acc >> 16) & 0xff, acc >> 24);
+        uint32_t acc = 0; /* every label: a short one may hold octets no hostname has */
+        for (unsigned i = 0; i < l; i++)
+            acc += tb->cls[p[i]];
+        if (looks_encoded(l, acc & 0xff, (acc >> 8) & 0xff, (acc >> 16) & 0xff, acc >> 24)) {
+            nf->encoded = true;
+            nf->data += l;
         }
         pos += 1 + l;
     }
@@ -386,16 +396,24 @@ static void features_of(const struct mw_tunnel *t, const struct state *s, uint64
     f->entropy_milli = (uint32_t)(ent + 0.5f);
     f->encoded_pct = (uint32_t)(100.0f * (float)s->encoded / q + 0.5f);
     f->types_pct = (uint32_t)(100.0f * (float)s->types / q + 0.5f);
+    f->mean_data = (uint32_t)((float)s->sum_data / q + 0.5f);
     f->bytes_up = s->bytes_up;
     f->bytes_down = s->bytes_down;
     f->elapsed_ms = (uint32_t)(el > UINT32_MAX ? UINT32_MAX : el);
     /* The weights and ramps README "Tunnel detection" documents. Data record types weigh
      * most: an idle tunnel polls with short names, but always for NULL or TXT. */
-    float rate = (float)f->rate_min;
-    float score = 35.0f * ((float)s->types / q) +
-                  20.0f * ramp((float)s->sum_len / q, 16.0f, 48.0f) +
+    float rate = (float)f->rate_min, types = (float)s->types / q;
+    float names = 20.0f * ramp((float)s->sum_len / q, 16.0f, 48.0f) +
                   15.0f * ramp(ent, 3500.0f, 4500.0f) + 10.0f * ((float)s->encoded / q) +
                   10.0f * ramp(d / q, 0.5f, 0.9f) + 10.0f * ramp(rate, 60.0f, 600.0f);
+    /* Names asked without a data type have no channel back but the addresses: such a tunnel
+     * exists to carry data up and fills several long encoded labels a name. Hashed telemetry
+     * and CDN names (one hex hash in a label, often with a constant prefix or suffix) match
+     * the name features as well, in a burst, but carry one hash at most: for the share of
+     * names without a data type, the name features count DATA_FLOOR of their points until
+     * the names carry DATA_LO encoded characters, and fully from DATA_HI. */
+    float damp = DATA_FLOOR + (1.0f - DATA_FLOOR) * ramp((float)s->sum_data / q, DATA_LO, DATA_HI);
+    float score = 35.0f * types + names * (types + (1.0f - types) * damp);
     f->score = (uint32_t)(score + 0.5f);
 }
 
@@ -460,6 +478,7 @@ int mw_tunnel_observe(struct mw_tunnel *t, const uint8_t *addr, size_t alen, con
         s->entropy_n += weight;
     }
     s->encoded += weight * nf.encoded;
+    s->sum_data += weight * nf.data;
     s->types += weight * data_type(qtype);
     s->bytes_up += weight * len;
     uint64_t sh = mw_hash_mix(nf.hash, 0x9e3779b97f4a7c15ull);
@@ -504,11 +523,11 @@ const char *mw_tunnel_features_text(const struct mw_tunnel_features *f, char *bu
         return buf;
     int n = snprintf(buf, cap,
                      "score=%u queries=%u distinct=%u rate=%u/min len=%u label=%u "
-                     "entropy=%u.%02u encoded=%u%% types=%u%% up=%llu down=%llu ms=%u",
+                     "entropy=%u.%02u encoded=%u%% types=%u%% up=%llu down=%llu ms=%u data=%u",
                      f->score, f->queries, f->distinct, f->rate_min, f->mean_len, f->mean_label,
                      f->entropy_milli / 1000, (f->entropy_milli % 1000) / 10, f->encoded_pct,
                      f->types_pct, (unsigned long long)f->bytes_up,
-                     (unsigned long long)f->bytes_down, f->elapsed_ms);
+                     (unsigned long long)f->bytes_down, f->elapsed_ms, f->mean_data);
     if (n < 0)
         buf[0] = 0;
     return buf;
