@@ -434,6 +434,9 @@ def parse_args(argv):
                    help='redis: changed names polled per resolver (default %(default)s)')
     p.add_argument('--redis-sync-timeout', type=float, default=120,
                    help='redis: bound on the initial sync, seconds (default %(default)s)')
+    p.add_argument('--pin', action='store_true',
+                   help='the server under test on the last CPU, the load generator, upstream '
+                        'and readers on the others (taskset)')
     p.add_argument('--detect-rate', type=int, default=0,
                    help='detect: queries per second of every run (dnsperf -Q; 0: unpaced; '
                         'default %(default)s)')

@@ -7,6 +7,7 @@ import resource
 import subprocess
 import time
 
+from .servers import pinned
 from .proc import (proc_cpu_seconds, proc_rss_kb, proc_threads, stop_process, system_cpu,
                    udp_counters)
 from .util import BenchError, log, tail
@@ -83,6 +84,7 @@ def run_dnsperf(ctx, port, qfile, seconds, verbose=False, max_runs=None, tag='ru
         argv += ['-Q', str(int(rate))]
     if verbose:
         argv.append('-v')
+    argv = pinned(ctx, argv, False)
     limit = seconds + ctx.args.query_timeout + 30
     ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     w0 = time.monotonic()

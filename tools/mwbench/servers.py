@@ -62,7 +62,18 @@ class Handle:
         self.ready_s = None
 
 
+def pinned(ctx, argv, under_test):
+    """With --pin: the server under test on the last CPU, everything else (load generator,
+    upstream, dnstap reader) on the others, so what they take does not land on its core."""
+    if not getattr(ctx.args, 'pin', False):
+        return argv
+    n = os.cpu_count() or 1
+    cpus = str(n - 1) if under_test else ('0-%d' % (n - 2) if n > 2 else '0')
+    return ['taskset', '-c', cpus] + list(argv)
+
+
 def spawn(ctx, name, argv, cwd):
+    argv = pinned(ctx, argv, not name.startswith('knotd'))
     log_path = os.path.join(ctx.tmp, '%s.%d.log' % (name, len(ctx.handles)))
     logf = open(log_path, 'wb')
     try:

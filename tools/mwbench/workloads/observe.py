@@ -4,7 +4,7 @@ import os
 import shutil
 import subprocess
 
-from ..servers import start_server, stop_server
+from ..servers import pinned, start_server, stop_server
 from ..util import BenchError, fmt, log, median_of, tail
 from ..zone import write_queries
 from .detect import paired_costs, run_bracketed
@@ -46,7 +46,8 @@ def start_reader(ctx, sock):
     exe = shutil.which('fstrm_capture')
     if not exe:
         raise BenchError('the observe workload needs fstrm_capture (package fstrm-bin)')
-    p = subprocess.Popen([exe, '-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w', '/dev/null'],
+    p = subprocess.Popen(pinned(ctx, [exe, '-t', 'protobuf:dnstap.Dnstap', '-u', sock, '-w',
+                                      '/dev/null'], False),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)  # stop_process ends its process group
     ctx.clients.append(p)
