@@ -119,10 +119,15 @@ static int bad(char *why, size_t why_len, const char *fmt, ...)
     return -EBADMSG;
 }
 
-/* The header fields both versions share: scale at 24, bias at 32, thresholds at 36. */
-static int parse_common(const uint8_t *p, double *scale, int32_t *bias, int32_t thr[3], char *why,
-                        size_t why_len)
+/* What both versions share: the CRC-32 in the last 4 bytes of the len bytes, and the header's
+ * scale at 24, bias at 32, thresholds at 36. */
+static int parse_common(const uint8_t *p, size_t len, double *scale, int32_t *bias, int32_t thr[3],
+                        char *why, size_t why_len)
 {
+    uint32_t crc = rd32(p + len - 4);
+    if (crc != mw_dga_crc32(p, len - 4))
+        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
+                   mw_dga_crc32(p, len - 4));
     uint64_t sbits = (uint64_t)rd32(p + 24) | (uint64_t)rd32(p + 28) << 32;
     memcpy(scale, &sbits, sizeof(*scale));
     if (!isfinite(*scale) || *scale <= 0 || *scale > 1)
@@ -173,13 +178,9 @@ static int parse3(const uint8_t *p, size_t len, struct mw_dga_model **out, char 
     if (len != want)
         return bad(why, why_len, "%s: %zu bytes, %u trees of depth %u make %zu",
                    len < want ? "truncated" : "trailing bytes", len, trees, depth, want);
-    uint32_t crc = rd32(p + len - 4);
-    if (crc != mw_dga_crc32(p, len - 4))
-        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
-                   mw_dga_crc32(p, len - 4));
     double scale;
     int32_t bias, thr[3];
-    int rc = parse_common(p, &scale, &bias, thr, why, why_len);
+    int rc = parse_common(p, len, &scale, &bias, thr, why, why_len);
     if (rc < 0)
         return rc;
     const uint8_t *q = p + HEADER3_LEN;
@@ -271,13 +272,9 @@ int mw_dga_parse(const void *buf, size_t len, struct mw_dga_model **out, char *w
     if (len != want)
         return bad(why, why_len, "%s: %zu bytes, a table of 2^%u weights makes %zu",
                    len < want ? "truncated" : "trailing bytes", len, bits, want);
-    uint32_t crc = rd32(p + len - 4);
-    if (crc != mw_dga_crc32(p, len - 4))
-        return bad(why, why_len, "checksum mismatch (file 0x%08x, content 0x%08x): corrupt", crc,
-                   mw_dga_crc32(p, len - 4));
     double scale;
     int32_t bias, thr[3];
-    int rc = parse_common(p, &scale, &bias, thr, why, why_len);
+    int rc = parse_common(p, len, &scale, &bias, thr, why, why_len);
     if (rc < 0)
         return rc;
     size_t n = (size_t)1 << bits;
