@@ -16,6 +16,7 @@
  * Invariants: c->cur is the only link with a live context; commands are accepted only when
  * c->state is UP; no user callback runs from inside mw_rconn_command() or mw_rconn_close(). */
 #include "minewall/rconn.h"
+#include "minewall/strbuf.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -558,14 +559,7 @@ static char *resp_head(char *o, char c, size_t n)
         *o++ = (char)('0' + n / 10);
         *o++ = (char)('0' + n % 10);
     } else {
-        char d[20];
-        size_t i = sizeof(d);
-        do {
-            d[--i] = (char)('0' + n % 10);
-            n /= 10;
-        } while (n);
-        memcpy(o, d + i, sizeof(d) - i);
-        o += sizeof(d) - i;
+        o = mw_dec_u64(o, n);
     }
     *o++ = '\r';
     *o++ = '\n';

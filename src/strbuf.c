@@ -34,7 +34,7 @@ void mw_strbuf_puts(struct mw_strbuf *sb, const char *s)
         mw_strbuf_put(sb, s, strlen(s));
 }
 
-void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v)
+char *mw_dec_u64(char *o, uint64_t v)
 {
     char d[20];
     size_t i = sizeof(d);
@@ -42,7 +42,14 @@ void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v)
         d[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    mw_strbuf_put(sb, d + i, sizeof(d) - i);
+    memcpy(o, d + i, sizeof(d) - i);
+    return o + sizeof(d) - i;
+}
+
+void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v)
+{
+    char d[20];
+    mw_strbuf_put(sb, d, (size_t)(mw_dec_u64(d, v) - d));
 }
 
 void mw_strbuf_vprintf(struct mw_strbuf *sb, const char *fmt, va_list ap)

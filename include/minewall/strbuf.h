@@ -33,6 +33,9 @@ void mw_strbuf_puts(struct mw_strbuf *sb, const char *s);
 static inline void mw_strbuf_putc(struct mw_strbuf *sb, char c);
 /* Append a decimal number. */
 void mw_strbuf_u64(struct mw_strbuf *sb, uint64_t v);
+
+/* v in decimal at o (at most 20 bytes, no NUL); returns the end. */
+char *mw_dec_u64(char *o, uint64_t v);
 /* Append printf-formatted text; cut like mw_strbuf_put when it does not fit. */
 void mw_strbuf_printf(struct mw_strbuf *sb, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
