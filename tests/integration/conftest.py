@@ -35,8 +35,17 @@ sys.path.insert(0, os.path.dirname(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
 from fakedns import FORGED_A, FakeDNS, family  # noqa: E402
 from mwbench import redisproc  # noqa: E402
-from mwbench.ports import free_port  # noqa: E402,F401
+from mwbench import ports as _ports  # noqa: E402
 from mwbench.proc import asan_build, proc_rss_kb  # noqa: E402,F401
+
+# Every port this test process handed out: a test picks several (the listener, /metrics, an
+# upstream) before any binds, and the kernel may give a just-released ephemeral port twice.
+_PORTS_TAKEN = set()
+
+
+def free_port(host="127.0.0.1"):
+    """A loopback port free for UDP and TCP now, never one this process handed out before."""
+    return _ports.free_port(host, taken=_PORTS_TAKEN)
 
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
