@@ -5,6 +5,7 @@
 #include "minewall/qlogw.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include "minewall/httpd.h"
 #include "minewall/log.h"
 #include "minewall/querylog.h"
+#include "minewall/thrname.h"
 
 /* The writer sleeps this long when the rings are quiet; a worker whose ring reaches its wake
  * mark (64 KiB of records, or half a smaller ring) wakes it sooner (one signal each time the
@@ -31,6 +33,15 @@
 #define BATCH_BYTES (256u << 10)
 #define HOLD_MS 250
 #define RELEASE_BYTES (8u << 10) /* ring bytes given back to a worker at once while draining */
+/* Drop-behind: the log is written once and seldom read back, so the writer starts the
+ * writeback of each DROP_WINDOW of the file as it fills and, two windows later, drops it from
+ * the page cache. The log then holds about 3 MiB of page cache instead of all it ever wrote:
+ * it pushes no other file out of memory, and each new page comes from the few it just freed.
+ * On a VM that hands free memory back to its host, a page the guest has not touched lately
+ * cost ten times the copy into it (1.2 us per 4 KiB warm, 12 to 19 us fresh, writing 3 GiB
+ * to ext4 in 256 KiB pieces; 1.5 us with drop-behind, the writeback's start included). */
+#define DROP_WINDOW (1u << 20)
+#define DROP_LAG 2 /* windows between starting a window's writeback and dropping it */
 
 struct mw_qlogw {
     struct mw_querylog_ring *rings; /* owned: n_rings */
@@ -46,12 +57,34 @@ struct mw_qlogw {
     /* The writer thread's own. */
     int fd;
     uint64_t file_off; /* the file's size as this thread wrote it (the next write's offset) */
+    uint64_t wb_next;  /* the next DROP_WINDOW (its index) to start writing back */
+    uint64_t wb_first; /* the first window of this file the writer wrote (none before it) */
+    bool drop;         /* fd is a regular file: drop-behind applies */
     char *batch;       /* owned: BATCH_BYTES + MW_QUERYLOG_LINE_MAX */
     size_t batch_len;
     uint64_t batch_lines;   /* lines begun in the batch (the last may be cut: see put_batch) */
     uint64_t held_since;    /* CLOCK_MONOTONIC ms of the batch's oldest line */
     uint64_t written, lost; /* atomic */
 };
+
+/* Start the writeback of every window the file's end has passed, and drop the windows
+ * DROP_LAG before them once written (waiting for that writeback, normally long done, blocks
+ * this thread only). Errors are ignored: the pages then stay cached, as without drop-behind. */
+static void drop_behind(struct mw_qlogw *q)
+{
+    while (q->drop && (q->wb_next + 1) * DROP_WINDOW <= q->file_off) {
+        (void)sync_file_range(q->fd, (off_t)(q->wb_next * DROP_WINDOW), DROP_WINDOW,
+                              SYNC_FILE_RANGE_WRITE);
+        if (q->wb_next >= q->wb_first + DROP_LAG) {
+            off_t old = (off_t)((q->wb_next - DROP_LAG) * DROP_WINDOW);
+            (void)sync_file_range(q->fd, old, DROP_WINDOW,
+                                  SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                                      SYNC_FILE_RANGE_WAIT_AFTER);
+            (void)posix_fadvise(q->fd, old, DROP_WINDOW, POSIX_FADV_DONTNEED);
+        }
+        q->wb_next++;
+    }
+}
 
 /* Append the batch's first n bytes to the file: with n < batch_len they end inside the last
  * line begun, whose rest is kept for the next write. A short write counts every line of the
@@ -71,6 +104,7 @@ static void put_batch(struct mw_qlogw *q, size_t n)
         done += (size_t)w;
     }
     q->file_off += done;
+    drop_behind(q);
     if (done < n) {
         __atomic_add_fetch(&q->lost, q->batch_lines, __ATOMIC_RELAXED);
         q->batch_len = 0;
@@ -146,10 +180,16 @@ static bool drain(struct mw_qlogw *q, bool force)
     return busy;
 }
 
-static uint64_t file_size(int fd)
+/* fd becomes the file: the next write goes at its end, drop-behind starts at the window after
+ * the one the end is in (what was there before is left as it is). */
+static void set_file(struct mw_qlogw *q, int fd)
 {
     struct stat st;
-    return fstat(fd, &st) == 0 && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    bool ok = fstat(fd, &st) == 0;
+    q->fd = fd;
+    q->file_off = ok && st.st_size > 0 ? (uint64_t)st.st_size : 0;
+    q->drop = ok && S_ISREG(st.st_mode);
+    q->wb_first = q->wb_next = (q->file_off + DROP_WINDOW - 1) / DROP_WINDOW;
 }
 
 /* Open path for the writer (it becomes the file); on failure the old one stays. What the
@@ -165,13 +205,13 @@ static void reopen_file(struct mw_qlogw *q, const char *path)
     }
     if (q->fd >= 0)
         close(q->fd);
-    q->fd = fd;
-    q->file_off = file_size(fd);
+    set_file(q, fd);
 }
 
 static void run(void *arg)
 {
     struct mw_qlogw *q = arg;
+    mw_thread_name("mw-querylog");
     uv_mutex_lock(&q->mu);
     for (;;) {
         bool stop = q->stop, reopen = q->reopen;
@@ -219,7 +259,7 @@ int mw_qlogw_new(const char *path, unsigned n_rings, uint32_t queue, uint32_t sa
     if (rc == 0 && (q->fd = mw_file_open_log(path)) < 0)
         rc = q->fd;
     if (rc == 0)
-        q->file_off = file_size(q->fd);
+        set_file(q, q->fd);
     bool mu = false, cond = false;
     if (rc == 0 && !(rc = uv_mutex_init(&q->mu)))
         mu = true;

@@ -38,6 +38,7 @@
 #include "minewall/log.h"
 #include "minewall/netaddr.h"
 #include "minewall/snapshot.h"
+#include "minewall/thrname.h"
 #include "minewall/worker.h"
 
 #define CONTENT_TYPE "protobuf:dnstap.Dnstap"
@@ -459,8 +460,14 @@ static struct fstrm_iothr *iothr_new(struct mw_tap *t, uint32_t queue_size)
         fstrm_iothr_options_set_reopen_interval(o, RECONNECT_S) == fstrm_res_success &&
         fstrm_iothr_options_set_queue_notify_threshold(o, notify_threshold(queue_size)) ==
             fstrm_res_success &&
-        fstrm_iothr_options_set_buffer_hint(o, WRITE_HINT) == fstrm_res_success)
+        fstrm_iothr_options_set_buffer_hint(o, WRITE_HINT) == fstrm_res_success) {
+        /* libfstrm names no thread: its I/O thread takes the name its creator has now */
+        char was[16];
+        mw_thread_name_get(was, sizeof was);
+        mw_thread_name("mw-dnstap");
         th = fstrm_iothr_init(o, &wr);
+        mw_thread_name(was);
+    }
     fstrm_iothr_options_destroy(&o);
     if (wr)
         fstrm_writer_destroy(&wr);

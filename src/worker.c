@@ -31,6 +31,7 @@
 #include "minewall/regmemo.h"
 #include "minewall/snapshot.h"
 #include "minewall/tap.h"
+#include "minewall/thrname.h"
 #include "minewall/upstream.h"
 
 #define GRACE_MS 1500
@@ -597,6 +598,9 @@ int mw_worker_init(struct mw_worker *w, unsigned index, struct mw_snapshot *snap
 static void run(void *arg)
 {
     struct mw_worker *w = arg;
+    char name[16];
+    snprintf(name, sizeof name, "mw-worker-%u", w->index);
+    mw_thread_name(name);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 

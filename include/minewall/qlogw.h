@@ -6,7 +6,8 @@
  * 50 ms, when a ring holds 64 KiB of records (or is half full), and at once when asked to
  * reopen or stop; it reopens the file (log rotation) on request, and on free it writes
  * everything still queued before it exits. Lines that cannot be written (file not open, write
- * error) are counted as lost. */
+ * error) are counted as lost. Drop-behind: each MiB of a regular file is written back once
+ * it fills and dropped from the page cache two MiB later, so the log keeps about 3 MiB of it. */
 #pragma once
 
 #include <stdbool.h>

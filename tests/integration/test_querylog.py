@@ -7,11 +7,14 @@ import json
 import os
 import re
 import socket
+import subprocess
 import threading
+import time
 import urllib.request
 
 import dns.message
 import dns.rcode
+import pytest
 
 from conftest import addresses, free_port, make_query, run_minewall, wait_until
 
@@ -183,6 +186,59 @@ def test_shutdown_flushes(make_minewall, upstream, tmp_path):
     rc, _ = m.terminate()
     assert rc == 0
     assert len(lines(path)) == 50
+
+
+def fs_type(path):
+    """The file system type of the mount that holds path (/proc/mounts: longest prefix)."""
+    best, kind = "", None
+    with open("/proc/mounts") as f:
+        for ln in f:
+            parts = ln.split()
+            mnt = parts[1].replace("\\040", " ")
+            if (path == mnt or path.startswith(mnt.rstrip("/") + "/")) and len(mnt) > len(best):
+                best, kind = mnt, parts[2]
+    return kind
+
+
+def resident_bytes(path):
+    """Bytes of the file in the page cache, by util-linux's fincore."""
+    out = subprocess.run(["fincore", "--bytes", "--noheadings", "--output", "RES", path],
+                         capture_output=True, text=True, check=True, timeout=10).stdout
+    return int(out.split()[0])
+
+
+def test_page_cache_bounded(make_minewall, upstream, tmp_path):
+    """Drop-behind: the log is written back and dropped from the page cache a few MiB behind
+    its end, so 12 MiB of lines leave at most about 3 MiB of it in memory (without it all
+    12 MiB stay cached until memory runs short)."""
+    kind = fs_type(str(tmp_path))
+    if kind in ("tmpfs", "ramfs"):
+        pytest.skip("the test directory is on %s: its pages cannot be dropped" % kind)
+    m, path = start(make_minewall, upstream, tmp_path)
+    name = ".".join(["a" * 60] * 3) + ".example.test"  # a long line: ~450 bytes each
+    m.query(name, "A")
+    wait_lines(path, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+    s.connect(m.addr)
+    s.settimeout(2)
+    wire = make_query(name, "A").to_wire()
+    want = 12 << 20
+    deadline = time.monotonic() + 60
+    while os.path.getsize(path) < want and time.monotonic() < deadline:
+        for _ in range(200):  # bursts answered from the cache; read each burst's answers back
+            s.send(wire)
+        try:
+            for _ in range(200):
+                s.recv(4096)
+        except socket.timeout:
+            pass
+    s.close()
+    assert os.path.getsize(path) >= want
+    # the writer drops a window once the one two later is written: ends within ~3 MiB
+    wait_until(lambda: resident_bytes(path) <= (3 << 20) + (512 << 10), 5,
+               what="the log's page cache bounded (resident %d bytes)" % resident_bytes(path))
+    assert m.query("example.test", "A").rcode() == dns.rcode.NOERROR
 
 
 def test_off_when_unset(make_minewall, upstream, tmp_path):

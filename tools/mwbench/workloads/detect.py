@@ -181,7 +181,11 @@ def measure_user(ctx, h, qfile, rate, max_runs, tag):
 
 
 def mean_of(a, b):
-    return {k: (a[k] + b[k]) / 2.0 for k in ('cpu_us_per_q', 'user_us_per_q', 'qps')}
+    m = {k: (a[k] + b[k]) / 2.0 for k in ('cpu_us_per_q', 'user_us_per_q', 'qps')}
+    ta, tb = a.get('thread_cpu_us_per_q', {}), b.get('thread_cpu_us_per_q', {})
+    m['thread_cpu_us_per_q'] = {k: (ta.get(k, 0.0) + tb.get(k, 0.0)) / 2.0
+                                for k in set(ta) | set(tb)}
+    return m
 
 
 def run_bracketed(ctx, hs, order, files, rate, max_runs, name, w, rnd):

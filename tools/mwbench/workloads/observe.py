@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import statistics
 import subprocess
 
 from ..servers import pinned, start_server, stop_server
@@ -24,7 +25,9 @@ from .hitmiss import prepare_hit
 # cache-hit workload and for a slice of never-asked names (the last off run with a slice of its
 # own), and each instance is compared with the mean of the two off runs around it; the median
 # of those per-round ratios is the figure, with every round's shown. User CPU alone is reported
-# too: the query log and dnstap run in user space but for their writes.
+# too: the query log and dnstap run in user space but for their writes. Each run's CPU is also
+# split by thread name (mw-worker-N, mw-querylog, mw-dnstap; the median of the per-round
+# differences is printed): whether an extra cost is the query path's or a writer's.
 
 OBSERVE_TARGET_PCT = {'hit': 10.0, 'miss': 5.0}
 OBSERVE_WORKLOADS = ('observe',)
@@ -52,6 +55,23 @@ def start_reader(ctx, sock):
                          start_new_session=True)  # stop_process ends its process group
     ctx.clients.append(p)
     return p
+
+
+def thread_deltas(on, off):
+    """Per thread name, the median over rounds of (on - off) CPU us per query: where the extra
+    CPU of the whole process goes (worker threads named alike are summed first)."""
+    def by_kind(m):
+        t = {}
+        for name, us in m.get('thread_cpu_us_per_q', {}).items():
+            kind = name.rstrip('0123456789').rstrip('-') or name
+            t[kind] = t.get(kind, 0.0) + us
+        return t
+    per = {}
+    for x, y in zip(on['rounds'], off['rounds']):
+        tx, ty = by_kind(x), by_kind(y)
+        for kind in set(tx) | set(ty):
+            per.setdefault(kind, []).append(tx.get(kind, 0.0) - ty.get(kind, 0.0))
+    return {kind: statistics.median(v) for kind, v in per.items()}
 
 
 def run_observe(ctx):
@@ -96,6 +116,7 @@ def run_observe(ctx):
             # the target is on CPU per query of the whole process (user + sys)
             e['cost_pct'] = e['cpu_us_per_q_cost_pct']
             e['ok'] = e['cost_pct'] is not None and e['cost_pct'] <= e['target_pct']
+            e['thread_delta_us_per_q'] = thread_deltas(res[k][w], res['off'][w])
             summ['%s_%s' % (k, w)] = e
     res['summary'] = summ
     for h in hs.values():
@@ -118,6 +139,11 @@ def print_observe(doc, args):
                   fmt(v['cost_pct'], 1), v['target_pct'], 'OK' if v['ok'] else 'MISSED',
                   fmt(v['user_us_per_q_cost_pct'], 1),
                   ', '.join('%+.1f' % x for x in v['cpu_us_per_q_cost_pct_per_round'])))
+        td = v.get('thread_delta_us_per_q') or {}
+        if td:
+            print('  %-14s by thread, us/q on - off (median of rounds): %s' % ('', ', '.join(
+                '%s %+.3f' % (n, d) for n, d in sorted(td.items(), key=lambda x: -abs(x[1]))
+                if d is not None)))
     print('  query log written: %s bytes; dnstap reader %s' % (
         fmt(od['querylog_bytes']), 'alive' if od['reader_alive'] else 'GONE'))
 
