@@ -237,6 +237,19 @@ def assert_not_forged(r):
     assert FORGED_A not in addresses(r), "forged data reached the client:\n%s" % r
 
 
+def thread_names(pid):
+    """The names of a process's threads (/proc/PID/task/TID/comm), one per thread."""
+    task = "/proc/%d/task" % pid
+    names = []
+    for tid in os.listdir(task):
+        try:
+            with open(os.path.join(task, tid, "comm")) as f:
+                names.append(f.read().strip())
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return names
+
+
 def wait_until(pred, timeout, step=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from conftest import ask, free_port, run_minewall, wait_until
+from conftest import ask, free_port, run_minewall, thread_names, wait_until
 
 FSTRM_CAPTURE = shutil.which("fstrm_capture")
 DNSTAP_LDNS = shutil.which("dnstap-ldns")
@@ -345,6 +345,9 @@ def test_tcp_read_back(make_minewall, upstream, tmp_path, captures):
     m, mport = start(make_minewall, upstream, tmp_path,
                      {"address": "127.0.0.1:%d" % port, "identity": "tap-test"})
     send_mix(m)
+    # libfstrm's I/O thread is named for top -H as minewall's own are
+    comms = thread_names(m.proc.pid)
+    assert comms.count("mw-dnstap") == 1 and "mw-worker-0" in comms, comms
     # Stopping flushes what is batched to the connected reader.
     m.stop()
     cap.stop()

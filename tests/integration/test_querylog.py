@@ -16,7 +16,8 @@ import dns.message
 import dns.rcode
 import pytest
 
-from conftest import addresses, free_port, make_query, run_minewall, wait_until
+from conftest import (addresses, free_port, make_query, run_minewall, thread_names,
+                      wait_until)
 
 EXTRA = {"pool.evil.test": {"A": ["192.0.2.200"]}, "slow.evil.test": {"A": ["192.0.2.201"]}}
 LOCAL = "printer.corp.internal. 300 A 10.0.0.7"
@@ -239,6 +240,18 @@ def test_page_cache_bounded(make_minewall, upstream, tmp_path):
     wait_until(lambda: resident_bytes(path) <= (3 << 20) + (512 << 10), 5,
                what="the log's page cache bounded (resident %d bytes)" % resident_bytes(path))
     assert m.query("example.test", "A").rcode() == dns.rcode.NOERROR
+
+
+def test_thread_names(make_minewall, upstream, tmp_path):
+    """Each kind of thread has a name an operator sees in top -H (and tools/bench splits CPU
+    by): the workers, the query log's writer; the control loop keeps the program's."""
+    m, path = start(make_minewall, upstream, tmp_path, threads=2)
+    m.query("example.test", "A")
+    wait_lines(path, 1)
+    names = thread_names(m.proc.pid)
+    assert sorted(n for n in names if n.startswith("mw-")) == [
+        "mw-querylog", "mw-worker-0", "mw-worker-1"], names
+    assert "minewall" in names
 
 
 def test_off_when_unset(make_minewall, upstream, tmp_path):

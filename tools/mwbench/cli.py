@@ -193,8 +193,9 @@ def run(args, tmp):
     ctx.observe_slot0 = slots
     if 'observe' in args.workloads and 'minewall' in ctx.servers:
         # two slices per round: the first asked of all three observe instances, the second of
-        # the instance with neither, whose second run closes the round
-        slots += 2 * args.rounds
+        # the instance with neither, whose second run closes the round; then one per instance
+        # to fill its cache before the rounds (observe.py)
+        slots += 2 * args.rounds + 3
     ctx.dot_slot0 = slots
     if 'dot-miss' in args.workloads:
         slots += args.rounds * len(ctx.servers)  # one slice per server and round

@@ -5,6 +5,7 @@ import shutil
 import statistics
 import subprocess
 
+from ..dnsperf import run_dnsperf
 from ..servers import pinned, start_server, stop_server
 from ..util import BenchError, fmt, log, median_of, tail
 from ..zone import write_queries
@@ -29,13 +30,21 @@ from .hitmiss import prepare_hit
 # split by thread name (mw-worker-N, mw-querylog, mw-dnstap; the median of the per-round
 # differences is printed): whether an extra cost is the query path's or a writer's.
 
+# Steady state: each instance's cache is the default size (100,000 answers) and is filled
+# before the rounds with a slice of names of its own, so every miss run evicts as many answers
+# as it adds. With a cache still growing, each new answer also takes fresh memory, and on a VM
+# that hands free memory back to its host a page touched for the first time in a while costs
+# about 10 us: the instance with neither, asking two slices a round, filled its cache rounds
+# before the others and then ran misses without that cost while they still paid it. The hit
+# names are asked again (unmeasured) before each round's hit runs, since misses evict them.
+OBSERVE_CACHE = 100000
 OBSERVE_TARGET_PCT = {'hit': 10.0, 'miss': 5.0}
 OBSERVE_WORKLOADS = ('observe',)
 KINDS = ('off', 'querylog', 'dnstap')
 
 
 def observe_opts(ctx, kind):
-    o = {'instance': '-observe-' + kind}
+    o = {'instance': '-observe-' + kind, 'cache_size': OBSERVE_CACHE}
     if kind == 'querylog':
         o['path'] = os.path.join(ctx.tmp, 'observe-queries.jsonl')
         o['extra_yaml'] = ['  queries: "%s"' % o['path']]  # under the log: key cfg_minewall writes
@@ -79,11 +88,22 @@ def run_observe(ctx):
     size = ctx.miss_slice_size
     reader = start_reader(ctx, observe_opts(ctx, 'dnstap')['sock'])
     hs = {k: start_server(ctx, 'minewall', observe_opts(ctx, k)) for k in KINDS}
-    for k in KINDS:
-        log('minewall observe %s: preparing hit' % k)
-        prepare_hit(ctx, hs[k])
+    if size <= OBSERVE_CACHE:
+        raise BenchError('the observe workload needs miss slices over %d names (%d): raise '
+                         '--names' % (OBSERVE_CACHE, size))
+    for i, k in enumerate(KINDS):
+        s = ctx.observe_slot0 + 2 * a.rounds + i
+        qf = write_queries(os.path.join(ctx.tmp, 'observe-fill-%s.txt' % k),
+                           ctx.perm[a.hit_names + s * size:a.hit_names + (s + 1) * size])
+        log('minewall observe %s: filling the cache with %d names' % (k, size))
+        run_dnsperf(ctx, hs[k].port, qf, 600, max_runs=1, tag='observe-fill-%s' % k)
+        if not a.keep_tmp:
+            os.unlink(qf)
     rounds = {k: {'hit': [], 'miss': []} for k in KINDS}
     for rnd in range(a.rounds):
+        for k in KINDS:
+            log('minewall observe %s: asking the hit names again' % k)
+            prepare_hit(ctx, hs[k])
         order = ('querylog', 'dnstap') if rnd % 2 == 0 else ('dnstap', 'querylog')
         qfs = []
         for i in (0, 1):
