@@ -237,8 +237,12 @@ def test_page_cache_bounded(make_minewall, upstream, tmp_path):
     s.close()
     assert os.path.getsize(path) >= want
     # the writer drops a window once the one two later is written: ends within ~3 MiB
-    wait_until(lambda: resident_bytes(path) <= (3 << 20) + (512 << 10), 5,
-               what="the log's page cache bounded (resident %d bytes)" % resident_bytes(path))
+    bound = (3 << 20) + (512 << 10)
+    try:
+        wait_until(lambda: resident_bytes(path) <= bound, 5, what="the log's page cache bounded")
+    except AssertionError:
+        raise AssertionError("%d bytes of the %d-byte log in the page cache, over %d" % (
+            resident_bytes(path), os.path.getsize(path), bound))
     assert m.query("example.test", "A").rcode() == dns.rcode.NOERROR
 
 

@@ -19,13 +19,18 @@ def asan_build(binary):
     return 'libasan' in out
 
 
+def stat_cpu(data):
+    """(comm, utime+stime seconds) of a /proc/.../stat line."""
+    end = data.rindex(')')  # comm may contain spaces and parentheses
+    fields = data[end + 2:].split()
+    # fields[0] is field 3 (state); utime is field 14, stime field 15
+    return data[data.index('(') + 1:end], (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
 def proc_cpu_seconds(pid):
     """utime+stime of the process (the kernel sums every thread, live and exited) in seconds."""
     with open('/proc/%d/stat' % pid) as f:
-        data = f.read()
-    fields = data[data.rindex(')') + 2:].split()  # comm may contain spaces and parentheses
-    # fields[0] is field 3 (state); utime is field 14, stime field 15
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+        return stat_cpu(f.read())[1]
 
 
 def proc_thread_cpu(pid):
@@ -41,12 +46,10 @@ def proc_thread_cpu(pid):
     for tid in tids:
         try:
             with open('%s/%s/stat' % (base, tid)) as f:
-                data = f.read()
-        except OSError:
+                name, sec = stat_cpu(f.read())
+        except OSError:  # the thread ended meanwhile
             continue
-        name = data[data.index('(') + 1:data.rindex(')')]
-        fields = data[data.rindex(')') + 2:].split()
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        out[name] = out.get(name, 0.0) + sec
     return out
 
 

@@ -30,21 +30,28 @@ from .hitmiss import prepare_hit
 # split by thread name (mw-worker-N, mw-querylog, mw-dnstap; the median of the per-round
 # differences is printed): whether an extra cost is the query path's or a writer's.
 
-# Steady state: each instance's cache is the default size (100,000 answers) and is filled
-# before the rounds with a slice of names of its own, so every miss run evicts as many answers
-# as it adds. With a cache still growing, each new answer also takes fresh memory, and on a VM
-# that hands free memory back to its host a page touched for the first time in a while costs
-# about 10 us: the instance with neither, asking two slices a round, filled its cache rounds
-# before the others and then ran misses without that cost while they still paid it. The hit
-# names are asked again (unmeasured) before each round's hit runs, since misses evict them.
+# Steady state: each instance's cache is the default size (100,000 answers; half a slice of
+# names when a slice is smaller, as with --quick) and is filled before the rounds with a slice
+# of names of its own, so every miss run evicts as many answers as it adds. With a cache still
+# growing, each new answer also takes fresh memory, and on a VM that hands free memory back to
+# its host a page touched for the first time in a while costs about 10 us: the instance with
+# neither, asking two slices a round, filled its cache rounds before the others and then ran
+# misses without that cost while they still paid it. The hit names are asked again
+# (unmeasured) before each round's hit runs, since misses evict them.
 OBSERVE_CACHE = 100000
 OBSERVE_TARGET_PCT = {'hit': 10.0, 'miss': 5.0}
 OBSERVE_WORKLOADS = ('observe',)
 KINDS = ('off', 'querylog', 'dnstap')
 
 
+def observe_cache(ctx):
+    """The instances' cache size: the default, or half a slice of names when slices are
+    smaller (--quick), so that filling it with a slice still evicts."""
+    return min(OBSERVE_CACHE, ctx.miss_slice_size // 2)
+
+
 def observe_opts(ctx, kind):
-    o = {'instance': '-observe-' + kind, 'cache_size': OBSERVE_CACHE}
+    o = {'instance': '-observe-' + kind, 'cache_size': observe_cache(ctx)}
     if kind == 'querylog':
         o['path'] = os.path.join(ctx.tmp, 'observe-queries.jsonl')
         o['extra_yaml'] = ['  queries: "%s"' % o['path']]  # under the log: key cfg_minewall writes
@@ -88,14 +95,12 @@ def run_observe(ctx):
     size = ctx.miss_slice_size
     reader = start_reader(ctx, observe_opts(ctx, 'dnstap')['sock'])
     hs = {k: start_server(ctx, 'minewall', observe_opts(ctx, k)) for k in KINDS}
-    if size <= OBSERVE_CACHE:
-        raise BenchError('the observe workload needs miss slices over %d names (%d): raise '
-                         '--names' % (OBSERVE_CACHE, size))
     for i, k in enumerate(KINDS):
         s = ctx.observe_slot0 + 2 * a.rounds + i
         qf = write_queries(os.path.join(ctx.tmp, 'observe-fill-%s.txt' % k),
                            ctx.perm[a.hit_names + s * size:a.hit_names + (s + 1) * size])
-        log('minewall observe %s: filling the cache with %d names' % (k, size))
+        log('minewall observe %s: filling its cache (%d answers) with %d names'
+            % (k, observe_cache(ctx), size))
         run_dnsperf(ctx, hs[k].port, qf, 600, max_runs=1, tag='observe-fill-%s' % k)
         if not a.keep_tmp:
             os.unlink(qf)
