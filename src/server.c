@@ -847,9 +847,10 @@ static void hup(struct mw_server *s)
 static void on_signal(uv_signal_t *h, int signum)
 {
     struct mw_server *s = h->data;
-    if (signum == SIGHUP)
-        hup(s);
-    else
+    if (signum == SIGHUP) {
+        if (!s->stopping) /* nothing to reload on the way down, or before a start is through */
+            hup(s);
+    } else
         stop(s);
 }
 
@@ -1008,18 +1009,59 @@ static void close_signals(struct mw_server *s)
     uv_run(s->loop, UV_RUN_DEFAULT);
 }
 
+/* After the loop has run out: the one way down, for a start that failed and for a stop. */
+static int teardown(struct mw_server *s)
+{
+    stop_workers(s);
+    mw_qlogw_free(s->qlog);  /* after the workers: they fill its rings; writes what is queued */
+    mw_tap_free(s->tap);     /* after the workers: they queue frames; flushes to a reader */
+    mw_nodsvc_close(s->nod); /* after the workers, before the journal it writes to */
+    if (s->jlog)
+        mw_jlog_close(s->jlog); /* after the workers: they push into its queue */
+    close_signals(s);           /* runs the loop to its end: the publisher's close is through */
+    mw_nodsvc_free(s->nod);
+    mw_events_free(s->ev);
+    mw_geo_free(s->jgeo);
+    mw_snapshot_unref(s->snap);
+    mw_lists_unref(s->files);
+    mw_regdom_free(s->regdom); /* after the last generation that borrowed it */
+    return uv_loop_close(s->loop) == 0 ? 0 : 3;
+}
+
+/* A start that failed after the signal handlers were installed: what exists goes down the
+ * same way as on a stop. */
+static int fail_start(struct mw_server *s, int code)
+{
+    stop(s);
+    uv_run(s->loop, UV_RUN_DEFAULT);
+    teardown(s);
+    return code;
+}
+
 int mw_server_run(const struct mw_overrides *o)
 {
     struct mw_server s = {.loop = uv_default_loop(), .o = o};
     if (gethostname(s.host, sizeof(s.host) - 1) < 0)
         snprintf(s.host, sizeof(s.host), "unknown");
+    signal(SIGPIPE, SIG_IGN);
+    /* Handlers first: a signal that arrives once the workers answer must find them (libuv
+     * queues it until the loop runs), and every failed start goes down through fail_start. */
+    uv_signal_init(s.loop, &s.sig_term);
+    uv_signal_init(s.loop, &s.sig_int);
+    uv_signal_init(s.loop, &s.sig_hup);
+    uv_timer_init(s.loop, &s.settle);
+    s.settle.data = &s;
+    s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
+    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
+    uv_signal_start(&s.sig_int, on_signal, SIGINT);
+    uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
     struct mw_errlist errs;
     mw_errlist_init(&errs);
     struct mw_config *cfg = mw_server_load_config(o, &errs);
     if (!cfg) {
         log_errors(&errs);
         mw_errlist_deinit(&errs);
-        return 1;
+        return fail_start(&s, 1);
     }
     mw_log_set_level(cfg->log_level);
     mw_errlist_deinit(&errs);
@@ -1031,7 +1073,7 @@ int mw_server_run(const struct mw_overrides *o)
         mw_log_error("server", "cannot load the lists; not starting");
         mw_errlist_deinit(&errs);
         mw_config_free(cfg);
-        return 1;
+        return fail_start(&s, 1);
     }
     s.regdom = mw_regdom_new(NULL);
     if (s.regdom)
@@ -1045,7 +1087,7 @@ int mw_server_run(const struct mw_overrides *o)
     if (blocklog_for(cfg, NULL, &bl) < 0) {
         mw_lists_unref(lists);
         mw_config_free(cfg);
-        return 1;
+        return fail_start(&s, 1);
     }
     if (cfg->redis.url) {
         char why[256] = "";
@@ -1055,14 +1097,17 @@ int mw_server_run(const struct mw_overrides *o)
             mw_blocklog_unref(bl);
             mw_lists_unref(lists);
             mw_config_free(cfg);
-            return 1;
+            return fail_start(&s, 1);
         }
     }
     struct mw_lists *files = lists;
     lists = combine(&s, files, s.generation + 1, cfg);
     mw_lists_unref(files);
-    if (!lists)
-        return 3;
+    if (!lists) {
+        mw_blocklog_unref(bl);
+        mw_config_free(cfg);
+        return fail_start(&s, 3);
+    }
     for (uint16_t i = 0; i < lists->n_lists; i++) {
         mw_log_info("lists", "%s (%s, %s): %zu entries from %s", lists->lists[i].name,
                     lists->lists[i].category,
@@ -1076,48 +1121,27 @@ int mw_server_run(const struct mw_overrides *o)
     }
     s.snap = mw_snapshot_new(cfg, lists, bl, ++s.generation);
     if (!s.snap)
-        return 3;
-    if (!(s.snap->box->health = mw_health_build(s.snap->cfg, NULL, uv_now(s.loop)))) {
-        mw_snapshot_unref(s.snap);
-        return 3;
-    }
+        return fail_start(&s, 3);
+    if (!(s.snap->box->health = mw_health_build(s.snap->cfg, NULL, uv_now(s.loop))))
+        return fail_start(&s, 3);
     s.snap->events = s.ev;
-    if (start_journal(&s) < 0) {
-        mw_snapshot_unref(s.snap);
-        return 1;
-    }
+    if (start_journal(&s) < 0)
+        return fail_start(&s, 1);
     s.snap->journal = s.jlog ? mw_jlog_queue(s.jlog) : NULL;
     s.snap->jgeo = s.jgeo;
     s.snap->host = s.host;
-    if (start_tap(&s) < 0) {
-        mw_snapshot_unref(s.snap);
-        return 1;
-    }
+    if (start_tap(&s) < 0)
+        return fail_start(&s, 1);
     s.snap->tap = s.tap;
     if (cfg->detect.new_domains.enabled) {
         char why[256] = "";
         if (mw_nodsvc_new(s.loop, cfg, s.host, s.snap->journal, s.ev, s.jgeo, &s.nod, why,
                           sizeof(why)) < 0) {
             mw_log_error("nod", "%s", why);
-            if (s.jlog)
-                mw_jlog_close(s.jlog);
-            mw_snapshot_unref(s.snap);
-            return 1;
+            return fail_start(&s, 1);
         }
         s.snap->nod = s.nod;
     }
-    signal(SIGPIPE, SIG_IGN);
-    /* Handlers first: a signal that arrives once the workers answer must find them. libuv
-     * queues it until the loop runs. */
-    uv_signal_init(s.loop, &s.sig_term);
-    uv_signal_init(s.loop, &s.sig_int);
-    uv_signal_init(s.loop, &s.sig_hup);
-    uv_timer_init(s.loop, &s.settle);
-    s.settle.data = &s;
-    s.sig_term.data = s.sig_int.data = s.sig_hup.data = &s;
-    uv_signal_start(&s.sig_term, on_signal, SIGTERM);
-    uv_signal_start(&s.sig_int, on_signal, SIGINT);
-    uv_signal_start(&s.sig_hup, on_signal, SIGHUP);
     s.started_ms = uv_now(s.loop);
     s.lists_loaded_unix = (uint64_t)time(NULL);
     /* Watch the list files before the workers answer: a change made as soon as minewall
@@ -1126,24 +1150,8 @@ int mw_server_run(const struct mw_overrides *o)
     /* As the block log: a query log asked for and not writable stops the start (exit 1). */
     bool qlog_failed = s.snap->cfg->querylog.path && !(s.snap->qlog = qlog_for(&s, s.snap->cfg));
     int rc = qlog_failed ? -EACCES : start_workers(&s);
-    if (rc < 0) {
-        stop(&s);
-        uv_run(s.loop, UV_RUN_DEFAULT);
-        stop_workers(&s);
-        mw_qlogw_free(s.qlog);
-        mw_tap_free(s.tap);
-        mw_nodsvc_close(s.nod);
-        if (s.jlog)
-            mw_jlog_close(s.jlog);
-        close_signals(&s);
-        mw_nodsvc_free(s.nod);
-        mw_geo_free(s.jgeo);
-        mw_snapshot_unref(s.snap);
-        mw_lists_unref(s.files);
-        mw_regdom_free(s.regdom);
-        uv_loop_close(s.loop);
-        return qlog_failed ? 1 : 3;
-    }
+    if (rc < 0)
+        return fail_start(&s, qlog_failed ? 1 : 3);
     if (mw_prober_new(s.loop, &s.prober) == 0)
         mw_prober_set(s.prober, s.snap);
     else
@@ -1159,20 +1167,7 @@ int mw_server_run(const struct mw_overrides *o)
     mw_log_info("server", "minewall %s ready (%u worker%s)", MW_VERSION, s.n_workers,
                 s.n_workers == 1 ? "" : "s");
     uv_run(s.loop, UV_RUN_DEFAULT);
-    stop_workers(&s);
-    mw_qlogw_free(s.qlog);  /* after the workers: they fill its rings; writes what is queued */
-    mw_tap_free(s.tap);     /* after the workers: they queue frames; flushes to a reader */
-    mw_nodsvc_close(s.nod); /* after the workers, before the journal it writes to */
-    if (s.jlog)
-        mw_jlog_close(s.jlog); /* after the workers: they push into its queue */
-    close_signals(&s);         /* runs the loop to its end: the publisher's close is through */
-    mw_nodsvc_free(s.nod);
-    mw_events_free(s.ev);
-    mw_geo_free(s.jgeo);
-    mw_snapshot_unref(s.snap);
-    mw_lists_unref(s.files);
-    mw_regdom_free(s.regdom); /* after the last generation that borrowed it */
-    rc = uv_loop_close(s.loop) == 0 ? 0 : 3;
+    rc = teardown(&s);
     mw_log_info("server", "stopped");
     return rc;
 }

@@ -38,14 +38,18 @@ from mwbench import redisproc  # noqa: E402
 from mwbench import ports as _ports  # noqa: E402
 from mwbench.proc import asan_build, proc_rss_kb  # noqa: E402,F401
 
-# Every port this test process handed out: a test picks several (the listener, /metrics, an
-# upstream) before any binds, and the kernel may give a just-released ephemeral port twice.
-_PORTS_TAKEN = set()
+# Ports below the ephemeral range, a slice per pytest-xdist worker, handed out in turn: a test
+# picks several (the listener, /metrics, an upstream) before any binds, and an ephemeral port
+# probed free can become another socket's source port before minewall binds it.
+_PORTS = _ports.PortPool(int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0),
+                         int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
 
 
 def free_port(host="127.0.0.1"):
-    """A loopback port free for UDP and TCP now, never one this process handed out before."""
-    return _ports.free_port(host, taken=_PORTS_TAKEN)
+    """A loopback port free for UDP and TCP now, never one this process handed out before
+    (until its slice wraps around)."""
+    return _PORTS.take(host)
+
 
 SRCDIR = os.environ.get("MINEWALL_SRCDIR",
                         os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -257,7 +261,9 @@ def wait_until(pred, timeout, step=0.05, what="condition"):
         if v:
             return v
         time.sleep(step)
-    raise AssertionError("%s not met within %.1fs" % (what, timeout))
+    # what may be a function: a message built from what the last try saw
+    raise AssertionError("%s not met within %.1fs" % (what() if callable(what) else what,
+                                                      timeout))
 
 
 # --- /metrics ------------------------------------------------------------------------------

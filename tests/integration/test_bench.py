@@ -2,6 +2,7 @@
 the order servers run in (minewall and minewall-base back to back), the shared port helper."""
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -61,3 +62,21 @@ def test_free_port_never_repeats_within_a_run():
     got = [ports.free_port(taken=taken) for _ in range(20)]
     assert len(set(got)) == 20 and taken == set(got)
     assert ports.free_port("::1") > 0
+
+
+def test_port_pool_slices_stay_below_the_ephemeral_range():
+    # two test workers' pools never hand out the same port, nor one the kernel picks itself
+    low = ports.ephemeral_low()
+    a, b = ports.PortPool(0, 2), ports.PortPool(1, 2)
+    got_a = [a.take() for _ in range(30)]
+    got_b = [b.take() for _ in range(30)]
+    assert len(set(got_a)) == 30 and len(set(got_b)) == 30
+    assert not set(got_a) & set(got_b)
+    assert all(20000 <= p < low for p in got_a + got_b), (got_a, got_b, low)
+    busy = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        c = ports.PortPool(0, 2)
+        busy.bind(("127.0.0.1", c.lo))
+        assert c.take() == c.lo + 1  # a port in use is passed over
+    finally:
+        busy.close()
