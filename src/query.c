@@ -911,7 +911,6 @@ void mw_query_from_udp(struct mw_worker *w, struct mw_listener *l, const uint8_t
     w->stats.queries_udp++;
     struct mw_reply to = mw_reply_udp(l, from);
     handle(w, pkt, len, &to, from, false, &l->addr);
-    w->tap_now = 0; /* dnstap's frames of this query shared one clock reading (tap.h) */
 }
 
 void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t *pkt, size_t len)
@@ -919,7 +918,6 @@ void mw_query_from_tcp(struct mw_worker *w, struct mw_tcp_conn *c, const uint8_t
     w->stats.queries_tcp++;
     struct mw_reply to = mw_reply_tcp(c);
     handle(w, pkt, len, &to, &c->peer.u.sa, true, &c->local);
-    w->tap_now = 0;
 }
 
 /* ---- completion ---- */

@@ -600,20 +600,17 @@ static struct batch *batch_new(struct mw_tap *t, struct slot *s, size_t cap)
     return b;
 }
 
-/* Now (Unix time) as m's time: the reading the callback in progress took (w->tap_now), else
- * the clock's, kept for the callback's later frames when keep (a client's query, a forwarder's
- * response: their callers clear it at the callback's end, see worker.h). So a miss reads the
- * clock twice, not four times: its FORWARDER_QUERY shares its CLIENT_QUERY's time and its
- * CLIENT_RESPONSE its FORWARDER_RESPONSE's, each pair a few microseconds apart. */
-static inline void stamp(struct mw_worker *w, struct mw_dnstap_msg *m, bool keep)
+/* Now (Unix time) as m's time: the reading this turn of the worker's loop took (w->tap_now),
+ * else the clock's, kept for the turn's later frames (the worker clears it before each poll).
+ * Under load one reading serves a whole batch of queries and responses. */
+static inline void stamp(struct mw_worker *w, struct mw_dnstap_msg *m)
 {
     uint64_t now = w->tap_now;
     if (!now) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
         now = (uint64_t)ts.tv_sec << 32 | (uint32_t)ts.tv_nsec;
-        if (keep)
-            w->tap_now = now;
+        w->tap_now = now;
     }
     m->time_sec = now >> 32;
     m->time_nsec = (uint32_t)now;
@@ -696,12 +693,15 @@ void mw_tap_client_query(struct mw_worker *w, struct mw_reply *to, const uint8_t
                               .response_addr = local_of(to),
                               .dns = pkt,
                               .dns_len = len};
-    stamp(w, &m, true);
+    stamp(w, &m);
     to->tap_qsec = (uint32_t)m.time_sec; /* the response's query_time (until 2106) */
     to->tap_qnsec = m.time_nsec;
     if (!t->cq)
         return;
     struct slot *s = &t->slots[w->index];
+    /* Not the last query framed unless this one is: another query's reply may sit at the same
+     * address (the callers' stack), stamped with the same turn's time. */
+    s->lq.to = NULL;
     if (submit(t, s, &s->lq.pre, true, &m)) {
         s->lq.to = to;
         s->lq.b = s->b;
@@ -754,7 +754,7 @@ void mw_tap_client_response(struct mw_worker *w, const struct mw_reply *to, cons
         submit(t, s, &s->lq.pre, false, &m);
         return;
     }
-    stamp(w, &m, false);
+    stamp(w, &m);
     m.tcp = mw_reply_is_tcp(to);
     m.query_addr = mw_reply_client(to);
     m.response_addr = local_of(to);
@@ -901,7 +901,7 @@ forwarder(struct mw_worker *w, enum mw_dnstap_type type, const struct sockaddr *
                               .dns_len = len,
                               .qtime_sec = sent >> 32,
                               .qtime_nsec = (uint32_t)sent};
-    stamp(w, &m, type == MW_DNSTAP_FORWARDER_RESPONSE);
+    stamp(w, &m);
     if (write && w->index < t->n_slots) {
         struct slot *s = &t->slots[w->index];
         submit(t, s, fwd_pre(s, upstream, local, tcp), false, &m);

@@ -613,7 +613,6 @@ static void on_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, siz
     struct mw_worker *w = f->ups->w;
     mw_tap_forwarder_response(w, &f->set->u[up].addr.u.sa, local, tcp, pkt, len, tap_sent);
     take_response(f, up, pkt, len, sent_ms, tcp); /* may end f */
-    w->tap_now = 0; /* dnstap's frames of this answer shared one clock reading (tap.h) */
 }
 
 static void take_response(struct mw_fetch *f, uint16_t up, const uint8_t *pkt, size_t len,

@@ -15,16 +15,16 @@
  * (a blocked query's carries the verdict as JSON in Dnstap.extra, see dnstap.h), and
  * FORWARDER_QUERY / FORWARDER_RESPONSE for each query sent to an upstream and each response
  * accepted from one. Responses carry their query's time too (query_time), and forwarder
- * frames minewall's socket as the query side. The frames of one callback share one clock
- * reading, taken by its first frame (a client's query, a forwarder's response; kept in
- * w->tap_now, which query.c and upstream.c clear when the callback's work is done): a miss's
- * FORWARDER_QUERY has its CLIENT_QUERY's time, its CLIENT_RESPONSE its FORWARDER_RESPONSE's,
- * each pair a few microseconds apart. An answer sent in the callback its query arrived in (a
- * cache hit, local data, an error; not a block, whose frame carries extra) is framed from
- * its CLIENT_QUERY's encoded fields while that is the worker's last frame
- * (mw_dnstap_encode_pre), its response_time equal to its query_time; the forwarder frames'
- * fields are encoded once per socket and upstream. Settings are read at start; a reload
- * keeps them. */
+ * frames minewall's socket as the query side. The frames of one turn of a worker's loop
+ * share one clock reading, taken by the first (kept in w->tap_now, cleared before each poll):
+ * every message a turn handles was waiting when the poll returned, so under load one reading
+ * serves a batch of queries and responses, and a frame's time is that of the wakeup that saw
+ * its message (earlier than the moment it was framed by at most the turn's work before it).
+ * An answer sent in the callback its query arrived in (a cache hit, local data, an error; not a
+ * block, whose frame carries extra) is framed from its CLIENT_QUERY's encoded fields while that is
+ * the worker's last frame (mw_dnstap_encode_pre), its response_time equal to its query_time; the
+ * forwarder frames' fields are encoded once per socket and upstream. Settings are read at start; a
+ * reload keeps them. */
 #pragma once
 
 #include <stdbool.h>

@@ -219,10 +219,11 @@ struct mw_worker {
     uint64_t event_seen[256]; /* block events to Redis: last ms per (client, name) hash */
 
     struct mw_worker_stats stats;
-    /* dnstap (tap.c): the clock reading the frames of the callback in progress share (Unix
-     * seconds << 32 | nanoseconds), 0: none taken. A client's query and a forwarder's response
-     * take one; whoever calls their hooks clears it when that callback's work is done. */
+    /* dnstap (tap.c): the clock reading the frames of this turn of the loop share (Unix
+     * seconds << 32 | nanoseconds), 0: none taken yet. The first frame after the poll takes it;
+     * tap_turn clears it before the next poll. */
     uint64_t tap_now;
+    uv_prepare_t tap_turn; /* started when the snapshot has dnstap output (settings fixed) */
 
     /* Control API (server.c, control.h). paused is read where a verdict blocks, never on the
      * pass path. A flush is posted under lock (one at a time: the server waits for it) and
