@@ -88,9 +88,9 @@ struct slot {
     /* The CLIENT_QUERY frame this worker wrote last, while it is the last frame of batch b:
      * when the answer to it follows in the same callback (a cache hit, local data, an error),
      * its CLIENT_RESPONSE is made from the query's fields (pre) and shares its time (no second
-     * clock read, the sides not encoded again). to and the time stamped in it say which query
-     * it was: a reply that was held (a waiter, a forwarded query) answers through a copy at
-     * another address, in a later callback. */
+     * clock read, the sides not encoded again). to says which query it was (cleared by every
+     * client query's hook until its frame is written): a reply that was held (a waiter, a
+     * forwarded query) answers through a copy at another address, in a later callback. */
     struct last_query {
         const struct mw_reply *to; /* NULL: none */
         const struct batch *b;

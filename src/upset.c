@@ -9,6 +9,7 @@
 #include "minewall/config.h"
 #include "minewall/doh.h"
 #include "minewall/health.h"
+#include "minewall/rand.h"
 
 void mw_upset__free(struct mw_upset *s)
 {
@@ -125,7 +126,7 @@ fail:
 }
 
 int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t *tried,
-                  unsigned n_tries, bool retry)
+                  unsigned n_tries, bool retry, struct mw_rand *r)
 {
     int best = -1, fallback = -1;
     double best_rtt = 0;
@@ -143,8 +144,8 @@ int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t
             best_rtt = u->srtt_ms;
         }
     }
-    if (best >= 0 && g->n > 1 && n_tries == 0 && arc4random_uniform(32) == 0) {
-        int other = (int)arc4random_uniform(g->n);
+    if (best >= 0 && g->n > 1 && n_tries == 0 && mw_rand_uniform(r, 32) == 0) {
+        int other = (int)mw_rand_uniform(r, (uint32_t)g->n);
         if (!s->u[g->idx[other]].down)
             best = other;
     }
@@ -152,7 +153,7 @@ int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t
         best = fallback;
     if (best < 0 && retry && g->n > 0) {
         *tried = 0;
-        return mw_upset_pick(s, g, tried, n_tries, false);
+        return mw_upset_pick(s, g, tried, n_tries, false, r);
     }
     return best;
 }

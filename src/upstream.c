@@ -1,7 +1,7 @@
 /* Upstream resolution of one worker; see upstream.h for the model.
  *
- * Spoofing defences (RFC 5452): every query carries an ID from arc4random (the kernel's
- * CSPRNG behind glibc) and leaves from one of a pool of sockets bound to random ports; a
+ * Spoofing defences (RFC 5452): every query carries an ID from the kernel's CSPRNG (rand.h:
+ * fetched in blocks, per worker) and leaves from one of a pool of sockets bound to random ports; a
  * socket is replaced after MW_USOCK_ROTATE queries so its port does not stay guessable. A
  * response is accepted only when its (socket, ID) names a pending attempt, it comes from that
  * attempt's upstream address and port, and its question is ours. Earlier attempts of a fetch
@@ -30,6 +30,7 @@
 #include "minewall/dotconn.h"
 #include "minewall/health.h"
 #include "minewall/log.h"
+#include "minewall/rand.h"
 #include "minewall/snapshot.h"
 #include "minewall/socket.h"
 #include "minewall/tap.h"
@@ -136,6 +137,7 @@ struct mw_upstreams {
     uint8_t prep[MW_DNS_MAXMSG + 512];
     uint16_t prep_ttl_off[MW_DNS_MAX_TTLS];
     uint32_t prep_ttl[MW_DNS_MAX_TTLS];
+    struct mw_rand rand; /* IDs, socket picks, exploration: this worker's draws */
 };
 
 static void fetch_next(struct mw_fetch *f, uint64_t now);
@@ -214,7 +216,7 @@ static struct mw_usock *usock_new(struct mw_upstreams *ups, int family)
 static struct mw_usock *usock_pick(struct mw_upstreams *ups, int family)
 {
     struct mw_usock **pool = family == AF_INET ? ups->pool4 : ups->pool6;
-    unsigned i = arc4random_uniform(POOL_SIZE);
+    unsigned i = mw_rand_uniform(&ups->rand, POOL_SIZE);
     struct mw_usock *s = pool[i];
     if (s && s->uses >= MW_USOCK_ROTATE) {
         s->retired = true;
@@ -310,7 +312,7 @@ static int send_udp(struct mw_fetch *f, uint16_t up, uint64_t now)
         return -ENOMEM;
     uint16_t id;
     do
-        id = (uint16_t)arc4random();
+        id = (uint16_t)mw_rand_u32(&ups->rand);
     while (pending_find(ups, s, id));
     int n = mw_dns_build_query(&f->q, id, f->cd, f->do_bit, ups->qbuf, sizeof(ups->qbuf));
     if (n < 0)
@@ -420,7 +422,7 @@ static int send_tls(struct mw_fetch *f, uint16_t up, uint64_t now)
 static int send_next(struct mw_fetch *f, bool retry, uint64_t now)
 {
     for (unsigned n = 0; n < MAX_ATTEMPTS && now < f->deadline_ms && f->n_att < MAX_ATTEMPTS; n++) {
-        int m = mw_upset_pick(f->set, f->group, &f->tried, f->n_tries, retry);
+        int m = mw_upset_pick(f->set, f->group, &f->tried, f->n_tries, retry, &f->ups->rand);
         if (m < 0)
             break;
         uint16_t up = f->group->idx[m];
@@ -567,7 +569,7 @@ static void start_tcp(struct mw_fetch *f, uint16_t up, uint64_t now)
     if (!t)
         goto fail;
     t->ups = f->ups;
-    t->id = (uint16_t)arc4random();
+    t->id = (uint16_t)mw_rand_u32(&f->ups->rand);
     int n = mw_dns_build_query(&f->q, t->id, f->cd, f->do_bit, t->out + 2, sizeof(t->out) - 2);
     if (n < 0) {
         free(t);
@@ -941,6 +943,7 @@ int mw_upstreams_new(struct mw_worker *w, const struct mw_config *cfg, struct mw
     if (!ups)
         return -ENOMEM;
     ups->w = w;
+    mw_rand_init(&ups->rand);
     ups->rbuf_len = (size_t)RECV_SLOTS * 65536;
     ups->rbuf = malloc(ups->rbuf_len);
     ups->cur = mw_upset_build(cfg, NULL, health);

@@ -18,6 +18,7 @@
 
 #include "minewall/netaddr.h"
 
+struct mw_rand;
 struct mw_config;
 struct mw_health;
 struct mw_health_slot;
@@ -79,9 +80,9 @@ static inline void mw_upset_unref(struct mw_upset *s)
  * RTT; unknown counts as 0 so new upstreams get measured), then untried down ones, then, when
  * retry is set, any member again (*tried is cleared for that). tried: bit i set when member i
  * was asked (the first 32); n_tries: questions sent so far (the first one may go to a random
- * healthy member). */
+ * healthy member, drawn from r). */
 int mw_upset_pick(const struct mw_upset *s, const struct mw_upgroup *g, uint32_t *tried,
-                  unsigned n_tries, bool retry);
+                  unsigned n_tries, bool retry, struct mw_rand *r);
 /* How long to wait for u: the cap (upstream.timeout) while its RTT is unknown, else a margin
  * over its smoothed RTT (so a slow moment does not send a duplicate at once, yet a dead
  * upstream is left quickly), at most the cap. Inline with mw_upset_answered: both run on

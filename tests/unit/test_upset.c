@@ -13,9 +13,11 @@
 #include "minewall/config.h"
 #include "minewall/health.h"
 #include "minewall/netaddr.h"
+#include "minewall/rand.h"
 #include "minewall/upset.h"
 
 static struct mw_addr addrs[3];
+static struct mw_rand rng = {.pos = MW_RAND_BLOCK};
 
 static void make_cfg(struct mw_config *cfg, size_t n)
 {
@@ -79,13 +81,21 @@ static void test_pick_and_health(void **state)
     uint32_t tried = 0;
     /* The faster one, except for the one question in 32 that measures another: after a first
      * try, never random. */
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 1);
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false, &rng), 1);
     tried = 2;
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 0);
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false, &rng), 0);
     tried = 3;
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 2, false), -1);
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 2, true), 1);
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 2, false, &rng), -1);
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 2, true, &rng), 1);
     assert_int_equal(tried, 0);
+    /* A first try: the faster one but for about one in 64 (one in 32 explores, half of those
+     * land on the faster one again). */
+    unsigned slow = 0;
+    for (int i = 0; i < 6400; i++) {
+        tried = 0;
+        slow += mw_upset_pick(s, &s->def, &tried, 0, false, &rng) == 0;
+    }
+    assert_in_range(slow, 40, 200);
 
     /* Three failures in a row: down for this worker at once. */
     assert_false(mw_upset_failed(&s->u[1], 3));
@@ -94,9 +104,9 @@ static void test_pick_and_health(void **state)
     assert_true(s->u[1].down);
     assert_false(mw_upset_failed(&s->u[1], 3)); /* the run was reported once */
     tried = 0;
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 0); /* the healthy one */
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false, &rng), 0); /* the healthy one */
     tried = 1;
-    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false), 1); /* then the down one */
+    assert_int_equal(mw_upset_pick(s, &s->def, &tried, 1, false, &rng), 1); /* then the down one */
     /* The board has not taken the report yet: the sync keeps the member down and reports the
      * run again, so it cannot be lost. */
     mw_upset_sync(s, 3);
