@@ -30,7 +30,8 @@ static void test_u32(void **state)
         for (int j = i + 1; j < N; j++)
             same += v[i] == v[j];
     assert_true(same <= 1); /* 1000 draws of 32 bits: a repeat has odds of about 1 in 8,600 */
-    assert_in_range(ones, 32 * N / 2 - 800, 32 * N / 2 + 800); /* 9 standard deviations either side */
+    /* 32,000 bits, half of them set give or take 800: 9 standard deviations either side */
+    assert_in_range(ones, 32 * N / 2 - 800, 32 * N / 2 + 800);
 }
 
 /* mw_rand_uniform stays below n and hits every value of a small range about equally. */
