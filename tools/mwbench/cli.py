@@ -441,6 +441,9 @@ def parse_args(argv):
     p.add_argument('--detect-rate', type=int, default=0,
                    help='detect: queries per second of every run (dnsperf -Q; 0: unpaced; '
                         'default %(default)s)')
+    p.add_argument('--observe-rate', type=int, default=15000,
+                   help='observe: queries per second of every run, hits and misses alike '
+                        '(dnsperf -Q; 0: unpaced; default %(default)s)')
     p.add_argument('--threads', type=int, default=1,
                    help='worker threads of each server (minewall threads, unbound num-threads, '
                         'dnsdist listeners)')

@@ -30,6 +30,16 @@ from .hitmiss import prepare_hit
 # split by thread name (mw-worker-N, mw-querylog, mw-dnstap; the median of the per-round
 # differences is printed): whether an extra cost is the query path's or a writer's.
 
+# Pace (--observe-rate, default 15,000 queries/s, hits and misses alike): every run asks the
+# same number of queries a second, below what the machine answers unpaced (about 35,000
+# misses/s here). Unpaced, the CPU of a query follows the throughput the whole machine reaches
+# in that run (fewer queries a turn of the loop, more syscalls each): the runs with neither
+# spread from 17 to 21 us a miss as their rate moved from 42,000 to 32,000/s, a spread four
+# times the miss target, and any CPU the dnstap reader takes on the shared cores lowers the
+# rate and so raises minewall's CPU per query without minewall doing more. At one rate the
+# instances are compared under the same load, as an operator sizing a resolver sees them.
+# --observe-rate 0 runs unpaced; a paced run answering less than 97% of the rate is flagged.
+
 # Steady state: each instance's cache is the default size (100,000 answers; half a slice of
 # names when a slice is smaller, as with --quick) and is filled before the rounds with a slice
 # of names of its own, so every miss run evicts as many answers as it adds. With a cache still
@@ -42,6 +52,7 @@ OBSERVE_CACHE = 100000
 OBSERVE_TARGET_PCT = {'hit': 10.0, 'miss': 5.0}
 OBSERVE_WORKLOADS = ('observe',)
 KINDS = ('off', 'querylog', 'dnstap')
+RATE_KEPT = 0.97  # a paced run answering less than this share of --observe-rate was not paced
 
 
 def observe_cache(ctx):
@@ -93,6 +104,7 @@ def thread_deltas(on, off):
 def run_observe(ctx):
     a = ctx.args
     size = ctx.miss_slice_size
+    rate = a.observe_rate or None
     reader = start_reader(ctx, observe_opts(ctx, 'dnstap')['sock'])
     hs = {k: start_server(ctx, 'minewall', observe_opts(ctx, k)) for k in KINDS}
     for i, k in enumerate(KINDS):
@@ -117,7 +129,7 @@ def run_observe(ctx):
             qfs.append(write_queries(os.path.join(ctx.tmp, 'observe-r%d-%d.txt' % (rnd, i)), sl))
         for w in ('hit', 'miss'):
             files = (ctx.files['hit'],) * 2 if w == 'hit' else qfs
-            runs = run_bracketed(ctx, hs, order, files, None, None if w == 'hit' else 1,
+            runs = run_bracketed(ctx, hs, order, files, rate, None if w == 'hit' else 1,
                                  'observe', w, rnd)
             for k in KINDS:
                 rounds[k][w].append(runs[k])
@@ -133,6 +145,11 @@ def run_observe(ctx):
     qlog = observe_opts(ctx, 'querylog')['path']
     res['querylog_bytes'] = os.path.getsize(qlog) if os.path.exists(qlog) else 0
     res['reader_alive'] = reader.poll() is None
+    res['rate'] = rate
+    if rate:
+        # a run that fell short of the rate was bound by the machine, not paced
+        res['rate_kept'] = all(r['qps'] >= RATE_KEPT * rate for k in KINDS
+                               for w in ('hit', 'miss') for r in rounds[k][w])
     summ = {}
     for k in ('querylog', 'dnstap'):
         for w in ('hit', 'miss'):
@@ -154,9 +171,14 @@ def print_observe(doc, args):
     if not od:
         return
     print()
+    rate = od.get('rate')
     print('observe: query log and dnstap (fstrm_capture attached) vs neither, CPU per query of '
           'the whole process (medians of %d round(s), each against its round\'s two runs with '
-          'neither)' % len(od['off']['hit']['rounds']))
+          'neither), %s' % (len(od['off']['hit']['rounds']),
+                            'every run asked %d queries/s' % rate if rate else 'unpaced'))
+    if rate and not od.get('rate_kept', True):
+        print('  WARNING: some runs answered less than %d%% of %d queries/s: they were bound by '
+              'the machine, not paced (see qps in the rounds)' % (RATE_KEPT * 100, rate))
     for k, v in sorted(od['summary'].items()):
         print('  %-14s cpu %7s us/q vs %7s us/q: %s%% (target <= %g%%): %s; user %s%%; '
               'rounds %s' % (
