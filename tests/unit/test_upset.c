@@ -17,7 +17,6 @@
 #include "minewall/upset.h"
 
 static struct mw_addr addrs[3];
-static struct mw_rand rng = {.pos = MW_RAND_BLOCK};
 
 static void make_cfg(struct mw_config *cfg, size_t n)
 {
@@ -70,6 +69,8 @@ static void test_build_keeps_health(void **state)
 static void test_pick_and_health(void **state)
 {
     (void)state;
+    struct mw_rand rng;
+    mw_rand_init(&rng);
     struct mw_config cfg;
     make_cfg(&cfg, 2);
     struct mw_health *hb = mw_health_build(&cfg, NULL, 0);

@@ -182,6 +182,7 @@ def measure_user(ctx, h, qfile, rate, max_runs, tag):
 
 def mean_of(a, b):
     m = {k: (a[k] + b[k]) / 2.0 for k in ('cpu_us_per_q', 'user_us_per_q', 'qps')}
+    m['qps_min'] = min(a.get('qps_min', a['qps']), b.get('qps_min', b['qps']))  # pace checks
     ta, tb = a.get('thread_cpu_us_per_q', {}), b.get('thread_cpu_us_per_q', {})
     m['thread_cpu_us_per_q'] = {k: (ta.get(k, 0.0) + tb.get(k, 0.0)) / 2.0
                                 for k in set(ta) | set(tb)}
